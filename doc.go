@@ -1,0 +1,18 @@
+// Package kestrel is a production web server for Go modelled on ASP.NET
+// Core's Kestrel: its own HTTP/1.1 engine with keep-alive and pipelining,
+// strict request parsing, Kestrel's limits and defaults, and graceful
+// shutdown.
+//
+// Any [net/http.Handler] runs on it unchanged:
+//
+//	srv := &kestrel.Server{Handler: mux}
+//	srv.Listen("localhost:5000")
+//	err := srv.Run(ctx)
+//
+// Hot paths can use the [NativeHandler] API instead, which serves a request
+// without allocating.
+//
+// An idle keep-alive connection holds no buffer: the engine waits for the
+// socket to become readable before it takes a pooled buffer, so thousands
+// of idle clients cost little memory.
+package kestrel

@@ -1,0 +1,3 @@
+module github.com/kestrel-go/kestrel
+
+go 1.26

@@ -1,0 +1,87 @@
+// Package heartbeat runs the server's once-a-second tick: it refreshes the
+// cached Date header and lets the server check every connection's deadlines,
+// so that no connection needs a timer of its own (Kestrel's Heartbeat).
+package heartbeat
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Interval is how often the heartbeat ticks.
+const Interval = time.Second
+
+// Heartbeat caches the Date header and calls a function on every tick.
+// Create it with New, start it with Start, and stop it with Stop.
+type Heartbeat struct {
+	onTick func(now time.Time)
+
+	date atomic.Pointer[[]byte] // "Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n"
+	now  atomic.Int64           // Unix nanoseconds at the last tick
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// New returns a heartbeat that calls onTick (if not nil) once per Interval
+// after Start. The Date header is valid from the start.
+func New(onTick func(now time.Time)) *Heartbeat {
+	h := &Heartbeat{onTick: onTick, stop: make(chan struct{}), done: make(chan struct{})}
+	h.update(time.Now())
+	return h
+}
+
+// Start begins ticking in a goroutine of its own. Calling it again does
+// nothing.
+func (h *Heartbeat) Start() {
+	h.startOnce.Do(func() { go h.run() })
+}
+
+// Stop ends the ticking and waits for a running tick to finish. It may be
+// called more than once, and before Start.
+func (h *Heartbeat) Stop() {
+	h.stopOnce.Do(func() { close(h.stop) })
+	started := true
+	h.startOnce.Do(func() { started = false })
+	if started {
+		<-h.done
+	}
+}
+
+func (h *Heartbeat) run() {
+	defer close(h.done)
+	t := time.NewTicker(Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.update(now)
+			if h.onTick != nil {
+				h.onTick(now)
+			}
+		}
+	}
+}
+
+func (h *Heartbeat) update(now time.Time) {
+	b := make([]byte, 0, len("Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n"))
+	b = append(b, "Date: "...)
+	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	b = append(b, "\r\n"...)
+	h.date.Store(&b)
+	h.now.Store(now.UnixNano())
+}
+
+// DateLine returns the cached "Date: ...\r\n" header line. The slice must not
+// be modified.
+func (h *Heartbeat) DateLine() []byte { return *h.date.Load() }
+
+// Now returns the time of the last tick in Unix nanoseconds: a clock that is
+// cheap to read and at most one Interval behind.
+func (h *Heartbeat) Now() int64 { return h.now.Load() }

@@ -1,0 +1,410 @@
+package http1
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+)
+
+// body reads a request body from the connection: Content-Length or chunked
+// framing, the request's size limit, and Expect: 100-continue.
+type body struct {
+	ex       *Exchange
+	chunked  bool
+	remain   int64 // bytes left: of the whole body (length) or of the current chunk
+	state    uint8 // chunked decoding state
+	read     int64 // body bytes delivered so far
+	limit    int64 // < 0: unlimited
+	started  bool  // the handler has read (so the limit is fixed)
+	eof      bool
+	err      error
+	trailer  http.Header // receives the trailer fields, when set
+	trailerN int         // trailer bytes so far
+}
+
+// States of the chunked decoder.
+const (
+	chunkSize uint8 = iota
+	chunkData
+	chunkDataEnd
+	chunkTrailer
+)
+
+// maxChunkLine bounds a chunk-size line with its extensions.
+const maxChunkLine = 4096
+
+func (b *body) reset(ex *Exchange, limit int64) {
+	*b = body{ex: ex, limit: limit, chunked: ex.h.chunked}
+	switch {
+	case b.chunked:
+	case ex.h.contentLength > 0:
+		b.remain = ex.h.contentLength
+	default:
+		b.eof = true
+	}
+}
+
+// done reports whether the whole body has been read.
+func (b *body) done() bool { return b.eof }
+
+// drainable reports whether the unread rest of the body is worth reading
+// to keep the connection.
+func (b *body) drainable() bool {
+	if b.err != nil || !b.ex.continued {
+		return false
+	}
+	if b.chunked {
+		return true // tried; drain gives up past maxDrain
+	}
+	return b.remain <= maxDrain
+}
+
+// drain reads and drops the rest of the body, up to maxDrain bytes, and
+// reports whether the body ended.
+func (b *body) drain() bool {
+	if !b.drainable() {
+		return false
+	}
+	b.limit = -1
+	c := b.ex.c
+	c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
+	defer c.setPhase(phaseNone, 0)
+	var scratch [1024]byte
+	var total int64
+	for !b.eof && total <= maxDrain {
+		n, err := b.Read(scratch[:])
+		total += int64(n)
+		if err != nil && err != io.EOF {
+			return false
+		}
+	}
+	return b.eof
+}
+
+// Read reads body bytes.
+func (b *body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	if !b.started {
+		b.started = true
+		ex := b.ex
+		if ex.c.hijacked {
+			return 0, errHijacked
+		}
+		if b.limit >= 0 && ex.h.contentLength > b.limit {
+			return 0, b.tooLarge()
+		}
+		if !ex.continued && !ex.committed {
+			ex.continued = true
+			c := ex.c
+			c.writeString("HTTP/1.1 100 Continue\r\n\r\n")
+			if !c.flush() {
+				return 0, b.fail(c.werr)
+			}
+		}
+		ex.continued = true
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if b.chunked {
+		n, err = b.readChunked(p)
+	} else {
+		n, err = b.readLength(p)
+	}
+	b.read += int64(n)
+	if b.limit >= 0 && b.read > b.limit {
+		return 0, b.tooLarge()
+	}
+	return n, err
+}
+
+// Close is a no-op: the server drains or discards what is left.
+func (b *body) Close() error { return nil }
+
+func (b *body) tooLarge() error {
+	b.ex.rejected = errBodyTooLarge
+	b.err = &http.MaxBytesError{Limit: b.limit}
+	return b.err
+}
+
+var errBodyTooLarge = rejection(http.StatusRequestEntityTooLarge, "request body too large")
+
+// fail makes err the answer to every later read.
+func (b *body) fail(err error) error {
+	if re, ok := err.(*RequestError); ok {
+		b.ex.rejected = re
+	} else if err == io.EOF || err == io.ErrUnexpectedEOF {
+		b.ex.rejected = errUnexpectedEOFBody
+		err = io.ErrUnexpectedEOF
+	}
+	b.err = err
+	return err
+}
+
+func (b *body) readLength(p []byte) (int, error) {
+	c := b.ex.c
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	var n int
+	if c.rpos < c.rend {
+		n = copy(p, (*c.rbuf)[c.rpos:c.rend])
+		c.rpos += n
+	} else if len(p) >= readBufferSize/2 {
+		// Large reads bypass the buffer.
+		var err error
+		n, err = c.nc.Read(p)
+		if n == 0 {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return 0, b.fail(err)
+		}
+	} else {
+		if err := b.fill(); err != nil {
+			return 0, b.fail(err)
+		}
+		n = copy(p, (*c.rbuf)[c.rpos:c.rend])
+		c.rpos += n
+	}
+	b.remain -= int64(n)
+	if b.remain == 0 {
+		b.eof = true
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (b *body) readChunked(p []byte) (int, error) {
+	c := b.ex.c
+	for {
+		switch b.state {
+		case chunkSize:
+			line, err := b.line(maxChunkLine)
+			if err != nil {
+				return 0, b.fail(err)
+			}
+			size, ok := parseChunkSize(line)
+			if !ok {
+				return 0, b.fail(errInvalidChunk)
+			}
+			if size == 0 {
+				b.state = chunkTrailer
+			} else {
+				b.remain = size
+				b.state = chunkData
+			}
+		case chunkData:
+			q := p
+			if int64(len(q)) > b.remain {
+				q = q[:b.remain]
+			}
+			if c.rpos == c.rend {
+				if err := b.fill(); err != nil {
+					return 0, b.fail(err)
+				}
+			}
+			n := copy(q, (*c.rbuf)[c.rpos:c.rend])
+			c.rpos += n
+			b.remain -= int64(n)
+			if b.remain == 0 {
+				b.state = chunkDataEnd
+				b.consumeChunkEnd()
+			}
+			return n, nil
+		case chunkDataEnd:
+			for c.rend-c.rpos < 2 {
+				if err := b.fill(); err != nil {
+					return 0, b.fail(err)
+				}
+			}
+			if (*c.rbuf)[c.rpos] != '\r' || (*c.rbuf)[c.rpos+1] != '\n' {
+				return 0, b.fail(errInvalidChunk)
+			}
+			c.rpos += 2
+			b.state = chunkSize
+		case chunkTrailer:
+			limit := c.cfg.MaxRequestHeadersTotalSize - b.trailerN
+			line, err := b.line(limit)
+			if err == errInvalidChunk && limit <= 0 {
+				err = errTrailersTooLarge
+			}
+			if err != nil {
+				return 0, b.fail(err)
+			}
+			b.trailerN += len(line) + 2
+			if len(line) == 0 {
+				b.eof = true
+				return 0, io.EOF
+			}
+			if err := b.trailerField(line); err != nil {
+				return 0, b.fail(err)
+			}
+		}
+	}
+}
+
+// consumeChunkEnd takes the CRLF after a chunk's data, and the last chunk
+// and an empty trailer after it, when they are already buffered, so the
+// body reports its end with its last bytes.
+func (b *body) consumeChunkEnd() {
+	c := b.ex.c
+	rest := (*c.rbuf)[c.rpos:c.rend]
+	if len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n' {
+		c.rpos += 2
+		b.state = chunkSize
+		if bytes.HasPrefix(rest[2:], []byte("0\r\n\r\n")) {
+			c.rpos += 5
+			b.eof = true
+		}
+	}
+}
+
+// trailerField parses one trailer field line into the trailer header.
+func (b *body) trailerField(line []byte) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return errObsFold
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !validToken(line[:colon]) {
+		return errInvalidHeaderName
+	}
+	value := bytes.Trim(line[colon+1:], " \t")
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return errInvalidHeaderValue
+		}
+	}
+	if b.trailer != nil {
+		name := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
+		switch name {
+		case "Content-Length", "Transfer-Encoding", "Host", "Trailer":
+			return nil // framing and routing fields do not belong in trailers
+		}
+		b.trailer[name] = append(b.trailer[name], string(value))
+	}
+	return nil
+}
+
+// line returns the next CRLF-terminated line, without its CRLF, reading
+// more as needed; a line longer than max is an invalid chunk.
+func (b *body) line(max int) ([]byte, error) {
+	c := b.ex.c
+	scanned := 0
+	for {
+		buf := (*c.rbuf)[c.rpos:c.rend]
+		if i := bytes.IndexByte(buf[scanned:], '\n'); i >= 0 {
+			i += scanned
+			if i == 0 || buf[i-1] != '\r' || i-1 > max {
+				return nil, errInvalidChunk
+			}
+			c.rpos += i + 1
+			return buf[:i-1], nil
+		}
+		scanned = len(buf)
+		if scanned > max {
+			return nil, errInvalidChunk
+		}
+		if err := b.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fill reads more bytes after the buffered ones, keeping the request head
+// in place: consumed body bytes are dropped to make room, and a buffer
+// with too little room after the head is swapped for a large one.
+func (b *body) fill() error {
+	c := b.ex.c
+	ex := b.ex
+	headEnd := ex.base + ex.h.size
+	buf := *c.rbuf
+	if c.rend == len(buf) {
+		if c.rpos > headEnd {
+			c.rend = headEnd + copy(buf[headEnd:], buf[c.rpos:c.rend])
+			c.rpos = headEnd
+		}
+		if c.rend == len(buf) {
+			if len(buf) >= c.cfg.headPool.Size() && ex.base == 0 {
+				return errInvalidChunk // a line longer than the room left
+			}
+			big := c.cfg.headPool.Get()
+			if len(buf) >= len(*big) {
+				c.cfg.headPool.Put(big)
+				// Already large: make room by moving the head to the front.
+				copy(buf, buf[ex.base:c.rend])
+			} else {
+				copy(*big, buf[ex.base:c.rend])
+				c.cfg.putRead(c.rbuf)
+				c.rbuf = big
+			}
+			c.rpos -= ex.base
+			c.rend -= ex.base
+			ex.base = 0
+			buf = *c.rbuf
+		}
+	}
+	n, err := c.nc.Read(buf[c.rend:])
+	c.rend += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// parseChunkSize parses "chunk-size [ chunk-ext ]": hex digits, then
+// extensions, which are checked for forbidden bytes and otherwise ignored.
+func parseChunkSize(line []byte) (int64, bool) {
+	var n int64
+	i := 0
+	for ; i < len(line) && isHex(line[i]); i++ {
+		if i >= 15 {
+			return 0, false // would overflow
+		}
+		n = n<<4 | int64(unhex(line[i]))
+	}
+	if i == 0 {
+		return 0, false
+	}
+	ext := line[i:]
+	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
+		ext = ext[1:]
+	}
+	if len(ext) > 0 && ext[0] != ';' {
+		return 0, false
+	}
+	for _, c := range ext {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// SetMaxRequestBodySize sets the request's body size limit; the root
+// package reaches it through http.Request.Body.
+func (b *body) SetMaxRequestBodySize(n int64) error { return b.ex.SetMaxRequestBodySize(n) }

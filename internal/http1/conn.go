@@ -1,0 +1,463 @@
+// Package http1 is the HTTP/1.1 engine (RFC 9112): the request-head parser,
+// request bodies, response framing and the connection's state machine with
+// keep-alive and pipelining.
+package http1
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/bufpool"
+	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/transport"
+)
+
+// Config is what every connection of a server shares. It must not change
+// once connections are served.
+type Config struct {
+	MaxRequestLineSize         int
+	MaxRequestHeadersTotalSize int
+	MaxRequestHeaderCount      int
+	MaxRequestBodySize         int64 // < 0: unlimited
+	KeepAliveTimeout           time.Duration
+	RequestHeadersTimeout      time.Duration // < 0: none
+	ServerHeader               bool
+
+	Heartbeat *heartbeat.Heartbeat
+	Logger    *slog.Logger
+
+	// Handler serves each request. It is called on the connection's
+	// goroutine; the Exchange is valid until it returns.
+	Handler func(*Exchange)
+
+	// BaseContext is the parent of each request's context.
+	BaseContext context.Context
+
+	readPool     *bufpool.Pool // small read buffers
+	headPool     *bufpool.Pool // large enough for the largest allowed head
+	writePool    *bufpool.Pool
+	exchangePool sync.Pool
+	initOnce     sync.Once
+}
+
+const (
+	readBufferSize  = 4096
+	writeBufferSize = 4096
+	// maxDrain is how much of an unread request body is read and dropped
+	// to keep the connection; a larger rest closes it instead.
+	maxDrain = 256 << 10
+)
+
+func (cfg *Config) init() {
+	cfg.initOnce.Do(func() {
+		cfg.readPool = bufpool.New(readBufferSize)
+		// A head that does not fit a small buffer moves to one that can hold
+		// the largest allowed head plus room for the start of its body.
+		cfg.headPool = bufpool.New(cfg.MaxRequestLineSize + cfg.MaxRequestHeadersTotalSize + readBufferSize)
+		cfg.writePool = bufpool.New(writeBufferSize)
+		if cfg.BaseContext == nil {
+			cfg.BaseContext = context.Background()
+		}
+	})
+}
+
+// The phases of a connection, as the heartbeat sees them.
+const (
+	phaseNone      int32 = iota // nothing to time (a handler runs)
+	phaseKeepAlive              // idle between requests
+	phaseHeaders                // a request head is arriving
+	phaseTimedOut               // the heartbeat found the deadline passed
+	phaseClosed                 // closed by Shutdown while idle
+)
+
+// Conn is one HTTP/1.x connection. It holds no buffer while idle.
+type Conn struct {
+	cfg  *Config
+	nc   net.Conn
+	idle transport.IdleReader
+
+	phase    atomic.Int32
+	deadline atomic.Int64 // Unix nanoseconds, on the heartbeat's clock
+	draining *atomic.Bool // the server is shutting down
+
+	remote string
+
+	// Held only while a request is in flight.
+	ex         *Exchange
+	rbuf       *[]byte
+	rpos, rend int
+	wbuf       *[]byte
+	wlen       int
+	werr       error
+	served     int // requests served on this connection
+	hijacked   bool
+	closeAfter bool
+	clientGone atomic.Bool
+	cancel     atomic.Pointer[context.CancelFunc]
+}
+
+// NewConn returns a connection ready to Serve. draining, when it becomes
+// true, tells the connection to finish the request in flight and close.
+func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool) *Conn {
+	cfg.init()
+	return &Conn{cfg: cfg, nc: nc, idle: transport.NewIdleReader(nc), draining: draining}
+}
+
+// NetConn is the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// RemoteAddr is the peer's address as a string, computed once.
+func (c *Conn) RemoteAddr() string {
+	if c.remote == "" {
+		if a := c.nc.RemoteAddr(); a != nil {
+			c.remote = a.String()
+		}
+	}
+	return c.remote
+}
+
+// Serve serves requests until the connection closes, fails, times out or is
+// hijacked. It closes the connection unless it was hijacked.
+func (c *Conn) Serve() {
+	defer func() {
+		c.releaseRead()
+		c.releaseWrite()
+		if !c.hijacked {
+			c.nc.Close()
+		}
+		c.phase.Store(phaseClosed)
+	}()
+	p := parser{
+		maxLine:    c.cfg.MaxRequestLineSize,
+		maxHeaders: c.cfg.MaxRequestHeadersTotalSize,
+		maxCount:   c.cfg.MaxRequestHeaderCount,
+	}
+	for {
+		if !c.readHead(&p) {
+			return
+		}
+		if !c.serveRequest() {
+			return
+		}
+	}
+}
+
+// setPhase enters a timed phase (or phaseNone) and reports false when the
+// phase being left had timed out.
+func (c *Conn) setPhase(ph int32, timeout time.Duration) bool {
+	if timeout > 0 {
+		c.deadline.Store(c.cfg.Heartbeat.Now() + int64(timeout))
+	} else {
+		c.deadline.Store(math.MaxInt64)
+	}
+	old := c.phase.Swap(ph)
+	if old == phaseTimedOut {
+		// The heartbeat fired as the phase ended; its read deadline must
+		// not cut the next phase short.
+		c.nc.SetReadDeadline(time.Time{})
+		return false
+	}
+	return true
+}
+
+// Tick is called by the heartbeat with its clock. It times out the
+// connection when the deadline of its phase has passed, waking the reader
+// with a read deadline in the past.
+func (c *Conn) Tick(now int64) {
+	ph := c.phase.Load()
+	if (ph == phaseKeepAlive || ph == phaseHeaders) && now > c.deadline.Load() {
+		if c.phase.CompareAndSwap(ph, phaseTimedOut) {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	if ph == phaseNone && c.cancel.Load() != nil && peerClosed(c.nc) {
+		c.clientGone.Store(true)
+		if f := c.cancel.Load(); f != nil {
+			(*f)()
+		}
+	}
+}
+
+// CloseIfIdle closes the connection if it waits for a next request, and
+// reports whether it did. Shutdown calls it.
+func (c *Conn) CloseIfIdle() bool {
+	if c.phase.CompareAndSwap(phaseKeepAlive, phaseClosed) {
+		c.nc.Close()
+		return true
+	}
+	return c.phase.Load() == phaseClosed
+}
+
+// Abort closes the connection at once.
+func (c *Conn) Abort() { c.nc.Close() }
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// readHead reads until a request head is complete, answering and reporting
+// false when the connection should close.
+func (c *Conn) readHead(p *parser) bool {
+	if c.rpos == c.rend {
+		// Idle: give the buffers back and wait for the next request.
+		if !c.flush() {
+			return false
+		}
+		c.releaseRead()
+		c.releaseWrite()
+		if c.draining.Load() {
+			return false
+		}
+		timeout := c.cfg.KeepAliveTimeout
+		c.setPhase(phaseKeepAlive, timeout)
+		if c.draining.Load() { // Shutdown may have missed this connection
+			return false
+		}
+		buf, n, err := c.idle.Read(c.cfg.readPool)
+		if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) && err != nil {
+			c.cfg.Logger.Debug("connection closed: keep-alive timeout", "remote", c.RemoteAddr())
+			return false
+		}
+		if err != nil {
+			c.logReadError(err)
+			return false
+		}
+		c.rbuf, c.rpos, c.rend = buf, 0, n
+	} else if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	h := c.takeHead()
+	p.reset(h, c.served == 0)
+	for {
+		done, err := p.parse((*c.rbuf)[c.rpos:c.rend])
+		if err != nil {
+			c.reject(err)
+			return false
+		}
+		if done {
+			if !c.setPhase(phaseNone, 0) {
+				c.nc.SetReadDeadline(time.Time{})
+			}
+			return true
+		}
+		if err := c.fill(); err != nil {
+			if c.phase.Load() == phaseTimedOut {
+				c.reject(errHeadersTimeout)
+			} else if c.rend > c.rpos {
+				c.logReadError(err)
+			}
+			return false
+		}
+	}
+}
+
+// takeHead returns the parsed-head storage of the pooled exchange that will
+// serve the request.
+func (c *Conn) takeHead() *head {
+	if c.ex == nil {
+		c.ex = c.cfg.getExchange()
+	}
+	return &c.ex.h
+}
+
+// fill reads more bytes into the read buffer, making room first: unread
+// bytes move to the front, and a full buffer is swapped for a large one.
+// Pending responses are flushed before blocking.
+func (c *Conn) fill() error {
+	if !c.flush() {
+		return c.werr
+	}
+	buf := *c.rbuf
+	if c.rend == len(buf) {
+		if c.rpos > 0 {
+			copy(buf, buf[c.rpos:c.rend])
+			c.rend -= c.rpos
+			c.rpos = 0
+		} else if len(buf) < c.cfg.headPool.Size() {
+			big := c.cfg.headPool.Get()
+			c.rend = copy(*big, buf[c.rpos:c.rend])
+			c.rpos = 0
+			c.cfg.putRead(c.rbuf)
+			c.rbuf = big
+		} else {
+			return errHeadersTooLarge // unreachable: the parser's limits fit the buffer
+		}
+		buf = *c.rbuf
+	}
+	n, err := c.nc.Read(buf[c.rend:])
+	c.rend += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+func (cfg *Config) putRead(b *[]byte) {
+	if b == nil {
+		return
+	}
+	if len(*b) == cfg.readPool.Size() {
+		cfg.readPool.Put(b)
+	} else {
+		cfg.headPool.Put(b)
+	}
+}
+
+func (c *Conn) releaseRead() {
+	if c.rbuf != nil {
+		c.cfg.putRead(c.rbuf)
+		c.rbuf, c.rpos, c.rend = nil, 0, 0
+	}
+	if c.ex != nil {
+		c.cfg.putExchange(c.ex)
+		c.ex = nil
+	}
+}
+
+func (c *Conn) releaseWrite() {
+	if c.wbuf != nil {
+		c.cfg.writePool.Put(c.wbuf)
+		c.wbuf, c.wlen = nil, 0
+	}
+}
+
+// logReadError logs why a connection ended while reading, unless it simply
+// closed.
+func (c *Conn) logReadError(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	c.cfg.Logger.Debug("connection read failed", "remote", c.RemoteAddr(), "error", err)
+}
+
+// reject answers a request the parser refused and leaves the connection to
+// be closed.
+func (c *Conn) reject(err error) {
+	var re *RequestError
+	if !errors.As(err, &re) {
+		c.logReadError(err)
+		return
+	}
+	if re == errHTTP2Preface {
+		c.cfg.Logger.Info("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
+		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
+		c.write([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
+		c.flush()
+		return
+	}
+	c.cfg.Logger.Info("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.writeStatusLine(re.Status)
+	if re.Allow != "" {
+		c.writeString("Allow: " + re.Allow + "\r\n")
+	}
+	c.writeString("Content-Length: 0\r\nConnection: close\r\n")
+	c.writeCommonHeaders()
+	c.writeString("\r\n")
+	c.flush()
+}
+
+// write appends p to the output, flushing when the buffer is full; large
+// writes go straight to the connection.
+func (c *Conn) write(p []byte) bool {
+	if c.werr != nil {
+		return false
+	}
+	if c.wbuf == nil {
+		c.wbuf = c.cfg.writePool.Get()
+	}
+	buf := *c.wbuf
+	if c.wlen+len(p) <= len(buf) {
+		c.wlen += copy(buf[c.wlen:], p)
+		return true
+	}
+	if len(p) < len(buf)/2 {
+		n := copy(buf[c.wlen:], p)
+		c.wlen += n
+		if !c.flush() {
+			return false
+		}
+		c.wlen = copy(buf, p[n:])
+		return true
+	}
+	if c.wlen > 0 {
+		bufs := net.Buffers{buf[:c.wlen], p}
+		_, c.werr = bufs.WriteTo(c.nc)
+		c.wlen = 0
+	} else {
+		_, c.werr = c.nc.Write(p)
+	}
+	return c.werr == nil
+}
+
+func (c *Conn) writeString(s string) bool {
+	if c.werr != nil {
+		return false
+	}
+	if c.wbuf == nil {
+		c.wbuf = c.cfg.writePool.Get()
+	}
+	buf := *c.wbuf
+	if c.wlen+len(s) <= len(buf) {
+		c.wlen += copy(buf[c.wlen:], s)
+		return true
+	}
+	for len(s) > 0 {
+		if c.wlen == len(buf) && !c.flush() {
+			return false
+		}
+		n := copy(buf[c.wlen:], s)
+		c.wlen += n
+		s = s[n:]
+	}
+	return true
+}
+
+// flush writes the buffered output and reports whether the connection can
+// still be written to.
+func (c *Conn) flush() bool {
+	if c.werr != nil {
+		return false
+	}
+	if c.wlen == 0 {
+		return true
+	}
+	_, c.werr = c.nc.Write((*c.wbuf)[:c.wlen])
+	c.wlen = 0
+	if c.werr != nil {
+		c.cfg.Logger.Debug("connection write failed", "remote", c.RemoteAddr(), "error", c.werr)
+	}
+	return c.werr == nil
+}
+
+// writeStatusLine writes "HTTP/1.1 code reason\r\n". The version is the
+// server's, whatever the request's (RFC 9110, section 6.2).
+func (c *Conn) writeStatusLine(code int) {
+	if code >= 100 && code < 1000 {
+		var b [64]byte
+		line := append(b[:0], "HTTP/1.1 "...)
+		line = append(line, byte('0'+code/100), byte('0'+code/10%10), byte('0'+code%10), ' ')
+		line = append(line, http.StatusText(code)...)
+		line = append(line, "\r\n"...)
+		c.write(line)
+		return
+	}
+	c.writeString("HTTP/1.1 500 Internal Server Error\r\n")
+}
+
+// writeCommonHeaders writes the Date and Server headers.
+func (c *Conn) writeCommonHeaders() {
+	c.write(c.cfg.Heartbeat.DateLine())
+	if c.cfg.ServerHeader {
+		c.writeString("Server: Kestrel\r\n")
+	}
+}

@@ -1,0 +1,510 @@
+package http1
+
+import "bytes"
+
+// span is a byte range within the buffer that holds a request's head. Offsets
+// rather than slices keep a parse valid when the buffer is replaced by a
+// larger one.
+type span struct{ start, end int32 }
+
+func (s span) of(b []byte) []byte { return b[s.start:s.end] }
+
+// field is one header field line.
+type field struct{ name, value span }
+
+// targetForm is the form of a request-target (RFC 9112, section 3.2).
+type targetForm uint8
+
+const (
+	originForm targetForm = iota
+	absoluteForm
+	authorityForm
+	asteriskForm
+)
+
+// head is a parsed request head. Its spans refer to the request's buffer,
+// starting at the request's first byte.
+type head struct {
+	method, target span
+	form           targetForm
+	minor          uint8 // HTTP/1.minor
+	fields         []field
+
+	host      span
+	hostCount int
+
+	contentLength int64 // -1: none
+	chunked       bool
+	hasTE         bool
+
+	connClose, connKeepAlive, connUpgrade bool
+	upgrade                               bool // an Upgrade header is present
+	unknownCoding                         bool // a transfer coding other than chunked
+	expectContinue                        bool
+	trailerDeclared                       bool // a Trailer header is present
+
+	size int // bytes of the head, final empty line included
+}
+
+// parser reads a request head a line at a time as its bytes arrive, so a
+// head that trickles in is scanned once, and a bad line is answered at once.
+type parser struct {
+	maxLine, maxHeaders, maxCount int
+
+	h          *head
+	pos        int  // start of the next line to parse
+	inHeaders  bool // the request line is done
+	headerSize int
+	first      bool // the connection's first request: the HTTP/2 preface is recognised
+}
+
+func (p *parser) reset(h *head, first bool) {
+	fields := h.fields[:0]
+	*h = head{fields: fields, contentLength: -1}
+	p.h = h
+	p.pos = 0
+	p.inHeaders = false
+	p.headerSize = 0
+	p.first = first
+}
+
+// parse consumes the complete lines of b, the bytes of the request so far
+// (b[0] is its first byte). It reports whether the head is complete; a
+// rejected request returns a *RequestError.
+func (p *parser) parse(b []byte) (bool, error) {
+	for {
+		rest := b[p.pos:]
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if !p.inHeaders {
+				if len(rest) >= p.maxLine {
+					return false, errRequestLineTooLong
+				}
+			} else if p.headerSize+len(rest) > p.maxHeaders {
+				return false, errHeadersTooLarge
+			}
+			return false, nil
+		}
+		lineLen := i + 1
+		if i == 0 || rest[i-1] != '\r' {
+			if !p.inHeaders && lineLen > p.maxLine {
+				return false, errRequestLineTooLong
+			}
+			return false, errBareLF
+		}
+		line := rest[:i-1]
+		start := int32(p.pos)
+		if !p.inHeaders {
+			if lineLen > p.maxLine {
+				return false, errRequestLineTooLong
+			}
+			if err := p.requestLine(line, start); err != nil {
+				return false, err
+			}
+			p.inHeaders = true
+			p.pos += lineLen
+			continue
+		}
+		p.headerSize += lineLen
+		if p.headerSize > p.maxHeaders {
+			return false, errHeadersTooLarge
+		}
+		p.pos += lineLen
+		if len(line) == 0 {
+			p.h.size = p.pos
+			return true, p.finish(b)
+		}
+		if len(p.h.fields) >= p.maxCount {
+			return false, errTooManyHeaders
+		}
+		if err := p.fieldLine(b, line, start); err != nil {
+			return false, err
+		}
+	}
+}
+
+// requestLine parses "method SP request-target SP HTTP-version".
+func (p *parser) requestLine(line []byte, start int32) error {
+	h := p.h
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return errInvalidRequestLine
+	}
+	if !validToken(line[:sp]) {
+		return errInvalidMethod
+	}
+	h.method = span{start, start + int32(sp)}
+	rest := line[sp+1:]
+	sp2 := bytes.IndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return errInvalidRequestLine
+	}
+	target := rest[:sp2]
+	for _, c := range target {
+		if c <= ' ' || c >= 0x7f {
+			return errInvalidTarget
+		}
+	}
+	ts := start + int32(sp+1)
+	h.target = span{ts, ts + int32(sp2)}
+	version := rest[sp2+1:]
+	switch {
+	case string(version) == "HTTP/1.1":
+		h.minor = 1
+	case string(version) == "HTTP/1.0":
+		h.minor = 0
+	case len(version) == 8 && string(version[:5]) == "HTTP/" && isDigit(version[5]) && version[6] == '.' && isDigit(version[7]):
+		if p.first && string(line) == "PRI * HTTP/2.0" {
+			return errHTTP2Preface
+		}
+		return errUnsupportedVersion
+	default:
+		if bytes.IndexByte(line, '\r') >= 0 {
+			return errBareCR
+		}
+		return errInvalidVersion
+	}
+
+	method := line[:sp]
+	switch {
+	case target[0] == '/':
+		h.form = originForm
+		if string(method) == "CONNECT" {
+			return errInvalidTarget
+		}
+	case len(target) == 1 && target[0] == '*':
+		h.form = asteriskForm
+		if string(method) != "OPTIONS" {
+			return errOptionsRequired
+		}
+	case hasScheme(target):
+		h.form = absoluteForm
+		if string(method) == "CONNECT" {
+			return errInvalidTarget
+		}
+	default:
+		h.form = authorityForm
+		if string(method) != "CONNECT" {
+			return errConnectRequired
+		}
+		if !validHost(target) || bytes.IndexByte(target, ':') < 0 {
+			return errInvalidTarget
+		}
+	}
+	return nil
+}
+
+// fieldLine parses "field-name ":" OWS field-value OWS" and records what the
+// server itself needs to know from the field.
+func (p *parser) fieldLine(b, line []byte, start int32) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return errObsFold
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !validToken(line[:colon]) {
+		return errInvalidHeaderName
+	}
+	v0, v1 := colon+1, len(line)
+	for v0 < v1 && (line[v0] == ' ' || line[v0] == '\t') {
+		v0++
+	}
+	for v1 > v0 && (line[v1-1] == ' ' || line[v1-1] == '\t') {
+		v1--
+	}
+	value := line[v0:v1]
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			if c == '\r' {
+				return errBareCR
+			}
+			return errInvalidHeaderValue
+		}
+	}
+	f := field{
+		name:  span{start, start + int32(colon)},
+		value: span{start + int32(v0), start + int32(v1)},
+	}
+	p.h.fields = append(p.h.fields, f)
+	return p.interpret(line[:colon], value, f.value)
+}
+
+// interpret records the fields that decide how the message is framed and
+// the connection is kept.
+func (p *parser) interpret(name, value []byte, vs span) error {
+	h := p.h
+	switch len(name) {
+	case 4:
+		if equalFold(name, "host") {
+			h.hostCount++
+			h.host = vs
+			if !validHost(value) {
+				return errInvalidHost
+			}
+		}
+	case 6:
+		if equalFold(name, "expect") && equalFold(value, "100-continue") {
+			h.expectContinue = true
+		}
+	case 7:
+		if equalFold(name, "upgrade") {
+			h.upgrade = true
+		} else if equalFold(name, "trailer") {
+			h.trailerDeclared = true
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			forEachToken(value, func(t []byte) {
+				switch {
+				case equalFold(t, "close"):
+					h.connClose = true
+				case equalFold(t, "keep-alive"):
+					h.connKeepAlive = true
+				case equalFold(t, "upgrade"):
+					h.connUpgrade = true
+				}
+			})
+		}
+	case 14:
+		if equalFold(name, "content-length") {
+			n, ok := parseContentLength(value)
+			if !ok {
+				return errInvalidContentLength
+			}
+			if h.contentLength >= 0 && h.contentLength != n {
+				return errMultipleContentLen
+			}
+			h.contentLength = n
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			return p.transferEncoding(value)
+		}
+	}
+	return nil
+}
+
+// transferEncoding folds one Transfer-Encoding field into the head: the
+// codings of every such field, in order, must end with exactly one chunked.
+// A coding after chunked is rejected at once; whether the list ends with
+// chunked, and whether it names codings the server cannot decode, is
+// decided in finish, when every field has been seen.
+func (p *parser) transferEncoding(value []byte) error {
+	h := p.h
+	h.hasTE = true
+	var err error
+	n := 0
+	forEachToken(value, func(t []byte) {
+		n++
+		if i := bytes.IndexByte(t, ';'); i >= 0 {
+			t = bytes.TrimRight(t[:i], " \t")
+		}
+		switch {
+		case err != nil:
+		case h.chunked || !validToken(t):
+			err = errChunkedNotFinal
+		case equalFold(t, "chunked"):
+			h.chunked = true
+		default:
+			h.unknownCoding = true
+		}
+	})
+	if n == 0 {
+		return errChunkedNotFinal
+	}
+	return err
+}
+
+// finish checks the head as a whole once its last field is in.
+func (p *parser) finish(b []byte) error {
+	h := p.h
+	switch {
+	case h.hostCount > 1:
+		return errMultipleHosts
+	case h.hostCount == 0 && h.minor == 1:
+		return errMissingHost
+	}
+	if h.form == absoluteForm && h.hostCount == 1 {
+		if !equalFold(targetAuthority(h.target.of(b)), string(h.host.of(b))) {
+			return errHostMismatch
+		}
+	}
+	if h.hasTE {
+		switch {
+		case h.minor == 0:
+			return errTEInHTTP10
+		case !h.chunked:
+			return errChunkedNotFinal
+		case h.unknownCoding:
+			return errUnknownCoding
+		case h.contentLength >= 0:
+			return errTEWithContentLength
+		}
+	}
+	return nil
+}
+
+// targetAuthority returns the authority of an absolute-form target, without
+// user information.
+func targetAuthority(t []byte) []byte {
+	i := bytes.Index(t, []byte("://"))
+	t = t[i+3:]
+	if j := bytes.IndexAny(t, "/?#"); j >= 0 {
+		t = t[:j]
+	}
+	if j := bytes.LastIndexByte(t, '@'); j >= 0 {
+		t = t[j+1:]
+	}
+	return t
+}
+
+// tchar reports which bytes may appear in a token (RFC 9110, section 5.6.2).
+var tchar = [256]bool{
+	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
+	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+}
+
+func validToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tchar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// hasScheme reports whether t starts with "scheme://".
+func hasScheme(t []byte) bool {
+	for i, c := range t {
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && (isDigit(c) || c == '+' || c == '-' || c == '.'):
+		case i > 0 && c == ':':
+			return len(t) > i+2 && t[i+1] == '/' && t[i+2] == '/'
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// hostChar reports which bytes may appear in a reg-name or IPv4 host, and
+// in the port after it (RFC 3986, section 3.2.2).
+var hostChar = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%") {
+		t[c] = true
+	}
+	return t
+}()
+
+// validHost reports whether b is a valid Host value: empty, or a host
+// (reg-name, IPv4 or bracketed IP literal) with an optional ":port".
+func validHost(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	host, port := b, []byte(nil)
+	if b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 {
+			return false
+		}
+		for _, c := range b[1:end] {
+			if !(isHex(c) || c == ':' || c == '.' || c == 'v' || c == 'V' || hostChar[c] && c != '%') {
+				return false
+			}
+		}
+		rest := b[end+1:]
+		if len(rest) > 0 {
+			if rest[0] != ':' {
+				return false
+			}
+			port = rest[1:]
+		}
+		host = nil
+	} else if i := bytes.LastIndexByte(b, ':'); i >= 0 {
+		host, port = b[:i], b[i+1:]
+	}
+	for _, c := range host {
+		if !hostChar[c] {
+			return false
+		}
+	}
+	for _, c := range port {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// equalFold reports whether b equals the ASCII string s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// forEachToken calls fn for each non-empty element of a comma-separated
+// list, with surrounding whitespace removed.
+func forEachToken(v []byte, fn func([]byte)) {
+	for len(v) > 0 {
+		var t []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			t, v = v[:i], v[i+1:]
+		} else {
+			t, v = v, nil
+		}
+		t = bytes.Trim(t, " \t")
+		if len(t) > 0 {
+			fn(t)
+		}
+	}
+}
+
+// parseContentLength parses a Content-Length value: digits only, at most 18
+// of them, so it cannot overflow an int64.
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}

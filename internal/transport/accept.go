@@ -1,0 +1,75 @@
+// Package transport accepts connections from listeners and counts them; it
+// also waits for a connection to become readable without holding a buffer.
+package transport
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Counter counts connections against an optional maximum. Its zero value
+// counts without a limit.
+type Counter struct {
+	max     int64 // <= 0: unlimited
+	current atomic.Int64
+}
+
+// NewCounter returns a counter that admits at most max connections at once;
+// max <= 0 means unlimited.
+func NewCounter(max int64) *Counter { return &Counter{max: max} }
+
+// TryAcquire counts one connection in, or reports false when the maximum is
+// reached.
+func (c *Counter) TryAcquire() bool {
+	n := c.current.Add(1)
+	if c.max > 0 && n > c.max {
+		c.current.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Release counts one connection out.
+func (c *Counter) Release() { c.current.Add(-1) }
+
+// Current is the number of connections counted in.
+func (c *Counter) Current() int64 { return c.current.Load() }
+
+// Accept accepts connections from l until it fails for good, calling serve on
+// a new goroutine for each connection the counter admits. A connection over
+// the limit is closed at once. Temporary errors (out of file descriptors)
+// back off, as net/http does. Accept returns the error that stopped it; the
+// caller decides whether it was expected (a closed listener).
+func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.Conn)) error {
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+				} else if delay *= 2; delay > time.Second {
+					delay = time.Second
+				}
+				log.Warn("accept failed; retrying", "listener", l.Addr().String(), "error", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if !counter.TryAcquire() {
+			log.Warn("connection refused: too many connections", "remote", c.RemoteAddr().String(), "limit", counter.max)
+			c.Close()
+			continue
+		}
+		go func() {
+			defer counter.Release()
+			serve(c)
+		}()
+	}
+}

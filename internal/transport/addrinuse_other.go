@@ -1,0 +1,11 @@
+//go:build !windows
+
+package transport
+
+import (
+	"errors"
+	"syscall"
+)
+
+// IsAddrInUse reports whether err says the address is already bound.
+func IsAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }

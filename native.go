@@ -1,0 +1,135 @@
+package kestrel
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/kestrel-go/kestrel/internal/http1"
+)
+
+// NativeHandler serves requests on the engine's zero-allocation path.
+type NativeHandler interface {
+	ServeKestrel(c *Context)
+}
+
+// NativeHandlerFunc adapts a function to NativeHandler.
+type NativeHandlerFunc func(c *Context)
+
+// ServeKestrel calls f(c).
+func (f NativeHandlerFunc) ServeKestrel(c *Context) { f(c) }
+
+// Context is one request and its response on the native path. It is valid
+// only until the handler returns, and so are the byte slices it returns;
+// copy what must outlive the handler.
+//
+// A response whose body fits in the server's 4 KiB response buffer when the
+// handler returns is sent with a Content-Length; a longer or flushed one is
+// streamed with chunked transfer coding.
+type Context http1.Exchange
+
+func (c *Context) ex() *http1.Exchange { return (*http1.Exchange)(c) }
+
+// Method is the request method, such as "GET".
+func (c *Context) Method() []byte { return c.ex().Method() }
+
+// Target is the request-target as the client sent it, such as
+// "/search?q=go".
+func (c *Context) Target() []byte { return c.ex().Target() }
+
+// Path is the target's path, without the query.
+func (c *Context) Path() []byte { return c.ex().Path() }
+
+// Query is the target's query string, without the '?'.
+func (c *Context) Query() []byte { return c.ex().Query() }
+
+// Host is the request's Host header.
+func (c *Context) Host() []byte { return c.ex().Host() }
+
+// Proto is "HTTP/1.1" or "HTTP/1.0".
+func (c *Context) Proto() string {
+	if c.ex().ProtoMinor() == 0 {
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
+}
+
+// Header returns the value of the first request header called name
+// (case-insensitively), or nil.
+func (c *Context) Header(name string) []byte { return c.ex().Header(name) }
+
+// VisitHeaders calls fn for each request header, in the order received.
+func (c *Context) VisitHeaders(fn func(name, value []byte)) { c.ex().VisitHeaders(fn) }
+
+// ContentLength is the request body's length: 0 when there is no body, -1
+// when it is chunked.
+func (c *Context) ContentLength() int64 { return c.ex().ContentLength() }
+
+// Body reads the request body. Reading past the body size limit fails with
+// an *http.MaxBytesError and the request is answered with 413.
+func (c *Context) Body() io.Reader { return c.ex().Body() }
+
+// RemoteAddr is the client's address.
+func (c *Context) RemoteAddr() net.Addr { return c.ex().RemoteAddr() }
+
+// LocalAddr is the server address the request arrived on.
+func (c *Context) LocalAddr() net.Addr { return c.ex().LocalAddr() }
+
+// SetStatus sets the response status (200 unless set). It has no effect
+// once the response has started.
+func (c *Context) SetStatus(code int) { c.ex().SetStatus(code) }
+
+// SetHeader sets a response header, replacing any with the same name. An
+// invalid name is ignored; CR, LF and NUL in the value become spaces.
+// Content-Length and Connection: close are honoured; Date and Server
+// replace the server's own.
+func (c *Context) SetHeader(name, value string) { c.ex().SetHeader(name, value) }
+
+// AddHeader adds a response header, keeping any with the same name.
+func (c *Context) AddHeader(name, value string) { c.ex().AddHeader(name, value) }
+
+// SetContentType sets the Content-Type response header.
+func (c *Context) SetContentType(v string) { c.ex().SetHeader("Content-Type", v) }
+
+// Write writes response body bytes.
+func (c *Context) Write(p []byte) (int, error) { return c.ex().Write(p) }
+
+// WriteString writes response body bytes from a string.
+func (c *Context) WriteString(s string) (int, error) { return c.ex().WriteString(s) }
+
+// Flush sends the response head, if not sent yet, and the body written so
+// far.
+func (c *Context) Flush() error { return c.ex().Flush() }
+
+// ServeHTTP serves the request with a standard handler. It allocates the
+// *http.Request and its ResponseWriter; use it for the paths that are not
+// hot.
+func (c *Context) ServeHTTP(h http.Handler) { c.ex().ServeHTTP(h) }
+
+// SetMaxRequestBodySize sets this request's body size limit, in bytes;
+// Unlimited turns it off. It fails once the body has started being read.
+func (c *Context) SetMaxRequestBodySize(n int64) error {
+	return c.ex().SetMaxRequestBodySize(n)
+}
+
+// ErrNotKestrel is returned by functions that need a request served by
+// this package's server.
+var ErrNotKestrel = errors.New("kestrel: the request was not served by a kestrel.Server")
+
+// SetMaxRequestBodySize sets the body size limit of r, a request served by
+// a kestrel.Server, in bytes; Unlimited turns it off. It fails once the
+// body has started being read.
+func SetMaxRequestBodySize(r *http.Request, n int64) error {
+	if n < 0 && n != Unlimited {
+		return errors.New("kestrel: body size limit must be positive, 0 or Unlimited")
+	}
+	b, ok := r.Body.(interface{ SetMaxRequestBodySize(int64) error })
+	if !ok {
+		if r.Body == http.NoBody || r.Body == nil {
+			return nil // no body to limit
+		}
+		return ErrNotKestrel
+	}
+	return b.SetMaxRequestBodySize(n)
+}
