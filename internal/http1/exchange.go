@@ -339,6 +339,13 @@ func (ex *Exchange) Write(p []byte) (int, error) {
 	if !ex.committed {
 		ex.commit(false)
 	}
+	if ex.mode != modeChunked {
+		ex.flushPending()
+		if ex.mode != modeNone && !ex.c.write(p) {
+			return 0, ex.c.werr
+		}
+		return len(p), nil
+	}
 	// Chunked: the buffered bytes and p go out as one chunk.
 	if !ex.writeChunk(p) {
 		return 0, ex.c.werr
