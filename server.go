@@ -7,13 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/transport"
@@ -53,7 +54,9 @@ type Server struct {
 	Logger *slog.Logger
 
 	mu        sync.Mutex
-	endpoints []endpoint
+	endpoints []endpoint // added in code or by a configuration file
+	urls      []endpoint // from UseURLs
+	rawURLs   []string
 	listeners []*listener
 	conns     map[*http1.Conn]struct{}
 	cfg       *http1.Config
@@ -65,107 +68,135 @@ type Server struct {
 	connsDone chan struct{}  // closed when the last connection ends during shutdown
 }
 
-// endpoint is an address to bind, with the URL it was configured as.
-type endpoint struct {
-	network, address string
-	url              string // as configured, for messages
-	scheme           string
-	localhost        bool // one of the two loopbacks of "localhost"
-}
-
 // listener is a bound endpoint.
 type listener struct {
 	net.Listener
-	scheme string
+	ep endpoint
+}
+
+// url is the listener's address as a URL, with the port that was bound.
+func (l *listener) url() string {
+	switch a := l.Addr().(type) {
+	case *net.TCPAddr:
+		host := "localhost"
+		switch {
+		case a.IP == nil || a.IP.IsUnspecified():
+			if a.IP.To4() != nil && l.ep.network == "tcp4" {
+				host = "0.0.0.0"
+			} else {
+				host = "[::]"
+			}
+		case a.IP.To4() != nil:
+			host = a.IP.String()
+		default:
+			host = "[" + a.IP.String() + "]"
+		}
+		return l.ep.scheme + "://" + host + ":" + strconv.Itoa(a.Port)
+	case *net.UnixAddr:
+		return l.ep.scheme + "://unix:" + a.Name
+	default:
+		return l.ep.scheme + "://" + a.String()
+	}
 }
 
 // Listen adds a TCP endpoint "host:port", bound by Start. "localhost"
-// binds both 127.0.0.1 and ::1; an empty host, "*" or "+" binds every
-// address; port 0 picks a free port, reported by Addresses.
+// binds both 127.0.0.1 and ::1; an IP address binds that address; any
+// other host ("*", "+", a name, or none) binds every address; port 0 picks
+// a free port, reported by Addresses.
 func (s *Server) Listen(address string) error {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return fmt.Errorf("kestrel: listen address %q: %w (use host:port, such as localhost:5000)", address, err)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return fmt.Errorf("kestrel: listen address %q: port %q is not a number from 0 to 65535", address, port)
-	}
-	return s.addEndpoints("http", host, int(p), "http://"+address)
+	return s.ListenEndpoint(Endpoint{Address: address})
 }
 
-// ListenURL adds an endpoint from a URL prefix such as
-// "http://localhost:5000", "http://127.0.0.1:0" or "http://[::]:80".
-// As in Kestrel, a host that is neither an IP address nor "localhost"
-// (a name, "*", "+") binds every address; a missing port means 80.
+// ListenURL adds an endpoint from a URL prefix, as Kestrel reads them:
+//
+//	http://localhost:5000       both loopbacks (port 0 is refused: they would differ)
+//	http://127.0.0.1:8080       that IPv4 address
+//	http://[::1]:8080           that IPv6 address
+//	http://0.0.0.0:80           every IPv4 address
+//	http://[::]:80              every address, IPv6 dual-stack
+//	http://*:80, http://+:80    every address, as does any host name
+//	http://unix:/run/app.sock   a Unix socket (also unix:/run/app.sock)
+//
+// A missing port means 80. A path base ("/app") is an error: route paths
+// in the handler instead.
 func (s *Server) ListenURL(rawURL string) error {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return fmt.Errorf("kestrel: URL %q: missing scheme (use a URL such as http://localhost:5000)", rawURL)
-	}
-	scheme = strings.ToLower(scheme)
-	switch scheme {
-	case "http":
-	case "https":
-		return fmt.Errorf("kestrel: URL %q: HTTPS endpoints are not supported by this version; use http://", rawURL)
-	default:
-		return fmt.Errorf("kestrel: URL %q: unsupported scheme %q (use http://)", rawURL, scheme)
-	}
-	hostport, path, _ := strings.Cut(rest, "/")
-	if path != "" {
-		return fmt.Errorf("kestrel: URL %q: a path base is not supported; give the URL without a path (http://host:port) and route the path in the handler", rawURL)
-	}
-	if strings.ContainsAny(hostport, "?#@") || hostport == "" {
-		return fmt.Errorf("kestrel: URL %q: malformed URL (use http://host:port)", rawURL)
-	}
-	u, err := url.Parse(scheme + "://" + hostport)
-	if err != nil {
-		return fmt.Errorf("kestrel: URL %q: %w", rawURL, err)
-	}
-	port := 80
-	if p := u.Port(); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil {
-			return fmt.Errorf("kestrel: URL %q: port %q is not a number from 0 to 65535", rawURL, p)
-		}
-		port = int(n)
-	} else if strings.HasSuffix(hostport, ":") {
-		return fmt.Errorf("kestrel: URL %q: empty port", rawURL)
-	}
-	return s.addEndpoints(scheme, u.Hostname(), port, rawURL)
+	return s.ListenEndpoint(Endpoint{URL: rawURL})
 }
 
-func (s *Server) addEndpoints(scheme, host string, port int, rawURL string) error {
-	var eps []endpoint
-	p := strconv.Itoa(port)
-	switch ip := net.ParseIP(host); {
-	case strings.EqualFold(host, "localhost"):
-		if port == 0 {
-			return fmt.Errorf("kestrel: URL %q: port 0 cannot be used with localhost, because the two loopback addresses would get different ports; use http://127.0.0.1:0 or http://[::1]:0", rawURL)
+// ListenUnix adds a Unix domain socket endpoint at path, which must be
+// absolute. A stale socket file left by a dead process is replaced; one a
+// live process listens on is an error at Start. The file is removed when
+// the server stops.
+func (s *Server) ListenUnix(path string) error {
+	return s.ListenEndpoint(Endpoint{UnixPath: path})
+}
+
+// ListenFile adds an endpoint for an inherited listening socket, such as
+// one passed by a parent process (os.NewFile(3, "listener")). The server
+// takes ownership of f.
+func (s *Server) ListenFile(f *os.File) error {
+	return s.ListenEndpoint(Endpoint{File: f})
+}
+
+// ListenSystemd adds the listening sockets passed by systemd socket
+// activation (LISTEN_PID and LISTEN_FDS) and reports how many there were.
+func (s *Server) ListenSystemd() (int, error) {
+	ls, err := systemdListeners()
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		for _, l := range ls {
+			l.Close()
 		}
-		eps = []endpoint{
-			{network: "tcp4", address: "127.0.0.1:" + p, localhost: true},
-			{network: "tcp6", address: "[::1]:" + p, localhost: true},
-		}
-	case ip != nil && ip.To4() != nil:
-		eps = []endpoint{{network: "tcp4", address: net.JoinHostPort(ip.String(), p)}}
-	case ip != nil:
-		eps = []endpoint{{network: "tcp", address: net.JoinHostPort(ip.String(), p)}}
-	default:
-		// Any other host binds every address: IPv6 dual-stack, or IPv4
-		// where there is no IPv6.
-		eps = []endpoint{{network: "tcp", address: ":" + p}}
+		return 0, ErrServerClosed
+	}
+	for _, l := range ls {
+		s.endpoints = append(s.endpoints, endpoint{ln: l, url: "systemd socket " + l.Addr().String(), scheme: "http", port: -1})
+	}
+	return len(ls), nil
+}
+
+// ListenEndpoint adds an endpoint with its own options. Endpoints added in
+// code take precedence over URLs given to UseURLs.
+func (s *Server) ListenEndpoint(ep Endpoint) error {
+	eps, err := ep.resolve()
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrServerClosed
 	}
-	for i := range eps {
-		eps[i].url = rawURL
-		eps[i].scheme = scheme
-	}
 	s.endpoints = append(s.endpoints, eps...)
+	return nil
+}
+
+// UseURLs sets URL prefixes from a flag or an environment variable
+// (semicolon-separated, as in --urls and KESTREL_URLS). As in Kestrel,
+// they are used only when no endpoint was added in code or by a
+// configuration file; otherwise Start logs a warning naming them.
+func (s *Server) UseURLs(urls string) error {
+	var eps []endpoint
+	var raw []string
+	for _, u := range strings.Split(urls, ";") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		e, err := Endpoint{URL: u}.resolve()
+		if err != nil {
+			return err
+		}
+		eps = append(eps, e...)
+		raw = append(raw, u)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.urls = eps
+	s.rawURLs = raw
 	return nil
 }
 
@@ -220,51 +251,37 @@ func (s *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// Start binds every endpoint added with Listen or ListenURL
-// (http://localhost:5000 when there is none) and serves them in the
-// background. If any endpoint cannot be bound, none is kept and the error
-// names its URL.
+// Start binds every endpoint (http://localhost:5000 when there is none)
+// and serves them in the background. If any endpoint cannot be bound, none
+// is kept and the error names its URL.
 func (s *Server) Start() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return ErrServerClosed
 	}
 	if err := s.init(); err != nil {
-		s.mu.Unlock()
 		return err
 	}
-	if len(s.endpoints) == 0 && len(s.listeners) == 0 {
-		s.mu.Unlock()
-		if err := s.ListenURL(DefaultURL); err != nil {
-			return err
-		}
-		s.mu.Lock()
-	}
 	eps := s.endpoints
-	s.endpoints = nil
-	var bound []*listener
-	for _, ep := range eps {
-		l, err := net.Listen(ep.network, ep.address)
-		if err != nil {
-			if ep.localhost && !transport.IsAddrInUse(err) && ep.network == "tcp6" {
-				s.cfg.Logger.Warn("unable to bind to the IPv6 loopback; listening on IPv4 only", "url", ep.url, "error", err)
-				continue
-			}
-			for _, b := range bound {
-				b.Close()
-			}
-			s.mu.Unlock()
-			if transport.IsAddrInUse(err) {
-				return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use", ep.url, ep.address)
-			}
-			return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
-		}
-		bound = append(bound, &listener{Listener: l, scheme: ep.scheme})
+	switch {
+	case len(eps) > 0 && len(s.rawURLs) > 0:
+		s.cfg.Logger.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
+	case len(eps) == 0 && len(s.urls) > 0:
+		eps = s.urls
+	case len(eps) == 0 && len(s.listeners) == 0:
+		eps, _ = parseURL(DefaultURL)
 	}
+	if err := checkSchemes(eps); err != nil {
+		return err
+	}
+	bound, err := s.bindAll(eps)
+	if err != nil {
+		return err
+	}
+	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
 	s.listeners = append(s.listeners, bound...)
 	s.serving.Add(len(bound))
-	s.mu.Unlock()
 	for _, l := range bound {
 		go func() {
 			defer s.serving.Done()
@@ -272,6 +289,59 @@ func (s *Server) Start() error {
 		}()
 	}
 	return nil
+}
+
+// checkSchemes refuses HTTP and HTTPS on one port.
+func checkSchemes(eps []endpoint) error {
+	seen := map[int]endpoint{}
+	for _, ep := range eps {
+		if ep.port <= 0 {
+			continue
+		}
+		if prev, ok := seen[ep.port]; ok && prev.scheme != ep.scheme {
+			return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", prev.url, ep.url, ep.port)
+		}
+		seen[ep.port] = ep
+	}
+	return nil
+}
+
+// bindAll binds every endpoint, or none.
+func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
+	var bound []*listener
+	fail := func(err error) ([]*listener, error) {
+		for _, b := range bound {
+			b.Close()
+		}
+		return nil, err
+	}
+	for i := range eps {
+		ep := &eps[i]
+		l, err := ep.bind()
+		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
+			// No IPv6: every IPv4 address instead.
+			v4 := *ep
+			v4.network, v4.address = "tcp4", "0.0.0.0:"+strconv.Itoa(ep.port)
+			if l, err = v4.bind(); err == nil {
+				ep = &v4
+			}
+		}
+		if err != nil {
+			if ep.localhost && !transport.IsAddrInUse(err) {
+				s.cfg.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
+				continue
+			}
+			if transport.IsAddrInUse(err) {
+				return fail(fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port))
+			}
+			return fail(fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err))
+		}
+		bound = append(bound, &listener{Listener: l, ep: *ep})
+	}
+	if len(bound) == 0 && len(eps) > 0 {
+		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
+	}
+	return bound, nil
 }
 
 // Serve serves connections accepted from l until Shutdown or Close, which
@@ -286,7 +356,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		return err
 	}
-	ln := &listener{Listener: l, scheme: "http"}
+	ln := &listener{Listener: l, ep: endpoint{scheme: "http", url: l.Addr().String(), port: -1}}
 	s.listeners = append(s.listeners, ln)
 	s.serving.Add(1)
 	s.mu.Unlock()
@@ -295,7 +365,7 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l *listener) error {
-	err := transport.Accept(l, s.counter, s.cfg.Logger, s.serveConn)
+	err := transport.Accept(l, s.counter, s.cfg.Logger, func(nc net.Conn) { s.serveConn(l, nc) })
 	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
 		return ErrServerClosed
 	}
@@ -309,7 +379,10 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-func (s *Server) serveConn(nc net.Conn) {
+func (s *Server) serveConn(l *listener, nc net.Conn) {
+	if l.ep.opts.LogConnections {
+		nc = connlog.Wrap(nc, s.cfg.Logger)
+	}
 	c := http1.NewConn(s.cfg, nc, &s.draining)
 	s.mu.Lock()
 	if s.closed {
@@ -349,21 +422,7 @@ func (s *Server) Addresses() []string {
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.listeners))
 	for _, l := range s.listeners {
-		a := l.Addr()
-		if ta, ok := a.(*net.TCPAddr); ok {
-			host := "localhost"
-			if ta.IP != nil && !ta.IP.IsUnspecified() {
-				host = ta.IP.String()
-			} else {
-				host = "[::]"
-			}
-			if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-				host = "[" + host + "]"
-			}
-			out = append(out, l.scheme+"://"+host+":"+strconv.Itoa(ta.Port))
-			continue
-		}
-		out = append(out, l.scheme+"://"+a.Network()+":"+a.String())
+		out = append(out, l.url())
 	}
 	return out
 }

@@ -1,0 +1,355 @@
+package kestrel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+
+	"github.com/kestrel-go/kestrel/internal/transport"
+)
+
+// Protocols are the HTTP versions an endpoint serves.
+type Protocols uint8
+
+// The protocol sets of an endpoint. On a cleartext endpoint, HTTP1AndHTTP2
+// serves HTTP/1.1, as in Kestrel: without TLS there is no ALPN to agree on
+// HTTP/2.
+const (
+	HTTP1 Protocols = 1 << iota
+	HTTP2
+	HTTP1AndHTTP2 = HTTP1 | HTTP2
+)
+
+// String returns the protocols' name as Kestrel's configuration spells it.
+func (p Protocols) String() string {
+	switch p {
+	case HTTP1:
+		return "Http1"
+	case HTTP2:
+		return "Http2"
+	case HTTP1AndHTTP2:
+		return "Http1AndHttp2"
+	case 0:
+		return "default"
+	}
+	return "Protocols(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ParseProtocols parses Kestrel's names: "Http1", "Http2", "Http1AndHttp2"
+// (case-insensitive).
+func ParseProtocols(s string) (Protocols, error) {
+	switch strings.ToLower(s) {
+	case "http1":
+		return HTTP1, nil
+	case "http2":
+		return HTTP2, nil
+	case "http1andhttp2":
+		return HTTP1AndHTTP2, nil
+	}
+	return 0, fmt.Errorf("kestrel: unknown protocols %q (use Http1, Http2 or Http1AndHttp2)", s)
+}
+
+// Endpoint is one place a server listens, with that endpoint's options.
+// Set exactly one of URL, Address, UnixPath and File.
+type Endpoint struct {
+	// URL is a URL prefix, such as "http://localhost:5000",
+	// "http://*:80" or "unix:/run/app.sock"; see Server.ListenURL.
+	URL string
+
+	// Address is a TCP "host:port"; see Server.Listen.
+	Address string
+
+	// UnixPath is the absolute path of a Unix domain socket.
+	UnixPath string
+
+	// File is an inherited listening socket, such as one passed by a parent
+	// process. The server takes ownership of it.
+	File *os.File
+
+	// UnixSocketMode, when not zero, is set as the permissions of a Unix
+	// socket file, so that a proxy running as another user can connect
+	// (0o660 with a shared group, 0o666 for everyone).
+	UnixSocketMode fs.FileMode
+
+	// ReusePort sets SO_REUSEPORT on a TCP listener, so several processes
+	// can listen on the same port and the kernel balances connections
+	// between them (Linux and BSDs).
+	ReusePort bool
+
+	// Protocols are the HTTP versions served; zero means Kestrel's default,
+	// Http1AndHttp2 (HTTP/1.1 on cleartext endpoints).
+	Protocols Protocols
+
+	// LogConnections logs every connection's opening, bytes read and
+	// written, and closing, at debug level (Kestrel's
+	// UseConnectionLogging).
+	LogConnections bool
+}
+
+// endpoint is one socket to bind, resolved from an Endpoint.
+type endpoint struct {
+	network string // "tcp", "tcp4", "tcp6", "unix", or "" for a pre-bound listener
+	address string
+	url     string // as configured, for messages
+	scheme  string
+	port    int // TCP port, -1 otherwise
+
+	localhost bool // one of the two loopbacks of "localhost"
+	anyIP     bool // the dual-stack any-address, with an IPv4 fallback
+
+	ln   net.Listener // already bound (inherited)
+	opts Endpoint
+}
+
+// resolve turns an Endpoint into the sockets it binds.
+func (ep Endpoint) resolve() ([]endpoint, error) {
+	set := 0
+	for _, b := range []bool{ep.URL != "", ep.Address != "", ep.UnixPath != "", ep.File != nil} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, errors.New("kestrel: an Endpoint needs exactly one of URL, Address, UnixPath and File")
+	}
+	if ep.Protocols == HTTP2 {
+		return nil, fmt.Errorf("kestrel: endpoint %s: HTTP/2 is not supported yet; use Http1 or Http1AndHttp2", ep.describe())
+	}
+	var eps []endpoint
+	var err error
+	switch {
+	case ep.URL != "":
+		eps, err = parseURL(ep.URL)
+	case ep.Address != "":
+		eps, err = parseAddress(ep.Address)
+	case ep.UnixPath != "":
+		eps, err = unixEndpoint(ep.UnixPath, "http", "http://unix:"+ep.UnixPath)
+	default:
+		var l net.Listener
+		l, err = net.FileListener(ep.File)
+		ep.File.Close() // the listener holds its own descriptor
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: inherited socket %q: %w", ep.File.Name(), err)
+		}
+		eps = []endpoint{{ln: l, url: "inherited socket " + ep.File.Name(), scheme: "http", port: -1}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range eps {
+		eps[i].opts = ep
+		if ep.ReusePort && eps[i].network == "unix" {
+			return nil, fmt.Errorf("kestrel: endpoint %s: ReusePort applies to TCP endpoints only", ep.describe())
+		}
+	}
+	return eps, nil
+}
+
+func (ep Endpoint) describe() string {
+	switch {
+	case ep.URL != "":
+		return ep.URL
+	case ep.Address != "":
+		return ep.Address
+	case ep.UnixPath != "":
+		return "unix:" + ep.UnixPath
+	case ep.File != nil:
+		return "inherited socket " + ep.File.Name()
+	}
+	return "(empty)"
+}
+
+// parseAddress resolves a TCP "host:port".
+func parseAddress(address string) ([]endpoint, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("kestrel: listen address %q: %w (use host:port, such as localhost:5000)", address, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("kestrel: listen address %q: port %q is not a number from 0 to 65535", address, port)
+	}
+	return tcpEndpoints("http", host, int(p), "http://"+address)
+}
+
+// parseURL resolves a URL prefix by Kestrel's rules.
+func parseURL(raw string) ([]endpoint, error) {
+	if path, ok := cutPrefixFold(raw, "unix:"); ok {
+		return unixEndpoint(path, "http", raw)
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, fmt.Errorf("kestrel: URL %q: missing scheme (use a URL such as http://localhost:5000 or unix:/run/app.sock)", raw)
+	}
+	scheme = strings.ToLower(scheme)
+	switch scheme {
+	case "http":
+	case "https":
+		return nil, fmt.Errorf("kestrel: URL %q: HTTPS endpoints are not supported by this version; use http://", raw)
+	default:
+		return nil, fmt.Errorf("kestrel: URL %q: unsupported scheme %q (use http://)", raw, scheme)
+	}
+	if path, ok := cutPrefixFold(rest, "unix:"); ok {
+		return unixEndpoint(path, scheme, raw)
+	}
+	hostport, path, _ := strings.Cut(rest, "/")
+	if path != "" {
+		return nil, fmt.Errorf("kestrel: URL %q: a path base is not supported; listen on %s://%s and route the path /%s in the handler (for example with http.StripPrefix)", raw, scheme, hostport, path)
+	}
+	if hostport == "" || strings.ContainsAny(hostport, "?#@ ") {
+		return nil, fmt.Errorf("kestrel: URL %q: malformed URL (use %s://host:port)", raw, scheme)
+	}
+	host, port := hostport, ""
+	if strings.HasPrefix(hostport, "[") {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 {
+			return nil, fmt.Errorf("kestrel: URL %q: missing ']' in IPv6 address", raw)
+		}
+		host, port = hostport[1:end], hostport[end+1:]
+		if port != "" && port[0] != ':' {
+			return nil, fmt.Errorf("kestrel: URL %q: malformed URL (use %s://[ipv6]:port)", raw, scheme)
+		}
+		if net.ParseIP(host) == nil {
+			return nil, fmt.Errorf("kestrel: URL %q: %q is not an IPv6 address", raw, host)
+		}
+	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		host, port = hostport[:i], hostport[i:]
+	}
+	if host == "" {
+		return nil, fmt.Errorf("kestrel: URL %q: missing host (use %s://localhost:port, or %s://*:port for every address)", raw, scheme, scheme)
+	}
+	if _, err := url.Parse(scheme + "://" + hostport); err != nil && host != "*" && host != "+" {
+		return nil, fmt.Errorf("kestrel: URL %q: %w", raw, errors.Unwrap(err))
+	}
+	p := 80
+	if scheme == "https" {
+		p = 443
+	}
+	if port != "" {
+		n, err := strconv.ParseUint(port[1:], 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: URL %q: port %q is not a number from 0 to 65535", raw, port[1:])
+		}
+		p = int(n)
+	}
+	return tcpEndpoints(scheme, host, p, raw)
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// tcpEndpoints applies Kestrel's host rules: localhost binds both
+// loopbacks, an IP literal binds itself, anything else binds every address.
+func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error) {
+	p := strconv.Itoa(port)
+	base := endpoint{url: raw, scheme: scheme, port: port}
+	if strings.EqualFold(host, "localhost") {
+		if port == 0 {
+			return nil, fmt.Errorf("kestrel: URL %q: port 0 cannot be used with localhost, because the two loopback addresses would get different ports; use 127.0.0.1:0 or [::1]:0", raw)
+		}
+		v4, v6 := base, base
+		v4.network, v4.address, v4.localhost = "tcp4", "127.0.0.1:"+p, true
+		v6.network, v6.address, v6.localhost = "tcp6", "[::1]:"+p, true
+		return []endpoint{v4, v6}, nil
+	}
+	ep := base
+	switch ip := net.ParseIP(host); {
+	case ip != nil && ip.To4() != nil && !strings.Contains(host, ":"):
+		ep.network, ep.address = "tcp4", net.JoinHostPort(ip.String(), p)
+	case ip != nil && ip.IsUnspecified():
+		ep.network, ep.address, ep.anyIP = "tcp", "[::]:"+p, true
+	case ip != nil:
+		ep.network, ep.address = "tcp6", net.JoinHostPort(ip.String(), p)
+	default:
+		// Host names, "*" and "+" are not special: they bind every address.
+		ep.network, ep.address, ep.anyIP = "tcp", "[::]:"+p, true
+	}
+	return []endpoint{ep}, nil
+}
+
+func unixEndpoint(path, scheme, raw string) ([]endpoint, error) {
+	if scheme == "https" {
+		return nil, fmt.Errorf("kestrel: URL %q: HTTPS endpoints are not supported by this version", raw)
+	}
+	if path == "" || !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path must be absolute, as in unix:/run/app.sock", raw)
+	}
+	return []endpoint{{network: "unix", address: path, url: raw, scheme: scheme, port: -1}}, nil
+}
+
+// bind opens the endpoint's listener.
+func (ep *endpoint) bind() (net.Listener, error) {
+	if ep.ln != nil {
+		return ep.ln, nil
+	}
+	if ep.network == "unix" {
+		return ep.bindUnix()
+	}
+	lc := net.ListenConfig{}
+	if ep.opts.ReusePort {
+		lc.Control = transport.ReusePort
+	}
+	return lc.Listen(context.Background(), ep.network, ep.address)
+}
+
+// bindUnix binds a Unix socket, replacing a stale socket file left by a
+// process that died, and refusing to take over a live one.
+func (ep *endpoint) bindUnix() (net.Listener, error) {
+	path := ep.address
+	l, err := net.Listen("unix", path)
+	if err != nil && transport.IsAddrInUse(err) {
+		fi, serr := os.Lstat(path)
+		if serr != nil || fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket; remove it or choose another path", path)
+		}
+		if c, derr := net.DialTimeout("unix", path, time.Second); derr == nil {
+			c.Close()
+			return nil, fmt.Errorf("another process is listening on %s", path)
+		}
+		if rerr := os.Remove(path); rerr != nil {
+			return nil, fmt.Errorf("remove stale socket file: %w", rerr)
+		}
+		l, err = net.Listen("unix", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ep.opts.UnixSocketMode != 0 {
+		if err := os.Chmod(path, ep.opts.UnixSocketMode); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("set socket file mode: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// systemdListeners returns the sockets passed by systemd socket activation
+// (LISTEN_FDS), unsetting its environment variables so that child
+// processes do not take them too.
+func systemdListeners() ([]net.Listener, error) {
+	ls, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("kestrel: systemd socket activation: %w", err)
+	}
+	out := ls[:0]
+	for _, l := range ls {
+		if l != nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
