@@ -3,6 +3,8 @@ package kestrel
 import (
 	"fmt"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/http1"
 )
 
 // Unlimited turns off a limit that Kestrel allows to be unlimited, where
@@ -17,7 +19,42 @@ const (
 	DefaultMaxRequestHeaderCount      = 100
 	DefaultKeepAliveTimeout           = 130 * time.Second
 	DefaultRequestHeadersTimeout      = 30 * time.Second
+	DefaultMaxRequestBufferSize       = 1024 * 1024
+	DefaultMaxResponseBufferSize      = 64 * 1024
+	DefaultMinDataRate                = 240 // bytes per second
+	DefaultMinDataRateGracePeriod     = 5 * time.Second
 )
+
+// DataRate is a minimum data rate: a client that moves fewer than
+// BytesPerSecond bytes per second on average, once GracePeriod has
+// passed, is timed out. The zero DataRate turns the check off.
+type DataRate struct {
+	BytesPerSecond float64
+	GracePeriod    time.Duration
+}
+
+func (r DataRate) engine() http1.Rate {
+	return http1.Rate{BytesPerSecond: r.BytesPerSecond, Grace: r.GracePeriod}
+}
+
+// NoMinDataRate turns a minimum data rate off, where a *DataRate is
+// expected.
+var NoMinDataRate = &DataRate{}
+
+// check validates a rate as Kestrel does: a positive rate and a grace
+// period over one second (the heartbeat's resolution).
+func (r DataRate) check(name string) error {
+	if r == (DataRate{}) {
+		return nil
+	}
+	if !(r.BytesPerSecond > 0) {
+		return fmt.Errorf("kestrel: %s.BytesPerSecond is %v; use a positive rate, or NoMinDataRate to turn the check off", name, r.BytesPerSecond)
+	}
+	if r.GracePeriod <= time.Second {
+		return fmt.Errorf("kestrel: %s.GracePeriod is %v; use more than 1s (the heartbeat ticks once a second)", name, r.GracePeriod)
+	}
+	return nil
+}
 
 // Limits bounds what one client can make the server hold or wait for.
 // The zero value of every field means Kestrel's default for it.
@@ -57,6 +94,40 @@ type Limits struct {
 	// head, from its first byte; then it answers 408 Request Timeout and
 	// closes the connection. Zero means 30 seconds; Unlimited waits forever.
 	RequestHeadersTimeout time.Duration
+
+	// MaxConcurrentUpgradedConnections is the number of upgraded
+	// connections (WebSockets and other protocols switched to after a 101)
+	// open at once; an upgrade beyond it fails and the request can still be
+	// answered normally. An upgraded connection no longer counts against
+	// MaxConcurrentConnections. Zero (the default) means unlimited.
+	MaxConcurrentUpgradedConnections int64
+
+	// MaxRequestBufferSize is the most request bytes the server buffers
+	// ahead of the handler. The engine reads only when the handler (or the
+	// parser) needs bytes, so it never buffers more than a request head and
+	// 4 KiB; the limit must still hold a whole head. Zero means 1 MiB;
+	// Unlimited turns it off.
+	MaxRequestBufferSize int64
+
+	// MaxResponseBufferSize is the most response bytes buffered before a
+	// write waits for the client. The engine buffers at most 4 KiB (and
+	// writes larger bodies straight to the connection), so writes wait
+	// sooner than this limit requires. Zero means 64 KiB; Unlimited turns
+	// it off.
+	MaxResponseBufferSize int64
+
+	// MinRequestBodyDataRate is the slowest a client may send a request
+	// body, measured only while the handler waits for body bytes. A slower
+	// client gets 408 Request Timeout and the connection closes (or is
+	// aborted if the response has started). nil means 240 bytes/s after a
+	// 5 s grace period; NoMinDataRate turns it off.
+	MinRequestBodyDataRate *DataRate
+
+	// MinResponseDataRate is the slowest a client may read the response,
+	// measured while a write waits for it. A slower client's connection is
+	// aborted. nil means 240 bytes/s after a 5 s grace period;
+	// NoMinDataRate turns it off.
+	MinResponseDataRate *DataRate
 }
 
 // withDefaults returns l with every zero field set to its default and checks
@@ -80,7 +151,36 @@ func (l Limits) withDefaults() (Limits, error) {
 	if l.RequestHeadersTimeout == 0 {
 		l.RequestHeadersTimeout = DefaultRequestHeadersTimeout
 	}
+	if l.MaxRequestBufferSize == 0 {
+		l.MaxRequestBufferSize = DefaultMaxRequestBufferSize
+	}
+	if l.MaxResponseBufferSize == 0 {
+		l.MaxResponseBufferSize = DefaultMaxResponseBufferSize
+	}
+	defaultRate := &DataRate{BytesPerSecond: DefaultMinDataRate, GracePeriod: DefaultMinDataRateGracePeriod}
+	if l.MinRequestBodyDataRate == nil {
+		l.MinRequestBodyDataRate = defaultRate
+	}
+	if l.MinResponseDataRate == nil {
+		l.MinResponseDataRate = defaultRate
+	}
+	if err := l.MinRequestBodyDataRate.check("Limits.MinRequestBodyDataRate"); err != nil {
+		return l, err
+	}
+	if err := l.MinResponseDataRate.check("Limits.MinResponseDataRate"); err != nil {
+		return l, err
+	}
 	switch {
+	case l.MaxConcurrentUpgradedConnections < 0 && l.MaxConcurrentUpgradedConnections != Unlimited:
+		return l, fmt.Errorf("kestrel: Limits.MaxConcurrentUpgradedConnections is %d; use a positive number, or 0 or Unlimited for no limit", l.MaxConcurrentUpgradedConnections)
+	case l.MaxRequestBufferSize < 0 && l.MaxRequestBufferSize != Unlimited:
+		return l, fmt.Errorf("kestrel: Limits.MaxRequestBufferSize is %d; use a positive number of bytes, or Unlimited", l.MaxRequestBufferSize)
+	case l.MaxRequestBufferSize > 0 && l.MaxRequestBufferSize < int64(l.MaxRequestLineSize):
+		return l, fmt.Errorf("kestrel: Limits.MaxRequestBufferSize (%d) is smaller than Limits.MaxRequestLineSize (%d); the buffer must hold a whole request line", l.MaxRequestBufferSize, l.MaxRequestLineSize)
+	case l.MaxRequestBufferSize > 0 && l.MaxRequestBufferSize < int64(l.MaxRequestHeadersTotalSize):
+		return l, fmt.Errorf("kestrel: Limits.MaxRequestBufferSize (%d) is smaller than Limits.MaxRequestHeadersTotalSize (%d); the buffer must hold a whole request head", l.MaxRequestBufferSize, l.MaxRequestHeadersTotalSize)
+	case l.MaxResponseBufferSize < 0 && l.MaxResponseBufferSize != Unlimited:
+		return l, fmt.Errorf("kestrel: Limits.MaxResponseBufferSize is %d; use a positive number of bytes, 0 for the default, or Unlimited", l.MaxResponseBufferSize)
 	case l.MaxConcurrentConnections < 0 && l.MaxConcurrentConnections != Unlimited:
 		return l, fmt.Errorf("kestrel: Limits.MaxConcurrentConnections is %d; use a positive number, or 0 or Unlimited for no limit", l.MaxConcurrentConnections)
 	case l.MaxRequestBodySize < 0 && l.MaxRequestBodySize != Unlimited:

@@ -1,7 +1,6 @@
 package kestrel
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -110,26 +109,29 @@ func (c *Context) ServeHTTP(h http.Handler) { c.ex().ServeHTTP(h) }
 // SetMaxRequestBodySize sets this request's body size limit, in bytes;
 // Unlimited turns it off. It fails once the body has started being read.
 func (c *Context) SetMaxRequestBodySize(n int64) error {
+	if err := checkBodySize(n); err != nil {
+		return err
+	}
 	return c.ex().SetMaxRequestBodySize(n)
 }
 
-// ErrNotKestrel is returned by functions that need a request served by
-// this package's server.
-var ErrNotKestrel = errors.New("kestrel: the request was not served by a kestrel.Server")
-
-// SetMaxRequestBodySize sets the body size limit of r, a request served by
-// a kestrel.Server, in bytes; Unlimited turns it off. It fails once the
-// body has started being read.
-func SetMaxRequestBodySize(r *http.Request, n int64) error {
-	if n < 0 && n != Unlimited {
-		return errors.New("kestrel: body size limit must be positive, 0 or Unlimited")
+// SetMinRequestBodyDataRate sets this request's minimum body data rate;
+// the zero DataRate turns the check off.
+func (c *Context) SetMinRequestBodyDataRate(rate DataRate) error {
+	if err := rate.check("MinRequestBodyDataRate"); err != nil {
+		return err
 	}
-	b, ok := r.Body.(interface{ SetMaxRequestBodySize(int64) error })
-	if !ok {
-		if r.Body == http.NoBody || r.Body == nil {
-			return nil // no body to limit
-		}
-		return ErrNotKestrel
-	}
-	return b.SetMaxRequestBodySize(n)
+	c.ex().SetMinRequestBodyDataRate(rate.engine())
+	return nil
 }
+
+// SetMinResponseDataRate sets this request's minimum response data rate;
+// the zero DataRate turns the check off.
+func (c *Context) SetMinResponseDataRate(rate DataRate) error {
+	if err := rate.check("MinResponseDataRate"); err != nil {
+		return err
+	}
+	c.ex().SetMinResponseDataRate(rate.engine())
+	return nil
+}
+

@@ -224,6 +224,8 @@ func (s *Server) init() error {
 		KeepAliveTimeout:           limits.KeepAliveTimeout,
 		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
 		ServerHeader:               !s.DisableServerHeader,
+		MinRequestBodyRate:         limits.MinRequestBodyDataRate.engine(),
+		MinResponseRate:            limits.MinResponseDataRate.engine(),
 		Heartbeat:                  s.hb,
 		Logger:                     log,
 	}

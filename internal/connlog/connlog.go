@@ -59,3 +59,6 @@ func preview(b []byte) string {
 	}
 	return string(b)
 }
+
+// NetConn returns the wrapped connection.
+func (c *Conn) NetConn() net.Conn { return c.Conn }

@@ -161,7 +161,7 @@ func (b *body) readLength(p []byte) (int, error) {
 	} else if len(p) >= readBufferSize/2 {
 		// Large reads bypass the buffer.
 		var err error
-		n, err = c.nc.Read(p)
+		n, err = c.bodyRead(p)
 		if n == 0 {
 			if err == nil {
 				err = io.ErrNoProgress
@@ -352,7 +352,7 @@ func (b *body) fill() error {
 			buf = *c.rbuf
 		}
 	}
-	n, err := c.nc.Read(buf[c.rend:])
+	n, err := c.bodyRead(buf[c.rend:])
 	c.rend += n
 	if n > 0 {
 		return nil

@@ -31,6 +31,10 @@ type Config struct {
 	RequestHeadersTimeout      time.Duration // < 0: none
 	ServerHeader               bool
 
+	// Minimum data rates; the zero Rate is off.
+	MinRequestBodyRate Rate
+	MinResponseRate    Rate
+
 	Heartbeat *heartbeat.Heartbeat
 	Logger    *slog.Logger
 
@@ -69,6 +73,54 @@ func (cfg *Config) init() {
 	})
 }
 
+// Rate is a minimum data rate: after Grace, fewer than BytesPerSecond bytes
+// per second on average times out. The zero Rate is off.
+type Rate struct {
+	BytesPerSecond float64
+	Grace          time.Duration
+}
+
+// rateTimer measures a data rate for the heartbeat: the time spent waiting
+// on the client and the bytes moved meanwhile.
+type rateTimer struct {
+	bps     atomic.Uint64 // math.Float64bits of the rate; 0 is off
+	grace   atomic.Int64
+	waiting atomic.Bool  // a read or write waits on the client now
+	elapsed atomic.Int64 // nanoseconds spent waiting, in heartbeat ticks
+	bytes   atomic.Int64
+	timeout atomic.Bool // the heartbeat found the rate too slow
+}
+
+func (t *rateTimer) set(r Rate) {
+	t.bps.Store(math.Float64bits(r.BytesPerSecond))
+	t.grace.Store(int64(r.Grace))
+}
+
+func (t *rateTimer) reset(r Rate) {
+	t.set(r)
+	t.elapsed.Store(0)
+	t.bytes.Store(0)
+	t.timeout.Store(false)
+}
+
+// tick adds one heartbeat interval to the waiting time and reports whether
+// the rate has fallen below the minimum after the grace period.
+func (t *rateTimer) tick(interval time.Duration) bool {
+	if !t.waiting.Load() {
+		return false
+	}
+	bps := math.Float64frombits(t.bps.Load())
+	if bps <= 0 {
+		return false
+	}
+	elapsed := t.elapsed.Add(int64(interval))
+	if elapsed <= t.grace.Load() {
+		return false
+	}
+	rate := float64(t.bytes.Load()) / (float64(elapsed) / float64(time.Second))
+	return rate < bps
+}
+
 // The phases of a connection, as the heartbeat sees them.
 const (
 	phaseNone      int32 = iota // nothing to time (a handler runs)
@@ -102,6 +154,10 @@ type Conn struct {
 	closeAfter bool
 	clientGone atomic.Bool
 	cancel     atomic.Pointer[context.CancelFunc]
+
+	bodyRate  rateTimer // the request body, while the handler waits for it
+	writeRate rateTimer // writes, while they wait for the client
+	writeEnd  atomic.Int64
 }
 
 // NewConn returns a connection ready to Serve. draining, when it becomes
@@ -178,6 +234,14 @@ func (c *Conn) Tick(now int64) {
 			c.nc.SetReadDeadline(aLongTimeAgo)
 		}
 	}
+	if c.bodyRate.tick(heartbeat.Interval) && c.bodyRate.timeout.CompareAndSwap(false, true) {
+		c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+	if c.writeRate.waiting.Load() && math.Float64frombits(c.writeRate.bps.Load()) > 0 && now > c.writeEnd.Load() &&
+		c.writeRate.timeout.CompareAndSwap(false, true) {
+		c.cfg.Logger.Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
+		c.Abort()
+	}
 	if ph == phaseNone && c.cancel.Load() != nil && peerClosed(c.nc) {
 		c.clientGone.Store(true)
 		if f := c.cancel.Load(); f != nil {
@@ -196,8 +260,23 @@ func (c *Conn) CloseIfIdle() bool {
 	return c.phase.Load() == phaseClosed
 }
 
-// Abort closes the connection at once.
-func (c *Conn) Abort() { c.nc.Close() }
+// Abort closes the connection at once, with a reset rather than an
+// orderly close, so that unsent response bytes are dropped rather than
+// kept in the kernel for a client that does not read them.
+func (c *Conn) Abort() {
+	nc := c.nc
+	for {
+		if u, ok := nc.(interface{ NetConn() net.Conn }); ok {
+			nc = u.NetConn()
+			continue
+		}
+		break
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.nc.Close()
+}
 
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -390,12 +469,16 @@ func (c *Conn) write(p []byte) bool {
 		return true
 	}
 	if c.wlen > 0 {
-		bufs := net.Buffers{buf[:c.wlen], p}
-		_, c.werr = bufs.WriteTo(c.nc)
+		n := c.wlen
 		c.wlen = 0
+		c.startWrite(n + len(p))
+		bufs := net.Buffers{buf[:n], p}
+		_, c.werr = bufs.WriteTo(c.nc)
 	} else {
+		c.startWrite(len(p))
 		_, c.werr = c.nc.Write(p)
 	}
+	c.endWrite()
 	return c.werr == nil
 }
 
@@ -431,12 +514,54 @@ func (c *Conn) flush() bool {
 	if c.wlen == 0 {
 		return true
 	}
-	_, c.werr = c.nc.Write((*c.wbuf)[:c.wlen])
+	n := c.wlen
 	c.wlen = 0
+	c.startWrite(n)
+	_, c.werr = c.nc.Write((*c.wbuf)[:n])
+	c.endWrite()
 	if c.werr != nil {
 		c.cfg.Logger.Debug("connection write failed", "remote", c.RemoteAddr(), "error", c.werr)
 	}
 	return c.werr == nil
+}
+
+// startWrite times a write of n bytes against the minimum response data
+// rate: it must end within the grace period or the time n bytes take at
+// the minimum rate, whichever is longer.
+func (c *Conn) startWrite(n int) {
+	bps := math.Float64frombits(c.writeRate.bps.Load())
+	if bps <= 0 {
+		return
+	}
+	d := int64(float64(n) / bps * float64(time.Second))
+	if g := c.writeRate.grace.Load(); d < g {
+		d = g
+	}
+	c.writeEnd.Store(c.cfg.Heartbeat.Now() + d + int64(heartbeat.Interval))
+	c.writeRate.waiting.Store(true)
+}
+
+func (c *Conn) endWrite() {
+	c.writeRate.waiting.Store(false)
+	if c.werr != nil && c.writeRate.timeout.Load() {
+		c.werr = errResponseTooSlow
+	}
+}
+
+var errResponseTooSlow = errors.New("response data rate below the minimum")
+
+// bodyRead reads request body bytes from the connection, timing the wait
+// against the minimum request body data rate.
+func (c *Conn) bodyRead(p []byte) (int, error) {
+	c.bodyRate.waiting.Store(true)
+	n, err := c.nc.Read(p)
+	c.bodyRate.waiting.Store(false)
+	c.bodyRate.bytes.Add(int64(n))
+	if err != nil && c.bodyRate.timeout.Load() {
+		c.cfg.Logger.Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", c.RemoteAddr())
+		return n, errBodyTimeout
+	}
+	return n, err
 }
 
 // writeStatusLine writes "HTTP/1.1 code reason\r\n". The version is the

@@ -87,6 +87,8 @@ func (ex *Exchange) start(c *Conn) {
 	ex.rejected = nil
 	ex.std = nil
 	ex.body.reset(ex, c.cfg.MaxRequestBodySize)
+	c.bodyRate.reset(c.cfg.MinRequestBodyRate)
+	c.writeRate.reset(c.cfg.MinResponseRate)
 
 	h := &ex.h
 	c.closeAfter = h.connClose || (h.minor == 0 && !h.connKeepAlive) || c.draining.Load()
@@ -197,6 +199,14 @@ func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
 	ex.body.limit = n
 	return nil
 }
+
+// SetMinRequestBodyDataRate sets this request's minimum body data rate;
+// the zero Rate turns the check off.
+func (ex *Exchange) SetMinRequestBodyDataRate(r Rate) { ex.c.bodyRate.set(r) }
+
+// SetMinResponseDataRate sets this request's minimum response data rate;
+// the zero Rate turns the check off.
+func (ex *Exchange) SetMinResponseDataRate(r Rate) { ex.c.writeRate.set(r) }
 
 var errBodyLimitTooLate = errors.New("kestrel: the request body size limit cannot be changed after the body has started being read")
 
@@ -553,6 +563,9 @@ func (ex *Exchange) finish() bool {
 	}
 	if ex.rejected != nil {
 		c.closeAfter = true
+		if ex.committed && ex.rejected == errBodyTimeout {
+			return false // the response started: abort
+		}
 	}
 	if !ex.committed {
 		ex.commit(true)

@@ -25,8 +25,7 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 		return
 	}
 	ctx, cancel := context.WithCancel(c.cfg.BaseContext)
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.nc.LocalAddr())
-	req = req.WithContext(ctx)
+	req = req.WithContext(&requestContext{Context: ctx, ex: ex})
 	c.cancel.Store(&cancel)
 	defer func() {
 		c.cancel.Store(nil)
@@ -35,6 +34,33 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 	w := &responseWriter{ex: ex, req: req, header: make(http.Header)}
 	ex.std = w
 	handler.ServeHTTP(w, req)
+}
+
+// requestContext is a request's context: it carries the exchange, for the
+// functions that reach it from an *http.Request, and the local address
+// under http.LocalAddrContextKey, without an allocation per value.
+type requestContext struct {
+	context.Context
+	ex *Exchange
+}
+
+type exchangeKey struct{}
+
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case exchangeKey{}:
+		return c.ex
+	case http.LocalAddrContextKey:
+		return c.ex.c.nc.LocalAddr()
+	}
+	return c.Context.Value(key)
+}
+
+// FromRequest returns the exchange serving r, or nil when r was not
+// served by this engine.
+func FromRequest(r *http.Request) *Exchange {
+	ex, _ := r.Context().Value(exchangeKey{}).(*Exchange)
+	return ex
 }
 
 // newRequest builds the standard request. The head is copied into one
@@ -326,6 +352,8 @@ func (c *Conn) hijack(ex *Exchange, sendHead bool) (net.Conn, error) {
 	}
 	c.hijacked = true
 	c.cancel.Store(nil)
+	c.bodyRate.set(Rate{}) // an upgraded connection has no minimum data rates
+	c.writeRate.set(Rate{})
 	c.setPhase(phaseNone, 0)
 	c.nc.SetDeadline(time.Time{})
 	var nc net.Conn = c.nc
