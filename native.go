@@ -134,4 +134,3 @@ func (c *Context) SetMinResponseDataRate(rate DataRate) error {
 	c.ex().SetMinResponseDataRate(rate.engine())
 	return nil
 }
-
