@@ -106,6 +106,14 @@ func (c *Context) Flush() error { return c.ex().Flush() }
 // hot.
 func (c *Context) ServeHTTP(h http.Handler) { c.ex().ServeHTTP(h) }
 
+// Upgradable reports whether the request asks for a protocol upgrade the
+// server can perform; see IsUpgradable.
+func (c *Context) Upgradable() bool { return c.ex().Upgradable() }
+
+// Upgrade answers 101 Switching Protocols and returns the connection,
+// which then belongs to the caller; see the package-level Upgrade.
+func (c *Context) Upgrade() (net.Conn, error) { return c.ex().Upgrade() }
+
 // SetMaxRequestBodySize sets this request's body size limit, in bytes;
 // Unlimited turns it off. It fails once the body has started being read.
 func (c *Context) SetMaxRequestBodySize(n int64) error {

@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"errors"
+	"net"
 	"net/http"
 
 	"github.com/kestrel-go/kestrel/internal/http1"
@@ -85,4 +86,36 @@ func RequestSizeLimit(n int64, next http.Handler) http.Handler {
 // [DisableRequestSizeLimit] attribute.
 func DisableRequestSizeLimit(next http.Handler) http.Handler {
 	return RequestSizeLimit(Unlimited, next)
+}
+
+// ErrUpgradeLimit is returned by Upgrade (and Hijack) when
+// Limits.MaxConcurrentUpgradedConnections upgraded connections are open;
+// the request can still be answered normally.
+var ErrUpgradeLimit = http1.ErrUpgradeLimit
+
+// ErrNotUpgradable is returned by Upgrade for a request that cannot be
+// upgraded.
+var ErrNotUpgradable = http1.ErrNotUpgradable
+
+// IsUpgradable reports whether r asks for a protocol upgrade the server
+// can perform (Kestrel's IHttpUpgradeFeature.IsUpgradableRequest): HTTP/1.1,
+// "Connection: upgrade", an Upgrade header, and no body.
+func IsUpgradable(r *http.Request) bool {
+	ex := http1.FromRequest(r)
+	return ex != nil && ex.Upgradable()
+}
+
+// Upgrade answers r with 101 Switching Protocols, with the headers set on
+// w (Upgrade defaults to the protocol the client asked for), and returns
+// the connection, which then belongs to the caller: it has no body size
+// limit, no minimum data rates and no keep-alive timeout, and counts
+// against Limits.MaxConcurrentUpgradedConnections until it is closed.
+// Bytes the client sent after the request are read first from the
+// returned connection.
+func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+	ex, err := exchange(r)
+	if err != nil {
+		return nil, err
+	}
+	return ex.Upgrade()
 }

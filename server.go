@@ -59,6 +59,7 @@ type Server struct {
 	rawURLs   []string
 	listeners []*listener
 	conns     map[*http1.Conn]struct{}
+	upgraded  map[*http1.UpgradedConn]struct{}
 	cfg       *http1.Config
 	counter   *transport.Counter
 	hb        *heartbeat.Heartbeat
@@ -214,6 +215,7 @@ func (s *Server) init() error {
 		log = slog.Default()
 	}
 	s.conns = make(map[*http1.Conn]struct{})
+	s.upgraded = make(map[*http1.UpgradedConn]struct{})
 	s.counter = transport.NewCounter(limits.MaxConcurrentConnections)
 	s.hb = heartbeat.New(s.tick)
 	cfg := &http1.Config{
@@ -228,6 +230,10 @@ func (s *Server) init() error {
 		MinResponseRate:            limits.MinResponseDataRate.engine(),
 		Heartbeat:                  s.hb,
 		Logger:                     log,
+		Upgraded:                   s.trackUpgraded,
+	}
+	if limits.MaxConcurrentUpgradedConnections > 0 {
+		cfg.Upgrades = transport.NewCounter(limits.MaxConcurrentUpgradedConnections)
 	}
 	native, handler := s.NativeHandler, s.Handler
 	if handler == nil {
@@ -367,7 +373,7 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l *listener) error {
-	err := transport.Accept(l, s.counter, s.cfg.Logger, func(nc net.Conn) { s.serveConn(l, nc) })
+	err := transport.Accept(l, s.counter, s.cfg.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
 	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
 		return ErrServerClosed
 	}
@@ -381,11 +387,11 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-func (s *Server) serveConn(l *listener, nc net.Conn) {
+func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.cfg.Logger)
 	}
-	c := http1.NewConn(s.cfg, nc, &s.draining)
+	c := http1.NewConn(s.cfg, nc, &s.draining, slot)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -397,13 +403,32 @@ func (s *Server) serveConn(l *listener, nc net.Conn) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
-		if len(s.conns) == 0 && s.connsDone != nil {
-			close(s.connsDone)
-			s.connsDone = nil
-		}
+		s.checkDone()
 		s.mu.Unlock()
 	}()
 	c.Serve()
+}
+
+// trackUpgraded keeps an upgraded connection until the handler closes it,
+// so Shutdown can wait for it.
+func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
+	s.mu.Lock()
+	s.upgraded[uc] = struct{}{}
+	s.mu.Unlock()
+	uc.OnClose(func() {
+		s.mu.Lock()
+		delete(s.upgraded, uc)
+		s.checkDone()
+		s.mu.Unlock()
+	})
+}
+
+// checkDone signals Shutdown when the last connection is gone; s.mu is held.
+func (s *Server) checkDone() {
+	if len(s.conns) == 0 && len(s.upgraded) == 0 && s.connsDone != nil {
+		close(s.connsDone)
+		s.connsDone = nil
+	}
 }
 
 // tick is the heartbeat's: it checks every connection's deadlines.
@@ -438,19 +463,17 @@ func (s *Server) closeListeners() {
 
 // Shutdown stops the server gracefully: it stops accepting, closes idle
 // keep-alive connections at once, lets in-flight requests finish (their
-// responses carry Connection: close), and aborts the connections left when
-// ctx ends, returning ctx's error then.
+// responses carry Connection: close) and upgraded connections run until
+// their handlers close them, and aborts the connections left when ctx
+// ends, returning ctx's error then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	s.closeListeners()
 	done := make(chan struct{})
-	if len(s.conns) == 0 {
-		close(done)
-	} else {
-		s.connsDone = done
-	}
+	s.connsDone = done
+	s.checkDone()
 	s.mu.Unlock()
 	s.serving.Wait()
 
@@ -481,9 +504,20 @@ func (s *Server) closeIdle() {
 
 func (s *Server) abortAll() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	conns := make([]*http1.Conn, 0, len(s.conns))
 	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	ups := make([]*http1.UpgradedConn, 0, len(s.upgraded))
+	for uc := range s.upgraded {
+		ups = append(ups, uc)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
 		c.Abort()
+	}
+	for _, uc := range ups {
+		uc.Close() // its OnClose takes s.mu
 	}
 }
 
@@ -502,10 +536,8 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.closeListeners()
-	for c := range s.conns {
-		c.Abort()
-	}
 	s.mu.Unlock()
+	s.abortAll()
 	s.serving.Wait()
 	s.stopHeartbeat()
 	return nil

@@ -42,6 +42,14 @@ type Config struct {
 	// goroutine; the Exchange is valid until it returns.
 	Handler func(*Exchange)
 
+	// Upgrades counts upgraded (and hijacked) connections against
+	// MaxConcurrentUpgradedConnections; nil means no limit.
+	Upgrades *transport.Counter
+
+	// Upgraded, if set, is told about every connection taken over by a
+	// handler, so the server can wait for it at shutdown.
+	Upgraded func(*UpgradedConn)
+
 	// BaseContext is the parent of each request's context.
 	BaseContext context.Context
 
@@ -139,6 +147,7 @@ type Conn struct {
 	phase    atomic.Int32
 	deadline atomic.Int64 // Unix nanoseconds, on the heartbeat's clock
 	draining *atomic.Bool // the server is shutting down
+	slot     *transport.Slot
 
 	remote string
 
@@ -162,9 +171,11 @@ type Conn struct {
 
 // NewConn returns a connection ready to Serve. draining, when it becomes
 // true, tells the connection to finish the request in flight and close.
-func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool) *Conn {
+// slot, if not nil, is released when the connection is upgraded, so that
+// it no longer counts against the connection limit.
+func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool, slot *transport.Slot) *Conn {
 	cfg.init()
-	return &Conn{cfg: cfg, nc: nc, idle: transport.NewIdleReader(nc), draining: draining}
+	return &Conn{cfg: cfg, nc: nc, idle: transport.NewIdleReader(nc), draining: draining, slot: slot}
 }
 
 // NetConn is the underlying connection.

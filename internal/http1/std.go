@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -333,51 +332,3 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
 }
 
-var errHijackAfterWrite = errors.New("kestrel: cannot hijack a connection after the response body has started")
-
-// hijack takes the connection away from the engine. sendHead asks for a
-// pending response head to be written first.
-func (c *Conn) hijack(ex *Exchange, sendHead bool) (net.Conn, error) {
-	if c.hijacked {
-		return nil, http.ErrHijacked
-	}
-	if ex.written > 0 && ex.status != http.StatusSwitchingProtocols {
-		return nil, errHijackAfterWrite
-	}
-	if sendHead && !ex.committed {
-		ex.commit(false)
-	}
-	if !c.flush() {
-		return nil, c.werr
-	}
-	c.hijacked = true
-	c.cancel.Store(nil)
-	c.bodyRate.set(Rate{}) // an upgraded connection has no minimum data rates
-	c.writeRate.set(Rate{})
-	c.setPhase(phaseNone, 0)
-	c.nc.SetDeadline(time.Time{})
-	var nc net.Conn = c.nc
-	if c.rpos < c.rend {
-		rest := make([]byte, c.rend-c.rpos)
-		copy(rest, (*c.rbuf)[c.rpos:c.rend])
-		c.rpos = c.rend
-		nc = &prefixConn{Conn: c.nc, prefix: rest}
-	}
-	return nc, nil
-}
-
-// prefixConn is a connection whose first reads return bytes the server
-// had already read from it.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.prefix) > 0 {
-		n := copy(b, p.prefix)
-		p.prefix = p.prefix[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
-}

@@ -38,12 +38,36 @@ func (c *Counter) Release() { c.current.Add(-1) }
 // Current is the number of connections counted in.
 func (c *Counter) Current() int64 { return c.current.Load() }
 
+// Slot is one connection counted in. Release counts it out; it may be
+// called more than once (an upgraded connection leaves the count early).
+type Slot struct {
+	counter  *Counter
+	released atomic.Bool
+}
+
+// Release counts the connection out, once.
+func (s *Slot) Release() {
+	if s != nil && s.released.CompareAndSwap(false, true) {
+		s.counter.Release()
+	}
+}
+
+// Acquire counts one connection in and returns its slot, or nil when the
+// maximum is reached.
+func (c *Counter) Acquire() *Slot {
+	if !c.TryAcquire() {
+		return nil
+	}
+	return &Slot{counter: c}
+}
+
 // Accept accepts connections from l until it fails for good, calling serve on
-// a new goroutine for each connection the counter admits. A connection over
-// the limit is closed at once. Temporary errors (out of file descriptors)
+// a new goroutine for each connection the counter admits, with its slot,
+// which is released when serve returns. A connection over the limit is
+// closed at once. Temporary errors (out of file descriptors)
 // back off, as net/http does. Accept returns the error that stopped it; the
 // caller decides whether it was expected (a closed listener).
-func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.Conn)) error {
+func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.Conn, *Slot)) error {
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
@@ -62,14 +86,18 @@ func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.C
 			return err
 		}
 		delay = 0
-		if !counter.TryAcquire() {
+		slot := counter.Acquire()
+		if slot == nil {
 			log.Warn("connection refused: too many connections", "remote", c.RemoteAddr().String(), "limit", counter.max)
 			c.Close()
 			continue
 		}
 		go func() {
-			defer counter.Release()
-			serve(c)
+			defer slot.Release()
+			serve(c, slot)
 		}()
 	}
 }
+
+// Max is the counter's maximum; <= 0 means unlimited.
+func (c *Counter) Max() int64 { return c.max }

@@ -1,0 +1,147 @@
+package kestrel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoUpgrade upgrades every request and echoes the upgraded stream; a
+// refused upgrade is answered with 503.
+func echoUpgrade(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !IsUpgradable(r) {
+			http.Error(w, "not upgradable", http.StatusBadRequest)
+			return
+		}
+		conn, err := Upgrade(w, r)
+		if errors.Is(err, ErrUpgradeLimit) {
+			http.Error(w, "too many upgrades", http.StatusServiceUnavailable)
+			return
+		}
+		if err != nil {
+			t.Errorf("Upgrade: %v", err)
+			return
+		}
+		go func() {
+			defer conn.Close()
+			io.Copy(conn, conn)
+		}()
+	})
+}
+
+func dialUpgrade(t *testing.T, addr, extra string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: echo\r\n\r\n"+extra)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, br, resp
+}
+
+func TestUpgradeEchoesWithReadAheadBytes(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{}, echoUpgrade(t))
+	c, br, resp := dialUpgrade(t, addr, "early")
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" || !strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
+		t.Fatalf("got %d %v, want 101 with Upgrade: echo and Connection: Upgrade", resp.StatusCode, resp.Header)
+	}
+	io.WriteString(c, " late")
+	buf := make([]byte, len("early late"))
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "early late" {
+		t.Fatalf("echo = %q, %v; want %q", buf, err, "early late")
+	}
+}
+
+func TestUpgradeNotUpgradable(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{}, echoUpgrade(t))
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("plain GET: status %d, want 400 from the handler", resp.StatusCode)
+	}
+}
+
+func TestMaxConcurrentUpgradedConnections(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{MaxConcurrentUpgradedConnections: 1, MaxConcurrentConnections: 1}, echoUpgrade(t))
+	first, _, resp := dialUpgrade(t, addr, "")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("first upgrade: %d", resp.StatusCode)
+	}
+	// The upgraded connection left MaxConcurrentConnections: a second
+	// connection is served, but its upgrade is refused and answered.
+	second, _, resp := dialUpgrade(t, addr, "")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("second upgrade: status %d, want 503 from the handler", resp.StatusCode)
+	}
+	second.Close()
+	// Closing the first frees its place.
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upgrade still refused after the upgraded connection closed: %v %v", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestShutdownWaitsForUpgradedConnections(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: echoUpgrade(t)}
+	s.Listen("127.0.0.1:0")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	c, br, _ := dialUpgrade(t, addr, "")
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	go func() { done <- s.Shutdown(ctx) }()
+	// Still echoing during shutdown.
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(c, "ping")
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo during shutdown = %q, %v", buf, err)
+	}
+	// At the deadline the upgraded connection is closed.
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want deadline exceeded", err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("upgraded connection still open after the shutdown deadline")
+	}
+}
