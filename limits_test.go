@@ -143,3 +143,147 @@ func TestMinResponseDataRate(t *testing.T) {
 		t.Errorf("reading the aborted response: %v", err)
 	}
 }
+
+func TestKeepAliveTimeout(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{KeepAliveTimeout: 2 * time.Second}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	idle := time.Now()
+	// The idle connection is closed without a response.
+	n, err := br.Read(make([]byte, 1))
+	if n != 0 || err != io.EOF {
+		t.Fatalf("read = %d, %v; want EOF", n, err)
+	}
+	if d := time.Since(idle); d < 2*time.Second || d > 4*time.Second {
+		t.Errorf("closed after %v idle, want 2s to 4s (timeout plus one heartbeat)", d)
+	}
+}
+
+func TestRequestHeadersTimeout(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{RequestHeadersTimeout: 2 * time.Second}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+	go func() {
+		// Keep trickling header lines: the timeout runs from the first byte.
+		for range 5 {
+			time.Sleep(500 * time.Millisecond)
+			if _, err := io.WriteString(c, "X-Slow: 1\r\n"); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("got %d close=%v, want 408 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	if d := time.Since(start); d < 2*time.Second || d > 4*time.Second {
+		t.Errorf("answered after %v, want 2s to 4s", d)
+	}
+}
+
+func TestMaxConcurrentConnections(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{MaxConcurrentConnections: 2}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	get := func(c net.Conn) error {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	var open []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := get(c); err != nil {
+			t.Fatalf("connection within the limit: %v", err)
+		}
+		open = append(open, c)
+	}
+	// The third is closed at once, without a response.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get(c); err == nil {
+		t.Fatal("a connection over the limit was served")
+	}
+	c.Close()
+	// When one closes, a new one is served.
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = get(c)
+		c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLimitsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		limits Limits
+		want   string
+	}{
+		{Limits{MaxConcurrentConnections: -2}, "MaxConcurrentConnections"},
+		{Limits{MaxRequestBodySize: -5}, "MaxRequestBodySize"},
+		{Limits{MaxRequestLineSize: 3}, "MaxRequestLineSize"},
+		{Limits{MaxRequestHeaderCount: -1}, "MaxRequestHeaderCount"},
+		{Limits{KeepAliveTimeout: -time.Second}, "KeepAliveTimeout"},
+		{Limits{MaxRequestBufferSize: 100}, "MaxRequestBufferSize"},
+		{Limits{MinRequestBodyDataRate: &DataRate{BytesPerSecond: -1, GracePeriod: 5 * time.Second}}, "MinRequestBodyDataRate.BytesPerSecond"},
+		{Limits{MinResponseDataRate: &DataRate{BytesPerSecond: 240, GracePeriod: time.Second}}, "MinResponseDataRate.GracePeriod"},
+		{Limits{MaxConcurrentUpgradedConnections: -3}, "MaxConcurrentUpgradedConnections"},
+	} {
+		s := &Server{Limits: tc.limits}
+		s.Listen("127.0.0.1:0")
+		err := s.Start()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: Start = %v, want an error naming %s", tc.limits, err, tc.want)
+		}
+		s.Close()
+	}
+	// Unlimited and NoMinDataRate are valid.
+	s := &Server{Limits: Limits{MaxRequestBodySize: Unlimited, KeepAliveTimeout: Unlimited, MinRequestBodyDataRate: NoMinDataRate, MaxRequestBufferSize: Unlimited}}
+	s.Listen("127.0.0.1:0")
+	if err := s.Start(); err != nil {
+		t.Error(err)
+	}
+	s.Close()
+}
