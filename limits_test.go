@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -287,3 +288,5 @@ func TestLimitsValidation(t *testing.T) {
 	}
 	s.Close()
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
