@@ -322,6 +322,13 @@ func (c *Conn) readHead(p *parser) bool {
 	} else if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) {
 		c.nc.SetReadDeadline(time.Time{})
 	}
+	if c.served == 0 && c.rend-c.rpos >= 3 {
+		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
+			// A TLS ClientHello: no HTTP answer would mean anything to it.
+			c.cfg.Logger.Info("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
+			return false
+		}
+	}
 	h := c.takeHead()
 	p.reset(h, c.served == 0)
 	for {

@@ -1,0 +1,85 @@
+// Package tlsconn is the TLS connection middleware: it runs the server
+// handshake with a time limit before the HTTP engine sees the connection,
+// and answers plain HTTP sent to an HTTPS endpoint with a clear 400.
+package tlsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// DefaultHandshakeTimeout is Kestrel's limit on a TLS handshake.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// recordTypeHandshake is the first byte of a TLS ClientHello record.
+const recordTypeHandshake = 0x16
+
+// ErrPlainHTTP is returned by Handshake when the client spoke plain HTTP to
+// the HTTPS endpoint; it has been answered with 400.
+var ErrPlainHTTP = errors.New("plain HTTP request sent to an HTTPS endpoint")
+
+// plainHTTPResponse answers a plain HTTP request on an HTTPS port, as
+// net/http does, so that a user who typed http:// sees what is wrong.
+const plainHTTPResponse = "HTTP/1.1 400 Bad Request\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\n" +
+	"Content-Length: 49\r\n" +
+	"\r\n" +
+	"This is an HTTPS port: use https:// to connect.\r\n"
+
+// Handshake runs the server side of a TLS handshake on c within timeout
+// (DefaultHandshakeTimeout when zero). A client that sends anything but a
+// TLS record first gets a 400 answer and ErrPlainHTTP.
+func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time.Duration) (*tls.Conn, error) {
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	c.SetDeadline(deadline)
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	if first[0] != recordTypeHandshake {
+		io.WriteString(c, plainHTTPResponse)
+		return nil, ErrPlainHTTP
+	}
+	tc := tls.Server(&prefixConn{Conn: c, first: first[0], hasFirst: true}, config)
+	hctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// prefixConn gives back the byte read to tell TLS from plain HTTP.
+type prefixConn struct {
+	net.Conn
+	first    byte
+	hasFirst bool
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if p.hasFirst && len(b) > 0 {
+		b[0] = p.first
+		p.hasFirst = false
+		return 1, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// NetConn returns the underlying connection.
+func (p *prefixConn) NetConn() net.Conn { return p.Conn }
+
+// LooksLikeTLS reports whether b, the first bytes a client sent to a
+// cleartext endpoint, start a TLS handshake record.
+func LooksLikeTLS(b []byte) bool {
+	return len(b) >= 3 && b[0] == recordTypeHandshake && b[1] == 3 && b[2] <= 4
+}
