@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,6 +233,11 @@ func (s *Server) init() error {
 		Logger:                     log,
 		Upgraded:                   s.trackUpgraded,
 	}
+	if pk, err := transport.NewParker(); err == nil {
+		cfg.Parker = pk
+	} else if runtime.GOOS == "linux" {
+		log.Warn("idle connections keep a goroutine each: the connection parker did not start", "error", err)
+	}
 	if limits.MaxConcurrentUpgradedConnections > 0 {
 		cfg.Upgrades = transport.NewCounter(limits.MaxConcurrentUpgradedConnections)
 	}
@@ -391,21 +397,23 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.cfg.Logger)
 	}
-	c := http1.NewConn(s.cfg, nc, &s.draining, slot)
+	var c *http1.Conn
+	c = http1.NewConn(s.cfg, nc, &s.draining, slot, func() {
+		slot.Release()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.checkDone()
+		s.mu.Unlock()
+	})
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		slot.Release()
 		nc.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.checkDone()
-		s.mu.Unlock()
-	}()
 	c.Serve()
 }
 
@@ -521,12 +529,21 @@ func (s *Server) abortAll() {
 	}
 }
 
+// stopHeartbeat stops the heartbeat and the parker once no connection is
+// left to tick or park.
 func (s *Server) stopHeartbeat() {
 	s.mu.Lock()
 	hb := s.hb
+	var pk *transport.Parker
+	if s.cfg != nil {
+		pk = s.cfg.Parker
+	}
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
+	}
+	if pk != nil {
+		pk.Close()
 	}
 }
 

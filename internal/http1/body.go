@@ -68,7 +68,7 @@ func (b *body) drain() bool {
 	}
 	b.limit = -1
 	c := b.ex.c
-	c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
+	c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	defer c.setPhase(phaseNone, 0)
 	var scratch [1024]byte
 	var total int64
@@ -234,7 +234,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 		case chunkTrailer:
 			limit := c.cfg.MaxRequestHeadersTotalSize - b.trailerN
 			line, err := b.line(limit)
-			if err == errInvalidChunk && limit <= 0 {
+			if err == errChunkLineTooLong {
 				err = errTrailersTooLarge
 			}
 			if err != nil {
@@ -294,8 +294,11 @@ func (b *body) trailerField(line []byte) error {
 	return nil
 }
 
+// errChunkLineTooLong is a chunk-size or trailer line longer than allowed.
+var errChunkLineTooLong = rejection(http.StatusBadRequest, "chunk line too long")
+
 // line returns the next CRLF-terminated line, without its CRLF, reading
-// more as needed; a line longer than max is an invalid chunk.
+// more as needed; a line longer than max is errChunkLineTooLong.
 func (b *body) line(max int) ([]byte, error) {
 	c := b.ex.c
 	scanned := 0
@@ -303,7 +306,10 @@ func (b *body) line(max int) ([]byte, error) {
 		buf := (*c.rbuf)[c.rpos:c.rend]
 		if i := bytes.IndexByte(buf[scanned:], '\n'); i >= 0 {
 			i += scanned
-			if i == 0 || buf[i-1] != '\r' || i-1 > max {
+			if i-1 > max {
+				return nil, errChunkLineTooLong
+			}
+			if i == 0 || buf[i-1] != '\r' {
 				return nil, errInvalidChunk
 			}
 			c.rpos += i + 1
@@ -311,7 +317,7 @@ func (b *body) line(max int) ([]byte, error) {
 		}
 		scanned = len(buf)
 		if scanned > max {
-			return nil, errInvalidChunk
+			return nil, errChunkLineTooLong
 		}
 		if err := b.fill(); err != nil {
 			return nil, err

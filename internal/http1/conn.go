@@ -50,6 +50,9 @@ type Config struct {
 	// handler, so the server can wait for it at shutdown.
 	Upgraded func(*UpgradedConn)
 
+	// Parker, if set, holds long-idle connections without a goroutine.
+	Parker *transport.Parker
+
 	// BaseContext is the parent of each request's context.
 	BaseContext context.Context
 
@@ -136,13 +139,27 @@ const (
 	phaseHeaders                // a request head is arriving
 	phaseTimedOut               // the heartbeat found the deadline passed
 	phaseClosed                 // closed by Shutdown while idle
+	phaseMigrating              // idle, asked by the heartbeat to move to a fresh goroutine
+	phaseParked                 // idle without a goroutine, in the parker
 )
+
+// migrateAfter is how long a connection stays idle on the goroutine that
+// served its last request before it moves to a fresh one: a goroutine's
+// stack grows while it serves and never shrinks back to the minimum, so a
+// long-idle connection is cheaper on a new goroutine.
+const migrateAfter = int64(heartbeat.Interval)
 
 // Conn is one HTTP/1.x connection. It holds no buffer while idle.
 type Conn struct {
 	cfg  *Config
 	nc   net.Conn
 	idle transport.IdleReader
+	p    parser
+	done func() // called once when the connection ends
+
+	tickMu    sync.Mutex // orders the heartbeat's deadline changes with the reader's
+	idleSince atomic.Int64
+	fresh     atomic.Bool // the serving goroutine has served nothing yet
 
 	phase    atomic.Int32
 	deadline atomic.Int64 // Unix nanoseconds, on the heartbeat's clock
@@ -161,6 +178,7 @@ type Conn struct {
 	served     int // requests served on this connection
 	hijacked   bool
 	closeAfter bool
+	linger     bool // close gracefully: a rejected request may have unread bytes
 	clientGone atomic.Bool
 	cancel     atomic.Pointer[context.CancelFunc]
 
@@ -173,9 +191,22 @@ type Conn struct {
 // true, tells the connection to finish the request in flight and close.
 // slot, if not nil, is released when the connection is upgraded, so that
 // it no longer counts against the connection limit.
-func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool, slot *transport.Slot) *Conn {
+//
+// done, if not nil, is called once when the connection has ended, on
+// whichever goroutine serves it last: a connection that stays idle moves
+// to a fresh goroutine (so that the large stack of the one that served
+// its last request is freed), and Serve may return before the connection
+// ends.
+func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool, slot *transport.Slot, done func()) *Conn {
 	cfg.init()
-	return &Conn{cfg: cfg, nc: nc, idle: transport.NewIdleReader(nc), draining: draining, slot: slot}
+	c := &Conn{cfg: cfg, nc: nc, draining: draining, slot: slot, done: done}
+	c.idle.Init(nc)
+	c.p = parser{
+		maxLine:    cfg.MaxRequestLineSize,
+		maxHeaders: cfg.MaxRequestHeadersTotalSize,
+		maxCount:   cfg.MaxRequestHeaderCount,
+	}
+	return c
 }
 
 // NetConn is the underlying connection.
@@ -192,28 +223,52 @@ func (c *Conn) RemoteAddr() string {
 }
 
 // Serve serves requests until the connection closes, fails, times out or is
-// hijacked. It closes the connection unless it was hijacked.
+// hijacked, then closes it (unless it was hijacked) and calls done. It may
+// return earlier, leaving the connection to a fresh goroutine.
 func (c *Conn) Serve() {
-	defer func() {
-		c.releaseRead()
-		c.releaseWrite()
-		if !c.hijacked {
-			c.nc.Close()
-		}
-		c.phase.Store(phaseClosed)
-	}()
-	p := parser{
-		maxLine:    c.cfg.MaxRequestLineSize,
-		maxHeaders: c.cfg.MaxRequestHeadersTotalSize,
-		maxCount:   c.cfg.MaxRequestHeaderCount,
-	}
+	c.fresh.Store(true)
+	c.run(false)
+}
+
+// Outcomes of readHead.
+const (
+	headRead     = iota // a request head is ready
+	headClose           // the connection is to be closed
+	headMigrated        // a fresh goroutine took the connection over
+)
+
+// run serves the connection; resume continues an idle wait that another
+// goroutine began.
+func (c *Conn) run(resume bool) {
 	for {
-		if !c.readHead(&p) {
+		switch c.readHead(resume) {
+		case headMigrated:
+			return
+		case headClose:
+			c.end()
 			return
 		}
+		resume = false
 		if !c.serveRequest() {
+			c.end()
 			return
 		}
+	}
+}
+
+// end releases what the connection holds and closes it.
+func (c *Conn) end() {
+	c.releaseRead()
+	c.releaseWrite()
+	if !c.hijacked {
+		if c.linger {
+			c.lingeringClose()
+		}
+		c.nc.Close()
+	}
+	c.phase.Store(phaseClosed)
+	if c.done != nil {
+		c.done()
 	}
 }
 
@@ -226,11 +281,14 @@ func (c *Conn) setPhase(ph int32, timeout time.Duration) bool {
 		c.deadline.Store(math.MaxInt64)
 	}
 	old := c.phase.Swap(ph)
-	if old == phaseTimedOut {
+	if old == phaseTimedOut || old == phaseMigrating {
 		// The heartbeat fired as the phase ended; its read deadline must
-		// not cut the next phase short.
+		// not cut the next phase short. Its lock orders this after the
+		// heartbeat's SetReadDeadline.
+		c.tickMu.Lock()
 		c.nc.SetReadDeadline(time.Time{})
-		return false
+		c.tickMu.Unlock()
+		return old != phaseTimedOut
 	}
 	return true
 }
@@ -241,9 +299,22 @@ func (c *Conn) setPhase(ph int32, timeout time.Duration) bool {
 func (c *Conn) Tick(now int64) {
 	ph := c.phase.Load()
 	if (ph == phaseKeepAlive || ph == phaseHeaders) && now > c.deadline.Load() {
+		c.tickMu.Lock()
 		if c.phase.CompareAndSwap(ph, phaseTimedOut) {
 			c.nc.SetReadDeadline(aLongTimeAgo)
 		}
+		c.tickMu.Unlock()
+	} else if ph == phaseParked && now > c.deadline.Load() {
+		if c.unpark(phaseTimedOut) {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+			go c.run(true)
+		}
+	} else if ph == phaseKeepAlive && !c.fresh.Load() && now-c.idleSince.Load() >= migrateAfter {
+		c.tickMu.Lock()
+		if c.phase.CompareAndSwap(ph, phaseMigrating) {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
+		c.tickMu.Unlock()
 	}
 	if c.bodyRate.tick(heartbeat.Interval) && c.bodyRate.timeout.CompareAndSwap(false, true) {
 		c.nc.SetReadDeadline(aLongTimeAgo)
@@ -268,7 +339,29 @@ func (c *Conn) CloseIfIdle() bool {
 		c.nc.Close()
 		return true
 	}
+	if c.unpark(phaseClosed) {
+		c.nc.Close()
+		go c.run(true) // to end the connection
+		return true
+	}
 	return c.phase.Load() == phaseClosed
+}
+
+// unpark takes a parked connection out of the parker, entering phase ph,
+// and reports whether it did; the caller then resumes it on a goroutine.
+func (c *Conn) unpark(ph int32) bool {
+	if !c.phase.CompareAndSwap(phaseParked, ph) {
+		return false
+	}
+	c.cfg.Parker.Unpark(c.idle.RawConn())
+	return true
+}
+
+// wake is the parker's: the parked connection became readable.
+func (c *Conn) wake() {
+	if c.phase.CompareAndSwap(phaseParked, phaseKeepAlive) {
+		go c.run(true)
+	}
 }
 
 // Abort closes the connection at once, with a reset rather than an
@@ -286,47 +379,37 @@ func (c *Conn) Abort() {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
+	parked := c.unpark(phaseClosed)
 	c.nc.Close()
+	if parked {
+		go c.run(true) // to end the connection
+	}
+	// The handler's request context ends with its connection (Kestrel's
+	// RequestAborted), so a handler waiting on it returns.
+	if f := c.cancel.Load(); f != nil {
+		(*f)()
+	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// readHead reads until a request head is complete, answering and reporting
-// false when the connection should close.
-func (c *Conn) readHead(p *parser) bool {
-	if c.rpos == c.rend {
-		// Idle: give the buffers back and wait for the next request.
-		if !c.flush() {
-			return false
+// readHead reads until a request head is complete, answering the request
+// when it is rejected. resume continues an idle wait that another goroutine
+// began.
+func (c *Conn) readHead(resume bool) int {
+	p := &c.p
+	if resume || c.rpos == c.rend {
+		if r := c.awaitRequest(resume); r != headRead {
+			return r
 		}
-		c.releaseRead()
-		c.releaseWrite()
-		if c.draining.Load() {
-			return false
-		}
-		timeout := c.cfg.KeepAliveTimeout
-		c.setPhase(phaseKeepAlive, timeout)
-		if c.draining.Load() { // Shutdown may have missed this connection
-			return false
-		}
-		buf, n, err := c.idle.Read(c.cfg.readPool)
-		if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) && err != nil {
-			c.cfg.Logger.Debug("connection closed: keep-alive timeout", "remote", c.RemoteAddr())
-			return false
-		}
-		if err != nil {
-			c.logReadError(err)
-			return false
-		}
-		c.rbuf, c.rpos, c.rend = buf, 0, n
-	} else if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) {
-		c.nc.SetReadDeadline(time.Time{})
+	} else {
+		c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	}
 	if c.served == 0 && c.rend-c.rpos >= 3 {
 		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
 			// A TLS ClientHello: no HTTP answer would mean anything to it.
 			c.cfg.Logger.Info("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
-			return false
+			return headClose
 		}
 	}
 	h := c.takeHead()
@@ -335,13 +418,11 @@ func (c *Conn) readHead(p *parser) bool {
 		done, err := p.parse((*c.rbuf)[c.rpos:c.rend])
 		if err != nil {
 			c.reject(err)
-			return false
+			return headClose
 		}
 		if done {
-			if !c.setPhase(phaseNone, 0) {
-				c.nc.SetReadDeadline(time.Time{})
-			}
-			return true
+			c.setPhase(phaseNone, 0)
+			return headRead
 		}
 		if err := c.fill(); err != nil {
 			if c.phase.Load() == phaseTimedOut {
@@ -349,9 +430,61 @@ func (c *Conn) readHead(p *parser) bool {
 			} else if c.rend > c.rpos {
 				c.logReadError(err)
 			}
-			return false
+			return headClose
 		}
 	}
+}
+
+// awaitRequest waits, holding no buffer, for the first bytes of the next
+// request. resume skips the preparation, done by the goroutine that began
+// the wait.
+func (c *Conn) awaitRequest(resume bool) int {
+	if !resume {
+		// Idle: give the buffers back and wait for the next request.
+		if !c.flush() {
+			return headClose
+		}
+		c.releaseRead()
+		c.releaseWrite()
+		if c.draining.Load() {
+			return headClose
+		}
+		if c.served > 0 {
+			c.fresh.Store(false)
+		}
+		c.idleSince.Store(c.cfg.Heartbeat.Now())
+		c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
+		if c.draining.Load() { // Shutdown may have missed this connection
+			return headClose
+		}
+	}
+	buf, n, err := c.idle.Read(c.cfg.readPool)
+	if err != nil && c.phase.CompareAndSwap(phaseMigrating, phaseKeepAlive) {
+		// Long idle: wait on a fresh goroutine with a small stack.
+		c.tickMu.Lock()
+		c.nc.SetReadDeadline(time.Time{})
+		c.tickMu.Unlock()
+		c.fresh.Store(true)
+		if pk, rc := c.cfg.Parker, c.idle.RawConn(); pk != nil && rc != nil {
+			// No goroutine at all until the socket is readable.
+			c.phase.Store(phaseParked)
+			if pk.Park(rc, c.wake) == nil || !c.phase.CompareAndSwap(phaseParked, phaseKeepAlive) {
+				return headMigrated // parked, or taken out again by the heartbeat or Shutdown
+			}
+		}
+		go c.run(true)
+		return headMigrated
+	}
+	if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) && err != nil {
+		c.cfg.Logger.Debug("connection closed: keep-alive timeout", "remote", c.RemoteAddr())
+		return headClose
+	}
+	if err != nil {
+		c.logReadError(err)
+		return headClose
+	}
+	c.rbuf, c.rpos, c.rend = buf, 0, n
+	return headRead
 }
 
 // takeHead returns the parsed-head storage of the pooled exchange that will
@@ -452,6 +585,7 @@ func (c *Conn) reject(err error) {
 		return
 	}
 	c.cfg.Logger.Info("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
+	c.linger = re != errHeadersTimeout
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.writeStatusLine(re.Status)
 	if re.Allow != "" {
@@ -461,6 +595,34 @@ func (c *Conn) reject(err error) {
 	c.writeCommonHeaders()
 	c.writeString("\r\n")
 	c.flush()
+}
+
+// Bounds of a lingering close.
+const (
+	lingerTimeout = time.Second
+	maxLinger     = 256 << 10
+)
+
+// lingeringClose half-closes the connection and reads and drops what the
+// client still sends, until it closes its side, lingerTimeout passes or
+// maxLinger bytes were read (RFC 9112, section 9.6). Closing with unread
+// bytes would make the kernel send a reset, which can destroy the
+// rejection's answer before the client reads it.
+func (c *Conn) lingeringClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || c.werr != nil || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	buf := c.cfg.readPool.Get()
+	defer c.cfg.readPool.Put(buf)
+	for total := 0; total < maxLinger; {
+		n, err := c.nc.Read(*buf)
+		total += n
+		if err != nil {
+			return
+		}
+	}
 }
 
 // write appends p to the output, flushing when the buffer is full; large

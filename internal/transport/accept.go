@@ -62,9 +62,9 @@ func (c *Counter) Acquire() *Slot {
 }
 
 // Accept accepts connections from l until it fails for good, calling serve on
-// a new goroutine for each connection the counter admits, with its slot,
-// which is released when serve returns. A connection over the limit is
-// closed at once. Temporary errors (out of file descriptors)
+// a new goroutine for each connection the counter admits, with its slot;
+// serve must release the slot when the connection ends. A connection over
+// the limit is closed at once. Temporary errors (out of file descriptors)
 // back off, as net/http does. Accept returns the error that stopped it; the
 // caller decides whether it was expected (a closed listener).
 func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.Conn, *Slot)) error {
@@ -92,10 +92,7 @@ func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.C
 			c.Close()
 			continue
 		}
-		go func() {
-			defer slot.Release()
-			serve(c, slot)
-		}()
+		go serve(c, slot)
 	}
 }
 

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"net"
+	"syscall"
 
 	"github.com/kestrel-go/kestrel/internal/bufpool"
 )
@@ -15,11 +16,14 @@ type IdleReader struct {
 	conn net.Conn
 }
 
-// NewIdleReader returns an IdleReader for c.
-func NewIdleReader(c net.Conn) IdleReader { return IdleReader{conn: c} }
+// Init prepares r to read from c.
+func (r *IdleReader) Init(c net.Conn) { r.conn = c }
 
 // Read reads into a buffer taken from pool and returns it with the byte
 // count; when nothing was read the buffer goes back to the pool.
-func (r IdleReader) Read(pool *bufpool.Pool) (*[]byte, int, error) {
+func (r *IdleReader) Read(pool *bufpool.Pool) (*[]byte, int, error) {
 	return readWith(r.conn, pool)
 }
+
+// RawConn is nil on this platform.
+func (r *IdleReader) RawConn() syscall.RawConn { return nil }
