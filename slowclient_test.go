@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -26,6 +25,7 @@ type timedListener struct {
 type timedConn struct {
 	net.Conn
 	accepted time.Time
+	first    atomic.Int64 // unix nanos of the first byte read, 0 before
 	closed   atomic.Int64 // unix nanos, 0 while open
 	served   atomic.Bool  // a successful response was written
 }
@@ -49,14 +49,17 @@ func (l *timedListener) Accept() (net.Conn, error) {
 	return tc, nil
 }
 
+func (c *timedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.first.CompareAndSwap(0, time.Now().UnixNano())
+	}
+	return n, err
+}
+
 func (c *timedConn) Close() error {
 	c.closed.CompareAndSwap(0, time.Now().UnixNano())
 	return c.Conn.Close()
-}
-
-// SyscallConn keeps the engine's idle-read path.
-func (c *timedConn) SyscallConn() (syscall.RawConn, error) {
-	return c.Conn.(syscall.Conn).SyscallConn()
 }
 
 // TestSlowClients runs slowhttptest in slow-headers and slow-body modes
@@ -137,12 +140,17 @@ func TestSlowClients(t *testing.T) {
 			var slow, late int
 			var worst time.Duration
 			for _, c := range tl.conns {
+				// The timeouts run from a request's first byte.
+				start := c.accepted
+				if first := c.first.Load(); first != 0 {
+					start = time.Unix(0, first)
+				}
 				closed := c.closed.Load()
 				var life time.Duration
 				if closed == 0 {
-					life = end.Sub(c.accepted)
+					life = end.Sub(start)
 				} else {
-					life = time.Unix(0, closed).Sub(c.accepted)
+					life = time.Unix(0, closed).Sub(start)
 				}
 				if c.served.Load() {
 					continue // the normal client's and slowhttptest's probe connections

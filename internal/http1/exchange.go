@@ -566,6 +566,7 @@ func (ex *Exchange) finish() bool {
 		if ex.committed && ex.rejected == errBodyTimeout {
 			return false // the response started: abort
 		}
+		c.linger = ex.rejected != errBodyTimeout
 	}
 	if !ex.committed {
 		ex.commit(true)

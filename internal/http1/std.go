@@ -92,8 +92,8 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 		if !isCanonical(name) {
 			name = textproto.CanonicalMIMEHeaderKey(name)
 		}
-		if name == "Host" {
-			continue
+		if name == "Host" || name == "Transfer-Encoding" {
+			continue // in Request.Host and Request.TransferEncoding, as net/http does
 		}
 		v := str(f.value)
 		if vs, ok := hdr[name]; ok {
@@ -135,6 +135,7 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 				})
 			}
 			ex.body.trailer = req.Trailer
+			delete(hdr, "Trailer") // in Request.Trailer, as net/http does
 		}
 	case h.contentLength > 0:
 		req.ContentLength = h.contentLength
@@ -218,6 +219,16 @@ func (w *responseWriter) copyHeaders() {
 		if strings.HasPrefix(name, http.TrailerPrefix) {
 			continue
 		}
+		if len(vs) == 0 {
+			// A nil value suppresses an automatic header, as in net/http.
+			switch name {
+			case "Date":
+				ex.userDate = true
+			case "Server":
+				ex.userServer = true
+			}
+			continue
+		}
 		if name == "Trailer" {
 			for _, v := range vs {
 				for _, t := range strings.Split(v, ",") {
@@ -250,6 +261,32 @@ func (w *responseWriter) beforeCommit() {
 		w.sniff = false
 		ex.AddHeader("Content-Type", http.DetectContentType(ex.pend))
 	}
+	if ex.h.minor >= 1 && !ex.forceChunk {
+		// Trailers set with http.TrailerPrefix need chunked framing; net/http
+		// looks for them when it writes the head, too.
+		for name := range w.header {
+			if strings.HasPrefix(name, http.TrailerPrefix) {
+				ex.forceChunk = true
+				break
+			}
+		}
+	}
+}
+
+// sniffLarge sets the sniffed Content-Type before a write that commits the
+// response with p not buffered (it does not fit the exchange's buffer), so
+// that beforeCommit, which sees only the buffered bytes, does not miss it.
+func (w *responseWriter) sniffLarge(p []byte) {
+	ex := w.ex
+	if !w.sniff || ex.committed || len(ex.pend)+len(p) <= cap(ex.pend) || !bodyAllowed(ex.status) {
+		return
+	}
+	w.sniff = false
+	data := p
+	if len(ex.pend) > 0 {
+		data = append(append(make([]byte, 0, 512), ex.pend...), p[:min(len(p), 512)]...)
+	}
+	ex.AddHeader("Content-Type", http.DetectContentType(data))
 }
 
 // writeTrailers writes the declared trailers and those set with
@@ -285,12 +322,16 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.sniffLarge(p)
 	return w.ex.Write(p)
 }
 
 func (w *responseWriter) WriteString(s string) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.sniff && len(w.ex.pend)+len(s) > cap(w.ex.pend) {
+		return w.Write([]byte(s)) // to be sniffed; ex.WriteString would copy it too
 	}
 	return w.ex.WriteString(s)
 }
