@@ -38,6 +38,7 @@ type Exchange struct {
 	rejected    *RequestError // why the request body failed, answered if nothing was sent
 
 	std *responseWriter // the http.Handler bridge serving this exchange, if any
+	rw  responseWriter  // storage for std, reused with its header map
 }
 
 // Framing modes of a response body.

@@ -30,7 +30,18 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 		c.cancel.Store(nil)
 		cancel()
 	}()
-	w := &responseWriter{ex: ex, req: req, header: make(http.Header)}
+	// The writer and its header map are reused by the exchange's next
+	// request: a handler must not use them after it returns, as with
+	// net/http.
+	w := &ex.rw
+	header := w.header
+	if header == nil || len(header) > 64 {
+		header = make(http.Header)
+	} else {
+		clear(header)
+	}
+	trailers := w.trailers[:0]
+	*w = responseWriter{ex: ex, req: req, header: header, trailers: trailers}
 	ex.std = w
 	handler.ServeHTTP(w, req)
 }
@@ -79,9 +90,11 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 	case asteriskForm:
 		u = &url.URL{Path: "*"}
 	default:
-		u, err = url.ParseRequestURI(target)
-		if err != nil {
-			return nil, fmt.Errorf("parse request target %q: %w", target, err)
+		if u = simpleURL(target); u == nil {
+			u, err = url.ParseRequestURI(target)
+			if err != nil {
+				return nil, fmt.Errorf("parse request target %q: %w", target, err)
+			}
 		}
 	}
 
@@ -148,6 +161,34 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 		req.TLS = &st
 	}
 	return req, nil
+}
+
+// plainPathChar reports the bytes that url.ParseRequestURI keeps as they
+// are in a path, without setting RawPath.
+var plainPathChar = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~$&+,;=:@/") {
+		t[c] = true
+	}
+	return t
+}()
+
+// simpleURL parses an origin-form target whose path needs no unescaping,
+// the common case, as url.ParseRequestURI would; it returns nil for any
+// other target.
+func simpleURL(target string) *url.URL {
+	if len(target) == 0 || target[0] != '/' {
+		return nil
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := range len(path) {
+		if !plainPathChar[path[i]] {
+			return nil
+		}
+	}
+	if strings.IndexByte(query, '#') >= 0 {
+		return nil
+	}
+	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
 }
 
 // isCanonical reports whether name is already in canonical MIME form.

@@ -1,0 +1,20 @@
+package http1
+
+import (
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+func TestSimpleURLMatchesParseRequestURI(t *testing.T) {
+	for _, target := range []string{"/", "/a/b?c=d&e", "/a%20b", "/a b", "/x?y#z", "//host/p", "/~u/!$&'()*+,;=:@", "/~u/$&+,;=:@", "/a?b?c", "/a?", "/[x]", "/a|b", "/é"} {
+		want, err := url.ParseRequestURI(target)
+		got := simpleURL(target)
+		if got == nil {
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: simpleURL = %#v, ParseRequestURI = %#v, %v", target, got, want, err)
+		}
+	}
+}
