@@ -1,0 +1,120 @@
+// Command kestrel serves the demo app, or a folder's static files, on the
+// Kestrel for Go web server.
+//
+//	kestrel [--urls URLS] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//
+// URLs are semicolon-separated URL prefixes such as
+// "http://localhost:5000;http://[::]:8080;unix:/run/app.sock". Without
+// --urls, the KESTREL_URLS environment variable is used, then
+// ASPNETCORE_URLS, then http://localhost:5000.
+//
+// Ctrl-C or SIGTERM shuts the server down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/internal/demo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "kestrel:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a command line that could not be parsed; the flag package
+// has printed why.
+var errUsage = errors.New("usage")
+
+// run is the command: it parses args, builds the server and serves until
+// ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kestrel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
+	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	srv := &kestrel.Server{Logger: log, DisableServerHeader: *noServer}
+	if *root != "" {
+		h, closeRoot, err := staticFiles(*root)
+		if err != nil {
+			return err
+		}
+		defer closeRoot()
+		srv.Handler = h
+	} else {
+		app := demo.New(srv.Addresses)
+		srv.Handler = app
+		srv.NativeHandler = app
+	}
+
+	u := *urls
+	if u == "" {
+		u = getenv("KESTREL_URLS")
+	}
+	if u == "" {
+		u = getenv("ASPNETCORE_URLS")
+	}
+	if u != "" {
+		if err := srv.UseURLs(u); err != nil {
+			return err
+		}
+	}
+	return srv.Run(ctx)
+}
+
+// staticFiles serves dir with net/http's file server: ranges, conditional
+// requests, index.html, and no way out of the folder (os.Root).
+func staticFiles(dir string) (http.Handler, func(), error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--root: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("--root %s: not a directory", dir)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--root: %w", err)
+	}
+	return http.FileServerFS(r.FS()), func() { r.Close() }, nil
+}

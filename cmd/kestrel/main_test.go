@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log sink the test can read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listening = regexp.MustCompile(`Now listening on: (http://\S+?)"`)
+
+// waitListening returns the first URL logged in "Now listening on:".
+func waitListening(t *testing.T, log func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(log()); m != nil {
+			return m[1]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the server never logged its address; log:\n%s", log())
+	return ""
+}
+
+// start runs the command in-process and returns its base URL.
+func start(t *testing.T, args []string, env map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &log) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	})
+	return waitListening(t, log.String)
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestDemoApp(t *testing.T) {
+	base := start(t, []string{"--urls", "http://127.0.0.1:0"}, nil)
+	for _, tc := range []struct{ path, want, ctype string }{
+		{"/plaintext", "Hello, World!", "text/plain"},
+		{"/json", `{"message":"Hello, World!"}`, "application/json"},
+		{"/", "Hosted by Kestrel for Go", "text/html; charset=utf-8"},
+		{"/headers", `"remoteAddress": "127.0.0.1:`, "application/json"},
+	} {
+		resp, body := get(t, base+tc.path)
+		if resp.StatusCode != 200 || !strings.Contains(body, tc.want) || resp.Header.Get("Content-Type") != tc.ctype {
+			t.Errorf("GET %s: %d %q %q; want 200 containing %q as %s", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.want, tc.ctype)
+		}
+		if resp.Header.Get("Server") != "Kestrel" || resp.Header.Get("Date") == "" {
+			t.Errorf("GET %s: Server %q Date %q", tc.path, resp.Header.Get("Server"), resp.Header.Get("Date"))
+		}
+	}
+	// The index page lists the bound address.
+	if _, body := get(t, base+"/"); !strings.Contains(body, base) {
+		t.Errorf("index page does not list %s:\n%s", base, body)
+	}
+	resp, err := http.Post(base+"/echo", "text/plain", strings.NewReader("echo me"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "echo me" || resp.Header.Get("Content-Type") != "text/plain" {
+		t.Errorf("POST /echo = %q (%s)", b, resp.Header.Get("Content-Type"))
+	}
+	resp, err = http.Post(base+"/echo?maxBodySize=3", "text/plain", strings.NewReader("too long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /echo?maxBodySize=3 with 8 bytes: %d, want 413", resp.StatusCode)
+	}
+	resp, body := get(t, base+"/stream?chunks=3&size=4&delayMs=10")
+	if body != "abcdabcdabcd" || resp.TransferEncoding == nil {
+		t.Errorf("GET /stream = %q, transfer encoding %v; want 3 chunks", body, resp.TransferEncoding)
+	}
+	if resp, _ := get(t, base+"/stream?chunks=-1"); resp.StatusCode != 400 {
+		t.Errorf("GET /stream?chunks=-1: %d, want 400", resp.StatusCode)
+	}
+	if resp, _ := get(t, base+"/nope"); resp.StatusCode != 404 {
+		t.Errorf("GET /nope: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestURLsFromEnvironment(t *testing.T) {
+	base := start(t, nil, map[string]string{"ASPNETCORE_URLS": "http://127.0.0.1:0"})
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Errorf("listening on %s", base)
+	}
+	// KESTREL_URLS wins over ASPNETCORE_URLS.
+	base = start(t, nil, map[string]string{"KESTREL_URLS": "http://[::1]:0", "ASPNETCORE_URLS": "http://127.0.0.1:0"})
+	if !strings.HasPrefix(base, "http://[::1]:") {
+		t.Errorf("listening on %s, want the KESTREL_URLS address", base)
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("0123456789"), 0o644)
+	secret := filepath.Join(filepath.Dir(dir), "secret.txt")
+	os.WriteFile(secret, []byte("secret"), 0o644)
+	defer os.Remove(secret)
+	base := start(t, []string{"--urls", "http://127.0.0.1:0", "--root", dir}, nil)
+
+	if resp, body := get(t, base+"/hello.txt"); resp.StatusCode != 200 || body != "0123456789" {
+		t.Errorf("GET /hello.txt = %d %q", resp.StatusCode, body)
+	}
+	if resp, body := get(t, base+"/hello.txt", "Range", "bytes=2-4"); resp.StatusCode != 206 || body != "234" {
+		t.Errorf("range request = %d %q, want 206 \"234\"", resp.StatusCode, body)
+	}
+	resp, _ := get(t, base+"/hello.txt")
+	if resp, _ := get(t, base+"/hello.txt", "If-Modified-Since", resp.Header.Get("Last-Modified")); resp.StatusCode != 304 {
+		t.Errorf("conditional request = %d, want 304", resp.StatusCode)
+	}
+	// No way out of the folder, whatever the client sends.
+	for _, p := range []string{"/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"} {
+		if resp, body := get(t, base+p); strings.Contains(body, "secret") && resp.StatusCode == 200 {
+			t.Errorf("GET %s escaped the root: %d %q", p, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--urls", "http://localhost:5000/app"}, "path base"},
+		{[]string{"--urls", "ftp://x"}, "unsupported scheme"},
+		{[]string{"--root", "/does/not/exist"}, "--root"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+	} {
+		var log syncBuffer
+		err := run(context.Background(), tc.args, func(string) string { return "" }, &log)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want one naming %q", tc.args, err, tc.want)
+		}
+	}
+	var log syncBuffer
+	if err := run(context.Background(), []string{"--bogus"}, func(string) string { return "" }, &log); err != errUsage {
+		t.Errorf("unknown flag: err = %v, want errUsage", err)
+	}
+}
+
+// TestBinarySIGTERM builds the command, serves a request to curl and stops
+// it with SIGTERM, as a service manager would.
+func TestBinarySIGTERM(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGTERM on Windows")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl is not installed; run `make test`, which installs it")
+	}
+	bin := filepath.Join(t.TempDir(), "kestrel")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--urls", "http://127.0.0.1:0")
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := waitListening(t, log.String)
+	out, err := exec.Command(curl, "-sS", base+"/plaintext").CombinedOutput()
+	if err != nil || string(out) != "Hello, World!" {
+		t.Fatalf("curl: %v %q", err, out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "shutting down") {
+		t.Errorf("no shutdown log line:\n%s", log.String())
+	}
+}
