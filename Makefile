@@ -1,0 +1,47 @@
+# The test command (make test) installs what the tests need, then runs
+# every check CI runs. See README.md.
+
+GO        ?= go
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+FUZZTIME  ?= 30s
+
+.PHONY: test deps fmt vet staticcheck unit crossbuild run fuzz slowhttp
+
+test: deps fmt vet staticcheck unit crossbuild
+
+deps:
+	./scripts/install-test-deps.sh
+
+fmt:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GOBIN)/staticcheck ./...
+
+# go test runs every fuzz target's seed corpus too.
+unit:
+	$(GO) test -race -timeout 8m ./...
+
+crossbuild:
+	GOOS=linux $(GO) build ./...
+	GOOS=darwin $(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+
+run:
+	$(GO) run ./cmd/kestrel
+
+# Fuzz every target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# The long slow-client attack (500 connections, 60 s per mode).
+slowhttp:
+	./scripts/slowhttp.sh
