@@ -90,6 +90,10 @@ type Endpoint struct {
 	// Http1AndHttp2 (HTTP/1.1 on cleartext endpoints).
 	Protocols Protocols
 
+	// HTTPS, when set, serves the endpoint over TLS with these options. An
+	// https:// URL without it uses the server's DefaultHTTPS.
+	HTTPS *HTTPS
+
 	// LogConnections logs every connection's opening, bytes read and
 	// written, and closing, at debug level (Kestrel's
 	// UseConnectionLogging).
@@ -147,6 +151,12 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 		return nil, err
 	}
 	for i := range eps {
+		if ep.HTTPS != nil {
+			if ep.URL != "" && eps[i].scheme == "http" {
+				return nil, fmt.Errorf("kestrel: endpoint %s: HTTPS options on an http:// URL; use https://", ep.URL)
+			}
+			eps[i].scheme = "https"
+		}
 		eps[i].opts = ep
 		if ep.ReusePort && eps[i].network == "unix" {
 			return nil, fmt.Errorf("kestrel: endpoint %s: ReusePort applies to TCP endpoints only", ep.describe())
@@ -193,11 +203,9 @@ func parseURL(raw string) ([]endpoint, error) {
 	}
 	scheme = strings.ToLower(scheme)
 	switch scheme {
-	case "http":
-	case "https":
-		return nil, fmt.Errorf("kestrel: URL %q: HTTPS endpoints are not supported by this version; use http://", raw)
+	case "http", "https":
 	default:
-		return nil, fmt.Errorf("kestrel: URL %q: unsupported scheme %q (use http://)", raw, scheme)
+		return nil, fmt.Errorf("kestrel: URL %q: unsupported scheme %q (use http:// or https://)", raw, scheme)
 	}
 	if path, ok := cutPrefixFold(rest, "unix:"); ok {
 		return unixEndpoint(path, scheme, raw)
@@ -282,9 +290,6 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 }
 
 func unixEndpoint(path, scheme, raw string) ([]endpoint, error) {
-	if scheme == "https" {
-		return nil, fmt.Errorf("kestrel: URL %q: HTTPS endpoints are not supported by this version", raw)
-	}
 	if path == "" || !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path must be absolute, as in unix:/run/app.sock", raw)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/tlsconn"
 	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
@@ -54,6 +55,12 @@ type Server struct {
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 
+	// DefaultHTTPS is used by https:// endpoints that have no HTTPS options
+	// of their own (Kestrel's default certificate). Without it they use
+	// the development certificate made by `kestrel dev-certs`, if there is
+	// one.
+	DefaultHTTPS *HTTPS
+
 	mu        sync.Mutex
 	endpoints []endpoint // added in code or by a configuration file
 	urls      []endpoint // from UseURLs
@@ -73,7 +80,8 @@ type Server struct {
 // listener is a bound endpoint.
 type listener struct {
 	net.Listener
-	ep endpoint
+	ep  endpoint
+	tls *tlsEndpoint // nil for cleartext
 }
 
 // url is the listener's address as a URL, with the port that was bound.
@@ -289,9 +297,16 @@ func (s *Server) Start() error {
 	if err := checkSchemes(eps); err != nil {
 		return err
 	}
+	tlsConfigs, err := s.buildTLS(eps)
+	if err != nil {
+		return err
+	}
 	bound, err := s.bindAll(eps)
 	if err != nil {
 		return err
+	}
+	for _, l := range bound {
+		l.tls = tlsConfigs[l.ep.url]
 	}
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
 	s.listeners = append(s.listeners, bound...)
@@ -318,6 +333,34 @@ func checkSchemes(eps []endpoint) error {
 		seen[ep.port] = ep
 	}
 	return nil
+}
+
+// buildTLS builds the TLS configuration of every https endpoint, keyed by
+// its URL.
+func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
+	out := map[string]*tlsEndpoint{}
+	for _, ep := range eps {
+		if ep.scheme != "https" || out[ep.url] != nil {
+			continue
+		}
+		h := ep.opts.HTTPS
+		if h == nil {
+			h = s.DefaultHTTPS
+		}
+		if h == nil {
+			var err error
+			if h, err = devCertificate(ep.url); err != nil {
+				return nil, err
+			}
+			s.cfg.Logger.Info("using the development certificate for " + ep.url)
+		}
+		te, err := h.build(ep.url, s.cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		out[ep.url] = te
+	}
+	return out, nil
 }
 
 // bindAll binds every endpoint, or none.
@@ -396,6 +439,16 @@ func (s *Server) isClosed() bool {
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.cfg.Logger)
+	}
+	if l.tls != nil {
+		tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
+		if err != nil {
+			s.cfg.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
+			nc.Close()
+			slot.Release()
+			return
+		}
+		nc = tc
 	}
 	var c *http1.Conn
 	c = http1.NewConn(s.cfg, nc, &s.draining, slot, func() {

@@ -1,0 +1,248 @@
+package kestrel
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/certs"
+)
+
+// HTTPS configures TLS on an endpoint, as Kestrel's UseHttps does. The
+// server certificate comes from, in order of precedence:
+// ServerCertificateSelector, SNI, Certificate, or CertificateFile.
+//
+// Defaults pass a TLS audit: TLS 1.2 and 1.3 only; for TLS 1.2, ECDHE key
+// exchange with AES-GCM or ChaCha20-Poly1305; a 10 s handshake timeout;
+// ALPN "http/1.1".
+type HTTPS struct {
+	// Certificate is the server certificate.
+	Certificate *tls.Certificate
+
+	// CertificateFile is a PKCS#12 (.pfx, .p12) or PEM certificate file.
+	// A PEM file's key is in KeyFile, or in CertificateFile itself.
+	// Password opens the .pfx file or an encrypted PEM key. Files are
+	// watched: when they change, new connections get the new certificate
+	// without a restart.
+	CertificateFile string
+	KeyFile         string
+	Password        string
+
+	// SNI chooses the certificate (and options) by the host name the
+	// client asks for: an exact name ("www.example.com") first, then the
+	// longest matching wildcard ("*.example.com"), then "*". A name that
+	// matches nothing fails the handshake.
+	SNI map[string]SNI
+
+	// ServerCertificateSelector, when set, picks the certificate for every
+	// handshake.
+	ServerCertificateSelector func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+
+	// ClientCertificateMode asks for client certificates.
+	ClientCertificateMode ClientCertificateMode
+
+	// ClientCAs verifies client certificates; nil means the system's roots.
+	ClientCAs *x509.CertPool
+
+	// ClientCertificateValidation, when set, decides whether a client
+	// certificate is accepted: it gets the certificate, the chains it was
+	// verified with against ClientCAs, and the verification error, and
+	// returns nil to accept (for example a self-signed certificate it
+	// knows) or an error to fail the handshake.
+	ClientCertificateValidation func(cert *x509.Certificate, chains [][]*x509.Certificate, verifyErr error) error
+
+	// MinVersion and MaxVersion bound the TLS versions (tls.VersionTLS12,
+	// tls.VersionTLS13); zero means TLS 1.2 and TLS 1.3. Versions before
+	// TLS 1.2 are refused.
+	MinVersion, MaxVersion uint16
+
+	// HandshakeTimeout bounds a TLS handshake; zero means 10 seconds.
+	HandshakeTimeout time.Duration
+}
+
+// SNI is the certificate and options for the host names of one entry of
+// HTTPS.SNI. Zero fields take the endpoint's settings.
+type SNI struct {
+	Certificate              *tls.Certificate
+	CertificateFile, KeyFile string
+	Password                 string
+	ClientCertificateMode    ClientCertificateMode
+	MinVersion, MaxVersion   uint16
+}
+
+// ClientCertificateMode says whether clients are asked for certificates.
+type ClientCertificateMode int
+
+// The client certificate modes, as in Kestrel.
+const (
+	NoCertificate      ClientCertificateMode = iota // none asked for
+	AllowCertificate                                // asked for, optional; verified if sent
+	RequireCertificate                              // required and verified
+)
+
+// ParseClientCertificateMode parses Kestrel's names: "NoCertificate",
+// "AllowCertificate", "RequireCertificate".
+func ParseClientCertificateMode(s string) (ClientCertificateMode, error) {
+	m, err := certs.ParseClientCertificateMode(s)
+	if err != nil {
+		return 0, err
+	}
+	switch m {
+	case certs.AllowCertificate:
+		return AllowCertificate, nil
+	case certs.RequireCertificate:
+		return RequireCertificate, nil
+	}
+	return NoCertificate, nil
+}
+
+func (m ClientCertificateMode) certs() certs.ClientCertificateMode {
+	switch m {
+	case AllowCertificate:
+		return certs.AllowCertificate
+	case RequireCertificate:
+		return certs.RequireCertificate
+	}
+	return certs.NoCertificate
+}
+
+// ErrNoCertificate is returned by Start for an https:// endpoint without a
+// certificate when there is no default one.
+var ErrNoCertificate = errors.New("no certificate")
+
+// tlsEndpoint is an HTTPS endpoint's built configuration.
+type tlsEndpoint struct {
+	config    *tls.Config
+	timeout   time.Duration
+	reloaders []*certs.Reloader
+}
+
+// build turns the options into a tls.Config; name is the endpoint's URL,
+// for messages.
+func (h *HTTPS) build(name string, log *slog.Logger) (*tlsEndpoint, error) {
+	base := certs.DefaultConfig()
+	if h.MinVersion != 0 {
+		base.MinVersion = h.MinVersion
+	}
+	if h.MaxVersion != 0 {
+		base.MaxVersion = h.MaxVersion
+	}
+	if base.MinVersion < tls.VersionTLS12 {
+		return nil, fmt.Errorf("kestrel: %s: TLS versions before 1.2 are insecure and not supported", name)
+	}
+	if base.MaxVersion < base.MinVersion {
+		return nil, fmt.Errorf("kestrel: %s: MaxVersion is below MinVersion", name)
+	}
+	if v := h.ClientCertificateValidation; v != nil {
+		// crypto/tls only collects the certificate; the callback, after
+		// our verification, has the last word.
+		base.VerifyPeerCertificate = verifyWith(h.ClientCAs, v)
+	} else {
+		base.ClientCAs = h.ClientCAs
+	}
+	h.ClientCertificateMode.certs().Apply(base)
+
+	te := &tlsEndpoint{timeout: h.HandshakeTimeout}
+	source := func(c *tls.Certificate, file, key, password string) (certs.CertSource, error) {
+		if c != nil {
+			return certs.Static(c), nil
+		}
+		if file == "" {
+			return nil, nil
+		}
+		r, err := certs.NewReloader(certs.Spec{Path: file, KeyPath: key, Password: password}, log)
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
+		}
+		te.reloaders = append(te.reloaders, r)
+		return r, nil
+	}
+	switch {
+	case h.ServerCertificateSelector != nil:
+		base.GetCertificate = h.ServerCertificateSelector
+	case len(h.SNI) > 0:
+		entries := make(map[string]certs.SNIOptions, len(h.SNI))
+		for host, sni := range h.SNI {
+			src, err := source(sni.Certificate, sni.CertificateFile, sni.KeyFile, sni.Password)
+			if err != nil {
+				return nil, err
+			}
+			if src == nil {
+				return nil, fmt.Errorf("kestrel: %s: SNI entry %q has no certificate", name, host)
+			}
+			entries[host] = certs.SNIOptions{
+				Certificate:           src,
+				ClientCertificateMode: sni.ClientCertificateMode.certsIfSet(),
+				MinVersion:            sni.MinVersion,
+				MaxVersion:            sni.MaxVersion,
+			}
+		}
+		sel, err := certs.NewSelector(name, base, entries)
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
+		}
+		base = sel.TLSConfig()
+	default:
+		src, err := source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password)
+		if err != nil {
+			return nil, err
+		}
+		if src == nil {
+			return nil, fmt.Errorf("kestrel: %s: %w: set HTTPS.Certificate or HTTPS.CertificateFile", name, ErrNoCertificate)
+		}
+		base.GetCertificate = src.GetCertificate
+	}
+	te.config = base
+	return te, nil
+}
+
+func (m ClientCertificateMode) certsIfSet() certs.ClientCertificateMode {
+	if m == NoCertificate {
+		return certs.ClientCertificateModeUnset
+	}
+	return m.certs()
+}
+
+// verifyWith verifies a client certificate against roots (nil: the
+// system's) and lets validate decide.
+func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509.Certificate, error) error) func([][]byte, [][]*x509.Certificate) error {
+	return func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return nil // no certificate; ClientAuth decides whether that is allowed
+		}
+		chain := make([]*x509.Certificate, 0, len(raw))
+		for _, b := range raw {
+			c, err := x509.ParseCertificate(b)
+			if err != nil {
+				return fmt.Errorf("client certificate: %w", err)
+			}
+			chain = append(chain, c)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		chains, err := chain[0].Verify(x509.VerifyOptions{
+			Roots:         roots,
+			Intermediates: inter,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		return validate(chain[0], chains, err)
+	}
+}
+
+// devCertificate returns the development certificate for an https://
+// endpoint that has no certificate of its own, or an error that says how to
+// get one.
+func devCertificate(url string) (*HTTPS, error) {
+	cert, err := certs.LoadDevCert()
+	if err != nil {
+		return nil, fmt.Errorf("kestrel: %s: %w: no certificate is configured for it and there is no development certificate (%v). "+
+			"Configure one (Server.DefaultHTTPS, or Certificates:Default in the configuration file), or, for development, run `kestrel dev-certs`",
+			url, ErrNoCertificate, err)
+	}
+	return &HTTPS{Certificate: cert}, nil
+}
