@@ -240,8 +240,8 @@ func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509
 func devCertificate(url string) (*HTTPS, error) {
 	cert, err := certs.LoadDevCert()
 	if err != nil {
-		return nil, fmt.Errorf("kestrel: %s: %w: no certificate is configured for it and there is no development certificate (%v). "+
-			"Configure one (Server.DefaultHTTPS, or Certificates:Default in the configuration file), or, for development, run `kestrel dev-certs`",
+		return nil, fmt.Errorf("kestrel: %s: %w configured and no development certificate (%v); "+
+			"configure one (Server.DefaultHTTPS, or Certificates:Default in the configuration file), or, for development, run `kestrel dev-certs`",
 			url, ErrNoCertificate, err)
 	}
 	return &HTTPS{Certificate: cert}, nil

@@ -2,6 +2,7 @@
 // Kestrel for Go web server.
 //
 //	kestrel [--urls URLS] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	kestrel dev-certs [--check]
 //
 // URLs are semicolon-separated URL prefixes such as
 // "http://localhost:5000;http://[::]:8080;unix:/run/app.sock". Without
@@ -9,6 +10,10 @@
 // ASPNETCORE_URLS, then http://localhost:5000.
 //
 // Ctrl-C or SIGTERM shuts the server down gracefully.
+//
+// https:// URLs without a configured certificate use the development
+// certificate, which "kestrel dev-certs" creates (as "dotnet dev-certs
+// https" does) for localhost, 127.0.0.1 and ::1, printing how to trust it.
 package main
 
 import (
@@ -21,9 +26,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
 )
 
@@ -37,7 +45,7 @@ func main() {
 	case errors.Is(err, errUsage):
 		os.Exit(2)
 	case err != nil:
-		fmt.Fprintln(os.Stderr, "kestrel:", err)
+		fmt.Fprintln(os.Stderr, "kestrel:", strings.TrimPrefix(err.Error(), "kestrel: "))
 		os.Exit(1)
 	}
 }
@@ -49,6 +57,9 @@ var errUsage = errors.New("usage")
 // run is the command: it parses args, builds the server and serves until
 // ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "dev-certs" {
+		return devCerts(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("kestrel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
@@ -117,4 +128,38 @@ func staticFiles(dir string) (http.Handler, func(), error) {
 		return nil, nil, fmt.Errorf("--root: %w", err)
 	}
 	return http.FileServerFS(r.FS()), func() { r.Close() }, nil
+}
+
+// devCerts creates the development certificate if there is no valid one,
+// and prints where it is and how to trust it.
+func devCerts(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("kestrel dev-certs", flag.ContinueOnError)
+	fs.SetOutput(out)
+	check := fs.Bool("check", false, "only report whether a valid development certificate exists")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *check {
+		if _, err := certs.LoadDevCert(); err != nil {
+			return err
+		}
+		certPath, _, _ := certs.DevCertPaths()
+		fmt.Fprintf(out, "A valid development certificate was found: %s\n", certPath)
+		return nil
+	}
+	certPath, keyPath, created, err := certs.EnsureDevCert(time.Now())
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(out, "Created a development certificate for localhost, 127.0.0.1 and ::1:\n")
+	} else {
+		fmt.Fprintf(out, "A valid development certificate already exists:\n")
+	}
+	fmt.Fprintf(out, "  certificate: %s\n  private key: %s\n\n", certPath, keyPath)
+	fmt.Fprintln(out, certs.TrustInstructions(certPath))
+	return nil
 }
