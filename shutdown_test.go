@@ -330,7 +330,6 @@ func TestListenErrors(t *testing.T) {
 	for _, u := range []string{
 		"localhost:5000",
 		"ftp://localhost:21",
-		"https://localhost:5001",
 		"http://",
 		"http://localhost:5000/app",
 		"http://[::1",

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,7 +181,7 @@ type Conn struct {
 	closeAfter bool
 	linger     bool // close gracefully: a rejected request may have unread bytes
 	clientGone atomic.Bool
-	cancel     atomic.Pointer[context.CancelFunc]
+	reqCtx     atomic.Pointer[requestContext] // of the http.Handler request in flight
 
 	bodyRate  rateTimer // the request body, while the handler waits for it
 	writeRate rateTimer // writes, while they wait for the client
@@ -324,10 +325,10 @@ func (c *Conn) Tick(now int64) {
 		c.cfg.Logger.Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
 		c.Abort()
 	}
-	if ph == phaseNone && c.cancel.Load() != nil && peerClosed(c.nc) {
+	if ph == phaseNone && c.reqCtx.Load() != nil && peerClosed(c.nc) {
 		c.clientGone.Store(true)
-		if f := c.cancel.Load(); f != nil {
-			(*f)()
+		if ctx := c.reqCtx.Load(); ctx != nil {
+			ctx.cancel()
 		}
 	}
 }
@@ -386,8 +387,8 @@ func (c *Conn) Abort() {
 	}
 	// The handler's request context ends with its connection (Kestrel's
 	// RequestAborted), so a handler waiting on it returns.
-	if f := c.cancel.Load(); f != nil {
-		(*f)()
+	if ctx := c.reqCtx.Load(); ctx != nil {
+		ctx.cancel()
 	}
 }
 
@@ -744,19 +745,40 @@ func (c *Conn) bodyRead(p []byte) (int, error) {
 	return n, err
 }
 
+// statusLines holds "HTTP/1.1 code reason\r\n" for the codes with a reason
+// phrase, built once, so a response's status line costs a copy.
+var statusLines = func() (t [600]string) {
+	for code := 100; code < len(t); code++ {
+		if text := http.StatusText(code); text != "" {
+			t[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+	return t
+}()
+
 // writeStatusLine writes "HTTP/1.1 code reason\r\n". The version is the
 // server's, whatever the request's (RFC 9110, section 6.2).
 func (c *Conn) writeStatusLine(code int) {
-	if code >= 100 && code < 1000 {
-		var b [64]byte
-		line := append(b[:0], "HTTP/1.1 "...)
-		line = append(line, byte('0'+code/100), byte('0'+code/10%10), byte('0'+code%10), ' ')
-		line = append(line, http.StatusText(code)...)
-		line = append(line, "\r\n"...)
-		c.write(line)
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		c.writeString(statusLines[code])
 		return
 	}
-	c.writeString("HTTP/1.1 500 Internal Server Error\r\n")
+	if code < 100 || code > 999 {
+		code = http.StatusInternalServerError
+	}
+	c.writeString("HTTP/1.1 " + strconv.Itoa(code) + " " + http.StatusText(code) + "\r\n")
+}
+
+// writeInt writes n in the given base straight into the output buffer.
+func (c *Conn) writeInt(n int64, base int) {
+	if c.wbuf == nil {
+		c.wbuf = c.cfg.writePool.Get()
+	}
+	if len(*c.wbuf)-c.wlen < 24 && !c.flush() {
+		return
+	}
+	b := strconv.AppendInt((*c.wbuf)[c.wlen:c.wlen], n, base)
+	c.wlen += len(b)
 }
 
 // writeCommonHeaders writes the Date and Server headers.

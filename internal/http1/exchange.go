@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 )
 
 // Exchange is one request and its response. Exchanges are pooled: one is
@@ -411,10 +410,8 @@ func (ex *Exchange) writeChunk(p []byte) bool {
 		return true
 	}
 	c := ex.c
-	var b [20]byte
-	size := strconv.AppendInt(b[:0], int64(n), 16)
-	size = append(size, '\r', '\n')
-	c.write(size)
+	c.writeInt(int64(n), 16)
+	c.writeString("\r\n")
 	c.write(ex.pend)
 	ex.pend = ex.pend[:0]
 	c.write(p)
@@ -525,11 +522,9 @@ func (ex *Exchange) commit(final bool) {
 	c.writeStatusLine(ex.status)
 	c.write(ex.hdr)
 	if length >= 0 {
-		var b [40]byte
-		line := append(b[:0], "Content-Length: "...)
-		line = strconv.AppendInt(line, length, 10)
-		line = append(line, '\r', '\n')
-		c.write(line)
+		c.writeString("Content-Length: ")
+		c.writeInt(length, 10)
+		c.writeString("\r\n")
 	} else if ex.mode == modeChunked {
 		c.writeString("Transfer-Encoding: chunked\r\n")
 	}

@@ -2,7 +2,6 @@ package http1
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -18,17 +17,19 @@ import (
 // ResponseWriter that writes through the exchange.
 func (ex *Exchange) ServeHTTP(handler http.Handler) {
 	c := ex.c
-	req, err := ex.newRequest()
-	if err != nil {
+	// The request is built on the stack; WithContext makes the one copy
+	// the handler gets.
+	var r http.Request
+	if err := ex.newRequest(&r); err != nil {
 		ex.rejected = errInvalidTarget
 		return
 	}
-	ctx, cancel := context.WithCancel(c.cfg.BaseContext)
-	req = req.WithContext(&requestContext{Context: ctx, ex: ex})
-	c.cancel.Store(&cancel)
+	ctx := &requestContext{parent: c.cfg.BaseContext, ex: ex}
+	req := r.WithContext(ctx)
+	c.reqCtx.Store(ctx)
 	defer func() {
-		c.cancel.Store(nil)
-		cancel()
+		c.reqCtx.Store(nil)
+		ctx.cancel()
 	}()
 	// The writer and its header map are reused by the exchange's next
 	// request: a handler must not use them after it returns, as with
@@ -46,26 +47,6 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 	handler.ServeHTTP(w, req)
 }
 
-// requestContext is a request's context: it carries the exchange, for the
-// functions that reach it from an *http.Request, and the local address
-// under http.LocalAddrContextKey, without an allocation per value.
-type requestContext struct {
-	context.Context
-	ex *Exchange
-}
-
-type exchangeKey struct{}
-
-func (c *requestContext) Value(key any) any {
-	switch key {
-	case exchangeKey{}:
-		return c.ex
-	case http.LocalAddrContextKey:
-		return c.ex.c.nc.LocalAddr()
-	}
-	return c.Context.Value(key)
-}
-
 // FromRequest returns the exchange serving r, or nil when r was not
 // served by this engine.
 func FromRequest(r *http.Request) *Exchange {
@@ -75,7 +56,7 @@ func FromRequest(r *http.Request) *Exchange {
 
 // newRequest builds the standard request. The head is copied into one
 // string that every name and value then points into.
-func (ex *Exchange) newRequest() (*http.Request, error) {
+func (ex *Exchange) newRequest(req *http.Request) error {
 	c := ex.c
 	h := &ex.h
 	head := string(ex.headBytes())
@@ -93,7 +74,7 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 		if u = simpleURL(target); u == nil {
 			u, err = url.ParseRequestURI(target)
 			if err != nil {
-				return nil, fmt.Errorf("parse request target %q: %w", target, err)
+				return fmt.Errorf("parse request target %q: %w", target, err)
 			}
 		}
 	}
@@ -117,7 +98,7 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 		}
 	}
 
-	req := &http.Request{
+	*req = http.Request{
 		Method:     str(h.method),
 		URL:        u,
 		Proto:      "HTTP/1.1",
@@ -160,7 +141,7 @@ func (ex *Exchange) newRequest() (*http.Request, error) {
 		st := tc.ConnectionState()
 		req.TLS = &st
 	}
-	return req, nil
+	return nil
 }
 
 // plainPathChar reports the bytes that url.ParseRequestURI keeps as they

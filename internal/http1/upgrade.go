@@ -120,7 +120,7 @@ func (c *Conn) hijack(ex *Exchange, sendHead bool) (net.Conn, error) {
 		return nil, c.werr
 	}
 	c.hijacked = true
-	c.cancel.Store(nil)
+	c.reqCtx.Store(nil)
 	c.bodyRate.set(Rate{}) // an upgraded connection has no minimum data rates
 	c.writeRate.set(Rate{})
 	c.setPhase(phaseNone, 0)

@@ -1,0 +1,117 @@
+package http1
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// requestContext is a request's context. It is cancelled when the handler
+// returns or the client goes away, carries the exchange (for the functions
+// that reach it from an *http.Request) and the local address under
+// http.LocalAddrContextKey, and costs one allocation: its Done channel is
+// made only if someone asks for it, and contexts derived from it are
+// cancelled through AfterFunc rather than a goroutine each.
+type requestContext struct {
+	parent context.Context // never cancelled (the server's base context)
+	ex     *Exchange
+
+	mu    sync.Mutex
+	done  chan struct{}
+	err   error
+	after []*afterFunc
+}
+
+type afterFunc struct {
+	f       func()
+	stopped bool
+}
+
+// closedChan is the Done channel of a context cancelled before anyone
+// asked for it.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+type exchangeKey struct{}
+
+func (c *requestContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+
+func (c *requestContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.err != nil {
+			c.done = closedChan
+		} else {
+			c.done = make(chan struct{})
+		}
+	}
+	return c.done
+}
+
+func (c *requestContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case exchangeKey{}:
+		return c.ex
+	case http.LocalAddrContextKey:
+		return c.ex.c.nc.LocalAddr()
+	}
+	return c.parent.Value(key)
+}
+
+// AfterFunc arranges for f to run on its own goroutine once the context is
+// cancelled; the context package uses it to cancel derived contexts.
+func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	c.after = append(c.after, a)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.stopped || c.err != nil {
+			return false
+		}
+		a.stopped = true
+		return true
+	}
+}
+
+// cancel ends the context; later calls do nothing.
+func (c *requestContext) cancel() {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = context.Canceled
+	if c.done != nil && c.done != closedChan {
+		close(c.done)
+	}
+	after := c.after
+	c.after = nil
+	c.mu.Unlock()
+	for _, a := range after {
+		if !a.stopped {
+			go a.f()
+		}
+	}
+}
+
+// String describes the context, as the context package's do.
+func (c *requestContext) String() string { return "kestrel request context" }
