@@ -61,6 +61,11 @@ type HTTPS struct {
 
 	// HandshakeTimeout bounds a TLS handshake; zero means 10 seconds.
 	HandshakeTimeout time.Duration
+
+	// defaultCertificate: these options take their certificate from the
+	// server's default (a configuration file endpoint that sets TLS
+	// options but no certificate).
+	defaultCertificate bool
 }
 
 // SNI is the certificate and options for the host names of one entry of

@@ -344,15 +344,24 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 			continue
 		}
 		h := ep.opts.HTTPS
-		if h == nil {
-			h = s.DefaultHTTPS
-		}
-		if h == nil {
-			var err error
-			if h, err = devCertificate(ep.url); err != nil {
-				return nil, err
+		if h == nil || h.defaultCertificate {
+			def := s.DefaultHTTPS
+			if def == nil {
+				var err error
+				if def, err = devCertificate(ep.url); err != nil {
+					return nil, err
+				}
+				s.cfg.Logger.Info("using the development certificate for " + ep.url)
 			}
-			s.cfg.Logger.Info("using the development certificate for " + ep.url)
+			if h == nil {
+				h = def
+			} else {
+				// The endpoint's options with the default certificate.
+				merged := *h
+				merged.Certificate, merged.CertificateFile, merged.KeyFile, merged.Password = def.Certificate, def.CertificateFile, def.KeyFile, def.Password
+				merged.SNI, merged.ServerCertificateSelector = def.SNI, def.ServerCertificateSelector
+				h = &merged
+			}
 		}
 		te, err := h.build(ep.url, s.cfg.Logger)
 		if err != nil {

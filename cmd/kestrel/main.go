@@ -1,13 +1,18 @@
 // Command kestrel serves the demo app, or a folder's static files, on the
 // Kestrel for Go web server.
 //
-//	kestrel [--urls URLS] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--no-server-header]
 //	kestrel dev-certs [--check]
 //
 // URLs are semicolon-separated URL prefixes such as
 // "http://localhost:5000;http://[::]:8080;unix:/run/app.sock". Without
 // --urls, the KESTREL_URLS environment variable is used, then
 // ASPNETCORE_URLS, then http://localhost:5000.
+//
+// --config reads the "Kestrel" section of an appsettings.json-style file
+// (endpoints, certificates, limits); flags override it, and environment
+// variables such as Kestrel__Limits__MaxRequestBodySize override both.
+// Endpoints from the file win over --urls.
 //
 // Ctrl-C or SIGTERM shuts the server down gracefully.
 //
@@ -38,7 +43,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -56,13 +61,14 @@ var errUsage = errors.New("usage")
 
 // run is the command: it parses args, builds the server and serves until
 // ctx ends.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, environ []string, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "dev-certs" {
 		return devCerts(args[1:], stderr)
 	}
 	fs := flag.NewFlagSet("kestrel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
+	configFile := fs.String("config", "", "read endpoints, certificates and limits from this JSON file (the Kestrel section)")
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
@@ -84,7 +90,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
-	srv := &kestrel.Server{Logger: log, DisableServerHeader: *noServer}
+	srv := &kestrel.Server{Logger: log}
+	var data []byte
+	if *configFile != "" {
+		var err error
+		if data, err = os.ReadFile(*configFile); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+	}
+	overrides := map[string]string{}
+	if *noServer {
+		overrides["Kestrel:AddServerHeader"] = "false"
+	}
+	cfg, err := kestrel.ParseConfig(data, *configFile, overrides, environ)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Apply(srv); err != nil {
+		return err
+	}
 	if *root != "" {
 		h, closeRoot, err := staticFiles(*root)
 		if err != nil {
@@ -100,10 +124,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	u := *urls
 	if u == "" {
-		u = getenv("KESTREL_URLS")
+		u = getenv(environ, "KESTREL_URLS")
 	}
 	if u == "" {
-		u = getenv("ASPNETCORE_URLS")
+		u = getenv(environ, "ASPNETCORE_URLS")
 	}
 	if u != "" {
 		if err := srv.UseURLs(u); err != nil {
@@ -162,4 +186,14 @@ func devCerts(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  certificate: %s\n  private key: %s\n\n", certPath, keyPath)
 	fmt.Fprintln(out, certs.TrustInstructions(certPath))
 	return nil
+}
+
+// getenv looks name up in environ.
+func getenv(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }

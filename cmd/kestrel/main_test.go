@@ -57,7 +57,11 @@ func start(t *testing.T, args []string, env map[string]string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	var log syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &log) }()
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	go func() { done <- run(ctx, args, environ, &log) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -180,13 +184,13 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 	} {
 		var log syncBuffer
-		err := run(context.Background(), tc.args, func(string) string { return "" }, &log)
+		err := run(context.Background(), tc.args, nil, &log)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want one naming %q", tc.args, err, tc.want)
 		}
 	}
 	var log syncBuffer
-	if err := run(context.Background(), []string{"--bogus"}, func(string) string { return "" }, &log); err != errUsage {
+	if err := run(context.Background(), []string{"--bogus"}, nil, &log); err != errUsage {
 		t.Errorf("unknown flag: err = %v, want errUsage", err)
 	}
 }
@@ -223,5 +227,63 @@ func TestBinarySIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "shutting down") {
 		t.Errorf("no shutdown log line:\n%s", log.String())
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "app.sock")
+	file := filepath.Join(dir, "kestrel.json")
+	os.WriteFile(file, []byte(`{ "Kestrel": {
+		"Endpoints": { "Http": { "Url": "http://127.0.0.1:0" },
+		               "Socket": { "Url": "unix:`+sock+`", "SocketMode": "0660" } },
+		"Limits": { "MaxRequestBodySize": 10, "KeepAliveTimeout": "00:01:00",
+		            "MinRequestBodyDataRate": null } } }`), 0o644)
+	// The environment overrides the file; the file's endpoints win over --urls.
+	base := start(t, []string{"--config", file, "--urls", "http://127.0.0.1:1"},
+		map[string]string{"Kestrel__Limits__MaxRequestBodySize": "5"})
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":1") {
+		t.Fatalf("listening on %s, want the file's endpoint", base)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket file: %v, mode %v; want 0660", err, fi.Mode())
+	}
+	for _, tc := range []struct {
+		body string
+		want int
+	}{{"12345", 200}, {"123456", 413}} {
+		resp, err := http.Post(base+"/echo", "text/plain", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST %d bytes with Kestrel__Limits__MaxRequestBodySize=5: %d, want %d", len(tc.body), resp.StatusCode, tc.want)
+		}
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ json, want string }{
+		{`{"Kestrel": {"Limits": {"MaxRequestBodySiz": 10}}}`, `unknown key "Kestrel:Limits:MaxRequestBodySiz" (did you mean "Kestrel:Limits:MaxRequestBodySize"?)`},
+		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": "ten"}}}`, `"ten" is not a whole number (Kestrel:Limits:MaxRequestBodySize)`},
+		{`{"Kestrel": {"Limits": {"KeepAliveTimeout": "soon"}}}`, `Kestrel:Limits:KeepAliveTimeout`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Certificate": {"Path": "x.pfx"}}}}}`, `Kestrel:Endpoints:Web: Certificate, Sni`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Protocols": "Http1"}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
+		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,}}}`, `line 1, column 50`},
+		{`{"Kestrel": {"Limits": {"MinResponseDataRate": {"BytesPerSecond": 240, "GracePeriod": "00:00:01"}}}}`, `GracePeriod`},
+		{`{"Kestrel": {`, `unexpected EOF`},
+	} {
+		file := filepath.Join(dir, "k.json")
+		os.WriteFile(file, []byte(tc.json), 0o644)
+		var log syncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := run(ctx, []string{"--config", file}, nil, &log)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one containing %q", tc.json, err, tc.want)
+		}
 	}
 }

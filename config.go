@@ -1,0 +1,379 @@
+package kestrel
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/certs"
+	"github.com/kestrel-go/kestrel/internal/settings"
+)
+
+// Config is the "Kestrel" section of a configuration file, in the layout
+// ASP.NET users know from appsettings.json:
+//
+//	{ "Kestrel": {
+//	    "Endpoints": {
+//	      "Http":   { "Url": "http://localhost:5000" },
+//	      "Https":  { "Url": "https://*:5001",
+//	                  "Certificate": { "Path": "site.pfx", "Password": "..." } },
+//	      "Socket": { "Url": "unix:/run/app.sock", "SocketMode": "0660" } },
+//	    "Certificates": { "Default": { "Path": "site.crt", "KeyPath": "site.key" } },
+//	    "Limits": { "MaxConcurrentConnections": 100, "MaxRequestBodySize": 10485760,
+//	                "KeepAliveTimeout": "00:02:10",
+//	                "MinRequestBodyDataRate": { "BytesPerSecond": 240, "GracePeriod": "00:00:05" } },
+//	    "AllowedHosts": "example.com;*.example.com" } }
+//
+// Keys are case-insensitive. Unknown keys and values of the wrong type are
+// errors naming the key. Durations are "hh:mm:ss" (ASP.NET) or "5s" (Go);
+// a data rate set to null turns that check off.
+type Config struct {
+	Endpoints        map[string]EndpointConfig
+	EndpointDefaults EndpointDefaultsConfig
+	Certificates     map[string]CertificateConfig
+	Limits           LimitsConfig
+
+	// AddServerHeader sends "Server: Kestrel" (default true).
+	AddServerHeader *bool
+
+	// AllowedHosts is the semicolon-separated host filter ("*": any).
+	AllowedHosts string
+
+	// ForwardedHeaders configures the forwarded-headers middleware the
+	// kestrel command puts in front of the app.
+	ForwardedHeaders ForwardedHeadersConfig
+
+	store *settings.Store
+}
+
+// EndpointConfig is one entry of Kestrel:Endpoints.
+type EndpointConfig struct {
+	Url                   string
+	Protocols             string
+	Certificate           *CertificateConfig
+	Sni                   map[string]SniConfig
+	ClientCertificateMode string
+	SslProtocols          []string
+	SocketMode            string // octal permissions of a Unix socket file
+	ReusePort             bool
+	LogConnections        bool
+}
+
+// EndpointDefaultsConfig is Kestrel:EndpointDefaults.
+type EndpointDefaultsConfig struct {
+	Protocols             string
+	ClientCertificateMode string
+	SslProtocols          []string
+}
+
+// CertificateConfig names a certificate file: a .pfx with its password, or
+// PEM files (the key may be encrypted with Password).
+type CertificateConfig struct {
+	Path, KeyPath, Password string
+}
+
+// SniConfig is one entry of an endpoint's Sni section.
+type SniConfig struct {
+	Certificate           *CertificateConfig
+	ClientCertificateMode string
+	SslProtocols          []string
+	Protocols             string
+}
+
+// LimitsConfig is Kestrel:Limits; absent keys keep the defaults.
+type LimitsConfig struct {
+	MaxConcurrentConnections         *int64
+	MaxConcurrentUpgradedConnections *int64
+	MaxRequestBodySize               *int64
+	MaxRequestBufferSize             *int64
+	MaxResponseBufferSize            *int64
+	MaxRequestLineSize               *int
+	MaxRequestHeadersTotalSize       *int
+	MaxRequestHeaderCount            *int
+	KeepAliveTimeout                 *settings.Duration
+	RequestHeadersTimeout            *settings.Duration
+	MinRequestBodyDataRate           *DataRateConfig
+	MinResponseDataRate              *DataRateConfig
+}
+
+// DataRateConfig is a minimum data rate in the configuration file.
+type DataRateConfig struct {
+	BytesPerSecond *float64
+	GracePeriod    *settings.Duration
+}
+
+// ForwardedHeadersConfig is Kestrel:ForwardedHeaders.
+type ForwardedHeadersConfig struct {
+	// Enabled turns the middleware on or off; the kestrel command has it on.
+	Enabled       *bool
+	ForwardLimit  *int
+	KnownProxies  []string
+	KnownNetworks []string
+}
+
+// LoadConfig reads the "Kestrel" section of the JSON configuration file at
+// path, then applies environment variables named like
+// Kestrel__Limits__MaxRequestBodySize, which override the file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kestrel: configuration file: %w", err)
+	}
+	return ParseConfig(data, path, nil, os.Environ())
+}
+
+// ParseConfig reads a configuration from JSON data (source names it in
+// errors; nil data means no file), then the values in overrides (keyed
+// like "Kestrel:Limits:MaxRequestBodySize", such as from command-line
+// flags), then the Kestrel__* variables of environ, each overriding the
+// ones before.
+func ParseConfig(data []byte, source string, overrides map[string]string, environ []string) (*Config, error) {
+	var st settings.Store
+	if data != nil {
+		if err := st.LoadJSON(data, source); err != nil {
+			return nil, fmt.Errorf("kestrel: %w", err)
+		}
+	}
+	for k, v := range overrides {
+		st.Set(k, v, "setting "+k)
+	}
+	st.LoadEnv(environ, "Kestrel")
+	c := &Config{store: &st}
+	if err := st.Bind("Kestrel", c); err != nil {
+		return nil, fmt.Errorf("kestrel: configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+// limits returns the configured limits over base.
+func (c *Config) limits(base Limits) (Limits, error) {
+	l := c.Limits
+	set := func(dst *int64, src *int64) {
+		if src != nil {
+			*dst = *src
+			if *src == 0 {
+				*dst = Unlimited // 0 in the file is a real zero; our zero means default
+			}
+		}
+	}
+	setInt := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&base.MaxConcurrentConnections, l.MaxConcurrentConnections)
+	set(&base.MaxConcurrentUpgradedConnections, l.MaxConcurrentUpgradedConnections)
+	if l.MaxRequestBodySize != nil {
+		base.MaxRequestBodySize = *l.MaxRequestBodySize
+	}
+	set(&base.MaxRequestBufferSize, l.MaxRequestBufferSize)
+	set(&base.MaxResponseBufferSize, l.MaxResponseBufferSize)
+	setInt(&base.MaxRequestLineSize, l.MaxRequestLineSize)
+	setInt(&base.MaxRequestHeadersTotalSize, l.MaxRequestHeadersTotalSize)
+	setInt(&base.MaxRequestHeaderCount, l.MaxRequestHeaderCount)
+	if l.KeepAliveTimeout != nil {
+		base.KeepAliveTimeout = time.Duration(*l.KeepAliveTimeout)
+	}
+	if l.RequestHeadersTimeout != nil {
+		base.RequestHeadersTimeout = time.Duration(*l.RequestHeadersTimeout)
+	}
+	rate := func(key string, cfg *DataRateConfig, dst **DataRate) error {
+		if c.store.IsNull("Kestrel:Limits:" + key) {
+			*dst = NoMinDataRate
+			return nil
+		}
+		if cfg == nil {
+			return nil
+		}
+		r := DataRate{BytesPerSecond: DefaultMinDataRate, GracePeriod: DefaultMinDataRateGracePeriod}
+		if cfg.BytesPerSecond != nil {
+			r.BytesPerSecond = *cfg.BytesPerSecond
+		}
+		if cfg.GracePeriod != nil {
+			r.GracePeriod = time.Duration(*cfg.GracePeriod)
+		}
+		if err := r.check("Kestrel:Limits:" + key); err != nil {
+			return err
+		}
+		*dst = &r
+		return nil
+	}
+	if err := rate("MinRequestBodyDataRate", l.MinRequestBodyDataRate, &base.MinRequestBodyDataRate); err != nil {
+		return base, err
+	}
+	if err := rate("MinResponseDataRate", l.MinResponseDataRate, &base.MinResponseDataRate); err != nil {
+		return base, err
+	}
+	return base, nil
+}
+
+// Apply configures s: limits, the server header, the default certificate
+// and the endpoints (which take precedence over URLs given to UseURLs).
+func (c *Config) Apply(s *Server) error {
+	limits, err := c.limits(s.Limits)
+	if err != nil {
+		return err
+	}
+	if _, err := limits.withDefaults(); err != nil {
+		return err
+	}
+	s.Limits = limits
+	if c.AddServerHeader != nil {
+		s.DisableServerHeader = !*c.AddServerHeader
+	}
+	var errs []error
+	if def, ok := lookupFold(c.Certificates, "Default"); ok {
+		h, err := c.https("Kestrel:Certificates:Default", &def, EndpointConfig{})
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			s.DefaultHTTPS = h
+		}
+	}
+	for _, name := range sortedKeys(c.Endpoints) {
+		ep, err := c.endpoint(name, c.Endpoints[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := s.ListenEndpoint(ep); err != nil {
+			errs = append(errs, fmt.Errorf("Kestrel:Endpoints:%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
+	key := "Kestrel:Endpoints:" + name
+	if e.Url == "" {
+		return Endpoint{}, fmt.Errorf("%s:Url is missing", key)
+	}
+	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
+	protocols := e.Protocols
+	if protocols == "" {
+		protocols = c.EndpointDefaults.Protocols
+	}
+	if protocols != "" {
+		p, err := ParseProtocols(protocols)
+		if err != nil {
+			return ep, fmt.Errorf("%s:Protocols: %w", key, err)
+		}
+		ep.Protocols = p
+	}
+	if e.SocketMode != "" {
+		m, err := strconv.ParseUint(e.SocketMode, 8, 32)
+		if err != nil || m > 0o777 {
+			return ep, fmt.Errorf("%s:SocketMode: %q is not an octal file mode such as \"0660\"", key, e.SocketMode)
+		}
+		ep.UnixSocketMode = fs.FileMode(m)
+	}
+	isHTTPS := strings.HasPrefix(strings.ToLower(e.Url), "https:")
+	hasTLSKeys := e.Certificate != nil || len(e.Sni) > 0 || e.ClientCertificateMode != "" || len(e.SslProtocols) > 0
+	if !isHTTPS {
+		if hasTLSKeys {
+			return ep, fmt.Errorf("%s: Certificate, Sni, ClientCertificateMode and SslProtocols apply to https:// endpoints only (Url is %q)", key, e.Url)
+		}
+		return ep, nil
+	}
+	if !hasTLSKeys && c.EndpointDefaults.ClientCertificateMode == "" && len(c.EndpointDefaults.SslProtocols) == 0 {
+		return ep, nil // the default certificate
+	}
+	h, err := c.https(key, e.Certificate, e)
+	if err != nil {
+		return ep, err
+	}
+	ep.HTTPS = h
+	return ep, nil
+}
+
+// https builds HTTPS options from certificate and endpoint keys, with
+// EndpointDefaults for what the endpoint does not set.
+func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*HTTPS, error) {
+	h := &HTTPS{}
+	if cert != nil {
+		if cert.Path == "" {
+			return nil, fmt.Errorf("%s:Certificate:Path is missing", key)
+		}
+		h.CertificateFile, h.KeyFile, h.Password = cert.Path, cert.KeyPath, cert.Password
+	}
+	mode := e.ClientCertificateMode
+	if mode == "" {
+		mode = c.EndpointDefaults.ClientCertificateMode
+	}
+	if mode != "" {
+		m, err := ParseClientCertificateMode(mode)
+		if err != nil {
+			return nil, fmt.Errorf("%s:ClientCertificateMode: %w", key, err)
+		}
+		h.ClientCertificateMode = m
+	}
+	protocols := e.SslProtocols
+	if len(protocols) == 0 {
+		protocols = c.EndpointDefaults.SslProtocols
+	}
+	if len(protocols) > 0 {
+		lo, hi, err := certs.ParseSslProtocols(strings.Join(protocols, ","))
+		if err != nil {
+			return nil, fmt.Errorf("%s:SslProtocols: %w", key, err)
+		}
+		h.MinVersion, h.MaxVersion = lo, hi
+	}
+	if len(e.Sni) > 0 {
+		h.SNI = map[string]SNI{}
+		for host, sc := range e.Sni {
+			skey := key + ":Sni:" + host
+			if sc.Certificate == nil || sc.Certificate.Path == "" {
+				return nil, fmt.Errorf("%s:Certificate:Path is missing", skey)
+			}
+			sni := SNI{CertificateFile: sc.Certificate.Path, KeyFile: sc.Certificate.KeyPath, Password: sc.Certificate.Password}
+			if sc.ClientCertificateMode != "" {
+				m, err := ParseClientCertificateMode(sc.ClientCertificateMode)
+				if err != nil {
+					return nil, fmt.Errorf("%s:ClientCertificateMode: %w", skey, err)
+				}
+				sni.ClientCertificateMode = m
+			}
+			if len(sc.SslProtocols) > 0 {
+				lo, hi, err := certs.ParseSslProtocols(strings.Join(sc.SslProtocols, ","))
+				if err != nil {
+					return nil, fmt.Errorf("%s:SslProtocols: %w", skey, err)
+				}
+				sni.MinVersion, sni.MaxVersion = lo, hi
+			}
+			h.SNI[host] = sni
+		}
+	} else if cert == nil {
+		// Options without a certificate of the endpoint's own: the default
+		// certificate, with these options.
+		h.defaultCertificate = true
+	}
+	if h.MinVersion != 0 && h.MinVersion < tls.VersionTLS12 {
+		return nil, fmt.Errorf("%s:SslProtocols: TLS before 1.2 is not supported", key)
+	}
+	return h, nil
+}
+
+func lookupFold[V any](m map[string]V, key string) (V, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
