@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,6 +38,8 @@ import (
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/internal/certs"
+	"github.com/kestrel-go/kestrel/forwardedheaders"
+	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/demo"
 )
 
@@ -109,6 +112,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := cfg.Apply(srv); err != nil {
 		return err
 	}
+
 	if *root != "" {
 		h, closeRoot, err := staticFiles(*root)
 		if err != nil {
@@ -117,10 +121,19 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		defer closeRoot()
 		srv.Handler = h
 	} else {
-		app := demo.New(srv.Addresses)
-		srv.Handler = app
-		srv.NativeHandler = app
+		srv.Handler = demo.New(srv.Addresses)
 	}
+
+	h, err := wrapProxyMiddleware(srv.Handler, cfg)
+	if err != nil {
+		return err
+	}
+	if app, ok := srv.Handler.(*demo.App); ok && cfg.AllowedHosts == "" {
+		// The hot paths use neither the client's address nor the host:
+		// they stay on the zero-allocation path, ahead of the middleware.
+		srv.NativeHandler = app.Native(h)
+	}
+	srv.Handler = h
 
 	u := *urls
 	if u == "" {
@@ -196,4 +209,49 @@ func getenv(environ []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// forwardedEnabled reports whether the forwarded-headers middleware is on
+// (Kestrel:ForwardedHeaders:Enabled, default true).
+func forwardedEnabled(cfg *kestrel.Config) bool {
+	return cfg.ForwardedHeaders.Enabled == nil || *cfg.ForwardedHeaders.Enabled
+}
+
+// wrapProxyMiddleware puts host filtering (Kestrel:AllowedHosts) and the
+// forwarded headers (trusting loopback and Unix socket peers unless
+// configured otherwise) in front of h, so that behind nginx the app sees
+// the client's address.
+func wrapProxyMiddleware(h http.Handler, cfg *kestrel.Config) (http.Handler, error) {
+	if cfg.AllowedHosts != "" {
+		h = hostfiltering.Handler(h, hostfiltering.Options{AllowedHosts: hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)})
+	}
+	if !forwardedEnabled(cfg) {
+		return h, nil
+	}
+	fc := cfg.ForwardedHeaders
+	opts := forwardedheaders.Options{}
+	if fc.ForwardLimit != nil {
+		opts.ForwardLimit = *fc.ForwardLimit
+		if *fc.ForwardLimit == 0 {
+			opts.ForwardLimit = forwardedheaders.Unlimited
+		}
+	}
+	for i, p := range fc.KnownProxies {
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("Kestrel:ForwardedHeaders:KnownProxies:%d: %q is not an IP address", i, p)
+		}
+		opts.KnownProxies = append(opts.KnownProxies, a)
+	}
+	if fc.KnownNetworks != nil {
+		opts.KnownNetworks = []netip.Prefix{}
+		for i, n := range fc.KnownNetworks {
+			p, err := netip.ParsePrefix(n)
+			if err != nil {
+				return nil, fmt.Errorf("Kestrel:ForwardedHeaders:KnownNetworks:%d: %q is not a network such as 10.0.0.0/8", i, n)
+			}
+			opts.KnownNetworks = append(opts.KnownNetworks, p)
+		}
+	}
+	return forwardedheaders.Handler(h, opts), nil
 }

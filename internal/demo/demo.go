@@ -51,7 +51,15 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 
 // ServeKestrel serves GET /plaintext and GET /json without allocating and
 // hands every other request to ServeHTTP.
-func (a *App) ServeKestrel(c *kestrel.Context) {
+func (a *App) ServeKestrel(c *kestrel.Context) { a.serveNative(c, a) }
+
+// Native returns the native handler for the hot paths that hands every
+// other request to next (the app wrapped in middleware).
+func (a *App) Native(next http.Handler) kestrel.NativeHandler {
+	return kestrel.NativeHandlerFunc(func(c *kestrel.Context) { a.serveNative(c, next) })
+}
+
+func (a *App) serveNative(c *kestrel.Context, next http.Handler) {
 	if string(c.Method()) == "GET" {
 		switch string(c.Path()) {
 		case "/plaintext":
@@ -64,7 +72,7 @@ func (a *App) ServeKestrel(c *kestrel.Context) {
 			return
 		}
 	}
-	c.ServeHTTP(a)
+	c.ServeHTTP(next)
 }
 
 const helloWorld = "Hello, World!"

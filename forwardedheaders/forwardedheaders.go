@@ -1,0 +1,328 @@
+// Package forwardedheaders applies the client address, scheme and host
+// that a reverse proxy in front of the server forwards (X-Forwarded-For,
+// X-Forwarded-Proto, X-Forwarded-Host, or RFC 7239 Forwarded), as ASP.NET
+// Core's ForwardedHeadersMiddleware does: only when the request comes from
+// a trusted proxy, and only as many hops as ForwardLimit allows. The
+// values it replaces are kept in X-Original-For, X-Original-Proto and
+// X-Original-Host.
+package forwardedheaders
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Unlimited as ForwardLimit processes every forwarded hop.
+const Unlimited = -1
+
+// Options says which proxies are trusted. The zero value trusts the
+// loopback addresses and Unix socket peers, and applies one hop.
+type Options struct {
+	// KnownProxies are trusted proxy addresses.
+	KnownProxies []netip.Addr
+
+	// KnownNetworks are trusted proxy networks. nil means the loopback
+	// networks, 127.0.0.0/8 and ::1/128; an empty, non-nil slice trusts
+	// none.
+	KnownNetworks []netip.Prefix
+
+	// ForwardLimit is the most hops applied, from the nearest; zero means
+	// 1, Unlimited means no limit.
+	ForwardLimit int
+
+	// DistrustUnixSockets stops trusting peers on Unix sockets (a proxy on
+	// the same machine, such as nginx, by default).
+	DistrustUnixSockets bool
+}
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// Handler returns a handler that applies the forwarded headers of requests
+// from trusted proxies, then calls next. Requests from anyone else reach
+// next unchanged.
+func Handler(next http.Handler, opts Options) http.Handler {
+	if opts.KnownNetworks == nil {
+		opts.KnownNetworks = loopback
+	}
+	if opts.ForwardLimit == 0 {
+		opts.ForwardLimit = 1
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r2 := opts.apply(r); r2 != nil {
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (o *Options) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range o.KnownProxies {
+		if p.Unmap() == a {
+			return true
+		}
+	}
+	for _, n := range o.KnownNetworks {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerTrusted reports whether the immediate peer is a trusted proxy.
+func (o *Options) peerTrusted(r *http.Request) bool {
+	if _, unix := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr); unix {
+		return !o.DistrustUnixSockets
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		a, err := netip.ParseAddr(r.RemoteAddr)
+		if err != nil {
+			return false
+		}
+		return o.trusted(a)
+	}
+	return o.trusted(ap.Addr())
+}
+
+// hop is one forwarded entry, nearest last.
+type hop struct {
+	forAddr     string // "ip:port" as RemoteAddr spells it
+	addr        netip.Addr
+	proto, host string
+}
+
+// apply returns the request with the forwarded values applied, or nil when
+// nothing applies.
+func (o *Options) apply(r *http.Request) *http.Request {
+	if !o.peerTrusted(r) {
+		return nil
+	}
+	var fors, protos, hosts []string
+	useForwarded := len(r.Header.Values("Forwarded")) > 0
+	if useForwarded {
+		var ok bool
+		fors, protos, hosts, ok = parseForwarded(r.Header.Values("Forwarded"))
+		if !ok {
+			return nil
+		}
+	} else {
+		fors = list(r.Header.Values("X-Forwarded-For"))
+		protos = list(r.Header.Values("X-Forwarded-Proto"))
+		hosts = list(r.Header.Values("X-Forwarded-Host"))
+	}
+	if len(fors) == 0 && len(protos) == 0 && len(hosts) == 0 {
+		return nil
+	}
+	// Walk from the nearest hop while the current peer is trusted.
+	n := max(len(fors), len(protos), len(hosts))
+	var applied []hop
+	for i := 1; i <= n; i++ {
+		if o.ForwardLimit != Unlimited && len(applied) >= o.ForwardLimit {
+			break
+		}
+		h := hop{}
+		if j := len(fors) - i; j >= 0 {
+			ip, port, ok := parseNode(fors[j])
+			if !ok {
+				break // an invalid entry stops the walk
+			}
+			h.addr, h.forAddr = ip, net.JoinHostPort(ip.String(), strconv.Itoa(port))
+		}
+		if j := len(protos) - i; j >= 0 {
+			p := strings.ToLower(protos[j])
+			if p != "http" && p != "https" {
+				break
+			}
+			h.proto = p
+		}
+		if j := len(hosts) - i; j >= 0 {
+			if !validHost(hosts[j]) {
+				break
+			}
+			h.host = hosts[j]
+		}
+		applied = append(applied, h)
+		if h.addr.IsValid() && !o.trusted(h.addr) {
+			break // the client, or an untrusted proxy: go no further
+		}
+	}
+	if len(applied) == 0 {
+		return nil
+	}
+	r2 := r.Clone(r.Context())
+	origScheme := "http"
+	if r.TLS != nil {
+		origScheme = "https"
+	}
+	if r2.URL.Scheme != "" {
+		origScheme = r2.URL.Scheme
+	}
+	var setFor, setProto, setHost bool
+	for _, h := range applied {
+		if h.forAddr != "" && !setFor {
+			r2.Header.Set("X-Original-For", r.RemoteAddr)
+			setFor = true
+		}
+		if h.forAddr != "" {
+			r2.RemoteAddr = h.forAddr
+		}
+		if h.proto != "" && !setProto {
+			r2.Header.Set("X-Original-Proto", origScheme)
+			setProto = true
+		}
+		if h.proto != "" {
+			r2.URL.Scheme = h.proto
+		}
+		if h.host != "" && !setHost {
+			r2.Header.Set("X-Original-Host", r.Host)
+			setHost = true
+		}
+		if h.host != "" {
+			r2.Host = h.host
+			r2.URL.Host = h.host
+		}
+	}
+	// Leave only the hops not applied.
+	k := len(applied)
+	if useForwarded {
+		r2.Header.Del("Forwarded")
+	} else {
+		trim := func(name string, vals []string) {
+			if len(vals) == 0 {
+				return
+			}
+			if rest := vals[:max(len(vals)-k, 0)]; len(rest) > 0 {
+				r2.Header.Set(name, strings.Join(rest, ", "))
+			} else {
+				r2.Header.Del(name)
+			}
+		}
+		trim("X-Forwarded-For", fors)
+		trim("X-Forwarded-Proto", protos)
+		trim("X-Forwarded-Host", hosts)
+	}
+	return r2
+}
+
+// list splits comma-separated header values.
+func list(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// parseNode parses an address as X-Forwarded-For and Forwarded's for=
+// spell it: "192.0.2.1", "192.0.2.1:8080", "2001:db8::1",
+// "[2001:db8::1]:8080".
+func parseNode(s string) (netip.Addr, int, bool) {
+	s = strings.Trim(strings.TrimSpace(s), `"`)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), int(ap.Port()), true
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return a.Unmap(), 0, true
+	}
+	return netip.Addr{}, 0, false
+}
+
+// parseForwarded reads RFC 7239 Forwarded elements into parallel lists,
+// nearest last. Elements without for= (or with "unknown" or obfuscated
+// identifiers) make the walk stop there.
+func parseForwarded(values []string) (fors, protos, hosts []string, ok bool) {
+	for _, v := range values {
+		for _, elem := range splitQuoted(v, ',') {
+			var f, p, h string
+			for _, pair := range splitQuoted(elem, ';') {
+				name, val, found := strings.Cut(strings.TrimSpace(pair), "=")
+				if !found {
+					return nil, nil, nil, false
+				}
+				val = strings.Trim(strings.TrimSpace(val), `"`)
+				switch strings.ToLower(strings.TrimSpace(name)) {
+				case "for":
+					f = val
+				case "proto":
+					p = val
+				case "host":
+					h = val
+				}
+			}
+			if f == "" {
+				f = "unknown" // invalid as an address: stops the walk
+			}
+			fors = append(fors, f)
+			if p != "" {
+				protos = append(protos, p)
+			}
+			if h != "" {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return fors, protos, hosts, true
+}
+
+// splitQuoted splits s at sep outside double quotes.
+func splitQuoted(s string, sep byte) []string {
+	var out []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == '\\' && quoted:
+			i++
+		case s[i] == sep && !quoted:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// validHost reports whether h is a plausible host[:port].
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		if _, err := netip.ParseAddr(h[1:end]); err != nil {
+			return false
+		}
+		host, port = "", h[end+1:]
+		if port != "" && port[0] != ':' {
+			return false
+		}
+		port = strings.TrimPrefix(port, ":")
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i+1:]
+	}
+	for _, c := range []byte(host) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	for _, c := range []byte(port) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,116 @@
+package forwardedheaders
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+)
+
+type seen struct {
+	remote, scheme, host          string
+	xff, origFor, origProto, orig string
+}
+
+func run(t *testing.T, opts Options, remote string, unix bool, header map[string]string) seen {
+	t.Helper()
+	var got seen
+	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = seen{r.RemoteAddr, r.URL.Scheme, r.Host, r.Header.Get("X-Forwarded-For"),
+			r.Header.Get("X-Original-For"), r.Header.Get("X-Original-Proto"), r.Header.Get("X-Original-Host")}
+	}), opts)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.URL.Scheme = ""
+	r.Host = "internal:8080"
+	r.RemoteAddr = remote
+	if unix {
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.UnixAddr{Name: "/run/app.sock", Net: "unix"}))
+	}
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	before := r.RemoteAddr
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if r.RemoteAddr != before {
+		t.Error("the caller's request was modified")
+	}
+	return got
+}
+
+func TestForwardedHeaders(t *testing.T) {
+	xff := map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.2", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"}
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		remote string
+		unix   bool
+		header map[string]string
+		want   seen
+	}{
+		{"untrusted peer: nothing applied", Options{}, "198.51.100.1:1234", false, xff,
+			seen{remote: "198.51.100.1:1234", host: "internal:8080", xff: "203.0.113.7, 10.0.0.2"}},
+		{"loopback trusted, one hop", Options{}, "127.0.0.1:1234", false, xff,
+			seen{"10.0.0.2:0", "https", "example.com", "203.0.113.7", "127.0.0.1:1234", "http", "internal:8080"}},
+		{"unix socket trusted", Options{}, "@", true, map[string]string{"X-Forwarded-For": "203.0.113.7:5555"},
+			seen{remote: "203.0.113.7:5555", host: "internal:8080", origFor: "@"}},
+		{"unix socket distrusted", Options{DistrustUnixSockets: true}, "@", true, map[string]string{"X-Forwarded-For": "203.0.113.7"},
+			seen{remote: "@", host: "internal:8080", xff: "203.0.113.7"}},
+		{"two hops through a known network", Options{ForwardLimit: 2, KnownNetworks: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}},
+			"127.0.0.1:1", false, map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.2"},
+			seen{remote: "203.0.113.7:0", host: "internal:8080", origFor: "127.0.0.1:1"}},
+		{"limit 2 stops at an untrusted hop", Options{ForwardLimit: 2}, "127.0.0.1:1", false, map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.2"},
+			seen{remote: "10.0.0.2:0", host: "internal:8080", xff: "203.0.113.7", origFor: "127.0.0.1:1"}},
+		{"unlimited with known proxy", Options{ForwardLimit: Unlimited, KnownProxies: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}},
+			"127.0.0.1:1", false, map[string]string{"X-Forwarded-For": "203.0.113.7, 10.0.0.3, 10.0.0.2"},
+			seen{remote: "203.0.113.7:0", host: "internal:8080", origFor: "127.0.0.1:1"}},
+		{"IPv6 with port", Options{}, "[::1]:9", false, map[string]string{"X-Forwarded-For": "[2001:db8::7]:4711"},
+			seen{remote: "[2001:db8::7]:4711", host: "internal:8080", origFor: "[::1]:9"}},
+		{"invalid entry ignored", Options{}, "127.0.0.1:1", false, map[string]string{"X-Forwarded-For": "not-an-ip"},
+			seen{remote: "127.0.0.1:1", host: "internal:8080", xff: "not-an-ip"}},
+		{"bad proto stops", Options{}, "127.0.0.1:1", false, map[string]string{"X-Forwarded-Proto": "javascript"},
+			seen{remote: "127.0.0.1:1", host: "internal:8080"}},
+		{"RFC 7239", Options{}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711";proto=https;host=example.org`},
+			seen{"[2001:db8:cafe::17]:4711", "https", "example.org", "", "127.0.0.1:1", "http", "internal:8080"}},
+		{"RFC 7239 obfuscated", Options{}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for=_hidden`},
+			seen{remote: "127.0.0.1:1", host: "internal:8080"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := run(t, tc.opts, tc.remote, tc.unix, tc.header); got != tc.want {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzForwarded(f *testing.F) {
+	f.Add("203.0.113.7, 10.0.0.2", "https", "example.com", `for=192.0.2.60;proto=http;by=203.0.113.43`)
+	f.Add("[::1]:80", "http,https", "a:1,b", `for="[2001:db8::1]"`)
+	f.Fuzz(func(t *testing.T, xff, proto, host, fwd string) {
+		h := Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), Options{ForwardLimit: Unlimited})
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		r.Header["X-Forwarded-For"] = []string{xff}
+		r.Header["X-Forwarded-Proto"] = []string{proto}
+		r.Header["X-Forwarded-Host"] = []string{host}
+		if fwd != "" {
+			r.Header["Forwarded"] = []string{fwd}
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	})
+}
+
+func ExampleHandler() {
+	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.RemoteAddr, r.URL.Scheme, r.Host)
+	}), Options{})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "127.0.0.1:50000" // nginx on the same machine
+	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	r.Header.Set("X-Forwarded-Proto", "https")
+	r.Header.Set("X-Forwarded-Host", "example.com")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	// Output: 203.0.113.7:0 https example.com
+}
