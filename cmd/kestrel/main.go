@@ -37,9 +37,9 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
-	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/forwardedheaders"
 	"github.com/kestrel-go/kestrel/hostfiltering"
+	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
 )
 
