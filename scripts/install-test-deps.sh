@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
-# slowhttptest and wrk (Debian packages) and staticcheck (Go). Tools already
+# slowhttptest, wrk and nginx-light (Debian packages) and staticcheck (Go). Tools already
 # present are left alone, so it is quick on a prepared machine.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ command -v curl >/dev/null || packages+=(curl)
 command -v openssl >/dev/null || packages+=(openssl)
 command -v slowhttptest >/dev/null || packages+=(slowhttptest)
 command -v wrk >/dev/null || packages+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 
 if [ ${#packages[@]} -gt 0 ]; then
 	sudo=""

@@ -155,6 +155,9 @@ func (a *App) index(w http.ResponseWriter, r *http.Request) {
 	}{addrs, r.Method, r.URL.Path, r.Proto, r.RemoteAddr})
 }
 
+// echoBuffer is how much of a request body echo reads before answering.
+const echoBuffer = 1 << 20
+
 // echo returns the request body; ?maxBodySize=N sets the request's body
 // size limit first.
 func echo(w http.ResponseWriter, r *http.Request) {
@@ -174,8 +177,18 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		ct = "application/octet-stream"
 	}
 	w.Header().Set("Content-Type", ct)
-	var buf [32 << 10]byte
-	_, err := io.CopyBuffer(w, struct{ io.Reader }{r.Body}, buf[:])
+	// Up to echoBuffer bytes are read before answering, so that a proxy
+	// that reads the response only after it has sent the whole request
+	// (nginx) gets bodies of that size without both sides waiting on full
+	// socket buffers; the rest is streamed.
+	head, err := io.ReadAll(io.LimitReader(r.Body, echoBuffer))
+	if err == nil {
+		_, err = w.Write(head)
+	}
+	if err == nil && len(head) == echoBuffer {
+		var buf [32 << 10]byte
+		_, err = io.CopyBuffer(w, struct{ io.Reader }{r.Body}, buf[:])
+	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		// The server answers 413 if nothing was sent yet.
