@@ -5,9 +5,9 @@ GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 FUZZTIME  ?= 30s
 
-.PHONY: test deps fmt vet staticcheck unit crossbuild run fuzz slowhttp
+.PHONY: test deps fmt vet staticcheck unit crossbuild benchsmoke bench run fuzz slowhttp
 
-test: deps fmt vet staticcheck unit crossbuild
+test: deps fmt vet staticcheck unit crossbuild benchsmoke
 
 deps:
 	./scripts/install-test-deps.sh
@@ -29,6 +29,15 @@ crossbuild:
 	GOOS=linux $(GO) build ./...
 	GOOS=darwin $(GO) vet ./...
 	GOOS=windows $(GO) vet ./...
+
+# The benchmark suite is its own module; CI runs a one-second smoke of it so
+# it cannot rot.
+benchsmoke:
+	cd bench && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) run ./cmd/suite -smoke >/dev/null
+
+# The full comparison with net/http and fasthttp (about 9 minutes).
+bench:
+	cd bench && $(GO) run ./cmd/suite -json results.json | tee results.md
 
 run:
 	$(GO) run ./cmd/kestrel

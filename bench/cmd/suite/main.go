@@ -1,0 +1,482 @@
+// Command suite compares kestrel (native API and http.Handler) with
+// net/http and fasthttp on this machine: wrk throughput and latency for
+// the TechEmpower plaintext (keep-alive at several connection counts, and
+// pipelined) and JSON tests, server CPU time per request, HTTPS keep-alive
+// against net/http, and memory per idle keep-alive connection. Servers are
+// interleaved round by round so that machine drift cancels out; the table
+// shows medians and ratios from the same rounds.
+//
+//	go run ./cmd/suite [-duration 5s] [-rounds 3] [-conns 128,1024] [-idle 10000] [-json results.json]
+//	go run ./cmd/suite -smoke     # a one-second check that everything runs
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var pipelineLua = `-- Sends depth requests per write (TechEmpower's pipelining).
+init = function(args)
+  local depth = tonumber(args[1]) or 16
+  local r = {}
+  for i = 1, depth do r[i] = wrk.format(nil, wrk.path) end
+  req = table.concat(r)
+end
+request = function() return req end
+`
+
+// A test is one wrk configuration.
+type test struct {
+	Name     string
+	Path     string
+	Conns    int
+	Pipeline int
+	TLS      bool
+}
+
+// Result is one measurement.
+type Result struct {
+	Test, Server     string
+	Round            int
+	RequestsPerSec   float64
+	P50, P99         time.Duration
+	CPUPerRequest    time.Duration
+	Requests         int64
+	MaxRSSUnderLoad  int64
+	IdleBytesPerConn int64 `json:",omitempty"`
+}
+
+func main() {
+	duration := flag.Duration("duration", 5*time.Second, "length of each wrk run")
+	rounds := flag.Int("rounds", 3, "rounds; servers are interleaved within each")
+	connsFlag := flag.String("conns", "128,1024", "plaintext keep-alive connection counts")
+	idle := flag.Int("idle", 10000, "idle keep-alive connections for the memory test (0: skip)")
+	idleWait := flag.Duration("idle-wait", 130*time.Second, "how long idle connections are held before RSS is read (Go's runtime runs a GC at least every 2 minutes)")
+	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
+	smoke := flag.Bool("smoke", false, "a quick run that checks the suite works")
+	flag.Parse()
+	if *smoke {
+		*duration, *rounds, *connsFlag, *idle, *idleWait = time.Second, 1, "16", 100, time.Second
+	}
+	if err := run(*duration, *rounds, *connsFlag, *idle, *idleWait, *jsonOut, *smoke); err != nil {
+		fmt.Fprintln(os.Stderr, "suite:", err)
+		os.Exit(1)
+	}
+}
+
+func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWait time.Duration, jsonOut string, smoke bool) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk is not installed (Debian: apt-get install wrk)")
+	}
+	raiseFileLimit()
+	dir, err := os.MkdirTemp("", "kestrel-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "servers")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/servers")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the servers: %w", err)
+	}
+	lua := filepath.Join(dir, "pipeline.lua")
+	os.WriteFile(lua, []byte(pipelineLua), 0o644)
+
+	servers := []string{"kestrel-native", "kestrel-handler", "fasthttp", "nethttp"}
+	var tests []test
+	for _, c := range strings.Split(connsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-conns %q: want connection counts such as 128,1024", connsFlag)
+		}
+		tests = append(tests, test{Name: fmt.Sprintf("plaintext keep-alive, %d connections", n), Path: "/plaintext", Conns: n})
+	}
+	tests = append(tests,
+		test{Name: "plaintext pipelined 16, 128 connections", Path: "/plaintext", Conns: 128, Pipeline: 16},
+		test{Name: "json keep-alive, 128 connections", Path: "/json", Conns: 128},
+		test{Name: "https keep-alive, 128 connections", Path: "/plaintext", Conns: 128, TLS: true})
+	if smoke {
+		for i := range tests {
+			tests[i].Conns = min(tests[i].Conns, 16)
+		}
+	}
+
+	fmt.Printf("# kestrel benchmark, %s, %d CPUs, %s, wrk -t2, %v per run, %d rounds\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), duration, rounds)
+	var results []Result
+	for round := 1; round <= rounds; round++ {
+		for _, t := range tests {
+			names := servers
+			if t.TLS {
+				names = []string{"kestrel-handler", "nethttp"}
+			}
+			for _, s := range names {
+				r, err := measure(bin, lua, s, t, duration)
+				if err != nil {
+					return fmt.Errorf("%s, %s: %w", s, t.Name, err)
+				}
+				r.Round = round
+				results = append(results, r)
+				fmt.Fprintf(os.Stderr, "round %d  %-42s %-16s %10.0f req/s\n", round, t.Name, s, r.RequestsPerSec)
+			}
+		}
+	}
+	printTable(tests, servers, results)
+
+	if idle > 0 {
+		mem, err := idleMemory(bin, servers, idle, idleWait)
+		if err != nil {
+			return fmt.Errorf("idle memory: %w", err)
+		}
+		fmt.Printf("\n## Memory per idle keep-alive connection (%d connections, RSS after %v)\n\n| server | bytes per connection |\n| --- | ---: |\n", idle, idleWait)
+		for _, s := range servers {
+			fmt.Printf("| %s | %d |\n", s, mem[s])
+			results = append(results, Result{Test: "idle memory", Server: s, IdleBytesPerConn: mem[s]})
+		}
+	}
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// server is a running server process.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startServer(bin, name string, tls bool) (*server, error) {
+	args := []string{"-server", name, "-addr", "127.0.0.1:0"}
+	if tls {
+		args = append(args, "-tls")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("server did not start: %q %v", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	s := &server{cmd: cmd, addr: addr}
+	// Wait until it answers.
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return s, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.stop()
+	return nil, errors.New("server does not accept connections")
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+var (
+	reqsPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	total      = regexp.MustCompile(`(\d+) requests in`)
+	latency    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	errorsLine = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func measure(bin, lua, name string, t test, d time.Duration) (Result, error) {
+	s, err := startServer(bin, name, t.TLS)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.stop()
+	scheme := "http"
+	if t.TLS {
+		scheme = "https"
+	}
+	url := scheme + "://" + s.addr + t.Path
+	// Warm up, then measure.
+	exec.Command("wrk", "-t2", fmt.Sprintf("-c%d", t.Conns), "-d1s", url).Run()
+	args := []string{"-t2", fmt.Sprintf("-c%d", t.Conns), fmt.Sprintf("-d%ds", max(int(d.Seconds()), 1)), "--latency"}
+	if t.Pipeline > 0 {
+		args = append(args, "-s", lua, url, "--", strconv.Itoa(t.Pipeline))
+	} else {
+		args = append(args, url)
+	}
+	cpu0 := cpuTime(s.cmd.Process.Pid)
+	peak := make(chan int64, 1)
+	stopRSS := make(chan struct{})
+	go func() {
+		var m int64
+		for {
+			if r := rss(s.cmd.Process.Pid); r > m {
+				m = r
+			}
+			select {
+			case <-stopRSS:
+				peak <- m
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	close(stopRSS)
+	cpu := cpuTime(s.cmd.Process.Pid) - cpu0
+	if err != nil {
+		return Result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	r := Result{Test: t.Name, Server: name, MaxRSSUnderLoad: <-peak}
+	m := reqsPerSec.FindSubmatch(out)
+	if m == nil {
+		return Result{}, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
+	}
+	r.RequestsPerSec, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := total.FindSubmatch(out); m != nil {
+		r.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	for _, m := range latency.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(m[2]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[3])]
+		if string(m[1]) == "50" {
+			r.P50 = time.Duration(v * float64(unit))
+		} else {
+			r.P99 = time.Duration(v * float64(unit))
+		}
+	}
+	if m := errorsLine.FindSubmatch(out); m != nil {
+		return Result{}, fmt.Errorf("wrk saw errors: %s", m[0])
+	}
+	if r.Requests > 0 {
+		r.CPUPerRequest = cpu / time.Duration(r.Requests)
+	}
+	return r, nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func printTable(tests []test, servers []string, results []Result) {
+	fmt.Println("| test | server | req/s (median) | vs fasthttp | vs net/http | p50 | p99 | CPU per request |")
+	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, t := range tests {
+		stat := map[string]struct {
+			rps        float64
+			p50, p99   float64
+			cpu        float64
+			haveResult bool
+		}{}
+		for _, s := range servers {
+			var rps, p50, p99, cpu []float64
+			for _, r := range results {
+				if r.Test == t.Name && r.Server == s {
+					rps = append(rps, r.RequestsPerSec)
+					p50 = append(p50, float64(r.P50))
+					p99 = append(p99, float64(r.P99))
+					cpu = append(cpu, float64(r.CPUPerRequest))
+				}
+			}
+			if len(rps) > 0 {
+				stat[s] = struct {
+					rps        float64
+					p50, p99   float64
+					cpu        float64
+					haveResult bool
+				}{median(rps), median(p50), median(p99), median(cpu), true}
+			}
+		}
+		ratio := func(a, b float64) string {
+			if b == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2fx", a/b)
+		}
+		for _, s := range servers {
+			st, ok := stat[s]
+			if !ok {
+				continue
+			}
+			fmt.Printf("| %s | %s | %.0f | %s | %s | %v | %v | %v |\n", t.Name, s, st.rps,
+				ratio(st.rps, stat["fasthttp"].rps), ratio(st.rps, stat["nethttp"].rps),
+				time.Duration(st.p50).Round(time.Microsecond), time.Duration(st.p99).Round(time.Microsecond),
+				time.Duration(st.cpu).Round(10*time.Nanosecond))
+		}
+	}
+}
+
+// idleMemory opens n keep-alive connections to each server at once, each
+// having served one request, and reports the RSS growth per connection,
+// the lowest seen while they are held for wait.
+func idleMemory(bin string, servers []string, n int, wait time.Duration) (map[string]int64, error) {
+	type held struct {
+		s      *server
+		base   int64
+		conns  []net.Conn
+		lowest int64
+	}
+	all := map[string]*held{}
+	defer func() {
+		for _, h := range all {
+			for _, c := range h.conns {
+				c.Close()
+			}
+			h.s.stop()
+		}
+	}()
+	req := []byte("GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+	for _, name := range servers {
+		s, err := startServer(bin, name, false)
+		if err != nil {
+			return nil, err
+		}
+		h := &held{s: s}
+		all[name] = h
+		// One request served before the baseline.
+		if c, err := oneRequest(s.addr, req); err == nil {
+			c.Close()
+		}
+		time.Sleep(500 * time.Millisecond)
+		h.base = rss(s.cmd.Process.Pid)
+		for range n {
+			c, err := oneRequest(s.addr, req)
+			if err != nil {
+				return nil, fmt.Errorf("%s: connection %d: %w", name, len(h.conns)+1, err)
+			}
+			h.conns = append(h.conns, c)
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		for _, h := range all {
+			if r := rss(h.s.cmd.Process.Pid); h.lowest == 0 || r < h.lowest {
+				h.lowest = r
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(min(5*time.Second, wait))
+	}
+	out := map[string]int64{}
+	for name, h := range all {
+		out[name] = (h.lowest - h.base) / int64(n)
+	}
+	return out, nil
+}
+
+func oneRequest(addr string, req []byte) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c.Write(req)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 512), nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.SetReadDeadline(time.Time{})
+	return c, nil
+}
+
+// rss is the process's resident memory in bytes.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+		}
+	}
+	return runtime.GOARCH
+}
+
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
