@@ -156,6 +156,9 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 				return nil, fmt.Errorf("kestrel: endpoint %s: HTTPS options on an http:// URL; use https://", ep.URL)
 			}
 			eps[i].scheme = "https"
+			if rest, ok := strings.CutPrefix(eps[i].url, "http://"); ok {
+				eps[i].url = "https://" + rest
+			}
 		}
 		eps[i].opts = ep
 		if ep.ReusePort && eps[i].network == "unix" {
