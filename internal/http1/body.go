@@ -372,8 +372,10 @@ func (b *body) fill() error {
 	return err
 }
 
-// parseChunkSize parses "chunk-size [ chunk-ext ]": hex digits, then
-// extensions, which are checked for forbidden bytes and otherwise ignored.
+// parseChunkSize parses "chunk-size [ chunk-ext ]" (RFC 9112, section
+// 7.1.1): hex digits, then extensions, each ";" name [ "=" value ] with
+// optional whitespace around the separators, a token name and a token or
+// quoted-string value. Extensions are checked and otherwise ignored.
 func parseChunkSize(line []byte) (int64, bool) {
 	var n int64
 	i := 0
@@ -386,19 +388,58 @@ func parseChunkSize(line []byte) (int64, bool) {
 	if i == 0 {
 		return 0, false
 	}
-	ext := line[i:]
-	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
-		ext = ext[1:]
-	}
-	if len(ext) > 0 && ext[0] != ';' {
-		return 0, false
-	}
-	for _, c := range ext {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return 0, false
+	return n, validChunkExt(line[i:])
+}
+
+// validChunkExt checks chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ).
+func validChunkExt(ext []byte) bool {
+	skipWS := func() {
+		for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
+			ext = ext[1:]
 		}
 	}
-	return n, true
+	token := func() bool {
+		j := 0
+		for j < len(ext) && tchar[ext[j]] {
+			j++
+		}
+		ext = ext[j:]
+		return j > 0
+	}
+	for len(ext) > 0 {
+		skipWS()
+		if len(ext) == 0 || ext[0] != ';' {
+			return false // whitespace must lead to another extension
+		}
+		ext = ext[1:]
+		skipWS()
+		if !token() {
+			return false
+		}
+		skipWS()
+		if len(ext) == 0 || ext[0] != '=' {
+			continue
+		}
+		ext = ext[1:]
+		skipWS()
+		if len(ext) > 0 && ext[0] == '"' {
+			j := 1
+			for ; j < len(ext) && ext[j] != '"'; j++ {
+				if ext[j] == '\\' {
+					j++
+				} else if c := ext[j]; c < ' ' && c != '\t' || c == 0x7f {
+					return false
+				}
+			}
+			if j >= len(ext) {
+				return false // unbalanced quotes
+			}
+			ext = ext[j+1:]
+		} else if !token() {
+			return false
+		}
+	}
+	return true
 }
 
 func unhex(c byte) byte {

@@ -95,8 +95,15 @@ func (p *parser) parse(b []byte) (bool, error) {
 		line := rest[:i-1]
 		start := int32(p.pos)
 		if !p.inHeaders {
-			if lineLen > p.maxLine {
+			if lineLen+p.pos > p.maxLine {
 				return false, errRequestLineTooLong
+			}
+			if len(line) == 0 {
+				// Empty lines before a request line are ignored, for
+				// robustness (RFC 9112, section 2.2); they count against
+				// the request line's size.
+				p.pos += lineLen
+				continue
 			}
 			if err := p.requestLine(line, start); err != nil {
 				return false, err
