@@ -1,0 +1,257 @@
+package kestrel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// unixClient is an HTTP client that dials the Unix socket at path.
+func unixClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+}
+
+func getBody(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func pathHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+r.URL.Path) })
+}
+
+func TestUnixSocketEndpoint(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix socket file modes are a Unix matter")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "app.sock")
+	// A stale socket file, left by a process that died, is replaced.
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatal("the stale socket file is missing")
+	}
+
+	s := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	if err := s.ListenEndpoint(Endpoint{URL: "unix:" + sock, UnixSocketMode: 0o660}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start over a stale socket file: %v", err)
+	}
+	if got := s.Addresses(); len(got) != 1 || got[0] != "http://unix:"+sock {
+		t.Errorf("Addresses = %q", got)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode: %v %v, want 0660", fi.Mode(), err)
+	}
+	if got := getBody(t, unixClient(sock), "http://unix/x"); got != "ok /x" {
+		t.Errorf("GET over the socket: %q", got)
+	}
+
+	// A live one is an error naming it.
+	other := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	other.ListenUnix(sock)
+	if err := other.Start(); err == nil || !strings.Contains(err.Error(), sock) {
+		t.Errorf("Start on a live socket: %v, want an error naming %s", err, sock)
+	}
+
+	// The file goes away at shutdown.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket file after shutdown: %v", err)
+	}
+	if err := (&Server{}).ListenUnix("relative.sock"); err == nil {
+		t.Error("a relative socket path was accepted")
+	}
+}
+
+func TestLocalhostAndIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	s.Listen(fmt.Sprintf("localhost:%d", port))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addrs := s.Addresses()
+	v6 := hasIPv6Loopback()
+	want := []string{fmt.Sprintf("http://127.0.0.1:%d", port)}
+	if v6 {
+		want = append(want, fmt.Sprintf("http://[::1]:%d", port))
+	}
+	if strings.Join(addrs, " ") != strings.Join(want, " ") {
+		t.Fatalf("localhost bound %q, want %q", addrs, want)
+	}
+	for _, a := range addrs {
+		if got := getBody(t, http.DefaultClient, a+"/p"); got != "ok /p" {
+			t.Errorf("GET %s: %q", a, got)
+		}
+	}
+	if !v6 {
+		t.Log("no IPv6 loopback here: the IPv6 cases were not run")
+		return
+	}
+	// Any-address endpoints are dual-stack.
+	any := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	any.ListenURL("http://*:0")
+	if err := any.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer any.Close()
+	p := any.Addresses()[0][strings.LastIndexByte(any.Addresses()[0], ':')+1:]
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		if got := getBody(t, http.DefaultClient, "http://"+host+":"+p+"/d"); got != "ok /d" {
+			t.Errorf("dual-stack via %s: %q", host, got)
+		}
+	}
+}
+
+func hasIPv6Loopback() bool {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+func TestReusePort(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SO_REUSEPORT does not exist on Windows")
+	}
+	a := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	a.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ReusePort: true})
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	addr := strings.TrimPrefix(a.Addresses()[0], "http://")
+	b := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	b.ListenEndpoint(Endpoint{Address: addr, ReusePort: true})
+	if err := b.Start(); err != nil {
+		t.Fatalf("a second server with ReusePort on %s: %v", addr, err)
+	}
+	defer b.Close()
+	// Without the option the port is taken.
+	c := &Server{Logger: discardLogger()}
+	c.Listen(addr)
+	if err := c.Start(); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Errorf("without ReusePort: %v, want address in use", err)
+	}
+}
+
+// TestInheritedSocket passes a listening socket to a child process, as a
+// supervisor or systemd does, both as a plain inherited descriptor and
+// through LISTEN_FDS.
+func TestInheritedSocket(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("inherited descriptors are passed differently on Windows")
+	}
+	for _, mode := range []string{"file", "systemd"} {
+		t.Run(mode, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := ln.(*net.TCPListener).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestInheritedSocketChild$")
+			cmd.ExtraFiles = []*os.File{f} // descriptor 3
+			cmd.Env = append(os.Environ(), "KESTREL_TEST_CHILD="+mode)
+			cmd.Stderr = os.Stderr
+			stdin, _ := cmd.StdinPipe()
+			if mode == "systemd" {
+				// LISTEN_PID must be the child's own: the child sets it.
+				cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			defer func() {
+				stdin.Close() // the child stops when its stdin closes
+				cmd.Wait()
+			}()
+			var body string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				resp, err := http.Get("http://" + addr + "/child")
+				if err != nil {
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body = string(b)
+				break
+			}
+			if body != "child "+mode+" /child" {
+				t.Errorf("through the inherited socket: %q", body)
+			}
+		})
+	}
+}
+
+// TestInheritedSocketChild is the child process of TestInheritedSocket.
+func TestInheritedSocketChild(t *testing.T) {
+	mode := os.Getenv("KESTREL_TEST_CHILD")
+	if mode == "" {
+		t.Skip("run by TestInheritedSocket")
+	}
+	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "child "+mode+" "+r.URL.Path)
+	})}
+	switch mode {
+	case "file":
+		if err := s.ListenFile(os.NewFile(3, "inherited")); err != nil {
+			t.Fatal(err)
+		}
+	case "systemd":
+		os.Setenv("LISTEN_PID", fmt.Sprint(os.Getpid()))
+		n, err := s.ListenSystemd()
+		if err != nil || n != 1 {
+			t.Fatalf("ListenSystemd = %d, %v", n, err)
+		}
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+	s.Close()
+}
