@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"io"
 	"net/http"
@@ -284,6 +285,48 @@ func TestConfigFileErrors(t *testing.T) {
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want one containing %q", tc.json, err, tc.want)
+		}
+	}
+}
+
+// TestBodyLimitsWithCurl sends files with curl --data-binary to the demo's
+// /echo: the default 30,000,000-byte limit and a per-request one, each met
+// exactly and crossed by one byte.
+func TestBodyLimitsWithCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl is not installed; run `make test`, which installs it")
+	}
+	base := start(t, []string{"--urls", "http://127.0.0.1:0"}, nil)
+	dir := t.TempDir()
+	file := func(n int) string {
+		p := filepath.Join(dir, fmt.Sprintf("body-%d", n))
+		if err := os.WriteFile(p, bytes.Repeat([]byte{'k'}, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		size  int
+		query string
+		want  string
+	}{
+		{30_000_000, "", "200"},
+		{30_000_001, "", "413"},
+		{1 << 20, "?maxBodySize=1048576", "200"},
+		{1<<20 + 1, "?maxBodySize=1048576", "413"},
+	} {
+		out, err := exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+			"-H", "Content-Type: application/octet-stream", "--data-binary", "@"+file(tc.size), base+"/echo"+tc.query).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl: %v %s", err, out)
+		}
+		code, size, _ := strings.Cut(string(out), " ")
+		if code != tc.want {
+			t.Errorf("%d bytes to /echo%s: %s, want %s", tc.size, tc.query, code, tc.want)
+		}
+		if code == "200" && size != fmt.Sprint(tc.size) {
+			t.Errorf("%d bytes echoed as %s", tc.size, size)
 		}
 	}
 }
