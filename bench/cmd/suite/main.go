@@ -71,7 +71,15 @@ func main() {
 	idleWait := flag.Duration("idle-wait", 130*time.Second, "how long idle connections are held before RSS is read (Go's runtime runs a GC at least every 2 minutes)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	smoke := flag.Bool("smoke", false, "a quick run that checks the suite works")
+	hold := flag.String("hold", "", "internal: open -idle connections to this address and hold them until stdin closes")
 	flag.Parse()
+	if *hold != "" {
+		if err := holdConnections(*hold, *idle); err != nil {
+			fmt.Fprintln(os.Stderr, "suite: holding connections:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *smoke {
 		*duration, *rounds, *connsFlag, *idle, *idleWait = time.Second, 1, "16", 100, time.Second
 	}
@@ -350,21 +358,29 @@ func printTable(tests []test, servers []string, results []Result) {
 	}
 }
 
-// idleMemory opens n keep-alive connections to each server at once, each
-// having served one request, and reports the RSS growth per connection,
-// the lowest seen while they are held for wait.
+// idleMemory holds n keep-alive connections, each having served one
+// request, to every server at once, and reports the RSS growth per
+// connection: the lowest seen while they are held for wait. Each server's
+// connections are held by a child process of their own, so that no process
+// needs more than n descriptors.
 func idleMemory(bin string, servers []string, n int, wait time.Duration) (map[string]int64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
 	type held struct {
 		s      *server
+		holder *exec.Cmd
+		stdin  io.WriteCloser
 		base   int64
-		conns  []net.Conn
 		lowest int64
 	}
 	all := map[string]*held{}
 	defer func() {
 		for _, h := range all {
-			for _, c := range h.conns {
-				c.Close()
+			if h.holder != nil {
+				h.stdin.Close()
+				h.holder.Wait()
 			}
 			h.s.stop()
 		}
@@ -383,12 +399,16 @@ func idleMemory(bin string, servers []string, n int, wait time.Duration) (map[st
 		}
 		time.Sleep(500 * time.Millisecond)
 		h.base = rss(s.cmd.Process.Pid)
-		for range n {
-			c, err := oneRequest(s.addr, req)
-			if err != nil {
-				return nil, fmt.Errorf("%s: connection %d: %w", name, len(h.conns)+1, err)
-			}
-			h.conns = append(h.conns, c)
+		h.holder = exec.Command(self, "-hold", s.addr, "-idle", strconv.Itoa(n))
+		h.holder.Stderr = os.Stderr
+		h.stdin, _ = h.holder.StdinPipe()
+		out, _ := h.holder.StdoutPipe()
+		if err := h.holder.Start(); err != nil {
+			return nil, err
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || strings.TrimSpace(line) != "ready" {
+			return nil, fmt.Errorf("%s: the connection holder failed: %q %v", name, line, err)
 		}
 	}
 	deadline := time.Now().Add(wait)
@@ -408,6 +428,27 @@ func idleMemory(bin string, servers []string, n int, wait time.Duration) (map[st
 		out[name] = (h.lowest - h.base) / int64(n)
 	}
 	return out, nil
+}
+
+// holdConnections opens n connections to addr, each serving one request,
+// prints "ready", and holds them until stdin closes.
+func holdConnections(addr string, n int) error {
+	raiseFileLimit()
+	req := []byte("GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+	conns := make([]net.Conn, 0, n)
+	for i := range n {
+		c, err := oneRequest(addr, req)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i+1, err)
+		}
+		conns = append(conns, c)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
+	}
+	return nil
 }
 
 func oneRequest(addr string, req []byte) (net.Conn, error) {
@@ -473,10 +514,21 @@ func cpuModel() string {
 	return runtime.GOARCH
 }
 
+// raiseFileLimit lifts the open-file limit for the idle-connection test,
+// which holds 10,000 connections to each of four servers at once: to the
+// hard limit, and above it when running as root.
 func raiseFileLimit() {
 	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+		return
 	}
+	want := uint64(200_000)
+	if l.Max < want {
+		raised := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			return
+		}
+	}
+	l.Cur = l.Max
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 }
