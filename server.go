@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,20 +62,22 @@ type Server struct {
 	// one.
 	DefaultHTTPS *HTTPS
 
-	mu        sync.Mutex
-	endpoints []endpoint // added in code or by a configuration file
-	urls      []endpoint // from UseURLs
-	rawURLs   []string
-	listeners []*listener
-	conns     map[*http1.Conn]struct{}
-	upgraded  map[*http1.UpgradedConn]struct{}
-	cfg       *http1.Config
-	counter   *transport.Counter
-	hb        *heartbeat.Heartbeat
-	draining  atomic.Bool
-	closed    bool
-	serving   sync.WaitGroup // accept loops
-	connsDone chan struct{}  // closed when the last connection ends during shutdown
+	mu           sync.Mutex
+	endpoints    []endpoint // added in code or by a configuration file
+	urls         []endpoint // from UseURLs
+	rawURLs      []string
+	listeners    []*listener
+	conns        map[*http1.Conn]struct{}
+	upgraded     map[*http1.UpgradedConn]struct{}
+	cfg          *http1.Config
+	counter      *transport.Counter
+	hb           *heartbeat.Heartbeat
+	draining     atomic.Bool
+	closed       bool
+	serving      sync.WaitGroup // accept loops
+	connsDone    chan struct{}  // closed when the last connection ends during shutdown
+	lastRelease  time.Time      // of idle memory; only the heartbeat touches these
+	lastReleased int64
 }
 
 // listener is a bound endpoint.
@@ -505,10 +508,37 @@ func (s *Server) checkDone() {
 func (s *Server) tick(now time.Time) {
 	n := s.hb.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
 		c.Tick(n)
 	}
+	s.mu.Unlock()
+	s.returnIdleMemory(now)
+}
+
+// Returning memory after many connections went idle: at least this many
+// goroutines released since the last time, at most once per interval.
+const (
+	releaseThreshold = 1000
+	releaseInterval  = time.Minute
+)
+
+// returnIdleMemory gives the stacks of goroutines that idle connections
+// left back to the operating system when many went idle at once. Their
+// stacks grew while serving and are garbage now, but the Go runtime keeps
+// such memory until a later collection (up to two minutes away in an idle
+// process); a server holding thousands of idle connections is better off
+// returning it now.
+func (s *Server) returnIdleMemory(now time.Time) {
+	n := s.cfg.Released.Load()
+	settled := n == s.lastReleased // none went idle since the last tick
+	s.lastReleased = n
+	if n < releaseThreshold || !settled || now.Sub(s.lastRelease) < releaseInterval {
+		return
+	}
+	s.cfg.Released.Add(-n)
+	s.lastReleased = 0
+	s.lastRelease = now
+	go debug.FreeOSMemory()
 }
 
 // Addresses returns the bound addresses as URLs, such as

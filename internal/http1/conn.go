@@ -54,6 +54,10 @@ type Config struct {
 	// Parker, if set, holds long-idle connections without a goroutine.
 	Parker *transport.Parker
 
+	// Released counts the goroutines that long-idle connections have left
+	// (their stacks are free memory); the server reads and resets it.
+	Released atomic.Int64
+
 	// BaseContext is the parent of each request's context.
 	BaseContext context.Context
 
@@ -466,6 +470,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		c.nc.SetReadDeadline(time.Time{})
 		c.tickMu.Unlock()
 		c.fresh.Store(true)
+		c.cfg.Released.Add(1)
 		if pk, rc := c.cfg.Parker, c.idle.RawConn(); pk != nil && rc != nil {
 			// No goroutine at all until the socket is readable.
 			c.phase.Store(phaseParked)
