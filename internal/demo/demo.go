@@ -68,7 +68,7 @@ func (a *App) serveNative(c *kestrel.Context, next http.Handler) {
 			return
 		case "/json":
 			c.SetContentType("application/json")
-			writeMessageJSON(c, helloWorld)
+			WriteMessageJSON(c, helloWorld)
 			return
 		}
 	}
@@ -93,9 +93,9 @@ func jsonHandler(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// writeMessageJSON serializes {"message": s} as encoding/json would, piece
-// by piece, so that nothing is allocated.
-func writeMessageJSON(w io.StringWriter, s string) {
+// WriteMessageJSON serializes {"message": s} as encoding/json would, piece
+// by piece, so that nothing is allocated (the TechEmpower JSON test).
+func WriteMessageJSON(w io.StringWriter, s string) {
 	w.WriteString(`{"message":"`)
 	start := 0
 	for i := 0; i < len(s); i++ {

@@ -14,7 +14,7 @@ func TestWriteMessageJSONMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"Hello, World!", "", `quote " and \ backslash`, "tab\tnew\nline\r", "<script>&</script>", "\x00\x1f", "héllo ☃"} {
 		want, _ := json.Marshal(message{Message: s})
 		var got stringBuilder
-		writeMessageJSON(&got, s)
+		WriteMessageJSON(&got, s)
 		if got.String() != string(want) {
 			t.Errorf("%q: got %s, want %s", s, got.String(), want)
 		}
