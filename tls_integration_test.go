@@ -177,7 +177,7 @@ func TestHTTPSProtocolVersionsWithOpenSSL(t *testing.T) {
 		{[]string{"-tls1_1"}, false},
 		{[]string{"-tls1_2"}, true},
 		{[]string{"-tls1_3"}, true},
-		{[]string{"-tls1_2", "-cipher", "AES128-SHA"}, false},       // RSA key exchange, CBC
+		{[]string{"-tls1_2", "-cipher", "AES128-SHA"}, false},             // RSA key exchange, CBC
 		{[]string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"}, false}, // CBC
 		{[]string{"-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"}, true},
 	} {
