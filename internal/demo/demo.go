@@ -1,7 +1,7 @@
 // Package demo is the application the kestrel command serves by default:
 // a page describing the server and the request, the TechEmpower plaintext
 // and JSON tests on the native handler API, and endpoints that exercise
-// request bodies, headers and streaming.
+// request bodies, headers, streaming and WebSockets.
 package demo
 
 import (
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/websocket"
 )
 
 // Limits of GET /stream, so that one request cannot hold the server
@@ -43,6 +44,7 @@ func New(addresses func() []string) *App {
 	a.mux.HandleFunc("POST /echo", echo)
 	a.mux.HandleFunc("GET /headers", headers)
 	a.mux.HandleFunc("GET /stream", stream)
+	a.mux.Handle("GET /ws", websocket.Echo(nil))
 	return a
 }
 

@@ -106,6 +106,7 @@ func (c *Conn) hijack(ex *Exchange, sendHead bool) (net.Conn, error) {
 	if up := c.cfg.Upgrades; up != nil {
 		if slot = up.Acquire(); slot == nil {
 			c.cfg.Logger.Info("upgrade refused: too many upgraded connections", "remote", c.RemoteAddr(), "limit", up.Max())
+			ex.undoHead()
 			return nil, ErrUpgradeLimit
 		}
 	}
@@ -135,6 +136,23 @@ func (c *Conn) hijack(ex *Exchange, sendHead bool) (net.Conn, error) {
 		c.cfg.Upgraded(uc)
 	}
 	return uc, nil
+}
+
+// undoHead forgets a response head that was set but not sent (a 101 whose
+// upgrade was refused), so that the handler can answer normally.
+func (ex *Exchange) undoHead() {
+	if ex.committed {
+		return
+	}
+	ex.status = http.StatusOK
+	ex.hdr = ex.hdr[:0]
+	ex.declaredLen = -1
+	ex.forceChunk, ex.userDate, ex.userServer = false, false, false
+	if w := ex.std; w != nil {
+		w.wroteHeader, w.copied, w.sniff = false, false, false
+		w.trailers = w.trailers[:0]
+		clear(w.header)
+	}
 }
 
 // UpgradedConn is a connection taken over by a handler after an upgrade

@@ -1,0 +1,157 @@
+package websocket_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cws "github.com/coder/websocket"
+
+	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/websocket"
+)
+
+func startEcho(t testing.TB, limits kestrel.Limits) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", websocket.Echo(nil))
+	s := &kestrel.Server{Handler: mux, Limits: limits}
+	s.Listen("127.0.0.1:0")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return "ws://" + strings.TrimPrefix(s.Addresses()[0], "http://") + "/ws"
+}
+
+func TestEcho(t *testing.T) {
+	url := startEcho(t, kestrel.Limits{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := cws.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(32 << 20)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	for _, m := range []struct {
+		typ  cws.MessageType
+		data []byte
+	}{{cws.MessageText, []byte("hello")}, {cws.MessageBinary, []byte{0, 1, 2, 255}}, {cws.MessageBinary, big}} {
+		if err := c.Write(ctx, m.typ, m.data); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.Read(ctx)
+		if err != nil || typ != m.typ || !bytes.Equal(got, m.data) {
+			t.Fatalf("echo of %d bytes (%v): %d bytes (%v), %v", len(m.data), m.typ, len(got), typ, err)
+		}
+	}
+	if err := c.Close(4000, "bye"); err != nil {
+		t.Errorf("close handshake: %v", err)
+	}
+}
+
+func TestUpgradeLimitAnswers503(t *testing.T) {
+	url := startEcho(t, kestrel.Limits{MaxConcurrentUpgradedConnections: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var open []*cws.Conn
+	for range 2 {
+		c, _, err := cws.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	_, resp, err := cws.Dial(ctx, url, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third connection over a limit of 2: %v %+v, want 503 with Retry-After", err, resp)
+	}
+	open[0].Close(cws.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _, err := cws.Dial(ctx, url, nil)
+		if err == nil {
+			c.CloseNow()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after one closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	open[1].CloseNow()
+}
+
+// TestManyConnections holds 1,000 WebSocket connections with traffic, then
+// crosses the limit.
+func TestManyConnections(t *testing.T) {
+	const n = 1000
+	url := startEcho(t, kestrel.Limits{MaxConcurrentUpgradedConnections: n})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conns := make([]*cws.Conn, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _, err := cws.Dial(ctx, url, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = c
+			for j := range 3 {
+				msg := fmt.Sprintf("conn %d message %d", i, j)
+				if err := c.Write(ctx, cws.MessageText, []byte(msg)); err != nil {
+					errs <- err
+					return
+				}
+				if _, got, err := c.Read(ctx); err != nil || string(got) != msg {
+					errs <- fmt.Errorf("echo %q: %q %v", msg, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if _, resp, err := cws.Dial(ctx, url, nil); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Errorf("connection %d: %v, want 503", n+1, err)
+	}
+	for _, c := range conns {
+		c.Close(cws.StatusNormalClosure, "")
+	}
+}
+
+func ExampleEcho() {
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", websocket.Echo(nil))
+	s := &kestrel.Server{Handler: mux}
+	s.Listen("127.0.0.1:0")
+	if err := s.Start(); err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c, _, err := cws.Dial(ctx, "ws://"+strings.TrimPrefix(s.Addresses()[0], "http://")+"/ws", nil)
+	if err != nil {
+		panic(err)
+	}
+	c.Write(ctx, cws.MessageText, []byte("hello"))
+	_, msg, _ := c.Read(ctx)
+	fmt.Println(string(msg))
+	c.Close(cws.StatusNormalClosure, "")
+	// Output: hello
+}
+
