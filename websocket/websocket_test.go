@@ -154,4 +154,3 @@ func ExampleEcho() {
 	c.Close(cws.StatusNormalClosure, "")
 	// Output: hello
 }
-
