@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
-# slowhttptest, wrk and nginx-light (Debian packages) and staticcheck (Go). Tools already
+# slowhttptest, wrk, nginx-light, nodejs, npm and chromium (Debian
+# packages), the npm ws package, and staticcheck (Go). Tools already
 # present are left alone, so it is quick on a prepared machine.
 set -euo pipefail
 
@@ -10,6 +11,9 @@ command -v openssl >/dev/null || packages+=(openssl)
 command -v slowhttptest >/dev/null || packages+=(slowhttptest)
 command -v wrk >/dev/null || packages+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+command -v chromium >/dev/null || packages+=(chromium)
 
 if [ ${#packages[@]} -gt 0 ]; then
 	sudo=""
@@ -24,6 +28,11 @@ if [ ${#packages[@]} -gt 0 ]; then
 	echo "install-test-deps: installing ${packages[*]}"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+# The npm ws package, for the WebSocket client test.
+if [ ! -d testdata/ws/node_modules/ws ]; then
+	npm ci --prefix testdata/ws --no-audit --no-fund >/dev/null
 fi
 
 gobin="$(go env GOPATH)/bin"
