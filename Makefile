@@ -33,7 +33,7 @@ crossbuild:
 # The benchmark suite is its own module; CI runs a one-second smoke of it so
 # it cannot rot.
 benchsmoke:
-	cd bench && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) run ./cmd/suite -smoke >/dev/null
+	cd bench && $(GO) mod tidy -diff && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) run ./cmd/suite -smoke >/dev/null
 
 # The full comparison with net/http and fasthttp (about 9 minutes).
 bench:
