@@ -16,6 +16,7 @@ fmt:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 
 staticcheck:
