@@ -306,23 +306,13 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 	if mode == "" {
 		mode = c.EndpointDefaults.ClientCertificateMode
 	}
-	if mode != "" {
-		m, err := ParseClientCertificateMode(mode)
-		if err != nil {
-			return nil, fmt.Errorf("%s:ClientCertificateMode: %w", key, err)
-		}
-		h.ClientCertificateMode = m
-	}
 	protocols := e.SslProtocols
 	if len(protocols) == 0 {
 		protocols = c.EndpointDefaults.SslProtocols
 	}
-	if len(protocols) > 0 {
-		lo, hi, err := certs.ParseSslProtocols(strings.Join(protocols, ","))
-		if err != nil {
-			return nil, fmt.Errorf("%s:SslProtocols: %w", key, err)
-		}
-		h.MinVersion, h.MaxVersion = lo, hi
+	var err error
+	if h.ClientCertificateMode, h.MinVersion, h.MaxVersion, err = tlsOptions(key, mode, protocols); err != nil {
+		return nil, err
 	}
 	if len(e.Sni) > 0 {
 		h.SNI = map[string]SNI{}
@@ -332,19 +322,13 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 				return nil, fmt.Errorf("%s:Certificate:Path is missing", skey)
 			}
 			sni := SNI{CertificateFile: sc.Certificate.Path, KeyFile: sc.Certificate.KeyPath, Password: sc.Certificate.Password}
-			if sc.ClientCertificateMode != "" {
-				m, err := ParseClientCertificateMode(sc.ClientCertificateMode)
-				if err != nil {
-					return nil, fmt.Errorf("%s:ClientCertificateMode: %w", skey, err)
-				}
-				sni.ClientCertificateMode = m
+			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = tlsOptions(skey, sc.ClientCertificateMode, sc.SslProtocols); err != nil {
+				return nil, err
 			}
-			if len(sc.SslProtocols) > 0 {
-				lo, hi, err := certs.ParseSslProtocols(strings.Join(sc.SslProtocols, ","))
-				if err != nil {
-					return nil, fmt.Errorf("%s:SslProtocols: %w", skey, err)
+			if sc.Protocols != "" {
+				if p, err := ParseProtocols(sc.Protocols); err != nil || p == HTTP2 {
+					return nil, fmt.Errorf("%s:Protocols: %q: use Http1 or Http1AndHttp2 (HTTP/2 is not supported yet)", skey, sc.Protocols)
 				}
-				sni.MinVersion, sni.MaxVersion = lo, hi
 			}
 			h.SNI[host] = sni
 		}
@@ -353,10 +337,26 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		// certificate, with these options.
 		h.defaultCertificate = true
 	}
-	if h.MinVersion != 0 && h.MinVersion < tls.VersionTLS12 {
-		return nil, fmt.Errorf("%s:SslProtocols: TLS before 1.2 is not supported", key)
-	}
 	return h, nil
+}
+
+// tlsOptions parses the ClientCertificateMode and SslProtocols keys under
+// key; empty values leave the defaults.
+func tlsOptions(key, mode string, protocols []string) (m ClientCertificateMode, lo, hi uint16, err error) {
+	if mode != "" {
+		if m, err = ParseClientCertificateMode(mode); err != nil {
+			return 0, 0, 0, fmt.Errorf("%s:ClientCertificateMode: %w", key, err)
+		}
+	}
+	if len(protocols) > 0 {
+		if lo, hi, err = certs.ParseSslProtocols(strings.Join(protocols, ",")); err != nil {
+			return 0, 0, 0, fmt.Errorf("%s:SslProtocols: %w", key, err)
+		}
+		if lo < tls.VersionTLS12 {
+			return 0, 0, 0, fmt.Errorf("%s:SslProtocols: TLS before 1.2 is not supported", key)
+		}
+	}
+	return m, lo, hi, nil
 }
 
 func lookupFold[V any](m map[string]V, key string) (V, bool) {

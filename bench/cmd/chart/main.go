@@ -11,11 +11,12 @@ import (
 	"image/color"
 	"os"
 	"slices"
-	"sort"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/kestrel-go/kestrel/bench/internal/stats"
 )
 
 // result is the part of the suite's Result the chart reads.
@@ -77,7 +78,7 @@ func run(in, out, title string) error {
 	for i, s := range servers {
 		vals := make(plotter.Values, len(tests))
 		for j, t := range tests {
-			vals[j] = median(samples[[2]string{t, s}]) / 1000 // zero where absent (HTTPS has two servers)
+			vals[j] = stats.Median(samples[[2]string{t, s}]) / 1000 // zero where absent (HTTPS has two servers)
 		}
 		bars, err := plotter.NewBarChart(vals, w)
 		if err != nil {
@@ -94,16 +95,4 @@ func run(in, out, title string) error {
 	p.X.Tick.Label.Rotation = 0.35
 	p.X.Tick.Label.XAlign = -0.9
 	return p.Save(vg.Points(780), vg.Points(460), out)
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

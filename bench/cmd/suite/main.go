@@ -24,12 +24,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kestrel-go/kestrel/bench/internal/stats"
 )
 
 var pipelineLua = `-- Sends depth requests per write (TechEmpower's pipelining).
@@ -298,18 +298,6 @@ func measure(bin, lua, name string, t test, d time.Duration) (Result, error) {
 	return r, nil
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func printTable(tests []test, servers []string, results []Result) {
 	fmt.Println("| test | server | req/s (median) | vs fasthttp | vs net/http | p50 | p99 | CPU per request |")
 	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -336,7 +324,7 @@ func printTable(tests []test, servers []string, results []Result) {
 					p50, p99   float64
 					cpu        float64
 					haveResult bool
-				}{median(rps), median(p50), median(p99), median(cpu), true}
+				}{stats.Median(rps), stats.Median(p50), stats.Median(p99), stats.Median(cpu), true}
 			}
 		}
 		ratio := func(a, b float64) string {
