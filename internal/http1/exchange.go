@@ -181,12 +181,6 @@ func (ex *Exchange) ContentLength() int64 {
 	return ex.h.contentLength
 }
 
-// Chunked reports whether the request body is chunked.
-func (ex *Exchange) Chunked() bool { return ex.h.chunked }
-
-// WantsClose reports whether the request carries Connection: close.
-func (ex *Exchange) WantsClose() bool { return ex.h.connClose }
-
 // Body reads the request body. It is the same reader for every call.
 func (ex *Exchange) Body() io.ReadCloser { return &ex.body }
 
@@ -216,9 +210,6 @@ func (ex *Exchange) RemoteAddr() net.Addr { return ex.c.nc.RemoteAddr() }
 // LocalAddr is the address the request arrived on.
 func (ex *Exchange) LocalAddr() net.Addr { return ex.c.nc.LocalAddr() }
 
-// Conn is the connection the exchange belongs to.
-func (ex *Exchange) Conn() *Conn { return ex.c }
-
 // SetStatus sets the response status code. It has no effect once the
 // response has started.
 func (ex *Exchange) SetStatus(code int) {
@@ -226,12 +217,6 @@ func (ex *Exchange) SetStatus(code int) {
 		ex.status = code
 	}
 }
-
-// Status is the response status code.
-func (ex *Exchange) Status() int { return ex.status }
-
-// Committed reports whether the response head has been written.
-func (ex *Exchange) Committed() bool { return ex.committed }
 
 // SetHeader sets a response header, replacing any with the same name.
 func (ex *Exchange) SetHeader(name, value string) {
