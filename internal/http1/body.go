@@ -19,7 +19,7 @@ type body struct {
 	started  bool  // the handler has read (so the limit is fixed)
 	eof      bool
 	err      error
-	trailer  http.Header // receives the trailer fields, when set
+	trailer  *http.Header // receives the trailer fields (the request's Trailer), when set
 	trailerN int         // trailer bytes so far
 }
 
@@ -284,12 +284,15 @@ func (b *body) trailerField(line []byte) error {
 		}
 	}
 	if b.trailer != nil {
+		if *b.trailer == nil {
+			*b.trailer = make(http.Header)
+		}
 		name := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
 		switch name {
 		case "Content-Length", "Transfer-Encoding", "Host", "Trailer":
 			return nil // framing and routing fields do not belong in trailers
 		}
-		b.trailer[name] = append(b.trailer[name], string(value))
+		(*b.trailer)[name] = append((*b.trailer)[name], string(value))
 	}
 	return nil
 }

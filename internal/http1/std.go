@@ -26,6 +26,11 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 	}
 	ctx := &requestContext{parent: c.cfg.BaseContext, ex: ex}
 	req := r.WithContext(ctx)
+	if ex.h.chunked {
+		// Trailers, declared or not, land in the handler's Request.Trailer
+		// as the body ends, as net/http delivers them.
+		ex.body.trailer = &req.Trailer
+	}
 	c.reqCtx.Store(ctx)
 	defer func() {
 		c.reqCtx.Store(nil)
@@ -128,7 +133,6 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 					req.Trailer[textproto.CanonicalMIMEHeaderKey(string(t))] = nil
 				})
 			}
-			ex.body.trailer = req.Trailer
 			delete(hdr, "Trailer") // in Request.Trailer, as net/http does
 		}
 	case h.contentLength > 0:
