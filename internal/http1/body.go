@@ -20,7 +20,7 @@ type body struct {
 	eof      bool
 	err      error
 	trailer  *http.Header // receives the trailer fields (the request's Trailer), when set
-	trailerN int         // trailer bytes so far
+	trailerN int          // trailer bytes so far
 }
 
 // States of the chunked decoder.
