@@ -382,8 +382,12 @@ func (b *body) fill() error {
 func parseChunkSize(line []byte) (int64, bool) {
 	var n int64
 	i := 0
+	for i < len(line) && line[i] == '0' {
+		i++ // leading zeros are valid however many there are
+	}
+	digits := i
 	for ; i < len(line) && isHex(line[i]); i++ {
-		if i >= 15 {
+		if i-digits >= 15 {
 			return 0, false // would overflow
 		}
 		n = n<<4 | int64(unhex(line[i]))
@@ -391,58 +395,7 @@ func parseChunkSize(line []byte) (int64, bool) {
 	if i == 0 {
 		return 0, false
 	}
-	return n, validChunkExt(line[i:])
-}
-
-// validChunkExt checks chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ).
-func validChunkExt(ext []byte) bool {
-	skipWS := func() {
-		for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
-			ext = ext[1:]
-		}
-	}
-	token := func() bool {
-		j := 0
-		for j < len(ext) && tchar[ext[j]] {
-			j++
-		}
-		ext = ext[j:]
-		return j > 0
-	}
-	for len(ext) > 0 {
-		skipWS()
-		if len(ext) == 0 || ext[0] != ';' {
-			return false // whitespace must lead to another extension
-		}
-		ext = ext[1:]
-		skipWS()
-		if !token() {
-			return false
-		}
-		skipWS()
-		if len(ext) == 0 || ext[0] != '=' {
-			continue
-		}
-		ext = ext[1:]
-		skipWS()
-		if len(ext) > 0 && ext[0] == '"' {
-			j := 1
-			for ; j < len(ext) && ext[j] != '"'; j++ {
-				if ext[j] == '\\' {
-					j++
-				} else if c := ext[j]; c < ' ' && c != '\t' || c == 0x7f {
-					return false
-				}
-			}
-			if j >= len(ext) {
-				return false // unbalanced quotes
-			}
-			ext = ext[j+1:]
-		} else if !token() {
-			return false
-		}
-	}
-	return true
+	return n, validParams(line[i:], false)
 }
 
 func unhex(c byte) byte {

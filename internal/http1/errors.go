@@ -43,6 +43,7 @@ var (
 	errInvalidContentLength = rejection(http.StatusBadRequest, "invalid Content-Length")
 	errMultipleContentLen   = rejection(http.StatusBadRequest, "conflicting Content-Length headers")
 	errChunkedNotFinal      = rejection(http.StatusBadRequest, "final transfer coding is not chunked")
+	errInvalidTE            = rejection(http.StatusBadRequest, "invalid Transfer-Encoding")
 	errUnknownCoding        = rejection(http.StatusNotImplemented, "unsupported transfer coding")
 	errTEWithContentLength  = rejection(http.StatusBadRequest, "both Transfer-Encoding and Content-Length")
 	errTEInHTTP10           = rejection(http.StatusBadRequest, "Transfer-Encoding in an HTTP/1.0 request")

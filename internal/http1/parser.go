@@ -189,6 +189,11 @@ func (p *parser) requestLine(line []byte, start int32) error {
 		if string(method) == "CONNECT" {
 			return errInvalidTarget
 		}
+		if bytes.IndexByte(rawAuthority(target), '@') >= 0 {
+			// User information has no place in a request target (RFC 9110,
+			// section 4.2.4).
+			return errInvalidTarget
+		}
 	default:
 		h.form = authorityForm
 		if string(method) != "CONNECT" {
@@ -302,21 +307,31 @@ func (p *parser) transferEncoding(value []byte) error {
 	n := 0
 	forEachToken(value, func(t []byte) {
 		n++
+		params := false
 		if i := bytes.IndexByte(t, ';'); i >= 0 {
+			params = true
+			if !validParams(t[i:], true) {
+				err = errInvalidTE
+			}
 			t = bytes.TrimRight(t[:i], " \t")
 		}
 		switch {
 		case err != nil:
-		case h.chunked || !validToken(t):
+		case !validToken(t):
+			err = errInvalidTE
+		case h.chunked:
 			err = errChunkedNotFinal
 		case equalFold(t, "chunked"):
+			if params {
+				err = errInvalidTE // chunked takes no parameters
+			}
 			h.chunked = true
 		default:
 			h.unknownCoding = true
 		}
 	})
 	if n == 0 {
-		return errChunkedNotFinal
+		return errInvalidTE
 	}
 	return err
 }
@@ -331,7 +346,7 @@ func (p *parser) finish(b []byte) error {
 		return errMissingHost
 	}
 	if h.form == absoluteForm && h.hostCount == 1 {
-		if !equalFold(targetAuthority(h.target.of(b)), string(h.host.of(b))) {
+		if !sameAuthority(h.target.of(b), h.host.of(b)) {
 			return errHostMismatch
 		}
 	}
@@ -350,18 +365,61 @@ func (p *parser) finish(b []byte) error {
 	return nil
 }
 
-// targetAuthority returns the authority of an absolute-form target, without
-// user information.
-func targetAuthority(t []byte) []byte {
+// rawAuthority returns the authority of an absolute-form target as sent.
+func rawAuthority(t []byte) []byte {
 	i := bytes.Index(t, []byte("://"))
 	t = t[i+3:]
 	if j := bytes.IndexAny(t, "/?#"); j >= 0 {
 		t = t[:j]
 	}
+	return t
+}
+
+// targetAuthority returns the authority of an absolute-form target, without
+// user information (which the parser refuses).
+func targetAuthority(t []byte) []byte {
+	t = rawAuthority(t)
 	if j := bytes.LastIndexByte(t, '@'); j >= 0 {
 		t = t[j+1:]
 	}
 	return t
+}
+
+// sameAuthority reports whether an absolute-form target's authority and a
+// Host value name the same origin: hosts compared ignoring case, ports with
+// the scheme's default port filled in, so that "http://a:80/" matches
+// "Host: a" (RFC 9110, sections 4.2.3 and 7.2).
+func sameAuthority(target, host []byte) bool {
+	def := "80"
+	if len(target) >= 6 && equalFold(target[:6], "https:") {
+		def = "443"
+	}
+	th, tp := splitHostPort(targetAuthority(target))
+	hh, hp := splitHostPort(host)
+	if len(tp) == 0 {
+		tp = []byte(def)
+	}
+	if len(hp) == 0 {
+		hp = []byte(def)
+	}
+	return equalFold(th, string(hh)) && string(trimZeros(tp)) == string(trimZeros(hp))
+}
+
+// splitHostPort splits a valid authority into host and port; the port is
+// empty when absent or empty ("host:").
+func splitHostPort(a []byte) (host, port []byte) {
+	i := bytes.LastIndexByte(a, ':')
+	if i < 0 || bytes.IndexByte(a[i:], ']') >= 0 {
+		return a, nil // no port, or the colon is inside an IPv6 literal
+	}
+	return a[:i], a[i+1:]
+}
+
+func trimZeros(p []byte) []byte {
+	for len(p) > 1 && p[0] == '0' {
+		p = p[1:]
+	}
+	return p
 }
 
 // tchar reports which bytes may appear in a token (RFC 9110, section 5.6.2).
@@ -514,4 +572,65 @@ func parseContentLength(v []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// validParams checks a parameter list (RFC 9110, section 5.6.6) as it
+// follows a transfer coding or a chunk size: *( BWS ";" BWS name [ BWS "="
+// BWS value ] ), with a token name and a token or quoted-string value,
+// which needValue makes mandatory.
+func validParams(ext []byte, needValue bool) bool {
+	skipWS := func() {
+		for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
+			ext = ext[1:]
+		}
+	}
+	token := func() bool {
+		j := 0
+		for j < len(ext) && tchar[ext[j]] {
+			j++
+		}
+		ext = ext[j:]
+		return j > 0
+	}
+	for len(ext) > 0 {
+		skipWS()
+		if len(ext) == 0 || ext[0] != ';' {
+			return false // whitespace must lead to another parameter
+		}
+		ext = ext[1:]
+		skipWS()
+		if !token() {
+			return false
+		}
+		skipWS()
+		if len(ext) == 0 || ext[0] != '=' {
+			if needValue {
+				return false
+			}
+			continue
+		}
+		ext = ext[1:]
+		skipWS()
+		if len(ext) > 0 && ext[0] == '"' {
+			j := 1
+			for ; j < len(ext) && ext[j] != '"'; j++ {
+				if ext[j] == '\\' {
+					j++ // quoted-pair: the escaped byte is checked like the others
+					if j == len(ext) {
+						return false
+					}
+				}
+				if c := ext[j]; c < ' ' && c != '\t' || c == 0x7f {
+					return false
+				}
+			}
+			if j >= len(ext) {
+				return false // unbalanced quotes
+			}
+			ext = ext[j+1:]
+		} else if !token() {
+			return false
+		}
+	}
+	return true
 }
