@@ -42,6 +42,8 @@ var llhttpDeviations = map[string]string{
 	"POST with `chunked` as last transfer-encoding (multiple headers)": "a transfer coding the server cannot decode (deflate) is answered 501 (RFC 9112, 6.1)",
 	// RFC 9112, section 3.2.4: the asterisk form is only for OPTIONS.
 	"M-SEARCH request": "the asterisk-form target is only for OPTIONS (RFC 9112, 3.2.4): 405",
+	// RFC 9110, section 4.2.4: user information in an http URI is an error.
+	"`host:port` and basic auth": "user information in an absolute-form target is refused (RFC 9110, 4.2.4): 400",
 }
 
 // TestLLHTTPVectors runs llhttp's strict request cases against a real

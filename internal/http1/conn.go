@@ -603,32 +603,49 @@ func (c *Conn) reject(err error) {
 	c.flush()
 }
 
-// Bounds of a lingering close.
-const (
-	lingerTimeout = time.Second
-	maxLinger     = 256 << 10
+// Bounds of a lingering close: how long in all (Kestrel's request body
+// drain timeout), how long the client may pause, how many bytes are read
+// and dropped, and how long at least the client has to read the response
+// before a reset can reach it (net/http's rstAvoidanceDelay).
+var (
+	lingerTimeout = 5 * time.Second
+	lingerIdle    = time.Second
+	maxLinger     = int64(4 << 20)
+	lingerMinimum = 500 * time.Millisecond
 )
 
 // lingeringClose half-closes the connection and reads and drops what the
-// client still sends, until it closes its side, lingerTimeout passes or
-// maxLinger bytes were read (RFC 9112, section 9.6). Closing with unread
-// bytes would make the kernel send a reset, which can destroy the
-// rejection's answer before the client reads it.
+// client still sends, until it closes its side, pauses for lingerIdle or
+// lingerTimeout passes (RFC 9112, section 9.6). Closing with unread bytes
+// makes the kernel send a reset, which can destroy the response before the
+// client reads it: a client that keeps sending past maxLinger bytes still
+// gets lingerMinimum to read the response before the connection closes.
 func (c *Conn) lingeringClose() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok || c.werr != nil || cw.CloseWrite() != nil {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-	buf := c.cfg.readPool.Get()
-	defer c.cfg.readPool.Put(buf)
-	for total := 0; total < maxLinger; {
+	start := time.Now()
+	end := start.Add(lingerTimeout)
+	buf := c.cfg.headPool.Get()
+	defer c.cfg.headPool.Put(buf)
+	for total := int64(0); total < maxLinger; {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		d := now.Add(lingerIdle)
+		if d.After(end) {
+			d = end
+		}
+		c.nc.SetReadDeadline(d)
 		n, err := c.nc.Read(*buf)
-		total += n
+		total += int64(n)
 		if err != nil {
 			return
 		}
 	}
+	time.Sleep(lingerMinimum - time.Since(start))
 }
 
 // write appends p to the output, flushing when the buffer is full; large

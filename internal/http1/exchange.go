@@ -496,8 +496,16 @@ func (ex *Exchange) commit(final bool) {
 	if c.draining.Load() {
 		c.closeAfter = true // shutting down: this is the connection's last response
 	}
-	if final && !c.closeAfter && !ex.body.done() && !ex.body.drainable() {
-		c.closeAfter = true
+	if !c.closeAfter && !ex.body.done() {
+		// An unread body must be read before the next request. Once the
+		// handler has returned, try now, so that the head can say whether
+		// the connection stays open; while it runs (a streamed response),
+		// keep the connection only for a short rest of known length.
+		if final {
+			c.closeAfter = !ex.body.drain()
+		} else {
+			c.closeAfter = ex.body.chunked || !ex.body.drainable()
+		}
 	}
 	if ex.status == http.StatusSwitchingProtocols {
 		ex.mode = modeNone
@@ -577,6 +585,11 @@ func (ex *Exchange) finish() bool {
 		}
 	}
 	if c.closeAfter {
+		if !ex.body.done() && ex.continued {
+			// The client may still be sending the body: close gracefully so
+			// that it reads the response before any reset.
+			c.linger = true
+		}
 		c.flush()
 		return false
 	}

@@ -1,0 +1,71 @@
+package kestrel
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// zeroReader is an endless stream of zero bytes.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestEarlyResponseReachesGoClient checks that a response sent before the
+// request body was read reaches net/http's client every time: the server
+// must not reset the connection while the client still writes the body
+// (net/http's server half-closes and waits; so does Kestrel).
+func TestEarlyResponseReachesGoClient(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/reject", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no credentials", http.StatusUnauthorized) // the body is never read
+	})
+	mux.HandleFunc("/maxbytes", func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "too big", http.StatusRequestEntityTooLarge)
+			return
+		}
+		io.WriteString(w, "read it all")
+	})
+	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			return // past the server's limit: the server answers 413
+		}
+		io.WriteString(w, "read it all")
+	})
+	addr := startServer(t, &Server{Handler: mux, Limits: Limits{MaxRequestBodySize: 8 << 20}})
+	client := newClient(t)
+	client.Timeout = 0
+
+	for _, tc := range []struct {
+		path  string
+		size  int64
+		tries int
+		want  int
+	}{
+		{"/reject", 1 << 20, 40, http.StatusUnauthorized},
+		{"/maxbytes", 20 << 20, 10, http.StatusRequestEntityTooLarge},
+		{"/read", 100 << 20, 3, http.StatusRequestEntityTooLarge},
+	} {
+		for i := range tc.tries {
+			body := io.LimitReader(zeroReader{}, tc.size)
+			resp, err := client.Post("http://"+addr+tc.path, "application/octet-stream", body)
+			if err != nil {
+				t.Fatalf("%s with %d bytes, try %d: %v", tc.path, tc.size, i, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%s, try %d: %d %.80q, want %d", tc.path, i, resp.StatusCode, bytes.TrimSpace(b), tc.want)
+			}
+		}
+	}
+}
