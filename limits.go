@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/app"
 )
 
 // Unlimited turns off a limit that Kestrel allows to be unlimited, where
@@ -33,8 +33,8 @@ type DataRate struct {
 	GracePeriod    time.Duration
 }
 
-func (r DataRate) engine() http1.Rate {
-	return http1.Rate{BytesPerSecond: r.BytesPerSecond, Grace: r.GracePeriod}
+func (r DataRate) engine() app.Rate {
+	return app.Rate{BytesPerSecond: r.BytesPerSecond, Grace: r.GracePeriod}
 }
 
 // NoMinDataRate turns a minimum data rate off, where a *DataRate is

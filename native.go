@@ -5,7 +5,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/app"
 )
 
 // NativeHandler serves requests on the engine's zero-allocation path.
@@ -19,16 +19,30 @@ type NativeHandlerFunc func(c *Context)
 // ServeKestrel calls f(c).
 func (f NativeHandlerFunc) ServeKestrel(c *Context) { f(c) }
 
-// Context is one request and its response on the native path. It is valid
-// only until the handler returns, and so are the byte slices it returns;
-// copy what must outlive the handler.
+// Context is one request and its response on the native path, whatever
+// the protocol (HTTP/1.x or HTTP/2). It is valid only until the handler
+// returns, and so are the byte slices it returns; copy what must outlive
+// the handler.
 //
 // A response whose body fits in the server's 4 KiB response buffer when the
 // handler returns is sent with a Content-Length; a longer or flushed one is
-// streamed with chunked transfer coding.
-type Context http1.Exchange
+// streamed (HTTP/1.1: chunked transfer coding).
+type Context struct {
+	x *app.Exchange
+}
 
-func (c *Context) ex() *http1.Exchange { return (*http1.Exchange)(c) }
+func (c *Context) ex() *app.Exchange { return c.x }
+
+// nativeContext returns the Context of an exchange, made once per pooled
+// exchange.
+func nativeContext(ex *app.Exchange) *Context {
+	c, _ := ex.Native.(*Context)
+	if c == nil {
+		c = &Context{x: ex}
+		ex.Native = c
+	}
+	return c
+}
 
 // Method is the request method, such as "GET".
 func (c *Context) Method() []byte { return c.ex().Method() }
@@ -46,13 +60,8 @@ func (c *Context) Query() []byte { return c.ex().Query() }
 // Host is the request's Host header.
 func (c *Context) Host() []byte { return c.ex().Host() }
 
-// Proto is "HTTP/1.1" or "HTTP/1.0".
-func (c *Context) Proto() string {
-	if c.ex().ProtoMinor() == 0 {
-		return "HTTP/1.0"
-	}
-	return "HTTP/1.1"
-}
+// Proto is the request's protocol: "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0".
+func (c *Context) Proto() string { return c.ex().Req.Proto() }
 
 // Header returns the value of the first request header called name
 // (case-insensitively), or nil.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/http1"
 )
 
@@ -12,8 +13,8 @@ import (
 // this package's server.
 var ErrNotKestrel = errors.New("kestrel: the request was not served by a kestrel.Server")
 
-func exchange(r *http.Request) (*http1.Exchange, error) {
-	if ex := http1.FromRequest(r); ex != nil {
+func exchange(r *http.Request) (*app.Exchange, error) {
+	if ex := app.FromRequest(r); ex != nil {
 		return ex, nil
 	}
 	return nil, ErrNotKestrel
@@ -95,13 +96,13 @@ var ErrUpgradeLimit = http1.ErrUpgradeLimit
 
 // ErrNotUpgradable is returned by Upgrade for a request that cannot be
 // upgraded.
-var ErrNotUpgradable = http1.ErrNotUpgradable
+var ErrNotUpgradable = app.ErrNotUpgradable
 
 // IsUpgradable reports whether r asks for a protocol upgrade the server
 // can perform (Kestrel's IHttpUpgradeFeature.IsUpgradableRequest): HTTP/1.1,
 // "Connection: upgrade", an Upgrade header, and no body.
 func IsUpgradable(r *http.Request) bool {
-	ex := http1.FromRequest(r)
+	ex := app.FromRequest(r)
 	return ex != nil && ex.Upgradable()
 }
 

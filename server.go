@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
@@ -230,18 +231,21 @@ func (s *Server) init() error {
 	s.upgraded = make(map[*http1.UpgradedConn]struct{})
 	s.counter = transport.NewCounter(limits.MaxConcurrentConnections)
 	s.hb = heartbeat.New(s.tick)
+	appCfg := &app.Config{
+		Logger:             log,
+		Heartbeat:          s.hb,
+		ServerHeader:       !s.DisableServerHeader,
+		MaxRequestBodySize: limits.MaxRequestBodySize,
+	}
 	cfg := &http1.Config{
+		App:                        appCfg,
 		MaxRequestLineSize:         limits.MaxRequestLineSize,
 		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
 		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
-		MaxRequestBodySize:         limits.MaxRequestBodySize,
 		KeepAliveTimeout:           limits.KeepAliveTimeout,
 		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
-		ServerHeader:               !s.DisableServerHeader,
 		MinRequestBodyRate:         limits.MinRequestBodyDataRate.engine(),
 		MinResponseRate:            limits.MinResponseDataRate.engine(),
-		Heartbeat:                  s.hb,
-		Logger:                     log,
 		Upgraded:                   s.trackUpgraded,
 	}
 	if pk, err := transport.NewParker(); err == nil {
@@ -257,9 +261,9 @@ func (s *Server) init() error {
 		handler = http.NotFoundHandler()
 	}
 	if native != nil {
-		cfg.Handler = func(ex *http1.Exchange) { native.ServeKestrel((*Context)(ex)) }
+		appCfg.Handler = func(ex *app.Exchange) { native.ServeKestrel(nativeContext(ex)) }
 	} else {
-		cfg.Handler = func(ex *http1.Exchange) { ex.ServeHTTP(handler) }
+		appCfg.Handler = func(ex *app.Exchange) { ex.ServeHTTP(handler) }
 	}
 	s.cfg = cfg
 	s.hb.Start()
@@ -268,7 +272,7 @@ func (s *Server) init() error {
 
 func (s *Server) logger() *slog.Logger {
 	if s.cfg != nil {
-		return s.cfg.Logger
+		return s.cfg.App.Logger
 	}
 	if s.Logger != nil {
 		return s.Logger
@@ -291,7 +295,7 @@ func (s *Server) Start() error {
 	eps := s.endpoints
 	switch {
 	case len(eps) > 0 && len(s.rawURLs) > 0:
-		s.cfg.Logger.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
+		s.cfg.App.Logger.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
 	case len(eps) == 0 && len(s.urls) > 0:
 		eps = s.urls
 	case len(eps) == 0 && len(s.listeners) == 0:
@@ -354,7 +358,7 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 				if def, err = devCertificate(ep.url); err != nil {
 					return nil, err
 				}
-				s.cfg.Logger.Info("using the development certificate for " + ep.url)
+				s.cfg.App.Logger.Info("using the development certificate for " + ep.url)
 			}
 			if h == nil {
 				h = def
@@ -366,7 +370,7 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.cfg.Logger)
+		te, err := h.build(ep.url, s.cfg.App.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -397,7 +401,7 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 		}
 		if err != nil {
 			if ep.localhost && !transport.IsAddrInUse(err) {
-				s.cfg.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
+				s.cfg.App.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
 				continue
 			}
 			if transport.IsAddrInUse(err) {
@@ -434,11 +438,11 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l *listener) error {
-	err := transport.Accept(l, s.counter, s.cfg.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
+	err := transport.Accept(l, s.counter, s.cfg.App.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
 	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
 		return ErrServerClosed
 	}
-	s.cfg.Logger.Error("listener failed", "address", l.Addr().String(), "error", err)
+	s.cfg.App.Logger.Error("listener failed", "address", l.Addr().String(), "error", err)
 	return fmt.Errorf("kestrel: accept on %s: %w", l.Addr(), err)
 }
 
@@ -450,12 +454,12 @@ func (s *Server) isClosed() bool {
 
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	if l.ep.opts.LogConnections {
-		nc = connlog.Wrap(nc, s.cfg.Logger)
+		nc = connlog.Wrap(nc, s.cfg.App.Logger)
 	}
 	if l.tls != nil {
 		tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
 		if err != nil {
-			s.cfg.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
+			s.cfg.App.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
 			nc.Close()
 			slot.Release()
 			return

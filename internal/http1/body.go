@@ -7,20 +7,18 @@ import (
 	"net/textproto"
 )
 
-// body reads a request body from the connection: Content-Length or chunked
-// framing, the request's size limit, and Expect: 100-continue.
+// body decodes a request body from the connection: Content-Length or
+// chunked framing, and Expect: 100-continue. The application layer's Body
+// puts the request's size limit on top.
 type body struct {
-	ex       *Exchange
+	ex       *exchange
 	chunked  bool
 	remain   int64 // bytes left: of the whole body (length) or of the current chunk
 	state    uint8 // chunked decoding state
-	read     int64 // body bytes delivered so far
-	limit    int64 // < 0: unlimited
-	started  bool  // the handler has read (so the limit is fixed)
+	started  bool  // read at least once (100 Continue sent if asked for)
 	eof      bool
 	err      error
-	trailer  *http.Header // receives the trailer fields (the request's Trailer), when set
-	trailerN int          // trailer bytes so far
+	trailerN int // trailer bytes so far
 }
 
 // States of the chunked decoder.
@@ -34,12 +32,12 @@ const (
 // maxChunkLine bounds a chunk-size line with its extensions.
 const maxChunkLine = 4096
 
-func (b *body) reset(ex *Exchange, limit int64) {
-	*b = body{ex: ex, limit: limit, chunked: ex.h.chunked}
+func (b *body) reset(ex *exchange) {
+	*b = body{ex: ex, chunked: ex.Req.Chunked}
 	switch {
 	case b.chunked:
-	case ex.h.contentLength > 0:
-		b.remain = ex.h.contentLength
+	case ex.Req.ContentLength > 0:
+		b.remain = ex.Req.ContentLength
 	default:
 		b.eof = true
 	}
@@ -66,7 +64,6 @@ func (b *body) drain() bool {
 	if !b.drainable() {
 		return false
 	}
-	b.limit = -1
 	c := b.ex.c
 	c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	defer c.setPhase(phaseNone, 0)
@@ -82,7 +79,8 @@ func (b *body) drain() bool {
 	return b.eof
 }
 
-// Read reads body bytes.
+// Read reads body bytes. The first read sends 100 Continue when the
+// client asked for it and no response has started.
 func (b *body) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
@@ -90,16 +88,10 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.eof {
 		return 0, io.EOF
 	}
+	ex := b.ex
 	if !b.started {
 		b.started = true
-		ex := b.ex
-		if ex.c.hijacked {
-			return 0, errHijacked
-		}
-		if b.limit >= 0 && ex.h.contentLength > b.limit {
-			return 0, b.tooLarge()
-		}
-		if !ex.continued && !ex.committed {
+		if !ex.continued && !ex.Committed() {
 			ex.continued = true
 			c := ex.c
 			c.writeString("HTTP/1.1 100 Continue\r\n\r\n")
@@ -112,37 +104,16 @@ func (b *body) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var err error
 	if b.chunked {
-		n, err = b.readChunked(p)
-	} else {
-		n, err = b.readLength(p)
+		return b.readChunked(p)
 	}
-	b.read += int64(n)
-	if b.limit >= 0 && b.read > b.limit {
-		return 0, b.tooLarge()
-	}
-	return n, err
+	return b.readLength(p)
 }
 
-// Close is a no-op: the server drains or discards what is left.
-func (b *body) Close() error { return nil }
-
-func (b *body) tooLarge() error {
-	b.ex.rejected = errBodyTooLarge
-	b.err = &http.MaxBytesError{Limit: b.limit}
-	return b.err
-}
-
-var errBodyTooLarge = rejection(http.StatusRequestEntityTooLarge, "request body too large")
-
-// fail makes err the answer to every later read.
+// fail makes err the answer to every later read; a connection that ends
+// early is an unexpected EOF.
 func (b *body) fail(err error) error {
-	if re, ok := err.(*RequestError); ok {
-		b.ex.rejected = re
-	} else if err == io.EOF || err == io.ErrUnexpectedEOF {
-		b.ex.rejected = errUnexpectedEOFBody
+	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	b.err = err
@@ -283,16 +254,8 @@ func (b *body) trailerField(line []byte) error {
 			return errInvalidHeaderValue
 		}
 	}
-	if b.trailer != nil {
-		if *b.trailer == nil {
-			*b.trailer = make(http.Header)
-		}
-		name := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
-		switch name {
-		case "Content-Length", "Transfer-Encoding", "Host", "Trailer":
-			return nil // framing and routing fields do not belong in trailers
-		}
-		(*b.trailer)[name] = append((*b.trailer)[name], string(value))
+	if b.ex.WantsRequestTrailers() {
+		b.ex.AddRequestTrailer(textproto.CanonicalMIMEHeaderKey(string(line[:colon])), string(value))
 	}
 	return nil
 }
@@ -334,7 +297,7 @@ func (b *body) line(max int) ([]byte, error) {
 func (b *body) fill() error {
 	c := b.ex.c
 	ex := b.ex
-	headEnd := ex.base + ex.h.size
+	headEnd := ex.base + ex.flags.size
 	buf := *c.rbuf
 	if c.rend == len(buf) {
 		if c.rpos > headEnd {
@@ -358,6 +321,7 @@ func (b *body) fill() error {
 			c.rpos -= ex.base
 			c.rend -= ex.base
 			ex.base = 0
+			ex.syncHead()
 			buf = *c.rbuf
 		}
 	}
@@ -407,7 +371,3 @@ func unhex(c byte) byte {
 	}
 	return c - 'A' + 10
 }
-
-// SetMaxRequestBodySize sets the request's body size limit; the root
-// package reaches it through http.Request.Body.
-func (b *body) SetMaxRequestBodySize(n int64) error { return b.ex.SetMaxRequestBodySize(n) }

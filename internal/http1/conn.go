@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -16,32 +15,29 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/bufpool"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
-// Config is what every connection of a server shares. It must not change
-// once connections are served.
+// Config is what every HTTP/1.x connection of a server shares. It must not
+// change once connections are served.
 type Config struct {
+	// App is the application layer's configuration: the handler, the
+	// logger, the Date header, the body size limit.
+	App *app.Config
+
 	MaxRequestLineSize         int
 	MaxRequestHeadersTotalSize int
 	MaxRequestHeaderCount      int
-	MaxRequestBodySize         int64 // < 0: unlimited
 	KeepAliveTimeout           time.Duration
 	RequestHeadersTimeout      time.Duration // < 0: none
-	ServerHeader               bool
 
 	// Minimum data rates; the zero Rate is off.
-	MinRequestBodyRate Rate
-	MinResponseRate    Rate
-
-	Heartbeat *heartbeat.Heartbeat
-	Logger    *slog.Logger
-
-	// Handler serves each request. It is called on the connection's
-	// goroutine; the Exchange is valid until it returns.
-	Handler func(*Exchange)
+	MinRequestBodyRate app.Rate
+	MinResponseRate    app.Rate
 
 	// Upgrades counts upgraded (and hijacked) connections against
 	// MaxConcurrentUpgradedConnections; nil means no limit.
@@ -58,8 +54,11 @@ type Config struct {
 	// (their stacks are free memory); the server reads and resets it.
 	Released atomic.Int64
 
-	// BaseContext is the parent of each request's context.
-	BaseContext context.Context
+	// HTTP2, if set, takes over a connection that opens with the HTTP/2
+	// connection preface (h2c with prior knowledge), with the bytes read so
+	// far; without it such a connection is answered GOAWAY
+	// (HTTP_1_1_REQUIRED).
+	HTTP2 func(nc net.Conn, buffered []byte)
 
 	readPool     *bufpool.Pool // small read buffers
 	headPool     *bufpool.Pool // large enough for the largest allowed head
@@ -83,58 +82,10 @@ func (cfg *Config) init() {
 		// the largest allowed head plus room for the start of its body.
 		cfg.headPool = bufpool.New(cfg.MaxRequestLineSize + cfg.MaxRequestHeadersTotalSize + readBufferSize)
 		cfg.writePool = bufpool.New(writeBufferSize)
-		if cfg.BaseContext == nil {
-			cfg.BaseContext = context.Background()
+		if cfg.App.BaseContext == nil {
+			cfg.App.BaseContext = context.Background()
 		}
 	})
-}
-
-// Rate is a minimum data rate: after Grace, fewer than BytesPerSecond bytes
-// per second on average times out. The zero Rate is off.
-type Rate struct {
-	BytesPerSecond float64
-	Grace          time.Duration
-}
-
-// rateTimer measures a data rate for the heartbeat: the time spent waiting
-// on the client and the bytes moved meanwhile.
-type rateTimer struct {
-	bps     atomic.Uint64 // math.Float64bits of the rate; 0 is off
-	grace   atomic.Int64
-	waiting atomic.Bool  // a read or write waits on the client now
-	elapsed atomic.Int64 // nanoseconds spent waiting, in heartbeat ticks
-	bytes   atomic.Int64
-	timeout atomic.Bool // the heartbeat found the rate too slow
-}
-
-func (t *rateTimer) set(r Rate) {
-	t.bps.Store(math.Float64bits(r.BytesPerSecond))
-	t.grace.Store(int64(r.Grace))
-}
-
-func (t *rateTimer) reset(r Rate) {
-	t.set(r)
-	t.elapsed.Store(0)
-	t.bytes.Store(0)
-	t.timeout.Store(false)
-}
-
-// tick adds one heartbeat interval to the waiting time and reports whether
-// the rate has fallen below the minimum after the grace period.
-func (t *rateTimer) tick(interval time.Duration) bool {
-	if !t.waiting.Load() {
-		return false
-	}
-	bps := math.Float64frombits(t.bps.Load())
-	if bps <= 0 {
-		return false
-	}
-	elapsed := t.elapsed.Add(int64(interval))
-	if elapsed <= t.grace.Load() {
-		return false
-	}
-	rate := float64(t.bytes.Load()) / (float64(elapsed) / float64(time.Second))
-	return rate < bps
 }
 
 // The phases of a connection, as the heartbeat sees them.
@@ -174,7 +125,7 @@ type Conn struct {
 	remote string
 
 	// Held only while a request is in flight.
-	ex         *Exchange
+	ex         *exchange
 	rbuf       *[]byte
 	rpos, rend int
 	wbuf       *[]byte
@@ -185,11 +136,10 @@ type Conn struct {
 	closeAfter bool
 	linger     bool // close gracefully: a rejected request may have unread bytes
 	clientGone atomic.Bool
-	reqCtx     atomic.Pointer[requestContext] // of the http.Handler request in flight
+	reqCtx     atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
 
-	bodyRate  rateTimer // the request body, while the handler waits for it
-	writeRate rateTimer // writes, while they wait for the client
-	writeEnd  atomic.Int64
+	bodyRate  app.RateTimer // the request body, while the handler waits for it
+	writeRate app.RateTimer // writes, while they wait for the client
 }
 
 // NewConn returns a connection ready to Serve. draining, when it becomes
@@ -281,7 +231,7 @@ func (c *Conn) end() {
 // phase being left had timed out.
 func (c *Conn) setPhase(ph int32, timeout time.Duration) bool {
 	if timeout > 0 {
-		c.deadline.Store(c.cfg.Heartbeat.Now() + int64(timeout))
+		c.deadline.Store(c.cfg.App.Heartbeat.Now() + int64(timeout))
 	} else {
 		c.deadline.Store(math.MaxInt64)
 	}
@@ -321,18 +271,17 @@ func (c *Conn) Tick(now int64) {
 		}
 		c.tickMu.Unlock()
 	}
-	if c.bodyRate.tick(heartbeat.Interval) && c.bodyRate.timeout.CompareAndSwap(false, true) {
+	if c.bodyRate.Tick(heartbeat.Interval) {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
-	if c.writeRate.waiting.Load() && math.Float64frombits(c.writeRate.bps.Load()) > 0 && now > c.writeEnd.Load() &&
-		c.writeRate.timeout.CompareAndSwap(false, true) {
-		c.cfg.Logger.Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
+	if c.writeRate.WriteOverdue(now) {
+		c.cfg.App.Logger.Debug("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
 		c.Abort()
 	}
 	if ph == phaseNone && c.reqCtx.Load() != nil && peerClosed(c.nc) {
 		c.clientGone.Store(true)
 		if ctx := c.reqCtx.Load(); ctx != nil {
-			ctx.cancel()
+			ctx.Abort()
 		}
 	}
 }
@@ -392,7 +341,7 @@ func (c *Conn) Abort() {
 	// The handler's request context ends with its connection (Kestrel's
 	// RequestAborted), so a handler waiting on it returns.
 	if ctx := c.reqCtx.Load(); ctx != nil {
-		ctx.cancel()
+		ctx.Abort()
 	}
 }
 
@@ -413,12 +362,12 @@ func (c *Conn) readHead(resume bool) int {
 	if c.served == 0 && c.rend-c.rpos >= 3 {
 		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
 			// A TLS ClientHello: no HTTP answer would mean anything to it.
-			c.cfg.Logger.Info("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
+			c.cfg.App.Logger.Info("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
 			return headClose
 		}
 	}
-	h := c.takeHead()
-	p.reset(h, c.served == 0)
+	h, x := c.takeHead()
+	p.reset(h, x, c.served == 0)
 	for {
 		done, err := p.parse((*c.rbuf)[c.rpos:c.rend])
 		if err != nil {
@@ -457,7 +406,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		if c.served > 0 {
 			c.fresh.Store(false)
 		}
-		c.idleSince.Store(c.cfg.Heartbeat.Now())
+		c.idleSince.Store(c.cfg.App.Heartbeat.Now())
 		c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
 		if c.draining.Load() { // Shutdown may have missed this connection
 			return headClose
@@ -482,7 +431,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		return headMigrated
 	}
 	if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) && err != nil {
-		c.cfg.Logger.Debug("connection closed: keep-alive timeout", "remote", c.RemoteAddr())
+		c.cfg.App.Logger.Debug("connection closed: keep-alive timeout", "remote", c.RemoteAddr())
 		return headClose
 	}
 	if err != nil {
@@ -495,11 +444,11 @@ func (c *Conn) awaitRequest(resume bool) int {
 
 // takeHead returns the parsed-head storage of the pooled exchange that will
 // serve the request.
-func (c *Conn) takeHead() *head {
+func (c *Conn) takeHead() (*app.Head, *headFlags) {
 	if c.ex == nil {
 		c.ex = c.cfg.getExchange()
 	}
-	return &c.ex.h
+	return &c.ex.Req, &c.ex.flags
 }
 
 // fill reads more bytes into the read buffer, making room first: unread
@@ -572,7 +521,7 @@ func (c *Conn) logReadError(err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}
-	c.cfg.Logger.Debug("connection read failed", "remote", c.RemoteAddr(), "error", err)
+	c.cfg.App.Logger.Debug("connection read failed", "remote", c.RemoteAddr(), "error", err)
 }
 
 // reject answers a request the parser refused and leaves the connection to
@@ -584,13 +533,13 @@ func (c *Conn) reject(err error) {
 		return
 	}
 	if re == errHTTP2Preface {
-		c.cfg.Logger.Info("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
+		c.cfg.App.Logger.Info("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
 		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
 		c.write([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
 		c.flush()
 		return
 	}
-	c.cfg.Logger.Info("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
+	c.cfg.App.Logger.Info("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
 	c.linger = re != errHeadersTimeout
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.writeStatusLine(re.Status)
@@ -723,30 +672,20 @@ func (c *Conn) flush() bool {
 	_, c.werr = c.nc.Write((*c.wbuf)[:n])
 	c.endWrite()
 	if c.werr != nil {
-		c.cfg.Logger.Debug("connection write failed", "remote", c.RemoteAddr(), "error", c.werr)
+		c.cfg.App.Logger.Debug("connection write failed", "remote", c.RemoteAddr(), "error", c.werr)
 	}
 	return c.werr == nil
 }
 
 // startWrite times a write of n bytes against the minimum response data
-// rate: it must end within the grace period or the time n bytes take at
-// the minimum rate, whichever is longer.
+// rate.
 func (c *Conn) startWrite(n int) {
-	bps := math.Float64frombits(c.writeRate.bps.Load())
-	if bps <= 0 {
-		return
-	}
-	d := int64(float64(n) / bps * float64(time.Second))
-	if g := c.writeRate.grace.Load(); d < g {
-		d = g
-	}
-	c.writeEnd.Store(c.cfg.Heartbeat.Now() + d + int64(heartbeat.Interval))
-	c.writeRate.waiting.Store(true)
+	c.writeRate.StartWrite(c.cfg.App.Heartbeat.Now(), n, heartbeat.Interval)
 }
 
 func (c *Conn) endWrite() {
-	c.writeRate.waiting.Store(false)
-	if c.werr != nil && c.writeRate.timeout.Load() {
+	c.writeRate.Wait(false)
+	if c.werr != nil && c.writeRate.TimedOut() {
 		c.werr = errResponseTooSlow
 	}
 }
@@ -756,12 +695,12 @@ var errResponseTooSlow = errors.New("response data rate below the minimum")
 // bodyRead reads request body bytes from the connection, timing the wait
 // against the minimum request body data rate.
 func (c *Conn) bodyRead(p []byte) (int, error) {
-	c.bodyRate.waiting.Store(true)
+	c.bodyRate.Wait(true)
 	n, err := c.nc.Read(p)
-	c.bodyRate.waiting.Store(false)
-	c.bodyRate.bytes.Add(int64(n))
-	if err != nil && c.bodyRate.timeout.Load() {
-		c.cfg.Logger.Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", c.RemoteAddr())
+	c.bodyRate.Wait(false)
+	c.bodyRate.Count(n)
+	if err != nil && c.bodyRate.TimedOut() {
+		c.cfg.App.Logger.Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", c.RemoteAddr())
 		return n, errBodyTimeout
 	}
 	return n, err
@@ -805,8 +744,20 @@ func (c *Conn) writeInt(n int64, base int) {
 
 // writeCommonHeaders writes the Date and Server headers.
 func (c *Conn) writeCommonHeaders() {
-	c.write(c.cfg.Heartbeat.DateLine())
-	if c.cfg.ServerHeader {
+	c.write(c.cfg.App.Heartbeat.DateLine())
+	if c.cfg.App.ServerHeader {
 		c.writeString("Server: Kestrel\r\n")
 	}
+}
+
+// writeHeaderLine writes "name: value\r\n", with CR, LF and NUL in the
+// value replaced by spaces; a name that is not a token is dropped.
+func (c *Conn) writeHeaderLine(name, value string) {
+	if !httpsyntax.ValidToken(name) {
+		return
+	}
+	c.writeString(name)
+	c.writeString(": ")
+	c.writeString(httpsyntax.SanitizeValue(value))
+	c.writeString("\r\n")
 }

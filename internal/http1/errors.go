@@ -1,24 +1,18 @@
 package http1
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+)
 
 // RequestError is a request the server rejects before the handler sees it:
 // the status it is answered with and the reason it is logged with. The
 // answer carries Content-Length: 0 and Connection: close, then the
 // connection closes, as Kestrel does.
-type RequestError struct {
-	Status int
-	Reason string
-	Allow  string // the Allow header of a 405, if any
-}
+type RequestError = app.RequestError
 
-func (e *RequestError) Error() string {
-	return http.StatusText(e.Status) + ": " + e.Reason
-}
-
-func rejection(status int, reason string) *RequestError {
-	return &RequestError{Status: status, Reason: reason}
-}
+func rejection(status int, reason string) *RequestError { return app.Reject(status, reason) }
 
 // The reasons a request is rejected. They are values, never modified, so
 // rejecting allocates nothing.
@@ -28,7 +22,7 @@ var (
 	errTooManyHeaders       = rejection(http.StatusRequestHeaderFieldsTooLarge, "too many request headers")
 	errInvalidRequestLine   = rejection(http.StatusBadRequest, "invalid request line")
 	errInvalidMethod        = rejection(http.StatusBadRequest, "invalid method")
-	errInvalidTarget        = rejection(http.StatusBadRequest, "invalid request target")
+	errInvalidTarget        = app.ErrInvalidTarget
 	errInvalidVersion       = rejection(http.StatusBadRequest, "invalid HTTP version")
 	errUnsupportedVersion   = rejection(http.StatusHTTPVersionNotSupported, "unsupported HTTP version")
 	errBareLF               = rejection(http.StatusBadRequest, "line ends in LF without CR")
@@ -52,10 +46,9 @@ var (
 	errOptionsRequired      = &RequestError{Status: http.StatusMethodNotAllowed, Reason: "asterisk-form target needs OPTIONS", Allow: "OPTIONS"}
 
 	// Body errors: the handler's Read returns them.
-	errInvalidChunk      = rejection(http.StatusBadRequest, "invalid chunked body")
-	errUnexpectedEOFBody = rejection(http.StatusBadRequest, "connection closed before the request body ended")
-	errTrailersTooLarge  = rejection(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large")
-	errBodyTimeout       = rejection(http.StatusRequestTimeout, "request body timeout")
+	errInvalidChunk     = rejection(http.StatusBadRequest, "invalid chunked body")
+	errTrailersTooLarge = rejection(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large")
+	errBodyTimeout      = app.ErrBodyTimeout
 )
 
 // errHTTP2Preface marks a connection that opened with the HTTP/2 preface.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 )
 
@@ -37,19 +38,20 @@ func FuzzParser(f *testing.F) {
 		f.Add([]byte(h))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var h1, h2 head
+		var h1, h2 app.Head
+		var x1, x2 headFlags
 		p1 := newFuzzParser()
-		p1.reset(&h1, true)
+		p1.reset(&h1, &x1, true)
 		done1, err1 := p1.parse(data)
 		if done1 && err1 == nil {
-			for _, s := range append([]span{h1.method, h1.target, h1.host}, fieldSpans(h1.fields)...) {
-				if s.start < 0 || s.end < s.start || int(s.end) > len(data) || int(s.end) > h1.size {
-					t.Fatalf("span %v outside the head of %d bytes", s, h1.size)
+			for _, s := range append([]app.Span{h1.Method, h1.Target, h1.Host}, fieldSpans(h1.Fields)...) {
+				if s.Start < 0 || s.End < s.Start || int(s.End) > len(data) || int(s.End) > x1.size {
+					t.Fatalf("span %v outside the head of %d bytes", s, x1.size)
 				}
 			}
 		}
 		p2 := newFuzzParser()
-		p2.reset(&h2, true)
+		p2.reset(&h2, &x2, true)
 		var done2 bool
 		var err2 error
 		for i := 1; i <= len(data) && !done2 && err2 == nil; i++ {
@@ -58,16 +60,16 @@ func FuzzParser(f *testing.F) {
 		if done1 != done2 || (err1 == nil) != (err2 == nil) {
 			t.Fatalf("at once: %v %v; byte by byte: %v %v", done1, err1, done2, err2)
 		}
-		if done1 && err1 == nil && h1.size != h2.size {
-			t.Fatalf("head size %d at once, %d byte by byte", h1.size, h2.size)
+		if done1 && err1 == nil && x1.size != x2.size {
+			t.Fatalf("head size %d at once, %d byte by byte", x1.size, x2.size)
 		}
 	})
 }
 
-func fieldSpans(fs []field) []span {
-	var out []span
+func fieldSpans(fs []app.Field) []app.Span {
+	var out []app.Span
 	for _, f := range fs {
-		out = append(out, f.name, f.value)
+		out = append(out, f.Name, f.Value)
 	}
 	return out
 }
@@ -94,18 +96,20 @@ func FuzzConn(f *testing.F) {
 		f.Add([]byte(h + h))
 	}
 	cfg := &Config{
+		App: &app.Config{
+			MaxRequestBodySize: 1 << 16,
+			ServerHeader:       true,
+			Heartbeat:          heartbeat.New(nil),
+			Logger:             slog.New(slog.DiscardHandler),
+		},
 		MaxRequestLineSize:         256,
 		MaxRequestHeadersTotalSize: 1024,
 		MaxRequestHeaderCount:      16,
-		MaxRequestBodySize:         1 << 16,
 		KeepAliveTimeout:           time.Second,
 		RequestHeadersTimeout:      time.Second,
-		ServerHeader:               true,
-		Heartbeat:                  heartbeat.New(nil),
-		Logger:                     slog.New(slog.DiscardHandler),
 	}
 	var served atomic.Int64
-	cfg.Handler = func(ex *Exchange) {
+	cfg.App.Handler = func(ex *app.Exchange) {
 		io.Copy(io.Discard, ex.Body())
 		ex.SetHeader("Content-Type", "text/plain")
 		ex.Write(ex.Target())

@@ -1,49 +1,22 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
 
-// span is a byte range within the buffer that holds a request's head. Offsets
-// rather than slices keep a parse valid when the buffer is replaced by a
-// larger one.
-type span struct{ start, end int32 }
-
-func (s span) of(b []byte) []byte { return b[s.start:s.end] }
-
-// field is one header field line.
-type field struct{ name, value span }
-
-// targetForm is the form of a request-target (RFC 9112, section 3.2).
-type targetForm uint8
-
-const (
-	originForm targetForm = iota
-	absoluteForm
-	authorityForm
-	asteriskForm
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 )
 
-// head is a parsed request head. Its spans refer to the request's buffer,
-// starting at the request's first byte.
-type head struct {
-	method, target span
-	form           targetForm
-	minor          uint8 // HTTP/1.minor
-	fields         []field
-
-	host      span
-	hostCount int
-
-	contentLength int64 // -1: none
-	chunked       bool
-	hasTE         bool
-
+// headFlags is what the HTTP/1.1 parser learns of a request head beyond
+// the application layer's Head: how the connection is kept, upgraded and
+// continued.
+type headFlags struct {
+	hasTE                                 bool
 	connClose, connKeepAlive, connUpgrade bool
 	upgrade                               bool // an Upgrade header is present
 	unknownCoding                         bool // a transfer coding other than chunked
 	expectContinue                        bool
-	trailerDeclared                       bool // a Trailer header is present
-
-	size int // bytes of the head, final empty line included
+	size                                  int // bytes of the head, final empty line included
 }
 
 // parser reads a request head a line at a time as its bytes arrive, so a
@@ -51,17 +24,18 @@ type head struct {
 type parser struct {
 	maxLine, maxHeaders, maxCount int
 
-	h          *head
+	h          *app.Head
+	x          *headFlags
 	pos        int  // start of the next line to parse
 	inHeaders  bool // the request line is done
 	headerSize int
 	first      bool // the connection's first request: the HTTP/2 preface is recognised
 }
 
-func (p *parser) reset(h *head, first bool) {
-	fields := h.fields[:0]
-	*h = head{fields: fields, contentLength: -1}
-	p.h = h
+func (p *parser) reset(h *app.Head, x *headFlags, first bool) {
+	*h = app.Head{Fields: h.Fields[:0], ContentLength: -1, ProtoMajor: 1}
+	*x = headFlags{}
+	p.h, p.x = h, x
 	p.pos = 0
 	p.inHeaders = false
 	p.headerSize = 0
@@ -118,10 +92,10 @@ func (p *parser) parse(b []byte) (bool, error) {
 		}
 		p.pos += lineLen
 		if len(line) == 0 {
-			p.h.size = p.pos
+			p.x.size = p.pos
 			return true, p.finish(b)
 		}
-		if len(p.h.fields) >= p.maxCount {
+		if len(p.h.Fields) >= p.maxCount {
 			return false, errTooManyHeaders
 		}
 		if err := p.fieldLine(b, line, start); err != nil {
@@ -140,7 +114,7 @@ func (p *parser) requestLine(line []byte, start int32) error {
 	if !validToken(line[:sp]) {
 		return errInvalidMethod
 	}
-	h.method = span{start, start + int32(sp)}
+	h.Method = app.Span{Start: start, End: start + int32(sp)}
 	rest := line[sp+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
 	if sp2 <= 0 {
@@ -153,13 +127,13 @@ func (p *parser) requestLine(line []byte, start int32) error {
 		}
 	}
 	ts := start + int32(sp+1)
-	h.target = span{ts, ts + int32(sp2)}
+	h.Target = app.Span{Start: ts, End: ts + int32(sp2)}
 	version := rest[sp2+1:]
 	switch {
 	case string(version) == "HTTP/1.1":
-		h.minor = 1
+		h.ProtoMinor = 1
 	case string(version) == "HTTP/1.0":
-		h.minor = 0
+		h.ProtoMinor = 0
 	case len(version) == 8 && string(version[:5]) == "HTTP/" && isDigit(version[5]) && version[6] == '.' && isDigit(version[7]):
 		if p.first && string(line) == "PRI * HTTP/2.0" {
 			return errHTTP2Preface
@@ -175,17 +149,17 @@ func (p *parser) requestLine(line []byte, start int32) error {
 	method := line[:sp]
 	switch {
 	case target[0] == '/':
-		h.form = originForm
+		h.Form = app.OriginForm
 		if string(method) == "CONNECT" {
 			return errInvalidTarget
 		}
 	case len(target) == 1 && target[0] == '*':
-		h.form = asteriskForm
+		h.Form = app.AsteriskForm
 		if string(method) != "OPTIONS" {
 			return errOptionsRequired
 		}
 	case hasScheme(target):
-		h.form = absoluteForm
+		h.Form = app.AbsoluteForm
 		if string(method) == "CONNECT" {
 			return errInvalidTarget
 		}
@@ -195,7 +169,7 @@ func (p *parser) requestLine(line []byte, start int32) error {
 			return errInvalidTarget
 		}
 	default:
-		h.form = authorityForm
+		h.Form = app.AuthorityForm
 		if string(method) != "CONNECT" {
 			return errConnectRequired
 		}
@@ -232,47 +206,47 @@ func (p *parser) fieldLine(b, line []byte, start int32) error {
 			return errInvalidHeaderValue
 		}
 	}
-	f := field{
-		name:  span{start, start + int32(colon)},
-		value: span{start + int32(v0), start + int32(v1)},
+	f := app.Field{
+		Name:  app.Span{Start: start, End: start + int32(colon)},
+		Value: app.Span{Start: start + int32(v0), End: start + int32(v1)},
 	}
-	p.h.fields = append(p.h.fields, f)
-	return p.interpret(line[:colon], value, f.value)
+	p.h.Fields = append(p.h.Fields, f)
+	return p.interpret(line[:colon], value, f.Value)
 }
 
 // interpret records the fields that decide how the message is framed and
 // the connection is kept.
-func (p *parser) interpret(name, value []byte, vs span) error {
-	h := p.h
+func (p *parser) interpret(name, value []byte, vs app.Span) error {
+	h, x := p.h, p.x
 	switch len(name) {
 	case 4:
 		if equalFold(name, "host") {
-			h.hostCount++
-			h.host = vs
+			h.HostCount++
+			h.Host = vs
 			if !validHost(value) {
 				return errInvalidHost
 			}
 		}
 	case 6:
 		if equalFold(name, "expect") && equalFold(value, "100-continue") {
-			h.expectContinue = true
+			x.expectContinue = true
 		}
 	case 7:
 		if equalFold(name, "upgrade") {
-			h.upgrade = true
+			x.upgrade = true
 		} else if equalFold(name, "trailer") {
-			h.trailerDeclared = true
+			h.TrailerDeclared = true
 		}
 	case 10:
 		if equalFold(name, "connection") {
 			forEachToken(value, func(t []byte) {
 				switch {
 				case equalFold(t, "close"):
-					h.connClose = true
+					x.connClose = true
 				case equalFold(t, "keep-alive"):
-					h.connKeepAlive = true
+					x.connKeepAlive = true
 				case equalFold(t, "upgrade"):
-					h.connUpgrade = true
+					x.connUpgrade = true
 				}
 			})
 		}
@@ -282,10 +256,10 @@ func (p *parser) interpret(name, value []byte, vs span) error {
 			if !ok {
 				return errInvalidContentLength
 			}
-			if h.contentLength >= 0 && h.contentLength != n {
+			if h.ContentLength >= 0 && h.ContentLength != n {
 				return errMultipleContentLen
 			}
-			h.contentLength = n
+			h.ContentLength = n
 		}
 	case 17:
 		if equalFold(name, "transfer-encoding") {
@@ -301,8 +275,8 @@ func (p *parser) interpret(name, value []byte, vs span) error {
 // chunked, and whether it names codings the server cannot decode, is
 // decided in finish, when every field has been seen.
 func (p *parser) transferEncoding(value []byte) error {
-	h := p.h
-	h.hasTE = true
+	h, x := p.h, p.x
+	x.hasTE = true
 	var err error
 	n := 0
 	forEachToken(value, func(t []byte) {
@@ -319,15 +293,15 @@ func (p *parser) transferEncoding(value []byte) error {
 		case err != nil:
 		case !validToken(t):
 			err = errInvalidTE
-		case h.chunked:
+		case h.Chunked:
 			err = errChunkedNotFinal
 		case equalFold(t, "chunked"):
 			if params {
 				err = errInvalidTE // chunked takes no parameters
 			}
-			h.chunked = true
+			h.Chunked = true
 		default:
-			h.unknownCoding = true
+			x.unknownCoding = true
 		}
 	})
 	if n == 0 {
@@ -338,27 +312,27 @@ func (p *parser) transferEncoding(value []byte) error {
 
 // finish checks the head as a whole once its last field is in.
 func (p *parser) finish(b []byte) error {
-	h := p.h
+	h, x := p.h, p.x
 	switch {
-	case h.hostCount > 1:
+	case h.HostCount > 1:
 		return errMultipleHosts
-	case h.hostCount == 0 && h.minor == 1:
+	case h.HostCount == 0 && h.ProtoMinor == 1:
 		return errMissingHost
 	}
-	if h.form == absoluteForm && h.hostCount == 1 {
-		if !sameAuthority(h.target.of(b), h.host.of(b)) {
+	if h.Form == app.AbsoluteForm && h.HostCount == 1 {
+		if !sameAuthority(h.Target.Of(b), h.Host.Of(b)) {
 			return errHostMismatch
 		}
 	}
-	if h.hasTE {
+	if x.hasTE {
 		switch {
-		case h.minor == 0:
+		case h.ProtoMinor == 0:
 			return errTEInHTTP10
-		case !h.chunked:
+		case !h.Chunked:
 			return errChunkedNotFinal
-		case h.unknownCoding:
+		case x.unknownCoding:
 			return errUnknownCoding
-		case h.contentLength >= 0:
+		case h.ContentLength >= 0:
 			return errTEWithContentLength
 		}
 	}
@@ -375,16 +349,6 @@ func rawAuthority(t []byte) []byte {
 	return t
 }
 
-// targetAuthority returns the authority of an absolute-form target, without
-// user information (which the parser refuses).
-func targetAuthority(t []byte) []byte {
-	t = rawAuthority(t)
-	if j := bytes.LastIndexByte(t, '@'); j >= 0 {
-		t = t[j+1:]
-	}
-	return t
-}
-
 // sameAuthority reports whether an absolute-form target's authority and a
 // Host value name the same origin: hosts compared ignoring case, ports with
 // the scheme's default port filled in, so that "http://a:80/" matches
@@ -394,7 +358,7 @@ func sameAuthority(target, host []byte) bool {
 	if len(target) >= 6 && equalFold(target[:6], "https:") {
 		def = "443"
 	}
-	th, tp := splitHostPort(targetAuthority(target))
+	th, tp := splitHostPort(app.AuthorityOf(target))
 	hh, hp := splitHostPort(host)
 	if len(tp) == 0 {
 		tp = []byte(def)
@@ -422,32 +386,13 @@ func trimZeros(p []byte) []byte {
 	return p
 }
 
-// tchar reports which bytes may appear in a token (RFC 9110, section 5.6.2).
-var tchar = [256]bool{
-	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
-	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
-	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
-	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
-	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
-	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
-	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
-	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
-	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
-}
+var tchar = &httpsyntax.TChar
 
-func validToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tchar[c] {
-			return false
-		}
-	}
-	return true
-}
+func validToken(b []byte) bool { return httpsyntax.ValidToken(b) }
 
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func equalFold(b []byte, s string) bool { return httpsyntax.EqualFold(b, s) }
+
+func isDigit(c byte) bool { return httpsyntax.IsDigit(c) }
 
 // hasScheme reports whether t starts with "scheme://".
 func hasScheme(t []byte) bool {
@@ -514,65 +459,11 @@ func validHost(b []byte) bool {
 	return true
 }
 
-func isHex(c byte) bool {
-	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
+func isHex(c byte) bool { return httpsyntax.IsHex(c) }
 
-// equalFold reports whether b equals the ASCII string s, ignoring case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+func forEachToken(v []byte, fn func([]byte)) { httpsyntax.ForEachToken(v, fn) }
 
-// forEachToken calls fn for each non-empty element of a comma-separated
-// list, with surrounding whitespace removed.
-func forEachToken(v []byte, fn func([]byte)) {
-	for len(v) > 0 {
-		var t []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			t, v = v[:i], v[i+1:]
-		} else {
-			t, v = v, nil
-		}
-		t = bytes.Trim(t, " \t")
-		if len(t) > 0 {
-			fn(t)
-		}
-	}
-}
-
-// parseContentLength parses a Content-Length value: digits only, at most 18
-// of them, so it cannot overflow an int64.
-func parseContentLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
+func parseContentLength(v []byte) (int64, bool) { return httpsyntax.ParseContentLength(v) }
 
 // validParams checks a parameter list (RFC 9110, section 5.6.6) as it
 // follows a transfer coding or a chunk size: *( BWS ";" BWS name [ BWS "="

@@ -1,4 +1,4 @@
-package http1
+package app
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestRequestContext(t *testing.T) {
-	ctx := &requestContext{parent: context.Background()}
+	ctx := &RequestContext{parent: context.Background()}
 	child, stopChild := context.WithCancel(ctx)
 	defer stopChild()
 	timeout, stopTimeout := context.WithTimeout(ctx, time.Hour)
@@ -23,8 +23,8 @@ func TestRequestContext(t *testing.T) {
 		t.Fatal("cancelled too early")
 	}
 	done := ctx.Done()
-	ctx.cancel()
-	ctx.cancel() // idempotent
+	ctx.Cancel()
+	ctx.Cancel() // idempotent
 	for name, c := range map[string]context.Context{"request": ctx, "WithCancel": child, "WithTimeout": timeout} {
 		select {
 		case <-c.Done():
@@ -49,8 +49,8 @@ func TestRequestContext(t *testing.T) {
 		t.Error("stop after the function ran reported true")
 	}
 	// Done asked for only after cancellation is closed too.
-	late := &requestContext{parent: context.Background()}
-	late.cancel()
+	late := &RequestContext{parent: context.Background()}
+	late.Cancel()
 	select {
 	case <-late.Done():
 	default:

@@ -1,45 +1,61 @@
-package http1
+package app
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 )
 
 // ServeHTTP serves the exchange with a standard http.Handler: it builds the
 // *http.Request from the parsed head and gives the handler a
 // ResponseWriter that writes through the exchange.
 func (ex *Exchange) ServeHTTP(handler http.Handler) {
-	c := ex.c
+	ex.ServeHTTPContext(ex.cfg.BaseContext, handler)
+}
+
+// ServeHTTPContext is ServeHTTP with parent as the request context's
+// parent (a connection's context).
+func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handler) {
 	// The request is built on the stack; WithContext makes the one copy
 	// the handler gets.
 	var r http.Request
 	if err := ex.newRequest(&r); err != nil {
-		ex.rejected = errInvalidTarget
+		ex.rejected = ErrInvalidTarget
 		return
 	}
-	ctx := &requestContext{parent: c.cfg.BaseContext, ex: ex}
+	ctx := &RequestContext{parent: parent, ex: ex}
 	req := r.WithContext(ctx)
-	if ex.h.chunked {
+	if ex.Req.Chunked || ex.Req.UnknownLength {
 		// Trailers, declared or not, land in the handler's Request.Trailer
 		// as the body ends, as net/http delivers them.
-		ex.body.trailer = &req.Trailer
+		ex.reqTrailer = &req.Trailer
 	}
-	c.reqCtx.Store(ctx)
+	if parent.Done() != nil {
+		// A cancellable parent (a connection context) cancels the request.
+		stop := context.AfterFunc(parent, ctx.Cancel)
+		defer stop()
+	}
+	ex.s.SetRequestContext(ctx)
 	defer func() {
-		c.reqCtx.Store(nil)
-		ctx.cancel()
+		ex.s.SetRequestContext(nil)
+		ctx.Cancel()
 	}()
 	// The writer and its header map are reused by the exchange's next
 	// request: a handler must not use them after it returns, as with
 	// net/http.
-	w := &ex.rw
+	hw := &ex.rw
+	w := &hw.responseWriter
 	header := w.header
 	if header == nil || len(header) > 64 {
 		header = make(http.Header)
@@ -49,11 +65,15 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 	trailers := w.trailers[:0]
 	*w = responseWriter{ex: ex, req: req, header: header, trailers: trailers}
 	ex.std = w
-	handler.ServeHTTP(w, req)
+	if ex.s.Hijackable() {
+		handler.ServeHTTP(hw, req) // http.Hijacker, as net/http's HTTP/1 writer
+	} else {
+		handler.ServeHTTP(w, req) // no Hijack, as net/http's HTTP/2 writer
+	}
 }
 
 // FromRequest returns the exchange serving r, or nil when r was not
-// served by this engine.
+// served by this server.
 func FromRequest(r *http.Request) *Exchange {
 	ex, _ := r.Context().Value(exchangeKey{}).(*Exchange)
 	return ex
@@ -62,18 +82,17 @@ func FromRequest(r *http.Request) *Exchange {
 // newRequest builds the standard request. The head is copied into one
 // string that every name and value then points into.
 func (ex *Exchange) newRequest(req *http.Request) error {
-	c := ex.c
-	h := &ex.h
-	head := string(ex.headBytes())
-	str := func(s span) string { return head[s.start:s.end] }
+	h := &ex.Req
+	head := string(h.Buf)
+	str := func(s Span) string { return head[s.Start:s.End] }
 
-	target := str(h.target)
+	target := str(h.Target)
 	var u *url.URL
 	var err error
-	switch h.form {
-	case authorityForm:
+	switch h.Form {
+	case AuthorityForm:
 		u = &url.URL{Host: target}
-	case asteriskForm:
+	case AsteriskForm:
 		u = &url.URL{Path: "*"}
 	default:
 		if u = simpleURL(target); u == nil {
@@ -84,17 +103,17 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 		}
 	}
 
-	hdr := make(http.Header, len(h.fields))
-	values := make([]string, len(h.fields))
-	for i, f := range h.fields {
-		name := str(f.name)
+	hdr := make(http.Header, len(h.Fields))
+	values := make([]string, len(h.Fields))
+	for i, f := range h.Fields {
+		name := str(f.Name)
 		if !isCanonical(name) {
 			name = textproto.CanonicalMIMEHeaderKey(name)
 		}
 		if name == "Host" || name == "Transfer-Encoding" {
 			continue // in Request.Host and Request.TransferEncoding, as net/http does
 		}
-		v := str(f.value)
+		v := str(f.Value)
 		if vs, ok := hdr[name]; ok {
 			hdr[name] = append(vs, v)
 		} else {
@@ -104,44 +123,43 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 	}
 
 	*req = http.Request{
-		Method:     str(h.method),
+		Method:     str(h.Method),
 		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: int(h.minor),
+		Proto:      h.Proto(),
+		ProtoMajor: int(h.ProtoMajor),
+		ProtoMinor: int(h.ProtoMinor),
 		Header:     hdr,
-		Host:       str(h.host),
-		RemoteAddr: c.RemoteAddr(),
+		Host:       str(h.Host),
+		RemoteAddr: ex.s.PeerAddr(),
 		RequestURI: target,
-		Close:      c.closeAfter,
+		Close:      h.Close,
 	}
-	if h.minor == 0 {
-		req.Proto = "HTTP/1.0"
-	}
-	if h.hostCount == 0 && u.Host != "" {
+	if h.HostCount == 0 && u.Host != "" {
 		req.Host = u.Host
 	}
 	switch {
-	case h.chunked:
+	case h.Chunked || h.UnknownLength:
 		req.ContentLength = -1
-		req.TransferEncoding = []string{"chunked"}
+		if h.Chunked {
+			req.TransferEncoding = []string{"chunked"}
+		}
 		req.Body = &ex.body
-		if h.trailerDeclared {
+		if h.TrailerDeclared {
 			req.Trailer = make(http.Header)
 			for _, v := range hdr["Trailer"] {
-				forEachToken([]byte(v), func(t []byte) {
+				httpsyntax.ForEachToken([]byte(v), func(t []byte) {
 					req.Trailer[textproto.CanonicalMIMEHeaderKey(string(t))] = nil
 				})
 			}
 			delete(hdr, "Trailer") // in Request.Trailer, as net/http does
 		}
-	case h.contentLength > 0:
-		req.ContentLength = h.contentLength
+	case h.ContentLength > 0:
+		req.ContentLength = h.ContentLength
 		req.Body = &ex.body
 	default:
 		req.Body = http.NoBody
 	}
-	if tc, ok := c.nc.(*tls.Conn); ok {
+	if tc, ok := ex.s.NetConn().(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		req.TLS = &st
 	}
@@ -190,8 +208,8 @@ func isCanonical(name string) bool {
 }
 
 // responseWriter is the http.ResponseWriter of the bridge. It also
-// implements http.Flusher, http.Hijacker and the methods
-// http.ResponseController looks for.
+// implements http.Flusher, io.StringWriter, the deprecated
+// http.CloseNotifier, and the methods http.ResponseController looks for.
 type responseWriter struct {
 	ex          *Exchange
 	req         *http.Request
@@ -200,28 +218,61 @@ type responseWriter struct {
 	copied      bool // the header map was copied into the exchange
 	sniff       bool // Content-Type is to be sniffed from the body
 	trailers    []string
+	closeNotify chan bool
 }
+
+// hijackWriter is the ResponseWriter of protocols that can hand their
+// connection over (HTTP/1.x): it adds http.Hijacker.
+type hijackWriter struct{ responseWriter }
 
 func (w *responseWriter) Header() http.Header { return w.header }
 
 func (w *responseWriter) WriteHeader(code int) {
-	if code < 100 || code > 999 {
-		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
-	}
 	ex := w.ex
-	if w.wroteHeader || ex.c.hijacked {
-		ex.c.cfg.Logger.Debug("superfluous WriteHeader call", "code", code)
+	if ex.hijacked {
+		ex.cfg.Logger.Warn("response.WriteHeader on hijacked connection", "caller", caller())
 		return
 	}
+	if w.wroteHeader {
+		ex.cfg.Logger.Warn("superfluous response.WriteHeader call", "caller", caller(), "code", code)
+		return
+	}
+	checkWriteHeaderCode(code)
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		if err := ex.WriteInformational(code, w.visitHeader); err != nil {
-			ex.c.cfg.Logger.Debug("informational response failed", "code", code, "error", err)
+			ex.cfg.Logger.Debug("informational response failed", "code", code, "error", err)
 		}
 		return
 	}
 	w.wroteHeader = true
 	ex.SetStatus(code)
 	w.copyHeaders()
+}
+
+// checkWriteHeaderCode panics for a code that is not a status, as net/http
+// does.
+func checkWriteHeaderCode(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+}
+
+// caller names the function and line outside this package and net/http
+// that called into the ResponseWriter, for warnings, as net/http's
+// "superfluous response.WriteHeader call from ..." does.
+func caller() string {
+	var pcs [16]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "github.com/kestrel-go/kestrel/internal/") && !strings.HasPrefix(f.Function, "net/http.") {
+			return fmt.Sprintf("%s (%s:%d)", f.Function, f.File, f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
 }
 
 func (w *responseWriter) visitHeader(fn func(name, value string)) {
@@ -241,6 +292,7 @@ func (w *responseWriter) copyHeaders() {
 	ex := w.ex
 	_, hasType := w.header["Content-Type"]
 	w.sniff = !hasType
+	http11 := ex.Req.ProtoMajor != 1 || ex.Req.ProtoMinor >= 1
 	for name, vs := range w.header {
 		if strings.HasPrefix(name, http.TrailerPrefix) {
 			continue
@@ -263,11 +315,11 @@ func (w *responseWriter) copyHeaders() {
 					}
 				}
 			}
-			if ex.h.minor >= 1 {
-				ex.forceChunk = true
+			if http11 {
+				ex.streaming = true
 			}
 		}
-		if name == "Content-Length" && len(vs) > 0 && ex.h.minor >= 1 {
+		if name == "Content-Length" && http11 {
 			if _, te := w.header["Transfer-Encoding"]; te {
 				continue // a handler's chunked wins over its length
 			}
@@ -283,16 +335,16 @@ func (w *responseWriter) beforeCommit() {
 	w.wroteHeader = true
 	w.copyHeaders()
 	ex := w.ex
-	if w.sniff && len(ex.pend) > 0 && bodyAllowed(ex.status) {
+	if w.sniff && len(ex.pend) > 0 && BodyAllowed(ex.status) {
 		w.sniff = false
 		ex.AddHeader("Content-Type", http.DetectContentType(ex.pend))
 	}
-	if ex.h.minor >= 1 && !ex.forceChunk {
-		// Trailers set with http.TrailerPrefix need chunked framing; net/http
-		// looks for them when it writes the head, too.
+	if (ex.Req.ProtoMajor != 1 || ex.Req.ProtoMinor >= 1) && !ex.streaming {
+		// Trailers set with http.TrailerPrefix need a body of unknown
+		// length; net/http looks for them when it writes the head, too.
 		for name := range w.header {
 			if strings.HasPrefix(name, http.TrailerPrefix) {
-				ex.forceChunk = true
+				ex.streaming = true
 				break
 			}
 		}
@@ -304,7 +356,7 @@ func (w *responseWriter) beforeCommit() {
 // that beforeCommit, which sees only the buffered bytes, does not miss it.
 func (w *responseWriter) sniffLarge(p []byte) {
 	ex := w.ex
-	if !w.sniff || ex.committed || len(ex.pend)+len(p) <= cap(ex.pend) || !bodyAllowed(ex.status) {
+	if !w.sniff || ex.committed || len(ex.pend)+len(p) <= cap(ex.pend) || !BodyAllowed(ex.status) {
 		return
 	}
 	w.sniff = false
@@ -315,22 +367,34 @@ func (w *responseWriter) sniffLarge(p []byte) {
 	ex.AddHeader("Content-Type", http.DetectContentType(data))
 }
 
-// writeTrailers writes the declared trailers and those set with
-// http.TrailerPrefix, after the last chunk.
-func (w *responseWriter) writeTrailers() {
-	c := w.ex.c
+// hasTrailers reports whether trailers were declared or set.
+func (w *responseWriter) hasTrailers() bool {
+	if len(w.trailers) > 0 {
+		return true
+	}
+	for name := range w.header {
+		if strings.HasPrefix(name, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// visitTrailers calls fn for the declared trailers and those set with
+// http.TrailerPrefix.
+func (w *responseWriter) visitTrailers(fn func(name, value string)) {
 	for _, name := range w.trailers {
 		if skipTrailer(name) {
 			continue
 		}
 		for _, v := range w.header[name] {
-			c.writeHeaderLine(name, v)
+			fn(name, v)
 		}
 	}
 	for name, vs := range w.header {
 		if t, ok := strings.CutPrefix(name, http.TrailerPrefix); ok && !skipTrailer(t) {
 			for _, v := range vs {
-				c.writeHeaderLine(t, v)
+				fn(http.CanonicalHeaderKey(t), v)
 			}
 		}
 	}
@@ -345,6 +409,9 @@ func skipTrailer(name string) bool {
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.ex.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -353,6 +420,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 }
 
 func (w *responseWriter) WriteString(s string) (int, error) {
+	if w.ex.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -362,37 +432,68 @@ func (w *responseWriter) WriteString(s string) (int, error) {
 	return w.ex.WriteString(s)
 }
 
+// ReadFrom copies r into the response, as io.Copy calls it.
+func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.ex.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ex.ReadFrom(r)
+}
+
 // Flush sends everything written so far.
 func (w *responseWriter) Flush() { w.FlushError() }
 
 // FlushError is Flush, reporting failure; http.ResponseController uses it.
 func (w *responseWriter) FlushError() error {
+	if w.ex.hijacked {
+		return http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w.ex.Flush()
 }
 
-// SetReadDeadline sets the connection's read deadline.
+// SetReadDeadline sets the deadline for reading the request body.
 func (w *responseWriter) SetReadDeadline(t time.Time) error {
-	return w.ex.c.nc.SetReadDeadline(t)
+	return w.ex.s.SetReadDeadline(t)
 }
 
-// SetWriteDeadline sets the connection's write deadline.
+// SetWriteDeadline sets the deadline for writing the response.
 func (w *responseWriter) SetWriteDeadline(t time.Time) error {
-	return w.ex.c.nc.SetWriteDeadline(t)
+	return w.ex.s.SetWriteDeadline(t)
 }
 
 // EnableFullDuplex lets the handler read the request body while it writes
 // the response; the engine always allows that, so it only reports success.
 func (w *responseWriter) EnableFullDuplex() error { return nil }
 
+// CloseNotify returns a channel that receives true when the client goes
+// away before the handler returns (http.CloseNotifier, deprecated but
+// still type-asserted by frameworks).
+func (w *responseWriter) CloseNotify() <-chan bool {
+	if w.closeNotify == nil {
+		ch := make(chan bool, 1)
+		w.closeNotify = ch
+		if ctx, ok := w.req.Context().(*RequestContext); ok {
+			ctx.AfterFunc(func() {
+				if ctx.Aborted() {
+					ch <- true
+				}
+			})
+		}
+	}
+	return w.closeNotify
+}
+
 // Hijack hands the connection to the handler. A response head that was set
 // with WriteHeader (such as a 101) is sent first; bytes the server had
 // already read past the request are returned through the reader.
-func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	ex := w.ex
-	nc, err := ex.c.hijack(ex, w.wroteHeader)
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, err := w.ex.hijack(w.wroteHeader)
 	if err != nil {
 		return nil, nil, err
 	}

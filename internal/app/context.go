@@ -1,4 +1,4 @@
-package http1
+package app
 
 import (
 	"context"
@@ -7,20 +7,21 @@ import (
 	"time"
 )
 
-// requestContext is a request's context. It is cancelled when the handler
+// RequestContext is a request's context. It is cancelled when the handler
 // returns or the client goes away, carries the exchange (for the functions
 // that reach it from an *http.Request) and the local address under
 // http.LocalAddrContextKey, and costs one allocation: its Done channel is
 // made only if someone asks for it, and contexts derived from it are
 // cancelled through AfterFunc rather than a goroutine each.
-type requestContext struct {
+type RequestContext struct {
 	parent context.Context // never cancelled (the server's base context)
 	ex     *Exchange
 
-	mu    sync.Mutex
-	done  chan struct{}
-	err   error
-	after []*afterFunc
+	mu      sync.Mutex
+	done    chan struct{}
+	err     error
+	aborted bool
+	after   []*afterFunc
 }
 
 type afterFunc struct {
@@ -38,9 +39,9 @@ var closedChan = func() chan struct{} {
 
 type exchangeKey struct{}
 
-func (c *requestContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *RequestContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 
-func (c *requestContext) Done() <-chan struct{} {
+func (c *RequestContext) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
@@ -53,25 +54,25 @@ func (c *requestContext) Done() <-chan struct{} {
 	return c.done
 }
 
-func (c *requestContext) Err() error {
+func (c *RequestContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
-func (c *requestContext) Value(key any) any {
+func (c *RequestContext) Value(key any) any {
 	switch key {
 	case exchangeKey{}:
 		return c.ex
 	case http.LocalAddrContextKey:
-		return c.ex.c.nc.LocalAddr()
+		return c.ex.s.NetConn().LocalAddr()
 	}
 	return c.parent.Value(key)
 }
 
 // AfterFunc arranges for f to run on its own goroutine once the context is
 // cancelled; the context package uses it to cancel derived contexts.
-func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
+func (c *RequestContext) AfterFunc(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
 	c.mu.Lock()
 	if c.err != nil {
@@ -92,13 +93,28 @@ func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// cancel ends the context; later calls do nothing.
-func (c *requestContext) cancel() {
+// Cancel ends the context (the handler returned); later calls do
+// nothing.
+func (c *RequestContext) Cancel() { c.cancel(false) }
+
+// Abort ends the context because the client went away or the request was
+// aborted (Kestrel's RequestAborted); later calls do nothing.
+func (c *RequestContext) Abort() { c.cancel(true) }
+
+// Aborted reports whether the context ended by Abort.
+func (c *RequestContext) Aborted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.aborted
+}
+
+func (c *RequestContext) cancel(aborted bool) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return
 	}
+	c.aborted = aborted
 	c.err = context.Canceled
 	if c.done != nil && c.done != closedChan {
 		close(c.done)
@@ -114,4 +130,4 @@ func (c *requestContext) cancel() {
 }
 
 // String describes the context, as the context package's do.
-func (c *requestContext) String() string { return "kestrel request context" }
+func (c *RequestContext) String() string { return "kestrel request context" }

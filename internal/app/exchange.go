@@ -1,0 +1,776 @@
+// Package app is the application layer that every protocol shares, as
+// Kestrel's HttpProtocol is shared by its HTTP/1.1, HTTP/2 and HTTP/3
+// streams: the exchange of one request and its response (response
+// buffering, framing decisions, headers, 1xx, trailers), the request body
+// with its size limit, the http.Handler adapter (the *http.Request, the
+// ResponseWriter with its optional interfaces, the request context), and
+// the native handler's view of a request. A protocol parses requests into
+// a Head, implements Stream to move bytes, and never knows which kind of
+// handler serves them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+)
+
+// Config is what the application layer needs from the server, shared by
+// every protocol. It must not change once requests are served.
+type Config struct {
+	Logger       *slog.Logger
+	Heartbeat    *heartbeat.Heartbeat // the cached Date header
+	ServerHeader bool                 // send "Server: Kestrel"
+
+	// BaseContext is the parent of each request's context.
+	BaseContext context.Context
+
+	// Handler serves each exchange, on the goroutine the protocol runs it
+	// on; the Exchange is valid until it returns.
+	Handler func(*Exchange)
+
+	// MaxRequestBodySize is each request's body limit; < 0: unlimited.
+	MaxRequestBodySize int64
+}
+
+// Stream is a protocol's side of one exchange: it moves the request body
+// and the response's bytes, and knows its connection.
+type Stream interface {
+	// ReadBody reads request body bytes, decoded from the protocol's
+	// framing, and returns io.EOF at the end. A body the server must
+	// answer for (malformed, timed out) fails with a *RequestError.
+	ReadBody(p []byte) (int, error)
+
+	// WriteHead sends the response head: ex's status and header lines,
+	// and length, the body's length (-1 when unknown; the protocol picks
+	// its framing). final tells that the handler has returned.
+	WriteHead(ex *Exchange, length int64, final bool)
+
+	// WriteBody sends body bytes: a, then b.
+	WriteBody(a, b []byte) error
+
+	// FlushBody makes what was written go out now.
+	FlushBody() error
+
+	// EndResponse ends the response after the handler returned and the
+	// head and body were written; it writes the trailers (VisitTrailers).
+	// It reports whether the protocol may go on (HTTP/1.1: serve another
+	// request on the connection).
+	EndResponse(ex *Exchange) bool
+
+	// WriteInformational sends a 1xx response with the given headers.
+	WriteInformational(code int, headers func(fn func(name, value string))) error
+
+	// Hijackable reports whether the connection can be taken over
+	// (HTTP/1.x); Hijack takes it, sending a pending head first when
+	// sendHead is set.
+	Hijackable() bool
+	Hijack(ex *Exchange, sendHead bool) (net.Conn, error)
+
+	// CanUpgrade reports whether the request asks for a protocol upgrade
+	// the server can perform.
+	CanUpgrade() bool
+
+	// NetConn is the connection the stream belongs to; PeerAddr is its
+	// peer's address as a string, computed once.
+	NetConn() net.Conn
+	PeerAddr() string
+
+	// WriteErr is why the response can no longer be written (the
+	// connection failed, the stream was reset), or nil.
+	WriteErr() error
+
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetMinRequestBodyRate(r Rate)
+	SetMinResponseRate(r Rate)
+
+	// SetRequestContext tells the stream the context of the http.Handler
+	// request in flight (nil when it ends), so that the stream cancels it
+	// when the client goes away.
+	SetRequestContext(ctx *RequestContext)
+}
+
+// Exchange is one request and its response. Protocols pool exchanges: one
+// is valid only until the handler it was given to returns, and so are the
+// byte slices it returns.
+type Exchange struct {
+	// Req is the request's head, set by the protocol before Run.
+	Req Head
+
+	// Native is the root package's state for the native handler API,
+	// kept across the exchange's reuse.
+	Native any
+
+	cfg  *Config
+	s    Stream
+	body Body
+
+	status      int
+	hdr         []byte // response header lines, each ending in CRLF
+	pend        []byte // body bytes not yet handed to the stream
+	declaredLen int64  // Content-Length the handler set; -1 none
+	written     int64  // body bytes the handler wrote
+	committed   bool
+	streaming   bool // the handler asked for chunked framing or declared trailers
+	userDate    bool
+	userServer  bool
+	connClose   bool // the handler set Connection: close
+	isHead      bool
+	hijacked    bool
+	rejected    *RequestError // why the request failed, answered if nothing was sent
+	answered    bool          // the response is the rejection's answer
+
+	reqTrailer *http.Header    // receives the request's trailers, when set
+	std        *responseWriter // the http.Handler bridge serving this exchange, if any
+	rw         hijackWriter    // storage for std, reused with its header map
+}
+
+const pendSize = 4096
+
+// NewExchange returns an exchange whose protocol side is s.
+func NewExchange(cfg *Config, s Stream) *Exchange {
+	ex := &Exchange{cfg: cfg, s: s}
+	ex.Init(cfg, s)
+	return ex
+}
+
+// Init prepares an exchange embedded in a protocol's own type.
+func (ex *Exchange) Init(cfg *Config, s Stream) {
+	ex.cfg, ex.s = cfg, s
+	if ex.pend == nil {
+		ex.pend = make([]byte, 0, pendSize)
+		ex.hdr = make([]byte, 0, 256)
+	}
+}
+
+// Outsized reports whether the exchange grew too large to be pooled.
+func (ex *Exchange) Outsized() bool { return cap(ex.hdr) > 8192 || cap(ex.Req.Fields) > 256 }
+
+// Start prepares the exchange for the request in Req.
+func (ex *Exchange) Start() {
+	ex.status = http.StatusOK
+	ex.hdr = ex.hdr[:0]
+	ex.pend = ex.pend[:0]
+	ex.declaredLen = -1
+	ex.written = 0
+	ex.committed = false
+	ex.streaming = false
+	ex.userDate = false
+	ex.userServer = false
+	ex.connClose = false
+	ex.isHead = string(ex.Req.Method.Of(ex.Req.Buf)) == "HEAD"
+	ex.hijacked = false
+	ex.rejected = nil
+	ex.answered = false
+	ex.reqTrailer = nil
+	ex.std = nil
+	ex.body = Body{ex: ex, limit: ex.cfg.MaxRequestBodySize, eof: !ex.Req.HasBody()}
+}
+
+// Release drops what the exchange holds of its last request, for pooling.
+func (ex *Exchange) Release() {
+	ex.std = nil
+	ex.reqTrailer = nil
+	ex.Req.Buf = nil
+}
+
+// Config is the exchange's configuration.
+func (ex *Exchange) Config() *Config { return ex.cfg }
+
+// Stream is the exchange's protocol side.
+func (ex *Exchange) Stream() Stream { return ex.s }
+
+// Run serves the exchange with the configured handler and completes the
+// response. It reports whether the protocol may go on; false after a
+// panic or http.ErrAbortHandler once the response has started, which
+// the protocol answers by aborting (HTTP/1.1 closes the connection,
+// HTTP/2 resets the stream).
+func (ex *Exchange) Run() (ok bool) {
+	returned := false
+	defer func() {
+		if !returned {
+			ok = ex.recovered(recover())
+		}
+	}()
+	ex.cfg.Handler(ex)
+	returned = true
+	return ex.complete()
+}
+
+// recovered handles a handler's panic: the client gets a 500 if nothing
+// was sent yet; otherwise the response is aborted.
+func (ex *Exchange) recovered(v any) bool {
+	if ex.hijacked {
+		return false
+	}
+	if v != http.ErrAbortHandler {
+		ex.cfg.Logger.Error("handler panicked", "remote", ex.s.PeerAddr(),
+			"method", string(ex.Method()), "target", string(ex.Target()),
+			"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	if ex.committed || v == http.ErrAbortHandler {
+		return false
+	}
+	ex.resetResponse(http.StatusInternalServerError)
+	return ex.complete()
+}
+
+// complete ends the response after the handler returned.
+func (ex *Exchange) complete() bool {
+	if ex.hijacked {
+		return false
+	}
+	if ex.rejected != nil && !ex.committed {
+		ex.cfg.Logger.Debug("request rejected", "remote", ex.s.PeerAddr(), "status", ex.rejected.Status, "reason", ex.rejected.Reason)
+		ex.resetResponse(ex.rejected.Status)
+		ex.answered = true
+	}
+	if !ex.committed {
+		ex.commit(true)
+	}
+	if len(ex.pend) > 0 {
+		ex.s.WriteBody(ex.pend, nil)
+		ex.pend = ex.pend[:0]
+	}
+	return ex.s.EndResponse(ex)
+}
+
+// Reject marks the request as failed with re: if nothing was sent when the
+// handler returns, re is the answer.
+func (ex *Exchange) Reject(re *RequestError) { ex.rejected = re }
+
+// Rejected is why the request failed, or nil.
+func (ex *Exchange) Rejected() *RequestError { return ex.rejected }
+
+// RejectionAnswered reports whether the response is the rejection's
+// answer, rather than one the handler had started.
+func (ex *Exchange) RejectionAnswered() bool { return ex.answered }
+
+// Method is the request method.
+func (ex *Exchange) Method() []byte { return ex.Req.Method.Of(ex.Req.Buf) }
+
+// Target is the request-target as sent (HTTP/2: :path).
+func (ex *Exchange) Target() []byte { return ex.Req.TargetBytes() }
+
+// Path is the target's path (without the query), "*" for OPTIONS *, and
+// the authority for CONNECT.
+func (ex *Exchange) Path() []byte { return ex.Req.PathBytes() }
+
+// Query is the target's query, without the '?'.
+func (ex *Exchange) Query() []byte { return ex.Req.QueryBytes() }
+
+// Host is the Host header's value (HTTP/2: :authority); empty when absent
+// in HTTP/1.0.
+func (ex *Exchange) Host() []byte {
+	if ex.Req.HostCount == 0 {
+		if ex.Req.Form == AbsoluteForm {
+			return AuthorityOf(ex.Target())
+		}
+		return nil
+	}
+	return ex.Req.Host.Of(ex.Req.Buf)
+}
+
+// Header returns the value of the first request header called name,
+// ignoring case, or nil.
+func (ex *Exchange) Header(name string) []byte {
+	b := ex.Req.Buf
+	for _, f := range ex.Req.Fields {
+		if httpsyntax.EqualFold(f.Name.Of(b), name) {
+			return f.Value.Of(b)
+		}
+	}
+	return nil
+}
+
+// VisitHeaders calls fn for every request header in order.
+func (ex *Exchange) VisitHeaders(fn func(name, value []byte)) {
+	b := ex.Req.Buf
+	for _, f := range ex.Req.Fields {
+		fn(f.Name.Of(b), f.Value.Of(b))
+	}
+}
+
+// ContentLength is the request's declared body length: -1 when unknown
+// (chunked), 0 when there is no body.
+func (ex *Exchange) ContentLength() int64 {
+	switch {
+	case ex.Req.Chunked || ex.Req.UnknownLength:
+		return -1
+	case ex.Req.ContentLength < 0:
+		return 0
+	}
+	return ex.Req.ContentLength
+}
+
+// Body reads the request body. It is the same reader for every call.
+func (ex *Exchange) Body() io.ReadCloser { return &ex.body }
+
+// BodyDone reports whether the whole request body was read (or there is
+// none).
+func (ex *Exchange) BodyDone() bool { return ex.body.eof }
+
+// RemoteAddr is the client's address.
+func (ex *Exchange) RemoteAddr() net.Addr { return ex.s.NetConn().RemoteAddr() }
+
+// LocalAddr is the address the request arrived on.
+func (ex *Exchange) LocalAddr() net.Addr { return ex.s.NetConn().LocalAddr() }
+
+var errBodyLimitTooLate = errors.New("kestrel: the request body size limit cannot be changed after the body has started being read")
+
+// SetMaxRequestBodySize sets the limit for this request's body; n < 0
+// means unlimited. It fails once the body has started being read.
+func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
+	if ex.body.started {
+		return errBodyLimitTooLate
+	}
+	ex.body.limit = n
+	return nil
+}
+
+// SetMinRequestBodyDataRate sets this request's minimum body data rate;
+// the zero Rate turns the check off.
+func (ex *Exchange) SetMinRequestBodyDataRate(r Rate) { ex.s.SetMinRequestBodyRate(r) }
+
+// SetMinResponseDataRate sets this request's minimum response data rate;
+// the zero Rate turns the check off.
+func (ex *Exchange) SetMinResponseDataRate(r Rate) { ex.s.SetMinResponseRate(r) }
+
+// AddRequestTrailer records a trailer field of the request, for the
+// handler's Request.Trailer.
+func (ex *Exchange) AddRequestTrailer(name, value string) {
+	if ex.reqTrailer == nil {
+		return
+	}
+	switch name {
+	case "Content-Length", "Transfer-Encoding", "Host", "Trailer":
+		return // framing and routing fields do not belong in trailers
+	}
+	if *ex.reqTrailer == nil {
+		*ex.reqTrailer = make(http.Header)
+	}
+	(*ex.reqTrailer)[name] = append((*ex.reqTrailer)[name], value)
+}
+
+// WantsRequestTrailers reports whether the request's trailers have
+// somewhere to go.
+func (ex *Exchange) WantsRequestTrailers() bool { return ex.reqTrailer != nil }
+
+// Response state, for the protocol as it writes the head.
+
+// Status is the response status code.
+func (ex *Exchange) Status() int { return ex.status }
+
+// HeaderLines are the response header lines ("Name: value\r\n" each).
+func (ex *Exchange) HeaderLines() []byte { return ex.hdr }
+
+// UserDate and UserServer report whether the handler set (or suppressed)
+// the Date and Server headers, which the server otherwise adds.
+func (ex *Exchange) UserDate() bool   { return ex.userDate }
+func (ex *Exchange) UserServer() bool { return ex.userServer }
+
+// ConnectionClose reports whether the handler set "Connection: close".
+func (ex *Exchange) ConnectionClose() bool { return ex.connClose }
+
+// Streaming reports whether the handler asked for a body of unknown
+// length (Transfer-Encoding, or trailers), even if it fits the buffer.
+func (ex *Exchange) Streaming() bool { return ex.streaming }
+
+// IsHead reports whether the request is a HEAD request.
+func (ex *Exchange) IsHead() bool { return ex.isHead }
+
+// Committed reports whether the response head was written.
+func (ex *Exchange) Committed() bool { return ex.committed }
+
+// DeclaredLength is the Content-Length the handler set, -1 if none;
+// Written is how many body bytes it wrote.
+func (ex *Exchange) DeclaredLength() int64 { return ex.declaredLen }
+func (ex *Exchange) Written() int64        { return ex.written }
+
+// Hijacked reports whether a handler took the connection over.
+func (ex *Exchange) Hijacked() bool { return ex.hijacked }
+
+// SetStatus sets the response status code. It has no effect once the
+// response has started.
+func (ex *Exchange) SetStatus(code int) {
+	if !ex.committed && code >= 100 && code <= 999 {
+		ex.status = code
+	}
+}
+
+// SetHeader sets a response header, replacing any with the same name.
+func (ex *Exchange) SetHeader(name, value string) {
+	ex.DelHeader(name)
+	ex.AddHeader(name, value)
+}
+
+// AddHeader adds a response header line. Names that are not tokens are
+// ignored; CR, LF and NUL in values become spaces. Content-Length,
+// Transfer-Encoding and Connection are interpreted: the protocol writes
+// the framing headers itself.
+func (ex *Exchange) AddHeader(name, value string) {
+	if ex.committed || !httpsyntax.ValidToken(name) {
+		return
+	}
+	if ex.special(name, value) {
+		return
+	}
+	ex.hdr = append(ex.hdr, name...)
+	ex.hdr = append(ex.hdr, ": "...)
+	n := len(ex.hdr)
+	ex.hdr = append(ex.hdr, value...)
+	for i := n; i < len(ex.hdr); i++ {
+		if c := ex.hdr[i]; c == '\r' || c == '\n' || c == 0 {
+			ex.hdr[i] = ' '
+		}
+	}
+	ex.hdr = append(ex.hdr, "\r\n"...)
+}
+
+// special handles the response headers that decide framing and the
+// connection's fate, and reports whether the header is not to be copied.
+func (ex *Exchange) special(name, value string) bool {
+	switch len(name) {
+	case 4:
+		if httpsyntax.EqualFold(name, "date") {
+			ex.userDate = true
+		}
+	case 6:
+		if httpsyntax.EqualFold(name, "server") {
+			ex.userServer = true
+		}
+	case 10:
+		if httpsyntax.EqualFold(name, "connection") {
+			if httpsyntax.HasToken([]byte(value), "close") {
+				ex.connClose = true
+			}
+			return true
+		}
+	case 14:
+		if httpsyntax.EqualFold(name, "content-length") {
+			if n, ok := httpsyntax.ParseContentLength(value); ok {
+				ex.declaredLen = n
+			}
+			return true
+		}
+	case 17:
+		if httpsyntax.EqualFold(name, "transfer-encoding") {
+			ex.streaming = true
+			return true
+		}
+	}
+	return false
+}
+
+// DelHeader removes the response headers called name.
+func (ex *Exchange) DelHeader(name string) {
+	if ex.committed {
+		return
+	}
+	switch {
+	case httpsyntax.EqualFold(name, "content-length"):
+		ex.declaredLen = -1
+	case httpsyntax.EqualFold(name, "date"):
+		ex.userDate = false
+	case httpsyntax.EqualFold(name, "server"):
+		ex.userServer = false
+	}
+	b := ex.hdr
+	out := b[:0]
+	VisitLines(b, func(line, lineName, _ []byte) {
+		if !httpsyntax.EqualFold(lineName, name) {
+			out = append(out, line...)
+		}
+	})
+	ex.hdr = out
+}
+
+// hasHeader reports whether a response header called name was set.
+func (ex *Exchange) hasHeader(name string) bool {
+	found := false
+	VisitLines(ex.hdr, func(_, lineName, _ []byte) {
+		if httpsyntax.EqualFold(lineName, name) {
+			found = true
+		}
+	})
+	return found
+}
+
+// VisitLines calls fn for each "Name: value\r\n" line of b, with the whole
+// line, its name and its value.
+func VisitLines(b []byte, fn func(line, name, value []byte)) {
+	for len(b) > 0 {
+		end := 0
+		for end < len(b) && b[end] != '\n' {
+			end++
+		}
+		if end < len(b) {
+			end++
+		}
+		line := b[:end]
+		b = b[end:]
+		colon := 0
+		for colon < len(line) && line[colon] != ':' {
+			colon++
+		}
+		if colon == len(line) {
+			continue
+		}
+		v := line[colon+1:]
+		if len(v) > 0 && v[0] == ' ' {
+			v = v[1:]
+		}
+		if n := len(v); n >= 2 && v[n-2] == '\r' && v[n-1] == '\n' {
+			v = v[:n-2]
+		}
+		fn(line, line[:colon], v)
+	}
+}
+
+// Write writes response body bytes. A response whose body fits in the
+// exchange's buffer when the handler returns gets a Content-Length; a
+// longer one is streamed.
+func (ex *Exchange) Write(p []byte) (int, error) {
+	if err := ex.checkWrite(len(p)); err != nil {
+		return 0, err
+	}
+	if len(ex.pend)+len(p) <= cap(ex.pend) {
+		ex.pend = append(ex.pend, p...)
+		return len(p), nil
+	}
+	if !ex.committed {
+		ex.commit(false)
+	}
+	err := ex.s.WriteBody(ex.pend, p)
+	ex.pend = ex.pend[:0]
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// WriteString is Write for a string.
+func (ex *Exchange) WriteString(s string) (int, error) {
+	if len(ex.pend)+len(s) <= cap(ex.pend) {
+		if err := ex.checkWrite(len(s)); err != nil {
+			return 0, err
+		}
+		ex.pend = append(ex.pend, s...)
+		return len(s), nil
+	}
+	return ex.Write([]byte(s))
+}
+
+// checkWrite counts n body bytes about to be written, refusing them when
+// the response cannot carry them.
+func (ex *Exchange) checkWrite(n int) error {
+	if ex.hijacked {
+		return http.ErrHijacked
+	}
+	if err := ex.s.WriteErr(); err != nil {
+		return err
+	}
+	if !BodyAllowed(ex.status) {
+		if n == 0 {
+			return nil
+		}
+		return http.ErrBodyNotAllowed
+	}
+	if ex.declaredLen >= 0 && ex.written+int64(n) > ex.declaredLen {
+		return http.ErrContentLength
+	}
+	ex.written += int64(n)
+	return nil
+}
+
+// BodyAllowed reports whether a response with status may have a body.
+func BodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// Flush sends the response head, if not yet sent, and everything written
+// so far.
+func (ex *Exchange) Flush() error {
+	if ex.hijacked {
+		return http.ErrHijacked
+	}
+	if !ex.committed {
+		ex.commit(false)
+	}
+	if len(ex.pend) > 0 {
+		err := ex.s.WriteBody(ex.pend, nil)
+		ex.pend = ex.pend[:0]
+		if err != nil {
+			return err
+		}
+	}
+	return ex.s.FlushBody()
+}
+
+// Pending are the body bytes written but not yet handed to the stream.
+func (ex *Exchange) Pending() []byte { return ex.pend }
+
+// WriteInformational sends a 1xx response with the headers set so far
+// (headers, when not nil, visits them), which stay set for the final
+// response. 100 Continue is sent by the protocol when the body is first
+// read; WriteInformational(100) asks for it now.
+func (ex *Exchange) WriteInformational(code int, headers func(w func(name, value string))) error {
+	if ex.committed || code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+		return fmt.Errorf("kestrel: invalid informational status %d", code)
+	}
+	if ex.Req.ProtoMajor == 1 && ex.Req.ProtoMinor == 0 {
+		return nil // HTTP/1.0 clients do not expect 1xx responses
+	}
+	if headers == nil {
+		headers = func(w func(name, value string)) {
+			VisitLines(ex.hdr, func(_, name, value []byte) { w(string(name), string(value)) })
+		}
+	}
+	return ex.s.WriteInformational(code, headers)
+}
+
+// commit writes the response head. final means the handler has returned,
+// so a buffered body's length is known.
+func (ex *Exchange) commit(final bool) {
+	if ex.std != nil {
+		ex.std.beforeCommit()
+	}
+	ex.committed = true
+	length := int64(-1)
+	switch {
+	case ex.status == http.StatusSwitchingProtocols:
+	case !BodyAllowed(ex.status):
+		if ex.status == http.StatusNotModified {
+			length = ex.declaredLen
+		}
+	case ex.declaredLen >= 0:
+		length = ex.declaredLen
+	case final && !ex.streaming:
+		length = int64(len(ex.pend))
+		if ex.isHead && length == 0 {
+			length = -1 // the length of the body a GET would get is unknown
+		}
+	}
+	ex.s.WriteHead(ex, length, final)
+}
+
+// resetResponse discards what the handler set and answers with an empty
+// response of the given status.
+func (ex *Exchange) resetResponse(status int) {
+	ex.status = status
+	ex.hdr = ex.hdr[:0]
+	ex.pend = ex.pend[:0]
+	ex.declaredLen = 0
+	ex.written = 0
+	ex.streaming = false
+	ex.userDate = false
+	ex.userServer = false
+	ex.std = nil
+	if ex.rejected != nil && ex.rejected.Allow != "" {
+		ex.AddHeader("Allow", ex.rejected.Allow)
+	}
+}
+
+// VisitTrailers calls fn for each response trailer field the handler set
+// (declared with the Trailer header, or with http.TrailerPrefix).
+func (ex *Exchange) VisitTrailers(fn func(name, value string)) {
+	if ex.std != nil {
+		ex.std.visitTrailers(fn)
+	}
+}
+
+// HasTrailers reports whether the handler declared or set trailers.
+func (ex *Exchange) HasTrailers() bool { return ex.std != nil && ex.std.hasTrailers() }
+
+// Upgradable reports whether the request asks for a protocol upgrade the
+// server can perform.
+func (ex *Exchange) Upgradable() bool { return ex.s.CanUpgrade() }
+
+// ErrNotUpgradable is returned by Upgrade for a request that did not ask
+// for an upgrade the server can perform.
+var ErrNotUpgradable = errors.New("kestrel: the request cannot be upgraded: it needs HTTP/1.1, Connection: upgrade, an Upgrade header and no body")
+
+// Upgrade answers 101 Switching Protocols with the headers set so far
+// (the request's Upgrade value when the handler set none) and returns the
+// connection, which then belongs to the caller.
+func (ex *Exchange) Upgrade() (net.Conn, error) {
+	if !ex.s.CanUpgrade() {
+		return nil, ErrNotUpgradable
+	}
+	if ex.committed {
+		return nil, errors.New("kestrel: cannot upgrade: the response has started")
+	}
+	if !ex.hasHeader("Upgrade") {
+		if ex.std != nil {
+			if _, ok := ex.std.header["Upgrade"]; !ok {
+				ex.std.header.Set("Upgrade", string(ex.Header("Upgrade")))
+			}
+		} else {
+			ex.AddHeader("Upgrade", string(ex.Header("Upgrade")))
+		}
+	}
+	prev := ex.status
+	ex.status = http.StatusSwitchingProtocols
+	nc, err := ex.hijack(true)
+	if err != nil {
+		ex.status = prev
+	}
+	return nc, err
+}
+
+var errHijackAfterWrite = errors.New("kestrel: cannot take over a connection after the response body has started")
+
+// hijack takes the connection from the protocol; sendHead asks for a
+// pending head (a 101) to be sent first.
+func (ex *Exchange) hijack(sendHead bool) (net.Conn, error) {
+	if ex.hijacked {
+		return nil, http.ErrHijacked
+	}
+	if !ex.s.Hijackable() {
+		return nil, http.ErrNotSupported
+	}
+	if (ex.written > 0 || ex.committed) && ex.status != http.StatusSwitchingProtocols {
+		return nil, errHijackAfterWrite
+	}
+	nc, err := ex.s.Hijack(ex, sendHead)
+	if err != nil {
+		return nil, err
+	}
+	ex.hijacked = true
+	return nc, nil
+}
+
+// Commit writes the response head now, for a protocol that sends it before
+// handing the connection over.
+func (ex *Exchange) Commit() {
+	if !ex.committed {
+		ex.commit(false)
+	}
+}
+
+// UndoHead forgets a response head that was set but not sent (a 101 whose
+// upgrade was refused), so that the handler can answer normally.
+func (ex *Exchange) UndoHead() {
+	if ex.committed {
+		return
+	}
+	ex.status = http.StatusOK
+	ex.hdr = ex.hdr[:0]
+	ex.declaredLen = -1
+	ex.streaming, ex.userDate, ex.userServer = false, false, false
+	if w := ex.std; w != nil {
+		w.wroteHeader, w.copied, w.sniff = false, false, false
+		w.trailers = w.trailers[:0]
+		clear(w.header)
+	}
+}

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Rate is a minimum data rate: after Grace, fewer than BytesPerSecond bytes
+// per second on average times out. The zero Rate is off.
+type Rate struct {
+	BytesPerSecond float64
+	Grace          time.Duration
+}
+
+// RateTimer measures a data rate for the heartbeat: the time spent
+// waiting on the client and the bytes moved meanwhile. Its methods may be
+// called from the heartbeat and the connection's goroutines at once.
+type RateTimer struct {
+	bps     atomic.Uint64 // math.Float64bits of the rate; 0 is off
+	grace   atomic.Int64
+	waiting atomic.Bool  // a read or write waits on the client now
+	elapsed atomic.Int64 // nanoseconds spent waiting, in heartbeat ticks
+	bytes   atomic.Int64
+	timeout atomic.Bool // the heartbeat found the rate too slow
+	end     atomic.Int64
+}
+
+// Set changes the rate, keeping what was measured.
+func (t *RateTimer) Set(r Rate) {
+	t.bps.Store(math.Float64bits(r.BytesPerSecond))
+	t.grace.Store(int64(r.Grace))
+}
+
+// Reset changes the rate and starts measuring anew.
+func (t *RateTimer) Reset(r Rate) {
+	t.Set(r)
+	t.elapsed.Store(0)
+	t.bytes.Store(0)
+	t.timeout.Store(false)
+}
+
+// On reports whether a rate is set.
+func (t *RateTimer) On() bool { return math.Float64frombits(t.bps.Load()) > 0 }
+
+// Wait marks the start (true) or end (false) of a wait on the client.
+func (t *RateTimer) Wait(on bool) { t.waiting.Store(on) }
+
+// Count adds n bytes moved.
+func (t *RateTimer) Count(n int) { t.bytes.Add(int64(n)) }
+
+// TimedOut reports whether the heartbeat found the rate too slow.
+func (t *RateTimer) TimedOut() bool { return t.timeout.Load() }
+
+// Tick adds one heartbeat interval to the waiting time and reports, once,
+// that the rate has fallen below the minimum after the grace period.
+func (t *RateTimer) Tick(interval time.Duration) bool {
+	if !t.waiting.Load() {
+		return false
+	}
+	bps := math.Float64frombits(t.bps.Load())
+	if bps <= 0 {
+		return false
+	}
+	elapsed := t.elapsed.Add(int64(interval))
+	if elapsed <= t.grace.Load() {
+		return false
+	}
+	rate := float64(t.bytes.Load()) / (float64(elapsed) / float64(time.Second))
+	return rate < bps && t.timeout.CompareAndSwap(false, true)
+}
+
+// StartWrite times a write of n bytes, starting at now (Unix nanoseconds on
+// the heartbeat's clock), against the rate: it must end within the grace
+// period or the time n bytes take at the rate, whichever is longer, plus
+// slack.
+func (t *RateTimer) StartWrite(now int64, n int, slack time.Duration) {
+	bps := math.Float64frombits(t.bps.Load())
+	if bps <= 0 {
+		return
+	}
+	d := int64(float64(n) / bps * float64(time.Second))
+	if g := t.grace.Load(); d < g {
+		d = g
+	}
+	t.end.Store(now + d + int64(slack))
+	t.waiting.Store(true)
+}
+
+// WriteOverdue reports, once, that a timed write has not ended by now.
+func (t *RateTimer) WriteOverdue(now int64) bool {
+	return t.waiting.Load() && t.On() && now > t.end.Load() && t.timeout.CompareAndSwap(false, true)
+}

@@ -1,0 +1,144 @@
+// Package httpsyntax holds the small pieces of HTTP syntax (RFC 9110) that
+// every protocol's parser and the application layer share: tokens, field
+// values, lists, and case-insensitive comparison without allocating.
+package httpsyntax
+
+// TChar reports which bytes may appear in a token (RFC 9110, section 5.6.2).
+var TChar = [256]bool{
+	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
+	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+}
+
+// ValidToken reports whether b is a non-empty token.
+func ValidToken[T []byte | string](b T) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for i := range len(b) {
+		if !TChar[b[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// EqualFold reports whether a and b are equal, ignoring ASCII case.
+func EqualFold[A, B []byte | string](a A, b B) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// ForEachToken calls fn for each non-empty element of a comma-separated
+// list, with surrounding whitespace removed.
+func ForEachToken(v []byte, fn func([]byte)) {
+	for len(v) > 0 {
+		var t []byte
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		if i < len(v) {
+			t, v = v[:i], v[i+1:]
+		} else {
+			t, v = v, nil
+		}
+		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
+			t = t[1:]
+		}
+		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
+			t = t[:len(t)-1]
+		}
+		if len(t) > 0 {
+			fn(t)
+		}
+	}
+}
+
+// HasToken reports whether the comma-separated list v holds token, ignoring
+// case.
+func HasToken(v []byte, token string) bool {
+	found := false
+	ForEachToken(v, func(t []byte) {
+		if EqualFold(t, token) {
+			found = true
+		}
+	})
+	return found
+}
+
+// IsDigit reports whether c is an ASCII digit.
+func IsDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// IsHex reports whether c is a hexadecimal digit.
+func IsHex(c byte) bool {
+	return IsDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// ParseContentLength parses a Content-Length value: digits only, at most
+// 18 of them, so it cannot overflow an int64.
+func ParseContentLength[T []byte | string](v T) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := range len(v) {
+		c := v[i]
+		if !IsDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// ValidFieldValue reports whether v may be a field value: no control bytes
+// but horizontal tab, no DEL (RFC 9110, section 5.5).
+func ValidFieldValue[T []byte | string](v T) bool {
+	for i := range len(v) {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// SanitizeValue replaces CR, LF and NUL in a response field value with
+// spaces, so that a value cannot end the field or the head early.
+func SanitizeValue(v string) string {
+	for i := range len(v) {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			b := []byte(v)
+			for j, c := range b {
+				if c == '\r' || c == '\n' || c == 0 {
+					b[j] = ' '
+				}
+			}
+			return string(b)
+		}
+	}
+	return v
+}
