@@ -113,6 +113,8 @@ type endpoint struct {
 
 	ln   net.Listener // already bound (inherited)
 	opts Endpoint
+	from *Endpoint    // the Endpoint resolved; its sockets share one TLS configuration
+	tls  *tlsEndpoint // built by Start for https
 }
 
 // resolve turns an Endpoint into the sockets it binds.
@@ -150,7 +152,9 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	from := &ep
 	for i := range eps {
+		eps[i].from = from
 		if ep.HTTPS != nil {
 			if ep.URL != "" && eps[i].scheme == "http" {
 				return nil, fmt.Errorf("kestrel: endpoint %s: HTTPS options on an http:// URL; use https://", ep.URL)

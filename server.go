@@ -300,16 +300,12 @@ func (s *Server) Start() error {
 	if err := checkSchemes(eps); err != nil {
 		return err
 	}
-	tlsConfigs, err := s.buildTLS(eps)
-	if err != nil {
+	if err := s.buildTLS(eps); err != nil {
 		return err
 	}
 	bound, err := s.bindAll(eps)
 	if err != nil {
 		return err
-	}
-	for _, l := range bound {
-		l.tls = tlsConfigs[l.ep.url]
 	}
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
 	s.listeners = append(s.listeners, bound...)
@@ -338,12 +334,18 @@ func checkSchemes(eps []endpoint) error {
 	return nil
 }
 
-// buildTLS builds the TLS configuration of every https endpoint, keyed by
-// its URL.
-func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
-	out := map[string]*tlsEndpoint{}
-	for _, ep := range eps {
-		if ep.scheme != "https" || out[ep.url] != nil {
+// buildTLS builds the TLS configuration of every https endpoint: one for
+// each Endpoint, shared by the sockets it resolved to (the two loopbacks
+// of localhost), never shared between Endpoints, even with the same URL.
+func (s *Server) buildTLS(eps []endpoint) error {
+	built := map[*Endpoint]*tlsEndpoint{}
+	for i := range eps {
+		ep := &eps[i]
+		if ep.scheme != "https" {
+			continue
+		}
+		if te := built[ep.from]; te != nil && ep.from != nil {
+			ep.tls = te
 			continue
 		}
 		h := ep.opts.HTTPS
@@ -352,7 +354,7 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 			if def == nil {
 				var err error
 				if def, err = devCertificate(ep.url); err != nil {
-					return nil, err
+					return err
 				}
 				s.cfg.Logger.Info("using the development certificate for " + ep.url)
 			}
@@ -368,11 +370,12 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 		}
 		te, err := h.build(ep.url, s.cfg.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[ep.url] = te
+		ep.tls = te
+		built[ep.from] = te
 	}
-	return out, nil
+	return nil
 }
 
 // bindAll binds every endpoint, or none.
@@ -405,7 +408,7 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 			}
 			return fail(fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err))
 		}
-		bound = append(bound, &listener{Listener: l, ep: *ep})
+		bound = append(bound, &listener{Listener: l, ep: *ep, tls: ep.tls})
 	}
 	if len(bound) == 0 && len(eps) > 0 {
 		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
