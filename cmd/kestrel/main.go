@@ -29,7 +29,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,8 +36,6 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
-	"github.com/kestrel-go/kestrel/forwardedheaders"
-	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
 )
@@ -124,7 +121,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		srv.Handler = demo.New(srv.Addresses)
 	}
 
-	h, err := wrapProxyMiddleware(srv.Handler, cfg)
+	h, err := cfg.Handler(srv.Handler) // AllowedHosts and forwarded headers
 	if err != nil {
 		return err
 	}
@@ -209,49 +206,4 @@ func getenv(environ []string, name string) string {
 		}
 	}
 	return ""
-}
-
-// forwardedEnabled reports whether the forwarded-headers middleware is on
-// (Kestrel:ForwardedHeaders:Enabled, default true).
-func forwardedEnabled(cfg *kestrel.Config) bool {
-	return cfg.ForwardedHeaders.Enabled == nil || *cfg.ForwardedHeaders.Enabled
-}
-
-// wrapProxyMiddleware puts host filtering (Kestrel:AllowedHosts) and the
-// forwarded headers (trusting loopback and Unix socket peers unless
-// configured otherwise) in front of h, so that behind nginx the app sees
-// the client's address.
-func wrapProxyMiddleware(h http.Handler, cfg *kestrel.Config) (http.Handler, error) {
-	if cfg.AllowedHosts != "" {
-		h = hostfiltering.Handler(h, hostfiltering.Options{AllowedHosts: hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)})
-	}
-	if !forwardedEnabled(cfg) {
-		return h, nil
-	}
-	fc := cfg.ForwardedHeaders
-	opts := forwardedheaders.Options{}
-	if fc.ForwardLimit != nil {
-		opts.ForwardLimit = *fc.ForwardLimit
-		if *fc.ForwardLimit == 0 {
-			opts.ForwardLimit = forwardedheaders.Unlimited
-		}
-	}
-	for i, p := range fc.KnownProxies {
-		a, err := netip.ParseAddr(p)
-		if err != nil {
-			return nil, fmt.Errorf("Kestrel:ForwardedHeaders:KnownProxies:%d: %q is not an IP address", i, p)
-		}
-		opts.KnownProxies = append(opts.KnownProxies, a)
-	}
-	if fc.KnownNetworks != nil {
-		opts.KnownNetworks = []netip.Prefix{}
-		for i, n := range fc.KnownNetworks {
-			p, err := netip.ParsePrefix(n)
-			if err != nil {
-				return nil, fmt.Errorf("Kestrel:ForwardedHeaders:KnownNetworks:%d: %q is not a network such as 10.0.0.0/8", i, n)
-			}
-			opts.KnownNetworks = append(opts.KnownNetworks, p)
-		}
-	}
-	return forwardedheaders.Handler(h, opts), nil
 }

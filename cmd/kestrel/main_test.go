@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/certs"
 )
 
 // syncBuffer is a log sink the test can read while the server writes.
@@ -273,9 +277,10 @@ func TestConfigFileErrors(t *testing.T) {
 		{`{"Kestrel": {"Limits": {"KeepAliveTimeout": "soon"}}}`, `Kestrel:Limits:KeepAliveTimeout`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Certificate": {"Path": "x.pfx"}}}}}`, `Kestrel:Endpoints:Web: Certificate, Sni`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Protocols": "Http1"}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
-		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,}}}`, `line 1, column 50`},
+		{`{"Kestrel": {"Endpoints": {"Web": {}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
+		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,}}}`, `line 1, column 49: invalid character`},
 		{`{"Kestrel": {"Limits": {"MinResponseDataRate": {"BytesPerSecond": 240, "GracePeriod": "00:00:01"}}}}`, `GracePeriod`},
-		{`{"Kestrel": {`, `unexpected EOF`},
+		{`{"Kestrel": {`, `k.json: the JSON ends early, at line 1, column 14`},
 	} {
 		file := filepath.Join(dir, "k.json")
 		os.WriteFile(file, []byte(tc.json), 0o644)
@@ -328,5 +333,83 @@ func TestBodyLimitsWithCurl(t *testing.T) {
 		if code == "200" && size != fmt.Sprint(tc.size) {
 			t.Errorf("%d bytes echoed as %s", tc.size, size)
 		}
+	}
+}
+
+// TestConfigFileContentRoot: relative certificate paths resolve against
+// the configuration file's folder, wherever the command runs from, and
+// the top-level AllowedHosts of appsettings.json filters hosts.
+func TestConfigFileContentRoot(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath, err := certs.CreateDevCert(filepath.Join(dir, "certs"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "appsettings.json")
+	os.WriteFile(file, []byte(`{
+		"Logging": { "LogLevel": { "Default": "Information" } },
+		"AllowedHosts": "localhost",
+		"Kestrel": { "Endpoints": {
+			"Http":  { "Url": "http://127.0.0.1:0" },
+			"Https": { "Url": "https://127.0.0.1:0",
+			           "Certificate": { "Path": "certs/`+filepath.Base(certPath)+`", "KeyPath": "certs/`+filepath.Base(keyPath)+`" } } } } }`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--config", file}, nil, &log) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := waitListening(t, log.String)
+	m := regexp.MustCompile(`Now listening on: (https://\S+?)"`).FindStringSubmatch(log.String())
+	if m == nil {
+		t.Fatalf("no https endpoint:\n%s", log.String())
+	}
+	pem, _ := os.ReadFile(certPath)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	for _, tc := range []struct {
+		url, host string
+		want      int
+	}{
+		{base, "localhost", 200},
+		{base, "evil.test", 400},
+		{m[1], "localhost", 200},
+		{m[1], "evil.test", 400},
+	} {
+		req, _ := http.NewRequest("GET", tc.url+"/plaintext", nil)
+		req.Host = tc.host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s with Host %s: %v", tc.url, tc.host, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s with Host %s: %d, want %d", tc.url, tc.host, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// TestConfigFileWithoutKestrelSection: a misspelt section is reported, and
+// the server starts with the defaults.
+func TestConfigFileWithoutKestrelSection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "kestrel.json")
+	os.WriteFile(file, []byte(`{"Kestrl": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0"}}}, "Logging": {}}`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--config", file, "--urls", "http://127.0.0.1:0"}, nil, &log) }()
+	waitListening(t, log.String)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := `has no \"Kestrel\" section`; !strings.Contains(log.String(), want) || !strings.Contains(log.String(), `did you mean \"Kestrel\" instead of \"Kestrl\"?`) {
+		t.Errorf("log lacks the warning:\n%s", log.String())
 	}
 }

@@ -213,6 +213,15 @@ func (s *Store) IsNull(key string) bool {
 	return ok && v.null && !v.empty
 }
 
+// Lookup returns the text of key, if it is set and not null.
+func (s *Store) Lookup(key string) (string, bool) {
+	v, ok := s.values[strings.ToLower(key)]
+	if !ok || v.null {
+		return "", false
+	}
+	return v.text, true
+}
+
 // Children returns the distinct keys one level under key ("" for the top
 // level), as first spelled, in the order they were first set: a JSON
 // file's order, then later sources'.
