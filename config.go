@@ -90,6 +90,7 @@ type EndpointDefaultsConfig struct {
 	Protocols             string
 	ClientCertificateMode string
 	SslProtocols          []string
+	SocketMode            string // for Unix sockets, those from URLs included (Server.UnixSocketMode)
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -302,6 +303,13 @@ func (c *Config) Apply(s *Server) error {
 		s.DisableServerHeader = !*c.AddServerHeader
 	}
 	var errs []error
+	if c.EndpointDefaults.SocketMode != "" {
+		if m, err := parseSocketMode("Kestrel:EndpointDefaults:SocketMode", c.EndpointDefaults.SocketMode); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.UnixSocketMode = m
+		}
+	}
 	if def, ok := lookupFold(c.Certificates, "Default"); ok {
 		h, err := c.https("Kestrel:Certificates:Default", &def, EndpointConfig{})
 		if err != nil {
@@ -363,11 +371,11 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 		ep.Protocols = p
 	}
 	if e.SocketMode != "" {
-		m, err := strconv.ParseUint(e.SocketMode, 8, 32)
-		if err != nil || m > 0o777 {
-			return ep, fmt.Errorf("%s:SocketMode: %q is not an octal file mode such as \"0660\"", key, e.SocketMode)
+		m, err := parseSocketMode(key+":SocketMode", e.SocketMode)
+		if err != nil {
+			return ep, err
 		}
-		ep.UnixSocketMode = fs.FileMode(m)
+		ep.UnixSocketMode = m
 	}
 	isHTTPS := strings.HasPrefix(strings.ToLower(e.Url), "https:")
 	hasTLSKeys := e.Certificate != nil || len(e.Sni) > 0 || e.ClientCertificateMode != "" || len(e.SslProtocols) > 0
@@ -434,6 +442,15 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		h.defaultCertificate = true
 	}
 	return h, nil
+}
+
+// parseSocketMode parses the octal permissions of a Unix socket file.
+func parseSocketMode(key, text string) (fs.FileMode, error) {
+	m, err := strconv.ParseUint(text, 8, 32)
+	if err != nil || m == 0 || m > 0o777 {
+		return 0, fmt.Errorf("%s: %q is not an octal file mode such as \"0660\"", key, text)
+	}
+	return fs.FileMode(m), nil
 }
 
 // path resolves a relative file path against the content root.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,8 +109,9 @@ type endpoint struct {
 	scheme  string
 	port    int // TCP port, -1 otherwise
 
-	localhost bool // one of the two loopbacks of "localhost"
-	anyIP     bool // the dual-stack any-address, with an IPv4 fallback
+	localhost bool   // one of the two loopbacks of "localhost"
+	anyIP     bool   // the dual-stack any-address, with an IPv4 fallback
+	nameHost  string // a host that is neither an IP address nor localhost, which binds every address
 
 	ln   net.Listener // already bound (inherited)
 	opts Endpoint
@@ -201,6 +203,9 @@ func parseAddress(address string) ([]endpoint, error) {
 
 // parseURL resolves a URL prefix by Kestrel's rules.
 func parseURL(raw string) ([]endpoint, error) {
+	if parts := strings.Split(raw, ","); len(parts) > 1 && slices.ContainsFunc(parts[1:], looksLikeURL) {
+		return nil, fmt.Errorf("kestrel: URL %q: URLs are separated by ';', not ',': use %q", raw, strings.Join(parts, ";"))
+	}
 	if path, ok := cutPrefixFold(raw, "unix:"); ok {
 		return unixEndpoint(path, "http", raw)
 	}
@@ -260,6 +265,12 @@ func parseURL(raw string) ([]endpoint, error) {
 	return tcpEndpoints(scheme, host, p, raw)
 }
 
+// looksLikeURL reports whether s starts like a URL prefix.
+func looksLikeURL(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "unix:")
+}
+
 func cutPrefixFold(s, prefix string) (string, bool) {
 	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
 		return s[len(prefix):], true
@@ -292,6 +303,9 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 	default:
 		// Host names, "*" and "+" are not special: they bind every address.
 		ep.network, ep.address, ep.anyIP = "tcp", "[::]:"+p, true
+		if host != "*" && host != "+" && host != "" {
+			ep.nameHost = host
+		}
 	}
 	return []endpoint{ep}, nil
 }

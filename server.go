@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,9 +27,10 @@ import (
 // DefaultURL is where a server listens when no endpoint is configured.
 const DefaultURL = "http://localhost:5000"
 
-// ShutdownTimeout is how long Run lets in-flight requests finish when its
-// context ends.
-const ShutdownTimeout = 30 * time.Second
+// DefaultShutdownTimeout is how long Run lets in-flight requests finish
+// when its context ends, unless Server.ShutdownTimeout says otherwise (as
+// ASP.NET's HostOptions.ShutdownTimeout).
+const DefaultShutdownTimeout = 30 * time.Second
 
 // ErrServerClosed is returned by Serve, Start and Run after Shutdown or
 // Close.
@@ -61,6 +63,19 @@ type Server struct {
 	// the development certificate made by `kestrel dev-certs`, if there is
 	// one.
 	DefaultHTTPS *HTTPS
+
+	// UnixSocketMode, when not zero, is set as the permissions of the Unix
+	// socket files of endpoints that do not set Endpoint.UnixSocketMode,
+	// such as those from UseURLs: 0o660 lets a proxy in the socket's group
+	// (nginx's www-data) connect.
+	UnixSocketMode fs.FileMode
+
+	// ShutdownTimeout is how long Run lets in-flight requests and upgraded
+	// connections finish, once its context ends, before it aborts them;
+	// zero means DefaultShutdownTimeout. Keep it below the service
+	// manager's own stop timeout (systemd's TimeoutStopSec, 90 s by
+	// default).
+	ShutdownTimeout time.Duration
 
 	mu           sync.Mutex
 	endpoints    []endpoint // added in code or by a configuration file
@@ -389,6 +404,13 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 	}
 	for i := range eps {
 		ep := &eps[i]
+		if ep.nameHost != "" {
+			s.cfg.Logger.Warn("Binding " + ep.url + " to every network interface: " + strconv.Quote(ep.nameHost) +
+				" is not an IP address or localhost. To listen on one interface, use its IP address; to listen on all of them, write * as the host.")
+		}
+		if ep.network == "unix" && ep.opts.UnixSocketMode == 0 {
+			ep.opts.UnixSocketMode = s.UnixSocketMode
+		}
 		l, err := ep.bind()
 		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
 			// No IPv6: every IPv4 address instead.
@@ -403,10 +425,7 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 				s.cfg.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
 				continue
 			}
-			if transport.IsAddrInUse(err) {
-				return fail(fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port))
-			}
-			return fail(fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err))
+			return fail(bindError(ep, err))
 		}
 		bound = append(bound, &listener{Listener: l, ep: *ep, tls: ep.tls})
 	}
@@ -414,6 +433,21 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
 	}
 	return bound, nil
+}
+
+// bindError explains why ep could not be bound, and what to do.
+func bindError(ep *endpoint, err error) error {
+	switch {
+	case transport.IsAddrInUse(err):
+		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port)
+	case errors.Is(err, os.ErrPermission) && ep.port > 0 && ep.port < 1024:
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: ports below 1024 need privileges; "+
+			"run as root, give the program the capability (sudo setcap cap_net_bind_service=+ep /path/to/program), "+
+			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", ep.url, err)
+	case errors.Is(err, os.ErrPermission) && ep.network == "unix":
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", ep.url, err, ep.address)
+	}
+	return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
 }
 
 // Serve serves connections accepted from l until Shutdown or Close, which
@@ -589,7 +623,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopHeartbeat()
 			return nil
 		case <-ctx.Done():
-			s.abortAll()
+			if conns, upgraded := s.abortAll(); conns+upgraded > 0 {
+				s.logger().Warn("Shutdown deadline reached: aborted the connections still in use", "connections", conns, "upgraded", upgraded)
+			}
 			s.stopHeartbeat()
 			return ctx.Err()
 		case <-poll.C:
@@ -605,7 +641,9 @@ func (s *Server) closeIdle() {
 	}
 }
 
-func (s *Server) abortAll() {
+// abortAll aborts every connection and reports how many connections and
+// upgraded connections there were.
+func (s *Server) abortAll() (int, int) {
 	s.mu.Lock()
 	conns := make([]*http1.Conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -622,6 +660,7 @@ func (s *Server) abortAll() {
 	for _, uc := range ups {
 		uc.Close() // its OnClose takes s.mu
 	}
+	return len(conns), len(ups)
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
@@ -658,6 +697,11 @@ func (s *Server) Close() error {
 // Run starts the server, logs "Now listening on: <url>" for each bound
 // address, serves until ctx ends, then shuts down gracefully, giving
 // in-flight requests ShutdownTimeout to finish.
+//
+// Run returns an error only when the server cannot start. A shutdown is a
+// success even when the timeout aborts requests (Shutdown logs how many
+// connections it aborted): as with ASP.NET's host, a server stopped on
+// purpose exits cleanly, and a service manager does not record a failure.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Start(); err != nil {
 		return err
@@ -669,10 +713,12 @@ func (s *Server) Run(ctx context.Context) error {
 	log.Info("Application started. Press Ctrl+C to shut down.")
 	<-ctx.Done()
 	log.Info("Application is shutting down...")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
-	if err := s.Shutdown(sctx); err != nil {
-		return fmt.Errorf("kestrel: shutdown: %w", err)
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
 	return nil
 }

@@ -31,6 +31,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +50,8 @@ func main() {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
+	case errors.Is(err, errVersion):
+		fmt.Println(version())
 	case errors.Is(err, errUsage):
 		os.Exit(2)
 	case err != nil:
@@ -58,6 +63,31 @@ func main() {
 // errUsage marks a command line that could not be parsed; the flag package
 // has printed why.
 var errUsage = errors.New("usage")
+
+// errVersion asks main to print the version.
+var errVersion = errors.New("version requested")
+
+// version is the module version this binary was built from ("(devel)"
+// for a build inside the repository without version control stamps) and
+// the Go toolchain's.
+func version() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("kestrel %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// usage prints the command's synopsis, its subcommands and its flags.
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), `Usage:
+  kestrel [flags]                serve the demo app (or --root's files)
+  kestrel dev-certs [--check]    create (or check) the development certificate for https://localhost
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
 
 // run is the command: it parses args, builds the server and serves until
 // ctx ends.
@@ -72,11 +102,18 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
+	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", kestrel.DefaultShutdownTimeout, "how long in-flight requests may finish after Ctrl-C or SIGTERM")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return errUsage
+	}
+	if *showVersion {
+		return errVersion
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n", fs.Arg(0))
@@ -109,6 +146,17 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := cfg.Apply(srv); err != nil {
 		return err
 	}
+	if *socketMode != "" { // over Kestrel:EndpointDefaults:SocketMode
+		m, err := strconv.ParseUint(*socketMode, 8, 32)
+		if err != nil || m == 0 || m > 0o777 {
+			return fmt.Errorf("--socket-mode %q: use an octal file mode such as 0660", *socketMode)
+		}
+		srv.UnixSocketMode = os.FileMode(m)
+	}
+	if *shutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", *shutdownTimeout)
+	}
+	srv.ShutdownTimeout = *shutdownTimeout
 
 	if *root != "" {
 		h, closeRoot, err := staticFiles(*root)
@@ -178,7 +226,7 @@ func devCerts(args []string, out io.Writer) error {
 	}
 	if *check {
 		if _, err := certs.LoadDevCert(); err != nil {
-			return err
+			return fmt.Errorf("%s; create one with \"kestrel dev-certs\"", strings.TrimPrefix(err.Error(), "certs: "))
 		}
 		certPath, _, _ := certs.DevCertPaths()
 		fmt.Fprintf(out, "A valid development certificate was found: %s\n", certPath)

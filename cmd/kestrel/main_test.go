@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -187,6 +188,12 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--urls", "ftp://x"}, "unsupported scheme"},
 		{[]string{"--root", "/does/not/exist"}, "--root"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--urls", "http://localhost:5000,http://localhost:5001"}, `URLs are separated by ';', not ',': use "http://localhost:5000;http://localhost:5001"`},
+		{[]string{"--urls", "http://127.0.0.1:0, unix:/tmp/k.sock"}, `separated by ';'`},
+		{[]string{"--urls", "unix:/tmp/k.sock,https://localhost:5001"}, `separated by ';'`},
+		{[]string{"--urls", "unix:/tmp/k.sock", "--socket-mode", "rw-rw----"}, `--socket-mode "rw-rw----": use an octal file mode such as 0660`},
+		{[]string{"--urls", "unix:/tmp/k.sock", "--socket-mode", "1777"}, `--socket-mode`},
+		{[]string{"--shutdown-timeout", "-1s"}, `--shutdown-timeout -1s`},
 	} {
 		var log syncBuffer
 		err := run(context.Background(), tc.args, nil, &log)
@@ -200,6 +207,114 @@ func TestBadCommandLines(t *testing.T) {
 	}
 }
 
+// buildCommand builds the kestrel command and returns its path.
+func buildCommand(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kestrel")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinaryShutdownTimeout: when --shutdown-timeout aborts a request
+// still streaming, the command logs it and exits 0, so systemd records a
+// clean stop.
+func TestBinaryShutdownTimeout(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGTERM on Windows")
+	}
+	cmd := exec.Command(buildCommand(t), "--urls", "http://127.0.0.1:0", "--shutdown-timeout", "300ms")
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := waitListening(t, log.String)
+	resp, err := http.Get(base + "/stream?chunks=100&size=1&delayMs=100") // 10 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after the shutdown timeout aborted a request: %v, want 0\n%s", err, log.String())
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("stopped %v after SIGTERM, want about the 300ms shutdown timeout", d)
+	}
+	if !strings.Contains(log.String(), "aborted the connections still in use") || !strings.Contains(log.String(), "connections=1") {
+		t.Errorf("the log does not say what was aborted:\n%s", log.String())
+	}
+}
+
+// TestHelpAndVersion: --help lists the dev-certs subcommand and every
+// flag; --version prints the module and Go versions on stdout.
+func TestHelpAndVersion(t *testing.T) {
+	var log syncBuffer
+	if err := run(context.Background(), []string{"--help"}, nil, &log); err != flag.ErrHelp {
+		t.Errorf("--help: %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"kestrel dev-certs [--check]", "-urls", "-config", "-socket-mode", "-shutdown-timeout", "-version"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("--help does not list %q:\n%s", want, log.String())
+		}
+	}
+	if err := run(context.Background(), []string{"--version"}, nil, &log); err != errVersion {
+		t.Errorf("--version: %v, want errVersion", err)
+	}
+	out, err := exec.Command(buildCommand(t), "--version").Output()
+	if err != nil {
+		t.Fatalf("kestrel --version: %v", err)
+	}
+	if !regexp.MustCompile(`^kestrel (v\S+|\(devel\)) ` + regexp.QuoteMeta(runtime.Version()) + ` \w+/\w+\n$`).Match(out) {
+		t.Errorf("kestrel --version printed %q", out)
+	}
+}
+
+// TestSocketMode: --socket-mode sets the permissions of the Unix sockets
+// of --urls (without it they follow the umask); a configuration
+// endpoint's own SocketMode wins over it.
+func TestSocketMode(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kestrel.json")
+	os.WriteFile(file, []byte(`{"Kestrel": {"Endpoints": {
+		"Http": {"Url": "http://127.0.0.1:0"},
+		"Own": {"Url": "unix:`+filepath.Join(dir, "own.sock")+`", "SocketMode": "0600"},
+		"Default": {"Url": "unix:`+filepath.Join(dir, "default.sock")+`"}}}}`), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want map[string]os.FileMode
+	}{
+		{[]string{"--urls", "http://127.0.0.1:0;unix:" + filepath.Join(dir, "a.sock"), "--socket-mode", "0660"}, map[string]os.FileMode{"a.sock": 0o660}},
+		{[]string{"--urls", "http://127.0.0.1:0;unix:" + filepath.Join(dir, "b.sock"), "--socket-mode", "666"}, map[string]os.FileMode{"b.sock": 0o666}},
+		{[]string{"--config", file, "--socket-mode", "0660"}, map[string]os.FileMode{"own.sock": 0o600, "default.sock": 0o660}},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var log syncBuffer
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, tc.args, nil, &log) }()
+		waitListening(t, log.String)
+		for name, want := range tc.want {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Errorf("%v: %v", tc.args, err)
+			} else if fi.Mode().Perm() != want {
+				t.Errorf("%v: %s has mode %v, want %v", tc.args, name, fi.Mode().Perm(), want)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+	}
+}
+
 // TestBinarySIGTERM builds the command, serves a request to curl and stops
 // it with SIGTERM, as a service manager would.
 func TestBinarySIGTERM(t *testing.T) {
@@ -210,10 +325,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal("curl is not installed; run `make test`, which installs it")
 	}
-	bin := filepath.Join(t.TempDir(), "kestrel")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCommand(t)
 	cmd := exec.Command(bin, "--urls", "http://127.0.0.1:0")
 	var log syncBuffer
 	cmd.Stderr = &log
