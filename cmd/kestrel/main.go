@@ -2,19 +2,28 @@
 // Kestrel for Go web server.
 //
 //	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	        [--socket-mode MODE] [--shutdown-timeout DURATION]
 //	kestrel dev-certs [--check]
+//	kestrel --version
 //
 // URLs are semicolon-separated URL prefixes such as
 // "http://localhost:5000;http://[::]:8080;unix:/run/app.sock". Without
 // --urls, the KESTREL_URLS environment variable is used, then
-// ASPNETCORE_URLS, then http://localhost:5000.
+// ASPNETCORE_URLS, then http://localhost:5000. --socket-mode sets the
+// permissions of the Unix socket files (0660 lets nginx, in the socket's
+// group, connect).
 //
 // --config reads the "Kestrel" section of an appsettings.json-style file
-// (endpoints, certificates, limits); flags override it, and environment
-// variables such as Kestrel__Limits__MaxRequestBodySize override both.
-// Endpoints from the file win over --urls.
+// (endpoints, certificates, limits) and its top-level AllowedHosts; flags
+// override it, and environment variables such as
+// Kestrel__Limits__MaxRequestBodySize override both. Endpoints from the
+// file win over --urls. Relative certificate paths resolve against the
+// file's folder.
 //
-// Ctrl-C or SIGTERM shuts the server down gracefully.
+// Ctrl-C or SIGTERM shuts the server down gracefully: requests get
+// --shutdown-timeout to finish, then the ones left are aborted and logged.
+// The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
+// a command line it cannot parse.
 //
 // https:// URLs without a configured certificate use the development
 // certificate, which "kestrel dev-certs" creates (as "dotnet dev-certs
