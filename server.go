@@ -421,7 +421,9 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 			}
 		}
 		if err != nil {
-			if ep.localhost && !transport.IsAddrInUse(err) {
+			if ep.localhost && !transport.IsAddrInUse(err) && !errors.Is(err, os.ErrPermission) {
+				// A loopback this machine lacks (often ::1); a refused
+				// port fails on both, and is an error.
 				s.cfg.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
 				continue
 			}

@@ -42,12 +42,14 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
 )
@@ -182,7 +184,8 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if app, ok := srv.Handler.(*demo.App); ok && cfg.AllowedHosts == "" {
+	hosts := hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)
+	if app, ok := srv.Handler.(*demo.App); ok && (len(hosts) == 0 || slices.Contains(hosts, "*")) {
 		// The hot paths use neither the client's address nor the host:
 		// they stay on the zero-allocation path, ahead of the middleware.
 		srv.NativeHandler = app.Native(h)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -523,5 +525,56 @@ func TestConfigFileWithoutKestrelSection(t *testing.T) {
 	}
 	if want := `has no \"Kestrel\" section`; !strings.Contains(log.String(), want) || !strings.Contains(log.String(), `did you mean \"Kestrel\" instead of \"Kestrl\"?`) {
 		t.Errorf("log lacks the warning:\n%s", log.String())
+	}
+}
+
+// TestBinaryPrivilegedPort: an unprivileged user asking for a port below
+// 1024 gets told how to get one, for localhost (both loopbacks refused)
+// as for an IP address. As root, the test runs the command as nobody.
+func TestBinaryPrivilegedPort(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("privileged ports are a Linux test here")
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if start <= 1 {
+		t.Skipf("every user may bind every port here (net.ipv4.ip_unprivileged_port_start=%d)", start)
+	}
+	// A folder nobody can enter, with the binary.
+	dir, err := os.MkdirTemp("", "kestrel-priv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "kestrel")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var prefix []string
+	if os.Getuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Fatal("setpriv (util-linux) is not installed")
+		}
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	}
+	for _, url := range []string{"http://localhost:1", "http://127.0.0.1:1", "http://*:1"} {
+		args := append(append([]string{}, prefix...), bin, "--urls", url)
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("%s: %v, want exit status 1\n%s", url, err, out)
+		}
+		for _, want := range []string{"failed to bind to " + url, "permission denied", "ports below 1024", "setcap cap_net_bind_service"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: output lacks %q:\n%s", url, want, out)
+			}
+		}
 	}
 }
