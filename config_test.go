@@ -92,6 +92,13 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 	if err := cfg.Apply(s); err != nil {
 		t.Fatal(err)
 	}
+	cfg, err = ParseConfig([]byte(`{"Kestrel": {"EndpointDefaults": {"SocketMode": "0660"}}}`), "f", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Apply(s); err != nil || s.UnixSocketMode != 0o660 {
+		t.Errorf("EndpointDefaults:SocketMode 0660: %v, Server.UnixSocketMode %v", err, s.UnixSocketMode)
+	}
 	if s.DefaultHTTPS == nil || s.DefaultHTTPS.CertificateFile != in("certs/default.crt") || s.DefaultHTTPS.KeyFile != in("default.key") {
 		t.Errorf("default certificate: %+v", s.DefaultHTTPS)
 	}
@@ -118,6 +125,8 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 		{`{"Kestrel": {"Endpoints": {"E": {"Url": "https://x:1", "ClientCertificateMode": "Sometimes"}}}}`, "ClientCertificateMode"},
 		{`{"Kestrel": {"Endpoints": {"E": {"Url": "http://x:1", "Protocols": "Http3"}}}}`, "Protocols"},
 		{`{"Kestrel": {"Endpoints": {"E": {"Url": "http://x:1/base"}}}}`, "path base"},
+		{`{"Kestrel": {"EndpointDefaults": {"SocketMode": "rw-rw----"}}}`, `Kestrel:EndpointDefaults:SocketMode: "rw-rw----" is not an octal file mode`},
+		{`{"Kestrel": {"Endpoints": {"E": {"Url": "unix:/run/a.sock", "SocketMode": "0"}}}}`, `Kestrel:Endpoints:E:SocketMode`},
 	} {
 		cfg, err := ParseConfig([]byte(bad.json), "f", nil, nil)
 		if err == nil {

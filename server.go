@@ -359,7 +359,7 @@ func (s *Server) buildTLS(eps []endpoint) error {
 		if ep.scheme != "https" {
 			continue
 		}
-		if te := built[ep.from]; te != nil && ep.from != nil {
+		if te := built[ep.from]; te != nil {
 			ep.tls = te
 			continue
 		}
@@ -604,7 +604,7 @@ func (s *Server) closeListeners() {
 // keep-alive connections at once, lets in-flight requests finish (their
 // responses carry Connection: close) and upgraded connections run until
 // their handlers close them, and aborts the connections left when ctx
-// ends, returning ctx's error then.
+// ends, logging how many and returning ctx's error then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()

@@ -47,9 +47,11 @@ func (s *Store) set(key string, v value) {
 		s.next++
 	}
 	// A scalar replaces the subtree under its key, and a subtree the
-	// scalar above it, as ASP.NET's providers do.
-	for k := range s.values {
+	// scalar above it (null or {}), as ASP.NET's providers do; the new key
+	// takes the place of what it replaces in the order.
+	for k, old := range s.values {
 		if strings.HasPrefix(k, lk+":") || strings.HasPrefix(lk, k+":") {
+			v.order = min(v.order, old.order)
 			delete(s.values, k)
 		}
 	}
@@ -368,8 +370,6 @@ type binder struct {
 	fields []string // every field key known, for suggestions
 }
 
-func (b *binder) children(key string) []string { return b.s.Children(key) }
-
 var durationType = reflect.TypeOf(Duration(0))
 
 func (b *binder) bind(key string, v reflect.Value) {
@@ -414,7 +414,7 @@ func (b *binder) bind(key string, v reflect.Value) {
 			b.fail(key, val, "an object")
 			return
 		}
-		children := b.children(key)
+		children := b.s.Children(key)
 		if len(children) == 0 {
 			return
 		}
@@ -427,7 +427,7 @@ func (b *binder) bind(key string, v reflect.Value) {
 		v.Set(m)
 		return
 	case reflect.Slice:
-		children := b.children(key)
+		children := b.s.Children(key)
 		if isLeaf && !val.null {
 			b.fail(key, val, "a list")
 			return

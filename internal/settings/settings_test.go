@@ -111,7 +111,8 @@ func TestChildrenKeepOrder(t *testing.T) {
 	if err := s.LoadJSON([]byte(`{"Zeta": 1, "Kestrel": {"Endpoints": {"Pfx": {"Url": "a"}, "Pem": {"Url": "b"}, "Alpha": {"Url": "c"}, "pfx2": {}}}, "Alpha": 2}`), "f.json"); err != nil {
 		t.Fatal(err)
 	}
-	s.LoadEnv([]string{"Kestrel__Endpoints__Env__Url=d", "Kestrel__Endpoints__PEM__Protocols=Http1"}, "Kestrel")
+	// pfx2 was {}: its Url takes its place.
+	s.LoadEnv([]string{"Kestrel__Endpoints__Env__Url=d", "Kestrel__Endpoints__PEM__Protocols=Http1", "Kestrel__Endpoints__pfx2__Url=e"}, "Kestrel")
 	for _, tc := range []struct {
 		key  string
 		want string
