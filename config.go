@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/netip"
 	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kestrel-go/kestrel/forwardedheaders"
+	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/settings"
 )
@@ -28,11 +34,19 @@ import (
 //	    "Limits": { "MaxConcurrentConnections": 100, "MaxRequestBodySize": 10485760,
 //	                "KeepAliveTimeout": "00:02:10",
 //	                "MinRequestBodyDataRate": { "BytesPerSecond": 240, "GracePeriod": "00:00:05" } },
-//	    "AllowedHosts": "example.com;*.example.com" } }
+//	    "ForwardedHeaders": { "KnownNetworks": ["10.0.0.0/8"] } },
+//	  "AllowedHosts": "example.com;*.example.com" }
 //
 // Keys are case-insensitive. Unknown keys and values of the wrong type are
 // errors naming the key. Durations are "hh:mm:ss" (ASP.NET) or "5s" (Go);
-// a data rate set to null turns that check off.
+// a data rate set to null turns that check off. Endpoints bind, and are
+// logged, in the order the file gives them. Relative certificate paths
+// are resolved against the folder of the configuration file (ASP.NET's
+// content root), or the working directory when there is no file.
+//
+// Apply configures a Server; Handler puts the middleware the
+// configuration asks for (AllowedHosts, ForwardedHeaders) in front of a
+// handler.
 type Config struct {
 	Endpoints        map[string]EndpointConfig
 	EndpointDefaults EndpointDefaultsConfig
@@ -42,14 +56,20 @@ type Config struct {
 	// AddServerHeader sends "Server: Kestrel" (default true).
 	AddServerHeader *bool
 
-	// AllowedHosts is the semicolon-separated host filter ("*": any).
+	// AllowedHosts is the semicolon-separated host filter ("*": any) that
+	// Handler applies. ParseConfig reads it from the top-level
+	// "AllowedHosts" key, where ASP.NET's appsettings.json has it, or from
+	// Kestrel:AllowedHosts when there is no top-level key; the top-level
+	// key wins when both are set.
 	AllowedHosts string
 
-	// ForwardedHeaders configures the forwarded-headers middleware the
-	// kestrel command puts in front of the app.
+	// ForwardedHeaders configures the forwarded-headers middleware that
+	// Handler applies.
 	ForwardedHeaders ForwardedHeadersConfig
 
-	store *settings.Store
+	store    *settings.Store
+	dir      string   // the content root: relative paths resolve against it
+	warnings []string // logged by Apply
 }
 
 // EndpointConfig is one entry of Kestrel:Endpoints.
@@ -70,6 +90,7 @@ type EndpointDefaultsConfig struct {
 	Protocols             string
 	ClientCertificateMode string
 	SslProtocols          []string
+	SocketMode            string // for Unix sockets, those from URLs included (Server.UnixSocketMode)
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -110,16 +131,17 @@ type DataRateConfig struct {
 
 // ForwardedHeadersConfig is Kestrel:ForwardedHeaders.
 type ForwardedHeadersConfig struct {
-	// Enabled turns the middleware on or off; the kestrel command has it on.
+	// Enabled turns the middleware on or off; nil means on.
 	Enabled       *bool
 	ForwardLimit  *int
 	KnownProxies  []string
 	KnownNetworks []string
 }
 
-// LoadConfig reads the "Kestrel" section of the JSON configuration file at
-// path, then applies environment variables named like
-// Kestrel__Limits__MaxRequestBodySize, which override the file.
+// LoadConfig reads the "Kestrel" section (and the top-level AllowedHosts)
+// of the JSON configuration file at path, then applies environment
+// variables named like Kestrel__Limits__MaxRequestBodySize, which override
+// the file.
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -128,27 +150,74 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(data, path, nil, os.Environ())
 }
 
-// ParseConfig reads a configuration from JSON data (source names it in
-// errors; nil data means no file), then the values in overrides (keyed
-// like "Kestrel:Limits:MaxRequestBodySize", such as from command-line
-// flags), then the Kestrel__* variables of environ, each overriding the
-// ones before.
+// ParseConfig reads a configuration from JSON data (nil data means no
+// file), then the values in overrides (keyed like
+// "Kestrel:Limits:MaxRequestBodySize", such as from command-line flags),
+// then the Kestrel__* variables of environ (and AllowedHosts), each
+// overriding the ones before. source is the file's path: it names the file
+// in messages, and relative certificate paths resolve against its folder.
 func ParseConfig(data []byte, source string, overrides map[string]string, environ []string) (*Config, error) {
 	var st settings.Store
+	c := &Config{store: &st}
 	if data != nil {
 		if err := st.LoadJSON(data, source); err != nil {
 			return nil, fmt.Errorf("kestrel: %w", err)
+		}
+		c.dir = filepath.Dir(source)
+		if abs, err := filepath.Abs(c.dir); err == nil {
+			c.dir = abs
+		}
+		if !st.Has("Kestrel") {
+			c.warnings = append(c.warnings, noKestrelSection(source, st.Children("")))
 		}
 	}
 	for k, v := range overrides {
 		st.Set(k, v, "setting "+k)
 	}
 	st.LoadEnv(environ, "Kestrel")
-	c := &Config{store: &st}
+	for _, kv := range environ {
+		// As in ASP.NET, whose configuration has every environment variable.
+		if name, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(name, "AllowedHosts") {
+			st.Set("AllowedHosts", v, "environment variable "+name)
+		}
+	}
 	if err := st.Bind("Kestrel", c); err != nil {
 		return nil, fmt.Errorf("kestrel: configuration:\n%w", err)
 	}
+	if root, ok := st.Lookup("AllowedHosts"); ok {
+		if c.AllowedHosts != "" && c.AllowedHosts != root {
+			c.warnings = append(c.warnings, fmt.Sprintf("AllowedHosts %q and Kestrel:AllowedHosts %q are both set; using the top-level AllowedHosts, which ASP.NET reads", root, c.AllowedHosts))
+		}
+		c.AllowedHosts = root
+	}
 	return c, nil
+}
+
+// noKestrelSection is the warning for a file without a Kestrel section,
+// naming its top-level keys.
+func noKestrelSection(source string, keys []string) string {
+	msg := fmt.Sprintf("%s has no \"Kestrel\" section: it configures no endpoints, certificates or limits", source)
+	if len(keys) == 0 {
+		return msg + " (the file is an empty object)"
+	}
+	quoted := make([]string, len(keys))
+	for i, k := range keys {
+		quoted[i] = strconv.Quote(k)
+	}
+	msg += " (its top-level keys: " + strings.Join(quoted, ", ") + ")"
+	var misplaced []string
+	for _, k := range keys {
+		if best, ok := settings.Closest(k, []string{"Kestrel"}); ok {
+			return msg + fmt.Sprintf("; did you mean %q instead of %q?", best, k)
+		}
+		if f, ok := reflect.TypeFor[Config]().FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, k) }); ok && f.Name != "AllowedHosts" {
+			misplaced = append(misplaced, k)
+		}
+	}
+	if len(misplaced) > 0 {
+		msg += fmt.Sprintf("; %s belong inside {\"Kestrel\": {...}}", strings.Join(misplaced, ", "))
+	}
+	return msg
 }
 
 // limits returns the configured limits over base.
@@ -214,8 +283,14 @@ func (c *Config) limits(base Limits) (Limits, error) {
 }
 
 // Apply configures s: limits, the server header, the default certificate
-// and the endpoints (which take precedence over URLs given to UseURLs).
+// and the endpoints, in the file's order (they take precedence over URLs
+// given to UseURLs). It logs the configuration's warnings to s.Logger.
+// The middleware settings (AllowedHosts, ForwardedHeaders) are for the
+// handler: see Handler.
 func (c *Config) Apply(s *Server) error {
+	for _, w := range c.warnings {
+		s.logger().Warn(w)
+	}
 	limits, err := c.limits(s.Limits)
 	if err != nil {
 		return err
@@ -228,6 +303,13 @@ func (c *Config) Apply(s *Server) error {
 		s.DisableServerHeader = !*c.AddServerHeader
 	}
 	var errs []error
+	if c.EndpointDefaults.SocketMode != "" {
+		if m, err := parseSocketMode("Kestrel:EndpointDefaults:SocketMode", c.EndpointDefaults.SocketMode); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.UnixSocketMode = m
+		}
+	}
 	if def, ok := lookupFold(c.Certificates, "Default"); ok {
 		h, err := c.https("Kestrel:Certificates:Default", &def, EndpointConfig{})
 		if err != nil {
@@ -236,7 +318,7 @@ func (c *Config) Apply(s *Server) error {
 			s.DefaultHTTPS = h
 		}
 	}
-	for _, name := range sortedKeys(c.Endpoints) {
+	for _, name := range c.endpointNames() {
 		ep, err := c.endpoint(name, c.Endpoints[name])
 		if err != nil {
 			errs = append(errs, err)
@@ -249,10 +331,32 @@ func (c *Config) Apply(s *Server) error {
 	return errors.Join(errs...)
 }
 
+// endpointNames returns the names of the endpoints in the order the
+// configuration gives them; those it does not know the order of (added to
+// Endpoints in code) follow, sorted.
+func (c *Config) endpointNames() []string {
+	var names []string
+	if c.store != nil {
+		for _, n := range c.store.Children("Kestrel:Endpoints") {
+			if _, ok := c.Endpoints[n]; ok {
+				names = append(names, n)
+			}
+		}
+	}
+	var rest []string
+	for n := range c.Endpoints {
+		if !slices.Contains(names, n) {
+			rest = append(rest, n)
+		}
+	}
+	slices.Sort(rest)
+	return append(names, rest...)
+}
+
 func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	key := "Kestrel:Endpoints:" + name
 	if e.Url == "" {
-		return Endpoint{}, fmt.Errorf("%s:Url is missing", key)
+		return Endpoint{}, fmt.Errorf("%s:Url is missing: every endpoint needs a Url, such as \"http://localhost:5000\"", key)
 	}
 	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
 	protocols := e.Protocols
@@ -267,11 +371,11 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 		ep.Protocols = p
 	}
 	if e.SocketMode != "" {
-		m, err := strconv.ParseUint(e.SocketMode, 8, 32)
-		if err != nil || m > 0o777 {
-			return ep, fmt.Errorf("%s:SocketMode: %q is not an octal file mode such as \"0660\"", key, e.SocketMode)
+		m, err := parseSocketMode(key+":SocketMode", e.SocketMode)
+		if err != nil {
+			return ep, err
 		}
-		ep.UnixSocketMode = fs.FileMode(m)
+		ep.UnixSocketMode = m
 	}
 	isHTTPS := strings.HasPrefix(strings.ToLower(e.Url), "https:")
 	hasTLSKeys := e.Certificate != nil || len(e.Sni) > 0 || e.ClientCertificateMode != "" || len(e.SslProtocols) > 0
@@ -300,7 +404,7 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		if cert.Path == "" {
 			return nil, fmt.Errorf("%s:Certificate:Path is missing", key)
 		}
-		h.CertificateFile, h.KeyFile, h.Password = cert.Path, cert.KeyPath, cert.Password
+		h.CertificateFile, h.KeyFile, h.Password = c.path(cert.Path), c.path(cert.KeyPath), cert.Password
 	}
 	mode := e.ClientCertificateMode
 	if mode == "" {
@@ -321,7 +425,7 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 			if sc.Certificate == nil || sc.Certificate.Path == "" {
 				return nil, fmt.Errorf("%s:Certificate:Path is missing", skey)
 			}
-			sni := SNI{CertificateFile: sc.Certificate.Path, KeyFile: sc.Certificate.KeyPath, Password: sc.Certificate.Password}
+			sni := SNI{CertificateFile: c.path(sc.Certificate.Path), KeyFile: c.path(sc.Certificate.KeyPath), Password: sc.Certificate.Password}
 			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = tlsOptions(skey, sc.ClientCertificateMode, sc.SslProtocols); err != nil {
 				return nil, err
 			}
@@ -338,6 +442,23 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		h.defaultCertificate = true
 	}
 	return h, nil
+}
+
+// parseSocketMode parses the octal permissions of a Unix socket file.
+func parseSocketMode(key, text string) (fs.FileMode, error) {
+	m, err := strconv.ParseUint(text, 8, 32)
+	if err != nil || m == 0 || m > 0o777 {
+		return 0, fmt.Errorf("%s: %q is not an octal file mode such as \"0660\"", key, text)
+	}
+	return fs.FileMode(m), nil
+}
+
+// path resolves a relative file path against the content root.
+func (c *Config) path(p string) string {
+	if p == "" || c.dir == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
 }
 
 // tlsOptions parses the ClientCertificateMode and SslProtocols keys under
@@ -369,11 +490,45 @@ func lookupFold[V any](m map[string]V, key string) (V, bool) {
 	return zero, false
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// Handler returns h behind the middleware the configuration asks for, as
+// the kestrel command runs it: the forwarded headers first
+// (Kestrel:ForwardedHeaders; on unless Enabled is false, trusting proxies
+// on loopback and Unix sockets unless KnownProxies or KnownNetworks say
+// otherwise), so the app sees the client's address, scheme and host
+// behind nginx; then the host filter (AllowedHosts), which answers 400 to
+// a Host that is not allowed. Apply leaves the handler alone: set
+// Server.Handler to what Handler returns.
+func (c *Config) Handler(h http.Handler) (http.Handler, error) {
+	if c.AllowedHosts != "" {
+		h = hostfiltering.Handler(h, hostfiltering.Options{AllowedHosts: hostfiltering.ParseAllowedHosts(c.AllowedHosts)})
 	}
-	slices.Sort(keys)
-	return keys
+	fc := c.ForwardedHeaders
+	if fc.Enabled != nil && !*fc.Enabled {
+		return h, nil
+	}
+	opts := forwardedheaders.Options{}
+	if fc.ForwardLimit != nil {
+		opts.ForwardLimit = *fc.ForwardLimit
+		if *fc.ForwardLimit == 0 {
+			opts.ForwardLimit = forwardedheaders.Unlimited
+		}
+	}
+	for i, p := range fc.KnownProxies {
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: Kestrel:ForwardedHeaders:KnownProxies:%d: %q is not an IP address", i, p)
+		}
+		opts.KnownProxies = append(opts.KnownProxies, a)
+	}
+	if fc.KnownNetworks != nil {
+		opts.KnownNetworks = []netip.Prefix{}
+		for i, n := range fc.KnownNetworks {
+			p, err := netip.ParsePrefix(n)
+			if err != nil {
+				return nil, fmt.Errorf("kestrel: Kestrel:ForwardedHeaders:KnownNetworks:%d: %q is not a network such as 10.0.0.0/8", i, n)
+			}
+			opts.KnownNetworks = append(opts.KnownNetworks, p)
+		}
+	}
+	return forwardedheaders.Handler(h, opts), nil
 }

@@ -1,8 +1,19 @@
 package kestrel
 
 import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,13 +74,17 @@ func TestConfigSetsEveryLimit(t *testing.T) {
 }
 
 func TestConfigEndpointsAndCertificates(t *testing.T) {
+	// Relative certificate paths resolve against the file's folder (the
+	// content root), absolute ones stay.
+	dir := t.TempDir()
+	in := func(name string) string { return filepath.Join(dir, name) }
 	cfg, err := ParseConfig([]byte(`{"Kestrel": {
 		"Endpoints": {
 			"Http": {"Url": "http://127.0.0.1:0", "Protocols": "Http1"},
 			"Https": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "site.pfx", "Password": "pw"},
 			          "SslProtocols": ["Tls13"], "ClientCertificateMode": "RequireCertificate"},
-			"Sni": {"Url": "https://127.0.0.1:0", "Sni": {"*.example.com": {"Certificate": {"Path": "w.crt", "KeyPath": "w.key"}}}}},
-		"Certificates": {"Default": {"Path": "default.crt", "KeyPath": "default.key"}}}}`), "f", nil, nil)
+			"Sni": {"Url": "https://127.0.0.1:0", "Sni": {"*.example.com": {"Certificate": {"Path": "w.crt", "KeyPath": "/etc/ssl/w.key"}}}}},
+		"Certificates": {"Default": {"Path": "certs/default.crt", "KeyPath": "default.key"}}}}`), in("kestrel.json"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +92,14 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 	if err := cfg.Apply(s); err != nil {
 		t.Fatal(err)
 	}
-	if s.DefaultHTTPS == nil || s.DefaultHTTPS.CertificateFile != "default.crt" || s.DefaultHTTPS.KeyFile != "default.key" {
+	cfg, err = ParseConfig([]byte(`{"Kestrel": {"EndpointDefaults": {"SocketMode": "0660"}}}`), "f", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Apply(s); err != nil || s.UnixSocketMode != 0o660 {
+		t.Errorf("EndpointDefaults:SocketMode 0660: %v, Server.UnixSocketMode %v", err, s.UnixSocketMode)
+	}
+	if s.DefaultHTTPS == nil || s.DefaultHTTPS.CertificateFile != in("certs/default.crt") || s.DefaultHTTPS.KeyFile != in("default.key") {
 		t.Errorf("default certificate: %+v", s.DefaultHTTPS)
 	}
 	if len(s.endpoints) != 3 {
@@ -85,7 +107,7 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 	}
 	var https, sni *HTTPS
 	for _, ep := range s.endpoints {
-		if ep.opts.HTTPS != nil && ep.opts.HTTPS.CertificateFile == "site.pfx" {
+		if ep.opts.HTTPS != nil && ep.opts.HTTPS.CertificateFile == in("site.pfx") {
 			https = ep.opts.HTTPS
 		}
 		if ep.opts.HTTPS != nil && len(ep.opts.HTTPS.SNI) > 0 {
@@ -95,7 +117,7 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 	if https == nil || https.Password != "pw" || https.MinVersion != 0x0304 || https.ClientCertificateMode != RequireCertificate {
 		t.Errorf("https endpoint options: %+v", https)
 	}
-	if sni == nil || sni.SNI["*.example.com"].CertificateFile != "w.crt" {
+	if sni == nil || sni.SNI["*.example.com"].CertificateFile != in("w.crt") || sni.SNI["*.example.com"].KeyFile != "/etc/ssl/w.key" {
 		t.Errorf("sni endpoint options: %+v", sni)
 	}
 	for _, bad := range []struct{ json, want string }{
@@ -103,6 +125,8 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 		{`{"Kestrel": {"Endpoints": {"E": {"Url": "https://x:1", "ClientCertificateMode": "Sometimes"}}}}`, "ClientCertificateMode"},
 		{`{"Kestrel": {"Endpoints": {"E": {"Url": "http://x:1", "Protocols": "Http3"}}}}`, "Protocols"},
 		{`{"Kestrel": {"Endpoints": {"E": {"Url": "http://x:1/base"}}}}`, "path base"},
+		{`{"Kestrel": {"EndpointDefaults": {"SocketMode": "rw-rw----"}}}`, `Kestrel:EndpointDefaults:SocketMode: "rw-rw----" is not an octal file mode`},
+		{`{"Kestrel": {"Endpoints": {"E": {"Url": "unix:/run/a.sock", "SocketMode": "0"}}}}`, `Kestrel:Endpoints:E:SocketMode`},
 	} {
 		cfg, err := ParseConfig([]byte(bad.json), "f", nil, nil)
 		if err == nil {
@@ -110,6 +134,276 @@ func TestConfigEndpointsAndCertificates(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: %v, want an error about %s", bad.json, err, bad.want)
+		}
+	}
+}
+
+// TestConfigSeveralHTTPSEndpoints: three HTTPS endpoints of one file, all
+// on https://127.0.0.1:0 — a .pfx, a PEM pair limited to TLS 1.2, and an
+// Sni map — each present their own certificate and options, to openssl
+// s_client and to Go's tls.Dial; they bind and are logged in the file's
+// order, which is not the names' sorted order.
+func TestConfigSeveralHTTPSEndpoints(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	pki := newTestPKI(t)
+	pfxCert, pfxKey := pki.issue(t, "pfx-site", false, "pfx.test", "127.0.0.1")
+	pfx := filepath.Join(pki.dir, "site.pfx")
+	if out, err := exec.Command(openssl, "pkcs12", "-export", "-out", pfx, "-inkey", pfxKey, "-in", pfxCert, "-passout", "pass:pw").CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkcs12: %v %s", err, out)
+	}
+	pemCert, pemKey := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	aCert, aKey := pki.issue(t, "a.test", false, "a.test")
+	wCert, wKey := pki.issue(t, "wildcard.test", false, "*.test")
+	file := filepath.Join(pki.dir, "kestrel.json")
+	q := strconv.Quote
+	os.WriteFile(file, []byte(`{"Kestrel": {"Endpoints": {
+		"Pfx": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": `+q(pfx)+`, "Password": "pw"}},
+		"Pem": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": `+q(pemCert)+`, "KeyPath": `+q(pemKey)+`}, "SslProtocols": ["Tls12"]},
+		"Sni": {"Url": "https://127.0.0.1:0", "Sni": {
+			"a.test": {"Certificate": {"Path": `+q(aCert)+`, "KeyPath": `+q(aKey)+`}},
+			"*.test": {"Certificate": {"Path": `+q(wCert)+`, "KeyPath": `+q(wKey)+`}}}}}}}`), 0o644)
+	cfg, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log lockedBuffer
+	s := &Server{Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var logged []string
+	for deadline := time.Now().Add(10 * time.Second); len(logged) < 3 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		logged = regexp.MustCompile(`Now listening on: (\S+?)"`).FindAllString(log.String(), -1)
+	}
+	addrs := s.Addresses()
+	if len(addrs) != 3 || len(logged) != 3 {
+		t.Fatalf("addresses %v, logged %v; want 3 of each\n%s", addrs, logged, log.String())
+	}
+	for i, a := range addrs {
+		if !strings.Contains(logged[i], a+`"`) {
+			t.Errorf("log line %d is %s, want %s (the log follows the bind order)", i, logged[i], a)
+		}
+	}
+
+	// addrs[i] is the i-th endpoint of the file: Pfx, Pem, Sni.
+	subject := regexp.MustCompile(`subject=\s*CN\s*=\s*([^\s,/]+)`)
+	for _, tc := range []struct {
+		servername string
+		want       [3]string // presented by Pfx, Pem, Sni
+	}{
+		{"a.test", [3]string{"pfx-site", "localhost", "a.test"}},
+		{"b.test", [3]string{"pfx-site", "localhost", "wildcard.test"}},
+		{"localhost", [3]string{"pfx-site", "localhost", ""}}, // no Sni entry: the handshake fails
+	} {
+		for i, a := range addrs {
+			addr := strings.TrimPrefix(a, "https://")
+			cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", tc.servername)
+			cmd.Stdin = strings.NewReader("")
+			out, _ := cmd.CombinedOutput()
+			got := ""
+			if m := subject.FindSubmatch(out); m != nil {
+				got = string(m[1])
+			}
+			if got != tc.want[i] {
+				t.Errorf("openssl s_client -servername %s to endpoint %d (%s): certificate %q, want %q\n%s", tc.servername, i, a, got, tc.want[i], lastLines(string(out), 5))
+			}
+
+			// Only which certificate is presented matters, not whether it
+			// is valid for the name.
+			c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: tc.servername, InsecureSkipVerify: true})
+			got = ""
+			if err == nil {
+				got = c.ConnectionState().PeerCertificates[0].Subject.CommonName
+				wantVersion := uint16(tls.VersionTLS13)
+				if i == 1 {
+					wantVersion = tls.VersionTLS12 // Pem's SslProtocols, not the others'
+				}
+				if v := c.ConnectionState().Version; v != wantVersion {
+					t.Errorf("tls.Dial %s to endpoint %d: TLS version %x, want %x", tc.servername, i, v, wantVersion)
+				}
+				c.Close()
+			}
+			if got != tc.want[i] {
+				t.Errorf("tls.Dial %s to endpoint %d (%s): certificate %q (%v), want %q", tc.servername, i, a, got, err, tc.want[i])
+			}
+		}
+	}
+}
+
+// lockedBuffer collects a server's log while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestConfigEndpointWithoutURL: every way of writing an endpoint without a
+// Url is an error naming the key, never a silently served default.
+func TestConfigEndpointWithoutURL(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		env  []string
+	}{
+		{`{"Kestrel": {"Endpoints": {"Web": {}}}}`, nil},
+		{`{"Kestrel": {"Endpoints": {"Web": null}}}`, nil},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": null}}}}`, nil},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": ""}}}}`, nil},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Protocols": "Http1"}}}}`, nil},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Certificate": {}}}}}`, nil},
+		{`{"Kestrel": {}}`, []string{"Kestrel__Endpoints__Web__Protocols=Http1"}},
+	} {
+		cfg, err := ParseConfig([]byte(tc.json), "kestrel.json", nil, tc.env)
+		if err == nil {
+			err = cfg.Apply(&Server{Logger: discardLogger()})
+		}
+		if err == nil || !strings.Contains(err.Error(), "Kestrel:Endpoints:Web:Url is missing") {
+			t.Errorf("%s %v: %v, want an error naming Kestrel:Endpoints:Web:Url", tc.json, tc.env, err)
+		}
+	}
+	// An empty object elsewhere is an object without keys, not null: the
+	// data rate keeps its default instead of turning off.
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Limits": {"MinRequestBodyDataRate": {}}}}`), "kestrel.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Limits.MinRequestBodyDataRate; r == nil || r.BytesPerSecond != DefaultMinDataRate {
+		t.Errorf("MinRequestBodyDataRate {} = %+v, want the default", r)
+	}
+}
+
+// TestConfigAllowedHosts: the top-level AllowedHosts of appsettings.json
+// is honoured, wins over Kestrel:AllowedHosts (with a warning when they
+// differ), and the AllowedHosts environment variable overrides the file;
+// Config.Handler applies it.
+func TestConfigAllowedHosts(t *testing.T) {
+	for _, tc := range []struct {
+		json, env, want, warning string
+	}{
+		{`{"AllowedHosts": "example.com", "Kestrel": {}}`, "", "example.com", ""},
+		{`{"Logging": {"LogLevel": {"Default": "Information"}}, "AllowedHosts": "example.com;*.example.com"}`, "", "example.com;*.example.com", ""},
+		{`{"Kestrel": {"AllowedHosts": "example.com"}}`, "", "example.com", ""},
+		{`{"AllowedHosts": "example.com", "Kestrel": {"AllowedHosts": "other.com"}}`, "", "example.com",
+			`AllowedHosts \"example.com\" and Kestrel:AllowedHosts \"other.com\" are both set; using the top-level AllowedHosts`},
+		{`{"AllowedHosts": "other.com", "Kestrel": {}}`, "AllowedHosts=example.com", "example.com", ""},
+	} {
+		var env []string
+		if tc.env != "" {
+			env = []string{tc.env}
+		}
+		cfg, err := ParseConfig([]byte(tc.json), "appsettings.json", nil, env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.json, err)
+		}
+		if cfg.AllowedHosts != tc.want {
+			t.Errorf("%s %s: AllowedHosts %q, want %q", tc.json, tc.env, cfg.AllowedHosts, tc.want)
+		}
+		var log lockedBuffer
+		if err := cfg.Apply(&Server{Logger: slog.New(slog.NewTextHandler(&log, nil))}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(log.String(), tc.warning) {
+			t.Errorf("%s: log %q lacks %q", tc.json, log.String(), tc.warning)
+		}
+		h, err := cfg.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for host, code := range map[string]int{"example.com": 200, "evil.com": 400} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "http://"+host+"/", nil))
+			if rec.Code != code {
+				t.Errorf("%s: Host %s got %d, want %d", tc.json, host, rec.Code, code)
+			}
+		}
+	}
+}
+
+// TestConfigHandlerForwardedHeaders: Handler applies Kestrel:ForwardedHeaders
+// (on by default, trusting loopback; off with Enabled false).
+func TestConfigHandlerForwardedHeaders(t *testing.T) {
+	for _, tc := range []struct{ json, from, want string }{
+		{`{"Kestrel": {}}`, "127.0.0.1:1234", "203.0.113.7"},
+		{`{"Kestrel": {}}`, "192.0.2.1:1234", "192.0.2.1"},
+		{`{"Kestrel": {"ForwardedHeaders": {"KnownNetworks": ["192.0.2.0/24"]}}}`, "192.0.2.1:1234", "203.0.113.7"},
+		{`{"Kestrel": {"ForwardedHeaders": {"Enabled": false}}}`, "127.0.0.1:1234", "127.0.0.1"},
+	} {
+		cfg, err := ParseConfig([]byte(tc.json), "kestrel.json", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := cfg.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := strings.Cut(r.RemoteAddr, ":")
+			w.Write([]byte(host))
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = tc.from
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Body.String() != tc.want {
+			t.Errorf("%s from %s: the app saw %s, want %s", tc.json, tc.from, rec.Body.String(), tc.want)
+		}
+	}
+	cfg, _ := ParseConfig([]byte(`{"Kestrel": {"ForwardedHeaders": {"KnownProxies": ["10.0.0.300"]}}}`), "kestrel.json", nil, nil)
+	if _, err := cfg.Handler(http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "Kestrel:ForwardedHeaders:KnownProxies:0") {
+		t.Errorf("bad KnownProxies: %v", err)
+	}
+}
+
+// TestConfigWithoutKestrelSection: a file without a Kestrel section is
+// accepted with a warning naming its keys and the likely fix.
+func TestConfigWithoutKestrelSection(t *testing.T) {
+	for _, tc := range []struct{ json, want, notWant string }{
+		{`{"Kestrl": {"Endpoints": {}}, "Logging": {}}`, `appsettings.json has no \"Kestrel\" section: it configures no endpoints, certificates or limits (its top-level keys: \"Kestrl\", \"Logging\"); did you mean \"Kestrel\" instead of \"Kestrl\"?`, ""},
+		{`{"Endpoints": {"Web": {"Url": "http://127.0.0.1:0"}}, "limits": {}}`, `Endpoints, limits belong inside {\"Kestrel\": {...}}`, ""},
+		{`{"Logging": {}, "AllowedHosts": "*"}`, `(its top-level keys: \"Logging\", \"AllowedHosts\")`, "did you mean"},
+		{`{}`, `(the file is an empty object)`, ""},
+		{`{"kestrel": {}, "Logging": {}}`, "", "Kestrel"},
+	} {
+		cfg, err := ParseConfig([]byte(tc.json), "appsettings.json", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log lockedBuffer
+		if err := cfg.Apply(&Server{Logger: slog.New(slog.NewTextHandler(&log, nil))}); err != nil {
+			t.Fatal(err)
+		}
+		got := log.String()
+		if tc.want != "" && (!strings.Contains(got, tc.want) || !strings.Contains(got, "level=WARN")) {
+			t.Errorf("%s: log %s\nwant a warning containing %s", tc.json, got, tc.want)
+		}
+		if tc.want == "" && got != "" {
+			t.Errorf("%s: logged %s, want nothing", tc.json, got)
+		}
+		if tc.notWant != "" && strings.Contains(got, tc.notWant) {
+			t.Errorf("%s: log %s contains %s", tc.json, got, tc.notWant)
 		}
 	}
 }

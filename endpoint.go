@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,11 +109,14 @@ type endpoint struct {
 	scheme  string
 	port    int // TCP port, -1 otherwise
 
-	localhost bool // one of the two loopbacks of "localhost"
-	anyIP     bool // the dual-stack any-address, with an IPv4 fallback
+	localhost bool   // one of the two loopbacks of "localhost"
+	anyIP     bool   // the dual-stack any-address, with an IPv4 fallback
+	nameHost  string // a host that is neither an IP address nor localhost, which binds every address
 
 	ln   net.Listener // already bound (inherited)
 	opts Endpoint
+	from *Endpoint    // the Endpoint resolved; its sockets share one TLS configuration
+	tls  *tlsEndpoint // built by Start for https
 }
 
 // resolve turns an Endpoint into the sockets it binds.
@@ -150,7 +154,9 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	from := &ep
 	for i := range eps {
+		eps[i].from = from
 		if ep.HTTPS != nil {
 			if ep.URL != "" && eps[i].scheme == "http" {
 				return nil, fmt.Errorf("kestrel: endpoint %s: HTTPS options on an http:// URL; use https://", ep.URL)
@@ -197,6 +203,9 @@ func parseAddress(address string) ([]endpoint, error) {
 
 // parseURL resolves a URL prefix by Kestrel's rules.
 func parseURL(raw string) ([]endpoint, error) {
+	if parts := strings.Split(raw, ","); len(parts) > 1 && slices.ContainsFunc(parts[1:], looksLikeURL) {
+		return nil, fmt.Errorf("kestrel: URL %q: URLs are separated by ';', not ',': use %q", raw, strings.Join(parts, ";"))
+	}
 	if path, ok := cutPrefixFold(raw, "unix:"); ok {
 		return unixEndpoint(path, "http", raw)
 	}
@@ -256,6 +265,12 @@ func parseURL(raw string) ([]endpoint, error) {
 	return tcpEndpoints(scheme, host, p, raw)
 }
 
+// looksLikeURL reports whether s starts like a URL prefix.
+func looksLikeURL(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "unix:")
+}
+
 func cutPrefixFold(s, prefix string) (string, bool) {
 	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
 		return s[len(prefix):], true
@@ -288,6 +303,9 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 	default:
 		// Host names, "*" and "+" are not special: they bind every address.
 		ep.network, ep.address, ep.anyIP = "tcp", "[::]:"+p, true
+		if host != "*" && host != "+" && host != "" {
+			ep.nameHost = host
+		}
 	}
 	return []endpoint{ep}, nil
 }

@@ -118,3 +118,41 @@ func ExampleSetMaxRequestBodySize() {
 	// 5 bytes: 200 OK "stored 5 bytes"
 	// 27 bytes: 413 Request Entity Too Large ""
 }
+
+// A configuration file's AllowedHosts and Kestrel:ForwardedHeaders are
+// middleware: Config.Handler puts them in front of the app.
+func ExampleConfig_Handler() {
+	// In an app: cfg, err := kestrel.LoadConfig("appsettings.json")
+	cfg, err := kestrel.ParseConfig([]byte(`{
+		"Kestrel": { "Endpoints": { "Http": { "Url": "http://127.0.0.1:0" } } },
+		"AllowedHosts": "example.com;*.example.com" }`), "appsettings.json", nil, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &kestrel.Server{}
+	if err := cfg.Apply(srv); err != nil { // limits, certificates, endpoints
+		log.Fatal(err)
+	}
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	if srv.Handler, err = cfg.Handler(app); err != nil { // AllowedHosts, ForwardedHeaders
+		log.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+
+	for _, host := range []string{"www.example.com", "attacker.test"} {
+		req, _ := http.NewRequest("GET", srv.Addresses()[0]+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(host, resp.StatusCode)
+	}
+	// Output:
+	// www.example.com 200
+	// attacker.test 400
+}

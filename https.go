@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/certs"
@@ -245,9 +247,16 @@ func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509
 func devCertificate(url string) (*HTTPS, error) {
 	cert, err := certs.LoadDevCert()
 	if err != nil {
-		return nil, fmt.Errorf("kestrel: %s: %w configured and no development certificate (%v); "+
-			"configure one (Server.DefaultHTTPS, or Certificates:Default in the configuration file), or, for development, run `kestrel dev-certs`",
-			url, ErrNoCertificate, err)
+		reason := strings.ReplaceAll(err.Error(), "certs: ", "")
+		if path, _, perr := certs.DevCertPaths(); perr == nil && errors.Is(err, fs.ErrNotExist) {
+			reason = "no development certificate at " + path
+		}
+		return nil, fmt.Errorf("kestrel: %s: %w: the endpoint has none, there is no default certificate, "+
+			"and the development certificate cannot be used (%s). Configure a certificate: in code, "+
+			"Endpoint.HTTPS or Server.DefaultHTTPS; in the configuration file, the endpoint's Certificate "+
+			"or Certificates:Default. For development, create the development certificate with "+
+			"`kestrel dev-certs` (go run github.com/kestrel-go/kestrel/cmd/kestrel@latest dev-certs)",
+			url, ErrNoCertificate, reason)
 	}
 	return &HTTPS{Certificate: cert}, nil
 }

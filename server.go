@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,9 +28,10 @@ import (
 // DefaultURL is where a server listens when no endpoint is configured.
 const DefaultURL = "http://localhost:5000"
 
-// ShutdownTimeout is how long Run lets in-flight requests finish when its
-// context ends.
-const ShutdownTimeout = 30 * time.Second
+// DefaultShutdownTimeout is how long Run lets in-flight requests finish
+// when its context ends, unless Server.ShutdownTimeout says otherwise (as
+// ASP.NET's HostOptions.ShutdownTimeout).
+const DefaultShutdownTimeout = 30 * time.Second
 
 // ErrServerClosed is returned by Serve, Start and Run after Shutdown or
 // Close.
@@ -62,6 +64,19 @@ type Server struct {
 	// the development certificate made by `kestrel dev-certs`, if there is
 	// one.
 	DefaultHTTPS *HTTPS
+
+	// UnixSocketMode, when not zero, is set as the permissions of the Unix
+	// socket files of endpoints that do not set Endpoint.UnixSocketMode,
+	// such as those from UseURLs: 0o660 lets a proxy in the socket's group
+	// (nginx's www-data) connect.
+	UnixSocketMode fs.FileMode
+
+	// ShutdownTimeout is how long Run lets in-flight requests and upgraded
+	// connections finish, once its context ends, before it aborts them;
+	// zero means DefaultShutdownTimeout. Keep it below the service
+	// manager's own stop timeout (systemd's TimeoutStopSec, 90 s by
+	// default).
+	ShutdownTimeout time.Duration
 
 	mu           sync.Mutex
 	endpoints    []endpoint // added in code or by a configuration file
@@ -304,16 +319,12 @@ func (s *Server) Start() error {
 	if err := checkSchemes(eps); err != nil {
 		return err
 	}
-	tlsConfigs, err := s.buildTLS(eps)
-	if err != nil {
+	if err := s.buildTLS(eps); err != nil {
 		return err
 	}
 	bound, err := s.bindAll(eps)
 	if err != nil {
 		return err
-	}
-	for _, l := range bound {
-		l.tls = tlsConfigs[l.ep.url]
 	}
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
 	s.listeners = append(s.listeners, bound...)
@@ -342,12 +353,18 @@ func checkSchemes(eps []endpoint) error {
 	return nil
 }
 
-// buildTLS builds the TLS configuration of every https endpoint, keyed by
-// its URL.
-func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
-	out := map[string]*tlsEndpoint{}
-	for _, ep := range eps {
-		if ep.scheme != "https" || out[ep.url] != nil {
+// buildTLS builds the TLS configuration of every https endpoint: one for
+// each Endpoint, shared by the sockets it resolved to (the two loopbacks
+// of localhost), never shared between Endpoints, even with the same URL.
+func (s *Server) buildTLS(eps []endpoint) error {
+	built := map[*Endpoint]*tlsEndpoint{}
+	for i := range eps {
+		ep := &eps[i]
+		if ep.scheme != "https" {
+			continue
+		}
+		if te := built[ep.from]; te != nil {
+			ep.tls = te
 			continue
 		}
 		h := ep.opts.HTTPS
@@ -356,7 +373,7 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 			if def == nil {
 				var err error
 				if def, err = devCertificate(ep.url); err != nil {
-					return nil, err
+					return err
 				}
 				s.cfg.App.Logger.Info("using the development certificate for " + ep.url)
 			}
@@ -372,11 +389,12 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 		}
 		te, err := h.build(ep.url, s.cfg.App.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[ep.url] = te
+		ep.tls = te
+		built[ep.from] = te
 	}
-	return out, nil
+	return nil
 }
 
 // bindAll binds every endpoint, or none.
@@ -390,6 +408,13 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 	}
 	for i := range eps {
 		ep := &eps[i]
+		if ep.nameHost != "" {
+			s.cfg.App.Logger.Warn("Binding " + ep.url + " to every network interface: " + strconv.Quote(ep.nameHost) +
+				" is not an IP address or localhost. To listen on one interface, use its IP address; to listen on all of them, write * as the host.")
+		}
+		if ep.network == "unix" && ep.opts.UnixSocketMode == 0 {
+			ep.opts.UnixSocketMode = s.UnixSocketMode
+		}
 		l, err := ep.bind()
 		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
 			// No IPv6: every IPv4 address instead.
@@ -400,21 +425,35 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 			}
 		}
 		if err != nil {
-			if ep.localhost && !transport.IsAddrInUse(err) {
+			if ep.localhost && !transport.IsAddrInUse(err) && !errors.Is(err, os.ErrPermission) {
+				// A loopback this machine lacks (often ::1); a refused
+				// port fails on both, and is an error.
 				s.cfg.App.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
 				continue
 			}
-			if transport.IsAddrInUse(err) {
-				return fail(fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port))
-			}
-			return fail(fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err))
+			return fail(bindError(ep, err))
 		}
-		bound = append(bound, &listener{Listener: l, ep: *ep})
+		bound = append(bound, &listener{Listener: l, ep: *ep, tls: ep.tls})
 	}
 	if len(bound) == 0 && len(eps) > 0 {
 		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
 	}
 	return bound, nil
+}
+
+// bindError explains why ep could not be bound, and what to do.
+func bindError(ep *endpoint, err error) error {
+	switch {
+	case transport.IsAddrInUse(err):
+		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port)
+	case errors.Is(err, os.ErrPermission) && ep.port > 0 && ep.port < 1024:
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: ports below 1024 need privileges; "+
+			"run as root, give the program the capability (sudo setcap cap_net_bind_service=+ep /path/to/program), "+
+			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", ep.url, err)
+	case errors.Is(err, os.ErrPermission) && ep.network == "unix":
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", ep.url, err, ep.address)
+	}
+	return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
 }
 
 // Serve serves connections accepted from l until Shutdown or Close, which
@@ -569,7 +608,7 @@ func (s *Server) closeListeners() {
 // keep-alive connections at once, lets in-flight requests finish (their
 // responses carry Connection: close) and upgraded connections run until
 // their handlers close them, and aborts the connections left when ctx
-// ends, returning ctx's error then.
+// ends, logging how many and returning ctx's error then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
@@ -590,7 +629,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopHeartbeat()
 			return nil
 		case <-ctx.Done():
-			s.abortAll()
+			if conns, upgraded := s.abortAll(); conns+upgraded > 0 {
+				s.logger().Warn("Shutdown deadline reached: aborted the connections still in use", "connections", conns, "upgraded", upgraded)
+			}
 			s.stopHeartbeat()
 			return ctx.Err()
 		case <-poll.C:
@@ -606,7 +647,9 @@ func (s *Server) closeIdle() {
 	}
 }
 
-func (s *Server) abortAll() {
+// abortAll aborts every connection and reports how many connections and
+// upgraded connections there were.
+func (s *Server) abortAll() (int, int) {
 	s.mu.Lock()
 	conns := make([]*http1.Conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -623,6 +666,7 @@ func (s *Server) abortAll() {
 	for _, uc := range ups {
 		uc.Close() // its OnClose takes s.mu
 	}
+	return len(conns), len(ups)
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
@@ -659,6 +703,11 @@ func (s *Server) Close() error {
 // Run starts the server, logs "Now listening on: <url>" for each bound
 // address, serves until ctx ends, then shuts down gracefully, giving
 // in-flight requests ShutdownTimeout to finish.
+//
+// Run returns an error only when the server cannot start. A shutdown is a
+// success even when the timeout aborts requests (Shutdown logs how many
+// connections it aborted): as with ASP.NET's host, a server stopped on
+// purpose exits cleanly, and a service manager does not record a failure.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Start(); err != nil {
 		return err
@@ -670,10 +719,12 @@ func (s *Server) Run(ctx context.Context) error {
 	log.Info("Application started. Press Ctrl+C to shut down.")
 	<-ctx.Done()
 	log.Info("Application is shutting down...")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
-	if err := s.Shutdown(sctx); err != nil {
-		return fmt.Errorf("kestrel: shutdown: %w", err)
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
 	return nil
 }

@@ -2,19 +2,28 @@
 // Kestrel for Go web server.
 //
 //	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	        [--socket-mode MODE] [--shutdown-timeout DURATION]
 //	kestrel dev-certs [--check]
+//	kestrel --version
 //
 // URLs are semicolon-separated URL prefixes such as
 // "http://localhost:5000;http://[::]:8080;unix:/run/app.sock". Without
 // --urls, the KESTREL_URLS environment variable is used, then
-// ASPNETCORE_URLS, then http://localhost:5000.
+// ASPNETCORE_URLS, then http://localhost:5000. --socket-mode sets the
+// permissions of the Unix socket files (0660 lets nginx, in the socket's
+// group, connect).
 //
 // --config reads the "Kestrel" section of an appsettings.json-style file
-// (endpoints, certificates, limits); flags override it, and environment
-// variables such as Kestrel__Limits__MaxRequestBodySize override both.
-// Endpoints from the file win over --urls.
+// (endpoints, certificates, limits) and its top-level AllowedHosts; flags
+// override it, and environment variables such as
+// Kestrel__Limits__MaxRequestBodySize override both. Endpoints from the
+// file win over --urls. Relative certificate paths resolve against the
+// file's folder.
 //
-// Ctrl-C or SIGTERM shuts the server down gracefully.
+// Ctrl-C or SIGTERM shuts the server down gracefully: requests get
+// --shutdown-timeout to finish, then the ones left are aborted and logged.
+// The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
+// a command line it cannot parse.
 //
 // https:// URLs without a configured certificate use the development
 // certificate, which "kestrel dev-certs" creates (as "dotnet dev-certs
@@ -29,15 +38,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kestrel-go/kestrel"
-	"github.com/kestrel-go/kestrel/forwardedheaders"
 	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
@@ -50,6 +61,8 @@ func main() {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
+	case errors.Is(err, errVersion):
+		fmt.Println(version())
 	case errors.Is(err, errUsage):
 		os.Exit(2)
 	case err != nil:
@@ -61,6 +74,31 @@ func main() {
 // errUsage marks a command line that could not be parsed; the flag package
 // has printed why.
 var errUsage = errors.New("usage")
+
+// errVersion asks main to print the version.
+var errVersion = errors.New("version requested")
+
+// version is the module version this binary was built from ("(devel)"
+// for a build inside the repository without version control stamps) and
+// the Go toolchain's.
+func version() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("kestrel %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// usage prints the command's synopsis, its subcommands and its flags.
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), `Usage:
+  kestrel [flags]                serve the demo app (or --root's files)
+  kestrel dev-certs [--check]    create (or check) the development certificate for https://localhost
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
 
 // run is the command: it parses args, builds the server and serves until
 // ctx ends.
@@ -75,11 +113,18 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
+	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", kestrel.DefaultShutdownTimeout, "how long in-flight requests may finish after Ctrl-C or SIGTERM")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return errUsage
+	}
+	if *showVersion {
+		return errVersion
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n", fs.Arg(0))
@@ -112,6 +157,17 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := cfg.Apply(srv); err != nil {
 		return err
 	}
+	if *socketMode != "" { // over Kestrel:EndpointDefaults:SocketMode
+		m, err := strconv.ParseUint(*socketMode, 8, 32)
+		if err != nil || m == 0 || m > 0o777 {
+			return fmt.Errorf("--socket-mode %q: use an octal file mode such as 0660", *socketMode)
+		}
+		srv.UnixSocketMode = os.FileMode(m)
+	}
+	if *shutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", *shutdownTimeout)
+	}
+	srv.ShutdownTimeout = *shutdownTimeout
 
 	if *root != "" {
 		h, closeRoot, err := staticFiles(*root)
@@ -124,11 +180,12 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		srv.Handler = demo.New(srv.Addresses)
 	}
 
-	h, err := wrapProxyMiddleware(srv.Handler, cfg)
+	h, err := cfg.Handler(srv.Handler) // AllowedHosts and forwarded headers
 	if err != nil {
 		return err
 	}
-	if app, ok := srv.Handler.(*demo.App); ok && cfg.AllowedHosts == "" {
+	hosts := hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)
+	if app, ok := srv.Handler.(*demo.App); ok && (len(hosts) == 0 || slices.Contains(hosts, "*")) {
 		// The hot paths use neither the client's address nor the host:
 		// they stay on the zero-allocation path, ahead of the middleware.
 		srv.NativeHandler = app.Native(h)
@@ -181,7 +238,7 @@ func devCerts(args []string, out io.Writer) error {
 	}
 	if *check {
 		if _, err := certs.LoadDevCert(); err != nil {
-			return err
+			return fmt.Errorf("%s; create one with \"kestrel dev-certs\"", strings.TrimPrefix(err.Error(), "certs: "))
 		}
 		certPath, _, _ := certs.DevCertPaths()
 		fmt.Fprintf(out, "A valid development certificate was found: %s\n", certPath)
@@ -209,49 +266,4 @@ func getenv(environ []string, name string) string {
 		}
 	}
 	return ""
-}
-
-// forwardedEnabled reports whether the forwarded-headers middleware is on
-// (Kestrel:ForwardedHeaders:Enabled, default true).
-func forwardedEnabled(cfg *kestrel.Config) bool {
-	return cfg.ForwardedHeaders.Enabled == nil || *cfg.ForwardedHeaders.Enabled
-}
-
-// wrapProxyMiddleware puts host filtering (Kestrel:AllowedHosts) and the
-// forwarded headers (trusting loopback and Unix socket peers unless
-// configured otherwise) in front of h, so that behind nginx the app sees
-// the client's address.
-func wrapProxyMiddleware(h http.Handler, cfg *kestrel.Config) (http.Handler, error) {
-	if cfg.AllowedHosts != "" {
-		h = hostfiltering.Handler(h, hostfiltering.Options{AllowedHosts: hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)})
-	}
-	if !forwardedEnabled(cfg) {
-		return h, nil
-	}
-	fc := cfg.ForwardedHeaders
-	opts := forwardedheaders.Options{}
-	if fc.ForwardLimit != nil {
-		opts.ForwardLimit = *fc.ForwardLimit
-		if *fc.ForwardLimit == 0 {
-			opts.ForwardLimit = forwardedheaders.Unlimited
-		}
-	}
-	for i, p := range fc.KnownProxies {
-		a, err := netip.ParseAddr(p)
-		if err != nil {
-			return nil, fmt.Errorf("Kestrel:ForwardedHeaders:KnownProxies:%d: %q is not an IP address", i, p)
-		}
-		opts.KnownProxies = append(opts.KnownProxies, a)
-	}
-	if fc.KnownNetworks != nil {
-		opts.KnownNetworks = []netip.Prefix{}
-		for i, n := range fc.KnownNetworks {
-			p, err := netip.ParsePrefix(n)
-			if err != nil {
-				return nil, fmt.Errorf("Kestrel:ForwardedHeaders:KnownNetworks:%d: %q is not a network such as 10.0.0.0/8", i, n)
-			}
-			opts.KnownNetworks = append(opts.KnownNetworks, p)
-		}
-	}
-	return forwardedheaders.Handler(h, opts), nil
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,11 +15,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/certs"
 )
 
 // syncBuffer is a log sink the test can read while the server writes.
@@ -183,6 +190,12 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--urls", "ftp://x"}, "unsupported scheme"},
 		{[]string{"--root", "/does/not/exist"}, "--root"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--urls", "http://localhost:5000,http://localhost:5001"}, `URLs are separated by ';', not ',': use "http://localhost:5000;http://localhost:5001"`},
+		{[]string{"--urls", "http://127.0.0.1:0, unix:/tmp/k.sock"}, `separated by ';'`},
+		{[]string{"--urls", "unix:/tmp/k.sock,https://localhost:5001"}, `separated by ';'`},
+		{[]string{"--urls", "unix:/tmp/k.sock", "--socket-mode", "rw-rw----"}, `--socket-mode "rw-rw----": use an octal file mode such as 0660`},
+		{[]string{"--urls", "unix:/tmp/k.sock", "--socket-mode", "1777"}, `--socket-mode`},
+		{[]string{"--shutdown-timeout", "-1s"}, `--shutdown-timeout -1s`},
 	} {
 		var log syncBuffer
 		err := run(context.Background(), tc.args, nil, &log)
@@ -196,6 +209,114 @@ func TestBadCommandLines(t *testing.T) {
 	}
 }
 
+// buildCommand builds the kestrel command and returns its path.
+func buildCommand(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kestrel")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinaryShutdownTimeout: when --shutdown-timeout aborts a request
+// still streaming, the command logs it and exits 0, so systemd records a
+// clean stop.
+func TestBinaryShutdownTimeout(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGTERM on Windows")
+	}
+	cmd := exec.Command(buildCommand(t), "--urls", "http://127.0.0.1:0", "--shutdown-timeout", "300ms")
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := waitListening(t, log.String)
+	resp, err := http.Get(base + "/stream?chunks=100&size=1&delayMs=100") // 10 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after the shutdown timeout aborted a request: %v, want 0\n%s", err, log.String())
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("stopped %v after SIGTERM, want about the 300ms shutdown timeout", d)
+	}
+	if !strings.Contains(log.String(), "aborted the connections still in use") || !strings.Contains(log.String(), "connections=1") {
+		t.Errorf("the log does not say what was aborted:\n%s", log.String())
+	}
+}
+
+// TestHelpAndVersion: --help lists the dev-certs subcommand and every
+// flag; --version prints the module and Go versions on stdout.
+func TestHelpAndVersion(t *testing.T) {
+	var log syncBuffer
+	if err := run(context.Background(), []string{"--help"}, nil, &log); err != flag.ErrHelp {
+		t.Errorf("--help: %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"kestrel dev-certs [--check]", "-urls", "-config", "-socket-mode", "-shutdown-timeout", "-version"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("--help does not list %q:\n%s", want, log.String())
+		}
+	}
+	if err := run(context.Background(), []string{"--version"}, nil, &log); err != errVersion {
+		t.Errorf("--version: %v, want errVersion", err)
+	}
+	out, err := exec.Command(buildCommand(t), "--version").Output()
+	if err != nil {
+		t.Fatalf("kestrel --version: %v", err)
+	}
+	if !regexp.MustCompile(`^kestrel (v\S+|\(devel\)) ` + regexp.QuoteMeta(runtime.Version()) + ` \w+/\w+\n$`).Match(out) {
+		t.Errorf("kestrel --version printed %q", out)
+	}
+}
+
+// TestSocketMode: --socket-mode sets the permissions of the Unix sockets
+// of --urls (without it they follow the umask); a configuration
+// endpoint's own SocketMode wins over it.
+func TestSocketMode(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kestrel.json")
+	os.WriteFile(file, []byte(`{"Kestrel": {"Endpoints": {
+		"Http": {"Url": "http://127.0.0.1:0"},
+		"Own": {"Url": "unix:`+filepath.Join(dir, "own.sock")+`", "SocketMode": "0600"},
+		"Default": {"Url": "unix:`+filepath.Join(dir, "default.sock")+`"}}}}`), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want map[string]os.FileMode
+	}{
+		{[]string{"--urls", "http://127.0.0.1:0;unix:" + filepath.Join(dir, "a.sock"), "--socket-mode", "0660"}, map[string]os.FileMode{"a.sock": 0o660}},
+		{[]string{"--urls", "http://127.0.0.1:0;unix:" + filepath.Join(dir, "b.sock"), "--socket-mode", "666"}, map[string]os.FileMode{"b.sock": 0o666}},
+		{[]string{"--config", file, "--socket-mode", "0660"}, map[string]os.FileMode{"own.sock": 0o600, "default.sock": 0o660}},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var log syncBuffer
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, tc.args, nil, &log) }()
+		waitListening(t, log.String)
+		for name, want := range tc.want {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Errorf("%v: %v", tc.args, err)
+			} else if fi.Mode().Perm() != want {
+				t.Errorf("%v: %s has mode %v, want %v", tc.args, name, fi.Mode().Perm(), want)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+	}
+}
+
 // TestBinarySIGTERM builds the command, serves a request to curl and stops
 // it with SIGTERM, as a service manager would.
 func TestBinarySIGTERM(t *testing.T) {
@@ -206,10 +327,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal("curl is not installed; run `make test`, which installs it")
 	}
-	bin := filepath.Join(t.TempDir(), "kestrel")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCommand(t)
 	cmd := exec.Command(bin, "--urls", "http://127.0.0.1:0")
 	var log syncBuffer
 	cmd.Stderr = &log
@@ -273,9 +391,10 @@ func TestConfigFileErrors(t *testing.T) {
 		{`{"Kestrel": {"Limits": {"KeepAliveTimeout": "soon"}}}`, `Kestrel:Limits:KeepAliveTimeout`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Certificate": {"Path": "x.pfx"}}}}}`, `Kestrel:Endpoints:Web: Certificate, Sni`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Protocols": "Http1"}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
-		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,}}}`, `line 1, column 50`},
+		{`{"Kestrel": {"Endpoints": {"Web": {}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
+		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,}}}`, `line 1, column 49: invalid character`},
 		{`{"Kestrel": {"Limits": {"MinResponseDataRate": {"BytesPerSecond": 240, "GracePeriod": "00:00:01"}}}}`, `GracePeriod`},
-		{`{"Kestrel": {`, `unexpected EOF`},
+		{`{"Kestrel": {`, `k.json: the JSON ends early, at line 1, column 14`},
 	} {
 		file := filepath.Join(dir, "k.json")
 		os.WriteFile(file, []byte(tc.json), 0o644)
@@ -327,6 +446,135 @@ func TestBodyLimitsWithCurl(t *testing.T) {
 		}
 		if code == "200" && size != fmt.Sprint(tc.size) {
 			t.Errorf("%d bytes echoed as %s", tc.size, size)
+		}
+	}
+}
+
+// TestConfigFileContentRoot: relative certificate paths resolve against
+// the configuration file's folder, wherever the command runs from, and
+// the top-level AllowedHosts of appsettings.json filters hosts.
+func TestConfigFileContentRoot(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath, err := certs.CreateDevCert(filepath.Join(dir, "certs"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "appsettings.json")
+	os.WriteFile(file, []byte(`{
+		"Logging": { "LogLevel": { "Default": "Information" } },
+		"AllowedHosts": "localhost",
+		"Kestrel": { "Endpoints": {
+			"Http":  { "Url": "http://127.0.0.1:0" },
+			"Https": { "Url": "https://127.0.0.1:0",
+			           "Certificate": { "Path": "certs/`+filepath.Base(certPath)+`", "KeyPath": "certs/`+filepath.Base(keyPath)+`" } } } } }`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--config", file}, nil, &log) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := waitListening(t, log.String)
+	m := regexp.MustCompile(`Now listening on: (https://\S+?)"`).FindStringSubmatch(log.String())
+	if m == nil {
+		t.Fatalf("no https endpoint:\n%s", log.String())
+	}
+	pem, _ := os.ReadFile(certPath)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	for _, tc := range []struct {
+		url, host string
+		want      int
+	}{
+		{base, "localhost", 200},
+		{base, "evil.test", 400},
+		{m[1], "localhost", 200},
+		{m[1], "evil.test", 400},
+	} {
+		req, _ := http.NewRequest("GET", tc.url+"/plaintext", nil)
+		req.Host = tc.host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s with Host %s: %v", tc.url, tc.host, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s with Host %s: %d, want %d", tc.url, tc.host, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// TestConfigFileWithoutKestrelSection: a misspelt section is reported, and
+// the server starts with the defaults.
+func TestConfigFileWithoutKestrelSection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "kestrel.json")
+	os.WriteFile(file, []byte(`{"Kestrl": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0"}}}, "Logging": {}}`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--config", file, "--urls", "http://127.0.0.1:0"}, nil, &log) }()
+	waitListening(t, log.String)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := `has no \"Kestrel\" section`; !strings.Contains(log.String(), want) || !strings.Contains(log.String(), `did you mean \"Kestrel\" instead of \"Kestrl\"?`) {
+		t.Errorf("log lacks the warning:\n%s", log.String())
+	}
+}
+
+// TestBinaryPrivilegedPort: an unprivileged user asking for a port below
+// 1024 gets told how to get one, for localhost (both loopbacks refused)
+// as for an IP address. As root, the test runs the command as nobody.
+func TestBinaryPrivilegedPort(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("privileged ports are a Linux test here")
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if start <= 1 {
+		t.Skipf("every user may bind every port here (net.ipv4.ip_unprivileged_port_start=%d)", start)
+	}
+	// A folder nobody can enter, with the binary.
+	dir, err := os.MkdirTemp("", "kestrel-priv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "kestrel")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var prefix []string
+	if os.Getuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Fatal("setpriv (util-linux) is not installed")
+		}
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	}
+	for _, url := range []string{"http://localhost:1", "http://127.0.0.1:1", "http://*:1"} {
+		args := append(append([]string{}, prefix...), bin, "--urls", url)
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("%s: %v, want exit status 1\n%s", url, err, out)
+		}
+		for _, want := range []string{"failed to bind to " + url, "permission denied", "ports below 1024", "setcap cap_net_bind_service"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: output lacks %q:\n%s", url, want, out)
+			}
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestBehindNginx(t *testing.T) {
 			var backend, server string
 			if upstream == "unix" {
 				sock := filepath.Join(t.TempDir(), "app.sock")
-				backend = start(t, []string{"--urls", "unix:" + sock}, nil)
+				backend = start(t, []string{"--urls", "unix:" + sock, "--socket-mode", "0660"}, nil) // as the README's nginx section
 				server = "unix:" + sock
 			} else {
 				backend = start(t, []string{"--urls", "http://127.0.0.1:0"}, nil)

@@ -170,7 +170,7 @@ func loadDevCertAt(certPath, keyPath string, now time.Time) (*tls.Certificate, e
 	cert, err := LoadPEM(certPath, keyPath, "")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("certs: no development certificate (create one with EnsureDevCert, e.g. kestrel's dev-certs command): %w", err)
+			return nil, fmt.Errorf("certs: no development certificate: %w", err)
 		}
 		return nil, err
 	}

@@ -175,7 +175,7 @@ func TestDevCertLifecycle(t *testing.T) {
 		t.Fatalf("DevCertPaths = %s, %s; want files in %s", certPath, keyPath, wantDir)
 	}
 
-	if _, err := LoadDevCert(); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "EnsureDevCert") {
+	if _, err := LoadDevCert(); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no development certificate") || strings.Contains(err.Error(), "EnsureDevCert") {
 		t.Fatalf("LoadDevCert with none = %v, want fs.ErrNotExist and a hint", err)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strconv"
@@ -22,13 +23,16 @@ import (
 // ready to use.
 type Store struct {
 	values map[string]value // by lower-case key
+	next   int              // order of the next new key
 }
 
 type value struct {
 	key    string // as first spelled
 	text   string
-	null   bool
+	null   bool // null, or an empty object or list
+	empty  bool // an empty object or list ({} or [])
 	source string
+	order  int // when the key was first set: keys keep their sources' order
 }
 
 func (s *Store) set(key string, v value) {
@@ -37,14 +41,17 @@ func (s *Store) set(key string, v value) {
 	}
 	lk := strings.ToLower(key)
 	if old, ok := s.values[lk]; ok {
-		v.key = old.key
+		v.key, v.order = old.key, old.order
 	} else {
-		v.key = key
+		v.key, v.order = key, s.next
+		s.next++
 	}
 	// A scalar replaces the subtree under its key, and a subtree the
-	// scalar above it, as ASP.NET's providers do.
-	for k := range s.values {
+	// scalar above it (null or {}), as ASP.NET's providers do; the new key
+	// takes the place of what it replaces in the order.
+	for k, old := range s.values {
 		if strings.HasPrefix(k, lk+":") || strings.HasPrefix(lk, k+":") {
+			v.order = min(v.order, old.order)
 			delete(s.values, k)
 		}
 	}
@@ -58,66 +65,133 @@ func (s *Store) Set(key, text, source string) {
 
 // LoadJSON adds the values of a JSON object; source names it (the file
 // name). Nested objects become "A:B" keys, array elements "A:0", "A:1";
-// null is recorded as null.
+// null, and an empty object or list, are recorded as null (as ASP.NET's
+// JSON provider does). Keys keep the order the document gives them; a key
+// given twice in one object (ignoring case) is an error.
 func (s *Store) LoadJSON(data []byte, source string) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var root any
-	if err := dec.Decode(&root); err != nil {
-		return fmt.Errorf("%s: %w", source, describeJSONError(data, err))
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fmt.Errorf("%s: the file is empty; it needs a JSON object such as {\"Kestrel\": {...}}", source)
 	}
-	if dec.More() {
-		return fmt.Errorf("%s: unexpected data after the top-level object", source)
+	p := jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data, source: source, s: s}
+	p.dec.UseNumber()
+	tok, err := p.dec.Token()
+	if err != nil {
+		return p.fail(err)
 	}
-	obj, ok := root.(map[string]any)
-	if !ok {
+	if tok != json.Delim('{') {
 		return fmt.Errorf("%s: the top level must be a JSON object", source)
 	}
-	s.flatten("", obj, source)
+	if err := p.object(""); err != nil {
+		return err
+	}
+	end := p.dec.InputOffset()
+	if _, err := p.dec.Token(); err != io.EOF {
+		end += int64(len(data[end:]) - len(bytes.TrimLeft(data[end:], " \t\r\n")))
+		return fmt.Errorf("%s: %s: unexpected data after the top-level object", source, p.position(end))
+	}
 	return nil
 }
 
-func describeJSONError(data []byte, err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		line, col := 1, 1
-		for _, c := range data[:min(int(se.Offset), len(data))] {
-			if c == '\n' {
-				line, col = line+1, 1
-			} else {
-				col++
-			}
-		}
-		return fmt.Errorf("line %d, column %d: %w", line, col, err)
-	}
-	return err
+// jsonParser walks a JSON document token by token, so that keys keep
+// their order.
+type jsonParser struct {
+	dec    *json.Decoder
+	data   []byte
+	source string
+	s      *Store
 }
 
-func (s *Store) flatten(prefix string, v any, source string) {
-	join := func(k string) string {
-		if prefix == "" {
-			return k
+// object reads the members of an object whose '{' was read, up to its '}'.
+func (p *jsonParser) object(prefix string) error {
+	seen := map[string]bool{}
+	for p.dec.More() {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return p.fail(err)
 		}
-		return prefix + ":" + k
+		name := tok.(string) // the decoder allows only strings as keys
+		if seen[strings.ToLower(name)] {
+			return fmt.Errorf("%s: %s: the key %q is given twice", p.source, p.position(p.dec.InputOffset()), join(prefix, name))
+		}
+		seen[strings.ToLower(name)] = true
+		if err := p.value(join(prefix, name)); err != nil {
+			return err
+		}
 	}
-	switch v := v.(type) {
-	case map[string]any:
-		for k, child := range v {
-			s.flatten(join(k), child, source)
+	if _, err := p.dec.Token(); err != nil { // '}'
+		return p.fail(err)
+	}
+	if len(seen) == 0 && prefix != "" {
+		p.s.set(prefix, value{null: true, empty: true, source: p.source})
+	}
+	return nil
+}
+
+// value reads one value and records it under key.
+func (p *jsonParser) value(key string) error {
+	tok, err := p.dec.Token()
+	if err != nil {
+		return p.fail(err)
+	}
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '{' {
+			return p.object(key)
 		}
-	case []any:
-		for i, child := range v {
-			s.flatten(join(strconv.Itoa(i)), child, source)
+		i := 0
+		for ; p.dec.More(); i++ {
+			if err := p.value(join(key, strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+		if _, err := p.dec.Token(); err != nil { // ']'
+			return p.fail(err)
+		}
+		if i == 0 {
+			p.s.set(key, value{null: true, empty: true, source: p.source})
 		}
 	case nil:
-		s.set(prefix, value{null: true, source: source})
+		p.s.set(key, value{null: true, source: p.source})
 	case json.Number:
-		s.set(prefix, value{text: v.String(), source: source})
+		p.s.set(key, value{text: v.String(), source: p.source})
 	case bool:
-		s.set(prefix, value{text: strconv.FormatBool(v), source: source})
+		p.s.set(key, value{text: strconv.FormatBool(v), source: p.source})
 	case string:
-		s.set(prefix, value{text: v, source: source})
+		p.s.set(key, value{text: v, source: p.source})
 	}
+	return nil
+}
+
+// fail describes a decoding error with where it happened.
+func (p *jsonParser) fail(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return fmt.Errorf("%s: the JSON ends early, at %s: a closing \"}\", \"]\" or quote is missing, or the file was cut short", p.source, p.position(int64(len(p.data))))
+	case errors.As(err, &se):
+		return fmt.Errorf("%s: %s: %w", p.source, p.position(se.Offset), err)
+	}
+	return fmt.Errorf("%s: %w", p.source, err)
+}
+
+// position is "line L, column C" of a byte offset.
+func (p *jsonParser) position(offset int64) string {
+	line, col := 1, 1
+	for _, c := range p.data[:min(int(offset), len(p.data))] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + ":" + key
 }
 
 // LoadEnv adds the environment variables (as "NAME=value") whose names
@@ -134,10 +208,70 @@ func (s *Store) LoadEnv(environ []string, prefix string) {
 	}
 }
 
-// IsNull reports whether key was set to null.
+// IsNull reports whether key was set to null (not to an empty object or
+// list, which stands for an object without keys).
 func (s *Store) IsNull(key string) bool {
 	v, ok := s.values[strings.ToLower(key)]
-	return ok && v.null
+	return ok && v.null && !v.empty
+}
+
+// Lookup returns the text of key, if it is set and not null.
+func (s *Store) Lookup(key string) (string, bool) {
+	v, ok := s.values[strings.ToLower(key)]
+	if !ok || v.null {
+		return "", false
+	}
+	return v.text, true
+}
+
+// Children returns the distinct keys one level under key ("" for the top
+// level), as first spelled, in the order they were first set: a JSON
+// file's order, then later sources'.
+func (s *Store) Children(key string) []string {
+	lk := ""
+	if key != "" {
+		lk = strings.ToLower(key) + ":"
+	}
+	type child struct {
+		seg   string
+		order int
+	}
+	seen := map[string]int{} // lower-case segment: index in out
+	var out []child
+	for k, v := range s.values {
+		if !strings.HasPrefix(k, lk) || len(k) == len(lk) {
+			continue
+		}
+		seg, _, _ := strings.Cut(v.key[len(lk):], ":")
+		ls := strings.ToLower(seg)
+		if i, ok := seen[ls]; ok {
+			if v.order < out[i].order {
+				out[i] = child{seg, v.order}
+			}
+			continue
+		}
+		seen[ls] = len(out)
+		out = append(out, child{seg, v.order})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].order < out[j].order })
+	segs := make([]string, len(out))
+	for i, c := range out {
+		segs[i] = c.seg
+	}
+	return segs
+}
+
+// Closest returns the candidate nearest to word in spelling (ignoring
+// case), if one is close enough to be a likely typing mistake.
+func Closest(word string, candidates []string) (string, bool) {
+	best, bestD := "", 4
+	lw := strings.ToLower(word)
+	for _, c := range candidates {
+		if d := distance(lw, strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best, best != ""
 }
 
 // Has reports whether key, or any key under it, is set.
@@ -236,27 +370,6 @@ type binder struct {
 	fields []string // every field key known, for suggestions
 }
 
-// children returns the distinct next segments under key, as spelled.
-func (b *binder) children(key string) []string {
-	lk := strings.ToLower(key) + ":"
-	seen := map[string]string{}
-	for k, v := range b.s.values {
-		if strings.HasPrefix(k, lk) {
-			rest := v.key[len(lk):]
-			seg, _, _ := strings.Cut(rest, ":")
-			if _, ok := seen[strings.ToLower(seg)]; !ok {
-				seen[strings.ToLower(seg)] = seg
-			}
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for _, seg := range seen {
-		out = append(out, seg)
-	}
-	sort.Strings(out)
-	return out
-}
-
 var durationType = reflect.TypeOf(Duration(0))
 
 func (b *binder) bind(key string, v reflect.Value) {
@@ -268,8 +381,8 @@ func (b *binder) bind(key string, v reflect.Value) {
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		if isLeaf && val.null {
-			return // explicitly null: stays nil; IsNull tells
+		if isLeaf && val.null && !(val.empty && (v.Type().Elem().Kind() == reflect.Struct || v.Type().Elem().Kind() == reflect.Map)) {
+			return // null: stays nil; IsNull tells
 		}
 		if !isLeaf && !b.s.Has(key) {
 			return
@@ -301,7 +414,7 @@ func (b *binder) bind(key string, v reflect.Value) {
 			b.fail(key, val, "an object")
 			return
 		}
-		children := b.children(key)
+		children := b.s.Children(key)
 		if len(children) == 0 {
 			return
 		}
@@ -314,7 +427,7 @@ func (b *binder) bind(key string, v reflect.Value) {
 		v.Set(m)
 		return
 	case reflect.Slice:
-		children := b.children(key)
+		children := b.s.Children(key)
 		if isLeaf && !val.null {
 			b.fail(key, val, "a list")
 			return
@@ -395,17 +508,10 @@ func (b *binder) fail(key string, val value, want string) {
 
 // suggest names the known key closest to an unknown one.
 func (b *binder) suggest(key string) string {
-	best, bestD := "", 4
-	lk := strings.ToLower(key)
-	for _, f := range b.fields {
-		if d := distance(lk, strings.ToLower(f)); d < bestD {
-			best, bestD = f, d
-		}
+	if best, ok := Closest(key, b.fields); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return ""
 }
 
 // distance is the Levenshtein distance between a and b.

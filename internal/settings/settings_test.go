@@ -103,3 +103,83 @@ func FuzzLoadJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestChildrenKeepOrder: keys come back in the order the file gives them,
+// whatever their names, then the ones later sources add.
+func TestChildrenKeepOrder(t *testing.T) {
+	var s Store
+	if err := s.LoadJSON([]byte(`{"Zeta": 1, "Kestrel": {"Endpoints": {"Pfx": {"Url": "a"}, "Pem": {"Url": "b"}, "Alpha": {"Url": "c"}, "pfx2": {}}}, "Alpha": 2}`), "f.json"); err != nil {
+		t.Fatal(err)
+	}
+	// pfx2 was {}: its Url takes its place.
+	s.LoadEnv([]string{"Kestrel__Endpoints__Env__Url=d", "Kestrel__Endpoints__PEM__Protocols=Http1", "Kestrel__Endpoints__pfx2__Url=e"}, "Kestrel")
+	for _, tc := range []struct {
+		key  string
+		want string
+	}{
+		{"", "Zeta Kestrel Alpha"},
+		{"Kestrel:Endpoints", "Pfx Pem Alpha pfx2 Env"},
+		{"kestrel:endpoints:pem", "Url Protocols"},
+		{"Nothing", ""},
+	} {
+		if got := strings.Join(s.Children(tc.key), " "); got != tc.want {
+			t.Errorf("Children(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// TestEmptyObjects: {} and [] stand for a key without values, as in
+// ASP.NET's JSON provider: present, yet not null.
+func TestEmptyObjects(t *testing.T) {
+	var s Store
+	if err := s.LoadJSON([]byte(`{"App": {"Items": {"a": {}}, "Tags": [], "Count": {}, "Name": null}}`), "f"); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Has("App:Items:a") || s.IsNull("App:Items:a") || !s.IsNull("App:Name") {
+		t.Errorf("Has/IsNull of empty objects and null")
+	}
+	var got sample
+	if err := s.Bind("App", &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Items["a"]; !ok || got.Tags != nil || got.Count != nil {
+		t.Errorf("bound %+v: want item a, no tags, no count", got)
+	}
+}
+
+func TestLoadJSONErrors(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{"Kestrel": {`, `app.json: the JSON ends early, at line 1, column 14`},
+		{"{\"Kestrel\": {\n  \"Limits\": {\"MaxRequestBodySize\": 1", `app.json: the JSON ends early, at line 2, column 37`},
+		{`{"A": "unterminated`, `ends early`},
+		{"", `app.json: the file is empty`},
+		{" \n", `the file is empty`},
+		{`[1, 2]`, `the top level must be a JSON object`},
+		{`{"A": 1} {"B": 2}`, `line 1, column 10: unexpected data after the top-level object`},
+		{`{"A": 1,}`, `line 1, column 9: invalid character '}'`},
+		{`{"A": {"Url": 1, "url": 2}}`, `the key "A:url" is given twice`},
+	} {
+		var s Store
+		err := s.LoadJSON([]byte(tc.json), "app.json")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error containing %q", tc.json, err, tc.want)
+		}
+	}
+}
+
+func TestClosest(t *testing.T) {
+	for _, tc := range []struct {
+		word, want string
+		ok         bool
+	}{
+		{"Kestrl", "Kestrel", true},
+		{"kestrel", "Kestrel", true},
+		{"KESTERL", "Kestrel", true},
+		{"Logging", "", false},
+	} {
+		got, ok := Closest(tc.word, []string{"Kestrel", "AllowedHosts"})
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Closest(%q) = %q, %v; want %q, %v", tc.word, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package kestrel
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestCommaSeparatedURLs: URLs joined with commas get a message saying
+// that the separator is ';', wherever they come from.
+func TestCommaSeparatedURLs(t *testing.T) {
+	for _, tc := range []struct{ urls, want string }{
+		{"http://localhost:5000,http://localhost:5001", `use "http://localhost:5000;http://localhost:5001"`},
+		{"http://127.0.0.1:5000, https://127.0.0.1:5001", `use "http://127.0.0.1:5000; https://127.0.0.1:5001"`},
+		{"unix:/run/a.sock,http://*:80", `use "unix:/run/a.sock;http://*:80"`},
+		{"http://localhost:5000;http://a:1,HTTP://b:2", `use "http://a:1;HTTP://b:2"`},
+	} {
+		err := (&Server{}).UseURLs(tc.urls)
+		if err == nil || !strings.Contains(err.Error(), "URLs are separated by ';', not ','") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("UseURLs(%q) = %v, want a message about ';' containing %s", tc.urls, err, tc.want)
+		}
+	}
+	// A comma inside a Unix socket's file name is fine.
+	if err := (&Server{}).ListenURL("unix:/run/a,b.sock"); err != nil {
+		t.Errorf("unix:/run/a,b.sock: %v", err)
+	}
+}
+
+// TestHostNameBindsEveryInterface: a host that is neither an IP address
+// nor localhost binds every address, as in Kestrel, with a warning naming
+// the URL; "*", "+", IP addresses and localhost bind without one.
+func TestHostNameBindsEveryInterface(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		warn bool
+	}{
+		{"http://300.1.1.1:0", true},
+		{"http://127.0.0.01:0", true},
+		{"http://example.invalid:0", true},
+		{"http://*:0", false},
+		{"http://+:0", false},
+		{"http://127.0.0.1:0", false},
+		{"http://[::1]:0", false},
+		{"http://0.0.0.0:0", false},
+	} {
+		var log lockedBuffer
+		s := &Server{Logger: slog.New(slog.NewTextHandler(&log, nil))}
+		if err := s.ListenURL(tc.url); err != nil {
+			t.Fatal(err)
+		}
+		if tc.url == "http://[::1]:0" && !hasIPv6Loopback() {
+			continue
+		}
+		if err := s.Start(); err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		addrs := s.Addresses()
+		s.Close()
+		warned := strings.Contains(log.String(), "level=WARN") &&
+			strings.Contains(log.String(), "Binding "+tc.url+" to every network interface") &&
+			strings.Contains(log.String(), "is not an IP address or localhost")
+		if warned != tc.warn {
+			t.Errorf("%s: warned=%v, want %v; log:\n%s", tc.url, warned, tc.warn, log.String())
+		}
+		if tc.warn && (len(addrs) != 1 || !strings.Contains(addrs[0], "[::]") && !strings.Contains(addrs[0], "0.0.0.0")) {
+			t.Errorf("%s bound %v, want every address", tc.url, addrs)
+		}
+	}
+}
+
+// TestBindErrorHints: a refused low port says how to get it, a Unix socket
+// in a directory the user cannot write says so.
+func TestBindErrorHints(t *testing.T) {
+	denied := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}
+	for _, tc := range []struct {
+		url        string
+		err        error
+		want       []string
+		wantNoHint bool
+	}{
+		{"http://*:80", denied, []string{"failed to bind to http://*:80", "permission denied", "ports below 1024", "setcap cap_net_bind_service", "from 1024 up behind a proxy", "socket activation"}, false},
+		{"https://0.0.0.0:443", denied, []string{"ports below 1024"}, false},
+		{"http://*:8080", denied, []string{"permission denied"}, true},
+		{"http://unix:/run/app.sock", denied, []string{"the user cannot create /run/app.sock", "RuntimeDirectory"}, true},
+		{"http://*:80", errors.New("some other failure"), []string{"failed to bind to http://*:80: some other failure"}, true},
+	} {
+		eps, err := parseURL(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := bindError(&eps[0], tc.err)
+		for _, w := range tc.want {
+			if !strings.Contains(got.Error(), w) {
+				t.Errorf("%s, %v: %q lacks %q", tc.url, tc.err, got, w)
+			}
+		}
+		if tc.wantNoHint && strings.Contains(got.Error(), "ports below 1024") {
+			t.Errorf("%s, %v: %q has the low-port hint", tc.url, tc.err, got)
+		}
+		if !errors.Is(got, tc.err) && !errors.Is(got, syscall.EACCES) {
+			t.Errorf("%q does not wrap %v", got, tc.err)
+		}
+	}
+}
+
+// TestNoCertificateMessage: an https:// URL without any certificate gets
+// an error naming what a user can do (the dev-certs command, the public
+// API, the configuration keys), never an internal function.
+func TestNoCertificateMessage(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	s := &Server{Logger: discardLogger()}
+	if err := s.ListenURL("https://127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Start()
+	s.Close()
+	if !errors.Is(err, ErrNoCertificate) {
+		t.Fatalf("Start = %v, want ErrNoCertificate", err)
+	}
+	for _, want := range []string{"https://127.0.0.1:0", "`kestrel dev-certs`", "Endpoint.HTTPS", "Server.DefaultHTTPS", "Certificates:Default", "no development certificate"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	for _, internal := range []string{"EnsureDevCert", "LoadDevCert", "devCertificate", "certs:"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("%q names the internal %q", err, internal)
+		}
+	}
+}
+
+// TestServerUnixSocketMode: Server.UnixSocketMode applies to Unix sockets
+// without a mode of their own, such as those from UseURLs.
+func TestServerUnixSocketMode(t *testing.T) {
+	dir := t.TempDir()
+	s := &Server{Logger: discardLogger(), UnixSocketMode: 0o660}
+	if err := s.UseURLs("unix:" + filepath.Join(dir, "urls.sock")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s2 := &Server{Logger: discardLogger(), UnixSocketMode: 0o660}
+	s2.ListenEndpoint(Endpoint{UnixPath: filepath.Join(dir, "own.sock"), UnixSocketMode: 0o600})
+	if err := s2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for name, want := range map[string]os.FileMode{"urls.sock": 0o660, "own.sock": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), want)
+		}
+	}
+}
