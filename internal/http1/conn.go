@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
@@ -134,9 +135,20 @@ type Conn struct {
 	served     int // requests served on this connection
 	hijacked   bool
 	closeAfter bool
-	linger     bool // close gracefully: a rejected request may have unread bytes
-	clientGone atomic.Bool
+	linger     bool                               // close gracefully: a rejected request may have unread bytes
 	reqCtx     atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
+
+	// Noticing that the client went away while a handler runs: the TCP
+	// socket under any TLS, and, on Linux, a watch in the parker's epoll
+	// set, armed once the handler asks for its context's Done channel and
+	// the request body has been read.
+	sock       syscall.RawConn
+	interested atomic.Bool // the handler waits on its request context
+	bodyDone   atomic.Bool // the request body has been read
+	watching   atomic.Bool
+	watchMu    sync.Mutex
+	onInterest func()
+	onGone     func()
 
 	bodyRate  app.RateTimer // the request body, while the handler waits for it
 	writeRate app.RateTimer // writes, while they wait for the client
@@ -156,6 +168,7 @@ func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool, slot *transport.Sl
 	cfg.init()
 	c := &Conn{cfg: cfg, nc: nc, draining: draining, slot: slot, done: done}
 	c.idle.Init(nc)
+	c.sock = transport.RawConnOf(nc)
 	c.p = parser{
 		maxLine:    cfg.MaxRequestLineSize,
 		maxHeaders: cfg.MaxRequestHeadersTotalSize,
@@ -278,8 +291,7 @@ func (c *Conn) Tick(now int64) {
 		c.cfg.App.Logger.Debug("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
 		c.Abort()
 	}
-	if ph == phaseNone && c.reqCtx.Load() != nil && peerClosed(c.nc) {
-		c.clientGone.Store(true)
+	if ph == phaseNone && !c.watching.Load() && c.reqCtx.Load() != nil && peerClosed(c.sock) {
 		if ctx := c.reqCtx.Load(); ctx != nil {
 			ctx.Abort()
 		}
@@ -346,6 +358,61 @@ func (c *Conn) Abort() {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// setRequestContext records the context of the http.Handler request in
+// flight (nil when it ends). The heartbeat aborts it when it finds the
+// client gone; on Linux the parker notices at once, once the handler
+// waits on the context and the body has been read (until then, the body's
+// own reads see the close).
+func (c *Conn) setRequestContext(ctx *app.RequestContext) {
+	c.reqCtx.Store(ctx)
+	if c.cfg.Parker == nil || c.sock == nil {
+		return
+	}
+	if ctx == nil {
+		c.interested.Store(false)
+		c.watchMu.Lock()
+		if c.watching.Swap(false) {
+			c.cfg.Parker.Unpark(c.sock)
+		}
+		c.watchMu.Unlock()
+		return
+	}
+	if c.onInterest == nil {
+		c.onInterest = func() {
+			c.interested.Store(true)
+			if c.bodyDone.Load() {
+				c.watchGone()
+			}
+		}
+		c.onGone = func() {
+			if ctx := c.reqCtx.Load(); ctx != nil {
+				ctx.Abort()
+			}
+		}
+	}
+	ctx.OnInterest(c.onInterest)
+}
+
+// watchGone starts watching for the client's close, once per request.
+func (c *Conn) watchGone() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.reqCtx.Load() == nil || c.watching.Load() {
+		return
+	}
+	if c.cfg.Parker.Watch(c.sock, c.onGone) == nil {
+		c.watching.Store(true)
+	}
+}
+
+// bodyEnded is told by the body when it has been read to its end.
+func (c *Conn) bodyEnded() {
+	c.bodyDone.Store(true)
+	if c.interested.Load() {
+		c.watchGone()
+	}
+}
 
 // readHead reads until a request head is complete, answering the request
 // when it is rejected. resume continues an idle wait that another goroutine

@@ -62,6 +62,7 @@ func (ex *exchange) start(c *Conn) {
 	ex.mode = modeNone
 	ex.continued = !ex.flags.expectContinue || h.ProtoMinor == 0
 	ex.body.reset(ex)
+	c.bodyDone.Store(ex.body.done())
 	c.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	c.writeRate.Reset(c.cfg.MinResponseRate)
 }
@@ -90,9 +91,7 @@ func (ex *exchange) SetMinRequestBodyRate(r app.Rate) { ex.c.bodyRate.Set(r) }
 
 func (ex *exchange) SetMinResponseRate(r app.Rate) { ex.c.writeRate.Set(r) }
 
-func (ex *exchange) SetRequestContext(ctx *app.RequestContext) {
-	ex.c.reqCtx.Store(ctx)
-}
+func (ex *exchange) SetRequestContext(ctx *app.RequestContext) { ex.c.setRequestContext(ctx) }
 
 func (ex *exchange) Hijackable() bool { return true }
 
