@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -78,6 +79,26 @@ type Server struct {
 	// default).
 	ShutdownTimeout time.Duration
 
+	// BaseContext, if set, returns the base context of the requests that
+	// arrive on a listener, as http.Server's BaseContext; it must not
+	// return nil. Cancelling it cancels their contexts.
+	BaseContext func(net.Listener) context.Context
+
+	// ConnContext, if set, returns the context of a new connection,
+	// derived from ctx: the parent of its requests' contexts, as
+	// http.Server's ConnContext. c is the accepted connection, before any
+	// TLS handshake. It must not return nil.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+
+	// ConnState, if set, is called when a connection changes state, with
+	// net/http's states and meaning (HTTP/2 connections are active while
+	// they have streams). c is the accepted connection, as for ConnContext.
+	ConnState func(c net.Conn, state http.ConnState)
+
+	// ErrorLog, when set and Logger is not, receives the server's logs as
+	// lines, as http.Server's ErrorLog.
+	ErrorLog *log.Logger
+
 	mu           sync.Mutex
 	endpoints    []endpoint // added in code or by a configuration file
 	urls         []endpoint // from UseURLs
@@ -94,13 +115,17 @@ type Server struct {
 	connsDone    chan struct{}  // closed when the last connection ends during shutdown
 	lastRelease  time.Time      // of idle memory; only the heartbeat touches these
 	lastReleased int64
+
+	onShutdown    []func()
+	keepAlivesOff atomic.Bool
 }
 
 // listener is a bound endpoint.
 type listener struct {
 	net.Listener
 	ep  endpoint
-	tls *tlsEndpoint // nil for cleartext
+	tls *tlsEndpoint    // nil for cleartext
+	ctx context.Context // the base of its connections' contexts
 }
 
 // url is the listener's address as a URL, with the port that was bound.
@@ -239,6 +264,9 @@ func (s *Server) init() error {
 		return err
 	}
 	log := s.Logger
+	if log == nil && s.ErrorLog != nil {
+		log = errorLogger(s.ErrorLog)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -262,6 +290,8 @@ func (s *Server) init() error {
 		MinRequestBodyRate:         limits.MinRequestBodyDataRate.engine(),
 		MinResponseRate:            limits.MinResponseDataRate.engine(),
 		Upgraded:                   s.trackUpgraded,
+		NoKeepAlives:               &s.keepAlivesOff,
+		OnState:                    s.ConnState,
 	}
 	if pk, err := transport.NewParker(); err == nil {
 		cfg.Parker = pk
@@ -477,6 +507,7 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l *listener) error {
+	l.ctx = s.listenerContext(l.Listener)
 	err := transport.Accept(l, s.counter, s.cfg.App.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
 	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
 		return ErrServerClosed
@@ -492,6 +523,11 @@ func (s *Server) isClosed() bool {
 }
 
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
+	accepted := nc
+	ctx := s.connContext(l.ctx, nc)
+	if s.ConnState != nil {
+		s.ConnState(nc, http.StateNew)
+	}
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.cfg.App.Logger)
 	}
@@ -501,23 +537,31 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 			s.cfg.App.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
 			nc.Close()
 			slot.Release()
+			s.connClosed(accepted)
 			return
 		}
 		nc = tc
 	}
 	var c *http1.Conn
-	c = http1.NewConn(s.cfg, nc, &s.draining, slot, func() {
-		slot.Release()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.checkDone()
-		s.mu.Unlock()
+	c = http1.NewConn(s.cfg, nc, http1.ConnOptions{
+		Draining: &s.draining,
+		Slot:     slot,
+		Context:  ctx,
+		Accepted: accepted,
+		Done: func() {
+			slot.Release()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.checkDone()
+			s.mu.Unlock()
+		},
 	})
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		slot.Release()
 		nc.Close()
+		s.connClosed(accepted)
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -558,22 +602,23 @@ func (s *Server) tick(now time.Time) {
 	s.returnIdleMemory(now)
 }
 
-// Returning memory after many connections went idle: at least this many
-// goroutines released since the last time, at most once per interval.
+// Returning memory after a burst: at least this many bytes became garbage
+// (stacks of goroutines that ended or left idle connections, large head
+// buffers given back) since the last time, at most once per interval.
 const (
-	releaseThreshold = 1000
-	releaseInterval  = time.Minute
+	releaseThreshold = 8 << 20
+	releaseInterval  = 10 * time.Second
 )
 
-// returnIdleMemory gives the stacks of goroutines that idle connections
-// left back to the operating system when many went idle at once. Their
-// stacks grew while serving and are garbage now, but the Go runtime keeps
-// such memory until a later collection (up to two minutes away in an idle
-// process); a server holding thousands of idle connections is better off
-// returning it now.
+// returnIdleMemory gives memory back to the operating system once a burst
+// of connections has gone idle or closed. Their goroutines' stacks and the
+// large buffers of their heads are garbage (or idle in pools) now, but the
+// Go runtime keeps such memory until a later collection, up to two minutes
+// away in a quiet process, and pooled buffers survive one collection; a
+// server at the edge is better off returning it once the burst settles.
 func (s *Server) returnIdleMemory(now time.Time) {
 	n := s.cfg.Released.Load()
-	settled := n == s.lastReleased // none went idle since the last tick
+	settled := n == s.lastReleased // nothing more since the last tick
 	s.lastReleased = n
 	if n < releaseThreshold || !settled || now.Sub(s.lastRelease) < releaseInterval {
 		return
@@ -581,7 +626,10 @@ func (s *Server) returnIdleMemory(now time.Time) {
 	s.cfg.Released.Add(-n)
 	s.lastReleased = 0
 	s.lastRelease = now
-	go debug.FreeOSMemory()
+	go func() {
+		runtime.GC() // pooled buffers move to the pools' victim caches
+		debug.FreeOSMemory()
+	}()
 }
 
 // Addresses returns the bound addresses as URLs, such as
@@ -604,14 +652,20 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// Shutdown stops the server gracefully: it stops accepting, closes idle
-// keep-alive connections at once, lets in-flight requests finish (their
+// Shutdown stops the server gracefully: it stops accepting, runs the
+// functions given to RegisterOnShutdown, closes idle keep-alive
+// connections at once, lets in-flight requests finish (their
 // responses carry Connection: close) and upgraded connections run until
 // their handlers close them, and aborts the connections left when ctx
 // ends, logging how many and returning ctx's error then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
+	if !s.closed {
+		for _, f := range s.onShutdown {
+			go f()
+		}
+	}
 	s.closed = true
 	s.closeListeners()
 	done := make(chan struct{})

@@ -56,9 +56,11 @@ func (ex *exchange) start(c *Conn) {
 	c.rpos += ex.flags.size
 	ex.syncHead()
 	h := &ex.Req
-	c.closeAfter = ex.flags.connClose || (h.ProtoMinor == 0 && !ex.flags.connKeepAlive) || c.draining.Load()
+	c.closeAfter = ex.flags.connClose || (h.ProtoMinor == 0 && !ex.flags.connKeepAlive) || c.draining.Load() ||
+		c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load()
 	h.Close = c.closeAfter
 	ex.Start()
+	ex.Parent = c.ctx
 	ex.mode = modeNone
 	ex.continued = !ex.flags.expectContinue || h.ProtoMinor == 0
 	ex.body.reset(ex)
@@ -127,7 +129,7 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 	if ex.IsHead() {
 		ex.mode = modeNone
 	}
-	if ex.ConnectionClose() || ex.Rejected() != nil || c.draining.Load() {
+	if ex.ConnectionClose() || ex.Rejected() != nil || c.draining.Load() || c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load() {
 		c.closeAfter = true // shutting down: this is the connection's last response
 	}
 	if !c.closeAfter && !ex.body.done() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ func (c *Conn) hijack(ex *exchange, sendHead bool) (net.Conn, error) {
 		return nil, c.werr
 	}
 	c.hijacked = true
+	c.setState(http.StateHijacked)
 	c.reqCtx.Store(nil)
 	c.bodyRate.Set(app.Rate{}) // an upgraded connection has no minimum data rates
 	c.writeRate.Set(app.Rate{})
