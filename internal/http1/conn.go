@@ -481,7 +481,7 @@ func (c *Conn) readHead(resume bool) int {
 	if c.served == 0 && c.rend-c.rpos >= 3 {
 		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
 			// A TLS ClientHello: no HTTP answer would mean anything to it.
-			c.cfg.App.Logger.Info("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
+			c.cfg.App.Logger.Debug("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
 			return headClose
 		}
 	}
@@ -654,13 +654,13 @@ func (c *Conn) reject(err error) {
 		return
 	}
 	if re == errHTTP2Preface {
-		c.cfg.App.Logger.Info("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
+		c.cfg.App.Logger.Debug("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
 		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
 		c.write([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
 		c.flush()
 		return
 	}
-	c.cfg.App.Logger.Info("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
+	c.cfg.App.Logger.Debug("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
 	c.linger = re != errHeadersTimeout
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.writeStatusLine(re.Status)

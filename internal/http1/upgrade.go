@@ -24,7 +24,7 @@ func (c *Conn) hijack(ex *exchange, sendHead bool) (net.Conn, error) {
 	var slot *transport.Slot
 	if up := c.cfg.Upgrades; up != nil {
 		if slot = up.Acquire(); slot == nil {
-			c.cfg.App.Logger.Info("upgrade refused: too many upgraded connections", "remote", c.RemoteAddr(), "limit", up.Max())
+			c.cfg.App.Logger.Debug("upgrade refused: too many upgraded connections", "remote", c.RemoteAddr(), "limit", up.Max())
 			ex.UndoHead()
 			return nil, ErrUpgradeLimit
 		}
