@@ -16,11 +16,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
-	"github.com/kestrel-go/kestrel/internal/tlsconn"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
+	"github.com/kestrel-go/kestrel/logging"
 )
 
 // DefaultURL is where a server listens when no endpoint is configured.
@@ -53,8 +57,23 @@ type Server struct {
 	// DisableServerHeader turns off the "Server: Kestrel" response header.
 	DisableServerHeader bool
 
-	// Logger receives the server's logs; nil means slog.Default().
+	// Logger receives the server's logs; nil means slog.Default(). The
+	// server's events carry Kestrel's categories, event ids and names as
+	// attributes (see the logging package, whose handlers write them as
+	// ASP.NET Core does); the ones a client can cause at will, such as a
+	// refused connection or a failed TLS handshake, are at Debug level.
 	Logger *slog.Logger
+
+	// MeterProvider, when set, receives the server's metrics: Kestrel's
+	// (meter "Microsoft.AspNetCore.Server.Kestrel": kestrel.active_connections,
+	// kestrel.connection.duration, kestrel.rejected_connections,
+	// kestrel.tls_handshake.duration, ...) and ASP.NET Core's HTTP server
+	// ones (meter "Microsoft.AspNetCore.Hosting":
+	// http.server.request.duration and http.server.active_requests), with
+	// the OpenTelemetry semantic conventions' attributes. Methods outside
+	// OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS (by default RFC 9110's, PATCH
+	// and QUERY) are reported as "_OTHER". nil records nothing, at no cost.
+	MeterProvider metric.MeterProvider
 
 	// DefaultHTTPS is used by https:// endpoints that have no HTTPS options
 	// of their own (Kestrel's default certificate). Without it they use
@@ -67,9 +86,11 @@ type Server struct {
 	urls         []endpoint // from UseURLs
 	rawURLs      []string
 	listeners    []*listener
-	conns        map[*http1.Conn]struct{}
-	upgraded     map[*http1.UpgradedConn]struct{}
+	conns        map[net.Conn]*connState // by the connection the engine serves
+	upgraded     map[*http1.UpgradedConn]*connState
 	cfg          *http1.Config
+	metrics      *metrics.Metrics // nil: none
+	rejected     logevents.Tally  // connections refused by the limit, for the summary
 	counter      *transport.Counter
 	hb           *heartbeat.Heartbeat
 	draining     atomic.Bool
@@ -226,8 +247,13 @@ func (s *Server) init() error {
 	if log == nil {
 		log = slog.Default()
 	}
-	s.conns = make(map[*http1.Conn]struct{})
-	s.upgraded = make(map[*http1.UpgradedConn]struct{})
+	m, err := s.newMetrics()
+	if err != nil {
+		return err
+	}
+	s.metrics = m
+	s.conns = make(map[net.Conn]*connState)
+	s.upgraded = make(map[*http1.UpgradedConn]*connState)
 	s.counter = transport.NewCounter(limits.MaxConcurrentConnections)
 	s.hb = heartbeat.New(s.tick)
 	cfg := &http1.Config{
@@ -247,7 +273,7 @@ func (s *Server) init() error {
 	if pk, err := transport.NewParker(); err == nil {
 		cfg.Parker = pk
 	} else if runtime.GOOS == "linux" {
-		log.Warn("idle connections keep a goroutine each: the connection parker did not start", "error", err)
+		logevents.General(log, slog.LevelWarn, "ParkerUnavailable", "Idle connections keep a goroutine each: the connection parker did not start: "+err.Error())
 	}
 	if limits.MaxConcurrentUpgradedConnections > 0 {
 		cfg.Upgrades = transport.NewCounter(limits.MaxConcurrentUpgradedConnections)
@@ -260,6 +286,9 @@ func (s *Server) init() error {
 		cfg.Handler = func(ex *http1.Exchange) { native.ServeKestrel((*Context)(ex)) }
 	} else {
 		cfg.Handler = func(ex *http1.Exchange) { ex.ServeHTTP(handler) }
+	}
+	if s.metrics != nil {
+		cfg.Handler = s.measureRequests(cfg.Handler)
 	}
 	s.cfg = cfg
 	s.hb.Start()
@@ -291,7 +320,7 @@ func (s *Server) Start() error {
 	eps := s.endpoints
 	switch {
 	case len(eps) > 0 && len(s.rawURLs) > 0:
-		s.cfg.Logger.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
+		logevents.General(s.cfg.Logger, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(s.rawURLs, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
 	case len(eps) == 0 && len(s.urls) > 0:
 		eps = s.urls
 	case len(eps) == 0 && len(s.listeners) == 0:
@@ -354,7 +383,7 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 				if def, err = devCertificate(ep.url); err != nil {
 					return nil, err
 				}
-				s.cfg.Logger.Info("using the development certificate for " + ep.url)
+				logevents.General(s.cfg.Logger, slog.LevelInfo, "UsingDevelopmentCertificate", "Using the development certificate for "+ep.url+".")
 			}
 			if h == nil {
 				h = def
@@ -366,7 +395,7 @@ func (s *Server) buildTLS(eps []endpoint) (map[string]*tlsEndpoint, error) {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.cfg.Logger)
+		te, err := h.build(ep.url, s.cfg.Logger.With(logging.Category(logevents.CategoryKestrel)))
 		if err != nil {
 			return nil, err
 		}
@@ -397,7 +426,7 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 		}
 		if err != nil {
 			if ep.localhost && !transport.IsAddrInUse(err) {
-				s.cfg.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
+				logevents.General(s.cfg.Logger, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
 				continue
 			}
 			if transport.IsAddrInUse(err) {
@@ -434,11 +463,11 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(l *listener) error {
-	err := transport.Accept(l, s.counter, s.cfg.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
+	err := transport.Accept(l, s.counter, s.cfg.Logger.With(logging.Category(logevents.CategoryKestrel)), acceptor{s, l})
 	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
 		return ErrServerClosed
 	}
-	s.cfg.Logger.Error("listener failed", "address", l.Addr().String(), "error", err)
+	logevents.General(s.cfg.Logger, slog.LevelError, "ListenerFailed", "The listener on "+l.Addr().String()+" failed: "+err.Error())
 	return fmt.Errorf("kestrel: accept on %s: %w", l.Addr(), err)
 }
 
@@ -449,35 +478,35 @@ func (s *Server) isClosed() bool {
 }
 
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
+	st := s.startConn(nc)
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.cfg.Logger)
 	}
 	if l.tls != nil {
-		tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
-		if err != nil {
-			s.cfg.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
+		tc, ok := s.handshake(st, l, nc)
+		if !ok {
 			nc.Close()
 			slot.Release()
+			s.endConn(st)
 			return
 		}
 		nc = tc
 	}
-	var c *http1.Conn
-	c = http1.NewConn(s.cfg, nc, &s.draining, slot, func() {
+	st.proto = metrics.HTTP11
+	c := http1.NewConn(s.cfg, nc, &s.draining, slot, func() {
 		slot.Release()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.checkDone()
-		s.mu.Unlock()
+		s.connDone(nc)
 	})
+	st.conn = c
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		slot.Release()
 		nc.Close()
+		s.endConn(st)
 		return
 	}
-	s.conns[c] = struct{}{}
+	s.conns[nc] = st
 	s.mu.Unlock()
 	c.Serve()
 }
@@ -486,13 +515,30 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 // so Shutdown can wait for it.
 func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
 	s.mu.Lock()
-	s.upgraded[uc] = struct{}{}
+	st := s.conns[uc.NetConn()]
+	if st != nil {
+		st.upgradeOpen = true
+	}
+	s.upgraded[uc] = st
 	s.mu.Unlock()
+	var ep *metrics.Endpoint
+	if st != nil {
+		ep = st.ep
+	}
+	ep.UpgradedStart()
 	uc.OnClose(func() {
+		ep.UpgradedStop()
 		s.mu.Lock()
 		delete(s.upgraded, uc)
+		end := st != nil && st.engineDone
+		if st != nil {
+			st.upgradeOpen = false
+		}
 		s.checkDone()
 		s.mu.Unlock()
+		if end {
+			s.endConn(st) // a connection lasts until its upgraded life ends
+		}
 	})
 }
 
@@ -508,11 +554,12 @@ func (s *Server) checkDone() {
 func (s *Server) tick(now time.Time) {
 	n := s.hb.Now()
 	s.mu.Lock()
-	for c := range s.conns {
-		c.Tick(n)
+	for _, st := range s.conns {
+		st.conn.Tick(n)
 	}
 	s.mu.Unlock()
 	s.returnIdleMemory(now)
+	s.observeTick(now)
 }
 
 // Returning memory after many connections went idle: at least this many
@@ -586,7 +633,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopHeartbeat()
 			return nil
 		case <-ctx.Done():
-			s.abortAll()
+			if n := s.abortAll(); n > 0 {
+				logevents.NotAllConnectionsClosedGracefully(s.cfg.Logger, n)
+			}
 			s.stopHeartbeat()
 			return ctx.Err()
 		case <-poll.C:
@@ -597,19 +646,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.CloseIfIdle()
+	for _, st := range s.conns {
+		st.conn.CloseIfIdle()
 	}
 }
 
-func (s *Server) abortAll() {
+// abortAll aborts every connection left, recording app_shutdown_timeout
+// as the reason they ended, and returns how many there were.
+func (s *Server) abortAll() int {
 	s.mu.Lock()
-	conns := make([]*http1.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
+	conns := make([]engineConn, 0, len(s.conns))
+	for _, st := range s.conns {
+		st.reason.Force(metrics.AppShutdownTimeout)
+		conns = append(conns, st.conn)
 	}
 	ups := make([]*http1.UpgradedConn, 0, len(s.upgraded))
-	for uc := range s.upgraded {
+	for uc, st := range s.upgraded {
+		if st != nil {
+			st.reason.Force(metrics.AppShutdownTimeout)
+		}
 		ups = append(ups, uc)
 	}
 	s.mu.Unlock()
@@ -619,6 +674,7 @@ func (s *Server) abortAll() {
 	for _, uc := range ups {
 		uc.Close() // its OnClose takes s.mu
 	}
+	return len(conns) + len(ups)
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
@@ -630,6 +686,7 @@ func (s *Server) stopHeartbeat() {
 	if s.cfg != nil {
 		pk = s.cfg.Parker
 	}
+	m := s.metrics
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
@@ -637,6 +694,7 @@ func (s *Server) stopHeartbeat() {
 	if pk != nil {
 		pk.Close()
 	}
+	m.Close()
 }
 
 // Close stops the server at once: listeners and connections are closed.
@@ -661,11 +719,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	log := s.logger()
 	for _, a := range s.Addresses() {
-		log.Info("Now listening on: " + a)
+		logevents.ListeningOn(log, a)
 	}
-	log.Info("Application started. Press Ctrl+C to shut down.")
+	logevents.ApplicationStarted(log)
 	<-ctx.Done()
-	log.Info("Application is shutting down...")
+	logevents.ApplicationStopping(log)
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := s.Shutdown(sctx); err != nil {
