@@ -1,7 +1,8 @@
 // Command kestrel serves the demo app, or a folder's static files, on the
 // Kestrel for Go web server.
 //
-//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--log-format console|json]
+//	        [--access-log] [--metrics URL [--pprof]] [--no-server-header]
 //	kestrel dev-certs [--check]
 //
 // URLs are semicolon-separated URL prefixes such as
@@ -15,6 +16,14 @@
 // Endpoints from the file win over --urls.
 //
 // Ctrl-C or SIGTERM shuts the server down gracefully.
+//
+// Logs go to standard error in ASP.NET Core's console format ("info:
+// Microsoft.Hosting.Lifetime[14]" and the message on the next line), or
+// one JSON object per line with --log-format json. --access-log adds one
+// line per request there. --metrics http://127.0.0.1:9464 serves the
+// server's metrics (Kestrel's, ASP.NET Core's HTTP server ones, the Go
+// runtime's) to Prometheus at /metrics on a listener of its own, and
+// --pprof the runtime profiles at /debug/pprof/ on that listener.
 //
 // https:// URLs without a configured certificate use the development
 // certificate, which "kestrel dev-certs" creates (as "dotnet dev-certs
@@ -75,6 +84,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
+	obs := addObservabilityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -91,7 +101,10 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log, err := obs.logger(stderr, lvl, environ)
+	if err != nil {
+		return err
+	}
 
 	srv := &kestrel.Server{Logger: log}
 	var data []byte
@@ -124,11 +137,11 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		srv.Handler = demo.New(srv.Addresses)
 	}
 
-	h, err := wrapProxyMiddleware(srv.Handler, cfg)
+	h, err := wrapProxyMiddleware(srv.Handler, cfg, func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) })
 	if err != nil {
 		return err
 	}
-	if app, ok := srv.Handler.(*demo.App); ok && cfg.AllowedHosts == "" {
+	if app, ok := srv.Handler.(*demo.App); ok && cfg.AllowedHosts == "" && !*obs.accessLog {
 		// The hot paths use neither the client's address nor the host:
 		// they stay on the zero-allocation path, ahead of the middleware.
 		srv.NativeHandler = app.Native(h)
@@ -147,6 +160,11 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 	}
+	stopMetrics, err := obs.startMetrics(srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	return srv.Run(ctx)
 }
 
@@ -220,11 +238,13 @@ func forwardedEnabled(cfg *kestrel.Config) bool {
 // wrapProxyMiddleware puts host filtering (Kestrel:AllowedHosts) and the
 // forwarded headers (trusting loopback and Unix socket peers unless
 // configured otherwise) in front of h, so that behind nginx the app sees
-// the client's address.
-func wrapProxyMiddleware(h http.Handler, cfg *kestrel.Config) (http.Handler, error) {
+// the client's address; between them, accessLog wraps what it logs (the
+// client's address, every request that reaches the server).
+func wrapProxyMiddleware(h http.Handler, cfg *kestrel.Config, accessLog func(http.Handler) http.Handler) (http.Handler, error) {
 	if cfg.AllowedHosts != "" {
 		h = hostfiltering.Handler(h, hostfiltering.Options{AllowedHosts: hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)})
 	}
+	h = accessLog(h)
 	if !forwardedEnabled(cfg) {
 		return h, nil
 	}

@@ -36,7 +36,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var listening = regexp.MustCompile(`Now listening on: (http://\S+?)"`)
+var listening = regexp.MustCompile(`Now listening on: (http://[^\s"]+)`)
 
 // waitListening returns the first URL logged in "Now listening on:".
 func waitListening(t *testing.T, log func() string) string {
