@@ -661,9 +661,13 @@ func (s *Server) abortAll() int {
 		conns = append(conns, st.conn)
 	}
 	ups := make([]*http1.UpgradedConn, 0, len(s.upgraded))
+	n := len(conns)
 	for uc, st := range s.upgraded {
 		if st != nil {
 			st.reason.Force(metrics.AppShutdownTimeout)
+		}
+		if st == nil || st.engineDone { // else counted among conns
+			n++
 		}
 		ups = append(ups, uc)
 	}
@@ -674,7 +678,7 @@ func (s *Server) abortAll() int {
 	for _, uc := range ups {
 		uc.Close() // its OnClose takes s.mu
 	}
-	return len(conns) + len(ups)
+	return n
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is

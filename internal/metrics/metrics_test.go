@@ -337,3 +337,14 @@ func BenchmarkConnection(b *testing.B) {
 		e.ConnEnd(time.Now(), HTTP11, 0, ReasonUnset)
 	}
 }
+
+func BenchmarkRequestParallel(b *testing.B) {
+	m, _ := newMetrics(b, Options{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		method := []byte("GET")
+		for pb.Next() {
+			m.RequestEnd(m.RequestStart(method, false), HTTP11, 200, "", "")
+		}
+	})
+}

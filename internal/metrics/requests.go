@@ -11,10 +11,15 @@ import (
 // ErrorPanic is the error.type of a request whose handler panicked.
 const ErrorPanic = "panic"
 
+// epoch is the origin of the monotonic clock requests are timed on:
+// time.Since(epoch) reads only the monotonic clock, where time.Now also
+// reads the wall clock.
+var epoch = time.Now()
+
 // Request is a request being measured, from RequestStart to RequestEnd.
 type Request struct {
-	start  time.Time
-	method uint8 // index in methodNames
+	start  time.Duration // since epoch
+	method uint8         // index in methodNames
 	https  bool
 }
 
@@ -34,7 +39,7 @@ func (m *Metrics) RequestStart(method []byte, https bool) Request {
 	if m == nil {
 		return Request{}
 	}
-	r := Request{start: time.Now(), method: m.methods[string(method)], https: https}
+	r := Request{start: time.Since(epoch), method: m.methods[string(method)], https: https}
 	m.active[r.method][b2i(https)].add(1)
 	return r
 }
@@ -49,6 +54,9 @@ func (m *Metrics) RequestEnd(r Request, proto Protocol, status int, route, error
 		return
 	}
 	m.active[r.method][b2i(r.https)].add(-1)
+	if !m.reqDuration.Enabled(bg) {
+		return // a view drops it
+	}
 	if status < 0 || status > 999 {
 		status = 0
 	}
@@ -57,7 +65,7 @@ func (m *Metrics) RequestEnd(r Request, proto Protocol, status int, route, error
 	if !ok {
 		opts = m.requests.store(k, m.requestOptions(k), maxRequestSets)
 	}
-	m.reqDuration.Record(bg, time.Since(r.start).Seconds(), opts...)
+	m.reqDuration.Record(bg, (time.Since(epoch) - r.start).Seconds(), opts...)
 }
 
 func (m *Metrics) requestOptions(k requestKey) []metric.RecordOption {
