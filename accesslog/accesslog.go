@@ -28,10 +28,11 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/logging"
 )
 
-// Category is the category of the records written to Options.Logger (see
-// the logging package).
+// Category is the category of the records written to Options.Logger, in
+// their logging.CategoryKey attribute.
 const Category = "AccessLog"
 
 // Options configure the middleware.
@@ -99,7 +100,7 @@ type entry struct {
 
 func (e *entry) log(l *slog.Logger) {
 	l.LogAttrs(e.r.Context(), slog.LevelInfo, e.r.Method+" "+e.r.RequestURI+" "+e.r.Proto+" "+strconv.Itoa(e.status),
-		slog.String("Category", Category),
+		logging.Category(Category),
 		slog.String("RemoteAddr", e.r.RemoteAddr),
 		slog.String("Method", e.r.Method),
 		slog.String("Target", e.r.RequestURI),
