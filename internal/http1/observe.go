@@ -36,7 +36,3 @@ func (ex *Exchange) Pattern() string {
 	}
 	return ""
 }
-
-// Hijacked reports whether a handler took the connection over (Upgrade or
-// Hijack); the engine no longer owns it.
-func (c *Conn) Hijacked() bool { return c.hijacked }
