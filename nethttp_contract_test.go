@@ -92,6 +92,7 @@ func TestCloseNotifier(t *testing.T) {
 	t.Parallel()
 	fired := make(chan bool, 1)
 	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		//lint:ignore SA1019 the test is of the deprecated interface frameworks still use
 		cn, ok := w.(http.CloseNotifier)
 		if !ok {
 			http.Error(w, "no CloseNotifier", 500)
@@ -122,6 +123,7 @@ func TestCloseNotifier(t *testing.T) {
 	// A request that ends normally does not fire it.
 	notified := make(chan bool, 1)
 	addr = startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		//lint:ignore SA1019 the test is of the deprecated interface frameworks still use
 		ch := w.(http.CloseNotifier).CloseNotify()
 		go func() {
 			select {

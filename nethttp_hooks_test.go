@@ -73,7 +73,7 @@ func TestServerHooks(t *testing.T) {
 		t.Errorf("values: %d %q, want %q", resp.StatusCode, body, want)
 	}
 	c.Close()
-	waitFor(t, func() bool {
+	waitFor(t, "the connection to close", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(states) > 0 && states[len(states)-1] == http.StateClosed
@@ -178,17 +178,6 @@ func TestSetKeepAlivesEnabled(t *testing.T) {
 	resp, _ = roundTrip(t, addr, "GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.Close {
 		t.Error("keep-alives stayed off after SetKeepAlivesEnabled(true)")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -19,11 +19,15 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
-	"github.com/kestrel-go/kestrel/internal/tlsconn"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
+	"github.com/kestrel-go/kestrel/logging"
 )
 
 // DefaultURL is where a server listens when no endpoint is configured.
@@ -57,8 +61,23 @@ type Server struct {
 	// DisableServerHeader turns off the "Server: Kestrel" response header.
 	DisableServerHeader bool
 
-	// Logger receives the server's logs; nil means slog.Default().
+	// Logger receives the server's logs; nil means slog.Default(). The
+	// server's events carry Kestrel's categories, event ids and names as
+	// attributes (see the logging package, whose handlers write them as
+	// ASP.NET Core does); the ones a client can cause at will, such as a
+	// refused connection or a failed TLS handshake, are at Debug level.
 	Logger *slog.Logger
+
+	// MeterProvider, when set, receives the server's metrics: Kestrel's
+	// (meter "Microsoft.AspNetCore.Server.Kestrel": kestrel.active_connections,
+	// kestrel.connection.duration, kestrel.rejected_connections,
+	// kestrel.tls_handshake.duration, ...) and ASP.NET Core's HTTP server
+	// ones (meter "Microsoft.AspNetCore.Hosting":
+	// http.server.request.duration and http.server.active_requests), with
+	// the OpenTelemetry semantic conventions' attributes. Methods outside
+	// OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS (by default RFC 9110's, PATCH
+	// and QUERY) are reported as "_OTHER". nil records nothing, at no cost.
+	MeterProvider metric.MeterProvider
 
 	// DefaultHTTPS is used by https:// endpoints that have no HTTPS options
 	// of their own (Kestrel's default certificate). Without it they use
@@ -104,9 +123,11 @@ type Server struct {
 	urls         []endpoint // from UseURLs
 	rawURLs      []string
 	listeners    []*listener
-	conns        map[*http1.Conn]struct{}
-	upgraded     map[*http1.UpgradedConn]struct{}
+	conns        map[net.Conn]*connState // by the connection the engine serves
+	upgraded     map[*http1.UpgradedConn]*connState
 	cfg          *http1.Config
+	metrics      *metrics.Metrics // nil: none
+	rejected     logevents.Tally  // connections refused by the limit, for the summary
 	counter      *transport.Counter
 	hb           *heartbeat.Heartbeat
 	draining     atomic.Bool
@@ -270,8 +291,13 @@ func (s *Server) init() error {
 	if log == nil {
 		log = slog.Default()
 	}
-	s.conns = make(map[*http1.Conn]struct{})
-	s.upgraded = make(map[*http1.UpgradedConn]struct{})
+	m, err := s.newMetrics()
+	if err != nil {
+		return err
+	}
+	s.metrics = m
+	s.conns = make(map[net.Conn]*connState)
+	s.upgraded = make(map[*http1.UpgradedConn]*connState)
 	s.counter = transport.NewCounter(limits.MaxConcurrentConnections)
 	s.hb = heartbeat.New(s.tick)
 	appCfg := &app.Config{
@@ -296,7 +322,7 @@ func (s *Server) init() error {
 	if pk, err := transport.NewParker(); err == nil {
 		cfg.Parker = pk
 	} else if runtime.GOOS == "linux" {
-		log.Warn("idle connections keep a goroutine each: the connection parker did not start", "error", err)
+		logevents.General(log, slog.LevelWarn, "ParkerUnavailable", "Idle connections keep a goroutine each: the connection parker did not start: "+err.Error())
 	}
 	if limits.MaxConcurrentUpgradedConnections > 0 {
 		cfg.Upgrades = transport.NewCounter(limits.MaxConcurrentUpgradedConnections)
@@ -309,6 +335,9 @@ func (s *Server) init() error {
 		appCfg.Handler = func(ex *app.Exchange) { native.ServeKestrel(nativeContext(ex)) }
 	} else {
 		appCfg.Handler = func(ex *app.Exchange) { ex.ServeHTTP(handler) }
+	}
+	if s.metrics != nil {
+		appCfg.Handler = s.measureRequests(appCfg.Handler)
 	}
 	s.cfg = cfg
 	s.hb.Start()
@@ -340,7 +369,7 @@ func (s *Server) Start() error {
 	eps := s.endpoints
 	switch {
 	case len(eps) > 0 && len(s.rawURLs) > 0:
-		s.cfg.App.Logger.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
+		logevents.General(s.cfg.App.Logger, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(s.rawURLs, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
 	case len(eps) == 0 && len(s.urls) > 0:
 		eps = s.urls
 	case len(eps) == 0 && len(s.listeners) == 0:
@@ -405,7 +434,7 @@ func (s *Server) buildTLS(eps []endpoint) error {
 				if def, err = devCertificate(ep.url); err != nil {
 					return err
 				}
-				s.cfg.App.Logger.Info("using the development certificate for " + ep.url)
+				logevents.General(s.cfg.App.Logger, slog.LevelInfo, "UsingDevelopmentCertificate", "Using the development certificate for "+ep.url+".")
 			}
 			if h == nil {
 				h = def
@@ -417,7 +446,7 @@ func (s *Server) buildTLS(eps []endpoint) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.cfg.App.Logger)
+		te, err := h.build(ep.url, s.cfg.App.Logger.With(logging.Category(logevents.CategoryKestrel)))
 		if err != nil {
 			return err
 		}
@@ -458,7 +487,7 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 			if ep.localhost && !transport.IsAddrInUse(err) && !errors.Is(err, os.ErrPermission) {
 				// A loopback this machine lacks (often ::1); a refused
 				// port fails on both, and is an error.
-				s.cfg.App.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
+				logevents.General(s.cfg.App.Logger, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
 				continue
 			}
 			return fail(bindError(ep, err))
@@ -508,11 +537,11 @@ func (s *Server) Serve(l net.Listener) error {
 
 func (s *Server) acceptLoop(l *listener) error {
 	l.ctx = s.listenerContext(l.Listener)
-	err := transport.Accept(l, s.counter, s.cfg.App.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
+	err := transport.Accept(l, s.counter, s.cfg.App.Logger.With(logging.Category(logevents.CategoryKestrel)), acceptor{s, l})
 	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
 		return ErrServerClosed
 	}
-	s.cfg.App.Logger.Error("listener failed", "address", l.Addr().String(), "error", err)
+	logevents.General(s.cfg.App.Logger, slog.LevelError, "ListenerFailed", "The listener on "+l.Addr().String()+" failed: "+err.Error())
 	return fmt.Errorf("kestrel: accept on %s: %w", l.Addr(), err)
 }
 
@@ -523,6 +552,7 @@ func (s *Server) isClosed() bool {
 }
 
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
+	st := s.startConn(nc)
 	accepted := nc
 	ctx := s.connContext(l.ctx, nc)
 	if s.ConnState != nil {
@@ -532,39 +562,38 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		nc = connlog.Wrap(nc, s.cfg.App.Logger)
 	}
 	if l.tls != nil {
-		tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
-		if err != nil {
-			s.cfg.App.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
+		tc, ok := s.handshake(st, l, nc)
+		if !ok {
 			nc.Close()
 			slot.Release()
+			s.endConn(st)
 			s.connClosed(accepted)
 			return
 		}
 		nc = tc
 	}
-	var c *http1.Conn
-	c = http1.NewConn(s.cfg, nc, http1.ConnOptions{
+	st.proto = metrics.HTTP11
+	c := http1.NewConn(s.cfg, nc, http1.ConnOptions{
 		Draining: &s.draining,
 		Slot:     slot,
 		Context:  ctx,
 		Accepted: accepted,
 		Done: func() {
 			slot.Release()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.checkDone()
-			s.mu.Unlock()
+			s.connDone(nc)
 		},
 	})
+	st.conn = c
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		slot.Release()
 		nc.Close()
+		s.endConn(st)
 		s.connClosed(accepted)
 		return
 	}
-	s.conns[c] = struct{}{}
+	s.conns[nc] = st
 	s.mu.Unlock()
 	c.Serve()
 }
@@ -573,13 +602,30 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 // so Shutdown can wait for it.
 func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
 	s.mu.Lock()
-	s.upgraded[uc] = struct{}{}
+	st := s.conns[uc.NetConn()]
+	if st != nil {
+		st.upgradeOpen = true
+	}
+	s.upgraded[uc] = st
 	s.mu.Unlock()
+	var ep *metrics.Endpoint
+	if st != nil {
+		ep = st.ep
+	}
+	ep.UpgradedStart()
 	uc.OnClose(func() {
+		ep.UpgradedStop()
 		s.mu.Lock()
 		delete(s.upgraded, uc)
+		end := st != nil && st.engineDone
+		if st != nil {
+			st.upgradeOpen = false
+		}
 		s.checkDone()
 		s.mu.Unlock()
+		if end {
+			s.endConn(st) // a connection lasts until its upgraded life ends
+		}
 	})
 }
 
@@ -595,11 +641,12 @@ func (s *Server) checkDone() {
 func (s *Server) tick(now time.Time) {
 	n := s.hb.Now()
 	s.mu.Lock()
-	for c := range s.conns {
-		c.Tick(n)
+	for _, st := range s.conns {
+		st.conn.Tick(n)
 	}
 	s.mu.Unlock()
 	s.returnIdleMemory(now)
+	s.observeTick(now)
 }
 
 // Returning memory after a burst: at least this many bytes became garbage
@@ -683,8 +730,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopHeartbeat()
 			return nil
 		case <-ctx.Done():
-			if conns, upgraded := s.abortAll(); conns+upgraded > 0 {
-				s.logger().Warn("Shutdown deadline reached: aborted the connections still in use", "connections", conns, "upgraded", upgraded)
+			if n := s.abortAll(); n > 0 {
+				logevents.NotAllConnectionsClosedGracefully(s.cfg.App.Logger, n)
 			}
 			s.stopHeartbeat()
 			return ctx.Err()
@@ -696,21 +743,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.CloseIfIdle()
+	for _, st := range s.conns {
+		st.conn.CloseIfIdle()
 	}
 }
 
-// abortAll aborts every connection and reports how many connections and
-// upgraded connections there were.
-func (s *Server) abortAll() (int, int) {
+// abortAll aborts every connection left, recording app_shutdown_timeout
+// as the reason they ended, and returns how many there were.
+func (s *Server) abortAll() int {
 	s.mu.Lock()
-	conns := make([]*http1.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
+	conns := make([]engineConn, 0, len(s.conns))
+	for _, st := range s.conns {
+		st.reason.Force(metrics.AppShutdownTimeout)
+		conns = append(conns, st.conn)
 	}
 	ups := make([]*http1.UpgradedConn, 0, len(s.upgraded))
-	for uc := range s.upgraded {
+	n := len(conns)
+	for uc, st := range s.upgraded {
+		if st != nil {
+			st.reason.Force(metrics.AppShutdownTimeout)
+		}
+		if st == nil || st.engineDone { // else counted among conns
+			n++
+		}
 		ups = append(ups, uc)
 	}
 	s.mu.Unlock()
@@ -720,7 +775,7 @@ func (s *Server) abortAll() (int, int) {
 	for _, uc := range ups {
 		uc.Close() // its OnClose takes s.mu
 	}
-	return len(conns), len(ups)
+	return n
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
@@ -732,6 +787,7 @@ func (s *Server) stopHeartbeat() {
 	if s.cfg != nil {
 		pk = s.cfg.Parker
 	}
+	m := s.metrics
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
@@ -739,6 +795,7 @@ func (s *Server) stopHeartbeat() {
 	if pk != nil {
 		pk.Close()
 	}
+	m.Close()
 }
 
 // Close stops the server at once: listeners and connections are closed.
@@ -768,11 +825,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	log := s.logger()
 	for _, a := range s.Addresses() {
-		log.Info("Now listening on: " + a)
+		logevents.ListeningOn(log, a)
 	}
-	log.Info("Application started. Press Ctrl+C to shut down.")
+	logevents.ApplicationStarted(log)
 	<-ctx.Done()
-	log.Info("Application is shutting down...")
+	logevents.ApplicationStopping(log)
 	timeout := s.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout

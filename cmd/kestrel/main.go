@@ -1,7 +1,8 @@
 // Command kestrel serves the demo app, or a folder's static files, on the
 // Kestrel for Go web server.
 //
-//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--log-format console|json]
+//	        [--access-log] [--metrics URL [--pprof]] [--no-server-header]
 //	        [--socket-mode MODE] [--shutdown-timeout DURATION]
 //	kestrel dev-certs [--check]
 //	kestrel --version
@@ -24,6 +25,14 @@
 // --shutdown-timeout to finish, then the ones left are aborted and logged.
 // The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
 // a command line it cannot parse.
+//
+// Logs go to standard error in ASP.NET Core's console format ("info:
+// Microsoft.Hosting.Lifetime[14]" and the message on the next line), or
+// one JSON object per line with --log-format json. --access-log adds one
+// line per request there. --metrics http://127.0.0.1:9464 serves the
+// server's metrics (Kestrel's, ASP.NET Core's HTTP server ones, the Go
+// runtime's) to Prometheus at /metrics on a listener of its own, and
+// --pprof the runtime profiles at /debug/pprof/ on that listener.
 //
 // https:// URLs without a configured certificate use the development
 // certificate, which "kestrel dev-certs" creates (as "dotnet dev-certs
@@ -117,6 +126,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	shutdownTimeout := fs.Duration("shutdown-timeout", kestrel.DefaultShutdownTimeout, "how long in-flight requests may finish after Ctrl-C or SIGTERM")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
+	obs := addObservabilityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -136,7 +146,10 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log, err := obs.logger(stderr, lvl, environ)
+	if err != nil {
+		return err
+	}
 
 	srv := &kestrel.Server{Logger: log}
 	var data []byte
@@ -180,12 +193,13 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		srv.Handler = demo.New(srv.Addresses)
 	}
 
-	h, err := cfg.Handler(srv.Handler) // AllowedHosts and forwarded headers
+	// AllowedHosts and forwarded headers, and between them the access log.
+	h, err := cfg.Handler(srv.Handler, func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) })
 	if err != nil {
 		return err
 	}
 	hosts := hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)
-	if app, ok := srv.Handler.(*demo.App); ok && (len(hosts) == 0 || slices.Contains(hosts, "*")) {
+	if app, ok := srv.Handler.(*demo.App); ok && (len(hosts) == 0 || slices.Contains(hosts, "*")) && !*obs.accessLog {
 		// The hot paths use neither the client's address nor the host:
 		// they stay on the zero-allocation path, ahead of the middleware.
 		srv.NativeHandler = app.Native(h)
@@ -204,6 +218,11 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 	}
+	stopMetrics, err := obs.startMetrics(srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	return srv.Run(ctx)
 }
 
