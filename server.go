@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/http2"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
@@ -126,6 +128,7 @@ type Server struct {
 	conns        map[net.Conn]*connState // by the connection the engine serves
 	upgraded     map[*http1.UpgradedConn]*connState
 	cfg          *http1.Config
+	h2cfg        *http2.Config
 	metrics      *metrics.Metrics // nil: none
 	rejected     logevents.Tally  // connections refused by the limit, for the summary
 	counter      *transport.Counter
@@ -339,6 +342,31 @@ func (s *Server) init() error {
 	if s.metrics != nil {
 		appCfg.Handler = s.measureRequests(appCfg.Handler)
 	}
+	h2 := limits.Http2
+	maxOutput := limits.MaxResponseBufferSize
+	if maxOutput <= 0 {
+		maxOutput = 1 << 30 // Unlimited
+	}
+	s.h2cfg = &http2.Config{
+		App:                        appCfg,
+		MaxStreams:                 h2.MaxStreamsPerConnection,
+		HeaderTableSize:            h2.HeaderTableSize,
+		MaxFrameSize:               h2.MaxFrameSize,
+		MaxRequestHeaderFieldSize:  h2.MaxRequestHeaderFieldSize,
+		InitialConnectionWindow:    h2.InitialConnectionWindowSize,
+		InitialStreamWindow:        h2.InitialStreamWindowSize,
+		KeepAlivePingDelay:         h2.KeepAlivePingDelay,
+		KeepAlivePingTimeout:       h2.KeepAlivePingTimeout,
+		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
+		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
+		KeepAliveTimeout:           limits.KeepAliveTimeout,
+		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
+		MinRequestBodyRate:         cfg.MinRequestBodyRate,
+		MinResponseRate:            cfg.MinResponseRate,
+		MaxOutput:                  int(min(maxOutput, 1<<30)),
+		Parker:                     cfg.Parker,
+		Released:                   &cfg.Released,
+	}
 	s.cfg = cfg
 	s.hb.Start()
 	return nil
@@ -446,7 +474,7 @@ func (s *Server) buildTLS(eps []endpoint) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.cfg.App.Logger.With(logging.Category(logevents.CategoryKestrel)))
+		te, err := h.build(ep.url, s.cfg.App.Logger.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
 		if err != nil {
 			return err
 		}
@@ -572,8 +600,30 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		}
 		nc = tc
 	}
+	protocols := l.ep.opts.Protocols.orDefault()
+	if tc, ok := nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol == "h2" {
+			s.serveHTTP2(st, nc, slot, ctx, accepted, nil)
+			return
+		}
+		if l.tls.http2Only(protocols, cs.ServerName) {
+			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
+			s.cfg.App.Logger.Debug("connection closed: HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (the client did not offer ALPN h2)",
+				"remote", nc.RemoteAddr().String(), "endpoint", l.ep.url)
+			st.reason.Set(metrics.InvalidHTTPVersion)
+			nc.Close()
+			slot.Release()
+			s.endConn(st)
+			s.connClosed(accepted)
+			return
+		}
+	} else if protocols == HTTP2 {
+		s.serveHTTP2(st, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
+		return
+	}
 	st.proto = metrics.HTTP11
-	c := http1.NewConn(s.cfg, nc, http1.ConnOptions{
+	opts := http1.ConnOptions{
 		Draining: &s.draining,
 		Slot:     slot,
 		Context:  ctx,
@@ -582,19 +632,58 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 			slot.Release()
 			s.connDone(nc)
 		},
-	})
-	st.conn = c
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	}
+	if protocols&HTTP2 != 0 && l.tls == nil {
+		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(st, nc, slot, ctx, accepted, buffered) }
+	}
+	c := http1.NewConn(s.cfg, nc, opts)
+	if !s.register(nc, st, c) {
 		slot.Release()
 		nc.Close()
 		s.endConn(st)
 		s.connClosed(accepted)
 		return
 	}
+	c.Serve()
+}
+
+// register puts a connection in the registry the heartbeat ticks and
+// Shutdown drains, or reports false when the server is closed. A
+// connection handed from one engine to another keeps its entry.
+func (s *Server) register(nc net.Conn, st *connState, c engineConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed && s.conns[nc] == nil {
+		return false
+	}
+	st.conn = c
 	s.conns[nc] = st
-	s.mu.Unlock()
+	return true
+}
+
+// serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
+// h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
+// connection preface.
+func (s *Server) serveHTTP2(st *connState, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
+	st.proto = metrics.HTTP2
+	c := http2.NewConn(s.h2cfg, nc, http2.Options{
+		Draining: &s.draining,
+		Context:  ctx,
+		Accepted: accepted,
+		OnState:  s.ConnState,
+		Buffered: buffered,
+		Done: func() {
+			slot.Release()
+			s.connDone(nc)
+		},
+	})
+	if !s.register(nc, st, c) {
+		slot.Release()
+		nc.Close()
+		s.endConn(st)
+		s.connClosed(accepted)
+		return
+	}
 	c.Serve()
 }
 
