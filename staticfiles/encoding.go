@@ -99,7 +99,7 @@ func parseAcceptEncoding(values []string) acceptEncoding {
 func parseCodingElement(elem string) (name string, q int, ok bool) {
 	name, params, _ := strings.Cut(elem, ";")
 	name = strings.TrimSpace(name)
-	if name == "" || !isToken(name) {
+	if !isToken(name) {
 		return "", 0, false
 	}
 	q = 1000
@@ -145,6 +145,9 @@ func parseQValue(s string) (int, bool) {
 
 // isToken reports whether s is an RFC 9110 token.
 func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
 	for i := range len(s) {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
