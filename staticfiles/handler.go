@@ -306,7 +306,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.notFound(w, r, false) // "/app.js/"
 			return
 		}
-		h.serveFile(w, r, e, http.StatusOK)
+		h.serveFile(w, r, e)
 		return
 	}
 	index := e.index()
@@ -329,7 +329,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f, err := h.lookup(path.Join(name, index))
 		if err == nil && !f.dir {
 			defer f.release()
-			h.serveFile(w, r, f, http.StatusOK)
+			h.serveFile(w, r, f)
 			return
 		}
 		if err == nil {
@@ -355,7 +355,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, isDir bool) {
 		e, err := h.lookup(h.opts.Fallback)
 		if err == nil && !e.dir {
 			defer e.release()
-			h.serveFile(w, r, e, http.StatusOK)
+			h.serveFile(w, r, e)
 			return
 		}
 		if err == nil {

@@ -21,15 +21,14 @@ var (
 // A representation is what a response sends for a file: the file itself,
 // a precompressed sibling, or a copy compressed on the fly.
 type representation struct {
-	coding coding
-	file   *entry   // the file or the sibling whose bytes are sent
-	etag   []string // its ETag header value
-	data   []byte   // a cached compressed copy
-	stream bool     // compress the file's bytes while sending them
+	coding   coding
+	file     *entry   // the file or the sibling whose bytes are sent
+	etag     []string // its ETag header value
+	onTheFly bool     // coding is applied by the handler
 }
 
-// serveFile answers a GET or HEAD for the file e with status (200).
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry, status int) {
+// serveFile answers a GET or HEAD for the file e.
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry) {
 	hdr := w.Header()
 	ranged := r.Method == http.MethodGet && r.Header["Range"] != nil
 	varies := e.compressible || e.siblings != [numCodings]bool{}
@@ -66,7 +65,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry, st
 		ranges, err := parseRange(r.Header.Get("Range"), e.size)
 		switch {
 		case err == nil:
-			h.serveRanges(w, r, e, ranges)
+			h.serveRanges(w, e, ranges)
 			return
 		case errors.Is(err, errBadRange), errors.Is(err, errUnsatisfiable):
 			hdr["Content-Range"] = []string{"bytes */" + strconv.FormatInt(e.size, 10)}
@@ -82,32 +81,33 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry, st
 	if rep.coding != identity {
 		hdr["Content-Encoding"] = hdrCodingNames[rep.coding]
 	}
+	var data []byte // a compressed copy kept in memory
 	switch {
-	case rep.stream:
-		delete(hdr, "Content-Length")
-	case rep.data != nil:
-		hdr["Content-Length"] = []string{strconv.Itoa(len(rep.data))}
-	default:
+	case !rep.onTheFly:
 		hdr["Content-Length"] = rep.file.hdr[hdrContentLength]
-	}
-	w.WriteHeader(status)
-	if r.Method == http.MethodHead {
-		return
-	}
-	switch {
-	case rep.stream:
-		h.sendCompressed(w, e, rep.coding)
-	case rep.data != nil:
-		w.Write(rep.data)
 	default:
+		if data = h.compressedCopy(e, rep.coding); data != nil {
+			hdr["Content-Length"] = []string{strconv.Itoa(len(data))}
+		} else {
+			delete(hdr, "Content-Length") // compressed as it is sent
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	switch {
+	case r.Method == http.MethodHead:
+	case !rep.onTheFly:
 		sendSection(w, rep.file, 0, rep.file.size)
+	case data != nil:
+		w.Write(data)
+	default:
+		h.sendCompressed(w, e, rep.coding)
 	}
 }
 
 // negotiate picks the representation the request's Accept-Encoding
-// prefers: a precompressed sibling when the client accepts one, else a
-// copy compressed on the fly. It returns the sibling's entry, which the
-// caller releases, or nil.
+// prefers: a precompressed sibling when the client accepts one, else
+// compression on the fly. It returns the sibling's entry, which the caller
+// releases, or nil.
 func (h *Handler) negotiate(r *http.Request, e *entry, rep *representation) *entry {
 	ae := parseAcceptEncoding(r.Header["Accept-Encoding"])
 	avail := e.siblings
@@ -134,25 +134,20 @@ func (h *Handler) negotiate(r *http.Request, e *entry, rep *representation) *ent
 	if c == identity {
 		return nil
 	}
-	rep.coding, rep.etag = c, e.encodedETag[c]
-	if rep.data = h.compressedCopy(e, c); rep.data == nil {
-		rep.stream = true
-	}
+	rep.coding, rep.etag, rep.onTheFly = c, e.encodedETag[c], true
 	return nil
 }
 
-// serveRanges answers 206 with one range, or several as
+// serveRanges answers a GET with 206: one range, or several as
 // multipart/byteranges.
-func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, e *entry, ranges []byteRange) {
+func (h *Handler) serveRanges(w http.ResponseWriter, e *entry, ranges []byteRange) {
 	hdr := w.Header()
 	if len(ranges) == 1 {
 		rg := ranges[0]
 		hdr["Content-Range"] = []string{rg.contentRange(e.size)}
 		hdr["Content-Length"] = []string{strconv.FormatInt(rg.length, 10)}
 		w.WriteHeader(http.StatusPartialContent)
-		if r.Method != http.MethodHead {
-			sendSection(w, e, rg.start, rg.length)
-		}
+		sendSection(w, e, rg.start, rg.length)
 		return
 	}
 	var b [16]byte
@@ -162,9 +157,6 @@ func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, e *entry, 
 	hdr["Content-Type"] = []string{"multipart/byteranges; boundary=" + boundary}
 	hdr["Content-Length"] = []string{strconv.FormatInt(length, 10)}
 	w.WriteHeader(http.StatusPartialContent)
-	if r.Method == http.MethodHead {
-		return
-	}
 	for i, rg := range ranges {
 		if _, err := io.WriteString(w, heads[i]); err != nil {
 			return
