@@ -176,9 +176,6 @@ func (e *entry) evict() {
 // expire makes the next lookup check the entry against the disk.
 func (e *entry) expire() { e.checkedAt.Store(-1 << 62) }
 
-// index returns a folder's default file name, "" for none.
-func (e *entry) index() string { return e.indexName }
-
 // lookup returns the entry for name with a reference the caller releases.
 func (h *Handler) lookup(name string) (*entry, error) {
 	root := h.currentRoot()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"strconv"
@@ -288,11 +289,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 && r.URL.RawPath != "" && hasEncodedSlash(r.URL.RawPath) {
 		status = http.StatusBadRequest
 	}
-	switch status {
-	case 0:
-	default: // 404 for hidden names: no fallback for them
-
-		plainError(w, status)
+	if status != 0 {
+		plainError(w, status) // a hidden name gets 404 without the fallback
 		return
 	}
 	e, err := h.lookup(name)
@@ -309,33 +307,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveFile(w, r, e)
 		return
 	}
-	index := e.index()
+	index := e.indexName
 	if index == "" && !h.opts.Browse {
 		h.notFound(w, r, true)
 		return
 	}
 	if !slash && name != "" {
-		// As ASP.NET and net/http do: relative, so that it works under
+		// As ASP.NET and net/http do; relative, so that it works under
 		// http.StripPrefix.
-		target := path.Base(name) + "/"
-		if r.URL.RawQuery != "" {
-			target += "?" + r.URL.RawQuery
-		}
-		w.Header().Set("Location", target)
+		target := url.URL{Path: path.Base(r.URL.Path) + "/", RawQuery: r.URL.RawQuery}
+		w.Header().Set("Location", target.String())
 		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	}
 	if index != "" {
 		f, err := h.lookup(path.Join(name, index))
-		if err == nil && !f.dir {
+		switch {
+		case err == nil && !f.dir:
 			defer f.release()
 			h.serveFile(w, r, f)
 			return
-		}
-		if err == nil {
+		case err == nil:
 			f.release()
-		}
-		if !errors.Is(err, errNotFound) && err != nil {
+		case !errors.Is(err, errNotFound):
 			h.failed(w, r, err)
 			return
 		}

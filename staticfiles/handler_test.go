@@ -444,6 +444,7 @@ func TestDefaultFilesAndRedirects(t *testing.T) {
 	write(t, dir, "docs/index.html", "docs index")
 	write(t, dir, "legacy/default.htm", "legacy default")
 	write(t, dir, "empty/file.txt", "x")
+	write(t, dir, "my docs/index.html", "spaced")
 	base := serve(t, dir, staticfiles.Options{})
 	for _, tc := range []struct {
 		path     string
@@ -456,6 +457,9 @@ func TestDefaultFilesAndRedirects(t *testing.T) {
 		{"/docs/", 200, "docs index", ""},
 		{"/docs", 301, "", "docs/"},
 		{"/docs?x=1", 301, "", "docs/?x=1"},
+		{"/docs/.", 301, "", "./"},
+		{"/my%20docs", 301, "", "my%20docs/"},
+		{"/my%20docs/", 200, "spaced", ""},
 		{"/legacy/", 200, "legacy default", ""},
 		{"/empty/", 404, "404 not found\n", ""},
 		{"/empty", 404, "404 not found\n", ""},
