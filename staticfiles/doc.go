@@ -34,12 +34,13 @@
 // The handler keeps up to [Options.MaxOpenFiles] files open with their
 // metadata, ETag and headers, the default file of each folder, the
 // precompressed siblings of each file and the compressed copies it made
-// (up to [Options.MaxCompressedBytes] in all). Every request checks its
-// cached file with one fstat (size, modification and change times, link
-// count), so a file changed in place, deleted or replaced by a rename is
-// served correctly at once; a file that was missing is looked up again on
-// every request, so a new file is served at once. What the fstat cannot see
-// (a renamed folder, a retargeted symbolic link, a new default file or
-// precompressed sibling) is checked against the path at most
+// (up to [Options.MaxCompressedBytes] in all). On Linux every request
+// checks its cached file with one fstat (size, modification and change
+// times, link count), so a file changed in place, deleted or replaced by a
+// rename is served correctly at once. A file that was missing is looked up
+// again on every request, so a new file is served at once. What fstat
+// cannot see (a renamed folder, a retargeted symbolic link, the root's
+// included, a new default file or precompressed sibling; on other systems,
+// deletions and replacements too) is checked against the path at most
 // [Options.CheckInterval] (1 s by default) after it was last checked.
 package staticfiles
