@@ -32,8 +32,10 @@ func cleanName(p string) (name string, slash bool, status int) {
 		return "", false, http.StatusNotFound
 	}
 	slash = strings.HasSuffix(p, "/")
-	name = path.Clean("/" + p)[1:]
-	return name, slash, 0
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return path.Clean(p)[1:], slash, 0 // no allocation for a clean path
 }
 
 // hasEncodedSlash reports whether an escaped path encodes a slash or a
