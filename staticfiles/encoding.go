@@ -157,12 +157,20 @@ func isToken(s string) bool {
 	return true
 }
 
-// choose returns the coding to send among those available, the one with
-// the highest weight, ties going to the handler's preference (br, zstd,
-// gzip, identity); identity when none is acceptable.
-func (a acceptEncoding) choose(available [numCodings]bool) coding {
+// Preference orders for ties: the smallest output for files and for
+// copies kept in memory; the fastest encoders first for files compressed
+// as they are sent.
+var (
+	smallestFirst = []coding{br, zstd, gzip}
+	fastestFirst  = []coding{zstd, gzip, br}
+)
+
+// choose returns the coding to send among those available: the one with
+// the highest weight, ties going to the first in prefs, then to any coding
+// over identity; identity when none is acceptable.
+func (a acceptEncoding) choose(available [numCodings]bool, prefs []coding) coding {
 	best, bestQ := identity, a.identity
-	for c := range numCodings {
+	for _, c := range prefs {
 		if available[c] && a.q[c] > 0 && (a.q[c] > bestQ || a.q[c] == bestQ && best == identity) {
 			best, bestQ = c, a.q[c]
 		}

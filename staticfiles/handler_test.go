@@ -432,9 +432,20 @@ func TestCompressionStreamed(t *testing.T) {
 	for _, coding := range []string{"br", "zstd", "gzip", "gzip", "br", "zstd"} {
 		resp, body := do(t, "GET", base+"/big.css", "Accept-Encoding", coding)
 		wantHeader(t, resp, "Content-Encoding", coding)
+		wantHeader(t, resp, "Content-Length", "")
 		if decode(t, coding, body) != css {
 			t.Errorf("%s: wrong content", coding)
 		}
+	}
+	// Files too large to keep a copy of are compressed as they are sent,
+	// with the fastest encoder the client accepts.
+	huge := text(8<<20 + 1)
+	write(t, dir, "huge.txt", huge)
+	base = serve(t, dir, staticfiles.Options{})
+	resp, body := do(t, "GET", base+"/huge.txt", "Accept-Encoding", "gzip, deflate, br, zstd")
+	wantHeader(t, resp, "Content-Encoding", "zstd")
+	if decode(t, "zstd", body) != huge {
+		t.Error("huge.txt: wrong content")
 	}
 }
 

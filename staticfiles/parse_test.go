@@ -135,7 +135,7 @@ func TestParseAcceptEncoding(t *testing.T) {
 		{[]string{"gzip;q=0, gzip;q=0.5"}, onlyGzip, gzip},
 		{[]string{",,gzip,,"}, all, gzip},
 	} {
-		got := parseAcceptEncoding(tc.header).choose(tc.avail)
+		got := parseAcceptEncoding(tc.header).choose(tc.avail, smallestFirst)
 		if got != tc.want {
 			t.Errorf("Accept-Encoding %q, available %v: chose %v, want %v", tc.header, tc.avail, got, tc.want)
 		}
@@ -153,7 +153,7 @@ func FuzzAcceptEncoding(f *testing.F) {
 				t.Fatalf("%q: weight %d for %s", s, a.q[c], codings[c].name)
 			}
 		}
-		c := a.choose([numCodings]bool{true, true, true})
+		c := a.choose([numCodings]bool{true, true, true}, fastestFirst)
 		if c != identity && a.q[c] == 0 {
 			t.Fatalf("%q: chose %s, which has weight 0", s, codings[c].name)
 		}

@@ -112,7 +112,7 @@ func (h *Handler) negotiate(r *http.Request, e *entry, rep *representation) *ent
 	ae := parseAcceptEncoding(r.Header["Accept-Encoding"])
 	avail := e.siblings
 	for {
-		c := ae.choose(avail)
+		c := ae.choose(avail, smallestFirst)
 		if c == identity {
 			break
 		}
@@ -130,7 +130,11 @@ func (h *Handler) negotiate(r *http.Request, e *entry, rep *representation) *ent
 	if !e.compressible {
 		return nil
 	}
-	c := ae.choose([numCodings]bool{true, true, true})
+	prefs := smallestFirst
+	if e.size > maxCachedCompress {
+		prefs = fastestFirst
+	}
+	c := ae.choose([numCodings]bool{true, true, true}, prefs)
 	if c == identity {
 		return nil
 	}
