@@ -24,17 +24,52 @@ var errNotFound = errors.New("no such file")
 // larger files get one made of their modification time and size.
 const hashLimit = 16 << 20
 
-// cache holds the entries by name.
+// cache holds the entries by name, and the ETags of content hashed
+// before, so that a file that leaves the cache and comes back is not
+// hashed again.
 type cache struct {
 	mu         sync.RWMutex
 	m          map[string]*entry
 	max        int
 	compressed atomic.Int64 // bytes held by the entries' compressed copies
+
+	etagMu sync.Mutex
+	etags  map[etagKey]string // at most etagsPerFile*max
 }
+
+type etagKey struct {
+	name string
+	id   fileID
+}
+
+// etagsPerFile sizes the ETag memory against MaxOpenFiles.
+const etagsPerFile = 8
 
 func (c *cache) init(max int) {
 	c.m = make(map[string]*entry)
 	c.max = max
+	c.etags = make(map[etagKey]string)
+}
+
+// etag returns the ETag hashed for this version of a file, if any.
+func (c *cache) etag(k etagKey) (string, bool) {
+	c.etagMu.Lock()
+	defer c.etagMu.Unlock()
+	t, ok := c.etags[k]
+	return t, ok
+}
+
+// rememberETag keeps an ETag, forgetting one at random when full.
+func (c *cache) rememberETag(k etagKey, t string) {
+	c.etagMu.Lock()
+	defer c.etagMu.Unlock()
+	if len(c.etags) >= etagsPerFile*c.max {
+		for old := range c.etags {
+			delete(c.etags, old)
+			break
+		}
+	}
+	c.etags[k] = t
 }
 
 // get returns the entry for name, with a reference the caller releases.
@@ -275,6 +310,11 @@ func (h *Handler) describe(e *entry) error {
 			e.etag = `"` + strconv.FormatInt(e.modTime.UnixNano(), 36) + "-" + strconv.FormatInt(e.size, 36) + `"`
 			break
 		}
+		key := etagKey{e.name, st.id()}
+		if t, ok := e.c.etag(key); ok {
+			e.etag = t
+			break
+		}
 		sum := sha256.New()
 		buf := getBuffer()
 		n, err := io.CopyBuffer(sum, io.NewSectionReader(e.f, 0, e.size), *buf)
@@ -285,6 +325,7 @@ func (h *Handler) describe(e *entry) error {
 		// A file written while it was hashed is hashed again.
 		if after, err := fstat(e.f, e.fd); err == nil && after.same(st) && n == e.size {
 			e.etag = `"` + base64.RawURLEncoding.EncodeToString(sum.Sum(nil)[:15]) + `"`
+			e.c.rememberETag(key, e.etag)
 			break
 		}
 	}

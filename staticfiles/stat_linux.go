@@ -25,10 +25,19 @@ func fstat(_ *os.File, fd uintptr) (fileState, error) {
 	return s, err
 }
 
-func (s fileState) same(o fileState) bool {
-	return s.st.Nlink > 0 && s.st.Ino == o.st.Ino && s.st.Dev == o.st.Dev && s.st.Size == o.st.Size &&
-		s.st.Mtim == o.st.Mtim && s.st.Ctim == o.st.Ctim
+// fileID identifies a version of a file's content.
+type fileID struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
 }
+
+func (s fileState) id() fileID {
+	return fileID{uint64(s.st.Dev), uint64(s.st.Ino), s.st.Size, s.st.Mtim, s.st.Ctim}
+}
+
+// same reports whether s, read later, still describes the file o did.
+func (s fileState) same(o fileState) bool { return s.st.Nlink > 0 && s.id() == o.id() }
 
 func (s fileState) regular() bool { return s.st.Mode&syscall.S_IFMT == syscall.S_IFREG }
 

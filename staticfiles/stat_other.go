@@ -24,9 +24,15 @@ func fstat(f *os.File, _ uintptr) (fileState, error) {
 	return fileState{fi}, err
 }
 
-func (s fileState) same(o fileState) bool {
-	return s.fi.Size() == o.fi.Size() && s.fi.ModTime().Equal(o.fi.ModTime())
+// fileID identifies a version of a file's content.
+type fileID struct {
+	size, mtime int64
 }
+
+func (s fileState) id() fileID { return fileID{s.fi.Size(), s.fi.ModTime().UnixNano()} }
+
+// same reports whether s, read later, still describes the file o did.
+func (s fileState) same(o fileState) bool { return s.id() == o.id() }
 
 func (s fileState) regular() bool { return s.fi.Mode().IsRegular() }
 
