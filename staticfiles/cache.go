@@ -243,7 +243,7 @@ func (h *Handler) fresh(root *os.Root, e *entry) bool {
 		return true
 	}
 	fi, err := root.Stat(rootName(e.name))
-	if err != nil || !os.SameFile(fi, e.info) || fi.ModTime() != e.info.ModTime() || fi.Size() != e.info.Size() {
+	if err != nil || !os.SameFile(fi, e.info) || !fi.ModTime().Equal(e.info.ModTime()) || fi.Size() != e.info.Size() {
 		return false
 	}
 	if e.dir {

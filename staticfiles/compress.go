@@ -2,6 +2,7 @@ package staticfiles
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -184,4 +185,23 @@ func (h *Handler) sendCompressed(w http.ResponseWriter, e *entry, c coding) {
 		e.expire()
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// errShortFile reports a file that shrank while it was read.
+var errShortFile = errors.New("the file changed while it was read")
+
+// readAll reads e's whole file, checking that it did not change meanwhile.
+func readAll(e *entry) ([]byte, error) {
+	b := make([]byte, e.size)
+	n, err := e.f.ReadAt(b, 0)
+	if int64(n) == e.size {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st, err := fstat(e.f, e.fd); err != nil || !st.same(e.state) {
+		return nil, errShortFile
+	}
+	return b, nil
 }

@@ -189,22 +189,3 @@ func sendSection(w io.Writer, e *entry, off, n int64) bool {
 	}
 	return err == nil
 }
-
-// errShortFile reports a file that shrank while it was read.
-var errShortFile = errors.New("the file changed while it was read")
-
-// readAll reads e's whole file, checking that it did not change meanwhile.
-func readAll(e *entry) ([]byte, error) {
-	b := make([]byte, e.size)
-	n, err := e.f.ReadAt(b, 0)
-	if int64(n) == e.size {
-		err = nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if st, err := fstat(e.f, e.fd); err != nil || !st.same(e.state) {
-		return nil, errShortFile
-	}
-	return b, nil
-}
