@@ -143,9 +143,10 @@ func (h *Handler) streamWriter(c coding, w io.Writer) resettable {
 		if v, ok := h.enc.zstdPool.Get().(resettable); ok {
 			zw = v
 		} else {
-			// One goroutine per stream; an 8 MiB window at most, as RFC
-			// 8878 asks of HTTP encoders.
-			zw, _ = kzstd.NewWriter(w, kzstd.WithEncoderConcurrency(1), kzstd.WithWindowSize(8<<20))
+			// One goroutine per stream, and a 1 MiB window (RFC 8878 asks
+			// HTTP encoders for 8 MiB at most) to bound each encoder's
+			// memory.
+			zw, _ = kzstd.NewWriter(w, kzstd.WithEncoderConcurrency(1), kzstd.WithWindowSize(1<<20))
 		}
 	case br:
 		if v, ok := h.enc.brotliPol.Get().(resettable); ok {

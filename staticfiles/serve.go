@@ -131,8 +131,8 @@ func (h *Handler) negotiate(r *http.Request, e *entry, rep *representation) *ent
 		return nil
 	}
 	prefs := smallestFirst
-	if e.size > maxCachedCompress {
-		prefs = fastestFirst
+	if e.size > maxCachedCompress || h.cache.compressed.Load() >= h.opts.MaxCompressedBytes {
+		prefs = fastestFirst // it will be compressed as it is sent
 	}
 	c := ae.choose([numCodings]bool{true, true, true}, prefs)
 	if c == identity {
