@@ -47,7 +47,7 @@ const (
 	columns     = 2
 	panelWidth  = vg.Length(400)
 	panelHeight = vg.Length(128)
-	headerSpace = vg.Length(48)
+	headerSpace = vg.Length(56)
 )
 
 func main() {
@@ -110,17 +110,17 @@ func run(in, out, title string) error {
 	width, height := columns*panelWidth, vg.Length(rows)*panelHeight+headerSpace
 	c := vgsvg.New(width, height)
 	dc := draw.New(c)
-	heading := "Requests per second (median of the rounds), higher is better; each panel has its own scale"
-	if title != "" {
-		heading += " — " + title
-	}
 	style := draw.TextStyle{
 		Color:   color.Black,
 		Font:    font.From(plot.DefaultFont, 12),
 		Handler: plot.DefaultTextHandler,
 		XAlign:  draw.XCenter,
 	}
-	dc.FillText(style, vg.Point{X: width / 2, Y: height - 22}, heading)
+	dc.FillText(style, vg.Point{X: width / 2, Y: height - 18}, "Requests per second (median of the rounds), higher is better; each panel has its own scale")
+	if title != "" {
+		style.Font.Size = 10
+		dc.FillText(style, vg.Point{X: width / 2, Y: height - 34}, title)
+	}
 	tiles := draw.Tiles{Rows: rows, Cols: columns, PadTop: headerSpace, PadBottom: 6, PadLeft: 6, PadRight: 12, PadX: 24, PadY: 14}
 	canvases := plot.Align(plots, tiles, dc)
 	for j := range plots {
