@@ -45,11 +45,11 @@ type variant struct {
 // encoders holds the compressors: one zstd encoder for whole copies
 // (EncodeAll is safe for concurrent use) and pools of stream writers.
 type encoders struct {
-	zstdOnce  sync.Once
-	zstdAll   *kzstd.Encoder
-	gzipPool  sync.Pool
-	zstdPool  sync.Pool
-	brotliPol sync.Pool
+	zstdOnce   sync.Once
+	zstdAll    *kzstd.Encoder
+	gzipPool   sync.Pool
+	zstdPool   sync.Pool
+	brotliPool sync.Pool
 }
 
 // compressedCopy returns e's bytes compressed with c, made once and kept
@@ -149,7 +149,7 @@ func (h *Handler) streamWriter(c coding, w io.Writer) resettable {
 			zw, _ = kzstd.NewWriter(w, kzstd.WithEncoderConcurrency(1), kzstd.WithWindowSize(1<<20))
 		}
 	case br:
-		if v, ok := h.enc.brotliPol.Get().(resettable); ok {
+		if v, ok := h.enc.brotliPool.Get().(resettable); ok {
 			zw = v
 		} else {
 			zw = brotli.NewWriterLevel(w, streamBrotliLevel)
@@ -168,7 +168,7 @@ func (h *Handler) putStreamWriter(c coding, zw resettable) {
 	case zstd:
 		h.enc.zstdPool.Put(zw)
 	case br:
-		h.enc.brotliPol.Put(zw)
+		h.enc.brotliPool.Put(zw)
 	}
 }
 
