@@ -212,9 +212,13 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
 		}
 		base = sel.TLSConfig()
+		byEntry := make(map[string]Protocols, len(h.SNI)) // a copy: the caller may change h.SNI
+		for host, sni := range h.SNI {
+			byEntry[host] = sni.Protocols
+		}
 		te.sni = func(serverName string) Protocols {
-			if entry, ok := sel.Match(serverName); ok && h.SNI[entry].Protocols != 0 {
-				return h.SNI[entry].Protocols
+			if entry, ok := sel.Match(serverName); ok && byEntry[entry] != 0 {
+				return byEntry[entry]
 			}
 			return protocols
 		}
