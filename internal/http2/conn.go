@@ -309,11 +309,11 @@ func (c *Conn) idleNow() bool {
 }
 
 // finished reports whether a connection that is shutting down has no
-// streams left.
+// streams left (and, in a graceful shutdown, has sent its final GOAWAY).
 func (c *Conn) finished() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closing && len(c.streams) == 0 && c.running == 0
+	return c.closing && c.goAwaySent != 1 && len(c.streams) == 0 && c.running == 0
 }
 
 // handle dispatches one frame.
@@ -531,6 +531,9 @@ func (c *Conn) finalGoAwayLocked() {
 	c.goAway = c.maxStreamID
 	c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 	c.flushLocked(true)
+	if len(c.streams) == 0 && c.running == 0 {
+		c.in.wake() // nothing left: the reader ends the connection
+	}
 }
 
 // shutdown ends the connection after the read loop stopped: a connection
@@ -625,7 +628,14 @@ func (c *Conn) Tick(now int64) {
 		return
 	}
 	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) {
-		c.CloseIfIdle()
+		// Idle that long: GOAWAY naming the last stream, and close.
+		c.mu.Lock()
+		if len(c.streams) == 0 && c.running == 0 && c.goAwaySent == 0 {
+			c.closing = true
+			c.goAwaySent = 1
+			c.finalGoAwayLocked()
+		}
+		c.mu.Unlock()
 	}
 	if d := c.cfg.KeepAlivePingDelay; d > 0 {
 		sent := c.pingSent.Load()

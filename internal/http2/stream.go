@@ -141,15 +141,15 @@ func (st *stream) joinCookies(at []int) {
 // the connection is at its limit or going away.
 func (c *Conn) admit(st *stream, endStream bool) error {
 	c.mu.Lock()
-	if c.closing || c.running >= int(c.cfg.MaxStreams) {
-		// Beyond the limit of concurrent streams, counting the handlers of
-		// streams already reset (rapid reset): refused, the client may
-		// retry it (RFC 9113, 8.7).
-		closing := c.closing
+	if late := c.goAwaySent == 2 || c.closing && c.goAwaySent == 0; late || c.running >= int(c.cfg.MaxStreams) {
+		// After the final GOAWAY a new stream is ignored (6.8); beyond
+		// the limit of concurrent streams, counting the handlers of
+		// streams already reset (rapid reset), it is refused and the
+		// client may retry it (8.7).
 		c.mu.Unlock()
 		c.putStream(st)
-		if closing {
-			return nil // after GOAWAY: ignored (6.8)
+		if late {
+			return nil
 		}
 		return streamErr{st.id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
 	}
