@@ -81,7 +81,7 @@ type Conn struct {
 	out          output
 	enc          *hpack.Encoder
 	encBuf       []byte
-	wfr          *http2.Framer     // writes control frames into out
+	wfr          *http2.Framer // writes control frames into out
 
 	// For the heartbeat.
 	lastRead     atomic.Int64 // heartbeat time of the last frame read

@@ -13,10 +13,10 @@ import (
 // buffer that is given back whenever the connection has nothing in
 // flight, so an idle connection holds none.
 type inbound struct {
-	c     *Conn
-	idler transport.IdleReader
-	buf   *[]byte
-	r, w  int
+	c        *Conn
+	idler    transport.IdleReader
+	buf      *[]byte
+	r, w     int
 	pre      []byte // bytes read before the connection was handed over
 	idle     bool   // nothing in flight: an empty buffer may be given back
 	boundary bool   // no byte of the next frame was read yet
