@@ -57,6 +57,10 @@ type Config struct {
 	// reads and resets it, to return memory after a burst.
 	Released atomic.Int64
 
+	// SentFile counts the response bytes sent with sendfile, without
+	// passing through user space.
+	SentFile atomic.Int64
+
 	// NoKeepAlives, if set and true, closes every connection after its
 	// response (http.Server.SetKeepAlivesEnabled(false)).
 	NoKeepAlives *atomic.Bool
