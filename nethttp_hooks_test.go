@@ -104,7 +104,7 @@ func TestServerHooks(t *testing.T) {
 	logMu.Lock()
 	out := logs.String()
 	logMu.Unlock()
-	if !strings.Contains(out, "kestrel-test: ") || !strings.Contains(out, "handler panicked") {
+	if !strings.Contains(out, "kestrel-test: ") || !strings.Contains(out, "An unhandled exception was thrown by the application") {
 		t.Errorf("ErrorLog got %q", out)
 	}
 }

@@ -581,6 +581,7 @@ func (s *Server) isClosed() bool {
 
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	st := s.startConn(nc)
+	info := &app.ConnInfo{ID: st.id, Reason: &st.reason}
 	accepted := nc
 	ctx := s.connContext(l.ctx, nc)
 	if s.ConnState != nil {
@@ -604,7 +605,7 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == "h2" {
-			s.serveHTTP2(st, nc, slot, ctx, accepted, nil)
+			s.serveHTTP2(st, info, nc, slot, ctx, accepted, nil)
 			return
 		}
 		if l.tls.http2Only(protocols, cs.ServerName) {
@@ -619,7 +620,7 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 			return
 		}
 	} else if protocols == HTTP2 {
-		s.serveHTTP2(st, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
+		s.serveHTTP2(st, info, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
 		return
 	}
 	st.proto = metrics.HTTP11
@@ -628,13 +629,14 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		Slot:     slot,
 		Context:  ctx,
 		Accepted: accepted,
+		Info:     info,
 		Done: func() {
 			slot.Release()
 			s.connDone(nc)
 		},
 	}
 	if protocols&HTTP2 != 0 && l.tls == nil {
-		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(st, nc, slot, ctx, accepted, buffered) }
+		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(st, info, nc, slot, ctx, accepted, buffered) }
 	}
 	c := http1.NewConn(s.cfg, nc, opts)
 	if !s.register(nc, st, c) {
@@ -664,9 +666,10 @@ func (s *Server) register(nc net.Conn, st *connState, c engineConn) bool {
 // serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
 // h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
 // connection preface.
-func (s *Server) serveHTTP2(st *connState, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
+func (s *Server) serveHTTP2(st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
 	st.proto = metrics.HTTP2
 	c := http2.NewConn(s.h2cfg, nc, http2.Options{
+		Info:     info,
 		Draining: &s.draining,
 		Context:  ctx,
 		Accepted: accepted,

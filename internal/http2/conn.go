@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
@@ -45,6 +48,9 @@ type Options struct {
 	// Buffered are bytes already read from the connection (the preface,
 	// when HTTP/1.1 recognised it).
 	Buffered []byte
+
+	// Info is the connection's id and end reason, for logs and metrics.
+	Info *app.ConnInfo
 }
 
 // Conn is one HTTP/2 connection. Its reader goroutine reads and handles
@@ -115,6 +121,9 @@ func NewConn(cfg *Config, nc net.Conn, opts Options) *Conn {
 	if opts.Accepted == nil {
 		opts.Accepted = nc
 	}
+	if opts.Info == nil {
+		opts.Info = &app.ConnInfo{}
+	}
 	c := &Conn{
 		cfg:          cfg,
 		nc:           nc,
@@ -162,6 +171,7 @@ var (
 type connError struct {
 	code   http2.ErrCode
 	reason string
+	end    metrics.Reason // Kestrel's reason the connection ends; 0: by code
 }
 
 func (e connError) Error() string {
@@ -169,7 +179,27 @@ func (e connError) Error() string {
 }
 
 func connErr(code http2.ErrCode, format string, args ...any) error {
-	return connError{code, fmt.Sprintf(format, args...)}
+	return connError{code: code, reason: fmt.Sprintf(format, args...)}
+}
+
+// endReason is Kestrel's connection end reason for a connection error.
+func (e connError) endReason() metrics.Reason {
+	if e.end != 0 {
+		return e.end
+	}
+	switch e.code {
+	case http2.ErrCodeFlowControl:
+		return metrics.FlowControlWindowExceeded
+	case http2.ErrCodeFrameSize:
+		return metrics.MaxFrameLengthExceeded
+	case http2.ErrCodeCompression:
+		return metrics.ErrorReadingHeaders
+	case http2.ErrCodeStreamClosed:
+		return metrics.FrameAfterStreamClose
+	case http2.ErrCodeProtocol:
+		return metrics.UnexpectedFrame
+	}
+	return metrics.OtherError
 }
 
 // streamErr is a stream error (RFC 9113, 5.4.2): RST_STREAM with the code.
@@ -362,7 +392,7 @@ func (c *Conn) readFrame() (http2.Frame, error) {
 		if d := c.fr.ErrorDetail(); d != nil {
 			detail = d.Error()
 		}
-		return nil, connError{http2.ErrCode(e), detail}
+		return nil, connError{code: http2.ErrCode(e), reason: detail}
 	case http2.StreamError:
 		switch {
 		case fh.Type == http2.FrameHeaders || fh.Type == http2.FrameData || fh.Type == http2.FrameContinuation:
@@ -427,6 +457,7 @@ func (c *Conn) handle(f http2.Frame) error {
 	case *http2.PingFrame:
 		return c.onPing(f)
 	case *http2.GoAwayFrame:
+		c.opts.Info.End(metrics.ClientGoAway)
 		c.mu.Lock()
 		c.closing = true
 		c.mu.Unlock()
@@ -554,7 +585,7 @@ func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
 	// Rapid reset (CVE-2023-44487): a client that opens and resets
 	// streams faster than the allowance is told to calm down.
 	if c.resets.Add(1) > int64(resetAllowance(c.cfg.MaxStreams)) {
-		return connErr(http2.ErrCodeEnhanceYourCalm, "too many streams reset by the client")
+		return connError{code: http2.ErrCodeEnhanceYourCalm, reason: "too many streams reset by the client", end: metrics.StreamResetLimitExceeded}
 	}
 	c.mu.Lock()
 	st := c.streams[f.StreamID]
@@ -623,7 +654,9 @@ func (c *Conn) shutdown(err error) {
 	var ce connError
 	switch {
 	case errors.As(err, &ce):
-		c.logger().Debug("HTTP/2 connection error", "remote", c.remote, "code", ce.code.String(), "reason", ce.reason)
+		c.opts.Info.End(ce.endReason())
+		logevents.General(c.logger(), slog.LevelDebug, "Http2ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/2 connection error (`+ce.code.String()+`): `+ce.reason,
+			slog.String("ConnectionId", c.opts.Info.ID))
 		if !c.closed {
 			c.wfr.WriteGoAway(c.maxStreamID, ce.code, []byte(ce.reason))
 		}
@@ -632,17 +665,22 @@ func (c *Conn) shutdown(err error) {
 			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 		}
 	case errors.Is(err, errTimeout):
-		c.logger().Debug("HTTP/2 connection timed out", "remote", c.remote)
 		if !c.closed {
 			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 		}
 	case errors.Is(err, errPreface):
-		c.logger().Debug("HTTP/2 connection closed: invalid connection preface", "remote", c.remote)
+		c.opts.Info.End(metrics.InvalidHandshake)
+		logevents.PossibleInvalidHTTPVersionDetected(c.logger(), c.opts.Info.ID, "HTTP/2", "something else (an invalid connection preface)")
 		if !c.closed {
 			c.wfr.WriteGoAway(0, http2.ErrCodeProtocol, []byte("invalid connection preface"))
 		}
 	default:
-		c.logger().Debug("HTTP/2 connection read failed", "remote", c.remote, "error", err)
+		if errors.Is(err, syscall.ECONNRESET) {
+			c.opts.Info.End(metrics.ConnectionReset)
+		} else {
+			c.opts.Info.End(metrics.IOError)
+		}
+		logevents.RequestProcessingError(c.logger(), c.opts.Info.ID, err)
 	}
 	c.closing = true
 	c.flushLocked(false) // the GOAWAY goes out before the close
@@ -707,7 +745,7 @@ func (c *Conn) Tick(now int64) {
 	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
 	c.controls.Store(0)
 	if start := c.headerStart.Load(); start != 0 && c.cfg.RequestHeadersTimeout > 0 && now-start > int64(c.cfg.RequestHeadersTimeout) {
-		c.logger().Debug("HTTP/2 connection closed: request headers timeout", "remote", c.remote)
+		c.opts.Info.End(metrics.RequestHeadersTimeout)
 		c.Abort()
 		return
 	}
@@ -715,6 +753,7 @@ func (c *Conn) Tick(now int64) {
 		// Idle that long: GOAWAY naming the last stream, and close.
 		c.mu.Lock()
 		if len(c.streams) == 0 && c.running == 0 && c.goAwaySent == 0 {
+			c.opts.Info.End(metrics.KeepAliveTimeout)
 			c.closing = true
 			c.goAwaySent = 1
 			c.finalGoAwayLocked()
@@ -725,7 +764,7 @@ func (c *Conn) Tick(now int64) {
 		sent := c.pingSent.Load()
 		switch {
 		case sent != 0 && now-sent > int64(c.cfg.KeepAlivePingTimeout):
-			c.logger().Debug("HTTP/2 connection closed: keep-alive ping timeout", "remote", c.remote)
+			c.opts.Info.End(metrics.KeepAliveTimeout)
 			c.Abort()
 			return
 		case sent == 0 && now-c.lastRead.Load() > int64(d):
@@ -751,7 +790,8 @@ func (c *Conn) Tick(now int64) {
 		}
 	}
 	if c.writeRate.WriteOverdue(now) {
-		c.logger().Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.remote)
+		c.opts.Info.End(metrics.MinResponseDataRate)
+		logevents.ResponseMinimumDataRateNotSatisfied(c.logger(), c.opts.Info.ID, "")
 		c.Abort()
 		return
 	}

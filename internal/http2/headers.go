@@ -10,6 +10,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // headerBlock is the header block being read: a HEADERS frame and the
@@ -260,7 +261,7 @@ func (c *Conn) startRequest(st *stream) error {
 		hb.malformed = c.checkPseudo(st)
 	}
 	if hb.malformed != "" {
-		c.logger().Debug("HTTP/2 request rejected: malformed", "remote", c.remote, "stream", st.id, "reason", hb.malformed)
+		logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "stream "+strconv.FormatUint(uint64(st.id), 10)+": "+hb.malformed, 0)
 		c.putStream(st)
 		return streamErr{st.id, http2.ErrCodeProtocol, hb.malformed}
 	}

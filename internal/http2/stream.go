@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // stream is one request and its response on a connection: the application
@@ -171,6 +173,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 
 	st.Start()
 	st.Parent = c.opts.Context
+	st.Conn, st.Seq = c.opts.Info, st.id
 	st.continued = len(st.Header("expect")) == 0 || endStream
 	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	st.windowWait.Reset(c.cfg.MinResponseRate)
@@ -233,7 +236,7 @@ func (c *Conn) closeStreamLocked(st *stream) {
 // refuse answers a request the server will not serve with an empty
 // response of the given status, and ends the stream.
 func (c *Conn) refuse(st *stream, status int) {
-	c.logger().Debug("HTTP/2 request rejected", "remote", c.remote, "stream", st.id, "status", status)
+	logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "stream "+strconv.FormatUint(uint64(st.id), 10)+": request headers too large", status)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	block := c.encodeHeaders(status, nil, -1, func(fn func(name, value string)) {
@@ -417,14 +420,14 @@ func (st *stream) tick(now int64) {
 		return
 	}
 	if st.bodyRate.Tick(heartbeat.Interval) {
-		st.c.logger().Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", st.c.remote, "stream", st.id)
+		logevents.RequestBodyMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID(), st.bodyRate.BytesPerSecond())
 		if st.bodyErr == nil {
 			st.bodyErr = app.ErrBodyTimeout
 		}
 		st.cond.Broadcast()
 	}
 	if st.windowWait.WriteOverdue(now) {
-		st.c.logger().Info("stream reset: the client does not open its flow-control window for the response (below the minimum response data rate)", "remote", st.c.remote, "stream", st.id)
+		logevents.ResponseMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID())
 		st.resetLocked(errStreamReset(http2.ErrCodeCancel), true)
 	}
 }
