@@ -133,8 +133,29 @@ func (o *output) init(c *Conn) {
 
 // Write queues p; the framer writes through it.
 func (o *output) Write(p []byte) (int, error) {
+	o.grow()
 	o.buf = append(o.buf, p...)
 	return len(p), nil
+}
+
+// grow takes a pooled buffer for a queue that has none.
+func (o *output) grow() {
+	if o.buf == nil {
+		o.buf = (*o.c.cfg.outPool.Get())[:0]
+	}
+}
+
+// release gives the buffers back to the pool, when the connection has no
+// stream and nothing queued.
+func (o *output) release() {
+	pool := o.c.cfg.outPool
+	for _, b := range [2][]byte{o.buf, o.spare} {
+		if cap(b) == pool.Size() {
+			b = b[:cap(b)]
+			pool.Put(&b)
+		}
+	}
+	o.buf, o.spare = nil, nil
 }
 
 // queued is how many bytes wait to be written.
@@ -171,6 +192,9 @@ func (c *Conn) writeLoop() {
 	for len(o.buf) > 0 && o.err == nil && !c.closed {
 		b := o.buf
 		o.buf = o.spare[:0]
+		if o.spare == nil {
+			o.buf = nil
+		}
 		c.mu.Unlock()
 		c.writeRate.StartWrite(c.now(), len(b), writeSlack)
 		_, err := c.nc.Write(b)
@@ -186,7 +210,7 @@ func (c *Conn) writeLoop() {
 	}
 	o.writing = false
 	if len(c.streams) == 0 {
-		o.buf, o.spare = nil, nil // an idle connection holds no output buffer
+		o.release() // an idle connection holds no output buffer
 	}
 	o.cond.Broadcast()
 	if o.err != nil {

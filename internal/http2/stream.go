@@ -197,7 +197,7 @@ func (c *Conn) runStream(st *stream) {
 	// The rest of the body, read or not, is dropped; the stream's window
 	// gets it back, so a client still sending can finish.
 	unread := int64(len(st.body) - st.bodyOff)
-	c.giveBack(unread, unread, st)
+	c.giveBackFrom(unread, unread, st, false)
 	st.body, st.bodyOff = st.body[:0], 0
 	if !st.bodyEnded && st.reset == nil {
 		// The handler answered before the request ended. The stream drains
@@ -327,15 +327,20 @@ func (st *stream) endBodyLocked() error {
 
 // giveBack returns read (or dropped) body bytes to the connection's window,
 // and stream's bytes to the stream's, with WINDOW_UPDATE once enough built
-// up; mu is held.
+// up; mu is held. The reader's goroutine must not block on the client
+// reading: its WINDOW_UPDATE frames go out from another goroutine.
 func (c *Conn) giveBack(conn, stream int64, st *stream) {
+	c.giveBackFrom(conn, stream, st, true)
+}
+
+func (c *Conn) giveBackFrom(conn, stream int64, st *stream, reader bool) {
 	if conn > 0 {
 		c.recvUnacked += conn
 		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 {
 			c.wfr.WriteWindowUpdate(0, uint32(c.recvUnacked))
 			c.recvWindow += c.recvUnacked
 			c.recvUnacked = 0
-			c.flushLocked(true)
+			c.flushLocked(reader)
 		}
 	}
 	if st != nil && stream > 0 && !st.bodyEnded && st.reset == nil {
@@ -344,7 +349,7 @@ func (c *Conn) giveBack(conn, stream int64, st *stream) {
 			c.wfr.WriteWindowUpdate(st.id, uint32(st.unacked))
 			st.recvWindow += st.unacked
 			st.unacked = 0
-			c.flushLocked(true)
+			c.flushLocked(reader)
 		}
 	}
 }
@@ -468,7 +473,7 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	n := copy(p, st.body[st.bodyOff:])
 	st.bodyOff += n
 	st.bodyRate.Count(n)
-	c.giveBack(int64(n), int64(n), st)
+	c.giveBackFrom(int64(n), int64(n), st, false)
 	if st.bodyOff == len(st.body) && st.bodyEnded {
 		return n, io.EOF
 	}
@@ -602,6 +607,7 @@ func (c *Conn) appendData(id uint32, data []byte, end bool) {
 		flags = byte(http2.FlagDataEndStream)
 	}
 	n := len(data)
+	c.out.grow()
 	c.out.buf = append(c.out.buf, byte(n>>16), byte(n>>8), byte(n), byte(http2.FrameData), flags,
 		byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
 	c.out.buf = append(c.out.buf, data...)
