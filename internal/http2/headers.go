@@ -322,6 +322,9 @@ func (c *Conn) checkPseudo(st *stream) string {
 	if hb.hasAuthority && !validAuthority(hb.authority.Of(st.headBuf)) {
 		return "invalid :authority"
 	}
+	if hb.hasAuthority && hb.hasHost && !httpsyntax.EqualFold(hb.authority.Of(st.headBuf), hb.host.Of(st.headBuf)) {
+		return "host differs from :authority" // RFC 9113, 8.3.1
+	}
 	return ""
 }
 

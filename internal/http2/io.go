@@ -2,6 +2,7 @@ package http2
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,6 +182,14 @@ func (c *Conn) flushLocked(async bool) {
 			c.mu.Unlock()
 		}()
 		return
+	}
+	if c.running > 1 && len(o.buf) < c.cfg.MaxOutput {
+		// Other handlers of the connection are running: give them a
+		// moment to queue their frames, which then leave in the same
+		// system call (many small responses of a busy connection).
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
 	}
 	c.writeLoop()
 }
