@@ -44,7 +44,7 @@ const DefaultShutdownTimeout = 30 * time.Second
 // Close.
 var ErrServerClosed = http.ErrServerClosed
 
-// A Server serves HTTP/1.1 on the endpoints added with Listen and
+// A Server serves HTTP/1.1 and HTTP/2 on the endpoints added with Listen and
 // ListenURL. Set its fields before Start or Serve; the zero value serves
 // 404s on http://localhost:5000 with Kestrel's limits.
 type Server struct {
