@@ -610,8 +610,9 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		}
 		if l.tls.http2Only(protocols, cs.ServerName) {
 			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
-			s.cfg.App.Logger.Debug("connection closed: HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (the client did not offer ALPN h2)",
-				"remote", nc.RemoteAddr().String(), "endpoint", l.ep.url)
+			logevents.General(s.cfg.App.Logger, slog.LevelDebug, "Http2NotNegotiated",
+				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
+				slog.String("ConnectionId", st.id))
 			st.reason.Set(metrics.InvalidHTTPVersion)
 			nc.Close()
 			slot.Release()
