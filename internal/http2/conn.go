@@ -358,17 +358,23 @@ func (c *Conn) newReadFramer() *http2.Framer {
 	return fr
 }
 
-// readPreface reads and checks the client's connection preface.
+// readPreface reads and checks the client's connection preface, failing
+// as soon as a byte differs (an HTTP/1.1 request on an HTTP/2-only
+// endpoint is not left waiting for more).
 func (c *Conn) readPreface() error {
 	var buf [len(ClientPreface)]byte
-	if _, err := io.ReadFull(&c.in, buf[:]); err != nil {
-		if errors.Is(err, errTimeout) {
-			return errTimeout
+	for got := 0; got < len(buf); {
+		n, err := c.in.Read(buf[got:])
+		if string(buf[got:got+n]) != ClientPreface[got:got+n] {
+			return errPreface
 		}
-		return errPreface
-	}
-	if string(buf[:]) != ClientPreface {
-		return errPreface
+		got += n
+		if err != nil && got < len(buf) {
+			if errors.Is(err, errTimeout) {
+				return errTimeout
+			}
+			return errPreface
+		}
 	}
 	c.headerStart.Store(0)
 	return nil
