@@ -101,5 +101,10 @@ func TestHTTP2EndpointProtocols(t *testing.T) {
 		if _, body := get(t, h1, "http://"+addr+"/"); body != "HTTP/1.1" {
 			t.Errorf("%v: HTTP/1.1 request answered %q", p, body)
 		}
+		// Upgrade: h2c (deprecated by RFC 9113) is served as HTTP/1.1.
+		resp, body := roundTrip(t, addr, "GET", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+		if resp.StatusCode != 200 || string(body) != "HTTP/1.1" {
+			t.Errorf("%v: Upgrade: h2c answered %d %q, want 200 over HTTP/1.1", p, resp.StatusCode, body)
+		}
 	}
 }
