@@ -714,49 +714,16 @@ func (c *Conn) reject(err error) {
 	c.flush()
 }
 
-// Bounds of a lingering close: how long in all (Kestrel's request body
-// drain timeout), how long the client may pause, how many bytes are read
-// and dropped, and how long at least the client has to read the response
-// before a reset can reach it (net/http's rstAvoidanceDelay).
-var (
-	lingerTimeout = 5 * time.Second
-	lingerIdle    = time.Second
-	maxLinger     = int64(4 << 20)
-	lingerMinimum = 500 * time.Millisecond
-)
-
-// lingeringClose half-closes the connection and reads and drops what the
-// client still sends, until it closes its side, pauses for lingerIdle or
-// lingerTimeout passes (RFC 9112, section 9.6). Closing with unread bytes
-// makes the kernel send a reset, which can destroy the response before the
-// client reads it: a client that keeps sending past maxLinger bytes still
-// gets lingerMinimum to read the response before the connection closes.
+// lingeringClose closes gracefully: a rejected request (or one whose
+// body was not read) may have unread bytes behind it, and the client must
+// read the response before any reset (transport.LingeringClose).
 func (c *Conn) lingeringClose() {
-	cw, ok := c.nc.(interface{ CloseWrite() error })
-	if !ok || c.werr != nil || cw.CloseWrite() != nil {
+	if c.werr != nil {
 		return
 	}
-	start := time.Now()
-	end := start.Add(lingerTimeout)
 	buf := c.cfg.headPool.Get()
 	defer c.cfg.headPool.Put(buf)
-	for total := int64(0); total < maxLinger; {
-		now := time.Now()
-		if !now.Before(end) {
-			return
-		}
-		d := now.Add(lingerIdle)
-		if d.After(end) {
-			d = end
-		}
-		c.nc.SetReadDeadline(d)
-		n, err := c.nc.Read(*buf)
-		total += int64(n)
-		if err != nil {
-			return
-		}
-	}
-	time.Sleep(lingerMinimum - time.Since(start))
+	transport.LingeringClose(c.nc, transport.DefaultLinger, *buf)
 }
 
 // write appends p to the output, flushing when the buffer is full; large

@@ -693,8 +693,18 @@ func (c *Conn) shutdown(err error) {
 	for _, st := range c.streams {
 		st.resetLocked(errConnReset, false)
 	}
+	aborted := c.closed
 	c.mu.Unlock()
 	c.out.waitIdle()
+	if !aborted && c.out.err == nil {
+		// Half-close and drop what the client still sends for a moment:
+		// closing with unread bytes would reset the connection, and the
+		// reset can destroy the GOAWAY before the client reads it.
+		c.in.release()
+		buf := c.cfg.readPool.Get()
+		transport.LingeringClose(c.nc, transport.DefaultLinger, *buf)
+		c.cfg.readPool.Put(buf)
+	}
 	c.closeConn()
 	c.in.release()
 	c.setState(http.StateClosed)

@@ -567,17 +567,20 @@ func (st *stream) writeDataLocked(p []byte) error {
 			if err := st.writeErrLocked(); err != nil {
 				return err
 			}
-			n = min(n, st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
+			n = min(int64(len(p)), st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
 			if n > 0 {
 				break
 			}
-			// No window: make what is queued go out, then wait for the
-			// client's WINDOW_UPDATE, timed against the response rate.
-			c.flushLocked(false)
+			// No window: make what is queued go out first. Writing
+			// releases mu, and a WINDOW_UPDATE may come meanwhile: look
+			// at the windows again before waiting for one.
+			if c.out.queued() > 0 && !c.out.writing {
+				c.flushLocked(false)
+				continue
+			}
 			st.windowWait.StartWrite(c.now(), len(p), heartbeat.Interval)
 			st.cond.Wait()
 			st.windowWait.Wait(false)
-			n = int64(len(p))
 		}
 		c.waitRoom()
 		if err := st.writeErrLocked(); err != nil {
