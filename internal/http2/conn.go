@@ -693,10 +693,12 @@ func (c *Conn) shutdown(err error) {
 	for _, st := range c.streams {
 		st.resetLocked(errConnReset, false)
 	}
-	aborted := c.closed
+	// An abusive client (a flood: ENHANCE_YOUR_CALM) is not given the
+	// lingering close's time and reads.
+	linger := !c.closed && !(errors.As(err, &ce) && ce.code == http2.ErrCodeEnhanceYourCalm)
 	c.mu.Unlock()
 	c.out.waitIdle()
-	if !aborted && c.out.err == nil {
+	if linger && c.out.err == nil {
 		// Half-close and drop what the client still sends for a moment:
 		// closing with unread bytes would reset the connection, and the
 		// reset can destroy the GOAWAY before the client reads it.
