@@ -562,7 +562,7 @@ func (st *stream) WriteBody(a, b []byte) error {
 func (st *stream) writeDataLocked(p []byte) error {
 	c := st.c
 	for len(p) > 0 {
-		n := int64(len(p))
+		var n int64
 		for {
 			if err := st.writeErrLocked(); err != nil {
 				return err
