@@ -131,10 +131,10 @@ type Server struct {
 	cfg          *http1.Config
 	h2cfg        *http2.Config
 	h3cfg        *http3.Config
-	quic         []*quicListener              // HTTP/3 listeners
+	quic         []*quicListener             // HTTP/3 listeners
 	altSvc       atomic.Pointer[altSvcTable] // the Alt-Svc values of the endpoints that serve HTTP/3
-	metrics      *metrics.Metrics // nil: none
-	rejected     logevents.Tally  // connections refused by the limit, for the summary
+	metrics      *metrics.Metrics            // nil: none
+	rejected     logevents.Tally             // connections refused by the limit, for the summary
 	counter      *transport.Counter
 	hb           *heartbeat.Heartbeat
 	draining     atomic.Bool

@@ -102,7 +102,9 @@ type connError struct {
 	reason string
 }
 
-func (e *connError) Error() string { return "http3: connection error " + e.code.String() + ": " + e.reason }
+func (e *connError) Error() string {
+	return "http3: connection error " + e.code.String() + ": " + e.reason
+}
 
 func connErr(code errCode, format string, args ...any) *connError {
 	return &connError{code, fmt.Sprintf(format, args...)}

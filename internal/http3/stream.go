@@ -65,7 +65,9 @@ type streamError struct {
 	reason string
 }
 
-func (e *streamError) Error() string { return "http3: stream error " + e.code.String() + ": " + e.reason }
+func (e *streamError) Error() string {
+	return "http3: stream error " + e.code.String() + ": " + e.reason
+}
 
 // refusal is a request the server answers itself with an empty response
 // of this status.
