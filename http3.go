@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -83,6 +84,9 @@ type quicListener struct {
 	only bool            // an HTTP/3-only endpoint: no TCP listener beside it
 
 	conns sync.WaitGroup // connections being served; the transport outlives them
+
+	mu      sync.Mutex
+	refused map[string]time.Time // clients refused lately, by address
 }
 
 // quicListener is a net.Listener for BaseContext: its Addr is the UDP
@@ -200,26 +204,46 @@ func (s *Server) listenQUIC(ep *endpoint, port int) (*quicListener, error) {
 	if timeout <= 0 {
 		timeout = tlsconn.DefaultHandshakeTimeout
 	}
+	ql := &quicListener{s: s, ep: *ep, pc: pc}
 	qconf := s.h3cfg.QUICConfig(timeout)
 	base := *qconf
-	local := pc.LocalAddr()
-	qconf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		// Over MaxConcurrentConnections, a connection is refused before
 		// its handshake (CONNECTION_REFUSED).
 		if max := s.counter.Max(); max > 0 && s.counter.Current() >= max {
-			s.rejectQUIC(local)
+			if ql.firstRefusal(info.RemoteAddr) {
+				s.rejectQUIC(pc.LocalAddr())
+			}
 			return nil, errTooManyConnections
 		}
 		return &base, nil
 	}
-	tr := &quic.Transport{Conn: pc}
-	ln, err := tr.Listen(http3.TLSConfig(te.config, allowed), qconf)
+	ql.tr = &quic.Transport{Conn: pc}
+	ql.ln, err = ql.tr.Listen(http3.TLSConfig(te.config, allowed), qconf)
 	if err != nil {
-		tr.Close()
+		ql.tr.Close()
 		pc.Close()
 		return nil, err
 	}
-	return &quicListener{s: s, ep: *ep, pc: pc, tr: tr, ln: ln}, nil
+	return ql, nil
+}
+
+// firstRefusal reports whether a refused connection attempt from addr is
+// new, rather than another packet of one refused within the last second
+// (a ClientHello can take two Initial packets), so that it is counted
+// once.
+func (ql *quicListener) firstRefusal(addr net.Addr) bool {
+	ql.mu.Lock()
+	defer ql.mu.Unlock()
+	now, key := time.Now(), addr.String()
+	if t, ok := ql.refused[key]; ok && now.Sub(t) < time.Second {
+		return false
+	}
+	if ql.refused == nil || len(ql.refused) >= 1024 {
+		ql.refused = make(map[string]time.Time)
+	}
+	ql.refused[key] = now
+	return true
 }
 
 var errTooManyConnections = errors.New("kestrel: MaxConcurrentConnections reached")

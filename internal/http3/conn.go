@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
@@ -56,6 +57,8 @@ type Conn struct {
 	closing    bool          // the connection closes once its streams end
 	closed     bool
 	state      http.ConnState
+	lastDone   time.Time   // when the last request stream ended
+	drainTimer *time.Timer // closes the connection once its last response had time to arrive
 
 	idleSince atomic.Int64 // heartbeat time the last stream ended; 0: streams open
 	handlers  sync.WaitGroup
@@ -90,6 +93,9 @@ func (c *Conn) Serve() {
 	}
 	c.mu.Lock()
 	c.closed = true
+	if c.drainTimer != nil {
+		c.drainTimer.Stop()
+	}
 	c.mu.Unlock()
 	c.handlers.Wait()
 	c.mu.Lock()
@@ -206,11 +212,12 @@ func (c *Conn) streamDone(st *stream) {
 	c.mu.Lock()
 	delete(c.streams, st)
 	c.running--
+	c.lastDone = time.Now()
 	if c.running == 0 {
 		c.idleSince.Store(c.now())
 		c.setStateLocked(http.StateIdle)
 		if c.closing {
-			c.closeLocked()
+			c.drainLocked()
 		}
 	}
 	c.mu.Unlock()
@@ -267,28 +274,58 @@ func (c *Conn) writeGoAwayLocked(id quic.StreamID) {
 	}
 }
 
-// closeLocked closes a connection that has no requests left: the final
-// GOAWAY, then CONNECTION_CLOSE with H3_NO_ERROR.
-func (c *Conn) closeLocked() {
-	if c.closed {
+// drainLocked ends a connection that has no requests left: the final
+// GOAWAY, then, unless the client closes the connection first (as clients
+// do once they have their responses and a GOAWAY), CONNECTION_CLOSE with
+// H3_NO_ERROR once the last response had time to arrive: closing a QUIC
+// connection discards the stream data still in flight.
+func (c *Conn) drainLocked() {
+	if c.closed || c.drainTimer != nil {
 		return
 	}
 	c.startShutdownLocked()
 	c.finalGoAwayLocked()
+	wait := c.drainTime() - time.Since(c.lastDone)
+	if wait <= 0 {
+		c.closeLocked()
+		return
+	}
+	c.drainTimer = time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.running == 0 {
+			c.closeLocked()
+		}
+	})
+}
+
+// drainTime is how long the data of a response may take to arrive: three
+// probe timeouts (RFC 9002, 6.2.1), with a floor.
+func (c *Conn) drainTime() time.Duration {
+	st := c.qc.ConnectionStats()
+	pto := st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + 25*time.Millisecond
+	return min(max(3*pto, 100*time.Millisecond), 5*time.Second)
+}
+
+// closeLocked closes the connection with H3_NO_ERROR.
+func (c *Conn) closeLocked() {
+	if c.closed {
+		return
+	}
 	c.closed = true
 	go c.qc.CloseWithError(quic.ApplicationErrorCode(errNoError), "")
 }
 
 // CloseIfIdle starts a graceful shutdown (GOAWAY, the requests in flight
 // finish, then the connection closes) and reports whether the connection
-// was idle, in which case it closes now. Shutdown and
-// SetKeepAlivesEnabled(false) call it.
+// was idle, in which case it closes as soon as its last response has
+// arrived. Shutdown and SetKeepAlivesEnabled(false) call it.
 func (c *Conn) CloseIfIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.startShutdownLocked()
 	if c.running == 0 {
-		c.closeLocked()
+		c.drainLocked()
 		return true
 	}
 	return false
@@ -317,7 +354,7 @@ func (c *Conn) Tick(now int64) {
 	}
 	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) && !c.closed {
 		c.logger().Debug("HTTP/3 connection closed: keep-alive timeout", "remote", c.remote)
-		c.closeLocked()
+		c.drainLocked()
 	}
 	for st := range c.streams {
 		st.tick()
