@@ -831,3 +831,44 @@ func TestHTTP3TLS(t *testing.T) {
 		return err == nil && cert.SerialNumber.Cmp(first.SerialNumber) != 0
 	})
 }
+
+// TestConfigHTTP3 reads Kestrel:Limits:Http3 and the HTTP/3 protocol names
+// from a configuration file.
+func TestConfigHTTP3(t *testing.T) {
+	file := []byte(`{"Kestrel": {
+		"EndpointDefaults": {"Protocols": "Http1AndHttp2AndHttp3"},
+		"Endpoints": {"Https": {"Url": "https://127.0.0.1:0"}, "Quic": {"Url": "https://127.0.0.1:0", "Protocols": "Http3"}},
+		"Limits": {"Http3": {"MaxRequestHeaderFieldSize": 8192}}}}`)
+	cfg, err := ParseConfig(file, "kestrel.json", nil, []string{"Kestrel__Limits__Http3__MaxRequestHeaderFieldSize=4096"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Limits.Http3.MaxRequestHeaderFieldSize != 4096 {
+		t.Errorf("Limits.Http3 %+v", s.Limits.Http3)
+	}
+	var protocols []Protocols
+	for _, ep := range s.endpoints {
+		protocols = append(protocols, ep.opts.Protocols)
+	}
+	if fmt.Sprint(protocols) != "[Http1AndHttp2AndHttp3 Http3]" {
+		t.Errorf("endpoint protocols %v", protocols)
+	}
+	cfg, err = ParseConfig([]byte(`{"Kestrel": {"Limits": {"Http3": {"MaxRequestHeaderFieldSize": -1}}}}`), "f", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Apply(&Server{}); err == nil || !strings.Contains(err.Error(), "Http3.MaxRequestHeaderFieldSize") {
+		t.Errorf("a negative field size: %v", err)
+	}
+	cfg, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"E": {"Url": "http://127.0.0.1:0", "Protocols": "Http3"}}}}`), "f", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Apply(&Server{}); err == nil || !strings.Contains(err.Error(), "HTTP/3 needs HTTPS") {
+		t.Errorf("Http3 on an http:// endpoint: %v", err)
+	}
+}
