@@ -357,7 +357,7 @@ func (c *Conn) Tick(now int64) {
 		c.drainLocked()
 	}
 	for st := range c.streams {
-		st.tick()
+		st.tick(now)
 	}
 }
 

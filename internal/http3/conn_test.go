@@ -323,6 +323,16 @@ func TestConnRequestHeadersTimeout(t *testing.T) {
 	s := startTestServer(t, cfg)
 	qc := dial(t, s.addr, false)
 	st := request(t, qc, frames(frameHeaders, encode(get()...))[:5], false) // half a HEADERS frame
+	c := s.conn(t)
+	for c.idle() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.Tick(cfg.App.Heartbeat.Now() + int64(100*time.Millisecond)) // within the timeout
+	st.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("within the timeout: %v", err)
+	}
+	c.Tick(cfg.App.Heartbeat.Now() + int64(time.Second))
 	if got := resetWith(t, st); got != errRequestRejected {
 		t.Fatalf("reset with %v", got)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,10 +53,14 @@ type stream struct {
 
 	bodyRate      app.RateTimer // the request body, while the handler waits for it
 	writeRate     app.RateTimer // the response, while a write waits for the client
+	headStart     atomic.Int64 // heartbeat time the wait for the HEADERS frame began; 0: not waiting
+	headTimedOut  atomic.Bool
 	bodyTimedOut  atomic.Bool
 	writeTimedOut atomic.Bool
 
-	stopWatch func() bool // stops tying the request context to the stream
+	mu        sync.Mutex
+	reqCtx    *app.RequestContext // the handler's request context, while it runs
+	stopWatch func() bool         // stops tying it to the stream
 }
 
 // streamError is a stream error: the request stream is reset with the
@@ -93,6 +98,7 @@ func (c *Conn) newStream(qs *quic.Stream) *stream {
 	st.out, st.final, st.noBody, st.closed, st.werr = st.out[:0], false, false, false, nil
 	st.bodyRate.Reset(app.Rate{})
 	st.writeRate.Reset(app.Rate{})
+	st.headTimedOut.Store(false)
 	st.bodyTimedOut.Store(false)
 	st.writeTimedOut.Store(false)
 	return st
@@ -124,16 +130,16 @@ func (s timedSource) Read(p []byte) (int, error) {
 }
 
 // readHead reads the request stream up to its HEADERS frame and decodes
-// it into the exchange's head.
+// it into the exchange's head. The heartbeat bounds the wait with the
+// request headers timeout.
 func (st *stream) readHead() error {
 	cfg := st.c.cfg
-	if t := cfg.RequestHeadersTimeout; t > 0 {
-		st.qs.SetReadDeadline(time.Now().Add(t))
-	}
+	st.headStart.Store(st.c.now())
+	defer st.headStart.Store(0)
 	for {
 		typ, length, err := st.rd.frameHeader()
 		if err != nil {
-			return headError(err)
+			return st.headError(err)
 		}
 		switch {
 		case typ == frameHeaders:
@@ -142,12 +148,11 @@ func (st *stream) readHead() error {
 			}
 			block, err := st.rd.payload(int(length))
 			if err != nil {
-				return headError(err)
+				return st.headError(err)
 			}
 			if err := st.decodeRequest(block, &st.hb); err != nil {
 				return err
 			}
-			st.qs.SetReadDeadline(time.Time{})
 			if st.hb.tooLarge {
 				return refusal(http.StatusRequestHeaderFieldsTooLarge)
 			}
@@ -161,7 +166,7 @@ func (st *stream) readHead() error {
 			return connErr(errFrameUnexpected, "frame type %#x on a request stream", typ)
 		default:
 			if _, err := st.rd.skip(length); err != nil { // unknown frames are ignored (RFC 9114, 9)
-				return headError(err)
+				return st.headError(err)
 			}
 		}
 	}
@@ -178,12 +183,12 @@ func notOnRequestStream(typ uint64) bool {
 }
 
 // headError says what a failed read of the request's head means.
-func headError(err error) error {
+func (st *stream) headError(err error) error {
 	switch {
+	case st.headTimedOut.Load():
+		return &streamError{errRequestRejected, "request headers timeout"}
 	case err == io.EOF:
 		return &streamError{errRequestIncomplete, "the request stream ended before its HEADERS frame"}
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return &streamError{errRequestRejected, "request headers timeout"}
 	}
 	return err
 }
@@ -237,14 +242,18 @@ func clientError(err error, reading bool) error {
 	return err
 }
 
-// tick checks the stream's data rates.
-func (st *stream) tick() {
+// tick checks the stream's request headers timeout and data rates.
+func (st *stream) tick(now int64) {
+	if start := st.headStart.Load(); start != 0 && st.c.cfg.RequestHeadersTimeout > 0 && now-start > int64(st.c.cfg.RequestHeadersTimeout) {
+		st.headTimedOut.Store(true)
+		st.qs.CancelRead(quic.StreamErrorCode(errRequestRejected))
+	}
 	if st.bodyRate.Tick(heartbeat.Interval) {
 		st.c.logger().Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", st.c.remote, "stream", int64(st.qs.StreamID()))
 		st.bodyTimedOut.Store(true)
 		st.qs.SetReadDeadline(time.Now())
 	}
-	if st.writeRate.WriteOverdue(st.c.now()) {
+	if st.writeRate.WriteOverdue(now) {
 		st.c.logger().Info("stream reset: the client reads the response too slowly (below the minimum response data rate)", "remote", st.c.remote, "stream", int64(st.qs.StreamID()))
 		st.writeTimedOut.Store(true)
 		st.qs.CancelWrite(quic.StreamErrorCode(errRequestCancelled))
@@ -526,15 +535,24 @@ func (st *stream) SetMinRequestBodyRate(r app.Rate) { st.bodyRate.Set(r) }
 
 func (st *stream) SetMinResponseRate(r app.Rate) { st.writeRate.Set(r) }
 
-// SetRequestContext ties the request's context to the stream: the client's
-// STOP_SENDING or reset, a reset by the server, and the connection's end
-// abort it.
+// SetRequestContext ties the request's context to the stream once someone
+// waits on it: the client's STOP_SENDING or reset, a reset by the server,
+// and the connection's end abort it.
 func (st *stream) SetRequestContext(ctx *app.RequestContext) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.stopWatch != nil {
 		st.stopWatch()
 		st.stopWatch = nil
 	}
+	st.reqCtx = ctx
 	if ctx != nil {
-		st.stopWatch = context.AfterFunc(st.qs.Context(), ctx.Abort)
+		ctx.OnInterest(func() {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if st.reqCtx == ctx {
+				st.stopWatch = context.AfterFunc(st.qs.Context(), ctx.Abort)
+			}
+		})
 	}
 }
