@@ -53,7 +53,7 @@ type stream struct {
 
 	bodyRate      app.RateTimer // the request body, while the handler waits for it
 	writeRate     app.RateTimer // the response, while a write waits for the client
-	headStart     atomic.Int64 // heartbeat time the wait for the HEADERS frame began; 0: not waiting
+	headStart     atomic.Int64  // heartbeat time the wait for the HEADERS frame began; 0: not waiting
 	headTimedOut  atomic.Bool
 	bodyTimedOut  atomic.Bool
 	writeTimedOut atomic.Bool
