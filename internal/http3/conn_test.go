@@ -65,11 +65,14 @@ func startTestServer(t *testing.T, cfg *Config) *testServer {
 	}
 	s := &testServer{addr: ln.Addr().String()}
 	var wg sync.WaitGroup
+	accepting := make(chan struct{})
 	t.Cleanup(func() {
 		ln.Close()
+		<-accepting // no wg.Go after this
 		wg.Wait()
 	})
 	go func() {
+		defer close(accepting)
 		for {
 			qc, err := ln.Accept(context.Background())
 			if err != nil {
