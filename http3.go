@@ -37,8 +37,7 @@ const altSvcMaxAge = 86400
 // HTTP/3 needs TLS and a UDP port. Asked for alone, it is an error;
 // beside other protocols, HTTP/3 is left out and Start logs a warning.
 func (ep *endpoint) checkHTTP3() error {
-	p := ep.opts.Protocols
-	if p&HTTP3 == 0 || p != HTTP3 {
+	if ep.opts.Protocols != HTTP3 {
 		return nil
 	}
 	switch {
@@ -75,7 +74,6 @@ func quicOnly(eps []endpoint) (tcp, udp []endpoint) {
 
 // quicListener is an endpoint's UDP socket and the QUIC listener on it.
 type quicListener struct {
-	s    *Server
 	ep   endpoint
 	pc   net.PacketConn
 	tr   *quic.Transport
@@ -136,6 +134,12 @@ func (s *Server) bindQUIC(bound []*listener, only []endpoint) ([]*quicListener, 
 	for i := range only {
 		ep := &only[i]
 		ql, err := s.listenQUIC(ep, ep.port)
+		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
+			// No IPv6: every IPv4 address instead, as for TCP.
+			v4 := *ep
+			v4.network, v4.address = "tcp4", "0.0.0.0:"+strconv.Itoa(ep.port)
+			ql, err = s.listenQUIC(&v4, ep.port)
+		}
 		if err != nil && ep.localhost && !transport.IsAddrInUse(err) {
 			logevents.General(log, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
 			continue
@@ -204,7 +208,7 @@ func (s *Server) listenQUIC(ep *endpoint, port int) (*quicListener, error) {
 	if timeout <= 0 {
 		timeout = tlsconn.DefaultHandshakeTimeout
 	}
-	ql := &quicListener{s: s, ep: *ep, pc: pc}
+	ql := &quicListener{ep: *ep, pc: pc}
 	qconf := s.h3cfg.QUICConfig(timeout)
 	base := *qconf
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
@@ -407,25 +411,30 @@ type altSvcEntry struct {
 	tls   *tlsEndpoint
 }
 
-// lookup returns the Alt-Svc value for a request that arrived over TLS
-// at local, whose client asked for serverName, or "".
-func (t altSvcTable) lookup(local net.Addr, serverName func() string) string {
+// find returns the entry of the endpoint a request arrived at over TLS,
+// by its local address, or nil.
+func (t altSvcTable) find(local net.Addr) *altSvcEntry {
 	a, ok := local.(*net.TCPAddr)
 	if !ok {
-		return ""
+		return nil
 	}
 	ap := a.AddrPort()
 	for i := range t {
 		e := &t[i]
-		if e.port != ap.Port() || e.addr.IsValid() && !e.addr.IsUnspecified() && e.addr != ap.Addr().Unmap() {
-			continue
+		if e.port == ap.Port() && (e.addr.IsUnspecified() || e.addr == ap.Addr().Unmap()) {
+			return e
 		}
-		if e.tls.sni != nil && e.tls.sni(serverName())&HTTP3 == 0 {
-			return ""
-		}
-		return e.value
 	}
-	return ""
+	return nil
+}
+
+// forHost is the entry's Alt-Svc value for a client that asked for
+// serverName, or "" when its SNI entry leaves HTTP/3 out.
+func (e *altSvcEntry) forHost(serverName string) string {
+	if e.tls.sni != nil && e.tls.sni(serverName)&HTTP3 == 0 {
+		return ""
+	}
+	return e.value
 }
 
 // advertiseHTTP3 adds the endpoint's Alt-Svc value to the response header
@@ -434,8 +443,11 @@ func (t altSvcTable) lookup(local net.Addr, serverName func() string) string {
 func (s *Server) advertiseHTTP3(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := s.altSvc.Load(); t != nil && r.TLS != nil && r.ProtoMajor < 3 {
-			if v := t.lookup(r.Context().Value(http.LocalAddrContextKey).(net.Addr), func() string { return r.TLS.ServerName }); v != "" {
-				w.Header()["Alt-Svc"] = []string{v}
+			local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+			if e := t.find(local); e != nil {
+				if v := e.forHost(r.TLS.ServerName); v != "" {
+					w.Header()["Alt-Svc"] = []string{v}
+				}
 			}
 		}
 		h.ServeHTTP(w, r)
@@ -445,8 +457,16 @@ func (s *Server) advertiseHTTP3(h http.Handler) http.Handler {
 // advertiseHTTP3Native is advertiseHTTP3 for the native handler.
 func (s *Server) advertiseHTTP3Native(ex *app.Exchange) {
 	if t := s.altSvc.Load(); t != nil && ex.Req.ProtoMajor < 3 {
-		if tc, ok := ex.Stream().NetConn().(*tls.Conn); ok {
-			if v := t.lookup(ex.LocalAddr(), func() string { return tc.ConnectionState().ServerName }); v != "" {
+		tc, ok := ex.Stream().NetConn().(*tls.Conn)
+		if !ok {
+			return
+		}
+		if e := t.find(ex.LocalAddr()); e != nil {
+			name := ""
+			if e.tls.sni != nil {
+				name = tc.ConnectionState().ServerName
+			}
+			if v := e.forHost(name); v != "" {
 				ex.AddHeader("Alt-Svc", v)
 			}
 		}
