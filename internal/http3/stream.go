@@ -110,7 +110,7 @@ func (c *Conn) putStream(st *stream) {
 	st.rd.reset(nil, nil)
 	st.c, st.qs, st.rbuf = nil, nil, nil
 	st.Release()
-	if st.Outsized() || cap(st.headBuf) > 64<<10 || cap(st.out) > 64<<10 {
+	if st.Outsized() || cap(st.headBuf) > 64<<10 || cap(st.out) > 64<<10 || cap(st.block) > 64<<10 {
 		return
 	}
 	c.cfg.streamPool.Put(st)
@@ -208,14 +208,12 @@ func (st *stream) refuse(status int) {
 
 // abort resets the stream in both directions with code.
 func (st *stream) abort(code errCode) {
-	if st.closed {
-		st.qs.CancelRead(quic.StreamErrorCode(code))
-		return
-	}
 	st.qs.CancelRead(quic.StreamErrorCode(code))
-	st.qs.CancelWrite(quic.StreamErrorCode(code))
-	if st.werr == nil {
-		st.werr = errStreamReset
+	if !st.closed {
+		st.qs.CancelWrite(quic.StreamErrorCode(code))
+		if st.werr == nil {
+			st.werr = errStreamReset
+		}
 	}
 }
 
