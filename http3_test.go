@@ -884,3 +884,40 @@ func TestConfigHTTP3(t *testing.T) {
 		t.Errorf("Http3 on an http:// endpoint: %v", err)
 	}
 }
+
+// TestHTTP3ShutdownTimeout checks that the shutdown timeout aborts an
+// HTTP/3 request that does not finish, cancelling its context.
+func TestHTTP3ShutdownTimeout(t *testing.T) {
+	rec, log := newLogRecorder(slog.LevelWarn)
+	started, aborted := make(chan struct{}), make(chan error, 1)
+	s := &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done()
+		aborted <- r.Context().Err()
+	})}
+	_, addr := h3Server(t, s, HTTP1AndHTTP2AndHTTP3)
+	go func() {
+		if resp, err := h3Client(t).Get("https://" + addr + "/"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-aborted:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the request's context: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the aborted request's context was not cancelled")
+	}
+	if ev := rec.events("NotAllConnectionsClosedGracefully"); len(ev) != 1 {
+		t.Errorf("events %+v", rec.events(""))
+	}
+}

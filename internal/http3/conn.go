@@ -42,7 +42,7 @@ type Conn struct {
 	nc     net.Conn
 	opts   Options
 	remote string
-	ctrl   *quic.SendStream // the server's control stream
+	ctrl   *quic.SendStream // the server's control stream, once SETTINGS went out; guarded by mu
 
 	// The client's unidirectional streams: one of each kind.
 	gotControl, gotEncoder, gotDecoder atomic.Bool
@@ -132,14 +132,18 @@ func (c *Conn) openControl() error {
 	if err != nil {
 		return err
 	}
-	c.ctrl = ctrl
 	var payload []byte
 	payload = quicvarint.Append(payload, settingMaxFieldSectionSize)
 	payload = quicvarint.Append(payload, uint64(c.cfg.MaxRequestHeadersTotalSize))
 	b := quicvarint.Append(nil, streamControl)
 	b = appendFrameHeader(b, frameSettings, len(payload))
-	_, err = ctrl.Write(append(b, payload...))
-	return err
+	if _, err = ctrl.Write(append(b, payload...)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ctrl = ctrl // GOAWAY frames go out on it from now on
+	c.mu.Unlock()
+	return nil
 }
 
 // admit takes a new request stream, or refuses it (H3_REQUEST_REJECTED:
