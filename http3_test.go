@@ -921,3 +921,62 @@ func TestHTTP3ShutdownTimeout(t *testing.T) {
 		t.Errorf("events %+v", rec.events(""))
 	}
 }
+
+// TestHTTP3DataRates checks the minimum data rates on HTTP/3: a body sent
+// too slowly fails the read and is answered with 408; a response read too
+// slowly resets its stream.
+func TestHTTP3DataRates(t *testing.T) {
+	t.Parallel()
+	rate := DataRate{BytesPerSecond: 100_000, GracePeriod: 1100 * time.Millisecond}
+	readErr := make(chan error, 1)
+	writeErr := make(chan error, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/upload":
+			SetMinRequestBodyDataRate(r, rate)
+			_, err := io.Copy(io.Discard, r.Body)
+			readErr <- err
+		case "/download":
+			SetMinResponseDataRate(r, rate)
+			chunk := make([]byte, 64<<10)
+			for {
+				if _, err := w.Write(chunk); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+		}
+	}), Limits: Limits{MinRequestBodyDataRate: NoMinDataRate, MinResponseDataRate: NoMinDataRate}}
+	_, addr := h3Server(t, s, HTTP1AndHTTP2AndHTTP3)
+	c := h3Client(t)
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("x")) // a trickle: one byte, then nothing
+	req, _ := http.NewRequest("POST", "https://"+addr+"/upload", pr)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("a body sent too slowly: %d, want 408", resp.StatusCode)
+	}
+	if err := <-readErr; err == nil {
+		t.Error("the handler's read of a body sent too slowly succeeded")
+	}
+
+	resp, err = c.Get("https://" + addr + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // never read: the client's window fills
+	select {
+	case err := <-writeErr:
+		if err == nil || !strings.Contains(err.Error(), "too slowly") {
+			t.Errorf("the handler's write to a client that does not read: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a response the client does not read was not stopped")
+	}
+}
