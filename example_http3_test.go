@@ -7,12 +7,20 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/kestrel-go/kestrel"
 )
+
+func init() {
+	// quic-go warns once when the kernel caps UDP buffers below what it
+	// asks for, as on most test machines; it matters on real networks, not
+	// on loopback.
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+}
 
 // An HTTPS endpoint that serves HTTP/3 beside HTTP/1.1 and HTTP/2: its
 // other responses advertise HTTP/3, which is on the UDP port of the same
