@@ -1,7 +1,8 @@
 // Package kestrel is a production web server for Go modelled on ASP.NET
 // Core's Kestrel: its own HTTP/1.1 engine with keep-alive and pipelining,
-// strict request parsing, Kestrel's limits and defaults, and graceful
-// shutdown.
+// its own HTTP/2 engine (h2 over TLS by ALPN, h2c in cleartext, gRPC),
+// both on one application layer, strict request parsing, Kestrel's limits
+// and defaults, and graceful shutdown.
 //
 // Any [net/http.Handler] runs on it unchanged:
 //
@@ -12,7 +13,8 @@
 // Hot paths can use the [NativeHandler] API instead, which serves a request
 // without allocating.
 //
-// An idle keep-alive connection holds no buffer: the engine waits for the
-// socket to become readable before it takes a pooled buffer, so thousands
-// of idle clients cost little memory.
+// An idle keep-alive connection, HTTP/1.1 or HTTP/2, holds no buffer: the
+// engine waits for the socket to become readable before it takes a pooled
+// buffer, and on Linux a long-idle connection keeps no goroutine either,
+// so thousands of idle clients cost little memory.
 package kestrel

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/http2"
 )
 
 // Unlimited turns off a limit that Kestrel allows to be unlimited, where
@@ -216,13 +217,13 @@ const NoHeaderTable = ^uint32(0)
 
 // Kestrel's defaults for the fields of [Http2Limits].
 const (
-	DefaultHttp2MaxStreamsPerConnection     = 100
-	DefaultHttp2HeaderTableSize             = 4096
-	DefaultHttp2MaxFrameSize                = 1 << 14
-	DefaultHttp2MaxRequestHeaderFieldSize   = 32 << 10
-	DefaultHttp2InitialConnectionWindowSize = 1 << 20
-	DefaultHttp2InitialStreamWindowSize     = 768 << 10
-	DefaultHttp2KeepAlivePingTimeout        = 20 * time.Second
+	DefaultHttp2MaxStreamsPerConnection     = http2.DefaultMaxStreamsPerConnection
+	DefaultHttp2HeaderTableSize             = http2.DefaultHeaderTableSize
+	DefaultHttp2MaxFrameSize                = http2.DefaultMaxFrameSize
+	DefaultHttp2MaxRequestHeaderFieldSize   = http2.DefaultMaxRequestHeaderFieldSize
+	DefaultHttp2InitialConnectionWindowSize = http2.DefaultInitialConnectionWindowSize
+	DefaultHttp2InitialStreamWindowSize     = http2.DefaultInitialStreamWindowSize
+	DefaultHttp2KeepAlivePingTimeout        = http2.DefaultKeepAlivePingTimeout
 )
 
 // withDefaults returns the limits with every zero field set to its

@@ -60,6 +60,13 @@ func (c *Context) Query() []byte { return c.ex().Query() }
 // Host is the request's Host header.
 func (c *Context) Host() []byte { return c.ex().Host() }
 
+// RequestID is the request's id, as RequestID gives it for an
+// *http.Request; it allocates the string.
+func (c *Context) RequestID() string { return c.ex().RequestID() }
+
+// AppendRequestID appends the request's id to b, without allocating.
+func (c *Context) AppendRequestID(b []byte) []byte { return c.ex().AppendRequestID(b) }
+
 // Proto is the request's protocol: "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0".
 func (c *Context) Proto() string { return c.ex().Req.Proto() }
 

@@ -2,7 +2,6 @@ package kestrel
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -170,30 +168,12 @@ func TestWriteAfterHijack(t *testing.T) {
 	}
 }
 
-// logBuffer is a log sink the test reads while the server writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSuperfluousWriteHeaderWarns checks that a second WriteHeader is
 // logged at warning level with the handler's function and line, as
 // net/http logs "superfluous response.WriteHeader call from ...".
 func TestSuperfluousWriteHeaderWarns(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
+	var logs lockedBuffer
 	s := &Server{
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

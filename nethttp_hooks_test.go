@@ -2,7 +2,6 @@ package kestrel
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log"
@@ -26,11 +25,10 @@ func TestServerHooks(t *testing.T) {
 	defer cancelBase()
 	var mu sync.Mutex
 	var states []http.ConnState
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	var logs lockedBuffer
 	cancelled := make(chan error, 1)
 	s := &Server{
-		ErrorLog:    log.New(&syncWriter{mu: &logMu, w: &logs}, "kestrel-test: ", 0),
+		ErrorLog:    log.New(&logs, "kestrel-test: ", 0),
 		BaseContext: func(l net.Listener) context.Context { return base },
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, ctxKey("conn"), c.RemoteAddr().String())
@@ -101,23 +99,10 @@ func TestServerHooks(t *testing.T) {
 
 	// ErrorLog gets the server's logs.
 	newClient(t).Get("http://" + addr + "/panic")
-	logMu.Lock()
 	out := logs.String()
-	logMu.Unlock()
-	if !strings.Contains(out, "kestrel-test: ") || !strings.Contains(out, "handler panicked") {
+	if !strings.Contains(out, "kestrel-test: ") || !strings.Contains(out, "An unhandled exception was thrown by the application") {
 		t.Errorf("ErrorLog got %q", out)
 	}
-}
-
-type syncWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // TestRegisterOnShutdown checks that the registered functions run when

@@ -2,7 +2,6 @@ package kestrel
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -356,7 +355,7 @@ func TestMetricsRequests(t *testing.T) {
 // package's console format, as ASP.NET Core prints it.
 func TestLifetimeEventsOnConsole(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out lockedBuffer
 	s := &Server{Logger: slog.New(logging.NewConsoleHandler(&out, nil))}
 	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -376,24 +375,6 @@ func TestLifetimeEventsOnConsole(t *testing.T) {
 	if got := out.String(); got != want {
 		t.Errorf("console output\n%s\nwant\n%s", got, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // BenchmarkNativePlaintextMetrics is BenchmarkNativePlaintext with metrics

@@ -45,7 +45,7 @@ const DefaultShutdownTimeout = 30 * time.Second
 // Close.
 var ErrServerClosed = http.ErrServerClosed
 
-// A Server serves HTTP/1.1 on the endpoints added with Listen and
+// A Server serves HTTP/1.1 and HTTP/2 on the endpoints added with Listen and
 // ListenURL. Set its fields before Start or Serve; the zero value serves
 // 404s on http://localhost:5000 with Kestrel's limits.
 type Server struct {
@@ -605,6 +605,7 @@ func (s *Server) isClosed() bool {
 
 func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	st := s.startConn(nc)
+	info := &app.ConnInfo{ID: st.id, Reason: &st.reason}
 	accepted := nc
 	ctx := s.connContext(l.ctx, nc)
 	if s.ConnState != nil {
@@ -628,13 +629,14 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == "h2" {
-			s.serveHTTP2(st, nc, slot, ctx, accepted, nil)
+			s.serveHTTP2(st, info, nc, slot, ctx, accepted, nil)
 			return
 		}
 		if l.tls.http2Only(protocols, cs.ServerName) {
 			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
-			s.cfg.App.Logger.Debug("connection closed: HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (the client did not offer ALPN h2)",
-				"remote", nc.RemoteAddr().String(), "endpoint", l.ep.url)
+			logevents.General(s.cfg.App.Logger, slog.LevelDebug, "Http2NotNegotiated",
+				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
+				slog.String("ConnectionId", st.id))
 			st.reason.Set(metrics.InvalidHTTPVersion)
 			nc.Close()
 			slot.Release()
@@ -643,7 +645,7 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 			return
 		}
 	} else if protocols == HTTP2 {
-		s.serveHTTP2(st, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
+		s.serveHTTP2(st, info, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
 		return
 	}
 	st.proto = metrics.HTTP11
@@ -652,13 +654,14 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		Slot:     slot,
 		Context:  ctx,
 		Accepted: accepted,
+		Info:     info,
 		Done: func() {
 			slot.Release()
 			s.connDone(nc)
 		},
 	}
 	if protocols&HTTP2 != 0 && l.tls == nil {
-		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(st, nc, slot, ctx, accepted, buffered) }
+		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(st, info, nc, slot, ctx, accepted, buffered) }
 	}
 	c := http1.NewConn(s.cfg, nc, opts)
 	if !s.register(nc, st, c) {
@@ -688,9 +691,10 @@ func (s *Server) register(nc net.Conn, st *connState, c engineConn) bool {
 // serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
 // h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
 // connection preface.
-func (s *Server) serveHTTP2(st *connState, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
+func (s *Server) serveHTTP2(st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
 	st.proto = metrics.HTTP2
 	c := http2.NewConn(s.h2cfg, nc, http2.Options{
+		Info:     info,
 		Draining: &s.draining,
 		Context:  ctx,
 		Accepted: accepted,

@@ -255,3 +255,22 @@ func TestServerConcurrentClients(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// lockedBuffer collects a server's log (or a child's output) while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}

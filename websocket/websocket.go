@@ -60,9 +60,15 @@ func CloseStatus(err error) StatusCode { return cws.CloseStatus(err) }
 
 // Accept upgrades the request to a WebSocket connection. On failure it has
 // answered the request: 503 with Retry-After when the server's
-// upgraded-connection limit is reached, 4xx for a request that is not a
-// valid WebSocket handshake.
+// upgraded-connection limit is reached, 505 for a request over HTTP/2 or
+// HTTP/3 (WebSockets need HTTP/1.1 here: RFC 8441's extended CONNECT is
+// not supported), 4xx for a request that is not a valid WebSocket
+// handshake.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if r.ProtoMajor != 1 {
+		http.Error(w, "WebSocket connections need HTTP/1.1; this request came over "+r.Proto, http.StatusHTTPVersionNotSupported)
+		return nil, ErrNeedsHTTP1
+	}
 	g := &guard{ResponseWriter: w}
 	c, err := cws.Accept(g, r, opts)
 	if err != nil && g.refused {
@@ -71,6 +77,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 	return c, err
 }
+
+// ErrNeedsHTTP1 is returned by Accept for a request over HTTP/2 or HTTP/3.
+var ErrNeedsHTTP1 = errors.New("websocket: WebSocket connections need HTTP/1.1")
 
 // guard passes everything through to the ResponseWriter, except what the
 // library writes after the server refused the upgrade, so that Accept can

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -153,4 +155,29 @@ func ExampleEcho() {
 	fmt.Println(string(msg))
 	c.Close(cws.StatusNormalClosure, "")
 	// Output: hello
+}
+
+// TestAcceptRefusesHTTP2 checks that a WebSocket request over HTTP/2 is
+// answered cleanly (505, with a message) rather than left hanging.
+func TestAcceptRefusesHTTP2(t *testing.T) {
+	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(s.Addresses()[0] + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusHTTPVersionNotSupported || !strings.Contains(string(b), "HTTP/1.1") {
+		t.Errorf("%s %d %q, want HTTP/2 505 naming HTTP/1.1", resp.Proto, resp.StatusCode, b)
+	}
 }

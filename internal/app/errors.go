@@ -1,31 +1,59 @@
 package app
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/kestrel-go/kestrel/internal/metrics"
+)
 
 // RequestError is a request the server rejects itself: the status it is
-// answered with and the reason it is logged with.
+// answered with, the reason it is logged with, and the reason the
+// connection ends for (Kestrel's connection end reason, for metrics).
 type RequestError struct {
 	Status int
 	Reason string
-	Allow  string // the Allow header of a 405, if any
+	Allow  string         // the Allow header of a 405, if any
+	End    metrics.Reason // why the connection ends
 }
 
 func (e *RequestError) Error() string {
 	return http.StatusText(e.Status) + ": " + e.Reason
 }
 
-// Reject returns a RequestError. Rejections are package-level values,
-// never modified, so that rejecting allocates nothing.
-func Reject(status int, reason string) *RequestError {
-	return &RequestError{Status: status, Reason: reason}
+// Reject returns a RequestError that ends its connection for end.
+// Rejections are package-level values, never modified, so that rejecting
+// allocates nothing.
+func Reject(status int, reason string, end metrics.Reason) *RequestError {
+	return &RequestError{Status: status, Reason: reason, End: end}
 }
 
 // The rejections the application layer makes itself; protocols return
 // their own from ReadBody.
 var (
-	ErrBodyTooLarge     = Reject(http.StatusRequestEntityTooLarge, "request body too large")
-	ErrInvalidTarget    = Reject(http.StatusBadRequest, "invalid request target")
-	ErrBodyTimeout      = Reject(http.StatusRequestTimeout, "request body timeout")
-	ErrUnexpectedEOF    = Reject(http.StatusBadRequest, "connection closed before the request body ended")
-	ErrBodyLengthDiffer = Reject(http.StatusBadRequest, "request body length differs from its Content-Length")
+	ErrBodyTooLarge  = Reject(http.StatusRequestEntityTooLarge, "request body too large", metrics.MaxRequestBodySizeExceeded)
+	ErrInvalidTarget = Reject(http.StatusBadRequest, "invalid request target", metrics.InvalidRequestLine)
+	ErrBodyTimeout   = Reject(http.StatusRequestTimeout, "request body timeout", metrics.MinRequestBodyDataRate)
+	ErrUnexpectedEOF = Reject(http.StatusBadRequest, "connection closed before the request body ended", metrics.UnexpectedEndOfRequestContent)
 )
+
+// ConnInfo is what the server knows of a connection for its logs and
+// metrics, shared by its engine and the exchanges it serves.
+type ConnInfo struct {
+	ID     string             // Kestrel-style connection id, unique in the process
+	Reason *metrics.EndReason // why the connection ends: the first error recorded wins
+}
+
+// End records why the connection ends, if nothing recorded an error yet.
+func (ci *ConnInfo) End(r metrics.Reason) {
+	if ci != nil && ci.Reason != nil {
+		ci.Reason.Set(r)
+	}
+}
+
+// ConnID is the connection id, or "" without ConnInfo.
+func (ci *ConnInfo) ConnID() string {
+	if ci == nil {
+		return ""
+	}
+	return ci.ID
+}

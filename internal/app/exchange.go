@@ -22,6 +22,8 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // Config is what the application layer needs from the server, shared by
@@ -114,6 +116,12 @@ type Exchange struct {
 	// Parent, if set by the protocol, is the parent of the request's
 	// context (the connection's); nil means Config.BaseContext.
 	Parent context.Context
+
+	// Conn is the connection's id and end reason, and Seq the request's
+	// number on it (HTTP/1.x: its place from 1; HTTP/2: its stream id),
+	// set by the protocol: together the request id of the logs.
+	Conn *ConnInfo
+	Seq  uint32
 
 	cfg  *Config
 	s    Stream
@@ -217,12 +225,15 @@ func (ex *Exchange) recovered(v any) bool {
 	if ex.hijacked {
 		return false
 	}
-	if v != http.ErrAbortHandler {
-		ex.cfg.Logger.Error("handler panicked", "remote", ex.s.PeerAddr(),
-			"method", string(ex.Method()), "target", string(ex.Target()),
-			"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if v == http.ErrAbortHandler {
+		ex.Conn.End(metrics.AbortedByApp)
+		logevents.ApplicationAbortedConnection(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID())
+		return false
 	}
-	if ex.committed || v == http.ErrAbortHandler {
+	logevents.ApplicationError(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID(),
+		fmt.Sprintf("panic: %v [%s %s from %s]\n%s", v, ex.Method(), ex.Target(), ex.s.PeerAddr(), debug.Stack()))
+	if ex.committed {
+		ex.Conn.End(metrics.ErrorAfterStartingResponse)
 		return false
 	}
 	ex.resetResponse(http.StatusInternalServerError)
@@ -235,7 +246,7 @@ func (ex *Exchange) complete() bool {
 		return false
 	}
 	if ex.rejected != nil && !ex.committed {
-		ex.cfg.Logger.Debug("request rejected", "remote", ex.s.PeerAddr(), "status", ex.rejected.Status, "reason", ex.rejected.Reason)
+		logevents.ConnectionBadRequest(ex.cfg.Logger, ex.Conn.ConnID(), ex.rejected.Reason, ex.rejected.Status)
 		ex.resetResponse(ex.rejected.Status)
 		ex.answered = true
 	}
@@ -252,6 +263,25 @@ func (ex *Exchange) complete() bool {
 // Reject marks the request as failed with re: if nothing was sent when the
 // handler returns, re is the answer.
 func (ex *Exchange) Reject(re *RequestError) { ex.rejected = re }
+
+// RequestID is the request's id, as Kestrel's TraceIdentifier: the
+// connection id, a colon and the request's number on the connection in 8
+// hexadecimal digits ("0HN1DEKO6S5QK:00000001"); "" without a connection
+// id.
+func (ex *Exchange) RequestID() string {
+	if ex.Conn == nil || ex.Conn.ID == "" {
+		return ""
+	}
+	return logevents.RequestID(ex.Conn.ID, ex.Seq)
+}
+
+// AppendRequestID appends the request's id to b, without allocating.
+func (ex *Exchange) AppendRequestID(b []byte) []byte {
+	if ex.Conn == nil || ex.Conn.ID == "" {
+		return b
+	}
+	return logevents.AppendRequestID(b, ex.Conn.ID, ex.Seq)
+}
 
 // Rejected is why the request failed, or nil.
 func (ex *Exchange) Rejected() *RequestError { return ex.rejected }

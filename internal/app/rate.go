@@ -40,6 +40,9 @@ func (t *RateTimer) Reset(r Rate) {
 	t.timeout.Store(false)
 }
 
+// BytesPerSecond is the rate's minimum.
+func (t *RateTimer) BytesPerSecond() float64 { return math.Float64frombits(t.bps.Load()) }
+
 // On reports whether a rate is set.
 func (t *RateTimer) On() bool { return math.Float64frombits(t.bps.Load()) > 0 }
 

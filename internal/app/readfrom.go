@@ -2,19 +2,42 @@ package app
 
 import (
 	"io"
+	"io/fs"
 	"sync"
+	"syscall"
 )
 
 // copyBufPool holds the buffers ReadFrom copies through when the body
 // does not fit the exchange's own buffer.
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// FileSender is implemented by a Stream that can send a file's bytes
+// without copying them through user space (sendfile on a TCP or Unix
+// socket without TLS).
+type FileSender interface {
+	// SendFile sends n bytes of f from offset off as response body bytes,
+	// leaving f's own offset alone (the file may be shared); handled is
+	// false when the stream cannot, having sent nothing.
+	SendFile(f syscall.Conn, off, n int64) (sent int64, handled bool, err error)
+}
+
+// file is what sendfile needs of a file: its descriptor, its size, its
+// offset. *os.File has them, and so has what io.Copy hands ReadFrom when
+// it copies from one (os.File.WriteTo's wrapper).
+type file interface {
+	syscall.Conn
+	io.Seeker
+	Stat() (fs.FileInfo, error)
+}
+
 // ReadFrom copies r into the response body until EOF, as io.Copy does
-// for a ResponseWriter.
+// for a ResponseWriter. The first bytes fill the exchange's buffer, so
+// that a small body gets a Content-Length and goes out with the head in
+// one write; the rest of a file (*os.File, or an *io.SectionReader or
+// *io.LimitedReader over one) is sent with sendfile where the protocol
+// can.
 func (ex *Exchange) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
-	// Fill the exchange's own buffer first: a small body still gets a
-	// Content-Length, as with Write.
 	for !ex.committed && len(ex.pend) < cap(ex.pend) {
 		n, err := r.Read(ex.pend[len(ex.pend):cap(ex.pend)])
 		if n > 0 {
@@ -29,6 +52,11 @@ func (ex *Exchange) ReadFrom(r io.Reader) (int64, error) {
 		}
 		if err != nil {
 			return total, err
+		}
+	}
+	if fs, ok := ex.s.(FileSender); ok {
+		if n, handled, err := ex.sendFile(fs, r); handled {
+			return total + n, err
 		}
 	}
 	bp := copyBufPool.Get().(*[]byte)
@@ -49,4 +77,78 @@ func (ex *Exchange) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// sendFile sends the rest of r with the stream's sendfile when r is a
+// file, and advances r past what was sent.
+func (ex *Exchange) sendFile(fs FileSender, r io.Reader) (int64, bool, error) {
+	f, off, n, advance := fileRange(r)
+	if f == nil || n <= 0 {
+		return 0, false, nil
+	}
+	if ex.declaredLen >= 0 && ex.written+n > ex.declaredLen {
+		return 0, false, nil // the copy path reports the overflow
+	}
+	if err := ex.checkWrite(0); err != nil {
+		return 0, true, err
+	}
+	if !ex.committed {
+		ex.commit(false)
+	}
+	if len(ex.pend) > 0 {
+		err := ex.s.WriteBody(ex.pend, nil)
+		ex.pend = ex.pend[:0]
+		if err != nil {
+			return 0, true, err
+		}
+	}
+	sent, handled, err := fs.SendFile(f, off, n)
+	if !handled {
+		return 0, false, nil
+	}
+	ex.written += sent
+	advance(sent)
+	return sent, true, err
+}
+
+// fileRange finds the file under r, the range of it r would read, and
+// how to move r past bytes sent for it; f is nil for any other reader.
+func fileRange(r io.Reader) (f syscall.Conn, off, n int64, advance func(int64)) {
+	size := func(f file) int64 {
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return -1
+		}
+		return fi.Size()
+	}
+	switch r := r.(type) {
+	case *io.SectionReader:
+		outer, base, length := r.Outer()
+		file, ok := outer.(file)
+		if !ok {
+			return nil, 0, 0, nil
+		}
+		pos, _ := r.Seek(0, io.SeekCurrent)
+		return file, base + pos, min(length-pos, size(file)-base-pos), func(m int64) { r.Seek(m, io.SeekCurrent) }
+	case *io.LimitedReader:
+		file, ok := r.R.(file)
+		if !ok {
+			return nil, 0, 0, nil
+		}
+		pos, err := file.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, 0, 0, nil
+		}
+		return file, pos, min(r.N, size(file)-pos), func(m int64) {
+			file.Seek(m, io.SeekCurrent)
+			r.N -= m
+		}
+	case file:
+		pos, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, 0, 0, nil
+		}
+		return r, pos, size(r) - pos, func(m int64) { r.Seek(m, io.SeekCurrent) }
+	}
+	return nil, 0, 0, nil
 }

@@ -3,7 +3,6 @@ package http1
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"net/textproto"
 )
 
@@ -265,9 +264,6 @@ func (b *body) trailerField(line []byte) error {
 	}
 	return nil
 }
-
-// errChunkLineTooLong is a chunk-size or trailer line longer than allowed.
-var errChunkLineTooLong = rejection(http.StatusBadRequest, "chunk line too long")
 
 // line returns the next CRLF-terminated line, without its CRLF, reading
 // more as needed; a line longer than max is errChunkLineTooLong.

@@ -20,6 +20,8 @@ import (
 	"github.com/kestrel-go/kestrel/internal/bufpool"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
@@ -56,6 +58,10 @@ type Config struct {
 	// connections left, and large head buffers given back. The server
 	// reads and resets it, to return memory after a burst.
 	Released atomic.Int64
+
+	// SentFile counts the response bytes sent with sendfile, without
+	// passing through user space.
+	SentFile atomic.Int64
 
 	// NoKeepAlives, if set and true, closes every connection after its
 	// response (http.Server.SetKeepAlivesEnabled(false)).
@@ -128,6 +134,8 @@ type Conn struct {
 	slot     *transport.Slot
 	ctx      context.Context // the parent of request contexts; nil: the Config's
 	accepted net.Conn        // for OnState
+	info     *app.ConnInfo
+	seq      atomic.Uint32 // the number of the request in flight, for logs
 	http2    func(net.Conn, []byte)
 	state    http.ConnState // the last state told to OnState
 
@@ -187,6 +195,9 @@ type ConnOptions struct {
 	// Config.OnState is given.
 	Accepted net.Conn
 
+	// Info is the connection's id and end reason, for logs and metrics.
+	Info *app.ConnInfo
+
 	// HTTP2, if set, takes over a connection that opens with the HTTP/2
 	// connection preface (h2c with prior knowledge), with the bytes read so
 	// far: it serves the connection on the calling goroutine, or hands it
@@ -204,7 +215,10 @@ func NewConn(cfg *Config, nc net.Conn, o ConnOptions) *Conn {
 	if o.Accepted == nil {
 		o.Accepted = nc
 	}
-	c := &Conn{cfg: cfg, nc: nc, draining: o.Draining, slot: o.Slot, done: o.Done, ctx: o.Context, accepted: o.Accepted, http2: o.HTTP2}
+	if o.Info == nil {
+		o.Info = &app.ConnInfo{}
+	}
+	c := &Conn{cfg: cfg, nc: nc, draining: o.Draining, slot: o.Slot, done: o.Done, ctx: o.Context, accepted: o.Accepted, http2: o.HTTP2, info: o.Info}
 	c.idle.Init(nc)
 	c.sock = transport.RawConnOf(nc)
 	c.p = parser{
@@ -348,7 +362,8 @@ func (c *Conn) Tick(now int64) {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
 	if c.writeRate.WriteOverdue(now) {
-		c.cfg.App.Logger.Debug("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
+		c.info.End(metrics.MinResponseDataRate)
+		logevents.ResponseMinimumDataRateNotSatisfied(c.cfg.App.Logger, c.info.ID, c.requestID())
 		c.Abort()
 	}
 	if ph == phaseNone && !c.watching.Load() && c.reqCtx.Load() != nil && peerClosed(c.sock) {
@@ -408,6 +423,14 @@ func (c *Conn) Abort() {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// requestID is the id of the request in flight, for the logs.
+func (c *Conn) requestID() string {
+	if c.info.ID == "" {
+		return ""
+	}
+	return logevents.RequestID(c.info.ID, c.seq.Load())
+}
 
 // setState tells Config.OnState of a change of the connection's state.
 func (c *Conn) setState(st http.ConnState) {
@@ -488,7 +511,8 @@ func (c *Conn) readHead(resume bool) int {
 	if c.served == 0 && c.rend-c.rpos >= 3 {
 		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
 			// A TLS ClientHello: no HTTP answer would mean anything to it.
-			c.cfg.App.Logger.Debug("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
+			c.info.End(metrics.TLSNotSupported)
+			logevents.PossibleInvalidHTTPVersionDetected(c.cfg.App.Logger, c.info.ID, "HTTP/1.x", "a TLS handshake (use https:// for this client, or configure HTTPS on this endpoint)")
 			return headClose
 		}
 	}
@@ -561,7 +585,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		return headMigrated
 	}
 	if !c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout) && err != nil {
-		c.cfg.App.Logger.Debug("connection closed: keep-alive timeout", "remote", c.RemoteAddr())
+		c.info.End(metrics.KeepAliveTimeout)
 		return headClose
 	}
 	if err != nil {
@@ -652,7 +676,12 @@ func (c *Conn) logReadError(err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}
-	c.cfg.App.Logger.Debug("connection read failed", "remote", c.RemoteAddr(), "error", err)
+	if errors.Is(err, syscall.ECONNRESET) {
+		c.info.End(metrics.ConnectionReset)
+	} else {
+		c.info.End(metrics.IOError)
+	}
+	logevents.RequestProcessingError(c.cfg.App.Logger, c.info.ID, err)
 }
 
 // reject answers a request the parser refused and leaves the connection to
@@ -664,13 +693,15 @@ func (c *Conn) reject(err error) {
 		return
 	}
 	if re == errHTTP2Preface {
-		c.cfg.App.Logger.Debug("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
+		c.info.End(metrics.InvalidHTTPVersion)
+		logevents.PossibleInvalidHTTPVersionDetected(c.cfg.App.Logger, c.info.ID, "HTTP/1.x", "HTTP/2 (this endpoint's Protocols are Http1)")
 		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
 		c.write([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
 		c.flush()
 		return
 	}
-	c.cfg.App.Logger.Debug("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
+	c.info.End(re.End)
+	logevents.ConnectionBadRequest(c.cfg.App.Logger, c.info.ID, re.Reason, re.Status)
 	c.linger = re != errHeadersTimeout
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.writeStatusLine(re.Status)
@@ -683,49 +714,16 @@ func (c *Conn) reject(err error) {
 	c.flush()
 }
 
-// Bounds of a lingering close: how long in all (Kestrel's request body
-// drain timeout), how long the client may pause, how many bytes are read
-// and dropped, and how long at least the client has to read the response
-// before a reset can reach it (net/http's rstAvoidanceDelay).
-var (
-	lingerTimeout = 5 * time.Second
-	lingerIdle    = time.Second
-	maxLinger     = int64(4 << 20)
-	lingerMinimum = 500 * time.Millisecond
-)
-
-// lingeringClose half-closes the connection and reads and drops what the
-// client still sends, until it closes its side, pauses for lingerIdle or
-// lingerTimeout passes (RFC 9112, section 9.6). Closing with unread bytes
-// makes the kernel send a reset, which can destroy the response before the
-// client reads it: a client that keeps sending past maxLinger bytes still
-// gets lingerMinimum to read the response before the connection closes.
+// lingeringClose closes gracefully: a rejected request (or one whose
+// body was not read) may have unread bytes behind it, and the client must
+// read the response before any reset (transport.LingeringClose).
 func (c *Conn) lingeringClose() {
-	cw, ok := c.nc.(interface{ CloseWrite() error })
-	if !ok || c.werr != nil || cw.CloseWrite() != nil {
+	if c.werr != nil {
 		return
 	}
-	start := time.Now()
-	end := start.Add(lingerTimeout)
 	buf := c.cfg.headPool.Get()
 	defer c.cfg.headPool.Put(buf)
-	for total := int64(0); total < maxLinger; {
-		now := time.Now()
-		if !now.Before(end) {
-			return
-		}
-		d := now.Add(lingerIdle)
-		if d.After(end) {
-			d = end
-		}
-		c.nc.SetReadDeadline(d)
-		n, err := c.nc.Read(*buf)
-		total += int64(n)
-		if err != nil {
-			return
-		}
-	}
-	time.Sleep(lingerMinimum - time.Since(start))
+	transport.LingeringClose(c.nc, transport.DefaultLinger, *buf)
 }
 
 // write appends p to the output, flushing when the buffer is full; large
@@ -831,7 +829,7 @@ func (c *Conn) bodyRead(p []byte) (int, error) {
 	c.bodyRate.Wait(false)
 	c.bodyRate.Count(n)
 	if err != nil && c.bodyRate.TimedOut() {
-		c.cfg.App.Logger.Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", c.RemoteAddr())
+		logevents.RequestBodyMinimumDataRateNotSatisfied(c.cfg.App.Logger, c.info.ID, c.requestID(), c.bodyRate.BytesPerSecond())
 		return n, errBodyTimeout
 	}
 	return n, err

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // RequestError is a request the server rejects before the handler sees it:
@@ -12,44 +13,44 @@ import (
 // connection closes, as Kestrel does.
 type RequestError = app.RequestError
 
-func rejection(status int, reason string) *RequestError { return app.Reject(status, reason) }
-
 // The reasons a request is rejected. They are values, never modified, so
-// rejecting allocates nothing.
+// rejecting allocates nothing. Each names Kestrel's reason for ending the
+// connection.
 var (
-	errRequestLineTooLong   = rejection(http.StatusRequestURITooLong, "request line too long")
-	errHeadersTooLarge      = rejection(http.StatusRequestHeaderFieldsTooLarge, "request headers too large")
-	errTooManyHeaders       = rejection(http.StatusRequestHeaderFieldsTooLarge, "too many request headers")
-	errInvalidRequestLine   = rejection(http.StatusBadRequest, "invalid request line")
-	errInvalidMethod        = rejection(http.StatusBadRequest, "invalid method")
+	errRequestLineTooLong   = app.Reject(http.StatusRequestURITooLong, "request line too long", metrics.InvalidRequestLine)
+	errHeadersTooLarge      = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request headers too large", metrics.MaxRequestHeadersTotalSizeExceed)
+	errTooManyHeaders       = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "too many request headers", metrics.MaxRequestHeaderCountExceeded)
+	errInvalidRequestLine   = app.Reject(http.StatusBadRequest, "invalid request line", metrics.InvalidRequestLine)
+	errInvalidMethod        = app.Reject(http.StatusBadRequest, "invalid method", metrics.InvalidRequestLine)
 	errInvalidTarget        = app.ErrInvalidTarget
-	errInvalidVersion       = rejection(http.StatusBadRequest, "invalid HTTP version")
-	errUnsupportedVersion   = rejection(http.StatusHTTPVersionNotSupported, "unsupported HTTP version")
-	errBareLF               = rejection(http.StatusBadRequest, "line ends in LF without CR")
-	errBareCR               = rejection(http.StatusBadRequest, "CR not followed by LF")
-	errObsFold              = rejection(http.StatusBadRequest, "obsolete line folding in header")
-	errInvalidHeaderName    = rejection(http.StatusBadRequest, "invalid header name")
-	errInvalidHeaderValue   = rejection(http.StatusBadRequest, "invalid character in header value")
-	errMissingHost          = rejection(http.StatusBadRequest, "missing Host header")
-	errMultipleHosts        = rejection(http.StatusBadRequest, "more than one Host header")
-	errInvalidHost          = rejection(http.StatusBadRequest, "invalid Host header")
-	errHostMismatch         = rejection(http.StatusBadRequest, "Host header does not match the absolute-form target")
-	errInvalidContentLength = rejection(http.StatusBadRequest, "invalid Content-Length")
-	errMultipleContentLen   = rejection(http.StatusBadRequest, "conflicting Content-Length headers")
-	errChunkedNotFinal      = rejection(http.StatusBadRequest, "final transfer coding is not chunked")
-	errInvalidTE            = rejection(http.StatusBadRequest, "invalid Transfer-Encoding")
-	errUnknownCoding        = rejection(http.StatusNotImplemented, "unsupported transfer coding")
-	errTEWithContentLength  = rejection(http.StatusBadRequest, "both Transfer-Encoding and Content-Length")
-	errTEInHTTP10           = rejection(http.StatusBadRequest, "Transfer-Encoding in an HTTP/1.0 request")
-	errHeadersTimeout       = rejection(http.StatusRequestTimeout, "request headers timeout")
-	errConnectRequired      = &RequestError{Status: http.StatusMethodNotAllowed, Reason: "authority-form target needs CONNECT", Allow: "CONNECT"}
-	errOptionsRequired      = &RequestError{Status: http.StatusMethodNotAllowed, Reason: "asterisk-form target needs OPTIONS", Allow: "OPTIONS"}
+	errInvalidVersion       = app.Reject(http.StatusBadRequest, "invalid HTTP version", metrics.InvalidHTTPVersion)
+	errUnsupportedVersion   = app.Reject(http.StatusHTTPVersionNotSupported, "unsupported HTTP version", metrics.InvalidHTTPVersion)
+	errBareLF               = app.Reject(http.StatusBadRequest, "line ends in LF without CR", metrics.InvalidRequestHeaders)
+	errBareCR               = app.Reject(http.StatusBadRequest, "CR not followed by LF", metrics.InvalidRequestHeaders)
+	errObsFold              = app.Reject(http.StatusBadRequest, "obsolete line folding in header", metrics.InvalidRequestHeaders)
+	errInvalidHeaderName    = app.Reject(http.StatusBadRequest, "invalid header name", metrics.InvalidRequestHeaders)
+	errInvalidHeaderValue   = app.Reject(http.StatusBadRequest, "invalid character in header value", metrics.InvalidRequestHeaders)
+	errMissingHost          = app.Reject(http.StatusBadRequest, "missing Host header", metrics.InvalidRequestHeaders)
+	errMultipleHosts        = app.Reject(http.StatusBadRequest, "more than one Host header", metrics.InvalidRequestHeaders)
+	errInvalidHost          = app.Reject(http.StatusBadRequest, "invalid Host header", metrics.InvalidRequestHeaders)
+	errHostMismatch         = app.Reject(http.StatusBadRequest, "Host header does not match the absolute-form target", metrics.InvalidRequestHeaders)
+	errInvalidContentLength = app.Reject(http.StatusBadRequest, "invalid Content-Length", metrics.InvalidRequestHeaders)
+	errMultipleContentLen   = app.Reject(http.StatusBadRequest, "conflicting Content-Length headers", metrics.InvalidRequestHeaders)
+	errChunkedNotFinal      = app.Reject(http.StatusBadRequest, "final transfer coding is not chunked", metrics.InvalidRequestHeaders)
+	errInvalidTE            = app.Reject(http.StatusBadRequest, "invalid Transfer-Encoding", metrics.InvalidRequestHeaders)
+	errUnknownCoding        = app.Reject(http.StatusNotImplemented, "unsupported transfer coding", metrics.InvalidRequestHeaders)
+	errTEWithContentLength  = app.Reject(http.StatusBadRequest, "both Transfer-Encoding and Content-Length", metrics.InvalidRequestHeaders)
+	errTEInHTTP10           = app.Reject(http.StatusBadRequest, "Transfer-Encoding in an HTTP/1.0 request", metrics.InvalidRequestHeaders)
+	errHeadersTimeout       = app.Reject(http.StatusRequestTimeout, "request headers timeout", metrics.RequestHeadersTimeout)
+	errConnectRequired      = &RequestError{Status: http.StatusMethodNotAllowed, Reason: "authority-form target needs CONNECT", Allow: "CONNECT", End: metrics.InvalidRequestLine}
+	errOptionsRequired      = &RequestError{Status: http.StatusMethodNotAllowed, Reason: "asterisk-form target needs OPTIONS", Allow: "OPTIONS", End: metrics.InvalidRequestLine}
 
 	// Body errors: the handler's Read returns them.
-	errInvalidChunk     = rejection(http.StatusBadRequest, "invalid chunked body")
-	errTrailersTooLarge = rejection(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large")
+	errInvalidChunk     = app.Reject(http.StatusBadRequest, "invalid chunked body", metrics.InvalidRequestHeaders)
+	errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large", metrics.MaxRequestHeadersTotalSizeExceed)
 	errBodyTimeout      = app.ErrBodyTimeout
+	errChunkLineTooLong = app.Reject(http.StatusBadRequest, "chunk line too long", metrics.InvalidRequestHeaders)
 )
 
 // errHTTP2Preface marks a connection that opened with the HTTP/2 preface.
-var errHTTP2Preface = rejection(http.StatusHTTPVersionNotSupported, "HTTP/2 connection preface on an HTTP/1.1 endpoint")
+var errHTTP2Preface = app.Reject(http.StatusHTTPVersionNotSupported, "HTTP/2 connection preface on an HTTP/1.1 endpoint", metrics.InvalidHTTPVersion)

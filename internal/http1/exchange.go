@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // exchange is one HTTP/1.x request and its response: the application
@@ -61,6 +62,7 @@ func (ex *exchange) start(c *Conn) {
 	h.Close = c.closeAfter
 	ex.Start()
 	ex.Parent = c.ctx
+	ex.Conn = c.info
 	ex.mode = modeNone
 	ex.continued = !ex.flags.expectContinue || h.ProtoMinor == 0
 	ex.body.reset(ex)
@@ -224,6 +226,7 @@ func (ex *exchange) WriteInformational(code int, headers func(w func(name, value
 func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 	c := ex.c
 	if re := ex.Rejected(); re != nil {
+		c.info.End(re.End)
 		c.closeAfter = true
 		if !ex.RejectionAnswered() && re == errBodyTimeout {
 			return false // the response started: abort
@@ -237,6 +240,7 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 		c.writeString("\r\n")
 	case modeLength:
 		if ex.Written() < ex.DeclaredLength() {
+			c.info.End(metrics.ResponseContentLengthMismatch)
 			c.cfg.App.Logger.Warn("response shorter than its Content-Length; closing the connection",
 				"remote", c.RemoteAddr(), "contentLength", ex.DeclaredLength(), "written", ex.Written())
 			c.flush()
@@ -267,5 +271,7 @@ func (c *Conn) serveRequest() bool {
 	ex := c.ex
 	ex.start(c)
 	c.served++
+	ex.Seq = uint32(c.served)
+	c.seq.Store(ex.Seq)
 	return ex.Run()
 }

@@ -65,17 +65,25 @@ type Config struct {
 	Released *atomic.Int64
 
 	readPool   *bufpool.Pool
+	outPool    *bufpool.Pool
 	streamPool sync.Pool
 	initOnce   sync.Once
+	interned   sync.Map // response header strings, allocated once
+	internedN  atomic.Int64
 }
 
 // readBufferSize is the connection's read buffer while it is busy: a
 // frame of the default maximum size and its header fit.
 const readBufferSize = 16<<10 + 9
 
+// outBufferSize is the output queue's pooled buffer: a response's head and
+// a frame of body.
+const outBufferSize = 20 << 10
+
 func (cfg *Config) init() {
 	cfg.initOnce.Do(func() {
 		cfg.readPool = bufpool.New(readBufferSize)
+		cfg.outPool = bufpool.New(outBufferSize)
 		if cfg.MaxStreams == 0 {
 			cfg.MaxStreams = DefaultMaxStreamsPerConnection
 		}

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
@@ -45,6 +48,9 @@ type Options struct {
 	// Buffered are bytes already read from the connection (the preface,
 	// when HTTP/1.1 recognised it).
 	Buffered []byte
+
+	// Info is the connection's id and end reason, for logs and metrics.
+	Info *app.ConnInfo
 }
 
 // Conn is one HTTP/2 connection. Its reader goroutine reads and handles
@@ -81,9 +87,7 @@ type Conn struct {
 	out          output
 	enc          *hpack.Encoder
 	encBuf       []byte
-	names        map[string]string // response header names, as strings, allocated once
-	values       map[string]string // response header values that repeat
-	wfr          *http2.Framer     // writes control frames into out
+	wfr          *http2.Framer // writes control frames into out
 
 	// For the heartbeat.
 	lastRead     atomic.Int64 // heartbeat time of the last frame read
@@ -94,6 +98,8 @@ type Conn struct {
 	controls     atomic.Int64 // control frames, decaying each tick (floods)
 	writeRate    app.RateTimer
 	shutdownTick atomic.Int32
+	parked       atomic.Bool // waiting in the parker, without a goroutine
+	parkAsked    atomic.Bool // the heartbeat asks the idle reader to park
 
 	state http.ConnState // the last state told to OnState; reader goroutine
 }
@@ -114,6 +120,9 @@ func NewConn(cfg *Config, nc net.Conn, opts Options) *Conn {
 	}
 	if opts.Accepted == nil {
 		opts.Accepted = nc
+	}
+	if opts.Info == nil {
+		opts.Info = &app.ConnInfo{}
 	}
 	c := &Conn{
 		cfg:          cfg,
@@ -162,6 +171,7 @@ var (
 type connError struct {
 	code   http2.ErrCode
 	reason string
+	end    metrics.Reason // Kestrel's reason the connection ends; 0: by code
 }
 
 func (e connError) Error() string {
@@ -169,7 +179,27 @@ func (e connError) Error() string {
 }
 
 func connErr(code http2.ErrCode, format string, args ...any) error {
-	return connError{code, fmt.Sprintf(format, args...)}
+	return connError{code: code, reason: fmt.Sprintf(format, args...)}
+}
+
+// endReason is Kestrel's connection end reason for a connection error.
+func (e connError) endReason() metrics.Reason {
+	if e.end != 0 {
+		return e.end
+	}
+	switch e.code {
+	case http2.ErrCodeFlowControl:
+		return metrics.FlowControlWindowExceeded
+	case http2.ErrCodeFrameSize:
+		return metrics.MaxFrameLengthExceeded
+	case http2.ErrCodeCompression:
+		return metrics.ErrorReadingHeaders
+	case http2.ErrCodeStreamClosed:
+		return metrics.FrameAfterStreamClose
+	case http2.ErrCodeProtocol:
+		return metrics.UnexpectedFrame
+	}
+	return metrics.OtherError
 }
 
 // streamErr is a stream error (RFC 9113, 5.4.2): RST_STREAM with the code.
@@ -186,6 +216,19 @@ func (e streamErr) Error() string {
 // Serve serves the connection until it closes, then calls Done.
 func (c *Conn) Serve() {
 	err := c.serve()
+	if err == errParked {
+		return // the parker resumes the connection when bytes arrive
+	}
+	c.shutdown(err)
+}
+
+// resume serves a parked connection again, on a fresh goroutine.
+func (c *Conn) resume() {
+	c.fr = c.newReadFramer() // without the buffer the last one grew
+	err := c.readLoop()
+	if err == errParked {
+		return
+	}
 	c.shutdown(err)
 }
 
@@ -216,6 +259,11 @@ func (c *Conn) serve() error {
 	c.mu.Unlock()
 
 	c.fr = c.newReadFramer()
+	return c.readLoop()
+}
+
+// readLoop reads and handles frames until the connection ends, or parks.
+func (c *Conn) readLoop() error {
 	for {
 		if c.opts.Draining.Load() {
 			c.startShutdown()
@@ -228,6 +276,12 @@ func (c *Conn) serve() error {
 			c.lastRead.Store(c.now())
 			err = c.handle(f)
 		}
+		if err == errPark {
+			if c.park() {
+				return errParked
+			}
+			continue
+		}
 		if err != nil {
 			var se streamErr
 			if errors.As(err, &se) {
@@ -237,6 +291,61 @@ func (c *Conn) serve() error {
 			return err
 		}
 	}
+}
+
+// errPark asks the reader to park the idle connection; errParked says it
+// did, and the reader goroutine ends.
+var (
+	errPark   = errors.New("http2: park")
+	errParked = errors.New("http2: parked")
+)
+
+// park hands an idle connection to the parker: no goroutine waits for it
+// until its socket is readable. It reports false when the connection is
+// not idle any more, or cannot be parked.
+func (c *Conn) park() bool {
+	pk, rc := c.cfg.Parker, c.in.idler.RawConn()
+	if pk == nil || rc == nil || !c.idleNow() || c.finished() {
+		return false
+	}
+	c.in.release()
+	c.fr = nil
+	c.mu.Lock()
+	if len(c.streams) == 0 {
+		c.streams = nil // made again for the next stream
+	}
+	c.mu.Unlock()
+	c.parked.Store(true)
+	if err := pk.Park(rc, c.unparked); err != nil {
+		c.parked.Store(false)
+		c.fr = c.newReadFramer()
+		return false
+	}
+	c.cfg.Released.Add(parkedStackEstimate)
+	return true
+}
+
+// parkedStackEstimate is the stack a parked connection's reader goroutine
+// leaves behind.
+const parkedStackEstimate = 8 << 10
+
+// unparked is the parker's: the parked connection's socket is readable.
+// It must not block.
+func (c *Conn) unparked() {
+	if c.parked.CompareAndSwap(true, false) {
+		go c.resume()
+	}
+}
+
+// kick makes the reader look at the connection's state: it wakes a
+// blocked read, or resumes a parked connection.
+func (c *Conn) kick() {
+	if c.parked.CompareAndSwap(true, false) {
+		c.cfg.Parker.Unpark(c.in.idler.RawConn())
+		go c.resume()
+		return
+	}
+	c.in.wake()
 }
 
 // newReadFramer makes the framer the reader goroutine parses frames with.
@@ -249,17 +358,23 @@ func (c *Conn) newReadFramer() *http2.Framer {
 	return fr
 }
 
-// readPreface reads and checks the client's connection preface.
+// readPreface reads and checks the client's connection preface, failing
+// as soon as a byte differs (an HTTP/1.1 request on an HTTP/2-only
+// endpoint is not left waiting for more).
 func (c *Conn) readPreface() error {
 	var buf [len(ClientPreface)]byte
-	if _, err := io.ReadFull(&c.in, buf[:]); err != nil {
-		if errors.Is(err, errTimeout) {
-			return errTimeout
+	for got := 0; got < len(buf); {
+		n, err := c.in.Read(buf[got:])
+		if string(buf[got:got+n]) != ClientPreface[got:got+n] {
+			return errPreface
 		}
-		return errPreface
-	}
-	if string(buf[:]) != ClientPreface {
-		return errPreface
+		got += n
+		if err != nil && got < len(buf) {
+			if errors.Is(err, errTimeout) {
+				return errTimeout
+			}
+			return errPreface
+		}
 	}
 	c.headerStart.Store(0)
 	return nil
@@ -269,6 +384,7 @@ func (c *Conn) readPreface() error {
 // connection has nothing in flight.
 func (c *Conn) readFrame() (http2.Frame, error) {
 	c.in.idle = c.idleNow()
+	c.in.boundary = true
 	fh, err := c.fr.ReadFrameHeader()
 	if err == nil {
 		var f http2.Frame
@@ -282,7 +398,7 @@ func (c *Conn) readFrame() (http2.Frame, error) {
 		if d := c.fr.ErrorDetail(); d != nil {
 			detail = d.Error()
 		}
-		return nil, connError{http2.ErrCode(e), detail}
+		return nil, connError{code: http2.ErrCode(e), reason: detail}
 	case http2.StreamError:
 		switch {
 		case fh.Type == http2.FrameHeaders || fh.Type == http2.FrameData || fh.Type == http2.FrameContinuation:
@@ -309,11 +425,11 @@ func (c *Conn) idleNow() bool {
 }
 
 // finished reports whether a connection that is shutting down has no
-// streams left.
+// streams left (and, in a graceful shutdown, has sent its final GOAWAY).
 func (c *Conn) finished() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closing && len(c.streams) == 0 && c.running == 0
+	return c.closing && c.goAwaySent != 1 && len(c.streams) == 0 && c.running == 0
 }
 
 // handle dispatches one frame.
@@ -347,6 +463,7 @@ func (c *Conn) handle(f http2.Frame) error {
 	case *http2.PingFrame:
 		return c.onPing(f)
 	case *http2.GoAwayFrame:
+		c.opts.Info.End(metrics.ClientGoAway)
 		c.mu.Lock()
 		c.closing = true
 		c.mu.Unlock()
@@ -474,7 +591,7 @@ func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
 	// Rapid reset (CVE-2023-44487): a client that opens and resets
 	// streams faster than the allowance is told to calm down.
 	if c.resets.Add(1) > int64(resetAllowance(c.cfg.MaxStreams)) {
-		return connErr(http2.ErrCodeEnhanceYourCalm, "too many streams reset by the client")
+		return connError{code: http2.ErrCodeEnhanceYourCalm, reason: "too many streams reset by the client", end: metrics.StreamResetLimitExceeded}
 	}
 	c.mu.Lock()
 	st := c.streams[f.StreamID]
@@ -531,6 +648,9 @@ func (c *Conn) finalGoAwayLocked() {
 	c.goAway = c.maxStreamID
 	c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 	c.flushLocked(true)
+	if len(c.streams) == 0 && c.running == 0 {
+		go c.kick() // nothing left: the reader ends the connection
+	}
 }
 
 // shutdown ends the connection after the read loop stopped: a connection
@@ -540,7 +660,9 @@ func (c *Conn) shutdown(err error) {
 	var ce connError
 	switch {
 	case errors.As(err, &ce):
-		c.logger().Debug("HTTP/2 connection error", "remote", c.remote, "code", ce.code.String(), "reason", ce.reason)
+		c.opts.Info.End(ce.endReason())
+		logevents.General(c.logger(), slog.LevelDebug, "Http2ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/2 connection error (`+ce.code.String()+`): `+ce.reason,
+			slog.String("ConnectionId", c.opts.Info.ID))
 		if !c.closed {
 			c.wfr.WriteGoAway(c.maxStreamID, ce.code, []byte(ce.reason))
 		}
@@ -549,25 +671,42 @@ func (c *Conn) shutdown(err error) {
 			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 		}
 	case errors.Is(err, errTimeout):
-		c.logger().Debug("HTTP/2 connection timed out", "remote", c.remote)
 		if !c.closed {
 			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 		}
 	case errors.Is(err, errPreface):
-		c.logger().Debug("HTTP/2 connection closed: invalid connection preface", "remote", c.remote)
+		c.opts.Info.End(metrics.InvalidHandshake)
+		logevents.PossibleInvalidHTTPVersionDetected(c.logger(), c.opts.Info.ID, "HTTP/2", "something else (an invalid connection preface)")
 		if !c.closed {
 			c.wfr.WriteGoAway(0, http2.ErrCodeProtocol, []byte("invalid connection preface"))
 		}
 	default:
-		c.logger().Debug("HTTP/2 connection read failed", "remote", c.remote, "error", err)
+		if errors.Is(err, syscall.ECONNRESET) {
+			c.opts.Info.End(metrics.ConnectionReset)
+		} else {
+			c.opts.Info.End(metrics.IOError)
+		}
+		logevents.RequestProcessingError(c.logger(), c.opts.Info.ID, err)
 	}
 	c.closing = true
 	c.flushLocked(false) // the GOAWAY goes out before the close
 	for _, st := range c.streams {
 		st.resetLocked(errConnReset, false)
 	}
+	// An abusive client (a flood: ENHANCE_YOUR_CALM) is not given the
+	// lingering close's time and reads.
+	linger := !c.closed && !(errors.As(err, &ce) && ce.code == http2.ErrCodeEnhanceYourCalm)
 	c.mu.Unlock()
 	c.out.waitIdle()
+	if linger && c.out.err == nil {
+		// Half-close and drop what the client still sends for a moment:
+		// closing with unread bytes would reset the connection, and the
+		// reset can destroy the GOAWAY before the client reads it.
+		c.in.release()
+		buf := c.cfg.readPool.Get()
+		transport.LingeringClose(c.nc, transport.DefaultLinger, *buf)
+		c.cfg.readPool.Put(buf)
+	}
 	c.closeConn()
 	c.in.release()
 	c.setState(http.StateClosed)
@@ -598,6 +737,10 @@ func (c *Conn) Abort() {
 	}
 	c.mu.Unlock()
 	c.in.abort()
+	if c.parked.CompareAndSwap(true, false) {
+		c.cfg.Parker.Unpark(c.in.idler.RawConn())
+		go c.resume() // to end the connection
+	}
 }
 
 // CloseIfIdle starts a graceful shutdown (GOAWAY, the streams in flight
@@ -609,7 +752,7 @@ func (c *Conn) CloseIfIdle() bool {
 	idle := len(c.streams) == 0 && c.running == 0
 	c.mu.Unlock()
 	if idle {
-		c.in.wake()
+		c.kick()
 	}
 	return idle
 }
@@ -620,18 +763,26 @@ func (c *Conn) Tick(now int64) {
 	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
 	c.controls.Store(0)
 	if start := c.headerStart.Load(); start != 0 && c.cfg.RequestHeadersTimeout > 0 && now-start > int64(c.cfg.RequestHeadersTimeout) {
-		c.logger().Debug("HTTP/2 connection closed: request headers timeout", "remote", c.remote)
+		c.opts.Info.End(metrics.RequestHeadersTimeout)
 		c.Abort()
 		return
 	}
 	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) {
-		c.CloseIfIdle()
+		// Idle that long: GOAWAY naming the last stream, and close.
+		c.mu.Lock()
+		if len(c.streams) == 0 && c.running == 0 && c.goAwaySent == 0 {
+			c.opts.Info.End(metrics.KeepAliveTimeout)
+			c.closing = true
+			c.goAwaySent = 1
+			c.finalGoAwayLocked()
+		}
+		c.mu.Unlock()
 	}
 	if d := c.cfg.KeepAlivePingDelay; d > 0 {
 		sent := c.pingSent.Load()
 		switch {
 		case sent != 0 && now-sent > int64(c.cfg.KeepAlivePingTimeout):
-			c.logger().Debug("HTTP/2 connection closed: keep-alive ping timeout", "remote", c.remote)
+			c.opts.Info.End(metrics.KeepAliveTimeout)
 			c.Abort()
 			return
 		case sent == 0 && now-c.lastRead.Load() > int64(d):
@@ -650,8 +801,15 @@ func (c *Conn) Tick(now int64) {
 		c.finalGoAwayLocked()
 		c.mu.Unlock()
 	}
+	if idle := c.idleSince.Load(); idle != 0 && c.cfg.Parker != nil && !c.parked.Load() && now-idle >= int64(heartbeat.Interval) {
+		// Idle for a heartbeat: the reader parks the connection.
+		if c.parkAsked.CompareAndSwap(false, true) {
+			c.in.wake()
+		}
+	}
 	if c.writeRate.WriteOverdue(now) {
-		c.logger().Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.remote)
+		c.opts.Info.End(metrics.MinResponseDataRate)
+		logevents.ResponseMinimumDataRateNotSatisfied(c.logger(), c.opts.Info.ID, "")
 		c.Abort()
 		return
 	}

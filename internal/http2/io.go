@@ -2,6 +2,7 @@ package http2
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,13 +14,14 @@ import (
 // buffer that is given back whenever the connection has nothing in
 // flight, so an idle connection holds none.
 type inbound struct {
-	c     *Conn
-	idler transport.IdleReader
-	buf   *[]byte
-	r, w  int
-	pre   []byte // bytes read before the connection was handed over
-	idle  bool   // nothing in flight: an empty buffer may be given back
-	woken atomic.Bool
+	c        *Conn
+	idler    transport.IdleReader
+	buf      *[]byte
+	r, w     int
+	pre      []byte // bytes read before the connection was handed over
+	idle     bool   // nothing in flight: an empty buffer may be given back
+	boundary bool   // no byte of the next frame was read yet
+	woken    atomic.Bool
 }
 
 func (in *inbound) init(c *Conn, pre []byte) {
@@ -37,6 +39,7 @@ func (in *inbound) Read(p []byte) (int, error) {
 	if len(in.pre) > 0 {
 		n := copy(p, in.pre)
 		in.pre = in.pre[n:]
+		in.boundary = false
 		if len(in.pre) == 0 {
 			in.pre = nil
 		}
@@ -49,6 +52,7 @@ func (in *inbound) Read(p []byte) (int, error) {
 	}
 	n := copy(p, (*in.buf)[in.r:in.w])
 	in.r += n
+	in.boundary = false
 	return n, nil
 }
 
@@ -75,12 +79,17 @@ func (in *inbound) fill() error {
 		if err == nil || !in.woken.Swap(false) {
 			return err
 		}
-		// Woken by the server (a shutdown, a timeout): the connection ends
-		// if it has nothing in flight; otherwise the read goes on, so a
-		// frame being read is never cut in two.
+		// Woken by the server (a shutdown, a timeout, parking): the
+		// connection ends if it has nothing in flight, or parks between
+		// frames; otherwise the read goes on, so a frame being read is
+		// never cut in two.
 		c.nc.SetReadDeadline(time.Time{})
 		if c.finished() {
 			return errWoken
+		}
+		if c.parkAsked.Swap(false) && in.boundary && c.idleNow() {
+			in.idle = true
+			return errPark
 		}
 	}
 }
@@ -125,8 +134,29 @@ func (o *output) init(c *Conn) {
 
 // Write queues p; the framer writes through it.
 func (o *output) Write(p []byte) (int, error) {
+	o.grow()
 	o.buf = append(o.buf, p...)
 	return len(p), nil
+}
+
+// grow takes a pooled buffer for a queue that has none.
+func (o *output) grow() {
+	if o.buf == nil {
+		o.buf = (*o.c.cfg.outPool.Get())[:0]
+	}
+}
+
+// release gives the buffers back to the pool, when the connection has no
+// stream and nothing queued.
+func (o *output) release() {
+	pool := o.c.cfg.outPool
+	for _, b := range [2][]byte{o.buf, o.spare} {
+		if cap(b) == pool.Size() {
+			b = b[:cap(b)]
+			pool.Put(&b)
+		}
+	}
+	o.buf, o.spare = nil, nil
 }
 
 // queued is how many bytes wait to be written.
@@ -153,6 +183,14 @@ func (c *Conn) flushLocked(async bool) {
 		}()
 		return
 	}
+	if c.running > 1 && len(o.buf) < c.cfg.MaxOutput {
+		// Other handlers of the connection are running: give them a
+		// moment to queue their frames, which then leave in the same
+		// system call (many small responses of a busy connection).
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+	}
 	c.writeLoop()
 }
 
@@ -163,6 +201,9 @@ func (c *Conn) writeLoop() {
 	for len(o.buf) > 0 && o.err == nil && !c.closed {
 		b := o.buf
 		o.buf = o.spare[:0]
+		if o.spare == nil {
+			o.buf = nil
+		}
 		c.mu.Unlock()
 		c.writeRate.StartWrite(c.now(), len(b), writeSlack)
 		_, err := c.nc.Write(b)
@@ -178,7 +219,7 @@ func (c *Conn) writeLoop() {
 	}
 	o.writing = false
 	if len(c.streams) == 0 {
-		o.buf, o.spare = nil, nil // an idle connection holds no output buffer
+		o.release() // an idle connection holds no output buffer
 	}
 	o.cond.Broadcast()
 	if o.err != nil {

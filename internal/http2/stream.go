@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // stream is one request and its response on a connection: the application
@@ -141,15 +143,15 @@ func (st *stream) joinCookies(at []int) {
 // the connection is at its limit or going away.
 func (c *Conn) admit(st *stream, endStream bool) error {
 	c.mu.Lock()
-	if c.closing || c.running >= int(c.cfg.MaxStreams) {
-		// Beyond the limit of concurrent streams, counting the handlers of
-		// streams already reset (rapid reset): refused, the client may
-		// retry it (RFC 9113, 8.7).
-		closing := c.closing
+	if late := c.goAwaySent == 2 || c.closing && c.goAwaySent == 0; late || c.running >= int(c.cfg.MaxStreams) {
+		// After the final GOAWAY a new stream is ignored (6.8); beyond
+		// the limit of concurrent streams, counting the handlers of
+		// streams already reset (rapid reset), it is refused and the
+		// client may retry it (8.7).
 		c.mu.Unlock()
 		c.putStream(st)
-		if closing {
-			return nil // after GOAWAY: ignored (6.8)
+		if late {
+			return nil
 		}
 		return streamErr{st.id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
 	}
@@ -171,6 +173,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 
 	st.Start()
 	st.Parent = c.opts.Context
+	st.Conn, st.Seq = c.opts.Info, st.id
 	st.continued = len(st.Header("expect")) == 0 || endStream
 	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	st.windowWait.Reset(c.cfg.MinResponseRate)
@@ -194,7 +197,7 @@ func (c *Conn) runStream(st *stream) {
 	// The rest of the body, read or not, is dropped; the stream's window
 	// gets it back, so a client still sending can finish.
 	unread := int64(len(st.body) - st.bodyOff)
-	c.giveBack(unread, unread, st)
+	c.giveBackFrom(unread, unread, st, false)
 	st.body, st.bodyOff = st.body[:0], 0
 	if !st.bodyEnded && st.reset == nil {
 		// The handler answered before the request ended. The stream drains
@@ -233,7 +236,7 @@ func (c *Conn) closeStreamLocked(st *stream) {
 // refuse answers a request the server will not serve with an empty
 // response of the given status, and ends the stream.
 func (c *Conn) refuse(st *stream, status int) {
-	c.logger().Debug("HTTP/2 request rejected", "remote", c.remote, "stream", st.id, "status", status)
+	logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "stream "+strconv.FormatUint(uint64(st.id), 10)+": request headers too large", status)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	block := c.encodeHeaders(status, nil, -1, func(fn func(name, value string)) {
@@ -324,15 +327,20 @@ func (st *stream) endBodyLocked() error {
 
 // giveBack returns read (or dropped) body bytes to the connection's window,
 // and stream's bytes to the stream's, with WINDOW_UPDATE once enough built
-// up; mu is held.
+// up; mu is held. The reader's goroutine must not block on the client
+// reading: its WINDOW_UPDATE frames go out from another goroutine.
 func (c *Conn) giveBack(conn, stream int64, st *stream) {
+	c.giveBackFrom(conn, stream, st, true)
+}
+
+func (c *Conn) giveBackFrom(conn, stream int64, st *stream, reader bool) {
 	if conn > 0 {
 		c.recvUnacked += conn
 		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 {
 			c.wfr.WriteWindowUpdate(0, uint32(c.recvUnacked))
 			c.recvWindow += c.recvUnacked
 			c.recvUnacked = 0
-			c.flushLocked(true)
+			c.flushLocked(reader)
 		}
 	}
 	if st != nil && stream > 0 && !st.bodyEnded && st.reset == nil {
@@ -341,7 +349,7 @@ func (c *Conn) giveBack(conn, stream int64, st *stream) {
 			c.wfr.WriteWindowUpdate(st.id, uint32(st.unacked))
 			st.recvWindow += st.unacked
 			st.unacked = 0
-			c.flushLocked(true)
+			c.flushLocked(reader)
 		}
 	}
 }
@@ -417,14 +425,14 @@ func (st *stream) tick(now int64) {
 		return
 	}
 	if st.bodyRate.Tick(heartbeat.Interval) {
-		st.c.logger().Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", st.c.remote, "stream", st.id)
+		logevents.RequestBodyMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID(), st.bodyRate.BytesPerSecond())
 		if st.bodyErr == nil {
 			st.bodyErr = app.ErrBodyTimeout
 		}
 		st.cond.Broadcast()
 	}
 	if st.windowWait.WriteOverdue(now) {
-		st.c.logger().Info("stream reset: the client does not open its flow-control window for the response (below the minimum response data rate)", "remote", st.c.remote, "stream", st.id)
+		logevents.ResponseMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID())
 		st.resetLocked(errStreamReset(http2.ErrCodeCancel), true)
 	}
 }
@@ -465,7 +473,7 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	n := copy(p, st.body[st.bodyOff:])
 	st.bodyOff += n
 	st.bodyRate.Count(n)
-	c.giveBack(int64(n), int64(n), st)
+	c.giveBackFrom(int64(n), int64(n), st, false)
 	if st.bodyOff == len(st.body) && st.bodyEnded {
 		return n, io.EOF
 	}
@@ -559,17 +567,20 @@ func (st *stream) writeDataLocked(p []byte) error {
 			if err := st.writeErrLocked(); err != nil {
 				return err
 			}
-			n = min(n, st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
+			n = min(int64(len(p)), st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
 			if n > 0 {
 				break
 			}
-			// No window: make what is queued go out, then wait for the
-			// client's WINDOW_UPDATE, timed against the response rate.
-			c.flushLocked(false)
+			// No window: make what is queued go out first. Writing
+			// releases mu, and a WINDOW_UPDATE may come meanwhile: look
+			// at the windows again before waiting for one.
+			if c.out.queued() > 0 && !c.out.writing {
+				c.flushLocked(false)
+				continue
+			}
 			st.windowWait.StartWrite(c.now(), len(p), heartbeat.Interval)
 			st.cond.Wait()
 			st.windowWait.Wait(false)
-			n = int64(len(p))
 		}
 		c.waitRoom()
 		if err := st.writeErrLocked(); err != nil {
@@ -599,6 +610,7 @@ func (c *Conn) appendData(id uint32, data []byte, end bool) {
 		flags = byte(http2.FlagDataEndStream)
 	}
 	n := len(data)
+	c.out.grow()
 	c.out.buf = append(c.out.buf, byte(n>>16), byte(n>>8), byte(n), byte(http2.FrameData), flags,
 		byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
 	c.out.buf = append(c.out.buf, data...)

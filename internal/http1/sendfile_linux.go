@@ -1,0 +1,75 @@
+package http1
+
+import (
+	"errors"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+var errFileShrank = errors.New("kestrel: the file ended before the bytes its length promised")
+
+// SendFile sends n bytes of f from off in the response's framing with
+// sendfile(2): the bytes go from the page cache to the socket without
+// passing through user space. It is not handled under TLS (the bytes must
+// be encrypted) or when the connection exposes no socket.
+func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) {
+	c := ex.c
+	switch c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn: // not TLS, not wrapped for logging
+	default:
+		return 0, false, nil
+	}
+	if c.sock == nil || ex.mode == modeNone {
+		return 0, false, nil
+	}
+	fc, err := f.SyscallConn()
+	if err != nil {
+		return 0, false, nil
+	}
+	if ex.mode == modeChunked {
+		c.writeInt(n, 16)
+		c.writeString("\r\n")
+	}
+	if !c.flush() {
+		return 0, true, c.werr
+	}
+	var sent int64
+	c.startWrite(int(min(n, 1<<30)))
+	ferr := fc.Read(func(infd uintptr) bool {
+		werr := c.sock.Write(func(outfd uintptr) bool {
+			for sent < n {
+				m, err := unix.Sendfile(int(outfd), int(infd), &off, int(min(n-sent, 1<<30)))
+				if m > 0 {
+					sent += int64(m)
+				}
+				switch {
+				case err == unix.EAGAIN:
+					return false // wait until the socket is writable
+				case err == unix.EINTR:
+				case err != nil:
+					c.werr = err
+					return true
+				case m == 0:
+					c.werr = errFileShrank
+					return true
+				}
+			}
+			return true
+		})
+		if werr != nil && c.werr == nil {
+			c.werr = werr
+		}
+		return true
+	})
+	c.endWrite()
+	c.cfg.SentFile.Add(sent)
+	if ferr != nil && c.werr == nil {
+		c.werr = ferr
+	}
+	if c.werr == nil && ex.mode == modeChunked {
+		c.writeString("\r\n")
+	}
+	return sent, true, c.werr
+}

@@ -1,0 +1,91 @@
+package kestrel
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestSendfile checks that a file copied into the response (io.Copy from
+// an *os.File, http.ServeContent's *io.SectionReader, an io.LimitReader)
+// goes out with sendfile on plain TCP, exactly, and through the buffered
+// copy under TLS.
+func TestSendfile(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 3<<20+123)
+	rand.Read(data)
+	path := filepath.Join(dir, "f.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/copy", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := os.Open(path)
+		defer f.Close()
+		io.Copy(w, f)
+	})
+	mux.HandleFunc("/serve", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, path) // a *io.SectionReader for ranges
+	})
+	mux.HandleFunc("/limit", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := os.Open(path)
+		defer f.Close()
+		f.Seek(1000, io.SeekStart)
+		io.Copy(w, io.LimitReader(f, 1<<20))
+	})
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	plain := &Server{Handler: mux}
+	addr := startServer(t, plain)
+	secure := &Server{Handler: mux, Logger: quietLogger}
+	secure.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: cert, KeyFile: key}, Protocols: HTTP1})
+	if err := secure.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { secure.Close() })
+	saddr := strings.TrimPrefix(secure.Addresses()[0], "https://")
+
+	client := newClient(t)
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
+	check := func(c *http.Client, url string, rangeHeader string, want []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if rangeHeader != "" {
+			req.Header.Set("Range", rangeHeader)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || !bytes.Equal(b, want) {
+			t.Fatalf("%s %s: %d bytes (%v), want %d", url, rangeHeader, len(b), err, len(want))
+		}
+	}
+	sent := func() int64 { return plain.cfg.SentFile.Load() }
+	before := sent()
+	check(client, "http://"+addr+"/copy", "", data)
+	check(client, "http://"+addr+"/serve", "", data)
+	check(client, "http://"+addr+"/serve", "bytes=100000-2000000", data[100000:2000001])
+	check(client, "http://"+addr+"/limit", "", data[1000:1000+1<<20])
+	onTCP := sent() - before
+	if runtime.GOOS == "linux" {
+		// Each response's first 4 KiB go with the head; the rest is sent.
+		want := int64(2*len(data)+1900001+1<<20) - 4*4096
+		if onTCP != want {
+			t.Errorf("sendfile sent %d bytes on TCP, want %d", onTCP, want)
+		}
+	}
+	check(tlsClient, "https://localhost:"+saddr[strings.LastIndexByte(saddr, ':')+1:]+"/copy", "", data)
+	if n := secure.cfg.SentFile.Load(); n != 0 {
+		t.Errorf("sendfile sent %d bytes under TLS", n)
+	}
+}
