@@ -70,7 +70,7 @@ func TestHTTP3InChromium(t *testing.T) {
 		"--enable-quic", "--origin-to-force-quic-on="+addr,
 		"--ignore-certificate-errors", "--ignore-certificate-errors-spki-list="+spkiOf(cert), "--user-data-dir="+t.TempDir(),
 		"https://"+addr+"/page.html")
-	var log syncBuffer
+	var log lockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -349,6 +349,7 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 		s.ConnState(nc, http.StateNew)
 	}
 	c := http3.NewConn(s.h3cfg, qc, http3.Options{
+		Info:     &app.ConnInfo{ID: st.id, Reason: &st.reason},
 		Context:  ctx,
 		Accepted: nc,
 		OnState:  s.ConnState,

@@ -46,7 +46,8 @@ const DefaultShutdownTimeout = 30 * time.Second
 var ErrServerClosed = http.ErrServerClosed
 
 // A Server serves HTTP/1.1 and HTTP/2 on the endpoints added with Listen and
-// ListenURL. Set its fields before Start or Serve; the zero value serves
+// ListenURL, and HTTP/3 on the HTTPS endpoints whose Protocols include it.
+// Set its fields before Start or Serve; the zero value serves
 // 404s on http://localhost:5000 with Kestrel's limits.
 type Server struct {
 	// Handler serves requests; nil answers every request with 404 Not Found.

@@ -12,10 +12,17 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // Options are a connection's ties to its server.
 type Options struct {
+	// Info is the connection's id and end reason, for logs and metrics.
+	Info *app.ConnInfo
+
 	// Context is the parent of the connection's request contexts; nil
 	// means the Config's BaseContext.
 	Context context.Context
@@ -71,6 +78,9 @@ func NewConn(cfg *Config, qc *quic.Conn, opts Options) *Conn {
 	if opts.Accepted == nil {
 		opts.Accepted = NetConn(qc)
 	}
+	if opts.Info == nil {
+		opts.Info = &app.ConnInfo{}
+	}
 	return &Conn{cfg: cfg, qc: qc, nc: opts.Accepted, opts: opts, remote: qc.RemoteAddr().String()}
 }
 
@@ -87,9 +97,10 @@ func (c *Conn) Serve() {
 	switch {
 	case errors.As(err, &ae) && (!ae.Remote || ae.ErrorCode == quic.ApplicationErrorCode(errNoError)):
 	case errors.As(err, &ie):
-		c.logger().Debug("HTTP/3 connection closed: idle timeout", "remote", c.remote)
+		c.opts.Info.End(metrics.KeepAliveTimeout)
 	default:
-		c.logger().Debug("HTTP/3 connection ended", "remote", c.remote, "error", err)
+		c.opts.Info.End(metrics.IOError)
+		logevents.RequestProcessingError(c.logger(), c.opts.Info.ID, err)
 	}
 	c.mu.Lock()
 	c.closed = true
@@ -185,10 +196,10 @@ func (c *Conn) serveStream(st *stream) {
 		case errors.As(err, &ce):
 			c.fail(ce)
 		case errors.As(err, &se):
-			c.logger().Debug("HTTP/3 request rejected", "remote", c.remote, "stream", int64(st.qs.StreamID()), "code", se.code.String(), "reason", se.reason)
+			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+": "+se.reason, 0)
 			st.abort(se.code)
 		case errors.As(err, &re):
-			c.logger().Debug("HTTP/3 request rejected", "remote", c.remote, "stream", int64(st.qs.StreamID()), "status", int(re))
+			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+": request headers too large", int(re))
 			st.refuse(int(re))
 		default: // the client reset the stream, or the connection ended
 			st.abort(errRequestCancelled)
@@ -197,6 +208,7 @@ func (c *Conn) serveStream(st *stream) {
 	}
 	st.Start()
 	st.Parent = c.opts.Context
+	st.Conn, st.Seq = c.opts.Info, uint32(st.qs.StreamID())
 	st.continued = len(st.Header("expect")) == 0 || !st.Req.HasBody()
 	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	st.writeRate.Reset(c.cfg.MinResponseRate)
@@ -231,7 +243,9 @@ func (c *Conn) streamDone(st *stream) {
 
 // fail closes the connection with a connection error.
 func (c *Conn) fail(ce *connError) {
-	c.logger().Debug("HTTP/3 connection error", "remote", c.remote, "code", ce.code.String(), "reason", ce.reason)
+	c.opts.Info.End(ce.endReason())
+	logevents.General(c.logger(), slog.LevelDebug, "Http3ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/3 connection error (`+ce.code.String()+`): `+ce.reason,
+		slog.String("ConnectionId", c.opts.Info.ID))
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
@@ -357,7 +371,8 @@ func (c *Conn) Tick(now int64) {
 		c.goAwayTick = true
 	}
 	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) && !c.closed {
-		c.logger().Debug("HTTP/3 connection closed: keep-alive timeout", "remote", c.remote)
+		c.opts.Info.End(metrics.KeepAliveTimeout)
+		logevents.ConnectionKeepAlive(c.logger(), c.opts.Info.ID)
 		c.drainLocked()
 	}
 	for st := range c.streams {

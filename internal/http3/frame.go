@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/quic-go/quic-go/quicvarint"
+
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // Frame types (RFC 9114, 7.2).
@@ -108,6 +110,27 @@ func (e *connError) Error() string {
 
 func connErr(code errCode, format string, args ...any) *connError {
 	return &connError{code, fmt.Sprintf(format, args...)}
+}
+
+// endReason is why the connection ends, in Kestrel's terms, for metrics.
+func (e *connError) endReason() metrics.Reason {
+	switch e.code {
+	case errFrameUnexpected:
+		return metrics.UnexpectedFrame
+	case errFrame:
+		return metrics.InvalidFrameLength
+	case errClosedCriticalStream:
+		return metrics.ClosedCriticalStream
+	case errStreamCreation:
+		return metrics.StreamCreationError
+	case errSettings, errMissingSettings:
+		return metrics.InvalidSettings
+	case errQPACKDecompression, errQPACKEncoderStream:
+		return metrics.ErrorReadingHeaders
+	case errID:
+		return metrics.InvalidStreamID
+	}
+	return metrics.OtherError
 }
 
 // errTruncated is a stream that ended inside a frame (RFC 9114, 7.1).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // fieldOverhead is what each field adds to a field section's size, over
@@ -153,7 +154,7 @@ func (st *stream) decodeTrailers(block []byte) error {
 	return nil
 }
 
-var errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large")
+var errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large", metrics.MaxRequestHeadersTotalSizeExceed)
 
 // checkField returns why a field is malformed (RFC 9114, 4.2 and
 // RFC 9110, 5.5), or "".

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // stream is one request and its response on a QUIC request stream: the
@@ -73,6 +75,9 @@ type streamError struct {
 func (e *streamError) Error() string {
 	return "http3: stream error " + e.code.String() + ": " + e.reason
 }
+
+// name names the stream in logs.
+func (st *stream) name() string { return "stream " + strconv.FormatInt(int64(st.qs.StreamID()), 10) }
 
 // refusal is a request the server answers itself with an empty response
 // of this status.
@@ -247,12 +252,12 @@ func (st *stream) tick(now int64) {
 		st.qs.CancelRead(quic.StreamErrorCode(errRequestRejected))
 	}
 	if st.bodyRate.Tick(heartbeat.Interval) {
-		st.c.logger().Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", st.c.remote, "stream", int64(st.qs.StreamID()))
+		logevents.RequestBodyMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID(), st.bodyRate.BytesPerSecond())
 		st.bodyTimedOut.Store(true)
 		st.qs.SetReadDeadline(time.Now())
 	}
 	if st.writeRate.WriteOverdue(now) {
-		st.c.logger().Info("stream reset: the client reads the response too slowly (below the minimum response data rate)", "remote", st.c.remote, "stream", int64(st.qs.StreamID()))
+		logevents.ResponseMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID())
 		st.writeTimedOut.Store(true)
 		st.qs.CancelWrite(quic.StreamErrorCode(errRequestCancelled))
 	}
@@ -354,7 +359,7 @@ func (st *stream) readFailed(err error) error {
 	case errors.As(err, &ce):
 		st.c.fail(ce)
 	case errors.As(err, &se):
-		st.c.logger().Debug("HTTP/3 request stream reset", "remote", st.c.remote, "stream", int64(st.qs.StreamID()), "code", se.code.String(), "reason", se.reason)
+		logevents.ConnectionBadRequest(st.c.logger(), st.c.opts.Info.ID, st.name()+": "+se.reason, 0)
 		st.abort(se.code)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if st.bodyTimedOut.Load() {
