@@ -122,6 +122,7 @@ type LimitsConfig struct {
 	MinRequestBodyDataRate           *DataRateConfig
 	MinResponseDataRate              *DataRateConfig
 	Http2                            Http2LimitsConfig
+	Http3                            Http3LimitsConfig
 }
 
 // Http2LimitsConfig is Kestrel:Limits:Http2; absent keys keep the
@@ -135,6 +136,12 @@ type Http2LimitsConfig struct {
 	InitialStreamWindowSize     *uint32
 	KeepAlivePingDelay          *settings.Duration
 	KeepAlivePingTimeout        *settings.Duration
+}
+
+// Http3LimitsConfig is Kestrel:Limits:Http3; absent keys keep the
+// defaults.
+type Http3LimitsConfig struct {
+	MaxRequestHeaderFieldSize *int
 }
 
 // DataRateConfig is a minimum data rate in the configuration file.
@@ -319,6 +326,7 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	if h2.KeepAlivePingTimeout != nil {
 		b2.KeepAlivePingTimeout = time.Duration(*h2.KeepAlivePingTimeout)
 	}
+	setInt(&base.Http3.MaxRequestHeaderFieldSize, l.Http3.MaxRequestHeaderFieldSize)
 	return base, nil
 }
 

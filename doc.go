@@ -1,7 +1,8 @@
 // Package kestrel is a production web server for Go modelled on ASP.NET
 // Core's Kestrel: its own HTTP/1.1 engine with keep-alive and pipelining,
 // its own HTTP/2 engine (h2 over TLS by ALPN, h2c in cleartext, gRPC),
-// both on one application layer, strict request parsing, Kestrel's limits
+// HTTP/3 over QUIC on HTTPS endpoints that ask for it (quic-go for QUIC),
+// all on one application layer, strict request parsing, Kestrel's limits
 // and defaults, and graceful shutdown.
 //
 // Any [net/http.Handler] runs on it unchanged:

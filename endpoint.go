@@ -30,25 +30,48 @@ type Protocols uint8
 // there); HTTP1 answers the preface with GOAWAY (HTTP_1_1_REQUIRED).
 // "Upgrade: h2c" is not supported (RFC 9113 deprecates it): such a request
 // is served as HTTP/1.1.
+//
+// HTTP3 serves HTTP/3 over QUIC on the UDP port of the endpoint's number,
+// on HTTPS endpoints only; HTTP1AndHTTP2AndHTTP3 also serves HTTP/1.1 and
+// HTTP/2 on the TCP port, and their responses advertise HTTP/3 with an
+// Alt-Svc header. An endpoint with HTTP3 alone binds no TCP port.
 const (
 	HTTP1 Protocols = 1 << iota
 	HTTP2
-	HTTP1AndHTTP2 = HTTP1 | HTTP2
+	HTTP3
+	HTTP1AndHTTP2         = HTTP1 | HTTP2
+	HTTP1AndHTTP2AndHTTP3 = HTTP1 | HTTP2 | HTTP3
 )
 
-// String returns the protocols' name as Kestrel's configuration spells it.
+// protocolNames are the names of the single protocols, as Kestrel's
+// configuration spells them.
+var protocolNames = [...]struct {
+	p    Protocols
+	name string
+}{{HTTP1, "Http1"}, {HTTP2, "Http2"}, {HTTP3, "Http3"}}
+
+// String returns the protocols' name as Kestrel's configuration spells it;
+// a set without a name of its own is listed as .NET lists flags, such as
+// "Http1, Http3".
 func (p Protocols) String() string {
 	switch p {
-	case HTTP1:
-		return "Http1"
-	case HTTP2:
-		return "Http2"
-	case HTTP1AndHTTP2:
-		return "Http1AndHttp2"
 	case 0:
 		return "default"
+	case HTTP1AndHTTP2:
+		return "Http1AndHttp2"
+	case HTTP1AndHTTP2AndHTTP3:
+		return "Http1AndHttp2AndHttp3"
 	}
-	return "Protocols(" + strconv.Itoa(int(p)) + ")"
+	if p&^HTTP1AndHTTP2AndHTTP3 != 0 {
+		return "Protocols(" + strconv.Itoa(int(p)) + ")"
+	}
+	var names []string
+	for _, n := range protocolNames {
+		if p&n.p != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // orDefault is p, or HTTP1AndHTTP2 when p is zero.
@@ -59,9 +82,13 @@ func (p Protocols) orDefault() Protocols {
 	return p
 }
 
-// alpn is the ALPN protocol list a TLS endpoint offers for p.
+// tcp is the protocols served on the TCP port: HTTP/1.1 and HTTP/2.
+func (p Protocols) tcp() Protocols { return p.orDefault() & HTTP1AndHTTP2 }
+
+// alpn is the ALPN protocol list a TLS endpoint offers on its TCP port for
+// p.
 func (p Protocols) alpn() []string {
-	switch p.orDefault() {
+	switch p.tcp() {
 	case HTTP2:
 		return []string{"h2"}
 	case HTTP1:
@@ -70,18 +97,28 @@ func (p Protocols) alpn() []string {
 	return []string{"h2", "http/1.1"}
 }
 
-// ParseProtocols parses Kestrel's names: "Http1", "Http2", "Http1AndHttp2"
-// (case-insensitive).
+// ParseProtocols parses Kestrel's names: "Http1", "Http2", "Http3",
+// "Http1AndHttp2", "Http1AndHttp2AndHttp3" (case-insensitive), or several
+// separated by commas, as .NET parses flags ("Http1, Http3").
 func ParseProtocols(s string) (Protocols, error) {
-	switch strings.ToLower(s) {
-	case "http1":
-		return HTTP1, nil
-	case "http2":
-		return HTTP2, nil
-	case "http1andhttp2":
-		return HTTP1AndHTTP2, nil
+	var p Protocols
+	for _, part := range strings.Split(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(part)) {
+		case "http1":
+			p |= HTTP1
+		case "http2":
+			p |= HTTP2
+		case "http3":
+			p |= HTTP3
+		case "http1andhttp2":
+			p |= HTTP1AndHTTP2
+		case "http1andhttp2andhttp3":
+			p |= HTTP1AndHTTP2AndHTTP3
+		default:
+			return 0, fmt.Errorf("kestrel: unknown protocols %q (use Http1, Http2, Http3, Http1AndHttp2 or Http1AndHttp2AndHttp3)", s)
+		}
 	}
-	return 0, fmt.Errorf("kestrel: unknown protocols %q (use Http1, Http2 or Http1AndHttp2)", s)
+	return p, nil
 }
 
 // Endpoint is one place a server listens, with that endpoint's options.
@@ -112,8 +149,15 @@ type Endpoint struct {
 	ReusePort bool
 
 	// Protocols are the HTTP versions served; zero means Kestrel's default,
-	// HTTP1AndHTTP2.
+	// HTTP1AndHTTP2. HTTP3 needs an https:// endpoint on a TCP address;
+	// on an http:// one, HTTP/3 is left out with a warning when other
+	// protocols remain, and HTTP3 alone is an error (Kestrel's rules).
 	Protocols Protocols
+
+	// DisableAltSvcHeader stops the HTTP/1.1 and HTTP/2 responses of an
+	// endpoint that serves HTTP/3 from advertising it with an Alt-Svc
+	// header (Kestrel's ListenOptions.DisableAltSvcHeader).
+	DisableAltSvcHeader bool
 
 	// HTTPS, when set, serves the endpoint over TLS with these options. An
 	// https:// URL without it uses the server's DefaultHTTPS.
@@ -154,8 +198,8 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 	if set != 1 {
 		return nil, errors.New("kestrel: an Endpoint needs exactly one of URL, Address, UnixPath and File")
 	}
-	if ep.Protocols&^HTTP1AndHTTP2 != 0 {
-		return nil, fmt.Errorf("kestrel: endpoint %s: unknown %v; use HTTP1, HTTP2 or HTTP1AndHTTP2", ep.describe(), ep.Protocols)
+	if ep.Protocols&^HTTP1AndHTTP2AndHTTP3 != 0 {
+		return nil, fmt.Errorf("kestrel: endpoint %s: unknown %v; use HTTP1, HTTP2, HTTP3 or a combination", ep.describe(), ep.Protocols)
 	}
 	var eps []endpoint
 	var err error
@@ -193,6 +237,9 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 		eps[i].opts = ep
 		if ep.ReusePort && eps[i].network == "unix" {
 			return nil, fmt.Errorf("kestrel: endpoint %s: ReusePort applies to TCP endpoints only", ep.describe())
+		}
+		if err := eps[i].checkHTTP3(); err != nil {
+			return nil, err
 		}
 	}
 	return eps, nil

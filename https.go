@@ -133,12 +133,12 @@ type tlsEndpoint struct {
 }
 
 // http2Only reports whether the connection, by its SNI host name, may
-// speak nothing but HTTP/2.
+// speak nothing but HTTP/2 on the TCP port.
 func (te *tlsEndpoint) http2Only(ep Protocols, serverName string) bool {
 	if te.sni != nil {
 		ep = te.sni(serverName)
 	}
-	return ep.orDefault() == HTTP2
+	return ep.tcp() == HTTP2
 }
 
 // build turns the options into a tls.Config for an endpoint serving
@@ -157,6 +157,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	}
 	if base.MaxVersion < base.MinVersion {
 		return nil, fmt.Errorf("kestrel: %s: MaxVersion is below MinVersion", name)
+	}
+	if protocols&HTTP3 != 0 && base.MaxVersion < tls.VersionTLS13 {
+		return nil, fmt.Errorf("kestrel: %s: HTTP/3 needs TLS 1.3, which QUIC requires, but the endpoint's TLS versions stop at %s; allow TLS 1.3 or leave HTTP/3 out of Protocols", name, tls.VersionName(base.MaxVersion))
 	}
 	if v := h.ClientCertificateValidation; v != nil {
 		// crypto/tls only collects the certificate; the callback, after
@@ -197,6 +200,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			}
 			var nextProtos []string
 			if sni.Protocols != 0 {
+				if sni.Protocols.tcp() == 0 {
+					return nil, fmt.Errorf("kestrel: %s: SNI entry %q: Protocols %v leaves the TCP port nothing to serve its clients; add Http1 or Http2", name, host, sni.Protocols)
+				}
 				nextProtos = sni.Protocols.alpn()
 			}
 			entries[host] = certs.SNIOptions{

@@ -132,6 +132,43 @@ type Limits struct {
 
 	// Http2 holds the limits that apply to HTTP/2 connections only.
 	Http2 Http2Limits
+
+	// Http3 holds the limits that apply to HTTP/3 connections only.
+	Http3 Http3Limits
+}
+
+// Http3Limits are Kestrel's Limits.Http3. The zero value of every field
+// means Kestrel's default for it.
+//
+// The general limits apply to HTTP/3 too: MaxRequestBodySize, the minimum
+// data rates and the request header limits per request;
+// MaxConcurrentConnections counts QUIC connections; KeepAliveTimeout is
+// how long a connection without requests stays open, and QUIC's idle
+// timeout; RequestHeadersTimeout bounds the wait for a request stream's
+// HEADERS frame; MaxRequestBufferSize bounds a request stream's QUIC
+// receive window (1 MiB by default, so that a client may send that much
+// of a body before the handler reads it).
+type Http3Limits struct {
+	// MaxRequestHeaderFieldSize is the largest request header field
+	// (name or value), decoded, in bytes; a request with a larger one is
+	// answered with 431. Zero means 32 KiB.
+	MaxRequestHeaderFieldSize int
+}
+
+// DefaultHttp3MaxRequestHeaderFieldSize is Kestrel's default for
+// [Http3Limits.MaxRequestHeaderFieldSize].
+const DefaultHttp3MaxRequestHeaderFieldSize = 32 << 10
+
+// withDefaults returns the limits with every zero field set to its
+// default, or an error naming a value out of range.
+func (l Http3Limits) withDefaults() (Http3Limits, error) {
+	if l.MaxRequestHeaderFieldSize == 0 {
+		l.MaxRequestHeaderFieldSize = DefaultHttp3MaxRequestHeaderFieldSize
+	}
+	if l.MaxRequestHeaderFieldSize < 0 {
+		return l, fmt.Errorf("kestrel: Limits.Http3.MaxRequestHeaderFieldSize is %d; use a positive number of bytes (default %d)", l.MaxRequestHeaderFieldSize, DefaultHttp3MaxRequestHeaderFieldSize)
+	}
+	return l, nil
 }
 
 // Http2Limits are Kestrel's Limits.Http2. The zero value of every field
@@ -304,5 +341,10 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, err
 	}
 	l.Http2 = h2
+	h3, err := l.Http3.withDefaults()
+	if err != nil {
+		return l, err
+	}
+	l.Http3 = h3
 	return l, nil
 }

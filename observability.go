@@ -154,6 +154,8 @@ func (s *Server) measureRequests(next func(*app.Exchange)) func(*app.Exchange) {
 			switch {
 			case ex.Req.ProtoMajor == 2:
 				proto = metrics.HTTP2
+			case ex.Req.ProtoMajor == 3:
+				proto = metrics.HTTP3
 			case ex.Req.ProtoMinor == 0:
 				proto = metrics.HTTP10
 			}

@@ -26,6 +26,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/http2"
+	"github.com/kestrel-go/kestrel/internal/http3"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
@@ -45,7 +46,8 @@ const DefaultShutdownTimeout = 30 * time.Second
 var ErrServerClosed = http.ErrServerClosed
 
 // A Server serves HTTP/1.1 and HTTP/2 on the endpoints added with Listen and
-// ListenURL. Set its fields before Start or Serve; the zero value serves
+// ListenURL, and HTTP/3 on the HTTPS endpoints whose Protocols include it.
+// Set its fields before Start or Serve; the zero value serves
 // 404s on http://localhost:5000 with Kestrel's limits.
 type Server struct {
 	// Handler serves requests; nil answers every request with 404 Not Found.
@@ -129,8 +131,11 @@ type Server struct {
 	upgraded     map[*http1.UpgradedConn]*connState
 	cfg          *http1.Config
 	h2cfg        *http2.Config
-	metrics      *metrics.Metrics // nil: none
-	rejected     logevents.Tally  // connections refused by the limit, for the summary
+	h3cfg        *http3.Config
+	quic         []*quicListener             // HTTP/3 listeners
+	altSvc       atomic.Pointer[altSvcTable] // the Alt-Svc values of the endpoints that serve HTTP/3
+	metrics      *metrics.Metrics            // nil: none
+	rejected     logevents.Tally             // connections refused by the limit, for the summary
 	counter      *transport.Counter
 	hb           *heartbeat.Heartbeat
 	draining     atomic.Bool
@@ -153,13 +158,19 @@ type listener struct {
 }
 
 // url is the listener's address as a URL, with the port that was bound.
-func (l *listener) url() string {
-	switch a := l.Addr().(type) {
+func (l *listener) url() string { return addrURL(l.ep, l.Addr()) }
+
+// addrURL is the address bound for ep as a URL.
+func addrURL(ep endpoint, addr net.Addr) string {
+	if a, ok := addr.(*net.UDPAddr); ok {
+		addr = &net.TCPAddr{IP: a.IP, Port: a.Port}
+	}
+	switch a := addr.(type) {
 	case *net.TCPAddr:
 		host := "localhost"
 		switch {
 		case a.IP == nil || a.IP.IsUnspecified():
-			if a.IP.To4() != nil && l.ep.network == "tcp4" {
+			if a.IP.To4() != nil && ep.network == "tcp4" {
 				host = "0.0.0.0"
 			} else {
 				host = "[::]"
@@ -169,11 +180,11 @@ func (l *listener) url() string {
 		default:
 			host = "[" + a.IP.String() + "]"
 		}
-		return l.ep.scheme + "://" + host + ":" + strconv.Itoa(a.Port)
+		return ep.scheme + "://" + host + ":" + strconv.Itoa(a.Port)
 	case *net.UnixAddr:
-		return l.ep.scheme + "://unix:" + a.Name
+		return ep.scheme + "://unix:" + a.Name
 	default:
-		return l.ep.scheme + "://" + a.String()
+		return ep.scheme + "://" + a.String()
 	}
 }
 
@@ -335,8 +346,12 @@ func (s *Server) init() error {
 		handler = http.NotFoundHandler()
 	}
 	if native != nil {
-		appCfg.Handler = func(ex *app.Exchange) { native.ServeKestrel(nativeContext(ex)) }
+		appCfg.Handler = func(ex *app.Exchange) {
+			s.advertiseHTTP3Native(ex)
+			native.ServeKestrel(nativeContext(ex))
+		}
 	} else {
+		handler = s.advertiseHTTP3(handler)
 		appCfg.Handler = func(ex *app.Exchange) { ex.ServeHTTP(handler) }
 	}
 	if s.metrics != nil {
@@ -367,6 +382,7 @@ func (s *Server) init() error {
 		Parker:                     cfg.Parker,
 		Released:                   &cfg.Released,
 	}
+	s.h3cfg = newHTTP3Config(appCfg, limits)
 	s.cfg = cfg
 	s.hb.Start()
 	return nil
@@ -409,11 +425,20 @@ func (s *Server) Start() error {
 	if err := s.buildTLS(eps); err != nil {
 		return err
 	}
+	eps, quicOnlyEps := quicOnly(eps)
 	bound, err := s.bindAll(eps)
 	if err != nil {
 		return err
 	}
+	quicBound, err := s.bindQUIC(bound, quicOnlyEps)
+	if err != nil {
+		for _, l := range bound {
+			l.Close()
+		}
+		return err
+	}
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
+	s.startQUIC(quicBound)
 	s.listeners = append(s.listeners, bound...)
 	s.serving.Add(len(bound))
 	for _, l := range bound {
@@ -601,7 +626,7 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		}
 		nc = tc
 	}
-	protocols := l.ep.opts.Protocols.orDefault()
+	protocols := l.ep.opts.Protocols.tcp()
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == "h2" {
@@ -782,7 +807,7 @@ func (s *Server) Addresses() []string {
 	for _, l := range s.listeners {
 		out = append(out, l.url())
 	}
-	return out
+	return append(out, s.quicAddresses()...)
 }
 
 // closeListeners closes every listener; s.mu is held.
@@ -790,6 +815,7 @@ func (s *Server) closeListeners() {
 	for _, l := range s.listeners {
 		l.Close()
 	}
+	s.closeQUIC()
 }
 
 // Shutdown stops the server gracefully: it stops accepting, runs the

@@ -17,8 +17,14 @@ func (ex *Exchange) ResponseStatus() int {
 
 // Secure reports whether the request arrived over TLS.
 func (ex *Exchange) Secure() bool {
-	_, ok := ex.s.NetConn().(*tls.Conn)
+	_, ok := ex.s.NetConn().(tlsConn)
 	return ok
+}
+
+// tlsConn is a connection secured by TLS: a *tls.Conn, or a QUIC
+// connection (HTTP/3).
+type tlsConn interface {
+	ConnectionState() tls.ConnectionState
 }
 
 // Pattern is the route pattern that matched the request in an

@@ -3,7 +3,6 @@ package app
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -163,7 +162,7 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 	default:
 		req.Body = http.NoBody
 	}
-	if tc, ok := ex.s.NetConn().(*tls.Conn); ok {
+	if tc, ok := ex.s.NetConn().(tlsConn); ok {
 		st := tc.ConnectionState()
 		req.TLS = &st
 	}

@@ -5,13 +5,17 @@
 //
 //	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls]
 //	servers -server kestrel-static|nethttp-static -root DIR [-addr 127.0.0.1:8080] [-tls]
+//	servers -server kestrel-h3|quicgo-h3 [-addr 127.0.0.1:8080]
 //
 // -cpuprofile FILE writes a CPU profile until the server is interrupted.
 //
 // kestrel-native-metrics is kestrel-native with metrics on, recorded by the
 // OpenTelemetry SDK for a Prometheus exporter, as `kestrel --metrics` does.
 // kestrel-static is package staticfiles on kestrel, nethttp-static is
-// net/http's FileServer.
+// net/http's FileServer. kestrel-h3 is kestrel-handler serving HTTP/1.1,
+// HTTP/2 and HTTP/3 over TLS (HTTP/3 on the UDP port of the same number);
+// quicgo-h3 is quic-go's own http3.Server on a UDP port, serving the same
+// handler.
 //
 // It prints "listening on ADDR" once it accepts connections.
 package main
@@ -43,6 +47,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/demo"
 	"github.com/kestrel-go/kestrel/internal/metricsexport"
 	"github.com/kestrel-go/kestrel/staticfiles"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/valyala/fasthttp"
 )
 
@@ -69,10 +74,7 @@ func main() {
 		}
 	}
 
-	var cert tls.Certificate
-	if *useTLS {
-		cert = selfSigned()
-	}
+	cert := selfSigned()
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -82,7 +84,7 @@ func main() {
 	}()
 
 	switch *server {
-	case "kestrel-native", "kestrel-native-metrics", "kestrel-handler", "kestrel-static":
+	case "kestrel-native", "kestrel-native-metrics", "kestrel-handler", "kestrel-static", "kestrel-h3":
 		s := &kestrel.Server{Handler: http.HandlerFunc(stdHandler(""))}
 		switch *server {
 		case "kestrel-native":
@@ -102,8 +104,11 @@ func main() {
 			s.Handler = h
 		}
 		ep := kestrel.Endpoint{Address: *addr}
-		if *useTLS {
+		if *useTLS || *server == "kestrel-h3" {
 			ep.HTTPS = &kestrel.HTTPS{Certificate: &cert}
+		}
+		if *server == "kestrel-h3" {
+			ep.Protocols = kestrel.HTTP1AndHTTP2AndHTTP3
 		}
 		if err := s.ListenEndpoint(ep); err != nil {
 			log.Fatal(err)
@@ -127,6 +132,14 @@ func main() {
 			log.Fatal(srv.ServeTLS(ln, "", ""))
 		}
 		log.Fatal(srv.Serve(ln))
+	case "quicgo-h3":
+		pc, err := net.ListenPacket("udp", *addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("listening on %s\n", pc.LocalAddr())
+		s := &http3.Server{Handler: http.HandlerFunc(stdHandler("quic-go")), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}})}
+		log.Fatal(s.Serve(pc))
 	case "fasthttp":
 		ln := listen(*addr)
 		s := &fasthttp.Server{Handler: fastHandler, Name: "fasthttp"}

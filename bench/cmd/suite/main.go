@@ -5,7 +5,10 @@
 // against net/http, and memory per idle keep-alive connection. Static
 // files (10 KB and 1 MB, plain and TLS) compare package staticfiles on
 // kestrel with net/http's FileServer and nginx (one worker process,
-// sendfile on, access log off). Servers are interleaved round by round so
+// sendfile on, access log off). HTTP/3 compares kestrel with quic-go's own
+// http3.Server serving the same handler, and with kestrel's HTTP/2 over
+// TLS, all loaded by h3load (./cmd/h3load: wrk and Debian's h2load do not
+// speak HTTP/3). Servers are interleaved round by round so
 // that machine drift cancels out; the tables show medians and ratios from
 // the same rounds.
 //
@@ -56,6 +59,8 @@ type test struct {
 	TLS      bool
 	Static   bool // served from a folder, by staticServers
 	Metrics  bool // kestrel-native with metrics off and on
+	H3       bool // HTTP/3, by h3Servers; Conns connections with Streams requests in flight each
+	Streams  int
 }
 
 var (
@@ -69,6 +74,8 @@ const metricsServer = "kestrel-native-metrics"
 // servers lists the servers a test compares.
 func (t test) servers() []string {
 	switch {
+	case t.H3:
+		return h3Servers
 	case t.Metrics:
 		return []string{"kestrel-native", metricsServer}
 	case t.Static:
@@ -134,10 +141,13 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "servers")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/servers")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the servers: %w", err)
+	h3load = filepath.Join(dir, "h3load")
+	for out, pkg := range map[string]string{bin: "./cmd/servers", h3load: "./cmd/h3load"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building %s: %w", pkg, err)
+		}
 	}
 	lua := filepath.Join(dir, "pipeline.lua")
 	os.WriteFile(lua, []byte(pipelineLua), 0o644)
@@ -162,7 +172,8 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "static 10 KB, 32 connections", Path: "/10k.bin", Conns: 32, Static: true},
 		test{Name: "static 1 MB, 32 connections", Path: "/1m.bin", Conns: 32, Static: true},
 		test{Name: "static 10 KB over TLS, 32 connections", Path: "/10k.bin", Conns: 32, Static: true, TLS: true},
-		test{Name: "static 1 MB over TLS, 32 connections", Path: "/1m.bin", Conns: 32, Static: true, TLS: true})
+		test{Name: "static 1 MB over TLS, 32 connections", Path: "/1m.bin", Conns: 32, Static: true, TLS: true},
+		test{Name: "plaintext over HTTP/3, 16 connections x 8 streams", Path: "/plaintext", Conns: 16, Streams: 8, H3: true})
 	tests = slices.DeleteFunc(tests, func(t test) bool { return !only.MatchString(t.Name) })
 	if len(tests) == 0 {
 		return fmt.Errorf("-only %q matches no test", only)
@@ -194,7 +205,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 			}
 		}
 	}
-	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Static || t.Metrics })
+	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Static || t.Metrics || t.H3 })
 	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
 	if len(app) > 0 {
 		printTable(app, appServers, [2]string{"fasthttp", "nethttp"}, [2]string{"vs fasthttp", "vs net/http"}, results)
@@ -208,6 +219,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		printTable(static, staticServers, [2]string{"nginx", "nethttp-static"}, [2]string{"vs nginx", "vs net/http"}, results)
 	}
 	printMetricsCost(tests, results)
+	printH3(tests, results)
 
 	servers := appServers
 	if idle > 0 {
@@ -297,6 +309,9 @@ var (
 )
 
 func measure(bin, lua string, env *staticEnv, name string, t test, d time.Duration) (Result, error) {
+	if t.H3 {
+		return measureH3(bin, name, t, d)
+	}
 	var s *server
 	var err error
 	switch {

@@ -1,0 +1,533 @@
+package http3
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/quicvarint"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
+)
+
+// Options are a connection's ties to its server.
+type Options struct {
+	// Info is the connection's id and end reason, for logs and metrics.
+	Info *app.ConnInfo
+
+	// Context is the parent of the connection's request contexts; nil
+	// means the Config's BaseContext.
+	Context context.Context
+
+	// Accepted is the net.Conn that stands for the connection (NetConn),
+	// given to OnState and to the application layer; nil makes one.
+	Accepted net.Conn
+
+	// OnState, if set, is told of the connection's state changes: active
+	// while it has requests, idle otherwise, then closed.
+	OnState func(net.Conn, http.ConnState)
+
+	// Done, if not nil, is called once when the connection has ended and
+	// its handlers have returned.
+	Done func()
+}
+
+// Conn is one HTTP/3 connection. Its goroutine accepts request streams;
+// each request stream's handler runs on a goroutine of its own, which
+// reads the request from the QUIC stream and writes the response to it.
+type Conn struct {
+	cfg    *Config
+	qc     *quic.Conn
+	nc     net.Conn
+	opts   Options
+	remote string
+	ctrl   *quic.SendStream // the server's control stream, once SETTINGS went out; guarded by mu
+
+	// The client's unidirectional streams: one of each kind.
+	gotControl, gotEncoder, gotDecoder atomic.Bool
+
+	mu         sync.Mutex
+	streams    map[*stream]struct{}
+	running    int           // request streams being served
+	nextID     quic.StreamID // the lowest request stream ID not yet accepted
+	goAwaySent int           // GOAWAY frames sent: 1 with the largest ID, 2 with nextID
+	goAwayID   quic.StreamID // streams from here on are refused, once the second GOAWAY went out
+	goAwayTick bool          // the heartbeat ticked since the first GOAWAY
+	closing    bool          // the connection closes once its streams end
+	closed     bool
+	state      http.ConnState
+	lastDone   time.Time   // when the last request stream ended
+	drainTimer *time.Timer // closes the connection once its last response had time to arrive
+
+	idleSince atomic.Int64 // heartbeat time the last stream ended; 0: streams open
+	handlers  sync.WaitGroup
+}
+
+// NewConn returns a connection ready to Serve; qc's handshake must be
+// complete.
+func NewConn(cfg *Config, qc *quic.Conn, opts Options) *Conn {
+	cfg.init()
+	if opts.Accepted == nil {
+		opts.Accepted = NetConn(qc)
+	}
+	if opts.Info == nil {
+		opts.Info = &app.ConnInfo{}
+	}
+	return &Conn{cfg: cfg, qc: qc, nc: opts.Accepted, opts: opts, remote: qc.RemoteAddr().String()}
+}
+
+func (c *Conn) now() int64 { return c.cfg.App.Heartbeat.Now() }
+
+func (c *Conn) logger() *slog.Logger { return c.cfg.App.Logger }
+
+// Serve serves the connection until it closes and its handlers have
+// returned, then calls Done.
+func (c *Conn) Serve() {
+	err := c.serve()
+	var ae *quic.ApplicationError
+	var ie *quic.IdleTimeoutError
+	switch {
+	case errors.As(err, &ae) && (!ae.Remote || ae.ErrorCode == quic.ApplicationErrorCode(errNoError)):
+	case errors.As(err, &ie):
+		c.opts.Info.End(metrics.KeepAliveTimeout)
+	default:
+		c.opts.Info.End(metrics.IOError)
+		logevents.RequestProcessingError(c.logger(), c.opts.Info.ID, err)
+	}
+	c.mu.Lock()
+	c.closed = true
+	if c.drainTimer != nil {
+		c.drainTimer.Stop()
+	}
+	c.mu.Unlock()
+	c.handlers.Wait()
+	c.mu.Lock()
+	c.setStateLocked(http.StateClosed)
+	c.mu.Unlock()
+	if c.opts.Done != nil {
+		c.opts.Done()
+	}
+}
+
+func (c *Conn) serve() error {
+	if err := c.openControl(); err != nil {
+		c.qc.CloseWithError(quic.ApplicationErrorCode(errInternal), "")
+		return err
+	}
+	go c.acceptUni()
+	c.idleSince.Store(c.now())
+	for {
+		qs, err := c.qc.AcceptStream(context.Background())
+		if err != nil {
+			return err
+		}
+		if st := c.admit(qs); st != nil {
+			go c.serveStream(st)
+		}
+	}
+}
+
+// openControl opens the server's control stream and sends SETTINGS
+// (RFC 9114, 6.2.1): the field section size the server accepts. The
+// QPACK dynamic table stays at its default size, 0, as in Kestrel.
+func (c *Conn) openControl() error {
+	ctrl, err := c.qc.OpenUniStream()
+	if err != nil {
+		return err
+	}
+	var payload []byte
+	payload = quicvarint.Append(payload, settingMaxFieldSectionSize)
+	payload = quicvarint.Append(payload, uint64(c.cfg.MaxRequestHeadersTotalSize))
+	b := quicvarint.Append(nil, streamControl)
+	b = appendFrameHeader(b, frameSettings, len(payload))
+	if _, err = ctrl.Write(append(b, payload...)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ctrl = ctrl // GOAWAY frames go out on it from now on
+	c.mu.Unlock()
+	return nil
+}
+
+// admit takes a new request stream, or refuses it (H3_REQUEST_REJECTED:
+// the client may retry it elsewhere) when the connection is going away.
+func (c *Conn) admit(qs *quic.Stream) *stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id := qs.StreamID()
+	if c.closed || c.goAwaySent == 2 && id >= c.goAwayID {
+		qs.CancelRead(quic.StreamErrorCode(errRequestRejected))
+		qs.CancelWrite(quic.StreamErrorCode(errRequestRejected))
+		return nil
+	}
+	if id >= c.nextID {
+		c.nextID = id + 4
+	}
+	st := c.newStream(qs)
+	if c.streams == nil {
+		c.streams = make(map[*stream]struct{})
+	}
+	c.streams[st] = struct{}{}
+	c.running++
+	c.handlers.Add(1)
+	if c.running == 1 {
+		c.idleSince.Store(0)
+		c.setStateLocked(http.StateActive)
+	}
+	return st
+}
+
+// serveStream serves one request stream, on its own goroutine.
+func (c *Conn) serveStream(st *stream) {
+	defer c.streamDone(st)
+	if err := st.readHead(); err != nil {
+		var ce *connError
+		var se *streamError
+		var re refusal
+		switch {
+		case errors.As(err, &ce):
+			c.fail(ce)
+		case errors.As(err, &se):
+			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+": "+se.reason, 0)
+			st.abort(se.code)
+		case errors.As(err, &re):
+			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+": request headers too large", int(re))
+			st.refuse(int(re))
+		default: // the client reset the stream, or the connection ended
+			st.abort(errRequestCancelled)
+		}
+		return
+	}
+	st.Start()
+	st.Parent = c.opts.Context
+	st.Conn, st.Seq = c.opts.Info, uint32(st.qs.StreamID())
+	st.continued = len(st.Header("expect")) == 0 || !st.Req.HasBody()
+	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
+	st.writeRate.Reset(c.cfg.MinResponseRate)
+	if !st.Run() && !st.closed {
+		st.abort(errInternal) // a panic or http.ErrAbortHandler after the response started
+	}
+	if !st.bodyEnded {
+		// The response is complete; the rest of the request is not needed
+		// (RFC 9114, 4.1).
+		st.qs.CancelRead(quic.StreamErrorCode(errNoError))
+	}
+}
+
+// streamDone ends a request stream's service; the last one of a
+// connection that is going away closes it.
+func (c *Conn) streamDone(st *stream) {
+	c.mu.Lock()
+	delete(c.streams, st)
+	c.running--
+	c.lastDone = time.Now()
+	if c.running == 0 {
+		c.idleSince.Store(c.now())
+		c.setStateLocked(http.StateIdle)
+		if c.closing {
+			c.drainLocked()
+		}
+	}
+	c.mu.Unlock()
+	c.putStream(st)
+	c.handlers.Done()
+}
+
+// fail closes the connection with a connection error.
+func (c *Conn) fail(ce *connError) {
+	c.opts.Info.End(ce.endReason())
+	logevents.General(c.logger(), slog.LevelDebug, "Http3ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/3 connection error (`+ce.code.String()+`): `+ce.reason,
+		slog.String("ConnectionId", c.opts.Info.ID))
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.qc.CloseWithError(quic.ApplicationErrorCode(ce.code), ce.reason)
+}
+
+// largestStreamID is the largest client-initiated bidirectional stream
+// ID, which the first GOAWAY of a graceful shutdown carries.
+const largestStreamID = 1<<62 - 4
+
+// startShutdownLocked begins a graceful shutdown (RFC 9114, 5.2): a
+// GOAWAY that lets the requests already on their way in, then, a
+// heartbeat later, one that names the first stream refused; requests in
+// flight finish, then the connection closes.
+func (c *Conn) startShutdownLocked() {
+	c.closing = true
+	if c.goAwaySent == 0 {
+		c.goAwaySent = 1
+		c.writeGoAwayLocked(largestStreamID)
+	}
+}
+
+// finalGoAwayLocked sends the GOAWAY that names the first request stream
+// the server will not serve.
+func (c *Conn) finalGoAwayLocked() {
+	if c.goAwaySent < 2 {
+		c.goAwaySent = 2
+		c.goAwayID = c.nextID
+		c.writeGoAwayLocked(c.nextID)
+	}
+}
+
+// writeGoAwayLocked queues a GOAWAY frame on the control stream. It does
+// not wait: a client that holds back the control stream's flow-control
+// window does not get it.
+func (c *Conn) writeGoAwayLocked(id quic.StreamID) {
+	if c.ctrl == nil {
+		return
+	}
+	payload := quicvarint.Append(nil, uint64(id))
+	b := appendFrameHeader(make([]byte, 0, 16), frameGoAway, len(payload))
+	if err := c.ctrl.TryWriteAll(append(b, payload...)); err != nil {
+		c.logger().Debug("HTTP/3 GOAWAY not sent", "remote", c.remote, "error", err)
+	}
+}
+
+// drainLocked ends a connection that has no requests left: the final
+// GOAWAY, then, unless the client closes the connection first (as clients
+// do once they have their responses and a GOAWAY), CONNECTION_CLOSE with
+// H3_NO_ERROR once the last response had time to arrive: closing a QUIC
+// connection discards the stream data still in flight.
+func (c *Conn) drainLocked() {
+	if c.closed || c.drainTimer != nil {
+		return
+	}
+	c.startShutdownLocked()
+	c.finalGoAwayLocked()
+	wait := c.drainTime() - time.Since(c.lastDone)
+	if wait <= 0 {
+		c.closeLocked()
+		return
+	}
+	c.drainTimer = time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.running == 0 {
+			c.closeLocked()
+		}
+	})
+}
+
+// drainTime is how long the data of a response may take to arrive: three
+// probe timeouts (RFC 9002, 6.2.1), with a floor.
+func (c *Conn) drainTime() time.Duration {
+	st := c.qc.ConnectionStats()
+	pto := st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + 25*time.Millisecond
+	return min(max(3*pto, 100*time.Millisecond), 5*time.Second)
+}
+
+// closeLocked closes the connection with H3_NO_ERROR.
+func (c *Conn) closeLocked() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	go c.qc.CloseWithError(quic.ApplicationErrorCode(errNoError), "")
+}
+
+// CloseIfIdle starts a graceful shutdown (GOAWAY, the requests in flight
+// finish, then the connection closes) and reports whether the connection
+// was idle, in which case it closes as soon as its last response has
+// arrived. Shutdown and SetKeepAlivesEnabled(false) call it.
+func (c *Conn) CloseIfIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startShutdownLocked()
+	if c.running == 0 {
+		c.drainLocked()
+		return true
+	}
+	return false
+}
+
+// Abort closes the connection at once: its requests' handlers see their
+// contexts cancelled and their reads and writes fail.
+func (c *Conn) Abort() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.qc.CloseWithError(quic.ApplicationErrorCode(errNoError), "server stopped")
+}
+
+// Tick is called by the heartbeat with its clock: it enforces the
+// keep-alive timeout and the requests' data rates, and sends the final
+// GOAWAY of a graceful shutdown.
+func (c *Conn) Tick(now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.goAwaySent == 1 {
+		if c.goAwayTick {
+			c.finalGoAwayLocked()
+		}
+		c.goAwayTick = true
+	}
+	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) && !c.closed {
+		c.opts.Info.End(metrics.KeepAliveTimeout)
+		logevents.ConnectionKeepAlive(c.logger(), c.opts.Info.ID)
+		c.drainLocked()
+	}
+	for st := range c.streams {
+		st.tick(now)
+	}
+}
+
+// setStateLocked tells OnState of a change of the connection's state.
+func (c *Conn) setStateLocked(s http.ConnState) {
+	if c.opts.OnState != nil && c.state != s {
+		c.state = s
+		c.opts.OnState(c.opts.Accepted, s)
+	}
+}
+
+// acceptUni serves the client's unidirectional streams.
+func (c *Conn) acceptUni() {
+	for {
+		rs, err := c.qc.AcceptUniStream(context.Background())
+		if err != nil {
+			return
+		}
+		go c.serveUni(rs)
+	}
+}
+
+// serveUni reads a unidirectional stream's type and serves it
+// (RFC 9114, 6.2; RFC 9204, 4.2).
+func (c *Conn) serveUni(rs *quic.ReceiveStream) {
+	var rd reader
+	rd.reset(rs, make([]byte, 512))
+	typ, err := rd.varint()
+	if err != nil {
+		return
+	}
+	var once *atomic.Bool
+	var read func(*reader) error
+	switch typ {
+	case streamControl:
+		once, read = &c.gotControl, c.readControl
+	case streamQPACKEncoder:
+		once, read = &c.gotEncoder, readEncoderStream
+	case streamQPACKDecoder:
+		once, read = &c.gotDecoder, discardStream
+	case streamPush:
+		c.fail(&connError{errStreamCreation, "a client opened a push stream"})
+		return
+	default:
+		rs.CancelRead(quic.StreamErrorCode(errStreamCreation)) // unknown types are ignored
+		return
+	}
+	if once.Swap(true) {
+		c.fail(connErr(errStreamCreation, "a second stream of type %#x", typ))
+		return
+	}
+	err = read(&rd)
+	if c.qc.Context().Err() != nil {
+		return // the connection ended
+	}
+	var ce *connError
+	if !errors.As(err, &ce) {
+		ce = connErr(errClosedCriticalStream, "the client closed its stream of type %#x: %v", typ, err)
+	}
+	c.fail(ce)
+}
+
+// readControl reads the client's control stream: SETTINGS first, then
+// GOAWAY, MAX_PUSH_ID and unknown frames (RFC 9114, 6.2.1 and 7.2). It
+// returns when the stream fails.
+func (c *Conn) readControl(rd *reader) error {
+	typ, length, err := rd.frameHeader()
+	if err != nil {
+		return err
+	}
+	if typ != frameSettings {
+		return connErr(errMissingSettings, "the client's control stream does not start with SETTINGS")
+	}
+	if length > maxSettingsPayload {
+		return connErr(errExcessiveLoad, "SETTINGS frame of %d bytes", length)
+	}
+	payload, err := rd.payload(int(length))
+	if err != nil {
+		return err
+	}
+	if _, err := parseSettings(payload); err != nil {
+		return err
+	}
+	for {
+		typ, length, err := rd.frameHeader()
+		if err != nil {
+			return err
+		}
+		switch {
+		case typ == frameGoAway || typ == frameMaxPushID:
+			// The client's GOAWAY and MAX_PUSH_ID carry push IDs; the
+			// server does not push.
+			if err := readVarintFrame(rd, length); err != nil {
+				return err
+			}
+		case typ == frameCancelPush:
+			return connErr(errID, "CANCEL_PUSH for a push the server never promised")
+		case typ == frameSettings:
+			return connErr(errFrameUnexpected, "a second SETTINGS frame")
+		case typ == frameData || typ == frameHeaders || typ == framePushPromise || reservedHTTP2Frame(typ):
+			return connErr(errFrameUnexpected, "frame type %#x on the control stream", typ)
+		default:
+			if _, err := rd.skip(length); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// readVarintFrame reads a frame whose payload is one variable-length
+// integer.
+func readVarintFrame(rd *reader, length uint64) error {
+	if length == 0 || length > 8 {
+		return connErr(errFrame, "malformed control frame")
+	}
+	p, err := rd.payload(int(length))
+	if err != nil {
+		return err
+	}
+	if _, n, err := quicvarint.Parse(p); err != nil || n != len(p) {
+		return connErr(errFrame, "malformed control frame")
+	}
+	return nil
+}
+
+// readEncoderStream reads the client's QPACK encoder stream. The server's
+// dynamic table holds nothing (SETTINGS_QPACK_MAX_TABLE_CAPACITY is 0),
+// so the only valid instruction sets its capacity to 0 (RFC 9204, 4.3).
+func readEncoderStream(rd *reader) error {
+	var buf [64]byte
+	for {
+		n, err := rd.read(buf[:])
+		for _, b := range buf[:n] {
+			if b != 0x20 {
+				return connErr(errQPACKEncoderStream, "a dynamic table instruction, with a table capacity of 0")
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// discardStream reads and drops the client's QPACK decoder stream: the
+// server's field sections never refer to a dynamic table, so the
+// instructions there (stream cancellations) need no action.
+func discardStream(rd *reader) error {
+	var buf [256]byte
+	for {
+		if _, err := rd.read(buf[:]); err != nil {
+			return err
+		}
+	}
+}

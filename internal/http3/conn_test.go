@@ -1,0 +1,415 @@
+package http3
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/qpack"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/quicvarint"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true") // loopback needs no large UDP buffers
+	os.Exit(m.Run())
+}
+
+// testServer serves HTTP/3 connections with cfg on a loopback QUIC
+// listener and keeps them, so that a test can drive them.
+type testServer struct {
+	addr  string
+	mu    sync.Mutex
+	conns []*Conn
+}
+
+func (s *testServer) conn(t *testing.T) *Conn {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		if len(s.conns) > 0 {
+			c := s.conns[len(s.conns)-1]
+			s.mu.Unlock()
+			return c
+		}
+		s.mu.Unlock()
+	}
+	t.Fatal("no connection")
+	return nil
+}
+
+func startTestServer(t *testing.T, cfg *Config) *testServer {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	base := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	ln, err := quic.ListenAddr("127.0.0.1:0", TLSConfig(base, nil), cfg.QUICConfig(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	accepting := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepting // no wg.Go after this
+		wg.Wait()
+	})
+	go func() {
+		defer close(accepting)
+		for {
+			qc, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			c := NewConn(cfg, qc, Options{})
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			wg.Go(c.Serve)
+		}
+	}()
+	return s
+}
+
+// dial opens a raw client connection, with its control stream and
+// SETTINGS unless bare.
+func dial(t *testing.T, addr string, bare bool) *quic.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	qc, err := quic.DialAddr(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{NextProto}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { qc.CloseWithError(0, "") })
+	if !bare {
+		uni(t, qc, streamControl, frames(frameSettings, []byte{}))
+	}
+	return qc
+}
+
+// uni opens a unidirectional stream of type typ and writes b on it.
+func uni(t *testing.T, qc *quic.Conn, typ uint64, b []byte) *quic.SendStream {
+	t.Helper()
+	s, err := qc.OpenUniStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(append(quicvarint.Append(nil, typ), b...))
+	return s
+}
+
+// request sends b on a new request stream, and ends it when fin is set.
+func request(t *testing.T, qc *quic.Conn, b []byte, fin bool) *quic.Stream {
+	t.Helper()
+	s, err := qc.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(b)
+	if fin {
+		s.Close()
+	}
+	return s
+}
+
+// response reads a response: its final status and body.
+func response(s *quic.Stream) (int, string, error) {
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var rd reader
+	rd.reset(s, make([]byte, 1024))
+	status, body := 0, ""
+	for {
+		typ, n, err := rd.frameHeader()
+		if err == io.EOF {
+			return status, body, nil
+		}
+		if err != nil {
+			return status, body, err
+		}
+		p, err := rd.payload(int(n))
+		if err != nil {
+			return status, body, err
+		}
+		switch typ {
+		case frameHeaders:
+			next := qpack.NewDecoder().Decode(p)
+			for hf, err := next(); err == nil; hf, err = next() {
+				if hf.Name == ":status" {
+					if code, _ := strconv.Atoi(hf.Value); code >= 200 || status == 0 {
+						status = code
+					}
+				}
+			}
+		case frameData:
+			body += string(p)
+		}
+	}
+}
+
+// closedWith waits for the connection to be closed by the server and
+// returns the code.
+func closedWith(t *testing.T, qc *quic.Conn) errCode {
+	t.Helper()
+	select {
+	case <-qc.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not close the connection")
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(qc.Context()); !errors.As(err, &ae) || !ae.Remote {
+		t.Fatalf("connection ended with %v", err)
+	}
+	return errCode(ae.ErrorCode)
+}
+
+// resetWith reads the stream until it fails and returns the reset's code.
+func resetWith(t *testing.T, s *quic.Stream) errCode {
+	t.Helper()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.Copy(io.Discard, s)
+	var se *quic.StreamError
+	if !errors.As(err, &se) || !se.Remote {
+		t.Fatalf("stream ended with %v, want a reset", err)
+	}
+	return errCode(se.ErrorCode)
+}
+
+func okHandler(cfg *Config) {
+	cfg.App.Handler = func(ex *app.Exchange) { ex.WriteString("ok " + string(ex.Path())) }
+}
+
+func TestConnServes(t *testing.T) {
+	cfg := testConfig()
+	okHandler(cfg)
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	// Grease: an unknown stream type, unknown frames before HEADERS and in
+	// the body.
+	uni(t, qc, 0x21, []byte("ignored"))
+	req := frames(0x21, []byte("x"), frameHeaders, encode(get()...), 0x40, []byte("yy"))
+	status, body, err := response(request(t, qc, req, true))
+	if err != nil || status != 200 || body != "ok /p" {
+		t.Fatalf("%d %q %v", status, body, err)
+	}
+	// The server's control stream starts with SETTINGS.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := qc.AcceptUniStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rd reader
+	rd.reset(rs, make([]byte, 64))
+	if typ, _ := rd.varint(); typ != streamControl {
+		t.Fatalf("stream type %d", typ)
+	}
+	typ, n, _ := rd.frameHeader()
+	p, _ := rd.payload(int(n))
+	set, err := parseSettings(p)
+	if typ != frameSettings || err != nil || set.maxFieldSectionSize != uint64(cfg.MaxRequestHeadersTotalSize) {
+		t.Fatalf("first frame %#x %+v %v", typ, set, err)
+	}
+}
+
+func TestConnProtocolErrors(t *testing.T) {
+	cfg := testConfig()
+	cfg.App.Handler = func(ex *app.Exchange) {
+		io.Copy(io.Discard, ex.Body())
+		ex.WriteString("ok")
+	}
+	s := startTestServer(t, cfg)
+	conn := []struct {
+		name string
+		act  func(qc *quic.Conn)
+		want errCode
+	}{
+		{"DATA before HEADERS", func(qc *quic.Conn) { request(t, qc, frames(frameData, []byte("x")), false) }, errFrameUnexpected},
+		{"SETTINGS on a request stream", func(qc *quic.Conn) { request(t, qc, frames(frameSettings, []byte{}), false) }, errFrameUnexpected},
+		{"HTTP/2 frame type", func(qc *quic.Conn) { request(t, qc, frames(0x06, []byte("12345678")), false) }, errFrameUnexpected},
+		{"PUSH_PROMISE from a client", func(qc *quic.Conn) {
+			request(t, qc, frames(frameHeaders, encode(get()...), framePushPromise, []byte{0}), false)
+		}, errFrameUnexpected},
+		{"truncated HEADERS", func(qc *quic.Conn) { request(t, qc, frames(frameHeaders, encode(get()...))[:6], true) }, errFrame},
+		{"dynamic table reference", func(qc *quic.Conn) { request(t, qc, frames(frameHeaders, []byte{0x02, 0x00, 0x80}), true) }, errQPACKDecompression},
+		{"control stream without SETTINGS", func(qc *quic.Conn) { uni(t, qc, streamControl, frames(frameGoAway, []byte{0})) }, errMissingSettings},
+		{"second control stream", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}))
+			time.Sleep(20 * time.Millisecond)
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}))
+		}, errStreamCreation},
+		{"control stream closed", func(qc *quic.Conn) { uni(t, qc, streamControl, frames(frameSettings, []byte{})).Close() }, errClosedCriticalStream},
+		{"second SETTINGS", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameSettings, []byte{}))
+		}, errFrameUnexpected},
+		{"DATA on the control stream", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameData, []byte("x")))
+		}, errFrameUnexpected},
+		{"HTTP/2 setting", func(qc *quic.Conn) { uni(t, qc, streamControl, frames(frameSettings, []byte{0x04, 0x01})) }, errSettings},
+		{"CANCEL_PUSH", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameCancelPush, []byte{0}))
+		}, errID},
+		{"malformed GOAWAY", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameGoAway, []byte{0x40}))
+		}, errFrame},
+		{"push stream from a client", func(qc *quic.Conn) { uni(t, qc, streamPush, []byte{0}) }, errStreamCreation},
+		{"QPACK encoder instruction", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, []byte{0x3f, 0x01}) }, errQPACKEncoderStream},
+		{"second QPACK decoder stream", func(qc *quic.Conn) {
+			uni(t, qc, streamQPACKDecoder, nil)
+			time.Sleep(20 * time.Millisecond)
+			uni(t, qc, streamQPACKDecoder, nil)
+		}, errStreamCreation},
+	}
+	for _, tc := range conn {
+		t.Run(tc.name, func(t *testing.T) {
+			qc := dial(t, s.addr, true)
+			tc.act(qc)
+			if got := closedWith(t, qc); got != tc.want {
+				t.Fatalf("connection closed with %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	streams := []struct {
+		name string
+		req  []byte
+		fin  bool
+		want errCode
+	}{
+		{"upper-case field name", frames(frameHeaders, encode(get("Accept", "x")...)), true, errMessage},
+		{"connection header", frames(frameHeaders, encode(get("connection", "close")...)), true, errMessage},
+		{"missing :path", frames(frameHeaders, encode(":method", "GET", ":scheme", "https")), true, errMessage},
+		{"body longer than content-length", frames(frameHeaders, encode(get("content-length", "1")...), frameData, []byte("12")), true, errMessage},
+		{"body shorter than content-length", frames(frameHeaders, encode(get("content-length", "3")...), frameData, []byte("12")), true, errMessage},
+		{"no HEADERS", nil, true, errRequestIncomplete},
+	}
+	qc := dial(t, s.addr, false)
+	for _, tc := range streams {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resetWith(t, request(t, qc, tc.req, tc.fin)); got != tc.want {
+				t.Fatalf("stream reset with %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// The connection serves on after stream errors.
+	if status, _, err := response(request(t, qc, frames(frameHeaders, encode(get()...)), true)); status != 200 || err != nil {
+		t.Fatalf("after the stream errors: %d %v", status, err)
+	}
+	// A HEADERS frame over the limit is answered with 431 unread.
+	big := frames(frameHeaders, make([]byte, cfg.maxHeadersFrame()+1))
+	if status, _, err := response(request(t, qc, big[:16], false)); status != 431 {
+		t.Fatalf("oversized HEADERS frame: %d %v", status, err)
+	}
+}
+
+func TestConnRequestHeadersTimeout(t *testing.T) {
+	cfg := testConfig()
+	okHandler(cfg)
+	cfg.RequestHeadersTimeout = 200 * time.Millisecond
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	st := request(t, qc, frames(frameHeaders, encode(get()...))[:5], false) // half a HEADERS frame
+	c := s.conn(t)
+	for c.idle() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.Tick(cfg.App.Heartbeat.Now() + int64(100*time.Millisecond)) // within the timeout
+	st.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("within the timeout: %v", err)
+	}
+	c.Tick(cfg.App.Heartbeat.Now() + int64(time.Second))
+	if got := resetWith(t, st); got != errRequestRejected {
+		t.Fatalf("reset with %v", got)
+	}
+}
+
+// TestConnGracefulShutdown checks the GOAWAY sequence: the largest stream
+// ID, then, a heartbeat later, the first stream refused; the request in
+// flight finishes, a later one is refused, then the connection closes.
+func TestConnGracefulShutdown(t *testing.T) {
+	cfg := testConfig()
+	release := make(chan struct{})
+	cfg.App.Handler = func(ex *app.Exchange) {
+		if string(ex.Path()) == "/block" {
+			<-release
+		}
+		ex.WriteString("done")
+	}
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ctrl, err := qc.AcceptUniStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rd reader
+	rd.reset(ctrl, make([]byte, 64))
+	rd.varint()
+	if typ, n, _ := rd.frameHeader(); typ == frameSettings {
+		rd.payload(int(n))
+	}
+	goAway := func() uint64 {
+		t.Helper()
+		ctrl.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, n, err := rd.frameHeader()
+		if err != nil || typ != frameGoAway {
+			t.Fatalf("frame %#x %v, want GOAWAY", typ, err)
+		}
+		p, _ := rd.payload(int(n))
+		id, _, _ := quicvarint.Parse(p)
+		return id
+	}
+
+	inFlight := request(t, qc, frames(frameHeaders, encode(":method", "GET", ":scheme", "https", ":path", "/block")), true)
+	c := s.conn(t)
+	for c.idle() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c.CloseIfIdle() {
+		t.Fatal("a connection with a request in flight reported idle")
+	}
+	if id := goAway(); id != largestStreamID {
+		t.Fatalf("first GOAWAY %d, want %d", id, largestStreamID)
+	}
+	c.Tick(0)
+	c.Tick(0)
+	if id := goAway(); id != 4 {
+		t.Fatalf("second GOAWAY %d, want 4 (stream 0 was accepted)", id)
+	}
+	if got := resetWith(t, request(t, qc, frames(frameHeaders, encode(get()...)), true)); got != errRequestRejected {
+		t.Fatalf("a request after GOAWAY: reset with %v", got)
+	}
+	close(release)
+	if status, body, err := response(inFlight); status != 200 || body != "done" || err != nil {
+		t.Fatalf("the request in flight: %d %q %v", status, body, err)
+	}
+	if got := closedWith(t, qc); got != errNoError {
+		t.Fatalf("closed with %v", got)
+	}
+}
+
+// idle reports whether the connection serves no request.
+func (c *Conn) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running == 0
+}

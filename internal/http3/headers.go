@@ -1,0 +1,403 @@
+package http3
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/quic-go/qpack"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+	"github.com/kestrel-go/kestrel/internal/metrics"
+)
+
+// fieldOverhead is what each field adds to a field section's size, over
+// its name and value (RFC 9114, 4.2.2).
+const fieldOverhead = 32
+
+// headerBlock is what decoding a request's field section found, beyond
+// the fields themselves, which go straight into the stream's head.
+type headerBlock struct {
+	size, count int
+	tooLarge    bool   // over the limits: answered 431
+	malformed   string // why the request is malformed (RFC 9114, 4.1.2)
+
+	regular                         bool // a regular field came: no pseudo-header may follow
+	method, path, scheme, authority app.Span
+	hasMethod, hasPath, hasScheme   bool
+	hasAuthority, hasHost           bool
+	host                            app.Span
+	hasLength                       bool
+	contentLength                   int64
+	cookies                         []int // indexes of the cookie fields
+}
+
+// decodeFields decodes a QPACK field section and calls fn for each field,
+// counting them against the request header limits. A field section that
+// QPACK cannot decode is a connection error (RFC 9204, 2.2).
+func (st *stream) decodeFields(block []byte, hb *headerBlock, fn func(name, value string)) error {
+	cfg := st.c.cfg
+	next := qpack.NewDecoder().Decode(block)
+	for {
+		hf, err := next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return connErr(errQPACKDecompression, "QPACK: %v", err)
+		}
+		hb.size += len(hf.Name) + len(hf.Value) + fieldOverhead
+		hb.count++
+		if hb.size > cfg.MaxRequestHeadersTotalSize || hb.count > cfg.MaxRequestHeaderCount ||
+			len(hf.Name) > cfg.MaxRequestHeaderFieldSize || len(hf.Value) > cfg.MaxRequestHeaderFieldSize {
+			hb.tooLarge = true
+		}
+		if hb.tooLarge || hb.malformed != "" {
+			continue // decoded to the end, to find QPACK errors, but not kept
+		}
+		if msg := checkField(hf.Name, hf.Value); msg != "" {
+			hb.malformed = msg
+			continue
+		}
+		fn(hf.Name, hf.Value)
+	}
+}
+
+// decodeRequest decodes the request's HEADERS frame into the stream's
+// head.
+func (st *stream) decodeRequest(block []byte, hb *headerBlock) error {
+	*hb = headerBlock{contentLength: -1, cookies: hb.cookies[:0]}
+	return st.decodeFields(block, hb, func(name, value string) {
+		if name[0] == ':' {
+			if hb.regular {
+				hb.malformed = "pseudo-header after a regular header"
+				return
+			}
+			span := st.store(value)
+			var seen *bool
+			switch name {
+			case ":method":
+				hb.method, seen = span, &hb.hasMethod
+			case ":path":
+				hb.path, seen = span, &hb.hasPath
+			case ":scheme":
+				hb.scheme, seen = span, &hb.hasScheme
+			case ":authority":
+				hb.authority, seen = span, &hb.hasAuthority
+			default:
+				// :protocol too: extended CONNECT is not offered.
+				hb.malformed = "unknown pseudo-header " + name
+				return
+			}
+			if *seen {
+				hb.malformed = "duplicate " + name
+			}
+			*seen = true
+			return
+		}
+		hb.regular = true
+		switch name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			hb.malformed = "connection-specific header " + name
+			return
+		case "te":
+			if value != "trailers" {
+				hb.malformed = "te other than trailers"
+				return
+			}
+		case "content-length":
+			n, ok := httpsyntax.ParseContentLength(value)
+			if !ok || hb.hasLength && n != hb.contentLength {
+				hb.malformed = "invalid content-length"
+				return
+			}
+			hb.contentLength, hb.hasLength = n, true
+		}
+		nameSpan, valueSpan := st.store(name), st.store(value)
+		switch name {
+		case "host":
+			if hb.hasHost {
+				hb.malformed = "duplicate host"
+				return
+			}
+			hb.host, hb.hasHost = valueSpan, true
+		case "cookie":
+			hb.cookies = append(hb.cookies, len(st.Req.Fields))
+		}
+		st.Req.Fields = append(st.Req.Fields, app.Field{Name: nameSpan, Value: valueSpan})
+	})
+}
+
+// decodeTrailers decodes the request's trailer section, handing its
+// fields to the handler's Request.Trailer.
+func (st *stream) decodeTrailers(block []byte) error {
+	var hb headerBlock
+	err := st.decodeFields(block, &hb, func(name, value string) {
+		switch {
+		case name[0] == ':':
+			hb.malformed = "pseudo-header in trailers"
+		case name == "content-length" || name == "host":
+			// framing and routing fields do not belong in trailers
+		default:
+			st.AddRequestTrailer(http.CanonicalHeaderKey(name), value)
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case hb.tooLarge:
+		return errTrailersTooLarge
+	case hb.malformed != "":
+		return &streamError{errMessage, hb.malformed}
+	}
+	return nil
+}
+
+var errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large", metrics.MaxRequestHeadersTotalSizeExceed)
+
+// checkField returns why a field is malformed (RFC 9114, 4.2 and
+// RFC 9110, 5.5), or "".
+func checkField(name, value string) string {
+	if len(name) == 0 {
+		return "empty header name"
+	}
+	start := 0
+	if name[0] == ':' {
+		start = 1
+	}
+	for i := start; i < len(name); i++ {
+		ch := name[i]
+		if 'A' <= ch && ch <= 'Z' {
+			return "upper-case header name"
+		}
+		if !httpsyntax.TChar[ch] {
+			return "invalid header name"
+		}
+	}
+	for i := range len(value) {
+		if ch := value[i]; ch == 0 || ch == '\r' || ch == '\n' {
+			return "invalid header value"
+		}
+	}
+	if n := len(value); n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n-1] == ' ' || value[n-1] == '\t') {
+		return "header value with leading or trailing whitespace"
+	}
+	return ""
+}
+
+// buildHead checks the pseudo-headers (RFC 9114, 4.3.1) and fills the
+// stream's head from them; ended tells that the request stream ended
+// with its HEADERS frame. It returns why the request is malformed, or "".
+func (st *stream) buildHead(hb *headerBlock, ended bool) string {
+	if hb.malformed != "" {
+		return hb.malformed
+	}
+	b := st.headBuf
+	if !hb.hasMethod {
+		return "missing :method"
+	}
+	method := hb.method.Of(b)
+	if !httpsyntax.ValidToken(method) {
+		return "invalid :method"
+	}
+	h := &st.Req
+	if string(method) == "CONNECT" {
+		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
+			return "CONNECT needs :authority and no :scheme or :path"
+		}
+		h.Form, h.Target = app.AuthorityForm, hb.authority
+	} else {
+		if !hb.hasScheme || !hb.hasPath {
+			return "missing :scheme or :path"
+		}
+		path := hb.path.Of(b)
+		switch {
+		case len(path) == 0:
+			return "empty :path"
+		case path[0] == '/':
+			h.Form = app.OriginForm
+		case string(path) == "*" && string(method) == "OPTIONS":
+			h.Form = app.AsteriskForm
+		default:
+			return "invalid :path"
+		}
+		h.Target = hb.path
+	}
+	if hb.hasAuthority && !validAuthority(hb.authority.Of(b)) {
+		return "invalid :authority"
+	}
+	if hb.hasAuthority && hb.hasHost && string(hb.authority.Of(b)) != string(hb.host.Of(b)) {
+		return ":authority and host differ"
+	}
+	h.Method, h.ProtoMajor, h.ProtoMinor = hb.method, 3, 0
+	switch {
+	case hb.hasAuthority:
+		h.Host, h.HostCount = hb.authority, 1
+	case hb.hasHost:
+		h.Host, h.HostCount = hb.host, 1
+	}
+	h.ContentLength = hb.contentLength
+	h.UnknownLength = !ended && !hb.hasLength
+	if ended && hb.contentLength > 0 {
+		return "content-length with an empty body"
+	}
+	st.joinCookies(hb.cookies)
+	h.Buf = st.headBuf
+	return ""
+}
+
+// validAuthority accepts a host with an optional port, without user
+// information.
+func validAuthority(a []byte) bool {
+	for _, c := range a {
+		if c == '@' || c == ' ' || c == '/' || c == '?' || c == '#' {
+			return false
+		}
+	}
+	return len(a) > 0
+}
+
+// store appends s to the stream's head buffer and returns its span.
+func (st *stream) store(s string) app.Span {
+	start := int32(len(st.headBuf))
+	st.headBuf = append(st.headBuf, s...)
+	return app.Span{Start: start, End: int32(len(st.headBuf))}
+}
+
+// joinCookies merges the request's cookie fields into one, joined by
+// "; " (RFC 9114, 4.2.1), as HTTP/1.1 carries them.
+func (st *stream) joinCookies(at []int) {
+	if len(at) < 2 {
+		return
+	}
+	start := int32(len(st.headBuf))
+	for i, j := range at {
+		if i > 0 {
+			st.headBuf = append(st.headBuf, "; "...)
+		}
+		f := st.Req.Fields[j]
+		st.headBuf = append(st.headBuf, f.Value.Of(st.headBuf)...)
+	}
+	st.Req.Fields[at[0]].Value = app.Span{Start: start, End: int32(len(st.headBuf))}
+	out := st.Req.Fields[:at[0]+1]
+	skip := at[1:]
+	for j := at[0] + 1; j < len(st.Req.Fields); j++ {
+		if len(skip) > 0 && skip[0] == j {
+			skip = skip[1:]
+			continue
+		}
+		out = append(out, st.Req.Fields[j])
+	}
+	st.Req.Fields = out
+}
+
+// appendHeaders appends a HEADERS frame to the stream's output: a response
+// head (status and ex's headers) or, with status 0, trailers (extra's). An
+// empty trailer section is not sent.
+func (st *stream) appendHeaders(status int, ex *app.Exchange, length int64, extra func(fn func(name, value string))) {
+	st.block = st.block[:0]
+	enc := st.enc
+	defer enc.Close()
+	if status != 0 {
+		enc.WriteField(qpack.HeaderField{Name: ":status", Value: statusString(status)})
+	}
+	if ex != nil {
+		var lower [64]byte
+		app.VisitLines(ex.HeaderLines(), func(_, name, value []byte) {
+			n := lowerName(lower[:0], name)
+			if connectionSpecific(n) {
+				return
+			}
+			enc.WriteField(qpack.HeaderField{Name: fieldName(n), Value: string(value)})
+		})
+		if length >= 0 {
+			enc.WriteField(qpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10)})
+		}
+		if !ex.UserDate() {
+			enc.WriteField(qpack.HeaderField{Name: "date", Value: st.c.cfg.App.Heartbeat.Date()})
+		}
+		if st.c.cfg.App.ServerHeader && !ex.UserServer() {
+			enc.WriteField(qpack.HeaderField{Name: "server", Value: "Kestrel"})
+		}
+	}
+	if extra != nil {
+		var lower [64]byte
+		extra(func(name, value string) {
+			n := lowerName(lower[:0], []byte(name))
+			if !httpsyntax.ValidToken(name) || connectionSpecific(n) {
+				return
+			}
+			enc.WriteField(qpack.HeaderField{Name: fieldName(n), Value: httpsyntax.SanitizeValue(value)})
+		})
+	}
+	if len(st.block) == 0 {
+		return
+	}
+	st.out = appendFrameHeader(st.out, frameHeaders, len(st.block))
+	st.out = append(st.out, st.block...)
+}
+
+// blockWriter collects the QPACK encoder's output in the stream's block.
+type blockWriter struct{ st *stream }
+
+func (w blockWriter) Write(p []byte) (int, error) {
+	w.st.block = append(w.st.block, p...)
+	return len(p), nil
+}
+
+func lowerName(dst, name []byte) []byte {
+	for _, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	return dst
+}
+
+// connectionSpecific reports the header fields HTTP/3 forbids (RFC 9114,
+// 4.2), which the handler may have set for HTTP/1.1.
+func connectionSpecific(name []byte) bool {
+	switch string(name) {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+// commonNames are response header names as strings, so that encoding
+// them allocates nothing.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"accept-ranges", "access-control-allow-origin", "age", "alt-svc", "cache-control",
+		"content-disposition", "content-encoding", "content-language", "content-length", "content-location",
+		"content-range", "content-security-policy", "content-type", "date", "etag", "expires", "last-modified",
+		"link", "location", "referrer-policy", "retry-after", "server", "set-cookie", "strict-transport-security",
+		"trailer", "vary", "www-authenticate", "x-content-type-options", "x-frame-options", "x-xss-protection",
+		"grpc-status", "grpc-message", "grpc-encoding"} {
+		m[n] = n
+	}
+	return m
+}()
+
+func fieldName(n []byte) string {
+	if s, ok := commonNames[string(n)]; ok {
+		return s
+	}
+	return string(n)
+}
+
+var statusStrings = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusString(code int) string {
+	if code >= 0 && code < len(statusStrings) {
+		return statusStrings[code]
+	}
+	return strconv.Itoa(code)
+}
