@@ -39,7 +39,7 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 	}
 	ctx := &RequestContext{parent: parent, ex: ex}
 	req := r.WithContext(ctx)
-	if ex.Req.Chunked || ex.Req.UnknownLength {
+	if ex.Req.HasBody() {
 		// Trailers, declared or not, land in the handler's Request.Trailer
 		// as the body ends, as net/http delivers them.
 		ex.reqTrailer = &req.Trailer
@@ -140,6 +140,15 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 	if h.HostCount == 0 && u.Host != "" {
 		req.Host = u.Host
 	}
+	if h.TrailerDeclared && h.HasBody() {
+		req.Trailer = make(http.Header)
+		for _, v := range hdr["Trailer"] {
+			httpsyntax.ForEachToken([]byte(v), func(t []byte) {
+				req.Trailer[textproto.CanonicalMIMEHeaderKey(string(t))] = nil
+			})
+		}
+		delete(hdr, "Trailer") // in Request.Trailer, as net/http does
+	}
 	switch {
 	case h.Chunked || h.UnknownLength:
 		req.ContentLength = -1
@@ -147,15 +156,6 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 			req.TransferEncoding = []string{"chunked"}
 		}
 		req.Body = &ex.body
-		if h.TrailerDeclared {
-			req.Trailer = make(http.Header)
-			for _, v := range hdr["Trailer"] {
-				httpsyntax.ForEachToken([]byte(v), func(t []byte) {
-					req.Trailer[textproto.CanonicalMIMEHeaderKey(string(t))] = nil
-				})
-			}
-			delete(hdr, "Trailer") // in Request.Trailer, as net/http does
-		}
 	case h.ContentLength > 0:
 		req.ContentLength = h.ContentLength
 		req.Body = &ex.body

@@ -101,7 +101,7 @@ func TestContinuationFlood(t *testing.T) {
 			t.Fatalf("CONTINUATION frames of %d bytes: the connection stayed open", size)
 		}
 		<-done
-		if sent > 8<<20 {
+		if sent > 32<<20 { // what the kernel buffers on loopback, far below the 1.6 GB sent unchecked
 			t.Errorf("CONTINUATION frames of %d bytes: the server read %d bytes before closing", size, sent)
 		}
 	}

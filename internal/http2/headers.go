@@ -206,7 +206,11 @@ func (c *Conn) emit(hf hpack.HeaderField) {
 		hb.contentLength, hb.hasLength = n, true
 	}
 	if hb.trailers {
-		st.AddRequestTrailer(http.CanonicalHeaderKey(hf.Name), hf.Value)
+		// Kept for the handler's goroutine, which hands them over when it
+		// reads the body's end (the reader must not touch Request.Trailer).
+		c.mu.Lock()
+		st.trailers = append(st.trailers, http.CanonicalHeaderKey(hf.Name), hf.Value)
+		c.mu.Unlock()
 		return
 	}
 	name, value := st.store(hf.Name), st.store(hf.Value)
@@ -217,6 +221,8 @@ func (c *Conn) emit(hf hpack.HeaderField) {
 		}
 	case "cookie":
 		hb.cookies = append(hb.cookies, len(st.Req.Fields))
+	case "trailer":
+		st.Req.TrailerDeclared = true
 	}
 	st.Req.Fields = append(st.Req.Fields, app.Field{Name: name, Value: value})
 }
@@ -262,8 +268,9 @@ func (c *Conn) startRequest(st *stream) error {
 	}
 	if hb.malformed != "" {
 		logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "stream "+strconv.FormatUint(uint64(st.id), 10)+": "+hb.malformed, 0)
-		c.putStream(st)
-		return streamErr{st.id, http2.ErrCodeProtocol, hb.malformed}
+		id := st.id
+		c.putStream(st) // st may be reused from here on
+		return streamErr{id, http2.ErrCodeProtocol, hb.malformed}
 	}
 	h := &st.Req
 	h.Method, h.Target, h.ProtoMajor, h.ProtoMinor = hb.method, hb.path, 2, 0
@@ -286,8 +293,9 @@ func (c *Conn) startRequest(st *stream) error {
 	h.UnknownLength = !hb.endStream && hb.contentLength < 0
 	if hb.endStream {
 		if hb.contentLength > 0 {
+			id := st.id
 			c.putStream(st)
-			return streamErr{st.id, http2.ErrCodeProtocol, "content-length with an empty body"}
+			return streamErr{id, http2.ErrCodeProtocol, "content-length with an empty body"}
 		}
 		h.ContentLength = -1
 	}

@@ -51,6 +51,8 @@ type stream struct {
 	reset       error // the stream was reset: writes fail with it
 
 	handlerDone bool
+	counted     bool     // in the connection's running handlers
+	trailers    []string // request trailers, name and value, until the body's end is read
 	reqCtx      *app.RequestContext
 	bodyRate    app.RateTimer // the request body, while the handler waits for it
 	windowWait  app.RateTimer // the response, while it waits for flow-control window
@@ -87,7 +89,8 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
 	st.remaining = -1
-	st.handlerDone, st.reqCtx, st.readExpired = false, nil, false
+	st.handlerDone, st.reqCtx, st.readExpired, st.counted = false, nil, false, false
+	st.trailers = st.trailers[:0]
 	st.readTimer, st.writeTimer = nil, nil
 	return st
 }
@@ -149,17 +152,19 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 		// streams already reset (rapid reset), it is refused and the
 		// client may retry it (8.7).
 		c.mu.Unlock()
-		c.putStream(st)
+		id := st.id
+		c.putStream(st) // st may be reused from here on
 		if late {
 			return nil
 		}
-		return streamErr{st.id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
+		return streamErr{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
 	}
 	if c.streams == nil {
 		c.streams = make(map[uint32]*stream)
 	}
 	c.streams[st.id] = st
 	c.running++
+	st.counted = true
 	st.sendWindow = int64(c.peerWindow)
 	if endStream {
 		st.bodyEnded = true
@@ -208,7 +213,7 @@ func (c *Conn) runStream(st *stream) {
 		st.drainUntil = c.now() + int64(drainTimeout)
 	}
 	st.handlerDone = true
-	c.running--
+	st.uncount()
 	c.closeStreamLocked(st) // the stream may be reused from here on
 	c.flushLocked(false)
 	wake := c.closing && len(c.streams) == 0 && c.running == 0
@@ -460,6 +465,7 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	for st.bodyOff == len(st.body) {
 		switch {
 		case st.bodyEnded:
+			st.handTrailers()
 			return 0, io.EOF
 		case st.readExpired:
 			return 0, os.ErrDeadlineExceeded
@@ -475,9 +481,19 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	st.bodyRate.Count(n)
 	c.giveBackFrom(int64(n), int64(n), st, false)
 	if st.bodyOff == len(st.body) && st.bodyEnded {
+		st.handTrailers()
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// handTrailers gives the request's trailers to the handler's request, on
+// the handler's goroutine, as the body's end is read; mu is held.
+func (st *stream) handTrailers() {
+	for i := 0; i+1 < len(st.trailers); i += 2 {
+		st.AddRequestTrailer(st.trailers[i], st.trailers[i+1])
+	}
+	st.trailers = st.trailers[:0]
 }
 
 // WriteHead queues the response's HEADERS frame, which goes out with the
@@ -522,6 +538,15 @@ func (c *Conn) writeHeadersLocked(id uint32, block []byte, endStream bool) {
 		}
 		block = block[len(frag):]
 		c.wfr.WriteContinuation(id, len(block) == 0, frag)
+	}
+}
+
+// uncount takes the stream's handler out of the connection's running
+// handlers; mu is held.
+func (st *stream) uncount() {
+	if st.counted {
+		st.counted = false
+		st.c.running--
 	}
 }
 
@@ -646,6 +671,9 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st.reset != nil || st.endSent {
+		if st.reset == nil {
+			st.uncount()
+		}
 		c.flushLocked(false)
 		return st.reset == nil
 	}
@@ -662,6 +690,10 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 		c.appendData(st.id, nil, true)
 	}
 	st.endStreamLocked()
+	// The handler has returned and the client sees the stream end: it no
+	// longer counts against MaxStreamsPerConnection, so a client that
+	// opens its next stream at once is not refused.
+	st.uncount()
 	c.flushLocked(false)
 	return true
 }
