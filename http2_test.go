@@ -1,5 +1,7 @@
 package kestrel
 
+//lint:file-ignore SA1019 golang.org/x/net/http2's Transport is deprecated in favour of net/http's, but many clients still use it, so the tests talk to the server with both.
+
 import (
 	"bufio"
 	"bytes"
