@@ -732,6 +732,9 @@ func TestHTTP2MaxStreamsPerConnection(t *testing.T) {
 		io.WriteString(w, r.URL.Query().Get("i"))
 	})})
 	forEachClient(t, s, func(t *testing.T, c h2Client) {
+		// A first request, so that the client knows the limit (the server's
+		// SETTINGS) before it opens streams at once.
+		doH2(t, c, newReq(t, "GET", c.base+"/?i=first", nil))
 		var wg sync.WaitGroup
 		for i := range 40 {
 			wg.Go(func() {
