@@ -109,23 +109,36 @@ func forEachClient(t *testing.T, s *h2Server, f func(t *testing.T, c h2Client)) 
 	}
 }
 
+// doH2 sends req and reads the whole response, which must come over
+// HTTP/2; it stops the test when the exchange fails.
 func doH2(t *testing.T, c h2Client, req *http.Request) (*http.Response, string) {
 	t.Helper()
+	resp, body, err := tryH2(c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+// tryH2 is doH2 for goroutines other than the test's: it returns the
+// failure.
+func tryH2(c h2Client, req *http.Request) (*http.Response, string, error) {
 	resp, err := c.c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		return nil, "", fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+		return nil, "", fmt.Errorf("%s %s: reading the body: %w", req.Method, req.URL, err)
 	}
 	if resp.ProtoMajor != 2 {
-		t.Errorf("%s %s: answered over %s, want HTTP/2.0", req.Method, req.URL, resp.Proto)
+		return nil, "", fmt.Errorf("%s %s: answered over %s, want HTTP/2.0", req.Method, req.URL, resp.Proto)
 	}
-	return resp, string(b)
+	return resp, string(b), nil
 }
 
+// newReq makes a request that ends with the test.
 func newReq(t *testing.T, method, url string, body io.Reader) *http.Request {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, body)
@@ -698,9 +711,12 @@ func TestHTTP2ManyStreams(t *testing.T) {
 	doH2(t, c, newReq(t, "GET", c.base+"/", nil))
 	var wg sync.WaitGroup
 	for i := range n {
+		req := newReq(t, "GET", fmt.Sprintf("%s/barrier?i=%d", c.base, i), nil)
 		wg.Go(func() {
-			resp, body := doH2(t, c, newReq(t, "GET", fmt.Sprintf("%s/barrier?i=%d", c.base, i), nil))
-			if resp.StatusCode != 200 || body != fmt.Sprintf("%d HTTP/2.0", i) {
+			resp, body, err := tryH2(c, req)
+			if err != nil {
+				t.Error(err)
+			} else if resp.StatusCode != 200 || body != fmt.Sprintf("%d HTTP/2.0", i) {
 				t.Errorf("request %d: %d %q", i, resp.StatusCode, body)
 			}
 		})
@@ -737,8 +753,12 @@ func TestHTTP2MaxStreamsPerConnection(t *testing.T) {
 		doH2(t, c, newReq(t, "GET", c.base+"/?i=first", nil))
 		var wg sync.WaitGroup
 		for i := range 40 {
+			req := newReq(t, "GET", fmt.Sprintf("%s/?i=%d", c.base, i), nil)
 			wg.Go(func() {
-				if resp, body := doH2(t, c, newReq(t, "GET", fmt.Sprintf("%s/?i=%d", c.base, i), nil)); resp.StatusCode != 200 || body != fmt.Sprint(i) {
+				resp, body, err := tryH2(c, req)
+				if err != nil {
+					t.Error(err)
+				} else if resp.StatusCode != 200 || body != fmt.Sprint(i) {
 					t.Errorf("request %d: %d %q", i, resp.StatusCode, body)
 				}
 			})
