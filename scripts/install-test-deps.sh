@@ -47,7 +47,7 @@ fi
 # generator of the benchmark suite (its smoke run is part of make test).
 if [ ! -x "$gobin/h2spec" ]; then
 	echo "install-test-deps: installing h2spec"
-	go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1
+	go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible # its latest, v2.2.1
 fi
 if [ ! -x "$gobin/ghz" ]; then
 	echo "install-test-deps: installing ghz"
