@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
-# slowhttptest, wrk, nginx-light, nodejs, npm, chromium and prometheus
-# (Debian packages), the npm ws package, and staticcheck (Go). Tools already
-# present are left alone, so it is quick on a prepared machine.
+# slowhttptest, wrk, nginx-light, nodejs, npm, chromium, prometheus and
+# nghttp2-client (h2load) (Debian packages), the npm ws package, and
+# staticcheck, h2spec and ghz (Go). Tools already present are left alone, so
+# it is quick on a prepared machine.
 set -euo pipefail
 
 packages=()
@@ -15,6 +16,7 @@ command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v prometheus >/dev/null || packages+=(prometheus)
+command -v h2load >/dev/null || packages+=(nghttp2-client)
 
 if [ ${#packages[@]} -gt 0 ]; then
 	sudo=""
@@ -40,4 +42,14 @@ gobin="$(go env GOPATH)/bin"
 if [ ! -x "$gobin/staticcheck" ]; then
 	echo "install-test-deps: installing staticcheck"
 	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+# h2spec, the HTTP/2 conformance suite (TestH2spec), and ghz, the gRPC load
+# generator of the benchmark suite (its smoke run is part of make test).
+if [ ! -x "$gobin/h2spec" ]; then
+	echo "install-test-deps: installing h2spec"
+	go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible # its latest, v2.2.1
+fi
+if [ ! -x "$gobin/ghz" ]; then
+	echo "install-test-deps: installing ghz"
+	go install github.com/bojand/ghz/cmd/ghz@v0.93.0
 fi

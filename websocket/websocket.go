@@ -60,13 +60,13 @@ func CloseStatus(err error) StatusCode { return cws.CloseStatus(err) }
 
 // Accept upgrades the request to a WebSocket connection. On failure it has
 // answered the request: 503 with Retry-After when the server's
-// upgraded-connection limit is reached, 505 for a request over HTTP/2 or
-// HTTP/3 (WebSockets need HTTP/1.1 here: RFC 8441's extended CONNECT is
-// not supported), 4xx for a request that is not a valid WebSocket
+// upgraded-connection limit is reached, 426 Upgrade Required for a
+// request over HTTP/2 or HTTP/3 (WebSockets need HTTP/1.1 here: RFC 8441's
+// extended CONNECT is not offered), 4xx for a request that is not a valid WebSocket
 // handshake.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if r.ProtoMajor != 1 {
-		http.Error(w, "WebSocket connections need HTTP/1.1; this request came over "+r.Proto, http.StatusHTTPVersionNotSupported)
+		http.Error(w, "WebSocket connections need HTTP/1.1; this request came over "+r.Proto, http.StatusUpgradeRequired)
 		return nil, ErrNeedsHTTP1
 	}
 	g := &guard{ResponseWriter: w}

@@ -158,7 +158,7 @@ func ExampleEcho() {
 }
 
 // TestAcceptRefusesHTTP2 checks that a WebSocket request over HTTP/2 is
-// answered cleanly (505, with a message) rather than left hanging.
+// answered cleanly (426, with a message) rather than left hanging.
 func TestAcceptRefusesHTTP2(t *testing.T) {
 	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
 	if err := s.Listen("127.0.0.1:0"); err != nil {
@@ -177,7 +177,7 @@ func TestAcceptRefusesHTTP2(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusHTTPVersionNotSupported || !strings.Contains(string(b), "HTTP/1.1") {
-		t.Errorf("%s %d %q, want HTTP/2 505 naming HTTP/1.1", resp.Proto, resp.StatusCode, b)
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(b), "HTTP/1.1") {
+		t.Errorf("%s %d %q, want HTTP/2 426 naming HTTP/1.1", resp.Proto, resp.StatusCode, b)
 	}
 }

@@ -3,9 +3,10 @@
 // headers (Server, Date, Content-Type, Content-Length), or serving the
 // files of a folder:
 //
-//	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls]
+//	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls] [-h2]
 //	servers -server kestrel-static|nethttp-static -root DIR [-addr 127.0.0.1:8080] [-tls]
 //	servers -server kestrel-h3|quicgo-h3 [-addr 127.0.0.1:8080]
+//	servers -server grpc-kestrel|grpc-nethttp|grpc-go [-addr 127.0.0.1:8080]
 //
 // -cpuprofile FILE writes a CPU profile until the server is interrupted.
 //
@@ -16,6 +17,15 @@
 // HTTP/2 and HTTP/3 over TLS (HTTP/3 on the UDP port of the same number);
 // quicgo-h3 is quic-go's own http3.Server on a UDP port, serving the same
 // handler.
+//
+// HTTP/2: kestrel serves h2c (prior knowledge) beside HTTP/1.1 on a
+// cleartext endpoint and h2 by ALPN over TLS, as configured by default;
+// -h2 gives net/http the same (http.Protocols with UnencryptedHTTP2, and
+// "h2" in its ALPN list), which it otherwise leaves out of the HTTP/1.1
+// comparisons. The grpc servers serve grpc-go's interop TestService (with
+// server reflection, for ghz) over h2c: grpc.Server.ServeHTTP mounted on
+// kestrel (grpc-kestrel) and on net/http (grpc-nethttp), and grpc-go's own
+// HTTP/2 server, grpc.Server.Serve (grpc-go).
 //
 // It prints "listening on ADDR" once it accepts connections.
 package main
@@ -49,6 +59,10 @@ import (
 	"github.com/kestrel-go/kestrel/staticfiles"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/valyala/fasthttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/interop"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/reflection"
 )
 
 const hello = "Hello, World!"
@@ -58,9 +72,10 @@ type message struct {
 }
 
 func main() {
-	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp or fasthttp")
+	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-kestrel, grpc-nethttp or grpc-go")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (not fasthttp)")
+	h2 := flag.Bool("h2", false, "nethttp: serve HTTP/2 too (h2c in cleartext, ALPN h2 over TLS); kestrel always does")
 	root := flag.String("root", "", "the folder the static-file servers serve")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server is interrupted")
 	flag.Parse()
@@ -127,8 +142,16 @@ func main() {
 		if *server == "nethttp-static" {
 			srv.Handler = http.FileServer(http.Dir(*root))
 		}
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		nextProtos := []string{"http/1.1"}
+		if *h2 {
+			srv.Protocols.SetHTTP2(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+			nextProtos = []string{"h2", "http/1.1"}
+		}
 		if *useTLS {
-			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: nextProtos}
 			log.Fatal(srv.ServeTLS(ln, "", ""))
 		}
 		log.Fatal(srv.Serve(ln))
@@ -140,6 +163,8 @@ func main() {
 		fmt.Printf("listening on %s\n", pc.LocalAddr())
 		s := &http3.Server{Handler: http.HandlerFunc(stdHandler("quic-go")), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}})}
 		log.Fatal(s.Serve(pc))
+	case "grpc-kestrel", "grpc-nethttp", "grpc-go":
+		serveGRPC(*server, *addr)
 	case "fasthttp":
 		ln := listen(*addr)
 		s := &fasthttp.Server{Handler: fastHandler, Name: "fasthttp"}
@@ -196,6 +221,32 @@ func fastHandler(ctx *fasthttp.RequestCtx) {
 		demo.WriteMessageJSON(ctx, hello)
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
+	}
+}
+
+// serveGRPC serves grpc-go's interop TestService, with reflection, on one
+// of the three servers.
+func serveGRPC(server, addr string) {
+	gs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	reflection.Register(gs)
+	switch server {
+	case "grpc-kestrel":
+		s := &kestrel.Server{Handler: gs}
+		if err := s.Listen(addr); err != nil {
+			log.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("listening on %s\n", strings.TrimPrefix(s.Addresses()[0], "http://"))
+		select {}
+	case "grpc-nethttp":
+		srv := &http.Server{Handler: gs, Protocols: new(http.Protocols)}
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		log.Fatal(srv.Serve(listen(addr)))
+	default:
+		log.Fatal(gs.Serve(listen(addr)))
 	}
 }
 

@@ -94,5 +94,5 @@ func printH3(tests []test, results []Result) {
 	}
 	fmt.Println("\n## HTTP/3 (kestrel-h3: kestrel's HTTP/3; quicgo-h3: quic-go's http3.Server, same handler; kestrel-h2: kestrel's HTTP/2 over TLS; all loaded by h3load)")
 	fmt.Println()
-	printTable(h3, h3Servers, [2]string{"quicgo-h3", "kestrel-h2"}, [2]string{"vs quic-go", "vs kestrel h2"}, results)
+	printTable(h3, h3Servers, []string{"quicgo-h3", "kestrel-h2"}, []string{"vs quic-go", "vs kestrel h2"}, results)
 }

@@ -59,13 +59,16 @@ type test struct {
 	TLS      bool
 	Static   bool // served from a folder, by staticServers
 	Metrics  bool // kestrel-native with metrics off and on
-	H3       bool // HTTP/3, by h3Servers; Conns connections with Streams requests in flight each
-	Streams  int
+	Streams  int  // HTTP/2 (h2load), HTTP/3 (h3load): concurrent streams per connection
+	H3       bool // HTTP/3, by h3Servers
+	GRPC     bool // gRPC unary calls (ghz); Conns is the concurrency
 }
 
 var (
 	appServers    = []string{"kestrel-native", "kestrel-handler", "fasthttp", "nethttp"}
 	staticServers = []string{"kestrel-static", "nethttp-static", "nginx"}
+	h2Servers     = []string{"kestrel-native", "kestrel-handler", "nethttp"}
+	grpcServers   = []string{"grpc-kestrel", "grpc-nethttp", "grpc-go"}
 )
 
 // metricsServer is kestrel-native with metrics on.
@@ -76,6 +79,10 @@ func (t test) servers() []string {
 	switch {
 	case t.H3:
 		return h3Servers
+	case t.GRPC:
+		return grpcServers
+	case t.Streams > 0:
+		return h2Servers
 	case t.Metrics:
 		return []string{"kestrel-native", metricsServer}
 	case t.Static:
@@ -173,10 +180,25 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "static 1 MB, 32 connections", Path: "/1m.bin", Conns: 32, Static: true},
 		test{Name: "static 10 KB over TLS, 32 connections", Path: "/10k.bin", Conns: 32, Static: true, TLS: true},
 		test{Name: "static 1 MB over TLS, 32 connections", Path: "/1m.bin", Conns: 32, Static: true, TLS: true},
+		test{Name: "h2c plaintext, 128 connections x 16 streams", Path: "/plaintext", Conns: 128, Streams: 16},
+		test{Name: "h2c plaintext, 128 connections x 1 stream", Path: "/plaintext", Conns: 128, Streams: 1},
+		test{Name: "h2 (TLS) plaintext, 128 connections x 16 streams", Path: "/plaintext", Conns: 128, Streams: 16, TLS: true},
+		test{Name: "h2 (TLS) plaintext, 128 connections x 1 stream", Path: "/plaintext", Conns: 128, Streams: 1, TLS: true},
+		test{Name: "gRPC unary (h2c), 64 concurrent calls, 1 connection", Conns: 64, GRPC: true},
 		test{Name: "plaintext over HTTP/3, 16 connections x 8 streams", Path: "/plaintext", Conns: 16, Streams: 8, H3: true})
 	tests = slices.DeleteFunc(tests, func(t test) bool { return !only.MatchString(t.Name) })
 	if len(tests) == 0 {
 		return fmt.Errorf("-only %q matches no test", only)
+	}
+	if slices.ContainsFunc(tests, func(t test) bool { return t.Streams > 0 }) {
+		if _, err := exec.LookPath("h2load"); err != nil {
+			return errors.New("h2load is not installed (Debian: apt-get install nghttp2-client), or leave the HTTP/2 tests out with -only")
+		}
+	}
+	if slices.ContainsFunc(tests, func(t test) bool { return t.GRPC }) {
+		if ghz, err = findGoTool("ghz"); err != nil {
+			return errors.New("ghz is not installed (go install github.com/bojand/ghz/cmd/ghz@v0.93.0; make test's installer does), or leave the gRPC test out with -only")
+		}
 	}
 	if slices.ContainsFunc(tests, func(t test) bool { return t.Static }) {
 		if err := env.findNginx(); err != nil {
@@ -184,6 +206,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		}
 	}
 	if smoke {
+		warmUp = false
 		for i := range tests {
 			tests[i].Conns = min(tests[i].Conns, 16)
 		}
@@ -205,18 +228,27 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 			}
 		}
 	}
-	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Static || t.Metrics || t.H3 })
+	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Static || t.Metrics || t.H3 || t.Streams > 0 || t.GRPC })
 	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
+	h2 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Streams == 0 })
+	grpc := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC })
+	section := func(title string) {
+		fmt.Printf("\n## %s\n\n", title)
+	}
 	if len(app) > 0 {
-		printTable(app, appServers, [2]string{"fasthttp", "nethttp"}, [2]string{"vs fasthttp", "vs net/http"}, results)
+		printTable(app, appServers, []string{"fasthttp", "nethttp"}, []string{"vs fasthttp", "vs net/http"}, results)
 	}
 	if len(static) > 0 {
-		if len(app) > 0 {
-			fmt.Println()
-		}
-		fmt.Println("## Static files (kestrel-static: package staticfiles; nethttp-static: http.FileServer; nginx: one worker, sendfile on)")
-		fmt.Println()
-		printTable(static, staticServers, [2]string{"nginx", "nethttp-static"}, [2]string{"vs nginx", "vs net/http"}, results)
+		section("Static files (kestrel-static: package staticfiles; nethttp-static: http.FileServer; nginx: one worker, sendfile on)")
+		printTable(static, staticServers, []string{"nginx", "nethttp-static"}, []string{"vs nginx", "vs net/http"}, results)
+	}
+	if len(h2) > 0 {
+		section("HTTP/2 (h2load -t2; net/http with http.Protocols' UnencryptedHTTP2 and ALPN h2)")
+		printTable(h2, h2Servers, []string{"nethttp"}, []string{"vs net/http"}, results)
+	}
+	if len(grpc) > 0 {
+		section("gRPC unary calls (ghz, grpc-go's interop TestService/UnaryCall; grpc.Server.ServeHTTP on kestrel and net/http, and grpc-go's own Serve)")
+		printTable(grpc, grpcServers, []string{"grpc-nethttp", "grpc-go"}, []string{"vs ServeHTTP on net/http", "vs grpc-go Serve"}, results)
 	}
 	printMetricsCost(tests, results)
 	printH3(tests, results)
@@ -248,8 +280,8 @@ type server struct {
 	addr string
 }
 
-func startServer(bin, name string, tls bool, root string) (*server, error) {
-	args := []string{"-server", name, "-addr", "127.0.0.1:0"}
+func startServer(bin, name string, tls bool, root string, extra ...string) (*server, error) {
+	args := append([]string{"-server", name, "-addr", "127.0.0.1:0"}, extra...)
 	if tls {
 		args = append(args, "-tls")
 	}
@@ -308,6 +340,10 @@ var (
 	errorsLine = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
+// warmUp runs each load generator for a second before it measures; the
+// smoke run skips it.
+var warmUp = true
+
 func measure(bin, lua string, env *staticEnv, name string, t test, d time.Duration) (Result, error) {
 	if t.H3 {
 		return measureH3(bin, name, t, d)
@@ -319,6 +355,8 @@ func measure(bin, lua string, env *staticEnv, name string, t test, d time.Durati
 		s, err = env.startNginx(t.TLS)
 	case t.Static:
 		s, err = startServer(bin, name, t.TLS, env.files)
+	case t.Streams > 0:
+		s, err = startServer(bin, name, t.TLS, "", "-h2")
 	default:
 		s, err = startServer(bin, name, t.TLS, "")
 	}
@@ -331,38 +369,30 @@ func measure(bin, lua string, env *staticEnv, name string, t test, d time.Durati
 		scheme = "https"
 	}
 	url := scheme + "://" + s.addr + t.Path
-	// Warm up, then measure.
-	exec.Command("wrk", "-t2", fmt.Sprintf("-c%d", t.Conns), "-d1s", url).Run()
+	switch {
+	case t.Streams > 0:
+		return measureH2load(s, name, t, url, d, env.dir)
+	case t.GRPC:
+		return measureGHZ(s, name, t, d)
+	}
+	if warmUp {
+		exec.Command("wrk", "-t2", fmt.Sprintf("-c%d", t.Conns), "-d1s", url).Run()
+	}
 	args := []string{"-t2", fmt.Sprintf("-c%d", t.Conns), fmt.Sprintf("-d%ds", max(int(d.Seconds()), 1)), "--latency"}
 	if t.Pipeline > 0 {
 		args = append(args, "-s", lua, url, "--", strconv.Itoa(t.Pipeline))
 	} else {
 		args = append(args, url)
 	}
-	cpu0 := cpuTime(s.cmd.Process.Pid)
-	peak := make(chan int64, 1)
-	stopRSS := make(chan struct{})
-	go func() {
-		var m int64
-		for {
-			if r := rss(s.cmd.Process.Pid); r > m {
-				m = r
-			}
-			select {
-			case <-stopRSS:
-				peak <- m
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}()
-	out, err := exec.Command("wrk", args...).CombinedOutput()
-	close(stopRSS)
-	cpu := cpuTime(s.cmd.Process.Pid) - cpu0
+	var out []byte
+	r := Result{Test: t.Name, Server: name}
+	cpu := underLoad(s, &r, func() error {
+		out, err = exec.Command("wrk", args...).CombinedOutput()
+		return err
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	r := Result{Test: t.Name, Server: name, MaxRSSUnderLoad: <-peak}
 	m := reqsPerSec.FindSubmatch(out)
 	if m == nil {
 		return Result{}, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
@@ -389,8 +419,34 @@ func measure(bin, lua string, env *staticEnv, name string, t test, d time.Durati
 	return r, nil
 }
 
-// printTable prints one row per test and server: the median of the
-// rounds and ratios to two baseline servers.
+// underLoad runs the load generator f and returns the server's CPU time
+// meanwhile; it records the server's peak RSS in r.
+func underLoad(s *server, r *Result, f func() error) time.Duration {
+	pid := s.cmd.Process.Pid
+	cpu0 := cpuTime(pid)
+	peak := make(chan int64, 1)
+	stop := make(chan struct{})
+	go func() {
+		var m int64
+		for {
+			if r := rss(pid); r > m {
+				m = r
+			}
+			select {
+			case <-stop:
+				peak <- m
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	cpu := cpuTime(pid) - cpu0
+	r.MaxRSSUnderLoad = <-peak
+	return cpu
+}
+
 // printMetricsCost compares kestrel-native with metrics off and on, from
 // the medians of the metrics test.
 func printMetricsCost(tests []test, results []Result) {
@@ -418,9 +474,11 @@ func printMetricsCost(tests []test, results []Result) {
 	}
 }
 
-func printTable(tests []test, servers []string, baselines, labels [2]string, results []Result) {
-	fmt.Printf("| test | server | req/s (median) | %s | %s | p50 | p99 | CPU per request |\n", labels[0], labels[1])
-	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+// printTable prints one row per test and server: the median of the
+// rounds and its ratios to the baseline servers'.
+func printTable(tests []test, servers []string, baselines, labels []string, results []Result) {
+	fmt.Printf("| test | server | req/s (median) | %s | p50 | p99 | CPU per request |\n", strings.Join(labels, " | "))
+	fmt.Printf("| --- | --- | ---: |%s ---: | ---: | ---: |\n", strings.Repeat(" ---: |", len(labels)))
 	type stat struct{ rps, p50, p99, cpu float64 }
 	for _, t := range tests {
 		byServer := map[string]stat{}
@@ -449,9 +507,11 @@ func printTable(tests []test, servers []string, baselines, labels [2]string, res
 			if !ok {
 				continue
 			}
-			fmt.Printf("| %s | %s | %.0f | %s | %s | %v | %v | %v |\n", t.Name, s, st.rps,
-				ratio(st.rps, byServer[baselines[0]].rps), ratio(st.rps, byServer[baselines[1]].rps),
-				time.Duration(st.p50).Round(time.Microsecond), time.Duration(st.p99).Round(time.Microsecond),
+			fmt.Printf("| %s | %s | %.0f |", t.Name, s, st.rps)
+			for _, b := range baselines {
+				fmt.Printf(" %s |", ratio(st.rps, byServer[b].rps))
+			}
+			fmt.Printf(" %v | %v | %v |\n", time.Duration(st.p50).Round(time.Microsecond), time.Duration(st.p99).Round(time.Microsecond),
 				time.Duration(st.cpu).Round(10*time.Nanosecond))
 		}
 	}
