@@ -90,11 +90,20 @@ func TestLines(t *testing.T) {
 	addr := startKestrel(t, accesslog.Handler(mux, accesslog.Options{Writer: &out}), kestrel.Limits{MaxRequestBodySize: 10})
 
 	before := time.Now()
-	send(t, addr, "GET /hello?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\nReferer: http://r/\r\n\r\n")
-	send(t, addr, "GET /missing HTTP/1.0\r\nUser-Agent: evil\"\r\n\r\n")
-	send(t, addr, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100))
-	send(t, addr, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	send(t, addr, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+	// A line is written when the handler returns, which may be just after
+	// the client has its response: wait for each before the next request.
+	for i, raw := range []string{
+		"GET /hello?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\nReferer: http://r/\r\n\r\n",
+		"GET /missing HTTP/1.0\r\nUser-Agent: evil\"\r\n\r\n",
+		"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100),
+		"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+		"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n",
+	} {
+		send(t, addr, raw)
+		for deadline := time.Now().Add(5 * time.Second); len(out.lines()) <= i && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	lines := out.lines()
 	want := []struct {
 		request, status, bytes, referer, agent string

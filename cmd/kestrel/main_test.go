@@ -478,7 +478,12 @@ func TestConfigFileContentRoot(t *testing.T) {
 		}
 	}()
 	base := waitListening(t, log.String)
-	m := regexp.MustCompile(`Now listening on: (https://\S+)`).FindStringSubmatch(log.String())
+	// The endpoints are logged one after the other: wait for the second.
+	https := regexp.MustCompile(`Now listening on: (https://\S+)`)
+	m := https.FindStringSubmatch(log.String())
+	for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); m = https.FindStringSubmatch(log.String()) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if m == nil {
 		t.Fatalf("no https endpoint:\n%s", log.String())
 	}
