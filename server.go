@@ -2,7 +2,6 @@ package kestrel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -11,13 +10,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
@@ -39,7 +36,8 @@ var ErrServerClosed = http.ErrServerClosed
 
 // A Server serves HTTP/1.1 on the endpoints added with Listen and
 // ListenURL. Set its fields before Start or Serve; the zero value serves
-// 404s on http://localhost:5000 with Kestrel's limits.
+// 404s on http://localhost:5000 with Kestrel's limits. A running server's
+// configuration changes with Reload, not by setting its fields.
 type Server struct {
 	// Handler serves requests; nil answers every request with 404 Not Found.
 	Handler http.Handler
@@ -75,57 +73,70 @@ type Server struct {
 	// connections finish, once its context ends, before it aborts them;
 	// zero means DefaultShutdownTimeout. Keep it below the service
 	// manager's own stop timeout (systemd's TimeoutStopSec, 90 s by
-	// default).
+	// default). Reload gives the connections of the endpoints it stops as
+	// long.
 	ShutdownTimeout time.Duration
 
-	mu           sync.Mutex
-	endpoints    []endpoint // added in code or by a configuration file
-	urls         []endpoint // from UseURLs
-	rawURLs      []string
-	listeners    []*listener
-	conns        map[*http1.Conn]struct{}
-	upgraded     map[*http1.UpgradedConn]struct{}
-	cfg          *http1.Config
-	counter      *transport.Counter
-	hb           *heartbeat.Heartbeat
-	draining     atomic.Bool
-	closed       bool
-	serving      sync.WaitGroup // accept loops
-	connsDone    chan struct{}  // closed when the last connection ends during shutdown
-	lastRelease  time.Time      // of idle memory; only the heartbeat touches these
+	mu        sync.Mutex
+	endpoints []endpoint // added in code or by a configuration file
+	urls      []endpoint // from UseURLs
+	rawURLs   []string
+	spares    []*socket          // opened by others (systemd, the process replaced), not claimed yet
+	listeners []*listener        // the endpoints served, in the order they were bound
+	retiring  map[*listener]bool // stopped by Reload, finishing their connections
+	conns     map[conn]*listener // live connections, and the listener each came from
+	upgraded  map[*http1.UpgradedConn]struct{}
+	active    activeSettings // what Start, then Reload, took from the fields or the configuration
+	log       *slog.Logger
+	counter   *transport.Counter // MaxConcurrentConnections
+	upgrades  *transport.Counter // MaxConcurrentUpgradedConnections
+	parker    *transport.Parker  // nil where there is none
+	hb        *heartbeat.Heartbeat
+	closed    bool            // Shutdown or Close was called
+	aborted   bool            // Close was called, or Shutdown has finished
+	handedOff bool            // Handoff gave the sockets to another process
+	preConfig *activeSettings // the fields before the first Config.Apply, for Reload
+	reloadMu  sync.Mutex      // serializes Start, Reload and Handoff
+	serving   sync.WaitGroup  // accept loops
+	draining  sync.WaitGroup  // Reload's drains of the endpoints it stopped
+	connsDone chan struct{}   // closed when the last connection ends during shutdown
+
+	lastRelease  time.Time // of idle memory; only the heartbeat touches these
 	lastReleased int64
 }
 
-// listener is a bound endpoint.
-type listener struct {
-	net.Listener
-	ep  endpoint
-	tls *tlsEndpoint // nil for cleartext
+// conn is a connection of any protocol, as the server tracks it: the
+// heartbeat ticks it; stopping its listener closes it once idle, or aborts
+// it. It polls its listener's draining flag, and ends after the request in
+// flight once the flag is set.
+type conn interface {
+	Tick(now int64)
+	CloseIfIdle() bool
+	Abort()
 }
 
-// url is the listener's address as a URL, with the port that was bound.
-func (l *listener) url() string {
-	switch a := l.Addr().(type) {
-	case *net.TCPAddr:
-		host := "localhost"
-		switch {
-		case a.IP == nil || a.IP.IsUnspecified():
-			if a.IP.To4() != nil && l.ep.network == "tcp4" {
-				host = "0.0.0.0"
-			} else {
-				host = "[::]"
-			}
-		case a.IP.To4() != nil:
-			host = a.IP.String()
-		default:
-			host = "[" + a.IP.String() + "]"
-		}
-		return l.ep.scheme + "://" + host + ":" + strconv.Itoa(a.Port)
-	case *net.UnixAddr:
-		return l.ep.scheme + "://unix:" + a.Name
-	default:
-		return l.ep.scheme + "://" + a.String()
+// activeSettings are what a started server takes from its fields (Start), or
+// from a configuration over the fields set in code (Reload).
+type activeSettings struct {
+	limits          Limits // with the defaults filled in
+	serverHeader    bool
+	defaultHTTPS    *HTTPS
+	socketMode      fs.FileMode
+	shutdownTimeout time.Duration
+}
+
+// fieldSettings returns the settings of the server's fields.
+func (s *Server) fieldSettings() (activeSettings, error) {
+	limits, err := s.Limits.withDefaults()
+	if err != nil {
+		return activeSettings{}, err
 	}
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	return activeSettings{limits: limits, serverHeader: !s.DisableServerHeader, defaultHTTPS: s.DefaultHTTPS,
+		socketMode: s.UnixSocketMode, shutdownTimeout: timeout}, nil
 }
 
 // Listen adds a TCP endpoint "host:port", bound by Start. "localhost"
@@ -167,8 +178,14 @@ func (s *Server) ListenFile(f *os.File) error {
 	return s.ListenEndpoint(Endpoint{File: f})
 }
 
-// ListenSystemd adds the listening sockets passed by systemd socket
+// ListenSystemd takes the listening sockets passed by systemd socket
 // activation (LISTEN_PID and LISTEN_FDS) and reports how many there were.
+// An endpoint added in code or by a configuration file whose address is
+// that of one of these sockets serves it instead of binding its own, with
+// its options: "https://*:443" serves HTTPS on the socket of
+// ListenStream=443. Start serves the sockets no endpoint takes as HTTP
+// endpoints of their own. As endpoints added in code, the sockets take
+// precedence over URLs given to UseURLs.
 func (s *Server) ListenSystemd() (int, error) {
 	ls, err := systemdListeners()
 	if err != nil {
@@ -183,7 +200,7 @@ func (s *Server) ListenSystemd() (int, error) {
 		return 0, ErrServerClosed
 	}
 	for _, l := range ls {
-		s.endpoints = append(s.endpoints, endpoint{ln: l, url: "systemd socket " + l.Addr().String(), scheme: "http", port: -1})
+		s.spares = append(s.spares, &socket{Listener: l, systemd: true})
 	}
 	return len(ls), nil
 }
@@ -191,9 +208,18 @@ func (s *Server) ListenSystemd() (int, error) {
 // ListenEndpoint adds an endpoint with its own options. Endpoints added in
 // code take precedence over URLs given to UseURLs.
 func (s *Server) ListenEndpoint(ep Endpoint) error {
+	return s.listenEndpoint(ep, false)
+}
+
+// listenEndpoint adds an endpoint; fromConfig marks those that Config.Apply
+// adds, which Reload replaces.
+func (s *Server) listenEndpoint(ep Endpoint, fromConfig bool) error {
 	eps, err := ep.resolve()
 	if err != nil {
 		return err
+	}
+	for i := range eps {
+		eps[i].fromConfig = fromConfig
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,63 +257,36 @@ func (s *Server) UseURLs(urls string) error {
 
 // init prepares what every connection shares. s.mu is held.
 func (s *Server) init() error {
-	if s.cfg != nil {
+	if s.hb != nil {
 		return nil
 	}
-	limits, err := s.Limits.withDefaults()
+	active, err := s.fieldSettings()
 	if err != nil {
 		return err
 	}
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
+	s.active = active
+	s.log = s.Logger
+	if s.log == nil {
+		s.log = slog.Default()
 	}
-	s.conns = make(map[*http1.Conn]struct{})
+	s.conns = make(map[conn]*listener)
 	s.upgraded = make(map[*http1.UpgradedConn]struct{})
-	s.counter = transport.NewCounter(limits.MaxConcurrentConnections)
-	s.hb = heartbeat.New(s.tick)
-	appCfg := &app.Config{
-		Logger:             log,
-		Heartbeat:          s.hb,
-		ServerHeader:       !s.DisableServerHeader,
-		MaxRequestBodySize: limits.MaxRequestBodySize,
-	}
-	cfg := &http1.Config{
-		App:                        appCfg,
-		MaxRequestLineSize:         limits.MaxRequestLineSize,
-		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
-		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
-		KeepAliveTimeout:           limits.KeepAliveTimeout,
-		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
-		MinRequestBodyRate:         limits.MinRequestBodyDataRate.engine(),
-		MinResponseRate:            limits.MinResponseDataRate.engine(),
-		Upgraded:                   s.trackUpgraded,
-	}
+	s.retiring = make(map[*listener]bool)
+	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
+	s.upgrades = transport.NewCounter(active.limits.MaxConcurrentUpgradedConnections)
 	if pk, err := transport.NewParker(); err == nil {
-		cfg.Parker = pk
+		s.parker = pk
 	} else if runtime.GOOS == "linux" {
-		log.Warn("idle connections keep a goroutine each: the connection parker did not start", "error", err)
+		s.log.Warn("idle connections keep a goroutine each: the connection parker did not start", "error", err)
 	}
-	if limits.MaxConcurrentUpgradedConnections > 0 {
-		cfg.Upgrades = transport.NewCounter(limits.MaxConcurrentUpgradedConnections)
-	}
-	native, handler := s.NativeHandler, s.Handler
-	if handler == nil {
-		handler = http.NotFoundHandler()
-	}
-	if native != nil {
-		appCfg.Handler = func(ex *app.Exchange) { native.ServeKestrel(nativeContext(ex)) }
-	} else {
-		appCfg.Handler = func(ex *app.Exchange) { ex.ServeHTTP(handler) }
-	}
-	s.cfg = cfg
+	s.hb = heartbeat.New(s.tick)
 	s.hb.Start()
 	return nil
 }
 
 func (s *Server) logger() *slog.Logger {
-	if s.cfg != nil {
-		return s.cfg.App.Logger
+	if s.log != nil {
+		return s.log
 	}
 	if s.Logger != nil {
 		return s.Logger
@@ -299,6 +298,8 @@ func (s *Server) logger() *slog.Logger {
 // and serves them in the background. If any endpoint cannot be bound, none
 // is kept and the error names its URL.
 func (s *Server) Start() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -308,152 +309,62 @@ func (s *Server) Start() error {
 		return err
 	}
 	eps := s.endpoints
+	systemd := slices.ContainsFunc(s.spares, func(sk *socket) bool { return sk.systemd })
 	switch {
-	case len(eps) > 0 && len(s.rawURLs) > 0:
-		s.cfg.App.Logger.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
-	case len(eps) == 0 && len(s.urls) > 0:
+	case (len(eps) > 0 || systemd) && len(s.rawURLs) > 0:
+		s.log.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
+	case len(eps) == 0 && !systemd && len(s.urls) > 0:
 		eps = s.urls
-	case len(eps) == 0 && len(s.listeners) == 0:
+	case len(eps) == 0 && !systemd && len(s.listeners) == 0:
 		eps, _ = parseURL(DefaultURL)
 	}
 	if err := checkSchemes(eps); err != nil {
 		return err
 	}
-	if err := s.buildTLS(eps); err != nil {
+	if err := buildTLS(eps, s.active.defaultHTTPS, s.log); err != nil {
 		return err
 	}
-	bound, err := s.bindAll(eps)
+	bound, err := s.bindAll(eps, &s.spares, s.active.socketMode)
 	if err != nil {
 		return err
 	}
+	for _, sk := range s.spares {
+		if sk.systemd {
+			bound = append(bound, systemdListener(sk))
+			continue
+		}
+		s.log.Info("closing an inherited socket that no endpoint listens on", "address", sk.Addr().String())
+		sk.Close()
+	}
+	s.spares = nil
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
-	s.listeners = append(s.listeners, bound...)
-	s.serving.Add(len(bound))
 	for _, l := range bound {
+		s.open(l)
+	}
+	s.listeners = append(s.listeners, bound...)
+	return nil
+}
+
+// open starts serving l, with the protocol configuration of the active
+// settings: a new socket starts its accept loop; a socket that served
+// another listener switches to l and returns the other, which no longer
+// gets connections. s.mu is held.
+func (s *Server) open(l *listener) (prev *listener) {
+	l.cfg = s.protocolConfig(l, s.active)
+	sk := l.sock
+	sk.mu.Lock()
+	prev, sk.l = sk.l, l
+	sk.mu.Unlock()
+	if sk.done == nil {
+		sk.done = make(chan struct{})
+		s.serving.Add(1)
 		go func() {
 			defer s.serving.Done()
-			s.acceptLoop(l)
+			defer close(sk.done)
+			s.acceptLoop(sk)
 		}()
 	}
-	return nil
-}
-
-// checkSchemes refuses HTTP and HTTPS on one port.
-func checkSchemes(eps []endpoint) error {
-	seen := map[int]endpoint{}
-	for _, ep := range eps {
-		if ep.port <= 0 {
-			continue
-		}
-		if prev, ok := seen[ep.port]; ok && prev.scheme != ep.scheme {
-			return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", prev.url, ep.url, ep.port)
-		}
-		seen[ep.port] = ep
-	}
-	return nil
-}
-
-// buildTLS builds the TLS configuration of every https endpoint: one for
-// each Endpoint, shared by the sockets it resolved to (the two loopbacks
-// of localhost), never shared between Endpoints, even with the same URL.
-func (s *Server) buildTLS(eps []endpoint) error {
-	built := map[*Endpoint]*tlsEndpoint{}
-	for i := range eps {
-		ep := &eps[i]
-		if ep.scheme != "https" {
-			continue
-		}
-		if te := built[ep.from]; te != nil {
-			ep.tls = te
-			continue
-		}
-		h := ep.opts.HTTPS
-		if h == nil || h.defaultCertificate {
-			def := s.DefaultHTTPS
-			if def == nil {
-				var err error
-				if def, err = devCertificate(ep.url); err != nil {
-					return err
-				}
-				s.cfg.App.Logger.Info("using the development certificate for " + ep.url)
-			}
-			if h == nil {
-				h = def
-			} else {
-				// The endpoint's options with the default certificate.
-				merged := *h
-				merged.Certificate, merged.CertificateFile, merged.KeyFile, merged.Password = def.Certificate, def.CertificateFile, def.KeyFile, def.Password
-				merged.SNI, merged.ServerCertificateSelector = def.SNI, def.ServerCertificateSelector
-				h = &merged
-			}
-		}
-		te, err := h.build(ep.url, s.cfg.App.Logger)
-		if err != nil {
-			return err
-		}
-		ep.tls = te
-		built[ep.from] = te
-	}
-	return nil
-}
-
-// bindAll binds every endpoint, or none.
-func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
-	var bound []*listener
-	fail := func(err error) ([]*listener, error) {
-		for _, b := range bound {
-			b.Close()
-		}
-		return nil, err
-	}
-	for i := range eps {
-		ep := &eps[i]
-		if ep.nameHost != "" {
-			s.cfg.App.Logger.Warn("Binding " + ep.url + " to every network interface: " + strconv.Quote(ep.nameHost) +
-				" is not an IP address or localhost. To listen on one interface, use its IP address; to listen on all of them, write * as the host.")
-		}
-		if ep.network == "unix" && ep.opts.UnixSocketMode == 0 {
-			ep.opts.UnixSocketMode = s.UnixSocketMode
-		}
-		l, err := ep.bind()
-		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
-			// No IPv6: every IPv4 address instead.
-			v4 := *ep
-			v4.network, v4.address = "tcp4", "0.0.0.0:"+strconv.Itoa(ep.port)
-			if l, err = v4.bind(); err == nil {
-				ep = &v4
-			}
-		}
-		if err != nil {
-			if ep.localhost && !transport.IsAddrInUse(err) && !errors.Is(err, os.ErrPermission) {
-				// A loopback this machine lacks (often ::1); a refused
-				// port fails on both, and is an error.
-				s.cfg.App.Logger.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
-				continue
-			}
-			return fail(bindError(ep, err))
-		}
-		bound = append(bound, &listener{Listener: l, ep: *ep, tls: ep.tls})
-	}
-	if len(bound) == 0 && len(eps) > 0 {
-		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
-	}
-	return bound, nil
-}
-
-// bindError explains why ep could not be bound, and what to do.
-func bindError(ep *endpoint, err error) error {
-	switch {
-	case transport.IsAddrInUse(err):
-		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port)
-	case errors.Is(err, os.ErrPermission) && ep.port > 0 && ep.port < 1024:
-		return fmt.Errorf("kestrel: failed to bind to %s: %w: ports below 1024 need privileges; "+
-			"run as root, give the program the capability (sudo setcap cap_net_bind_service=+ep /path/to/program), "+
-			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", ep.url, err)
-	case errors.Is(err, os.ErrPermission) && ep.network == "unix":
-		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", ep.url, err, ep.address)
-	}
-	return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
+	return prev
 }
 
 // Serve serves connections accepted from l until Shutdown or Close, which
@@ -468,60 +379,66 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		return err
 	}
-	ln := &listener{Listener: l, ep: endpoint{scheme: "http", url: l.Addr().String(), port: -1}}
+	sk := &socket{Listener: l, done: make(chan struct{})}
+	ln := &listener{sock: sk, ep: endpoint{scheme: "http", url: l.Addr().String(), port: -1}}
+	s.open(ln)
 	s.listeners = append(s.listeners, ln)
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
-	return s.acceptLoop(ln)
+	defer close(sk.done)
+	return s.acceptLoop(sk)
 }
 
-func (s *Server) acceptLoop(l *listener) error {
-	err := transport.Accept(l, s.counter, s.cfg.App.Logger, func(nc net.Conn, slot *transport.Slot) { s.serveConn(l, nc, slot) })
-	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
+func (s *Server) acceptLoop(sk *socket) error {
+	err := transport.Accept(sk, s.counter, s.log, s.serveConn)
+	if sk.stopped.Load() {
 		return ErrServerClosed
 	}
-	s.cfg.App.Logger.Error("listener failed", "address", l.Addr().String(), "error", err)
-	return fmt.Errorf("kestrel: accept on %s: %w", l.Addr(), err)
+	s.log.Error("listener failed", "address", sk.Addr().String(), "error", err)
+	return fmt.Errorf("kestrel: accept on %s: %w", sk.Addr(), err)
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
+// serveConn serves a connection from an accept loop: the TLS handshake,
+// then the protocol. It registers the connection with its listener.
+func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
+	a := nc.(*accepted)
+	l, nc := a.l, a.Conn
 	if l.ep.opts.LogConnections {
-		nc = connlog.Wrap(nc, s.cfg.App.Logger)
+		nc = connlog.Wrap(nc, s.log)
 	}
 	if l.tls != nil {
 		tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
 		if err != nil {
-			s.cfg.App.Logger.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
+			s.log.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
 			nc.Close()
 			slot.Release()
+			l.pending.Done()
 			return
 		}
 		nc = tc
 	}
-	var c *http1.Conn
-	c = http1.NewConn(s.cfg, nc, &s.draining, slot, func() {
-		slot.Release()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.checkDone()
-		s.mu.Unlock()
-	})
 	s.mu.Lock()
-	if s.closed {
+	if s.aborted {
 		s.mu.Unlock()
 		slot.Release()
 		nc.Close()
+		l.pending.Done()
 		return
 	}
-	s.conns[c] = struct{}{}
+	var c *http1.Conn
+	c = http1.NewConn(l.cfg, nc, &l.draining, slot, func() {
+		slot.Release()
+		s.mu.Lock()
+		delete(s.conns, c)
+		l.nconns--
+		s.mu.Unlock()
+	})
+	s.conns[c] = l
+	l.nconns++
+	l.lastConn = time.Now()
 	s.mu.Unlock()
+	l.pending.Done()
 	c.Serve()
 }
 
@@ -534,17 +451,8 @@ func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
 	uc.OnClose(func() {
 		s.mu.Lock()
 		delete(s.upgraded, uc)
-		s.checkDone()
 		s.mu.Unlock()
 	})
-}
-
-// checkDone signals Shutdown when the last connection is gone; s.mu is held.
-func (s *Server) checkDone() {
-	if len(s.conns) == 0 && len(s.upgraded) == 0 && s.connsDone != nil {
-		close(s.connsDone)
-		s.connsDone = nil
-	}
 }
 
 // tick is the heartbeat's: it checks every connection's deadlines.
@@ -554,8 +462,15 @@ func (s *Server) tick(now time.Time) {
 	for c := range s.conns {
 		c.Tick(n)
 	}
+	cfgs := make([]*http1.Config, 0, len(s.listeners)+len(s.retiring))
+	for _, l := range s.listeners {
+		cfgs = append(cfgs, l.cfg)
+	}
+	for l := range s.retiring {
+		cfgs = append(cfgs, l.cfg)
+	}
 	s.mu.Unlock()
-	s.returnIdleMemory(now)
+	s.returnIdleMemory(now, cfgs)
 }
 
 // Returning memory after many connections went idle: at least this many
@@ -570,15 +485,21 @@ const (
 // stacks grew while serving and are garbage now, but the Go runtime keeps
 // such memory until a later collection (up to two minutes away in an idle
 // process); a server holding thousands of idle connections is better off
-// returning it now.
-func (s *Server) returnIdleMemory(now time.Time) {
-	n := s.cfg.Released.Load()
+// returning it now. cfgs are the protocol configurations in use, which
+// count the goroutines released.
+func (s *Server) returnIdleMemory(now time.Time, cfgs []*http1.Config) {
+	var n int64
+	for _, cfg := range cfgs {
+		n += cfg.Released.Load()
+	}
 	settled := n == s.lastReleased // none went idle since the last tick
 	s.lastReleased = n
 	if n < releaseThreshold || !settled || now.Sub(s.lastRelease) < releaseInterval {
 		return
 	}
-	s.cfg.Released.Add(-n)
+	for _, cfg := range cfgs {
+		cfg.Released.Swap(0)
+	}
 	s.lastReleased = 0
 	s.lastRelease = now
 	go debug.FreeOSMemory()
@@ -597,87 +518,74 @@ func (s *Server) Addresses() []string {
 	return out
 }
 
-// closeListeners closes every listener; s.mu is held.
-func (s *Server) closeListeners() {
+// stopSockets stops accepting on every socket, and closes the spares no
+// endpoint took. A Unix socket file stays when another process took the
+// sockets over (Handoff). s.mu is held.
+func (s *Server) stopSockets() {
 	for _, l := range s.listeners {
-		l.Close()
+		if s.handedOff {
+			if u, ok := l.sock.Listener.(*net.UnixListener); ok {
+				u.SetUnlinkOnClose(false)
+			}
+		}
+		l.sock.stop()
 	}
+	for _, sk := range s.spares {
+		sk.Close()
+	}
+	s.spares = nil
+}
+
+// allListeners returns the listeners served and those Reload is stopping.
+// s.mu is held.
+func (s *Server) allListeners() []*listener {
+	ls := slices.Clone(s.listeners)
+	for l := range s.retiring {
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 // Shutdown stops the server gracefully: it stops accepting, closes idle
 // keep-alive connections at once, lets in-flight requests finish (their
 // responses carry Connection: close) and upgraded connections run until
 // their handlers close them, and aborts the connections left when ctx
-// ends, logging how many and returning ctx's error then.
+// ends, logging how many and returning ctx's error then. Connections
+// accepted just before it began are served their first request.
+//
+// After Handoff, idle keep-alive connections are closed only once they
+// have been idle for a second, so that no client loses a request it sent
+// on one as it was closed; see Handoff.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
 	s.mu.Lock()
 	s.closed = true
-	s.closeListeners()
-	done := make(chan struct{})
-	s.connsDone = done
-	s.checkDone()
+	s.stopSockets()
+	ls := s.allListeners()
+	var idleGrace time.Duration
+	if s.handedOff {
+		idleGrace = handoffIdleGrace
+	}
 	s.mu.Unlock()
 	s.serving.Wait()
 
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		s.closeIdle()
-		select {
-		case <-done:
-			s.stopHeartbeat()
-			return nil
-		case <-ctx.Done():
-			if conns, upgraded := s.abortAll(); conns+upgraded > 0 {
-				s.logger().Warn("Shutdown deadline reached: aborted the connections still in use", "connections", conns, "upgraded", upgraded)
-			}
-			s.stopHeartbeat()
-			return ctx.Err()
-		case <-poll.C:
-		}
+	conns, upgraded, err := s.drain(ctx, ls, idleGrace, true)
+	if conns+upgraded > 0 {
+		s.logger().Warn("Some connections failed to close gracefully during server shutdown: the shutdown timeout passed, and the server aborted the connections still in use",
+			"connections", conns, "upgraded", upgraded)
 	}
-}
-
-func (s *Server) closeIdle() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.CloseIfIdle()
-	}
-}
-
-// abortAll aborts every connection and reports how many connections and
-// upgraded connections there were.
-func (s *Server) abortAll() (int, int) {
-	s.mu.Lock()
-	conns := make([]*http1.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	ups := make([]*http1.UpgradedConn, 0, len(s.upgraded))
-	for uc := range s.upgraded {
-		ups = append(ups, uc)
-	}
+	s.aborted = true
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.Abort()
-	}
-	for _, uc := range ups {
-		uc.Close() // its OnClose takes s.mu
-	}
-	return len(conns), len(ups)
+	s.draining.Wait()
+	s.stopHeartbeat()
+	return err
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
 // left to tick or park.
 func (s *Server) stopHeartbeat() {
 	s.mu.Lock()
-	hb := s.hb
-	var pk *transport.Parker
-	if s.cfg != nil {
-		pk = s.cfg.Parker
-	}
+	hb, pk := s.hb, s.parker
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
@@ -689,13 +597,17 @@ func (s *Server) stopHeartbeat() {
 
 // Close stops the server at once: listeners and connections are closed.
 func (s *Server) Close() error {
-	s.draining.Store(true)
 	s.mu.Lock()
-	s.closed = true
-	s.closeListeners()
+	s.closed, s.aborted = true, true
+	s.stopSockets()
+	ls := s.allListeners()
+	for _, l := range ls {
+		l.draining.Store(true)
+	}
 	s.mu.Unlock()
-	s.abortAll()
+	s.abort(nil, true)
 	s.serving.Wait()
+	s.draining.Wait()
 	s.stopHeartbeat()
 	return nil
 }
@@ -719,12 +631,22 @@ func (s *Server) Run(ctx context.Context) error {
 	log.Info("Application started. Press Ctrl+C to shut down.")
 	<-ctx.Done()
 	log.Info("Application is shutting down...")
-	timeout := s.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = DefaultShutdownTimeout
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
 	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
 	return nil
+}
+
+// shutdownTimeout is the ShutdownTimeout in effect: the field's, or the
+// configuration's since the last Reload.
+func (s *Server) shutdownTimeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active.shutdownTimeout > 0 {
+		return s.active.shutdownTimeout
+	}
+	if s.ShutdownTimeout > 0 {
+		return s.ShutdownTimeout
+	}
+	return DefaultShutdownTimeout
 }
