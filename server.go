@@ -92,14 +92,13 @@ type Server struct {
 	upgrades  *transport.Counter // MaxConcurrentUpgradedConnections
 	parker    *transport.Parker  // nil where there is none
 	hb        *heartbeat.Heartbeat
-	closed    bool            // Shutdown or Close was called
-	aborted   bool            // Close was called, or Shutdown has finished
-	handedOff bool            // Handoff gave the sockets to another process
-	preConfig *activeSettings // the fields before the first Config.Apply, for Reload
-	reloadMu  sync.Mutex      // serializes Start, Reload and Handoff
-	serving   sync.WaitGroup  // accept loops
-	draining  sync.WaitGroup  // Reload's drains of the endpoints it stopped
-	connsDone chan struct{}   // closed when the last connection ends during shutdown
+	closed    bool           // Shutdown or Close was called
+	aborted   bool           // Close was called, or Shutdown has finished
+	handedOff bool           // Handoff gave the sockets to another process
+	preConfig *configFields  // the fields before the first Config.Apply, for Reload
+	reloadMu  sync.Mutex     // serializes Start, Reload and Handoff
+	serving   sync.WaitGroup // accept loops
+	draining  sync.WaitGroup // Reload's drains of the endpoints it stopped
 
 	lastRelease  time.Time // of idle memory; only the heartbeat touches these
 	lastReleased int64
@@ -123,20 +122,6 @@ type activeSettings struct {
 	defaultHTTPS    *HTTPS
 	socketMode      fs.FileMode
 	shutdownTimeout time.Duration
-}
-
-// fieldSettings returns the settings of the server's fields.
-func (s *Server) fieldSettings() (activeSettings, error) {
-	limits, err := s.Limits.withDefaults()
-	if err != nil {
-		return activeSettings{}, err
-	}
-	timeout := s.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = DefaultShutdownTimeout
-	}
-	return activeSettings{limits: limits, serverHeader: !s.DisableServerHeader, defaultHTTPS: s.DefaultHTTPS,
-		socketMode: s.UnixSocketMode, shutdownTimeout: timeout}, nil
 }
 
 // Listen adds a TCP endpoint "host:port", bound by Start. "localhost"
@@ -208,18 +193,9 @@ func (s *Server) ListenSystemd() (int, error) {
 // ListenEndpoint adds an endpoint with its own options. Endpoints added in
 // code take precedence over URLs given to UseURLs.
 func (s *Server) ListenEndpoint(ep Endpoint) error {
-	return s.listenEndpoint(ep, false)
-}
-
-// listenEndpoint adds an endpoint; fromConfig marks those that Config.Apply
-// adds, which Reload replaces.
-func (s *Server) listenEndpoint(ep Endpoint, fromConfig bool) error {
 	eps, err := ep.resolve()
 	if err != nil {
 		return err
-	}
-	for i := range eps {
-		eps[i].fromConfig = fromConfig
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,7 +236,7 @@ func (s *Server) init() error {
 	if s.hb != nil {
 		return nil
 	}
-	active, err := s.fieldSettings()
+	active, err := s.configFields().settings()
 	if err != nil {
 		return err
 	}
