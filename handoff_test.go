@@ -1,0 +1,144 @@
+package kestrel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/loadtest"
+)
+
+// TestHandoff hands a server's sockets (TCP and Unix) to a new process
+// under load, from clients on keep-alive connections and clients opening a
+// connection per request: no request fails, no connection is refused, and
+// the new process serves what comes after.
+func TestHandoff(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Handoff is not supported on Windows")
+	}
+	sock := filepath.Join(t.TempDir(), "app.sock")
+	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "old")
+	})}
+	s.ListenURL("http://127.0.0.1:0")
+	s.ListenUnix(sock)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tcp := strings.TrimPrefix(s.Addresses()[0], "http://")
+
+	ctx, stopLoad := context.WithCancel(context.Background())
+	check := func(b []byte) error {
+		if string(b) != "old" && string(b) != "new" {
+			return fmt.Errorf("body %q", b)
+		}
+		return nil
+	}
+	results := make(chan *loadtest.Result, 2)
+	go func() {
+		results <- loadtest.Run(ctx, loadtest.Load{Network: "tcp", Address: tcp, KeepAlive: 8, NewConns: 2, Check: check})
+	}()
+	go func() {
+		results <- loadtest.Run(ctx, loadtest.Load{Network: "unix", Address: sock, KeepAlive: 2, NewConns: 1, Check: check})
+	}()
+	time.Sleep(200 * time.Millisecond)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHandoffChild$")
+	cmd.Env = append(os.Environ(), "KESTREL_TEST_HANDOFF_SOCK="+sock)
+	if err := s.Handoff(cmd); err != nil {
+		t.Fatal(err)
+	}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cmd.ExtraFiles {
+		f.Close()
+	}
+	defer func() {
+		stdin.Close() // the child stops when its stdin closes
+		cmd.Wait()
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the new process did not start: %q %v", line, err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	begin := time.Now()
+	if err := s.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	drained := time.Since(begin)
+	time.Sleep(200 * time.Millisecond)
+	stopLoad()
+	for range 2 {
+		r := <-results
+		t.Logf("%s (the old process drained in %v)", r, drained)
+		if r.Failed.Load() > 0 || r.Refused.Load() > 0 || r.Requests.Load() == 0 {
+			t.Errorf("%s; first errors: %q", r, r.Errors())
+		}
+	}
+	for _, c := range []*http.Client{newClient(t), unixClient(sock)} {
+		if body := getBody(t, c, "http://"+tcp+"/"); body != "new" {
+			t.Errorf("after the handoff: %q, want the new process", body)
+		}
+	}
+	if _, err := os.Stat(sock); err != nil {
+		t.Errorf("the old process removed the Unix socket file: %v", err)
+	}
+}
+
+// TestHandoffChild is the new process of TestHandoff.
+func TestHandoffChild(t *testing.T) {
+	sock := os.Getenv("KESTREL_TEST_HANDOFF_SOCK")
+	if sock == "" {
+		t.Skip("run by TestHandoff")
+	}
+	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "new")
+	})}
+	if n, err := s.ListenInherited(); n != 2 || err != nil {
+		t.Fatalf("ListenInherited = %d, %v", n, err)
+	}
+	if _, ok := os.LookupEnv(InheritedListenersEnv); ok {
+		t.Errorf("%s is still set", InheritedListenersEnv)
+	}
+	s.ListenURL("http://127.0.0.1:0") // takes the inherited socket of 127.0.0.1, whatever its port
+	s.ListenUnix(sock)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	s.Shutdown(context.Background())
+}
+
+func TestListenInheritedErrors(t *testing.T) {
+	for _, v := range []string{"x", "2:endpoint", "3:other", "3"} {
+		t.Setenv(InheritedListenersEnv, v)
+		s := &Server{}
+		if n, err := s.ListenInherited(); err == nil || n != 0 || !strings.Contains(err.Error(), InheritedListenersEnv) {
+			t.Errorf("%s=%s: %d, %v; want an error naming the variable", InheritedListenersEnv, v, n, err)
+		}
+	}
+	os.Unsetenv(InheritedListenersEnv)
+	if n, err := (&Server{}).ListenInherited(); n != 0 || err != nil {
+		t.Errorf("without the variable: %d, %v", n, err)
+	}
+	if err := (&Server{}).Handoff(exec.Command("true")); err == nil || errors.Is(err, ErrServerClosed) {
+		t.Errorf("Handoff before Start: %v", err)
+	}
+}
