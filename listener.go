@@ -258,6 +258,9 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, socketMode fs.FileMode
 		if sk := claim(pool, ep); sk != nil {
 			claimed = append(claimed, sk)
 			bound = append(bound, &listener{sock: sk, ep: *ep, tls: ep.tls})
+			if u, ok := sk.Listener.(*net.UnixListener); ok && !sk.systemd {
+				u.SetUnlinkOnClose(true) // the endpoint's file, as if it had bound it (systemd's stays systemd's)
+			}
 			if ep.network == "unix" && ep.opts.UnixSocketMode != 0 {
 				if err := os.Chmod(ep.address, ep.opts.UnixSocketMode); err != nil {
 					return fail(fmt.Errorf("kestrel: %s: set socket file mode: %w", ep.url, err))
