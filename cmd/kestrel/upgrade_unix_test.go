@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,4 +291,97 @@ func TestBinarySocketActivation(t *testing.T) {
 	if !strings.Contains(log.String(), "Using the listening sockets of systemd socket activation") || !strings.Contains(log.String(), "on hangup") {
 		t.Errorf("log:\n%s", log.String())
 	}
+}
+
+// wrkRun is one wrk run's figures.
+type wrkRun struct {
+	requests int
+	errors   string // wrk's "Socket errors" and "Non-2xx" lines, if any
+	out      string
+}
+
+var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
+
+func parseWrk(out string) wrkRun {
+	r := wrkRun{out: out}
+	if m := wrkRequests.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.Atoi(m[1])
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Socket errors") || strings.Contains(line, "Non-2xx") {
+			r.errors += strings.TrimSpace(line) + "; "
+		}
+	}
+	return r
+}
+
+// TestBinaryUpgradeUnderWrk upgrades the command several times while wrk
+// keeps 64 keep-alive connections busy and another wrk opens a new
+// connection for every request: wrk must count no error of any kind.
+// KESTREL_UPGRADE_SECONDS and KESTREL_UPGRADES make it longer
+// (scripts/upgrade-under-load.sh).
+func TestBinaryUpgradeUnderWrk(t *testing.T) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Fatal("wrk is not installed; run `make test`, which installs it")
+	}
+	seconds, upgrades := envInt(t, "KESTREL_UPGRADE_SECONDS", 4), envInt(t, "KESTREL_UPGRADES", 2)
+	bin := buildCommand(t)
+	dir := t.TempDir()
+	exe, pidFile := filepath.Join(dir, "kestrel"), filepath.Join(dir, "kestrel.pid")
+	copyFile(t, bin, exe)
+	cmd := exec.Command(exe, "--urls", "http://127.0.0.1:0", "--pid-file", pidFile)
+	log := startBinary(t, cmd)
+	url := waitListening(t, log.String) + "/plaintext"
+	defer stopByPIDFile(t, pidFile)
+
+	d := fmt.Sprintf("%ds", seconds)
+	keepAlive, perRequest := make(chan wrkRun, 1), make(chan wrkRun, 1)
+	for _, w := range []struct {
+		args []string
+		to   chan wrkRun
+	}{
+		{[]string{"-t1", "-c64", "-d" + d, url}, keepAlive},
+		{[]string{"-t1", "-c8", "-d" + d, "-H", "Connection: close", url}, perRequest},
+	} {
+		go func() {
+			out, err := exec.Command(wrk, w.args...).CombinedOutput()
+			if err != nil {
+				out = append(out, []byte("\nwrk: "+err.Error())...)
+			}
+			w.to <- parseWrk(string(out))
+		}()
+	}
+	interval := time.Duration(seconds) * time.Second / time.Duration(upgrades+1)
+	for i := range upgrades {
+		time.Sleep(interval)
+		copyFile(t, bin, exe+".new")
+		os.Rename(exe+".new", exe)
+		if out, err := exec.Command(exe, "upgrade", "--pid-file", pidFile).CombinedOutput(); err != nil {
+			t.Fatalf("upgrade %d: %v\n%s\n%s", i+1, err, out, log.String())
+		}
+	}
+	ka, pr := <-keepAlive, <-perRequest
+	for _, r := range []wrkRun{ka, pr} {
+		if r.requests == 0 || r.errors != "" {
+			t.Errorf("wrk: %d requests, errors: %s\n%s", r.requests, r.errors, r.out)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("%d upgrades in %ds: wrk on 64 keep-alive connections %d requests, wrk with a new connection per request %d requests, no error",
+			upgrades, seconds, ka.requests, pr.requests)
+	}
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
 }
