@@ -171,12 +171,12 @@ func (a fileStamp) same(b fileStamp) bool {
 // endpoints, limits and certificates, and the middleware (AllowedHosts,
 // forwarded headers). A file with an error changes nothing.
 func (o *operations) reload(why string) {
+	o.notify.send("RELOADING=1" + monotonicUsec())
+	defer o.notify.send("READY=1") // systemctl reload waits for it, whatever the outcome
 	if o.configFile == "" {
 		o.log.Info("Nothing to reload " + why + ": the server has no configuration file (--config)")
 		return
 	}
-	o.notify.send("RELOADING=1" + monotonicUsec())
-	defer o.notify.send("READY=1")
 	o.log.Info("Reloading the configuration "+why, "file", o.configFile)
 	data, err := os.ReadFile(o.configFile)
 	if err == nil {
