@@ -115,7 +115,7 @@ func (s *Server) Reload(c *Config) error {
 	if err := checkSchemes(append(all, toStart...)); err != nil {
 		return err
 	}
-	if err := buildTLS(toStart, st.defaultHTTPS, s.log); err != nil {
+	if err := s.buildTLS(toStart, st.defaultHTTPS); err != nil {
 		return err
 	}
 	bound, err := s.bindAll(toStart, &pool, st.socketMode)
