@@ -572,9 +572,16 @@ func lookupFold[V any](m map[string]V, key string) (V, bool) {
 // behind nginx; then the host filter (AllowedHosts), which answers 400 to
 // a Host that is not allowed. Apply leaves the handler alone: set
 // Server.Handler to what Handler returns.
-func (c *Config) Handler(h http.Handler) (http.Handler, error) {
+//
+// Each of wrap, when given, goes between the two (innermost first): it
+// sees the client's address and every request, even those the host filter
+// refuses, the place for an access log.
+func (c *Config) Handler(h http.Handler, wrap ...func(http.Handler) http.Handler) (http.Handler, error) {
 	if c.AllowedHosts != "" {
 		h = hostfiltering.Handler(h, hostfiltering.Options{AllowedHosts: hostfiltering.ParseAllowedHosts(c.AllowedHosts)})
+	}
+	for _, w := range wrap {
+		h = w(h)
 	}
 	fc := c.ForwardedHeaders
 	if fc.Enabled != nil && !*fc.Enabled {

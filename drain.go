@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 const (
@@ -33,7 +34,7 @@ const (
 // until none is left. With all, it also waits for the upgraded
 // connections. When ctx ends first, it aborts the connections left and
 // returns how many, with ctx's error.
-func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (conns, upgraded int, err error) {
+func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (aborted int, err error) {
 	for _, l := range ls {
 		if l.sock.stopped.Load() && l.sock.done != nil {
 			waitCtx(ctx, l.sock.done) // its accept loop may still hand out a connection
@@ -53,7 +54,7 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 	for {
 		left, youngest := s.connsOf(ls, all)
 		if left == 0 {
-			return 0, 0, nil
+			return 0, nil
 		}
 		if now := time.Now(); !draining && now.Sub(start) >= idleGrace && now.Sub(youngest) >= freshGrace {
 			draining = true
@@ -66,8 +67,7 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 		}
 		select {
 		case <-ctx.Done():
-			conns, upgraded := s.abort(ls, all)
-			return conns, upgraded, ctx.Err()
+			return s.abort(ls, all), ctx.Err()
 		case <-poll.C:
 		}
 	}
@@ -87,9 +87,13 @@ func (s *Server) connsOf(ls []*listener, all bool) (int, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
+	for _, st := range s.conns {
+		if slices.Contains(ls, st.l) {
+			n++
+		}
+	}
 	var youngest time.Time
 	for _, l := range ls {
-		n += l.nconns
 		if l.lastConn.After(youngest) {
 			youngest = l.lastConn
 		}
@@ -100,30 +104,40 @@ func (s *Server) connsOf(ls []*listener, all bool) (int, time.Time) {
 	return n, youngest
 }
 
-// closeIdle closes the connections of ls that wait for a request.
+// closeIdle closes the connections of ls (nil: of every listener) that
+// wait for a request.
 func (s *Server) closeIdle(ls []*listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c, l := range s.conns {
-		if slices.Contains(ls, l) {
-			c.CloseIfIdle()
+	for _, st := range s.conns {
+		if ls == nil || slices.Contains(ls, st.l) {
+			st.conn.CloseIfIdle()
 		}
 	}
 }
 
 // abort aborts the connections of ls (nil: of every listener) and, with
-// all, the upgraded connections, and reports how many there were.
-func (s *Server) abort(ls []*listener, all bool) (int, int) {
+// all, the upgraded connections, recording app_shutdown_timeout as the
+// reason they ended, and returns how many there were.
+func (s *Server) abort(ls []*listener, all bool) int {
 	s.mu.Lock()
-	var conns []conn
-	for c, l := range s.conns {
-		if ls == nil || slices.Contains(ls, l) {
-			conns = append(conns, c)
+	var conns []engineConn
+	for _, st := range s.conns {
+		if ls == nil || slices.Contains(ls, st.l) {
+			st.reason.Force(metrics.AppShutdownTimeout)
+			conns = append(conns, st.conn)
 		}
 	}
+	n := len(conns)
 	var ups []*http1.UpgradedConn
 	if all {
-		for uc := range s.upgraded {
+		for uc, st := range s.upgraded {
+			if st != nil {
+				st.reason.Force(metrics.AppShutdownTimeout)
+			}
+			if st == nil || st.engineDone { // else counted among conns
+				n++
+			}
 			ups = append(ups, uc)
 		}
 	}
@@ -134,5 +148,5 @@ func (s *Server) abort(ls []*listener, all bool) (int, int) {
 	for _, uc := range ups {
 		uc.Close() // its OnClose takes s.mu
 	}
-	return len(conns), len(ups)
+	return n
 }

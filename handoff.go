@@ -15,7 +15,8 @@ import (
 // tells a new process which of its file descriptors are listening sockets
 // for ListenInherited: "3:endpoint,4:systemd", a descriptor and its role
 // for each socket ("systemd" for a socket from systemd socket activation,
-// "endpoint" for the others).
+// "endpoint" for the others), and a group of them for each server, the
+// groups separated by ';'.
 const InheritedListenersEnv = "KESTREL_LISTEN_FDS"
 
 // Handoff prepares cmd, a new process of this program (usually the same
@@ -44,6 +45,10 @@ const InheritedListenersEnv = "KESTREL_LISTEN_FDS"
 // is answered), and Unix socket files stay in place for the new process.
 // If the new process fails, the server goes on serving (Handoff may be
 // called again).
+//
+// A program with several servers (the app's and an admin one, say) calls
+// Handoff for each with the same cmd; the new process calls
+// ListenInherited on its servers in the same order.
 //
 // Handoff is not supported on Windows, where sockets cannot be passed this
 // way.
@@ -89,12 +94,15 @@ func (s *Server) Handoff(cmd *exec.Cmd) error {
 		cmd.Env = os.Environ()
 	}
 	env := cmd.Env[:0:0]
+	groups := strings.Join(spec, ",")
 	for _, kv := range cmd.Env {
-		if !strings.HasPrefix(kv, InheritedListenersEnv+"=") {
-			env = append(env, kv)
+		if prev, ok := strings.CutPrefix(kv, InheritedListenersEnv+"="); ok {
+			groups = prev + ";" + groups // another server's, handed over first
+			continue
 		}
+		env = append(env, kv)
 	}
-	cmd.Env = append(env, InheritedListenersEnv+"="+strings.Join(spec, ","))
+	cmd.Env = append(env, InheritedListenersEnv+"="+groups)
 	s.mu.Lock()
 	s.handedOff = true
 	s.mu.Unlock()
@@ -103,20 +111,27 @@ func (s *Server) Handoff(cmd *exec.Cmd) error {
 
 // ListenInherited takes the listening sockets that the process this one
 // replaces passed with Handoff (InheritedListenersEnv), and reports how
-// many there were; without the variable, it does nothing. As with
+// many there were; without the variable, it does nothing. With several
+// servers, each call takes the sockets of the next server that Handoff
+// was called for. As with
 // ListenSystemd, an endpoint whose address is that of one of these
 // sockets serves it instead of binding its own, so a process configured
 // as the one it replaces takes over all of its sockets. Start closes the
 // sockets that no endpoint takes, except those the old process had from
 // systemd socket activation, which it serves as HTTP. The variable is
-// removed from the environment, so that child processes do not take the
-// sockets too.
+// removed from the environment once every group is taken, so that child
+// processes do not take the sockets too.
 func (s *Server) ListenInherited() (int, error) {
-	v, ok := os.LookupEnv(InheritedListenersEnv)
+	all, ok := os.LookupEnv(InheritedListenersEnv)
 	if !ok {
 		return 0, nil
 	}
-	os.Unsetenv(InheritedListenersEnv)
+	v, rest, more := strings.Cut(all, ";")
+	if more {
+		os.Setenv(InheritedListenersEnv, rest)
+	} else {
+		os.Unsetenv(InheritedListenersEnv)
+	}
 	var socks []*socket
 	fail := func(err error) (int, error) {
 		for _, sk := range socks {

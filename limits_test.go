@@ -17,7 +17,7 @@ import (
 // loopback port and returns its address.
 func startLimited(t *testing.T, limits Limits, h http.Handler) string {
 	t.Helper()
-	s := &Server{Handler: h, Limits: limits}
+	s := &Server{Handler: h, Limits: limits, Logger: quietLogger}
 	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package kestrel
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"slices"
@@ -16,9 +17,10 @@ import (
 // serves, its listener, can change (Reload) while it keeps accepting.
 type socket struct {
 	net.Listener
-	systemd bool          // passed by systemd socket activation
-	stopped atomic.Bool   // closed on purpose: its accept loop ends quietly
-	done    chan struct{} // closed when its accept loop has ended; nil until it starts
+	ctx     context.Context // the base of its connections' contexts (BaseContext)
+	systemd bool            // passed by systemd socket activation
+	stopped atomic.Bool     // closed on purpose: its accept loop ends quietly
+	done    chan struct{}   // closed when its accept loop has ended; nil until it starts
 
 	mu sync.Mutex
 	l  *listener // the endpoint served now
@@ -80,19 +82,22 @@ func (l *listener) closeIfClosing(ex *app.Exchange) {
 func (s *Server) protocolConfig(l *listener, st activeSettings) *http1.Config {
 	limits := st.limits
 	serve := s.appHandler()
-	appCfg := &app.Config{
-		Logger:             s.log,
-		Heartbeat:          s.hb,
-		ServerHeader:       st.serverHeader,
-		MaxRequestBodySize: limits.MaxRequestBodySize,
-		Handler: func(ex *app.Exchange) {
-			l.closeIfClosing(ex)
-			serve(ex)
-			l.closeIfClosing(ex) // the head of a buffered response is still to be sent
-		},
+	handler := func(ex *app.Exchange) {
+		l.closeIfClosing(ex)
+		serve(ex)
+		l.closeIfClosing(ex) // the head of a buffered response is still to be sent
+	}
+	if s.metrics != nil {
+		handler = s.measureRequests(handler)
 	}
 	return &http1.Config{
-		App:                        appCfg,
+		App: &app.Config{
+			Logger:             s.log,
+			Heartbeat:          s.hb,
+			ServerHeader:       st.serverHeader,
+			MaxRequestBodySize: limits.MaxRequestBodySize,
+			Handler:            handler,
+		},
 		MaxRequestLineSize:         limits.MaxRequestLineSize,
 		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
 		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
@@ -103,6 +108,8 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) *http1.Config {
 		Upgrades:                   s.upgrades,
 		Upgraded:                   s.trackUpgraded,
 		Parker:                     s.parker,
+		NoKeepAlives:               &s.keepAlivesOff,
+		OnState:                    s.ConnState,
 	}
 }
 

@@ -3,9 +3,13 @@ package kestrel
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // Reload makes a running server use configuration c in place of the one
@@ -64,7 +68,7 @@ func (s *Server) Reload(c *Config) error {
 		return err
 	}
 	for _, w := range c.warnings {
-		s.log.Warn(w)
+		logevents.General(s.log, slog.LevelWarn, "ConfigurationWarning", w)
 	}
 
 	// Match the endpoints of c with those served.
@@ -179,16 +183,13 @@ func (s *Server) Reload(c *Config) error {
 	s.mu.Unlock()
 
 	if len(stopped) > 0 {
-		s.log.Info("Config changed. Stopping the following endpoints: '" + strings.Join(endpointURLs(stopped), "', '") + "'")
+		logevents.General(s.log, slog.LevelInfo, "ConfigChangedStoppingEndpoints", "Config changed. Stopping the following endpoints: '"+strings.Join(endpointURLs(stopped), "', '")+"'")
 	}
 	if len(bound) > 0 {
-		s.log.Info("Config changed. Starting the following endpoints: '" + strings.Join(endpointURLs(bound), "', '") + "'")
-		for _, l := range bound {
-			s.log.Info("Now listening on: " + l.url())
-		}
+		logevents.General(s.log, slog.LevelInfo, "ConfigChangedStartingEndpoints", "Config changed. Starting the following endpoints: '"+strings.Join(endpointURLs(bound), "', '")+"'")
 	}
-	for _, l := range reborn {
-		s.log.Info("Now listening on: " + l.url())
+	for _, l := range append(bound, reborn...) {
+		logevents.ListeningOn(s.log, l.url())
 	}
 	if len(retired) > 0 {
 		s.draining.Add(1)
@@ -202,8 +203,8 @@ func (s *Server) retire(ls []*listener, st activeSettings) {
 	defer s.draining.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), st.shutdownTimeout)
 	defer cancel()
-	if conns, _, _ := s.drain(ctx, ls, 0, false); conns > 0 {
-		s.log.Warn("Some connections of the endpoints the configuration stopped failed to close gracefully: the shutdown timeout passed, and the server aborted them", "connections", conns)
+	if n, _ := s.drain(ctx, ls, 0, false); n > 0 {
+		logevents.General(s.log, slog.LevelWarn, "EndpointConnectionsAborted", "Some connections of the endpoints the configuration stopped failed to close gracefully: the shutdown timeout passed, and "+strconv.Itoa(n)+" were aborted.")
 	}
 	s.mu.Lock()
 	for _, l := range ls {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,11 +19,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
-	"github.com/kestrel-go/kestrel/internal/tlsconn"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
+	"github.com/kestrel-go/kestrel/logging"
 )
 
 // DefaultURL is where a server listens when no endpoint is configured.
@@ -57,8 +62,23 @@ type Server struct {
 	// DisableServerHeader turns off the "Server: Kestrel" response header.
 	DisableServerHeader bool
 
-	// Logger receives the server's logs; nil means slog.Default().
+	// Logger receives the server's logs; nil means slog.Default(). The
+	// server's events carry Kestrel's categories, event ids and names as
+	// attributes (see the logging package, whose handlers write them as
+	// ASP.NET Core does); the ones a client can cause at will, such as a
+	// refused connection or a failed TLS handshake, are at Debug level.
 	Logger *slog.Logger
+
+	// MeterProvider, when set, receives the server's metrics: Kestrel's
+	// (meter "Microsoft.AspNetCore.Server.Kestrel": kestrel.active_connections,
+	// kestrel.connection.duration, kestrel.rejected_connections,
+	// kestrel.tls_handshake.duration, ...) and ASP.NET Core's HTTP server
+	// ones (meter "Microsoft.AspNetCore.Hosting":
+	// http.server.request.duration and http.server.active_requests), with
+	// the OpenTelemetry semantic conventions' attributes. Methods outside
+	// OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS (by default RFC 9110's, PATCH
+	// and QUERY) are reported as "_OTHER". nil records nothing, at no cost.
+	MeterProvider metric.MeterProvider
 
 	// DefaultHTTPS is used by https:// endpoints that have no HTTPS options
 	// of their own (Kestrel's default certificate). Without it they use
@@ -80,17 +100,39 @@ type Server struct {
 	// long.
 	ShutdownTimeout time.Duration
 
+	// BaseContext, if set, returns the base context of the requests that
+	// arrive on a listener, as http.Server's BaseContext; it must not
+	// return nil. Cancelling it cancels their contexts.
+	BaseContext func(net.Listener) context.Context
+
+	// ConnContext, if set, returns the context of a new connection,
+	// derived from ctx: the parent of its requests' contexts, as
+	// http.Server's ConnContext. c is the accepted connection, before any
+	// TLS handshake. It must not return nil.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+
+	// ConnState, if set, is called when a connection changes state, with
+	// net/http's states and meaning (HTTP/2 connections are active while
+	// they have streams). c is the accepted connection, as for ConnContext.
+	ConnState func(c net.Conn, state http.ConnState)
+
+	// ErrorLog, when set and Logger is not, receives the server's logs as
+	// lines, as http.Server's ErrorLog.
+	ErrorLog *log.Logger
+
 	mu        sync.Mutex
 	endpoints []endpoint // added in code or by a configuration file
 	urls      []endpoint // from UseURLs
 	rawURLs   []string
-	spares    []*socket          // opened by others (systemd, the process replaced), not claimed yet
-	listeners []*listener        // the endpoints served, in the order they were bound
-	retiring  map[*listener]bool // stopped by Reload, finishing their connections
-	conns     map[conn]*listener // live connections, and the listener each came from
-	upgraded  map[*http1.UpgradedConn]struct{}
-	active    activeSettings // what Start, then Reload, took from the fields or the configuration
-	log       *slog.Logger
+	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
+	listeners []*listener             // the endpoints served, in the order they were bound
+	retiring  map[*listener]bool      // stopped by Reload, finishing their connections
+	conns     map[net.Conn]*connState // by the connection the engine serves
+	upgraded  map[*http1.UpgradedConn]*connState
+	active    activeSettings     // what Start, then Reload, took from the fields or the configuration
+	log       *slog.Logger       // set by init
+	metrics   *metrics.Metrics   // nil: none
+	rejected  logevents.Tally    // connections refused by the limit, for the summary
 	counter   *transport.Counter // MaxConcurrentConnections
 	upgrades  *transport.Counter // MaxConcurrentUpgradedConnections
 	parker    *transport.Parker  // nil where there is none
@@ -105,6 +147,9 @@ type Server struct {
 
 	lastRelease  time.Time // of idle memory; only the heartbeat touches these
 	lastReleased int64
+
+	onShutdown    []func()
+	keepAlivesOff atomic.Bool
 }
 
 // listener is an endpoint served on a socket, with its connections.
@@ -121,7 +166,6 @@ type listener struct {
 	draining atomic.Bool
 
 	pending  sync.WaitGroup // accepted connections not registered yet
-	nconns   int            // registered connections; s.mu
 	lastConn time.Time      // when the last one was registered; s.mu
 }
 
@@ -148,16 +192,6 @@ func (l *listener) url() string {
 	default:
 		return l.ep.scheme + "://" + a.String()
 	}
-}
-
-// conn is a connection of any protocol, as the server tracks it: the
-// heartbeat ticks it; stopping its listener closes it once idle, or aborts
-// it. It polls its listener's draining flag, and ends after the request in
-// flight once the flag is set.
-type conn interface {
-	Tick(now int64)
-	CloseIfIdle() bool
-	Abort()
 }
 
 // activeSettings are what a started server takes from its fields (Start), or
@@ -286,20 +320,27 @@ func (s *Server) init() error {
 	if err != nil {
 		return err
 	}
-	s.active = active
-	s.log = s.Logger
-	if s.log == nil {
-		s.log = slog.Default()
+	log := s.Logger
+	if log == nil && s.ErrorLog != nil {
+		log = errorLogger(s.ErrorLog)
 	}
-	s.conns = make(map[conn]*listener)
-	s.upgraded = make(map[*http1.UpgradedConn]struct{})
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := s.newMetrics()
+	if err != nil {
+		return err
+	}
+	s.active, s.log, s.metrics = active, log, m
+	s.conns = make(map[net.Conn]*connState)
+	s.upgraded = make(map[*http1.UpgradedConn]*connState)
 	s.retiring = make(map[*listener]bool)
 	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
 	s.upgrades = transport.NewCounter(active.limits.MaxConcurrentUpgradedConnections)
 	if pk, err := transport.NewParker(); err == nil {
 		s.parker = pk
 	} else if runtime.GOOS == "linux" {
-		s.log.Warn("idle connections keep a goroutine each: the connection parker did not start", "error", err)
+		logevents.General(log, slog.LevelWarn, "ParkerUnavailable", "Idle connections keep a goroutine each: the connection parker did not start: "+err.Error())
 	}
 	s.hb = heartbeat.New(s.tick)
 	s.hb.Start()
@@ -334,7 +375,7 @@ func (s *Server) Start() error {
 	systemd := slices.ContainsFunc(s.spares, func(sk *socket) bool { return sk.systemd })
 	switch {
 	case (len(eps) > 0 || systemd) && len(s.rawURLs) > 0:
-		s.log.Warn("Overriding address(es) '" + strings.Join(s.rawURLs, ";") + "'. Binding to endpoints defined in code or the configuration file instead.")
+		logevents.General(s.log, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(s.rawURLs, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
 	case len(eps) == 0 && !systemd && len(s.urls) > 0:
 		eps = s.urls
 	case len(eps) == 0 && !systemd && len(s.listeners) == 0:
@@ -355,7 +396,7 @@ func (s *Server) Start() error {
 			bound = append(bound, systemdListener(sk))
 			continue
 		}
-		s.log.Info("closing an inherited socket that no endpoint listens on", "address", sk.Addr().String())
+		logevents.General(s.log, slog.LevelInfo, "InheritedSocketUnused", "Closing the inherited socket "+sk.Addr().String()+": no endpoint listens on it.")
 		sk.Close()
 	}
 	s.spares = nil
@@ -406,7 +447,7 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				if def, err = devCertificate(ep.url); err != nil {
 					return err
 				}
-				s.log.Info("using the development certificate for " + ep.url)
+				logevents.General(s.log, slog.LevelInfo, "UsingDevelopmentCertificate", "Using the development certificate for "+ep.url+".")
 			}
 			if h == nil {
 				h = def
@@ -418,7 +459,7 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.log)
+		te, err := h.build(ep.url, s.log.With(logging.Category(logevents.CategoryKestrel)))
 		if err != nil {
 			return err
 		}
@@ -478,7 +519,7 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, socketMode fs.FileMode
 			if ep.localhost && !transport.IsAddrInUse(err) && !errors.Is(err, os.ErrPermission) {
 				// A loopback this machine lacks (often ::1); a refused
 				// port fails on both, and is an error.
-				s.log.Warn("Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface", "error", err)
+				logevents.General(s.log, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
 				continue
 			}
 			return fail(bindError(ep, err))
@@ -552,11 +593,12 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 func (s *Server) acceptLoop(sk *socket) error {
-	err := transport.Accept(sk, s.counter, s.log, s.serveConn)
+	sk.ctx = s.listenerContext(sk.Listener)
+	err := transport.Accept(sk, s.counter, s.log.With(logging.Category(logevents.CategoryKestrel)), acceptor{s})
 	if sk.stopped.Load() {
 		return ErrServerClosed
 	}
-	s.log.Error("listener failed", "address", sk.Addr().String(), "error", err)
+	logevents.General(s.log, slog.LevelError, "ListenerFailed", "The listener on "+sk.Addr().String()+" failed: "+err.Error())
 	return fmt.Errorf("kestrel: accept on %s: %w", sk.Addr(), err)
 }
 
@@ -565,38 +607,51 @@ func (s *Server) acceptLoop(sk *socket) error {
 func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	a := nc.(*accepted)
 	l, nc := a.l, a.Conn
+	st := s.startConn(nc)
+	st.l = l
+	accepted := nc
+	ctx := s.connContext(l.sock.ctx, nc)
+	if s.ConnState != nil {
+		s.ConnState(nc, http.StateNew)
+	}
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.log)
 	}
 	if l.tls != nil {
-		tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
-		if err != nil {
-			s.log.Info("connection closed: TLS handshake failed", "remote", nc.RemoteAddr().String(), "endpoint", l.ep.url, "error", err)
+		tc, ok := s.handshake(st, l, nc)
+		if !ok {
 			nc.Close()
 			slot.Release()
+			s.endConn(st)
+			s.connClosed(accepted)
 			l.pending.Done()
 			return
 		}
 		nc = tc
 	}
+	st.proto = metrics.HTTP11
 	s.mu.Lock()
 	if s.aborted {
 		s.mu.Unlock()
 		slot.Release()
 		nc.Close()
+		s.endConn(st)
+		s.connClosed(accepted)
 		l.pending.Done()
 		return
 	}
-	var c *http1.Conn
-	c = http1.NewConn(l.cfg, nc, &l.draining, slot, func() {
-		slot.Release()
-		s.mu.Lock()
-		delete(s.conns, c)
-		l.nconns--
-		s.mu.Unlock()
+	c := http1.NewConn(l.cfg, nc, http1.ConnOptions{
+		Draining: &l.draining,
+		Slot:     slot,
+		Context:  ctx,
+		Accepted: accepted,
+		Done: func() {
+			slot.Release()
+			s.connDone(nc)
+		},
 	})
-	s.conns[c] = l
-	l.nconns++
+	st.conn = c
+	s.conns[nc] = st
 	l.lastConn = time.Now()
 	s.mu.Unlock()
 	l.pending.Done()
@@ -607,12 +662,29 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 // so Shutdown can wait for it.
 func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
 	s.mu.Lock()
-	s.upgraded[uc] = struct{}{}
+	st := s.conns[uc.NetConn()]
+	if st != nil {
+		st.upgradeOpen = true
+	}
+	s.upgraded[uc] = st
 	s.mu.Unlock()
+	var ep *metrics.Endpoint
+	if st != nil {
+		ep = st.ep
+	}
+	ep.UpgradedStart()
 	uc.OnClose(func() {
+		ep.UpgradedStop()
 		s.mu.Lock()
 		delete(s.upgraded, uc)
+		end := st != nil && st.engineDone
+		if st != nil {
+			st.upgradeOpen = false
+		}
 		s.mu.Unlock()
+		if end {
+			s.endConn(st) // a connection lasts until its upgraded life ends
+		}
 	})
 }
 
@@ -620,8 +692,8 @@ func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
 func (s *Server) tick(now time.Time) {
 	n := s.hb.Now()
 	s.mu.Lock()
-	for c := range s.conns {
-		c.Tick(n)
+	for _, st := range s.conns {
+		st.conn.Tick(n)
 	}
 	cfgs := make([]*http1.Config, 0, len(s.listeners)+len(s.retiring))
 	for _, l := range s.listeners {
@@ -632,28 +704,30 @@ func (s *Server) tick(now time.Time) {
 	}
 	s.mu.Unlock()
 	s.returnIdleMemory(now, cfgs)
+	s.observeTick(now)
 }
 
-// Returning memory after many connections went idle: at least this many
-// goroutines released since the last time, at most once per interval.
+// Returning memory after a burst: at least this many bytes became garbage
+// (stacks of goroutines that ended or left idle connections, large head
+// buffers given back) since the last time, at most once per interval.
 const (
-	releaseThreshold = 1000
-	releaseInterval  = time.Minute
+	releaseThreshold = 8 << 20
+	releaseInterval  = 10 * time.Second
 )
 
-// returnIdleMemory gives the stacks of goroutines that idle connections
-// left back to the operating system when many went idle at once. Their
-// stacks grew while serving and are garbage now, but the Go runtime keeps
-// such memory until a later collection (up to two minutes away in an idle
-// process); a server holding thousands of idle connections is better off
-// returning it now. cfgs are the protocol configurations in use, which
-// count the goroutines released.
+// returnIdleMemory gives memory back to the operating system once a burst
+// of connections has gone idle or closed. Their goroutines' stacks and the
+// large buffers of their heads are garbage (or idle in pools) now, but the
+// Go runtime keeps such memory until a later collection, up to two minutes
+// away in a quiet process, and pooled buffers survive one collection; a
+// server at the edge is better off returning it once the burst settles.
+// cfgs are the protocol configurations in use, which count the bytes.
 func (s *Server) returnIdleMemory(now time.Time, cfgs []*http1.Config) {
 	var n int64
 	for _, cfg := range cfgs {
 		n += cfg.Released.Load()
 	}
-	settled := n == s.lastReleased // none went idle since the last tick
+	settled := n == s.lastReleased // nothing more since the last tick
 	s.lastReleased = n
 	if n < releaseThreshold || !settled || now.Sub(s.lastRelease) < releaseInterval {
 		return
@@ -663,7 +737,10 @@ func (s *Server) returnIdleMemory(now time.Time, cfgs []*http1.Config) {
 	}
 	s.lastReleased = 0
 	s.lastRelease = now
-	go debug.FreeOSMemory()
+	go func() {
+		runtime.GC() // pooled buffers move to the pools' victim caches
+		debug.FreeOSMemory()
+	}()
 }
 
 // Addresses returns the bound addresses as URLs, such as
@@ -707,18 +784,24 @@ func (s *Server) allListeners() []*listener {
 	return ls
 }
 
-// Shutdown stops the server gracefully: it stops accepting, closes idle
-// keep-alive connections at once, lets in-flight requests finish (their
-// responses carry Connection: close) and upgraded connections run until
-// their handlers close them, and aborts the connections left when ctx
-// ends, logging how many and returning ctx's error then. Connections
-// accepted just before it began are served their first request.
+// Shutdown stops the server gracefully: it stops accepting, runs the
+// functions given to RegisterOnShutdown, closes idle keep-alive
+// connections at once, lets in-flight requests finish (their responses
+// carry Connection: close) and upgraded connections run until their
+// handlers close them, and aborts the connections left when ctx ends,
+// logging how many and returning ctx's error then. Connections accepted
+// just before it began are served their first request.
 //
 // After Handoff, idle keep-alive connections are closed only once they
 // have been idle for a second, so that no client loses a request it sent
 // on one as it was closed; see Handoff.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		for _, f := range s.onShutdown {
+			go f()
+		}
+	}
 	s.closed = true
 	s.stopSockets()
 	ls := s.allListeners()
@@ -729,24 +812,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.serving.Wait()
 
-	conns, upgraded, err := s.drain(ctx, ls, idleGrace, true)
-	if conns+upgraded > 0 {
-		s.logger().Warn("Some connections failed to close gracefully during server shutdown: the shutdown timeout passed, and the server aborted the connections still in use",
-			"connections", conns, "upgraded", upgraded)
+	if aborted, err := s.drain(ctx, ls, idleGrace, true); err != nil {
+		if aborted > 0 {
+			logevents.NotAllConnectionsClosedGracefully(s.logger(), aborted)
+		}
+		s.finishShutdown()
+		return err
 	}
+	s.finishShutdown()
+	return nil
+}
+
+// finishShutdown stops what Shutdown leaves: connections still being
+// accepted are closed, Reload's drains end, and the heartbeat stops.
+func (s *Server) finishShutdown() {
 	s.mu.Lock()
 	s.aborted = true
 	s.mu.Unlock()
 	s.draining.Wait()
 	s.stopHeartbeat()
-	return err
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
 // left to tick or park.
 func (s *Server) stopHeartbeat() {
 	s.mu.Lock()
-	hb, pk := s.hb, s.parker
+	hb, pk, m := s.hb, s.parker, s.metrics
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
@@ -754,6 +845,7 @@ func (s *Server) stopHeartbeat() {
 	if pk != nil {
 		pk.Close()
 	}
+	m.Close()
 }
 
 // Close stops the server at once: listeners and connections are closed.
@@ -787,11 +879,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	log := s.logger()
 	for _, a := range s.Addresses() {
-		log.Info("Now listening on: " + a)
+		logevents.ListeningOn(log, a)
 	}
-	log.Info("Application started. Press Ctrl+C to shut down.")
+	logevents.ApplicationStarted(log)
 	<-ctx.Done()
-	log.Info("Application is shutting down...")
+	logevents.ApplicationStopping(log)
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
 	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted

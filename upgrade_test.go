@@ -118,7 +118,7 @@ func TestMaxConcurrentUpgradedConnections(t *testing.T) {
 
 func TestShutdownWaitsForUpgradedConnections(t *testing.T) {
 	t.Parallel()
-	s := &Server{Handler: echoUpgrade(t)}
+	s := &Server{Handler: echoUpgrade(t), Logger: quietLogger}
 	s.Listen("127.0.0.1:0")
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

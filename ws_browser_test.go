@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -54,7 +55,7 @@ func TestWebSocketInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &kestrel.Server{Handler: mux}
+	s := &kestrel.Server{Handler: mux, Logger: slog.New(slog.DiscardHandler)}
 	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0"})
 	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", HTTPS: &kestrel.HTTPS{Certificate: cert}})
 	if err := s.Start(); err != nil {

@@ -1,6 +1,7 @@
 package kestrel_test
 
 import (
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,7 +32,7 @@ func TestWebSocketNpmClient(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", websocket.Echo(nil))
-	s := &kestrel.Server{Handler: mux}
+	s := &kestrel.Server{Handler: mux, Logger: slog.New(slog.DiscardHandler)}
 	s.Listen("127.0.0.1:0")
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

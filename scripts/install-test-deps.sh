@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
-# slowhttptest, wrk, nginx-light, nodejs, npm and chromium (Debian
-# packages), the npm ws package, and staticcheck (Go). Tools already
+# slowhttptest, wrk, nginx-light, nodejs, npm, chromium and prometheus
+# (Debian packages), the npm ws package, and staticcheck (Go). Tools already
 # present are left alone, so it is quick on a prepared machine.
 set -euo pipefail
 
@@ -14,6 +14,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 command -v chromium >/dev/null || packages+=(chromium)
+command -v prometheus >/dev/null || packages+=(prometheus)
 
 if [ ${#packages[@]} -gt 0 ]; then
 	sudo=""

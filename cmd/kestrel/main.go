@@ -1,7 +1,8 @@
 // Command kestrel serves the demo app, or a folder's static files, on the
 // Kestrel for Go web server.
 //
-//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--no-server-header]
+//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--log-format console|json]
+//	        [--access-log] [--metrics URL [--pprof]] [--no-server-header]
 //	        [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
 //	kestrel upgrade --pid-file FILE [--timeout DURATION]
 //	kestrel dev-certs [--check]
@@ -36,6 +37,14 @@
 // takes the sockets of socket activation (LISTEN_FDS) and tells systemd
 // when it is ready, reloading and stopping (Type=notify or notify-reload),
 // and pings its watchdog (WatchdogSec).
+//
+// Logs go to standard error in ASP.NET Core's console format ("info:
+// Microsoft.Hosting.Lifetime[14]" and the message on the next line), or
+// one JSON object per line with --log-format json. --access-log adds one
+// line per request there. --metrics http://127.0.0.1:9464 serves the
+// server's metrics (Kestrel's, ASP.NET Core's HTTP server ones, the Go
+// runtime's) to Prometheus at /metrics on a listener of its own, and
+// --pprof the runtime profiles at /debug/pprof/ on that listener.
 //
 // https:// URLs without a configured certificate use the development
 // certificate, which "kestrel dev-certs" creates (as "dotnet dev-certs
@@ -132,6 +141,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	pidFile := fs.String("pid-file", "", "write the process ID to this file once the server is ready (for \"kestrel upgrade\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
+	obs := addObservabilityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -151,7 +161,10 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log, err := obs.logger(stderr, lvl, environ)
+	if err != nil {
+		return err
+	}
 
 	overrides := map[string]string{}
 	if *noServer {
@@ -196,8 +209,12 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	} else {
 		app = demo.New(srv.Addresses)
 	}
-	front := &frontHandler{app: app}
-	if err := front.configure(cfg); err != nil { // AllowedHosts and forwarded headers
+
+	// AllowedHosts and forwarded headers, and between them the access log;
+	// a reload replaces them.
+	front := &frontHandler{app: app, accessLog: *obs.accessLog,
+		wrap: func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) }}
+	if err := front.configure(cfg); err != nil {
 		return err
 	}
 	srv.Handler = front
@@ -220,7 +237,17 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	o := &operations{srv: srv, log: log, args: args, environ: environ, front: front,
 		pidFile: *pidFile, shutdown: shutdownTimeoutOf(cfg),
 		configFile: *configFile, configData: data, overrides: overrides}
-	return o.serve(ctx)
+	ready, err := o.listenInherited()
+	if err != nil {
+		return err
+	}
+	ms, stopMetrics, err := obs.startMetrics(srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	o.metrics = ms
+	return o.serve(ctx, ready)
 }
 
 // flagSet reports whether the flag was given on the command line.

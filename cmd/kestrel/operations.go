@@ -15,6 +15,7 @@ import (
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/demo"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // configPollInterval is how often the configuration file is looked at; a
@@ -42,27 +43,25 @@ type operations struct {
 	configPending fileStamp         // as last seen, changed since
 	overrides     map[string]string // from the flags, over the file
 
+	metrics  *kestrel.Server // serves --metrics, or nil
 	notify   *notifier
 	upgrader *upgrader
 }
 
 // serve starts the server and runs it until ctx ends, or until a new
-// process took its sockets over and it has drained.
-func (o *operations) serve(ctx context.Context) error {
+// process took its sockets over and it has drained. ready, if not nil,
+// tells the process this one replaces that it is ready (listenInherited).
+func (o *operations) serve(ctx context.Context, ready func()) error {
 	o.notify = newNotifier(o.environ, o.log)
-	ready, err := o.listenInherited()
-	if err != nil {
-		return err
-	}
 	if err := o.srv.Start(); err != nil {
 		return err
 	}
 	for _, a := range o.srv.Addresses() {
-		o.log.Info("Now listening on: " + a)
+		logevents.ListeningOn(o.log, a)
 	}
-	o.log.Info("Application started. Press Ctrl+C to shut down.")
+	logevents.ApplicationStarted(o.log)
 	if err := o.writePIDFile(); err != nil {
-		o.log.Error("cannot write the PID file", "error", err)
+		logevents.General(o.log, slog.LevelError, "PIDFileFailed", "Cannot write the PID file: "+err.Error())
 	}
 	if ready != nil {
 		ready() // tell the process this one replaces
@@ -115,7 +114,7 @@ loop:
 	if !handedOver {
 		o.notify.send("STOPPING=1")
 	}
-	o.log.Info("Application is shutting down...")
+	logevents.ApplicationStopping(o.log)
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdown)
 	defer cancel()
 	_ = o.srv.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
@@ -174,10 +173,10 @@ func (o *operations) reload(why string) {
 	o.notify.send("RELOADING=1" + monotonicUsec())
 	defer o.notify.send("READY=1") // systemctl reload waits for it, whatever the outcome
 	if o.configFile == "" {
-		o.log.Info("Nothing to reload " + why + ": the server has no configuration file (--config)")
+		logevents.General(o.log, slog.LevelInfo, "ConfigurationReload", "Nothing to reload "+why+": the server has no configuration file (--config).")
 		return
 	}
-	o.log.Info("Reloading the configuration "+why, "file", o.configFile)
+	logevents.General(o.log, slog.LevelInfo, "ConfigurationReload", "Reloading the configuration "+why+".", slog.String("file", o.configFile))
 	data, err := os.ReadFile(o.configFile)
 	if err == nil {
 		o.configData = data
@@ -187,10 +186,10 @@ func (o *operations) reload(why string) {
 		}
 	}
 	if err != nil {
-		o.log.Error("The configuration was not reloaded: the server goes on with the one it has", "file", o.configFile, "error", err)
+		logevents.General(o.log, slog.LevelError, "ConfigurationReloadFailed", "The configuration was not reloaded: the server goes on with the one it has. "+err.Error(), slog.String("file", o.configFile))
 		return
 	}
-	o.log.Info("Configuration reloaded", "file", o.configFile)
+	logevents.General(o.log, slog.LevelInfo, "ConfigurationReloaded", "Configuration reloaded.", slog.String("file", o.configFile))
 }
 
 // apply applies a configuration to the server and its middleware, or
@@ -242,10 +241,13 @@ func readPIDFile(path string) (int, error) {
 }
 
 // frontHandler is the app behind the middleware the configuration asks
-// for (AllowedHosts, forwarded headers); a reload replaces the middleware.
+// for (AllowedHosts, forwarded headers) and the access log between them; a
+// reload replaces the middleware.
 type frontHandler struct {
-	app http.Handler
-	cur atomic.Pointer[frontState]
+	app       http.Handler
+	wrap      func(http.Handler) http.Handler // the access log's, or nil
+	accessLog bool                            // every request is logged: no hot path skips the middleware
+	cur       atomic.Pointer[frontState]
 }
 
 type frontState struct {
@@ -261,12 +263,16 @@ func (f *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // build returns the middleware cfg asks for, in front of the app.
 func (f *frontHandler) build(cfg *kestrel.Config) (*frontState, error) {
-	h, err := cfg.Handler(f.app)
+	var wrap []func(http.Handler) http.Handler
+	if f.wrap != nil {
+		wrap = append(wrap, f.wrap)
+	}
+	h, err := cfg.Handler(f.app, wrap...)
 	if err != nil {
 		return nil, err
 	}
 	hosts := hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)
-	return &frontState{h: h, native: len(hosts) == 0 || slices.Contains(hosts, "*")}, nil
+	return &frontState{h: h, native: (len(hosts) == 0 || slices.Contains(hosts, "*")) && !f.accessLog}, nil
 }
 
 // configure puts the middleware cfg asks for in front of the app.
@@ -281,7 +287,8 @@ func (f *frontHandler) configure(cfg *kestrel.Config) error {
 
 // native returns the demo app's native handler: its hot paths use neither
 // the client's address nor the host, so they stay on the zero-allocation
-// path ahead of the middleware, unless a host filter is configured.
+// path ahead of the middleware, unless a host filter or the access log
+// needs to see them.
 func (f *frontHandler) native(app *demo.App) kestrel.NativeHandler {
 	hot := app.Native(f)
 	return kestrel.NativeHandlerFunc(func(c *kestrel.Context) {

@@ -98,7 +98,7 @@ func TestConfigReloadOnChange(t *testing.T) {
 
 	writeConfig(t, file, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "Limits": {"MaxRequestBodySiz": 1}}}`)
 	waitLog(t, log.String, "was not reloaded")
-	if !strings.Contains(log.String(), `unknown key \"Kestrel:Limits:MaxRequestBodySiz\"`) {
+	if !strings.Contains(log.String(), `unknown key "Kestrel:Limits:MaxRequestBodySiz"`) {
 		t.Errorf("the error does not name the key:\n%s", log.String())
 	}
 	if code := post(50); code != 200 {

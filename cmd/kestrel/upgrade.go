@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // readyFDEnv names the descriptor on which a process started by an upgrade
@@ -33,14 +35,14 @@ func (o *operations) listenInherited() (ready func(), err error) {
 		if err != nil {
 			return nil, err
 		}
-		o.log.Info("Taking over the listening sockets of the process this one replaces", "sockets", n)
+		logevents.General(o.log, slog.LevelInfo, "InheritedSockets", "Taking over the listening sockets of the process this one replaces.", slog.Int("sockets", n))
 	}
 	if getenv(o.environ, "LISTEN_FDS") != "" {
 		n, err := o.srv.ListenSystemd()
 		if err != nil {
 			return nil, err
 		}
-		o.log.Info("Using the listening sockets of systemd socket activation", "sockets", n)
+		logevents.General(o.log, slog.LevelInfo, "SystemdSockets", "Using the listening sockets of systemd socket activation.", slog.Int("sockets", n))
 	}
 	v := getenv(o.environ, readyFDEnv)
 	if v == "" {
@@ -76,12 +78,12 @@ type upgradeResult struct {
 func (u *upgrader) start() {
 	log := u.o.log
 	if u.cmd != nil {
-		log.Warn("An upgrade is already under way", "pid", u.cmd.Process.Pid)
+		logevents.General(log, slog.LevelWarn, "UpgradeUnderWay", "An upgrade is already under way.", slog.Int("pid", u.cmd.Process.Pid))
 		return
 	}
 	cmd, ready, err := u.command()
 	if err != nil {
-		log.Error("The upgrade failed: the server goes on in this process", "error", err)
+		upgradeFailed(log, err)
 		return
 	}
 	err = cmd.Start()
@@ -90,10 +92,10 @@ func (u *upgrader) start() {
 	}
 	if err != nil {
 		ready.Close()
-		log.Error("The upgrade failed: the server goes on in this process", "error", err)
+		upgradeFailed(log, err)
 		return
 	}
-	log.Info("Upgrade: started a new process on the listening sockets", "pid", cmd.Process.Pid, "executable", cmd.Path)
+	logevents.General(log, slog.LevelInfo, "UpgradeStarted", "Upgrade: started a new process on the listening sockets.", slog.Int("pid", cmd.Process.Pid), slog.String("executable", cmd.Path))
 	u.cmd, u.done = cmd, make(chan upgradeResult, 1)
 	go func() {
 		kill := time.AfterFunc(upgradeTimeout, func() { cmd.Process.Kill() })
@@ -135,6 +137,14 @@ func (u *upgrader) command() (*exec.Cmd, *os.File, error) {
 	if err := u.o.srv.Handoff(cmd); err != nil {
 		return nil, nil, err
 	}
+	if ms := u.o.metrics; ms != nil { // its sockets come second: see startMetrics
+		if err := ms.Handoff(cmd); err != nil {
+			for _, f := range cmd.ExtraFiles {
+				f.Close()
+			}
+			return nil, nil, err
+		}
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		for _, f := range cmd.ExtraFiles {
@@ -152,12 +162,16 @@ func (u *upgrader) command() (*exec.Cmd, *os.File, error) {
 func (u *upgrader) finish(res upgradeResult) bool {
 	u.cmd = nil
 	if res.err != nil {
-		u.o.log.Error("The upgrade failed: the server goes on in this process", "error", res.err)
+		upgradeFailed(u.o.log, res.err)
 		return false
 	}
-	u.o.log.Info("Upgrade: the new process is ready; this one stops accepting and drains its connections", "pid", res.pid)
+	logevents.General(u.o.log, slog.LevelInfo, "UpgradeReady", "Upgrade: the new process is ready; this one stops accepting and drains its connections.", slog.Int("pid", res.pid))
 	u.o.notify.send("MAINPID=" + strconv.Itoa(res.pid))
 	return true
+}
+
+func upgradeFailed(log *slog.Logger, err error) {
+	logevents.General(log, slog.LevelError, "UpgradeFailed", "The upgrade failed: the server goes on in this process. "+err.Error())
 }
 
 // upgradeCommand is "kestrel upgrade": it asks the server whose PID file

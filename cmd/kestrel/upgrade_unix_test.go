@@ -86,9 +86,11 @@ func TestBinaryUpgradeUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	exe, pidFile, sock := filepath.Join(dir, "kestrel"), filepath.Join(dir, "kestrel.pid"), filepath.Join(dir, "app.sock")
 	copyFile(t, bin, exe)
-	cmd := exec.Command(exe, "--urls", "http://127.0.0.1:0;unix:"+sock, "--pid-file", pidFile)
+	cmd := exec.Command(exe, "--urls", "http://127.0.0.1:0;unix:"+sock, "--pid-file", pidFile, "--metrics", "http://127.0.0.1:0")
 	log := startBinary(t, cmd)
 	base := waitListening(t, log.String)
+	waitLog(t, log.String, "Serving Prometheus metrics on: ")
+	metricsURL := regexp.MustCompile(`Serving Prometheus metrics on: (\S+)`).FindStringSubmatch(log.String())[1]
 	oldPID, err := readPIDFile(pidFile)
 	if err != nil || oldPID != cmd.Process.Pid {
 		t.Fatalf("PID file: %d, %v; want %d", oldPID, err, cmd.Process.Pid)
@@ -152,6 +154,11 @@ func TestBinaryUpgradeUnderLoad(t *testing.T) {
 	}
 	if _, body := get(t, base+"/plaintext"); body != "Hello, World!" {
 		t.Errorf("after the upgrade: %q", body)
+	}
+	// The metrics listener went along: the new process serves it, with
+	// the requests it counted.
+	if resp, body := get(t, metricsURL); resp.StatusCode != 200 || !strings.Contains(body, "kestrel_") {
+		t.Errorf("metrics after the upgrade: %d\n%.300s", resp.StatusCode, body)
 	}
 	for _, want := range []string{"Upgrade: started a new process", "Taking over the listening sockets", "Upgrade: the new process is ready"} {
 		if !strings.Contains(log.String(), want) {

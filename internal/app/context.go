@@ -17,11 +17,29 @@ type RequestContext struct {
 	parent context.Context // never cancelled (the server's base context)
 	ex     *Exchange
 
-	mu      sync.Mutex
-	done    chan struct{}
-	err     error
-	aborted bool
-	after   []*afterFunc
+	mu       sync.Mutex
+	done     chan struct{}
+	err      error
+	aborted  bool
+	after    []*afterFunc
+	interest func() // told once when someone first waits on the context
+}
+
+// OnInterest sets f to be called once, the first time someone asks for
+// the Done channel or registers an AfterFunc, unless the context has
+// ended: the protocol then starts watching for the client's close. Set it
+// before the handler runs.
+func (c *RequestContext) OnInterest(f func()) { c.interest = f }
+
+// interested calls the interest function once; c.mu is held, and is
+// released around the call.
+func (c *RequestContext) interested() {
+	if f := c.interest; f != nil && c.err == nil {
+		c.interest = nil
+		c.mu.Unlock()
+		f()
+		c.mu.Lock()
+	}
 }
 
 type afterFunc struct {
@@ -44,6 +62,7 @@ func (c *RequestContext) Deadline() (time.Time, bool) { return c.parent.Deadline
 func (c *RequestContext) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.interested()
 	if c.done == nil {
 		if c.err != nil {
 			c.done = closedChan
@@ -75,6 +94,7 @@ func (c *RequestContext) Value(key any) any {
 func (c *RequestContext) AfterFunc(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
 	c.mu.Lock()
+	c.interested()
 	if c.err != nil {
 		c.mu.Unlock()
 		go f()

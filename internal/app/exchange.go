@@ -111,6 +111,10 @@ type Exchange struct {
 	// kept across the exchange's reuse.
 	Native any
 
+	// Parent, if set by the protocol, is the parent of the request's
+	// context (the connection's); nil means Config.BaseContext.
+	Parent context.Context
+
 	cfg  *Config
 	s    Stream
 	body Body

@@ -21,7 +21,11 @@ import (
 // *http.Request from the parsed head and gives the handler a
 // ResponseWriter that writes through the exchange.
 func (ex *Exchange) ServeHTTP(handler http.Handler) {
-	ex.ServeHTTPContext(ex.cfg.BaseContext, handler)
+	parent := ex.Parent
+	if parent == nil {
+		parent = ex.cfg.BaseContext
+	}
+	ex.ServeHTTPContext(parent, handler)
 }
 
 // ServeHTTPContext is ServeHTTP with parent as the request context's

@@ -43,6 +43,12 @@ func (b *body) reset(ex *exchange) {
 	}
 }
 
+// end marks the body as read to its end.
+func (b *body) end() {
+	b.eof = true
+	b.ex.c.bodyEnded()
+}
+
 // done reports whether the whole body has been read.
 func (b *body) done() bool { return b.eof }
 
@@ -148,7 +154,7 @@ func (b *body) readLength(p []byte) (int, error) {
 	}
 	b.remain -= int64(n)
 	if b.remain == 0 {
-		b.eof = true
+		b.end()
 		return n, io.EOF
 	}
 	return n, nil
@@ -213,7 +219,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 			}
 			b.trailerN += len(line) + 2
 			if len(line) == 0 {
-				b.eof = true
+				b.end()
 				return 0, io.EOF
 			}
 			if err := b.trailerField(line); err != nil {
@@ -234,7 +240,7 @@ func (b *body) consumeChunkEnd() {
 		b.state = chunkSize
 		if bytes.HasPrefix(rest[2:], []byte("0\r\n\r\n")) {
 			c.rpos += 5
-			b.eof = true
+			b.end()
 		}
 	}
 }

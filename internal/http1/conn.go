@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
@@ -50,9 +51,19 @@ type Config struct {
 	// Parker, if set, holds long-idle connections without a goroutine.
 	Parker *transport.Parker
 
-	// Released counts the goroutines that long-idle connections have left
-	// (their stacks are free memory); the server reads and resets it.
+	// Released estimates the bytes that became garbage since the server
+	// last looked: the stacks of the goroutines that long-idle and closed
+	// connections left, and large head buffers given back. The server
+	// reads and resets it, to return memory after a burst.
 	Released atomic.Int64
+
+	// NoKeepAlives, if set and true, closes every connection after its
+	// response (http.Server.SetKeepAlivesEnabled(false)).
+	NoKeepAlives *atomic.Bool
+
+	// OnState, if set, is told of the connection's state changes, with
+	// net/http's states (http.Server.ConnState).
+	OnState func(net.Conn, http.ConnState)
 
 	// HTTP2, if set, takes over a connection that opens with the HTTP/2
 	// connection preface (h2c with prior knowledge), with the bytes read so
@@ -121,6 +132,9 @@ type Conn struct {
 	deadline atomic.Int64 // Unix nanoseconds, on the heartbeat's clock
 	draining *atomic.Bool // the server is shutting down
 	slot     *transport.Slot
+	ctx      context.Context // the parent of request contexts; nil: the Config's
+	accepted net.Conn        // for OnState
+	state    http.ConnState  // the last state told to OnState
 
 	remote string
 
@@ -134,28 +148,63 @@ type Conn struct {
 	served     int // requests served on this connection
 	hijacked   bool
 	closeAfter bool
-	linger     bool // close gracefully: a rejected request may have unread bytes
-	clientGone atomic.Bool
+	linger     bool                               // close gracefully: a rejected request may have unread bytes
 	reqCtx     atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
+
+	// Noticing that the client went away while a handler runs: the TCP
+	// socket under any TLS, and, on Linux, a watch in the parker's epoll
+	// set, armed once the handler asks for its context's Done channel and
+	// the request body has been read.
+	sock       syscall.RawConn
+	interested atomic.Bool // the handler waits on its request context
+	bodyDone   atomic.Bool // the request body has been read
+	watching   atomic.Bool
+	watchMu    sync.Mutex
+	onInterest func()
+	onGone     func()
 
 	bodyRate  app.RateTimer // the request body, while the handler waits for it
 	writeRate app.RateTimer // writes, while they wait for the client
 }
 
-// NewConn returns a connection ready to Serve. draining, when it becomes
-// true, tells the connection to finish the request in flight and close.
-// slot, if not nil, is released when the connection is upgraded, so that
-// it no longer counts against the connection limit.
-//
-// done, if not nil, is called once when the connection has ended, on
-// whichever goroutine serves it last: a connection that stays idle moves
-// to a fresh goroutine (so that the large stack of the one that served
-// its last request is freed), and Serve may return before the connection
-// ends.
-func NewConn(cfg *Config, nc net.Conn, draining *atomic.Bool, slot *transport.Slot, done func()) *Conn {
+// ConnOptions are a connection's ties to its server.
+type ConnOptions struct {
+	// Draining, when it becomes true, tells the connection to finish the
+	// request in flight and close.
+	Draining *atomic.Bool
+
+	// Slot, if not nil, is released when the connection is upgraded, so
+	// that it no longer counts against the connection limit.
+	Slot *transport.Slot
+
+	// Done, if not nil, is called once when the connection has ended, on
+	// whichever goroutine serves it last: a connection that stays idle
+	// moves to a fresh goroutine (so that the large stack of the one that
+	// served its last request is freed), and Serve may return before the
+	// connection ends.
+	Done func()
+
+	// Context is the parent of the connection's request contexts; nil
+	// means the Config's BaseContext.
+	Context context.Context
+
+	// Accepted is the connection as accepted (before TLS), which
+	// Config.OnState is given.
+	Accepted net.Conn
+}
+
+// NewConn returns a connection ready to Serve.
+func NewConn(cfg *Config, nc net.Conn, o ConnOptions) *Conn {
 	cfg.init()
-	c := &Conn{cfg: cfg, nc: nc, draining: draining, slot: slot, done: done}
+	if o.Draining == nil {
+		o.Draining = new(atomic.Bool)
+	}
+	if o.Accepted == nil {
+		o.Accepted = nc
+	}
+	c := &Conn{cfg: cfg, nc: nc, draining: o.Draining, slot: o.Slot, done: o.Done, ctx: o.Context, accepted: o.Accepted}
 	c.idle.Init(nc)
+	c.sock = transport.RawConnOf(nc)
 	c.p = parser{
 		maxLine:    cfg.MaxRequestLineSize,
 		maxHeaders: cfg.MaxRequestHeadersTotalSize,
@@ -220,12 +269,19 @@ func (c *Conn) end() {
 			c.lingeringClose()
 		}
 		c.nc.Close()
+		c.setState(http.StateClosed)
 	}
 	c.phase.Store(phaseClosed)
+	c.cfg.Released.Add(stackEstimate)
 	if c.done != nil {
 		c.done()
 	}
 }
+
+// stackEstimate is what a goroutine that served requests leaves behind:
+// its stack grew while serving (8 KiB is typical) and is garbage once it
+// ends.
+const stackEstimate = 8 << 10
 
 // setPhase enters a timed phase (or phaseNone) and reports false when the
 // phase being left had timed out.
@@ -278,8 +334,7 @@ func (c *Conn) Tick(now int64) {
 		c.cfg.App.Logger.Debug("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.RemoteAddr())
 		c.Abort()
 	}
-	if ph == phaseNone && c.reqCtx.Load() != nil && peerClosed(c.nc) {
-		c.clientGone.Store(true)
+	if ph == phaseNone && !c.watching.Load() && c.reqCtx.Load() != nil && peerClosed(c.sock) {
 		if ctx := c.reqCtx.Load(); ctx != nil {
 			ctx.Abort()
 		}
@@ -347,6 +402,69 @@ func (c *Conn) Abort() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// setState tells Config.OnState of a change of the connection's state.
+func (c *Conn) setState(st http.ConnState) {
+	if c.cfg.OnState != nil && c.state != st {
+		c.state = st
+		c.cfg.OnState(c.accepted, st)
+	}
+}
+
+// setRequestContext records the context of the http.Handler request in
+// flight (nil when it ends). The heartbeat aborts it when it finds the
+// client gone; on Linux the parker notices at once, once the handler
+// waits on the context and the body has been read (until then, the body's
+// own reads see the close).
+func (c *Conn) setRequestContext(ctx *app.RequestContext) {
+	c.reqCtx.Store(ctx)
+	if c.cfg.Parker == nil || c.sock == nil {
+		return
+	}
+	if ctx == nil {
+		c.interested.Store(false)
+		c.watchMu.Lock()
+		if c.watching.Swap(false) {
+			c.cfg.Parker.Unpark(c.sock)
+		}
+		c.watchMu.Unlock()
+		return
+	}
+	if c.onInterest == nil {
+		c.onInterest = func() {
+			c.interested.Store(true)
+			if c.bodyDone.Load() {
+				c.watchGone()
+			}
+		}
+		c.onGone = func() {
+			if ctx := c.reqCtx.Load(); ctx != nil {
+				ctx.Abort()
+			}
+		}
+	}
+	ctx.OnInterest(c.onInterest)
+}
+
+// watchGone starts watching for the client's close, once per request.
+func (c *Conn) watchGone() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.reqCtx.Load() == nil || c.watching.Load() {
+		return
+	}
+	if c.cfg.Parker.Watch(c.sock, c.onGone) == nil {
+		c.watching.Store(true)
+	}
+}
+
+// bodyEnded is told by the body when it has been read to its end.
+func (c *Conn) bodyEnded() {
+	c.bodyDone.Store(true)
+	if c.interested.Load() {
+		c.watchGone()
+	}
+}
+
 // readHead reads until a request head is complete, answering the request
 // when it is rejected. resume continues an idle wait that another goroutine
 // began.
@@ -359,10 +477,11 @@ func (c *Conn) readHead(resume bool) int {
 	} else {
 		c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	}
+	c.setState(http.StateActive)
 	if c.served == 0 && c.rend-c.rpos >= 3 {
 		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
 			// A TLS ClientHello: no HTTP answer would mean anything to it.
-			c.cfg.App.Logger.Info("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
+			c.cfg.App.Logger.Debug("connection closed: TLS handshake sent to an HTTP endpoint (use http://, or configure HTTPS on this endpoint)", "remote", c.RemoteAddr())
 			return headClose
 		}
 	}
@@ -405,6 +524,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		}
 		if c.served > 0 {
 			c.fresh.Store(false)
+			c.setState(http.StateIdle)
 		}
 		c.idleSince.Store(c.cfg.App.Heartbeat.Now())
 		c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
@@ -419,7 +539,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		c.nc.SetReadDeadline(time.Time{})
 		c.tickMu.Unlock()
 		c.fresh.Store(true)
-		c.cfg.Released.Add(1)
+		c.cfg.Released.Add(stackEstimate)
 		if pk, rc := c.cfg.Parker, c.idle.RawConn(); pk != nil && rc != nil {
 			// No goroutine at all until the socket is readable.
 			c.phase.Store(phaseParked)
@@ -494,6 +614,7 @@ func (cfg *Config) putRead(b *[]byte) {
 		cfg.readPool.Put(b)
 	} else {
 		cfg.headPool.Put(b)
+		cfg.Released.Add(int64(len(*b)))
 	}
 }
 
@@ -533,13 +654,13 @@ func (c *Conn) reject(err error) {
 		return
 	}
 	if re == errHTTP2Preface {
-		c.cfg.App.Logger.Info("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
+		c.cfg.App.Logger.Debug("request rejected: HTTP/2 is not enabled on this endpoint", "remote", c.RemoteAddr())
 		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
 		c.write([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
 		c.flush()
 		return
 	}
-	c.cfg.App.Logger.Info("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
+	c.cfg.App.Logger.Debug("request rejected", "remote", c.RemoteAddr(), "status", re.Status, "reason", re.Reason)
 	c.linger = re != errHeadersTimeout
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.writeStatusLine(re.Status)

@@ -56,12 +56,15 @@ func (ex *exchange) start(c *Conn) {
 	c.rpos += ex.flags.size
 	ex.syncHead()
 	h := &ex.Req
-	c.closeAfter = ex.flags.connClose || (h.ProtoMinor == 0 && !ex.flags.connKeepAlive) || c.draining.Load()
+	c.closeAfter = ex.flags.connClose || (h.ProtoMinor == 0 && !ex.flags.connKeepAlive) || c.draining.Load() ||
+		c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load()
 	h.Close = c.closeAfter
 	ex.Start()
+	ex.Parent = c.ctx
 	ex.mode = modeNone
 	ex.continued = !ex.flags.expectContinue || h.ProtoMinor == 0
 	ex.body.reset(ex)
+	c.bodyDone.Store(ex.body.done())
 	c.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	c.writeRate.Reset(c.cfg.MinResponseRate)
 }
@@ -90,9 +93,7 @@ func (ex *exchange) SetMinRequestBodyRate(r app.Rate) { ex.c.bodyRate.Set(r) }
 
 func (ex *exchange) SetMinResponseRate(r app.Rate) { ex.c.writeRate.Set(r) }
 
-func (ex *exchange) SetRequestContext(ctx *app.RequestContext) {
-	ex.c.reqCtx.Store(ctx)
-}
+func (ex *exchange) SetRequestContext(ctx *app.RequestContext) { ex.c.setRequestContext(ctx) }
 
 func (ex *exchange) Hijackable() bool { return true }
 
@@ -128,7 +129,7 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 	if ex.IsHead() {
 		ex.mode = modeNone
 	}
-	if ex.ConnectionClose() || ex.Rejected() != nil || c.draining.Load() {
+	if ex.ConnectionClose() || ex.Rejected() != nil || c.draining.Load() || c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load() {
 		c.closeAfter = true // shutting down: this is the connection's last response
 	}
 	if !c.closeAfter && !ex.body.done() {

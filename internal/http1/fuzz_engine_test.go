@@ -117,8 +117,7 @@ func FuzzConn(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		client, server := net.Pipe()
-		var draining atomic.Bool
-		c := NewConn(cfg, server, &draining, nil, nil)
+		c := NewConn(cfg, server, ConnOptions{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

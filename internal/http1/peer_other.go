@@ -2,8 +2,8 @@
 
 package http1
 
-import "net"
+import "syscall"
 
 // peerClosed cannot look at the socket without reading on this platform; a
 // request's context is cancelled when a write fails instead.
-func peerClosed(net.Conn) bool { return false }
+func peerClosed(syscall.RawConn) bool { return false }

@@ -1,22 +1,18 @@
-//go:build unix
+//go:build unix && !linux
 
 package http1
 
 import (
-	"net"
 	"syscall"
 )
 
 // peerClosed reports whether the peer has closed or reset the connection,
 // without consuming any byte and without blocking. It uses Control, not
-// Read, so it never waits for a reader that holds the descriptor.
-func peerClosed(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+// Read, so it never waits for a reader that holds the descriptor. Under
+// TLS it looks at the TCP socket: a close_notify alert the TLS layer has
+// not read counts as open until the peer's FIN arrives behind it.
+func peerClosed(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
 	}
 	closed := false

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -23,7 +24,7 @@ func (c *Conn) hijack(ex *exchange, sendHead bool) (net.Conn, error) {
 	var slot *transport.Slot
 	if up := c.cfg.Upgrades; up != nil {
 		if slot = up.Acquire(); slot == nil {
-			c.cfg.App.Logger.Info("upgrade refused: too many upgraded connections", "remote", c.RemoteAddr(), "limit", up.Max())
+			c.cfg.App.Logger.Debug("upgrade refused: too many upgraded connections", "remote", c.RemoteAddr(), "limit", up.Max())
 			ex.UndoHead()
 			return nil, ErrUpgradeLimit
 		}
@@ -39,6 +40,7 @@ func (c *Conn) hijack(ex *exchange, sendHead bool) (net.Conn, error) {
 		return nil, c.werr
 	}
 	c.hijacked = true
+	c.setState(http.StateHijacked)
 	c.reqCtx.Store(nil)
 	c.bodyRate.Set(app.Rate{}) // an upgraded connection has no minimum data rates
 	c.writeRate.Set(app.Rate{})

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -82,4 +83,47 @@ func (p *prefixConn) NetConn() net.Conn { return p.Conn }
 // cleartext endpoint, start a TLS handshake record.
 func LooksLikeTLS(b []byte) bool {
 	return len(b) >= 3 && b[0] == recordTypeHandshake && b[1] == 3 && b[2] <= 4
+}
+
+// ErrorType names the kind of a Handshake failure for the error.type
+// attribute of kestrel.tls_handshake.duration, from a short list:
+//
+//	timeout            the handshake did not finish within its time limit
+//	connection_closed  the client closed or reset the connection
+//	plain_http         the client spoke plain HTTP (ErrPlainHTTP)
+//	remote_alert       the client aborted with a TLS alert, such as an
+//	                   untrusted certificate
+//	handshake_failed   the server refused the handshake: no common
+//	                   version or cipher suite, a bad client certificate...
+func ErrorType(err error) string {
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case errors.Is(err, ErrPlainHTTP):
+		return "plain_http"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &op) && op.Op == "remote error":
+		return "remote_alert"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return "connection_closed"
+	}
+	return "handshake_failed"
+}
+
+// VersionName is the negotiated TLS version as .NET's SslProtocols names
+// it ("Tls12", "Tls13"), for Kestrel's HttpsConnectionEstablished event.
+func VersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "Tls"
+	case tls.VersionTLS11:
+		return "Tls11"
+	case tls.VersionTLS12:
+		return "Tls12"
+	case tls.VersionTLS13:
+		return "Tls13"
+	}
+	return tls.VersionName(v)
 }

@@ -70,13 +70,26 @@ func (c *Counter) Acquire() *Slot {
 	return &Slot{counter: c}
 }
 
-// Accept accepts connections from l until it fails for good, calling serve on
-// a new goroutine for each connection the counter admits, with its slot;
-// serve must release the slot when the connection ends. A connection over
-// the limit is closed at once. Temporary errors (out of file descriptors)
-// back off, as net/http does. Accept returns the error that stopped it; the
-// caller decides whether it was expected (a closed listener).
-func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.Conn, *Slot)) error {
+// Handler receives the connections Accept accepts.
+type Handler interface {
+	// Queue is called on the accept loop for each connection the counter
+	// admits, before Serve runs on a goroutine of its own.
+	Queue(c net.Conn)
+	// Serve serves the connection; it must release the slot when the
+	// connection ends.
+	Serve(c net.Conn, slot *Slot)
+	// Reject is called on the accept loop for a connection over the limit;
+	// it must close it.
+	Reject(c net.Conn)
+}
+
+// Accept accepts connections from l until it fails for good, handing each
+// connection the counter admits to h.Serve on a new goroutine, and each
+// one over the limit to h.Reject. Temporary errors (out of file
+// descriptors) back off, as net/http does. Accept returns the error that
+// stopped it; the caller decides whether it was expected (a closed
+// listener).
+func Accept(l net.Listener, counter *Counter, log *slog.Logger, h Handler) error {
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
@@ -97,11 +110,11 @@ func Accept(l net.Listener, counter *Counter, log *slog.Logger, serve func(net.C
 		delay = 0
 		slot := counter.Acquire()
 		if slot == nil {
-			log.Warn("connection refused: too many connections", "remote", c.RemoteAddr().String(), "limit", counter.Max())
-			c.Close()
+			h.Reject(c)
 			continue
 		}
-		go serve(c, slot)
+		h.Queue(c)
+		go h.Serve(c, slot)
 	}
 }
 

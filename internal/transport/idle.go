@@ -3,6 +3,7 @@ package transport
 import (
 	"io"
 	"net"
+	"syscall"
 
 	"github.com/kestrel-go/kestrel/internal/bufpool"
 )
@@ -19,4 +20,24 @@ func readWith(c net.Conn, pool *bufpool.Pool) (*[]byte, int, error) {
 		err = io.ErrNoProgress
 	}
 	return nil, 0, err
+}
+
+// RawConnOf returns the raw descriptor access of the socket under nc,
+// looking through wrappers such as *tls.Conn (their NetConn method), or
+// nil when there is none.
+func RawConnOf(nc net.Conn) syscall.RawConn {
+	for {
+		if sc, ok := nc.(syscall.Conn); ok {
+			rc, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return rc
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = u.NetConn()
+	}
 }

@@ -51,6 +51,18 @@ var errParkerClosed = errors.New("parker closed")
 // so it must not block) once the socket is readable, unless Unpark is
 // called first.
 func (p *Parker) Park(rc syscall.RawConn, wake func()) error {
+	return p.register(rc, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, wake)
+}
+
+// Watch registers rc's socket of a connection that is busy (its handler
+// runs); gone is called (on the parker's goroutine, so it must not block)
+// once the peer closes or resets the connection, unless Unpark is called
+// first. Bytes arriving do not count: a pipelined request is not a close.
+func (p *Parker) Watch(rc syscall.RawConn, gone func()) error {
+	return p.register(rc, unix.EPOLLRDHUP|unix.EPOLLONESHOT, gone)
+}
+
+func (p *Parker) register(rc syscall.RawConn, events uint32, fn func()) error {
 	var fd int32 = -1
 	if err := rc.Control(func(f uintptr) { fd = int32(f) }); err != nil {
 		return err
@@ -60,8 +72,8 @@ func (p *Parker) Park(rc syscall.RawConn, wake func()) error {
 	if p.closed {
 		return errParkerClosed
 	}
-	p.parked[fd] = wake
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: fd}
+	p.parked[fd] = fn
+	ev := unix.EpollEvent{Events: events, Fd: fd}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
 		delete(p.parked, fd)
 		return err
@@ -69,7 +81,8 @@ func (p *Parker) Park(rc syscall.RawConn, wake func()) error {
 	return nil
 }
 
-// Unpark removes rc's socket before it is closed or served again.
+// Unpark removes rc's socket, parked or watched, before it is closed or
+// served again.
 func (p *Parker) Unpark(rc syscall.RawConn) {
 	rc.Control(func(f uintptr) {
 		p.mu.Lock()

@@ -19,6 +19,9 @@ func NewParker() (*Parker, error) {
 // Park is never called on this system.
 func (p *Parker) Park(rc syscall.RawConn, wake func()) error { return errors.New("not available") }
 
+// Watch is never called on this system.
+func (p *Parker) Watch(rc syscall.RawConn, gone func()) error { return errors.New("not available") }
+
 // Unpark is never called on this system.
 func (p *Parker) Unpark(rc syscall.RawConn) {}
 

@@ -36,14 +36,9 @@ func TestAcceptRefusesOverLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hold := make(chan struct{})
-	var served atomic.Int64
-	go Accept(ln, NewCounter(1), slog.New(slog.DiscardHandler), func(c net.Conn, s *Slot) {
-		served.Add(1)
-		<-hold
-		c.Close()
-		s.Release()
-	})
+	h := &testHandler{hold: make(chan struct{})}
+	hold := h.hold
+	go Accept(ln, NewCounter(1), slog.New(slog.DiscardHandler), h)
 	defer ln.Close()
 	defer close(hold)
 	c1, _ := net.Dial("tcp", ln.Addr().String())
@@ -55,9 +50,29 @@ func TestAcceptRefusesOverLimit(t *testing.T) {
 	if _, err := c2.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("the connection over the limit: read %v, want EOF", err)
 	}
-	if served.Load() != 1 {
-		t.Errorf("served %d connections, want 1", served.Load())
+	if h.served.Load() != 1 || h.queued.Load() != 1 || h.rejected.Load() != 1 {
+		t.Errorf("queued %d, served %d, rejected %d connections; want 1 each", h.queued.Load(), h.served.Load(), h.rejected.Load())
 	}
+}
+
+// testHandler serves connections until hold is closed.
+type testHandler struct {
+	hold                     chan struct{}
+	queued, served, rejected atomic.Int64
+}
+
+func (h *testHandler) Queue(net.Conn) { h.queued.Add(1) }
+
+func (h *testHandler) Serve(c net.Conn, s *Slot) {
+	h.served.Add(1)
+	<-h.hold
+	c.Close()
+	s.Release()
+}
+
+func (h *testHandler) Reject(c net.Conn) {
+	h.rejected.Add(1)
+	c.Close()
 }
 
 func TestIdleReaderTakesBufferOnlyWhenReadable(t *testing.T) {

@@ -2,12 +2,16 @@
 // each answering the TechEmpower plaintext and JSON tests with the same
 // headers (Server, Date, Content-Type, Content-Length):
 //
-//	servers -server kestrel-native|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls]
+//	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls]
+//
+// kestrel-native-metrics is kestrel-native with metrics on, recorded by the
+// OpenTelemetry SDK for a Prometheus exporter, as `kestrel --metrics` does.
 //
 // It prints "listening on ADDR" once it accepts connections.
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +21,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/big"
 	"net"
@@ -29,6 +34,7 @@ import (
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/internal/demo"
+	"github.com/kestrel-go/kestrel/internal/metricsexport"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,7 +45,7 @@ type message struct {
 }
 
 func main() {
-	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp or fasthttp")
+	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-native-metrics, kestrel-handler, nethttp or fasthttp")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (kestrel-handler and nethttp)")
 	flag.Parse()
@@ -56,10 +62,17 @@ func main() {
 	}()
 
 	switch *server {
-	case "kestrel-native", "kestrel-handler":
+	case "kestrel-native", "kestrel-native-metrics", "kestrel-handler":
 		s := &kestrel.Server{Handler: http.HandlerFunc(stdHandler(""))}
-		if *server == "kestrel-native" {
+		if *server != "kestrel-handler" {
 			s.NativeHandler = kestrel.NativeHandlerFunc(native)
+		}
+		if *server == "kestrel-native-metrics" {
+			exp, err := metricsexport.New()
+			if err != nil {
+				log.Fatal(err)
+			}
+			s.MeterProvider = exp.Provider
 		}
 		ep := kestrel.Endpoint{Address: *addr}
 		if *useTLS {
@@ -76,7 +89,9 @@ func main() {
 		select {}
 	case "nethttp":
 		ln := listen(*addr)
-		srv := &http.Server{Handler: http.HandlerFunc(stdHandler("net/http"))}
+		// wrk closes its connections mid-handshake when a run ends; net/http
+		// would print a line for each.
+		srv := &http.Server{Handler: http.HandlerFunc(stdHandler("net/http")), ErrorLog: log.New(dropHandshakeErrors{os.Stderr}, "", log.LstdFlags)}
 		if *useTLS {
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 			log.Fatal(srv.ServeTLS(ln, "", ""))
@@ -139,6 +154,16 @@ func fastHandler(ctx *fasthttp.RequestCtx) {
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 	}
+}
+
+// dropHandshakeErrors passes log lines on, except TLS handshake errors.
+type dropHandshakeErrors struct{ w io.Writer }
+
+func (d dropHandshakeErrors) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		return len(p), nil
+	}
+	return d.w.Write(p)
 }
 
 // listen binds addr and announces it.

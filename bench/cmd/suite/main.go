@@ -2,11 +2,12 @@
 // net/http and fasthttp on this machine: wrk throughput and latency for
 // the TechEmpower plaintext (keep-alive at several connection counts, and
 // pipelined) and JSON tests, server CPU time per request, HTTPS keep-alive
-// against net/http, and memory per idle keep-alive connection. Servers are
+// against net/http, the cost of metrics (kestrel's native API with metrics
+// on and off), and memory per idle keep-alive connection. Servers are
 // interleaved round by round so that machine drift cancels out; the table
 // shows medians and ratios from the same rounds.
 //
-//	go run ./cmd/suite [-duration 5s] [-rounds 3] [-conns 128,1024] [-idle 10000] [-json results.json]
+//	go run ./cmd/suite [-duration 5s] [-rounds 3] [-conns 128,1024] [-idle 10000] [-run REGEXP] [-json results.json]
 //	go run ./cmd/suite -smoke     # a one-second check that everything runs
 package main
 
@@ -24,6 +25,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +51,7 @@ type test struct {
 	Conns    int
 	Pipeline int
 	TLS      bool
+	Metrics  bool // kestrel-native with metrics off and on
 }
 
 // Result is one measurement.
@@ -71,6 +74,7 @@ func main() {
 	idleWait := flag.Duration("idle-wait", 130*time.Second, "how long idle connections are held before RSS is read (Go's runtime runs a GC at least every 2 minutes)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	smoke := flag.Bool("smoke", false, "a quick run that checks the suite works")
+	only := flag.String("run", "", "run only the tests whose names match this regular expression (such as 'metrics')")
 	hold := flag.String("hold", "", "internal: open -idle connections to this address and hold them until stdin closes")
 	flag.Parse()
 	if *hold != "" {
@@ -83,13 +87,18 @@ func main() {
 	if *smoke {
 		*duration, *rounds, *connsFlag, *idle, *idleWait = time.Second, 1, "16", 100, time.Second
 	}
-	if err := run(*duration, *rounds, *connsFlag, *idle, *idleWait, *jsonOut, *smoke); err != nil {
+	filter, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "suite: -run:", err)
+		os.Exit(2)
+	}
+	if err := run(*duration, *rounds, *connsFlag, *idle, *idleWait, *jsonOut, *smoke, filter); err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWait time.Duration, jsonOut string, smoke bool) error {
+func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWait time.Duration, jsonOut string, smoke bool, filter *regexp.Regexp) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed (Debian: apt-get install wrk)")
 	}
@@ -120,7 +129,9 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	tests = append(tests,
 		test{Name: "plaintext pipelined 16, 128 connections", Path: "/plaintext", Conns: 128, Pipeline: 16},
 		test{Name: "json keep-alive, 128 connections", Path: "/json", Conns: 128},
-		test{Name: "https keep-alive, 128 connections", Path: "/plaintext", Conns: 128, TLS: true})
+		test{Name: "https keep-alive, 128 connections", Path: "/plaintext", Conns: 128, TLS: true},
+		test{Name: "plaintext keep-alive, 128 connections, metrics off/on", Path: "/plaintext", Conns: 128, Metrics: true})
+	tests = slices.DeleteFunc(tests, func(t test) bool { return !filter.MatchString(t.Name) })
 	if smoke {
 		for i := range tests {
 			tests[i].Conns = min(tests[i].Conns, 16)
@@ -133,8 +144,11 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	for round := 1; round <= rounds; round++ {
 		for _, t := range tests {
 			names := servers
-			if t.TLS {
+			switch {
+			case t.TLS:
 				names = []string{"kestrel-handler", "nethttp"}
+			case t.Metrics:
+				names = []string{"kestrel-native", metricsServer}
 			}
 			for _, s := range names {
 				r, err := measure(bin, lua, s, t, duration)
@@ -147,7 +161,8 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 			}
 		}
 	}
-	printTable(tests, servers, results)
+	printTable(tests, append(servers, metricsServer), results)
+	printMetricsCost(tests, results)
 
 	if idle > 0 {
 		mem, err := idleMemory(bin, servers, idle, idleWait)
@@ -296,6 +311,36 @@ func measure(bin, lua, name string, t test, d time.Duration) (Result, error) {
 		r.CPUPerRequest = cpu / time.Duration(r.Requests)
 	}
 	return r, nil
+}
+
+// metricsServer is kestrel-native with metrics on.
+const metricsServer = "kestrel-native-metrics"
+
+// printMetricsCost compares kestrel-native with metrics off and on, from
+// the medians of the metrics test.
+func printMetricsCost(tests []test, results []Result) {
+	for _, t := range tests {
+		if !t.Metrics {
+			continue
+		}
+		var off, on, offCPU, onCPU []float64
+		for _, r := range results {
+			if r.Test != t.Name {
+				continue
+			}
+			if r.Server == metricsServer {
+				on, onCPU = append(on, r.RequestsPerSec), append(onCPU, float64(r.CPUPerRequest))
+			} else {
+				off, offCPU = append(off, r.RequestsPerSec), append(offCPU, float64(r.CPUPerRequest))
+			}
+		}
+		if len(on) == 0 || len(off) == 0 {
+			continue
+		}
+		fmt.Printf("\nMetrics cost (%s): %.0f req/s with metrics, %.0f without: %+.1f%%; CPU per request %v vs %v.\n",
+			t.Name, stats.Median(on), stats.Median(off), (stats.Median(on)/stats.Median(off)-1)*100,
+			time.Duration(stats.Median(onCPU)).Round(10*time.Nanosecond), time.Duration(stats.Median(offCPU)).Round(10*time.Nanosecond))
+	}
 }
 
 func printTable(tests []test, servers []string, results []Result) {

@@ -1,0 +1,280 @@
+// Package accesslog is HTTP middleware that records one line per request:
+// when it arrived, the client's address, the method, target and protocol,
+// the response status and body size, how long it took and the client's
+// User-Agent.
+//
+// Lines are written in the Combined Log Format that nginx and Apache use,
+// followed by the duration in seconds, so that log tools read them:
+//
+//	127.0.0.1 - - [30/Nov/2026:15:04:05 +0000] "GET /hello?x=1 HTTP/1.1" 200 13 "-" "curl/8.5.0" 0.000183
+//
+// or, with Options.Logger, as one slog record per request, for structured
+// (JSON) output.
+//
+// The middleware keeps the ResponseWriter's optional interfaces:
+// http.Flusher, http.Hijacker, io.ReaderFrom, http.CloseNotifier where the
+// server has it, and http.ResponseController's methods through Unwrap.
+package accesslog
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/logging"
+)
+
+// Category is the category of the records written to Options.Logger, in
+// their logging.CategoryKey attribute.
+const Category = "AccessLog"
+
+// Options configure the middleware.
+type Options struct {
+	// Writer receives one line per request; os.Stdout when nil. Each line
+	// is written with one Write call.
+	Writer io.Writer
+
+	// Logger, when set, receives each request as a record at Info level
+	// instead, with the attributes RemoteAddr, Method, Target, Protocol,
+	// StatusCode, ResponseBytes, DurationMs and UserAgent.
+	Logger *slog.Logger
+}
+
+// Handler returns h wrapped to record each request it serves.
+func Handler(h http.Handler, opts Options) http.Handler {
+	out := &writer{w: opts.Writer}
+	if out.w == nil {
+		out.w = os.Stdout
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &responseWriter{ResponseWriter: w}
+		var ww http.ResponseWriter = rw
+		//lint:ignore SA1019 kept for the handlers that still use it (gin's streaming)
+		if _, ok := w.(http.CloseNotifier); ok {
+			ww = closeNotifyWriter{rw}
+		}
+		returned := false
+		defer func() {
+			e := entry{start: start, took: time.Since(start), r: r, status: rw.status, bytes: rw.bytes}
+			if !returned && e.status == 0 {
+				e.status = http.StatusInternalServerError // the handler panicked before answering
+			} else if ex := app.FromRequest(r); ex != nil && !rw.hijacked {
+				// The server knows the status the client got, even one the
+				// handler did not write: a 101 from kestrel.Upgrade, a 413
+				// for a body over the limit.
+				e.status = ex.ResponseStatus()
+			}
+			if e.status == 0 {
+				e.status = http.StatusOK
+				if rw.hijacked {
+					e.status = http.StatusSwitchingProtocols
+				}
+			}
+			if opts.Logger != nil {
+				e.log(opts.Logger)
+			} else {
+				out.write(&e)
+			}
+		}()
+		h.ServeHTTP(ww, r)
+		returned = true
+	})
+}
+
+// entry is what is recorded of one request.
+type entry struct {
+	start  time.Time
+	took   time.Duration
+	r      *http.Request
+	status int
+	bytes  int64
+}
+
+func (e *entry) log(l *slog.Logger) {
+	l.LogAttrs(e.r.Context(), slog.LevelInfo, e.r.Method+" "+e.r.RequestURI+" "+e.r.Proto+" "+strconv.Itoa(e.status),
+		logging.Category(Category),
+		slog.String("RemoteAddr", e.r.RemoteAddr),
+		slog.String("Method", e.r.Method),
+		slog.String("Target", e.r.RequestURI),
+		slog.String("Protocol", e.r.Proto),
+		slog.Int("StatusCode", e.status),
+		slog.Int64("ResponseBytes", e.bytes),
+		slog.Float64("DurationMs", float64(e.took.Microseconds())/1000),
+		slog.String("UserAgent", e.r.UserAgent()),
+	)
+}
+
+// writer writes lines, one Write each, from a pool of buffers.
+type writer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+func (w *writer) write(e *entry) {
+	bp := bufPool.Get().(*[]byte)
+	b := appendLine((*bp)[:0], e)
+	w.mu.Lock()
+	w.w.Write(b)
+	w.mu.Unlock()
+	*bp = b
+	bufPool.Put(bp)
+}
+
+// appendLine appends the Combined Log Format line of e and the duration.
+func appendLine(b []byte, e *entry) []byte {
+	host := e.r.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" || host == "@" {
+		host = "-" // a Unix socket peer has no address
+	}
+	b = append(b, host...)
+	b = append(b, " - "...)
+	if u := e.r.URL; u != nil && u.User != nil && u.User.Username() != "" {
+		b = appendSafe(b, u.User.Username())
+	} else {
+		b = append(b, '-')
+	}
+	b = append(b, " ["...)
+	b = e.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, "] \""...)
+	b = appendSafe(b, e.r.Method)
+	b = append(b, ' ')
+	b = appendSafe(b, e.r.RequestURI)
+	b = append(b, ' ')
+	b = appendSafe(b, e.r.Proto)
+	b = append(b, "\" "...)
+	b = strconv.AppendInt(b, int64(e.status), 10)
+	b = append(b, ' ')
+	if e.bytes == 0 {
+		b = append(b, '-')
+	} else {
+		b = strconv.AppendInt(b, e.bytes, 10)
+	}
+	b = append(b, " \""...)
+	b = appendQuoted(b, e.r.Referer())
+	b = append(b, "\" \""...)
+	b = appendQuoted(b, e.r.UserAgent())
+	b = append(b, "\" "...)
+	b = strconv.AppendFloat(b, e.took.Seconds(), 'f', 6, 64)
+	return append(b, '\n')
+}
+
+// appendQuoted appends a header value for a quoted field, "-" when empty.
+func appendQuoted(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	return appendSafe(b, s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendSafe appends s with quotes, backslashes and bytes outside
+// printable ASCII escaped as \xHH, as nginx does, so that a client cannot
+// forge a line or break the format.
+func appendSafe(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// responseWriter records the status and the body bytes.
+type responseWriter struct {
+	http.ResponseWriter
+	status   int
+	bytes    int64
+	hijacked bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 || w.status < 200 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// WriteString writes s, without a copy when the server can.
+func (w *responseWriter) WriteString(s string) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.WriteString(w.ResponseWriter, s)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom copies from src, with the server's ReadFrom when it has one
+// (sendfile).
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
+	}
+	w.bytes += n
+	return n, err
+}
+
+// writerOnly hides ReadFrom, so that io.Copy does not call it back.
+type writerOnly struct{ io.Writer }
+
+// Flush sends what is buffered to the client, if the server can.
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack takes the connection over, if the server allows it.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, brw, err
+}
+
+// Unwrap gives http.ResponseController the server's ResponseWriter.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// closeNotifyWriter adds http.CloseNotifier for a server that has it.
+type closeNotifyWriter struct{ *responseWriter }
+
+// CloseNotify is the server's.
+func (w closeNotifyWriter) CloseNotify() <-chan bool {
+	//lint:ignore SA1019 kept for the handlers that still use it
+	return w.ResponseWriter.(http.CloseNotifier).CloseNotify()
+}

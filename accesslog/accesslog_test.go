@@ -1,0 +1,261 @@
+package accesslog_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/accesslog"
+)
+
+// lockedBuffer collects lines from concurrent requests.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := strings.TrimSuffix(l.b.String(), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// startKestrel serves h on a kestrel.Server and returns its address.
+func startKestrel(t *testing.T, h http.Handler, limits kestrel.Limits) string {
+	t.Helper()
+	s := &kestrel.Server{Handler: h, Logger: slog.New(slog.DiscardHandler), Limits: limits}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return strings.TrimPrefix(s.Addresses()[0], "http://")
+}
+
+// send writes raw bytes on a new connection and reads one response.
+func send(t *testing.T, addr, raw string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, raw)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp
+}
+
+var lineRE = regexp.MustCompile(`^(\S+) - (\S+) \[(\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" (\d+\.\d{6})$`)
+
+func TestLines(t *testing.T) {
+	var out lockedBuffer
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Hello, World!") })
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := kestrel.Upgrade(w, r)
+		if err == nil {
+			c.Close()
+		}
+	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	addr := startKestrel(t, accesslog.Handler(mux, accesslog.Options{Writer: &out}), kestrel.Limits{MaxRequestBodySize: 10})
+
+	before := time.Now()
+	send(t, addr, "GET /hello?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\nReferer: http://r/\r\n\r\n")
+	send(t, addr, "GET /missing HTTP/1.0\r\nUser-Agent: evil\"\r\n\r\n")
+	send(t, addr, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100))
+	send(t, addr, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	send(t, addr, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+	lines := out.lines()
+	want := []struct {
+		request, status, bytes, referer, agent string
+	}{
+		{"GET /hello?x=1 HTTP/1.1", "200", "13", "http://r/", "curl/8.5.0"},
+		{"GET /missing HTTP/1.0", "404", "19", "-", `evil\x22`},
+		{"POST /upload HTTP/1.1", "413", "-", "-", "-"},
+		{"GET /ws HTTP/1.1", "101", "-", "-", "-"},
+		{"GET /panic HTTP/1.1", "500", "-", "-", "-"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
+	}
+	for i, w := range want {
+		m := lineRE.FindStringSubmatch(lines[i])
+		if m == nil {
+			t.Errorf("line %q is not in the combined format with a duration", lines[i])
+			continue
+		}
+		if m[1] != "127.0.0.1" || m[2] != "-" || m[4] != w.request || m[5] != w.status || m[6] != w.bytes || m[7] != w.referer || m[8] != w.agent {
+			t.Errorf("line %q: want %+v", lines[i], w)
+		}
+		at, err := time.Parse("02/Jan/2006:15:04:05 -0700", m[3])
+		if err != nil || at.Before(before.Truncate(time.Second)) || at.After(time.Now()) {
+			t.Errorf("time %q (%v)", m[3], err)
+		}
+	}
+}
+
+// TestEscapes checks that a client cannot forge a line.
+func TestEscapes(t *testing.T) {
+	var out bytes.Buffer
+	h := accesslog.Handler(http.NotFoundHandler(), accesslog.Options{Writer: &out})
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.RequestURI = "/a\"b\n127.0.0.1 - - [forged]"
+	r.Header.Set("User-Agent", "ü\\")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	got := out.String()
+	if strings.Count(got, "\n") != 1 || !strings.Contains(got, `"GET /a\x22b\x0a127.0.0.1 - - [forged] HTTP/1.1"`) || !strings.Contains(got, `"\xc3\xbc\x5c"`) {
+		t.Errorf("line %q", got)
+	}
+}
+
+func TestSlog(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&out, nil))
+	h := accesslog.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "made")
+	}), accesslog.Options{Logger: log})
+	r := httptest.NewRequest("PUT", "/items/1", nil)
+	r.Header.Set("User-Agent", "test")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	for _, want := range []string{`"msg":"PUT /items/1 HTTP/1.1 201"`, `"Category":"AccessLog"`, `"RemoteAddr":"192.0.2.1:1234"`,
+		`"Method":"PUT"`, `"Target":"/items/1"`, `"Protocol":"HTTP/1.1"`, `"StatusCode":201`, `"ResponseBytes":4`, `"DurationMs":`, `"UserAgent":"test"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("record %s lacks %s", out.String(), want)
+		}
+	}
+}
+
+// TestOptionalInterfaces checks that handlers see what the server's
+// ResponseWriter offers through the middleware.
+func TestOptionalInterfaces(t *testing.T) {
+	type seen struct {
+		flusher, hijacker, readerFrom, closeNotifier bool
+		deadline                                     error
+	}
+	probe := func(got chan<- seen) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var s seen
+			_, s.flusher = w.(http.Flusher)
+			_, s.hijacker = w.(http.Hijacker)
+			_, s.readerFrom = w.(io.ReaderFrom)
+			_, s.closeNotifier = w.(http.CloseNotifier) //lint:ignore SA1019 checking that it is passed through
+			s.deadline = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute))
+			io.Copy(w, strings.NewReader("body")) // through ReadFrom
+			got <- s
+		})
+	}
+	var out lockedBuffer
+
+	// net/http's writer has every interface, CloseNotifier included.
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(accesslog.Handler(probe(got), accesslog.Options{Writer: &out}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if s := <-got; !s.flusher || !s.hijacker || !s.readerFrom || !s.closeNotifier || s.deadline != nil || string(body) != "body" {
+		t.Errorf("net/http: %+v, body %q", s, body)
+	}
+
+	// kestrel's.
+	got = make(chan seen, 1)
+	addr := startKestrel(t, accesslog.Handler(probe(got), accesslog.Options{Writer: &out}), kestrel.Limits{})
+	send(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if s := <-got; !s.flusher || !s.hijacker || !s.readerFrom || s.deadline != nil {
+		t.Errorf("kestrel: %+v", s)
+	}
+
+	// A recorder has no CloseNotifier: the middleware does not invent one.
+	got = make(chan seen, 1)
+	accesslog.Handler(probe(got), accesslog.Options{Writer: io.Discard}).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if s := <-got; s.closeNotifier || !s.hijacker || s.deadline == nil {
+		t.Errorf("recorder: %+v", s)
+	}
+	for _, l := range out.lines() {
+		if !lineRE.MatchString(l) || !strings.Contains(l, `" 200 4 "`) {
+			t.Errorf("line %q", l)
+		}
+	}
+}
+
+// TestHijack logs a connection taken over with Hijack as 101.
+func TestHijack(t *testing.T) {
+	var out lockedBuffer
+	addr := startKestrel(t, accesslog.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		c.Close()
+	}), accesslog.Options{Writer: &out}), kestrel.Limits{})
+	send(t, addr, "GET /raw HTTP/1.1\r\nHost: a\r\n\r\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(out.lines()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l := out.lines(); len(l) != 1 || !strings.Contains(l[0], `"GET /raw HTTP/1.1" 101 -`) {
+		t.Errorf("lines %q", l)
+	}
+}
+
+func TestConcurrentLinesStayWhole(t *testing.T) {
+	var out lockedBuffer
+	h := accesslog.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), accesslog.Options{Writer: &out})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(context.Background()))
+			}
+		}()
+	}
+	wg.Wait()
+	lines := out.lines()
+	if len(lines) != 400 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, l := range lines {
+		if !lineRE.MatchString(l) {
+			t.Fatalf("broken line %q", l)
+		}
+	}
+}

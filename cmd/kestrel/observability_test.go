@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runCommand runs the command in-process until the test ends and returns
+// its base URL and its output.
+func runCommand(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, nil, &log) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	})
+	return waitListening(t, log.String), &log
+}
+
+func fetch(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+// waitOutput waits until the output matches re.
+func waitOutput(t *testing.T, log *syncBuffer, re *regexp.Regexp) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !re.MatchString(log.String()); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no match for %s in:\n%s", re, log.String())
+		}
+	}
+}
+
+func TestConsoleLogFormat(t *testing.T) {
+	t.Parallel()
+	url, log := runCommand(t, "--urls", "http://127.0.0.1:0")
+	want := regexp.MustCompile(`(?m)^info: Microsoft\.Hosting\.Lifetime\[14\]\n      Now listening on: ` + regexp.QuoteMeta(url) + `\n` +
+		`info: Microsoft\.Hosting\.Lifetime\[0\]\n      Application started\. Press Ctrl\+C to shut down\.\n`)
+	if !want.MatchString(log.String()) {
+		t.Errorf("console output:\n%s", log.String())
+	}
+}
+
+func TestJSONLogFormatAndAccessLog(t *testing.T) {
+	t.Parallel()
+	url, log := runCommand(t, "--urls", "http://127.0.0.1:0", "--log-format", "json", "--access-log")
+	fetch(t, url+"/plaintext")
+	waitOutput(t, log, regexp.MustCompile(`"Category":"AccessLog"`))
+	var listening, access bool
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var e struct {
+			Timestamp time.Time
+			EventId   int
+			LogLevel  string
+			Category  string
+			Message   string
+			State     map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("line %q is not a JSON object: %v", line, err)
+		}
+		if e.Timestamp.IsZero() || e.LogLevel != "Information" {
+			t.Errorf("entry %q", line)
+		}
+		switch e.Category {
+		case "Microsoft.Hosting.Lifetime":
+			if e.EventId == 14 && e.Message == "Now listening on: "+url && e.State["address"] == url {
+				listening = true
+			}
+		case "AccessLog":
+			access = e.State["Method"] == "GET" && e.State["Target"] == "/plaintext" && e.State["StatusCode"] == 200.0 &&
+				e.State["ResponseBytes"] == 13.0 && e.State["Protocol"] == "HTTP/1.1"
+		}
+	}
+	if !listening || !access {
+		t.Errorf("listening %v, access %v in:\n%s", listening, access, log.String())
+	}
+}
+
+// TestAccessLogConsole checks the combined-format lines, for the demo's
+// native paths too (which the access log takes off the native path).
+func TestAccessLogConsole(t *testing.T) {
+	t.Parallel()
+	url, log := runCommand(t, "--urls", "http://127.0.0.1:0", "--access-log")
+	fetch(t, url+"/plaintext")
+	fetch(t, url+"/missing")
+	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /plaintext HTTP/1\.1" 200 13 "-" "Go-http-client/1\.1" \d+\.\d{6}$`))
+	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /missing HTTP/1\.1" 404 \d+ "-" "Go-http-client/1\.1" \d+\.\d{6}$`))
+}
+
+func TestObservabilityFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-format", "xml"}, `--log-format "xml": use console or json`},
+		{[]string{"--pprof"}, "--pprof needs --metrics"},
+		{[]string{"--metrics", "https://127.0.0.1:9464"}, "want an http:// URL"},
+		{[]string{"--metrics", "127.0.0.1:9464"}, "want an http:// URL"},
+	} {
+		var log syncBuffer
+		err := run(context.Background(), append([]string{"--urls", "http://127.0.0.1:0"}, c.args...), nil, &log)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
+		}
+	}
+}

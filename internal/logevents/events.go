@@ -1,0 +1,336 @@
+// Package logevents is the catalog of the server's log events: Kestrel's
+// event ids, names, levels, categories and messages, written through
+// log/slog with the attributes the logging package's handlers read
+// (Category, EventId, EventName), and the connection and request ids the
+// events carry.
+//
+// Each event's message holds its values, as ASP.NET's do; they are also
+// attributes, named as in Kestrel's message templates (ConnectionId,
+// TraceIdentifier, ...), for structured output. An event costs nothing
+// when its level is disabled.
+package logevents
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/kestrel-go/kestrel/logging"
+)
+
+// Categories, ASP.NET Core's logger names.
+const (
+	CategoryKestrel     = "Microsoft.AspNetCore.Server.Kestrel"
+	CategoryConnections = "Microsoft.AspNetCore.Server.Kestrel.Connections"
+	CategoryBadRequests = "Microsoft.AspNetCore.Server.Kestrel.BadRequests"
+	CategoryHTTP2       = "Microsoft.AspNetCore.Server.Kestrel.Http2"
+	CategoryHTTPS       = "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware"
+	CategoryLifetime    = "Microsoft.Hosting.Lifetime"
+)
+
+// Event is one kind of log event.
+type Event struct {
+	ID       int
+	Name     string
+	Level    slog.Level
+	Category string
+}
+
+// The events. IDs and levels are Kestrel's, except where noted; events of
+// this server's own start at 1000.
+var (
+	// Connections.
+	ConnectionStartEvent      = Event{1, "ConnectionStart", slog.LevelDebug, CategoryConnections}
+	ConnectionStopEvent       = Event{2, "ConnectionStop", slog.LevelDebug, CategoryConnections}
+	ConnectionKeepAliveEvent  = Event{9, "ConnectionKeepAlive", slog.LevelDebug, CategoryConnections}
+	ConnectionDisconnectEvent = Event{10, "ConnectionDisconnect", slog.LevelDebug, CategoryConnections}
+	// NotAllConnectionsClosedGracefullyEvent is a Warning where Kestrel
+	// writes Debug: the requests a shutdown timeout aborts are what an
+	// operator needs to see, once per shutdown.
+	NotAllConnectionsClosedGracefullyEvent = Event{16, "NotAllConnectionsClosedGracefully", slog.LevelWarn, CategoryConnections}
+	NotAllConnectionsAbortedEvent          = Event{21, "NotAllConnectionsAborted", slog.LevelDebug, CategoryConnections}
+	// ConnectionRejectedEvent is at Debug where Kestrel writes a Warning:
+	// a client could otherwise grow the log at the accept rate.
+	// ConnectionsRejectedEvent summarizes them at Warning instead.
+	ConnectionRejectedEvent           = Event{24, "ConnectionRejected", slog.LevelDebug, CategoryConnections}
+	ApplicationAbortedConnectionEvent = Event{34, "ApplicationAbortedConnection", slog.LevelInfo, CategoryConnections}
+	ConnectionsRejectedEvent          = Event{1001, "ConnectionsRejected", slog.LevelWarn, CategoryConnections}
+
+	// General.
+	ApplicationErrorEvent                = Event{13, "ApplicationError", slog.LevelError, CategoryKestrel}
+	ConnectionHeadResponseBodyWriteEvent = Event{18, "ConnectionHeadResponseBodyWrite", slog.LevelDebug, CategoryKestrel}
+	HeartbeatSlowEvent                   = Event{22, "HeartbeatSlow", slog.LevelWarn, CategoryKestrel}
+	ApplicationNeverCompletedEvent       = Event{23, "ApplicationNeverCompleted", logging.LevelCritical, CategoryKestrel}
+	RequestBodyNotEntirelyReadEvent      = Event{32, "RequestBodyNotEntirelyRead", slog.LevelInfo, CategoryKestrel}
+	RequestBodyDrainTimedOutEvent        = Event{33, "RequestBodyDrainTimedOut", slog.LevelInfo, CategoryKestrel}
+	RequestAbortedEvent                  = Event{66, "RequestAborted", slog.LevelDebug, CategoryKestrel}
+
+	// Bad requests.
+	ConnectionBadRequestEvent                   = Event{17, "ConnectionBadRequest", slog.LevelDebug, CategoryBadRequests}
+	RequestProcessingErrorEvent                 = Event{20, "RequestProcessingError", slog.LevelDebug, CategoryBadRequests}
+	RequestBodyMinimumDataRateNotSatisfiedEvent = Event{27, "RequestBodyMinimumDataRateNotSatisfied", slog.LevelDebug, CategoryBadRequests}
+	ResponseMinimumDataRateNotSatisfiedEvent    = Event{28, "ResponseMinimumDataRateNotSatisfied", slog.LevelDebug, CategoryBadRequests}
+	PossibleInvalidHTTPVersionDetectedEvent     = Event{54, "PossibleInvalidHttpVersionDetected", slog.LevelDebug, CategoryBadRequests}
+
+	// HTTPS.
+	AuthenticationFailedEvent       = Event{1, "AuthenticationFailed", slog.LevelDebug, CategoryHTTPS}
+	AuthenticationTimedOutEvent     = Event{2, "AuthenticationTimedOut", slog.LevelDebug, CategoryHTTPS}
+	HTTPSConnectionEstablishedEvent = Event{3, "HttpsConnectionEstablished", slog.LevelDebug, CategoryHTTPS}
+
+	// Lifetime (ASP.NET's host writes these; id 0 has no name there).
+	ListeningOnEvent         = Event{14, "ServerListeningOnAddresses", slog.LevelInfo, CategoryLifetime}
+	ApplicationStartedEvent  = Event{0, "ApplicationStarted", slog.LevelInfo, CategoryLifetime}
+	ApplicationStoppingEvent = Event{0, "ApplicationStopping", slog.LevelInfo, CategoryLifetime}
+)
+
+var bg = context.Background()
+
+// Enabled reports whether log writes e.
+func (e *Event) Enabled(log *slog.Logger) bool { return log.Enabled(bg, e.Level) }
+
+// Log writes e with its message and attributes, if its level is enabled.
+func (e *Event) Log(log *slog.Logger, msg string, attrs ...slog.Attr) {
+	if !e.Enabled(log) {
+		return
+	}
+	all := make([]slog.Attr, 0, 3+len(attrs))
+	all = append(all, logging.Category(e.Category), logging.EventID(e.ID), slog.String(logging.EventNameKey, e.Name))
+	all = append(all, attrs...)
+	log.LogAttrs(bg, e.Level, msg, all...)
+}
+
+// General writes an event of the Kestrel category without an id of its
+// own (Kestrel's id 0), such as a configuration warning.
+func General(log *slog.Logger, level slog.Level, name, msg string, attrs ...slog.Attr) {
+	e := Event{0, name, level, CategoryKestrel}
+	e.Log(log, msg, attrs...)
+}
+
+func connID(id string) slog.Attr { return slog.String("ConnectionId", id) }
+func reqID(id string) slog.Attr  { return slog.String("TraceIdentifier", id) }
+
+// ConnectionStart: Connection id "{ConnectionId}" started.
+func ConnectionStart(log *slog.Logger, id string) {
+	if e := &ConnectionStartEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" started.`, connID(id))
+	}
+}
+
+// ConnectionStop: Connection id "{ConnectionId}" stopped.
+func ConnectionStop(log *slog.Logger, id string) {
+	if e := &ConnectionStopEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" stopped.`, connID(id))
+	}
+}
+
+// ConnectionKeepAlive: Connection id "{ConnectionId}" completed keep alive
+// response.
+func ConnectionKeepAlive(log *slog.Logger, id string) {
+	if e := &ConnectionKeepAliveEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" completed keep alive response.`, connID(id))
+	}
+}
+
+// ConnectionDisconnect: Connection id "{ConnectionId}" disconnecting.
+func ConnectionDisconnect(log *slog.Logger, id string) {
+	if e := &ConnectionDisconnectEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" disconnecting.`, connID(id))
+	}
+}
+
+// NotAllConnectionsClosedGracefully: Some connections failed to close
+// gracefully during server shutdown. (with how many were aborted)
+func NotAllConnectionsClosedGracefully(log *slog.Logger, aborted int) {
+	if e := &NotAllConnectionsClosedGracefullyEvent; e.Enabled(log) {
+		e.Log(log, "Some connections failed to close gracefully during server shutdown ("+strconv.Itoa(aborted)+" aborted).",
+			slog.Int("count", aborted))
+	}
+}
+
+// NotAllConnectionsAborted: Some connections failed to abort during server
+// shutdown.
+func NotAllConnectionsAborted(log *slog.Logger) {
+	NotAllConnectionsAbortedEvent.Log(log, "Some connections failed to abort during server shutdown.")
+}
+
+// ConnectionRejected: Connection id "{ConnectionId}" rejected because the
+// maximum number of concurrent connections has been reached.
+func ConnectionRejected(log *slog.Logger, id string) {
+	if e := &ConnectionRejectedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" rejected because the maximum number of concurrent connections has been reached.`, connID(id))
+	}
+}
+
+// ConnectionsRejected summarizes the connections rejected by the limit
+// over an interval.
+func ConnectionsRejected(log *slog.Logger, count int64, limit int64, interval time.Duration) {
+	if e := &ConnectionsRejectedEvent; e.Enabled(log) {
+		e.Log(log, strconv.FormatInt(count, 10)+" connection(s) rejected in the last "+interval.String()+
+			" because the maximum number of concurrent connections ("+strconv.FormatInt(limit, 10)+") has been reached.",
+			slog.Int64("count", count), slog.Int64("limit", limit), slog.Duration("interval", interval))
+	}
+}
+
+// ApplicationAbortedConnection: Connection id "{ConnectionId}", Request id
+// "{TraceIdentifier}": the application aborted the connection.
+func ApplicationAbortedConnection(log *slog.Logger, id, requestID string) {
+	if e := &ApplicationAbortedConnectionEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": the application aborted the connection.`, connID(id), reqID(requestID))
+	}
+}
+
+// ApplicationError: Connection id "{ConnectionId}", Request id
+// "{TraceIdentifier}": An unhandled exception was thrown by the
+// application. The exception is the panic value and its stack.
+func ApplicationError(log *slog.Logger, id, requestID, exception string) {
+	if e := &ApplicationErrorEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": An unhandled exception was thrown by the application.`,
+			connID(id), reqID(requestID), slog.String(logging.ExceptionKey, exception))
+	}
+}
+
+// ConnectionHeadResponseBodyWrite: Connection id "{ConnectionId}" write of
+// "{count}" body bytes to non-body HEAD response.
+func ConnectionHeadResponseBodyWrite(log *slog.Logger, id string, count int64) {
+	if e := &ConnectionHeadResponseBodyWriteEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" write of "`+strconv.FormatInt(count, 10)+`" body bytes to non-body HEAD response.`,
+			connID(id), slog.Int64("count", count))
+	}
+}
+
+// HeartbeatSlow: As of "{now}", the heartbeat has been running for
+// "{heartbeatDuration}" which is longer than "{interval}". (Kestrel blames
+// thread pool starvation; here it is a busy or starved Go scheduler.)
+func HeartbeatSlow(log *slog.Logger, took, interval time.Duration, now time.Time) {
+	if e := &HeartbeatSlowEvent; e.Enabled(log) {
+		n := now.Format(time.RFC3339Nano)
+		e.Log(log, `As of "`+n+`", the heartbeat has been running for "`+took.String()+`" which is longer than "`+interval.String()+
+			`". This could be caused by a starved Go scheduler (GOMAXPROCS too low, or a long garbage collection pause).`,
+			slog.String("now", n), slog.Duration("heartbeatDuration", took), slog.Duration("interval", interval))
+	}
+}
+
+// ApplicationNeverCompleted: Connection id "{ConnectionId}" application
+// never completed.
+func ApplicationNeverCompleted(log *slog.Logger, id string) {
+	if e := &ApplicationNeverCompletedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" application never completed.`, connID(id))
+	}
+}
+
+// RequestBodyNotEntirelyRead: Connection id "{ConnectionId}", Request id
+// "{TraceIdentifier}": the application completed without reading the
+// entire request body.
+func RequestBodyNotEntirelyRead(log *slog.Logger, id, requestID string) {
+	if e := &RequestBodyNotEntirelyReadEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": the application completed without reading the entire request body.`,
+			connID(id), reqID(requestID))
+	}
+}
+
+// RequestBodyDrainTimedOut: Connection id "{ConnectionId}", Request id
+// "{TraceIdentifier}": automatic draining of the request body timed out
+// after taking over {after}.
+func RequestBodyDrainTimedOut(log *slog.Logger, id, requestID string, after time.Duration) {
+	if e := &RequestBodyDrainTimedOutEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": automatic draining of the request body timed out after taking over `+after.String()+`.`,
+			connID(id), reqID(requestID))
+	}
+}
+
+// RequestAborted: Connection id "{ConnectionId}", Request id
+// "{TraceIdentifier}": The request was aborted by the client.
+func RequestAborted(log *slog.Logger, id, requestID string) {
+	if e := &RequestAbortedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": The request was aborted by the client.`, connID(id), reqID(requestID))
+	}
+}
+
+// ConnectionBadRequest: Connection id "{ConnectionId}" bad request data:
+// "{message}". status is the answer's status code.
+func ConnectionBadRequest(log *slog.Logger, id, message string, status int) {
+	if e := &ConnectionBadRequestEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" bad request data: "`+message+`"`,
+			connID(id), slog.String("message", message), slog.Int("status", status))
+	}
+}
+
+// RequestProcessingError: Connection id "{ConnectionId}" request
+// processing ended abnormally.
+func RequestProcessingError(log *slog.Logger, id string, err error) {
+	if e := &RequestProcessingErrorEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" request processing ended abnormally.`, connID(id), slog.String(logging.ExceptionKey, err.Error()))
+	}
+}
+
+// RequestBodyMinimumDataRateNotSatisfied: Connection id "{ConnectionId}",
+// Request id "{TraceIdentifier}": the request timed out because it was not
+// sent by the client at a minimum of {Rate} bytes/second.
+func RequestBodyMinimumDataRateNotSatisfied(log *slog.Logger, id, requestID string, rate float64) {
+	if e := &RequestBodyMinimumDataRateNotSatisfiedEvent; e.Enabled(log) {
+		r := strconv.FormatFloat(rate, 'f', -1, 64)
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": the request timed out because it was not sent by the client at a minimum of `+r+` bytes/second.`,
+			connID(id), reqID(requestID), slog.Float64("Rate", rate))
+	}
+}
+
+// ResponseMinimumDataRateNotSatisfied: Connection id "{ConnectionId}",
+// Request id "{TraceIdentifier}": the connection was closed because the
+// response was not read by the client at the specified minimum data rate.
+func ResponseMinimumDataRateNotSatisfied(log *slog.Logger, id, requestID string) {
+	if e := &ResponseMinimumDataRateNotSatisfiedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": the connection was closed because the response was not read by the client at the specified minimum data rate.`,
+			connID(id), reqID(requestID))
+	}
+}
+
+// PossibleInvalidHTTPVersionDetected: Connection id "{ConnectionId}":
+// Invalid content received on connection. Possible incorrect HTTP version
+// detected. Expected {ExpectedHttpVersion} but received
+// {DetectedHttpVersion}.
+func PossibleInvalidHTTPVersionDetected(log *slog.Logger, id, expected, detected string) {
+	if e := &PossibleInvalidHTTPVersionDetectedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`": Invalid content received on connection. Possible incorrect HTTP version detected. Expected `+expected+` but received `+detected+`.`,
+			connID(id), slog.String("ExpectedHttpVersion", expected), slog.String("DetectedHttpVersion", detected))
+	}
+}
+
+// AuthenticationFailed: Failed to authenticate HTTPS connection. (with the
+// connection id and the error)
+func AuthenticationFailed(log *slog.Logger, id string, err error) {
+	if e := &AuthenticationFailedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`": Failed to authenticate HTTPS connection.`, connID(id), slog.String(logging.ExceptionKey, err.Error()))
+	}
+}
+
+// AuthenticationTimedOut: Authentication of the HTTPS connection timed
+// out.
+func AuthenticationTimedOut(log *slog.Logger, id string) {
+	if e := &AuthenticationTimedOutEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`": Authentication of the HTTPS connection timed out.`, connID(id))
+	}
+}
+
+// HTTPSConnectionEstablished: Connection {ConnectionId} established using
+// the following protocol: {Protocol}
+func HTTPSConnectionEstablished(log *slog.Logger, id, protocol string) {
+	if e := &HTTPSConnectionEstablishedEvent; e.Enabled(log) {
+		e.Log(log, "Connection "+id+" established using the following protocol: "+protocol, connID(id), slog.String("Protocol", protocol))
+	}
+}
+
+// ListeningOn: Now listening on: {address}
+func ListeningOn(log *slog.Logger, address string) {
+	ListeningOnEvent.Log(log, "Now listening on: "+address, slog.String("address", address))
+}
+
+// ApplicationStarted: Application started. Press Ctrl+C to shut down.
+func ApplicationStarted(log *slog.Logger) {
+	ApplicationStartedEvent.Log(log, "Application started. Press Ctrl+C to shut down.")
+}
+
+// ApplicationStopping: Application is shutting down...
+func ApplicationStopping(log *slog.Logger) {
+	ApplicationStoppingEvent.Log(log, "Application is shutting down...")
+}

@@ -1,0 +1,102 @@
+package metricsexport_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/internal/metricsexport"
+)
+
+func TestScrape(t *testing.T) {
+	exp, err := metricsexport.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
+	s := &kestrel.Server{Handler: mux, MeterProvider: exp.Provider, Logger: slog.New(slog.DiscardHandler)}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(s.Addresses()[0] + "/hello/you")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	h := exp.Handler("/metrics", false)
+	var rec *httptest.ResponseRecorder
+	var body string
+	// The connection's duration is recorded once the server has closed it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body = rec.Body.String()
+		if strings.Contains(body, "kestrel_connection_duration_seconds_count") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("%d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"# TYPE kestrel_active_connections gauge",
+		`kestrel_active_connections{network_transport="tcp",network_type="ipv4",otel_scope_name="Microsoft.AspNetCore.Server.Kestrel"`,
+		"# TYPE kestrel_connection_duration_seconds histogram",
+		"# TYPE http_server_request_duration_seconds histogram",
+		`http_server_request_duration_seconds_bucket{http_request_method="GET",http_response_status_code="200",http_route="GET /hello/{name}",network_protocol_version="1.1",otel_scope_name="Microsoft.AspNetCore.Hosting"`,
+		`le="0.005"`,
+		"# TYPE http_server_active_requests gauge",
+		"go_goroutines ",
+		"go_gc_duration_seconds",
+		"process_cpu_seconds_total ",
+		"process_resident_memory_bytes ",
+		"target_info{",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the scrape lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(body)
+	}
+}
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	exp, err := metricsexport.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	for _, c := range []struct {
+		pprof bool
+		path  string
+		code  int
+	}{
+		{false, "/debug/pprof/", 404},
+		{true, "/debug/pprof/", 200},
+		{true, "/debug/pprof/cmdline", 200},
+		{false, "/other", 404},
+		{false, "/custom", 200},
+	} {
+		rec := httptest.NewRecorder()
+		exp.Handler("/custom", c.pprof).ServeHTTP(rec, httptest.NewRequest("GET", c.path, nil))
+		if rec.Code != c.code {
+			t.Errorf("pprof %v, GET %s: %d, want %d", c.pprof, c.path, rec.Code, c.code)
+		}
+	}
+}

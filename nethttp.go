@@ -1,0 +1,90 @@
+package kestrel
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// What code written for net/http's Server expects to find: the hooks of
+// http.Server, with the same meaning. See the README's "Coming from
+// net/http" table for every field and method.
+
+// RegisterOnShutdown registers a function to call when Shutdown starts,
+// each on a goroutine of its own, as http.Server's does: WebSocket and
+// long-poll handlers use it to finish when the server stops.
+func (s *Server) RegisterOnShutdown(f func()) {
+	s.mu.Lock()
+	s.onShutdown = append(s.onShutdown, f)
+	s.mu.Unlock()
+}
+
+// SetKeepAlivesEnabled controls whether connections are kept open between
+// requests; they are by default. With false, every response closes its
+// connection and idle connections close at once, as with http.Server.
+func (s *Server) SetKeepAlivesEnabled(v bool) {
+	s.keepAlivesOff.Store(!v)
+	if !v {
+		s.mu.Lock()
+		init := s.hb != nil
+		s.mu.Unlock()
+		if init {
+			s.closeIdle(nil)
+		}
+	}
+}
+
+// listenerContext is the base context of the connections accepted from l.
+func (s *Server) listenerContext(l net.Listener) context.Context {
+	if s.BaseContext == nil {
+		return context.Background()
+	}
+	ctx := s.BaseContext(l)
+	if ctx == nil {
+		panic("kestrel: BaseContext returned a nil context")
+	}
+	return ctx
+}
+
+// connContext is the context of a new connection: the parent of its
+// requests' contexts.
+func (s *Server) connContext(base context.Context, nc net.Conn) context.Context {
+	if s.ConnContext == nil {
+		return base
+	}
+	ctx := s.ConnContext(base, nc)
+	if ctx == nil {
+		panic("kestrel: ConnContext returned a nil context")
+	}
+	return ctx
+}
+
+// errorLogger adapts an http.Server-style ErrorLog: each record is one
+// line of the log.Logger, which adds its own prefix and time.
+func errorLogger(l *log.Logger) *slog.Logger {
+	return slog.New(slog.NewTextHandler(errorLogWriter{l}, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+type errorLogWriter struct{ l *log.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.l.Output(4, strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// connClosed reports a connection that ended before it was served.
+func (s *Server) connClosed(nc net.Conn) {
+	if s.ConnState != nil {
+		s.ConnState(nc, http.StateClosed)
+	}
+}

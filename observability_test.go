@@ -1,0 +1,417 @@
+package kestrel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+	"github.com/kestrel-go/kestrel/logging"
+)
+
+// logRecorder keeps the records logged at or above its level.
+type logRecorder struct {
+	mu      sync.Mutex
+	level   slog.Level
+	records []slog.Record
+}
+
+func newLogRecorder(level slog.Level) (*logRecorder, *slog.Logger) {
+	r := &logRecorder{level: level}
+	return r, slog.New(r)
+}
+
+func (r *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= r.level }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.records = append(r.records, rec.Clone())
+	r.mu.Unlock()
+	return nil
+}
+func (r *logRecorder) WithAttrs(attrs []slog.Attr) slog.Handler { return &attrHandler{r, attrs} }
+func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
+
+// attrHandler adds With attributes to the records it passes on.
+type attrHandler struct {
+	*logRecorder
+	attrs []slog.Attr
+}
+
+func (h *attrHandler) Handle(ctx context.Context, rec slog.Record) error {
+	rec = rec.Clone()
+	rec.AddAttrs(h.attrs...)
+	return h.logRecorder.Handle(ctx, rec)
+}
+
+// event is a record's level, message and attributes.
+type event struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+// events returns the records of the event called name ("" for all).
+func (r *logRecorder) events(name string) []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event
+	for _, rec := range r.records {
+		e := event{level: rec.Level, msg: rec.Message, attrs: map[string]string{}}
+		rec.Attrs(func(a slog.Attr) bool {
+			e.attrs[a.Key] = a.Value.String()
+			return true
+		})
+		if name == "" || e.attrs[logging.EventNameKey] == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond for up to 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// metricTotal is the value (counters) or count (histograms) of the points
+// of name matching want.
+func metricTotal(t *testing.T, r sdkmetric.Reader, name string, want map[string]string) float64 {
+	t.Helper()
+	return metricstest.Total(metricstest.Match(metricstest.Points(t, r, name), want))
+}
+
+func waitMetric(t *testing.T, r sdkmetric.Reader, name string, want map[string]string, value float64) {
+	t.Helper()
+	var got float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if got = metricTotal(t, r, name, want); got == value {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v, want %v; points: %+v", name, want, got, value, metricstest.Points(t, r, name))
+		}
+	}
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// TestMetricsConnectionLimit provokes rejections by MaxConcurrentConnections:
+// they are counted, end in kestrel.connection.duration with Kestrel's
+// reason, are logged at Debug only, and summarized once at Warning.
+func TestMetricsConnectionLimit(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startServer(t, &Server{MeterProvider: mp, Logger: log, Limits: Limits{MaxConcurrentConnections: 1},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })})
+	endpoint := map[string]string{"server.address": "127.0.0.1", "server.port": portOf(addr), "network.type": "ipv4", "network.transport": "tcp"}
+
+	held := dial(t, addr)
+	io.WriteString(held, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil {
+		t.Fatal(err)
+	}
+	const refused = 20
+	for range refused {
+		c := dial(t, addr)
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a connection over the limit was served")
+		}
+	}
+	waitMetric(t, reader, "kestrel.rejected_connections", endpoint, refused)
+	if got := metricTotal(t, reader, "kestrel.active_connections", endpoint); got != 1 {
+		t.Errorf("active connections %v, want 1", got)
+	}
+	if got := metricTotal(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "max_concurrent_connections_exceeded"}); got != refused {
+		t.Errorf("rejected connections in kestrel.connection.duration: %v, want %d", got, refused)
+	}
+
+	rejected := rec.events("ConnectionRejected")
+	if len(rejected) != refused {
+		t.Fatalf("%d ConnectionRejected events, want %d", len(rejected), refused)
+	}
+	id := regexp.MustCompile(`^[0-9A-V]{13}$`)
+	for _, e := range rejected {
+		if e.level != slog.LevelDebug || e.attrs[logging.EventIDKey] != "24" || e.attrs[logging.CategoryKey] != "Microsoft.AspNetCore.Server.Kestrel.Connections" ||
+			!id.MatchString(e.attrs["ConnectionId"]) || !strings.Contains(e.msg, e.attrs["ConnectionId"]) {
+			t.Errorf("ConnectionRejected event: %+v", e)
+		}
+	}
+	// The heartbeat summarizes them once, at Warning.
+	waitFor(t, "the rejection summary", func() bool { return len(rec.events("ConnectionsRejected")) > 0 })
+	sum := rec.events("ConnectionsRejected")
+	if len(sum) != 1 || sum[0].level != slog.LevelWarn || sum[0].attrs["count"] != strconv.Itoa(refused) || sum[0].attrs["limit"] != "1" {
+		t.Errorf("summary events: %+v", sum)
+	}
+	for _, e := range rec.events("") {
+		if e.level >= slog.LevelInfo && e.attrs[logging.EventNameKey] != "ConnectionsRejected" {
+			t.Errorf("a line at %v for a refused connection: %+v", e.level, e)
+		}
+	}
+}
+
+// TestMetricsTLSHandshakes fails handshakes in two ways and completes one.
+func TestMetricsTLSHandshakes(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "localhost", false, "127.0.0.1")
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: cert, KeyFile: key}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+
+	// Plain HTTP to the HTTPS port.
+	c := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.ReadAll(c)
+	// A client that does not trust the certificate aborts with an alert.
+	if _, err := (&http.Client{}).Get("https://" + addr + "/"); err == nil {
+		t.Fatal("an untrusting client connected")
+	}
+	// A good one.
+	client := pki.client()
+	client.Transport.(*http.Transport).TLSClientConfig.MinVersion = tls.VersionTLS13
+	resp, body := get(t, client, "https://"+addr+"/")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	client.CloseIdleConnections()
+
+	hs := "kestrel.tls_handshake.duration"
+	waitMetric(t, reader, hs, map[string]string{"error.type": "plain_http"}, 1)
+	waitMetric(t, reader, hs, map[string]string{"error.type": "remote_alert"}, 1)
+	waitMetric(t, reader, hs, map[string]string{"error.type": "", "tls.protocol.version": "1.3", "server.port": portOf(addr)}, 1)
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 2)
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "", "tls.protocol.version": "1.3",
+		"network.protocol.name": "http", "network.protocol.version": "1.1"}, 1)
+	waitMetric(t, reader, "kestrel.active_tls_handshakes", nil, 0)
+	waitMetric(t, reader, "http.server.request.duration", map[string]string{"url.scheme": "https", "http.response.status_code": "200"}, 1)
+
+	failed := rec.events("AuthenticationFailed")
+	if len(failed) != 2 {
+		t.Fatalf("%d AuthenticationFailed events, want 2: %+v", len(failed), rec.events(""))
+	}
+	for _, e := range failed {
+		if e.level != slog.LevelDebug || e.attrs[logging.CategoryKey] != "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware" ||
+			e.attrs[logging.EventIDKey] != "1" || e.attrs[logging.ExceptionKey] == "" {
+			t.Errorf("AuthenticationFailed event: %+v", e)
+		}
+	}
+	if est := rec.events("HttpsConnectionEstablished"); len(est) != 1 || est[0].attrs["Protocol"] != "Tls13" {
+		t.Errorf("HttpsConnectionEstablished events: %+v", est)
+	}
+	for _, e := range rec.events("") {
+		if e.level >= slog.LevelInfo {
+			t.Errorf("a line at %v for a failed handshake: %+v", e.level, e)
+		}
+	}
+}
+
+// TestMetricsUpgrade counts an upgraded connection while it is open, and
+// ends the connection only when the upgraded stream closes.
+func TestMetricsUpgrade(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	addr := startServer(t, &Server{MeterProvider: mp, Handler: echoUpgrade(t)})
+	c, br, resp := dialUpgrade(t, addr, "")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	io.WriteString(c, "ping")
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+	waitMetric(t, reader, "kestrel.upgraded_connections", map[string]string{"server.port": portOf(addr)}, 1)
+	waitMetric(t, reader, "http.server.request.duration", map[string]string{"http.response.status_code": "101"}, 1)
+	if got := metricTotal(t, reader, "kestrel.connection.duration", nil); got != 0 {
+		t.Errorf("the upgraded connection ended in the metrics while open (%v)", got)
+	}
+	if got := metricTotal(t, reader, "kestrel.active_connections", nil); got != 1 {
+		t.Errorf("active connections %v while upgraded, want 1", got)
+	}
+	c.Close()
+	waitMetric(t, reader, "kestrel.upgraded_connections", nil, 0)
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": ""}, 1)
+	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
+}
+
+// TestMetricsShutdownTimeout aborts a hanging request at the shutdown
+// deadline: the connection ends with app_shutdown_timeout.
+func TestMetricsShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	started := make(chan struct{})
+	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done()
+	})}
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	io.WriteString(c, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "app_shutdown_timeout", "server.port": portOf(addr)}, 1)
+	e := rec.events("NotAllConnectionsClosedGracefully")
+	if len(e) != 1 || e[0].level != slog.LevelWarn || e[0].attrs["count"] != "1" || e[0].attrs[logging.EventIDKey] != "16" {
+		t.Errorf("NotAllConnectionsClosedGracefully: %+v", e)
+	}
+	starts, stops := rec.events("ConnectionStart"), rec.events("ConnectionStop")
+	if len(starts) != 1 || len(stops) != 1 || starts[0].attrs["ConnectionId"] != stops[0].attrs["ConnectionId"] {
+		t.Errorf("connection start and stop events: %+v %+v", starts, stops)
+	}
+}
+
+// TestMetricsRequests records request durations with method, status,
+// protocol, route and error.
+func TestMetricsRequests(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.PathValue("id")) })
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-release })
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	addr := startServer(t, &Server{MeterProvider: mp, Handler: mux, Limits: Limits{MaxRequestBodySize: 10}})
+
+	client := newClient(t)
+	for _, id := range []string{"1", "2"} {
+		get(t, client, "http://"+addr+"/items/"+id)
+	}
+	get(t, client, "http://"+addr+"/panic")
+	roundTrip(t, addr, "BREW", "BREW /items/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	roundTrip(t, addr, "GET", "GET /items/3 HTTP/1.0\r\n\r\n")
+	if resp, _ := roundTrip(t, addr, "POST", "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 100)); resp.StatusCode != 413 {
+		t.Fatalf("oversized upload: %d", resp.StatusCode)
+	}
+	go func() {
+		resp, err := client.Get("http://" + addr + "/hold")
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitMetric(t, reader, "http.server.active_requests", map[string]string{"http.request.method": "GET", "url.scheme": "http"}, 1)
+	close(release)
+	waitMetric(t, reader, "http.server.active_requests", nil, 0)
+
+	d := "http.server.request.duration"
+	points := metricstest.Points(t, reader, d)
+	if len(points) == 0 || points[0].Scope != "Microsoft.AspNetCore.Hosting" || points[0].Unit != "s" {
+		t.Fatalf("points %+v", points)
+	}
+	for _, c := range []struct {
+		attrs map[string]string
+		n     float64
+	}{
+		{map[string]string{"http.request.method": "GET", "url.scheme": "http", "network.protocol.version": "1.1",
+			"http.response.status_code": "200", "http.route": "GET /items/{id}", "error.type": ""}, 2},
+		{map[string]string{"http.route": "GET /items/{id}", "network.protocol.version": "1.0", "http.response.status_code": "200"}, 1},
+		{map[string]string{"http.route": "/panic", "http.response.status_code": "500", "error.type": "panic"}, 1},
+		{map[string]string{"http.request.method": "_OTHER", "http.response.status_code": "405", "http.route": ""}, 1},
+		{map[string]string{"http.request.method": "POST", "http.route": "POST /upload", "http.response.status_code": "413", "error.type": ""}, 1},
+		{map[string]string{"http.route": "/hold", "http.response.status_code": "200"}, 1},
+	} {
+		if got := metricTotal(t, reader, d, c.attrs); got != c.n {
+			t.Errorf("%v: %v requests, want %v (points %+v)", c.attrs, got, c.n, metricstest.Points(t, reader, d))
+		}
+	}
+}
+
+// TestLifetimeEventsOnConsole checks what Run prints through the logging
+// package's console format, as ASP.NET Core prints it.
+func TestLifetimeEventsOnConsole(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	s := &Server{Logger: slog.New(logging.NewConsoleHandler(&out, nil))}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, "Application started", func() bool { return strings.Contains(out.String(), "Application started") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addresses()[0]
+	want := "info: Microsoft.Hosting.Lifetime[14]\n      Now listening on: " + addr + "\n" +
+		"info: Microsoft.Hosting.Lifetime[0]\n      Application started. Press Ctrl+C to shut down.\n" +
+		"info: Microsoft.Hosting.Lifetime[0]\n      Application is shutting down...\n"
+	if got := out.String(); got != want {
+		t.Errorf("console output\n%s\nwant\n%s", got, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// BenchmarkNativePlaintextMetrics is BenchmarkNativePlaintext with metrics
+// on, read by the OpenTelemetry SDK.
+func BenchmarkNativePlaintextMetrics(b *testing.B) {
+	_, mp := metricstest.New()
+	c := benchServer(b, &Server{MeterProvider: mp, NativeHandler: NativeHandlerFunc(func(c *Context) {
+		c.SetContentType("text/plain")
+		c.WriteString("Hello, World!")
+	})})
+	runPipelined(b, c, benchRequest, "Hello, World!", 16)
+}
+
+// TestNativeZeroAllocsWithMetrics guards the native path with metrics on:
+// measuring a request allocates nothing.
+func TestNativeZeroAllocsWithMetrics(t *testing.T) {
+	res := testing.Benchmark(BenchmarkNativePlaintextMetrics)
+	if a := res.AllocsPerOp(); a != 0 {
+		t.Errorf("native plaintext with metrics: %d allocations per request, want 0 (%s)", a, res.MemString())
+	}
+}
