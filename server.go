@@ -812,25 +812,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.serving.Wait()
 
-	if aborted, err := s.drain(ctx, ls, idleGrace, true); err != nil {
-		if aborted > 0 {
-			logevents.NotAllConnectionsClosedGracefully(s.logger(), aborted)
-		}
-		s.finishShutdown()
-		return err
+	aborted, err := s.drain(ctx, ls, idleGrace, true)
+	if aborted > 0 {
+		logevents.NotAllConnectionsClosedGracefully(s.logger(), aborted)
 	}
-	s.finishShutdown()
-	return nil
-}
-
-// finishShutdown stops what Shutdown leaves: connections still being
-// accepted are closed, Reload's drains end, and the heartbeat stops.
-func (s *Server) finishShutdown() {
 	s.mu.Lock()
-	s.aborted = true
+	s.aborted = true // a connection still on its way is closed
 	s.mu.Unlock()
 	s.draining.Wait()
 	s.stopHeartbeat()
+	return err
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
