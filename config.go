@@ -126,6 +126,20 @@ type LimitsConfig struct {
 	RequestHeadersTimeout            *settings.Duration
 	MinRequestBodyDataRate           *DataRateConfig
 	MinResponseDataRate              *DataRateConfig
+	Http2                            Http2LimitsConfig
+}
+
+// Http2LimitsConfig is Kestrel:Limits:Http2; absent keys keep the
+// defaults.
+type Http2LimitsConfig struct {
+	MaxStreamsPerConnection     *uint32
+	HeaderTableSize             *uint32
+	MaxFrameSize                *uint32
+	MaxRequestHeaderFieldSize   *int
+	InitialConnectionWindowSize *uint32
+	InitialStreamWindowSize     *uint32
+	KeepAlivePingDelay          *settings.Duration
+	KeepAlivePingTimeout        *settings.Duration
 }
 
 // DataRateConfig is a minimum data rate in the configuration file.
@@ -284,8 +298,38 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	if err := rate("MinResponseDataRate", l.MinResponseDataRate, &base.MinResponseDataRate); err != nil {
 		return base, err
 	}
+	h2, b2 := l.Http2, &base.Http2
+	setU32 := func(dst *uint32, src *uint32) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setU32(&b2.MaxStreamsPerConnection, h2.MaxStreamsPerConnection)
+	if h2.HeaderTableSize != nil {
+		b2.HeaderTableSize = *h2.HeaderTableSize
+		if *h2.HeaderTableSize == 0 {
+			b2.HeaderTableSize = NoHeaderTable // 0 in the file is a real zero
+		}
+	}
+	setU32(&b2.MaxFrameSize, h2.MaxFrameSize)
+	setInt(&b2.MaxRequestHeaderFieldSize, h2.MaxRequestHeaderFieldSize)
+	setU32(&b2.InitialConnectionWindowSize, h2.InitialConnectionWindowSize)
+	setU32(&b2.InitialStreamWindowSize, h2.InitialStreamWindowSize)
+	if h2.KeepAlivePingDelay != nil {
+		b2.KeepAlivePingDelay = time.Duration(*h2.KeepAlivePingDelay)
+		if d := b2.KeepAlivePingDelay; d == time.Duration(maxTimeSpan) || d > 24*365*time.Hour {
+			b2.KeepAlivePingDelay = 0 // TimeSpan.MaxValue: Kestrel's "off"
+		}
+	}
+	if h2.KeepAlivePingTimeout != nil {
+		b2.KeepAlivePingTimeout = time.Duration(*h2.KeepAlivePingTimeout)
+	}
 	return base, nil
 }
+
+// maxTimeSpan is .NET's TimeSpan.MaxValue in Go's units, which appsettings
+// files use to turn a timeout off.
+const maxTimeSpan = 1<<63 - 1
 
 // Apply configures s: limits, the server header, the shutdown timeout,
 // the default certificate and the endpoints, in the file's order (they
@@ -504,8 +548,8 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 				return nil, err
 			}
 			if sc.Protocols != "" {
-				if p, err := ParseProtocols(sc.Protocols); err != nil || p == HTTP2 {
-					return nil, fmt.Errorf("%s:Protocols: %q: use Http1 or Http1AndHttp2 (HTTP/2 is not supported yet)", skey, sc.Protocols)
+				if sni.Protocols, err = ParseProtocols(sc.Protocols); err != nil {
+					return nil, fmt.Errorf("%s:Protocols: %w", skey, err)
 				}
 			}
 			h.SNI[host] = sni

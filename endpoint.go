@@ -22,9 +22,14 @@ import (
 // Protocols are the HTTP versions an endpoint serves.
 type Protocols uint8
 
-// The protocol sets of an endpoint. On a cleartext endpoint, HTTP1AndHTTP2
-// serves HTTP/1.1, as in Kestrel: without TLS there is no ALPN to agree on
-// HTTP/2.
+// The protocol sets of an endpoint. Over TLS, ALPN agrees on "h2" or
+// "http/1.1" among the endpoint's protocols. On a cleartext endpoint,
+// HTTP2 serves HTTP/2 with prior knowledge (h2c) only; HTTP1AndHTTP2, the
+// default, serves HTTP/1.1 and also recognises the HTTP/2 connection
+// preface and serves h2c, as net/http does (Kestrel serves only HTTP/1.1
+// there); HTTP1 answers the preface with GOAWAY (HTTP_1_1_REQUIRED).
+// "Upgrade: h2c" is not supported (RFC 9113 deprecates it): such a request
+// is served as HTTP/1.1.
 const (
 	HTTP1 Protocols = 1 << iota
 	HTTP2
@@ -44,6 +49,25 @@ func (p Protocols) String() string {
 		return "default"
 	}
 	return "Protocols(" + strconv.Itoa(int(p)) + ")"
+}
+
+// orDefault is p, or HTTP1AndHTTP2 when p is zero.
+func (p Protocols) orDefault() Protocols {
+	if p == 0 {
+		return HTTP1AndHTTP2
+	}
+	return p
+}
+
+// alpn is the ALPN protocol list a TLS endpoint offers for p.
+func (p Protocols) alpn() []string {
+	switch p.orDefault() {
+	case HTTP2:
+		return []string{"h2"}
+	case HTTP1:
+		return []string{"http/1.1"}
+	}
+	return []string{"h2", "http/1.1"}
 }
 
 // ParseProtocols parses Kestrel's names: "Http1", "Http2", "Http1AndHttp2"
@@ -88,7 +112,7 @@ type Endpoint struct {
 	ReusePort bool
 
 	// Protocols are the HTTP versions served; zero means Kestrel's default,
-	// Http1AndHttp2 (HTTP/1.1 on cleartext endpoints).
+	// HTTP1AndHTTP2.
 	Protocols Protocols
 
 	// HTTPS, when set, serves the endpoint over TLS with these options. An
@@ -131,8 +155,8 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 	if set != 1 {
 		return nil, errors.New("kestrel: an Endpoint needs exactly one of URL, Address, UnixPath and File")
 	}
-	if ep.Protocols == HTTP2 {
-		return nil, fmt.Errorf("kestrel: endpoint %s: HTTP/2 is not supported yet; use Http1 or Http1AndHttp2", ep.describe())
+	if ep.Protocols&^HTTP1AndHTTP2 != 0 {
+		return nil, fmt.Errorf("kestrel: endpoint %s: unknown %v; use HTTP1, HTTP2 or HTTP1AndHTTP2", ep.describe(), ep.Protocols)
 	}
 	var eps []endpoint
 	var err error

@@ -19,9 +19,9 @@ import (
 )
 
 // TestHandoff hands a server's sockets (TCP and Unix) to a new process
-// under load, from clients on keep-alive connections and clients opening a
-// connection per request: no request fails, no connection is refused, and
-// the new process serves what comes after.
+// under load, from clients on keep-alive connections, clients opening a
+// connection per request and HTTP/2 clients: no request fails, no
+// connection is refused, and the new process serves what comes after.
 func TestHandoff(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Handoff is not supported on Windows")
@@ -52,6 +52,31 @@ func TestHandoff(t *testing.T) {
 	go func() {
 		results <- loadtest.Run(ctx, loadtest.Load{Network: "unix", Address: sock, KeepAlive: 2, NewConns: 1, Check: check})
 	}()
+	h2Failed := make(chan []string, 4)
+	for range 4 { // HTTP/2 (h2c) clients, which go away on GOAWAY
+		go func() {
+			client := h2cClient(t)
+			var errs []string
+			for ctx.Err() == nil {
+				resp, err := client.Get("http://" + tcp + "/")
+				if err == nil {
+					var b []byte
+					b, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil {
+						err = check(b)
+					}
+					if err == nil && resp.ProtoMajor != 2 {
+						err = fmt.Errorf("%s, not HTTP/2", resp.Proto)
+					}
+				}
+				if err != nil {
+					errs = append(errs, err.Error())
+				}
+			}
+			h2Failed <- errs
+		}()
+	}
 	time.Sleep(200 * time.Millisecond)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHandoffChild$")
@@ -89,6 +114,11 @@ func TestHandoff(t *testing.T) {
 		t.Logf("%s (the old process drained in %v)", r, drained)
 		if r.Failed.Load() > 0 || r.Refused.Load() > 0 || r.Requests.Load() == 0 {
 			t.Errorf("%s; first errors: %q", r, r.Errors())
+		}
+	}
+	for range 4 {
+		if errs := <-h2Failed; len(errs) > 0 {
+			t.Errorf("HTTP/2 requests failed: %q", errs)
 		}
 	}
 	for _, c := range []*http.Client{newClient(t), unixClient(sock)} {

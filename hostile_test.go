@@ -277,9 +277,19 @@ func TestHostileBodies(t *testing.T) {
 	}
 }
 
+// TestHTTP2Preface checks an HTTP/1-only endpoint's answer to the HTTP/2
+// preface: GOAWAY (HTTP_1_1_REQUIRED).
 func TestHTTP2Preface(t *testing.T) {
 	t.Parallel()
-	addr := startHandler(t, echoHandler(nil))
+	s := &Server{Handler: echoHandler(nil), Logger: quietLogger}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
 	c := dial(t, addr)
 	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 	all, err := io.ReadAll(c)

@@ -19,7 +19,7 @@ import (
 //
 // Defaults pass a TLS audit: TLS 1.2 and 1.3 only; for TLS 1.2, ECDHE key
 // exchange with AES-GCM or ChaCha20-Poly1305; a 10 s handshake timeout;
-// ALPN "http/1.1".
+// ALPN "h2" and "http/1.1", or what the endpoint's Protocols allow.
 type HTTPS struct {
 	// Certificate is the server certificate.
 	Certificate *tls.Certificate
@@ -78,6 +78,10 @@ type SNI struct {
 	Password                 string
 	ClientCertificateMode    ClientCertificateMode
 	MinVersion, MaxVersion   uint16
+
+	// Protocols, when set, are the HTTP versions served to the clients of
+	// these host names, instead of the endpoint's.
+	Protocols Protocols
 }
 
 // ClientCertificateMode says whether clients are asked for certificates.
@@ -125,12 +129,23 @@ type tlsEndpoint struct {
 	config    *tls.Config
 	timeout   time.Duration
 	reloaders []*certs.Reloader
+	sni       func(serverName string) Protocols // the protocols of an SNI entry; nil: no SNI
 }
 
-// build turns the options into a tls.Config; name is the endpoint's URL,
-// for messages.
-func (h *HTTPS) build(name string, log *slog.Logger) (*tlsEndpoint, error) {
+// http2Only reports whether the connection, by its SNI host name, may
+// speak nothing but HTTP/2.
+func (te *tlsEndpoint) http2Only(ep Protocols, serverName string) bool {
+	if te.sni != nil {
+		ep = te.sni(serverName)
+	}
+	return ep.orDefault() == HTTP2
+}
+
+// build turns the options into a tls.Config for an endpoint serving
+// protocols; name is the endpoint's URL, for messages.
+func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsEndpoint, error) {
 	base := certs.DefaultConfig()
+	base.NextProtos = protocols.alpn()
 	if h.MinVersion != 0 {
 		base.MinVersion = h.MinVersion
 	}
@@ -180,7 +195,12 @@ func (h *HTTPS) build(name string, log *slog.Logger) (*tlsEndpoint, error) {
 			if src == nil {
 				return nil, fmt.Errorf("kestrel: %s: SNI entry %q has no certificate", name, host)
 			}
+			var nextProtos []string
+			if sni.Protocols != 0 {
+				nextProtos = sni.Protocols.alpn()
+			}
 			entries[host] = certs.SNIOptions{
+				NextProtos:            nextProtos,
 				Certificate:           src,
 				ClientCertificateMode: sni.ClientCertificateMode.certsIfSet(),
 				MinVersion:            sni.MinVersion,
@@ -192,6 +212,16 @@ func (h *HTTPS) build(name string, log *slog.Logger) (*tlsEndpoint, error) {
 			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
 		}
 		base = sel.TLSConfig()
+		byEntry := make(map[string]Protocols, len(h.SNI)) // a copy: the caller may change h.SNI
+		for host, sni := range h.SNI {
+			byEntry[host] = sni.Protocols
+		}
+		te.sni = func(serverName string) Protocols {
+			if entry, ok := sel.Match(serverName); ok && byEntry[entry] != 0 {
+				return byEntry[entry]
+			}
+			return protocols
+		}
 	default:
 		src, err := source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password)
 		if err != nil {

@@ -128,6 +128,108 @@ type Limits struct {
 	// aborted. nil means 240 bytes/s after a 5 s grace period;
 	// NoMinDataRate turns it off.
 	MinResponseDataRate *DataRate
+
+	// Http2 holds the limits that apply to HTTP/2 connections only.
+	Http2 Http2Limits
+}
+
+// Http2Limits are Kestrel's Limits.Http2. The zero value of every field
+// means Kestrel's default for it.
+type Http2Limits struct {
+	// MaxStreamsPerConnection is how many streams a client may have open on
+	// a connection at once (SETTINGS_MAX_CONCURRENT_STREAMS); a stream
+	// beyond it is refused with REFUSED_STREAM. The handlers of streams
+	// the client reset count until they return. Zero means 100.
+	MaxStreamsPerConnection uint32
+
+	// HeaderTableSize is the size of the HPACK decoder's dynamic table,
+	// in bytes. Zero means 4096; NoHeaderTable turns the table off.
+	HeaderTableSize uint32
+
+	// MaxFrameSize is the largest frame payload a client may send, from
+	// 2^14 to 2^24-1 bytes. Zero means 16,384.
+	MaxFrameSize uint32
+
+	// MaxRequestHeaderFieldSize is the largest request header field
+	// (name or value), decoded, in bytes; a larger one is a connection
+	// error (COMPRESSION_ERROR), as in Kestrel. Zero means 32 KiB.
+	MaxRequestHeaderFieldSize int
+
+	// InitialConnectionWindowSize is how many request body bytes a
+	// connection buffers for all its streams before the client must wait,
+	// from 65,535 to 2^31-1. Zero means 1 MiB.
+	InitialConnectionWindowSize uint32
+
+	// InitialStreamWindowSize is how many request body bytes a stream
+	// buffers before the client must wait, from 65,535 to 2^31-1. Zero
+	// means 768 KiB.
+	InitialStreamWindowSize uint32
+
+	// KeepAlivePingDelay, when set, sends a PING on a connection from
+	// which nothing was read for that long; KeepAlivePingTimeout closes it
+	// when nothing comes back in that time. Zero turns the pings off
+	// (Kestrel's default); the timeout defaults to 20 s.
+	KeepAlivePingDelay   time.Duration
+	KeepAlivePingTimeout time.Duration
+}
+
+// NoHeaderTable, as Http2Limits.HeaderTableSize, turns the HPACK dynamic
+// table off.
+const NoHeaderTable = ^uint32(0)
+
+// Kestrel's defaults for the fields of [Http2Limits].
+const (
+	DefaultHttp2MaxStreamsPerConnection     = 100
+	DefaultHttp2HeaderTableSize             = 4096
+	DefaultHttp2MaxFrameSize                = 1 << 14
+	DefaultHttp2MaxRequestHeaderFieldSize   = 32 << 10
+	DefaultHttp2InitialConnectionWindowSize = 1 << 20
+	DefaultHttp2InitialStreamWindowSize     = 768 << 10
+	DefaultHttp2KeepAlivePingTimeout        = 20 * time.Second
+)
+
+// withDefaults returns the limits with every zero field set to its
+// default, or an error naming a value out of range.
+func (l Http2Limits) withDefaults() (Http2Limits, error) {
+	if l.MaxStreamsPerConnection == 0 {
+		l.MaxStreamsPerConnection = DefaultHttp2MaxStreamsPerConnection
+	}
+	switch l.HeaderTableSize {
+	case 0:
+		l.HeaderTableSize = DefaultHttp2HeaderTableSize
+	case NoHeaderTable:
+		l.HeaderTableSize = 0
+	}
+	if l.MaxFrameSize == 0 {
+		l.MaxFrameSize = DefaultHttp2MaxFrameSize
+	}
+	if l.MaxRequestHeaderFieldSize == 0 {
+		l.MaxRequestHeaderFieldSize = DefaultHttp2MaxRequestHeaderFieldSize
+	}
+	if l.InitialConnectionWindowSize == 0 {
+		l.InitialConnectionWindowSize = DefaultHttp2InitialConnectionWindowSize
+	}
+	if l.InitialStreamWindowSize == 0 {
+		l.InitialStreamWindowSize = DefaultHttp2InitialStreamWindowSize
+	}
+	if l.KeepAlivePingTimeout == 0 {
+		l.KeepAlivePingTimeout = DefaultHttp2KeepAlivePingTimeout
+	}
+	switch {
+	case l.MaxFrameSize < 1<<14 || l.MaxFrameSize > 1<<24-1:
+		return l, fmt.Errorf("kestrel: Limits.Http2.MaxFrameSize is %d; use a value from 16384 to 16777215 (default %d)", l.MaxFrameSize, DefaultHttp2MaxFrameSize)
+	case l.MaxRequestHeaderFieldSize < 0:
+		return l, fmt.Errorf("kestrel: Limits.Http2.MaxRequestHeaderFieldSize is %d; use a positive number of bytes (default %d)", l.MaxRequestHeaderFieldSize, DefaultHttp2MaxRequestHeaderFieldSize)
+	case l.InitialConnectionWindowSize < 65535 || l.InitialConnectionWindowSize > 1<<31-1:
+		return l, fmt.Errorf("kestrel: Limits.Http2.InitialConnectionWindowSize is %d; use a value from 65535 to 2147483647 (default %d)", l.InitialConnectionWindowSize, DefaultHttp2InitialConnectionWindowSize)
+	case l.InitialStreamWindowSize < 65535 || l.InitialStreamWindowSize > 1<<31-1:
+		return l, fmt.Errorf("kestrel: Limits.Http2.InitialStreamWindowSize is %d; use a value from 65535 to 2147483647 (default %d)", l.InitialStreamWindowSize, DefaultHttp2InitialStreamWindowSize)
+	case l.KeepAlivePingDelay < 0 || l.KeepAlivePingDelay > 0 && l.KeepAlivePingDelay < time.Second:
+		return l, fmt.Errorf("kestrel: Limits.Http2.KeepAlivePingDelay is %v; use at least 1s, or 0 for no pings", l.KeepAlivePingDelay)
+	case l.KeepAlivePingTimeout < time.Second:
+		return l, fmt.Errorf("kestrel: Limits.Http2.KeepAlivePingTimeout is %v; use at least 1s (default 20s)", l.KeepAlivePingTimeout)
+	}
+	return l, nil
 }
 
 // withDefaults returns l with every zero field set to its default and checks
@@ -196,5 +298,10 @@ func (l Limits) withDefaults() (Limits, error) {
 	case l.RequestHeadersTimeout < 0 && l.RequestHeadersTimeout != Unlimited:
 		return l, fmt.Errorf("kestrel: Limits.RequestHeadersTimeout is %v; use a positive duration, or Unlimited", l.RequestHeadersTimeout)
 	}
+	h2, err := l.Http2.withDefaults()
+	if err != nil {
+		return l, err
+	}
+	l.Http2 = h2
 	return l, nil
 }

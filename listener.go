@@ -11,6 +11,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/http2"
 )
 
 // socket is a bound listening socket and its accept loop. The endpoint it
@@ -76,10 +77,10 @@ func (l *listener) closeIfClosing(ex *app.Exchange) {
 	}
 }
 
-// protocolConfig returns the configuration of the connections l accepts
-// from now on: the settings' limits, and l's handler, which says
-// Connection: close once l is stopping.
-func (s *Server) protocolConfig(l *listener, st activeSettings) *http1.Config {
+// protocolConfig returns the configurations of the HTTP/1.x and HTTP/2
+// connections l accepts from now on: the settings' limits, and l's
+// handler, which says Connection: close once l is stopping.
+func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, *http2.Config) {
 	limits := st.limits
 	serve := s.appHandler()
 	handler := func(ex *app.Exchange) {
@@ -90,14 +91,15 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) *http1.Config {
 	if s.metrics != nil {
 		handler = s.measureRequests(handler)
 	}
-	return &http1.Config{
-		App: &app.Config{
-			Logger:             s.log,
-			Heartbeat:          s.hb,
-			ServerHeader:       st.serverHeader,
-			MaxRequestBodySize: limits.MaxRequestBodySize,
-			Handler:            handler,
-		},
+	appCfg := &app.Config{
+		Logger:             s.log,
+		Heartbeat:          s.hb,
+		ServerHeader:       st.serverHeader,
+		MaxRequestBodySize: limits.MaxRequestBodySize,
+		Handler:            handler,
+	}
+	cfg := &http1.Config{
+		App:                        appCfg,
 		MaxRequestLineSize:         limits.MaxRequestLineSize,
 		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
 		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
@@ -111,6 +113,32 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) *http1.Config {
 		NoKeepAlives:               &s.keepAlivesOff,
 		OnState:                    s.ConnState,
 	}
+	h2 := limits.Http2
+	maxOutput := limits.MaxResponseBufferSize
+	if maxOutput <= 0 {
+		maxOutput = 1 << 30 // Unlimited
+	}
+	h2cfg := &http2.Config{
+		App:                        appCfg,
+		MaxStreams:                 h2.MaxStreamsPerConnection,
+		HeaderTableSize:            h2.HeaderTableSize,
+		MaxFrameSize:               h2.MaxFrameSize,
+		MaxRequestHeaderFieldSize:  h2.MaxRequestHeaderFieldSize,
+		InitialConnectionWindow:    h2.InitialConnectionWindowSize,
+		InitialStreamWindow:        h2.InitialStreamWindowSize,
+		KeepAlivePingDelay:         h2.KeepAlivePingDelay,
+		KeepAlivePingTimeout:       h2.KeepAlivePingTimeout,
+		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
+		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
+		KeepAliveTimeout:           limits.KeepAliveTimeout,
+		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
+		MinRequestBodyRate:         cfg.MinRequestBodyRate,
+		MinResponseRate:            cfg.MinResponseRate,
+		MaxOutput:                  int(min(maxOutput, 1<<30)),
+		Parker:                     s.parker,
+		Released:                   &cfg.Released,
+	}
+	return cfg, h2cfg
 }
 
 // appHandler returns what serves an exchange: the native handler, or the

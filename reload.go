@@ -143,7 +143,7 @@ func (s *Server) Reload(c *Config) error {
 	s.upgrades.SetMax(st.limits.MaxConcurrentUpgradedConnections)
 	if !reflect.DeepEqual(old.limits, st.limits) || old.serverHeader != st.serverHeader {
 		for _, l := range s.listeners {
-			l.cfg = s.protocolConfig(l, st)
+			l.cfg, l.h2cfg = s.protocolConfig(l, st)
 		}
 	}
 	var retired, reborn []*listener

@@ -479,3 +479,61 @@ func TestReloadNeedsAStartedServer(t *testing.T) {
 		t.Errorf("Reload after Close: %v", err)
 	}
 }
+
+// h2cClient speaks HTTP/2 with prior knowledge over cleartext.
+func h2cClient(t *testing.T) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// An HTTP/2 connection of a changed endpoint finishes its stream in flight
+// and goes away (GOAWAY); the client's next request opens a connection to
+// the endpoint's new listener.
+func TestReloadDrainsHTTP2(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			g.started <- struct{}{}
+			<-g.release
+		}
+		fmt.Fprintf(w, "%s %s", r.Proto, r.RemoteAddr)
+	})
+	s, _ := startConfigured(t, h, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+	base := "http://" + addrOf(t, s, "http://127.0.0.1:")
+	client := h2cClient(t)
+	_, first := get(t, client, base+"/")
+	if !strings.HasPrefix(first, "HTTP/2.0 ") {
+		t.Fatalf("not HTTP/2: %q", first)
+	}
+	inFlight := make(chan string, 1)
+	go func() {
+		resp, err := client.Get(base + "/wait")
+		if err != nil {
+			inFlight <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inFlight <- string(b)
+	}()
+	<-g.started
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "LogConnections": true}}}}`)
+	close(g.release)
+	if got := <-inFlight; got != first {
+		t.Errorf("the stream in flight: %q, want it answered on its connection (%q)", got, first)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, after := get(t, client, base+"/")
+		if after != first {
+			break // a new connection
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the HTTP/2 connection of the changed endpoint stays in use")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/http2"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
@@ -154,10 +156,11 @@ type Server struct {
 
 // listener is an endpoint served on a socket, with its connections.
 type listener struct {
-	sock *socket
-	ep   endpoint
-	tls  *tlsEndpoint  // nil for cleartext
-	cfg  *http1.Config // for new connections; s.mu
+	sock  *socket
+	ep    endpoint
+	tls   *tlsEndpoint  // nil for cleartext
+	cfg   *http1.Config // for new connections; s.mu
+	h2cfg *http2.Config // for new HTTP/2 connections; s.mu
 
 	// Stopping the listener sets closing, which makes every response say
 	// Connection: close, then draining, which connections poll: they end
@@ -459,7 +462,7 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.log.With(logging.Category(logevents.CategoryKestrel)))
+		te, err := h.build(ep.url, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
 		if err != nil {
 			return err
 		}
@@ -552,7 +555,7 @@ func bindError(ep *endpoint, err error) error {
 // another listener switches to l and returns the other, which no longer
 // gets connections. s.mu is held.
 func (s *Server) open(l *listener) (prev *listener) {
-	l.cfg = s.protocolConfig(l, s.active)
+	l.cfg, l.h2cfg = s.protocolConfig(l, s.active)
 	sk := l.sock
 	sk.mu.Lock()
 	prev, sk.l = sk.l, l
@@ -614,33 +617,49 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateNew)
 	}
+	fail := func() {
+		nc.Close()
+		slot.Release()
+		s.endConn(st)
+		s.connClosed(accepted)
+	}
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.log)
 	}
 	if l.tls != nil {
 		tc, ok := s.handshake(st, l, nc)
 		if !ok {
-			nc.Close()
-			slot.Release()
-			s.endConn(st)
-			s.connClosed(accepted)
+			fail()
 			l.pending.Done()
 			return
 		}
 		nc = tc
 	}
-	st.proto = metrics.HTTP11
 	s.mu.Lock()
-	if s.aborted {
-		s.mu.Unlock()
-		slot.Release()
-		nc.Close()
-		s.endConn(st)
-		s.connClosed(accepted)
-		l.pending.Done()
+	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
+	s.mu.Unlock()
+	protocols := l.ep.opts.Protocols.orDefault()
+	if tc, ok := nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol == "h2" {
+			s.serveHTTP2(l, h2cfg, st, nc, slot, ctx, accepted, nil)
+			return
+		}
+		if l.tls.http2Only(protocols, cs.ServerName) {
+			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
+			s.log.Debug("connection closed: HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (the client did not offer ALPN h2)",
+				"remote", nc.RemoteAddr().String(), "endpoint", l.ep.url)
+			st.reason.Set(metrics.InvalidHTTPVersion)
+			fail()
+			l.pending.Done()
+			return
+		}
+	} else if protocols == HTTP2 {
+		s.serveHTTP2(l, h2cfg, st, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
 		return
 	}
-	c := http1.NewConn(l.cfg, nc, http1.ConnOptions{
+	st.proto = metrics.HTTP11
+	opts := http1.ConnOptions{
 		Draining: &l.draining,
 		Slot:     slot,
 		Context:  ctx,
@@ -649,12 +668,61 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			slot.Release()
 			s.connDone(nc)
 		},
-	})
+	}
+	if protocols&HTTP2 != 0 && l.tls == nil {
+		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(l, h2cfg, st, nc, slot, ctx, accepted, buffered) }
+	}
+	c := http1.NewConn(cfg, nc, opts)
+	if !s.register(l, nc, st, c) {
+		fail()
+		return
+	}
+	c.Serve()
+}
+
+// register puts a connection in the registry the heartbeat ticks and
+// Shutdown drains, or reports false once the server has been closed (a
+// shutdown serves the connections accepted before it began). A connection
+// handed from one engine to another keeps its entry. Its first
+// registration ends its way from the accept loop (listener.pending).
+func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[nc] == nil {
+		defer l.pending.Done()
+		if s.aborted {
+			return false
+		}
+		l.lastConn = time.Now()
+	}
 	st.conn = c
 	s.conns[nc] = st
-	l.lastConn = time.Now()
-	s.mu.Unlock()
-	l.pending.Done()
+	return true
+}
+
+// serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
+// h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
+// connection preface.
+func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
+	st.proto = metrics.HTTP2
+	c := http2.NewConn(cfg, nc, http2.Options{
+		Draining: &l.draining,
+		Context:  ctx,
+		Accepted: accepted,
+		OnState:  s.ConnState,
+		Buffered: buffered,
+		Done: func() {
+			slot.Release()
+			s.connDone(nc)
+		},
+	})
+	if !s.register(l, nc, st, c) {
+		slot.Release()
+		nc.Close()
+		s.endConn(st)
+		s.connClosed(accepted)
+		return
+	}
 	c.Serve()
 }
 

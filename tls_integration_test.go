@@ -144,20 +144,30 @@ func TestHTTPSWithGoClientAndCurl(t *testing.T) {
 	if !strings.HasPrefix(string(b), "/go HTTP/1.1 tls=304 sni=localhost") {
 		t.Errorf("Go client: %q", b)
 	}
-	// ALPN: offered h2 and http/1.1, the server picks http/1.1.
-	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost", RootCAs: pki.pool, NextProtos: []string{"h2", "http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
+	// ALPN: offered h2 and http/1.1, the server picks h2 (Kestrel's
+	// default, Http1AndHttp2); offered http/1.1 alone, http/1.1.
+	for _, tc := range []struct {
+		offer []string
+		want  string
+	}{{[]string{"h2", "http/1.1"}, "h2"}, {[]string{"http/1.1"}, "http/1.1"}, {nil, ""}} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost", RootCAs: pki.pool, NextProtos: tc.offer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := c.ConnectionState().NegotiatedProtocol; p != tc.want {
+			t.Errorf("ALPN offered %q chose %q, want %q", tc.offer, p, tc.want)
+		}
+		c.Close()
 	}
-	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
-		t.Errorf("ALPN chose %q, want http/1.1", p)
-	}
-	c.Close()
 
 	curl := needTool(t, "curl")
 	out, err := exec.Command(curl, "-sS", "--cacert", filepath.Join(pki.dir, "ca.pem"), "https://localhost:"+port+"/curl").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "/curl HTTP/1.1 tls=") {
+	if err != nil || !strings.HasPrefix(string(out), "/curl HTTP/2.0 tls=") {
 		t.Errorf("curl --cacert: %v %q", err, out)
+	}
+	out, err = exec.Command(curl, "-sS", "--http1.1", "--cacert", filepath.Join(pki.dir, "ca.pem"), "https://localhost:"+port+"/curl").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "/curl HTTP/1.1 tls=") {
+		t.Errorf("curl --http1.1 --cacert: %v %q", err, out)
 	}
 	if out, err := exec.Command(curl, "-sS", "https://localhost:"+port+"/").CombinedOutput(); err == nil {
 		t.Errorf("curl trusted an unknown CA: %q", out)

@@ -1,9 +1,9 @@
 // Command kestrel serves the demo app, or a folder's static files, on the
 // Kestrel for Go web server.
 //
-//	kestrel [--urls URLS] [--config FILE] [--root DIR] [--log-level LEVEL] [--log-format console|json]
-//	        [--access-log] [--metrics URL [--pprof]] [--no-server-header]
-//	        [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
+//	kestrel [--urls URLS] [--config FILE] [--root DIR [--fallback FILE] [--browse] [--cache-control VALUE]]
+//	        [--log-level LEVEL] [--log-format console|json] [--access-log] [--metrics URL [--pprof]]
+//	        [--no-server-header] [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
 //	kestrel upgrade --pid-file FILE [--timeout DURATION]
 //	kestrel dev-certs [--check]
 //	kestrel --version
@@ -21,6 +21,15 @@
 // Kestrel__Limits__MaxRequestBodySize override both. Endpoints from the
 // file win over --urls. Relative certificate paths resolve against the
 // file's folder.
+//
+// --root serves a folder's files with package staticfiles: ETags,
+// conditional and range requests, precompressed siblings and compression
+// on the fly, default files (index.html). --fallback names the file served
+// for unknown paths without an extension (a single-page app's index.html),
+// --browse turns on directory listings (off by default), --cache-control
+// sets the Cache-Control of files whose names carry no content hash
+// (default "no-cache"; fingerprinted names such as app.3f2a9c1b.js are
+// cached for a year as immutable).
 //
 // Ctrl-C or SIGTERM shuts the server down gracefully: requests get
 // --shutdown-timeout to finish, then the ones left are aborted and logged.
@@ -71,6 +80,7 @@ import (
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
+	"github.com/kestrel-go/kestrel/staticfiles"
 )
 
 func main() {
@@ -134,6 +144,10 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
 	configFile := fs.String("config", "", "read endpoints, certificates and limits from this JSON file (the Kestrel section)")
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
+	var static staticfiles.Options
+	fs.StringVar(&static.Fallback, "fallback", "", "with --root: serve this file (such as index.html) for unknown paths without an extension, for single-page apps")
+	fs.BoolVar(&static.Browse, "browse", false, "with --root: list the files of folders that have no index.html")
+	fs.StringVar(&static.CacheControl, "cache-control", "", `with --root: the Cache-Control of files whose names carry no content hash (default "no-cache")`)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
 	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
@@ -200,12 +214,15 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	}
 	var app http.Handler
 	if *root != "" {
-		h, closeRoot, err := staticFiles(*root)
+		static.Logger = log
+		h, err := staticFiles(*root, static)
 		if err != nil {
 			return err
 		}
-		defer closeRoot()
+		defer h.Close()
 		app = h
+	} else if static.Fallback != "" || static.Browse || static.CacheControl != "" {
+		return errors.New("--fallback, --browse and --cache-control apply to --root: add --root DIR")
 	} else {
 		app = demo.New(srv.Addresses)
 	}
@@ -257,21 +274,18 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// staticFiles serves dir with net/http's file server: ranges, conditional
-// requests, index.html, and no way out of the folder (os.Root).
-func staticFiles(dir string) (http.Handler, func(), error) {
-	fi, err := os.Stat(dir)
+// staticFiles serves dir with package staticfiles (see the command's
+// documentation).
+func staticFiles(dir string, opts staticfiles.Options) (*staticfiles.Handler, error) {
+	h, err := staticfiles.New(dir, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--root: %w", err)
+		msg := strings.TrimPrefix(err.Error(), "staticfiles: ")
+		if strings.HasPrefix(msg, "fallback ") {
+			return nil, errors.New("--" + msg)
+		}
+		return nil, errors.New("--root: " + msg)
 	}
-	if !fi.IsDir() {
-		return nil, nil, fmt.Errorf("--root %s: not a directory", dir)
-	}
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--root: %w", err)
-	}
-	return http.FileServerFS(r.FS()), func() { r.Close() }, nil
+	return h, nil
 }
 
 // devCerts creates the development certificate if there is no valid one,

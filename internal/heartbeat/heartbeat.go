@@ -18,8 +18,9 @@ const Interval = time.Second
 type Heartbeat struct {
 	onTick func(now time.Time)
 
-	date atomic.Pointer[[]byte] // "Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n"
-	now  atomic.Int64           // Unix nanoseconds at the last tick
+	date      atomic.Pointer[[]byte] // "Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n"
+	dateValue atomic.Pointer[string] // "Mon, 02 Jan 2006 15:04:05 GMT"
+	now       atomic.Int64           // Unix nanoseconds at the last tick
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -75,12 +76,17 @@ func (h *Heartbeat) update(now time.Time) {
 	b = now.UTC().AppendFormat(b, http.TimeFormat)
 	b = append(b, "\r\n"...)
 	h.date.Store(&b)
+	v := string(b[len("Date: ") : len(b)-2])
+	h.dateValue.Store(&v)
 	h.now.Store(now.UnixNano())
 }
 
 // DateLine returns the cached "Date: ...\r\n" header line. The slice must not
 // be modified.
 func (h *Heartbeat) DateLine() []byte { return *h.date.Load() }
+
+// Date returns the cached Date header's value.
+func (h *Heartbeat) Date() string { return *h.dateValue.Load() }
 
 // Now returns the time of the last tick in Unix nanoseconds: a clock that is
 // cheap to read and at most one Interval behind.

@@ -65,12 +65,6 @@ type Config struct {
 	// net/http's states (http.Server.ConnState).
 	OnState func(net.Conn, http.ConnState)
 
-	// HTTP2, if set, takes over a connection that opens with the HTTP/2
-	// connection preface (h2c with prior knowledge), with the bytes read so
-	// far; without it such a connection is answered GOAWAY
-	// (HTTP_1_1_REQUIRED).
-	HTTP2 func(nc net.Conn, buffered []byte)
-
 	readPool     *bufpool.Pool // small read buffers
 	headPool     *bufpool.Pool // large enough for the largest allowed head
 	writePool    *bufpool.Pool
@@ -134,7 +128,8 @@ type Conn struct {
 	slot     *transport.Slot
 	ctx      context.Context // the parent of request contexts; nil: the Config's
 	accepted net.Conn        // for OnState
-	state    http.ConnState  // the last state told to OnState
+	http2    func(net.Conn, []byte)
+	state    http.ConnState // the last state told to OnState
 
 	remote string
 
@@ -191,6 +186,13 @@ type ConnOptions struct {
 	// Accepted is the connection as accepted (before TLS), which
 	// Config.OnState is given.
 	Accepted net.Conn
+
+	// HTTP2, if set, takes over a connection that opens with the HTTP/2
+	// connection preface (h2c with prior knowledge), with the bytes read so
+	// far: it serves the connection on the calling goroutine, or hands it
+	// on, and the Conn is done with it (its Done is not called). Without
+	// it such a connection is answered GOAWAY (HTTP_1_1_REQUIRED).
+	HTTP2 func(nc net.Conn, buffered []byte)
 }
 
 // NewConn returns a connection ready to Serve.
@@ -202,7 +204,7 @@ func NewConn(cfg *Config, nc net.Conn, o ConnOptions) *Conn {
 	if o.Accepted == nil {
 		o.Accepted = nc
 	}
-	c := &Conn{cfg: cfg, nc: nc, draining: o.Draining, slot: o.Slot, done: o.Done, ctx: o.Context, accepted: o.Accepted}
+	c := &Conn{cfg: cfg, nc: nc, draining: o.Draining, slot: o.Slot, done: o.Done, ctx: o.Context, accepted: o.Accepted, http2: o.HTTP2}
 	c.idle.Init(nc)
 	c.sock = transport.RawConnOf(nc)
 	c.p = parser{
@@ -239,6 +241,7 @@ const (
 	headRead     = iota // a request head is ready
 	headClose           // the connection is to be closed
 	headMigrated        // a fresh goroutine took the connection over
+	headHTTP2           // the HTTP/2 preface: the connection goes to HTTP2
 )
 
 // run serves the connection; resume continues an idle wait that another
@@ -251,6 +254,9 @@ func (c *Conn) run(resume bool) {
 		case headClose:
 			c.end()
 			return
+		case headHTTP2:
+			c.toHTTP2()
+			return
 		}
 		resume = false
 		if !c.serveRequest() {
@@ -258,6 +264,17 @@ func (c *Conn) run(resume bool) {
 			return
 		}
 	}
+}
+
+// toHTTP2 hands the connection, with the bytes read so far, to the HTTP/2
+// engine (h2c with prior knowledge), which then owns it and ends it.
+func (c *Conn) toHTTP2() {
+	buffered := append([]byte(nil), (*c.rbuf)[c.rpos:c.rend]...)
+	c.releaseRead()
+	c.releaseWrite()
+	c.setPhase(phaseNone, 0)
+	c.phase.Store(phaseClosed)
+	c.http2(c.nc, buffered)
 }
 
 // end releases what the connection holds and closes it.
@@ -377,17 +394,7 @@ func (c *Conn) wake() {
 // orderly close, so that unsent response bytes are dropped rather than
 // kept in the kernel for a client that does not read them.
 func (c *Conn) Abort() {
-	nc := c.nc
-	for {
-		if u, ok := nc.(interface{ NetConn() net.Conn }); ok {
-			nc = u.NetConn()
-			continue
-		}
-		break
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
+	transport.SetLingerZero(c.nc)
 	parked := c.unpark(phaseClosed)
 	c.nc.Close()
 	if parked {
@@ -489,6 +496,9 @@ func (c *Conn) readHead(resume bool) int {
 	p.reset(h, x, c.served == 0)
 	for {
 		done, err := p.parse((*c.rbuf)[c.rpos:c.rend])
+		if err == errHTTP2Preface && c.http2 != nil {
+			return headHTTP2
+		}
 		if err != nil {
 			c.reject(err)
 			return headClose

@@ -41,3 +41,21 @@ func RawConnOf(nc net.Conn) syscall.RawConn {
 		nc = u.NetConn()
 	}
 }
+
+// SetLingerZero makes closing nc (looking through wrappers such as
+// *tls.Conn) reset the connection rather than close it in order, so that
+// unsent bytes are dropped rather than kept for a client that does not
+// read them.
+func SetLingerZero(nc net.Conn) {
+	for {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+			return
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		nc = u.NetConn()
+	}
+}

@@ -1,11 +1,17 @@
 // Command servers runs one of the servers the benchmark suite compares,
 // each answering the TechEmpower plaintext and JSON tests with the same
-// headers (Server, Date, Content-Type, Content-Length):
+// headers (Server, Date, Content-Type, Content-Length), or serving the
+// files of a folder:
 //
 //	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls]
+//	servers -server kestrel-static|nethttp-static -root DIR [-addr 127.0.0.1:8080] [-tls]
+//
+// -cpuprofile FILE writes a CPU profile until the server is interrupted.
 //
 // kestrel-native-metrics is kestrel-native with metrics on, recorded by the
 // OpenTelemetry SDK for a Prometheus exporter, as `kestrel --metrics` does.
+// kestrel-static is package staticfiles on kestrel, nethttp-static is
+// net/http's FileServer.
 //
 // It prints "listening on ADDR" once it accepts connections.
 package main
@@ -28,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +42,7 @@ import (
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/internal/demo"
 	"github.com/kestrel-go/kestrel/internal/metricsexport"
+	"github.com/kestrel-go/kestrel/staticfiles"
 	"github.com/valyala/fasthttp"
 )
 
@@ -45,10 +53,21 @@ type message struct {
 }
 
 func main() {
-	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-native-metrics, kestrel-handler, nethttp or fasthttp")
+	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp or fasthttp")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (kestrel-handler and nethttp)")
+	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (not fasthttp)")
+	root := flag.String("root", "", "the folder the static-file servers serve")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server is interrupted")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	var cert tls.Certificate
 	if *useTLS {
@@ -58,21 +77,29 @@ func main() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}()
 
 	switch *server {
-	case "kestrel-native", "kestrel-native-metrics", "kestrel-handler":
+	case "kestrel-native", "kestrel-native-metrics", "kestrel-handler", "kestrel-static":
 		s := &kestrel.Server{Handler: http.HandlerFunc(stdHandler(""))}
-		if *server != "kestrel-handler" {
+		switch *server {
+		case "kestrel-native":
 			s.NativeHandler = kestrel.NativeHandlerFunc(native)
-		}
-		if *server == "kestrel-native-metrics" {
+		case "kestrel-native-metrics":
+			s.NativeHandler = kestrel.NativeHandlerFunc(native)
 			exp, err := metricsexport.New()
 			if err != nil {
 				log.Fatal(err)
 			}
 			s.MeterProvider = exp.Provider
+		case "kestrel-static":
+			h, err := staticfiles.New(*root, staticfiles.Options{})
+			if err != nil {
+				log.Fatal(err)
+			}
+			s.Handler = h
 		}
 		ep := kestrel.Endpoint{Address: *addr}
 		if *useTLS {
@@ -87,11 +114,14 @@ func main() {
 		a := s.Addresses()[0]
 		fmt.Printf("listening on %s\n", a[strings.Index(a, "://")+3:])
 		select {}
-	case "nethttp":
+	case "nethttp", "nethttp-static":
 		ln := listen(*addr)
 		// wrk closes its connections mid-handshake when a run ends; net/http
 		// would print a line for each.
 		srv := &http.Server{Handler: http.HandlerFunc(stdHandler("net/http")), ErrorLog: log.New(dropHandshakeErrors{os.Stderr}, "", log.LstdFlags)}
+		if *server == "nethttp-static" {
+			srv.Handler = http.FileServer(http.Dir(*root))
+		}
 		if *useTLS {
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 			log.Fatal(srv.ServeTLS(ln, "", ""))

@@ -2,13 +2,16 @@
 // net/http and fasthttp on this machine: wrk throughput and latency for
 // the TechEmpower plaintext (keep-alive at several connection counts, and
 // pipelined) and JSON tests, server CPU time per request, HTTPS keep-alive
-// against net/http, the cost of metrics (kestrel's native API with metrics
-// on and off), and memory per idle keep-alive connection. Servers are
-// interleaved round by round so that machine drift cancels out; the table
-// shows medians and ratios from the same rounds.
+// against net/http, and memory per idle keep-alive connection. Static
+// files (10 KB and 1 MB, plain and TLS) compare package staticfiles on
+// kestrel with net/http's FileServer and nginx (one worker process,
+// sendfile on, access log off). Servers are interleaved round by round so
+// that machine drift cancels out; the tables show medians and ratios from
+// the same rounds.
 //
-//	go run ./cmd/suite [-duration 5s] [-rounds 3] [-conns 128,1024] [-idle 10000] [-run REGEXP] [-json results.json]
+//	go run ./cmd/suite [-duration 5s] [-rounds 3] [-conns 128,1024] [-idle 10000] [-json results.json] [-only REGEXP]
 //	go run ./cmd/suite -smoke     # a one-second check that everything runs
+//	go run ./cmd/suite -only static -idle 0 -rounds 1   # the static-file tests alone
 package main
 
 import (
@@ -51,7 +54,29 @@ type test struct {
 	Conns    int
 	Pipeline int
 	TLS      bool
+	Static   bool // served from a folder, by staticServers
 	Metrics  bool // kestrel-native with metrics off and on
+}
+
+var (
+	appServers    = []string{"kestrel-native", "kestrel-handler", "fasthttp", "nethttp"}
+	staticServers = []string{"kestrel-static", "nethttp-static", "nginx"}
+)
+
+// metricsServer is kestrel-native with metrics on.
+const metricsServer = "kestrel-native-metrics"
+
+// servers lists the servers a test compares.
+func (t test) servers() []string {
+	switch {
+	case t.Metrics:
+		return []string{"kestrel-native", metricsServer}
+	case t.Static:
+		return staticServers
+	case t.TLS:
+		return []string{"kestrel-handler", "nethttp"}
+	}
+	return appServers
 }
 
 // Result is one measurement.
@@ -73,8 +98,8 @@ func main() {
 	idle := flag.Int("idle", 10000, "idle keep-alive connections for the memory test (0: skip)")
 	idleWait := flag.Duration("idle-wait", 130*time.Second, "how long idle connections are held before RSS is read (Go's runtime runs a GC at least every 2 minutes)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
+	only := flag.String("only", "", "run only the tests whose names match this regular expression")
 	smoke := flag.Bool("smoke", false, "a quick run that checks the suite works")
-	only := flag.String("run", "", "run only the tests whose names match this regular expression (such as 'metrics')")
 	hold := flag.String("hold", "", "internal: open -idle connections to this address and hold them until stdin closes")
 	flag.Parse()
 	if *hold != "" {
@@ -87,18 +112,18 @@ func main() {
 	if *smoke {
 		*duration, *rounds, *connsFlag, *idle, *idleWait = time.Second, 1, "16", 100, time.Second
 	}
-	filter, err := regexp.Compile(*only)
+	onlyRE, err := regexp.Compile(*only)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "suite: -run:", err)
+		fmt.Fprintln(os.Stderr, "suite: -only:", err)
 		os.Exit(2)
 	}
-	if err := run(*duration, *rounds, *connsFlag, *idle, *idleWait, *jsonOut, *smoke, filter); err != nil {
+	if err := run(*duration, *rounds, *connsFlag, *idle, *idleWait, *jsonOut, onlyRE, *smoke); err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWait time.Duration, jsonOut string, smoke bool, filter *regexp.Regexp) error {
+func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWait time.Duration, jsonOut string, only *regexp.Regexp, smoke bool) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed (Debian: apt-get install wrk)")
 	}
@@ -116,8 +141,11 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	}
 	lua := filepath.Join(dir, "pipeline.lua")
 	os.WriteFile(lua, []byte(pipelineLua), 0o644)
+	env, err := newStaticEnv(dir)
+	if err != nil {
+		return err
+	}
 
-	servers := []string{"kestrel-native", "kestrel-handler", "fasthttp", "nethttp"}
 	var tests []test
 	for _, c := range strings.Split(connsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -130,8 +158,20 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "plaintext pipelined 16, 128 connections", Path: "/plaintext", Conns: 128, Pipeline: 16},
 		test{Name: "json keep-alive, 128 connections", Path: "/json", Conns: 128},
 		test{Name: "https keep-alive, 128 connections", Path: "/plaintext", Conns: 128, TLS: true},
-		test{Name: "plaintext keep-alive, 128 connections, metrics off/on", Path: "/plaintext", Conns: 128, Metrics: true})
-	tests = slices.DeleteFunc(tests, func(t test) bool { return !filter.MatchString(t.Name) })
+		test{Name: "plaintext keep-alive, 128 connections, metrics off/on", Path: "/plaintext", Conns: 128, Metrics: true},
+		test{Name: "static 10 KB, 32 connections", Path: "/10k.bin", Conns: 32, Static: true},
+		test{Name: "static 1 MB, 32 connections", Path: "/1m.bin", Conns: 32, Static: true},
+		test{Name: "static 10 KB over TLS, 32 connections", Path: "/10k.bin", Conns: 32, Static: true, TLS: true},
+		test{Name: "static 1 MB over TLS, 32 connections", Path: "/1m.bin", Conns: 32, Static: true, TLS: true})
+	tests = slices.DeleteFunc(tests, func(t test) bool { return !only.MatchString(t.Name) })
+	if len(tests) == 0 {
+		return fmt.Errorf("-only %q matches no test", only)
+	}
+	if slices.ContainsFunc(tests, func(t test) bool { return t.Static }) {
+		if err := env.findNginx(); err != nil {
+			return err
+		}
+	}
 	if smoke {
 		for i := range tests {
 			tests[i].Conns = min(tests[i].Conns, 16)
@@ -143,15 +183,8 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	var results []Result
 	for round := 1; round <= rounds; round++ {
 		for _, t := range tests {
-			names := servers
-			switch {
-			case t.TLS:
-				names = []string{"kestrel-handler", "nethttp"}
-			case t.Metrics:
-				names = []string{"kestrel-native", metricsServer}
-			}
-			for _, s := range names {
-				r, err := measure(bin, lua, s, t, duration)
+			for _, s := range t.servers() {
+				r, err := measure(bin, lua, env, s, t, duration)
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", s, t.Name, err)
 				}
@@ -161,9 +194,22 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 			}
 		}
 	}
-	printTable(tests, append(servers, metricsServer), results)
+	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Static || t.Metrics })
+	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
+	if len(app) > 0 {
+		printTable(app, appServers, [2]string{"fasthttp", "nethttp"}, [2]string{"vs fasthttp", "vs net/http"}, results)
+	}
+	if len(static) > 0 {
+		if len(app) > 0 {
+			fmt.Println()
+		}
+		fmt.Println("## Static files (kestrel-static: package staticfiles; nethttp-static: http.FileServer; nginx: one worker, sendfile on)")
+		fmt.Println()
+		printTable(static, staticServers, [2]string{"nginx", "nethttp-static"}, [2]string{"vs nginx", "vs net/http"}, results)
+	}
 	printMetricsCost(tests, results)
 
+	servers := appServers
 	if idle > 0 {
 		mem, err := idleMemory(bin, servers, idle, idleWait)
 		if err != nil {
@@ -190,10 +236,13 @@ type server struct {
 	addr string
 }
 
-func startServer(bin, name string, tls bool) (*server, error) {
+func startServer(bin, name string, tls bool, root string) (*server, error) {
 	args := []string{"-server", name, "-addr", "127.0.0.1:0"}
 	if tls {
 		args = append(args, "-tls")
+	}
+	if root != "" {
+		args = append(args, "-root", root)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
@@ -212,10 +261,13 @@ func startServer(bin, name string, tls bool) (*server, error) {
 		return nil, fmt.Errorf("server did not start: %q %v", line, err)
 	}
 	go io.Copy(io.Discard, out)
-	s := &server{cmd: cmd, addr: addr}
-	// Wait until it answers.
+	return waitAccepting(&server{cmd: cmd, addr: addr})
+}
+
+// waitAccepting returns s once it accepts connections.
+func waitAccepting(s *server) (*server, error) {
 	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
+		if c, err := net.Dial("tcp", s.addr); err == nil {
 			c.Close()
 			return s, nil
 		}
@@ -244,8 +296,17 @@ var (
 	errorsLine = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-func measure(bin, lua, name string, t test, d time.Duration) (Result, error) {
-	s, err := startServer(bin, name, t.TLS)
+func measure(bin, lua string, env *staticEnv, name string, t test, d time.Duration) (Result, error) {
+	var s *server
+	var err error
+	switch {
+	case name == "nginx":
+		s, err = env.startNginx(t.TLS)
+	case t.Static:
+		s, err = startServer(bin, name, t.TLS, env.files)
+	default:
+		s, err = startServer(bin, name, t.TLS, "")
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -313,9 +374,8 @@ func measure(bin, lua, name string, t test, d time.Duration) (Result, error) {
 	return r, nil
 }
 
-// metricsServer is kestrel-native with metrics on.
-const metricsServer = "kestrel-native-metrics"
-
+// printTable prints one row per test and server: the median of the
+// rounds and ratios to two baseline servers.
 // printMetricsCost compares kestrel-native with metrics off and on, from
 // the medians of the metrics test.
 func printMetricsCost(tests []test, results []Result) {
@@ -343,16 +403,12 @@ func printMetricsCost(tests []test, results []Result) {
 	}
 }
 
-func printTable(tests []test, servers []string, results []Result) {
-	fmt.Println("| test | server | req/s (median) | vs fasthttp | vs net/http | p50 | p99 | CPU per request |")
+func printTable(tests []test, servers []string, baselines, labels [2]string, results []Result) {
+	fmt.Printf("| test | server | req/s (median) | %s | %s | p50 | p99 | CPU per request |\n", labels[0], labels[1])
 	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	type stat struct{ rps, p50, p99, cpu float64 }
 	for _, t := range tests {
-		stat := map[string]struct {
-			rps        float64
-			p50, p99   float64
-			cpu        float64
-			haveResult bool
-		}{}
+		byServer := map[string]stat{}
 		for _, s := range servers {
 			var rps, p50, p99, cpu []float64
 			for _, r := range results {
@@ -364,12 +420,7 @@ func printTable(tests []test, servers []string, results []Result) {
 				}
 			}
 			if len(rps) > 0 {
-				stat[s] = struct {
-					rps        float64
-					p50, p99   float64
-					cpu        float64
-					haveResult bool
-				}{stats.Median(rps), stats.Median(p50), stats.Median(p99), stats.Median(cpu), true}
+				byServer[s] = stat{stats.Median(rps), stats.Median(p50), stats.Median(p99), stats.Median(cpu)}
 			}
 		}
 		ratio := func(a, b float64) string {
@@ -379,12 +430,12 @@ func printTable(tests []test, servers []string, results []Result) {
 			return fmt.Sprintf("%.2fx", a/b)
 		}
 		for _, s := range servers {
-			st, ok := stat[s]
+			st, ok := byServer[s]
 			if !ok {
 				continue
 			}
 			fmt.Printf("| %s | %s | %.0f | %s | %s | %v | %v | %v |\n", t.Name, s, st.rps,
-				ratio(st.rps, stat["fasthttp"].rps), ratio(st.rps, stat["nethttp"].rps),
+				ratio(st.rps, byServer[baselines[0]].rps), ratio(st.rps, byServer[baselines[1]].rps),
 				time.Duration(st.p50).Round(time.Microsecond), time.Duration(st.p99).Round(time.Microsecond),
 				time.Duration(st.cpu).Round(10*time.Nanosecond))
 		}
@@ -420,7 +471,7 @@ func idleMemory(bin string, servers []string, n int, wait time.Duration) (map[st
 	}()
 	req := []byte("GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
 	for _, name := range servers {
-		s, err := startServer(bin, name, false)
+		s, err := startServer(bin, name, false, "")
 		if err != nil {
 			return nil, err
 		}

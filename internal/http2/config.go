@@ -1,0 +1,110 @@
+// Package http2 is the HTTP/2 engine (RFC 9113): the connection's state
+// machine, streams and their states, flow control in both directions, the
+// output queue shared by the connection's streams, Kestrel's HTTP/2 limits
+// and the defences against abusive clients (rapid reset, CONTINUATION and
+// control-frame floods, HPACK bombs, clients that never read). The codec
+// is golang.org/x/net/http2's Framer and hpack; requests are served by the
+// application layer shared with HTTP/1.1 (internal/app): a stream is an
+// app.Stream.
+package http2
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/bufpool"
+	"github.com/kestrel-go/kestrel/internal/transport"
+)
+
+// Kestrel's defaults for Limits.Http2.
+const (
+	DefaultMaxStreamsPerConnection     = 100
+	DefaultHeaderTableSize             = 4096
+	DefaultMaxFrameSize                = 1 << 14
+	DefaultMaxRequestHeaderFieldSize   = 32 << 10
+	DefaultInitialConnectionWindowSize = 1 << 20
+	DefaultInitialStreamWindowSize     = 768 << 10
+	DefaultKeepAlivePingTimeout        = 20 * time.Second
+)
+
+// Config is what every HTTP/2 connection of a server shares. It must not
+// change once connections are served.
+type Config struct {
+	// App is the application layer's configuration.
+	App *app.Config
+
+	// Kestrel's Limits.Http2.
+	MaxStreams                uint32        // concurrent streams a client may open
+	HeaderTableSize           uint32        // the HPACK decoder's dynamic table
+	MaxFrameSize              uint32        // the largest frame the client may send
+	MaxRequestHeaderFieldSize int           // one decoded header field
+	InitialConnectionWindow   uint32        // how much request body the connection buffers
+	InitialStreamWindow       uint32        // how much request body a stream buffers
+	KeepAlivePingDelay        time.Duration // 0: no keep-alive pings
+	KeepAlivePingTimeout      time.Duration
+
+	// The general limits, per stream or per connection.
+	MaxRequestHeadersTotalSize int           // the decoded header list
+	MaxRequestHeaderCount      int           // fields of a header list
+	KeepAliveTimeout           time.Duration // a connection without streams
+	RequestHeadersTimeout      time.Duration // the preface, and a header block
+	MinRequestBodyRate         app.Rate
+	MinResponseRate            app.Rate
+
+	// MaxOutput bounds the response bytes queued for the connection before
+	// writers wait for the client to read (MaxResponseBufferSize).
+	MaxOutput int
+
+	// Parker, if set, holds long-idle connections without a goroutine.
+	Parker *transport.Parker
+
+	// Released estimates the memory that became garbage (see
+	// http1.Config.Released); shared with the HTTP/1 engine.
+	Released *atomic.Int64
+
+	readPool   *bufpool.Pool
+	streamPool sync.Pool
+	initOnce   sync.Once
+}
+
+// readBufferSize is the connection's read buffer while it is busy: a
+// frame of the default maximum size and its header fit.
+const readBufferSize = 16<<10 + 9
+
+func (cfg *Config) init() {
+	cfg.initOnce.Do(func() {
+		cfg.readPool = bufpool.New(readBufferSize)
+		if cfg.MaxStreams == 0 {
+			cfg.MaxStreams = DefaultMaxStreamsPerConnection
+		}
+		if cfg.MaxFrameSize == 0 {
+			cfg.MaxFrameSize = DefaultMaxFrameSize
+		}
+		if cfg.MaxRequestHeaderFieldSize == 0 {
+			cfg.MaxRequestHeaderFieldSize = DefaultMaxRequestHeaderFieldSize
+		}
+		if cfg.InitialConnectionWindow == 0 {
+			cfg.InitialConnectionWindow = DefaultInitialConnectionWindowSize
+		}
+		if cfg.InitialStreamWindow == 0 {
+			cfg.InitialStreamWindow = DefaultInitialStreamWindowSize
+		}
+		if cfg.KeepAlivePingTimeout == 0 {
+			cfg.KeepAlivePingTimeout = DefaultKeepAlivePingTimeout
+		}
+		if cfg.MaxRequestHeadersTotalSize == 0 {
+			cfg.MaxRequestHeadersTotalSize = 32 << 10
+		}
+		if cfg.MaxRequestHeaderCount == 0 {
+			cfg.MaxRequestHeaderCount = 100
+		}
+		if cfg.MaxOutput == 0 {
+			cfg.MaxOutput = 64 << 10
+		}
+		if cfg.Released == nil {
+			cfg.Released = new(atomic.Int64)
+		}
+	})
+}

@@ -1,0 +1,686 @@
+package http2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/transport"
+)
+
+// ClientPreface is what an HTTP/2 client sends first (RFC 9113, 3.4).
+const ClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// Options are a connection's ties to its server.
+type Options struct {
+	// Draining, when it becomes true, starts a graceful shutdown: GOAWAY,
+	// the streams in flight finish, then the connection closes.
+	Draining *atomic.Bool
+
+	// Done, if not nil, is called once when the connection has ended.
+	Done func()
+
+	// Context is the parent of the connection's request contexts; nil
+	// means the Config's BaseContext.
+	Context context.Context
+
+	// Accepted is the connection as accepted (before TLS), for OnState.
+	Accepted net.Conn
+
+	// OnState, if set, is told of the connection's state changes:
+	// active while it has streams, idle otherwise, then closed.
+	OnState func(net.Conn, http.ConnState)
+
+	// Buffered are bytes already read from the connection (the preface,
+	// when HTTP/1.1 recognised it).
+	Buffered []byte
+}
+
+// Conn is one HTTP/2 connection. Its reader goroutine reads and handles
+// frames; each stream's handler runs on a goroutine of its own; every
+// goroutine queues its frames in one output buffer, which whoever finds it
+// idle writes out.
+type Conn struct {
+	cfg    *Config
+	nc     net.Conn
+	opts   Options
+	remote string
+
+	// Owned by the reader goroutine.
+	in          inbound
+	fr          *http2.Framer
+	dec         *hpack.Decoder
+	hb          headerBlock // the header block being read
+	maxStreamID uint32      // the highest stream a client opened (or tried to)
+	gotSettings bool        // the client's first SETTINGS arrived
+
+	// Shared; mu guards them.
+	mu           sync.Mutex
+	streams      map[uint32]*stream
+	running      int    // handlers running, including those of reset streams
+	sendWindow   int64  // the connection's send window (the client's receive window)
+	recvWindow   int64  // the connection's receive window, as the client sees it
+	recvUnacked  int64  // received bytes consumed but not yet given back
+	peerWindow   int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMaxFrame uint32 // the client's SETTINGS_MAX_FRAME_SIZE
+	goAway       uint32 // 0, or the last stream accepted once GOAWAY went out
+	goAwaySent   int    // GOAWAY frames sent: 1 with 2^31-1, 2 with the last stream
+	closing      bool   // the connection will close once its streams end
+	closed       bool
+	out          output
+	enc          *hpack.Encoder
+	encBuf       []byte
+	names        map[string]string // response header names, as strings, allocated once
+	values       map[string]string // response header values that repeat
+	wfr          *http2.Framer     // writes control frames into out
+
+	// For the heartbeat.
+	lastRead     atomic.Int64 // heartbeat time of the last frame read
+	idleSince    atomic.Int64 // heartbeat time the last stream ended; 0: streams open
+	headerStart  atomic.Int64 // heartbeat time a header block (or the preface) began; 0: none
+	pingSent     atomic.Int64 // heartbeat time a keep-alive ping went out; 0: none
+	resets       atomic.Int64 // client resets, decaying each tick (rapid reset)
+	controls     atomic.Int64 // control frames, decaying each tick (floods)
+	writeRate    app.RateTimer
+	shutdownTick atomic.Int32
+
+	state http.ConnState // the last state told to OnState; reader goroutine
+}
+
+// stream states (RFC 9113, 5.1), as the server sees them.
+const (
+	stateOpen             = iota // both sides may send
+	stateHalfClosedRemote        // the request is complete
+	stateHalfClosedLocal         // the response is complete
+	stateClosed
+)
+
+// NewConn returns a connection ready to Serve.
+func NewConn(cfg *Config, nc net.Conn, opts Options) *Conn {
+	cfg.init()
+	if opts.Draining == nil {
+		opts.Draining = new(atomic.Bool)
+	}
+	if opts.Accepted == nil {
+		opts.Accepted = nc
+	}
+	c := &Conn{
+		cfg:          cfg,
+		nc:           nc,
+		opts:         opts,
+		sendWindow:   initialWindow,
+		recvWindow:   initialWindow,
+		peerWindow:   initialWindow,
+		peerMaxFrame: DefaultMaxFrameSize,
+	}
+	if a := nc.RemoteAddr(); a != nil {
+		c.remote = a.String()
+	}
+	c.in.init(c, opts.Buffered)
+	c.out.init(c)
+	c.wfr = http2.NewFramer(&c.out, nil)
+	c.enc = hpack.NewEncoder(encWriter{c})
+	c.dec = hpack.NewDecoder(cfg.HeaderTableSize, c.emit)
+	c.dec.SetMaxStringLength(cfg.MaxRequestHeaderFieldSize)
+	c.writeRate.Reset(cfg.MinResponseRate)
+	return c
+}
+
+// initialWindow is HTTP/2's initial flow-control window (RFC 9113, 6.9.2).
+const initialWindow = 65535
+
+// maxWindow is the largest flow-control window (RFC 9113, 6.9.1).
+const maxWindow = 1<<31 - 1
+
+// NetConn is the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+func (c *Conn) now() int64 { return c.cfg.App.Heartbeat.Now() }
+
+func (c *Conn) logger() *slog.Logger { return c.cfg.App.Logger }
+
+// errors that end a connection.
+var (
+	errPreface   = errors.New("http2: the client did not send the connection preface")
+	errTimeout   = errors.New("http2: timed out")
+	errConnReset = errors.New("http2: the connection was closed")
+)
+
+// connError is a connection error (RFC 9113, 5.4.1): GOAWAY with the code,
+// then close.
+type connError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e connError) Error() string {
+	return fmt.Sprintf("http2: connection error %v: %s", e.code, e.reason)
+}
+
+func connErr(code http2.ErrCode, format string, args ...any) error {
+	return connError{code, fmt.Sprintf(format, args...)}
+}
+
+// streamErr is a stream error (RFC 9113, 5.4.2): RST_STREAM with the code.
+type streamErr struct {
+	id     uint32
+	code   http2.ErrCode
+	reason string
+}
+
+func (e streamErr) Error() string {
+	return fmt.Sprintf("http2: stream %d error %v: %s", e.id, e.code, e.reason)
+}
+
+// Serve serves the connection until it closes, then calls Done.
+func (c *Conn) Serve() {
+	err := c.serve()
+	c.shutdown(err)
+}
+
+func (c *Conn) serve() error {
+	c.headerStart.Store(c.now())
+	if err := c.readPreface(); err != nil {
+		return err
+	}
+	c.lastRead.Store(c.now())
+	c.idleSince.Store(c.now())
+	c.mu.Lock()
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.cfg.MaxStreams},
+		{ID: http2.SettingInitialWindowSize, Val: c.cfg.InitialStreamWindow},
+		{ID: http2.SettingMaxFrameSize, Val: c.cfg.MaxFrameSize},
+		{ID: http2.SettingMaxHeaderListSize, Val: uint32(c.cfg.MaxRequestHeadersTotalSize)},
+		{ID: http2.SettingEnablePush, Val: 0},
+	}
+	if c.cfg.HeaderTableSize != 4096 {
+		settings = append(settings, http2.Setting{ID: http2.SettingHeaderTableSize, Val: c.cfg.HeaderTableSize})
+	}
+	c.wfr.WriteSettings(settings...)
+	if inc := int64(c.cfg.InitialConnectionWindow) - initialWindow; inc > 0 {
+		c.wfr.WriteWindowUpdate(0, uint32(inc))
+		c.recvWindow += inc
+	}
+	c.flushLocked(false)
+	c.mu.Unlock()
+
+	c.fr = c.newReadFramer()
+	for {
+		if c.opts.Draining.Load() {
+			c.startShutdown()
+		}
+		if c.finished() {
+			return nil
+		}
+		f, err := c.readFrame()
+		if err == nil {
+			c.lastRead.Store(c.now())
+			err = c.handle(f)
+		}
+		if err != nil {
+			var se streamErr
+			if errors.As(err, &se) {
+				c.resetStream(se.id, se.code)
+				continue
+			}
+			return err
+		}
+	}
+}
+
+// newReadFramer makes the framer the reader goroutine parses frames with.
+// It is made anew after a long idle period, so that the buffer it grew
+// for large frames is not held by an idle connection.
+func (c *Conn) newReadFramer() *http2.Framer {
+	fr := http2.NewFramer(nil, &c.in)
+	fr.SetMaxReadFrameSize(c.cfg.MaxFrameSize)
+	fr.SetReuseFrames()
+	return fr
+}
+
+// readPreface reads and checks the client's connection preface.
+func (c *Conn) readPreface() error {
+	var buf [len(ClientPreface)]byte
+	if _, err := io.ReadFull(&c.in, buf[:]); err != nil {
+		if errors.Is(err, errTimeout) {
+			return errTimeout
+		}
+		return errPreface
+	}
+	if string(buf[:]) != ClientPreface {
+		return errPreface
+	}
+	c.headerStart.Store(0)
+	return nil
+}
+
+// readFrame reads the next frame, waiting without a buffer while the
+// connection has nothing in flight.
+func (c *Conn) readFrame() (http2.Frame, error) {
+	c.in.idle = c.idleNow()
+	fh, err := c.fr.ReadFrameHeader()
+	if err == nil {
+		var f http2.Frame
+		if f, err = c.fr.ReadFrameForHeader(fh); err == nil {
+			return f, nil
+		}
+	}
+	switch e := err.(type) {
+	case http2.ConnectionError:
+		detail := ""
+		if d := c.fr.ErrorDetail(); d != nil {
+			detail = d.Error()
+		}
+		return nil, connError{http2.ErrCode(e), detail}
+	case http2.StreamError:
+		switch {
+		case fh.Type == http2.FrameHeaders || fh.Type == http2.FrameData || fh.Type == http2.FrameContinuation:
+			// A malformed frame that carries a header block or flow-
+			// controlled bytes leaves the connection's state unknown.
+			return nil, connErr(e.Code, "malformed %v frame", fh.Type)
+		case e.StreamID > c.maxStreamID && e.StreamID%2 == 1 && fh.Type != http2.FramePriority:
+			return nil, connErr(http2.ErrCodeProtocol, "%v frame for idle stream %d", fh.Type, e.StreamID)
+		}
+		return nil, streamErr{e.StreamID, e.Code, "malformed " + fh.Type.String() + " frame"}
+	}
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		return nil, connErr(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE")
+	}
+	return nil, err
+}
+
+// idleNow reports whether the connection has nothing in flight, so its
+// reader may wait without holding a buffer.
+func (c *Conn) idleNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams) == 0 && c.running == 0 && c.hb.stream == 0
+}
+
+// finished reports whether a connection that is shutting down has no
+// streams left (and, in a graceful shutdown, has sent its final GOAWAY).
+func (c *Conn) finished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing && c.goAwaySent != 1 && len(c.streams) == 0 && c.running == 0
+}
+
+// handle dispatches one frame.
+func (c *Conn) handle(f http2.Frame) error {
+	if !c.gotSettings {
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok || sf.IsAck() {
+			return connErr(http2.ErrCodeProtocol, "the first frame is not SETTINGS")
+		}
+	}
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.HeadersFrame:
+		return c.onHeaders(f)
+	case *http2.ContinuationFrame:
+		return c.onContinuation(f)
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			return streamErr{f.StreamID, http2.ErrCodeProtocol, "stream depends on itself"}
+		}
+		if f.StreamID > c.maxStreamID && f.StreamID%2 == 1 {
+			// PRIORITY may open no stream, but it is legal on an idle one.
+			return nil
+		}
+		return nil
+	case *http2.RSTStreamFrame:
+		return c.onReset(f)
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.PingFrame:
+		return c.onPing(f)
+	case *http2.GoAwayFrame:
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		return nil
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.PushPromiseFrame:
+		return connErr(http2.ErrCodeProtocol, "a client sent PUSH_PROMISE")
+	}
+	return nil // unknown frame types are ignored (RFC 9113, 4.1)
+}
+
+// countControl counts a frame that costs work but carries no request
+// (SETTINGS, PING, an empty DATA or HEADERS, a priority or window change),
+// and reports a flood: more than the allowance in one heartbeat interval.
+func (c *Conn) countControl() error {
+	if c.controls.Add(1) > controlAllowance {
+		return connErr(http2.ErrCodeEnhanceYourCalm, "too many control frames")
+	}
+	return nil
+}
+
+// controlAllowance is how many control frames a client may send per
+// heartbeat interval (net/http's server closes after 10,000 queued).
+const controlAllowance = 10000
+
+func (c *Conn) onSettings(f *http2.SettingsFrame) error {
+	if err := c.countControl(); err != nil {
+		return err
+	}
+	if f.IsAck() {
+		return nil
+	}
+	c.gotSettings = true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			if ce, ok := err.(http2.ConnectionError); ok {
+				return connErr(http2.ErrCode(ce), "invalid setting %v", s)
+			}
+			return err
+		}
+		switch s.ID {
+		case http2.SettingHeaderTableSize:
+			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - int64(c.peerWindow)
+			c.peerWindow = int32(s.Val)
+			for _, st := range c.streams {
+				st.sendWindow += delta
+				if st.sendWindow > maxWindow {
+					return connErr(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows stream %d's window", st.id)
+				}
+				st.wake()
+			}
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = s.Val
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.wfr.WriteSettingsAck()
+	c.flushLocked(true)
+	return nil
+}
+
+func (c *Conn) onPing(f *http2.PingFrame) error {
+	if err := c.countControl(); err != nil {
+		return err
+	}
+	if f.IsAck() {
+		c.pingSent.Store(0)
+		if c.shutdownTick.Load() == 1 && f.Data == shutdownPing {
+			c.mu.Lock()
+			c.finalGoAwayLocked()
+			c.mu.Unlock()
+		}
+		return nil
+	}
+	c.mu.Lock()
+	c.wfr.WritePing(true, f.Data)
+	c.flushLocked(true)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	if err := c.countControl(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.StreamID == 0 {
+		c.sendWindow += int64(f.Increment)
+		if c.sendWindow > maxWindow {
+			return connErr(http2.ErrCodeFlowControl, "the connection's window exceeds 2^31-1")
+		}
+		for _, st := range c.streams {
+			st.wake()
+		}
+		return nil
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > c.maxStreamID {
+			return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE for idle stream %d", f.StreamID)
+		}
+		return nil // a stream that ended: frames in flight may still arrive
+	}
+	st.sendWindow += int64(f.Increment)
+	if st.sendWindow > maxWindow {
+		return streamErr{f.StreamID, http2.ErrCodeFlowControl, "the stream's window exceeds 2^31-1"}
+	}
+	st.wake()
+	return nil
+}
+
+func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
+	if f.StreamID > c.maxStreamID {
+		return connErr(http2.ErrCodeProtocol, "RST_STREAM for idle stream %d", f.StreamID)
+	}
+	// Rapid reset (CVE-2023-44487): a client that opens and resets
+	// streams faster than the allowance is told to calm down.
+	if c.resets.Add(1) > int64(resetAllowance(c.cfg.MaxStreams)) {
+		return connErr(http2.ErrCodeEnhanceYourCalm, "too many streams reset by the client")
+	}
+	c.mu.Lock()
+	st := c.streams[f.StreamID]
+	if st != nil {
+		st.resetLocked(errResetByClient(f.ErrCode), false)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// resetAllowance is how many streams a client may reset per heartbeat
+// interval, beyond which the connection is closed (rapid reset).
+func resetAllowance(maxStreams uint32) uint32 { return 2 * maxStreams }
+
+// resetStream answers a stream error: RST_STREAM, and the stream ends.
+func (c *Conn) resetStream(id uint32, code http2.ErrCode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.streams[id]; st != nil && st.reset == nil {
+		st.resetLocked(errStreamReset(code), true)
+		return
+	}
+	c.wfr.WriteRSTStream(id, code)
+	c.flushLocked(true)
+}
+
+// startShutdown begins a graceful shutdown (RFC 9113, 6.8): a GOAWAY that
+// accepts the streams already on their way and a PING; when the PING
+// comes back (or a heartbeat later) a GOAWAY naming the last stream;
+// streams in flight finish, then the connection closes.
+func (c *Conn) startShutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.goAwaySent > 0 {
+		return
+	}
+	c.goAwaySent = 1
+	c.closing = true
+	c.wfr.WriteGoAway(maxWindow, http2.ErrCodeNo, nil)
+	c.wfr.WritePing(false, shutdownPing)
+	c.shutdownTick.Store(1)
+	c.flushLocked(true)
+}
+
+var shutdownPing = [8]byte{'k', 'e', 's', 't', 'r', 'e', 'l', '!'}
+
+// finalGoAwayLocked sends the GOAWAY that names the last stream accepted.
+func (c *Conn) finalGoAwayLocked() {
+	if c.goAwaySent != 1 {
+		return
+	}
+	c.goAwaySent = 2
+	c.shutdownTick.Store(2)
+	c.goAway = c.maxStreamID
+	c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
+	c.flushLocked(true)
+	if len(c.streams) == 0 && c.running == 0 {
+		c.in.wake() // nothing left: the reader ends the connection
+	}
+}
+
+// shutdown ends the connection after the read loop stopped: a connection
+// error is answered with GOAWAY; the streams still running are aborted.
+func (c *Conn) shutdown(err error) {
+	c.mu.Lock()
+	var ce connError
+	switch {
+	case errors.As(err, &ce):
+		c.logger().Debug("HTTP/2 connection error", "remote", c.remote, "code", ce.code.String(), "reason", ce.reason)
+		if !c.closed {
+			c.wfr.WriteGoAway(c.maxStreamID, ce.code, []byte(ce.reason))
+		}
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errWoken):
+		if !c.closed && c.goAwaySent < 2 {
+			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
+		}
+	case errors.Is(err, errTimeout):
+		c.logger().Debug("HTTP/2 connection timed out", "remote", c.remote)
+		if !c.closed {
+			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
+		}
+	case errors.Is(err, errPreface):
+		c.logger().Debug("HTTP/2 connection closed: invalid connection preface", "remote", c.remote)
+		if !c.closed {
+			c.wfr.WriteGoAway(0, http2.ErrCodeProtocol, []byte("invalid connection preface"))
+		}
+	default:
+		c.logger().Debug("HTTP/2 connection read failed", "remote", c.remote, "error", err)
+	}
+	c.closing = true
+	c.flushLocked(false) // the GOAWAY goes out before the close
+	for _, st := range c.streams {
+		st.resetLocked(errConnReset, false)
+	}
+	c.mu.Unlock()
+	c.out.waitIdle()
+	c.closeConn()
+	c.in.release()
+	c.setState(http.StateClosed)
+	if c.opts.Done != nil {
+		c.opts.Done()
+	}
+}
+
+// closeConn closes the network connection, once.
+func (c *Conn) closeConn() {
+	c.mu.Lock()
+	already := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if !already {
+		c.nc.Close()
+	}
+}
+
+// Abort closes the connection at once: its streams' handlers see their
+// requests cancelled and their writes fail.
+func (c *Conn) Abort() {
+	transport.SetLingerZero(c.nc)
+	c.closeConn()
+	c.mu.Lock()
+	for _, st := range c.streams {
+		st.resetLocked(errConnReset, false)
+	}
+	c.mu.Unlock()
+	c.in.abort()
+}
+
+// CloseIfIdle starts a graceful shutdown (GOAWAY, the streams in flight
+// finish, then the connection closes) and reports whether the connection
+// was idle. Shutdown and SetKeepAlivesEnabled(false) call it.
+func (c *Conn) CloseIfIdle() bool {
+	c.startShutdown()
+	c.mu.Lock()
+	idle := len(c.streams) == 0 && c.running == 0
+	c.mu.Unlock()
+	if idle {
+		c.in.wake()
+	}
+	return idle
+}
+
+// Tick is called by the heartbeat with its clock: it enforces the
+// connection's timeouts and data rates and decays the flood counters.
+func (c *Conn) Tick(now int64) {
+	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
+	c.controls.Store(0)
+	if start := c.headerStart.Load(); start != 0 && c.cfg.RequestHeadersTimeout > 0 && now-start > int64(c.cfg.RequestHeadersTimeout) {
+		c.logger().Debug("HTTP/2 connection closed: request headers timeout", "remote", c.remote)
+		c.Abort()
+		return
+	}
+	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) {
+		// Idle that long: GOAWAY naming the last stream, and close.
+		c.mu.Lock()
+		if len(c.streams) == 0 && c.running == 0 && c.goAwaySent == 0 {
+			c.closing = true
+			c.goAwaySent = 1
+			c.finalGoAwayLocked()
+		}
+		c.mu.Unlock()
+	}
+	if d := c.cfg.KeepAlivePingDelay; d > 0 {
+		sent := c.pingSent.Load()
+		switch {
+		case sent != 0 && now-sent > int64(c.cfg.KeepAlivePingTimeout):
+			c.logger().Debug("HTTP/2 connection closed: keep-alive ping timeout", "remote", c.remote)
+			c.Abort()
+			return
+		case sent == 0 && now-c.lastRead.Load() > int64(d):
+			c.pingSent.Store(now)
+			c.mu.Lock()
+			c.wfr.WritePing(false, keepAlivePing)
+			c.flushLocked(true)
+			c.mu.Unlock()
+		}
+	}
+	if c.shutdownTick.Load() == 1 {
+		// No PING came back within a heartbeat: name the last stream now.
+		c.shutdownTick.Store(3)
+	} else if c.shutdownTick.Load() == 3 {
+		c.mu.Lock()
+		c.finalGoAwayLocked()
+		c.mu.Unlock()
+	}
+	if c.writeRate.WriteOverdue(now) {
+		c.logger().Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.remote)
+		c.Abort()
+		return
+	}
+	c.mu.Lock()
+	for _, st := range c.streams {
+		st.tick(now)
+	}
+	c.mu.Unlock()
+}
+
+var keepAlivePing = [8]byte{'k', 'e', 'e', 'p', 'a', 'l', 'v', 'e'}
+
+// setState tells OnState of a change of the connection's state.
+func (c *Conn) setState(st http.ConnState) {
+	if c.opts.OnState != nil && c.state != st {
+		c.state = st
+		c.opts.OnState(c.opts.Accepted, st)
+	}
+}
+
+// writeSlack is a write's slack over the minimum response data rate.
+const writeSlack = heartbeat.Interval

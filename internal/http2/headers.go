@@ -1,0 +1,456 @@
+package http2
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
+)
+
+// headerBlock is the header block being read: a HEADERS frame and the
+// CONTINUATION frames after it. Its fields are decoded as they arrive,
+// straight into the stream's head, and never buffered whole.
+type headerBlock struct {
+	stream    uint32  // 0: no block in progress
+	st        *stream // receives the fields; nil when they are dropped
+	trailers  bool
+	endStream bool
+	frames    int
+	raw       int // encoded bytes so far
+	size      int // decoded header list size (RFC 9113, 6.5.2)
+	count     int
+
+	tooLarge  bool   // over the header list limits: answered 431
+	malformed string // why the request is malformed (RFC 9113, 8.1.1)
+	err       error  // returned once the block is decoded (it still updates HPACK's state)
+
+	regular                          bool // a regular field came: no pseudo-header may follow
+	method, path, scheme, authority  app.Span
+	hasMethod, hasPath, hasScheme    bool
+	hasAuthority, hasHost, hasLength bool
+	host                             app.Span
+	contentLength                    int64
+	cookies                          []int // indexes of the cookie fields
+}
+
+// maxContinuations bounds the CONTINUATION frames of one header block, and
+// maxRawBlock its encoded bytes (CVE-2023-45288): a client that keeps
+// sending them is cut off before the decoder works on them.
+const maxContinuations = 128
+
+func (c *Conn) maxRawBlock() int { return 2*c.cfg.MaxRequestHeadersTotalSize + 64<<10 }
+
+// onHeaders starts a header block: a new request, or a request's
+// trailers.
+func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return connErr(http2.ErrCodeProtocol, "HEADERS on even stream %d", id)
+	}
+	hb := &c.hb
+	*hb = headerBlock{stream: id, endStream: f.StreamEnded(), contentLength: -1, cookies: hb.cookies[:0]}
+	c.headerStart.Store(c.now())
+	c.dec.SetEmitEnabled(true)
+
+	c.mu.Lock()
+	st := c.streams[id]
+	c.mu.Unlock()
+	switch {
+	case st != nil:
+		// Trailers, which end the request.
+		if st.state == stateClosed && st.reset == nil {
+			return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
+		}
+		if st.state == stateHalfClosedRemote || st.state == stateClosed {
+			hb.err = streamErr{id, http2.ErrCodeStreamClosed, "HEADERS after the request ended"}
+			break
+		}
+		hb.trailers = true
+		hb.st = st
+		if !f.StreamEnded() {
+			hb.malformed = "trailers without END_STREAM"
+		}
+	case id <= c.maxStreamID:
+		return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
+	default:
+		c.maxStreamID = id
+		if f.HasPriority() && f.Priority.StreamDep == id {
+			hb.malformed = "stream depends on itself"
+		}
+		hb.st = c.newStream(id)
+	}
+	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
+	if c.hb.stream != f.StreamID {
+		return connErr(http2.ErrCodeProtocol, "unexpected CONTINUATION for stream %d", f.StreamID)
+	}
+	c.hb.frames++
+	if c.hb.frames > maxContinuations {
+		return connErr(http2.ErrCodeEnhanceYourCalm, "too many CONTINUATION frames")
+	}
+	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+// headerFragment decodes part of the header block, and finishes the block
+// at its end.
+func (c *Conn) headerFragment(frag []byte, end bool) error {
+	hb := &c.hb
+	hb.raw += len(frag)
+	if hb.raw > c.maxRawBlock() {
+		return connErr(http2.ErrCodeEnhanceYourCalm, "header block too large")
+	}
+	if len(frag) == 0 && !end {
+		if err := c.countControl(); err != nil {
+			return err
+		}
+	}
+	if _, err := c.dec.Write(frag); err != nil {
+		return connErr(http2.ErrCodeCompression, "HPACK: %v", err)
+	}
+	if !end {
+		return nil
+	}
+	if err := c.dec.Close(); err != nil {
+		return connErr(http2.ErrCodeCompression, "HPACK: %v", err)
+	}
+	c.headerStart.Store(0)
+	st := hb.st
+	hb.stream, hb.st = 0, nil
+	if hb.err != nil {
+		return hb.err
+	}
+	if st == nil {
+		return nil
+	}
+	if hb.trailers {
+		return c.endTrailers(st)
+	}
+	return c.startRequest(st)
+}
+
+// emit receives each decoded header field.
+func (c *Conn) emit(hf hpack.HeaderField) {
+	hb := &c.hb
+	hb.size += int(hf.Size())
+	hb.count++
+	if hb.size > c.cfg.MaxRequestHeadersTotalSize || hb.count > c.cfg.MaxRequestHeaderCount {
+		hb.tooLarge = true
+		c.dec.SetEmitEnabled(false) // decode on for HPACK's state, but keep nothing
+		return
+	}
+	if hb.st == nil || hb.malformed != "" {
+		return
+	}
+	if msg := checkField(hf.Name, hf.Value); msg != "" {
+		hb.malformed = msg
+		return
+	}
+	st := hb.st
+	if hf.IsPseudo() {
+		if hb.trailers {
+			hb.malformed = "pseudo-header in trailers"
+			return
+		}
+		if hb.regular {
+			hb.malformed = "pseudo-header after a regular header"
+			return
+		}
+		span := st.store(hf.Value)
+		var seen *bool
+		switch hf.Name {
+		case ":method":
+			hb.method, seen = span, &hb.hasMethod
+		case ":path":
+			hb.path, seen = span, &hb.hasPath
+		case ":scheme":
+			hb.scheme, seen = span, &hb.hasScheme
+		case ":authority":
+			hb.authority, seen = span, &hb.hasAuthority
+		default:
+			hb.malformed = "unknown pseudo-header " + hf.Name
+			return
+		}
+		if *seen {
+			hb.malformed = "duplicate " + hf.Name
+		}
+		*seen = true
+		return
+	}
+	hb.regular = true
+	switch hf.Name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		hb.malformed = "connection-specific header " + hf.Name
+		return
+	case "te":
+		if hf.Value != "trailers" {
+			hb.malformed = "te other than trailers"
+			return
+		}
+	case "content-length":
+		if hb.trailers {
+			return // dropped, as framing fields in HTTP/1.1 trailers
+		}
+		n, ok := httpsyntax.ParseContentLength(hf.Value)
+		if !ok || hb.hasLength && n != hb.contentLength {
+			hb.malformed = "invalid content-length"
+			return
+		}
+		hb.contentLength, hb.hasLength = n, true
+	}
+	if hb.trailers {
+		st.AddRequestTrailer(http.CanonicalHeaderKey(hf.Name), hf.Value)
+		return
+	}
+	name, value := st.store(hf.Name), st.store(hf.Value)
+	switch hf.Name {
+	case "host":
+		if !hb.hasHost {
+			hb.host, hb.hasHost = value, true
+		}
+	case "cookie":
+		hb.cookies = append(hb.cookies, len(st.Req.Fields))
+	}
+	st.Req.Fields = append(st.Req.Fields, app.Field{Name: name, Value: value})
+}
+
+// checkField returns why a field is malformed (RFC 9113, 8.2.1), or "".
+func checkField(name, value string) string {
+	if len(name) == 0 {
+		return "empty header name"
+	}
+	start := 0
+	if name[0] == ':' {
+		start = 1
+	}
+	for i := start; i < len(name); i++ {
+		ch := name[i]
+		if 'A' <= ch && ch <= 'Z' {
+			return "upper-case header name"
+		}
+		if !httpsyntax.TChar[ch] {
+			return "invalid header name"
+		}
+	}
+	for i := range len(value) {
+		if ch := value[i]; ch == 0 || ch == '\r' || ch == '\n' {
+			return "invalid header value"
+		}
+	}
+	if n := len(value); n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n-1] == ' ' || value[n-1] == '\t') {
+		return "header value with leading or trailing whitespace"
+	}
+	return ""
+}
+
+// startRequest checks a request's head and starts its handler.
+func (c *Conn) startRequest(st *stream) error {
+	hb := &c.hb
+	if hb.tooLarge {
+		c.refuse(st, http.StatusRequestHeaderFieldsTooLarge)
+		return nil
+	}
+	if hb.malformed == "" {
+		hb.malformed = c.checkPseudo(st)
+	}
+	if hb.malformed != "" {
+		c.logger().Debug("HTTP/2 request rejected: malformed", "remote", c.remote, "stream", st.id, "reason", hb.malformed)
+		c.putStream(st)
+		return streamErr{st.id, http2.ErrCodeProtocol, hb.malformed}
+	}
+	h := &st.Req
+	h.Method, h.Target, h.ProtoMajor, h.ProtoMinor = hb.method, hb.path, 2, 0
+	h.Host, h.HostCount = hb.authority, 1
+	if !hb.hasAuthority {
+		h.Host, h.HostCount = hb.host, 0
+		if hb.hasHost {
+			h.HostCount = 1
+		}
+	}
+	switch {
+	case string(hb.method.Of(st.headBuf)) == "CONNECT":
+		h.Form, h.Target = app.AuthorityForm, hb.authority
+	case string(hb.path.Of(st.headBuf)) == "*":
+		h.Form = app.AsteriskForm
+	default:
+		h.Form = app.OriginForm
+	}
+	h.ContentLength = hb.contentLength
+	h.UnknownLength = !hb.endStream && hb.contentLength < 0
+	if hb.endStream {
+		if hb.contentLength > 0 {
+			c.putStream(st)
+			return streamErr{st.id, http2.ErrCodeProtocol, "content-length with an empty body"}
+		}
+		h.ContentLength = -1
+	}
+	st.joinCookies(hb.cookies)
+	h.Buf = st.headBuf
+	return c.admit(st, hb.endStream)
+}
+
+// checkPseudo checks the pseudo-header fields of a request (RFC 9113,
+// 8.3.1), and returns why they are wrong, or "".
+func (c *Conn) checkPseudo(st *stream) string {
+	hb := &c.hb
+	if !hb.hasMethod {
+		return "missing :method"
+	}
+	if string(hb.method.Of(st.headBuf)) == "CONNECT" {
+		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
+			return "CONNECT needs :authority and no :scheme or :path"
+		}
+		return ""
+	}
+	if !hb.hasScheme || !hb.hasPath {
+		return "missing :scheme or :path"
+	}
+	path := hb.path.Of(st.headBuf)
+	if len(path) == 0 {
+		return "empty :path"
+	}
+	if path[0] != '/' && !(string(path) == "*" && string(hb.method.Of(st.headBuf)) == "OPTIONS") {
+		return "invalid :path"
+	}
+	if hb.hasAuthority && !validAuthority(hb.authority.Of(st.headBuf)) {
+		return "invalid :authority"
+	}
+	return ""
+}
+
+// validAuthority accepts a host with an optional port, without user
+// information (RFC 9113, 8.3.1).
+func validAuthority(a []byte) bool {
+	return bytes.IndexByte(a, '@') < 0 && bytes.IndexByte(a, ' ') < 0 && bytes.IndexByte(a, '/') < 0
+}
+
+// endTrailers ends a request with its trailers.
+func (c *Conn) endTrailers(st *stream) error {
+	if c.hb.malformed != "" {
+		return streamErr{st.id, http2.ErrCodeProtocol, c.hb.malformed}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return st.endBodyLocked()
+}
+
+// encodeHeaders encodes a response head (or trailers: status 0) into the
+// connection's encoding buffer; mu is held.
+func (c *Conn) encodeHeaders(status int, ex *app.Exchange, length int64, extra func(fn func(name, value string))) []byte {
+	c.encBuf = c.encBuf[:0]
+	enc := c.enc
+	if status != 0 {
+		enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
+	}
+	if ex != nil {
+		var lower [64]byte
+		app.VisitLines(ex.HeaderLines(), func(_, name, value []byte) {
+			n := lowerName(lower[:0], name)
+			if connectionSpecific(n) {
+				return
+			}
+			enc.WriteField(hpack.HeaderField{Name: c.intern(n), Value: c.internValue(n, value)})
+		})
+		if length >= 0 {
+			enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10)})
+		}
+		if !ex.UserDate() {
+			enc.WriteField(hpack.HeaderField{Name: "date", Value: c.cfg.App.Heartbeat.Date()})
+		}
+		if c.cfg.App.ServerHeader && !ex.UserServer() {
+			enc.WriteField(hpack.HeaderField{Name: "server", Value: "Kestrel"})
+		}
+	}
+	if extra != nil {
+		var lower [64]byte
+		extra(func(name, value string) {
+			n := lowerName(lower[:0], []byte(name))
+			if !httpsyntax.ValidToken(name) || connectionSpecific(n) {
+				return
+			}
+			enc.WriteField(hpack.HeaderField{Name: string(n), Value: httpsyntax.SanitizeValue(value)})
+		})
+	}
+	return c.encBuf
+}
+
+func lowerName(dst, name []byte) []byte {
+	for _, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	return dst
+}
+
+// connectionSpecific reports the header fields HTTP/2 forbids (RFC 9113,
+// 8.2.2), which the handler may have set for HTTP/1.1.
+func connectionSpecific(name []byte) bool {
+	switch string(name) {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+var statusStrings = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusString(code int) string {
+	if code >= 0 && code < len(statusStrings) {
+		return statusStrings[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// intern returns name as a string, allocating it only the first time
+// the connection sees it.
+func (c *Conn) intern(b []byte) string {
+	if s, ok := c.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(c.names) < maxInterned {
+		if c.names == nil {
+			c.names = make(map[string]string)
+		}
+		c.names[s] = s
+	}
+	return s
+}
+
+// internValue returns a header's value as a string, from the connection's
+// cache for the values that repeat response after response (content types,
+// cache policies), so that they are allocated once.
+func (c *Conn) internValue(name, value []byte) string {
+	if len(value) > 64 {
+		return httpsyntax.SanitizeValue(string(value))
+	}
+	if s, ok := c.values[string(value)]; ok {
+		return s
+	}
+	s := string(value)
+	switch string(name) {
+	case "content-type", "cache-control", "vary", "content-encoding", "x-content-type-options", "access-control-allow-origin":
+		if len(c.values) < maxInterned {
+			if c.values == nil {
+				c.values = make(map[string]string)
+			}
+			c.values[s] = s
+		}
+	}
+	return s
+}
+
+const maxInterned = 64

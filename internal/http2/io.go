@@ -1,0 +1,221 @@
+package http2
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/transport"
+)
+
+// inbound is what the framer reads from: the connection through a pooled
+// buffer that is given back whenever the connection has nothing in
+// flight, so an idle connection holds none.
+type inbound struct {
+	c     *Conn
+	idler transport.IdleReader
+	buf   *[]byte
+	r, w  int
+	pre   []byte // bytes read before the connection was handed over
+	idle  bool   // nothing in flight: an empty buffer may be given back
+	woken atomic.Bool
+}
+
+func (in *inbound) init(c *Conn, pre []byte) {
+	in.c = c
+	in.idler.Init(c.nc)
+	if len(pre) > 0 {
+		in.pre = append([]byte(nil), pre...)
+	}
+}
+
+var errWoken = errors.New("http2: reader woken")
+
+// Read reads buffered bytes, filling the buffer when it is empty.
+func (in *inbound) Read(p []byte) (int, error) {
+	if len(in.pre) > 0 {
+		n := copy(p, in.pre)
+		in.pre = in.pre[n:]
+		if len(in.pre) == 0 {
+			in.pre = nil
+		}
+		return n, nil
+	}
+	if in.r == in.w {
+		if err := in.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, (*in.buf)[in.r:in.w])
+	in.r += n
+	return n, nil
+}
+
+func (in *inbound) fill() error {
+	c := in.c
+	pool := c.cfg.readPool
+	if in.idle && in.buf != nil {
+		in.release()
+	}
+	for {
+		var err error
+		if in.buf == nil {
+			var n int
+			in.buf, n, err = in.idler.Read(pool)
+			in.r, in.w = 0, n
+		} else {
+			var n int
+			n, err = c.nc.Read(*in.buf)
+			in.r, in.w = 0, n
+			if n > 0 {
+				err = nil
+			}
+		}
+		if err == nil || !in.woken.Swap(false) {
+			return err
+		}
+		// Woken by the server (a shutdown, a timeout): the connection ends
+		// if it has nothing in flight; otherwise the read goes on, so a
+		// frame being read is never cut in two.
+		c.nc.SetReadDeadline(time.Time{})
+		if c.finished() {
+			return errWoken
+		}
+	}
+}
+
+// release gives the buffer back.
+func (in *inbound) release() {
+	if in.buf != nil {
+		in.c.cfg.readPool.Put(in.buf)
+		in.buf, in.r, in.w = nil, 0, 0
+	}
+}
+
+// wake makes a blocked read return errWoken, so the reader looks at the
+// connection's state again.
+func (in *inbound) wake() {
+	in.woken.Store(true)
+	in.c.nc.SetReadDeadline(aLongTimeAgo)
+}
+
+// abort makes the reader fail at once.
+func (in *inbound) abort() { in.c.nc.SetReadDeadline(aLongTimeAgo) }
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// output queues the connection's frames. Whichever goroutine finds it
+// idle writes what is queued, and goes on writing what others queue
+// meanwhile, so frames of many streams leave in few system calls. Its
+// methods are called with the connection's mu held.
+type output struct {
+	c       *Conn
+	buf     []byte
+	spare   []byte
+	writing bool
+	err     error
+	cond    sync.Cond // writing ended, or room was made
+}
+
+func (o *output) init(c *Conn) {
+	o.c = c
+	o.cond.L = &c.mu
+}
+
+// Write queues p; the framer writes through it.
+func (o *output) Write(p []byte) (int, error) {
+	o.buf = append(o.buf, p...)
+	return len(p), nil
+}
+
+// queued is how many bytes wait to be written.
+func (o *output) queued() int { return len(o.buf) }
+
+// flushLocked writes the queued bytes unless another goroutine is already
+// writing (it will write them). async hands the writing to a new goroutine,
+// for the reader, which must never block on the client reading.
+func (c *Conn) flushLocked(async bool) {
+	o := &c.out
+	if o.writing || len(o.buf) == 0 {
+		return
+	}
+	if o.err != nil || c.closed {
+		o.buf = o.buf[:0]
+		return
+	}
+	o.writing = true
+	if async {
+		go func() {
+			c.mu.Lock()
+			c.writeLoop()
+			c.mu.Unlock()
+		}()
+		return
+	}
+	c.writeLoop()
+}
+
+// writeLoop writes until the queue is empty; mu is held, and released
+// around each write.
+func (c *Conn) writeLoop() {
+	o := &c.out
+	for len(o.buf) > 0 && o.err == nil && !c.closed {
+		b := o.buf
+		o.buf = o.spare[:0]
+		c.mu.Unlock()
+		c.writeRate.StartWrite(c.now(), len(b), writeSlack)
+		_, err := c.nc.Write(b)
+		c.writeRate.Wait(false)
+		c.mu.Lock()
+		if cap(b) <= 2*c.cfg.MaxOutput {
+			o.spare = b[:0]
+		}
+		if err != nil {
+			o.err = err
+		}
+		o.cond.Broadcast()
+	}
+	o.writing = false
+	if len(c.streams) == 0 {
+		o.buf, o.spare = nil, nil // an idle connection holds no output buffer
+	}
+	o.cond.Broadcast()
+	if o.err != nil {
+		// The client is gone or too slow: end the connection.
+		for _, st := range c.streams {
+			st.resetLocked(errConnReset, false)
+		}
+		c.in.abort()
+	}
+}
+
+// waitRoom waits until the queue has room for more of a stream's data, or
+// the write failed.
+func (c *Conn) waitRoom() {
+	o := &c.out
+	for o.writing && len(o.buf) >= c.cfg.MaxOutput && o.err == nil && !c.closed {
+		o.cond.Wait()
+	}
+	if len(o.buf) >= c.cfg.MaxOutput {
+		c.flushLocked(false)
+	}
+}
+
+// waitIdle waits until queued bytes were written (or failed).
+func (o *output) waitIdle() {
+	o.c.mu.Lock()
+	for o.writing {
+		o.cond.Wait()
+	}
+	o.c.mu.Unlock()
+}
+
+// encWriter lets the HPACK encoder append to the connection's encoding
+// buffer.
+type encWriter struct{ c *Conn }
+
+func (w encWriter) Write(p []byte) (int, error) {
+	w.c.encBuf = append(w.c.encBuf, p...)
+	return len(p), nil
+}

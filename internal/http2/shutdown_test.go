@@ -1,0 +1,113 @@
+package http2
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+)
+
+// TestGracefulShutdown checks RFC 9113, 6.8: GOAWAY with 2^31-1 and a
+// PING; once the PING comes back, GOAWAY with the last stream; the stream
+// in flight finishes, a new one is not served, then the connection closes.
+func TestGracefulShutdown(t *testing.T) {
+	release := make(chan struct{})
+	served := make(chan string, 4)
+	s := newTestServer(t, func(ex *app.Exchange) {
+		served <- string(ex.Path())
+		if string(ex.Path()) == "/slow" {
+			<-release
+		}
+		ex.WriteString("done")
+	}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/slow", true)
+	if p := <-served; p != "/slow" {
+		t.Fatal(p)
+	}
+	s.conn().CloseIfIdle() // what Server.Shutdown does
+
+	ga := c.goAway()
+	if ga.LastStreamID != 1<<31-1 || ga.ErrCode != http2.ErrCodeNo {
+		t.Errorf("first GOAWAY %d %v, want 2^31-1 NO_ERROR", ga.LastStreamID, ga.ErrCode)
+	}
+	ping := c.waitFor("PING", func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && !p.IsAck() }).(*http2.PingFrame)
+	c.request(3, "GET", "/fast", true) // sent before the client saw the GOAWAY: still accepted
+	c.fr.WritePing(true, ping.Data)
+	// The final GOAWAY and stream 3's response, in either order.
+	var final *http2.GoAwayFrame
+	status3 := ""
+	for final == nil || status3 == "" {
+		switch f := c.read().(type) {
+		case *http2.GoAwayFrame:
+			final = f
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 3 {
+				status3 = f.PseudoValue("status")
+			}
+		}
+	}
+	if final.LastStreamID != 3 || final.ErrCode != http2.ErrCodeNo {
+		t.Errorf("second GOAWAY %d %v, want the last stream (3) NO_ERROR", final.LastStreamID, final.ErrCode)
+	}
+	if status3 != "200" {
+		t.Errorf("stream 3: %s", status3)
+	}
+	c.request(5, "GET", "/late", true) // after the final GOAWAY: not served
+	close(release)
+	if st := c.status(1); st != 200 {
+		t.Errorf("stream 1: %d", st)
+	}
+	if !c.closed(5 * time.Second) {
+		t.Fatal("the connection stayed open after its streams ended")
+	}
+	close(served)
+	for p := range served {
+		if p == "/late" {
+			t.Error("a stream opened after the final GOAWAY was served")
+		}
+	}
+}
+
+// TestKeepAlivePing checks Limits.Http2.KeepAlivePingDelay and Timeout: a
+// quiet connection gets a PING, and one that does not answer is closed.
+func TestKeepAlivePing(t *testing.T) {
+	s := newTestServer(t, func(ex *app.Exchange) {}, func(cfg *Config) {
+		cfg.KeepAlivePingDelay = 10 * time.Second
+		cfg.KeepAlivePingTimeout = 20 * time.Second
+	})
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	c.status(1)
+	s.tick(11 * time.Second)
+	ping := c.waitFor("a keep-alive PING", func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && !p.IsAck() }).(*http2.PingFrame)
+	c.fr.WritePing(true, ping.Data)
+	time.Sleep(50 * time.Millisecond)
+	s.tick(5 * time.Second) // answered: nothing happens
+	s.tick(21 * time.Second)
+	ping = c.waitFor("another keep-alive PING", func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && !p.IsAck() }).(*http2.PingFrame)
+	_ = ping // not answered this time
+	s.tick(45 * time.Second)
+	if !c.closed(5 * time.Second) {
+		t.Fatal("a connection that did not answer the PING stayed open")
+	}
+}
+
+// TestKeepAliveTimeout checks that a connection without streams for the
+// keep-alive timeout is closed with GOAWAY.
+func TestKeepAliveTimeout(t *testing.T) {
+	s := newTestServer(t, func(ex *app.Exchange) {}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	c.status(1)
+	time.Sleep(20 * time.Millisecond)
+	s.tick(131 * time.Second)
+	if ga := c.goAway(); ga.ErrCode != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v", ga.ErrCode)
+	}
+	if !c.closed(5 * time.Second) {
+		t.Fatal("an idle connection stayed open past the keep-alive timeout")
+	}
+}

@@ -1,0 +1,764 @@
+package http2
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/heartbeat"
+)
+
+// stream is one request and its response on a connection: the application
+// layer's Exchange, with this protocol's side of it (app.Stream). Its
+// fields after the Exchange are guarded by the connection's mu, but for
+// those the handler's goroutine alone uses.
+type stream struct {
+	app.Exchange
+	c     *Conn
+	id    uint32
+	state int
+	cond  sync.Cond // the handler waits here for body bytes, window, or the end
+
+	headBuf []byte // the request head's bytes, which Req's spans index
+
+	// The request body.
+	body       []byte // received, not yet read
+	bodyOff    int
+	bodyEnded  bool  // END_STREAM arrived
+	bodyErr    error // reading fails with it (a reset, a timeout)
+	received   int64 // body bytes received, against content-length
+	recvWindow int64 // the stream's receive window, as the client sees it
+	unacked    int64 // body bytes read but not yet given back to the window
+	continued  bool  // 100 Continue was sent, or is not needed
+
+	// The response.
+	sendWindow  int64
+	headSent    bool
+	endSent     bool  // END_STREAM went out
+	endWithData bool  // END_STREAM goes on the DATA frame that completes the body
+	remaining   int64 // bytes to that frame
+	noBody      bool  // HEAD, 1xx, 204, 304: body bytes are dropped
+	reset       error // the stream was reset: writes fail with it
+
+	handlerDone bool
+	reqCtx      *app.RequestContext
+	bodyRate    app.RateTimer // the request body, while the handler waits for it
+	windowWait  app.RateTimer // the response, while it waits for flow-control window
+	readTimer   *time.Timer
+	writeTimer  *time.Timer
+	readExpired bool
+
+	// Once the handler has returned before the request ended: how much
+	// more of the body is read and dropped, and until when.
+	drainLeft  int64
+	drainUntil int64
+}
+
+// Bounds of draining a request body the handler did not wait for, as for
+// HTTP/1.1 (maxDrain) and Kestrel's request body drain timeout.
+const (
+	maxDrain     = 256 << 10
+	drainTimeout = 5 * time.Second
+)
+
+// newStream takes a stream from the pool for a new request.
+func (c *Conn) newStream(id uint32) *stream {
+	st, _ := c.cfg.streamPool.Get().(*stream)
+	if st == nil {
+		st = &stream{}
+		st.Init(c.cfg.App, st)
+	}
+	st.c, st.id, st.state = c, id, stateOpen
+	st.cond.L = &c.mu
+	st.headBuf = st.headBuf[:0]
+	st.Req = app.Head{Fields: st.Req.Fields[:0]}
+	st.body, st.bodyOff, st.bodyEnded, st.bodyErr = st.body[:0], 0, false, nil
+	st.received, st.unacked = 0, 0
+	st.recvWindow = int64(c.cfg.InitialStreamWindow)
+	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
+	st.remaining = -1
+	st.handlerDone, st.reqCtx, st.readExpired = false, nil, false
+	st.readTimer, st.writeTimer = nil, nil
+	return st
+}
+
+// putStream returns a stream whose handler and frames are done.
+func (c *Conn) putStream(st *stream) {
+	st.c = nil
+	st.Release()
+	if st.Outsized() || cap(st.headBuf) > 64<<10 {
+		return
+	}
+	if cap(st.body) > 64<<10 {
+		st.body = nil
+	}
+	c.cfg.streamPool.Put(st)
+}
+
+// store appends s to the stream's head buffer and returns its span.
+func (st *stream) store(s string) app.Span {
+	start := int32(len(st.headBuf))
+	st.headBuf = append(st.headBuf, s...)
+	return app.Span{Start: start, End: int32(len(st.headBuf))}
+}
+
+// joinCookies merges the request's cookie fields into one, joined by
+// "; " (RFC 9113, 8.2.3), as net/http's HTTP/2 server hands them over.
+func (st *stream) joinCookies(at []int) {
+	if len(at) < 2 {
+		return
+	}
+	start := int32(len(st.headBuf))
+	for i, j := range at {
+		if i > 0 {
+			st.headBuf = append(st.headBuf, "; "...)
+		}
+		f := st.Req.Fields[j]
+		st.headBuf = append(st.headBuf, f.Value.Of(st.headBuf)...)
+	}
+	st.Req.Fields[at[0]].Value = app.Span{Start: start, End: int32(len(st.headBuf))}
+	out := st.Req.Fields[:at[0]+1]
+	skip := at[1:]
+	for j := at[0] + 1; j < len(st.Req.Fields); j++ {
+		if len(skip) > 0 && skip[0] == j {
+			skip = skip[1:]
+			continue
+		}
+		out = append(out, st.Req.Fields[j])
+	}
+	st.Req.Fields = out
+}
+
+// admit starts the handler of a new request, or refuses the stream when
+// the connection is at its limit or going away.
+func (c *Conn) admit(st *stream, endStream bool) error {
+	c.mu.Lock()
+	if late := c.goAwaySent == 2 || c.closing && c.goAwaySent == 0; late || c.running >= int(c.cfg.MaxStreams) {
+		// After the final GOAWAY a new stream is ignored (6.8); beyond
+		// the limit of concurrent streams, counting the handlers of
+		// streams already reset (rapid reset), it is refused and the
+		// client may retry it (8.7).
+		c.mu.Unlock()
+		c.putStream(st)
+		if late {
+			return nil
+		}
+		return streamErr{st.id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
+	}
+	if c.streams == nil {
+		c.streams = make(map[uint32]*stream)
+	}
+	c.streams[st.id] = st
+	c.running++
+	st.sendWindow = int64(c.peerWindow)
+	if endStream {
+		st.bodyEnded = true
+		st.state = stateHalfClosedRemote
+	}
+	first := c.idleSince.Swap(0) != 0
+	c.mu.Unlock()
+	if first {
+		c.setState(http.StateActive)
+	}
+
+	st.Start()
+	st.Parent = c.opts.Context
+	st.continued = len(st.Header("expect")) == 0 || endStream
+	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
+	st.windowWait.Reset(c.cfg.MinResponseRate)
+	go c.runStream(st)
+	return nil
+}
+
+// runStream runs the handler of a stream, on its own goroutine.
+func (c *Conn) runStream(st *stream) {
+	ok := st.Run()
+	c.mu.Lock()
+	if st.readTimer != nil {
+		st.readTimer.Stop()
+	}
+	if st.writeTimer != nil {
+		st.writeTimer.Stop()
+	}
+	if !ok && st.reset == nil {
+		st.resetLocked(errStreamReset(http2.ErrCodeInternal), true)
+	}
+	// The rest of the body, read or not, is dropped; the stream's window
+	// gets it back, so a client still sending can finish.
+	unread := int64(len(st.body) - st.bodyOff)
+	c.giveBack(unread, unread, st)
+	st.body, st.bodyOff = st.body[:0], 0
+	if !st.bodyEnded && st.reset == nil {
+		// The handler answered before the request ended. The stream drains
+		// what the client still sends, checking it as before, up to
+		// maxDrain bytes and drainTimeout; beyond, RST_STREAM (NO_ERROR)
+		// stops the upload (RFC 9113, 8.1).
+		st.drainLeft = maxDrain
+		st.drainUntil = c.now() + int64(drainTimeout)
+	}
+	st.handlerDone = true
+	c.running--
+	c.closeStreamLocked(st) // the stream may be reused from here on
+	c.flushLocked(false)
+	wake := c.closing && len(c.streams) == 0 && c.running == 0
+	c.mu.Unlock()
+	if wake {
+		c.in.wake()
+	}
+}
+
+// closeStreamLocked removes a stream whose handler has returned and whose
+// frames are done, gives it back to the pool, and marks the connection
+// idle when it was the last.
+func (c *Conn) closeStreamLocked(st *stream) {
+	if !st.handlerDone || st.state != stateClosed && st.reset == nil || c.streams[st.id] != st {
+		return
+	}
+	delete(c.streams, st.id)
+	if len(c.streams) == 0 && c.running == 0 {
+		c.idleSince.Store(c.now())
+		go c.setState(http.StateIdle)
+	}
+	c.putStream(st)
+}
+
+// refuse answers a request the server will not serve with an empty
+// response of the given status, and ends the stream.
+func (c *Conn) refuse(st *stream, status int) {
+	c.logger().Debug("HTTP/2 request rejected", "remote", c.remote, "stream", st.id, "status", status)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	block := c.encodeHeaders(status, nil, -1, func(fn func(name, value string)) {
+		fn("content-length", "0")
+		fn("date", c.cfg.App.Heartbeat.Date())
+	})
+	c.writeHeadersLocked(st.id, block, true)
+	if !c.hb.endStream {
+		c.wfr.WriteRSTStream(st.id, http2.ErrCodeNo)
+	}
+	c.flushLocked(true)
+	c.putStream(st)
+}
+
+// onData takes request body bytes.
+func (c *Conn) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	size := int64(f.Length) // padding counts against the windows too
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if size > c.recvWindow {
+		return connErr(http2.ErrCodeFlowControl, "DATA beyond the connection's window")
+	}
+	c.recvWindow -= size
+	st := c.streams[id]
+	if st == nil || st.reset != nil || st.state == stateHalfClosedRemote || st.state == stateClosed {
+		c.giveBack(size, 0, nil) // nobody will read it
+		if id > c.maxStreamID {
+			return connErr(http2.ErrCodeProtocol, "DATA on idle stream %d", id)
+		}
+		if st != nil && st.reset != nil && !resetByClient(st.reset) && st.state != stateHalfClosedRemote {
+			return nil // in flight when the server reset the stream
+		}
+		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}
+	}
+	if size > st.recvWindow {
+		c.giveBack(size, 0, nil)
+		return streamErr{id, http2.ErrCodeFlowControl, "DATA beyond the stream's window"}
+	}
+	st.recvWindow -= size
+	data := f.Data()
+	if pad := size - int64(len(data)); pad > 0 {
+		c.giveBack(pad, pad, st)
+	}
+	if len(data) == 0 && !f.StreamEnded() {
+		if err := c.countControl(); err != nil {
+			return err
+		}
+	}
+	st.received += int64(len(data))
+	if cl := st.Req.ContentLength; cl >= 0 && st.received > cl {
+		return streamErr{id, http2.ErrCodeProtocol, "more body than content-length"}
+	}
+	if st.handlerDone {
+		c.giveBack(int64(len(data)), int64(len(data)), st)
+		if st.drainLeft -= int64(len(data)); st.drainLeft < 0 && !f.StreamEnded() {
+			st.resetLocked(errStreamReset(http2.ErrCodeNo), true)
+			return nil
+		}
+	} else if len(data) > 0 {
+		if st.bodyOff > 0 && st.bodyOff == len(st.body) {
+			st.body, st.bodyOff = st.body[:0], 0
+		}
+		st.body = append(st.body, data...)
+		st.cond.Broadcast()
+	}
+	if f.StreamEnded() {
+		return st.endBodyLocked()
+	}
+	return nil
+}
+
+// endBodyLocked ends the request body (END_STREAM).
+func (st *stream) endBodyLocked() error {
+	if cl := st.Req.ContentLength; cl >= 0 && st.received != cl {
+		return streamErr{st.id, http2.ErrCodeProtocol, "body shorter than content-length"}
+	}
+	st.bodyEnded = true
+	if st.state == stateHalfClosedLocal {
+		st.state = stateClosed
+		st.c.closeStreamLocked(st)
+	} else {
+		st.state = stateHalfClosedRemote
+	}
+	st.cond.Broadcast()
+	return nil
+}
+
+// giveBack returns read (or dropped) body bytes to the connection's window,
+// and stream's bytes to the stream's, with WINDOW_UPDATE once enough built
+// up; mu is held.
+func (c *Conn) giveBack(conn, stream int64, st *stream) {
+	if conn > 0 {
+		c.recvUnacked += conn
+		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 {
+			c.wfr.WriteWindowUpdate(0, uint32(c.recvUnacked))
+			c.recvWindow += c.recvUnacked
+			c.recvUnacked = 0
+			c.flushLocked(true)
+		}
+	}
+	if st != nil && stream > 0 && !st.bodyEnded && st.reset == nil {
+		st.unacked += stream
+		if st.unacked >= int64(c.cfg.InitialStreamWindow)/4 {
+			c.wfr.WriteWindowUpdate(st.id, uint32(st.unacked))
+			st.recvWindow += st.unacked
+			st.unacked = 0
+			c.flushLocked(true)
+		}
+	}
+}
+
+// errors of a stream's reads and writes.
+var (
+	errStreamGone = errors.New("http2: stream closed")
+)
+
+type resetError struct {
+	code     http2.ErrCode
+	byClient bool
+}
+
+func (e resetError) Error() string {
+	if e.byClient {
+		return fmt.Sprintf("http2: stream reset by the client (%v)", e.code)
+	}
+	return fmt.Sprintf("http2: stream reset (%v)", e.code)
+}
+
+func errResetByClient(code http2.ErrCode) error { return resetError{code, true} }
+
+// resetByClient reports whether err is the client's RST_STREAM.
+func resetByClient(err error) bool {
+	var re resetError
+	return errors.As(err, &re) && re.byClient
+}
+func errStreamReset(code http2.ErrCode) error { return resetError{code, false} }
+
+// resetLocked ends the stream with err: its reads and writes fail, its
+// request context is cancelled, and, when send is set, the client is told
+// with RST_STREAM carrying err's code.
+func (st *stream) resetLocked(err error, send bool) {
+	if st.reset != nil {
+		return
+	}
+	st.reset = err
+	if st.bodyErr == nil {
+		st.bodyErr = err
+	}
+	c := st.c
+	if send {
+		code := http2.ErrCodeCancel
+		var re resetError
+		if errors.As(err, &re) {
+			code = re.code
+		}
+		c.wfr.WriteRSTStream(st.id, code)
+		c.flushLocked(true)
+	}
+	st.endSent = true
+	st.state = stateClosed
+	if st.reqCtx != nil && err != nil {
+		var re resetError
+		if !errors.As(err, &re) || re.code != http2.ErrCodeNo {
+			st.reqCtx.Abort()
+		}
+	}
+	st.cond.Broadcast()
+	c.closeStreamLocked(st)
+}
+
+// wake wakes the stream's handler if it waits; mu is held.
+func (st *stream) wake() { st.cond.Broadcast() }
+
+// tick checks the stream's data rates and drain time; mu is held.
+func (st *stream) tick(now int64) {
+	if st.handlerDone {
+		if now > st.drainUntil && st.reset == nil {
+			st.resetLocked(errStreamReset(http2.ErrCodeNo), true)
+		}
+		return
+	}
+	if st.bodyRate.Tick(heartbeat.Interval) {
+		st.c.logger().Info("request body timed out: the client sends it too slowly (below the minimum request body data rate)", "remote", st.c.remote, "stream", st.id)
+		if st.bodyErr == nil {
+			st.bodyErr = app.ErrBodyTimeout
+		}
+		st.cond.Broadcast()
+	}
+	if st.windowWait.WriteOverdue(now) {
+		st.c.logger().Info("stream reset: the client does not open its flow-control window for the response (below the minimum response data rate)", "remote", st.c.remote, "stream", st.id)
+		st.resetLocked(errStreamReset(http2.ErrCodeCancel), true)
+	}
+}
+
+// The app.Stream side.
+
+// ReadBody reads request body bytes as they arrive, giving them back to
+// the flow-control windows as the handler consumes them. The first read
+// sends 100 Continue when the client asked for it.
+func (st *stream) ReadBody(p []byte) (int, error) {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !st.continued {
+		st.continued = true
+		if !st.Committed() && st.reset == nil {
+			block := c.encodeHeaders(http.StatusContinue, nil, -1, nil)
+			c.writeHeadersLocked(st.id, block, false)
+			c.flushLocked(false)
+		}
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for st.bodyOff == len(st.body) {
+		switch {
+		case st.bodyEnded:
+			return 0, io.EOF
+		case st.readExpired:
+			return 0, os.ErrDeadlineExceeded
+		case st.bodyErr != nil:
+			return 0, st.bodyErr
+		}
+		st.bodyRate.Wait(true)
+		st.cond.Wait()
+		st.bodyRate.Wait(false)
+	}
+	n := copy(p, st.body[st.bodyOff:])
+	st.bodyOff += n
+	st.bodyRate.Count(n)
+	c.giveBack(int64(n), int64(n), st)
+	if st.bodyOff == len(st.body) && st.bodyEnded {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteHead queues the response's HEADERS frame, which goes out with the
+// first body bytes or when the response ends.
+func (st *stream) WriteHead(ex *app.Exchange, length int64, final bool) {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.reset != nil {
+		return
+	}
+	status := ex.Status()
+	st.noBody = ex.IsHead() || !app.BodyAllowed(status)
+	end := final && (st.noBody || length == 0) && !ex.HasTrailers()
+	block := c.encodeHeaders(status, ex, length, nil)
+	c.writeHeadersLocked(st.id, block, end)
+	st.headSent = true
+	if end {
+		st.endStreamLocked()
+	}
+	st.remaining = length
+	st.endWithData = final && length > 0 && !ex.HasTrailers()
+	if !final {
+		c.flushLocked(false)
+	}
+}
+
+// writeHeadersLocked queues a header block as HEADERS and CONTINUATION
+// frames no larger than the client allows.
+func (c *Conn) writeHeadersLocked(id uint32, block []byte, endStream bool) {
+	max := int(c.peerMaxFrame)
+	first := block
+	if len(first) > max {
+		first = first[:max]
+	}
+	block = block[len(first):]
+	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0})
+	for len(block) > 0 {
+		frag := block
+		if len(frag) > max {
+			frag = frag[:max]
+		}
+		block = block[len(frag):]
+		c.wfr.WriteContinuation(id, len(block) == 0, frag)
+	}
+}
+
+// endStreamLocked records that END_STREAM went out.
+func (st *stream) endStreamLocked() {
+	st.endSent = true
+	if st.state == stateHalfClosedRemote {
+		st.state = stateClosed
+	} else {
+		st.state = stateHalfClosedLocal
+	}
+}
+
+// WriteBody queues body bytes as DATA frames, as the flow-control windows
+// allow, waiting for the client to open them.
+func (st *stream) WriteBody(a, b []byte) error {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := st.writeErrLocked(); err != nil {
+		return err
+	}
+	if st.noBody {
+		return nil
+	}
+	for _, p := range [2][]byte{a, b} {
+		if err := st.writeDataLocked(p); err != nil {
+			return err
+		}
+	}
+	if c.out.queued() >= c.cfg.MaxOutput/2 {
+		c.flushLocked(false)
+	}
+	return st.writeErrLocked()
+}
+
+// writeDataLocked sends p in DATA frames.
+func (st *stream) writeDataLocked(p []byte) error {
+	c := st.c
+	for len(p) > 0 {
+		n := int64(len(p))
+		for {
+			if err := st.writeErrLocked(); err != nil {
+				return err
+			}
+			n = min(n, st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
+			if n > 0 {
+				break
+			}
+			// No window: make what is queued go out, then wait for the
+			// client's WINDOW_UPDATE, timed against the response rate.
+			c.flushLocked(false)
+			st.windowWait.StartWrite(c.now(), len(p), heartbeat.Interval)
+			st.cond.Wait()
+			st.windowWait.Wait(false)
+			n = int64(len(p))
+		}
+		c.waitRoom()
+		if err := st.writeErrLocked(); err != nil {
+			return err
+		}
+		end := false
+		if st.remaining >= 0 {
+			st.remaining -= n
+			end = st.endWithData && st.remaining == 0
+		}
+		c.appendData(st.id, p[:n], end)
+		st.sendWindow -= n
+		c.sendWindow -= n
+		p = p[n:]
+		if end {
+			st.endStreamLocked()
+		}
+	}
+	return nil
+}
+
+// appendData queues one DATA frame. It is written by hand rather than by
+// the Framer, whose WriteData would copy the payload once more.
+func (c *Conn) appendData(id uint32, data []byte, end bool) {
+	var flags byte
+	if end {
+		flags = byte(http2.FlagDataEndStream)
+	}
+	n := len(data)
+	c.out.buf = append(c.out.buf, byte(n>>16), byte(n>>8), byte(n), byte(http2.FrameData), flags,
+		byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+	c.out.buf = append(c.out.buf, data...)
+}
+
+func (st *stream) writeErrLocked() error {
+	switch {
+	case st.c.out.err != nil:
+		return st.c.out.err
+	case st.reset != nil:
+		if st.writeTimer != nil && errors.Is(st.reset, errWriteDeadline) {
+			return os.ErrDeadlineExceeded
+		}
+		return st.reset
+	case st.endSent:
+		return errStreamGone
+	}
+	return nil
+}
+
+func (st *stream) FlushBody() error {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushLocked(false)
+	return st.writeErrLocked()
+}
+
+// EndResponse ends the response: trailers, or an empty DATA frame with
+// END_STREAM when the last DATA frame did not carry it.
+func (st *stream) EndResponse(ex *app.Exchange) bool {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.reset != nil || st.endSent {
+		c.flushLocked(false)
+		return st.reset == nil
+	}
+	if d := ex.DeclaredLength(); d >= 0 && ex.Written() < d && !st.noBody {
+		c.logger().Warn("response shorter than its Content-Length; resetting the stream",
+			"remote", c.remote, "stream", st.id, "contentLength", d, "written", ex.Written())
+		st.resetLocked(errStreamReset(http2.ErrCodeInternal), true)
+		return false
+	}
+	if ex.HasTrailers() {
+		block := c.encodeHeaders(0, nil, -1, ex.VisitTrailers)
+		c.writeHeadersLocked(st.id, block, true)
+	} else {
+		c.appendData(st.id, nil, true)
+	}
+	st.endStreamLocked()
+	c.flushLocked(false)
+	return true
+}
+
+// WriteInformational sends a 1xx response.
+func (st *stream) WriteInformational(code int, headers func(fn func(name, value string))) error {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := st.writeErrLocked(); err != nil {
+		return err
+	}
+	if code == http.StatusContinue {
+		if st.continued {
+			return nil
+		}
+		st.continued = true
+	}
+	block := c.encodeHeaders(code, nil, -1, headers)
+	c.writeHeadersLocked(st.id, block, false)
+	c.flushLocked(false)
+	return nil
+}
+
+func (st *stream) Hijackable() bool { return false }
+
+func (st *stream) Hijack(*app.Exchange, bool) (net.Conn, error) { return nil, http.ErrNotSupported }
+
+// CanUpgrade is false: HTTP/2 has no Upgrade (RFC 9113, 8.6).
+func (st *stream) CanUpgrade() bool { return false }
+
+func (st *stream) NetConn() net.Conn { return st.c.nc }
+
+func (st *stream) PeerAddr() string { return st.c.remote }
+
+func (st *stream) WriteErr() error {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.endSent && st.reset == nil {
+		return nil
+	}
+	return st.writeErrLocked()
+}
+
+// SetReadDeadline sets when reading the request body fails with
+// os.ErrDeadlineExceeded; the zero time removes it.
+func (st *stream) SetReadDeadline(t time.Time) error {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.readTimer != nil {
+		st.readTimer.Stop()
+		st.readTimer = nil
+	}
+	st.readExpired = false
+	if t.IsZero() {
+		return nil
+	}
+	fire := func() {
+		c.mu.Lock()
+		st.readExpired = true
+		st.cond.Broadcast()
+		c.mu.Unlock()
+	}
+	if d := time.Until(t); d > 0 {
+		st.readTimer = time.AfterFunc(d, fire)
+	} else {
+		st.readExpired = true
+	}
+	return nil
+}
+
+var errWriteDeadline = errStreamReset(http2.ErrCodeCancel)
+
+// SetWriteDeadline sets when the response is abandoned: the stream is
+// reset and writes fail with os.ErrDeadlineExceeded, as with net/http's
+// HTTP/2 server.
+func (st *stream) SetWriteDeadline(t time.Time) error {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.writeTimer != nil {
+		st.writeTimer.Stop()
+		st.writeTimer = nil
+	}
+	if t.IsZero() {
+		return nil
+	}
+	st.writeTimer = time.AfterFunc(max(time.Until(t), 0), func() {
+		c.mu.Lock()
+		if st.c == c && !st.endSent {
+			st.resetLocked(errWriteDeadline, true)
+		}
+		c.mu.Unlock()
+	})
+	return nil
+}
+
+func (st *stream) SetMinRequestBodyRate(r app.Rate) { st.bodyRate.Set(r) }
+
+func (st *stream) SetMinResponseRate(r app.Rate) { st.windowWait.Set(r) }
+
+func (st *stream) SetRequestContext(ctx *app.RequestContext) {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st.reqCtx = ctx
+	if ctx != nil && st.reset != nil {
+		ctx.Abort()
+	}
+}
