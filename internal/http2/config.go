@@ -67,6 +67,8 @@ type Config struct {
 	readPool   *bufpool.Pool
 	streamPool sync.Pool
 	initOnce   sync.Once
+	interned   sync.Map // response header strings, allocated once
+	internedN  atomic.Int64
 }
 
 // readBufferSize is the connection's read buffer while it is busy: a

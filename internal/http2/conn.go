@@ -81,9 +81,7 @@ type Conn struct {
 	out          output
 	enc          *hpack.Encoder
 	encBuf       []byte
-	names        map[string]string // response header names, as strings, allocated once
-	values       map[string]string // response header values that repeat
-	wfr          *http2.Framer     // writes control frames into out
+	wfr          *http2.Framer // writes control frames into out
 
 	// For the heartbeat.
 	lastRead     atomic.Int64 // heartbeat time of the last frame read
@@ -94,6 +92,8 @@ type Conn struct {
 	controls     atomic.Int64 // control frames, decaying each tick (floods)
 	writeRate    app.RateTimer
 	shutdownTick atomic.Int32
+	parked       atomic.Bool // waiting in the parker, without a goroutine
+	parkAsked    atomic.Bool // the heartbeat asks the idle reader to park
 
 	state http.ConnState // the last state told to OnState; reader goroutine
 }
@@ -186,6 +186,19 @@ func (e streamErr) Error() string {
 // Serve serves the connection until it closes, then calls Done.
 func (c *Conn) Serve() {
 	err := c.serve()
+	if err == errParked {
+		return // the parker resumes the connection when bytes arrive
+	}
+	c.shutdown(err)
+}
+
+// resume serves a parked connection again, on a fresh goroutine.
+func (c *Conn) resume() {
+	c.fr = c.newReadFramer() // without the buffer the last one grew
+	err := c.readLoop()
+	if err == errParked {
+		return
+	}
 	c.shutdown(err)
 }
 
@@ -216,6 +229,11 @@ func (c *Conn) serve() error {
 	c.mu.Unlock()
 
 	c.fr = c.newReadFramer()
+	return c.readLoop()
+}
+
+// readLoop reads and handles frames until the connection ends, or parks.
+func (c *Conn) readLoop() error {
 	for {
 		if c.opts.Draining.Load() {
 			c.startShutdown()
@@ -228,6 +246,12 @@ func (c *Conn) serve() error {
 			c.lastRead.Store(c.now())
 			err = c.handle(f)
 		}
+		if err == errPark {
+			if c.park() {
+				return errParked
+			}
+			continue
+		}
 		if err != nil {
 			var se streamErr
 			if errors.As(err, &se) {
@@ -237,6 +261,61 @@ func (c *Conn) serve() error {
 			return err
 		}
 	}
+}
+
+// errPark asks the reader to park the idle connection; errParked says it
+// did, and the reader goroutine ends.
+var (
+	errPark   = errors.New("http2: park")
+	errParked = errors.New("http2: parked")
+)
+
+// park hands an idle connection to the parker: no goroutine waits for it
+// until its socket is readable. It reports false when the connection is
+// not idle any more, or cannot be parked.
+func (c *Conn) park() bool {
+	pk, rc := c.cfg.Parker, c.in.idler.RawConn()
+	if pk == nil || rc == nil || !c.idleNow() || c.finished() {
+		return false
+	}
+	c.in.release()
+	c.fr = nil
+	c.mu.Lock()
+	if len(c.streams) == 0 {
+		c.streams = nil // made again for the next stream
+	}
+	c.mu.Unlock()
+	c.parked.Store(true)
+	if err := pk.Park(rc, c.unparked); err != nil {
+		c.parked.Store(false)
+		c.fr = c.newReadFramer()
+		return false
+	}
+	c.cfg.Released.Add(parkedStackEstimate)
+	return true
+}
+
+// parkedStackEstimate is the stack a parked connection's reader goroutine
+// leaves behind.
+const parkedStackEstimate = 8 << 10
+
+// unparked is the parker's: the parked connection's socket is readable.
+// It must not block.
+func (c *Conn) unparked() {
+	if c.parked.CompareAndSwap(true, false) {
+		go c.resume()
+	}
+}
+
+// kick makes the reader look at the connection's state: it wakes a
+// blocked read, or resumes a parked connection.
+func (c *Conn) kick() {
+	if c.parked.CompareAndSwap(true, false) {
+		c.cfg.Parker.Unpark(c.in.idler.RawConn())
+		go c.resume()
+		return
+	}
+	c.in.wake()
 }
 
 // newReadFramer makes the framer the reader goroutine parses frames with.
@@ -269,6 +348,7 @@ func (c *Conn) readPreface() error {
 // connection has nothing in flight.
 func (c *Conn) readFrame() (http2.Frame, error) {
 	c.in.idle = c.idleNow()
+	c.in.boundary = true
 	fh, err := c.fr.ReadFrameHeader()
 	if err == nil {
 		var f http2.Frame
@@ -532,7 +612,7 @@ func (c *Conn) finalGoAwayLocked() {
 	c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 	c.flushLocked(true)
 	if len(c.streams) == 0 && c.running == 0 {
-		c.in.wake() // nothing left: the reader ends the connection
+		go c.kick() // nothing left: the reader ends the connection
 	}
 }
 
@@ -601,6 +681,10 @@ func (c *Conn) Abort() {
 	}
 	c.mu.Unlock()
 	c.in.abort()
+	if c.parked.CompareAndSwap(true, false) {
+		c.cfg.Parker.Unpark(c.in.idler.RawConn())
+		go c.resume() // to end the connection
+	}
 }
 
 // CloseIfIdle starts a graceful shutdown (GOAWAY, the streams in flight
@@ -612,7 +696,7 @@ func (c *Conn) CloseIfIdle() bool {
 	idle := len(c.streams) == 0 && c.running == 0
 	c.mu.Unlock()
 	if idle {
-		c.in.wake()
+		c.kick()
 	}
 	return idle
 }
@@ -659,6 +743,12 @@ func (c *Conn) Tick(now int64) {
 		c.mu.Lock()
 		c.finalGoAwayLocked()
 		c.mu.Unlock()
+	}
+	if idle := c.idleSince.Load(); idle != 0 && c.cfg.Parker != nil && !c.parked.Load() && now-idle >= int64(heartbeat.Interval) {
+		// Idle for a heartbeat: the reader parks the connection.
+		if c.parkAsked.CompareAndSwap(false, true) {
+			c.in.wake()
+		}
 	}
 	if c.writeRate.WriteOverdue(now) {
 		c.logger().Info("connection aborted: the client reads the response too slowly (below the minimum response data rate)", "remote", c.remote)

@@ -357,11 +357,13 @@ func (c *Conn) encodeHeaders(status int, ex *app.Exchange, length int64, extra f
 			}
 			enc.WriteField(hpack.HeaderField{Name: c.intern(n), Value: c.internValue(n, value)})
 		})
+		// Values that change from response to response are not indexed:
+		// they would only churn the client's table and ours.
 		if length >= 0 {
-			enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10)})
+			enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10), Sensitive: true})
 		}
 		if !ex.UserDate() {
-			enc.WriteField(hpack.HeaderField{Name: "date", Value: c.cfg.App.Heartbeat.Date()})
+			enc.WriteField(hpack.HeaderField{Name: "date", Value: c.cfg.App.Heartbeat.Date(), Sensitive: true})
 		}
 		if c.cfg.App.ServerHeader && !ex.UserServer() {
 			enc.WriteField(hpack.HeaderField{Name: "server", Value: "Kestrel"})
@@ -414,43 +416,38 @@ func statusString(code int) string {
 	return strconv.Itoa(code)
 }
 
-// intern returns name as a string, allocating it only the first time
-// the connection sees it.
+// intern returns name as a string, allocated only the first time the
+// server sees it (the cache is the server's, bounded, and shared by its
+// connections).
 func (c *Conn) intern(b []byte) string {
-	if s, ok := c.names[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(c.names) < maxInterned {
-		if c.names == nil {
-			c.names = make(map[string]string)
-		}
-		c.names[s] = s
-	}
-	return s
+	return c.cfg.intern(b)
 }
 
-// internValue returns a header's value as a string, from the connection's
-// cache for the values that repeat response after response (content types,
-// cache policies), so that they are allocated once.
+// internValue returns a header's value as a string, from the cache for
+// the values that repeat response after response (content types, cache
+// policies), so that they are allocated once.
 func (c *Conn) internValue(name, value []byte) string {
-	if len(value) > 64 {
-		return httpsyntax.SanitizeValue(string(value))
-	}
-	if s, ok := c.values[string(value)]; ok {
-		return s
-	}
-	s := string(value)
 	switch string(name) {
 	case "content-type", "cache-control", "vary", "content-encoding", "x-content-type-options", "access-control-allow-origin":
-		if len(c.values) < maxInterned {
-			if c.values == nil {
-				c.values = make(map[string]string)
-			}
-			c.values[s] = s
+		if len(value) <= 64 {
+			return c.cfg.intern(value)
 		}
+	}
+	return httpsyntax.SanitizeValue(string(value))
+}
+
+// intern returns b as a string from the server's cache, adding it while
+// the cache has room.
+func (cfg *Config) intern(b []byte) string {
+	if s, ok := cfg.interned.Load(string(b)); ok {
+		return s.(string)
+	}
+	s := string(b)
+	if cfg.internedN.Add(1) <= maxInterned {
+		cfg.interned.Store(s, s)
 	}
 	return s
 }
 
-const maxInterned = 64
+// maxInterned bounds the server's cache of header strings.
+const maxInterned = 1024

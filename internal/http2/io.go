@@ -13,13 +13,14 @@ import (
 // buffer that is given back whenever the connection has nothing in
 // flight, so an idle connection holds none.
 type inbound struct {
-	c     *Conn
-	idler transport.IdleReader
-	buf   *[]byte
-	r, w  int
-	pre   []byte // bytes read before the connection was handed over
-	idle  bool   // nothing in flight: an empty buffer may be given back
-	woken atomic.Bool
+	c        *Conn
+	idler    transport.IdleReader
+	buf      *[]byte
+	r, w     int
+	pre      []byte // bytes read before the connection was handed over
+	idle     bool   // nothing in flight: an empty buffer may be given back
+	boundary bool   // no byte of the next frame was read yet
+	woken    atomic.Bool
 }
 
 func (in *inbound) init(c *Conn, pre []byte) {
@@ -37,6 +38,7 @@ func (in *inbound) Read(p []byte) (int, error) {
 	if len(in.pre) > 0 {
 		n := copy(p, in.pre)
 		in.pre = in.pre[n:]
+		in.boundary = false
 		if len(in.pre) == 0 {
 			in.pre = nil
 		}
@@ -49,6 +51,7 @@ func (in *inbound) Read(p []byte) (int, error) {
 	}
 	n := copy(p, (*in.buf)[in.r:in.w])
 	in.r += n
+	in.boundary = false
 	return n, nil
 }
 
@@ -75,12 +78,17 @@ func (in *inbound) fill() error {
 		if err == nil || !in.woken.Swap(false) {
 			return err
 		}
-		// Woken by the server (a shutdown, a timeout): the connection ends
-		// if it has nothing in flight; otherwise the read goes on, so a
-		// frame being read is never cut in two.
+		// Woken by the server (a shutdown, a timeout, parking): the
+		// connection ends if it has nothing in flight, or parks between
+		// frames; otherwise the read goes on, so a frame being read is
+		// never cut in two.
 		c.nc.SetReadDeadline(time.Time{})
 		if c.finished() {
 			return errWoken
+		}
+		if c.parkAsked.Swap(false) && in.boundary && c.idleNow() {
+			in.idle = true
+			return errPark
 		}
 	}
 }

@@ -1,12 +1,14 @@
 package http2
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // TestGracefulShutdown checks RFC 9113, 6.8: GOAWAY with 2^31-1 and a
@@ -109,5 +111,39 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 	if !c.closed(5 * time.Second) {
 		t.Fatal("an idle connection stayed open past the keep-alive timeout")
+	}
+}
+
+// TestParkedConnection checks that an idle connection leaves its goroutine
+// for the parker after a heartbeat, holding no read buffer, and serves its
+// next request when it comes.
+func TestParkedConnection(t *testing.T) {
+	pk, err := transport.NewParker()
+	if err != nil {
+		if runtime.GOOS == "linux" {
+			t.Fatal(err)
+		}
+		t.Skip("no parker on this system: idle connections keep a goroutine")
+	}
+	defer pk.Close()
+	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, func(cfg *Config) { cfg.Parker = pk })
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	if st := c.status(1); st != 200 {
+		t.Fatal(st)
+	}
+	conn := s.conn()
+	for deadline := time.Now().Add(5 * time.Second); !conn.parked.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle connection was not parked")
+		}
+		s.tick(2 * time.Second)
+	}
+	if conn.in.buf != nil {
+		t.Error("a parked connection holds its read buffer")
+	}
+	c.request(3, "GET", "/", true)
+	if st := c.status(3); st != 200 {
+		t.Fatalf("after parking: %d", st)
 	}
 }
