@@ -340,12 +340,12 @@ func (s *Server) init() error {
 	s.retiring = make(map[*listener]bool)
 	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
 	s.upgrades = transport.NewCounter(active.limits.MaxConcurrentUpgradedConnections)
+	s.hb = heartbeat.New(s.tick)
 	if pk, err := transport.NewParker(); err == nil {
 		s.parker = pk
 	} else if runtime.GOOS == "linux" {
 		logevents.General(log, slog.LevelWarn, "ParkerUnavailable", "Idle connections keep a goroutine each: the connection parker did not start: "+err.Error())
 	}
-	s.hb = heartbeat.New(s.tick)
 	s.hb.Start()
 	return nil
 }
