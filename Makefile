@@ -5,7 +5,7 @@ GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 FUZZTIME  ?= 30s
 
-.PHONY: test deps fmt vet staticcheck unit crossbuild benchsmoke bench run fuzz slowhttp
+.PHONY: test deps fmt vet staticcheck unit crossbuild benchsmoke bench run fuzz slowhttp upgradeload
 
 test: deps fmt vet staticcheck unit crossbuild benchsmoke
 
@@ -55,3 +55,7 @@ fuzz:
 # The long slow-client attack (500 connections, 60 s per mode).
 slowhttp:
 	./scripts/slowhttp.sh
+
+# Ten binary upgrades in 30 s under wrk, with no error allowed.
+upgradeload:
+	./scripts/upgrade-under-load.sh

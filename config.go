@@ -56,6 +56,11 @@ type Config struct {
 	// AddServerHeader sends "Server: Kestrel" (default true).
 	AddServerHeader *bool
 
+	// ShutdownTimeout is how long in-flight requests may finish when the
+	// server stops (Server.ShutdownTimeout; ASP.NET's
+	// HostOptions.ShutdownTimeout, 30 s by default).
+	ShutdownTimeout *settings.Duration
+
 	// AllowedHosts is the semicolon-separated host filter ("*": any) that
 	// Handler applies. ParseConfig reads it from the top-level
 	// "AllowedHosts" key, where ASP.NET's appsettings.json has it, or from
@@ -334,32 +339,94 @@ func (c *Config) limits(base Limits) (Limits, error) {
 // files use to turn a timeout off.
 const maxTimeSpan = 1<<63 - 1
 
-// Apply configures s: limits, the server header, the default certificate
-// and the endpoints, in the file's order (they take precedence over URLs
-// given to UseURLs). It logs the configuration's warnings to s.Logger.
-// The middleware settings (AllowedHosts, ForwardedHeaders) are for the
-// handler: see Handler.
+// Apply configures s: limits, the server header, the shutdown timeout,
+// the default certificate and the endpoints, in the file's order (they
+// take precedence over URLs given to UseURLs). It logs the configuration's
+// warnings to s.Logger. The middleware settings (AllowedHosts,
+// ForwardedHeaders) are for the handler: see Handler. To change the
+// configuration of a running server, use Server.Reload.
 func (c *Config) Apply(s *Server) error {
 	for _, w := range c.warnings {
 		s.logger().Warn(w)
 	}
-	limits, err := c.limits(s.Limits)
+	code := s.configFields()
+	f, eps, err := c.resolve(code)
 	if err != nil {
 		return err
 	}
-	if _, err := limits.withDefaults(); err != nil {
-		return err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
 	}
-	s.Limits = limits
+	if s.preConfig == nil {
+		s.preConfig = &code // what Reload configures over
+	}
+	f.apply(s)
+	s.endpoints = append(s.endpoints, eps...)
+	return nil
+}
+
+// configFields are the Server fields a configuration sets.
+type configFields struct {
+	limits              Limits
+	disableServerHeader bool
+	defaultHTTPS        *HTTPS
+	socketMode          fs.FileMode
+	shutdownTimeout     time.Duration
+}
+
+func (s *Server) configFields() configFields {
+	return configFields{s.Limits, s.DisableServerHeader, s.DefaultHTTPS, s.UnixSocketMode, s.ShutdownTimeout}
+}
+
+func (f configFields) apply(s *Server) {
+	s.Limits, s.DisableServerHeader, s.DefaultHTTPS, s.UnixSocketMode, s.ShutdownTimeout = f.limits, f.disableServerHeader, f.defaultHTTPS, f.socketMode, f.shutdownTimeout
+}
+
+// settings returns the settings of a server with these fields.
+func (f configFields) settings() (activeSettings, error) {
+	limits, err := f.limits.withDefaults()
+	if err != nil {
+		return activeSettings{}, err
+	}
+	timeout := f.shutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	return activeSettings{limits: limits, serverHeader: !f.disableServerHeader, defaultHTTPS: f.defaultHTTPS,
+		socketMode: f.socketMode, shutdownTimeout: timeout}, nil
+}
+
+// resolve returns the fields as the configuration sets them over base,
+// and the sockets of its endpoints, in its order. The error names every
+// key at fault.
+func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
+	f := base
+	limits, err := c.limits(base.limits)
+	if err != nil {
+		return f, nil, err
+	}
+	if _, err := limits.withDefaults(); err != nil {
+		return f, nil, err
+	}
+	f.limits = limits
 	if c.AddServerHeader != nil {
-		s.DisableServerHeader = !*c.AddServerHeader
+		f.disableServerHeader = !*c.AddServerHeader
 	}
 	var errs []error
+	if c.ShutdownTimeout != nil {
+		if d := time.Duration(*c.ShutdownTimeout); d > 0 {
+			f.shutdownTimeout = d
+		} else {
+			errs = append(errs, fmt.Errorf("Kestrel:ShutdownTimeout: %v: use a positive duration, such as \"00:00:30\" or \"30s\"", d))
+		}
+	}
 	if c.EndpointDefaults.SocketMode != "" {
 		if m, err := parseSocketMode("Kestrel:EndpointDefaults:SocketMode", c.EndpointDefaults.SocketMode); err != nil {
 			errs = append(errs, err)
 		} else {
-			s.UnixSocketMode = m
+			f.socketMode = m
 		}
 	}
 	if def, ok := lookupFold(c.Certificates, "Default"); ok {
@@ -367,20 +434,27 @@ func (c *Config) Apply(s *Server) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			s.DefaultHTTPS = h
+			f.defaultHTTPS = h
 		}
 	}
+	var eps []endpoint
 	for _, name := range c.endpointNames() {
 		ep, err := c.endpoint(name, c.Endpoints[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := s.ListenEndpoint(ep); err != nil {
+		resolved, err := ep.resolve()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("Kestrel:Endpoints:%s: %w", name, err))
+			continue
 		}
+		for i := range resolved {
+			resolved[i].fromConfig = true
+		}
+		eps = append(eps, resolved...)
 	}
-	return errors.Join(errs...)
+	return f, eps, errors.Join(errs...)
 }
 
 // endpointNames returns the names of the endpoints in the order the

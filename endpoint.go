@@ -181,10 +181,11 @@ type endpoint struct {
 	anyIP     bool   // the dual-stack any-address, with an IPv4 fallback
 	nameHost  string // a host that is neither an IP address nor localhost, which binds every address
 
-	ln   net.Listener // already bound (inherited)
-	opts Endpoint
-	from *Endpoint    // the Endpoint resolved; its sockets share one TLS configuration
-	tls  *tlsEndpoint // built by Start for https
+	ln         net.Listener // already bound (inherited)
+	opts       Endpoint
+	fromConfig bool         // added by Config.Apply: Reload replaces it
+	from       *Endpoint    // the Endpoint resolved; its sockets share one TLS configuration
+	tls        *tlsEndpoint // built by Start for https
 }
 
 // resolve turns an Endpoint into the sockets it binds.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -59,29 +60,57 @@ func (ep *endpoint) servesHTTP3() bool {
 	return ep.opts.Protocols&HTTP3 != 0 && ep.scheme == "https" && ep.udp()
 }
 
-// quicOnly splits out the endpoints that serve HTTP/3 alone: they bind no
-// TCP port.
-func quicOnly(eps []endpoint) (tcp, udp []endpoint) {
-	for _, ep := range eps {
-		if ep.opts.Protocols == HTTP3 {
-			udp = append(udp, ep)
-		} else {
-			tcp = append(tcp, ep)
-		}
-	}
-	return tcp, udp
+// udpSocket is a bound UDP socket and the QUIC transport on it. The
+// endpoint listening on it can change (Reload) while the connections of
+// the one before go on: the transport closes once neither listens nor
+// has a connection left.
+type udpSocket struct {
+	pc net.PacketConn
+	tr *quic.Transport
+
+	mu    sync.Mutex
+	cur   *quicListener // listening now
+	users int           // listeners whose connections have not all ended
 }
 
-// quicListener is an endpoint's UDP socket and the QUIC listener on it.
-type quicListener struct {
-	ep   endpoint
-	pc   net.PacketConn
-	tr   *quic.Transport
-	ln   *quic.Listener
-	ctx  context.Context // the base of its connections' contexts
-	only bool            // an HTTP/3-only endpoint: no TCP listener beside it
+func newUDPSocket(pc net.PacketConn) *udpSocket {
+	return &udpSocket{pc: pc, tr: &quic.Transport{Conn: pc}}
+}
 
-	conns sync.WaitGroup // connections being served; the transport outlives them
+// Addr is the socket's address, as a TCP address (that of the endpoint).
+func (us *udpSocket) Addr() net.Addr {
+	a := us.pc.LocalAddr().(*net.UDPAddr)
+	return &net.TCPAddr{IP: a.IP, Port: a.Port, Zone: a.Zone}
+}
+
+// close closes a socket that nothing listens on.
+func (us *udpSocket) close() {
+	us.tr.Close()
+	us.pc.Close()
+}
+
+// release ends a listener's use of the socket, closing it after the last.
+func (us *udpSocket) release() {
+	us.mu.Lock()
+	us.users--
+	last := us.users == 0
+	us.mu.Unlock()
+	if last {
+		us.close()
+	}
+}
+
+// quicListener is the HTTP/3 side of a listener: a QUIC listener on a UDP
+// socket, beside the endpoint's TCP socket (same port number) or alone
+// for an HTTP/3-only endpoint.
+type quicListener struct {
+	l       *listener
+	sock    *udpSocket
+	ln      *quic.Listener // nil until open
+	ctx     context.Context
+	stopped atomic.Bool
+	done    chan struct{}  // closed when its accept loop has ended
+	conns   sync.WaitGroup // connections being served; the socket outlives them
 
 	mu      sync.Mutex
 	refused map[string]time.Time // clients refused lately, by address
@@ -91,101 +120,94 @@ type quicListener struct {
 // address; QUIC connections are not accepted through it.
 var _ net.Listener = (*quicListener)(nil)
 
-func (ql *quicListener) Addr() net.Addr { return ql.pc.LocalAddr() }
+func (ql *quicListener) Addr() net.Addr { return ql.sock.pc.LocalAddr() }
 
 func (ql *quicListener) Accept() (net.Conn, error) {
 	return nil, errors.New("kestrel: QUIC connections are accepted by the server")
 }
 
 // Close stops accepting connections; those accepted go on until they end,
-// then the UDP socket closes.
-func (ql *quicListener) Close() error { return ql.ln.Close() }
-
-// bindQUIC binds the UDP sockets of the HTTPS endpoints that serve HTTP/3:
-// beside each TCP listener in bound, on the port it got (a port 0
-// endpoint whose number is taken on UDP picks another pair), and for the
-// HTTP/3-only endpoints in only. On failure nothing stays bound but the
-// TCP listeners, which the caller closes.
-func (s *Server) bindQUIC(bound []*listener, only []endpoint) ([]*quicListener, error) {
-	var out []*quicListener
-	fail := func(err error) ([]*quicListener, error) {
-		for _, ql := range out {
-			ql.closeNow()
-		}
-		return nil, err
+// then the socket is released.
+func (ql *quicListener) Close() error {
+	ql.stopped.Store(true)
+	if ql.ln != nil {
+		return ql.ln.Close()
 	}
-	log := s.cfg.App.Logger
-	for _, l := range bound {
-		ep := &l.ep
-		if ep.opts.Protocols&HTTP3 == 0 {
-			continue
-		}
-		if !ep.servesHTTP3() {
-			logevents.General(log, slog.LevelWarn, "Http3DisabledWithHttp1AndNoTls",
-				"HTTP/3 is not enabled for "+ep.url+": HTTP/3 needs HTTPS on a TCP address. The endpoint serves "+ep.opts.Protocols.tcp().String()+".")
-			continue
-		}
-		ql, err := s.bindUDPBeside(l)
-		if err != nil {
-			return fail(err)
-		}
-		out = append(out, ql)
-	}
-	for i := range only {
-		ep := &only[i]
-		ql, err := s.listenQUIC(ep, ep.port)
-		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
-			// No IPv6: every IPv4 address instead, as for TCP.
-			v4 := *ep
-			v4.network, v4.address = "tcp4", "0.0.0.0:"+strconv.Itoa(ep.port)
-			ql, err = s.listenQUIC(&v4, ep.port)
-		}
-		if err != nil && ep.localhost && !transport.IsAddrInUse(err) {
-			logevents.General(log, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
-			continue
-		}
-		if err != nil {
-			return fail(udpBindError(ep, ep.port, err))
-		}
-		ql.only = true
-		out = append(out, ql)
-	}
-	if len(only) > 0 && !slices.ContainsFunc(out, func(ql *quicListener) bool { return ql.only }) {
-		return fail(fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", only[0].url))
-	}
-	return out, nil
+	return nil
 }
 
-// bindUDPBeside binds the UDP port of l's number. When l's endpoint asked
-// for port 0 and the number is taken on UDP, l is bound anew until both
-// get one (a few tries).
-func (s *Server) bindUDPBeside(l *listener) (*quicListener, error) {
+// bindQUIC gives l, bound for an endpoint that asks for HTTP/3, its UDP
+// socket: on the number of its TCP port (a port 0 endpoint whose number
+// is taken on UDP picks another pair when its TCP socket is new), or of
+// its own for an HTTP/3-only endpoint (l.sock nil). A socket in pool at
+// that address is taken instead of binding one. It reports whether the
+// endpoint serves HTTP/3: one that cannot (no TLS, a Unix socket) is
+// logged and served without it.
+func (s *Server) bindQUIC(l *listener, pool *[]*udpSocket, fresh bool) (bool, error) {
+	ep := &l.ep
+	if !ep.servesHTTP3() {
+		logevents.General(s.log, slog.LevelWarn, "Http3DisabledWithHttp1AndNoTls",
+			"HTTP/3 is not enabled for "+ep.url+": HTTP/3 needs HTTPS on a TCP address. The endpoint serves "+ep.opts.Protocols.tcp().String()+".")
+		return false, nil
+	}
 	for try := 0; ; try++ {
-		port := l.Addr().(*net.TCPAddr).Port
-		ql, err := s.listenQUIC(&l.ep, port)
+		port := ep.port
+		if l.sock != nil {
+			port = l.sock.Addr().(*net.TCPAddr).Port
+		}
+		if us := claimUDP(pool, ep, port); us != nil {
+			l.quic = &quicListener{l: l, sock: us}
+			return true, nil
+		}
+		pc, err := listenUDP(ep, port)
 		if err == nil {
-			return ql, nil
+			l.quic = &quicListener{l: l, sock: newUDPSocket(pc)}
+			return true, nil
 		}
-		if l.ep.port != 0 || !transport.IsAddrInUse(err) || try == 8 {
-			return nil, udpBindError(&l.ep, port, err)
+		if !fresh || ep.port != 0 || !transport.IsAddrInUse(err) || try == 8 {
+			return true, udpBindError(ep, port, err)
 		}
-		l.Listener.Close()
-		if l.Listener, err = l.ep.bind(); err != nil {
-			return nil, bindError(&l.ep, err)
+		l.sock.Close()
+		ln, err := ep.bind()
+		if err != nil {
+			return true, bindError(ep, err)
 		}
+		l.sock = &socket{Listener: ln}
 	}
 }
 
+// claimUDP takes from pool the UDP socket bound where ep listens on port
+// (0: any port).
+func claimUDP(pool *[]*udpSocket, ep *endpoint, port int) *udpSocket {
+	for i, us := range *pool {
+		if a := us.Addr().(*net.TCPAddr); (port == 0 || a.Port == port) && ep.boundTo(a) {
+			*pool = slices.Delete(*pool, i, i+1)
+			return us
+		}
+	}
+	return nil
+}
+
+// udpBindError explains why ep's UDP port could not be bound; it wraps err.
 func udpBindError(ep *endpoint, port int, err error) error {
 	if transport.IsAddrInUse(err) {
-		return fmt.Errorf("kestrel: failed to bind to %s for HTTP/3: UDP port %d already in use (HTTP/3 needs the UDP port of the endpoint's number; is another server using it?)", ep.url, port)
+		return &explained{fmt.Sprintf("kestrel: failed to bind to %s for HTTP/3: UDP port %d already in use (HTTP/3 needs the UDP port of the endpoint's number; is another server using it?)", ep.url, port), err}
 	}
 	return fmt.Errorf("kestrel: failed to bind to %s for HTTP/3 (UDP port %d): %w", ep.url, port, err)
 }
 
-// listenQUIC binds ep's address on UDP port port and listens for QUIC
-// connections there, with the endpoint's TLS configuration.
-func (s *Server) listenQUIC(ep *endpoint, port int) (*quicListener, error) {
+// explained is an error whose message says all there is to say of the
+// error it wraps.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
+
+// listenUDP binds ep's address on UDP port port.
+func listenUDP(ep *endpoint, port int) (net.PacketConn, error) {
 	host, _, err := net.SplitHostPort(ep.address)
 	if err != nil {
 		return nil, err
@@ -195,11 +217,16 @@ func (s *Server) listenQUIC(ep *endpoint, port int) (*quicListener, error) {
 	if ep.opts.ReusePort {
 		lc.Control = transport.ReusePort
 	}
-	pc, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return nil, err
-	}
-	te := ep.tls
+	return lc.ListenPacket(context.Background(), network, net.JoinHostPort(host, strconv.Itoa(port)))
+}
+
+// openQUIC starts listening for QUIC connections on ql's socket, with
+// its endpoint's TLS configuration and limits, and its accept loop. The
+// listener that listened on the socket before (Reload) stops accepting,
+// its connections go on, and its endpoint is returned. s.mu is held.
+func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
+	l, us := ql.l, ql.sock
+	te := l.tls
 	var allowed func(string) bool
 	if te.sni != nil {
 		allowed = func(name string) bool { return te.sni(name)&HTTP3 != 0 }
@@ -208,28 +235,48 @@ func (s *Server) listenQUIC(ep *endpoint, port int) (*quicListener, error) {
 	if timeout <= 0 {
 		timeout = tlsconn.DefaultHandshakeTimeout
 	}
-	ql := &quicListener{ep: *ep, pc: pc}
-	qconf := s.h3cfg.QUICConfig(timeout)
+	qconf := l.h3cfg.QUICConfig(timeout)
 	base := *qconf
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		// Over MaxConcurrentConnections, a connection is refused before
 		// its handshake (CONNECTION_REFUSED).
 		if max := s.counter.Max(); max > 0 && s.counter.Current() >= max {
 			if ql.firstRefusal(info.RemoteAddr) {
-				s.rejectQUIC(pc.LocalAddr())
+				s.rejectQUIC(us.pc.LocalAddr())
 			}
 			return nil, errTooManyConnections
 		}
 		return &base, nil
 	}
-	ql.tr = &quic.Transport{Conn: pc}
-	ql.ln, err = ql.tr.Listen(http3.TLSConfig(te.config, allowed), qconf)
-	if err != nil {
-		ql.tr.Close()
-		pc.Close()
-		return nil, err
+	us.mu.Lock()
+	if prev := us.cur; prev != nil {
+		prev.Close() // quic-go has one listener per transport
+		prevListener = prev.l
 	}
-	return ql, nil
+	us.cur = ql
+	us.users++
+	us.mu.Unlock()
+	ql.done = make(chan struct{})
+	ln, err := us.tr.Listen(http3.TLSConfig(te.config, allowed), qconf)
+	if err != nil {
+		logevents.General(s.log, slog.LevelError, "ListenerFailed", "HTTP/3 on "+l.url()+" could not start: "+err.Error())
+		close(ql.done)
+		us.release()
+		return prevListener
+	}
+	ql.ln = ln
+	ql.ctx = s.listenerContext(ql)
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		s.acceptQUIC(ql)
+		close(ql.done)
+		go func() {
+			ql.conns.Wait()
+			us.release()
+		}()
+	}()
+	return prevListener
 }
 
 // firstRefusal reports whether a refused connection attempt from addr is
@@ -257,39 +304,31 @@ var errTooManyConnections = errors.New("kestrel: MaxConcurrentConnections reache
 func (s *Server) rejectQUIC(local net.Addr) {
 	s.rejected.Add()
 	s.metrics.Endpoint(local).Rejected()
-	if logevents.ConnectionRejectedEvent.Enabled(s.cfg.App.Logger) {
-		logevents.ConnectionRejected(s.cfg.App.Logger, logevents.NewConnectionID())
+	if logevents.ConnectionRejectedEvent.Enabled(s.log) {
+		logevents.ConnectionRejected(s.log, logevents.NewConnectionID())
 	}
 }
 
-// startQUIC serves the QUIC listeners and publishes the Alt-Svc values
-// of their endpoints; s.mu is held.
-func (s *Server) startQUIC(qls []*quicListener) {
-	s.quic = append(s.quic, qls...)
+// publishAltSvc publishes the Alt-Svc values of the endpoints that serve
+// HTTP/3 beside HTTP/1.1 or HTTP/2. s.mu is held.
+func (s *Server) publishAltSvc() {
 	var table altSvcTable
-	for _, ql := range s.quic {
-		if !ql.only && !ql.ep.opts.DisableAltSvcHeader {
-			a := ql.pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, l := range s.listeners {
+		if l.quic != nil && l.sock != nil && !l.ep.opts.DisableAltSvcHeader {
+			a := l.quic.sock.pc.LocalAddr().(*net.UDPAddr).AddrPort()
 			table = append(table, altSvcEntry{
 				addr:  a.Addr().Unmap(),
 				port:  a.Port(),
 				value: `h3=":` + strconv.Itoa(int(a.Port())) + `"; ma=` + strconv.Itoa(altSvcMaxAge),
-				tls:   ql.ep.tls,
+				tls:   l.tls,
 			})
 		}
 	}
-	if len(table) > 0 {
-		s.altSvc.Store(&table)
+	if len(table) == 0 {
+		s.altSvc.Store(nil)
+		return
 	}
-	s.serving.Add(len(qls))
-	for _, ql := range qls {
-		ql.ctx = s.listenerContext(ql)
-		go func() {
-			defer s.serving.Done()
-			s.acceptQUIC(ql)
-			go ql.closeWhenDone()
-		}()
-	}
+	s.altSvc.Store(&table)
 }
 
 // acceptQUIC accepts QUIC connections until the listener closes.
@@ -297,8 +336,8 @@ func (s *Server) acceptQUIC(ql *quicListener) {
 	for {
 		qc, err := ql.ln.Accept(context.Background())
 		if err != nil {
-			if !errors.Is(err, quic.ErrServerClosed) {
-				logevents.General(s.cfg.App.Logger, slog.LevelError, "ListenerFailed", "The QUIC listener on "+ql.Addr().String()+" failed: "+err.Error())
+			if !errors.Is(err, quic.ErrServerClosed) && !ql.stopped.Load() {
+				logevents.General(s.log, slog.LevelError, "ListenerFailed", "The QUIC listener on "+ql.Addr().String()+" failed: "+err.Error())
 			}
 			return
 		}
@@ -309,6 +348,7 @@ func (s *Server) acceptQUIC(ql *quicListener) {
 			continue
 		}
 		ql.conns.Add(1)
+		ql.l.pending.Add(1)
 		go func() {
 			defer ql.conns.Done()
 			s.serveQUIC(ql, qc, slot)
@@ -320,35 +360,27 @@ func (s *Server) acceptQUIC(ql *quicListener) {
 // limit is closed with after its handshake.
 const http3ExcessiveLoad = 0x107
 
-// closeWhenDone closes the UDP socket once the listener stopped and its
-// connections ended.
-func (ql *quicListener) closeWhenDone() {
-	ql.conns.Wait()
-	ql.closeNow()
-}
-
-func (ql *quicListener) closeNow() {
-	ql.ln.Close()
-	ql.tr.Close()
-	ql.pc.Close()
-}
-
 // serveQUIC serves one QUIC connection with the HTTP/3 engine, in the
 // server's registry as the other engines' connections are.
 func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot) {
+	l := ql.l
 	nc := http3.NetConn(qc)
 	s.metrics.Endpoint(nc.LocalAddr()).QueuedStart()
 	st := s.startConn(nc)
+	st.l = l
 	st.proto = metrics.HTTP3
 	st.tlsVersion = tls.VersionTLS13
-	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.cfg.App.Logger) {
-		logevents.HTTPSConnectionEstablished(s.cfg.App.Logger, st.id, tlsconn.VersionName(st.tlsVersion))
+	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.log) {
+		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))
 	}
 	ctx := s.connContext(ql.ctx, nc)
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateNew)
 	}
-	c := http3.NewConn(s.h3cfg, qc, http3.Options{
+	s.mu.Lock()
+	cfg := l.h3cfg // the limits of the moment (Reload)
+	s.mu.Unlock()
+	c := http3.NewConn(cfg, qc, http3.Options{
 		Info:     &app.ConnInfo{ID: st.id, Reason: &st.reason},
 		Context:  ctx,
 		Accepted: nc,
@@ -358,7 +390,7 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 			s.connDone(nc)
 		},
 	})
-	if !s.register(nc, st, c) {
+	if !s.register(l, nc, st, c) {
 		slot.Release()
 		nc.Close()
 		s.endConn(st)
@@ -366,24 +398,6 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 		return
 	}
 	c.Serve()
-}
-
-// closeQUIC stops the QUIC listeners; s.mu is held.
-func (s *Server) closeQUIC() {
-	for _, ql := range s.quic {
-		ql.Close()
-	}
-}
-
-// quicAddresses are the URLs of the HTTP/3-only endpoints; s.mu is held.
-func (s *Server) quicAddresses() []string {
-	var out []string
-	for _, ql := range s.quic {
-		if ql.only {
-			out = append(out, addrURL(ql.ep, ql.Addr()))
-		}
-	}
-	return out
 }
 
 // newHTTP3Config is the HTTP/3 engine's configuration from the limits.

@@ -29,10 +29,10 @@ func (s *Server) SetKeepAlivesEnabled(v bool) {
 	s.keepAlivesOff.Store(!v)
 	if !v {
 		s.mu.Lock()
-		init := s.cfg != nil
+		init := s.hb != nil
 		s.mu.Unlock()
 		if init {
-			s.closeIdle()
+			s.closeIdle(nil)
 		}
 	}
 }

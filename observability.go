@@ -44,21 +44,22 @@ type connState struct {
 	reason metrics.EndReason
 
 	conn engineConn // nil until the engine has it
+	l    *listener  // the endpoint it came from
 
 	// Guarded by Server.mu.
 	engineDone  bool // the engine is done with the connection
 	upgradeOpen bool // a handler holds it, upgraded or hijacked
 }
 
-// acceptor hands a listener's connections to the server.
+// acceptor hands a socket's connections to the server; each comes with
+// its listener (see socket.Accept).
 type acceptor struct {
 	s *Server
-	l *listener
 }
 
 func (a acceptor) Queue(nc net.Conn) { a.s.metrics.Endpoint(nc.LocalAddr()).QueuedStart() }
 
-func (a acceptor) Serve(nc net.Conn, slot *transport.Slot) { a.s.serveConn(a.l, nc, slot) }
+func (a acceptor) Serve(nc net.Conn, slot *transport.Slot) { a.s.serveConn(nc, slot) }
 
 // Reject closes a connection refused by MaxConcurrentConnections: it is
 // logged at Debug (Kestrel's ConnectionRejected, a Warning there, would
@@ -69,8 +70,8 @@ func (a acceptor) Reject(nc net.Conn) {
 	s := a.s
 	s.rejected.Add()
 	s.metrics.Endpoint(nc.LocalAddr()).Rejected()
-	if logevents.ConnectionRejectedEvent.Enabled(s.cfg.App.Logger) {
-		logevents.ConnectionRejected(s.cfg.App.Logger, logevents.NewConnectionID())
+	if logevents.ConnectionRejectedEvent.Enabled(s.log) {
+		logevents.ConnectionRejected(s.log, logevents.NewConnectionID())
 	}
 	nc.Close()
 }
@@ -81,7 +82,7 @@ func (s *Server) startConn(nc net.Conn) *connState {
 	st := &connState{id: logevents.NewConnectionID(), ep: s.metrics.Endpoint(nc.LocalAddr()), start: time.Now()}
 	st.ep.QueuedStop()
 	st.ep.ConnStart()
-	logevents.ConnectionStart(s.cfg.App.Logger, st.id)
+	logevents.ConnectionStart(s.log, st.id)
 	return st
 }
 
@@ -89,7 +90,7 @@ func (s *Server) startConn(nc net.Conn) *connState {
 // ended, the ConnectionStop event.
 func (s *Server) endConn(st *connState) {
 	st.ep.ConnEnd(st.start, st.proto, st.tlsVersion, st.reason.Get())
-	logevents.ConnectionStop(s.cfg.App.Logger, st.id)
+	logevents.ConnectionStop(s.log, st.id)
 }
 
 // handshake runs the TLS handshake of an https endpoint's connection,
@@ -104,16 +105,16 @@ func (s *Server) handshake(st *connState, l *listener, nc net.Conn) (*tls.Conn, 
 		st.ep.TLSEnd(start, 0, kind)
 		st.reason.Set(metrics.TLSHandshakeFailed)
 		if kind == "timeout" {
-			logevents.AuthenticationTimedOut(s.cfg.App.Logger, st.id)
+			logevents.AuthenticationTimedOut(s.log, st.id)
 		} else {
-			logevents.AuthenticationFailed(s.cfg.App.Logger, st.id, err)
+			logevents.AuthenticationFailed(s.log, st.id, err)
 		}
 		return nil, false
 	}
 	st.tlsVersion = tc.ConnectionState().Version
 	st.ep.TLSEnd(start, st.tlsVersion, "")
-	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.cfg.App.Logger) {
-		logevents.HTTPSConnectionEstablished(s.cfg.App.Logger, st.id, tlsconn.VersionName(st.tlsVersion))
+	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.log) {
+		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))
 	}
 	return tc, true
 }
@@ -128,7 +129,6 @@ func (s *Server) connDone(nc net.Conn) {
 	if st != nil {
 		st.engineDone = true
 	}
-	s.checkDone()
 	s.mu.Unlock()
 	if end {
 		s.endConn(st)
@@ -170,10 +170,10 @@ func (s *Server) measureRequests(next func(*app.Exchange)) func(*app.Exchange) {
 // the summary of rejected connections.
 func (s *Server) observeTick(now time.Time) {
 	if took := time.Since(now); took > heartbeat.Interval {
-		logevents.HeartbeatSlow(s.cfg.App.Logger, took, heartbeat.Interval, now)
+		logevents.HeartbeatSlow(s.log, took, heartbeat.Interval, now)
 	}
 	if n, over, ok := s.rejected.Due(now, rejectedSummaryInterval); ok {
-		logevents.ConnectionsRejected(s.cfg.App.Logger, n, s.counter.Max(), over)
+		logevents.ConnectionsRejected(s.log, n, s.counter.Max(), over)
 	}
 }
 

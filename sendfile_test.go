@@ -70,7 +70,7 @@ func TestSendfile(t *testing.T) {
 			t.Fatalf("%s %s: %d bytes (%v), want %d", url, rangeHeader, len(b), err, len(want))
 		}
 	}
-	sent := func() int64 { return plain.cfg.SentFile.Load() }
+	sent := func() int64 { return plain.listeners[0].cfg.SentFile.Load() }
 	before := sent()
 	check(client, "http://"+addr+"/copy", "", data)
 	check(client, "http://"+addr+"/serve", "", data)
@@ -85,7 +85,7 @@ func TestSendfile(t *testing.T) {
 		}
 	}
 	check(tlsClient, "https://localhost:"+saddr[strings.LastIndexByte(saddr, ':')+1:]+"/copy", "", data)
-	if n := secure.cfg.SentFile.Load(); n != 0 {
+	if n := secure.listeners[0].cfg.SentFile.Load(); n != 0 {
 		t.Errorf("sendfile sent %d bytes under TLS", n)
 	}
 }

@@ -13,15 +13,16 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/kestrel-go/kestrel/internal/app"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
@@ -47,8 +48,9 @@ var ErrServerClosed = http.ErrServerClosed
 
 // A Server serves HTTP/1.1 and HTTP/2 on the endpoints added with Listen and
 // ListenURL, and HTTP/3 on the HTTPS endpoints whose Protocols include it.
-// Set its fields before Start or Serve; the zero value serves
-// 404s on http://localhost:5000 with Kestrel's limits.
+// Set its fields before Start or Serve; the zero value serves 404s on
+// http://localhost:5000 with Kestrel's limits. A running server's
+// configuration changes with Reload, not by setting its fields.
 type Server struct {
 	// Handler serves requests; nil answers every request with 404 Not Found.
 	Handler http.Handler
@@ -99,7 +101,8 @@ type Server struct {
 	// connections finish, once its context ends, before it aborts them;
 	// zero means DefaultShutdownTimeout. Keep it below the service
 	// manager's own stop timeout (systemd's TimeoutStopSec, 90 s by
-	// default).
+	// default). Reload gives the connections of the endpoints it stops as
+	// long.
 	ShutdownTimeout time.Duration
 
 	// BaseContext, if set, returns the base context of the requests that
@@ -122,49 +125,70 @@ type Server struct {
 	// lines, as http.Server's ErrorLog.
 	ErrorLog *log.Logger
 
-	mu           sync.Mutex
-	endpoints    []endpoint // added in code or by a configuration file
-	urls         []endpoint // from UseURLs
-	rawURLs      []string
-	listeners    []*listener
-	conns        map[net.Conn]*connState // by the connection the engine serves
-	upgraded     map[*http1.UpgradedConn]*connState
-	cfg          *http1.Config
-	h2cfg        *http2.Config
-	h3cfg        *http3.Config
-	quic         []*quicListener             // HTTP/3 listeners
-	altSvc       atomic.Pointer[altSvcTable] // the Alt-Svc values of the endpoints that serve HTTP/3
-	metrics      *metrics.Metrics            // nil: none
-	rejected     logevents.Tally             // connections refused by the limit, for the summary
-	counter      *transport.Counter
-	hb           *heartbeat.Heartbeat
-	draining     atomic.Bool
-	closed       bool
-	serving      sync.WaitGroup // accept loops
-	connsDone    chan struct{}  // closed when the last connection ends during shutdown
-	lastRelease  time.Time      // of idle memory; only the heartbeat touches these
+	mu        sync.Mutex
+	endpoints []endpoint // added in code or by a configuration file
+	urls      []endpoint // from UseURLs
+	rawURLs   []string
+	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
+	udpSpares []*udpSocket            // UDP sockets from the process replaced, not claimed yet
+	listeners []*listener             // the endpoints served, in the order they were bound
+	retiring  map[*listener]bool      // stopped by Reload, finishing their connections
+	conns     map[net.Conn]*connState // by the connection the engine serves
+	upgraded  map[*http1.UpgradedConn]*connState
+	active    activeSettings              // what Start, then Reload, took from the fields or the configuration
+	log       *slog.Logger                // set by init
+	metrics   *metrics.Metrics            // nil: none
+	altSvc    atomic.Pointer[altSvcTable] // the Alt-Svc values of the endpoints that serve HTTP/3
+	rejected  logevents.Tally             // connections refused by the limit, for the summary
+	counter   *transport.Counter          // MaxConcurrentConnections
+	upgrades  *transport.Counter          // MaxConcurrentUpgradedConnections
+	parker    *transport.Parker           // nil where there is none
+	hb        *heartbeat.Heartbeat
+	closed    bool           // Shutdown or Close was called
+	aborted   bool           // Close was called, or Shutdown has finished
+	handedOff bool           // Handoff gave the sockets to another process
+	preConfig *configFields  // the fields before the first Config.Apply, for Reload
+	reloadMu  sync.Mutex     // serializes Start, Reload and Handoff
+	serving   sync.WaitGroup // accept loops
+	draining  sync.WaitGroup // Reload's drains of the endpoints it stopped
+
+	lastRelease  time.Time // of idle memory; only the heartbeat touches these
 	lastReleased int64
 
 	onShutdown    []func()
 	keepAlivesOff atomic.Bool
 }
 
-// listener is a bound endpoint.
+// listener is an endpoint served on a socket, with its connections.
 type listener struct {
-	net.Listener
-	ep  endpoint
-	tls *tlsEndpoint    // nil for cleartext
-	ctx context.Context // the base of its connections' contexts
+	sock  *socket       // TCP; nil for an HTTP/3-only endpoint
+	quic  *quicListener // HTTP/3 over UDP; nil for an endpoint without it
+	ep    endpoint
+	tls   *tlsEndpoint  // nil for cleartext
+	cfg   *http1.Config // for new connections; s.mu
+	h2cfg *http2.Config // for new HTTP/2 connections; s.mu
+	h3cfg *http3.Config // for new HTTP/3 connections; s.mu
+
+	// Stopping the listener sets closing, which makes every response say
+	// Connection: close, then draining, which connections poll: they end
+	// after the request in flight, and those waiting for one are closed.
+	closing  atomic.Bool
+	draining atomic.Bool
+
+	pending  sync.WaitGroup // accepted connections not registered yet
+	lastConn time.Time      // when the last one was registered; s.mu
 }
 
 // url is the listener's address as a URL, with the port that was bound.
-func (l *listener) url() string { return addrURL(l.ep, l.Addr()) }
+func (l *listener) url() string {
+	if l.sock == nil {
+		return addrURL(l.ep, l.quic.sock.Addr())
+	}
+	return addrURL(l.ep, l.sock.Addr())
+}
 
 // addrURL is the address bound for ep as a URL.
 func addrURL(ep endpoint, addr net.Addr) string {
-	if a, ok := addr.(*net.UDPAddr); ok {
-		addr = &net.TCPAddr{IP: a.IP, Port: a.Port}
-	}
 	switch a := addr.(type) {
 	case *net.TCPAddr:
 		host := "localhost"
@@ -186,6 +210,16 @@ func addrURL(ep endpoint, addr net.Addr) string {
 	default:
 		return ep.scheme + "://" + a.String()
 	}
+}
+
+// activeSettings are what a started server takes from its fields (Start), or
+// from a configuration over the fields set in code (Reload).
+type activeSettings struct {
+	limits          Limits // with the defaults filled in
+	serverHeader    bool
+	defaultHTTPS    *HTTPS
+	socketMode      fs.FileMode
+	shutdownTimeout time.Duration
 }
 
 // Listen adds a TCP endpoint "host:port", bound by Start. "localhost"
@@ -227,8 +261,14 @@ func (s *Server) ListenFile(f *os.File) error {
 	return s.ListenEndpoint(Endpoint{File: f})
 }
 
-// ListenSystemd adds the listening sockets passed by systemd socket
+// ListenSystemd takes the listening sockets passed by systemd socket
 // activation (LISTEN_PID and LISTEN_FDS) and reports how many there were.
+// An endpoint added in code or by a configuration file whose address is
+// that of one of these sockets serves it instead of binding its own, with
+// its options: "https://*:443" serves HTTPS on the socket of
+// ListenStream=443. Start serves the sockets no endpoint takes as HTTP
+// endpoints of their own. As endpoints added in code, the sockets take
+// precedence over URLs given to UseURLs.
 func (s *Server) ListenSystemd() (int, error) {
 	ls, err := systemdListeners()
 	if err != nil {
@@ -243,7 +283,7 @@ func (s *Server) ListenSystemd() (int, error) {
 		return 0, ErrServerClosed
 	}
 	for _, l := range ls {
-		s.endpoints = append(s.endpoints, endpoint{ln: l, url: "systemd socket " + l.Addr().String(), scheme: "http", port: -1})
+		s.spares = append(s.spares, &socket{Listener: l, systemd: true})
 	}
 	return len(ls), nil
 }
@@ -291,10 +331,10 @@ func (s *Server) UseURLs(urls string) error {
 
 // init prepares what every connection shares. s.mu is held.
 func (s *Server) init() error {
-	if s.cfg != nil {
+	if s.hb != nil {
 		return nil
 	}
-	limits, err := s.Limits.withDefaults()
+	active, err := s.configFields().settings()
 	if err != nil {
 		return err
 	}
@@ -309,88 +349,25 @@ func (s *Server) init() error {
 	if err != nil {
 		return err
 	}
-	s.metrics = m
+	s.active, s.log, s.metrics = active, log, m
 	s.conns = make(map[net.Conn]*connState)
 	s.upgraded = make(map[*http1.UpgradedConn]*connState)
-	s.counter = transport.NewCounter(limits.MaxConcurrentConnections)
+	s.retiring = make(map[*listener]bool)
+	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
+	s.upgrades = transport.NewCounter(active.limits.MaxConcurrentUpgradedConnections)
 	s.hb = heartbeat.New(s.tick)
-	appCfg := &app.Config{
-		Logger:             log,
-		Heartbeat:          s.hb,
-		ServerHeader:       !s.DisableServerHeader,
-		MaxRequestBodySize: limits.MaxRequestBodySize,
-	}
-	cfg := &http1.Config{
-		App:                        appCfg,
-		MaxRequestLineSize:         limits.MaxRequestLineSize,
-		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
-		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
-		KeepAliveTimeout:           limits.KeepAliveTimeout,
-		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
-		MinRequestBodyRate:         limits.MinRequestBodyDataRate.engine(),
-		MinResponseRate:            limits.MinResponseDataRate.engine(),
-		Upgraded:                   s.trackUpgraded,
-		NoKeepAlives:               &s.keepAlivesOff,
-		OnState:                    s.ConnState,
-	}
 	if pk, err := transport.NewParker(); err == nil {
-		cfg.Parker = pk
+		s.parker = pk
 	} else if runtime.GOOS == "linux" {
 		logevents.General(log, slog.LevelWarn, "ParkerUnavailable", "Idle connections keep a goroutine each: the connection parker did not start: "+err.Error())
 	}
-	if limits.MaxConcurrentUpgradedConnections > 0 {
-		cfg.Upgrades = transport.NewCounter(limits.MaxConcurrentUpgradedConnections)
-	}
-	native, handler := s.NativeHandler, s.Handler
-	if handler == nil {
-		handler = http.NotFoundHandler()
-	}
-	if native != nil {
-		appCfg.Handler = func(ex *app.Exchange) {
-			s.advertiseHTTP3Native(ex)
-			native.ServeKestrel(nativeContext(ex))
-		}
-	} else {
-		handler = s.advertiseHTTP3(handler)
-		appCfg.Handler = func(ex *app.Exchange) { ex.ServeHTTP(handler) }
-	}
-	if s.metrics != nil {
-		appCfg.Handler = s.measureRequests(appCfg.Handler)
-	}
-	h2 := limits.Http2
-	maxOutput := limits.MaxResponseBufferSize
-	if maxOutput <= 0 {
-		maxOutput = 1 << 30 // Unlimited
-	}
-	s.h2cfg = &http2.Config{
-		App:                        appCfg,
-		MaxStreams:                 h2.MaxStreamsPerConnection,
-		HeaderTableSize:            h2.HeaderTableSize,
-		MaxFrameSize:               h2.MaxFrameSize,
-		MaxRequestHeaderFieldSize:  h2.MaxRequestHeaderFieldSize,
-		InitialConnectionWindow:    h2.InitialConnectionWindowSize,
-		InitialStreamWindow:        h2.InitialStreamWindowSize,
-		KeepAlivePingDelay:         h2.KeepAlivePingDelay,
-		KeepAlivePingTimeout:       h2.KeepAlivePingTimeout,
-		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
-		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
-		KeepAliveTimeout:           limits.KeepAliveTimeout,
-		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
-		MinRequestBodyRate:         cfg.MinRequestBodyRate,
-		MinResponseRate:            cfg.MinResponseRate,
-		MaxOutput:                  int(min(maxOutput, 1<<30)),
-		Parker:                     cfg.Parker,
-		Released:                   &cfg.Released,
-	}
-	s.h3cfg = newHTTP3Config(appCfg, limits)
-	s.cfg = cfg
 	s.hb.Start()
 	return nil
 }
 
 func (s *Server) logger() *slog.Logger {
-	if s.cfg != nil {
-		return s.cfg.App.Logger
+	if s.log != nil {
+		return s.log
 	}
 	if s.Logger != nil {
 		return s.Logger
@@ -402,6 +379,8 @@ func (s *Server) logger() *slog.Logger {
 // and serves them in the background. If any endpoint cannot be bound, none
 // is kept and the error names its URL.
 func (s *Server) Start() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -411,42 +390,44 @@ func (s *Server) Start() error {
 		return err
 	}
 	eps := s.endpoints
+	systemd := slices.ContainsFunc(s.spares, func(sk *socket) bool { return sk.systemd })
 	switch {
-	case len(eps) > 0 && len(s.rawURLs) > 0:
-		logevents.General(s.cfg.App.Logger, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(s.rawURLs, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
-	case len(eps) == 0 && len(s.urls) > 0:
+	case (len(eps) > 0 || systemd) && len(s.rawURLs) > 0:
+		logevents.General(s.log, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(s.rawURLs, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
+	case len(eps) == 0 && !systemd && len(s.urls) > 0:
 		eps = s.urls
-	case len(eps) == 0 && len(s.listeners) == 0:
+	case len(eps) == 0 && !systemd && len(s.listeners) == 0:
 		eps, _ = parseURL(DefaultURL)
 	}
 	if err := checkSchemes(eps); err != nil {
 		return err
 	}
-	if err := s.buildTLS(eps); err != nil {
+	if err := s.buildTLS(eps, s.active.defaultHTTPS); err != nil {
 		return err
 	}
-	eps, quicOnlyEps := quicOnly(eps)
-	bound, err := s.bindAll(eps)
+	bound, err := s.bindAll(eps, &s.spares, &s.udpSpares, s.active.socketMode)
 	if err != nil {
 		return err
 	}
-	quicBound, err := s.bindQUIC(bound, quicOnlyEps)
-	if err != nil {
-		for _, l := range bound {
-			l.Close()
+	for _, sk := range s.spares {
+		if sk.systemd {
+			bound = append(bound, systemdListener(sk))
+			continue
 		}
-		return err
+		logevents.General(s.log, slog.LevelInfo, "InheritedSocketUnused", "Closing the inherited socket "+sk.Addr().String()+": no endpoint listens on it.")
+		sk.Close()
 	}
+	for _, us := range s.udpSpares {
+		logevents.General(s.log, slog.LevelInfo, "InheritedSocketUnused", "Closing the inherited UDP socket "+us.pc.LocalAddr().String()+": no endpoint serves HTTP/3 on it.")
+		us.close()
+	}
+	s.spares, s.udpSpares = nil, nil
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
-	s.startQUIC(quicBound)
-	s.listeners = append(s.listeners, bound...)
-	s.serving.Add(len(bound))
 	for _, l := range bound {
-		go func() {
-			defer s.serving.Done()
-			s.acceptLoop(l)
-		}()
+		s.open(l)
 	}
+	s.listeners = append(s.listeners, bound...)
+	s.publishAltSvc()
 	return nil
 }
 
@@ -468,7 +449,9 @@ func checkSchemes(eps []endpoint) error {
 // buildTLS builds the TLS configuration of every https endpoint: one for
 // each Endpoint, shared by the sockets it resolved to (the two loopbacks
 // of localhost), never shared between Endpoints, even with the same URL.
-func (s *Server) buildTLS(eps []endpoint) error {
+// Endpoints without a certificate of their own use def, then the
+// development certificate.
+func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 	built := map[*Endpoint]*tlsEndpoint{}
 	for i := range eps {
 		ep := &eps[i]
@@ -481,13 +464,13 @@ func (s *Server) buildTLS(eps []endpoint) error {
 		}
 		h := ep.opts.HTTPS
 		if h == nil || h.defaultCertificate {
-			def := s.DefaultHTTPS
+			def := def
 			if def == nil {
 				var err error
 				if def, err = devCertificate(ep.url); err != nil {
 					return err
 				}
-				logevents.General(s.cfg.App.Logger, slog.LevelInfo, "UsingDevelopmentCertificate", "Using the development certificate for "+ep.url+".")
+				logevents.General(s.log, slog.LevelInfo, "UsingDevelopmentCertificate", "Using the development certificate for "+ep.url+".")
 			}
 			if h == nil {
 				h = def
@@ -499,7 +482,7 @@ func (s *Server) buildTLS(eps []endpoint) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.cfg.App.Logger.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
+		te, err := h.build(ep.url, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
 		if err != nil {
 			return err
 		}
@@ -509,30 +492,83 @@ func (s *Server) buildTLS(eps []endpoint) error {
 	return nil
 }
 
-// bindAll binds every endpoint, or none.
-func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
+// bindAll binds every endpoint, or none: its TCP socket and, for HTTP/3,
+// its UDP socket. An endpoint whose address is that of a socket in pool
+// (udpPool) takes that socket instead of binding; Unix sockets without a
+// mode of their own get socketMode.
+func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket, socketMode fs.FileMode) ([]*listener, error) {
 	var bound []*listener
+	var claimed []*socket
+	var claimedUDP []*udpSocket
 	fail := func(err error) ([]*listener, error) {
 		for _, b := range bound {
-			b.Close()
+			if b.sock != nil && !slices.Contains(claimed, b.sock) {
+				b.sock.Close()
+			}
+			if b.quic != nil && !slices.Contains(claimedUDP, b.quic.sock) {
+				b.quic.sock.close()
+			}
 		}
+		*pool = append(*pool, claimed...)
+		*udpPool = append(*udpPool, claimedUDP...)
 		return nil, err
+	}
+	// withQUIC binds l's UDP socket when its endpoint asks for HTTP/3.
+	withQUIC := func(l *listener, fresh bool) error {
+		if l.ep.opts.Protocols&HTTP3 == 0 {
+			return nil
+		}
+		n := len(*udpPool)
+		if _, err := s.bindQUIC(l, udpPool, fresh); err != nil {
+			return err
+		}
+		if len(*udpPool) < n {
+			claimedUDP = append(claimedUDP, l.quic.sock)
+		}
+		return nil
 	}
 	for i := range eps {
 		ep := &eps[i]
 		if ep.nameHost != "" {
-			s.cfg.App.Logger.Warn("Binding " + ep.url + " to every network interface: " + strconv.Quote(ep.nameHost) +
+			s.log.Warn("Binding " + ep.url + " to every network interface: " + strconv.Quote(ep.nameHost) +
 				" is not an IP address or localhost. To listen on one interface, use its IP address; to listen on all of them, write * as the host.")
 		}
 		if ep.network == "unix" && ep.opts.UnixSocketMode == 0 {
-			ep.opts.UnixSocketMode = s.UnixSocketMode
+			ep.opts.UnixSocketMode = socketMode
 		}
-		l, err := ep.bind()
+		if ep.opts.Protocols == HTTP3 {
+			l, err := s.bindQUICOnly(ep, udpPool, &claimedUDP)
+			if err != nil {
+				return fail(err)
+			}
+			if l != nil {
+				bound = append(bound, l)
+			}
+			continue
+		}
+		if sk := claim(pool, ep); sk != nil {
+			claimed = append(claimed, sk)
+			l := &listener{sock: sk, ep: *ep, tls: ep.tls}
+			bound = append(bound, l)
+			if u, ok := sk.Listener.(*net.UnixListener); ok && !sk.systemd {
+				u.SetUnlinkOnClose(true) // the endpoint's file, as if it had bound it (systemd's stays systemd's)
+			}
+			if ep.network == "unix" && ep.opts.UnixSocketMode != 0 {
+				if err := os.Chmod(ep.address, ep.opts.UnixSocketMode); err != nil {
+					return fail(fmt.Errorf("kestrel: %s: set socket file mode: %w", ep.url, err))
+				}
+			}
+			if err := withQUIC(l, false); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		ln, err := ep.bind()
 		if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
 			// No IPv6: every IPv4 address instead.
 			v4 := *ep
 			v4.network, v4.address = "tcp4", "0.0.0.0:"+strconv.Itoa(ep.port)
-			if l, err = v4.bind(); err == nil {
+			if ln, err = v4.bind(); err == nil {
 				ep = &v4
 			}
 		}
@@ -540,17 +576,46 @@ func (s *Server) bindAll(eps []endpoint) ([]*listener, error) {
 			if ep.localhost && !transport.IsAddrInUse(err) && !errors.Is(err, os.ErrPermission) {
 				// A loopback this machine lacks (often ::1); a refused
 				// port fails on both, and is an error.
-				logevents.General(s.cfg.App.Logger, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
+				logevents.General(s.log, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
 				continue
 			}
 			return fail(bindError(ep, err))
 		}
-		bound = append(bound, &listener{Listener: l, ep: *ep, tls: ep.tls})
+		l := &listener{sock: &socket{Listener: ln}, ep: *ep, tls: ep.tls}
+		bound = append(bound, l)
+		if err := withQUIC(l, true); err != nil {
+			return fail(err)
+		}
 	}
 	if len(bound) == 0 && len(eps) > 0 {
 		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
 	}
 	return bound, nil
+}
+
+// bindQUICOnly binds the UDP socket of an HTTP/3-only endpoint, or takes
+// the one in udpPool at its address, recording it in claimed. A loopback
+// the machine lacks gives nil and a warning.
+func (s *Server) bindQUICOnly(ep *endpoint, udpPool *[]*udpSocket, claimed *[]*udpSocket) (*listener, error) {
+	l := &listener{ep: *ep, tls: ep.tls}
+	n := len(*udpPool)
+	_, err := s.bindQUIC(l, udpPool, false)
+	if err != nil && ep.anyIP && !transport.IsAddrInUse(err) {
+		// No IPv6: every IPv4 address instead, as for TCP.
+		l.ep.network, l.ep.address = "tcp4", "0.0.0.0:"+strconv.Itoa(ep.port)
+		_, err = s.bindQUIC(l, udpPool, false)
+	}
+	if err != nil && ep.localhost && !transport.IsAddrInUse(err) {
+		logevents.General(s.log, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(*udpPool) < n {
+		*claimed = append(*claimed, l.quic.sock)
+	}
+	return l, nil
 }
 
 // bindError explains why ep could not be bound, and what to do.
@@ -568,6 +633,37 @@ func bindError(ep *endpoint, err error) error {
 	return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
 }
 
+// open starts serving l, with the protocol configuration of the active
+// settings: a new socket starts its accept loop; a socket that served
+// another listener switches to l and returns the other, which no longer
+// gets connections. s.mu is held.
+func (s *Server) open(l *listener) (prev *listener) {
+	l.cfg, l.h2cfg, l.h3cfg = s.protocolConfig(l, s.active)
+	if l.quic != nil {
+		prev = s.openQUIC(l.quic)
+	}
+	sk := l.sock
+	if sk == nil {
+		return prev
+	}
+	sk.mu.Lock()
+	if sk.l != nil {
+		prev = sk.l
+	}
+	sk.l = l
+	sk.mu.Unlock()
+	if sk.done == nil {
+		sk.done = make(chan struct{})
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			defer close(sk.done)
+			s.acceptLoop(sk)
+		}()
+	}
+	return prev
+}
+
 // Serve serves connections accepted from l until Shutdown or Close, which
 // close l; it then returns ErrServerClosed.
 func (s *Server) Serve(l net.Listener) error {
@@ -580,78 +676,85 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		return err
 	}
-	ln := &listener{Listener: l, ep: endpoint{scheme: "http", url: l.Addr().String(), port: -1}}
+	sk := &socket{Listener: l, done: make(chan struct{})}
+	ln := &listener{sock: sk, ep: endpoint{scheme: "http", url: l.Addr().String(), port: -1}}
+	s.open(ln)
 	s.listeners = append(s.listeners, ln)
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
-	return s.acceptLoop(ln)
+	defer close(sk.done)
+	return s.acceptLoop(sk)
 }
 
-func (s *Server) acceptLoop(l *listener) error {
-	l.ctx = s.listenerContext(l.Listener)
-	err := transport.Accept(l, s.counter, s.cfg.App.Logger.With(logging.Category(logevents.CategoryKestrel)), acceptor{s, l})
-	if s.draining.Load() || errors.Is(err, net.ErrClosed) && s.isClosed() {
+func (s *Server) acceptLoop(sk *socket) error {
+	sk.ctx = s.listenerContext(sk.Listener)
+	err := transport.Accept(sk, s.counter, s.log.With(logging.Category(logevents.CategoryKestrel)), acceptor{s})
+	if sk.stopped.Load() {
 		return ErrServerClosed
 	}
-	logevents.General(s.cfg.App.Logger, slog.LevelError, "ListenerFailed", "The listener on "+l.Addr().String()+" failed: "+err.Error())
-	return fmt.Errorf("kestrel: accept on %s: %w", l.Addr(), err)
+	logevents.General(s.log, slog.LevelError, "ListenerFailed", "The listener on "+sk.Addr().String()+" failed: "+err.Error())
+	return fmt.Errorf("kestrel: accept on %s: %w", sk.Addr(), err)
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
+// serveConn serves a connection from an accept loop: the TLS handshake,
+// then the protocol. It registers the connection with its listener.
+func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
+	a := nc.(*accepted)
+	l, nc := a.l, a.Conn
 	st := s.startConn(nc)
+	st.l = l
 	info := &app.ConnInfo{ID: st.id, Reason: &st.reason}
 	accepted := nc
-	ctx := s.connContext(l.ctx, nc)
+	ctx := s.connContext(l.sock.ctx, nc)
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateNew)
 	}
+	fail := func() {
+		nc.Close()
+		slot.Release()
+		s.endConn(st)
+		s.connClosed(accepted)
+	}
 	if l.ep.opts.LogConnections {
-		nc = connlog.Wrap(nc, s.cfg.App.Logger)
+		nc = connlog.Wrap(nc, s.log)
 	}
 	if l.tls != nil {
 		tc, ok := s.handshake(st, l, nc)
 		if !ok {
-			nc.Close()
-			slot.Release()
-			s.endConn(st)
-			s.connClosed(accepted)
+			fail()
+			l.pending.Done()
 			return
 		}
 		nc = tc
 	}
+	s.mu.Lock()
+	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
+	s.mu.Unlock()
 	protocols := l.ep.opts.Protocols.tcp()
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == "h2" {
-			s.serveHTTP2(st, info, nc, slot, ctx, accepted, nil)
+			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
 			return
 		}
 		if l.tls.http2Only(protocols, cs.ServerName) {
 			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
-			logevents.General(s.cfg.App.Logger, slog.LevelDebug, "Http2NotNegotiated",
+			logevents.General(s.log, slog.LevelDebug, "Http2NotNegotiated",
 				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
 				slog.String("ConnectionId", st.id))
 			st.reason.Set(metrics.InvalidHTTPVersion)
-			nc.Close()
-			slot.Release()
-			s.endConn(st)
-			s.connClosed(accepted)
+			fail()
+			l.pending.Done()
 			return
 		}
 	} else if protocols == HTTP2 {
-		s.serveHTTP2(st, info, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
+		s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
 		return
 	}
 	st.proto = metrics.HTTP11
 	opts := http1.ConnOptions{
-		Draining: &s.draining,
+		Draining: &l.draining,
 		Slot:     slot,
 		Context:  ctx,
 		Accepted: accepted,
@@ -662,27 +765,32 @@ func (s *Server) serveConn(l *listener, nc net.Conn, slot *transport.Slot) {
 		},
 	}
 	if protocols&HTTP2 != 0 && l.tls == nil {
-		opts.HTTP2 = func(nc net.Conn, buffered []byte) { s.serveHTTP2(st, info, nc, slot, ctx, accepted, buffered) }
+		opts.HTTP2 = func(nc net.Conn, buffered []byte) {
+			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, buffered)
+		}
 	}
-	c := http1.NewConn(s.cfg, nc, opts)
-	if !s.register(nc, st, c) {
-		slot.Release()
-		nc.Close()
-		s.endConn(st)
-		s.connClosed(accepted)
+	c := http1.NewConn(cfg, nc, opts)
+	if !s.register(l, nc, st, c) {
+		fail()
 		return
 	}
 	c.Serve()
 }
 
 // register puts a connection in the registry the heartbeat ticks and
-// Shutdown drains, or reports false when the server is closed. A
-// connection handed from one engine to another keeps its entry.
-func (s *Server) register(nc net.Conn, st *connState, c engineConn) bool {
+// Shutdown drains, or reports false once the server has been closed (a
+// shutdown serves the connections accepted before it began). A connection
+// handed from one engine to another keeps its entry. Its first
+// registration ends its way from the accept loop (listener.pending).
+func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed && s.conns[nc] == nil {
-		return false
+	if s.conns[nc] == nil {
+		defer l.pending.Done()
+		if s.aborted {
+			return false
+		}
+		l.lastConn = time.Now()
 	}
 	st.conn = c
 	s.conns[nc] = st
@@ -692,11 +800,11 @@ func (s *Server) register(nc net.Conn, st *connState, c engineConn) bool {
 // serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
 // h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
 // connection preface.
-func (s *Server) serveHTTP2(st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
+func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
 	st.proto = metrics.HTTP2
-	c := http2.NewConn(s.h2cfg, nc, http2.Options{
+	c := http2.NewConn(cfg, nc, http2.Options{
 		Info:     info,
-		Draining: &s.draining,
+		Draining: &l.draining,
 		Context:  ctx,
 		Accepted: accepted,
 		OnState:  s.ConnState,
@@ -706,7 +814,7 @@ func (s *Server) serveHTTP2(st *connState, info *app.ConnInfo, nc net.Conn, slot
 			s.connDone(nc)
 		},
 	})
-	if !s.register(nc, st, c) {
+	if !s.register(l, nc, st, c) {
 		slot.Release()
 		nc.Close()
 		s.endConn(st)
@@ -739,20 +847,11 @@ func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
 		if st != nil {
 			st.upgradeOpen = false
 		}
-		s.checkDone()
 		s.mu.Unlock()
 		if end {
 			s.endConn(st) // a connection lasts until its upgraded life ends
 		}
 	})
-}
-
-// checkDone signals Shutdown when the last connection is gone; s.mu is held.
-func (s *Server) checkDone() {
-	if len(s.conns) == 0 && len(s.upgraded) == 0 && s.connsDone != nil {
-		close(s.connsDone)
-		s.connsDone = nil
-	}
 }
 
 // tick is the heartbeat's: it checks every connection's deadlines.
@@ -762,8 +861,15 @@ func (s *Server) tick(now time.Time) {
 	for _, st := range s.conns {
 		st.conn.Tick(n)
 	}
+	cfgs := make([]*http1.Config, 0, len(s.listeners)+len(s.retiring))
+	for _, l := range s.listeners {
+		cfgs = append(cfgs, l.cfg)
+	}
+	for l := range s.retiring {
+		cfgs = append(cfgs, l.cfg)
+	}
 	s.mu.Unlock()
-	s.returnIdleMemory(now)
+	s.returnIdleMemory(now, cfgs)
 	s.observeTick(now)
 }
 
@@ -781,14 +887,20 @@ const (
 // Go runtime keeps such memory until a later collection, up to two minutes
 // away in a quiet process, and pooled buffers survive one collection; a
 // server at the edge is better off returning it once the burst settles.
-func (s *Server) returnIdleMemory(now time.Time) {
-	n := s.cfg.Released.Load()
+// cfgs are the protocol configurations in use, which count the bytes.
+func (s *Server) returnIdleMemory(now time.Time, cfgs []*http1.Config) {
+	var n int64
+	for _, cfg := range cfgs {
+		n += cfg.Released.Load()
+	}
 	settled := n == s.lastReleased // nothing more since the last tick
 	s.lastReleased = n
 	if n < releaseThreshold || !settled || now.Sub(s.lastRelease) < releaseInterval {
 		return
 	}
-	s.cfg.Released.Add(-n)
+	for _, cfg := range cfgs {
+		cfg.Released.Swap(0)
+	}
 	s.lastReleased = 0
 	s.lastRelease = now
 	go func() {
@@ -807,25 +919,58 @@ func (s *Server) Addresses() []string {
 	for _, l := range s.listeners {
 		out = append(out, l.url())
 	}
-	return append(out, s.quicAddresses()...)
+	return out
 }
 
-// closeListeners closes every listener; s.mu is held.
-func (s *Server) closeListeners() {
+// stopSockets stops accepting on every socket, and closes the spares no
+// endpoint took. A Unix socket file stays when another process took the
+// sockets over (Handoff). s.mu is held.
+func (s *Server) stopSockets() {
 	for _, l := range s.listeners {
-		l.Close()
+		if l.quic != nil {
+			l.quic.Close()
+		}
+		if l.sock == nil {
+			continue
+		}
+		if s.handedOff {
+			if u, ok := l.sock.Listener.(*net.UnixListener); ok {
+				u.SetUnlinkOnClose(false)
+			}
+		}
+		l.sock.stop()
 	}
-	s.closeQUIC()
+	for _, sk := range s.spares {
+		sk.Close()
+	}
+	for _, us := range s.udpSpares {
+		us.close()
+	}
+	s.spares, s.udpSpares = nil, nil
+}
+
+// allListeners returns the listeners served and those Reload is stopping.
+// s.mu is held.
+func (s *Server) allListeners() []*listener {
+	ls := slices.Clone(s.listeners)
+	for l := range s.retiring {
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 // Shutdown stops the server gracefully: it stops accepting, runs the
 // functions given to RegisterOnShutdown, closes idle keep-alive
-// connections at once, lets in-flight requests finish (their
-// responses carry Connection: close) and upgraded connections run until
-// their handlers close them, and aborts the connections left when ctx
-// ends, logging how many and returning ctx's error then.
+// connections at once, lets in-flight requests finish (their responses
+// carry Connection: close) and upgraded connections run until their
+// handlers close them, and aborts the connections left when ctx ends,
+// logging how many and returning ctx's error then. Connections accepted
+// just before it began are served their first request.
+//
+// After Handoff, idle keep-alive connections are closed only once they
+// have been idle for a second, so that no client loses a request it sent
+// on one as it was closed; see Handoff.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
 	s.mu.Lock()
 	if !s.closed {
 		for _, f := range s.onShutdown {
@@ -833,80 +978,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.closed = true
-	s.closeListeners()
-	done := make(chan struct{})
-	s.connsDone = done
-	s.checkDone()
+	s.stopSockets()
+	ls := s.allListeners()
+	var idleGrace time.Duration
+	if s.handedOff {
+		idleGrace = handoffIdleGrace
+	}
 	s.mu.Unlock()
 	s.serving.Wait()
 
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		s.closeIdle()
-		select {
-		case <-done:
-			s.stopHeartbeat()
-			return nil
-		case <-ctx.Done():
-			if n := s.abortAll(); n > 0 {
-				logevents.NotAllConnectionsClosedGracefully(s.cfg.App.Logger, n)
-			}
-			s.stopHeartbeat()
-			return ctx.Err()
-		case <-poll.C:
-		}
+	aborted, err := s.drain(ctx, ls, idleGrace, true)
+	if aborted > 0 {
+		logevents.NotAllConnectionsClosedGracefully(s.logger(), aborted)
 	}
-}
-
-func (s *Server) closeIdle() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range s.conns {
-		st.conn.CloseIfIdle()
-	}
-}
-
-// abortAll aborts every connection left, recording app_shutdown_timeout
-// as the reason they ended, and returns how many there were.
-func (s *Server) abortAll() int {
-	s.mu.Lock()
-	conns := make([]engineConn, 0, len(s.conns))
-	for _, st := range s.conns {
-		st.reason.Force(metrics.AppShutdownTimeout)
-		conns = append(conns, st.conn)
-	}
-	ups := make([]*http1.UpgradedConn, 0, len(s.upgraded))
-	n := len(conns)
-	for uc, st := range s.upgraded {
-		if st != nil {
-			st.reason.Force(metrics.AppShutdownTimeout)
-		}
-		if st == nil || st.engineDone { // else counted among conns
-			n++
-		}
-		ups = append(ups, uc)
-	}
+	s.aborted = true // a connection still on its way is closed
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.Abort()
-	}
-	for _, uc := range ups {
-		uc.Close() // its OnClose takes s.mu
-	}
-	return n
+	s.draining.Wait()
+	s.stopHeartbeat()
+	return err
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
 // left to tick or park.
 func (s *Server) stopHeartbeat() {
 	s.mu.Lock()
-	hb := s.hb
-	var pk *transport.Parker
-	if s.cfg != nil {
-		pk = s.cfg.Parker
-	}
-	m := s.metrics
+	hb, pk, m := s.hb, s.parker, s.metrics
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
@@ -919,13 +1016,17 @@ func (s *Server) stopHeartbeat() {
 
 // Close stops the server at once: listeners and connections are closed.
 func (s *Server) Close() error {
-	s.draining.Store(true)
 	s.mu.Lock()
-	s.closed = true
-	s.closeListeners()
+	s.closed, s.aborted = true, true
+	s.stopSockets()
+	ls := s.allListeners()
+	for _, l := range ls {
+		l.draining.Store(true)
+	}
 	s.mu.Unlock()
-	s.abortAll()
+	s.abort(nil, true)
 	s.serving.Wait()
+	s.draining.Wait()
 	s.stopHeartbeat()
 	return nil
 }
@@ -949,12 +1050,22 @@ func (s *Server) Run(ctx context.Context) error {
 	logevents.ApplicationStarted(log)
 	<-ctx.Done()
 	logevents.ApplicationStopping(log)
-	timeout := s.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = DefaultShutdownTimeout
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
 	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
 	return nil
+}
+
+// shutdownTimeout is the ShutdownTimeout in effect: the field's, or the
+// configuration's since the last Reload.
+func (s *Server) shutdownTimeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active.shutdownTimeout > 0 {
+		return s.active.shutdownTimeout
+	}
+	if s.ShutdownTimeout > 0 {
+		return s.ShutdownTimeout
+	}
+	return DefaultShutdownTimeout
 }

@@ -3,7 +3,8 @@
 //
 //	kestrel [--urls URLS] [--config FILE] [--root DIR [--fallback FILE] [--browse] [--cache-control VALUE]]
 //	        [--log-level LEVEL] [--log-format console|json] [--access-log] [--metrics URL [--pprof]]
-//	        [--no-server-header] [--socket-mode MODE] [--shutdown-timeout DURATION]
+//	        [--no-server-header] [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
+//	kestrel upgrade --pid-file FILE [--timeout DURATION]
 //	kestrel dev-certs [--check]
 //	kestrel --version
 //
@@ -35,6 +36,17 @@
 // The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
 // a command line it cannot parse.
 //
+// The configuration file is read again when it changes and on SIGHUP:
+// endpoints added, removed or changed are rebound, the others keep their
+// connections; a file with an error is refused, logged, and the running
+// configuration stays. SIGUSR2 (or "kestrel upgrade --pid-file FILE")
+// starts the command's binary again, which may have been replaced, on the
+// same listening sockets; once it is ready, the old process stops
+// accepting and drains, and no request is lost. Under systemd, the command
+// takes the sockets of socket activation (LISTEN_FDS) and tells systemd
+// when it is ready, reloading and stopping (Type=notify or notify-reload),
+// and pings its watchdog (WatchdogSec).
+//
 // Logs go to standard error in ASP.NET Core's console format ("info:
 // Microsoft.Hosting.Lifetime[14]" and the message on the next line), or
 // one JSON object per line with --log-format json. --access-log adds one
@@ -60,14 +72,12 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kestrel-go/kestrel"
-	"github.com/kestrel-go/kestrel/hostfiltering"
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/demo"
 	"github.com/kestrel-go/kestrel/staticfiles"
@@ -112,6 +122,7 @@ func version() string {
 func usage(fs *flag.FlagSet) {
 	fmt.Fprint(fs.Output(), `Usage:
   kestrel [flags]                serve the demo app (or --root's files)
+  kestrel upgrade --pid-file F   restart the server in F on its new binary, losing no request (as SIGUSR2)
   kestrel dev-certs [--check]    create (or check) the development certificate for https://localhost
 
 Flags:
@@ -125,6 +136,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if len(args) > 0 && args[0] == "dev-certs" {
 		return devCerts(args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "upgrade" {
+		return upgradeCommand(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("kestrel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
@@ -137,7 +151,8 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
 	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", kestrel.DefaultShutdownTimeout, "how long in-flight requests may finish after Ctrl-C or SIGTERM")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 0, "how long in-flight requests may finish after Ctrl-C or SIGTERM (default Kestrel:ShutdownTimeout, or 30s)")
+	pidFile := fs.String("pid-file", "", "write the process ID to this file once the server is ready (for \"kestrel upgrade\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
 	obs := addObservabilityFlags(fs)
@@ -165,6 +180,23 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		return err
 	}
 
+	overrides := map[string]string{}
+	if *noServer {
+		overrides["Kestrel:AddServerHeader"] = "false"
+	}
+	if *socketMode != "" { // over Kestrel:EndpointDefaults:SocketMode
+		if m, err := strconv.ParseUint(*socketMode, 8, 32); err != nil || m == 0 || m > 0o777 {
+			return fmt.Errorf("--socket-mode %q: use an octal file mode such as 0660", *socketMode)
+		}
+		overrides["Kestrel:EndpointDefaults:SocketMode"] = *socketMode
+	}
+	if flagSet(fs, "shutdown-timeout") { // over Kestrel:ShutdownTimeout
+		if *shutdownTimeout <= 0 {
+			return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", *shutdownTimeout)
+		}
+		overrides["Kestrel:ShutdownTimeout"] = shutdownTimeout.String()
+	}
+
 	srv := &kestrel.Server{Logger: log}
 	var data []byte
 	if *configFile != "" {
@@ -173,10 +205,6 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return fmt.Errorf("--config: %w", err)
 		}
 	}
-	overrides := map[string]string{}
-	if *noServer {
-		overrides["Kestrel:AddServerHeader"] = "false"
-	}
 	cfg, err := kestrel.ParseConfig(data, *configFile, overrides, environ)
 	if err != nil {
 		return err
@@ -184,18 +212,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if err := cfg.Apply(srv); err != nil {
 		return err
 	}
-	if *socketMode != "" { // over Kestrel:EndpointDefaults:SocketMode
-		m, err := strconv.ParseUint(*socketMode, 8, 32)
-		if err != nil || m == 0 || m > 0o777 {
-			return fmt.Errorf("--socket-mode %q: use an octal file mode such as 0660", *socketMode)
-		}
-		srv.UnixSocketMode = os.FileMode(m)
-	}
-	if *shutdownTimeout <= 0 {
-		return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", *shutdownTimeout)
-	}
-	srv.ShutdownTimeout = *shutdownTimeout
-
+	var app http.Handler
 	if *root != "" {
 		static.Logger = log
 		h, err := staticFiles(*root, static)
@@ -203,25 +220,24 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 		defer h.Close()
-		srv.Handler = h
+		app = h
 	} else if static.Fallback != "" || static.Browse || static.CacheControl != "" {
 		return errors.New("--fallback, --browse and --cache-control apply to --root: add --root DIR")
 	} else {
-		srv.Handler = demo.New(srv.Addresses)
+		app = demo.New(srv.Addresses)
 	}
 
-	// AllowedHosts and forwarded headers, and between them the access log.
-	h, err := cfg.Handler(srv.Handler, func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) })
-	if err != nil {
+	// AllowedHosts and forwarded headers, and between them the access log;
+	// a reload replaces them.
+	front := &frontHandler{app: app, accessLog: *obs.accessLog,
+		wrap: func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) }}
+	if err := front.configure(cfg); err != nil {
 		return err
 	}
-	hosts := hostfiltering.ParseAllowedHosts(cfg.AllowedHosts)
-	if app, ok := srv.Handler.(*demo.App); ok && (len(hosts) == 0 || slices.Contains(hosts, "*")) && !*obs.accessLog {
-		// The hot paths use neither the client's address nor the host:
-		// they stay on the zero-allocation path, ahead of the middleware.
-		srv.NativeHandler = app.Native(h)
+	srv.Handler = front
+	if app, ok := app.(*demo.App); ok {
+		srv.NativeHandler = front.native(app)
 	}
-	srv.Handler = h
 
 	u := *urls
 	if u == "" {
@@ -235,12 +251,27 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 	}
-	stopMetrics, err := obs.startMetrics(srv, log)
+	o := &operations{srv: srv, log: log, args: args, environ: environ, front: front,
+		pidFile: *pidFile, shutdown: shutdownTimeoutOf(cfg),
+		configFile: *configFile, configData: data, overrides: overrides}
+	ready, err := o.listenInherited()
+	if err != nil {
+		return err
+	}
+	ms, stopMetrics, err := obs.startMetrics(srv, log)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	return srv.Run(ctx)
+	o.metrics = ms
+	return o.serve(ctx, ready)
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // staticFiles serves dir with package staticfiles (see the command's

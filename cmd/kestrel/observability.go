@@ -75,17 +75,19 @@ func (o *observability) wrapAccessLog(h http.Handler, w io.Writer) http.Handler 
 
 // startMetrics gives srv a meter provider and serves its metrics at the
 // --metrics URL on a listener of their own (another kestrel.Server, whose
-// own connections are not counted). The returned function stops it.
-func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (stop func(), err error) {
+// own connections are not counted), which it returns (nil without
+// --metrics). In a process that replaces another (kestrel upgrade), it
+// takes that process's metrics socket. The returned function stops it.
+func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms *kestrel.Server, stop func(), err error) {
 	if *o.metrics == "" {
 		if *o.pprof {
-			return nil, fmt.Errorf("--pprof needs --metrics: the profiles are served on the metrics listener")
+			return nil, nil, fmt.Errorf("--pprof needs --metrics: the profiles are served on the metrics listener")
 		}
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	u, err := url.Parse(*o.metrics)
 	if err != nil || u.Scheme != "http" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--metrics %q: want an http:// URL such as http://127.0.0.1:9464", *o.metrics)
+		return nil, nil, fmt.Errorf("--metrics %q: want an http:// URL such as http://127.0.0.1:9464", *o.metrics)
 	}
 	path := strings.TrimSuffix(u.Path, "/")
 	if path == "" {
@@ -93,14 +95,17 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (sto
 	}
 	exp, err := metricsexport.New()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ms := &kestrel.Server{Handler: exp.Handler(path, *o.pprof), Logger: log}
+	ms = &kestrel.Server{Handler: exp.Handler(path, *o.pprof), Logger: log}
+	if _, err := ms.ListenInherited(); err != nil { // after the app server's (see operations.listenInherited)
+		return nil, nil, fmt.Errorf("--metrics: %w", err)
+	}
 	if err := ms.ListenURL("http://" + u.Host); err != nil {
-		return nil, fmt.Errorf("--metrics: %w", err)
+		return nil, nil, fmt.Errorf("--metrics: %w", err)
 	}
 	if err := ms.Start(); err != nil {
-		return nil, fmt.Errorf("--metrics: %w", err)
+		return nil, nil, fmt.Errorf("--metrics: %w", err)
 	}
 	for _, a := range ms.Addresses() {
 		logevents.General(log, slog.LevelInfo, "MetricsListening", "Serving Prometheus metrics on: "+a+path)
@@ -109,7 +114,7 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (sto
 		}
 	}
 	srv.MeterProvider = exp.Provider
-	return func() {
+	return ms, func() {
 		ms.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

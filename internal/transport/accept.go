@@ -13,19 +13,28 @@ import (
 // Counter counts connections against an optional maximum. Its zero value
 // counts without a limit.
 type Counter struct {
-	max     int64 // <= 0: unlimited
+	max     atomic.Int64 // <= 0: unlimited
 	current atomic.Int64
 }
 
 // NewCounter returns a counter that admits at most max connections at once;
 // max <= 0 means unlimited.
-func NewCounter(max int64) *Counter { return &Counter{max: max} }
+func NewCounter(max int64) *Counter {
+	c := &Counter{}
+	c.max.Store(max)
+	return c
+}
+
+// SetMax changes the maximum; <= 0 means unlimited. The connections counted
+// in stay counted: a lower maximum admits no new connection until enough
+// of them have ended.
+func (c *Counter) SetMax(max int64) { c.max.Store(max) }
 
 // TryAcquire counts one connection in, or reports false when the maximum is
 // reached.
 func (c *Counter) TryAcquire() bool {
 	n := c.current.Add(1)
-	if c.max > 0 && n > c.max {
+	if max := c.max.Load(); max > 0 && n > max {
 		c.current.Add(-1)
 		return false
 	}
@@ -110,4 +119,4 @@ func Accept(l net.Listener, counter *Counter, log *slog.Logger, h Handler) error
 }
 
 // Max is the counter's maximum; <= 0 means unlimited.
-func (c *Counter) Max() int64 { return c.max }
+func (c *Counter) Max() int64 { return c.max.Load() }

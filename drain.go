@@ -1,0 +1,156 @@
+package kestrel
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/metrics"
+)
+
+const (
+	// freshGrace is how long a connection accepted just before its
+	// listener stopped is given to read its first request before the
+	// listener drains: a connection told to drain before its first request
+	// is closed without an answer, and the client loses that request.
+	freshGrace = 250 * time.Millisecond
+
+	// handoffIdleGrace is how long, after Handoff, idle keep-alive
+	// connections stay open at shutdown: a client busy on a connection
+	// sends its next request within it, and gets Connection: close with
+	// the answer; only connections idle for that long are closed, as a
+	// client may be sending a request on one as it closes.
+	handoffIdleGrace = time.Second
+
+	drainPoll = 10 * time.Millisecond
+)
+
+// drain stops the listeners ls gracefully, once they accept no more
+// connections. It waits for the connections they accepted to be
+// registered, makes every response say Connection: close, then, after
+// idleGrace (and freshGrace after the last connection was accepted), lets
+// connections end after their request in flight and closes the idle ones
+// until none is left. With all, it also waits for the upgraded
+// connections. When ctx ends first, it aborts the connections left and
+// returns how many, with ctx's error.
+func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (aborted int, err error) {
+	for _, l := range ls {
+		// Its accept loops may still hand out a connection.
+		if l.sock != nil && l.sock.stopped.Load() && l.sock.done != nil {
+			waitCtx(ctx, l.sock.done)
+		}
+		if l.quic != nil && l.quic.stopped.Load() && l.quic.done != nil {
+			waitCtx(ctx, l.quic.done)
+		}
+		done := make(chan struct{})
+		go func() {
+			l.pending.Wait()
+			close(done)
+		}()
+		waitCtx(ctx, done)
+		l.closing.Store(true)
+	}
+	start := time.Now()
+	draining := false
+	poll := time.NewTicker(drainPoll)
+	defer poll.Stop()
+	for {
+		left, youngest := s.connsOf(ls, all)
+		if left == 0 {
+			return 0, nil
+		}
+		if now := time.Now(); !draining && now.Sub(start) >= idleGrace && now.Sub(youngest) >= freshGrace {
+			draining = true
+			for _, l := range ls {
+				l.draining.Store(true)
+			}
+		}
+		if draining {
+			s.closeIdle(ls)
+		}
+		select {
+		case <-ctx.Done():
+			return s.abort(ls, all), ctx.Err()
+		case <-poll.C:
+		}
+	}
+}
+
+// waitCtx waits until done is closed or ctx ends.
+func waitCtx(ctx context.Context, done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// connsOf reports how many connections the listeners ls have (with all,
+// and the upgraded connections), and when the last one was registered.
+func (s *Server) connsOf(ls []*listener, all bool) (int, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, st := range s.conns {
+		if slices.Contains(ls, st.l) {
+			n++
+		}
+	}
+	var youngest time.Time
+	for _, l := range ls {
+		if l.lastConn.After(youngest) {
+			youngest = l.lastConn
+		}
+	}
+	if all {
+		n += len(s.upgraded)
+	}
+	return n, youngest
+}
+
+// closeIdle closes the connections of ls (nil: of every listener) that
+// wait for a request.
+func (s *Server) closeIdle(ls []*listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.conns {
+		if ls == nil || slices.Contains(ls, st.l) {
+			st.conn.CloseIfIdle()
+		}
+	}
+}
+
+// abort aborts the connections of ls (nil: of every listener) and, with
+// all, the upgraded connections, recording app_shutdown_timeout as the
+// reason they ended, and returns how many there were.
+func (s *Server) abort(ls []*listener, all bool) int {
+	s.mu.Lock()
+	var conns []engineConn
+	for _, st := range s.conns {
+		if ls == nil || slices.Contains(ls, st.l) {
+			st.reason.Force(metrics.AppShutdownTimeout)
+			conns = append(conns, st.conn)
+		}
+	}
+	n := len(conns)
+	var ups []*http1.UpgradedConn
+	if all {
+		for uc, st := range s.upgraded {
+			if st != nil {
+				st.reason.Force(metrics.AppShutdownTimeout)
+			}
+			if st == nil || st.engineDone { // else counted among conns
+				n++
+			}
+			ups = append(ups, uc)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Abort()
+	}
+	for _, uc := range ups {
+		uc.Close() // its OnClose takes s.mu
+	}
+	return n
+}

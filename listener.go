@@ -1,0 +1,196 @@
+package kestrel
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/http2"
+	"github.com/kestrel-go/kestrel/internal/http3"
+)
+
+// socket is a bound listening socket and its accept loop. The endpoint it
+// serves, its listener, can change (Reload) while it keeps accepting.
+type socket struct {
+	net.Listener
+	ctx     context.Context // the base of its connections' contexts (BaseContext)
+	systemd bool            // passed by systemd socket activation
+	stopped atomic.Bool     // closed on purpose: its accept loop ends quietly
+	done    chan struct{}   // closed when its accept loop has ended; nil until it starts
+
+	mu sync.Mutex
+	l  *listener // the endpoint served now
+}
+
+// Accept accepts a connection for the listener the socket serves now, and
+// counts it as on its way to that listener.
+func (sk *socket) Accept() (net.Conn, error) {
+	c, err := sk.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	sk.mu.Lock()
+	l := sk.l
+	l.pending.Add(1)
+	sk.mu.Unlock()
+	return &accepted{Conn: c, l: l}, nil
+}
+
+// stop closes the socket on purpose.
+func (sk *socket) stop() {
+	sk.stopped.Store(true)
+	sk.Close()
+}
+
+// accepted is a connection on its way from an accept loop to its listener.
+type accepted struct {
+	net.Conn
+	l *listener
+}
+
+// Close is called only by the accept loop, for a connection over the
+// connection limit; serveConn unwraps the connections it serves.
+func (a *accepted) Close() error {
+	a.l.pending.Done()
+	return a.Conn.Close()
+}
+
+// systemdListener serves a systemd socket that no endpoint took, as HTTP.
+func systemdListener(sk *socket) *listener {
+	return &listener{sock: sk, ep: endpoint{url: "systemd socket " + sk.Addr().String(), scheme: "http", port: -1}}
+}
+
+// unclaimedSystemd reports whether l serves a systemd socket that no
+// endpoint took.
+func (l *listener) unclaimedSystemd() bool {
+	return l.sock != nil && l.sock.systemd && l.ep.from == nil
+}
+
+// closeIfClosing makes the response say Connection: close, and so end its
+// connection, once l is stopping and if the head is not sent yet.
+func (l *listener) closeIfClosing(ex *app.Exchange) {
+	if l.closing.Load() && !ex.Committed() {
+		ex.SetHeader("Connection", "close")
+	}
+}
+
+// protocolConfig returns the configurations of the HTTP/1.x, HTTP/2 and
+// HTTP/3 connections l accepts from now on: the settings' limits, and l's
+// handler, which says Connection: close once l is stopping.
+func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, *http2.Config, *http3.Config) {
+	limits := st.limits
+	serve := s.appHandler()
+	handler := func(ex *app.Exchange) {
+		l.closeIfClosing(ex)
+		serve(ex)
+		l.closeIfClosing(ex) // the head of a buffered response is still to be sent
+	}
+	if s.metrics != nil {
+		handler = s.measureRequests(handler)
+	}
+	appCfg := &app.Config{
+		Logger:             s.log,
+		Heartbeat:          s.hb,
+		ServerHeader:       st.serverHeader,
+		MaxRequestBodySize: limits.MaxRequestBodySize,
+		Handler:            handler,
+	}
+	cfg := &http1.Config{
+		App:                        appCfg,
+		MaxRequestLineSize:         limits.MaxRequestLineSize,
+		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
+		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
+		KeepAliveTimeout:           limits.KeepAliveTimeout,
+		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
+		MinRequestBodyRate:         limits.MinRequestBodyDataRate.engine(),
+		MinResponseRate:            limits.MinResponseDataRate.engine(),
+		Upgrades:                   s.upgrades,
+		Upgraded:                   s.trackUpgraded,
+		Parker:                     s.parker,
+		NoKeepAlives:               &s.keepAlivesOff,
+		OnState:                    s.ConnState,
+	}
+	h2 := limits.Http2
+	maxOutput := limits.MaxResponseBufferSize
+	if maxOutput <= 0 {
+		maxOutput = 1 << 30 // Unlimited
+	}
+	h2cfg := &http2.Config{
+		App:                        appCfg,
+		MaxStreams:                 h2.MaxStreamsPerConnection,
+		HeaderTableSize:            h2.HeaderTableSize,
+		MaxFrameSize:               h2.MaxFrameSize,
+		MaxRequestHeaderFieldSize:  h2.MaxRequestHeaderFieldSize,
+		InitialConnectionWindow:    h2.InitialConnectionWindowSize,
+		InitialStreamWindow:        h2.InitialStreamWindowSize,
+		KeepAlivePingDelay:         h2.KeepAlivePingDelay,
+		KeepAlivePingTimeout:       h2.KeepAlivePingTimeout,
+		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
+		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
+		KeepAliveTimeout:           limits.KeepAliveTimeout,
+		RequestHeadersTimeout:      limits.RequestHeadersTimeout,
+		MinRequestBodyRate:         cfg.MinRequestBodyRate,
+		MinResponseRate:            cfg.MinResponseRate,
+		MaxOutput:                  int(min(maxOutput, 1<<30)),
+		Parker:                     s.parker,
+		Released:                   &cfg.Released,
+	}
+	return cfg, h2cfg, newHTTP3Config(appCfg, limits)
+}
+
+// appHandler returns what serves an exchange: the native handler, or the
+// http.Handler (404 for everything without one).
+func (s *Server) appHandler() func(*app.Exchange) {
+	native, handler := s.NativeHandler, s.Handler
+	if handler == nil {
+		handler = http.NotFoundHandler()
+	}
+	if native != nil {
+		return func(ex *app.Exchange) {
+			s.advertiseHTTP3Native(ex)
+			native.ServeKestrel(nativeContext(ex))
+		}
+	}
+	handler = s.advertiseHTTP3(handler)
+	return func(ex *app.Exchange) { ex.ServeHTTP(handler) }
+}
+
+// claim takes from pool the socket bound where ep listens, if there is one.
+func claim(pool *[]*socket, ep *endpoint) *socket {
+	for i, sk := range *pool {
+		if ep.boundTo(sk.Addr()) {
+			*pool = slices.Delete(*pool, i, i+1)
+			return sk
+		}
+	}
+	return nil
+}
+
+// boundTo reports whether a socket bound to a is where ep listens: the
+// same Unix socket path, or the same IP address and port. The socket of an
+// endpoint on every address may be IPv4-only (where there is no IPv6), and
+// an endpoint on port 0 takes a socket on any port of its address (the
+// port picked before).
+func (ep *endpoint) boundTo(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.UnixAddr:
+		return ep.network == "unix" && a.Name == ep.address
+	case *net.TCPAddr:
+		if !strings.HasPrefix(ep.network, "tcp") || ep.port != 0 && a.Port != ep.port {
+			return false
+		}
+		if ep.anyIP {
+			return a.IP.IsUnspecified()
+		}
+		host, _, _ := net.SplitHostPort(ep.address)
+		ip := net.ParseIP(host)
+		return ip != nil && ip.Equal(a.IP) && (ip.To4() == nil) == (a.IP.To4() == nil)
+	}
+	return false
+}

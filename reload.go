@@ -1,0 +1,304 @@
+package kestrel
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kestrel-go/kestrel/internal/logevents"
+)
+
+// Reload makes a running server use configuration c in place of the one
+// Config.Apply (or the last Reload) gave it, as Kestrel does when its
+// configuration file changes (reloadOnChange), without a restart:
+//
+//   - An endpoint that c configures as before keeps its socket and its
+//     connections.
+//   - An endpoint c adds is bound. One c removes stops accepting. One c
+//     changes (its URL, certificate, TLS options, protocols...) is served
+//     anew with its new options, on the same socket when its address
+//     stays, so that no connection is refused meanwhile.
+//   - The connections of a removed or changed endpoint finish their
+//     requests in flight and close: their responses say Connection: close,
+//     and the idle ones close at once. Those still open after
+//     ShutdownTimeout are aborted.
+//   - Limits, the Server header, the default certificate (and the
+//     endpoints using it), the Unix socket mode and ShutdownTimeout take
+//     c's values, over those set in code; new connections get the new
+//     limits, and connections open keep theirs.
+//   - Endpoints added in code or by UseURLs stay as they are.
+//
+// Certificate files named by c are loaded again when they change, as
+// usual; an endpoint whose certificate path is changed in c is served
+// anew, so its next handshakes use the new certificate.
+//
+// When c is invalid (its error names the key) or one of its endpoints
+// cannot be bound (the error names the URL), Reload changes nothing and
+// the server goes on as it was. Reload does not change the Server's
+// fields, and it leaves the handler alone: apply c's AllowedHosts and
+// ForwardedHeaders with Config.Handler. It logs the endpoints it stops
+// and starts, as Kestrel does. Reload is for a started server; before
+// Start, use Config.Apply.
+func (s *Server) Reload(c *Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	started, closed := s.hb != nil, s.closed
+	base := s.configFields()
+	if s.preConfig != nil {
+		base = *s.preConfig
+	}
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	if !started {
+		return errors.New("kestrel: Reload: the server is not started; configure it with Config.Apply before Start")
+	}
+	f, eps, err := c.resolve(base)
+	if err != nil {
+		return err
+	}
+	st, err := f.settings()
+	if err != nil {
+		return err
+	}
+	for _, w := range c.warnings {
+		logevents.General(s.log, slog.LevelWarn, "ConfigurationWarning", w)
+	}
+
+	// Match the endpoints of c with those served.
+	s.mu.Lock()
+	old := s.active
+	var served []*listener // from the configuration
+	var others []endpoint  // every other endpoint, for checkSchemes
+	var pool []*socket     // sockets the endpoints c starts may take over
+	var udpPool []*udpSocket
+	for _, l := range s.listeners {
+		switch {
+		case l.ep.fromConfig:
+			served = append(served, l)
+		case l.unclaimedSystemd():
+			pool = append(pool, l.sock)
+		default:
+			others = append(others, l.ep)
+		}
+	}
+	s.mu.Unlock()
+	oldGroups := groupListeners(served)
+	newGroups := groupEndpoints(eps)
+	kept := make([][]*listener, len(newGroups)) // by new group: the listeners kept for it
+	var toStart []endpoint
+	for i, ng := range newGroups {
+		for j, og := range oldGroups {
+			if og != nil && sameEndpoint(og[0].ep, old, ng[0], st) {
+				kept[i], oldGroups[j] = og, nil
+				break
+			}
+		}
+		if kept[i] == nil {
+			toStart = append(toStart, ng...)
+		}
+	}
+	var stopped []*listener
+	for _, og := range oldGroups {
+		stopped = append(stopped, og...)
+	}
+	for _, l := range stopped {
+		if l.sock != nil {
+			pool = append(pool, l.sock)
+		}
+		if l.quic != nil {
+			udpPool = append(udpPool, l.quic.sock)
+		}
+	}
+	all := others
+	for _, ls := range kept {
+		for _, l := range ls {
+			all = append(all, l.ep)
+		}
+	}
+	if err := checkSchemes(append(all, toStart...)); err != nil {
+		return err
+	}
+	if err := s.buildTLS(toStart, st.defaultHTTPS); err != nil {
+		return err
+	}
+	bound, err := s.bindAll(toStart, &pool, &udpPool, st.socketMode)
+	if err != nil {
+		return err
+	}
+
+	// Switch.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		for _, l := range bound {
+			if l.sock != nil && l.sock.done == nil {
+				l.sock.Close()
+			}
+			if l.quic != nil && l.quic.sock.cur == nil {
+				l.quic.sock.close()
+			}
+		}
+		return ErrServerClosed
+	}
+	s.active = st
+	s.counter.SetMax(st.limits.MaxConcurrentConnections)
+	s.upgrades.SetMax(st.limits.MaxConcurrentUpgradedConnections)
+	if !reflect.DeepEqual(old.limits, st.limits) || old.serverHeader != st.serverHeader {
+		for _, l := range s.listeners {
+			l.cfg, l.h2cfg, l.h3cfg = s.protocolConfig(l, st)
+		}
+	}
+	var retired, reborn []*listener
+	for _, l := range bound {
+		if prev := s.open(l); prev != nil {
+			retired = append(retired, prev) // its socket now serves l
+		}
+	}
+	for _, l := range stopped {
+		if l.quic != nil && slices.Contains(udpPool, l.quic.sock) {
+			l.quic.Close() // no endpoint of c took its UDP socket
+		}
+		switch {
+		case l.sock == nil || !slices.Contains(pool, l.sock): // HTTP/3 only, or taken by an endpoint of c
+		case l.sock.systemd: // serves HTTP again, as a systemd socket no endpoint takes
+			nl := systemdListener(l.sock)
+			s.open(nl)
+			reborn = append(reborn, nl)
+		default:
+			l.sock.stop()
+		}
+		if !slices.Contains(retired, l) {
+			retired = append(retired, l)
+		}
+	}
+	var fromConfig []*listener // in c's order
+	b := 0
+	for i, ng := range newGroups {
+		if kept[i] != nil {
+			fromConfig = append(fromConfig, kept[i]...)
+			continue
+		}
+		for b < len(bound) && bound[b].ep.from == ng[0].from {
+			fromConfig = append(fromConfig, bound[b])
+			b++
+		}
+	}
+	s.listeners = s.relist(fromConfig, retired, reborn)
+	s.publishAltSvc()
+	for _, l := range retired {
+		s.retiring[l] = true
+	}
+	s.mu.Unlock()
+
+	if len(stopped) > 0 {
+		logevents.General(s.log, slog.LevelInfo, "ConfigChangedStoppingEndpoints", "Config changed. Stopping the following endpoints: '"+strings.Join(endpointURLs(stopped), "', '")+"'")
+	}
+	if len(bound) > 0 {
+		logevents.General(s.log, slog.LevelInfo, "ConfigChangedStartingEndpoints", "Config changed. Starting the following endpoints: '"+strings.Join(endpointURLs(bound), "', '")+"'")
+	}
+	for _, l := range append(bound, reborn...) {
+		logevents.ListeningOn(s.log, l.url())
+	}
+	if len(retired) > 0 {
+		s.draining.Add(1)
+		go s.retire(retired, st)
+	}
+	return nil
+}
+
+// retire drains listeners that Reload stopped.
+func (s *Server) retire(ls []*listener, st activeSettings) {
+	defer s.draining.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), st.shutdownTimeout)
+	defer cancel()
+	if n, _ := s.drain(ctx, ls, 0, false); n > 0 {
+		logevents.General(s.log, slog.LevelWarn, "EndpointConnectionsAborted", "Some connections of the endpoints the configuration stopped failed to close gracefully: the shutdown timeout passed, and "+strconv.Itoa(n)+" were aborted.")
+	}
+	s.mu.Lock()
+	for _, l := range ls {
+		delete(s.retiring, l)
+	}
+	s.mu.Unlock()
+}
+
+// relist returns the listeners once Reload has replaced those of the
+// configuration with fromConfig: the others keep their places, those from
+// the configuration come where the first of them was, the retired ones go
+// and the reborn systemd ones come last. s.mu is held.
+func (s *Server) relist(fromConfig, retired, reborn []*listener) []*listener {
+	var out []*listener
+	placed := false
+	for _, l := range s.listeners {
+		if l.ep.fromConfig || slices.Contains(retired, l) {
+			if !placed {
+				out, placed = append(out, fromConfig...), true
+			}
+			continue
+		}
+		out = append(out, l)
+	}
+	if !placed {
+		out = append(out, fromConfig...)
+	}
+	return append(out, reborn...)
+}
+
+// groupListeners groups listeners by the Endpoint they were resolved from
+// (the two loopbacks of localhost are one), in order.
+func groupListeners(ls []*listener) [][]*listener {
+	var groups [][]*listener
+	for _, l := range ls {
+		if n := len(groups); n > 0 && groups[n-1][0].ep.from == l.ep.from {
+			groups[n-1] = append(groups[n-1], l)
+			continue
+		}
+		groups = append(groups, []*listener{l})
+	}
+	return groups
+}
+
+// groupEndpoints groups sockets by the Endpoint they were resolved from.
+func groupEndpoints(eps []endpoint) [][]endpoint {
+	var groups [][]endpoint
+	for _, ep := range eps {
+		if n := len(groups); n > 0 && groups[n-1][0].from == ep.from {
+			groups[n-1] = append(groups[n-1], ep)
+			continue
+		}
+		groups = append(groups, []endpoint{ep})
+	}
+	return groups
+}
+
+// sameEndpoint reports whether an endpoint served with settings was is
+// configured the same by an endpoint resolved with settings is: the same
+// options, and the same defaults where it takes them (the default
+// certificate, the Unix socket mode).
+func sameEndpoint(a endpoint, was activeSettings, b endpoint, is activeSettings) bool {
+	if !reflect.DeepEqual(*a.from, *b.from) {
+		return false
+	}
+	if h := a.from.HTTPS; a.scheme == "https" && (h == nil || h.defaultCertificate) && !reflect.DeepEqual(was.defaultHTTPS, is.defaultHTTPS) {
+		return false
+	}
+	return a.network != "unix" || a.from.UnixSocketMode != 0 || was.socketMode == is.socketMode
+}
+
+// endpointURLs returns the configured URLs of the listeners' endpoints,
+// once each.
+func endpointURLs(ls []*listener) []string {
+	var urls []string
+	for _, l := range ls {
+		if u := l.ep.from.describe(); !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}

@@ -1,0 +1,124 @@
+package kestrel
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+)
+
+// TestReloadHTTP3 reloads endpoints that serve HTTP/3: a changed endpoint
+// keeps its UDP port, its request in flight finishes, and new connections
+// get the new certificate; a removed one gives its UDP port back once its
+// connections are gone, and the endpoint that no longer serves HTTP/3
+// stops advertising it.
+func TestReloadHTTP3(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	c1, k1 := pki.issue(t, "one", false, "127.0.0.1")
+	c2, k2 := pki.issue(t, "two", false, "127.0.0.1")
+	cfg := func(cert, key, protocols string, quicOnly bool) string {
+		eps := fmt.Sprintf(`"Both": {"Url": "https://127.0.0.1:0", "Protocols": %q, "Certificate": {"Path": %q, "KeyPath": %q}}`, protocols, cert, key)
+		if quicOnly {
+			eps += fmt.Sprintf(`, "Quic": {"Url": "https://127.0.0.1:0", "Protocols": "Http3", "Certificate": {"Path": %q, "KeyPath": %q}}`, cert, key)
+		}
+		return `{"Kestrel": {"Endpoints": {` + eps + `}}}`
+	}
+	g := newGated()
+	defer func() {
+		select {
+		case <-g.release:
+		default:
+			close(g.release)
+		}
+	}()
+	s, _ := startConfigured(t, g, cfg(c1, k1, "Http1AndHttp2AndHttp3", true))
+	addrs := s.Addresses()
+	if len(addrs) != 2 {
+		t.Fatalf("addresses %q", addrs)
+	}
+	both, quicOnly := strings.TrimPrefix(addrs[0], "https://"), strings.TrimPrefix(addrs[1], "https://")
+	newClient := func() *http.Client {
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}
+		t.Cleanup(func() { tr.Close() })
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	get := func(c *http.Client, addr, path string) (string, string, error) {
+		resp, err := c.Get("https://" + addr + path)
+		if err != nil {
+			return "", "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), resp.TLS.PeerCertificates[0].Subject.CommonName, err
+	}
+	for _, a := range []string{both, quicOnly} {
+		if body, cn, err := get(newClient(), a, "/a"); body != "hello /a" || cn != "one" || err != nil {
+			t.Fatalf("before, %s: %q from %q, %v", a, body, cn, err)
+		}
+	}
+	inFlight := make(chan string, 1)
+	go func() {
+		body, _, err := get(newClient(), both, "/wait")
+		if err != nil {
+			body = err.Error()
+		}
+		inFlight <- body
+	}()
+	<-g.started
+
+	// A new certificate: both endpoints change, at the same addresses.
+	reloadJSON(t, s, cfg(c2, k2, "Http1AndHttp2AndHttp3", true))
+	if got := s.Addresses(); !slices.Equal(got, addrs) {
+		t.Fatalf("the endpoints moved: %q -> %q", addrs, got)
+	}
+	for _, a := range []string{both, quicOnly} {
+		if body, cn, err := get(newClient(), a, "/b"); body != "hello /b" || cn != "two" || err != nil {
+			t.Errorf("after the change, %s: %q from %q, %v", a, body, cn, err)
+		}
+	}
+	close(g.release)
+	if body := <-inFlight; body != "hello /wait" {
+		t.Errorf("the request in flight across the change: %q", body)
+	}
+
+	// HTTP/3 off on one endpoint, the HTTP/3-only one removed.
+	reloadJSON(t, s, cfg(c2, k2, "Http1AndHttp2", false))
+	if got := s.Addresses(); !slices.Equal(got, addrs[:1]) {
+		t.Fatalf("addresses %q, want %q", got, addrs[:1])
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + both + "/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Alt-Svc"); v != "" {
+		t.Errorf("Alt-Svc %q after HTTP/3 was turned off", v)
+	}
+	for _, a := range []string{both, quicOnly} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		for {
+			pc, err := net.ListenPacket("udp", a)
+			if err == nil {
+				pc.Close()
+				break
+			}
+			if ctx.Err() != nil {
+				t.Errorf("UDP %s is still bound: %v", a, err)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}
+}

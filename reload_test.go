@@ -1,0 +1,539 @@
+package kestrel
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// gatedHandler answers "hello <path>"; GET /wait waits until release is
+// closed, after saying so on started.
+type gatedHandler struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func newGated() *gatedHandler {
+	return &gatedHandler{started: make(chan struct{}, 16), release: make(chan struct{})}
+}
+
+func (g *gatedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/wait" {
+		g.started <- struct{}{}
+		<-g.release
+	}
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+	}
+	fmt.Fprintf(w, "hello %s", r.URL.Path)
+}
+
+// parseTestConfig parses a configuration file's JSON.
+func parseTestConfig(t *testing.T, json string) *Config {
+	t.Helper()
+	c, err := ParseConfig([]byte(json), filepath.Join(t.TempDir(), "kestrel.json"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startConfigured starts a server configured by json, logging at debug
+// level to the returned buffer.
+func startConfigured(t *testing.T, h http.Handler, json string) (*Server, *lockedBuffer) {
+	t.Helper()
+	log := &lockedBuffer{}
+	s := &Server{Handler: h, Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if err := parseTestConfig(t, json).Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, log
+}
+
+func reloadJSON(t *testing.T, s *Server, json string) {
+	t.Helper()
+	if err := s.Reload(parseTestConfig(t, json)); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+}
+
+// rawConn is a client connection that sends requests one at a time.
+type rawConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, network, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{Conn: c, br: bufio.NewReader(c)}
+}
+
+// send writes a request and returns its response (whose body is read).
+func (c *rawConn) send(t *testing.T, method, path, body string) (*http.Response, string) {
+	t.Helper()
+	c.start(t, method, path, body)
+	return c.response(t)
+}
+
+func (c *rawConn) start(t *testing.T, method, path, body string) {
+	t.Helper()
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", method, path, len(body), body)
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *rawConn) response(t *testing.T) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// closedWithin reports whether the server closes the connection within d.
+func (c *rawConn) closedWithin(d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := c.br.ReadByte()
+	return err == io.EOF || err != nil && !isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// addrOf returns the address of the server's endpoint whose URL has the
+// prefix, such as "http://127.0.0.1:" or "http://unix:".
+func addrOf(t *testing.T, s *Server, prefix string) string {
+	t.Helper()
+	for _, a := range s.Addresses() {
+		if rest, ok := strings.CutPrefix(a, prefix); ok {
+			if strings.HasSuffix(prefix, "unix:") {
+				return rest
+			}
+			return strings.TrimPrefix(strings.TrimPrefix(a, "http://"), "https://")
+		}
+	}
+	t.Fatalf("no endpoint %s* in %q", prefix, s.Addresses())
+	return ""
+}
+
+// An added endpoint is bound; the endpoint kept keeps its socket and its
+// connections, which go on as before.
+func TestReloadAddsEndpoint(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "b.sock")
+	s, log := startConfigured(t, newGated(), `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+	a := addrOf(t, s, "http://127.0.0.1:")
+	c := dialRaw(t, "tcp", a)
+	if resp, body := c.send(t, "GET", "/one", ""); body != "hello /one" || resp.Close {
+		t.Fatalf("before: %q close=%v", body, resp.Close)
+	}
+
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:`+sock+`"}}}}`)
+	if got := addrOf(t, s, "http://127.0.0.1:"); got != a {
+		t.Errorf("endpoint A moved from %s to %s", a, got)
+	}
+	if resp, body := c.send(t, "GET", "/two", ""); body != "hello /two" || resp.Close {
+		t.Errorf("the connection to the endpoint kept: %q close=%v; want it served and kept alive", body, resp.Close)
+	}
+	b := dialRaw(t, "unix", addrOf(t, s, "http://unix:"))
+	if _, body := b.send(t, "GET", "/b", ""); body != "hello /b" {
+		t.Errorf("the endpoint added: %q", body)
+	}
+	if !strings.Contains(log.String(), "Config changed. Starting the following endpoints: 'unix:"+sock+"'") ||
+		strings.Contains(log.String(), "Stopping the following endpoints") {
+		t.Errorf("the log does not say that only B started:\n%s", log)
+	}
+}
+
+// A removed endpoint stops accepting; its idle connections close at once,
+// and the request in flight finishes with Connection: close.
+func TestReloadRemovesEndpoint(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "b.sock")
+	g := newGated()
+	s, log := startConfigured(t, g, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:`+sock+`"}}}}`)
+	a := addrOf(t, s, "http://127.0.0.1:")
+	onA := dialRaw(t, "tcp", a)
+	onA.send(t, "GET", "/", "")
+	idle := dialRaw(t, "unix", sock)
+	idle.send(t, "GET", "/", "")
+	busy := dialRaw(t, "unix", sock)
+	busy.start(t, "GET", "/wait", "")
+	<-g.started
+
+	start := time.Now()
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+	if !idle.closedWithin(2 * time.Second) {
+		t.Error("the idle connection to the removed endpoint is still open")
+	} else if d := time.Since(start); d > time.Second {
+		t.Errorf("the idle connection closed %v after the reload, want at once", d)
+	}
+	if _, err := net.Dial("unix", sock); err == nil {
+		t.Error("the removed endpoint still accepts connections")
+	}
+	if addrs := s.Addresses(); len(addrs) != 1 {
+		t.Errorf("Addresses() = %q, want A only", addrs)
+	}
+	close(g.release)
+	if resp, body := busy.response(t); body != "hello /wait" || !resp.Close {
+		t.Errorf("the request in flight: %q close=%v; want it answered with Connection: close", body, resp.Close)
+	}
+	if !busy.closedWithin(2 * time.Second) {
+		t.Error("the busy connection stayed open after its response")
+	}
+	if resp, body := onA.send(t, "GET", "/a", ""); body != "hello /a" || resp.Close {
+		t.Errorf("the endpoint kept: %q close=%v", body, resp.Close)
+	}
+	if !strings.Contains(log.String(), "Config changed. Stopping the following endpoints: 'unix:"+sock+"'") {
+		t.Errorf("the log does not name the endpoint stopped:\n%s", log)
+	}
+}
+
+// A changed endpoint on the same address keeps its socket, so connections
+// keep being accepted through the change; its old connections drain and
+// new ones get the new options.
+func TestReloadChangesEndpoint(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	s, log := startConfigured(t, g, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+	a := addrOf(t, s, "http://127.0.0.1:")
+	idle := dialRaw(t, "tcp", a)
+	idle.send(t, "GET", "/", "")
+	busy := dialRaw(t, "tcp", a)
+	busy.start(t, "GET", "/wait", "")
+	<-g.started
+
+	// New connections, each with one request, all through the change.
+	stop := make(chan struct{})
+	var served, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{DisableKeepAlives: true}
+			client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + a + "/new")
+				if err == nil {
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "LogConnections": true}}}}`)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() > 0 || served.Load() == 0 {
+		t.Errorf("new connections through the change: %d served, %d failed (%v)", served.Load(), failed.Load(), firstErr.Load())
+	}
+	if got := addrOf(t, s, "http://127.0.0.1:"); got != a {
+		t.Errorf("the endpoint moved from %s to %s", a, got)
+	}
+	if !idle.closedWithin(2 * time.Second) {
+		t.Error("the idle connection of the old endpoint is still open")
+	}
+	close(g.release)
+	if resp, body := busy.response(t); body != "hello /wait" || !resp.Close {
+		t.Errorf("the request in flight: %q close=%v; want it answered with Connection: close", body, resp.Close)
+	}
+	fresh := dialRaw(t, "tcp", a)
+	if resp, body := fresh.send(t, "GET", "/after", ""); body != "hello /after" || resp.Close {
+		t.Errorf("a new connection: %q close=%v", body, resp.Close)
+	}
+	// The new options apply: connections are logged (LogConnections).
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(log.String(), "connection opened") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(log.String(), "connection opened") {
+		t.Errorf("LogConnections does not apply to new connections:\n%s", lastLines(log.String(), 20))
+	}
+	if !strings.Contains(log.String(), "Stopping the following endpoints: 'http://127.0.0.1:0'") ||
+		!strings.Contains(log.String(), "Starting the following endpoints: 'http://127.0.0.1:0'") {
+		t.Errorf("the log does not say the endpoint restarted:\n%s", lastLines(log.String(), 20))
+	}
+}
+
+// freePorts returns n TCP ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// Endpoints that trade addresses take each other's sockets; one that moves
+// to a new address is bound there and its old address closes.
+func TestReloadMovesEndpoints(t *testing.T) {
+	t.Parallel()
+	p := freePorts(t, 3)
+	cfg := func(a, b int) string {
+		return fmt.Sprintf(`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:%d"}, "B": {"Url": "http://127.0.0.1:%d"}}}}`, a, b)
+	}
+	s, _ := startConfigured(t, newGated(), cfg(p[0], p[1]))
+	reloadJSON(t, s, cfg(p[1], p[0]))
+	want := []string{fmt.Sprintf("http://127.0.0.1:%d", p[1]), fmt.Sprintf("http://127.0.0.1:%d", p[0])}
+	if got := s.Addresses(); !slices.Equal(got, want) {
+		t.Errorf("after the swap: %q, want %q", got, want)
+	}
+	reloadJSON(t, s, cfg(p[1], p[2]))
+	for _, port := range []int{p[1], p[2]} {
+		c := dialRaw(t, "tcp", fmt.Sprint("127.0.0.1:", port))
+		if _, body := c.send(t, "GET", "/x", ""); body != "hello /x" {
+			t.Errorf("port %d: %q", port, body)
+		}
+	}
+	if c, err := net.Dial("tcp", fmt.Sprint("127.0.0.1:", p[0])); err == nil {
+		c.Close()
+		t.Errorf("port %d still accepts connections after its endpoint moved", p[0])
+	}
+}
+
+// New limits apply to new connections; the connections open keep theirs.
+func TestReloadLimits(t *testing.T) {
+	t.Parallel()
+	cfg := func(body, conns int) string {
+		return fmt.Sprintf(`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}},
+			"Limits": {"MaxRequestBodySize": %d, "MaxConcurrentConnections": %d}}}`, body, conns)
+	}
+	s, _ := startConfigured(t, newGated(), cfg(1000, 2))
+	a := addrOf(t, s, "http://127.0.0.1:")
+	old := dialRaw(t, "tcp", a)
+	old.send(t, "GET", "/", "")
+	second := dialRaw(t, "tcp", a)
+	second.send(t, "GET", "/", "")
+	if third := dialRaw(t, "tcp", a); !third.closedWithin(2 * time.Second) {
+		t.Fatal("a third connection was accepted over MaxConcurrentConnections 2")
+	}
+
+	reloadJSON(t, s, cfg(4000, 3))
+	body := strings.Repeat("x", 2000)
+	if resp, _ := old.send(t, "POST", "/echo", body); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a connection opened before the reload: %d, want 413 under its old 1000-byte limit", resp.StatusCode)
+	}
+	fresh := dialRaw(t, "tcp", a) // the third: the limit is 3 now
+	if resp, got := fresh.send(t, "POST", "/echo", body); resp.StatusCode != http.StatusOK || got != "hello /echo" {
+		t.Errorf("a new connection: %d %q, want 200 under the new 4000-byte limit", resp.StatusCode, got)
+	}
+	if resp, _ := second.send(t, "GET", "/", ""); resp.Close {
+		t.Error("a limit change closed a connection")
+	}
+
+	reloadJSON(t, s, cfg(4000, 1)) // lower: three are open; none is closed, no new one is accepted
+	if c := dialRaw(t, "tcp", a); !c.closedWithin(2 * time.Second) {
+		t.Error("a connection was accepted over the lowered MaxConcurrentConnections")
+	}
+	if resp, got := second.send(t, "GET", "/still", ""); got != "hello /still" || resp.Close {
+		t.Errorf("a connection open when the limit was lowered: %q close=%v", got, resp.Close)
+	}
+}
+
+// An invalid configuration, or one with an endpoint that cannot be bound,
+// is refused with an error naming the key or URL, and the server goes on
+// as it was.
+func TestReloadRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "b.sock")
+	const good = `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "Limits": {"MaxRequestBodySize": 1000}}}`
+	s, _ := startConfigured(t, newGated(), good)
+	a := addrOf(t, s, "http://127.0.0.1:")
+	c := dialRaw(t, "tcp", a)
+	c.send(t, "GET", "/", "")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	for _, tc := range []struct{ json, want string }{
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "Limits": {"MaxRequestBodySiz": 10}}}`, `"Kestrel:Limits:MaxRequestBodySiz"`},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "Limits": {"KeepAliveTimeout": "soon"}}}`, "Kestrel:Limits:KeepAliveTimeout"},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "ftp://x"}}}}`, "Kestrel:Endpoints:B"},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "ShutdownTimeout": "-00:00:01"}}`, "Kestrel:ShutdownTimeout"},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:` + sock + `"}, "C": {"Url": "http://` + taken.Addr().String() + `"}}}}`, "http://" + taken.Addr().String()},
+	} {
+		cfg, err := ParseConfig([]byte(tc.json), "kestrel.json", nil, nil)
+		if err == nil {
+			err = s.Reload(cfg)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %s", tc.json, err, tc.want)
+		}
+	}
+	if got := s.Addresses(); len(got) != 1 || got[0] != "http://"+a {
+		t.Errorf("after the refused reloads: %q", got)
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("the endpoint of a refused configuration was left bound")
+	}
+	if resp, _ := c.send(t, "POST", "/", strings.Repeat("x", 2000)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("the connection open through the refused reloads: %d, want the old limit's 413", resp.StatusCode)
+	}
+	fresh := dialRaw(t, "tcp", a)
+	if resp, _ := fresh.send(t, "POST", "/", strings.Repeat("x", 2000)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a new connection: %d, want 413: the running limits stay", resp.StatusCode)
+	}
+}
+
+// Certificate and SNI changes in the configuration apply to new handshakes.
+func TestReloadCertificates(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	c1, k1 := pki.issue(t, "one", false, "127.0.0.1", "a.test")
+	c2, k2 := pki.issue(t, "two", false, "127.0.0.1", "a.test")
+	c3, k3 := pki.issue(t, "three", false, "b.test")
+	cfg := func(cert, key, sniCert, sniKey string) string {
+		return fmt.Sprintf(`{"Kestrel": {"Endpoints": {
+			"Own": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": %q, "KeyPath": %q}},
+			"Sni": {"Url": "https://127.0.0.1:0", "Sni": {"a.test": {"Certificate": {"Path": %q, "KeyPath": %q}},
+			                                              "b.test": {"Certificate": {"Path": %q, "KeyPath": %q}}}}}}}`,
+			cert, key, sniCert, sniKey, c3, k3)
+	}
+	s, _ := startConfigured(t, newGated(), cfg(c1, k1, c1, k1))
+	addrs := s.Addresses()
+	subject := func(addr, sni string) string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(addr, "https://"), &tls.Config{RootCAs: pki.pool, ServerName: sni})
+		if err != nil {
+			t.Fatalf("%s (SNI %q): %v", addr, sni, err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if a, b := subject(addrs[0], "127.0.0.1"), subject(addrs[1], "a.test"); a != "one" || b != "one" {
+		t.Fatalf("before: %s, %s", a, b)
+	}
+	reloadJSON(t, s, cfg(c2, k2, c2, k2))
+	if got := s.Addresses(); !slices.Equal(got, addrs) {
+		t.Errorf("the endpoints moved: %q -> %q", addrs, got)
+	}
+	if a, b, c := subject(addrs[0], "127.0.0.1"), subject(addrs[1], "a.test"), subject(addrs[1], "b.test"); a != "two" || b != "two" || c != "three" {
+		t.Errorf("after: own %s, SNI a.test %s, b.test %s; want two, two, three", a, b, c)
+	}
+}
+
+func TestReloadNeedsAStartedServer(t *testing.T) {
+	s := &Server{Logger: discardLogger()}
+	if err := s.Reload(parseTestConfig(t, `{"Kestrel": {}}`)); err == nil || !strings.Contains(err.Error(), "Apply") {
+		t.Errorf("Reload before Start: %v", err)
+	}
+	s.Close()
+	if err := s.Reload(parseTestConfig(t, `{"Kestrel": {}}`)); err != ErrServerClosed {
+		t.Errorf("Reload after Close: %v", err)
+	}
+}
+
+// h2cClient speaks HTTP/2 with prior knowledge over cleartext.
+func h2cClient(t *testing.T) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// An HTTP/2 connection of a changed endpoint finishes its stream in flight
+// and goes away (GOAWAY); the client's next request opens a connection to
+// the endpoint's new listener.
+func TestReloadDrainsHTTP2(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			g.started <- struct{}{}
+			<-g.release
+		}
+		fmt.Fprintf(w, "%s %s", r.Proto, r.RemoteAddr)
+	})
+	s, _ := startConfigured(t, h, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+	base := "http://" + addrOf(t, s, "http://127.0.0.1:")
+	client := h2cClient(t)
+	_, first := get(t, client, base+"/")
+	if !strings.HasPrefix(first, "HTTP/2.0 ") {
+		t.Fatalf("not HTTP/2: %q", first)
+	}
+	inFlight := make(chan string, 1)
+	go func() {
+		resp, err := client.Get(base + "/wait")
+		if err != nil {
+			inFlight <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inFlight <- string(b)
+	}()
+	<-g.started
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "LogConnections": true}}}}`)
+	close(g.release)
+	if got := <-inFlight; got != first {
+		t.Errorf("the stream in flight: %q, want it answered on its connection (%q)", got, first)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, after := get(t, client, base+"/")
+		if after != first {
+			break // a new connection
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the HTTP/2 connection of the changed endpoint stays in use")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
