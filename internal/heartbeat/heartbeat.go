@@ -91,3 +91,16 @@ func (h *Heartbeat) Date() string { return *h.dateValue.Load() }
 // Now returns the time of the last tick in Unix nanoseconds: a clock that is
 // cheap to read and at most one Interval behind.
 func (h *Heartbeat) Now() int64 { return h.now.Load() }
+
+// Deadline returns the Now time at which a timeout of d that starts at the
+// Now time start has passed for certain: start may be up to an Interval
+// behind the real start, so a tick finds a timeout passed only an Interval
+// later (as Kestrel's timeouts, never early, and at most two Intervals
+// late).
+func Deadline(start int64, d time.Duration) int64 { return start + int64(d) + int64(Interval) }
+
+// Passed reports whether a timeout of d that started at the Now time start
+// (0: not started) has passed at the Now time now; d <= 0 never passes.
+func Passed(now, start int64, d time.Duration) bool {
+	return start != 0 && d > 0 && now > Deadline(start, d)
+}

@@ -318,7 +318,7 @@ const stackEstimate = 8 << 10
 // phase being left had timed out.
 func (c *Conn) setPhase(ph int32, timeout time.Duration) bool {
 	if timeout > 0 {
-		c.deadline.Store(c.cfg.App.Heartbeat.Now() + int64(timeout))
+		c.deadline.Store(heartbeat.Deadline(c.cfg.App.Heartbeat.Now(), timeout))
 	} else {
 		c.deadline.Store(math.MaxInt64)
 	}

@@ -762,12 +762,12 @@ func (c *Conn) CloseIfIdle() bool {
 func (c *Conn) Tick(now int64) {
 	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
 	c.controls.Store(0)
-	if start := c.headerStart.Load(); start != 0 && c.cfg.RequestHeadersTimeout > 0 && now-start > int64(c.cfg.RequestHeadersTimeout) {
+	if heartbeat.Passed(now, c.headerStart.Load(), c.cfg.RequestHeadersTimeout) {
 		c.opts.Info.End(metrics.RequestHeadersTimeout)
 		c.Abort()
 		return
 	}
-	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) {
+	if heartbeat.Passed(now, c.idleSince.Load(), c.cfg.KeepAliveTimeout) {
 		// Idle that long: GOAWAY naming the last stream, and close.
 		c.mu.Lock()
 		if len(c.streams) == 0 && c.running == 0 && c.goAwaySent == 0 {
@@ -781,7 +781,7 @@ func (c *Conn) Tick(now int64) {
 	if d := c.cfg.KeepAlivePingDelay; d > 0 {
 		sent := c.pingSent.Load()
 		switch {
-		case sent != 0 && now-sent > int64(c.cfg.KeepAlivePingTimeout):
+		case heartbeat.Passed(now, sent, c.cfg.KeepAlivePingTimeout):
 			c.opts.Info.End(metrics.KeepAliveTimeout)
 			c.Abort()
 			return

@@ -105,7 +105,7 @@ func TestKeepAliveTimeout(t *testing.T) {
 	c.request(1, "GET", "/", true)
 	c.status(1)
 	time.Sleep(20 * time.Millisecond)
-	s.tick(131 * time.Second)
+	s.tick(132 * time.Second) // past 130 s and the heartbeat's tick of grace
 	if ga := c.goAway(); ga.ErrCode != http2.ErrCodeNo {
 		t.Errorf("GOAWAY %v", ga.ErrCode)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go/quicvarint"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 )
@@ -370,7 +371,7 @@ func (c *Conn) Tick(now int64) {
 		}
 		c.goAwayTick = true
 	}
-	if idle := c.idleSince.Load(); idle != 0 && c.cfg.KeepAliveTimeout > 0 && now-idle > int64(c.cfg.KeepAliveTimeout) && !c.closed {
+	if heartbeat.Passed(now, c.idleSince.Load(), c.cfg.KeepAliveTimeout) && !c.closed {
 		c.opts.Info.End(metrics.KeepAliveTimeout)
 		logevents.ConnectionKeepAlive(c.logger(), c.opts.Info.ID)
 		c.drainLocked()

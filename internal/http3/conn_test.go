@@ -335,7 +335,7 @@ func TestConnRequestHeadersTimeout(t *testing.T) {
 	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("within the timeout: %v", err)
 	}
-	c.Tick(cfg.App.Heartbeat.Now() + int64(time.Second))
+	c.Tick(cfg.App.Heartbeat.Now() + int64(2*time.Second)) // past the timeout and a tick of grace
 	if got := resetWith(t, st); got != errRequestRejected {
 		t.Fatalf("reset with %v", got)
 	}

@@ -247,7 +247,7 @@ func clientError(err error, reading bool) error {
 
 // tick checks the stream's request headers timeout and data rates.
 func (st *stream) tick(now int64) {
-	if start := st.headStart.Load(); start != 0 && st.c.cfg.RequestHeadersTimeout > 0 && now-start > int64(st.c.cfg.RequestHeadersTimeout) {
+	if heartbeat.Passed(now, st.headStart.Load(), st.c.cfg.RequestHeadersTimeout) {
 		st.headTimedOut.Store(true)
 		st.qs.CancelRead(quic.StreamErrorCode(errRequestRejected))
 	}
