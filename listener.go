@@ -100,6 +100,7 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		ServerHeader:       st.serverHeader,
 		MaxRequestBodySize: limits.MaxRequestBodySize,
 		Handler:            handler,
+		Workers:            s.workers,
 	}
 	cfg := &http1.Config{
 		App:                        appCfg,

@@ -31,6 +31,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
+	"github.com/kestrel-go/kestrel/internal/workers"
 	"github.com/kestrel-go/kestrel/logging"
 )
 
@@ -143,6 +144,7 @@ type Server struct {
 	counter   *transport.Counter          // MaxConcurrentConnections
 	upgrades  *transport.Counter          // MaxConcurrentUpgradedConnections
 	parker    *transport.Parker           // nil where there is none
+	workers   *workers.Pool               // the goroutines of HTTP/2 and HTTP/3 streams
 	hb        *heartbeat.Heartbeat
 	closed    bool           // Shutdown or Close was called
 	aborted   bool           // Close was called, or Shutdown has finished
@@ -356,6 +358,7 @@ func (s *Server) init() error {
 	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
 	s.upgrades = transport.NewCounter(active.limits.MaxConcurrentUpgradedConnections)
 	s.hb = heartbeat.New(s.tick)
+	s.workers = new(workers.Pool)
 	if pk, err := transport.NewParker(); err == nil {
 		s.parker = pk
 	} else if runtime.GOOS == "linux" {
@@ -869,6 +872,7 @@ func (s *Server) tick(now time.Time) {
 		cfgs = append(cfgs, l.cfg)
 	}
 	s.mu.Unlock()
+	s.workers.Trim(n)
 	s.returnIdleMemory(now, cfgs)
 	s.observeTick(now)
 }
@@ -1003,10 +1007,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // left to tick or park.
 func (s *Server) stopHeartbeat() {
 	s.mu.Lock()
-	hb, pk, m := s.hb, s.parker, s.metrics
+	hb, pk, m, w := s.hb, s.parker, s.metrics, s.workers
 	s.mu.Unlock()
 	if hb != nil {
 		hb.Stop()
+		w.Close()
 	}
 	if pk != nil {
 		pk.Close()

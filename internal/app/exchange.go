@@ -24,6 +24,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
+	"github.com/kestrel-go/kestrel/internal/workers"
 )
 
 // Config is what the application layer needs from the server, shared by
@@ -42,6 +43,11 @@ type Config struct {
 
 	// MaxRequestBodySize is each request's body limit; < 0: unlimited.
 	MaxRequestBodySize int64
+
+	// Workers runs the handlers of the protocols that serve several
+	// exchanges of a connection at once (HTTP/2, HTTP/3); nil: a new
+	// goroutine each.
+	Workers *workers.Pool
 }
 
 // Stream is a protocol's side of one exchange: it moves the request body

@@ -25,6 +25,7 @@ import (
 type stream struct {
 	app.Exchange
 	c     *Conn
+	run   func() // runs the handler (c.runStream), made once per stream struct
 	id    uint32
 	state int
 	cond  sync.Cond // the handler waits here for body bytes, window, or the end
@@ -79,6 +80,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	if st == nil {
 		st = &stream{}
 		st.Init(c.cfg.App, st)
+		st.run = func() { st.c.runStream(st) }
 	}
 	st.c, st.id, st.state = c, id, stateOpen
 	st.cond.L = &c.mu
@@ -182,7 +184,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 	st.continued = len(st.Header("expect")) == 0 || endStream
 	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	st.windowWait.Reset(c.cfg.MinResponseRate)
-	go c.runStream(st)
+	c.cfg.App.Workers.Go(st.run)
 	return nil
 }
 

@@ -131,7 +131,7 @@ func (c *Conn) serve() error {
 			return err
 		}
 		if st := c.admit(qs); st != nil {
-			go c.serveStream(st)
+			c.cfg.App.Workers.Go(st.run)
 		}
 	}
 }

@@ -27,8 +27,9 @@ import (
 // response; the heartbeat only reads the rate timers and cancels.
 type stream struct {
 	app.Exchange
-	c  *Conn
-	qs *quic.Stream
+	c   *Conn
+	qs  *quic.Stream
+	run func() // serves the stream (c.serveStream), made once per stream struct
 
 	rd      reader
 	rbuf    *[]byte // the pooled buffer behind rd, given back at the end
@@ -92,6 +93,7 @@ func (c *Conn) newStream(qs *quic.Stream) *stream {
 		st = &stream{}
 		st.Init(c.cfg.App, st)
 		st.enc = qpack.NewEncoder(blockWriter{st})
+		st.run = func() { st.c.serveStream(st) }
 	}
 	st.c, st.qs = c, qs
 	st.rbuf = c.cfg.readPool.Get()
