@@ -381,7 +381,7 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 	cfg := l.h3cfg // the limits of the moment (Reload)
 	s.mu.Unlock()
 	c := http3.NewConn(cfg, qc, http3.Options{
-		Info:     &app.ConnInfo{ID: st.id, Reason: &st.reason},
+		Info:     &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep},
 		Context:  ctx,
 		Accepted: nc,
 		OnState:  s.ConnState,
@@ -390,14 +390,7 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 			s.connDone(nc)
 		},
 	})
-	if !s.register(l, nc, st, c) {
-		slot.Release()
-		nc.Close()
-		s.endConn(st)
-		s.connClosed(nc)
-		return
-	}
-	c.Serve()
+	s.serveRegistered(l, c, nc, nc, st, slot)
 }
 
 // newHTTP3Config is the HTTP/3 engine's configuration from the limits.

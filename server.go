@@ -707,7 +707,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	l, nc := a.l, a.Conn
 	st := s.startConn(nc)
 	st.l = l
-	info := &app.ConnInfo{ID: st.id, Reason: &st.reason}
+	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
 	accepted := nc
 	ctx := s.connContext(l.sock.ctx, nc)
 	if s.ConnState != nil {
@@ -772,12 +772,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, buffered)
 		}
 	}
-	c := http1.NewConn(cfg, nc, opts)
-	if !s.register(l, nc, st, c) {
-		fail()
-		return
-	}
-	c.Serve()
+	s.serveRegistered(l, http1.NewConn(cfg, nc, opts), nc, accepted, st, slot)
 }
 
 // register puts a connection in the registry the heartbeat ticks and
@@ -817,6 +812,16 @@ func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, info 
 			s.connDone(nc)
 		},
 	})
+	s.serveRegistered(l, c, nc, accepted, st, slot)
+}
+
+// serveRegistered registers c, the engine serving nc (accepted as
+// accepted), and serves it; once the server has been closed, it closes
+// the connection instead.
+func (s *Server) serveRegistered(l *listener, c interface {
+	engineConn
+	Serve()
+}, nc, accepted net.Conn, st *connState, slot *transport.Slot) {
 	if !s.register(l, nc, st, c) {
 		slot.Release()
 		nc.Close()

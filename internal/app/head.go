@@ -10,6 +10,13 @@ type Span struct{ Start, End int32 }
 // Of returns the span's bytes in b.
 func (s Span) Of(b []byte) []byte { return b[s.Start:s.End] }
 
+// AppendSpan appends s to buf and returns buf with the span of s in it.
+func AppendSpan(buf []byte, s string) ([]byte, Span) {
+	start := int32(len(buf))
+	buf = append(buf, s...)
+	return buf, Span{Start: start, End: int32(len(buf))}
+}
+
 // Field is one request header field.
 type Field struct{ Name, Value Span }
 
@@ -117,4 +124,34 @@ func AuthorityOf(t []byte) []byte {
 		t = t[j+1:]
 	}
 	return t
+}
+
+// JoinFields merges the fields of h at the indexes at (ascending) into the
+// first of them, their values joined by sep and appended to buf, which
+// h's spans index, and returns buf. HTTP/2 and HTTP/3 clients may split
+// the Cookie header in several fields, which are joined with "; " (RFC
+// 9113, 8.2.3; RFC 9114, 4.2.1) as HTTP/1.1 carries them.
+func (h *Head) JoinFields(buf []byte, at []int, sep string) []byte {
+	if len(at) < 2 {
+		return buf
+	}
+	start := int32(len(buf))
+	for i, j := range at {
+		if i > 0 {
+			buf = append(buf, sep...)
+		}
+		buf = append(buf, h.Fields[j].Value.Of(buf)...)
+	}
+	h.Fields[at[0]].Value = Span{Start: start, End: int32(len(buf))}
+	out := h.Fields[:at[0]+1]
+	skip := at[1:]
+	for j := at[0] + 1; j < len(h.Fields); j++ {
+		if len(skip) > 0 && skip[0] == j {
+			skip = skip[1:]
+			continue
+		}
+		out = append(out, h.Fields[j])
+	}
+	h.Fields = out
+	return buf
 }

@@ -149,7 +149,7 @@ func (c *Conn) emit(hf hpack.HeaderField) {
 	if hb.st == nil || hb.malformed != "" {
 		return
 	}
-	if msg := checkField(hf.Name, hf.Value); msg != "" {
+	if msg := httpsyntax.CheckField(hf.Name, hf.Value); msg != "" {
 		hb.malformed = msg
 		return
 	}
@@ -227,35 +227,6 @@ func (c *Conn) emit(hf hpack.HeaderField) {
 	st.Req.Fields = append(st.Req.Fields, app.Field{Name: name, Value: value})
 }
 
-// checkField returns why a field is malformed (RFC 9113, 8.2.1), or "".
-func checkField(name, value string) string {
-	if len(name) == 0 {
-		return "empty header name"
-	}
-	start := 0
-	if name[0] == ':' {
-		start = 1
-	}
-	for i := start; i < len(name); i++ {
-		ch := name[i]
-		if 'A' <= ch && ch <= 'Z' {
-			return "upper-case header name"
-		}
-		if !httpsyntax.TChar[ch] {
-			return "invalid header name"
-		}
-	}
-	for i := range len(value) {
-		if ch := value[i]; ch == 0 || ch == '\r' || ch == '\n' {
-			return "invalid header value"
-		}
-	}
-	if n := len(value); n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n-1] == ' ' || value[n-1] == '\t') {
-		return "header value with leading or trailing whitespace"
-	}
-	return ""
-}
-
 // startRequest checks a request's head and starts its handler.
 func (c *Conn) startRequest(st *stream) error {
 	hb := &c.hb
@@ -299,7 +270,7 @@ func (c *Conn) startRequest(st *stream) error {
 		}
 		h.ContentLength = -1
 	}
-	st.joinCookies(hb.cookies)
+	st.headBuf = st.Req.JoinFields(st.headBuf, hb.cookies, "; ")
 	h.Buf = st.headBuf
 	return c.admit(st, hb.endStream)
 }

@@ -56,7 +56,7 @@ func (st *stream) decodeFields(block []byte, hb *headerBlock, fn func(name, valu
 		if hb.tooLarge || hb.malformed != "" {
 			continue // decoded to the end, to find QPACK errors, but not kept
 		}
-		if msg := checkField(hf.Name, hf.Value); msg != "" {
+		if msg := httpsyntax.CheckField(hf.Name, hf.Value); msg != "" {
 			hb.malformed = msg
 			continue
 		}
@@ -156,36 +156,6 @@ func (st *stream) decodeTrailers(block []byte) error {
 
 var errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large", metrics.MaxRequestHeadersTotalSizeExceed)
 
-// checkField returns why a field is malformed (RFC 9114, 4.2 and
-// RFC 9110, 5.5), or "".
-func checkField(name, value string) string {
-	if len(name) == 0 {
-		return "empty header name"
-	}
-	start := 0
-	if name[0] == ':' {
-		start = 1
-	}
-	for i := start; i < len(name); i++ {
-		ch := name[i]
-		if 'A' <= ch && ch <= 'Z' {
-			return "upper-case header name"
-		}
-		if !httpsyntax.TChar[ch] {
-			return "invalid header name"
-		}
-	}
-	for i := range len(value) {
-		if ch := value[i]; ch == 0 || ch == '\r' || ch == '\n' {
-			return "invalid header value"
-		}
-	}
-	if n := len(value); n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n-1] == ' ' || value[n-1] == '\t') {
-		return "header value with leading or trailing whitespace"
-	}
-	return ""
-}
-
 // buildHead checks the pseudo-headers (RFC 9114, 4.3.1) and fills the
 // stream's head from them; ended tells that the request stream ended
 // with its HEADERS frame. It returns why the request is malformed, or "".
@@ -242,7 +212,7 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 	if ended && hb.contentLength > 0 {
 		return "content-length with an empty body"
 	}
-	st.joinCookies(hb.cookies)
+	st.headBuf = st.Req.JoinFields(st.headBuf, hb.cookies, "; ")
 	h.Buf = st.headBuf
 	return ""
 }
@@ -259,37 +229,9 @@ func validAuthority(a []byte) bool {
 }
 
 // store appends s to the stream's head buffer and returns its span.
-func (st *stream) store(s string) app.Span {
-	start := int32(len(st.headBuf))
-	st.headBuf = append(st.headBuf, s...)
-	return app.Span{Start: start, End: int32(len(st.headBuf))}
-}
-
-// joinCookies merges the request's cookie fields into one, joined by
-// "; " (RFC 9114, 4.2.1), as HTTP/1.1 carries them.
-func (st *stream) joinCookies(at []int) {
-	if len(at) < 2 {
-		return
-	}
-	start := int32(len(st.headBuf))
-	for i, j := range at {
-		if i > 0 {
-			st.headBuf = append(st.headBuf, "; "...)
-		}
-		f := st.Req.Fields[j]
-		st.headBuf = append(st.headBuf, f.Value.Of(st.headBuf)...)
-	}
-	st.Req.Fields[at[0]].Value = app.Span{Start: start, End: int32(len(st.headBuf))}
-	out := st.Req.Fields[:at[0]+1]
-	skip := at[1:]
-	for j := at[0] + 1; j < len(st.Req.Fields); j++ {
-		if len(skip) > 0 && skip[0] == j {
-			skip = skip[1:]
-			continue
-		}
-		out = append(out, st.Req.Fields[j])
-	}
-	st.Req.Fields = out
+func (st *stream) store(s string) (span app.Span) {
+	st.headBuf, span = app.AppendSpan(st.headBuf, s)
+	return span
 }
 
 // appendHeaders appends a HEADERS frame to the stream's output: a response

@@ -126,6 +126,38 @@ func ValidFieldValue[T []byte | string](v T) bool {
 	return true
 }
 
+// CheckField returns why a field of an HTTP/2 or HTTP/3 field section is
+// malformed (RFC 9113, 8.2.1; RFC 9114, 4.2), or "": a name of lower-case
+// token characters (a pseudo-header's after its colon), a value without
+// NUL, CR or LF and without white space at either end.
+func CheckField(name, value string) string {
+	if len(name) == 0 {
+		return "empty header name"
+	}
+	start := 0
+	if name[0] == ':' {
+		start = 1
+	}
+	for i := start; i < len(name); i++ {
+		ch := name[i]
+		if 'A' <= ch && ch <= 'Z' {
+			return "upper-case header name"
+		}
+		if !TChar[ch] {
+			return "invalid header name"
+		}
+	}
+	for i := range len(value) {
+		if ch := value[i]; ch == 0 || ch == '\r' || ch == '\n' {
+			return "invalid header value"
+		}
+	}
+	if n := len(value); n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n-1] == ' ' || value[n-1] == '\t') {
+		return "header value with leading or trailing whitespace"
+	}
+	return ""
+}
+
 // SanitizeValue replaces CR, LF and NUL in a response field value with
 // spaces, so that a value cannot end the field or the head early.
 func SanitizeValue(v string) string {
