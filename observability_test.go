@@ -396,3 +396,49 @@ func TestNativeZeroAllocsWithMetrics(t *testing.T) {
 		t.Errorf("native plaintext with metrics: %d allocations per request, want 0 (%s)", a, res.MemString())
 	}
 }
+
+// TestMetricsHTTP2 checks the metrics of HTTP/2 streams: each is a request
+// of http.server.request.duration with protocol version 2, passes through
+// kestrel.queued_requests on its way to its handler, and the connection
+// is counted as an HTTP/2 one.
+func TestMetricsHTTP2(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.PathValue("id")) })
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-release })
+	addr := startServer(t, &Server{MeterProvider: mp, Handler: mux})
+	client := h2cClient(t)
+	for _, id := range []string{"1", "2", "3"} {
+		resp, err := client.Get("http://" + addr + "/items/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s, want HTTP/2", resp.Proto)
+		}
+	}
+	go func() {
+		if resp, err := client.Get("http://" + addr + "/hold"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	h2 := map[string]string{"network.protocol.version": "2"}
+	waitMetric(t, reader, "http.server.active_requests", nil, 1)
+	waitMetric(t, reader, "kestrel.active_connections", nil, 1)
+	close(release)
+	waitMetric(t, reader, "http.server.active_requests", nil, 0)
+	want := map[string]string{"network.protocol.version": "2", "http.route": "GET /items/{id}", "http.response.status_code": "200", "url.scheme": "http"}
+	if got := metricTotal(t, reader, "http.server.request.duration", want); got != 3 {
+		t.Errorf("%v requests of %v, want 3; points %+v", got, want, metricstest.Points(t, reader, "http.server.request.duration"))
+	}
+	queued := metricstest.Match(metricstest.Points(t, reader, "kestrel.queued_requests"), h2)
+	if len(queued) == 0 || metricstest.Total(queued) != 0 {
+		t.Errorf("kestrel.queued_requests for HTTP/2: %+v, want a point at 0 (streams counted in, then out)", queued)
+	}
+	client.Transport.(*http.Transport).CloseIdleConnections()
+	waitMetric(t, reader, "kestrel.connection.duration", h2, 1)
+}

@@ -39,8 +39,26 @@ var (
 // ConnInfo is what the server knows of a connection for its logs and
 // metrics, shared by its engine and the exchanges it serves.
 type ConnInfo struct {
-	ID     string             // Kestrel-style connection id, unique in the process
-	Reason *metrics.EndReason // why the connection ends: the first error recorded wins
+	ID      string             // Kestrel-style connection id, unique in the process
+	Reason  *metrics.EndReason // why the connection ends: the first error recorded wins
+	Metrics *metrics.Endpoint  // the endpoint's instruments; nil records nothing
+}
+
+// RequestQueued counts a stream of a multiplexed connection that waits
+// for its handler to start (kestrel.queued_requests); RequestStarted
+// counts it out.
+func (ci *ConnInfo) RequestQueued(p metrics.Protocol) {
+	if ci != nil {
+		ci.Metrics.RequestQueuedStart(p)
+	}
+}
+
+// RequestStarted counts out a stream RequestQueued counted, as its handler
+// starts.
+func (ci *ConnInfo) RequestStarted(p metrics.Protocol) {
+	if ci != nil {
+		ci.Metrics.RequestQueuedStop(p)
+	}
 }
 
 // End records why the connection ends, if nothing recorded an error yet.

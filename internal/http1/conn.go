@@ -763,6 +763,33 @@ func (c *Conn) write(p []byte) bool {
 	return c.werr == nil
 }
 
+// writeBoth is write(a) then write(b), in one system call when they do not
+// fit the buffer (a handler's buffered bytes and its large write, such as
+// the first bytes of a file and the rest).
+func (c *Conn) writeBoth(a, b []byte) bool {
+	if c.werr != nil {
+		return false
+	}
+	if c.wbuf == nil {
+		c.wbuf = c.cfg.writePool.Get()
+	}
+	buf := *c.wbuf
+	if len(a) == 0 || len(b) == 0 || c.wlen+len(a)+len(b) <= len(buf) {
+		return c.write(a) && c.write(b)
+	}
+	bufs := make(net.Buffers, 0, 3)
+	if c.wlen > 0 {
+		bufs = append(bufs, buf[:c.wlen])
+	}
+	bufs = append(bufs, a, b)
+	n := c.wlen + len(a) + len(b)
+	c.wlen = 0
+	c.startWrite(n)
+	_, c.werr = bufs.WriteTo(c.nc)
+	c.endWrite()
+	return c.werr == nil
+}
+
 func (c *Conn) writeString(s string) bool {
 	if c.werr != nil {
 		return false

@@ -190,8 +190,7 @@ func (ex *exchange) WriteBody(a, b []byte) error {
 		c.write(b)
 		c.writeString("\r\n")
 	default:
-		c.write(a)
-		c.write(b)
+		c.writeBoth(a, b)
 	}
 	return c.werr
 }

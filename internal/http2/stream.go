@@ -16,6 +16,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // stream is one request and its response on a connection: the application
@@ -111,37 +112,9 @@ func (c *Conn) putStream(st *stream) {
 }
 
 // store appends s to the stream's head buffer and returns its span.
-func (st *stream) store(s string) app.Span {
-	start := int32(len(st.headBuf))
-	st.headBuf = append(st.headBuf, s...)
-	return app.Span{Start: start, End: int32(len(st.headBuf))}
-}
-
-// joinCookies merges the request's cookie fields into one, joined by
-// "; " (RFC 9113, 8.2.3), as net/http's HTTP/2 server hands them over.
-func (st *stream) joinCookies(at []int) {
-	if len(at) < 2 {
-		return
-	}
-	start := int32(len(st.headBuf))
-	for i, j := range at {
-		if i > 0 {
-			st.headBuf = append(st.headBuf, "; "...)
-		}
-		f := st.Req.Fields[j]
-		st.headBuf = append(st.headBuf, f.Value.Of(st.headBuf)...)
-	}
-	st.Req.Fields[at[0]].Value = app.Span{Start: start, End: int32(len(st.headBuf))}
-	out := st.Req.Fields[:at[0]+1]
-	skip := at[1:]
-	for j := at[0] + 1; j < len(st.Req.Fields); j++ {
-		if len(skip) > 0 && skip[0] == j {
-			skip = skip[1:]
-			continue
-		}
-		out = append(out, st.Req.Fields[j])
-	}
-	st.Req.Fields = out
+func (st *stream) store(s string) (span app.Span) {
+	st.headBuf, span = app.AppendSpan(st.headBuf, s)
+	return span
 }
 
 // admit starts the handler of a new request, or refuses the stream when
@@ -184,12 +157,14 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 	st.continued = len(st.Header("expect")) == 0 || endStream
 	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	st.windowWait.Reset(c.cfg.MinResponseRate)
+	c.opts.Info.RequestQueued(metrics.HTTP2)
 	c.cfg.App.Workers.Go(st.run)
 	return nil
 }
 
 // runStream runs the handler of a stream, on its own goroutine.
 func (c *Conn) runStream(st *stream) {
+	c.opts.Info.RequestStarted(metrics.HTTP2)
 	ok := st.Run()
 	c.mu.Lock()
 	if st.readTimer != nil {

@@ -131,6 +131,7 @@ func (c *Conn) serve() error {
 			return err
 		}
 		if st := c.admit(qs); st != nil {
+			c.opts.Info.RequestQueued(metrics.HTTP3)
 			c.cfg.App.Workers.Go(st.run)
 		}
 	}
@@ -188,6 +189,7 @@ func (c *Conn) admit(qs *quic.Stream) *stream {
 
 // serveStream serves one request stream, on its own goroutine.
 func (c *Conn) serveStream(st *stream) {
+	c.opts.Info.RequestStarted(metrics.HTTP3)
 	defer c.streamDone(st)
 	if err := st.readHead(); err != nil {
 		var ce *connError
