@@ -2,11 +2,19 @@ package kestrel
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +131,137 @@ func TestRequestID(t *testing.T) {
 func httptestRequest() *http.Request {
 	r, _ := http.NewRequest("GET", "http://x/", nil)
 	return r
+}
+
+// TestClientGoneMidResponse: a client that goes away in the middle of a
+// long response (a cancelled download, a closed tab) ends the handler's
+// writes with an error and is no fault of the application, so nothing is
+// logged at Warning: on HTTP/1.1 (plain, where files go out with
+// sendfile, and over TLS) and on HTTP/2 (the stream reset, the connection
+// lost). A handler that really writes less than its Content-Length is
+// still a Warning.
+func TestClientGoneMidResponse(t *testing.T) {
+	t.Parallel()
+	const size = 64 << 20
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	handlers := map[string]http.HandlerFunc{
+		"/file": func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) },
+		"/write": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+			for range size / len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		},
+		"/short": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "abc")
+		},
+	}
+	done := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { done <- struct{}{} }()
+		handlers[r.URL.Path](w, r)
+	})
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	rec, log := newLogRecorder(slog.LevelWarn)
+	s := &Server{Handler: h, Logger: log}
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0"})
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: cert, KeyFile: key}})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	plain := strings.TrimPrefix(s.Addresses()[0], "http://")
+	secure := strings.TrimPrefix(s.Addresses()[1], "https://")
+
+	// ended waits for the handler's end and for anything the engine logs
+	// after it.
+	ended := func(what string) {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the handler did not return", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if e := rec.events(""); len(e) != 0 {
+			t.Errorf("%s: logged %+v", what, e)
+		}
+	}
+	for _, c := range []struct {
+		name, path string
+		tls        bool
+	}{
+		{"HTTP/1.1 file (sendfile)", "/file", false},
+		{"HTTP/1.1 writes", "/write", false},
+		{"HTTP/1.1 over TLS, file", "/file", true},
+		{"HTTP/1.1 over TLS, writes", "/write", true},
+	} {
+		var nc net.Conn
+		var err error
+		if c.tls {
+			nc, err = tls.Dial("tcp", secure, &tls.Config{RootCAs: pki.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		} else {
+			nc, err = net.Dial("tcp", plain)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(nc, "GET "+c.path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, err := io.ReadFull(nc, make([]byte, 256<<10)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		nc.Close()
+		ended(c.name)
+	}
+
+	// HTTP/2: the client resets the stream, then loses the connection.
+	var conns []net.Conn
+	var mu sync.Mutex
+	tr := &http.Transport{Protocols: new(http.Protocols), DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		mu.Lock()
+		conns = append(conns, nc)
+		mu.Unlock()
+		return nc, err
+	}}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	for _, lose := range []bool{false, true} {
+		resp, err := (&http.Client{Transport: tr}).Get("http://" + plain + "/write")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(resp.Body, make([]byte, 256<<10)); err != nil || resp.ProtoMajor != 2 {
+			t.Fatalf("HTTP/2: %s, %v", resp.Proto, err)
+		}
+		if lose {
+			mu.Lock()
+			for _, nc := range conns {
+				nc.Close()
+			}
+			mu.Unlock()
+		}
+		resp.Body.Close()
+		ended(fmt.Sprintf("HTTP/2, connection lost %v", lose))
+	}
+
+	// A handler at fault is still reported.
+	nc := dial(t, plain)
+	io.WriteString(nc, "GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-done
+	waitFor(t, "the short response's warning", func() bool { return len(rec.events("")) == 1 })
+	if e := rec.events(""); !strings.Contains(e[0].msg, "shorter than its Content-Length") {
+		t.Errorf("logged %+v", e)
+	}
 }

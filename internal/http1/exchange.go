@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -220,6 +221,10 @@ func (ex *exchange) WriteInformational(code int, headers func(w func(name, value
 	return nil
 }
 
+// errFileShrank is the write error of a file that ended before the
+// bytes the response promised were sent.
+var errFileShrank = errors.New("kestrel: the file ended before the bytes its length promised")
+
 // EndResponse completes the response after the handler returned and
 // reports whether the connection can serve another request.
 func (ex *exchange) EndResponse(_ *app.Exchange) bool {
@@ -239,10 +244,14 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 		c.writeString("\r\n")
 	case modeLength:
 		if ex.Written() < ex.DeclaredLength() {
-			c.info.End(metrics.ResponseContentLengthMismatch)
-			c.cfg.App.Logger.Warn("response shorter than its Content-Length; closing the connection",
-				"remote", c.RemoteAddr(), "contentLength", ex.DeclaredLength(), "written", ex.Written())
-			c.flush()
+			// A handler that stopped because the client went away (its
+			// write failed) is not at fault: nothing to log.
+			if c.werr == nil || c.werr == errFileShrank {
+				c.info.End(metrics.ResponseContentLengthMismatch)
+				c.cfg.App.Logger.Warn("response shorter than its Content-Length; closing the connection",
+					"remote", c.RemoteAddr(), "contentLength", ex.DeclaredLength(), "written", ex.Written())
+				c.flush()
+			}
 			return false
 		}
 	}

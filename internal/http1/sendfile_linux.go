@@ -1,14 +1,11 @@
 package http1
 
 import (
-	"errors"
 	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-var errFileShrank = errors.New("kestrel: the file ended before the bytes its length promised")
 
 // SendFile sends n bytes of f from off in the response's framing with
 // sendfile(2): the bytes go from the page cache to the socket without
