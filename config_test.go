@@ -388,3 +388,35 @@ func TestConfigWithoutKestrelSection(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigShutdownTimeout: Kestrel:ShutdownTimeout in the file (as a
+// TimeSpan or a Go duration) or the environment sets the timeout Run
+// gives in-flight requests; without it, ASP.NET's 30 s default holds; the
+// Server field set in code is the base the file overrides.
+func TestConfigShutdownTimeout(t *testing.T) {
+	for _, c := range []struct {
+		file  string
+		env   []string
+		field time.Duration
+		want  time.Duration
+	}{
+		{`{"Kestrel": {}}`, nil, 0, 30 * time.Second},
+		{`{"Kestrel": {"ShutdownTimeout": "00:00:05"}}`, nil, 0, 5 * time.Second},
+		{`{"Kestrel": {"ShutdownTimeout": "1m30s"}}`, nil, 0, 90 * time.Second},
+		{`{"Kestrel": {"ShutdownTimeout": "00:00:05"}}`, []string{"Kestrel__ShutdownTimeout=00:00:07"}, 0, 7 * time.Second},
+		{`{"Kestrel": {}}`, nil, 2 * time.Second, 2 * time.Second},
+		{`{"Kestrel": {"ShutdownTimeout": "00:00:05"}}`, nil, 2 * time.Second, 5 * time.Second},
+	} {
+		cfg, err := ParseConfig([]byte(c.file), "f", nil, c.env)
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		s := &Server{Logger: quietLogger, ShutdownTimeout: c.field}
+		if err := cfg.Apply(s); err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if got := s.shutdownTimeout(); got != c.want {
+			t.Errorf("%s %v, field %v: shutdown timeout %v, want %v", c.file, c.env, c.field, got, c.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +343,40 @@ func TestParkedConnection(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("the parked connection after Shutdown: %v, want EOF", err)
+	}
+}
+
+// TestKestrelDefaults: the zero Limits take Kestrel's defaults, written
+// here as Kestrel documents them rather than through the constants.
+func TestKestrelDefaults(t *testing.T) {
+	got, err := Limits{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate := &DataRate{BytesPerSecond: 240, GracePeriod: 5 * time.Second}
+	want := Limits{
+		MaxRequestBodySize:         30_000_000,
+		MaxRequestLineSize:         8192,
+		MaxRequestHeadersTotalSize: 32768,
+		MaxRequestHeaderCount:      100,
+		KeepAliveTimeout:           130 * time.Second,
+		RequestHeadersTimeout:      30 * time.Second,
+		MaxRequestBufferSize:       1 << 20,
+		MaxResponseBufferSize:      64 << 10,
+		MinRequestBodyDataRate:     rate,
+		MinResponseDataRate:        rate,
+		Http2: Http2Limits{
+			MaxStreamsPerConnection:     100,
+			HeaderTableSize:             4096,
+			MaxFrameSize:                16384,
+			MaxRequestHeaderFieldSize:   32768,
+			InitialConnectionWindowSize: 1 << 20,
+			InitialStreamWindowSize:     768 << 10,
+			KeepAlivePingTimeout:        20 * time.Second,
+		},
+		Http3: Http3Limits{MaxRequestHeaderFieldSize: 32768},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -442,3 +442,61 @@ func TestMetricsHTTP2(t *testing.T) {
 	client.Transport.(*http.Transport).CloseIdleConnections()
 	waitMetric(t, reader, "kestrel.connection.duration", h2, 1)
 }
+
+// TestMetricsEndReasons ends connections in two more of Kestrel's ways and
+// reads each reason from kestrel.connection.duration as a server reports
+// it: a body slower than MinRequestBodyDataRate (with its Debug event
+// naming the connection and the request) and a client that resets the
+// connection. kestrel.queued_connections counts each accepted connection
+// in and out.
+func TestMetricsEndReasons(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startServer(t, &Server{MeterProvider: mp, Logger: log,
+		Limits:  Limits{MinRequestBodyDataRate: &DataRate{BytesPerSecond: 1000, GracePeriod: 2 * time.Second}},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })})
+	port := map[string]string{"server.port": portOf(addr)}
+
+	// A body trickled at a byte every 300 ms: 408 after the grace period.
+	slow := dial(t, addr)
+	io.WriteString(slow, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				slow.Write([]byte("x"))
+			}
+		}
+	}()
+	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("slow body: %v %v, want 408", resp, err)
+	}
+	slow.Close() // or the server's lingering close waits for the trickle to end
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "min_request_body_data_rate", "server.port": portOf(addr)}, 1)
+	e := rec.events("RequestBodyMinimumDataRateNotSatisfied")
+	if len(e) != 1 || e[0].level != slog.LevelDebug || e[0].attrs["ConnectionId"] == "" ||
+		e[0].attrs["TraceIdentifier"] != e[0].attrs["ConnectionId"]+":00000001" {
+		t.Errorf("RequestBodyMinimumDataRateNotSatisfied events: %+v", e)
+	}
+
+	// A client that served a request, then resets its idle connection.
+	reset := dial(t, addr)
+	io.WriteString(reset, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(reset), nil); err != nil {
+		t.Fatal(err)
+	}
+	reset.(*net.TCPConn).SetLinger(0)
+	reset.Close()
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "connection_reset", "server.port": portOf(addr)}, 1)
+
+	queued := metricstest.Match(metricstest.Points(t, reader, "kestrel.queued_connections"), port)
+	if len(queued) == 0 || metricstest.Total(queued) != 0 {
+		t.Errorf("kestrel.queued_connections: %+v, want a point back at 0", queued)
+	}
+}

@@ -2,9 +2,11 @@ package kestrel
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -87,5 +89,32 @@ func TestSendfile(t *testing.T) {
 	check(tlsClient, "https://localhost:"+saddr[strings.LastIndexByte(saddr, ':')+1:]+"/copy", "", data)
 	if n := secure.listeners[0].cfg.SentFile.Load(); n != 0 {
 		t.Errorf("sendfile sent %d bytes under TLS", n)
+	}
+
+	// HTTP/2 streams (h2c on the same plain endpoint) take the buffered
+	// copy: their bytes go out in DATA frames.
+	before = sent()
+	check(h2cClient(t), "http://"+addr+"/copy", "", data)
+	check(h2cClient(t), "http://"+addr+"/serve", "bytes=100000-2000000", data[100000:2000001])
+	if n := sent() - before; n != 0 {
+		t.Errorf("sendfile sent %d bytes on HTTP/2 streams", n)
+	}
+
+	// Unix sockets take the zero-copy path as TCP does.
+	sock := filepath.Join(dir, "app.sock")
+	unix := &Server{Handler: mux, Logger: quietLogger}
+	unix.ListenEndpoint(Endpoint{UnixPath: sock})
+	if err := unix.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close() })
+	unixClient := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	t.Cleanup(unixClient.CloseIdleConnections)
+	check(unixClient, "http://app/copy", "", data)
+	check(unixClient, "http://app/serve", "bytes=100000-2000000", data[100000:2000001])
+	if n := unix.listeners[0].cfg.SentFile.Load(); runtime.GOOS == "linux" && n != int64(len(data)+1900001)-2*4096 {
+		t.Errorf("sendfile sent %d bytes on a Unix socket, want %d", n, int64(len(data)+1900001)-2*4096)
 	}
 }

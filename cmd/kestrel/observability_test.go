@@ -105,6 +105,27 @@ func TestAccessLogConsole(t *testing.T) {
 	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /missing HTTP/1\.1" 404 \d+ "-" "Go-http-client/1\.1" \d+\.\d{6}$`))
 }
 
+// TestLogDefaults: without --access-log no request is logged, and at the
+// default level (info) connection events stay out; --log-level debug
+// shows them, as Kestrel's Debug ConnectionStart and ConnectionStop.
+func TestLogDefaults(t *testing.T) {
+	t.Parallel()
+	url, log := runCommand(t, "--urls", "http://127.0.0.1:0")
+	fetch(t, url+"/plaintext")
+	fetch(t, url+"/missing")
+	time.Sleep(200 * time.Millisecond) // an access line would be written by now
+	if out := log.String(); strings.Contains(out, "GET /plaintext") || strings.Contains(out, "dbug:") {
+		t.Errorf("default output has an access line or a Debug event:\n%s", out)
+	}
+
+	url, log = runCommand(t, "--urls", "http://127.0.0.1:0", "--log-level", "debug")
+	fetch(t, url+"/plaintext")
+	waitOutput(t, log, regexp.MustCompile(`(?m)^dbug: Microsoft\.AspNetCore\.Server\.Kestrel\.Connections\[1\]\n {6}Connection id "[0-9A-V]{13}" started\.$`))
+	if strings.Contains(log.String(), "GET /plaintext") {
+		t.Errorf("an access line without --access-log:\n%s", log.String())
+	}
+}
+
 func TestObservabilityFlagErrors(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
