@@ -14,6 +14,7 @@ import (
 	"image/color"
 	"os"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -44,6 +45,37 @@ var colors = map[string]color.RGBA{
 	"grpc-kestrel":    {R: 0x51, G: 0x2b, B: 0xd4, A: 0xff},
 	"grpc-nethttp":    {R: 0xe7, G: 0x6f, B: 0x51, A: 0xff},
 	"grpc-go":         {R: 0x26, G: 0x6b, B: 0xa8, A: 0xff},
+
+	"kestrel-native-metrics": {R: 0x7a, G: 0x5a, B: 0xe0, A: 0xff},
+	"kestrel-h3":             {R: 0x51, G: 0x2b, B: 0xd4, A: 0xff},
+	"kestrel-h2":             {R: 0x9b, G: 0x7b, B: 0xf0, A: 0xff},
+	"quicgo-h3":              {R: 0x26, G: 0x6b, B: 0xa8, A: 0xff},
+}
+
+// otherColor draws a server the table above does not know yet, so that
+// no bar is ever left out.
+var otherColor = color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff}
+
+// colorOf is the server's color.
+func colorOf(server string) color.RGBA {
+	if c, ok := colors[server]; ok {
+		return c
+	}
+	return otherColor
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros
+// ("25", not "25.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
+	return ticks
 }
 
 const (
@@ -153,6 +185,7 @@ func panel(test string, servers []string, values []float64) (*plot.Plot, error) 
 	p.X.Label.Text = "thousand requests/s"
 	p.X.Label.TextStyle.Font.Size = 8
 	p.X.Tick.Label.Font.Size = 7
+	p.X.Tick.Marker = plainTicks{}
 	p.Y.Tick.Label.Font.Size = 8
 	var labels plotter.XYLabels
 	top := 0.0
@@ -164,7 +197,7 @@ func panel(test string, servers []string, values []float64) (*plot.Plot, error) 
 		}
 		bars.Horizontal = true
 		bars.XMin = float64(len(values) - 1 - j) // the first server on top
-		bars.Color = colors[servers[j]]
+		bars.Color = colorOf(servers[j])
 		bars.LineStyle.Width = 0
 		p.Add(bars)
 		labels.XYs = append(labels.XYs, plotter.XY{X: k, Y: bars.XMin})
