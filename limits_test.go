@@ -29,6 +29,22 @@ func startLimited(t *testing.T, limits Limits, h http.Handler) string {
 	return strings.TrimPrefix(s.Addresses()[0], "http://")
 }
 
+// trickle writes a byte to c at every interval until the test ends.
+func trickle(t *testing.T, c net.Conn, interval time.Duration) {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+				c.Write([]byte("x"))
+			}
+		}
+	}()
+}
+
 func TestMinRequestBodyDataRate(t *testing.T) {
 	t.Parallel()
 	bodyErr := make(chan error, 1)
@@ -44,19 +60,7 @@ func TestMinRequestBodyDataRate(t *testing.T) {
 	defer c.Close()
 	start := time.Now()
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
-	// Trickle a byte a second, far below 1000 bytes/s.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Second):
-				c.Write([]byte("x"))
-			}
-		}
-	}()
+	trickle(t, c, time.Second) // far below 1000 bytes/s
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {

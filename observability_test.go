@@ -461,18 +461,7 @@ func TestMetricsEndReasons(t *testing.T) {
 	// A body trickled at a byte every 300 ms: 408 after the grace period.
 	slow := dial(t, addr)
 	io.WriteString(slow, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
-				slow.Write([]byte("x"))
-			}
-		}
-	}()
+	trickle(t, slow, 300*time.Millisecond)
 	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err != nil || resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("slow body: %v %v, want 408", resp, err)
