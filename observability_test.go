@@ -489,3 +489,69 @@ func TestMetricsEndReasons(t *testing.T) {
 		t.Errorf("kestrel.queued_connections: %+v, want a point back at 0", queued)
 	}
 }
+
+// TestMetricsGracefulStop: a shutdown that lets the request in flight
+// finish ends every connection (an idle HTTP/1.1 one, the busy one, an
+// h2c one) without an error.type, with a ConnectionStop each, and says
+// nothing about connections not closed gracefully.
+func TestMetricsGracefulStop(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	started, release := make(chan struct{}), make(chan struct{})
+	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			close(started)
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})}
+	addr := startServer(t, s)
+	port := portOf(addr)
+
+	idle := dial(t, addr)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(idle), nil); err != nil {
+		t.Fatal(err)
+	}
+	h2 := h2cClient(t)
+	if resp, err := h2.Get("http://" + addr + "/"); err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("h2c: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	busy := dial(t, addr)
+	io.WriteString(busy, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	waitMetric(t, reader, "kestrel.active_connections", map[string]string{"server.port": port}, 3)
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil || resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("the request in flight: %v %v, want 200 with Connection: close", resp, err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"server.port": port, "error.type": ""}, 3)
+	if got := metricTotal(t, reader, "kestrel.connection.duration", map[string]string{"server.port": port}); got != 3 {
+		t.Errorf("%v connections in kestrel.connection.duration, want 3 (none with an error); points %+v", got, metricstest.Points(t, reader, "kestrel.connection.duration"))
+	}
+	if got := metricTotal(t, reader, "kestrel.active_connections", map[string]string{"server.port": port}); got != 0 {
+		t.Errorf("active connections after the shutdown: %v", got)
+	}
+	if n := len(rec.events("ConnectionStop")); n != 3 {
+		t.Errorf("%d ConnectionStop events, want 3", n)
+	}
+	if e := rec.events("NotAllConnectionsClosedGracefully"); len(e) != 0 {
+		t.Errorf("NotAllConnectionsClosedGracefully after a graceful stop: %+v", e)
+	}
+}
