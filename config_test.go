@@ -32,8 +32,12 @@ func TestConfigSetsEveryLimit(t *testing.T) {
 		"KeepAliveTimeout": "00:01:00",
 		"RequestHeadersTimeout": "10s",
 		"MinRequestBodyDataRate": {"BytesPerSecond": 100, "GracePeriod": "00:00:10"},
-		"MinResponseDataRate": null}}}`)
-	env := []string{"Kestrel__Limits__MaxRequestHeaderCount=60", "KESTREL__LIMITS__KEEPALIVETIMEOUT=2m"}
+		"MinResponseDataRate": null,
+		"Http2": {"MaxStreamsPerConnection": 50, "HeaderTableSize": 0, "MaxFrameSize": 32768,
+		          "MaxRequestHeaderFieldSize": 8192, "InitialConnectionWindowSize": 2097152,
+		          "InitialStreamWindowSize": 1048576, "KeepAlivePingDelay": "00:00:30", "KeepAlivePingTimeout": "00:00:10"},
+		"Http3": {"MaxRequestHeaderFieldSize": 16384}}}}`)
+	env := []string{"Kestrel__Limits__MaxRequestHeaderCount=60", "KESTREL__LIMITS__KEEPALIVETIMEOUT=2m", "Kestrel__Limits__Http2__MaxStreamsPerConnection=60"}
 	cfg, err := ParseConfig(file, "kestrel.json", map[string]string{"Kestrel:Limits:MaxRequestHeaderCount": "55"}, env)
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +59,17 @@ func TestConfigSetsEveryLimit(t *testing.T) {
 		RequestHeadersTimeout:            10 * time.Second,
 		MinRequestBodyDataRate:           &DataRate{BytesPerSecond: 100, GracePeriod: 10 * time.Second},
 		MinResponseDataRate:              NoMinDataRate,
+		Http2: Http2Limits{
+			MaxStreamsPerConnection:     60, // the environment's
+			HeaderTableSize:             NoHeaderTable,
+			MaxFrameSize:                32768,
+			MaxRequestHeaderFieldSize:   8192,
+			InitialConnectionWindowSize: 2097152,
+			InitialStreamWindowSize:     1048576,
+			KeepAlivePingDelay:          30 * time.Second,
+			KeepAlivePingTimeout:        10 * time.Second,
+		},
+		Http3: Http3Limits{MaxRequestHeaderFieldSize: 16384},
 	}
 	if !reflect.DeepEqual(s.Limits, want) {
 		t.Errorf("limits\n got %+v\nwant %+v", s.Limits, want)

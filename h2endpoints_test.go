@@ -3,6 +3,7 @@ package kestrel
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -106,5 +107,62 @@ func TestHTTP2EndpointProtocols(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "HTTP/1.1" {
 			t.Errorf("%v: Upgrade: h2c answered %d %q, want 200 over HTTP/1.1", p, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestConfigProtocols: Protocols from the configuration file, in
+// EndpointDefaults, on an endpoint and on an SNI entry, each reaching the
+// clients: ALPN by server name over TLS, the preface in cleartext.
+func TestConfigProtocols(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	oldCert, oldKey := pki.issue(t, "old.test", false, "old.test")
+	anyCert, anyKey := pki.issue(t, "any.test", false, "any.test", "new.test")
+	file := fmt.Sprintf(`{"Kestrel": {
+		"EndpointDefaults": {"Protocols": "Http1"},
+		"Endpoints": {
+			"Plain": {"Url": "http://127.0.0.1:0"},
+			"H2c": {"Url": "http://127.0.0.1:0", "Protocols": "Http2"},
+			"Tls": {"Url": "https://127.0.0.1:0", "Protocols": "Http1AndHttp2", "Sni": {
+				"old.test": {"Certificate": {"Path": %q, "KeyPath": %q}, "Protocols": "Http1"},
+				"*": {"Certificate": {"Path": %q, "KeyPath": %q}}}}}}}`, oldCert, oldKey, anyCert, anyKey)
+	cfg, err := ParseConfig([]byte(file), "appsettings.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	addrs := s.Addresses()
+	hostPort := func(u string) string { return u[strings.Index(u, "://")+3:] }
+	plain, h2cOnly, secure := hostPort(addrs[0]), hostPort(addrs[1]), hostPort(addrs[2])
+
+	h2c := h2cClient(t)
+	if resp, err := h2c.Get("http://" + plain + "/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("EndpointDefaults Http1: h2c was served (%s)", resp.Proto)
+	}
+	if _, body := get(t, newClient(t), "http://"+plain+"/"); body != "HTTP/1.1" {
+		t.Errorf("EndpointDefaults Http1: %q", body)
+	}
+	if resp, err := h2c.Get("http://" + h2cOnly + "/"); err != nil || resp.ProtoMajor != 2 {
+		t.Errorf("endpoint Http2: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	for name, want := range map[string]string{"old.test": "http/1.1", "new.test": "h2"} {
+		c, err := tls.Dial("tcp", secure, &tls.Config{RootCAs: pki.pool, ServerName: name, NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := c.ConnectionState().NegotiatedProtocol; got != want {
+			t.Errorf("SNI %s: ALPN %q, want %q", name, got, want)
+		}
+		c.Close()
 	}
 }
