@@ -22,6 +22,10 @@ const copyBufSize = 32 << 10
 // without copying them through user space (sendfile on a TCP or Unix
 // socket without TLS).
 type FileSender interface {
+	// CanSendFile reports whether SendFile can send on this stream's
+	// connection at all.
+	CanSendFile() bool
+
 	// SendFile sends n bytes of f from offset off as response body bytes,
 	// leaving f's own offset alone (the file may be shared); handled is
 	// false when the stream cannot, having sent nothing.
@@ -42,9 +46,24 @@ type file interface {
 // that a small body gets a Content-Length and goes out with the head in
 // one write; the rest of a file (*os.File, or an *io.SectionReader or
 // *io.LimitedReader over one) larger than copyBufSize is sent with
-// sendfile where the protocol can.
+// sendfile where the protocol can; such a file is sent whole with
+// sendfile right after the head.
 func (ex *Exchange) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
+	fs, canSend := ex.s.(FileSender)
+	canSend = canSend && fs.CanSendFile()
+	if canSend && !ex.committed && len(ex.pend) == 0 && mayBeLargeFile(r) {
+		// A file too large to copy: the head goes alone, then the whole
+		// file with sendfile. Sending the head with the file's first
+		// bytes copied, as smaller bodies go, made the kernel's sendfile
+		// cost far more (1 MB files: 185 against 110 us of CPU per
+		// request).
+		n, handled, err := ex.sendFile(fs, r)
+		if handled {
+			return n, err
+		}
+		canSend = false // it would not be handled later either
+	}
 	for !ex.committed && len(ex.pend) < cap(ex.pend) {
 		n, err := r.Read(ex.pend[len(ex.pend):cap(ex.pend)])
 		if n > 0 {
@@ -61,7 +80,7 @@ func (ex *Exchange) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
-	if fs, ok := ex.s.(FileSender); ok {
+	if canSend {
 		if n, handled, err := ex.sendFile(fs, r); handled {
 			return total + n, err
 		}
@@ -119,6 +138,17 @@ func (ex *Exchange) sendFile(fs FileSender, r io.Reader) (int64, bool, error) {
 	ex.written += sent
 	advance(sent)
 	return sent, true, err
+}
+
+// mayBeLargeFile reports whether r may be a file with more than
+// copyBufSize bytes to give: a reader over a file that says so without a
+// system call, or a file whose size is not known yet.
+func mayBeLargeFile(r io.Reader) bool {
+	if m := atMost(r); m >= 0 {
+		return m > copyBufSize
+	}
+	_, ok := r.(file)
+	return ok
 }
 
 // atMost is how many bytes r can give at most, from what it knows without

@@ -7,18 +7,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// CanSendFile reports whether SendFile can send on this connection: a
+// TCP or Unix socket, not TLS, not wrapped for logging.
+func (ex *exchange) CanSendFile() bool {
+	switch ex.c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return ex.c.sock != nil
+	}
+	return false
+}
+
 // SendFile sends n bytes of f from off in the response's framing with
 // sendfile(2): the bytes go from the page cache to the socket without
 // passing through user space. It is not handled under TLS (the bytes must
 // be encrypted) or when the connection exposes no socket.
 func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) {
 	c := ex.c
-	switch c.nc.(type) {
-	case *net.TCPConn, *net.UnixConn: // not TLS, not wrapped for logging
-	default:
-		return 0, false, nil
-	}
-	if c.sock == nil || ex.mode == modeNone {
+	if !ex.CanSendFile() || ex.mode == modeNone {
 		return 0, false, nil
 	}
 	fc, err := f.SyscallConn()
