@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // zeroReader is an endless stream of zero bytes.
@@ -65,6 +66,76 @@ func TestEarlyResponseReachesGoClient(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tc.want {
 				t.Fatalf("%s, try %d: %d %.80q, want %d", tc.path, i, resp.StatusCode, bytes.TrimSpace(b), tc.want)
+			}
+		}
+	}
+}
+
+// TestEarlyResponseEveryProtocol: the same early answers reach Go's
+// clients over HTTP/1.1 with TLS, HTTP/2 (h2c and h2) and HTTP/3: a
+// rejection without reading a large upload, MaxBytesReader's 413, and the
+// server's own 413 over MaxRequestBodySize.
+func TestEarlyResponseEveryProtocol(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/reject", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no credentials", http.StatusUnauthorized)
+	})
+	mux.HandleFunc("/maxbytes", func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "too big", http.StatusRequestEntityTooLarge)
+			return
+		}
+		io.WriteString(w, "read it all")
+	})
+	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			return
+		}
+		io.WriteString(w, "read it all")
+	})
+	limits := Limits{MaxRequestBodySize: 8 << 20}
+	_, secure := h3Server(t, &Server{Handler: mux, Limits: limits}, HTTP1AndHTTP2AndHTTP3)
+	plain := startServer(t, &Server{Handler: mux, Limits: limits})
+
+	h1tls := &http.Transport{TLSClientConfig: testClientTLS(t)}
+	h2tls := &http.Transport{TLSClientConfig: testClientTLS(t), ForceAttemptHTTP2: true}
+	t.Cleanup(h1tls.CloseIdleConnections)
+	t.Cleanup(h2tls.CloseIdleConnections)
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		base   string
+		major  int
+	}{
+		{"HTTP/1.1 over TLS", &http.Client{Transport: h1tls}, "https://" + secure, 1},
+		{"h2", &http.Client{Transport: h2tls}, "https://" + secure, 2},
+		{"h2c", h2cClient(t), "http://" + plain, 2},
+		{"HTTP/3", h3Client(t), "https://" + secure, 3},
+	} {
+		c.client.Timeout = time.Minute
+		for _, tc := range []struct {
+			path  string
+			size  int64
+			tries int
+			want  int
+		}{
+			{"/reject", 1 << 20, 10, http.StatusUnauthorized},
+			{"/maxbytes", 20 << 20, 3, http.StatusRequestEntityTooLarge},
+			{"/read", 50 << 20, 2, http.StatusRequestEntityTooLarge},
+		} {
+			for i := range tc.tries {
+				resp, err := c.client.Post(c.base+tc.path, "application/octet-stream", io.LimitReader(zeroReader{}, tc.size))
+				if err != nil {
+					t.Fatalf("%s %s with %d bytes, try %d: %v", c.name, tc.path, tc.size, i, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.want || resp.ProtoMajor != c.major {
+					t.Fatalf("%s %s, try %d: %s %d %.80q, want %d", c.name, tc.path, i, resp.Proto, resp.StatusCode, bytes.TrimSpace(b), tc.want)
+				}
 			}
 		}
 	}
