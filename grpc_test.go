@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/kestrel-go/kestrel/internal/nginxtest"
 )
 
 // The interop cases report a failure with grpclog's Fatal, which would end
@@ -187,5 +190,58 @@ func TestGRPCInterop(t *testing.T) {
 		if _, body := doH2(t, c, newReq(t, "GET", c.base+"/", nil)); body != "plain HTTP/2.0" {
 			t.Errorf("%s: %q", c.name, body)
 		}
+	}
+}
+
+// TestGRPCBehindNginx: nginx's grpc_pass, as deployed in front of a gRPC
+// service, speaks h2c to this server over a Unix socket (an Http2
+// endpoint) and over TCP (the default Http1AndHttp2 endpoint), and
+// grpc-go's interop cases pass through it.
+func TestGRPCBehindNginx(t *testing.T) {
+	gs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	t.Cleanup(gs.Stop)
+	sock := filepath.Join(t.TempDir(), "grpc.sock")
+	s := &Server{Handler: gs, Logger: quietLogger}
+	s.ListenEndpoint(Endpoint{UnixPath: sock, Protocols: HTTP2})
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0"})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tcp := strings.TrimPrefix(s.Addresses()[1], "http://")
+
+	for _, upstream := range []struct{ name, server string }{{"unix", "unix:" + sock}, {"tcp", tcp}} {
+		front := nginxtest.Start(t, func(listen string) string {
+			return `upstream grpcapp { server ` + upstream.server + `; keepalive 8; }
+	server {
+		listen ` + listen + ` http2;
+		location / { grpc_pass grpc://grpcapp; }
+	}`
+		})
+		conn, err := grpc.NewClient(front, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tsc := testgrpc.NewTestServiceClient(conn)
+		t.Run(upstream.name, func(t *testing.T) {
+			for _, c := range []struct {
+				name string
+				f    func(context.Context)
+			}{
+				{"empty_unary", func(ctx context.Context) { interop.DoEmptyUnaryCall(ctx, tsc) }},
+				{"large_unary", func(ctx context.Context) { interop.DoLargeUnaryCall(ctx, tsc) }},
+				{"client_streaming", func(ctx context.Context) { interop.DoClientStreaming(ctx, tsc) }},
+				{"server_streaming", func(ctx context.Context) { interop.DoServerStreaming(ctx, tsc) }},
+				{"ping_pong", func(ctx context.Context) { interop.DoPingPong(ctx, tsc) }},
+				{"empty_stream", func(ctx context.Context) { interop.DoEmptyStream(ctx, tsc) }},
+				{"cancel_after_begin", func(ctx context.Context) { interop.DoCancelAfterBegin(ctx, tsc) }},
+				{"status_code_and_message", func(ctx context.Context) { interop.DoStatusCodeAndMessage(ctx, tsc) }},
+				{"custom_metadata", func(ctx context.Context) { interop.DoCustomMetadata(ctx, tsc) }},
+			} {
+				runInteropCase(t, c.name, c.f)
+			}
+		})
+		conn.Close()
 	}
 }

@@ -5,52 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/nginxtest"
 )
 
 // startNginx runs nginx in the foreground with the given http-block
 // configuration and returns the address it listens on.
 func startNginx(t *testing.T, httpBlock string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/nginx"); err != nil {
-			t.Fatal("nginx is not installed; run `make test`, which installs the Debian package nginx-light")
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	%[2]s
+	return "http://" + nginxtest.Start(t, func(listen string) string {
+		return httpBlock + `
 	server {
-		listen %[3]s;
+		listen ` + listen + `;
 		location / {
 			proxy_pass http://app;
 			proxy_http_version 1.1;
@@ -60,34 +33,8 @@ http {
 			proxy_set_header X-Forwarded-Proto $scheme;
 			proxy_buffering off;
 		}
-	}
-}
-`, dir, httpBlock, addr)
-	confPath := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(confPath, []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-c", confPath)
-	var log syncBuffer
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("nginx log:\n%s", log.String())
-		}
+	}`
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not start:\n%s", log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestBehindNginx(t *testing.T) {
