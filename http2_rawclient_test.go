@@ -184,3 +184,151 @@ func startH2Only(t *testing.T, h http.Handler) string {
 	t.Cleanup(func() { s.Close() })
 	return strings.TrimPrefix(s.Addresses()[0], "http://")
 }
+
+// TestHTTP2Timeouts: Kestrel's limits on a real server's HTTP/2 streams
+// and connections. A request body slower than MinRequestBodyDataRate gets
+// a 408 on its stream, and the connection serves the next stream; a
+// header block left unfinished for RequestHeadersTimeout, and a
+// connection without streams for KeepAliveTimeout, end with GOAWAY.
+func TestHTTP2Timeouts(t *testing.T) {
+	t.Parallel()
+	bodyErr := make(chan error, 1)
+	s := &Server{Logger: quietLogger, Limits: Limits{
+		MinRequestBodyDataRate: &DataRate{BytesPerSecond: 1000, GracePeriod: 2 * time.Second},
+		RequestHeadersTimeout:  2 * time.Second,
+		KeepAliveTimeout:       2 * time.Second,
+	}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			_, err := io.Copy(io.Discard, r.Body)
+			bodyErr <- err
+			return
+		}
+		io.WriteString(w, "ok")
+	})}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+
+	headers := func(method, path string) []byte {
+		var block bytes.Buffer
+		enc := hpack.NewEncoder(&block)
+		for _, f := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", "localhost"}, {":path", path}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		return block.Bytes()
+	}
+	// The server's HPACK encoder indexes fields across the connection's
+	// responses: one decoder reads them all.
+	dec := hpack.NewDecoder(4096, nil)
+	status := func(c *rawH2, id uint32, within time.Duration) string {
+		t.Helper()
+		c.nc.SetReadDeadline(time.Now().Add(within))
+		for {
+			f, err := c.fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("stream %d: no response: %v", id, err)
+			}
+			switch f := f.(type) {
+			case *http2.HeadersFrame:
+				fields, err := dec.DecodeFull(f.HeaderBlockFragment())
+				if err != nil {
+					t.Fatalf("stream %d: %v", f.StreamID, err)
+				}
+				if f.StreamID == id {
+					for _, hf := range fields {
+						if hf.Name == ":status" {
+							return hf.Value
+						}
+					}
+				}
+			case *http2.RSTStreamFrame:
+				if f.StreamID == id {
+					return "reset " + f.ErrCode.String()
+				}
+			}
+		}
+	}
+
+	// A body trickled at a byte every 300 ms.
+	c := dialRawH2(t, addr)
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headers("POST", "/upload"), EndHeaders: true})
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				c.fr.WriteData(1, false, []byte("x"))
+			}
+		}
+	}()
+	start := time.Now()
+	got := status(c, 1, 10*time.Second)
+	close(stop)
+	<-stopped // the framer writes from one goroutine at a time
+	if got != "408" {
+		t.Errorf("slow body: %s, want 408", got)
+	}
+	if d := time.Since(start); d < 2*time.Second || d > 6*time.Second {
+		t.Errorf("slow body answered after %v, want between the grace period (2s) and 6s", d)
+	}
+	if err := <-bodyErr; err == nil {
+		t.Error("the handler's read of the slow body succeeded")
+	}
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: headers("GET", "/"), EndStream: true, EndHeaders: true})
+	if got := status(c, 3, 5*time.Second); got != "200" {
+		t.Errorf("the next stream on the connection: %s, want 200", got)
+	}
+
+	// A connection preface that never comes, a header block that never
+	// ends (both the request headers timeout: INTERNAL_ERROR, as
+	// Kestrel), and an idle connection (NO_ERROR).
+	for _, tc := range []struct {
+		name  string
+		begin func(c *rawH2)
+		code  http2.ErrCode
+	}{
+		{"no connection preface", nil, http2.ErrCodeInternal},
+		{"unfinished header block", func(c *rawH2) {
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headers("GET", "/"), EndStream: true, EndHeaders: false})
+		}, http2.ErrCodeInternal},
+		{"idle connection", func(c *rawH2) {}, http2.ErrCodeNo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var c *rawH2
+			if tc.begin == nil {
+				nc := dial(t, addr)
+				c = &rawH2{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
+			} else {
+				c = dialRawH2(t, addr)
+			}
+			start := time.Now()
+			if tc.begin != nil {
+				tc.begin(c)
+			}
+			c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			var goAway *http2.GoAwayFrame
+			for goAway == nil {
+				f, err := c.fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("%v before a GOAWAY", err)
+				}
+				goAway, _ = f.(*http2.GoAwayFrame)
+			}
+			if d := time.Since(start); d < 2*time.Second || d > 6*time.Second {
+				t.Errorf("GOAWAY after %v, want between the timeout (2s) and 6s", d)
+			}
+			if goAway.ErrCode != tc.code {
+				t.Errorf("GOAWAY %v, want %v", goAway.ErrCode, tc.code)
+			}
+		})
+	}
+}

@@ -100,6 +100,7 @@ type Conn struct {
 	shutdownTick atomic.Int32
 	parked       atomic.Bool // waiting in the parker, without a goroutine
 	parkAsked    atomic.Bool // the heartbeat asks the idle reader to park
+	headersLate  atomic.Bool // the request headers timeout ended the connection
 
 	state http.ConnState // the last state told to OnState; reader goroutine
 }
@@ -659,6 +660,12 @@ func (c *Conn) shutdown(err error) {
 	c.mu.Lock()
 	var ce connError
 	switch {
+	case c.headersLate.Load():
+		// As Kestrel: a bad request, and GOAWAY with INTERNAL_ERROR.
+		logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "Reading the request headers timed out.", http.StatusRequestTimeout)
+		if !c.closed {
+			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeInternal, []byte("request headers timeout"))
+		}
 	case errors.As(err, &ce):
 		c.opts.Info.End(ce.endReason())
 		logevents.General(c.logger(), slog.LevelDebug, "Http2ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/2 connection error (`+ce.code.String()+`): `+ce.reason,
@@ -763,8 +770,11 @@ func (c *Conn) Tick(now int64) {
 	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
 	c.controls.Store(0)
 	if heartbeat.Passed(now, c.headerStart.Load(), c.cfg.RequestHeadersTimeout) {
+		// The reader, waiting for the rest of the preface or of a header
+		// block, fails at once and answers with GOAWAY.
 		c.opts.Info.End(metrics.RequestHeadersTimeout)
-		c.Abort()
+		c.headersLate.Store(true)
+		c.in.abort()
 		return
 	}
 	if heartbeat.Passed(now, c.idleSince.Load(), c.cfg.KeepAliveTimeout) {
