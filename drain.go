@@ -10,12 +10,6 @@ import (
 )
 
 const (
-	// freshGrace is how long a connection accepted just before its
-	// listener stopped is given to read its first request before the
-	// listener drains: a connection told to drain before its first request
-	// is closed without an answer, and the client loses that request.
-	freshGrace = 250 * time.Millisecond
-
 	// handoffIdleGrace is how long, after Handoff, idle keep-alive
 	// connections stay open at shutdown: a client busy on a connection
 	// sends its next request within it, and gets Connection: close with
@@ -29,9 +23,9 @@ const (
 // drain stops the listeners ls gracefully, once they accept no more
 // connections. It waits for the connections they accepted to be
 // registered, makes every response say Connection: close, then, after
-// idleGrace (and freshGrace after the last connection was accepted), lets
-// connections end after their request in flight and closes the idle ones
-// until none is left. With all, it also waits for the upgraded
+// idleGrace, lets connections end after their request in flight and
+// closes the idle ones until none is left (a new connection gets a few
+// seconds to send its first request). With all, it also waits for the upgraded
 // connections. When ctx ends first, it aborts the connections left and
 // returns how many, with ctx's error.
 func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (aborted int, err error) {
@@ -56,11 +50,10 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 	poll := time.NewTicker(drainPoll)
 	defer poll.Stop()
 	for {
-		left, youngest := s.connsOf(ls, all)
-		if left == 0 {
+		if s.connsOf(ls, all) == 0 {
 			return 0, nil
 		}
-		if now := time.Now(); !draining && now.Sub(start) >= idleGrace && now.Sub(youngest) >= freshGrace {
+		if !draining && time.Since(start) >= idleGrace {
 			draining = true
 			for _, l := range ls {
 				l.draining.Store(true)
@@ -86,8 +79,8 @@ func waitCtx(ctx context.Context, done <-chan struct{}) {
 }
 
 // connsOf reports how many connections the listeners ls have (with all,
-// and the upgraded connections), and when the last one was registered.
-func (s *Server) connsOf(ls []*listener, all bool) (int, time.Time) {
+// and the upgraded connections).
+func (s *Server) connsOf(ls []*listener, all bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -96,16 +89,10 @@ func (s *Server) connsOf(ls []*listener, all bool) (int, time.Time) {
 			n++
 		}
 	}
-	var youngest time.Time
-	for _, l := range ls {
-		if l.lastConn.After(youngest) {
-			youngest = l.lastConn
-		}
-	}
 	if all {
 		n += len(s.upgraded)
 	}
-	return n, youngest
+	return n
 }
 
 // closeIdle closes the connections of ls (nil: of every listener) that

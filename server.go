@@ -177,8 +177,7 @@ type listener struct {
 	closing  atomic.Bool
 	draining atomic.Bool
 
-	pending  sync.WaitGroup // accepted connections not registered yet
-	lastConn time.Time      // when the last one was registered; s.mu
+	pending sync.WaitGroup // accepted connections not registered yet
 }
 
 // url is the listener's address as a URL, with the port that was bound.
@@ -788,7 +787,6 @@ func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn)
 		if s.aborted {
 			return false
 		}
-		l.lastConn = time.Now()
 	}
 	st.conn = c
 	s.conns[nc] = st

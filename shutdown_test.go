@@ -41,14 +41,15 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 	if resp.Close {
 		t.Fatal("the connection is not kept alive")
 	}
-	// Another idle connection that never sent a byte.
+	// Another idle connection that never sent a byte: it is given a second
+	// to send its first request.
 	c2 := dial(t, addr)
 
 	start := time.Now()
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Shutdown took %v with only idle connections", d)
 	}
 	for i, conn := range []io.Reader{br, c2} {
@@ -514,5 +515,32 @@ func TestNativeHandlerPanic(t *testing.T) {
 	// The connection survives a 500 for a panic.
 	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
 		t.Errorf("the next request on the connection: %v %v", resp, err)
+	}
+}
+
+// TestShutdownServesFirstRequest: a connection accepted just before
+// Shutdown whose first request arrives a moment later (its client sent it
+// as the connection was accepted) is served, with Connection: close, not
+// closed as idle: the client would lose the request.
+func TestShutdownServesFirstRequest(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: echoHandler(nil), Logger: quietLogger}
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	time.Sleep(50 * time.Millisecond) // accepted and waiting
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the first request, sent 300 ms into Shutdown: %v", err)
+	}
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("%d, close=%v; want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
 }

@@ -126,7 +126,8 @@ type Conn struct {
 
 	tickMu    sync.Mutex // orders the heartbeat's deadline changes with the reader's
 	idleSince atomic.Int64
-	fresh     atomic.Bool // the serving goroutine has served nothing yet
+	fresh     atomic.Bool  // the serving goroutine has served nothing yet
+	started   atomic.Int64 // Unix nanoseconds when Serve began
 
 	phase    atomic.Int32
 	deadline atomic.Int64 // Unix nanoseconds, on the heartbeat's clock
@@ -246,6 +247,7 @@ func (c *Conn) RemoteAddr() string {
 // hijacked, then closes it (unless it was hijacked) and calls done. It may
 // return earlier, leaving the connection to a fresh goroutine.
 func (c *Conn) Serve() {
+	c.started.Store(time.Now().UnixNano())
 	c.fresh.Store(true)
 	c.run(false)
 }
@@ -373,9 +375,20 @@ func (c *Conn) Tick(now int64) {
 	}
 }
 
+// newConnGrace is how long a new connection may take to send its first
+// request once Shutdown (or a reload or restart draining its endpoint)
+// wants it closed: its client may have sent the request as the connection
+// was accepted, and would lose it to the close. net/http's Shutdown waits
+// 5 s for such connections; Kestrel closes them at once.
+const newConnGrace = int64(time.Second)
+
 // CloseIfIdle closes the connection if it waits for a next request, and
-// reports whether it did. Shutdown calls it.
+// reports whether it did. Shutdown calls it. A new connection still waiting
+// for its first request is left newConnGrace to send it.
 func (c *Conn) CloseIfIdle() bool {
+	if c.seq.Load() == 0 && time.Now().UnixNano()-c.started.Load() < newConnGrace {
+		return false
+	}
 	if c.phase.CompareAndSwap(phaseKeepAlive, phaseClosed) {
 		c.nc.Close()
 		return true
@@ -553,7 +566,9 @@ func (c *Conn) awaitRequest(resume bool) int {
 		}
 		c.releaseRead()
 		c.releaseWrite()
-		if c.draining.Load() {
+		// Draining: a connection that served a request closes; a new one
+		// still reads its first (Shutdown closes it if it stays idle).
+		if c.draining.Load() && c.served > 0 {
 			return headClose
 		}
 		if c.served > 0 {
@@ -562,7 +577,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		}
 		c.idleSince.Store(c.cfg.App.Heartbeat.Now())
 		c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
-		if c.draining.Load() { // Shutdown may have missed this connection
+		if c.draining.Load() && c.served > 0 { // Shutdown may have missed this connection
 			return headClose
 		}
 	}
