@@ -23,26 +23,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // (net/http's server half-closes and waits; so does Kestrel).
 func TestEarlyResponseReachesGoClient(t *testing.T) {
 	t.Parallel()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/reject", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "no credentials", http.StatusUnauthorized) // the body is never read
-	})
-	mux.HandleFunc("/maxbytes", func(w http.ResponseWriter, r *http.Request) {
-		_, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "too big", http.StatusRequestEntityTooLarge)
-			return
-		}
-		io.WriteString(w, "read it all")
-	})
-	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := io.ReadAll(r.Body); err != nil {
-			return // past the server's limit: the server answers 413
-		}
-		io.WriteString(w, "read it all")
-	})
-	addr := startServer(t, &Server{Handler: mux, Limits: Limits{MaxRequestBodySize: 8 << 20}})
+	addr := startServer(t, &Server{Handler: earlyAnswers(), Limits: Limits{MaxRequestBodySize: 8 << 20}})
 	client := newClient(t)
 	client.Timeout = 0
 
@@ -71,15 +52,13 @@ func TestEarlyResponseReachesGoClient(t *testing.T) {
 	}
 }
 
-// TestEarlyResponseEveryProtocol: the same early answers reach Go's
-// clients over HTTP/1.1 with TLS, HTTP/2 (h2c and h2) and HTTP/3: a
-// rejection without reading a large upload, MaxBytesReader's 413, and the
-// server's own 413 over MaxRequestBodySize.
-func TestEarlyResponseEveryProtocol(t *testing.T) {
-	t.Parallel()
+// earlyAnswers answers before reading the request body: a rejection
+// that never reads it, MaxBytesReader's 413, and a handler that reads on
+// until the server's own limit answers 413.
+func earlyAnswers() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/reject", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "no credentials", http.StatusUnauthorized)
+		http.Error(w, "no credentials", http.StatusUnauthorized) // the body is never read
 	})
 	mux.HandleFunc("/maxbytes", func(w http.ResponseWriter, r *http.Request) {
 		_, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -92,29 +71,22 @@ func TestEarlyResponseEveryProtocol(t *testing.T) {
 	})
 	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
-			return
+			return // past the server's limit: the server answers 413
 		}
 		io.WriteString(w, "read it all")
 	})
-	limits := Limits{MaxRequestBodySize: 8 << 20}
-	_, secure := h3Server(t, &Server{Handler: mux, Limits: limits}, HTTP1AndHTTP2AndHTTP3)
-	plain := startServer(t, &Server{Handler: mux, Limits: limits})
+	return mux
+}
 
-	h1tls := &http.Transport{TLSClientConfig: testClientTLS(t)}
-	h2tls := &http.Transport{TLSClientConfig: testClientTLS(t), ForceAttemptHTTP2: true}
-	t.Cleanup(h1tls.CloseIdleConnections)
-	t.Cleanup(h2tls.CloseIdleConnections)
-	for _, c := range []struct {
-		name   string
-		client *http.Client
-		base   string
-		major  int
-	}{
-		{"HTTP/1.1 over TLS", &http.Client{Transport: h1tls}, "https://" + secure, 1},
-		{"h2", &http.Client{Transport: h2tls}, "https://" + secure, 2},
-		{"h2c", h2cClient(t), "http://" + plain, 2},
-		{"HTTP/3", h3Client(t), "https://" + secure, 3},
-	} {
+// TestEarlyResponseEveryProtocol: the same early answers reach Go's
+// clients over every protocol: HTTP/1.1 (plain and TLS), HTTP/2 (h2c and
+// h2) and HTTP/3.
+func TestEarlyResponseEveryProtocol(t *testing.T) {
+	t.Parallel()
+	limits := Limits{MaxRequestBodySize: 8 << 20}
+	_, secure := h3Server(t, &Server{Handler: earlyAnswers(), Limits: limits}, HTTP1AndHTTP2AndHTTP3)
+	plain := startServer(t, &Server{Handler: earlyAnswers(), Limits: limits})
+	for _, c := range everyProtocol(t, plain, secure) {
 		c.client.Timeout = time.Minute
 		for _, tc := range []struct {
 			path  string

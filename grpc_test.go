@@ -89,6 +89,36 @@ func runInteropCase(t *testing.T, name string, f func(ctx context.Context)) {
 	}
 }
 
+// interopCase is one of grpc-go's interop client cases.
+type interopCase struct {
+	name string
+	f    func(context.Context)
+}
+
+// interopCases are grpc-go's interop client cases that need only a
+// connection (the soak cases need their configuration too).
+func interopCases(conn *grpc.ClientConn) []interopCase {
+	tsc := testgrpc.NewTestServiceClient(conn)
+	return []interopCase{
+		{"empty_unary", func(ctx context.Context) { interop.DoEmptyUnaryCall(ctx, tsc) }},
+		{"large_unary", func(ctx context.Context) { interop.DoLargeUnaryCall(ctx, tsc) }},
+		{"client_streaming", func(ctx context.Context) { interop.DoClientStreaming(ctx, tsc) }},
+		{"server_streaming", func(ctx context.Context) { interop.DoServerStreaming(ctx, tsc) }},
+		{"ping_pong", func(ctx context.Context) { interop.DoPingPong(ctx, tsc) }},
+		{"empty_stream", func(ctx context.Context) { interop.DoEmptyStream(ctx, tsc) }},
+		{"timeout_on_sleeping_server", func(ctx context.Context) { interop.DoTimeoutOnSleepingServer(ctx, tsc) }},
+		{"cancel_after_begin", func(ctx context.Context) { interop.DoCancelAfterBegin(ctx, tsc) }},
+		{"cancel_after_first_response", func(ctx context.Context) { interop.DoCancelAfterFirstResponse(ctx, tsc) }},
+		{"status_code_and_message", func(ctx context.Context) { interop.DoStatusCodeAndMessage(ctx, tsc) }},
+		{"special_status_message", func(ctx context.Context) { interop.DoSpecialStatusMessage(ctx, tsc) }},
+		{"custom_metadata", func(ctx context.Context) { interop.DoCustomMetadata(ctx, tsc) }},
+		{"unimplemented_method", func(ctx context.Context) { interop.DoUnimplementedMethod(ctx, conn) }},
+		{"unimplemented_service", func(ctx context.Context) {
+			interop.DoUnimplementedService(ctx, testgrpc.NewUnimplementedServiceClient(conn))
+		}},
+	}
+}
+
 // grpcOrHTTP serves gRPC and plain HTTP on one port, as the README shows:
 // gRPC requests are HTTP/2 with a Content-Type of application/grpc.
 func grpcOrHTTP(gs *grpc.Server, other http.Handler) http.Handler {
@@ -127,7 +157,6 @@ func TestGRPCInterop(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			tsc := testgrpc.NewTestServiceClient(conn)
 			soak := func(channel bool) interop.SoakTestConfig {
 				cfg := interop.SoakTestConfig{
 					RequestSize: 271828, ResponseSize: 314159,
@@ -150,29 +179,11 @@ func TestGRPCInterop(t *testing.T) {
 				}
 				return cfg
 			}
-			for _, c := range []struct {
-				name string
-				f    func(context.Context)
-			}{
-				{"empty_unary", func(ctx context.Context) { interop.DoEmptyUnaryCall(ctx, tsc) }},
-				{"large_unary", func(ctx context.Context) { interop.DoLargeUnaryCall(ctx, tsc) }},
-				{"client_streaming", func(ctx context.Context) { interop.DoClientStreaming(ctx, tsc) }},
-				{"server_streaming", func(ctx context.Context) { interop.DoServerStreaming(ctx, tsc) }},
-				{"ping_pong", func(ctx context.Context) { interop.DoPingPong(ctx, tsc) }},
-				{"empty_stream", func(ctx context.Context) { interop.DoEmptyStream(ctx, tsc) }},
-				{"timeout_on_sleeping_server", func(ctx context.Context) { interop.DoTimeoutOnSleepingServer(ctx, tsc) }},
-				{"cancel_after_begin", func(ctx context.Context) { interop.DoCancelAfterBegin(ctx, tsc) }},
-				{"cancel_after_first_response", func(ctx context.Context) { interop.DoCancelAfterFirstResponse(ctx, tsc) }},
-				{"status_code_and_message", func(ctx context.Context) { interop.DoStatusCodeAndMessage(ctx, tsc) }},
-				{"special_status_message", func(ctx context.Context) { interop.DoSpecialStatusMessage(ctx, tsc) }},
-				{"custom_metadata", func(ctx context.Context) { interop.DoCustomMetadata(ctx, tsc) }},
-				{"unimplemented_method", func(ctx context.Context) { interop.DoUnimplementedMethod(ctx, conn) }},
-				{"unimplemented_service", func(ctx context.Context) {
-					interop.DoUnimplementedService(ctx, testgrpc.NewUnimplementedServiceClient(conn))
-				}},
-				{"rpc_soak", func(ctx context.Context) { interop.DoSoakTest(ctx, soak(false)) }},
-				{"channel_soak", func(ctx context.Context) { interop.DoSoakTest(ctx, soak(true)) }},
-			} {
+			cases := append(interopCases(conn),
+				interopCase{"rpc_soak", func(ctx context.Context) { interop.DoSoakTest(ctx, soak(false)) }},
+				interopCase{"channel_soak", func(ctx context.Context) { interop.DoSoakTest(ctx, soak(true)) }},
+			)
+			for _, c := range cases {
 				runInteropCase(t, c.name, c.f)
 			}
 		})
@@ -223,22 +234,8 @@ func TestGRPCBehindNginx(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tsc := testgrpc.NewTestServiceClient(conn)
 		t.Run(upstream.name, func(t *testing.T) {
-			for _, c := range []struct {
-				name string
-				f    func(context.Context)
-			}{
-				{"empty_unary", func(ctx context.Context) { interop.DoEmptyUnaryCall(ctx, tsc) }},
-				{"large_unary", func(ctx context.Context) { interop.DoLargeUnaryCall(ctx, tsc) }},
-				{"client_streaming", func(ctx context.Context) { interop.DoClientStreaming(ctx, tsc) }},
-				{"server_streaming", func(ctx context.Context) { interop.DoServerStreaming(ctx, tsc) }},
-				{"ping_pong", func(ctx context.Context) { interop.DoPingPong(ctx, tsc) }},
-				{"empty_stream", func(ctx context.Context) { interop.DoEmptyStream(ctx, tsc) }},
-				{"cancel_after_begin", func(ctx context.Context) { interop.DoCancelAfterBegin(ctx, tsc) }},
-				{"status_code_and_message", func(ctx context.Context) { interop.DoStatusCodeAndMessage(ctx, tsc) }},
-				{"custom_metadata", func(ctx context.Context) { interop.DoCustomMetadata(ctx, tsc) }},
-			} {
+			for _, c := range interopCases(conn) {
 				runInteropCase(t, c.name, c.f)
 			}
 		})

@@ -38,24 +38,7 @@ func TestStaticFilesEveryProtocol(t *testing.T) {
 	}
 	_, secure := h3Server(t, &Server{Handler: h}, HTTP1AndHTTP2AndHTTP3)
 	plain := startServer(t, &Server{Handler: h})
-	h1tls := &http.Transport{TLSClientConfig: testClientTLS(t)}
-	h2tls := &http.Transport{TLSClientConfig: testClientTLS(t), ForceAttemptHTTP2: true}
-	h1 := &http.Transport{}
-	for _, tr := range []*http.Transport{h1, h1tls, h2tls} {
-		t.Cleanup(tr.CloseIdleConnections)
-	}
-	for _, c := range []struct {
-		name   string
-		client *http.Client
-		base   string
-		major  int
-	}{
-		{"HTTP/1.1", &http.Client{Transport: h1}, "http://" + plain, 1},
-		{"HTTP/1.1 over TLS", &http.Client{Transport: h1tls}, "https://" + secure, 1},
-		{"h2c", h2cClient(t), "http://" + plain, 2},
-		{"h2", &http.Client{Transport: h2tls}, "https://" + secure, 2},
-		{"HTTP/3", h3Client(t), "https://" + secure, 3},
-	} {
+	for _, c := range everyProtocol(t, plain, secure) {
 		do := func(method, path string, hdr ...string) (*http.Response, []byte) {
 			t.Helper()
 			req, _ := http.NewRequest(method, c.base+path, nil)
@@ -94,5 +77,32 @@ func TestStaticFilesEveryProtocol(t *testing.T) {
 		if resp, b := do("GET", "/app.js"); resp.StatusCode != 200 || !bytes.Equal(b, text) || !resp.Uncompressed {
 			t.Errorf("%s: precompressed sibling: %d, %d bytes, uncompressed by the client %v", c.name, resp.StatusCode, len(b), resp.Uncompressed)
 		}
+	}
+}
+
+// protocolClient is a Go client speaking one protocol to a server.
+type protocolClient struct {
+	name   string
+	client *http.Client
+	base   string // the server's URL for this protocol
+	major  int    // the protocol's major version, as responses report it
+}
+
+// everyProtocol returns Go clients for every protocol this server speaks:
+// HTTP/1.1 and h2c to plain (a cleartext endpoint's host:port), HTTP/1.1
+// over TLS, h2 and HTTP/3 to secure (an h3Server's).
+func everyProtocol(t *testing.T, plain, secure string) []protocolClient {
+	h1 := &http.Transport{}
+	h1tls := &http.Transport{TLSClientConfig: testClientTLS(t)}
+	h2tls := &http.Transport{TLSClientConfig: testClientTLS(t), ForceAttemptHTTP2: true}
+	for _, tr := range []*http.Transport{h1, h1tls, h2tls} {
+		t.Cleanup(tr.CloseIdleConnections)
+	}
+	return []protocolClient{
+		{"HTTP/1.1", &http.Client{Transport: h1}, "http://" + plain, 1},
+		{"HTTP/1.1 over TLS", &http.Client{Transport: h1tls}, "https://" + secure, 1},
+		{"h2c", h2cClient(t), "http://" + plain, 2},
+		{"h2", &http.Client{Transport: h2tls}, "https://" + secure, 2},
+		{"HTTP/3", h3Client(t), "https://" + secure, 3},
 	}
 }
