@@ -332,3 +332,72 @@ func TestHTTP2Timeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTP2FramesAfterServerReset: DATA the client sent before it saw the
+// server's RST_STREAM (here the NO_ERROR reset that stops an upload the
+// handler answered without reading, RFC 9113 8.1) is ignored (RFC 9113
+// 5.1), not answered with a STREAM_CLOSED reset, and the connection
+// serves the next stream.
+func TestHTTP2FramesAfterServerReset(t *testing.T) {
+	t.Parallel()
+	addr := startH2Only(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			http.Error(w, "no", http.StatusUnauthorized) // the body is never read
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	c := dialRawH2(t, addr)
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "localhost"}, {":path", "/upload"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true})
+	// Send within the windows the server gives back until it resets the
+	// stream, then a little more, as a client does before it sees the reset.
+	// The windows are the server's defaults: 768 KiB for the stream, 1 MiB
+	// for the connection.
+	chunk := make([]byte, 16384)
+	sent, window, connWindow, reset := 0, 768<<10, 1<<20, false
+	for !reset {
+		for window >= len(chunk) && connWindow >= len(chunk) {
+			c.fr.WriteData(1, false, chunk)
+			sent += len(chunk)
+			window -= len(chunk)
+			connWindow -= len(chunk)
+		}
+		switch f := c.read().(type) {
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 1 {
+				window += int(f.Increment)
+			} else {
+				connWindow += int(f.Increment)
+			}
+		case *http2.RSTStreamFrame:
+			if f.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("the upload was stopped with %v, want NO_ERROR", f.ErrCode)
+			}
+			reset = true
+		}
+	}
+	for range 3 {
+		c.fr.WriteData(1, false, chunk[:1000])
+	}
+	c.get(3, "/")
+	for {
+		switch f := c.read().(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM %v on stream %d after the server's reset", f.ErrCode, f.StreamID)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.DataFrame:
+			if f.StreamID == 3 && f.StreamEnded() {
+				if sent < 256<<10 {
+					t.Errorf("the server reset the upload after %d bytes, before its drain allowance", sent)
+				}
+				return
+			}
+		}
+	}
+}

@@ -74,15 +74,17 @@ type Conn struct {
 	// Shared; mu guards them.
 	mu           sync.Mutex
 	streams      map[uint32]*stream
-	running      int    // handlers running, including those of reset streams
-	sendWindow   int64  // the connection's send window (the client's receive window)
-	recvWindow   int64  // the connection's receive window, as the client sees it
-	recvUnacked  int64  // received bytes consumed but not yet given back
-	peerWindow   int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame uint32 // the client's SETTINGS_MAX_FRAME_SIZE
-	goAway       uint32 // 0, or the last stream accepted once GOAWAY went out
-	goAwaySent   int    // GOAWAY frames sent: 1 with 2^31-1, 2 with the last stream
-	closing      bool   // the connection will close once its streams end
+	running      int        // handlers running, including those of reset streams
+	sendWindow   int64      // the connection's send window (the client's receive window)
+	recvWindow   int64      // the connection's receive window, as the client sees it
+	recvUnacked  int64      // received bytes consumed but not yet given back
+	peerWindow   int32      // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMaxFrame uint32     // the client's SETTINGS_MAX_FRAME_SIZE
+	goAway       uint32     // 0, or the last stream accepted once GOAWAY went out
+	resetIDs     [16]uint32 // the streams the server reset last, a ring
+	resetNext    int
+	goAwaySent   int  // GOAWAY frames sent: 1 with 2^31-1, 2 with the last stream
+	closing      bool // the connection will close once its streams end
 	closed       bool
 	out          output
 	enc          *hpack.Encoder
@@ -615,8 +617,28 @@ func (c *Conn) resetStream(id uint32, code http2.ErrCode) {
 		st.resetLocked(errStreamReset(code), true)
 		return
 	}
+	c.writeResetLocked(id, code)
+}
+
+// writeResetLocked sends RST_STREAM and remembers that this server reset
+// the stream: frames the client sent before it saw the reset are ignored
+// (RFC 9113, 5.1), not answered with STREAM_CLOSED, which clients such as
+// curl take for an error even after the response arrived.
+func (c *Conn) writeResetLocked(id uint32, code http2.ErrCode) {
 	c.wfr.WriteRSTStream(id, code)
 	c.flushLocked(true)
+	c.resetIDs[c.resetNext] = id
+	c.resetNext = (c.resetNext + 1) % len(c.resetIDs)
+}
+
+// resetByServer reports whether the server recently reset stream id.
+func (c *Conn) resetByServer(id uint32) bool {
+	for _, r := range c.resetIDs {
+		if r == id && id != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // startShutdown begins a graceful shutdown (RFC 9113, 6.8): a GOAWAY that

@@ -227,7 +227,7 @@ func (c *Conn) refuse(st *stream, status int) {
 	})
 	c.writeHeadersLocked(st.id, block, true)
 	if !c.hb.endStream {
-		c.wfr.WriteRSTStream(st.id, http2.ErrCodeNo)
+		c.writeResetLocked(st.id, http2.ErrCodeNo)
 	}
 	c.flushLocked(true)
 	c.putStream(st)
@@ -249,7 +249,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		if id > c.maxStreamID {
 			return connErr(http2.ErrCodeProtocol, "DATA on idle stream %d", id)
 		}
-		if st != nil && st.reset != nil && !resetByClient(st.reset) && st.state != stateHalfClosedRemote {
+		if st != nil && st.reset != nil && !resetByClient(st.reset) && st.state != stateHalfClosedRemote || st == nil && c.resetByServer(id) {
 			return nil // in flight when the server reset the stream
 		}
 		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}
@@ -380,8 +380,7 @@ func (st *stream) resetLocked(err error, send bool) {
 		if errors.As(err, &re) {
 			code = re.code
 		}
-		c.wfr.WriteRSTStream(st.id, code)
-		c.flushLocked(true)
+		c.writeResetLocked(st.id, code)
 	}
 	st.endSent = true
 	st.state = stateClosed
