@@ -151,6 +151,7 @@ type Exchange struct {
 	reqTrailer *http.Header    // receives the request's trailers, when set
 	std        *responseWriter // the http.Handler bridge serving this exchange, if any
 	rw         hijackWriter    // storage for std, reused with its header map
+	lower      [64]byte        // VisitFields' lower-case names, here so as not to be allocated
 }
 
 const pendSize = 4096
@@ -575,6 +576,31 @@ func VisitLines(b []byte, fn func(line, name, value []byte)) {
 		}
 		fn(line, line[:colon], v)
 	}
+}
+
+// VisitFields calls fn with each of the handler's response headers as
+// HTTP/2 and HTTP/3 send them: names in lower case, without the
+// connection-specific fields those protocols forbid.
+func (ex *Exchange) VisitFields(fn func(name, value []byte)) {
+	VisitLines(ex.HeaderLines(), func(_, name, value []byte) {
+		if n := httpsyntax.AppendLower(ex.lower[:0], name); !httpsyntax.ConnectionSpecific(n) {
+			fn(n, value)
+		}
+	})
+}
+
+// VisitExtraFields calls fn with each field extra gives (trailers, the
+// headers of a 1xx response) as HTTP/2 and HTTP/3 send them: names in
+// lower case, invalid names and connection-specific fields left out, CR,
+// LF and NUL in values replaced.
+func VisitExtraFields(extra func(fn func(name, value string)), fn func(name []byte, value string)) {
+	var lower [64]byte
+	extra(func(name, value string) {
+		n := httpsyntax.AppendLower(lower[:0], []byte(name))
+		if httpsyntax.ValidToken(name) && !httpsyntax.ConnectionSpecific(n) {
+			fn(n, httpsyntax.SanitizeValue(value))
+		}
+	})
 }
 
 // Write writes response body bytes. A response whose body fits in the

@@ -329,16 +329,11 @@ func (c *Conn) encodeHeaders(status int, ex *app.Exchange, length int64, extra f
 	c.encBuf = c.encBuf[:0]
 	enc := c.enc
 	if status != 0 {
-		enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
+		enc.WriteField(hpack.HeaderField{Name: ":status", Value: httpsyntax.StatusString(status)})
 	}
 	if ex != nil {
-		var lower [64]byte
-		app.VisitLines(ex.HeaderLines(), func(_, name, value []byte) {
-			n := lowerName(lower[:0], name)
-			if connectionSpecific(n) {
-				return
-			}
-			enc.WriteField(hpack.HeaderField{Name: c.intern(n), Value: c.internValue(n, value)})
+		ex.VisitFields(func(name, value []byte) {
+			enc.WriteField(hpack.HeaderField{Name: c.intern(name), Value: c.internValue(name, value)})
 		})
 		// Values that change from response to response are not indexed:
 		// they would only churn the client's table and ours.
@@ -353,50 +348,11 @@ func (c *Conn) encodeHeaders(status int, ex *app.Exchange, length int64, extra f
 		}
 	}
 	if extra != nil {
-		var lower [64]byte
-		extra(func(name, value string) {
-			n := lowerName(lower[:0], []byte(name))
-			if !httpsyntax.ValidToken(name) || connectionSpecific(n) {
-				return
-			}
-			enc.WriteField(hpack.HeaderField{Name: string(n), Value: httpsyntax.SanitizeValue(value)})
+		app.VisitExtraFields(extra, func(name []byte, value string) {
+			enc.WriteField(hpack.HeaderField{Name: string(name), Value: value})
 		})
 	}
 	return c.encBuf
-}
-
-func lowerName(dst, name []byte) []byte {
-	for _, ch := range name {
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		dst = append(dst, ch)
-	}
-	return dst
-}
-
-// connectionSpecific reports the header fields HTTP/2 forbids (RFC 9113,
-// 8.2.2), which the handler may have set for HTTP/1.1.
-func connectionSpecific(name []byte) bool {
-	switch string(name) {
-	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-		return true
-	}
-	return false
-}
-
-var statusStrings = func() (t [600]string) {
-	for i := 100; i < len(t); i++ {
-		t[i] = strconv.Itoa(i)
-	}
-	return t
-}()
-
-func statusString(code int) string {
-	if code >= 0 && code < len(statusStrings) {
-		return statusStrings[code]
-	}
-	return strconv.Itoa(code)
 }
 
 // intern returns name as a string, allocated only the first time the

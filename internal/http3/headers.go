@@ -242,16 +242,11 @@ func (st *stream) appendHeaders(status int, ex *app.Exchange, length int64, extr
 	enc := st.enc
 	defer enc.Close()
 	if status != 0 {
-		enc.WriteField(qpack.HeaderField{Name: ":status", Value: statusString(status)})
+		enc.WriteField(qpack.HeaderField{Name: ":status", Value: httpsyntax.StatusString(status)})
 	}
 	if ex != nil {
-		var lower [64]byte
-		app.VisitLines(ex.HeaderLines(), func(_, name, value []byte) {
-			n := lowerName(lower[:0], name)
-			if connectionSpecific(n) {
-				return
-			}
-			enc.WriteField(qpack.HeaderField{Name: fieldName(n), Value: string(value)})
+		ex.VisitFields(func(name, value []byte) {
+			enc.WriteField(qpack.HeaderField{Name: fieldName(name), Value: string(value)})
 		})
 		if length >= 0 {
 			enc.WriteField(qpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10)})
@@ -264,13 +259,8 @@ func (st *stream) appendHeaders(status int, ex *app.Exchange, length int64, extr
 		}
 	}
 	if extra != nil {
-		var lower [64]byte
-		extra(func(name, value string) {
-			n := lowerName(lower[:0], []byte(name))
-			if !httpsyntax.ValidToken(name) || connectionSpecific(n) {
-				return
-			}
-			enc.WriteField(qpack.HeaderField{Name: fieldName(n), Value: httpsyntax.SanitizeValue(value)})
+		app.VisitExtraFields(extra, func(name []byte, value string) {
+			enc.WriteField(qpack.HeaderField{Name: fieldName(name), Value: value})
 		})
 	}
 	if len(st.block) == 0 {
@@ -286,26 +276,6 @@ type blockWriter struct{ st *stream }
 func (w blockWriter) Write(p []byte) (int, error) {
 	w.st.block = append(w.st.block, p...)
 	return len(p), nil
-}
-
-func lowerName(dst, name []byte) []byte {
-	for _, ch := range name {
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		dst = append(dst, ch)
-	}
-	return dst
-}
-
-// connectionSpecific reports the header fields HTTP/3 forbids (RFC 9114,
-// 4.2), which the handler may have set for HTTP/1.1.
-func connectionSpecific(name []byte) bool {
-	switch string(name) {
-	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-		return true
-	}
-	return false
 }
 
 // commonNames are response header names as strings, so that encoding
@@ -328,18 +298,4 @@ func fieldName(n []byte) string {
 		return s
 	}
 	return string(n)
-}
-
-var statusStrings = func() (t [600]string) {
-	for i := 100; i < len(t); i++ {
-		t[i] = strconv.Itoa(i)
-	}
-	return t
-}()
-
-func statusString(code int) string {
-	if code >= 0 && code < len(statusStrings) {
-		return statusStrings[code]
-	}
-	return strconv.Itoa(code)
 }

@@ -3,6 +3,8 @@
 // values, lists, and case-insensitive comparison without allocating.
 package httpsyntax
 
+import "strconv"
+
 // TChar reports which bytes may appear in a token (RFC 9110, section 5.6.2).
 var TChar = [256]bool{
 	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
@@ -173,4 +175,43 @@ func SanitizeValue(v string) string {
 		}
 	}
 	return v
+}
+
+// AppendLower appends name to dst with ASCII letters in lower case, as
+// HTTP/2 and HTTP/3 field names must be.
+func AppendLower(dst, name []byte) []byte {
+	for _, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		dst = append(dst, ch)
+	}
+	return dst
+}
+
+// ConnectionSpecific reports the header fields, lower case, that HTTP/2
+// and HTTP/3 forbid (RFC 9113, 8.2.2; RFC 9114, 4.2) and a handler may
+// have set for HTTP/1.1.
+func ConnectionSpecific(name []byte) bool {
+	switch string(name) {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+var statusStrings = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+// StatusString is a status code as the :status field gives it, without
+// allocating for the codes from 100 to 599.
+func StatusString(code int) string {
+	if code >= 0 && code < len(statusStrings) && statusStrings[code] != "" {
+		return statusStrings[code]
+	}
+	return strconv.Itoa(code)
 }
