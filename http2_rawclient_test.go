@@ -401,3 +401,37 @@ func TestHTTP2FramesAfterServerReset(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP2MalformedAuthority: an :authority that is not a host and port
+// (empty, with user information, a path, a query or a fragment) makes the
+// request malformed (RFC 9113, 8.1.1), on HTTP/2 as on HTTP/3: the stream
+// is reset with PROTOCOL_ERROR and the handler never runs.
+func TestHTTP2MalformedAuthority(t *testing.T) {
+	t.Parallel()
+	addr := startH2Only(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the handler ran for :authority %q", r.Host)
+	}))
+	c := dialRawH2(t, addr)
+	for i, authority := range []string{"", "u@h", "h/p", "h?q", "h#f"} {
+		id := uint32(2*i + 1)
+		var block bytes.Buffer
+		enc := hpack.NewEncoder(&block)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", authority}, {":path", "/"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+		for {
+			f := c.read()
+			if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == id {
+				if rst.ErrCode != http2.ErrCodeProtocol {
+					t.Errorf(":authority %q: RST_STREAM %v, want PROTOCOL_ERROR", authority, rst.ErrCode)
+				}
+				break
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == id {
+				t.Errorf(":authority %q: answered with HEADERS, want the stream reset", authority)
+				break
+			}
+		}
+	}
+}

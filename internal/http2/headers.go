@@ -1,7 +1,6 @@
 package http2
 
 import (
-	"bytes"
 	"net/http"
 	"strconv"
 
@@ -298,19 +297,13 @@ func (c *Conn) checkPseudo(st *stream) string {
 	if path[0] != '/' && !(string(path) == "*" && string(hb.method.Of(st.headBuf)) == "OPTIONS") {
 		return "invalid :path"
 	}
-	if hb.hasAuthority && !validAuthority(hb.authority.Of(st.headBuf)) {
+	if hb.hasAuthority && !httpsyntax.ValidAuthority(hb.authority.Of(st.headBuf)) {
 		return "invalid :authority"
 	}
 	if hb.hasAuthority && hb.hasHost && !httpsyntax.EqualFold(hb.authority.Of(st.headBuf), hb.host.Of(st.headBuf)) {
 		return "host differs from :authority" // RFC 9113, 8.3.1
 	}
 	return ""
-}
-
-// validAuthority accepts a host with an optional port, without user
-// information (RFC 9113, 8.3.1).
-func validAuthority(a []byte) bool {
-	return bytes.IndexByte(a, '@') < 0 && bytes.IndexByte(a, ' ') < 0 && bytes.IndexByte(a, '/') < 0
 }
 
 // endTrailers ends a request with its trailers.

@@ -194,7 +194,7 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 		}
 		h.Target = hb.path
 	}
-	if hb.hasAuthority && !validAuthority(hb.authority.Of(b)) {
+	if hb.hasAuthority && !httpsyntax.ValidAuthority(hb.authority.Of(b)) {
 		return "invalid :authority"
 	}
 	if hb.hasAuthority && hb.hasHost && string(hb.authority.Of(b)) != string(hb.host.Of(b)) {
@@ -215,17 +215,6 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 	st.headBuf = st.Req.JoinFields(st.headBuf, hb.cookies, "; ")
 	h.Buf = st.headBuf
 	return ""
-}
-
-// validAuthority accepts a host with an optional port, without user
-// information.
-func validAuthority(a []byte) bool {
-	for _, c := range a {
-		if c == '@' || c == ' ' || c == '/' || c == '?' || c == '#' {
-			return false
-		}
-	}
-	return len(a) > 0
 }
 
 // store appends s to the stream's head buffer and returns its span.

@@ -215,3 +215,16 @@ func StatusString(code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// ValidAuthority reports whether a is a host with an optional port, as the
+// :authority of an HTTP/2 or HTTP/3 request must be: not empty, without
+// user information (RFC 9113, 8.3.1; RFC 9114, 4.3.1), a path, a query,
+// a fragment or white space.
+func ValidAuthority(a []byte) bool {
+	for _, c := range a {
+		if c == '@' || c == ' ' || c == '/' || c == '?' || c == '#' {
+			return false
+		}
+	}
+	return len(a) > 0
+}

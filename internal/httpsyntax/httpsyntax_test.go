@@ -1,0 +1,44 @@
+package httpsyntax
+
+import "testing"
+
+func TestValidAuthority(t *testing.T) {
+	for _, c := range []struct {
+		a    string
+		want bool
+	}{
+		{"example.com", true},
+		{"example.com:8443", true},
+		{"[::1]:443", true},
+		{"", false},
+		{"user@example.com", false},
+		{"example.com/path", false},
+		{"example.com?q", false},
+		{"example.com#f", false},
+		{"exa mple.com", false},
+	} {
+		if got := ValidAuthority([]byte(c.a)); got != c.want {
+			t.Errorf("ValidAuthority(%q) = %v, want %v", c.a, got, c.want)
+		}
+	}
+}
+
+func TestResponseFieldHelpers(t *testing.T) {
+	if got := string(AppendLower([]byte("x-"), []byte("Content-Type"))); got != "x-content-type" {
+		t.Errorf("AppendLower: %q", got)
+	}
+	for name, want := range map[string]bool{"connection": true, "keep-alive": true, "proxy-connection": true,
+		"transfer-encoding": true, "upgrade": true, "content-type": false, "te": false} {
+		if got := ConnectionSpecific([]byte(name)); got != want {
+			t.Errorf("ConnectionSpecific(%q) = %v", name, got)
+		}
+	}
+	for code, want := range map[int]string{100: "100", 200: "200", 599: "599", 600: "600", 42: "42"} {
+		if got := StatusString(code); got != want {
+			t.Errorf("StatusString(%d) = %q", code, got)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { StatusString(404) }); n != 0 {
+		t.Errorf("StatusString allocates %v times", n)
+	}
+}
