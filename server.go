@@ -68,11 +68,20 @@ type Server struct {
 	// DisableServerHeader turns off the "Server: Kestrel" response header.
 	DisableServerHeader bool
 
-	// Logger receives the server's logs; nil means slog.Default(). The
-	// server's events carry Kestrel's categories, event ids and names as
-	// attributes (see the logging package, whose handlers write them as
-	// ASP.NET Core does); the ones a client can cause at will, such as a
-	// refused connection or a failed TLS handshake, are at Debug level.
+	// Logger receives the server's logs. The server's events carry
+	// Kestrel's categories, event ids and names as attributes; the ones a
+	// client can cause at will, such as a refused connection or a failed
+	// TLS handshake, are at Debug level.
+	//
+	// When Logger and ErrorLog are nil, the logs go to slog.Default() if
+	// the program set one with slog.SetDefault; otherwise they are written
+	// as logging.NewTextHandler writes them (one line per event, in the
+	// shape of Go's log package, a panic's stack on lines of its own) to
+	// log.Writer(), standard error unless log.SetOutput changed it, at
+	// the level slog.SetLogLoggerLevel set (Info unless changed). For
+	// ASP.NET Core's console format, as the kestrel command writes it, set
+	//
+	//	Logger: slog.New(logging.NewConsoleHandler(os.Stderr, nil))
 	Logger *slog.Logger
 
 	// MeterProvider, when set, receives the server's metrics: Kestrel's
@@ -344,7 +353,7 @@ func (s *Server) init() error {
 		log = errorLogger(s.ErrorLog)
 	}
 	if log == nil {
-		log = slog.Default()
+		log = defaultLogger()
 	}
 	m, err := s.newMetrics()
 	if err != nil {
@@ -374,7 +383,32 @@ func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
 	}
-	return slog.Default()
+	return defaultLogger()
+}
+
+// goDefaultHandler is the handler of slog.Default() before any program
+// code could call slog.SetDefault.
+var goDefaultHandler = slog.Default().Handler()
+
+// defaultLogger is the logger of a server without Logger or ErrorLog:
+// slog.Default() when the program set one, otherwise readable lines (see
+// logging.TextHandler) on log's output at log's minimum slog level.
+func defaultLogger() *slog.Logger {
+	d := slog.Default()
+	if d.Handler() != goDefaultHandler {
+		return d
+	}
+	level := logging.LevelCritical
+	for _, l := range []slog.Level{logging.LevelTrace, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		if d.Enabled(context.Background(), l) {
+			level = l
+			break
+		}
+	}
+	return slog.New(logging.NewTextHandler(log.Writer(), &logging.Options{
+		Level:           level,
+		TimestampFormat: "2006/01/02 15:04:05",
+	}))
 }
 
 // Start binds every endpoint (http://localhost:5000 when there is none)

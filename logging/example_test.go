@@ -35,3 +35,21 @@ func ExampleNewJSONHandler() {
 	// Output:
 	// {"EventId":0,"LogLevel":"Warning","Category":"MyApp.Storage","Message":"disk almost full","State":{"free_bytes":1073741824}}
 }
+
+// Go-style lines, the server's default output when no logger is set: the
+// event's name, id and category as attributes after its values, and an
+// exception (a panic's stack) on lines of its own.
+func ExampleNewTextHandler() {
+	log := slog.New(logging.NewTextHandler(os.Stdout, nil))
+	log.Info("Now listening on: http://localhost:5000",
+		logging.Category("Microsoft.Hosting.Lifetime"), logging.EventID(14),
+		slog.String(logging.EventNameKey, "ServerListeningOnAddresses"))
+	log.Error("handler failed", "path", "/orders",
+		slog.String(logging.ExceptionKey, "panic: boom\ngoroutine 7 [running]:\nmain.handler()"))
+	// Output:
+	// INFO Now listening on: http://localhost:5000 EventName=ServerListeningOnAddresses EventId=14 Category=Microsoft.Hosting.Lifetime
+	// ERROR handler failed path=/orders
+	// 	panic: boom
+	// 	goroutine 7 [running]:
+	// 	main.handler()
+}
