@@ -20,7 +20,7 @@ type NativeHandlerFunc func(c *Context)
 func (f NativeHandlerFunc) ServeKestrel(c *Context) { f(c) }
 
 // Context is one request and its response on the native path, whatever
-// the protocol (HTTP/1.x or HTTP/2). It is valid only until the handler
+// the protocol (HTTP/1.x, HTTP/2 or HTTP/3). It is valid only until the handler
 // returns, and so are the byte slices it returns; copy what must outlive
 // the handler.
 //
@@ -67,7 +67,8 @@ func (c *Context) RequestID() string { return c.ex().RequestID() }
 // AppendRequestID appends the request's id to b, without allocating.
 func (c *Context) AppendRequestID(b []byte) []byte { return c.ex().AppendRequestID(b) }
 
-// Proto is the request's protocol: "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0".
+// Proto is the request's protocol: "HTTP/1.1", "HTTP/1.0", "HTTP/2.0" or
+// "HTTP/3.0".
 func (c *Context) Proto() string { return c.ex().Req.Proto() }
 
 // Header returns the value of the first request header called name

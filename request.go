@@ -123,7 +123,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
 
 // RequestID returns r's request id, as Kestrel's HttpContext.TraceIdentifier:
 // the connection id, a colon and the request's number on its connection
-// (HTTP/1.x: its place, from 1; HTTP/2: its stream id) in 8 upper-case
+// (HTTP/1.x: its place, from 1; HTTP/2 and HTTP/3: its stream id) in 8 upper-case
 // hexadecimal digits, such as "0HNQEV7R6JMK1:00000001". It is the request id
 // of the server's log events about r. It returns "" for a request not
 // served by a kestrel.Server.

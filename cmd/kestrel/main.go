@@ -24,7 +24,8 @@
 //
 // --root serves a folder's files with package staticfiles: ETags,
 // conditional and range requests, precompressed siblings and compression
-// on the fly, default files (index.html). --fallback names the file served
+// on the fly, default files (default.htm, default.html, index.htm,
+// index.html). --fallback names the file served
 // for unknown paths without an extension (a single-page app's index.html),
 // --browse turns on directory listings (off by default), --cache-control
 // sets the Cache-Control of files whose names carry no content hash
@@ -146,7 +147,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
 	var static staticfiles.Options
 	fs.StringVar(&static.Fallback, "fallback", "", "with --root: serve this file (such as index.html) for unknown paths without an extension, for single-page apps")
-	fs.BoolVar(&static.Browse, "browse", false, "with --root: list the files of folders that have no index.html")
+	fs.BoolVar(&static.Browse, "browse", false, "with --root: list the files of folders that have no default file (default.htm, default.html, index.htm or index.html)")
 	fs.StringVar(&static.CacheControl, "cache-control", "", `with --root: the Cache-Control of files whose names carry no content hash (default "no-cache")`)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
