@@ -225,7 +225,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	} else if static.Fallback != "" || static.Browse || static.CacheControl != "" {
 		return errors.New("--fallback, --browse and --cache-control apply to --root: add --root DIR")
 	} else {
-		app = demo.New(srv.Addresses)
+		d := demo.New(srv.Addresses)
+		obs.demo = d // its home page shows the metrics' live counters
+		app = d
 	}
 
 	// AllowedHosts and forwarded headers, and between them the access log;

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/accesslog"
+	"github.com/kestrel-go/kestrel/internal/demo"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metricsexport"
 	"github.com/kestrel-go/kestrel/logging"
@@ -25,6 +26,7 @@ type observability struct {
 	accessLog *bool
 	metrics   *string
 	pprof     *bool
+	demo      *demo.App // the demo app, if served: it gets the live counters
 }
 
 func addObservabilityFlags(fs *flag.FlagSet) *observability {
@@ -114,6 +116,9 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms 
 		}
 	}
 	srv.MeterProvider = exp.Provider
+	if o.demo != nil {
+		o.demo.SetMetrics(exp.Snapshot)
+	}
 	return ms, func() {
 		ms.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,5 +1,6 @@
 // Package demo is the application the kestrel command serves by default:
-// a page describing the server and the request, the TechEmpower plaintext
+// a home page describing the server and the request that tries every
+// route from the browser (see home.go), the TechEmpower plaintext
 // and JSON tests on the native handler API, and endpoints that exercise
 // request bodies, headers, streaming and WebSockets.
 package demo
@@ -8,11 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-go/kestrel"
@@ -32,6 +33,7 @@ const (
 type App struct {
 	addresses func() []string
 	mux       *http.ServeMux
+	metrics   atomic.Pointer[func() (map[string]float64, error)] // see SetMetrics
 }
 
 // New returns the demo app; addresses reports the server's bound addresses
@@ -39,6 +41,7 @@ type App struct {
 func New(addresses func() []string) *App {
 	a := &App{addresses: addresses, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /{$}", a.index)
+	a.mux.HandleFunc("GET /stats", a.stats)
 	a.mux.HandleFunc("GET /plaintext", plaintext)
 	a.mux.HandleFunc("GET /json", jsonHandler)
 	a.mux.HandleFunc("POST /echo", echo)
@@ -125,36 +128,6 @@ func WriteMessageJSON(w io.StringWriter, s string) {
 	}
 	w.WriteString(s[start:])
 	w.WriteString(`"}`)
-}
-
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Kestrel for Go</title></head>
-<body>
-<h1>Hosted by Kestrel for Go</h1>
-<h2>Listening on</h2>
-<ul>{{range .Addresses}}<li>{{.}}</li>{{end}}</ul>
-<h2>This request</h2>
-<table>
-<tr><th>Method</th><td>{{.Method}}</td></tr>
-<tr><th>Path</th><td>{{.Path}}</td></tr>
-<tr><th>Protocol</th><td>{{.Proto}}</td></tr>
-<tr><th>Remote address</th><td>{{.RemoteAddr}}</td></tr>
-</table>
-</body>
-</html>
-`))
-
-func (a *App) index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	var addrs []string
-	if a.addresses != nil {
-		addrs = a.addresses()
-	}
-	indexPage.Execute(w, struct {
-		Addresses                       []string
-		Method, Path, Proto, RemoteAddr string
-	}{addrs, r.Method, r.URL.Path, r.Proto, r.RemoteAddr})
 }
 
 // echoBuffer is how much of a request body echo reads before answering.

@@ -71,3 +71,35 @@ func (e *Exporter) Handler(path string, withPprof bool) http.Handler {
 
 // Shutdown stops the meter provider.
 func (e *Exporter) Shutdown(ctx context.Context) error { return e.Provider.Shutdown(ctx) }
+
+// Snapshot returns the current value of every metric, summed over its
+// label sets, by its Prometheus name: counters and gauges under their
+// family's name (kestrel_active_connections, process_cpu_seconds_total),
+// histograms and summaries as their sample count under the name with
+// "_count" (http_server_request_duration_seconds_count). It is what the
+// demo app's home page shows live.
+func (e *Exporter) Snapshot() (map[string]float64, error) {
+	families, err := e.registry.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("metrics: gathering: %w", err)
+	}
+	out := make(map[string]float64, len(families))
+	for _, f := range families {
+		name := f.GetName()
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				out[name] += m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[name] += m.Gauge.GetValue()
+			case m.Untyped != nil:
+				out[name] += m.Untyped.GetValue()
+			case m.Histogram != nil:
+				out[name+"_count"] += float64(m.Histogram.GetSampleCount())
+			case m.Summary != nil:
+				out[name+"_count"] += float64(m.Summary.GetSampleCount())
+			}
+		}
+	}
+	return out, nil
+}

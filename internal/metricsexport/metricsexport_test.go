@@ -100,3 +100,55 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshot: the values the demo's home page shows, after two requests
+// on one connection that is still open.
+func TestSnapshot(t *testing.T) {
+	exp, err := metricsexport.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	s := &kestrel.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), MeterProvider: exp.Provider, Logger: slog.New(slog.DiscardHandler)}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	for range 2 {
+		resp, err := (&http.Client{Transport: tr}).Get(s.Addresses()[0] + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	var snap map[string]float64
+	// The request's duration is recorded as its response completes.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if snap, err = exp.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+		if snap["http_server_request_duration_seconds_count"] == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for name, want := range map[string]float64{
+		"http_server_request_duration_seconds_count": 2,
+		"kestrel_active_connections":                 1,
+		"http_server_active_requests":                0,
+	} {
+		if got, ok := snap[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
+		if snap[name] <= 0 {
+			t.Errorf("%s = %v, want > 0", name, snap[name])
+		}
+	}
+}

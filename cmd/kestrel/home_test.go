@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"html"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/certs"
+)
+
+// TestHomePageInChromium: headless Chromium opens the demo app's home
+// page from the command over HTTPS (h2) with --metrics on. The page's
+// script tries every route, the WebSocket echo included, and reads the
+// live counters; the test reads the results from the DOM (--dump-dom) and
+// writes a screenshot, whose path it logs.
+func TestHomePageInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed; run `make test`, which installs the Debian package chromium")
+	}
+	dir := t.TempDir()
+	certFile, keyFile, err := certs.CreateDevCert(filepath.Join(dir, "cert"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "kestrel.json")
+	os.WriteFile(config, []byte(`{"Kestrel": {"Endpoints": {
+		"Http": {"Url": "http://127.0.0.1:0"},
+		"Https": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "`+certFile+`", "KeyPath": "`+keyFile+`"}}}}}`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", config, "--metrics", "http://127.0.0.1:0"}, nil, &log)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	}()
+	var base, plain string
+	for deadline := time.Now().Add(30 * time.Second); (base == "" || plain == "") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := regexp.MustCompile(`Now listening on: (https://\S+)`).FindStringSubmatch(log.String()); m != nil {
+			base = m[1]
+		}
+		if m := regexp.MustCompile(`Now listening on: (http://\S+)`).FindStringSubmatch(log.String()); m != nil {
+			plain = m[1]
+		}
+	}
+	if base == "" || plain == "" {
+		t.Fatalf("the server never logged its addresses:\n%s", log.String())
+	}
+
+	chrome := func(args ...string) string {
+		t.Helper()
+		runCtx, stop := context.WithTimeout(t.Context(), 90*time.Second)
+		defer stop()
+		all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--ignore-certificate-errors-spki-list=" + spkiHash(t, certFile), "--user-data-dir=" + filepath.Join(dir, "profile"),
+			"--virtual-time-budget=30000", "--window-size=1280,1320"}, args...)
+		cmd := exec.CommandContext(runCtx, chromium, all...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String()
+	}
+
+	// Virtual time runs ahead while no fetch is pending, and a WebSocket
+	// is no fetch: on a busy machine the budget can end before the echoes
+	// do. A page still trying (and nothing failed) is loaded again.
+	var dom string
+	for try := 1; ; try++ {
+		dom = chrome("--dump-dom", base+"/")
+		if try == 3 || strings.Contains(dom, `data-tried="done"`) || strings.Contains(dom, `data-state="fail"`) {
+			break
+		}
+		t.Logf("try %d: the page had not finished trying the routes when Chromium dumped it", try)
+	}
+	attr := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(dom)
+		if m == nil {
+			return ""
+		}
+		return html.UnescapeString(m[1])
+	}
+	if got := attr(`<body[^>]* data-tried="([^"]*)"`); got != "done" {
+		t.Fatalf("the page's script did not finish trying the routes (data-tried %q); its DOM:\n%s", got, dom)
+	}
+	rows := regexp.MustCompile(`<tr data-method="([^"]+)" data-url="([^"]+)"[^>]*>.*?<td class="res (ok|fail)" data-state="[^"]*">([^<]*)</td></tr>`).FindAllStringSubmatch(dom, -1)
+	if len(rows) != 6 {
+		t.Errorf("%d routes tried, want 6; DOM:\n%s", len(rows), dom)
+	}
+	for _, r := range rows {
+		t.Logf("%s %s: %s %s", r[1], html.UnescapeString(r[2]), r[3], html.UnescapeString(r[4]))
+		if r[3] != "ok" {
+			t.Errorf("%s %s failed in the browser: %s", r[1], html.UnescapeString(r[2]), html.UnescapeString(r[4]))
+		}
+	}
+	if ws := regexp.MustCompile(`median round trip [0-9.]+ ms`).FindString(dom); ws == "" {
+		t.Error("no WebSocket round trip reported")
+	}
+	for _, c := range []struct{ what, re, want string }{
+		{"protocol", `<span class="big" id="proto">([^<]*)<`, "HTTP/2 (h2)"},
+		{"what the browser saw", `<code id="seen">([^<]*)<`, "h2"},
+	} {
+		if got := attr(c.re); got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, got, c.want)
+		}
+	}
+	if got := attr(`<td id="tls">([^<]*)<`); !strings.HasPrefix(got, "TLS 1.3 · TLS_") || !strings.Contains(got, "ALPN h2") {
+		t.Errorf("TLS row %q, want TLS 1.3, its suite and ALPN h2", got)
+	}
+	if attr(`<code id="version">([^<]+)<`) == "" {
+		t.Error("no version on the page")
+	}
+	for _, a := range []string{base, plain} {
+		if !strings.Contains(dom, `<a href="`+a+`/">`+a+`</a>`) {
+			t.Errorf("no link to %s on the page", a)
+		}
+	}
+	polls, _ := strconv.Atoi(attr(`data-stats-polls="(\d+)"`))
+	requests, _ := strconv.Atoi(strings.ReplaceAll(attr(`<b id="stat-requests">([^<]*)<`), ",", ""))
+	if polls < 1 || requests < 6 {
+		t.Errorf("live counters: %d polls, %d requests served; want at least 1 poll and the 6 requests the page made", polls, requests)
+	}
+
+	shot := filepath.Join(dir, "home.png")
+	chrome("--screenshot="+shot, "--hide-scrollbars", base+"/")
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	if keep := os.Getenv("KESTREL_SCREENSHOT"); keep != "" {
+		data, _ := os.ReadFile(shot)
+		os.WriteFile(keep, data, 0o644)
+		shot = keep
+	}
+	t.Logf("screenshot of the home page: %s (set KESTREL_SCREENSHOT=FILE to keep it)", shot)
+}
