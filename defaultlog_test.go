@@ -109,3 +109,27 @@ func TestDefaultLoggerSetDefault(t *testing.T) {
 		t.Errorf("slog.Default's handler did not get the event:\n%s", got)
 	}
 }
+
+// TestErrorLogStack: a server with an http.Server-style ErrorLog writes
+// each event as an entry of that log.Logger, with its prefix, and a
+// panic's stack on lines of their own.
+func TestErrorLogStack(t *testing.T) {
+	var b lockedBuffer
+	s := &Server{ErrorLog: log.New(&b, "app: ", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") })}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp, err := newClient(t).Get(s.Addresses()[0] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := b.String()
+	if !regexp.MustCompile(`(?m)^app: ERROR Connection id "\w{13}", Request id "\S+": An unhandled exception was thrown by the application\. .*EventName=ApplicationError EventId=13 Category=Microsoft\.AspNetCore\.Server\.Kestrel\n\tpanic: boom \[GET / from 127\.0\.0\.1:\d+\]\n\tgoroutine \d+ \[running\]:\n`).MatchString(got) {
+		t.Errorf("ErrorLog got:\n%s", got)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/kestrel-go/kestrel/logging"
 )
 
 // What code written for net/http's Server expects to find: the hooks of
@@ -63,16 +65,10 @@ func (s *Server) connContext(base context.Context, nc net.Conn) context.Context 
 }
 
 // errorLogger adapts an http.Server-style ErrorLog: each record is one
-// line of the log.Logger, which adds its own prefix and time.
+// entry of the log.Logger, which adds its own prefix and time, written as
+// logging.TextHandler writes (a panic's stack on lines of its own).
 func errorLogger(l *log.Logger) *slog.Logger {
-	return slog.New(slog.NewTextHandler(errorLogWriter{l}, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	return slog.New(logging.NewTextHandler(errorLogWriter{l}, nil))
 }
 
 type errorLogWriter struct{ l *log.Logger }

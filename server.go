@@ -131,8 +131,9 @@ type Server struct {
 	// they have streams). c is the accepted connection, as for ConnContext.
 	ConnState func(c net.Conn, state http.ConnState)
 
-	// ErrorLog, when set and Logger is not, receives the server's logs as
-	// lines, as http.Server's ErrorLog.
+	// ErrorLog, when set and Logger is not, receives the server's logs, as
+	// http.Server's ErrorLog: an entry per event in logging.TextHandler's
+	// shape, a panic's stack on the lines after it.
 	ErrorLog *log.Logger
 
 	mu        sync.Mutex
