@@ -17,10 +17,11 @@ import (
 )
 
 // TestHomePageInChromium: headless Chromium opens the demo app's home
-// page from the command over HTTPS (h2) with --metrics on. The page's
-// script tries every route, the WebSocket echo included, and reads the
-// live counters; the test reads the results from the DOM (--dump-dom) and
-// writes a screenshot, whose path it logs.
+// page from the command over HTTPS (h2, then h3 with QUIC forced for the
+// origin) with --metrics on. The page's script tries every route, the
+// WebSocket echo included, and reads the live counters; the test reads
+// the results from the DOM (--dump-dom) and writes a screenshot, whose
+// path it logs.
 func TestHomePageInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -34,7 +35,7 @@ func TestHomePageInChromium(t *testing.T) {
 	config := filepath.Join(dir, "kestrel.json")
 	os.WriteFile(config, []byte(`{"Kestrel": {"Endpoints": {
 		"Http": {"Url": "http://127.0.0.1:0"},
-		"Https": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "`+certFile+`", "KeyPath": "`+keyFile+`"}}}}}`), 0o644)
+		"Https": {"Url": "https://127.0.0.1:0", "Protocols": "Http1AndHttp2AndHttp3", "Certificate": {"Path": "`+certFile+`", "KeyPath": "`+keyFile+`"}}}}}`), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	var log syncBuffer
 	done := make(chan error, 1)
@@ -60,13 +61,13 @@ func TestHomePageInChromium(t *testing.T) {
 		t.Fatalf("the server never logged its addresses:\n%s", log.String())
 	}
 
-	chrome := func(args ...string) string {
+	chrome := func(profile string, args ...string) string {
 		t.Helper()
 		runCtx, stop := context.WithTimeout(t.Context(), 90*time.Second)
 		defer stop()
 		all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--ignore-certificate-errors-spki-list=" + spkiHash(t, certFile), "--user-data-dir=" + filepath.Join(dir, "profile"),
+			"--ignore-certificate-errors-spki-list=" + spkiHash(t, certFile), "--user-data-dir=" + filepath.Join(dir, profile),
 			"--virtual-time-budget=30000", "--window-size=1280,1320"}, args...)
 		cmd := exec.CommandContext(runCtx, chromium, all...)
 		var stdout, stderr bytes.Buffer
@@ -80,49 +81,63 @@ func TestHomePageInChromium(t *testing.T) {
 	// Virtual time runs ahead while no fetch is pending, and a WebSocket
 	// is no fetch: on a busy machine the budget can end before the echoes
 	// do. A page still trying (and nothing failed) is loaded again.
-	var dom string
-	for try := 1; ; try++ {
-		dom = chrome("--dump-dom", base+"/")
-		if try == 3 || strings.Contains(dom, `data-tried="done"`) || strings.Contains(dom, `data-state="fail"`) {
-			break
+	load := func(profile string, args ...string) string {
+		t.Helper()
+		for try := 1; ; try++ {
+			dom := chrome(profile, append(args, "--dump-dom", base+"/")...)
+			if try == 3 || strings.Contains(dom, `data-tried="done"`) || strings.Contains(dom, `data-state="fail"`) {
+				return dom
+			}
+			t.Logf("try %d: the page had not finished trying the routes when Chromium dumped it", try)
 		}
-		t.Logf("try %d: the page had not finished trying the routes when Chromium dumped it", try)
 	}
-	attr := func(re string) string {
+	checkRoutes := func(dom string) {
+		t.Helper()
+		if !strings.Contains(dom, `data-tried="done"`) {
+			t.Fatalf("the page's script did not finish trying the routes; its DOM:\n%s", dom)
+		}
+		rows := regexp.MustCompile(`<tr data-method="([^"]+)" data-url="([^"]+)"[^>]*>.*?<td class="res (ok|fail)" data-state="[^"]*">([^<]*)</td></tr>`).FindAllStringSubmatch(dom, -1)
+		if len(rows) != 6 {
+			t.Errorf("%d routes tried, want 6; DOM:\n%s", len(rows), dom)
+		}
+		for _, r := range rows {
+			t.Logf("%s %s: %s %s", r[1], html.UnescapeString(r[2]), r[3], html.UnescapeString(r[4]))
+			if r[3] != "ok" {
+				t.Errorf("%s %s failed in the browser: %s", r[1], html.UnescapeString(r[2]), html.UnescapeString(r[4]))
+			}
+		}
+		if ws := regexp.MustCompile(`median round trip [0-9.]+ ms`).FindString(dom); ws == "" {
+			t.Error("no WebSocket round trip reported")
+		}
+	}
+	attr := func(dom, re string) string {
 		m := regexp.MustCompile(re).FindStringSubmatch(dom)
 		if m == nil {
 			return ""
 		}
 		return html.UnescapeString(m[1])
 	}
-	if got := attr(`<body[^>]* data-tried="([^"]*)"`); got != "done" {
-		t.Fatalf("the page's script did not finish trying the routes (data-tried %q); its DOM:\n%s", got, dom)
-	}
-	rows := regexp.MustCompile(`<tr data-method="([^"]+)" data-url="([^"]+)"[^>]*>.*?<td class="res (ok|fail)" data-state="[^"]*">([^<]*)</td></tr>`).FindAllStringSubmatch(dom, -1)
-	if len(rows) != 6 {
-		t.Errorf("%d routes tried, want 6; DOM:\n%s", len(rows), dom)
-	}
-	for _, r := range rows {
-		t.Logf("%s %s: %s %s", r[1], html.UnescapeString(r[2]), r[3], html.UnescapeString(r[4]))
-		if r[3] != "ok" {
-			t.Errorf("%s %s failed in the browser: %s", r[1], html.UnescapeString(r[2]), html.UnescapeString(r[4]))
+	checkProtocol := func(dom, proto, seen, alpn string) {
+		t.Helper()
+		if got := attr(dom, `<span class="big" id="proto">([^<]*)<`); got != proto {
+			t.Errorf("protocol %q, want %q", got, proto)
+		}
+		if got := attr(dom, `<code id="seen">([^<]*)<`); got != seen {
+			t.Errorf("the browser saw %q, want %q", got, seen)
+		}
+		if got := attr(dom, `<td id="tls">([^<]*)<`); !strings.HasPrefix(got, "TLS 1.3 · TLS_") || !strings.Contains(got, "ALPN "+alpn) {
+			t.Errorf("TLS row %q, want TLS 1.3, its suite and ALPN %s", got, alpn)
 		}
 	}
-	if ws := regexp.MustCompile(`median round trip [0-9.]+ ms`).FindString(dom); ws == "" {
-		t.Error("no WebSocket round trip reported")
+
+	// HTTP/2: the first visit, Alt-Svc offers HTTP/3.
+	dom := load("profile-h2")
+	checkRoutes(dom)
+	checkProtocol(dom, "HTTP/2 (h2)", "h2", "h2")
+	if got, port := attr(dom, `<code id="altsvc">([^<]*)<`), base[strings.LastIndex(base, ":")+1:]; got != `Alt-Svc: h3=":`+port+`"; ma=86400` {
+		t.Errorf("Alt-Svc row %q, want h3 on port %s", got, port)
 	}
-	for _, c := range []struct{ what, re, want string }{
-		{"protocol", `<span class="big" id="proto">([^<]*)<`, "HTTP/2 (h2)"},
-		{"what the browser saw", `<code id="seen">([^<]*)<`, "h2"},
-	} {
-		if got := attr(c.re); got != c.want {
-			t.Errorf("%s: %q, want %q", c.what, got, c.want)
-		}
-	}
-	if got := attr(`<td id="tls">([^<]*)<`); !strings.HasPrefix(got, "TLS 1.3 · TLS_") || !strings.Contains(got, "ALPN h2") {
-		t.Errorf("TLS row %q, want TLS 1.3, its suite and ALPN h2", got)
-	}
-	if attr(`<code id="version">([^<]+)<`) == "" {
+	if attr(dom, `<code id="version">([^<]+)<`) == "" {
 		t.Error("no version on the page")
 	}
 	for _, a := range []string{base, plain} {
@@ -130,14 +145,19 @@ func TestHomePageInChromium(t *testing.T) {
 			t.Errorf("no link to %s on the page", a)
 		}
 	}
-	polls, _ := strconv.Atoi(attr(`data-stats-polls="(\d+)"`))
-	requests, _ := strconv.Atoi(strings.ReplaceAll(attr(`<b id="stat-requests">([^<]*)<`), ",", ""))
+	polls, _ := strconv.Atoi(attr(dom, `data-stats-polls="(\d+)"`))
+	requests, _ := strconv.Atoi(strings.ReplaceAll(attr(dom, `<b id="stat-requests">([^<]*)<`), ",", ""))
 	if polls < 1 || requests < 6 {
 		t.Errorf("live counters: %d polls, %d requests served; want at least 1 poll and the 6 requests the page made", polls, requests)
 	}
 
+	// HTTP/3, QUIC forced for the origin (its UDP port is the TCP one).
+	h3 := load("profile-h3", "--enable-quic", "--origin-to-force-quic-on="+strings.TrimPrefix(base, "https://"))
+	checkRoutes(h3)
+	checkProtocol(h3, "HTTP/3 (h3, QUIC)", "h3", "h3")
+
 	shot := filepath.Join(dir, "home.png")
-	chrome("--screenshot="+shot, "--hide-scrollbars", base+"/")
+	chrome("profile-shot", "--screenshot="+shot, "--hide-scrollbars", base+"/")
 	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
 		t.Fatalf("no screenshot: %v", err)
 	}

@@ -124,6 +124,11 @@ async function tryRoute(row) {
     const body = await resp.text();
     const ms = performance.now() - t0;
     const ok = resp.ok && body.includes(row.dataset.expect);
+    const altSvc = resp.headers.get("alt-svc");
+    if (altSvc) {
+      $("altsvc").textContent = "Alt-Svc: " + altSvc;
+      $("altsvc-row").hidden = false;
+    }
     show(cell, ok, resp.status + " \u00b7 " + body.length + " bytes \u00b7 " + ms.toFixed(1) + " ms");
   } catch (e) {
     show(cell, false, String(e));
@@ -242,7 +247,7 @@ var homePage = template.Must(template.New("home").Parse(`<!DOCTYPE html>
 <tr><th>Protocol</th><td><span class="big" id="proto">{{.Protocol}}</span></td></tr>
 <tr><th>TLS</th><td id="tls">{{if .TLS}}{{.TLS}}{{else}}none (plain text){{end}}</td></tr>
 <tr><th>Browser saw</th><td><code id="seen">&hellip;</code> <span class="muted">(nextHopProtocol)</span></td></tr>
-{{if .AltSvc}}<tr><th>HTTP/3 offered</th><td><code id="altsvc">Alt-Svc: {{.AltSvc}}</code> <span class="muted">reload to try it</span></td></tr>{{end}}
+<tr id="altsvc-row" hidden><th>HTTP/3 offered</th><td><code id="altsvc"></code> <span class="muted">the browser may use it from the next visit</span></td></tr>
 <tr><th>Request</th><td class="mono">{{.Method}} {{.Target}}</td></tr>
 <tr><th>From</th><td class="mono">{{.RemoteAddr}}</td></tr>
 <tr><th>Request id</th><td class="mono">{{.RequestID}}</td></tr>
@@ -391,14 +396,14 @@ func (a *App) index(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	homePage.Execute(w, struct {
 		Version, Revision, GoVersion          string
-		Protocol, TLS, AltSvc                 string
+		Protocol, TLS                         string
 		Method, Target, RemoteAddr, RequestID string
 		Addresses                             []link
 		Routes                                any
 		Metrics                               bool
 	}{
 		version, revision, runtime.Version(),
-		protocolName(r), tlsSummary(r.TLS), h.Get("Alt-Svc"),
+		protocolName(r), tlsSummary(r.TLS),
 		r.Method, r.RequestURI, r.RemoteAddr, kestrel.RequestID(r),
 		addressLinks(addrs, r.Host),
 		homeRoutes,
