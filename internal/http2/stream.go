@@ -526,9 +526,17 @@ func (st *stream) uncount() {
 	}
 }
 
-// endStreamLocked records that END_STREAM went out.
+// endStreamLocked records that END_STREAM is queued. The stream leaves
+// the count of MaxStreamsPerConnection here, under the same lock that
+// queues the frame (RFC 9113, 5.1.2: a stream whose END_STREAM was sent
+// is closed, or half-closed in the client's count): any goroutine's flush
+// may write the frame from now on, and a client that opens its next
+// stream as soon as it sees END_STREAM must not be refused. END_STREAM
+// goes out only once the handler has returned, so the count of running
+// handlers (the rapid reset defence) is not undercut.
 func (st *stream) endStreamLocked() {
 	st.endSent = true
+	st.uncount()
 	if st.state == stateHalfClosedRemote {
 		st.state = stateClosed
 	} else {
@@ -647,9 +655,6 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st.reset != nil || st.endSent {
-		if st.reset == nil {
-			st.uncount()
-		}
 		c.flushLocked(false)
 		return st.reset == nil
 	}
@@ -666,10 +671,6 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 		c.appendData(st.id, nil, true)
 	}
 	st.endStreamLocked()
-	// The handler has returned and the client sees the stream end: it no
-	// longer counts against MaxStreamsPerConnection, so a client that
-	// opens its next stream at once is not refused.
-	st.uncount()
 	c.flushLocked(false)
 	return true
 }
