@@ -36,7 +36,7 @@ crossbuild:
 benchsmoke:
 	cd bench && $(GO) mod tidy -diff && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) run ./cmd/suite -smoke >/dev/null
 
-# The full comparison with net/http and fasthttp (about 9 minutes).
+# The full comparison with net/http, fasthttp, h2o and nginx (about 15 minutes).
 bench:
 	cd bench && $(GO) run ./cmd/suite -json results.json | tee results.md
 
