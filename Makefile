@@ -25,6 +25,7 @@ staticcheck:
 # go test runs every fuzz target's seed corpus too.
 unit:
 	$(GO) test -race -timeout 8m ./...
+	$(GO) test -count=1 -run 'Allocs' .
 
 crossbuild:
 	GOOS=linux $(GO) build ./...

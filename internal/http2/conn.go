@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -54,9 +55,10 @@ type Options struct {
 }
 
 // Conn is one HTTP/2 connection. Its reader goroutine reads and handles
-// frames; each stream's handler runs on a goroutine of its own; every
-// goroutine queues its frames in one output buffer, which whoever finds it
-// idle writes out.
+// frames, and runs the handlers of complete requests itself until one
+// takes long (inline.go); the handlers of requests with bodies run on
+// goroutines of their own; every goroutine queues its frames in one output
+// buffer, which whoever finds it idle writes out.
 type Conn struct {
 	cfg    *Config
 	nc     net.Conn
@@ -90,6 +92,11 @@ type Conn struct {
 	enc          *hpack.Encoder
 	encBuf       []byte
 	wfr          *http2.Framer // writes control frames into out
+	ready        []*stream     // complete requests the reader runs (inline.go)
+	inline       bool          // the reader is running handlers or writing
+	inlineSt     *stream       // the stream whose handler the reader runs
+	readerTok    uint64        // counts the goroutines that took over reading
+	watch        *time.Timer   // hands reading over when the reader is stuck
 
 	// For the heartbeat.
 	lastRead     atomic.Int64 // heartbeat time of the last frame read
@@ -219,8 +226,8 @@ func (e streamErr) Error() string {
 // Serve serves the connection until it closes, then calls Done.
 func (c *Conn) Serve() {
 	err := c.serve()
-	if err == errParked {
-		return // the parker resumes the connection when bytes arrive
+	if err == errParked || err == errDetached {
+		return // the parker resumes the connection when bytes arrive, or another goroutine reads it
 	}
 	c.shutdown(err)
 }
@@ -229,7 +236,7 @@ func (c *Conn) Serve() {
 func (c *Conn) resume() {
 	c.fr = c.newReadFramer() // without the buffer the last one grew
 	err := c.readLoop()
-	if err == errParked {
+	if err == errParked || err == errDetached {
 		return
 	}
 	c.shutdown(err)
@@ -273,6 +280,9 @@ func (c *Conn) readLoop() error {
 		}
 		if c.finished() {
 			return nil
+		}
+		if err := c.runInline(); err != nil {
+			return err
 		}
 		f, err := c.readFrame()
 		if err == nil {
@@ -718,6 +728,14 @@ func (c *Conn) shutdown(err error) {
 		logevents.RequestProcessingError(c.logger(), c.opts.Info.ID, err)
 	}
 	c.closing = true
+	if c.watch != nil {
+		c.watch.Stop()
+	}
+	for _, st := range c.ready { // never started: reset below with the others
+		st.uncount()
+		st.handlerDone = true
+	}
+	c.ready = nil
 	c.flushLocked(false) // the GOAWAY goes out before the close
 	for _, st := range c.streams {
 		st.resetLocked(errConnReset, false)
