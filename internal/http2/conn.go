@@ -68,6 +68,8 @@ type Conn struct {
 	// Owned by the reader goroutine.
 	in          inbound
 	fr          *http2.Framer
+	hf          headersFrame // the HEADERS frame read last (headersframe.go)
+	hfBuf       []byte       // its payload
 	dec         *hpack.Decoder
 	hb          headerBlock // the header block being read
 	maxStreamID uint32      // the highest stream a client opened (or tried to)
@@ -287,7 +289,11 @@ func (c *Conn) readLoop() error {
 		f, err := c.readFrame()
 		if err == nil {
 			c.lastRead.Store(c.now())
-			err = c.handle(f)
+			if f == nil {
+				err = c.onHeaders(&c.hf)
+			} else {
+				err = c.handle(f)
+			}
 		}
 		if err == errPark {
 			if c.park() {
@@ -323,6 +329,7 @@ func (c *Conn) park() bool {
 	}
 	c.in.release()
 	c.fr = nil
+	c.hfBuf = nil
 	c.mu.Lock()
 	if len(c.streams) == 0 {
 		c.streams = nil // made again for the next stream
@@ -394,12 +401,17 @@ func (c *Conn) readPreface() error {
 }
 
 // readFrame reads the next frame, waiting without a buffer while the
-// connection has nothing in flight.
+// connection has nothing in flight. A HEADERS frame is read into c.hf,
+// and the frame returned is nil.
 func (c *Conn) readFrame() (http2.Frame, error) {
 	c.in.idle = c.idleNow()
 	c.in.boundary = true
 	fh, err := c.fr.ReadFrameHeader()
-	if err == nil {
+	if err == nil && fh.Type == http2.FrameHeaders {
+		if err = c.readHeaders(fh); err == nil {
+			return nil, nil
+		}
+	} else if err == nil {
 		var f http2.Frame
 		if f, err = c.fr.ReadFrameForHeader(fh); err == nil {
 			return f, nil
@@ -456,8 +468,6 @@ func (c *Conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.DataFrame:
 		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
 	case *http2.ContinuationFrame:
 		return c.onContinuation(f)
 	case *http2.PriorityFrame:

@@ -32,7 +32,7 @@ func TestSlowHandlerDoesNotStallStreams(t *testing.T) {
 	// One write, so that the server reads all four requests at once.
 	var batch []byte
 	for i, path := range []string{"/block", "/spin", "/fast", "/fast"} {
-		batch = append(batch, headersFrame(c, uint32(2*i+1), path)...)
+		batch = append(batch, encodeGet(c, uint32(2*i+1), path)...)
 	}
 	start := time.Now()
 	if _, err := c.nc.Write(batch); err != nil {
@@ -56,8 +56,8 @@ func TestSlowHandlerDoesNotStallStreams(t *testing.T) {
 	}
 }
 
-// headersFrame encodes a GET request's HEADERS frame for stream id.
-func headersFrame(c *rawClient, id uint32, path string) []byte {
+// encodeGet encodes a GET request's HEADERS frame for stream id.
+func encodeGet(c *rawClient, id uint32, path string) []byte {
 	var out writeBuf
 	fr := http2.NewFramer(&out, nil)
 	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock(http.MethodGet, path), EndStream: true, EndHeaders: true})
