@@ -25,6 +25,7 @@ staticcheck:
 # go test runs every fuzz target's seed corpus too.
 unit:
 	$(GO) test -race -timeout 8m ./...
+	$(GO) test -count=1 -run 'Allocs' .
 
 crossbuild:
 	GOOS=linux $(GO) build ./...
@@ -36,7 +37,7 @@ crossbuild:
 benchsmoke:
 	cd bench && $(GO) mod tidy -diff && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) run ./cmd/suite -smoke >/dev/null
 
-# The full comparison with net/http, fasthttp, nginx, grpc-go and quic-go
+# The full comparison with net/http, fasthttp, h2o, nginx, grpc-go and quic-go
 # (about 20 minutes; see README.md, Performance).
 bench:
 	cd bench && $(GO) run ./cmd/suite -json results.json | tee results.md

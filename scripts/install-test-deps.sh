@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
-# slowhttptest, wrk, nginx-light, nodejs, npm, chromium, prometheus and
-# nghttp2-client (h2load) (Debian packages), the npm ws package, and
+# slowhttptest, wrk, nginx-light, h2o, nodejs, npm, chromium, prometheus
+# and nghttp2-client (h2load) (Debian packages; nginx and h2o are the C
+# servers the benchmark suite compares with), the npm ws package, and
 # staticcheck, h2spec and ghz (Go). Tools already present are left alone, so
 # it is quick on a prepared machine.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v openssl >/dev/null || packages+=(openssl)
 command -v slowhttptest >/dev/null || packages+=(slowhttptest)
 command -v wrk >/dev/null || packages+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+command -v h2o >/dev/null || packages+=(h2o)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 command -v chromium >/dev/null || packages+=(chromium)

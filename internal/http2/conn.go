@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -54,9 +55,10 @@ type Options struct {
 }
 
 // Conn is one HTTP/2 connection. Its reader goroutine reads and handles
-// frames; each stream's handler runs on a goroutine of its own; every
-// goroutine queues its frames in one output buffer, which whoever finds it
-// idle writes out.
+// frames, and runs the handlers of complete requests itself until one
+// takes long (inline.go); the handlers of requests with bodies run on
+// goroutines of their own; every goroutine queues its frames in one output
+// buffer, which whoever finds it idle writes out.
 type Conn struct {
 	cfg    *Config
 	nc     net.Conn
@@ -66,6 +68,8 @@ type Conn struct {
 	// Owned by the reader goroutine.
 	in          inbound
 	fr          *http2.Framer
+	hf          headersFrame // the HEADERS frame read last (headersframe.go)
+	hfBuf       []byte       // its payload
 	dec         *hpack.Decoder
 	hb          headerBlock // the header block being read
 	maxStreamID uint32      // the highest stream a client opened (or tried to)
@@ -90,6 +94,11 @@ type Conn struct {
 	enc          *hpack.Encoder
 	encBuf       []byte
 	wfr          *http2.Framer // writes control frames into out
+	ready        []*stream     // complete requests the reader runs (inline.go)
+	inline       bool          // the reader is running handlers or writing
+	inlineSt     *stream       // the stream whose handler the reader runs
+	readerTok    uint64        // counts the goroutines that took over reading
+	watch        *time.Timer   // hands reading over when the reader is stuck
 
 	// For the heartbeat.
 	lastRead     atomic.Int64 // heartbeat time of the last frame read
@@ -219,8 +228,8 @@ func (e streamErr) Error() string {
 // Serve serves the connection until it closes, then calls Done.
 func (c *Conn) Serve() {
 	err := c.serve()
-	if err == errParked {
-		return // the parker resumes the connection when bytes arrive
+	if err == errParked || err == errDetached {
+		return // the parker resumes the connection when bytes arrive, or another goroutine reads it
 	}
 	c.shutdown(err)
 }
@@ -229,7 +238,7 @@ func (c *Conn) Serve() {
 func (c *Conn) resume() {
 	c.fr = c.newReadFramer() // without the buffer the last one grew
 	err := c.readLoop()
-	if err == errParked {
+	if err == errParked || err == errDetached {
 		return
 	}
 	c.shutdown(err)
@@ -274,10 +283,17 @@ func (c *Conn) readLoop() error {
 		if c.finished() {
 			return nil
 		}
+		if err := c.runInline(); err != nil {
+			return err
+		}
 		f, err := c.readFrame()
 		if err == nil {
 			c.lastRead.Store(c.now())
-			err = c.handle(f)
+			if f == nil {
+				err = c.onHeaders(&c.hf)
+			} else {
+				err = c.handle(f)
+			}
 		}
 		if err == errPark {
 			if c.park() {
@@ -313,6 +329,7 @@ func (c *Conn) park() bool {
 	}
 	c.in.release()
 	c.fr = nil
+	c.hfBuf = nil
 	c.mu.Lock()
 	if len(c.streams) == 0 {
 		c.streams = nil // made again for the next stream
@@ -384,12 +401,17 @@ func (c *Conn) readPreface() error {
 }
 
 // readFrame reads the next frame, waiting without a buffer while the
-// connection has nothing in flight.
+// connection has nothing in flight. A HEADERS frame is read into c.hf,
+// and the frame returned is nil.
 func (c *Conn) readFrame() (http2.Frame, error) {
 	c.in.idle = c.idleNow()
 	c.in.boundary = true
 	fh, err := c.fr.ReadFrameHeader()
-	if err == nil {
+	if err == nil && fh.Type == http2.FrameHeaders {
+		if err = c.readHeaders(fh); err == nil {
+			return nil, nil
+		}
+	} else if err == nil {
 		var f http2.Frame
 		if f, err = c.fr.ReadFrameForHeader(fh); err == nil {
 			return f, nil
@@ -446,8 +468,6 @@ func (c *Conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.DataFrame:
 		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
 	case *http2.ContinuationFrame:
 		return c.onContinuation(f)
 	case *http2.PriorityFrame:
@@ -718,6 +738,14 @@ func (c *Conn) shutdown(err error) {
 		logevents.RequestProcessingError(c.logger(), c.opts.Info.ID, err)
 	}
 	c.closing = true
+	if c.watch != nil {
+		c.watch.Stop()
+	}
+	for _, st := range c.ready { // never started: reset below with the others
+		st.uncount()
+		st.handlerDone = true
+	}
+	c.ready = nil
 	c.flushLocked(false) // the GOAWAY goes out before the close
 	for _, st := range c.streams {
 		st.resetLocked(errConnReset, false)

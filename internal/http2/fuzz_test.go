@@ -98,3 +98,43 @@ func FuzzConn(f *testing.F) {
 		client.Close()
 	})
 }
+
+// FuzzHeadersFrame compares the reader's own HEADERS frame parser with
+// x/net's Framer: the same fragment and priority for a valid frame, an
+// error for an invalid one.
+func FuzzHeadersFrame(f *testing.F) {
+	f.Add(uint8(http2.FlagHeadersEndHeaders), uint32(1), []byte("\x82\x86\x84"))
+	f.Add(uint8(http2.FlagHeadersPadded|http2.FlagHeadersPriority), uint32(3), []byte("\x02\x80\x00\x00\x01\x10ab\x00\x00"))
+	f.Add(uint8(http2.FlagHeadersPadded), uint32(5), []byte("\x05abc"))
+	f.Add(uint8(http2.FlagHeadersPriority), uint32(7), []byte("\x00\x00"))
+	f.Add(uint8(0), uint32(0), []byte("x"))
+	f.Fuzz(func(t *testing.T, flags uint8, id uint32, payload []byte) {
+		id &= 0x7fffffff
+		if len(payload) > 1<<14 {
+			return
+		}
+		var b bytes.Buffer
+		b.Write([]byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), byte(http2.FrameHeaders), flags,
+			byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)})
+		b.Write(payload)
+		fr := http2.NewFramer(io.Discard, bytes.NewReader(b.Bytes()))
+		fh, err := fr.ReadFrameHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got headersFrame
+		gotErr := parseHeadersFrame(fh, payload, &got)
+		want, wantErr := fr.ReadFrameForHeader(fh)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("error %v, x/net's %v", gotErr, wantErr)
+		}
+		if gotErr != nil {
+			return
+		}
+		hf := want.(*http2.HeadersFrame)
+		if !bytes.Equal(got.frag, hf.HeaderBlockFragment()) || got.priority != hf.HasPriority() || got.priority && got.dep != hf.Priority.StreamDep ||
+			got.StreamEnded() != hf.StreamEnded() || got.HeadersEnded() != hf.HeadersEnded() {
+			t.Fatalf("parsed %+v, x/net's %+v", got, hf)
+		}
+	})
+}

@@ -47,7 +47,10 @@ func (c *Conn) maxRawBlock() int { return 2*c.cfg.MaxRequestHeadersTotalSize + 6
 
 // onHeaders starts a header block: a new request, or a request's
 // trailers.
-func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
+func (c *Conn) onHeaders(f *headersFrame) error {
+	if !c.gotSettings {
+		return connErr(http2.ErrCodeProtocol, "the first frame is not SETTINGS")
+	}
 	id := f.StreamID
 	if id%2 == 0 {
 		return connErr(http2.ErrCodeProtocol, "HEADERS on even stream %d", id)
@@ -79,12 +82,12 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
 	default:
 		c.maxStreamID = id
-		if f.HasPriority() && f.Priority.StreamDep == id {
+		if f.priority && f.dep == id {
 			hb.malformed = "stream depends on itself"
 		}
 		hb.st = c.newStream(id)
 	}
-	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+	return c.headerFragment(f.frag, f.HeadersEnded())
 }
 
 func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {

@@ -122,6 +122,7 @@ type output struct {
 	c       *Conn
 	buf     []byte
 	spare   []byte
+	holders []*[]byte // the pool's slice headers, to give buffers back in without allocating
 	writing bool
 	err     error
 	cond    sync.Cond // writing ended, or room was made
@@ -142,7 +143,11 @@ func (o *output) Write(p []byte) (int, error) {
 // grow takes a pooled buffer for a queue that has none.
 func (o *output) grow() {
 	if o.buf == nil {
-		o.buf = (*o.c.cfg.outPool.Get())[:0]
+		p := o.c.cfg.outPool.Get()
+		o.buf = (*p)[:0]
+		if len(o.holders) < 2 {
+			o.holders = append(o.holders, p)
+		}
 	}
 }
 
@@ -151,10 +156,15 @@ func (o *output) grow() {
 func (o *output) release() {
 	pool := o.c.cfg.outPool
 	for _, b := range [2][]byte{o.buf, o.spare} {
-		if cap(b) == pool.Size() {
-			b = b[:cap(b)]
-			pool.Put(&b)
+		if n := len(o.holders); cap(b) == pool.Size() && n > 0 {
+			p := o.holders[n-1]
+			o.holders = o.holders[:n-1]
+			*p = b[:cap(b)]
+			pool.Put(p)
 		}
+	}
+	for _, p := range o.holders {
+		*p = nil // an idle connection holds no buffer
 	}
 	o.buf, o.spare = nil, nil
 }

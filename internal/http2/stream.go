@@ -53,6 +53,7 @@ type stream struct {
 	reset       error // the stream was reset: writes fail with it
 
 	handlerDone bool
+	inline      bool     // the reader runs the handler, and writes its frames (inline.go)
 	counted     bool     // in the connection's running handlers
 	trailers    []string // request trailers, name and value, until the body's end is read
 	reqCtx      *app.RequestContext
@@ -92,7 +93,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
 	st.remaining = -1
-	st.handlerDone, st.reqCtx, st.readExpired, st.counted = false, nil, false, false
+	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline = false, nil, false, false, false
 	st.trailers = st.trailers[:0]
 	st.readTimer, st.writeTimer = nil, nil
 	return st
@@ -158,11 +159,19 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
 	st.windowWait.Reset(c.cfg.MinResponseRate)
 	c.opts.Info.RequestQueued(metrics.HTTP2)
+	if endStream {
+		// Nothing to wait for: the reader runs the handler.
+		c.mu.Lock()
+		c.queueInline(st)
+		c.mu.Unlock()
+		return nil
+	}
 	c.cfg.App.Workers.Go(st.run)
 	return nil
 }
 
-// runStream runs the handler of a stream, on its own goroutine.
+// runStream runs the handler of a stream, on its own goroutine or the
+// reader's.
 func (c *Conn) runStream(st *stream) {
 	c.opts.Info.RequestStarted(metrics.HTTP2)
 	ok := st.Run()
@@ -189,10 +198,16 @@ func (c *Conn) runStream(st *stream) {
 		st.drainLeft = maxDrain
 		st.drainUntil = c.now() + int64(drainTimeout)
 	}
+	inline := st.inline
+	if inline {
+		st.inline, c.inlineSt = false, nil
+	}
 	st.handlerDone = true
 	st.uncount()
 	c.closeStreamLocked(st) // the stream may be reused from here on
-	c.flushLocked(false)
+	if !inline {
+		c.flushLocked(false) // else the reader writes its batch at once
+	}
 	wake := c.closing && len(c.streams) == 0 && c.running == 0
 	c.mu.Unlock()
 	if wake {
@@ -210,7 +225,9 @@ func (c *Conn) closeStreamLocked(st *stream) {
 	delete(c.streams, st.id)
 	if len(c.streams) == 0 && c.running == 0 {
 		c.idleSince.Store(c.now())
-		go c.setState(http.StateIdle)
+		if c.opts.OnState != nil {
+			go c.setState(http.StateIdle)
+		}
 	}
 	c.putStream(st)
 }
@@ -449,6 +466,7 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 			return 0, st.bodyErr
 		}
 		st.bodyRate.Wait(true)
+		st.blockingLocked()
 		st.cond.Wait()
 		st.bodyRate.Wait(false)
 	}
@@ -526,9 +544,17 @@ func (st *stream) uncount() {
 	}
 }
 
-// endStreamLocked records that END_STREAM went out.
+// endStreamLocked records that END_STREAM is queued. The stream leaves
+// the count of MaxStreamsPerConnection here, under the same lock that
+// queues the frame (RFC 9113, 5.1.2: a stream whose END_STREAM was sent
+// is closed, or half-closed in the client's count): any goroutine's flush
+// may write the frame from now on, and a client that opens its next
+// stream as soon as it sees END_STREAM must not be refused. END_STREAM
+// goes out only once the handler has returned, so the count of running
+// handlers (the rapid reset defence) is not undercut.
 func (st *stream) endStreamLocked() {
 	st.endSent = true
+	st.uncount()
 	if st.state == stateHalfClosedRemote {
 		st.state = stateClosed
 	} else {
@@ -580,8 +606,12 @@ func (st *stream) writeDataLocked(p []byte) error {
 				continue
 			}
 			st.windowWait.StartWrite(c.now(), len(p), heartbeat.Interval)
+			st.blockingLocked()
 			st.cond.Wait()
 			st.windowWait.Wait(false)
+		}
+		if c.out.writing && c.out.queued() >= c.cfg.MaxOutput {
+			st.blockingLocked()
 		}
 		c.waitRoom()
 		if err := st.writeErrLocked(); err != nil {
@@ -647,10 +677,9 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st.reset != nil || st.endSent {
-		if st.reset == nil {
-			st.uncount()
+		if !st.inline {
+			c.flushLocked(false)
 		}
-		c.flushLocked(false)
 		return st.reset == nil
 	}
 	if d := ex.DeclaredLength(); d >= 0 && ex.Written() < d && !st.noBody {
@@ -666,11 +695,9 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 		c.appendData(st.id, nil, true)
 	}
 	st.endStreamLocked()
-	// The handler has returned and the client sees the stream end: it no
-	// longer counts against MaxStreamsPerConnection, so a client that
-	// opens its next stream at once is not refused.
-	st.uncount()
-	c.flushLocked(false)
+	if !st.inline {
+		c.flushLocked(false) // else the reader writes its batch at once
+	}
 	return true
 }
 

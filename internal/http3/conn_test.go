@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -412,4 +413,46 @@ func (c *Conn) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.running == 0
+}
+
+// TestConnStreamLimitReplaceOnEnd keeps exactly MaxStreams requests open
+// and opens a new one as soon as one ends, as HTTP/2's
+// TestStreamLimitReplaceOnEnd does: none may be rejected. In HTTP/3 the
+// count lives in QUIC: quic-go grants the client a new stream (MAX_STREAMS)
+// only once one is complete, so a client at the limit waits rather than
+// being refused, and the server's admit has no count of its own to race.
+func TestConnStreamLimitReplaceOnEnd(t *testing.T) {
+	cfg := testConfig()
+	cfg.App.Handler = func(ex *app.Exchange) { ex.WriteString("Hello, World!") }
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	req := frames(frameHeaders, encode(get()...))
+	const perSlot = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.MaxStreams)
+	for range cfg.MaxStreams {
+		wg.Go(func() {
+			for range perSlot {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				st, err := qc.OpenStreamSync(ctx)
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+				st.Write(req)
+				st.Close()
+				status, body, err := response(st)
+				if err != nil || status != 200 || body != "Hello, World!" {
+					errs <- fmt.Errorf("stream %d: %d %q %v", st.StreamID(), status, body, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

@@ -2,7 +2,10 @@
 // net/http and fasthttp on this machine: wrk throughput and latency for
 // the TechEmpower plaintext (keep-alive at several connection counts, and
 // pipelined) and JSON tests, server CPU time per request, HTTPS keep-alive
-// against net/http, and memory per idle keep-alive connection. Static
+// against net/http, and memory per idle keep-alive connection. The
+// plaintext tests over HTTP/1.1 and HTTP/2 (h2c and TLS) also run the C
+// servers h2o (one thread, a static file) and nginx (one worker, "return
+// 200"), with their CPU time per request from /proc as for the others. Static
 // files (10 KB and 1 MB, plain and TLS) compare package staticfiles on
 // kestrel with net/http's FileServer and nginx (one worker process,
 // sendfile on, access log off). HTTP/3 compares kestrel with quic-go's own
@@ -74,7 +77,8 @@ var (
 // metricsServer is kestrel-native with metrics on.
 const metricsServer = "kestrel-native-metrics"
 
-// servers lists the servers a test compares.
+// servers lists the servers a test compares: the plaintext tests over
+// HTTP/1.1 and HTTP/2 add the C servers.
 func (t test) servers() []string {
 	switch {
 	case t.H3:
@@ -82,16 +86,21 @@ func (t test) servers() []string {
 	case t.GRPC:
 		return grpcServers
 	case t.Streams > 0:
-		return h2Servers
+		return append(slices.Clone(h2Servers), cServers...)
 	case t.Metrics:
 		return []string{"kestrel-native", metricsServer}
 	case t.Static:
 		return staticServers
 	case t.TLS:
-		return []string{"kestrel-handler", "nethttp"}
+		return append([]string{"kestrel-handler", "nethttp"}, cServers...)
+	case t.Path == "/plaintext":
+		return append(slices.Clone(appServers), cServers...)
 	}
 	return appServers
 }
+
+// uses reports whether a test compares the server called name.
+func (t test) uses(name string) bool { return slices.Contains(t.servers(), name) }
 
 // Result is one measurement.
 type Result struct {
@@ -200,8 +209,13 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 			return errors.New("ghz is not installed (go install github.com/bojand/ghz/cmd/ghz@v0.93.0; make test's installer does), or leave the gRPC test out with -only")
 		}
 	}
-	if slices.ContainsFunc(tests, func(t test) bool { return t.Static }) {
+	if slices.ContainsFunc(tests, func(t test) bool { return t.uses("nginx") }) {
 		if err := env.findNginx(); err != nil {
+			return err
+		}
+	}
+	if slices.ContainsFunc(tests, func(t test) bool { return t.uses("h2o") }) {
+		if err := env.findH2O(); err != nil {
 			return err
 		}
 	}
@@ -236,15 +250,15 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		fmt.Printf("\n## %s\n\n", title)
 	}
 	if len(app) > 0 {
-		printTable(app, appServers, []string{"fasthttp", "nethttp"}, []string{"vs fasthttp", "vs net/http"}, results)
+		printTable(app, append(slices.Clone(appServers), cServers...), []string{"fasthttp", "nethttp", "h2o"}, []string{"vs fasthttp", "vs net/http", "vs h2o"}, results)
 	}
 	if len(static) > 0 {
 		section("Static files (kestrel-static: package staticfiles; nethttp-static: http.FileServer; nginx: one worker, sendfile on)")
 		printTable(static, staticServers, []string{"nginx", "nethttp-static"}, []string{"vs nginx", "vs net/http"}, results)
 	}
 	if len(h2) > 0 {
-		section("HTTP/2 (h2load -t2; net/http with http.Protocols' UnencryptedHTTP2 and ALPN h2)")
-		printTable(h2, h2Servers, []string{"nethttp"}, []string{"vs net/http"}, results)
+		section("HTTP/2 (h2load -t2; net/http with http.Protocols' UnencryptedHTTP2 and ALPN h2; h2o with one thread, nginx with one worker)")
+		printTable(h2, append(slices.Clone(h2Servers), cServers...), []string{"nethttp", "h2o"}, []string{"vs net/http", "vs h2o"}, results)
 	}
 	if len(grpc) > 0 {
 		section("gRPC unary calls (ghz, grpc-go's interop TestService/UnaryCall; grpc.Server.ServeHTTP on kestrel and net/http, and grpc-go's own Serve)")
@@ -351,8 +365,12 @@ func measure(bin, lua string, env *staticEnv, name string, t test, d time.Durati
 	var s *server
 	var err error
 	switch {
-	case name == "nginx":
+	case name == "nginx" && t.Static:
 		s, err = env.startNginx(t.TLS)
+	case name == "nginx":
+		s, err = env.startNginxApp(t)
+	case name == "h2o":
+		s, err = env.startH2O(t)
 	case t.Static:
 		s, err = startServer(bin, name, t.TLS, env.files)
 	case t.Streams > 0:
@@ -420,10 +438,11 @@ func measure(bin, lua string, env *staticEnv, name string, t test, d time.Durati
 }
 
 // underLoad runs the load generator f and returns the server's CPU time
-// meanwhile; it records the server's peak RSS in r.
+// meanwhile, with its child processes' (a C server's workers); it records
+// the server's peak RSS in r.
 func underLoad(s *server, r *Result, f func() error) time.Duration {
 	pid := s.cmd.Process.Pid
-	cpu0 := cpuTime(pid)
+	cpu0 := treeCPUTime(pid)
 	peak := make(chan int64, 1)
 	stop := make(chan struct{})
 	go func() {
@@ -442,7 +461,7 @@ func underLoad(s *server, r *Result, f func() error) time.Duration {
 	}()
 	f()
 	close(stop)
-	cpu := cpuTime(pid) - cpu0
+	cpu := treeCPUTime(pid) - cpu0
 	r.MaxRSSUnderLoad = <-peak
 	return cpu
 }

@@ -19,11 +19,12 @@ import (
 )
 
 // staticEnv is what the static-file tests share: the folder served (10k.bin
-// and 1m.bin of random bytes), a certificate for nginx, and nginx itself.
+// and 1m.bin of random bytes), a certificate for nginx and h2o, and the
+// paths of nginx and h2o.
 type staticEnv struct {
 	dir, files        string
 	certFile, keyFile string
-	nginx             string
+	nginx, h2o        string
 }
 
 func newStaticEnv(dir string) (*staticEnv, error) {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package kestrel
+
+const raceEnabled = false
