@@ -77,6 +77,23 @@ func BenchmarkHandlerPlaintext(b *testing.B) {
 	runPipelined(b, c, benchRequest, "Hello, World!", 16)
 }
 
+// handlerAllocsCeiling is what serving a request through an http.Handler
+// over HTTP/1.1 allocates, counting the one of the handler's own
+// Header().Set: the *http.Request (WithContext's copy), the head's string,
+// the Header map and its group of slots, and one block for the request's
+// context, URL and header values. None of them is pooled: a handler may
+// keep the request, its Header, URL and context after it returns.
+const handlerAllocsCeiling = 6
+
+// TestHandlerAllocs guards the http.Handler path over HTTP/1.1 against
+// allocations creeping back.
+func TestHandlerAllocs(t *testing.T) {
+	res := testing.Benchmark(BenchmarkHandlerPlaintext)
+	if a := res.AllocsPerOp(); a > handlerAllocsCeiling {
+		t.Errorf("http.Handler plaintext: %d allocations per request, want at most %d (%s)", a, handlerAllocsCeiling, res.MemString())
+	}
+}
+
 // TestNativeZeroAllocs guards the native path: serving a pipelined batch
 // allocates nothing once warm.
 func TestNativeZeroAllocs(t *testing.T) {
