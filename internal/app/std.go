@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -180,11 +181,19 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 	default:
 		req.Body = http.NoBody
 	}
-	if tc, ok := ex.s.NetConn().(tlsConn); ok {
+	if ts, ok := ex.s.(connTLS); ok {
+		req.TLS = ts.TLSState()
+	} else if tc, ok := ex.s.NetConn().(tlsConn); ok {
 		st := tc.ConnectionState()
 		req.TLS = &st
 	}
 	return nil
+}
+
+// connTLS is a Stream that takes its connection's TLS state once and
+// gives every request of the connection the same, as net/http does.
+type connTLS interface {
+	TLSState() *tls.ConnectionState // nil over cleartext
 }
 
 // plainPathChar reports the bytes that url.ParseRequestURI keeps as they
