@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -77,6 +78,29 @@ func BenchmarkHandlerPlaintext(b *testing.B) {
 	runPipelined(b, c, benchRequest, "Hello, World!", 16)
 }
 
+// handlerAllocsCeiling is what serving a request through an http.Handler
+// over HTTP/1.1 allocates, counting the one of the handler's own
+// Header().Set: the *http.Request (WithContext's copy), the head's string,
+// the Header map and its group of slots, and one block for the request's
+// context, URL and header values. None of them is pooled: a handler may
+// keep the request, its Header, URL and context after it returns.
+const handlerAllocsCeiling = 6
+
+// TestHandlerAllocs guards the http.Handler path over HTTP/1.1, in
+// cleartext and over TLS (whose requests share their connection's TLS
+// state), against allocations creeping back.
+func TestHandlerAllocs(t *testing.T) {
+	for name, bench := range map[string]func(*testing.B){
+		"plaintext":      BenchmarkHandlerPlaintext,
+		"plaintext, TLS": BenchmarkHandlerPlaintextTLS,
+	} {
+		res := testing.Benchmark(bench)
+		if a := res.AllocsPerOp(); a > handlerAllocsCeiling {
+			t.Errorf("http.Handler %s: %d allocations per request, want at most %d (%s)", name, a, handlerAllocsCeiling, res.MemString())
+		}
+	}
+}
+
 // TestNativeZeroAllocs guards the native path: serving a pipelined batch
 // allocates nothing once warm.
 func TestNativeZeroAllocs(t *testing.T) {
@@ -84,4 +108,34 @@ func TestNativeZeroAllocs(t *testing.T) {
 	if a := res.AllocsPerOp(); a != 0 {
 		t.Errorf("native plaintext: %d allocations per request, want 0 (%s)", a, res.MemString())
 	}
+}
+
+// BenchmarkHandlerPlaintextTLS measures the http.Handler bridge over
+// HTTPS (HTTP/1.1): the request's TLS state is the connection's, as with
+// net/http, not a copy per request.
+func BenchmarkHandlerPlaintextTLS(b *testing.B) {
+	cert, err := selfSignedCert()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			panic("no TLS state")
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "Hello, World!")
+	})}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{Certificate: cert}}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	c, err := tls.Dial("tcp", strings.TrimPrefix(s.Addresses()[0], "https://"), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	runPipelined(b, c, benchRequest, "Hello, World!", 16)
 }

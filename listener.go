@@ -152,14 +152,30 @@ func (s *Server) appHandler() func(*app.Exchange) {
 	if handler == nil {
 		handler = http.NotFoundHandler()
 	}
+	// options answers OPTIONS * (the asterisk form, which every protocol's
+	// parser allows with OPTIONS only); nil: the handlers do.
+	var options http.Handler
+	if !s.DisableGeneralOptionsHandler {
+		options = s.advertiseHTTP3(generalOptionsHandler{})
+	}
 	if native != nil {
 		return func(ex *app.Exchange) {
+			if options != nil && ex.Req.Form == app.AsteriskForm {
+				ex.ServeHTTP(options)
+				return
+			}
 			s.advertiseHTTP3Native(ex)
 			native.ServeKestrel(nativeContext(ex))
 		}
 	}
 	handler = s.advertiseHTTP3(handler)
-	return func(ex *app.Exchange) { ex.ServeHTTP(handler) }
+	return func(ex *app.Exchange) {
+		if options != nil && ex.Req.Form == app.AsteriskForm {
+			ex.ServeHTTP(options)
+			return
+		}
+		ex.ServeHTTP(handler)
+	}
 }
 
 // claim takes from pool the socket bound where ep listens, if there is one.

@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"context"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -82,5 +83,26 @@ func (w errorLogWriter) Write(p []byte) (int, error) {
 func (s *Server) connClosed(nc net.Conn) {
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateClosed)
+	}
+}
+
+// generalOptionsHandler answers "OPTIONS *", a question about the server
+// rather than a resource, as http.Server does unless its
+// DisableGeneralOptionsHandler is set: 200 OK with Content-Length: 0. Up
+// to 4 KiB of a request body (reserved for future use, RFC 9110 9.3.7)
+// are read; a longer one is not worth reading, so the connection closes
+// after the answer, as net/http's MaxBytesReader makes it.
+type generalOptionsHandler struct{}
+
+// optionsBodyLimit is how much of an OPTIONS * body is read.
+const optionsBodyLimit = 4 << 10
+
+func (generalOptionsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		n, _ := io.CopyN(io.Discard, r.Body, optionsBodyLimit+1)
+		if n > optionsBodyLimit {
+			w.Header().Set("Connection", "close")
+		}
 	}
 }

@@ -68,6 +68,14 @@ type Server struct {
 	// DisableServerHeader turns off the "Server: Kestrel" response header.
 	DisableServerHeader bool
 
+	// DisableGeneralOptionsHandler, if true, passes "OPTIONS *" requests
+	// to the handlers (NativeHandler or Handler), over every protocol.
+	// Otherwise the server answers them itself, as http.Server does: 200
+	// OK with Content-Length: 0, after reading up to 4 KiB of a request
+	// body (a longer one closes an HTTP/1.1 connection after the answer).
+	DisableGeneralOptionsHandler bool
+
+
 	// Logger receives the server's logs. The server's events carry
 	// Kestrel's categories, event ids and names as attributes; the ones a
 	// client can cause at will, such as a refused connection or a failed

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -444,5 +445,36 @@ func TestHTTPSURLsAndErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want an error containing %q", err, tc.want)
 		}
+	}
+}
+
+// TestTLSStatePerConnection: the requests of one HTTP/1.1 connection share
+// its TLS state, as net/http's do, and a new connection has its own.
+func TestTLSStatePerConnection(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	var mu sync.Mutex
+	var seen []*tls.ConnectionState
+	addr := startHTTPS(t, &HTTPS{CertificateFile: cert, KeyFile: key}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.TLS)
+		mu.Unlock()
+	}))
+	url := "https://localhost:" + addr[strings.LastIndexByte(addr, ':')+1:] + "/"
+	c := pki.client()
+	for range 2 {
+		get(t, c, url)
+	}
+	c.CloseIdleConnections()
+	get(t, c, url)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, st := range seen {
+		if st == nil || !st.HandshakeComplete || st.ServerName != "localhost" || st.Version != tls.VersionTLS13 {
+			t.Fatalf("request %d: TLS state %+v", i, st)
+		}
+	}
+	if seen[0] != seen[1] || seen[1] == seen[2] {
+		t.Errorf("TLS states %p %p %p: want the first two (one connection) shared, the third its own", seen[0], seen[1], seen[2])
 	}
 }

@@ -19,7 +19,7 @@ type RequestContext struct {
 
 	mu       sync.Mutex
 	done     chan struct{}
-	err      error
+	ended    bool // cancelled: Err is context.Canceled
 	aborted  bool
 	after    []*afterFunc
 	interest func() // told once when someone first waits on the context
@@ -34,7 +34,7 @@ func (c *RequestContext) OnInterest(f func()) { c.interest = f }
 // interested calls the interest function once; c.mu is held, and is
 // released around the call.
 func (c *RequestContext) interested() {
-	if f := c.interest; f != nil && c.err == nil {
+	if f := c.interest; f != nil && !c.ended {
 		c.interest = nil
 		c.mu.Unlock()
 		f()
@@ -64,7 +64,7 @@ func (c *RequestContext) Done() <-chan struct{} {
 	defer c.mu.Unlock()
 	c.interested()
 	if c.done == nil {
-		if c.err != nil {
+		if c.ended {
 			c.done = closedChan
 		} else {
 			c.done = make(chan struct{})
@@ -76,7 +76,10 @@ func (c *RequestContext) Done() <-chan struct{} {
 func (c *RequestContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err
+	if c.ended {
+		return context.Canceled
+	}
+	return nil
 }
 
 func (c *RequestContext) Value(key any) any {
@@ -95,7 +98,7 @@ func (c *RequestContext) AfterFunc(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
 	c.mu.Lock()
 	c.interested()
-	if c.err != nil {
+	if c.ended {
 		c.mu.Unlock()
 		go f()
 		return func() bool { return false }
@@ -105,7 +108,7 @@ func (c *RequestContext) AfterFunc(f func()) (stop func() bool) {
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if a.stopped || c.err != nil {
+		if a.stopped || c.ended {
 			return false
 		}
 		a.stopped = true
@@ -130,12 +133,12 @@ func (c *RequestContext) Aborted() bool {
 
 func (c *RequestContext) cancel(aborted bool) {
 	c.mu.Lock()
-	if c.err != nil {
+	if c.ended {
 		c.mu.Unlock()
 		return
 	}
 	c.aborted = aborted
-	c.err = context.Canceled
+	c.ended = true
 	if c.done != nil && c.done != closedChan {
 		close(c.done)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -31,13 +32,16 @@ func (ex *Exchange) ServeHTTP(handler http.Handler) {
 // parent (a connection's context).
 func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handler) {
 	// The request is built on the stack; WithContext makes the one copy
-	// the handler gets.
+	// the handler gets. Its context, URL and header values come in one
+	// allocation.
 	var r http.Request
-	if err := ex.newRequest(&r); err != nil {
+	a := new(requestAlloc)
+	if err := ex.newRequest(&r, a); err != nil {
 		ex.rejected = ErrInvalidTarget
 		return
 	}
-	ctx := &RequestContext{parent: parent, ex: ex}
+	ctx := &a.ctx
+	ctx.parent, ctx.ex = parent, ex
 	req := r.WithContext(ctx)
 	if ex.Req.HasBody() {
 		// Trailers, declared or not, land in the handler's Request.Trailer
@@ -82,32 +86,47 @@ func FromRequest(r *http.Request) *Exchange {
 	return ex
 }
 
-// newRequest builds the standard request. The head is copied into one
-// string that every name and value then points into.
-func (ex *Exchange) newRequest(req *http.Request) error {
+// requestAlloc holds what a standard request points to, allocated together
+// (a handler may keep any of it after it returns, as net/http allows, so
+// none of it is ever reused): its context, its URL, and the values of up
+// to len(values) header fields, 288 bytes in all, one of the allocator's
+// size classes.
+type requestAlloc struct {
+	ctx    RequestContext
+	url    url.URL
+	values [4]string
+}
+
+// newRequest builds the standard request in req, with its URL and header
+// values in a. The head is copied into one string that every name and
+// value then points into.
+func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 	h := &ex.Req
 	head := string(h.Buf)
 	str := func(s Span) string { return head[s.Start:s.End] }
 
 	target := str(h.Target)
-	var u *url.URL
-	var err error
+	u := &a.url
 	switch h.Form {
 	case AuthorityForm:
-		u = &url.URL{Host: target}
+		u.Host = target
 	case AsteriskForm:
-		u = &url.URL{Path: "*"}
+		u.Path = "*"
 	default:
-		if u = simpleURL(target); u == nil {
-			u, err = url.ParseRequestURI(target)
+		if !simpleURL(target, u) {
+			parsed, err := url.ParseRequestURI(target)
 			if err != nil {
 				return fmt.Errorf("parse request target %q: %w", target, err)
 			}
+			u = parsed
 		}
 	}
 
 	hdr := make(http.Header, len(h.Fields))
-	values := make([]string, len(h.Fields))
+	values := a.values[:]
+	if len(h.Fields) > len(values) {
+		values = make([]string, len(h.Fields))
+	}
 	for i, f := range h.Fields {
 		name := str(f.Name)
 		if !isCanonical(name) {
@@ -162,11 +181,19 @@ func (ex *Exchange) newRequest(req *http.Request) error {
 	default:
 		req.Body = http.NoBody
 	}
-	if tc, ok := ex.s.NetConn().(tlsConn); ok {
+	if ts, ok := ex.s.(connTLS); ok {
+		req.TLS = ts.TLSState()
+	} else if tc, ok := ex.s.NetConn().(tlsConn); ok {
 		st := tc.ConnectionState()
 		req.TLS = &st
 	}
 	return nil
+}
+
+// connTLS is a Stream that takes its connection's TLS state once and
+// gives every request of the connection the same, as net/http does.
+type connTLS interface {
+	TLSState() *tls.ConnectionState // nil over cleartext
 }
 
 // plainPathChar reports the bytes that url.ParseRequestURI keeps as they
@@ -179,22 +206,23 @@ var plainPathChar = func() (t [256]bool) {
 }()
 
 // simpleURL parses an origin-form target whose path needs no unescaping,
-// the common case, as url.ParseRequestURI would; it returns nil for any
-// other target.
-func simpleURL(target string) *url.URL {
+// the common case, into u, as url.ParseRequestURI would; it reports false,
+// leaving u as it was, for any other target.
+func simpleURL(target string, u *url.URL) bool {
 	if len(target) == 0 || target[0] != '/' {
-		return nil
+		return false
 	}
 	path, query, hasQuery := strings.Cut(target, "?")
 	for i := range len(path) {
 		if !plainPathChar[path[i]] {
-			return nil
+			return false
 		}
 	}
 	if strings.IndexByte(query, '#') >= 0 {
-		return nil
+		return false
 	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
 }
 
 // isCanonical reports whether name is already in canonical MIME form.

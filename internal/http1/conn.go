@@ -5,6 +5,7 @@ package http1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -140,7 +141,8 @@ type Conn struct {
 	http2    func(net.Conn, []byte)
 	state    http.ConnState // the last state told to OnState
 
-	remote string
+	remote   string
+	tlsState *tls.ConnectionState // the TLS connection's, once a request asked; shared by its requests
 
 	// Held only while a request is in flight.
 	ex         *exchange

@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -85,6 +86,22 @@ func (ex *exchange) ReadBody(p []byte) (int, error) { return ex.body.Read(p) }
 func (ex *exchange) NetConn() net.Conn { return ex.c.nc }
 
 func (ex *exchange) PeerAddr() string { return ex.c.RemoteAddr() }
+
+// TLSState is the connection's TLS state, taken once per connection and
+// shared by its requests, as net/http's Request.TLS is; nil over
+// cleartext.
+func (ex *exchange) TLSState() *tls.ConnectionState {
+	c := ex.c
+	if c.tlsState == nil {
+		tc, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState })
+		if !ok {
+			return nil
+		}
+		st := tc.ConnectionState()
+		c.tlsState = &st
+	}
+	return c.tlsState
+}
 
 func (ex *exchange) WriteErr() error { return ex.c.werr }
 

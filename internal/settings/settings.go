@@ -24,6 +24,20 @@ import (
 type Store struct {
 	values map[string]value // by lower-case key
 	next   int              // order of the next new key
+
+	// kids indexes the keys by their parent: for each lower-case key
+	// with keys under it ("" for the top level), its children by
+	// lower-case segment. Has, Children and the replacement of a subtree
+	// then cost what they touch, not the whole store.
+	kids map[string]map[string]*child
+}
+
+// child is one segment under a key: how it was first spelled, the order
+// of the earliest key under it, and how many keys are at or under it.
+type child struct {
+	seg   string
+	order int
+	keys  int
 }
 
 type value struct {
@@ -38,6 +52,7 @@ type value struct {
 func (s *Store) set(key string, v value) {
 	if s.values == nil {
 		s.values = make(map[string]value)
+		s.kids = make(map[string]map[string]*child)
 	}
 	lk := strings.ToLower(key)
 	if old, ok := s.values[lk]; ok {
@@ -49,13 +64,103 @@ func (s *Store) set(key string, v value) {
 	// A scalar replaces the subtree under its key, and a subtree the
 	// scalar above it (null or {}), as ASP.NET's providers do; the new key
 	// takes the place of what it replaces in the order.
-	for k, old := range s.values {
-		if strings.HasPrefix(k, lk+":") || strings.HasPrefix(lk, k+":") {
-			v.order = min(v.order, old.order)
-			delete(s.values, k)
+	for i := range len(lk) {
+		if lk[i] == ':' {
+			if old, ok := s.values[lk[:i]]; ok {
+				v.order = min(v.order, old.order)
+				s.remove(lk[:i])
+			}
 		}
 	}
+	if len(s.kids[lk]) > 0 {
+		var under []string
+		s.walk(lk, func(k string) { under = append(under, k) })
+		for _, k := range under {
+			v.order = min(v.order, s.values[k].order)
+			s.remove(k)
+		}
+	}
+	if _, ok := s.values[lk]; !ok {
+		s.index(lk, v.key, v.order)
+	}
 	s.values[lk] = v
+}
+
+// walk calls fn for every key strictly under lk.
+func (s *Store) walk(lk string, fn func(k string)) {
+	for ls := range s.kids[lk] {
+		k := lk + ":" + ls
+		if lk == "" {
+			k = ls
+		}
+		if _, ok := s.values[k]; ok {
+			fn(k)
+		}
+		s.walk(k, fn)
+	}
+}
+
+// index counts a new key, spelled key, in the children of each key above
+// it. Keys never lose their place in the order (set gives a key the
+// earliest order of what it replaces), so a child's order is the least
+// order of the keys counted in it.
+func (s *Store) index(lk, key string, order int) {
+	parent, start := "", 0
+	for {
+		end := strings.IndexByte(lk[start:], ':')
+		if end < 0 {
+			end = len(lk)
+		} else {
+			end += start
+		}
+		ls := lk[start:end]
+		m := s.kids[parent]
+		if m == nil {
+			m = make(map[string]*child)
+			s.kids[parent] = m
+		}
+		c := m[ls]
+		if c == nil {
+			c = &child{order: order}
+			m[ls] = c
+		}
+		if c.keys == 0 || order <= c.order {
+			c.seg, c.order = key[start:end], order
+		}
+		c.keys++
+		if end == len(lk) {
+			return
+		}
+		parent, start = lk[:end], end+1
+	}
+}
+
+// remove deletes the key lk and its counts in the children above it.
+func (s *Store) remove(lk string) {
+	delete(s.values, lk)
+	parent, start := "", 0
+	for {
+		end := strings.IndexByte(lk[start:], ':')
+		if end < 0 {
+			end = len(lk)
+		} else {
+			end += start
+		}
+		ls := lk[start:end]
+		m := s.kids[parent]
+		if c := m[ls]; c != nil {
+			if c.keys--; c.keys == 0 {
+				delete(m, ls)
+				if len(m) == 0 {
+					delete(s.kids, parent)
+				}
+			}
+		}
+		if end == len(lk) {
+			return
+		}
+		parent, start = lk[:end], end+1
+	}
 }
 
 // Set sets key to text; source says where it came from ("flag --urls").
@@ -228,30 +333,13 @@ func (s *Store) Lookup(key string) (string, bool) {
 // level), as first spelled, in the order they were first set: a JSON
 // file's order, then later sources'.
 func (s *Store) Children(key string) []string {
-	lk := ""
-	if key != "" {
-		lk = strings.ToLower(key) + ":"
+	m := s.kids[strings.ToLower(key)]
+	if len(m) == 0 {
+		return []string{}
 	}
-	type child struct {
-		seg   string
-		order int
-	}
-	seen := map[string]int{} // lower-case segment: index in out
-	var out []child
-	for k, v := range s.values {
-		if !strings.HasPrefix(k, lk) || len(k) == len(lk) {
-			continue
-		}
-		seg, _, _ := strings.Cut(v.key[len(lk):], ":")
-		ls := strings.ToLower(seg)
-		if i, ok := seen[ls]; ok {
-			if v.order < out[i].order {
-				out[i] = child{seg, v.order}
-			}
-			continue
-		}
-		seen[ls] = len(out)
-		out = append(out, child{seg, v.order})
+	out := make([]*child, 0, len(m))
+	for _, c := range m {
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].order < out[j].order })
 	segs := make([]string, len(out))
@@ -277,12 +365,8 @@ func Closest(word string, candidates []string) (string, bool) {
 // Has reports whether key, or any key under it, is set.
 func (s *Store) Has(key string) bool {
 	lk := strings.ToLower(key)
-	for k := range s.values {
-		if k == lk || strings.HasPrefix(k, lk+":") {
-			return true
-		}
-	}
-	return false
+	_, ok := s.values[lk]
+	return ok || len(s.kids[lk]) > 0
 }
 
 // Duration is a time.Duration that binds from ASP.NET's TimeSpan text
@@ -345,8 +429,9 @@ func (s *Store) Bind(prefix string, dst any) error {
 	}
 	b := binder{s: s, used: map[string]bool{}}
 	b.bind(prefix, rv.Elem())
+	under := strings.ToLower(prefix) + ":"
 	for lk, v := range s.values {
-		if strings.HasPrefix(lk, strings.ToLower(prefix)+":") && !b.used[lk] {
+		if strings.HasPrefix(lk, under) && !b.used[lk] {
 			b.errs = append(b.errs, keyError{v.key, fmt.Errorf("%s: unknown key %q%s", v.source, v.key, b.suggest(v.key))})
 		}
 	}

@@ -34,50 +34,33 @@ const plainHTTPResponse = "HTTP/1.1 400 Bad Request\r\n" +
 	"This is an HTTPS port: use https:// to connect.\r\n"
 
 // Handshake runs the server side of a TLS handshake on c within timeout
-// (DefaultHandshakeTimeout when zero). A client that sends anything but a
-// TLS record first gets a 400 answer and ErrPlainHTTP.
+// (DefaultHandshakeTimeout when zero). A client whose first bytes are not
+// a TLS handshake record, such as one speaking plain HTTP, gets a 400
+// answer and ErrPlainHTTP.
+//
+// The handshake reads c directly, as net/http's does: crypto/tls tells a
+// first record that is not TLS (tls.RecordHeaderError) before it reads
+// more than the record's 5-byte header, so no byte is read ahead to look.
+// The time limit is c's deadline; ctx, when it can be cancelled, also
+// ends the handshake (crypto/tls then watches it from a goroutine of its
+// own, which a context.Background() spares).
 func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time.Duration) (*tls.Conn, error) {
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
-	deadline := time.Now().Add(timeout)
-	c.SetDeadline(deadline)
-	var first [1]byte
-	if _, err := io.ReadFull(c, first[:]); err != nil {
-		return nil, fmt.Errorf("tls handshake: %w", err)
-	}
-	if first[0] != recordTypeHandshake {
-		io.WriteString(c, plainHTTPResponse)
-		return nil, ErrPlainHTTP
-	}
-	tc := tls.Server(&prefixConn{Conn: c, first: first[0], hasFirst: true}, config)
-	hctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	c.SetDeadline(time.Now().Add(timeout))
+	tc := tls.Server(c, config)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && re.RecordHeader[0] != recordTypeHandshake {
+			io.WriteString(re.Conn, plainHTTPResponse)
+			return nil, ErrPlainHTTP
+		}
 		return nil, fmt.Errorf("tls handshake: %w", err)
 	}
 	c.SetDeadline(time.Time{})
 	return tc, nil
 }
-
-// prefixConn gives back the byte read to tell TLS from plain HTTP.
-type prefixConn struct {
-	net.Conn
-	first    byte
-	hasFirst bool
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if p.hasFirst && len(b) > 0 {
-		b[0] = p.first
-		p.hasFirst = false
-		return 1, nil
-	}
-	return p.Conn.Read(b)
-}
-
-// NetConn returns the underlying connection.
-func (p *prefixConn) NetConn() net.Conn { return p.Conn }
 
 // LooksLikeTLS reports whether b, the first bytes a client sent to a
 // cleartext endpoint, start a TLS handshake record.

@@ -46,3 +46,41 @@ func TestVersionName(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeFirstBytes: plain HTTP and other bytes that do not start a
+// TLS record get the 400 answer and ErrPlainHTTP; a record that claims to
+// be a handshake but is not fails as a handshake, unanswered.
+func TestHandshakeFirstBytes(t *testing.T) {
+	config := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return nil, errors.New("no certificate in this test")
+	}}
+	for _, tc := range []struct {
+		name, sent string
+		plain      bool
+	}{
+		{"plain HTTP", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"PRI preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", true},
+		{"handshake type, bad version", "\x16\x30\x30\x00\x05hello", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := net.Pipe()
+			defer client.Close()
+			go func() {
+				io.WriteString(client, tc.sent)
+			}()
+			answer := make(chan string, 1)
+			go func() {
+				b, _ := io.ReadAll(client)
+				answer <- string(b)
+			}()
+			_, err := Handshake(context.Background(), server, config, 0)
+			server.Close()
+			if got := errors.Is(err, ErrPlainHTTP); got != tc.plain {
+				t.Fatalf("error %v; want ErrPlainHTTP: %v", err, tc.plain)
+			}
+			if got := <-answer; (got == plainHTTPResponse) != tc.plain {
+				t.Errorf("answer %q", got)
+			}
+		})
+	}
+}

@@ -2,7 +2,8 @@
 // net/http and fasthttp on this machine: wrk throughput and latency for
 // the TechEmpower plaintext (keep-alive at several connection counts, and
 // pipelined) and JSON tests, server CPU time per request, HTTPS keep-alive
-// against net/http, and memory per idle keep-alive connection. The
+// against net/http, full TLS handshakes per second against net/http,
+// and memory per idle keep-alive connection. The
 // plaintext tests over HTTP/1.1 and HTTP/2 (h2c and TLS) also run the C
 // servers h2o (one thread, a static file) and nginx (one worker, "return
 // 200"), with their CPU time per request from /proc as for the others. Static
@@ -65,6 +66,8 @@ type test struct {
 	Streams  int  // HTTP/2 (h2load), HTTP/3 (h3load): concurrent streams per connection
 	H3       bool // HTTP/3, by h3Servers
 	GRPC     bool // gRPC unary calls (ghz); Conns is the concurrency
+	// Handshakes: full TLS handshakes per second (measureHandshakes)
+	Handshakes bool
 }
 
 var (
@@ -87,6 +90,8 @@ func (t test) servers() []string {
 		return grpcServers
 	case t.Streams > 0:
 		return append(slices.Clone(h2Servers), cServers...)
+	case t.Handshakes:
+		return []string{"kestrel-handler", "nethttp"}
 	case t.Metrics:
 		return []string{"kestrel-native", metricsServer}
 	case t.Static:
@@ -195,6 +200,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "h2 (TLS) plaintext, 128 connections x 1 stream", Path: "/plaintext", Conns: 128, Streams: 1, TLS: true},
 		test{Name: "gRPC unary (h2c), 64 concurrent calls, 1 connection", Conns: 64, GRPC: true},
 		test{Name: "plaintext over HTTP/3, 16 connections x 8 streams", Path: "/plaintext", Conns: 16, Streams: 8, H3: true})
+	tests = append(tests, test{Name: "TLS handshakes, 8 at once", TLS: true, Handshakes: true})
 	tests = slices.DeleteFunc(tests, func(t test) bool { return !only.MatchString(t.Name) })
 	if len(tests) == 0 {
 		return fmt.Errorf("-only %q matches no test", only)
@@ -242,7 +248,9 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 			}
 		}
 	}
-	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Static || t.Metrics || t.H3 || t.Streams > 0 || t.GRPC })
+	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool {
+		return t.Static || t.Metrics || t.H3 || t.Streams > 0 || t.GRPC || t.Handshakes
+	})
 	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
 	h2 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Streams == 0 })
 	grpc := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC })
@@ -266,6 +274,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	}
 	printMetricsCost(tests, results)
 	printH3(tests, results)
+	printHandshakes(tests, results)
 
 	servers := appServers
 	if idle > 0 {
@@ -361,6 +370,9 @@ var warmUp = true
 func measure(bin, lua string, env *staticEnv, name string, t test, d time.Duration) (Result, error) {
 	if t.H3 {
 		return measureH3(bin, name, t, d)
+	}
+	if t.Handshakes {
+		return measureHandshakes(bin, name, t, d)
 	}
 	var s *server
 	var err error
