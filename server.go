@@ -75,7 +75,6 @@ type Server struct {
 	// body (a longer one closes an HTTP/1.1 connection after the answer).
 	DisableGeneralOptionsHandler bool
 
-
 	// Logger receives the server's logs. The server's events carry
 	// Kestrel's categories, event ids and names as attributes; the ones a
 	// client can cause at will, such as a refused connection or a failed
