@@ -484,7 +484,11 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
+		name := ep.url
+		if ep.origin != "" {
+			name = ep.origin + " (" + ep.url + ")"
+		}
+		te, err := h.build(name, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
 		if err != nil {
 			return err
 		}

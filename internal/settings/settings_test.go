@@ -156,7 +156,11 @@ func TestLoadJSONErrors(t *testing.T) {
 		{" \n", `the file is empty`},
 		{`[1, 2]`, `the top level must be a JSON object`},
 		{`{"A": 1} {"B": 2}`, `line 1, column 10: unexpected data after the top-level object`},
-		{`{"A": 1,}`, `line 1, column 9: invalid character '}'`},
+		{`{"A": 1,,}`, `line 1, column 9: invalid character ','`},
+		{"{\"A\": 1 /* no end", `app.json: line 1, column 9: a /* comment is not closed with */`},
+		{"\ufeff{\"A\": é, }", `line 1, column 7: invalid character`},
+		{"// only\n/* comments */", `the file has only comments`},
+		{"\ufeff", `the file is empty`},
 		{`{"A": {"Url": 1, "url": 2}}`, `the key "A:url" is given twice`},
 	} {
 		var s Store
