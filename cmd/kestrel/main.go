@@ -66,12 +66,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,7 +84,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	var help *helpRequest
 	switch {
+	case errors.As(err, &help):
+		fmt.Print(help.usage)
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
 	case errors.Is(err, errVersion):
@@ -106,17 +106,6 @@ var errUsage = errors.New("usage")
 
 // errVersion asks main to print the version.
 var errVersion = errors.New("version requested")
-
-// version is the module version this binary was built from ("(devel)"
-// for a build inside the repository without version control stamps) and
-// the Go toolchain's.
-func version() string {
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
-	}
-	return fmt.Sprintf("kestrel %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
 
 // usage prints the command's synopsis, its subcommands and its flags.
 func usage(fs *flag.FlagSet) {
@@ -141,6 +130,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	}
 	fs := flag.NewFlagSet("kestrel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"--help"}
+	}
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
 	configFile := fs.String("config", "", "read endpoints, certificates and limits from this JSON file (the Kestrel section)")
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
@@ -148,32 +140,33 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	fs.StringVar(&static.Fallback, "fallback", "", "with --root: serve this file (such as index.html) for unknown paths without an extension, for single-page apps")
 	fs.BoolVar(&static.Browse, "browse", false, "with --root: list the files of folders that have no index.html")
 	fs.StringVar(&static.CacheControl, "cache-control", "", `with --root: the Cache-Control of files whose names carry no content hash (default "no-cache")`)
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	level := fs.String("log-level", "Information", "log level: Trace, Debug, Information, Warning, Error, Critical or None (or Go's debug, info, warn, error)")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
 	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 0, "how long in-flight requests may finish after Ctrl-C or SIGTERM (default Kestrel:ShutdownTimeout, or 30s)")
+	var shutdownTimeout durationFlag
+	fs.Var(&shutdownTimeout, "shutdown-timeout", "how long in-flight requests may finish after Ctrl-C or SIGTERM, such as 30s, 00:00:30 or 30 (seconds) (default Kestrel:ShutdownTimeout, or 30s)")
 	pidFile := fs.String("pid-file", "", "write the process ID to this file once the server is ready (for \"kestrel upgrade\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() { usage(fs) }
+	fs.Usage = func() {} // the whole usage is for --help; an error gets seeHelp
 	obs := addObservabilityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpFor(fs)
 		}
+		fmt.Fprintln(stderr, seeHelp)
 		return errUsage
 	}
 	if *showVersion {
 		return errVersion
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n%s\n", fs.Arg(0), seeHelp)
 		return errUsage
 	}
 
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)
+	lvl, err := parseLogLevel(*level)
+	if err != nil {
+		return err
 	}
 	log, err := obs.logger(stderr, lvl, environ)
 	if err != nil {
@@ -191,8 +184,8 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		overrides["Kestrel:EndpointDefaults:SocketMode"] = *socketMode
 	}
 	if flagSet(fs, "shutdown-timeout") { // over Kestrel:ShutdownTimeout
-		if *shutdownTimeout <= 0 {
-			return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", *shutdownTimeout)
+		if shutdownTimeout <= 0 {
+			return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", time.Duration(shutdownTimeout))
 		}
 		overrides["Kestrel:ShutdownTimeout"] = shutdownTimeout.String()
 	}
@@ -220,7 +213,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 		defer h.Close()
-		app = h
+		app = rootHint(h, *root, static.Browse, static.Fallback != "", log)
 	} else if static.Fallback != "" || static.Browse || static.CacheControl != "" {
 		return errors.New("--fallback, --browse and --cache-control apply to --root: add --root DIR")
 	} else {
