@@ -19,8 +19,10 @@
 // (endpoints, certificates, limits) and its top-level AllowedHosts; flags
 // override it, and environment variables such as
 // Kestrel__Limits__MaxRequestBodySize override both. Endpoints from the
-// file win over --urls. Relative certificate paths resolve against the
-// file's folder.
+// file win over --urls, which serve only while the file has none, at
+// start and after a reload alike. The file may have comments, trailing
+// commas and a byte order mark, as ASP.NET's appsettings.json. Relative
+// certificate paths resolve against the file's folder.
 //
 // --root serves a folder's files with package staticfiles: ETags,
 // conditional and range requests, precompressed siblings and compression
@@ -34,7 +36,10 @@
 // Ctrl-C or SIGTERM shuts the server down gracefully: requests get
 // --shutdown-timeout to finish, then the ones left are aborted and logged.
 // The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
-// a command line it cannot parse.
+// a command line it cannot parse. --help (or "kestrel help") prints the
+// usage on standard output. Durations are Go's ("30s"), ASP.NET's
+// ("00:00:30") or a number of seconds; --log-level takes ASP.NET's names
+// (Trace, Debug, Information, Warning, Error, Critical, None) or Go's.
 //
 // The configuration file is read again when it changes and on SIGHUP:
 // endpoints added, removed or changed are rebound, the others keep their
