@@ -314,9 +314,10 @@ func (s *Store) Children(key string) []string {
 }
 
 // Closest returns the candidate nearest to word in spelling (ignoring
-// case), if one is close enough to be a likely typing mistake.
+// case), if one is close enough to be a likely typing mistake: at most 3
+// edits, fewer for short words ("Urll" is "Url", "Foo" is not "Url").
 func Closest(word string, candidates []string) (string, bool) {
-	best, bestD := "", 4
+	best, bestD := "", min(3, 1+len(word)/3)+1
 	lw := strings.ToLower(word)
 	for _, c := range candidates {
 		if d := distance(lw, strings.ToLower(c)); d < bestD {
