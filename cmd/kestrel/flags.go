@@ -26,14 +26,21 @@ type helpRequest struct{ usage string }
 
 func (h *helpRequest) Error() string { return "help requested" }
 
-// helpFor returns the help request with fs's usage.
-func helpFor(fs *flag.FlagSet) *helpRequest {
+// helpFor returns the help request with the usage that print writes to
+// fs's output.
+func helpFor(fs *flag.FlagSet, print func(*flag.FlagSet)) *helpRequest {
 	var b bytes.Buffer
 	out := fs.Output()
 	fs.SetOutput(&b)
-	usage(fs)
+	print(fs)
 	fs.SetOutput(out)
 	return &helpRequest{usage: b.String()}
+}
+
+// subcommandUsage prints the synopsis and flags of a subcommand's flag set.
+func subcommandUsage(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+	fs.PrintDefaults()
 }
 
 // seeHelp is printed after a command line error, in place of the whole

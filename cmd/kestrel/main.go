@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	obs := addObservabilityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return helpFor(fs)
+			return helpFor(fs, usage)
 		}
 		fmt.Fprintln(stderr, seeHelp)
 		return errUsage
@@ -292,10 +292,12 @@ func devCerts(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kestrel dev-certs", flag.ContinueOnError)
 	fs.SetOutput(out)
 	check := fs.Bool("check", false, "only report whether a valid development certificate exists")
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpFor(fs, subcommandUsage)
 		}
+		fmt.Fprintln(out, `Run "kestrel dev-certs --help" for its flags.`)
 		return errUsage
 	}
 	if *check {
