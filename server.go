@@ -652,17 +652,21 @@ func (s *Server) bindQUICOnly(ep *endpoint, udpPool *[]*udpSocket, claimed *[]*u
 
 // bindError explains why ep could not be bound, and what to do.
 func bindError(ep *endpoint, err error) error {
+	url := ep.url
+	if ep.origin != "" {
+		url += " (" + ep.origin + ")" // the file and key of an endpoint from a configuration
+	}
 	switch {
 	case transport.IsAddrInUse(err):
-		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port)
+		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", url, ep.address, ep.port)
 	case errors.Is(err, os.ErrPermission) && ep.port > 0 && ep.port < 1024:
 		return fmt.Errorf("kestrel: failed to bind to %s: %w: ports below 1024 need privileges; "+
 			"run as root, give the program the capability (sudo setcap cap_net_bind_service=+ep /path/to/program), "+
-			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", ep.url, err)
+			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", url, err)
 	case errors.Is(err, os.ErrPermission) && ep.network == "unix":
-		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", ep.url, err, ep.address)
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", url, err, ep.address)
 	}
-	return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
+	return fmt.Errorf("kestrel: failed to bind to %s: %w", url, err)
 }
 
 // open starts serving l, with the protocol configuration of the active
