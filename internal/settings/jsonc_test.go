@@ -26,6 +26,8 @@ func TestJSONC(t *testing.T) {
 		{"trailing comma before a comment", "{\"A\": 1, // last\n /* end */ }", map[string]string{"A": "1"}, ""},
 		{"byte order mark", "\ufeff{\"A\": \"x\"}", map[string]string{"A": "x"}, ""},
 		{"byte order mark, comments and commas", "\ufeff// Visual Studio\n{\"Kestrel\": {\"Endpoints\": {\"Http\": {\"Url\": \"http://localhost:5000\",},},},}", map[string]string{"Kestrel:Endpoints:Http:Url": "http://localhost:5000"}, ""},
+		{"System.Text.Json's documented example", "{\n  \"Date\": \"2019-08-01T00:00:00-07:00\",\n  \"TemperatureCelsius\": 25, // Fahrenheit 77\n  \"Summary\": \"Hot\", /* Zharko */\n  // Comments on\n  /* separate lines */\n}",
+			map[string]string{"Date": "2019-08-01T00:00:00-07:00", "TemperatureCelsius": "25", "Summary": "Hot"}, ""},
 		{"unclosed block comment", "{\"A\": 1}\n  /* end", nil, "line 2, column 3: a /* comment is not closed with */"},
 		{"/*/ does not close", `{"A": 1 /*/ }`, nil, "line 1, column 9: a /* comment is not closed with */"},
 		{"comma alone in a list", `{"A": [,]}`, nil, "invalid character ','"},
