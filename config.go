@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,7 +208,7 @@ func ParseConfig(data []byte, source string, overrides map[string]string, enviro
 			st.Set("AllowedHosts", v, "environment variable "+name)
 		}
 	}
-	if err := st.Bind("Kestrel", c); err != nil {
+	if err := st.Bind("Kestrel", c, certificateStoreHint); err != nil {
 		return nil, fmt.Errorf("kestrel: configuration:\n%w", err)
 	}
 	if root, ok := st.Lookup("AllowedHosts"); ok {
@@ -293,7 +294,7 @@ func (c *Config) limits(base Limits) (Limits, error) {
 		if cfg.GracePeriod != nil {
 			r.GracePeriod = time.Duration(*cfg.GracePeriod)
 		}
-		if err := r.check("Kestrel:Limits:" + key); err != nil {
+		if err := r.check("Limits." + key); err != nil {
 			return err
 		}
 		*dst = &r
@@ -405,10 +406,10 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 	f := base
 	limits, err := c.limits(base.limits)
 	if err != nil {
-		return f, nil, err
+		return f, nil, c.limitsErr(err)
 	}
 	if _, err := limits.withDefaults(); err != nil {
-		return f, nil, err
+		return f, nil, c.limitsErr(err)
 	}
 	f.limits = limits
 	if c.AddServerHeader != nil {
@@ -419,12 +420,12 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 		if d := time.Duration(*c.ShutdownTimeout); d > 0 {
 			f.shutdownTimeout = d
 		} else {
-			errs = append(errs, fmt.Errorf("Kestrel:ShutdownTimeout: %v: use a positive duration, such as \"00:00:30\" or \"30s\"", d))
+			errs = append(errs, c.keyErr("Kestrel:ShutdownTimeout", fmt.Errorf("%v: use a positive duration, such as \"00:00:30\" or \"30s\"", d)))
 		}
 	}
 	if c.EndpointDefaults.SocketMode != "" {
-		if m, err := parseSocketMode("Kestrel:EndpointDefaults:SocketMode", c.EndpointDefaults.SocketMode); err != nil {
-			errs = append(errs, err)
+		if m, err := parseSocketMode(c.EndpointDefaults.SocketMode); err != nil {
+			errs = append(errs, c.keyErr("Kestrel:EndpointDefaults:SocketMode", err))
 		} else {
 			f.socketMode = m
 		}
@@ -444,13 +445,15 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 			errs = append(errs, err)
 			continue
 		}
+		key := "Kestrel:Endpoints:" + name
 		resolved, err := ep.resolve()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Kestrel:Endpoints:%s: %w", name, err))
+			errs = append(errs, c.keyErr(key+":Url", err))
 			continue
 		}
+		origin := c.source(key) + key
 		for i := range resolved {
-			resolved[i].fromConfig = true
+			resolved[i].fromConfig, resolved[i].origin = true, origin
 		}
 		eps = append(eps, resolved...)
 	}
@@ -482,7 +485,7 @@ func (c *Config) endpointNames() []string {
 func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	key := "Kestrel:Endpoints:" + name
 	if e.Url == "" {
-		return Endpoint{}, fmt.Errorf("%s:Url is missing: every endpoint needs a Url, such as \"http://localhost:5000\"", key)
+		return Endpoint{}, c.missing(key+":Url", "every endpoint needs a Url, such as \"http://localhost:5000\"")
 	}
 	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
 	protocols := e.Protocols
@@ -492,14 +495,18 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	if protocols != "" {
 		p, err := ParseProtocols(protocols)
 		if err != nil {
-			return ep, fmt.Errorf("%s:Protocols: %w", key, err)
+			pkey := key + ":Protocols"
+			if e.Protocols == "" {
+				pkey = "Kestrel:EndpointDefaults:Protocols"
+			}
+			return ep, c.keyErr(pkey, err)
 		}
 		ep.Protocols = p
 	}
 	if e.SocketMode != "" {
-		m, err := parseSocketMode(key+":SocketMode", e.SocketMode)
+		m, err := parseSocketMode(e.SocketMode)
 		if err != nil {
-			return ep, err
+			return ep, c.keyErr(key+":SocketMode", err)
 		}
 		ep.UnixSocketMode = m
 	}
@@ -507,7 +514,7 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	hasTLSKeys := e.Certificate != nil || len(e.Sni) > 0 || e.ClientCertificateMode != "" || len(e.SslProtocols) > 0
 	if !isHTTPS {
 		if hasTLSKeys {
-			return ep, fmt.Errorf("%s: Certificate, Sni, ClientCertificateMode and SslProtocols apply to https:// endpoints only (Url is %q)", key, e.Url)
+			return ep, c.keyErr(key, fmt.Errorf("the keys Certificate, Sni, ClientCertificateMode and SslProtocols apply to https:// endpoints only (Url is %q)", e.Url))
 		}
 		return ep, nil
 	}
@@ -528,7 +535,11 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 	h := &HTTPS{}
 	if cert != nil {
 		if cert.Path == "" {
-			return nil, fmt.Errorf("%s:Certificate:Path is missing", key)
+			ckey := key + ":Certificate"
+			if strings.HasPrefix(key, "Kestrel:Certificates:") {
+				ckey = key
+			}
+			return nil, c.missing(ckey+":Path", "name the certificate file (a .pfx, or a PEM certificate with KeyPath for its key)")
 		}
 		h.CertificateFile, h.KeyFile, h.Password = c.path(cert.Path), c.path(cert.KeyPath), cert.Password
 	}
@@ -541,7 +552,7 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		protocols = c.EndpointDefaults.SslProtocols
 	}
 	var err error
-	if h.ClientCertificateMode, h.MinVersion, h.MaxVersion, err = tlsOptions(key, mode, protocols); err != nil {
+	if h.ClientCertificateMode, h.MinVersion, h.MaxVersion, err = c.tlsOptions(key, e.ClientCertificateMode, mode, len(e.SslProtocols) > 0, protocols); err != nil {
 		return nil, err
 	}
 	if len(e.Sni) > 0 {
@@ -549,15 +560,15 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		for host, sc := range e.Sni {
 			skey := key + ":Sni:" + host
 			if sc.Certificate == nil || sc.Certificate.Path == "" {
-				return nil, fmt.Errorf("%s:Certificate:Path is missing", skey)
+				return nil, c.missing(skey+":Certificate:Path", "every Sni entry needs its certificate")
 			}
 			sni := SNI{CertificateFile: c.path(sc.Certificate.Path), KeyFile: c.path(sc.Certificate.KeyPath), Password: sc.Certificate.Password}
-			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = tlsOptions(skey, sc.ClientCertificateMode, sc.SslProtocols); err != nil {
+			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = c.tlsOptions(skey, sc.ClientCertificateMode, sc.ClientCertificateMode, true, sc.SslProtocols); err != nil {
 				return nil, err
 			}
 			if sc.Protocols != "" {
 				if sni.Protocols, err = ParseProtocols(sc.Protocols); err != nil {
-					return nil, fmt.Errorf("%s:Protocols: %w", skey, err)
+					return nil, c.keyErr(skey+":Protocols", err)
 				}
 			}
 			h.SNI[host] = sni
@@ -571,10 +582,10 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 }
 
 // parseSocketMode parses the octal permissions of a Unix socket file.
-func parseSocketMode(key, text string) (fs.FileMode, error) {
+func parseSocketMode(text string) (fs.FileMode, error) {
 	m, err := strconv.ParseUint(text, 8, 32)
 	if err != nil || m == 0 || m > 0o777 {
-		return 0, fmt.Errorf("%s: %q is not an octal file mode such as \"0660\"", key, text)
+		return 0, fmt.Errorf("%q is not an octal file mode such as \"0660\"", text)
 	}
 	return fs.FileMode(m), nil
 }
@@ -588,22 +599,128 @@ func (c *Config) path(p string) string {
 }
 
 // tlsOptions parses the ClientCertificateMode and SslProtocols keys under
-// key; empty values leave the defaults.
-func tlsOptions(key, mode string, protocols []string) (m ClientCertificateMode, lo, hi uint16, err error) {
+// key, or EndpointDefaults' when the endpoint does not set them (own
+// says whether the protocols are the endpoint's); empty values leave the
+// defaults.
+func (c *Config) tlsOptions(key, ownMode, mode string, own bool, protocols []string) (m ClientCertificateMode, lo, hi uint16, err error) {
 	if mode != "" {
 		if m, err = ParseClientCertificateMode(mode); err != nil {
-			return 0, 0, 0, fmt.Errorf("%s:ClientCertificateMode: %w", key, err)
+			mkey := key + ":ClientCertificateMode"
+			if ownMode == "" {
+				mkey = "Kestrel:EndpointDefaults:ClientCertificateMode"
+			}
+			return 0, 0, 0, c.keyErr(mkey, err)
 		}
 	}
 	if len(protocols) > 0 {
+		pkey := key + ":SslProtocols"
+		if !own {
+			pkey = "Kestrel:EndpointDefaults:SslProtocols"
+		}
 		if lo, hi, err = certs.ParseSslProtocols(strings.Join(protocols, ",")); err != nil {
-			return 0, 0, 0, fmt.Errorf("%s:SslProtocols: %w", key, err)
+			return 0, 0, 0, c.keyErr(pkey, err)
 		}
 		if lo < tls.VersionTLS12 {
-			return 0, 0, 0, fmt.Errorf("%s:SslProtocols: TLS before 1.2 is not supported", key)
+			return 0, 0, 0, c.keyErr(pkey, errors.New("TLS before 1.2 is not supported"))
 		}
 	}
 	return m, lo, hi, nil
+}
+
+// keyErr is the error of a key: it names where its value came from (the
+// file, a flag, an environment variable) and the key, and drops the
+// prefixes of the packages the error comes through.
+func (c *Config) keyErr(key string, err error) error {
+	return &configError{prefix: c.source(key) + key + ": ", err: err}
+}
+
+// missing is the error of a key that must be set: it names the source of
+// the section it is missing from.
+func (c *Config) missing(key, why string) error {
+	return &configError{prefix: c.source(key), err: fmt.Errorf("%s is missing: %s", key, why)}
+}
+
+// source is "SOURCE: " for the source of key or, if it is not set, of the
+// nearest section above it that is; "" when there is none (a Config built
+// in code).
+func (c *Config) source(key string) string {
+	for k := key; k != ""; {
+		if src := c.store.Source(k); src != "" {
+			return src + ": "
+		}
+		i := strings.LastIndexByte(k, ':')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return ""
+}
+
+// limitField is a field of Limits named in an error of Limits.
+var limitField = regexp.MustCompile(`\bLimits(\.[A-Za-z0-9]+)+`)
+
+// limitsErr is an error of Limits (which names fields such as
+// Limits.Http2.MaxFrameSize) as an error of the configuration: the first
+// field named becomes its key (Kestrel:Limits:Http2:MaxFrameSize), with
+// the source of its value.
+func (c *Config) limitsErr(err error) error {
+	field := limitField.FindString(err.Error())
+	if field == "" {
+		return err
+	}
+	key := "Kestrel:" + strings.ReplaceAll(field, ".", ":")
+	msg := strings.TrimPrefix(err.Error(), "kestrel: ")
+	msg = limitField.ReplaceAllStringFunc(msg, func(f string) string { return "Kestrel:" + strings.ReplaceAll(f, ".", ":") })
+	return &configError{prefix: c.source(key), err: &wrapped{msg: msg, err: err}}
+}
+
+// wrapped is err with another message.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
+
+// configError is an error of a configuration key, "kestrel: SOURCE: KEY:
+// message"; it unwraps to the error it describes.
+type configError struct {
+	prefix string
+	err    error
+}
+
+func (e *configError) Error() string {
+	msg := e.err.Error()
+	for _, p := range []string{"kestrel: ", "certs: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return "kestrel: " + e.prefix + msg
+}
+
+func (e *configError) Unwrap() error { return e.err }
+
+// certificateStoreKeys are the keys of a certificate in ASP.NET's
+// configuration that select it from a certificate store.
+var certificateStoreKeys = []string{"Subject", "Store", "Location", "AllowInvalid"}
+
+// certificateStoreHint explains the keys of a certificate store under a
+// Certificate section (of an endpoint, an Sni entry, or
+// Kestrel:Certificates), which Go has no counterpart of.
+func certificateStoreHint(key string) (about, explanation string, ok bool) {
+	segs := strings.Split(key, ":")
+	if len(segs) < 3 || !slices.ContainsFunc(certificateStoreKeys, func(k string) bool { return strings.EqualFold(k, segs[len(segs)-1]) }) {
+		return "", "", false
+	}
+	parent := segs[len(segs)-2]
+	inCertificates := len(segs) == 4 && strings.EqualFold(segs[1], "Certificates")
+	if !strings.EqualFold(parent, "Certificate") && !inCertificates {
+		return "", "", false
+	}
+	return strings.Join(segs[:len(segs)-1], ":"),
+		"Subject, Store, Location and AllowInvalid select a certificate from a certificate store, which only Windows/.NET has; " +
+			"name the certificate's files instead: Path (a .pfx with Password, or a PEM certificate) and KeyPath (its PEM private key)", true
 }
 
 func lookupFold[V any](m map[string]V, key string) (V, bool) {

@@ -435,3 +435,70 @@ func TestConfigShutdownTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigMessages: every error of a configuration names where the
+// value came from (the file, or the environment variable) and the key,
+// says what to do, and carries no prefix of an inner package; the library
+// gives them as the command shows them.
+func TestConfigMessages(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appsettings.json")
+	for _, tc := range []struct {
+		json string
+		env  []string
+		want string // the whole message; FILE and DIR stand for the paths
+	}{
+		{`{"Kestrel": {"Endpoint": {"Web": {"Url": "http://127.0.0.1:0"}, "Api": {"Url": "http://127.0.0.1:0"}}}}`, nil,
+			"kestrel: configuration:\nFILE: unknown section \"Kestrel:Endpoint\" (did you mean \"Kestrel:Endpoints\"?)"},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certficate": {"Path": "a.pfx"}}}}}`, nil,
+			"kestrel: configuration:\nFILE: unknown section \"Kestrel:Endpoints:Web:Certficate\" (did you mean \"Kestrel:Endpoints:Web:Certificate\"?)"},
+		{`{"Kestrel": {"Certficates": {"Default": {"Path": "a.pfx"}}}}`, nil,
+			"kestrel: configuration:\nFILE: unknown section \"Kestrel:Certficates\" (did you mean \"Kestrel:Certificates\"?)"},
+		{`{"Kestrel": {"Limits": {"KeepAliveTimeot": "00:01:00"}}}`, nil,
+			"kestrel: configuration:\nFILE: unknown key \"Kestrel:Limits:KeepAliveTimeot\" (did you mean \"Kestrel:Limits:KeepAliveTimeout\"?)"},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certificate": {"Subject": "localhost", "Store": "My", "Location": "CurrentUser", "AllowInvalid": true}}}}}`, nil,
+			"kestrel: configuration:\nFILE: Kestrel:Endpoints:Web:Certificate: Subject, Store, Location and AllowInvalid select a certificate from a certificate store, which only Windows/.NET has; name the certificate's files instead: Path (a .pfx with Password, or a PEM certificate) and KeyPath (its PEM private key)"},
+		{`{"Kestrel": {"Certificates": {"Default": {"subject": "CN=app"}}}}`, nil,
+			"kestrel: configuration:\nFILE: Kestrel:Certificates:Default: Subject, Store, Location and AllowInvalid select a certificate from a certificate store, which only Windows/.NET has; name the certificate's files instead: Path (a .pfx with Password, or a PEM certificate) and KeyPath (its PEM private key)"},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Protocols": "Http4"}}}}`, nil,
+			`kestrel: FILE: Kestrel:Endpoints:Web:Protocols: unknown protocols "Http4" (use Http1, Http2, Http3, Http1AndHttp2 or Http1AndHttp2AndHttp3)`},
+		{`{"Kestrel": {"EndpointDefaults": {"Protocols": "Http4"}, "Endpoints": {"Web": {"Url": "http://127.0.0.1:0"}}}}`, nil,
+			`kestrel: FILE: Kestrel:EndpointDefaults:Protocols: unknown protocols "Http4" (use Http1, Http2, Http3, Http1AndHttp2 or Http1AndHttp2AndHttp3)`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "ftp://127.0.0.1:0"}}}}`, nil,
+			`kestrel: FILE: Kestrel:Endpoints:Web:Url: URL "ftp://127.0.0.1:0": unsupported scheme "ftp" (use http:// or https://)`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "SslProtocols": ["Tls11"]}}}}`, nil,
+			`kestrel: FILE: Kestrel:Endpoints:Web:SslProtocols: "Tls11": TLS 1.1 is insecure and not supported; use Tls12 and/or Tls13`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "ClientCertificateMode": "Sometimes"}}}}`, nil,
+			`kestrel: FILE: Kestrel:Endpoints:Web:ClientCertificateMode: unknown client certificate mode "Sometimes"; valid values are NoCertificate, AllowCertificate and RequireCertificate`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certificate": {"KeyPath": "a.key"}}}}}`, nil,
+			`kestrel: FILE: Kestrel:Endpoints:Web:Certificate:Path is missing: name the certificate file (a .pfx, or a PEM certificate with KeyPath for its key)`},
+		{`{"Kestrel": {"Limits": {"Http2": {"MaxFrameSize": 5}}}}`, nil,
+			`kestrel: FILE: Kestrel:Limits:Http2:MaxFrameSize is 5; use a value from 16384 to 16777215 (default 16384)`},
+		{`{"Kestrel": {}}`, []string{"Kestrel__Endpoints__Web__Url=http://127.0.0.1:0", "Kestrel__Endpoints__Web__Protocols=Http9"},
+			`kestrel: environment variable Kestrel__Endpoints__Web__Protocols: Kestrel:Endpoints:Web:Protocols: unknown protocols "Http9" (use Http1, Http2, Http3, Http1AndHttp2 or Http1AndHttp2AndHttp3)`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "unix:/proc/no/such.sock"}}}}`, nil,
+			`kestrel: failed to bind to unix:/proc/no/such.sock (FILE: Kestrel:Endpoints:Web): listen unix /proc/no/such.sock: bind: no such file or directory`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "none.pfx"}}}}}`, nil,
+			`kestrel: FILE: Kestrel:Endpoints:Web (https://127.0.0.1:0): reading the certificate: open DIR/none.pfx: no such file or directory`},
+	} {
+		err := func() error {
+			cfg, err := ParseConfig([]byte(tc.json), file, nil, tc.env)
+			if err != nil {
+				return err
+			}
+			s := &Server{Logger: discardLogger()}
+			if err := cfg.Apply(s); err != nil {
+				return err
+			}
+			if err := s.Start(); err != nil {
+				return err
+			}
+			s.Close()
+			return nil
+		}()
+		want := strings.NewReplacer("FILE", file, "DIR", dir).Replace(tc.want)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.json, err, want)
+		}
+	}
+}

@@ -184,6 +184,8 @@ type endpoint struct {
 	ln         net.Listener // already bound (inherited)
 	opts       Endpoint
 	fromConfig bool         // added by Config.Apply: Reload replaces it
+	fromURLs   bool         // from UseURLs (or the default URL): served while the configuration has no endpoints
+	origin     string       // the configuration key (and file) of an endpoint from one, for messages
 	from       *Endpoint    // the Endpoint resolved; its sockets share one TLS configuration
 	tls        *tlsEndpoint // built by Start for https
 }

@@ -873,7 +873,7 @@ func TestConfigHTTP3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Apply(&Server{}); err == nil || !strings.Contains(err.Error(), "Http3.MaxRequestHeaderFieldSize") {
+	if err := cfg.Apply(&Server{}); err == nil || !strings.Contains(err.Error(), "f: Kestrel:Limits:Http3:MaxRequestHeaderFieldSize is -1") {
 		t.Errorf("a negative field size: %v", err)
 	}
 	cfg, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"E": {"Url": "http://127.0.0.1:0", "Protocols": "Http3"}}}}`), "f", nil, nil)

@@ -99,7 +99,7 @@ const (
 func ParseClientCertificateMode(s string) (ClientCertificateMode, error) {
 	m, err := certs.ParseClientCertificateMode(s)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("kestrel: %w", err)
 	}
 	switch m {
 	case certs.AllowCertificate:

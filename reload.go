@@ -30,7 +30,12 @@ import (
 //     endpoints using it), the Unix socket mode and ShutdownTimeout take
 //     c's values, over those set in code; new connections get the new
 //     limits, and connections open keep theirs.
-//   - Endpoints added in code or by UseURLs stay as they are.
+//   - Endpoints added in code stay as they are. The URLs given to
+//     UseURLs (or the default URL) follow the rule Start applies: they
+//     serve only while no endpoint comes from code, systemd or the
+//     configuration, so a c that adds the first endpoints stops them, and
+//     one that removes the last binds them again, as a restart with c
+//     would.
 //
 // Certificate files named by c are loaded again when they change, as
 // usual; an endpoint whose certificate path is changed in c is served
@@ -74,21 +79,35 @@ func (s *Server) Reload(c *Config) error {
 	// Match the endpoints of c with those served.
 	s.mu.Lock()
 	old := s.active
-	var served []*listener // from the configuration
-	var others []endpoint  // every other endpoint, for checkSchemes
-	var pool []*socket     // sockets the endpoints c starts may take over
+	var served []*listener    // from the configuration
+	var urlServed []*listener // from UseURLs, or the default URL
+	var others []endpoint     // every other endpoint, for checkSchemes
+	var pool []*socket        // sockets the endpoints c starts may take over
 	var udpPool []*udpSocket
 	for _, l := range s.listeners {
 		switch {
 		case l.ep.fromConfig:
 			served = append(served, l)
+		case l.ep.fromURLs:
+			urlServed = append(urlServed, l)
 		case l.unclaimedSystemd():
 			pool = append(pool, l.sock)
 		default:
 			others = append(others, l.ep)
 		}
 	}
+	fallback, fallbackRaw := s.urlsKept, s.urlsRaw
 	s.mu.Unlock()
+	// The URLs serve while the configuration has no endpoints, as at
+	// Start.
+	var urlStart []endpoint
+	overriding := false
+	switch {
+	case len(eps) == 0 && len(urlServed) == 0 && len(fallback) > 0:
+		urlStart = slices.Clone(fallback)
+	case len(eps) > 0 && len(urlServed) > 0:
+		overriding = true
+	}
 	oldGroups := groupListeners(served)
 	newGroups := groupEndpoints(eps)
 	kept := make([][]*listener, len(newGroups)) // by new group: the listeners kept for it
@@ -104,9 +123,17 @@ func (s *Server) Reload(c *Config) error {
 			toStart = append(toStart, ng...)
 		}
 	}
+	toStart = append(toStart, urlStart...) // last: the bound listeners of c's endpoints come first
 	var stopped []*listener
 	for _, og := range oldGroups {
 		stopped = append(stopped, og...)
+	}
+	if overriding {
+		stopped = append(stopped, urlServed...)
+	} else {
+		for _, l := range urlServed {
+			others = append(others, l.ep)
+		}
 	}
 	for _, l := range stopped {
 		if l.sock != nil {
@@ -190,6 +217,10 @@ func (s *Server) Reload(c *Config) error {
 			b++
 		}
 	}
+	if !overriding {
+		fromConfig = append(fromConfig, urlServed...) // the URLs kept
+	}
+	fromConfig = append(fromConfig, bound[b:]...) // the URLs bound
 	s.listeners = s.relist(fromConfig, retired, reborn)
 	s.publishAltSvc()
 	for _, l := range retired {
@@ -197,6 +228,9 @@ func (s *Server) Reload(c *Config) error {
 	}
 	s.mu.Unlock()
 
+	if overriding && len(fallbackRaw) > 0 {
+		s.logOverriding(fallbackRaw)
+	}
 	if len(stopped) > 0 {
 		logevents.General(s.log, slog.LevelInfo, "ConfigChangedStoppingEndpoints", "Config changed. Stopping the following endpoints: '"+strings.Join(endpointURLs(stopped), "', '")+"'")
 	}
@@ -229,14 +263,14 @@ func (s *Server) retire(ls []*listener, st activeSettings) {
 }
 
 // relist returns the listeners once Reload has replaced those of the
-// configuration with fromConfig: the others keep their places, those from
-// the configuration come where the first of them was, the retired ones go
+// configuration (and of the URLs) with fromConfig: the others keep their
+// places, those from the configuration come where the first of them was, the retired ones go
 // and the reborn systemd ones come last. s.mu is held.
 func (s *Server) relist(fromConfig, retired, reborn []*listener) []*listener {
 	var out []*listener
 	placed := false
 	for _, l := range s.listeners {
-		if l.ep.fromConfig || slices.Contains(retired, l) {
+		if l.ep.fromConfig || l.ep.fromURLs || slices.Contains(retired, l) {
 			if !placed {
 				out, placed = append(out, fromConfig...), true
 			}

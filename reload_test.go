@@ -537,3 +537,109 @@ func TestReloadDrainsHTTP2(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReloadURLsAgainstFileEndpoints: the URLs of UseURLs serve only while
+// the configuration has no endpoints, at Start and after each Reload, so
+// that a reload serves what a restart with the same file and URLs would.
+func TestReloadURLsAgainstFileEndpoints(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "file.sock")
+	const noEndpoints = `{"Kestrel": {"Limits": {"MaxRequestBodySize": 100}}}`
+	withEndpoint := `{"Kestrel": {"Endpoints": {"File": {"Url": "unix:` + sock + `"}}}}`
+	// kinds are the addresses a server serves, with the TCP ports left out.
+	kinds := func(s *Server) string {
+		var out []string
+		for _, a := range s.Addresses() {
+			if i := strings.LastIndexByte(a, ':'); strings.HasPrefix(a, "http://127.0.0.1:") && i > 0 {
+				a = a[:i+1] + "PORT"
+			}
+			out = append(out, a)
+		}
+		return strings.Join(out, " ")
+	}
+	start := func(json string) (*Server, *lockedBuffer) {
+		log := &lockedBuffer{}
+		s := &Server{Handler: newGated(), Logger: slog.New(slog.NewTextHandler(log, nil))}
+		if err := parseTestConfig(t, json).Apply(s); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UseURLs("http://127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return s, log
+	}
+	restarted := func(json string) string {
+		s, _ := start(json)
+		defer s.Close()
+		return kinds(s)
+	}
+	wantURLs, wantFile := restarted(noEndpoints), restarted(withEndpoint)
+	if wantURLs != "http://127.0.0.1:PORT" || wantFile != "http://unix:"+sock {
+		t.Fatalf("at start: %q without endpoints in the file, %q with; want the URL, then the file's endpoint only", wantURLs, wantFile)
+	}
+
+	s, log := start(noEndpoints)
+	defer s.Close()
+	urlAddr := addrOf(t, s, "http://127.0.0.1:")
+	onURL := dialRaw(t, "tcp", urlAddr)
+	onURL.send(t, "GET", "/", "")
+
+	reloadJSON(t, s, withEndpoint)
+	if got := kinds(s); got != wantFile {
+		t.Errorf("after a reload that adds an endpoint: %q, want %q as a restart serves", got, wantFile)
+	}
+	if !onURL.closedWithin(2 * time.Second) {
+		t.Error("the idle connection to the URL stayed open")
+	}
+	if c, err := net.Dial("tcp", urlAddr); err == nil {
+		c.Close()
+		t.Errorf("the URL's address %s still accepts connections", urlAddr)
+	}
+	if _, body := dialRaw(t, "unix", sock).send(t, "GET", "/file", ""); body != "hello /file" {
+		t.Errorf("the file's endpoint: %q", body)
+	}
+	if !strings.Contains(log.String(), "Overriding address(es) 'http://127.0.0.1:0'. Binding to endpoints defined in code or the configuration file instead.") {
+		t.Errorf("the log does not say that the file's endpoints override the URLs:\n%s", log)
+	}
+
+	reloadJSON(t, s, noEndpoints)
+	if got := kinds(s); got != wantURLs {
+		t.Errorf("after a reload that removes the endpoints: %q, want %q as a restart serves", got, wantURLs)
+	}
+	if _, body := dialRaw(t, "tcp", addrOf(t, s, "http://127.0.0.1:")).send(t, "GET", "/url", ""); body != "hello /url" {
+		t.Errorf("the URL, served again: %q", body)
+	}
+	if _, err := net.Dial("unix", sock); err == nil {
+		t.Error("the removed endpoint still accepts connections")
+	}
+	reloadJSON(t, s, noEndpoints) // no change: the URL keeps its socket
+	if got := kinds(s); got != wantURLs {
+		t.Errorf("after a reload without a change: %q", got)
+	}
+}
+
+// TestReloadURLsStayOffWithCodeEndpoints: an endpoint added in code
+// overrides the URLs for good; a configuration without endpoints does not
+// bring them back.
+func TestReloadURLsStayOffWithCodeEndpoints(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: newGated(), Logger: discardLogger()}
+	if err := parseTestConfig(t, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`).Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ListenEndpoint(Endpoint{UnixPath: filepath.Join(t.TempDir(), "code.sock")}); err != nil {
+		t.Fatal(err)
+	}
+	s.UseURLs("http://127.0.0.1:0")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reloadJSON(t, s, `{"Kestrel": {}}`)
+	if addrs := s.Addresses(); len(addrs) != 1 || !strings.HasPrefix(addrs[0], "http://unix:") {
+		t.Errorf("Addresses() = %q, want the endpoint from code only", addrs)
+	}
+}

@@ -147,6 +147,8 @@ type Server struct {
 	endpoints []endpoint // added in code or by a configuration file
 	urls      []endpoint // from UseURLs
 	rawURLs   []string
+	urlsKept  []endpoint              // the URLs (or the default URL) Reload binds while the configuration has no endpoints; nil when endpoints from code or systemd serve
+	urlsRaw   []string                // as given, for the log
 	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
 	udpSpares []*udpSocket            // UDP sockets from the process replaced, not claimed yet
 	listeners []*listener             // the endpoints served, in the order they were bound
@@ -325,7 +327,11 @@ func (s *Server) ListenEndpoint(ep Endpoint) error {
 // UseURLs sets URL prefixes from a flag or an environment variable
 // (semicolon-separated, as in --urls and KESTREL_URLS). As in Kestrel,
 // they are used only when no endpoint was added in code or by a
-// configuration file; otherwise Start logs a warning naming them.
+// configuration file; otherwise Start logs a warning naming them. The
+// rule holds through Server.Reload: a configuration that adds the first
+// endpoints stops the URLs (with the same warning), and one that removes
+// the last binds them again, so that a reload serves what a restart with
+// the same file would.
 func (s *Server) UseURLs(urls string) error {
 	var eps []endpoint
 	var raw []string
@@ -435,13 +441,24 @@ func (s *Server) Start() error {
 	}
 	eps := s.endpoints
 	systemd := slices.ContainsFunc(s.spares, func(sk *socket) bool { return sk.systemd })
+	// The URLs (or the default URL) serve when nothing else is configured:
+	// not while endpoints from code or systemd's sockets serve, which stay,
+	// and not while the configuration has endpoints, which Reload may add
+	// or remove (it then binds or stops the URLs by the same rule).
+	fallback, fallbackRaw := s.urls, s.rawURLs
+	if len(fallback) == 0 && len(s.listeners) == 0 {
+		fallback, _ = Endpoint{URL: DefaultURL}.resolve()
+		fallbackRaw = nil
+	}
+	for i := range fallback {
+		fallback[i].fromURLs = true
+	}
+	pinned := systemd || slices.ContainsFunc(eps, func(ep endpoint) bool { return !ep.fromConfig })
 	switch {
-	case (len(eps) > 0 || systemd) && len(s.rawURLs) > 0:
-		logevents.General(s.log, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(s.rawURLs, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
-	case len(eps) == 0 && !systemd && len(s.urls) > 0:
-		eps = s.urls
-	case len(eps) == 0 && !systemd && len(s.listeners) == 0:
-		eps, _ = parseURL(DefaultURL)
+	case (len(eps) > 0 || systemd) && len(fallbackRaw) > 0:
+		s.logOverriding(fallbackRaw)
+	case len(eps) == 0 && !systemd:
+		eps = slices.Clone(fallback)
 	}
 	if err := checkSchemes(eps); err != nil {
 		return err
@@ -467,12 +484,21 @@ func (s *Server) Start() error {
 	}
 	s.spares, s.udpSpares = nil, nil
 	s.endpoints, s.urls, s.rawURLs = nil, nil, nil
+	if !pinned {
+		s.urlsKept, s.urlsRaw = fallback, fallbackRaw // for Reload
+	}
 	for _, l := range bound {
 		s.open(l)
 	}
 	s.listeners = append(s.listeners, bound...)
 	s.publishAltSvc()
 	return nil
+}
+
+// logOverriding says that endpoints from code, systemd or the
+// configuration are bound instead of the URLs, as Kestrel does.
+func (s *Server) logOverriding(raw []string) {
+	logevents.General(s.log, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(raw, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
 }
 
 // checkSchemes refuses HTTP and HTTPS on one port.
@@ -526,7 +552,11 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				h = &merged
 			}
 		}
-		te, err := h.build(ep.url, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
+		name := ep.url
+		if ep.origin != "" {
+			name = ep.origin + " (" + ep.url + ")"
+		}
+		te, err := h.build(name, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
 		if err != nil {
 			return err
 		}
@@ -664,17 +694,21 @@ func (s *Server) bindQUICOnly(ep *endpoint, udpPool *[]*udpSocket, claimed *[]*u
 
 // bindError explains why ep could not be bound, and what to do.
 func bindError(ep *endpoint, err error) error {
+	url := ep.url
+	if ep.origin != "" {
+		url += " (" + ep.origin + ")" // the file and key of an endpoint from a configuration
+	}
 	switch {
 	case transport.IsAddrInUse(err):
-		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", ep.url, ep.address, ep.port)
+		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", url, ep.address, ep.port)
 	case errors.Is(err, os.ErrPermission) && ep.port > 0 && ep.port < 1024:
 		return fmt.Errorf("kestrel: failed to bind to %s: %w: ports below 1024 need privileges; "+
 			"run as root, give the program the capability (sudo setcap cap_net_bind_service=+ep /path/to/program), "+
-			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", ep.url, err)
+			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", url, err)
 	case errors.Is(err, os.ErrPermission) && ep.network == "unix":
-		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", ep.url, err, ep.address)
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", url, err, ep.address)
 	}
-	return fmt.Errorf("kestrel: failed to bind to %s: %w", ep.url, err)
+	return fmt.Errorf("kestrel: failed to bind to %s: %w", url, err)
 }
 
 // open starts serving l, with the protocol configuration of the active

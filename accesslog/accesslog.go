@@ -1,15 +1,17 @@
 // Package accesslog is HTTP middleware that records one line per request:
-// when it arrived, the client's address, the method, target and protocol,
-// the response status and body size, how long it took and the client's
-// User-Agent.
+// when it arrived, the client's address, the user of Basic authentication,
+// the method, target and protocol, the response status and body size, the
+// Referer and User-Agent, how long it took and the request id.
 //
 // Lines are written in the Combined Log Format that nginx and Apache use,
-// followed by the duration in seconds, so that log tools read them:
+// followed by the duration in seconds and the request id (Kestrel's
+// TraceIdentifier, kestrel.RequestID; "-" on another server), so that log
+// tools read them:
 //
-//	127.0.0.1 - - [30/Nov/2026:15:04:05 +0000] "GET /hello?x=1 HTTP/1.1" 200 13 "-" "curl/8.5.0" 0.000183
+//	127.0.0.1 - - [30/Nov/2026:15:04:05 +0000] "GET /hello?x=1 HTTP/1.1" 200 13 "-" "curl/8.5.0" 0.000183 0HNQEV7R6JMK1:00000001
 //
-// or, with Options.Logger, as one slog record per request, for structured
-// (JSON) output.
+// or, with Options.Logger, as one slog record per request with the same
+// fields, for structured (JSON) output.
 //
 // The middleware keeps the ResponseWriter's optional interfaces:
 // http.Flusher, http.Hijacker, io.ReaderFrom, http.CloseNotifier where the
@@ -24,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,8 +45,10 @@ type Options struct {
 	Writer io.Writer
 
 	// Logger, when set, receives each request as a record at Info level
-	// instead, with the attributes RemoteAddr, Method, Target, Protocol,
-	// StatusCode, ResponseBytes, DurationMs and UserAgent.
+	// instead, with the fields of a line as attributes: StartTime (when
+	// the request arrived), RemoteAddr, RemoteUser, Method, Target,
+	// Protocol, StatusCode, ResponseBytes, Referer, UserAgent, DurationMs
+	// and RequestId ("" where a field has no value).
 	Logger *slog.Logger
 }
 
@@ -101,15 +106,34 @@ type entry struct {
 func (e *entry) log(l *slog.Logger) {
 	l.LogAttrs(e.r.Context(), slog.LevelInfo, e.r.Method+" "+e.r.RequestURI+" "+e.r.Proto+" "+strconv.Itoa(e.status),
 		logging.Category(Category),
+		slog.Time("StartTime", e.start),
 		slog.String("RemoteAddr", e.r.RemoteAddr),
+		slog.String("RemoteUser", remoteUser(e.r)),
 		slog.String("Method", e.r.Method),
 		slog.String("Target", e.r.RequestURI),
 		slog.String("Protocol", e.r.Proto),
 		slog.Int("StatusCode", e.status),
 		slog.Int64("ResponseBytes", e.bytes),
-		slog.Float64("DurationMs", float64(e.took.Microseconds())/1000),
+		slog.String("Referer", e.r.Referer()),
 		slog.String("UserAgent", e.r.UserAgent()),
+		slog.Float64("DurationMs", float64(e.took.Microseconds())/1000),
+		slog.String("RequestId", requestID(e.r)),
 	)
+}
+
+// remoteUser is the user name of the request's Basic authentication, as
+// nginx's $remote_user: the client's claim, not checked.
+func remoteUser(r *http.Request) string {
+	u, _, _ := r.BasicAuth()
+	return u
+}
+
+// requestID is the request's id on this server, "" on another.
+func requestID(r *http.Request) string {
+	if ex := app.FromRequest(r); ex != nil {
+		return ex.RequestID()
+	}
+	return ""
 }
 
 // writer writes lines, one Write each, from a pool of buffers.
@@ -141,8 +165,14 @@ func appendLine(b []byte, e *entry) []byte {
 	}
 	b = append(b, host...)
 	b = append(b, " - "...)
-	if u := e.r.URL; u != nil && u.User != nil && u.User.Username() != "" {
-		b = appendSafe(b, u.User.Username())
+	if u := remoteUser(e.r); u != "" {
+		for _, part := range strings.SplitAfter(u, " ") { // a space would split the field
+			if p, ok := strings.CutSuffix(part, " "); ok {
+				b = append(appendSafe(b, p), `\x20`...)
+			} else {
+				b = appendSafe(b, part)
+			}
+		}
 	} else {
 		b = append(b, '-')
 	}
@@ -168,6 +198,12 @@ func appendLine(b []byte, e *entry) []byte {
 	b = appendQuoted(b, e.r.UserAgent())
 	b = append(b, "\" "...)
 	b = strconv.AppendFloat(b, e.took.Seconds(), 'f', 6, 64)
+	b = append(b, ' ')
+	if ex := app.FromRequest(e.r); ex != nil {
+		b = ex.AppendRequestID(b)
+	} else {
+		b = append(b, '-')
+	}
 	return append(b, '\n')
 }
 

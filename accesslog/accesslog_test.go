@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -73,7 +75,7 @@ func send(t *testing.T, addr, raw string) *http.Response {
 	return resp
 }
 
-var lineRE = regexp.MustCompile(`^(\S+) - (\S+) \[(\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" (\d+\.\d{6})$`)
+var lineRE = regexp.MustCompile(`^(\S+) - (\S+) \[(\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" (\d+\.\d{6}) (\S+)$`)
 
 func TestLines(t *testing.T) {
 	var out lockedBuffer
@@ -123,7 +125,8 @@ func TestLines(t *testing.T) {
 			t.Errorf("line %q is not in the combined format with a duration", lines[i])
 			continue
 		}
-		if m[1] != "127.0.0.1" || m[2] != "-" || m[4] != w.request || m[5] != w.status || m[6] != w.bytes || m[7] != w.referer || m[8] != w.agent {
+		if m[1] != "127.0.0.1" || m[2] != "-" || m[4] != w.request || m[5] != w.status || m[6] != w.bytes || m[7] != w.referer || m[8] != w.agent ||
+			!regexp.MustCompile(`^[0-9A-V]{13}:[0-9A-F]{8}$`).MatchString(m[10]) {
 			t.Errorf("line %q: want %+v", lines[i], w)
 		}
 		at, err := time.Parse("02/Jan/2006:15:04:05 -0700", m[3])
@@ -158,7 +161,8 @@ func TestSlog(t *testing.T) {
 	r.Header.Set("User-Agent", "test")
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	for _, want := range []string{`"msg":"PUT /items/1 HTTP/1.1 201"`, `"Category":"AccessLog"`, `"RemoteAddr":"192.0.2.1:1234"`,
-		`"Method":"PUT"`, `"Target":"/items/1"`, `"Protocol":"HTTP/1.1"`, `"StatusCode":201`, `"ResponseBytes":4`, `"DurationMs":`, `"UserAgent":"test"`} {
+		`"Method":"PUT"`, `"Target":"/items/1"`, `"Protocol":"HTTP/1.1"`, `"StatusCode":201`, `"ResponseBytes":4`, `"DurationMs":`, `"UserAgent":"test"`,
+		`"Referer":""`, `"RemoteUser":""`, `"RequestId":""`, `"StartTime":"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("record %s lacks %s", out.String(), want)
 		}
@@ -266,5 +270,58 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 		if !lineRE.MatchString(l) {
 			t.Fatalf("broken line %q", l)
 		}
+	}
+}
+
+// TestTextAndJSONSameFields: a request logged as a line and as a JSON
+// record gives the same values for every field of the line.
+func TestTextAndJSONSameFields(t *testing.T) {
+	var text lockedBuffer
+	var records lockedBuffer
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	h := accesslog.Handler(accesslog.Handler(app, accesslog.Options{Writer: &text}),
+		accesslog.Options{Logger: slog.New(slog.NewJSONHandler(&records, nil))})
+	addr := startKestrel(t, h, kestrel.Limits{})
+	send(t, addr, "GET /page?q=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\n"+
+		"Referer: https://example.com/from\r\nUser-Agent: agent/1.0\r\n\r\n")
+	for deadline := time.Now().Add(5 * time.Second); (len(text.lines()) == 0 || len(records.lines()) == 0) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if len(text.lines()) != 1 || len(records.lines()) != 1 {
+		t.Fatalf("text %q, records %q: want one each", text.lines(), records.lines())
+	}
+	m := lineRE.FindStringSubmatch(text.lines()[0])
+	if m == nil {
+		t.Fatalf("line %q is not in the combined format with a duration and a request id", text.lines()[0])
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(records.lines()[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(fmt.Sprint(rec["RemoteAddr"]))
+	start, err := time.Parse(time.RFC3339Nano, fmt.Sprint(rec["StartTime"]))
+	if err != nil {
+		t.Fatalf("StartTime: %v", err)
+	}
+	for _, f := range []struct{ name, line, record string }{
+		{"address", m[1], host},
+		{"user", m[2], fmt.Sprint(rec["RemoteUser"])},
+		{"time", m[3], start.Format("02/Jan/2006:15:04:05 -0700")},
+		{"request", m[4], fmt.Sprintf("%v %v %v", rec["Method"], rec["Target"], rec["Protocol"])},
+		{"status", m[5], fmt.Sprint(rec["StatusCode"])},
+		{"bytes", m[6], fmt.Sprint(rec["ResponseBytes"])},
+		{"referer", m[7], fmt.Sprint(rec["Referer"])},
+		{"user agent", m[8], fmt.Sprint(rec["UserAgent"])},
+		{"request id", m[10], fmt.Sprint(rec["RequestId"])},
+	} {
+		if f.line != f.record {
+			t.Errorf("%s: %q in the line, %q in the record", f.name, f.line, f.record)
+		}
+	}
+	if m[2] != "alice" || m[7] != "https://example.com/from" || m[10] == "-" {
+		t.Errorf("line %q: want the Basic user alice, the Referer and the request id", m[0])
+	}
+	if _, ok := rec["DurationMs"].(float64); !ok {
+		t.Errorf("record %v: DurationMs is not a number", rec)
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // An access log on standard output, one line per request in the
-// Combined Log Format with the duration.
+// Combined Log Format with the duration and the request id.
 func ExampleHandler() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("Hello!")) })

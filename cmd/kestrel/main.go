@@ -19,8 +19,10 @@
 // (endpoints, certificates, limits) and its top-level AllowedHosts; flags
 // override it, and environment variables such as
 // Kestrel__Limits__MaxRequestBodySize override both. Endpoints from the
-// file win over --urls. Relative certificate paths resolve against the
-// file's folder.
+// file win over --urls, which serve only while the file has none, at
+// start and after a reload alike. The file may have comments, trailing
+// commas and a byte order mark, as ASP.NET's appsettings.json. Relative
+// certificate paths resolve against the file's folder.
 //
 // --root serves a folder's files with package staticfiles: ETags,
 // conditional and range requests, precompressed siblings and compression
@@ -35,7 +37,10 @@
 // Ctrl-C or SIGTERM shuts the server down gracefully: requests get
 // --shutdown-timeout to finish, then the ones left are aborted and logged.
 // The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
-// a command line it cannot parse.
+// a command line it cannot parse. --help (or "kestrel help") prints the
+// usage on standard output. Durations are Go's ("30s"), ASP.NET's
+// ("00:00:30") or a number of seconds; --log-level takes ASP.NET's names
+// (Trace, Debug, Information, Warning, Error, Critical, None) or Go's.
 //
 // The configuration file is read again when it changes and on SIGHUP:
 // endpoints added, removed or changed are rebound, the others keep their
@@ -67,12 +72,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,7 +90,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	var help *helpRequest
 	switch {
+	case errors.As(err, &help):
+		fmt.Print(help.usage)
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
 	case errors.Is(err, errVersion):
@@ -107,17 +112,6 @@ var errUsage = errors.New("usage")
 
 // errVersion asks main to print the version.
 var errVersion = errors.New("version requested")
-
-// version is the module version this binary was built from ("(devel)"
-// for a build inside the repository without version control stamps) and
-// the Go toolchain's.
-func version() string {
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
-	}
-	return fmt.Sprintf("kestrel %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
 
 // usage prints the command's synopsis, its subcommands and its flags.
 func usage(fs *flag.FlagSet) {
@@ -142,6 +136,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	}
 	fs := flag.NewFlagSet("kestrel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"--help"}
+	}
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
 	configFile := fs.String("config", "", "read endpoints, certificates and limits from this JSON file (the Kestrel section)")
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
@@ -149,32 +146,33 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	fs.StringVar(&static.Fallback, "fallback", "", "with --root: serve this file (such as index.html) for unknown paths without an extension, for single-page apps")
 	fs.BoolVar(&static.Browse, "browse", false, "with --root: list the files of folders that have no default file (default.htm, default.html, index.htm or index.html)")
 	fs.StringVar(&static.CacheControl, "cache-control", "", `with --root: the Cache-Control of files whose names carry no content hash (default "no-cache")`)
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	level := fs.String("log-level", "Information", "log level: Trace, Debug, Information, Warning, Error, Critical or None (or Go's debug, info, warn, error)")
 	noServer := fs.Bool("no-server-header", false, "do not send the Server: Kestrel header")
 	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 0, "how long in-flight requests may finish after Ctrl-C or SIGTERM (default Kestrel:ShutdownTimeout, or 30s)")
+	var shutdownTimeout durationFlag
+	fs.Var(&shutdownTimeout, "shutdown-timeout", "how long in-flight requests may finish after Ctrl-C or SIGTERM, such as 30s, 00:00:30 or 30 (seconds) (default Kestrel:ShutdownTimeout, or 30s)")
 	pidFile := fs.String("pid-file", "", "write the process ID to this file once the server is ready (for \"kestrel upgrade\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() { usage(fs) }
+	fs.Usage = func() {} // the whole usage is for --help; an error gets seeHelp
 	obs := addObservabilityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpFor(fs, usage)
 		}
+		fmt.Fprintln(stderr, seeHelp)
 		return errUsage
 	}
 	if *showVersion {
 		return errVersion
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+		fmt.Fprintf(stderr, "kestrel: unexpected argument %q\n%s\n", fs.Arg(0), seeHelp)
 		return errUsage
 	}
 
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *level)
+	lvl, err := parseLogLevel(*level)
+	if err != nil {
+		return err
 	}
 	log, err := obs.logger(stderr, lvl, environ)
 	if err != nil {
@@ -192,8 +190,8 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		overrides["Kestrel:EndpointDefaults:SocketMode"] = *socketMode
 	}
 	if flagSet(fs, "shutdown-timeout") { // over Kestrel:ShutdownTimeout
-		if *shutdownTimeout <= 0 {
-			return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", *shutdownTimeout)
+		if shutdownTimeout <= 0 {
+			return fmt.Errorf("--shutdown-timeout %v: use a positive duration such as 30s", time.Duration(shutdownTimeout))
 		}
 		overrides["Kestrel:ShutdownTimeout"] = shutdownTimeout.String()
 	}
@@ -221,7 +219,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 		defer h.Close()
-		app = h
+		app = rootHint(h, *root, static.Browse, static.Fallback != "", log)
 	} else if static.Fallback != "" || static.Browse || static.CacheControl != "" {
 		return errors.New("--fallback, --browse and --cache-control apply to --root: add --root DIR")
 	} else {
@@ -297,10 +295,12 @@ func devCerts(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kestrel dev-certs", flag.ContinueOnError)
 	fs.SetOutput(out)
 	check := fs.Bool("check", false, "only report whether a valid development certificate exists")
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpFor(fs, subcommandUsage)
 		}
+		fmt.Fprintln(out, `Run "kestrel dev-certs --help" for its flags.`)
 		return errUsage
 	}
 	if *check {

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,27 +254,29 @@ func TestBinaryShutdownTimeout(t *testing.T) {
 	}
 }
 
-// TestHelpAndVersion: --help lists the dev-certs subcommand and every
-// flag; --version prints the module and Go versions on stdout.
+// TestHelpAndVersion: --help and "kestrel help" give the usage, which
+// lists the subcommands and every flag; --version asks for the version.
+// The built binary's output is in TestBinaryHelpAndErrors and
+// TestBinaryVersion.
 func TestHelpAndVersion(t *testing.T) {
-	var log syncBuffer
-	if err := run(context.Background(), []string{"--help"}, nil, &log); err != flag.ErrHelp {
-		t.Errorf("--help: %v, want flag.ErrHelp", err)
-	}
-	for _, want := range []string{"kestrel dev-certs [--check]", "-urls", "-config", "-socket-mode", "-shutdown-timeout", "-version"} {
-		if !strings.Contains(log.String(), want) {
-			t.Errorf("--help does not list %q:\n%s", want, log.String())
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		var log syncBuffer
+		var help *helpRequest
+		if err := run(context.Background(), args, nil, &log); !errors.As(err, &help) {
+			t.Fatalf("%v: %v, want a help request", args, err)
+		}
+		for _, want := range []string{"kestrel dev-certs [--check]", "-urls", "-config", "-socket-mode", "-shutdown-timeout", "-version", "Information"} {
+			if !strings.Contains(help.usage, want) {
+				t.Errorf("%v does not list %q:\n%s", args, want, help.usage)
+			}
+		}
+		if log.String() != "" {
+			t.Errorf("%v wrote %q on standard error", args, log.String())
 		}
 	}
+	var log syncBuffer
 	if err := run(context.Background(), []string{"--version"}, nil, &log); err != errVersion {
 		t.Errorf("--version: %v, want errVersion", err)
-	}
-	out, err := exec.Command(buildCommand(t), "--version").Output()
-	if err != nil {
-		t.Fatalf("kestrel --version: %v", err)
-	}
-	if !regexp.MustCompile(`^kestrel (v\S+|\(devel\)) ` + regexp.QuoteMeta(runtime.Version()) + ` \w+/\w+\n$`).Match(out) {
-		t.Errorf("kestrel --version printed %q", out)
 	}
 }
 
@@ -389,12 +390,18 @@ func TestConfigFileErrors(t *testing.T) {
 		{`{"Kestrel": {"Limits": {"MaxRequestBodySiz": 10}}}`, `unknown key "Kestrel:Limits:MaxRequestBodySiz" (did you mean "Kestrel:Limits:MaxRequestBodySize"?)`},
 		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": "ten"}}}`, `"ten" is not a whole number (Kestrel:Limits:MaxRequestBodySize)`},
 		{`{"Kestrel": {"Limits": {"KeepAliveTimeout": "soon"}}}`, `Kestrel:Limits:KeepAliveTimeout`},
-		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Certificate": {"Path": "x.pfx"}}}}}`, `Kestrel:Endpoints:Web: Certificate, Sni`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Certificate": {"Path": "x.pfx"}}}}}`, `Kestrel:Endpoints:Web: the keys Certificate, Sni`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Protocols": "Http1"}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
 		{`{"Kestrel": {"Endpoints": {"Web": {}}}}`, `Kestrel:Endpoints:Web:Url is missing`},
-		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,}}}`, `line 1, column 49: invalid character`},
-		{`{"Kestrel": {"Limits": {"MinResponseDataRate": {"BytesPerSecond": 240, "GracePeriod": "00:00:01"}}}}`, `GracePeriod`},
+		{`{"Kestrel": {"Limits": {"MaxRequestBodySize": 1,,}}}`, `line 1, column 49: invalid character ','`},
+		{`{"Kestrel": {"Limits": {"MinResponseDataRate": {"BytesPerSecond": 240, "GracePeriod": "00:00:01"}}}}`, `k.json: Kestrel:Limits:MinResponseDataRate:GracePeriod is 1s`},
 		{`{"Kestrel": {`, `k.json: the JSON ends early, at line 1, column 14`},
+		{"{\"Kestrel\": {} /* open", `k.json: line 1, column 16: a /* comment is not closed with */`},
+		{`{"Kestrel": {"Endpoint": {"Web": {"Url": "http://127.0.0.1:0"}}}}`, `k.json: unknown section "Kestrel:Endpoint" (did you mean "Kestrel:Endpoints"?)`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certficate": {"Path": "a.pfx"}}}}}`, `k.json: unknown section "Kestrel:Endpoints:Web:Certficate" (did you mean "Kestrel:Endpoints:Web:Certificate"?)`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certificate": {"Subject": "localhost", "Store": "My"}}}}}`, `k.json: Kestrel:Endpoints:Web:Certificate: Subject, Store, Location and AllowInvalid select a certificate from a certificate store, which only Windows/.NET has; name the certificate's files instead: Path`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "Protocols": "Http4"}}}}`, `k.json: Kestrel:Endpoints:Web:Protocols: unknown protocols "Http4"`},
+		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "none.pfx"}}}}}`, `k.json: Kestrel:Endpoints:Web (https://127.0.0.1:0): reading the certificate: open `},
 	} {
 		file := filepath.Join(dir, "k.json")
 		os.WriteFile(file, []byte(tc.json), 0o644)
@@ -404,7 +411,41 @@ func TestConfigFileErrors(t *testing.T) {
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want one containing %q", tc.json, err, tc.want)
+			continue
 		}
+		// Each message names the file, once, and no package says its name
+		// in the middle of it.
+		msg := strings.TrimPrefix(err.Error(), "kestrel: ")
+		if !strings.Contains(msg, file+": ") || strings.Contains(msg, "kestrel: ") || strings.Contains(msg, "certs: ") {
+			t.Errorf("%s: %q: want the file named and no inner prefixes", tc.json, msg)
+		}
+	}
+}
+
+// TestConfigFileAsWrittenForASPNET: an appsettings.json as Visual Studio
+// writes it (a byte order mark, comments, trailing commas) configures the
+// command as it configures ASP.NET.
+func TestConfigFileAsWrittenForASPNET(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "appsettings.json")
+	os.WriteFile(file, []byte("\ufeff{\n"+
+		"  // Kestrel's endpoints\n"+
+		"  \"Kestrel\": {\n"+
+		"    \"Endpoints\": {\n"+
+		"      /* plain HTTP, for the proxy */\n"+
+		"      \"Http\": { \"Url\": \"http://127.0.0.1:0\", },\n"+
+		"    },\n"+
+		"    \"Limits\": { \"MaxRequestBodySize\": 5, }, // bytes\n"+
+		"  },\n"+
+		"  \"AllowedHosts\": \"*\",\n"+
+		"}\n"), 0o644)
+	base := start(t, []string{"--config", file}, nil)
+	resp, err := http.Post(base+"/echo", "text/plain", strings.NewReader("123456"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST 6 bytes with MaxRequestBodySize 5 from the file: %d, want 413", resp.StatusCode)
 	}
 }
 

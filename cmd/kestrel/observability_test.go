@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -85,8 +86,13 @@ func TestJSONLogFormatAndAccessLog(t *testing.T) {
 				listening = true
 			}
 		case "AccessLog":
+			// The fields of the text line, each.
+			id, _ := e.State["RequestId"].(string)
+			_, timed := e.State["StartTime"].(string)
 			access = e.State["Method"] == "GET" && e.State["Target"] == "/plaintext" && e.State["StatusCode"] == 200.0 &&
-				e.State["ResponseBytes"] == 13.0 && e.State["Protocol"] == "HTTP/1.1"
+				e.State["ResponseBytes"] == 13.0 && e.State["Protocol"] == "HTTP/1.1" && e.State["Referer"] == "" &&
+				e.State["RemoteUser"] == "" && e.State["UserAgent"] == "Go-http-client/1.1" && len(id) == 22 && timed &&
+				strings.HasPrefix(fmt.Sprint(e.State["RemoteAddr"]), "127.0.0.1:")
 		}
 	}
 	if !listening || !access {
@@ -101,8 +107,8 @@ func TestAccessLogConsole(t *testing.T) {
 	url, log := runCommand(t, "--urls", "http://127.0.0.1:0", "--access-log")
 	fetch(t, url+"/plaintext")
 	fetch(t, url+"/missing")
-	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /plaintext HTTP/1\.1" 200 13 "-" "Go-http-client/1\.1" \d+\.\d{6}$`))
-	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /missing HTTP/1\.1" 404 \d+ "-" "Go-http-client/1\.1" \d+\.\d{6}$`))
+	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /plaintext HTTP/1\.1" 200 13 "-" "Go-http-client/1\.1" \d+\.\d{6} \w{13}:\w{8}$`))
+	waitOutput(t, log, regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^\]]+\] "GET /missing HTTP/1\.1" 404 \d+ "-" "Go-http-client/1\.1" \d+\.\d{6} \w{13}:\w{8}$`))
 }
 
 // TestLogDefaults: without --access-log no request is logged, and at the

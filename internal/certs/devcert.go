@@ -64,7 +64,7 @@ func DevCertPaths() (certPath, keyPath string, err error) {
 func devCertDir() (string, error) {
 	base, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("certs: no place for the development certificate: %w", err)
+		return "", fmt.Errorf("no place for the development certificate: %w", err)
 	}
 	return filepath.Join(base, "kestrel-go", "dev-certs"), nil
 }
@@ -75,11 +75,11 @@ func devCertDir() (string, error) {
 func CreateDevCert(dir string, now time.Time) (certPath, keyPath string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return "", "", fmt.Errorf("certs: generating the development key: %w", err)
+		return "", "", fmt.Errorf("generating the development key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return "", "", fmt.Errorf("certs: generating a serial number: %w", err)
+		return "", "", fmt.Errorf("generating a serial number: %w", err)
 	}
 	template := &x509.Certificate{
 		SerialNumber: serial,
@@ -98,15 +98,15 @@ func CreateDevCert(dir string, now time.Time) (certPath, keyPath string, err err
 	}
 	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
 	if err != nil {
-		return "", "", fmt.Errorf("certs: creating the development certificate: %w", err)
+		return "", "", fmt.Errorf("creating the development certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return "", "", fmt.Errorf("certs: encoding the development key: %w", err)
+		return "", "", fmt.Errorf("encoding the development key: %w", err)
 	}
 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", fmt.Errorf("certs: creating the development certificate directory: %w", err)
+		return "", "", fmt.Errorf("creating the development certificate directory: %w", err)
 	}
 	certPath, keyPath = filepath.Join(dir, devCertFile), filepath.Join(dir, devKeyFile)
 	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
@@ -123,7 +123,7 @@ func CreateDevCert(dir string, now time.Time) (certPath, keyPath string, err err
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("certs: writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
 	ok := false
@@ -136,19 +136,19 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	// CreateTemp makes the file 0600; a key is never readable by others,
 	// even for a moment.
 	if err := f.Chmod(perm); err != nil && runtime.GOOS != "windows" {
-		return fmt.Errorf("certs: writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("certs: writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("certs: writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("certs: writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("certs: writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	ok = true
 	return nil
@@ -170,12 +170,12 @@ func loadDevCertAt(certPath, keyPath string, now time.Time) (*tls.Certificate, e
 	cert, err := LoadPEM(certPath, keyPath, "")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("certs: no development certificate: %w", err)
+			return nil, fmt.Errorf("no development certificate: %w", err)
 		}
 		return nil, err
 	}
 	if expiredAt(cert, now) {
-		return nil, fmt.Errorf("certs: the development certificate %s expired on %s; create a new one",
+		return nil, fmt.Errorf("the development certificate %s expired on %s; create a new one",
 			certPath, cert.Leaf.NotAfter.Format(time.DateOnly))
 	}
 	return cert, nil

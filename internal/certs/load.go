@@ -44,29 +44,29 @@ var ErrPasswordRequired = errors.New("the private key is encrypted and no passwo
 // empty. Everything else is read as PEM by LoadPEM.
 func Load(spec Spec) (*tls.Certificate, error) {
 	if spec.Path == "" {
-		return nil, errors.New("certs: no certificate path given")
+		return nil, errors.New("no certificate path given")
 	}
 	switch strings.ToLower(filepath.Ext(spec.Path)) {
 	case ".pfx", ".p12":
 		if spec.KeyPath != "" {
-			return nil, fmt.Errorf("certs: %s: a PKCS#12 file carries its own private key; KeyPath (%s) must be empty", spec.Path, spec.KeyPath)
+			return nil, fmt.Errorf("%s: a PKCS#12 file carries its own private key; KeyPath (%s) must be empty", spec.Path, spec.KeyPath)
 		}
 		return LoadPFX(spec.Path, spec.Password)
 	}
 	data, err := os.ReadFile(spec.Path)
 	if err != nil {
-		return nil, fmt.Errorf("certs: reading the certificate: %w", err)
+		return nil, fmt.Errorf("reading the certificate: %w", err)
 	}
 	if spec.KeyPath == "" && !isPEM(data) {
 		if _, err := x509.ParseCertificate(data); err == nil {
-			return nil, fmt.Errorf("certs: %s: the file is a DER certificate without a private key; set KeyPath to the key file", spec.Path)
+			return nil, fmt.Errorf("%s: the file is a DER certificate without a private key; set KeyPath to the key file", spec.Path)
 		}
 		return loadPFXData(spec.Path, data, spec.Password)
 	}
 	var keyData []byte
 	if spec.KeyPath != "" {
 		if keyData, err = os.ReadFile(spec.KeyPath); err != nil {
-			return nil, fmt.Errorf("certs: reading the private key: %w", err)
+			return nil, fmt.Errorf("reading the private key: %w", err)
 		}
 	}
 	return loadPEMData(spec.Path, data, spec.KeyPath, keyData, spec.Password)
@@ -79,7 +79,7 @@ func Load(spec Spec) (*tls.Certificate, error) {
 func LoadPFX(path, password string) (*tls.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("certs: reading the certificate: %w", err)
+		return nil, fmt.Errorf("reading the certificate: %w", err)
 	}
 	return loadPFXData(path, data, password)
 }
@@ -99,13 +99,13 @@ func loadPFXData(path string, data []byte, password string) (*tls.Certificate, e
 		switch {
 		case errors.Is(err, pkcs12.ErrIncorrectPassword), errors.Is(err, pkcs12.ErrDecryption):
 			if password == "" {
-				return nil, &wrapError{fmt.Sprintf("certs: %s: the PKCS#12 file is protected by a password and none was given", path), ErrPasswordRequired}
+				return nil, &wrapError{fmt.Sprintf("%s: the PKCS#12 file is protected by a password and none was given", path), ErrPasswordRequired}
 			}
-			return nil, fmt.Errorf("certs: %s: %w for this PKCS#12 file", path, ErrWrongPassword)
+			return nil, fmt.Errorf("%s: %w for this PKCS#12 file", path, ErrWrongPassword)
 		case errors.As(err, &notImpl):
-			return nil, fmt.Errorf("certs: %s: the PKCS#12 file uses a feature that is not supported: %v", path, err)
+			return nil, fmt.Errorf("%s: the PKCS#12 file uses a feature that is not supported: %v", path, err)
 		default:
-			return nil, fmt.Errorf("certs: %s: not a valid PKCS#12 (.pfx) file: %v", path, err)
+			return nil, fmt.Errorf("%s: not a valid PKCS#12 (.pfx) file: %v", path, err)
 		}
 	}
 	return assemble(path, path, key, append([]*x509.Certificate{leaf}, cas...))
@@ -122,12 +122,12 @@ func loadPFXData(path string, data []byte, password string) (*tls.Certificate, e
 func LoadPEM(certPath, keyPath, password string) (*tls.Certificate, error) {
 	certData, err := os.ReadFile(certPath)
 	if err != nil {
-		return nil, fmt.Errorf("certs: reading the certificate: %w", err)
+		return nil, fmt.Errorf("reading the certificate: %w", err)
 	}
 	var keyData []byte
 	if keyPath != "" {
 		if keyData, err = os.ReadFile(keyPath); err != nil {
-			return nil, fmt.Errorf("certs: reading the private key: %w", err)
+			return nil, fmt.Errorf("reading the private key: %w", err)
 		}
 	}
 	return loadPEMData(certPath, certData, keyPath, keyData, password)
@@ -139,13 +139,13 @@ func loadPEMData(certPath string, certData []byte, keyPath string, keyData []byt
 		return nil, err
 	}
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("certs: %s: no certificate found (expected a CERTIFICATE PEM block)", certPath)
+		return nil, fmt.Errorf("%s: no certificate found (expected a CERTIFICATE PEM block)", certPath)
 	}
 	keys := certFileKeys
 	if keyPath == "" {
 		keyPath = certPath
 		if len(keys) == 0 {
-			return nil, fmt.Errorf("certs: %s: no private key found in the certificate file; set KeyPath to the key file", certPath)
+			return nil, fmt.Errorf("%s: no private key found in the certificate file; set KeyPath to the key file", certPath)
 		}
 	} else {
 		var keyFileCerts []*x509.Certificate
@@ -157,11 +157,11 @@ func loadPEMData(certPath string, certData []byte, keyPath string, keyData []byt
 			if len(keyFileCerts) > 0 {
 				what = "holds only certificates"
 			}
-			return nil, fmt.Errorf("certs: %s: the key file %s; expected a PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY PEM block", keyPath, what)
+			return nil, fmt.Errorf("%s: the key file %s; expected a PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY PEM block", keyPath, what)
 		}
 	}
 	if len(keys) > 1 {
-		return nil, fmt.Errorf("certs: %s: %d private keys found; expected one", keyPath, len(keys))
+		return nil, fmt.Errorf("%s: %d private keys found; expected one", keyPath, len(keys))
 	}
 	key, err := parseKeyBlock(keyPath, keys[0], password)
 	if err != nil {
@@ -192,7 +192,7 @@ func parsePEMFile(path string, data []byte) (certs []*x509.Certificate, keys []*
 		case block.Type == "CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
-				return nil, nil, fmt.Errorf("certs: %s: CERTIFICATE block %d is not a valid certificate: %v", path, blocks, err)
+				return nil, nil, fmt.Errorf("%s: CERTIFICATE block %d is not a valid certificate: %v", path, blocks, err)
 			}
 			certs = append(certs, c)
 		case block.Type == "PRIVATE KEY" || block.Type == "ENCRYPTED PRIVATE KEY" ||
@@ -204,10 +204,10 @@ func parsePEMFile(path string, data []byte) (certs []*x509.Certificate, keys []*
 		if der, err := x509.ParseCertificates(data); err == nil && len(der) > 0 {
 			return der, nil, nil
 		}
-		return nil, nil, fmt.Errorf("certs: %s: no PEM block found (and not a DER certificate)", path)
+		return nil, nil, fmt.Errorf("%s: no PEM block found (and not a DER certificate)", path)
 	}
 	if blocks == 0 {
-		return nil, nil, fmt.Errorf("certs: %s: the file is empty", path)
+		return nil, nil, fmt.Errorf("%s: the file is empty", path)
 	}
 	return certs, keys, nil
 }
@@ -217,7 +217,7 @@ func parsePEMFile(path string, data []byte) (certs []*x509.Certificate, keys []*
 func parseKeyBlock(path string, block *pem.Block, password string) (any, error) {
 	if block.Type == "ENCRYPTED PRIVATE KEY" {
 		if password == "" {
-			return nil, fmt.Errorf("certs: %s: %w", path, ErrPasswordRequired)
+			return nil, fmt.Errorf("%s: %w", path, ErrPasswordRequired)
 		}
 		var key any
 		err := guard(func() (err error) {
@@ -227,9 +227,9 @@ func parseKeyBlock(path string, block *pem.Block, password string) (any, error) 
 		if err != nil {
 			// youmark/pkcs8 reports a failed decryption only by this text.
 			if strings.Contains(err.Error(), "incorrect password") {
-				return nil, fmt.Errorf("certs: %s: %w for the encrypted private key", path, ErrWrongPassword)
+				return nil, fmt.Errorf("%s: %w for the encrypted private key", path, ErrWrongPassword)
 			}
-			return nil, fmt.Errorf("certs: %s: cannot decrypt the private key (supported: PKCS#8 PBES2 with PBKDF2 or scrypt and AES-CBC or 3DES, as openssl pkcs8 -topk8 -v2 aes-256-cbc writes): %v", path, err)
+			return nil, fmt.Errorf("%s: cannot decrypt the private key (supported: PKCS#8 PBES2 with PBKDF2 or scrypt and AES-CBC or 3DES, as openssl pkcs8 -topk8 -v2 aes-256-cbc writes): %v", path, err)
 		}
 		return key, nil
 	}
@@ -244,16 +244,16 @@ func parseKeyBlock(path string, block *pem.Block, password string) (any, error) 
 		// decoder, and such keys still come out of openssl -traditional and
 		// older tools. Accept them; a wrong password is caught below.
 		if password == "" {
-			return nil, fmt.Errorf("certs: %s: %w", path, ErrPasswordRequired)
+			return nil, fmt.Errorf("%s: %w", path, ErrPasswordRequired)
 		}
 		var err error
 		//lint:ignore SA1019 see above.
 		der, err = x509.DecryptPEMBlock(block, []byte(password))
 		if errors.Is(err, x509.IncorrectPasswordError) {
-			return nil, fmt.Errorf("certs: %s: %w for the encrypted private key", path, ErrWrongPassword)
+			return nil, fmt.Errorf("%s: %w for the encrypted private key", path, ErrWrongPassword)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("certs: %s: cannot decrypt the private key: %v", path, err)
+			return nil, fmt.Errorf("%s: cannot decrypt the private key: %v", path, err)
 		}
 		decrypted = true
 	}
@@ -270,14 +270,14 @@ func parseKeyBlock(path string, block *pem.Block, password string) (any, error) 
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(der)
 	default:
-		return nil, fmt.Errorf("certs: %s: unsupported private key type %q", path, block.Type)
+		return nil, fmt.Errorf("%s: unsupported private key type %q", path, block.Type)
 	}
 	if err != nil {
 		if decrypted {
 			// The padding check of RFC 1423 passes by chance now and then.
-			return nil, fmt.Errorf("certs: %s: %w for the encrypted private key", path, ErrWrongPassword)
+			return nil, fmt.Errorf("%s: %w for the encrypted private key", path, ErrWrongPassword)
 		}
-		return nil, fmt.Errorf("certs: %s: malformed %s: %v", path, block.Type, err)
+		return nil, fmt.Errorf("%s: malformed %s: %v", path, block.Type, err)
 	}
 	return key, nil
 }
@@ -288,11 +288,11 @@ func assemble(certPath, keyPath string, key any, certs []*x509.Certificate) (*tl
 	switch key.(type) {
 	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
 	default:
-		return nil, fmt.Errorf("certs: %s: private key type %T cannot be used for TLS (need RSA, ECDSA or Ed25519)", keyPath, key)
+		return nil, fmt.Errorf("%s: private key type %T cannot be used for TLS (need RSA, ECDSA or Ed25519)", keyPath, key)
 	}
 	pub, ok := key.(crypto.Signer).Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok {
-		return nil, fmt.Errorf("certs: %s: unsupported private key type %T", keyPath, key)
+		return nil, fmt.Errorf("%s: unsupported private key type %T", keyPath, key)
 	}
 	leafIndex := -1
 	for i, c := range certs {
@@ -303,13 +303,13 @@ func assemble(certPath, keyPath string, key any, certs []*x509.Certificate) (*tl
 	}
 	if leafIndex < 0 {
 		if certPath == keyPath {
-			return nil, fmt.Errorf("certs: %s: the private key does not match the certificate", certPath)
+			return nil, fmt.Errorf("%s: the private key does not match the certificate", certPath)
 		}
-		return nil, fmt.Errorf("certs: the private key in %s does not match the certificate in %s", keyPath, certPath)
+		return nil, fmt.Errorf("the private key in %s does not match the certificate in %s", keyPath, certPath)
 	}
 	leaf := certs[leafIndex]
 	if err := checkServerAuth(leaf); err != nil {
-		return nil, fmt.Errorf("certs: %s: %w", certPath, err)
+		return nil, fmt.Errorf("%s: %w", certPath, err)
 	}
 	out := &tls.Certificate{PrivateKey: key, Leaf: leaf}
 	out.Certificate = append(out.Certificate, leaf.Raw)

@@ -115,7 +115,7 @@ func (r *Reloader) check() (bool, error) {
 	r.stamps = settled(stamps, now)
 	cert, err := Load(r.spec)
 	if err != nil {
-		r.logger.Error("certs: reloading the certificate failed; still using the previous one",
+		r.logger.Error("reloading the certificate failed; still using the previous one",
 			"path", r.spec.Path, "error", err)
 		return false, err
 	}
@@ -126,7 +126,7 @@ func (r *Reloader) check() (bool, error) {
 		if leaf := leafOf(cert); leaf != nil {
 			attrs = append(attrs, "subject", leaf.Subject.String(), "notAfter", leaf.NotAfter)
 		}
-		r.logger.Info("certs: certificate reloaded", attrs...)
+		r.logger.Info("certificate reloaded", attrs...)
 		r.warnIfExpired(cert, now)
 	}
 	return changed, nil
@@ -134,7 +134,7 @@ func (r *Reloader) check() (bool, error) {
 
 func (r *Reloader) warnIfExpired(cert *tls.Certificate, now time.Time) {
 	if leaf := leafOf(cert); leaf != nil && now.After(leaf.NotAfter) {
-		r.logger.Warn("certs: the certificate has expired; clients will reject it",
+		r.logger.Warn("the certificate has expired; clients will reject it",
 			"path", r.spec.Path, "subject", leaf.Subject.String(), "notAfter", leaf.NotAfter)
 	}
 }

@@ -53,9 +53,9 @@ func (e *NoCertificateError) Error() string {
 		endpoint = fmt.Sprintf(" of endpoint %q", e.Endpoint)
 	}
 	if e.ServerName == "" {
-		return fmt.Sprintf("certs: the client sent no host name (SNI) and the Sni section%s has no \"*\" entry for such connections", endpoint)
+		return fmt.Sprintf("the client sent no host name (SNI) and the Sni section%s has no \"*\" entry for such connections", endpoint)
 	}
-	return fmt.Sprintf("certs: no certificate for host name %q: it matches no entry of the Sni section%s (add the name, a matching \"*.domain\" entry, or a \"*\" entry)", e.ServerName, endpoint)
+	return fmt.Sprintf("no certificate for host name %q: it matches no entry of the Sni section%s (add the name, a matching \"*.domain\" entry, or a \"*\" entry)", e.ServerName, endpoint)
 }
 
 // Selector picks the certificate, and the TLS options, of a connection from
@@ -92,7 +92,7 @@ type sniEntry struct {
 // DefaultConfig()); it is cloned, not kept.
 func NewSelector(endpoint string, base *tls.Config, entries map[string]SNIOptions) (*Selector, error) {
 	if len(entries) == 0 {
-		return nil, errors.New("certs: the Sni section has no entries")
+		return nil, errors.New("the Sni section has no entries")
 	}
 	if base == nil {
 		base = DefaultConfig()
@@ -102,15 +102,15 @@ func NewSelector(endpoint string, base *tls.Config, entries map[string]SNIOption
 	for name, opts := range entries {
 		key := strings.TrimSpace(name)
 		if key == "*." {
-			return nil, fmt.Errorf("certs: Sni entry %q: a wildcard must look like \"*.example.com\" or be \"*\"", name)
+			return nil, fmt.Errorf("the Sni entry %q: a wildcard must look like \"*.example.com\" or be \"*\"", name)
 		}
 		key = normalizeHost(key)
 		if prev, dup := seen[key]; dup {
-			return nil, fmt.Errorf("certs: Sni entries %q and %q name the same host", prev, name)
+			return nil, fmt.Errorf("the Sni entries %q and %q name the same host", prev, name)
 		}
 		seen[key] = name
 		if opts.Certificate == nil {
-			return nil, fmt.Errorf("certs: Sni entry %q has no certificate", name)
+			return nil, fmt.Errorf("the Sni entry %q has no certificate", name)
 		}
 		cfg, err := entryConfig(s.base, name, opts)
 		if err != nil {
@@ -119,17 +119,17 @@ func NewSelector(endpoint string, base *tls.Config, entries map[string]SNIOption
 		e := &sniEntry{name: name, source: opts.Certificate, config: cfg}
 		switch {
 		case key == "":
-			return nil, errors.New("certs: an Sni entry has an empty host name (use \"*\" for any host)")
+			return nil, errors.New("an Sni entry has an empty host name (use \"*\" for any host)")
 		case key == "*":
 			s.fallback = e
 		case strings.HasPrefix(key, "*."):
 			if len(key) == 2 || strings.Contains(key[2:], "*") {
-				return nil, fmt.Errorf("certs: Sni entry %q: a wildcard must look like \"*.example.com\"", name)
+				return nil, fmt.Errorf("the Sni entry %q: a wildcard must look like \"*.example.com\"", name)
 			}
 			e.suffix = key[1:]
 			s.wildcards = append(s.wildcards, e)
 		case strings.Contains(key, "*"):
-			return nil, fmt.Errorf("certs: Sni entry %q: a wildcard must look like \"*.example.com\" or be \"*\"", name)
+			return nil, fmt.Errorf("the Sni entry %q: a wildcard must look like \"*.example.com\" or be \"*\"", name)
 		default:
 			s.exact[key] = e
 		}
@@ -158,10 +158,10 @@ func entryConfig(base *tls.Config, name string, opts SNIOptions) (*tls.Config, e
 	}
 	if (opts.MinVersion != 0 && opts.MinVersion < tls.VersionTLS12) ||
 		(opts.MaxVersion != 0 && opts.MaxVersion < tls.VersionTLS12) {
-		return nil, fmt.Errorf("certs: Sni entry %q: TLS versions below 1.2 are insecure and not supported", name)
+		return nil, fmt.Errorf("the Sni entry %q: TLS versions below 1.2 are insecure and not supported", name)
 	}
 	if cfg.MinVersion != 0 && cfg.MaxVersion != 0 && cfg.MinVersion > cfg.MaxVersion {
-		return nil, fmt.Errorf("certs: Sni entry %q: minimum TLS version %s is above the maximum %s",
+		return nil, fmt.Errorf("the Sni entry %q: minimum TLS version %s is above the maximum %s",
 			name, tls.VersionName(cfg.MinVersion), tls.VersionName(cfg.MaxVersion))
 	}
 	if opts.NextProtos != nil {
@@ -261,7 +261,7 @@ func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 		return nil, err
 	}
 	if cert == nil {
-		return nil, fmt.Errorf("certs: Sni entry %q supplied no certificate", e.name)
+		return nil, fmt.Errorf("the Sni entry %q supplied no certificate", e.name)
 	}
 	return cert, nil
 }

@@ -46,15 +46,15 @@ func ParseSslProtocols(s string) (min, max uint16, err error) {
 		case "tls13":
 			tls13 = true
 		case "tls", "tls10":
-			return 0, 0, fmt.Errorf("certs: SslProtocols %q: TLS 1.0 is insecure and not supported; use Tls12 and/or Tls13", tok)
+			return 0, 0, fmt.Errorf("%q: TLS 1.0 is insecure and not supported; use Tls12 and/or Tls13", tok)
 		case "tls11":
-			return 0, 0, fmt.Errorf("certs: SslProtocols %q: TLS 1.1 is insecure and not supported; use Tls12 and/or Tls13", tok)
+			return 0, 0, fmt.Errorf("%q: TLS 1.1 is insecure and not supported; use Tls12 and/or Tls13", tok)
 		case "ssl2", "ssl3":
-			return 0, 0, fmt.Errorf("certs: SslProtocols %q: SSL is broken and not supported; use Tls12 and/or Tls13", tok)
+			return 0, 0, fmt.Errorf("%q: SSL is broken and not supported; use Tls12 and/or Tls13", tok)
 		case "default":
-			return 0, 0, fmt.Errorf("certs: SslProtocols %q: in .NET this means SSL 3.0 and TLS 1.0, which are insecure; use None for the system default, or Tls12 and/or Tls13", tok)
+			return 0, 0, fmt.Errorf("%q: in .NET this means SSL 3.0 and TLS 1.0, which are insecure; use None for the system default, or Tls12 and/or Tls13", tok)
 		default:
-			return 0, 0, fmt.Errorf("certs: SslProtocols %q: unknown protocol; valid values are None, Tls12 and Tls13", tok)
+			return 0, 0, fmt.Errorf("%q: unknown protocol; valid values are None, Tls12 and Tls13", tok)
 		}
 	}
 	switch {
@@ -117,9 +117,9 @@ func ParseClientCertificateMode(s string) (ClientCertificateMode, error) {
 	case "requirecertificate":
 		return RequireCertificate, nil
 	case "delaycertificate":
-		return 0, fmt.Errorf("certs: ClientCertificateMode %q is not supported: it needs TLS renegotiation or post-handshake authentication, which Go's TLS server does not offer; use AllowCertificate or RequireCertificate", s)
+		return 0, fmt.Errorf("client certificate mode %q is not supported: it needs TLS renegotiation or post-handshake authentication, which Go's TLS server does not offer; use AllowCertificate or RequireCertificate", s)
 	}
-	return 0, fmt.Errorf("certs: ClientCertificateMode %q: unknown mode; valid values are NoCertificate, AllowCertificate and RequireCertificate", s)
+	return 0, fmt.Errorf("unknown client certificate mode %q; valid values are NoCertificate, AllowCertificate and RequireCertificate", s)
 }
 
 // ClientAuthType maps m to the tls.ClientAuthType to use with cfg.

@@ -89,7 +89,7 @@ func TestParseClientCertificateMode(t *testing.T) {
 		{in: "allowcertificate", want: AllowCertificate},
 		{in: " RequireCertificate ", want: RequireCertificate},
 		{in: "DelayCertificate", err: "not supported"},
-		{in: "Sometimes", err: "unknown mode"},
+		{in: "Sometimes", err: "unknown client certificate mode"},
 	} {
 		got, err := ParseClientCertificateMode(tc.in)
 		if tc.err != "" {

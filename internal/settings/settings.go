@@ -173,11 +173,25 @@ func (s *Store) Set(key, text, source string) {
 // null, and an empty object or list, are recorded as null (as ASP.NET's
 // JSON provider does). Keys keep the order the document gives them; a key
 // given twice in one object (ignoring case) is an error.
+//
+// As ASP.NET's JSON provider, LoadJSON reads what Visual Studio writes in
+// appsettings.json beside JSON: a UTF-8 byte order mark, // and /* */
+// comments, and a comma after the last member of an object or list.
+// Error positions are lines and columns of data as given.
 func (s *Store) LoadJSON(data []byte, source string) error {
-	if len(bytes.TrimSpace(data)) == 0 {
+	if len(bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))) == 0 {
 		return fmt.Errorf("%s: the file is empty; it needs a JSON object such as {\"Kestrel\": {...}}", source)
 	}
-	p := jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data, source: source, s: s}
+	p := jsonParser{data: data, source: source, s: s}
+	stripped, off, err := stripJSONC(data)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", source, p.position(int64(off)), err)
+	}
+	if len(bytes.TrimSpace(stripped)) == 0 {
+		return fmt.Errorf("%s: the file has only comments; it needs a JSON object such as {\"Kestrel\": {...}}", source)
+	}
+	p.stripped = stripped
+	p.dec = json.NewDecoder(bytes.NewReader(stripped))
 	p.dec.UseNumber()
 	tok, err := p.dec.Token()
 	if err != nil {
@@ -191,7 +205,7 @@ func (s *Store) LoadJSON(data []byte, source string) error {
 	}
 	end := p.dec.InputOffset()
 	if _, err := p.dec.Token(); err != io.EOF {
-		end += int64(len(data[end:]) - len(bytes.TrimLeft(data[end:], " \t\r\n")))
+		end += int64(len(stripped[end:]) - len(bytes.TrimLeft(stripped[end:], " \t\r\n")))
 		return fmt.Errorf("%s: %s: unexpected data after the top-level object", source, p.position(end))
 	}
 	return nil
@@ -200,10 +214,11 @@ func (s *Store) LoadJSON(data []byte, source string) error {
 // jsonParser walks a JSON document token by token, so that keys keep
 // their order.
 type jsonParser struct {
-	dec    *json.Decoder
-	data   []byte
-	source string
-	s      *Store
+	dec      *json.Decoder
+	data     []byte // as given, for positions
+	stripped []byte // without comments and trailing commas, as decoded
+	source   string
+	s        *Store
 }
 
 // object reads the members of an object whose '{' was read, up to its '}'.
@@ -274,18 +289,32 @@ func (p *jsonParser) fail(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return fmt.Errorf("%s: the JSON ends early, at %s: a closing \"}\", \"]\" or quote is missing, or the file was cut short", p.source, p.position(int64(len(p.data))))
 	case errors.As(err, &se):
+		// The decoder's offsets count from the start of the value it was
+		// reading; the scanner of a whole document gives the position in
+		// the file of the same (first) fault.
+		var v any
+		var whole *json.SyntaxError
+		if errors.As(json.Unmarshal(p.stripped, &v), &whole) && whole.Offset > 0 {
+			return fmt.Errorf("%s: %s: %w", p.source, p.position(whole.Offset-1), whole)
+		}
 		return fmt.Errorf("%s: %s: %w", p.source, p.position(se.Offset), err)
 	}
 	return fmt.Errorf("%s: %w", p.source, err)
 }
 
-// position is "line L, column C" of a byte offset.
+// position is "line L, column C" of a byte offset, the column counted
+// in characters (UTF-8 sequences), after a byte order mark.
 func (p *jsonParser) position(offset int64) string {
 	line, col := 1, 1
-	for _, c := range p.data[:min(int(offset), len(p.data))] {
-		if c == '\n' {
+	start := 0
+	if bytes.HasPrefix(p.data, utf8BOM) {
+		start = len(utf8BOM)
+	}
+	for _, c := range p.data[start:max(start, min(int(offset), len(p.data)))] {
+		switch {
+		case c == '\n':
 			line, col = line+1, 1
-		} else {
+		case c&0xc0 != 0x80: // not a UTF-8 continuation byte
 			col++
 		}
 	}
@@ -316,6 +345,9 @@ func (s *Store) LoadEnv(environ []string, prefix string) {
 // IsNull reports whether key was set to null (not to an empty object or
 // list, which stands for an object without keys).
 func (s *Store) IsNull(key string) bool {
+	if s == nil {
+		return false
+	}
 	v, ok := s.values[strings.ToLower(key)]
 	return ok && v.null && !v.empty
 }
@@ -327,6 +359,26 @@ func (s *Store) Lookup(key string) (string, bool) {
 		return "", false
 	}
 	return v.text, true
+}
+
+// Source returns where the value of key came from (a file name, "flag
+// --urls", "environment variable NAME"), or that of the first key set
+// under it; "" when neither is set.
+func (s *Store) Source(key string) string {
+	if s == nil {
+		return ""
+	}
+	lk := strings.ToLower(key)
+	if v, ok := s.values[lk]; ok {
+		return v.source
+	}
+	best, order := "", -1
+	for k, v := range s.values {
+		if strings.HasPrefix(k, lk+":") && (order < 0 || v.order < order) {
+			best, order = v.source, v.order
+		}
+	}
+	return best
 }
 
 // Children returns the distinct keys one level under key ("" for the top
@@ -350,9 +402,10 @@ func (s *Store) Children(key string) []string {
 }
 
 // Closest returns the candidate nearest to word in spelling (ignoring
-// case), if one is close enough to be a likely typing mistake.
+// case), if one is close enough to be a likely typing mistake: at most 3
+// edits, fewer for short words ("Urll" is "Url", "Foo" is not "Url").
 func Closest(word string, candidates []string) (string, bool) {
-	best, bestD := "", 4
+	best, bestD := "", min(3, 1+len(word)/3)+1
 	lw := strings.ToLower(word)
 	for _, c := range candidates {
 		if d := distance(lw, strings.ToLower(c)); d < bestD {
@@ -422,17 +475,34 @@ func ParseDuration(text string) (time.Duration, error) {
 // from string, and slices (from "Key:0", "Key:1"...). Every key under
 // prefix must bind: unknown keys and values of the wrong type are errors
 // naming the key and the value's source, all of them, sorted by key.
-func (s *Store) Bind(prefix string, dst any) error {
+//
+// An unknown key is reported at its first unknown segment, once: a
+// misspelled section ("Kestrel:Endpoint") is one error, whatever it holds,
+// with the known key nearest in spelling at that level. Each hint, when
+// given, may explain an unknown key better: it returns the key the
+// explanation is about (errors with the same key and explanation are
+// reported once) and the explanation, or ok false.
+func (s *Store) Bind(prefix string, dst any, hints ...Hint) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
 		return errors.New("settings: Bind needs a pointer to a struct")
 	}
 	b := binder{s: s, used: map[string]bool{}}
 	b.bind(prefix, rv.Elem())
+	known := map[string]string{} // every key known, lower-case: as spelled
+	for _, f := range b.fields {
+		known[strings.ToLower(f)] = f
+	}
+	reported := map[string]bool{}
 	under := strings.ToLower(prefix) + ":"
 	for lk, v := range s.values {
-		if strings.HasPrefix(lk, under) && !b.used[lk] {
-			b.errs = append(b.errs, keyError{v.key, fmt.Errorf("%s: unknown key %q%s", v.source, v.key, b.suggest(v.key))})
+		if !strings.HasPrefix(lk, under) || b.used[lk] {
+			continue
+		}
+		key, msg := b.unknown(v.key, known, hints)
+		if id := strings.ToLower(key) + "\x00" + msg; !reported[id] {
+			reported[id] = true
+			b.errs = append(b.errs, keyError{key, fmt.Errorf("%s: %s", v.source, msg)})
 		}
 	}
 	sort.Slice(b.errs, func(i, j int) bool { return b.errs[i].key < b.errs[j].key })
@@ -591,12 +661,46 @@ func (b *binder) fail(key string, val value, want string) {
 	b.errs = append(b.errs, keyError{key, fmt.Errorf("%s: %s is not %s (%s)", val.source, shown, want, val.key)})
 }
 
-// suggest names the known key closest to an unknown one.
-func (b *binder) suggest(key string) string {
-	if best, ok := Closest(key, b.fields); ok {
-		return fmt.Sprintf(" (did you mean %q?)", best)
+// Hint explains an unknown key (as spelled in its source), for Bind: it
+// returns the key the explanation is about, such as the section holding
+// key, and the explanation, or ok false when it has none.
+type Hint func(key string) (about, explanation string, ok bool)
+
+// unknown describes the unknown key: the key reported (its first unknown
+// segment) and the message.
+func (b *binder) unknown(key string, known map[string]string, hints []Hint) (string, string) {
+	for _, h := range hints {
+		if about, msg, ok := h(key); ok {
+			return about, fmt.Sprintf("%s: %s", about, msg)
+		}
 	}
-	return ""
+	segs := strings.Split(key, ":")
+	n := 1 // segments known
+	for n < len(segs) {
+		if _, ok := known[strings.ToLower(strings.Join(segs[:n+1], ":"))]; !ok {
+			break
+		}
+		n++
+	}
+	parent, first := strings.Join(segs[:n], ":"), strings.Join(segs[:n+1], ":")
+	what := "key"
+	if n+1 < len(segs) {
+		what = "section" // a section, with keys under it
+	}
+	msg := fmt.Sprintf("unknown %s %q", what, first)
+	// The nearest known sibling.
+	lp := strings.ToLower(parent) + ":"
+	var siblings []string
+	for lf, f := range known {
+		if strings.HasPrefix(lf, lp) && !strings.Contains(lf[len(lp):], ":") {
+			siblings = append(siblings, f[len(lp):])
+		}
+	}
+	sort.Strings(siblings)
+	if best, ok := Closest(segs[n], siblings); ok {
+		msg += fmt.Sprintf(" (did you mean %q?)", parent+":"+best)
+	}
+	return first, msg
 }
 
 // distance is the Levenshtein distance between a and b.

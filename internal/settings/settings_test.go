@@ -156,7 +156,11 @@ func TestLoadJSONErrors(t *testing.T) {
 		{" \n", `the file is empty`},
 		{`[1, 2]`, `the top level must be a JSON object`},
 		{`{"A": 1} {"B": 2}`, `line 1, column 10: unexpected data after the top-level object`},
-		{`{"A": 1,}`, `line 1, column 9: invalid character '}'`},
+		{`{"A": 1,,}`, `line 1, column 9: invalid character ','`},
+		{"{\"A\": 1 /* no end", `app.json: line 1, column 9: a /* comment is not closed with */`},
+		{"\ufeff{\"A\": é, }", `line 1, column 7: invalid character`},
+		{"// only\n/* comments */", `the file has only comments`},
+		{"\ufeff", `the file is empty`},
 		{`{"A": {"Url": 1, "url": 2}}`, `the key "A:url" is given twice`},
 	} {
 		var s Store
@@ -176,10 +180,49 @@ func TestClosest(t *testing.T) {
 		{"kestrel", "Kestrel", true},
 		{"KESTERL", "Kestrel", true},
 		{"Logging", "", false},
+		{"Kstrl", "Kestrel", true},
+		{"Urll", "Url", true},
+		{"Foo", "", false},
+		{"Key", "", false},
 	} {
-		got, ok := Closest(tc.word, []string{"Kestrel", "AllowedHosts"})
+		got, ok := Closest(tc.word, []string{"Kestrel", "AllowedHosts", "Url"})
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("Closest(%q) = %q, %v; want %q, %v", tc.word, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestBindUnknownKeys: an unknown key is reported at its first unknown
+// segment, once however many keys a misspelled section holds, with the
+// nearest known name at that level; a hint replaces the message of the
+// keys it explains.
+func TestBindUnknownKeys(t *testing.T) {
+	type inner struct{ Size, Count int }
+	type root struct {
+		Items   map[string]inner
+		Options inner
+		Name    string
+	}
+	hint := func(key string) (string, string, bool) {
+		if strings.HasSuffix(strings.ToLower(key), ":legacy") {
+			return key[:strings.LastIndexByte(key, ':')], "Legacy is gone; use Size", true
+		}
+		return "", "", false
+	}
+	for _, tc := range []struct{ json, want string }{
+		{`{"App": {"Option": {"Size": 1, "Count": 2}}}`, `f.json: unknown section "App:Option" (did you mean "App:Options"?)`},
+		{`{"App": {"Options": {"Sise": 1}}}`, `f.json: unknown key "App:Options:Sise" (did you mean "App:Options:Size"?)`},
+		{`{"App": {"Items": {"a": {"Size": 1, "Colour": {"R": 1, "G": 2}}}}}`, `f.json: unknown section "App:Items:a:Colour"`},
+		{`{"App": {"Nmae": "x"}}`, `f.json: unknown key "App:Nmae" (did you mean "App:Name"?)`},
+		{`{"App": {"Options": {"Legacy": 1}, "Items": {"b": {"legacy": 2}}}}`, "f.json: App:Items:b: Legacy is gone; use Size\nf.json: App:Options: Legacy is gone; use Size"},
+	} {
+		var s Store
+		if err := s.LoadJSON([]byte(tc.json), "f.json"); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Bind("App", &root{}, hint)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.json, err, tc.want)
 		}
 	}
 }
