@@ -114,8 +114,8 @@ var wrkServiceRequests = regexp.MustCompile(`(\d+) requests in`)
 // Service.Run, twice with UpgradeService while one wrk keeps 64 keep-alive
 // connections busy, a second wrk opens a connection for every request,
 // and Go clients that retry nothing check every body: no request may
-// fail. The PID file follows the process that serves, and the one
-// replaced exits 0.
+// fail. The PID file follows the process that serves, systemd is told of
+// each new main process (MAINPID=), and the process replaced exits 0.
 func TestServiceUpgradeUnderWrk(t *testing.T) {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -127,9 +127,14 @@ func TestServiceUpgradeUnderWrk(t *testing.T) {
 	exe, pidFile, config := filepath.Join(dir, "app"), filepath.Join(dir, "app.pid"), filepath.Join(dir, "appsettings.json")
 	deployServiceApp(t, bin, exe)
 	writeServiceConfig(t, config, `{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
+	notify, notifySocket := listenServiceNotify(t)
 	cmd := exec.Command(exe, "-config", config, "-pid-file", pidFile)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifySocket)
 	log, base := startServiceApp(t, cmd)
 	url := base + "/hello"
+	if msg := notify.next(); msg != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", msg)
+	}
 	waitFor(t, "the PID file to name the process", func() bool {
 		pid, _ := readPIDFile(pidFile)
 		return pid == cmd.Process.Pid
@@ -195,6 +200,10 @@ func TestServiceUpgradeUnderWrk(t *testing.T) {
 			t.Errorf("upgrade %d: process %d took over from itself", i+1, pid)
 		}
 		pids = append(pids, pid)
+		// systemd learns the service's new main process from the old one.
+		if msg := notify.next(); msg != "MAINPID="+strconv.Itoa(pid) {
+			t.Errorf("upgrade %d: notification %q, want MAINPID=%d", i+1, msg, pid)
+		}
 		if i == 0 {
 			select {
 			case err := <-exited:
@@ -206,7 +215,12 @@ func TestServiceUpgradeUnderWrk(t *testing.T) {
 			}
 		}
 	}
-	defer stopServiceByPIDFile(t, pidFile)
+	defer func() {
+		stopServiceByPIDFile(t, pidFile)
+		if msg := notify.next(); msg != "STOPPING=1" {
+			t.Errorf("the last process, on SIGTERM: %q, want STOPPING=1", msg)
+		}
+	}()
 	ka, pr := <-keepAlive, <-perRequest
 	stopLoad()
 	gc := <-goClients
@@ -419,5 +433,50 @@ func TestServiceSystemdNotify(t *testing.T) {
 	}
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Errorf("the PID file is still there after the stop: %v", err)
+	}
+}
+
+// TestServiceSocketActivation starts a program with its own mux, run by
+// Service.Run, as systemd does with socket activation (LISTEN_FDS):
+// without a configuration file it serves the socket systemd passes, binds
+// nothing of its own, and says READY=1.
+func TestServiceSocketActivation(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("systemd socket activation is for Linux")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	notify, path := listenServiceNotify(t)
+	// LISTEN_PID must be the program's own: the shell sets it, then becomes the program.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, buildServiceApp(t))
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "NOTIFY_SOCKET="+path)
+	log, base := startServiceApp(t, cmd)
+	if msg := notify.next(); msg != "READY=1" {
+		t.Fatalf("notification %q, want READY=1\n%s", msg, log.String())
+	}
+	if want := "http://" + ln.Addr().String(); base != want {
+		t.Errorf("listening on %s, want the socket systemd passed, %s", base, want)
+	}
+	if _, body := get(t, http.DefaultClient, base+"/hello"); body != "Hello from my own mux" {
+		t.Errorf("GET /hello: %q", body)
+	}
+	if strings.Count(log.String(), "Now listening on") != 1 || !strings.Contains(log.String(), "Using the listening sockets of systemd socket activation") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	if msg := notify.next(); msg != "STOPPING=1" {
+		t.Errorf("on SIGTERM: %q, want STOPPING=1", msg)
 	}
 }
