@@ -138,8 +138,8 @@ func listenNotify(t *testing.T) (*notifications, string) {
 func (n *notifications) next() string {
 	n.t.Helper()
 	buf := make([]byte, 4096)
+	n.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // watchdog pings do not extend it
 	for {
-		n.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		k, err := n.c.Read(buf)
 		if err != nil {
 			n.t.Fatalf("no notification: %v", err)
