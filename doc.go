@@ -11,6 +11,15 @@
 //	srv.Listen("localhost:5000")
 //	err := srv.Run(ctx)
 //
+// As a service, [Service.Run] adds what a service manager expects:
+// the configuration file applied and reloaded when it changes or on
+// SIGHUP, a restart on a new binary on SIGUSR2 that loses no request,
+// systemd's socket activation, notifications and watchdog, and a PID
+// file:
+//
+//	svc := &kestrel.Service{Server: srv, ConfigFile: "appsettings.json", PIDFile: "/run/app/app.pid"}
+//	err := svc.Run(ctx)
+//
 // Hot paths can use the [NativeHandler] API instead, which serves a request
 // without allocating.
 //

@@ -14,7 +14,7 @@ import (
 
 func ExampleServer_Reload() {
 	// In a program, the configuration comes from a file, read again with
-	// LoadConfig when it changes or on SIGHUP (the kestrel command does both).
+	// LoadConfig when it changes or on SIGHUP (Service.Run does both).
 	config := func(maxBody int) *kestrel.Config {
 		cfg, err := kestrel.ParseConfig([]byte(fmt.Sprintf(`{"Kestrel": {
 			"Endpoints": {"Local": {"Url": "http://127.0.0.1:0"}},

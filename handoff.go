@@ -22,7 +22,9 @@ const InheritedListenersEnv = "KESTREL_LISTEN_FDS"
 
 // Handoff prepares cmd, a new process of this program (usually the same
 // command line, on a new binary), to take over the server's listening
-// sockets, for a restart that refuses no connection and loses no request:
+// sockets, for a restart that refuses no connection and loses no request.
+// Service.Run does all of this on SIGUSR2, with the handshake that tells
+// it the new process is ready (UpgradeReadyEnv); by hand:
 //
 //	cmd := exec.Command(executable, os.Args[1:]...)
 //	if err := srv.Handoff(cmd); err != nil { ... }

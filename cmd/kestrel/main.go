@@ -197,20 +197,6 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	}
 
 	srv := &kestrel.Server{Logger: log}
-	var data []byte
-	if *configFile != "" {
-		var err error
-		if data, err = os.ReadFile(*configFile); err != nil {
-			return fmt.Errorf("--config: %w", err)
-		}
-	}
-	cfg, err := kestrel.ParseConfig(data, *configFile, overrides, environ)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Apply(srv); err != nil {
-		return err
-	}
 	var app http.Handler
 	if *root != "" {
 		static.Logger = log
@@ -229,12 +215,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	}
 
 	// AllowedHosts and forwarded headers, and between them the access log;
-	// a reload replaces them.
+	// the service configures them, and a reload replaces them.
 	front := &frontHandler{app: app, accessLog: *obs.accessLog,
 		wrap: func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) }}
-	if err := front.configure(cfg); err != nil {
-		return err
-	}
 	srv.Handler = front
 	if app, ok := app.(*demo.App); ok {
 		srv.NativeHandler = front.native(app)
@@ -252,20 +235,19 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return err
 		}
 	}
-	o := &operations{srv: srv, log: log, args: args, environ: environ, front: front,
-		pidFile: *pidFile, shutdown: shutdownTimeoutOf(cfg),
-		configFile: *configFile, configData: data, overrides: overrides}
-	ready, err := o.listenInherited()
-	if err != nil {
-		return err
-	}
+	// The metrics listener takes the sockets it inherits before the app's
+	// server does (kestrel.Service's Others).
 	ms, stopMetrics, err := obs.startMetrics(srv, log)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	o.metrics = ms
-	return o.serve(ctx, ready)
+	svc := &kestrel.Service{Server: srv, ConfigFile: *configFile, Overrides: overrides,
+		Configure: front.configure, PIDFile: *pidFile, Args: args, Environ: environ}
+	if ms != nil {
+		svc.Others = []*kestrel.Server{ms}
+	}
+	return svc.Run(ctx)
 }
 
 // flagSet reports whether the flag was given on the command line.

@@ -79,7 +79,7 @@ func (o *observability) wrapAccessLog(h http.Handler, w io.Writer) http.Handler 
 // --metrics URL on a listener of their own (another kestrel.Server, whose
 // own connections are not counted), which it returns (nil without
 // --metrics). In a process that replaces another (kestrel upgrade), it
-// takes that process's metrics socket. The returned function stops it.
+// takes that process's metrics socket, which comes first. The returned function stops it.
 func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms *kestrel.Server, stop func(), err error) {
 	if *o.metrics == "" {
 		if *o.pprof {
@@ -100,7 +100,7 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms 
 		return nil, nil, err
 	}
 	ms = &kestrel.Server{Handler: exp.Handler(path, *o.pprof), Logger: log}
-	if _, err := ms.ListenInherited(); err != nil { // after the app server's (see operations.listenInherited)
+	if _, err := ms.ListenInherited(); err != nil { // before the app server's (see kestrel.Service's Others)
 		return nil, nil, fmt.Errorf("--metrics: %w", err)
 	}
 	if err := ms.ListenURL("http://" + u.Host); err != nil {

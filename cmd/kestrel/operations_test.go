@@ -138,8 +138,8 @@ func listenNotify(t *testing.T) (*notifications, string) {
 func (n *notifications) next() string {
 	n.t.Helper()
 	buf := make([]byte, 4096)
+	n.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // watchdog pings do not extend it
 	for {
-		n.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		k, err := n.c.Read(buf)
 		if err != nil {
 			n.t.Fatalf("no notification: %v", err)
@@ -212,27 +212,58 @@ func TestSystemdNotify(t *testing.T) {
 	}
 }
 
+// TestWatchdogInterval: the command pings systemd's watchdog at half of
+// WATCHDOG_USEC when the watchdog is for its process (WATCHDOG_PID unset
+// or its own), and not when it is another process's or not set.
 func TestWatchdogInterval(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix datagram sockets on Windows")
+	}
 	pid := strconv.Itoa(os.Getpid())
 	for _, tc := range []struct {
 		environ []string
-		want    time.Duration
+		pings   bool
 	}{
-		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=30000000"}, 30 * time.Second},
-		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=30000000", "WATCHDOG_PID=" + pid}, 30 * time.Second},
-		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=30000000", "WATCHDOG_PID=1"}, 0}, // another process's
-		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=0"}, 0},
-		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=x"}, 0},
-		{[]string{"WATCHDOG_USEC=30000000"}, 0}, // not under systemd
+		{[]string{"WATCHDOG_USEC=100000"}, true},
+		{[]string{"WATCHDOG_USEC=100000", "WATCHDOG_PID=" + pid}, true},
+		{[]string{"WATCHDOG_USEC=100000", "WATCHDOG_PID=1"}, false}, // another process's
+		{[]string{"WATCHDOG_USEC=0"}, false},
+		{[]string{"WATCHDOG_USEC=x"}, false},
 	} {
-		if got := newNotifier(tc.environ, nil).watchdogInterval(tc.environ); got != tc.want {
-			t.Errorf("%q: %v, want %v", tc.environ, got, tc.want)
+		notify, path := listenNotify(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		var log syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"--urls", "http://127.0.0.1:0"}, append(tc.environ, "NOTIFY_SOCKET="+path), &log)
+		}()
+		if msg := notify.next(); msg != "READY=1" {
+			t.Fatalf("%q: first notification %q, want READY=1", tc.environ, msg)
+		}
+		pings := 0
+		buf := make([]byte, 64)
+		notify.c.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+		for {
+			n, err := notify.c.Read(buf)
+			if err != nil {
+				break
+			}
+			if string(buf[:n]) == "WATCHDOG=1" {
+				pings++
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		if got := pings >= 3; got != tc.pings {
+			t.Errorf("%q: %d pings in 400ms, want pings every 50ms: %v", tc.environ, pings, tc.pings)
 		}
 	}
 }
 
 // nearMonotonic reports whether usec is about now on CLOCK_MONOTONIC.
 func nearMonotonic(usec int64) bool {
-	now, err := strconv.ParseInt(strings.TrimPrefix(monotonicUsec(), "\nMONOTONIC_USEC="), 10, 64)
-	return err == nil && usec <= now && now-usec < 10_000_000
+	now, ok := monotonicNowUsec()
+	return ok && usec <= now && now-usec < 10_000_000
 }

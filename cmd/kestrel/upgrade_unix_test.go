@@ -65,6 +65,15 @@ func stopByPIDFile(t *testing.T, pidFile string) {
 	t.Errorf("process %d did not stop on SIGTERM", pid)
 }
 
+// readPIDFile reads the process ID a server wrote with --pid-file.
+func readPIDFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)

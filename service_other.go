@@ -1,0 +1,28 @@
+//go:build !unix
+
+package kestrel
+
+import (
+	"errors"
+	"os"
+)
+
+// serviceSignals are the signals Service.Run handles: there are no reload
+// or upgrade signals on this platform (the configuration file is still
+// watched).
+var serviceSignals = []os.Signal{os.Interrupt}
+
+func signalAction(sig os.Signal) serviceAction {
+	if sig == os.Interrupt {
+		return actionStop
+	}
+	return actionNone
+}
+
+func signalUpgrade(int) error {
+	return errors.New("upgrades are not supported on this platform")
+}
+
+func processAlive(int) bool { return false }
+
+func monotonicUsec() string { return "" }

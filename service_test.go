@@ -1,0 +1,78 @@
+package kestrel
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServiceWatchdogInterval(t *testing.T) {
+	pid := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		environ []string
+		want    time.Duration
+	}{
+		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=30000000"}, 30 * time.Second},
+		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=30000000", "WATCHDOG_PID=" + pid}, 30 * time.Second},
+		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=30000000", "WATCHDOG_PID=1"}, 0}, // another process's
+		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=0"}, 0},
+		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=-5"}, 0},
+		{[]string{"NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=x"}, 0},
+		{[]string{"NOTIFY_SOCKET=/run/n"}, 0},
+		{[]string{"WATCHDOG_USEC=30000000"}, 0}, // not under systemd
+	} {
+		if got := watchdogInterval(tc.environ); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.environ, got, tc.want)
+		}
+	}
+}
+
+// TestUpgradeServiceErrors: UpgradeService names what is wrong with the
+// PID file.
+func TestUpgradeServiceErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "none.pid")
+	if _, err := UpgradeService(context.Background(), missing); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a missing PID file: %v", err)
+	}
+	for _, content := range []string{"", "app\n", "0\n", "-4\n"} {
+		bad := filepath.Join(dir, "bad.pid")
+		os.WriteFile(bad, []byte(content), 0o644)
+		if _, err := UpgradeService(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "does not hold a process ID") {
+			t.Errorf("a PID file holding %q: %v", content, err)
+		}
+	}
+}
+
+// TestServiceStartErrors: Run fails, and says why, when the server cannot
+// start: no server, an unreadable or invalid configuration file, an
+// inherited-socket variable that is wrong.
+func TestServiceStartErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"Kestrel": {"Limits": {"MaxRequestBodySiz": 1}}}`), 0o644)
+	for _, tc := range []struct {
+		name string
+		svc  *Service
+		want string
+	}{
+		{"no server", &Service{}, "no Server"},
+		{"missing file", &Service{Server: &Server{Logger: discardLogger()}, ConfigFile: filepath.Join(dir, "none.json"), Environ: []string{}}, "no such file"},
+		{"unknown key", &Service{Server: &Server{Logger: discardLogger()}, ConfigFile: bad, Environ: []string{}}, `unknown key "Kestrel:Limits:MaxRequestBodySiz"`},
+		{"bad override", &Service{Server: &Server{Logger: discardLogger()}, Overrides: map[string]string{"Kestrel:ShutdownTimeout": "soon"}, Environ: []string{}}, "Kestrel:ShutdownTimeout"},
+		{"bad ready fd", &Service{Server: &Server{Logger: discardLogger()}, Environ: []string{UpgradeReadyEnv + "=x"}}, UpgradeReadyEnv},
+		{"refused by Configure", &Service{Server: &Server{Logger: discardLogger()}, Environ: []string{},
+			Configure: func(*Config) (func(), error) { return nil, errors.New("no, thanks") }}, "no, thanks"},
+	} {
+		err := tc.svc.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}
