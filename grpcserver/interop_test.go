@@ -73,6 +73,7 @@ var caseOrder = []string{"empty_unary", "large_unary", "client_streaming", "serv
 // server compressing, and with neither; then checks nothing leaked.
 func TestInterop(t *testing.T) {
 	before := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, before) }) // after the server closes
 	for _, comp := range []struct {
 		name   string
 		server []Option
@@ -85,29 +86,32 @@ func TestInterop(t *testing.T) {
 		t.Run(comp.name, func(t *testing.T) {
 			gs := NewServer(comp.server...)
 			testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
-			ts := startKestrel(t, gs)
-			for _, tr := range []struct {
-				name  string
-				addr  string
-				creds credentials.TransportCredentials
-			}{
-				{"h2c", ts.plain, insecure.NewCredentials()},
-				{"h2", ts.secure, credentials.NewTLS(ts.tlsConfig())},
-			} {
-				t.Run(tr.name, func(t *testing.T) {
-					opts := []grpc.DialOption{grpc.WithTransportCredentials(tr.creds)}
-					conn, err := grpc.NewClient(tr.addr, opts...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer conn.Close()
-					cases := interopCases(t, conn, tr.addr, opts, comp.call...)
-					for _, name := range caseOrder {
-						runCase(t, name, cases[name])
-					}
-				})
+			runInterop(t, startKestrel(t, gs), comp.call)
+		})
+	}
+}
+
+// runInterop runs the interop cases over h2c and h2 against ts.
+func runInterop(t *testing.T, ts *testServer, callOpts []grpc.CallOption) {
+	for _, tr := range []struct {
+		name  string
+		addr  string
+		creds credentials.TransportCredentials
+	}{
+		{"h2c", ts.plain, insecure.NewCredentials()},
+		{"h2", ts.secure, credentials.NewTLS(ts.tlsConfig())},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			opts := []grpc.DialOption{grpc.WithTransportCredentials(tr.creds)}
+			conn, err := grpc.NewClient(tr.addr, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			cases := interopCases(t, conn, tr.addr, opts, callOpts...)
+			for _, name := range caseOrder {
+				runCase(t, name, cases[name])
 			}
 		})
 	}
-	checkGoroutines(t, before)
 }
