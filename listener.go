@@ -146,11 +146,15 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 }
 
 // appHandler returns what serves an exchange: the native handler, or the
-// http.Handler (404 for everything without one).
+// http.Handler (404 for everything without one). A Handler that also
+// implements NativeHandler (grpcserver.Server does) is served natively.
 func (s *Server) appHandler() func(*app.Exchange) {
 	native, handler := s.NativeHandler, s.Handler
 	if handler == nil {
 		handler = http.NotFoundHandler()
+	}
+	if nh, ok := handler.(NativeHandler); ok && native == nil {
+		native = nh
 	}
 	if native != nil {
 		return func(ex *app.Exchange) {
