@@ -7,6 +7,7 @@
 //	servers -server kestrel-static|nethttp-static -root DIR [-addr 127.0.0.1:8080] [-tls]
 //	servers -server kestrel-h3|quicgo-h3 [-addr 127.0.0.1:8080]
 //	servers -server grpc-kestrel|grpc-nethttp|grpc-go [-addr 127.0.0.1:8080]
+//	servers -server grpc-native [-addr 127.0.0.1:8080] [-tls]
 //
 // -cpuprofile FILE writes a CPU profile until the server is interrupted.
 //
@@ -25,7 +26,9 @@
 // comparisons. The grpc servers serve grpc-go's interop TestService (with
 // server reflection, for ghz) over h2c: grpc.Server.ServeHTTP mounted on
 // kestrel (grpc-kestrel) and on net/http (grpc-nethttp), and grpc-go's own
-// HTTP/2 server, grpc.Server.Serve (grpc-go).
+// HTTP/2 server, grpc.Server.Serve (grpc-go). grpc-native serves the same
+// service with package grpcserver on kestrel: h2c, or with -tls h2 and
+// HTTP/3 on the UDP port of the same number.
 //
 // It prints "listening on ADDR" once it accepts connections.
 package main
@@ -54,6 +57,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/grpcserver"
 	"github.com/kestrel-go/kestrel/internal/demo"
 	"github.com/kestrel-go/kestrel/internal/metricsexport"
 	"github.com/kestrel-go/kestrel/staticfiles"
@@ -72,7 +76,7 @@ type message struct {
 }
 
 func main() {
-	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-kestrel, grpc-nethttp or grpc-go")
+	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-kestrel, grpc-nethttp, grpc-go or grpc-native")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (not fasthttp)")
 	h2 := flag.Bool("h2", false, "nethttp: serve HTTP/2 too (h2c in cleartext, ALPN h2 over TLS); kestrel always does")
@@ -165,6 +169,8 @@ func main() {
 		log.Fatal(s.Serve(pc))
 	case "grpc-kestrel", "grpc-nethttp", "grpc-go":
 		serveGRPC(*server, *addr)
+	case "grpc-native":
+		serveNativeGRPC(*addr, *useTLS, &cert)
 	case "fasthttp":
 		ln := listen(*addr)
 		s := &fasthttp.Server{Handler: fastHandler, Name: "fasthttp"}
@@ -248,6 +254,30 @@ func serveGRPC(server, addr string) {
 	default:
 		log.Fatal(gs.Serve(listen(addr)))
 	}
+}
+
+// serveNativeGRPC serves grpc-go's interop TestService, with reflection,
+// with package grpcserver on kestrel: h2c beside HTTP/1.1, or with useTLS
+// HTTP/1.1, h2 and HTTP/3.
+func serveNativeGRPC(addr string, useTLS bool, cert *tls.Certificate) {
+	gs := grpcserver.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	reflection.Register(gs)
+	ep := kestrel.Endpoint{Address: addr}
+	if useTLS {
+		ep.HTTPS = &kestrel.HTTPS{Certificate: cert}
+		ep.Protocols = kestrel.HTTP1AndHTTP2AndHTTP3
+	}
+	s := &kestrel.Server{Handler: gs}
+	if err := s.ListenEndpoint(ep); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		log.Fatal(err)
+	}
+	a := s.Addresses()[0]
+	fmt.Printf("listening on %s\n", a[strings.Index(a, "://")+3:])
+	select {}
 }
 
 // dropHandshakeErrors passes log lines on, except TLS handshake errors.
