@@ -483,6 +483,14 @@ func (s *clientStream) endLocked(final error, trailer metadata.MD) {
 		return
 	}
 	s.done = true
+	if final != io.EOF {
+		// A failure seen once the caller's context ended is the
+		// context's: ending the call resets the request's stream, and a
+		// server may answer that reset before the transport reports it.
+		if cerr := s.parent.Err(); cerr != nil {
+			final = status.FromContextError(cerr).Err()
+		}
+	}
 	s.final = final
 	s.trailer = trailer
 	if s.ci.trailer != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
 	"math/big"
 	"net"
@@ -27,6 +28,14 @@ type Endpoints struct {
 	// Roots trusts the HTTPS endpoint's certificate, issued for
 	// "localhost" and 127.0.0.1.
 	Roots *x509.CertPool
+
+	cert *x509.Certificate
+}
+
+// RootsPEM is the HTTPS endpoint's certificate in PEM, for tools that
+// read the certificates they trust from a file.
+func (e *Endpoints) RootsPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.cert.Raw})
 }
 
 // ClientTLS returns a client configuration that trusts the HTTPS
@@ -58,7 +67,7 @@ func Start(t testing.TB, s *kestrel.Server) *Endpoints {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	e := &Endpoints{Roots: roots}
+	e := &Endpoints{Roots: roots, cert: cert.Leaf}
 	for _, a := range s.Addresses() {
 		if rest, ok := strings.CutPrefix(a, "https://"); ok {
 			e.Secure = rest
