@@ -3,6 +3,7 @@ module github.com/kestrel-go/kestrel
 go 1.26.0
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/andybalholm/brotli v1.3.0
 	github.com/coder/websocket v1.8.14
 	github.com/coreos/go-systemd/v22 v22.7.0

@@ -43,6 +43,8 @@ type transport interface {
 // nativeTransport serves a call on this module's native path.
 type nativeTransport struct {
 	c *kestrel.Context
+	// lower holds a field name in lower case (HTTP/1.1 keeps the client's).
+	lower []byte
 }
 
 func (t *nativeTransport) protoMajor() int {
@@ -58,7 +60,7 @@ func (t *nativeTransport) protoMajor() int {
 func (t *nativeTransport) isPost() bool                      { return string(t.c.Method()) == http.MethodPost }
 func (t *nativeTransport) path() []byte                      { return t.c.Path() }
 func (t *nativeTransport) header(name string) []byte         { return t.c.Header(name) }
-func (t *nativeTransport) visitHeaders(fn func(n, v []byte)) { t.c.VisitHeaders(fn) }
+func (t *nativeTransport) visitHeaders(fn func(n, v []byte)) { t.visitLowerCase(fn) }
 func (t *nativeTransport) authority() []byte                 { return t.c.Host() }
 func (t *nativeTransport) body() io.Reader                   { return t.c.Body() }
 func (t *nativeTransport) context() context.Context          { return t.c.Context() }
@@ -73,6 +75,27 @@ func (t *nativeTransport) finish()                           {}
 func (t *nativeTransport) write(p []byte) error {
 	_, err := t.c.Write(p)
 	return err
+}
+
+// visitLowerCase calls fn with each request field, the name in lower case
+// as gRPC's metadata has it: HTTP/2 and HTTP/3 require lower-case names,
+// but an HTTP/1.1 request (gRPC-Web) has them as the client wrote them.
+func (t *nativeTransport) visitLowerCase(fn func(n, v []byte)) {
+	t.c.VisitHeaders(func(n, v []byte) {
+		for _, b := range n {
+			if 'A' <= b && b <= 'Z' {
+				t.lower = append(t.lower[:0], n...)
+				for i, b := range t.lower {
+					if 'A' <= b && b <= 'Z' {
+						t.lower[i] = b + 'a' - 'A'
+					}
+				}
+				n = t.lower
+				break
+			}
+		}
+		fn(n, v)
+	})
 }
 
 // httpTransport serves a call through the standard handler interface.
