@@ -32,6 +32,9 @@ type Endpoints struct {
 	cert *x509.Certificate
 }
 
+// Certificate is the HTTPS endpoint's certificate.
+func (e *Endpoints) Certificate() *x509.Certificate { return e.cert }
+
 // RootsPEM is the HTTPS endpoint's certificate in PEM, for tools that
 // read the certificates they trust from a file.
 func (e *Endpoints) RootsPEM() []byte {
