@@ -168,6 +168,7 @@ func (c *call) setUp() (*status.Status, int) {
 		}
 	}
 	c.pickSendCompressor()
+	t.relaxLimits(m.stream != nil && m.stream.ClientStreams)
 	c.body = t.body()
 	if c.text {
 		c.body = newBase64Reader(c.body)

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -28,6 +29,8 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+
+	"github.com/kestrel-go/kestrel"
 )
 
 // testService is a hand-written service: its methods panic, return a
@@ -421,5 +424,47 @@ func TestGracefulStop(t *testing.T) {
 	}
 	if code := status.Code(<-errc); code != codes.Canceled {
 		t.Errorf("Stop: the call ended with %v", code)
+	}
+}
+
+// TestQuietClientStream: a client-streaming call may be quiet for longer
+// than the server's minimum request body data rate allows (ASP.NET Core's
+// gRPC turns the rate off for such calls too), and a message larger than
+// the server's request body size limit is still received.
+func TestQuietClientStream(t *testing.T) {
+	gs := NewServer()
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	s := &kestrel.Server{Handler: gs, Logger: quietLogger, Limits: kestrel.Limits{
+		MinRequestBodyDataRate: &kestrel.DataRate{BytesPerSecond: 1000, GracePeriod: 2 * time.Second},
+		MaxRequestBodySize:     1000,
+	}}
+	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	conn := dialPlain(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+	tsc := testgrpc.NewTestServiceClient(conn)
+	fd, err := tsc.FullDuplexCall(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(3500 * time.Millisecond)
+		}
+		req := &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 4}}, Payload: &testgrpc.Payload{Body: make([]byte, 3000)}}
+		if err := fd.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fd.Recv(); err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+	}
+	fd.CloseSend()
+	if _, err := fd.Recv(); err != io.EOF {
+		t.Errorf("end: %v", err)
 	}
 }

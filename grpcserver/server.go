@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
@@ -87,6 +88,30 @@ func MeterProvider(mp metric.MeterProvider) Option {
 // server does.
 func SendCompressor(name string) Option { return func(s *Server) { s.sendCompressor = name } }
 
+// KeepaliveEnforcementPolicy sets what the HTTP/2 connections of a
+// kestrel.Server whose Handler (or NativeHandler) is this Server demand of
+// their clients' PINGs, as grpc-go's server enforces it: a client pinging
+// more often than p.MinTime (or, with no call in progress and
+// p.PermitWithoutStream off, at all) gets GOAWAY ENHANCE_YOUR_CALM
+// "too_many_pings" at the third such PING. The default is grpc-go's: a
+// MinTime of 5 minutes, PermitWithoutStream off. A zero MinTime turns the
+// enforcement off; the server's Limits.Http2.ClientPingPolicy, when set,
+// overrides it.
+func KeepaliveEnforcementPolicy(p keepalive.EnforcementPolicy) Option {
+	return func(s *Server) { s.pingPolicy = p }
+}
+
+// DefaultKeepaliveMinTime is how often a client may ping unless
+// KeepaliveEnforcementPolicy says otherwise: 5 minutes, as grpc-go.
+const DefaultKeepaliveMinTime = 5 * time.Minute
+
+// ClientPingPolicy is the HTTP/2 ping policy of the connections serving
+// s, which a kestrel.Server applies when s is its Handler or
+// NativeHandler.
+func (s *Server) ClientPingPolicy() kestrel.ClientPingPolicy {
+	return kestrel.ClientPingPolicy{MinInterval: s.pingPolicy.MinTime, PermitWithoutStream: s.pingPolicy.PermitWithoutStream}
+}
+
 // Logger sets where the server logs handler panics; nil means
 // slog.Default().
 func Logger(l *slog.Logger) Option { return func(s *Server) { s.logger = l } }
@@ -103,6 +128,7 @@ type Server struct {
 	meterProvider  metric.MeterProvider
 	sendCompressor string
 	logger         *slog.Logger
+	pingPolicy     keepalive.EnforcementPolicy
 
 	unaryInt  grpc.UnaryServerInterceptor  // the chain, nil without one
 	streamInt grpc.StreamServerInterceptor // the chain, nil without one
@@ -136,11 +162,12 @@ type method struct {
 // NewServer returns a server with no services.
 func NewServer(opts ...Option) *Server {
 	s := &Server{
-		maxRecv:  DefaultMaxRecvMsgSize,
-		maxSend:  -1,
-		services: make(map[string]*service),
-		methods:  make(map[string]*method),
-		active:   make(map[*call]struct{}),
+		maxRecv:    DefaultMaxRecvMsgSize,
+		maxSend:    -1,
+		pingPolicy: keepalive.EnforcementPolicy{MinTime: DefaultKeepaliveMinTime},
+		services:   make(map[string]*service),
+		methods:    make(map[string]*method),
+		active:     make(map[*call]struct{}),
 	}
 	s.idle = sync.NewCond(&s.mu)
 	for _, o := range opts {

@@ -35,6 +35,11 @@ type transport interface {
 	write(p []byte) error
 	flush() error
 	addTrailer(name, value string)
+	// relaxLimits turns off the server's request body size limit (gRPC
+	// limits each message instead) and, for a call whose client streams,
+	// the minimum body data rate, as ASP.NET Core's gRPC does: a stream
+	// may be quiet for as long as the application wants.
+	relaxLimits(clientStreams bool)
 	// finish sends the head of a response that wrote no body, if not
 	// sent yet, before the call returns.
 	finish()
@@ -72,6 +77,13 @@ func (t *nativeTransport) addHeader(name, value string)      { t.c.AddHeader(nam
 func (t *nativeTransport) flush() error                      { return t.c.Flush() }
 func (t *nativeTransport) addTrailer(name, value string)     { t.c.AddTrailer(name, value) }
 func (t *nativeTransport) finish()                           {}
+
+func (t *nativeTransport) relaxLimits(clientStreams bool) {
+	t.c.SetMaxRequestBodySize(kestrel.Unlimited)
+	if clientStreams {
+		t.c.SetMinRequestBodyDataRate(kestrel.DataRate{})
+	}
+}
 func (t *nativeTransport) write(p []byte) error {
 	_, err := t.c.Write(p)
 	return err
@@ -173,6 +185,10 @@ func (t *httpTransport) flush() error {
 func (t *httpTransport) addTrailer(name, value string) {
 	t.w.Header().Add(http.TrailerPrefix+name, value)
 }
+
+// relaxLimits does nothing: an http.Handler cannot reach the server's
+// limits.
+func (t *httpTransport) relaxLimits(bool) {}
 
 // finish sends the head of a response that wrote nothing (a
 // trailers-only response).
