@@ -116,7 +116,8 @@ func (e *encodingCount) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestNativeBehindNginx: grpc-go's interop cases through nginx's
 // grpc_pass to package grpcserver on this server, over a Unix socket (an
-// Http2 endpoint) and over TCP (the default Http1AndHttp2 endpoint).
+// Http2 endpoint) and over TCP (the default Http1AndHttp2 endpoint),
+// plainly and with gzip both ways.
 func TestNativeBehindNginx(t *testing.T) {
 	gs, _ := nativeServer()
 	sock := filepath.Join(t.TempDir(), "grpc.sock")
@@ -127,7 +128,11 @@ func TestNativeBehindNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	grpcBehindNginx(t, "unix:"+sock, strings.TrimPrefix(s.Addresses()[1], "http://"))
+	tcp := strings.TrimPrefix(s.Addresses()[1], "http://")
+	t.Run("plain", func(t *testing.T) { grpcBehindNginx(t, nil, "unix:"+sock, tcp) })
+	t.Run("gzip", func(t *testing.T) {
+		grpcBehindNginx(t, []grpc.CallOption{grpc.UseCompressor(gzip.Name)}, "unix:"+sock, tcp)
+	})
 }
 
 // TestNativeHealth: grpc-go's health client checks and watches a service

@@ -144,13 +144,13 @@ func TestGRPCBehindNginx(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	tcp := strings.TrimPrefix(s.Addresses()[1], "http://")
-	grpcBehindNginx(t, "unix:"+sock, tcp)
+	grpcBehindNginx(t, nil, "unix:"+sock, tcp)
 }
 
-// grpcBehindNginx runs the interop cases through nginx's grpc_pass to the
-// server at each of upstreams (nginx's server syntax: host:port or
-// unix:path).
-func grpcBehindNginx(t *testing.T, upstreams ...string) {
+// grpcBehindNginx runs the interop cases, the soak cases included,
+// through nginx's grpc_pass to the server at each of upstreams (nginx's
+// server syntax: host:port or unix:path), each call with opts.
+func grpcBehindNginx(t *testing.T, opts []grpc.CallOption, upstreams ...string) {
 	for _, upstream := range upstreams {
 		name := "tcp"
 		if strings.HasPrefix(upstream, "unix:") {
@@ -164,12 +164,20 @@ func grpcBehindNginx(t *testing.T, upstreams ...string) {
 		location / { grpc_pass grpc://grpcapp; }
 	}`
 			})
-			conn, err := grpc.NewClient(front, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			dial := func() (grpc.ClientConnInterface, func(), error) {
+				cc, err := grpc.NewClient(front, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					return nil, nil, err
+				}
+				return cc, func() { cc.Close() }, nil
+			}
+			conn, closeConn, err := dial()
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
-			grpctest.RunAll(t, grpctest.Cases(conn))
+			defer closeConn()
+			grpctest.RunAll(t, append(grpctest.Cases(conn, opts...),
+				grpctest.SoakCases(grpctest.SoakConfig{Target: front, Conn: conn, Dial: dial, Options: opts})...))
 		})
 	}
 }
