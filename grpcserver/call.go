@@ -31,9 +31,9 @@ type call struct {
 	m  *method
 	ts transportStream // the grpc.ServerTransportStream view
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	path   string
+	ctx  context.Context
+	cctx callContext // the cancellable layer of ctx
+	path string
 
 	codec    codec
 	ctype    string // the response's Content-Type
@@ -121,13 +121,8 @@ func (c *call) setUp() (*status.Status, int) {
 	c.inMD = md
 	c.codec = codecFor(sub)
 
-	ctx := t.context()
-	if hasTimeout {
-		ctx, c.cancel = context.WithTimeout(ctx, timeout)
-	} else {
-		ctx, c.cancel = context.WithCancel(ctx)
-	}
-	ctx = metadata.NewIncomingContext(ctx, md)
+	c.cctx.init(t.context(), timeout, hasTimeout)
+	ctx := metadata.NewIncomingContext(&c.cctx, md)
 	p := &peer.Peer{Addr: t.remoteAddr(), LocalAddr: t.localAddr()}
 	if cs := t.tls(); cs != nil {
 		p.AuthInfo = credentials.TLSInfo{State: *cs, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
@@ -321,6 +316,9 @@ func decodeBinary(v string) ([]byte, error) {
 	return base64.RawStdEncoding.DecodeString(v)
 }
 
+// cancel ends the call's context.
+func (c *call) cancel() { c.cctx.cancel(context.Canceled) }
+
 // run calls the method's handler and returns the call's status.
 func (c *call) run() (st *status.Status) {
 	defer func() {
@@ -365,9 +363,7 @@ func (c *call) recvUnary(v any) error {
 
 // earlyAbort answers a request that is not a gRPC call it can serve.
 func (c *call) earlyAbort(st *status.Status, httpStatus int) {
-	if c.cancel != nil {
-		c.cancel()
-	}
+	c.cancel()
 	c.t.setStatus(httpStatus)
 	c.trailersOnly(st, false)
 }
