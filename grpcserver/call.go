@@ -31,9 +31,9 @@ type call struct {
 	m  *method
 	ts transportStream // the grpc.ServerTransportStream view
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	path   string
+	ctx  context.Context
+	cctx callContext // the cancellable layer of ctx
+	path string
 
 	codec    codec
 	ctype    string // the response's Content-Type
@@ -121,13 +121,8 @@ func (c *call) setUp() (*status.Status, int) {
 	c.inMD = md
 	c.codec = codecFor(sub)
 
-	ctx := t.context()
-	if hasTimeout {
-		ctx, c.cancel = context.WithTimeout(ctx, timeout)
-	} else {
-		ctx, c.cancel = context.WithCancel(ctx)
-	}
-	ctx = metadata.NewIncomingContext(ctx, md)
+	c.cctx.init(t.context(), timeout, hasTimeout)
+	ctx := metadata.NewIncomingContext(&c.cctx, md)
 	p := &peer.Peer{Addr: t.remoteAddr(), LocalAddr: t.localAddr()}
 	if cs := t.tls(); cs != nil {
 		p.AuthInfo = credentials.TLSInfo{State: *cs, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
@@ -136,7 +131,7 @@ func (c *call) setUp() (*status.Status, int) {
 	path := t.path()
 	m, missing := c.s.lookup(path)
 	if m != nil {
-		c.path = "/" + m.name
+		c.path = m.path
 	} else {
 		c.path = string(path)
 	}
@@ -212,36 +207,92 @@ func accepts(list []byte, name string) bool {
 }
 
 // readMetadata collects the request's metadata, as grpc-go's server
-// does: reserved headers left out, binary values decoded.
+// does: reserved headers left out, binary values decoded. The values
+// share one string and one slice, and the usual names are constants, so
+// that it costs a few allocations whatever the number of fields.
 func (c *call) readMetadata() (metadata.MD, *status.Status) {
-	md := make(metadata.MD, 8)
-	var bad *status.Status
-	c.t.visitHeaders(func(name, value []byte) {
-		if bad != nil || len(name) == 0 {
-			return
+	sc := scratchPool.Get().(*mdScratch)
+	defer func() {
+		clear(sc.fields)
+		sc.fields, sc.buf, sc.bad = sc.fields[:0], sc.buf[:0], nil
+		if cap(sc.buf) <= 64<<10 && cap(sc.fields) <= 1024 {
+			scratchPool.Put(sc)
 		}
-		n := string(name)
-		switch {
-		case n == "content-type", n == "grpc-accept-encoding", n == "user-agent":
-		case n == "host", n == "connection", n == "content-length", n == "transfer-encoding", isReserved(n):
-			return
-		}
-		if strings.HasSuffix(n, "-bin") {
-			b, err := decodeBinary(string(value))
-			if err != nil {
-				bad = status.Newf(codes.Internal, "malformed binary metadata %q in header %q: %v", string(value), n, err)
-				return
-			}
-			md[n] = append(md[n], string(b))
-			return
-		}
-		md[n] = append(md[n], string(value))
-	})
-	if a := c.t.authority(); len(a) > 0 {
-		md[":authority"] = []string{string(a)}
+	}()
+	c.t.visitHeaders(sc)
+	if sc.bad != nil {
+		return nil, sc.bad
 	}
-	return md, bad
+	a := c.t.authority()
+	start := len(sc.buf)
+	sc.buf = append(sc.buf, a...)
+	if len(a) > 0 {
+		sc.fields = append(sc.fields, mdField{":authority", start, len(sc.buf)})
+	}
+	all := string(sc.buf)
+	vals := make([]string, len(sc.fields))
+	md := make(metadata.MD, len(sc.fields))
+	for i, f := range sc.fields {
+		vals[i] = all[f.start:f.end]
+		if vs, ok := md[f.name]; ok {
+			md[f.name] = append(vs, vals[i])
+		} else {
+			md[f.name] = vals[i : i+1 : i+1]
+		}
+	}
+	return md, nil
 }
+
+// visit takes one request header into the metadata being read.
+func (sc *mdScratch) visit(name, value []byte) {
+	if sc.bad != nil || len(name) == 0 {
+		return
+	}
+	var n string
+	switch string(name) {
+	case "content-type":
+		n = "content-type"
+	case "user-agent":
+		n = "user-agent"
+	case "grpc-accept-encoding":
+		n = "grpc-accept-encoding"
+	case "host", "connection", "content-length", "transfer-encoding":
+		return
+	default:
+		if isReserved(string(name)) {
+			return
+		}
+		n = string(name)
+	}
+	start := len(sc.buf)
+	if strings.HasSuffix(n, "-bin") {
+		b, err := decodeBinary(string(value))
+		if err != nil {
+			sc.bad = status.Newf(codes.Internal, "malformed binary metadata %q in header %q: %v", string(value), n, err)
+			return
+		}
+		sc.buf = append(sc.buf, b...)
+	} else {
+		sc.buf = append(sc.buf, value...)
+	}
+	sc.fields = append(sc.fields, mdField{n, start, len(sc.buf)})
+}
+
+// mdScratch is readMetadata's working space, pooled.
+type mdScratch struct {
+	fields []mdField
+	buf    []byte
+	bad    *status.Status
+}
+
+type mdField struct {
+	name       string
+	start, end int
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &mdScratch{fields: make([]mdField, 0, 16), buf: make([]byte, 0, 512)}
+}}
 
 // isReserved reports the headers grpc-go keeps out of metadata (and
 // out of the metadata it sends).
@@ -264,6 +315,9 @@ func decodeBinary(v string) ([]byte, error) {
 	}
 	return base64.RawStdEncoding.DecodeString(v)
 }
+
+// cancel ends the call's context.
+func (c *call) cancel() { c.cctx.cancel(context.Canceled) }
 
 // run calls the method's handler and returns the call's status.
 func (c *call) run() (st *status.Status) {
@@ -309,9 +363,7 @@ func (c *call) recvUnary(v any) error {
 
 // earlyAbort answers a request that is not a gRPC call it can serve.
 func (c *call) earlyAbort(st *status.Status, httpStatus int) {
-	if c.cancel != nil {
-		c.cancel()
-	}
+	c.cancel()
 	c.t.setStatus(httpStatus)
 	c.trailersOnly(st, false)
 }

@@ -75,7 +75,7 @@ func (s *testService) desc() *grpc.ServiceDesc {
 	}
 }
 
-func dialPlain(t *testing.T, addr string) *grpc.ClientConn {
+func dialPlain(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -468,3 +468,5 @@ func TestQuietClientStream(t *testing.T) {
 		t.Errorf("end: %v", err)
 	}
 }
+
+func dialPlainB(b *testing.B, addr string) *grpc.ClientConn { return dialPlain(b, addr) }

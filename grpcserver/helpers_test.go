@@ -188,3 +188,17 @@ func checkGoroutines(t *testing.T, before int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// startKestrelB serves h on a cleartext endpoint for a benchmark.
+func startKestrelB(b *testing.B, h http.Handler) string {
+	b.Helper()
+	s := &kestrel.Server{Handler: h, Logger: quietLogger}
+	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return strings.TrimPrefix(s.Addresses()[0], "http://")
+}

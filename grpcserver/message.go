@@ -338,28 +338,30 @@ func encodeGrpcMessage(msg string) string {
 // "application/grpc-web-text", each with "+subtype").
 func parseContentType(ct []byte) (sub string, web, text, ok bool) {
 	const base = "application/grpc"
-	s := string(ct)
-	if !strings.HasPrefix(s, base) {
+	if len(ct) < len(base) || string(ct[:len(base)]) != base {
 		return "", false, false, false
 	}
-	rest := s[len(base):]
+	rest := ct[len(base):]
 	switch {
-	case strings.HasPrefix(rest, "-web-text"):
+	case len(rest) >= 9 && string(rest[:9]) == "-web-text":
 		web, text = true, true
-		rest = rest[len("-web-text"):]
-	case strings.HasPrefix(rest, "-web"):
+		rest = rest[9:]
+	case len(rest) >= 4 && string(rest[:4]) == "-web":
 		web = true
-		rest = rest[len("-web"):]
+		rest = rest[4:]
 	}
 	switch {
-	case rest == "", rest[0] == ';':
+	case len(rest) == 0 || rest[0] == ';':
 		return "", web, text, true
 	case rest[0] == '+':
-		sub = rest[1:]
-		if i := strings.IndexByte(sub, ';'); i >= 0 {
-			sub = sub[:i]
+		sb := rest[1:]
+		if i := bytes.IndexByte(sb, ';'); i >= 0 {
+			sb = sb[:i]
 		}
-		return strings.ToLower(sub), web, text, true
+		if string(sb) == "proto" {
+			return "proto", web, text, true
+		}
+		return strings.ToLower(string(sb)), web, text, true
 	}
 	return "", false, false, false
 }

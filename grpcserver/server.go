@@ -154,6 +154,7 @@ type service struct {
 type method struct {
 	service string
 	name    string // "service/method", as rpc.method names it
+	path    string // "/service/method"
 	impl    any
 	unary   *grpc.MethodDesc
 	stream  *grpc.StreamDesc
@@ -207,14 +208,16 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	for i := range desc.Methods {
 		d := &desc.Methods[i]
 		m := &method{service: desc.ServiceName, name: desc.ServiceName + "/" + d.MethodName, impl: impl, unary: d}
+		m.path = "/" + m.name
 		svc.methods[d.MethodName] = m
-		s.methods["/"+m.name] = m
+		s.methods[m.path] = m
 	}
 	for i := range desc.Streams {
 		d := &desc.Streams[i]
 		m := &method{service: desc.ServiceName, name: desc.ServiceName + "/" + d.StreamName, impl: impl, stream: d}
+		m.path = "/" + m.name
 		svc.methods[d.StreamName] = m
-		s.methods["/"+m.name] = m
+		s.methods[m.path] = m
 	}
 	s.services[desc.ServiceName] = svc
 }

@@ -21,8 +21,8 @@ type transport interface {
 	// header is the first request header called name (lower case), or
 	// nil; the slice is valid until the handler returns.
 	header(name string) []byte
-	// visitHeaders calls fn with each request header, names in lower case.
-	visitHeaders(fn func(name, value []byte))
+	// visitHeaders gives v each request header, names in lower case.
+	visitHeaders(v headerVisitor)
 	authority() []byte
 	body() io.Reader
 	context() context.Context
@@ -62,21 +62,21 @@ func (t *nativeTransport) protoMajor() int {
 	return 1
 }
 
-func (t *nativeTransport) isPost() bool                      { return string(t.c.Method()) == http.MethodPost }
-func (t *nativeTransport) path() []byte                      { return t.c.Path() }
-func (t *nativeTransport) header(name string) []byte         { return t.c.Header(name) }
-func (t *nativeTransport) visitHeaders(fn func(n, v []byte)) { t.visitLowerCase(fn) }
-func (t *nativeTransport) authority() []byte                 { return t.c.Host() }
-func (t *nativeTransport) body() io.Reader                   { return t.c.Body() }
-func (t *nativeTransport) context() context.Context          { return t.c.Context() }
-func (t *nativeTransport) remoteAddr() net.Addr              { return t.c.RemoteAddr() }
-func (t *nativeTransport) localAddr() net.Addr               { return t.c.LocalAddr() }
-func (t *nativeTransport) tls() *tls.ConnectionState         { return t.c.TLS() }
-func (t *nativeTransport) setStatus(code int)                { t.c.SetStatus(code) }
-func (t *nativeTransport) addHeader(name, value string)      { t.c.AddHeader(name, value) }
-func (t *nativeTransport) flush() error                      { return t.c.Flush() }
-func (t *nativeTransport) addTrailer(name, value string)     { t.c.AddTrailer(name, value) }
-func (t *nativeTransport) finish()                           {}
+func (t *nativeTransport) isPost() bool                  { return string(t.c.Method()) == http.MethodPost }
+func (t *nativeTransport) path() []byte                  { return t.c.Path() }
+func (t *nativeTransport) header(name string) []byte     { return t.c.Header(name) }
+func (t *nativeTransport) visitHeaders(v headerVisitor)  { t.visitLowerCase(v) }
+func (t *nativeTransport) authority() []byte             { return t.c.Host() }
+func (t *nativeTransport) body() io.Reader               { return t.c.Body() }
+func (t *nativeTransport) context() context.Context      { return t.c.Context() }
+func (t *nativeTransport) remoteAddr() net.Addr          { return t.c.RemoteAddr() }
+func (t *nativeTransport) localAddr() net.Addr           { return t.c.LocalAddr() }
+func (t *nativeTransport) tls() *tls.ConnectionState     { return t.c.TLS() }
+func (t *nativeTransport) setStatus(code int)            { t.c.SetStatus(code) }
+func (t *nativeTransport) addHeader(name, value string)  { t.c.AddHeader(name, value) }
+func (t *nativeTransport) flush() error                  { return t.c.Flush() }
+func (t *nativeTransport) addTrailer(name, value string) { t.c.AddTrailer(name, value) }
+func (t *nativeTransport) finish()                       {}
 
 func (t *nativeTransport) relaxLimits(clientStreams bool) {
 	t.c.SetMaxRequestBodySize(kestrel.Unlimited)
@@ -89,11 +89,15 @@ func (t *nativeTransport) write(p []byte) error {
 	return err
 }
 
-// visitLowerCase calls fn with each request field, the name in lower case
-// as gRPC's metadata has it: HTTP/2 and HTTP/3 require lower-case names,
-// but an HTTP/1.1 request (gRPC-Web) has them as the client wrote them.
-func (t *nativeTransport) visitLowerCase(fn func(n, v []byte)) {
-	t.c.VisitHeaders(func(n, v []byte) {
+// visitLowerCase gives v each request field, the name in lower case as
+// gRPC's metadata has it: HTTP/2 and HTTP/3 require lower-case names, but
+// an HTTP/1.1 request (gRPC-Web) has them as the client wrote them.
+func (t *nativeTransport) visitLowerCase(v headerVisitor) {
+	if t.protoMajor() >= 2 {
+		t.c.VisitHeaders(v.visit)
+		return
+	}
+	t.c.VisitHeaders(func(n, val []byte) {
 		for _, b := range n {
 			if 'A' <= b && b <= 'Z' {
 				t.lower = append(t.lower[:0], n...)
@@ -106,7 +110,7 @@ func (t *nativeTransport) visitLowerCase(fn func(n, v []byte)) {
 				break
 			}
 		}
-		fn(n, v)
+		v.visit(n, val)
 	})
 }
 
@@ -131,14 +135,17 @@ func (t *httpTransport) header(name string) []byte {
 	return []byte(vs[0])
 }
 
-func (t *httpTransport) visitHeaders(fn func(name, value []byte)) {
+func (t *httpTransport) visitHeaders(hv headerVisitor) {
 	for k, vs := range t.r.Header {
 		name := []byte(strings.ToLower(k))
 		for _, v := range vs {
-			fn(name, []byte(v))
+			hv.visit(name, []byte(v))
 		}
 	}
 }
+
+// headerVisitor is given request headers one at a time.
+type headerVisitor interface{ visit(name, value []byte) }
 
 func (t *httpTransport) authority() []byte            { return []byte(t.r.Host) }
 func (t *httpTransport) body() io.Reader              { return t.r.Body }
