@@ -209,6 +209,26 @@ type Http2Limits struct {
 	// (Kestrel's default); the timeout defaults to 20 s.
 	KeepAlivePingDelay   time.Duration
 	KeepAlivePingTimeout time.Duration
+
+	// ClientPingPolicy limits the PINGs a client sends, as grpc-go's
+	// server does. Its zero value allows any (Kestrel's default), unless
+	// the server's Handler or NativeHandler has a ClientPingPolicy method
+	// (as grpcserver.Server has), which then gives it.
+	ClientPingPolicy ClientPingPolicy
+}
+
+// ClientPingPolicy is what an HTTP/2 connection demands of the PINGs its
+// client sends, as grpc-go's server enforces its
+// keepalive.EnforcementPolicy: a PING sooner than MinInterval after the
+// previous one (or, with no stream open and PermitWithoutStream off,
+// sooner than two hours) is a strike, unless the server sent a response's
+// HEADERS or DATA since; the third strike ends the connection with GOAWAY
+// ENHANCE_YOUR_CALM and the debug data "too_many_pings", on which
+// grpc-go's client halves how often it pings. A zero MinInterval demands
+// nothing.
+type ClientPingPolicy struct {
+	MinInterval         time.Duration
+	PermitWithoutStream bool
 }
 
 // NoHeaderTable, as Http2Limits.HeaderTableSize, turns the HPACK dynamic

@@ -132,6 +132,7 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		InitialStreamWindow:        h2.InitialStreamWindowSize,
 		KeepAlivePingDelay:         h2.KeepAlivePingDelay,
 		KeepAlivePingTimeout:       h2.KeepAlivePingTimeout,
+		PingPolicy:                 s.clientPingPolicy(h2.ClientPingPolicy),
 		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
 		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
 		KeepAliveTimeout:           limits.KeepAliveTimeout,
@@ -146,11 +147,15 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 }
 
 // appHandler returns what serves an exchange: the native handler, or the
-// http.Handler (404 for everything without one).
+// http.Handler (404 for everything without one). A Handler that also
+// implements NativeHandler (grpcserver.Server does) is served natively.
 func (s *Server) appHandler() func(*app.Exchange) {
 	native, handler := s.NativeHandler, s.Handler
 	if handler == nil {
 		handler = http.NotFoundHandler()
+	}
+	if nh, ok := handler.(NativeHandler); ok && native == nil {
+		native = nh
 	}
 	// options answers OPTIONS * (the asterisk form, which every protocol's
 	// parser allows with OPTIONS only); nil: the handlers do.
@@ -176,6 +181,20 @@ func (s *Server) appHandler() func(*app.Exchange) {
 		}
 		ex.ServeHTTP(handler)
 	}
+}
+
+// clientPingPolicy is the HTTP/2 ping policy: the limits', or else the
+// one the handler brings.
+func (s *Server) clientPingPolicy(p ClientPingPolicy) http2.PingPolicy {
+	type policyHandler interface{ ClientPingPolicy() ClientPingPolicy }
+	if p.MinInterval == 0 {
+		if ph, ok := s.NativeHandler.(policyHandler); ok {
+			p = ph.ClientPingPolicy()
+		} else if ph, ok := s.Handler.(policyHandler); ok {
+			p = ph.ClientPingPolicy()
+		}
+	}
+	return http2.PingPolicy{MinInterval: p.MinInterval, PermitWithoutStream: p.PermitWithoutStream}
 }
 
 // claim takes from pool the socket bound where ep listens, if there is one.

@@ -1,6 +1,8 @@
 package kestrel
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -85,6 +87,20 @@ func (c *Context) ContentLength() int64 { return c.ex().ContentLength() }
 // Body reads the request body. Reading past the body size limit fails with
 // an *http.MaxBytesError and the request is answered with 413.
 func (c *Context) Body() io.Reader { return c.ex().Body() }
+
+// Context is the request's context, made on first use: it is cancelled
+// when the handler returns and when the client goes away or resets the
+// stream, as an *http.Request's context is.
+func (c *Context) Context() context.Context { return c.ex().Context() }
+
+// TLS is the connection's TLS state, or nil without TLS.
+func (c *Context) TLS() *tls.ConnectionState { return c.ex().TLS() }
+
+// AddTrailer adds a response trailer: HTTP/2 and HTTP/3 send it in the
+// trailing HEADERS frame, HTTP/1.1 in the last chunk. A response with
+// trailers is streamed (it has no Content-Length). An invalid name is
+// ignored; CR, LF and NUL in the value become spaces.
+func (c *Context) AddTrailer(name, value string) { c.ex().AddTrailer(name, value) }
 
 // RemoteAddr is the client's address.
 func (c *Context) RemoteAddr() net.Addr { return c.ex().RemoteAddr() }

@@ -54,6 +54,8 @@ var ErrServerClosed = http.ErrServerClosed
 // configuration changes with Reload, not by setting its fields.
 type Server struct {
 	// Handler serves requests; nil answers every request with 404 Not Found.
+	// A Handler that also implements NativeHandler, such as a
+	// grpcserver.Server, is served through ServeKestrel.
 	Handler http.Handler
 
 	// NativeHandler, when set, gets every request first, on the engine's

@@ -3,8 +3,8 @@
 # slowhttptest, wrk, nginx-light, h2o, nodejs, npm, chromium, prometheus
 # and nghttp2-client (h2load) (Debian packages; nginx and h2o are the C
 # servers the benchmark suite compares with), the npm ws package, and
-# staticcheck, h2spec and ghz (Go). Tools already present are left alone, so
-# it is quick on a prepared machine.
+# staticcheck, h2spec, ghz and grpc-go's interop client (Go). Tools already
+# present are left alone, so it is quick on a prepared machine.
 set -euo pipefail
 
 packages=()
@@ -54,4 +54,14 @@ fi
 if [ ! -x "$gobin/ghz" ]; then
 	echo "install-test-deps: installing ghz"
 	go install github.com/bojand/ghz/cmd/ghz@v0.93.0
+fi
+# grpc-go's interop client, run against the kestrel command's demo
+# (cmd/kestrel's TestDemoGRPC); go install names it "client", so it is
+# built in a folder of its own and installed as grpc-interop-client.
+if [ ! -x "$gobin/grpc-interop-client" ]; then
+	echo "install-test-deps: installing grpc-go's interop client"
+	tmp="$(mktemp -d)"
+	GOBIN="$tmp" go install google.golang.org/grpc/interop/client@v1.85.0
+	mv "$tmp/client" "$gobin/grpc-interop-client"
+	rmdir "$tmp"
 fi

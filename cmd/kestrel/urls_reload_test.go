@@ -56,7 +56,7 @@ func TestURLsAgainstFileOnReload(t *testing.T) {
 		t.Fatalf("at start, with no endpoints in the file, --urls does not serve:\n%s", log.String())
 	}
 
-	time.Sleep(configPollInterval) // a new modification time
+	time.Sleep(pollWait) // a new modification time, seen by the next poll
 	writeConfig(t, file, withEndpoint)
 	reloads(1)
 	if serves(fromURLs) || !serves(fromFile) {
@@ -66,10 +66,14 @@ func TestURLsAgainstFileOnReload(t *testing.T) {
 		t.Errorf("no warning that the file's endpoints override --urls:\n%s", log.String())
 	}
 
-	time.Sleep(configPollInterval)
+	time.Sleep(pollWait)
 	writeConfig(t, file, noEndpoints)
 	reloads(2)
 	if !serves(fromURLs) || serves(fromFile) {
 		t.Errorf("after the file lost its endpoints: --urls serves %v, the file's endpoint %v; want only --urls", serves(fromURLs), serves(fromFile))
 	}
 }
+
+// pollWait is longer than the library's configuration-file poll (250 ms),
+// so that a rewritten file has a new modification time and is seen.
+const pollWait = 300 * time.Millisecond

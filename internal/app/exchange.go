@@ -152,6 +152,7 @@ type Exchange struct {
 	std        *responseWriter // the http.Handler bridge serving this exchange, if any
 	rw         hijackWriter    // storage for std, reused with its header map
 	lower      [64]byte        // VisitFields' lower-case names, here so as not to be allocated
+	native     nativeState     // the native path's request context and trailers
 }
 
 const pendSize = 4096
@@ -193,6 +194,8 @@ func (ex *Exchange) Start() {
 	ex.answered = false
 	ex.reqTrailer = nil
 	ex.std = nil
+	clear(ex.native.trailer)
+	ex.native.trailer = ex.native.trailer[:0]
 	ex.body = Body{ex: ex, limit: ex.cfg.MaxRequestBodySize, eof: !ex.Req.HasBody()}
 }
 
@@ -220,6 +223,7 @@ func (ex *Exchange) Run() (ok bool) {
 		if !returned {
 			ok = ex.recovered(recover())
 		}
+		ex.endContext()
 	}()
 	ex.cfg.Handler(ex)
 	returned = true
@@ -466,16 +470,22 @@ func (ex *Exchange) AddHeader(name, value string) {
 	if ex.special(name, value) {
 		return
 	}
-	ex.hdr = append(ex.hdr, name...)
-	ex.hdr = append(ex.hdr, ": "...)
-	n := len(ex.hdr)
-	ex.hdr = append(ex.hdr, value...)
-	for i := n; i < len(ex.hdr); i++ {
-		if c := ex.hdr[i]; c == '\r' || c == '\n' || c == 0 {
-			ex.hdr[i] = ' '
+	ex.hdr = appendLine(ex.hdr, name, value)
+}
+
+// appendLine appends the field line "name: value\r\n" to b, with CR, LF
+// and NUL in the value replaced by spaces.
+func appendLine(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	n := len(b)
+	b = append(b, value...)
+	for i := n; i < len(b); i++ {
+		if c := b[i]; c == '\r' || c == '\n' || c == 0 {
+			b[i] = ' '
 		}
 	}
-	ex.hdr = append(ex.hdr, "\r\n"...)
+	return append(b, "\r\n"...)
 }
 
 // special handles the response headers that decide framing and the
@@ -753,10 +763,16 @@ func (ex *Exchange) VisitTrailers(fn func(name, value string)) {
 	if ex.std != nil {
 		ex.std.visitTrailers(fn)
 	}
+	t := ex.native.trailer
+	for i := 0; i+1 < len(t); i += 2 {
+		fn(t[i], t[i+1])
+	}
 }
 
 // HasTrailers reports whether the handler declared or set trailers.
-func (ex *Exchange) HasTrailers() bool { return ex.std != nil && ex.std.hasTrailers() }
+func (ex *Exchange) HasTrailers() bool {
+	return ex.std != nil && ex.std.hasTrailers() || len(ex.native.trailer) > 0
+}
 
 // Upgradable reports whether the request asks for a protocol upgrade the
 // server can perform.

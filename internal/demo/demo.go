@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/grpcserver"
 	"github.com/kestrel-go/kestrel/websocket"
 )
 
@@ -34,12 +35,13 @@ type App struct {
 	addresses func() []string
 	mux       *http.ServeMux
 	metrics   atomic.Pointer[func() (map[string]float64, error)] // see SetMetrics
+	grpc      *grpcserver.Server                                 // gRPC and gRPC-Web calls (grpc.go)
 }
 
 // New returns the demo app; addresses reports the server's bound addresses
 // for the index page.
 func New(addresses func() []string) *App {
-	a := &App{addresses: addresses, mux: http.NewServeMux()}
+	a := &App{addresses: addresses, mux: http.NewServeMux(), grpc: newGRPC()}
 	a.mux.HandleFunc("GET /{$}", a.index)
 	a.mux.HandleFunc("GET /stats", a.stats)
 	a.mux.HandleFunc("GET /plaintext", plaintext)
@@ -52,7 +54,11 @@ func New(addresses func() []string) *App {
 }
 
 // ServeHTTP serves every demo endpoint through net/http's types.
-func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.serveGRPC(w, r) {
+		a.mux.ServeHTTP(w, r)
+	}
+}
 
 // ServeKestrel serves GET /plaintext and GET /json without allocating and
 // hands every other request to ServeHTTP.
@@ -65,6 +71,9 @@ func (a *App) Native(next http.Handler) kestrel.NativeHandler {
 }
 
 func (a *App) serveNative(c *kestrel.Context, next http.Handler) {
+	if a.serveGRPCNative(c) {
+		return
+	}
 	if string(c.Method()) == "GET" {
 		switch string(c.Path()) {
 		case "/plaintext":

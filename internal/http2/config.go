@@ -44,6 +44,7 @@ type Config struct {
 	InitialStreamWindow       uint32        // how much request body a stream buffers
 	KeepAlivePingDelay        time.Duration // 0: no keep-alive pings
 	KeepAlivePingTimeout      time.Duration
+	PingPolicy                PingPolicy // what the client's PINGs must respect
 
 	// The general limits, per stream or per connection.
 	MaxRequestHeadersTotalSize int           // the decoded header list

@@ -106,6 +106,7 @@ type Conn struct {
 	headerStart  atomic.Int64 // heartbeat time a header block (or the preface) began; 0: none
 	pingSent     atomic.Int64 // heartbeat time a keep-alive ping went out; 0: none
 	resets       atomic.Int64 // client resets, decaying each tick (rapid reset)
+	pings        pingState    // the client's PINGs, for Config.PingPolicy
 	controls     atomic.Int64 // control frames, decaying each tick (floods)
 	writeRate    app.RateTimer
 	shutdownTick atomic.Int32
@@ -572,8 +573,9 @@ func (c *Conn) onPing(f *http2.PingFrame) error {
 	c.mu.Lock()
 	c.wfr.WritePing(true, f.Data)
 	c.flushLocked(true)
+	err := c.checkPingLocked()
 	c.mu.Unlock()
-	return nil
+	return err
 }
 
 func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {

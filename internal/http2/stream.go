@@ -518,6 +518,7 @@ func (st *stream) WriteHead(ex *app.Exchange, length int64, final bool) {
 // writeHeadersLocked queues a header block as HEADERS and CONTINUATION
 // frames no larger than the client allows.
 func (c *Conn) writeHeadersLocked(id uint32, block []byte, endStream bool) {
+	c.pings.sentFrames = true
 	max := int(c.peerMaxFrame)
 	first := block
 	if len(first) > max {
@@ -636,6 +637,7 @@ func (st *stream) writeDataLocked(p []byte) error {
 // appendData queues one DATA frame. It is written by hand rather than by
 // the Framer, whose WriteData would copy the payload once more.
 func (c *Conn) appendData(id uint32, data []byte, end bool) {
+	c.pings.sentFrames = true
 	var flags byte
 	if end {
 		flags = byte(http2.FlagDataEndStream)

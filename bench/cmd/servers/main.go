@@ -6,7 +6,8 @@
 //	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls] [-h2]
 //	servers -server kestrel-static|nethttp-static -root DIR [-addr 127.0.0.1:8080] [-tls]
 //	servers -server kestrel-h3|quicgo-h3 [-addr 127.0.0.1:8080]
-//	servers -server grpc-kestrel|grpc-nethttp|grpc-go [-addr 127.0.0.1:8080]
+//	servers -server grpc-native|grpc-kestrel|grpc-nethttp|grpc-go [-addr 127.0.0.1:8080]
+//	servers -server grpc-native|grpc-kestrel -tls [-addr 127.0.0.1:8080]
 //
 // -cpuprofile FILE writes a CPU profile until the server is interrupted.
 //
@@ -23,9 +24,12 @@
 // -h2 gives net/http the same (http.Protocols with UnencryptedHTTP2, and
 // "h2" in its ALPN list), which it otherwise leaves out of the HTTP/1.1
 // comparisons. The grpc servers serve grpc-go's interop TestService (with
-// server reflection, for ghz) over h2c: grpc.Server.ServeHTTP mounted on
-// kestrel (grpc-kestrel) and on net/http (grpc-nethttp), and grpc-go's own
-// HTTP/2 server, grpc.Server.Serve (grpc-go).
+// server reflection, for ghz) over h2c: package grpcserver on kestrel's
+// native path (grpc-native), grpc.Server.ServeHTTP mounted on kestrel
+// (grpc-kestrel) and on net/http (grpc-nethttp), and grpc-go's own HTTP/2
+// server, grpc.Server.Serve (grpc-go). With -tls, grpc-native and
+// grpc-kestrel serve HTTP/1.1, h2 and HTTP/3 (on the UDP port of the same
+// number) over TLS instead.
 //
 // It prints "listening on ADDR" once it accepts connections.
 package main
@@ -54,6 +58,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/grpcserver"
 	"github.com/kestrel-go/kestrel/internal/demo"
 	"github.com/kestrel-go/kestrel/internal/metricsexport"
 	"github.com/kestrel-go/kestrel/staticfiles"
@@ -72,7 +77,7 @@ type message struct {
 }
 
 func main() {
-	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-kestrel, grpc-nethttp or grpc-go")
+	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-native, grpc-kestrel, grpc-nethttp or grpc-go")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (not fasthttp)")
 	h2 := flag.Bool("h2", false, "nethttp: serve HTTP/2 too (h2c in cleartext, ALPN h2 over TLS); kestrel always does")
@@ -163,8 +168,12 @@ func main() {
 		fmt.Printf("listening on %s\n", pc.LocalAddr())
 		s := &http3.Server{Handler: http.HandlerFunc(stdHandler("quic-go")), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}})}
 		log.Fatal(s.Serve(pc))
-	case "grpc-kestrel", "grpc-nethttp", "grpc-go":
-		serveGRPC(*server, *addr)
+	case "grpc-native", "grpc-kestrel", "grpc-nethttp", "grpc-go":
+		var tlsCert *tls.Certificate
+		if *useTLS {
+			tlsCert = &cert
+		}
+		serveGRPC(*server, *addr, tlsCert)
 	case "fasthttp":
 		ln := listen(*addr)
 		s := &fasthttp.Server{Handler: fastHandler, Name: "fasthttp"}
@@ -225,22 +234,21 @@ func fastHandler(ctx *fasthttp.RequestCtx) {
 }
 
 // serveGRPC serves grpc-go's interop TestService, with reflection, on one
-// of the three servers.
-func serveGRPC(server, addr string) {
+// of the four servers.
+func serveGRPC(server, addr string, cert *tls.Certificate) {
+	if server == "grpc-native" {
+		ns := grpcserver.NewServer()
+		testgrpc.RegisterTestServiceServer(ns, interop.NewTestServer())
+		reflection.Register(ns)
+		serveKestrel(ns, addr, cert)
+		return
+	}
 	gs := grpc.NewServer()
 	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
 	reflection.Register(gs)
 	switch server {
 	case "grpc-kestrel":
-		s := &kestrel.Server{Handler: gs}
-		if err := s.Listen(addr); err != nil {
-			log.Fatal(err)
-		}
-		if err := s.Start(); err != nil {
-			log.Fatal(err)
-		}
-		fmt.Printf("listening on %s\n", strings.TrimPrefix(s.Addresses()[0], "http://"))
-		select {}
+		serveKestrel(gs, addr, cert)
 	case "grpc-nethttp":
 		srv := &http.Server{Handler: gs, Protocols: new(http.Protocols)}
 		srv.Protocols.SetUnencryptedHTTP2(true)
@@ -248,6 +256,27 @@ func serveGRPC(server, addr string) {
 	default:
 		log.Fatal(gs.Serve(listen(addr)))
 	}
+}
+
+// serveKestrel serves h on kestrel's default cleartext endpoint (HTTP/1.1
+// and h2c), or with a certificate on an HTTPS one serving HTTP/1.1, h2 and
+// HTTP/3.
+func serveKestrel(h http.Handler, addr string, cert *tls.Certificate) {
+	s := &kestrel.Server{Handler: h}
+	ep := kestrel.Endpoint{Address: addr}
+	if cert != nil {
+		ep.HTTPS = &kestrel.HTTPS{Certificate: cert}
+		ep.Protocols = kestrel.HTTP1AndHTTP2AndHTTP3
+	}
+	if err := s.ListenEndpoint(ep); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		log.Fatal(err)
+	}
+	a := s.Addresses()[0]
+	fmt.Printf("listening on %s\n", a[strings.Index(a, "://")+3:])
+	select {}
 }
 
 // dropHandshakeErrors passes log lines on, except TLS handshake errors.

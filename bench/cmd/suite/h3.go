@@ -25,8 +25,13 @@ var h3load string
 // measureH3 runs h3load against one of h3Servers.
 func measureH3(bin, name string, t test, d time.Duration) (Result, error) {
 	args, proto := []string{"-server", name, "-addr", "127.0.0.1:0"}, "h3"
-	if name == "kestrel-h2" {
+	var loadArgs []string
+	switch name {
+	case "kestrel-h2":
 		args, proto = []string{"-server", "kestrel-handler", "-addr", "127.0.0.1:0", "-tls"}, "h2"
+	case "grpc-native-h3", "grpc-native-h2":
+		args, proto = []string{"-server", "grpc-native", "-addr", "127.0.0.1:0", "-tls"}, strings.TrimPrefix(name, "grpc-native-")
+		loadArgs = []string{"-grpc"}
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
@@ -48,8 +53,8 @@ func measureH3(bin, name string, t test, d time.Duration) (Result, error) {
 	go io.Copy(io.Discard, out)
 	url := "https://" + addr + t.Path
 	load := func(d time.Duration) ([]byte, error) {
-		return exec.Command(h3load, "-proto", proto, "-c", strconv.Itoa(t.Conns), "-m", strconv.Itoa(t.Streams),
-			"-d", d.String(), url).CombinedOutput()
+		return exec.Command(h3load, append(loadArgs, "-proto", proto, "-c", strconv.Itoa(t.Conns), "-m", strconv.Itoa(t.Streams),
+			"-d", d.String(), url)...).CombinedOutput()
 	}
 	if out, err := load(time.Second); err != nil { // warm up
 		return Result{}, fmt.Errorf("h3load: %v\n%s", err, out)
@@ -88,7 +93,7 @@ func measureH3(bin, name string, t test, d time.Duration) (Result, error) {
 // with the server and needs more CPU than it, so the server's CPU per
 // request is the fairer comparison.
 func printH3(tests []test, results []Result) {
-	h3 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.H3 })
+	h3 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.H3 || t.GRPC })
 	if len(h3) == 0 {
 		return
 	}

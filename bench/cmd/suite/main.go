@@ -12,7 +12,12 @@
 // sendfile on, access log off). HTTP/3 compares kestrel with quic-go's own
 // http3.Server serving the same handler, and with kestrel's HTTP/2 over
 // TLS, all loaded by h3load (./cmd/h3load: wrk and Debian's h2load do not
-// speak HTTP/3). Servers are interleaved round by round so
+// speak HTTP/3). gRPC compares package grpcserver on kestrel (grpc-native)
+// with grpc-go's ServeHTTP on kestrel and on net/http and grpc-go's own
+// Serve, with ghz: unary calls on one connection and on eight, and the
+// messages of server-streaming and bidirectional-streaming calls; and
+// grpcserver's unary calls over HTTP/3 and h2 with h3load -grpc. Servers
+// are interleaved round by round so
 // that machine drift cancels out; the tables show medians and ratios from
 // the same rounds.
 //
@@ -65,7 +70,14 @@ type test struct {
 	Metrics  bool // kestrel-native with metrics off and on
 	Streams  int  // HTTP/2 (h2load), HTTP/3 (h3load): concurrent streams per connection
 	H3       bool // HTTP/3, by h3Servers
-	GRPC     bool // gRPC unary calls (ghz); Conns is the concurrency
+	GRPC     bool // gRPC calls (ghz, or h3load -grpc with H3); Conns is the concurrency
+	// GRPCConns is how many connections ghz spreads the calls over
+	// (--connections); zero means one.
+	GRPCConns int
+	// GRPCStream is a streaming gRPC test: "server" (StreamingOutputCall)
+	// or "bidi" (FullDuplexCall), each call carrying streamMessages
+	// messages; the rate and CPU reported are per message.
+	GRPCStream string
 	// Handshakes: full TLS handshakes per second (measureHandshakes)
 	Handshakes bool
 }
@@ -74,7 +86,11 @@ var (
 	appServers    = []string{"kestrel-native", "kestrel-handler", "fasthttp", "nethttp"}
 	staticServers = []string{"kestrel-static", "nethttp-static", "nginx"}
 	h2Servers     = []string{"kestrel-native", "kestrel-handler", "nethttp"}
-	grpcServers   = []string{"grpc-kestrel", "grpc-nethttp", "grpc-go"}
+	grpcServers   = []string{"grpc-native", "grpc-kestrel", "grpc-nethttp", "grpc-go"}
+	// grpcH3Servers are package grpcserver on kestrel over HTTP/3 and over
+	// h2 (TLS), both loaded by h3load -grpc (grpc-go's client has no
+	// HTTP/3).
+	grpcH3Servers = []string{"grpc-native-h3", "grpc-native-h2"}
 )
 
 // metricsServer is kestrel-native with metrics on.
@@ -84,6 +100,8 @@ const metricsServer = "kestrel-native-metrics"
 // HTTP/1.1 and HTTP/2 add the C servers.
 func (t test) servers() []string {
 	switch {
+	case t.H3 && t.GRPC:
+		return grpcH3Servers
 	case t.H3:
 		return h3Servers
 	case t.GRPC:
@@ -199,6 +217,10 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "h2 (TLS) plaintext, 128 connections x 16 streams", Path: "/plaintext", Conns: 128, Streams: 16, TLS: true},
 		test{Name: "h2 (TLS) plaintext, 128 connections x 1 stream", Path: "/plaintext", Conns: 128, Streams: 1, TLS: true},
 		test{Name: "gRPC unary (h2c), 64 concurrent calls, 1 connection", Conns: 64, GRPC: true},
+		test{Name: "gRPC unary (h2c), 64 concurrent calls, 8 connections", Conns: 64, GRPC: true, GRPCConns: 8},
+		test{Name: fmt.Sprintf("gRPC server streaming (h2c), 16 concurrent calls of %d messages, 1 connection", streamMessages), Conns: 16, GRPC: true, GRPCStream: "server"},
+		test{Name: fmt.Sprintf("gRPC bidi streaming (h2c), 16 concurrent calls of %d messages, 1 connection", streamMessages), Conns: 16, GRPC: true, GRPCStream: "bidi"},
+		test{Name: "gRPC unary over HTTP/3, 64 concurrent calls, 1 connection", Conns: 1, Streams: 64, GRPC: true, H3: true},
 		test{Name: "plaintext over HTTP/3, 16 connections x 8 streams", Path: "/plaintext", Conns: 16, Streams: 8, H3: true})
 	tests = append(tests, test{Name: "TLS handshakes, 8 at once", TLS: true, Handshakes: true})
 	tests = slices.DeleteFunc(tests, func(t test) bool { return !only.MatchString(t.Name) })
@@ -226,7 +248,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		}
 	}
 	if smoke {
-		warmUp = false
+		warmUp, smokeRun = false, true
 		for i := range tests {
 			tests[i].Conns = min(tests[i].Conns, 16)
 		}
@@ -252,8 +274,10 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		return t.Static || t.Metrics || t.H3 || t.Streams > 0 || t.GRPC || t.Handshakes
 	})
 	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
-	h2 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Streams == 0 })
-	grpc := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC })
+	h2 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Streams == 0 || t.H3 })
+	grpc := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC || t.H3 || t.GRPCStream != "" })
+	grpcStreams := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.GRPCStream == "" })
+	grpcH3 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC || !t.H3 })
 	section := func(title string) {
 		fmt.Printf("\n## %s\n\n", title)
 	}
@@ -269,8 +293,16 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		printTable(h2, append(slices.Clone(h2Servers), cServers...), []string{"nethttp", "h2o"}, []string{"vs net/http", "vs h2o"}, results)
 	}
 	if len(grpc) > 0 {
-		section("gRPC unary calls (ghz, grpc-go's interop TestService/UnaryCall; grpc.Server.ServeHTTP on kestrel and net/http, and grpc-go's own Serve)")
+		section("gRPC unary calls (ghz, grpc-go's interop TestService/UnaryCall; grpc-native: package grpcserver on kestrel; grpc.Server.ServeHTTP on kestrel and net/http; grpc-go's own Serve)")
 		printTable(grpc, grpcServers, []string{"grpc-nethttp", "grpc-go"}, []string{"vs ServeHTTP on net/http", "vs grpc-go Serve"}, results)
+	}
+	if len(grpcStreams) > 0 {
+		section("gRPC streaming messages (ghz; TestService/StreamingOutputCall and FullDuplexCall, 13-byte messages): the rate is messages/s and the CPU is per message; p50 and p99 are per call")
+		printTable(grpcStreams, grpcServers, []string{"grpc-nethttp", "grpc-go"}, []string{"vs ServeHTTP on net/http", "vs grpc-go Serve"}, results)
+	}
+	if len(grpcH3) > 0 {
+		section("gRPC unary calls over HTTP/3 (h3load -grpc: the module's gRPC client on quic-go's HTTP/3 and on Go's HTTP/2 over TLS; grpc-go has no HTTP/3)")
+		printTable(grpcH3, grpcH3Servers, []string{"grpc-native-h2"}, []string{"vs h2"}, results)
 	}
 	printMetricsCost(tests, results)
 	printH3(tests, results)
@@ -366,6 +398,10 @@ var (
 // warmUp runs each load generator for a second before it measures; the
 // smoke run skips it.
 var warmUp = true
+
+// smokeRun is the -smoke run: ghz makes a few hundred calls rather than
+// running for the duration.
+var smokeRun bool
 
 func measure(bin, lua string, env *staticEnv, name string, t test, d time.Duration) (Result, error) {
 	if t.H3 {

@@ -1,0 +1,208 @@
+package grpcserver
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/kestrel-go/kestrel"
+)
+
+// transport is the HTTP side of one call: the request's head and body,
+// and the response's head, body and trailers. The native path and the
+// http.Handler path each implement it.
+type transport interface {
+	protoMajor() int
+	isPost() bool
+	path() []byte
+	// header is the first request header called name (lower case), or
+	// nil; the slice is valid until the handler returns.
+	header(name string) []byte
+	// visitHeaders gives v each request header, names in lower case.
+	visitHeaders(v headerVisitor)
+	authority() []byte
+	body() io.Reader
+	context() context.Context
+	remoteAddr() net.Addr
+	localAddr() net.Addr
+	tls() *tls.ConnectionState
+
+	setStatus(code int)
+	addHeader(name, value string)
+	write(p []byte) error
+	flush() error
+	addTrailer(name, value string)
+	// relaxLimits turns off the server's request body size limit (gRPC
+	// limits each message instead) and, for a call whose client streams,
+	// the minimum body data rate, as ASP.NET Core's gRPC does: a stream
+	// may be quiet for as long as the application wants.
+	relaxLimits(clientStreams bool)
+	// finish sends the head of a response that wrote no body, if not
+	// sent yet, before the call returns.
+	finish()
+}
+
+// nativeTransport serves a call on this module's native path.
+type nativeTransport struct {
+	c *kestrel.Context
+	// lower holds a field name in lower case (HTTP/1.1 keeps the client's).
+	lower []byte
+}
+
+func (t *nativeTransport) protoMajor() int {
+	switch t.c.Proto() {
+	case "HTTP/2.0":
+		return 2
+	case "HTTP/3.0":
+		return 3
+	}
+	return 1
+}
+
+func (t *nativeTransport) isPost() bool                  { return string(t.c.Method()) == http.MethodPost }
+func (t *nativeTransport) path() []byte                  { return t.c.Path() }
+func (t *nativeTransport) header(name string) []byte     { return t.c.Header(name) }
+func (t *nativeTransport) visitHeaders(v headerVisitor)  { t.visitLowerCase(v) }
+func (t *nativeTransport) authority() []byte             { return t.c.Host() }
+func (t *nativeTransport) body() io.Reader               { return t.c.Body() }
+func (t *nativeTransport) context() context.Context      { return t.c.Context() }
+func (t *nativeTransport) remoteAddr() net.Addr          { return t.c.RemoteAddr() }
+func (t *nativeTransport) localAddr() net.Addr           { return t.c.LocalAddr() }
+func (t *nativeTransport) tls() *tls.ConnectionState     { return t.c.TLS() }
+func (t *nativeTransport) setStatus(code int)            { t.c.SetStatus(code) }
+func (t *nativeTransport) addHeader(name, value string)  { t.c.AddHeader(name, value) }
+func (t *nativeTransport) flush() error                  { return t.c.Flush() }
+func (t *nativeTransport) addTrailer(name, value string) { t.c.AddTrailer(name, value) }
+func (t *nativeTransport) finish()                       {}
+
+func (t *nativeTransport) relaxLimits(clientStreams bool) {
+	t.c.SetMaxRequestBodySize(kestrel.Unlimited)
+	if clientStreams {
+		t.c.SetMinRequestBodyDataRate(kestrel.DataRate{})
+	}
+}
+func (t *nativeTransport) write(p []byte) error {
+	_, err := t.c.Write(p)
+	return err
+}
+
+// visitLowerCase gives v each request field, the name in lower case as
+// gRPC's metadata has it: HTTP/2 and HTTP/3 require lower-case names, but
+// an HTTP/1.1 request (gRPC-Web) has them as the client wrote them.
+func (t *nativeTransport) visitLowerCase(v headerVisitor) {
+	if t.protoMajor() >= 2 {
+		t.c.VisitHeaders(v.visit)
+		return
+	}
+	t.c.VisitHeaders(func(n, val []byte) {
+		for _, b := range n {
+			if 'A' <= b && b <= 'Z' {
+				t.lower = append(t.lower[:0], n...)
+				for i, b := range t.lower {
+					if 'A' <= b && b <= 'Z' {
+						t.lower[i] = b + 'a' - 'A'
+					}
+				}
+				n = t.lower
+				break
+			}
+		}
+		v.visit(n, val)
+	})
+}
+
+// httpTransport serves a call through the standard handler interface.
+type httpTransport struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	rc      *http.ResponseController
+	status  int
+	started bool
+}
+
+func (t *httpTransport) protoMajor() int { return t.r.ProtoMajor }
+func (t *httpTransport) isPost() bool    { return t.r.Method == http.MethodPost }
+func (t *httpTransport) path() []byte    { return []byte(t.r.URL.Path) }
+
+func (t *httpTransport) header(name string) []byte {
+	vs := t.r.Header[http.CanonicalHeaderKey(name)]
+	if len(vs) == 0 {
+		return nil
+	}
+	return []byte(vs[0])
+}
+
+func (t *httpTransport) visitHeaders(hv headerVisitor) {
+	for k, vs := range t.r.Header {
+		name := []byte(strings.ToLower(k))
+		for _, v := range vs {
+			hv.visit(name, []byte(v))
+		}
+	}
+}
+
+// headerVisitor is given request headers one at a time.
+type headerVisitor interface{ visit(name, value []byte) }
+
+func (t *httpTransport) authority() []byte            { return []byte(t.r.Host) }
+func (t *httpTransport) body() io.Reader              { return t.r.Body }
+func (t *httpTransport) context() context.Context     { return t.r.Context() }
+func (t *httpTransport) tls() *tls.ConnectionState    { return t.r.TLS }
+func (t *httpTransport) setStatus(code int)           { t.status = code }
+func (t *httpTransport) addHeader(name, value string) { t.w.Header().Add(name, value) }
+
+func (t *httpTransport) remoteAddr() net.Addr {
+	if a, err := net.ResolveTCPAddr("tcp", t.r.RemoteAddr); err == nil {
+		return a
+	}
+	return stringAddr(t.r.RemoteAddr)
+}
+
+func (t *httpTransport) localAddr() net.Addr {
+	if a, ok := t.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return a
+	}
+	return nil
+}
+
+func (t *httpTransport) start() {
+	if !t.started {
+		t.started = true
+		if t.status == 0 {
+			t.status = http.StatusOK
+		}
+		t.w.WriteHeader(t.status)
+	}
+}
+
+func (t *httpTransport) write(p []byte) error {
+	t.start()
+	_, err := t.w.Write(p)
+	return err
+}
+
+func (t *httpTransport) flush() error {
+	t.start()
+	return t.rc.Flush()
+}
+
+func (t *httpTransport) addTrailer(name, value string) {
+	t.w.Header().Add(http.TrailerPrefix+name, value)
+}
+
+// relaxLimits does nothing: an http.Handler cannot reach the server's
+// limits.
+func (t *httpTransport) relaxLimits(bool) {}
+
+// finish sends the head of a response that wrote nothing (a
+// trailers-only response).
+func (t *httpTransport) finish() { t.start() }
+
+// stringAddr is an address known only as a string.
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }

@@ -1,0 +1,173 @@
+package grpcserver
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"google.golang.org/grpc/interop"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/protobuf/proto"
+)
+
+// webFrames splits a gRPC-Web response body into its messages and its
+// trailer block.
+func webFrames(t *testing.T, body []byte) (msgs [][]byte, trailer string) {
+	t.Helper()
+	for len(body) > 0 {
+		if len(body) < 5 {
+			t.Fatalf("truncated frame prefix %q", body)
+		}
+		n := int(binary.BigEndian.Uint32(body[1:5]))
+		if len(body) < 5+n {
+			t.Fatalf("truncated frame: %d of %d bytes", len(body)-5, n)
+		}
+		p := body[5 : 5+n]
+		if body[0]&0x80 != 0 {
+			if len(body) != 5+n {
+				t.Errorf("%d bytes after the trailer frame", len(body)-5-n)
+			}
+			trailer = string(p)
+		} else {
+			msgs = append(msgs, p)
+		}
+		body = body[5+n:]
+	}
+	return msgs, trailer
+}
+
+// TestGRPCWeb: hand-made gRPC-Web calls, binary and text, unary and
+// server streaming, and an error, over HTTP/1.1 and HTTP/2, on this
+// module's server (native path) and on net/http's (the handler path).
+func TestGRPCWeb(t *testing.T) {
+	gs := NewServer()
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	ks := startKestrel(t, gs)
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: gs, Protocols: p}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+
+	h1 := &http.Client{Timeout: 10 * time.Second}
+	t.Cleanup(h1.CloseIdleConnections)
+	h2 := h2cClient()
+	t.Cleanup(h2.CloseIdleConnections)
+
+	unaryReq, _ := proto.Marshal(&testgrpc.SimpleRequest{ResponseSize: 7, Payload: &testgrpc.Payload{Body: []byte("hi")}})
+	streamReq, _ := proto.Marshal(&testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1}, {Size: 2}, {Size: 3}}})
+
+	for _, srv := range []struct{ name, addr string }{{"kestrel", ks.plain}, {"nethttp", ln.Addr().String()}} {
+		for _, cl := range []struct {
+			name  string
+			c     *http.Client
+			proto int
+		}{{"http1", h1, 1}, {"h2c", h2, 2}} {
+			for _, ct := range []string{"application/grpc-web", "application/grpc-web+proto", "application/grpc-web-text", "application/grpc-web-text+proto"} {
+				text := strings.Contains(ct, "text")
+				call := func(path string, msg []byte) (*http.Response, [][]byte, string) {
+					t.Helper()
+					body := frame(0, msg)
+					if text {
+						// Two base64 chunks, each padded, as a browser
+						// client may send them.
+						body = []byte(base64.StdEncoding.EncodeToString(body[:4]) + base64.StdEncoding.EncodeToString(body[4:]))
+					}
+					req, _ := http.NewRequest("POST", "http://"+srv.addr+path, iotest.HalfReader(bytes.NewReader(body)))
+					req.Header.Set("Content-Type", ct)
+					req.Header.Set("X-Grpc-Web", "1")
+					resp, err := cl.c.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer resp.Body.Close()
+					if resp.ProtoMajor != cl.proto {
+						t.Errorf("%s: answered over HTTP/%d", cl.name, resp.ProtoMajor)
+					}
+					b, err := io.ReadAll(resp.Body)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if text {
+						if b, err = decodeQuanta(string(b)); err != nil {
+							t.Fatalf("response body is not base64: %v", err)
+						}
+					}
+					if got := resp.Header.Get("Content-Type"); got != ct {
+						t.Errorf("Content-Type %q, want %q", got, ct)
+					}
+					msgs, trailer := webFrames(t, b)
+					return resp, msgs, trailer
+				}
+				t.Run(srv.name+"/"+cl.name+"/"+ct, func(t *testing.T) {
+					_, msgs, trailer := call("/grpc.testing.TestService/UnaryCall", unaryReq)
+					var r testgrpc.SimpleResponse
+					if len(msgs) != 1 || proto.Unmarshal(msgs[0], &r) != nil || len(r.Payload.GetBody()) != 7 {
+						t.Errorf("unary: %d messages %q", len(msgs), msgs)
+					}
+					if trailer != "grpc-status: 0\r\n" {
+						t.Errorf("unary trailer %q", trailer)
+					}
+					_, msgs, trailer = call("/grpc.testing.TestService/StreamingOutputCall", streamReq)
+					if len(msgs) != 3 || trailer != "grpc-status: 0\r\n" {
+						t.Errorf("server streaming: %d messages, trailer %q", len(msgs), trailer)
+					}
+					resp, msgs, trailer := call("/grpc.testing.TestService/Nope", unaryReq)
+					if len(msgs) != 0 || trailer != "" || resp.Header.Get("Grpc-Status") != "12" {
+						t.Errorf("unknown method: %d messages, trailer %q, grpc-status %q", len(msgs), trailer, resp.Header.Get("Grpc-Status"))
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestBase64Reader: grpc-web-text bodies in chunks, padded or not, with
+// line breaks; malformed ones fail.
+func TestBase64Reader(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"aGVsbG8=", "hello", true},
+		{"aGVs" + "bG8=", "hello", true},
+		{"aA==" + "aGk=", "hhi", true},
+		{"aGVs\r\nbG8=", "hello", true},
+		{"", "", true},
+		{"aGVsbG8", "", false},
+		{"aG!s", "", false},
+	} {
+		got, err := io.ReadAll(iotest.OneByteReader(newBase64Reader(strings.NewReader(tc.in))))
+		if (err == nil) != tc.ok || tc.ok && string(got) != tc.want {
+			t.Errorf("%q: %q, %v; want %q (ok %v)", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// decodeQuanta decodes base64 four characters at a time, as gRPC-Web
+// clients do with a text response made of padded chunks.
+func decodeQuanta(s string) ([]byte, error) {
+	var out []byte
+	for len(s) >= 4 {
+		b, err := base64.StdEncoding.DecodeString(s[:4])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+		s = s[4:]
+	}
+	if s != "" {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return out, nil
+}
