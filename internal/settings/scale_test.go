@@ -62,7 +62,9 @@ func loadAndBind(tb testing.TB, doc []byte, n int) {
 }
 
 // TestLargeListScalesLinearly: loading and binding lists of 16,000
-// elements takes well under a second of CPU, and four times the elements
+// elements takes a few seconds of CPU at most (0.3 s alone, about 1 s under
+// the race detector beside other tests; the quadratic store took minutes),
+// and four times the elements
 // take about four times as long (a store that scans every key on each
 // insert or lookup takes sixteen times as long, and minutes).
 func TestLargeListScalesLinearly(t *testing.T) {
@@ -82,8 +84,8 @@ func TestLargeListScalesLinearly(t *testing.T) {
 	tLarge := fastest(docLarge, large)
 	ratio := float64(tLarge) / float64(tSmall)
 	t.Logf("CPU time for lists of %d elements: %v; of %d elements: %v (%.1fx)", small, tSmall, large, tLarge, ratio)
-	if tLarge > time.Second {
-		t.Errorf("lists of %d elements took %v to load and bind, want well under a second", large, tLarge)
+	if tLarge > 10*time.Second {
+		t.Errorf("lists of %d elements took %v to load and bind, want a few seconds at most", large, tLarge)
 	}
 	if ratio > 8 {
 		t.Errorf("4x the elements took %.1fx the time (%v against %v), want about 4x", ratio, tLarge, tSmall)
