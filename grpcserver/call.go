@@ -52,7 +52,6 @@ type call struct {
 	header     metadata.MD
 	trailer    metadata.MD
 	headerSent bool
-	sentMsg    bool
 
 	begin   time.Time
 	statsHs []stats.Handler

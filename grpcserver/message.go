@@ -223,7 +223,6 @@ func (c *call) send(m any, last bool) error {
 	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-5))
 	c.mu.Lock()
 	c.sendHeaderLocked()
-	c.sentMsg = true
 	c.mu.Unlock()
 	if c.text {
 		err = c.writeText(b)
