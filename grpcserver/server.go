@@ -361,3 +361,12 @@ func IsGRPCContentType(contentType string) bool {
 
 // now is time.Now, for the stats events.
 var now = time.Now
+
+// The interfaces a Server is used through.
+var (
+	_ grpc.ServiceRegistrar      = (*Server)(nil)
+	_ http.Handler               = (*Server)(nil)
+	_ kestrel.NativeHandler      = (*Server)(nil)
+	_ grpc.ServerStream          = (*call)(nil)
+	_ grpc.ServerTransportStream = (*transportStream)(nil)
+)
