@@ -44,15 +44,15 @@ type call struct {
 	sendComp encoding.Compressor
 	sendName string
 
-	body     io.Reader
-	recvEOF  bool
-	answered bool // setUp answered the request
+	body      io.Reader
+	recvEOF   bool
+	recvFirst bool // RecvMsg was called
+	answered  bool // setUp answered the request
 
 	mu         sync.Mutex // guards the response metadata and headerSent
 	header     metadata.MD
 	trailer    metadata.MD
 	headerSent bool
-	sentMsg    bool
 
 	begin   time.Time
 	statsHs []stats.Handler
@@ -353,13 +353,7 @@ func (c *call) run() (st *status.Status) {
 var statusOK = status.New(codes.OK, "")
 
 // recvUnary decodes a unary call's request message.
-func (c *call) recvUnary(v any) error {
-	err := c.RecvMsg(v)
-	if err == io.EOF {
-		return status.Error(codes.Internal, "grpc: the client sent no request message")
-	}
-	return err
-}
+func (c *call) recvUnary(v any) error { return c.RecvMsg(v) }
 
 // earlyAbort answers a request that is not a gRPC call it can serve.
 func (c *call) earlyAbort(st *status.Status, httpStatus int) {

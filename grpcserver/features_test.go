@@ -470,3 +470,6 @@ func TestQuietClientStream(t *testing.T) {
 }
 
 func dialPlainB(b *testing.B, addr string) *grpc.ClientConn { return dialPlain(b, addr) }
+
+// reflection.Register takes a Server.
+var _ reflection.GRPCServer = (*Server)(nil)

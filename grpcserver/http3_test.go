@@ -106,6 +106,19 @@ func TestHTTP3(t *testing.T) {
 		t.Errorf("unknown method: header %v trailer %v", resp.Header, resp.Trailer)
 	}
 
+	// gRPC-Web over HTTP/3: the trailers are in the body.
+	wreq, _ := http.NewRequest("POST", base+"/grpc.testing.TestService/UnaryCall", bytes.NewReader(frame(0, req)))
+	wreq.Header.Set("Content-Type", "application/grpc-web+proto")
+	wresp, err := c.Do(wreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wbody, _ := io.ReadAll(wresp.Body)
+	wresp.Body.Close()
+	if msgs, trailer := webFrames(t, wbody); wresp.ProtoMajor != 3 || len(msgs) != 1 || trailer != "grpc-status: 0\r\n" {
+		t.Errorf("gRPC-Web over %s: %d messages, trailer %q", wresp.Proto, len(msgs), trailer)
+	}
+
 	// The client sends each message once it has the reply to the last;
 	// the response's head comes with the first reply.
 	pr, pw := io.Pipe()

@@ -107,8 +107,33 @@ func putBuf(b *[]byte) {
 }
 
 // RecvMsg receives the next request message into m; io.EOF when the
-// client has sent them all.
+// client has sent them all. A call whose client does not stream must
+// send exactly one message, as grpc-go's server checks.
 func (c *call) RecvMsg(m any) error {
+	if c.m == nil || c.m.stream != nil && c.m.stream.ClientStreams {
+		return c.recvMsg(m)
+	}
+	first := !c.recvFirst
+	c.recvFirst = true
+	err := c.recvMsg(m)
+	switch {
+	case err == io.EOF && first:
+		return status.Error(codes.Internal, "cardinality violation: received no request message from non-client-streaming RPC")
+	case err != nil || !first:
+		return err
+	}
+	switch err := c.recvMsg(m); err {
+	case io.EOF:
+		return nil
+	case nil:
+		return status.Error(codes.Internal, "cardinality violation: received multiple request messages for non-client-streaming RPC")
+	default:
+		return err
+	}
+}
+
+// recvMsg reads one request message into m.
+func (c *call) recvMsg(m any) error {
 	if c.recvEOF {
 		return io.EOF
 	}
@@ -223,7 +248,6 @@ func (c *call) send(m any, last bool) error {
 	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-5))
 	c.mu.Lock()
 	c.sendHeaderLocked()
-	c.sentMsg = true
 	c.mu.Unlock()
 	if c.text {
 		err = c.writeText(b)

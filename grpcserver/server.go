@@ -20,10 +20,12 @@ package grpcserver
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -135,9 +137,10 @@ type Server struct {
 	metrics   *serverMetrics
 
 	mu       sync.Mutex
-	services map[string]*service // by service name
-	methods  map[string]*method  // by "/service/method"
-	serving  bool                // a call was served: no more registration
+	services map[string]*service                // by service name
+	methods  map[string]*method                 // by "/service/method"
+	serving  atomic.Bool                        // a call was served: no more registration
+	table    atomic.Pointer[map[string]*method] // a copy of methods, read without mu
 	stopped  bool
 	active   map[*call]struct{}
 	idle     *sync.Cond // signalled when active empties
@@ -198,7 +201,7 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.serving {
+	if s.serving.Load() {
 		panic(fmt.Sprintf("grpcserver: RegisterService(%q) after the server started serving", desc.ServiceName))
 	}
 	if _, dup := s.services[desc.ServiceName]; dup {
@@ -220,6 +223,8 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 		s.methods[m.path] = m
 	}
 	s.services[desc.ServiceName] = svc
+	table := maps.Clone(s.methods)
+	s.table.Store(&table)
 }
 
 // GetServiceInfo returns the registered services and their methods, as
@@ -244,13 +249,15 @@ func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo {
 // lookup finds the method of a request path, or the status for one that
 // is not there (as grpc-go words it).
 func (s *Server) lookup(path []byte) (*method, *status.Status) {
-	s.mu.Lock()
-	m := s.methods[string(path)]
-	if m != nil {
-		s.serving = true
-		s.mu.Unlock()
-		return m, nil
+	if !s.serving.Load() {
+		s.serving.Store(true)
 	}
+	if t := s.table.Load(); t != nil {
+		if m := (*t)[string(path)]; m != nil {
+			return m, nil
+		}
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := string(path)
 	if p != "" && p[0] == '/' {
@@ -354,3 +361,12 @@ func IsGRPCContentType(contentType string) bool {
 
 // now is time.Now, for the stats events.
 var now = time.Now
+
+// The interfaces a Server is used through.
+var (
+	_ grpc.ServiceRegistrar      = (*Server)(nil)
+	_ http.Handler               = (*Server)(nil)
+	_ kestrel.NativeHandler      = (*Server)(nil)
+	_ grpc.ServerStream          = (*call)(nil)
+	_ grpc.ServerTransportStream = (*transportStream)(nil)
+)

@@ -1,0 +1,180 @@
+package grpcserver
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/gzip"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+)
+
+func TestDecodeTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"1S", time.Second, true},
+		{"100m", 100 * time.Millisecond, true},
+		{"5u", 5 * time.Microsecond, true},
+		{"7n", 7, true},
+		{"2M", 2 * time.Minute, true},
+		{"3H", 3 * time.Hour, true},
+		{"99999999S", 99999999 * time.Second, true},
+		{"99999999H", time.Duration(math.MaxInt64), true},
+		{"2562047H", 2562047 * time.Hour, true},
+		{"", 0, false},
+		{"S", 0, false},
+		{"1", 0, false},
+		{"1x", 0, false},
+		{"123456789S", 0, false},
+		{"-1S", 0, false},
+		{"+1S", 0, false},
+		{"1.5S", 0, false},
+	} {
+		got, err := decodeTimeout(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("decodeTimeout(%q) = %v, %v; want %v (ok %v)", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestParseContentType(t *testing.T) {
+	for _, tc := range []struct {
+		in             string
+		sub            string
+		web, text, ok  bool
+		responseHeader string
+	}{
+		{"application/grpc", "", false, false, true, "application/grpc"},
+		{"application/grpc+proto", "proto", false, false, true, "application/grpc+proto"},
+		{"application/grpc+JSON", "json", false, false, true, "application/grpc+json"},
+		{"application/grpc; charset=utf-8", "", false, false, true, "application/grpc"},
+		{"application/grpc-web", "", true, false, true, "application/grpc-web"},
+		{"application/grpc-web+proto", "proto", true, false, true, "application/grpc-web+proto"},
+		{"application/grpc-web-text", "", true, true, true, "application/grpc-web-text"},
+		{"application/grpc-web-text+proto", "proto", true, true, true, "application/grpc-web-text+proto"},
+		{"application/grpcx", "", false, false, false, ""},
+		{"application/grpc-webx", "", false, false, false, ""},
+		{"application/json", "", false, false, false, ""},
+		{"", "", false, false, false, ""},
+	} {
+		sub, web, text, ok := parseContentType([]byte(tc.in))
+		if sub != tc.sub || web != tc.web || text != tc.text || ok != tc.ok {
+			t.Errorf("parseContentType(%q) = %q %v %v %v", tc.in, sub, web, text, ok)
+			continue
+		}
+		if ok {
+			if got := responseContentType([]byte(tc.in), sub, web); got != tc.responseHeader {
+				t.Errorf("responseContentType(%q) = %q, want %q", tc.in, got, tc.responseHeader)
+			}
+		}
+		if IsGRPCContentType(tc.in) != ok && tc.in != "application/grpc-webx" {
+			t.Errorf("IsGRPCContentType(%q) = %v", tc.in, !ok)
+		}
+	}
+}
+
+func TestEncodeGrpcMessage(t *testing.T) {
+	for in, want := range map[string]string{
+		"":              "",
+		"plain message": "plain message",
+		"100%":          "100%25",
+		"a\nb":          "a%0Ab",
+		"\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n": "%09%0Atest with whitespace%0D%0Aand Unicode BMP %E2%98%BA and non-BMP %F0%9F%98%88%09%0A",
+		"bad \xff utf8": "bad %EF%BF%BD utf8",
+	} {
+		if got := encodeGrpcMessage(in); got != want {
+			t.Errorf("encodeGrpcMessage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzDecodeTimeout(f *testing.F) {
+	for _, s := range []string{"1S", "100m", "99999999H", "1x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := decodeTimeout(s)
+		if err == nil && (d < 0 || len(s) < 2 || len(s) > 9) {
+			t.Errorf("decodeTimeout(%q) = %v", s, d)
+		}
+	})
+}
+
+func FuzzParseContentType(f *testing.F) {
+	for _, s := range []string{"application/grpc", "application/grpc-web-text+proto;x", "application/grpc+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sub, web, _, ok := parseContentType([]byte(s))
+		if ok && !strings.HasPrefix(s, "application/grpc") {
+			t.Errorf("%q accepted", s)
+		}
+		if ok {
+			responseContentType([]byte(s), sub, web)
+		}
+	})
+}
+
+// FuzzBase64Reader: what the reader decodes is what a decoder of whole
+// quanta gives, for any input and any read sizes.
+func FuzzBase64Reader(f *testing.F) {
+	f.Add([]byte("aGVsbG8="), 3)
+	f.Add([]byte("aA==aGk="), 1)
+	f.Fuzz(func(t *testing.T, in []byte, chunk int) {
+		if chunk <= 0 || chunk > 64 {
+			chunk = 1
+		}
+		var out []byte
+		r := newBase64Reader(bytes.NewReader(in))
+		buf := make([]byte, chunk)
+		var err error
+		for {
+			var n int
+			n, err = r.Read(buf)
+			out = append(out, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		clean := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, string(in))
+		want, werr := decodeQuanta(clean)
+		if (err == io.EOF) != (werr == nil) || werr == nil && !bytes.Equal(out, want) {
+			t.Errorf("%q: %q %v; quanta give %q %v", in, out, err, want, werr)
+		}
+	})
+}
+
+// FuzzRecvMsg: any request body gives a message, the end, or an error
+// status; never a panic.
+func FuzzRecvMsg(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 2, 8, 1}, false)
+	f.Add([]byte{1, 0, 0, 0, 1, 0}, true)
+	f.Add([]byte{0, 0, 0x40, 0, 1}, false)
+	f.Fuzz(func(t *testing.T, body []byte, gzipped bool) {
+		s := NewServer()
+		c := &call{s: s, body: bytes.NewReader(body), codec: defaultCodec}
+		c.cctx.init(t.Context(), 0, false)
+		c.ctx = &c.cctx
+		if gzipped {
+			c.recvName = "gzip"
+			c.recvComp = encoding.GetCompressor(gzip.Name)
+		}
+		for range 4 {
+			if err := c.RecvMsg(new(testgrpc.SimpleRequest)); err != nil {
+				return
+			}
+		}
+	})
+}
