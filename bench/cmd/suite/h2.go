@@ -19,7 +19,9 @@ var (
 	h2loadFinished = regexp.MustCompile(`finished in ([0-9.]+)s, ([0-9.]+) req/s`)
 	h2loadRequests = regexp.MustCompile(`requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout`)
 	h2loadStatus   = regexp.MustCompile(`status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
-	h2loadProtocol = regexp.MustCompile(`Application protocol: (\S+)`)
+	// h2load's two threads may print into its "Application protocol:"
+	// line, leaving the protocol on a line of its own.
+	h2loadProtocol = regexp.MustCompile(`(?m)(?:Application protocol: |^)(h2c?|http/1\.1)\s*$`)
 )
 
 // measureH2load runs h2load against an HTTP/2 server: t.Conns connections
