@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/proctest"
 )
 
 // quietLogger drops the server's logs: tests provoke errors (panics,
@@ -258,19 +260,4 @@ func TestServerConcurrentClients(t *testing.T) {
 
 // lockedBuffer collects a server's log (or a child's output) while the
 // test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+type lockedBuffer = proctest.Log

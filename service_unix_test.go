@@ -5,7 +5,6 @@ package kestrel
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/loadtest"
+	"github.com/kestrel-go/kestrel/internal/proctest"
 )
 
 // buildServiceApp builds testdata/serviceapp, a program with its own
@@ -38,21 +38,7 @@ func buildServiceApp(t *testing.T) string {
 // address.
 func startServiceApp(t *testing.T, cmd *exec.Cmd) (*lockedBuffer, string) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	log := &lockedBuffer{}
-	go func() {
-		io.Copy(log, r)
-		r.Close()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	log := proctest.Start(t, cmd)
 	var base string
 	waitFor(t, "the program to listen", func() bool {
 		if m := regexp.MustCompile(`Now listening on: (http://[^\s"]+)`).FindStringSubmatch(log.String()); m != nil {
@@ -127,12 +113,12 @@ func TestServiceUpgradeUnderWrk(t *testing.T) {
 	exe, pidFile, config := filepath.Join(dir, "app"), filepath.Join(dir, "app.pid"), filepath.Join(dir, "appsettings.json")
 	deployServiceApp(t, bin, exe)
 	writeServiceConfig(t, config, `{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
-	notify, notifySocket := listenServiceNotify(t)
+	notify, notifySocket := proctest.ListenNotify(t)
 	cmd := exec.Command(exe, "-config", config, "-pid-file", pidFile)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifySocket)
 	log, base := startServiceApp(t, cmd)
 	url := base + "/hello"
-	if msg := notify.next(); msg != "READY=1" {
+	if msg := notify.Next(); msg != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", msg)
 	}
 	waitFor(t, "the PID file to name the process", func() bool {
@@ -201,7 +187,7 @@ func TestServiceUpgradeUnderWrk(t *testing.T) {
 		}
 		pids = append(pids, pid)
 		// systemd learns the service's new main process from the old one.
-		if msg := notify.next(); msg != "MAINPID="+strconv.Itoa(pid) {
+		if msg := notify.Next(); msg != "MAINPID="+strconv.Itoa(pid) {
 			t.Errorf("upgrade %d: notification %q, want MAINPID=%d", i+1, msg, pid)
 		}
 		if i == 0 {
@@ -217,7 +203,7 @@ func TestServiceUpgradeUnderWrk(t *testing.T) {
 	}
 	defer func() {
 		stopServiceByPIDFile(t, pidFile)
-		if msg := notify.next(); msg != "STOPPING=1" {
+		if msg := notify.Next(); msg != "STOPPING=1" {
 			t.Errorf("the last process, on SIGTERM: %q, want STOPPING=1", msg)
 		}
 	}()
@@ -291,51 +277,19 @@ func TestServiceUpgradeFailure(t *testing.T) {
 	}
 }
 
-// serviceNotifications is a fake systemd notification socket.
-type serviceNotifications struct {
-	t *testing.T
-	c *net.UnixConn
-}
-
-func listenServiceNotify(t *testing.T) (*serviceNotifications, string) {
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &serviceNotifications{t, c}, path
-}
-
-// next returns the next message that is not a watchdog ping.
-func (n *serviceNotifications) next() string {
-	n.t.Helper()
-	buf := make([]byte, 4096)
-	n.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // watchdog pings do not extend it
-	for {
-		k, err := n.c.Read(buf)
-		if err != nil {
-			n.t.Fatalf("no notification: %v", err)
-		}
-		if msg := string(buf[:k]); msg != "WATCHDOG=1" {
-			return msg
-		}
-	}
-}
-
 // reloaded reads RELOADING=1 (with the CLOCK_MONOTONIC time) and READY=1.
-func (n *serviceNotifications) reloaded(when string) {
-	n.t.Helper()
-	m := regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`).FindStringSubmatch(n.next())
+func reloaded(t *testing.T, n *proctest.Notify, when string) {
+	t.Helper()
+	m := regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`).FindStringSubmatch(n.Next())
 	if m == nil {
-		n.t.Fatalf("%s: no RELOADING=1 with MONOTONIC_USEC", when)
+		t.Fatalf("%s: no RELOADING=1 with MONOTONIC_USEC", when)
 	}
 	now, _ := strconv.ParseInt(strings.TrimPrefix(monotonicUsec(), "\nMONOTONIC_USEC="), 10, 64)
 	if usec, _ := strconv.ParseInt(m[1], 10, 64); usec > now || now-usec > 10_000_000 {
-		n.t.Errorf("%s: MONOTONIC_USEC=%d is not the CLOCK_MONOTONIC time (%d)", when, usec, now)
+		t.Errorf("%s: MONOTONIC_USEC=%d is not the CLOCK_MONOTONIC time (%d)", when, usec, now)
 	}
-	if msg := n.next(); msg != "READY=1" {
-		n.t.Errorf("%s: %q after RELOADING=1, want READY=1", when, msg)
+	if msg := n.Next(); msg != "READY=1" {
+		t.Errorf("%s: %q after RELOADING=1, want READY=1", when, msg)
 	}
 }
 
@@ -348,7 +302,7 @@ func (n *serviceNotifications) reloaded(when string) {
 // reload takes effect: the body size limit, and AllowedHosts in front of
 // the program's mux.
 func TestServiceSystemdNotify(t *testing.T) {
-	notify, path := listenServiceNotify(t)
+	notify, path := proctest.ListenNotify(t)
 	bin := buildServiceApp(t)
 	dir := t.TempDir()
 	pidFile, config := filepath.Join(dir, "app.pid"), filepath.Join(dir, "appsettings.json")
@@ -356,7 +310,7 @@ func TestServiceSystemdNotify(t *testing.T) {
 	cmd := exec.Command(bin, "-config", config, "-pid-file", pidFile)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=200000")
 	log, base := startServiceApp(t, cmd)
-	if msg := notify.next(); msg != "READY=1" {
+	if msg := notify.Next(); msg != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", msg)
 	}
 	if pid, err := readPIDFile(pidFile); err != nil || pid != cmd.Process.Pid {
@@ -378,22 +332,13 @@ func TestServiceSystemdNotify(t *testing.T) {
 		t.Errorf("POST 50 bytes over a limit of 10: %d, want 413", code)
 	}
 
-	pings := 0
-	buf := make([]byte, 64)
-	notify.c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	for pings < 3 {
-		n, err := notify.c.Read(buf)
-		if err != nil || string(buf[:n]) != "WATCHDOG=1" {
-			t.Fatalf("watchdog: %q %v after %d pings, want WATCHDOG=1 every 100ms", buf[:n], err, pings)
-		}
-		pings++
-	}
+	notify.ExpectPings(3, 2*time.Second) // every 100 ms
 
 	// The file changes: the limit is raised, and only Host localhost is
 	// allowed now.
 	changed := `{"AllowedHosts": "localhost", "Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}, "Limits": {"MaxRequestBodySize": 100}}}`
 	writeServiceConfig(t, config, changed)
-	notify.reloaded("on a file change")
+	reloaded(t, notify, "on a file change")
 	waitFor(t, "the reload to be logged", func() bool { return strings.Contains(log.String(), "Configuration reloaded") })
 	if code := upload("localhost"); code != 200 {
 		t.Errorf("after raising the limit: POST 50 bytes: %d, want 200", code)
@@ -418,7 +363,7 @@ func TestServiceSystemdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
-	notify.reloaded("on SIGHUP")
+	reloaded(t, notify, "on SIGHUP")
 	if !strings.Contains(log.String(), "Reloading the configuration on hangup") {
 		t.Errorf("the log does not say the reload came on SIGHUP:\n%s", log.String())
 	}
@@ -429,7 +374,7 @@ func TestServiceSystemdNotify(t *testing.T) {
 	// A file with an error is refused: the service is still ready, and
 	// goes on as it was.
 	writeServiceConfig(t, config, `{"Kestrel": {"Limits": {"MaxRequestBodySiz": 1000}}}`)
-	notify.reloaded("for a file refused")
+	reloaded(t, notify, "for a file refused")
 	waitFor(t, "the refusal to be logged", func() bool { return strings.Contains(log.String(), "was not reloaded") })
 	if !strings.Contains(log.String(), `unknown key \"Kestrel:Limits:MaxRequestBodySiz\"`) {
 		t.Errorf("the log does not name the key:\n%s", log.String())
@@ -439,7 +384,7 @@ func TestServiceSystemdNotify(t *testing.T) {
 	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
-	if msg := notify.next(); msg != "STOPPING=1" {
+	if msg := notify.Next(); msg != "STOPPING=1" {
 		t.Errorf("on SIGTERM: %q, want STOPPING=1", msg)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -468,13 +413,13 @@ func TestServiceSocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	notify, path := listenServiceNotify(t)
+	notify, path := proctest.ListenNotify(t)
 	// LISTEN_PID must be the program's own: the shell sets it, then becomes the program.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, buildServiceApp(t))
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "NOTIFY_SOCKET="+path)
 	log, base := startServiceApp(t, cmd)
-	if msg := notify.next(); msg != "READY=1" {
+	if msg := notify.Next(); msg != "READY=1" {
 		t.Fatalf("notification %q, want READY=1\n%s", msg, log.String())
 	}
 	if want := "http://" + ln.Addr().String(); base != want {
@@ -490,7 +435,7 @@ func TestServiceSocketActivation(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit: %v", err)
 	}
-	if msg := notify.next(); msg != "STOPPING=1" {
+	if msg := notify.Next(); msg != "STOPPING=1" {
 		t.Errorf("on SIGTERM: %q, want STOPPING=1", msg)
 	}
 }

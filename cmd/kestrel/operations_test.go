@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/proctest"
 )
 
 // waitLog waits until the log contains want.
@@ -118,38 +120,6 @@ func TestConfigReloadOnChange(t *testing.T) {
 	}
 }
 
-// notifications reads what the command tells a fake systemd.
-type notifications struct {
-	t *testing.T
-	c *net.UnixConn
-}
-
-func listenNotify(t *testing.T) (*notifications, string) {
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &notifications{t, c}, path
-}
-
-// next returns the next message that is not a watchdog ping.
-func (n *notifications) next() string {
-	n.t.Helper()
-	buf := make([]byte, 4096)
-	n.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // watchdog pings do not extend it
-	for {
-		k, err := n.c.Read(buf)
-		if err != nil {
-			n.t.Fatalf("no notification: %v", err)
-		}
-		if msg := string(buf[:k]); msg != "WATCHDOG=1" {
-			return msg
-		}
-	}
-}
-
 // TestSystemdNotify runs the command with a fake systemd notification
 // socket: READY=1 once it listens, WATCHDOG=1 at half the watchdog
 // timeout, RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a reload,
@@ -158,7 +128,7 @@ func TestSystemdNotify(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix datagram sockets on Windows")
 	}
-	notify, path := listenNotify(t)
+	notify, path := proctest.ListenNotify(t)
 	file := filepath.Join(t.TempDir(), "kestrel.json")
 	writeConfig(t, file, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -168,43 +138,34 @@ func TestSystemdNotify(t *testing.T) {
 	go func() { done <- run(ctx, []string{"--config", file}, environ, &log) }()
 	defer cancel()
 
-	if msg := notify.next(); msg != "READY=1" {
+	if msg := notify.Next(); msg != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", msg)
 	}
 	base := waitListening(t, log.String) // READY=1 came once it listened
 	if _, body := get(t, base+"/plaintext"); body != "Hello, World!" {
 		t.Errorf("GET: %q", body)
 	}
-	pings := 0
-	notify.c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 64)
-	for pings < 3 {
-		n, err := notify.c.Read(buf)
-		if err != nil || string(buf[:n]) != "WATCHDOG=1" {
-			t.Fatalf("watchdog: %q %v after %d pings, want WATCHDOG=1 every 100ms", buf[:n], err, pings)
-		}
-		pings++
-	}
+	notify.ExpectPings(3, 2*time.Second) // every 100 ms
 
 	writeConfig(t, file, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "Limits": {"MaxRequestBodySize": 100}}}`)
-	m := regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`).FindStringSubmatch(notify.next())
+	m := regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`).FindStringSubmatch(notify.Next())
 	if m == nil {
 		t.Fatal("no RELOADING=1 with MONOTONIC_USEC on reload")
 	}
 	if usec, _ := strconv.ParseInt(m[1], 10, 64); !nearMonotonic(usec) {
 		t.Errorf("MONOTONIC_USEC=%d is not the CLOCK_MONOTONIC time", usec)
 	}
-	if msg := notify.next(); msg != "READY=1" {
+	if msg := notify.Next(); msg != "READY=1" {
 		t.Errorf("after the reload: %q, want READY=1", msg)
 	}
 	// A broken file is refused: the service is still ready.
 	writeConfig(t, file, `{"Kestrel": {`)
-	if a, b := notify.next(), notify.next(); !strings.HasPrefix(a, "RELOADING=1\n") || b != "READY=1" {
+	if a, b := notify.Next(), notify.Next(); !strings.HasPrefix(a, "RELOADING=1\n") || b != "READY=1" {
 		t.Errorf("around a refused reload: %q, %q", a, b)
 	}
 
 	cancel()
-	if msg := notify.next(); msg != "STOPPING=1" {
+	if msg := notify.Next(); msg != "STOPPING=1" {
 		t.Errorf("on shutdown: %q, want STOPPING=1", msg)
 	}
 	if err := <-done; err != nil {
@@ -230,28 +191,17 @@ func TestWatchdogInterval(t *testing.T) {
 		{[]string{"WATCHDOG_USEC=0"}, false},
 		{[]string{"WATCHDOG_USEC=x"}, false},
 	} {
-		notify, path := listenNotify(t)
+		notify, path := proctest.ListenNotify(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		var log syncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(ctx, []string{"--urls", "http://127.0.0.1:0"}, append(tc.environ, "NOTIFY_SOCKET="+path), &log)
 		}()
-		if msg := notify.next(); msg != "READY=1" {
+		if msg := notify.Next(); msg != "READY=1" {
 			t.Fatalf("%q: first notification %q, want READY=1", tc.environ, msg)
 		}
-		pings := 0
-		buf := make([]byte, 64)
-		notify.c.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
-		for {
-			n, err := notify.c.Read(buf)
-			if err != nil {
-				break
-			}
-			if string(buf[:n]) == "WATCHDOG=1" {
-				pings++
-			}
-		}
+		pings := notify.CountPings(400 * time.Millisecond)
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)

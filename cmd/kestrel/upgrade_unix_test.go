@@ -23,35 +23,18 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/loadtest"
+	"github.com/kestrel-go/kestrel/internal/proctest"
 )
 
 // startBinary starts the built command with its log in a pipe that
 // outlives it (the process replacing it writes there too).
-func startBinary(t *testing.T, cmd *exec.Cmd) *syncBuffer {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	log := &syncBuffer{}
-	go func() {
-		io.Copy(log, r)
-		r.Close()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	return log
-}
+func startBinary(t *testing.T, cmd *exec.Cmd) *syncBuffer { return proctest.Start(t, cmd) }
 
 // stopByPIDFile stops the server whose PID file is given, and waits until
 // it has removed the file (it may not be this process's child).
 func stopByPIDFile(t *testing.T, pidFile string) {
 	t.Helper()
-	pid, err := readPIDFile(pidFile)
+	pid, err := proctest.ReadPIDFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,15 +46,6 @@ func stopByPIDFile(t *testing.T, pidFile string) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	t.Errorf("process %d did not stop on SIGTERM", pid)
-}
-
-// readPIDFile reads the process ID a server wrote with --pid-file.
-func readPIDFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -100,7 +74,7 @@ func TestBinaryUpgradeUnderLoad(t *testing.T) {
 	base := waitListening(t, log.String)
 	waitLog(t, log.String, "Serving Prometheus metrics on: ")
 	metricsURL := regexp.MustCompile(`Serving Prometheus metrics on: (\S+)`).FindStringSubmatch(log.String())[1]
-	oldPID, err := readPIDFile(pidFile)
+	oldPID, err := proctest.ReadPIDFile(pidFile)
 	if err != nil || oldPID != cmd.Process.Pid {
 		t.Fatalf("PID file: %d, %v; want %d", oldPID, err, cmd.Process.Pid)
 	}
@@ -140,7 +114,7 @@ func TestBinaryUpgradeUnderLoad(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the old process did not exit after the upgrade:\n%s", log.String())
 	}
-	newPID, err := readPIDFile(pidFile)
+	newPID, err := proctest.ReadPIDFile(pidFile)
 	if err != nil || newPID == oldPID {
 		t.Fatalf("PID file after the upgrade: %d, %v", newPID, err)
 	}
@@ -202,7 +176,7 @@ func TestBinaryUpgradeFailure(t *testing.T) {
 	if _, body := get(t, base+"/plaintext"); body != "Hello, World!" {
 		t.Errorf("after the failed upgrade: %q", body)
 	}
-	if pid, _ := readPIDFile(pidFile); pid != cmd.Process.Pid {
+	if pid, _ := proctest.ReadPIDFile(pidFile); pid != cmd.Process.Pid {
 		t.Errorf("PID file %d, want the old process's %d", pid, cmd.Process.Pid)
 	}
 }
@@ -255,13 +229,13 @@ func TestBinarySocketActivation(t *testing.T) {
 	withHTTPS := `{"Kestrel": {"Endpoints": {"Https": {"Url": "https://` + tlsAddr + `",
 		"Certificate": {"Path": "` + certPath + `", "KeyPath": "` + keyPath + `"}}}}}`
 	writeConfig(t, file, withHTTPS)
-	notify, path := listenNotify(t)
+	notify, path := proctest.ListenNotify(t)
 	// LISTEN_PID must be the server's own: the shell sets it, then becomes the server.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, buildCommand(t), "--config", file)
 	cmd.ExtraFiles = []*os.File{tlsFile, plainFile}
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "NOTIFY_SOCKET="+path)
 	log := startBinary(t, cmd)
-	if msg := notify.next(); msg != "READY=1" {
+	if msg := notify.Next(); msg != "READY=1" {
 		t.Fatalf("notification %q, want READY=1\n%s", msg, log.String())
 	}
 	pem, _ := os.ReadFile(certPath)
@@ -289,7 +263,7 @@ func TestBinarySocketActivation(t *testing.T) {
 	writeConfig(t, file, `{"Kestrel": {}}`)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, log.String, "Stopping the following endpoints: 'https://"+tlsAddr+"'")
-	if msg := notify.next(); !strings.HasPrefix(msg, "RELOADING=1\n") {
+	if msg := notify.Next(); !strings.HasPrefix(msg, "RELOADING=1\n") {
 		t.Errorf("on SIGHUP: %q, want RELOADING=1", msg)
 	}
 	if body := fetch(plainClient, "http://"+tlsAddr+"/plaintext"); body != "Hello, World!" {
@@ -299,7 +273,7 @@ func TestBinarySocketActivation(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit: %v", err)
 	}
-	for msg := notify.next(); msg != "STOPPING=1"; msg = notify.next() {
+	for msg := notify.Next(); msg != "STOPPING=1"; msg = notify.Next() {
 		if msg != "READY=1" {
 			t.Errorf("unexpected notification %q", msg)
 		}
