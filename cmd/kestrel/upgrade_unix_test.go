@@ -74,10 +74,8 @@ func TestBinaryUpgradeUnderLoad(t *testing.T) {
 	base := waitListening(t, log.String)
 	waitLog(t, log.String, "Serving Prometheus metrics on: ")
 	metricsURL := regexp.MustCompile(`Serving Prometheus metrics on: (\S+)`).FindStringSubmatch(log.String())[1]
-	oldPID, err := proctest.ReadPIDFile(pidFile)
-	if err != nil || oldPID != cmd.Process.Pid {
-		t.Fatalf("PID file: %d, %v; want %d", oldPID, err, cmd.Process.Pid)
-	}
+	proctest.WaitPIDFile(t, pidFile, cmd.Process.Pid)
+	oldPID := cmd.Process.Pid
 
 	ctx, stopLoad := context.WithCancel(context.Background())
 	check := func(b []byte) error {
@@ -160,6 +158,7 @@ func TestBinaryUpgradeFailure(t *testing.T) {
 	cmd := exec.Command(exe, "--urls", "http://127.0.0.1:0", "--pid-file", pidFile)
 	log := startBinary(t, cmd)
 	base := waitListening(t, log.String)
+	proctest.WaitPIDFile(t, pidFile, cmd.Process.Pid)
 	defer stopByPIDFile(t, pidFile)
 
 	// A broken deployment: the new "binary" exits at once.
@@ -323,6 +322,7 @@ func TestBinaryUpgradeUnderWrk(t *testing.T) {
 	cmd := exec.Command(exe, "--urls", "http://127.0.0.1:0", "--pid-file", pidFile)
 	log := startBinary(t, cmd)
 	url := waitListening(t, log.String) + "/plaintext"
+	proctest.WaitPIDFile(t, pidFile, cmd.Process.Pid)
 	defer stopByPIDFile(t, pidFile)
 
 	d := fmt.Sprintf("%ds", seconds)

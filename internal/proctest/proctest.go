@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Log collects what a program writes; it may be written and read at once.
@@ -64,4 +65,18 @@ func ReadPIDFile(path string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// WaitPIDFile waits until the PID file at path names pid (a server writes
+// it just after it starts listening), and fails the test after 10 s.
+func WaitPIDFile(t testing.TB, path string, pid int) {
+	t.Helper()
+	var got int
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err = ReadPIDFile(path); err == nil && got == pid {
+			return
+		}
+	}
+	t.Fatalf("PID file: %d, %v; want %d", got, err, pid)
 }
