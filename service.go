@@ -155,6 +155,11 @@ func (v *Service) Run(ctx context.Context) error {
 	if err := v.configureStart(environ); err != nil {
 		return err
 	}
+	// The signals are ours before the PID file or READY=1 tells anyone
+	// this process is there: SIGHUP or SIGUSR2 sent at once would end it.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, serviceSignals...)
+	defer signal.Stop(signals)
 	if err := v.listenInherited(environ, log); err != nil {
 		return err
 	}
@@ -176,9 +181,6 @@ func (v *Service) Run(ctx context.Context) error {
 		v.notify.send("READY=1")
 	}
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, serviceSignals...)
-	defer signal.Stop(signals)
 	var watch <-chan time.Time
 	if v.ConfigFile != "" {
 		t := time.NewTicker(configPollInterval)

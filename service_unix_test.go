@@ -255,13 +255,14 @@ func TestServiceUpgradeFailure(t *testing.T) {
 	cmd.Env = append(os.Environ(), "Kestrel__Endpoints__Http__Url=http://127.0.0.1:0")
 	log, base := startServiceApp(t, cmd)
 	defer stopServiceByPIDFile(t, pidFile)
+	proctest.WaitPIDFile(t, pidFile, cmd.Process.Pid)
 
 	os.WriteFile(exe+".new", []byte("#!/bin/sh\necho broken build >&2\nexit 3\n"), 0o755)
 	os.Rename(exe+".new", exe)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := UpgradeService(ctx, pidFile); err == nil || !strings.Contains(err.Error(), "no process took over") {
-		t.Errorf("UpgradeService: %v, want no process took over", err)
+	if _, err := UpgradeService(ctx, pidFile); err == nil || !strings.Contains(err.Error(), "no process took over from process") {
+		t.Errorf("UpgradeService: %v, want no process took over from the old one, which goes on", err)
 	}
 	waitFor(t, "the log to say the upgrade failed", func() bool {
 		return strings.Contains(log.String(), "The upgrade failed: the server goes on in this process")
