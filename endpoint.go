@@ -167,6 +167,11 @@ type Endpoint struct {
 	// written, and closing, at debug level (Kestrel's
 	// UseConnectionLogging).
 	LogConnections bool
+
+	// ProxyProtocol, when set, reads a PROXY protocol header (v1 or v2)
+	// from the balancer in front before anything else, TLS included, and
+	// takes the client's address it carries; see ProxyProtocol.
+	ProxyProtocol *ProxyProtocol
 }
 
 // endpoint is one socket to bind, resolved from an Endpoint.
@@ -188,6 +193,7 @@ type endpoint struct {
 	origin     string       // the configuration key (and file) of an endpoint from one, for messages
 	from       *Endpoint    // the Endpoint resolved; its sockets share one TLS configuration
 	tls        *tlsEndpoint // built by Start for https
+	proxy      *proxyPolicy // ProxyProtocol, ready; nil without it
 }
 
 // resolve turns an Endpoint into the sockets it binds.
@@ -225,8 +231,16 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	pol, err := ep.ProxyProtocol.compile(ep.describe())
+	if err != nil {
+		return nil, err
+	}
+	if pol != nil && ep.Protocols&HTTP3 != 0 {
+		return nil, fmt.Errorf("kestrel: endpoint %s: ProxyProtocol with HTTP/3: QUIC has no PROXY protocol; serve HTTP/3 on another endpoint or leave HTTP3 out of Protocols", ep.describe())
+	}
 	from := &ep
 	for i := range eps {
+		eps[i].proxy = pol
 		eps[i].from = from
 		if ep.HTTPS != nil {
 			if ep.URL != "" && eps[i].scheme == "http" {

@@ -785,8 +785,23 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	st := s.startConn(nc)
 	st.l = l
 	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
+	base := l.sock.ctx
+	if l.ep.proxy != nil {
+		pc, h, ok := s.acceptProxyHeader(st, l.ep.proxy, nc)
+		if !ok {
+			nc.Close()
+			slot.Release()
+			s.endConn(st)
+			l.pending.Done()
+			return
+		}
+		nc = pc
+		if h != nil {
+			base = context.WithValue(base, proxyHeaderKey{}, h)
+		}
+	}
 	accepted := nc
-	ctx := s.connContext(l.sock.ctx, nc)
+	ctx := s.connContext(base, nc)
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateNew)
 	}

@@ -66,6 +66,10 @@ const (
 	MaxRequestHeadersTotalSizeExceed // max_request_headers_total_size_exceeded
 	MaxRequestHeaderCountExceeded    // max_request_header_count_exceeded
 	ResponseContentLengthMismatch    // response_content_length_mismatch
+	ProxyProtocolUntrusted           // proxy_protocol_untrusted: a PROXY header from an address not trusted
+	ProxyProtocolMissing             // proxy_protocol_missing: no PROXY header where one is required
+	ProxyProtocolInvalid             // proxy_protocol_invalid: a malformed PROXY header
+	ProxyProtocolTimeout             // proxy_protocol_timeout: the PROXY header did not arrive in time
 
 	numReasons
 )
@@ -117,6 +121,10 @@ var errorTypes = [numReasons]string{
 	MaxRequestHeadersTotalSizeExceed: "max_request_headers_total_size_exceeded",
 	MaxRequestHeaderCountExceeded:    "max_request_header_count_exceeded",
 	ResponseContentLengthMismatch:    "response_content_length_mismatch",
+	ProxyProtocolUntrusted:           "proxy_protocol_untrusted",
+	ProxyProtocolMissing:             "proxy_protocol_missing",
+	ProxyProtocolInvalid:             "proxy_protocol_invalid",
+	ProxyProtocolTimeout:             "proxy_protocol_timeout",
 }
 
 // ErrorType is the reason's error.type value, or "" for a reason that is

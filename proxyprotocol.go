@@ -1,0 +1,318 @@
+package kestrel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
+)
+
+// DefaultProxyHeaderTimeout is how long a connection on an endpoint with
+// ProxyProtocol has to send its PROXY header when
+// ProxyProtocol.HeaderTimeout is zero (haproxy's and Caddy's 5 seconds).
+const DefaultProxyHeaderTimeout = 5 * time.Second
+
+// maxProxyHeaderBytes bounds what is read looking for a PROXY header: a
+// v1 header is at most 107 bytes, and a v2 header whose addresses and
+// TLVs do not fit in this many bytes is refused.
+const maxProxyHeaderBytes = 4096
+
+// ProxyProtocol accepts the PROXY protocol (versions 1 and 2, as haproxy,
+// nginx, Envoy and cloud load balancers send it) on an endpoint: a
+// balancer in front states the client's address in a header before the
+// connection's first byte, and the server takes that address as the
+// connection's remote address everywhere (http.Request.RemoteAddr,
+// Context.RemoteAddr, ConnContext, logs, the access log, metrics). The
+// header is read before TLS. ProxyHeaderFromContext gives the header
+// itself, with its version 2 TLVs.
+//
+// HTTP/3 has no PROXY protocol (QUIC runs over UDP): an endpoint with
+// both ProxyProtocol and HTTP3 is refused at Start.
+type ProxyProtocol struct {
+	// TrustedProxies are the addresses ("10.0.0.5", "::1") and ranges
+	// ("10.0.0.0/8") allowed to send a PROXY header. A header from any
+	// other address is refused (the connection is closed). Empty means
+	// the loopback addresses only (127.0.0.0/8 and ::1). Connections on a
+	// Unix socket are always trusted: its file permissions say who may
+	// connect.
+	TrustedProxies []string
+
+	// Required refuses the connections, from any address, that do not
+	// begin with a PROXY header. Without it, a connection without a header
+	// is served with its own addresses; a trusted proxy's header is still
+	// honoured.
+	Required bool
+
+	// HeaderTimeout is how long a connection has to send its whole PROXY
+	// header (or, without Required, its first bytes); zero means
+	// DefaultProxyHeaderTimeout.
+	HeaderTimeout time.Duration
+}
+
+// proxyPolicy is a ProxyProtocol made ready for connections.
+type proxyPolicy struct {
+	trusted  []netip.Prefix
+	required bool
+	timeout  time.Duration
+}
+
+// compile checks p and returns its policy; endpoint names the endpoint
+// for messages.
+func (p *ProxyProtocol) compile(endpoint string) (*proxyPolicy, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if p.HeaderTimeout < 0 {
+		return nil, fmt.Errorf("kestrel: endpoint %s: ProxyProtocol.HeaderTimeout %v is negative; use a positive duration or 0 for %v", endpoint, p.HeaderTimeout, DefaultProxyHeaderTimeout)
+	}
+	pol := &proxyPolicy{required: p.Required, timeout: p.HeaderTimeout}
+	if pol.timeout == 0 {
+		pol.timeout = DefaultProxyHeaderTimeout
+	}
+	for _, s := range p.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if strings.Contains(s, "/") {
+			pr, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("kestrel: endpoint %s: ProxyProtocol.TrustedProxies: %q is not an address range; use a CIDR such as 10.0.0.0/8", endpoint, s)
+			}
+			pol.trusted = append(pol.trusted, pr.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: endpoint %s: ProxyProtocol.TrustedProxies: %q is not an IP address; use an address such as 10.0.0.5 or a range such as 10.0.0.0/8", endpoint, s)
+		}
+		pol.trusted = append(pol.trusted, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	if len(p.TrustedProxies) == 0 {
+		pol.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	return pol, nil
+}
+
+// trusts reports whether a connection from addr may send a PROXY header.
+func (pol *proxyPolicy) trusts(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.UnixAddr:
+		return true
+	case *net.TCPAddr:
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			return false
+		}
+		ip = ip.Unmap()
+		for _, p := range pol.trusted {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ProxyHeader is the PROXY protocol header a connection began with.
+type ProxyHeader struct {
+	// Version is 1 or 2.
+	Version int
+
+	// Local reports a version 2 LOCAL header: the balancer's own
+	// connection (a health check), served with the socket's addresses.
+	Local bool
+
+	// Source and Destination are the client's address and the address it
+	// connected to, as the balancer states them; nil for LOCAL, UNKNOWN,
+	// UNSPEC and AF_UNIX headers.
+	Source, Destination net.Addr
+
+	tlvs []proxyproto.TLV
+}
+
+// TLV returns the value of the first version 2 TLV of type typ, such as
+// 0x01 (ALPN), 0x02 (authority, the TLS SNI the client sent), 0x05
+// (unique ID) or 0x20 (SSL information), and whether there is one.
+func (h *ProxyHeader) TLV(typ byte) ([]byte, bool) {
+	for _, t := range h.tlvs {
+		if byte(t.Type) == typ {
+			return t.Value, true
+		}
+	}
+	return nil, false
+}
+
+// ALPN is the application protocol the client negotiated with the
+// balancer (TLV 0x01), or "".
+func (h *ProxyHeader) ALPN() string { v, _ := h.TLV(0x01); return string(v) }
+
+// Authority is the host name the client asked the balancer for (TLV
+// 0x02, usually the TLS SNI), or "".
+func (h *ProxyHeader) Authority() string { v, _ := h.TLV(0x02); return string(v) }
+
+// UniqueID is the balancer's unique ID of the connection (TLV 0x05), or
+// nil.
+func (h *ProxyHeader) UniqueID() []byte { v, _ := h.TLV(0x05); return v }
+
+type proxyHeaderKey struct{}
+
+// ProxyHeaderFromContext returns the PROXY header of the connection a
+// request came on, from the request's context (r.Context() or
+// Context.Context()), or the connection's context given to ConnContext;
+// nil if the connection had none.
+func ProxyHeaderFromContext(ctx context.Context) *ProxyHeader {
+	h, _ := ctx.Value(proxyHeaderKey{}).(*ProxyHeader)
+	return h
+}
+
+// proxyConn is a connection that began with a PROXY header: its remote
+// and local addresses are the header's, and the bytes read past the
+// header are read first. It exposes no socket while such bytes remain, so
+// that no engine reads the socket behind them.
+type proxyConn struct {
+	net.Conn
+	br            *bufio.Reader // nil once drained
+	remote, local net.Addr
+}
+
+func (c *proxyConn) Read(p []byte) (int, error) {
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			return c.br.Read(p)
+		}
+		c.br = nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *proxyConn) RemoteAddr() net.Addr { return c.remote }
+func (c *proxyConn) LocalAddr() net.Addr  { return c.local }
+
+// proxyRawConn is a proxyConn with no bytes read past its header: the
+// engines may use its socket directly (idle parking, sendfile).
+type proxyRawConn struct {
+	proxyConn
+}
+
+// SyscallConn is the socket's.
+func (c *proxyRawConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("kestrel: connection has no socket")
+	}
+	return sc.SyscallConn()
+}
+
+// Socket is the connection as accepted.
+func (c *proxyRawConn) Socket() net.Conn { return c.Conn }
+
+// limitedConnReader reads at most n bytes of a connection.
+type limitedConnReader struct {
+	nc net.Conn
+	n  int
+}
+
+func (r *limitedConnReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	if len(p) > r.n {
+		p = p[:r.n]
+	}
+	n, err := r.nc.Read(p)
+	r.n -= n
+	return n, err
+}
+
+// readProxyHeader reads the PROXY header nc begins with, as pol says.
+// It returns the connection to serve (nc itself when there is no header),
+// the header (nil without one) or the reason to refuse the connection.
+func readProxyHeader(pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, metrics.Reason, error) {
+	trusted := pol.trusts(nc.RemoteAddr())
+	nc.SetReadDeadline(time.Now().Add(pol.timeout))
+	br := bufio.NewReaderSize(&limitedConnReader{nc: nc, n: maxProxyHeaderBytes}, 512)
+	h, err := proxyproto.Read(br)
+	nc.SetReadDeadline(time.Time{})
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, proxyproto.ErrNoProxyProtocol):
+			if pol.required {
+				return nil, nil, metrics.ProxyProtocolMissing, errors.New("the connection did not begin with a PROXY header, which the endpoint requires")
+			}
+			return wrapProxied(nc, br, nc.RemoteAddr(), nc.LocalAddr()), nil, 0, nil
+		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+			if !pol.required && br.Buffered() == 0 {
+				// An idle client with nothing sent yet: without
+				// Required there is nothing to wait for.
+				return nc, nil, 0, nil
+			}
+			return nil, nil, metrics.ProxyProtocolTimeout, fmt.Errorf("the PROXY header did not arrive within %v", pol.timeout)
+		}
+		return nil, nil, metrics.ProxyProtocolInvalid, fmt.Errorf("invalid PROXY header: %w", err)
+	}
+	if !trusted {
+		return nil, nil, metrics.ProxyProtocolUntrusted, fmt.Errorf("a PROXY header from %v, which is not among the trusted proxies", nc.RemoteAddr())
+	}
+	ph := &ProxyHeader{Version: int(h.Version), Local: h.Command.IsLocal()}
+	if tlvs, err := h.TLVs(); err == nil {
+		ph.tlvs = tlvs
+	} else {
+		return nil, nil, metrics.ProxyProtocolInvalid, fmt.Errorf("invalid PROXY header TLVs: %w", err)
+	}
+	remote, local := nc.RemoteAddr(), nc.LocalAddr()
+	if h.Command.IsProxy() {
+		switch h.SourceAddr.(type) {
+		case *net.TCPAddr, *net.UDPAddr:
+			ph.Source, ph.Destination = h.SourceAddr, h.DestinationAddr
+			remote, local = tcpAddr(h.SourceAddr), tcpAddr(h.DestinationAddr)
+		}
+	}
+	return wrapProxied(nc, br, remote, local), ph, 0, nil
+}
+
+// tcpAddr states a header's address as the TCP address of the connection.
+func tcpAddr(a net.Addr) net.Addr {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return &net.TCPAddr{IP: u.IP, Port: u.Port, Zone: u.Zone}
+	}
+	return a
+}
+
+func wrapProxied(nc net.Conn, br *bufio.Reader, remote, local net.Addr) net.Conn {
+	if br.Buffered() > 0 {
+		return &proxyConn{Conn: nc, br: br, remote: remote, local: local}
+	}
+	if remote == nc.RemoteAddr() && local == nc.LocalAddr() {
+		return nc
+	}
+	return &proxyRawConn{proxyConn{Conn: nc, remote: remote, local: local}}
+}
+
+// acceptProxyHeader reads the PROXY header of a connection on an endpoint
+// with ProxyProtocol; a refusal is logged at Debug and recorded as the
+// connection's end reason, and the connection is not to be served.
+func (s *Server) acceptProxyHeader(st *connState, pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, bool) {
+	c, h, reason, err := readProxyHeader(pol, nc)
+	if err != nil {
+		st.reason.Set(reason)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			logevents.General(s.log, slog.LevelDebug, "ProxyProtocolRefused",
+				`Connection id "`+st.id+`" refused: `+err.Error()+".",
+				slog.String("ConnectionId", st.id), slog.String("RemoteAddress", nc.RemoteAddr().String()))
+		}
+		return nil, nil, false
+	}
+	return c, h, true
+}
