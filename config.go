@@ -89,6 +89,16 @@ type EndpointConfig struct {
 	SocketMode            string // octal permissions of a Unix socket file
 	ReusePort             bool
 	LogConnections        bool
+	ProxyProtocol         *ProxyProtocolConfig
+}
+
+// ProxyProtocolConfig is the ProxyProtocol section of an endpoint or of
+// Kestrel:EndpointDefaults: its presence turns the PROXY protocol on (see
+// ProxyProtocol). An endpoint's keys override the defaults' one by one.
+type ProxyProtocolConfig struct {
+	TrustedProxies []string // addresses and CIDR ranges; empty means loopback only
+	Required       *bool
+	HeaderTimeout  *settings.Duration // "00:00:05" or "5s"
 }
 
 // EndpointDefaultsConfig is Kestrel:EndpointDefaults.
@@ -97,6 +107,7 @@ type EndpointDefaultsConfig struct {
 	ClientCertificateMode string
 	SslProtocols          []string
 	SocketMode            string // for Unix sockets, those from URLs included (Server.UnixSocketMode)
+	ProxyProtocol         *ProxyProtocolConfig
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -488,6 +499,7 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 		return Endpoint{}, c.missing(key+":Url", "every endpoint needs a Url, such as \"http://localhost:5000\"")
 	}
 	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
+	ep.ProxyProtocol = proxyProtocolConfig(e.ProxyProtocol, c.EndpointDefaults.ProxyProtocol)
 	protocols := e.Protocols
 	if protocols == "" {
 		protocols = c.EndpointDefaults.Protocols
@@ -527,6 +539,30 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	}
 	ep.HTTPS = h
 	return ep, nil
+}
+
+// proxyProtocolConfig merges an endpoint's ProxyProtocol section over
+// EndpointDefaults' one; nil when neither is present.
+func proxyProtocolConfig(own, def *ProxyProtocolConfig) *ProxyProtocol {
+	if own == nil && def == nil {
+		return nil
+	}
+	var pp ProxyProtocol
+	for _, c := range []*ProxyProtocolConfig{def, own} {
+		if c == nil {
+			continue
+		}
+		if len(c.TrustedProxies) > 0 {
+			pp.TrustedProxies = c.TrustedProxies
+		}
+		if c.Required != nil {
+			pp.Required = *c.Required
+		}
+		if c.HeaderTimeout != nil {
+			pp.HeaderTimeout = time.Duration(*c.HeaderTimeout)
+		}
+	}
+	return &pp
 }
 
 // https builds HTTPS options from certificate and endpoint keys, with

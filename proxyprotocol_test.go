@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -448,3 +449,96 @@ func FuzzProxyHeader(f *testing.F) {
 type loopbackPipe struct{ net.Conn }
 
 func (loopbackPipe) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9} }
+
+// sendProxied sends a v1 header for src and a request on a new connection
+// to addr, and returns the response status, or 0 when the connection was
+// closed without one.
+func sendProxied(t *testing.T, addr, src string) int {
+	t.Helper()
+	c := dial(t, addr)
+	defer c.Close()
+	host, port, _ := net.SplitHostPort(src)
+	fmt.Fprintf(c, "PROXY TCP4 %s 192.0.2.1 %s 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", host, port)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestProxyProtocolConfig turns the PROXY protocol on from the
+// configuration file (EndpointDefaults with an endpoint's override) and
+// from an environment variable, and refuses a misspelled key.
+func TestProxyProtocolConfig(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"Kestrel": {
+		"EndpointDefaults": {"ProxyProtocol": {"TrustedProxies": ["10.0.0.0/8"], "HeaderTimeout": "00:00:02"}},
+		"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "ProxyProtocol": {"Required": true}}}}}`),
+		filepath.Join(t.TempDir(), "kestrel.json"), nil, []string{"Kestrel__Endpoints__B__Url=http://127.0.0.1:0", "Kestrel__Endpoints__B__ProxyProtocol__TrustedProxies__0=127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.endpoint("A", c.Endpoints["A"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ProxyProtocol{TrustedProxies: []string{"10.0.0.0/8"}, Required: true, HeaderTimeout: 2 * time.Second}
+	if a.ProxyProtocol == nil || fmt.Sprint(*a.ProxyProtocol) != fmt.Sprint(want) {
+		t.Fatalf("endpoint A: ProxyProtocol %+v, want %+v", a.ProxyProtocol, want)
+	}
+	s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RemoteAddr) })}
+	if err := c.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addrs := s.Addresses()
+	if len(addrs) != 2 {
+		t.Fatalf("addresses %q", addrs)
+	}
+	var okA, okB int
+	for _, u := range addrs {
+		a := strings.TrimPrefix(u, "http://")
+		// A trusts 10.0.0.0/8 only: the loopback client's header is
+		// refused; B (from the environment) trusts 127.0.0.1.
+		switch sendProxied(t, a, "203.0.113.1:1") {
+		case 200:
+			okB++
+		case 0:
+			okA++
+		}
+	}
+	if okA != 1 || okB != 1 {
+		t.Fatalf("one endpoint should refuse the header and the other serve it: refused %d, served %d", okA, okB)
+	}
+
+	_, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "ProxyProtocol": {"TrustedProxys": ["10.0.0.1"]}}}}}`), "kestrel.json", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "TrustedProxies") {
+		t.Fatalf("misspelled key: err = %v, want a did-you-mean naming TrustedProxies", err)
+	}
+	c, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "ProxyProtocol": {"TrustedProxies": ["10.0.0.300"]}}}}}`), "kestrel.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(&Server{Logger: quietLogger}); err == nil || !strings.Contains(err.Error(), "10.0.0.300") {
+		t.Fatalf("bad address: err = %v", err)
+	}
+}
+
+// TestProxyProtocolReload turns the PROXY protocol on by Reload: new
+// connections are read with it.
+func TestProxyProtocolReload(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RemoteAddr) })
+	s, _ := startConfigured(t, h, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+	a := addrOf(t, s, "http://127.0.0.1:")
+	if got := sendProxied(t, a, "203.0.113.1:1"); got != 400 {
+		t.Fatalf("without ProxyProtocol, a header is a bad request: got %d", got)
+	}
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0", "ProxyProtocol": {"Required": true}}}}}`)
+	a = addrOf(t, s, "http://127.0.0.1:")
+	if got := sendProxied(t, a, "203.0.113.1:1"); got != 200 {
+		t.Fatalf("after Reload turned ProxyProtocol on: got %d", got)
+	}
+}
