@@ -217,10 +217,12 @@ func (c *proxyRawConn) SyscallConn() (syscall.RawConn, error) {
 // Socket is the connection as accepted.
 func (c *proxyRawConn) Socket() net.Conn { return c.Conn }
 
-// limitedConnReader reads at most n bytes of a connection.
+// limitedConnReader reads at most n bytes of a connection, and keeps the
+// connection's read error (the parser may report another in its place).
 type limitedConnReader struct {
-	nc net.Conn
-	n  int
+	nc  net.Conn
+	n   int
+	err error
 }
 
 func (r *limitedConnReader) Read(p []byte) (int, error) {
@@ -232,6 +234,9 @@ func (r *limitedConnReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.nc.Read(p)
 	r.n -= n
+	if err != nil {
+		r.err = err
+	}
 	return n, err
 }
 
@@ -241,11 +246,15 @@ func (r *limitedConnReader) Read(p []byte) (int, error) {
 func readProxyHeader(pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, metrics.Reason, error) {
 	trusted := pol.trusts(nc.RemoteAddr())
 	nc.SetReadDeadline(time.Now().Add(pol.timeout))
-	br := bufio.NewReaderSize(&limitedConnReader{nc: nc, n: maxProxyHeaderBytes}, 512)
+	lr := &limitedConnReader{nc: nc, n: maxProxyHeaderBytes}
+	br := bufio.NewReaderSize(lr, 512)
 	h, err := proxyproto.Read(br)
 	nc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var ne net.Error
+		if lr.err != nil && (errors.As(lr.err, &ne) && ne.Timeout() || errors.Is(lr.err, os.ErrDeadlineExceeded)) {
+			err = lr.err
+		}
 		switch {
 		case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 			if pol.required {

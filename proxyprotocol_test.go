@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -18,6 +19,9 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+
+	"github.com/kestrel-go/kestrel/accesslog"
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 	"golang.org/x/net/http2"
 )
 
@@ -540,5 +544,92 @@ func TestProxyProtocolReload(t *testing.T) {
 	a = addrOf(t, s, "http://127.0.0.1:")
 	if got := sendProxied(t, a, "203.0.113.1:1"); got != 200 {
 		t.Fatalf("after Reload turned ProxyProtocol on: got %d", got)
+	}
+}
+
+// TestProxyProtocolEndReasons counts each refusal in
+// kestrel.connection.duration's error.type and logs it at Debug only.
+func TestProxyProtocolEndReasons(t *testing.T) {
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{TrustedProxies: []string{"127.0.0.2"}, Required: true, HeaderTimeout: 300 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	for _, tc := range []struct {
+		input, reason string
+	}{
+		{"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nGET / HTTP/1.1\r\n\r\n", "proxy_protocol_untrusted"},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "proxy_protocol_missing"},
+		{"PROXY TCP4 1.2.3.4\r\n\r\n", "proxy_protocol_invalid"},
+		{string(proxyV2(t, "1.2.3.4:1", "5.6.7.8:2")[:20]), "proxy_protocol_timeout"}, // half a v2 header (go-proxyproto refuses a v1 line split across reads at once)
+	} {
+		c := dial(t, addr)
+		io.WriteString(c, tc.input)
+		io.ReadAll(c)
+		c.Close()
+		waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": tc.reason, "server.port": portOf(addr)}, 1)
+	}
+	e := rec.events("ProxyProtocolRefused")
+	if len(e) != 4 {
+		t.Fatalf("%d ProxyProtocolRefused events, want 4: %+v", len(e), e)
+	}
+	for _, ev := range e {
+		if ev.level != slog.LevelDebug || ev.attrs["ConnectionId"] == "" {
+			t.Errorf("event %+v, want Debug with a ConnectionId", ev)
+		}
+	}
+}
+
+// TestProxyProtocolAccessLogAndNative checks the header's address in the
+// access log line and in the native API.
+func TestProxyProtocolAccessLogAndNative(t *testing.T) {
+	var buf lockedBuffer
+	type seenNative struct {
+		remote string
+		h      *ProxyHeader
+	}
+	native := make(chan seenNative, 1)
+	s := &Server{Logger: quietLogger,
+		Handler: accesslog.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), accesslog.Options{Writer: &buf}),
+	}
+	s.NativeHandler = NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/native" {
+			native <- seenNative{c.RemoteAddr().String(), ProxyHeaderFromContext(c.Context())}
+			c.WriteString("n")
+			return
+		}
+		c.ServeHTTP(s.Handler)
+	})
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	c := dial(t, addr)
+	defer c.Close()
+	c.Write(append(proxyV2(t, "198.51.100.44:6000", "192.0.2.1:80"), "GET /logged HTTP/1.1\r\nHost: x\r\n\r\nGET /native HTTP/1.1\r\nHost: x\r\n\r\n"...))
+	br := bufio.NewReader(c)
+	for range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+	got := <-native
+	if got.remote != "198.51.100.44:6000" || got.h == nil || got.h.Version != 2 {
+		t.Fatalf("native: RemoteAddr %q, header %+v", got.remote, got.h)
+	}
+	if line := buf.String(); !strings.HasPrefix(line, "198.51.100.44 ") {
+		t.Fatalf("access log line %q does not begin with the client's address", line)
 	}
 }
