@@ -22,7 +22,6 @@ import (
 
 	"github.com/kestrel-go/kestrel/accesslog"
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
-	"golang.org/x/net/http2"
 )
 
 // proxyV2 is a PROXY v2 header for a TCP client at src to dst, with TLVs.
@@ -176,9 +175,11 @@ func TestProxyProtocolKeepAlive(t *testing.T) {
 // write (h2c with prior knowledge).
 func TestProxyProtocolH2C(t *testing.T) {
 	addr, seen := startProxyServer(t, Endpoint{ProxyProtocol: &ProxyProtocol{Required: true}})
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, _ string, _ *tls.Config) (net.Conn, error) {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{
+		Protocols: &protos,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			c, err := net.Dial(network, addr)
 			if err != nil {
 				return nil, err
@@ -241,12 +242,18 @@ func TestProxyProtocolTLS(t *testing.T) {
 			}
 			var body []byte
 			if proto == "h2" {
-				cc, err := (&http2.Transport{}).NewClientConn(tc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req, _ := http.NewRequest("GET", "https://x/", nil)
-				resp, err := cc.RoundTrip(req)
+				var protos http.Protocols
+				protos.SetHTTP2(true)
+				used := false
+				tr := &http.Transport{Protocols: &protos, DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+					if used {
+						return nil, io.EOF
+					}
+					used = true
+					return tc, nil
+				}}
+				defer tr.CloseIdleConnections()
+				resp, err := tr.RoundTrip(proxyGetRequest("https://x/"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -632,4 +639,12 @@ func TestProxyProtocolAccessLogAndNative(t *testing.T) {
 	if line := buf.String(); !strings.HasPrefix(line, "198.51.100.44 ") {
 		t.Fatalf("access log line %q does not begin with the client's address", line)
 	}
+}
+
+func proxyGetRequest(url string) *http.Request {
+	r, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
