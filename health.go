@@ -124,7 +124,7 @@ const drainPass = 100 * time.Millisecond
 // sockets off, the server goes on serving for its DrainDelay or until ctx
 // ends, with every response saying Connection: close and the HTTP/2 and
 // HTTP/3 connections told to go away (GOAWAY) so that clients move on.
-// A second Shutdown waits for the same delay.
+// A second Shutdown waits for the same delay; Close ends it.
 func (s *Server) delayDrain(ctx context.Context) {
 	s.mu.Lock()
 	wasReady := s.state.CompareAndSwap(int32(StateReady), int32(StateDraining))
@@ -158,7 +158,9 @@ func (s *Server) delayDrain(ctx context.Context) {
 	pass := time.NewTicker(drainPass)
 	defer pass.Stop()
 	for {
-		s.goAway()
+		if !s.goAway() {
+			return // Close was called
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -172,10 +174,13 @@ func (s *Server) delayDrain(ctx context.Context) {
 // goAway starts the graceful shutdown (GOAWAY) of the HTTP/2 and HTTP/3
 // connections, and closes those that have no stream in flight. HTTP/1.1
 // connections are left to say Connection: close with their next
-// response.
-func (s *Server) goAway() {
+// response. It reports false, doing nothing, once Close was called.
+func (s *Server) goAway() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.aborted {
+		return false
+	}
 	for _, st := range s.conns {
 		if st.conn == nil {
 			continue
@@ -185,6 +190,7 @@ func (s *Server) goAway() {
 		}
 		st.conn.CloseIfIdle()
 	}
+	return true
 }
 
 // shutdownDeadline is how long Run and Service.Run give Shutdown: the

@@ -113,7 +113,8 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 // TestDrainDelay: Shutdown with a DrainDelay reports draining at once
 // while the server goes on serving, new connections included; a
 // keep-alive HTTP/1.1 connection's next response says Connection: close;
-// an HTTP/2 connection gets a GOAWAY and its stream in flight completes;
+// an HTTP/2 connection gets a GOAWAY and its stream in flight completes,
+// and an idle one gets a GOAWAY too;
 // the server stops accepting only after the delay.
 func TestDrainDelay(t *testing.T) {
 	t.Parallel()
@@ -149,6 +150,7 @@ func TestDrainDelay(t *testing.T) {
 	h2 := dialRawH2(t, addr)
 	h2.get(1, "/slow")
 	<-started
+	idle := dialRawH2(t, addr) // no stream: parked, it too is told to go away
 
 	begin := time.Now()
 	done := make(chan error, 1)
@@ -178,6 +180,13 @@ func TestDrainDelay(t *testing.T) {
 			}
 			goAway = true
 		}
+	}
+	for goAway := false; !goAway; {
+		_, goAway = idle.read().(*http2.GoAwayFrame)
+	}
+	// Both GOAWAYs came during the delay, not from the shutdown after it.
+	if d := time.Since(begin); d >= delay {
+		t.Errorf("GOAWAY %v after Shutdown began, not during the %v delay", d, delay)
 	}
 	select {
 	case err := <-done:
@@ -235,6 +244,23 @@ func TestDrainDelayContextCutsShort(t *testing.T) {
 	}
 	if got := s.State(); got != StateStopped {
 		t.Errorf("after Shutdown: %v, want stopped", got)
+	}
+}
+
+// TestDrainDelayClose: Close during the delay ends it and the Shutdown
+// waiting in it.
+func TestDrainDelayClose(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: http.NotFoundHandler(), DrainDelay: time.Hour}
+	startServer(t, s)
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	pollUntil(t, "draining state", func() bool { return s.State() == StateDraining })
+	s.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown still waits the delay after Close")
 	}
 }
 
