@@ -1070,9 +1070,17 @@ func (s *Server) allListeners() []*listener {
 // logging how many and returning ctx's error then. Connections accepted
 // just before it began are served their first request.
 //
-// After Handoff, idle keep-alive connections are closed only once they
-// have been idle for a second, so that no client loses a request it sent
-// on one as it was closed; see Handoff.
+// With a DrainDelay, the server's State turns to StateDraining (and its
+// ReadinessHandler to 503) at once, and Shutdown goes on serving and
+// accepting for the delay, with responses saying Connection: close and
+// HTTP/2 and HTTP/3 connections sent a graceful GOAWAY, before it stops
+// accepting; ctx ending (or Close) cuts the delay short. Concurrent calls
+// wait for the same delay.
+//
+// After Handoff, Shutdown does not wait the DrainDelay, and idle
+// keep-alive connections are closed only once they have been idle for a
+// second, so that no client loses a request it sent on one as it was
+// closed; see Handoff.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.delayDrain(ctx)
 	defer s.state.Store(int32(StateStopped))
