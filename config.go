@@ -62,6 +62,12 @@ type Config struct {
 	// HostOptions.ShutdownTimeout, 30 s by default).
 	ShutdownTimeout *settings.Duration
 
+	// DrainDelay is how long the server goes on serving, with readiness
+	// reporting 503, once it is told to stop, before its graceful
+	// shutdown (Server.DrainDelay; Caddy's shutdown_delay). Zero, the
+	// default, stops at once.
+	DrainDelay *settings.Duration
+
 	// AllowedHosts is the semicolon-separated host filter ("*": any) that
 	// Handler applies. ParseConfig reads it from the top-level
 	// "AllowedHosts" key, where ASP.NET's appsettings.json has it, or from
@@ -386,14 +392,15 @@ type configFields struct {
 	defaultHTTPS        *HTTPS
 	socketMode          fs.FileMode
 	shutdownTimeout     time.Duration
+	drainDelay          time.Duration
 }
 
 func (s *Server) configFields() configFields {
-	return configFields{s.Limits, s.DisableServerHeader, s.DefaultHTTPS, s.UnixSocketMode, s.ShutdownTimeout}
+	return configFields{s.Limits, s.DisableServerHeader, s.DefaultHTTPS, s.UnixSocketMode, s.ShutdownTimeout, s.DrainDelay}
 }
 
 func (f configFields) apply(s *Server) {
-	s.Limits, s.DisableServerHeader, s.DefaultHTTPS, s.UnixSocketMode, s.ShutdownTimeout = f.limits, f.disableServerHeader, f.defaultHTTPS, f.socketMode, f.shutdownTimeout
+	s.Limits, s.DisableServerHeader, s.DefaultHTTPS, s.UnixSocketMode, s.ShutdownTimeout, s.DrainDelay = f.limits, f.disableServerHeader, f.defaultHTTPS, f.socketMode, f.shutdownTimeout, f.drainDelay
 }
 
 // settings returns the settings of a server with these fields.
@@ -407,7 +414,7 @@ func (f configFields) settings() (activeSettings, error) {
 		timeout = DefaultShutdownTimeout
 	}
 	return activeSettings{limits: limits, serverHeader: !f.disableServerHeader, defaultHTTPS: f.defaultHTTPS,
-		socketMode: f.socketMode, shutdownTimeout: timeout}, nil
+		socketMode: f.socketMode, shutdownTimeout: timeout, drainDelay: max(f.drainDelay, 0)}, nil
 }
 
 // resolve returns the fields as the configuration sets them over base,
@@ -432,6 +439,13 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 			f.shutdownTimeout = d
 		} else {
 			errs = append(errs, c.keyErr("Kestrel:ShutdownTimeout", fmt.Errorf("%v: use a positive duration, such as \"00:00:30\" or \"30s\"", d)))
+		}
+	}
+	if c.DrainDelay != nil {
+		if d := time.Duration(*c.DrainDelay); d >= 0 {
+			f.drainDelay = d
+		} else {
+			errs = append(errs, c.keyErr("Kestrel:DrainDelay", fmt.Errorf("%v: use a duration of zero or more, such as \"00:00:05\" or \"5s\"", d)))
 		}
 	}
 	if c.EndpointDefaults.SocketMode != "" {

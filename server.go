@@ -124,6 +124,20 @@ type Server struct {
 	// long.
 	ShutdownTimeout time.Duration
 
+	// DrainDelay is how long Shutdown (and so Run and Service.Run on
+	// SIGTERM) goes on serving, and accepting, once it is called, before
+	// its graceful shutdown: readiness (ReadinessHandler) reports 503 at
+	// once, keep-alive HTTP/1.1 responses say Connection: close and
+	// HTTP/2 and HTTP/3 connections get a graceful GOAWAY, so that a load
+	// balancer stops sending new requests and clients move on before any
+	// connection is closed (Caddy's shutdown_delay; a Kubernetes preStop
+	// sleep). Zero, the default, shuts down at once. Run gives the
+	// shutdown DrainDelay plus ShutdownTimeout; a Shutdown context that
+	// ends during the delay cuts it short. A binary upgrade's shutdown
+	// (after Handoff) does not wait: the new process accepts on the same
+	// sockets, so no client needs to move.
+	DrainDelay time.Duration
+
 	// BaseContext, if set, returns the base context of the requests that
 	// arrive on a listener, as http.Server's BaseContext; it must not
 	// return nil. Cancelling it cancels their contexts.
@@ -170,6 +184,8 @@ type Server struct {
 	closed    bool           // Shutdown or Close was called
 	aborted   bool           // Close was called, or Shutdown has finished
 	handedOff bool           // Handoff gave the sockets to another process
+	state     atomic.Int32   // a ServerState, for the health checks
+	delayDone chan struct{}  // closed once Shutdown's drain delay is over; nil before it
 	preConfig *configFields  // the fields before the first Config.Apply, for Reload
 	reloadMu  sync.Mutex     // serializes Start, Reload and Handoff
 	serving   sync.WaitGroup // accept loops
@@ -242,6 +258,7 @@ type activeSettings struct {
 	defaultHTTPS    *HTTPS
 	socketMode      fs.FileMode
 	shutdownTimeout time.Duration
+	drainDelay      time.Duration
 }
 
 // Listen adds a TCP endpoint "host:port", bound by Start. "localhost"
@@ -494,6 +511,7 @@ func (s *Server) Start() error {
 	}
 	s.listeners = append(s.listeners, bound...)
 	s.publishAltSvc()
+	s.state.CompareAndSwap(int32(StateStarting), int32(StateReady))
 	return nil
 }
 
@@ -1067,10 +1085,20 @@ func (s *Server) allListeners() []*listener {
 // logging how many and returning ctx's error then. Connections accepted
 // just before it began are served their first request.
 //
-// After Handoff, idle keep-alive connections are closed only once they
-// have been idle for a second, so that no client loses a request it sent
-// on one as it was closed; see Handoff.
+// With a DrainDelay, the server's State turns to StateDraining (and its
+// ReadinessHandler to 503) at once, and Shutdown goes on serving and
+// accepting for the delay, with responses saying Connection: close and
+// HTTP/2 and HTTP/3 connections sent a graceful GOAWAY, before it stops
+// accepting; ctx ending (or Close) cuts the delay short. Concurrent calls
+// wait for the same delay.
+//
+// After Handoff, Shutdown does not wait the DrainDelay, and idle
+// keep-alive connections are closed only once they have been idle for a
+// second, so that no client loses a request it sent on one as it was
+// closed; see Handoff.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.delayDrain(ctx)
+	defer s.state.Store(int32(StateStopped))
 	s.mu.Lock()
 	if !s.closed {
 		for _, f := range s.onShutdown {
@@ -1117,6 +1145,7 @@ func (s *Server) stopHeartbeat() {
 
 // Close stops the server at once: listeners and connections are closed.
 func (s *Server) Close() error {
+	s.state.Store(int32(StateStopped))
 	s.mu.Lock()
 	s.closed, s.aborted = true, true
 	s.stopSockets()
@@ -1134,7 +1163,7 @@ func (s *Server) Close() error {
 
 // Run starts the server, logs "Now listening on: <url>" for each bound
 // address, serves until ctx ends, then shuts down gracefully, giving
-// in-flight requests ShutdownTimeout to finish.
+// in-flight requests ShutdownTimeout to finish (after DrainDelay, if set).
 //
 // Run returns an error only when the server cannot start. A shutdown is a
 // success even when the timeout aborts requests (Shutdown logs how many
@@ -1151,7 +1180,7 @@ func (s *Server) Run(ctx context.Context) error {
 	logevents.ApplicationStarted(log)
 	<-ctx.Done()
 	logevents.ApplicationStopping(log)
-	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownDeadline())
 	defer cancel()
 	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
 	return nil

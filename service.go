@@ -58,7 +58,10 @@ const UpgradeReadyEnv = "KESTREL_UPGRADE_READY_FD"
 //     (WATCHDOG=1) at half of WatchdogSec=.
 //   - On SIGINT, SIGTERM or the end of its context it shuts down
 //     gracefully, giving requests in flight the shutdown timeout to
-//     finish, as Server.Run does.
+//     finish, as Server.Run does: after the drain delay
+//     (Server.DrainDelay, Kestrel:DrainDelay), during which readiness
+//     reports 503 and the server goes on serving. An upgrade's old
+//     process does not wait the delay.
 //
 // Signals other than SIGINT are Unix's: on Windows, the configuration is
 // still reloaded when the file changes, and there is no upgrade.
@@ -225,7 +228,7 @@ loop:
 		v.notify.send("STOPPING=1")
 	}
 	logevents.ApplicationStopping(log)
-	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownDeadline())
 	defer cancel()
 	_ = s.Shutdown(sctx) // only the deadline can end it early; Shutdown logged what it aborted
 	if !handedOver {

@@ -4,6 +4,7 @@
 //	kestrel [--urls URLS] [--config FILE] [--root DIR [--fallback FILE] [--browse] [--cache-control VALUE]]
 //	        [--log-level LEVEL] [--log-format console|json] [--access-log] [--metrics URL [--pprof]]
 //	        [--no-server-header] [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
+//	        [--health PATH] [--drain-delay DURATION]
 //	kestrel upgrade --pid-file FILE [--timeout DURATION]
 //	kestrel dev-certs [--check]
 //	kestrel --version
@@ -36,6 +37,14 @@
 //
 // Ctrl-C or SIGTERM shuts the server down gracefully: requests get
 // --shutdown-timeout to finish, then the ones left are aborted and logged.
+// --health /healthz serves readiness there (200 "ready"; 503 "starting",
+// "draining") and liveness at /healthz/live (200), ahead of the app and
+// its host filter, for a load balancer or Kubernetes probes.
+// --drain-delay 5s (Kestrel:DrainDelay) makes SIGTERM turn readiness to
+// 503 at once and go on serving for that long (responses say
+// Connection: close, HTTP/2 connections get GOAWAY) before the graceful
+// shutdown, so that the balancer stops sending first. An upgrade's old
+// process does not wait the delay.
 // The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
 // a command line it cannot parse. --help (or "kestrel help") prints the
 // usage on standard output. Durations are Go's ("30s"), ASP.NET's
@@ -151,6 +160,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	socketMode := fs.String("socket-mode", "", "permissions of the Unix socket files it creates, as an octal `mode` such as 0660 (lets nginx in the socket's group connect)")
 	var shutdownTimeout durationFlag
 	fs.Var(&shutdownTimeout, "shutdown-timeout", "how long in-flight requests may finish after Ctrl-C or SIGTERM, such as 30s, 00:00:30 or 30 (seconds) (default Kestrel:ShutdownTimeout, or 30s)")
+	var drainDelay durationFlag
+	fs.Var(&drainDelay, "drain-delay", "after SIGTERM, how long to go on serving with readiness at 503 (see --health) before the graceful shutdown, such as 5s, 00:00:05 or 5 (seconds) (default Kestrel:DrainDelay, or 0)")
+	health := fs.String("health", "", "serve readiness at this `path` (200 ready; 503 starting or draining) and liveness at path/live (200), such as /healthz, ahead of the app and its host filter")
 	pidFile := fs.String("pid-file", "", "write the process ID to this file once the server is ready (for \"kestrel upgrade\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {} // the whole usage is for --help; an error gets seeHelp
@@ -196,6 +208,16 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		overrides["Kestrel:ShutdownTimeout"] = shutdownTimeout.String()
 	}
 
+	if flagSet(fs, "drain-delay") { // over Kestrel:DrainDelay
+		if drainDelay < 0 {
+			return fmt.Errorf("--drain-delay %v: use a duration of zero or more such as 5s", time.Duration(drainDelay))
+		}
+		overrides["Kestrel:DrainDelay"] = drainDelay.String()
+	}
+	if *health != "" && (!strings.HasPrefix(*health, "/") || *health == "/") {
+		return fmt.Errorf("--health %q: use a path beginning with /, such as /healthz", *health)
+	}
+
 	srv := &kestrel.Server{Logger: log}
 	var app http.Handler
 	if *root != "" {
@@ -218,9 +240,15 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	// the service configures them, and a reload replaces them.
 	front := &frontHandler{app: app, accessLog: *obs.accessLog,
 		wrap: func(h http.Handler) http.Handler { return obs.wrapAccessLog(h, stderr) }}
-	srv.Handler = front
+	// The health checks come first: a balancer's probe is answered
+	// whatever Host it sends, and is not in the access log.
+	var outer http.Handler = front
+	if *health != "" {
+		outer = srv.HealthChecks(*health, front)
+	}
+	srv.Handler = outer
 	if app, ok := app.(*demo.App); ok {
-		srv.NativeHandler = front.native(app)
+		srv.NativeHandler = front.native(app, outer)
 	}
 
 	u := *urls

@@ -180,6 +180,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--urls", "unix:/tmp/k.sock", "--socket-mode", "rw-rw----"}, `--socket-mode "rw-rw----": use an octal file mode such as 0660`},
 		{[]string{"--urls", "unix:/tmp/k.sock", "--socket-mode", "1777"}, `--socket-mode`},
 		{[]string{"--shutdown-timeout", "-1s"}, `--shutdown-timeout -1s`},
+		{[]string{"--drain-delay", "-1s"}, `--drain-delay -1s: use a duration of zero or more`},
+		{[]string{"--health", "healthz"}, `--health "healthz": use a path beginning with /`},
 	} {
 		var log syncBuffer
 		err := run(context.Background(), tc.args, nil, &log)
@@ -250,7 +252,7 @@ func TestHelpAndVersion(t *testing.T) {
 		if err := run(context.Background(), args, nil, &log); !errors.As(err, &help) {
 			t.Fatalf("%v: %v, want a help request", args, err)
 		}
-		for _, want := range []string{"kestrel dev-certs [--check]", "-urls", "-config", "-socket-mode", "-shutdown-timeout", "-version", "Information"} {
+		for _, want := range []string{"kestrel dev-certs [--check]", "-urls", "-config", "-socket-mode", "-shutdown-timeout", "-drain-delay", "-health", "-version", "Information"} {
 			if !strings.Contains(help.usage, want) {
 				t.Errorf("%v does not list %q:\n%s", args, want, help.usage)
 			}

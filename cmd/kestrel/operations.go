@@ -48,17 +48,18 @@ func (f *frontHandler) configure(cfg *kestrel.Config) (func(), error) {
 	return func() { f.cur.Store(st) }, nil
 }
 
-// native returns the demo app's native handler: its hot paths use neither
+// native returns the demo app's native handler, which serves outer (the
+// health checks, if any, in front of f) for what it does not take: its hot paths use neither
 // the client's address nor the host, so they stay on the zero-allocation
 // path ahead of the middleware, unless a host filter or the access log
 // needs to see them.
-func (f *frontHandler) native(app *demo.App) kestrel.NativeHandler {
-	hot := app.Native(f)
+func (f *frontHandler) native(app *demo.App, outer http.Handler) kestrel.NativeHandler {
+	hot := app.Native(outer)
 	return kestrel.NativeHandlerFunc(func(c *kestrel.Context) {
 		if f.cur.Load().native {
 			hot.ServeKestrel(c)
 			return
 		}
-		c.ServeHTTP(f)
+		c.ServeHTTP(outer)
 	})
 }

@@ -82,6 +82,7 @@ var (
 	ListeningOnEvent         = Event{14, "ServerListeningOnAddresses", slog.LevelInfo, CategoryLifetime}
 	ApplicationStartedEvent  = Event{0, "ApplicationStarted", slog.LevelInfo, CategoryLifetime}
 	ApplicationStoppingEvent = Event{0, "ApplicationStopping", slog.LevelInfo, CategoryLifetime}
+	DrainingEvent            = Event{0, "Draining", slog.LevelInfo, CategoryLifetime}
 )
 
 var bg = context.Background()
@@ -328,6 +329,13 @@ func ListeningOn(log *slog.Logger, address string) {
 // ApplicationStarted: Application started. Press Ctrl+C to shut down.
 func ApplicationStarted(log *slog.Logger) {
 	ApplicationStartedEvent.Log(log, "Application started. Press Ctrl+C to shut down.")
+}
+
+// Draining: readiness reports draining, and the server goes on serving
+// for delay before it stops accepting.
+func Draining(log *slog.Logger, delay time.Duration) {
+	DrainingEvent.Log(log, "Draining: readiness now reports 503; serving for "+delay.String()+" before the graceful shutdown.",
+		slog.Duration("DrainDelay", delay))
 }
 
 // ApplicationStopping: Application is shutting down...
