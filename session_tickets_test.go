@@ -284,3 +284,51 @@ func TestSessionTicketKeysOpenSSL(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigSessionTicketKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kestrel.json")
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {
+		"EndpointDefaults": {"SessionTicketKeyFiles": ["keys/default.key"]},
+		"Endpoints": {
+			"Own": {"Url": "https://127.0.0.1:0", "SessionTicketKeyFiles": ["new.key", "/etc/kestrel/old.key"]},
+			"Defaults": {"Url": "https://127.0.0.1:0"},
+			"Env": {"Url": "https://127.0.0.1:0"}}}}`), file, nil,
+		[]string{"Kestrel__Endpoints__Env__SessionTicketKeyFiles__0=/run/env.key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, ep := range s.endpoints {
+		name := ep.origin[strings.LastIndexByte(ep.origin, ':')+1:]
+		if ep.opts.HTTPS == nil {
+			t.Fatalf("endpoint %s has no HTTPS options", name)
+		}
+		got[name] = ep.opts.HTTPS.SessionTicketKeyFiles
+	}
+	want := map[string][]string{
+		"Own":      {filepath.Join(dir, "new.key"), "/etc/kestrel/old.key"},
+		"Defaults": {filepath.Join(dir, "keys/default.key")},
+		"Env":      {"/run/env.key"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("SessionTicketKeyFiles by endpoint: %v, want %v", got, want)
+	}
+	for _, bad := range []struct{ json, want string }{
+		{`{"Kestrel": {"Endpoints": {"E": {"Url": "https://127.0.0.1:0", "SessionTicketKeyFile": ["a.key"]}}}}`, `did you mean "Kestrel:Endpoints:E:SessionTicketKeyFiles"`},
+		{`{"Kestrel": {"Endpoints": {"E": {"Url": "http://127.0.0.1:0", "SessionTicketKeyFiles": ["a.key"]}}}}`, "apply to https:// endpoints only"},
+		{`{"Kestrel": {"Endpoints": {"E": {"Url": "https://127.0.0.1:0", "SessionTicketKeyFiles": [""]}}}}`, "Kestrel:Endpoints:E:SessionTicketKeyFiles:0 is missing"},
+	} {
+		cfg, err := ParseConfig([]byte(bad.json), "f", nil, nil)
+		if err == nil {
+			err = cfg.Apply(&Server{})
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: %v, want an error with %q", bad.json, err, bad.want)
+		}
+	}
+}
