@@ -145,7 +145,7 @@ type tlsEndpoint struct {
 	config    *tls.Config
 	timeout   time.Duration
 	reloaders []*certs.Reloader
-	tickets   *certs.TicketKeys // nil: crypto/tls's own keys
+	tickets   *certs.TicketKeys                 // nil: crypto/tls's own keys
 	sni       func(serverName string) Protocols // the protocols of an SNI entry; nil: no SNI
 }
 
