@@ -93,6 +93,9 @@ type EndpointConfig struct {
 	ClientCertificateMode string
 	SslProtocols          []string
 	SocketMode            string // octal permissions of a Unix socket file
+	// SessionTicketKeyFiles: HTTPS.SessionTicketKeyFiles, the first
+	// encrypts; relative paths resolve like certificate paths.
+	SessionTicketKeyFiles []string
 	ReusePort             bool
 	LogConnections        bool
 	ProxyProtocol         *ProxyProtocolConfig
@@ -114,6 +117,8 @@ type EndpointDefaultsConfig struct {
 	SslProtocols          []string
 	SocketMode            string // for Unix sockets, those from URLs included (Server.UnixSocketMode)
 	ProxyProtocol         *ProxyProtocolConfig
+	// SessionTicketKeyFiles is for https:// endpoints without their own.
+	SessionTicketKeyFiles []string
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -537,14 +542,14 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 		ep.UnixSocketMode = m
 	}
 	isHTTPS := strings.HasPrefix(strings.ToLower(e.Url), "https:")
-	hasTLSKeys := e.Certificate != nil || len(e.Sni) > 0 || e.ClientCertificateMode != "" || len(e.SslProtocols) > 0
+	hasTLSKeys := e.Certificate != nil || len(e.Sni) > 0 || e.ClientCertificateMode != "" || len(e.SslProtocols) > 0 || len(e.SessionTicketKeyFiles) > 0
 	if !isHTTPS {
 		if hasTLSKeys {
-			return ep, c.keyErr(key, fmt.Errorf("the keys Certificate, Sni, ClientCertificateMode and SslProtocols apply to https:// endpoints only (Url is %q)", e.Url))
+			return ep, c.keyErr(key, fmt.Errorf("the keys Certificate, Sni, ClientCertificateMode, SslProtocols and SessionTicketKeyFiles apply to https:// endpoints only (Url is %q)", e.Url))
 		}
 		return ep, nil
 	}
-	if !hasTLSKeys && c.EndpointDefaults.ClientCertificateMode == "" && len(c.EndpointDefaults.SslProtocols) == 0 {
+	if !hasTLSKeys && c.EndpointDefaults.ClientCertificateMode == "" && len(c.EndpointDefaults.SslProtocols) == 0 && len(c.EndpointDefaults.SessionTicketKeyFiles) == 0 {
 		return ep, nil // the default certificate
 	}
 	h, err := c.https(key, e.Certificate, e)
@@ -600,6 +605,20 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 	protocols := e.SslProtocols
 	if len(protocols) == 0 {
 		protocols = c.EndpointDefaults.SslProtocols
+	}
+	tickets := e.SessionTicketKeyFiles
+	if len(tickets) == 0 {
+		tickets = c.EndpointDefaults.SessionTicketKeyFiles
+	}
+	for i, p := range tickets {
+		if p == "" {
+			tkey := key + ":SessionTicketKeyFiles:" + strconv.Itoa(i)
+			if len(e.SessionTicketKeyFiles) == 0 {
+				tkey = "Kestrel:EndpointDefaults:SessionTicketKeyFiles:" + strconv.Itoa(i)
+			}
+			return nil, c.missing(tkey, "name a session ticket key file (48 or 80 random bytes: `openssl rand 80 > ticket.key`)")
+		}
+		h.SessionTicketKeyFiles = append(h.SessionTicketKeyFiles, c.path(p))
 	}
 	var err error
 	if h.ClientCertificateMode, h.MinVersion, h.MaxVersion, err = c.tlsOptions(key, e.ClientCertificateMode, mode, len(e.SslProtocols) > 0, protocols); err != nil {

@@ -64,6 +64,22 @@ type HTTPS struct {
 	// HandshakeTimeout bounds a TLS handshake; zero means 10 seconds.
 	HandshakeTimeout time.Duration
 
+	// SessionTicketKeyFiles, when set, are files of session ticket keys
+	// shared by the instances of a fleet, so that a session made with one
+	// instance resumes on another. Each file holds one key in the format of
+	// nginx's ssl_session_ticket_key: exactly 48 or 80 random bytes (make
+	// one with `openssl rand 80 > ticket.key`); the key given to crypto/tls
+	// is the SHA-256 of the file's bytes, so every instance with the same
+	// file has the same key. The first file's key encrypts new tickets and
+	// every file's key decrypts: to rotate, put a new file first and keep
+	// the old one second for a ticket lifetime (7 days at most), then drop
+	// it. The files are watched like certificate files: a change is used
+	// by the next handshakes without a restart, and a file that cannot be
+	// loaded then keeps the previous keys, with a warning. The keys apply
+	// to every SNI entry of the endpoint and to HTTP/3. When empty, each
+	// server makes its own keys, as before.
+	SessionTicketKeyFiles []string
+
 	// defaultCertificate: these options take their certificate from the
 	// server's default (a configuration file endpoint that sets TLS
 	// options but no certificate).
@@ -129,6 +145,7 @@ type tlsEndpoint struct {
 	config    *tls.Config
 	timeout   time.Duration
 	reloaders []*certs.Reloader
+	tickets   *certs.TicketKeys                 // nil: crypto/tls's own keys
 	sni       func(serverName string) Protocols // the protocols of an SNI entry; nil: no SNI
 }
 
@@ -185,6 +202,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 		te.reloaders = append(te.reloaders, r)
 		return r, nil
 	}
+	var sel *certs.Selector
 	switch {
 	case h.ServerCertificateSelector != nil:
 		base.GetCertificate = h.ServerCertificateSelector
@@ -213,7 +231,8 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 				MaxVersion:            sni.MaxVersion,
 			}
 		}
-		sel, err := certs.NewSelector(name, base, entries)
+		var err error
+		sel, err = certs.NewSelector(name, base, entries)
 		if err != nil {
 			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
 		}
@@ -237,6 +256,29 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			return nil, fmt.Errorf("kestrel: %s: %w: set HTTPS.Certificate or HTTPS.CertificateFile", name, ErrNoCertificate)
 		}
 		base.GetCertificate = src.GetCertificate
+	}
+	if len(h.SessionTicketKeyFiles) > 0 {
+		tk, err := certs.NewTicketKeys(h.SessionTicketKeyFiles, log)
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
+		}
+		tk.Apply(base)
+		if sel != nil {
+			// The SNI entries encrypt and decrypt tickets with their own
+			// configs (their WrapSession binds a ticket to its entry).
+			tk.Apply(sel.Configs()...)
+		}
+		// Every handshake, resumed or not and over QUIC too, asks
+		// GetConfigForClient first: the files are checked from there.
+		next := base.GetConfigForClient
+		base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			tk.MaybeCheck()
+			if next == nil {
+				return nil, nil
+			}
+			return next(hello)
+		}
+		te.tickets = tk
 	}
 	te.config = base
 	return te, nil

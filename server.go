@@ -569,6 +569,9 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				merged := *h
 				merged.Certificate, merged.CertificateFile, merged.KeyFile, merged.Password = def.Certificate, def.CertificateFile, def.KeyFile, def.Password
 				merged.SNI, merged.ServerCertificateSelector = def.SNI, def.ServerCertificateSelector
+				if len(merged.SessionTicketKeyFiles) == 0 {
+					merged.SessionTicketKeyFiles = def.SessionTicketKeyFiles
+				}
 				h = &merged
 			}
 		}

@@ -308,3 +308,19 @@ func (s *Selector) TLSConfig() *tls.Config {
 	cfg.GetConfigForClient = s.GetConfigForClient
 	return cfg
 }
+
+// Configs returns the per-entry configs the Selector hands out, for
+// settings that must reach every one of them (session ticket keys).
+func (s *Selector) Configs() []*tls.Config {
+	var out []*tls.Config
+	for _, e := range s.exact {
+		out = append(out, e.config)
+	}
+	for _, e := range s.wildcards {
+		out = append(out, e.config)
+	}
+	if s.fallback != nil {
+		out = append(out, s.fallback.config)
+	}
+	return out
+}
