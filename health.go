@@ -145,6 +145,7 @@ func (s *Server) delayDrain(ctx context.Context) {
 		return
 	}
 	ls := s.allListeners()
+	s.drainStarted = time.Now()
 	s.mu.Unlock()
 	defer close(done)
 

@@ -368,7 +368,7 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 	s.metrics.Endpoint(nc.LocalAddr()).QueuedStart()
 	st := s.startConn(nc)
 	st.l = l
-	st.proto = metrics.HTTP3
+	st.setProto(metrics.HTTP3)
 	st.tlsVersion = tls.VersionTLS13
 	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.log) {
 		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))

@@ -51,6 +51,13 @@ type connState struct {
 	upgradeOpen bool // a handler holds it, upgraded or hijacked
 }
 
+// setProto records the protocol the connection speaks (HTTP/1.1 may
+// turn into HTTP/2 on an h2c connection).
+func (st *connState) setProto(p metrics.Protocol) {
+	st.ep.ConnProtocol(st.proto, p)
+	st.proto = p
+}
+
 // acceptor hands a socket's connections to the server; each comes with
 // its listener (see socket.Accept).
 type acceptor struct {
@@ -183,5 +190,6 @@ func (s *Server) observeTick(now time.Time) {
 func (s *Server) newMetrics() (*metrics.Metrics, error) {
 	return metrics.New(s.MeterProvider, metrics.Options{
 		KnownMethods: metrics.ParseKnownMethods(os.Getenv("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS")),
+		Status:       s.statusWanted,
 	})
 }

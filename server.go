@@ -196,6 +196,11 @@ type Server struct {
 
 	onShutdown    []func()
 	keepAlivesOff atomic.Bool
+
+	// For the status page (StatusHandler); guarded by mu.
+	statusWanted bool      // count for it from Start
+	startedAt    time.Time // when Start succeeded
+	drainStarted time.Time // when the drain delay began
 }
 
 // listener is an endpoint served on a socket, with its connections.
@@ -511,7 +516,9 @@ func (s *Server) Start() error {
 	}
 	s.listeners = append(s.listeners, bound...)
 	s.publishAltSvc()
-	s.state.CompareAndSwap(int32(StateStarting), int32(StateReady))
+	if s.state.CompareAndSwap(int32(StateStarting), int32(StateReady)) {
+		s.startedAt = time.Now()
+	}
 	return nil
 }
 
@@ -868,7 +875,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
 		return
 	}
-	st.proto = metrics.HTTP11
+	st.setProto(metrics.HTTP11)
 	opts := http1.ConnOptions{
 		Draining: &l.draining,
 		Slot:     slot,
@@ -911,7 +918,7 @@ func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn)
 // h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
 // connection preface.
 func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
-	st.proto = metrics.HTTP2
+	st.setProto(metrics.HTTP2)
 	c := http2.NewConn(cfg, nc, http2.Options{
 		Info:     info,
 		Draining: &l.draining,

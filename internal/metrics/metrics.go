@@ -25,6 +25,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 )
 
 // Meter names, as in ASP.NET Core.
@@ -68,6 +69,10 @@ type Options struct {
 	// conventions' OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS); nil keeps the
 	// default.
 	KnownMethods []string
+
+	// Status keeps the counts of a status page (see Status), which New
+	// makes even without a MeterProvider.
+	Status bool
 }
 
 // Metrics is the server's set of instruments. A nil *Metrics records
@@ -93,6 +98,8 @@ type Metrics struct {
 	requests  cache[requestKey, []metric.RecordOption]
 
 	registrations []metric.Registration
+
+	status *Status // nil without Options.Status
 }
 
 // count is one attribute set's up-down count, reported once it has been
@@ -117,12 +124,19 @@ func (c *count) observe(o metric.Observer, inst metric.Int64Observable) {
 }
 
 // New creates the instruments on mp's meters. A nil mp returns a nil
-// *Metrics, which records nothing.
+// *Metrics, which records nothing, unless opts.Status asks for the status
+// page's counts: then the instruments are no-ops and the counts are kept.
 func New(mp metric.MeterProvider, opts Options) (*Metrics, error) {
 	if mp == nil {
-		return nil, nil
+		if !opts.Status {
+			return nil, nil
+		}
+		mp = noop.NewMeterProvider()
 	}
 	m := &Metrics{}
+	if opts.Status {
+		m.status = newStatus()
+	}
 	k := mp.Meter(KestrelMeterName)
 	h := mp.Meter(HostingMeterName)
 	var errs []error
@@ -437,6 +451,9 @@ func (e *Endpoint) Rejected() {
 		return
 	}
 	e.rejected.add(1)
+	if st := e.m.status; st != nil {
+		st.reasons[MaxConcurrentConnectionsExceeded].Add(1)
+	}
 	e.m.connDuration.Record(bg, 0, e.endOptions(endKey{reason: MaxConcurrentConnectionsExceeded})...)
 }
 
@@ -458,6 +475,16 @@ func (e *Endpoint) QueuedStop() {
 func (e *Endpoint) ConnStart() {
 	if e != nil {
 		e.active.add(1)
+		e.m.status.connStart()
+	}
+}
+
+// ConnProtocol records that a connection counted by ConnStart speaks
+// proto now, where it spoke from (ProtocolUnknown before it was known),
+// for the status page's connections by protocol.
+func (e *Endpoint) ConnProtocol(from, to Protocol) {
+	if e != nil {
+		e.m.status.connProtocol(from, to)
 	}
 }
 
@@ -469,6 +496,7 @@ func (e *Endpoint) ConnEnd(start time.Time, proto Protocol, tlsVersion uint16, r
 		return
 	}
 	e.active.add(-1)
+	e.m.status.connEnd(proto, reason)
 	if !reason.IsError() {
 		reason = ReasonUnset
 	}
@@ -490,6 +518,7 @@ func (e *Endpoint) TLSEnd(start time.Time, version uint16, errorType string) {
 		return
 	}
 	e.handshakes.add(-1)
+	e.m.status.tlsEnd(errorType)
 	if errorType != "" {
 		version = 0
 	}

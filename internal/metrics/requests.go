@@ -54,18 +54,20 @@ func (m *Metrics) RequestEnd(r Request, proto Protocol, status int, route, error
 		return
 	}
 	m.active[r.method][b2i(r.https)].add(-1)
-	if !m.reqDuration.Enabled(bg) {
-		return // a view drops it
-	}
+	end := time.Since(epoch)
 	if status < 0 || status > 999 {
 		status = 0
+	}
+	m.status.request(proto, end, end-r.start, errorType != "" || status >= 500)
+	if !m.reqDuration.Enabled(bg) {
+		return // a view drops it
 	}
 	k := requestKey{method: r.method, https: r.https, proto: proto, status: uint16(status), errorType: errorType, route: route}
 	opts, ok := m.requests.load(k)
 	if !ok {
 		opts = m.requests.store(k, m.requestOptions(k), maxRequestSets)
 	}
-	m.reqDuration.Record(bg, (time.Since(epoch) - r.start).Seconds(), opts...)
+	m.reqDuration.Record(bg, (end - r.start).Seconds(), opts...)
 }
 
 func (m *Metrics) requestOptions(k requestKey) []metric.RecordOption {
