@@ -79,9 +79,24 @@ type Config struct {
 	// Handler applies.
 	ForwardedHeaders ForwardedHeadersConfig
 
+	// Status is the status page (Server.StatusHandler) a program serves
+	// ahead of its application, as the kestrel command does: see
+	// StatusPage.
+	Status StatusConfig
+
 	store    *settings.Store
 	dir      string   // the content root: relative paths resolve against it
 	warnings []string // logged by Apply
+}
+
+// StatusConfig is Kestrel:Status, the status page.
+type StatusConfig struct {
+	// Path is where the page is served, such as "/status"; empty, the
+	// default, serves none.
+	Path string
+	// AllowedNetworks are the client networks, besides loopback, that
+	// may see it: CIDR ranges such as "10.8.0.0/16", or addresses.
+	AllowedNetworks []string
 }
 
 // EndpointConfig is one entry of Kestrel:Endpoints.
@@ -453,6 +468,9 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 			errs = append(errs, c.keyErr("Kestrel:DrainDelay", fmt.Errorf("%v: use a duration of zero or more, such as \"00:00:05\" or \"5s\"", d)))
 		}
 	}
+	if _, _, err := c.StatusPage(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.EndpointDefaults.SocketMode != "" {
 		if m, err := parseSocketMode(c.EndpointDefaults.SocketMode); err != nil {
 			errs = append(errs, c.keyErr("Kestrel:EndpointDefaults:SocketMode", err))
@@ -800,6 +818,30 @@ func lookupFold[V any](m map[string]V, key string) (V, bool) {
 	}
 	var zero V
 	return zero, false
+}
+
+// StatusPage returns the path of the status page Kestrel:Status asks
+// for ("" for none) and its options, for Server.StatusHandler: the
+// kestrel command serves it at that path ahead of the application and
+// its middleware. The path must begin with "/"; the networks are CIDR
+// ranges or single addresses.
+func (c *Config) StatusPage() (path string, opts StatusOptions, err error) {
+	st := c.Status
+	if st.Path != "" && (!strings.HasPrefix(st.Path, "/") || st.Path == "/") {
+		return "", opts, c.keyErr("Kestrel:Status:Path", fmt.Errorf("%q: use a path beginning with /, such as /status", st.Path))
+	}
+	for i, n := range st.AllowedNetworks {
+		p, err := netip.ParsePrefix(strings.TrimSpace(n))
+		if err != nil {
+			a, aerr := netip.ParseAddr(strings.TrimSpace(n))
+			if aerr != nil {
+				return "", StatusOptions{}, c.keyErr("Kestrel:Status:AllowedNetworks:"+strconv.Itoa(i), fmt.Errorf("%q is not a network such as 10.8.0.0/16 or an address", n))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		opts.AllowedNetworks = append(opts.AllowedNetworks, p.Masked())
+	}
+	return st.Path, opts, nil
 }
 
 // Handler returns h behind the middleware the configuration asks for, as

@@ -330,3 +330,38 @@ func TestStatusAfterStart(t *testing.T) {
 		t.Errorf("counting %v, state %q, endpoints %+v", d.Counting, d.State, d.Endpoints)
 	}
 }
+
+// TestConfigStatus: Kestrel:Status from the file and the environment,
+// and its errors, each naming the key and the fix.
+func TestConfigStatus(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Status": {"Path": "/status", "AllowedNetworks": ["10.8.0.0/16"]}}}`), "f", nil,
+		[]string{"Kestrel__Status__Path=/_status", "Kestrel__Status__AllowedNetworks__1=192.0.2.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, opts, err := cfg.StatusPage()
+	want := []netip.Prefix{netip.MustParsePrefix("10.8.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}
+	if err != nil || path != "/_status" || len(opts.AllowedNetworks) != 2 || opts.AllowedNetworks[0] != want[0] || opts.AllowedNetworks[1] != want[1] {
+		t.Errorf("StatusPage() = %q, %v, %v; want /_status, %v", path, opts.AllowedNetworks, err, want)
+	}
+	if err := cfg.Apply(&Server{Logger: quietLogger}); err != nil {
+		t.Errorf("Apply: %v", err)
+	}
+	if path, _, err := (&Config{}).StatusPage(); path != "" || err != nil {
+		t.Errorf("no Kestrel:Status: %q, %v; want no page", path, err)
+	}
+	for _, tc := range []struct{ json, want string }{
+		{`{"Kestrel": {"Status": {"Path": "status"}}}`, `Kestrel:Status:Path: "status": use a path beginning with /, such as /status`},
+		{`{"Kestrel": {"Status": {"Path": "/s", "AllowedNetworks": ["10.0.0.0/33"]}}}`, `Kestrel:Status:AllowedNetworks:0: "10.0.0.0/33" is not a network such as 10.8.0.0/16 or an address`},
+		{`{"Kestrel": {"Status": {"Paht": "/s"}}}`, `did you mean "Kestrel:Status:Path"?`},
+	} {
+		cfg, err := ParseConfig([]byte(tc.json), "f", nil, nil)
+		if err == nil {
+			err = cfg.Apply(&Server{Logger: quietLogger})
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", tc.json, err, tc.want)
+		}
+	}
+}

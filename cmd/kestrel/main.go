@@ -4,7 +4,7 @@
 //	kestrel [--urls URLS] [--config FILE] [--root DIR [--fallback FILE] [--browse] [--cache-control VALUE]]
 //	        [--log-level LEVEL] [--log-format console|json] [--access-log] [--metrics URL [--pprof]]
 //	        [--no-server-header] [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
-//	        [--health PATH] [--drain-delay DURATION]
+//	        [--health PATH] [--drain-delay DURATION] [--status PATH]
 //	kestrel upgrade --pid-file FILE [--timeout DURATION]
 //	kestrel dev-certs [--check]
 //	kestrel --version
@@ -45,6 +45,13 @@
 // Connection: close, HTTP/2 connections get GOAWAY) before the graceful
 // shutdown, so that the balancer stops sending first. An upgrade's old
 // process does not wait the delay.
+// --status /status (Kestrel:Status:Path) serves a live status page there
+// for operators, ahead of the app: endpoints, connections by protocol,
+// requests per second, p50 and p99 latency over the last minute, TLS
+// handshakes, rejected connections and their reasons, the readiness state
+// and the drain countdown; ?format=json gives the same for scripts. It
+// answers loopback clients only, unless Kestrel:Status:AllowedNetworks
+// names others.
 // The command exits 0 after a shutdown, 1 when it cannot start, and 2 for
 // a command line it cannot parse. --help (or "kestrel help") prints the
 // usage on standard output. Durations are Go's ("30s"), ASP.NET's
@@ -163,6 +170,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	var drainDelay durationFlag
 	fs.Var(&drainDelay, "drain-delay", "after SIGTERM, how long to go on serving with readiness at 503 (see --health) before the graceful shutdown, such as 5s, 00:00:05 or 5 (seconds) (default Kestrel:DrainDelay, or 0)")
 	health := fs.String("health", "", "serve readiness at this `path` (200 ready; 503 starting or draining) and liveness at path/live (200), such as /healthz, ahead of the app and its host filter")
+	status := fs.String("status", "", "serve a live status page at this `path` (HTML; ?format=json for scripts), such as /status, to loopback clients and Kestrel:Status:AllowedNetworks (default Kestrel:Status:Path, or none)")
 	pidFile := fs.String("pid-file", "", "write the process ID to this file once the server is ready (for \"kestrel upgrade\")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {} // the whole usage is for --help; an error gets seeHelp
@@ -217,6 +225,12 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if *health != "" && (!strings.HasPrefix(*health, "/") || *health == "/") {
 		return fmt.Errorf("--health %q: use a path beginning with /, such as /healthz", *health)
 	}
+	if flagSet(fs, "status") { // over Kestrel:Status:Path
+		if !strings.HasPrefix(*status, "/") || *status == "/" {
+			return fmt.Errorf("--status %q: use a path beginning with /, such as /status", *status)
+		}
+		overrides["Kestrel:Status:Path"] = *status
+	}
 
 	srv := &kestrel.Server{Logger: log}
 	var app http.Handler
@@ -246,6 +260,9 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if *health != "" {
 		outer = srv.HealthChecks(*health, front)
 	}
+	// The status page too, when the configuration asks for it.
+	statusFront := &statusRoute{srv: srv, next: outer}
+	outer = statusFront
 	srv.Handler = outer
 	if app, ok := app.(*demo.App); ok {
 		srv.NativeHandler = front.native(app, outer)
@@ -271,7 +288,17 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	}
 	defer stopMetrics()
 	svc := &kestrel.Service{Server: srv, ConfigFile: *configFile, Overrides: overrides,
-		Configure: front.configure, PIDFile: *pidFile, Args: args, Environ: environ}
+		Configure: func(cfg *kestrel.Config) (func(), error) {
+			commitStatus, err := statusFront.configure(cfg)
+			if err != nil {
+				return nil, err
+			}
+			commitFront, err := front.configure(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return func() { commitStatus(); commitFront() }, nil
+		}, PIDFile: *pidFile, Args: args, Environ: environ}
 	if ms != nil {
 		svc.Others = []*kestrel.Server{ms}
 	}
