@@ -341,7 +341,7 @@ function get(o,k){return k.split(".").reduce(function(a,p){return a==null?a:a[p]
 function fmt(v,f){
  if(v==null)return "\u2013";
  switch(f){
- case "ms":return (v*1000).toFixed(3)+" ms";
+ case "ms":return v<0.001?(v*1e6).toFixed(1)+" \u00b5s":(v*1000).toFixed(3)+" ms";
  case "rate":return v.toFixed(1);
  case "s":return v.toFixed(1)+" s";
  case "list":return v.join(", ");
@@ -385,7 +385,12 @@ func statusPage(st *serverStatus) []byte {
 	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
-	ms := func(v float64) string { return f(v*1000, 3) + " ms" }
+	ms := func(v float64) string {
+		if v < 0.001 {
+			return f(v*1e6, 1) + " µs"
+		}
+		return f(v*1000, 3) + " ms"
+	}
 	// cell writes a cell the script refreshes from the JSON's key k,
 	// formatted as format says.
 	cell := func(k, format, text string) {
