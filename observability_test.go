@@ -388,12 +388,29 @@ func BenchmarkNativePlaintextMetrics(b *testing.B) {
 	runPipelined(b, c, benchRequest, "Hello, World!", 16)
 }
 
-// TestNativeZeroAllocsWithMetrics guards the native path with metrics on:
-// measuring a request allocates nothing.
+// BenchmarkNativePlaintextStatus is BenchmarkNativePlaintext with the
+// status page's counts on (StatusHandler) and no MeterProvider.
+func BenchmarkNativePlaintextStatus(b *testing.B) {
+	s := &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		c.SetContentType("text/plain")
+		c.WriteString("Hello, World!")
+	})}
+	s.StatusHandler(nil)
+	c := benchServer(b, s)
+	runPipelined(b, c, benchRequest, "Hello, World!", 16)
+}
+
+// TestNativeZeroAllocsWithMetrics guards the native path with metrics on,
+// and with the status page's counts: measuring a request allocates
+// nothing.
 func TestNativeZeroAllocsWithMetrics(t *testing.T) {
 	res := testing.Benchmark(BenchmarkNativePlaintextMetrics)
 	if a := res.AllocsPerOp(); a != 0 {
 		t.Errorf("native plaintext with metrics: %d allocations per request, want 0 (%s)", a, res.MemString())
+	}
+	res = testing.Benchmark(BenchmarkNativePlaintextStatus)
+	if a := res.AllocsPerOp(); a != 0 {
+		t.Errorf("native plaintext with the status page's counts: %d allocations per request, want 0 (%s)", a, res.MemString())
 	}
 }
 
