@@ -182,6 +182,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--shutdown-timeout", "-1s"}, `--shutdown-timeout -1s`},
 		{[]string{"--drain-delay", "-1s"}, `--drain-delay -1s: use a duration of zero or more`},
 		{[]string{"--health", "healthz"}, `--health "healthz": use a path beginning with /`},
+		{[]string{"--status", "status"}, `--status "status": use a path beginning with /`},
+		{[]string{"--status", "/"}, `--status "/": use a path beginning with /`},
 	} {
 		var log syncBuffer
 		err := run(context.Background(), tc.args, nil, &log)

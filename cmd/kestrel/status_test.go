@@ -464,3 +464,35 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusFromEnvironment: Kestrel__Status__Path turns the page on
+// without the flag, ahead of the app, and overrides the flag as for every
+// key (README: Configuration file); without either there is no page; a bad network is refused at start naming the
+// key.
+func TestStatusFromEnvironment(t *testing.T) {
+	t.Parallel()
+	base := start(t, []string{"--urls", "http://127.0.0.1:0"}, map[string]string{"Kestrel__Status__Path": "/_status"})
+	if resp, body := get(t, base+"/_status?format=json"); resp.StatusCode != 200 || !strings.Contains(body, `"state": "ready"`) {
+		t.Errorf("Kestrel__Status__Path: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := get(t, base+"/_status"); resp.StatusCode != 200 || !strings.Contains(body, "<title>Kestrel status</title>") || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("the page: %d %v", resp.StatusCode, resp.Header)
+	}
+	base = start(t, []string{"--urls", "http://127.0.0.1:0", "--status", "/flag"}, map[string]string{"Kestrel__Status__Path": "/_status"})
+	if resp, _ := get(t, base+"/_status?format=json"); resp.StatusCode != 200 {
+		t.Errorf("the environment over --status: /_status %d", resp.StatusCode)
+	}
+	base = start(t, []string{"--urls", "http://127.0.0.1:0", "--status", "/flag"}, nil)
+	if resp, _ := get(t, base+"/flag?format=json"); resp.StatusCode != 200 {
+		t.Errorf("--status: /flag %d", resp.StatusCode)
+	}
+	base = start(t, []string{"--urls", "http://127.0.0.1:0"}, nil)
+	if resp, body := get(t, base+"/status?format=json"); resp.StatusCode != 404 {
+		t.Errorf("without --status: /status %d %s, want the app's 404", resp.StatusCode, body)
+	}
+	var log syncBuffer
+	err := run(context.Background(), []string{"--urls", "http://127.0.0.1:0", "--status", "/s"}, []string{"Kestrel__Status__AllowedNetworks__0=10.0.0.0/99"}, &log)
+	if err == nil || !strings.Contains(err.Error(), "Kestrel:Status:AllowedNetworks:0") || !strings.Contains(err.Error(), "Kestrel__Status__AllowedNetworks__0") {
+		t.Errorf("a bad network: %v", err)
+	}
+}
