@@ -63,7 +63,7 @@ type StatusOptions struct {
 func (s *Server) StatusHandler(opts *StatusOptions) http.Handler {
 	s.mu.Lock()
 	s.statusWanted = true
-	late := s.hb != nil && s.metrics == nil
+	late := s.hb != nil && !s.metrics.KeepsStatus()
 	s.mu.Unlock()
 	if late {
 		logevents.General(s.logger(), slog.LevelWarn, "StatusAfterStart",

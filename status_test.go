@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -320,14 +321,21 @@ func TestStatusAccess(t *testing.T) {
 // counts rather than showing zeros as if they were counted.
 func TestStatusAfterStart(t *testing.T) {
 	t.Parallel()
-	s := &Server{}
-	mux := http.NewServeMux()
-	s.Handler = mux
-	addr := startServer(t, s)
-	mux.Handle("/status", s.StatusHandler(nil))
-	d := getStatus(t, "http://"+addr+"/status?format=json")
-	if d.Counting || d.State != "ready" || len(d.Endpoints) != 1 {
-		t.Errorf("counting %v, state %q, endpoints %+v", d.Counting, d.State, d.Endpoints)
+	_, mp := metricstest.New()
+	for _, s := range []*Server{{}, {MeterProvider: mp}} {
+		rec, log := newLogRecorder(slog.LevelDebug)
+		s.Logger = log
+		mux := http.NewServeMux()
+		s.Handler = mux
+		addr := startServer(t, s)
+		mux.Handle("/status", s.StatusHandler(nil))
+		d := getStatus(t, "http://"+addr+"/status?format=json")
+		if d.Counting || d.State != "ready" || len(d.Endpoints) != 1 {
+			t.Errorf("MeterProvider %v: counting %v, state %q, endpoints %+v", s.MeterProvider != nil, d.Counting, d.State, d.Endpoints)
+		}
+		if e := rec.events("StatusAfterStart"); len(e) != 1 || e[0].level != slog.LevelWarn {
+			t.Errorf("MeterProvider %v: StatusAfterStart events %+v, want one warning", s.MeterProvider != nil, e)
+		}
 	}
 }
 

@@ -253,6 +253,10 @@ const (
 	latencySeconds = 60
 )
 
+// KeepsStatus reports whether the Metrics keep the status page's counts
+// (Options.Status).
+func (m *Metrics) KeepsStatus() bool { return m != nil && m.status != nil }
+
 // Status returns what the status page shows, or false when the Metrics
 // do not keep it (made without Options.Status).
 func (m *Metrics) Status() (StatusSnapshot, bool) {
