@@ -373,10 +373,23 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatalf("no screenshot: %v", err)
 	}
 	t.Logf("screenshot of the status page under load: %s (kept with go test -artifacts -outputdir DIR)", shot)
-	dom := chrome("profile-dom", "--dump-dom", statusURL)
-	if updates(dom) < 1 {
-		t.Fatalf("the page's script did not refresh it; its DOM:\n%s", dom)
+	// Virtual time stops while a fetch is pending; on a busy machine the
+	// budget may still end before the first refresh: the page is loaded
+	// again then.
+	load := func(profile string) string {
+		t.Helper()
+		for try := 1; ; try++ {
+			dom := chrome(profile, "--dump-dom", statusURL)
+			if updates(dom) >= 1 {
+				return dom
+			}
+			if try == 3 {
+				t.Fatalf("the page's script did not refresh it; its DOM:\n%s", dom)
+			}
+			t.Logf("try %d: the page's script had not refreshed it when Chromium dumped it", try)
+		}
 	}
+	dom := load("profile-dom")
 	if cell(dom, "state") != "ready" || num(dom, "requests.perSecond") <= 0 || num(dom, "connections.active") < 1 ||
 		num(dom, "requests.latency.p50Seconds") <= 0 || num(dom, "requests.latency.p99Seconds") < num(dom, "requests.latency.p50Seconds") {
 		t.Errorf("under load, the page shows state %q, %s requests/s, %s connections, p50 %s, p99 %s", cell(dom, "state"), cell(dom, "requests.perSecond"),
@@ -435,13 +448,10 @@ func TestStatusPageInChromium(t *testing.T) {
 	// The DOM at rest: its numbers lie between the metrics before and
 	// after Chromium's own requests (the page, its refreshes, a favicon).
 	before := scrapeProm(t, metricsURL)
-	dom = chrome("profile-rest", "--dump-dom", statusURL)
+	dom = load("profile-rest")
 	after := waitProm("Chromium's connections closed", func(s []promSeries) bool {
 		return promSum(s, "kestrel_active_connections") == 0 && promSum(s, "http_server_active_requests") == 0
 	})
-	if updates(dom) < 1 {
-		t.Fatalf("the page's script did not refresh it; its DOM:\n%s", dom)
-	}
 	lo, hi := promSum(before, "http_server_request_duration_seconds_count"), promSum(after, "http_server_request_duration_seconds_count")
 	if got := int64(num(dom, "requests.total")); got < lo || got >= hi {
 		t.Errorf("the page in Chromium counts %d requests; the metrics %d before it loaded and %d after", got, lo, hi)
