@@ -69,7 +69,7 @@ func (s *Server) StatusHandler(opts *StatusOptions) http.Handler {
 		logevents.General(s.logger(), slog.LevelWarn, "StatusAfterStart",
 			"The status page was created after the server started: it shows no counts; create it (Server.StatusHandler) before Start.")
 	}
-	h := &statusHandler{s: s, version: buildVersion()}
+	h := &statusHandler{s: s, version: buildVersion(), csp: statusCSP()}
 	if opts != nil {
 		h.allowed = slices.Clone(opts.AllowedNetworks)
 	}
@@ -80,12 +80,15 @@ type statusHandler struct {
 	s       *Server
 	allowed []netip.Prefix
 	version string
+	csp     string
 }
 
 // statusCSP is the page's Content-Security-Policy: its own inline script
 // and style, and requests to itself.
-var statusCSP = "default-src 'none'; script-src '" + cspHash(statusScript) + "'; style-src '" + cspHash(statusStyle) +
-	"'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+func statusCSP() string {
+	return "default-src 'none'; script-src '" + cspHash(statusScript) + "'; style-src '" + cspHash(statusStyle) +
+		"'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}
 
 func cspHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
@@ -120,7 +123,7 @@ func (h *statusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Security-Policy", statusCSP)
+	hd.Set("Content-Security-Policy", h.csp)
 	hd.Set("Referrer-Policy", "no-referrer")
 	_, _ = w.Write(statusPage(&st))
 }

@@ -196,6 +196,8 @@ func TestStatusJSON(t *testing.T) {
 	check("requests in the last minute", d.Requests.Latency.Count, 11)
 	check("connections.active", d.Connections.Active, 1)
 	check("HTTP/1.1 connections", d.Connections.ByProtocol["HTTP/1.1"], 1)
+	check("HTTP/2 connections (all closed, h2c ones included)", d.Connections.ByProtocol["HTTP/2"], 0)
+	check("connections negotiating (all closed, TLS ones included)", d.Connections.ByProtocol["negotiating"], 0)
 	check("connections.rejected", d.Connections.Rejected, 1)
 	check("max_concurrent_connections_exceeded", d.Connections.Errors["max_concurrent_connections_exceeded"], 1)
 	check("invalid_request_line", d.Connections.Errors["invalid_request_line"], 1)
