@@ -152,6 +152,9 @@ func TestStatusJSON(t *testing.T) {
 	h1.CloseIdleConnections()
 	h2c.CloseIdleConnections()
 	https.CloseIdleConnections()
+	// Their connections end before the next ones, which the limit would
+	// refuse otherwise.
+	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
 
 	// A bad request line, plain HTTP on the HTTPS port, and a connection
 	// over the limit while three are held.
