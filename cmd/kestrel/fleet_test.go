@@ -42,8 +42,8 @@ defaults
     option tcplog
     option dontlog-normal
     timeout connect 5s
-    timeout client 30s
-    timeout server 30s
+    timeout client 3m
+    timeout server 3m
     timeout check 2s
     retries 3
     option redispatch
