@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -577,7 +578,9 @@ func h2loadRounds(h2load, url string, stop <-chan struct{}) h2loadTotals {
 			return tot
 		default:
 		}
-		out, err := exec.Command(h2load, "-n", "64", "-c", "4", "-m", "16", url).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a round takes milliseconds
+		out, err := exec.CommandContext(ctx, h2load, "-n", "64", "-c", "4", "-m", "16", url).CombinedOutput()
+		cancel()
 		tot.rounds++
 		m := h2loadRequests.FindStringSubmatch(string(out))
 		ok := err == nil && m != nil && m[1] == "64" && m[4] == "64" && m[5] == "0" && m[6] == "0" && m[7] == "0" &&
