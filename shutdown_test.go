@@ -524,18 +524,30 @@ func TestNativeHandlerPanic(t *testing.T) {
 // closed as idle: the client would lose the request.
 func TestShutdownServesFirstRequest(t *testing.T) {
 	t.Parallel()
-	s := &Server{Handler: echoHandler(nil), Logger: quietLogger}
+	accepted := make(chan struct{}, 1)
+	s := &Server{Handler: echoHandler(nil), Logger: quietLogger, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			accepted <- struct{}{}
+		}
+	}}
 	addr := startServer(t, s)
 	c := dial(t, addr)
-	time.Sleep(50 * time.Millisecond) // accepted and waiting
+	select { // accepted and waiting for its first request
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was not accepted in 10 s")
+	}
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
-	time.Sleep(300 * time.Millisecond)
+	for s.State() != StateDraining {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // Shutdown has closed the listeners and idle connections
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		t.Fatalf("the first request, sent 300 ms into Shutdown: %v", err)
+		t.Fatalf("the first request, sent 100 ms into Shutdown: %v", err)
 	}
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Errorf("%d, close=%v; want 200 with Connection: close", resp.StatusCode, resp.Close)

@@ -1,7 +1,6 @@
 package grpcserver
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -19,80 +17,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/grpclog"
-
 	"github.com/kestrel-go/kestrel"
 )
-
-// The interop cases report a failure with grpclog's Fatal, which would end
-// the test binary (os.Exit). This logger records the message and ends
-// only the goroutine running the case, which runCase waits for.
-func init() { grpclog.SetLoggerV2(&interopLog) }
-
-var interopLog interopLogger
-
-type interopLogger struct {
-	mu    sync.Mutex
-	fatal string
-}
-
-func (l *interopLogger) fail(args ...any) {
-	l.mu.Lock()
-	l.fatal = fmt.Sprint(args...)
-	l.mu.Unlock()
-	runtime.Goexit()
-}
-
-func (l *interopLogger) takeFatal() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.fatal
-	l.fatal = ""
-	return f
-}
-
-func (l *interopLogger) Info(...any)                       {}
-func (l *interopLogger) Infoln(...any)                     {}
-func (l *interopLogger) Infof(string, ...any)              {}
-func (l *interopLogger) Warning(...any)                    {}
-func (l *interopLogger) Warningln(...any)                  {}
-func (l *interopLogger) Warningf(string, ...any)           {}
-func (l *interopLogger) Error(...any)                      {}
-func (l *interopLogger) Errorln(...any)                    {}
-func (l *interopLogger) Errorf(string, ...any)             {}
-func (l *interopLogger) Fatal(args ...any)                 { l.fail(args...) }
-func (l *interopLogger) Fatalln(args ...any)               { l.fail(args...) }
-func (l *interopLogger) Fatalf(format string, args ...any) { l.fail(fmt.Sprintf(format, args...)) }
-func (l *interopLogger) V(int) bool                        { return false }
-
-// caseMu runs one interop case at a time: the logger is global.
-var caseMu sync.Mutex
-
-// runCase runs one of grpc-go's interop client cases with a 20-second
-// deadline and fails the test with the message the case reported.
-func runCase(t *testing.T, name string, f func(ctx context.Context)) {
-	t.Helper()
-	caseMu.Lock()
-	defer caseMu.Unlock()
-	interopLog.takeFatal()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f(ctx)
-	}()
-	<-done
-	if msg := interopLog.takeFatal(); msg != "" {
-		t.Errorf("%s failed: %s", name, msg)
-	} else if ctx.Err() != nil {
-		t.Errorf("%s did not finish in 20 s", name)
-	}
-}
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 

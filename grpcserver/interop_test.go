@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/kestrel-go/kestrel/internal/grpctest"
 )
 
 // interopCases are grpc-go's interop client cases that need only a
@@ -110,7 +112,7 @@ func runInterop(t *testing.T, ts *testServer, callOpts []grpc.CallOption) {
 			defer conn.Close()
 			cases := interopCases(t, conn, tr.addr, opts, callOpts...)
 			for _, name := range caseOrder {
-				runCase(t, name, cases[name])
+				grpctest.Run(t, grpctest.Case{Name: name, Run: cases[name]})
 			}
 		})
 	}

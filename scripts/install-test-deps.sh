@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
-# slowhttptest, wrk, nginx-light, h2o, nodejs, npm, chromium, prometheus
-# and nghttp2-client (h2load) (Debian packages; nginx and h2o are the C
-# servers the benchmark suite compares with), the npm ws package, and
+# slowhttptest, wrk, nginx-light, h2o, nodejs, npm, chromium, prometheus,
+# nghttp2-client (h2load) and haproxy (Debian packages; nginx and h2o are
+# the C servers the benchmark suite compares with, haproxy the balancer
+# of the fleet test), the npm ws package, and
 # staticcheck, h2spec, ghz and grpc-go's interop client (Go). Tools already
 # present are left alone, so it is quick on a prepared machine.
 set -euo pipefail
@@ -19,6 +20,7 @@ command -v npm >/dev/null || packages+=(npm)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v prometheus >/dev/null || packages+=(prometheus)
 command -v h2load >/dev/null || packages+=(nghttp2-client)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 
 if [ ${#packages[@]} -gt 0 ]; then
 	sudo=""

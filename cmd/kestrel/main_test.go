@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -197,14 +198,40 @@ func TestBadCommandLines(t *testing.T) {
 	}
 }
 
-// buildCommand builds the kestrel command and returns its path.
+// built is the kestrel command, built once for every test that runs it as
+// a program (a link of this binary takes seconds on two CPUs); tests that
+// change the file work on a copy.
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildCommand returns the path of the kestrel command built from this
+// package.
 func buildCommand(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kestrel")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "kestrel-command"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "kestrel")
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.path
 }
 
 // TestBinaryShutdownTimeout: when --shutdown-timeout aborts a request

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,11 +80,30 @@ const CaseTimeout = 20 * time.Second
 
 // Run runs one interop case with a deadline of CaseTimeout and fails the
 // test with the message the case reported, or when it did not finish in
-// time.
+// time. A failure that a race inside grpc-go's client can cause against a
+// correct server (see clientRace) is tried again, up to three runs in all.
 func Run(t testing.TB, c Case) {
 	t.Helper()
 	runMu.Lock()
 	defer runMu.Unlock()
+	for attempt := 1; ; attempt++ {
+		msg, timedOut := runOnce(c)
+		switch {
+		case msg != "" && attempt < 3 && clientRace(c.Name, msg):
+			t.Logf("%s: %s (grpc-go's client race; run again)", c.Name, msg)
+			continue
+		case msg != "":
+			t.Errorf("%s failed: %s", c.Name, msg)
+		case timedOut:
+			t.Errorf("%s did not finish in %v", c.Name, CaseTimeout)
+		}
+		return
+	}
+}
+
+// runOnce runs c and returns the message it failed with, if any, and
+// whether it ran out of time.
+func runOnce(c Case) (msg string, timedOut bool) {
 	caseLog.takeFatal()
 	ctx, cancel := context.WithTimeout(context.Background(), CaseTimeout)
 	defer cancel()
@@ -93,11 +113,19 @@ func Run(t testing.TB, c Case) {
 		c.Run(ctx)
 	}()
 	<-done
-	if msg := caseLog.takeFatal(); msg != "" {
-		t.Errorf("%s failed: %s", c.Name, msg)
-	} else if ctx.Err() != nil {
-		t.Errorf("%s did not finish in %v", c.Name, CaseTimeout)
-	}
+	return caseLog.takeFatal(), ctx.Err() != nil
+}
+
+// clientRace reports whether a case's failure can come from grpc-go's
+// client rather than the server. cancel_after_begin cancels a
+// client-streaming call and then closes it (CloseAndRecv): the client
+// sends END_STREAM before its RST_STREAM(CANCEL) when its context watcher
+// has not run yet, and its stream reader then picks at random between the
+// cancelled context and a response already received (recvBufferReader's
+// select), so a server that answers the half-closed call at once is seen
+// to return OK. A server that does so every time still fails.
+func clientRace(name, msg string) bool {
+	return name == "cancel_after_begin" && strings.Contains(msg, "got error code 0,")
 }
 
 // RunAll runs each case as a subtest named for it.

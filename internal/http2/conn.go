@@ -88,6 +88,8 @@ type Conn struct {
 	resetIDs     [16]uint32 // the streams the server reset last, a ring
 	resetNext    int
 	goAwaySent   int  // GOAWAY frames sent: 1 with 2^31-1, 2 with the last stream
+	settingsSent bool // the server's SETTINGS, its first frame, is queued
+	goAwayAsked  bool // a graceful shutdown was asked before SETTINGS went out
 	closing      bool // the connection will close once its streams end
 	closed       bool
 	out          output
@@ -268,6 +270,10 @@ func (c *Conn) serve() error {
 		c.wfr.WriteWindowUpdate(0, uint32(inc))
 		c.recvWindow += inc
 	}
+	c.settingsSent = true
+	if c.goAwayAsked {
+		c.goAwayLocked() // the shutdown asked while the preface was awaited
+	}
 	c.flushLocked(false)
 	c.mu.Unlock()
 
@@ -394,6 +400,9 @@ func (c *Conn) readPreface() error {
 			if errors.Is(err, errTimeout) {
 				return errTimeout
 			}
+			if errors.Is(err, errWoken) {
+				return errWoken // shut down before the client said anything
+			}
 			return errPreface
 		}
 	}
@@ -455,7 +464,8 @@ func (c *Conn) idleNow() bool {
 func (c *Conn) finished() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closing && c.goAwaySent != 1 && len(c.streams) == 0 && c.running == 0
+	return c.closing && c.goAwaySent != 1 && len(c.streams) == 0 && c.running == 0 ||
+		!c.settingsSent && c.shutdownTick.Load() == shutdownNoPreface
 }
 
 // handle dispatches one frame.
@@ -667,12 +677,40 @@ func (c *Conn) resetByServer(id uint32) bool {
 // accepts the streams already on their way and a PING; when the PING
 // comes back (or a heartbeat later) a GOAWAY naming the last stream;
 // streams in flight finish, then the connection closes.
+//
+// Before the client's preface has come, the server has not sent its
+// SETTINGS, which must be its first frame (RFC 9113, 3.4; nghttp2 fails
+// a connection whose first frame is a GOAWAY, and every request the
+// client sent with its preface): the GOAWAY then follows the SETTINGS,
+// and a client that sends no preface within two heartbeats is closed
+// without a frame (Tick).
 func (c *Conn) startShutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.goAwaySent > 0 {
+	if c.goAwaySent > 0 || c.goAwayAsked {
 		return
 	}
+	if !c.settingsSent {
+		c.goAwayAsked = true
+		c.shutdownTick.Store(shutdownBeforePreface)
+		return
+	}
+	c.goAwayLocked()
+}
+
+// The states of shutdownTick beyond 0 (none), 1 (the shutdown PING is
+// out), 2 (the final GOAWAY is out) and 3 (no PING came back within a
+// heartbeat): a shutdown asked before the client's preface came, a
+// heartbeat later, and two heartbeats later, when the connection ends.
+const (
+	shutdownBeforePreface = 4 + iota
+	shutdownPrefaceLate
+	shutdownNoPreface
+)
+
+// goAwayLocked sends the first GOAWAY of a graceful shutdown, and the PING
+// whose answer tells that the client has seen it.
+func (c *Conn) goAwayLocked() {
 	c.goAwaySent = 1
 	c.closing = true
 	c.wfr.WriteGoAway(maxWindow, http2.ErrCodeNo, nil)
@@ -718,7 +756,7 @@ func (c *Conn) shutdown(err error) {
 			c.wfr.WriteGoAway(c.maxStreamID, ce.code, []byte(ce.reason))
 		}
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errWoken):
-		if !c.closed && c.goAwaySent < 2 {
+		if !c.closed && c.goAwaySent < 2 && c.settingsSent {
 			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
 		}
 	case errors.Is(err, errTimeout):
@@ -848,20 +886,30 @@ func (c *Conn) Tick(now int64) {
 			c.Abort()
 			return
 		case sent == 0 && now-c.lastRead.Load() > int64(d):
-			c.pingSent.Store(now)
 			c.mu.Lock()
-			c.wfr.WritePing(false, keepAlivePing)
-			c.flushLocked(true)
+			if c.settingsSent { // no frame before the server's SETTINGS
+				c.pingSent.Store(now)
+				c.wfr.WritePing(false, keepAlivePing)
+				c.flushLocked(true)
+			}
 			c.mu.Unlock()
 		}
 	}
-	if c.shutdownTick.Load() == 1 {
+	switch c.shutdownTick.Load() {
+	case 1:
 		// No PING came back within a heartbeat: name the last stream now.
 		c.shutdownTick.Store(3)
-	} else if c.shutdownTick.Load() == 3 {
+	case 3:
 		c.mu.Lock()
 		c.finalGoAwayLocked()
 		c.mu.Unlock()
+	case shutdownBeforePreface:
+		c.shutdownTick.CompareAndSwap(shutdownBeforePreface, shutdownPrefaceLate)
+	case shutdownPrefaceLate:
+		// Still no preface: the reader ends the connection (finished).
+		if c.shutdownTick.CompareAndSwap(shutdownPrefaceLate, shutdownNoPreface) {
+			c.in.wake()
+		}
 	}
 	if idle := c.idleSince.Load(); idle != 0 && c.cfg.Parker != nil && !c.parked.Load() && now-idle >= int64(heartbeat.Interval) {
 		// Idle for a heartbeat: the reader parks the connection.

@@ -1,11 +1,15 @@
 package http2
 
 import (
+	"errors"
+	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/transport"
@@ -145,5 +149,101 @@ func TestParkedConnection(t *testing.T) {
 	c.request(3, "GET", "/", true)
 	if st := c.status(3); st != 200 {
 		t.Fatalf("after parking: %d", st)
+	}
+}
+
+// TestShutdownBeforePreface: a graceful shutdown asked of a connection
+// whose client preface has not arrived yet (a server draining, as
+// Shutdown's DrainDelay asks every connection every 100 ms, just after a
+// new one was accepted) must not send GOAWAY before the server's SETTINGS,
+// which RFC 9113, 3.4 requires to be its first frame (a client such as
+// nghttp2 fails the connection otherwise, and every request it sent with
+// it). The requests the client sends with its preface are served, and
+// then the connection goes away.
+func TestShutdownBeforePreface(t *testing.T) {
+	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, nil)
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	s.conn().CloseIfIdle() // what the drain delay's pass does
+
+	c := &rawClient{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
+	c.enc = hpack.NewEncoder(&c.buf)
+	c.dec = hpack.NewDecoder(4096, nil)
+	c.fr.ReadMetaHeaders = c.dec
+	io.WriteString(nc, ClientPreface)
+	c.fr.WriteSettings()
+	c.request(1, "GET", "/", true)
+	if f := c.read(); f.Header().Type != http2.FrameSettings {
+		t.Fatalf("the server's first frame is %v, want SETTINGS", f)
+	}
+	ga := c.goAway()
+	if ga.LastStreamID != 1<<31-1 || ga.ErrCode != http2.ErrCodeNo {
+		t.Errorf("first GOAWAY %d %v, want 2^31-1 NO_ERROR", ga.LastStreamID, ga.ErrCode)
+	}
+	ping := c.waitFor("PING", func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && !p.IsAck() }).(*http2.PingFrame)
+	c.fr.WriteSettingsAck()
+	c.fr.WritePing(true, ping.Data)
+	if st := c.status(1); st != 200 {
+		t.Errorf("stream 1: %d, want 200", st)
+	}
+	if final := c.goAway(); final.LastStreamID != 1 {
+		t.Errorf("final GOAWAY names stream %d, want 1", final.LastStreamID)
+	}
+	if !c.closed(5 * time.Second) {
+		t.Fatal("the connection stayed open after its stream ended")
+	}
+}
+
+// TestShutdownPrefaceNeverComes: a connection asked to shut down before
+// its client preface arrived, and whose client never sends one, is closed
+// within a few heartbeats, without a frame, rather than holding Shutdown
+// until the request headers timeout.
+func TestShutdownPrefaceNeverComes(t *testing.T) {
+	s := newTestServer(t, func(ex *app.Exchange) {}, nil)
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s.conn().CloseIfIdle()
+	for range 3 {
+		s.tick(time.Second)
+	}
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := nc.Read(make([]byte, 64))
+	if err == nil || n > 0 {
+		t.Fatalf("read %d bytes, %v; want the connection closed without a frame", n, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the connection stayed open")
+	}
+}
+
+// TestKeepAlivePingBeforePreface: the keep-alive PING is not sent before
+// the server's SETTINGS either, when the heartbeat finds a connection
+// whose client preface has not come yet.
+func TestKeepAlivePingBeforePreface(t *testing.T) {
+	s := newTestServer(t, func(ex *app.Exchange) {}, func(cfg *Config) {
+		cfg.KeepAlivePingDelay = 10 * time.Second
+		cfg.KeepAlivePingTimeout = 20 * time.Second
+	})
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	s.conn()
+	s.tick(11 * time.Second)
+	fr := http2.NewFramer(nc, nc)
+	io.WriteString(nc, ClientPreface)
+	fr.WriteSettings()
+	if f, err := fr.ReadFrame(); err != nil || f.Header().Type != http2.FrameSettings {
+		t.Fatalf("the server's first frame is %v (%v), want SETTINGS", f, err)
 	}
 }
