@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -516,40 +515,6 @@ func TestProxyProtocolUnix(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSeen(t, seen, "198.51.100.30:5555")
-}
-
-// TestProxyProtocolHalfHeaders opens many connections that each send half
-// a header: each is closed by the header timeout, and the goroutines
-// return to their number before.
-func TestProxyProtocolHalfHeaders(t *testing.T) {
-	base := runtime.NumGoroutine()
-	addr, _ := startProxyServer(t, Endpoint{ProxyProtocol: &ProxyProtocol{HeaderTimeout: 500 * time.Millisecond}})
-	const n = 300
-	conns := make([]net.Conn, 0, n)
-	half := proxyV2(t, "198.51.100.9:1", "192.0.2.1:2")[:20]
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.Write(half)
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if b, err := io.ReadAll(c); len(b) != 0 || err != nil {
-			t.Fatalf("read %q, %v; want the connection closed by the server", b, err)
-		}
-		c.Close()
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base+10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, %d before", runtime.NumGoroutine(), base)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestProxyProtocolHTTP3Refused: an endpoint with ProxyProtocol and
