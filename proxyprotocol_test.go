@@ -154,9 +154,17 @@ func TestProxyProtocolHTTP1(t *testing.T) {
 
 // TestProxyProtocolKeepAlive serves several requests on one connection
 // that began with a header: the bytes after the header and later requests
-// all reach the engine.
+// all reach the engine, with and without the connection log.
 func TestProxyProtocolKeepAlive(t *testing.T) {
-	addr, seen := startProxyServer(t, Endpoint{ProxyProtocol: &ProxyProtocol{}})
+	for _, logged := range []bool{false, true} {
+		t.Run(fmt.Sprint("LogConnections=", logged), func(t *testing.T) { testProxyProtocolKeepAlive(t, logged) })
+	}
+}
+
+func testProxyProtocolKeepAlive(t *testing.T, logConnections bool) {
+	ep := Endpoint{ProxyProtocol: &ProxyProtocol{}}
+	ep.LogConnections = logConnections
+	addr, seen := startProxyServer(t, ep)
 	c := dial(t, addr)
 	defer c.Close()
 	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -176,9 +184,16 @@ func TestProxyProtocolKeepAlive(t *testing.T) {
 }
 
 // TestProxyProtocolH2C sends the header and the HTTP/2 preface in one
-// write (h2c with prior knowledge).
+// write (h2c with prior knowledge), to an endpoint of both protocols and
+// to an HTTP/2-only one.
 func TestProxyProtocolH2C(t *testing.T) {
-	addr, seen := startProxyServer(t, Endpoint{ProxyProtocol: &ProxyProtocol{Required: true}})
+	for _, p := range []Protocols{HTTP1AndHTTP2, HTTP2} {
+		t.Run(p.String(), func(t *testing.T) { testProxyProtocolH2C(t, p) })
+	}
+}
+
+func testProxyProtocolH2C(t *testing.T, p Protocols) {
+	addr, seen := startProxyServer(t, Endpoint{Protocols: p, ProxyProtocol: &ProxyProtocol{Required: true}})
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{
