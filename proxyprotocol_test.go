@@ -358,13 +358,13 @@ func TestProxyProtocolRefused(t *testing.T) {
 		{"v2-tlv-past-end", ProxyProtocol{}, append(badTLV, req...), 0, false, "proxy_protocol_invalid"},
 		// PROXY with AF_UNSPEC: the spec lets the receiver refuse it.
 		{"v2-proxy-unspec", ProxyProtocol{}, append(proxyV2Raw(0x21, 0x00, nil), req...), 0, false, "proxy_protocol_invalid"},
-		{"half-v1", ProxyProtocol{HeaderTimeout: timeout}, []byte("PROXY TCP4 198.51.100.9 "), 0, false, "proxy_protocol_timeout"},
-		{"half-v2", ProxyProtocol{HeaderTimeout: timeout}, good[:20], 0, false, "proxy_protocol_timeout"},
+		{"half-v1", ProxyProtocol{HeaderTimeout: timeout, Required: true}, []byte("PROXY TCP4 198.51.100.9 "), 0, false, "proxy_protocol_timeout"},
+		{"half-v2", ProxyProtocol{HeaderTimeout: timeout, Required: true}, good[:20], 0, false, "proxy_protocol_timeout"},
 		{"signature-only", ProxyProtocol{HeaderTimeout: timeout, Required: true}, proxyproto.SIGV2[:6], 0, false, "proxy_protocol_timeout"},
 		// The whole header within the timeout, not each read: a header
 		// trickled in a byte at a time is cut off.
-		{"trickled-v1", ProxyProtocol{HeaderTimeout: timeout}, []byte("PROXY TCP4 198.51.100.9 192.0.2.1 1 2\r\n" + req), 100 * time.Millisecond, false, "proxy_protocol_timeout"},
-		{"trickled-v2", ProxyProtocol{HeaderTimeout: timeout}, append(good, req...), 100 * time.Millisecond, false, "proxy_protocol_timeout"},
+		{"trickled-v1", ProxyProtocol{HeaderTimeout: timeout, Required: true}, []byte("PROXY TCP4 198.51.100.9 192.0.2.1 1 2\r\n" + req), 100 * time.Millisecond, false, "proxy_protocol_timeout"},
+		{"trickled-v2", ProxyProtocol{HeaderTimeout: timeout, Required: true}, append(good, req...), 100 * time.Millisecond, false, "proxy_protocol_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pp := tc.pp

@@ -3,6 +3,7 @@
 package kestrel
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,7 +46,9 @@ func raiseOpenFiles(t *testing.T, n uint64) uint64 {
 // half a header (v1 and v2, a few bytes or most of one) and wait: each is
 // closed by the header timeout and counted as proxy_protocol_timeout,
 // nothing is logged at Info, and the goroutines and heap come back to
-// where they were before.
+// where they were before. The endpoint requires the header: without
+// Required, a connection the server reads nothing from within the
+// timeout (a busy machine) is served as HTTP.
 func TestProxyProtocolHalfHeaders(t *testing.T) {
 	const (
 		n       = 10000
@@ -62,7 +65,7 @@ func TestProxyProtocolHalfHeaders(t *testing.T) {
 	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("the handler was called")
 	})}
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{HeaderTimeout: timeout}}); err != nil {
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{HeaderTimeout: timeout, Required: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {
@@ -107,7 +110,9 @@ func TestProxyProtocolHalfHeaders(t *testing.T) {
 				c.SetReadDeadline(time.Now().Add(10 * time.Second))
 				m, err := c.Read(buf)
 				c.Close()
-				if m != 0 || err != io.EOF {
+				// A reset when the timeout came before the server read
+				// the half header (a busy machine): closed all the same.
+				if m != 0 || err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
 					errs <- fmt.Errorf("connection %d: read %q, %v; want the server to close it", i, buf[:m], err)
 					return
 				}
