@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,6 +70,14 @@ type proxyPolicy struct {
 	trusted  []netip.Prefix
 	required bool
 	timeout  time.Duration
+	readers  sync.Pool // of *headerReader
+}
+
+// headerReader is what reading a header takes, kept for the next
+// connection.
+type headerReader struct {
+	lr limitedConnReader
+	br *bufio.Reader
 }
 
 // compile checks p and returns its policy; endpoint names the endpoint
@@ -321,8 +330,19 @@ func readProxyHeader(pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, met
 	trusted := pol.trusts(nc.RemoteAddr())
 	nc.SetReadDeadline(time.Now().Add(pol.timeout))
 	defer nc.SetReadDeadline(time.Time{})
-	lr := &limitedConnReader{nc: nc, n: maxProxyHeaderBytes}
-	br := bufio.NewReaderSize(lr, proxyReadSize)
+	hr, _ := pol.readers.Get().(*headerReader)
+	if hr == nil {
+		hr = &headerReader{br: bufio.NewReaderSize(nil, proxyReadSize)}
+	}
+	defer func() {
+		hr.lr = limitedConnReader{}
+		hr.br.Reset(nil)
+		pol.readers.Put(hr)
+	}()
+	lr := &hr.lr
+	*lr = limitedConnReader{nc: nc, n: maxProxyHeaderBytes}
+	br := hr.br
+	br.Reset(lr)
 	var rerr error
 	for {
 		b, _ := br.Peek(br.Buffered())
@@ -395,17 +415,14 @@ func tcpAddr(a net.Addr) net.Addr {
 	return a
 }
 
-// wrapProxied is nc with the header's addresses and the bytes br read
-// past the header, or nc itself when it needs neither.
+// wrapProxied is nc with the header's addresses and (a copy of) the
+// bytes br read past the header, or nc itself when it needs neither.
 func wrapProxied(nc net.Conn, br *bufio.Reader, remote, local net.Addr) net.Conn {
 	rest, _ := br.Peek(br.Buffered())
 	if len(rest) == 0 && remote == nc.RemoteAddr() && local == nc.LocalAddr() {
 		return nc
 	}
-	if len(rest) == 0 {
-		rest = nil
-	}
-	return &proxyConn{Conn: nc, rest: rest, remote: remote, local: local}
+	return &proxyConn{Conn: nc, rest: bytes.Clone(rest), remote: remote, local: local}
 }
 
 // acceptProxyHeader reads the PROXY header of a connection on an endpoint

@@ -775,3 +775,44 @@ func proxyGetRequest(url string) *http.Request {
 	}
 	return r
 }
+
+// memConn is a connection whose reads come from a buffer, for the
+// header path's benchmark.
+type memConn struct {
+	net.Conn
+	r *bytes.Reader
+}
+
+func (c *memConn) Read(p []byte) (int, error)      { return c.r.Read(p) }
+func (c *memConn) SetReadDeadline(time.Time) error { return nil }
+func (c *memConn) RemoteAddr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9} }
+func (c *memConn) LocalAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
+
+// BenchmarkProxyHeader reads a v1 and a v2 header followed by a request,
+// as a connection on a PROXY protocol endpoint begins.
+func BenchmarkProxyHeader(b *testing.B) {
+	pol, err := (&ProxyProtocol{}).compile("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, tc := range []struct {
+		name  string
+		input []byte
+	}{
+		{"v1", []byte("PROXY TCP4 203.0.113.7 192.0.2.1 40001 443\r\n" + req)},
+		{"v2", append(proxyV2(b, "198.51.100.9:51234", "192.0.2.1:443"), req...)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			c := &memConn{r: bytes.NewReader(nil)}
+			for b.Loop() {
+				c.r.Reset(tc.input)
+				nc, _, _, err := readProxyHeader(pol, c)
+				if err != nil || nc.(*proxyConn).takeRest() == nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
