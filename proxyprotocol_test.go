@@ -425,7 +425,8 @@ func padTLV(n int) []byte {
 }
 
 // TestProxyProtocolOptional serves a connection without a header on an
-// endpoint that does not require one, with the socket's address.
+// endpoint that does not require one, with the socket's address, and
+// answers 400 to one with a broken v2 signature.
 func TestProxyProtocolOptional(t *testing.T) {
 	addr, seen := startProxyServer(t, Endpoint{ProxyProtocol: &ProxyProtocol{TrustedProxies: []string{"10.0.0.0/8"}}})
 	c := dial(t, addr)
@@ -435,6 +436,17 @@ func TestProxyProtocolOptional(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSeen(t, seen, c.LocalAddr().String())
+
+	// A v2 signature with a wrong byte is no header: HTTP refuses it.
+	bad := proxyV2(t, "198.51.100.9:1", "192.0.2.1:2")
+	bad[11] ^= 0xff
+	c = dial(t, addr)
+	defer c.Close()
+	c.Write(append(bad, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"...))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a wrong v2 signature on an optional endpoint: %v, %v; want 400", resp, err)
+	}
 }
 
 // TestProxyProtocolServed sends headers the spec allows, split across
