@@ -60,7 +60,8 @@ type ProxyProtocol struct {
 	Required bool
 
 	// HeaderTimeout is how long a connection has to send its whole PROXY
-	// header (or, without Required, its first bytes); zero means
+	// header (or, without Required, its first bytes), counted from its
+	// start however the header is split; zero means
 	// DefaultProxyHeaderTimeout.
 	HeaderTimeout time.Duration
 }
