@@ -2,7 +2,9 @@ package kestrel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,7 +60,8 @@ type ProxyProtocol struct {
 	Required bool
 
 	// HeaderTimeout is how long a connection has to send its whole PROXY
-	// header (or, without Required, its first bytes); zero means
+	// header (or, without Required, its first bytes), counted from its
+	// start however the header is split; zero means
 	// DefaultProxyHeaderTimeout.
 	HeaderTimeout time.Duration
 }
@@ -67,6 +71,14 @@ type proxyPolicy struct {
 	trusted  []netip.Prefix
 	required bool
 	timeout  time.Duration
+	readers  sync.Pool // of *headerReader
+}
+
+// headerReader is what reading a header takes, kept for the next
+// connection.
+type headerReader struct {
+	lr limitedConnReader
+	br *bufio.Reader
 }
 
 // compile checks p and returns its policy; endpoint names the endpoint
@@ -176,22 +188,26 @@ func ProxyHeaderFromContext(ctx context.Context) *ProxyHeader {
 	return h
 }
 
-// proxyConn is a connection that began with a PROXY header: its remote
-// and local addresses are the header's, and the bytes read past the
-// header are read first. It exposes no socket while such bytes remain, so
-// that no engine reads the socket behind them.
+// proxyConn is a connection that began with a PROXY header, or on an
+// endpoint that accepts one: its remote and local addresses are the
+// header's, and the bytes read past the header are read first. Once those
+// are read (or handed to the engine with takeRest) it exposes its socket,
+// so that the engines use it directly as they do an unwrapped connection:
+// idle parking and sendfile.
 type proxyConn struct {
 	net.Conn
-	br            *bufio.Reader // nil once drained
+	rest          []byte // read past the header, not yet read from the conn
 	remote, local net.Addr
 }
 
 func (c *proxyConn) Read(p []byte) (int, error) {
-	if c.br != nil {
-		if c.br.Buffered() > 0 {
-			return c.br.Read(p)
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		if len(c.rest) == 0 {
+			c.rest = nil
 		}
-		c.br = nil
+		return n, nil
 	}
 	return c.Conn.Read(p)
 }
@@ -199,14 +215,23 @@ func (c *proxyConn) Read(p []byte) (int, error) {
 func (c *proxyConn) RemoteAddr() net.Addr { return c.remote }
 func (c *proxyConn) LocalAddr() net.Addr  { return c.local }
 
-// proxyRawConn is a proxyConn with no bytes read past its header: the
-// engines may use its socket directly (idle parking, sendfile).
-type proxyRawConn struct {
-	proxyConn
+// takeRest returns the bytes read past the header, which the caller is
+// then to serve before reading the connection.
+func (c *proxyConn) takeRest() []byte {
+	b := c.rest
+	c.rest = nil
+	return b
 }
 
-// SyscallConn is the socket's.
-func (c *proxyRawConn) SyscallConn() (syscall.RawConn, error) {
+// errProxyBuffered is SyscallConn's error while bytes read past the
+// header are still to be read.
+var errProxyBuffered = errors.New("kestrel: bytes read past the PROXY header are buffered")
+
+// SyscallConn is the socket's, once no bytes read past the header remain.
+func (c *proxyConn) SyscallConn() (syscall.RawConn, error) {
+	if len(c.rest) > 0 {
+		return nil, errProxyBuffered
+	}
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
 		return nil, errors.New("kestrel: connection has no socket")
@@ -214,8 +239,14 @@ func (c *proxyRawConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
-// Socket is the connection as accepted.
-func (c *proxyRawConn) Socket() net.Conn { return c.Conn }
+// NetConn is the connection as accepted (as (*tls.Conn).NetConn is), for
+// what looks through wrappers: the socket options set before a close.
+func (c *proxyConn) NetConn() net.Conn { return c.Conn }
+
+// Socket is the connection as accepted: a proxyConn only restates its
+// addresses, so what may write to the socket directly (sendfile) may
+// write to this one.
+func (c *proxyConn) Socket() net.Conn { return c.Conn }
 
 // limitedConnReader reads at most n bytes of a connection, and keeps the
 // connection's read error (the parser may report another in its place).
@@ -240,33 +271,119 @@ func (r *limitedConnReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// proxyReadSize is the buffer the header is read into; a version 2
+// header longer than this (large TLVs) gets a buffer of its size, up to
+// maxProxyHeaderBytes.
+const proxyReadSize = 512
+
+// v1MaxLen is the longest version 1 header, CRLF included:
+// "PROXY UNKNOWN " and two 39-byte IPv6 addresses and two 5-digit ports.
+const v1MaxLen = 107
+
+// headerBuffered reports whether b, the first bytes of a connection,
+// holds a whole PROXY header, or enough to tell there is none (or that a
+// version 1 line is too long): then the parser can run without waiting
+// for more. need is the least length b must reach otherwise, or a version
+// 2 header's whole length.
+//
+// go-proxyproto refuses a version 1 line that does not arrive in one
+// read; the spec recommends receivers be tolerant of partial headers, so
+// the line is gathered here first, within the header timeout.
+func headerBuffered(b []byte) (done bool, need int) {
+	switch {
+	case len(b) == 0:
+		return false, 1
+	case b[0] == proxyproto.SIGV1[0]:
+		n := min(len(b), len(proxyproto.SIGV1))
+		if !bytes.Equal(b[:n], proxyproto.SIGV1[:n]) {
+			return true, 0
+		}
+		if bytes.IndexByte(b[:min(len(b), v1MaxLen)], '\n') >= 0 || len(b) >= v1MaxLen {
+			return true, 0
+		}
+		return false, len(b) + 1
+	case b[0] == proxyproto.SIGV2[0]:
+		n := min(len(b), len(proxyproto.SIGV2))
+		if !bytes.Equal(b[:n], proxyproto.SIGV2[:n]) {
+			return true, 0
+		}
+		if len(b) < 16 {
+			return false, 16
+		}
+		size := 16 + int(binary.BigEndian.Uint16(b[14:16]))
+		return len(b) >= size, size
+	}
+	return true, 0
+}
+
+// isReadTimeout reports whether err is a read deadline's.
+func isReadTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
 // readProxyHeader reads the PROXY header nc begins with, as pol says.
-// It returns the connection to serve (nc itself when there is no header),
-// the header (nil without one) or the reason to refuse the connection.
+// It returns the connection to serve (nc itself when there is no header
+// and nothing was read), the header (nil without one) or the reason to
+// refuse the connection. The whole header must arrive within pol's
+// timeout, however it is split.
 func readProxyHeader(pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, metrics.Reason, error) {
 	trusted := pol.trusts(nc.RemoteAddr())
 	nc.SetReadDeadline(time.Now().Add(pol.timeout))
-	lr := &limitedConnReader{nc: nc, n: maxProxyHeaderBytes}
-	br := bufio.NewReaderSize(lr, 512)
-	h, err := proxyproto.Read(br)
-	nc.SetReadDeadline(time.Time{})
-	if err != nil {
-		var ne net.Error
-		if lr.err != nil && (errors.As(lr.err, &ne) && ne.Timeout() || errors.Is(lr.err, os.ErrDeadlineExceeded)) {
-			err = lr.err
+	defer nc.SetReadDeadline(time.Time{})
+	hr, _ := pol.readers.Get().(*headerReader)
+	if hr == nil {
+		hr = &headerReader{br: bufio.NewReaderSize(nil, proxyReadSize)}
+	}
+	defer func() {
+		hr.lr = limitedConnReader{}
+		hr.br.Reset(nil)
+		pol.readers.Put(hr)
+	}()
+	lr := &hr.lr
+	*lr = limitedConnReader{nc: nc, n: maxProxyHeaderBytes}
+	br := hr.br
+	br.Reset(lr)
+	var rerr error
+	for {
+		b, _ := br.Peek(br.Buffered())
+		done, need := headerBuffered(b)
+		if done {
+			break
 		}
+		if need > maxProxyHeaderBytes {
+			return nil, nil, metrics.ProxyProtocolInvalid, fmt.Errorf("invalid PROXY header: its length, %d bytes, is beyond the limit of %d", need, maxProxyHeaderBytes)
+		}
+		if need > br.Size() {
+			// A version 2 header with large TLVs: a buffer of its size.
+			br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), lr), maxProxyHeaderBytes)
+			if _, err := br.Peek(len(b)); err != nil {
+				rerr = err
+				break
+			}
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			rerr = err
+			break
+		}
+	}
+	if rerr != nil && isReadTimeout(rerr) {
+		if !pol.required && br.Buffered() == 0 {
+			// An idle client with nothing sent yet: without Required
+			// there is nothing to wait for.
+			return nc, nil, 0, nil
+		}
+		return nil, nil, metrics.ProxyProtocolTimeout, fmt.Errorf("the PROXY header did not arrive within %v", pol.timeout)
+	}
+	h, err := proxyproto.Read(br)
+	if err != nil {
 		switch {
 		case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 			if pol.required {
 				return nil, nil, metrics.ProxyProtocolMissing, errors.New("the connection did not begin with a PROXY header, which the endpoint requires")
 			}
 			return wrapProxied(nc, br, nc.RemoteAddr(), nc.LocalAddr()), nil, 0, nil
-		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
-			if !pol.required && br.Buffered() == 0 {
-				// An idle client with nothing sent yet: without
-				// Required there is nothing to wait for.
-				return nc, nil, 0, nil
-			}
+		case isReadTimeout(err) || lr.err != nil && isReadTimeout(lr.err):
 			return nil, nil, metrics.ProxyProtocolTimeout, fmt.Errorf("the PROXY header did not arrive within %v", pol.timeout)
 		}
 		return nil, nil, metrics.ProxyProtocolInvalid, fmt.Errorf("invalid PROXY header: %w", err)
@@ -299,14 +416,14 @@ func tcpAddr(a net.Addr) net.Addr {
 	return a
 }
 
+// wrapProxied is nc with the header's addresses and (a copy of) the
+// bytes br read past the header, or nc itself when it needs neither.
 func wrapProxied(nc net.Conn, br *bufio.Reader, remote, local net.Addr) net.Conn {
-	if br.Buffered() > 0 {
-		return &proxyConn{Conn: nc, br: br, remote: remote, local: local}
-	}
-	if remote == nc.RemoteAddr() && local == nc.LocalAddr() {
+	rest, _ := br.Peek(br.Buffered())
+	if len(rest) == 0 && remote == nc.RemoteAddr() && local == nc.LocalAddr() {
 		return nc
 	}
-	return &proxyRawConn{proxyConn{Conn: nc, remote: remote, local: local}}
+	return &proxyConn{Conn: nc, rest: bytes.Clone(rest), remote: remote, local: local}
 }
 
 // acceptProxyHeader reads the PROXY header of a connection on an endpoint

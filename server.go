@@ -814,6 +814,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	st.l = l
 	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
 	base := l.sock.ctx
+	var rest []byte // read past a PROXY header, for the engine to serve first
 	if l.ep.proxy != nil {
 		pc, h, ok := s.acceptProxyHeader(st, l.ep.proxy, nc)
 		if !ok {
@@ -826,6 +827,12 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		nc = pc
 		if h != nil {
 			base = context.WithValue(base, proxyHeaderKey{}, h)
+		}
+		if p, ok := pc.(*proxyConn); ok && l.tls == nil && !l.ep.opts.LogConnections {
+			// The engine takes these bytes, and the socket is then
+			// its own as without the header (parking, sendfile); TLS
+			// and the connection log read them through the proxyConn.
+			rest = p.takeRest()
 		}
 	}
 	accepted := nc
@@ -872,7 +879,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			return
 		}
 	} else if protocols == HTTP2 {
-		s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil) // h2c with prior knowledge
+		s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, rest) // h2c with prior knowledge
 		return
 	}
 	st.setProto(metrics.HTTP11)
@@ -882,6 +889,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		Context:  ctx,
 		Accepted: accepted,
 		Info:     info,
+		Buffered: rest,
 		Done: func() {
 			slot.Release()
 			s.connDone(nc)

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/kestrel-go/kestrel v0.0.0
+	github.com/pires/go-proxyproto v0.8.1
 	github.com/quic-go/quic-go v0.65.0
 	github.com/valyala/fasthttp v1.78.0
 	gonum.org/v1/plot v0.17.0

@@ -207,6 +207,10 @@ type ConnOptions struct {
 	// on, and the Conn is done with it (its Done is not called). Without
 	// it such a connection is answered GOAWAY (HTTP_1_1_REQUIRED).
 	HTTP2 func(nc net.Conn, buffered []byte)
+
+	// Buffered are bytes already read from the connection (past a PROXY
+	// header), served before any read from it.
+	Buffered []byte
 }
 
 // NewConn returns a connection ready to Serve.
@@ -224,6 +228,14 @@ func NewConn(cfg *Config, nc net.Conn, o ConnOptions) *Conn {
 	c := &Conn{cfg: cfg, nc: nc, draining: o.Draining, slot: o.Slot, done: o.Done, ctx: o.Context, accepted: o.Accepted, http2: o.HTTP2, info: o.Info}
 	c.idle.Init(nc)
 	c.sock = transport.RawConnOf(nc)
+	if n := len(o.Buffered); n > 0 {
+		pool := cfg.readPool
+		if n > pool.Size() {
+			pool = cfg.headPool
+		}
+		c.rbuf = pool.Get() // a PROXY header's read fits a read buffer
+		c.rend = copy(*c.rbuf, o.Buffered)
+	}
 	c.p = parser{
 		maxLine:    cfg.MaxRequestLineSize,
 		maxHeaders: cfg.MaxRequestHeadersTotalSize,

@@ -8,9 +8,15 @@ import (
 )
 
 // CanSendFile reports whether SendFile can send on this connection: a
-// TCP or Unix socket, not TLS, not wrapped for logging.
+// TCP or Unix socket, not TLS, not wrapped for logging. A connection that
+// only restates the socket's addresses (a PROXY protocol connection) says
+// so with a Socket method.
 func (ex *exchange) CanSendFile() bool {
-	switch ex.c.nc.(type) {
+	nc := ex.c.nc
+	if s, ok := nc.(interface{ Socket() net.Conn }); ok {
+		nc = s.Socket()
+	}
+	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		return ex.c.sock != nil
 	}

@@ -3,7 +3,7 @@
 // headers (Server, Date, Content-Type, Content-Length), or serving the
 // files of a folder:
 //
-//	servers -server kestrel-native|kestrel-native-metrics|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls] [-h2]
+//	servers -server kestrel-native|kestrel-native-metrics|kestrel-native-proxy|kestrel-handler|nethttp|fasthttp [-addr 127.0.0.1:8080] [-tls] [-h2]
 //	servers -server kestrel-static|nethttp-static -root DIR [-addr 127.0.0.1:8080] [-tls]
 //	servers -server kestrel-h3|quicgo-h3 [-addr 127.0.0.1:8080]
 //	servers -server grpc-native|grpc-kestrel|grpc-nethttp|grpc-go [-addr 127.0.0.1:8080]
@@ -13,6 +13,8 @@
 //
 // kestrel-native-metrics is kestrel-native with metrics on, recorded by the
 // OpenTelemetry SDK for a Prometheus exporter, as `kestrel --metrics` does.
+// kestrel-native-proxy is kestrel-native on an endpoint that requires a
+// PROXY protocol header (from loopback, the default trusted proxies).
 // kestrel-static is package staticfiles on kestrel, nethttp-static is
 // net/http's FileServer. kestrel-h3 is kestrel-handler serving HTTP/1.1,
 // HTTP/2 and HTTP/3 over TLS (HTTP/3 on the UDP port of the same number);
@@ -77,7 +79,7 @@ type message struct {
 }
 
 func main() {
-	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-native, grpc-kestrel, grpc-nethttp or grpc-go")
+	server := flag.String("server", "kestrel-native", "kestrel-native, kestrel-native-metrics, kestrel-native-proxy, kestrel-handler, nethttp, fasthttp, kestrel-static, nethttp-static, grpc-native, grpc-kestrel, grpc-nethttp or grpc-go")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (not fasthttp)")
 	h2 := flag.Bool("h2", false, "nethttp: serve HTTP/2 too (h2c in cleartext, ALPN h2 over TLS); kestrel always does")
@@ -104,11 +106,15 @@ func main() {
 	}()
 
 	switch *server {
-	case "kestrel-native", "kestrel-native-metrics", "kestrel-handler", "kestrel-static", "kestrel-h3":
+	case "kestrel-native", "kestrel-native-metrics", "kestrel-native-proxy", "kestrel-handler", "kestrel-static", "kestrel-h3":
 		s := &kestrel.Server{Handler: http.HandlerFunc(stdHandler(""))}
+		ep := kestrel.Endpoint{Address: *addr}
 		switch *server {
 		case "kestrel-native":
 			s.NativeHandler = kestrel.NativeHandlerFunc(native)
+		case "kestrel-native-proxy":
+			s.NativeHandler = kestrel.NativeHandlerFunc(native)
+			ep.ProxyProtocol = &kestrel.ProxyProtocol{Required: true}
 		case "kestrel-native-metrics":
 			s.NativeHandler = kestrel.NativeHandlerFunc(native)
 			exp, err := metricsexport.New()
@@ -123,7 +129,6 @@ func main() {
 			}
 			s.Handler = h
 		}
-		ep := kestrel.Endpoint{Address: *addr}
 		if *useTLS || *server == "kestrel-h3" {
 			ep.HTTPS = &kestrel.HTTPS{Certificate: &cert}
 		}

@@ -16,7 +16,11 @@
 // with grpc-go's ServeHTTP on kestrel and on net/http and grpc-go's own
 // Serve, with ghz: unary calls on one connection and on eight, and the
 // messages of server-streaming and bidirectional-streaming calls; and
-// grpcserver's unary calls over HTTP/3 and h2 with h3load -grpc. Servers
+// grpcserver's unary calls over HTTP/3 and h2 with h3load -grpc. The
+// PROXY protocol's cost compares kestrel-native with and without a
+// version 2 header on each connection, keep-alive and a connection per
+// request, both loaded by h1load (./cmd/h1load: wrk cannot send the
+// header). Servers
 // are interleaved round by round so
 // that machine drift cancels out; the tables show medians and ratios from
 // the same rounds.
@@ -24,6 +28,7 @@
 //	go run ./cmd/suite [-duration 5s] [-rounds 3] [-conns 128,1024] [-idle 10000] [-json results.json] [-only REGEXP]
 //	go run ./cmd/suite -smoke     # a one-second check that everything runs
 //	go run ./cmd/suite -only static -idle 0 -rounds 1   # the static-file tests alone
+//	go run ./cmd/suite -only PROXY -idle 0               # the PROXY protocol's cost alone
 package main
 
 import (
@@ -80,6 +85,11 @@ type test struct {
 	GRPCStream string
 	// Handshakes: full TLS handshakes per second (measureHandshakes)
 	Handshakes bool
+	// Proxy compares kestrel-native with and without a PROXY protocol
+	// header on each connection, loaded by h1load (measureH1load).
+	Proxy bool
+	// Close opens a new connection per request (h1load -close).
+	Close bool
 }
 
 var (
@@ -100,6 +110,8 @@ const metricsServer = "kestrel-native-metrics"
 // HTTP/1.1 and HTTP/2 add the C servers.
 func (t test) servers() []string {
 	switch {
+	case t.Proxy:
+		return []string{"kestrel-native", proxyServer}
 	case t.H3 && t.GRPC:
 		return grpcH3Servers
 	case t.H3:
@@ -181,7 +193,8 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "servers")
 	h3load = filepath.Join(dir, "h3load")
-	for out, pkg := range map[string]string{bin: "./cmd/servers", h3load: "./cmd/h3load"} {
+	h1load = filepath.Join(dir, "h1load")
+	for out, pkg := range map[string]string{bin: "./cmd/servers", h3load: "./cmd/h3load", h1load: "./cmd/h1load"} {
 		build := exec.Command("go", "build", "-o", out, pkg)
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
@@ -208,6 +221,8 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "json keep-alive, 128 connections", Path: "/json", Conns: 128},
 		test{Name: "https keep-alive, 128 connections", Path: "/plaintext", Conns: 128, TLS: true},
 		test{Name: "plaintext keep-alive, 128 connections, metrics off/on", Path: "/plaintext", Conns: 128, Metrics: true},
+		test{Name: "PROXY protocol v2 off/on, plaintext keep-alive, 128 connections", Path: "/plaintext", Conns: 128, Proxy: true},
+		test{Name: "PROXY protocol v2 off/on, plaintext, a connection per request, 32 connections", Path: "/plaintext", Conns: 32, Proxy: true, Close: true},
 		test{Name: "static 10 KB, 32 connections", Path: "/10k.bin", Conns: 32, Static: true},
 		test{Name: "static 1 MB, 32 connections", Path: "/1m.bin", Conns: 32, Static: true},
 		test{Name: "static 10 KB over TLS, 32 connections", Path: "/10k.bin", Conns: 32, Static: true, TLS: true},
@@ -271,7 +286,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		}
 	}
 	app := slices.DeleteFunc(slices.Clone(tests), func(t test) bool {
-		return t.Static || t.Metrics || t.H3 || t.Streams > 0 || t.GRPC || t.Handshakes
+		return t.Static || t.Metrics || t.H3 || t.Streams > 0 || t.GRPC || t.Handshakes || t.Proxy
 	})
 	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
 	h2 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Streams == 0 || t.H3 })
@@ -305,6 +320,7 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		printTable(grpcH3, grpcH3Servers, []string{"grpc-native-h2"}, []string{"vs h2"}, results)
 	}
 	printMetricsCost(tests, results)
+	printProxy(tests, results)
 	printH3(tests, results)
 	printHandshakes(tests, results)
 
@@ -404,6 +420,9 @@ var warmUp = true
 var smokeRun bool
 
 func measure(bin, lua string, env *staticEnv, name string, t test, d time.Duration) (Result, error) {
+	if t.Proxy {
+		return measureH1load(bin, name, t, d)
+	}
 	if t.H3 {
 		return measureH3(bin, name, t, d)
 	}

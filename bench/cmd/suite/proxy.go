@@ -1,0 +1,109 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/kestrel-go/kestrel/bench/internal/stats"
+)
+
+// The PROXY protocol's cost: kestrel-native on an endpoint that requires
+// a version 2 header against the same server without it, both loaded by
+// h1load (wrk cannot send the header), which sends the header on every
+// connection for the first and none for the second.
+const proxyServer = "kestrel-native-proxy"
+
+// h1load is the HTTP/1.1 load generator's binary, built by run.
+var h1load string
+
+// measureH1load runs h1load against kestrel-native or proxyServer.
+func measureH1load(bin, name string, t test, d time.Duration) (Result, error) {
+	s, err := startServer(bin, name, false, "")
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.stop()
+	args := []string{"-c", strconv.Itoa(t.Conns)}
+	if t.Close {
+		args = append(args, "-close")
+	}
+	if name == proxyServer {
+		args = append(args, "-proxy")
+	}
+	url := "http://" + s.addr + t.Path
+	load := func(d time.Duration) ([]byte, error) {
+		return exec.Command(h1load, append(args, "-d", d.String(), url)...).CombinedOutput()
+	}
+	if warmUp {
+		if out, err := load(time.Second); err != nil {
+			return Result{}, fmt.Errorf("h1load: %v\n%s", err, out)
+		}
+	}
+	r := Result{Test: t.Name, Server: name}
+	var out []byte
+	cpu := underLoad(s, &r, func() error {
+		out, err = load(d)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("h1load: %v\n%s", err, out)
+	}
+	m := reqsPerSec.FindSubmatch(out)
+	if m == nil {
+		return Result{}, errors.New("no Requests/sec in h1load's output:\n" + string(out))
+	}
+	r.RequestsPerSec, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := total.FindSubmatch(out); m != nil {
+		r.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	for _, m := range latency.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(m[2]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[3])]
+		if string(m[1]) == "50" {
+			r.P50 = time.Duration(v * float64(unit))
+		} else {
+			r.P99 = time.Duration(v * float64(unit))
+		}
+	}
+	if r.Requests > 0 {
+		r.CPUPerRequest = cpu / time.Duration(r.Requests)
+	}
+	return r, nil
+}
+
+// printProxy prints the PROXY protocol table and, per test, the cost: the
+// change in requests per second and in the server's CPU time per request
+// (the fairer figure: h1load shares the machine with the server).
+func printProxy(tests []test, results []Result) {
+	px := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Proxy })
+	if len(px) == 0 {
+		return
+	}
+	fmt.Println("\n## PROXY protocol v2 (kestrel-native with an endpoint that requires the header, against without; both loaded by h1load, which sends the header first on each connection for the first)")
+	fmt.Println()
+	printTable(px, []string{"kestrel-native", proxyServer}, []string{"kestrel-native"}, []string{"vs off"}, results)
+	for _, t := range px {
+		var off, on, offCPU, onCPU []float64
+		for _, r := range results {
+			if r.Test != t.Name {
+				continue
+			}
+			if r.Server == proxyServer {
+				on, onCPU = append(on, r.RequestsPerSec), append(onCPU, float64(r.CPUPerRequest))
+			} else {
+				off, offCPU = append(off, r.RequestsPerSec), append(offCPU, float64(r.CPUPerRequest))
+			}
+		}
+		if len(on) == 0 || len(off) == 0 {
+			continue
+		}
+		fmt.Printf("\nPROXY protocol cost (%s): %.0f req/s with the header, %.0f without: %+.1f%%; server CPU per request %v vs %v: %+.1f%%.\n",
+			t.Name, stats.Median(on), stats.Median(off), (stats.Median(on)/stats.Median(off)-1)*100,
+			time.Duration(stats.Median(onCPU)).Round(10*time.Nanosecond), time.Duration(stats.Median(offCPU)).Round(10*time.Nanosecond),
+			(stats.Median(onCPU)/stats.Median(offCPU)-1)*100)
+	}
+}
