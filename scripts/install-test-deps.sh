@@ -22,6 +22,10 @@ command -v prometheus >/dev/null || packages+=(prometheus)
 command -v h2load >/dev/null || packages+=(nghttp2-client)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 
+# apt-get runs beside the Go builds below (one waits on the network and
+# the disk, the others on the CPU); its failure fails the script at the
+# wait.
+apt_pid=""
 if [ ${#packages[@]} -gt 0 ]; then
 	sudo=""
 	if [ "$(id -u)" -ne 0 ]; then
@@ -33,13 +37,11 @@ if [ ${#packages[@]} -gt 0 ]; then
 		fi
 	fi
 	echo "install-test-deps: installing ${packages[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
-fi
-
-# The npm ws package, for the WebSocket client test.
-if [ ! -d testdata/ws/node_modules/ws ]; then
-	npm ci --prefix testdata/ws --no-audit --no-fund >/dev/null
+	(
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+	) &
+	apt_pid=$!
 fi
 
 gobin="$(go env GOPATH)/bin"
@@ -66,4 +68,16 @@ if [ ! -x "$gobin/grpc-interop-client" ]; then
 	GOBIN="$tmp" go install google.golang.org/grpc/interop/client@v1.85.0
 	mv "$tmp/client" "$gobin/grpc-interop-client"
 	rmdir "$tmp"
+fi
+
+if [ -n "$apt_pid" ]; then
+	if ! wait "$apt_pid"; then
+		echo "install-test-deps: apt-get install ${packages[*]} failed" >&2
+		exit 1
+	fi
+fi
+
+# The npm ws package, for the WebSocket client test.
+if [ ! -d testdata/ws/node_modules/ws ]; then
+	npm ci --prefix testdata/ws --no-audit --no-fund >/dev/null
 fi
