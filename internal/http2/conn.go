@@ -97,6 +97,7 @@ type Conn struct {
 	encBuf       []byte
 	wfr          *http2.Framer // writes control frames into out
 	ready        []*stream     // complete requests the reader runs (inline.go)
+	pending      []*stream     // requests whose bodies may end in the bytes read (inline.go)
 	inline       bool          // the reader is running handlers or writing
 	inlineSt     *stream       // the stream whose handler the reader runs
 	readerTok    uint64        // counts the goroutines that took over reading
@@ -786,6 +787,12 @@ func (c *Conn) shutdown(err error) {
 		st.handlerDone = true
 	}
 	c.ready = nil
+	for _, st := range c.pending { // never started either
+		st.pending = false
+		st.uncount()
+		st.handlerDone = true
+	}
+	c.pending = nil
 	c.flushLocked(false) // the GOAWAY goes out before the close
 	for _, st := range c.streams {
 		st.resetLocked(errConnReset, false)

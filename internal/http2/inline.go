@@ -38,11 +38,47 @@ func (c *Conn) queueInline(st *stream) {
 	c.ready = append(c.ready, st)
 }
 
+// A request with a body is served the same way when the body ends in the
+// bytes the reader holds (a gRPC unary call, a small form): admit keeps
+// such a stream pending until the reader has parsed those bytes, and it
+// goes to the queue if its END_STREAM came, or to a worker goroutine
+// before the reader waits for the client.
+
+// runPendingInline moves a pending stream whose request has now ended to
+// the reader's queue; mu is held.
+func (c *Conn) runPendingInline(st *stream) {
+	st.pending = false
+	for i, p := range c.pending {
+		if p == st {
+			n := copy(c.pending[i:], c.pending[i+1:]) + i
+			c.pending[n] = nil
+			c.pending = c.pending[:n]
+			break
+		}
+	}
+	c.queueInline(st)
+}
+
+// startPendingLocked hands the pending streams to worker goroutines; mu
+// is held.
+func (c *Conn) startPendingLocked() {
+	for i, st := range c.pending {
+		st.pending = false
+		c.pending[i] = nil
+		c.cfg.App.Workers.Go(st.run)
+	}
+	c.pending = c.pending[:0]
+}
+
 // runInline runs the queued handlers on the reader goroutine, then, when
-// the reader has no unparsed bytes left, writes what is queued. It returns
-// errDetached when another goroutine took over reading meanwhile.
+// the reader has no unparsed bytes left, starts the pending streams'
+// handlers on workers and writes what is queued. It returns errDetached
+// when another goroutine took over reading meanwhile.
 func (c *Conn) runInline() error {
 	c.mu.Lock()
+	if len(c.pending) > 0 && c.in.drained() {
+		c.startPendingLocked()
+	}
 	if len(c.ready) == 0 && (c.out.queued() == 0 || c.out.writing || !c.in.drained()) {
 		c.mu.Unlock()
 		return nil

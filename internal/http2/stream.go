@@ -54,6 +54,7 @@ type stream struct {
 
 	handlerDone bool
 	inline      bool     // the reader runs the handler, and writes its frames (inline.go)
+	pending     bool     // in the connection's pending: not started yet (inline.go)
 	counted     bool     // in the connection's running handlers
 	trailers    []string // request trailers, name and value, until the body's end is read
 	reqCtx      *app.RequestContext
@@ -93,7 +94,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
 	st.remaining = -1
-	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline = false, nil, false, false, false
+	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline, st.pending = false, nil, false, false, false, false
 	st.trailers = st.trailers[:0]
 	st.readTimer, st.writeTimer = nil, nil
 	return st
@@ -163,6 +164,15 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 		// Nothing to wait for: the reader runs the handler.
 		c.mu.Lock()
 		c.queueInline(st)
+		c.mu.Unlock()
+		return nil
+	}
+	if !c.in.drained() {
+		// The body may end in the bytes already read (a gRPC unary call,
+		// a small POST): the reader runs the handler if it does.
+		c.mu.Lock()
+		st.pending = true
+		c.pending = append(c.pending, st)
 		c.mu.Unlock()
 		return nil
 	}
@@ -314,6 +324,9 @@ func (st *stream) endBodyLocked() error {
 		return streamErr{st.id, http2.ErrCodeProtocol, "body shorter than content-length"}
 	}
 	st.bodyEnded = true
+	if st.pending {
+		st.c.runPendingInline(st)
+	}
 	if st.state == stateHalfClosedLocal {
 		st.state = stateClosed
 		st.c.closeStreamLocked(st)
