@@ -1,7 +1,9 @@
 package http2
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,3 +69,94 @@ func encodeGet(c *rawClient, id uint32, path string) []byte {
 type writeBuf []byte
 
 func (w *writeBuf) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
+
+// TestBodiesInOneRead checks requests whose bodies come with their
+// headers, in the bytes the reader holds, which the reader serves itself
+// as it serves requests without a body: each gets its own body back, in
+// full; one that blocks does not hold up the others; and a request whose
+// body is still to come (headers alone, or part of the body) is served
+// when the rest arrives, on a goroutine of its own.
+func TestBodiesInOneRead(t *testing.T) {
+	release := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		body, err := io.ReadAll(ex.Body())
+		if err != nil {
+			return
+		}
+		if string(ex.Path()) == "/block" {
+			<-release
+		}
+		ex.Write(body)
+	}, nil)
+	defer close(release)
+	c := dialRaw(t, s.addr)
+
+	// One write: a blocking request first, then three with bodies (one of
+	// them in two DATA frames), then a GET.
+	var batch writeBuf
+	fr := http2.NewFramer(&batch, nil)
+	post := func(id uint32, path string, chunks ...string) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock(http.MethodPost, path), EndHeaders: true})
+		for i, ch := range chunks {
+			fr.WriteData(id, i == len(chunks)-1, []byte(ch))
+		}
+	}
+	post(1, "/block", "held")
+	post(3, "/echo", "three")
+	post(5, "/echo", "fi", "ve")
+	post(7, "/echo", strings.Repeat("7", 10000), strings.Repeat("7", 10000))
+	batch = append(batch, encodeGet(c, 9, "/get")...)
+	// Stream 11: part of the body now, the rest later; stream 13: its
+	// headers now, its body later.
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 11, BlockFragment: c.headerBlock(http.MethodPost, "/echo"), EndHeaders: true})
+	fr.WriteData(11, false, []byte("ele"))
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 13, BlockFragment: c.headerBlock(http.MethodPost, "/echo"), EndHeaders: true})
+	if _, err := c.nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[uint32]string{3: "three", 5: "five", 7: strings.Repeat("7", 20000), 9: ""}
+	got := map[uint32]string{}
+	ended := map[uint32]bool{}
+	readUntil := func(done func() bool) {
+		t.Helper()
+		c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for !done() {
+			switch f := c.read().(type) {
+			case *http2.DataFrame:
+				got[f.StreamID] += string(f.Data())
+				if f.StreamEnded() {
+					ended[f.StreamID] = true
+				}
+			case *http2.MetaHeadersFrame:
+				if f.StreamEnded() {
+					ended[f.StreamID] = true
+				}
+			case *http2.RSTStreamFrame:
+				t.Fatalf("stream %d reset: %v", f.StreamID, f.ErrCode)
+			}
+		}
+	}
+	readUntil(func() bool { return ended[3] && ended[5] && ended[7] && ended[9] })
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("stream %d: %d bytes back, want %d", id, len(got[id]), len(w))
+		}
+	}
+	if ended[1] || ended[11] || ended[13] {
+		t.Fatalf("streams answered before their time: %v", ended)
+	}
+
+	// The rest of the bodies.
+	c.fr.WriteData(11, true, []byte("ven"))
+	c.fr.WriteData(13, true, []byte("thirteen"))
+	readUntil(func() bool { return ended[11] && ended[13] })
+	if got[11] != "eleven" || got[13] != "thirteen" {
+		t.Errorf("streams 11 and 13: %q and %q", got[11], got[13])
+	}
+	release <- struct{}{}
+	readUntil(func() bool { return ended[1] })
+	if got[1] != "held" {
+		t.Errorf("stream 1: %q", got[1])
+	}
+}
