@@ -737,6 +737,19 @@ func (c *Conn) finalGoAwayLocked() {
 	}
 }
 
+// goAwayFrameLocked queues a GOAWAY that ends the connection; before the
+// server's SETTINGS went out (the preface never came, or was not
+// HTTP/2's), an empty SETTINGS goes first: it must be the server's first
+// frame (RFC 9113, 3.4), and clients such as Go's and nghttp2 treat any
+// other as a protocol error. mu is held.
+func (c *Conn) goAwayFrameLocked(lastID uint32, code http2.ErrCode, debug []byte) {
+	if !c.settingsSent {
+		c.wfr.WriteSettings()
+		c.settingsSent = true
+	}
+	c.wfr.WriteGoAway(lastID, code, debug)
+}
+
 // shutdown ends the connection after the read loop stopped: a connection
 // error is answered with GOAWAY; the streams still running are aborted.
 func (c *Conn) shutdown(err error) {
@@ -747,14 +760,14 @@ func (c *Conn) shutdown(err error) {
 		// As Kestrel: a bad request, and GOAWAY with INTERNAL_ERROR.
 		logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "Reading the request headers timed out.", http.StatusRequestTimeout)
 		if !c.closed {
-			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeInternal, []byte("request headers timeout"))
+			c.goAwayFrameLocked(c.maxStreamID, http2.ErrCodeInternal, []byte("request headers timeout"))
 		}
 	case errors.As(err, &ce):
 		c.opts.Info.End(ce.endReason())
 		logevents.General(c.logger(), slog.LevelDebug, "Http2ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/2 connection error (`+ce.code.String()+`): `+ce.reason,
 			slog.String("ConnectionId", c.opts.Info.ID))
 		if !c.closed {
-			c.wfr.WriteGoAway(c.maxStreamID, ce.code, []byte(ce.reason))
+			c.goAwayFrameLocked(c.maxStreamID, ce.code, []byte(ce.reason))
 		}
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errWoken):
 		if !c.closed && c.goAwaySent < 2 && c.settingsSent {
@@ -762,13 +775,13 @@ func (c *Conn) shutdown(err error) {
 		}
 	case errors.Is(err, errTimeout):
 		if !c.closed {
-			c.wfr.WriteGoAway(c.maxStreamID, http2.ErrCodeNo, nil)
+			c.goAwayFrameLocked(c.maxStreamID, http2.ErrCodeNo, nil)
 		}
 	case errors.Is(err, errPreface):
 		c.opts.Info.End(metrics.InvalidHandshake)
 		logevents.PossibleInvalidHTTPVersionDetected(c.logger(), c.opts.Info.ID, "HTTP/2", "something else (an invalid connection preface)")
 		if !c.closed {
-			c.wfr.WriteGoAway(0, http2.ErrCodeProtocol, []byte("invalid connection preface"))
+			c.goAwayFrameLocked(0, http2.ErrCodeProtocol, []byte("invalid connection preface"))
 		}
 	default:
 		if errors.Is(err, syscall.ECONNRESET) {
