@@ -66,15 +66,25 @@ func measureH3(bin, name string, t test, d time.Duration) (Result, error) {
 		return Result{}, fmt.Errorf("h3load: %v\n%s", err, res)
 	}
 	r := Result{Test: t.Name, Server: name, MaxRSSUnderLoad: rss(cmd.Process.Pid)}
-	m := reqsPerSec.FindSubmatch(res)
+	if err := parseLoad("h3load", res, cpu, &r); err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+// parseLoad reads the figures of the suite's own load generators (h1load,
+// h3load: wrk's lines for requests/s, the total and latency percentiles)
+// into r, with the server's CPU time over the run.
+func parseLoad(tool string, out []byte, cpu time.Duration, r *Result) error {
+	m := reqsPerSec.FindSubmatch(out)
 	if m == nil {
-		return Result{}, errors.New("no Requests/sec in h3load's output:\n" + string(res))
+		return errors.New("no Requests/sec in " + tool + "'s output:\n" + string(out))
 	}
 	r.RequestsPerSec, _ = strconv.ParseFloat(string(m[1]), 64)
-	if m := total.FindSubmatch(res); m != nil {
+	if m := total.FindSubmatch(out); m != nil {
 		r.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
-	for _, m := range latency.FindAllSubmatch(res, -1) {
+	for _, m := range latency.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(m[2]), 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[3])]
 		if string(m[1]) == "50" {
@@ -86,7 +96,7 @@ func measureH3(bin, name string, t test, d time.Duration) (Result, error) {
 	if r.Requests > 0 {
 		r.CPUPerRequest = cpu / time.Duration(r.Requests)
 	}
-	return r, nil
+	return nil
 }
 
 // printH3 prints the HTTP/3 table. The load generator shares the machine

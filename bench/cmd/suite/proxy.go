@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -52,25 +51,8 @@ func measureH1load(bin, name string, t test, d time.Duration) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("h1load: %v\n%s", err, out)
 	}
-	m := reqsPerSec.FindSubmatch(out)
-	if m == nil {
-		return Result{}, errors.New("no Requests/sec in h1load's output:\n" + string(out))
-	}
-	r.RequestsPerSec, _ = strconv.ParseFloat(string(m[1]), 64)
-	if m := total.FindSubmatch(out); m != nil {
-		r.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
-	}
-	for _, m := range latency.FindAllSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(string(m[2]), 64)
-		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[3])]
-		if string(m[1]) == "50" {
-			r.P50 = time.Duration(v * float64(unit))
-		} else {
-			r.P99 = time.Duration(v * float64(unit))
-		}
-	}
-	if r.Requests > 0 {
-		r.CPUPerRequest = cpu / time.Duration(r.Requests)
+	if err := parseLoad("h1load", out, cpu, &r); err != nil {
+		return Result{}, err
 	}
 	return r, nil
 }
