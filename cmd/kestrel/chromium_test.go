@@ -54,10 +54,7 @@ document.getElementById("result").textContent = JSON.stringify({
 // `kestrel --root` over HTTPS, and the Performance API reports
 // nextHopProtocol "h2" for the page and every one of them.
 func TestChromiumHTTP2(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed; run `make test`, which installs the Debian package chromium")
-	}
+	chromium := needTool(t, "chromium", "chromium", "")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "site")
 	os.MkdirAll(filepath.Join(root, "js"), 0o755)

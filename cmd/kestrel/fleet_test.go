@@ -102,9 +102,9 @@ type fleetInstance struct {
 // connection sends its 16 requests at once, with its preface, and then
 // waits for their answers, which a draining instance owes it.
 func TestFleetRollingRestart(t *testing.T) {
-	haproxy := fleetTool(t, "haproxy", "haproxy", "/usr/sbin/haproxy")
-	wrk := fleetTool(t, "wrk", "wrk", "")
-	h2load := fleetTool(t, "h2load", "nghttp2-client", "")
+	haproxy := needTool(t, "haproxy", "haproxy", "/usr/sbin/haproxy")
+	wrk := needTool(t, "wrk", "wrk", "")
+	h2load := needTool(t, "h2load", "nghttp2-client", "")
 	const (
 		client     = "127.0.0.1" // the load generators' address
 		balancer   = "127.0.0.2" // haproxy's source address towards the instances
@@ -324,22 +324,6 @@ func TestFleetRollingRestart(t *testing.T) {
 		}
 	}
 	t.Logf("%d TLS sessions resumed across instances; the whole test took %v", resumed, time.Since(begin).Round(time.Millisecond))
-}
-
-// fleetTool finds an external tool, failing the test with the Debian
-// package to install without it.
-func fleetTool(t *testing.T, name, pkg, sbin string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if sbin != "" {
-		if _, err := os.Stat(sbin); err == nil {
-			return sbin
-		}
-	}
-	t.Fatalf("%s is not installed; run `make test`, which installs the Debian package %s", name, pkg)
-	return ""
 }
 
 // start starts the instance's next generation.

@@ -23,10 +23,7 @@ import (
 // the results from the DOM (--dump-dom) and writes a screenshot, whose
 // path it logs.
 func TestHomePageInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed; run `make test`, which installs the Debian package chromium")
-	}
+	chromium := needTool(t, "chromium", "chromium", "")
 	dir := t.TempDir()
 	certFile, keyFile, err := certs.CreateDevCert(filepath.Join(dir, "cert"), time.Now())
 	if err != nil {

@@ -52,10 +52,7 @@ func startHTTP2(t *testing.T) (plain, secure, certFile string) {
 // curlH2 runs curl and returns its standard output.
 func curlH2(t *testing.T, args ...string) []byte {
 	t.Helper()
-	path, err := exec.LookPath("curl")
-	if err != nil {
-		t.Fatal("curl is not installed; run `make test`, which installs it")
-	}
+	path := needTool(t, "curl", "curl", "")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var out, stderr bytes.Buffer

@@ -215,6 +215,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// needTool finds an external tool, failing the test with the Debian
+// package to install without it.
+func needTool(t *testing.T, name, pkg, sbin string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if sbin != "" {
+		if _, err := os.Stat(sbin); err == nil {
+			return sbin
+		}
+	}
+	t.Fatalf("%s is not installed; run `make test`, which installs the Debian package %s", name, pkg)
+	return ""
+}
+
 // buildCommand returns the path of the kestrel command built from this
 // package.
 func buildCommand(t *testing.T) string {
@@ -340,10 +356,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
 	}
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Fatal("curl is not installed; run `make test`, which installs it")
-	}
+	curl := needTool(t, "curl", "curl", "")
 	bin := buildCommand(t)
 	cmd := exec.Command(bin, "--urls", "http://127.0.0.1:0")
 	var log syncBuffer
@@ -469,10 +482,7 @@ func TestConfigFileAsWrittenForASPNET(t *testing.T) {
 // /echo: the default 30,000,000-byte limit and a per-request one, each met
 // exactly and crossed by one byte.
 func TestBodyLimitsWithCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Fatal("curl is not installed; run `make test`, which installs it")
-	}
+	curl := needTool(t, "curl", "curl", "")
 	base := start(t, []string{"--urls", "http://127.0.0.1:0"}, nil)
 	dir := t.TempDir()
 	file := func(n int) string {

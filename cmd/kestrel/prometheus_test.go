@@ -83,10 +83,7 @@ func waitQuery(t *testing.T, prom, query string, what string, cond func(float64)
 // connections and kestrel_rejected_connections_total counts those refused
 // by MaxConcurrentConnections.
 func TestPrometheusScrapesMetrics(t *testing.T) {
-	prometheus, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatal("prometheus is not installed; run `make test`, which installs it (Debian's prometheus package)")
-	}
+	prometheus := needTool(t, "prometheus", "prometheus", "")
 	t.Parallel()
 
 	const limit = 4

@@ -136,10 +136,7 @@ const spaScript = `
 // the JSON), a missing asset is a 404, and client-side navigation keeps
 // working.
 func TestSPAInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed; run `make test`, which installs the Debian package chromium")
-	}
+	chromium := needTool(t, "chromium", "chromium", "")
 	dir := t.TempDir()
 	css := "body { background-color: rgb(1, 2, 3); }\n" + strings.Repeat("/* padding so that it is worth compressing */\n", 60)
 	var brCSS bytes.Buffer

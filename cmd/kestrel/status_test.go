@@ -120,10 +120,7 @@ type statusJSON struct {
 // and its DOM are checked against the Prometheus endpoint's counters:
 // exactly, but for the requests the check itself makes.
 func TestStatusPageInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed; run `make test`, which installs the Debian package chromium")
-	}
+	chromium := needTool(t, "chromium", "chromium", "")
 	dir := t.TempDir()
 	certFile, keyFile, err := certs.CreateDevCert(filepath.Join(dir, "cert"), time.Now())
 	if err != nil {

@@ -310,10 +310,7 @@ func parseWrk(out string) wrkRun {
 // KESTREL_UPGRADE_SECONDS and KESTREL_UPGRADES make it longer
 // (scripts/upgrade-under-load.sh).
 func TestBinaryUpgradeUnderWrk(t *testing.T) {
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		t.Fatal("wrk is not installed; run `make test`, which installs it")
-	}
+	wrk := needTool(t, "wrk", "wrk", "")
 	seconds, upgrades := envInt(t, "KESTREL_UPGRADE_SECONDS", 4), envInt(t, "KESTREL_UPGRADES", 2)
 	bin := buildCommand(t)
 	dir := t.TempDir()
