@@ -533,6 +533,34 @@ func underLoad(s *server, r *Result, f func() error) time.Duration {
 	return cpu
 }
 
+// cost is a feature's cost from the medians of a test's rounds: requests
+// per second and server CPU per request, with the feature on and off.
+type cost struct {
+	on, off       float64
+	onCPU, offCPU time.Duration
+}
+
+// onOffCost gives the cost of the server onServer against the test's other
+// server; ok is false without results for both.
+func onOffCost(results []Result, test, onServer string) (c cost, ok bool) {
+	var off, on, offCPU, onCPU []float64
+	for _, r := range results {
+		if r.Test != test {
+			continue
+		}
+		if r.Server == onServer {
+			on, onCPU = append(on, r.RequestsPerSec), append(onCPU, float64(r.CPUPerRequest))
+		} else {
+			off, offCPU = append(off, r.RequestsPerSec), append(offCPU, float64(r.CPUPerRequest))
+		}
+	}
+	if len(on) == 0 || len(off) == 0 {
+		return c, false
+	}
+	round := func(v []float64) time.Duration { return time.Duration(stats.Median(v)).Round(10 * time.Nanosecond) }
+	return cost{stats.Median(on), stats.Median(off), round(onCPU), round(offCPU)}, true
+}
+
 // printMetricsCost compares kestrel-native with metrics off and on, from
 // the medians of the metrics test.
 func printMetricsCost(tests []test, results []Result) {
@@ -540,23 +568,12 @@ func printMetricsCost(tests []test, results []Result) {
 		if !t.Metrics {
 			continue
 		}
-		var off, on, offCPU, onCPU []float64
-		for _, r := range results {
-			if r.Test != t.Name {
-				continue
-			}
-			if r.Server == metricsServer {
-				on, onCPU = append(on, r.RequestsPerSec), append(onCPU, float64(r.CPUPerRequest))
-			} else {
-				off, offCPU = append(off, r.RequestsPerSec), append(offCPU, float64(r.CPUPerRequest))
-			}
-		}
-		if len(on) == 0 || len(off) == 0 {
+		c, ok := onOffCost(results, t.Name, metricsServer)
+		if !ok {
 			continue
 		}
 		fmt.Printf("\nMetrics cost (%s): %.0f req/s with metrics, %.0f without: %+.1f%%; CPU per request %v vs %v.\n",
-			t.Name, stats.Median(on), stats.Median(off), (stats.Median(on)/stats.Median(off)-1)*100,
-			time.Duration(stats.Median(onCPU)).Round(10*time.Nanosecond), time.Duration(stats.Median(offCPU)).Round(10*time.Nanosecond))
+			t.Name, c.on, c.off, (c.on/c.off-1)*100, c.onCPU, c.offCPU)
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/kestrel-go/kestrel/bench/internal/stats"
 )
 
 // The PROXY protocol's cost: kestrel-native on an endpoint that requires
@@ -69,23 +67,11 @@ func printProxy(tests []test, results []Result) {
 	fmt.Println()
 	printTable(px, []string{"kestrel-native", proxyServer}, []string{"kestrel-native"}, []string{"vs off"}, results)
 	for _, t := range px {
-		var off, on, offCPU, onCPU []float64
-		for _, r := range results {
-			if r.Test != t.Name {
-				continue
-			}
-			if r.Server == proxyServer {
-				on, onCPU = append(on, r.RequestsPerSec), append(onCPU, float64(r.CPUPerRequest))
-			} else {
-				off, offCPU = append(off, r.RequestsPerSec), append(offCPU, float64(r.CPUPerRequest))
-			}
-		}
-		if len(on) == 0 || len(off) == 0 {
+		c, ok := onOffCost(results, t.Name, proxyServer)
+		if !ok {
 			continue
 		}
 		fmt.Printf("\nPROXY protocol cost (%s): %.0f req/s with the header, %.0f without: %+.1f%%; server CPU per request %v vs %v: %+.1f%%.\n",
-			t.Name, stats.Median(on), stats.Median(off), (stats.Median(on)/stats.Median(off)-1)*100,
-			time.Duration(stats.Median(onCPU)).Round(10*time.Nanosecond), time.Duration(stats.Median(offCPU)).Round(10*time.Nanosecond),
-			(stats.Median(onCPU)/stats.Median(offCPU)-1)*100)
+			t.Name, c.on, c.off, (c.on/c.off-1)*100, c.onCPU, c.offCPU, (float64(c.onCPU)/float64(c.offCPU)-1)*100)
 	}
 }
