@@ -137,3 +137,22 @@ func spkiHash(t *testing.T, certFile string) string {
 	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
+
+// headlessChromium runs headless Chromium with a profile of its own in
+// profileDir and args after the flags every test uses, for at most 90
+// seconds, and returns what it printed (--dump-dom's DOM); the test fails
+// with Chromium's log when it does not exit cleanly.
+func headlessChromium(t *testing.T, chromium, profileDir string, args ...string) string {
+	t.Helper()
+	ctx, stop := context.WithTimeout(t.Context(), 90*time.Second)
+	defer stop()
+	cmd := exec.CommandContext(ctx, chromium, append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + profileDir}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"html"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -60,19 +58,9 @@ func TestHomePageInChromium(t *testing.T) {
 
 	chrome := func(profile string, args ...string) string {
 		t.Helper()
-		runCtx, stop := context.WithTimeout(t.Context(), 90*time.Second)
-		defer stop()
-		all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--ignore-certificate-errors-spki-list=" + spkiHash(t, certFile), "--user-data-dir=" + filepath.Join(dir, profile),
-			"--virtual-time-budget=30000", "--window-size=1280,1320"}, args...)
-		cmd := exec.CommandContext(runCtx, chromium, all...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
+		return headlessChromium(t, chromium, filepath.Join(dir, profile), append([]string{
+			"--ignore-certificate-errors-spki-list=" + spkiHash(t, certFile),
+			"--virtual-time-budget=30000", "--window-size=1280,1320"}, args...)...)
 	}
 
 	// Virtual time runs ahead while no fetch is pending, and a WebSocket

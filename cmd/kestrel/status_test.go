@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -299,19 +297,8 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	chrome := func(profile string, args ...string) string {
 		t.Helper()
-		runCtx, stop := context.WithTimeout(t.Context(), 90*time.Second)
-		defer stop()
-		all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + filepath.Join(dir, profile),
-			"--virtual-time-budget=4000", "--window-size=1280,1100"}, args...)
-		cmd := exec.CommandContext(runCtx, chromium, all...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
+		return headlessChromium(t, chromium, filepath.Join(dir, profile), append([]string{
+			"--virtual-time-budget=4000", "--window-size=1280,1100"}, args...)...)
 	}
 	cellRe := func(k string) *regexp.Regexp {
 		return regexp.MustCompile(`data-k="` + regexp.QuoteMeta(k) + `"[^>]*>([^<]*)<`)
