@@ -170,20 +170,8 @@ func TestFleetRollingRestart(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(fleetHAProxyConfig, sock, plainFront, tlsFront, plainServers.String(), tlsServers.String(), balancer)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hap := exec.Command(haproxy, "-db", "-f", cfg)
-	var hapLog syncBuffer
-	hap.Stdout, hap.Stderr = &hapLog, &hapLog
-	if err := hap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		hap.Process.Kill()
-		hap.Wait()
-		if t.Failed() {
-			t.Logf("haproxy's log:\n%s", hapLog.String())
-		}
-	})
-	stats := &haproxyStats{t: t, sock: sock, log: &hapLog}
+	hapLog := startTool(t, "haproxy", exec.Command(haproxy, "-db", "-f", cfg))
+	stats := &haproxyStats{t: t, sock: sock, log: hapLog}
 	for _, in := range fleet {
 		stats.waitServer(in.name, 20*time.Second, "UP")
 	}

@@ -231,6 +231,26 @@ func needTool(t *testing.T, name, pkg, sbin string) string {
 	return ""
 }
 
+// startTool starts an external tool with its output in the returned
+// buffer, and stops it when the test ends, logging that output if the test
+// failed.
+func startTool(t *testing.T, name string, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", name, out.String())
+		}
+	})
+	return out
+}
+
 // buildCommand returns the path of the kestrel command built from this
 // package.
 func buildCommand(t *testing.T) string {

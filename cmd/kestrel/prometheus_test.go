@@ -129,18 +129,7 @@ scrape_configs:
 	promAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	cmd := exec.Command(prometheus, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr, "--log.level=warn")
-	var promLog syncBuffer
-	cmd.Stdout, cmd.Stderr = &promLog, &promLog
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", promLog.String())
-		}
-	})
+	promLog := startTool(t, "prometheus", cmd)
 	prom := "http://" + promAddr
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if resp, err := http.Get(prom + "/-/ready"); err == nil {
