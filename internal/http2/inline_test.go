@@ -3,7 +3,9 @@ package http2
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +160,65 @@ func TestBodiesInOneRead(t *testing.T) {
 	readUntil(func() bool { return ended[1] })
 	if got[1] != "held" {
 		t.Errorf("stream 1: %q", got[1])
+	}
+}
+
+// TestBodiesInOneReadAtTheStreamLimit sends, in one write, exactly
+// MaxStreamsPerConnection requests whose bodies come with them and whose
+// handlers wait, and one more: the first limit are admitted (read by the
+// reader, each handed to another goroutine as it waits), the one beyond is
+// refused with REFUSED_STREAM, and once the handlers go on each answers
+// with its own body.
+func TestBodiesInOneReadAtTheStreamLimit(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	goOn := func() { once.Do(func() { close(release) }) }
+	defer goOn()
+	s := newTestServer(t, func(ex *app.Exchange) {
+		body, _ := io.ReadAll(ex.Body())
+		<-release
+		ex.Write(body)
+	}, nil)
+	c := dialRaw(t, s.addr)
+	limit := DefaultMaxStreamsPerConnection
+	var batch writeBuf
+	fr := http2.NewFramer(&batch, nil)
+	for i := range limit + 1 {
+		id := uint32(2*i + 1)
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock(http.MethodPost, "/echo"), EndHeaders: true})
+		fr.WriteData(id, true, []byte(strconv.Itoa(int(id))))
+	}
+	if _, err := c.nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := map[uint32]string{}
+	answered, refused := 0, uint32(0)
+	for answered < limit {
+		switch f := c.read().(type) {
+		case *http2.DataFrame:
+			got[f.StreamID] += string(f.Data())
+			if f.StreamEnded() {
+				answered++
+			}
+		case *http2.RSTStreamFrame:
+			if f.ErrCode != http2.ErrCodeRefusedStream || refused != 0 {
+				t.Fatalf("stream %d reset with %v", f.StreamID, f.ErrCode)
+			}
+			if refused = f.StreamID; answered > 0 {
+				t.Fatalf("stream %d refused after %d answers", refused, answered)
+			}
+			goOn() // every handler admitted waits: let them go on
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		}
+	}
+	if last := uint32(2*limit + 1); refused != last {
+		t.Errorf("stream %d refused, want %d, the one beyond the limit", refused, last)
+	}
+	for i := range limit {
+		if id := uint32(2*i + 1); got[id] != strconv.Itoa(int(id)) {
+			t.Errorf("stream %d: body %q", id, got[id])
+		}
 	}
 }
