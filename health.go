@@ -150,9 +150,15 @@ func (s *Server) delayDrain(ctx context.Context) {
 	defer close(done)
 
 	logevents.Draining(s.logger(), delay)
+	// Every response says Connection: close, so HTTP/1.1 connections end
+	// after their next answer; the passes below tell HTTP/2 and HTTP/3 to
+	// go away. The listeners' draining flag, which closes HTTP/1.1
+	// connections as they wait for a request, is left to the shutdown
+	// after the delay: a response that went out before this moment
+	// promised keep-alive, and its client sends the next request on the
+	// connection, which must still be there to answer it.
 	for _, l := range ls {
-		l.closing.Store(true)  // Connection: close on every response
-		l.draining.Store(true) // HTTP/1.1 keep-alive ends after its next response; HTTP/2 goes away
+		l.closing.Store(true)
 	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()

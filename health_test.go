@@ -220,6 +220,63 @@ func TestDrainDelay(t *testing.T) {
 	waitRefused(t, addr)
 }
 
+// TestDrainDelayKeepsItsWord: a response that promised keep-alive (its
+// head went out before Shutdown began) is kept to its word through the
+// drain delay: the connection waits for the client's next request, which
+// gets its answer with Connection: close, instead of closing as the client
+// sends it (which loses that request: seen as wrk's read errors behind
+// haproxy during rolling restarts).
+func TestDrainDelayKeepsItsWord(t *testing.T) {
+	t.Parallel()
+	committed := make(chan struct{})
+	release := make(chan struct{})
+	s := &Server{DrainDelay: time.Hour}
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/committed" {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			close(committed)
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /committed HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-committed
+	if resp.Close {
+		t.Fatal("the first response says Connection: close before Shutdown")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	pollUntil(t, "draining state", func() bool { return s.State() == StateDraining })
+	close(release)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("the first response's body: %v", err)
+	}
+	// The client takes the promise at its word and sends the next request.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request sent after a keep-alive answer, during the drain delay: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "ok" || !resp.Close {
+		t.Errorf("during the drain delay: %d %q (close %v), want 200 \"ok\" with Connection: close", resp.StatusCode, body, resp.Close)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after Connection: close: %v, want the connection closed (EOF)", err)
+	}
+	s.Close()
+	<-done
+}
+
 // TestDrainDelayContextCutsShort: a Shutdown context that ends during the
 // delay ends it; a second Shutdown waits for the same delay.
 func TestDrainDelayContextCutsShort(t *testing.T) {
