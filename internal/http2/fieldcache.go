@@ -41,7 +41,7 @@ type fieldCache struct {
 
 // lookup appends the remembered encoding of name: value to the
 // connection's encoding buffer and reports whether there was one.
-func lookup[T string | []byte](c *Conn, name, value T) bool {
+func lookup[N, V string | []byte](c *Conn, name N, value V) bool {
 	fc := &c.fieldCache
 	for i := range fc.fields {
 		f := &fc.fields[i]

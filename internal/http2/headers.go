@@ -348,7 +348,9 @@ func (c *Conn) encodeHeaders(status int, ex *app.Exchange, length int64, extra f
 	}
 	if extra != nil {
 		app.VisitExtraFields(extra, func(name []byte, value string) {
-			c.writeField(hpack.HeaderField{Name: string(name), Value: value}, nil)
+			if !lookup(c, name, value) {
+				c.writeField(hpack.HeaderField{Name: c.intern(name), Value: value}, nil)
+			}
 		})
 	}
 	return c.encBuf
