@@ -73,6 +73,16 @@ func TestConfigDisableAltSvcHeader(t *testing.T) {
 			}
 		})
 	}
+	// The environment sets it too.
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"E": {"Url": "https://127.0.0.1:0", "Protocols": "Http1AndHttp2AndHttp3"}}}}`), "f", nil,
+		[]string{"Kestrel__EndpointDefaults__DisableAltSvcHeader=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	if err := cfg.Apply(s); err != nil || len(s.endpoints) != 1 || !s.endpoints[0].opts.DisableAltSvcHeader {
+		t.Errorf("Kestrel__EndpointDefaults__DisableAltSvcHeader=true: %v, endpoints %+v", err, s.endpoints)
+	}
 	// A value of the wrong type names the key.
 	_, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"E": {"Url": "https://127.0.0.1:0", "DisableAltSvcHeader": "sometimes"}}}}`), "f", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "Kestrel:Endpoints:E:DisableAltSvcHeader") {

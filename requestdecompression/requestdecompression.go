@@ -253,11 +253,10 @@ func (b *body) closeDecoder() {
 	}
 }
 
-// Close closes the request's body.
-func (b *body) Close() error {
-	b.closeDecoder()
-	return b.raw.Close()
-}
+// Close closes the request's body. The decoder is released at the end
+// of the body, or when the next handler returns: Close may be called
+// while another goroutine reads.
+func (b *body) Close() error { return b.raw.Close() }
 
 // errRecorder keeps the first error, other than io.EOF, of the reader it
 // wraps.

@@ -3,11 +3,22 @@ package requestdecompression_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/requestdecompression"
@@ -69,6 +80,87 @@ func TestServerLimit(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.wantStatus || string(body) != tc.wantBody {
 			t.Errorf("POST /%s: %d %q, want %d %q", tc.query, resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+		}
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1.
+func selfSigned(t *testing.T) (*tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestHTTP2AndHTTP3: the middleware decodes bodies, and holds them to
+// the server's limit, over HTTP/2 and HTTP/3 as over HTTP/1.1.
+func TestHTTP2AndHTTP3(t *testing.T) {
+	cert, pool := selfSigned(t)
+	app := requestdecompression.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Write(b)
+	}), requestdecompression.Options{})
+	srv := &kestrel.Server{Handler: app, Limits: kestrel.Limits{MaxRequestBodySize: 1 << 20}, Logger: slog.New(slog.DiscardHandler)}
+	if err := srv.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3, HTTPS: &kestrel.HTTPS{Certificate: cert}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	h2 := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer h2.CloseIdleConnections()
+	h3 := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer h3.Close()
+	data := sample(200_000)
+	frames := bytes.Repeat(compress(t, "zstd", make([]byte, 1<<20)), 4)
+	for _, c := range []struct {
+		proto string
+		rt    http.RoundTripper
+	}{{"HTTP/2.0", h2}, {"HTTP/3.0", h3}} {
+		for _, coding := range []string{"gzip", "br", "zstd"} {
+			req, _ := http.NewRequest("POST", srv.Addresses()[0]+"/", bytes.NewReader(compress(t, coding, data)))
+			req.Header.Set("Content-Encoding", coding)
+			resp, err := (&http.Client{Transport: c.rt, Timeout: 20 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.Proto != c.proto || resp.StatusCode != 200 || !bytes.Equal(body, data) {
+				t.Errorf("%s, %s: %s %d, %d bytes back; want 200 and the %d bytes decoded", c.proto, coding, resp.Proto, resp.StatusCode, len(body), len(data))
+			}
+		}
+		req, _ := http.NewRequest("POST", srv.Addresses()[0]+"/", bytes.NewReader(frames))
+		req.Header.Set("Content-Encoding", "zstd")
+		resp, err := (&http.Client{Transport: c.rt, Timeout: 20 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Errorf("%s: %d compressed bytes that decode to 4 MiB, over the server's 1 MiB: %d, want 413", c.proto, len(frames), resp.StatusCode)
 		}
 	}
 }
