@@ -303,12 +303,22 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// implicitHeader is a Write or Flush before WriteHeader: the answer if
+// the body has failed, otherwise the server's implicit 200 (which still
+// detects the Content-Type from the bytes).
+func (w *responseWriter) implicitHeader() {
+	if !w.wrote {
+		if w.b.status != 0 {
+			w.reject()
+		}
+		w.wrote = true
+	}
+}
+
 // Write writes the handler's response, or fails if the answer replaced
 // it.
 func (w *responseWriter) Write(p []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
+	w.implicitHeader()
 	if w.rejected {
 		return 0, fmt.Errorf("requestdecompression: the response was replaced by the %d answer to the request body: %w", w.b.status, w.b.err)
 	}
@@ -317,9 +327,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 
 // FlushError flushes the response (http.ResponseController's Flush).
 func (w *responseWriter) FlushError() error {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
+	w.implicitHeader()
 	if w.rejected {
 		return nil
 	}

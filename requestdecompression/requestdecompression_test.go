@@ -344,3 +344,28 @@ func TestAnswerAfterHeader(t *testing.T) {
 		t.Errorf("a handler that writes nothing: %d, want 413", w.Code)
 	}
 }
+
+// TestResponsePassesThrough: with a body that decodes, the handler's
+// response is its own: an implicit 200 with the Content-Type detected from
+// its bytes, flushes through http.ResponseController, and its status.
+func TestResponsePassesThrough(t *testing.T) {
+	gz := compress(t, "gzip", []byte("data"))
+	h := requestdecompression.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		io.WriteString(w, "<!DOCTYPE html><p>hello</p>")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+	}), requestdecompression.Options{})
+	w := post(h, "gzip", bytes.NewReader(gz))
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/html; charset=utf-8" || !w.Flushed {
+		t.Errorf("%d, Content-Type %q, flushed %v; want 200, text/html detected, flushed", w.Code, w.Header().Get("Content-Type"), w.Flushed)
+	}
+	created := requestdecompression.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		w.WriteHeader(201)
+	}), requestdecompression.Options{})
+	if w := post(created, "gzip", bytes.NewReader(gz)); w.Code != 201 {
+		t.Errorf("WriteHeader(201): %d", w.Code)
+	}
+}
