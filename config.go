@@ -114,6 +114,9 @@ type EndpointConfig struct {
 	ReusePort             bool
 	LogConnections        bool
 	ProxyProtocol         *ProxyProtocolConfig
+	// DisableAltSvcHeader: Endpoint.DisableAltSvcHeader; unset takes
+	// Kestrel:EndpointDefaults:DisableAltSvcHeader.
+	DisableAltSvcHeader *bool
 }
 
 // ProxyProtocolConfig is the ProxyProtocol section of an endpoint or of
@@ -134,6 +137,8 @@ type EndpointDefaultsConfig struct {
 	ProxyProtocol         *ProxyProtocolConfig
 	// SessionTicketKeyFiles is for https:// endpoints without their own.
 	SessionTicketKeyFiles []string
+	// DisableAltSvcHeader is for endpoints that do not set their own.
+	DisableAltSvcHeader *bool
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -537,6 +542,11 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	}
 	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
 	ep.ProxyProtocol = proxyProtocolConfig(e.ProxyProtocol, c.EndpointDefaults.ProxyProtocol)
+	if d := e.DisableAltSvcHeader; d != nil {
+		ep.DisableAltSvcHeader = *d
+	} else if d := c.EndpointDefaults.DisableAltSvcHeader; d != nil {
+		ep.DisableAltSvcHeader = *d
+	}
 	protocols := e.Protocols
 	if protocols == "" {
 		protocols = c.EndpointDefaults.Protocols

@@ -163,6 +163,7 @@ type Server struct {
 	endpoints []endpoint // added in code or by a configuration file
 	urls      []endpoint // from UseURLs
 	rawURLs   []string
+	ports     *portsSetting           // from UsePorts; Start applies them
 	urlsKept  []endpoint              // the URLs (or the default URL) Reload binds while the configuration has no endpoints; nil when endpoints from code or systemd serve
 	urlsRaw   []string                // as given, for the log
 	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
@@ -469,6 +470,7 @@ func (s *Server) Start() error {
 	// not while endpoints from code or systemd's sockets serve, which stay,
 	// and not while the configuration has endpoints, which Reload may add
 	// or remove (it then binds or stops the URLs by the same rule).
+	s.applyPorts()
 	fallback, fallbackRaw := s.urls, s.rawURLs
 	if len(fallback) == 0 && len(s.listeners) == 0 {
 		fallback, _ = Endpoint{URL: DefaultURL}.resolve()
