@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
-	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/http2"
 	"github.com/kestrel-go/kestrel/internal/logevents"
@@ -30,7 +29,8 @@ import (
 //  2. serveConn: startConn gives it an id, counts it and logs
 //     ConnectionStart; the PROXY protocol header, when the endpoint
 //     takes one (acceptProxyHeader); ConnContext and ConnState(StateNew);
-//     the connection logging (LogConnections); the TLS handshake (handshake); the
+//     the endpoint's connection middleware, then the built-in connection
+//     logging (runMiddleware); the TLS handshake (handshake); the
 //     protocol: HTTP/2 after ALPN h2 or with prior knowledge (serveHTTP2),
 //     otherwise HTTP/1.1, which may turn into h2c.
 //  3. serveRegistered: the connection joins the registry the heartbeat
@@ -140,7 +140,7 @@ func (s *Server) startConn(nc net.Conn) *connState {
 }
 
 // serveConn serves a connection from an accept loop: the PROXY header,
-// the connection log, the TLS handshake, then the protocol. It
+// the connection middleware, the TLS handshake, then the protocol. It
 // registers the connection with its listener.
 func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	a := nc.(*accepted)
@@ -165,10 +165,11 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		if h != nil {
 			base = context.WithValue(base, proxyHeaderKey{}, h)
 		}
-		if p, ok := pc.(*proxyConn); ok && l.tls == nil && !l.ep.opts.LogConnections {
+		if p, ok := pc.(*proxyConn); ok && l.tls == nil && !l.ep.hasMiddleware() {
 			// The engine takes these bytes, and the socket is then
 			// its own as without the header (parking, sendfile); TLS
-			// and the connection log read them through the proxyConn.
+			// and the connection middleware read them through the
+			// proxyConn.
 			rest = p.takeRest()
 		}
 	}
@@ -187,9 +188,17 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		s.connClosed(accepted)
 	}
 
-	// The connection logging, then TLS.
-	if l.ep.opts.LogConnections {
-		nc = connlog.Wrap(nc, s.log)
+	// The connection middleware (ListenOptions.Use), then TLS.
+	if l.ep.hasMiddleware() {
+		mc, ok := s.runMiddleware(st, l, ctx, nc)
+		if !ok {
+			slot.Release()
+			s.endConn(st)
+			s.connClosed(accepted)
+			l.pending.Done()
+			return
+		}
+		nc = mc
 	}
 	if l.tls != nil {
 		tc, ok := s.handshake(st, l, nc)
