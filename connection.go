@@ -201,7 +201,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		nc = mc
 	}
 	if l.tls != nil {
-		tc, ok := s.handshake(st, l, nc)
+		tc, ok := s.handshake(st, l, ctx, nc)
 		if !ok {
 			fail()
 			l.pending.Done()
@@ -288,15 +288,25 @@ func (s *Server) connContext(base context.Context, nc net.Conn) context.Context 
 
 // handshake runs the TLS handshake of an https endpoint's connection,
 // measuring it; a failure is logged at Debug, as Kestrel does, and ends
-// the connection with tls_handshake_failed.
-func (s *Server) handshake(st *connState, l *listener, nc net.Conn) (*tls.Conn, bool) {
+// the connection with tls_handshake_failed (tls_refused when the
+// endpoint's TLSHandshakeCallback refused it). ctx is the connection's,
+// for the callback.
+func (s *Server) handshake(st *connState, l *listener, ctx context.Context, nc net.Conn) (*tls.Conn, bool) {
 	st.ep.TLSStart()
 	start := time.Now()
-	tc, err := tlsconn.Handshake(context.Background(), nc, l.tls.config, l.tls.timeout)
+	config := l.tls.config
+	if l.tls.hello != nil {
+		nc, config = l.tls.hello.wrap(ctx, nc), l.tls.hello.config
+	}
+	tc, err := tlsconn.Handshake(context.Background(), nc, config, l.tls.timeout)
 	if err != nil {
 		kind := tlsconn.ErrorType(err)
 		st.ep.TLSEnd(start, 0, kind)
-		st.reason.Set(metrics.TLSHandshakeFailed)
+		if kind == tlsconn.TypeRefused {
+			st.reason.Set(metrics.TLSRefused)
+		} else {
+			st.reason.Set(metrics.TLSHandshakeFailed)
+		}
 		if kind == "timeout" {
 			logevents.AuthenticationTimedOut(s.log, st.id)
 		} else {
