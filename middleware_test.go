@@ -1,8 +1,10 @@
 package kestrel
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -342,4 +344,126 @@ func TestHideSocket(t *testing.T) {
 	if hideSocket(plain) != net.Conn(plain) {
 		t.Error("a wrapper without a socket was wrapped again")
 	}
+}
+
+// TestConnectionMiddlewareIdleAndShutdown: a connection a middleware
+// returned as it is, and one it wrapped (the parker cannot hold it),
+// serve a request after sitting idle past two heartbeats, and Shutdown
+// closes them at once, through the wrapper.
+func TestConnectionMiddlewareIdleAndShutdown(t *testing.T) {
+	for _, wrap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wrap=%v", wrap), func(t *testing.T) {
+			t.Parallel()
+			closed := make(chan struct{})
+			mw := func(_ context.Context, c net.Conn) (net.Conn, error) {
+				if !wrap {
+					return c, nil
+				}
+				var in, out atomic.Int64
+				return &countingConn{TCPConn: c.(*net.TCPConn), in: &in, out: &out, closed: closed}, nil
+			}
+			s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, r.URL.Path)
+			})}
+			if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{mw}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			c := dial(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+			defer c.Close()
+			br := bufio.NewReader(c)
+			get := func(path string) string {
+				io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return string(b)
+			}
+			if got := get("/first"); got != "/first" {
+				t.Fatalf("%q", got)
+			}
+			time.Sleep(2500 * time.Millisecond) // past two heartbeats: an unwrapped connection is parked
+			if got := get("/after-idle"); got != "/after-idle" {
+				t.Fatalf("%q", got)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("Shutdown took %v with only an idle connection", d)
+			}
+			if wrap {
+				select {
+				case <-closed:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Shutdown did not close the wrapper")
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after Shutdown: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// TestConnectionMiddlewareAfterProxyHeader: the middleware see the
+// client's address from the PROXY header, and the bytes sent after the
+// header reach the engine through them.
+func TestConnectionMiddlewareAfterProxyHeader(t *testing.T) {
+	reader, mp := metricstest.New()
+	var seen atomic.Value
+	s := &Server{MeterProvider: mp, Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	})}
+	err := s.ListenEndpoint(Endpoint{
+		Address:       "127.0.0.1:0",
+		ProxyProtocol: &ProxyProtocol{TrustedProxies: []string{"127.0.0.1"}, Required: true},
+		ConnectionMiddleware: []ConnectionMiddleware{func(ctx context.Context, c net.Conn) (net.Conn, error) {
+			seen.Store(c.RemoteAddr().String())
+			if ProxyHeaderFromContext(ctx) == nil {
+				return nil, errors.New("no PROXY header in the context")
+			}
+			if strings.HasPrefix(c.RemoteAddr().String(), "203.0.113.9:") {
+				return nil, errors.New("blocked client")
+			}
+			return c, nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	send := func(client string) string {
+		c := dial(t, addr)
+		defer c.Close()
+		io.WriteString(c, "PROXY TCP4 "+client+" 192.0.2.1 40001 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := send("203.0.113.7"); !strings.HasSuffix(got, "203.0.113.7:40001") {
+		t.Fatalf("answer %q", got)
+	}
+	if seen.Load() != "203.0.113.7:40001" {
+		t.Fatalf("the middleware saw %v", seen.Load())
+	}
+	if got := send("203.0.113.9"); got != "" {
+		t.Fatalf("a blocked client got %q", got)
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "connection_refused"}, 1)
 }
