@@ -49,7 +49,8 @@ type HTTPS struct {
 	// TLS configuration of that connection: its certificate, versions,
 	// cipher suites and client certificate policy (Kestrel's
 	// TlsHandshakeCallbackOptions). A configuration without NextProtos
-	// gets the endpoint's ALPN protocols; it is used as returned, so the
+	// gets the endpoint's ALPN protocols (in a copy made for each
+	// handshake: set NextProtos to spare it); it is used as returned, so the
 	// endpoint's other options (its certificates, versions, session
 	// ticket keys) do not apply to it. A nil configuration keeps the
 	// endpoint's. An error refuses the connection: the handshake ends
