@@ -111,7 +111,7 @@ func (s *Server) callMiddleware(mw ConnectionMiddleware, ctx context.Context, nc
 // refuseByMiddleware closes a connection the i-th middleware refused (nc
 // is the connection it was given), recording and logging why.
 func (s *Server) refuseByMiddleware(st *connState, l *listener, i int, nc net.Conn, err error) {
-	nc.Close()
+	defer nc.Close() // after the log: what the client sees comes last
 	where := fmt.Sprintf("connection middleware %d of %s", i, l.ep.url)
 	if errors.Is(err, errMiddlewarePanic) {
 		st.reason.Set(metrics.OtherError)
