@@ -29,7 +29,9 @@ import (
 //
 // ctx is the connection's context: the one ConnContext returned, the
 // parent of its requests' contexts, with the PROXY header
-// (ProxyHeaderFromContext). The server calls Close on the connection the
+// (ProxyHeaderFromContext). To pass what a middleware learned to the
+// requests, let ConnContext put a pointer in the context and fill it
+// from the middleware. The server calls Close on the connection the
 // middleware returned when the connection ends, however it ends
 // (possibly more than once: Close must tolerate that); a wrapper sees the
 // connection's end there. A wrapper must not be used by the middleware
