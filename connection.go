@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
@@ -110,9 +111,53 @@ type connState struct {
 	conn engineConn // nil until the engine has it
 	l    *listener  // the endpoint it came from
 
+	// tls is the base of the connection's context on a TLS endpoint, so
+	// that TLSFromContext finds the handshake's result.
+	tls tlsContext
+
 	// Guarded by Server.mu.
 	engineDone  bool // the engine is done with the connection
 	upgradeOpen bool // a handler holds it, upgraded or hijacked
+}
+
+// tlsContext is a TLS connection's context below ConnContext's: it
+// answers TLSFromContext for the connection's context and its requests'.
+type tlsContext struct {
+	context.Context
+	tcp  atomic.Pointer[tls.Conn] // set once the handshake is done
+	quic interface{ ConnectionState() tls.ConnectionState }
+}
+
+type tlsContextKey struct{}
+
+func (c *tlsContext) Value(key any) any {
+	if key == (tlsContextKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// TLSFromContext returns the TLS state of the connection a request came
+// on, from the request's context (r.Context() or Context.Context()) or
+// from the connection's context given to ConnContext (ConnContext runs
+// before the TLS handshake: the state is there once it is done); nil for
+// a connection without TLS, or before its handshake. For a handler it is
+// r.TLS; this reaches it where only a context travels, and from
+// ConnContext's goroutines.
+func TLSFromContext(ctx context.Context) *tls.ConnectionState {
+	c, _ := ctx.Value(tlsContextKey{}).(*tlsContext)
+	if c == nil {
+		return nil
+	}
+	var cs tls.ConnectionState
+	if tc := c.tcp.Load(); tc != nil {
+		cs = tc.ConnectionState()
+	} else if c.quic != nil {
+		cs = c.quic.ConnectionState()
+	} else {
+		return nil
+	}
+	return &cs
 }
 
 // engineConn is what the server does with a connection's protocol engine.
@@ -176,6 +221,10 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 
 	// ConnContext and ConnState see the connection as accepted (with the
 	// PROXY header's addresses), as net/http's do.
+	if l.tls != nil {
+		st.tls.Context = base
+		base = &st.tls
+	}
 	accepted := nc
 	ctx := s.connContext(base, nc)
 	if s.ConnState != nil {
@@ -315,6 +364,7 @@ func (s *Server) handshake(st *connState, l *listener, ctx context.Context, nc n
 		return nil, false
 	}
 	st.tlsVersion = tc.ConnectionState().Version
+	st.tls.tcp.Store(tc)
 	st.ep.TLSEnd(start, st.tlsVersion, "")
 	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.log) {
 		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))

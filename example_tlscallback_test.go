@@ -62,3 +62,16 @@ func ExampleHTTPS_tlsHandshakeCallback() {
 	// localhost over TLS 1.3
 	// blocked.example refused: true
 }
+
+func ExampleTLSFromContext() {
+	srv := &kestrel.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Code that only gets a context (a logger, a store) finds the
+		// connection's TLS state there, as r.TLS has it.
+		if cs := kestrel.TLSFromContext(r.Context()); cs != nil {
+			fmt.Fprintf(w, "TLS %s to %s\n", tls.VersionName(cs.Version), cs.ServerName)
+			return
+		}
+		io.WriteString(w, "cleartext\n")
+	})}
+	_ = srv
+}
