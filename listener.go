@@ -1,6 +1,7 @@
 package kestrel
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -90,6 +91,19 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		l.closeIfClosing(ex)
 		serve(ex)
 		l.closeIfClosing(ex) // the head of a buffered response is still to be sent
+	}
+	if l.tls == nil {
+		if acme := s.acmeHTTPChallenge(); acme != nil {
+			// HTTP-01: the CA's requests are answered ahead of the app.
+			next := handler
+			handler = func(ex *app.Exchange) {
+				if bytes.HasPrefix(ex.Path(), []byte(acmeChallengePath)) {
+					ex.ServeHTTP(acme)
+					return
+				}
+				next(ex)
+			}
+		}
 	}
 	if s.metrics != nil {
 		handler = s.measureRequests(handler)

@@ -1,0 +1,221 @@
+package kestrel
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/kestrel-go/kestrel/internal/acmetest"
+)
+
+// The tests of automatic HTTPS run Let's Encrypt's test CA, Pebble
+// (internal/acmetest), which validates on ports that forward to the
+// servers under test, listening on port 0.
+
+const acmeTestDomain = "acme.kestrel.test"
+
+// acmeServer is a server under test with its log.
+type acmeServer struct {
+	*Server
+	log *logRecorder
+}
+
+// newACMEServer makes a server with an HTTPS endpoint whose certificate
+// comes from a, and, with plain, an http:// endpoint; Pebble's validations
+// go to it.
+func newACMEServer(t *testing.T, p *acmetest.Pebble, a *ACME, plain bool, protocols Protocols) *acmeServer {
+	t.Helper()
+	rec, log := newLogRecorder(slog.LevelInfo)
+	s := &acmeServer{log: rec, Server: &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello over "+r.Proto)
+	})}}
+	if err := s.ListenEndpoint(Endpoint{URL: "https://127.0.0.1:0", Protocols: protocols, HTTPS: &HTTPS{ACME: a}}); err != nil {
+		t.Fatal(err)
+	}
+	if plain {
+		if err := s.ListenEndpoint(Endpoint{URL: "http://127.0.0.1:0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { s.Close() })
+	if p != nil {
+		p.ForwardTLS(func() string { return s.addr("https://") })
+		p.ForwardHTTP(func() string { return s.addr("http://") })
+	}
+	return s
+}
+
+// addr is the host:port of the server's first address with the scheme.
+func (s *acmeServer) addr(scheme string) string {
+	for _, a := range s.Addresses() {
+		if rest, ok := strings.CutPrefix(a, scheme); ok {
+			return rest
+		}
+	}
+	return ""
+}
+
+// acmeOptions are the ACME options of a test against p.
+func acmeOptions(p *acmetest.Pebble, storage string) *ACME {
+	return &ACME{Domains: []string{acmeTestDomain}, Email: "admin@kestrel.test", CA: p.Directory, CARoots: p.APIRoots, AgreeToTerms: true, Storage: storage}
+}
+
+// getVerified asks s for / over h2 (or HTTP/1.1 when not h2), verifying
+// its certificate with roots, and returns the answer and the leaf.
+func getVerified(t *testing.T, addr string, roots *x509.CertPool, h3 bool) (string, *x509.Certificate) {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: roots, ServerName: acmeTestDomain}
+	var rt http.RoundTripper
+	if h3 {
+		tr := &http3.Transport{TLSClientConfig: cfg}
+		defer tr.Close()
+		rt = tr
+	} else {
+		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		rt = tr
+	}
+	c := &http.Client{Transport: rt, Timeout: 10 * time.Second}
+	resp, err := c.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatalf("GET https://%s/ (h3 %v): %v", addr, h3, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body), resp.TLS.PeerCertificates[0]
+}
+
+func TestACMETLSALPN01(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	a := acmeOptions(p, t.TempDir())
+	a.Challenges = []string{ChallengeTLSALPN01}
+	s := newACMEServer(t, p, a, false, HTTP1AndHTTP2AndHTTP3)
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	roots := p.Roots(t)
+	body, leaf := getVerified(t, s.addr("https://"), roots, false)
+	if body != "hello over HTTP/2.0" {
+		t.Errorf("over TCP: %q, want h2", body)
+	}
+	if !slices.Contains(leaf.DNSNames, acmeTestDomain) {
+		t.Errorf("certificate names %v", leaf.DNSNames)
+	}
+	body, _ = getVerified(t, s.addr("https://"), roots, true)
+	if body != "hello over HTTP/3.0" {
+		t.Errorf("over QUIC: %q", body)
+	}
+	if n := p.Orders(); n != 1 {
+		t.Errorf("Pebble received %d orders, want 1", n)
+	}
+	if got := s.log.events("CertificateObtained"); len(got) != 1 {
+		t.Errorf("CertificateObtained events: %v", got)
+	}
+	// Keys are private to the user.
+	filepath.WalkDir(a.Storage, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".key") {
+			if fi, _ := d.Info(); fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+			}
+		}
+		return nil
+	})
+}
+
+
+func TestACMEHTTP01(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	a := acmeOptions(p, t.TempDir())
+	a.Challenges = []string{ChallengeHTTP01}
+	s := newACMEServer(t, p, a, true, HTTP1AndHTTP2)
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	body, _ := getVerified(t, s.addr("https://"), p.Roots(t), false)
+	if body != "hello over HTTP/2.0" {
+		t.Errorf("got %q", body)
+	}
+	// The plain endpoint still serves the app, and unknown challenge
+	// tokens are not the app's.
+	resp, err := http.Get("http://" + s.addr("http://") + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hello over HTTP/1.1" {
+		t.Errorf("plain endpoint: %q", b)
+	}
+	resp, err = http.Get("http://" + s.addr("http://") + "/.well-known/acme-challenge/unknown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown challenge: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestACMERestartAndFleet: two servers with one storage folder make one
+// order and both serve the certificate; a server started again loads it
+// from storage without a new order.
+func TestACMERestartAndFleet(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	storage := t.TempDir()
+	s1 := newACMEServer(t, p, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	s2 := newACMEServer(t, nil, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	// Pebble validates on s1; whichever server orders, s1 answers the
+	// challenge (from the shared storage when s2 ordered).
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, s := range []*acmeServer{s1, s2} {
+		wg.Go(func() { errs[i] = s.Start() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("server %d: Start: %v\nPebble:\n%s", i+1, err, p.Log)
+		}
+	}
+	roots := p.Roots(t)
+	_, leaf1 := getVerified(t, s1.addr("https://"), roots, false)
+	_, leaf2 := getVerified(t, s2.addr("https://"), roots, false)
+	if !leaf1.Equal(leaf2) {
+		t.Errorf("the servers serve different certificates: serials %v and %v", leaf1.SerialNumber, leaf2.SerialNumber)
+	}
+	if n := p.Orders(); n != 1 {
+		t.Errorf("Pebble received %d orders from two servers sharing storage, want 1", n)
+	}
+	ordering := len(s1.log.events("CertificateOrdering")) + len(s2.log.events("CertificateOrdering"))
+	if ordering != 1 {
+		t.Errorf("%d servers ordered, want 1", ordering)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s1.Shutdown(ctx)
+	s2.Shutdown(ctx)
+
+	s3 := newACMEServer(t, p, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	if err := s3.Start(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	_, leaf3 := getVerified(t, s3.addr("https://"), roots, false)
+	if !leaf3.Equal(leaf1) {
+		t.Errorf("after a restart, another certificate: serial %v, was %v", leaf3.SerialNumber, leaf1.SerialNumber)
+	}
+	if n := p.Orders(); n != 1 {
+		t.Errorf("Pebble received %d orders after a restart with the same storage, want still 1", n)
+	}
+}
