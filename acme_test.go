@@ -134,7 +134,6 @@ func TestACMETLSALPN01(t *testing.T) {
 	})
 }
 
-
 func TestACMEHTTP01(t *testing.T) {
 	p := acmetest.Start(t, acmetest.Options{})
 	a := acmeOptions(p, t.TempDir())
