@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -163,6 +164,9 @@ func (a *ACME) check(name string) error {
 // checkACMEDomain refuses names the HTTP-01 and TLS-ALPN-01 challenges
 // cannot prove.
 func checkACMEDomain(d string) error {
+	if _, err := netip.ParseAddr(strings.Trim(d, "[]")); err == nil {
+		return errors.New("an IP address: public CAs issue certificates for domain names; use a name that resolves to this server")
+	}
 	switch {
 	case d == "":
 		return errors.New("empty name")
@@ -170,9 +174,6 @@ func checkACMEDomain(d string) error {
 		return errors.New("wildcard certificates need the DNS-01 challenge, which this server does not answer; list each name instead, or allow them with OnDemandHosts")
 	case strings.Contains(d, ":") || strings.Contains(d, "/"):
 		return errors.New("give a host name alone, without scheme, port or path")
-	}
-	if _, err := netip.ParseAddr(d); err == nil {
-		return errors.New("an IP address: public CAs issue certificates for domain names; use a name that resolves to this server")
 	}
 	if strings.EqualFold(d, "localhost") || strings.HasSuffix(strings.ToLower(d), ".localhost") {
 		return errors.New("localhost cannot be validated by a CA; use the development certificate (kestrel dev-certs) for local work")
@@ -243,6 +244,8 @@ type acmeManager struct {
 	started bool
 	stopped bool
 	expiry  map[string]time.Time // of the certificates served, by domain
+
+	failStart map[string]context.CancelCauseFunc // ends the start's obtain of a domain at its first failure
 }
 
 // acmeSet is a server's ACME managers, one per ACME configuration.
@@ -330,7 +333,7 @@ func (s *Server) acmeManagerFor(name string, a *ACME) (*acmeManager, error) {
 	if opts.KeyType != "" {
 		keyType = acmeKeyTypes[strings.ToLower(opts.KeyType)]
 	}
-	m := &acmeManager{name: name, opts: opts, log: s.log, metrics: s.metrics, expiry: map[string]time.Time{}}
+	m := &acmeManager{name: name, opts: opts, log: s.log, metrics: s.metrics, expiry: map[string]time.Time{}, failStart: map[string]context.CancelCauseFunc{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	zl := newZapLogger(s.log.With(logging.Category(logevents.CategoryACME)))
 	var magic *certmagic.Config
@@ -355,6 +358,15 @@ func (s *Server) acmeManagerFor(name string, a *ACME) (*acmeManager, error) {
 		Agreed:                  true,
 		TrustedRoots:            roots,
 		DisableTLSALPNChallenge: !m.tlsALPN,
+		// certmagic fills an empty e-mail address from the process's
+		// other configurations; the account gets the one configured.
+		NewAccountFunc: func(_ context.Context, _ *certmagic.ACMEIssuer, acct acme.Account) (acme.Account, error) {
+			acct.Contact = nil
+			if opts.Email != "" {
+				acct.Contact = []string{"mailto:" + opts.Email}
+			}
+			return acct, nil
+		},
 		// HTTP-01 is turned off in start when no endpoint can answer it.
 		Logger: zl,
 	})
@@ -452,8 +464,48 @@ func (m *acmeManager) start(tlsAddr, httpAddr *net.TCPAddr) error {
 		return nil
 	}
 	logevents.ACMEObtaining(m.log, m.name, m.opts.Domains, m.opts.ca())
-	if err := m.magic.ManageSync(m.ctx, m.opts.Domains); err != nil {
-		return fmt.Errorf("kestrel: %s: getting the certificates of %s from the ACME CA %s: %w", m.name, strings.Join(m.opts.Domains, ", "), m.opts.ca(), acmeProblem(err))
+	errs := make([]error, len(m.opts.Domains))
+	var wg sync.WaitGroup
+	for i, d := range m.opts.Domains {
+		wg.Go(func() { errs[i] = m.startDomain(d) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startDomain loads the certificate of domain from storage, or obtains
+// it. certmagic's ManageSync would, for an account without e-mail
+// address, ask for one on the terminal; its non-interactive obtain
+// retries for days instead, so the first failure ends the start here.
+func (m *acmeManager) startDomain(domain string) error {
+	_, err := m.magic.CacheManagedCertificate(m.ctx, domain)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		dir, _ := m.opts.storage()
+		folder := filepath.Join(dir, filepath.FromSlash(certmagic.StorageKeys.CertsSitePrefix(m.issuer.IssuerKey(), domain)))
+		return fmt.Errorf("kestrel: %s: the certificate of %s stored in %s cannot be used (%w): remove that folder to order a new one", m.name, domain, folder, err)
+	}
+	ctx, cancel := context.WithCancelCause(m.ctx)
+	defer cancel(nil)
+	m.mu.Lock()
+	m.failStart[domain] = cancel
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.failStart, domain)
+		m.mu.Unlock()
+	}()
+	err = m.magic.ObtainCertAsync(ctx, domain)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	if err == nil {
+		_, err = m.magic.CacheManagedCertificate(m.ctx, domain)
+	}
+	if err != nil {
+		return fmt.Errorf("kestrel: %s: getting the certificate of %s from the ACME CA %s: %w", m.name, domain, m.opts.ca(), acmeProblem(err))
 	}
 	return nil
 }
@@ -503,6 +555,12 @@ func (m *acmeManager) onEvent(_ context.Context, event string, data map[string]a
 	case "cert_failed":
 		err, _ := data["error"].(error)
 		logevents.ACMEFailed(m.log, id, renewal, acmeProblem(err))
+		m.mu.Lock()
+		fail := m.failStart[id]
+		m.mu.Unlock()
+		if fail != nil && !renewal {
+			fail(err)
+		}
 		m.metrics.ACMEResult(id, renewal, true)
 	case "cached_managed_cert":
 		m.observeCached(data["sans"])

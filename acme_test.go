@@ -218,3 +218,116 @@ func TestACMERestartAndFleet(t *testing.T) {
 		t.Errorf("Pebble received %d orders after a restart with the same storage, want still 1", n)
 	}
 }
+
+// TestACMEBadInput: each mistake is refused at start with a message that
+// names it, and leaves no server running.
+func TestACMEBadInput(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	cases := []struct {
+		name string
+		set  func(a *ACME)
+		want []string
+	}{
+		{"IP", func(a *ACME) { a.Domains = []string{"192.0.2.1"} }, []string{`ACME domain "192.0.2.1"`, "IP address"}},
+		{"IPv6", func(a *ACME) { a.Domains = []string{"2001:db8::1"} }, []string{`"2001:db8::1"`, "IP address"}},
+		{"wildcard", func(a *ACME) { a.Domains = []string{"*.example.com"} }, []string{`"*.example.com"`, "DNS-01"}},
+		{"no domains", func(a *ACME) { a.Domains = nil }, []string{"no domains", "--acme-domain"}},
+		{"terms", func(a *ACME) { a.AgreeToTerms = false }, []string{"subscriber agreement", "AgreeToTerms"}},
+		{"key type", func(a *ACME) { a.KeyType = "DSA" }, []string{`"DSA"`, "P256"}},
+		{"challenge", func(a *ACME) { a.Challenges = []string{"dns-01"} }, []string{`"dns-01"`, "tls-alpn-01"}},
+		{"storage", func(a *ACME) { a.Storage = filepath.Join(file, "acme") }, []string{"storage folder " + filepath.Join(file, "acme"), "cannot be written"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := &ACME{Domains: []string{acmeTestDomain}, AgreeToTerms: true, Storage: t.TempDir(), CA: "https://127.0.0.1:1/dir"}
+			c.set(a)
+			s := newACMEServer(t, nil, a, false, HTTP1AndHTTP2)
+			err := s.Start()
+			if err == nil {
+				t.Fatal("Start succeeded")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if len(s.Addresses()) != 0 {
+				t.Errorf("still listening on %v", s.Addresses())
+			}
+		})
+	}
+}
+
+// TestACMEUnreachableCA: a CA that cannot be reached fails Start with its
+// URL, quickly, and closes the endpoints.
+func TestACMEUnreachableCA(t *testing.T) {
+	a := &ACME{Domains: []string{acmeTestDomain}, AgreeToTerms: true, Storage: t.TempDir(), CA: "https://127.0.0.1:1/dir"}
+	s := newACMEServer(t, nil, a, false, HTTP1AndHTTP2)
+	start := time.Now()
+	err := s.Start()
+	if err == nil {
+		t.Fatal("Start succeeded")
+	}
+	t.Logf("%v after %v", err, time.Since(start))
+	for _, w := range []string{acmeTestDomain, "https://127.0.0.1:1/dir", "connection refused"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if s.State() != StateStopped {
+		t.Errorf("state %v after a failed start", s.State())
+	}
+}
+
+// TestACMERefused: a domain the CA refuses fails Start with the CA's
+// reason.
+func TestACMERefused(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{Blocklist: []string{acmeTestDomain}})
+	s := newACMEServer(t, p, acmeOptions(p, t.TempDir()), false, HTTP1AndHTTP2)
+	err := s.Start()
+	if err == nil {
+		t.Fatal("Start succeeded")
+	}
+	t.Log(err)
+	for _, w := range []string{acmeTestDomain, p.Directory, "the CA said"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
+
+// TestACMECorruptedStorage: a stored certificate that cannot be read is
+// a clear error at start that names the file.
+func TestACMECorruptedStorage(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	storage := t.TempDir()
+	s := newACMEServer(t, p, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	s.Close()
+	var crt string
+	filepath.WalkDir(storage, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".crt") {
+			crt = path
+		}
+		return nil
+	})
+	if crt == "" {
+		t.Fatal("no certificate stored")
+	}
+	if err := os.WriteFile(crt, []byte("-----BEGIN CERTIFICATE-----\nbroken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = newACMEServer(t, p, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	err := s.Start()
+	if err == nil {
+		t.Fatal("Start succeeded with a corrupted certificate")
+	}
+	for _, w := range []string{"the certificate of " + acmeTestDomain + " stored in " + filepath.Dir(crt), "cannot be used", "remove that folder"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}

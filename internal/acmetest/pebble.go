@@ -93,21 +93,37 @@ func moduleDir(t testing.TB) string {
 // programs that cannot report the port they bound.
 func freePort(t testing.TB, network string) int {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	for {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
+		port := l.Addr().(*net.TCPAddr).Port
+		if network != "udp" {
+			l.Close()
+			return port
+		}
+		// DNS: free on both TCP and UDP.
+		c, err := net.ListenPacket("udp4", l.Addr().String())
+		l.Close()
+		if err == nil {
+			c.Close()
+			return port
+		}
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+}
+
+// waitListening waits until something accepts TCP connections at addr.
+func waitListening(addr string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return false
 }
 
 // Start runs pebble-challtestsrv and Pebble until the test ends. Pebble
@@ -135,6 +151,11 @@ func Start(t testing.TB, opts Options) *Pebble {
 			"-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort), "-management", "127.0.0.1:"+strconv.Itoa(freePort(t, "tcp")),
 			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
 		challLog := start(t, chall)
+		if !waitListening("127.0.0.1:" + strconv.Itoa(dnsPort)) {
+			lastErr = "pebble-challtestsrv did not listen on its DNS port; its log:\n" + challLog.String()
+			chall.Process.Kill()
+			continue
+		}
 
 		apiPort, mgmtPort := freePort(t, "tcp"), freePort(t, "tcp")
 		profiles := map[string]any{"default": map[string]any{"description": "test", "validityPeriod": 7776000}}
