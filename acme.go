@@ -615,21 +615,29 @@ func (s *Server) startACME() error {
 	var httpAddr *net.TCPAddr
 	tlsAddrs := map[*acmeManager]*net.TCPAddr{}
 	for _, l := range s.listeners {
-		if l.sock == nil {
-			continue
-		}
-		a, ok := l.sock.Addr().(*net.TCPAddr)
-		if !ok {
-			continue
+		var a *net.TCPAddr
+		if l.sock != nil {
+			a, _ = l.sock.Addr().(*net.TCPAddr)
 		}
 		switch {
 		case l.tls == nil && l.ep.scheme == "http" && httpAddr == nil:
 			httpAddr = a
 		case l.tls != nil && l.tls.acme != nil && tlsAddrs[l.tls.acme] == nil:
-			tlsAddrs[l.tls.acme] = a
+			tlsAddrs[l.tls.acme] = a // nil for HTTP/3 only or a Unix socket: served, without TLS-ALPN-01
 		}
 	}
 	s.mu.Unlock()
+	// The managers of endpoints no longer served (Reload) stop; their
+	// certificates stay in storage.
+	s.acme.mu.Lock()
+	for a, m := range s.acme.managers {
+		if _, served := tlsAddrs[m]; !served {
+			delete(s.acme.managers, a)
+			defer m.stop()
+		}
+	}
+	s.acme.mu.Unlock()
+	ms = s.acme.all()
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex

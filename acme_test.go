@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,8 +42,10 @@ func newACMEServer(t *testing.T, p *acmetest.Pebble, a *ACME, plain bool, protoc
 	s := &acmeServer{log: rec, Server: &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello over "+r.Proto)
 	})}}
-	if err := s.ListenEndpoint(Endpoint{URL: "https://127.0.0.1:0", Protocols: protocols, HTTPS: &HTTPS{ACME: a}}); err != nil {
-		t.Fatal(err)
+	if a != nil {
+		if err := s.ListenEndpoint(Endpoint{URL: "https://127.0.0.1:0", Protocols: protocols, HTTPS: &HTTPS{ACME: a}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if plain {
 		if err := s.ListenEndpoint(Endpoint{URL: "http://127.0.0.1:0"}); err != nil {
@@ -329,5 +332,95 @@ func TestACMECorruptedStorage(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
+	}
+}
+
+// TestConfigACME: Kestrel:Acme is the default certificate of the https://
+// endpoints without one, and the base of an endpoint's Certificate:Acme.
+func TestConfigACME(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appsettings.json")
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {
+		"Acme": {"Domains": ["a.example.com"], "Email": "ops@example.com", "Staging": true, "AgreeToTerms": true, "Storage": "acme", "KeyType": "P384"},
+		"Endpoints": {
+			"A": {"Url": "https://127.0.0.1:0"},
+			"B": {"Url": "https://127.0.0.1:0", "Certificate": {"Acme": {"Domains": ["b.example.com"], "Challenges": ["http-01"]}}},
+			"Http": {"Url": "http://127.0.0.1:0"}}}}`), file, nil, []string{"Kestrel__Acme__OnDemandHosts__0=*.users.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: discardLogger()}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	def := s.DefaultHTTPS
+	if def == nil || def.ACME == nil {
+		t.Fatalf("DefaultHTTPS %+v, want ACME", def)
+	}
+	want := ACME{Domains: []string{"a.example.com"}, Email: "ops@example.com", Staging: true, AgreeToTerms: true,
+		Storage: filepath.Join(dir, "acme"), KeyType: "P384", OnDemandHosts: []string{"*.users.example.com"}}
+	if !reflect.DeepEqual(*def.ACME, want) {
+		t.Errorf("Kestrel:Acme:\n got %+v\nwant %+v", *def.ACME, want)
+	}
+	if def.ACME.ca() != LetsEncryptStagingCA {
+		t.Errorf("CA %s, want staging", def.ACME.ca())
+	}
+	var b *ACME
+	for _, ep := range s.endpoints {
+		if ep.opts.HTTPS != nil && ep.opts.HTTPS.ACME != nil {
+			b = ep.opts.HTTPS.ACME
+		}
+	}
+	if b == nil {
+		t.Fatal("endpoint B has no ACME")
+	}
+	want.Domains, want.Challenges = []string{"b.example.com"}, []string{"http-01"}
+	if !reflect.DeepEqual(*b, want) {
+		t.Errorf("endpoint B:\n got %+v\nwant %+v", *b, want)
+	}
+
+	for _, tc := range []struct{ json, want string }{
+		{`{"Kestrel": {"Acme": {"Domain": ["a.example.com"]}}}`, `unknown section "Kestrel:Acme:Domain" (did you mean "Kestrel:Acme:Domains"?)`},
+		{`{"Kestrel": {"Acme": {"Domains": ["10.0.0.1"], "AgreeToTerms": true}}}`, `Kestrel:Acme: ACME domain "10.0.0.1": an IP address`},
+		{`{"Kestrel": {"Acme": {"Domains": ["a.example.com"]}}}`, `Kestrel:Acme: ACME: the CA's subscriber agreement must be accepted`},
+		{`{"Kestrel": {"Acme": {"Domains": ["a.example.com"], "AgreeToTerms": true, "CA": "letsencrypt"}}}`, `Kestrel:Acme:CA: "letsencrypt" is not the URL of an ACME directory`},
+		{`{"Kestrel": {"Endpoints": {"W": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "a.pfx", "Acme": {"Domains": ["a.example.com"]}}}}}}`, `Kestrel:Endpoints:W:Certificate: Path and Acme both give the certificate; keep one`},
+		{`{"Kestrel": {"Acme": {"Domains": ["a.example.com"], "AgreeToTerms": true}, "Certificates": {"Default": {"Path": "a.pfx"}}}}`, `Kestrel:Acme and Kestrel:Certificates:Default both give the default certificate`},
+	} {
+		cfg, err := ParseConfig([]byte(tc.json), file, nil, nil)
+		if err == nil {
+			err = cfg.Apply(&Server{Logger: discardLogger()})
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %v\nwant %s", tc.json, err, tc.want)
+		}
+	}
+}
+
+// TestConfigACMEWithPebble: a configuration file's Kestrel:Acme section
+// gets its endpoint a certificate, with HTTP-01 on its http:// endpoint.
+func TestConfigACMEWithPebble(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	dir := t.TempDir()
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {
+		"Acme": {"Domains": ["`+acmeTestDomain+`"], "AgreeToTerms": true, "Storage": "acme", "CA": "`+p.Directory+`",
+			"CARootsFile": "`+p.APIRootsFile+`", "Challenges": ["http-01"]},
+		"Endpoints": {"Https": {"Url": "https://127.0.0.1:0"}, "Http": {"Url": "http://127.0.0.1:0"}}}}`), filepath.Join(dir, "appsettings.json"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newACMEServer(t, p, nil, false, 0)
+	if err := cfg.Apply(s.Server); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	body, _ := getVerified(t, s.addr("https://"), p.Roots(t), false)
+	if body != "hello over HTTP/2.0" {
+		t.Errorf("got %q", body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "acme", "certificates")); err != nil {
+		t.Errorf("the storage folder is not relative to the configuration file: %v", err)
 	}
 }
