@@ -422,7 +422,7 @@ func (m *acmeManager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 // once the endpoints that answer the challenges are listening: the TCP
 // port of an HTTPS endpoint of this manager (TLS-ALPN-01) and of a plain
 // one (HTTP-01).
-func (m *acmeManager) start(tlsAddr, httpAddr *net.TCPAddr) error {
+func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 	m.mu.Lock()
 	if m.started || m.stopped {
 		m.mu.Unlock()
@@ -463,7 +463,7 @@ func (m *acmeManager) start(tlsAddr, httpAddr *net.TCPAddr) error {
 	if len(m.opts.Domains) == 0 {
 		return nil
 	}
-	logevents.ACMEObtaining(m.log, m.name, m.opts.Domains, m.opts.ca())
+	logevents.ACMEObtaining(m.log, url, m.opts.Domains, m.opts.ca())
 	errs := make([]error, len(m.opts.Domains))
 	var wg sync.WaitGroup
 	for i, d := range m.opts.Domains {
@@ -609,12 +609,22 @@ const acmeChallengePath = "/.well-known/acme-challenge/"
 func (s *Server) startACME() error {
 	ms := s.acme.all()
 	if len(ms) == 0 {
+		s.mu.Lock()
+		def := s.active.defaultHTTPS
+		s.mu.Unlock()
+		if def != nil && def.ACME != nil {
+			logevents.General(s.log, slog.LevelWarn, "AcmeUnused", "ACME is configured (Kestrel:Acme, --acme-domain or Server.DefaultHTTPS) but no https:// endpoint uses it; add one, such as --urls \"https://*:443;http://*:80\".")
+		}
 		return nil
 	}
 	s.mu.Lock()
 	var httpAddr *net.TCPAddr
 	tlsAddrs := map[*acmeManager]*net.TCPAddr{}
+	urls := map[*acmeManager]string{}
 	for _, l := range s.listeners {
+		if l.tls != nil && l.tls.acme != nil && urls[l.tls.acme] == "" {
+			urls[l.tls.acme] = l.url()
+		}
 		var a *net.TCPAddr
 		if l.sock != nil {
 			a, _ = l.sock.Addr().(*net.TCPAddr)
@@ -643,7 +653,7 @@ func (s *Server) startACME() error {
 	var mu sync.Mutex
 	for _, m := range ms {
 		wg.Go(func() {
-			if err := m.start(tlsAddrs[m], httpAddr); err != nil {
+			if err := m.start(urls[m], tlsAddrs[m], httpAddr); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
