@@ -265,11 +265,20 @@ func (p *Pebble) forwarder(t testing.TB, target *atomic.Pointer[func() string]) 
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				to := target.Load()
-				if to == nil {
+				// The target may not be known yet: a server of a fleet
+				// can order before the one validated on listens.
+				var addr string
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if to := target.Load(); to != nil {
+						if addr = (*to)(); addr != "" {
+							break
+						}
+					}
+				}
+				if addr == "" {
 					return
 				}
-				s, err := net.DialTimeout("tcp", (*to)(), 5*time.Second)
+				s, err := net.DialTimeout("tcp", addr, 5*time.Second)
 				if err != nil {
 					return
 				}
