@@ -119,6 +119,10 @@ type ACME struct {
 	// when it is renewed; zero means a third (certmagic's default), or
 	// the CA's renewal information (ARI) when it gives one.
 	RenewalWindowRatio float64
+
+	// renewCheck is how often the certificates are checked for renewal;
+	// zero means certmagic's default (10 minutes). For tests.
+	renewCheck time.Duration
 }
 
 // acmeKeyTypes maps ACME.KeyType's names to certmagic's.
@@ -338,8 +342,9 @@ func (s *Server) acmeManagerFor(name string, a *ACME) (*acmeManager, error) {
 	zl := newZapLogger(s.log.With(logging.Category(logevents.CategoryACME)))
 	var magic *certmagic.Config
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
-		Logger:           zl,
+		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		RenewCheckInterval: opts.renewCheck,
+		Logger:             zl,
 	})
 	storage := &certmagic.FileStorage{Path: dir}
 	template := certmagic.Config{
@@ -478,8 +483,13 @@ func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 // address, ask for one on the terminal; its non-interactive obtain
 // retries for days instead, so the first failure ends the start here.
 func (m *acmeManager) startDomain(domain string) error {
-	_, err := m.magic.CacheManagedCertificate(m.ctx, domain)
+	cert, err := m.magic.CacheManagedCertificate(m.ctx, domain)
 	if err == nil {
+		if cert.NeedsRenewal(m.magic) {
+			// Served meanwhile, even expired: better than nothing while
+			// the CA answers.
+			go m.magic.RenewCertAsync(m.ctx, domain, false)
+		}
 		return nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -662,6 +672,22 @@ func (s *Server) startACME() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// dropUnstartedACME stops the managers made for endpoints that did not
+// start (a failed Start).
+func (s *Server) dropUnstartedACME() {
+	s.acme.mu.Lock()
+	defer s.acme.mu.Unlock()
+	for a, m := range s.acme.managers {
+		m.mu.Lock()
+		started := m.started
+		m.mu.Unlock()
+		if !started {
+			delete(s.acme.managers, a)
+			m.stop()
+		}
+	}
 }
 
 // stopACME stops every ACME manager of the server.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/kestrel-go/kestrel/internal/acmetest"
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 )
 
 // The tests of automatic HTTPS run Let's Encrypt's test CA, Pebble
@@ -79,7 +81,13 @@ func acmeOptions(p *acmetest.Pebble, storage string) *ACME {
 // its certificate with roots, and returns the answer and the leaf.
 func getVerified(t *testing.T, addr string, roots *x509.CertPool, h3 bool) (string, *x509.Certificate) {
 	t.Helper()
-	cfg := &tls.Config{RootCAs: roots, ServerName: acmeTestDomain}
+	return getVerifiedName(t, addr, acmeTestDomain, roots, h3)
+}
+
+// getVerifiedName is getVerified for the certificate of name.
+func getVerifiedName(t *testing.T, addr, name string, roots *x509.CertPool, h3 bool) (string, *x509.Certificate) {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: roots, ServerName: name}
 	var rt http.RoundTripper
 	if h3 {
 		tr := &http3.Transport{TLSClientConfig: cfg}
@@ -423,4 +431,90 @@ func TestConfigACMEWithPebble(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "acme", "certificates")); err != nil {
 		t.Errorf("the storage folder is not relative to the configuration file: %v", err)
 	}
+}
+
+// TestACMERenewal: a certificate is renewed in the background before it
+// expires: new connections get the new one, a connection made before
+// goes on; the renewal and the expiry are in the metrics. When the CA
+// is then unreachable, the failed renewal is a Warning with the CA's
+// error, and the current certificate is still served.
+func TestACMERenewal(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{ValidityPeriod: 40 * time.Second})
+	a := acmeOptions(p, t.TempDir())
+	// A name of its own: certmagic's renewal backoff after a failure is
+	// per name and process-wide, and this test ends with one.
+	domain := fmt.Sprintf("renewal-%d.kestrel.test", time.Now().UnixNano())
+	a.Domains = []string{domain}
+	a.RenewalWindowRatio = 0.95 // renew 2 s after issuance
+	a.renewCheck = 200 * time.Millisecond
+	reader, mp := metricstest.New()
+	s := newACMEServer(t, p, a, false, HTTP1AndHTTP2)
+	s.MeterProvider = mp
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	roots := p.Roots(t)
+	// One HTTP/2 connection, kept across the renewal.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: domain}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	kept := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(c *http.Client) *x509.Certificate {
+		t.Helper()
+		resp, err := c.Get("https://" + s.addr("https://") + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.TLS.PeerCertificates[0]
+	}
+	first := get(kept)
+	waitLong(t, "a renewal", func() bool { return len(renewals(s.log, "CertificateObtained")) > 0 })
+	if again := get(kept); !again.Equal(first) {
+		t.Errorf("the connection made before the renewal was replaced")
+	}
+	_, renewed := getVerifiedName(t, s.addr("https://"), domain, roots, false)
+	if renewed.Equal(first) {
+		t.Errorf("a new connection still gets the first certificate (serial %v)", first.SerialNumber)
+	}
+	if n := metricstest.Total(metricstest.Points(t, reader, "kestrel.acme.certificate.renewals")); n < 1 {
+		t.Errorf("kestrel.acme.certificate.renewals = %v, want 1 or more", n)
+	}
+	expiry := metricstest.Match(metricstest.Points(t, reader, "kestrel.acme.certificate.expiry"), map[string]string{"tls.server.name": domain})
+	if len(expiry) != 1 || expiry[0].Value < float64(first.NotAfter.Unix()) {
+		t.Errorf("kestrel.acme.certificate.expiry: %+v, want at least %d", expiry, first.NotAfter.Unix())
+	}
+
+	p.Stop()
+	waitLong(t, "a failed renewal", func() bool { return len(renewals(s.log, "CertificateFailed")) > 0 })
+	failed := renewals(s.log, "CertificateFailed")[0]
+	if failed.level != slog.LevelWarn || !strings.Contains(failed.msg, "the current one is still served") || !strings.Contains(failed.msg, "connection refused") {
+		t.Errorf("failed renewal logged as %v %q", failed.level, failed.msg)
+	}
+	getVerifiedName(t, s.addr("https://"), domain, roots, false) // still served
+	if n := metricstest.Total(metricstest.Points(t, reader, "kestrel.acme.certificate.failures")); n < 1 {
+		t.Errorf("kestrel.acme.certificate.failures = %v, want 1 or more", n)
+	}
+}
+
+// renewals returns the events called name about renewals.
+func renewals(r *logRecorder, name string) []event {
+	var out []event
+	for _, e := range r.events(name) {
+		if e.attrs["Renewal"] == "true" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitLong polls cond for 20 s.
+func waitLong(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("no %s within 20 s", what)
 }

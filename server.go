@@ -457,6 +457,7 @@ func defaultLogger() *slog.Logger {
 // returns; if they cannot, the server is closed and the error says why.
 func (s *Server) Start() error {
 	if err := s.start(); err != nil {
+		s.dropUnstartedACME()
 		return err
 	}
 	if err := s.startACME(); err != nil {

@@ -47,7 +47,8 @@ type Pebble struct {
 	// Log is what Pebble writes.
 	Log *proctest.Log
 
-	mgmt string // management API address
+	mgmt string    // management API address
+	proc *exec.Cmd // pebble
 
 	tlsTarget, httpTarget atomic.Pointer[func() string] // where validations are forwarded
 }
@@ -190,6 +191,7 @@ func Start(t testing.TB, opts Options) *Pebble {
 		p.Directory = "https://127.0.0.1:" + strconv.Itoa(apiPort) + "/dir"
 		p.mgmt = "127.0.0.1:" + strconv.Itoa(mgmtPort)
 		if err := p.waitReady(cmd, challLog); err == nil {
+			p.proc = cmd
 			return p
 		} else {
 			lastErr = err.Error()
@@ -343,4 +345,9 @@ var issuedRE = regexp.MustCompile(`Issued certificate serial`)
 // Issued is how many certificates Pebble has issued, from its log.
 func (p *Pebble) Issued() int {
 	return len(issuedRE.FindAllStringIndex(p.Log.String(), -1))
+}
+
+// Stop kills Pebble: the CA becomes unreachable.
+func (p *Pebble) Stop() {
+	p.proc.Process.Kill()
 }
