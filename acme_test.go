@@ -518,3 +518,34 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("no %s within 20 s", what)
 }
+
+// TestACMEOnDemand: a name of OnDemandHosts gets its certificate during
+// its first handshake; a name not listed gets none, and no order.
+func TestACMEOnDemand(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	a := acmeOptions(p, t.TempDir())
+	a.Domains = nil
+	a.OnDemandHosts = []string{"*.od.kestrel.test"}
+	s := newACMEServer(t, p, a, false, HTTP1AndHTTP2)
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if n := p.Orders(); n != 0 {
+		t.Errorf("%d orders at start, want none", n)
+	}
+	roots := p.Roots(t)
+	body, leaf := getVerifiedName(t, s.addr("https://"), "app.od.kestrel.test", roots, false)
+	if body != "hello over HTTP/2.0" || !slices.Contains(leaf.DNSNames, "app.od.kestrel.test") {
+		t.Errorf("got %q from a certificate for %v", body, leaf.DNSNames)
+	}
+	for _, name := range []string{"other.kestrel.test", "a.b.od.kestrel.test"} {
+		c, err := tls.Dial("tcp", s.addr("https://"), &tls.Config{RootCAs: roots, ServerName: name})
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: a handshake succeeded", name)
+		}
+	}
+	if n := p.Orders(); n != 1 {
+		t.Errorf("%d orders, want 1 (for the allowed name only)", n)
+	}
+}
