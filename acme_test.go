@@ -549,3 +549,31 @@ func TestACMEOnDemand(t *testing.T) {
 		t.Errorf("%d orders, want 1 (for the allowed name only)", n)
 	}
 }
+
+// TestACMENoChallenge: when neither challenge can be answered, Start
+// says which endpoint is missing.
+func TestACMENoChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		protocols  Protocols
+		challenges []string
+		want       []string
+	}{
+		{"HTTP/3 only", HTTP3, nil, []string{"no ACME challenge can be answered", "https://127.0.0.1:0 does not", "add an http:// endpoint"}},
+		{"HTTP-01 without an http endpoint", HTTP1AndHTTP2, []string{ChallengeHTTP01}, []string{"TLS-ALPN-01 is not among ACME.Challenges", "the server has none", "add an http:// endpoint"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &ACME{Domains: []string{acmeTestDomain}, AgreeToTerms: true, Storage: t.TempDir(), CA: "https://127.0.0.1:1/dir", Challenges: tc.challenges}
+			s := newACMEServer(t, nil, a, false, tc.protocols)
+			err := s.Start()
+			if err == nil {
+				t.Fatal("Start succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
