@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -254,6 +255,7 @@ type acmeManager struct {
 
 // acmeSet is a server's ACME managers, one per ACME configuration.
 type acmeSet struct {
+	used     atomic.Bool // a manager was made: plain endpoints answer HTTP-01
 	mu       sync.Mutex
 	managers map[*ACME]*acmeManager
 }
@@ -392,6 +394,7 @@ func (s *Server) acmeManagerFor(name string, a *ACME) (*acmeManager, error) {
 		s.acme.managers = map[*ACME]*acmeManager{}
 	}
 	s.acme.managers[a] = m
+	s.acme.used.Store(true)
 	return m, nil
 }
 
@@ -595,12 +598,9 @@ func (m *acmeManager) observeCached(sans any) {
 }
 
 // acmeHTTPChallenge answers the HTTP-01 challenges of the server's ACME
-// managers, under /.well-known/acme-challenge/; nil when there are none.
+// managers, under /.well-known/acme-challenge/.
 func (s *Server) acmeHTTPChallenge() http.Handler {
 	ms := s.acme.all()
-	if len(ms) == 0 {
-		return nil
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range ms {
 			if m.issuer.HandleHTTPChallenge(w, r) {

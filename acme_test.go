@@ -577,3 +577,37 @@ func TestACMENoChallenge(t *testing.T) {
 		})
 	}
 }
+
+// TestACMEReload: an ACME endpoint added by Reload gets its certificate
+// before Reload returns, through HTTP-01 on the plain endpoint that was
+// already serving.
+func TestACMEReload(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appsettings.json")
+	parse := func(json string) *Config {
+		t.Helper()
+		c, err := ParseConfig([]byte(json), file, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	s := newACMEServer(t, p, nil, false, 0)
+	if err := parse(`{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`).Apply(s.Server); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Reload(parse(`{"Kestrel": {
+		"Acme": {"Domains": ["` + acmeTestDomain + `"], "AgreeToTerms": true, "Storage": "acme", "CA": "` + p.Directory + `",
+			"CARootsFile": "` + p.APIRootsFile + `", "Challenges": ["http-01"]},
+		"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}, "Https": {"Url": "https://127.0.0.1:0"}}}}`))
+	if err != nil {
+		t.Fatalf("Reload: %v\nPebble:\n%s", err, p.Log)
+	}
+	if body, _ := getVerified(t, s.addr("https://"), p.Roots(t), false); body != "hello over HTTP/2.0" {
+		t.Errorf("got %q", body)
+	}
+}

@@ -93,16 +93,15 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		l.closeIfClosing(ex) // the head of a buffered response is still to be sent
 	}
 	if l.tls == nil {
-		if acme := s.acmeHTTPChallenge(); acme != nil {
-			// HTTP-01: the CA's requests are answered ahead of the app.
-			next := handler
-			handler = func(ex *app.Exchange) {
-				if bytes.HasPrefix(ex.Path(), []byte(acmeChallengePath)) {
-					ex.ServeHTTP(acme)
-					return
-				}
-				next(ex)
+		// HTTP-01: the CA's requests are answered ahead of the app, once
+		// an endpoint has ACME (Start or a later Reload).
+		next := handler
+		handler = func(ex *app.Exchange) {
+			if s.acme.used.Load() && bytes.HasPrefix(ex.Path(), []byte(acmeChallengePath)) {
+				ex.ServeHTTP(s.acmeHTTPChallenge())
+				return
 			}
+			next(ex)
 		}
 	}
 	if s.metrics != nil {
