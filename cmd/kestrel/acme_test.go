@@ -2,10 +2,14 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +98,48 @@ func TestACMEFlagErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestACMEStorageNotWritable: a storage folder the user may not write
+// fails the start with the folder and the fix (run as an unprivileged
+// user: root may write anywhere).
+func TestACMEStorageNotWritable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("file permissions are a Linux test here")
+	}
+	bin := buildCommand(t)
+	os.Chmod(filepath.Dir(bin), 0o755) // the unprivileged user runs it
+	parent := t.TempDir()
+	os.Chmod(parent, 0o755)
+	locked := filepath.Join(parent, "locked")
+	if err := os.Mkdir(locked, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	storage := filepath.Join(locked, "acme")
+	var prefix []string
+	if os.Getuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Fatal("setpriv (util-linux) is not installed")
+		}
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+	}
+	args := append(prefix, bin, "--urls", "https://127.0.0.1:0", "--acme-domain", acmeTestDomain, "--acme-agree",
+		"--acme-ca", "https://127.0.0.1:1/dir", "--acme-storage", storage)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "HOME="+parent)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("%v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{"the ACME storage folder " + storage + " cannot be written", "permission denied", "make it writable by the user the server runs as"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(storage); err == nil {
+		t.Errorf("%s was created", storage)
 	}
 }
