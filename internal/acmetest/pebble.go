@@ -151,7 +151,7 @@ func Start(t testing.TB, opts Options) *Pebble {
 		chall := exec.Command(challBin, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 			"-dnsserver", "127.0.0.1:"+strconv.Itoa(dnsPort), "-management", "127.0.0.1:"+strconv.Itoa(freePort(t, "tcp")),
 			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
-		challLog := start(t, chall)
+		challLog, _ := start(t, chall)
 		if !waitListening("127.0.0.1:" + strconv.Itoa(dnsPort)) {
 			lastErr = "pebble-challtestsrv did not listen on its DNS port; its log:\n" + challLog.String()
 			chall.Process.Kill()
@@ -187,10 +187,11 @@ func Start(t testing.TB, opts Options) *Pebble {
 		// the time (PEBBLE_WFE_NONCEREJECT's default), which clients
 		// must survive.
 		cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1")
-		p.Log = start(t, cmd)
+		var exited <-chan struct{}
+		p.Log, exited = start(t, cmd)
 		p.Directory = "https://127.0.0.1:" + strconv.Itoa(apiPort) + "/dir"
 		p.mgmt = "127.0.0.1:" + strconv.Itoa(mgmtPort)
-		if err := p.waitReady(cmd, challLog); err == nil {
+		if err := p.waitReady(exited, challLog); err == nil {
 			p.proc = cmd
 			return p
 		} else {
@@ -203,10 +204,11 @@ func Start(t testing.TB, opts Options) *Pebble {
 	return nil
 }
 
-// start runs cmd with its output in a log, killed when the test ends.
-func start(t testing.TB, cmd *exec.Cmd) *proctest.Log {
+// start runs cmd with its output in a log, killed when the test ends;
+// exited is closed when it has.
+func start(t testing.TB, cmd *exec.Cmd) (log *proctest.Log, exited <-chan struct{}) {
 	t.Helper()
-	log := &proctest.Log{}
+	log = &proctest.Log{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", cmd.Path, err)
@@ -217,16 +219,18 @@ func start(t testing.TB, cmd *exec.Cmd) *proctest.Log {
 		cmd.Process.Kill()
 		<-done
 	})
-	return log
+	return log, done
 }
 
 // waitReady waits until the ACME directory answers.
-func (p *Pebble) waitReady(cmd *exec.Cmd, challLog *proctest.Log) error {
+func (p *Pebble) waitReady(exited <-chan struct{}, challLog *proctest.Log) error {
 	c := p.apiClient()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if cmd.ProcessState != nil {
-			break
+		select {
+		case <-exited:
+			return fmt.Errorf("it exited; Pebble's log:\n%s", p.Log)
+		default:
 		}
 		resp, err := c.Get(p.Directory)
 		if err == nil {
