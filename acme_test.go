@@ -20,7 +20,9 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/kestrel-go/kestrel/internal/acmetest"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+	"github.com/kestrel-go/kestrel/logging"
 )
 
 // The tests of automatic HTTPS run Let's Encrypt's test CA, Pebble
@@ -40,7 +42,7 @@ type acmeServer struct {
 // go to it.
 func newACMEServer(t *testing.T, p *acmetest.Pebble, a *ACME, plain bool, protocols Protocols) *acmeServer {
 	t.Helper()
-	rec, log := newLogRecorder(slog.LevelInfo)
+	rec, log := newLogRecorder(slog.LevelDebug)
 	s := &acmeServer{log: rec, Server: &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello over "+r.Proto)
 	})}}
@@ -133,6 +135,16 @@ func TestACMETLSALPN01(t *testing.T) {
 	}
 	if got := s.log.events("CertificateObtained"); len(got) != 1 {
 		t.Errorf("CertificateObtained events: %v", got)
+	}
+	// certmagic's own logs reach the server's logger, at Debug.
+	var certmagicLogs int
+	for _, e := range s.log.events("") {
+		if e.attrs["certmagic"] != "" && e.attrs[logging.CategoryKey] == logevents.CategoryACME && e.level == slog.LevelDebug {
+			certmagicLogs++
+		}
+	}
+	if certmagicLogs == 0 {
+		t.Error("no certmagic log reached the server's logger")
 	}
 	// Keys are private to the user.
 	filepath.WalkDir(a.Storage, func(path string, d os.DirEntry, err error) error {
