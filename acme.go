@@ -247,6 +247,7 @@ type acmeManager struct {
 
 	mu      sync.Mutex
 	started bool
+	ready   bool // the issuer's challenge settings are made: HTTP-01 may read them
 	stopped bool
 	expiry  map[string]time.Time // of the certificates served, by domain
 
@@ -468,6 +469,9 @@ func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 	if tlsOK && httpOK && listenHost(tlsAddr) != listenHost(httpAddr) {
 		m.issuer.ListenHost = "" // both are reached through every interface's address
 	}
+	m.mu.Lock()
+	m.ready = true
+	m.mu.Unlock()
 	if len(m.opts.Domains) == 0 {
 		return nil
 	}
@@ -603,7 +607,10 @@ func (s *Server) acmeHTTPChallenge() http.Handler {
 	ms := s.acme.all()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range ms {
-			if m.issuer.HandleHTTPChallenge(w, r) {
+			m.mu.Lock()
+			ready := m.ready
+			m.mu.Unlock()
+			if ready && m.issuer.HandleHTTPChallenge(w, r) {
 				return
 			}
 		}
