@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -79,14 +80,21 @@ type Config struct {
 	// Handler applies.
 	ForwardedHeaders ForwardedHeadersConfig
 
+	// Acme gets certificates from an ACME CA such as Let's Encrypt
+	// (HTTPS.ACME): it is the certificate of the https:// endpoints that
+	// have none of their own (instead of Certificates:Default), and the
+	// settings an endpoint's Certificate:Acme section starts from.
+	Acme *AcmeConfig
+
 	// Status is the status page (Server.StatusHandler) a program serves
 	// ahead of its application, as the kestrel command does: see
 	// StatusPage.
 	Status StatusConfig
 
-	store    *settings.Store
-	dir      string   // the content root: relative paths resolve against it
-	warnings []string // logged by Apply
+	store       *settings.Store
+	dir         string   // the content root: relative paths resolve against it
+	warnings    []string // logged by Apply
+	defaultACME *ACME    // Kestrel:Acme's, made once: the endpoints that use it share its certificates
 }
 
 // StatusConfig is Kestrel:Status, the status page.
@@ -142,9 +150,99 @@ type EndpointDefaultsConfig struct {
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
-// PEM files (the key may be encrypted with Password).
+// PEM files (the key may be encrypted with Password); or, with Acme, says
+// that the certificate comes from an ACME CA.
 type CertificateConfig struct {
 	Path, KeyPath, Password string
+
+	// Acme gets the endpoint's certificate from an ACME CA, with the
+	// keys of Kestrel:Acme for those it does not set.
+	Acme *AcmeConfig
+}
+
+// AcmeConfig is Kestrel:Acme, or an endpoint's Certificate:Acme: the
+// fields of ACME.
+type AcmeConfig struct {
+	Domains            []string
+	Email              string
+	CA                 string // the directory URL; default Let's Encrypt
+	Staging            *bool  // Let's Encrypt's staging CA, when CA is not set
+	AgreeToTerms       *bool
+	Storage            string // relative paths resolve like certificate paths
+	KeyType            string
+	Challenges         []string
+	OnDemandHosts      []string
+	CARootsFile        string
+	RenewalWindowRatio *float64
+}
+
+// merge returns a's keys over base's.
+func (a *AcmeConfig) merge(base *AcmeConfig) AcmeConfig {
+	var out AcmeConfig
+	if base != nil {
+		out = *base
+	}
+	if a == nil {
+		return out
+	}
+	if len(a.Domains) > 0 {
+		out.Domains = a.Domains
+	}
+	if a.Email != "" {
+		out.Email = a.Email
+	}
+	if a.CA != "" {
+		out.CA = a.CA
+	}
+	if a.Staging != nil {
+		out.Staging = a.Staging
+	}
+	if a.AgreeToTerms != nil {
+		out.AgreeToTerms = a.AgreeToTerms
+	}
+	if a.Storage != "" {
+		out.Storage = a.Storage
+	}
+	if a.KeyType != "" {
+		out.KeyType = a.KeyType
+	}
+	if len(a.Challenges) > 0 {
+		out.Challenges = a.Challenges
+	}
+	if len(a.OnDemandHosts) > 0 {
+		out.OnDemandHosts = a.OnDemandHosts
+	}
+	if a.CARootsFile != "" {
+		out.CARootsFile = a.CARootsFile
+	}
+	if a.RenewalWindowRatio != nil {
+		out.RenewalWindowRatio = a.RenewalWindowRatio
+	}
+	return out
+}
+
+// acme turns the section at key into ACME options, checked.
+func (c *Config) acme(key string, a AcmeConfig) (*ACME, error) {
+	out := &ACME{Domains: a.Domains, Email: a.Email, CA: a.CA, Storage: c.path(a.Storage), KeyType: a.KeyType,
+		Challenges: a.Challenges, OnDemandHosts: a.OnDemandHosts, CARootsFile: c.path(a.CARootsFile)}
+	if a.Staging != nil {
+		out.Staging = *a.Staging
+	}
+	if a.AgreeToTerms != nil {
+		out.AgreeToTerms = *a.AgreeToTerms
+	}
+	if a.RenewalWindowRatio != nil {
+		out.RenewalWindowRatio = *a.RenewalWindowRatio
+	}
+	if a.CA != "" {
+		if u, err := url.Parse(a.CA); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, c.keyErr(key+":CA", fmt.Errorf("%q is not the URL of an ACME directory, such as %s", a.CA, LetsEncryptCA))
+		}
+	}
+	if err := out.check(key); err != nil {
+		return nil, c.keyErr(key, errors.New(strings.TrimPrefix(err.Error(), "kestrel: "+key+": ")))
+	}
+	return out, nil
 }
 
 // SniConfig is one entry of an endpoint's Sni section.
@@ -490,6 +588,20 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 		} else {
 			f.defaultHTTPS = h
 		}
+		if c.Acme != nil && def.Acme == nil {
+			errs = append(errs, c.keyErr("Kestrel:Acme", errors.New("Kestrel:Acme and Kestrel:Certificates:Default both give the default certificate; keep one")))
+		}
+	} else if c.Acme != nil {
+		if c.defaultACME == nil {
+			a, err := c.acme("Kestrel:Acme", c.Acme.merge(nil))
+			if err != nil {
+				errs = append(errs, err)
+			}
+			c.defaultACME = a
+		}
+		if c.defaultACME != nil {
+			f.defaultHTTPS = &HTTPS{ACME: c.defaultACME}
+		}
 	}
 	var eps []endpoint
 	for _, name := range c.endpointNames() {
@@ -616,7 +728,20 @@ func proxyProtocolConfig(own, def *ProxyProtocolConfig) *ProxyProtocol {
 // EndpointDefaults for what the endpoint does not set.
 func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*HTTPS, error) {
 	h := &HTTPS{}
-	if cert != nil {
+	if cert != nil && cert.Acme != nil {
+		ckey := key + ":Certificate"
+		if strings.HasPrefix(key, "Kestrel:Certificates:") {
+			ckey = key
+		}
+		if cert.Path != "" || cert.KeyPath != "" {
+			return nil, c.keyErr(ckey, errors.New("Path and Acme both give the certificate; keep one"))
+		}
+		a, err := c.acme(ckey+":Acme", cert.Acme.merge(c.Acme))
+		if err != nil {
+			return nil, err
+		}
+		h.ACME = a
+	} else if cert != nil {
 		if cert.Path == "" {
 			ckey := key + ":Certificate"
 			if strings.HasPrefix(key, "Kestrel:Certificates:") {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mholt/acmez/v3"
+
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/http2"
@@ -266,6 +268,13 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	protocols := l.ep.opts.Protocols.tcp()
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+			// An ACME CA's TLS-ALPN-01 validation: the handshake, with
+			// its challenge certificate, was the whole answer.
+			fail()
+			l.pending.Done()
+			return
+		}
 		if cs.NegotiatedProtocol == "h2" {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
 			return

@@ -15,7 +15,8 @@ import (
 
 // HTTPS configures TLS on an endpoint, as Kestrel's UseHttps does. The
 // server certificate comes from, in order of precedence:
-// ServerCertificateSelector, SNI, Certificate, or CertificateFile.
+// ServerCertificateSelector, SNI, Certificate, or CertificateFile; or
+// from an ACME CA such as Let's Encrypt with ACME.
 //
 // Defaults pass a TLS audit: TLS 1.2 and 1.3 only; for TLS 1.2, ECDHE key
 // exchange with AES-GCM or ChaCha20-Poly1305; a 10 s handshake timeout;
@@ -38,6 +39,11 @@ type HTTPS struct {
 	// longest matching wildcard ("*.example.com"), then "*". A name that
 	// matches nothing fails the handshake.
 	SNI map[string]SNI
+
+	// ACME, when set, gets the certificates from an ACME CA (Let's
+	// Encrypt by default), renewed in the background: automatic HTTPS.
+	// It excludes the other certificate fields.
+	ACME *ACME
 
 	// ServerCertificateSelector, when set, picks the certificate for every
 	// handshake.
@@ -164,6 +170,7 @@ type tlsEndpoint struct {
 	tickets   *certs.TicketKeys                 // nil: crypto/tls's own keys
 	sni       func(serverName string) Protocols // the protocols of an SNI entry; nil: no SNI
 	hello     *helloHook                        // TLSHandshakeCallback; nil without one
+	acme      *acmeManager                      // the certificates come from ACME; nil: not
 }
 
 // http2Only reports whether the connection, by its SNI host name, may

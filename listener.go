@@ -1,6 +1,7 @@
 package kestrel
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -77,6 +78,18 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		l.closeIfClosing(ex)
 		serve(ex)
 		l.closeIfClosing(ex) // the head of a buffered response is still to be sent
+	}
+	if l.tls == nil {
+		// HTTP-01: the CA's requests are answered ahead of the app, once
+		// an endpoint has ACME (Start or a later Reload).
+		next := handler
+		handler = func(ex *app.Exchange) {
+			if s.acme.used.Load() && bytes.HasPrefix(ex.Path(), []byte(acmeChallengePath)) {
+				ex.ServeHTTP(s.acmeHTTPChallenge())
+				return
+			}
+			next(ex)
+		}
 	}
 	if s.metrics != nil {
 		handler = s.measureRequests(handler)

@@ -244,7 +244,7 @@ func (s *Server) Reload(c *Config) error {
 		s.draining.Add(1)
 		go s.retire(retired, st)
 	}
-	return nil
+	return s.startACME() // the certificates of new ACME endpoints
 }
 
 // retire drains listeners that Reload stopped.

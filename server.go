@@ -193,6 +193,7 @@ type Server struct {
 	lastReleased int64
 
 	onShutdown    []func()
+	acme          acmeSet // automatic HTTPS: the ACME configurations' managers
 	keepAlivesOff atomic.Bool
 
 	// For the status page (StatusHandler); guarded by mu.
@@ -449,8 +450,22 @@ func defaultLogger() *slog.Logger {
 
 // Start binds every endpoint (http://localhost:5000 when there is none)
 // and serves them in the background. If any endpoint cannot be bound, none
-// is kept and the error names its URL.
+// is kept and the error names its URL. Endpoints with HTTPS.ACME get
+// their certificates (from storage, or from the CA) before Start
+// returns; if they cannot, the server is closed and the error says why.
 func (s *Server) Start() error {
+	if err := s.start(); err != nil {
+		s.dropUnstartedACME()
+		return err
+	}
+	if err := s.startACME(); err != nil {
+		s.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *Server) start() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.mu.Lock()
@@ -574,7 +589,7 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				// The endpoint's options with the default certificate.
 				merged := *h
 				merged.Certificate, merged.CertificateFile, merged.KeyFile, merged.Password = def.Certificate, def.CertificateFile, def.KeyFile, def.Password
-				merged.SNI, merged.ServerCertificateSelector = def.SNI, def.ServerCertificateSelector
+				merged.SNI, merged.ServerCertificateSelector, merged.ACME = def.SNI, def.ServerCertificateSelector, def.ACME
 				if len(merged.SessionTicketKeyFiles) == 0 {
 					merged.SessionTicketKeyFiles = def.SessionTicketKeyFiles
 				}
@@ -585,7 +600,13 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 		if ep.origin != "" {
 			name = ep.origin + " (" + ep.url + ")"
 		}
-		te, err := h.build(name, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
+		var te *tlsEndpoint
+		var err error
+		if h.ACME != nil {
+			te, err = s.acmeEndpoint(name, h, ep.opts.Protocols)
+		} else {
+			te, err = h.build(name, s.log.With(logging.Category(logevents.CategoryKestrel)), ep.opts.Protocols)
+		}
 		if err != nil {
 			return err
 		}
@@ -963,6 +984,7 @@ func (s *Server) stopHeartbeat() {
 	if pk != nil {
 		pk.Close()
 	}
+	s.stopACME()
 	m.Close()
 }
 

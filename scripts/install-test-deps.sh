@@ -59,6 +59,15 @@ if [ ! -x "$gobin/ghz" ]; then
 	echo "install-test-deps: installing ghz"
 	go install github.com/bojand/ghz/cmd/ghz@v0.93.0
 fi
+# Pebble, Let's Encrypt's test CA, and its DNS server pebble-challtestsrv,
+# for the automatic HTTPS tests (TestACME*); the tests also read Pebble's
+# test certificates from the module cache, where go install leaves them.
+pebble_mod="$(go env GOMODCACHE)/github.com/letsencrypt/pebble/v2@v2.10.3"
+if [ ! -x "$gobin/pebble" ] || [ ! -x "$gobin/pebble-challtestsrv" ] || [ ! -d "$pebble_mod/test/certs" ]; then
+	echo "install-test-deps: installing pebble and pebble-challtestsrv"
+	go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
+	go install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@v2.10.3
+fi
 # grpc-go's interop client, run against the kestrel command's demo
 # (cmd/kestrel's TestDemoGRPC); go install names it "client", so it is
 # built in a folder of its own and installed as grpc-interop-client.

@@ -183,6 +183,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {} // the whole usage is for --help; an error gets seeHelp
 	obs := addObservabilityFlags(fs)
+	acmeOpts := addACMEFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return helpFor(fs, usage)
@@ -238,6 +239,10 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 			return fmt.Errorf("--status %q: use a path beginning with /, such as /status", *status)
 		}
 		overrides["Kestrel:Status:Path"] = *status
+	}
+
+	if err := acmeOpts.overrides(overrides); err != nil {
+		return err
 	}
 
 	srv := &kestrel.Server{Logger: log}

@@ -12,8 +12,10 @@ package logevents
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kestrel-go/kestrel/logging"
@@ -28,6 +30,9 @@ const (
 	CategoryHTTPS       = "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware"
 	CategoryLifetime    = "Microsoft.Hosting.Lifetime"
 	CategoryHosting     = "Microsoft.AspNetCore.Hosting.Diagnostics"
+	// CategoryACME is automatic HTTPS (Kestrel has none; LettuceEncrypt
+	// fills the gap there).
+	CategoryACME = "Kestrel.Acme"
 )
 
 // Event is one kind of log event.
@@ -87,6 +92,11 @@ var (
 
 	// Hosting (ASP.NET's web host writes it; its id has no name there).
 	PortsOverridenByUrlsEvent = Event{15, "PortsOverridenByUrls", slog.LevelWarn, CategoryHosting}
+	// Automatic HTTPS (ACME).
+	ACMEObtainingEvent = Event{1, "CertificatesPending", slog.LevelInfo, CategoryACME}
+	ACMEOrderingEvent  = Event{2, "CertificateOrdering", slog.LevelInfo, CategoryACME}
+	ACMEObtainedEvent  = Event{3, "CertificateObtained", slog.LevelInfo, CategoryACME}
+	ACMEFailedEvent    = Event{4, "CertificateFailed", slog.LevelWarn, CategoryACME}
 )
 
 var bg = context.Background()
@@ -354,4 +364,41 @@ func Draining(log *slog.Logger, delay time.Duration) {
 // ApplicationStopping: Application is shutting down...
 func ApplicationStopping(log *slog.Logger) {
 	ApplicationStoppingEvent.Log(log, "Application is shutting down...")
+}
+
+// ACMEObtaining: the endpoint's certificates are being loaded from storage
+// or obtained from the CA; the server listens once they are ready.
+func ACMEObtaining(log *slog.Logger, endpoint string, domains []string, ca string) {
+	ACMEObtainingEvent.Log(log, "Getting the certificates of "+strings.Join(domains, ", ")+" for "+endpoint+
+		" (from storage, or from the ACME CA "+ca+"); the server starts once they are ready.",
+		slog.String("Endpoint", endpoint), slog.Any("Domains", domains), slog.String("CA", ca))
+}
+
+// ACMEOrdering: a certificate is being ordered from the CA (this server
+// holds the storage's lock for it).
+func ACMEOrdering(log *slog.Logger, domain string, renewal bool) {
+	what := "Ordering a certificate for "
+	if renewal {
+		what = "Renewing the certificate of "
+	}
+	ACMEOrderingEvent.Log(log, what+domain+" from the ACME CA.", slog.String("Domain", domain), slog.Bool("Renewal", renewal))
+}
+
+// ACMEObtained: the CA issued a certificate.
+func ACMEObtained(log *slog.Logger, domain string, renewal bool) {
+	what := "Obtained a certificate for "
+	if renewal {
+		what = "Renewed the certificate of "
+	}
+	ACMEObtainedEvent.Log(log, what+domain+".", slog.String("Domain", domain), slog.Bool("Renewal", renewal))
+}
+
+// ACMEFailed: an order failed, with the CA's error; a failed renewal
+// keeps serving the current certificate and is retried.
+func ACMEFailed(log *slog.Logger, domain string, renewal bool, err error) {
+	msg := "Could not obtain a certificate for " + domain + ": " + fmt.Sprint(err)
+	if renewal {
+		msg = "Could not renew the certificate of " + domain + " (the current one is still served, and renewal will be retried): " + fmt.Sprint(err)
+	}
+	ACMEFailedEvent.Log(log, msg, slog.String("Domain", domain), slog.Bool("Renewal", renewal), slog.Any("error", err))
 }

@@ -97,6 +97,8 @@ type Metrics struct {
 	endpoints cache[endpointKey, *Endpoint]
 	requests  cache[requestKey, []metric.RecordOption]
 
+	acme acme
+
 	registrations []metric.Registration
 
 	status *Status // nil without Options.Status
@@ -179,6 +181,7 @@ func New(mp metric.MeterProvider, opts Options) (*Metrics, error) {
 	m.activeReqs, err = h.Int64ObservableUpDownCounter("http.server.active_requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Number of active HTTP server requests."))
 	check(err)
+	check(m.acme.init(k))
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("kestrel: creating metric instruments: %w", errors.Join(errs...))
 	}
@@ -204,7 +207,7 @@ func New(mp metric.MeterProvider, opts Options) (*Metrics, error) {
 		}
 	}
 
-	kr, err := k.RegisterCallback(m.observeKestrel, m.activeConns, m.rejected, m.queuedConns, m.queuedReqs, m.upgraded, m.activeTLS)
+	kr, err := k.RegisterCallback(m.observeKestrel, m.activeConns, m.rejected, m.queuedConns, m.queuedReqs, m.upgraded, m.activeTLS, m.acme.expiry)
 	if err != nil {
 		return nil, fmt.Errorf("kestrel: registering the metrics callback: %w", err)
 	}
@@ -229,6 +232,7 @@ func (m *Metrics) Close() {
 }
 
 func (m *Metrics) observeKestrel(_ context.Context, o metric.Observer) error {
+	m.acme.observe(o)
 	eps := m.endpoints.m.Load()
 	if eps == nil {
 		return nil

@@ -55,6 +55,11 @@ func Points(t testing.TB, r sdkmetric.Reader, name string) []Point {
 					p.Attrs, p.Value = attrs(dp.Attributes.ToSlice()), dp.Value
 					out = append(out, p)
 				}
+			case metricdata.Gauge[int64]:
+				for _, dp := range d.DataPoints {
+					p.Attrs, p.Value = attrs(dp.Attributes.ToSlice()), float64(dp.Value)
+					out = append(out, p)
+				}
 			case metricdata.Histogram[float64]:
 				for _, dp := range d.DataPoints {
 					p.Attrs, p.Count, p.Sum, p.Bounds = attrs(dp.Attributes.ToSlice()), dp.Count, dp.Sum, dp.Bounds
