@@ -113,7 +113,9 @@ type EndpointConfig struct {
 	SessionTicketKeyFiles []string
 	ReusePort             bool
 	LogConnections        bool
-	ProxyProtocol         *ProxyProtocolConfig
+	// DisableWebSocketsOverHTTP2: Endpoint.DisableWebSocketsOverHTTP2.
+	DisableWebSocketsOverHTTP2 bool
+	ProxyProtocol              *ProxyProtocolConfig
 }
 
 // ProxyProtocolConfig is the ProxyProtocol section of an endpoint or of
@@ -535,7 +537,7 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	if e.Url == "" {
 		return Endpoint{}, c.missing(key+":Url", "every endpoint needs a Url, such as \"http://localhost:5000\"")
 	}
-	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
+	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections, DisableWebSocketsOverHTTP2: e.DisableWebSocketsOverHTTP2}
 	ep.ProxyProtocol = proxyProtocolConfig(e.ProxyProtocol, c.EndpointDefaults.ProxyProtocol)
 	protocols := e.Protocols
 	if protocols == "" {

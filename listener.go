@@ -141,6 +141,8 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		MinResponseRate:            cfg.MinResponseRate,
 		MaxOutput:                  int(min(maxOutput, 1<<30)),
 		Parker:                     s.parker,
+		ConnectProtocol:            !l.ep.opts.DisableWebSocketsOverHTTP2,
+		Upgrades:                   s.upgrades,
 		Released:                   &cfg.Released,
 	}
 	return cfg, h2cfg, newHTTP3Config(appCfg, limits)

@@ -266,6 +266,9 @@ func (c *Conn) serve() error {
 	if c.cfg.HeaderTableSize != 4096 {
 		settings = append(settings, http2.Setting{ID: http2.SettingHeaderTableSize, Val: c.cfg.HeaderTableSize})
 	}
+	if c.cfg.ConnectProtocol {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
 	c.wfr.WriteSettings(settings...)
 	if inc := int64(c.cfg.InitialConnectionWindow) - initialWindow; inc > 0 {
 		c.wfr.WriteWindowUpdate(0, uint32(inc))

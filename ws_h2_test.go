@@ -1,0 +1,166 @@
+package kestrel_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cws "github.com/coder/websocket"
+	"golang.org/x/net/http2"
+
+	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/websocket"
+)
+
+// extendedConnect is an http.RoundTripper that carries the WebSocket
+// handshake of github.com/coder/websocket's Dial (an HTTP/1.1 GET with
+// Upgrade) as an extended CONNECT with :protocol websocket over rt (RFC
+// 8441 over x/net's HTTP/2 transport, RFC 9220 over quic-go's HTTP/3
+// one), and answers Dial with the 101 it expects, whose body is the
+// stream. So the library's client runs over an HTTP/2 or HTTP/3 stream.
+type extendedConnect struct {
+	rt http.RoundTripper
+	h3 bool // quic-go puts :protocol in Request.Proto; x/net reads the ":protocol" header
+
+	status atomic.Int64 // the last extended CONNECT's status
+}
+
+func (x *extendedConnect) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := req.Header.Get("Sec-WebSocket-Key")
+	pr, pw := io.Pipe()
+	u := *req.URL
+	// The stream outlives Dial's context, which bounds the handshake only.
+	creq, err := http.NewRequestWithContext(context.WithoutCancel(req.Context()), http.MethodConnect, u.String(), pr)
+	if err != nil {
+		return nil, err
+	}
+	creq.Header = req.Header.Clone()
+	for _, h := range []string{"Connection", "Upgrade", "Sec-Websocket-Key"} {
+		creq.Header.Del(h)
+	}
+	if x.h3 {
+		creq.Proto = "websocket"
+	} else {
+		creq.Header.Set(":protocol", "websocket")
+	}
+	resp, err := x.rt.RoundTrip(creq)
+	if err != nil {
+		pw.Close()
+		return nil, err
+	}
+	x.status.Store(int64(resp.StatusCode))
+	if resp.StatusCode != http.StatusOK {
+		pw.Close()
+		return resp, nil
+	}
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	resp.StatusCode = http.StatusSwitchingProtocols
+	resp.Header.Set("Connection", "Upgrade")
+	resp.Header.Set("Upgrade", "websocket")
+	resp.Header.Set("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(sum[:]))
+	resp.Body = &streamBody{ReadCloser: resp.Body, w: pw}
+	return resp, nil
+}
+
+// streamBody is an extended CONNECT's stream as the client sees it: the
+// response body to read, the request body to write.
+type streamBody struct {
+	io.ReadCloser
+	w *io.PipeWriter
+}
+
+func (b *streamBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+func (b *streamBody) Close() error {
+	b.w.Close()
+	return b.ReadCloser.Close()
+}
+
+// startWSH2 starts a server with an HTTPS endpoint serving h and returns
+// it with an HTTP/2 transport that trusts its certificate.
+func startWSH2(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *http2.Transport, string) {
+	t.Helper()
+	cert, err := selfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &kestrel.Server{Handler: h, Limits: limits, Logger: slog.New(slog.DiscardHandler)}
+	ep.Address = "127.0.0.1:0"
+	ep.HTTPS = &kestrel.HTTPS{Certificate: cert}
+	if err := s.ListenEndpoint(ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"h2"}}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return s, tr, strings.Replace(s.Addresses()[0], "https://", "wss://", 1)
+}
+
+// TestWebSocketOverHTTP2: github.com/coder/websocket's client, its
+// handshake carried as an extended CONNECT over x/net's HTTP/2 transport,
+// talks to the websocket package's echo: text, binary, messages larger
+// than the stream's and the connection's flow-control windows both ways,
+// and the close handshake. The handler sees the request in x/net's shape.
+func TestWebSocketOverHTTP2(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		method, proto, protocol, path, version string
+	}
+	got := make(chan seen, 1)
+	echo := websocket.Echo(nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- seen{r.Method, r.Proto, r.Header.Get(":protocol"), r.URL.Path, r.Header.Get("Sec-WebSocket-Version")}:
+		default:
+		}
+		echo.ServeHTTP(w, r)
+	})
+	_, tr, url := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{})
+	x := &extendedConnect{rt: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, resp, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: x}})
+	if err != nil {
+		t.Fatalf("dial: %v (extended CONNECT answered %d)", err, x.status.Load())
+	}
+	defer c.CloseNow()
+	if resp.ProtoMajor != 2 || x.status.Load() != http.StatusOK {
+		t.Errorf("handshake over %s answered %d, want HTTP/2 200", resp.Proto, x.status.Load())
+	}
+	if r := <-got; r != (seen{"CONNECT", "HTTP/2.0", "websocket", "/ws", "13"}) {
+		t.Errorf("the handler saw %+v", r)
+	}
+	c.SetReadLimit(32 << 20)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10) // 4 MiB: beyond both windows
+	for _, m := range []struct {
+		typ  cws.MessageType
+		data []byte
+	}{{cws.MessageText, []byte("hello")}, {cws.MessageBinary, []byte{0, 1, 2, 255}}, {cws.MessageBinary, big[:1<<20]}, {cws.MessageBinary, big}} {
+		if err := c.Write(ctx, m.typ, m.data); err != nil {
+			t.Fatal(err)
+		}
+		typ, echoed, err := c.Read(ctx)
+		if err != nil || typ != m.typ || !bytes.Equal(echoed, m.data) {
+			t.Fatalf("echo of %d bytes (%v): %d bytes (%v), %v", len(m.data), m.typ, len(echoed), typ, err)
+		}
+	}
+	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
+		t.Errorf("close handshake: %v", err)
+	}
+}
