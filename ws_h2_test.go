@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -162,5 +164,69 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	}
 	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
 		t.Errorf("close handshake: %v", err)
+	}
+}
+
+// TestShutdownClosesHTTP2WebSockets: as with upgraded HTTP/1.1
+// connections, Shutdown lets a WebSocket on an HTTP/2 stream run (after
+// GOAWAY, the stream still echoes) until its context ends, then closes
+// it; a WebSocket the client closes meanwhile lets Shutdown return at
+// once.
+func TestShutdownClosesHTTP2WebSockets(t *testing.T) {
+	t.Parallel()
+	for _, clientCloses := range []bool{false, true} {
+		s, tr, url := startWSH2(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: &extendedConnect{rt: tr}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		echo := func() error {
+			if err := c.Write(ctx, cws.MessageText, []byte("ping")); err != nil {
+				return err
+			}
+			_, got, err := c.Read(ctx)
+			if err == nil && string(got) != "ping" {
+				err = fmt.Errorf("echoed %q", got)
+			}
+			return err
+		}
+		if err := echo(); err != nil {
+			t.Fatal(err)
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer scancel()
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- s.Shutdown(sctx) }()
+		for s.State() != kestrel.StateDraining && s.State() != kestrel.StateStopped {
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("Shutdown did not begin")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := echo(); err != nil {
+			t.Fatalf("echo during shutdown: %v", err)
+		}
+		if clientCloses {
+			if err := c.Close(cws.StatusNormalClosure, ""); err != nil {
+				t.Errorf("close handshake during shutdown: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Shutdown after the client closed its WebSocket = %v, want nil", err)
+			}
+			continue
+		}
+		if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v, want deadline exceeded", err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _, err = c.Read(rctx)
+		rcancel()
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("read after the shutdown deadline: %v, want the WebSocket closed", err)
+		}
 	}
 }
