@@ -145,7 +145,10 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		Upgrades:                   s.upgrades,
 		Released:                   &cfg.Released,
 	}
-	return cfg, h2cfg, newHTTP3Config(appCfg, limits)
+	h3cfg := newHTTP3Config(appCfg, limits)
+	h3cfg.ConnectProtocol = !l.ep.opts.DisableWebSocketsOverHTTP2
+	h3cfg.Upgrades = s.upgrades
+	return cfg, h2cfg, h3cfg
 }
 
 // appHandler returns what serves an exchange: the native handler, or the
