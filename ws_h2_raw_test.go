@@ -300,3 +300,90 @@ func TestExtendedConnectResetEndsTunnel(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestNativeUpgradeOverHTTP2: on the native path, Context.Upgradable and
+// Context.Upgrade take an extended CONNECT as they take an HTTP/1.1
+// upgrade: Upgrade answers 200 and returns the stream, which echoes until
+// the client ends it.
+func TestNativeUpgradeOverHTTP2(t *testing.T) {
+	t.Parallel()
+	s := &Server{Logger: quietLogger, NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if !c.Upgradable() || string(c.Header(":protocol")) != "websocket" || string(c.Path()) != "/ws" {
+			c.WriteString("not a tunnel")
+			return
+		}
+		conn, err := c.Upgrade()
+		if err != nil {
+			return
+		}
+		io.Copy(conn, conn)
+	})}
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := dialTunnelH2(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+	c.send(1, false, extendedConnect("websocket")...)
+	if status, _, code, _ := c.answer(1, false); status != 200 {
+		t.Fatalf("extended CONNECT: %d (reset %v)", status, code)
+	}
+	c.fr.WriteData(1, true, []byte("native echo"))
+	var got strings.Builder
+	for {
+		f, ok := c.read().(*http2.DataFrame)
+		if !ok || f.StreamID != 1 {
+			continue
+		}
+		got.Write(f.Data())
+		if f.StreamEnded() {
+			break
+		}
+	}
+	if got.String() != "native echo" {
+		t.Errorf("echoed %q", got.String())
+	}
+	c.get(3, "/plain")
+	if status, _, _, body := c.answer(3, true); status != 200 || body != "not a tunnel" {
+		t.Errorf("a GET: %d %q", status, body)
+	}
+}
+
+// TestConfigDisableWebSocketsOverHTTP2: the endpoint key
+// Kestrel:Endpoints:NAME:DisableWebSocketsOverHTTP2, from the file or the
+// environment, stops that endpoint from advertising
+// SETTINGS_ENABLE_CONNECT_PROTOCOL; a misspelt key gets a suggestion.
+func TestConfigDisableWebSocketsOverHTTP2(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Endpoints": {
+		"On": {"Url": "http://127.0.0.1:0"},
+		"Off": {"Url": "http://127.0.0.1:0", "DisableWebSocketsOverHTTP2": true},
+		"Env": {"Url": "http://127.0.0.1:0"}}}}`), "f", nil, []string{"Kestrel__Endpoints__Env__DisableWebSocketsOverHTTP2=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: quietLogger}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	offered := map[string]bool{}
+	s.mu.Lock()
+	ls := append([]*listener(nil), s.listeners...)
+	s.mu.Unlock()
+	for _, l := range ls {
+		name := l.ep.origin[strings.LastIndex(l.ep.origin, ":")+1:]
+		_, offered[name] = dialRawH2(t, l.sock.Addr().String()).settings[http2.SettingEnableConnectProtocol]
+	}
+	if want := map[string]bool{"On": true, "Off": false, "Env": false}; len(offered) != 3 || offered["On"] != want["On"] || offered["Off"] || offered["Env"] {
+		t.Errorf("SETTINGS_ENABLE_CONNECT_PROTOCOL sent by endpoint: %v, want %v", offered, want)
+	}
+
+	_, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "DisableWebSocketOverHttp2": true}}}}`), "f", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), `did you mean "Kestrel:Endpoints:Web:DisableWebSocketsOverHTTP2"`) {
+		t.Errorf("misspelt key: %v", err)
+	}
+}

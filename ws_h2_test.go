@@ -3,17 +3,13 @@ package kestrel_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,72 +17,9 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/internal/wstest"
 	"github.com/kestrel-go/kestrel/websocket"
 )
-
-// extendedConnect is an http.RoundTripper that carries the WebSocket
-// handshake of github.com/coder/websocket's Dial (an HTTP/1.1 GET with
-// Upgrade) as an extended CONNECT with :protocol websocket over rt (RFC
-// 8441 over x/net's HTTP/2 transport, RFC 9220 over quic-go's HTTP/3
-// one), and answers Dial with the 101 it expects, whose body is the
-// stream. So the library's client runs over an HTTP/2 or HTTP/3 stream.
-type extendedConnect struct {
-	rt http.RoundTripper
-	h3 bool // quic-go puts :protocol in Request.Proto; x/net reads the ":protocol" header
-
-	status atomic.Int64 // the last extended CONNECT's status
-}
-
-func (x *extendedConnect) RoundTrip(req *http.Request) (*http.Response, error) {
-	key := req.Header.Get("Sec-WebSocket-Key")
-	pr, pw := io.Pipe()
-	u := *req.URL
-	// The stream outlives Dial's context, which bounds the handshake only.
-	creq, err := http.NewRequestWithContext(context.WithoutCancel(req.Context()), http.MethodConnect, u.String(), pr)
-	if err != nil {
-		return nil, err
-	}
-	creq.Header = req.Header.Clone()
-	for _, h := range []string{"Connection", "Upgrade", "Sec-Websocket-Key"} {
-		creq.Header.Del(h)
-	}
-	if x.h3 {
-		creq.Proto = "websocket"
-	} else {
-		creq.Header.Set(":protocol", "websocket")
-	}
-	resp, err := x.rt.RoundTrip(creq)
-	if err != nil {
-		pw.Close()
-		return nil, err
-	}
-	x.status.Store(int64(resp.StatusCode))
-	if resp.StatusCode != http.StatusOK {
-		pw.Close()
-		return resp, nil
-	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	resp.StatusCode = http.StatusSwitchingProtocols
-	resp.Header.Set("Connection", "Upgrade")
-	resp.Header.Set("Upgrade", "websocket")
-	resp.Header.Set("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(sum[:]))
-	resp.Body = &streamBody{ReadCloser: resp.Body, w: pw}
-	return resp, nil
-}
-
-// streamBody is an extended CONNECT's stream as the client sees it: the
-// response body to read, the request body to write.
-type streamBody struct {
-	io.ReadCloser
-	w *io.PipeWriter
-}
-
-func (b *streamBody) Write(p []byte) (int, error) { return b.w.Write(p) }
-
-func (b *streamBody) Close() error {
-	b.w.Close()
-	return b.ReadCloser.Close()
-}
 
 // startWSH2 starts a server with an HTTPS endpoint serving h and returns
 // it with an HTTP/2 transport that trusts its certificate.
@@ -134,16 +67,16 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		echo.ServeHTTP(w, r)
 	})
 	_, tr, url := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{})
-	x := &extendedConnect{rt: tr}
+	x := &wstest.ExtendedConnect{RT: tr}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, resp, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: x}})
 	if err != nil {
-		t.Fatalf("dial: %v (extended CONNECT answered %d)", err, x.status.Load())
+		t.Fatalf("dial: %v (extended CONNECT answered %d)", err, x.Status())
 	}
 	defer c.CloseNow()
-	if resp.ProtoMajor != 2 || x.status.Load() != http.StatusOK {
-		t.Errorf("handshake over %s answered %d, want HTTP/2 200", resp.Proto, x.status.Load())
+	if resp.ProtoMajor != 2 || x.Status() != http.StatusOK {
+		t.Errorf("handshake over %s answered %d, want HTTP/2 200", resp.Proto, x.Status())
 	}
 	if r := <-got; r != (seen{"CONNECT", "HTTP/2.0", "websocket", "/ws", "13"}) {
 		t.Errorf("the handler saw %+v", r)
@@ -178,7 +111,7 @@ func TestShutdownClosesHTTP2WebSockets(t *testing.T) {
 		s, tr, url := startWSH2(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: &extendedConnect{rt: tr}}})
+		c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: &wstest.ExtendedConnect{RT: tr}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/kestrel-go/kestrel"
+	"github.com/kestrel-go/kestrel/internal/wstest"
 	"github.com/kestrel-go/kestrel/websocket"
 )
 
@@ -61,12 +62,12 @@ func TestWebSocketOverHTTP3(t *testing.T) {
 		echo.ServeHTTP(w, r)
 	})
 	_, tr, url := startWSH3(t, h, kestrel.Limits{})
-	x := &extendedConnect{rt: tr, h3: true}
+	x := &wstest.ExtendedConnect{RT: tr, H3: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: x}})
 	if err != nil {
-		t.Fatalf("dial: %v (extended CONNECT answered %d)", err, x.status.Load())
+		t.Fatalf("dial: %v (extended CONNECT answered %d)", err, x.Status())
 	}
 	defer c.CloseNow()
 	if r := <-got; r != (seen{"CONNECT", "HTTP/3.0", "websocket", "/ws"}) {
@@ -100,10 +101,10 @@ func TestWebSocketOverHTTP3AtTheUpgradeLimit(t *testing.T) {
 	_, tr, url := startWSH3(t, websocket.Echo(nil), kestrel.Limits{MaxConcurrentUpgradedConnections: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dial := func() (*cws.Conn, int64, error) {
-		x := &extendedConnect{rt: tr, h3: true}
+	dial := func() (*cws.Conn, int, error) {
+		x := &wstest.ExtendedConnect{RT: tr, H3: true}
 		c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: x}})
-		return c, x.status.Load(), err
+		return c, x.Status(), err
 	}
 	first, status, err := dial()
 	if err != nil {
