@@ -801,12 +801,14 @@ func (c *Conn) shutdown(err error) {
 	}
 	for _, st := range c.ready { // never started: reset below with the others
 		st.uncount()
+		st.endTunnel()
 		st.handlerDone = true
 	}
 	c.ready = nil
 	for _, st := range c.pending { // never started either
 		st.pending = false
 		st.uncount()
+		st.endTunnel()
 		st.handlerDone = true
 	}
 	c.pending = nil

@@ -55,6 +55,7 @@ type stream struct {
 
 	handlerDone bool
 	tunnel      *transport.Slot // an extended CONNECT's place among the upgraded connections
+	tunnelOpen  bool            // it counts among them (endTunnel)
 	inline      bool            // the reader runs the handler, and writes its frames (inline.go)
 	pending     bool            // in the connection's pending: not started yet (inline.go)
 	counted     bool            // in the connection's running handlers
@@ -97,7 +98,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
 	st.remaining = -1
 	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline, st.pending = false, nil, false, false, false, false
-	st.tunnel = nil
+	st.tunnel, st.tunnelOpen = nil, false
 	st.trailers = st.trailers[:0]
 	st.readTimer, st.writeTimer = nil, nil
 	return st
@@ -181,6 +182,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 		st.bodyRate.Reset(app.Rate{})
 		st.windowWait.Reset(app.Rate{})
 		c.opts.Info.Metrics.UpgradedStart()
+		st.tunnelOpen = true
 		if log := c.logger(); logevents.ExtendedConnectEvent.Enabled(log) {
 			logevents.ExtendedConnect(log, c.opts.Info.ID, st.RequestID(), string(st.Header(":protocol")), string(st.Path()), "HTTP/2")
 		}
@@ -214,10 +216,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 func (c *Conn) runStream(st *stream) {
 	c.opts.Info.RequestStarted(metrics.HTTP2)
 	ok := st.Run()
-	if st.Req.Tunnel {
-		st.tunnel.Release()
-		c.opts.Info.Metrics.UpgradedStop()
-	}
+	st.endTunnel()
 	c.mu.Lock()
 	if st.readTimer != nil {
 		st.readTimer.Stop()
@@ -255,6 +254,16 @@ func (c *Conn) runStream(st *stream) {
 	c.mu.Unlock()
 	if wake {
 		c.in.wake()
+	}
+}
+
+// endTunnel gives back an extended CONNECT's place among the upgraded
+// connections, once its handler has returned or it will never start.
+func (st *stream) endTunnel() {
+	if st.tunnelOpen {
+		st.tunnelOpen = false
+		st.tunnel.Release()
+		st.c.opts.Info.Metrics.UpgradedStop()
 	}
 }
 
