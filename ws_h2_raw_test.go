@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+	"github.com/kestrel-go/kestrel/logging"
 )
 
 // tunnelEcho accepts upgrades and extended CONNECTs with Upgrade and
@@ -385,5 +389,42 @@ func TestConfigDisableWebSocketsOverHTTP2(t *testing.T) {
 	_, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "DisableWebSocketOverHttp2": true}}}}`), "f", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), `did you mean "Kestrel:Endpoints:Web:DisableWebSocketsOverHTTP2"`) {
 		t.Errorf("misspelt key: %v", err)
+	}
+}
+
+// TestMetricsExtendedConnect: an extended CONNECT counts in
+// kestrel.upgraded_connections while its handler runs, and is logged as
+// ExtendedConnect (Debug, Kestrel's HTTP/2 category, id 1020); one over
+// the limit as ExtendedConnectRefused (1021).
+func TestMetricsExtendedConnect(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{MeterProvider: mp, Logger: log, Handler: tunnelEcho(), Limits: Limits{MaxConcurrentUpgradedConnections: 1}}
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	c := dialTunnelH2(t, addr)
+	c.send(1, false, extendedConnect("websocket")...)
+	if status, _, _, _ := c.answer(1, false); status != 200 {
+		t.Fatalf("extended CONNECT: %d", status)
+	}
+	waitMetric(t, reader, "kestrel.upgraded_connections", map[string]string{"server.port": portOf(addr)}, 1)
+	c.send(3, true, extendedConnect("websocket")...)
+	if status, _, _, _ := c.answer(3, true); status != http.StatusServiceUnavailable {
+		t.Errorf("over the limit: %d", status)
+	}
+	c.fr.WriteData(1, true, nil)
+	waitMetric(t, reader, "kestrel.upgraded_connections", nil, 0)
+	ev := rec.events("ExtendedConnect")
+	if len(ev) != 1 || ev[0].level != slog.LevelDebug || ev[0].attrs[logging.CategoryKey] != "Microsoft.AspNetCore.Server.Kestrel.Http2" ||
+		ev[0].attrs[logging.EventIDKey] != "1020" || ev[0].attrs["protocol"] != "websocket" || ev[0].attrs["path"] != "/ws" {
+		t.Errorf("ExtendedConnect events: %+v", ev)
+	}
+	if ev := rec.events("ExtendedConnectRefused"); len(ev) != 1 || ev[0].attrs[logging.EventIDKey] != "1021" {
+		t.Errorf("ExtendedConnectRefused events: %+v", ev)
 	}
 }
