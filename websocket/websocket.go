@@ -34,6 +34,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -181,7 +182,7 @@ func (t *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if t.err != nil {
 		return nil, nil, t.err
 	}
-	c := &streamConn{body: t.r.Body, w: t.w, rc: http.NewResponseController(t.w), remote: t.r.RemoteAddr}
+	c := &streamConn{body: t.r.Body, w: t.w, rc: http.NewResponseController(t.w), remote: t.r.RemoteAddr, quic: t.r.ProtoMajor == 3}
 	if a, ok := t.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		c.local = a
 	}
@@ -196,6 +197,7 @@ type streamConn struct {
 	rc     *http.ResponseController
 	local  net.Addr
 	remote string
+	quic   bool // HTTP/3: the addresses are UDP ones
 
 	mu     sync.Mutex // serializes writes
 	once   sync.Once
@@ -232,8 +234,14 @@ func (c *streamConn) Close() error {
 func (c *streamConn) LocalAddr() net.Addr { return c.local }
 
 func (c *streamConn) RemoteAddr() net.Addr {
-	a, _ := net.ResolveTCPAddr("tcp", c.remote)
-	return a
+	ap, err := netip.ParseAddrPort(c.remote)
+	if err != nil {
+		return nil
+	}
+	if c.quic {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
 }
 
 func (c *streamConn) SetDeadline(t time.Time) error {
