@@ -70,7 +70,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	})
 	_, tr, url := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{})
 	x := &wstest.ExtendedConnect{RT: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c, resp, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: x}})
 	if err != nil {

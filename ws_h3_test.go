@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net's HTTP/2 transport is the Go client that sends extended CONNECT (RFC 8441); net/http's refuses the :protocol header
+
 package kestrel_test
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	cws "github.com/coder/websocket"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/internal/wstest"
@@ -63,7 +66,7 @@ func TestWebSocketOverHTTP3(t *testing.T) {
 	})
 	_, tr, url := startWSH3(t, h, kestrel.Limits{})
 	x := &wstest.ExtendedConnect{RT: tr, H3: true}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: x}})
 	if err != nil {
@@ -125,5 +128,58 @@ func TestWebSocketOverHTTP3AtTheUpgradeLimit(t *testing.T) {
 			t.Fatalf("still refused after the first WebSocket closed: %v (%d)", err, status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkWebSocketEcho: one 64-byte message's round trip through the
+// websocket package's echo over each protocol, on one HTTPS endpoint.
+func BenchmarkWebSocketEcho(b *testing.B) {
+	cert, err := selfSigned()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
+	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3, HTTPS: &kestrel.HTTPS{Certificate: cert}})
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	url := strings.Replace(s.Addresses()[0], "https://", "wss://", 1) + "/ws"
+	h1 := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}}
+	h2 := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	h3 := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	defer h1.CloseIdleConnections()
+	defer h2.CloseIdleConnections()
+	defer h3.Close()
+	msg := bytes.Repeat([]byte("x"), 64)
+	for _, p := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"http1", &http.Client{Transport: h1}},
+		{"http2", (&wstest.ExtendedConnect{RT: h2}).Client()},
+		{"http3", (&wstest.ExtendedConnect{RT: h3, H3: true}).Client()},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			ctx := context.Background()
+			c, _, err := cws.Dial(ctx, url, &cws.DialOptions{HTTPClient: p.client})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.CloseNow()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.Write(ctx, cws.MessageBinary, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := c.Read(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.Close(cws.StatusNormalClosure, "")
+		})
 	}
 }

@@ -38,7 +38,7 @@ func startEcho(t testing.TB, limits kestrel.Limits) string {
 
 func TestEcho(t *testing.T) {
 	url := startEcho(t, kestrel.Limits{})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // 16 MiB each way under -race on a busy 2-core machine can take 20 s
 	defer cancel()
 	c, _, err := cws.Dial(ctx, url, nil)
 	if err != nil {
