@@ -26,13 +26,18 @@ import (
 // HTTP/1.1, HTTP/2 and HTTP/3, and returns it with a quic-go HTTP/3
 // transport that trusts its certificate and the endpoint's wss:// URL.
 func startWSH3(t *testing.T, h http.Handler, limits kestrel.Limits) (*kestrel.Server, *http3.Transport, string) {
+	return startWSH3Endpoint(t, h, limits, kestrel.Endpoint{})
+}
+
+func startWSH3Endpoint(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *http3.Transport, string) {
 	t.Helper()
 	cert, err := selfSigned()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &kestrel.Server{Handler: h, Limits: limits, Logger: slog.New(slog.DiscardHandler)}
-	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3, HTTPS: &kestrel.HTTPS{Certificate: cert}}); err != nil {
+	ep.Address, ep.Protocols, ep.HTTPS = "127.0.0.1:0", kestrel.HTTP1AndHTTP2AndHTTP3, &kestrel.HTTPS{Certificate: cert}
+	if err := s.ListenEndpoint(ep); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {
@@ -128,6 +133,30 @@ func TestWebSocketOverHTTP3AtTheUpgradeLimit(t *testing.T) {
 			t.Fatalf("still refused after the first WebSocket closed: %v (%d)", err, status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWebSocketsOverHTTP3Disabled: DisableWebSocketsOverHTTP2 leaves
+// SETTINGS_ENABLE_CONNECT_PROTOCOL out of the endpoint's HTTP/3 SETTINGS
+// too: quic-go's client refuses to send the extended CONNECT, while plain
+// requests are served over HTTP/3.
+func TestWebSocketsOverHTTP3Disabled(t *testing.T) {
+	t.Parallel()
+	_, tr, url := startWSH3Endpoint(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{DisableWebSocketsOverHTTP2: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	get, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.Replace(url, "wss://", "https://", 1)+"/", nil)
+	resp, err := tr.RoundTrip(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 3 {
+		t.Fatalf("GET over %s", resp.Proto)
+	}
+	_, _, err = cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: (&wstest.ExtendedConnect{RT: tr, H3: true}).Client()})
+	if err == nil || !strings.Contains(err.Error(), "Extended CONNECT") {
+		t.Errorf("WebSocket over HTTP/3 with the setting off: %v, want quic-go's refusal", err)
 	}
 }
 
