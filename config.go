@@ -113,9 +113,13 @@ type EndpointConfig struct {
 	SessionTicketKeyFiles []string
 	ReusePort             bool
 	LogConnections        bool
-	// DisableWebSocketsOverHTTP2: Endpoint.DisableWebSocketsOverHTTP2.
-	DisableWebSocketsOverHTTP2 bool
-	ProxyProtocol              *ProxyProtocolConfig
+	ProxyProtocol         *ProxyProtocolConfig
+	// DisableAltSvcHeader: Endpoint.DisableAltSvcHeader; unset takes
+	// Kestrel:EndpointDefaults:DisableAltSvcHeader.
+	DisableAltSvcHeader *bool
+	// DisableWebSocketsOverHTTP2: Endpoint.DisableWebSocketsOverHTTP2;
+	// unset takes Kestrel:EndpointDefaults:DisableWebSocketsOverHTTP2.
+	DisableWebSocketsOverHTTP2 *bool
 }
 
 // ProxyProtocolConfig is the ProxyProtocol section of an endpoint or of
@@ -136,6 +140,10 @@ type EndpointDefaultsConfig struct {
 	ProxyProtocol         *ProxyProtocolConfig
 	// SessionTicketKeyFiles is for https:// endpoints without their own.
 	SessionTicketKeyFiles []string
+	// DisableAltSvcHeader is for endpoints that do not set their own.
+	DisableAltSvcHeader *bool
+	// DisableWebSocketsOverHTTP2 is for endpoints that do not set their own.
+	DisableWebSocketsOverHTTP2 *bool
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -537,8 +545,18 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	if e.Url == "" {
 		return Endpoint{}, c.missing(key+":Url", "every endpoint needs a Url, such as \"http://localhost:5000\"")
 	}
-	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections, DisableWebSocketsOverHTTP2: e.DisableWebSocketsOverHTTP2}
+	ep := Endpoint{URL: e.Url, ReusePort: e.ReusePort, LogConnections: e.LogConnections}
 	ep.ProxyProtocol = proxyProtocolConfig(e.ProxyProtocol, c.EndpointDefaults.ProxyProtocol)
+	if d := e.DisableAltSvcHeader; d != nil {
+		ep.DisableAltSvcHeader = *d
+	} else if d := c.EndpointDefaults.DisableAltSvcHeader; d != nil {
+		ep.DisableAltSvcHeader = *d
+	}
+	if d := e.DisableWebSocketsOverHTTP2; d != nil {
+		ep.DisableWebSocketsOverHTTP2 = *d
+	} else if d := c.EndpointDefaults.DisableWebSocketsOverHTTP2; d != nil {
+		ep.DisableWebSocketsOverHTTP2 = *d
+	}
 	protocols := e.Protocols
 	if protocols == "" {
 		protocols = c.EndpointDefaults.Protocols

@@ -172,9 +172,16 @@ type Endpoint struct {
 	// https:// URL without it uses the server's DefaultHTTPS.
 	HTTPS *HTTPS
 
+	// ConnectionMiddleware see each connection the endpoint accepts, in
+	// order, after the PROXY header and before TLS and the HTTP protocol,
+	// and may refuse or wrap it (Kestrel's ListenOptions.Use); see
+	// ConnectionMiddleware. Endpoints from a configuration file have none.
+	ConnectionMiddleware []ConnectionMiddleware
+
 	// LogConnections logs every connection's opening, bytes read and
 	// written, and closing, at debug level (Kestrel's
-	// UseConnectionLogging).
+	// UseConnectionLogging): the ConnectionLogging middleware with the
+	// server's logger, after ConnectionMiddleware.
 	LogConnections bool
 
 	// ProxyProtocol, when set, reads a PROXY protocol header (v1 or v2)

@@ -298,11 +298,12 @@ func TestHTTP2Preface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A GOAWAY frame: length 8, type 7, no flags, stream 0; last stream 0,
-	// error HTTP_1_1_REQUIRED (0xd).
-	want := []byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd}
+	// An empty SETTINGS frame (length 0, type 4, stream 0), the server's
+	// preface, then a GOAWAY frame: length 8, type 7, no flags, stream 0;
+	// last stream 0, error HTTP_1_1_REQUIRED (0xd).
+	want := []byte{0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd}
 	if !bytes.Equal(all, want) {
-		t.Errorf("got % x, want the GOAWAY frame % x", all, want)
+		t.Errorf("got % x, want SETTINGS and GOAWAY frames % x", all, want)
 	}
 
 	// The preface is recognised only as a connection's first bytes.

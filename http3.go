@@ -373,7 +373,9 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.log) {
 		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))
 	}
-	ctx := s.connContext(ql.ctx, nc)
+	st.tls.Context = ql.ctx
+	st.tls.quic = nc.(interface{ ConnectionState() tls.ConnectionState })
+	ctx := s.connContext(&st.tls, nc)
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateNew)
 	}

@@ -43,6 +43,22 @@ type HTTPS struct {
 	// handshake.
 	ServerCertificateSelector func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
+	// TLSHandshakeCallback, when set, is called for each TLS handshake on
+	// the endpoint's TCP port with the client's ClientHello (its SNI host
+	// name, ALPN protocols, cipher suites, and raw bytes), and returns the
+	// TLS configuration of that connection: its certificate, versions,
+	// cipher suites and client certificate policy (Kestrel's
+	// TlsHandshakeCallbackOptions). A configuration without NextProtos
+	// gets the endpoint's ALPN protocols (in a copy made for each
+	// handshake: set NextProtos to spare it); it is used as returned, so the
+	// endpoint's other options (its certificates, versions, session
+	// ticket keys) do not apply to it. A nil configuration keeps the
+	// endpoint's. An error refuses the connection: the handshake ends
+	// with a TLS alert (internal_error), the connection with the end
+	// reason tls_refused, and the error is in the AuthenticationFailed
+	// log event. HTTP/3 handshakes do not call it.
+	TLSHandshakeCallback func(hello *ClientHello) (*tls.Config, error)
+
 	// ClientCertificateMode asks for client certificates.
 	ClientCertificateMode ClientCertificateMode
 
@@ -147,6 +163,7 @@ type tlsEndpoint struct {
 	reloaders []*certs.Reloader
 	tickets   *certs.TicketKeys                 // nil: crypto/tls's own keys
 	sni       func(serverName string) Protocols // the protocols of an SNI entry; nil: no SNI
+	hello     *helloHook                        // TLSHandshakeCallback; nil without one
 }
 
 // http2Only reports whether the connection, by its SNI host name, may
@@ -281,6 +298,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 		te.tickets = tk
 	}
 	te.config = base
+	if h.TLSHandshakeCallback != nil {
+		te.hello = newHelloHook(base, h.TLSHandshakeCallback)
+	}
 	return te, nil
 }
 

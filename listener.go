@@ -48,19 +48,6 @@ func (sk *socket) stop() {
 	sk.Close()
 }
 
-// accepted is a connection on its way from an accept loop to its listener.
-type accepted struct {
-	net.Conn
-	l *listener
-}
-
-// Close is called only by the accept loop, for a connection over the
-// connection limit; serveConn unwraps the connections it serves.
-func (a *accepted) Close() error {
-	a.l.pending.Done()
-	return a.Conn.Close()
-}
-
 // systemdListener serves a systemd socket that no endpoint took, as HTTP.
 func systemdListener(sk *socket) *listener {
 	return &listener{sock: sk, ep: endpoint{url: "systemd socket " + sk.Addr().String(), scheme: "http", port: -1}}

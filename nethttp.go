@@ -52,19 +52,6 @@ func (s *Server) listenerContext(l net.Listener) context.Context {
 	return ctx
 }
 
-// connContext is the context of a new connection: the parent of its
-// requests' contexts.
-func (s *Server) connContext(base context.Context, nc net.Conn) context.Context {
-	if s.ConnContext == nil {
-		return base
-	}
-	ctx := s.ConnContext(base, nc)
-	if ctx == nil {
-		panic("kestrel: ConnContext returned a nil context")
-	}
-	return ctx
-}
-
 // errorLogger adapts an http.Server-style ErrorLog: each record is one
 // entry of the log.Logger, which adds its own prefix and time, written as
 // logging.TextHandler writes (a panic's stack on lines of its own).
@@ -77,13 +64,6 @@ type errorLogWriter struct{ l *log.Logger }
 func (w errorLogWriter) Write(p []byte) (int, error) {
 	w.l.Output(4, strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
-}
-
-// connClosed reports a connection that ended before it was served.
-func (s *Server) connClosed(nc net.Conn) {
-	if s.ConnState != nil {
-		s.ConnState(nc, http.StateClosed)
-	}
 }
 
 // generalOptionsHandler answers "OPTIONS *", a question about the server

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
-	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
@@ -424,21 +422,4 @@ func wrapProxied(nc net.Conn, br *bufio.Reader, remote, local net.Addr) net.Conn
 		return nc
 	}
 	return &proxyConn{Conn: nc, rest: bytes.Clone(rest), remote: remote, local: local}
-}
-
-// acceptProxyHeader reads the PROXY header of a connection on an endpoint
-// with ProxyProtocol; a refusal is logged at Debug and recorded as the
-// connection's end reason, and the connection is not to be served.
-func (s *Server) acceptProxyHeader(st *connState, pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, bool) {
-	c, h, reason, err := readProxyHeader(pol, nc)
-	if err != nil {
-		st.reason.Set(reason)
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			logevents.General(s.log, slog.LevelDebug, "ProxyProtocolRefused",
-				`Connection id "`+st.id+`" refused: `+err.Error()+".",
-				slog.String("ConnectionId", st.id), slog.String("RemoteAddress", nc.RemoteAddr().String()))
-		}
-		return nil, nil, false
-	}
-	return c, h, true
 }

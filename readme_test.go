@@ -84,6 +84,7 @@ var readmeImports = map[string]string{
 	"kestrel":     "github.com/kestrel-go/kestrel",
 	"log":         "log",
 	"logging":     "github.com/kestrel-go/kestrel/logging",
+	"net":         "net",
 	"netip":       "net/netip",
 	"os":          "os",
 	"slog":        "log/slog",

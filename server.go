@@ -2,7 +2,6 @@ package kestrel
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,8 +21,6 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/kestrel-go/kestrel/internal/app"
-	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/http2"
@@ -163,6 +160,7 @@ type Server struct {
 	endpoints []endpoint // added in code or by a configuration file
 	urls      []endpoint // from UseURLs
 	rawURLs   []string
+	ports     *portsSetting           // from UsePorts; Start applies them
 	urlsKept  []endpoint              // the URLs (or the default URL) Reload binds while the configuration has no endpoints; nil when endpoints from code or systemd serve
 	urlsRaw   []string                // as given, for the log
 	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
@@ -469,6 +467,7 @@ func (s *Server) Start() error {
 	// not while endpoints from code or systemd's sockets serve, which stay,
 	// and not while the configuration has endpoints, which Reload may add
 	// or remove (it then binds or stops the URLs by the same rule).
+	s.applyPorts()
 	fallback, fallbackRaw := s.urls, s.rawURLs
 	if len(fallback) == 0 && len(s.listeners) == 0 {
 		fallback, _ = Endpoint{URL: DefaultURL}.resolve()
@@ -793,200 +792,6 @@ func (s *Server) Serve(l net.Listener) error {
 	defer s.serving.Done()
 	defer close(sk.done)
 	return s.acceptLoop(sk)
-}
-
-func (s *Server) acceptLoop(sk *socket) error {
-	sk.ctx = s.listenerContext(sk.Listener)
-	err := transport.Accept(sk, s.counter, s.log.With(logging.Category(logevents.CategoryKestrel)), acceptor{s})
-	if sk.stopped.Load() {
-		return ErrServerClosed
-	}
-	logevents.General(s.log, slog.LevelError, "ListenerFailed", "The listener on "+sk.Addr().String()+" failed: "+err.Error())
-	return fmt.Errorf("kestrel: accept on %s: %w", sk.Addr(), err)
-}
-
-// serveConn serves a connection from an accept loop: the TLS handshake,
-// then the protocol. It registers the connection with its listener.
-func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
-	a := nc.(*accepted)
-	l, nc := a.l, a.Conn
-	st := s.startConn(nc)
-	st.l = l
-	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
-	base := l.sock.ctx
-	var rest []byte // read past a PROXY header, for the engine to serve first
-	if l.ep.proxy != nil {
-		pc, h, ok := s.acceptProxyHeader(st, l.ep.proxy, nc)
-		if !ok {
-			nc.Close()
-			slot.Release()
-			s.endConn(st)
-			l.pending.Done()
-			return
-		}
-		nc = pc
-		if h != nil {
-			base = context.WithValue(base, proxyHeaderKey{}, h)
-		}
-		if p, ok := pc.(*proxyConn); ok && l.tls == nil && !l.ep.opts.LogConnections {
-			// The engine takes these bytes, and the socket is then
-			// its own as without the header (parking, sendfile); TLS
-			// and the connection log read them through the proxyConn.
-			rest = p.takeRest()
-		}
-	}
-	accepted := nc
-	ctx := s.connContext(base, nc)
-	if s.ConnState != nil {
-		s.ConnState(nc, http.StateNew)
-	}
-	fail := func() {
-		nc.Close()
-		slot.Release()
-		s.endConn(st)
-		s.connClosed(accepted)
-	}
-	if l.ep.opts.LogConnections {
-		nc = connlog.Wrap(nc, s.log)
-	}
-	if l.tls != nil {
-		tc, ok := s.handshake(st, l, nc)
-		if !ok {
-			fail()
-			l.pending.Done()
-			return
-		}
-		nc = tc
-	}
-	s.mu.Lock()
-	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
-	s.mu.Unlock()
-	protocols := l.ep.opts.Protocols.tcp()
-	if tc, ok := nc.(*tls.Conn); ok {
-		cs := tc.ConnectionState()
-		if cs.NegotiatedProtocol == "h2" {
-			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
-			return
-		}
-		if l.tls.http2Only(protocols, cs.ServerName) {
-			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
-			logevents.General(s.log, slog.LevelDebug, "Http2NotNegotiated",
-				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
-				slog.String("ConnectionId", st.id))
-			st.reason.Set(metrics.InvalidHTTPVersion)
-			fail()
-			l.pending.Done()
-			return
-		}
-	} else if protocols == HTTP2 {
-		s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, rest) // h2c with prior knowledge
-		return
-	}
-	st.setProto(metrics.HTTP11)
-	opts := http1.ConnOptions{
-		Draining: &l.draining,
-		Slot:     slot,
-		Context:  ctx,
-		Accepted: accepted,
-		Info:     info,
-		Buffered: rest,
-		Done: func() {
-			slot.Release()
-			s.connDone(nc)
-		},
-	}
-	if protocols&HTTP2 != 0 && l.tls == nil {
-		opts.HTTP2 = func(nc net.Conn, buffered []byte) {
-			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, buffered)
-		}
-	}
-	s.serveRegistered(l, http1.NewConn(cfg, nc, opts), nc, accepted, st, slot)
-}
-
-// register puts a connection in the registry the heartbeat ticks and
-// Shutdown drains, or reports false once the server has been closed (a
-// shutdown serves the connections accepted before it began). A connection
-// handed from one engine to another keeps its entry. Its first
-// registration ends its way from the accept loop (listener.pending).
-func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns[nc] == nil {
-		defer l.pending.Done()
-		if s.aborted {
-			return false
-		}
-	}
-	st.conn = c
-	s.conns[nc] = st
-	return true
-}
-
-// serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
-// h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
-// connection preface.
-func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
-	st.setProto(metrics.HTTP2)
-	c := http2.NewConn(cfg, nc, http2.Options{
-		Info:     info,
-		Draining: &l.draining,
-		Context:  ctx,
-		Accepted: accepted,
-		OnState:  s.ConnState,
-		Buffered: buffered,
-		Done: func() {
-			slot.Release()
-			s.connDone(nc)
-		},
-	})
-	s.serveRegistered(l, c, nc, accepted, st, slot)
-}
-
-// serveRegistered registers c, the engine serving nc (accepted as
-// accepted), and serves it; once the server has been closed, it closes
-// the connection instead.
-func (s *Server) serveRegistered(l *listener, c interface {
-	engineConn
-	Serve()
-}, nc, accepted net.Conn, st *connState, slot *transport.Slot) {
-	if !s.register(l, nc, st, c) {
-		slot.Release()
-		nc.Close()
-		s.endConn(st)
-		s.connClosed(accepted)
-		return
-	}
-	c.Serve()
-}
-
-// trackUpgraded keeps an upgraded connection until the handler closes it,
-// so Shutdown can wait for it.
-func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
-	s.mu.Lock()
-	st := s.conns[uc.NetConn()]
-	if st != nil {
-		st.upgradeOpen = true
-	}
-	s.upgraded[uc] = st
-	s.mu.Unlock()
-	var ep *metrics.Endpoint
-	if st != nil {
-		ep = st.ep
-	}
-	ep.UpgradedStart()
-	uc.OnClose(func() {
-		ep.UpgradedStop()
-		s.mu.Lock()
-		delete(s.upgraded, uc)
-		end := st != nil && st.engineDone
-		if st != nil {
-			st.upgradeOpen = false
-		}
-		s.mu.Unlock()
-		if end {
-			s.endConn(st) // a connection lasts until its upgraded life ends
-		}
-	})
 }
 
 // tick is the heartbeat's: it checks every connection's deadlines.

@@ -355,14 +355,17 @@ func TestNativeUpgradeOverHTTP2(t *testing.T) {
 
 // TestConfigDisableWebSocketsOverHTTP2: the endpoint key
 // Kestrel:Endpoints:NAME:DisableWebSocketsOverHTTP2, from the file or the
-// environment, stops that endpoint from advertising
+// environment, or Kestrel:EndpointDefaults' for endpoints without their
+// own, decides whether an endpoint advertises
 // SETTINGS_ENABLE_CONNECT_PROTOCOL; a misspelt key gets a suggestion.
 func TestConfigDisableWebSocketsOverHTTP2(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Endpoints": {
-		"On": {"Url": "http://127.0.0.1:0"},
-		"Off": {"Url": "http://127.0.0.1:0", "DisableWebSocketsOverHTTP2": true},
-		"Env": {"Url": "http://127.0.0.1:0"}}}}`), "f", nil, []string{"Kestrel__Endpoints__Env__DisableWebSocketsOverHTTP2=true"})
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {
+		"EndpointDefaults": {"DisableWebSocketsOverHTTP2": true},
+		"Endpoints": {
+		"On": {"Url": "http://127.0.0.1:0", "DisableWebSocketsOverHTTP2": false},
+		"Off": {"Url": "http://127.0.0.1:0"},
+		"Env": {"Url": "http://127.0.0.1:0", "DisableWebSocketsOverHTTP2": false}}}}`), "f", nil, []string{"Kestrel__Endpoints__Env__DisableWebSocketsOverHTTP2=true"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Command kestrel serves the demo app, or a folder's static files, on the
 // Kestrel for Go web server.
 //
-//	kestrel [--urls URLS] [--config FILE] [--root DIR [--fallback FILE] [--browse] [--cache-control VALUE]]
+//	kestrel [--urls URLS] [--http-ports PORTS] [--https-ports PORTS] [--config FILE]
+//	        [--root DIR [--fallback FILE] [--browse] [--cache-control VALUE]]
 //	        [--log-level LEVEL] [--log-format console|json] [--access-log] [--metrics URL [--pprof]]
 //	        [--no-server-header] [--socket-mode MODE] [--shutdown-timeout DURATION] [--pid-file FILE]
 //	        [--health PATH] [--drain-delay DURATION] [--status PATH]
@@ -12,7 +13,12 @@
 // URLs are semicolon-separated URL prefixes such as
 // "http://localhost:5000;http://[::]:8080;unix:/run/app.sock". Without
 // --urls, the KESTREL_URLS environment variable is used, then
-// ASPNETCORE_URLS, then http://localhost:5000. --socket-mode sets the
+// ASPNETCORE_URLS. Without URLs, --http-ports and --https-ports (or the
+// environment's KESTREL_HTTP_PORTS, ASPNETCORE_HTTP_PORTS or
+// DOTNET_HTTP_PORTS, and the same for HTTPS_PORTS, as ASP.NET Core 8 reads
+// them) serve HTTP and HTTPS on every address of those ports:
+// "8080;8081" binds http://*:8080 and http://*:8081; URLs win over them,
+// with a warning. Without either, http://localhost:5000. --socket-mode sets the
 // permissions of the Unix socket files (0660 lets nginx, in the socket's
 // group, connect).
 //
@@ -156,6 +162,8 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		args = []string{"--help"}
 	}
 	urls := fs.String("urls", "", "semicolon-separated URLs to listen on (default $KESTREL_URLS, $ASPNETCORE_URLS or "+kestrel.DefaultURL+")")
+	httpPorts := fs.String("http-ports", "", "semicolon-separated `ports` to serve HTTP on, every address, when there are no URLs (default $KESTREL_HTTP_PORTS, $ASPNETCORE_HTTP_PORTS or $DOTNET_HTTP_PORTS)")
+	httpsPorts := fs.String("https-ports", "", "semicolon-separated `ports` to serve HTTPS on, every address, with the default certificate, when there are no URLs (default $KESTREL_HTTPS_PORTS, $ASPNETCORE_HTTPS_PORTS or $DOTNET_HTTPS_PORTS)")
 	configFile := fs.String("config", "", "read endpoints, certificates and limits from this JSON file (the Kestrel section)")
 	root := fs.String("root", "", "serve the static files of this folder instead of the demo app")
 	var static staticfiles.Options
@@ -278,6 +286,31 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	if u != "" {
 		if err := srv.UseURLs(u); err != nil {
 			return err
+		}
+	}
+	// HTTP_PORTS and HTTPS_PORTS, as ASP.NET Core 8 reads them: the URLs
+	// win over them (the server logs which), and endpoints from the file
+	// over both.
+	var portsFrom []string
+	for _, p := range []struct {
+		flag, setting string
+		value         *string
+	}{{"http-ports", "HTTP_PORTS", httpPorts}, {"https-ports", "HTTPS_PORTS", httpsPorts}} {
+		if flagSet(fs, p.flag) {
+			portsFrom = append(portsFrom, "--"+p.flag)
+			continue
+		}
+		for _, prefix := range []string{"KESTREL_", "ASPNETCORE_", "DOTNET_"} {
+			if v := getenv(environ, prefix+p.setting); v != "" {
+				*p.value = v
+				portsFrom = append(portsFrom, prefix+p.setting)
+				break
+			}
+		}
+	}
+	if *httpPorts != "" || *httpsPorts != "" {
+		if err := srv.UsePorts(*httpPorts, *httpsPorts); err != nil {
+			return fmt.Errorf("%w (from %s)", err, strings.Join(portsFrom, " and "))
 		}
 	}
 	// The metrics listener takes the sockets it inherits before the app's

@@ -385,6 +385,9 @@ func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
 	return nil
 }
 
+// MaxRequestBodySize is this request's body limit; < 0 means unlimited.
+func (ex *Exchange) MaxRequestBodySize() int64 { return ex.body.limit }
+
 // SetMinRequestBodyDataRate sets this request's minimum body data rate;
 // the zero Rate turns the check off.
 func (ex *Exchange) SetMinRequestBodyDataRate(r Rate) { ex.s.SetMinRequestBodyRate(r) }

@@ -2,7 +2,8 @@
 // a home page describing the server and the request that tries every
 // route from the browser (see home.go), the TechEmpower plaintext
 // and JSON tests on the native handler API, and endpoints that exercise
-// request bodies, headers, streaming and WebSockets.
+// request bodies (compressed ones decoded), headers, streaming and
+// WebSockets.
 package demo
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/grpcserver"
+	"github.com/kestrel-go/kestrel/requestdecompression"
 	"github.com/kestrel-go/kestrel/websocket"
 )
 
@@ -46,7 +48,9 @@ func New(addresses func() []string) *App {
 	a.mux.HandleFunc("GET /stats", a.stats)
 	a.mux.HandleFunc("GET /plaintext", plaintext)
 	a.mux.HandleFunc("GET /json", jsonHandler)
-	a.mux.HandleFunc("POST /echo", echo)
+	// Bodies sent with Content-Encoding gzip, br, deflate or zstd are
+	// decoded, under the request's body size limit.
+	a.mux.Handle("POST /echo", requestdecompression.Handler(http.HandlerFunc(echo), requestdecompression.Options{}))
 	a.mux.HandleFunc("GET /headers", headers)
 	a.mux.HandleFunc("GET /stream", stream)
 	// A WebSocket is a GET with Upgrade over HTTP/1.1 and an extended
@@ -146,8 +150,9 @@ func WriteMessageJSON(w io.StringWriter, s string) {
 // echoBuffer is how much of a request body echo reads before answering.
 const echoBuffer = 1 << 20
 
-// echo returns the request body; ?maxBodySize=N sets the request's body
-// size limit first.
+// echo returns the request body (decoded, if it came compressed: see
+// New); ?maxBodySize=N sets the request's body size limit first, which
+// then holds for the decoded bytes.
 func echo(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("maxBodySize"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -221,7 +221,7 @@ var homeRoutes = []struct{ Method, URL, Expect, What string }{
 	{"GET", "/plaintext", "Hello, World!", "the TechEmpower plaintext test, on the native handler API"},
 	{"GET", "/json", `"message":"Hello, World!"`, "the TechEmpower JSON test, on the native handler API"},
 	{"GET", "/headers", `"protocol"`, "the request as the server parsed it, as JSON"},
-	{"POST", "/echo", "ping from the home page", "sends a body and gets it back"},
+	{"POST", "/echo", "ping from the home page", "sends a body and gets it back (gzip, br, deflate and zstd bodies decoded)"},
 	{"GET", "/stream?chunks=5&size=64&delayMs=100", "abcdef", "five flushed chunks, 100 ms apart"},
 	{"WS", "/ws", "", "a WebSocket echo: five messages and their round trips"},
 }

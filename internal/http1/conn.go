@@ -724,8 +724,10 @@ func (c *Conn) reject(err error) {
 	if re == errHTTP2Preface {
 		c.info.End(metrics.InvalidHTTPVersion)
 		logevents.PossibleInvalidHTTPVersionDetected(c.cfg.App.Logger, c.info.ID, "HTTP/1.x", "HTTP/2 (this endpoint's Protocols are Http1)")
+		// The server's preface, an empty SETTINGS (its first frame must be
+		// SETTINGS, RFC 9113, 3.4: clients refuse a GOAWAY before it), then
 		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
-		c.write([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
+		c.write([]byte{0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
 		c.flush()
 		return
 	}

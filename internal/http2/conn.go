@@ -95,6 +95,7 @@ type Conn struct {
 	out          output
 	enc          *hpack.Encoder
 	encBuf       []byte
+	fieldCache   fieldCache    // encodings of the fields responses repeat (fieldcache.go)
 	wfr          *http2.Framer // writes control frames into out
 	ready        []*stream     // complete requests the reader runs (inline.go)
 	pending      []*stream     // requests whose bodies may end in the bytes read (inline.go)
@@ -549,6 +550,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		switch s.ID {
 		case http2.SettingHeaderTableSize:
 			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
+			c.tableChanged()
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - int64(c.peerWindow)
 			c.peerWindow = int32(s.Val)

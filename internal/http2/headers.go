@@ -345,29 +345,34 @@ func (c *Conn) endTrailers(st *stream) error {
 // connection's encoding buffer; mu is held.
 func (c *Conn) encodeHeaders(status int, ex *app.Exchange, length int64, extra func(fn func(name, value string))) []byte {
 	c.encBuf = c.encBuf[:0]
-	enc := c.enc
 	if status != 0 {
-		enc.WriteField(hpack.HeaderField{Name: ":status", Value: httpsyntax.StatusString(status)})
+		if st := httpsyntax.StatusString(status); !lookup(c, ":status", st) {
+			c.writeField(hpack.HeaderField{Name: ":status", Value: st}, nil)
+		}
 	}
 	if ex != nil {
 		ex.VisitFields(func(name, value []byte) {
-			enc.WriteField(hpack.HeaderField{Name: c.intern(name), Value: c.internValue(name, value)})
+			if !lookup(c, name, value) {
+				c.writeField(hpack.HeaderField{Name: c.intern(name), Value: c.internValue(name, value)}, nil)
+			}
 		})
 		// Values that change from response to response are not indexed:
 		// they would only churn the client's table and ours.
 		if length >= 0 {
-			enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10), Sensitive: true})
+			c.writeLength(length)
 		}
 		if !ex.UserDate() {
-			enc.WriteField(hpack.HeaderField{Name: "date", Value: c.cfg.App.Heartbeat.Date(), Sensitive: true})
+			c.writeDate(c.cfg.App.Heartbeat.Date())
 		}
-		if c.cfg.App.ServerHeader && !ex.UserServer() {
-			enc.WriteField(hpack.HeaderField{Name: "server", Value: "Kestrel"})
+		if c.cfg.App.ServerHeader && !ex.UserServer() && !lookup(c, "server", "Kestrel") {
+			c.writeField(hpack.HeaderField{Name: "server", Value: "Kestrel"}, nil)
 		}
 	}
 	if extra != nil {
 		app.VisitExtraFields(extra, func(name []byte, value string) {
-			enc.WriteField(hpack.HeaderField{Name: string(name), Value: value})
+			if !lookup(c, name, value) {
+				c.writeField(hpack.HeaderField{Name: c.intern(name), Value: value}, nil)
+			}
 		})
 	}
 	return c.encBuf

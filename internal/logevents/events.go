@@ -27,6 +27,7 @@ const (
 	CategoryHTTP2       = "Microsoft.AspNetCore.Server.Kestrel.Http2"
 	CategoryHTTPS       = "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware"
 	CategoryLifetime    = "Microsoft.Hosting.Lifetime"
+	CategoryHosting     = "Microsoft.AspNetCore.Hosting.Diagnostics"
 )
 
 // Event is one kind of log event.
@@ -87,6 +88,9 @@ var (
 	ApplicationStartedEvent  = Event{0, "ApplicationStarted", slog.LevelInfo, CategoryLifetime}
 	ApplicationStoppingEvent = Event{0, "ApplicationStopping", slog.LevelInfo, CategoryLifetime}
 	DrainingEvent            = Event{0, "Draining", slog.LevelInfo, CategoryLifetime}
+
+	// Hosting (ASP.NET's web host writes it; its id has no name there).
+	PortsOverridenByUrlsEvent = Event{15, "PortsOverridenByUrls", slog.LevelWarn, CategoryHosting}
 )
 
 var bg = context.Background()
@@ -110,6 +114,15 @@ func (e *Event) Log(log *slog.Logger, msg string, attrs ...slog.Attr) {
 func General(log *slog.Logger, level slog.Level, name, msg string, attrs ...slog.Attr) {
 	e := Event{0, name, level, CategoryKestrel}
 	e.Log(log, msg, attrs...)
+}
+
+// PortsOverridenByUrls: Overriding HTTP_PORTS '{http}' and HTTPS_PORTS
+// '{https}'. Binding to values defined by URLS instead '{urls}'.
+func PortsOverridenByUrls(log *slog.Logger, httpPorts, httpsPorts, urls string) {
+	if e := &PortsOverridenByUrlsEvent; e.Enabled(log) {
+		e.Log(log, "Overriding HTTP_PORTS '"+httpPorts+"' and HTTPS_PORTS '"+httpsPorts+"'. Binding to values defined by URLS instead '"+urls+"'.",
+			slog.String("http", httpPorts), slog.String("https", httpsPorts), slog.String("urls", urls))
+	}
 }
 
 func connID(id string) slog.Attr { return slog.String("ConnectionId", id) }

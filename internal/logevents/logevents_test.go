@@ -94,6 +94,9 @@ func TestEvents(t *testing.T) {
 		{&HTTPSConnectionEstablishedEvent, func(l *slog.Logger) { HTTPSConnectionEstablished(l, "0HN1", "Tls13") },
 			"Connection 0HN1 established using the following protocol: Tls13", map[string]string{"Protocol": "Tls13"}},
 		{&ListeningOnEvent, func(l *slog.Logger) { ListeningOn(l, "http://localhost:5000") }, "Now listening on: http://localhost:5000", map[string]string{"address": "http://localhost:5000"}},
+		{&PortsOverridenByUrlsEvent, func(l *slog.Logger) { PortsOverridenByUrls(l, "8080", "", "http://+:80") },
+			"Overriding HTTP_PORTS '8080' and HTTPS_PORTS ''. Binding to values defined by URLS instead 'http://+:80'.",
+			map[string]string{"http": "8080", "https": "", "urls": "http://+:80"}},
 		{&ApplicationStartedEvent, ApplicationStarted, "Application started. Press Ctrl+C to shut down.", nil},
 		{&ApplicationStoppingEvent, ApplicationStopping, "Application is shutting down...", nil},
 	} {

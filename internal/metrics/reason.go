@@ -70,6 +70,8 @@ const (
 	ProxyProtocolMissing             // proxy_protocol_missing: no PROXY header where one is required
 	ProxyProtocolInvalid             // proxy_protocol_invalid: a malformed PROXY header
 	ProxyProtocolTimeout             // proxy_protocol_timeout: the PROXY header did not arrive in time
+	ConnectionRefused                // connection_refused: a connection middleware refused the connection
+	TLSRefused                       // tls_refused: the endpoint's TLS callback refused the ClientHello
 
 	numReasons
 )
@@ -125,6 +127,8 @@ var errorTypes = [numReasons]string{
 	ProxyProtocolMissing:             "proxy_protocol_missing",
 	ProxyProtocolInvalid:             "proxy_protocol_invalid",
 	ProxyProtocolTimeout:             "proxy_protocol_timeout",
+	ConnectionRefused:                "connection_refused",
+	TLSRefused:                       "tls_refused",
 }
 
 // ErrorType is the reason's error.type value, or "" for a reason that is

@@ -76,6 +76,7 @@ func LooksLikeTLS(b []byte) bool {
 //	plain_http         the client spoke plain HTTP (ErrPlainHTTP)
 //	remote_alert       the client aborted with a TLS alert, such as an
 //	                   untrusted certificate
+//	refused            the endpoint's TLS handshake callback refused it
 //	handshake_failed   the server refused the handshake: no common
 //	                   version or cipher suite, a bad client certificate...
 func ErrorType(err error) string {
@@ -84,6 +85,8 @@ func ErrorType(err error) string {
 	switch {
 	case errors.Is(err, ErrPlainHTTP):
 		return "plain_http"
+	case errors.Is(err, ErrRefused):
+		return TypeRefused
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.As(err, &op) && op.Op == "remote error":

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// runLogged runs the command in-process with environ, waits until it
+// listens, and returns its log.
+func runLogged(t *testing.T, args, environ []string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := new(syncBuffer)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, environ, log) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	})
+	waitListening(t, log.String)
+	return log
+}
+
+var listeningAll = regexp.MustCompile(`Now listening on: (\S+)`)
+
+// TestHTTPPorts: the command reads HTTP_PORTS as ASP.NET Core 8 does, from
+// KESTREL_, ASPNETCORE_ or DOTNET_ variables or --http-ports, and logs
+// the precedence: URLs win with ASP.NET's warning, the file's endpoints
+// win over both.
+func TestHTTPPorts(t *testing.T) {
+	dir := t.TempDir()
+	withEndpoint := filepath.Join(dir, "appsettings.json")
+	writeConfig(t, withEndpoint, `{"Kestrel": {"Endpoints": {"File": {"Url": "http://127.0.0.1:0"}}}}`)
+	const portsWarning = "warn: Microsoft.AspNetCore.Hosting.Diagnostics[15]\n      Overriding HTTP_PORTS '0' and HTTPS_PORTS ''. Binding to values defined by URLS instead 'http://127.0.0.1:0'."
+	const urlsOverridden = "Overriding address(es) 'http://127.0.0.1:0'. Binding to endpoints defined in code or the configuration file instead."
+	const portsOverridden = "Overriding address(es) 'http://*:0'. Binding to endpoints defined in code or the configuration file instead."
+	for _, tc := range []struct {
+		name      string
+		args, env []string
+		loopback  bool     // bound to 127.0.0.1 (the URL or the file), not every address
+		want      []string // in the log
+		notWant   []string
+	}{
+		{"ASPNETCORE_HTTP_PORTS", nil, []string{"ASPNETCORE_HTTP_PORTS=0"}, false, nil, []string{"Overriding"}},
+		{"DOTNET_HTTP_PORTS", nil, []string{"DOTNET_HTTP_PORTS=0"}, false, nil, []string{"Overriding"}},
+		{"KESTREL_ over ASPNETCORE_", nil, []string{"ASPNETCORE_HTTP_PORTS=x", "KESTREL_HTTP_PORTS=0"}, false, nil, nil},
+		{"--http-ports over the environment", []string{"--http-ports", "0"}, []string{"ASPNETCORE_HTTP_PORTS=x"}, false, nil, nil},
+		{"ASPNETCORE_URLS win", nil, []string{"ASPNETCORE_HTTP_PORTS=0", "ASPNETCORE_URLS=http://127.0.0.1:0"}, true, []string{portsWarning}, nil},
+		{"--urls win", []string{"--urls", "http://127.0.0.1:0"}, []string{"ASPNETCORE_HTTP_PORTS=0"}, true, []string{portsWarning}, nil},
+		{"the file wins over the ports", []string{"--config", withEndpoint}, []string{"ASPNETCORE_HTTP_PORTS=0"}, true, []string{portsOverridden}, []string{"HTTP_PORTS '"}},
+		{"the file wins over both", []string{"--config", withEndpoint, "--urls", "http://127.0.0.1:0"}, []string{"ASPNETCORE_HTTP_PORTS=0"}, true, []string{portsWarning, urlsOverridden}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := runLogged(t, tc.args, tc.env)
+			m := listeningAll.FindAllStringSubmatch(log.String(), -1)
+			if len(m) != 1 {
+				t.Fatalf("listening on %v, want one address:\n%s", m, log)
+			}
+			u, _ := url.Parse(m[0][1])
+			if (u.Hostname() == "127.0.0.1") != tc.loopback {
+				t.Errorf("listening on %s; want loopback only: %v", u, tc.loopback)
+			}
+			resp, err := http.Get("http://127.0.0.1:" + u.Port() + "/plaintext")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "Hello, World!" {
+				t.Errorf("GET /plaintext: %q", body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(log.String(), w) {
+					t.Errorf("the log lacks %q:\n%s", w, log)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(log.String(), w) {
+					t.Errorf("the log has %q:\n%s", w, log)
+				}
+			}
+		})
+	}
+	// A bad value names the variable and the fix.
+	err := run(context.Background(), nil, []string{"ASPNETCORE_HTTP_PORTS=8080;http"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `HTTP_PORTS "8080;http": "http" is not a port number; use port numbers separated by semicolons, such as 8080;8081 (from ASPNETCORE_HTTP_PORTS)`) {
+		t.Errorf("ASPNETCORE_HTTP_PORTS=8080;http: %v", err)
+	}
+}

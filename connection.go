@@ -1,0 +1,489 @@
+package kestrel
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/http2"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
+	"github.com/kestrel-go/kestrel/internal/tlsconn"
+	"github.com/kestrel-go/kestrel/internal/transport"
+	"github.com/kestrel-go/kestrel/logging"
+)
+
+// A TCP or Unix socket connection's life, from accept to close, in the
+// order it happens (Kestrel's ConnectionDispatcher and KestrelConnection):
+//
+//  1. acceptLoop: the socket's accept loop (transport.Accept) takes a slot
+//     of MaxConcurrentConnections or refuses the connection (Reject), and
+//     hands it, as an *accepted with its listener, to serveConn on a
+//     goroutine of its own.
+//  2. serveConn: startConn gives it an id, counts it and logs
+//     ConnectionStart; the PROXY protocol header, when the endpoint
+//     takes one (acceptProxyHeader); ConnContext and ConnState(StateNew);
+//     the endpoint's connection middleware, then the built-in connection
+//     logging (runMiddleware); the TLS handshake (handshake); the
+//     protocol: HTTP/2 after ALPN h2 or with prior knowledge (serveHTTP2),
+//     otherwise HTTP/1.1, which may turn into h2c.
+//  3. serveRegistered: the connection joins the registry the heartbeat
+//     ticks and Shutdown drains (register), and its engine serves it.
+//  4. The end: the engine's done callback (connDone), or the handler's
+//     close of an upgraded connection (trackUpgraded), ends it: endConn
+//     records kestrel.connection.duration with the end reason and logs
+//     ConnectionStop. A connection refused on the way ends the same way,
+//     with ConnState(StateClosed) (connClosed) once ConnState saw it.
+//
+// HTTP/3 connections (QUIC over UDP) have their own path, in http3.go.
+
+// acceptLoop serves the connections sk accepts until it is closed.
+func (s *Server) acceptLoop(sk *socket) error {
+	sk.ctx = s.listenerContext(sk.Listener)
+	err := transport.Accept(sk, s.counter, s.log.With(logging.Category(logevents.CategoryKestrel)), acceptor{s})
+	if sk.stopped.Load() {
+		return ErrServerClosed
+	}
+	logevents.General(s.log, slog.LevelError, "ListenerFailed", "The listener on "+sk.Addr().String()+" failed: "+err.Error())
+	return fmt.Errorf("kestrel: accept on %s: %w", sk.Addr(), err)
+}
+
+// acceptor hands a socket's connections to the server; each comes with
+// its listener (see socket.Accept).
+type acceptor struct {
+	s *Server
+}
+
+func (a acceptor) Queue(nc net.Conn) { a.s.metrics.Endpoint(nc.LocalAddr()).QueuedStart() }
+
+func (a acceptor) Serve(nc net.Conn, slot *transport.Slot) { a.s.serveConn(nc, slot) }
+
+// Reject closes a connection refused by MaxConcurrentConnections: it is
+// logged at Debug (Kestrel's ConnectionRejected, a Warning there, would
+// let a client grow the log at its accept rate), counted in
+// kestrel.rejected_connections, and summarized by the heartbeat at most
+// once per rejectedSummaryInterval.
+func (a acceptor) Reject(nc net.Conn) {
+	s := a.s
+	s.rejected.Add()
+	s.metrics.Endpoint(nc.LocalAddr()).Rejected()
+	if logevents.ConnectionRejectedEvent.Enabled(s.log) {
+		logevents.ConnectionRejected(s.log, logevents.NewConnectionID())
+	}
+	nc.Close()
+}
+
+// accepted is a connection on its way from an accept loop to its listener.
+type accepted struct {
+	net.Conn
+	l *listener
+}
+
+// Close is called only by the accept loop, for a connection over the
+// connection limit; serveConn unwraps the connections it serves.
+func (a *accepted) Close() error {
+	a.l.pending.Done()
+	return a.Conn.Close()
+}
+
+// connState is what the server knows of a connection, from accept to
+// end: its id for the logs, its metrics, and why it ended. An upgraded
+// connection's state lives until the handler closes it.
+type connState struct {
+	id         string
+	ep         *metrics.Endpoint
+	start      time.Time
+	tlsVersion uint16
+	proto      metrics.Protocol
+
+	// reason is where the engine records why the connection ended (the
+	// first error wins); Shutdown forces app_shutdown_timeout on the
+	// connections it aborts.
+	reason metrics.EndReason
+
+	conn engineConn // nil until the engine has it
+	l    *listener  // the endpoint it came from
+
+	// tls is the base of the connection's context on a TLS endpoint, so
+	// that TLSFromContext finds the handshake's result.
+	tls tlsContext
+
+	// Guarded by Server.mu.
+	engineDone  bool // the engine is done with the connection
+	upgradeOpen bool // a handler holds it, upgraded or hijacked
+}
+
+// tlsContext is a TLS connection's context below ConnContext's: it
+// answers TLSFromContext for the connection's context and its requests'.
+type tlsContext struct {
+	context.Context
+	tcp  atomic.Pointer[tls.Conn] // set once the handshake is done
+	quic interface{ ConnectionState() tls.ConnectionState }
+}
+
+type tlsContextKey struct{}
+
+func (c *tlsContext) Value(key any) any {
+	if key == (tlsContextKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// TLSFromContext returns the TLS state of the connection a request came
+// on, from the request's context (r.Context() or Context.Context()) or
+// from the connection's context given to ConnContext (ConnContext runs
+// before the TLS handshake: the state is there once it is done); nil for
+// a connection without TLS, or before its handshake. For a handler it is
+// r.TLS; this reaches it where only a context travels, and from
+// ConnContext's goroutines.
+func TLSFromContext(ctx context.Context) *tls.ConnectionState {
+	c, _ := ctx.Value(tlsContextKey{}).(*tlsContext)
+	if c == nil {
+		return nil
+	}
+	var cs tls.ConnectionState
+	if tc := c.tcp.Load(); tc != nil {
+		cs = tc.ConnectionState()
+	} else if c.quic != nil {
+		cs = c.quic.ConnectionState()
+	} else {
+		return nil
+	}
+	return &cs
+}
+
+// engineConn is what the server does with a connection's protocol engine.
+type engineConn interface {
+	Tick(now int64)
+	CloseIfIdle() bool
+	Abort()
+}
+
+// setProto records the protocol the connection speaks (HTTP/1.1 may
+// turn into HTTP/2 on an h2c connection).
+func (st *connState) setProto(p metrics.Protocol) {
+	st.ep.ConnProtocol(st.proto, p)
+	st.proto = p
+}
+
+// startConn begins a connection's life: its id, its place in
+// kestrel.active_connections, the ConnectionStart event.
+func (s *Server) startConn(nc net.Conn) *connState {
+	st := &connState{id: logevents.NewConnectionID(), ep: s.metrics.Endpoint(nc.LocalAddr()), start: time.Now()}
+	st.ep.QueuedStop()
+	st.ep.ConnStart()
+	logevents.ConnectionStart(s.log, st.id)
+	return st
+}
+
+// serveConn serves a connection from an accept loop: the PROXY header,
+// the connection middleware, the TLS handshake, then the protocol. It
+// registers the connection with its listener.
+func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
+	a := nc.(*accepted)
+	l, nc := a.l, a.Conn
+	st := s.startConn(nc)
+	st.l = l
+	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
+
+	// The PROXY protocol header, before anything else.
+	base := l.sock.ctx
+	var rest []byte // read past a PROXY header, for the engine to serve first
+	if l.ep.proxy != nil {
+		pc, h, ok := s.acceptProxyHeader(st, l.ep.proxy, nc)
+		if !ok {
+			nc.Close()
+			slot.Release()
+			s.endConn(st)
+			l.pending.Done()
+			return
+		}
+		nc = pc
+		if h != nil {
+			base = context.WithValue(base, proxyHeaderKey{}, h)
+		}
+		if p, ok := pc.(*proxyConn); ok && l.tls == nil && !l.ep.hasMiddleware() {
+			// The engine takes these bytes, and the socket is then
+			// its own as without the header (parking, sendfile); TLS
+			// and the connection middleware read them through the
+			// proxyConn.
+			rest = p.takeRest()
+		}
+	}
+
+	// ConnContext and ConnState see the connection as accepted (with the
+	// PROXY header's addresses), as net/http's do.
+	if l.tls != nil {
+		st.tls.Context = base
+		base = &st.tls
+	}
+	accepted := nc
+	ctx := s.connContext(base, nc)
+	if s.ConnState != nil {
+		s.ConnState(nc, http.StateNew)
+	}
+	fail := func() {
+		nc.Close()
+		slot.Release()
+		s.endConn(st)
+		s.connClosed(accepted)
+	}
+
+	// The connection middleware (ListenOptions.Use), then TLS.
+	if l.ep.hasMiddleware() {
+		mc, ok := s.runMiddleware(st, l, ctx, nc)
+		if !ok {
+			slot.Release()
+			s.endConn(st)
+			s.connClosed(accepted)
+			l.pending.Done()
+			return
+		}
+		nc = mc
+	}
+	if l.tls != nil {
+		tc, ok := s.handshake(st, l, ctx, nc)
+		if !ok {
+			fail()
+			l.pending.Done()
+			return
+		}
+		nc = tc
+	}
+
+	// The protocol: ALPN's choice over TLS, the endpoint's otherwise.
+	s.mu.Lock()
+	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
+	s.mu.Unlock()
+	protocols := l.ep.opts.Protocols.tcp()
+	if tc, ok := nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol == "h2" {
+			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
+			return
+		}
+		if l.tls.http2Only(protocols, cs.ServerName) {
+			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
+			logevents.General(s.log, slog.LevelDebug, "Http2NotNegotiated",
+				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
+				slog.String("ConnectionId", st.id))
+			st.reason.Set(metrics.InvalidHTTPVersion)
+			fail()
+			l.pending.Done()
+			return
+		}
+	} else if protocols == HTTP2 {
+		s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, rest) // h2c with prior knowledge
+		return
+	}
+	st.setProto(metrics.HTTP11)
+	opts := http1.ConnOptions{
+		Draining: &l.draining,
+		Slot:     slot,
+		Context:  ctx,
+		Accepted: accepted,
+		Info:     info,
+		Buffered: rest,
+		Done: func() {
+			slot.Release()
+			s.connDone(nc)
+		},
+	}
+	if protocols&HTTP2 != 0 && l.tls == nil {
+		opts.HTTP2 = func(nc net.Conn, buffered []byte) {
+			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, buffered)
+		}
+	}
+	s.serveRegistered(l, http1.NewConn(cfg, nc, opts), nc, accepted, st, slot)
+}
+
+// acceptProxyHeader reads the PROXY header of a connection on an endpoint
+// with ProxyProtocol; a refusal is logged at Debug and recorded as the
+// connection's end reason, and the connection is not to be served.
+func (s *Server) acceptProxyHeader(st *connState, pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, bool) {
+	c, h, reason, err := readProxyHeader(pol, nc)
+	if err != nil {
+		st.reason.Set(reason)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			logevents.General(s.log, slog.LevelDebug, "ProxyProtocolRefused",
+				`Connection id "`+st.id+`" refused: `+err.Error()+".",
+				slog.String("ConnectionId", st.id), slog.String("RemoteAddress", nc.RemoteAddr().String()))
+		}
+		return nil, nil, false
+	}
+	return c, h, true
+}
+
+// connContext is the context of a new connection: the parent of its
+// requests' contexts.
+func (s *Server) connContext(base context.Context, nc net.Conn) context.Context {
+	if s.ConnContext == nil {
+		return base
+	}
+	ctx := s.ConnContext(base, nc)
+	if ctx == nil {
+		panic("kestrel: ConnContext returned a nil context")
+	}
+	return ctx
+}
+
+// handshake runs the TLS handshake of an https endpoint's connection,
+// measuring it; a failure is logged at Debug, as Kestrel does, and ends
+// the connection with tls_handshake_failed (tls_refused when the
+// endpoint's TLSHandshakeCallback refused it). ctx is the connection's,
+// for the callback.
+func (s *Server) handshake(st *connState, l *listener, ctx context.Context, nc net.Conn) (*tls.Conn, bool) {
+	st.ep.TLSStart()
+	start := time.Now()
+	config := l.tls.config
+	if l.tls.hello != nil {
+		nc, config = l.tls.hello.wrap(ctx, nc), l.tls.hello.config
+	}
+	tc, err := tlsconn.Handshake(context.Background(), nc, config, l.tls.timeout)
+	if err != nil {
+		kind := tlsconn.ErrorType(err)
+		st.ep.TLSEnd(start, 0, kind)
+		if kind == tlsconn.TypeRefused {
+			st.reason.Set(metrics.TLSRefused)
+		} else {
+			st.reason.Set(metrics.TLSHandshakeFailed)
+		}
+		if kind == "timeout" {
+			logevents.AuthenticationTimedOut(s.log, st.id)
+		} else {
+			logevents.AuthenticationFailed(s.log, st.id, err)
+		}
+		return nil, false
+	}
+	st.tlsVersion = tc.ConnectionState().Version
+	st.tls.tcp.Store(tc)
+	st.ep.TLSEnd(start, st.tlsVersion, "")
+	if logevents.HTTPSConnectionEstablishedEvent.Enabled(s.log) {
+		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))
+	}
+	return tc, true
+}
+
+// serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose
+// h2, or in cleartext (h2c) with the bytes HTTP/1.1 read before it saw the
+// connection preface.
+func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, info *app.ConnInfo, nc net.Conn, slot *transport.Slot, ctx context.Context, accepted net.Conn, buffered []byte) {
+	st.setProto(metrics.HTTP2)
+	c := http2.NewConn(cfg, nc, http2.Options{
+		Info:     info,
+		Draining: &l.draining,
+		Context:  ctx,
+		Accepted: accepted,
+		OnState:  s.ConnState,
+		Buffered: buffered,
+		Done: func() {
+			slot.Release()
+			s.connDone(nc)
+		},
+	})
+	s.serveRegistered(l, c, nc, accepted, st, slot)
+}
+
+// serveRegistered registers c, the engine serving nc (accepted as
+// accepted), and serves it; once the server has been closed, it closes
+// the connection instead.
+func (s *Server) serveRegistered(l *listener, c interface {
+	engineConn
+	Serve()
+}, nc, accepted net.Conn, st *connState, slot *transport.Slot) {
+	if !s.register(l, nc, st, c) {
+		slot.Release()
+		nc.Close()
+		s.endConn(st)
+		s.connClosed(accepted)
+		return
+	}
+	c.Serve()
+}
+
+// register puts a connection in the registry the heartbeat ticks and
+// Shutdown drains, or reports false once the server has been closed (a
+// shutdown serves the connections accepted before it began). A connection
+// handed from one engine to another keeps its entry. Its first
+// registration ends its way from the accept loop (listener.pending).
+func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[nc] == nil {
+		defer l.pending.Done()
+		if s.aborted {
+			return false
+		}
+	}
+	st.conn = c
+	s.conns[nc] = st
+	return true
+}
+
+// trackUpgraded keeps an upgraded connection until the handler closes it,
+// so Shutdown can wait for it.
+func (s *Server) trackUpgraded(uc *http1.UpgradedConn) {
+	s.mu.Lock()
+	st := s.conns[uc.NetConn()]
+	if st != nil {
+		st.upgradeOpen = true
+	}
+	s.upgraded[uc] = st
+	s.mu.Unlock()
+	var ep *metrics.Endpoint
+	if st != nil {
+		ep = st.ep
+	}
+	ep.UpgradedStart()
+	uc.OnClose(func() {
+		ep.UpgradedStop()
+		s.mu.Lock()
+		delete(s.upgraded, uc)
+		end := st != nil && st.engineDone
+		if st != nil {
+			st.upgradeOpen = false
+		}
+		s.mu.Unlock()
+		if end {
+			s.endConn(st) // a connection lasts until its upgraded life ends
+		}
+	})
+}
+
+// connDone is the engine's done callback: the connection ends, unless a
+// handler took it over and still holds it.
+func (s *Server) connDone(nc net.Conn) {
+	s.mu.Lock()
+	st := s.conns[nc]
+	delete(s.conns, nc)
+	end := st != nil && !st.upgradeOpen
+	if st != nil {
+		st.engineDone = true
+	}
+	s.mu.Unlock()
+	if end {
+		s.endConn(st)
+	}
+}
+
+// connClosed reports a connection that ended before it was served.
+func (s *Server) connClosed(nc net.Conn) {
+	if s.ConnState != nil {
+		s.ConnState(nc, http.StateClosed)
+	}
+}
+
+// endConn ends a connection's life: its duration with the reason it
+// ended, the ConnectionStop event.
+func (s *Server) endConn(st *connState) {
+	st.ep.ConnEnd(st.start, st.proto, st.tlsVersion, st.reason.Get())
+	logevents.ConnectionStop(s.log, st.id)
+}

@@ -1,0 +1,157 @@
+package kestrel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/kestrel-go/kestrel/internal/connlog"
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
+)
+
+// A ConnectionMiddleware sees each connection an endpoint accepts before
+// TLS and the HTTP protocol, as Kestrel's ListenOptions.Use does: it can
+// read from and write to c, inspect it (its addresses are those of a PROXY
+// protocol header, when the endpoint takes one), refuse it, or wrap it.
+//
+// It returns the connection the server goes on with: c itself, or a
+// net.Conn that wraps c, such as one that counts or transforms the bytes.
+// Returning a non-nil error refuses the connection: the server closes c
+// and ends the connection with the end reason connection_refused (the
+// error.type of kestrel.connection.duration), logging the error at Debug
+// level (event ConnectionMiddlewareRefused). A middleware that wants the
+// client to see an answer writes it to c before returning the error.
+//
+// ctx is the connection's context: the one ConnContext returned, the
+// parent of its requests' contexts, with the PROXY header
+// (ProxyHeaderFromContext). To pass what a middleware learned to the
+// requests, let ConnContext put a pointer in the context and fill it
+// from the middleware. The server calls Close on the connection the
+// middleware returned when the connection ends, however it ends
+// (possibly more than once: Close must tolerate that); a wrapper sees the
+// connection's end there. A wrapper must not be used by the middleware
+// after it has been returned other than through its own methods.
+//
+// The middleware of an endpoint run in order: the first sees the accepted
+// connection, each next one the connection the previous one returned.
+// They run on the connection's own goroutine, before the TLS handshake
+// time limit starts; a middleware that reads should set its own deadline
+// on c (and clear it). A panic in a middleware is recovered: it is logged
+// as an error and closes the connection.
+//
+// A connection that was wrapped is served through its wrapper alone:
+// what the server does on the socket directly when it has the socket
+// (sendfile(2) for static files, holding idle keep-alive connections
+// without a goroutine) falls back to the portable way through Read and
+// Write. A middleware that returns c itself costs none of that.
+type ConnectionMiddleware func(ctx context.Context, c net.Conn) (net.Conn, error)
+
+// ConnectionLogging returns a ConnectionMiddleware that logs the
+// connection's opening, each read and write (its size and first bytes)
+// and its closing to log at Debug level, as Kestrel's UseConnectionLogging
+// does. Endpoint.LogConnections (the configuration file's LogConnections)
+// adds it, with the server's logger, after the endpoint's other
+// middleware. Before the TLS handshake, as here, it logs the encrypted
+// bytes.
+func ConnectionLogging(log *slog.Logger) ConnectionMiddleware {
+	return func(_ context.Context, c net.Conn) (net.Conn, error) {
+		return connlog.Wrap(c, log), nil
+	}
+}
+
+// hasMiddleware reports whether the endpoint's connections go through
+// connection middleware, the built-in connection logging included.
+func (ep *endpoint) hasMiddleware() bool {
+	return len(ep.opts.ConnectionMiddleware) > 0 || ep.opts.LogConnections
+}
+
+// runMiddleware runs the endpoint's connection middleware on nc, then the
+// connection logging. It returns the connection to serve or, when a
+// middleware refused it, failed or panicked, reports false: the
+// connection is then closed, with its end reason recorded and logged.
+func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, nc net.Conn) (c net.Conn, ok bool) {
+	in := nc
+	for i, mw := range l.ep.opts.ConnectionMiddleware {
+		next, err := s.callMiddleware(mw, ctx, nc)
+		if err != nil {
+			s.refuseByMiddleware(st, l, i, nc, err)
+			return nil, false
+		}
+		if next == nil {
+			s.refuseByMiddleware(st, l, i, nc, errors.New("the middleware returned no connection and no error"))
+			return nil, false
+		}
+		nc = next
+	}
+	if l.ep.opts.LogConnections {
+		nc = connlog.Wrap(nc, s.log)
+	}
+	if nc != in {
+		nc = hideSocket(nc)
+	}
+	return nc, true
+}
+
+// errMiddlewarePanic marks a middleware's panic, recovered.
+var errMiddlewarePanic = errors.New("panic")
+
+// callMiddleware calls mw, turning a panic into an error.
+func (s *Server) callMiddleware(mw ConnectionMiddleware, ctx context.Context, nc net.Conn) (c net.Conn, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v\n%s", errMiddlewarePanic, v, debug.Stack())
+		}
+	}()
+	return mw(ctx, nc)
+}
+
+// refuseByMiddleware closes a connection the i-th middleware refused (nc
+// is the connection it was given), recording and logging why.
+func (s *Server) refuseByMiddleware(st *connState, l *listener, i int, nc net.Conn, err error) {
+	defer nc.Close() // after the log: what the client sees comes last
+	where := fmt.Sprintf("connection middleware %d of %s", i, l.ep.url)
+	if errors.Is(err, errMiddlewarePanic) {
+		st.reason.Set(metrics.OtherError)
+		logevents.General(s.log, slog.LevelError, "ConnectionMiddlewareFailed",
+			`Connection id "`+st.id+`": `+where+` panicked: `+err.Error(),
+			slog.String("ConnectionId", st.id))
+		return
+	}
+	st.reason.Set(metrics.ConnectionRefused)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		logevents.General(s.log, slog.LevelDebug, "ConnectionMiddlewareRefused",
+			`Connection id "`+st.id+`" refused by `+where+`: `+err.Error()+".",
+			slog.String("ConnectionId", st.id), slog.String("RemoteAddress", nc.RemoteAddr().String()))
+	}
+}
+
+// hideSocket returns c, a connection a middleware returned in place of
+// the one it was given, so that the engines read and write it only
+// through its methods: a wrapper that embeds a *net.TCPConn would
+// otherwise expose the socket (syscall.Conn), which the engines would read
+// and write directly, past the wrapper. A wrapper that exposes no socket
+// is served as it is.
+func hideSocket(c net.Conn) net.Conn {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return c
+	case syscall.Conn:
+		return &wrappedConn{c}
+	}
+	return c
+}
+
+// wrappedConn is a middleware's connection with its socket hidden.
+type wrappedConn struct {
+	net.Conn
+}
+
+// NetConn is the middleware's connection, for what looks through
+// wrappers without reading or writing (socket options before a close,
+// whether the client has gone).
+func (c *wrappedConn) NetConn() net.Conn { return c.Conn }

@@ -1,0 +1,469 @@
+package kestrel
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+)
+
+// preamble is what the clients of TestConnectionMiddleware send before
+// TLS or HTTP, for a middleware to read and check.
+const preamble = "KESTREL-PREAMBLE"
+
+// countingConn counts the bytes that pass through it. It embeds the
+// *net.TCPConn, so it exposes the socket (SyscallConn): the server must
+// still read and write through its methods, or the counts fall short.
+type countingConn struct {
+	*net.TCPConn
+	in, out *atomic.Int64
+	closed  chan struct{}
+	once    atomic.Bool
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Close() error {
+	if c.once.CompareAndSwap(false, true) {
+		close(c.closed)
+	}
+	return c.TCPConn.Close()
+}
+
+// clientCounter is a client's dialer that sends the preamble and counts
+// the bytes it writes and reads after it.
+type clientCounter struct {
+	in, out atomic.Int64
+	from    string // local IP to dial from
+}
+
+type clientConn struct {
+	net.Conn
+	cc *clientCounter
+}
+
+func (c clientConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.cc.in.Add(int64(n))
+	return n, err
+}
+
+func (c clientConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.cc.out.Add(int64(n))
+	return n, err
+}
+
+func (cc *clientCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(cc.from)}}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(c, preamble); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return clientConn{c, cc}, nil
+}
+
+// TestConnectionMiddleware runs three middleware on plain and TLS
+// endpoints, with HTTP/1.1 and HTTP/2: one refuses clients by address,
+// one reads and checks a preamble the client sends before anything else,
+// and one wraps the connection to count its bytes. The counts must match
+// the client's to the byte (nothing bypasses the wrapper), the wrapper
+// sees the connection's end, and a refused connection is counted with
+// the end reason connection_refused and logged at Debug.
+func TestConnectionMiddleware(t *testing.T) {
+	pki := newTestPKI(t)
+	certPath, keyPath := pki.issue(t, "server", false, "127.0.0.1")
+	for _, tc := range []struct {
+		name  string
+		tls   bool
+		http2 bool
+	}{
+		{"plain/HTTP1", false, false},
+		{"plain/h2c", false, true},
+		{"TLS/HTTP1", true, false},
+		{"TLS/HTTP2", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in, out atomic.Int64
+			closed := make(chan struct{}, 16)
+			refuse := func(_ context.Context, c net.Conn) (net.Conn, error) {
+				if ip := c.RemoteAddr().(*net.TCPAddr).IP; ip.Equal(net.ParseIP("127.0.0.2")) {
+					return nil, fmt.Errorf("%v is not allowed", ip)
+				}
+				return c, nil
+			}
+			readPreamble := func(_ context.Context, c net.Conn) (net.Conn, error) {
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				defer c.SetReadDeadline(time.Time{})
+				b := make([]byte, len(preamble))
+				if _, err := io.ReadFull(c, b); err != nil {
+					return nil, fmt.Errorf("reading the preamble: %w", err)
+				}
+				if string(b) != preamble {
+					return nil, fmt.Errorf("preamble %q", b)
+				}
+				return c, nil
+			}
+			count := func(_ context.Context, c net.Conn) (net.Conn, error) {
+				tc, ok := c.(*net.TCPConn)
+				if !ok {
+					return nil, fmt.Errorf("a %T, not the *net.TCPConn", c)
+				}
+				cc := &countingConn{TCPConn: tc, in: &in, out: &out, closed: make(chan struct{})}
+				go func() { <-cc.closed; closed <- struct{}{} }()
+				return cc, nil
+			}
+			reader, mp := metricstest.New()
+			rec, log := newLogRecorder(slog.LevelDebug)
+			body := strings.Repeat("x", 100<<10) // several TLS records and HTTP/2 frames
+			s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				fmt.Fprintf(w, "%s %d ", r.Proto, len(b))
+				io.WriteString(w, body)
+			})}
+			ep := Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{refuse, readPreamble, count}}
+			if tc.tls {
+				ep.HTTPS = &HTTPS{CertificateFile: certPath, KeyFile: keyPath}
+			}
+			if err := s.ListenEndpoint(ep); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			addr := s.Addresses()[0]
+			hostport := addr[strings.Index(addr, "//")+2:]
+
+			client := func(from string) (*http.Client, *clientCounter, *http.Transport) {
+				cc := &clientCounter{from: from}
+				tr := &http.Transport{DialContext: cc.dial, DisableCompression: true, TLSClientConfig: &tls.Config{RootCAs: pki.pool}}
+				tr.Protocols = new(http.Protocols)
+				switch {
+				case tc.http2 && tc.tls:
+					tr.Protocols.SetHTTP2(true)
+				case tc.http2:
+					tr.Protocols.SetUnencryptedHTTP2(true)
+				default:
+					tr.Protocols.SetHTTP1(true)
+				}
+				t.Cleanup(tr.CloseIdleConnections)
+				return &http.Client{Transport: tr, Timeout: 10 * time.Second}, cc, tr
+			}
+
+			c, cc, tr := client("127.0.0.1")
+			for i := range 3 {
+				resp, err := c.Post(addr+"/", "text/plain", strings.NewReader(strings.Repeat("y", 1000*i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := fmt.Sprintf("HTTP/%d", map[bool]int{false: 1, true: 2}[tc.http2])
+				if !strings.HasPrefix(string(b), fmt.Sprintf("%s %d ", map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[tc.http2], 1000*i)) || len(b) < len(body) || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[tc.http2] {
+					t.Fatalf("response %s %.40q, want %s", resp.Proto, b, want)
+				}
+			}
+			tr.CloseIdleConnections()
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the counting wrapper was not closed when the connection ended")
+			}
+			// The server reads all the client wrote after the preamble (the
+			// client's counts start after it);
+			// the client may leave the server's last bytes (a TLS alert,
+			// a GOAWAY) unread.
+			for deadline := time.Now().Add(10 * time.Second); in.Load() != cc.out.Load() || out.Load() < cc.in.Load(); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the wrapper counted %d bytes in and %d out; the client wrote %d after the preamble and read %d", in.Load(), out.Load(), cc.out.Load(), cc.in.Load())
+				}
+			}
+			if cc.in.Load() < int64(3*len(body)) {
+				t.Fatalf("the client read %d bytes", cc.in.Load())
+			}
+
+			// A client from 127.0.0.2 is refused before TLS and HTTP.
+			c2, _, _ := client("127.0.0.2")
+			if resp, err := c2.Get(addr + "/"); err == nil {
+				resp.Body.Close()
+				t.Fatalf("a refused client got %s", resp.Status)
+			}
+			waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "connection_refused", "server.port": portOf(hostport)}, 1)
+			e := rec.events("ConnectionMiddlewareRefused")
+			if len(e) != 1 || e[0].level != slog.LevelDebug || !strings.Contains(e[0].msg, "127.0.0.2 is not allowed") || e[0].attrs["RemoteAddress"] == "" {
+				t.Fatalf("ConnectionMiddlewareRefused events %+v", e)
+			}
+		})
+	}
+}
+
+// TestConnectionMiddlewarePanics: a middleware's panic closes the
+// connection, is logged as an error with its stack, and the server goes
+// on serving.
+func TestConnectionMiddlewarePanics(t *testing.T) {
+	var calls atomic.Int32
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{
+		func(_ context.Context, c net.Conn) (net.Conn, error) {
+			if calls.Add(1) == 1 {
+				panic("middleware bug")
+			}
+			return c, nil
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	c := dial(t, addr)
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("the first connection read %d bytes, %v; want it closed", n, err)
+	}
+	c.Close()
+	e := rec.events("ConnectionMiddlewareFailed")
+	if len(e) != 1 || e[0].level != slog.LevelError || !strings.Contains(e[0].msg, "middleware bug") || !strings.Contains(e[0].msg, "goroutine") {
+		t.Fatalf("ConnectionMiddlewareFailed events %+v", e)
+	}
+	resp, err := newClient(t).Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// TestConnectionLoggingMiddleware: the connection logging, from
+// LogConnections or as a middleware in code, logs a request's bytes at
+// Debug level, and only on its endpoint.
+func TestConnectionLoggingMiddleware(t *testing.T) {
+	rec, log := newLogRecorder(slog.LevelDebug)
+	own, ownLog := newLogRecorder(slog.LevelDebug)
+	s := &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "answer-body") })}
+	for _, ep := range []Endpoint{
+		{Address: "127.0.0.1:0", LogConnections: true},
+		{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{ConnectionLogging(ownLog)}},
+		{Address: "127.0.0.1:0"},
+	} {
+		if err := s.ListenEndpoint(ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	client := newClient(t)
+	for i, a := range s.Addresses() {
+		resp, err := client.Get(fmt.Sprintf("%s/logged-path-%d", a, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	find := func(r *logRecorder, msg, data string) bool {
+		for _, e := range r.events("") {
+			if e.msg == msg && e.level == slog.LevelDebug && strings.Contains(e.attrs["data"], data) {
+				return true
+			}
+		}
+		return false
+	}
+	if !find(rec, "read", "GET /logged-path-0 HTTP/1.1") || !find(rec, "write", "HTTP/1.1 200 OK") {
+		t.Errorf("LogConnections: the request's bytes are not in the log: %+v", rec.events(""))
+	}
+	if !find(own, "read", "GET /logged-path-1 HTTP/1.1") || !find(own, "write", "HTTP/1.1 200 OK") {
+		t.Errorf("ConnectionLogging: the request's bytes are not in its log: %+v", own.events(""))
+	}
+	if find(rec, "read", "/logged-path-1") || find(rec, "read", "/logged-path-2") || find(own, "read", "/logged-path-2") {
+		t.Error("a connection of another endpoint was logged")
+	}
+}
+
+// TestHideSocket: a middleware's wrapper that embeds the socket is served
+// through its methods; the socket itself, or a wrapper without one, is
+// served as it is.
+func TestHideSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tc := c.(*net.TCPConn)
+	if hideSocket(tc) != net.Conn(tc) {
+		t.Error("the socket itself was wrapped")
+	}
+	cc := &countingConn{TCPConn: tc}
+	h := hideSocket(cc)
+	if _, ok := h.(syscall.Conn); ok {
+		t.Error("the wrapper's socket is exposed")
+	}
+	if w, ok := h.(*wrappedConn); !ok || w.NetConn() != net.Conn(cc) {
+		t.Errorf("hideSocket(countingConn) = %T", h)
+	}
+	plain := clientConn{Conn: c}
+	if hideSocket(plain) != net.Conn(plain) {
+		t.Error("a wrapper without a socket was wrapped again")
+	}
+}
+
+// TestConnectionMiddlewareIdleAndShutdown: a connection a middleware
+// returned as it is, and one it wrapped (the parker cannot hold it),
+// serve a request after sitting idle past two heartbeats, and Shutdown
+// closes them at once, through the wrapper.
+func TestConnectionMiddlewareIdleAndShutdown(t *testing.T) {
+	for _, wrap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wrap=%v", wrap), func(t *testing.T) {
+			t.Parallel()
+			closed := make(chan struct{})
+			mw := func(_ context.Context, c net.Conn) (net.Conn, error) {
+				if !wrap {
+					return c, nil
+				}
+				var in, out atomic.Int64
+				return &countingConn{TCPConn: c.(*net.TCPConn), in: &in, out: &out, closed: closed}, nil
+			}
+			s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, r.URL.Path)
+			})}
+			if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{mw}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			c := dial(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+			defer c.Close()
+			br := bufio.NewReader(c)
+			get := func(path string) string {
+				io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return string(b)
+			}
+			if got := get("/first"); got != "/first" {
+				t.Fatalf("%q", got)
+			}
+			time.Sleep(2500 * time.Millisecond) // past two heartbeats: an unwrapped connection is parked
+			if got := get("/after-idle"); got != "/after-idle" {
+				t.Fatalf("%q", got)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("Shutdown took %v with only an idle connection", d)
+			}
+			if wrap {
+				select {
+				case <-closed:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Shutdown did not close the wrapper")
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after Shutdown: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// TestConnectionMiddlewareAfterProxyHeader: the middleware see the
+// client's address from the PROXY header, and the bytes sent after the
+// header reach the engine through them.
+func TestConnectionMiddlewareAfterProxyHeader(t *testing.T) {
+	reader, mp := metricstest.New()
+	var seen atomic.Value
+	s := &Server{MeterProvider: mp, Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	})}
+	err := s.ListenEndpoint(Endpoint{
+		Address:       "127.0.0.1:0",
+		ProxyProtocol: &ProxyProtocol{TrustedProxies: []string{"127.0.0.1"}, Required: true},
+		ConnectionMiddleware: []ConnectionMiddleware{func(ctx context.Context, c net.Conn) (net.Conn, error) {
+			seen.Store(c.RemoteAddr().String())
+			if ProxyHeaderFromContext(ctx) == nil {
+				return nil, errors.New("no PROXY header in the context")
+			}
+			if strings.HasPrefix(c.RemoteAddr().String(), "203.0.113.9:") {
+				return nil, errors.New("blocked client")
+			}
+			return c, nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	send := func(client string) string {
+		c := dial(t, addr)
+		defer c.Close()
+		io.WriteString(c, "PROXY TCP4 "+client+" 192.0.2.1 40001 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := send("203.0.113.7"); !strings.HasSuffix(got, "203.0.113.7:40001") {
+		t.Fatalf("answer %q", got)
+	}
+	if seen.Load() != "203.0.113.7:40001" {
+		t.Fatalf("the middleware saw %v", seen.Load())
+	}
+	if got := send("203.0.113.9"); got != "" {
+		t.Fatalf("a blocked client got %q", got)
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "connection_refused"}, 1)
+}

@@ -1,0 +1,94 @@
+package kestrel
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"runtime/debug"
+
+	"github.com/kestrel-go/kestrel/internal/tlsconn"
+)
+
+// ClientHello is what a client offered in its TLS ClientHello, given to
+// HTTPS.TLSHandshakeCallback.
+type ClientHello struct {
+	// ClientHelloInfo is the ClientHello as crypto/tls parsed it: the SNI
+	// host name (ServerName), the ALPN protocols (SupportedProtos), the
+	// cipher suites, versions, curves, signature schemes and extensions
+	// the client offered, and the connection (Conn), with the addresses
+	// of a PROXY protocol header when the endpoint takes one.
+	*tls.ClientHelloInfo
+
+	// Raw is the ClientHello handshake message as the client sent it
+	// (the 4-byte handshake header, type 1, first), reassembled from the
+	// TLS records that carried it, for fingerprints such as JA3 and JA4
+	// (.NET's UseTlsClientHelloListener). It is valid only during the
+	// callback: copy what is to be kept.
+	Raw []byte
+
+	ctx context.Context
+}
+
+// Context returns the connection's context: the one ConnContext returned,
+// the parent of its requests' contexts. A value ConnContext put there (a
+// pointer to a struct, say) is how the callback passes what it learned,
+// such as a fingerprint, to the connection's requests.
+func (h *ClientHello) Context() context.Context { return h.ctx }
+
+// helloHook runs an endpoint's TLSHandshakeCallback: the TCP port's
+// connections are recorded until their ClientHello is read (wrap), and
+// handshake with config, whose GetConfigForClient asks the callback.
+type helloHook struct {
+	config *tls.Config
+}
+
+// wrap returns nc recording its ClientHello, with the connection's
+// context.
+func (hh *helloHook) wrap(ctx context.Context, nc net.Conn) net.Conn {
+	return tlsconn.NewHelloConn(ctx, nc)
+}
+
+// newHelloHook builds the hook of callback over base, the endpoint's
+// configuration: a nil answer from the callback keeps base's choices (its
+// SNI entries, certificate and session ticket keys); a configuration
+// without NextProtos gets the endpoint's.
+func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, error)) *helloHook {
+	config := base.Clone()
+	next := base.GetConfigForClient
+	alpn := base.NextProtos
+	config.GetConfigForClient = func(info *tls.ClientHelloInfo) (*tls.Config, error) {
+		hello := &ClientHello{ClientHelloInfo: info, ctx: context.Background()}
+		hc, _ := info.Conn.(*tlsconn.HelloConn)
+		if hc != nil {
+			hello.Raw, hello.ctx = hc.ClientHello(), hc.Context
+			defer hc.Stop()
+		}
+		c, err := callHelloCallback(callback, hello)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", tlsconn.ErrRefused, err)
+		}
+		if c == nil {
+			if next != nil {
+				return next(info)
+			}
+			return nil, nil
+		}
+		if len(c.NextProtos) == 0 {
+			c = c.Clone()
+			c.NextProtos = alpn
+		}
+		return c, nil
+	}
+	return &helloHook{config: config}
+}
+
+// callHelloCallback calls callback, turning a panic into an error.
+func callHelloCallback(callback func(*ClientHello) (*tls.Config, error), hello *ClientHello) (c *tls.Config, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("TLSHandshakeCallback panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return callback(hello)
+}
