@@ -125,6 +125,9 @@ type EndpointConfig struct {
 	// DisableAltSvcHeader: Endpoint.DisableAltSvcHeader; unset takes
 	// Kestrel:EndpointDefaults:DisableAltSvcHeader.
 	DisableAltSvcHeader *bool
+	// DisableWebSocketsOverHTTP2: Endpoint.DisableWebSocketsOverHTTP2;
+	// unset takes Kestrel:EndpointDefaults:DisableWebSocketsOverHTTP2.
+	DisableWebSocketsOverHTTP2 *bool
 }
 
 // ProxyProtocolConfig is the ProxyProtocol section of an endpoint or of
@@ -147,6 +150,8 @@ type EndpointDefaultsConfig struct {
 	SessionTicketKeyFiles []string
 	// DisableAltSvcHeader is for endpoints that do not set their own.
 	DisableAltSvcHeader *bool
+	// DisableWebSocketsOverHTTP2 is for endpoints that do not set their own.
+	DisableWebSocketsOverHTTP2 *bool
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -658,6 +663,11 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 		ep.DisableAltSvcHeader = *d
 	} else if d := c.EndpointDefaults.DisableAltSvcHeader; d != nil {
 		ep.DisableAltSvcHeader = *d
+	}
+	if d := e.DisableWebSocketsOverHTTP2; d != nil {
+		ep.DisableWebSocketsOverHTTP2 = *d
+	} else if d := c.EndpointDefaults.DisableWebSocketsOverHTTP2; d != nil {
+		ep.DisableWebSocketsOverHTTP2 = *d
 	}
 	protocols := e.Protocols
 	if protocols == "" {

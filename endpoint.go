@@ -159,6 +159,15 @@ type Endpoint struct {
 	// header (Kestrel's ListenOptions.DisableAltSvcHeader).
 	DisableAltSvcHeader bool
 
+	// DisableWebSocketsOverHTTP2 stops the endpoint's HTTP/2 connections
+	// from offering WebSockets over HTTP/2 streams (RFC 8441's
+	// SETTINGS_ENABLE_CONNECT_PROTOCOL, which browsers need to see before
+	// they open a WebSocket on an h2 connection); browsers then open a
+	// separate HTTP/1.1 connection for each WebSocket, as with servers
+	// that lack RFC 8441. An extended CONNECT that arrives anyway is a
+	// stream error (PROTOCOL_ERROR).
+	DisableWebSocketsOverHTTP2 bool
+
 	// HTTPS, when set, serves the endpoint over TLS with these options. An
 	// https:// URL without it uses the server's DefaultHTTPS.
 	HTTPS *HTTPS

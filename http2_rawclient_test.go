@@ -20,6 +20,8 @@ type rawH2 struct {
 	t  *testing.T
 	nc net.Conn
 	fr *http2.Framer
+
+	settings map[http2.SettingID]uint32 // the server's first SETTINGS
 }
 
 func dialRawH2(t *testing.T, addr string, settings ...http2.Setting) *rawH2 {
@@ -29,7 +31,7 @@ func dialRawH2(t *testing.T, addr string, settings ...http2.Setting) *rawH2 {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	c := &rawH2{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
+	c := &rawH2{t: t, nc: nc, fr: http2.NewFramer(nc, nc), settings: map[http2.SettingID]uint32{}}
 	io.WriteString(nc, http2.ClientPreface)
 	c.fr.WriteSettings(settings...)
 	// The server's SETTINGS, its ACK of ours, and a WINDOW_UPDATE.
@@ -40,6 +42,10 @@ func dialRawH2(t *testing.T, addr string, settings ...http2.Setting) *rawH2 {
 				acked = true
 			} else {
 				got = true
+				f.ForeachSetting(func(s http2.Setting) error {
+					c.settings[s.ID] = s.Val
+					return nil
+				})
 				c.fr.WriteSettingsAck()
 			}
 		}

@@ -144,7 +144,9 @@ func (c *Context) ServeHTTP(h http.Handler) { c.ex().ServeHTTP(h) }
 func (c *Context) Upgradable() bool { return c.ex().Upgradable() }
 
 // Upgrade answers 101 Switching Protocols and returns the connection,
-// which then belongs to the caller; see the package-level Upgrade.
+// which then belongs to the caller; for an extended CONNECT over HTTP/2
+// or HTTP/3 (a WebSocket), it answers 200 and returns the stream. See the
+// package-level Upgrade.
 func (c *Context) Upgrade() (net.Conn, error) { return c.ex().Upgrade() }
 
 // SetMaxRequestBodySize sets this request's body size limit, in bytes;

@@ -440,7 +440,9 @@ func TestMetricsHTTP2(t *testing.T) {
 			t.Fatalf("%s, want HTTP/2", resp.Proto)
 		}
 	}
+	held := make(chan struct{})
 	go func() {
+		defer close(held)
 		if resp, err := client.Get("http://" + addr + "/hold"); err == nil {
 			resp.Body.Close()
 		}
@@ -458,6 +460,9 @@ func TestMetricsHTTP2(t *testing.T) {
 	if len(queued) == 0 || metricstest.Total(queued) != 0 {
 		t.Errorf("kestrel.queued_requests for HTTP/2: %+v, want a point at 0 (streams counted in, then out)", queued)
 	}
+	// The connection is idle, and CloseIdleConnections closes it, only
+	// once the client is done with /hold's stream too.
+	<-held
 	client.Transport.(*http.Transport).CloseIdleConnections()
 	waitMetric(t, reader, "kestrel.connection.duration", h2, 1)
 }

@@ -100,7 +100,9 @@ var ErrNotUpgradable = app.ErrNotUpgradable
 
 // IsUpgradable reports whether r asks for a protocol upgrade the server
 // can perform (Kestrel's IHttpUpgradeFeature.IsUpgradableRequest): HTTP/1.1,
-// "Connection: upgrade", an Upgrade header, and no body.
+// "Connection: upgrade", an Upgrade header, and no body; or an extended
+// CONNECT over HTTP/2 or HTTP/3 (IHttpExtendedConnectFeature), whose
+// :protocol is r.Header.Get(":protocol").
 func IsUpgradable(r *http.Request) bool {
 	ex := app.FromRequest(r)
 	return ex != nil && ex.Upgradable()
@@ -113,6 +115,14 @@ func IsUpgradable(r *http.Request) bool {
 // against Limits.MaxConcurrentUpgradedConnections until it is closed.
 // Bytes the client sent after the request are read first from the
 // returned connection.
+//
+// An extended CONNECT over HTTP/2 (RFC 8441) or HTTP/3 (RFC 9220) is
+// answered 200 instead, sent at once, and the connection returned is the
+// request's stream: reads take the request body, writes are flushed as
+// response body. It counts against MaxConcurrentUpgradedConnections from
+// the moment the request arrives (one over the limit is answered 503
+// before the handler runs), and it ends when the handler returns, so the
+// handler must use it before returning.
 func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
 	ex, err := exchange(r)
 	if err != nil {

@@ -43,7 +43,7 @@ func TestWebSocketInChromium(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	})
-	mux.Handle("GET /ws", websocket.Echo(nil))
+	mux.Handle("/ws", websocket.Echo(nil)) // GET over HTTP/1.1, CONNECT over HTTP/2
 	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		select {

@@ -3,7 +3,16 @@
 // RFC 6455 framing, and answers cleanly when the server refuses the
 // upgrade because Limits.MaxConcurrentUpgradedConnections is reached.
 //
-//	http.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+// A WebSocket arrives over HTTP/1.1 (a GET with Upgrade: websocket,
+// answered 101), over HTTP/2 (RFC 8441) or over HTTP/3 (RFC 9220): an
+// extended CONNECT with :protocol websocket, answered 200, whose stream
+// carries the WebSocket's frames. Accept takes all three and returns the
+// same Conn. Browsers use an HTTP/2 or HTTP/3 connection they already
+// have for a WebSocket when the server offers it (kestrel.Server does,
+// unless Endpoint.DisableWebSocketsOverHTTP2); such a request's method is
+// CONNECT, so register the handler for every method, not "GET /ws":
+//
+//	http.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 //		c, err := websocket.Accept(w, r, nil)
 //		if err != nil {
 //			return // answered already
@@ -25,6 +34,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync"
+	"time"
 
 	cws "github.com/coder/websocket"
 
@@ -58,16 +70,24 @@ const (
 // CloseStatus returns the close status code of err, or -1.
 func CloseStatus(err error) StatusCode { return cws.CloseStatus(err) }
 
-// Accept upgrades the request to a WebSocket connection. On failure it has
-// answered the request: 503 with Retry-After when the server's
-// upgraded-connection limit is reached, 426 Upgrade Required for a
-// request over HTTP/2 or HTTP/3 (WebSockets need HTTP/1.1 here: RFC 8441's
-// extended CONNECT is not offered), 4xx for a request that is not a valid WebSocket
+// Accept accepts a WebSocket connection: it upgrades an HTTP/1.1 request
+// (101 Switching Protocols), or accepts an extended CONNECT over HTTP/2
+// or HTTP/3 (200, RFC 8441 and RFC 9220: no Sec-WebSocket-Key nor
+// Sec-WebSocket-Accept, Sec-WebSocket-Version 13 still required). On
+// failure it has answered the request: 503 with Retry-After when the
+// server's upgraded-connection limit is reached (kestrel.Server answers
+// an extended CONNECT over the limit itself, before the handler runs),
+// 426 Upgrade Required for an HTTP/2 or HTTP/3 request that is not an
+// extended CONNECT, 4xx for a request that is not a valid WebSocket
 // handshake.
+//
+// Over HTTP/2 and HTTP/3 the connection is the request's stream: it ends
+// when the handler returns, so the handler must serve the WebSocket
+// before it returns (as the example does), and the request's body and
+// ResponseWriter belong to the connection.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
-	if r.ProtoMajor != 1 {
-		http.Error(w, "WebSocket connections need HTTP/1.1; this request came over "+r.Proto, http.StatusUpgradeRequired)
-		return nil, ErrNeedsHTTP1
+	if r.ProtoMajor >= 2 {
+		return acceptTunnel(w, r, opts)
 	}
 	g := &guard{ResponseWriter: w}
 	c, err := cws.Accept(g, r, opts)
@@ -78,8 +98,161 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	return c, err
 }
 
-// ErrNeedsHTTP1 is returned by Accept for a request over HTTP/2 or HTTP/3.
-var ErrNeedsHTTP1 = errors.New("websocket: WebSocket connections need HTTP/1.1")
+// ErrNeedsHTTP1 is returned by Accept for a request over HTTP/2 or HTTP/3
+// that is not an extended CONNECT: such a WebSocket handshake needs
+// HTTP/1.1's Upgrade.
+var ErrNeedsHTTP1 = errors.New("websocket: a WebSocket over HTTP/2 or HTTP/3 is an extended CONNECT with :protocol websocket; other requests need HTTP/1.1's Upgrade")
+
+// Protocol returns the protocol an extended CONNECT request asks for
+// (RFC 8441's :protocol, "websocket" for a WebSocket), or "" for any
+// other request. kestrel.Server and x/net/http2's server show :protocol
+// as the header ":protocol"; quic-go's HTTP/3 server puts it in r.Proto.
+func Protocol(r *http.Request) string {
+	if r.Method != http.MethodConnect || r.ProtoMajor < 2 {
+		return ""
+	}
+	if p := r.Header.Get(":protocol"); p != "" {
+		return p
+	}
+	if r.Proto != "" && r.Proto != "HTTP/2.0" && r.Proto != "HTTP/3.0" && r.Proto != "HTTP/3" {
+		return r.Proto
+	}
+	return ""
+}
+
+// acceptTunnel accepts a WebSocket over an HTTP/2 or HTTP/3 stream. The
+// stream is given to github.com/coder/websocket as a connection the
+// handshake took over: its Accept sees the HTTP/1.1 form of the handshake
+// (with a key of its own, as RFC 8441 has none), and its 101 becomes the
+// 200 that accepts the extended CONNECT, without the 101's headers.
+func acceptTunnel(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	switch p := Protocol(r); p {
+	case "websocket":
+	case "":
+		http.Error(w, "a WebSocket over "+r.Proto+" is an extended CONNECT with :protocol websocket (RFC 8441, RFC 9220), or an HTTP/1.1 Upgrade", http.StatusUpgradeRequired)
+		return nil, ErrNeedsHTTP1
+	default:
+		http.Error(w, "extended CONNECT for "+p+", not websocket", http.StatusBadRequest)
+		return nil, errors.New("websocket: extended CONNECT for " + p + ", not websocket")
+	}
+	r1 := new(http.Request)
+	*r1 = *r
+	r1.Method, r1.Proto, r1.ProtoMajor, r1.ProtoMinor = http.MethodGet, "HTTP/1.1", 1, 1
+	r1.Header = r.Header.Clone()
+	r1.Header.Del(":protocol")
+	r1.Header.Set("Connection", "Upgrade")
+	r1.Header.Set("Upgrade", "websocket")
+	r1.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==") // 16 zero bytes; its Accept is not sent
+	tw := &tunnelWriter{w: w, r: r, header: make(http.Header)}
+	return cws.Accept(tw, r1, opts)
+}
+
+// tunnelWriter is the ResponseWriter github.com/coder/websocket's Accept
+// sees for an extended CONNECT: the headers it sets go to w, but for the
+// HTTP/1.1 handshake's; its 101 is sent as 200; Hijack returns the stream.
+type tunnelWriter struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	header http.Header
+	err    error // the 200 could not be sent
+}
+
+func (t *tunnelWriter) Header() http.Header { return t.header }
+
+func (t *tunnelWriter) WriteHeader(code int) {
+	h := t.w.Header()
+	for k, v := range t.header {
+		switch k {
+		case "Connection", "Upgrade", "Sec-Websocket-Accept":
+			continue // HTTP/1.1's handshake (RFC 8441, 5)
+		}
+		h[k] = v
+	}
+	if code != http.StatusSwitchingProtocols {
+		t.w.WriteHeader(code)
+		return
+	}
+	t.w.WriteHeader(http.StatusOK)
+	t.err = http.NewResponseController(t.w).Flush()
+}
+
+func (t *tunnelWriter) Write(p []byte) (int, error) { return t.w.Write(p) }
+
+func (t *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if t.err != nil {
+		return nil, nil, t.err
+	}
+	c := &streamConn{body: t.r.Body, w: t.w, rc: http.NewResponseController(t.w), remote: t.r.RemoteAddr, quic: t.r.ProtoMajor == 3}
+	if a, ok := t.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		c.local = a
+	}
+	return c, bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)), nil
+}
+
+// streamConn is an HTTP/2 or HTTP/3 stream as a net.Conn: it reads the
+// request body and writes, flushed at once, the response body.
+type streamConn struct {
+	body   interface{ Read([]byte) (int, error) }
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	local  net.Addr
+	remote string
+	quic   bool // HTTP/3: the addresses are UDP ones
+
+	mu     sync.Mutex // serializes writes
+	once   sync.Once
+	closed bool
+}
+
+func (c *streamConn) Read(p []byte) (int, error) { return c.body.Read(p) }
+
+func (c *streamConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	n, err := c.w.Write(p)
+	if err == nil {
+		err = c.rc.Flush()
+	}
+	return n, err
+}
+
+// Close stops the connection's reads and writes; the stream ends when the
+// handler returns.
+func (c *streamConn) Close() error {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		_ = c.rc.SetReadDeadline(time.Now()) // wakes a pending Read
+	})
+	return nil
+}
+
+func (c *streamConn) LocalAddr() net.Addr { return c.local }
+
+func (c *streamConn) RemoteAddr() net.Addr {
+	ap, err := netip.ParseAddrPort(c.remote)
+	if err != nil {
+		return nil
+	}
+	if c.quic {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+func (c *streamConn) SetDeadline(t time.Time) error {
+	if err := c.rc.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.rc.SetWriteDeadline(t)
+}
+
+func (c *streamConn) SetReadDeadline(t time.Time) error  { return c.rc.SetReadDeadline(t) }
+func (c *streamConn) SetWriteDeadline(t time.Time) error { return c.rc.SetWriteDeadline(t) }
 
 // guard passes everything through to the ResponseWriter, except what the
 // library writes after the server refused the upgrade, so that Accept can

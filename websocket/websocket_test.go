@@ -1,11 +1,15 @@
+//lint:file-ignore SA1019 x/net's HTTP/2 transport is the Go client that sends extended CONNECT (RFC 8441); net/http's refuses the :protocol header
+
 package websocket_test
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	cws "github.com/coder/websocket"
+	"golang.org/x/net/http2"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/websocket"
@@ -33,7 +38,7 @@ func startEcho(t testing.TB, limits kestrel.Limits) string {
 
 func TestEcho(t *testing.T) {
 	url := startEcho(t, kestrel.Limits{})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // 16 MiB each way under -race on a busy 2-core machine can take 20 s
 	defer cancel()
 	c, _, err := cws.Dial(ctx, url, nil)
 	if err != nil {
@@ -157,8 +162,9 @@ func ExampleEcho() {
 	// Output: hello
 }
 
-// TestAcceptRefusesHTTP2 checks that a WebSocket request over HTTP/2 is
-// answered cleanly (426, with a message) rather than left hanging.
+// TestAcceptRefusesHTTP2 checks that an HTTP/1.1-style WebSocket request
+// (a GET) over HTTP/2 is answered cleanly (426, with a message) rather
+// than left hanging: over HTTP/2 a WebSocket is an extended CONNECT.
 func TestAcceptRefusesHTTP2(t *testing.T) {
 	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
 	if err := s.Listen("127.0.0.1:0"); err != nil {
@@ -179,5 +185,56 @@ func TestAcceptRefusesHTTP2(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(b), "HTTP/1.1") {
 		t.Errorf("%s %d %q, want HTTP/2 426 naming HTTP/1.1", resp.Proto, resp.StatusCode, b)
+	}
+}
+
+func ExampleProtocol() {
+	// An extended CONNECT as kestrel.Server and x/net/http2 show it.
+	r, _ := http.NewRequest(http.MethodConnect, "https://example.com/chat", nil)
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+	r.Header.Set(":protocol", "websocket")
+	fmt.Println(websocket.Protocol(r))
+	// Output: websocket
+}
+
+// TestAcceptExtendedConnectErrors: over HTTP/2, Accept answers an
+// extended CONNECT for another protocol 400, and one without
+// Sec-WebSocket-Version 13 (RFC 8441, 5) 400 naming the version.
+func TestAcceptExtendedConnectErrors(t *testing.T) {
+	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
+	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	defer tr.CloseIdleConnections()
+	for _, tc := range []struct {
+		protocol, version string
+		want              int
+		body              string
+	}{
+		{"chat", "13", http.StatusBadRequest, "extended CONNECT for chat, not websocket"},
+		{"websocket", "", http.StatusBadRequest, "only 13 is supported"},
+		{"websocket", "8", http.StatusBadRequest, "only 13 is supported"},
+	} {
+		req, _ := http.NewRequest(http.MethodConnect, s.Addresses()[0]+"/ws", strings.NewReader(""))
+		req.Header.Set(":protocol", tc.protocol)
+		if tc.version != "" {
+			req.Header.Set("Sec-WebSocket-Version", tc.version)
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.Contains(string(b), tc.body) {
+			t.Errorf("%s, version %q: %d %q; want %d with %q", tc.protocol, tc.version, resp.StatusCode, b, tc.want, tc.body)
+		}
 	}
 }

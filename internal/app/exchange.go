@@ -18,6 +18,8 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
@@ -778,17 +780,22 @@ func (ex *Exchange) HasTrailers() bool {
 }
 
 // Upgradable reports whether the request asks for a protocol upgrade the
-// server can perform.
-func (ex *Exchange) Upgradable() bool { return ex.s.CanUpgrade() }
+// server can perform: an HTTP/1.1 Upgrade, or an extended CONNECT over
+// HTTP/2 or HTTP/3.
+func (ex *Exchange) Upgradable() bool { return ex.Req.Tunnel || ex.s.CanUpgrade() }
 
 // ErrNotUpgradable is returned by Upgrade for a request that did not ask
 // for an upgrade the server can perform.
-var ErrNotUpgradable = errors.New("kestrel: the request cannot be upgraded: it needs HTTP/1.1, Connection: upgrade, an Upgrade header and no body")
+var ErrNotUpgradable = errors.New("kestrel: the request cannot be upgraded: it needs HTTP/1.1, Connection: upgrade, an Upgrade header and no body, or an extended CONNECT (:protocol) over HTTP/2 or HTTP/3")
 
 // Upgrade answers 101 Switching Protocols with the headers set so far
 // (the request's Upgrade value when the handler set none) and returns the
-// connection, which then belongs to the caller.
+// connection, which then belongs to the caller. For an extended CONNECT
+// it answers 200 and returns the stream as a connection (see tunnelConn).
 func (ex *Exchange) Upgrade() (net.Conn, error) {
+	if ex.Req.Tunnel {
+		return ex.acceptTunnel()
+	}
 	if !ex.s.CanUpgrade() {
 		return nil, ErrNotUpgradable
 	}
@@ -859,3 +866,85 @@ func (ex *Exchange) UndoHead() {
 		clear(w.header)
 	}
 }
+
+// acceptTunnel answers an extended CONNECT with 200, sent at once, and
+// returns its stream as a connection.
+func (ex *Exchange) acceptTunnel() (net.Conn, error) {
+	if ex.committed || ex.written > 0 {
+		return nil, errors.New("kestrel: cannot accept the extended CONNECT: the response has started")
+	}
+	var err error
+	if w := ex.std; w != nil {
+		w.WriteHeader(http.StatusOK)
+		err = w.FlushError()
+	} else {
+		ex.SetStatus(http.StatusOK)
+		err = ex.Flush()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &tunnelConn{ex: ex}, nil
+}
+
+// tunnelConn is an extended CONNECT's stream (HTTP/2 or HTTP/3) as a
+// net.Conn: reads take the request body, writes go out as response body
+// at once. Unlike an upgraded HTTP/1.1 connection it is the request's
+// stream, and ends when the handler returns; Close stops its reads and
+// writes.
+type tunnelConn struct {
+	ex     *Exchange
+	mu     sync.Mutex // serializes writes
+	closed atomic.Bool
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	n, err := c.ex.body.Read(p)
+	if err != nil && c.closed.Load() {
+		err = net.ErrClosed
+	}
+	return n, err
+}
+
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	var n int
+	var err error
+	if w := c.ex.std; w != nil {
+		if n, err = w.Write(p); err == nil {
+			err = w.FlushError()
+		}
+	} else if n, err = c.ex.Write(p); err == nil {
+		err = c.ex.Flush()
+	}
+	return n, err
+}
+
+// Close stops the tunnel's reads (waking one that waits) and writes; the
+// stream ends when the handler returns.
+func (c *tunnelConn) Close() error {
+	if !c.closed.Swap(true) {
+		_ = c.ex.s.SetReadDeadline(time.Now())
+	}
+	return nil
+}
+
+func (c *tunnelConn) LocalAddr() net.Addr  { return c.ex.LocalAddr() }
+func (c *tunnelConn) RemoteAddr() net.Addr { return c.ex.RemoteAddr() }
+
+func (c *tunnelConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *tunnelConn) SetReadDeadline(t time.Time) error  { return c.ex.s.SetReadDeadline(t) }
+func (c *tunnelConn) SetWriteDeadline(t time.Time) error { return c.ex.s.SetWriteDeadline(t) }

@@ -61,6 +61,12 @@ type Head struct {
 	// Close: the connection closes after this request (HTTP/1.x:
 	// Connection: close, or HTTP/1.0 without keep-alive).
 	Close bool
+
+	// Tunnel marks an extended CONNECT request (HTTP/2, RFC 8441; HTTP/3,
+	// RFC 9220): its :protocol is the field ":protocol" among Fields, its
+	// target the origin form of :path, and its body and response body
+	// are the tunnel's two directions (a WebSocket's bytes).
+	Tunnel bool
 }
 
 // HasBody reports whether the request has a body to read.

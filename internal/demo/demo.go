@@ -53,7 +53,11 @@ func New(addresses func() []string) *App {
 	a.mux.Handle("POST /echo", requestdecompression.Handler(http.HandlerFunc(echo), requestdecompression.Options{}))
 	a.mux.HandleFunc("GET /headers", headers)
 	a.mux.HandleFunc("GET /stream", stream)
-	a.mux.Handle("GET /ws", websocket.Echo(nil))
+	// A WebSocket is a GET with Upgrade over HTTP/1.1 and an extended
+	// CONNECT over HTTP/2 and HTTP/3.
+	ws := websocket.Echo(nil)
+	a.mux.Handle("GET /ws", ws)
+	a.mux.Handle("CONNECT /ws", ws)
 	return a
 }
 

@@ -61,6 +61,16 @@ type Config struct {
 	// Parker, if set, holds long-idle connections without a goroutine.
 	Parker *transport.Parker
 
+	// ConnectProtocol sends SETTINGS_ENABLE_CONNECT_PROTOCOL and accepts
+	// extended CONNECT (RFC 8441): WebSockets over HTTP/2 streams.
+	ConnectProtocol bool
+
+	// Upgrades, if set, bounds the extended CONNECT streams open at once,
+	// with the HTTP/1.1 upgraded connections
+	// (MaxConcurrentUpgradedConnections); a stream beyond it is answered
+	// 503 without running the handler.
+	Upgrades *transport.Counter
+
 	// Released estimates the memory that became garbage (see
 	// http1.Config.Released); shared with the HTTP/1 engine.
 	Released *atomic.Int64

@@ -118,7 +118,8 @@ type Conn struct {
 	parkAsked    atomic.Bool // the heartbeat asks the idle reader to park
 	headersLate  atomic.Bool // the request headers timeout ended the connection
 
-	state http.ConnState // the last state told to OnState; reader goroutine
+	stateMu sync.Mutex
+	state   http.ConnState // the last state told to OnState; stateMu
 }
 
 // stream states (RFC 9113, 5.1), as the server sees them.
@@ -266,6 +267,9 @@ func (c *Conn) serve() error {
 	}
 	if c.cfg.HeaderTableSize != 4096 {
 		settings = append(settings, http2.Setting{ID: http2.SettingHeaderTableSize, Val: c.cfg.HeaderTableSize})
+	}
+	if c.cfg.ConnectProtocol {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
 	}
 	c.wfr.WriteSettings(settings...)
 	if inc := int64(c.cfg.InitialConnectionWindow) - initialWindow; inc > 0 {
@@ -799,12 +803,14 @@ func (c *Conn) shutdown(err error) {
 	}
 	for _, st := range c.ready { // never started: reset below with the others
 		st.uncount()
+		st.endTunnel()
 		st.handlerDone = true
 	}
 	c.ready = nil
 	for _, st := range c.pending { // never started either
 		st.pending = false
 		st.uncount()
+		st.endTunnel()
 		st.handlerDone = true
 	}
 	c.pending = nil
@@ -954,9 +960,20 @@ func (c *Conn) Tick(now int64) {
 
 var keepAlivePing = [8]byte{'k', 'e', 'e', 'p', 'a', 'l', 'v', 'e'}
 
-// setState tells OnState of a change of the connection's state.
+// setState tells OnState of a change of the connection's state. The
+// reader and, for StateIdle, the goroutine of the last stream to end call
+// it: stateMu orders them, and an idle state that a new stream overtook
+// is not told.
 func (c *Conn) setState(st http.ConnState) {
-	if c.opts.OnState != nil && c.state != st {
+	if c.opts.OnState == nil {
+		return
+	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if st == http.StateIdle && c.idleSince.Load() == 0 {
+		return // streams opened meanwhile
+	}
+	if c.state != st {
 		c.state = st
 		c.opts.OnState(c.opts.Accepted, st)
 	}

@@ -29,13 +29,14 @@ type headerBlock struct {
 	malformed string // why the request is malformed (RFC 9113, 8.1.1)
 	err       error  // returned once the block is decoded (it still updates HPACK's state)
 
-	regular                          bool // a regular field came: no pseudo-header may follow
-	method, path, scheme, authority  app.Span
-	hasMethod, hasPath, hasScheme    bool
-	hasAuthority, hasHost, hasLength bool
-	host                             app.Span
-	contentLength                    int64
-	cookies                          []int // indexes of the cookie fields
+	regular                                   bool // a regular field came: no pseudo-header may follow
+	method, path, scheme, authority, protocol app.Span
+	hasMethod, hasPath, hasScheme             bool
+	hasAuthority, hasHost, hasLength          bool
+	hasProtocol                               bool // :protocol, extended CONNECT (RFC 8441)
+	host                                      app.Span
+	contentLength                             int64
+	cookies                                   []int // indexes of the cookie fields
 }
 
 // maxContinuations bounds the CONTINUATION frames of one header block, and
@@ -176,6 +177,13 @@ func (c *Conn) emit(hf hpack.HeaderField) {
 			hb.scheme, seen = span, &hb.hasScheme
 		case ":authority":
 			hb.authority, seen = span, &hb.hasAuthority
+		case ":protocol":
+			if !c.cfg.ConnectProtocol {
+				// Not advertised: an undefined pseudo-header (RFC 8441, 3).
+				hb.malformed = ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL"
+				return
+			}
+			hb.protocol, seen = span, &hb.hasProtocol
 		default:
 			hb.malformed = "unknown pseudo-header " + hf.Name
 			return
@@ -255,6 +263,11 @@ func (c *Conn) startRequest(st *stream) error {
 		}
 	}
 	switch {
+	case hb.hasProtocol:
+		// Extended CONNECT: the target is :path; the handler sees
+		// :protocol as a header, as x/net/http2's server shows it.
+		h.Form, h.Tunnel = app.OriginForm, true
+		st.Req.Fields = append(st.Req.Fields, app.Field{Name: st.store(":protocol"), Value: hb.protocol})
 	case string(hb.method.Of(st.headBuf)) == "CONNECT":
 		h.Form, h.Target = app.AuthorityForm, hb.authority
 	case string(hb.path.Of(st.headBuf)) == "*":
@@ -284,7 +297,16 @@ func (c *Conn) checkPseudo(st *stream) string {
 	if !hb.hasMethod {
 		return "missing :method"
 	}
-	if string(hb.method.Of(st.headBuf)) == "CONNECT" {
+	if hb.hasProtocol {
+		// Extended CONNECT (RFC 8441, 4): CONNECT with all of :scheme,
+		// :path and :authority.
+		if string(hb.method.Of(st.headBuf)) != "CONNECT" {
+			return ":protocol on a request other than CONNECT"
+		}
+		if !hb.hasScheme || !hb.hasPath || !hb.hasAuthority {
+			return "extended CONNECT needs :scheme, :path and :authority"
+		}
+	} else if string(hb.method.Of(st.headBuf)) == "CONNECT" {
 		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
 			return "CONNECT needs :authority and no :scheme or :path"
 		}

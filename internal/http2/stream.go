@@ -17,6 +17,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // stream is one request and its response on a connection: the application
@@ -53,10 +54,12 @@ type stream struct {
 	reset       error // the stream was reset: writes fail with it
 
 	handlerDone bool
-	inline      bool     // the reader runs the handler, and writes its frames (inline.go)
-	pending     bool     // in the connection's pending: not started yet (inline.go)
-	counted     bool     // in the connection's running handlers
-	trailers    []string // request trailers, name and value, until the body's end is read
+	tunnel      *transport.Slot // an extended CONNECT's place among the upgraded connections
+	tunnelOpen  bool            // it counts among them (endTunnel)
+	inline      bool            // the reader runs the handler, and writes its frames (inline.go)
+	pending     bool            // in the connection's pending: not started yet (inline.go)
+	counted     bool            // in the connection's running handlers
+	trailers    []string        // request trailers, name and value, until the body's end is read
 	reqCtx      *app.RequestContext
 	bodyRate    app.RateTimer // the request body, while the handler waits for it
 	windowWait  app.RateTimer // the response, while it waits for flow-control window
@@ -95,6 +98,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
 	st.remaining = -1
 	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline, st.pending = false, nil, false, false, false, false
+	st.tunnel, st.tunnelOpen = nil, false
 	st.trailers = st.trailers[:0]
 	st.readTimer, st.writeTimer = nil, nil
 	return st
@@ -136,6 +140,20 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 		}
 		return streamErr{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
 	}
+	if st.Req.Tunnel {
+		// An extended CONNECT (a WebSocket) counts among the upgraded
+		// connections while its handler runs.
+		var slot *transport.Slot
+		if up := c.cfg.Upgrades; up != nil {
+			if slot = up.Acquire(); slot == nil {
+				c.mu.Unlock()
+				logevents.ExtendedConnectRefused(c.logger(), c.opts.Info.ID, up.Max())
+				c.refuseWith(st, http.StatusServiceUnavailable, "too many upgraded connections (Limits.MaxConcurrentUpgradedConnections)")
+				return nil
+			}
+		}
+		st.tunnel = slot
+	}
 	if c.streams == nil {
 		c.streams = make(map[uint32]*stream)
 	}
@@ -157,8 +175,21 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 	st.Parent = c.opts.Context
 	st.Conn, st.Seq = c.opts.Info, st.id
 	st.continued = len(st.Header("expect")) == 0 || endStream
-	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
-	st.windowWait.Reset(c.cfg.MinResponseRate)
+	if st.Req.Tunnel {
+		// A tunnel has no body size limit and no minimum data rates, as
+		// an upgraded HTTP/1.1 connection.
+		_ = st.SetMaxRequestBodySize(-1)
+		st.bodyRate.Reset(app.Rate{})
+		st.windowWait.Reset(app.Rate{})
+		c.opts.Info.Metrics.UpgradedStart()
+		st.tunnelOpen = true
+		if log := c.logger(); logevents.ExtendedConnectEvent.Enabled(log) {
+			logevents.ExtendedConnect(log, c.opts.Info.ID, st.RequestID(), string(st.Header(":protocol")), string(st.Path()), "HTTP/2")
+		}
+	} else {
+		st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
+		st.windowWait.Reset(c.cfg.MinResponseRate)
+	}
 	c.opts.Info.RequestQueued(metrics.HTTP2)
 	if endStream {
 		// Nothing to wait for: the reader runs the handler.
@@ -185,6 +216,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 func (c *Conn) runStream(st *stream) {
 	c.opts.Info.RequestStarted(metrics.HTTP2)
 	ok := st.Run()
+	st.endTunnel()
 	c.mu.Lock()
 	if st.readTimer != nil {
 		st.readTimer.Stop()
@@ -225,6 +257,16 @@ func (c *Conn) runStream(st *stream) {
 	}
 }
 
+// endTunnel gives back an extended CONNECT's place among the upgraded
+// connections, once its handler has returned or it will never start.
+func (st *stream) endTunnel() {
+	if st.tunnelOpen {
+		st.tunnelOpen = false
+		st.tunnel.Release()
+		st.c.opts.Info.Metrics.UpgradedStop()
+	}
+}
+
 // closeStreamLocked removes a stream whose handler has returned and whose
 // frames are done, gives it back to the pool, and marks the connection
 // idle when it was the last.
@@ -246,13 +288,28 @@ func (c *Conn) closeStreamLocked(st *stream) {
 // response of the given status, and ends the stream.
 func (c *Conn) refuse(st *stream, status int) {
 	logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, "stream "+strconv.FormatUint(uint64(st.id), 10)+": request headers too large", status)
+	c.refuseWith(st, status, "")
+}
+
+// refuseWith answers a request with status and the body msg (with
+// Retry-After for a 503), and ends the stream.
+func (c *Conn) refuseWith(st *stream, status int, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	block := c.encodeHeaders(status, nil, -1, func(fn func(name, value string)) {
-		fn("content-length", "0")
+		if msg != "" {
+			fn("content-type", "text/plain; charset=utf-8")
+		}
+		if status == http.StatusServiceUnavailable {
+			fn("retry-after", "5")
+		}
+		fn("content-length", strconv.Itoa(len(msg)))
 		fn("date", c.cfg.App.Heartbeat.Date())
 	})
-	c.writeHeadersLocked(st.id, block, true)
+	c.writeHeadersLocked(st.id, block, msg == "")
+	if msg != "" {
+		c.appendData(st.id, []byte(msg), true)
+	}
 	if !c.hb.endStream {
 		c.writeResetLocked(st.id, http2.ErrCodeNo)
 	}

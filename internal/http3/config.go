@@ -18,6 +18,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/bufpool"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // NextProto is HTTP/3's ALPN protocol name.
@@ -52,6 +53,16 @@ type Config struct {
 	MaxRequestBufferSize       int64         // a stream's QUIC receive window; <= 0: quic-go's default
 	MinRequestBodyRate         app.Rate
 	MinResponseRate            app.Rate
+
+	// ConnectProtocol sends SETTINGS_ENABLE_CONNECT_PROTOCOL and accepts
+	// extended CONNECT (RFC 9220): WebSockets over HTTP/3 streams.
+	ConnectProtocol bool
+
+	// Upgrades, if set, bounds the extended CONNECT streams open at once,
+	// with the server's other upgraded connections
+	// (MaxConcurrentUpgradedConnections); a stream beyond it is answered
+	// 503 without running the handler.
+	Upgrades *transport.Counter
 
 	readPool   *bufpool.Pool
 	streamPool sync.Pool

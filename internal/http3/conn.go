@@ -17,6 +17,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // Options are a connection's ties to its server.
@@ -148,6 +149,10 @@ func (c *Conn) openControl() error {
 	var payload []byte
 	payload = quicvarint.Append(payload, settingMaxFieldSectionSize)
 	payload = quicvarint.Append(payload, uint64(c.cfg.MaxRequestHeadersTotalSize))
+	if c.cfg.ConnectProtocol {
+		payload = quicvarint.Append(payload, settingEnableConnectProtocol)
+		payload = quicvarint.Append(payload, 1)
+	}
 	b := quicvarint.Append(nil, streamControl)
 	b = appendFrameHeader(b, frameSettings, len(payload))
 	if _, err = ctrl.Write(append(b, payload...)); err != nil {
@@ -213,8 +218,29 @@ func (c *Conn) serveStream(st *stream) {
 	st.Parent = c.opts.Context
 	st.Conn, st.Seq = c.opts.Info, uint32(st.qs.StreamID())
 	st.continued = len(st.Header("expect")) == 0 || !st.Req.HasBody()
-	st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
-	st.writeRate.Reset(c.cfg.MinResponseRate)
+	if st.Req.Tunnel {
+		// An extended CONNECT (a WebSocket) counts among the upgraded
+		// connections while its handler runs, and has no body size limit
+		// nor minimum data rates.
+		var slot *transport.Slot
+		if up := c.cfg.Upgrades; up != nil {
+			if slot = up.Acquire(); slot == nil {
+				logevents.ExtendedConnectRefused(c.logger(), c.opts.Info.ID, up.Max())
+				st.refuseWith(http.StatusServiceUnavailable, "too many upgraded connections (Limits.MaxConcurrentUpgradedConnections)")
+				return
+			}
+		}
+		defer slot.Release()
+		c.opts.Info.Metrics.UpgradedStart()
+		defer c.opts.Info.Metrics.UpgradedStop()
+		_ = st.SetMaxRequestBodySize(-1)
+		if log := c.logger(); logevents.ExtendedConnectEvent.Enabled(log) {
+			logevents.ExtendedConnect(log, c.opts.Info.ID, st.RequestID(), string(st.Header(":protocol")), string(st.Path()), "HTTP/3")
+		}
+	} else {
+		st.bodyRate.Reset(c.cfg.MinRequestBodyRate)
+		st.writeRate.Reset(c.cfg.MinResponseRate)
+	}
 	if !st.Run() && !st.closed {
 		st.abort(errInternal) // a panic or http.ErrAbortHandler after the response started
 	}

@@ -41,6 +41,7 @@ const (
 	settingQPACKMaxTableCapacity = 0x01
 	settingMaxFieldSectionSize   = 0x06
 	settingQPACKBlockedStreams   = 0x07
+	settingEnableConnectProtocol = 0x08 // RFC 9220, 3
 )
 
 // reservedHTTP2Setting reports the setting identifiers HTTP/2 has and

@@ -23,14 +23,15 @@ type headerBlock struct {
 	tooLarge    bool   // over the limits: answered 431
 	malformed   string // why the request is malformed (RFC 9114, 4.1.2)
 
-	regular                         bool // a regular field came: no pseudo-header may follow
-	method, path, scheme, authority app.Span
-	hasMethod, hasPath, hasScheme   bool
-	hasAuthority, hasHost           bool
-	host                            app.Span
-	hasLength                       bool
-	contentLength                   int64
-	cookies                         []int // indexes of the cookie fields
+	regular                                   bool // a regular field came: no pseudo-header may follow
+	method, path, scheme, authority, protocol app.Span
+	hasMethod, hasPath, hasScheme             bool
+	hasAuthority, hasHost                     bool
+	hasProtocol                               bool // :protocol, extended CONNECT (RFC 9220)
+	host                                      app.Span
+	hasLength                                 bool
+	contentLength                             int64
+	cookies                                   []int // indexes of the cookie fields
 }
 
 // decodeFields decodes a QPACK field section and calls fn for each field,
@@ -85,8 +86,14 @@ func (st *stream) decodeRequest(block []byte, hb *headerBlock) error {
 				hb.scheme, seen = span, &hb.hasScheme
 			case ":authority":
 				hb.authority, seen = span, &hb.hasAuthority
+			case ":protocol":
+				if !st.c.cfg.ConnectProtocol {
+					// Not advertised: an undefined pseudo-header (RFC 9220, 3).
+					hb.malformed = ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL"
+					return
+				}
+				hb.protocol, seen = span, &hb.hasProtocol
 			default:
-				// :protocol too: extended CONNECT is not offered.
 				hb.malformed = "unknown pseudo-header " + name
 				return
 			}
@@ -172,7 +179,13 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 		return "invalid :method"
 	}
 	h := &st.Req
-	if string(method) == "CONNECT" {
+	if hb.hasProtocol && string(method) != "CONNECT" {
+		return ":protocol on a request other than CONNECT"
+	}
+	if hb.hasProtocol && (!hb.hasScheme || !hb.hasPath || !hb.hasAuthority) {
+		return "extended CONNECT needs :scheme, :path and :authority"
+	}
+	if string(method) == "CONNECT" && !hb.hasProtocol {
 		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
 			return "CONNECT needs :authority and no :scheme or :path"
 		}
@@ -193,6 +206,12 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 			return "invalid :path"
 		}
 		h.Target = hb.path
+		if hb.hasProtocol {
+			// Extended CONNECT: the handler sees :protocol as a header,
+			// as over HTTP/2.
+			h.Tunnel = true
+			st.Req.Fields = append(st.Req.Fields, app.Field{Name: st.store(":protocol"), Value: hb.protocol})
+		}
 	}
 	if hb.hasAuthority && !httpsyntax.ValidAuthority(hb.authority.Of(b)) {
 		return "invalid :authority"

@@ -101,7 +101,7 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "duplicate pseudo-header", fields: []string{":method", "GET", ":method", "GET", ":scheme", "https", ":path", "/"}, malformed: "duplicate :method"},
 		{name: "pseudo-header after a regular one", fields: []string{":method", "GET", "a", "b", ":scheme", "https", ":path", "/"}, malformed: "pseudo-header after a regular header"},
 		{name: "unknown pseudo-header", fields: []string{":x", "y", ":method", "GET", ":scheme", "https", ":path", "/"}, malformed: "unknown pseudo-header :x"},
-		{name: ":protocol (no extended CONNECT)", fields: []string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":path", "/", ":authority", "a"}, malformed: "unknown pseudo-header :protocol"},
+		{name: ":protocol (no extended CONNECT)", fields: []string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":path", "/", ":authority", "a"}, malformed: ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL"},
 		{name: "upper-case name", fields: get("Accept", "x"), malformed: "upper-case header name"},
 		{name: "connection header", fields: get("connection", "close"), malformed: "connection-specific header connection"},
 		{name: "transfer-encoding", fields: get("transfer-encoding", "chunked"), malformed: "connection-specific header transfer-encoding"},
@@ -141,6 +141,54 @@ func TestDecodeRequest(t *testing.T) {
 				tc.check(t, st)
 			}
 		})
+	}
+}
+
+// TestDecodeExtendedConnect: with SETTINGS_ENABLE_CONNECT_PROTOCOL sent,
+// an extended CONNECT (RFC 9220) is a tunnel whose target is :path and
+// whose :protocol the handler sees as a header; one without :scheme,
+// :path or :authority, or :protocol on another method, is malformed.
+func TestDecodeExtendedConnect(t *testing.T) {
+	cfg := testConfig()
+	cfg.ConnectProtocol = true
+	full := []string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":path", "/ws?x=1", ":authority", "a", "sec-websocket-version", "13"}
+	without := func(name string) []string {
+		for i := 0; i < len(full); i += 2 {
+			if full[i] == name {
+				return append(full[:i:i], full[i+2:]...)
+			}
+		}
+		panic(name)
+	}
+	for _, tc := range []struct {
+		name      string
+		fields    []string
+		malformed string
+	}{
+		{"extended CONNECT", full, ""},
+		{"without :scheme", without(":scheme"), "extended CONNECT needs :scheme, :path and :authority"},
+		{"without :path", without(":path"), "extended CONNECT needs :scheme, :path and :authority"},
+		{"without :authority", without(":authority"), "extended CONNECT needs :scheme, :path and :authority"},
+		{"without :protocol", without(":protocol"), "CONNECT needs :authority and no :scheme or :path"},
+		{":protocol on GET", []string{":method", "GET", ":protocol", "websocket", ":scheme", "https", ":path", "/", ":authority", "a"}, ":protocol on a request other than CONNECT"},
+	} {
+		st := testStream(cfg)
+		st.headBuf = st.headBuf[:0]
+		st.Req = app.Head{}
+		if err := st.decodeRequest(encode(tc.fields...), &st.hb); err != nil {
+			t.Fatal(err)
+		}
+		if got := st.buildHead(&st.hb, false); got != tc.malformed {
+			t.Errorf("%s: malformed %q, want %q", tc.name, got, tc.malformed)
+			continue
+		}
+		if tc.malformed != "" {
+			continue
+		}
+		st.Start()
+		if !st.Req.Tunnel || st.Req.Form != app.OriginForm || string(st.Target()) != "/ws?x=1" || string(st.Header(":protocol")) != "websocket" || string(st.Header("sec-websocket-version")) != "13" {
+			t.Errorf("%s: head %+v, :protocol %q", tc.name, st.Req, st.Header(":protocol"))
+		}
 	}
 }
 

@@ -202,11 +202,25 @@ func (st *stream) headError(err error) error {
 
 // refuse answers a request the server will not serve with an empty
 // response of the given status.
-func (st *stream) refuse(status int) {
+func (st *stream) refuse(status int) { st.refuseWith(status, "") }
+
+// refuseWith answers a request with status and the body msg (with
+// Retry-After for a 503).
+func (st *stream) refuseWith(status int, msg string) {
 	st.appendHeaders(status, nil, -1, func(fn func(name, value string)) {
-		fn("content-length", "0")
+		if msg != "" {
+			fn("content-type", "text/plain; charset=utf-8")
+		}
+		if status == http.StatusServiceUnavailable {
+			fn("retry-after", "5")
+		}
+		fn("content-length", strconv.Itoa(len(msg)))
 		fn("date", st.c.cfg.App.Heartbeat.Date())
 	})
+	if msg != "" {
+		st.out = appendFrameHeader(st.out, frameData, len(msg))
+		st.out = append(st.out, msg...)
+	}
 	if st.flush() == nil {
 		st.qs.Close()
 	}

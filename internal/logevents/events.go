@@ -63,6 +63,10 @@ var (
 	ApplicationAbortedConnectionEvent = Event{34, "ApplicationAbortedConnection", slog.LevelInfo, CategoryConnections}
 	ConnectionsRejectedEvent          = Event{1001, "ConnectionsRejected", slog.LevelWarn, CategoryConnections}
 
+	// Extended CONNECT (WebSockets over HTTP/2 and HTTP/3), this server's.
+	ExtendedConnectEvent        = Event{1020, "ExtendedConnect", slog.LevelDebug, CategoryHTTP2}
+	ExtendedConnectRefusedEvent = Event{1021, "ExtendedConnectRefused", slog.LevelDebug, CategoryHTTP2}
+
 	// General.
 	ApplicationErrorEvent                = Event{13, "ApplicationError", slog.LevelError, CategoryKestrel}
 	ConnectionHeadResponseBodyWriteEvent = Event{18, "ConnectionHeadResponseBodyWrite", slog.LevelDebug, CategoryKestrel}
@@ -260,6 +264,26 @@ func RequestBodyDrainTimedOut(log *slog.Logger, id, requestID string, after time
 	if e := &RequestBodyDrainTimedOutEvent; e.Enabled(log) {
 		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": automatic draining of the request body timed out after taking over `+after.String()+`.`,
 			connID(id), reqID(requestID))
+	}
+}
+
+// ExtendedConnect: Connection id "{ConnectionId}", Request id
+// "{TraceIdentifier}": extended CONNECT for "{protocol}" on "{path}"
+// over {Protocol}: a tunnel (a WebSocket) on a stream.
+func ExtendedConnect(log *slog.Logger, id, requestID, protocol, path, proto string) {
+	if e := &ExtendedConnectEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": extended CONNECT for "`+protocol+`" on "`+path+`" over `+proto,
+			connID(id), reqID(requestID), slog.String("protocol", protocol), slog.String("path", path), slog.String("Protocol", proto))
+	}
+}
+
+// ExtendedConnectRefused: Connection id "{ConnectionId}": extended
+// CONNECT refused with 503: {limit} upgraded connections are open
+// (Limits.MaxConcurrentUpgradedConnections).
+func ExtendedConnectRefused(log *slog.Logger, id string, limit int64) {
+	if e := &ExtendedConnectRefusedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`": extended CONNECT refused with 503: `+strconv.FormatInt(limit, 10)+` upgraded connections are open (Limits.MaxConcurrentUpgradedConnections)`,
+			connID(id), slog.Int64("limit", limit))
 	}
 }
 
