@@ -125,9 +125,9 @@ type EndpointConfig struct {
 	// DisableAltSvcHeader: Endpoint.DisableAltSvcHeader; unset takes
 	// Kestrel:EndpointDefaults:DisableAltSvcHeader.
 	DisableAltSvcHeader *bool
-	// DisableWebSocketsOverHTTP2: Endpoint.DisableWebSocketsOverHTTP2;
-	// unset takes Kestrel:EndpointDefaults:DisableWebSocketsOverHTTP2.
-	DisableWebSocketsOverHTTP2 *bool
+	// EnableWebSocketsOverHTTP2: Endpoint.EnableWebSocketsOverHTTP2;
+	// unset takes Kestrel:EndpointDefaults:EnableWebSocketsOverHTTP2.
+	EnableWebSocketsOverHTTP2 *bool
 }
 
 // ProxyProtocolConfig is the ProxyProtocol section of an endpoint or of
@@ -150,8 +150,8 @@ type EndpointDefaultsConfig struct {
 	SessionTicketKeyFiles []string
 	// DisableAltSvcHeader is for endpoints that do not set their own.
 	DisableAltSvcHeader *bool
-	// DisableWebSocketsOverHTTP2 is for endpoints that do not set their own.
-	DisableWebSocketsOverHTTP2 *bool
+	// EnableWebSocketsOverHTTP2 is for endpoints that do not set their own.
+	EnableWebSocketsOverHTTP2 *bool
 }
 
 // CertificateConfig names a certificate file: a .pfx with its password, or
@@ -664,10 +664,10 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 	} else if d := c.EndpointDefaults.DisableAltSvcHeader; d != nil {
 		ep.DisableAltSvcHeader = *d
 	}
-	if d := e.DisableWebSocketsOverHTTP2; d != nil {
-		ep.DisableWebSocketsOverHTTP2 = *d
-	} else if d := c.EndpointDefaults.DisableWebSocketsOverHTTP2; d != nil {
-		ep.DisableWebSocketsOverHTTP2 = *d
+	if d := e.EnableWebSocketsOverHTTP2; d != nil {
+		ep.EnableWebSocketsOverHTTP2 = *d
+	} else if d := c.EndpointDefaults.EnableWebSocketsOverHTTP2; d != nil {
+		ep.EnableWebSocketsOverHTTP2 = *d
 	}
 	protocols := e.Protocols
 	if protocols == "" {

@@ -159,14 +159,20 @@ type Endpoint struct {
 	// header (Kestrel's ListenOptions.DisableAltSvcHeader).
 	DisableAltSvcHeader bool
 
-	// DisableWebSocketsOverHTTP2 stops the endpoint's HTTP/2 connections
-	// from offering WebSockets over HTTP/2 streams (RFC 8441's
-	// SETTINGS_ENABLE_CONNECT_PROTOCOL, which browsers need to see before
-	// they open a WebSocket on an h2 connection); browsers then open a
-	// separate HTTP/1.1 connection for each WebSocket, as with servers
-	// that lack RFC 8441. An extended CONNECT that arrives anyway is a
-	// stream error (PROTOCOL_ERROR).
-	DisableWebSocketsOverHTTP2 bool
+	// EnableWebSocketsOverHTTP2 lets the endpoint's HTTP/2 and HTTP/3
+	// connections carry WebSockets on their streams (RFC 8441 and RFC
+	// 9220: SETTINGS_ENABLE_CONNECT_PROTOCOL, then an extended CONNECT
+	// with :protocol websocket), as Kestrel does by default since .NET 7.
+	// Browsers that see the setting open their wss:// WebSockets on the
+	// page's h2 connection, as a CONNECT request that handlers written for
+	// HTTP/1.1's Upgrade (gorilla/websocket's Upgrader, coder/websocket's
+	// Accept, routes for "GET /ws") refuse: turn it on when the
+	// endpoint's WebSockets are accepted by this module's websocket
+	// package, kestrel.Upgrade or the native Context.Upgrade, which take
+	// both forms. Off, an extended CONNECT is a stream error
+	// (PROTOCOL_ERROR) and browsers open a separate HTTP/1.1 connection
+	// for each WebSocket, as Go's net/http server has them do.
+	EnableWebSocketsOverHTTP2 bool
 
 	// HTTPS, when set, serves the endpoint over TLS with these options. An
 	// https:// URL without it uses the server's DefaultHTTPS.

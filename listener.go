@@ -141,12 +141,12 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		MinResponseRate:            cfg.MinResponseRate,
 		MaxOutput:                  int(min(maxOutput, 1<<30)),
 		Parker:                     s.parker,
-		ConnectProtocol:            !l.ep.opts.DisableWebSocketsOverHTTP2,
+		ConnectProtocol:            l.ep.opts.EnableWebSocketsOverHTTP2,
 		Upgrades:                   s.upgrades,
 		Released:                   &cfg.Released,
 	}
 	h3cfg := newHTTP3Config(appCfg, limits)
-	h3cfg.ConnectProtocol = !l.ep.opts.DisableWebSocketsOverHTTP2
+	h3cfg.ConnectProtocol = l.ep.opts.EnableWebSocketsOverHTTP2
 	h3cfg.Upgrades = s.upgrades
 	return cfg, h2cfg, h3cfg
 }

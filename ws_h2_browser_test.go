@@ -100,7 +100,7 @@ func TestWebSocketOverHTTP2InChromium(t *testing.T) {
 			}
 		},
 	}
-	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", HTTPS: &kestrel.HTTPS{Certificate: cert}})
+	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", HTTPS: &kestrel.HTTPS{Certificate: cert}, EnableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

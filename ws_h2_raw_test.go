@@ -55,8 +55,8 @@ func tunnelEcho() http.Handler {
 func startTunnelServer(t *testing.T, limits Limits) (s *Server, on, off string) {
 	t.Helper()
 	s = &Server{Handler: tunnelEcho(), Logger: quietLogger, Limits: limits}
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", EnableWebSocketsOverHTTP2: true})
 	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0"})
-	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", DisableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func atoi(s string) int {
 }
 
 // TestExtendedConnectSetting: an HTTP/2 endpoint sends
-// SETTINGS_ENABLE_CONNECT_PROTOCOL=1; one with DisableWebSocketsOverHTTP2
+// SETTINGS_ENABLE_CONNECT_PROTOCOL=1; one without EnableWebSocketsOverHTTP2
 // does not.
 func TestExtendedConnectSetting(t *testing.T) {
 	t.Parallel()
@@ -143,7 +143,7 @@ func TestExtendedConnectSetting(t *testing.T) {
 		t.Errorf("SETTINGS_ENABLE_CONNECT_PROTOCOL = %d (sent: %v), want 1", v, ok)
 	}
 	if v, ok := dialRawH2(t, off).settings[http2.SettingEnableConnectProtocol]; ok {
-		t.Errorf("DisableWebSocketsOverHTTP2: SETTINGS_ENABLE_CONNECT_PROTOCOL = %d sent", v)
+		t.Errorf("without EnableWebSocketsOverHTTP2: SETTINGS_ENABLE_CONNECT_PROTOCOL = %d sent", v)
 	}
 }
 
@@ -273,7 +273,7 @@ func TestExtendedConnectResetEndsTunnel(t *testing.T) {
 		}
 		readErr <- err
 	})
-	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2, EnableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestNativeUpgradeOverHTTP2(t *testing.T) {
 		}
 		io.Copy(conn, conn)
 	})}
-	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2, EnableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -353,19 +353,19 @@ func TestNativeUpgradeOverHTTP2(t *testing.T) {
 	}
 }
 
-// TestConfigDisableWebSocketsOverHTTP2: the endpoint key
-// Kestrel:Endpoints:NAME:DisableWebSocketsOverHTTP2, from the file or the
+// TestConfigEnableWebSocketsOverHTTP2: the endpoint key
+// Kestrel:Endpoints:NAME:EnableWebSocketsOverHTTP2, from the file or the
 // environment, or Kestrel:EndpointDefaults' for endpoints without their
 // own, decides whether an endpoint advertises
 // SETTINGS_ENABLE_CONNECT_PROTOCOL; a misspelt key gets a suggestion.
-func TestConfigDisableWebSocketsOverHTTP2(t *testing.T) {
+func TestConfigEnableWebSocketsOverHTTP2(t *testing.T) {
 	t.Parallel()
 	cfg, err := ParseConfig([]byte(`{"Kestrel": {
-		"EndpointDefaults": {"DisableWebSocketsOverHTTP2": true},
+		"EndpointDefaults": {"EnableWebSocketsOverHTTP2": true},
 		"Endpoints": {
-		"On": {"Url": "http://127.0.0.1:0", "DisableWebSocketsOverHTTP2": false},
-		"Off": {"Url": "http://127.0.0.1:0"},
-		"Env": {"Url": "http://127.0.0.1:0", "DisableWebSocketsOverHTTP2": false}}}}`), "f", nil, []string{"Kestrel__Endpoints__Env__DisableWebSocketsOverHTTP2=true"})
+		"Off": {"Url": "http://127.0.0.1:0", "EnableWebSocketsOverHTTP2": false},
+		"Default": {"Url": "http://127.0.0.1:0"},
+		"Env": {"Url": "http://127.0.0.1:0", "EnableWebSocketsOverHTTP2": false}}}}`), "f", nil, []string{"Kestrel__Endpoints__Env__EnableWebSocketsOverHTTP2=true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,12 +385,12 @@ func TestConfigDisableWebSocketsOverHTTP2(t *testing.T) {
 		name := l.ep.origin[strings.LastIndex(l.ep.origin, ":")+1:]
 		_, offered[name] = dialRawH2(t, l.sock.Addr().String()).settings[http2.SettingEnableConnectProtocol]
 	}
-	if want := map[string]bool{"On": true, "Off": false, "Env": false}; len(offered) != 3 || offered["On"] != want["On"] || offered["Off"] || offered["Env"] {
+	if want := map[string]bool{"Off": false, "Default": true, "Env": true}; len(offered) != 3 || offered["Off"] || !offered["Default"] || !offered["Env"] {
 		t.Errorf("SETTINGS_ENABLE_CONNECT_PROTOCOL sent by endpoint: %v, want %v", offered, want)
 	}
 
-	_, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "DisableWebSocketOverHttp2": true}}}}`), "f", nil, nil)
-	if err == nil || !strings.Contains(err.Error(), `did you mean "Kestrel:Endpoints:Web:DisableWebSocketsOverHTTP2"`) {
+	_, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "EnableWebSocketOverHttp2": true}}}}`), "f", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), `did you mean "Kestrel:Endpoints:Web:EnableWebSocketsOverHTTP2"`) {
 		t.Errorf("misspelt key: %v", err)
 	}
 }
@@ -404,7 +404,7 @@ func TestMetricsExtendedConnect(t *testing.T) {
 	reader, mp := metricstest.New()
 	rec, log := newLogRecorder(slog.LevelDebug)
 	s := &Server{MeterProvider: mp, Logger: log, Handler: tunnelEcho(), Limits: Limits{MaxConcurrentUpgradedConnections: 1}}
-	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2, EnableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		}
 		echo.ServeHTTP(w, r)
 	})
-	_, tr, url := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{})
+	_, tr, url := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{EnableWebSocketsOverHTTP2: true})
 	x := &wstest.ExtendedConnect{RT: tr}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -110,7 +110,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 func TestShutdownClosesHTTP2WebSockets(t *testing.T) {
 	t.Parallel()
 	for _, clientCloses := range []bool{false, true} {
-		s, tr, url := startWSH2(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{})
+		s, tr, url := startWSH2(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{EnableWebSocketsOverHTTP2: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: &wstest.ExtendedConnect{RT: tr}}})

@@ -26,7 +26,7 @@ import (
 // HTTP/1.1, HTTP/2 and HTTP/3, and returns it with a quic-go HTTP/3
 // transport that trusts its certificate and the endpoint's wss:// URL.
 func startWSH3(t *testing.T, h http.Handler, limits kestrel.Limits) (*kestrel.Server, *http3.Transport, string) {
-	return startWSH3Endpoint(t, h, limits, kestrel.Endpoint{})
+	return startWSH3Endpoint(t, h, limits, kestrel.Endpoint{EnableWebSocketsOverHTTP2: true})
 }
 
 func startWSH3Endpoint(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *http3.Transport, string) {
@@ -136,13 +136,13 @@ func TestWebSocketOverHTTP3AtTheUpgradeLimit(t *testing.T) {
 	}
 }
 
-// TestWebSocketsOverHTTP3Disabled: DisableWebSocketsOverHTTP2 leaves
+// TestWebSocketsOverHTTP3Disabled: without EnableWebSocketsOverHTTP2,
 // SETTINGS_ENABLE_CONNECT_PROTOCOL out of the endpoint's HTTP/3 SETTINGS
 // too: quic-go's client refuses to send the extended CONNECT, while plain
 // requests are served over HTTP/3.
 func TestWebSocketsOverHTTP3Disabled(t *testing.T) {
 	t.Parallel()
-	_, tr, url := startWSH3Endpoint(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{DisableWebSocketsOverHTTP2: true})
+	_, tr, url := startWSH3Endpoint(t, websocket.Echo(nil), kestrel.Limits{}, kestrel.Endpoint{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	get, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.Replace(url, "wss://", "https://", 1)+"/", nil)
@@ -168,7 +168,7 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
-	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3, HTTPS: &kestrel.HTTPS{Certificate: cert}})
+	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3, HTTPS: &kestrel.HTTPS{Certificate: cert}, EnableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		b.Fatal(err)
 	}

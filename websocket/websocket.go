@@ -8,8 +8,8 @@
 // extended CONNECT with :protocol websocket, answered 200, whose stream
 // carries the WebSocket's frames. Accept takes all three and returns the
 // same Conn. Browsers use an HTTP/2 or HTTP/3 connection they already
-// have for a WebSocket when the server offers it (kestrel.Server does,
-// unless Endpoint.DisableWebSocketsOverHTTP2); such a request's method is
+// have for a WebSocket when the server offers it (kestrel.Server does on
+// an endpoint with Endpoint.EnableWebSocketsOverHTTP2); such a request's method is
 // CONNECT, so register the handler for every method, not "GET /ws":
 //
 //	http.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {

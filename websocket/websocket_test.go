@@ -202,7 +202,7 @@ func ExampleProtocol() {
 // Sec-WebSocket-Version 13 (RFC 8441, 5) 400 naming the version.
 func TestAcceptExtendedConnectErrors(t *testing.T) {
 	s := &kestrel.Server{Handler: websocket.Echo(nil), Logger: slog.New(slog.DiscardHandler)}
-	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP2}); err != nil {
+	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP2, EnableWebSocketsOverHTTP2: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {

@@ -46,7 +46,7 @@ func TestWebSocketEchoOverEveryProtocol(t *testing.T) {
 	s := &kestrel.Server{Logger: slog.New(slog.DiscardHandler)}
 	s.Handler = demo.New(s.Addresses)
 	s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3,
-		HTTPS: &kestrel.HTTPS{Certificate: &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}})
+		HTTPS: &kestrel.HTTPS{Certificate: &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}, EnableWebSocketsOverHTTP2: true})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
