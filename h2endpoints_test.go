@@ -79,12 +79,12 @@ func TestHTTP2EndpointProtocols(t *testing.T) {
 	for p, addr := range cleartext {
 		resp, err := h2c.Get("http://" + addr + "/")
 		if p == HTTP1 {
-			// Told, in HTTP/2's terms, to use HTTP/1.1.
+			// Told, in HTTP/2's terms, to use HTTP/1.1 (TestHTTP2Preface
+			// checks the frames; Go's client reports the GOAWAY or the
+			// close, whichever it reads first).
 			if err == nil {
 				resp.Body.Close()
 				t.Errorf("%v: h2c was served", p)
-			} else if !strings.Contains(err.Error(), "HTTP_1_1_REQUIRED") {
-				t.Errorf("%v: h2c: %v, want a GOAWAY with HTTP_1_1_REQUIRED", p, err)
 			}
 		} else if err != nil || resp.Proto != "HTTP/2.0" {
 			t.Errorf("%v: h2c: %v %v", p, err, resp)

@@ -532,6 +532,12 @@ func (c *Conn) readHead(resume bool) int {
 			return r
 		}
 	} else {
+		if c.draining.Load() && c.served > 0 {
+			// Shutting down: a pipelined request that was read with
+			// the one before it is not started (its client must be
+			// ready to send it again, RFC 9112, 9.3.2).
+			return headClose
+		}
 		c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	}
 	c.setState(http.StateActive)
