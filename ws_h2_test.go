@@ -83,23 +83,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	if r := <-got; r != (seen{"CONNECT", "HTTP/2.0", "websocket", "/ws", "13"}) {
 		t.Errorf("the handler saw %+v", r)
 	}
-	c.SetReadLimit(32 << 20)
-	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10) // 4 MiB: beyond both windows
-	for _, m := range []struct {
-		typ  cws.MessageType
-		data []byte
-	}{{cws.MessageText, []byte("hello")}, {cws.MessageBinary, []byte{0, 1, 2, 255}}, {cws.MessageBinary, big[:1<<20]}, {cws.MessageBinary, big}} {
-		if err := c.Write(ctx, m.typ, m.data); err != nil {
-			t.Fatal(err)
-		}
-		typ, echoed, err := c.Read(ctx)
-		if err != nil || typ != m.typ || !bytes.Equal(echoed, m.data) {
-			t.Fatalf("echo of %d bytes (%v): %d bytes (%v), %v", len(m.data), m.typ, len(echoed), typ, err)
-		}
-	}
-	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
-		t.Errorf("close handshake: %v", err)
-	}
+	echoMessages(t, ctx, c)
 }
 
 // TestShutdownClosesHTTP2WebSockets: as with upgraded HTTP/1.1
@@ -169,5 +153,29 @@ func TestShutdownClosesHTTP2WebSockets(t *testing.T) {
 		if err == nil || errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("read after the shutdown deadline: %v, want the WebSocket closed", err)
 		}
+	}
+}
+
+// echoMessages sends text, binary, 1 MiB and 4 MiB messages (beyond the
+// HTTP/2 and QUIC flow-control windows) through c to an echo handler,
+// checks each answer, and ends with the close handshake.
+func echoMessages(t *testing.T, ctx context.Context, c *cws.Conn) {
+	t.Helper()
+	c.SetReadLimit(32 << 20)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10) // 4 MiB: beyond both windows
+	for _, m := range []struct {
+		typ  cws.MessageType
+		data []byte
+	}{{cws.MessageText, []byte("hello")}, {cws.MessageBinary, []byte{0, 1, 2, 255}}, {cws.MessageBinary, big[:1<<20]}, {cws.MessageBinary, big}} {
+		if err := c.Write(ctx, m.typ, m.data); err != nil {
+			t.Fatal(err)
+		}
+		typ, echoed, err := c.Read(ctx)
+		if err != nil || typ != m.typ || !bytes.Equal(echoed, m.data) {
+			t.Fatalf("echo of %d bytes (%v): %d bytes (%v), %v", len(m.data), m.typ, len(echoed), typ, err)
+		}
+	}
+	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
+		t.Errorf("close handshake: %v", err)
 	}
 }

@@ -81,23 +81,7 @@ func TestWebSocketOverHTTP3(t *testing.T) {
 	if r := <-got; r != (seen{"CONNECT", "HTTP/3.0", "websocket", "/ws"}) {
 		t.Errorf("the handler saw %+v", r)
 	}
-	c.SetReadLimit(32 << 20)
-	big := bytes.Repeat([]byte("0123456789abcdef"), 256<<10) // 4 MiB
-	for _, m := range []struct {
-		typ  cws.MessageType
-		data []byte
-	}{{cws.MessageText, []byte("hello")}, {cws.MessageBinary, []byte{0, 1, 2, 255}}, {cws.MessageBinary, big[:1<<20]}, {cws.MessageBinary, big}} {
-		if err := c.Write(ctx, m.typ, m.data); err != nil {
-			t.Fatal(err)
-		}
-		typ, echoed, err := c.Read(ctx)
-		if err != nil || typ != m.typ || !bytes.Equal(echoed, m.data) {
-			t.Fatalf("echo of %d bytes (%v): %d bytes (%v), %v", len(m.data), m.typ, len(echoed), typ, err)
-		}
-	}
-	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
-		t.Errorf("close handshake: %v", err)
-	}
+	echoMessages(t, ctx, c)
 }
 
 // TestWebSocketOverHTTP3AtTheUpgradeLimit: at MaxConcurrentUpgradedConnections
