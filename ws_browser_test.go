@@ -78,10 +78,20 @@ func TestWebSocketInChromium(t *testing.T) {
 func runPage(t *testing.T, chromium, origin, ws string, cert *tls.Certificate, result chan string) {
 	t.Helper()
 	q := url.Values{"ws": {ws}}
+	if r := openInChromium(t, chromium, origin+"/page.html?"+q.Encode(), cert, result); r != "ok 1" {
+		t.Errorf("%s: the page reported %q", ws, r)
+	}
+}
+
+// openInChromium opens pageURL in headless Chromium, which trusts cert,
+// and returns what the page reports on result; it fails the test, with
+// the browser's output, if nothing comes within 90 s.
+func openInChromium(t *testing.T, chromium, pageURL string, cert *tls.Certificate, result chan string) string {
+	t.Helper()
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--ignore-certificate-errors", "--ignore-certificate-errors-spki-list="+spkiHash(cert), "--user-data-dir="+t.TempDir(),
-		origin+"/page.html?"+q.Encode())
+		pageURL)
 	var log syncWriter
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -93,11 +103,10 @@ func runPage(t *testing.T, chromium, origin, ws string, cert *tls.Certificate, r
 	}()
 	select {
 	case r := <-result:
-		if r != "ok 1" {
-			t.Errorf("%s: the page reported %q", ws, r)
-		}
+		return r
 	case <-time.After(90 * time.Second):
-		t.Fatalf("%s: no result from the browser; its output:\n%s", ws, log.String())
+		t.Fatalf("%s: no result from the browser; its output:\n%s", pageURL, log.String())
+		return ""
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/websocket"
@@ -107,26 +106,8 @@ func TestWebSocketOverHTTP2InChromium(t *testing.T) {
 	defer s.Close()
 	origin := s.Addresses()[0]
 
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--ignore-certificate-errors", "--ignore-certificate-errors-spki-list="+spkiHash(cert), "--user-data-dir="+t.TempDir(),
-		origin+"/page.html")
-	var out syncWriter
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	select {
-	case r := <-result:
-		if r != "ok" {
-			t.Errorf("the page reported %q", r)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("no result from the browser; its output:\n%s", out.String())
+	if r := openInChromium(t, chromium, origin+"/page.html", cert, result); r != "ok" {
+		t.Errorf("the page reported %q", r)
 	}
 
 	mu.Lock()
