@@ -459,3 +459,34 @@ func TestOCSPStaplingFollowsReloads(t *testing.T) {
 		t.Fatalf("%d staplers, want 1", n)
 	}
 }
+
+func TestOCSPStaplingNeedsTheIssuerInTheFile(t *testing.T) {
+	p := newOCSPPKI(t)
+	certPath, keyPath, leaf := p.issue(t, "site")
+	// The file without the intermediate: a response could not be checked.
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644)
+	p.pool.AddCert(p.inter) // the client has it
+	_, addr, rec := startOCSPServer(t, &HTTPS{CertificateFile: certPath, KeyFile: keyPath})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		logged := false
+		for _, e := range rec.events("") {
+			if strings.Contains(e.msg, "issuer is not in its file") && e.level == slog.LevelInfo {
+				logged = true
+			}
+		}
+		if logged {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message about the missing issuer: %+v", rec.events(""))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := p.requestsFor(leaf.SerialNumber); n != 0 {
+		t.Fatalf("the responder was asked %d times without the issuer to check its answer", n)
+	}
+	if _, staple := p.handshake(t, addr); staple != nil {
+		t.Fatal("a staple without the issuer")
+	}
+}
