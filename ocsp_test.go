@@ -490,3 +490,36 @@ func TestOCSPStaplingNeedsTheIssuerInTheFile(t *testing.T) {
 		t.Fatal("a staple without the issuer")
 	}
 }
+
+func TestOCSPStaplingConfigurationKeys(t *testing.T) {
+	json := `{"Kestrel":{"Endpoints":{"Web":{"Url":"https://127.0.0.1:0","Certificate":{"Path":"a.crt","KeyPath":"a.key"},
+		"Sni":{"a.example":{"Certificate":{"Path":"b.crt","DisableOcspStapling":true}}}}}}}`
+	c, err := ParseConfig([]byte(json), "kestrel.json", nil, []string{"Kestrel__Endpoints__Web__Certificate__DisableOcspStapling=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, eps, err := c.resolve(configFields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := eps[0].opts.HTTPS
+	if !h.DisableOCSPStapling || !h.SNI["a.example"].DisableOCSPStapling {
+		t.Fatalf("DisableOCSPStapling = %v, SNI's %v; want both set", h.DisableOCSPStapling, h.SNI["a.example"].DisableOCSPStapling)
+	}
+
+	// A misspelt key is named, with the right one.
+	_, err = ParseConfig([]byte(`{"Kestrel":{"Endpoints":{"Web":{"Url":"https://127.0.0.1:0",
+		"Certificate":{"Path":"a.crt","DisableOcspStaple":true}}}}}`), "kestrel.json", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "DisableOcspStapling") {
+		t.Fatalf("a misspelt key: %v", err)
+	}
+	// ACME certificates are stapled by certmagic: the key is refused there.
+	c, err = ParseConfig([]byte(`{"Kestrel":{"Endpoints":{"Web":{"Url":"https://127.0.0.1:0",
+		"Certificate":{"Acme":{"Domains":["example.com"],"AgreeToTerms":true},"DisableOcspStapling":true}}}}}`), "kestrel.json", nil, nil)
+	if err == nil {
+		_, _, err = c.resolve(configFields{})
+	}
+	if err == nil || !strings.Contains(err.Error(), "Certificate:DisableOcspStapling") {
+		t.Fatalf("DisableOcspStapling with Acme: %v", err)
+	}
+}
