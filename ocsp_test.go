@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"bufio"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -521,5 +523,35 @@ func TestOCSPStaplingConfigurationKeys(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "Certificate:DisableOcspStapling") {
 		t.Fatalf("DisableOcspStapling with Acme: %v", err)
+	}
+}
+
+func TestOCSPStaplingHTTP3(t *testing.T) {
+	p := newOCSPPKI(t)
+	certPath, keyPath, leaf := p.issue(t, "site")
+	s := &Server{Handler: http.NotFoundHandler(), Logger: discardLogger()}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2AndHTTP3,
+		HTTPS: &HTTPS{CertificateFile: certPath, KeyFile: keyPath}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	p.waitStaple(t, addr, leaf) // over TCP: the staple is there
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	qc, err := quic.DialAddr(ctx, addr, &tls.Config{ServerName: "localhost", RootCAs: p.pool, NextProtos: []string{"h3"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.CloseWithError(0, "")
+	staple := qc.ConnectionState().TLS.OCSPResponse
+	if staple == nil {
+		t.Fatal("no staple over QUIC")
+	}
+	if resp, err := ocsp.ParseResponseForCert(staple, leaf, p.inter); err != nil || resp.Status != ocsp.Good {
+		t.Fatalf("the staple over QUIC: %v", err)
 	}
 }
