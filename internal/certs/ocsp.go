@@ -86,6 +86,10 @@ func (r *Reloader) StartStapling(log *slog.Logger, client *http.Client) {
 	if r.stapling != nil {
 		return
 	}
+	select {
+	case <-r.changed: // a reload before now: the loop starts with the current certificate anyway
+	default:
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &stapler{cancel: cancel, done: make(chan struct{})}
 	r.stapling = st
