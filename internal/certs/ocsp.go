@@ -220,12 +220,12 @@ func (r *Reloader) stapleOnce(ctx context.Context, log *slog.Logger, client *htt
 		backoff := ocspFirstBackoff << min(st.failures-1, 20)
 		return min(backoff, ocspMaxBackoff)
 	}
-	withStaple := *cert
-	withStaple.OCSPStaple = raw
-	r.staple.Store(&stapled{base: cert, cert: &withStaple, until: until})
 	if st.failures > 0 {
 		logevents.OCSPStaplingResumed(log, r.spec.Path, subject)
 	}
+	withStaple := *cert
+	withStaple.OCSPStaple = raw
+	r.staple.Store(&stapled{base: cert, cert: &withStaple, until: until})
 	st.failures, st.revoked = 0, false
 	// Halfway through the validity left, within bounds.
 	wait := min(max(until.Sub(now)/2, ocspMinRefresh), ocspMaxRefresh)
