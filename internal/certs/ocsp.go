@@ -114,14 +114,6 @@ func (r *Reloader) StopStapling() {
 	r.staple.Store(nil)
 }
 
-// Stapling reports whether StartStapling was called and StopStapling not
-// since.
-func (r *Reloader) Stapling() bool {
-	r.stapleMu.Lock()
-	defer r.stapleMu.Unlock()
-	return r.stapling != nil
-}
-
 // stapleState is what the loop remembers of the certificate it staples.
 type stapleState struct {
 	cert     *tls.Certificate

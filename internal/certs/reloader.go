@@ -86,10 +86,6 @@ func (r *Reloader) Spec() Spec { return r.spec }
 // and without its OCSP staple.
 func (r *Reloader) Certificate() *tls.Certificate { return r.cert.Load() }
 
-// Stapled returns the current certificate with its OCSP staple, if it has
-// a valid one; see StartStapling.
-func (r *Reloader) Stapled() *tls.Certificate { return r.withStaple(r.cert.Load(), time.Now()) }
-
 // withStaple returns cert with its staple, if the staple is of cert and
 // valid at now.
 func (r *Reloader) withStaple(cert *tls.Certificate, now time.Time) *tls.Certificate {
