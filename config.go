@@ -160,6 +160,10 @@ type EndpointDefaultsConfig struct {
 type CertificateConfig struct {
 	Path, KeyPath, Password string
 
+	// DisableOcspStapling: HTTPS.DisableOCSPStapling (or, in an Sni
+	// entry, SNI.DisableOCSPStapling) for the file's certificate.
+	DisableOcspStapling bool
+
 	// Acme gets the endpoint's certificate from an ACME CA, with the
 	// keys of Kestrel:Acme for those it does not set.
 	Acme *AcmeConfig
@@ -746,6 +750,9 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		if cert.Path != "" || cert.KeyPath != "" {
 			return nil, c.keyErr(ckey, errors.New("Path and Acme both give the certificate; keep one"))
 		}
+		if cert.DisableOcspStapling {
+			return nil, c.keyErr(ckey+":DisableOcspStapling", errors.New("applies to certificate files (Path); the OCSP responses of ACME certificates are stapled by the ACME manager; remove the key"))
+		}
 		a, err := c.acme(ckey+":Acme", cert.Acme.merge(c.Acme))
 		if err != nil {
 			return nil, err
@@ -760,6 +767,7 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 			return nil, c.missing(ckey+":Path", "name the certificate file (a .pfx, or a PEM certificate with KeyPath for its key)")
 		}
 		h.CertificateFile, h.KeyFile, h.Password = c.path(cert.Path), c.path(cert.KeyPath), cert.Password
+		h.DisableOCSPStapling = cert.DisableOcspStapling
 	}
 	mode := e.ClientCertificateMode
 	if mode == "" {
@@ -794,7 +802,8 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 			if sc.Certificate == nil || sc.Certificate.Path == "" {
 				return nil, c.missing(skey+":Certificate:Path", "every Sni entry needs its certificate")
 			}
-			sni := SNI{CertificateFile: c.path(sc.Certificate.Path), KeyFile: c.path(sc.Certificate.KeyPath), Password: sc.Certificate.Password}
+			sni := SNI{CertificateFile: c.path(sc.Certificate.Path), KeyFile: c.path(sc.Certificate.KeyPath), Password: sc.Certificate.Password,
+				DisableOCSPStapling: sc.Certificate.DisableOcspStapling}
 			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = c.tlsOptions(skey, sc.ClientCertificateMode, sc.ClientCertificateMode, true, sc.SslProtocols); err != nil {
 				return nil, err
 			}

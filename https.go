@@ -34,6 +34,22 @@ type HTTPS struct {
 	KeyFile         string
 	Password        string
 
+	// DisableOCSPStapling turns off the OCSP stapling of the certificates
+	// loaded from files (CertificateFile and the SNI entries' files). By
+	// default, when a certificate names an OCSP responder and its file
+	// holds the issuer's certificate, the server fetches the responder's
+	// signed answer that the certificate is good, checks it, and sends it
+	// in its handshakes (OCSP stapling, as Caddy does by default and
+	// nginx with ssl_stapling on), so that clients need not ask the
+	// responder themselves; it is fetched again halfway through its
+	// validity, in the background: Start does not wait for it, and a
+	// responder that cannot be reached leaves the certificate served
+	// without a staple (logged as the warning OcspStaplingFailed). A
+	// revoked certificate is served without a staple, with the error
+	// OcspCertificateRevoked logged. Certificates given in code
+	// (Certificate) are served as they are, with their own OCSPStaple.
+	DisableOCSPStapling bool
+
 	// SNI chooses the certificate (and options) by the host name the
 	// client asks for: an exact name ("www.example.com") first, then the
 	// longest matching wildcard ("*.example.com"), then "*". A name that
@@ -114,8 +130,12 @@ type SNI struct {
 	Certificate              *tls.Certificate
 	CertificateFile, KeyFile string
 	Password                 string
-	ClientCertificateMode    ClientCertificateMode
-	MinVersion, MaxVersion   uint16
+	// DisableOCSPStapling turns off OCSP stapling for this entry's
+	// certificate file; see HTTPS.DisableOCSPStapling, which turns it off
+	// for every entry.
+	DisableOCSPStapling    bool
+	ClientCertificateMode  ClientCertificateMode
+	MinVersion, MaxVersion uint16
 
 	// Protocols, when set, are the HTTP versions served to the clients of
 	// these host names, instead of the endpoint's.
@@ -167,6 +187,7 @@ type tlsEndpoint struct {
 	config    *tls.Config
 	timeout   time.Duration
 	reloaders []*certs.Reloader
+	staple    []*certs.Reloader                 // the reloaders whose certificates get OCSP staples
 	tickets   *certs.TicketKeys                 // nil: crypto/tls's own keys
 	sni       func(serverName string) Protocols // the protocols of an SNI entry; nil: no SNI
 	hello     *helloHook                        // TLSHandshakeCallback; nil without one
@@ -212,7 +233,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	h.ClientCertificateMode.certs().Apply(base)
 
 	te := &tlsEndpoint{timeout: h.HandshakeTimeout}
-	source := func(c *tls.Certificate, file, key, password string) (certs.CertSource, error) {
+	source := func(c *tls.Certificate, file, key, password string, noStapling bool) (certs.CertSource, error) {
 		if c != nil {
 			return certs.Static(c), nil
 		}
@@ -224,6 +245,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
 		}
 		te.reloaders = append(te.reloaders, r)
+		if !h.DisableOCSPStapling && !noStapling {
+			te.staple = append(te.staple, r)
+		}
 		return r, nil
 	}
 	var sel *certs.Selector
@@ -233,7 +257,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	case len(h.SNI) > 0:
 		entries := make(map[string]certs.SNIOptions, len(h.SNI))
 		for host, sni := range h.SNI {
-			src, err := source(sni.Certificate, sni.CertificateFile, sni.KeyFile, sni.Password)
+			src, err := source(sni.Certificate, sni.CertificateFile, sni.KeyFile, sni.Password, sni.DisableOCSPStapling)
 			if err != nil {
 				return nil, err
 			}
@@ -272,7 +296,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			return protocols
 		}
 	default:
-		src, err := source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password)
+		src, err := source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password, false)
 		if err != nil {
 			return nil, err
 		}

@@ -244,6 +244,7 @@ func (s *Server) Reload(c *Config) error {
 		s.draining.Add(1)
 		go s.retire(retired, st)
 	}
+	s.syncStapling()
 	return s.startACME() // the certificates of new ACME endpoints
 }
 

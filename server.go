@@ -21,6 +21,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kestrel-go/kestrel/internal/certs"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/http2"
@@ -194,6 +195,8 @@ type Server struct {
 
 	onShutdown    []func()
 	acme          acmeSet // automatic HTTPS: the ACME configurations' managers
+	stapleMu      sync.Mutex
+	stapling      map[*certs.Reloader]bool // guarded by stapleMu: the certificate files whose OCSP responses are stapled
 	keepAlivesOff atomic.Bool
 
 	// For the status page (StatusHandler); guarded by mu.
@@ -458,6 +461,7 @@ func (s *Server) Start() error {
 		s.dropUnstartedACME()
 		return err
 	}
+	s.syncStapling()
 	if err := s.startACME(); err != nil {
 		s.Close()
 		return err
@@ -589,6 +593,7 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				// The endpoint's options with the default certificate.
 				merged := *h
 				merged.Certificate, merged.CertificateFile, merged.KeyFile, merged.Password = def.Certificate, def.CertificateFile, def.KeyFile, def.Password
+				merged.DisableOCSPStapling = merged.DisableOCSPStapling || def.DisableOCSPStapling
 				merged.SNI, merged.ServerCertificateSelector, merged.ACME = def.SNI, def.ServerCertificateSelector, def.ACME
 				if len(merged.SessionTicketKeyFiles) == 0 {
 					merged.SessionTicketKeyFiles = def.SessionTicketKeyFiles
@@ -985,6 +990,7 @@ func (s *Server) stopHeartbeat() {
 		pk.Close()
 	}
 	s.stopACME()
+	s.syncStapling() // the server is closed: stops every stapler
 	m.Close()
 }
 
@@ -1043,4 +1049,41 @@ func (s *Server) shutdownTimeout() time.Duration {
 		return s.ShutdownTimeout
 	}
 	return DefaultShutdownTimeout
+}
+
+// syncStapling starts the OCSP stapling of the certificate files that the
+// listeners serve, and stops that of the files no longer served (after a
+// Reload, or every one once the server is closed). Each stapler fetches in
+// the background: this does not wait for a responder.
+func (s *Server) syncStapling() {
+	want := map[*certs.Reloader]bool{}
+	s.mu.Lock()
+	if !s.closed {
+		for _, l := range s.listeners {
+			if l.tls != nil {
+				for _, r := range l.tls.staple {
+					want[r] = true
+				}
+			}
+		}
+	}
+	log := s.log
+	s.mu.Unlock()
+	s.stapleMu.Lock()
+	defer s.stapleMu.Unlock()
+	for r := range s.stapling {
+		if !want[r] {
+			r.StopStapling()
+			delete(s.stapling, r)
+		}
+	}
+	for r := range want {
+		if !s.stapling[r] {
+			if s.stapling == nil {
+				s.stapling = map[*certs.Reloader]bool{}
+			}
+			r.StartStapling(log, nil)
+			s.stapling[r] = true
+		}
+	}
 }

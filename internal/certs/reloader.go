@@ -26,7 +26,8 @@ const settleTime = 2 * time.Second
 // server's heartbeat, say). A reload that fails keeps the previous
 // certificate and logs the error once per change of the files. Connections
 // already established keep the certificate they negotiated. A Reloader
-// starts no goroutine and needs no closing.
+// starts no goroutine and needs no closing, unless StartStapling starts
+// its OCSP stapling.
 type Reloader struct {
 	spec     Spec
 	logger   *slog.Logger
@@ -37,6 +38,11 @@ type Reloader struct {
 
 	mu     sync.Mutex  // serializes checks; guards stamps
 	stamps []fileStamp // of the files when last loaded (or tried)
+
+	staple   atomic.Pointer[stapled] // the OCSP staple; nil: none
+	changed  chan struct{}           // a different certificate was loaded (1 slot)
+	stapleMu sync.Mutex              // guards stapling
+	stapling *stapler                // nil: not stapling
 }
 
 type fileStamp struct {
@@ -58,7 +64,7 @@ func NewReloader(spec Spec, logger *slog.Logger) (*Reloader, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	r := &Reloader{spec: spec, logger: logger, interval: DefaultCheckInterval}
+	r := &Reloader{spec: spec, logger: logger, interval: DefaultCheckInterval, changed: make(chan struct{}, 1)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	stamps, now := r.stat(), time.Now()
@@ -76,21 +82,33 @@ func NewReloader(spec Spec, logger *slog.Logger) (*Reloader, error) {
 // Spec returns the files the Reloader watches.
 func (r *Reloader) Spec() Spec { return r.spec }
 
-// Certificate returns the current certificate without checking the files.
+// Certificate returns the current certificate without checking the files,
+// and without its OCSP staple.
 func (r *Reloader) Certificate() *tls.Certificate { return r.cert.Load() }
+
+// withStaple returns cert with its staple, if the staple is of cert and
+// valid at now.
+func (r *Reloader) withStaple(cert *tls.Certificate, now time.Time) *tls.Certificate {
+	if s := r.staple.Load(); s != nil && s.base == cert && now.Before(s.until) {
+		return s.cert
+	}
+	return cert
+}
 
 // GetCertificate returns the current certificate, first checking the files
 // if the last check is more than the check interval ago; for
 // tls.Config.GetCertificate or a Selector entry. Only one handshake at a time
 // does the check; the others go on with the current certificate.
+// The certificate carries its OCSP staple while it has a valid one.
 func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if now := time.Now().UnixNano(); now >= r.nextCheck.Load() && r.mu.TryLock() {
-		if now >= r.nextCheck.Load() {
+	now := time.Now()
+	if ns := now.UnixNano(); ns >= r.nextCheck.Load() && r.mu.TryLock() {
+		if ns >= r.nextCheck.Load() {
 			r.check()
 		}
 		r.mu.Unlock()
 	}
-	return r.cert.Load(), nil
+	return r.withStaple(r.cert.Load(), now), nil
 }
 
 // Check looks at the files now and reloads the certificate if they changed.
@@ -119,9 +137,15 @@ func (r *Reloader) check() (bool, error) {
 			"path", r.spec.Path, "error", err)
 		return false, err
 	}
-	old := r.cert.Swap(cert)
-	changed := !sameCertificate(old, cert)
+	// The same certificate loaded again keeps its place (and its OCSP
+	// staple).
+	changed := !sameCertificate(r.cert.Load(), cert)
 	if changed {
+		r.cert.Store(cert)
+		select {
+		case r.changed <- struct{}{}: // wake the stapler
+		default:
+		}
 		attrs := []any{"path", r.spec.Path}
 		if leaf := leafOf(cert); leaf != nil {
 			attrs = append(attrs, "subject", leaf.Subject.String(), "notAfter", leaf.NotAfter)

@@ -33,6 +33,9 @@ const (
 	// CategoryACME is automatic HTTPS (Kestrel has none; LettuceEncrypt
 	// fills the gap there).
 	CategoryACME = "Kestrel.Acme"
+	// CategoryOCSP is OCSP stapling of certificates loaded from files
+	// (Kestrel has none; nginx's ssl_stapling).
+	CategoryOCSP = "Kestrel.Ocsp"
 )
 
 // Event is one kind of log event.
@@ -101,6 +104,11 @@ var (
 	ACMEOrderingEvent  = Event{2, "CertificateOrdering", slog.LevelInfo, CategoryACME}
 	ACMEObtainedEvent  = Event{3, "CertificateObtained", slog.LevelInfo, CategoryACME}
 	ACMEFailedEvent    = Event{4, "CertificateFailed", slog.LevelWarn, CategoryACME}
+	// OCSP stapling of certificates from files.
+	OCSPStapledEvent            = Event{1, "OcspStapled", slog.LevelDebug, CategoryOCSP}
+	OCSPStaplingFailedEvent     = Event{2, "OcspStaplingFailed", slog.LevelWarn, CategoryOCSP}
+	OCSPStaplingResumedEvent    = Event{3, "OcspStaplingResumed", slog.LevelInfo, CategoryOCSP}
+	OCSPCertificateRevokedEvent = Event{4, "OcspCertificateRevoked", slog.LevelError, CategoryOCSP}
 )
 
 var bg = context.Background()
@@ -425,4 +433,45 @@ func ACMEFailed(log *slog.Logger, domain string, renewal bool, err error) {
 		msg = "Could not renew the certificate of " + domain + " (the current one is still served, and renewal will be retried): " + fmt.Sprint(err)
 	}
 	ACMEFailedEvent.Log(log, msg, slog.String("Domain", domain), slog.Bool("Renewal", renewal), slog.Any("error", err))
+}
+
+// OCSPStapled: a Good OCSP response was fetched for a certificate and is
+// stapled to its handshakes until nextUpdate.
+func OCSPStapled(log *slog.Logger, path, subject string, nextUpdate, refresh time.Time) {
+	if e := &OCSPStapledEvent; e.Enabled(log) {
+		e.Log(log, "Stapling the OCSP response of "+subject+" ("+path+"), valid until "+nextUpdate.UTC().Format(time.RFC3339)+
+			"; the next one is fetched at "+refresh.UTC().Format(time.RFC3339)+".",
+			slog.String("Path", path), slog.String("Subject", subject), slog.Time("NextUpdate", nextUpdate), slog.Time("Refresh", refresh))
+	}
+}
+
+// OCSPStaplingFailed: fetching or checking an OCSP response failed; logged
+// once per streak of failures. stapleUntil is when the staple still served
+// ends (zero: none is).
+func OCSPStaplingFailed(log *slog.Logger, path, subject, responder string, stapleUntil time.Time, err error) {
+	if e := &OCSPStaplingFailedEvent; e.Enabled(log) {
+		still := "Handshakes go on without a staple"
+		if !stapleUntil.IsZero() {
+			still = "Handshakes go on with the previous staple, valid until " + stapleUntil.UTC().Format(time.RFC3339)
+		}
+		e.Log(log, "OCSP stapling of "+subject+" ("+path+") failed: the responder "+responder+": "+err.Error()+". "+still+"; retrying with backoff.",
+			slog.String("Path", path), slog.String("Subject", subject), slog.String("Responder", responder), slog.Any("error", err))
+	}
+}
+
+// OCSPStaplingResumed: a response was fetched after failures.
+func OCSPStaplingResumed(log *slog.Logger, path, subject string) {
+	if e := &OCSPStaplingResumedEvent; e.Enabled(log) {
+		e.Log(log, "OCSP stapling of "+subject+" ("+path+") works again.", slog.String("Path", path), slog.String("Subject", subject))
+	}
+}
+
+// OCSPCertificateRevoked: the issuer's OCSP responder says the certificate
+// is revoked; it is served without a staple (clients may refuse it).
+func OCSPCertificateRevoked(log *slog.Logger, path, subject string, revokedAt time.Time) {
+	if e := &OCSPCertificateRevokedEvent; e.Enabled(log) {
+		e.Log(log, "The certificate "+subject+" ("+path+") is REVOKED, says its issuer's OCSP responder (revoked at "+revokedAt.UTC().Format(time.RFC3339)+
+			"); it is served without a staple. Replace the certificate.",
+			slog.String("Path", path), slog.String("Subject", subject), slog.Time("RevokedAt", revokedAt))
+	}
 }
