@@ -295,10 +295,22 @@ func (s *Server) handshake(st *connState, l *listener, ctx context.Context, nc n
 	st.ep.TLSStart()
 	start := time.Now()
 	config := l.tls.config
+	hctx := context.Background()
 	if l.tls.hello != nil {
 		nc, config = l.tls.hello.wrap(ctx, nc), l.tls.hello.config
+		// The time limit is the connection's deadline, which a callback
+		// slower than it would not meet: a context with the same limit
+		// closes the connection at the limit (and is the ClientHello's
+		// ClientHelloInfo.Context, for a callback that waits).
+		timeout := l.tls.timeout
+		if timeout <= 0 {
+			timeout = tlsconn.DefaultHandshakeTimeout
+		}
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(hctx, timeout)
+		defer cancel()
 	}
-	tc, err := tlsconn.Handshake(context.Background(), nc, config, l.tls.timeout)
+	tc, err := tlsconn.Handshake(hctx, nc, config, l.tls.timeout)
 	if err != nil {
 		kind := tlsconn.ErrorType(err)
 		st.ep.TLSEnd(start, 0, kind)

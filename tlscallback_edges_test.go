@@ -1,0 +1,169 @@
+package kestrel
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+)
+
+// startCallbackServer starts a server whose HTTPS endpoint (a certificate
+// for localhost and 127.0.0.1) has callback and the other options set by
+// opts, and returns its host:port.
+func startCallbackServer(t *testing.T, pki *testPKI, s *Server, callback func(*ClientHello) (*tls.Config, error), opts func(*HTTPS)) string {
+	t.Helper()
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	if s.Handler == nil {
+		s.Handler = okHandler()
+	}
+	if s.Logger == nil {
+		s.Logger = discardLogger()
+	}
+	h := &HTTPS{CertificateFile: cert, KeyFile: key, TLSHandshakeCallback: callback}
+	if opts != nil {
+		opts(h)
+	}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return strings.TrimPrefix(s.Addresses()[0], "https://")
+}
+
+// TestTLSHandshakeCallbackTicketKeyReload: with a TLSHandshakeCallback, a
+// change of the session ticket key file is used by the next handshakes,
+// both when the callback keeps the endpoint's configuration (nil) and
+// when it returns its own without keys, as without a callback.
+func TestTLSHandshakeCallbackTicketKeyReload(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	k1 := writeTicketKey(t, dir, "k1.key", 80)
+	k2 := writeTicketKey(t, dir, "k2.key", 80)
+	content, _ := os.ReadFile(k1)
+	shared := filepath.Join(dir, "shared.key")
+	if err := os.WriteFile(shared, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := pki.issue(t, "own", false, "localhost", "127.0.0.1")
+	own, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		callback func(*ClientHello) (*tls.Config, error)
+	}{
+		{"nil", func(*ClientHello) (*tls.Config, error) { return nil, nil }},
+		{"own config", func(*ClientHello) (*tls.Config, error) {
+			return &tls.Config{Certificates: []tls.Certificate{own}}, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(shared, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a := ticketServer(t, pki, discardLogger(), k1)
+			c := ticketServer(t, pki, discardLogger(), k2)
+			b := startCallbackServer(t, pki, &Server{}, tc.callback, func(h *HTTPS) { h.SessionTicketKeyFiles = []string{shared} })
+			v := uint16(tls.VersionTLS13)
+			if !resumesOn(t, pki, v, a, b) {
+				t.Fatal("a session from A does not resume on B (same key file, with a callback)")
+			}
+			k2content, _ := os.ReadFile(k2)
+			if err := os.WriteFile(shared, k2content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); !resumesOn(t, pki, v, c, b); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("10 s after B's key file changed, B does not resume sessions made with the new key")
+				}
+			}
+			if resumesOn(t, pki, v, a, b) {
+				t.Error("after B's key file changed, B still resumes sessions made with the old key")
+			}
+		})
+	}
+}
+
+// TestTLSHandshakeCallbackSlow: a callback slower than HandshakeTimeout
+// does not hold the connection: it is closed at the timeout, and the
+// handshake is counted as timed out once the callback returns; the
+// ClientHello's context is done at the timeout, for a callback that
+// waits on something.
+func TestTLSHandshakeCallbackSlow(t *testing.T) {
+	pki := newTestPKI(t)
+	release := make(chan struct{})
+	ctxDone := make(chan struct{}, 1)
+	reader, mp := metricstest.New()
+	addr := startCallbackServer(t, pki, &Server{MeterProvider: mp}, func(h *ClientHello) (*tls.Config, error) {
+		select {
+		case <-h.ClientHelloInfo.Context().Done():
+			ctxDone <- struct{}{}
+		case <-release:
+		}
+		<-release
+		return nil, nil
+	}, func(h *HTTPS) { h.HandshakeTimeout = 300 * time.Millisecond })
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the server's Close
+
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	start := time.Now()
+	tc := tls.Client(nc, &tls.Config{RootCAs: pki.pool, ServerName: "localhost"})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	err = tc.Handshake()
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("handshake with a callback slower than the timeout: %v after %v, want the server to close the connection", err, time.Since(start))
+	}
+	select {
+	case <-ctxDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ClientHello's context was not done at the handshake timeout")
+	}
+	free()
+	waitMetric(t, reader, "kestrel.tls_handshake.duration", map[string]string{"error.type": "timeout"}, 1)
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 1)
+}
+
+// TestTLSHandshakeCallbackPanics: a panicking callback refuses the
+// connection and the server goes on serving.
+func TestTLSHandshakeCallbackPanics(t *testing.T) {
+	pki := newTestPKI(t)
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startCallbackServer(t, pki, &Server{MeterProvider: mp, Logger: log}, func(h *ClientHello) (*tls.Config, error) {
+		if h.ServerName == "panic.test" {
+			panic("callback bug")
+		}
+		return nil, nil
+	}, nil)
+	cfg := &tls.Config{RootCAs: pki.pool, ServerName: "panic.test", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("a handshake whose callback panicked succeeded")
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_refused"}, 1)
+	e := rec.events("AuthenticationFailed")
+	if len(e) != 1 || !strings.Contains(e[0].attrs["Exception"]+e[0].msg, "callback bug") {
+		t.Errorf("AuthenticationFailed events %+v, want one with the panic", e)
+	}
+	visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}}) // still served
+}
