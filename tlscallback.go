@@ -41,6 +41,7 @@ func (h *ClientHello) Context() context.Context { return h.ctx }
 // handshake with config, whose GetConfigForClient asks the callback.
 type helloHook struct {
 	config *tls.Config
+	check  func() // before each callback (the session ticket key files); may be nil
 }
 
 // wrap returns nc recording its ClientHello, with the connection's
@@ -57,7 +58,11 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 	config := base.Clone()
 	next := base.GetConfigForClient
 	alpn := base.NextProtos
+	hh := &helloHook{config: config}
 	config.GetConfigForClient = func(info *tls.ClientHelloInfo) (*tls.Config, error) {
+		if hh.check != nil {
+			hh.check()
+		}
 		hello := &ClientHello{ClientHelloInfo: info, ctx: context.Background()}
 		hc, _ := info.Conn.(*tlsconn.HelloConn)
 		if hc != nil {
@@ -80,7 +85,7 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 		}
 		return c, nil
 	}
-	return &helloHook{config: config}
+	return hh
 }
 
 // callHelloCallback calls callback, turning a panic into an error.
