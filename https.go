@@ -54,7 +54,11 @@ type HTTPS struct {
 	// endpoint's other options (its certificates, versions) do not apply
 	// to it, except its session ticket keys (SessionTicketKeyFiles, kept
 	// up to date), which crypto/tls uses unless the configuration sets
-	// its own. A nil configuration keeps the endpoint's. An error refuses
+	// its own. A configuration's GetConfigForClient, if set, is asked in
+	// turn (crypto/tls would not), so a net/http TLSConfig can be
+	// returned as is; a configuration without Certificates or
+	// GetCertificate fails the handshake with an error that says so. A
+	// nil configuration keeps the endpoint's. An error refuses
 	// the connection: the handshake ends with a TLS alert
 	// (internal_error), the connection with the end reason tls_refused,
 	// and the error is in the AuthenticationFailed log event. The

@@ -3,6 +3,7 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"runtime/debug"
@@ -78,6 +79,20 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 				return next(info)
 			}
 			return nil, nil
+		}
+		if c.GetConfigForClient != nil {
+			// crypto/tls asks only the first configuration's: a
+			// net/http TLSConfig returned as is keeps its choice.
+			cc, err := callHelloCallback(func(*ClientHello) (*tls.Config, error) { return c.GetConfigForClient(info) }, hello)
+			if err != nil {
+				return nil, fmt.Errorf("%w: the GetConfigForClient of the configuration TLSHandshakeCallback returned: %w", tlsconn.ErrRefused, err)
+			}
+			if cc != nil {
+				c = cc
+			}
+		}
+		if len(c.Certificates) == 0 && c.GetCertificate == nil {
+			return nil, errors.New("TLSHandshakeCallback returned a tls.Config without a certificate: set its Certificates or GetCertificate, or return nil to keep the endpoint's configuration")
 		}
 		if len(c.NextProtos) == 0 {
 			c = c.Clone()

@@ -167,3 +167,49 @@ func TestTLSHandshakeCallbackPanics(t *testing.T) {
 	}
 	visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}}) // still served
 }
+
+// TestTLSHandshakeCallbackConfigs: what the callback returns at the edges.
+// A configuration with GetConfigForClient (a net/http TLSConfig reused
+// as is) has it asked, as crypto/tls would not; one without a certificate
+// fails the handshake with an error that names the callback.
+func TestTLSHandshakeCallbackConfigs(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "inner", false, "inner.test")
+	inner, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startCallbackServer(t, pki, &Server{MeterProvider: mp, Logger: log}, func(h *ClientHello) (*tls.Config, error) {
+		switch h.ServerName {
+		case "inner.test":
+			return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return &tls.Config{Certificates: []tls.Certificate{inner}, MaxVersion: tls.VersionTLS12}, nil
+			}}, nil
+		case "nocert.test":
+			return &tls.Config{MinVersion: tls.VersionTLS13}, nil
+		}
+		return nil, nil
+	}, nil)
+
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, ServerName: "inner.test"})
+	if err != nil {
+		t.Fatalf("a callback's configuration with GetConfigForClient: %v", err)
+	}
+	cs := c.ConnectionState()
+	c.Close()
+	if cn := cs.PeerCertificates[0].Subject.CommonName; cn != "inner" || cs.Version != tls.VersionTLS12 {
+		t.Errorf("certificate %q over %s, want GetConfigForClient's (inner, TLS 1.2)", cn, tls.VersionName(cs.Version))
+	}
+
+	if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, ServerName: "nocert.test", InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Fatal("a handshake with a configuration without a certificate succeeded")
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 1)
+	e := rec.events("AuthenticationFailed")
+	if len(e) != 1 || !strings.Contains(e[0].msg+e[0].attrs["Exception"], "TLSHandshakeCallback returned a tls.Config without a certificate") {
+		t.Errorf("AuthenticationFailed events %+v, want one naming the callback's configuration", e)
+	}
+}
