@@ -1,0 +1,195 @@
+package kestrel
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+)
+
+// plainWrap is a connection middleware's wrapper that exposes nothing of
+// the socket.
+type plainWrap struct{ net.Conn }
+
+// rawGet sends a GET on c and reads the response; an error means the
+// server closed the connection without one.
+func rawGet(c net.Conn, br *bufio.Reader) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestConnectionMiddlewareAtConnectionLimit: with MaxConcurrentConnections
+// of 2 and a middleware that refuses some clients and wraps the others,
+// the 2nd connection is served and the 3rd refused; connections the
+// middleware refuses give their slot back (after 10 of them, the 2nd
+// connection is still served, the 3rd still refused); the status page
+// counts each kind.
+func TestConnectionMiddlewareAtConnectionLimit(t *testing.T) {
+	_, mp := metricstest.New()
+	refuse := func(_ context.Context, c net.Conn) (net.Conn, error) {
+		if c.RemoteAddr().(*net.TCPAddr).IP.Equal(net.ParseIP("127.0.0.2")) {
+			return nil, errors.New("not allowed")
+		}
+		return plainWrap{c}, nil
+	}
+	s := &Server{MeterProvider: mp, Logger: quietLogger, Limits: Limits{MaxConcurrentConnections: 2}, Handler: okHandler()}
+	s.StatusHandler(nil) // before Start: the status page counts
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{refuse}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	status := func() statusConns { return s.status("").Connections }
+	poll := func(what string, cond func(statusConns) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(status()); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status %+v", what, status())
+			}
+		}
+	}
+	served := func() (net.Conn, error) {
+		c := dialFrom(t, "127.0.0.1", addr)
+		return c, rawGet(c, bufio.NewReader(c))
+	}
+
+	held, err := served()
+	if err != nil {
+		t.Fatalf("the 1st connection: %v", err)
+	}
+	if _, err := served(); err != nil {
+		t.Fatalf("the 2nd connection, at the limit: %v", err)
+	}
+	if _, err := served(); err == nil {
+		t.Fatal("the 3rd connection, over the limit, was served")
+	}
+	poll("one rejected", func(c statusConns) bool { return c.Rejected == 1 && c.Active == 2 })
+
+	// Free a slot, then let the middleware refuse 10 connections.
+	held.Close()
+	poll("one closed", func(c statusConns) bool { return c.Active == 1 })
+	for i := range 10 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		if err := rawGet(c, bufio.NewReader(c)); err == nil {
+			t.Fatalf("refused connection %d was served", i)
+		}
+		c.Close()
+	}
+	poll("10 refused by the middleware", func(c statusConns) bool {
+		return c.Errors["connection_refused"] == 10 && c.Active == 1 && c.Rejected == 1
+	})
+	if _, err := served(); err != nil {
+		t.Fatalf("after the middleware's refusals, the 2nd connection: %v", err)
+	}
+	if _, err := served(); err == nil {
+		t.Fatal("after the middleware's refusals, the 3rd connection was served")
+	}
+	poll("two rejected", func(c statusConns) bool { return c.Rejected == 2 && c.Active == 2 })
+}
+
+// TestTLSRefusedAtConnectionLimit: on an HTTPS endpoint with a wrapping
+// connection middleware and MaxConcurrentConnections of 2, handshakes the
+// TLSHandshakeCallback refuses give their slot back: after 10 of them,
+// two HTTP/2 connections are served and a third is refused; the status
+// page counts the refusals.
+func TestTLSRefusedAtConnectionLimit(t *testing.T) {
+	pki := newTestPKI(t)
+	_, mp := metricstest.New()
+	s := &Server{MeterProvider: mp, Limits: Limits{MaxConcurrentConnections: 2}}
+	s.StatusHandler(nil)
+	wrap := func(_ context.Context, c net.Conn) (net.Conn, error) { return plainWrap{c}, nil }
+	cert, key := pki.issue(t, "localhost", false, "localhost")
+	s.Handler, s.Logger = okHandler(), quietLogger
+	err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{wrap}, HTTPS: &HTTPS{
+		CertificateFile: cert, KeyFile: key,
+		TLSHandshakeCallback: func(h *ClientHello) (*tls.Config, error) {
+			if h.ServerName == "refused.test" {
+				return nil, errors.New("refused")
+			}
+			return nil, nil
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	status := func() serverStatus { return s.status("") }
+	poll := func(what string, cond func(serverStatus) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(status()); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status %+v", what, status())
+			}
+		}
+	}
+	for i := range 10 {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "refused.test", InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+			t.Fatalf("handshake %d was not refused", i)
+		}
+	}
+	poll("10 refused", func(st serverStatus) bool {
+		return st.Connections.Errors["tls_refused"] == 10 && st.TLS.Failures["refused"] == 10 && st.Connections.Active == 0
+	})
+	h2 := func() (*http.Transport, error) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr + "/")
+		if err != nil {
+			return tr, err
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			return tr, fmt.Errorf("%s", resp.Proto)
+		}
+		return tr, nil
+	}
+	for i := range 2 {
+		if _, err := h2(); err != nil {
+			t.Fatalf("HTTP/2 connection %d of 2: %v", i+1, err)
+		}
+	}
+	if _, err := h2(); err == nil {
+		t.Fatal("a 3rd HTTP/2 connection was served")
+	}
+	poll("one rejected", func(st serverStatus) bool { return st.Connections.Rejected == 1 && st.Connections.Active == 2 })
+}
