@@ -193,3 +193,78 @@ func TestTLSRefusedAtConnectionLimit(t *testing.T) {
 	}
 	poll("one rejected", func(st serverStatus) bool { return st.Connections.Rejected == 1 && st.Connections.Active == 2 })
 }
+
+// TestDrainDelayPipelined: pipelined requests on a keep-alive connection
+// are each answered during the drain delay, the last with Connection:
+// close, none lost: written in one piece as the drain starts (the first
+// one's handler still running) or while it runs; on a plain connection and
+// on one a connection middleware wraps.
+func TestDrainDelayPipelined(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		for _, when := range []string{"as it starts", "during it"} {
+			t.Run(fmt.Sprintf("wrapped=%v/%s", wrapped, when), func(t *testing.T) {
+				t.Parallel()
+				started := make(chan struct{}, 1)
+				release := make(chan struct{})
+				s := &Server{DrainDelay: 5 * time.Second, Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/slow" {
+						started <- struct{}{}
+						<-release
+					}
+					io.WriteString(w, r.URL.Path)
+				})}
+				ep := Endpoint{Address: "127.0.0.1:0"}
+				if wrapped {
+					ep.ConnectionMiddleware = []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) { return plainWrap{c}, nil }}
+				}
+				if err := s.ListenEndpoint(ep); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				c := dial(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				if err := rawGet(c, br); err != nil { // the connection is kept alive
+					t.Fatal(err)
+				}
+				paths := []string{"/a", "/b", "/c"}
+				var batch string
+				for _, p := range paths {
+					batch += "GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n"
+				}
+				shutdown := func() {
+					go s.Shutdown(context.Background())
+					pollUntil(t, "draining state", func() bool { return s.State() == StateDraining })
+				}
+				if when == "as it starts" {
+					paths = append([]string{"/slow"}, paths...)
+					io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"+batch)
+					<-started
+					shutdown()
+					close(release)
+				} else {
+					shutdown()
+					io.WriteString(c, batch)
+				}
+				for i, p := range paths {
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Fatalf("response %d of %d (%s): %v", i+1, len(paths), p, err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					last := i == len(paths)-1
+					if string(b) != p || resp.Close != last {
+						t.Fatalf("response %d of %d: %q, Connection: close %v; want %q, close only on the last", i+1, len(paths), b, resp.Close, p)
+					}
+				}
+				if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+					t.Errorf("after the last response: %q, %v; want the connection closed", rest, err)
+				}
+			})
+		}
+	}
+}

@@ -216,6 +216,10 @@ type listener struct {
 	// after the request in flight, and those waiting for one are closed.
 	closing  atomic.Bool
 	draining atomic.Bool
+	// delaying is set while Shutdown's DrainDelay runs: a response with
+	// requests pipelined behind it does not say Connection: close then,
+	// so that each request the client sent is answered.
+	delaying atomic.Bool
 
 	pending sync.WaitGroup // accepted connections not registered yet
 }
