@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 )
 
@@ -266,5 +268,75 @@ func TestDrainDelayPipelined(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDrainDelayHTTP2AtStreamLimit: an h2c connection (through a wrapping
+// connection middleware) with exactly MaxStreamsPerConnection streams in
+// flight when the drain delay starts: one more is refused, the GOAWAY
+// names the last of them, and each is answered.
+func TestDrainDelayHTTP2AtStreamLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 4
+	started := make(chan struct{}, limit+1)
+	release := make(chan struct{})
+	s := &Server{DrainDelay: 5 * time.Second, Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, r.URL.Path)
+	})}
+	s.Limits.Http2.MaxStreamsPerConnection = limit
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2, ConnectionMiddleware: []ConnectionMiddleware{
+		func(_ context.Context, c net.Conn) (net.Conn, error) { return plainWrap{c}, nil }}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h2 := dialRawH2(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+	for i := range limit {
+		h2.get(uint32(2*i+1), fmt.Sprintf("/%d", 2*i+1))
+	}
+	for range limit {
+		<-started
+	}
+	go s.Shutdown(context.Background())
+	pollUntil(t, "draining state", func() bool { return s.State() == StateDraining })
+	h2.get(2*limit+1, "/over") // one more than the limit
+	const over = 2*limit + 1
+	var goAway *http2.GoAwayFrame
+	refused := false
+	answered := map[uint32]bool{}
+	onFrame := func(f http2.Frame) {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			goAway = f
+		case *http2.RSTStreamFrame:
+			if f.StreamID != over || f.ErrCode != http2.ErrCodeRefusedStream {
+				t.Fatalf("RST_STREAM %d %v, want only stream %d refused", f.StreamID, f.ErrCode, over)
+			}
+			refused = true
+		case *http2.HeadersFrame:
+			if f.StreamID == over {
+				t.Fatalf("stream %d, over the limit, was answered", over)
+			}
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				answered[f.StreamID] = true
+			}
+		}
+	}
+	// The 5th stream is refused before any of the 4 ends (after, it
+	// would be within the limit).
+	for goAway == nil || !refused {
+		onFrame(h2.read())
+	}
+	if goAway.ErrCode != http2.ErrCodeNo || goAway.LastStreamID < 2*limit-1 {
+		t.Fatalf("GOAWAY %v, last stream %d; want NO_ERROR, at least %d", goAway.ErrCode, goAway.LastStreamID, 2*limit-1)
+	}
+	close(release)
+	for len(answered) < limit {
+		onFrame(h2.read())
 	}
 }
