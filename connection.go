@@ -79,6 +79,36 @@ func (a acceptor) Reject(nc net.Conn) {
 	nc.Close()
 }
 
+// enterWay records st as on its way from the accept loop to its engine.
+func (l *listener) enterWay(st *connState) {
+	l.wayMu.Lock()
+	if l.onWay == nil {
+		l.onWay = make(map[*connState]struct{})
+	}
+	l.onWay[st] = struct{}{}
+	l.wayMu.Unlock()
+}
+
+// leaveWay ends st's way: registered with its engine, or refused.
+func (l *listener) leaveWay(st *connState) {
+	l.wayMu.Lock()
+	delete(l.onWay, st)
+	l.wayMu.Unlock()
+	l.pending.Done()
+}
+
+// closeOnWay closes the connections still on their way, with the end
+// reason app_shutdown_timeout, and reports how many there were.
+func (l *listener) closeOnWay() int {
+	l.wayMu.Lock()
+	defer l.wayMu.Unlock()
+	for st := range l.onWay {
+		st.reason.Force(metrics.AppShutdownTimeout)
+		st.raw.Close()
+	}
+	return len(l.onWay)
+}
+
 // accepted is a connection on its way from an accept loop to its listener.
 type accepted struct {
 	net.Conn
@@ -109,6 +139,7 @@ type connState struct {
 
 	conn engineConn // nil until the engine has it
 	l    *listener  // the endpoint it came from
+	raw  net.Conn   // the accepted socket, closed by abort on its way
 
 	// Guarded by Server.mu.
 	engineDone  bool // the engine is done with the connection
@@ -146,7 +177,8 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	a := nc.(*accepted)
 	l, nc := a.l, a.Conn
 	st := s.startConn(nc)
-	st.l = l
+	st.l, st.raw = l, nc
+	l.enterWay(st)
 	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
 
 	// The PROXY protocol header, before anything else.
@@ -158,7 +190,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			nc.Close()
 			slot.Release()
 			s.endConn(st)
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 		nc = pc
@@ -195,7 +227,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			slot.Release()
 			s.endConn(st)
 			s.connClosed(accepted)
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 		nc = mc
@@ -204,7 +236,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		tc, ok := s.handshake(st, l, ctx, nc)
 		if !ok {
 			fail()
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 		nc = tc
@@ -228,7 +260,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 				slog.String("ConnectionId", st.id))
 			st.reason.Set(metrics.InvalidHTTPVersion)
 			fail()
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 	} else if protocols == HTTP2 {
@@ -380,7 +412,7 @@ func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns[nc] == nil {
-		defer l.pending.Done()
+		defer l.leaveWay(st)
 		if s.aborted {
 			return false
 		}

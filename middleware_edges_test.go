@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -338,5 +339,52 @@ func TestDrainDelayHTTP2AtStreamLimit(t *testing.T) {
 	close(release)
 	for len(answered) < limit {
 		onFrame(h2.read())
+	}
+}
+
+// TestConnectionMiddlewareStuckAtShutdown: a connection whose middleware
+// waits for bytes the client never sends is closed by Close, and by
+// Shutdown when its context ends, which then returns the context's error
+// (it returned nil, and the connection stayed open until the client
+// spoke); the connection ends with app_shutdown_timeout.
+func TestConnectionMiddlewareStuckAtShutdown(t *testing.T) {
+	for _, how := range []string{"Close", "Shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			reader, mp := metricstest.New()
+			in := make(chan struct{}, 1)
+			s := &Server{MeterProvider: mp, Logger: quietLogger, Handler: okHandler()}
+			err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) {
+				in <- struct{}{}
+				c.SetReadDeadline(time.Now().Add(30 * time.Second)) // only to end a failed test
+				_, err := c.Read(make([]byte, 1))
+				return c, err
+			}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			c := dial(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+			<-in
+			if how == "Close" {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
+				if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Shutdown with a connection stuck in its middleware: %v, want %v", err, context.DeadlineExceeded)
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("after %s, the client read %d bytes, %v; want the connection closed", how, n, err)
+			}
+			waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "app_shutdown_timeout"}, 1)
+		})
 	}
 }

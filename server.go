@@ -222,6 +222,12 @@ type listener struct {
 	delaying atomic.Bool
 
 	pending sync.WaitGroup // accepted connections not registered yet
+
+	// onWay holds the TCP connections on their way (see enterWay), for
+	// Close and an expired Shutdown to close: a PROXY header, connection
+	// middleware or TLS handshake may wait on the client.
+	wayMu sync.Mutex
+	onWay map[*connState]struct{}
 }
 
 // url is the listener's address as a URL, with the port that was bound.
