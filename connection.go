@@ -231,6 +231,12 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			return
 		}
 		nc = mc
+		if p, ok := nc.(*proxyConn); ok && l.tls == nil {
+			// The middleware returned the connection as it came: the
+			// engine takes the bytes read past the PROXY header, and has
+			// the socket (parking, sendfile), as without middleware.
+			rest = p.takeRest()
+		}
 	}
 	if l.tls != nil {
 		tc, ok := s.handshake(st, l, ctx, nc)
