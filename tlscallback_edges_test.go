@@ -1,8 +1,10 @@
 package kestrel
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -211,5 +213,68 @@ func TestTLSHandshakeCallbackConfigs(t *testing.T) {
 	e := rec.events("AuthenticationFailed")
 	if len(e) != 1 || !strings.Contains(e[0].msg+e[0].attrs["Exception"], "TLSHandshakeCallback returned a tls.Config without a certificate") {
 		t.Errorf("AuthenticationFailed events %+v, want one naming the callback's configuration", e)
+	}
+}
+
+// TestTLSHandshakeCallbackWithProxyAndSNI: behind a PROXY header and a
+// connection middleware, the callback's ClientHello has the header's
+// client address; with SNI entries and a shared session ticket key, a
+// callback that keeps the endpoint's configuration (nil) leaves the SNI
+// entry's certificate, and sessions resume across two such servers.
+func TestTLSHandshakeCallbackWithProxyAndSNI(t *testing.T) {
+	pki := newTestPKI(t)
+	key := writeTicketKey(t, t.TempDir(), "k.key", 80)
+	c1, k1 := pki.issue(t, "one", false, "one.test")
+	c2, k2 := pki.issue(t, "two", false, "two.test")
+	seen := make(chan string, 16)
+	start := func() string {
+		s := &Server{Handler: okHandler(), Logger: quietLogger}
+		err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true},
+			ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) { return plainWrap{c}, nil }},
+			HTTPS: &HTTPS{SessionTicketKeyFiles: []string{key}, SNI: map[string]SNI{
+				"one.test": {CertificateFile: c1, KeyFile: k1},
+				"two.test": {CertificateFile: c2, KeyFile: k2},
+			}, TLSHandshakeCallback: func(h *ClientHello) (*tls.Config, error) {
+				seen <- h.Conn.RemoteAddr().String()
+				return nil, nil
+			}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return strings.TrimPrefix(s.Addresses()[0], "https://")
+	}
+	a, b := start(), start()
+	visitProxied := func(addr string, cfg *tls.Config) (cn string, resumed bool) {
+		t.Helper()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		nc.Write(proxyV2(t, "198.51.100.7:4321", "192.0.2.2:443"))
+		c := tls.Client(nc, cfg)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if body, err := io.ReadAll(c); err != nil || !strings.HasSuffix(string(body), "ok") {
+			t.Fatalf("%s: %q, %v", addr, body, err)
+		}
+		if got := <-seen; got != "198.51.100.7:4321" {
+			t.Errorf("the callback saw the client at %s, want the PROXY header's 198.51.100.7:4321", got)
+		}
+		cs := c.ConnectionState()
+		return cs.PeerCertificates[0].Subject.CommonName, cs.DidResume
+	}
+	for _, host := range []string{"one.test", "two.test"} {
+		cfg := &tls.Config{RootCAs: pki.pool, ServerName: host, NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		if cn, _ := visitProxied(a, cfg); cn+".test" != host {
+			t.Errorf("SNI %s: certificate %q", host, cn)
+		}
+		if _, resumed := visitProxied(b, cfg); !resumed {
+			t.Errorf("SNI %s: a session from A does not resume on B", host)
+		}
 	}
 }
