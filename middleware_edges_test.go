@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +387,71 @@ func TestConnectionMiddlewareStuckAtShutdown(t *testing.T) {
 			}
 			waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "app_shutdown_timeout"}, 1)
 		})
+	}
+}
+
+// TestConnectionMiddlewareAcrossReload: an endpoint from code keeps its
+// connection middleware through reloads that add, change and remove
+// endpoints of the configuration (which have none), and new connections
+// still pass through it; the limits a reload sets apply to them.
+func TestConnectionMiddlewareAcrossReload(t *testing.T) {
+	var through atomic.Int64
+	count := func(_ context.Context, c net.Conn) (net.Conn, error) {
+		through.Add(1)
+		return plainWrap{c}, nil
+	}
+	s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{count}}); err != nil {
+		t.Fatal(err)
+	}
+	mustNil(t, parseTestConfig(t, `{"Kestrel": {}}`).Apply(s))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code := strings.TrimPrefix(s.Addresses()[0], "http://")
+	get := func(addr, path string) *http.Response {
+		t.Helper()
+		c := dial(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for i, cfg := range []string{
+		`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`,
+		`{"Kestrel": {"Limits": {"MaxRequestLineSize": 100}, "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`,
+		`{"Kestrel": {"Limits": {"MaxRequestLineSize": 100}}}`,
+	} {
+		reloadJSON(t, s, cfg)
+		before := through.Load()
+		if resp := get(code, "/"); resp.StatusCode != 200 {
+			t.Fatalf("reload %d: the code endpoint answered %d", i+1, resp.StatusCode)
+		}
+		if through.Load() != before+1 {
+			t.Fatalf("reload %d: a new connection to the code endpoint did not pass its middleware", i+1)
+		}
+		for _, a := range s.Addresses() {
+			if a = strings.TrimPrefix(a, "http://"); a != code {
+				before := through.Load()
+				get(a, "/")
+				if through.Load() != before {
+					t.Errorf("reload %d: a connection to the configuration's endpoint %s passed the code endpoint's middleware", i+1, a)
+				}
+			}
+		}
+		if i >= 1 {
+			if resp := get(code, "/"+strings.Repeat("x", 200)); resp.StatusCode != http.StatusRequestURITooLong {
+				t.Errorf("reload %d: a request line over the reloaded limit: %d, want 414", i+1, resp.StatusCode)
+			}
+		}
 	}
 }
