@@ -253,13 +253,18 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
 	s.mu.Unlock()
 	protocols := l.ep.opts.Protocols.tcp()
-	if tc, ok := nc.(*tls.Conn); ok {
+	tc, isTLS := nc.(*tls.Conn) // the endpoint's TLS, or a middleware's
+	if isTLS {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == "h2" {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
 			return
 		}
-		if l.tls.http2Only(protocols, cs.ServerName) {
+		http2Only := protocols == HTTP2
+		if l.tls != nil {
+			http2Only = l.tls.http2Only(protocols, cs.ServerName)
+		}
+		if http2Only {
 			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
 			logevents.General(s.log, slog.LevelDebug, "Http2NotNegotiated",
 				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
@@ -286,7 +291,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			s.connDone(nc)
 		},
 	}
-	if protocols&HTTP2 != 0 && l.tls == nil {
+	if protocols&HTTP2 != 0 && !isTLS {
 		opts.HTTP2 = func(nc net.Conn, buffered []byte) {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, buffered)
 		}

@@ -455,3 +455,49 @@ func TestConnectionMiddlewareAcrossReload(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionMiddlewareOwnTLS: a middleware on a cleartext endpoint
+// that terminates TLS itself (returning the *tls.Conn after its
+// handshake) is served: HTTP/1.1, and HTTP/2 when its ALPN chose h2.
+func TestConnectionMiddlewareOwnTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	certFile, keyFile := pki.issue(t, "own", false, "127.0.0.1")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	terminate := func(ctx context.Context, c net.Conn) (net.Conn, error) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			return nil, err
+		}
+		return tc, nil
+	}
+	s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %v", r.Proto, r.TLS != nil)
+	})}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2, ConnectionMiddleware: []ConnectionMiddleware{terminate}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := "https://" + strings.TrimPrefix(s.Addresses()[0], "http://")
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}, ForceAttemptHTTP2: h2}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(addr + "/")
+		if err != nil {
+			t.Fatalf("h2 %v: %v", h2, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]
+		if !strings.HasPrefix(string(b), want) {
+			t.Errorf("h2 %v: %q, want %s", h2, b, want)
+		}
+	}
+}
