@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -499,5 +500,40 @@ func TestConnectionMiddlewareOwnTLS(t *testing.T) {
 		if !strings.HasPrefix(string(b), want) {
 			t.Errorf("h2 %v: %q, want %s", h2, b, want)
 		}
+	}
+}
+
+// TestConnectionMiddlewareTypedNilError: a middleware that returns a nil
+// pointer as its error (a non-nil error) refuses the connection, logged
+// with a message that says so, and the server goes on.
+func TestConnectionMiddlewareTypedNilError(t *testing.T) {
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{Logger: log, Handler: okHandler()}
+	err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) {
+		if c.RemoteAddr().(*net.TCPAddr).IP.Equal(net.ParseIP("127.0.0.2")) {
+			var err *os.PathError
+			return nil, err
+		}
+		return c, nil
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	c := dialFrom(t, "127.0.0.2", addr)
+	if err := rawGet(c, bufio.NewReader(c)); err == nil {
+		t.Fatal("a connection refused with a typed nil error was served")
+	}
+	c = dialFrom(t, "127.0.0.1", addr)
+	if err := rawGet(c, bufio.NewReader(c)); err != nil {
+		t.Fatalf("the server after a typed nil error: %v", err)
+	}
+	e := rec.events("ConnectionMiddlewareRefused")
+	if len(e) != 1 || !strings.Contains(e[0].msg, "a nil *fs.PathError") {
+		t.Errorf("ConnectionMiddlewareRefused events %+v, want one naming the typed nil", e)
 	}
 }

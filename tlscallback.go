@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/kestrel-go/kestrel/internal/tlsconn"
@@ -72,6 +73,11 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 		}
 		c, err := callHelloCallback(callback, hello)
 		if err != nil {
+			if typedNil(err) {
+				// Wrapped, its methods (Error, Unwrap) would panic on
+				// the nil receiver outside any recover.
+				return nil, fmt.Errorf("%w: TLSHandshakeCallback returned a nil %T as its error, which is not a nil error (return the error interface's nil to accept)", tlsconn.ErrRefused, err)
+			}
 			return nil, fmt.Errorf("%w: %w", tlsconn.ErrRefused, err)
 		}
 		if c == nil {
@@ -111,4 +117,15 @@ func callHelloCallback(callback func(*ClientHello) (*tls.Config, error), hello *
 		}
 	}()
 	return callback(hello)
+}
+
+// typedNil reports whether err is a nil pointer (or other nil value) in a
+// non-nil error interface.
+func typedNil(err error) bool {
+	v := reflect.ValueOf(err)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

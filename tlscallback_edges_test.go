@@ -191,6 +191,9 @@ func TestTLSHandshakeCallbackConfigs(t *testing.T) {
 			}}, nil
 		case "nocert.test":
 			return &tls.Config{MinVersion: tls.VersionTLS13}, nil
+		case "typednil.test":
+			var err *os.PathError // a nil *os.PathError in a non-nil error
+			return nil, err
 		}
 		return nil, nil
 	}, nil)
@@ -209,10 +212,19 @@ func TestTLSHandshakeCallbackConfigs(t *testing.T) {
 		c.Close()
 		t.Fatal("a handshake with a configuration without a certificate succeeded")
 	}
+	// A typed nil error is an error: the handshake is refused, and the
+	// server goes on.
+	if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, ServerName: "typednil.test", InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Fatal("a handshake whose callback returned a typed nil error succeeded")
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_refused"}, 1)
+	visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
 	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 1)
 	e := rec.events("AuthenticationFailed")
-	if len(e) != 1 || !strings.Contains(e[0].msg+e[0].attrs["Exception"], "TLSHandshakeCallback returned a tls.Config without a certificate") {
-		t.Errorf("AuthenticationFailed events %+v, want one naming the callback's configuration", e)
+	if len(e) != 2 || !strings.Contains(e[0].msg+e[0].attrs["Exception"], "TLSHandshakeCallback returned a tls.Config without a certificate") ||
+		!strings.Contains(e[1].msg+e[1].attrs["Exception"], "TLSHandshakeCallback returned a nil *fs.PathError as its error") {
+		t.Errorf("AuthenticationFailed events %+v, want one naming the callback's configuration, one its typed nil error", e)
 	}
 }
 
