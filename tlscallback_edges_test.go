@@ -3,6 +3,7 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -288,5 +289,76 @@ func TestTLSHandshakeCallbackWithProxyAndSNI(t *testing.T) {
 		if _, resumed := visitProxied(b, cfg); !resumed {
 			t.Errorf("SNI %s: a session from A does not resume on B", host)
 		}
+	}
+}
+
+// TestTLSCallbacksTypedNilError: a ServerCertificateSelector or
+// ClientCertificateValidation that returns a nil pointer as its error
+// fails the handshake, with a message that says so, and the server goes on.
+func TestTLSCallbacksTypedNilError(t *testing.T) {
+	pki := newTestPKI(t)
+	certFile, keyFile := pki.issue(t, "localhost", false, "127.0.0.1")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, clientKey := pki.issue(t, "client", true)
+	cc, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		https *HTTPS
+	}{
+		{"ServerCertificateSelector", &HTTPS{ServerCertificateSelector: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if h.ServerName == "bad.test" {
+				var err *os.PathError
+				return nil, err
+			}
+			return &cert, nil
+		}}},
+		{"ClientCertificateValidation", &HTTPS{Certificate: &cert, ClientCertificateMode: AllowCertificate, ClientCAs: pki.pool,
+			ClientCertificateValidation: func(c *x509.Certificate, _ [][]*x509.Certificate, _ error) error {
+				if c.Subject.CommonName == "client" {
+					var err *os.PathError
+					return err
+				}
+				return nil
+			}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, log := newLogRecorder(slog.LevelDebug)
+			s := &Server{Handler: okHandler(), Logger: log}
+			if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: tc.https}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+			bad := &tls.Config{RootCAs: pki.pool, ServerName: "bad.test", InsecureSkipVerify: true, Certificates: []tls.Certificate{cc}, NextProtos: []string{"http/1.1"}}
+			if c, err := tls.Dial("tcp", addr, bad); err == nil {
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				if err == nil {
+					_, err = c.Read(make([]byte, 1)) // TLS 1.3: the client learns of the refusal here
+				}
+				c.Close()
+				if err == nil {
+					t.Fatal("a handshake whose callback returned a typed nil error was served")
+				}
+			}
+			visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}}) // still served
+			for deadline := time.Now().Add(10 * time.Second); len(rec.events("AuthenticationFailed")) == 0; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no AuthenticationFailed event")
+				}
+			}
+			if e := rec.events("AuthenticationFailed"); !strings.Contains(e[0].msg+e[0].attrs["Exception"], "returned a nil *fs.PathError as its error") {
+				t.Errorf("AuthenticationFailed %+v, want the typed nil named", e)
+			}
+		})
 	}
 }
