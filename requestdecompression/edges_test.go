@@ -3,9 +3,7 @@ package requestdecompression_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -18,8 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/requestdecompression"
@@ -142,10 +138,9 @@ func TestLimitEdges(t *testing.T) {
 	})
 
 	t.Run("h2c", func(t *testing.T) {
-		tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, a)
-		}}
+		// net/http's HTTP/2 (x/net's, bundled) with prior knowledge.
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
 		defer tr.CloseIdleConnections()
 		for _, coding := range []string{"gzip", "zstd"} {
 			for _, data := range [][]byte{exact, over} {
