@@ -82,6 +82,36 @@ func (a acceptor) Reject(nc net.Conn) {
 	nc.Close()
 }
 
+// enterWay records st as on its way from the accept loop to its engine.
+func (l *listener) enterWay(st *connState) {
+	l.wayMu.Lock()
+	if l.onWay == nil {
+		l.onWay = make(map[*connState]struct{})
+	}
+	l.onWay[st] = struct{}{}
+	l.wayMu.Unlock()
+}
+
+// leaveWay ends st's way: registered with its engine, or refused.
+func (l *listener) leaveWay(st *connState) {
+	l.wayMu.Lock()
+	delete(l.onWay, st)
+	l.wayMu.Unlock()
+	l.pending.Done()
+}
+
+// closeOnWay closes the connections still on their way, with the end
+// reason app_shutdown_timeout, and reports how many there were.
+func (l *listener) closeOnWay() int {
+	l.wayMu.Lock()
+	defer l.wayMu.Unlock()
+	for st := range l.onWay {
+		st.reason.Force(metrics.AppShutdownTimeout)
+		st.raw.Close()
+	}
+	return len(l.onWay)
+}
+
 // accepted is a connection on its way from an accept loop to its listener.
 type accepted struct {
 	net.Conn
@@ -112,6 +142,7 @@ type connState struct {
 
 	conn engineConn // nil until the engine has it
 	l    *listener  // the endpoint it came from
+	raw  net.Conn   // the accepted socket, closed by abort on its way
 
 	// tls is the base of the connection's context on a TLS endpoint, so
 	// that TLSFromContext finds the handshake's result.
@@ -193,7 +224,8 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	a := nc.(*accepted)
 	l, nc := a.l, a.Conn
 	st := s.startConn(nc)
-	st.l = l
+	st.l, st.raw = l, nc
+	l.enterWay(st)
 	info := &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep}
 
 	// The PROXY protocol header, before anything else.
@@ -205,7 +237,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			nc.Close()
 			slot.Release()
 			s.endConn(st)
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 		nc = pc
@@ -246,16 +278,22 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			slot.Release()
 			s.endConn(st)
 			s.connClosed(accepted)
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 		nc = mc
+		if p, ok := nc.(*proxyConn); ok && l.tls == nil {
+			// The middleware returned the connection as it came: the
+			// engine takes the bytes read past the PROXY header, and has
+			// the socket (parking, sendfile), as without middleware.
+			rest = p.takeRest()
+		}
 	}
 	if l.tls != nil {
 		tc, ok := s.handshake(st, l, ctx, nc)
 		if !ok {
 			fail()
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 		nc = tc
@@ -266,7 +304,8 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
 	s.mu.Unlock()
 	protocols := l.ep.opts.Protocols.tcp()
-	if tc, ok := nc.(*tls.Conn); ok {
+	tc, isTLS := nc.(*tls.Conn) // the endpoint's TLS, or a middleware's
+	if isTLS {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
 			// An ACME CA's TLS-ALPN-01 validation: the handshake, with
@@ -279,14 +318,18 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
 			return
 		}
-		if l.tls.http2Only(protocols, cs.ServerName) {
+		http2Only := protocols == HTTP2
+		if l.tls != nil {
+			http2Only = l.tls.http2Only(protocols, cs.ServerName)
+		}
+		if http2Only {
 			// Kestrel's rule: HTTP/2 over TLS needs ALPN.
 			logevents.General(s.log, slog.LevelDebug, "Http2NotNegotiated",
 				`Connection id "`+st.id+`": HTTP/2 over TLS was not negotiated on an HTTP/2-only endpoint (`+l.ep.url+`: the client did not offer ALPN h2).`,
 				slog.String("ConnectionId", st.id))
 			st.reason.Set(metrics.InvalidHTTPVersion)
 			fail()
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
 	} else if protocols == HTTP2 {
@@ -306,7 +349,7 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			s.connDone(nc)
 		},
 	}
-	if protocols&HTTP2 != 0 && l.tls == nil {
+	if protocols&HTTP2 != 0 && !isTLS {
 		opts.HTTP2 = func(nc net.Conn, buffered []byte) {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, buffered)
 		}
@@ -353,10 +396,22 @@ func (s *Server) handshake(st *connState, l *listener, ctx context.Context, nc n
 	st.ep.TLSStart()
 	start := time.Now()
 	config := l.tls.config
+	hctx := context.Background()
 	if l.tls.hello != nil {
 		nc, config = l.tls.hello.wrap(ctx, nc), l.tls.hello.config
+		// The time limit is the connection's deadline, which a callback
+		// slower than it would not meet: a context with the same limit
+		// closes the connection at the limit (and is the ClientHello's
+		// ClientHelloInfo.Context, for a callback that waits).
+		timeout := l.tls.timeout
+		if timeout <= 0 {
+			timeout = tlsconn.DefaultHandshakeTimeout
+		}
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(hctx, timeout)
+		defer cancel()
 	}
-	tc, err := tlsconn.Handshake(context.Background(), nc, config, l.tls.timeout)
+	tc, err := tlsconn.Handshake(hctx, nc, config, l.tls.timeout)
 	if err != nil {
 		kind := tlsconn.ErrorType(err)
 		st.ep.TLSEnd(start, 0, kind)
@@ -427,7 +482,7 @@ func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns[nc] == nil {
-		defer l.pending.Done()
+		defer l.leaveWay(st)
 		if s.aborted {
 			return false
 		}

@@ -45,6 +45,9 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 		waitCtx(ctx, done)
 		l.closing.Store(true)
 	}
+	if err := ctx.Err(); err != nil {
+		return s.abort(ls, all), err // connections still on their way too
+	}
 	start := time.Now()
 	draining := false
 	poll := time.NewTicker(drainPoll)
@@ -107,11 +110,17 @@ func (s *Server) closeIdle(ls []*listener) {
 	}
 }
 
-// abort aborts the connections of ls (nil: of every listener) and, with
+// abort aborts the connections of ls (nil: of every listener), closes
+// those still on their way to an engine (a PROXY header, connection
+// middleware or TLS handshake waiting on the client) and, with
 // all, the upgraded connections, recording app_shutdown_timeout as the
 // reason they ended, and returns how many there were.
 func (s *Server) abort(ls []*listener, all bool) int {
 	s.mu.Lock()
+	way := ls
+	if way == nil {
+		way = s.allListeners()
+	}
 	var conns []engineConn
 	for _, st := range s.conns {
 		if ls == nil || slices.Contains(ls, st.l) {
@@ -133,6 +142,9 @@ func (s *Server) abort(ls []*listener, all bool) int {
 		}
 	}
 	s.mu.Unlock()
+	for _, l := range way {
+		n += l.closeOnWay()
+	}
 	for _, c := range conns {
 		c.Abort()
 	}

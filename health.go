@@ -158,8 +158,14 @@ func (s *Server) delayDrain(ctx context.Context) {
 	// promised keep-alive, and its client sends the next request on the
 	// connection, which must still be there to answer it.
 	for _, l := range ls {
+		l.delaying.Store(true)
 		l.closing.Store(true)
 	}
+	defer func() {
+		for _, l := range ls {
+			l.delaying.Store(false)
+		}
+	}()
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	pass := time.NewTicker(drainPass)

@@ -73,12 +73,21 @@ type HTTPS struct {
 	// TlsHandshakeCallbackOptions). A configuration without NextProtos
 	// gets the endpoint's ALPN protocols (in a copy made for each
 	// handshake: set NextProtos to spare it); it is used as returned, so the
-	// endpoint's other options (its certificates, versions, session
-	// ticket keys) do not apply to it. A nil configuration keeps the
-	// endpoint's. An error refuses the connection: the handshake ends
-	// with a TLS alert (internal_error), the connection with the end
-	// reason tls_refused, and the error is in the AuthenticationFailed
-	// log event. HTTP/3 handshakes do not call it.
+	// endpoint's other options (its certificates, versions) do not apply
+	// to it, except its session ticket keys (SessionTicketKeyFiles, kept
+	// up to date), which crypto/tls uses unless the configuration sets
+	// its own. A configuration's GetConfigForClient, if set, is asked in
+	// turn (crypto/tls would not), so a net/http TLSConfig can be
+	// returned as is; a configuration without Certificates or
+	// GetCertificate fails the handshake with an error that says so. A
+	// nil configuration keeps the endpoint's. An error refuses
+	// the connection: the handshake ends with a TLS alert
+	// (internal_error), the connection with the end reason tls_refused,
+	// and the error is in the AuthenticationFailed log event. The
+	// callback runs within HandshakeTimeout: at the timeout the
+	// connection is closed and the ClientHelloInfo's Context is done,
+	// though the handshake is counted only once the callback returns.
+	// HTTP/3 handshakes do not call it.
 	TLSHandshakeCallback func(hello *ClientHello) (*tls.Config, error)
 
 	// ClientCertificateMode asks for client certificates.
@@ -331,6 +340,13 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	te.config = base
 	if h.TLSHandshakeCallback != nil {
 		te.hello = newHelloHook(base, h.TLSHandshakeCallback)
+		if te.tickets != nil {
+			// The hook's configuration is a copy of base: the keys of a
+			// changed file must reach it too, and its handshakes check
+			// the files whatever the callback answers.
+			te.tickets.Apply(te.hello.config)
+			te.hello.check = te.tickets.MaybeCheck
+		}
 	}
 	return te, nil
 }

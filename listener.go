@@ -61,9 +61,15 @@ func (l *listener) unclaimedSystemd() bool {
 }
 
 // closeIfClosing makes the response say Connection: close, and so end its
-// connection, once l is stopping and if the head is not sent yet.
+// connection, once l is stopping and if the head is not sent yet; during
+// the drain delay, not while the client pipelined more requests behind
+// this one: those were sent, and are answered before the last of them
+// says Connection: close.
 func (l *listener) closeIfClosing(ex *app.Exchange) {
 	if l.closing.Load() && !ex.Committed() {
+		if p, ok := ex.Stream().(interface{ Pipelined() bool }); ok && l.delaying.Load() && p.Pipelined() {
+			return
+		}
 		ex.SetHeader("Connection", "close")
 	}
 }

@@ -78,6 +78,10 @@ func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, 
 	in := nc
 	for i, mw := range l.ep.opts.ConnectionMiddleware {
 		next, err := s.callMiddleware(mw, ctx, nc)
+		if err != nil && typedNil(err) {
+			// Its methods (Error, Unwrap) would panic on the nil receiver.
+			err = fmt.Errorf("the middleware returned a nil %T as its error, which is not a nil error (return the error interface's nil to go on)", err)
+		}
 		if err != nil {
 			s.refuseByMiddleware(st, l, i, nc, err)
 			return nil, false

@@ -303,6 +303,13 @@ func TestConnectionLoggingMiddleware(t *testing.T) {
 		}
 		return false
 	}
+	// A write is logged once it returned, which may be after the client
+	// read the response.
+	for deadline := time.Now().Add(10 * time.Second); !find(rec, "write", "HTTP/1.1 200 OK") || !find(own, "write", "HTTP/1.1 200 OK"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			break
+		}
+	}
 	if !find(rec, "read", "GET /logged-path-0 HTTP/1.1") || !find(rec, "write", "HTTP/1.1 200 OK") {
 		t.Errorf("LogConnections: the request's bytes are not in the log: %+v", rec.events(""))
 	}

@@ -29,16 +29,29 @@ type portsSetting struct {
 // like those URLs, the ports serve only while no endpoint was added in
 // code or by a configuration file (Start then logs the URLs they stand
 // for as overridden addresses), through Reload too.
+//
+// A port listed twice, in one setting or in both, is an error (ASP.NET
+// Core would fail to bind the second time, with a misleading "address
+// already in use"); port 0, a free port chosen at start, may repeat.
 func (s *Server) UsePorts(httpPorts, httpsPorts string) error {
 	p := &portsSetting{http: httpPorts, https: httpsPorts}
+	seen := make(map[uint64]string) // port: the setting that listed it
 	for _, set := range []struct{ name, scheme, ports string }{{"HTTP_PORTS", "http", httpPorts}, {"HTTPS_PORTS", "https", httpsPorts}} {
 		for _, port := range strings.Split(set.ports, ";") {
 			if port = strings.TrimSpace(port); port == "" {
 				continue
 			}
-			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			n, err := strconv.ParseUint(port, 10, 16)
+			if err != nil {
 				return fmt.Errorf("kestrel: %s %q: %q is not a port number; use port numbers separated by semicolons, such as 8080;8081", set.name, set.ports, port)
 			}
+			if prev, ok := seen[n]; ok && n != 0 {
+				if prev == set.name {
+					return fmt.Errorf("kestrel: %s %q: port %d is listed twice; list each port once", set.name, set.ports, n)
+				}
+				return fmt.Errorf("kestrel: port %d is in both HTTP_PORTS %q and HTTPS_PORTS %q; give HTTP and HTTPS a port each", n, httpPorts, httpsPorts)
+			}
+			seen[n] = set.name
 			u := set.scheme + "://*:" + port
 			eps, err := Endpoint{URL: u}.resolve()
 			if err != nil {

@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -174,5 +175,26 @@ func TestPortsReload(t *testing.T) {
 	reloadJSON(t, s, `{"Kestrel": {}}`)
 	if a := s.Addresses(); len(a) != 1 || strings.HasPrefix(a[0], "http://127.0.0.1:") || getVia(t, a[0]) != "hello" {
 		t.Errorf("after a reload that removes it: %v, want the ports again", a)
+	}
+}
+
+// TestPortsDuplicated: a port listed twice is a clear error from UsePorts,
+// rather than "address already in use" from Start; port 0 may repeat.
+func TestPortsDuplicated(t *testing.T) {
+	for _, tc := range []struct {
+		http, https, want string
+	}{
+		{"8080;8080", "", `kestrel: HTTP_PORTS "8080;8080": port 8080 is listed twice; list each port once`},
+		{"8080; 08080", "", `kestrel: HTTP_PORTS "8080; 08080": port 8080 is listed twice; list each port once`},
+		{"", "8443;8443", `kestrel: HTTPS_PORTS "8443;8443": port 8443 is listed twice; list each port once`},
+		{"8080", "8081;8080", `kestrel: port 8080 is in both HTTP_PORTS "8080" and HTTPS_PORTS "8081;8080"; give HTTP and HTTPS a port each`},
+		{"0;0", "0", ""},
+		{";", "", ""},
+	} {
+		s := &Server{}
+		err := s.UsePorts(tc.http, tc.https)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("UsePorts(%q, %q) = %v, want %q", tc.http, tc.https, err, tc.want)
+		}
 	}
 }

@@ -220,8 +220,18 @@ type listener struct {
 	// after the request in flight, and those waiting for one are closed.
 	closing  atomic.Bool
 	draining atomic.Bool
+	// delaying is set while Shutdown's DrainDelay runs: a response with
+	// requests pipelined behind it does not say Connection: close then,
+	// so that each request the client sent is answered.
+	delaying atomic.Bool
 
 	pending sync.WaitGroup // accepted connections not registered yet
+
+	// onWay holds the TCP connections on their way (see enterWay), for
+	// Close and an expired Shutdown to close: a PROXY header, connection
+	// middleware or TLS handshake may wait on the client.
+	wayMu sync.Mutex
+	onWay map[*connState]struct{}
 }
 
 // url is the listener's address as a URL, with the port that was bound.

@@ -3,8 +3,10 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/kestrel-go/kestrel/internal/tlsconn"
@@ -41,6 +43,7 @@ func (h *ClientHello) Context() context.Context { return h.ctx }
 // handshake with config, whose GetConfigForClient asks the callback.
 type helloHook struct {
 	config *tls.Config
+	check  func() // before each callback (the session ticket key files); may be nil
 }
 
 // wrap returns nc recording its ClientHello, with the connection's
@@ -57,7 +60,11 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 	config := base.Clone()
 	next := base.GetConfigForClient
 	alpn := base.NextProtos
+	hh := &helloHook{config: config}
 	config.GetConfigForClient = func(info *tls.ClientHelloInfo) (*tls.Config, error) {
+		if hh.check != nil {
+			hh.check()
+		}
 		hello := &ClientHello{ClientHelloInfo: info, ctx: context.Background()}
 		hc, _ := info.Conn.(*tlsconn.HelloConn)
 		if hc != nil {
@@ -66,6 +73,11 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 		}
 		c, err := callHelloCallback(callback, hello)
 		if err != nil {
+			if typedNil(err) {
+				// Wrapped, its methods (Error, Unwrap) would panic on
+				// the nil receiver outside any recover.
+				return nil, fmt.Errorf("%w: TLSHandshakeCallback returned a nil %T as its error, which is not a nil error (return the error interface's nil to accept)", tlsconn.ErrRefused, err)
+			}
 			return nil, fmt.Errorf("%w: %w", tlsconn.ErrRefused, err)
 		}
 		if c == nil {
@@ -74,13 +86,27 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 			}
 			return nil, nil
 		}
+		if c.GetConfigForClient != nil {
+			// crypto/tls asks only the first configuration's: a
+			// net/http TLSConfig returned as is keeps its choice.
+			cc, err := callHelloCallback(func(*ClientHello) (*tls.Config, error) { return c.GetConfigForClient(info) }, hello)
+			if err != nil {
+				return nil, fmt.Errorf("%w: the GetConfigForClient of the configuration TLSHandshakeCallback returned: %w", tlsconn.ErrRefused, err)
+			}
+			if cc != nil {
+				c = cc
+			}
+		}
+		if len(c.Certificates) == 0 && c.GetCertificate == nil {
+			return nil, errors.New("TLSHandshakeCallback returned a tls.Config without a certificate: set its Certificates or GetCertificate, or return nil to keep the endpoint's configuration")
+		}
 		if len(c.NextProtos) == 0 {
 			c = c.Clone()
 			c.NextProtos = alpn
 		}
 		return c, nil
 	}
-	return &helloHook{config: config}
+	return hh
 }
 
 // callHelloCallback calls callback, turning a panic into an error.
@@ -91,4 +117,15 @@ func callHelloCallback(callback func(*ClientHello) (*tls.Config, error), hello *
 		}
 	}()
 	return callback(hello)
+}
+
+// typedNil reports whether err is a nil pointer (or other nil value) in a
+// non-nil error interface.
+func typedNil(err error) bool {
+	v := reflect.ValueOf(err)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

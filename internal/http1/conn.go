@@ -735,6 +735,11 @@ func (c *Conn) reject(err error) {
 		// GOAWAY, last stream 0, error HTTP_1_1_REQUIRED (RFC 9113, 7).
 		c.write([]byte{0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd})
 		c.flush()
+		// The client's frames after its preface may still arrive: a close
+		// with them unread resets the connection, and the client may
+		// lose the GOAWAY (Go's reported "client conn could not be
+		// established" instead).
+		c.linger = true
 		return
 	}
 	c.info.End(re.End)

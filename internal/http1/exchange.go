@@ -73,6 +73,12 @@ func (ex *exchange) start(c *Conn) {
 	c.writeRate.Reset(c.cfg.MinResponseRate)
 }
 
+// Pipelined reports whether the client sent more than this request: the
+// start of another, pipelined behind it. During the server's drain delay
+// the requests already sent are answered, and the last of them says
+// Connection: close (closing after the first would lose the others).
+func (ex *exchange) Pipelined() bool { return ex.body.done() && ex.c.rend > ex.c.rpos }
+
 // syncHead points the head at its bytes in the read buffer, which moves
 // when the buffer is replaced or compacted.
 func (ex *exchange) syncHead() {

@@ -27,7 +27,7 @@ type Status struct {
 
 // tlsFailureKinds are the error.type values of failed TLS handshakes
 // (tlsconn.ErrorType's).
-var tlsFailureKinds = [...]string{"handshake_failed", "timeout", "remote_alert", "connection_closed", "plain_http"}
+var tlsFailureKinds = [...]string{"handshake_failed", "timeout", "remote_alert", "connection_closed", "plain_http", "refused"}
 
 // newStatus returns a Status that starts counting now.
 func newStatus() *Status {

@@ -51,6 +51,7 @@ func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time
 	c.SetDeadline(time.Now().Add(timeout))
 	tc := tls.Server(c, config)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		err = usable(err)
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil && re.RecordHeader[0] != recordTypeHandshake {
 			io.WriteString(re.Conn, plainHTTPResponse)
@@ -60,6 +61,23 @@ func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time
 	}
 	c.SetDeadline(time.Time{})
 	return tc, nil
+}
+
+// usable returns err, or, when its methods panic (a nil pointer returned
+// as an error by a callback, such as a certificate selector's or
+// validator's: a typed nil), an error that says so, for the callers that
+// inspect and log it.
+func usable(err error) (out error) {
+	defer func() {
+		if recover() != nil {
+			out = fmt.Errorf("a callback returned a nil %T as its error, which is not a nil error (return the error interface's nil instead)", err)
+		}
+	}()
+	_ = err.Error()
+	var re tls.RecordHeaderError
+	var ne net.Error
+	_ = errors.As(err, &re) || errors.As(err, &ne) || errors.Is(err, ErrPlainHTTP)
+	return err
 }
 
 // LooksLikeTLS reports whether b, the first bytes a client sent to a

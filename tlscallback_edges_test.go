@@ -1,0 +1,364 @@
+package kestrel
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+)
+
+// startCallbackServer starts a server whose HTTPS endpoint (a certificate
+// for localhost and 127.0.0.1) has callback and the other options set by
+// opts, and returns its host:port.
+func startCallbackServer(t *testing.T, pki *testPKI, s *Server, callback func(*ClientHello) (*tls.Config, error), opts func(*HTTPS)) string {
+	t.Helper()
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	if s.Handler == nil {
+		s.Handler = okHandler()
+	}
+	if s.Logger == nil {
+		s.Logger = discardLogger()
+	}
+	h := &HTTPS{CertificateFile: cert, KeyFile: key, TLSHandshakeCallback: callback}
+	if opts != nil {
+		opts(h)
+	}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return strings.TrimPrefix(s.Addresses()[0], "https://")
+}
+
+// TestTLSHandshakeCallbackTicketKeyReload: with a TLSHandshakeCallback, a
+// change of the session ticket key file is used by the next handshakes,
+// both when the callback keeps the endpoint's configuration (nil) and
+// when it returns its own without keys, as without a callback.
+func TestTLSHandshakeCallbackTicketKeyReload(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	k1 := writeTicketKey(t, dir, "k1.key", 80)
+	k2 := writeTicketKey(t, dir, "k2.key", 80)
+	content, _ := os.ReadFile(k1)
+	shared := filepath.Join(dir, "shared.key")
+	if err := os.WriteFile(shared, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := pki.issue(t, "own", false, "localhost", "127.0.0.1")
+	own, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		callback func(*ClientHello) (*tls.Config, error)
+	}{
+		{"nil", func(*ClientHello) (*tls.Config, error) { return nil, nil }},
+		{"own config", func(*ClientHello) (*tls.Config, error) {
+			return &tls.Config{Certificates: []tls.Certificate{own}}, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(shared, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a := ticketServer(t, pki, discardLogger(), k1)
+			c := ticketServer(t, pki, discardLogger(), k2)
+			b := startCallbackServer(t, pki, &Server{}, tc.callback, func(h *HTTPS) { h.SessionTicketKeyFiles = []string{shared} })
+			v := uint16(tls.VersionTLS13)
+			if !resumesOn(t, pki, v, a, b) {
+				t.Fatal("a session from A does not resume on B (same key file, with a callback)")
+			}
+			k2content, _ := os.ReadFile(k2)
+			if err := os.WriteFile(shared, k2content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); !resumesOn(t, pki, v, c, b); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("10 s after B's key file changed, B does not resume sessions made with the new key")
+				}
+			}
+			if resumesOn(t, pki, v, a, b) {
+				t.Error("after B's key file changed, B still resumes sessions made with the old key")
+			}
+		})
+	}
+}
+
+// TestTLSHandshakeCallbackSlow: a callback slower than HandshakeTimeout
+// does not hold the connection: it is closed at the timeout, and the
+// handshake is counted as timed out once the callback returns; the
+// ClientHello's context is done at the timeout, for a callback that
+// waits on something.
+func TestTLSHandshakeCallbackSlow(t *testing.T) {
+	pki := newTestPKI(t)
+	release := make(chan struct{})
+	ctxDone := make(chan struct{}, 1)
+	reader, mp := metricstest.New()
+	addr := startCallbackServer(t, pki, &Server{MeterProvider: mp}, func(h *ClientHello) (*tls.Config, error) {
+		select {
+		case <-h.ClientHelloInfo.Context().Done():
+			ctxDone <- struct{}{}
+		case <-release:
+		}
+		<-release
+		return nil, nil
+	}, func(h *HTTPS) { h.HandshakeTimeout = 300 * time.Millisecond })
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the server's Close
+
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	start := time.Now()
+	tc := tls.Client(nc, &tls.Config{RootCAs: pki.pool, ServerName: "localhost"})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	err = tc.Handshake()
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("handshake with a callback slower than the timeout: %v after %v, want the server to close the connection", err, time.Since(start))
+	}
+	select {
+	case <-ctxDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ClientHello's context was not done at the handshake timeout")
+	}
+	free()
+	waitMetric(t, reader, "kestrel.tls_handshake.duration", map[string]string{"error.type": "timeout"}, 1)
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 1)
+}
+
+// TestTLSHandshakeCallbackPanics: a panicking callback refuses the
+// connection and the server goes on serving.
+func TestTLSHandshakeCallbackPanics(t *testing.T) {
+	pki := newTestPKI(t)
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startCallbackServer(t, pki, &Server{MeterProvider: mp, Logger: log}, func(h *ClientHello) (*tls.Config, error) {
+		if h.ServerName == "panic.test" {
+			panic("callback bug")
+		}
+		return nil, nil
+	}, nil)
+	cfg := &tls.Config{RootCAs: pki.pool, ServerName: "panic.test", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("a handshake whose callback panicked succeeded")
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_refused"}, 1)
+	e := rec.events("AuthenticationFailed")
+	if len(e) != 1 || !strings.Contains(e[0].attrs["Exception"]+e[0].msg, "callback bug") {
+		t.Errorf("AuthenticationFailed events %+v, want one with the panic", e)
+	}
+	visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}}) // still served
+}
+
+// TestTLSHandshakeCallbackConfigs: what the callback returns at the edges.
+// A configuration with GetConfigForClient (a net/http TLSConfig reused
+// as is) has it asked, as crypto/tls would not; one without a certificate
+// fails the handshake with an error that names the callback.
+func TestTLSHandshakeCallbackConfigs(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "inner", false, "inner.test")
+	inner, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startCallbackServer(t, pki, &Server{MeterProvider: mp, Logger: log}, func(h *ClientHello) (*tls.Config, error) {
+		switch h.ServerName {
+		case "inner.test":
+			return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return &tls.Config{Certificates: []tls.Certificate{inner}, MaxVersion: tls.VersionTLS12}, nil
+			}}, nil
+		case "nocert.test":
+			return &tls.Config{MinVersion: tls.VersionTLS13}, nil
+		case "typednil.test":
+			var err *os.PathError // a nil *os.PathError in a non-nil error
+			return nil, err
+		}
+		return nil, nil
+	}, nil)
+
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, ServerName: "inner.test"})
+	if err != nil {
+		t.Fatalf("a callback's configuration with GetConfigForClient: %v", err)
+	}
+	cs := c.ConnectionState()
+	c.Close()
+	if cn := cs.PeerCertificates[0].Subject.CommonName; cn != "inner" || cs.Version != tls.VersionTLS12 {
+		t.Errorf("certificate %q over %s, want GetConfigForClient's (inner, TLS 1.2)", cn, tls.VersionName(cs.Version))
+	}
+
+	if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, ServerName: "nocert.test", InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Fatal("a handshake with a configuration without a certificate succeeded")
+	}
+	// A typed nil error is an error: the handshake is refused, and the
+	// server goes on.
+	if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.pool, ServerName: "typednil.test", InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Fatal("a handshake whose callback returned a typed nil error succeeded")
+	}
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_refused"}, 1)
+	visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 1)
+	e := rec.events("AuthenticationFailed")
+	if len(e) != 2 || !strings.Contains(e[0].msg+e[0].attrs["Exception"], "TLSHandshakeCallback returned a tls.Config without a certificate") ||
+		!strings.Contains(e[1].msg+e[1].attrs["Exception"], "TLSHandshakeCallback returned a nil *fs.PathError as its error") {
+		t.Errorf("AuthenticationFailed events %+v, want one naming the callback's configuration, one its typed nil error", e)
+	}
+}
+
+// TestTLSHandshakeCallbackWithProxyAndSNI: behind a PROXY header and a
+// connection middleware, the callback's ClientHello has the header's
+// client address; with SNI entries and a shared session ticket key, a
+// callback that keeps the endpoint's configuration (nil) leaves the SNI
+// entry's certificate, and sessions resume across two such servers.
+func TestTLSHandshakeCallbackWithProxyAndSNI(t *testing.T) {
+	pki := newTestPKI(t)
+	key := writeTicketKey(t, t.TempDir(), "k.key", 80)
+	c1, k1 := pki.issue(t, "one", false, "one.test")
+	c2, k2 := pki.issue(t, "two", false, "two.test")
+	seen := make(chan string, 16)
+	start := func() string {
+		s := &Server{Handler: okHandler(), Logger: quietLogger}
+		err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true},
+			ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) { return plainWrap{c}, nil }},
+			HTTPS: &HTTPS{SessionTicketKeyFiles: []string{key}, SNI: map[string]SNI{
+				"one.test": {CertificateFile: c1, KeyFile: k1},
+				"two.test": {CertificateFile: c2, KeyFile: k2},
+			}, TLSHandshakeCallback: func(h *ClientHello) (*tls.Config, error) {
+				seen <- h.Conn.RemoteAddr().String()
+				return nil, nil
+			}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return strings.TrimPrefix(s.Addresses()[0], "https://")
+	}
+	a, b := start(), start()
+	visitProxied := func(addr string, cfg *tls.Config) (cn string, resumed bool) {
+		t.Helper()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		nc.Write(proxyV2(t, "198.51.100.7:4321", "192.0.2.2:443"))
+		c := tls.Client(nc, cfg)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if body, err := io.ReadAll(c); err != nil || !strings.HasSuffix(string(body), "ok") {
+			t.Fatalf("%s: %q, %v", addr, body, err)
+		}
+		if got := <-seen; got != "198.51.100.7:4321" {
+			t.Errorf("the callback saw the client at %s, want the PROXY header's 198.51.100.7:4321", got)
+		}
+		cs := c.ConnectionState()
+		return cs.PeerCertificates[0].Subject.CommonName, cs.DidResume
+	}
+	for _, host := range []string{"one.test", "two.test"} {
+		cfg := &tls.Config{RootCAs: pki.pool, ServerName: host, NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		if cn, _ := visitProxied(a, cfg); cn+".test" != host {
+			t.Errorf("SNI %s: certificate %q", host, cn)
+		}
+		if _, resumed := visitProxied(b, cfg); !resumed {
+			t.Errorf("SNI %s: a session from A does not resume on B", host)
+		}
+	}
+}
+
+// TestTLSCallbacksTypedNilError: a ServerCertificateSelector or
+// ClientCertificateValidation that returns a nil pointer as its error
+// fails the handshake, with a message that says so, and the server goes on.
+func TestTLSCallbacksTypedNilError(t *testing.T) {
+	pki := newTestPKI(t)
+	certFile, keyFile := pki.issue(t, "localhost", false, "127.0.0.1")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, clientKey := pki.issue(t, "client", true)
+	cc, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		https *HTTPS
+	}{
+		{"ServerCertificateSelector", &HTTPS{ServerCertificateSelector: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if h.ServerName == "bad.test" {
+				var err *os.PathError
+				return nil, err
+			}
+			return &cert, nil
+		}}},
+		{"ClientCertificateValidation", &HTTPS{Certificate: &cert, ClientCertificateMode: AllowCertificate, ClientCAs: pki.pool,
+			ClientCertificateValidation: func(c *x509.Certificate, _ [][]*x509.Certificate, _ error) error {
+				if c.Subject.CommonName == "client" {
+					var err *os.PathError
+					return err
+				}
+				return nil
+			}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, log := newLogRecorder(slog.LevelDebug)
+			s := &Server{Handler: okHandler(), Logger: log}
+			if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: tc.https}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+			bad := &tls.Config{RootCAs: pki.pool, ServerName: "bad.test", InsecureSkipVerify: true, Certificates: []tls.Certificate{cc}, NextProtos: []string{"http/1.1"}}
+			if c, err := tls.Dial("tcp", addr, bad); err == nil {
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				if err == nil {
+					_, err = c.Read(make([]byte, 1)) // TLS 1.3: the client learns of the refusal here
+				}
+				c.Close()
+				if err == nil {
+					t.Fatal("a handshake whose callback returned a typed nil error was served")
+				}
+			}
+			visit(t, addr, &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}}) // still served
+			for deadline := time.Now().Add(10 * time.Second); len(rec.events("AuthenticationFailed")) == 0; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no AuthenticationFailed event")
+				}
+			}
+			if e := rec.events("AuthenticationFailed"); !strings.Contains(e[0].msg+e[0].attrs["Exception"], "returned a nil *fs.PathError as its error") {
+				t.Errorf("AuthenticationFailed %+v, want the typed nil named", e)
+			}
+		})
+	}
+}
