@@ -216,6 +216,7 @@ func TestRanges(t *testing.T) {
 		{[]string{"Range", "bytes=20-"}, 416, "", "bytes */20"},
 		{[]string{"Range", "bytes=5-2"}, 416, "", "bytes */20"},
 		{[]string{"Range", "lines=1-2"}, 200, content, ""},
+		{[]string{"Range", ""}, 200, content, ""}, // an empty Range is no range, as net/http has it
 		{[]string{"Range", "bytes=2-4", "If-Range", etag}, 206, "234", "bytes 2-4/20"},
 		{[]string{"Range", "bytes=2-4", "If-Range", lm}, 206, "234", "bytes 2-4/20"},
 		{[]string{"Range", "bytes=2-4", "If-Range", `"stale"`}, 200, content, ""},

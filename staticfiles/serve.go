@@ -30,7 +30,7 @@ type representation struct {
 // serveFile answers a GET or HEAD for the file e.
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry) {
 	hdr := w.Header()
-	ranged := r.Method == http.MethodGet && r.Header["Range"] != nil
+	ranged := r.Method == http.MethodGet && r.Header.Get("Range") != "" // an empty one asks for no range, as net/http reads it
 	varies := e.compressible || e.siblings != [numCodings]bool{}
 	rep := representation{coding: identity, file: e, etag: e.hdr[hdrETag]}
 	// Ranges are always served from the file itself, so that byte offsets
