@@ -154,6 +154,7 @@ type Exchange struct {
 	std        *responseWriter // the http.Handler bridge serving this exchange, if any
 	rw         hijackWriter    // storage for std, reused with its header map
 	lower      [64]byte        // VisitFields' lower-case names, here so as not to be allocated
+	canon      []byte          // the head with canonical field names, for the http.Handler bridge (std.go)
 	native     nativeState     // the native path's request context and trailers
 }
 
@@ -176,7 +177,9 @@ func (ex *Exchange) Init(cfg *Config, s Stream) {
 }
 
 // Outsized reports whether the exchange grew too large to be pooled.
-func (ex *Exchange) Outsized() bool { return cap(ex.hdr) > 8192 || cap(ex.Req.Fields) > 256 }
+func (ex *Exchange) Outsized() bool {
+	return cap(ex.hdr) > 8192 || cap(ex.Req.Fields) > 256 || cap(ex.canon) > 64<<10
+}
 
 // Start prepares the exchange for the request in Req.
 func (ex *Exchange) Start() {
@@ -724,7 +727,7 @@ func (ex *Exchange) WriteInformational(code int, headers func(w func(name, value
 // so a buffered body's length is known.
 func (ex *Exchange) commit(final bool) {
 	if ex.std != nil {
-		ex.std.beforeCommit()
+		ex.std.beforeCommit(final)
 	}
 	ex.committed = true
 	length := int64(-1)

@@ -102,7 +102,7 @@ type requestAlloc struct {
 // value then points into.
 func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 	h := &ex.Req
-	head := string(h.Buf)
+	head := ex.headString()
 	str := func(s Span) string { return head[s.Start:s.End] }
 
 	target := str(h.Target)
@@ -122,26 +122,15 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 		}
 	}
 
-	hdr := make(http.Header, len(h.Fields))
 	values := a.values[:]
 	if len(h.Fields) > len(values) {
 		values = make([]string, len(h.Fields))
 	}
-	for i, f := range h.Fields {
-		name := str(f.Name)
-		if !isCanonical(name) {
-			name = textproto.CanonicalMIMEHeaderKey(name)
-		}
-		if name == "Host" || name == "Transfer-Encoding" {
-			continue // in Request.Host and Request.TransferEncoding, as net/http does
-		}
-		v := str(f.Value)
-		if vs, ok := hdr[name]; ok {
-			hdr[name] = append(vs, v)
-		} else {
-			values[i] = v
-			hdr[name] = values[i : i+1 : i+1]
-		}
+	hdr := make(http.Header, len(h.Fields))
+	if !fillHeader(hdr, h.Fields, head, values, false) {
+		// A name came more than once: again, gathering each name's values.
+		clear(hdr)
+		fillHeader(hdr, h.Fields, head, values, true)
 	}
 
 	*req = http.Request{
@@ -190,6 +179,57 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 	return nil
 }
 
+// fillHeader puts the fields, whose names head holds in canonical form,
+// into hdr, each value in values at the field's index. Without repeats,
+// each field is one map assignment, and a repeated name is found after
+// the fact (the map has fewer entries than fields stored): fillHeader then
+// reports false and hdr is to be filled again with repeats set, which
+// looks each name up to gather its values in order.
+func fillHeader(hdr http.Header, fields []Field, head string, values []string, repeats bool) bool {
+	n := 0
+	for i, f := range fields {
+		name := head[f.Name.Start:f.Name.End]
+		if name == "Host" || name == "Transfer-Encoding" {
+			continue // in Request.Host and Request.TransferEncoding, as net/http does
+		}
+		values[i] = head[f.Value.Start:f.Value.End]
+		if repeats {
+			if vs, ok := hdr[name]; ok {
+				hdr[name] = append(vs, values[i])
+				continue
+			}
+		}
+		hdr[name] = values[i : i+1 : i+1]
+		if n++; len(hdr) != n {
+			return false
+		}
+	}
+	return true
+}
+
+// headString copies the request's head into the one string its names and
+// values point into, with each field name in the canonical form
+// net/http's Header keys have (textproto.CanonicalMIMEHeaderKey's). An
+// HTTP/2 or HTTP/3 head, whose names are lower case, is canonicalized in
+// the exchange's scratch buffer on the way, so that no name needs a string
+// of its own.
+func (ex *Exchange) headString() string {
+	h := &ex.Req
+	i := 0
+	for i < len(h.Fields) && isCanonical(h.Fields[i].Name.Of(h.Buf)) {
+		i++
+	}
+	if i == len(h.Fields) {
+		return string(h.Buf)
+	}
+	b := append(ex.canon[:0], h.Buf...)
+	for _, f := range h.Fields[i:] {
+		canonicalize(f.Name.Of(b))
+	}
+	ex.canon = b
+	return string(b)
+}
+
 // connTLS is a Stream that takes its connection's TLS state once and
 // gives every request of the connection the same, as net/http does.
 type connTLS interface {
@@ -225,17 +265,47 @@ func simpleURL(target string, u *url.URL) bool {
 	return true
 }
 
-// isCanonical reports whether name is already in canonical MIME form.
-func isCanonical(name string) bool {
+// isCanonical reports whether name is already in canonical MIME form (or
+// is one textproto.CanonicalMIMEHeaderKey leaves as it is).
+func isCanonical(name []byte) bool {
 	upper := true
-	for i := range len(name) {
-		c := name[i]
+	for _, c := range name {
 		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
+			return !validName(name)
 		}
 		upper = c == '-'
 	}
 	return true
+}
+
+// validName reports whether textproto.CanonicalMIMEHeaderKey would change
+// the case of name: every byte is a token character.
+func validName(name []byte) bool {
+	for _, c := range name {
+		if !httpsyntax.TChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalize puts name into canonical MIME form in place, as
+// textproto.CanonicalMIMEHeaderKey does: the first letter and any letter
+// after a hyphen upper case, the rest lower case; a name with a byte that
+// is not a token character is left as it is.
+func canonicalize(name []byte) {
+	if !validName(name) {
+		return
+	}
+	upper := true
+	for i, c := range name {
+		if upper && 'a' <= c && c <= 'z' {
+			name[i] = c - ('a' - 'A')
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			name[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
 }
 
 // responseWriter is the http.ResponseWriter of the bridge. It also
@@ -250,6 +320,9 @@ type responseWriter struct {
 	sniff       bool // Content-Type is to be sniffed from the body
 	trailers    []string
 	closeNotify chan bool
+	// prefixKnown: the map was looked through for http.TrailerPrefix
+	// names after the handler returned; prefixFound is what was found.
+	prefixKnown, prefixFound bool
 }
 
 // hijackWriter is the ResponseWriter of protocols that can hand their
@@ -361,8 +434,9 @@ func (w *responseWriter) copyHeaders() {
 	}
 }
 
-// beforeCommit is called by the exchange as it writes the response head.
-func (w *responseWriter) beforeCommit() {
+// beforeCommit is called by the exchange as it writes the response head;
+// final tells that the handler has returned.
+func (w *responseWriter) beforeCommit(final bool) {
 	w.wroteHeader = true
 	w.copyHeaders()
 	ex := w.ex
@@ -373,12 +447,11 @@ func (w *responseWriter) beforeCommit() {
 	if (ex.Req.ProtoMajor != 1 || ex.Req.ProtoMinor >= 1) && !ex.streaming {
 		// Trailers set with http.TrailerPrefix need a body of unknown
 		// length; net/http looks for them when it writes the head, too.
-		for name := range w.header {
-			if strings.HasPrefix(name, http.TrailerPrefix) {
-				ex.streaming = true
-				break
-			}
-		}
+		found := w.hasPrefixTrailers()
+		ex.streaming = found
+		// Once the handler has returned, its header map no longer
+		// changes: hasTrailers need not look again.
+		w.prefixKnown, w.prefixFound = final, found
 	}
 }
 
@@ -403,6 +476,15 @@ func (w *responseWriter) hasTrailers() bool {
 	if len(w.trailers) > 0 {
 		return true
 	}
+	if w.prefixKnown {
+		return w.prefixFound
+	}
+	return w.hasPrefixTrailers()
+}
+
+// hasPrefixTrailers reports whether the header map holds trailers set with
+// http.TrailerPrefix.
+func (w *responseWriter) hasPrefixTrailers() bool {
 	for name := range w.header {
 		if strings.HasPrefix(name, http.TrailerPrefix) {
 			return true
