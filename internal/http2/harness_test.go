@@ -32,6 +32,13 @@ type testServer struct {
 // newTestServer starts a server; tweak, when set, adjusts its Config.
 func newTestServer(t *testing.T, handler func(*app.Exchange), tweak func(*Config)) *testServer {
 	t.Helper()
+	return newWrappedTestServer(t, handler, tweak, nil)
+}
+
+// newWrappedTestServer is newTestServer with wrap, when set, wrapping each
+// accepted connection before the server serves it.
+func newWrappedTestServer(t *testing.T, handler func(*app.Exchange), tweak func(*Config), wrap func(net.Conn) net.Conn) *testServer {
+	t.Helper()
 	hb := heartbeat.New(nil)
 	cfg := &Config{
 		App: &app.Config{
@@ -59,6 +66,9 @@ func newTestServer(t *testing.T, handler func(*app.Exchange), tweak func(*Config
 			nc, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if wrap != nil {
+				nc = wrap(nc)
 			}
 			c := NewConn(cfg, nc, Options{})
 			s.mu.Lock()

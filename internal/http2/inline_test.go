@@ -1,11 +1,14 @@
 package http2
 
 import (
+	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,5 +223,62 @@ func TestBodiesInOneReadAtTheStreamLimit(t *testing.T) {
 		if id := uint32(2*i + 1); got[id] != strconv.Itoa(int(id)) {
 			t.Errorf("stream %d: body %q", id, got[id])
 		}
+	}
+}
+
+// slowWriteConn counts its writes, each of which takes a while, as writes
+// to a busy or distant client do.
+type slowWriteConn struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *slowWriteConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	time.Sleep(5 * time.Millisecond)
+	return c.Conn.Write(p)
+}
+
+// TestFlushesShareWrites checks a handler that flushes after each of many
+// small writes (a gRPC server stream), whether the reader runs it or, once
+// the inline budget is spent, its own goroutine: what it flushes while a
+// write is under way leaves together in the next, rather than one system
+// call per flush, and what it flushed reaches the client while it waits.
+func TestFlushesShareWrites(t *testing.T) {
+	const messages = 200
+	release := make(chan struct{})
+	var conn *slowWriteConn
+	s := newWrappedTestServer(t, func(ex *app.Exchange) {
+		for i := range messages {
+			ex.WriteString("message " + strconv.Itoa(i) + "\n")
+			ex.Flush()
+		}
+		if string(ex.Path()) == "/wait" {
+			<-release // the client must have had every message by now
+		}
+	}, nil, func(nc net.Conn) net.Conn {
+		conn = &slowWriteConn{Conn: nc}
+		return conn
+	})
+	c := dialRaw(t, s.addr)
+	before := conn.writes.Load()
+	for i, path := range []string{"/", "/wait"} {
+		id := uint32(2*i + 1)
+		c.request(id, "GET", path, true)
+		var body []byte
+		for !bytes.HasSuffix(body, []byte("message "+strconv.Itoa(messages-1)+"\n")) {
+			if df, ok := c.read().(*http2.DataFrame); ok && df.StreamID == id {
+				body = append(body, df.Data()...)
+			}
+		}
+		if n := strings.Count(string(body), "\n"); n != messages {
+			t.Fatalf("stream %d: %d messages, want %d", id, n, messages)
+		}
+	}
+	close(release)
+	// Settings and their ACK, two responses: a handful of writes where
+	// flushing each message would have taken 400.
+	if n := conn.writes.Load() - before; n > 20 {
+		t.Errorf("%d writes for 2 x %d flushed messages, want at most 20", n, messages)
 	}
 }

@@ -734,11 +734,19 @@ func (st *stream) writeErrLocked() error {
 	return nil
 }
 
+// FlushBody hands what the stream queued to a writer goroutine, unless one
+// is writing already (it writes it next), and returns without waiting for
+// the write: a handler that flushes after each of many small writes (a
+// gRPC server stream, server-sent events) goes on while the writer is in
+// its system call, and what it flushes meanwhile leaves together in the
+// next one instead of costing a system call each. A write error is
+// reported by a later write or flush, as with a buffered writer; a client
+// that does not read makes the handler wait for room in the queue.
 func (st *stream) FlushBody() error {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.flushLocked(false)
+	c.flushLocked(true)
 	return st.writeErrLocked()
 }
 
