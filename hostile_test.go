@@ -284,14 +284,7 @@ func TestHostileBodies(t *testing.T) {
 func TestHTTP2Preface(t *testing.T) {
 	t.Parallel()
 	s := &Server{Handler: echoHandler(nil), Logger: quietLogger}
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1})
 	c := dial(t, addr)
 	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 	all, err := io.ReadAll(c)

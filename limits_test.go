@@ -318,17 +318,7 @@ func TestParkedConnection(t *testing.T) {
 	}
 	defer c.Close()
 	br := bufio.NewReader(c)
-	get := func(path string) string {
-		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return string(b)
-	}
+	get := keepAliveGetter(t, c, br)
 	for i, path := range []string{"/first", "/after-idle", "/again"} {
 		if got := get(path); got != path {
 			t.Fatalf("request %d: %q, want %q", i, got, path)

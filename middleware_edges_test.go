@@ -71,14 +71,7 @@ func TestConnectionMiddlewareAtConnectionLimit(t *testing.T) {
 	}
 	s := &Server{MeterProvider: mp, Logger: quietLogger, Limits: Limits{MaxConcurrentConnections: 2}, Handler: okHandler()}
 	s.StatusHandler(nil) // before Start: the status page counts
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{refuse}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{refuse}})
 	status := func() statusConns { return s.status("").Connections }
 	poll := func(what string, cond func(statusConns) bool) {
 		t.Helper()
@@ -140,7 +133,7 @@ func TestTLSRefusedAtConnectionLimit(t *testing.T) {
 	wrap := func(_ context.Context, c net.Conn) (net.Conn, error) { return plainWrap{c}, nil }
 	cert, key := pki.issue(t, "localhost", false, "localhost")
 	s.Handler, s.Logger = okHandler(), quietLogger
-	err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{wrap}, HTTPS: &HTTPS{
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{wrap}, HTTPS: &HTTPS{
 		CertificateFile: cert, KeyFile: key,
 		TLSHandshakeCallback: func(h *ClientHello) (*tls.Config, error) {
 			if h.ServerName == "refused.test" {
@@ -148,14 +141,6 @@ func TestTLSRefusedAtConnectionLimit(t *testing.T) {
 			}
 			return nil, nil
 		}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
 	status := func() serverStatus { return s.status("") }
 	poll := func(what string, cond func(serverStatus) bool) {
 		t.Helper()

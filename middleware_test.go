@@ -231,7 +231,7 @@ func TestConnectionMiddlewarePanics(t *testing.T) {
 	var calls atomic.Int32
 	rec, log := newLogRecorder(slog.LevelDebug)
 	s := &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{
 		func(_ context.Context, c net.Conn) (net.Conn, error) {
 			if calls.Add(1) == 1 {
 				panic("middleware bug")
@@ -239,14 +239,6 @@ func TestConnectionMiddlewarePanics(t *testing.T) {
 			return c, nil
 		},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
 	c := dial(t, addr)
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("the first connection read %d bytes, %v; want it closed", n, err)
@@ -382,17 +374,7 @@ func TestConnectionMiddlewareIdleAndShutdown(t *testing.T) {
 			c := dial(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
 			defer c.Close()
 			br := bufio.NewReader(c)
-			get := func(path string) string {
-				io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				return string(b)
-			}
+			get := keepAliveGetter(t, c, br)
 			if got := get("/first"); got != "/first" {
 				t.Fatalf("%q", got)
 			}
@@ -433,7 +415,7 @@ func TestConnectionMiddlewareAfterProxyHeader(t *testing.T) {
 	s := &Server{MeterProvider: mp, Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.RemoteAddr)
 	})}
-	err := s.ListenEndpoint(Endpoint{
+	addr := startEndpoint(t, s, Endpoint{
 		Address:       "127.0.0.1:0",
 		ProxyProtocol: &ProxyProtocol{TrustedProxies: []string{"127.0.0.1"}, Required: true},
 		ConnectionMiddleware: []ConnectionMiddleware{func(ctx context.Context, c net.Conn) (net.Conn, error) {
@@ -447,14 +429,6 @@ func TestConnectionMiddlewareAfterProxyHeader(t *testing.T) {
 			return c, nil
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
 	send := func(client string) string {
 		c := dial(t, addr)
 		defer c.Close()

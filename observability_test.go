@@ -181,14 +181,7 @@ func TestMetricsTLSHandshakes(t *testing.T) {
 	reader, mp := metricstest.New()
 	rec, log := newLogRecorder(slog.LevelDebug)
 	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: cert, KeyFile: key}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: cert, KeyFile: key}})
 
 	// Plain HTTP to the HTTPS port.
 	c := dial(t, addr)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 )
@@ -35,14 +34,7 @@ func TestProxyProtocolParkAndSendfile(t *testing.T) {
 		}
 		io.WriteString(w, r.RemoteAddr)
 	})}
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true}})
 	sent := func() int64 { return s.listeners[0].cfg.SentFile.Load() }
 
 	type conn struct {

@@ -752,14 +752,7 @@ func TestProxyProtocolAccessLogAndNative(t *testing.T) {
 		}
 		c.ServeHTTP(s.Handler)
 	})
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{Required: true}})
 	c := dial(t, addr)
 	defer c.Close()
 	c.Write(append(proxyV2(t, "198.51.100.44:6000", "192.0.2.1:80"), "GET /logged HTTP/1.1\r\nHost: x\r\n\r\nGET /native HTTP/1.1\r\nHost: x\r\n\r\n"...))

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,14 +64,7 @@ func TestProxyProtocolHalfHeaders(t *testing.T) {
 	s := &Server{MeterProvider: mp, Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("the handler was called")
 	})}
-	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{HeaderTimeout: timeout, Required: true}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", ProxyProtocol: &ProxyProtocol{HeaderTimeout: timeout, Required: true}})
 	v2 := proxyV2(t, "198.51.100.9:1", "192.0.2.1:2")
 	halves := [][]byte{
 		[]byte("PROXY TCP4 198.51.100.9 192.0.2.1 "),

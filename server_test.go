@@ -42,6 +42,22 @@ func startServer(t testing.TB, s *Server) string {
 	return strings.TrimPrefix(addrs[0], "http://")
 }
 
+// startEndpoint starts s with the endpoint ep (whose Address is a free
+// loopback port), closes it when the test ends and returns its
+// "127.0.0.1:port" address, without the scheme.
+func startEndpoint(t testing.TB, s *Server, ep Endpoint) string {
+	t.Helper()
+	if err := s.ListenEndpoint(ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	_, addr, _ := strings.Cut(s.Addresses()[0], "://")
+	return addr
+}
+
 // startHandler starts a server for h and returns its address.
 func startHandler(t testing.TB, h http.Handler) string {
 	t.Helper()
@@ -54,6 +70,24 @@ func newClient(t testing.TB) *http.Client {
 	tr := &http.Transport{DisableCompression: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// keepAliveGetter returns a function that sends GET path on c, one
+// request after another on the one connection, and returns the response's
+// body; br reads c.
+func keepAliveGetter(t testing.TB, c net.Conn, br *bufio.Reader) func(path string) string {
+	return func(path string) string {
+		t.Helper()
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
 }
 
 // dial opens a raw connection with a deadline that stops a hung test.

@@ -164,15 +164,7 @@ func TestTLSHandshakeCallback(t *testing.T) {
 			fmt.Fprintf(w, "%s|%s|%s|%s", r.TLS.ServerName, tls.VersionName(r.TLS.Version), seen.serverName, seen.fingerprint)
 		}),
 	}
-	err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: defCert, KeyFile: defKey, TLSHandshakeCallback: callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: defCert, KeyFile: defKey, TLSHandshakeCallback: callback}})
 
 	get := func(serverName string, client *tls.Config) (body, peer string, err error) {
 		cfg := client.Clone()
@@ -231,7 +223,7 @@ func TestTLSHandshakeCallback(t *testing.T) {
 	}
 
 	// A refused ClientHello: an alert, the end reason, the log event.
-	_, _, err = get("refused.test", &tls.Config{})
+	_, _, err := get("refused.test", &tls.Config{})
 	if err == nil || !strings.Contains(err.Error(), "internal error") {
 		t.Fatalf("a refused client: %v; want an internal_error alert", err)
 	}

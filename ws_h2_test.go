@@ -23,9 +23,10 @@ import (
 	"github.com/kestrel-go/kestrel/websocket"
 )
 
-// startWSH2 starts a server with an HTTPS endpoint serving h and returns
-// it with an HTTP/2 transport that trusts its certificate.
-func startWSH2(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *http2.Transport, string) {
+// startWSS starts a server with an HTTPS endpoint ep (on a free loopback
+// port, with a self-signed certificate) serving h, and returns it with a
+// pool that trusts the certificate and the endpoint's wss:// URL.
+func startWSS(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *x509.CertPool, string) {
 	t.Helper()
 	cert, err := selfSigned()
 	if err != nil {
@@ -44,9 +45,17 @@ func startWSH2(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.E
 	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
 	roots := x509.NewCertPool()
 	roots.AddCert(leaf)
+	return s, roots, strings.Replace(s.Addresses()[0], "https://", "wss://", 1)
+}
+
+// startWSH2 starts a server with an HTTPS endpoint serving h and returns
+// it with an HTTP/2 transport that trusts its certificate.
+func startWSH2(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *http2.Transport, string) {
+	t.Helper()
+	s, roots, url := startWSS(t, h, limits, ep)
 	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"h2"}}}
 	t.Cleanup(tr.CloseIdleConnections)
-	return s, tr, strings.Replace(s.Addresses()[0], "https://", "wss://", 1)
+	return s, tr, url
 }
 
 // TestWebSocketOverHTTP2: github.com/coder/websocket's client, its

@@ -31,25 +31,11 @@ func startWSH3(t *testing.T, h http.Handler, limits kestrel.Limits) (*kestrel.Se
 
 func startWSH3Endpoint(t *testing.T, h http.Handler, limits kestrel.Limits, ep kestrel.Endpoint) (*kestrel.Server, *http3.Transport, string) {
 	t.Helper()
-	cert, err := selfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &kestrel.Server{Handler: h, Limits: limits, Logger: slog.New(slog.DiscardHandler)}
-	ep.Address, ep.Protocols, ep.HTTPS = "127.0.0.1:0", kestrel.HTTP1AndHTTP2AndHTTP3, &kestrel.HTTPS{Certificate: cert}
-	if err := s.ListenEndpoint(ep); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
+	ep.Protocols = kestrel.HTTP1AndHTTP2AndHTTP3
+	s, roots, url := startWSS(t, h, limits, ep)
 	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
 	t.Cleanup(func() { tr.Close() })
-	return s, tr, strings.Replace(s.Addresses()[0], "https://", "wss://", 1)
+	return s, tr, url
 }
 
 // TestWebSocketOverHTTP3: github.com/coder/websocket's client, its

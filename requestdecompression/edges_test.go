@@ -38,14 +38,21 @@ func startEdgeServer(t *testing.T) string {
 		io.WriteString(w, strconv.FormatInt(n, 10))
 	}), requestdecompression.Options{})
 	srv := &kestrel.Server{Handler: app, Limits: kestrel.Limits{MaxRequestBodySize: edgeLimit}, Logger: slog.New(slog.DiscardHandler)}
-	if err := srv.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2}); err != nil {
+	return strings.TrimPrefix(serve(t, srv, kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2}), "http://")
+}
+
+// serve starts srv with the endpoint ep, closes it when the test ends and
+// returns its address (with the scheme).
+func serve(t *testing.T, srv *kestrel.Server, ep kestrel.Endpoint) string {
+	t.Helper()
+	if err := srv.ListenEndpoint(ep); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return strings.TrimPrefix(srv.Addresses()[0], "http://")
+	return srv.Addresses()[0]
 }
 
 // TestLimitEdges: a body that decodes to exactly the server's
@@ -153,17 +160,11 @@ func TestLimitEdges(t *testing.T) {
 	t.Run("ReverseProxy", func(t *testing.T) {
 		target, _ := url.Parse("http://" + addr)
 		proxy := &kestrel.Server{Handler: httputil.NewSingleHostReverseProxy(target), Logger: slog.New(slog.DiscardHandler)}
-		if err := proxy.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if err := proxy.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer proxy.Close()
+		proxyAddr := serve(t, proxy, kestrel.Endpoint{Address: "127.0.0.1:0"})
 		tr := &http.Transport{}
 		defer tr.CloseIdleConnections()
 		for _, data := range [][]byte{exact, over} {
-			status, body := do(t, tr, proxy.Addresses()[0], data, "gzip")
+			status, body := do(t, tr, proxyAddr, data, "gzip")
 			check(t, "through ReverseProxy", len(data), status, body)
 		}
 	})
@@ -179,29 +180,17 @@ func TestLimitEdges(t *testing.T) {
 			}
 			io.WriteString(w, strconv.FormatInt(n, 10))
 		})}
-		if err := backend.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if err := backend.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer backend.Close()
-		target, _ := url.Parse(backend.Addresses()[0])
+		backendAddr := serve(t, backend, kestrel.Endpoint{Address: "127.0.0.1:0"})
+		target, _ := url.Parse(backendAddr)
 		rp := httputil.NewSingleHostReverseProxy(target)
 		rp.ErrorLog = log.New(io.Discard, "", 0)
 		proxy := &kestrel.Server{Handler: requestdecompression.Handler(rp, requestdecompression.Options{}),
 			Limits: kestrel.Limits{MaxRequestBodySize: edgeLimit}, Logger: slog.New(slog.DiscardHandler)}
-		if err := proxy.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if err := proxy.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer proxy.Close()
+		proxyAddr := serve(t, proxy, kestrel.Endpoint{Address: "127.0.0.1:0"})
 		tr := &http.Transport{}
 		defer tr.CloseIdleConnections()
 		for _, data := range [][]byte{exact, over} {
-			status, body := do(t, tr, proxy.Addresses()[0], data, "gzip")
+			status, body := do(t, tr, proxyAddr, data, "gzip")
 			check(t, "decoded, then ReverseProxy", len(data), status, body)
 		}
 	})
