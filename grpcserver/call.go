@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -44,7 +43,7 @@ type call struct {
 	sendComp encoding.Compressor
 	sendName string
 
-	body      io.Reader
+	body      bodyReader // the request body, read ahead
 	recvEOF   bool
 	recvFirst bool // RecvMsg was called
 	answered  bool // setUp answered the request
@@ -79,6 +78,7 @@ func (s *Server) serve(t transport) {
 	defer s.end(c)
 	defer c.cancel()
 	st := c.run()
+	c.body.release()
 	c.writeStatus(st)
 	c.finishStats(st)
 	if s.metrics != nil {
@@ -164,9 +164,9 @@ func (c *call) setUp() (*status.Status, int) {
 	}
 	c.pickSendCompressor()
 	t.relaxLimits(m.stream != nil && m.stream.ClientStreams)
-	c.body = t.body()
+	c.body.r = t.body()
 	if c.text {
-		c.body = newBase64Reader(c.body)
+		c.body.r = newBase64Reader(c.body.r)
 	}
 	if len(c.statsHs) > 0 {
 		in := &stats.InHeader{FullMethod: c.path, RemoteAddr: p.Addr, LocalAddr: p.LocalAddr, Compression: c.recvName, Header: md}

@@ -137,15 +137,19 @@ func (c *call) recvMsg(m any) error {
 	if c.recvEOF {
 		return io.EOF
 	}
-	var hdr [5]byte
-	if _, err := io.ReadFull(c.body, hdr[:]); err != nil {
-		if err == io.EOF {
+	in := &c.body
+	if err := in.fill(5); err != nil {
+		if err == io.EOF && len(in.buf) == 0 {
 			c.recvEOF = true
 			return io.EOF
 		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return c.readError(err)
 	}
-	flag, n := hdr[0], binary.BigEndian.Uint32(hdr[1:])
+	flag, n := in.buf[0], binary.BigEndian.Uint32(in.buf[1:5])
+	in.buf = in.buf[5:]
 	switch {
 	case flag == 1 && c.recvComp == nil:
 		return status.Error(codes.Internal, "grpc: compressed flag set with identity or empty encoding")
@@ -154,18 +158,25 @@ func (c *call) recvMsg(m any) error {
 	case int64(n) > int64(c.s.maxRecv):
 		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, c.s.maxRecv)
 	}
-	bp := getBuf(int(n))
-	defer putBuf(bp)
-	data := (*bp)[:0]
-	if cap(data) < int(n) {
-		data = make([]byte, 0, n)
-	}
-	data = data[:n]
-	if _, err := io.ReadFull(c.body, data); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	var data []byte
+	if int(n) <= len(in.buf) {
+		// The whole message came with the read-ahead: decoded in place,
+		// valid until the next read.
+		data, in.buf = in.buf[:n:n], in.buf[n:]
+	} else {
+		bp := getBuf(int(n))
+		defer putBuf(bp)
+		data = (*bp)[:0]
+		if cap(data) < int(n) {
+			data = make([]byte, 0, n)
 		}
-		return c.readError(err)
+		data = data[:n]
+		if err := in.readFull(data); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return c.readError(err)
+		}
 	}
 	wire := len(data)
 	if flag == 1 {
@@ -184,6 +195,61 @@ func (c *call) recvMsg(m any) error {
 		}
 	}
 	return nil
+}
+
+// bodyReader reads a call's request body ahead, into a pooled buffer taken
+// at its first read: a read takes whatever the client has sent, up to the
+// buffer's 4 KiB, so that small messages, and the end of the body with
+// them, come in one read of the stream rather than two or three each.
+type bodyReader struct {
+	r   io.Reader
+	bp  *[]byte // the buffer; nil until the first read and after release
+	buf []byte  // the bytes read and not yet consumed, in *bp
+	err error   // the error that ended the last read, returned once buf is consumed
+}
+
+// fill reads until at least n bytes are buffered, n at most the buffer's
+// size; it returns the error that stopped it short.
+func (r *bodyReader) fill(n int) error {
+	for len(r.buf) < n {
+		if r.err != nil {
+			return r.err
+		}
+		if r.bp == nil {
+			r.bp = getBuf(0)
+		}
+		b := (*r.bp)[:cap(*r.bp)]
+		off := copy(b, r.buf) // what is left of the last read moves to the front
+		m, err := r.r.Read(b[off:])
+		r.buf, r.err = b[:off+m], err
+	}
+	return nil
+}
+
+// readFull reads len(p) bytes into p: first what is buffered, then straight
+// from the body.
+func (r *bodyReader) readFull(p []byte) error {
+	k := copy(p, r.buf)
+	r.buf = r.buf[k:]
+	if k == len(p) {
+		return nil
+	}
+	if r.err != nil {
+		return r.err
+	}
+	_, err := io.ReadFull(r.r, p[k:])
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// release gives the buffer back to the pool once the call has ended.
+func (r *bodyReader) release() {
+	if r.bp != nil {
+		putBuf(r.bp)
+		r.bp, r.buf = nil, nil
+	}
 }
 
 // readError is the status of a failed read of the request body: the

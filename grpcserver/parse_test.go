@@ -2,15 +2,20 @@ package grpcserver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"math"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/gzip"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestDecodeTimeout(t *testing.T) {
@@ -164,7 +169,7 @@ func FuzzRecvMsg(f *testing.F) {
 	f.Add([]byte{0, 0, 0x40, 0, 1}, false)
 	f.Fuzz(func(t *testing.T, body []byte, gzipped bool) {
 		s := NewServer()
-		c := &call{s: s, body: bytes.NewReader(body), codec: defaultCodec}
+		c := &call{s: s, body: bodyReader{r: bytes.NewReader(body)}, codec: defaultCodec}
 		c.cctx.init(t.Context(), 0, false)
 		c.ctx = &c.cctx
 		if gzipped {
@@ -177,4 +182,70 @@ func FuzzRecvMsg(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRecvMsgReadAhead: messages of every size around the read-ahead
+// buffer's, sent in one piece, a byte at a time, in halves and with the
+// end of the body on the last read, come out whole and in order, then
+// io.EOF; a body cut anywhere inside a message is an INTERNAL error, not
+// the end.
+func TestRecvMsgReadAhead(t *testing.T) {
+	sizes := []int{0, 1, 13, 4089, 4090, 4091, 4096, 5000, 70000, 2, 0}
+	var body []byte
+	var starts []int // where each message begins in body
+	for _, n := range sizes {
+		starts = append(starts, len(body))
+		b, err := proto.Marshal(&testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: bytes.Repeat([]byte{byte(n)}, n)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = append(binary.BigEndian.AppendUint32(append(body, 0), uint32(len(b))), b...)
+	}
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":       func(r io.Reader) io.Reader { return r },
+		"byte a time": iotest.OneByteReader,
+		"halves":      iotest.HalfReader,
+		"EOF on data": iotest.DataErrReader,
+	}
+	for name, wrap := range readers {
+		t.Run(name, func(t *testing.T) {
+			c := &call{s: NewServer(), body: bodyReader{r: wrap(bytes.NewReader(body))}, codec: defaultCodec}
+			c.cctx.init(t.Context(), 0, false)
+			c.ctx = &c.cctx
+			defer c.body.release()
+			for i, n := range sizes {
+				var m testgrpc.SimpleRequest
+				if err := c.recvMsg(&m); err != nil {
+					t.Fatalf("message %d (%d bytes): %v", i, n, err)
+				}
+				if got := m.GetPayload().GetBody(); len(got) != n || n > 0 && got[n-1] != byte(n) {
+					t.Fatalf("message %d: %d bytes, want %d", i, len(got), n)
+				}
+			}
+			if err := c.recvMsg(new(testgrpc.SimpleRequest)); err != io.EOF {
+				t.Fatalf("after the last message: %v, want io.EOF", err)
+			}
+		})
+	}
+	// Cut inside the third message (13 bytes of payload), the fifth (4090)
+	// and the ninth (70000): in the prefix, just after it, in the middle,
+	// a byte short.
+	for _, i := range []int{2, 4, 8} {
+		for _, cut := range []int{starts[i] + 1, starts[i] + 4, starts[i] + 5, (starts[i] + starts[i+1]) / 2, starts[i+1] - 1} {
+			for name, wrap := range readers {
+				c := &call{s: NewServer(), body: bodyReader{r: wrap(bytes.NewReader(body[:cut]))}, codec: defaultCodec}
+				c.cctx.init(t.Context(), 0, false)
+				c.ctx = &c.cctx
+				var err error
+				n := 0
+				for ; err == nil; n++ {
+					err = c.recvMsg(new(testgrpc.SimpleRequest))
+				}
+				if n != i+1 || status.Code(err) != codes.Internal {
+					t.Errorf("%s, body cut %d bytes into message %d: message %d failed with %v, want message %d INTERNAL", name, cut-starts[i], i, n-1, err, i)
+				}
+				c.body.release()
+			}
+		}
+	}
 }
