@@ -68,8 +68,9 @@ type Stream interface {
 	// WriteBody sends body bytes: a, then b.
 	WriteBody(a, b []byte) error
 
-	// FlushBody makes what was written go out now.
-	FlushBody() error
+	// FlushBody sends body bytes p, as WriteBody, and makes them and
+	// what was written before go out now.
+	FlushBody(p []byte) error
 
 	// EndResponse ends the response after the handler returned and the
 	// head and body were written; it writes the trailers (VisitTrailers).
@@ -691,14 +692,9 @@ func (ex *Exchange) Flush() error {
 	if !ex.committed {
 		ex.commit(false)
 	}
-	if len(ex.pend) > 0 {
-		err := ex.s.WriteBody(ex.pend, nil)
-		ex.pend = ex.pend[:0]
-		if err != nil {
-			return err
-		}
-	}
-	return ex.s.FlushBody()
+	err := ex.s.FlushBody(ex.pend)
+	ex.pend = ex.pend[:0]
+	return err
 }
 
 // Pending are the body bytes written but not yet handed to the stream.

@@ -219,7 +219,12 @@ func (ex *exchange) WriteBody(a, b []byte) error {
 	return c.werr
 }
 
-func (ex *exchange) FlushBody() error {
+func (ex *exchange) FlushBody(p []byte) error {
+	if len(p) > 0 {
+		if err := ex.WriteBody(p, nil); err != nil {
+			return err
+		}
+	}
 	if !ex.c.flush() {
 		return ex.c.werr
 	}

@@ -125,7 +125,8 @@ type output struct {
 	holders []*[]byte // the pool's slice headers, to give buffers back in without allocating
 	writing bool
 	err     error
-	cond    sync.Cond // writing ended, or room was made
+	failed  atomic.Bool // err is set: read without mu
+	cond    sync.Cond   // writing ended, or room was made
 }
 
 func (o *output) init(c *Conn) {
@@ -224,6 +225,7 @@ func (c *Conn) writeLoop() {
 		}
 		if err != nil {
 			o.err = err
+			o.failed.Store(true)
 		}
 		o.cond.Broadcast()
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -47,11 +48,12 @@ type stream struct {
 	// The response.
 	sendWindow  int64
 	headSent    bool
-	endSent     bool  // END_STREAM went out
-	endWithData bool  // END_STREAM goes on the DATA frame that completes the body
-	remaining   int64 // bytes to that frame
-	noBody      bool  // HEAD, 1xx, 204, 304: body bytes are dropped
-	reset       error // the stream was reset: writes fail with it
+	endSent     bool        // END_STREAM went out
+	endWithData bool        // END_STREAM goes on the DATA frame that completes the body
+	remaining   int64       // bytes to that frame
+	noBody      bool        // HEAD, 1xx, 204, 304: body bytes are dropped
+	reset       error       // the stream was reset: writes fail with it
+	wasReset    atomic.Bool // reset is set: WriteErr's check without mu
 
 	handlerDone bool
 	tunnel      *transport.Slot // an extended CONNECT's place among the upgraded connections
@@ -96,6 +98,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.received, st.unacked = 0, 0
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
+	st.wasReset.Store(false)
 	st.remaining = -1
 	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline, st.pending = false, nil, false, false, false, false
 	st.tunnel, st.tunnelOpen = nil, false
@@ -457,6 +460,7 @@ func (st *stream) resetLocked(err error, send bool) {
 		return
 	}
 	st.reset = err
+	st.wasReset.Store(true)
 	if st.bodyErr == nil {
 		st.bodyErr = err
 	}
@@ -636,9 +640,14 @@ func (st *stream) endStreamLocked() {
 // WriteBody queues body bytes as DATA frames, as the flow-control windows
 // allow, waiting for the client to open them.
 func (st *stream) WriteBody(a, b []byte) error {
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	return st.writeBodyLocked(a, b)
+}
+
+// writeBodyLocked is WriteBody with mu held.
+func (st *stream) writeBodyLocked(a, b []byte) error {
 	c := st.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err := st.writeErrLocked(); err != nil {
 		return err
 	}
@@ -734,18 +743,22 @@ func (st *stream) writeErrLocked() error {
 	return nil
 }
 
-// FlushBody hands what the stream queued to a writer goroutine, unless one
-// is writing already (it writes it next), and returns without waiting for
+// FlushBody queues p, as WriteBody, and hands what the stream queued to a
+// writer goroutine, unless one is writing already (it writes it next),
+// all under one hold of the connection's lock, and returns without waiting for
 // the write: a handler that flushes after each of many small writes (a
 // gRPC server stream, server-sent events) goes on while the writer is in
 // its system call, and what it flushes meanwhile leaves together in the
 // next one instead of costing a system call each. A write error is
 // reported by a later write or flush, as with a buffered writer; a client
 // that does not read makes the handler wait for room in the queue.
-func (st *stream) FlushBody() error {
+func (st *stream) FlushBody(p []byte) error {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := st.writeBodyLocked(p, nil); err != nil {
+		return err
+	}
 	c.flushLocked(true)
 	return st.writeErrLocked()
 }
@@ -814,6 +827,12 @@ func (st *stream) PeerAddr() string { return st.c.remote }
 
 func (st *stream) WriteErr() error {
 	c := st.c
+	if !st.wasReset.Load() && !c.out.failed.Load() {
+		// Neither the stream nor the connection failed: no need for mu,
+		// which every write of the handler's (each Write of a handler
+		// that writes many small pieces) would otherwise take.
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st.endSent && st.reset == nil {

@@ -470,9 +470,13 @@ func (st *stream) writeError(err error) error {
 	return clientError(err, false)
 }
 
-// FlushBody writes what was written so far.
-func (st *stream) FlushBody() error {
-	if err := st.WriteErr(); err != nil {
+// FlushBody writes p and what was written before.
+func (st *stream) FlushBody(p []byte) error {
+	if len(p) > 0 {
+		if err := st.WriteBody(p, nil); err != nil {
+			return err
+		}
+	} else if err := st.WriteErr(); err != nil {
 		return err
 	}
 	return st.flush()
