@@ -282,3 +282,35 @@ func TestFlushesShareWrites(t *testing.T) {
 		t.Errorf("%d writes for 2 x %d flushed messages, want at most 20", n, messages)
 	}
 }
+
+// TestWriteAfterResetFails: once the client resets a stream, the
+// handler's next write fails at once, though it would only have been
+// buffered: WriteErr, which every write asks, sees the reset.
+func TestWriteAfterResetFails(t *testing.T) {
+	sent := make(chan struct{})
+	result := make(chan string, 1)
+	s := newTestServer(t, func(ex *app.Exchange) {
+		ex.WriteString("first")
+		ex.Flush()
+		close(sent)
+		// A byte at a time, for at most 1,000 bytes: far from filling
+		// the exchange's buffer, so only the stream's state can fail it.
+		for range 1000 {
+			if _, err := ex.WriteString("x"); err != nil {
+				result <- "failed: " + err.Error()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		result <- "1,000 writes went on after the reset"
+	}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	<-sent
+	if err := c.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-result; !strings.HasPrefix(r, "failed") {
+		t.Fatal(r)
+	}
+}
