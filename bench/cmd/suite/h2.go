@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"go/build"
@@ -13,10 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/protobuf/proto"
 )
 
 var (
-	h2loadFinished = regexp.MustCompile(`finished in ([0-9.]+)s, ([0-9.]+) req/s`)
+	h2loadFinished = regexp.MustCompile(`finished in ([0-9.]+m?s), ([0-9.]+) req/s`)
 	h2loadRequests = regexp.MustCompile(`requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout`)
 	h2loadStatus   = regexp.MustCompile(`status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
 	// h2load's two threads may print into its "Application protocol:"
@@ -210,6 +215,106 @@ func measureGHZ(s *server, name string, t test, d time.Duration) (Result, error)
 		case 99:
 			r.P99 = l.Latency
 		}
+	}
+	r.CPUPerRequest = cpu / time.Duration(r.Requests)
+	return r, nil
+}
+
+var h2loadData = regexp.MustCompile(`traffic: .*\((\d+)\) data`)
+
+// grpcBodies returns the request body h2load sends for a gRPC test (the
+// call's messages, each with gRPC's 5-byte prefix) and how many bytes of
+// response DATA a successful call returns: the same calls as ghz makes
+// (ghzCall), encoded here because h2load sends bytes.
+func grpcBodies(t test) (path string, body []byte, respSize int64) {
+	frame := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			panic(err) // a fixed message of generated code
+		}
+		return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(b))), b...)
+	}
+	hello := &testpb.Payload{Body: []byte("Hello, World!")}
+	reply := frame(&testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: make([]byte, 13)}})
+	switch t.GRPCStream {
+	case "server":
+		req := &testpb.StreamingOutputCallRequest{}
+		for range streamMessages {
+			req.ResponseParameters = append(req.ResponseParameters, &testpb.ResponseParameters{Size: 13})
+		}
+		return "/grpc.testing.TestService/StreamingOutputCall", frame(req), int64(streamMessages * len(reply))
+	case "bidi":
+		msg := frame(&testpb.StreamingOutputCallRequest{ResponseParameters: []*testpb.ResponseParameters{{Size: 13}}, Payload: hello})
+		return "/grpc.testing.TestService/FullDuplexCall", bytes.Repeat(msg, streamMessages), int64(streamMessages * len(reply))
+	}
+	resp := frame(&testpb.SimpleResponse{Payload: &testpb.Payload{Body: make([]byte, 13)}})
+	return "/" + ghzMethod, frame(&testpb.SimpleRequest{ResponseSize: 13, Payload: hello}), int64(len(resp))
+}
+
+// measureH2loadGRPC loads a gRPC server with h2load, a client in C that
+// costs far less per call than ghz, so that the rate is the server's
+// rather than the client's: t.Conns concurrent calls over t.GRPCConns
+// connections (one if zero), each a POST of the call's messages. h2load
+// reads no trailers, so every call is checked by its bytes: the run makes
+// a fixed number of calls (the rate of a one-second warm-up times the
+// duration), all of which must finish with 200 and exactly the response
+// DATA of a successful call (a failed call ends with trailers alone). A
+// streaming test's rate and CPU are per message.
+func measureH2loadGRPC(s *server, name string, t test, d time.Duration, dir string) (Result, error) {
+	path, body, respSize := grpcBodies(t)
+	dataFile := filepath.Join(dir, "grpc-body")
+	if err := os.WriteFile(dataFile, body, 0o644); err != nil {
+		return Result{}, err
+	}
+	conns := max(t.GRPCConns, 1)
+	args := func(run ...string) []string {
+		return append([]string{"-t", strconv.Itoa(min(conns, 2)), "-c", strconv.Itoa(conns), "-m", strconv.Itoa(t.Conns / conns),
+			"-d", dataFile, "-H", "content-type: application/grpc", "-H", "te: trailers"}, append(run, "http://"+s.addr+path)...)
+	}
+	calls := 20 * t.Conns
+	if warmUp {
+		out, _ := exec.Command("h2load", args("-D", "1")...).CombinedOutput()
+		if m := h2loadFinished.FindSubmatch(out); m != nil {
+			rate, _ := strconv.ParseFloat(string(m[2]), 64)
+			calls = max(calls, int(rate*d.Seconds()))
+		}
+	}
+	logFile := filepath.Join(dir, "h2load.log")
+	defer os.Remove(logFile)
+	var out []byte
+	var err error
+	r := Result{Test: t.Name, Server: name}
+	cpu := underLoad(s, &r, func() error {
+		out, err = exec.Command("h2load", args("-n", strconv.Itoa(calls), "--log-file", logFile)...).CombinedOutput()
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("h2load: %v\n%s", err, out)
+	}
+	if m := h2loadProtocol.FindSubmatch(out); m == nil || string(m[1]) != "h2c" {
+		return Result{}, fmt.Errorf("h2load did not speak h2c:\n%s", out)
+	}
+	fin, req, status, data := h2loadFinished.FindSubmatch(out), h2loadRequests.FindSubmatch(out), h2loadStatus.FindSubmatch(out), h2loadData.FindSubmatch(out)
+	if fin == nil || req == nil || status == nil || data == nil {
+		return Result{}, fmt.Errorf("unexpected h2load output:\n%s", out)
+	}
+	ok, _ := strconv.ParseInt(string(req[2]), 10, 64)
+	got, _ := strconv.ParseInt(string(data[1]), 10, 64)
+	if ok != int64(calls) || string(status[1]) != "0" || string(status[2]) != "0" || string(status[3]) != "0" {
+		return Result{}, fmt.Errorf("h2load: %d of %d calls succeeded: %s; %s", ok, calls, req[0], status[0])
+	}
+	if got != ok*respSize {
+		return Result{}, fmt.Errorf("h2load: %d calls returned %d bytes of DATA, not %d each: some failed", ok, got, respSize)
+	}
+	perCall := int64(1)
+	if t.GRPCStream != "" {
+		perCall = streamMessages
+	}
+	rate, _ := strconv.ParseFloat(string(fin[2]), 64)
+	r.RequestsPerSec = rate * float64(perCall)
+	r.Requests = ok * perCall
+	if r.P50, r.P99, err = h2loadLatencies(logFile); err != nil {
+		return Result{}, err
 	}
 	r.CPUPerRequest = cpu / time.Duration(r.Requests)
 	return r, nil

@@ -83,6 +83,9 @@ type test struct {
 	// or "bidi" (FullDuplexCall), each call carrying streamMessages
 	// messages; the rate and CPU reported are per message.
 	GRPCStream string
+	// H2load loads a gRPC test with h2load rather than ghz
+	// (measureH2loadGRPC).
+	H2load bool
 	// Handshakes: full TLS handshakes per second (measureHandshakes)
 	Handshakes bool
 	// Proxy compares kestrel-native with and without a PROXY protocol
@@ -235,6 +238,10 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 		test{Name: "gRPC unary (h2c), 64 concurrent calls, 8 connections", Conns: 64, GRPC: true, GRPCConns: 8},
 		test{Name: fmt.Sprintf("gRPC server streaming (h2c), 16 concurrent calls of %d messages, 1 connection", streamMessages), Conns: 16, GRPC: true, GRPCStream: "server"},
 		test{Name: fmt.Sprintf("gRPC bidi streaming (h2c), 16 concurrent calls of %d messages, 1 connection", streamMessages), Conns: 16, GRPC: true, GRPCStream: "bidi"},
+		test{Name: "gRPC unary (h2c, h2load), 64 concurrent calls, 1 connection", Conns: 64, GRPC: true, H2load: true},
+		test{Name: "gRPC unary (h2c, h2load), 64 concurrent calls, 8 connections", Conns: 64, GRPC: true, GRPCConns: 8, H2load: true},
+		test{Name: fmt.Sprintf("gRPC server streaming (h2c, h2load), 16 concurrent calls of %d messages, 1 connection", streamMessages), Conns: 16, GRPC: true, GRPCStream: "server", H2load: true},
+		test{Name: fmt.Sprintf("gRPC bidi streaming (h2c, h2load), 16 concurrent calls of %d messages, 1 connection", streamMessages), Conns: 16, GRPC: true, GRPCStream: "bidi", H2load: true},
 		test{Name: "gRPC unary over HTTP/3, 64 concurrent calls, 1 connection", Conns: 1, Streams: 64, GRPC: true, H3: true},
 		test{Name: "plaintext over HTTP/3, 16 connections x 8 streams", Path: "/plaintext", Conns: 16, Streams: 8, H3: true})
 	tests = append(tests, test{Name: "TLS handshakes, 8 at once", TLS: true, Handshakes: true})
@@ -242,12 +249,12 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	if len(tests) == 0 {
 		return fmt.Errorf("-only %q matches no test", only)
 	}
-	if slices.ContainsFunc(tests, func(t test) bool { return t.Streams > 0 }) {
+	if slices.ContainsFunc(tests, func(t test) bool { return t.Streams > 0 || t.H2load }) {
 		if _, err := exec.LookPath("h2load"); err != nil {
 			return errors.New("h2load is not installed (Debian: apt-get install nghttp2-client), or leave the HTTP/2 tests out with -only")
 		}
 	}
-	if slices.ContainsFunc(tests, func(t test) bool { return t.GRPC }) {
+	if slices.ContainsFunc(tests, func(t test) bool { return t.GRPC && !t.H2load && !t.H3 }) {
 		if ghz, err = findGoTool("ghz"); err != nil {
 			return errors.New("ghz is not installed (go install github.com/bojand/ghz/cmd/ghz@v0.93.0; make test's installer does), or leave the gRPC test out with -only")
 		}
@@ -290,8 +297,9 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	})
 	static := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.Static })
 	h2 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.Streams == 0 || t.H3 })
-	grpc := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC || t.H3 || t.GRPCStream != "" })
-	grpcStreams := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.GRPCStream == "" })
+	grpc := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC || t.H3 || t.H2load || t.GRPCStream != "" })
+	grpcStreams := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return t.GRPCStream == "" || t.H2load })
+	grpcH2load := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.H2load })
 	grpcH3 := slices.DeleteFunc(slices.Clone(tests), func(t test) bool { return !t.GRPC || !t.H3 })
 	section := func(title string) {
 		fmt.Printf("\n## %s\n\n", title)
@@ -314,6 +322,10 @@ func run(duration time.Duration, rounds int, connsFlag string, idle int, idleWai
 	if len(grpcStreams) > 0 {
 		section("gRPC streaming messages (ghz; TestService/StreamingOutputCall and FullDuplexCall, 13-byte messages): the rate is messages/s and the CPU is per message; p50 and p99 are per call")
 		printTable(grpcStreams, grpcServers, []string{"grpc-nethttp", "grpc-go"}, []string{"vs ServeHTTP on net/http", "vs grpc-go Serve"}, results)
+	}
+	if len(grpcH2load) > 0 {
+		section("gRPC with a client in C (h2load: the same calls as the ghz rows, prebuilt, over h2c; every call checked by its response bytes): it costs a few µs per call where ghz costs tens, so the rate is the server's; streaming rows per message")
+		printTable(grpcH2load, grpcServers, []string{"grpc-nethttp", "grpc-go"}, []string{"vs ServeHTTP on net/http", "vs grpc-go Serve"}, results)
 	}
 	if len(grpcH3) > 0 {
 		section("gRPC unary calls over HTTP/3 (h3load -grpc: the module's gRPC client on quic-go's HTTP/3 and on Go's HTTP/2 over TLS; grpc-go has no HTTP/3)")
@@ -457,6 +469,8 @@ func measure(bin, lua string, env *staticEnv, name string, t test, d time.Durati
 	switch {
 	case t.Streams > 0:
 		return measureH2load(s, name, t, url, d, env.dir)
+	case t.GRPC && t.H2load:
+		return measureH2loadGRPC(s, name, t, d, env.dir)
 	case t.GRPC:
 		return measureGHZ(s, name, t, d)
 	}
