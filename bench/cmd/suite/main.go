@@ -15,7 +15,9 @@
 // speak HTTP/3). gRPC compares package grpcserver on kestrel (grpc-native)
 // with grpc-go's ServeHTTP on kestrel and on net/http and grpc-go's own
 // Serve, with ghz: unary calls on one connection and on eight, and the
-// messages of server-streaming and bidirectional-streaming calls; and
+// messages of server-streaming and bidirectional-streaming calls; the
+// same calls again with h2load (a client in C, far cheaper per call than
+// ghz, so that the rate is the server's rather than the client's); and
 // grpcserver's unary calls over HTTP/3 and h2 with h3load -grpc. The
 // PROXY protocol's cost compares kestrel-native with and without a
 // version 2 header on each connection, keep-alive and a connection per
