@@ -314,3 +314,35 @@ func TestWriteAfterResetFails(t *testing.T) {
 		t.Fatal(r)
 	}
 }
+
+// TestFlushSendsDeclaredBody: a handler that writes all of the body its
+// Content-Length declares and flushes has the body reach the client while
+// it still runs; END_STREAM follows once it returns (it is what lets the
+// client open a stream in its place).
+func TestFlushSendsDeclaredBody(t *testing.T) {
+	release := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		ex.SetHeader("Content-Length", "5")
+		ex.WriteString("hello")
+		ex.Flush()
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	start := time.Now()
+	c.waitFor("the body", func(f http2.Frame) bool {
+		df, ok := f.(*http2.DataFrame)
+		return ok && df.StreamID == 1 && string(df.Data()) == "hello"
+	})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the body came %v after the request, once the handler returned", d)
+	}
+	close(release)
+	c.waitFor("END_STREAM", func(f http2.Frame) bool {
+		df, ok := f.(*http2.DataFrame)
+		return ok && df.StreamID == 1 && df.StreamEnded()
+	})
+}

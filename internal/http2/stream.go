@@ -756,10 +756,11 @@ func (st *stream) FlushBody(p []byte) error {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := st.writeBodyLocked(p, nil); err != nil {
+	err := st.writeBodyLocked(p, nil)
+	c.flushLocked(true) // what is queued goes out even if p could not, as it always has
+	if err != nil {
 		return err
 	}
-	c.flushLocked(true)
 	return st.writeErrLocked()
 }
 
