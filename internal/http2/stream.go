@@ -757,7 +757,7 @@ func (st *stream) FlushBody(p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := st.writeBodyLocked(p, nil)
-	c.flushLocked(true) // what is queued goes out even if p could not, as it always has
+	c.flushLocked(true) // what is queued goes out even if p could not be written
 	if err != nil {
 		return err
 	}
