@@ -39,17 +39,10 @@ func measureH2load(s *server, name string, t test, url string, d time.Duration, 
 	if warmUp {
 		exec.Command("h2load", append(args(time.Second), url)...).Run()
 	}
-	logFile := filepath.Join(dir, "h2load.log")
-	defer os.Remove(logFile)
-	var out []byte
-	var err error
 	r := Result{Test: t.Name, Server: name}
-	cpu := underLoad(s, &r, func() error {
-		out, err = exec.Command("h2load", append(args(d), "--log-file", logFile, url)...).CombinedOutput()
-		return err
-	})
+	out, cpu, err := runH2load(s, &r, args(d), url, dir)
 	if err != nil {
-		return Result{}, fmt.Errorf("h2load: %v\n%s", err, out)
+		return Result{}, err
 	}
 	if m := h2loadProtocol.FindSubmatch(out); m == nil || !strings.HasPrefix(string(m[1]), "h2") {
 		return Result{}, fmt.Errorf("h2load did not speak HTTP/2:\n%s", out)
@@ -63,13 +56,27 @@ func measureH2load(s *server, name string, t test, url string, d time.Duration, 
 	if string(req[3]) != "0" || string(req[4]) != "0" || string(req[5]) != "0" || string(status[1]) != "0" || string(status[2]) != "0" || string(status[3]) != "0" {
 		return Result{}, fmt.Errorf("h2load saw errors: %s; %s", req[0], status[0])
 	}
-	if r.P50, r.P99, err = h2loadLatencies(logFile); err != nil {
-		return Result{}, err
-	}
 	if r.Requests > 0 {
 		r.CPUPerRequest = cpu / time.Duration(r.Requests)
 	}
 	return r, nil
+}
+
+// runH2load runs h2load with args against url while measuring the
+// server: its output, the server's CPU time meanwhile, and in r the peak
+// RSS and the latencies of h2load's per-request log.
+func runH2load(s *server, r *Result, args []string, url, dir string) (out []byte, cpu time.Duration, err error) {
+	logFile := filepath.Join(dir, "h2load.log")
+	defer os.Remove(logFile)
+	cpu = underLoad(s, r, func() error {
+		out, err = exec.Command("h2load", append(args, "--log-file", logFile, url)...).CombinedOutput()
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("h2load: %v\n%s", err, out)
+	}
+	r.P50, r.P99, err = h2loadLatencies(logFile)
+	return out, cpu, err
 }
 
 // h2loadLatencies reads the median and 99th percentile from h2load's
@@ -267,29 +274,23 @@ func measureH2loadGRPC(s *server, name string, t test, d time.Duration, dir stri
 		return Result{}, err
 	}
 	conns := max(t.GRPCConns, 1)
+	url := "http://" + s.addr + path
 	args := func(run ...string) []string {
 		return append([]string{"-t", strconv.Itoa(min(conns, 2)), "-c", strconv.Itoa(conns), "-m", strconv.Itoa(t.Conns / conns),
-			"-d", dataFile, "-H", "content-type: application/grpc", "-H", "te: trailers"}, append(run, "http://"+s.addr+path)...)
+			"-d", dataFile, "-H", "content-type: application/grpc", "-H", "te: trailers"}, run...)
 	}
 	calls := 20 * t.Conns
 	if warmUp {
-		out, _ := exec.Command("h2load", args("-D", "1")...).CombinedOutput()
+		out, _ := exec.Command("h2load", append(args("-D", "1"), url)...).CombinedOutput()
 		if m := h2loadFinished.FindSubmatch(out); m != nil {
 			rate, _ := strconv.ParseFloat(string(m[2]), 64)
 			calls = max(calls, int(rate*d.Seconds()))
 		}
 	}
-	logFile := filepath.Join(dir, "h2load.log")
-	defer os.Remove(logFile)
-	var out []byte
-	var err error
 	r := Result{Test: t.Name, Server: name}
-	cpu := underLoad(s, &r, func() error {
-		out, err = exec.Command("h2load", args("-n", strconv.Itoa(calls), "--log-file", logFile)...).CombinedOutput()
-		return err
-	})
+	out, cpu, err := runH2load(s, &r, args("-n", strconv.Itoa(calls)), url, dir)
 	if err != nil {
-		return Result{}, fmt.Errorf("h2load: %v\n%s", err, out)
+		return Result{}, err
 	}
 	if m := h2loadProtocol.FindSubmatch(out); m == nil || string(m[1]) != "h2c" {
 		return Result{}, fmt.Errorf("h2load did not speak h2c:\n%s", out)
@@ -313,9 +314,6 @@ func measureH2loadGRPC(s *server, name string, t test, d time.Duration, dir stri
 	rate, _ := strconv.ParseFloat(string(fin[2]), 64)
 	r.RequestsPerSec = rate * float64(perCall)
 	r.Requests = ok * perCall
-	if r.P50, r.P99, err = h2loadLatencies(logFile); err != nil {
-		return Result{}, err
-	}
 	r.CPUPerRequest = cpu / time.Duration(r.Requests)
 	return r, nil
 }
