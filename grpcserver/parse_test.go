@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -161,24 +162,43 @@ func FuzzBase64Reader(f *testing.F) {
 	})
 }
 
-// FuzzRecvMsg: any request body gives a message, the end, or an error
-// status; never a panic.
+// FuzzRecvMsg: any request body gives messages, the end, or an error
+// status, never a panic; and the same ones however the body's bytes arrive
+// (whole, a byte at a time, in halves), so the read-ahead is invisible.
 func FuzzRecvMsg(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 2, 8, 1}, false)
 	f.Add([]byte{1, 0, 0, 0, 1, 0}, true)
 	f.Add([]byte{0, 0, 0x40, 0, 1}, false)
+	f.Add([]byte{0, 0, 0, 0, 2, 8, 1, 0, 0, 0, 0, 2, 8, 2, 0, 0}, false)
 	f.Fuzz(func(t *testing.T, body []byte, gzipped bool) {
-		s := NewServer()
-		c := &call{s: s, body: bodyReader{r: bytes.NewReader(body)}, codec: defaultCodec}
-		c.cctx.init(t.Context(), 0, false)
-		c.ctx = &c.cctx
-		if gzipped {
-			c.recvName = "gzip"
-			c.recvComp = encoding.GetCompressor(gzip.Name)
+		transcript := func(r io.Reader) string {
+			c := &call{s: NewServer(), body: bodyReader{r: r}, codec: defaultCodec}
+			defer c.body.release()
+			c.cctx.init(t.Context(), 0, false)
+			c.ctx = &c.cctx
+			if gzipped {
+				c.recvName = "gzip"
+				c.recvComp = encoding.GetCompressor(gzip.Name)
+			}
+			var out strings.Builder
+			for range 4 {
+				m := new(testgrpc.SimpleRequest)
+				if err := c.RecvMsg(m); err != nil {
+					fmt.Fprintf(&out, "error %v", err)
+					break
+				}
+				b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+				fmt.Fprintf(&out, "message %x; ", b)
+			}
+			return out.String()
 		}
-		for range 4 {
-			if err := c.RecvMsg(new(testgrpc.SimpleRequest)); err != nil {
-				return
+		whole := transcript(bytes.NewReader(body))
+		for name, r := range map[string]io.Reader{
+			"a byte at a time": iotest.OneByteReader(bytes.NewReader(body)),
+			"in halves":        iotest.HalfReader(bytes.NewReader(body)),
+		} {
+			if got := transcript(r); got != whole {
+				t.Fatalf("read %s: %s\nread whole: %s", name, got, whole)
 			}
 		}
 	})
