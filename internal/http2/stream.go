@@ -745,7 +745,7 @@ func (st *stream) writeErrLocked() error {
 
 // FlushBody queues p, as WriteBody, and hands what the stream queued to a
 // writer goroutine, unless one is writing already (it writes it next),
-// all under one hold of the connection's lock, and returns without waiting for
+// under one hold of the connection's lock; it returns without waiting for
 // the write: a handler that flushes after each of many small writes (a
 // gRPC server stream, server-sent events) goes on while the writer is in
 // its system call, and what it flushes meanwhile leaves together in the

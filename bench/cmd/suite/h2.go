@@ -24,6 +24,7 @@ var (
 	h2loadFinished = regexp.MustCompile(`finished in ([0-9.]+m?s), ([0-9.]+) req/s`)
 	h2loadRequests = regexp.MustCompile(`requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout`)
 	h2loadStatus   = regexp.MustCompile(`status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
+	h2loadData     = regexp.MustCompile(`traffic: .*\((\d+)\) data`) // the response DATA's bytes
 	// h2load's two threads may print into its "Application protocol:"
 	// line, leaving the protocol on a line of its own.
 	h2loadProtocol = regexp.MustCompile(`(?m)(?:Application protocol: |^)(h2c?|http/1\.1)\s*$`)
@@ -226,8 +227,6 @@ func measureGHZ(s *server, name string, t test, d time.Duration) (Result, error)
 	r.CPUPerRequest = cpu / time.Duration(r.Requests)
 	return r, nil
 }
-
-var h2loadData = regexp.MustCompile(`traffic: .*\((\d+)\) data`)
 
 // grpcBodies returns the request body h2load sends for a gRPC test (the
 // call's messages, each with gRPC's 5-byte prefix) and how many bytes of
