@@ -77,9 +77,11 @@ type Limits struct {
 	MaxRequestLineSize int
 
 	// MaxRequestHeadersTotalSize is the most bytes the header fields of a
-	// request may take, counting each line's CRLF and the empty line that
-	// ends them. More is answered with 431 Request Header Fields Too Large.
-	// Zero means 32,768.
+	// request may take, over HTTP/1.1 counting each line's CRLF but not the
+	// empty line that ends them (as Kestrel counts); over HTTP/2 and HTTP/3,
+	// each field's name and value plus 32 (RFC 9113, 6.5.2). Trailers have
+	// the same limit, and MaxRequestHeaderCount, of their own. More is
+	// answered with 431 Request Header Fields Too Large. Zero means 32,768.
 	MaxRequestHeadersTotalSize int
 
 	// MaxRequestHeaderCount is the most header fields a request may have.

@@ -18,6 +18,7 @@ type body struct {
 	eof      bool
 	err      error
 	trailerN int // trailer bytes so far
+	trailers int // trailer fields so far
 }
 
 // States of the chunked decoder.
@@ -220,6 +221,11 @@ func (b *body) readChunked(p []byte) (int, error) {
 			if len(line) == 0 {
 				b.end()
 				return 0, io.EOF
+			}
+			// The trailer section has the limits of a head: its bytes
+			// (not counting the empty line that ends it) and its fields.
+			if b.trailers++; b.trailers > c.cfg.MaxRequestHeaderCount {
+				return 0, b.fail(errTooManyTrailers)
 			}
 			if err := b.trailerField(line); err != nil {
 				return 0, b.fail(err)

@@ -238,7 +238,7 @@ func NewConn(cfg *Config, nc net.Conn, o ConnOptions) *Conn {
 	}
 	c.p = parser{
 		maxLine:    cfg.MaxRequestLineSize,
-		maxHeaders: cfg.MaxRequestHeadersTotalSize,
+		maxHeaders: cfg.MaxRequestHeadersTotalSize + 2, // the empty line that ends the head is not counted, as in Kestrel
 		maxCount:   cfg.MaxRequestHeaderCount,
 	}
 	return c

@@ -48,6 +48,7 @@ var (
 	// Body errors: the handler's Read returns them.
 	errInvalidChunk     = app.Reject(http.StatusBadRequest, "invalid chunked body", metrics.InvalidRequestHeaders)
 	errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large", metrics.MaxRequestHeadersTotalSizeExceed)
+	errTooManyTrailers  = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "too many request trailers", metrics.MaxRequestHeaderCountExceeded)
 	errBodyTimeout      = app.ErrBodyTimeout
 	errChunkLineTooLong = app.Reject(http.StatusBadRequest, "chunk line too long", metrics.InvalidRequestHeaders)
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // headerBlock is the header block being read: a HEADERS frame and the
@@ -331,15 +332,24 @@ func (c *Conn) checkPseudo(st *stream) string {
 	return ""
 }
 
-// endTrailers ends a request with its trailers.
+// endTrailers ends a request with its trailers. Trailers over the header
+// limits are dropped, and the handler's read of the body's end fails with
+// 431, as over HTTP/1.1 and HTTP/3: a request is never served with part
+// of its trailers.
 func (c *Conn) endTrailers(st *stream) error {
 	if c.hb.malformed != "" {
 		return streamErr{st.id, http2.ErrCodeProtocol, c.hb.malformed}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.hb.tooLarge {
+		st.trailers = st.trailers[:0]
+		st.endErr = errTrailersTooLarge
+	}
 	return st.endBodyLocked()
 }
+
+var errTrailersTooLarge = app.Reject(http.StatusRequestHeaderFieldsTooLarge, "request trailers too large", metrics.MaxRequestHeadersTotalSizeExceed)
 
 // encodeHeaders encodes a response head (or trailers: status 0) into the
 // connection's encoding buffer; mu is held.

@@ -40,6 +40,7 @@ type stream struct {
 	bodyOff    int
 	bodyEnded  bool  // END_STREAM arrived
 	bodyErr    error // reading fails with it (a reset, a timeout)
+	endErr     error // reading the body's end fails with it, not io.EOF (trailers over the limits)
 	received   int64 // body bytes received, against content-length
 	recvWindow int64 // the stream's receive window, as the client sees it
 	unacked    int64 // body bytes read but not yet given back to the window
@@ -94,7 +95,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.cond.L = &c.mu
 	st.headBuf = st.headBuf[:0]
 	st.Req = app.Head{Fields: st.Req.Fields[:0]}
-	st.body, st.bodyOff, st.bodyEnded, st.bodyErr = st.body[:0], 0, false, nil
+	st.body, st.bodyOff, st.bodyEnded, st.bodyErr, st.endErr = st.body[:0], 0, false, nil, nil
 	st.received, st.unacked = 0, 0
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
@@ -532,8 +533,7 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	for st.bodyOff == len(st.body) {
 		switch {
 		case st.bodyEnded:
-			st.handTrailers()
-			return 0, io.EOF
+			return 0, st.handTrailers()
 		case st.readExpired:
 			return 0, os.ErrDeadlineExceeded
 		case st.bodyErr != nil:
@@ -549,19 +549,24 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	st.bodyRate.Count(n)
 	c.giveBackFrom(int64(n), int64(n), st, false)
 	if st.bodyOff == len(st.body) && st.bodyEnded {
-		st.handTrailers()
-		return n, io.EOF
+		return n, st.handTrailers()
 	}
 	return n, nil
 }
 
 // handTrailers gives the request's trailers to the handler's request, on
-// the handler's goroutine, as the body's end is read; mu is held.
-func (st *stream) handTrailers() {
+// the handler's goroutine, as the body's end is read, and returns what
+// that read ends with: io.EOF, or why the trailers were refused; mu is
+// held.
+func (st *stream) handTrailers() error {
+	if st.endErr != nil {
+		return st.endErr
+	}
 	for i := 0; i+1 < len(st.trailers); i += 2 {
 		st.AddRequestTrailer(st.trailers[i], st.trailers[i+1])
 	}
 	st.trailers = st.trailers[:0]
+	return io.EOF
 }
 
 // WriteHead queues the response's HEADERS frame, which goes out with the
