@@ -74,6 +74,7 @@ type Conn struct {
 	hb          headerBlock // the header block being read
 	maxStreamID uint32      // the highest stream a client opened (or tried to)
 	gotSettings bool        // the client's first SETTINGS arrived
+	gotAck      bool        // the client acknowledged the server's SETTINGS
 
 	// Shared; mu guards them.
 	mu           sync.Mutex
@@ -158,7 +159,13 @@ func NewConn(cfg *Config, nc net.Conn, opts Options) *Conn {
 	c.out.init(c)
 	c.wfr = http2.NewFramer(&c.out, nil)
 	c.enc = hpack.NewEncoder(encWriter{c})
-	c.dec = hpack.NewDecoder(cfg.HeaderTableSize, c.emit)
+	// The client's encoder starts with HPACK's 4,096-byte table whatever
+	// the server advertises, and may use it until it acknowledges the
+	// server's SETTINGS (RFC 9113, 6.5.3); a smaller HeaderTableSize
+	// binds it from then on (onSettings), a larger one once the client
+	// signals it.
+	c.dec = hpack.NewDecoder(DefaultHeaderTableSize, c.emit)
+	c.dec.SetAllowedMaxDynamicTableSize(max(cfg.HeaderTableSize, DefaultHeaderTableSize))
 	c.dec.SetMaxStringLength(cfg.MaxRequestHeaderFieldSize)
 	c.writeRate.Reset(cfg.MinResponseRate)
 	return c
@@ -265,7 +272,7 @@ func (c *Conn) serve() error {
 		{ID: http2.SettingMaxHeaderListSize, Val: uint32(c.cfg.MaxRequestHeadersTotalSize)},
 		{ID: http2.SettingEnablePush, Val: 0},
 	}
-	if c.cfg.HeaderTableSize != 4096 {
+	if c.cfg.HeaderTableSize != DefaultHeaderTableSize {
 		settings = append(settings, http2.Setting{ID: http2.SettingHeaderTableSize, Val: c.cfg.HeaderTableSize})
 	}
 	if c.cfg.ConnectProtocol {
@@ -535,6 +542,10 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		return err
 	}
 	if f.IsAck() {
+		if !c.gotAck {
+			c.gotAck = true
+			c.dec.SetAllowedMaxDynamicTableSize(c.cfg.HeaderTableSize)
+		}
 		return nil
 	}
 	c.gotSettings = true
