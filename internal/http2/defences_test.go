@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -104,6 +105,41 @@ func TestContinuationFlood(t *testing.T) {
 		if sent > 32<<20 { // what the kernel buffers on loopback, far below the 1.6 GB sent unchecked
 			t.Errorf("CONTINUATION frames of %d bytes: the server read %d bytes before closing", size, sent)
 		}
+	}
+}
+
+// TestLargeHeaderListManyFrames: a header list within a large
+// MaxRequestHeadersTotalSize, sent in CONTINUATION frames of the 16 KiB
+// the server allows, is served, not cut off as a flood: the frame limit
+// grows with the byte limit.
+func TestLargeHeaderListManyFrames(t *testing.T) {
+	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString(string(ex.Header("x-f99"))[:3]) }, func(cfg *Config) {
+		cfg.MaxRequestHeadersTotalSize = 5 << 20
+		cfg.MaxRequestHeaderFieldSize = 5 << 20
+		cfg.MaxRequestHeaderCount = 200
+	})
+	c := dialRaw(t, s.addr)
+	var extra []string
+	for i := range 150 {
+		extra = append(extra, fmt.Sprintf("x-f%d", i), fmt.Sprintf("%03d", i)+strings.Repeat("0123456789", 2500))
+	}
+	block := c.headerBlock("GET", "/", extra...)
+	frames := 0
+	for first := true; len(block) > 0; first = false {
+		n := min(len(block), DefaultMaxFrameSize)
+		if first {
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:n], EndStream: true, EndHeaders: n == len(block)})
+		} else {
+			c.fr.WriteContinuation(1, n == len(block), block[:n])
+		}
+		block = block[n:]
+		frames++
+	}
+	if frames <= 128 {
+		t.Fatalf("%d frames: the test needs more than 128", frames)
+	}
+	if status := c.status(1); status != 200 {
+		t.Fatalf("a header list in %d frames: %d", frames, status)
 	}
 }
 

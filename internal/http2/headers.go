@@ -40,12 +40,16 @@ type headerBlock struct {
 	cookies                                   []int // indexes of the cookie fields
 }
 
-// maxContinuations bounds the CONTINUATION frames of one header block, and
-// maxRawBlock its encoded bytes (CVE-2023-45288): a client that keeps
-// sending them is cut off before the decoder works on them.
-const maxContinuations = 128
-
+// maxRawBlock bounds the encoded bytes of one header block, and
+// maxContinuations its CONTINUATION frames (CVE-2023-45288): a client that
+// keeps sending them is cut off before the decoder works on them. The
+// frames are allowed an average of 1 KiB, at least 128 of them: a header
+// list within MaxRequestHeadersTotalSize, however large that is set, fits
+// in frames of SETTINGS_MAX_FRAME_SIZE (16 KiB at least), and empty ones
+// count as control frames too.
 func (c *Conn) maxRawBlock() int { return 2*c.cfg.MaxRequestHeadersTotalSize + 64<<10 }
+
+func (c *Conn) maxContinuations() int { return max(128, c.maxRawBlock()>>10) }
 
 // onHeaders starts a header block: a new request, or a request's
 // trailers.
@@ -97,7 +101,7 @@ func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 		return connErr(http2.ErrCodeProtocol, "unexpected CONTINUATION for stream %d", f.StreamID)
 	}
 	c.hb.frames++
-	if c.hb.frames > maxContinuations {
+	if c.hb.frames > c.maxContinuations() {
 		return connErr(http2.ErrCodeEnhanceYourCalm, "too many CONTINUATION frames")
 	}
 	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
