@@ -183,7 +183,9 @@ type Http2Limits struct {
 	MaxStreamsPerConnection uint32
 
 	// HeaderTableSize is the size of the HPACK decoder's dynamic table,
-	// in bytes. Zero means 4096; NoHeaderTable turns the table off.
+	// in bytes. Zero means 4096; NoHeaderTable turns the table off. It
+	// binds a client once it has acknowledged the server's SETTINGS: until
+	// then HTTP/2 lets it use 4096 bytes (RFC 9113, 6.5.3).
 	HeaderTableSize uint32
 
 	// MaxFrameSize is the largest frame payload a client may send, from
