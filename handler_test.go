@@ -1024,6 +1024,58 @@ func TestHandlerUnreadBody(t *testing.T) {
 	}
 }
 
+// TestHandlerUnreadBodyOverLimit: the server reads an unread body to keep
+// the connection only within the request's MaxRequestBodySize, as Kestrel
+// does: a body of exactly the limit is drained and the pipelined request
+// after it served; one byte more, with Content-Length or chunked, closes
+// the connection after the response instead.
+func TestHandlerUnreadBodyOverLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 100
+	addr := startServer(t, &Server{Limits: Limits{MaxRequestBodySize: limit}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	})})
+	chunked := func(n int) string {
+		return fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", n, strings.Repeat("a", n))
+	}
+	length := func(n int) string {
+		return fmt.Sprintf("Content-Length: %d\r\n\r\n%s", n, strings.Repeat("a", n))
+	}
+	for _, tc := range []struct {
+		name string
+		body string
+		kept bool
+	}{
+		{"Content-Length at the limit", length(limit), true},
+		{"Content-Length one over", length(limit + 1), false},
+		{"chunked at the limit", chunked(limit), true},
+		{"chunked one over", chunked(limit + 1), false},
+		{"chunked far over", chunked(200_000), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, addr)
+			go io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\n"+tc.body+"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(b) != "/a" || resp.Close == tc.kept {
+				t.Fatalf("/a: %d %q, Connection: close %v; want 200 \"/a\", close %v", resp.StatusCode, b, resp.Close, !tc.kept)
+			}
+			resp, err = http.ReadResponse(br, nil)
+			switch {
+			case tc.kept && err != nil:
+				t.Fatalf("/b after a drained body: %v", err)
+			case !tc.kept && err == nil:
+				t.Fatalf("/b was served after an unread body over the limit: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
 func TestHandlerBodyTooLargeAnswer(t *testing.T) {
 	t.Parallel()
 	addr := startServer(t, &Server{Limits: Limits{MaxRequestBodySize: 1000}, Handler: echoHandler(nil)})

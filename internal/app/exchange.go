@@ -392,6 +392,9 @@ func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
 // MaxRequestBodySize is this request's body limit; < 0 means unlimited.
 func (ex *Exchange) MaxRequestBodySize() int64 { return ex.body.limit }
 
+// BodyRead is how many body bytes the handler has read.
+func (ex *Exchange) BodyRead() int64 { return ex.body.read }
+
 // SetMinRequestBodyDataRate sets this request's minimum body data rate;
 // the zero Rate turns the check off.
 func (ex *Exchange) SetMinRequestBodyDataRate(r Rate) { ex.s.SetMinRequestBodyRate(r) }

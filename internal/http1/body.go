@@ -53,19 +53,24 @@ func (b *body) end() {
 func (b *body) done() bool { return b.eof }
 
 // drainable reports whether the unread rest of the body is worth reading
-// to keep the connection.
+// to keep the connection: no more than maxDrain bytes, and none past the
+// request's body limit (a body over it closes the connection, as in
+// Kestrel).
 func (b *body) drainable() bool {
 	if b.err != nil || !b.ex.continued {
 		return false
 	}
 	if b.chunked {
-		return true // tried; drain gives up past maxDrain
+		return true // tried; drain gives up past maxDrain or the limit
+	}
+	if limit := b.ex.MaxRequestBodySize(); limit >= 0 && b.ex.Req.ContentLength > limit {
+		return false
 	}
 	return b.remain <= maxDrain
 }
 
-// drain reads and drops the rest of the body, up to maxDrain bytes, and
-// reports whether the body ended.
+// drain reads and drops the rest of the body, up to maxDrain bytes and
+// within the request's body limit, and reports whether the body ended.
 func (b *body) drain() bool {
 	if !b.drainable() {
 		return false
@@ -73,16 +78,20 @@ func (b *body) drain() bool {
 	c := b.ex.c
 	c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	defer c.setPhase(phaseNone, 0)
+	budget := int64(maxDrain)
+	if limit := b.ex.MaxRequestBodySize(); limit >= 0 {
+		budget = min(budget, limit-b.ex.BodyRead())
+	}
 	var scratch [1024]byte
 	var total int64
-	for !b.eof && total <= maxDrain {
+	for !b.eof && total <= budget {
 		n, err := b.Read(scratch[:])
 		total += int64(n)
 		if err != nil && err != io.EOF {
 			return false
 		}
 	}
-	return b.eof
+	return b.eof && total <= budget
 }
 
 // Read reads body bytes. The first read sends 100 Continue when the
