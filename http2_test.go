@@ -350,7 +350,8 @@ func TestHTTP2Flush(t *testing.T) {
 }
 
 // TestHTTP2ResponseControllerDeadlines: a read deadline fails a read that
-// waits for body bytes with os.ErrDeadlineExceeded; a write deadline
+// waits for body bytes with os.ErrDeadlineExceeded, and so does one set
+// to now, from another goroutine, while the read waits; a write deadline
 // abandons a response the client does not read, and the client sees the
 // stream end in an error.
 func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
@@ -363,6 +364,17 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 		if err := rc.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
 			t.Errorf("SetReadDeadline: %v", err)
 		}
+		_, err := io.ReadAll(r.Body)
+		readErr <- err
+		rc.SetReadDeadline(time.Time{})
+		w.WriteHeader(http.StatusRequestTimeout)
+	})
+	mux.HandleFunc("/readnow", func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		go func() {
+			time.Sleep(100 * time.Millisecond) // the read below waits by now
+			rc.SetReadDeadline(time.Now())
+		}()
 		_, err := io.ReadAll(r.Body)
 		readErr <- err
 		rc.SetReadDeadline(time.Time{})
@@ -384,23 +396,25 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 	})
 	s := startH2(t, &Server{Handler: mux})
 	forEachClient(t, s, func(t *testing.T, c h2Client) {
-		pr, pw := io.Pipe()
-		defer pw.Close()
-		go pw.Write([]byte("some, but not all of the body"))
-		start := time.Now()
-		resp, err := c.c.Do(newReq(t, "POST", c.base+"/read", pr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if err := <-readErr; !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("read past the deadline: %v, want os.ErrDeadlineExceeded", err)
-		}
-		if resp.StatusCode != http.StatusRequestTimeout || time.Since(start) > 5*time.Second {
-			t.Errorf("read deadline: %d after %v", resp.StatusCode, time.Since(start))
+		for _, path := range []string{"/read", "/readnow"} {
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			go pw.Write([]byte("some, but not all of the body"))
+			start := time.Now()
+			resp, err := c.c.Do(newReq(t, "POST", c.base+path, pr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if err := <-readErr; !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("%s: read past the deadline: %v, want os.ErrDeadlineExceeded", path, err)
+			}
+			if resp.StatusCode != http.StatusRequestTimeout || time.Since(start) > 3*time.Second {
+				t.Errorf("%s: read deadline: %d after %v", path, resp.StatusCode, time.Since(start))
+			}
 		}
 
-		resp, err = c.c.Do(newReq(t, "GET", c.base+"/write", nil))
+		resp, err := c.c.Do(newReq(t, "GET", c.base+"/write", nil))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -871,6 +871,7 @@ func (st *stream) SetReadDeadline(t time.Time) error {
 		st.readTimer = time.AfterFunc(d, fire)
 	} else {
 		st.readExpired = true
+		st.cond.Broadcast() // a read waiting now fails now
 	}
 	return nil
 }
