@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/kestrel-go/kestrel/internal/app"
 )
@@ -157,6 +158,13 @@ func (c *Context) SetMaxRequestBodySize(n int64) error {
 	}
 	return c.ex().SetMaxRequestBodySize(n)
 }
+
+// SetReadDeadline sets when a read of the request body that is still
+// waiting for the client fails with an error wrapping
+// os.ErrDeadlineExceeded, as http.ResponseController's does; the zero
+// time means no deadline. It may be called from another goroutine while
+// the handler reads.
+func (c *Context) SetReadDeadline(t time.Time) error { return c.ex().Stream().SetReadDeadline(t) }
 
 // SetMinRequestBodyDataRate sets this request's minimum body data rate;
 // the zero DataRate turns the check off.

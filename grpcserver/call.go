@@ -78,6 +78,10 @@ func (s *Server) serve(t transport) {
 	defer s.end(c)
 	defer c.cancel()
 	st := c.run()
+	if st.Code() == codes.OK && c.cctx.Err() == context.DeadlineExceeded {
+		// Too late: grpc-go's server has reset the stream at the deadline.
+		st = statusDeadline
+	}
 	c.body.release()
 	c.writeStatus(st)
 	c.finishStats(st)
@@ -102,9 +106,8 @@ func (c *call) setUp() (*status.Status, int) {
 	if !web && t.protoMajor() < 2 {
 		return status.New(codes.Internal, "gRPC requires HTTP/2"), http.StatusHTTPVersionNotSupported
 	}
-	if !t.isPost() {
-		return status.Newf(codes.Internal, "invalid gRPC request method"), http.StatusMethodNotAllowed
-	}
+	// grpc-go's order: malformed headers, the authority, the method, an
+	// expired deadline; then the method's lookup.
 	var timeout time.Duration
 	hasTimeout := false
 	if v := t.header("grpc-timeout"); v != nil {
@@ -118,10 +121,19 @@ func (c *call) setUp() (*status.Status, int) {
 	if st != nil {
 		return st, http.StatusBadRequest
 	}
+	if len(t.authority()) == 0 {
+		return status.New(codes.Internal, "no host or :authority header present"), http.StatusBadRequest
+	}
+	if m := t.method(); string(m) != http.MethodPost {
+		return status.Newf(codes.Internal, "Received a HEADERS frame with :method %q which should be POST", m), http.StatusMethodNotAllowed
+	}
 	c.inMD = md
 	c.codec = codecFor(sub)
 
-	c.cctx.init(t.context(), timeout, hasTimeout)
+	c.cctx.init(t.context(), timeout, hasTimeout, t)
+	if c.cctx.Err() == context.DeadlineExceeded {
+		return statusDeadline, http.StatusOK
+	}
 	ctx := metadata.NewIncomingContext(&c.cctx, md)
 	p := &peer.Peer{Addr: t.remoteAddr(), LocalAddr: t.localAddr()}
 	if cs := t.tls(); cs != nil {
@@ -350,7 +362,10 @@ func (c *call) run() (st *status.Status) {
 	return status.FromContextError(err)
 }
 
-var statusOK = status.New(codes.OK, "")
+var (
+	statusOK       = status.New(codes.OK, "")
+	statusDeadline = status.New(codes.DeadlineExceeded, context.DeadlineExceeded.Error())
+)
 
 // recvUnary decodes a unary call's request message.
 func (c *call) recvUnary(v any) error { return c.RecvMsg(v) }
@@ -402,10 +417,15 @@ func (c *call) writeStatus(st *status.Status) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.headerSent {
-		c.trailersOnly(st, false)
-		appendMD(c.trailer, c.t.addHeader)
-		c.headerSent = true
-		return
+		if c.header.Len() == 0 {
+			c.trailersOnly(st, false)
+			appendMD(c.trailer, c.t.addHeader)
+			c.headerSent = true
+			return
+		}
+		// Header metadata the handler set goes out in a head of its own
+		// before the status, as grpc-go sends it.
+		c.sendHeaderLocked()
 	}
 	if c.web {
 		c.writeWebTrailers(st)

@@ -150,12 +150,9 @@ func (c *call) recvMsg(m any) error {
 	}
 	flag, n := in.buf[0], binary.BigEndian.Uint32(in.buf[1:5])
 	in.buf = in.buf[5:]
-	switch {
-	case flag == 1 && c.recvComp == nil:
-		return status.Error(codes.Internal, "grpc: compressed flag set with identity or empty encoding")
-	case flag > 1:
-		return status.Errorf(codes.Internal, "grpc: received unexpected payload format %d", flag)
-	case int64(n) > int64(c.s.maxRecv):
+	// grpc-go's order: the length against the limit, then the message's
+	// bytes, then its flag.
+	if int64(n) > int64(c.s.maxRecv) {
 		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, c.s.maxRecv)
 	}
 	var data []byte
@@ -177,6 +174,12 @@ func (c *call) recvMsg(m any) error {
 			}
 			return c.readError(err)
 		}
+	}
+	switch {
+	case flag == 1 && c.recvComp == nil:
+		return status.Error(codes.Internal, "grpc: compressed flag set with identity or empty encoding")
+	case flag > 1:
+		return status.Errorf(codes.Internal, "grpc: received unexpected payload format %d", flag)
 	}
 	wire := len(data)
 	if flag == 1 {
@@ -265,7 +268,7 @@ func (c *call) readError(err error) error {
 func (c *call) decompress(data []byte) ([]byte, error) {
 	r, err := c.recvComp.Decompress(bytes.NewReader(data))
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "grpc: failed to decompress the received message: %v", err)
+		return nil, status.Errorf(codes.Internal, "grpc: failed to decompress the message: %v", err)
 	}
 	out, err := io.ReadAll(io.LimitReader(r, int64(c.s.maxRecv)+1))
 	if err != nil {
@@ -283,7 +286,10 @@ func (c *call) send(m any, last bool) error {
 	bp := getBuf(0)
 	defer putBuf(bp)
 	b := append((*bp)[:0], 0, 0, 0, 0, 0)
-	b, err := c.codec.marshal(b, m)
+	var err error
+	if m != nil { // a nil message is sent empty, as grpc-go sends it
+		b, err = c.codec.marshal(b, m)
+	}
 	if err != nil {
 		*bp = b[:0]
 		return status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
@@ -309,7 +315,7 @@ func (c *call) send(m any, last bool) error {
 		*cp = b[:0]
 	}
 	if c.s.maxSend >= 0 && len(b)-5 > c.s.maxSend {
-		return status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", len(b)-5, c.s.maxSend)
+		return status.Errorf(codes.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", len(b)-5, c.s.maxSend)
 	}
 	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-5))
 	c.mu.Lock()
@@ -362,10 +368,10 @@ func registeredCompressors() string {
 // (H, M, S, m, u, n).
 func decodeTimeout(s string) (time.Duration, error) {
 	if len(s) < 2 {
-		return 0, fmt.Errorf("timeout string is too short: %q", s)
+		return 0, fmt.Errorf("transport: timeout string is too short: %q", s)
 	}
 	if len(s) > 9 {
-		return 0, fmt.Errorf("timeout string is too long: %q", s)
+		return 0, fmt.Errorf("transport: timeout string is too long: %q", s)
 	}
 	var unit time.Duration
 	switch s[len(s)-1] {
@@ -382,11 +388,11 @@ func decodeTimeout(s string) (time.Duration, error) {
 	case 'n':
 		unit = time.Nanosecond
 	default:
-		return 0, fmt.Errorf("timeout unit is not recognized: %q", s)
+		return 0, fmt.Errorf("transport: timeout unit is not recognized: %q", s)
 	}
 	n, err := strconv.ParseUint(s[:len(s)-1], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("timeout value is not a number: %q", s)
+		return 0, err // grpc-go's words: strconv's
 	}
 	if unit == time.Hour && n > math.MaxInt64/uint64(time.Hour) {
 		return time.Duration(math.MaxInt64), nil

@@ -174,7 +174,7 @@ func FuzzRecvMsg(f *testing.F) {
 		transcript := func(r io.Reader) string {
 			c := &call{s: NewServer(), body: bodyReader{r: r}, codec: defaultCodec}
 			defer c.body.release()
-			c.cctx.init(t.Context(), 0, false)
+			c.cctx.init(t.Context(), 0, false, nil)
 			c.ctx = &c.cctx
 			if gzipped {
 				c.recvName = "gzip"
@@ -230,7 +230,7 @@ func TestRecvMsgReadAhead(t *testing.T) {
 	for name, wrap := range readers {
 		t.Run(name, func(t *testing.T) {
 			c := &call{s: NewServer(), body: bodyReader{r: wrap(bytes.NewReader(body))}, codec: defaultCodec}
-			c.cctx.init(t.Context(), 0, false)
+			c.cctx.init(t.Context(), 0, false, nil)
 			c.ctx = &c.cctx
 			defer c.body.release()
 			for i, n := range sizes {
@@ -254,7 +254,7 @@ func TestRecvMsgReadAhead(t *testing.T) {
 		for _, cut := range []int{starts[i] + 1, starts[i] + 4, starts[i] + 5, (starts[i] + starts[i+1]) / 2, starts[i+1] - 1} {
 			for name, wrap := range readers {
 				c := &call{s: NewServer(), body: bodyReader{r: wrap(bytes.NewReader(body[:cut]))}, codec: defaultCodec}
-				c.cctx.init(t.Context(), 0, false)
+				c.cctx.init(t.Context(), 0, false, nil)
 				c.ctx = &c.cctx
 				var err error
 				n := 0

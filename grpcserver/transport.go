@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/kestrel-go/kestrel"
 )
@@ -16,7 +17,9 @@ import (
 // http.Handler path each implement it.
 type transport interface {
 	protoMajor() int
-	isPost() bool
+	method() []byte
+	// path is the request's :path, query included, as grpc-go takes a
+	// call's method name from it.
 	path() []byte
 	// header is the first request header called name (lower case), or
 	// nil; the slice is valid until the handler returns.
@@ -43,6 +46,10 @@ type transport interface {
 	// finish sends the head of a response that wrote no body, if not
 	// sent yet, before the call returns.
 	finish()
+	// expire makes a read of the request body that waits for the client
+	// fail now: the call's deadline passed. It is called from another
+	// goroutine while the handler runs.
+	expire()
 }
 
 // nativeTransport serves a call on this module's native path.
@@ -62,8 +69,8 @@ func (t *nativeTransport) protoMajor() int {
 	return 1
 }
 
-func (t *nativeTransport) isPost() bool                  { return string(t.c.Method()) == http.MethodPost }
-func (t *nativeTransport) path() []byte                  { return t.c.Path() }
+func (t *nativeTransport) method() []byte                { return t.c.Method() }
+func (t *nativeTransport) path() []byte                  { return t.c.Target() }
 func (t *nativeTransport) header(name string) []byte     { return t.c.Header(name) }
 func (t *nativeTransport) visitHeaders(v headerVisitor)  { t.visitLowerCase(v) }
 func (t *nativeTransport) authority() []byte             { return t.c.Host() }
@@ -77,6 +84,7 @@ func (t *nativeTransport) addHeader(name, value string)  { t.c.AddHeader(name, v
 func (t *nativeTransport) flush() error                  { return t.c.Flush() }
 func (t *nativeTransport) addTrailer(name, value string) { t.c.AddTrailer(name, value) }
 func (t *nativeTransport) finish()                       {}
+func (t *nativeTransport) expire()                       { t.c.SetReadDeadline(time.Now()) }
 
 func (t *nativeTransport) relaxLimits(clientStreams bool) {
 	t.c.SetMaxRequestBodySize(kestrel.Unlimited)
@@ -124,8 +132,14 @@ type httpTransport struct {
 }
 
 func (t *httpTransport) protoMajor() int { return t.r.ProtoMajor }
-func (t *httpTransport) isPost() bool    { return t.r.Method == http.MethodPost }
-func (t *httpTransport) path() []byte    { return []byte(t.r.URL.Path) }
+func (t *httpTransport) method() []byte  { return []byte(t.r.Method) }
+
+func (t *httpTransport) path() []byte {
+	if t.r.RequestURI != "" {
+		return []byte(t.r.RequestURI)
+	}
+	return []byte(t.r.URL.RequestURI())
+}
 
 func (t *httpTransport) header(name string) []byte {
 	vs := t.r.Header[http.CanonicalHeaderKey(name)]
@@ -200,6 +214,8 @@ func (t *httpTransport) relaxLimits(bool) {}
 // finish sends the head of a response that wrote nothing (a
 // trailers-only response).
 func (t *httpTransport) finish() { t.start() }
+
+func (t *httpTransport) expire() { t.rc.SetReadDeadline(time.Now()) }
 
 // stringAddr is an address known only as a string.
 type stringAddr string

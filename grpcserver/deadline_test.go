@@ -1,0 +1,140 @@
+package grpcserver
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// edgeService's methods end the way grpc-go's server must be matched at
+// its edges: past the deadline, with header metadata and an error, with a
+// nil reply.
+func edgeService() *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: "grpcserver.Edge",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{
+			{MethodName: "Slow", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				var in testgrpc.Empty
+				if err := dec(&in); err != nil {
+					return nil, err
+				}
+				time.Sleep(300 * time.Millisecond) // the context is not looked at
+				return &testgrpc.Empty{}, nil
+			}},
+			{MethodName: "Read", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				var in testgrpc.Empty
+				if err := dec(&in); err != nil {
+					return nil, err // the client never ends its request
+				}
+				return &in, nil
+			}},
+			{MethodName: "HeaderThenError", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				grpc.SetHeader(ctx, metadata.Pairs("x-hdr", "h1"))
+				return nil, status.Error(codes.FailedPrecondition, "no")
+			}},
+			{MethodName: "Nil", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				return nil, nil
+			}},
+		},
+	}
+}
+
+// TestCallEdges: the server enforces a call's deadline itself, for a
+// client that does not (a proxy passing the timeout on): expired on
+// arrival, the handler does not run (DEADLINE_EXCEEDED, before even the
+// method's lookup); a handler that returns after it, or waits for a
+// request that never ends, answers DEADLINE_EXCEEDED at once, not OK late
+// nor a body timeout seconds later. Header metadata set before an error
+// goes out in a head of its own; a nil reply is an empty message. All as
+// grpc-go's own server answers.
+func TestCallEdges(t *testing.T) {
+	gs := NewServer(Logger(quietLogger))
+	gs.RegisterService(edgeService(), nil)
+	ts := startKestrel(t, gs)
+	c := h2cClient()
+	base := "http://" + ts.plain
+	empty := frame(0, nil)
+
+	for _, tc := range []struct {
+		name, path, timeout string
+		status, message     string
+		atMost              time.Duration
+	}{
+		{"expired on arrival", "/grpcserver.Edge/Slow", "0n", "4", "context deadline exceeded", 200 * time.Millisecond},
+		{"expired on arrival, unknown method", "/grpcserver.Edge/Nope", "0S", "4", "context deadline exceeded", 200 * time.Millisecond},
+		{"handler returns after the deadline", "/grpcserver.Edge/Slow", "100m", "4", "context deadline exceeded", 2 * time.Second},
+		{"no deadline", "/grpcserver.Edge/Slow", "", "0", "", 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := map[string]string{}
+			if tc.timeout != "" {
+				h["grpc-timeout"] = tc.timeout
+			}
+			start := time.Now()
+			res := rawCall(t, c, base+tc.path, h, empty)
+			if res.status != tc.status || res.message != tc.message {
+				t.Errorf("grpc-status %q %q, want %q %q", res.status, res.message, tc.status, tc.message)
+			}
+			if d := time.Since(start); d > tc.atMost {
+				t.Errorf("answered after %v", d)
+			}
+		})
+	}
+
+	t.Run("waiting for the request past the deadline", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		req, _ := http.NewRequest("POST", base+"/grpcserver.Edge/Read", pr)
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("grpc-timeout", "100m")
+		go pw.Write([]byte{0, 0, 0}) // part of a message prefix, then nothing
+		start := time.Now()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		st := resp.Trailer.Get("Grpc-Status") + resp.Header.Get("Grpc-Status")
+		if st != "4" || time.Since(start) > 2*time.Second {
+			t.Errorf("HTTP %d, grpc-status %q after %v; want DEADLINE_EXCEEDED at 100 ms", resp.StatusCode, st, time.Since(start))
+		}
+	})
+
+	t.Run("header metadata, then an error", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", base+"/grpcserver.Edge/HeaderThenError", nil)
+		req.Header.Set("Content-Type", "application/grpc")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("X-Hdr") != "h1" || resp.Header.Get("Grpc-Status") != "" || resp.Trailer.Get("Grpc-Status") != "9" {
+			t.Errorf("head %v, trailers %v; want x-hdr in the head, grpc-status 9 in the trailers", resp.Header, resp.Trailer)
+		}
+	})
+
+	t.Run("nil reply", func(t *testing.T) {
+		res := rawCall(t, c, base+"/grpcserver.Edge/Nil", nil, empty)
+		if res.status != "0" || string(res.body) != string(frame(0, nil)) {
+			t.Errorf("grpc-status %q %q, body %x; want OK and one empty message", res.status, res.message, res.body)
+		}
+	})
+
+	t.Run("query in the path", func(t *testing.T) {
+		res := rawCall(t, c, base+"/grpcserver.Edge/Nil?x=1", nil, empty)
+		if res.status != "12" || res.message != "unknown method Nil?x=1 for service grpcserver.Edge" {
+			t.Errorf("grpc-status %q %q, want 12, as grpc-go takes the method from the whole :path", res.status, res.message)
+		}
+	})
+}
