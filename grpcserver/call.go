@@ -268,7 +268,7 @@ func (sc *mdScratch) visit(name, value []byte) {
 		n = "user-agent"
 	case "grpc-accept-encoding":
 		n = "grpc-accept-encoding"
-	case "host", "connection", "content-length", "transfer-encoding":
+	case "host", "connection", "transfer-encoding":
 		return
 	default:
 		if isReserved(string(name)) {
@@ -314,7 +314,7 @@ func isReserved(n string) bool {
 	}
 	switch n {
 	case "content-type", "user-agent", "grpc-message-type", "grpc-encoding", "grpc-message",
-		"grpc-status", "grpc-timeout", "te", "grpc-status-details-bin":
+		"grpc-status", "grpc-timeout", "te":
 		return true
 	}
 	return false
@@ -416,6 +416,11 @@ func (c *call) writeStatus(st *status.Status) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(st.Proto().GetDetails()) > 0 {
+		// The status's details win over the handler's own trailer, as
+		// grpc-go has it.
+		delete(c.trailer, "grpc-status-details-bin")
+	}
 	if !c.headerSent {
 		if c.header.Len() == 0 {
 			c.trailersOnly(st, false)

@@ -1,9 +1,11 @@
 package grpcserver
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +45,11 @@ func edgeService() *grpc.ServiceDesc {
 			}},
 			{MethodName: "Nil", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 				return nil, nil
+			}},
+			{MethodName: "DetailsMetadata", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				md, _ := metadata.FromIncomingContext(ctx)
+				grpc.SetTrailer(ctx, metadata.Pairs("grpc-status-details-bin", "x"))
+				return nil, status.Error(codes.Aborted, strings.Join(md["grpc-status-details-bin"], ",")+" "+strings.Join(md["content-length"], ","))
 			}},
 		},
 	}
@@ -128,6 +135,22 @@ func TestCallEdges(t *testing.T) {
 		res := rawCall(t, c, base+"/grpcserver.Edge/Nil", nil, empty)
 		if res.status != "0" || string(res.body) != string(frame(0, nil)) {
 			t.Errorf("grpc-status %q %q, body %x; want OK and one empty message", res.status, res.message, res.body)
+		}
+	})
+
+	t.Run("grpc-status-details-bin and content-length are metadata", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", base+"/grpcserver.Edge/DetailsMetadata", bytes.NewReader(empty))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Grpc-Status-Details-Bin", "aW4") // "in"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// A trailers-only answer: the status and the trailer in the head.
+		if m, d := resp.Header.Get("Grpc-Message"), resp.Header.Get("Grpc-Status-Details-Bin"); m != "in 5" || d != "eA" {
+			t.Errorf("grpc-message %q, grpc-status-details-bin %q; want \"in 5\" and \"eA\", as grpc-go passes both ways", m, d)
 		}
 	})
 
