@@ -131,6 +131,19 @@ type rawClient struct {
 // server's settings.
 func dialRaw(t *testing.T, addr string, settings ...http2.Setting) *rawClient {
 	t.Helper()
+	c := startRaw(t, addr, settings...)
+	f := c.read()
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		t.Fatalf("first frame %v, want SETTINGS", f)
+	}
+	c.fr.WriteSettingsAck()
+	return c
+}
+
+// startRaw connects and sends the preface and settings, reading nothing:
+// what the client sends next goes before the server's SETTINGS is read.
+func startRaw(t *testing.T, addr string, settings ...http2.Setting) *rawClient {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -143,11 +156,6 @@ func dialRaw(t *testing.T, addr string, settings ...http2.Setting) *rawClient {
 	c.fr.ReadMetaHeaders = c.dec
 	io.WriteString(nc, ClientPreface)
 	c.fr.WriteSettings(settings...)
-	f := c.read()
-	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-		t.Fatalf("first frame %v, want SETTINGS", f)
-	}
-	c.fr.WriteSettingsAck()
 	return c
 }
 

@@ -3,15 +3,11 @@ package http2
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel/internal/app"
 )
@@ -29,18 +25,7 @@ func TestHeaderTableBeforeAck(t *testing.T) {
 			s := newTestServer(t, func(ex *app.Exchange) {
 				ex.WriteString(strconv.Itoa(len(ex.Header("x-v"))))
 			}, func(cfg *Config) { cfg.HeaderTableSize = size })
-			nc, err := net.Dial("tcp", s.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nc.SetDeadline(time.Now().Add(10 * time.Second))
-			t.Cleanup(func() { nc.Close() })
-			c := &rawClient{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
-			c.enc = hpack.NewEncoder(&c.buf)
-			c.dec = hpack.NewDecoder(4096, nil)
-			c.fr.ReadMetaHeaders = c.dec
-			io.WriteString(nc, ClientPreface)
-			c.fr.WriteSettings()
+			c := startRaw(t, s.addr)
 
 			value := strings.Repeat("v", 1000)
 			get := func(id uint32) {
