@@ -965,8 +965,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.closed = true
-	s.stopSockets()
 	ls := s.allListeners()
+	for _, l := range ls {
+		// Responses say Connection: close from before the listeners
+		// refuse connections: a client that sees the refusal never gets
+		// another request of a keep-alive connection served.
+		l.closing.Store(true)
+	}
+	s.stopSockets()
 	var idleGrace time.Duration
 	if s.handedOff {
 		idleGrace = handoffIdleGrace
