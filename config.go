@@ -399,34 +399,87 @@ func noKestrelSection(source string, keys []string) string {
 // limits returns the configured limits over base.
 func (c *Config) limits(base Limits) (Limits, error) {
 	l := c.Limits
+	// The file's values are Kestrel's: null is no limit where Kestrel's
+	// property is nullable, and 0 a real zero, refused where Kestrel
+	// refuses it (a Limits field's zero means its default).
+	null := func(key string) bool { return c.store.IsNull("Kestrel:Limits:" + key) }
+	zero := func(key, fix string) error {
+		return c.limitsErr(fmt.Errorf("kestrel: Limits.%s is 0; %s", key, fix))
+	}
 	set := func(dst *int64, src *int64) {
 		if src != nil {
 			*dst = *src
 			if *src == 0 {
-				*dst = Unlimited // 0 in the file is a real zero; our zero means default
+				*dst = Unlimited // no limit, as our zero means the default
 			}
 		}
 	}
-	setInt := func(dst *int, src *int) {
+	setInt := func(dst *int, src *int, key string) error {
 		if src != nil {
+			if *src == 0 {
+				return zero(key, "use a positive number, or leave it out for the default")
+			}
 			*dst = *src
 		}
+		return nil
+	}
+	setBuffer := func(dst *int64, src *int64, key string) error {
+		switch {
+		case null(key):
+			*dst = Unlimited
+		case src != nil && *src == 0:
+			return zero(key, "use a positive number of bytes, or null for no limit")
+		case src != nil:
+			*dst = *src
+		}
+		return nil
 	}
 	set(&base.MaxConcurrentConnections, l.MaxConcurrentConnections)
 	set(&base.MaxConcurrentUpgradedConnections, l.MaxConcurrentUpgradedConnections)
-	if l.MaxRequestBodySize != nil {
+	switch {
+	case null("MaxRequestBodySize"):
+		base.MaxRequestBodySize = Unlimited
+	case l.MaxRequestBodySize != nil && *l.MaxRequestBodySize == 0:
+		base.MaxRequestBodySize = NoRequestBody
+	case l.MaxRequestBodySize != nil:
 		base.MaxRequestBodySize = *l.MaxRequestBodySize
 	}
-	set(&base.MaxRequestBufferSize, l.MaxRequestBufferSize)
-	set(&base.MaxResponseBufferSize, l.MaxResponseBufferSize)
-	setInt(&base.MaxRequestLineSize, l.MaxRequestLineSize)
-	setInt(&base.MaxRequestHeadersTotalSize, l.MaxRequestHeadersTotalSize)
-	setInt(&base.MaxRequestHeaderCount, l.MaxRequestHeaderCount)
-	if l.KeepAliveTimeout != nil {
-		base.KeepAliveTimeout = time.Duration(*l.KeepAliveTimeout)
+	if err := setBuffer(&base.MaxRequestBufferSize, l.MaxRequestBufferSize, "MaxRequestBufferSize"); err != nil {
+		return base, err
 	}
-	if l.RequestHeadersTimeout != nil {
-		base.RequestHeadersTimeout = time.Duration(*l.RequestHeadersTimeout)
+	if err := setBuffer(&base.MaxResponseBufferSize, l.MaxResponseBufferSize, "MaxResponseBufferSize"); err != nil {
+		return base, err
+	}
+	for _, f := range []struct {
+		dst *int
+		src *int
+		key string
+	}{
+		{&base.MaxRequestLineSize, l.MaxRequestLineSize, "MaxRequestLineSize"},
+		{&base.MaxRequestHeadersTotalSize, l.MaxRequestHeadersTotalSize, "MaxRequestHeadersTotalSize"},
+		{&base.MaxRequestHeaderCount, l.MaxRequestHeaderCount, "MaxRequestHeaderCount"},
+		{&base.Http2.MaxRequestHeaderFieldSize, l.Http2.MaxRequestHeaderFieldSize, "Http2.MaxRequestHeaderFieldSize"},
+		{&base.Http3.MaxRequestHeaderFieldSize, l.Http3.MaxRequestHeaderFieldSize, "Http3.MaxRequestHeaderFieldSize"},
+	} {
+		if err := setInt(f.dst, f.src, f.key); err != nil {
+			return base, err
+		}
+	}
+	for _, f := range []struct {
+		dst *time.Duration
+		src *settings.Duration
+		key string
+	}{
+		{&base.KeepAliveTimeout, l.KeepAliveTimeout, "KeepAliveTimeout"},
+		{&base.RequestHeadersTimeout, l.RequestHeadersTimeout, "RequestHeadersTimeout"},
+		{&base.Http2.KeepAlivePingTimeout, l.Http2.KeepAlivePingTimeout, "Http2.KeepAlivePingTimeout"},
+	} {
+		if f.src != nil {
+			if *f.src == 0 {
+				return base, zero(f.key, "use a positive time, or leave it out for the default")
+			}
+			*f.dst = time.Duration(*f.src)
+		}
 	}
 	rate := func(key string, cfg *DataRateConfig, dst **DataRate) error {
 		if c.store.IsNull("Kestrel:Limits:" + key) {
@@ -456,32 +509,38 @@ func (c *Config) limits(base Limits) (Limits, error) {
 		return base, err
 	}
 	h2, b2 := l.Http2, &base.Http2
-	setU32 := func(dst *uint32, src *uint32) {
-		if src != nil {
-			*dst = *src
+	for _, f := range []struct {
+		dst *uint32
+		src *uint32
+		key string
+	}{
+		{&b2.MaxStreamsPerConnection, h2.MaxStreamsPerConnection, "Http2.MaxStreamsPerConnection"},
+		{&b2.MaxFrameSize, h2.MaxFrameSize, "Http2.MaxFrameSize"},
+		{&b2.InitialConnectionWindowSize, h2.InitialConnectionWindowSize, "Http2.InitialConnectionWindowSize"},
+		{&b2.InitialStreamWindowSize, h2.InitialStreamWindowSize, "Http2.InitialStreamWindowSize"},
+	} {
+		if f.src != nil {
+			if *f.src == 0 {
+				return base, zero(f.key, "use a positive number, or leave it out for the default")
+			}
+			*f.dst = *f.src
 		}
 	}
-	setU32(&b2.MaxStreamsPerConnection, h2.MaxStreamsPerConnection)
 	if h2.HeaderTableSize != nil {
 		b2.HeaderTableSize = *h2.HeaderTableSize
-		if *h2.HeaderTableSize == 0 {
+		switch *h2.HeaderTableSize {
+		case 0:
 			b2.HeaderTableSize = NoHeaderTable // 0 in the file is a real zero
+		case NoHeaderTable:
+			return base, c.limitsErr(fmt.Errorf("kestrel: Limits.Http2.HeaderTableSize is %d; use at most %d bytes, or 0 for no table", *h2.HeaderTableSize, NoHeaderTable-1))
 		}
 	}
-	setU32(&b2.MaxFrameSize, h2.MaxFrameSize)
-	setInt(&b2.MaxRequestHeaderFieldSize, h2.MaxRequestHeaderFieldSize)
-	setU32(&b2.InitialConnectionWindowSize, h2.InitialConnectionWindowSize)
-	setU32(&b2.InitialStreamWindowSize, h2.InitialStreamWindowSize)
 	if h2.KeepAlivePingDelay != nil {
 		b2.KeepAlivePingDelay = time.Duration(*h2.KeepAlivePingDelay)
 		if d := b2.KeepAlivePingDelay; d == time.Duration(maxTimeSpan) || d > 24*365*time.Hour {
 			b2.KeepAlivePingDelay = 0 // TimeSpan.MaxValue: Kestrel's "off"
 		}
 	}
-	if h2.KeepAlivePingTimeout != nil {
-		b2.KeepAlivePingTimeout = time.Duration(*h2.KeepAlivePingTimeout)
-	}
-	setInt(&base.Http3.MaxRequestHeaderFieldSize, l.Http3.MaxRequestHeaderFieldSize)
 	return base, nil
 }
 

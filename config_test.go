@@ -3,7 +3,9 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -74,16 +76,88 @@ func TestConfigSetsEveryLimit(t *testing.T) {
 	if !reflect.DeepEqual(s.Limits, want) {
 		t.Errorf("limits\n got %+v\nwant %+v", s.Limits, want)
 	}
-	// Zero in the file is a real zero for a body limit, and "no limit" for
-	// the connection counts.
-	cfg, err = ParseConfig([]byte(`{"Kestrel": {"Limits": {"MaxRequestBodySize": 0, "MaxConcurrentConnections": 0}}}`), "f", nil, nil)
+}
+
+// TestConfigZeroAndNullLimits: the file's values are Kestrel's. A body
+// limit of 0 allows no body (NoRequestBody, 413 for a request with one),
+// null is no limit where Kestrel's property is nullable, and a 0 that
+// Kestrel refuses is an error naming the key and the fix, never the
+// default in disguise.
+func TestConfigZeroAndNullLimits(t *testing.T) {
+	for _, tc := range []struct {
+		limits string
+		check  func(Limits) bool
+		err    string
+	}{
+		{`"MaxRequestBodySize": 0`, func(l Limits) bool { return l.MaxRequestBodySize == NoRequestBody }, ""},
+		{`"MaxRequestBodySize": null`, func(l Limits) bool { return l.MaxRequestBodySize == Unlimited }, ""},
+		{`"MaxRequestBufferSize": null, "MaxResponseBufferSize": null`, func(l Limits) bool {
+			return l.MaxRequestBufferSize == Unlimited && l.MaxResponseBufferSize == Unlimited
+		}, ""},
+		{`"MaxConcurrentConnections": 0`, func(l Limits) bool { return l.MaxConcurrentConnections == Unlimited }, ""},
+		{`"Http2": {"HeaderTableSize": 0}`, func(l Limits) bool { return l.Http2.HeaderTableSize == NoHeaderTable }, ""},
+		{`"Http2": {"KeepAlivePingDelay": "10675199.02:48:05.4775807"}`, func(l Limits) bool { return l.Http2.KeepAlivePingDelay == 0 }, ""}, // TimeSpan.MaxValue: no pings
+		{`"KeepAliveTimeout": "10675199.02:48:05.4775807"`, func(l Limits) bool { return l.KeepAliveTimeout == math.MaxInt64 }, ""},
+		{`"MaxRequestBufferSize": 0`, nil, "Kestrel:Limits:MaxRequestBufferSize is 0; use a positive number of bytes, or null for no limit"},
+		{`"MaxResponseBufferSize": 0`, nil, "Kestrel:Limits:MaxResponseBufferSize is 0; use a positive number of bytes, or null for no limit"},
+		{`"MaxRequestLineSize": 0`, nil, "Kestrel:Limits:MaxRequestLineSize is 0; use a positive number, or leave it out for the default"},
+		{`"MaxRequestHeadersTotalSize": 0`, nil, "Kestrel:Limits:MaxRequestHeadersTotalSize is 0"},
+		{`"MaxRequestHeaderCount": 0`, nil, "Kestrel:Limits:MaxRequestHeaderCount is 0"},
+		{`"KeepAliveTimeout": "00:00:00"`, nil, "Kestrel:Limits:KeepAliveTimeout is 0; use a positive time, or leave it out for the default"},
+		{`"RequestHeadersTimeout": "0s"`, nil, "Kestrel:Limits:RequestHeadersTimeout is 0"},
+		{`"Http2": {"MaxStreamsPerConnection": 0}`, nil, "Kestrel:Limits:Http2:MaxStreamsPerConnection is 0"},
+		{`"Http2": {"MaxFrameSize": 0}`, nil, "Kestrel:Limits:Http2:MaxFrameSize is 0"},
+		{`"Http2": {"MaxRequestHeaderFieldSize": 0}`, nil, "Kestrel:Limits:Http2:MaxRequestHeaderFieldSize is 0"},
+		{`"Http2": {"InitialConnectionWindowSize": 0}`, nil, "Kestrel:Limits:Http2:InitialConnectionWindowSize is 0"},
+		{`"Http2": {"InitialStreamWindowSize": 0}`, nil, "Kestrel:Limits:Http2:InitialStreamWindowSize is 0"},
+		{`"Http2": {"KeepAlivePingTimeout": "00:00:00"}`, nil, "Kestrel:Limits:Http2:KeepAlivePingTimeout is 0"},
+		{`"Http2": {"HeaderTableSize": 4294967295}`, nil, "Kestrel:Limits:Http2:HeaderTableSize is 4294967295; use at most 4294967294 bytes, or 0 for no table"},
+		{`"Http3": {"MaxRequestHeaderFieldSize": 0}`, nil, "Kestrel:Limits:Http3:MaxRequestHeaderFieldSize is 0"},
+	} {
+		t.Run(tc.limits, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(`{"Kestrel": {"Limits": {`+tc.limits+`}}}`), "f.json", nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Server{}
+			err = cfg.Apply(s)
+			switch {
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			case tc.err != "" && !strings.Contains(err.Error(), "f.json"):
+				t.Errorf("error %q does not name the file", err)
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err == "" && !tc.check(s.Limits):
+				t.Errorf("limits %+v", s.Limits)
+			}
+		})
+	}
+
+	// A body limit of 0 answers a request with a body 413, and serves one
+	// without.
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Limits": {"MaxRequestBodySize": 0}}}`), "f.json", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = &Server{}
-	cfg.Apply(s)
-	if s.Limits.MaxRequestBodySize != 0 || s.Limits.MaxConcurrentConnections != Unlimited {
-		t.Errorf("zeros: %+v", s.Limits)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err == nil {
+			io.WriteString(w, "ok")
+		}
+	})}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, s)
+	for body, want := range map[string]int{"": 200, "x": 413} {
+		resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("a body of %d bytes under a limit of 0: %d, want %d", len(body), resp.StatusCode, want)
+		}
 	}
 }
 

@@ -12,6 +12,11 @@ import (
 // the field's doc says so.
 const Unlimited = -1
 
+// NoRequestBody, as MaxRequestBodySize, allows no request body at all:
+// Kestrel's limit of 0 bytes, which the field's zero value cannot say (it
+// means the default). A request with a body is answered with 413.
+const NoRequestBody = -2
+
 // Kestrel's defaults for the fields of [Limits].
 const (
 	DefaultMaxRequestBodySize         = 30_000_000
@@ -68,7 +73,7 @@ type Limits struct {
 	// MaxRequestBodySize is the largest request body, in bytes, that a
 	// handler may read; reading past it fails and the request is answered
 	// with 413 Payload Too Large. Zero means 30,000,000 bytes; Unlimited
-	// turns the check off.
+	// turns the check off; NoRequestBody allows no body.
 	MaxRequestBodySize int64
 
 	// MaxRequestLineSize is the longest request line, in bytes, counting
@@ -347,8 +352,8 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, fmt.Errorf("kestrel: Limits.MaxResponseBufferSize is %d; use a positive number of bytes, 0 for the default, or Unlimited", l.MaxResponseBufferSize)
 	case l.MaxConcurrentConnections < 0 && l.MaxConcurrentConnections != Unlimited:
 		return l, fmt.Errorf("kestrel: Limits.MaxConcurrentConnections is %d; use a positive number, or 0 or Unlimited for no limit", l.MaxConcurrentConnections)
-	case l.MaxRequestBodySize < 0 && l.MaxRequestBodySize != Unlimited:
-		return l, fmt.Errorf("kestrel: Limits.MaxRequestBodySize is %d; use a positive number of bytes, or Unlimited", l.MaxRequestBodySize)
+	case l.MaxRequestBodySize < 0 && l.MaxRequestBodySize != Unlimited && l.MaxRequestBodySize != NoRequestBody:
+		return l, fmt.Errorf("kestrel: Limits.MaxRequestBodySize is %d; use a positive number of bytes, Unlimited, or NoRequestBody", l.MaxRequestBodySize)
 	case l.MaxRequestLineSize < 16:
 		return l, fmt.Errorf("kestrel: Limits.MaxRequestLineSize is %d; use at least 16 bytes (default %d)", l.MaxRequestLineSize, DefaultMaxRequestLineSize)
 	case l.MaxRequestHeadersTotalSize < 2:

@@ -100,11 +100,15 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 	if s.metrics != nil {
 		handler = s.measureRequests(handler)
 	}
+	bodyLimit := limits.MaxRequestBodySize
+	if bodyLimit == NoRequestBody {
+		bodyLimit = 0
+	}
 	appCfg := &app.Config{
 		Logger:             s.log,
 		Heartbeat:          s.hb,
 		ServerHeader:       st.serverHeader,
-		MaxRequestBodySize: limits.MaxRequestBodySize,
+		MaxRequestBodySize: bodyLimit,
 		Handler:            handler,
 		Workers:            s.workers,
 	}

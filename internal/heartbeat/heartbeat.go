@@ -4,6 +4,7 @@
 package heartbeat
 
 import (
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,12 @@ func (h *Heartbeat) Now() int64 { return h.now.Load() }
 // behind the real start, so a tick finds a timeout passed only an Interval
 // later (as Kestrel's timeouts, never early, and at most two Intervals
 // late).
-func Deadline(start int64, d time.Duration) int64 { return start + int64(d) + int64(Interval) }
+func Deadline(start int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-int64(Interval)-start {
+		return math.MaxInt64 // a timeout longer than the clock can count never passes
+	}
+	return start + int64(d) + int64(Interval)
+}
 
 // Passed reports whether a timeout of d that started at the Now time start
 // (0: not started) has passed at the Now time now; d <= 0 never passes.

@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"math"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -30,4 +31,27 @@ func TestDateLineAndTicks(t *testing.T) {
 		t.Errorf("Now is %v old", d)
 	}
 	New(nil).Stop() // stopping an unstarted heartbeat returns
+}
+
+// TestDeadline: a timeout passes an Interval after its end, never early;
+// one longer than the clock can count (as long as .NET's TimeSpan.MaxValue,
+// which Kestrel's settings use for "never") never passes, rather than
+// wrapping into the past.
+func TestDeadline(t *testing.T) {
+	start := int64(5 * time.Hour)
+	for _, tc := range []struct {
+		d      time.Duration
+		now    int64
+		passed bool
+	}{
+		{time.Second, start + int64(time.Second), false},
+		{time.Second, start + int64(time.Second+Interval) + 1, true},
+		{math.MaxInt64, start + int64(time.Second), false},
+		{math.MaxInt64, math.MaxInt64 - 1, false},
+		{math.MaxInt64 - Interval, start + int64(1000*time.Hour), false},
+	} {
+		if got := Passed(tc.now, start, tc.d); got != tc.passed {
+			t.Errorf("Passed(%d, %d, %v) = %v, want %v", tc.now, start, tc.d, got, tc.passed)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -460,8 +461,15 @@ func ParseDuration(text string) (time.Duration, error) {
 	if err := errors.Join(err1, err2, err3); err != nil || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec >= 60 {
 		return 0, fmt.Errorf("%q is not a duration (use \"hh:mm:ss\", \"d.hh:mm:ss\" or \"5s\")", text)
 	}
-	d := time.Duration(days)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
-		time.Duration(sec*float64(time.Second))
+	d := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec*float64(time.Second))
+	if days > int64((math.MaxInt64-d)/(24*time.Hour)) {
+		// Longer than a Duration holds (about 292 years; .NET's
+		// TimeSpan.MaxValue, which Kestrel's settings use for "never", is
+		// 29,227 years): the longest Duration, which means the same.
+		d = math.MaxInt64
+	} else {
+		d += time.Duration(days) * 24 * time.Hour
+	}
 	if neg {
 		d = -d
 	}

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,13 @@ func TestParseDuration(t *testing.T) {
 		{"soon", 0, false},
 		{"5", 0, false},
 		{"1:2:3:4", 0, false},
+		// Longer than a Duration holds: the longest one, never a wrap to
+		// a negative or small value.
+		{"10675199.02:48:05.4775807", math.MaxInt64, true}, // .NET's TimeSpan.MaxValue
+		{"200000.00:00:00", math.MaxInt64, true},
+		{"106751.23:47:16.854775807", math.MaxInt64, true},
+		{"106751.00:00:00", 106751 * 24 * time.Hour, true},
+		{"-200000.00:00:00", -math.MaxInt64, true},
 	} {
 		got, err := ParseDuration(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
