@@ -2,8 +2,10 @@ package kestrel
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,4 +164,46 @@ func TestServerUnixSocketMode(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), want)
 		}
 	}
+}
+
+// TestURLEdges: URL prefixes at the edges of their syntax bind what they
+// name, or fail with an error that says how to write them.
+func TestURLEdges(t *testing.T) {
+	for _, tc := range []struct {
+		url              string
+		network, address string // what parseURL makes of it
+		err              string
+	}{
+		{url: "http://[::ffff:127.0.0.1]:0", network: "tcp4", address: "127.0.0.1:0"}, // reachable over IPv4 only
+		{url: "http://0.0.0.0:8080", network: "tcp4", address: "0.0.0.0:8080"},
+		{url: "http://[::]:8080", network: "tcp", address: "[::]:8080"},
+		{url: "http://[fe80::1%lo]:8080", network: "tcp6", address: "[fe80::1%lo]:8080"},
+		{url: "http://::1:5000", err: "an IPv6 address goes in brackets, as in http://[::1]:5000"},
+		{url: "http://fe80::1:8080", err: "an IPv6 address goes in brackets, as in http://[fe80::1]:8080"},
+		{url: "http://[127.0.0.1]:80", err: `"127.0.0.1" is not an IPv6 address`},
+		{url: "http://127.0.0.1:1;http://127.0.0.1:2", err: "one URL per endpoint"},
+		{url: "unix:/" + strings.Repeat("a", maxUnixPath()), err: fmt.Sprintf("a Unix socket path has at most %d bytes here, and this one has %d", maxUnixPath(), maxUnixPath()+1)},
+		{url: "unix:/" + strings.Repeat("a", maxUnixPath()-1), network: "unix", address: "/" + strings.Repeat("a", maxUnixPath()-1)},
+	} {
+		eps, err := parseURL(tc.url)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v, want an error containing %q", tc.url, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.url, err)
+		case len(eps) != 1 || eps[0].network != tc.network || eps[0].address != tc.address:
+			t.Errorf("%s: %+v, want %s %s", tc.url, eps, tc.network, tc.address)
+		}
+	}
+	// The IPv4-mapped address binds, and is served.
+	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	if err := s.ListenURL("http://[::ffff:127.0.0.1]:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

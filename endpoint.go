@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,6 +318,9 @@ func parseURL(raw string) ([]endpoint, error) {
 	if parts := strings.Split(raw, ","); len(parts) > 1 && slices.ContainsFunc(parts[1:], looksLikeURL) {
 		return nil, fmt.Errorf("kestrel: URL %q: URLs are separated by ';', not ',': use %q", raw, strings.Join(parts, ";"))
 	}
+	if parts := strings.Split(raw, ";"); len(parts) > 1 && slices.ContainsFunc(parts[1:], looksLikeURL) {
+		return nil, fmt.Errorf("kestrel: URL %q: one URL per endpoint; give each URL an endpoint of its own", raw)
+	}
 	if path, ok := cutPrefixFold(raw, "unix:"); ok {
 		return unixEndpoint(path, "http", raw)
 	}
@@ -349,16 +354,19 @@ func parseURL(raw string) ([]endpoint, error) {
 		if port != "" && port[0] != ':' {
 			return nil, fmt.Errorf("kestrel: URL %q: malformed URL (use %s://[ipv6]:port)", raw, scheme)
 		}
-		if net.ParseIP(host) == nil {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
 			return nil, fmt.Errorf("kestrel: URL %q: %q is not an IPv6 address", raw, host)
 		}
 	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		host, port = hostport[:i], hostport[i:]
+		if strings.Contains(host, ":") {
+			return nil, fmt.Errorf("kestrel: URL %q: an IPv6 address goes in brackets, as in %s://[%s]%s", raw, scheme, host, port)
+		}
 	}
 	if host == "" {
 		return nil, fmt.Errorf("kestrel: URL %q: missing host (use %s://localhost:port, or %s://*:port for every address)", raw, scheme, scheme)
 	}
-	if _, err := url.Parse(scheme + "://" + hostport); err != nil && host != "*" && host != "+" {
+	if _, err := url.Parse(scheme + "://" + strings.Replace(hostport, "%", "%25", 1)); err != nil && host != "*" && host != "+" {
 		return nil, fmt.Errorf("kestrel: URL %q: %w", raw, errors.Unwrap(err))
 	}
 	p := 80
@@ -403,13 +411,15 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 		return []endpoint{v4, v6}, nil
 	}
 	ep := base
-	switch ip := net.ParseIP(host); {
-	case ip != nil && ip.To4() != nil && !strings.Contains(host, ":"):
-		ep.network, ep.address = "tcp4", net.JoinHostPort(ip.String(), p)
-	case ip != nil && ip.IsUnspecified():
+	switch ip, err := netip.ParseAddr(host); {
+	case err == nil && ip.Unmap().Is4():
+		// An IPv4 address, or one mapped into IPv6 (::ffff:127.0.0.1),
+		// which only IPv4 clients can reach.
+		ep.network, ep.address = "tcp4", net.JoinHostPort(ip.Unmap().String(), p)
+	case err == nil && ip.IsUnspecified():
 		ep.network, ep.address, ep.anyIP = "tcp", "[::]:"+p, true
-	case ip != nil:
-		ep.network, ep.address = "tcp6", net.JoinHostPort(ip.String(), p)
+	case err == nil:
+		ep.network, ep.address = "tcp6", net.JoinHostPort(ip.String(), p) // a zone stays: fe80::1%eth0
 	default:
 		// Host names, "*" and "+" are not special: they bind every address.
 		ep.network, ep.address, ep.anyIP = "tcp", "[::]:"+p, true
@@ -423,6 +433,9 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 func unixEndpoint(path, scheme, raw string) ([]endpoint, error) {
 	if path == "" || !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path must be absolute, as in unix:/run/app.sock", raw)
+	}
+	if max := maxUnixPath(); len(path) > max {
+		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path has at most %d bytes here, and this one has %d; use a shorter one, such as /run/app/app.sock", raw, max, len(path))
 	}
 	return []endpoint{{network: "unix", address: path, url: raw, scheme: scheme, port: -1}}, nil
 }
@@ -488,4 +501,14 @@ func systemdListeners() ([]net.Listener, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxUnixPath is the longest Unix socket path the system takes: its
+// sockaddr_un's sun_path less the terminating NUL (108 bytes on Linux, 104
+// on the BSDs and macOS).
+func maxUnixPath() int {
+	if runtime.GOOS == "linux" || runtime.GOOS == "android" {
+		return 107
+	}
+	return 103
 }
