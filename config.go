@@ -654,6 +654,7 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
+			h.origin = c.source("Kestrel:Certificates:Default") + "Kestrel:Certificates:Default"
 			f.defaultHTTPS = h
 		}
 		if c.Acme != nil && def.Acme == nil {

@@ -576,3 +576,47 @@ func TestConfigMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCertificateErrorsNameTheirKey: a certificate that fails names
+// the key to fix and its file: Certificates:Default's wrong password names
+// that key (and the endpoint using it), not only the endpoint; an https
+// endpoint with no certificate at all names its own key and file.
+func TestConfigCertificateErrorsNameTheirKey(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // no development certificate
+	t.Setenv("HOME", t.TempDir())
+	openssl := needTool(t, "openssl")
+	pki := newTestPKI(t)
+	c, k := pki.issue(t, "site", false, "localhost", "127.0.0.1")
+	if out, err := exec.Command(openssl, "pkcs12", "-export", "-out", filepath.Join(pki.dir, "site.pfx"), "-inkey", k, "-in", c, "-passout", "pass:pw").CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v %s", err, out)
+	}
+	for _, tc := range []struct {
+		json string
+		want []string
+	}{
+		{`{"Kestrel": {"Certificates": {"Default": {"Path": "site.pfx", "Password": "wrong"}}, "Endpoints": {"Web": {"Url": "https://127.0.0.1:0"}}}}`,
+			[]string{"appsettings.json: Kestrel:Certificates:Default (for", "Kestrel:Endpoints:Web", "site.pfx", "password"}},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "https://127.0.0.1:0"}}}}`,
+			[]string{"appsettings.json: Kestrel:Endpoints:B (https://127.0.0.1:0)", "no certificate"}},
+	} {
+		file := filepath.Join(pki.dir, "appsettings.json")
+		if err := os.WriteFile(file, []byte(tc.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{Logger: discardLogger()}
+		if err := cfg.Apply(s); err != nil {
+			t.Fatal(err)
+		}
+		err = s.Start()
+		s.Close()
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s:\n%v\nwant it to contain %q", tc.json, err, w)
+			}
+		}
+	}
+}

@@ -131,6 +131,11 @@ type HTTPS struct {
 	// server's default (a configuration file endpoint that sets TLS
 	// options but no certificate).
 	defaultCertificate bool
+
+	// origin is where these options come from when it is not the
+	// endpoint that uses them (Certificates:Default, with its file), for
+	// messages.
+	origin string
 }
 
 // SNI is the certificate and options for the host names of one entry of

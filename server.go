@@ -587,12 +587,16 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 			ep.tls = te
 			continue
 		}
+		name := ep.url
+		if ep.origin != "" {
+			name = ep.origin + " (" + ep.url + ")"
+		}
 		h := ep.opts.HTTPS
 		if h == nil || h.defaultCertificate {
 			def := def
 			if def == nil {
 				var err error
-				if def, err = devCertificate(ep.url); err != nil {
+				if def, err = devCertificate(name); err != nil {
 					return err
 				}
 				logevents.General(s.log, slog.LevelInfo, "UsingDevelopmentCertificate", "Using the development certificate for "+ep.url+".")
@@ -610,10 +614,11 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				}
 				h = &merged
 			}
-		}
-		name := ep.url
-		if ep.origin != "" {
-			name = ep.origin + " (" + ep.url + ")"
+			if def.origin != "" {
+				// What fails is the default certificate: its key is the one
+				// to fix.
+				name = def.origin + " (for " + name + ")"
+			}
 		}
 		var te *tlsEndpoint
 		var err error

@@ -639,6 +639,10 @@ func (b *binder) bind(key string, v reflect.Value) {
 		v.SetBool(x)
 	case v.CanInt():
 		x, err := strconv.ParseInt(text, 10, v.Type().Bits())
+		if errors.Is(err, strconv.ErrRange) {
+			b.fail(key, val, fmt.Sprintf("a whole number from %d to %d", int64(-1)<<(v.Type().Bits()-1), uint64(1)<<(v.Type().Bits()-1)-1))
+			return
+		}
 		if err != nil {
 			b.fail(key, val, "a whole number")
 			return
@@ -646,6 +650,10 @@ func (b *binder) bind(key string, v reflect.Value) {
 		v.SetInt(x)
 	case v.CanUint():
 		x, err := strconv.ParseUint(text, 10, v.Type().Bits())
+		if errors.Is(err, strconv.ErrRange) {
+			b.fail(key, val, fmt.Sprintf("a whole number from 0 to %d", uint64(1)<<v.Type().Bits()-1))
+			return
+		}
 		if err != nil {
 			b.fail(key, val, "a whole number that is not negative")
 			return

@@ -86,6 +86,25 @@ func TestBindOverridesAndErrors(t *testing.T) {
 			t.Errorf("errors %q lack %q", err, want)
 		}
 	}
+
+	// A number too large for its field names the field's range.
+	var big Store
+	big.LoadJSON([]byte(`{"App": {"Small": 4294967296, "Signed": 9223372036854775808, "Neg": -1}}`), "big.json")
+	var sized struct {
+		Small  uint32
+		Signed int64
+		Neg    uint16
+	}
+	err = big.Bind("App", &sized)
+	for _, want := range []string{
+		`big.json: "4294967296" is not a whole number from 0 to 4294967295 (App:Small)`,
+		`big.json: "9223372036854775808" is not a whole number from -9223372036854775808 to 9223372036854775807 (App:Signed)`,
+		`big.json: "-1" is not a whole number that is not negative (App:Neg)`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors %v lack %q", err, want)
+		}
+	}
 }
 
 func TestNullAndSubtreeReplacement(t *testing.T) {
