@@ -281,16 +281,15 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		srv.NativeHandler = front.native(app, outer)
 	}
 
-	u := *urls
-	if u == "" {
-		u = getenv(environ, "KESTREL_URLS")
-	}
-	if u == "" {
-		u = getenv(environ, "ASPNETCORE_URLS")
+	u, urlsFrom := *urls, "--urls"
+	for _, name := range []string{"KESTREL_URLS", "ASPNETCORE_URLS"} {
+		if u == "" {
+			u, urlsFrom = getenv(environ, name), name
+		}
 	}
 	if u != "" {
 		if err := srv.UseURLs(u); err != nil {
-			return err
+			return fmt.Errorf("%w (from %s)", err, urlsFrom)
 		}
 	}
 	// HTTP_PORTS and HTTPS_PORTS, as ASP.NET Core 8 reads them: the URLs

@@ -94,4 +94,22 @@ func TestHTTPPorts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `HTTP_PORTS "8080;http": "http" is not a port number; use port numbers separated by semicolons, such as 8080;8081 (from ASPNETCORE_HTTP_PORTS)`) {
 		t.Errorf("ASPNETCORE_HTTP_PORTS=8080;http: %v", err)
 	}
+	// So does a bad URL, from the flag or either variable.
+	for _, tc := range []struct {
+		args, env []string
+		want      string
+	}{
+		{nil, []string{"ASPNETCORE_URLS=http://localhost:5000/app"}, "a path base is not supported"},
+		{nil, []string{"KESTREL_URLS=http://::1:5000", "ASPNETCORE_URLS=http://x:1"}, "an IPv6 address goes in brackets"},
+		{[]string{"--urls", "ftp://localhost:5000"}, []string{"KESTREL_URLS=http://x:1"}, "unsupported scheme"},
+	} {
+		from := "--urls"
+		if tc.args == nil {
+			from, _, _ = strings.Cut(tc.env[0], "=")
+		}
+		err := run(context.Background(), tc.args, tc.env, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), "(from "+from+")") {
+			t.Errorf("%v %v: %v; want %q, from %s", tc.args, tc.env, err, tc.want, from)
+		}
+	}
 }
