@@ -197,6 +197,19 @@ func TestURLEdges(t *testing.T) {
 			t.Errorf("%s: %+v, want %s %s", tc.url, eps, tc.network, tc.address)
 		}
 	}
+	// A Unix socket's mode on a TCP endpoint is refused, from code and
+	// from a file, as ReusePort on a Unix socket is.
+	if _, err := (Endpoint{URL: "http://127.0.0.1:0", UnixSocketMode: 0o660}).resolve(); err == nil || !strings.Contains(err.Error(), "UnixSocketMode (SocketMode) applies to Unix socket endpoints only") {
+		t.Errorf("UnixSocketMode on TCP: %v", err)
+	}
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:0", "SocketMode": "0660"}}}}`), "f.json", nil, nil)
+	if err == nil {
+		err = cfg.Apply(&Server{})
+	}
+	if err == nil || !strings.Contains(err.Error(), `f.json: Kestrel:Endpoints:Web:SocketMode: applies to Unix socket endpoints only`) {
+		t.Errorf("SocketMode on TCP in a file: %v", err)
+	}
+
 	// The IPv4-mapped address binds, and is served.
 	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
 	if err := s.ListenURL("http://[::ffff:127.0.0.1]:0"); err != nil {

@@ -753,6 +753,9 @@ func (c *Config) endpoint(name string, e EndpointConfig) (Endpoint, error) {
 		if err != nil {
 			return ep, c.keyErr(key+":SocketMode", err)
 		}
+		if u := strings.ToLower(e.Url); !strings.HasPrefix(u, "unix:") && !strings.Contains(u, "://unix:") {
+			return ep, c.keyErr(key+":SocketMode", fmt.Errorf("applies to Unix socket endpoints only (Url is %q); remove it", e.Url))
+		}
 		ep.UnixSocketMode = m
 	}
 	isHTTPS := strings.HasPrefix(strings.ToLower(e.Url), "https:")

@@ -279,6 +279,9 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 		if ep.ReusePort && eps[i].network == "unix" {
 			return nil, fmt.Errorf("kestrel: endpoint %s: ReusePort applies to TCP endpoints only", ep.describe())
 		}
+		if ep.UnixSocketMode != 0 && eps[i].network != "unix" {
+			return nil, fmt.Errorf("kestrel: endpoint %s: UnixSocketMode (SocketMode) applies to Unix socket endpoints only", ep.describe())
+		}
 		if err := eps[i].checkHTTP3(); err != nil {
 			return nil, err
 		}
