@@ -862,11 +862,16 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		h.SNI = map[string]SNI{}
 		for host, sc := range e.Sni {
 			skey := key + ":Sni:" + host
-			if sc.Certificate == nil || sc.Certificate.Path == "" {
-				return nil, c.missing(skey+":Certificate:Path", "every Sni entry needs its certificate")
+			var sni SNI
+			switch {
+			case sc.Certificate != nil && sc.Certificate.Path != "":
+				sni = SNI{CertificateFile: c.path(sc.Certificate.Path), KeyFile: c.path(sc.Certificate.KeyPath), Password: sc.Certificate.Password,
+					DisableOCSPStapling: sc.Certificate.DisableOcspStapling}
+			case sc.Certificate != nil:
+				return nil, c.missing(skey+":Certificate:Path", "name the entry's certificate file, or leave Certificate out for the endpoint's")
+			case cert == nil || cert.Path == "":
+				return nil, c.missing(skey+":Certificate:Path", "the entry has no certificate, and the endpoint (its Certificate) none for it to take; give either one")
 			}
-			sni := SNI{CertificateFile: c.path(sc.Certificate.Path), KeyFile: c.path(sc.Certificate.KeyPath), Password: sc.Certificate.Password,
-				DisableOCSPStapling: sc.Certificate.DisableOcspStapling}
 			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = c.tlsOptions(skey, sc.ClientCertificateMode, sc.ClientCertificateMode, true, sc.SslProtocols); err != nil {
 				return nil, err
 			}

@@ -620,3 +620,51 @@ func TestConfigCertificateErrorsNameTheirKey(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigSniEntryTakesEndpointCertificate: an Sni entry without a
+// Certificate (Kestrel's documented "*": {"Protocols": "Http1"}) presents
+// the endpoint's certificate with its own options; with no endpoint
+// certificate either, it is an error naming the entry.
+func TestConfigSniEntryTakesEndpointCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	epCert, epKey := pki.issue(t, "endpoint", false, "localhost", "127.0.0.1")
+	aCert, aKey := pki.issue(t, "a.test", false, "a.test")
+	q := strconv.Quote
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0",
+		"Certificate": {"Path": `+q(epCert)+`, "KeyPath": `+q(epKey)+`},
+		"Sni": {"a.test": {"Certificate": {"Path": `+q(aCert)+`, "KeyPath": `+q(aKey)+`}}, "*": {"Protocols": "Http1"}}}}}}`), "f.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: discardLogger()}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	for _, tc := range []struct{ name, cert, proto string }{
+		{"a.test", "a.test", "h2"},
+		{"b.example", "endpoint", "http/1.1"}, // the "*" entry: the endpoint's certificate, HTTP/1.1 only
+	} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: tc.name, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		st := c.ConnectionState()
+		c.Close()
+		if got := st.PeerCertificates[0].Subject.CommonName; got != tc.cert || st.NegotiatedProtocol != tc.proto {
+			t.Errorf("%s: certificate %q, ALPN %q; want %q, %q", tc.name, got, st.NegotiatedProtocol, tc.cert, tc.proto)
+		}
+	}
+
+	cfg, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Sni": {"*": {"Protocols": "Http1"}}}}}}`), "f.json", nil, nil)
+	if err == nil {
+		err = cfg.Apply(&Server{})
+	}
+	if err == nil || !strings.Contains(err.Error(), "Kestrel:Endpoints:Web:Sni:*:Certificate:Path") || !strings.Contains(err.Error(), "none for it to take") {
+		t.Errorf("an Sni entry and an endpoint without certificates: %v", err)
+	}
+}

@@ -139,7 +139,8 @@ type HTTPS struct {
 }
 
 // SNI is the certificate and options for the host names of one entry of
-// HTTPS.SNI. Zero fields take the endpoint's settings.
+// HTTPS.SNI. Zero fields take the endpoint's settings: an entry without a
+// certificate has the endpoint's (HTTPS.Certificate or CertificateFile).
 type SNI struct {
 	Certificate              *tls.Certificate
 	CertificateFile, KeyFile string
@@ -270,13 +271,24 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 		base.GetCertificate = h.ServerCertificateSelector
 	case len(h.SNI) > 0:
 		entries := make(map[string]certs.SNIOptions, len(h.SNI))
+		var own certs.CertSource // the endpoint's certificate, for entries without one
 		for host, sni := range h.SNI {
 			src, err := source(sni.Certificate, sni.CertificateFile, sni.KeyFile, sni.Password, sni.DisableOCSPStapling)
 			if err != nil {
 				return nil, err
 			}
+			if src == nil && own == nil {
+				// An entry without a certificate takes the endpoint's, as
+				// Kestrel's SNI options do.
+				if own, err = source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password, false); err != nil {
+					return nil, err
+				}
+			}
 			if src == nil {
-				return nil, fmt.Errorf("kestrel: %s: SNI entry %q has no certificate", name, host)
+				src = own
+			}
+			if src == nil {
+				return nil, fmt.Errorf("kestrel: %s: SNI entry %q has no certificate, and the endpoint none for it to take; give the entry or the endpoint one", name, host)
 			}
 			var nextProtos []string
 			if sni.Protocols != 0 {
