@@ -329,8 +329,9 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig reads a configuration from JSON data (nil data means no
 // file), then the values in overrides (keyed like
 // "Kestrel:Limits:MaxRequestBodySize", such as from command-line flags),
-// then the Kestrel__* variables of environ (and AllowedHosts), each
-// overriding the ones before. source is the file's path: it names the file
+// then the Kestrel__* variables of environ (and AllowedHosts; also with
+// ASP.NET's DOTNET_ and ASPNETCORE_ prefixes, which the unprefixed
+// override), each overriding the ones before. source is the file's path: it names the file
 // in messages, and relative certificate paths resolve against its folder.
 func ParseConfig(data []byte, source string, overrides map[string]string, environ []string) (*Config, error) {
 	var st settings.Store
@@ -350,6 +351,10 @@ func ParseConfig(data []byte, source string, overrides map[string]string, enviro
 	for k, v := range overrides {
 		st.Set(k, v, "setting "+k)
 	}
+	// As ASP.NET's host, the DOTNET_ and ASPNETCORE_ variables, under the
+	// unprefixed ones, which win.
+	st.LoadPrefixedEnv(environ, "DOTNET_", "Kestrel")
+	st.LoadPrefixedEnv(environ, "ASPNETCORE_", "Kestrel")
 	st.LoadEnv(environ, "Kestrel")
 	for _, kv := range environ {
 		// As in ASP.NET, whose configuration has every environment variable.

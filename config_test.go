@@ -668,3 +668,30 @@ func TestConfigSniEntryTakesEndpointCertificate(t *testing.T) {
 		t.Errorf("an Sni entry and an endpoint without certificates: %v", err)
 	}
 }
+
+// TestConfigPrefixedEnvironment: Kestrel__ variables with ASP.NET's host
+// prefixes (ASPNETCORE_, DOTNET_) apply too, as in ASP.NET; the unprefixed
+// ones win over them, and the error of a bad one names the variable.
+func TestConfigPrefixedEnvironment(t *testing.T) {
+	cfg, err := ParseConfig(nil, "", nil, []string{
+		"ASPNETCORE_Kestrel__Limits__MaxRequestBodySize=5",
+		"DOTNET_Kestrel__Limits__MaxRequestHeaderCount=7",
+		"ASPNETCORE_Kestrel__Limits__MaxRequestLineSize=1000",
+		"Kestrel__Limits__MaxRequestLineSize=2000",
+		"ASPNETCORE_URLS=http://ignored:1", // not a Kestrel key
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if l := s.Limits; l.MaxRequestBodySize != 5 || l.MaxRequestHeaderCount != 7 || l.MaxRequestLineSize != 2000 {
+		t.Errorf("limits %+v", l)
+	}
+	_, err = ParseConfig(nil, "", nil, []string{"ASPNETCORE_Kestrel__Limits__MaxRequestBodySize=lots"})
+	if err == nil || !strings.Contains(err.Error(), "environment variable ASPNETCORE_Kestrel__Limits__MaxRequestBodySize") {
+		t.Errorf("a bad prefixed variable: %v", err)
+	}
+}

@@ -333,13 +333,22 @@ func join(prefix, key string) string {
 // start with prefix followed by "__", with "__" as the key separator:
 // Kestrel__Limits__MaxRequestBodySize=10 sets
 // "Kestrel:Limits:MaxRequestBodySize". Names are matched ignoring case.
-func (s *Store) LoadEnv(environ []string, prefix string) {
+func (s *Store) LoadEnv(environ []string, prefix string) { s.LoadPrefixedEnv(environ, "", prefix) }
+
+// LoadPrefixedEnv is LoadEnv for the variables whose names have strip
+// before prefix (as ASPNETCORE_Kestrel__Limits__MaxRequestBodySize, which
+// ASP.NET's host reads), strip left out of their keys.
+func (s *Store) LoadPrefixedEnv(environ []string, strip, prefix string) {
 	for _, kv := range environ {
 		name, text, ok := strings.Cut(kv, "=")
-		if !ok || len(name) <= len(prefix)+2 || !strings.EqualFold(name[:len(prefix)+2], prefix+"__") {
+		if !ok || len(name) <= len(strip) || !strings.EqualFold(name[:len(strip)], strip) {
 			continue
 		}
-		s.Set(strings.ReplaceAll(name, "__", ":"), text, "environment variable "+name)
+		key := name[len(strip):]
+		if len(key) <= len(prefix)+2 || !strings.EqualFold(key[:len(prefix)+2], prefix+"__") {
+			continue
+		}
+		s.Set(strings.ReplaceAll(key, "__", ":"), text, "environment variable "+name)
 	}
 }
 
