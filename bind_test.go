@@ -220,3 +220,34 @@ func TestURLEdges(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestHTTPAndHTTPSOnOnePort: HTTP and HTTPS may share a port number on
+// different addresses (different sockets, as Kestrel binds them), not on
+// the same socket: the same address, or every address beside one.
+func TestHTTPAndHTTPSOnOnePort(t *testing.T) {
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := freePorts(t, 1)[0]
+	for _, tc := range []struct {
+		http, https string
+		ok          bool
+	}{
+		{"http://127.0.0.1:%d", "https://127.0.0.2:%d", true},
+		{"http://127.0.0.1:%d", "https://127.0.0.1:%d", false},
+		{"http://*:%d", "https://127.0.0.1:%d", false},
+		{"http://0.0.0.0:%d", "https://127.0.0.1:%d", false},
+		{"http://localhost:%d", "https://127.0.0.1:%d", false},
+	} {
+		s := &Server{Logger: discardLogger(), DefaultHTTPS: &HTTPS{Certificate: cert}}
+		if err := s.UseURLs(fmt.Sprintf(tc.http, p) + ";" + fmt.Sprintf(tc.https, p)); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Start()
+		s.Close()
+		if tc.ok && err != nil || !tc.ok && (err == nil || !strings.Contains(err.Error(), "for both HTTP and HTTPS")) {
+			t.Errorf("%s and %s: %v, want ok=%v", tc.http, tc.https, err, tc.ok)
+		}
+	}
+}

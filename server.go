@@ -558,17 +558,27 @@ func (s *Server) logOverriding(raw []string) {
 
 // checkSchemes refuses HTTP and HTTPS on one port.
 func checkSchemes(eps []endpoint) error {
-	seen := map[int]endpoint{}
-	for _, ep := range eps {
-		if ep.port <= 0 {
-			continue
+	for i, a := range eps {
+		for _, b := range eps[:i] {
+			if a.scheme != b.scheme && a.port > 0 && a.sameSocket(b) {
+				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", b.url, a.url, a.port)
+			}
 		}
-		if prev, ok := seen[ep.port]; ok && prev.scheme != ep.scheme {
-			return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", prev.url, ep.url, ep.port)
-		}
-		seen[ep.port] = ep
 	}
 	return nil
+}
+
+// sameSocket reports whether two TCP endpoints would need the same socket:
+// the same port on the same address, or on every address (one of them
+// binds [::] or 0.0.0.0). Different addresses on one port are different
+// sockets, as Kestrel binds them.
+func (ep endpoint) sameSocket(o endpoint) bool {
+	if ep.port != o.port || ep.network == "unix" || o.network == "unix" {
+		return false
+	}
+	every4 := func(e endpoint) bool { return e.network == "tcp4" && strings.HasPrefix(e.address, "0.0.0.0:") }
+	return ep.address == o.address || ep.anyIP || o.anyIP ||
+		every4(ep) && o.network == "tcp4" || every4(o) && ep.network == "tcp4"
 }
 
 // buildTLS builds the TLS configuration of every https endpoint: one for
