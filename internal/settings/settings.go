@@ -530,6 +530,17 @@ func (s *Store) Bind(prefix string, dst any, hints ...Hint) error {
 	return errors.Join(errs...)
 }
 
+// markUsed marks key and every key under it as bound (an error was
+// reported for them already).
+func (b *binder) markUsed(key string) {
+	lk := strings.ToLower(key)
+	for k := range b.s.values {
+		if k == lk || strings.HasPrefix(k, lk+":") {
+			b.used[k] = true
+		}
+	}
+}
+
 type keyError struct {
 	key string
 	err error
@@ -619,6 +630,13 @@ func (b *binder) bind(key string, v reflect.Value) {
 			elem := reflect.New(v.Type().Elem()).Elem()
 			b.bind(k, elem)
 			s = reflect.Append(s, elem)
+		}
+		for _, c := range children {
+			if n, err := strconv.Atoi(c); err == nil && n > s.Len() {
+				k := key + ":" + c
+				b.errs = append(b.errs, keyError{k, fmt.Errorf("%s: %q: a list's elements are numbered 0, 1, 2... without a gap, and %d has none before it; number it %d", b.s.Source(k), k, n, s.Len())})
+				b.markUsed(k)
+			}
 		}
 		if s.Len() > 0 {
 			v.Set(s)

@@ -107,6 +107,26 @@ func TestBindOverridesAndErrors(t *testing.T) {
 	}
 }
 
+// TestListGap: a list element numbered past a gap (an environment
+// variable that sets element 1 of an absent list) is an error saying how
+// to number it, not an unknown key.
+func TestListGap(t *testing.T) {
+	var s Store
+	s.LoadEnv([]string{"App__Tags__1=b"}, "App")
+	err := s.Bind("App", &sample{})
+	want := `environment variable App__Tags__1: "App:Tags:1": a list's elements are numbered 0, 1, 2... without a gap, and 1 has none before it; number it 0`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
+	var ok Store
+	ok.LoadJSON([]byte(`{"App": {"Tags": ["a", "b"]}}`), "f")
+	ok.LoadEnv([]string{"App__Tags__1=c", "App__Tags__2=d"}, "App")
+	var got sample
+	if err := ok.Bind("App", &got); err != nil || strings.Join(got.Tags, ",") != "a,c,d" {
+		t.Errorf("tags %q, %v", got.Tags, err)
+	}
+}
+
 func TestNullAndSubtreeReplacement(t *testing.T) {
 	var s Store
 	s.LoadJSON([]byte(`{"A": {"Rate": null, "B": {"C": 1}}}`), "f")
