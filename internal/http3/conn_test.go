@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -300,6 +301,8 @@ func TestConnProtocolErrors(t *testing.T) {
 		{"body longer than content-length", frames(frameHeaders, encode(get("content-length", "1")...), frameData, []byte("12")), true, errMessage},
 		{"body shorter than content-length", frames(frameHeaders, encode(get("content-length", "3")...), frameData, []byte("12")), true, errMessage},
 		{"no HEADERS", nil, true, errRequestIncomplete},
+		{"connection header in trailers", frames(frameHeaders, encode(get()...), frameData, []byte("x"), frameHeaders, encode("connection", "close")), true, errMessage},
+		{"te other than trailers in trailers", frames(frameHeaders, encode(get()...), frameData, []byte("x"), frameHeaders, encode("te", "gzip")), true, errMessage},
 	}
 	qc := dial(t, s.addr, false)
 	for _, tc := range streams {
@@ -454,5 +457,47 @@ func TestConnStreamLimitReplaceOnEnd(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestConnClientResetCancelsContext: a client that resets its request
+// stream (RESET_STREAM alone, no STOP_SENDING) fails the handler's read
+// and ends the request's context, as RST_STREAM does over HTTP/2: seen by
+// Err without Done having been asked for, and by Done.
+func TestConnClientResetCancelsContext(t *testing.T) {
+	for _, viaDone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Done %v", viaDone), func(t *testing.T) {
+			cfg := testConfig()
+			ended := make(chan error, 1)
+			cfg.App.BaseContext = context.Background()
+			cfg.App.Handler = func(ex *app.Exchange) {
+				ex.ServeHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if _, err := io.ReadAll(r.Body); err == nil {
+						ended <- errors.New("the read did not fail")
+						return
+					}
+					if viaDone {
+						select {
+						case <-r.Context().Done():
+						case <-time.After(5 * time.Second):
+						}
+					}
+					ended <- r.Context().Err()
+				}))
+			}
+			s := startTestServer(t, cfg)
+			qc := dial(t, s.addr, false)
+			st := request(t, qc, frames(frameHeaders, encode(get()...), frameData, []byte("abc")), false)
+			time.Sleep(50 * time.Millisecond) // the handler reads
+			st.CancelWrite(quic.StreamErrorCode(errRequestCancelled))
+			select {
+			case err := <-ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("the request's context after the client's reset: %v, want context.Canceled", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler did not end")
+			}
+		})
 	}
 }

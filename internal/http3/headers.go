@@ -104,15 +104,11 @@ func (st *stream) decodeRequest(block []byte, hb *headerBlock) error {
 			return
 		}
 		hb.regular = true
-		switch name {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			hb.malformed = "connection-specific header " + name
+		if msg := connectionSpecific(name, value); msg != "" {
+			hb.malformed = msg
 			return
-		case "te":
-			if value != "trailers" {
-				hb.malformed = "te other than trailers"
-				return
-			}
+		}
+		switch name {
 		case "content-length":
 			n, ok := httpsyntax.ParseContentLength(value)
 			if !ok || hb.hasLength && n != hb.contentLength {
@@ -124,16 +120,30 @@ func (st *stream) decodeRequest(block []byte, hb *headerBlock) error {
 		nameSpan, valueSpan := st.store(name), st.store(value)
 		switch name {
 		case "host":
-			if hb.hasHost {
-				hb.malformed = "duplicate host"
-				return
+			if !hb.hasHost { // the first one, as over HTTP/2
+				hb.host, hb.hasHost = valueSpan, true
 			}
-			hb.host, hb.hasHost = valueSpan, true
 		case "cookie":
 			hb.cookies = append(hb.cookies, len(st.Req.Fields))
+		case "trailer":
+			st.Req.TrailerDeclared = true
 		}
 		st.Req.Fields = append(st.Req.Fields, app.Field{Name: nameSpan, Value: valueSpan})
 	})
+}
+
+// connectionSpecific returns why a field may not be in an HTTP/3 field
+// section (RFC 9114, 4.2), or "".
+func connectionSpecific(name, value string) string {
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return "connection-specific header " + name
+	case "te":
+		if value != "trailers" {
+			return "te other than trailers"
+		}
+	}
+	return ""
 }
 
 // decodeTrailers decodes the request's trailer section, handing its
@@ -141,6 +151,10 @@ func (st *stream) decodeRequest(block []byte, hb *headerBlock) error {
 func (st *stream) decodeTrailers(block []byte) error {
 	var hb headerBlock
 	err := st.decodeFields(block, &hb, func(name, value string) {
+		if msg := connectionSpecific(name, value); msg != "" {
+			hb.malformed = msg + " in trailers"
+			return
+		}
 		switch {
 		case name[0] == ':':
 			hb.malformed = "pseudo-header in trailers"
@@ -216,7 +230,7 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 	if hb.hasAuthority && !httpsyntax.ValidAuthority(hb.authority.Of(b)) {
 		return "invalid :authority"
 	}
-	if hb.hasAuthority && hb.hasHost && string(hb.authority.Of(b)) != string(hb.host.Of(b)) {
+	if hb.hasAuthority && hb.hasHost && !httpsyntax.EqualFold(hb.authority.Of(b), hb.host.Of(b)) {
 		return ":authority and host differ"
 	}
 	h.Method, h.ProtoMajor, h.ProtoMinor = hb.method, 3, 0

@@ -383,9 +383,27 @@ func (st *stream) readFailed(err error) error {
 		}
 		return os.ErrDeadlineExceeded
 	default:
+		var qe *quic.StreamError
+		if errors.As(err, &qe) && qe.Remote {
+			// The client reset its request (RESET_STREAM): its context ends
+			// now, as over HTTP/2, whether or not the handler asked for it
+			// (quic-go ends the stream's own context only on the write
+			// side's end).
+			st.abortContext()
+		}
 		return clientError(err, true)
 	}
 	return err
+}
+
+// abortContext ends the request's context: the client went away.
+func (st *stream) abortContext() {
+	st.mu.Lock()
+	ctx := st.reqCtx
+	st.mu.Unlock()
+	if ctx != nil {
+		ctx.Abort()
+	}
 }
 
 // WriteHead adds the response's HEADERS frame to the output, which goes
