@@ -173,7 +173,8 @@ func (s *Store) Set(key, text, source string) {
 // name). Nested objects become "A:B" keys, array elements "A:0", "A:1";
 // null, and an empty object or list, are recorded as null (as ASP.NET's
 // JSON provider does). Keys keep the order the document gives them; a key
-// given twice in one object (ignoring case) is an error.
+// given twice (ignoring case) is an error; an object given twice is
+// merged, as ASP.NET merges it, unless a key in it is given twice.
 //
 // As ASP.NET's JSON provider, LoadJSON reads what Visual Studio writes in
 // appsettings.json beside JSON: a UTF-8 byte order mark, // and /* */
@@ -183,7 +184,7 @@ func (s *Store) LoadJSON(data []byte, source string) error {
 	if len(bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))) == 0 {
 		return fmt.Errorf("%s: the file is empty; it needs a JSON object such as {\"Kestrel\": {...}}", source)
 	}
-	p := jsonParser{data: data, source: source, s: s}
+	p := jsonParser{data: data, source: source, s: s, leaves: map[string]bool{}}
 	stripped, off, err := stripJSONC(data)
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", source, p.position(int64(off)), err)
@@ -220,21 +221,18 @@ type jsonParser struct {
 	stripped []byte // without comments and trailing commas, as decoded
 	source   string
 	s        *Store
+	leaves   map[string]bool // the keys given a value, lower case
 }
 
 // object reads the members of an object whose '{' was read, up to its '}'.
 func (p *jsonParser) object(prefix string) error {
-	seen := map[string]bool{}
-	for p.dec.More() {
+	members := 0
+	for ; p.dec.More(); members++ {
 		tok, err := p.dec.Token()
 		if err != nil {
 			return p.fail(err)
 		}
 		name := tok.(string) // the decoder allows only strings as keys
-		if seen[strings.ToLower(name)] {
-			return fmt.Errorf("%s: %s: the key %q is given twice", p.source, p.position(p.dec.InputOffset()), join(prefix, name))
-		}
-		seen[strings.ToLower(name)] = true
 		if err := p.value(join(prefix, name)); err != nil {
 			return err
 		}
@@ -242,9 +240,20 @@ func (p *jsonParser) object(prefix string) error {
 	if _, err := p.dec.Token(); err != nil { // '}'
 		return p.fail(err)
 	}
-	if len(seen) == 0 && prefix != "" {
-		p.s.set(prefix, value{null: true, empty: true, source: p.source})
+	if members == 0 && prefix != "" {
+		return p.set(prefix, value{null: true, empty: true, source: p.source})
 	}
+	return nil
+}
+
+// set records the value of a key, which the document may give once.
+func (p *jsonParser) set(key string, v value) error {
+	lk := strings.ToLower(key)
+	if p.leaves[lk] {
+		return fmt.Errorf("%s: %s: the key %q is given twice", p.source, p.position(p.dec.InputOffset()), key)
+	}
+	p.leaves[lk] = true
+	p.s.set(key, v)
 	return nil
 }
 
@@ -269,16 +278,16 @@ func (p *jsonParser) value(key string) error {
 			return p.fail(err)
 		}
 		if i == 0 {
-			p.s.set(key, value{null: true, empty: true, source: p.source})
+			return p.set(key, value{null: true, empty: true, source: p.source})
 		}
 	case nil:
-		p.s.set(key, value{null: true, source: p.source})
+		return p.set(key, value{null: true, source: p.source})
 	case json.Number:
-		p.s.set(key, value{text: v.String(), source: p.source})
+		return p.set(key, value{text: v.String(), source: p.source})
 	case bool:
-		p.s.set(key, value{text: strconv.FormatBool(v), source: p.source})
+		return p.set(key, value{text: strconv.FormatBool(v), source: p.source})
 	case string:
-		p.s.set(key, value{text: v, source: p.source})
+		return p.set(key, value{text: v, source: p.source})
 	}
 	return nil
 }

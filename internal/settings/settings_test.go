@@ -209,12 +209,29 @@ func TestLoadJSONErrors(t *testing.T) {
 		{"// only\n/* comments */", `the file has only comments`},
 		{"\ufeff", `the file is empty`},
 		{`{"A": {"Url": 1, "url": 2}}`, `the key "A:url" is given twice`},
+		{`{"A": {"B": 1}, "a": {"b": 2}}`, `the key "a:b" is given twice`},
+		{`{"A": [1], "a": [2]}`, `the key "a:0" is given twice`},
 	} {
 		var s Store
 		err := s.LoadJSON([]byte(tc.json), "app.json")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want an error containing %q", tc.json, err, tc.want)
 		}
+	}
+}
+
+// TestLoadJSONMergesObjects: an object given twice, its names differing
+// in case, is merged, as ASP.NET's JSON provider merges it.
+func TestLoadJSONMergesObjects(t *testing.T) {
+	var s Store
+	if err := s.LoadJSON([]byte(`{"Kestrel": {"Limits": {"MaxRequestHeaderCount": 5}}, "kestrel": {"Endpoints": {"E": {"Url": "http://x:1"}}}}`), "app.json"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Lookup("Kestrel:Limits:MaxRequestHeaderCount"); v != "5" {
+		t.Errorf("limit %q", v)
+	}
+	if v, _ := s.Lookup("Kestrel:Endpoints:E:Url"); v != "http://x:1" {
+		t.Errorf("url %q", v)
 	}
 }
 
