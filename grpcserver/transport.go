@@ -70,7 +70,6 @@ func (t *nativeTransport) protoMajor() int {
 }
 
 func (t *nativeTransport) method() []byte                { return t.c.Method() }
-func (t *nativeTransport) path() []byte                  { return t.c.Target() }
 func (t *nativeTransport) header(name string) []byte     { return t.c.Header(name) }
 func (t *nativeTransport) visitHeaders(v headerVisitor)  { t.visitLowerCase(v) }
 func (t *nativeTransport) authority() []byte             { return t.c.Host() }
@@ -85,6 +84,13 @@ func (t *nativeTransport) flush() error                  { return t.c.Flush() }
 func (t *nativeTransport) addTrailer(name, value string) { t.c.AddTrailer(name, value) }
 func (t *nativeTransport) finish()                       {}
 func (t *nativeTransport) expire()                       { t.c.SetReadDeadline(time.Now()) }
+
+func (t *nativeTransport) path() []byte {
+	if tg := t.c.Target(); len(tg) > 0 && tg[0] == '/' {
+		return tg // the :path, query included
+	}
+	return t.c.Path() // an HTTP/1.1 absolute-form target (gRPC-Web through a proxy)
+}
 
 func (t *nativeTransport) relaxLimits(clientStreams bool) {
 	t.c.SetMaxRequestBodySize(kestrel.Unlimited)
