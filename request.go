@@ -69,12 +69,18 @@ func SetMinResponseDataRate(r *http.Request, rate DataRate) error {
 	return nil
 }
 
+// ErrBodyLimitReadOnly is what SetMaxRequestBodySize fails with for an
+// extended CONNECT (a WebSocket over HTTP/2 or HTTP/3): its stream is a
+// tunnel, with no body limit, as an upgraded HTTP/1.1 connection has none.
+var ErrBodyLimitReadOnly = app.ErrBodyLimitReadOnly
+
 // RequestSizeLimit returns a handler that sets the body size limit of
 // every request to n bytes before calling next, like ASP.NET's
-// [RequestSizeLimit(n)] attribute.
+// [RequestSizeLimit(n)] attribute; a WebSocket over HTTP/2 or HTTP/3 keeps
+// no limit, as ASP.NET's filter leaves a read-only limit alone.
 func RequestSizeLimit(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := SetMaxRequestBodySize(r, n); err != nil && !errors.Is(err, ErrNotKestrel) {
+		if err := SetMaxRequestBodySize(r, n); err != nil && !errors.Is(err, ErrNotKestrel) && !errors.Is(err, ErrBodyLimitReadOnly) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

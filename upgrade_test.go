@@ -145,3 +145,68 @@ func TestShutdownWaitsForUpgradedConnections(t *testing.T) {
 		t.Error("upgraded connection still open after the shutdown deadline")
 	}
 }
+
+// TestUpgradeOfferedProtocols: a client's Upgrade header lists
+// alternatives; the 101 names the one switched to (RFC 9110, 7.8), the
+// first, unless the handler named another.
+func TestUpgradeOfferedProtocols(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{}, echoUpgrade(t))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo/2, echo\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "foo/2" {
+		t.Errorf("%d, Upgrade %q; want 101 with Upgrade: foo/2", resp.StatusCode, resp.Header.Get("Upgrade"))
+	}
+}
+
+// TestConnectProxyHijack: a CONNECT proxy's handler answers 200, flushes,
+// then takes the connection (net/http allows it): the 200 has no
+// Content-Length nor Transfer-Encoding (RFC 9110, 9.3.6), and the tunnel's
+// bytes follow it as they are; a 200 to CONNECT without taking the
+// connection ends it after what the handler wrote, unframed.
+func TestConnectProxyHijack(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		if r.Host == "plain:443" {
+			io.WriteString(w, "unframed")
+			return
+		}
+		w.(http.Flusher).Flush()
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("Hijack after a flushed 200: %v", err)
+			return
+		}
+		defer conn.Close()
+		line, _ := buf.ReadString('\n')
+		conn.Write([]byte("tunnel:" + line))
+	}))
+	for _, host := range []string{"example.com:443", "plain:443"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "CONNECT "+host+" HTTP/1.1\r\nHost: "+host+"\r\n\r\nhello\n")
+		all, _ := io.ReadAll(c)
+		head, body, _ := strings.Cut(string(all), "\r\n\r\n")
+		want := "tunnel:hello\n"
+		if host == "plain:443" {
+			want = "unframed"
+		}
+		if !strings.HasPrefix(head, "HTTP/1.1 200 OK") || strings.Contains(head, "Transfer-Encoding") || strings.Contains(head, "Content-Length") || body != want {
+			t.Errorf("CONNECT %s: head %q, then %q; want a 200 without framing, then %q", host, head, body, want)
+		}
+	}
+}

@@ -188,3 +188,31 @@ func echoMessages(t *testing.T, ctx context.Context, c *cws.Conn) {
 		t.Errorf("close handshake: %v", err)
 	}
 }
+
+// TestWebSocketOverHTTP2BehindRequestSizeLimit: a WebSocket over HTTP/2 is
+// a tunnel with no body limit nor data rates, as an upgraded HTTP/1.1
+// connection: middleware that sets them for every request
+// (kestrel.RequestSizeLimit) leaves it whole, where its second message
+// cut it at the limit.
+func TestWebSocketOverHTTP2BehindRequestSizeLimit(t *testing.T) {
+	t.Parallel()
+	h := kestrel.RequestSizeLimit(100, websocket.Echo(nil))
+	_, tr, url := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{EnableWebSocketsOverHTTP2: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := cws.Dial(ctx, url+"/ws", &cws.DialOptions{HTTPClient: &http.Client{Transport: &wstest.ExtendedConnect{RT: tr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	msg := bytes.Repeat([]byte("m"), 80)
+	for i := range 10 { // 800 bytes and more through a "limit" of 100
+		if err := c.Write(ctx, cws.MessageBinary, msg); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	c.Close(cws.StatusNormalClosure, "")
+}

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -382,12 +383,21 @@ var errBodyLimitTooLate = errors.New("kestrel: the request body size limit canno
 // SetMaxRequestBodySize sets the limit for this request's body; n < 0
 // means unlimited. It fails once the body has started being read.
 func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
+	if ex.Req.Tunnel {
+		return ErrBodyLimitReadOnly
+	}
 	if ex.body.started {
 		return errBodyLimitTooLate
 	}
 	ex.body.limit = n
 	return nil
 }
+
+// ErrBodyLimitReadOnly is what setting the body limit of an extended
+// CONNECT (a WebSocket over HTTP/2 or HTTP/3) fails with: its stream is a
+// tunnel, with no body limit, as an upgraded HTTP/1.1 connection has none
+// (Kestrel's feature is read-only there).
+var ErrBodyLimitReadOnly = errors.New("kestrel: an upgraded request has no body size limit to set")
 
 // MaxRequestBodySize is this request's body limit; < 0 means unlimited.
 func (ex *Exchange) MaxRequestBodySize() int64 { return ex.body.limit }
@@ -397,11 +407,19 @@ func (ex *Exchange) BodyRead() int64 { return ex.body.read }
 
 // SetMinRequestBodyDataRate sets this request's minimum body data rate;
 // the zero Rate turns the check off.
-func (ex *Exchange) SetMinRequestBodyDataRate(r Rate) { ex.s.SetMinRequestBodyRate(r) }
+func (ex *Exchange) SetMinRequestBodyDataRate(r Rate) {
+	if !ex.Req.Tunnel { // a tunnel has no data rates, as an upgraded connection has none
+		ex.s.SetMinRequestBodyRate(r)
+	}
+}
 
 // SetMinResponseDataRate sets this request's minimum response data rate;
 // the zero Rate turns the check off.
-func (ex *Exchange) SetMinResponseDataRate(r Rate) { ex.s.SetMinResponseRate(r) }
+func (ex *Exchange) SetMinResponseDataRate(r Rate) {
+	if !ex.Req.Tunnel {
+		ex.s.SetMinResponseRate(r)
+	}
+}
 
 // AddRequestTrailer records a trailer field of the request, for the
 // handler's Request.Trailer.
@@ -805,12 +823,17 @@ func (ex *Exchange) Upgrade() (net.Conn, error) {
 		return nil, errors.New("kestrel: cannot upgrade: the response has started")
 	}
 	if !ex.hasHeader("Upgrade") {
+		// The protocol switched to: the client's first choice, when the
+		// handler named none (its Upgrade header lists alternatives, RFC
+		// 9110, 7.8).
+		proto, _, _ := strings.Cut(string(ex.Header("Upgrade")), ",")
+		proto = strings.TrimSpace(proto)
 		if ex.std != nil {
 			if _, ok := ex.std.header["Upgrade"]; !ok {
-				ex.std.header.Set("Upgrade", string(ex.Header("Upgrade")))
+				ex.std.header.Set("Upgrade", proto)
 			}
 		} else {
-			ex.AddHeader("Upgrade", string(ex.Header("Upgrade")))
+			ex.AddHeader("Upgrade", proto)
 		}
 	}
 	prev := ex.status
@@ -822,7 +845,7 @@ func (ex *Exchange) Upgrade() (net.Conn, error) {
 	return nc, err
 }
 
-var errHijackAfterWrite = errors.New("kestrel: cannot take over a connection after the response body has started")
+var errHijackAfterWrite = errors.New("kestrel: cannot take over a connection after the response body has started (a head alone, flushed or not, may go before)")
 
 // hijack takes the connection from the protocol; sendHead asks for a
 // pending head (a 101) to be sent first.
@@ -833,7 +856,10 @@ func (ex *Exchange) hijack(sendHead bool) (net.Conn, error) {
 	if !ex.s.Hijackable() {
 		return nil, http.ErrNotSupported
 	}
-	if (ex.written > 0 || ex.committed) && ex.status != http.StatusSwitchingProtocols {
+	if ex.written > 0 && ex.status != http.StatusSwitchingProtocols {
+		// After a head, even flushed (a CONNECT proxy's 200), the
+		// connection may be taken, as net/http allows; after body bytes,
+		// the client could not tell the response from the raw stream.
 		return nil, errHijackAfterWrite
 	}
 	nc, err := ex.s.Hijack(ex, sendHead)

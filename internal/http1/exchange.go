@@ -141,9 +141,16 @@ func (ex *exchange) CanUpgrade() bool {
 func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 	c := ex.c
 	status := ex.Status()
+	tunnel := status/100 == 2 && string(ex.Method()) == http.MethodConnect
 	switch {
 	case status == http.StatusSwitchingProtocols || !app.BodyAllowed(status):
 		ex.mode = modeNone
+	case tunnel:
+		// A tunnel: no Content-Length nor Transfer-Encoding (RFC 9110,
+		// 9.3.6); what the handler writes goes as it is, and the
+		// connection ends with it.
+		ex.mode = modeClose
+		c.closeAfter = true
 	case length >= 0:
 		ex.mode = modeLength
 	case ex.Req.ProtoMinor >= 1:
@@ -172,7 +179,7 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 
 	c.writeStatusLine(status)
 	c.write(ex.HeaderLines())
-	if length >= 0 {
+	if length >= 0 && !tunnel {
 		c.writeString("Content-Length: ")
 		c.writeInt(length, 10)
 		c.writeString("\r\n")
