@@ -37,6 +37,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	cws "github.com/coder/websocket"
 
@@ -63,8 +64,9 @@ type StatusCode = cws.StatusCode
 
 // Close status codes used here; see github.com/coder/websocket for all.
 const (
-	StatusNormalClosure = cws.StatusNormalClosure
-	StatusGoingAway     = cws.StatusGoingAway
+	StatusNormalClosure           = cws.StatusNormalClosure
+	StatusGoingAway               = cws.StatusGoingAway
+	StatusInvalidFramePayloadData = cws.StatusInvalidFramePayloadData
 )
 
 // CloseStatus returns the close status code of err, or -1.
@@ -291,7 +293,10 @@ func (g *guard) Write(p []byte) (int, error) {
 func (g *guard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // Echo returns a handler that echoes every message back with its type
-// until the client closes (the demo app's /ws).
+// until the client closes (the demo app's /ws). A text message that is not
+// UTF-8 ends the connection with StatusInvalidFramePayloadData (1007), as
+// RFC 6455, 8.1 asks; coder/websocket's Conn leaves that check to its
+// reader, so a handler of its own that reads text should make it too.
 func Echo(opts *AcceptOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, opts)
@@ -307,6 +312,10 @@ func Echo(opts *AcceptOptions) http.Handler {
 				if s := CloseStatus(err); s != -1 {
 					c.Close(s, "")
 				}
+				return
+			}
+			if typ == MessageText && !utf8.Valid(msg) {
+				c.Close(StatusInvalidFramePayloadData, "text message is not UTF-8")
 				return
 			}
 			if err := c.Write(ctx, typ, msg); err != nil {

@@ -63,6 +63,26 @@ func TestEcho(t *testing.T) {
 	}
 }
 
+// TestEchoInvalidUTF8: a text message that is not UTF-8 ends the echo with
+// 1007 (RFC 6455, 8.1), not an echo of the bytes.
+func TestEchoInvalidUTF8(t *testing.T) {
+	url := startEcho(t, kestrel.Limits{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := cws.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, cws.MessageText, []byte{0xce, 0xba, 0xff, 0xfe}); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := c.Read(ctx)
+	if s := cws.CloseStatus(err); s != cws.StatusInvalidFramePayloadData {
+		t.Errorf("read %q, %v (close status %d); want the close 1007", got, err, s)
+	}
+}
+
 func TestUpgradeLimitAnswers503(t *testing.T) {
 	url := startEcho(t, kestrel.Limits{MaxConcurrentUpgradedConnections: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
