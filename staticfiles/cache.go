@@ -150,11 +150,13 @@ type entry struct {
 	state        fileState // from fstat when opened
 	size         int64
 	modTime      time.Time
+	future       bool // modTime was later than the clock when the file was read
 	etag         string
 	ctype        string
 	compressible bool                 // a text type worth compressing
 	siblings     [numCodings]bool     // fresh precompressed siblings
-	encodedETag  [numCodings][]string // the ETag of each compressed representation
+	encodedETag  [numCodings][]string // the ETag of each compressed representation (a precompressed sibling's)
+	flyETag      [numCodings][]string // the weak ETag of each representation compressed on the fly
 	hdr          [numHeaders][]string // precomputed header values
 
 	mu       sync.Mutex
@@ -306,6 +308,7 @@ func (h *Handler) describe(e *entry) error {
 			return errNotFound
 		}
 		e.state, e.size, e.modTime = st, st.size(), st.modTime()
+		e.future = e.modTime.After(time.Now())
 		if e.size > hashLimit || try == 3 {
 			e.etag = `"` + strconv.FormatInt(e.modTime.UnixNano(), 36) + "-" + strconv.FormatInt(e.size, 36) + `"`
 			break
@@ -330,7 +333,11 @@ func (h *Handler) describe(e *entry) error {
 		}
 	}
 	for c := range numCodings {
-		e.encodedETag[c] = []string{e.etag[:len(e.etag)-1] + "-" + codings[c].name + `"`}
+		t := e.etag[:len(e.etag)-1] + "-" + codings[c].name + `"`
+		// Compressed on the fly, the bytes depend on the level (a copy kept
+		// in memory or a stream) and the compressor's version: the ETag is
+		// weak, as nginx's is, since a strong one promises the same bytes.
+		e.encodedETag[c], e.flyETag[c] = []string{t}, []string{"W/" + t}
 	}
 	e.ctype = h.contentType(e.name)
 	e.compressible = !h.opts.DisableCompression && e.size >= minCompressSize && compressible(e.ctype)

@@ -66,6 +66,7 @@ func singleDate(v []string) (time.Time, bool) {
 // current representation. strong uses the strong comparison (If-Match),
 // otherwise the weak one (If-None-Match), which ignores W/.
 func etagListMatch(fields []string, etag string, strong bool) bool {
+	ours, oursWeak := strings.CutPrefix(etag, "W/")
 	for _, f := range fields {
 		for rest := f; ; {
 			rest = strings.TrimLeft(rest, " \t,")
@@ -88,7 +89,7 @@ func etagListMatch(fields []string, etag string, strong bool) bool {
 			}
 			tag := rest[:end+2]
 			rest = rest[end+2:]
-			if tag == etag && (!strong || !weak) {
+			if tag == ours && (!strong || !weak && !oursWeak) {
 				return true
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Header values shared by every response; a middleware that adds to them
@@ -46,6 +47,13 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry) {
 	}
 	hdr["Etag"] = rep.etag
 	if lm := rep.file.hdr[hdrLastModified]; lm != nil {
+		if rep.file.future {
+			if now := time.Now(); rep.file.modTime.After(now) {
+				// A file dated in the future: Last-Modified is at most
+				// Date (RFC 9110, 8.8.2.1).
+				lm = []string{now.UTC().Format(http1123)}
+			}
+		}
 		hdr["Last-Modified"] = lm
 	}
 	hdr["Cache-Control"] = e.hdr[hdrCacheControl]
@@ -61,7 +69,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry) {
 	hdr["X-Content-Type-Options"] = hdrNosniff
 	hdr["Accept-Ranges"] = hdrBytes
 
-	if ranged && rangeApplies(r, e.etag, e.modTime) {
+	// An empty file has no range to send: it is sent whole, as net/http
+	// sends it (a client may ask every request for a range).
+	if ranged && e.size > 0 && rangeApplies(r, e.etag, e.modTime) {
 		ranges, err := parseRange(r.Header.Get("Range"), e.size)
 		switch {
 		case err == nil:
@@ -138,7 +148,7 @@ func (h *Handler) negotiate(r *http.Request, e *entry, rep *representation) *ent
 	if c == identity {
 		return nil
 	}
-	rep.coding, rep.etag, rep.onTheFly = c, e.encodedETag[c], true
+	rep.coding, rep.etag, rep.onTheFly = c, e.flyETag[c], true
 	return nil
 }
 
