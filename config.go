@@ -419,15 +419,6 @@ func (c *Config) limits(base Limits) (Limits, error) {
 			}
 		}
 	}
-	setInt := func(dst *int, src *int, key string) error {
-		if src != nil {
-			if *src == 0 {
-				return zero(key, "use a positive number, or leave it out for the default")
-			}
-			*dst = *src
-		}
-		return nil
-	}
 	setBuffer := func(dst *int64, src *int64, key string) error {
 		switch {
 		case null(key):
@@ -455,36 +446,23 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	if err := setBuffer(&base.MaxResponseBufferSize, l.MaxResponseBufferSize, "MaxResponseBufferSize"); err != nil {
 		return base, err
 	}
-	for _, f := range []struct {
-		dst *int
-		src *int
-		key string
-	}{
-		{&base.MaxRequestLineSize, l.MaxRequestLineSize, "MaxRequestLineSize"},
-		{&base.MaxRequestHeadersTotalSize, l.MaxRequestHeadersTotalSize, "MaxRequestHeadersTotalSize"},
-		{&base.MaxRequestHeaderCount, l.MaxRequestHeaderCount, "MaxRequestHeaderCount"},
-		{&base.Http2.MaxRequestHeaderFieldSize, l.Http2.MaxRequestHeaderFieldSize, "Http2.MaxRequestHeaderFieldSize"},
-		{&base.Http3.MaxRequestHeaderFieldSize, l.Http3.MaxRequestHeaderFieldSize, "Http3.MaxRequestHeaderFieldSize"},
-	} {
-		if err := setInt(f.dst, f.src, f.key); err != nil {
-			return base, err
-		}
-	}
-	for _, f := range []struct {
-		dst *time.Duration
-		src *settings.Duration
-		key string
-	}{
-		{&base.KeepAliveTimeout, l.KeepAliveTimeout, "KeepAliveTimeout"},
-		{&base.RequestHeadersTimeout, l.RequestHeadersTimeout, "RequestHeadersTimeout"},
-		{&base.Http2.KeepAlivePingTimeout, l.Http2.KeepAlivePingTimeout, "Http2.KeepAlivePingTimeout"},
-	} {
-		if f.src != nil {
-			if *f.src == 0 {
-				return base, zero(f.key, "use a positive time, or leave it out for the default")
-			}
-			*f.dst = time.Duration(*f.src)
-		}
+	// Kestrel requires these positive: 0 is an error, not the default.
+	err := errors.Join(
+		positive(c, &base.MaxRequestLineSize, l.MaxRequestLineSize, "MaxRequestLineSize"),
+		positive(c, &base.MaxRequestHeadersTotalSize, l.MaxRequestHeadersTotalSize, "MaxRequestHeadersTotalSize"),
+		positive(c, &base.MaxRequestHeaderCount, l.MaxRequestHeaderCount, "MaxRequestHeaderCount"),
+		positive(c, &base.KeepAliveTimeout, (*time.Duration)(l.KeepAliveTimeout), "KeepAliveTimeout"),
+		positive(c, &base.RequestHeadersTimeout, (*time.Duration)(l.RequestHeadersTimeout), "RequestHeadersTimeout"),
+		positive(c, &base.Http2.MaxStreamsPerConnection, l.Http2.MaxStreamsPerConnection, "Http2.MaxStreamsPerConnection"),
+		positive(c, &base.Http2.MaxFrameSize, l.Http2.MaxFrameSize, "Http2.MaxFrameSize"),
+		positive(c, &base.Http2.MaxRequestHeaderFieldSize, l.Http2.MaxRequestHeaderFieldSize, "Http2.MaxRequestHeaderFieldSize"),
+		positive(c, &base.Http2.InitialConnectionWindowSize, l.Http2.InitialConnectionWindowSize, "Http2.InitialConnectionWindowSize"),
+		positive(c, &base.Http2.InitialStreamWindowSize, l.Http2.InitialStreamWindowSize, "Http2.InitialStreamWindowSize"),
+		positive(c, &base.Http2.KeepAlivePingTimeout, (*time.Duration)(l.Http2.KeepAlivePingTimeout), "Http2.KeepAlivePingTimeout"),
+		positive(c, &base.Http3.MaxRequestHeaderFieldSize, l.Http3.MaxRequestHeaderFieldSize, "Http3.MaxRequestHeaderFieldSize"),
+	)
+	if err != nil {
+		return base, err
 	}
 	rate := func(key string, cfg *DataRateConfig, dst **DataRate) error {
 		if c.store.IsNull("Kestrel:Limits:" + key) {
@@ -514,23 +492,6 @@ func (c *Config) limits(base Limits) (Limits, error) {
 		return base, err
 	}
 	h2, b2 := l.Http2, &base.Http2
-	for _, f := range []struct {
-		dst *uint32
-		src *uint32
-		key string
-	}{
-		{&b2.MaxStreamsPerConnection, h2.MaxStreamsPerConnection, "Http2.MaxStreamsPerConnection"},
-		{&b2.MaxFrameSize, h2.MaxFrameSize, "Http2.MaxFrameSize"},
-		{&b2.InitialConnectionWindowSize, h2.InitialConnectionWindowSize, "Http2.InitialConnectionWindowSize"},
-		{&b2.InitialStreamWindowSize, h2.InitialStreamWindowSize, "Http2.InitialStreamWindowSize"},
-	} {
-		if f.src != nil {
-			if *f.src == 0 {
-				return base, zero(f.key, "use a positive number, or leave it out for the default")
-			}
-			*f.dst = *f.src
-		}
-	}
 	if h2.HeaderTableSize != nil {
 		b2.HeaderTableSize = *h2.HeaderTableSize
 		switch *h2.HeaderTableSize {
@@ -547,6 +508,23 @@ func (c *Config) limits(base Limits) (Limits, error) {
 		}
 	}
 	return base, nil
+}
+
+// positive sets *dst to the file c's value of a limit Kestrel requires
+// positive, if the file gives one: a 0 is an error naming the key.
+func positive[T int | uint32 | time.Duration](c *Config, dst *T, src *T, key string) error {
+	if src == nil {
+		return nil
+	}
+	if *src == 0 {
+		fix := "use a positive number, or leave it out for the default"
+		if _, ok := any(src).(*time.Duration); ok {
+			fix = "use a positive time, or leave it out for the default"
+		}
+		return c.limitsErr(fmt.Errorf("kestrel: Limits.%s is 0; %s", key, fix))
+	}
+	*dst = *src
+	return nil
 }
 
 // maxTimeSpan is .NET's TimeSpan.MaxValue in Go's units, which appsettings
