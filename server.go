@@ -556,7 +556,8 @@ func (s *Server) logOverriding(raw []string) {
 	logevents.General(s.log, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(raw, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
 }
 
-// checkSchemes refuses HTTP and HTTPS on one port.
+// checkSchemes refuses HTTP and HTTPS on one socket (the same port on
+// the same address, or on every address).
 func checkSchemes(eps []endpoint) error {
 	for i, a := range eps {
 		for _, b := range eps[:i] {
