@@ -411,14 +411,6 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	zero := func(key, fix string) error {
 		return c.limitsErr(fmt.Errorf("kestrel: Limits.%s is 0; %s", key, fix))
 	}
-	set := func(dst *int64, src *int64) {
-		if src != nil {
-			*dst = *src
-			if *src == 0 {
-				*dst = Unlimited // no limit, as our zero means the default
-			}
-		}
-	}
 	setBuffer := func(dst *int64, src *int64, key string) error {
 		switch {
 		case null(key):
@@ -430,8 +422,20 @@ func (c *Config) limits(base Limits) (Limits, error) {
 		}
 		return nil
 	}
-	set(&base.MaxConcurrentConnections, l.MaxConcurrentConnections)
-	set(&base.MaxConcurrentUpgradedConnections, l.MaxConcurrentUpgradedConnections)
+	if n := l.MaxConcurrentConnections; n != nil {
+		base.MaxConcurrentConnections = *n
+		if *n == 0 {
+			base.MaxConcurrentConnections = Unlimited // a server that took no connection would serve nothing
+		}
+	}
+	switch {
+	case null("MaxConcurrentUpgradedConnections"):
+		base.MaxConcurrentUpgradedConnections = Unlimited
+	case l.MaxConcurrentUpgradedConnections != nil && *l.MaxConcurrentUpgradedConnections == 0:
+		base.MaxConcurrentUpgradedConnections = NoUpgrades // Kestrel's 0: none
+	case l.MaxConcurrentUpgradedConnections != nil:
+		base.MaxConcurrentUpgradedConnections = *l.MaxConcurrentUpgradedConnections
+	}
 	switch {
 	case null("MaxRequestBodySize"):
 		base.MaxRequestBodySize = Unlimited

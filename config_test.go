@@ -95,6 +95,8 @@ func TestConfigZeroAndNullLimits(t *testing.T) {
 			return l.MaxRequestBufferSize == Unlimited && l.MaxResponseBufferSize == Unlimited
 		}, ""},
 		{`"MaxConcurrentConnections": 0`, func(l Limits) bool { return l.MaxConcurrentConnections == Unlimited }, ""},
+		{`"MaxConcurrentUpgradedConnections": 0`, func(l Limits) bool { return l.MaxConcurrentUpgradedConnections == NoUpgrades }, ""}, // Kestrel's 0: no upgrades
+		{`"MaxConcurrentUpgradedConnections": null`, func(l Limits) bool { return l.MaxConcurrentUpgradedConnections == Unlimited }, ""},
 		{`"Http2": {"HeaderTableSize": 0}`, func(l Limits) bool { return l.Http2.HeaderTableSize == NoHeaderTable }, ""},
 		{`"Http2": {"KeepAlivePingDelay": "10675199.02:48:05.4775807"}`, func(l Limits) bool { return l.Http2.KeepAlivePingDelay == 0 }, ""}, // TimeSpan.MaxValue: no pings
 		{`"KeepAliveTimeout": "10675199.02:48:05.4775807"`, func(l Limits) bool { return l.KeepAliveTimeout == math.MaxInt64 }, ""},

@@ -6,16 +6,31 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/http2"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // Unlimited turns off a limit that Kestrel allows to be unlimited, where
 // the field's doc says so.
 const Unlimited = -1
 
+// NoUpgrades, as MaxConcurrentUpgradedConnections, allows no upgraded
+// connection (Kestrel's limit of 0, which the field's zero value cannot
+// say): an upgrade fails with ErrUpgradeLimit.
+const NoUpgrades = -2
+
 // NoRequestBody, as MaxRequestBodySize, allows no request body at all:
 // Kestrel's limit of 0 bytes, which the field's zero value cannot say (it
 // means the default). A request with a body is answered with 413.
 const NoRequestBody = -2
+
+// upgradeMax is the upgraded connections' counter's maximum for a
+// MaxConcurrentUpgradedConnections.
+func upgradeMax(n int64) int64 {
+	if n == NoUpgrades {
+		return transport.NoneAdmitted
+	}
+	return n
+}
 
 // Kestrel's defaults for the fields of [Limits].
 const (
@@ -107,7 +122,8 @@ type Limits struct {
 	// connections (WebSockets and other protocols switched to after a 101)
 	// open at once; an upgrade beyond it fails and the request can still be
 	// answered normally. An upgraded connection no longer counts against
-	// MaxConcurrentConnections. Zero (the default) means unlimited.
+	// MaxConcurrentConnections. Zero (the default) means unlimited;
+	// NoUpgrades allows none.
 	MaxConcurrentUpgradedConnections int64
 
 	// MaxRequestBufferSize is the most request bytes the server buffers
@@ -340,8 +356,8 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, err
 	}
 	switch {
-	case l.MaxConcurrentUpgradedConnections < 0 && l.MaxConcurrentUpgradedConnections != Unlimited:
-		return l, fmt.Errorf("kestrel: Limits.MaxConcurrentUpgradedConnections is %d; use a positive number, or 0 or Unlimited for no limit", l.MaxConcurrentUpgradedConnections)
+	case l.MaxConcurrentUpgradedConnections < 0 && l.MaxConcurrentUpgradedConnections != Unlimited && l.MaxConcurrentUpgradedConnections != NoUpgrades:
+		return l, fmt.Errorf("kestrel: Limits.MaxConcurrentUpgradedConnections is %d; use a positive number, 0 or Unlimited for no limit, or NoUpgrades for none", l.MaxConcurrentUpgradedConnections)
 	case l.MaxRequestBufferSize < 0 && l.MaxRequestBufferSize != Unlimited:
 		return l, fmt.Errorf("kestrel: Limits.MaxRequestBufferSize is %d; use a positive number of bytes, or Unlimited", l.MaxRequestBufferSize)
 	case l.MaxRequestBufferSize > 0 && l.MaxRequestBufferSize < int64(l.MaxRequestLineSize):

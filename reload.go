@@ -176,7 +176,7 @@ func (s *Server) Reload(c *Config) error {
 	}
 	s.active = st
 	s.counter.SetMax(st.limits.MaxConcurrentConnections)
-	s.upgrades.SetMax(st.limits.MaxConcurrentUpgradedConnections)
+	s.upgrades.SetMax(upgradeMax(st.limits.MaxConcurrentUpgradedConnections))
 	if !reflect.DeepEqual(old.limits, st.limits) || old.serverHeader != st.serverHeader {
 		for _, l := range s.listeners {
 			l.cfg, l.h2cfg, l.h3cfg = s.protocolConfig(l, st)

@@ -414,7 +414,7 @@ func (s *Server) init() error {
 	s.upgraded = make(map[*http1.UpgradedConn]*connState)
 	s.retiring = make(map[*listener]bool)
 	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
-	s.upgrades = transport.NewCounter(active.limits.MaxConcurrentUpgradedConnections)
+	s.upgrades = transport.NewCounter(upgradeMax(active.limits.MaxConcurrentUpgradedConnections))
 	s.hb = heartbeat.New(s.tick)
 	s.workers = new(workers.Pool)
 	if pk, err := transport.NewParker(); err == nil {

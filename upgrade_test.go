@@ -116,6 +116,19 @@ func TestMaxConcurrentUpgradedConnections(t *testing.T) {
 	}
 }
 
+// TestNoUpgrades: MaxConcurrentUpgradedConnections NoUpgrades (Kestrel's
+// 0) refuses every upgrade, answered by the handler; requests are served.
+func TestNoUpgrades(t *testing.T) {
+	t.Parallel()
+	addr := startLimited(t, Limits{MaxConcurrentUpgradedConnections: NoUpgrades}, echoUpgrade(t))
+	if _, _, resp := dialUpgrade(t, addr, ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("upgrade under NoUpgrades: %d, want 503 from the handler", resp.StatusCode)
+	}
+	if _, err := (Limits{MaxConcurrentUpgradedConnections: -3}).withDefaults(); err == nil {
+		t.Error("MaxConcurrentUpgradedConnections -3 accepted")
+	}
+}
+
 func TestShutdownWaitsForUpgradedConnections(t *testing.T) {
 	t.Parallel()
 	s := &Server{Handler: echoUpgrade(t), Logger: quietLogger}

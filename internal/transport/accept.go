@@ -13,12 +13,15 @@ import (
 // Counter counts connections against an optional maximum. Its zero value
 // counts without a limit.
 type Counter struct {
-	max     atomic.Int64 // <= 0: unlimited
+	max     atomic.Int64 // <= 0: unlimited; NoneAdmitted: none
 	current atomic.Int64
 }
 
+// NoneAdmitted, as a Counter's maximum, admits no connection.
+const NoneAdmitted = -2
+
 // NewCounter returns a counter that admits at most max connections at once;
-// max <= 0 means unlimited.
+// max <= 0 means unlimited, except NoneAdmitted.
 func NewCounter(max int64) *Counter {
 	c := &Counter{}
 	c.max.Store(max)
@@ -34,7 +37,7 @@ func (c *Counter) SetMax(max int64) { c.max.Store(max) }
 // reached.
 func (c *Counter) TryAcquire() bool {
 	n := c.current.Add(1)
-	if max := c.max.Load(); max > 0 && n > max {
+	if max := c.max.Load(); max > 0 && n > max || max == NoneAdmitted {
 		c.current.Add(-1)
 		return false
 	}
