@@ -308,7 +308,13 @@ type DataRateConfig struct {
 // ForwardedHeadersConfig is Kestrel:ForwardedHeaders.
 type ForwardedHeadersConfig struct {
 	// Enabled turns the middleware on or off; nil means on.
-	Enabled       *bool
+	Enabled *bool
+	// ForwardedHeaders names the headers applied, as ASP.NET's option:
+	// "XForwardedFor, XForwardedProto" (the default), XForwardedHost,
+	// Forwarded (RFC 7239), All (the three X-Forwarded ones), None.
+	ForwardedHeaders string
+	// ForwardLimit is the most hops applied (default 1); null means no
+	// limit, 0 none.
 	ForwardLimit  *int
 	KnownProxies  []string
 	KnownNetworks []string
@@ -1053,6 +1059,30 @@ func (c *Config) StatusPage() (path string, opts StatusOptions, err error) {
 	return st.Path, opts, nil
 }
 
+// parseForwardedHeaders parses ASP.NET's ForwardedHeaders flags, separated
+// by commas.
+func parseForwardedHeaders(text string) (forwardedheaders.Header, error) {
+	var hs forwardedheaders.Header
+	for _, f := range strings.Split(text, ",") {
+		switch strings.ToLower(strings.TrimSpace(f)) {
+		case "none":
+		case "xforwardedfor":
+			hs |= forwardedheaders.XForwardedFor
+		case "xforwardedproto":
+			hs |= forwardedheaders.XForwardedProto
+		case "xforwardedhost":
+			hs |= forwardedheaders.XForwardedHost
+		case "all":
+			hs |= forwardedheaders.XForwardedFor | forwardedheaders.XForwardedProto | forwardedheaders.XForwardedHost
+		case "forwarded":
+			hs |= forwardedheaders.Forwarded
+		default:
+			return 0, fmt.Errorf("unknown header %q (use XForwardedFor, XForwardedProto, XForwardedHost, All, Forwarded or None, separated by commas)", strings.TrimSpace(f))
+		}
+	}
+	return hs, nil
+}
+
 // Handler returns h behind the middleware the configuration asks for, as
 // the kestrel command runs it: the forwarded headers first
 // (Kestrel:ForwardedHeaders; on unless Enabled is false, trusting proxies
@@ -1077,11 +1107,25 @@ func (c *Config) Handler(h http.Handler, wrap ...func(http.Handler) http.Handler
 		return h, nil
 	}
 	opts := forwardedheaders.Options{}
-	if fc.ForwardLimit != nil {
+	switch {
+	case c.store.IsNull("Kestrel:ForwardedHeaders:ForwardLimit"):
+		opts.ForwardLimit = forwardedheaders.Unlimited
+	case fc.ForwardLimit != nil && *fc.ForwardLimit < 0:
+		return nil, c.keyErr("Kestrel:ForwardedHeaders:ForwardLimit", fmt.Errorf("%d is negative; use the most hops to apply, or null for no limit", *fc.ForwardLimit))
+	case fc.ForwardLimit != nil && *fc.ForwardLimit == 0:
+		return h, nil // no hop to apply, as ASP.NET's limit of 0
+	case fc.ForwardLimit != nil:
 		opts.ForwardLimit = *fc.ForwardLimit
-		if *fc.ForwardLimit == 0 {
-			opts.ForwardLimit = forwardedheaders.Unlimited
+	}
+	if fc.ForwardedHeaders != "" {
+		hs, err := parseForwardedHeaders(fc.ForwardedHeaders)
+		if err != nil {
+			return nil, c.keyErr("Kestrel:ForwardedHeaders:ForwardedHeaders", err)
 		}
+		if hs == 0 {
+			return h, nil // None
+		}
+		opts.Headers = hs
 	}
 	for i, p := range fc.KnownProxies {
 		a, err := netip.ParseAddr(p)

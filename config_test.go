@@ -415,13 +415,20 @@ func TestConfigAllowedHosts(t *testing.T) {
 }
 
 // TestConfigHandlerForwardedHeaders: Handler applies Kestrel:ForwardedHeaders
-// (on by default, trusting loopback; off with Enabled false).
+// (on by default, trusting loopback, X-Forwarded-For and -Proto as
+// ASP.NET's default; off with Enabled false; the host only when
+// ForwardedHeaders names it; ForwardLimit null for no limit, 0 for none).
 func TestConfigHandlerForwardedHeaders(t *testing.T) {
 	for _, tc := range []struct{ json, from, want string }{
-		{`{"Kestrel": {}}`, "127.0.0.1:1234", "203.0.113.7"},
-		{`{"Kestrel": {}}`, "192.0.2.1:1234", "192.0.2.1"},
-		{`{"Kestrel": {"ForwardedHeaders": {"KnownNetworks": ["192.0.2.0/24"]}}}`, "192.0.2.1:1234", "203.0.113.7"},
-		{`{"Kestrel": {"ForwardedHeaders": {"Enabled": false}}}`, "127.0.0.1:1234", "127.0.0.1"},
+		{`{"Kestrel": {}}`, "127.0.0.1:1234", "203.0.113.7 internal"},
+		{`{"Kestrel": {}}`, "192.0.2.1:1234", "192.0.2.1 internal"},
+		{`{"Kestrel": {"ForwardedHeaders": {"KnownNetworks": ["192.0.2.0/24"]}}}`, "192.0.2.1:1234", "203.0.113.7 internal"},
+		{`{"Kestrel": {"ForwardedHeaders": {"Enabled": false}}}`, "127.0.0.1:1234", "127.0.0.1 internal"},
+		{`{"Kestrel": {"ForwardedHeaders": {"ForwardedHeaders": "XForwardedFor, XForwardedHost"}}}`, "127.0.0.1:1234", "203.0.113.7 example.com"},
+		{`{"Kestrel": {"ForwardedHeaders": {"ForwardedHeaders": "All"}}}`, "127.0.0.1:1234", "203.0.113.7 example.com"},
+		{`{"Kestrel": {"ForwardedHeaders": {"ForwardedHeaders": "None"}}}`, "127.0.0.1:1234", "127.0.0.1 internal"},
+		{`{"Kestrel": {"ForwardedHeaders": {"ForwardLimit": 0}}}`, "127.0.0.1:1234", "127.0.0.1 internal"},
+		{`{"Kestrel": {"ForwardedHeaders": {"ForwardLimit": null, "KnownNetworks": ["127.0.0.0/8", "10.0.0.0/8"]}}}`, "127.0.0.1:1234", "192.0.2.9 internal"},
 	} {
 		cfg, err := ParseConfig([]byte(tc.json), "kestrel.json", nil, nil)
 		if err != nil {
@@ -429,14 +436,19 @@ func TestConfigHandlerForwardedHeaders(t *testing.T) {
 		}
 		h, err := cfg.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			host, _, _ := strings.Cut(r.RemoteAddr, ":")
-			w.Write([]byte(host))
+			w.Write([]byte(host + " " + r.Host))
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = "internal"
 		req.RemoteAddr = tc.from
 		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		if strings.Contains(tc.json, "null") {
+			req.Header.Set("X-Forwarded-For", "192.0.2.9, 10.0.0.3, 10.0.0.2")
+		}
+		req.Header.Set("X-Forwarded-Host", "example.com")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Body.String() != tc.want {
@@ -446,6 +458,10 @@ func TestConfigHandlerForwardedHeaders(t *testing.T) {
 	cfg, _ := ParseConfig([]byte(`{"Kestrel": {"ForwardedHeaders": {"KnownProxies": ["10.0.0.300"]}}}`), "kestrel.json", nil, nil)
 	if _, err := cfg.Handler(http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "Kestrel:ForwardedHeaders:KnownProxies:0") {
 		t.Errorf("bad KnownProxies: %v", err)
+	}
+	cfg, _ = ParseConfig([]byte(`{"Kestrel": {"ForwardedHeaders": {"ForwardedHeaders": "XForwardedFour"}}}`), "kestrel.json", nil, nil)
+	if _, err := cfg.Handler(http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), `Kestrel:ForwardedHeaders:ForwardedHeaders: unknown header "XForwardedFour"`) {
+		t.Errorf("bad ForwardedHeaders: %v", err)
 	}
 }
 

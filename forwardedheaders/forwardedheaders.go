@@ -1,9 +1,10 @@
 // Package forwardedheaders applies the client address, scheme and host
 // that a reverse proxy in front of the server forwards (X-Forwarded-For,
-// X-Forwarded-Proto, X-Forwarded-Host, or RFC 7239 Forwarded), as ASP.NET
-// Core's ForwardedHeadersMiddleware does: only when the request comes from
-// a trusted proxy, and only as many hops as ForwardLimit allows. The
-// values it replaces are kept in X-Original-For, X-Original-Proto and
+// X-Forwarded-Proto, and when asked X-Forwarded-Host or RFC 7239
+// Forwarded), as ASP.NET Core's ForwardedHeadersMiddleware does: only when
+// the request comes from a trusted proxy, only the headers Options.Headers
+// names, and only as many hops as ForwardLimit allows. The values it
+// replaces are kept in X-Original-For, X-Original-Proto and
 // X-Original-Host.
 package forwardedheaders
 
@@ -17,6 +18,22 @@ import (
 
 // Unlimited as ForwardLimit processes every forwarded hop.
 const Unlimited = -1
+
+// Header is a set of forwarded headers to apply.
+type Header uint8
+
+// The forwarded headers, as ASP.NET's ForwardedHeaders flags.
+const (
+	XForwardedFor   Header = 1 << iota // the client's address
+	XForwardedProto                    // the scheme
+	XForwardedHost                     // the host; a proxy must set it, or its clients choose the request's host
+	Forwarded                          // RFC 7239's header, in place of the three; a proxy must set it, and drop the client's
+
+	// DefaultHeaders is what the zero Options applies, as ASP.NET's
+	// default (ASPNETCORE_FORWARDEDHEADERS_ENABLED): the address and the
+	// scheme, which proxies such as nginx set as the README shows.
+	DefaultHeaders = XForwardedFor | XForwardedProto
+)
 
 // Options says which proxies are trusted. The zero value trusts the
 // loopback addresses and Unix socket peers, and applies one hop.
@@ -36,6 +53,12 @@ type Options struct {
 	// DistrustUnixSockets stops trusting peers on Unix sockets (a proxy on
 	// the same machine, such as nginx, by default).
 	DistrustUnixSockets bool
+
+	// Headers are the headers applied; zero means DefaultHeaders.
+	// X-Forwarded-Host and Forwarded are applied only when named: a proxy
+	// that passes its clients' on lets them choose the request's host (and
+	// with Forwarded their address and scheme too).
+	Headers Header
 }
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -49,6 +72,9 @@ func Handler(next http.Handler, opts Options) http.Handler {
 	}
 	if opts.ForwardLimit == 0 {
 		opts.ForwardLimit = 1
+	}
+	if opts.Headers == 0 {
+		opts.Headers = DefaultHeaders
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r2 := opts.apply(r); r2 != nil {
@@ -102,18 +128,20 @@ func (o *Options) apply(r *http.Request) *http.Request {
 	if !o.peerTrusted(r) {
 		return nil
 	}
-	var fors, protos, hosts []string
-	useForwarded := len(r.Header.Values("Forwarded")) > 0
+	var fors, protos, hosts, elems []string
+	useForwarded := o.Headers&Forwarded != 0 && len(r.Header.Values("Forwarded")) > 0
 	if useForwarded {
-		var ok bool
-		fors, protos, hosts, ok = parseForwarded(r.Header.Values("Forwarded"))
-		if !ok {
-			return nil
-		}
+		fors, protos, hosts, elems = parseForwarded(r.Header.Values("Forwarded"))
 	} else {
-		fors = list(r.Header.Values("X-Forwarded-For"))
-		protos = list(r.Header.Values("X-Forwarded-Proto"))
-		hosts = list(r.Header.Values("X-Forwarded-Host"))
+		if o.Headers&XForwardedFor != 0 {
+			fors = list(r.Header.Values("X-Forwarded-For"))
+		}
+		if o.Headers&XForwardedProto != 0 {
+			protos = list(r.Header.Values("X-Forwarded-Proto"))
+		}
+		if o.Headers&XForwardedHost != 0 {
+			hosts = list(r.Header.Values("X-Forwarded-Host"))
+		}
 	}
 	if len(fors) == 0 && len(protos) == 0 && len(hosts) == 0 {
 		return nil
@@ -133,14 +161,14 @@ func (o *Options) apply(r *http.Request) *http.Request {
 			}
 			h.addr, h.forAddr = ip, net.JoinHostPort(ip.String(), strconv.Itoa(port))
 		}
-		if j := len(protos) - i; j >= 0 {
+		if j := len(protos) - i; j >= 0 && protos[j] != "" { // "": a Forwarded element without proto=
 			p := strings.ToLower(protos[j])
 			if p != "http" && p != "https" {
 				break
 			}
 			h.proto = p
 		}
-		if j := len(hosts) - i; j >= 0 {
+		if j := len(hosts) - i; j >= 0 && hosts[j] != "" {
 			if !validHost(hosts[j]) {
 				break
 			}
@@ -190,7 +218,11 @@ func (o *Options) apply(r *http.Request) *http.Request {
 	// Leave only the hops not applied.
 	k := len(applied)
 	if useForwarded {
-		r2.Header.Del("Forwarded")
+		if rest := elems[:len(elems)-k]; len(rest) > 0 {
+			r2.Header.Set("Forwarded", strings.Join(rest, ", "))
+		} else {
+			r2.Header.Del("Forwarded")
+		}
 	} else {
 		trim := func(name string, vals []string) {
 			if len(vals) == 0 {
@@ -227,7 +259,7 @@ func list(values []string) []string {
 // "[2001:db8::1]:8080".
 func parseNode(s string) (netip.Addr, int, bool) {
 	s = strings.Trim(strings.TrimSpace(s), `"`)
-	if ap, err := netip.ParseAddrPort(s); err == nil {
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Zone() == "" {
 		return ap.Addr().Unmap(), int(ap.Port()), true
 	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
@@ -238,16 +270,27 @@ func parseNode(s string) (netip.Addr, int, bool) {
 }
 
 // parseForwarded reads RFC 7239 Forwarded elements into parallel lists,
-// nearest last. Elements without for= (or with "unknown" or obfuscated
-// identifiers) make the walk stop there.
-func parseForwarded(values []string) (fors, protos, hosts []string, ok bool) {
+// one entry per element (hop), nearest last: an element without proto= or
+// host= has "" there, so that each hop keeps its own values. Elements
+// without for= (or with "unknown" or obfuscated identifiers) make the walk
+// stop there, and so does a pair without "="; empty elements and pairs are
+// skipped (RFC 7239, 4; RFC 9110, 5.6.1). elems are the elements as
+// written, to keep those not applied.
+func parseForwarded(values []string) (fors, protos, hosts, elems []string) {
 	for _, v := range values {
 		for _, elem := range splitQuoted(v, ',') {
+			if strings.TrimSpace(elem) == "" {
+				continue
+			}
 			var f, p, h string
 			for _, pair := range splitQuoted(elem, ';') {
+				if strings.TrimSpace(pair) == "" {
+					continue
+				}
 				name, val, found := strings.Cut(strings.TrimSpace(pair), "=")
 				if !found {
-					return nil, nil, nil, false
+					f = "unknown" // malformed: the walk stops at this hop
+					break
 				}
 				val = strings.Trim(strings.TrimSpace(val), `"`)
 				switch strings.ToLower(strings.TrimSpace(name)) {
@@ -262,16 +305,11 @@ func parseForwarded(values []string) (fors, protos, hosts []string, ok bool) {
 			if f == "" {
 				f = "unknown" // invalid as an address: stops the walk
 			}
-			fors = append(fors, f)
-			if p != "" {
-				protos = append(protos, p)
-			}
-			if h != "" {
-				hosts = append(hosts, h)
-			}
+			fors, protos, hosts = append(fors, f), append(protos, p), append(hosts, h)
+			elems = append(elems, strings.TrimSpace(elem))
 		}
 	}
-	return fors, protos, hosts, true
+	return fors, protos, hosts, elems
 }
 
 // splitQuoted splits s at sep outside double quotes.
@@ -313,6 +351,9 @@ func validHost(h string) bool {
 		port = strings.TrimPrefix(port, ":")
 	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		host, port = h[:i], h[i+1:]
+		if host == "" {
+			return false // only a port
+		}
 	}
 	for _, c := range []byte(host) {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {

@@ -13,6 +13,7 @@ import (
 type seen struct {
 	remote, scheme, host          string
 	xff, origFor, origProto, orig string
+	fwd                           string // the Forwarded header left
 }
 
 func run(t *testing.T, opts Options, remote string, unix bool, header map[string]string) seen {
@@ -20,7 +21,7 @@ func run(t *testing.T, opts Options, remote string, unix bool, header map[string
 	var got seen
 	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = seen{r.RemoteAddr, r.URL.Scheme, r.Host, r.Header.Get("X-Forwarded-For"),
-			r.Header.Get("X-Original-For"), r.Header.Get("X-Original-Proto"), r.Header.Get("X-Original-Host")}
+			r.Header.Get("X-Original-For"), r.Header.Get("X-Original-Proto"), r.Header.Get("X-Original-Host"), r.Header.Get("Forwarded")}
 	}), opts)
 	r := httptest.NewRequest("GET", "/", nil)
 	r.URL.Scheme = ""
@@ -52,8 +53,16 @@ func TestForwardedHeaders(t *testing.T) {
 	}{
 		{"untrusted peer: nothing applied", Options{}, "198.51.100.1:1234", false, xff,
 			seen{remote: "198.51.100.1:1234", host: "internal:8080", xff: "203.0.113.7, 10.0.0.2"}},
+		// By default, as ASP.NET's: the address and the scheme, not the
+		// host, which a proxy passes on from its client unless it sets it.
 		{"loopback trusted, one hop", Options{}, "127.0.0.1:1234", false, xff,
-			seen{"10.0.0.2:0", "https", "example.com", "203.0.113.7", "127.0.0.1:1234", "http", "internal:8080"}},
+			seen{"10.0.0.2:0", "https", "internal:8080", "203.0.113.7", "127.0.0.1:1234", "http", "", ""}},
+		{"loopback trusted, one hop, host asked for", Options{Headers: DefaultHeaders | XForwardedHost}, "127.0.0.1:1234", false, xff,
+			seen{"10.0.0.2:0", "https", "example.com", "203.0.113.7", "127.0.0.1:1234", "http", "internal:8080", ""}},
+		{"host only, a port alone refused", Options{Headers: XForwardedHost}, "127.0.0.1:1", false, map[string]string{"X-Forwarded-Host": ":80"},
+			seen{remote: "127.0.0.1:1", host: "internal:8080"}},
+		{"zone with a port refused", Options{}, "127.0.0.1:1", false, map[string]string{"X-Forwarded-For": `[fe80::1%a"b]:80`},
+			seen{remote: "127.0.0.1:1", host: "internal:8080", xff: `[fe80::1%a"b]:80`}},
 		{"unix socket trusted", Options{}, "@", true, map[string]string{"X-Forwarded-For": "203.0.113.7:5555"},
 			seen{remote: "203.0.113.7:5555", host: "internal:8080", origFor: "@"}},
 		{"unix socket distrusted", Options{DistrustUnixSockets: true}, "@", true, map[string]string{"X-Forwarded-For": "203.0.113.7"},
@@ -72,10 +81,20 @@ func TestForwardedHeaders(t *testing.T) {
 			seen{remote: "127.0.0.1:1", host: "internal:8080", xff: "not-an-ip"}},
 		{"bad proto stops", Options{}, "127.0.0.1:1", false, map[string]string{"X-Forwarded-Proto": "javascript"},
 			seen{remote: "127.0.0.1:1", host: "internal:8080"}},
-		{"RFC 7239", Options{}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711";proto=https;host=example.org`},
-			seen{"[2001:db8:cafe::17]:4711", "https", "example.org", "", "127.0.0.1:1", "http", "internal:8080"}},
-		{"RFC 7239 obfuscated", Options{}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for=_hidden`},
-			seen{remote: "127.0.0.1:1", host: "internal:8080"}},
+		{"RFC 7239", Options{Headers: Forwarded}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711";proto=https;host=example.org`},
+			seen{"[2001:db8:cafe::17]:4711", "https", "example.org", "", "127.0.0.1:1", "http", "internal:8080", ""}},
+		{"RFC 7239 obfuscated", Options{Headers: Forwarded}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for=_hidden`},
+			seen{remote: "127.0.0.1:1", host: "internal:8080", fwd: "for=_hidden"}},
+		// Not asked for: a client's Forwarded is ignored, and the proxy's
+		// X-Forwarded-For applies.
+		{"RFC 7239 not asked for", Options{}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for=198.51.100.66;proto=https;host=evil.example`, "X-Forwarded-For": "203.0.113.7"},
+			seen{remote: "203.0.113.7:0", host: "internal:8080", origFor: "127.0.0.1:1", fwd: `for=198.51.100.66;proto=https;host=evil.example`}},
+		// Each element is one hop: the far element's proto and host are
+		// not the near one's.
+		{"RFC 7239 hops keep their own values", Options{Headers: Forwarded}, "127.0.0.1:1", false, map[string]string{"Forwarded": `for=203.0.113.7;proto=https;host=evil.example, for=10.0.0.2`},
+			seen{remote: "10.0.0.2:0", host: "internal:8080", origFor: "127.0.0.1:1", fwd: `for=203.0.113.7;proto=https;host=evil.example`}},
+		{"RFC 7239 empty elements and pairs", Options{Headers: Forwarded}, "127.0.0.1:1", false, map[string]string{"Forwarded": `, for=203.0.113.7;proto=https;;,`},
+			seen{remote: "203.0.113.7:0", scheme: "https", host: "internal:8080", origFor: "127.0.0.1:1", origProto: "http"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := run(t, tc.opts, tc.remote, tc.unix, tc.header); got != tc.want {
