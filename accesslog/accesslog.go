@@ -163,16 +163,12 @@ func appendLine(b []byte, e *entry) []byte {
 	if host == "" || host == "@" {
 		host = "-" // a Unix socket peer has no address
 	}
-	b = append(b, host...)
+	// Escaped, and a space too: the address may come from a forwarded
+	// header (a zone or a value a handler set), and must stay one field.
+	b = appendField(b, host)
 	b = append(b, " - "...)
 	if u := remoteUser(e.r); u != "" {
-		for _, part := range strings.SplitAfter(u, " ") { // a space would split the field
-			if p, ok := strings.CutSuffix(part, " "); ok {
-				b = append(appendSafe(b, p), `\x20`...)
-			} else {
-				b = appendSafe(b, part)
-			}
-		}
+		b = appendField(b, u)
 	} else {
 		b = append(b, '-')
 	}
@@ -220,6 +216,18 @@ const hexDigits = "0123456789abcdef"
 // appendSafe appends s with quotes, backslashes and bytes outside
 // printable ASCII escaped as \xHH, as nginx does, so that a client cannot
 // forge a line or break the format.
+// appendField appends s escaped as appendSafe does, and its spaces too,
+// which would split an unquoted field.
+func appendField(b []byte, s string) []byte {
+	for i, part := range strings.Split(s, " ") {
+		if i > 0 {
+			b = append(b, `\x20`...)
+		}
+		b = appendSafe(b, part)
+	}
+	return b
+}
+
 func appendSafe(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]

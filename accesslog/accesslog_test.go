@@ -148,6 +148,16 @@ func TestEscapes(t *testing.T) {
 	if strings.Count(got, "\n") != 1 || !strings.Contains(got, `"GET /a\x22b\x0a127.0.0.1 - - [forged] HTTP/1.1"`) || !strings.Contains(got, `"\xc3\xbc\x5c"`) {
 		t.Errorf("line %q", got)
 	}
+	// The client's address may come from a forwarded header: escaped, and
+	// its spaces too, it stays the line's first field.
+	out.Reset()
+	r = httptest.NewRequest("GET", "/x", nil)
+	r.RemoteAddr = "[fe80::1%x\" 200 1 \"-\" \"forged\n]:80"
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	got = out.String()
+	if strings.Count(got, "\n") != 1 || strings.Count(got, `"`) != 6 || !strings.HasPrefix(got, `fe80::1%x\x22\x20200\x201\x20\x22-\x22\x20\x22forged\x0a - - [`) {
+		t.Errorf("line %q", got)
+	}
 }
 
 func TestSlog(t *testing.T) {

@@ -6,14 +6,19 @@ package hostfiltering
 import (
 	"net/http"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // Options lists the allowed hosts.
 type Options struct {
 	// AllowedHosts are host names without ports: "example.com",
 	// "*.example.com" (any subdomain, not example.com itself), IP
-	// addresses, "[::1]" for IPv6, or "*" for any host. Matching ignores
-	// case and the request's port.
+	// addresses, "[::1]" for IPv6, or "*" (or "[::]" or "0.0.0.0", as in
+	// ASP.NET) for any host. Matching ignores case, the request's port and
+	// a trailing dot; names in Unicode match their punycode form
+	// ("bücher.example" allows "xn--bcher-kva.example"), as browsers send
+	// them.
 	AllowedHosts []string
 
 	// RejectEmptyHost refuses requests without a Host (HTTP/1.0); they are
@@ -45,12 +50,12 @@ func Handler(next http.Handler, opts Options) http.Handler {
 	for _, h := range opts.AllowedHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
-		case h == "*":
+		case h == "*" || h == "[::]" || h == "0.0.0.0":
 			return next
 		case strings.HasPrefix(h, "*."):
-			suffixes = append(suffixes, h[1:])
+			suffixes = append(suffixes, "."+punycode(strings.TrimSuffix(h[2:], ".")))
 		case h != "":
-			exact = append(exact, strings.TrimSuffix(strings.Trim(h, "[]"), "."))
+			exact = append(exact, punycode(strings.TrimSuffix(strings.Trim(h, "[]"), ".")))
 		}
 	}
 	if len(exact) == 0 && len(suffixes) == 0 {
@@ -58,7 +63,9 @@ func Handler(next http.Handler, opts Options) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := hostOnly(r.Host)
-		ok := host == "" && !opts.RejectEmptyHost
+		// Only a request without a Host is "empty"; ":80" or "[]" is not
+		// a host, and is refused.
+		ok := r.Host == "" && !opts.RejectEmptyHost
 		for _, e := range exact {
 			ok = ok || host == e
 		}
@@ -93,4 +100,14 @@ func hostOnly(h string) string {
 		h = h[:i]
 	}
 	return strings.TrimSuffix(h, ".")
+}
+
+// punycode returns a host name's ASCII form, as clients send it: a name in
+// Unicode converted label by label; an ASCII one, or one that does not
+// convert, as it is.
+func punycode(h string) string {
+	if a, err := idna.Lookup.ToASCII(h); err == nil {
+		return a
+	}
+	return h
 }

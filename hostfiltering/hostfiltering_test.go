@@ -9,7 +9,7 @@ import (
 
 func TestHandler(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	h := Handler(ok, Options{AllowedHosts: ParseAllowedHosts("example.com; *.example.org;127.0.0.1;[::1]")})
+	h := Handler(ok, Options{AllowedHosts: ParseAllowedHosts("example.com; *.example.org.;127.0.0.1;[::1];bücher.example;*.münchen.example")})
 	for _, tc := range []struct {
 		host string
 		want int
@@ -18,6 +18,10 @@ func TestHandler(t *testing.T) {
 		{"www.example.com", 400}, {"a.example.org", 200}, {"a.b.example.org", 200}, {"example.org", 400},
 		{"127.0.0.1:5000", 200}, {"[::1]:5000", 200}, {"[::2]", 400}, {"evil.com", 400}, {"", 200},
 		{"xexample.org", 400},
+		// A Host whose host part is empty is not a missing Host.
+		{":80", 400}, {"[]", 400}, {"[]:80", 400}, {".", 400}, {".:80", 400},
+		// Unicode entries match the punycode clients send.
+		{"xn--bcher-kva.example", 200}, {"a.xn--mnchen-3ya.example", 200},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Host = tc.host
@@ -35,8 +39,10 @@ func TestHandler(t *testing.T) {
 	if w.Code != 400 || w.Body.String() != "Invalid Hostname" {
 		t.Errorf("empty host with RejectEmptyHost: %d %q", w.Code, w.Body.String())
 	}
-	if fmt.Sprint(Handler(ok, Options{AllowedHosts: []string{"*"}})) != fmt.Sprint(http.Handler(ok)) {
-		t.Error(`"*" does not pass everything through`)
+	for _, any := range []string{"*", "[::]", "0.0.0.0"} { // ASP.NET's top-level wildcards
+		if fmt.Sprint(Handler(ok, Options{AllowedHosts: []string{"example.com", any}})) != fmt.Sprint(http.Handler(ok)) {
+			t.Errorf("%q does not pass everything through", any)
+		}
 	}
 }
 
