@@ -373,6 +373,15 @@ func readProxyHeader(pol *proxyPolicy, nc net.Conn) (net.Conn, *ProxyHeader, met
 		}
 		return nil, nil, metrics.ProxyProtocolTimeout, fmt.Errorf("the PROXY header did not arrive within %v", pol.timeout)
 	}
+	if b, _ := br.Peek(br.Buffered()); !bytes.HasPrefix(b, proxyproto.SIGV1) && !bytes.HasPrefix(b, proxyproto.SIGV2) {
+		// The bytes so far already differ from both signatures: no
+		// header, and nothing more to wait for (go-proxyproto would read
+		// on, past what a request such as "POST" sends in its first read).
+		if pol.required {
+			return nil, nil, metrics.ProxyProtocolMissing, errors.New("the connection did not begin with a PROXY header, which the endpoint requires")
+		}
+		return wrapProxied(nc, br, nc.RemoteAddr(), nc.LocalAddr()), nil, 0, nil
+	}
 	h, err := proxyproto.Read(br)
 	if err != nil {
 		switch {

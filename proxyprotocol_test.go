@@ -821,3 +821,30 @@ func BenchmarkProxyHeader(b *testing.B) {
 		})
 	}
 }
+
+// TestProxyProtocolOptionalSlowRequest: on an endpoint where the header is
+// optional, a request whose first bytes already differ from both
+// signatures ("PO" of a POST, a CRLF before a request line) is served
+// however slowly the rest comes: only those first bytes must arrive within
+// HeaderTimeout (it was dropped, counted as a header timeout).
+func TestProxyProtocolOptionalSlowRequest(t *testing.T) {
+	t.Parallel()
+	addr, seen := startProxyServer(t, Endpoint{ProxyProtocol: &ProxyProtocol{HeaderTimeout: 300 * time.Millisecond}})
+	for _, first := range []string{"POST /x", "\r\nGET /x", "PUT /x"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, first)
+		time.Sleep(600 * time.Millisecond)
+		method, _, _ := strings.Cut(strings.TrimSpace(first), " ")
+		io.WriteString(c, " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s sent slowly: %v %v", method, resp, err)
+		}
+		wantSeen(t, seen, c.LocalAddr().String())
+	}
+}
