@@ -311,10 +311,13 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			// An ACME CA's TLS-ALPN-01 validation: the handshake, with
 			// its challenge certificate, was the whole answer.
 			fail()
-			l.pending.Done()
+			l.leaveWay(st)
 			return
 		}
-		if cs.NegotiatedProtocol == "h2" {
+		// h2 only where the endpoint (or the client's SNI entry) serves
+		// HTTP/2, whatever a TLSHandshakeCallback's configuration let ALPN
+		// agree on: otherwise HTTP/1.1, as Kestrel falls back.
+		if cs.NegotiatedProtocol == "h2" && l.tls.protocols(protocols, cs.ServerName)&HTTP2 != 0 {
 			s.serveHTTP2(l, h2cfg, st, info, nc, slot, ctx, accepted, nil)
 			return
 		}

@@ -212,10 +212,16 @@ type tlsEndpoint struct {
 // http2Only reports whether the connection, by its SNI host name, may
 // speak nothing but HTTP/2 on the TCP port.
 func (te *tlsEndpoint) http2Only(ep Protocols, serverName string) bool {
-	if te.sni != nil {
-		ep = te.sni(serverName)
+	return te.protocols(ep, serverName).tcp() == HTTP2
+}
+
+// protocols is what the endpoint (serving ep) serves a client that named
+// serverName: its SNI entry's protocols, or ep.
+func (te *tlsEndpoint) protocols(ep Protocols, serverName string) Protocols {
+	if te != nil && te.sni != nil {
+		return te.sni(serverName)
 	}
-	return ep.tcp() == HTTP2
+	return ep
 }
 
 // build turns the options into a tls.Config for an endpoint serving

@@ -362,3 +362,67 @@ func TestTLSCallbacksTypedNilError(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSCallbackALPNAndEndpointProtocols: a TLSHandshakeCallback's
+// configuration decides ALPN, but not what an endpoint serves: h2 agreed
+// on an HTTP/1-only endpoint is served as HTTP/1.1, as Kestrel falls back
+// (a client that then speaks HTTP/2 is told HTTP_1_1_REQUIRED); and a connection
+// that ends after its acme-tls/1 handshake leaves the listener's
+// connections on their way, as every other one does.
+func TestTLSCallbackALPNAndEndpointProtocols(t *testing.T) {
+	t.Parallel()
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: quietLogger, Handler: okHandler()}
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1, HTTPS: &HTTPS{Certificate: cert,
+		TLSHandshakeCallback: func(h *ClientHello) (*tls.Config, error) {
+			return &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"h2", "http/1.1", "acme-tls/1"}}, nil
+		}}})
+
+	raw := dial(t, addr)
+	raw.SetDeadline(time.Now().Add(5 * time.Second))
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+	// Kestrel's answer to HTTP/2 on an HTTP/1 endpoint: an empty SETTINGS,
+	// then GOAWAY with HTTP_1_1_REQUIRED; HTTP/2 served would send its
+	// settings instead.
+	frames := make([]byte, 26)
+	if _, err := io.ReadFull(c, frames); err != nil || frames[3] != 0x04 || frames[2] != 0 || frames[12] != 0x07 || frames[25] != 0x0d {
+		t.Errorf("an HTTP/1-only endpoint answered HTTP/2's preface with % x (%v), want an empty SETTINGS and GOAWAY HTTP_1_1_REQUIRED (ALPN %q)", frames, err, c.ConnectionState().NegotiatedProtocol)
+	}
+	raw.Close()
+
+	for range 3 {
+		raw := dial(t, addr)
+		raw.SetDeadline(time.Now().Add(5 * time.Second))
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"acme-tls/1"}})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(tc)
+		raw.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		s.mu.Lock()
+		for _, l := range s.allListeners() {
+			l.wayMu.Lock()
+			n += len(l.onWay)
+			l.wayMu.Unlock()
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still on their way after their acme-tls/1 handshakes ended", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
