@@ -410,6 +410,19 @@ func newHTTP3Config(appCfg *app.Config, limits Limits) *http3.Config {
 	}
 }
 
+// socketAddr is the local address of the socket a connection was accepted
+// on: under TLS and a PROXY header, whose destination is the balancer's
+// address, not the endpoint's.
+func socketAddr(nc net.Conn) net.Addr {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if pc, ok := nc.(*proxyConn); ok {
+		nc = pc.Conn
+	}
+	return nc.LocalAddr()
+}
+
 // altSvcTable holds the Alt-Svc values of the endpoints that serve
 // HTTP/3, by the address of their TCP side.
 type altSvcTable []altSvcEntry
@@ -454,6 +467,9 @@ func (s *Server) advertiseHTTP3(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := s.altSvc.Load(); t != nil && r.TLS != nil && r.ProtoMajor < 3 {
 			local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+			if ex := app.FromRequest(r); ex != nil {
+				local = socketAddr(ex.Stream().NetConn())
+			}
 			if e := t.find(local); e != nil {
 				if v := e.forHost(r.TLS.ServerName); v != "" {
 					w.Header()["Alt-Svc"] = []string{v}
@@ -471,7 +487,7 @@ func (s *Server) advertiseHTTP3Native(ex *app.Exchange) {
 		if !ok {
 			return
 		}
-		if e := t.find(ex.LocalAddr()); e != nil {
+		if e := t.find(socketAddr(tc)); e != nil {
 			name := ""
 			if e.tls.sni != nil {
 				name = tc.ConnectionState().ServerName

@@ -848,3 +848,42 @@ func TestProxyProtocolOptionalSlowRequest(t *testing.T) {
 		wantSeen(t, seen, c.LocalAddr().String())
 	}
 }
+
+// TestProxyProtocolAltSvcOfItsEndpoint: Alt-Svc is the endpoint's own, by
+// the socket the connection was accepted on: a PROXY header's destination
+// (the balancer's address) that happens to name the port of another
+// endpoint, one serving HTTP/3, does not give an endpoint without HTTP/3
+// that one's Alt-Svc.
+func TestProxyProtocolAltSvcOfItsEndpoint(t *testing.T) {
+	t.Parallel()
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: quietLogger, Handler: okHandler()}
+	if err := s.ListenEndpoint(Endpoint{Address: "0.0.0.0:0", Protocols: HTTP1AndHTTP2AndHTTP3, HTTPS: &HTTPS{Certificate: cert}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{Certificate: cert}, ProxyProtocol: &ProxyProtocol{Required: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addrs := s.Addresses()
+	_, h3port, _ := net.SplitHostPort(strings.TrimPrefix(addrs[0], "https://"))
+	raw := dial(t, strings.TrimPrefix(addrs[1], "https://"))
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	raw.Write(proxyV2(t, "198.51.100.9:1234", "192.0.2.1:"+h3port))
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	io.WriteString(tc, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := resp.Header.Get("Alt-Svc"); v != "" {
+		t.Errorf("an endpoint without HTTP/3 behind a PROXY header answered Alt-Svc %q (the HTTP/3 endpoint's)", v)
+	}
+}
