@@ -82,11 +82,19 @@ type Options struct {
 func Handler(next http.Handler, opts Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values("Content-Encoding")
-		coding := ""
-		if len(values) == 1 {
-			coding = strings.ToLower(strings.TrimSpace(values[0]))
+		var codings []string // the list's elements; empty ones do not count (RFC 9110, 5.6.1)
+		for _, v := range values {
+			for _, c := range strings.Split(v, ",") {
+				if c = strings.ToLower(strings.TrimSpace(c)); c != "" {
+					codings = append(codings, c)
+				}
+			}
 		}
-		if len(values) == 0 || (len(values) == 1 && (coding == "" || coding == "identity")) {
+		coding := ""
+		if len(codings) == 1 {
+			coding = codings[0]
+		}
+		if len(codings) == 0 || coding == "identity" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -343,10 +351,10 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // reject sends the answer to the failed body.
 func (w *responseWriter) reject() {
 	w.wrote, w.rejected = true, true
-	h := w.ResponseWriter.Header()
-	for _, k := range []string{"Content-Encoding", "Etag", "Last-Modified", "Trailer"} {
-		h.Del(k)
-	}
+	// None of the handler's headers: as the server's own 413, which starts
+	// the response afresh (a Set-Cookie or Location of the handler's would
+	// go out with an error it never meant to send).
+	clear(w.ResponseWriter.Header())
 	msg := "The request body is not valid " + w.b.coding + " data."
 	if w.b.status == http.StatusRequestEntityTooLarge {
 		msg = "The request body decompresses to more than " + strconv.FormatInt(w.b.limit, 10) + " bytes."

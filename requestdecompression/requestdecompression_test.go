@@ -111,6 +111,7 @@ func TestEachCoding(t *testing.T) {
 	data := sample(100_000)
 	for _, tc := range []struct{ coding, header string }{
 		{"gzip", "gzip"}, {"gzip", "x-gzip"}, {"gzip", " GZip "},
+		{"gzip", "gzip,"}, {"gzip", ", gzip"}, // empty list elements do not count (RFC 9110, 5.6.1)
 		{"deflate", "deflate"}, {"deflate-raw", "deflate"},
 		{"br", "br"}, {"br", "BR"}, {"zstd", "zstd"},
 	} {
@@ -176,6 +177,21 @@ func TestUnknownCoding(t *testing.T) {
 				t.Errorf("%q with PassUnknown: %d, the handler saw %d bytes with Content-Encoding %q; want them unchanged", values, w.Code, len(s.body), s.encoding)
 			}
 		}
+	}
+}
+
+// TestRejectStartsAfresh: the 400 for a corrupt body carries none of the
+// handler's headers (a Set-Cookie, a Location), as the server's own 413
+// starts its response afresh.
+func TestRejectStartsAfresh(t *testing.T) {
+	h := requestdecompression.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "session=1")
+		w.Header().Set("Location", "/next")
+		io.ReadAll(r.Body)
+	}), requestdecompression.Options{})
+	w := post(h, "gzip", strings.NewReader("not gzip"))
+	if w.Code != 400 || w.Header().Get("Set-Cookie") != "" || w.Header().Get("Location") != "" {
+		t.Errorf("%d with Set-Cookie %q, Location %q; want 400 without the handler's headers", w.Code, w.Header().Get("Set-Cookie"), w.Header().Get("Location"))
 	}
 }
 
