@@ -234,8 +234,10 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	if l.ep.proxy != nil {
 		pc, h, ok := s.acceptProxyHeader(st, l.ep.proxy, nc)
 		if !ok {
-			nc.Close()
+			// The slot first: a client that sees the close and connects
+			// again finds it free.
 			slot.Release()
+			nc.Close()
 			s.endConn(st)
 			l.leaveWay(st)
 			return
@@ -265,15 +267,15 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 		s.ConnState(nc, http.StateNew)
 	}
 	fail := func() {
+		slot.Release() // before the close the client sees
 		nc.Close()
-		slot.Release()
 		s.endConn(st)
 		s.connClosed(accepted)
 	}
 
 	// The connection middleware (ListenOptions.Use), then TLS.
 	if l.ep.hasMiddleware() {
-		mc, ok := s.runMiddleware(st, l, ctx, nc)
+		mc, ok := s.runMiddleware(st, l, ctx, nc, slot)
 		if !ok {
 			slot.Release()
 			s.endConn(st)

@@ -12,6 +12,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // A ConnectionMiddleware sees each connection an endpoint accepts before
@@ -73,8 +74,9 @@ func (ep *endpoint) hasMiddleware() bool {
 // runMiddleware runs the endpoint's connection middleware on nc, then the
 // connection logging. It returns the connection to serve or, when a
 // middleware refused it, failed or panicked, reports false: the
-// connection is then closed, with its end reason recorded and logged.
-func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, nc net.Conn) (c net.Conn, ok bool) {
+// connection is then closed, its slot released first, with its end
+// reason recorded and logged.
+func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, nc net.Conn, slot *transport.Slot) (c net.Conn, ok bool) {
 	in := nc
 	for i, mw := range l.ep.opts.ConnectionMiddleware {
 		next, err := s.callMiddleware(mw, ctx, nc)
@@ -83,11 +85,11 @@ func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, 
 			err = fmt.Errorf("the middleware returned a nil %T as its error, which is not a nil error (return the error interface's nil to go on)", err)
 		}
 		if err != nil {
-			s.refuseByMiddleware(st, l, i, nc, err)
+			s.refuseByMiddleware(st, l, i, nc, slot, err)
 			return nil, false
 		}
 		if next == nil {
-			s.refuseByMiddleware(st, l, i, nc, errors.New("the middleware returned no connection and no error"))
+			s.refuseByMiddleware(st, l, i, nc, slot, errors.New("the middleware returned no connection and no error"))
 			return nil, false
 		}
 		nc = next
@@ -116,8 +118,13 @@ func (s *Server) callMiddleware(mw ConnectionMiddleware, ctx context.Context, nc
 
 // refuseByMiddleware closes a connection the i-th middleware refused (nc
 // is the connection it was given), recording and logging why.
-func (s *Server) refuseByMiddleware(st *connState, l *listener, i int, nc net.Conn, err error) {
-	defer nc.Close() // after the log: what the client sees comes last
+func (s *Server) refuseByMiddleware(st *connState, l *listener, i int, nc net.Conn, slot *transport.Slot, err error) {
+	defer func() {
+		// After the log, what the client sees comes last: the slot free
+		// (a client that connects again at once finds it), then the close.
+		slot.Release()
+		nc.Close()
+	}()
 	where := fmt.Sprintf("connection middleware %d of %s", i, l.ep.url)
 	if errors.Is(err, errMiddlewarePanic) {
 		st.reason.Set(metrics.OtherError)
