@@ -553,6 +553,8 @@ func (s *Server) connClosed(nc net.Conn) {
 // endConn ends a connection's life: its duration with the reason it
 // ended, the ConnectionStop event.
 func (s *Server) endConn(st *connState) {
-	st.ep.ConnEnd(st.start, st.proto, st.tlsVersion, st.reason.Get())
+	// The event, then the metric: whoever sees the connection's duration
+	// recorded finds its ConnectionStop logged too.
 	logevents.ConnectionStop(s.log, st.id)
+	st.ep.ConnEnd(st.start, st.proto, st.tlsVersion, st.reason.Get())
 }
