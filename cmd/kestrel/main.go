@@ -238,7 +238,13 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		if !strings.HasPrefix(*status, "/") || *status == "/" {
 			return fmt.Errorf("--status %q: use a path beginning with /, such as /status", *status)
 		}
+		if *status == *health || *health != "" && *status == *health+"/live" {
+			return fmt.Errorf("--status %q: the health checks answer there (--health %q); give the status page a path of its own, such as /status", *status, *health)
+		}
 		overrides["Kestrel:Status:Path"] = *status
+	}
+	if flagSet(fs, "root") && *root == "" {
+		return errors.New(`--root "": name the folder to serve, such as --root ./public (an unset variable in a unit file gives an empty one)`)
 	}
 
 	if err := acmeOpts.overrides(overrides); err != nil {
@@ -374,6 +380,11 @@ func devCerts(args []string, out io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return helpFor(fs, subcommandUsage)
 		}
+		fmt.Fprintln(out, `Run "kestrel dev-certs --help" for its flags.`)
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(out, "kestrel dev-certs: unexpected argument %q (it takes only flags, such as --check)\n", fs.Arg(0))
 		fmt.Fprintln(out, `Run "kestrel dev-certs --help" for its flags.`)
 		return errUsage
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runLogged runs the command in-process with environ, waits until it
@@ -110,6 +113,35 @@ func TestHTTPPorts(t *testing.T) {
 		err := run(context.Background(), tc.args, tc.env, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), "(from "+from+")") {
 			t.Errorf("%v %v: %v; want %q, from %s", tc.args, tc.env, err, tc.want, from)
+		}
+	}
+}
+
+// TestCommandLineEdges: command lines an operator gets wrong fail at once,
+// naming the flag and the fix, before anything starts: an empty --root
+// (an unset variable in a unit file) does not serve the demo app, the
+// status page may not hide the health checks, and dev-certs takes no
+// words (dotnet's "dev-certs https --clean" habit).
+func TestCommandLineEdges(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	for _, tc := range []struct {
+		args  []string
+		want  string
+		usage bool // exit status 2: a command line it cannot parse
+	}{
+		{[]string{"--root", "", "--urls", "http://127.0.0.1:0"}, `--root "": name the folder to serve`, false},
+		{[]string{"--health", "/x", "--status", "/x", "--urls", "http://127.0.0.1:0"}, `--status "/x": the health checks answer there`, false},
+		{[]string{"--health", "/x", "--status", "/x/live", "--urls", "http://127.0.0.1:0"}, `--status "/x/live": the health checks answer there`, false},
+		{[]string{"dev-certs", "https", "--clean"}, `unexpected argument "https"`, true},
+		{[]string{"dev-certs", "check"}, `unexpected argument "check"`, true},
+	} {
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a command line taken would serve until then
+		err := run(ctx, tc.args, nil, &out)
+		cancel()
+		if err == nil || tc.usage != errors.Is(err, errUsage) || !strings.Contains(err.Error()+out.String(), tc.want) {
+			t.Errorf("%q: %v (usage %v)\n%s\nwant %q", tc.args, err, errors.Is(err, errUsage), out.String(), tc.want)
 		}
 	}
 }
