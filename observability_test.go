@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -20,6 +21,9 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 	"github.com/kestrel-go/kestrel/logging"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // logRecorder keeps the records logged at or above its level.
@@ -571,4 +575,32 @@ func TestMetricsGracefulStop(t *testing.T) {
 	if e := rec.events("NotAllConnectionsClosedGracefully"); len(e) != 0 {
 		t.Errorf("NotAllConnectionsClosedGracefully after a graceful stop: %+v", e)
 	}
+}
+
+// TestMetricsHTTP2QueuedOnConnectionError: a stream queued for its handler
+// when its connection fails (HEADERS of a request with a body, then DATA
+// on stream 0 in the same read) never starts, and leaves
+// kestrel.queued_requests with the connection, which a client could
+// otherwise raise by one per connection.
+func TestMetricsHTTP2QueuedOnConnectionError(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	s := &Server{MeterProvider: mp, Logger: quietLogger, Handler: okHandler()}
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	c := dialRawH2(t, addr)
+	var buf bytes.Buffer
+	fr := http2.NewFramer(&buf, nil)
+	fr.AllowIllegalWrites = true
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "localhost"}, {":path", "/"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true})
+	fr.WriteData(0, false, []byte("x"))
+	c.nc.Write(buf.Bytes())
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, c.nc) // until the server closes
+	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
+	waitMetric(t, reader, "kestrel.queued_requests", nil, 0)
 }

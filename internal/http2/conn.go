@@ -816,6 +816,7 @@ func (c *Conn) shutdown(err error) {
 		st.uncount()
 		st.endTunnel()
 		st.handlerDone = true
+		c.opts.Info.RequestStarted(metrics.HTTP2) // out of kestrel.queued_requests: it never will start
 	}
 	c.ready = nil
 	for _, st := range c.pending { // never started either
@@ -823,6 +824,7 @@ func (c *Conn) shutdown(err error) {
 		st.uncount()
 		st.endTunnel()
 		st.handlerDone = true
+		c.opts.Info.RequestStarted(metrics.HTTP2)
 	}
 	c.pending = nil
 	c.flushLocked(false) // the GOAWAY goes out before the close
