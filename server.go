@@ -375,6 +375,9 @@ func (s *Server) UseURLs(urls string) error {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
 		}
+		if slices.ContainsFunc(raw, func(r string) bool { return strings.EqualFold(r, u) }) {
+			return fmt.Errorf("kestrel: URL %q is listed twice; list each URL once", u)
+		}
 		e, err := Endpoint{URL: u}.resolve()
 		if err != nil {
 			return err

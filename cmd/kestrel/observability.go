@@ -101,13 +101,13 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms 
 	}
 	ms = &kestrel.Server{Handler: exp.Handler(path, *o.pprof), Logger: log}
 	if _, err := ms.ListenInherited(); err != nil { // before the app server's (see kestrel.Service's Others)
-		return nil, nil, fmt.Errorf("--metrics: %w", err)
+		return nil, nil, &prefixedError{"--metrics", err}
 	}
 	if err := ms.ListenURL("http://" + u.Host); err != nil {
-		return nil, nil, fmt.Errorf("--metrics: %w", err)
+		return nil, nil, &prefixedError{"--metrics", err}
 	}
 	if err := ms.Start(); err != nil {
-		return nil, nil, fmt.Errorf("--metrics: %w", err)
+		return nil, nil, &prefixedError{"--metrics", err}
 	}
 	for _, a := range ms.Addresses() {
 		logevents.General(log, slog.LevelInfo, "MetricsListening", "Serving Prometheus metrics on: "+a+path)
@@ -126,3 +126,16 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms 
 		exp.Shutdown(ctx)
 	}, nil
 }
+
+// prefixedError is err, from what a flag or subcommand set up, under its
+// name; its message drops the "kestrel: " the command prints once.
+type prefixedError struct {
+	prefix string
+	err    error
+}
+
+func (e *prefixedError) Error() string {
+	return e.prefix + ": " + strings.TrimPrefix(e.err.Error(), "kestrel: ")
+}
+
+func (e *prefixedError) Unwrap() error { return e.err }

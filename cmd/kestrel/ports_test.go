@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -125,6 +126,12 @@ func TestHTTPPorts(t *testing.T) {
 func TestCommandLineEdges(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().String()
 	for _, tc := range []struct {
 		args  []string
 		want  string
@@ -135,12 +142,14 @@ func TestCommandLineEdges(t *testing.T) {
 		{[]string{"--health", "/x", "--status", "/x/live", "--urls", "http://127.0.0.1:0"}, `--status "/x/live": the health checks answer there`, false},
 		{[]string{"dev-certs", "https", "--clean"}, `unexpected argument "https"`, true},
 		{[]string{"dev-certs", "check"}, `unexpected argument "check"`, true},
+		{[]string{"--urls", "http://127.0.0.1:0;http://127.0.0.1:0"}, `URL "http://127.0.0.1:0" is listed twice`, false},
+		{[]string{"--metrics", "http://" + taken, "--urls", "http://127.0.0.1:0"}, "--metrics: failed to bind to http://" + taken, false},
 	} {
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a command line taken would serve until then
 		err := run(ctx, tc.args, nil, &out)
 		cancel()
-		if err == nil || tc.usage != errors.Is(err, errUsage) || !strings.Contains(err.Error()+out.String(), tc.want) {
+		if err == nil || tc.usage != errors.Is(err, errUsage) || !strings.Contains(err.Error()+out.String(), tc.want) || strings.Contains(strings.TrimPrefix(err.Error(), "kestrel: "), "kestrel:") { // main prints "kestrel:" once
 			t.Errorf("%q: %v (usage %v)\n%s\nwant %q", tc.args, err, errors.Is(err, errUsage), out.String(), tc.want)
 		}
 	}

@@ -54,9 +54,9 @@ func upgradeCommand(args []string, out io.Writer) error {
 	pid, err := kestrel.UpgradeService(ctx, *pidFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("upgrade: %w (is the server running with --pid-file %s?)", err, *pidFile)
+			return &prefixedError{"upgrade", fmt.Errorf("%w (is the server running with --pid-file %s?)", err, *pidFile)}
 		}
-		return fmt.Errorf("upgrade: %w", err)
+		return &prefixedError{"upgrade", err}
 	}
 	fmt.Fprintf(out, "kestrel: process %d took over from %s\n", pid, old)
 	return nil
