@@ -29,17 +29,21 @@ func raiseOpenFiles(t *testing.T, n uint64) uint64 {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatalf("getrlimit: %v", err)
 	}
-	if lim.Cur >= n {
-		return lim.Cur
+	if uint64(lim.Cur) >= n {
+		return uint64(lim.Cur)
 	}
 	old := lim
-	lim.Cur = min(n, lim.Max)
+	setRlimit(&lim.Cur, min(n, uint64(lim.Max)))
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatalf("setrlimit to %d open files: %v", lim.Cur, err)
 	}
 	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-	return lim.Cur
+	return uint64(lim.Cur)
 }
+
+// setRlimit sets one of syscall.Rlimit's fields, which are int64 on
+// FreeBSD and DragonFly and uint64 elsewhere.
+func setRlimit[T int64 | uint64](field *T, v uint64) { *field = T(v) }
 
 // TestProxyProtocolHalfHeaders opens 10,000 connections that each send
 // half a header (v1 and v2, a few bytes or most of one) and wait: each is

@@ -24,5 +24,3 @@ func signalUpgrade(int) error {
 }
 
 func processAlive(int) bool { return false }
-
-func monotonicUsec() string { return "" }

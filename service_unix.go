@@ -4,10 +4,7 @@ package kestrel
 
 import (
 	"os"
-	"strconv"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // serviceSignals are the signals Service.Run handles.
@@ -32,14 +29,4 @@ func signalUpgrade(pid int) error { return syscall.Kill(pid, syscall.SIGUSR2) }
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || err == syscall.EPERM
-}
-
-// monotonicUsec is the MONOTONIC_USEC field systemd 253 and later want
-// with RELOADING=1: the CLOCK_MONOTONIC time of the message.
-func monotonicUsec() string {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return ""
-	}
-	return "\nMONOTONIC_USEC=" + strconv.FormatInt(ts.Nano()/1000, 10)
 }

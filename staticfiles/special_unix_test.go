@@ -4,16 +4,17 @@ package staticfiles_test
 
 import (
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kestrel-go/kestrel/staticfiles"
 )
 
 func TestSpecialFilesAreNotOpened(t *testing.T) {
 	dir := t.TempDir()
-	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	base := serve(t, dir, staticfiles.Options{})

@@ -392,7 +392,7 @@ func TestConnGracefulShutdown(t *testing.T) {
 		t.Fatal("a connection with a request in flight reported idle")
 	}
 	if id := goAway(); id != largestStreamID {
-		t.Fatalf("first GOAWAY %d, want %d", id, largestStreamID)
+		t.Fatalf("first GOAWAY %d, want %d", id, uint64(largestStreamID))
 	}
 	c.Tick(0)
 	c.Tick(0)
