@@ -713,3 +713,46 @@ func TestConfigPrefixedEnvironment(t *testing.T) {
 		t.Errorf("a bad prefixed variable: %v", err)
 	}
 }
+
+// TestSniClientCertificateModeOverridesEndpoint: an Sni entry's own
+// ClientCertificateMode wins over its endpoint's, NoCertificate included
+// (Kestrel's sniConfig.ClientCertificateMode ?? the endpoint's), in the
+// file and in code; an entry without one takes the endpoint's.
+func TestSniClientCertificateModeOverridesEndpoint(t *testing.T) {
+	pki := newTestPKI(t)
+	epCert, epKey := pki.issue(t, "endpoint", false, "localhost", "127.0.0.1")
+	q := strconv.Quote
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0",
+		"Certificate": {"Path": `+q(epCert)+`, "KeyPath": `+q(epKey)+`}, "ClientCertificateMode": "RequireCertificate",
+		"Sni": {"open.test": {"ClientCertificateMode": "NoCertificate"}, "*": {}}}}}}`), "f.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile := &Server{Handler: okHandler(), Logger: discardLogger()}
+	if err := cfg.Apply(fromFile); err != nil {
+		t.Fatal(err)
+	}
+	fromCode := &Server{Handler: okHandler(), Logger: discardLogger()}
+	fromCode.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{CertificateFile: epCert, KeyFile: epKey,
+		ClientCertificateMode: RequireCertificate, ClientCAs: pki.pool,
+		SNI: map[string]SNI{"open.test": {ClientCertificateMode: NoCertificate}, "*": {}}}})
+	for _, s := range []*Server{fromFile, fromCode} {
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+		for _, tc := range []struct {
+			name string
+			ok   bool
+		}{{"open.test", true}, {"other.test", false}} {
+			c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: tc.name, InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+			if err == nil {
+				c.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Errorf("%s without a client certificate: handshake error %v, want success %v", tc.name, err, tc.ok)
+			}
+		}
+	}
+}

@@ -90,7 +90,8 @@ type HTTPS struct {
 	// HTTP/3 handshakes do not call it.
 	TLSHandshakeCallback func(hello *ClientHello) (*tls.Config, error)
 
-	// ClientCertificateMode asks for client certificates.
+	// ClientCertificateMode asks for client certificates; the zero value
+	// asks for none.
 	ClientCertificateMode ClientCertificateMode
 
 	// ClientCAs verifies client certificates; nil means the system's roots.
@@ -148,7 +149,10 @@ type SNI struct {
 	// DisableOCSPStapling turns off OCSP stapling for this entry's
 	// certificate file; see HTTPS.DisableOCSPStapling, which turns it off
 	// for every entry.
-	DisableOCSPStapling    bool
+	DisableOCSPStapling bool
+	// ClientCertificateMode, when set, is the entry's instead of the
+	// endpoint's; NoCertificate asks the entry's clients for none even
+	// when the endpoint requires certificates.
 	ClientCertificateMode  ClientCertificateMode
 	MinVersion, MaxVersion uint16
 
@@ -158,31 +162,41 @@ type SNI struct {
 }
 
 // ClientCertificateMode says whether clients are asked for certificates.
+// The zero value is the default: no certificate is asked for on an
+// endpoint (HTTPS), and an SNI entry takes its endpoint's mode, as a
+// Kestrel Sni section without ClientCertificateMode does. NoCertificate
+// asks for none in either, so that an SNI entry can ask nothing of its
+// clients on an endpoint that requires certificates.
 type ClientCertificateMode int
 
 // The client certificate modes, as in Kestrel.
 const (
-	NoCertificate      ClientCertificateMode = iota // none asked for
-	AllowCertificate                                // asked for, optional; verified if sent
-	RequireCertificate                              // required and verified
+	NoCertificate      ClientCertificateMode = iota + 1 // none asked for
+	AllowCertificate                                    // asked for, optional; verified if sent
+	RequireCertificate                                  // required and verified
 )
 
 // ParseClientCertificateMode parses Kestrel's names: "NoCertificate",
-// "AllowCertificate", "RequireCertificate".
+// "AllowCertificate", "RequireCertificate"; an empty string is the zero
+// value, the default.
 func ParseClientCertificateMode(s string) (ClientCertificateMode, error) {
 	m, err := certs.ParseClientCertificateMode(s)
 	if err != nil {
 		return 0, fmt.Errorf("kestrel: %w", err)
 	}
 	switch m {
+	case certs.NoCertificate:
+		return NoCertificate, nil
 	case certs.AllowCertificate:
 		return AllowCertificate, nil
 	case certs.RequireCertificate:
 		return RequireCertificate, nil
 	}
-	return NoCertificate, nil
+	return 0, nil
 }
 
+// certs returns m for an endpoint, where the zero value asks for no
+// certificate.
 func (m ClientCertificateMode) certs() certs.ClientCertificateMode {
 	switch m {
 	case AllowCertificate:
@@ -374,8 +388,10 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	return te, nil
 }
 
+// certsIfSet returns m for an SNI entry, where the zero value takes the
+// endpoint's mode.
 func (m ClientCertificateMode) certsIfSet() certs.ClientCertificateMode {
-	if m == NoCertificate {
+	if m == 0 {
 		return certs.ClientCertificateModeUnset
 	}
 	return m.certs()
