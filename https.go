@@ -101,7 +101,10 @@ type HTTPS struct {
 	// certificate is accepted: it gets the certificate, the chains it was
 	// verified with against ClientCAs, and the verification error, and
 	// returns nil to accept (for example a self-signed certificate it
-	// knows) or an error to fail the handshake.
+	// knows) or an error to fail the handshake. It is asked again when a
+	// session with a client certificate resumes, since the session may
+	// come from another endpoint or instance that shares
+	// SessionTicketKeyFiles.
 	ClientCertificateValidation func(cert *x509.Certificate, chains [][]*x509.Certificate, verifyErr error) error
 
 	// MinVersion and MaxVersion bound the TLS versions (tls.VersionTLS12,
@@ -260,8 +263,30 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	}
 	if v := h.ClientCertificateValidation; v != nil {
 		// crypto/tls only collects the certificate; the callback, after
-		// our verification, has the last word.
-		base.VerifyPeerCertificate = verifyWith(h.ClientCAs, v)
+		// our verification, has the last word. A resumed session skips
+		// VerifyPeerCertificate, and crypto/tls re-verifies its chain
+		// only when it verifies certificates itself: VerifyConnection
+		// puts the session's certificate to the callback again, since
+		// the session may come from another endpoint or instance that
+		// shares SessionTicketKeyFiles and accepts other clients.
+		verify := verifyWith(h.ClientCAs, v)
+		base.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+			chain := make([]*x509.Certificate, 0, len(raw))
+			for _, b := range raw {
+				c, err := x509.ParseCertificate(b)
+				if err != nil {
+					return fmt.Errorf("client certificate: %w", err)
+				}
+				chain = append(chain, c)
+			}
+			return verify(chain)
+		}
+		base.VerifyConnection = func(cs tls.ConnectionState) error {
+			if !cs.DidResume {
+				return nil // VerifyPeerCertificate has decided
+			}
+			return verify(cs.PeerCertificates)
+		}
 	} else {
 		base.ClientCAs = h.ClientCAs
 	}
@@ -397,20 +422,12 @@ func (m ClientCertificateMode) certsIfSet() certs.ClientCertificateMode {
 	return m.certs()
 }
 
-// verifyWith verifies a client certificate against roots (nil: the
-// system's) and lets validate decide.
-func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509.Certificate, error) error) func([][]byte, [][]*x509.Certificate) error {
-	return func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
+// verifyWith verifies a client certificate chain, as the client sent it,
+// against roots (nil: the system's) and lets validate decide.
+func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509.Certificate, error) error) func([]*x509.Certificate) error {
+	return func(chain []*x509.Certificate) error {
+		if len(chain) == 0 {
 			return nil // no certificate; ClientAuth decides whether that is allowed
-		}
-		chain := make([]*x509.Certificate, 0, len(raw))
-		for _, b := range raw {
-			c, err := x509.ParseCertificate(b)
-			if err != nil {
-				return fmt.Errorf("client certificate: %w", err)
-			}
-			chain = append(chain, c)
 		}
 		inter := x509.NewCertPool()
 		for _, c := range chain[1:] {

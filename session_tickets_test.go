@@ -3,6 +3,7 @@ package kestrel
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -329,6 +331,64 @@ func TestConfigSessionTicketKeyFiles(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: %v, want an error with %q", bad.json, err, bad.want)
+		}
+	}
+}
+
+// TestSessionTicketResumptionRunsClientCertificateValidation: a session
+// resumed with a client certificate is put to the endpoint's
+// ClientCertificateValidation again. Endpoints that share
+// SessionTicketKeyFiles decrypt each other's tickets, so without it a
+// certificate that one endpoint accepted reached the handler of another
+// whose callback refuses it (crypto/tls re-verifies a resumed session's
+// chain against ClientCAs, but knows nothing of the callback).
+func TestSessionTicketResumptionRunsClientCertificateValidation(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	cc, ck := pki.issue(t, "client", true)
+	clientCert, err := tls.LoadX509KeyPair(cc, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticketKey := writeTicketKey(t, pki.dir, "ticket.key", 80)
+	var refused atomic.Int64
+	s := &Server{Handler: okHandler(), Logger: discardLogger()}
+	for _, h := range []*HTTPS{
+		{ClientCertificateMode: RequireCertificate, ClientCAs: pki.pool},
+		{ClientCertificateMode: RequireCertificate, ClientCertificateValidation: func(c *x509.Certificate, _ [][]*x509.Certificate, _ error) error {
+			refused.Add(1)
+			return fmt.Errorf("client %q is not welcome here", c.Subject.CommonName)
+		}},
+	} {
+		h.CertificateFile, h.KeyFile, h.SessionTicketKeyFiles = cert, key, []string{ticketKey}
+		if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	open, closed := strings.TrimPrefix(s.Addresses()[0], "https://"), strings.TrimPrefix(s.Addresses()[1], "https://")
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := &tls.Config{RootCAs: pki.pool, ServerName: "localhost", MinVersion: v, MaxVersion: v, Certificates: []tls.Certificate{clientCert},
+			NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		visit(t, open, cfg)
+		before := refused.Load()
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", closed, cfg)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+			var b []byte
+			b, err = io.ReadAll(c)
+			if err == nil {
+				t.Errorf("%s: the callback refuses every certificate, but a session from the other endpoint resumed (%v) and got %q",
+					tls.VersionName(v), c.ConnectionState().DidResume, b)
+			}
+			c.Close()
+		}
+		if refused.Load() == before {
+			t.Errorf("%s: the callback was not asked about the resumed session's certificate (%v)", tls.VersionName(v), err)
 		}
 	}
 }
