@@ -862,8 +862,14 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 					DisableOCSPStapling: sc.Certificate.DisableOcspStapling}
 			case sc.Certificate != nil:
 				return nil, c.missing(skey+":Certificate:Path", "name the entry's certificate file, or leave Certificate out for the endpoint's")
-			case cert == nil || cert.Path == "":
-				return nil, c.missing(skey+":Certificate:Path", "the entry has no certificate, and the endpoint (its Certificate) none for it to take; give either one")
+			case cert == nil:
+				// The endpoint's certificate, which is the default one
+				// (Certificates:Default, then the development
+				// certificate), as Kestrel's endpoint without a
+				// Certificate takes it.
+				h.defaultCertificate = true
+			case cert.Path == "":
+				return nil, c.missing(skey+":Certificate:Path", "the entry has no certificate, and the endpoint's comes from ACME, which serves its own host names; give the entry one")
 			}
 			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = c.tlsOptions(skey, sc.ClientCertificateMode, sc.ClientCertificateMode, true, sc.SslProtocols); err != nil {
 				return nil, err

@@ -3,6 +3,7 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -678,12 +679,65 @@ func TestConfigSniEntryTakesEndpointCertificate(t *testing.T) {
 		}
 	}
 
+	// Without a certificate of the endpoint's, the entry takes the default
+	// one (Certificates:Default, then the development certificate); with
+	// neither, Start says so.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // no development certificate
+	t.Setenv("HOME", t.TempDir())
 	cfg, err = ParseConfig([]byte(`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Sni": {"*": {"Protocols": "Http1"}}}}}}`), "f.json", nil, nil)
-	if err == nil {
-		err = cfg.Apply(&Server{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err == nil || !strings.Contains(err.Error(), "Kestrel:Endpoints:Web:Sni:*:Certificate:Path") || !strings.Contains(err.Error(), "none for it to take") {
-		t.Errorf("an Sni entry and an endpoint without certificates: %v", err)
+	s = &Server{Logger: discardLogger()}
+	if err = cfg.Apply(s); err == nil {
+		err = s.Start()
+		s.Close()
+	}
+	if !errors.Is(err, ErrNoCertificate) || !strings.Contains(err.Error(), "Kestrel:Endpoints:Web") || !strings.Contains(err.Error(), "no default certificate") {
+		t.Errorf("an Sni entry and an endpoint without certificates, and no default one: %v", err)
+	}
+}
+
+// TestConfigSniEntryTakesDefaultCertificate: Kestrel's documented Sni
+// example, an endpoint without a Certificate whose "*" entry sets only
+// Protocols, takes Certificates:Default for that entry, as Kestrel's
+// endpoint falls back to the default certificate and its Sni entries to
+// the endpoint's; the entries' own certificates and options stay.
+func TestConfigSniEntryTakesDefaultCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	defCert, defKey := pki.issue(t, "default", false, "localhost", "127.0.0.1")
+	aCert, aKey := pki.issue(t, "a.test", false, "a.test")
+	q := strconv.Quote
+	cfg, err := ParseConfig([]byte(`{"Kestrel": {
+		"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "ClientCertificateMode": "AllowCertificate",
+			"Sni": {"a.test": {"Certificate": {"Path": `+q(aCert)+`, "KeyPath": `+q(aKey)+`}}, "*": {"Protocols": "Http1"}}}},
+		"Certificates": {"Default": {"Path": `+q(defCert)+`, "KeyPath": `+q(defKey)+`}}}}`), "f.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: discardLogger()}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	for _, tc := range []struct{ name, cert, proto string }{
+		{"a.test", "a.test", "h2"},
+		{"b.example", "default", "http/1.1"},
+	} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: tc.name, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		st := c.ConnectionState()
+		c.Close()
+		if got := st.PeerCertificates[0].Subject.CommonName; got != tc.cert || st.NegotiatedProtocol != tc.proto {
+			t.Errorf("%s: certificate %q, ALPN %q; want %q, %q", tc.name, got, st.NegotiatedProtocol, tc.cert, tc.proto)
+		}
 	}
 }
 

@@ -607,7 +607,7 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 		}
 		h := ep.opts.HTTPS
 		if h == nil || h.defaultCertificate {
-			def := def
+			def, ownSNI := def, h != nil && len(h.SNI) > 0
 			if def == nil {
 				var err error
 				if def, err = devCertificate(name); err != nil {
@@ -622,15 +622,20 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 				merged := *h
 				merged.Certificate, merged.CertificateFile, merged.KeyFile, merged.Password = def.Certificate, def.CertificateFile, def.KeyFile, def.Password
 				merged.DisableOCSPStapling = merged.DisableOCSPStapling || def.DisableOCSPStapling
-				merged.SNI, merged.ServerCertificateSelector, merged.ACME = def.SNI, def.ServerCertificateSelector, def.ACME
+				if !ownSNI {
+					merged.SNI, merged.ServerCertificateSelector, merged.ACME = def.SNI, def.ServerCertificateSelector, def.ACME
+				}
+				// else the endpoint's SNI entries without a certificate
+				// take the default one, as they take an endpoint's own.
 				if len(merged.SessionTicketKeyFiles) == 0 {
 					merged.SessionTicketKeyFiles = def.SessionTicketKeyFiles
 				}
 				h = &merged
 			}
-			if def.origin != "" {
+			if def.origin != "" && !ownSNI {
 				// What fails is the default certificate: its key is the one
-				// to fix.
+				// to fix. (With SNI entries, it may be an entry's file,
+				// which the error names.)
 				name = def.origin + " (for " + name + ")"
 			}
 		}
