@@ -104,7 +104,9 @@ type HTTPS struct {
 	// knows) or an error to fail the handshake. It is asked again when a
 	// session with a client certificate resumes, since the session may
 	// come from another endpoint or instance that shares
-	// SessionTicketKeyFiles.
+	// SessionTicketKeyFiles. crypto/tls then leaves the verification to
+	// it: the handler gets the certificates in Request.TLS's
+	// PeerCertificates, and VerifiedChains stays empty.
 	ClientCertificateValidation func(cert *x509.Certificate, chains [][]*x509.Certificate, verifyErr error) error
 
 	// MinVersion and MaxVersion bound the TLS versions (tls.VersionTLS12,
