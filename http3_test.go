@@ -980,3 +980,48 @@ func TestHTTP3DataRates(t *testing.T) {
 		t.Fatal("a response the client does not read was not stopped")
 	}
 }
+
+// TestHTTP3AltSvcNotForTLS12SNIEntry: an SNI entry limited to TLS 1.2 on
+// an endpoint serving HTTP/3 cannot have HTTP/3 (QUIC needs TLS 1.3), so
+// its clients are not sent Alt-Svc (they were, and every HTTP/3 attempt
+// then failed its handshake); the other host names keep it.
+func TestHTTP3AltSvcNotForTLS12SNIEntry(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "srv", false, "old.test", "new.test")
+	s := &Server{Logger: discardLogger(), Handler: okHandler()}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1 | HTTP2 | HTTP3, HTTPS: &HTTPS{CertificateFile: cert, KeyFile: key,
+		SNI: map[string]SNI{"old.test": {MaxVersion: tls.VersionTLS12}, "*": {}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	for _, tc := range []struct {
+		name string
+		h3   bool
+	}{{"old.test", false}, {"new.test", true}} {
+		cfg := &tls.Config{RootCAs: pki.pool, ServerName: tc.name}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+		resp, err := c.Get("https://127.0.0.1:" + port + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Alt-Svc") != ""; got != tc.h3 {
+			t.Errorf("%s: Alt-Svc %q, want it sent: %v", tc.name, resp.Header.Get("Alt-Svc"), tc.h3)
+		}
+		tr := &http3.Transport{TLSClientConfig: cfg}
+		resp, err = (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://127.0.0.1:" + port + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		tr.Close()
+		if (err == nil) != tc.h3 {
+			t.Errorf("%s over HTTP/3: %v, want success: %v", tc.name, err, tc.h3)
+		}
+	}
+}

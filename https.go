@@ -357,13 +357,23 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 		if err != nil {
 			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
 		}
+		maxVersion := base.MaxVersion
 		base = sel.TLSConfig()
 		byEntry := make(map[string]Protocols, len(h.SNI)) // a copy: the caller may change h.SNI
 		for host, sni := range h.SNI {
-			byEntry[host] = sni.Protocols
+			p := sni.Protocols
+			if p == 0 {
+				p = protocols
+			}
+			if sni.MaxVersion != 0 && sni.MaxVersion < tls.VersionTLS13 || sni.MaxVersion == 0 && maxVersion < tls.VersionTLS13 {
+				// QUIC needs TLS 1.3: the entry's clients cannot have
+				// HTTP/3, which must not be advertised to them.
+				p &^= HTTP3
+			}
+			byEntry[host] = p
 		}
 		te.sni = func(serverName string) Protocols {
-			if entry, ok := sel.Match(serverName); ok && byEntry[entry] != 0 {
+			if entry, ok := sel.Match(serverName); ok {
 				return byEntry[entry]
 			}
 			return protocols

@@ -163,7 +163,7 @@ func TLSConfig(base *tls.Config, allowed func(serverName string) bool) *tls.Conf
 type errNotAllowed struct{ name string }
 
 func (e errNotAllowed) Error() string {
-	return "http3: HTTP/3 is not enabled for host name " + quoteName(e.name) + " (its SNI entry's Protocols)"
+	return "http3: HTTP/3 is not enabled for host name " + quoteName(e.name) + " (its SNI entry's Protocols, or TLS versions without 1.3, which QUIC requires)"
 }
 
 type errNoTLS13 struct{ name string }
