@@ -22,6 +22,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 	"github.com/kestrel-go/kestrel/logging"
 
+	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -603,4 +604,109 @@ func TestMetricsHTTP2QueuedOnConnectionError(t *testing.T) {
 	io.Copy(io.Discard, c.nc) // until the server closes
 	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
 	waitMetric(t, reader, "kestrel.queued_requests", nil, 0)
+}
+
+// TestMetricsStreamAbortKeepsConnection: on HTTP/2 and HTTP/3 a handler
+// that panics with http.ErrAbortHandler, or panics after its response
+// started, resets its stream only, as Kestrel does (Http2StreamResetAbort,
+// Http3StreamAbort at Debug): the connection serves the next request and
+// ends without an error.type, and nothing says the application aborted
+// the connection. On HTTP/1.1 the same panics end the connection, with
+// aborted_by_app and error_after_starting_response.
+func TestMetricsStreamAbortKeepsConnection(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/abort":
+			panic(http.ErrAbortHandler)
+		case "/late":
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic("boom")
+		}
+		io.WriteString(w, "ok")
+	})
+	for _, c := range []struct {
+		name, event string
+	}{
+		{"HTTP/1.1", ""},
+		{"HTTP/2", "Http2StreamResetAbort"},
+		{"HTTP/3", "Http3StreamAbort"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			reader, mp := metricstest.New()
+			rec, log := newLogRecorder(slog.LevelDebug)
+			s := &Server{MeterProvider: mp, Logger: log, Handler: h}
+			var client *http.Client
+			var url string
+			switch c.name {
+			case "HTTP/1.1":
+				url = "http://" + startServer(t, s)
+				client = newClient(t)
+			case "HTTP/2":
+				url = "http://" + startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+				client = h2cClient(t)
+			case "HTTP/3":
+				_, addr := h3Server(t, s, HTTP3)
+				url = "https://" + addr
+				tr := &http3.Transport{TLSClientConfig: testClientTLS(t)}
+				t.Cleanup(func() { tr.Close() })
+				client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			}
+			for _, p := range []string{"/abort", "/late", "/"} {
+				resp, err := client.Get(url + p)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if p == "/" && (err != nil || resp.StatusCode != 200) {
+					t.Fatalf("GET / after the aborted streams: %v %v", resp, err)
+				}
+			}
+			if c.name == "HTTP/1.1" {
+				waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "aborted_by_app"}, 1)
+				waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "error_after_starting_response"}, 1)
+				if e := rec.events("ApplicationAbortedConnection"); len(e) != 1 || e[0].level != slog.LevelInfo {
+					t.Errorf("ApplicationAbortedConnection events: %+v", e)
+				}
+				return
+			}
+			// The connections end: the client closes its HTTP/2 one; the
+			// server shuts the HTTP/3 ones down (quic-go's client drops a
+			// connection whose stream failed from its pool, unclosed, and
+			// dials again).
+			if tr, ok := client.Transport.(*http.Transport); ok {
+				tr.CloseIdleConnections()
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := s.Shutdown(ctx); err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+			}
+			waitMetric(t, reader, "kestrel.active_connections", nil, 0)
+			ends := metricstest.Points(t, reader, "kestrel.connection.duration")
+			for _, reason := range []string{"aborted_by_app", "error_after_starting_response"} {
+				if p := metricstest.Match(ends, map[string]string{"error.type": reason}); len(p) != 0 {
+					t.Errorf("a connection ended with %s for a stream reset: %+v", reason, ends)
+				}
+			}
+			if c.name == "HTTP/2" && metricstest.Total(metricstest.Match(ends, map[string]string{"error.type": ""})) != 1 {
+				t.Errorf("kestrel.connection.duration: %+v, want one connection without error.type", ends)
+			}
+			if e := rec.events("ApplicationAbortedConnection"); len(e) != 0 {
+				t.Errorf("ApplicationAbortedConnection for a stream reset: %+v", e)
+			}
+			e := rec.events(c.event)
+			if len(e) != 2 {
+				t.Fatalf("%d %s events, want 2 (all: %+v)", len(e), c.event, rec.events(""))
+			}
+			for _, e := range e {
+				if e.level != slog.LevelDebug || e.attrs["TraceIdentifier"] == "" || !strings.Contains(e.msg, "stream error") {
+					t.Errorf("%s event: %+v", c.event, e)
+				}
+			}
+		})
+	}
 }

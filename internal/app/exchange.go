@@ -244,18 +244,42 @@ func (ex *Exchange) recovered(v any) bool {
 		return false
 	}
 	if v == http.ErrAbortHandler {
-		ex.Conn.End(metrics.AbortedByApp)
-		logevents.ApplicationAbortedConnection(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID())
+		if ex.multiplexed() {
+			ex.streamAborted("The connection was aborted by the application.")
+		} else {
+			ex.Conn.End(metrics.AbortedByApp)
+			logevents.ApplicationAbortedConnection(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID())
+		}
 		return false
 	}
 	logevents.ApplicationError(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID(),
 		fmt.Sprintf("panic: %v [%s %s from %s]\n%s", v, ex.Method(), ex.Target(), ex.s.PeerAddr(), debug.Stack()))
 	if ex.committed {
-		ex.Conn.End(metrics.ErrorAfterStartingResponse)
+		if ex.multiplexed() {
+			ex.streamAborted("The response was started before the application failed.")
+		} else {
+			ex.Conn.End(metrics.ErrorAfterStartingResponse)
+		}
 		return false
 	}
 	ex.resetResponse(http.StatusInternalServerError)
 	return ex.complete()
+}
+
+// multiplexed reports whether the exchange is a stream of an HTTP/2 or
+// HTTP/3 connection, where an aborted response resets its stream only.
+func (ex *Exchange) multiplexed() bool { return ex.Req.ProtoMajor >= 2 }
+
+// streamAborted logs the reset of a multiplexed exchange's stream that
+// the protocol sends when Run reports false, as Kestrel does
+// (Http2StreamResetAbort, Http3StreamAbort). The connection goes on: its
+// end reason is not the stream's.
+func (ex *Exchange) streamAborted(reason string) {
+	code := "INTERNAL_ERROR"
+	if ex.Req.ProtoMajor == 3 {
+		code = "H3_INTERNAL_ERROR"
+	}
+	logevents.StreamResetAbort(ex.cfg.Logger, int(ex.Req.ProtoMajor), ex.RequestID(), code, reason)
 }
 
 // complete ends the response after the handler returned.

@@ -27,6 +27,7 @@ const (
 	CategoryConnections = "Microsoft.AspNetCore.Server.Kestrel.Connections"
 	CategoryBadRequests = "Microsoft.AspNetCore.Server.Kestrel.BadRequests"
 	CategoryHTTP2       = "Microsoft.AspNetCore.Server.Kestrel.Http2"
+	CategoryHTTP3       = "Microsoft.AspNetCore.Server.Kestrel.Http3"
 	CategoryHTTPS       = "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware"
 	CategoryLifetime    = "Microsoft.Hosting.Lifetime"
 	CategoryHosting     = "Microsoft.AspNetCore.Hosting.Diagnostics"
@@ -67,6 +68,8 @@ var (
 	ConnectionsRejectedEvent          = Event{1001, "ConnectionsRejected", slog.LevelWarn, CategoryConnections}
 
 	// Extended CONNECT (WebSockets over HTTP/2 and HTTP/3), this server's.
+	Http2StreamResetAbortEvent  = Event{35, "Http2StreamResetAbort", slog.LevelDebug, CategoryHTTP2}
+	Http3StreamAbortEvent       = Event{45, "Http3StreamAbort", slog.LevelDebug, CategoryHTTP3}
 	ExtendedConnectEvent        = Event{1020, "ExtendedConnect", slog.LevelDebug, CategoryHTTP2}
 	ExtendedConnectRefusedEvent = Event{1021, "ExtendedConnectRefused", slog.LevelDebug, CategoryHTTP2}
 
@@ -213,6 +216,22 @@ func ConnectionsRejected(log *slog.Logger, count int64, limit int64, interval ti
 func ApplicationAbortedConnection(log *slog.Logger, id, requestID string) {
 	if e := &ApplicationAbortedConnectionEvent; e.Enabled(log) {
 		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": the application aborted the connection.`, connID(id), reqID(requestID))
+	}
+}
+
+// StreamResetAbort is Http2StreamResetAbort (HTTP/2): Trace id
+// "{TraceIdentifier}": HTTP/2 stream error "{error}". A Reset is being sent
+// to the stream. Or Http3StreamAbort (HTTP/3, protoMajor 3): ... An abort
+// is being sent to the stream. code is the stream error sent
+// (INTERNAL_ERROR, H3_INTERNAL_ERROR), reason why.
+func StreamResetAbort(log *slog.Logger, protoMajor int, requestID, code, reason string) {
+	e, proto, what := &Http2StreamResetAbortEvent, "HTTP/2", "A Reset"
+	if protoMajor == 3 {
+		e, proto, what = &Http3StreamAbortEvent, "HTTP/3", "An abort"
+	}
+	if e.Enabled(log) {
+		e.Log(log, `Trace id "`+requestID+`": `+proto+` stream error "`+code+`". `+what+` is being sent to the stream.`,
+			reqID(requestID), slog.String("error", code), slog.String(logging.ExceptionKey, reason))
 	}
 }
 
