@@ -69,9 +69,16 @@ func Handler(h http.Handler, opts Options) http.Handler {
 		returned := false
 		defer func() {
 			e := entry{start: start, took: time.Since(start), r: r, status: rw.status, bytes: rw.bytes}
-			if !returned && e.status == 0 {
+			ex := app.FromRequest(r)
+			switch {
+			case !returned && ex != nil && !rw.hijacked && !ex.Committed():
+				// The handler panicked before its response started: the
+				// server drops what it buffered (a status, body bytes)
+				// and answers 500.
+				e.status, e.bytes = http.StatusInternalServerError, 0
+			case !returned && e.status == 0:
 				e.status = http.StatusInternalServerError // the handler panicked before answering
-			} else if ex := app.FromRequest(r); ex != nil && !rw.hijacked {
+			case ex != nil && !rw.hijacked:
 				// The server knows the status the client got, even one the
 				// handler did not write: a 101 from kestrel.Upgrade, a 413
 				// for a body over the limit.

@@ -89,6 +89,16 @@ func TestLines(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	// Panics with a status and a body still buffered: the client gets a
+	// 500 with no body, and so does the line.
+	mux.HandleFunc("/panic-after-status", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		panic("boom")
+	})
+	mux.HandleFunc("/panic-after-write", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "partial")
+		panic("boom")
+	})
 	addr := startKestrel(t, accesslog.Handler(mux, accesslog.Options{Writer: &out}), kestrel.Limits{MaxRequestBodySize: 10})
 
 	before := time.Now()
@@ -100,8 +110,12 @@ func TestLines(t *testing.T) {
 		"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100),
 		"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
 		"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /panic-after-status HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /panic-after-write HTTP/1.1\r\nHost: a\r\n\r\n",
 	} {
-		send(t, addr, raw)
+		if resp := send(t, addr, raw); strings.Contains(raw, "/panic") && resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("%q answered %d, want 500", raw, resp.StatusCode)
+		}
 		for deadline := time.Now().Add(5 * time.Second); len(out.lines()) <= i && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
@@ -115,6 +129,8 @@ func TestLines(t *testing.T) {
 		{"POST /upload HTTP/1.1", "413", "-", "-", "-"},
 		{"GET /ws HTTP/1.1", "101", "-", "-", "-"},
 		{"GET /panic HTTP/1.1", "500", "-", "-", "-"},
+		{"GET /panic-after-status HTTP/1.1", "500", "-", "-", "-"},
+		{"GET /panic-after-write HTTP/1.1", "500", "-", "-", "-"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
