@@ -710,3 +710,91 @@ func TestMetricsStreamAbortKeepsConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsHTTP2ConnectionErrorReasons sends frames that are HTTP/2
+// connection errors and reads Kestrel's reason for each in
+// kestrel.connection.duration's error.type (Http2Connection's
+// ConnectionEndReason), the GOAWAY's code, and the Http2ConnectionError
+// event, which says what was wrong.
+func TestMetricsHTTP2ConnectionErrorReasons(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{MeterProvider: mp, Logger: log, Handler: okHandler()}
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	get := func(fr *http2.Framer, id uint32) {
+		var block bytes.Buffer
+		enc := hpack.NewEncoder(&block)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "localhost"}, {":path", "/"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+	}
+	ended := map[string]float64{} // connections ended so far, by error.type
+	for i, c := range []struct {
+		name      string
+		write     func(fr *http2.Framer)
+		code      http2.ErrCode
+		errorType string
+	}{
+		{"DATA on stream 0", func(fr *http2.Framer) { fr.WriteData(0, false, []byte("x")) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"PING of 7 bytes", func(fr *http2.Framer) { fr.WriteRawFrame(http2.FramePing, 0, 0, make([]byte, 7)) }, http2.ErrCodeFrameSize, "invalid_frame_length"},
+		{"PING on stream 1", func(fr *http2.Framer) { fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8)) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"SETTINGS on stream 1", func(fr *http2.Framer) { fr.WriteRawFrame(http2.FrameSettings, 0, 1, nil) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"SETTINGS of 5 bytes", func(fr *http2.Framer) { fr.WriteRawFrame(http2.FrameSettings, 0, 0, make([]byte, 5)) }, http2.ErrCodeFrameSize, "invalid_frame_length"},
+		{"SETTINGS_ENABLE_PUSH 2", func(fr *http2.Framer) { fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 2}) }, http2.ErrCodeProtocol, "invalid_settings"},
+		{"RST_STREAM on stream 0", func(fr *http2.Framer) { fr.WriteRSTStream(0, http2.ErrCodeCancel) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"RST_STREAM of an idle stream", func(fr *http2.Framer) { fr.WriteRSTStream(7, http2.ErrCodeCancel) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"WINDOW_UPDATE of 0", func(fr *http2.Framer) { fr.WriteWindowUpdate(0, 0) }, http2.ErrCodeProtocol, "invalid_window_update_size"},
+		{"WINDOW_UPDATE past 2^31-1", func(fr *http2.Framer) { fr.WriteWindowUpdate(0, 1<<31-1) }, http2.ErrCodeFlowControl, "invalid_window_update_size"},
+		{"WINDOW_UPDATE of an idle stream", func(fr *http2.Framer) { fr.WriteWindowUpdate(9, 1) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"GOAWAY on stream 1", func(fr *http2.Framer) { fr.WriteRawFrame(http2.FrameGoAway, 0, 1, make([]byte, 8)) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"PUSH_PROMISE", func(fr *http2.Framer) { fr.WriteRawFrame(http2.FramePushPromise, 4, 1, make([]byte, 4)) }, http2.ErrCodeProtocol, "unexpected_frame"},
+		{"HEADERS on stream 2", func(fr *http2.Framer) { get(fr, 2) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"HEADERS of a closed stream", func(fr *http2.Framer) { get(fr, 3); get(fr, 1) }, http2.ErrCodeStreamClosed, "invalid_stream_id"},
+		{"DATA of an idle stream", func(fr *http2.Framer) { fr.WriteData(3, false, []byte("x")) }, http2.ErrCodeProtocol, "invalid_stream_id"},
+		{"a frame over SETTINGS_MAX_FRAME_SIZE", func(fr *http2.Framer) { fr.WriteRawFrame(0xfa, 0, 0, make([]byte, 20000)) }, http2.ErrCodeFrameSize, "max_frame_length_exceeded"},
+		{"an HPACK error", func(fr *http2.Framer) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0xff, 0xff, 0xff, 0xff, 0xff}, EndHeaders: true, EndStream: true})
+		}, http2.ErrCodeCompression, "error_reading_headers"},
+		{"CONTINUATION without HEADERS", func(fr *http2.Framer) { fr.WriteContinuation(1, true, []byte{0x82}) }, http2.ErrCodeProtocol, "unexpected_frame"},
+	} {
+		rc := dialRawH2(t, addr)
+		var buf bytes.Buffer
+		fr := http2.NewFramer(&buf, nil)
+		fr.AllowIllegalWrites = true
+		c.write(fr)
+		rc.nc.Write(buf.Bytes())
+		var goAway *http2.GoAwayFrame
+		for {
+			rc.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			f, err := rc.fr.ReadFrame()
+			if err != nil {
+				break
+			}
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				goAway = g
+			}
+		}
+		rc.nc.Close()
+		if goAway == nil || goAway.ErrCode != c.code {
+			t.Errorf("%s: GOAWAY %+v, want %v", c.name, goAway, c.code)
+		}
+		waitMetric(t, reader, "kestrel.connection.duration", nil, float64(i+1))
+		ended[c.errorType]++
+		if got := metricTotal(t, reader, "kestrel.connection.duration", map[string]string{"error.type": c.errorType}); got != ended[c.errorType] {
+			t.Errorf("%s: the connection did not end with error.type %s; points: %+v", c.name, c.errorType, metricstest.Points(t, reader, "kestrel.connection.duration"))
+			ended = map[string]float64{}
+			for _, p := range metricstest.Points(t, reader, "kestrel.connection.duration") {
+				ended[p.Attrs["error.type"]] += float64(p.Count)
+			}
+		}
+		e := rec.events("Http2ConnectionError")
+		if len(e) != i+1 {
+			t.Fatalf("%s: %d Http2ConnectionError events, want %d", c.name, len(e), i+1)
+		}
+		if msg := e[i].msg; strings.HasSuffix(msg, ": ") || !strings.Contains(msg, "("+c.code.String()+")") {
+			t.Errorf("%s: Http2ConnectionError %q: want the code and what was wrong", c.name, msg)
+		}
+	}
+}

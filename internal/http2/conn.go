@@ -207,6 +207,54 @@ func connErr(code http2.ErrCode, format string, args ...any) error {
 	return connError{code: code, reason: fmt.Sprintf(format, args...)}
 }
 
+// connErrFor is connErr with Kestrel's reason the connection ends, where
+// the code alone does not say it.
+func connErrFor(code http2.ErrCode, end metrics.Reason, format string, args ...any) error {
+	return connError{code: code, reason: fmt.Sprintf(format, args...), end: end}
+}
+
+// framerError is the connection error for a frame the framer refused
+// (x/net's http2.Framer checks each frame type's length and stream id),
+// with Kestrel's reason and a description: the framer gives a detail for
+// some of its errors only.
+func framerError(fh http2.FrameHeader, code http2.ErrCode, detail string) connError {
+	e := connError{code: code, reason: detail}
+	describe := func(format string, args ...any) {
+		if e.reason == "" {
+			e.reason = fmt.Sprintf(format, args...)
+		}
+	}
+	switch {
+	case code == http2.ErrCodeFrameSize:
+		e.end = metrics.InvalidFrameLength
+		describe("%v frame with a payload of %d bytes", fh.Type, fh.Length)
+	case fh.Type == http2.FramePushPromise:
+		e.end = metrics.UnexpectedFrame
+		describe("a client sent PUSH_PROMISE")
+	case code == http2.ErrCodeFlowControl && fh.Type == http2.FrameSettings:
+		e.end = metrics.InvalidSettings
+		describe("SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1")
+	case code != http2.ErrCodeProtocol:
+		describe("invalid %v frame", fh.Type)
+	case fh.Type == http2.FrameWindowUpdate && fh.StreamID == 0:
+		e.end = metrics.InvalidWindowUpdateSize
+		describe("WINDOW_UPDATE with an increment of 0")
+	case fh.StreamID == 0 && (fh.Type == http2.FrameData || fh.Type == http2.FrameHeaders || fh.Type == http2.FramePriority ||
+		fh.Type == http2.FrameRSTStream || fh.Type == http2.FrameContinuation):
+		e.end = metrics.InvalidStreamID
+		describe("%v frame with stream ID 0", fh.Type)
+	case fh.StreamID != 0 && (fh.Type == http2.FrameSettings || fh.Type == http2.FramePing || fh.Type == http2.FrameGoAway):
+		e.end = metrics.InvalidStreamID
+		describe("%v frame on stream %d, want 0", fh.Type, fh.StreamID)
+	case fh.Type == http2.FrameData:
+		e.end = metrics.InvalidDataPadding
+		describe("DATA frame padding longer than its payload")
+	default:
+		describe("invalid %v frame", fh.Type)
+	}
+	return e
+}
+
 // endReason is Kestrel's connection end reason for a connection error.
 func (e connError) endReason() metrics.Reason {
 	if e.end != 0 {
@@ -216,7 +264,7 @@ func (e connError) endReason() metrics.Reason {
 	case http2.ErrCodeFlowControl:
 		return metrics.FlowControlWindowExceeded
 	case http2.ErrCodeFrameSize:
-		return metrics.MaxFrameLengthExceeded
+		return metrics.InvalidFrameLength
 	case http2.ErrCodeCompression:
 		return metrics.ErrorReadingHeaders
 	case http2.ErrCodeStreamClosed:
@@ -446,7 +494,7 @@ func (c *Conn) readFrame() (http2.Frame, error) {
 		if d := c.fr.ErrorDetail(); d != nil {
 			detail = d.Error()
 		}
-		return nil, connError{code: http2.ErrCode(e), reason: detail}
+		return nil, framerError(fh, http2.ErrCode(e), detail)
 	case http2.StreamError:
 		switch {
 		case fh.Type == http2.FrameHeaders || fh.Type == http2.FrameData || fh.Type == http2.FrameContinuation:
@@ -454,12 +502,12 @@ func (c *Conn) readFrame() (http2.Frame, error) {
 			// controlled bytes leaves the connection's state unknown.
 			return nil, connErr(e.Code, "malformed %v frame", fh.Type)
 		case e.StreamID > c.maxStreamID && e.StreamID%2 == 1 && fh.Type != http2.FramePriority:
-			return nil, connErr(http2.ErrCodeProtocol, "%v frame for idle stream %d", fh.Type, e.StreamID)
+			return nil, connErrFor(http2.ErrCodeProtocol, metrics.InvalidStreamID, "%v frame for idle stream %d", fh.Type, e.StreamID)
 		}
 		return nil, streamErr{e.StreamID, e.Code, "malformed " + fh.Type.String() + " frame"}
 	}
 	if errors.Is(err, http2.ErrFrameTooLarge) {
-		return nil, connErr(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE")
+		return nil, connErrFor(http2.ErrCodeFrameSize, metrics.MaxFrameLengthExceeded, "frame larger than SETTINGS_MAX_FRAME_SIZE")
 	}
 	return nil, err
 }
@@ -554,7 +602,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			if ce, ok := err.(http2.ConnectionError); ok {
-				return connErr(http2.ErrCode(ce), "invalid setting %v", s)
+				return connErrFor(http2.ErrCode(ce), metrics.InvalidSettings, "invalid setting %v", s)
 			}
 			return err
 		}
@@ -568,7 +616,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 			for _, st := range c.streams {
 				st.sendWindow += delta
 				if st.sendWindow > maxWindow {
-					return connErr(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows stream %d's window", st.id)
+					return connErrFor(http2.ErrCodeFlowControl, metrics.InvalidSettings, "SETTINGS_INITIAL_WINDOW_SIZE overflows stream %d's window", st.id)
 				}
 				st.wake()
 			}
@@ -615,7 +663,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
 		c.sendWindow += int64(f.Increment)
 		if c.sendWindow > maxWindow {
-			return connErr(http2.ErrCodeFlowControl, "the connection's window exceeds 2^31-1")
+			return connErrFor(http2.ErrCodeFlowControl, metrics.InvalidWindowUpdateSize, "the connection's window exceeds 2^31-1")
 		}
 		for _, st := range c.streams {
 			st.wake()
@@ -625,7 +673,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	st := c.streams[f.StreamID]
 	if st == nil {
 		if f.StreamID > c.maxStreamID {
-			return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE for idle stream %d", f.StreamID)
+			return connErrFor(http2.ErrCodeProtocol, metrics.InvalidStreamID, "WINDOW_UPDATE for idle stream %d", f.StreamID)
 		}
 		return nil // a stream that ended: frames in flight may still arrive
 	}
@@ -639,7 +687,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 
 func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
 	if f.StreamID > c.maxStreamID {
-		return connErr(http2.ErrCodeProtocol, "RST_STREAM for idle stream %d", f.StreamID)
+		return connErrFor(http2.ErrCodeProtocol, metrics.InvalidStreamID, "RST_STREAM for idle stream %d", f.StreamID)
 	}
 	// Rapid reset (CVE-2023-44487): a client that opens and resets
 	// streams faster than the allowance is told to calm down.

@@ -59,7 +59,7 @@ func (c *Conn) onHeaders(f *headersFrame) error {
 	}
 	id := f.StreamID
 	if id%2 == 0 {
-		return connErr(http2.ErrCodeProtocol, "HEADERS on even stream %d", id)
+		return connErrFor(http2.ErrCodeProtocol, metrics.InvalidStreamID, "HEADERS on even stream %d", id)
 	}
 	hb := &c.hb
 	*hb = headerBlock{stream: id, endStream: f.StreamEnded(), contentLength: -1, cookies: hb.cookies[:0]}
@@ -73,7 +73,7 @@ func (c *Conn) onHeaders(f *headersFrame) error {
 	case st != nil:
 		// Trailers, which end the request.
 		if st.state == stateClosed && st.reset == nil {
-			return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
+			return connErrFor(http2.ErrCodeStreamClosed, metrics.FrameAfterStreamClose, "HEADERS on closed stream %d", id)
 		}
 		if st.state == stateHalfClosedRemote || st.state == stateClosed {
 			hb.err = streamErr{id, http2.ErrCodeStreamClosed, "HEADERS after the request ended"}
@@ -85,7 +85,7 @@ func (c *Conn) onHeaders(f *headersFrame) error {
 			hb.malformed = "trailers without END_STREAM"
 		}
 	case id <= c.maxStreamID:
-		return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
+		return connErrFor(http2.ErrCodeStreamClosed, metrics.InvalidStreamID, "HEADERS on closed stream %d", id)
 	default:
 		c.maxStreamID = id
 		if f.priority && f.dep == id {
@@ -113,7 +113,7 @@ func (c *Conn) headerFragment(frag []byte, end bool) error {
 	hb := &c.hb
 	hb.raw += len(frag)
 	if hb.raw > c.maxRawBlock() {
-		return connErr(http2.ErrCodeEnhanceYourCalm, "header block too large")
+		return connErrFor(http2.ErrCodeEnhanceYourCalm, metrics.MaxRequestHeadersTotalSizeExceed, "header block too large")
 	}
 	if len(frag) == 0 && !end {
 		if err := c.countControl(); err != nil {

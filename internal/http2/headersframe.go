@@ -4,6 +4,8 @@ import (
 	"io"
 
 	"golang.org/x/net/http2"
+
+	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
 // headersFrame is a HEADERS frame (RFC 9113, 6.2) as the reader parses it
@@ -52,12 +54,12 @@ func (c *Conn) readHeaders(fh http2.FrameHeader) error {
 func parseHeadersFrame(fh http2.FrameHeader, p []byte, f *headersFrame) error {
 	*f = headersFrame{FrameHeader: fh}
 	if fh.StreamID == 0 {
-		return connErr(http2.ErrCodeProtocol, "HEADERS frame with stream ID 0")
+		return connErrFor(http2.ErrCodeProtocol, metrics.InvalidStreamID, "HEADERS frame with stream ID 0")
 	}
 	pad := 0
 	if fh.Flags.Has(http2.FlagHeadersPadded) {
 		if len(p) < 1 {
-			return connErr(http2.ErrCodeFrameSize, "HEADERS frame too short for its padding length")
+			return connErrFor(http2.ErrCodeFrameSize, metrics.InvalidDataPadding, "HEADERS frame too short for its padding length")
 		}
 		pad, p = int(p[0]), p[1:]
 	}
@@ -70,7 +72,7 @@ func parseHeadersFrame(fh http2.FrameHeader, p []byte, f *headersFrame) error {
 		p = p[5:]
 	}
 	if pad > len(p) {
-		return connErr(http2.ErrCodeProtocol, "HEADERS frame padding longer than its payload")
+		return connErrFor(http2.ErrCodeProtocol, metrics.InvalidDataPadding, "HEADERS frame padding longer than its payload")
 	}
 	f.frag = p[:len(p)-pad]
 	return nil

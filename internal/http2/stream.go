@@ -335,7 +335,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	if st == nil || st.reset != nil || st.state == stateHalfClosedRemote || st.state == stateClosed {
 		c.giveBack(size, 0, nil) // nobody will read it
 		if id > c.maxStreamID {
-			return connErr(http2.ErrCodeProtocol, "DATA on idle stream %d", id)
+			return connErrFor(http2.ErrCodeProtocol, metrics.InvalidStreamID, "DATA on idle stream %d", id)
 		}
 		if st != nil && st.reset != nil && !resetByClient(st.reset) && st.state != stateHalfClosedRemote || st == nil && c.resetByServer(id) {
 			return nil // in flight when the server reset the stream
