@@ -798,3 +798,31 @@ func TestMetricsHTTP2ConnectionErrorReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsHTTP3ClientClose: an HTTP/3 client that closes its
+// connection ends it normally, whatever application error code it closes
+// with (quic-go's Transport.Close sends 0, not H3_NO_ERROR): no
+// error.type, no RequestProcessingError, as Kestrel, whose QUIC
+// transport takes a peer's close as the end of the connection.
+func TestMetricsHTTP3ClientClose(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	_, addr := h3Server(t, &Server{MeterProvider: mp, Logger: log, Handler: okHandler()}, HTTP3)
+	tr := &http3.Transport{TLSClientConfig: testClientTLS(t)}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	tr.Close()
+	waitMetric(t, reader, "kestrel.connection.duration", nil, 1)
+	if got := metricTotal(t, reader, "kestrel.connection.duration", map[string]string{"error.type": ""}); got != 1 {
+		t.Errorf("kestrel.connection.duration: %+v, want one connection without error.type", metricstest.Points(t, reader, "kestrel.connection.duration"))
+	}
+	if e := rec.events("RequestProcessingError"); len(e) != 0 {
+		t.Errorf("RequestProcessingError for a client's close: %+v", e)
+	}
+	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
+}

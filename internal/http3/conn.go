@@ -95,9 +95,15 @@ func (c *Conn) logger() *slog.Logger { return c.cfg.App.Logger }
 func (c *Conn) Serve() {
 	err := c.serve()
 	var ae *quic.ApplicationError
+	var te *quic.TransportError
 	var ie *quic.IdleTimeoutError
 	switch {
-	case errors.As(err, &ae) && (!ae.Remote || ae.ErrorCode == quic.ApplicationErrorCode(errNoError)):
+	case errors.As(err, &ae):
+		// Closed by the server (which recorded why), or by the client,
+		// with whatever code: quic-go's client closes with 0, not
+		// H3_NO_ERROR. Kestrel's QUIC transport too takes a peer's close
+		// as the end of the connection, not an error of it.
+	case errors.As(err, &te) && te.Remote && te.ErrorCode == quic.NoError:
 	case errors.As(err, &ie):
 		c.opts.Info.End(metrics.KeepAliveTimeout)
 	default:
