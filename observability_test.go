@@ -796,6 +796,9 @@ func TestMetricsHTTP2ConnectionErrorReasons(t *testing.T) {
 		if msg := e[i].msg; strings.HasSuffix(msg, ": ") || !strings.Contains(msg, "("+c.code.String()+")") {
 			t.Errorf("%s: Http2ConnectionError %q: want the code and what was wrong", c.name, msg)
 		}
+		if a := e[i].attrs; e[i].level != slog.LevelDebug || a[logging.EventIDKey] != "29" || a[logging.CategoryKey] != "Microsoft.AspNetCore.Server.Kestrel.Http2" || a["ConnectionId"] == "" {
+			t.Errorf("%s: Http2ConnectionError %+v, want Kestrel's event 29 of Microsoft.AspNetCore.Server.Kestrel.Http2 at Debug", c.name, e[i])
+		}
 	}
 }
 

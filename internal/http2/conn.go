@@ -829,8 +829,7 @@ func (c *Conn) shutdown(err error) {
 		}
 	case errors.As(err, &ce):
 		c.opts.Info.End(ce.endReason())
-		logevents.General(c.logger(), slog.LevelDebug, "Http2ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/2 connection error (`+ce.code.String()+`): `+ce.reason,
-			slog.String("ConnectionId", c.opts.Info.ID))
+		logevents.ConnectionError(c.logger(), 2, c.opts.Info.ID, ce.code.String(), ce.reason)
 		if !c.closed {
 			c.goAwayFrameLocked(c.maxStreamID, ce.code, []byte(ce.reason))
 		}

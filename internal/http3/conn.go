@@ -279,8 +279,7 @@ func (c *Conn) streamDone(st *stream) {
 // fail closes the connection with a connection error.
 func (c *Conn) fail(ce *connError) {
 	c.opts.Info.End(ce.endReason())
-	logevents.General(c.logger(), slog.LevelDebug, "Http3ConnectionError", `Connection id "`+c.opts.Info.ID+`": HTTP/3 connection error (`+ce.code.String()+`): `+ce.reason,
-		slog.String("ConnectionId", c.opts.Info.ID))
+	logevents.ConnectionError(c.logger(), 3, c.opts.Info.ID, ce.code.String(), ce.reason)
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()

@@ -68,7 +68,9 @@ var (
 	ConnectionsRejectedEvent          = Event{1001, "ConnectionsRejected", slog.LevelWarn, CategoryConnections}
 
 	// Extended CONNECT (WebSockets over HTTP/2 and HTTP/3), this server's.
+	Http2ConnectionErrorEvent   = Event{29, "Http2ConnectionError", slog.LevelDebug, CategoryHTTP2}
 	Http2StreamResetAbortEvent  = Event{35, "Http2StreamResetAbort", slog.LevelDebug, CategoryHTTP2}
+	Http3ConnectionErrorEvent   = Event{42, "Http3ConnectionError", slog.LevelDebug, CategoryHTTP3}
 	Http3StreamAbortEvent       = Event{45, "Http3StreamAbort", slog.LevelDebug, CategoryHTTP3}
 	ExtendedConnectEvent        = Event{1020, "ExtendedConnect", slog.LevelDebug, CategoryHTTP2}
 	ExtendedConnectRefusedEvent = Event{1021, "ExtendedConnectRefused", slog.LevelDebug, CategoryHTTP2}
@@ -216,6 +218,20 @@ func ConnectionsRejected(log *slog.Logger, count int64, limit int64, interval ti
 func ApplicationAbortedConnection(log *slog.Logger, id, requestID string) {
 	if e := &ApplicationAbortedConnectionEvent; e.Enabled(log) {
 		e.Log(log, `Connection id "`+id+`", Request id "`+requestID+`": the application aborted the connection.`, connID(id), reqID(requestID))
+	}
+}
+
+// ConnectionError is Http2ConnectionError (HTTP/2) or Http3ConnectionError
+// (HTTP/3, protoMajor 3): Connection id "{ConnectionId}": HTTP/2
+// connection error ({code}): {reason}. code is the error the connection
+// is closed with (GOAWAY's, or the QUIC application error).
+func ConnectionError(log *slog.Logger, protoMajor int, id, code, reason string) {
+	e, proto := &Http2ConnectionErrorEvent, "HTTP/2"
+	if protoMajor == 3 {
+		e, proto = &Http3ConnectionErrorEvent, "HTTP/3"
+	}
+	if e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`": `+proto+` connection error (`+code+`): `+reason, connID(id), slog.String("error", code))
 	}
 }
 
