@@ -829,3 +829,24 @@ func TestMetricsHTTP3ClientClose(t *testing.T) {
 	}
 	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
 }
+
+// TestMetricsHTTP3KeepAliveTimeout: an idle HTTP/3 connection closed at
+// KeepAliveTimeout ends with keep_alive_timeout, and is not logged as a
+// ConnectionKeepAlive ("completed keep alive response"), the event of a
+// response after which the connection stays open.
+func TestMetricsHTTP3KeepAliveTimeout(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	_, addr := h3Server(t, &Server{MeterProvider: mp, Logger: log, Handler: okHandler(), Limits: Limits{KeepAliveTimeout: time.Second}}, HTTP3)
+	resp, err := h3Client(t).Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "keep_alive_timeout"}, 1)
+	if e := rec.events("ConnectionKeepAlive"); len(e) != 0 {
+		t.Errorf("ConnectionKeepAlive for a keep-alive timeout: %+v", e)
+	}
+}

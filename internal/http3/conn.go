@@ -406,7 +406,6 @@ func (c *Conn) Tick(now int64) {
 	}
 	if heartbeat.Passed(now, c.idleSince.Load(), c.cfg.KeepAliveTimeout) && !c.closed {
 		c.opts.Info.End(metrics.KeepAliveTimeout)
-		logevents.ConnectionKeepAlive(c.logger(), c.opts.Info.ID)
 		c.drainLocked()
 	}
 	for st := range c.streams {
