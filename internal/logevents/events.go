@@ -67,11 +67,13 @@ var (
 	ApplicationAbortedConnectionEvent = Event{34, "ApplicationAbortedConnection", slog.LevelInfo, CategoryConnections}
 	ConnectionsRejectedEvent          = Event{1001, "ConnectionsRejected", slog.LevelWarn, CategoryConnections}
 
+	// HTTP/2 and HTTP/3 connection and stream errors.
+	Http2ConnectionErrorEvent  = Event{29, "Http2ConnectionError", slog.LevelDebug, CategoryHTTP2}
+	Http2StreamResetAbortEvent = Event{35, "Http2StreamResetAbort", slog.LevelDebug, CategoryHTTP2}
+	Http3ConnectionErrorEvent  = Event{42, "Http3ConnectionError", slog.LevelDebug, CategoryHTTP3}
+	Http3StreamAbortEvent      = Event{45, "Http3StreamAbort", slog.LevelDebug, CategoryHTTP3}
+
 	// Extended CONNECT (WebSockets over HTTP/2 and HTTP/3), this server's.
-	Http2ConnectionErrorEvent   = Event{29, "Http2ConnectionError", slog.LevelDebug, CategoryHTTP2}
-	Http2StreamResetAbortEvent  = Event{35, "Http2StreamResetAbort", slog.LevelDebug, CategoryHTTP2}
-	Http3ConnectionErrorEvent   = Event{42, "Http3ConnectionError", slog.LevelDebug, CategoryHTTP3}
-	Http3StreamAbortEvent       = Event{45, "Http3StreamAbort", slog.LevelDebug, CategoryHTTP3}
 	ExtendedConnectEvent        = Event{1020, "ExtendedConnect", slog.LevelDebug, CategoryHTTP2}
 	ExtendedConnectRefusedEvent = Event{1021, "ExtendedConnectRefused", slog.LevelDebug, CategoryHTTP2}
 

@@ -165,7 +165,7 @@ func New(mp metric.MeterProvider, opts Options) (*Metrics, error) {
 		metric.WithDescription("Number of HTTP requests on multiplexed connections (HTTP/2 and HTTP/3) that are currently queued and are waiting to start."))
 	check(err)
 	m.upgraded, err = k.Int64ObservableUpDownCounter("kestrel.upgraded_connections", metric.WithUnit("{connection}"),
-		metric.WithDescription("Number of HTTP connections that are currently upgraded (WebSockets). The number only tracks HTTP/1.1 connections."))
+		metric.WithDescription("Number of HTTP connections that are currently upgraded (WebSockets): HTTP/1.1 connections, and HTTP/2 and HTTP/3 extended CONNECT streams."))
 	check(err)
 	m.tlsDuration, err = k.Float64Histogram("kestrel.tls_handshake.duration", metric.WithUnit("s"),
 		metric.WithDescription("The duration of TLS handshakes on the server."),
