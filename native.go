@@ -110,7 +110,8 @@ func (c *Context) RemoteAddr() net.Addr { return c.ex().RemoteAddr() }
 func (c *Context) LocalAddr() net.Addr { return c.ex().LocalAddr() }
 
 // SetStatus sets the response status (200 unless set). It has no effect
-// once the response has started.
+// once the response has started, nor with a code outside 200 to 999: a
+// 1xx is never a response's final status (Upgrade answers 101).
 func (c *Context) SetStatus(code int) { c.ex().SetStatus(code) }
 
 // SetHeader sets a response header, replacing any with the same name. An

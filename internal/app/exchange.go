@@ -499,10 +499,13 @@ func (ex *Exchange) Written() int64        { return ex.written }
 // Hijacked reports whether a handler took the connection over.
 func (ex *Exchange) Hijacked() bool { return ex.hijacked }
 
-// SetStatus sets the response status code. It has no effect once the
-// response has started.
+// SetStatus sets the final response status code. It has no effect once
+// the response has started, nor with a code outside 200 to 999: a 1xx is
+// never a final status (HTTP/1.1 clients would take the response for an
+// interim one and pair the next with the request; HTTP/2 and HTTP/3
+// clients reject it); WriteInformational sends them, Upgrade the 101.
 func (ex *Exchange) SetStatus(code int) {
-	if !ex.committed && code >= 100 && code <= 999 {
+	if !ex.committed && code >= 200 && code <= 999 {
 		ex.status = code
 	}
 }

@@ -349,7 +349,9 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader = true
-	ex.SetStatus(code)
+	if !ex.committed {
+		ex.status = code // a 101 too, which Hijack sends (SetStatus takes final statuses only)
+	}
 	w.copyHeaders()
 }
 

@@ -1,0 +1,89 @@
+package kestrel
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// nativeEdgeClient is a client of one protocol and the URL of the server
+// it talks to.
+type nativeEdgeClient struct {
+	name, base string
+	c          *http.Client
+}
+
+// nativeEdgeClients starts s with one HTTPS endpoint serving HTTP/1.1,
+// HTTP/2 and HTTP/3, and returns a client of each protocol: net/http's
+// (HTTP/1.1 and HTTP/2) and quic-go's.
+func nativeEdgeClients(t *testing.T, s *Server) []nativeEdgeClient {
+	t.Helper()
+	_, addr := h3Server(t, s, HTTP1AndHTTP2AndHTTP3)
+	h1 := &http.Transport{TLSClientConfig: testClientTLS(t), TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+	h2 := &http.Transport{TLSClientConfig: testClientTLS(t), Protocols: new(http.Protocols)}
+	h2.Protocols.SetHTTP2(true)
+	t.Cleanup(h1.CloseIdleConnections)
+	t.Cleanup(h2.CloseIdleConnections)
+	return []nativeEdgeClient{
+		{"http1", "https://" + addr, &http.Client{Transport: h1, Timeout: 5 * time.Second}},
+		{"http2", "https://" + addr, &http.Client{Transport: h2, Timeout: 5 * time.Second}},
+		{"http3", "https://" + addr, h3Client(t)},
+	}
+}
+
+// get sends a GET for path twice (the second on the kept-alive
+// connection) and returns the first response and its body, read whole.
+func (c nativeEdgeClient) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	var first *http.Response
+	var firstBody string
+	for i := range 2 {
+		resp, err := c.c.Get(c.base + path)
+		if err != nil {
+			t.Fatalf("%s GET %s (request %d): %v", c.name, path, i+1, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s GET %s (request %d): reading the body: %v", c.name, path, i+1, err)
+		}
+		if i == 0 {
+			first, firstBody = resp, string(b)
+		}
+	}
+	return first, firstBody
+}
+
+// TestNativeSetStatusInformational: SetStatus with a 1xx code (103, or a
+// 101 without Upgrade) does not make the response's final status a 1xx,
+// which HTTP/1.1 clients take for an interim response (pairing the next
+// response with the request) and HTTP/2 and HTTP/3 clients reject: it is
+// ignored, as an invalid code is, and the response is the handler's
+// body with the status it had.
+func TestNativeSetStatusInformational(t *testing.T) {
+	clients := nativeEdgeClients(t, &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		switch string(c.Path()) {
+		case "/103":
+			c.SetStatus(103)
+		case "/101":
+			c.SetStatus(http.StatusAccepted)
+			c.SetStatus(101)
+		}
+		c.WriteString("body")
+	})})
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				path   string
+				status int
+			}{{"/103", http.StatusOK}, {"/101", http.StatusAccepted}} {
+				resp, body := c.get(t, tc.path)
+				if resp.StatusCode != tc.status || body != "body" {
+					t.Errorf("GET %s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.status, "body")
+				}
+			}
+		})
+	}
+}
