@@ -99,8 +99,10 @@ func (c *Context) TLS() *tls.ConnectionState { return c.ex().TLS() }
 
 // AddTrailer adds a response trailer: HTTP/2 and HTTP/3 send it in the
 // trailing HEADERS frame, HTTP/1.1 in the last chunk. A response with
-// trailers is streamed (it has no Content-Length). An invalid name is
-// ignored; CR, LF and NUL in the value become spaces.
+// trailers is streamed (it has no Content-Length). An invalid name, or
+// one a trailer must not carry (Content-Length, Host, Content-Type, TE,
+// "If-..." and the others net/http refuses as trailers), is ignored; CR,
+// LF and NUL in the value become spaces.
 func (c *Context) AddTrailer(name, value string) { c.ex().AddTrailer(name, value) }
 
 // RemoteAddr is the client's address.

@@ -87,3 +87,43 @@ func TestNativeSetStatusInformational(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseTrailerForbiddenNames: trailers named for fields a trailer
+// section must not carry (framing, routing, authentication, controls and
+// the like: those net/http refuses as trailers,
+// httpguts.ValidTrailerHeader) are left out of the response, from the
+// native AddTrailer as from an http.Handler's (http.TrailerPrefix), so that
+// the others arrive: quic-go's HTTP/3 client drops every trailer of a
+// response with one of them, and nghttp2 fails the stream.
+func TestResponseTrailerForbiddenNames(t *testing.T) {
+	forbidden := []string{"Content-Length", "Transfer-Encoding", "Host", "Trailer", "Connection", "Keep-Alive", "TE", "content-type", "Authorization", "Cache-Control", "If-Match"}
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Ok")
+		w.Write([]byte("body"))
+		for _, name := range forbidden {
+			w.Header().Set(http.TrailerPrefix+name, "1")
+		}
+		w.Header().Set("X-Ok", "ok")
+	})
+	clients := nativeEdgeClients(t, &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/std" {
+			c.ServeHTTP(std)
+			return
+		}
+		c.WriteString("body")
+		for _, name := range forbidden {
+			c.AddTrailer(name, "1")
+		}
+		c.AddTrailer("X-Ok", "ok")
+	})})
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			for _, path := range []string{"/native", "/std"} {
+				resp, body := c.get(t, path)
+				if body != "body" || len(resp.Trailer) != 1 || resp.Trailer.Get("X-Ok") != "ok" {
+					t.Errorf("GET %s: body %q, trailers %v; want %q and X-Ok alone", path, body, resp.Trailer, "body")
+				}
+			}
+		})
+	}
+}

@@ -53,10 +53,12 @@ func (ex *Exchange) endContext() {
 
 // AddTrailer adds a response trailer field on the native path: HTTP/2 and
 // HTTP/3 send it in the trailing HEADERS, HTTP/1.1 in the last chunk. A
-// response with trailers has no Content-Length. Names that are not tokens
-// are ignored; CR, LF and NUL in values become spaces.
+// response with trailers has no Content-Length. Names that are not tokens,
+// or that name a field a trailer must not carry (Content-Length, Host,
+// Content-Type...: httpsyntax.ValidTrailerName), are ignored; CR, LF and
+// NUL in values become spaces.
 func (ex *Exchange) AddTrailer(name, value string) {
-	if ex.hijacked || !httpsyntax.ValidToken(name) {
+	if ex.hijacked || !httpsyntax.ValidTrailerName(name) {
 		return
 	}
 	if !ex.committed {

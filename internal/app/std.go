@@ -515,13 +515,11 @@ func (w *responseWriter) visitTrailers(fn func(name, value string)) {
 	}
 }
 
-func skipTrailer(name string) bool {
-	switch http.CanonicalHeaderKey(name) {
-	case "Content-Length", "Transfer-Encoding", "Trailer", "Connection", "Host":
-		return true
-	}
-	return false
-}
+// skipTrailer reports whether a trailer is not to be sent: its name is
+// that of a field a trailer section must not carry, which net/http does
+// not send either (and quic-go's client would drop the response's
+// trailers for).
+func skipTrailer(name string) bool { return !httpsyntax.ValidTrailerName(name) }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.ex.hijacked {

@@ -160,6 +160,35 @@ func CheckField(name, value string) string {
 	return ""
 }
 
+// forbiddenTrailers are the fields a response's trailer section must not
+// carry: those that frame the message, route it, authenticate it, or
+// control how it is cached, encoded or answered (RFC 9110, 6.5.1): those
+// net/http refuses as trailers (httpguts.ValidTrailerHeader, which also
+// refuses the conditionals, "If-..."), and Upgrade.
+var forbiddenTrailers = [...]string{
+	"authorization", "cache-control", "connection", "content-encoding",
+	"content-length", "content-range", "content-type", "expect", "host",
+	"keep-alive", "max-forwards", "pragma", "proxy-authenticate",
+	"proxy-authorization", "proxy-connection", "range", "realm", "te",
+	"trailer", "transfer-encoding", "upgrade", "www-authenticate",
+}
+
+// ValidTrailerName reports whether a response may carry a trailer called
+// name: a token that is not a field a trailer section must not carry
+// (forbiddenTrailers, or a conditional "If-..."). Case does not matter;
+// it does not allocate.
+func ValidTrailerName(name string) bool {
+	if !ValidToken(name) || len(name) >= 3 && EqualFold(name[:3], "if-") {
+		return false
+	}
+	for _, f := range forbiddenTrailers {
+		if len(f) == len(name) && EqualFold(name, f) {
+			return false
+		}
+	}
+	return true
+}
+
 // SanitizeValue replaces CR, LF and NUL in a response field value with
 // spaces, so that a value cannot end the field or the head early.
 func SanitizeValue(v string) string {

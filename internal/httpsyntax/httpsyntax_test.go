@@ -42,3 +42,19 @@ func TestResponseFieldHelpers(t *testing.T) {
 		t.Errorf("StatusString allocates %v times", n)
 	}
 }
+
+func TestValidTrailerName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"X-Checksum": true, "grpc-status": true, "Server-Timing": true, "If": true, "Te-X": true,
+		"Content-Length": false, "content-length": false, "Host": false, "TE": false, "Trailer": false,
+		"Transfer-Encoding": false, "Content-Type": false, "If-Match": false, "if-none-match": false,
+		"Www-Authenticate": false, "Upgrade": false, "": false, "Bad Name": false,
+	} {
+		if got := ValidTrailerName(name); got != want {
+			t.Errorf("ValidTrailerName(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { ValidTrailerName("grpc-status") }); n != 0 {
+		t.Errorf("ValidTrailerName allocates %v times", n)
+	}
+}
