@@ -127,3 +127,35 @@ func TestResponseTrailerForbiddenNames(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseTEOverHTTP2And3: a TE response header, which HTTP/2 and
+// HTTP/3 allow in requests only (RFC 9113, 8.2.2; RFC 9114, 4.2), is left
+// out of their responses with the other connection-specific fields, from
+// the native path as from an http.Handler: quic-go's client refused the
+// response and nghttp2 (curl) failed the HTTP/2 stream.
+func TestResponseTEOverHTTP2And3(t *testing.T) {
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("TE", "gzip")
+		w.Header().Set("X-Other", "kept")
+		w.Write([]byte("body"))
+	})
+	clients := nativeEdgeClients(t, &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/std" {
+			c.ServeHTTP(std)
+			return
+		}
+		c.SetHeader("TE", "gzip")
+		c.SetHeader("X-Other", "kept")
+		c.WriteString("body")
+	})})
+	for _, c := range clients[1:] {
+		t.Run(c.name, func(t *testing.T) {
+			for _, path := range []string{"/native", "/std"} {
+				resp, body := c.get(t, path)
+				if body != "body" || resp.Header.Get("X-Other") != "kept" || resp.Header["Te"] != nil {
+					t.Errorf("GET %s: body %q, header %v; want %q, X-Other and no TE", path, body, resp.Header, "body")
+				}
+			}
+		})
+	}
+}

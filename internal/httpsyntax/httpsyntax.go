@@ -218,12 +218,13 @@ func AppendLower(dst, name []byte) []byte {
 	return dst
 }
 
-// ConnectionSpecific reports the header fields, lower case, that HTTP/2
-// and HTTP/3 forbid (RFC 9113, 8.2.2; RFC 9114, 4.2) and a handler may
-// have set for HTTP/1.1.
+// ConnectionSpecific reports the response header fields, lower case,
+// that HTTP/2 and HTTP/3 forbid (RFC 9113, 8.2.2; RFC 9114, 4.2) and a
+// handler may have set for HTTP/1.1. TE is among them: those protocols
+// allow it in requests only.
 func ConnectionSpecific(name []byte) bool {
 	switch string(name) {
-	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+	case "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade":
 		return true
 	}
 	return false

@@ -28,7 +28,7 @@ func TestResponseFieldHelpers(t *testing.T) {
 		t.Errorf("AppendLower: %q", got)
 	}
 	for name, want := range map[string]bool{"connection": true, "keep-alive": true, "proxy-connection": true,
-		"transfer-encoding": true, "upgrade": true, "content-type": false, "te": false} {
+		"transfer-encoding": true, "upgrade": true, "content-type": false, "te": true, "tea": false} {
 		if got := ConnectionSpecific([]byte(name)); got != want {
 			t.Errorf("ConnectionSpecific(%q) = %v", name, got)
 		}
