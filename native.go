@@ -101,8 +101,9 @@ func (c *Context) TLS() *tls.ConnectionState { return c.ex().TLS() }
 // trailing HEADERS frame, HTTP/1.1 in the last chunk. A response with
 // trailers is streamed (it has no Content-Length). An invalid name, or
 // one a trailer must not carry (Content-Length, Host, Content-Type, TE,
-// "If-..." and the others net/http refuses as trailers), is ignored; CR,
-// LF and NUL in the value become spaces.
+// "If-..." and the others net/http refuses as trailers), is ignored;
+// control bytes in the value (CR, LF, NUL, and the others but horizontal
+// tab) become spaces.
 func (c *Context) AddTrailer(name, value string) { c.ex().AddTrailer(name, value) }
 
 // RemoteAddr is the client's address.
@@ -117,7 +118,8 @@ func (c *Context) LocalAddr() net.Addr { return c.ex().LocalAddr() }
 func (c *Context) SetStatus(code int) { c.ex().SetStatus(code) }
 
 // SetHeader sets a response header, replacing any with the same name. An
-// invalid name is ignored; CR, LF and NUL in the value become spaces.
+// invalid name is ignored; control bytes in the value (CR, LF, NUL, and
+// the others but horizontal tab) become spaces.
 // Content-Length and Connection: close are honoured; Date and Server
 // replace the server's own.
 func (c *Context) SetHeader(name, value string) { c.ex().SetHeader(name, value) }

@@ -159,3 +159,39 @@ func TestResponseTEOverHTTP2And3(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseHeaderControlBytes: control bytes in a response header or
+// trailer value (other than the horizontal tab: RFC 9110, 5.5, whose
+// grammar has none) become spaces, as CR, LF and NUL already did, on
+// every protocol and from both handler APIs: HTTP/2 and HTTP/3 clients
+// (net/http's, quic-go's, nghttp2) refused the whole response for one
+// such byte, and net/http's HTTP/1.1 client the head.
+func TestResponseHeaderControlBytes(t *testing.T) {
+	const value = "a\x01b\x1fc\x7fd\te"
+	const want = "a b c d\te"
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-T")
+		w.Header().Set("X-C", value)
+		w.Write([]byte("body"))
+		w.Header().Set("X-T", value)
+	})
+	clients := nativeEdgeClients(t, &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/std" {
+			c.ServeHTTP(std)
+			return
+		}
+		c.SetHeader("X-C", value)
+		c.WriteString("body")
+		c.AddTrailer("X-T", value)
+	})})
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			for _, path := range []string{"/native", "/std"} {
+				resp, body := c.get(t, path)
+				if body != "body" || resp.Header.Get("X-C") != want || resp.Trailer.Get("X-T") != want {
+					t.Errorf("GET %s: body %q, X-C %q, trailer X-T %q; want %q, and %q in both", path, body, resp.Header.Get("X-C"), resp.Trailer.Get("X-T"), "body", want)
+				}
+			}
+		})
+	}
+}

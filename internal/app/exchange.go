@@ -517,7 +517,8 @@ func (ex *Exchange) SetHeader(name, value string) {
 }
 
 // AddHeader adds a response header line. Names that are not tokens are
-// ignored; CR, LF and NUL in values become spaces. Content-Length,
+// ignored; control bytes in values (CR, LF, NUL, and the others but
+// horizontal tab) become spaces. Content-Length,
 // Transfer-Encoding and Connection are interpreted: the protocol writes
 // the framing headers itself.
 func (ex *Exchange) AddHeader(name, value string) {
@@ -530,15 +531,16 @@ func (ex *Exchange) AddHeader(name, value string) {
 	ex.hdr = appendLine(ex.hdr, name, value)
 }
 
-// appendLine appends the field line "name: value\r\n" to b, with CR, LF
-// and NUL in the value replaced by spaces.
+// appendLine appends the field line "name: value\r\n" to b, with the
+// control bytes of the value (CR, LF, NUL, and the others but horizontal
+// tab: httpsyntax.ControlByte) replaced by spaces.
 func appendLine(b []byte, name, value string) []byte {
 	b = append(b, name...)
 	b = append(b, ": "...)
 	n := len(b)
 	b = append(b, value...)
 	for i := n; i < len(b); i++ {
-		if c := b[i]; c == '\r' || c == '\n' || c == 0 {
+		if httpsyntax.ControlByte(b[i]) {
 			b[i] = ' '
 		}
 	}
@@ -658,8 +660,8 @@ func (ex *Exchange) VisitFields(fn func(name, value []byte)) {
 
 // VisitExtraFields calls fn with each field extra gives (trailers, the
 // headers of a 1xx response) as HTTP/2 and HTTP/3 send them: names in
-// lower case, invalid names and connection-specific fields left out, CR,
-// LF and NUL in values replaced.
+// lower case, invalid names and connection-specific fields left out,
+// control bytes in values replaced.
 func VisitExtraFields(extra func(fn func(name, value string)), fn func(name []byte, value string)) {
 	var lower [64]byte
 	extra(func(name, value string) {

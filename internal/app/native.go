@@ -55,8 +55,8 @@ func (ex *Exchange) endContext() {
 // HTTP/3 send it in the trailing HEADERS, HTTP/1.1 in the last chunk. A
 // response with trailers has no Content-Length. Names that are not tokens,
 // or that name a field a trailer must not carry (Content-Length, Host,
-// Content-Type...: httpsyntax.ValidTrailerName), are ignored; CR, LF and
-// NUL in values become spaces.
+// Content-Type...: httpsyntax.ValidTrailerName), are ignored; control
+// bytes in values become spaces.
 func (ex *Exchange) AddTrailer(name, value string) {
 	if ex.hijacked || !httpsyntax.ValidTrailerName(name) {
 		return

@@ -948,8 +948,9 @@ func (c *Conn) writeCommonHeaders() {
 	}
 }
 
-// writeHeaderLine writes "name: value\r\n", with CR, LF and NUL in the
-// value replaced by spaces; a name that is not a token is dropped.
+// writeHeaderLine writes "name: value\r\n", with control bytes in the
+// value (httpsyntax.SanitizeValue) replaced by spaces; a name that is not
+// a token is dropped.
 func (c *Conn) writeHeaderLine(name, value string) {
 	if !httpsyntax.ValidToken(name) {
 		return

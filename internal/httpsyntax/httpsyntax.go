@@ -121,12 +121,16 @@ func ParseContentLength[T []byte | string](v T) (int64, bool) {
 // but horizontal tab, no DEL (RFC 9110, section 5.5).
 func ValidFieldValue[T []byte | string](v T) bool {
 	for i := range len(v) {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+		if ControlByte(v[i]) {
 			return false
 		}
 	}
 	return true
 }
+
+// ControlByte reports whether c may not appear in a field value: a
+// control byte other than horizontal tab, or DEL (RFC 9110, section 5.5).
+func ControlByte(c byte) bool { return c < ' ' && c != '\t' || c == 0x7f }
 
 // CheckField returns why a field of an HTTP/2 or HTTP/3 field section is
 // malformed (RFC 9113, 8.2.1; RFC 9114, 4.2), or "": a name of lower-case
@@ -189,14 +193,16 @@ func ValidTrailerName(name string) bool {
 	return true
 }
 
-// SanitizeValue replaces CR, LF and NUL in a response field value with
-// spaces, so that a value cannot end the field or the head early.
+// SanitizeValue replaces the control bytes of a response field value
+// (ControlByte: CR, LF and NUL, which could end the field or the head
+// early, and the others but horizontal tab, which clients refuse) with
+// spaces.
 func SanitizeValue(v string) string {
 	for i := range len(v) {
-		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+		if ControlByte(v[i]) {
 			b := []byte(v)
 			for j, c := range b {
-				if c == '\r' || c == '\n' || c == 0 {
+				if ControlByte(c) {
 					b[j] = ' '
 				}
 			}

@@ -58,3 +58,13 @@ func TestValidTrailerName(t *testing.T) {
 		t.Errorf("ValidTrailerName allocates %v times", n)
 	}
 }
+
+func TestSanitizeValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain": "plain", "a\r\nb": "a  b", "a\x00b": "a b", "a\x01b\x1fc\x7fd": "a b c d", "a\tb": "a\tb", "caf\xc3\xa9": "caf\xc3\xa9",
+	} {
+		if got := SanitizeValue(in); got != want {
+			t.Errorf("SanitizeValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
