@@ -54,13 +54,15 @@ func (c *Context) Method() []byte { return c.ex().Method() }
 // "/search?q=go".
 func (c *Context) Target() []byte { return c.ex().Target() }
 
-// Path is the target's path, without the query.
+// Path is the target's path, without the query, as sent (not unescaped:
+// "/a%2Fb" stays so); "*" for OPTIONS *, the authority for CONNECT.
 func (c *Context) Path() []byte { return c.ex().Path() }
 
 // Query is the target's query string, without the '?'.
 func (c *Context) Query() []byte { return c.ex().Query() }
 
-// Host is the request's Host header.
+// Host is the request's Host header (HTTP/2 and HTTP/3: :authority; an
+// absolute-form target's authority when there is no Host), or nil.
 func (c *Context) Host() []byte { return c.ex().Host() }
 
 // RequestID is the request's id, as RequestID gives it for an
@@ -82,11 +84,13 @@ func (c *Context) Header(name string) []byte { return c.ex().Header(name) }
 func (c *Context) VisitHeaders(fn func(name, value []byte)) { c.ex().VisitHeaders(fn) }
 
 // ContentLength is the request body's length: 0 when there is no body, -1
-// when it is chunked.
+// when it is unknown (chunked, or an HTTP/2 or HTTP/3 body without
+// content-length).
 func (c *Context) ContentLength() int64 { return c.ex().ContentLength() }
 
 // Body reads the request body. Reading past the body size limit fails with
-// an *http.MaxBytesError and the request is answered with 413.
+// an *http.MaxBytesError and the request is answered with 413, unless the
+// response has started (then HTTP/1.1 closes the connection after it).
 func (c *Context) Body() io.Reader { return c.ex().Body() }
 
 // Context is the request's context, made on first use: it is cancelled
