@@ -2,8 +2,11 @@ package kestrel
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -191,6 +194,39 @@ func TestResponseHeaderControlBytes(t *testing.T) {
 				if body != "body" || resp.Header.Get("X-C") != want || resp.Trailer.Get("X-T") != want {
 					t.Errorf("GET %s: body %q, X-C %q, trailer X-T %q; want %q, and %q in both", path, body, resp.Header.Get("X-C"), resp.Trailer.Get("X-T"), "body", want)
 				}
+			}
+		})
+	}
+}
+
+// TestResponseLongerThanContentLengthLog: a handler that writes more than
+// the Content-Length it set, ignoring the http.ErrContentLength its write
+// returns, ends with a response shorter than the length (the refused
+// bytes are not sent), and the warning the protocol logs says what the
+// handler did, writes past the length, rather than that it wrote too
+// little; with the refused count.
+func TestResponseLongerThanContentLengthLog(t *testing.T) {
+	rec, logger := newLogRecorder(slog.LevelWarn)
+	writeErrs := make(chan error, 8)
+	clients := nativeEdgeClients(t, &Server{Logger: logger, NativeHandler: NativeHandlerFunc(func(c *Context) {
+		c.SetHeader("Content-Length", "3")
+		_, err := c.WriteString("abcdef")
+		writeErrs <- err
+	})})
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			n := len(rec.events(""))
+			if resp, err := c.c.Get(c.base + "/"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if err := <-writeErrs; !errors.Is(err, http.ErrContentLength) {
+				t.Errorf("the write past the Content-Length: %v, want http.ErrContentLength", err)
+			}
+			waitFor(t, "the warning", func() bool { return len(rec.events("")) > n })
+			e := rec.events("")[n]
+			if !strings.Contains(e.msg, "longer than its Content-Length") || e.attrs["refused"] != "6" {
+				t.Errorf("logged %q %v; want a response longer than its Content-Length, 6 bytes refused", e.msg, e.attrs)
 			}
 		})
 	}

@@ -142,6 +142,7 @@ type Exchange struct {
 	pend        []byte // body bytes not yet handed to the stream
 	declaredLen int64  // Content-Length the handler set; -1 none
 	written     int64  // body bytes the handler wrote
+	refused     int64  // body bytes refused for going past declaredLen
 	committed   bool
 	streaming   bool // the handler asked for chunked framing or declared trailers
 	userDate    bool
@@ -190,6 +191,7 @@ func (ex *Exchange) Start() {
 	ex.pend = ex.pend[:0]
 	ex.declaredLen = -1
 	ex.written = 0
+	ex.refused = 0
 	ex.committed = false
 	ex.streaming = false
 	ex.userDate = false
@@ -496,6 +498,20 @@ func (ex *Exchange) Committed() bool { return ex.committed }
 func (ex *Exchange) DeclaredLength() int64 { return ex.declaredLen }
 func (ex *Exchange) Written() int64        { return ex.written }
 
+// Refused is how many body bytes the handler's writes past the declared
+// Content-Length tried to add (they failed with http.ErrContentLength).
+func (ex *Exchange) Refused() int64 { return ex.refused }
+
+// LengthMismatch is the warning a protocol logs for a response that ends
+// short of its declared Content-Length: the handler wrote too little, or
+// wrote past the length, its writes refused, and ignored their error.
+func (ex *Exchange) LengthMismatch() string {
+	if ex.refused > 0 {
+		return "response longer than its Content-Length (the writes past it were refused)"
+	}
+	return "response shorter than its Content-Length"
+}
+
 // Hijacked reports whether a handler took the connection over.
 func (ex *Exchange) Hijacked() bool { return ex.hijacked }
 
@@ -722,6 +738,7 @@ func (ex *Exchange) checkWrite(n int) error {
 		return http.ErrBodyNotAllowed
 	}
 	if ex.declaredLen >= 0 && ex.written+int64(n) > ex.declaredLen {
+		ex.refused += int64(n)
 		return http.ErrContentLength
 	}
 	ex.written += int64(n)

@@ -283,8 +283,8 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 			// write failed) is not at fault: nothing to log.
 			if c.werr == nil || c.werr == errFileShrank {
 				c.info.End(metrics.ResponseContentLengthMismatch)
-				c.cfg.App.Logger.Warn("response shorter than its Content-Length; closing the connection",
-					"remote", c.RemoteAddr(), "contentLength", ex.DeclaredLength(), "written", ex.Written())
+				c.cfg.App.Logger.Warn(ex.LengthMismatch()+"; closing the connection",
+					"remote", c.RemoteAddr(), "contentLength", ex.DeclaredLength(), "written", ex.Written(), "refused", ex.Refused())
 				c.flush()
 			}
 			return false

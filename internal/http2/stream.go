@@ -782,8 +782,8 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 		return st.reset == nil
 	}
 	if d := ex.DeclaredLength(); d >= 0 && ex.Written() < d && !st.noBody {
-		c.logger().Warn("response shorter than its Content-Length; resetting the stream",
-			"remote", c.remote, "stream", st.id, "contentLength", d, "written", ex.Written())
+		c.logger().Warn(ex.LengthMismatch()+"; resetting the stream",
+			"remote", c.remote, "stream", st.id, "contentLength", d, "written", ex.Written(), "refused", ex.Refused())
 		st.resetLocked(errStreamReset(http2.ErrCodeInternal), true)
 		return false
 	}

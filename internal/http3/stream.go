@@ -504,8 +504,8 @@ func (st *stream) FlushBody(p []byte) error {
 // stream's end. A response that cannot be completed resets the stream.
 func (st *stream) EndResponse(ex *app.Exchange) bool {
 	if d := ex.DeclaredLength(); d >= 0 && ex.Written() < d && !st.noBody && st.werr == nil {
-		st.c.logger().Warn("response shorter than its Content-Length; resetting the stream",
-			"remote", st.c.remote, "stream", int64(st.qs.StreamID()), "contentLength", d, "written", ex.Written())
+		st.c.logger().Warn(ex.LengthMismatch()+"; resetting the stream",
+			"remote", st.c.remote, "stream", int64(st.qs.StreamID()), "contentLength", d, "written", ex.Written(), "refused", ex.Refused())
 		st.abort(errInternal)
 		return false
 	}
