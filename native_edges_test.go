@@ -1,11 +1,14 @@
 package kestrel
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +232,85 @@ func TestResponseLongerThanContentLengthLog(t *testing.T) {
 				t.Errorf("logged %q %v; want a response longer than its Content-Length, 6 bytes refused", e.msg, e.attrs)
 			}
 		})
+	}
+}
+
+// TestResetContentHasNoBody: a 205 Reset Content response carries no
+// content (RFC 9110, 15.3.6: a server must not generate any; Kestrel
+// refuses the writes), from the native API as from an http.Handler: the
+// handler's writes fail with http.ErrBodyNotAllowed, as for a 204, and
+// the response says its empty length, so the connection goes on.
+func TestResetContentHasNoBody(t *testing.T) {
+	writeErrs := make(chan error, 16)
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusResetContent)
+		_, err := w.Write([]byte("body"))
+		writeErrs <- err
+	})
+	clients := nativeEdgeClients(t, &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/std" {
+			c.ServeHTTP(std)
+			return
+		}
+		c.SetStatus(http.StatusResetContent)
+		_, err := c.WriteString("body")
+		writeErrs <- err
+	})})
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			for _, path := range []string{"/native", "/std"} {
+				resp, body := c.get(t, path) // twice: the connection goes on
+				if resp.StatusCode != http.StatusResetContent || body != "" {
+					t.Errorf("GET %s: %d %q, want 205 and no content", path, resp.StatusCode, body)
+				}
+				for range 2 {
+					if err := <-writeErrs; !errors.Is(err, http.ErrBodyNotAllowed) {
+						t.Errorf("GET %s: the write: %v, want http.ErrBodyNotAllowed", path, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestResetContentHasNoBodySendfile: a file copied into a 205 response
+// over cleartext HTTP/1.1, where large files go with sendfile, is refused
+// as other writes are, not sent.
+func TestResetContentHasNoBodySendfile(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(name, bytes.Repeat([]byte("x"), 256<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyErr := make(chan error, 1)
+	s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(name)
+		if err != nil {
+			copyErr <- err
+			return
+		}
+		defer f.Close()
+		w.WriteHeader(http.StatusResetContent)
+		_, err = io.Copy(w, f)
+		copyErr <- err
+	})}
+	if err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(s.Addresses()[0] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusResetContent || len(body) != 0 {
+		t.Errorf("%d with %d bytes, want 205 and no content", resp.StatusCode, len(body))
+	}
+	if err := <-copyErr; !errors.Is(err, http.ErrBodyNotAllowed) {
+		t.Errorf("io.Copy: %v, want http.ErrBodyNotAllowed", err)
 	}
 }

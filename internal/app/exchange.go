@@ -731,7 +731,7 @@ func (ex *Exchange) checkWrite(n int) error {
 	if err := ex.s.WriteErr(); err != nil {
 		return err
 	}
-	if !BodyAllowed(ex.status) {
+	if ex.contentRefused() {
 		if n == 0 {
 			return nil
 		}
@@ -743,6 +743,14 @@ func (ex *Exchange) checkWrite(n int) error {
 	}
 	ex.written += int64(n)
 	return nil
+}
+
+// contentRefused reports whether the response's status refuses body
+// bytes: those without a body (BodyAllowed), and 205 Reset Content, which
+// is framed like any response (with its length, 0) but for which a server
+// must not generate content (RFC 9110, 15.3.6), as Kestrel refuses it.
+func (ex *Exchange) contentRefused() bool {
+	return !BodyAllowed(ex.status) || ex.status == http.StatusResetContent
 }
 
 // BodyAllowed reports whether a response with status may have a body.

@@ -115,8 +115,8 @@ func (ex *Exchange) sendFile(fs FileSender, r io.Reader) (int64, bool, error) {
 	if f == nil || n <= copyBufSize {
 		return 0, false, nil
 	}
-	if ex.declaredLen >= 0 && ex.written+n > ex.declaredLen {
-		return 0, false, nil // the copy path reports the overflow
+	if ex.declaredLen >= 0 && ex.written+n > ex.declaredLen || ex.contentRefused() {
+		return 0, false, nil // the copy path reports the overflow, or refuses the bytes
 	}
 	if err := ex.checkWrite(0); err != nil {
 		return 0, true, err
