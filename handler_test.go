@@ -521,6 +521,14 @@ func TestHandlerContentTypeSniffing(t *testing.T) {
 		case "/buffered-then-large":
 			io.WriteString(w, "<html>")
 			w.Write(bytes.Repeat([]byte("y"), 10_000))
+		case "/gzip":
+			// An encoded body is not sniffed, as net/http does (golang.org/issue/31753):
+			// its Content-Type would be the encoding's (application/x-gzip).
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write([]byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"))
+		case "/br-html":
+			w.Header().Set("Content-Encoding", "br")
+			io.WriteString(w, "<html>")
 		case "/empty":
 		}
 	}))
@@ -534,6 +542,8 @@ func TestHandlerContentTypeSniffing(t *testing.T) {
 		{"/large-html", "text/html; charset=utf-8"},
 		{"/large-html-string", "text/html; charset=utf-8"},
 		{"/buffered-then-large", "text/html; charset=utf-8"},
+		{"/gzip", ""},
+		{"/br-html", ""},
 		{"/empty", ""},
 	} {
 		resp, _ := get(t, client, "http://"+addr+tc.path)

@@ -396,8 +396,12 @@ func (w *responseWriter) copyHeaders() {
 	}
 	w.copied = true
 	ex := w.ex
+	// The body is sniffed for a Content-Type unless the handler set one
+	// (or suppressed it with a nil value) or encoded the body: an encoded
+	// body would be typed by its encoding (application/x-gzip), as
+	// net/http's server avoids too (golang.org/issue/31753).
 	_, hasType := w.header["Content-Type"]
-	w.sniff = !hasType
+	w.sniff = !hasType && w.header.Get("Content-Encoding") == ""
 	http11 := ex.Req.ProtoMajor != 1 || ex.Req.ProtoMinor >= 1
 	for name, vs := range w.header {
 		if strings.HasPrefix(name, http.TrailerPrefix) {
