@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -500,6 +502,11 @@ func TestHandlerHead(t *testing.T) {
 func TestHandlerContentTypeSniffing(t *testing.T) {
 	t.Parallel()
 	png := []byte("\x89PNG\x0D\x0A\x1A\x0A rest of the image")
+	// A file larger than ReadFrom's copy buffer goes out with sendfile.
+	largeHTML := filepath.Join(t.TempDir(), "large.html")
+	if err := os.WriteFile(largeHTML, []byte("<html><body>"+strings.Repeat("x", 100_000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/html":
@@ -529,6 +536,18 @@ func TestHandlerContentTypeSniffing(t *testing.T) {
 		case "/br-html":
 			w.Header().Set("Content-Encoding", "br")
 			io.WriteString(w, "<html>")
+		case "/large-file", "/large-file-section":
+			f, err := os.Open(largeHTML)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			var body io.Reader = f
+			if r.URL.Path == "/large-file-section" {
+				body = io.NewSectionReader(f, 0, 90_000)
+			}
+			io.Copy(w, body)
 		case "/empty":
 		}
 	}))
@@ -544,6 +563,8 @@ func TestHandlerContentTypeSniffing(t *testing.T) {
 		{"/buffered-then-large", "text/html; charset=utf-8"},
 		{"/gzip", ""},
 		{"/br-html", ""},
+		{"/large-file", "text/html; charset=utf-8"},
+		{"/large-file-section", "text/html; charset=utf-8"},
 		{"/empty", ""},
 	} {
 		resp, _ := get(t, client, "http://"+addr+tc.path)

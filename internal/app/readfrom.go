@@ -122,6 +122,9 @@ func (ex *Exchange) sendFile(fs FileSender, r io.Reader) (int64, bool, error) {
 		return 0, true, err
 	}
 	if !ex.committed {
+		if ra, ok := f.(io.ReaderAt); ok && ex.std != nil {
+			ex.std.sniffFile(ra, off) // its bytes never pass through ex.pend
+		}
 		ex.commit(false)
 	}
 	if len(ex.pend) > 0 {

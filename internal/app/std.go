@@ -477,6 +477,22 @@ func (w *responseWriter) sniffLarge(p []byte) {
 	ex.AddHeader("Content-Type", http.DetectContentType(data))
 }
 
+// sniffFile sets the sniffed Content-Type from the first bytes of a file
+// at off, before the head goes out ahead of the file sent with sendfile:
+// none of its bytes are in the exchange's buffer, where beforeCommit
+// looks.
+func (w *responseWriter) sniffFile(f io.ReaderAt, off int64) {
+	ex := w.ex
+	if !w.sniff || ex.committed || len(ex.pend) > 0 || !BodyAllowed(ex.status) {
+		return
+	}
+	var buf [512]byte // as many bytes as http.DetectContentType considers
+	if n, _ := f.ReadAt(buf[:], off); n > 0 {
+		w.sniff = false
+		ex.AddHeader("Content-Type", http.DetectContentType(buf[:n]))
+	}
+}
+
 // hasTrailers reports whether trailers were declared or set.
 func (w *responseWriter) hasTrailers() bool {
 	if len(w.trailers) > 0 {
