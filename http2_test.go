@@ -353,7 +353,7 @@ func TestHTTP2Flush(t *testing.T) {
 // waits for body bytes with os.ErrDeadlineExceeded, and so does one set
 // to now, from another goroutine, while the read waits; a write deadline
 // abandons a response the client does not read, and the client sees the
-// stream end in an error.
+// stream end in an error; one already past fails the next write.
 func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 	t.Parallel()
 	readErr := make(chan error, 8)
@@ -394,8 +394,29 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 		}
 		writeErr <- errors.New("writes never failed")
 	})
+	mux.HandleFunc("/writepast", func(w http.ResponseWriter, r *http.Request) {
+		// A deadline already past fails the writes after it at once, as
+		// with net/http's HTTP/2 server.
+		rc := http.NewResponseController(w)
+		rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		_, err := io.WriteString(w, "after the deadline")
+		if err == nil {
+			err = rc.Flush()
+		}
+		writeErr <- err
+	})
 	s := startH2(t, &Server{Handler: mux})
 	forEachClient(t, s, func(t *testing.T, c h2Client) {
+		for i := range 20 {
+			resp, err := c.c.Do(newReq(t, "GET", c.base+"/writepast", nil))
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if err := <-writeErr; !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("request %d: write after a deadline in the past: %v, want os.ErrDeadlineExceeded", i, err)
+			}
+		}
 		for _, path := range []string{"/read", "/readnow"} {
 			pr, pw := io.Pipe()
 			defer pw.Close()

@@ -69,6 +69,9 @@ type stream struct {
 	readTimer   *time.Timer
 	writeTimer  *time.Timer
 	readExpired bool
+	// writeExpired: the write deadline reset the stream (its writes fail
+	// with os.ErrDeadlineExceeded).
+	writeExpired bool
 
 	// Once the handler has returned before the request ended: how much
 	// more of the body is read and dropped, and until when.
@@ -102,6 +105,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.wasReset.Store(false)
 	st.remaining = -1
 	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline, st.pending = false, nil, false, false, false, false
+	st.writeExpired = false
 	st.tunnel, st.tunnelOpen = nil, false
 	st.trailers = st.trailers[:0]
 	st.readTimer, st.writeTimer = nil, nil
@@ -738,7 +742,7 @@ func (st *stream) writeErrLocked() error {
 	case st.c.out.err != nil:
 		return st.c.out.err
 	case st.reset != nil:
-		if st.writeTimer != nil && errors.Is(st.reset, errWriteDeadline) {
+		if st.writeExpired {
 			return os.ErrDeadlineExceeded
 		}
 		return st.reset
@@ -880,7 +884,8 @@ var errWriteDeadline = errStreamReset(http2.ErrCodeCancel)
 
 // SetWriteDeadline sets when the response is abandoned: the stream is
 // reset and writes fail with os.ErrDeadlineExceeded, as with net/http's
-// HTTP/2 server.
+// HTTP/2 server. A deadline already past resets the stream before it
+// returns, so that the next write fails.
 func (st *stream) SetWriteDeadline(t time.Time) error {
 	c := st.c
 	c.mu.Lock()
@@ -892,14 +897,31 @@ func (st *stream) SetWriteDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	st.writeTimer = time.AfterFunc(max(time.Until(t), 0), func() {
+	d := time.Until(t)
+	if d <= 0 {
+		st.expireWriteLocked()
+		return nil
+	}
+	var timer *time.Timer
+	timer = time.AfterFunc(d, func() {
 		c.mu.Lock()
-		if st.c == c && !st.endSent {
-			st.resetLocked(errWriteDeadline, true)
+		if st.c == c && st.writeTimer == timer { // not a later deadline's, nor another stream's
+			st.expireWriteLocked()
 		}
 		c.mu.Unlock()
 	})
+	st.writeTimer = timer
 	return nil
+}
+
+// expireWriteLocked resets the stream for its write deadline, unless the
+// response has ended; mu is held.
+func (st *stream) expireWriteLocked() {
+	if st.endSent || st.reset != nil {
+		return
+	}
+	st.writeExpired = true
+	st.resetLocked(errWriteDeadline, true)
 }
 
 func (st *stream) SetMinRequestBodyRate(r app.Rate) { st.bodyRate.Set(r) }
