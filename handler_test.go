@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -415,6 +416,84 @@ func TestHandlerEarlyHints(t *testing.T) {
 	line, _ = bufio.NewReader(c).ReadString('\n')
 	if line != "HTTP/1.1 200 OK\r\n" {
 		t.Errorf("HTTP/1.0: first line %q, want the 200", line)
+	}
+}
+
+// TestEarlyHintsLeaveOutFraming: a 1xx response sent after the handler
+// set Content-Length or Transfer-Encoding carries neither (RFC 9110, 8.6;
+// RFC 9112, 6.1), over HTTP/1.1, HTTP/2 and HTTP/3, as net/http leaves
+// them out; the final response keeps them.
+func TestEarlyHintsLeaveOutFraming(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			w.Header().Set("Transfer-Encoding", "chunked")
+		} else {
+			w.Header().Set("Content-Length", "5")
+		}
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "final")
+	})}
+	_, addr := h3Server(t, s, HTTP1AndHTTP2AndHTTP3)
+	h1 := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: testClientTLS(t)}
+	h1.Protocols.SetHTTP1(true)
+	h2 := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: testClientTLS(t)}
+	h2.Protocols.SetHTTP2(true)
+	t.Cleanup(h1.CloseIdleConnections)
+	t.Cleanup(h2.CloseIdleConnections)
+	for _, c := range []struct {
+		name string
+		c    *http.Client
+	}{
+		{"HTTP/1.1", &http.Client{Transport: h1, Timeout: 10 * time.Second}},
+		{"HTTP/2", &http.Client{Transport: h2, Timeout: 10 * time.Second}},
+		{"HTTP/3", h3Client(t)},
+	} {
+		for _, path := range []string{"/length", "/chunked"} {
+			var hints []textproto.MIMEHeader
+			trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+				hints = append(hints, h)
+				return nil
+			}}
+			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "https://"+addr+path, nil)
+			resp, err := c.c.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", c.name, path, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "final" || path == "/length" && resp.ContentLength != 5 {
+				t.Errorf("%s %s: final response %q, length %d", c.name, path, b, resp.ContentLength)
+			}
+			if len(hints) != 1 || hints[0].Get("Link") == "" {
+				t.Fatalf("%s %s: 1xx responses %v, want one 103 with its Link", c.name, path, hints)
+			}
+			for _, name := range []string{"Content-Length", "Transfer-Encoding"} {
+				if v, ok := hints[0][name]; ok {
+					t.Errorf("%s %s: the 103 has %s %q", c.name, path, name, v)
+				}
+			}
+		}
+	}
+
+	// net/http's client drops a 1xx's Transfer-Encoding: on the wire.
+	conf := testClientTLS(t)
+	conf.NextProtos = []string{"http/1.1"}
+	tc, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(tc, "GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+	tp := textproto.NewReader(bufio.NewReader(tc))
+	if line, err := tp.ReadLine(); line != "HTTP/1.1 103 Early Hints" {
+		t.Fatalf("first line %q, %v; want the 103", line, err)
+	}
+	h, err := tp.ReadMIMEHeader()
+	if err != nil || h.Get("Link") == "" || h["Transfer-Encoding"] != nil {
+		t.Errorf("the 103's header %v, %v: want its Link and no Transfer-Encoding", h, err)
 	}
 }
 

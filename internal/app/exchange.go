@@ -791,7 +791,16 @@ func (ex *Exchange) WriteInformational(code int, headers func(w func(name, value
 			VisitLines(ex.hdr, func(_, name, value []byte) { w(string(name), string(value)) })
 		}
 	}
-	return ex.s.WriteInformational(code, headers)
+	return ex.s.WriteInformational(code, func(w func(name, value string)) {
+		headers(func(name, value string) {
+			// Content-Length and Transfer-Encoding frame the final
+			// response's body: a 1xx must not carry them (RFC 9110,
+			// 8.6; RFC 9112, 6.1), and net/http leaves them out too.
+			if !httpsyntax.EqualFold(name, "content-length") && !httpsyntax.EqualFold(name, "transfer-encoding") {
+				w(name, value)
+			}
+		})
+	})
 }
 
 // commit writes the response head. final means the handler has returned,
