@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -327,6 +328,50 @@ func TestHandlerResponseController(t *testing.T) {
 	resp.Body.Close()
 	if string(b) != "partial;body;" {
 		t.Errorf("got %q, want %q (no errors)", b, "partial;body;")
+	}
+}
+
+// TestHandlerDeadlinesEndWithRequest: read and write deadlines a handler
+// sets with http.ResponseController are the request's, as with net/http:
+// the next request on the keep-alive connection is served after they
+// passed, plain and over TLS.
+func TestHandlerDeadlinesEndWithRequest(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		switch r.URL.Path {
+		case "/read":
+			rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		case "/write":
+			rc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "localhost", false, "localhost", "127.0.0.1")
+	plain := startHandler(t, h)
+	secure := startHTTPS(t, &HTTPS{CertificateFile: cert, KeyFile: key}, h)
+	for _, tc := range []struct {
+		name, addr string
+		tls        bool
+	}{{"plain", plain, false}, {"TLS", secure, true}} {
+		for _, path := range []string{"/read", "/write"} {
+			t.Run(tc.name+path, func(t *testing.T) {
+				t.Parallel()
+				var c net.Conn = dial(t, tc.addr)
+				if tc.tls {
+					c = tls.Client(c, &tls.Config{RootCAs: pki.pool, ServerName: "localhost"})
+				}
+				get := keepAliveGetter(t, c, bufio.NewReader(c))
+				if body := get(path); body != path {
+					t.Fatalf("first request: %q", body)
+				}
+				time.Sleep(300 * time.Millisecond) // past the handler's deadline
+				if body := get("/next"); body != "/next" {
+					t.Errorf("the next request on the connection: %q", body)
+				}
+			})
+		}
 	}
 }
 

@@ -24,6 +24,10 @@ type exchange struct {
 	body      body
 	mode      uint8 // how the response body is framed, decided at commit
 	continued bool  // 100 Continue was sent (or is not needed)
+
+	// The handler set a read or write deadline on the connection
+	// (http.ResponseController), which ends with the request.
+	readDeadline, writeDeadline bool
 }
 
 // Framing modes of a response body.
@@ -67,6 +71,7 @@ func (ex *exchange) start(c *Conn) {
 	ex.Conn = c.info
 	ex.mode = modeNone
 	ex.continued = !ex.flags.expectContinue || h.ProtoMinor == 0
+	ex.readDeadline, ex.writeDeadline = false, false
 	ex.body.reset(ex)
 	c.bodyDone.Store(ex.body.done())
 	c.bodyRate.Reset(c.cfg.MinRequestBodyRate)
@@ -111,9 +116,37 @@ func (ex *exchange) TLSState() *tls.ConnectionState {
 
 func (ex *exchange) WriteErr() error { return ex.c.werr }
 
-func (ex *exchange) SetReadDeadline(t time.Time) error { return ex.c.nc.SetReadDeadline(t) }
+// SetReadDeadline sets the connection's read deadline for the rest of the
+// request; clearDeadlines removes it when the request ends.
+func (ex *exchange) SetReadDeadline(t time.Time) error {
+	ex.readDeadline = true
+	return ex.c.nc.SetReadDeadline(t)
+}
 
-func (ex *exchange) SetWriteDeadline(t time.Time) error { return ex.c.nc.SetWriteDeadline(t) }
+// SetWriteDeadline sets the connection's write deadline for the rest of
+// the request; clearDeadlines removes it when the request ends.
+func (ex *exchange) SetWriteDeadline(t time.Time) error {
+	ex.writeDeadline = true
+	return ex.c.nc.SetWriteDeadline(t)
+}
+
+// clearDeadlines removes the deadlines the handler set, once its request
+// is over and the connection goes on, as net/http's server does: they
+// were the request's, and would otherwise cut a later request on the
+// connection short (or close it as it waits for one).
+func (ex *exchange) clearDeadlines() {
+	c := ex.c
+	if ex.writeDeadline {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+	if ex.readDeadline {
+		// The heartbeat's lock orders this before any read deadline it
+		// sets to time the connection out.
+		c.tickMu.Lock()
+		c.nc.SetReadDeadline(time.Time{})
+		c.tickMu.Unlock()
+	}
+}
 
 func (ex *exchange) SetMinRequestBodyRate(r app.Rate) { ex.c.bodyRate.Set(r) }
 
@@ -316,5 +349,9 @@ func (c *Conn) serveRequest() bool {
 	c.served++
 	ex.Seq = uint32(c.served)
 	c.seq.Store(ex.Seq)
-	return ex.Run()
+	if !ex.Run() {
+		return false
+	}
+	ex.clearDeadlines()
+	return true
 }
