@@ -163,6 +163,10 @@ func TestServerHTTP10(t *testing.T) {
 	t.Parallel()
 	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %d", r.Proto, r.ProtoMinor)
+		if r.URL.Path == "/streamed" {
+			w.(http.Flusher).Flush() // a length the head cannot tell
+			io.WriteString(w, " more")
+		}
 	}))
 
 	// HTTP/1.0 without keep-alive: the connection closes after the response.
@@ -193,6 +197,27 @@ func TestServerHTTP10(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		if resp.Header.Get("Connection") != "keep-alive" {
 			t.Errorf("request %d: Connection = %q, want keep-alive", i, resp.Header.Get("Connection"))
+		}
+	}
+
+	// A streamed response of unknown length ends with the connection, but
+	// the same response to HEAD has no body to delimit: kept, as net/http
+	// keeps it.
+	c = dial(t, addr)
+	br = bufio.NewReader(c)
+	for i, method := range []string{"HEAD", "HEAD", "GET"} {
+		io.WriteString(c, method+" /streamed HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("request %d (%s): %v", i, method, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		kept, body := true, ""
+		if method == "GET" {
+			kept, body = false, "HTTP/1.0 0 more"
+		}
+		if got := resp.Header.Get("Connection") == "keep-alive" && !resp.Close; got != kept || string(b) != body {
+			t.Errorf("request %d (%s): kept alive %v (Connection %q), body %q; want %v, %q", i, method, got, resp.Header.Get("Connection"), b, kept, body)
 		}
 	}
 }

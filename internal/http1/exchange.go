@@ -188,6 +188,9 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 		ex.mode = modeLength
 	case ex.Req.ProtoMinor >= 1:
 		ex.mode = modeChunked
+	case ex.IsHead():
+		// HTTP/1.0 cannot delimit a body of unknown length but by closing
+		// the connection; a HEAD response has none to delimit.
 	default:
 		ex.mode = modeClose
 		c.closeAfter = true
