@@ -231,14 +231,16 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		}
 		overrides["Kestrel:DrainDelay"] = drainDelay.String()
 	}
-	if *health != "" && (!strings.HasPrefix(*health, "/") || *health == "/") {
+	if *health != "" && (!strings.HasPrefix(*health, "/") || strings.TrimSuffix(*health, "/") == "") {
 		return fmt.Errorf("--health %q: use a path beginning with /, such as /healthz", *health)
 	}
+	// As HealthChecks serves it, for the comparisons with the status page.
+	*health = strings.TrimSuffix(*health, "/")
 	if flagSet(fs, "status") { // over Kestrel:Status:Path
 		if !strings.HasPrefix(*status, "/") || *status == "/" {
 			return fmt.Errorf("--status %q: use a path beginning with /, such as /status", *status)
 		}
-		if *status == *health || *health != "" && *status == *health+"/live" {
+		if healthPath(*status, *health) {
 			return fmt.Errorf("--status %q: the health checks answer there (--health %q); give the status page a path of its own, such as /status", *status, *health)
 		}
 		overrides["Kestrel:Status:Path"] = *status
@@ -280,7 +282,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		outer = srv.HealthChecks(*health, front)
 	}
 	// The status page too, when the configuration asks for it.
-	statusFront := &statusRoute{srv: srv, next: outer}
+	statusFront := &statusRoute{srv: srv, next: outer, health: *health}
 	outer = statusFront
 	srv.Handler = outer
 	if app, ok := app.(*demo.App); ok {

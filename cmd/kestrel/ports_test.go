@@ -135,19 +135,22 @@ func TestCommandLineEdges(t *testing.T) {
 	for _, tc := range []struct {
 		args  []string
 		want  string
-		usage bool // exit status 2: a command line it cannot parse
+		usage bool     // exit status 2: a command line it cannot parse
+		env   []string // the environment, for configuration keys
 	}{
-		{[]string{"--root", "", "--urls", "http://127.0.0.1:0"}, `--root "": name the folder to serve`, false},
-		{[]string{"--health", "/x", "--status", "/x", "--urls", "http://127.0.0.1:0"}, `--status "/x": the health checks answer there`, false},
-		{[]string{"--health", "/x", "--status", "/x/live", "--urls", "http://127.0.0.1:0"}, `--status "/x/live": the health checks answer there`, false},
-		{[]string{"dev-certs", "https", "--clean"}, `unexpected argument "https"`, true},
-		{[]string{"dev-certs", "check"}, `unexpected argument "check"`, true},
-		{[]string{"--urls", "http://127.0.0.1:0;http://127.0.0.1:0"}, `URL "http://127.0.0.1:0" is listed twice`, false},
-		{[]string{"--metrics", "http://" + taken, "--urls", "http://127.0.0.1:0"}, "--metrics: failed to bind to http://" + taken, false},
+		{[]string{"--root", "", "--urls", "http://127.0.0.1:0"}, `--root "": name the folder to serve`, false, nil},
+		{[]string{"--health", "/x", "--status", "/x", "--urls", "http://127.0.0.1:0"}, `--status "/x": the health checks answer there`, false, nil},
+		{[]string{"--health", "/x", "--status", "/x/live", "--urls", "http://127.0.0.1:0"}, `--status "/x/live": the health checks answer there`, false, nil},
+		{[]string{"--health", "/x/", "--status", "/x", "--urls", "http://127.0.0.1:0"}, `--status "/x": the health checks answer there`, false, nil},
+		{[]string{"--health", "/x", "--urls", "http://127.0.0.1:0"}, `Kestrel:Status:Path "/x/live": the health checks answer there`, false, []string{"Kestrel__Status__Path=/x/live"}},
+		{[]string{"dev-certs", "https", "--clean"}, `unexpected argument "https"`, true, nil},
+		{[]string{"dev-certs", "check"}, `unexpected argument "check"`, true, nil},
+		{[]string{"--urls", "http://127.0.0.1:0;http://127.0.0.1:0"}, `URL "http://127.0.0.1:0" is listed twice`, false, nil},
+		{[]string{"--metrics", "http://" + taken, "--urls", "http://127.0.0.1:0"}, "--metrics: failed to bind to http://" + taken, false, nil},
 	} {
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a command line taken would serve until then
-		err := run(ctx, tc.args, nil, &out)
+		err := run(ctx, tc.args, tc.env, &out)
 		cancel()
 		if err == nil || tc.usage != errors.Is(err, errUsage) || !strings.Contains(err.Error()+out.String(), tc.want) || strings.Contains(strings.TrimPrefix(err.Error(), "kestrel: "), "kestrel:") { // main prints "kestrel:" once
 			t.Errorf("%q: %v (usage %v)\n%s\nwant %q", tc.args, err, errors.Is(err, errUsage), out.String(), tc.want)
