@@ -87,11 +87,16 @@ func (s *Server) LivenessHandler() http.Handler {
 //
 //	srv.Handler = srv.HealthChecks("/healthz", mux)
 //
-// path must begin with "/"; a trailing "/" is dropped.
+// path must begin with "/" and name more than the root; trailing "/"s
+// are dropped.
 func (s *Server) HealthChecks(path string, next http.Handler) http.Handler {
-	path = strings.TrimSuffix(path, "/")
 	if !strings.HasPrefix(path, "/") {
-		panic("kestrel: HealthChecks path " + path + " does not begin with /")
+		panic("kestrel: HealthChecks path " + strconv.Quote(path) + " does not begin with /")
+	}
+	if p := strings.TrimRight(path, "/"); p != "" {
+		path = p
+	} else {
+		panic("kestrel: HealthChecks path " + strconv.Quote(path) + ": give the health checks a path of their own, such as /healthz, not the application's root")
 	}
 	ready, live := s.ReadinessHandler(), s.LivenessHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

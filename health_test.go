@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,12 +93,18 @@ func TestHealthChecksRoutes(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d %q", c.path, rec.Code, rec.Body.String(), c.code, c.body)
 		}
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("HealthChecks(\"healthz\") did not panic")
-		}
-	}()
-	s.HealthChecks("healthz", http.NotFoundHandler())
+	// Paths that are not one, or that would take the application's root,
+	// panic, naming the path.
+	for _, path := range []string{"healthz", "/", "//"} {
+		func() {
+			defer func() {
+				if msg, _ := recover().(string); !strings.Contains(msg, strconv.Quote(path)) {
+					t.Errorf("HealthChecks(%q) panicked with %q, want a message naming the path", path, msg)
+				}
+			}()
+			s.HealthChecks(path, http.NotFoundHandler())
+		}()
+	}
 }
 
 // pollUntil polls cond every few milliseconds for up to 10 seconds.

@@ -231,11 +231,11 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 		}
 		overrides["Kestrel:DrainDelay"] = drainDelay.String()
 	}
-	if *health != "" && (!strings.HasPrefix(*health, "/") || strings.TrimSuffix(*health, "/") == "") {
+	if *health != "" && (!strings.HasPrefix(*health, "/") || strings.TrimRight(*health, "/") == "") {
 		return fmt.Errorf("--health %q: use a path beginning with /, such as /healthz", *health)
 	}
 	// As HealthChecks serves it, for the comparisons with the status page.
-	*health = strings.TrimSuffix(*health, "/")
+	*health = strings.TrimRight(*health, "/")
 	if flagSet(fs, "status") { // over Kestrel:Status:Path
 		if !strings.HasPrefix(*status, "/") || *status == "/" {
 			return fmt.Errorf("--status %q: use a path beginning with /, such as /status", *status)

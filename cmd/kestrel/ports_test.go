@@ -142,6 +142,7 @@ func TestCommandLineEdges(t *testing.T) {
 		{[]string{"--health", "/x", "--status", "/x", "--urls", "http://127.0.0.1:0"}, `--status "/x": the health checks answer there`, false, nil},
 		{[]string{"--health", "/x", "--status", "/x/live", "--urls", "http://127.0.0.1:0"}, `--status "/x/live": the health checks answer there`, false, nil},
 		{[]string{"--health", "/x/", "--status", "/x", "--urls", "http://127.0.0.1:0"}, `--status "/x": the health checks answer there`, false, nil},
+		{[]string{"--health", "//", "--urls", "http://127.0.0.1:0"}, `--health "//": use a path beginning with /`, false, nil},
 		{[]string{"--health", "/x", "--urls", "http://127.0.0.1:0"}, `Kestrel:Status:Path "/x/live": the health checks answer there`, false, []string{"Kestrel__Status__Path=/x/live"}},
 		{[]string{"dev-certs", "https", "--clean"}, `unexpected argument "https"`, true, nil},
 		{[]string{"dev-certs", "check"}, `unexpected argument "check"`, true, nil},
