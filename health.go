@@ -150,7 +150,10 @@ func (s *Server) delayDrain(ctx context.Context) {
 		return
 	}
 	ls := s.allListeners()
-	s.drainStarted = time.Now()
+	s.drainEnd = time.Now().Add(delay)
+	if d, ok := ctx.Deadline(); ok && d.Before(s.drainEnd) {
+		s.drainEnd = d // the delay ends with ctx
+	}
 	s.mu.Unlock()
 	defer close(done)
 

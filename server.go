@@ -202,7 +202,7 @@ type Server struct {
 	// For the status page (StatusHandler); guarded by mu.
 	statusWanted bool      // count for it from Start
 	startedAt    time.Time // when Start succeeded
-	drainStarted time.Time // when the drain delay began
+	drainEnd     time.Time // when the drain delay ends: DrainDelay after it began, or Shutdown's deadline if sooner
 }
 
 // listener is an endpoint served on a socket, with its connections.

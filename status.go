@@ -279,8 +279,8 @@ func (s *Server) status(version string) serverStatus {
 	st.Drain.DelaySeconds = delay.Seconds()
 	if state == StateDraining {
 		left := 0.0
-		if !s.drainStarted.IsZero() {
-			left = max(delay-now.Sub(s.drainStarted), 0).Seconds()
+		if !s.drainEnd.IsZero() {
+			left = max(s.drainEnd.Sub(now), 0).Seconds()
 		}
 		st.Drain.RemainingSeconds = &left
 	}

@@ -234,6 +234,43 @@ func TestStatusJSON(t *testing.T) {
 	<-done
 }
 
+// TestStatusDrainCountdown: the page's drain countdown is what is left of
+// the delay as Shutdown waits it: a Shutdown context that ends first ends
+// the delay then, and the countdown with it (it showed the whole
+// DrainDelay, an hour here, for a server about to stop accepting).
+func TestStatusDrainCountdown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		timeout time.Duration // of Shutdown's context; 0: none
+		want    float64       // seconds left, about
+	}{
+		{0, 3600},
+		{5 * time.Second, 5},
+	} {
+		s := &Server{Logger: quietLogger, DrainDelay: time.Hour}
+		s.Handler = s.StatusHandler(nil)
+		addr := startServer(t, s)
+		ctx, cancel := context.WithCancel(context.Background())
+		if tc.timeout > 0 {
+			ctx, cancel = context.WithTimeout(context.Background(), tc.timeout)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(ctx) }()
+		pollUntil(t, "draining state", func() bool { return s.State() == StateDraining })
+		var d statusDoc
+		pollUntil(t, "a countdown", func() bool {
+			d = getStatus(t, "http://"+addr+"/?format=json")
+			return d.Drain.RemainingSeconds != nil && *d.Drain.RemainingSeconds > 0
+		})
+		if left := *d.Drain.RemainingSeconds; left > tc.want || left < tc.want-2 {
+			t.Errorf("Shutdown with a %v context (0: none), DrainDelay 1h: %v s left of the delay, want about %v", tc.timeout, left, tc.want)
+		}
+		s.Close()
+		<-done
+		cancel()
+	}
+}
+
 // TestStatusPageHTML: the page is HTML that carries the numbers and
 // escapes what it prints, with a Content-Security-Policy that allows its
 // own script and style only.
