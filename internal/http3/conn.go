@@ -52,6 +52,7 @@ type Conn struct {
 	opts   Options
 	remote string
 	ctrl   *quic.SendStream // the server's control stream, once SETTINGS went out; guarded by mu
+	born   time.Time        // when the connection was made, for newConnGrace
 
 	// The client's unidirectional streams: one of each kind.
 	gotControl, gotEncoder, gotDecoder atomic.Bool
@@ -83,7 +84,7 @@ func NewConn(cfg *Config, qc *quic.Conn, opts Options) *Conn {
 	if opts.Info == nil {
 		opts.Info = &app.ConnInfo{}
 	}
-	return &Conn{cfg: cfg, qc: qc, nc: opts.Accepted, opts: opts, remote: qc.RemoteAddr().String()}
+	return &Conn{cfg: cfg, qc: qc, nc: opts.Accepted, opts: opts, remote: qc.RemoteAddr().String(), born: time.Now()}
 }
 
 func (c *Conn) now() int64 { return c.cfg.App.Heartbeat.Now() }
@@ -368,14 +369,26 @@ func (c *Conn) closeLocked() {
 	go c.qc.CloseWithError(quic.ApplicationErrorCode(errNoError), "")
 }
 
+// newConnGrace is how long a new connection may take to bring its first
+// request once Shutdown (or a drain delay's pass) wants it closed: its
+// client may have sent the request as the handshake completed, before it
+// could see the GOAWAY, and would lose it to the close. HTTP/1.1 leaves a
+// new connection the same.
+const newConnGrace = time.Second
+
 // CloseIfIdle starts a graceful shutdown (GOAWAY, the requests in flight
 // finish, then the connection closes) and reports whether the connection
 // was idle, in which case it closes as soon as its last response has
-// arrived. Shutdown and SetKeepAlivesEnabled(false) call it.
+// arrived. A new connection that has not brought a request yet is only
+// told to go away, for newConnGrace. Shutdown and
+// SetKeepAlivesEnabled(false) call it.
 func (c *Conn) CloseIfIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.startShutdownLocked()
+	if c.running == 0 && c.nextID == 0 && !c.closed && time.Since(c.born) < newConnGrace {
+		return false
+	}
 	if c.running == 0 {
 		c.drainLocked()
 		return true

@@ -411,6 +411,34 @@ func TestConnGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestConnShutdownServesFirstRequest: a connection that Shutdown (or a
+// drain delay's pass) finds before its first request arrived is told to go
+// away, and serves the request its client sent as the handshake completed,
+// as an HTTP/1.1 connection is left a moment to send its first request: a
+// CONNECTION_CLOSE at once lost that request. Once served, the connection
+// closes as idle ones do.
+func TestConnShutdownServesFirstRequest(t *testing.T) {
+	cfg := testConfig()
+	okHandler(cfg)
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	c := s.conn(t)
+	if c.CloseIfIdle() {
+		t.Fatal("a connection accepted a moment ago, before its first request, was closed as idle")
+	}
+	// The client sent its request before it could see the GOAWAY.
+	req := request(t, qc, frames(frameHeaders, encode(get()...)), true)
+	if status, body, err := response(req); status != 200 || body != "ok /p" || err != nil {
+		t.Fatalf("the first request, sent as Shutdown began: %d %q %v", status, body, err)
+	}
+	for !c.CloseIfIdle() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := closedWith(t, qc); got != errNoError {
+		t.Fatalf("closed with %v", got)
+	}
+}
+
 // idle reports whether the connection serves no request.
 func (c *Conn) idle() bool {
 	c.mu.Lock()
