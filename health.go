@@ -16,8 +16,8 @@ import (
 type ServerState int32
 
 const (
-	// StateStarting: the server is not listening yet (Start has not
-	// succeeded).
+	// StateStarting: the server is not listening yet (neither Start nor
+	// Serve has succeeded).
 	StateStarting ServerState = iota
 	// StateReady: the server listens and serves.
 	StateReady
@@ -45,10 +45,10 @@ func (st ServerState) String() string {
 	return "ServerState(" + strconv.Itoa(int(st)) + ")"
 }
 
-// State reports the server's state: starting until Start succeeds, ready
-// while it serves, draining from the moment Shutdown is called (through
-// its DrainDelay and its graceful shutdown), stopped once Shutdown has
-// returned or Close was called.
+// State reports the server's state: starting until Start succeeds (or
+// Serve begins), ready while it serves, draining from the moment Shutdown
+// is called (through its DrainDelay and its graceful shutdown), stopped
+// once Shutdown has returned or Close was called.
 func (s *Server) State() ServerState {
 	return ServerState(s.state.Load())
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -380,5 +381,62 @@ func TestConfigDrainDelay(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "Kestrel:DrainDelay") || !strings.Contains(err.Error(), "zero or more") {
 		t.Errorf("negative DrainDelay: %v, want an error naming Kestrel:DrainDelay", err)
+	}
+}
+
+// TestHealthStatesServe: a server run net/http's way, with Serve on a
+// listener of its own, is ready while it serves (it stayed "starting", so
+// its readiness said 503 and its Shutdown skipped the DrainDelay); a
+// Serve or Start during the drain delay is refused, as after Shutdown.
+func TestHealthStatesServe(t *testing.T) {
+	t.Parallel()
+	const delay = 300 * time.Millisecond
+	s := &Server{Logger: quietLogger, DrainDelay: delay}
+	s.Handler = s.HealthChecks("/healthz", http.NotFoundHandler())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close() })
+	client := newClient(t)
+	var code int
+	pollUntil(t, "an answer", func() bool {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		code = resp.StatusCode
+		return true
+	})
+	if st := s.State(); st != StateReady || code != 200 {
+		t.Errorf("serving with Serve: state %v, readiness %d; want ready, 200", st, code)
+	}
+
+	begin := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	pollUntil(t, "draining state", func() bool { return s.State() == StateDraining })
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	if err := s.Serve(ln2); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve during the drain delay: %v, want ErrServerClosed", err)
+	}
+	if err := s.Start(); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Start during the drain delay: %v, want ErrServerClosed", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if d := time.Since(begin); d < delay {
+		t.Errorf("Shutdown returned after %v, before the %v drain delay", d, delay)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Shutdown: %v, want ErrServerClosed", err)
 	}
 }

@@ -487,7 +487,7 @@ func (s *Server) start() error {
 	defer s.reloadMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.stopping() {
 		return ErrServerClosed
 	}
 	if err := s.init(); err != nil {
@@ -832,10 +832,12 @@ func (s *Server) open(l *listener) (prev *listener) {
 }
 
 // Serve serves connections accepted from l until Shutdown or Close, which
-// close l; it then returns ErrServerClosed.
+// close l; it then returns ErrServerClosed. The server is ready (see
+// State) from then on. Once Shutdown has begun (its DrainDelay included),
+// Serve returns ErrServerClosed at once, as Start does.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
-	if s.closed {
+	if s.stopping() {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
@@ -847,6 +849,9 @@ func (s *Server) Serve(l net.Listener) error {
 	ln := &listener{sock: sk, ep: endpoint{scheme: "http", url: l.Addr().String(), port: -1}}
 	s.open(ln)
 	s.listeners = append(s.listeners, ln)
+	if s.state.CompareAndSwap(int32(StateStarting), int32(StateReady)) {
+		s.startedAt = time.Now()
+	}
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
