@@ -18,7 +18,10 @@ import (
 
 // RegisterOnShutdown registers a function to call when Shutdown starts,
 // each on a goroutine of its own, as http.Server's does: WebSocket and
-// long-poll handlers use it to finish when the server stops.
+// long-poll handlers use it to finish when the server stops. With a
+// DrainDelay, the functions run when the delay ends and the server stops
+// accepting, not when Shutdown is called: during the delay the balancer
+// may still send a client that reconnects to this server.
 func (s *Server) RegisterOnShutdown(f func()) {
 	s.mu.Lock()
 	s.onShutdown = append(s.onShutdown, f)

@@ -139,6 +139,30 @@ func TestRegisterOnShutdown(t *testing.T) {
 	}
 }
 
+// TestRegisterOnShutdownAfterDrainDelay: with a DrainDelay, the
+// registered functions run when the delay ends, not when Shutdown is
+// called, as RegisterOnShutdown says.
+func TestRegisterOnShutdownAfterDrainDelay(t *testing.T) {
+	t.Parallel()
+	const delay = 300 * time.Millisecond
+	s := &Server{Handler: http.NotFoundHandler(), DrainDelay: delay}
+	ran := make(chan time.Time, 1)
+	s.RegisterOnShutdown(func() { ran <- time.Now() })
+	startServer(t, s)
+	begin := time.Now()
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-ran:
+		if d := at.Sub(begin); d < delay {
+			t.Errorf("the function ran %v into Shutdown, during the %v drain delay", d, delay)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the function did not run")
+	}
+}
+
 // TestSetKeepAlivesEnabled checks that with keep-alives off every response
 // closes its connection, and that turning them off closes idle ones.
 func TestSetKeepAlivesEnabled(t *testing.T) {
