@@ -414,6 +414,9 @@ func (c *Conn) Tick(now int64) {
 	if c.goAwaySent == 1 {
 		if c.goAwayTick {
 			c.finalGoAwayLocked()
+			if c.running == 0 {
+				c.drainLocked() // no request came: nothing is left to serve
+			}
 		}
 		c.goAwayTick = true
 	}

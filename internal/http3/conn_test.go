@@ -439,6 +439,27 @@ func TestConnShutdownServesFirstRequest(t *testing.T) {
 	}
 }
 
+// TestConnShutdownNewConnWithoutRequest: a new connection told to go away
+// that brings no request is closed once the GOAWAY naming its last
+// stream has gone out (a heartbeat or two later), not left open until its
+// keep-alive timeout when nothing calls CloseIfIdle again
+// (SetKeepAlivesEnabled(false) calls it once).
+func TestConnShutdownNewConnWithoutRequest(t *testing.T) {
+	cfg := testConfig()
+	okHandler(cfg)
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	c := s.conn(t)
+	if c.CloseIfIdle() {
+		t.Fatal("a connection accepted a moment ago was closed as idle")
+	}
+	c.Tick(0)
+	c.Tick(0)
+	if got := closedWith(t, qc); got != errNoError {
+		t.Fatalf("closed with %v", got)
+	}
+}
+
 // idle reports whether the connection serves no request.
 func (c *Conn) idle() bool {
 	c.mu.Lock()
