@@ -25,9 +25,10 @@ const (
 // registered, makes every response say Connection: close, then, after
 // idleGrace, lets connections end after their request in flight and
 // closes the idle ones until none is left (a new connection gets a few
-// seconds to send its first request). With all, it also waits for the upgraded
-// connections. When ctx ends first, it aborts the connections left and
-// returns how many, with ctx's error.
+// seconds to send its first request). It waits for the upgraded
+// connections of ls too, and with all for every upgraded connection.
+// When ctx ends first, it aborts the connections left and returns how
+// many, with ctx's error.
 func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (aborted int, err error) {
 	for _, l := range ls {
 		// Its accept loops may still hand out a connection.
@@ -81,8 +82,9 @@ func waitCtx(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
-// connsOf reports how many connections the listeners ls have (with all,
-// and the upgraded connections).
+// connsOf reports how many connections the listeners ls have, the
+// upgraded ones whose handler returned included (with all, every
+// upgraded connection).
 func (s *Server) connsOf(ls []*listener, all bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,10 +94,19 @@ func (s *Server) connsOf(ls []*listener, all bool) int {
 			n++
 		}
 	}
-	if all {
-		n += len(s.upgraded)
+	for _, st := range s.upgraded {
+		if all || upgradedOf(st, ls) {
+			n++
+		}
 	}
 	return n
+}
+
+// upgradedOf reports whether an upgraded connection came from one of the
+// listeners ls and is no longer among the connections its engine serves
+// (its handler returned and holds it). s.mu is held.
+func upgradedOf(st *connState, ls []*listener) bool {
+	return st != nil && st.engineDone && slices.Contains(ls, st.l)
 }
 
 // closeIdle closes the connections of ls (nil: of every listener) that
@@ -112,9 +123,10 @@ func (s *Server) closeIdle(ls []*listener) {
 
 // abort aborts the connections of ls (nil: of every listener), closes
 // those still on their way to an engine (a PROXY header, connection
-// middleware or TLS handshake waiting on the client) and, with
-// all, the upgraded connections, recording app_shutdown_timeout as the
-// reason they ended, and returns how many there were.
+// middleware or TLS handshake waiting on the client) and the upgraded
+// connections of ls (with all, every upgraded connection), recording
+// app_shutdown_timeout as the reason they ended, and returns how many
+// there were.
 func (s *Server) abort(ls []*listener, all bool) int {
 	s.mu.Lock()
 	way := ls
@@ -130,8 +142,8 @@ func (s *Server) abort(ls []*listener, all bool) int {
 	}
 	n := len(conns)
 	var ups []*http1.UpgradedConn
-	if all {
-		for uc, st := range s.upgraded {
+	for uc, st := range s.upgraded {
+		if all || upgradedOf(st, ls) {
 			if st != nil {
 				st.reason.Force(metrics.AppShutdownTimeout)
 			}

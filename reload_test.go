@@ -643,3 +643,76 @@ func TestReloadURLsStayOffWithCodeEndpoints(t *testing.T) {
 		t.Errorf("Addresses() = %q, want the endpoint from code only", addrs)
 	}
 }
+
+// TestReloadAbortsUpgradedConnections: the upgraded connections of an
+// endpoint a reload stops are aborted after the shutdown timeout, as its
+// other connections are, whether their handler still runs or returned
+// and left the connection to a goroutine; those of the endpoints kept
+// stay open.
+func TestReloadAbortsUpgradedConnections(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		returns bool // the handler returns, leaving the connection to a goroutine
+	}{
+		{"handler holds it", false},
+		{"handler returned", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Connection", "Upgrade")
+				w.Header().Set("Upgrade", "echo")
+				w.WriteHeader(http.StatusSwitchingProtocols)
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				echo := func() {
+					defer c.Close()
+					io.Copy(c, brw)
+				}
+				if tc.returns {
+					go echo()
+					return
+				}
+				echo()
+			})
+			const cfg = `{"Kestrel": {"ShutdownTimeout": "00:00:01", "Endpoints": {%s}}}`
+			p := freePorts(t, 2)
+			addrs := []string{fmt.Sprint("http://127.0.0.1:", p[0]), fmt.Sprint("http://127.0.0.1:", p[1])}
+			s, log := startConfigured(t, h, fmt.Sprintf(cfg, `"A": {"Url": "`+addrs[0]+`"}, "B": {"Url": "`+addrs[1]+`"}`))
+			upgrade := func(url string) *rawConn {
+				c := dialRaw(t, "tcp", strings.TrimPrefix(url, "http://"))
+				c.start(t, "GET", "/", "")
+				if resp, _ := c.response(t); resp.StatusCode != http.StatusSwitchingProtocols {
+					t.Fatalf("%s: %s, want 101", url, resp.Status)
+				}
+				return c
+			}
+			removed, kept := upgrade(addrs[0]), upgrade(addrs[1])
+
+			start := time.Now()
+			reloadJSON(t, s, fmt.Sprintf(cfg, `"B": {"Url": "`+addrs[1]+`"}`))
+			if !removed.closedWithin(5 * time.Second) {
+				t.Fatalf("the upgraded connection of the removed endpoint is open %v after the reload, over the 1 s shutdown timeout", time.Since(start).Round(time.Millisecond))
+			}
+			if d := time.Since(start); d < 900*time.Millisecond {
+				t.Errorf("the upgraded connection of the removed endpoint was closed after %v, before the shutdown timeout", d)
+			}
+			io.WriteString(kept, "ping")
+			kept.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if b := make([]byte, 4); func() bool { _, err := io.ReadFull(kept.br, b); return err != nil || string(b) != "ping" }() {
+				t.Error("the upgraded connection of the endpoint kept no longer echoes")
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for !strings.Contains(log.String(), "EndpointConnectionsAborted") && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !strings.Contains(log.String(), "1 were aborted") {
+				t.Errorf("the log does not count the aborted connection:\n%s", lastLines(log.String(), 10))
+			}
+		})
+	}
+}
