@@ -47,12 +47,15 @@ import (
 // fields, and it leaves the handler alone: apply c's AllowedHosts and
 // ForwardedHeaders with Config.Handler. It logs the endpoints it stops
 // and starts, as Kestrel does. Reload is for a started server; before
-// Start, use Config.Apply.
+// Start, use Config.Apply. Once Shutdown has begun (its DrainDelay
+// included) or Close was called, Reload returns ErrServerClosed and
+// changes nothing: as Kestrel, a server that stops no longer follows its
+// configuration.
 func (s *Server) Reload(c *Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.mu.Lock()
-	started, closed := s.hb != nil, s.closed
+	started, closed := s.hb != nil, s.stopping()
 	base := s.configFields()
 	if s.preConfig != nil {
 		base = *s.preConfig
@@ -162,7 +165,7 @@ func (s *Server) Reload(c *Config) error {
 
 	// Switch.
 	s.mu.Lock()
-	if s.closed {
+	if s.stopping() {
 		s.mu.Unlock()
 		for _, l := range bound {
 			if l.sock != nil && l.sock.done == nil {
@@ -246,6 +249,12 @@ func (s *Server) Reload(c *Config) error {
 	}
 	s.syncStapling()
 	return s.startACME() // the certificates of new ACME endpoints
+}
+
+// stopping reports whether Shutdown has begun, drain delay included, or
+// Close was called. s.mu is held.
+func (s *Server) stopping() bool {
+	return s.closed || s.delayDone != nil
 }
 
 // retire drains listeners that Reload stopped.

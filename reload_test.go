@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -477,6 +478,32 @@ func TestReloadNeedsAStartedServer(t *testing.T) {
 	s.Close()
 	if err := s.Reload(parseTestConfig(t, `{"Kestrel": {}}`)); err != ErrServerClosed {
 		t.Errorf("Reload after Close: %v", err)
+	}
+}
+
+// TestReloadDuringDrainDelay: once Shutdown has begun, during its drain
+// delay too, Reload is refused with ErrServerClosed and binds nothing, as
+// Kestrel stops following its configuration when it stops: an endpoint it
+// started then would serve keep-alive connections through the drain.
+func TestReloadDuringDrainDelay(t *testing.T) {
+	t.Parallel()
+	const cfg = `{"Kestrel": {"DrainDelay": "00:00:05", "Endpoints": {%s}}}`
+	s, _ := startConfigured(t, newGated(), fmt.Sprintf(cfg, `"A": {"Url": "http://127.0.0.1:0"}`))
+	a := addrOf(t, s, "http://127.0.0.1:")
+	go s.Shutdown(context.Background())
+	for s.State() != StateDraining {
+		time.Sleep(time.Millisecond)
+	}
+	err := s.Reload(parseTestConfig(t, fmt.Sprintf(cfg, `"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "http://127.0.0.1:0"}`)))
+	if err != ErrServerClosed {
+		t.Errorf("Reload during the drain delay: %v, want ErrServerClosed", err)
+	}
+	if got := s.Addresses(); len(got) != 1 || got[0] != "http://"+a {
+		t.Errorf("after a Reload during the drain delay: %q, want only http://%s", got, a)
+	}
+	c := dialRaw(t, "tcp", a)
+	if resp, body := c.send(t, "GET", "/x", ""); body != "hello /x" || !resp.Close {
+		t.Errorf("during the drain delay: %q close=%v, want an answer with Connection: close", body, resp.Close)
 	}
 }
 
