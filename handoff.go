@@ -137,6 +137,16 @@ func (s *Server) Handoff(cmd *exec.Cmd) error {
 	return nil
 }
 
+// handoffFailed undoes what Handoff changed in the server's Shutdown once
+// the process it prepared failed to take over: the server then shuts down
+// as one that never handed its sockets off, waiting its drain delay and
+// removing its Unix socket files.
+func (s *Server) handoffFailed() {
+	s.mu.Lock()
+	s.handedOff = false
+	s.mu.Unlock()
+}
+
 // ListenInherited takes the listening sockets that the process this one
 // replaces passed with Handoff (InheritedListenersEnv), and reports how
 // many there were; without the variable, it does nothing. With several

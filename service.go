@@ -409,6 +409,7 @@ func (v *Service) startUpgrade() {
 	}
 	cmd, ready, err := v.upgradeCommand()
 	if err != nil {
+		v.handoffFailed()
 		upgradeFailed(log, err)
 		return
 	}
@@ -418,6 +419,7 @@ func (v *Service) startUpgrade() {
 	}
 	if err != nil {
 		ready.Close()
+		v.handoffFailed()
 		upgradeFailed(log, err)
 		return
 	}
@@ -498,12 +500,22 @@ func (v *Service) finishUpgrade(res upgradeResult) bool {
 	v.cmd, v.done = nil, nil
 	log := v.Server.logger()
 	if res.err != nil {
+		v.handoffFailed()
 		upgradeFailed(log, res.err)
 		return false
 	}
 	logevents.General(log, slog.LevelInfo, "UpgradeReady", "Upgrade: the new process is ready; this one stops accepting and drains its connections.", slog.Int("pid", res.pid))
 	v.notify.send("MAINPID=" + strconv.Itoa(res.pid))
 	return true
+}
+
+// handoffFailed tells the servers that the process an upgrade started
+// will not serve their sockets: they go on, and shut down, as before it.
+func (v *Service) handoffFailed() {
+	for _, o := range v.Others {
+		o.handoffFailed()
+	}
+	v.Server.handoffFailed()
 }
 
 func upgradeFailed(log *slog.Logger, err error) {

@@ -5,6 +5,7 @@ package kestrel
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -450,5 +451,49 @@ func TestServiceSocketActivation(t *testing.T) {
 	}
 	if msg := notify.Next(); msg != "STOPPING=1" {
 		t.Errorf("on SIGTERM: %q, want STOPPING=1", msg)
+	}
+}
+
+// TestServiceShutdownAfterFailedUpgrade: after an upgrade whose new
+// process failed, the server goes on as before it: a later shutdown waits
+// its drain delay and removes its Unix socket file, as one that never
+// tried to upgrade, instead of the gentle handoff shutdown that leaves the
+// sockets to a new process. Not parallel: it sends SIGUSR2 to the test
+// process, which Service.Run takes.
+func TestServiceShutdownAfterFailedUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	sock, file := filepath.Join(dir, "app.sock"), filepath.Join(dir, "appsettings.json")
+	const delay = 500 * time.Millisecond
+	writeServiceConfig(t, file, `{"Kestrel": {"DrainDelay": "00:00:00.5", "Endpoints": {"A": {"Url": "unix:`+sock+`"}}}}`)
+	log := &lockedBuffer{}
+	s := &Server{Handler: newGated(), Logger: slog.New(slog.NewTextHandler(log, nil))}
+	v := &Service{Server: s, ConfigFile: file, Environ: []string{},
+		Args: []string{"-test.list=^$"}} // the new process: this test binary, which lists no test and ends
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	waitFor(t, "the service to be ready", func() bool { return s.State() == StateReady })
+
+	syscall.Kill(os.Getpid(), syscall.SIGUSR2)
+	waitFor(t, "the upgrade to fail", func() bool {
+		return strings.Contains(log.String(), "The upgrade failed: the server goes on in this process")
+	})
+	c := dialRaw(t, "unix", sock)
+	if _, body := c.send(t, "GET", "/x", ""); body != "hello /x" {
+		t.Errorf("after the failed upgrade: %q", body)
+	}
+	c.Close()
+
+	start := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < delay || !strings.Contains(log.String(), "Draining: readiness now reports 503") {
+		t.Errorf("the shutdown after the failed upgrade took %v, without the drain delay of %v", d, delay)
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("the shutdown after the failed upgrade left the Unix socket file, as if another process served it")
 	}
 }
