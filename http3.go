@@ -112,8 +112,21 @@ type quicListener struct {
 	done    chan struct{}  // closed when its accept loop has ended
 	conns   sync.WaitGroup // connections being served; the socket outlives them
 
+	// handshakeTimeout is the endpoint's TLS handshake timeout, and conf
+	// the QUIC settings of new connections, from the limits in effect:
+	// Reload replaces them (setLimits).
+	handshakeTimeout time.Duration
+	conf             atomic.Pointer[quic.Config]
+
 	mu      sync.Mutex
 	refused map[string]time.Time // clients refused lately, by address
+}
+
+// setLimits makes the QUIC connections accepted from now on take their
+// settings (idle timeout, receive windows) from h3, the
+// listener's HTTP/3 configuration of the moment.
+func (ql *quicListener) setLimits(h3 *http3.Config) {
+	ql.conf.Store(h3.QUICConfig(ql.handshakeTimeout))
 }
 
 // quicListener is a net.Listener for BaseContext: its Addr is the UDP
@@ -235,8 +248,9 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 	if timeout <= 0 {
 		timeout = tlsconn.DefaultHandshakeTimeout
 	}
-	qconf := l.h3cfg.QUICConfig(timeout)
-	base := *qconf
+	ql.handshakeTimeout = timeout
+	ql.setLimits(l.h3cfg)
+	qconf := *ql.conf.Load()
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		// Over MaxConcurrentConnections, a connection is refused before
 		// its handshake (CONNECTION_REFUSED).
@@ -246,7 +260,7 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 			}
 			return nil, errTooManyConnections
 		}
-		return &base, nil
+		return ql.conf.Load(), nil // the limits of the moment (Reload)
 	}
 	us.mu.Lock()
 	if prev := us.cur; prev != nil {
@@ -257,7 +271,7 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 	us.users++
 	us.mu.Unlock()
 	ql.done = make(chan struct{})
-	ln, err := us.tr.Listen(http3.TLSConfig(te.config, allowed), qconf)
+	ln, err := us.tr.Listen(http3.TLSConfig(te.config, allowed), &qconf)
 	if err != nil {
 		logevents.General(s.log, slog.LevelError, "ListenerFailed", "HTTP/3 on "+l.url()+" could not start: "+err.Error())
 		close(ql.done)

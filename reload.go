@@ -183,6 +183,9 @@ func (s *Server) Reload(c *Config) error {
 	if !reflect.DeepEqual(old.limits, st.limits) || old.serverHeader != st.serverHeader {
 		for _, l := range s.listeners {
 			l.cfg, l.h2cfg, l.h3cfg = s.protocolConfig(l, st)
+			if l.quic != nil {
+				l.quic.setLimits(l.h3cfg)
+			}
 		}
 	}
 	var retired, reborn []*listener

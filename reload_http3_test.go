@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +121,57 @@ func TestReloadHTTP3(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		cancel()
+	}
+}
+
+// countingBody is an endless request body that counts what the client
+// took of it.
+type countingBody struct{ n atomic.Int64 }
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	p = p[:min(len(p), 4096)]
+	b.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// TestReloadHTTP3Limits: new limits apply to the new QUIC connections of
+// an HTTP/3 endpoint the reload keeps, as to its TCP connections: the
+// request stream's receive window follows MaxRequestBufferSize, so a
+// client sends no more than it before the handler reads.
+func TestReloadHTTP3Limits(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "one", false, "127.0.0.1")
+	cfg := func(buffer int) string {
+		return fmt.Sprintf(`{"Kestrel": {"Limits": {"MaxRequestBufferSize": %d},
+			"Endpoints": {"Q": {"Url": "https://127.0.0.1:0", "Protocols": "Http3", "Certificate": {"Path": %q, "KeyPath": %q}}}}}`, buffer, cert, key)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }) // reads nothing
+	s, _ := startConfigured(t, h, cfg(2<<20))
+	// sent reports how much of a body the client sent before the
+	// handler read any, on a new connection.
+	sent := func() int64 {
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}
+		defer tr.Close()
+		body := &countingBody{}
+		go (&http.Client{Transport: tr}).Post(s.Addresses()[0]+"/", "application/octet-stream", body)
+		var n int64
+		for stable := 0; stable < 5; time.Sleep(100 * time.Millisecond) {
+			if m := body.n.Load(); m == n && m > 0 {
+				stable++
+			} else {
+				n, stable = m, 0
+			}
+		}
+		return n
+	}
+	if n := sent(); n < 400<<10 {
+		t.Fatalf("MaxRequestBufferSize 2 MiB: the client sent %d bytes before the handler read, want the 512 KiB initial window", n)
+	}
+	reloadJSON(t, s, cfg(32<<10))
+	if n := sent(); n > 128<<10 {
+		t.Errorf("after a reload to MaxRequestBufferSize 32 KiB, a new connection's client sent %d bytes before the handler read: the old window", n)
 	}
 }
