@@ -295,7 +295,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	h.ClientCertificateMode.certs().Apply(base)
 
 	te := &tlsEndpoint{timeout: h.HandshakeTimeout}
-	source := func(c *tls.Certificate, file, key, password string, noStapling bool) (certs.CertSource, error) {
+	// source loads a certificate: the endpoint's, or that of the SNI
+	// entry for host, which its errors name.
+	source := func(host string, c *tls.Certificate, file, key, password string, noStapling bool) (certs.CertSource, error) {
 		if c != nil {
 			return certs.Static(c), nil
 		}
@@ -303,6 +305,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			return nil, nil
 		}
 		r, err := certs.NewReloader(certs.Spec{Path: file, KeyPath: key, Password: password}, log)
+		if err != nil && host != "" {
+			return nil, fmt.Errorf("kestrel: %s: SNI entry %q: %w", name, host, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("kestrel: %s: %w", name, err)
 		}
@@ -320,14 +325,14 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 		entries := make(map[string]certs.SNIOptions, len(h.SNI))
 		var own certs.CertSource // the endpoint's certificate, for entries without one
 		for host, sni := range h.SNI {
-			src, err := source(sni.Certificate, sni.CertificateFile, sni.KeyFile, sni.Password, sni.DisableOCSPStapling)
+			src, err := source(host, sni.Certificate, sni.CertificateFile, sni.KeyFile, sni.Password, sni.DisableOCSPStapling)
 			if err != nil {
 				return nil, err
 			}
 			if src == nil && own == nil {
 				// An entry without a certificate takes the endpoint's, as
 				// Kestrel's SNI options do.
-				if own, err = source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password, false); err != nil {
+				if own, err = source("", h.Certificate, h.CertificateFile, h.KeyFile, h.Password, false); err != nil {
 					return nil, err
 				}
 			}
@@ -379,7 +384,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			return protocols
 		}
 	default:
-		src, err := source(h.Certificate, h.CertificateFile, h.KeyFile, h.Password, false)
+		src, err := source("", h.Certificate, h.CertificateFile, h.KeyFile, h.Password, false)
 		if err != nil {
 			return nil, err
 		}

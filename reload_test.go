@@ -409,6 +409,7 @@ func TestReloadRefusesBadConfiguration(t *testing.T) {
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "ftp://x"}}}}`, "Kestrel:Endpoints:B"},
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "ShutdownTimeout": "-00:00:01"}}`, "Kestrel:ShutdownTimeout"},
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:` + sock + `"}, "C": {"Url": "http://` + taken.Addr().String() + `"}}}}`, "http://" + taken.Addr().String()},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "https://127.0.0.1:0", "Sni": {"a.test": {"Certificate": {"Path": "/nonexistent/a.pem"}}}}}}}`, `Kestrel:Endpoints:B (https://127.0.0.1:0): SNI entry "a.test": `},
 	} {
 		cfg, err := ParseConfig([]byte(tc.json), "kestrel.json", nil, nil)
 		if err == nil {
