@@ -402,6 +402,7 @@ func TestReloadRefusesBadConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	port := fmt.Sprint(freePorts(t, 1)[0])
 
 	for _, tc := range []struct{ json, want string }{
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "Limits": {"MaxRequestBodySiz": 10}}}`, `"Kestrel:Limits:MaxRequestBodySiz"`},
@@ -409,6 +410,8 @@ func TestReloadRefusesBadConfiguration(t *testing.T) {
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "ftp://x"}}}}`, "Kestrel:Endpoints:B"},
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}, "ShutdownTimeout": "-00:00:01"}}`, "Kestrel:ShutdownTimeout"},
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:` + sock + `"}, "C": {"Url": "http://` + taken.Addr().String() + `"}}}}`, "http://" + taken.Addr().String()},
+		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "http://127.0.0.1:` + port + `"}, "C": {"Url": "https://127.0.0.1:` + port + `"}}}}`,
+			"http://127.0.0.1:" + port + " (kestrel.json: Kestrel:Endpoints:B) and https://127.0.0.1:" + port + " (kestrel.json: Kestrel:Endpoints:C) use port"},
 		{`{"Kestrel": {"Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "https://127.0.0.1:0", "Sni": {"a.test": {"Certificate": {"Path": "/nonexistent/a.pem"}}}}}}}`, `Kestrel:Endpoints:B (https://127.0.0.1:0): SNI entry "a.test": `},
 	} {
 		cfg, err := ParseConfig([]byte(tc.json), "kestrel.json", nil, nil)

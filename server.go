@@ -565,7 +565,7 @@ func checkSchemes(eps []endpoint) error {
 	for i, a := range eps {
 		for _, b := range eps[:i] {
 			if a.scheme != b.scheme && a.port > 0 && a.sameSocket(b) {
-				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", b.url, a.url, a.port)
+				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", b.named(), a.named(), a.port)
 			}
 		}
 	}
@@ -781,12 +781,18 @@ func (s *Server) bindQUICOnly(ep *endpoint, udpPool *[]*udpSocket, claimed *[]*u
 	return l, nil
 }
 
+// named returns the endpoint's URL for an error, followed by the file
+// and key of an endpoint from a configuration.
+func (ep endpoint) named() string {
+	if ep.origin != "" {
+		return ep.url + " (" + ep.origin + ")"
+	}
+	return ep.url
+}
+
 // bindError explains why ep could not be bound, and what to do.
 func bindError(ep *endpoint, err error) error {
-	url := ep.url
-	if ep.origin != "" {
-		url += " (" + ep.origin + ")" // the file and key of an endpoint from a configuration
-	}
+	url := ep.named()
 	switch {
 	case transport.IsAddrInUse(err):
 		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", url, ep.address, ep.port)
