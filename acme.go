@@ -439,23 +439,12 @@ func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 	}
 	m.started = true
 	m.mu.Unlock()
+	if err := m.noChallenge(tlsAddr, httpAddr); err != nil {
+		return err
+	}
 	httpAllowed := len(m.opts.Challenges) == 0 || slices.Contains(m.opts.Challenges, ChallengeHTTP01)
 	tlsOK := m.tlsALPN && tlsAddr != nil
 	httpOK := httpAllowed && httpAddr != nil
-	if !tlsOK && !httpOK {
-		var why []string
-		if m.tlsALPN {
-			why = append(why, "TLS-ALPN-01 needs the HTTPS endpoint to listen on TCP, and "+m.name+" does not (it serves HTTP/3 only, or is a Unix socket)")
-		} else {
-			why = append(why, "TLS-ALPN-01 is not among ACME.Challenges")
-		}
-		if httpAllowed {
-			why = append(why, "HTTP-01 needs a plain http:// endpoint on TCP (port 80 for a public CA), and the server has none")
-		} else {
-			why = append(why, "HTTP-01 is not among ACME.Challenges")
-		}
-		return fmt.Errorf("kestrel: %s: no ACME challenge can be answered: %s; add an http:// endpoint such as http://*:80, or allow %q", m.name, strings.Join(why, "; "), ChallengeTLSALPN01)
-	}
 	// certmagic answers a challenge itself unless something listens on
 	// its port; pointing it at our own sockets lets it see that we do.
 	if tlsOK {
@@ -483,6 +472,28 @@ func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// noChallenge reports an error when the manager can answer no challenge
+// with its first endpoint at tlsAddr and the first plain HTTP endpoint at
+// httpAddr (nil: none on TCP).
+func (m *acmeManager) noChallenge(tlsAddr, httpAddr *net.TCPAddr) error {
+	httpAllowed := len(m.opts.Challenges) == 0 || slices.Contains(m.opts.Challenges, ChallengeHTTP01)
+	if m.tlsALPN && tlsAddr != nil || httpAllowed && httpAddr != nil {
+		return nil
+	}
+	var why []string
+	if m.tlsALPN {
+		why = append(why, "TLS-ALPN-01 needs the HTTPS endpoint to listen on TCP, and "+m.name+" does not (it serves HTTP/3 only, or is a Unix socket)")
+	} else {
+		why = append(why, "TLS-ALPN-01 is not among ACME.Challenges")
+	}
+	if httpAllowed {
+		why = append(why, "HTTP-01 needs a plain http:// endpoint on TCP (port 80 for a public CA), and the server has none")
+	} else {
+		why = append(why, "HTTP-01 is not among ACME.Challenges")
+	}
+	return fmt.Errorf("kestrel: %s: no ACME challenge can be answered: %s; add an http:// endpoint such as http://*:80, or allow %q", m.name, strings.Join(why, "; "), ChallengeTLSALPN01)
 }
 
 // startDomain loads the certificate of domain from storage, or obtains
@@ -635,24 +646,7 @@ func (s *Server) startACME() error {
 		return nil
 	}
 	s.mu.Lock()
-	var httpAddr *net.TCPAddr
-	tlsAddrs := map[*acmeManager]*net.TCPAddr{}
-	urls := map[*acmeManager]string{}
-	for _, l := range s.listeners {
-		if l.tls != nil && l.tls.acme != nil && urls[l.tls.acme] == "" {
-			urls[l.tls.acme] = l.url()
-		}
-		var a *net.TCPAddr
-		if l.sock != nil {
-			a, _ = l.sock.Addr().(*net.TCPAddr)
-		}
-		switch {
-		case l.tls == nil && l.ep.scheme == "http" && httpAddr == nil:
-			httpAddr = a
-		case l.tls != nil && l.tls.acme != nil && tlsAddrs[l.tls.acme] == nil:
-			tlsAddrs[l.tls.acme] = a // nil for HTTP/3 only or a Unix socket: served, without TLS-ALPN-01
-		}
-	}
+	httpAddr, tlsAddrs, urls := acmeAddrs(s.listeners)
 	s.mu.Unlock()
 	// The managers of endpoints no longer served (Reload) stop; their
 	// certificates stay in storage.
@@ -678,6 +672,48 @@ func (s *Server) startACME() error {
 		})
 	}
 	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// acmeAddrs returns, for the listeners ls, the address of the first plain
+// HTTP endpoint on TCP (nil: none), and for each ACME manager the TCP
+// address (nil for HTTP/3 only or a Unix socket) and URL of its first
+// endpoint.
+func acmeAddrs(ls []*listener) (httpAddr *net.TCPAddr, tlsAddrs map[*acmeManager]*net.TCPAddr, urls map[*acmeManager]string) {
+	tlsAddrs = map[*acmeManager]*net.TCPAddr{}
+	urls = map[*acmeManager]string{}
+	for _, l := range ls {
+		if l.tls != nil && l.tls.acme != nil && urls[l.tls.acme] == "" {
+			urls[l.tls.acme] = l.url()
+		}
+		var a *net.TCPAddr
+		if l.sock != nil {
+			a, _ = l.sock.Addr().(*net.TCPAddr)
+		}
+		switch {
+		case l.tls == nil && l.ep.scheme == "http" && httpAddr == nil:
+			httpAddr = a
+		case l.tls != nil && l.tls.acme != nil && tlsAddrs[l.tls.acme] == nil:
+			tlsAddrs[l.tls.acme] = a // nil for HTTP/3 only or a Unix socket: served, without TLS-ALPN-01
+		}
+	}
+	return httpAddr, tlsAddrs, urls
+}
+
+// checkACMEChallenges reports an error when the ACME managers not started
+// yet of the listeners ls could answer no challenge with ls serving, so
+// that Reload refuses such a configuration before it changes anything.
+func checkACMEChallenges(ls []*listener) error {
+	httpAddr, tlsAddrs, _ := acmeAddrs(ls)
+	var errs []error
+	for m, tlsAddr := range tlsAddrs {
+		m.mu.Lock()
+		started := m.started
+		m.mu.Unlock()
+		if !started {
+			errs = append(errs, m.noChallenge(tlsAddr, httpAddr))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -162,11 +162,8 @@ func (s *Server) Reload(c *Config) error {
 	if err != nil {
 		return err
 	}
-
-	// Switch.
-	s.mu.Lock()
-	if s.stopping() {
-		s.mu.Unlock()
+	// unbind closes the sockets bound for c, not those taken over.
+	unbind := func() {
 		for _, l := range bound {
 			if l.sock != nil && l.sock.done == nil {
 				l.sock.Close()
@@ -175,7 +172,28 @@ func (s *Server) Reload(c *Config) error {
 				l.quic.sock.close()
 			}
 		}
+	}
+
+	// Switch.
+	s.mu.Lock()
+	if s.stopping() {
+		s.mu.Unlock()
+		unbind()
 		return ErrServerClosed
+	}
+	// The ACME endpoints c adds must be able to answer a challenge with
+	// the endpoints that will serve: else c changes nothing.
+	serving := slices.Clone(bound)
+	for _, l := range s.listeners {
+		if !slices.Contains(stopped, l) {
+			serving = append(serving, l)
+		}
+	}
+	if err := checkACMEChallenges(serving); err != nil {
+		s.mu.Unlock()
+		unbind()
+		s.dropUnstartedACME()
+		return err
 	}
 	s.active = st
 	s.counter.SetMax(st.limits.MaxConcurrentConnections)

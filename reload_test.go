@@ -747,3 +747,26 @@ func TestReloadAbortsUpgradedConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadRefusesACMEWithoutChallenge: a configuration whose new ACME
+// endpoint could answer no challenge (only HTTP-01 allowed, and no plain
+// http:// endpoint left) is refused with the error that says so, and
+// changes nothing: the endpoint it removes goes on serving.
+func TestReloadRefusesACMEWithoutChallenge(t *testing.T) {
+	t.Parallel()
+	s, _ := startConfigured(t, newGated(), `{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
+	before := s.Addresses()
+	err := s.Reload(parseTestConfig(t, `{"Kestrel": {
+		"Acme": {"Domains": ["a.example"], "AgreeToTerms": true, "Storage": "`+t.TempDir()+`", "CA": "https://127.0.0.1:1/dir", "Challenges": ["http-01"]},
+		"Endpoints": {"Https": {"Url": "https://127.0.0.1:0"}}}}`))
+	if err == nil || !strings.Contains(err.Error(), "Kestrel:Endpoints:Https") || !strings.Contains(err.Error(), "no ACME challenge can be answered") {
+		t.Errorf("Reload: %v, want the error naming the endpoint that can answer no ACME challenge", err)
+	}
+	if got := s.Addresses(); !slices.Equal(got, before) {
+		t.Errorf("after the refused reload: %q, want %q as before", got, before)
+	}
+	c := dialRaw(t, "tcp", strings.TrimPrefix(before[0], "http://"))
+	if _, body := c.send(t, "GET", "/x", ""); body != "hello /x" {
+		t.Errorf("the endpoint of the configuration kept: %q", body)
+	}
+}
