@@ -43,7 +43,10 @@ import (
 //
 // When c is invalid (its error names the key) or one of its endpoints
 // cannot be bound (the error names the URL), Reload changes nothing and
-// the server goes on as it was. Reload does not change the Server's
+// the server goes on as it was. An ACME endpoint c adds gets its
+// certificate before Reload returns; when the CA does not give it, c is
+// in effect all the same, and the error says so ("the configuration is in
+// effect, but ..."). Reload does not change the Server's
 // fields, and it leaves the handler alone: apply c's AllowedHosts and
 // ForwardedHeaders with Config.Handler. It logs the endpoints it stops
 // and starts, as Kestrel does. Reload is for a started server; before
@@ -269,7 +272,27 @@ func (s *Server) Reload(c *Config) error {
 		go s.retire(retired, st)
 	}
 	s.syncStapling()
-	return s.startACME() // the certificates of new ACME endpoints
+	if err := s.startACME(); err != nil { // the certificates of new ACME endpoints
+		return &appliedError{err}
+	}
+	return nil
+}
+
+// appliedError is an error of Reload once the configuration is in effect.
+type appliedError struct{ err error }
+
+func (e *appliedError) Error() string {
+	return "kestrel: the configuration is in effect, but " + strings.TrimPrefix(e.err.Error(), "kestrel: ")
+}
+
+func (e *appliedError) Unwrap() error { return e.err }
+
+// reloadApplied reports whether err, an error of Server.Reload, came
+// once the configuration was in effect (an ACME endpoint it added did not
+// get its certificate), rather than refusing it.
+func reloadApplied(err error) bool {
+	var a *appliedError
+	return errors.As(err, &a)
 }
 
 // stopping reports whether Shutdown has begun, drain delay included, or

@@ -362,10 +362,14 @@ func (v *Service) reload(environ []string, why string) {
 	if err == nil {
 		var commit func()
 		if commit, err = v.configure(cfg); err == nil {
-			if err = v.Server.Reload(cfg); err == nil {
+			if err = v.Server.Reload(cfg); err == nil || reloadApplied(err) {
 				commit()
 			}
 		}
+	}
+	if reloadApplied(err) {
+		logevents.General(log, slog.LevelError, "ConfigurationReloadIncomplete", "Configuration reloaded, with an error: "+err.Error(), slog.String("file", v.ConfigFile))
+		return
 	}
 	if err != nil {
 		logevents.General(log, slog.LevelError, "ConfigurationReloadFailed", "The configuration was not reloaded: the server goes on with the one it has. "+err.Error(), slog.String("file", v.ConfigFile))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,5 +76,53 @@ func TestServiceStartErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestServiceReloadACMEFailure: a reload whose new ACME endpoint gets no
+// certificate (the CA cannot be reached) is in effect all the same, its
+// middleware too (AllowedHosts), and the log says so instead of "the
+// server goes on with the one it has".
+func TestServiceReloadACMEFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appsettings.json")
+	write := func(json string) {
+		if err := os.WriteFile(file+".tmp", []byte(json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(file+".tmp", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"AllowedHosts": "*", "Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
+	log := &lockedBuffer{}
+	s := &Server{Handler: newGated(), Logger: slog.New(slog.NewTextHandler(log, nil))}
+	v := &Service{Server: s, ConfigFile: file, Environ: []string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the service to be ready", func() bool { return s.State() == StateReady })
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+
+	write(`{"AllowedHosts": "example.com", "Kestrel": {
+		"Acme": {"Domains": ["a.example"], "AgreeToTerms": true, "Storage": "` + filepath.Join(dir, "acme") + `", "CA": "https://127.0.0.1:1/dir"},
+		"Endpoints": {"Http": {"Url": "http://` + addr + `"}, "Https": {"Url": "https://127.0.0.1:0"}}}}`)
+	waitFor(t, "the reload", func() bool {
+		return strings.Contains(log.String(), "Configuration reloaded") || strings.Contains(log.String(), "not reloaded")
+	})
+	if strings.Contains(log.String(), "not reloaded") || !strings.Contains(log.String(), "Configuration reloaded, with an error") || !strings.Contains(log.String(), "the configuration is in effect, but") {
+		t.Errorf("the log does not say the configuration is in effect:\n%s", lastLines(log.String(), 6))
+	}
+	if len(s.Addresses()) != 2 {
+		t.Errorf("addresses %q, want the ACME endpoint too", s.Addresses())
+	}
+	c := dialRaw(t, "tcp", addr)
+	if resp, _ := c.send(t, "GET", "/", ""); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a request for host x: %d, want 400: the new AllowedHosts is not in effect", resp.StatusCode)
 	}
 }
