@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 )
 
 // h2Server is a server with a cleartext endpoint (the default protocols,
@@ -901,5 +904,97 @@ func TestHTTP1AndH2cOnOnePort(t *testing.T) {
 		} else if p == HTTP1 {
 			t.Errorf("HTTP/1.1 on an Http1 endpoint: %v", err)
 		}
+	}
+}
+
+// TestHTTP1RequestToHTTP2Endpoint sends HTTP/1.x requests to a cleartext
+// HTTP/2-only endpoint: they get Kestrel's readable 400 (not frames an
+// HTTP/1.x client cannot read), the connection ends as
+// invalid_http_version with PossibleInvalidHttpVersionDetected; bytes that
+// are neither the preface nor a request line still get GOAWAY
+// (PROTOCOL_ERROR), and the preface still works.
+func TestHTTP1RequestToHTTP2Endpoint(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{MeterProvider: mp, Logger: log, Handler: okHandler()}
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+	const badRequest = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 56\r\n\r\n" +
+		"An HTTP/1.x request was sent to an HTTP/2 only endpoint."
+	longPath := "/" + strings.Repeat("a", 3000)
+	ended := 0
+	for _, tc := range []struct {
+		name   string
+		writes []string // with a pause between them
+		http1  bool
+	}{
+		{"HTTP/1.1", []string{"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, true},
+		{"HTTP/1.0", []string{"HEAD /x HTTP/1.0\r\n\r\n"}, true},
+		{"a long line in pieces", []string{"POST " + longPath[:1000], longPath[1000:] + " HTTP/1.1\r", "\nHost: x\r\nContent-Length: 0\r\n\r\n"}, true},
+		{"a bare LF", []string{"GET / HTTP/1.1\nHost: x\n\n"}, true},
+		{"HTTP/2.0 line", []string{"GET / HTTP/2.0\r\n\r\n"}, false},
+		{"no method", []string{" / HTTP/1.1\r\n\r\n"}, false},
+		{"binary", []string{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 abcdefghijklmnopqrstuvwxyz"}, false},
+	} {
+		c := dial(t, addr)
+		for i, w := range tc.writes {
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			io.WriteString(c, w)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		all, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Errorf("%s: reading to EOF: %v (read %q)", tc.name, err, all)
+			continue
+		}
+		ended++
+		waitMetric(t, reader, "kestrel.connection.duration", nil, float64(ended))
+		if tc.http1 {
+			if string(all) != badRequest {
+				t.Errorf("%s: got %q, want Kestrel's 400", tc.name, all)
+			}
+			continue
+		}
+		// SETTINGS, then GOAWAY with PROTOCOL_ERROR.
+		fr := http2.NewFramer(nil, bytes.NewReader(all))
+		var goAway *http2.GoAwayFrame
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				break
+			}
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				goAway = g
+			}
+		}
+		if goAway == nil || goAway.ErrCode != http2.ErrCodeProtocol {
+			t.Errorf("%s: got %q, want GOAWAY (PROTOCOL_ERROR)", tc.name, all)
+		}
+	}
+	if got := metricTotal(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "invalid_http_version"}); got != 4 {
+		t.Errorf("%v connections ended as invalid_http_version, want 4: %+v", got, metricstest.Points(t, reader, "kestrel.connection.duration"))
+	}
+	if got := metricTotal(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "invalid_handshake"}); got != 3 {
+		t.Errorf("%v connections ended as invalid_handshake, want 3", got)
+	}
+	if e := rec.events("PossibleInvalidHttpVersionDetected"); len(e) != 7 {
+		t.Errorf("%d PossibleInvalidHttpVersionDetected events, want 7", len(e))
+	}
+
+	// The preface still starts HTTP/2.
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
+		return new(net.Dialer).DialContext(ctx, network, a)
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+		t.Errorf("with the preface: %s %d", resp.Proto, resp.StatusCode)
 	}
 }

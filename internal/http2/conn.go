@@ -1,13 +1,16 @@
 package http2
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 	"github.com/kestrel-go/kestrel/internal/transport"
@@ -187,6 +191,7 @@ func (c *Conn) logger() *slog.Logger { return c.cfg.App.Logger }
 // errors that end a connection.
 var (
 	errPreface   = errors.New("http2: the client did not send the connection preface")
+	errHTTP1     = errors.New("http2: the client sent an HTTP/1.x request")
 	errTimeout   = errors.New("http2: timed out")
 	errConnReset = errors.New("http2: the connection was closed")
 )
@@ -454,6 +459,9 @@ func (c *Conn) readPreface() error {
 	for got := 0; got < len(buf); {
 		n, err := c.in.Read(buf[got:])
 		if string(buf[got:got+n]) != ClientPreface[got:got+n] {
+			if err == nil && c.http1RequestLine(buf[:got+n]) {
+				return errHTTP1
+			}
 			return errPreface
 		}
 		got += n
@@ -470,6 +478,60 @@ func (c *Conn) readPreface() error {
 	c.headerStart.Store(0)
 	return nil
 }
+
+// maxHTTP1Line bounds the request line http1RequestLine reads: Kestrel's
+// default MaxRequestLineSize.
+const maxHTTP1Line = 8 << 10
+
+// http1RequestLine reports whether a cleartext connection that did not
+// start with the preface starts with an HTTP/1.0 or HTTP/1.1 request line
+// (read is what came so far; it reads on to the line's end): a client
+// that speaks HTTP/1.x to an HTTP/2-only endpoint, which Kestrel answers
+// with a readable 400 rather than frames it cannot read. Over TLS, ALPN
+// has settled the protocol.
+func (c *Conn) http1RequestLine(read []byte) bool {
+	if _, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		return false
+	}
+	line := append(make([]byte, 0, 256), read...)
+	for bytes.IndexByte(line, '\n') < 0 {
+		if len(line) >= maxHTTP1Line || !isRequestLineStart(line) {
+			return false
+		}
+		line = slices.Grow(line, 256)
+		n, err := c.in.Read(line[len(line):cap(line)])
+		line = line[:len(line)+n]
+		if err != nil && bytes.IndexByte(line, '\n') < 0 {
+			return false
+		}
+	}
+	line, _, _ = bytes.Cut(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return isRequestLineStart(line) && (bytes.HasSuffix(line, []byte(" HTTP/1.1")) || bytes.HasSuffix(line, []byte(" HTTP/1.0")))
+}
+
+// isRequestLineStart reports whether b can begin an HTTP/1.x request line:
+// a method token, then a space.
+func isRequestLineStart(b []byte) bool {
+	for i, ch := range b {
+		if ch == ' ' {
+			return i > 0
+		}
+		if !httpsyntax.TChar[ch] {
+			return false
+		}
+	}
+	return true
+}
+
+// http1BadRequest answers an HTTP/1.x request on an HTTP/2-only endpoint,
+// as Kestrel does.
+const http1BadRequest = "HTTP/1.1 400 Bad Request\r\n" +
+	"Connection: close\r\n" +
+	"Content-Type: text/plain\r\n" +
+	"Content-Length: 56\r\n" +
+	"\r\n" +
+	"An HTTP/1.x request was sent to an HTTP/2 only endpoint."
 
 // readFrame reads the next frame, waiting without a buffer while the
 // connection has nothing in flight. A HEADERS frame is read into c.hf,
@@ -840,6 +902,12 @@ func (c *Conn) shutdown(err error) {
 	case errors.Is(err, errTimeout):
 		if !c.closed {
 			c.goAwayFrameLocked(c.maxStreamID, http2.ErrCodeNo, nil)
+		}
+	case errors.Is(err, errHTTP1):
+		c.opts.Info.End(metrics.InvalidHTTPVersion)
+		logevents.PossibleInvalidHTTPVersionDetected(c.logger(), c.opts.Info.ID, "HTTP/2", "HTTP/1.x")
+		if !c.closed {
+			c.out.Write([]byte(http1BadRequest)) // and no GOAWAY
 		}
 	case errors.Is(err, errPreface):
 		c.opts.Info.End(metrics.InvalidHandshake)
