@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -221,5 +223,66 @@ func TestConnectProxyHijack(t *testing.T) {
 		if !strings.HasPrefix(head, "HTTP/1.1 200 OK") || strings.Contains(head, "Transfer-Encoding") || strings.Contains(head, "Content-Length") || body != want {
 			t.Errorf("CONNECT %s: head %q, then %q; want a 200 without framing, then %q", host, head, body, want)
 		}
+	}
+}
+
+// TestWriteHeader101WithoutUpgrade: a handler that answers 101 without
+// taking the connection over gets what net/http's HTTP/1.1 server and
+// Kestrel give it: over HTTP/1.1 the 101 goes out as the final response
+// and the connection ends with it (the client switched protocols; no
+// further request may be read as HTTP); over HTTP/2 and HTTP/3, which have
+// no 101 (RFC 9113, 8.6; RFC 9114, 4.5), the response becomes a 500 and
+// the server logs why, rather than a 101 the clients reject.
+func TestWriteHeader101WithoutUpgrade(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "echo")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		w.Write([]byte("not http"))
+	})
+
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		t.Parallel()
+		addr := startLimited(t, Limits{}, h)
+		c, br, resp := dialUpgrade(t, addr, "")
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("status %d, want 101", resp.StatusCode)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		rest, err := io.ReadAll(br)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("after the 101: %v (%q), want the connection closed", err, rest)
+		}
+		if len(rest) > 0 {
+			t.Fatalf("after the 101 the server sent %q, want the connection closed", rest)
+		}
+	})
+
+	var log lockedBuffer
+	s := &Server{Handler: h, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	_, addr := h3Server(t, s, HTTP1AndHTTP2AndHTTP3)
+	h2 := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: testClientTLS(t)}
+	h2.Protocols.SetHTTP2(true)
+	t.Cleanup(h2.CloseIdleConnections)
+	for _, c := range []struct {
+		proto string
+		c     *http.Client
+	}{
+		{"HTTP/2.0", &http.Client{Transport: h2, Timeout: 20 * time.Second}},
+		{"HTTP/3.0", h3Client(t)},
+	} {
+		resp, err := c.c.Get("https://" + addr + "/")
+		if err != nil {
+			t.Errorf("%s: %v, want a 500", c.proto, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != c.proto || resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("%s: %s %d %q, want a 500", c.proto, resp.Proto, resp.StatusCode, body)
+		}
+	}
+	if got := log.String(); strings.Count(got, "101 Switching Protocols") != 2 {
+		t.Errorf("log %q, want the two refused 101s explained", got)
 	}
 }

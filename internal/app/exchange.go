@@ -150,6 +150,7 @@ type Exchange struct {
 	connClose   bool // the handler set Connection: close
 	isHead      bool
 	hijacked    bool
+	upgrading   bool          // the protocol is taking the connection over (a 101 it sends is followed by the new protocol)
 	rejected    *RequestError // why the request failed, answered if nothing was sent
 	answered    bool          // the response is the rejection's answer
 
@@ -199,6 +200,7 @@ func (ex *Exchange) Start() {
 	ex.connClose = false
 	ex.isHead = string(ex.Req.Method.Of(ex.Req.Buf)) == "HEAD"
 	ex.hijacked = false
+	ex.upgrading = false
 	ex.rejected = nil
 	ex.answered = false
 	ex.reqTrailer = nil
@@ -813,6 +815,12 @@ func (ex *Exchange) commit(final bool) {
 	length := int64(-1)
 	switch {
 	case ex.status == http.StatusSwitchingProtocols:
+		if !ex.upgrading {
+			// A 101 the handler did not follow with Hijack or Upgrade:
+			// sent as the final response, as net/http does; the client
+			// has switched protocols, so the connection ends with it.
+			ex.connClose = true
+		}
 	case !BodyAllowed(ex.status):
 		if ex.status == http.StatusNotModified {
 			length = ex.declaredLen
@@ -925,7 +933,9 @@ func (ex *Exchange) hijack(sendHead bool) (net.Conn, error) {
 		// the client could not tell the response from the raw stream.
 		return nil, errHijackAfterWrite
 	}
+	ex.upgrading = true
 	nc, err := ex.s.Hijack(ex, sendHead)
+	ex.upgrading = false
 	if err != nil {
 		return nil, err
 	}

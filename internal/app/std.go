@@ -342,6 +342,13 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	checkWriteHeaderCode(code)
+	if code == http.StatusSwitchingProtocols && !ex.s.Hijackable() {
+		// HTTP/2 and HTTP/3 have no 101 (RFC 9113, 8.6; RFC 9114, 4.5):
+		// clients reject one as malformed. An upgrade there is an
+		// extended CONNECT answered with 200 (kestrel.Upgrade).
+		ex.cfg.Logger.Error("response.WriteHeader(101): 101 Switching Protocols cannot be sent over "+w.req.Proto+"; answering 500", "caller", caller())
+		code = http.StatusInternalServerError
+	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		if err := ex.WriteInformational(code, w.visitHeader); err != nil {
 			ex.cfg.Logger.Debug("informational response failed", "code", code, "error", err)
