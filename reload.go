@@ -43,7 +43,11 @@ import (
 //
 // When c is invalid (its error names the key) or one of its endpoints
 // cannot be bound (the error names the URL), Reload changes nothing and
-// the server goes on as it was. An ACME endpoint c adds gets its
+// the server goes on as it was. Reload binds c's new endpoints before it
+// stops the old ones, so an endpoint moved to an address that overlaps its
+// old one on the same port (127.0.0.1:P to *:P) cannot be bound: the error
+// says so, and such a change takes two reloads (without the endpoint, then
+// with its new address) or a restart. An ACME endpoint c adds gets its
 // certificate before Reload returns; when the CA does not give it, c is
 // in effect all the same, and the error says so ("the configuration is in
 // effect, but ..."). Reload does not change the Server's

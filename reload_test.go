@@ -770,3 +770,42 @@ func TestReloadRefusesACMEWithoutChallenge(t *testing.T) {
 		t.Errorf("the endpoint of the configuration kept: %q", body)
 	}
 }
+
+// A reload that moves an endpoint from one address of a port to an
+// overlapping one (127.0.0.1:P to *:P) is refused by the operating system
+// while the old socket listens, and Reload binds before it stops: the
+// error says that this server holds the port, with which endpoint, and how
+// to make the change; the server goes on as it was, and the two reloads
+// the error suggests work.
+func TestReloadOverlappingBindOnHeldPort(t *testing.T) {
+	t.Parallel()
+	port := freePorts(t, 1)[0]
+	cfg := func(url string) string {
+		return fmt.Sprintf(`{"Kestrel": {"Endpoints": {"A": {"Url": %q}, "B": {"Url": "http://127.0.0.1:0"}}}}`, url)
+	}
+	old := fmt.Sprintf("http://127.0.0.1:%d", port)
+	s, _ := startConfigured(t, newGated(), cfg(old))
+	wildcard := fmt.Sprintf("http://*:%d", port)
+	err := s.Reload(parseTestConfig(t, cfg(wildcard)))
+	for _, want := range []string{wildcard, "held by this server's endpoint " + old, "two reloads"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Reload to %s: %v, want an error saying %q", wildcard, err, want)
+		}
+	}
+	if got := s.Addresses(); len(got) != 2 || got[0] != old {
+		t.Errorf("after the refused reload: %q, want %s served still", got, old)
+	}
+	c := dialRaw(t, "tcp", fmt.Sprint("127.0.0.1:", port))
+	if _, body := c.send(t, "GET", "/still", ""); body != "hello /still" {
+		t.Errorf("after the refused reload: %q", body)
+	}
+
+	// What the error suggests: without the endpoint first, then with its
+	// new address.
+	reloadJSON(t, s, `{"Kestrel": {"Endpoints": {"B": {"Url": "http://127.0.0.1:0"}}}}`)
+	reloadJSON(t, s, cfg(wildcard))
+	c = dialRaw(t, "tcp", fmt.Sprint("127.0.0.1:", port))
+	if _, body := c.send(t, "GET", "/moved", ""); body != "hello /moved" {
+		t.Errorf("after the two reloads: %q", body)
+	}
+}

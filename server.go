@@ -742,6 +742,9 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 				logevents.General(s.log, slog.LevelWarn, "UnableToBindLoopback", "Unable to bind to "+ep.url+" on the "+ep.address+" loopback interface: '"+err.Error()+"'.")
 				continue
 			}
+			if held := heldPort(*pool, ep, eps[i+1:]); held != "" && transport.IsAddrInUse(err) {
+				return fail(heldPortError(ep, held))
+			}
 			return fail(bindError(ep, err))
 		}
 		l := &listener{sock: &socket{Listener: ln}, ep: *ep, tls: ep.tls}
@@ -804,6 +807,42 @@ func bindError(ep *endpoint, err error) error {
 		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", url, err, ep.address)
 	}
 	return fmt.Errorf("kestrel: failed to bind to %s: %w", url, err)
+}
+
+// heldPort returns the URL of the endpoint that serves a socket of pool
+// on ep's TCP port and that Reload stops (none of the endpoints still to
+// bind, rest, takes it over), or "" when there is none: the operating
+// system refuses ep an overlapping address (* over 127.0.0.1, or the
+// reverse) while that socket listens.
+func heldPort(pool []*socket, ep *endpoint, rest []endpoint) string {
+	if !strings.HasPrefix(ep.network, "tcp") || ep.port <= 0 {
+		return ""
+	}
+	for _, sk := range pool {
+		a, ok := sk.Addr().(*net.TCPAddr)
+		if !ok || sk.systemd || a.Port != ep.port || slices.ContainsFunc(rest, func(r endpoint) bool { return r.boundTo(a) }) {
+			continue
+		}
+		sk.mu.Lock()
+		l := sk.l
+		sk.mu.Unlock()
+		if l == nil {
+			return sk.Addr().String()
+		}
+		return l.url()
+	}
+	return ""
+}
+
+// heldPortError explains a reload's bind of ep refused because this
+// server holds the port with held, an endpoint the reload stops: Reload
+// binds the new endpoints before it stops the old ones, so that a refused
+// bind changes nothing.
+func heldPortError(ep *endpoint, held string) error {
+	return fmt.Errorf("kestrel: failed to bind to %s: port %d is held by this server's endpoint %s, "+
+		"which this configuration stops, and the operating system refuses an overlapping address on it while it listens; "+
+		"the server goes on as it was. Make the change in two reloads: first without the endpoint on port %d, then with %s "+
+		"(the port refuses connections in between), or restart the server", ep.named(), ep.port, held, ep.port, ep.url)
 }
 
 // open starts serving l, with the protocol configuration of the active
