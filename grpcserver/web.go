@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"google.golang.org/grpc/status"
+
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 )
 
 // gRPC-Web (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-WEB.md)
@@ -13,15 +15,28 @@ import (
 // has the 0x80 bit set and whose payload is the trailer fields as HTTP/1
 // header lines; the text variant encodes both bodies in base64.
 
-// writeWebTrailers writes the trailer frame; c.mu is held.
+// writeWebTrailers writes the trailer frame; c.mu is held. Its fields
+// are held to the rules of the fields of an HTTP head, as the server
+// holds the trailers-only answer's: a name that is not a token is left
+// out, and control bytes in a value (CR and LF among them) become
+// spaces, so that a value cannot add lines to the block.
 func (c *call) writeWebTrailers(st *status.Status) {
 	bp := getBuf(0)
 	defer putBuf(bp)
 	b := append((*bp)[:0], 0x80, 0, 0, 0, 0)
 	add := func(name, value string) {
+		if !httpsyntax.ValidToken(name) {
+			return
+		}
 		b = append(b, name...)
 		b = append(b, ':', ' ')
+		n := len(b)
 		b = append(b, value...)
+		for i := n; i < len(b); i++ {
+			if httpsyntax.ControlByte(b[i]) {
+				b[i] = ' '
+			}
+		}
 		b = append(b, '\r', '\n')
 	}
 	c.statusFields(st, add)

@@ -2,18 +2,24 @@ package grpcserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -170,4 +176,50 @@ func decodeQuanta(s string) ([]byte, error) {
 		return nil, io.ErrUnexpectedEOF
 	}
 	return out, nil
+}
+
+// TestGRPCWebTrailerFields: trailer metadata goes into a gRPC-Web
+// trailer frame as the server puts fields into an HTTP head: a name that
+// is not a token is left out and control bytes in a value become spaces,
+// so that a value carrying CR LF cannot add lines (a forged grpc-status)
+// to the frame, on this server's native path and on net/http's.
+func TestGRPCWebTrailerFields(t *testing.T) {
+	gs := NewServer()
+	gs.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "grpcserver.Trailers",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Fail", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			grpc.SetHeader(ctx, metadata.Pairs("x-head", "1")) // the status then goes in the trailer frame
+			grpc.SetTrailer(ctx, metadata.MD{"x-t": {"a\r\ngrpc-status: 0"}, "bad name": {"v"}, "x-ok": {"b\tc"}})
+			return nil, status.Error(codes.FailedPrecondition, "no")
+		}}},
+	}, nil)
+	ks := startKestrel(t, gs)
+	hs := &http.Server{Handler: gs}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+
+	for _, srv := range []struct{ name, addr string }{{"kestrel", ks.plain}, {"nethttp", ln.Addr().String()}} {
+		t.Run(srv.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", "http://"+srv.addr+"/grpcserver.Trailers/Fail", bytes.NewReader(frame(0, nil)))
+			req.Header.Set("Content-Type", "application/grpc-web")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, trailer := webFrames(t, b)
+			lines := strings.Split(strings.TrimSuffix(trailer, "\r\n"), "\r\n")
+			slices.Sort(lines)
+			want := []string{"grpc-message: no", "grpc-status: 9", "x-ok: b\tc", "x-t: a  grpc-status: 0"}
+			if !slices.Equal(lines, want) {
+				t.Errorf("trailer frame %q, want the lines %q", trailer, want)
+			}
+		})
+	}
 }
