@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -50,6 +51,19 @@ func edgeService() *grpc.ServiceDesc {
 				md, _ := metadata.FromIncomingContext(ctx)
 				grpc.SetTrailer(ctx, metadata.Pairs("grpc-status-details-bin", "x"))
 				return nil, status.Error(codes.Aborted, strings.Join(md["grpc-status-details-bin"], ",")+" "+strings.Join(md["content-length"], ","))
+			}},
+		},
+		Streams: []grpc.StreamDesc{
+			{StreamName: "SlowStream", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+				var in testgrpc.Empty
+				if err := ss.RecvMsg(&in); err != nil {
+					return err
+				}
+				if err := ss.SendMsg(&testgrpc.Empty{}); err != nil {
+					return err
+				}
+				time.Sleep(300 * time.Millisecond) // the context is not looked at
+				return ss.SendMsg(&testgrpc.Empty{})
 			}},
 		},
 	}
@@ -151,6 +165,45 @@ func TestCallEdges(t *testing.T) {
 		// A trailers-only answer: the status and the trailer in the head.
 		if m, d := resp.Header.Get("Grpc-Message"), resp.Header.Get("Grpc-Status-Details-Bin"); m != "in 5" || d != "eA" {
 			t.Errorf("grpc-message %q, grpc-status-details-bin %q; want \"in 5\" and \"eA\", as grpc-go passes both ways", m, d)
+		}
+	})
+
+	// grpc-go's server resets the stream at the deadline: a message sent
+	// after it never reaches the client, whatever the transport.
+	t.Run("sending past the deadline", func(t *testing.T) {
+		hs := &http.Server{Handler: gs}
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		go hs.Serve(ln)
+		defer hs.Close()
+		for _, tr := range []struct {
+			name, base, ct string
+			c              *http.Client
+		}{
+			{"h2c", base, "application/grpc", c},
+			{"grpc-web", base, "application/grpc-web", http.DefaultClient},
+			{"grpc-web on net/http", "http://" + ln.Addr().String(), "application/grpc-web", http.DefaultClient},
+		} {
+			req, _ := http.NewRequest("POST", tr.base+"/grpcserver.Edge/SlowStream", bytes.NewReader(empty))
+			req.Header.Set("Content-Type", tr.ct)
+			req.Header.Set("grpc-timeout", "100m")
+			resp, err := tr.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs := string(empty)
+			if tr.ct == "application/grpc-web" {
+				msgs += "\x80\x00\x00\x00\x39grpc-status: 4\r\ngrpc-message: context deadline exceeded\r\n"
+			} else if st := resp.Trailer.Get("Grpc-Status"); st != "4" {
+				t.Errorf("%s: grpc-status %q, want 4", tr.name, st)
+			}
+			if string(b) != msgs {
+				t.Errorf("%s: body %q, want %q: the message sent after the deadline went out", tr.name, b, msgs)
+			}
 		}
 	})
 

@@ -281,8 +281,14 @@ func (c *call) decompress(data []byte) ([]byte, error) {
 }
 
 // send sends a response message. last tells that it is a unary call's
-// reply, which goes out with the trailers rather than at once.
+// reply, which goes out with the trailers rather than at once. Once the
+// call's context has ended (the deadline passed, the client went away,
+// Stop) it fails with the context's status and sends nothing, as grpc-go's
+// server has reset the stream by then.
 func (c *call) send(m any, last bool) error {
+	if err := c.cctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
 	bp := getBuf(0)
 	defer putBuf(bp)
 	b := append((*bp)[:0], 0, 0, 0, 0, 0)
