@@ -1,8 +1,10 @@
 package grpcserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -204,6 +206,46 @@ func TestCallEdges(t *testing.T) {
 			if string(b) != msgs {
 				t.Errorf("%s: body %q, want %q: the message sent after the deadline went out", tr.name, b, msgs)
 			}
+		}
+	})
+
+	// The deadline of one call ends that call only: the next call on the
+	// same HTTP/1.1 connection (gRPC-Web) runs, on net/http's server too,
+	// whose connection a read deadline set while it waits for the next
+	// request would cancel the contexts of all its later requests.
+	t.Run("keep-alive after a deadline", func(t *testing.T) {
+		hs := &http.Server{Handler: gs}
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		go hs.Serve(ln)
+		defer hs.Close()
+		for _, srv := range []struct{ name, addr string }{{"kestrel", ts.plain}, {"nethttp", ln.Addr().String()}} {
+			conn, err := net.Dial("tcp", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			for i, want := range []string{"4", "0"} {
+				timeout := ""
+				if i == 0 {
+					timeout = "grpc-timeout: 100m\r\n"
+				}
+				fmt.Fprintf(conn, "POST /grpcserver.Edge/Slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web\r\n%sContent-Length: 5\r\n\r\n%s", timeout, empty)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("%s: call %d: %v", srv.name, i, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got := resp.Header.Get("Grpc-Status")
+				if _, tr := webFrames(t, b); got == "" {
+					got = strings.TrimSuffix(strings.TrimPrefix(tr, "grpc-status: "), "\r\n")
+				}
+				if got != want {
+					t.Errorf("%s: call %d: grpc-status %q, want %q", srv.name, i, got, want)
+				}
+			}
+			conn.Close()
 		}
 	})
 

@@ -333,6 +333,7 @@ func (s *Server) Stop() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := &httpTransport{w: w, r: r}
 	t.rc = http.NewResponseController(w)
+	t.reqBody.r = r.Body
 	s.serve(t)
 }
 

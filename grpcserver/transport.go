@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kestrel-go/kestrel"
@@ -133,6 +135,7 @@ type httpTransport struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	rc      *http.ResponseController
+	reqBody expiringBody
 	status  int
 	started bool
 }
@@ -168,7 +171,7 @@ func (t *httpTransport) visitHeaders(hv headerVisitor) {
 type headerVisitor interface{ visit(name, value []byte) }
 
 func (t *httpTransport) authority() []byte            { return []byte(t.r.Host) }
-func (t *httpTransport) body() io.Reader              { return t.r.Body }
+func (t *httpTransport) body() io.Reader              { return &t.reqBody }
 func (t *httpTransport) context() context.Context     { return t.r.Context() }
 func (t *httpTransport) tls() *tls.ConnectionState    { return t.r.TLS }
 func (t *httpTransport) setStatus(code int)           { t.status = code }
@@ -221,7 +224,55 @@ func (t *httpTransport) relaxLimits(bool) {}
 // trailers-only response).
 func (t *httpTransport) finish() { t.start() }
 
-func (t *httpTransport) expire() { t.rc.SetReadDeadline(time.Now()) }
+// expire fails the reads of the request body from now on, and one in
+// progress through the read deadline. The deadline is set only while a
+// read waits: on net/http's HTTP/1.1 server, a read deadline that ends
+// the connection's own read, which runs once the body has been read
+// (looking for the client's going away), cancels the contexts of that
+// request and of every later one on the connection.
+func (t *httpTransport) expire() {
+	b := &t.reqBody
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expired = true
+	if b.reading {
+		t.rc.SetReadDeadline(time.Now())
+	}
+}
+
+// expiringBody is the request body of a call served through the standard
+// handler interface, which its deadline can end without a read deadline
+// left on the connection.
+type expiringBody struct {
+	r io.Reader
+
+	mu      sync.Mutex
+	reading bool // a Read of r is in progress
+	eof     bool // r returned io.EOF: the connection reads on its own now
+	expired bool // the call's deadline passed
+}
+
+func (b *expiringBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	switch {
+	case b.eof:
+		b.mu.Unlock()
+		return 0, io.EOF
+	case b.expired:
+		b.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
+	}
+	b.reading = true
+	b.mu.Unlock()
+	n, err := b.r.Read(p)
+	b.mu.Lock()
+	b.reading = false
+	if err == io.EOF {
+		b.eof = true
+	}
+	b.mu.Unlock()
+	return n, err
+}
 
 // stringAddr is an address known only as a string.
 type stringAddr string
