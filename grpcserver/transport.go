@@ -91,7 +91,13 @@ func (t *nativeTransport) path() []byte {
 	if tg := t.c.Target(); len(tg) > 0 && tg[0] == '/' {
 		return tg // the :path, query included
 	}
-	return t.c.Path() // an HTTP/1.1 absolute-form target (gRPC-Web through a proxy)
+	// An HTTP/1.1 absolute-form target (gRPC-Web through a proxy): its
+	// path and query, as the origin form would have them.
+	p := t.c.Path()
+	if q := t.c.Query(); len(q) > 0 {
+		p = append(append(append([]byte(nil), p...), '?'), q...)
+	}
+	return p
 }
 
 func (t *nativeTransport) relaxLimits(clientStreams bool) {
@@ -144,9 +150,11 @@ func (t *httpTransport) protoMajor() int { return t.r.ProtoMajor }
 func (t *httpTransport) method() []byte  { return []byte(t.r.Method) }
 
 func (t *httpTransport) path() []byte {
-	if t.r.RequestURI != "" {
-		return []byte(t.r.RequestURI)
+	if u := t.r.RequestURI; u != "" && u[0] == '/' {
+		return []byte(u)
 	}
+	// An HTTP/1.1 absolute-form target (gRPC-Web through a proxy), or a
+	// request made by hand: its path and query.
 	return []byte(t.r.URL.RequestURI())
 }
 

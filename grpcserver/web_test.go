@@ -1,10 +1,12 @@
 package grpcserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -221,5 +223,47 @@ func TestGRPCWebTrailerFields(t *testing.T) {
 				t.Errorf("trailer frame %q, want the lines %q", trailer, want)
 			}
 		})
+	}
+}
+
+// TestGRPCWebAbsoluteForm: a gRPC-Web call sent through a forward proxy
+// names its method in an absolute-form request-target; the method is the
+// target's path and query, as in the origin form (which grpc-go takes
+// whole, query included), on this server's native path and on net/http's.
+func TestGRPCWebAbsoluteForm(t *testing.T) {
+	gs := NewServer()
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	ks := startKestrel(t, gs)
+	hs := &http.Server{Handler: gs}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+
+	for _, srv := range []struct{ name, addr string }{{"kestrel", ks.plain}, {"nethttp", ln.Addr().String()}} {
+		for _, tc := range []struct{ target, status, message string }{
+			{"http://" + srv.addr + "/grpc.testing.TestService/EmptyCall", "0", ""},
+			{"/grpc.testing.TestService/EmptyCall?x=1", "12", "unknown method EmptyCall?x=1 for service grpc.testing.TestService"},
+			{"http://" + srv.addr + "/grpc.testing.TestService/EmptyCall?x=1", "12", "unknown method EmptyCall?x=1 for service grpc.testing.TestService"},
+		} {
+			conn, err := net.Dial("tcp", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/grpc-web\r\nContent-Length: 5\r\n\r\n%s", tc.target, srv.addr, frame(0, nil))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", srv.name, tc.target, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			conn.Close()
+			st, msg := resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
+			if _, tr := webFrames(t, b); st == "" {
+				st = strings.TrimSuffix(strings.TrimPrefix(tr, "grpc-status: "), "\r\n")
+			}
+			if st != tc.status || msg != tc.message {
+				t.Errorf("%s %s: grpc-status %q %q, want %q %q", srv.name, tc.target, st, msg, tc.status, tc.message)
+			}
+		}
 	}
 }
