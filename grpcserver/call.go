@@ -196,7 +196,7 @@ func (c *call) setUp() (*status.Status, int) {
 // request was.
 func (c *call) pickSendCompressor() {
 	if name := c.s.sendCompressor; name != "" && name != "identity" {
-		if accepts(c.t.header("grpc-accept-encoding"), name) {
+		if c.clientAccepts(name) {
 			if comp := encoding.GetCompressor(name); comp != nil {
 				c.sendComp, c.sendName = comp, name
 				return
@@ -205,6 +205,34 @@ func (c *call) pickSendCompressor() {
 	}
 	if c.recvComp != nil {
 		c.sendComp, c.sendName = c.recvComp, c.recvName
+	}
+}
+
+// clientAccepts reports whether the request's grpc-accept-encoding
+// fields, which make one list however many there are (as grpc-go's server
+// joins them), name the compressor name.
+func (c *call) clientAccepts(name string) bool {
+	v := c.t.header("grpc-accept-encoding")
+	if v == nil {
+		return false
+	}
+	if accepts(v, name) {
+		return true
+	}
+	a := acceptScan{name: name}
+	c.t.visitHeaders(&a)
+	return a.found
+}
+
+// acceptScan looks for a compressor in every grpc-accept-encoding field.
+type acceptScan struct {
+	name  string
+	found bool
+}
+
+func (a *acceptScan) visit(n, v []byte) {
+	if !a.found && string(n) == "grpc-accept-encoding" && accepts(v, a.name) {
+		a.found = true
 	}
 }
 

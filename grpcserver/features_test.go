@@ -473,3 +473,43 @@ func dialPlainB(b *testing.B, addr string) *grpc.ClientConn { return dialPlain(b
 
 // reflection.Register takes a Server.
 var _ reflection.GRPCServer = (*Server)(nil)
+
+// TestSendCompressorAcceptList: a client may list the compressors it
+// accepts in several grpc-accept-encoding fields, which together make one
+// list (as grpc-go's server joins them); SendCompressor's compressor
+// named in the second field is used, on both paths, over h2c and
+// HTTP/1.1 (gRPC-Web).
+func TestSendCompressorAcceptList(t *testing.T) {
+	gs := NewServer(SendCompressor("gzip"))
+	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+	ks := startKestrel(t, gs)
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: gs, Protocols: p}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	h2 := h2cClient()
+	t.Cleanup(h2.CloseIdleConnections)
+
+	for _, srv := range []struct{ name, addr string }{{"kestrel", ks.plain}, {"nethttp", ln.Addr().String()}} {
+		for _, tr := range []struct {
+			name, ct string
+			c        *http.Client
+		}{{"h2c", "application/grpc", h2}, {"http1", "application/grpc-web", http.DefaultClient}} {
+			req, _ := http.NewRequest("POST", "http://"+srv.addr+"/grpc.testing.TestService/EmptyCall", strings.NewReader(string(frame(0, nil))))
+			req.Header.Set("Content-Type", tr.ct)
+			req.Header["Grpc-Accept-Encoding"] = []string{"identity", "deflate, gzip"}
+			resp, err := tr.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := resp.Header.Get("Grpc-Encoding"); got != "gzip" {
+				t.Errorf("%s/%s: grpc-encoding %q, want gzip", srv.name, tr.name, got)
+			}
+		}
+	}
+}
