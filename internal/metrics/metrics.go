@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -402,9 +403,9 @@ func (m *Metrics) newEndpoint(k endpointKey) *Endpoint {
 		}
 		base = append(base, attribute.String("network.transport", k.network))
 	case k.network == "unix" || k.network == "unixpacket":
-		base = append(base, attribute.String("server.address", k.name), attribute.String("network.transport", "unix"))
+		base = append(base, attribute.String("server.address", validUTF8(k.name)), attribute.String("network.transport", "unix"))
 	case k.network != "":
-		base = append(base, attribute.String("server.address", k.name), attribute.String("network.transport", k.network))
+		base = append(base, attribute.String("server.address", validUTF8(k.name)), attribute.String("network.transport", validUTF8(k.network)))
 	}
 	e := &Endpoint{m: m, base: base}
 	obs := []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(base...))}
@@ -415,6 +416,13 @@ func (m *Metrics) newEndpoint(k endpointKey) *Endpoint {
 	}
 	return e
 }
+
+// validUTF8 returns s with each run of bytes that are not UTF-8 replaced
+// by U+FFFD. A Unix socket's path and a route pattern are bytes, where an
+// attribute's string value must be UTF-8 (the OpenTelemetry
+// specification's, and Prometheus's label values: one that is not makes
+// the exporter fail the whole scrape).
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // with returns a set of the endpoint's attributes and kv.
 func (e *Endpoint) with(kv ...attribute.KeyValue) attribute.Set {

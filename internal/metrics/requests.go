@@ -86,7 +86,7 @@ func (m *Metrics) requestOptions(k requestKey) []metric.RecordOption {
 		kv = append(kv, attribute.Int("http.response.status_code", int(k.status)))
 	}
 	if k.route != "" {
-		kv = append(kv, attribute.String("http.route", k.route))
+		kv = append(kv, attribute.String("http.route", validUTF8(k.route)))
 	}
 	errorType := k.errorType
 	if errorType == "" && k.status >= 500 {

@@ -4,14 +4,18 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/internal/metricsexport"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestScrape(t *testing.T) {
@@ -150,5 +154,74 @@ func TestSnapshot(t *testing.T) {
 		if snap[name] <= 0 {
 			t.Errorf("%s = %v, want > 0", name, snap[name])
 		}
+	}
+}
+
+// TestScrapeInvalidUTF8: a Unix socket's path and a route pattern are
+// bytes, not necessarily UTF-8, where Prometheus's label values must be
+// UTF-8. The scrape still answers 200 with every metric, the bytes that
+// are not UTF-8 replaced by U+FFFD, and parses as the text format.
+func TestScrapeInvalidUTF8(t *testing.T) {
+	exp, err := metricsexport.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /caf\xe9", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
+	s := &kestrel.Server{Handler: mux, MeterProvider: exp.Provider, Logger: slog.New(slog.DiscardHandler)}
+	sock := filepath.Join(t.TempDir(), "k\xff\"\\\n.sock")
+	if err := s.ListenUnix(sock); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	client := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	resp, err := client.Get("http://unix/caf%E9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /caf%%E9: %d, want 200 from the route", resp.StatusCode)
+	}
+
+	h := exp.Handler("/metrics", false)
+	var rec *httptest.ResponseRecorder
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if strings.Contains(rec.Body.String(), "kestrel_connection_duration_seconds_count") || rec.Code != 200 || time.Now().After(deadline) {
+			break
+		}
+	}
+	body := rec.Body.String()
+	if rec.Code != 200 {
+		t.Fatalf("scrape: %d %s", rec.Code, body)
+	}
+	wantAddr := `server_address="` + strings.ReplaceAll(filepath.Dir(sock), `\`, `\\`) + "/k\uFFFD\\\"\\\\\\n.sock\""
+	for _, want := range []string{
+		`kestrel_active_connections{network_transport="unix",otel_scope_name="Microsoft.AspNetCore.Server.Kestrel",otel_scope_schema_url="",otel_scope_version="",` + wantAddr + `} 0`,
+		"http_route=\"GET /caf\uFFFD\"",
+		"kestrel_connection_duration_seconds_count{",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the scrape lacks %q", want)
+		}
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Errorf("the scrape does not parse: %v", err)
+	}
+	if t.Failed() {
+		t.Log(body)
 	}
 }
