@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	pathpkg "path"
 	"strings"
 	"time"
 
@@ -95,6 +96,9 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms 
 	if path == "" {
 		path = "/metrics"
 	}
+	if path != pathpkg.Clean(path) {
+		return nil, nil, fmt.Errorf("--metrics %q: want a clean path such as /metrics (no \".\", \"..\" or \"//\")", *o.metrics)
+	}
 	exp, err := metricsexport.New()
 	if err != nil {
 		return nil, nil, err
@@ -110,7 +114,7 @@ func (o *observability) startMetrics(srv *kestrel.Server, log *slog.Logger) (ms 
 		return nil, nil, &prefixedError{"--metrics", err}
 	}
 	for _, a := range ms.Addresses() {
-		logevents.General(log, slog.LevelInfo, "MetricsListening", "Serving Prometheus metrics on: "+a+path)
+		logevents.General(log, slog.LevelInfo, "MetricsListening", "Serving Prometheus metrics on: "+a+(&url.URL{Path: path}).EscapedPath())
 		if *o.pprof {
 			logevents.General(log, slog.LevelInfo, "PprofListening", "Serving Go runtime profiles on: "+a+"/debug/pprof/")
 		}

@@ -142,6 +142,8 @@ func TestObservabilityFlagErrors(t *testing.T) {
 		{[]string{"--pprof"}, "--pprof needs --metrics"},
 		{[]string{"--metrics", "https://127.0.0.1:9464"}, "want an http:// URL"},
 		{[]string{"--metrics", "127.0.0.1:9464"}, "want an http:// URL"},
+		{[]string{"--metrics", "http://127.0.0.1:0/a/../metrics"}, `--metrics "http://127.0.0.1:0/a/../metrics": want a clean path such as /metrics`},
+		{[]string{"--metrics", "http://127.0.0.1:0/a//metrics"}, "want a clean path"},
 	} {
 		var log syncBuffer
 		err := run(context.Background(), append([]string{"--urls", "http://127.0.0.1:0"}, c.args...), nil, &log)

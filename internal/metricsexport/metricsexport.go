@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,10 +57,12 @@ func New() (*Exporter, error) {
 }
 
 // Handler serves the metrics at path and, with withPprof, the runtime
-// profiles at /debug/pprof/; everything else is 404.
+// profiles at /debug/pprof/; everything else is 404. path, a clean
+// unescaped path such as "/metrics", is matched literally: its braces are
+// not ServeMux wildcards, and "/" answers "/" only.
 func (e *Exporter) Handler(path string, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+path, promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET "+pathPattern(path), promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -67,6 +71,18 @@ func (e *Exporter) Handler(path string, withPprof bool) http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// pathPattern returns the ServeMux pattern that matches path and nothing
+// else: the path escaped, which ServeMux unescapes segment by segment as
+// literals, and "{$}" after a final slash, which would otherwise match
+// every path below it.
+func pathPattern(path string) string {
+	p := (&url.URL{Path: path}).EscapedPath()
+	if strings.HasSuffix(p, "/") {
+		p += "{$}"
+	}
+	return p
 }
 
 // Shutdown stops the meter provider.

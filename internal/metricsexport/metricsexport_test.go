@@ -105,6 +105,38 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+// TestHandlerPathIsLiteral: the metrics path is a path, not a ServeMux
+// pattern: braces are literal (no wildcard to answer every path), "/"
+// answers "/" only, and characters a URL escapes are matched escaped.
+func TestHandlerPathIsLiteral(t *testing.T) {
+	exp, err := metricsexport.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	for _, c := range []struct {
+		path, target string
+		code         int
+	}{
+		{"/m/{x}", "/m/%7Bx%7D", 200},
+		{"/m/{x}", "/m/other", 404},
+		{"/m/{x...}", "/m/a/b", 404},
+		{"/m/{$}", "/m/%7B$%7D", 200},
+		{"/m/{$}", "/m/", 404},
+		{"/", "/", 200},
+		{"/", "/other", 404},
+		{"/a b", "/a%20b", 200},
+		{"/metrics", "/metrics", 200},
+		{"/metrics", "/metrics/", 404},
+	} {
+		rec := httptest.NewRecorder()
+		exp.Handler(c.path, false).ServeHTTP(rec, httptest.NewRequest("GET", c.target, nil))
+		if rec.Code != c.code {
+			t.Errorf("path %q, GET %s: %d, want %d", c.path, c.target, rec.Code, c.code)
+		}
+	}
+}
+
 // TestSnapshot: the values the demo's home page shows, after two requests
 // on one connection that is still open.
 func TestSnapshot(t *testing.T) {
