@@ -194,7 +194,7 @@ func TestRequests(t *testing.T) {
 	}
 	ps := points("http.server.request.duration")
 	ok := one(t, ps, map[string]string{"http.request.method": "GET", "url.scheme": "https", "network.protocol.version": "1.1",
-		"http.response.status_code": "200", "http.route": "GET /items/{id}", "error.type": ""})
+		"http.response.status_code": "200", "http.route": "/items/{id}", "error.type": ""})
 	if ok.Unit != "s" || !reflect.DeepEqual(ok.Bounds, shortSecondsBuckets) || ok.Scope != HostingMeterName {
 		t.Errorf("duration point %+v", ok)
 	}
@@ -202,6 +202,29 @@ func TestRequests(t *testing.T) {
 		"http.response.status_code": "503", "error.type": "503", "http.route": ""})
 	// Methods are case-sensitive: "get" is not GET.
 	one(t, ps, map[string]string{"http.request.method": "_OTHER", "http.response.status_code": "500", "error.type": "panic"})
+}
+
+// TestRequestRoute: http.route is the path template of the ServeMux
+// pattern that matched, as the semantic conventions define it (and as
+// otelhttp and ASP.NET Core report it): without the pattern's method,
+// which is http.request.method's, and host.
+func TestRequestRoute(t *testing.T) {
+	for _, c := range []struct{ pattern, route string }{
+		{"GET /items/{id}", "/items/{id}"},
+		{"/items/{id}", "/items/{id}"},
+		{"POST /upload", "/upload"},
+		{"example.com/static/", "/static/"},
+		{"GET example.com/{$}", "/{$}"},
+		{"/", "/"},
+		{"", ""},
+	} {
+		m, points := newMetrics(t, Options{})
+		m.RequestEnd(m.RequestStart([]byte("GET"), false), HTTP11, 200, c.pattern, "")
+		ps := points("http.server.request.duration")
+		if len(ps) != 1 || ps[0].Attrs["http.route"] != c.route {
+			t.Errorf("pattern %q: points %+v, want http.route %q", c.pattern, ps, c.route)
+		}
+	}
 }
 
 func TestKnownMethods(t *testing.T) {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,8 +47,8 @@ func (m *Metrics) RequestStart(method []byte, https bool) Request {
 
 // RequestEnd counts r out of http.server.active_requests and records its
 // duration in http.server.request.duration with the protocol, the
-// response status (0 when none was sent), the route that matched ("" for
-// none) and errorType (low-cardinality, such as ErrorPanic; "" means the
+// response status (0 when none was sent), the ServeMux pattern that
+// matched ("" for none; http.route is its path) and errorType (low-cardinality, such as ErrorPanic; "" means the
 // status decides: a 5xx is an error, named by its code).
 func (m *Metrics) RequestEnd(r Request, proto Protocol, status int, route, errorType string) {
 	if m == nil {
@@ -85,8 +86,8 @@ func (m *Metrics) requestOptions(k requestKey) []metric.RecordOption {
 	if k.status != 0 {
 		kv = append(kv, attribute.Int("http.response.status_code", int(k.status)))
 	}
-	if k.route != "" {
-		kv = append(kv, attribute.String("http.route", validUTF8(k.route)))
+	if route := httpRoute(k.route); route != "" {
+		kv = append(kv, attribute.String("http.route", validUTF8(route)))
 	}
 	errorType := k.errorType
 	if errorType == "" && k.status >= 500 {
@@ -96,6 +97,17 @@ func (m *Metrics) requestOptions(k requestKey) []metric.RecordOption {
 		kv = append(kv, attribute.String("error.type", errorType))
 	}
 	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kv...))}
+}
+
+// httpRoute returns the http.route of a ServeMux pattern ("[METHOD ][HOST]/[PATH]"):
+// its path template, from the first slash. The semantic conventions'
+// route is a path template, the method is http.request.method's, and
+// otelhttp and ASP.NET Core report "/items/{id}" for "GET /items/{id}".
+func httpRoute(pattern string) string {
+	if i := strings.IndexByte(pattern, '/'); i >= 0 {
+		return pattern[i:]
+	}
+	return ""
 }
 
 func b2i(b bool) int {

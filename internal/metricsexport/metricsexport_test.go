@@ -62,7 +62,7 @@ func TestScrape(t *testing.T) {
 		`kestrel_active_connections{network_transport="tcp",network_type="ipv4",otel_scope_name="Microsoft.AspNetCore.Server.Kestrel"`,
 		"# TYPE kestrel_connection_duration_seconds histogram",
 		"# TYPE http_server_request_duration_seconds histogram",
-		`http_server_request_duration_seconds_bucket{http_request_method="GET",http_response_status_code="200",http_route="GET /hello/{name}",network_protocol_version="1.1",otel_scope_name="Microsoft.AspNetCore.Hosting"`,
+		`http_server_request_duration_seconds_bucket{http_request_method="GET",http_response_status_code="200",http_route="/hello/{name}",network_protocol_version="1.1",otel_scope_name="Microsoft.AspNetCore.Hosting"`,
 		`le="0.005"`,
 		"# TYPE http_server_active_requests gauge",
 		"go_goroutines ",
@@ -242,7 +242,7 @@ func TestScrapeInvalidUTF8(t *testing.T) {
 	wantAddr := `server_address="` + strings.ReplaceAll(filepath.Dir(sock), `\`, `\\`) + "/k\uFFFD\\\"\\\\\\n.sock\""
 	for _, want := range []string{
 		`kestrel_active_connections{network_transport="unix",otel_scope_name="Microsoft.AspNetCore.Server.Kestrel",otel_scope_schema_url="",otel_scope_version="",` + wantAddr + `} 0`,
-		"http_route=\"GET /caf\uFFFD\"",
+		"http_route=\"/caf\uFFFD\"",
 		"kestrel_connection_duration_seconds_count{",
 	} {
 		if !strings.Contains(body, want) {
