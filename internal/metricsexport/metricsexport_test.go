@@ -75,6 +75,12 @@ func TestScrape(t *testing.T) {
 			t.Errorf("the scrape lacks %q", want)
 		}
 	}
+	// The request metrics carry no endpoint attributes (README's table).
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "http_server_") && strings.Contains(line, "server_address=") {
+			t.Errorf("a request metric with the endpoint's attributes: %s", line)
+		}
+	}
 	if t.Failed() {
 		t.Log(body)
 	}
