@@ -94,8 +94,9 @@ func (s *Status) request(proto Protocol, end, d time.Duration, failed bool) {
 }
 
 // Latency histograms: log-linear buckets of nanoseconds, four to a power
-// of two (bounds 1, 1.25, 1.5 and 1.75 times 2^k), so that a percentile
-// read from them is within 12.5% of the true value before interpolation.
+// of two (bounds 1, 1.25, 1.5 and 1.75 times 2^k), each at most 25% wider
+// than its lower bound, so that a percentile interpolated within one is
+// within 25% of the true value (a bucket's midpoint, within 12.5%).
 // Bucket 0 holds durations under 1024 ns; the last, those of 2^40 ns
 // (about 18 minutes) and more.
 const (
