@@ -52,8 +52,8 @@ type StatusOptions struct {
 // The page answers only requests from loopback addresses and opts's
 // AllowedNetworks (nil opts: loopback only), from the connection's
 // remote address (the client's, with the PROXY protocol); a request
-// that carries X-Forwarded-For or Forwarded headers must have every
-// address it names allowed too, so a reverse proxy on the same machine
+// that carries X-Forwarded-For, X-Real-IP or Forwarded headers must have
+// every address it names allowed too, so a reverse proxy on the same machine
 // does not open the page to its clients. Requests over a Unix socket are
 // refused. Other clients get 403 Forbidden. Answers are not cacheable
 // (Cache-Control: no-store). Mount the handler ahead of the application
@@ -139,15 +139,19 @@ func wantsJSON(r *http.Request) bool {
 }
 
 // allows reports whether r comes from an allowed client: its connection's
-// remote address, and every address its forwarding headers name.
+// remote address, and every address its forwarding headers name
+// (X-Forwarded-For, X-Real-IP, which nginx configurations often set
+// alone, and Forwarded).
 func (h *statusHandler) allows(r *http.Request) bool {
 	if !h.allowedAddr(r.RemoteAddr) {
 		return false
 	}
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		for _, a := range strings.Split(v, ",") {
-			if !h.allowedAddr(strings.TrimSpace(a)) {
-				return false
+	for _, name := range [...]string{"X-Forwarded-For", "X-Real-Ip"} {
+		for _, v := range r.Header.Values(name) {
+			for _, a := range strings.Split(v, ",") {
+				if !h.allowedAddr(strings.TrimSpace(a)) {
+					return false
+				}
 			}
 		}
 	}

@@ -326,6 +326,9 @@ func TestStatusAccess(t *testing.T) {
 		{"proxied from loopback", nil, "127.0.0.1:1000", "X-Forwarded-For: 127.0.0.1\r\n", 200},
 		{"Forwarded from remote", nil, "127.0.0.1:1000", "Forwarded: for=\"[2001:db8::1]:4711\"\r\n", 403},
 		{"Forwarded unknown", nil, "127.0.0.1:1000", "Forwarded: for=unknown\r\n", 403},
+		// nginx's common "proxy_set_header X-Real-IP $remote_addr", alone.
+		{"X-Real-IP from remote", nil, "127.0.0.1:1000", "X-Real-IP: 192.0.2.1\r\n", 403},
+		{"X-Real-IP from loopback", nil, "127.0.0.1:1000", "X-Real-IP: ::1\r\n", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
