@@ -48,8 +48,9 @@ func (m *Metrics) RequestStart(method []byte, https bool) Request {
 // RequestEnd counts r out of http.server.active_requests and records its
 // duration in http.server.request.duration with the protocol, the
 // response status (0 when none was sent), the ServeMux pattern that
-// matched ("" for none; http.route is its path) and errorType (low-cardinality, such as ErrorPanic; "" means the
-// status decides: a 5xx is an error, named by its code).
+// matched ("" for none; http.route is its path) and errorType
+// (low-cardinality, such as ErrorPanic; "" means the status decides: a
+// 5xx is an error, named by its code).
 func (m *Metrics) RequestEnd(r Request, proto Protocol, status int, route, errorType string) {
 	if m == nil {
 		return
