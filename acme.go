@@ -51,6 +51,10 @@ const (
 	ChallengeHTTP01 = "http-01"
 )
 
+// acmeALPN is the ALPN protocol of the CA's TLS-ALPN-01 validation
+// handshakes (RFC 8737), which offer it alone.
+const acmeALPN = acmez.ACMETLS1Protocol
+
 // ACME gets an HTTPS endpoint's certificates from an ACME CA (RFC 8555),
 // such as Let's Encrypt, instead of files: they are obtained when the
 // server starts, kept in Storage, renewed in the background before they
@@ -285,14 +289,10 @@ func (s *Server) acmeEndpoint(name string, h *HTTPS, protocols Protocols) (*tlsE
 	withACME := *h
 	withACME.ACME = nil
 	withACME.ServerCertificateSelector = m.getCertificate
+	withACME.acmeTLSALPN = m.tlsALPN
 	te, err := withACME.build(name, s.log.With(logging.Category(logevents.CategoryKestrel)), protocols)
 	if err != nil {
 		return nil, err
-	}
-	if m.tlsALPN && protocols.tcp() != 0 {
-		// The CA's TLS-ALPN-01 validation asks for this protocol alone;
-		// crypto/tls refuses a handshake without a protocol in common.
-		te.config.NextProtos = append(te.config.NextProtos, acmez.ACMETLS1Protocol)
 	}
 	te.acme = m
 	return te, nil

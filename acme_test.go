@@ -625,3 +625,61 @@ func TestACMEReload(t *testing.T) {
 		t.Errorf("got %q", body)
 	}
 }
+
+// TestACMETLSHandshakeCallback: an ACME endpoint with a
+// TLSHandshakeCallback gets its certificate through TLS-ALPN-01: the
+// CA's validation handshakes do not reach the callback, whose answer
+// (nil, or a configuration of its own) could not serve the challenge's
+// certificate; the clients' handshakes do.
+func TestACMETLSHandshakeCallback(t *testing.T) {
+	own, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		config *tls.Config // the callback's answer
+	}{
+		{"nil", nil},
+		{"own config", &tls.Config{Certificates: []tls.Certificate{*own}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := acmetest.Start(t, acmetest.Options{})
+			a := acmeOptions(p, t.TempDir())
+			a.Challenges = []string{ChallengeTLSALPN01}
+			var mu sync.Mutex
+			var offered [][]string
+			s := newACMEServer(t, p, nil, false, 0)
+			err := s.ListenEndpoint(Endpoint{URL: "https://127.0.0.1:0", Protocols: HTTP1AndHTTP2, HTTPS: &HTTPS{ACME: a,
+				TLSHandshakeCallback: func(hello *ClientHello) (*tls.Config, error) {
+					mu.Lock()
+					offered = append(offered, hello.SupportedProtos)
+					mu.Unlock()
+					return tc.config, nil
+				}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+			}
+			mu.Lock()
+			if len(offered) != 0 {
+				t.Errorf("the callback saw the CA's handshakes, offering %v", offered)
+			}
+			mu.Unlock()
+			if tc.config != nil {
+				return // the callback's certificate is served to clients
+			}
+			body, leaf := getVerified(t, s.addr("https://"), p.Roots(t), false)
+			if body != "hello over HTTP/2.0" || !slices.Contains(leaf.DNSNames, acmeTestDomain) {
+				t.Errorf("got %q with the certificate of %v", body, leaf.DNSNames)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(offered) != 1 {
+				t.Errorf("the callback saw %d client handshakes, want 1", len(offered))
+			}
+		})
+	}
+}

@@ -87,7 +87,9 @@ type HTTPS struct {
 	// callback runs within HandshakeTimeout: at the timeout the
 	// connection is closed and the ClientHelloInfo's Context is done,
 	// though the handshake is counted only once the callback returns.
-	// HTTP/3 handshakes do not call it.
+	// HTTP/3 handshakes do not call it, nor, with ACME, the CA's
+	// TLS-ALPN-01 validation handshakes (ALPN acme-tls/1 alone), which
+	// get the challenge's certificate.
 	TLSHandshakeCallback func(hello *ClientHello) (*tls.Config, error)
 
 	// ClientCertificateMode asks for client certificates; the zero value
@@ -137,6 +139,10 @@ type HTTPS struct {
 	// server's default (a configuration file endpoint that sets TLS
 	// options but no certificate).
 	defaultCertificate bool
+
+	// acmeTLSALPN: the certificates come from ACME, which answers the
+	// TLS-ALPN-01 challenge in this endpoint's handshakes (acme.go).
+	acmeTLSALPN bool
 
 	// origin is where these options come from when it is not the
 	// endpoint that uses them (Certificates:Default, with its file), for
@@ -248,6 +254,11 @@ func (te *tlsEndpoint) protocols(ep Protocols, serverName string) Protocols {
 func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsEndpoint, error) {
 	base := certs.DefaultConfig()
 	base.NextProtos = protocols.alpn()
+	if h.acmeTLSALPN && protocols.tcp() != 0 {
+		// The CA's TLS-ALPN-01 validation asks for this protocol alone;
+		// crypto/tls refuses a handshake without a protocol in common.
+		base.NextProtos = append(base.NextProtos, acmeALPN)
+	}
 	if h.MinVersion != 0 {
 		base.MinVersion = h.MinVersion
 	}
@@ -418,7 +429,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	}
 	te.config = base
 	if h.TLSHandshakeCallback != nil {
-		te.hello = newHelloHook(base, h.TLSHandshakeCallback)
+		te.hello = newHelloHook(base, h.TLSHandshakeCallback, h.acmeTLSALPN)
 		if te.tickets != nil {
 			// The hook's configuration is a copy of base: the keys of a
 			// changed file must reach it too, and its handshakes check

@@ -55,8 +55,12 @@ func (hh *helloHook) wrap(ctx context.Context, nc net.Conn) net.Conn {
 // newHelloHook builds the hook of callback over base, the endpoint's
 // configuration: a nil answer from the callback keeps base's choices (its
 // SNI entries, certificate and session ticket keys); a configuration
-// without NextProtos gets the endpoint's.
-func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, error)) *helloHook {
+// without NextProtos gets the endpoint's. With acmeChallenge (the
+// endpoint's certificates come from ACME, which answers TLS-ALPN-01), the
+// CA's validation handshakes, which offer the protocol acme-tls/1 alone,
+// keep base's configuration without calling the callback: only base
+// serves the challenge's certificate.
+func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, error), acmeChallenge bool) *helloHook {
 	config := base.Clone()
 	next := base.GetConfigForClient
 	alpn := base.NextProtos
@@ -70,6 +74,12 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 		if hc != nil {
 			hello.Raw, hello.ctx = hc.ClientHello(), hc.Context
 			defer hc.Stop()
+		}
+		if acmeChallenge && len(info.SupportedProtos) == 1 && info.SupportedProtos[0] == acmeALPN {
+			if next != nil {
+				return next(info)
+			}
+			return nil, nil
 		}
 		c, err := callHelloCallback(callback, hello)
 		if err != nil {
