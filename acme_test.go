@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -679,6 +680,95 @@ func TestACMETLSHandshakeCallback(t *testing.T) {
 			defer mu.Unlock()
 			if len(offered) != 1 {
 				t.Errorf("the callback saw %d client handshakes, want 1", len(offered))
+			}
+		})
+	}
+}
+
+// TestACMEStateWhileObtaining: while Start gets the ACME certificates,
+// the server is starting, not ready: its readiness check answers 503
+// (the HTTPS endpoint has no certificate to serve yet) until Start has
+// succeeded, and then 200.
+func TestACMEStateWhileObtaining(t *testing.T) {
+	// A CA that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, tc := range []struct {
+		name string
+		ca   func(t *testing.T) (*ACME, *acmetest.Pebble)
+	}{
+		{"pending", func(t *testing.T) (*ACME, *acmetest.Pebble) {
+			return &ACME{Domains: []string{acmeTestDomain}, AgreeToTerms: true, Storage: t.TempDir(), CA: "https://" + ln.Addr().String() + "/dir",
+				Challenges: []string{ChallengeHTTP01}}, nil
+		}},
+		{"obtained", func(t *testing.T) (*ACME, *acmetest.Pebble) {
+			p := acmetest.Start(t, acmetest.Options{})
+			a := acmeOptions(p, t.TempDir())
+			a.Challenges = []string{ChallengeHTTP01}
+			return a, p
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, p := tc.ca(t)
+			s := newACMEServer(t, p, a, true, HTTP1AndHTTP2)
+			s.Handler = s.ReadinessHandler()
+			started := make(chan error, 1)
+			go func() { started <- s.Start() }()
+			ready := func() (int, string) {
+				t.Helper()
+				resp, err := http.Get("http://" + s.addr("http://") + "/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, strings.TrimSpace(string(b))
+			}
+			if p == nil {
+				// Start is pending: the plain endpoint listens.
+				deadline := time.Now().Add(5 * time.Second)
+				for s.addr("http://") == "" && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(200 * time.Millisecond)
+				if st := s.State(); st != StateStarting {
+					t.Errorf("State while the certificate is obtained: %v, want starting", st)
+				}
+				if code, body := ready(); code != http.StatusServiceUnavailable || body != "starting" {
+					t.Errorf("readiness while the certificate is obtained: %d %q, want 503 starting", code, body)
+				}
+				s.Close()
+				if err := <-started; err == nil {
+					t.Error("Start succeeded")
+				}
+				return
+			}
+			if err := <-started; err != nil {
+				t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+			}
+			if st := s.State(); st != StateReady {
+				t.Errorf("State after Start: %v, want ready", st)
+			}
+			if code, body := ready(); code != http.StatusOK || body != "ready" {
+				t.Errorf("readiness after Start: %d %q, want 200 ready", code, body)
 			}
 		})
 	}

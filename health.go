@@ -16,8 +16,9 @@ import (
 type ServerState int32
 
 const (
-	// StateStarting: the server is not listening yet (neither Start nor
-	// Serve has succeeded).
+	// StateStarting: neither Start nor Serve has succeeded yet: the
+	// server is not listening, or Start is still getting the ACME
+	// certificates of its HTTPS endpoints.
 	StateStarting ServerState = iota
 	// StateReady: the server listens and serves.
 	StateReady

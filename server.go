@@ -479,6 +479,14 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
+	// Ready only now: while the ACME certificates are obtained, the
+	// endpoints listen (HTTP-01 is answered) but the HTTPS ones have no
+	// certificate to serve.
+	s.mu.Lock()
+	if s.state.CompareAndSwap(int32(StateStarting), int32(StateReady)) {
+		s.startedAt = time.Now()
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -547,9 +555,6 @@ func (s *Server) start() error {
 	}
 	s.listeners = append(s.listeners, bound...)
 	s.publishAltSvc()
-	if s.state.CompareAndSwap(int32(StateStarting), int32(StateReady)) {
-		s.startedAt = time.Now()
-	}
 	return nil
 }
 
