@@ -650,10 +650,15 @@ func (s *Server) startACME() error {
 	s.mu.Unlock()
 	// The managers of endpoints no longer served (Reload) stop; their
 	// certificates stay in storage.
+	var removed []*acmeManager
+	// Once they are stopped (the deferred calls below run first), and the
+	// others started.
+	defer func() { s.forgetExpiry(removed, s.acme.all()) }()
 	s.acme.mu.Lock()
 	for a, m := range s.acme.managers {
 		if _, served := tlsAddrs[m]; !served {
 			delete(s.acme.managers, a)
+			removed = append(removed, m)
 			defer m.stop()
 		}
 	}
@@ -673,6 +678,35 @@ func (s *Server) startACME() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// forgetExpiry drops from the metrics the expiry of the certificates of
+// the managers removed that none of those kept serves: they are no
+// longer served nor renewed, and an alert on their expiry would fire.
+func (s *Server) forgetExpiry(removed, kept []*acmeManager) {
+	if len(removed) == 0 {
+		return
+	}
+	served := map[string]bool{}
+	for _, m := range kept {
+		m.mu.Lock()
+		for d := range m.expiry {
+			served[d] = true
+		}
+		m.mu.Unlock()
+		for _, d := range m.opts.Domains {
+			served[d] = true
+		}
+	}
+	for _, m := range removed {
+		m.mu.Lock()
+		for d := range m.expiry {
+			if !served[d] {
+				s.metrics.ACMEForget(d)
+			}
+		}
+		m.mu.Unlock()
+	}
 }
 
 // acmeAddrs returns, for the listeners ls, the address of the first plain

@@ -773,3 +773,52 @@ func TestACMEStateWhileObtaining(t *testing.T) {
 		})
 	}
 }
+
+// TestACMEReloadRemovesHost: a Reload that removes the ACME endpoint
+// stops reporting its certificate's expiry, which is no longer served
+// nor renewed (an alert on the expiry would fire for it); a Reload that
+// keeps it keeps it.
+func TestACMEReloadRemovesHost(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appsettings.json")
+	parse := func(json string) *Config {
+		t.Helper()
+		c, err := ParseConfig([]byte(json), file, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	withACME := `{"Kestrel": {
+		"Acme": {"Domains": ["` + acmeTestDomain + `"], "AgreeToTerms": true, "Storage": "acme", "CA": "` + p.Directory + `",
+			"CARootsFile": "` + p.APIRootsFile + `", "Challenges": ["http-01"]},
+		"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}, "Https": {"Url": "https://127.0.0.1:0"}}}}`
+	reader, mp := metricstest.New()
+	s := newACMEServer(t, p, nil, false, 0)
+	s.MeterProvider = mp
+	if err := parse(withACME).Apply(s.Server); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	expiry := func() int {
+		return len(metricstest.Match(metricstest.Points(t, reader, "kestrel.acme.certificate.expiry"), map[string]string{"tls.server.name": acmeTestDomain}))
+	}
+	if n := expiry(); n != 1 {
+		t.Fatalf("%d expiry points before the Reload, want 1", n)
+	}
+	if err := s.Reload(parse(strings.Replace(withACME, `"Storage"`, `"Email": "ops@kestrel.test", "Storage"`, 1))); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if n := expiry(); n != 1 {
+		t.Errorf("%d expiry points after a Reload that keeps the host, want 1", n)
+	}
+	if err := s.Reload(parse(`{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if n := expiry(); n != 0 {
+		t.Errorf("%d expiry points after the ACME endpoint is removed, want 0", n)
+	}
+}

@@ -56,6 +56,17 @@ func (m *Metrics) ACMEExpiry(domain string, notAfter time.Time) {
 	m.acme.mu.Unlock()
 }
 
+// ACMEForget stops reporting the expiry of domain's certificate, no
+// longer served.
+func (m *Metrics) ACMEForget(domain string) {
+	if m == nil {
+		return
+	}
+	m.acme.mu.Lock()
+	delete(m.acme.expires, domain)
+	m.acme.mu.Unlock()
+}
+
 // ACMEResult counts an order for domain: a renewal when it succeeded, a
 // failure when it did not.
 func (m *Metrics) ACMEResult(domain string, renewal, failed bool) {
