@@ -822,3 +822,49 @@ func TestACMEReloadRemovesHost(t *testing.T) {
 		t.Errorf("%d expiry points after the ACME endpoint is removed, want 0", n)
 	}
 }
+
+// TestConfigACMEWithSni: an endpoint's Sni entries and a certificate from
+// ACME do not go together, and the errors say so rather than send the
+// user round in circles: an endpoint's own Certificate:Acme with Sni
+// entries is refused at its Sni key (the entries' own files were refused
+// at Start, after an entry without one was told to get one), and an
+// entry without a certificate is told that the default one comes from
+// ACME (Kestrel:Acme), not that there is none.
+func TestConfigACMEWithSni(t *testing.T) {
+	dir := t.TempDir()
+	const acme = `"Domains": ["a.example.com"], "AgreeToTerms": true, "Storage": "acme", "CA": "https://127.0.0.1:1/dir"`
+	for _, tc := range []struct {
+		name, json string
+		want       []string
+	}{
+		{"own Acme, entry with a file", `{"Kestrel": {"Endpoints": {"A": {"Url": "https://127.0.0.1:0",
+			"Certificate": {"Acme": {` + acme + `}}, "Sni": {"x.example.com": {"Certificate": {"Path": "x.pfx"}}}}}}}`,
+			[]string{"Kestrel:Endpoints:A:Sni", "ACME", "no Sni entries"}},
+		{"own Acme, entry without", `{"Kestrel": {"Endpoints": {"A": {"Url": "https://127.0.0.1:0",
+			"Certificate": {"Acme": {` + acme + `}}, "Sni": {"x.example.com": {"Protocols": "Http1"}}}}}}`,
+			[]string{"Kestrel:Endpoints:A:Sni", "ACME", "no Sni entries"}},
+		{"Kestrel:Acme, entry without", `{"Kestrel": {"Acme": {` + acme + `}, "Endpoints": {"A": {"Url": "https://127.0.0.1:0",
+			"Sni": {"x.example.com": {"Protocols": "Http1"}}}}}}`,
+			[]string{"Kestrel:Endpoints:A", `SNI entry "x.example.com" has no certificate`, "the default one comes from ACME"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tc.json), filepath.Join(dir, "appsettings.json"), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Server{Logger: discardLogger()}
+			if err = cfg.Apply(s); err == nil {
+				err = s.Start()
+				s.Close()
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -806,6 +806,9 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 		if cert.Path != "" || cert.KeyPath != "" {
 			return nil, c.keyErr(ckey, errors.New("Path and Acme both give the certificate; keep one"))
 		}
+		if len(e.Sni) > 0 {
+			return nil, c.keyErr(key+":Sni", errors.New("an endpoint whose certificate comes from ACME (Certificate:Acme) takes no Sni entries: ACME serves the names of its Domains; list the names there, or serve the Sni entries on another endpoint"))
+		}
 		if cert.DisableOcspStapling {
 			return nil, c.keyErr(ckey+":DisableOcspStapling", errors.New("applies to certificate files (Path); the OCSP responses of ACME certificates are stapled by the ACME manager; remove the key"))
 		}
@@ -868,8 +871,6 @@ func (c *Config) https(key string, cert *CertificateConfig, e EndpointConfig) (*
 				// certificate), as Kestrel's endpoint without a
 				// Certificate takes it.
 				h.defaultCertificate = true
-			case cert.Path == "":
-				return nil, c.missing(skey+":Certificate:Path", "the entry has no certificate, and the endpoint's comes from ACME, which serves its own host names; give the entry one")
 			}
 			if sni.ClientCertificateMode, sni.MinVersion, sni.MaxVersion, err = c.tlsOptions(skey, sc.ClientCertificateMode, sc.ClientCertificateMode, true, sc.SslProtocols); err != nil {
 				return nil, err

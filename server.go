@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -613,6 +614,13 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 		h := ep.opts.HTTPS
 		if h == nil || h.defaultCertificate {
 			def, ownSNI := def, h != nil && len(h.SNI) > 0
+			if ownSNI && def != nil && def.ACME != nil {
+				for _, host := range slices.Sorted(maps.Keys(h.SNI)) {
+					if e := h.SNI[host]; e.Certificate == nil && e.CertificateFile == "" {
+						return fmt.Errorf("kestrel: %s: SNI entry %q has no certificate, and the default one comes from ACME (Kestrel:Acme, Server.DefaultHTTPS), which serves the names of its Domains, not an SNI entry's; give the entry a certificate", name, host)
+					}
+				}
+			}
 			if def == nil {
 				var err error
 				if def, err = devCertificate(name); err != nil {
