@@ -310,9 +310,13 @@ func (s *Server) acmeManagerFor(name string, a *ACME) (*acmeManager, error) {
 		return nil, err
 	}
 	opts := *a
-	opts.Domains = slices.Clone(a.Domains)
-	for i, d := range opts.Domains {
-		opts.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
+	// Names that differ in case or a final dot are one domain: ordered
+	// once, rather than in turn behind its storage lock.
+	opts.Domains = make([]string, 0, len(a.Domains))
+	for _, d := range a.Domains {
+		if d = strings.ToLower(strings.TrimSuffix(d, ".")); !slices.Contains(opts.Domains, d) {
+			opts.Domains = append(opts.Domains, d)
+		}
 	}
 	dir, err := opts.storage()
 	if err != nil {

@@ -868,3 +868,31 @@ func TestConfigACMEWithSni(t *testing.T) {
 		})
 	}
 }
+
+// TestACMEDuplicateDomains: names that differ only in case or a final
+// dot are one domain: one certificate, one order, listed once, with no
+// wait on the storage lock the duplicates would take in turn.
+func TestACMEDuplicateDomains(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	a := acmeOptions(p, t.TempDir())
+	a.Domains = []string{acmeTestDomain, strings.ToUpper(acmeTestDomain), acmeTestDomain + "."}
+	s := newACMEServer(t, p, a, false, HTTP1AndHTTP2)
+	start := time.Now()
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	t.Logf("Start took %v", time.Since(start))
+	if n := p.Orders(); n != 1 {
+		t.Errorf("Pebble received %d orders, want 1", n)
+	}
+	pending := s.log.events("CertificatesPending")
+	if len(pending) != 1 || strings.Count(pending[0].msg, acmeTestDomain) != 1 {
+		t.Errorf("CertificatesPending: %v, want %s listed once", pending, acmeTestDomain)
+	}
+	if got := s.log.events("CertificateOrdering"); len(got) != 1 {
+		t.Errorf("%d CertificateOrdering events, want 1", len(got))
+	}
+	if !reflect.DeepEqual(a.Domains, []string{acmeTestDomain, strings.ToUpper(acmeTestDomain), acmeTestDomain + "."}) {
+		t.Errorf("the caller's Domains were changed: %v", a.Domains)
+	}
+}
