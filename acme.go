@@ -536,11 +536,21 @@ func (m *acmeManager) startDomain(domain string) error {
 	if err == nil {
 		_, err = m.magic.CacheManagedCertificate(m.ctx, domain)
 	}
+	if err != nil && strings.Contains(err.Error(), certmagicAccountError) {
+		dir, _ := m.opts.storage()
+		folder := filepath.Join(dir, "acme", certmagic.StorageKeys.Safe(m.issuer.IssuerKey()), "users")
+		return fmt.Errorf("kestrel: %s: getting the certificate of %s: the ACME account stored in %s cannot be used (%w): remove that folder to register a new account", m.name, domain, folder, err)
+	}
 	if err != nil {
 		return fmt.Errorf("kestrel: %s: getting the certificate of %s from the ACME CA %s: %w", m.name, domain, m.opts.ca(), acmeProblem(err))
 	}
 	return nil
 }
+
+// certmagicAccountError begins certmagic's error (not wrapped, so only
+// its text says so) when the stored ACME account cannot be loaded: a
+// missing one is made, one that cannot be read is this error.
+const certmagicAccountError = "getting ACME account: "
 
 // listenHost is the host certmagic tries to listen on for a socket bound
 // at a: empty (every interface) for an unspecified address.

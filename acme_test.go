@@ -896,3 +896,40 @@ func TestACMEDuplicateDomains(t *testing.T) {
 		t.Errorf("the caller's Domains were changed: %v", a.Domains)
 	}
 }
+
+// TestACMECorruptedAccount: a stored ACME account that cannot be read,
+// when a certificate is to be ordered, is a clear error at start that
+// names its folder to remove, as a corrupted certificate's is.
+func TestACMECorruptedAccount(t *testing.T) {
+	p := acmetest.Start(t, acmetest.Options{})
+	storage := t.TempDir()
+	s := newACMEServer(t, p, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+	}
+	s.Close()
+	var users string
+	filepath.WalkDir(storage, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == "users" {
+			users = path
+		}
+		if err == nil && !d.IsDir() && strings.Contains(path, string(filepath.Separator)+"users"+string(filepath.Separator)) {
+			os.WriteFile(path, []byte("garbage"), 0o600)
+		}
+		return nil
+	})
+	if users == "" {
+		t.Fatal("no account stored")
+	}
+	os.RemoveAll(filepath.Join(storage, "certificates")) // a new order, with the account
+	s = newACMEServer(t, p, acmeOptions(p, storage), false, HTTP1AndHTTP2)
+	err := s.Start()
+	if err == nil {
+		t.Fatal("Start succeeded with a corrupted account")
+	}
+	for _, w := range []string{"the ACME account stored in " + users, "cannot be used", "remove that folder"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
