@@ -493,7 +493,7 @@ func (m *acmeManager) noChallenge(tlsAddr, httpAddr *net.TCPAddr) error {
 		why = append(why, "TLS-ALPN-01 is not among ACME.Challenges")
 	}
 	if httpAllowed {
-		why = append(why, "HTTP-01 needs a plain http:// endpoint on TCP (port 80 for a public CA), and the server has none")
+		why = append(why, "HTTP-01 needs a plain http:// endpoint on TCP serving HTTP/1.1, which the CA speaks (port 80 for a public CA), and the server has none")
 	} else {
 		why = append(why, "HTTP-01 is not among ACME.Challenges")
 	}
@@ -724,7 +724,7 @@ func (s *Server) forgetExpiry(removed, kept []*acmeManager) {
 }
 
 // acmeAddrs returns, for the listeners ls, the address of the first plain
-// HTTP endpoint on TCP (nil: none), and for each ACME manager the TCP
+// HTTP endpoint on TCP that serves HTTP/1.1 (nil: none), and for each ACME manager the TCP
 // address (nil for HTTP/3 only or a Unix socket) and URL of its first
 // endpoint.
 func acmeAddrs(ls []*listener) (httpAddr *net.TCPAddr, tlsAddrs map[*acmeManager]*net.TCPAddr, urls map[*acmeManager]string) {
@@ -739,7 +739,8 @@ func acmeAddrs(ls []*listener) (httpAddr *net.TCPAddr, tlsAddrs map[*acmeManager
 			a, _ = l.sock.Addr().(*net.TCPAddr)
 		}
 		switch {
-		case l.tls == nil && l.ep.scheme == "http" && httpAddr == nil:
+		case l.tls == nil && l.ep.scheme == "http" && httpAddr == nil && l.ep.opts.Protocols.tcp()&HTTP1 != 0:
+			// The CA asks over HTTP/1.1: an HTTP/2-only endpoint refuses it.
 			httpAddr = a
 		case l.tls != nil && l.tls.acme != nil && tlsAddrs[l.tls.acme] == nil:
 			tlsAddrs[l.tls.acme] = a // nil for HTTP/3 only or a Unix socket: served, without TLS-ALPN-01

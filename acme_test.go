@@ -571,15 +571,25 @@ func TestACMENoChallenge(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		protocols  Protocols
+		plain      Protocols // of an http:// endpoint; 0: none
 		challenges []string
 		want       []string
 	}{
-		{"HTTP/3 only", HTTP3, nil, []string{"no ACME challenge can be answered", "https://127.0.0.1:0 does not", "add an http:// endpoint"}},
-		{"HTTP-01 without an http endpoint", HTTP1AndHTTP2, []string{ChallengeHTTP01}, []string{"TLS-ALPN-01 is not among ACME.Challenges", "the server has none", "add an http:// endpoint"}},
+		{"HTTP/3 only", HTTP3, 0, nil, []string{"no ACME challenge can be answered", "https://127.0.0.1:0 does not", "add an http:// endpoint"}},
+		{"HTTP-01 without an http endpoint", HTTP1AndHTTP2, 0, []string{ChallengeHTTP01}, []string{"TLS-ALPN-01 is not among ACME.Challenges", "the server has none", "add an http:// endpoint"}},
+		// The CA asks over HTTP/1.1, which an HTTP/2-only endpoint
+		// refuses.
+		{"HTTP-01 with an HTTP/2-only http endpoint", HTTP1AndHTTP2, HTTP2, []string{ChallengeHTTP01}, []string{"TLS-ALPN-01 is not among ACME.Challenges", "serving HTTP/1.1", "the server has none", "add an http:// endpoint"}},
+		{"HTTP/3 only, HTTP/2-only http endpoint", HTTP3, HTTP2, nil, []string{"no ACME challenge can be answered", "serving HTTP/1.1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &ACME{Domains: []string{acmeTestDomain}, AgreeToTerms: true, Storage: t.TempDir(), CA: "https://127.0.0.1:1/dir", Challenges: tc.challenges}
 			s := newACMEServer(t, nil, a, false, tc.protocols)
+			if tc.plain != 0 {
+				if err := s.ListenEndpoint(Endpoint{URL: "http://127.0.0.1:0", Protocols: tc.plain}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			err := s.Start()
 			if err == nil {
 				t.Fatal("Start succeeded")
