@@ -943,3 +943,52 @@ func TestACMECorruptedAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestACMEClientCertificateMode: an ACME endpoint that requires client
+// certificates gets its certificate through TLS-ALPN-01, over TLS 1.2
+// too, where the CA's validation, which has no client certificate, was
+// refused: the validation handshakes ask for none. Clients still must
+// send one.
+func TestACMEClientCertificateMode(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxVersion uint16
+	}{
+		{"TLS 1.2", tls.VersionTLS12},
+		{"TLS 1.3", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := acmetest.Start(t, acmetest.Options{})
+			a := acmeOptions(p, t.TempDir())
+			a.Challenges = []string{ChallengeTLSALPN01}
+			s := newACMEServer(t, p, nil, false, 0)
+			err := s.ListenEndpoint(Endpoint{URL: "https://127.0.0.1:0", Protocols: HTTP1AndHTTP2,
+				HTTPS: &HTTPS{ACME: a, ClientCertificateMode: RequireCertificate, MaxVersion: tc.maxVersion}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatalf("Start: %v\nPebble:\n%s", err, p.Log)
+			}
+			c, err := tls.Dial("tcp", s.addr("https://"), &tls.Config{RootCAs: p.Roots(t), ServerName: acmeTestDomain, NextProtos: []string{"h2"}})
+			if err == nil {
+				// TLS 1.3: the refusal comes with the first read.
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err = c.Read(make([]byte, 1))
+				c.Close()
+			}
+			if err == nil {
+				t.Error("a client without a certificate was served")
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !slices.ContainsFunc(s.log.events("AuthenticationFailed"), func(e event) bool {
+				return strings.Contains(e.attrs["Exception"], "didn't provide a certificate")
+			}) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no AuthenticationFailed event for the missing client certificate: %v", s.log.events("AuthenticationFailed"))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -427,6 +427,26 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 		}
 		te.tickets = tk
 	}
+	if h.acmeTLSALPN && base.ClientAuth != tls.NoClientCert {
+		// The CA's TLS-ALPN-01 validation has no client certificate to
+		// send: its handshakes ask for none (over TLS 1.2 the refusal
+		// would fail the validation). It gets only the challenge's
+		// certificate, and an application protocol it cannot speak HTTP
+		// over.
+		challenge := base.Clone()
+		challenge.ClientAuth = tls.NoClientCert
+		challenge.GetConfigForClient, challenge.VerifyPeerCertificate, challenge.VerifyConnection = nil, nil, nil
+		next := base.GetConfigForClient
+		base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmeALPN {
+				return challenge, nil
+			}
+			if next == nil {
+				return nil, nil
+			}
+			return next(hello)
+		}
+	}
 	te.config = base
 	if h.TLSHandshakeCallback != nil {
 		te.hello = newHelloHook(base, h.TLSHandshakeCallback, h.acmeTLSALPN)
