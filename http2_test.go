@@ -870,7 +870,7 @@ func TestHTTP1AndH2cOnOnePort(t *testing.T) {
 		}
 	}
 	// Protocols: HTTP1 on a cleartext endpoint refuses h2c; HTTP2 serves
-	// it and nothing else.
+	// it and answers HTTP/1.1 with Kestrel's 400.
 	for _, p := range []Protocols{HTTP1, HTTP2} {
 		srv := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })}
 		srv.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: p})
@@ -897,7 +897,10 @@ func TestHTTP1AndH2cOnOnePort(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if p == HTTP2 {
-				t.Errorf("HTTP/1.1 on an Http2 endpoint: %d %q, want the connection refused", resp.StatusCode, b)
+				// Kestrel's readable refusal (TestHTTP1RequestToHTTP2Endpoint).
+				if resp.StatusCode != http.StatusBadRequest || string(b) != "An HTTP/1.x request was sent to an HTTP/2 only endpoint." {
+					t.Errorf("HTTP/1.1 on an Http2 endpoint: %d %q, want Kestrel's 400", resp.StatusCode, b)
+				}
 			} else if string(b) != "HTTP/1.1" {
 				t.Errorf("HTTP/1.1 on an Http1 endpoint: %q", b)
 			}
