@@ -369,10 +369,8 @@ func (s *Server) acceptProxyHeader(st *connState, pol *proxyPolicy, nc net.Conn)
 	c, h, reason, err := readProxyHeader(pol, nc)
 	if err != nil {
 		st.reason.Set(reason)
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			logevents.General(s.log, slog.LevelDebug, "ProxyProtocolRefused",
-				`Connection id "`+st.id+`" refused: `+err.Error()+".",
-				slog.String("ConnectionId", st.id), slog.String("RemoteAddress", nc.RemoteAddr().String()))
+		if logevents.ProxyProtocolRefusedEvent.Enabled(s.log) {
+			logevents.ProxyProtocolRefused(s.log, st.id, nc.RemoteAddr().String(), err.Error())
 		}
 		return nil, nil, false
 	}

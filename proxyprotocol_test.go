@@ -402,8 +402,8 @@ func TestProxyProtocolRefused(t *testing.T) {
 			default:
 			}
 			e := rec.events("ProxyProtocolRefused")
-			if len(e) != 1 || e[0].level != slog.LevelDebug {
-				t.Fatalf("ProxyProtocolRefused events %+v, want one at Debug", e)
+			if len(e) != 1 || e[0].level != slog.LevelDebug || e[0].attrs["EventId"] != "1002" {
+				t.Fatalf("ProxyProtocolRefused events %+v, want one at Debug, id 1002", e)
 			}
 			for k, v := range e[0].attrs {
 				if strings.ContainsAny(v, "\r\n") || strings.Contains(v, "5.6.7.8") {

@@ -66,6 +66,7 @@ var (
 	ConnectionRejectedEvent           = Event{24, "ConnectionRejected", slog.LevelDebug, CategoryConnections}
 	ApplicationAbortedConnectionEvent = Event{34, "ApplicationAbortedConnection", slog.LevelInfo, CategoryConnections}
 	ConnectionsRejectedEvent          = Event{1001, "ConnectionsRejected", slog.LevelWarn, CategoryConnections}
+	ProxyProtocolRefusedEvent         = Event{1002, "ProxyProtocolRefused", slog.LevelDebug, CategoryConnections}
 
 	// HTTP/2 and HTTP/3 connection and stream errors.
 	Http2ConnectionErrorEvent  = Event{29, "Http2ConnectionError", slog.LevelDebug, CategoryHTTP2}
@@ -139,6 +140,15 @@ func (e *Event) Log(log *slog.Logger, msg string, attrs ...slog.Attr) {
 func General(log *slog.Logger, level slog.Level, name, msg string, attrs ...slog.Attr) {
 	e := Event{0, name, level, CategoryKestrel}
 	e.Log(log, msg, attrs...)
+}
+
+// ProxyProtocolRefused (this server's): Connection id "{ConnectionId}"
+// refused: {reason}. A connection on an endpoint with PROXY protocol
+// whose header was missing, malformed, late or from an untrusted source.
+func ProxyProtocolRefused(log *slog.Logger, id, remote, reason string) {
+	if e := &ProxyProtocolRefusedEvent; e.Enabled(log) {
+		e.Log(log, `Connection id "`+id+`" refused: `+reason+".", connID(id), slog.String("RemoteAddress", remote))
+	}
 }
 
 // PortsOverridenByUrls: Overriding HTTP_PORTS '{http}' and HTTPS_PORTS

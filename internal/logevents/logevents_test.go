@@ -60,6 +60,8 @@ func TestEvents(t *testing.T) {
 		{&ConnectionsRejectedEvent, func(l *slog.Logger) { ConnectionsRejected(l, 120, 100, 10*time.Second) },
 			"120 connection(s) rejected in the last 10s because the maximum number of concurrent connections (100) has been reached.",
 			map[string]string{"count": "120", "limit": "100", "interval": "10s"}},
+		{&ProxyProtocolRefusedEvent, func(l *slog.Logger) { ProxyProtocolRefused(l, "0HN1", "10.0.0.1:4000", "no PROXY header") },
+			`Connection id "0HN1" refused: no PROXY header.`, map[string]string{"ConnectionId": "0HN1", "RemoteAddress": "10.0.0.1:4000"}},
 		{&ApplicationAbortedConnectionEvent, func(l *slog.Logger) { ApplicationAbortedConnection(l, "0HN1", "0HN1:00000002") },
 			`Connection id "0HN1", Request id "0HN1:00000002": the application aborted the connection.`, map[string]string{"TraceIdentifier": "0HN1:00000002"}},
 		{&Http2ConnectionErrorEvent, func(l *slog.Logger) { ConnectionError(l, 2, "0HN1", "PROTOCOL_ERROR", "HEADERS on even stream 2") },
