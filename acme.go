@@ -446,9 +446,8 @@ func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 	if err := m.noChallenge(tlsAddr, httpAddr); err != nil {
 		return err
 	}
-	httpAllowed := len(m.opts.Challenges) == 0 || slices.Contains(m.opts.Challenges, ChallengeHTTP01)
 	tlsOK := m.tlsALPN && tlsAddr != nil
-	httpOK := httpAllowed && httpAddr != nil
+	httpOK := m.httpAllowed() && httpAddr != nil
 	// certmagic answers a challenge itself unless something listens on
 	// its port; pointing it at our own sockets lets it see that we do.
 	if tlsOK {
@@ -482,7 +481,7 @@ func (m *acmeManager) start(url string, tlsAddr, httpAddr *net.TCPAddr) error {
 // with its first endpoint at tlsAddr and the first plain HTTP endpoint at
 // httpAddr (nil: none on TCP).
 func (m *acmeManager) noChallenge(tlsAddr, httpAddr *net.TCPAddr) error {
-	httpAllowed := len(m.opts.Challenges) == 0 || slices.Contains(m.opts.Challenges, ChallengeHTTP01)
+	httpAllowed := m.httpAllowed()
 	if m.tlsALPN && tlsAddr != nil || httpAllowed && httpAddr != nil {
 		return nil
 	}
@@ -498,6 +497,11 @@ func (m *acmeManager) noChallenge(tlsAddr, httpAddr *net.TCPAddr) error {
 		why = append(why, "HTTP-01 is not among ACME.Challenges")
 	}
 	return fmt.Errorf("kestrel: %s: no ACME challenge can be answered: %s; add an http:// endpoint such as http://*:80, or allow %q", m.name, strings.Join(why, "; "), ChallengeTLSALPN01)
+}
+
+// httpAllowed reports whether the manager may answer HTTP-01.
+func (m *acmeManager) httpAllowed() bool {
+	return len(m.opts.Challenges) == 0 || slices.Contains(m.opts.Challenges, ChallengeHTTP01)
 }
 
 // startDomain loads the certificate of domain from storage, or obtains
@@ -724,9 +728,9 @@ func (s *Server) forgetExpiry(removed, kept []*acmeManager) {
 }
 
 // acmeAddrs returns, for the listeners ls, the address of the first plain
-// HTTP endpoint on TCP that serves HTTP/1.1 (nil: none), and for each ACME manager the TCP
-// address (nil for HTTP/3 only or a Unix socket) and URL of its first
-// endpoint.
+// HTTP endpoint on TCP that serves HTTP/1.1 (nil: none), and for each
+// ACME manager the TCP address (nil for HTTP/3 only or a Unix socket) and
+// URL of its first endpoint.
 func acmeAddrs(ls []*listener) (httpAddr *net.TCPAddr, tlsAddrs map[*acmeManager]*net.TCPAddr, urls map[*acmeManager]string) {
 	tlsAddrs = map[*acmeManager]*net.TCPAddr{}
 	urls = map[*acmeManager]string{}
