@@ -456,6 +456,16 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	if err := setBuffer(&base.MaxResponseBufferSize, l.MaxResponseBufferSize, "MaxResponseBufferSize"); err != nil {
 		return base, err
 	}
+	// Timeout.InfiniteTimeSpan is no timeout, as TimeSpan.MaxValue is;
+	// another negative time is an error.
+	if err := errors.Join(
+		c.infinite(&l.KeepAliveTimeout, "KeepAliveTimeout"),
+		c.infinite(&l.RequestHeadersTimeout, "RequestHeadersTimeout"),
+		c.infinite(&l.Http2.KeepAlivePingDelay, "Http2.KeepAlivePingDelay"),
+		c.infinite(&l.Http2.KeepAlivePingTimeout, "Http2.KeepAlivePingTimeout"),
+	); err != nil {
+		return base, err
+	}
 	// Kestrel requires these positive: 0 is an error, not the default.
 	err := errors.Join(
 		positive(c, &base.MaxRequestLineSize, l.MaxRequestLineSize, "MaxRequestLineSize"),
@@ -540,6 +550,28 @@ func positive[T int | uint32 | time.Duration](c *Config, dst *T, src *T, key str
 // maxTimeSpan is .NET's TimeSpan.MaxValue in Go's units, which appsettings
 // files use to turn a timeout off.
 const maxTimeSpan = 1<<63 - 1
+
+// infiniteTimeSpan is .NET's Timeout.InfiniteTimeSpan (-1 ms), which
+// Kestrel's timeouts also take for "none" (they store it as
+// TimeSpan.MaxValue).
+const infiniteTimeSpan = settings.Duration(-time.Millisecond)
+
+// infinite makes a timeout of the file's limits that is
+// Timeout.InfiniteTimeSpan TimeSpan.MaxValue, as Kestrel's setters do; any
+// other negative time is an error naming the key. *d is replaced, not
+// changed: it is the file's.
+func (c *Config) infinite(d **settings.Duration, key string) error {
+	switch v := *d; {
+	case v == nil || *v >= 0:
+		return nil
+	case *v == infiniteTimeSpan:
+		never := settings.Duration(maxTimeSpan)
+		*d = &never
+		return nil
+	default:
+		return c.limitsErr(fmt.Errorf("kestrel: Limits.%s is %v; use a positive time, or %q (Timeout.InfiniteTimeSpan) for none", key, time.Duration(*v), "-00:00:00.001"))
+	}
+}
 
 // Apply configures s: limits, the server header, the shutdown timeout,
 // the default certificate and the endpoints, in the file's order (they

@@ -101,6 +101,14 @@ func TestConfigZeroAndNullLimits(t *testing.T) {
 		{`"Http2": {"HeaderTableSize": 0}`, func(l Limits) bool { return l.Http2.HeaderTableSize == NoHeaderTable }, ""},
 		{`"Http2": {"KeepAlivePingDelay": "10675199.02:48:05.4775807"}`, func(l Limits) bool { return l.Http2.KeepAlivePingDelay == 0 }, ""}, // TimeSpan.MaxValue: no pings
 		{`"KeepAliveTimeout": "10675199.02:48:05.4775807"`, func(l Limits) bool { return l.KeepAliveTimeout == math.MaxInt64 }, ""},
+		// Timeout.InfiniteTimeSpan, which Kestrel's timeouts take for "none".
+		{`"KeepAliveTimeout": "-00:00:00.001"`, func(l Limits) bool { return l.KeepAliveTimeout == math.MaxInt64 }, ""},
+		{`"RequestHeadersTimeout": "-00:00:00.0010000"`, func(l Limits) bool { return l.RequestHeadersTimeout == math.MaxInt64 }, ""},
+		{`"Http2": {"KeepAlivePingDelay": "-00:00:00.001"}`, func(l Limits) bool { return l.Http2.KeepAlivePingDelay == 0 }, ""},
+		{`"Http2": {"KeepAlivePingTimeout": "-00:00:00.001"}`, func(l Limits) bool { return l.Http2.KeepAlivePingTimeout == math.MaxInt64 }, ""},
+		{`"KeepAliveTimeout": "-00:00:01"`, nil, `Kestrel:Limits:KeepAliveTimeout is -1s; use a positive time, or "-00:00:00.001" (Timeout.InfiniteTimeSpan) for none`},
+		{`"RequestHeadersTimeout": "-1ns"`, nil, `Kestrel:Limits:RequestHeadersTimeout is -1ns; use a positive time, or "-00:00:00.001" (Timeout.InfiniteTimeSpan) for none`},
+		{`"Http2": {"KeepAlivePingTimeout": "-00:00:02"}`, nil, `Kestrel:Limits:Http2:KeepAlivePingTimeout is -2s; use a positive time`},
 		{`"MaxRequestBufferSize": 0`, nil, "Kestrel:Limits:MaxRequestBufferSize is 0; use a positive number of bytes, or null for no limit"},
 		{`"MaxResponseBufferSize": 0`, nil, "Kestrel:Limits:MaxResponseBufferSize is 0; use a positive number of bytes, or null for no limit"},
 		{`"MaxRequestLineSize": 0`, nil, "Kestrel:Limits:MaxRequestLineSize is 0; use a positive number, or leave it out for the default"},
