@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/certs"
+	"github.com/kestrel-go/kestrel/internal/tlsconn"
 )
 
 // HTTPS configures TLS on an endpoint, as Kestrel's UseHttps does. The
@@ -116,7 +117,8 @@ type HTTPS struct {
 	// TLS 1.2 are refused.
 	MinVersion, MaxVersion uint16
 
-	// HandshakeTimeout bounds a TLS handshake; zero means 10 seconds.
+	// HandshakeTimeout bounds a TLS handshake; zero means 10 seconds. A
+	// negative one is an error.
 	HandshakeTimeout time.Duration
 
 	// SessionTicketKeyFiles, when set, are files of session ticket keys
@@ -264,6 +266,9 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	}
 	if h.MaxVersion != 0 {
 		base.MaxVersion = h.MaxVersion
+	}
+	if h.HandshakeTimeout < 0 {
+		return nil, fmt.Errorf("kestrel: %s: HTTPS.HandshakeTimeout is %v; use a positive duration, or 0 for the default (%v)", name, h.HandshakeTimeout, tlsconn.DefaultHandshakeTimeout)
 	}
 	if base.MinVersion < tls.VersionTLS12 {
 		return nil, fmt.Errorf("kestrel: %s: TLS versions before 1.2 are insecure and not supported", name)

@@ -1,8 +1,10 @@
 package kestrel
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 )
 
 // handshakeServers starts this server and net/http's with the same ECDSA
@@ -121,4 +125,63 @@ func BenchmarkTLSHandshake(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestTLSHandshakeTimeout: a client that connects and sends nothing, and
+// one that sends half a ClientHello, hold their MaxConcurrentConnections
+// slots (as in Kestrel, whose connection limit comes before the TLS
+// handshake) until HandshakeTimeout closes them; the slots are then free,
+// and the handshakes are measured with error.type timeout. A negative
+// HandshakeTimeout is an error naming it, not the default in disguise.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	cert, err := selfSignedCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{-time.Second, Unlimited} {
+		s := &Server{Logger: quietLogger}
+		err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{Certificate: cert, HandshakeTimeout: d}})
+		if err == nil {
+			err = s.Start()
+			s.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "HandshakeTimeout is "+d.String()) {
+			t.Errorf("HandshakeTimeout %v: error %v, want one naming HandshakeTimeout", d, err)
+		}
+	}
+
+	reader, mp := metricstest.New()
+	s := &Server{Logger: quietLogger, MeterProvider: mp, Limits: Limits{MaxConcurrentConnections: 2},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", HTTPS: &HTTPS{Certificate: cert, HandshakeTimeout: 300 * time.Millisecond}})
+	client := &tls.Config{InsecureSkipVerify: true}
+	silent, half := dial(t, addr), dial(t, addr)
+	half.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}) // a record of 512 bytes, 6 sent
+	start := time.Now()
+	waitMetric(t, reader, "kestrel.active_tls_handshakes", nil, 2)
+	if c, err := tls.Dial("tcp", addr, client); err == nil {
+		c.Close()
+		t.Fatal("a third connection was served while two handshakes held the limit of 2")
+	}
+	for _, c := range []net.Conn{silent, half} {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read %d, %v; want the connection closed", n, err)
+		}
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("closed after %v, before HandshakeTimeout (300ms)", d)
+	}
+	c, err := tls.Dial("tcp", addr, client)
+	if err != nil {
+		t.Fatalf("no connection served once the handshakes timed out: %v", err)
+	}
+	defer c.Close()
+	if err := rawGet(c, bufio.NewReader(c)); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, reader, "kestrel.tls_handshake.duration", map[string]string{"error.type": "timeout"}, 2)
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "tls_handshake_failed"}, 2)
+	waitMetric(t, reader, "kestrel.rejected_connections", nil, 1)
 }
