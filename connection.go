@@ -26,7 +26,8 @@ import (
 // order it happens (Kestrel's ConnectionDispatcher and KestrelConnection):
 //
 //  1. acceptLoop: the socket's accept loop (transport.Accept) takes a slot
-//     of MaxConcurrentConnections or refuses the connection (Reject), and
+//     of MaxConcurrentConnections (the socket's own count, as each of
+//     Kestrel's bindings has) or refuses the connection (Reject), and
 //     hands it, as an *accepted with its listener, to serveConn on a
 //     goroutine of its own.
 //  2. serveConn: startConn gives it an id, counts it and logs
@@ -49,7 +50,7 @@ import (
 // acceptLoop serves the connections sk accepts until it is closed.
 func (s *Server) acceptLoop(sk *socket) error {
 	sk.ctx = s.listenerContext(sk.Listener)
-	err := transport.Accept(sk, s.counter, s.log.With(logging.Category(logevents.CategoryKestrel)), acceptor{s})
+	err := transport.Accept(sk, sk.conns, s.log.With(logging.Category(logevents.CategoryKestrel)), acceptor{s})
 	if sk.stopped.Load() {
 		return ErrServerClosed
 	}

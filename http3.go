@@ -68,6 +68,11 @@ type udpSocket struct {
 	pc net.PacketConn
 	tr *quic.Transport
 
+	// conns counts its QUIC connections against MaxConcurrentConnections,
+	// apart from the TCP connections of the endpoint (Kestrel's QUIC
+	// binding has a connection limit of its own); set by openQUIC.
+	conns *transport.Counter
+
 	mu    sync.Mutex
 	cur   *quicListener // listening now
 	users int           // listeners whose connections have not all ended
@@ -251,10 +256,14 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 	ql.handshakeTimeout = timeout
 	ql.setLimits(l.h3cfg)
 	qconf := *ql.conf.Load()
+	if us.conns == nil {
+		us.conns = s.counter.Sibling()
+	}
+	conns := us.conns
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		// Over MaxConcurrentConnections, a connection is refused before
 		// its handshake (CONNECTION_REFUSED).
-		if max := s.counter.Max(); max > 0 && s.counter.Current() >= max {
+		if max := conns.Max(); max > 0 && conns.Current() >= max {
 			if ql.firstRefusal(info.RemoteAddr) {
 				s.rejectQUIC(us.pc.LocalAddr())
 			}
@@ -355,7 +364,7 @@ func (s *Server) acceptQUIC(ql *quicListener) {
 			}
 			return
 		}
-		slot := s.counter.Acquire()
+		slot := ql.sock.conns.Acquire()
 		if slot == nil {
 			s.rejectQUIC(qc.LocalAddr())
 			go qc.CloseWithError(quic.ApplicationErrorCode(http3ExcessiveLoad), "too many connections")

@@ -560,6 +560,16 @@ func TestHTTP3ConnectionLimit(t *testing.T) {
 	reader, mp := metricstest.New()
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	_, addr := h3Server(t, &Server{Handler: ok, MeterProvider: mp, Limits: Limits{MaxConcurrentConnections: 1}}, HTTP1AndHTTP2AndHTTP3)
+	// As in Kestrel, QUIC connections are counted apart from the TCP
+	// connections of their endpoint.
+	tcp, err := tls.Dial("tcp", addr, testClientTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	if err := rawGet(tcp, bufio.NewReader(tcp)); err != nil {
+		t.Fatal(err)
+	}
 	first := &http3.Transport{TLSClientConfig: testClientTLS(t)}
 	defer first.Close()
 	resp, err := first.RoundTrip(mustRequest("GET", "https://"+addr+"/"))

@@ -80,9 +80,11 @@ func (r DataRate) check(name string) error {
 // Limits bounds what one client can make the server hold or wait for.
 // The zero value of every field means Kestrel's default for it.
 type Limits struct {
-	// MaxConcurrentConnections is the number of connections served at once.
-	// A connection accepted beyond it is closed at once, without a
-	// response. Zero (the default) means unlimited.
+	// MaxConcurrentConnections is the number of connections served at once
+	// on each endpoint, as in Kestrel: each socket (TCP or Unix, and an
+	// endpoint's UDP socket for HTTP/3) counts its own connections. A
+	// connection accepted beyond it is closed at once, without a response.
+	// Zero (the default) means unlimited.
 	MaxConcurrentConnections int64
 
 	// MaxRequestBodySize is the largest request body, in bytes, that a
@@ -165,7 +167,8 @@ type Limits struct {
 //
 // The general limits apply to HTTP/3 too: MaxRequestBodySize, the minimum
 // data rates and the request header limits per request;
-// MaxConcurrentConnections counts QUIC connections; KeepAliveTimeout is
+// MaxConcurrentConnections counts an endpoint's QUIC connections apart
+// from its TCP connections; KeepAliveTimeout is
 // how long a connection without requests stays open, and QUIC's idle
 // timeout; RequestHeadersTimeout bounds the wait for a request stream's
 // HEADERS frame; MaxRequestBufferSize bounds a request stream's QUIC

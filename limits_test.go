@@ -374,3 +374,39 @@ func TestKestrelDefaults(t *testing.T) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestMaxConcurrentConnectionsPerEndpoint: as in Kestrel, whose connection
+// limit is a middleware of each endpoint's binding, MaxConcurrentConnections
+// counts the connections of each endpoint apart: a flood on one port does
+// not lock another (a health or admin endpoint) out.
+func TestMaxConcurrentConnectionsPerEndpoint(t *testing.T) {
+	t.Parallel()
+	s := &Server{Logger: quietLogger, Limits: Limits{MaxConcurrentConnections: 1}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	for range 2 {
+		if err := s.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a, b := strings.TrimPrefix(s.Addresses()[0], "http://"), strings.TrimPrefix(s.Addresses()[1], "http://")
+	get := func(addr string) error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return rawGet(c, bufio.NewReader(c))
+	}
+	if err := get(a); err != nil {
+		t.Fatalf("the first connection on %s: %v", a, err)
+	}
+	if err := get(b); err != nil {
+		t.Errorf("the first connection on %s, while %s has one: %v", b, a, err)
+	}
+	if err := get(a); err == nil {
+		t.Errorf("a second connection on %s was served over the limit of 1", a)
+	}
+}

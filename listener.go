@@ -14,6 +14,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/http2"
 	"github.com/kestrel-go/kestrel/internal/http3"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // socket is a bound listening socket and its accept loop. The endpoint it
@@ -24,6 +25,12 @@ type socket struct {
 	systemd bool            // passed by systemd socket activation
 	stopped atomic.Bool     // closed on purpose: its accept loop ends quietly
 	done    chan struct{}   // closed when its accept loop has ended; nil until it starts
+
+	// conns counts its connections against MaxConcurrentConnections (a
+	// sibling of Server.counter): as Kestrel's limit is a middleware of
+	// each binding, each socket has a count of its own, which it keeps
+	// when a reload hands it to another listener.
+	conns *transport.Counter
 
 	mu sync.Mutex
 	l  *listener // the endpoint served now

@@ -176,7 +176,7 @@ type Server struct {
 	metrics   *metrics.Metrics            // nil: none
 	altSvc    atomic.Pointer[altSvcTable] // the Alt-Svc values of the endpoints that serve HTTP/3
 	rejected  logevents.Tally             // connections refused by the limit, for the summary
-	counter   *transport.Counter          // MaxConcurrentConnections
+	counter   *transport.Counter          // MaxConcurrentConnections: its siblings count each socket's connections
 	upgrades  *transport.Counter          // MaxConcurrentUpgradedConnections
 	parker    *transport.Parker           // nil where there is none
 	workers   *workers.Pool               // the goroutines of HTTP/2 and HTTP/3 streams
@@ -870,6 +870,9 @@ func (s *Server) open(l *listener) (prev *listener) {
 	sk := l.sock
 	if sk == nil {
 		return prev
+	}
+	if sk.conns == nil {
+		sk.conns = s.counter.Sibling()
 	}
 	sk.mu.Lock()
 	if sk.l != nil {

@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// Counter counts connections against an optional maximum. Its zero value
-// counts without a limit.
+// Counter counts connections against an optional maximum, which the
+// counters made by its Sibling method share. Its zero value counts without
+// a limit.
 type Counter struct {
-	max     atomic.Int64 // <= 0: unlimited; NoneAdmitted: none
+	max     *atomic.Int64 // <= 0: unlimited; NoneAdmitted: none; nil: unlimited
 	current atomic.Int64
 }
 
@@ -23,21 +24,27 @@ const NoneAdmitted = -2
 // NewCounter returns a counter that admits at most max connections at once;
 // max <= 0 means unlimited, except NoneAdmitted.
 func NewCounter(max int64) *Counter {
-	c := &Counter{}
+	c := &Counter{max: new(atomic.Int64)}
 	c.max.Store(max)
 	return c
 }
 
-// SetMax changes the maximum; <= 0 means unlimited. The connections counted
-// in stay counted: a lower maximum admits no new connection until enough
-// of them have ended.
+// Sibling returns a counter with a count of its own under c's maximum: a
+// SetMax on either applies to both (the limit is the server's, each
+// endpoint counts its own connections).
+func (c *Counter) Sibling() *Counter { return &Counter{max: c.max} }
+
+// SetMax changes the maximum, for c and its siblings; <= 0 means
+// unlimited. The connections counted in stay counted: a lower maximum
+// admits no new connection until enough of them have ended. c must not
+// be the zero Counter.
 func (c *Counter) SetMax(max int64) { c.max.Store(max) }
 
 // TryAcquire counts one connection in, or reports false when the maximum is
 // reached.
 func (c *Counter) TryAcquire() bool {
 	n := c.current.Add(1)
-	if max := c.max.Load(); max > 0 && n > max || max == NoneAdmitted {
+	if max := c.Max(); max > 0 && n > max || max == NoneAdmitted {
 		c.current.Add(-1)
 		return false
 	}
@@ -122,4 +129,9 @@ func Accept(l net.Listener, counter *Counter, log *slog.Logger, h Handler) error
 }
 
 // Max is the counter's maximum; <= 0 means unlimited.
-func (c *Counter) Max() int64 { return c.max.Load() }
+func (c *Counter) Max() int64 {
+	if c.max == nil {
+		return 0
+	}
+	return c.max.Load()
+}
