@@ -73,7 +73,12 @@ func (h *handler) console(b []byte, e *entry) []byte {
 		b = append(b, shortLevel(e.level)...)
 	}
 	b = append(b, ": "...)
-	b = append(b, e.category...)
+	if hasBreak(e.category) {
+		// A category is a name; one that could break the line is quoted.
+		b = strconv.AppendQuote(b, e.category)
+	} else {
+		b = append(b, e.category...)
+	}
 	b = append(b, '[')
 	b = strconv.AppendInt(b, e.eventID, 10)
 	b = append(b, ']')
@@ -87,15 +92,7 @@ func (h *handler) console(b []byte, e *entry) []byte {
 	}
 	if e.eventName == "" {
 		for _, f := range e.fields {
-			b = append(b, ' ')
-			b = append(b, f.key...)
-			b = append(b, '=')
-			s := consoleValue(f.val)
-			if needsQuote(s) {
-				b = strconv.AppendQuote(b, s)
-			} else {
-				b = append(b, s...)
-			}
+			b = appendKeyValue(b, f.key, consoleValue(f.val))
 		}
 	}
 	if e.exception != "" {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // handler is what the console and JSON handlers share: the options, the
@@ -173,14 +176,43 @@ func (h *handler) appendTime(b []byte, t time.Time) []byte {
 	return t.AppendFormat(b, h.opts.TimestampFormat)
 }
 
-// needsQuote reports whether a console value must be quoted to be read
-// back: it is empty or holds spaces, quotes, '=' or control characters.
+// needsQuote reports whether a console or text key or value must be
+// quoted to be read back, and to keep its entry on its lines: it is empty
+// or holds spaces, quotes, '=', invalid UTF-8, or a character that is not
+// printable (control characters, and line and paragraph separators), as
+// slog's TextHandler decides.
 func needsQuote(s string) bool {
 	if s == "" {
 		return true
 	}
 	for _, r := range s {
-		if r <= ' ' || r == '"' || r == '=' || r == 0x7f || r == '\ufffd' {
+		if r <= ' ' || r == '"' || r == '=' || r == utf8.RuneError || r >= utf8.RuneSelf && (unicode.IsSpace(r) || !unicode.IsPrint(r)) || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// appendKeyValue appends " key=value", each quoted if it needs to be.
+func appendKeyValue(b []byte, key, val string) []byte {
+	b = append(b, ' ')
+	b = appendMaybeQuoted(b, key)
+	b = append(b, '=')
+	return appendMaybeQuoted(b, val)
+}
+
+func appendMaybeQuoted(b []byte, s string) []byte {
+	if needsQuote(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+// hasBreak reports whether s holds a character that could end or
+// disguise a line: one that is not printable, or invalid UTF-8.
+func hasBreak(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
 			return true
 		}
 	}

@@ -71,10 +71,10 @@ func (h *handler) text(b []byte, e *entry) []byte {
 	b = append(b, ' ')
 	b = indentTab(b, e.message)
 	for _, f := range e.fields {
-		b = appendTextField(b, f.key, consoleValue(f.val))
+		b = appendKeyValue(b, f.key, consoleValue(f.val))
 	}
 	if e.eventName != "" {
-		b = appendTextField(b, EventNameKey, e.eventName)
+		b = appendKeyValue(b, EventNameKey, e.eventName)
 	}
 	if e.eventName != "" || e.eventID != 0 {
 		b = append(b, ' ')
@@ -85,7 +85,7 @@ func (h *handler) text(b []byte, e *entry) []byte {
 	// e.category is DefaultCategory or Options.Category for a record
 	// without one; only the latter is shown.
 	if e.category != DefaultCategory || h.opts.Category != "" {
-		b = appendTextField(b, CategoryKey, e.category)
+		b = appendKeyValue(b, CategoryKey, e.category)
 	}
 	if e.exception != "" {
 		for _, line := range strings.Split(strings.TrimRight(e.exception, "\n"), "\n") {
@@ -94,16 +94,6 @@ func (h *handler) text(b []byte, e *entry) []byte {
 		}
 	}
 	return append(b, '\n')
-}
-
-func appendTextField(b []byte, key, val string) []byte {
-	b = append(b, ' ')
-	b = append(b, key...)
-	b = append(b, '=')
-	if needsQuote(val) {
-		return strconv.AppendQuote(b, val)
-	}
-	return append(b, val...)
 }
 
 // indentTab appends s with a tab at the start of each line after the
