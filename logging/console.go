@@ -111,7 +111,7 @@ func (h *handler) console(b []byte, e *entry) []byte {
 func consoleValue(v slog.Value) string {
 	if v.Kind() == slog.KindAny {
 		if err, ok := v.Any().(error); ok {
-			return err.Error()
+			return errorString(err)
 		}
 	}
 	return v.String()

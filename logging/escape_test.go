@@ -80,3 +80,41 @@ func TestCategoryCannotSplitAnEntry(t *testing.T) {
 		t.Errorf("%q", b.String())
 	}
 }
+
+type nilSafeless struct{ msg string }
+
+func (e *nilSafeless) Error() string { return e.msg }
+
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("marshal") }
+func (panicky) String() string               { panic("string") }
+
+// TestValuesThatPanic checks that a value whose Error, String or
+// MarshalJSON method panics (most often a nil pointer in an error
+// interface) is logged as slog's handlers log it ("<nil>", "!PANIC: ...", or fmt's
+// "%!v(PANIC=...)"),
+// instead of crashing the program that logs it.
+func TestValuesThatPanic(t *testing.T) {
+	var nilErr *nilSafeless
+	for _, h := range []struct {
+		name string
+		new  func(*bytes.Buffer) slog.Handler
+		want string
+	}{
+		{"console", func(b *bytes.Buffer) slog.Handler { return NewConsoleHandler(b, nil) },
+			"info: Application[0]\n      m err=<nil> p=\"%!v(PANIC=String method: string)\" ok=1\n"},
+		{"text", func(b *bytes.Buffer) slog.Handler { return NewTextHandler(b, nil) },
+			"INFO m err=<nil> p=\"%!v(PANIC=String method: string)\" ok=1\n"},
+		{"json", func(b *bytes.Buffer) slog.Handler { return NewJSONHandler(b, nil) },
+			`{"EventId":0,"LogLevel":"Information","Category":"Application","Message":"m","State":{"err":"<nil>","p":"!PANIC: marshal","ok":1}}` + "\n"},
+	} {
+		t.Run(h.name, func(t *testing.T) {
+			var b bytes.Buffer
+			slog.New(h.new(&b)).Info("m", "err", error(nilErr), "p", panicky{}, "ok", 1)
+			if got := b.String(); got != h.want {
+				t.Errorf("got\n%q\nwant\n%q", got, h.want)
+			}
+		})
+	}
+}

@@ -2,8 +2,10 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +168,26 @@ func (h *handler) withGroup(name string) *handler {
 	c := *h
 	c.prefix = h.prefix + name + "."
 	return &c
+}
+
+// errorString is err.Error(), or what slog's handlers write when it
+// panics: "<nil>" for a nil pointer (an Error method that does not guard
+// against a nil receiver), "!PANIC: " and the panic value otherwise.
+func errorString(err error) (s string) {
+	defer func() {
+		if r := recover(); r != nil {
+			s = string(panicText(err, r))
+		}
+	}()
+	return err.Error()
+}
+
+// panicText is what replaces a value v whose method panicked with r.
+func panicText(v any, r any) panicked {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return "<nil>"
+	}
+	return panicked(fmt.Sprintf("!PANIC: %v", r))
 }
 
 // appendTime appends the entry's timestamp in the configured layout.

@@ -117,12 +117,30 @@ func appendJSONValue(b []byte, v slog.Value) []byte {
 	}
 	a := v.Any()
 	if err, ok := a.(error); ok {
-		return appendJSONString(b, err.Error())
+		return appendJSONString(b, errorString(err))
 	}
-	if js, err := json.Marshal(a); err == nil {
+	if js, err := marshalJSON(a); err == nil {
 		return append(b, js...)
+	} else if p, ok := err.(panicked); ok {
+		return appendJSONString(b, string(p))
 	}
 	return appendJSONString(b, fmt.Sprint(a))
+}
+
+// panicked is the text that replaces a value whose method panicked.
+type panicked string
+
+func (p panicked) Error() string { return string(p) }
+
+// marshalJSON is json.Marshal, with a panic of the value's MarshalJSON
+// (or MarshalText) method returned as a panicked error.
+func marshalJSON(a any) (js []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			js, err = nil, panicText(a, r)
+		}
+	}()
+	return json.Marshal(a)
 }
 
 func appendJSONString(b []byte, s string) []byte {
