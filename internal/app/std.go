@@ -245,9 +245,10 @@ var plainPathChar = func() (t [256]bool) {
 	return t
 }()
 
-// simpleURL parses an origin-form target whose path needs no unescaping,
-// the common case, into u, as url.ParseRequestURI would; it reports false,
-// leaving u as it was, for any other target.
+// simpleURL parses an origin-form target whose path needs no unescaping
+// and whose query has no control byte, the common case, into u, as
+// url.ParseRequestURI would; it reports false, leaving u as it was, for
+// any other target.
 func simpleURL(target string, u *url.URL) bool {
 	if len(target) == 0 || target[0] != '/' {
 		return false
@@ -258,8 +259,12 @@ func simpleURL(target string, u *url.URL) bool {
 			return false
 		}
 	}
-	if strings.IndexByte(query, '#') >= 0 {
-		return false
+	for i := range len(query) {
+		// A fragment, or a control byte (which an HTTP/2 or HTTP/3 :path
+		// can carry), that url.ParseRequestURI refuses.
+		if c := query[i]; c == '#' || c < ' ' || c == 0x7f {
+			return false
+		}
 	}
 	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
 	return true
