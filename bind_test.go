@@ -42,7 +42,8 @@ func TestHostNameBindsEveryInterface(t *testing.T) {
 		warn bool
 	}{
 		{"http://300.1.1.1:0", true},
-		{"http://127.0.0.01:0", true},
+		{"http://127.0.0.01:0", false}, // 127.0.0.1, as .NET's IPAddress.TryParse reads it
+		{"http://127.1:0", false},
 		{"http://example.invalid:0", true},
 		{"http://*:0", false},
 		{"http://+:0", false},

@@ -400,7 +400,9 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 }
 
 // tcpEndpoints applies Kestrel's host rules: localhost binds both
-// loopbacks, an IP literal binds itself, anything else binds every address.
+// loopbacks, an IP literal binds itself (IPv4 in any form .NET's
+// IPAddress.TryParse takes, such as 127.1), anything else binds every
+// address.
 func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error) {
 	p := strconv.Itoa(port)
 	base := endpoint{url: raw, scheme: scheme, port: port}
@@ -414,7 +416,14 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 		return []endpoint{v4, v6}, nil
 	}
 	ep := base
-	switch ip, err := netip.ParseAddr(host); {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		// 127.1, 0x7f000001: an IPv4 address to Kestrel, as to inet_aton.
+		if a, ok := shortIPv4(host); ok {
+			ip, err = a, nil
+		}
+	}
+	switch {
 	case err == nil && ip.Unmap().Is4():
 		// An IPv4 address, or one mapped into IPv6 (::ffff:127.0.0.1),
 		// which only IPv4 clients can reach.
@@ -514,4 +523,45 @@ func maxUnixPath() int {
 		return 107
 	}
 	return 103
+}
+
+// shortIPv4 parses the IPv4 forms other than the dotted quad that .NET's
+// IPAddress.TryParse (and so Kestrel), like inet_aton, takes: one to four
+// parts, each decimal, octal (a leading 0) or hexadecimal (0x), the last
+// filling the bytes left, as in 127.1, 0x7f.0.0.1 or 2130706433.
+func shortIPv4(s string) (netip.Addr, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var v uint64
+	for i, p := range parts {
+		base := 10
+		switch {
+		case len(p) > 2 && (p[:2] == "0x" || p[:2] == "0X"):
+			base, p = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, p = 8, p[1:]
+		}
+		if p == "" || p[0] == '+' || p[0] == '-' {
+			return netip.Addr{}, false
+		}
+		n, err := strconv.ParseUint(p, base, 32)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		if last := i == len(parts)-1; !last {
+			if n > 0xff {
+				return netip.Addr{}, false
+			}
+			v = v<<8 | n
+		} else {
+			bits := 8 * (4 - i)
+			if n >= 1<<bits {
+				return netip.Addr{}, false
+			}
+			v = v<<bits | n
+		}
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
