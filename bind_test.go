@@ -185,6 +185,15 @@ func TestURLEdges(t *testing.T) {
 		{url: "http://127.0.0.1:1;http://127.0.0.1:2", err: "one URL per endpoint"},
 		{url: "unix:/" + strings.Repeat("a", maxUnixPath()), err: fmt.Sprintf("a Unix socket path has at most %d bytes here, and this one has %d", maxUnixPath(), maxUnixPath()+1)},
 		{url: "unix:/" + strings.Repeat("a", maxUnixPath()-1), network: "unix", address: "/" + strings.Repeat("a", maxUnixPath()-1)},
+		// A ':' ends the socket's path, as in Kestrel; what follows is a
+		// path base.
+		{url: "http://unix:/run/app.sock:", network: "unix", address: "/run/app.sock"},
+		{url: "https://unix:/run/app.sock:/", network: "unix", address: "/run/app.sock"},
+		{url: "unix:/run/app.sock:", network: "unix", address: "/run/app.sock"},
+		{url: "http://unix:/run/app.sock:/api", err: "a path base is not supported"},
+		{url: "http://unix:/run/a:b.sock", err: "a path base is not supported"},
+		{url: "http://unix:/run/", err: "a Unix socket path names a file"},
+		{url: "unix:/", err: "a Unix socket path names a file"},
 	} {
 		eps, err := parseURL(tc.url)
 		switch {

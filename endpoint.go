@@ -325,7 +325,7 @@ func parseURL(raw string) ([]endpoint, error) {
 		return nil, fmt.Errorf("kestrel: URL %q: one URL per endpoint; give each URL an endpoint of its own", raw)
 	}
 	if path, ok := cutPrefixFold(raw, "unix:"); ok {
-		return unixEndpoint(path, "http", raw)
+		return unixURL(path, "http", raw)
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -338,7 +338,7 @@ func parseURL(raw string) ([]endpoint, error) {
 		return nil, fmt.Errorf("kestrel: URL %q: unsupported scheme %q (use http:// or https://)", raw, scheme)
 	}
 	if path, ok := cutPrefixFold(rest, "unix:"); ok {
-		return unixEndpoint(path, scheme, raw)
+		return unixURL(path, scheme, raw)
 	}
 	hostport, path, _ := strings.Cut(rest, "/")
 	if path != "" {
@@ -442,9 +442,26 @@ func tcpEndpoints(scheme, host string, port int, raw string) ([]endpoint, error)
 	return []endpoint{ep}, nil
 }
 
+// unixURL resolves the path of a unix: URL. As in Kestrel, a ':' after
+// the first character ends the path, and what follows is a path base:
+// "http://unix:/run/app.sock:" and "...:/" are /run/app.sock.
+func unixURL(rest, scheme, raw string) ([]endpoint, error) {
+	path := rest
+	if i := strings.IndexByte(rest[min(1, len(rest)):], ':'); i >= 0 {
+		path = rest[:i+1]
+		if base := rest[i+2:]; base != "" && base != "/" {
+			return nil, fmt.Errorf("kestrel: URL %q: a ':' ends a Unix socket's path, as in Kestrel, and what follows it (%q) would be a path base: a path base is not supported (ListenUnix takes a path with ':')", raw, base)
+		}
+	}
+	return unixEndpoint(path, scheme, raw)
+}
+
 func unixEndpoint(path, scheme, raw string) ([]endpoint, error) {
 	if path == "" || !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path must be absolute, as in unix:/run/app.sock", raw)
+	}
+	if strings.HasSuffix(path, "/") {
+		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path names a file, as in unix:/run/app.sock, not a directory", raw)
 	}
 	if max := maxUnixPath(); len(path) > max {
 		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path has at most %d bytes here, and this one has %d; use a shorter one, such as /run/app/app.sock", raw, max, len(path))

@@ -136,8 +136,8 @@ func FuzzParseURL(f *testing.F) {
 		"http://localhost:65535", "http://localhost:65536", "http://127.0.0.1:0", "http://localhost:-1", "http://localhost:+80",
 		"http://localhost:5000/", "http://localhost:5000/app", "http://localhost:5000//", "http://localhost:5000?x",
 		"http://localhost:", "http://:5000", "http://", "http:///", "http://::1:80", "ftp://localhost",
-		"http://unix:/run/app.sock", "https://unix:/run/app.sock",
-		"unix:/run/app.sock", "http://unix:relative",
+		"http://unix:/run/app.sock", "https://unix:/run/app.sock", "http://unix:/run/app.sock:", "http://unix:/run/app.sock:/",
+		"http://unix:/run/app.sock:5000/x", "http://unix:/", "http://unix:/tmp/", "unix:/run/app.sock", "http://unix:relative",
 		"http://localhost:5000,http://localhost:5001", "http://a b:80", "http://u@h:80", "http://h:80#f", "http://[::1]x:80",
 	} {
 		f.Add(s)
