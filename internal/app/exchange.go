@@ -148,6 +148,7 @@ type Exchange struct {
 	userDate    bool
 	userServer  bool
 	connClose   bool // the handler set Connection: close
+	connUpgrade bool // the handler's Connection named "upgrade" (beside an Upgrade header: RFC 9110, 7.8)
 	isHead      bool
 	hijacked    bool
 	upgrading   bool          // the protocol is taking the connection over (a 101 it sends is followed by the new protocol)
@@ -198,6 +199,7 @@ func (ex *Exchange) Start() {
 	ex.userDate = false
 	ex.userServer = false
 	ex.connClose = false
+	ex.connUpgrade = false
 	ex.isHead = string(ex.Req.Method.Of(ex.Req.Buf)) == "HEAD"
 	ex.hijacked = false
 	ex.upgrading = false
@@ -485,6 +487,11 @@ func (ex *Exchange) UserServer() bool { return ex.userServer }
 // ConnectionClose reports whether the handler set "Connection: close".
 func (ex *Exchange) ConnectionClose() bool { return ex.connClose }
 
+// ConnectionUpgrade reports whether the handler's Connection header named
+// "upgrade", as a response with an Upgrade header (a 426) must send it:
+// HTTP/1.1 writes it in its own Connection header.
+func (ex *Exchange) ConnectionUpgrade() bool { return ex.connUpgrade }
+
 // Streaming reports whether the handler asked for a body of unknown
 // length (Transfer-Encoding, or trailers), even if it fits the buffer.
 func (ex *Exchange) Streaming() bool { return ex.streaming }
@@ -582,6 +589,9 @@ func (ex *Exchange) special(name, value string) bool {
 			if httpsyntax.HasToken([]byte(value), "close") {
 				ex.connClose = true
 			}
+			if httpsyntax.HasToken([]byte(value), "upgrade") {
+				ex.connUpgrade = true
+			}
 			return true
 		}
 	case 14:
@@ -612,6 +622,8 @@ func (ex *Exchange) DelHeader(name string) {
 		ex.userDate = false
 	case httpsyntax.EqualFold(name, "server"):
 		ex.userServer = false
+	case httpsyntax.EqualFold(name, "connection"):
+		ex.connUpgrade = false
 	}
 	b := ex.hdr
 	out := b[:0]

@@ -225,10 +225,15 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 	switch {
 	case status == http.StatusSwitchingProtocols:
 		c.writeString("Connection: Upgrade\r\n")
+	case c.closeAfter && ex.ConnectionUpgrade():
+		c.writeString("Connection: Upgrade, close\r\n")
 	case c.closeAfter:
 		c.writeString("Connection: close\r\n")
 	case ex.Req.ProtoMinor == 0:
 		c.writeString("Connection: keep-alive\r\n")
+	case ex.ConnectionUpgrade():
+		// The handler's, beside its Upgrade header (a 426).
+		c.writeString("Connection: Upgrade\r\n")
 	}
 	if !ex.UserDate() {
 		c.write(c.cfg.App.Heartbeat.DateLine())
