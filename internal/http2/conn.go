@@ -117,6 +117,8 @@ type Conn struct {
 	resets       atomic.Int64 // client resets, decaying each tick (rapid reset)
 	pings        pingState    // the client's PINGs, for Config.PingPolicy
 	controls     atomic.Int64 // control frames, decaying each tick (floods)
+	updates      atomic.Int64 // WINDOW_UPDATE frames since the last tick (floods)
+	dataSent     atomic.Int64 // DATA payload bytes queued since the last tick
 	writeRate    app.RateTimer
 	shutdownTick atomic.Int32
 	parked       atomic.Bool // waiting in the parker, without a goroutine
@@ -634,8 +636,9 @@ func (c *Conn) handle(f http2.Frame) error {
 }
 
 // countControl counts a frame that costs work but carries no request
-// (SETTINGS, PING, an empty DATA or HEADERS, a priority or window change),
-// and reports a flood: more than the allowance in one heartbeat interval.
+// (SETTINGS, PING, an empty DATA or HEADERS, a priority change; window
+// changes have countWindowUpdate), and reports a flood: more than the
+// allowance in one heartbeat interval.
 func (c *Conn) countControl() error {
 	if c.controls.Add(1) > controlAllowance {
 		return connErr(http2.ErrCodeEnhanceYourCalm, "too many control frames")
@@ -646,6 +649,24 @@ func (c *Conn) countControl() error {
 // controlAllowance is how many control frames a client may send per
 // heartbeat interval (net/http's server closes after 10,000 queued).
 const controlAllowance = 10000
+
+// countWindowUpdate counts a WINDOW_UPDATE, apart from the other control
+// frames, against an allowance that grows with the DATA the server sent in
+// the interval: a client gives window back as it reads, and one with a
+// small window (or that gives back both the stream's and the connection's
+// after every frame) sends many WINDOW_UPDATEs while it downloads a large
+// response at full speed. Updates that no data goes with (1-byte
+// increments, or windows left unused) are still a flood.
+func (c *Conn) countWindowUpdate() error {
+	if c.updates.Add(1) > controlAllowance+c.dataSent.Load()/windowUpdateCredit {
+		return connErr(http2.ErrCodeEnhanceYourCalm, "too many control frames")
+	}
+	return nil
+}
+
+// windowUpdateCredit is how many DATA bytes sent earn a client one more
+// WINDOW_UPDATE: two (its stream's and its connection's) per 1 KiB frame.
+const windowUpdateCredit = 512
 
 func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	if err := c.countControl(); err != nil {
@@ -717,7 +738,7 @@ func (c *Conn) onPing(f *http2.PingFrame) error {
 }
 
 func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
-	if err := c.countControl(); err != nil {
+	if err := c.countWindowUpdate(); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -1015,6 +1036,8 @@ func (c *Conn) CloseIfIdle() bool {
 func (c *Conn) Tick(now int64) {
 	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
 	c.controls.Store(0)
+	c.updates.Store(0)
+	c.dataSent.Store(0)
 	if heartbeat.Passed(now, c.headerStart.Load(), c.cfg.RequestHeadersTimeout) {
 		// The reader, waiting for the rest of the preface or of a header
 		// block, fails at once and answers with GOAWAY.

@@ -181,20 +181,23 @@ func TestHeaderFieldTooLarge(t *testing.T) {
 	}
 }
 
-// TestControlFrameFlood checks PING and SETTINGS floods from a client that
-// does not read the answers: the connection closes, and what the server
-// queued stays bounded.
+// TestControlFrameFlood checks PING, SETTINGS and WINDOW_UPDATE floods from
+// a client that does not read the answers: the connection closes, and what
+// the server queued stays bounded.
 func TestControlFrameFlood(t *testing.T) {
-	for _, kind := range []string{"PING", "SETTINGS"} {
+	for _, kind := range []string{"PING", "SETTINGS", "WINDOW_UPDATE"} {
 		s := newTestServer(t, func(ex *app.Exchange) {}, nil)
 		c := dialRaw(t, s.addr)
 		go func() {
 			for i := 0; i < 50000; i++ {
 				var err error
-				if kind == "PING" {
+				switch kind {
+				case "PING":
 					err = c.fr.WritePing(false, [8]byte{byte(i)})
-				} else {
+				case "SETTINGS":
 					err = c.fr.WriteSettings()
+				default:
+					err = c.fr.WriteWindowUpdate(0, 1)
 				}
 				if err != nil {
 					return
@@ -203,6 +206,48 @@ func TestControlFrameFlood(t *testing.T) {
 		}()
 		if !c.closed(10 * time.Second) {
 			t.Fatalf("%s flood: the connection stayed open", kind)
+		}
+	}
+}
+
+// TestSmallWindowLargeDownload checks that a client with a small window,
+// which gives back the stream's and the connection's window after every
+// DATA frame (as nghttp -w 10 does), downloads a large response whole:
+// its WINDOW_UPDATE frames, more than the control-frame allowance, open
+// windows the server fills, and are no flood, nor do they make a PING one.
+func TestSmallWindowLargeDownload(t *testing.T) {
+	t.Parallel()
+	const size = 6 << 20
+	s := newTestServer(t, func(ex *app.Exchange) {
+		ex.Write(make([]byte, size))
+	}, nil)
+	c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1024})
+	c.request(1, "GET", "/", true)
+	got, pinged := 0, false
+	for {
+		switch f := c.read().(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v %q after %d of %d bytes", f.ErrCode, f.DebugData(), got, size)
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM %v after %d of %d bytes", f.ErrCode, got, size)
+		case *http2.DataFrame:
+			n := len(f.Data())
+			got += n
+			if f.StreamEnded() {
+				if got != size {
+					t.Fatalf("%d bytes, want %d", got, size)
+				}
+				return
+			}
+			if n > 0 {
+				c.fr.WriteWindowUpdate(1, uint32(n))
+				c.fr.WriteWindowUpdate(0, uint32(n))
+			}
+			if got >= size-64<<10 && !pinged {
+				// A keep-alive PING near the end, after many updates.
+				c.fr.WritePing(false, [8]byte{1})
+				pinged = true
+			}
 		}
 	}
 }

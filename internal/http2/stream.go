@@ -714,6 +714,7 @@ func (st *stream) writeDataLocked(p []byte) error {
 		c.appendData(st.id, p[:n], end)
 		st.sendWindow -= n
 		c.sendWindow -= n
+		c.dataSent.Add(n)
 		p = p[n:]
 		if end {
 			st.endStreamLocked()
