@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"html"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -12,6 +13,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -733,6 +736,36 @@ func TestDirectoryListing(t *testing.T) {
 	}
 	if resp, body := do(t, "HEAD", base+"/files/"); resp.StatusCode != 200 || body != "" {
 		t.Errorf("HEAD listing: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestListingLinksServe: every link of a listing leads to what it names,
+// whatever the name: one the handler refuses in a URL (a backslash, which
+// Linux allows in a file name) is not listed.
+func TestListingLinksServe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	names := []string{"plain.txt", "sp ace.txt", "q?x#y.txt", "%2e%2e.txt", "a:b.txt", "bad\xff.txt", "semi;colon.txt", "dots..txt"}
+	if runtime.GOOS != "windows" {
+		names = append(names, `back\slash.txt`, `dir\name/f.txt`)
+	}
+	for _, n := range names {
+		write(t, dir, n, "x")
+	}
+	base := serve(t, dir, staticfiles.Options{Browse: true})
+	_, body := do(t, "GET", base+"/")
+	hrefs := regexp.MustCompile(`href="([^"]*)"`).FindAllStringSubmatch(body, -1)
+	if len(hrefs) == 0 {
+		t.Fatalf("no links in the listing:\n%s", body)
+	}
+	for _, m := range hrefs {
+		href := html.UnescapeString(m[1])
+		if resp, _ := do(t, "GET", base+"/"+strings.TrimPrefix(href, "./")); resp.StatusCode != 200 && resp.StatusCode != 301 {
+			t.Errorf("the listing links %q, which answers %d", href, resp.StatusCode)
+		}
+	}
+	if strings.Contains(body, "slash") || strings.Contains(body, "name/") {
+		t.Errorf("the listing names files with a backslash, which answer 400:\n%s", body)
 	}
 }
 

@@ -56,7 +56,8 @@ type listingEntry struct {
 }
 
 // serveListing answers with the listing of the folder name: visible
-// entries that lead to something servable, folders first, then by name.
+// entries that lead to something servable, under names the handler takes
+// in a URL, folders first, then by name.
 func (h *Handler) serveListing(w http.ResponseWriter, r *http.Request, name string) {
 	root := h.currentRoot()
 	dir := rootName(name)
@@ -74,8 +75,8 @@ func (h *Handler) serveListing(w http.ResponseWriter, r *http.Request, name stri
 	var entries []listingEntry
 	for _, de := range des {
 		n := de.Name()
-		if strings.HasPrefix(n, ".") && n != ".well-known" {
-			continue
+		if _, _, status := cleanName(n); status != 0 {
+			continue // hidden, or a name a URL may not carry (a backslash): its link would answer 404 or 400
 		}
 		fi, err := root.Stat(path.Join(dir, n)) // follows links, refuses those that leave the root
 		if err != nil || !fi.IsDir() && !fi.Mode().IsRegular() {
