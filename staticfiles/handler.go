@@ -317,6 +317,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// http.StripPrefix.
 		target := url.URL{Path: path.Base(r.URL.Path) + "/", RawQuery: r.URL.RawQuery}
 		w.Header().Set("Location", target.String())
+		w.Header()["Content-Length"] = hdrZero // stated, so that a HEAD gets it too
 		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strings"
@@ -766,6 +767,44 @@ func TestListingLinksServe(t *testing.T) {
 	}
 	if strings.Contains(body, "slash") || strings.Contains(body, "name/") {
 		t.Errorf("the listing names files with a backslash, which answer 400:\n%s", body)
+	}
+}
+
+// TestHeadMatchesGet: a HEAD gets the header fields a GET of the same
+// URL gets (RFC 9110, 9.3.2), Content-Length included, for every kind of
+// answer: a file, a compressed one, 304, 412, a folder's redirect, a
+// listing, 404 and 405.
+func TestHeadMatchesGet(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "a.txt", "hello")
+	write(t, dir, "app.js", text(5000))
+	write(t, dir, "docs/index.html", "<p>docs</p>")
+	write(t, dir, "files/b.txt", "b")
+	base := serve(t, dir, staticfiles.Options{Browse: true})
+	resp, _ := do(t, "GET", base+"/a.txt")
+	etag := resp.Header.Get("ETag")
+	for _, tc := range []struct {
+		path   string
+		header []string
+	}{
+		{"/a.txt", nil},
+		{"/app.js", []string{"Accept-Encoding", "gzip"}},
+		{"/a.txt", []string{"If-None-Match", etag}},
+		{"/a.txt", []string{"If-Match", `"other"`}},
+		{"/a.txt", []string{"If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:01 GMT"}},
+		{"/docs", nil},
+		{"/docs?q=1", nil},
+		{"/files/", nil},
+		{"/missing.txt", nil},
+	} {
+		get, _ := do(t, "GET", base+tc.path, tc.header...)
+		head, _ := do(t, "HEAD", base+tc.path, tc.header...)
+		get.Header.Del("Date")
+		head.Header.Del("Date")
+		if !reflect.DeepEqual(get.Header, head.Header) || get.StatusCode != head.StatusCode {
+			t.Errorf("%s %v:\nGET  %d %v\nHEAD %d %v", tc.path, tc.header, get.StatusCode, get.Header, head.StatusCode, head.Header)
+		}
 	}
 }
 

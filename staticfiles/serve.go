@@ -15,6 +15,7 @@ import (
 var (
 	hdrNosniff     = []string{"nosniff"}
 	hdrBytes       = []string{"bytes"}
+	hdrZero        = []string{"0"}
 	hdrVaryAE      = []string{"Accept-Encoding"}
 	hdrCodingNames = [numCodings][]string{br: {"br"}, zstd: {"zstd"}, gzip: {"gzip"}}
 )
@@ -62,6 +63,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	case http.StatusPreconditionFailed:
+		hdr["Content-Length"] = hdrZero // stated, so that a HEAD gets it too
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
