@@ -150,7 +150,7 @@ type entry struct {
 	state        fileState // from fstat when opened
 	size         int64
 	modTime      time.Time
-	future       bool // modTime was later than the clock when the file was read
+	recent       bool // modTime was within recentWindow of the clock, or later, when the file was read
 	etag         string
 	ctype        string
 	compressible bool                 // a text type worth compressing
@@ -308,7 +308,7 @@ func (h *Handler) describe(e *entry) error {
 			return errNotFound
 		}
 		e.state, e.size, e.modTime = st, st.size(), st.modTime()
-		e.future = e.modTime.After(time.Now())
+		e.recent = e.modTime.After(time.Now().Add(-recentWindow))
 		if e.size > hashLimit || try == 3 {
 			e.etag = `"` + strconv.FormatInt(e.modTime.UnixNano(), 36) + "-" + strconv.FormatInt(e.size, 36) + `"`
 			break
@@ -350,6 +350,11 @@ func (h *Handler) describe(e *entry) error {
 	e.hdr[hdrCacheControl] = []string{h.cacheControl(e.name)}
 	return nil
 }
+
+// recentWindow is how long after a file's modification its responses
+// carry a Date set by the handler: longer than a server's Date may lag the
+// clock.
+const recentWindow = 5 * time.Second
 
 // http1123 is http.TimeFormat, the format of Last-Modified.
 const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"

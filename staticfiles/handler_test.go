@@ -462,6 +462,55 @@ func TestEmptyAndFutureFiles(t *testing.T) {
 	}
 }
 
+// staleDate adds a Date a second behind the clock to responses whose
+// handler set none, as a server that updates its Date once a second does
+// (this one's heartbeat, ASP.NET Core's DateHeaderValueManager).
+type staleDate struct{ http.ResponseWriter }
+
+func (w staleDate) WriteHeader(code int) {
+	if _, ok := w.Header()["Date"]; !ok {
+		w.Header().Set("Date", time.Now().Add(-time.Second).UTC().Format(http.TimeFormat))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w staleDate) Write(p []byte) (int, error) { return w.ResponseWriter.Write(p) }
+
+// TestLastModifiedNotAfterDate: a file written a moment ago, or dated in
+// the future, gets a Last-Modified no later than the response's Date (RFC
+// 9110, 8.8.2.1), whatever the answer (200, 206, 304, 412), even from a
+// server whose Date lags the clock by up to a second.
+func TestLastModifiedNotAfterDate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "fresh.txt", "just written")
+	future := write(t, dir, "future.txt", "tomorrow")
+	later := time.Now().Add(48 * time.Hour)
+	if err := os.Chtimes(future, later, later); err != nil {
+		t.Fatal(err)
+	}
+	h, err := staticfiles.New(dir, staticfiles.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	for _, name := range []string{"fresh.txt", "future.txt"} {
+		for _, hdr := range [][]string{nil, {"Range", "bytes=0-1"}, {"If-None-Match", "*"}, {"If-Match", `"other"`}} {
+			req := httptest.NewRequest("GET", "/"+name, nil)
+			if hdr != nil {
+				req.Header.Set(hdr[0], hdr[1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(staleDate{rec}, req)
+			lm, err1 := http.ParseTime(rec.Header().Get("Last-Modified"))
+			date, err2 := http.ParseTime(rec.Header().Get("Date"))
+			if err1 != nil || err2 != nil || lm.After(date) {
+				t.Errorf("%s %v: %d, Last-Modified %q, Date %q", name, hdr, rec.Code, rec.Header().Get("Last-Modified"), rec.Header().Get("Date"))
+			}
+		}
+	}
+}
+
 func TestCompressionStreamed(t *testing.T) {
 	// With no memory for copies, each response is compressed as it is sent.
 	dir := t.TempDir()

@@ -48,11 +48,19 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, e *entry) {
 	}
 	hdr["Etag"] = rep.etag
 	if lm := rep.file.hdr[hdrLastModified]; lm != nil {
-		if rep.file.future {
-			if now := time.Now(); rep.file.modTime.After(now) {
-				// A file dated in the future: Last-Modified is at most
-				// Date (RFC 9110, 8.8.2.1).
-				lm = []string{now.UTC().Format(http1123)}
+		if rep.file.recent {
+			if now := time.Now(); rep.file.modTime.After(now.Add(-recentWindow)) {
+				// A file modified a moment ago, or dated in the future:
+				// the handler dates the response itself, since the
+				// server's Date may lag the clock (this server's, and
+				// ASP.NET Core's, by up to a second), so that
+				// Last-Modified is never later than Date (RFC 9110,
+				// 8.8.2.1).
+				date := []string{now.UTC().Format(http1123)}
+				hdr["Date"] = date
+				if rep.file.modTime.After(now) {
+					lm = date
+				}
 			}
 		}
 		hdr["Last-Modified"] = lm
