@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -177,12 +178,14 @@ func rootHint(h http.Handler, dir string, browse, fallback bool, log *slog.Logge
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !hasDefaultFile(abs) {
+			msg := "404 Not Found: this folder has no default file (" + strings.Join(defaultFileNames, ", ") + "), and its listing is off.\n" +
+				"Start kestrel with --browse to list its files, or add an index.html.\n"
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("Content-Length", strconv.Itoa(len(msg))) // a HEAD gets it too
 			w.WriteHeader(http.StatusNotFound)
 			if r.Method == http.MethodGet {
-				fmt.Fprintf(w, "404 Not Found: this folder has no default file (%s), and its listing is off.\n"+
-					"Start kestrel with --browse to list its files, or add an index.html.\n", strings.Join(defaultFileNames, ", "))
+				io.WriteString(w, msg)
 			}
 			return
 		}

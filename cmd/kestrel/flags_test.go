@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,6 +219,16 @@ func TestRootLogsFolderAndHintsBrowse(t *testing.T) {
 	resp, body := get(t, base+"/")
 	if resp.StatusCode != 404 || !strings.Contains(body, "Start kestrel with --browse to list its files") {
 		t.Errorf("GET / = %d %q; want 404 with a hint about --browse", resp.StatusCode, body)
+	}
+	// A HEAD gets the GET's header fields, its Content-Length included.
+	if head, err := http.Head(base + "/"); err != nil {
+		t.Error(err)
+	} else {
+		head.Body.Close()
+		if head.StatusCode != 404 || head.ContentLength != int64(len(body)) || head.Header.Get("X-Content-Type-Options") != resp.Header.Get("X-Content-Type-Options") {
+			t.Errorf("HEAD / = %d, Content-Length %d, X-Content-Type-Options %q; GET's: %d, %d, %q", head.StatusCode, head.ContentLength,
+				head.Header.Get("X-Content-Type-Options"), resp.StatusCode, len(body), resp.Header.Get("X-Content-Type-Options"))
+		}
 	}
 	if resp, body := get(t, base+"/notes.txt"); resp.StatusCode != 200 || body != "notes" {
 		t.Errorf("GET /notes.txt = %d %q", resp.StatusCode, body)
