@@ -683,6 +683,17 @@ func (st *stream) writeDataLocked(p []byte) error {
 			if err := st.writeErrLocked(); err != nil {
 				return err
 			}
+			// Room in the output queue first: waiting for it releases
+			// mu, and a SETTINGS frame may lower the stream's window or
+			// the frame size meanwhile. The frame is sized after, and
+			// queued under the same hold of mu as the limits it obeys.
+			if c.out.writing && c.out.queued() >= c.cfg.MaxOutput {
+				st.blockingLocked()
+			}
+			c.waitRoom()
+			if err := st.writeErrLocked(); err != nil {
+				return err
+			}
 			n = min(int64(len(p)), st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
 			if n > 0 {
 				break
@@ -698,13 +709,6 @@ func (st *stream) writeDataLocked(p []byte) error {
 			st.blockingLocked()
 			st.cond.Wait()
 			st.windowWait.Wait(false)
-		}
-		if c.out.writing && c.out.queued() >= c.cfg.MaxOutput {
-			st.blockingLocked()
-		}
-		c.waitRoom()
-		if err := st.writeErrLocked(); err != nil {
-			return err
 		}
 		end := false
 		if st.remaining >= 0 {
