@@ -2,7 +2,11 @@ package http2
 
 import (
 	"bytes"
+	"cmp"
+	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,3 +185,485 @@ func TestSettingsChangeWhileWriteWaits(t *testing.T) {
 		})
 	}
 }
+
+// readBody reads stream id's DATA until n bytes came or END_STREAM,
+// failing on a reset or GOAWAY.
+func (c *rawClient) readBody(id uint32, n int) (got []byte, ended bool) {
+	c.t.Helper()
+	for len(got) < n {
+		switch f := c.read().(type) {
+		case *http2.DataFrame:
+			if f.StreamID == id {
+				got = append(got, f.Data()...)
+				if f.StreamEnded() {
+					return got, true
+				}
+			}
+		case *http2.RSTStreamFrame:
+			if f.StreamID == id {
+				c.t.Fatalf("RST_STREAM %v", f.ErrCode)
+			}
+		case *http2.GoAwayFrame:
+			c.t.Fatalf("GOAWAY %v %s", f.ErrCode, f.DebugData())
+		}
+	}
+	return got, false
+}
+
+// quiet reports whether no DATA of stream id arrives within d.
+func (c *rawClient) quiet(id uint32, d time.Duration) bool {
+	c.t.Helper()
+	defer c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.nc.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return true
+		}
+		if df, ok := f.(*http2.DataFrame); ok && df.StreamID == id && len(df.Data()) > 0 {
+			c.t.Logf("unexpected DATA: %v", f)
+			return false
+		}
+	}
+}
+
+// TestInitialWindowChangeMidResponse checks RFC 9113, 6.9.2: a
+// SETTINGS_INITIAL_WINDOW_SIZE lowered to 0 mid-response makes the
+// stream's window negative; WINDOW_UPDATEs that leave it negative send
+// nothing; raising the setting again resumes the response exactly.
+func TestInitialWindowChangeMidResponse(t *testing.T) {
+	t.Parallel()
+	const total = 300 << 10
+	body := pattern(total)
+	s := newTestServer(t, func(ex *app.Exchange) { ex.Write(body) }, nil)
+	c := dialRaw(t, s.addr)
+	c.fr.WriteWindowUpdate(0, 10<<20)
+	c.request(1, "GET", "/", true)
+	got, _ := c.readBody(1, initialWindow)
+	if len(got) != initialWindow {
+		t.Fatalf("got %d bytes, want the stream's window, %d", len(got), initialWindow)
+	}
+	step := func(what string, send func(), want int) {
+		t.Helper()
+		send()
+		if want > 0 {
+			more, ended := c.readBody(1, want)
+			if len(more) != want || ended {
+				t.Fatalf("%s: got %d bytes (ended %v), want %d", what, len(more), ended, want)
+			}
+			got = append(got, more...)
+		}
+		if !c.quiet(1, 50*time.Millisecond) {
+			t.Fatalf("%s: DATA beyond the window", what)
+		}
+	}
+	setWindow := func(v uint32) func() {
+		return func() { c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: v}) }
+	}
+	update := func(n uint32) func() { return func() { c.fr.WriteWindowUpdate(1, n) } }
+	step("window setting 0", setWindow(0), 0)                   // -65535
+	step("WINDOW_UPDATE 1000", update(1000), 0)                 // -64535
+	step("window setting 70000", setWindow(70000), 70000-64535) // 5465
+	step("window setting 70001", setWindow(70001), 1)
+	step("window setting 0 again", setWindow(0), 0) // -70001
+	step("WINDOW_UPDATE 70001", update(70001), 0)   // 0
+	rest := total - len(got)
+	c.fr.WriteWindowUpdate(1, uint32(rest))
+	more, ended := c.readBody(1, rest+1)
+	got = append(got, more...)
+	if !ended || !bytes.Equal(got, body) {
+		t.Fatalf("body of %d bytes (ended %v) differs from the %d written", len(got), ended, total)
+	}
+}
+
+// TestWindowLimits checks the edges of RFC 9113, 6.9.1 and 6.9.2: a
+// window may reach 2^31-1 exactly; one more is a stream error
+// (RST_STREAM FLOW_CONTROL_ERROR) for a stream's window and a connection
+// error (GOAWAY FLOW_CONTROL_ERROR) for the connection's or when a
+// SETTINGS_INITIAL_WINDOW_SIZE change overflows an open stream's; an
+// increment of 0 is a PROTOCOL_ERROR of the stream or the connection.
+func TestWindowLimits(t *testing.T) {
+	type frame func(c *rawClient)
+	wu := func(id, inc uint32) frame { return func(c *rawClient) { c.fr.WriteWindowUpdate(id, inc) } }
+	set := func(v uint32) frame {
+		return func(c *rawClient) { c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: v}) }
+	}
+	const toMax = maxWindow - initialWindow
+	const none = http2.ErrCode(1 << 31)
+	for _, tc := range []struct {
+		name   string
+		frames []frame
+		reset  http2.ErrCode // RST_STREAM on stream 1 with this code, or
+		goAway http2.ErrCode // GOAWAY with this code, or neither (none)
+	}{
+		{"stream window at 2^31-1", []frame{wu(1, toMax)}, none, none},
+		{"stream window over 2^31-1", []frame{wu(1, toMax), wu(1, 1)}, http2.ErrCodeFlowControl, none},
+		{"stream window over in one", []frame{wu(1, toMax+1)}, http2.ErrCodeFlowControl, none},
+		{"connection window at 2^31-1", []frame{wu(0, toMax)}, none, none},
+		{"connection window over 2^31-1", []frame{wu(0, toMax), wu(0, 1)}, none, http2.ErrCodeFlowControl},
+		{"setting to 2^31-1", []frame{set(maxWindow)}, none, none},
+		{"setting overflows a stream", []frame{wu(1, toMax), set(initialWindow + 1)}, none, http2.ErrCodeFlowControl},
+		{"setting overflows after a negative window", []frame{set(0), wu(1, maxWindow), set(1)}, none, http2.ErrCodeFlowControl},
+		{"stream increment 0", []frame{wu(1, 0)}, http2.ErrCodeProtocol, none},
+		{"connection increment 0", []frame{wu(0, 0)}, none, http2.ErrCodeProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			s := newTestServer(t, func(ex *app.Exchange) { <-release; ex.WriteString("ok") }, nil)
+			t.Cleanup(func() { close(release) })
+			c := dialRaw(t, s.addr)
+			c.fr.AllowIllegalWrites = true
+			c.request(1, "GET", "/", true)
+			for _, f := range tc.frames {
+				f(c)
+			}
+			c.fr.WritePing(false, [8]byte{1})
+			for {
+				switch f := c.read().(type) {
+				case *http2.PingFrame:
+					if f.IsAck() {
+						if tc.reset != none || tc.goAway != none {
+							t.Fatal("the server answered the PING without the error")
+						}
+						return
+					}
+				case *http2.RSTStreamFrame:
+					if f.StreamID != 1 || f.ErrCode != tc.reset {
+						t.Fatalf("RST_STREAM %d %v, want stream 1 %v", f.StreamID, f.ErrCode, tc.reset)
+					}
+					return
+				case *http2.GoAwayFrame:
+					if f.ErrCode != tc.goAway {
+						t.Fatalf("GOAWAY %v (%s), want %v", f.ErrCode, f.DebugData(), tc.goAway)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+// sendBody sends n body bytes on stream id within the windows the server
+// opens (RFC 9113, 6.9), reading its frames meanwhile; it fails if the
+// server stops opening them before everything went.
+func (c *rawClient) sendBody(id uint32, body []byte, connWindow, streamWindow *int64) {
+	c.t.Helper()
+	for len(body) > 0 {
+		n := min(int64(len(body)), *connWindow, *streamWindow, 16384)
+		if n > 0 {
+			if err := c.fr.WriteData(id, int(n) == len(body), body[:n]); err != nil {
+				c.t.Fatal(err)
+			}
+			body = body[n:]
+			*connWindow -= n
+			*streamWindow -= n
+			continue
+		}
+		switch f := c.read().(type) {
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				*connWindow += int64(f.Increment)
+			} else if f.StreamID == id {
+				*streamWindow += int64(f.Increment)
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			c.t.Fatalf("got %v with %d bytes left to send", f, len(body))
+		}
+	}
+}
+
+// TestRequestBodyWindows checks that a handler that reads a request body
+// larger than both windows gets all of it: the server opens the windows
+// as it reads, and the client never needs to send beyond them; with
+// Kestrel's defaults and at the smallest windows Limits.Http2 allows.
+func TestRequestBodyWindows(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		conn, stream uint32
+	}{
+		{"defaults", 0, 0},
+		{"smallest", initialWindow, initialWindow},
+		{"stream over connection", initialWindow, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const total = 3 << 20
+			body := pattern(total)
+			s := newTestServer(t, func(ex *app.Exchange) {
+				got, err := io.ReadAll(ex.Body())
+				if err != nil || !bytes.Equal(got, body) {
+					ex.SetStatus(500)
+				}
+			}, func(cfg *Config) { cfg.InitialConnectionWindow, cfg.InitialStreamWindow = tc.conn, tc.stream })
+			c := startRaw(t, s.addr)
+			streamWindow := int64(initialWindow)
+			sf := c.read().(*http2.SettingsFrame)
+			if v, ok := sf.Value(http2.SettingInitialWindowSize); ok {
+				streamWindow = int64(v)
+			}
+			c.fr.WriteSettingsAck()
+			connWindow := int64(initialWindow)
+			want := int64(cmp.Or(tc.conn, DefaultInitialConnectionWindowSize))
+			if want > initialWindow {
+				wu := c.read().(*http2.WindowUpdateFrame)
+				connWindow += int64(wu.Increment)
+			}
+			if connWindow != want || streamWindow != int64(cmp.Or(tc.stream, DefaultInitialStreamWindowSize)) {
+				t.Fatalf("windows %d and %d, want the limits", connWindow, streamWindow)
+			}
+			c.request(1, "POST", "/", false)
+			c.sendBody(1, body, &connWindow, &streamWindow)
+			if st := c.status(1); st != 200 {
+				t.Fatalf("status %d", st)
+			}
+		})
+	}
+}
+
+// TestRequestBodyWindowExact checks the receive windows at their exact
+// size: a client may send exactly InitialStreamWindowSize on a stream and
+// InitialConnectionWindowSize on the connection (padding included) while
+// the handler reads nothing; one byte more is a FLOW_CONTROL_ERROR, of
+// the stream or of the connection.
+func TestRequestBodyWindowExact(t *testing.T) {
+	const none = http2.ErrCode(1 << 31)
+	const connW, streamW = 100_000, 70_000
+	for _, tc := range []struct {
+		name   string
+		sends  [][2]int // stream, bytes (negative: padded frame of that total length)
+		reset  http2.ErrCode
+		goAway http2.ErrCode
+	}{
+		{"stream window", [][2]int{{1, streamW}}, none, none},
+		{"stream window padded", [][2]int{{1, streamW - 256}, {1, -256}}, none, none},
+		{"stream window + 1", [][2]int{{1, streamW}, {1, 1}}, http2.ErrCodeFlowControl, none},
+		{"stream window + 1 padded", [][2]int{{1, streamW - 255}, {1, -256}}, http2.ErrCodeFlowControl, none},
+		{"connection window", [][2]int{{1, streamW}, {3, connW - streamW}}, none, none},
+		{"connection window + 1", [][2]int{{1, streamW}, {3, connW - streamW}, {3, 1}}, none, http2.ErrCodeFlowControl},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			s := newTestServer(t, func(ex *app.Exchange) { <-release }, func(cfg *Config) {
+				cfg.InitialConnectionWindow, cfg.InitialStreamWindow = connW, streamW
+			})
+			t.Cleanup(func() { close(release) })
+			c := dialRaw(t, s.addr)
+			c.request(1, "POST", "/", false)
+			c.request(3, "POST", "/", false)
+			for _, send := range tc.sends {
+				id, n := uint32(send[0]), send[1]
+				for n > 0 {
+					k := min(n, 16384)
+					c.fr.WriteData(id, false, make([]byte, k))
+					n -= k
+				}
+				if n < 0 { // one frame of -n bytes: a byte of pad length, 200 of padding, the rest data
+					c.fr.WriteDataPadded(id, false, make([]byte, -n-201), make([]byte, 200))
+				}
+			}
+			c.fr.WritePing(false, [8]byte{1})
+			for {
+				switch f := c.read().(type) {
+				case *http2.PingFrame:
+					if f.IsAck() {
+						if tc.reset != none || tc.goAway != none {
+							t.Fatal("the server answered the PING without the error")
+						}
+						return
+					}
+				case *http2.RSTStreamFrame:
+					if f.ErrCode != tc.reset {
+						t.Fatalf("RST_STREAM %d %v, want %v", f.StreamID, f.ErrCode, tc.reset)
+					}
+					return
+				case *http2.GoAwayFrame:
+					if f.ErrCode != tc.goAway {
+						t.Fatalf("GOAWAY %v (%s), want %v", f.ErrCode, f.DebugData(), tc.goAway)
+					}
+					return
+				case *http2.WindowUpdateFrame:
+					if f.StreamID == 0 && f.Increment == connW-initialWindow {
+						continue // the connection's window from 65,535 to its limit
+					}
+					if tc.reset == none && tc.goAway == none {
+						t.Fatalf("%v while the handler reads nothing", f)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLargeHeaderBlocks checks response header and trailer blocks larger
+// than the client's SETTINGS_MAX_FRAME_SIZE: HEADERS then CONTINUATION
+// frames, none over the limit, nothing between them, decoding to the
+// fields set (RFC 9113, 4.3, 6.10).
+func TestLargeHeaderBlocks(t *testing.T) {
+	for _, maxFrame := range []uint32{16384, 20000, 1 << 20} {
+		t.Run(strconv.Itoa(int(maxFrame)), func(t *testing.T) {
+			t.Parallel()
+			big := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_", 600) // 38,400 bytes
+			s := newTestServer(t, func(ex *app.Exchange) {
+				ex.SetHeader("x-big", big)
+				ex.SetHeader("x-big2", big[1:])
+				ex.AddTrailer("x-trail", big[2:])
+				ex.AddTrailer("x-trail2", big[3:])
+				ex.WriteString("body")
+			}, nil)
+			c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingMaxFrameSize, Val: maxFrame})
+			c.fr.SetMaxReadFrameSize(maxFrame)
+			c.fr.WriteWindowUpdate(0, 1<<20)
+			c.request(1, "GET", "/", true)
+			mh := c.waitFor("the response", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+			hdr := func(mh *http2.MetaHeadersFrame, name string) string {
+				for _, f := range mh.Fields {
+					if f.Name == name {
+						return f.Value
+					}
+				}
+				return ""
+			}
+			if hdr(mh, "x-big") != big || hdr(mh, "x-big2") != big[1:] || mh.StreamEnded() {
+				t.Fatal("the response's header fields differ")
+			}
+			body, _ := c.readBody(1, 4)
+			if string(body) != "body" {
+				t.Fatalf("body %q", body)
+			}
+			tr := c.waitFor("the trailers", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+			if hdr(tr, "x-trail") != big[2:] || hdr(tr, "x-trail2") != big[3:] || !tr.StreamEnded() {
+				t.Fatal("the trailers differ")
+			}
+		})
+	}
+}
+
+// TestBlockedStreamReset checks that a stream whose response waits for
+// its window neither delays the connection's other streams nor, once the
+// client resets it, keeps its handler waiting or any of the connection's
+// window: the others use all of it.
+func TestBlockedStreamReset(t *testing.T) {
+	t.Parallel()
+	const each = initialWindow/2 - 1000 // streams 3 and 5 with stream 1's 1,000 use all but 1,001 bytes of the connection's window
+	werr := make(chan error, 1)
+	s := newTestServer(t, func(ex *app.Exchange) {
+		if string(ex.Path()) == "/blocked" {
+			_, err := ex.Write(make([]byte, 1<<20))
+			if err == nil {
+				err = ex.Flush()
+			}
+			werr <- err
+			return
+		}
+		ex.Write(pattern(each))
+	}, nil)
+	c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	c.request(1, "GET", "/blocked", true)
+	c.fr.WriteWindowUpdate(1, 1000) // 1,000 bytes of the connection's window go to stream 1
+	if got, _ := c.readBody(1, 1000); len(got) != 1000 {
+		t.Fatalf("stream 1 got %d bytes", len(got))
+	}
+	for _, id := range []uint32{3, 5} {
+		c.request(id, "GET", "/", true)
+		c.fr.WriteWindowUpdate(id, initialWindow)
+		if got, ended := c.readBody(id, initialWindow); len(got) != each || !ended {
+			t.Fatalf("stream %d got %d bytes (ended %v) while stream 1 waits", id, len(got), ended)
+		}
+		if id == 3 {
+			c.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+			select {
+			case err := <-werr:
+				if err == nil {
+					t.Fatal("the reset stream's write succeeded")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the reset stream's handler still waits")
+			}
+		}
+	}
+	sc := s.conn()
+	sc.mu.Lock()
+	left, n := sc.sendWindow, len(sc.streams)
+	sc.mu.Unlock()
+	if left != initialWindow-1000-2*each || n != 0 {
+		t.Errorf("connection window %d with %d streams left, want %d and none", left, n, initialWindow-1000-2*each)
+	}
+}
+
+// TestUnreadBodyAnsweredEarly checks RFC 9113, 8.1: a handler that
+// answers without reading the request body sends its whole response
+// before the request ends, then RST_STREAM NO_ERROR stops the upload;
+// what the client sent meanwhile does not keep the connection's window,
+// and the next request on the connection is served.
+func TestUnreadBodyAnsweredEarly(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString("early") }, nil)
+	c := dialRaw(t, s.addr)
+	connWindow, streamWindow := int64(DefaultInitialConnectionWindowSize), int64(DefaultInitialStreamWindowSize) // readBody skips the WINDOW_UPDATE that opens the connection's
+	c.request(1, "POST", "/", false)
+	if got, ended := c.readBody(1, 100); string(got) != "early" || !ended {
+		t.Fatalf("response %q (ended %v) before the body", got, ended)
+	}
+	var reset *http2.RSTStreamFrame
+	chunk := make([]byte, 16384)
+	for sent := 0; reset == nil && sent < 4<<20; {
+		n := min(int64(len(chunk)), connWindow, streamWindow)
+		if n > 0 {
+			c.fr.WriteData(1, false, chunk[:n])
+			connWindow -= n
+			streamWindow -= n
+			sent += int(n)
+			continue
+		}
+		switch f := c.read().(type) {
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				connWindow += int64(f.Increment)
+			} else {
+				streamWindow += int64(f.Increment)
+			}
+		case *http2.RSTStreamFrame:
+			reset = f
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		}
+	}
+	if reset == nil {
+		reset = c.waitFor("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok }).(*http2.RSTStreamFrame)
+	}
+	if reset.StreamID != 1 || reset.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("RST_STREAM %d %v, want 1 NO_ERROR", reset.StreamID, reset.ErrCode)
+	}
+	c.fr.WriteData(1, true, chunk) // in flight when the server reset the stream: ignored
+	connWindow -= int64(len(chunk))
+	c.request(3, "GET", "/", true)
+	for {
+		switch f := c.read().(type) {
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				connWindow += int64(f.Increment)
+			}
+			continue
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			t.Fatalf("got %v", f)
+		case *http2.DataFrame:
+			if f.StreamID != 3 || !f.StreamEnded() {
+				continue
+			}
+		default:
+			continue
+		}
+		break
+	}
+	sc := s.conn()
+	sc.mu.Lock()
+	window, unacked := sc.recvWindow, sc.recvUnacked
+	sc.mu.Unlock()
+	if window != connWindow || window+unacked != DefaultInitialConnectionWindowSize {
+		t.Errorf("the connection's window is %d (the client's %d) with %d bytes to give back, want all of the %d given back",
+			window, connWindow, unacked, DefaultInitialConnectionWindowSize)
+	}
+}
+
