@@ -667,3 +667,48 @@ func TestUnreadBodyAnsweredEarly(t *testing.T) {
 	}
 }
 
+// TestWindowWaitDeadlineKept checks that a response waiting for its
+// stream's window is timed once per write against MinResponseDataRate,
+// as Kestrel times each write: a client that keeps the stream's window
+// shut while it sends WINDOW_UPDATEs for the connection (each waking the
+// stream) does not push the deadline back, and the stream is reset.
+func TestWindowWaitDeadlineKept(t *testing.T) {
+	t.Parallel()
+	werr := make(chan error, 1)
+	s := newTestServer(t, func(ex *app.Exchange) {
+		_, err := ex.Write(make([]byte, 100<<10))
+		if err == nil {
+			err = ex.Flush()
+		}
+		werr <- err
+	}, func(cfg *Config) { cfg.MinResponseRate = app.Rate{BytesPerSecond: 1 << 30, Grace: time.Second} })
+	hb := s.cfg.App.Heartbeat
+	hb.Start()
+	t.Cleanup(hb.Stop)
+	c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	sync := func() {
+		c.fr.WritePing(false, [8]byte{2})
+		c.waitFor("the PING's answer", func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && p.IsAck() })
+		time.Sleep(20 * time.Millisecond) // the handler's goroutine waits again
+	}
+	c.request(1, "GET", "/", true)
+	c.waitFor("the response head", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok })
+	sync()
+	// The write waits from the heartbeat's T0, until T0 + 1 s grace + 1 s
+	// slack. A heartbeat later, a connection WINDOW_UPDATE wakes it.
+	start := hb.Now()
+	for hb.Now() == start {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.fr.WriteWindowUpdate(0, 1)
+	sync()
+	s.tick(time.Duration(start+int64(2500*time.Millisecond)-hb.Now()) + 1) // T0 + 2.5 s
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	f := c.waitFor("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok }).(*http2.RSTStreamFrame)
+	if f.StreamID != 1 || f.ErrCode != http2.ErrCodeCancel {
+		t.Fatalf("RST_STREAM %d %v, want 1 CANCEL", f.StreamID, f.ErrCode)
+	}
+	if err := <-werr; err == nil {
+		t.Fatal("the handler's write succeeded")
+	}
+}

@@ -663,10 +663,12 @@ func (st *stream) writeBodyLocked(a, b []byte) error {
 	if st.noBody {
 		return nil
 	}
-	for _, p := range [2][]byte{a, b} {
-		if err := st.writeDataLocked(p); err != nil {
-			return err
-		}
+	timed := false
+	if err := st.writeDataLocked(a, len(b), &timed); err != nil {
+		return err
+	}
+	if err := st.writeDataLocked(b, 0, &timed); err != nil {
+		return err
 	}
 	if c.out.queued() >= c.cfg.MaxOutput/2 {
 		c.flushLocked(false)
@@ -674,8 +676,13 @@ func (st *stream) writeBodyLocked(a, b []byte) error {
 	return st.writeErrLocked()
 }
 
-// writeDataLocked sends p in DATA frames.
-func (st *stream) writeDataLocked(p []byte) error {
+// writeDataLocked sends p in DATA frames; more bytes of the same write
+// follow. The first wait for flow-control window times the write's bytes
+// still to go against MinResponseDataRate (timed is set); later waits of
+// the same write keep that deadline, as Kestrel times a write once: a
+// client waking the stream without opening its window (WINDOW_UPDATEs for
+// the connection, a trickle of window) does not push it back.
+func (st *stream) writeDataLocked(p []byte, more int, timed *bool) error {
 	c := st.c
 	for len(p) > 0 {
 		var n int64
@@ -705,7 +712,12 @@ func (st *stream) writeDataLocked(p []byte) error {
 				c.flushLocked(false)
 				continue
 			}
-			st.windowWait.StartWrite(c.now(), len(p), heartbeat.Interval)
+			if *timed {
+				st.windowWait.Wait(true)
+			} else {
+				st.windowWait.StartWrite(c.now(), len(p)+more, heartbeat.Interval)
+				*timed = true
+			}
 			st.blockingLocked()
 			st.cond.Wait()
 			st.windowWait.Wait(false)
