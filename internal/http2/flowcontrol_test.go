@@ -712,3 +712,86 @@ func TestWindowWaitDeadlineKept(t *testing.T) {
 		t.Fatal("the handler's write succeeded")
 	}
 }
+
+// TestZeroWindowStreamInBatch checks that requests read in one batch with
+// one whose response waits for a zero window are answered at once.
+func TestZeroWindowStreamInBatch(t *testing.T) {
+	t.Parallel()
+	for _, blocked := range []uint32{1, 3} {
+		s := newTestServer(t, func(ex *app.Exchange) {
+			if string(ex.Path()) == "/blocked" {
+				ex.Write(make([]byte, 100<<10))
+				return
+			}
+			ex.WriteString("fine")
+		}, nil)
+		c := dialRaw(t, s.addr)
+		c.fr.WriteWindowUpdate(0, 1<<20)
+		var buf bytes.Buffer
+		fr := http2.NewFramer(&buf, nil)
+		ids := []uint32{1, 3, 5, 7}
+		for _, id := range ids {
+			path := "/"
+			if id == blocked {
+				path = "/blocked"
+			}
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock("GET", path), EndStream: true, EndHeaders: true})
+		}
+		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		c.nc.Write(buf.Bytes())
+		// The blocked stream may send up to 65,535 bytes before the
+		// SETTINGS; the others are given enough window.
+		for _, id := range ids {
+			c.fr.WriteWindowUpdate(id, 100)
+		}
+		c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		done := 0
+		for done < 3 {
+			if df, ok := c.read().(*http2.DataFrame); ok && df.StreamEnded() && string(df.Data()) == "fine" {
+				done++
+			}
+		}
+	}
+}
+
+// TestResetStreamGivesBackWindow checks that the request body a stream
+// holds unread when the client resets it goes back to the connection's
+// window at once (as Kestrel's stream input flow control does on abort),
+// not when its handler returns: handlers that do not return soon must not
+// leave the connection without window for the next requests' bodies.
+func TestResetStreamGivesBackWindow(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		if string(ex.Path()) == "/stuck" {
+			<-release // neither reads nor returns
+			return
+		}
+		n, _ := io.Copy(io.Discard, ex.Body())
+		ex.WriteString(strconv.FormatInt(n, 10))
+	}, nil)
+	t.Cleanup(func() { close(release) })
+	c := dialRaw(t, s.addr)
+	connWindow := int64(initialWindow)
+	if wu, ok := c.read().(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 {
+		connWindow += int64(wu.Increment)
+	}
+	streamWindow := int64(DefaultInitialStreamWindowSize)
+	c.request(1, "POST", "/stuck", false)
+	c.request(3, "POST", "/stuck", false)
+	for _, id := range []uint32{1, 3} {
+		w := streamWindow
+		c.sendBody(id, pattern(int(min(w, connWindow))), &connWindow, &w)
+		c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+	}
+	if connWindow != 0 {
+		t.Fatalf("the client has %d bytes of connection window left, want 0", connWindow)
+	}
+	c.request(5, "POST", "/", false)
+	w := streamWindow
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.sendBody(5, pattern(100_000), &connWindow, &w)
+	if st := c.status(5); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+}

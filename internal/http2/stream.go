@@ -44,6 +44,7 @@ type stream struct {
 	received   int64 // body bytes received, against content-length
 	recvWindow int64 // the stream's receive window, as the client sees it
 	unacked    int64 // body bytes read but not yet given back to the window
+	windowBack bool  // reset: the unread body went back to the connection's window
 	continued  bool  // 100 Continue was sent, or is not needed
 
 	// The response.
@@ -99,7 +100,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.headBuf = st.headBuf[:0]
 	st.Req = app.Head{Fields: st.Req.Fields[:0]}
 	st.body, st.bodyOff, st.bodyEnded, st.bodyErr, st.endErr = st.body[:0], 0, false, nil, nil
-	st.received, st.unacked = 0, 0
+	st.received, st.unacked, st.windowBack = 0, 0, false
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
 	st.wasReset.Store(false)
@@ -411,6 +412,9 @@ func (c *Conn) giveBack(conn, stream int64, st *stream) {
 }
 
 func (c *Conn) giveBackFrom(conn, stream int64, st *stream, reader bool) {
+	if st != nil && st.windowBack {
+		conn = 0 // went back when the stream was reset
+	}
 	if conn > 0 {
 		c.recvUnacked += conn
 		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 {
@@ -470,6 +474,15 @@ func (st *stream) resetLocked(err error, send bool) {
 		st.bodyErr = err
 	}
 	c := st.c
+	if err != errConnReset && !st.windowBack {
+		// The body the handler has not read goes back to the
+		// connection's window now, not when the handler returns (it may
+		// not soon): the connection's other streams can use it, as
+		// Kestrel's stream flow control gives it back on abort. The
+		// handler may still read the bytes.
+		c.giveBackFrom(int64(len(st.body)-st.bodyOff), 0, nil, true)
+		st.windowBack = true
+	}
 	if send {
 		code := http2.ErrCodeCancel
 		var re resetError
