@@ -795,3 +795,42 @@ func TestResetStreamGivesBackWindow(t *testing.T) {
 		t.Fatalf("status %d", st)
 	}
 }
+
+// TestReadingStreamNotStalledByHeldBodies checks that a handler reading
+// its whole request body gets it when other streams hold most of the
+// connection's window unread: what it reads goes back to the client as
+// soon as the client's window is smaller than it, not only once a quarter
+// of the connection's window was read.
+func TestReadingStreamNotStalledByHeldBodies(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		if string(ex.Path()) == "/hold" {
+			<-release // reads nothing yet
+			return
+		}
+		n, _ := io.Copy(io.Discard, ex.Body())
+		ex.WriteString(strconv.FormatInt(n, 10))
+	}, nil)
+	t.Cleanup(func() { close(release) })
+	c := dialRaw(t, s.addr)
+	connWindow := int64(initialWindow)
+	if wu, ok := c.read().(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 {
+		connWindow += int64(wu.Increment)
+	}
+	for _, held := range []struct {
+		id uint32
+		n  int
+	}{{1, 600 << 10}, {3, 200 << 10}} {
+		c.request(held.id, "POST", "/hold", false)
+		w := int64(DefaultInitialStreamWindowSize)
+		c.sendBody(held.id, pattern(held.n), &connWindow, &w)
+	}
+	c.request(5, "POST", "/", false)
+	w := int64(DefaultInitialStreamWindowSize)
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.sendBody(5, pattern(1<<20), &connWindow, &w)
+	if st := c.status(5); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+}

@@ -405,7 +405,9 @@ func (st *stream) endBodyLocked() error {
 
 // giveBack returns read (or dropped) body bytes to the connection's window,
 // and stream's bytes to the stream's, with WINDOW_UPDATE once enough built
-// up; mu is held. The reader's goroutine must not block on the client
+// up: a quarter of the window, or, for the connection's, as much as the
+// client has left (other streams may hold the rest unread, and a stream
+// whose handler reads all it gets must not wait for them); mu is held. The reader's goroutine must not block on the client
 // reading: its WINDOW_UPDATE frames go out from another goroutine.
 func (c *Conn) giveBack(conn, stream int64, st *stream) {
 	c.giveBackFrom(conn, stream, st, true)
@@ -417,7 +419,7 @@ func (c *Conn) giveBackFrom(conn, stream int64, st *stream, reader bool) {
 	}
 	if conn > 0 {
 		c.recvUnacked += conn
-		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 {
+		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 || c.recvUnacked >= c.recvWindow {
 			c.wfr.WriteWindowUpdate(0, uint32(c.recvUnacked))
 			c.recvWindow += c.recvUnacked
 			c.recvUnacked = 0
