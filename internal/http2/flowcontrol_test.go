@@ -834,3 +834,62 @@ func TestReadingStreamNotStalledByHeldBodies(t *testing.T) {
 		t.Fatalf("status %d", st)
 	}
 }
+
+// TestBodyRateNotBlamedForHeldWindow checks that MinRequestBodyDataRate
+// does not time a request body the client cannot send because other
+// streams hold the connection's window unread (Kestrel does not enforce
+// the rate while the connection's window is low): the handler gets the
+// body once they read theirs.
+func TestBodyRateNotBlamedForHeldWindow(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		if string(ex.Path()) == "/hold" {
+			<-release
+			io.Copy(io.Discard, ex.Body())
+			return
+		}
+		n, err := io.Copy(io.Discard, ex.Body())
+		if err != nil {
+			ex.SetStatus(500)
+		}
+		ex.WriteString(strconv.FormatInt(n, 10))
+	}, func(cfg *Config) { cfg.MinRequestBodyRate = app.Rate{BytesPerSecond: 240, Grace: 2 * time.Second} })
+	c := dialRaw(t, s.addr)
+	connWindow := int64(initialWindow)
+	if wu, ok := c.read().(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 {
+		connWindow += int64(wu.Increment)
+	}
+	for _, held := range []struct {
+		id uint32
+		n  int
+	}{{1, 768 << 10}, {3, 256 << 10}} {
+		c.request(held.id, "POST", "/hold", false)
+		w := int64(DefaultInitialStreamWindowSize)
+		c.sendBody(held.id, pattern(held.n), &connWindow, &w)
+	}
+	c.request(5, "POST", "/", false) // its handler waits for a body the client may not send
+	time.Sleep(20 * time.Millisecond)
+	for range 5 {
+		s.tick(time.Second)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			break
+		}
+		if f.Header().StreamID == 5 {
+			t.Fatalf("stream 5 was answered while the client could not send its body: %v", f)
+		}
+	}
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	close(release)
+	w := int64(DefaultInitialStreamWindowSize)
+	c.sendBody(5, pattern(100_000), &connWindow, &w)
+	c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	f := c.waitFor("the response", func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamID == 5 })
+	if got := string(f.(*http2.DataFrame).Data()); got != "100000" {
+		t.Fatalf("stream 5 answered %q, want its body's length", got)
+	}
+}

@@ -516,7 +516,11 @@ func (st *stream) tick(now int64) {
 		}
 		return
 	}
-	if st.bodyRate.Tick(heartbeat.Interval) {
+	// As in Kestrel, the request body's rate is not timed while the
+	// connection's window is low: the bodies of other streams, held
+	// unread by their handlers, rather than the client, may be what
+	// keeps this one from coming.
+	if c := st.c; c.recvWindow >= int64(c.cfg.InitialConnectionWindow)/4 && st.bodyRate.Tick(heartbeat.Interval) {
 		logevents.RequestBodyMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID(), st.bodyRate.BytesPerSecond())
 		if st.bodyErr == nil {
 			st.bodyErr = app.ErrBodyTimeout
