@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel/internal/app"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // gatedConn is a server-side connection whose writes can be held: while
@@ -891,5 +893,59 @@ func TestBodyRateNotBlamedForHeldWindow(t *testing.T) {
 	f := c.waitFor("the response", func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamID == 5 })
 	if got := string(f.(*http2.DataFrame).Data()); got != "100000" {
 		t.Fatalf("stream 5 answered %q, want its body's length", got)
+	}
+}
+
+// TestRefusalWithinWindows checks the 503 that refuses an extended
+// CONNECT beyond MaxConcurrentUpgradedConnections: its body goes only
+// within the client's windows (a client with a zero window gets the
+// status without it), and it counts against the connection's window: the
+// next response does not overrun the client's.
+func TestRefusalWithinWindows(t *testing.T) {
+	for _, window := range []uint32{0, 10, initialWindow} {
+		t.Run(strconv.Itoa(int(window)), func(t *testing.T) {
+			t.Parallel()
+			s := newTestServer(t, func(ex *app.Exchange) { ex.Write(pattern(initialWindow)) }, func(cfg *Config) {
+				cfg.ConnectProtocol = true
+				cfg.Upgrades = transport.NewCounter(transport.NoneAdmitted)
+			})
+			c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: func() []byte {
+				c.buf.Reset()
+				for _, f := range [][2]string{{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "http"}, {":path", "/ws"}, {":authority", "test"}} {
+					c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+				}
+				return append([]byte(nil), c.buf.Bytes()...)
+			}()})
+			connWindow := int64(initialWindow)
+			streamWindow := map[uint32]int64{1: int64(window), 3: int64(window)}
+			c.request(3, "GET", "/", true)
+			c.fr.WriteWindowUpdate(3, initialWindow)
+			streamWindow[3] += initialWindow
+			var got503 bool
+			for {
+				switch f := c.read().(type) {
+				case *http2.MetaHeadersFrame:
+					if f.StreamID == 1 {
+						got503 = f.PseudoValue("status") == "503"
+					}
+				case *http2.DataFrame:
+					n := int64(len(f.Data()))
+					connWindow -= n
+					streamWindow[f.StreamID] -= n
+					if connWindow < 0 || streamWindow[f.StreamID] < 0 {
+						t.Fatalf("DATA of stream %d beyond the windows (connection %d, stream %d)", f.StreamID, connWindow, streamWindow[f.StreamID])
+					}
+					if f.StreamID == 3 && connWindow == 0 {
+						if !got503 {
+							t.Fatal("no 503 for the extended CONNECT")
+						}
+						return
+					}
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v", f.ErrCode)
+				}
+			}
+		})
 	}
 }

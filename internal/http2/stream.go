@@ -301,10 +301,14 @@ func (c *Conn) refuse(st *stream, status int) {
 }
 
 // refuseWith answers a request with status and the body msg (with
-// Retry-After for a 503), and ends the stream.
+// Retry-After for a 503), and ends the stream. The body is flow-controlled
+// like any: it is left out when the client's windows have no room for it.
 func (c *Conn) refuseWith(st *stream, status int, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if n := int64(len(msg)); n > int64(c.peerWindow) || n > c.sendWindow {
+		msg = ""
+	}
 	block := c.encodeHeaders(status, nil, -1, func(fn func(name, value string)) {
 		if msg != "" {
 			fn("content-type", "text/plain; charset=utf-8")
@@ -318,6 +322,7 @@ func (c *Conn) refuseWith(st *stream, status int, msg string) {
 	c.writeHeadersLocked(st.id, block, msg == "")
 	if msg != "" {
 		c.appendData(st.id, []byte(msg), true)
+		c.sendWindow -= int64(len(msg))
 	}
 	if !c.hb.endStream {
 		c.writeResetLocked(st.id, http2.ErrCodeNo)
