@@ -949,3 +949,45 @@ func TestRefusalWithinWindows(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionWindowNeverOpened checks a client that opens its streams'
+// windows but never the connection's: once the first response used it
+// up, the next waits, and is reset when MinResponseDataRate's time has
+// passed, its handler's write failing (Kestrel aborts the connection;
+// this server resets the late streams, as for a stream window).
+func TestConnectionWindowNeverOpened(t *testing.T) {
+	t.Parallel()
+	werr := make(chan error, 2)
+	s := newTestServer(t, func(ex *app.Exchange) {
+		_, err := ex.Write(make([]byte, initialWindow))
+		if err == nil {
+			err = ex.Flush()
+		}
+		werr <- err
+	}, func(cfg *Config) { cfg.MinResponseRate = app.Rate{BytesPerSecond: 240, Grace: 2 * time.Second} })
+	c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
+	c.request(1, "GET", "/", true)
+	if got, _ := c.readBody(1, initialWindow); len(got) != initialWindow {
+		t.Fatalf("got %d bytes", len(got))
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	c.request(3, "GET", "/", true)
+	c.waitFor("the response head", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok })
+	time.Sleep(20 * time.Millisecond)
+	s.tick(time.Second)
+	s.tick(1000 * time.Second)
+	f := c.waitFor("RST_STREAM", func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok }).(*http2.RSTStreamFrame)
+	if f.StreamID != 3 || f.ErrCode != http2.ErrCodeCancel {
+		t.Fatalf("RST_STREAM %d %v, want 3 CANCEL", f.StreamID, f.ErrCode)
+	}
+	select {
+	case err := <-werr:
+		if err == nil {
+			t.Fatal("the handler's write succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's write still waits")
+	}
+}
