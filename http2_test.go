@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -359,10 +360,24 @@ func TestHTTP2Flush(t *testing.T) {
 // stream end in an error; one already past fails the next write.
 func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 	t.Parallel()
-	readErr := make(chan error, 8)
-	writeErr := make(chan error, 8)
+	// Each client's handlers report on its own channels (?c=name): the
+	// clients run in parallel, and a handler of one that ends late must
+	// not answer for another.
+	var mu sync.Mutex
+	reports := map[string][2]chan error{}
+	chans := func(name string) (readErr, writeErr chan error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ch, ok := reports[name]
+		if !ok {
+			ch = [2]chan error{make(chan error, 8), make(chan error, 8)}
+			reports[name] = ch
+		}
+		return ch[0], ch[1]
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
+		readErr, _ := chans(r.URL.Query().Get("c"))
 		rc := http.NewResponseController(w)
 		if err := rc.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
 			t.Errorf("SetReadDeadline: %v", err)
@@ -373,6 +388,7 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 		w.WriteHeader(http.StatusRequestTimeout)
 	})
 	mux.HandleFunc("/readnow", func(w http.ResponseWriter, r *http.Request) {
+		readErr, _ := chans(r.URL.Query().Get("c"))
 		rc := http.NewResponseController(w)
 		go func() {
 			time.Sleep(100 * time.Millisecond) // the read below waits by now
@@ -384,6 +400,7 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 		w.WriteHeader(http.StatusRequestTimeout)
 	})
 	mux.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
+		_, writeErr := chans(r.URL.Query().Get("c"))
 		rc := http.NewResponseController(w)
 		if err := rc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)); err != nil {
 			t.Errorf("SetWriteDeadline: %v", err)
@@ -398,6 +415,7 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 		writeErr <- errors.New("writes never failed")
 	})
 	mux.HandleFunc("/writepast", func(w http.ResponseWriter, r *http.Request) {
+		_, writeErr := chans(r.URL.Query().Get("c"))
 		// A deadline already past fails the writes after it at once, as
 		// with net/http's HTTP/2 server.
 		rc := http.NewResponseController(w)
@@ -410,8 +428,10 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 	})
 	s := startH2(t, &Server{Handler: mux})
 	forEachClient(t, s, func(t *testing.T, c h2Client) {
+		readErr, writeErr := chans(c.name)
+		q := "?c=" + url.QueryEscape(c.name)
 		for i := range 20 {
-			resp, err := c.c.Do(newReq(t, "GET", c.base+"/writepast", nil))
+			resp, err := c.c.Do(newReq(t, "GET", c.base+"/writepast"+q, nil))
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -425,7 +445,7 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 			defer pw.Close()
 			go pw.Write([]byte("some, but not all of the body"))
 			start := time.Now()
-			resp, err := c.c.Do(newReq(t, "POST", c.base+path, pr))
+			resp, err := c.c.Do(newReq(t, "POST", c.base+path+q, pr))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -438,7 +458,7 @@ func TestHTTP2ResponseControllerDeadlines(t *testing.T) {
 			}
 		}
 
-		resp, err := c.c.Do(newReq(t, "GET", c.base+"/write", nil))
+		resp, err := c.c.Do(newReq(t, "GET", c.base+"/write"+q, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
