@@ -121,11 +121,12 @@ type Service struct {
 
 	configure func(*Config) (func(), error) // Configure, or the default
 
-	ready  func()             // tells the process this one replaces that it is ready
-	notify notifier           // systemd's
-	front  atomic.Value       // of handlerBox: what the default Configure serves
-	cmd    *exec.Cmd          // the new process of an upgrade, while it starts
-	done   chan upgradeResult // receives once it is ready, or has failed
+	ready    func()             // tells the process this one replaces that it is ready
+	notify   notifier           // systemd's
+	watchdog time.Duration      // systemd's watchdog timeout, or 0
+	front    atomic.Value       // of handlerBox: what the default Configure serves
+	cmd      *exec.Cmd          // the new process of an upgrade, while it starts
+	done     chan upgradeResult // receives once it is ready, or has failed
 
 	configData    []byte    // as last read
 	configSeen    fileStamp // when last read
@@ -191,9 +192,9 @@ func (v *Service) Run(ctx context.Context) error {
 		watch = t.C
 	}
 	var watchdog <-chan time.Time
-	if d := watchdogInterval(environ); d > 0 {
-		log.Debug("pinging the systemd watchdog", "every", d/2)
-		t := time.NewTicker(d / 2)
+	if v.watchdog = watchdogInterval(environ); v.watchdog > 0 {
+		log.Debug("pinging the systemd watchdog", "every", v.watchdog/2)
+		t := time.NewTicker(v.watchdog / 2)
 		defer t.Stop()
 		watchdog = t.C
 	}
@@ -208,7 +209,7 @@ loop:
 			case actionStop:
 				break loop
 			case actionReload:
-				v.reload(environ, "on "+sig.String())
+				v.pingWhile(func() { v.reload(environ, "on "+sig.String()) })
 			case actionUpgrade:
 				v.startUpgrade()
 			}
@@ -345,7 +346,37 @@ func (v *Service) checkConfigFile(environ []string) {
 	if err != nil || bytes.Equal(data, v.configData) {
 		return // gone for a moment (an editor replacing it), or touched only
 	}
-	v.reload(environ, "because "+v.ConfigFile+" changed")
+	v.pingWhile(func() { v.reload(environ, "because "+v.ConfigFile+" changed") })
+}
+
+// pingWhile runs f, a reload, pinging systemd's watchdog meanwhile: Run's
+// loop, which pings it otherwise, waits for f, and systemd's watchdog runs
+// during a reload, which may take longer than WatchdogSec= (a Configure
+// that loads something, an ACME endpoint's first certificate).
+func (v *Service) pingWhile(f func()) {
+	if v.watchdog <= 0 {
+		f()
+		return
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(v.watchdog / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				v.notify.send("WATCHDOG=1")
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	f()
 }
 
 // reload reads the configuration again and applies it, or nothing of it.

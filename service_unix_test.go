@@ -497,3 +497,47 @@ func TestServiceShutdownAfterFailedUpgrade(t *testing.T) {
 		t.Error("the shutdown after the failed upgrade left the Unix socket file, as if another process served it")
 	}
 }
+
+// TestServiceWatchdogDuringSlowReload: systemd's watchdog runs while a
+// Type=notify-reload service reloads, so a reload that takes longer than
+// WatchdogSec= (a Configure that loads something, an ACME endpoint whose
+// certificate is being ordered) must go on pinging it, or systemd kills
+// the service in the middle of the reload. Not parallel: it sends SIGHUP
+// to the test process, which Service.Run takes.
+func TestServiceWatchdogDuringSlowReload(t *testing.T) {
+	notify, path := proctest.ListenNotify(t)
+	const watchdog = 100 * time.Millisecond // pings every 50 ms
+	s := &Server{Handler: newGated(), Logger: discardLogger()}
+	s.ListenURL("http://127.0.0.1:0")
+	reloads := 0
+	v := &Service{Server: s, ConfigFile: filepath.Join(t.TempDir(), "app.json"), Environ: []string{
+		"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=" + strconv.Itoa(int(watchdog/time.Microsecond))},
+		Configure: func(*Config) (func(), error) {
+			if reloads++; reloads > 1 {
+				time.Sleep(3 * watchdog) // a slow reload
+			}
+			return func() {}, nil
+		}}
+	writeServiceConfig(t, v.ConfigFile, `{}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if msg := notify.Next(); msg != "READY=1" {
+		t.Fatalf("%q, want READY=1", msg)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	// Every message (pings, RELOADING=1, READY=1) within the watchdog
+	// timeout of the one before, until the reload is done.
+	last := time.Now()
+	for msg := ""; msg != "READY=1"; {
+		msg = notify.NextWithin(watchdog)
+		if msg == "" {
+			t.Fatalf("no notification for %v during the reload: systemd's watchdog would kill the service", time.Since(last))
+		}
+		last = time.Now()
+	}
+}

@@ -72,3 +72,15 @@ func (n *Notify) CountPings(d time.Duration) int {
 		}
 	}
 }
+
+// NextWithin returns the next message, a watchdog ping included, or ""
+// when none comes within d.
+func (n *Notify) NextWithin(d time.Duration) string {
+	buf := make([]byte, 4096)
+	n.c.SetReadDeadline(time.Now().Add(d))
+	k, err := n.c.Read(buf)
+	if err != nil {
+		return ""
+	}
+	return string(buf[:k])
+}
