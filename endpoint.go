@@ -516,20 +516,31 @@ func (ep *endpoint) bindUnix() (net.Listener, error) {
 }
 
 // systemdListeners returns the sockets passed by systemd socket activation
-// (LISTEN_FDS), unsetting its environment variables so that child
-// processes do not take them too.
-func systemdListeners() ([]net.Listener, error) {
-	ls, err := activation.Listeners()
-	if err != nil {
-		return nil, fmt.Errorf("kestrel: systemd socket activation: %w", err)
-	}
-	out := ls[:0]
-	for _, l := range ls {
-		if l != nil {
-			out = append(out, l)
+// (LISTEN_FDS): the listening ones (ListenStream=), the UDP ones
+// (ListenDatagram=, for HTTP/3), and the descriptions of the descriptors
+// it cannot serve (a FIFO, a Unix datagram socket...), which it closes. It
+// unsets the environment variables so that child processes do not take
+// the sockets too.
+func systemdListeners() ([]net.Listener, []net.PacketConn, []string) {
+	var ls []net.Listener
+	var pcs []net.PacketConn
+	var unused []string
+	for _, f := range activation.Files(true) {
+		if l, err := net.FileListener(f); err == nil {
+			ls = append(ls, l)
+		} else if pc, err := net.FilePacketConn(f); err == nil {
+			if _, ok := pc.(*net.UDPConn); ok {
+				pcs = append(pcs, pc)
+			} else {
+				pc.Close()
+				unused = append(unused, fmt.Sprintf("descriptor %d (%s), a %s socket", f.Fd(), f.Name(), pc.LocalAddr().Network()))
+			}
+		} else {
+			unused = append(unused, fmt.Sprintf("descriptor %d (%s): %v", f.Fd(), f.Name(), err))
 		}
+		f.Close() // the listener or connection holds its own descriptor
 	}
-	return out, nil
+	return ls, pcs, unused
 }
 
 // maxUnixPath is the longest Unix socket path the system takes: its

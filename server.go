@@ -166,7 +166,7 @@ type Server struct {
 	urlsKept  []endpoint              // the URLs (or the default URL) Reload binds while the configuration has no endpoints; nil when endpoints from code or systemd serve
 	urlsRaw   []string                // as given, for the log
 	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
-	udpSpares []*udpSocket            // UDP sockets from the process replaced, not claimed yet
+	udpSpares []*udpSocket            // UDP sockets from the process replaced or systemd, not claimed yet
 	listeners []*listener             // the endpoints served, in the order they were bound
 	retiring  map[*listener]bool      // stopped by Reload, finishing their connections
 	conns     map[net.Conn]*connState // by the connection the engine serves
@@ -323,13 +323,15 @@ func (s *Server) ListenFile(f *os.File) error {
 // An endpoint added in code or by a configuration file whose address is
 // that of one of these sockets serves it instead of binding its own, with
 // its options: "https://*:443" serves HTTPS on the socket of
-// ListenStream=443. Start serves the sockets no endpoint takes as HTTP
-// endpoints of their own. As endpoints added in code, the sockets take
-// precedence over URLs given to UseURLs.
+// ListenStream=443, and, if it serves HTTP/3, takes the UDP socket of
+// ListenDatagram=443 instead of binding its own. Start serves the
+// listening sockets no endpoint takes as HTTP endpoints of their own, and
+// closes the UDP ones no endpoint takes. As endpoints added in code, the
+// sockets take precedence over URLs given to UseURLs, which are not bound.
 func (s *Server) ListenSystemd() (int, error) {
-	ls, err := systemdListeners()
-	if err != nil {
-		return 0, err
+	ls, pcs, unused := systemdListeners()
+	for _, u := range unused {
+		logevents.General(s.logger(), slog.LevelWarn, "SystemdSocketUnused", "Closing the "+u+" passed by systemd socket activation: the server serves listening (ListenStream=) and UDP (ListenDatagram=) sockets only.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,12 +339,18 @@ func (s *Server) ListenSystemd() (int, error) {
 		for _, l := range ls {
 			l.Close()
 		}
+		for _, pc := range pcs {
+			pc.Close()
+		}
 		return 0, ErrServerClosed
 	}
 	for _, l := range ls {
 		s.spares = append(s.spares, &socket{Listener: l, systemd: true})
 	}
-	return len(ls), nil
+	for _, pc := range pcs {
+		s.udpSpares = append(s.udpSpares, newUDPSocket(pc))
+	}
+	return len(ls) + len(pcs), nil
 }
 
 // ListenEndpoint adds an endpoint with its own options. Endpoints added in

@@ -1,0 +1,96 @@
+//go:build unix
+
+package kestrel
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+)
+
+// TestSystemdHTTP3 passes a TCP and a UDP socket on one port to a child
+// process, as systemd does for a socket unit with ListenStream= and
+// ListenDatagram= on the HTTPS port: the endpoint at that address serves
+// HTTPS on the one and HTTP/3 on the other, and binds nothing of its own
+// (the child could not: systemd holds the port).
+func TestSystemdHTTP3(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		ln.Close()
+		t.Skipf("UDP port of %s: %v", addr, err)
+	}
+	tcpFile, _ := ln.(*net.TCPListener).File()
+	udpFile, _ := pc.(*net.UDPConn).File()
+	// The test keeps its sockets open, as systemd keeps its own.
+	defer ln.Close()
+	defer pc.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSystemdHTTP3Child$")
+	cmd.ExtraFiles = []*os.File{tcpFile, udpFile} // descriptors 3 and 4
+	cmd.Env = append(os.Environ(), "KESTREL_TEST_SYSTEMD_H3="+addr, "LISTEN_FDS=2", "LISTEN_FDNAMES=https:quic")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tcpFile.Close()
+	udpFile.Close()
+	defer func() {
+		stdin.Close() // the child stops when its stdin closes
+		cmd.Wait()
+	}()
+	out := bufio.NewReader(stdout)
+	if line, _ := out.ReadString('\n'); line != "ready\n" {
+		rest, _ := io.ReadAll(out)
+		t.Fatalf("the child did not start:\n%s%s", line, rest)
+	}
+	ln.Close() // only the child's copies accept now
+	pc.Close()
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the child makes its own certificate
+	defer tr.Close()
+	if body := getBody(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, "https://"+addr+"/"); body != "HTTP/3.0" {
+		t.Errorf("HTTP/3 on the UDP socket systemd passed: %q", body)
+	}
+}
+
+// TestSystemdHTTP3Child is the child process of TestSystemdHTTP3.
+func TestSystemdHTTP3Child(t *testing.T) {
+	addr := os.Getenv("KESTREL_TEST_SYSTEMD_H3")
+	if addr == "" {
+		t.Skip("run by TestSystemdHTTP3")
+	}
+	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid())) // systemd sets it to the process it starts
+	s := &Server{Logger: discardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	})}
+	if n, err := s.ListenSystemd(); n != 2 || err != nil {
+		t.Fatalf("ListenSystemd = %d, %v; want the TCP and the UDP socket", n, err)
+	}
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ListenEndpoint(Endpoint{Address: addr, Protocols: HTTP1AndHTTP2AndHTTP3, HTTPS: &HTTPS{Certificate: cert}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	os.Stdout.WriteString("ready\n")
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+}
