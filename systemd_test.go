@@ -5,12 +5,15 @@ package kestrel
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +96,72 @@ func TestSystemdHTTP3Child(t *testing.T) {
 	defer s.Close()
 	os.Stdout.WriteString("ready\n")
 	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+}
+
+// TestSystemdSocketsOverrideURLs: as in Kestrel, whose UseSystemd adds
+// systemd's sockets as endpoints in code (ListenHandle), the sockets win
+// over URLs: "https://ADDR" given to UseURLs (the command's --urls) does
+// not make the socket at ADDR serve HTTPS. It is served as plain HTTP, the
+// URL is not bound, and the log says the URLs are overridden.
+func TestSystemdSocketsOverrideURLs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	f, _ := ln.(*net.TCPListener).File()
+	ln.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSystemdSocketsOverrideURLsChild$")
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = append(os.Environ(), "KESTREL_TEST_SYSTEMD_URLS="+addr, "LISTEN_FDS=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	out := bufio.NewReader(stdout)
+	line, _ := out.ReadString('\n')
+	if want := "ready [http://" + addr + "] overriding\n"; line != want {
+		rest, _ := io.ReadAll(out)
+		t.Fatalf("the child: %q, want %q\n%s", line, want, rest)
+	}
+	if body := getBody(t, http.DefaultClient, "http://"+addr+"/"); body != "HTTP/1.1" {
+		t.Errorf("plain HTTP on the socket: %q", body)
+	}
+}
+
+// TestSystemdSocketsOverrideURLsChild is the child process of
+// TestSystemdSocketsOverrideURLs.
+func TestSystemdSocketsOverrideURLsChild(t *testing.T) {
+	addr := os.Getenv("KESTREL_TEST_SYSTEMD_URLS")
+	if addr == "" {
+		t.Skip("run by TestSystemdSocketsOverrideURLs")
+	}
+	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	log := &lockedBuffer{}
+	s := &Server{Logger: slog.New(slog.NewTextHandler(log, nil)), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	})}
+	if err := s.UseURLs("https://" + addr); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ListenSystemd(); n != 1 || err != nil {
+		t.Fatalf("ListenSystemd = %d, %v", n, err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	overriding := ""
+	if strings.Contains(log.String(), "Overriding address(es) 'https://"+addr+"'") {
+		overriding = " overriding"
+	}
+	fmt.Printf("ready %v%s\n", s.Addresses(), overriding)
+	io.Copy(io.Discard, os.Stdin)
 }
