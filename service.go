@@ -61,7 +61,9 @@ const UpgradeReadyEnv = "KESTREL_UPGRADE_READY_FD"
 //     finish, as Server.Run does: after the drain delay
 //     (Server.DrainDelay, Kestrel:DrainDelay), during which readiness
 //     reports 503 and the server goes on serving. An upgrade's old
-//     process does not wait the delay.
+//     process does not wait the delay. The new process of an upgrade
+//     that has not taken over yet gets SIGTERM, and this one shuts down
+//     as if it had never tried.
 //
 // Signals other than SIGINT are Unix's: on Windows, the configuration is
 // still reloaded when the file changes, and there is no upgrade.
@@ -227,6 +229,9 @@ loop:
 
 	if !handedOver {
 		v.notify.send("STOPPING=1")
+	}
+	if v.cmd != nil {
+		v.abandonUpgrade()
 	}
 	logevents.ApplicationStopping(log)
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownDeadline())
@@ -542,6 +547,20 @@ func (v *Service) finishUpgrade(res upgradeResult) bool {
 	logevents.General(log, slog.LevelInfo, "UpgradeReady", "Upgrade: the new process is ready; this one stops accepting and drains its connections.", slog.Int("pid", res.pid))
 	v.notify.send("MAINPID=" + strconv.Itoa(res.pid))
 	return true
+}
+
+// abandonUpgrade stops the new process of an upgrade under way, which
+// has not taken over, when the service stops: it gets SIGTERM, which it
+// answers with a graceful shutdown once it serves the sockets (it accepts
+// on them before it says it is ready), and this process shuts down as one
+// that never handed its sockets off.
+func (v *Service) abandonUpgrade() {
+	pid := v.cmd.Process.Pid
+	logevents.General(v.Server.logger(), slog.LevelWarn, "UpgradeAbandoned", "Upgrade: the service stops before the new process took over; it is stopped too.", slog.Int("pid", pid))
+	terminate(v.cmd.Process)
+	<-v.done // once it is ready, or has ended (killed after upgradeTimeout at the latest)
+	v.cmd, v.done = nil, nil
+	v.handoffFailed()
 }
 
 // handoffFailed tells the servers that the process an upgrade started

@@ -24,3 +24,6 @@ func signalUpgrade(int) error {
 }
 
 func processAlive(int) bool { return false }
+
+// terminate ends p (there are no upgrades on this platform).
+func terminate(p *os.Process) { p.Kill() }

@@ -30,3 +30,6 @@ func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || err == syscall.EPERM
 }
+
+// terminate asks p, the new process of an upgrade, to shut down.
+func terminate(p *os.Process) { p.Signal(syscall.SIGTERM) }

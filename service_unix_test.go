@@ -541,3 +541,59 @@ func TestServiceWatchdogDuringSlowReload(t *testing.T) {
 		last = time.Now()
 	}
 }
+
+// TestServiceStopDuringUpgrade: a service told to stop while the new
+// process of an upgrade is still starting stops, and so does the new
+// process, which never took over: it is killed, and the service shuts
+// down as one that never tried to upgrade (its drain delay, its Unix
+// socket file removed), instead of leaving a process serving its sockets
+// after the stop. Not parallel: it sends SIGUSR2 to the test process,
+// which Service.Run takes.
+func TestServiceStopDuringUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	sock, file := filepath.Join(dir, "app.sock"), filepath.Join(dir, "appsettings.json")
+	writeServiceConfig(t, file, `{"Kestrel": {"DrainDelay": "00:00:00.2", "Endpoints": {"A": {"Url": "unix:`+sock+`"}}}}`)
+	log := &lockedBuffer{}
+	s := &Server{Handler: newGated(), Logger: slog.New(slog.NewTextHandler(log, nil))}
+	t.Setenv("KESTREL_TEST_SLOW_UPGRADE", "1")
+	v := &Service{Server: s, ConfigFile: file, Environ: []string{},
+		Args: []string{"-test.run=^TestServiceStopDuringUpgradeChild$"}} // the new process: never ready
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	waitFor(t, "the service to be ready", func() bool { return s.State() == StateReady })
+
+	syscall.Kill(os.Getpid(), syscall.SIGUSR2)
+	var pid int
+	waitFor(t, "the upgrade to start", func() bool {
+		m := regexp.MustCompile(`UpgradeStarted pid=(\d+)`).FindStringSubmatch(log.String())
+		if m != nil {
+			pid, _ = strconv.Atoi(m[1])
+		}
+		return pid != 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new process to end", func() bool { return !processAlive(pid) || processZombie(pid) })
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("the stop left the Unix socket file, as if another process served it")
+	}
+}
+
+// processZombie reports whether pid has ended and waits to be reaped.
+func processZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && strings.Contains(string(b), ") Z ")
+}
+
+// TestServiceStopDuringUpgradeChild is the new process of
+// TestServiceStopDuringUpgrade: it never says it is ready.
+func TestServiceStopDuringUpgradeChild(t *testing.T) {
+	if os.Getenv("KESTREL_TEST_SLOW_UPGRADE") == "" {
+		t.Skip("run by TestServiceStopDuringUpgrade")
+	}
+	time.Sleep(time.Minute)
+}
