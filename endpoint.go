@@ -142,7 +142,9 @@ type Endpoint struct {
 
 	// UnixSocketMode, when not zero, is set as the permissions of a Unix
 	// socket file, so that a proxy running as another user can connect
-	// (0o660 with a shared group, 0o666 for everyone).
+	// (0o660 with a shared group, 0o666 for everyone). The file of a
+	// socket from systemd socket activation keeps the permissions its
+	// unit gives it (SocketMode=).
 	UnixSocketMode fs.FileMode
 
 	// ReusePort sets SO_REUSEPORT on a TCP listener, so several processes

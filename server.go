@@ -737,7 +737,8 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 			if u, ok := sk.Listener.(*net.UnixListener); ok && !sk.systemd {
 				u.SetUnlinkOnClose(true) // the endpoint's file, as if it had bound it (systemd's stays systemd's)
 			}
-			if ep.network == "unix" && ep.opts.UnixSocketMode != 0 {
+			// systemd's file keeps the permissions of its unit's SocketMode=.
+			if ep.network == "unix" && ep.opts.UnixSocketMode != 0 && !sk.systemd {
 				if err := os.Chmod(ep.address, ep.opts.UnixSocketMode); err != nil {
 					return fail(fmt.Errorf("kestrel: %s: set socket file mode: %w", ep.url, err))
 				}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,4 +165,63 @@ func TestSystemdSocketsOverrideURLsChild(t *testing.T) {
 	}
 	fmt.Printf("ready %v%s\n", s.Addresses(), overriding)
 	io.Copy(io.Discard, os.Stdin)
+}
+
+// TestSystemdUnixSocketMode: the file of a Unix socket systemd passes is
+// systemd's (ListenStream=/run/app.sock, with the unit's SocketMode= and
+// SocketUser=): the endpoint that takes it leaves its permissions as they
+// are, as it leaves the file in place when it stops, instead of applying
+// its own UnixSocketMode, which a service running as another user than
+// the file's owner cannot (Start failed with "operation not permitted").
+func TestSystemdUnixSocketMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ln.(*net.UnixListener).File()
+	ln.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSystemdUnixSocketModeChild$")
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = append(os.Environ(), "KESTREL_TEST_SYSTEMD_UNIX="+path, "LISTEN_FDS=1")
+	out, err := cmd.CombinedOutput()
+	f.Close()
+	if err != nil {
+		t.Fatalf("the child: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("systemd's socket file after the server stopped: %v", err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("systemd's socket file has mode %o, want systemd's %o", m, 0o600)
+	}
+}
+
+// TestSystemdUnixSocketModeChild is the child process of
+// TestSystemdUnixSocketMode.
+func TestSystemdUnixSocketModeChild(t *testing.T) {
+	path := os.Getenv("KESTREL_TEST_SYSTEMD_UNIX")
+	if path == "" {
+		t.Skip("run by TestSystemdUnixSocketMode")
+	}
+	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	s := &Server{Logger: discardLogger(), Handler: http.NotFoundHandler()}
+	if n, err := s.ListenSystemd(); n != 1 || err != nil {
+		t.Fatalf("ListenSystemd = %d, %v", n, err)
+	}
+	if err := s.ListenEndpoint(Endpoint{UnixPath: path, UnixSocketMode: 0o666}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Addresses(); len(got) != 1 || got[0] != "http://unix:"+path {
+		t.Errorf("addresses %q", got)
+	}
+	s.Close()
 }
