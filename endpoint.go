@@ -535,10 +535,14 @@ func systemdListeners() ([]net.Listener, []net.PacketConn, []string) {
 				pcs = append(pcs, pc)
 			} else {
 				pc.Close()
-				unused = append(unused, fmt.Sprintf("descriptor %d (%s), a %s socket", f.Fd(), f.Name(), pc.LocalAddr().Network()))
+				unused = append(unused, fmt.Sprintf("descriptor %d (%s, a %s socket)", f.Fd(), f.Name(), pc.LocalAddr().Network()))
 			}
 		} else {
-			unused = append(unused, fmt.Sprintf("descriptor %d (%s): %v", f.Fd(), f.Name(), err))
+			var op *net.OpError
+			if errors.As(err, &op) {
+				err = op.Err
+			}
+			unused = append(unused, fmt.Sprintf("descriptor %d (%s: %v)", f.Fd(), f.Name(), err))
 		}
 		f.Close() // the listener or connection holds its own descriptor
 	}

@@ -331,7 +331,7 @@ func (s *Server) ListenFile(f *os.File) error {
 func (s *Server) ListenSystemd() (int, error) {
 	ls, pcs, unused := systemdListeners()
 	for _, u := range unused {
-		logevents.General(s.logger(), slog.LevelWarn, "SystemdSocketUnused", "Closing the "+u+" passed by systemd socket activation: the server serves listening (ListenStream=) and UDP (ListenDatagram=) sockets only.")
+		logevents.General(s.logger(), slog.LevelWarn, "SystemdSocketUnused", "Closing "+u+", passed by systemd socket activation: the server serves listening (ListenStream=) and UDP (ListenDatagram=) sockets only.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
