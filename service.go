@@ -314,12 +314,17 @@ func (v *Service) listenInherited(environ []string, log *slog.Logger) error {
 		}
 		logevents.General(log, slog.LevelInfo, "InheritedSockets", "Taking over the listening sockets of the process this one replaces.", slog.Int("sockets", n))
 	}
-	if getenv(environ, "LISTEN_FDS") != "" {
+	if fds := getenv(environ, "LISTEN_FDS"); fds != "" {
+		listenPID := os.Getenv("LISTEN_PID") // ListenSystemd reads the process's environment, and unsets it
 		n, err := v.Server.ListenSystemd()
 		if err != nil {
 			return err
 		}
-		logevents.General(log, slog.LevelInfo, "SystemdSockets", "Using the listening sockets of systemd socket activation.", slog.Int("sockets", n))
+		if n == 0 && listenPID != strconv.Itoa(os.Getpid()) {
+			logevents.General(log, slog.LevelWarn, "SystemdSocketsNotOurs", "LISTEN_FDS="+fds+" is for process LISTEN_PID="+listenPID+", not this one ("+strconv.Itoa(os.Getpid())+"): no systemd socket is taken, and the server binds its endpoints (a shell or wrapper in ExecStart= must exec the program).")
+		} else {
+			logevents.General(log, slog.LevelInfo, "SystemdSockets", "Using the listening sockets of systemd socket activation.", slog.Int("sockets", n))
+		}
 	}
 	val := getenv(environ, UpgradeReadyEnv)
 	if val == "" {

@@ -126,3 +126,31 @@ func TestServiceReloadACMEFailure(t *testing.T) {
 		t.Errorf("a request for host x: %d, want 400: the new AllowedHosts is not in effect", resp.StatusCode)
 	}
 }
+
+// TestServiceSystemdOtherProcess: LISTEN_FDS whose LISTEN_PID names
+// another process (inherited from a parent, or a shell in ExecStart= that
+// did not exec the program) passes no socket to this one, as
+// sd_listen_fds(3) says: the log says so and why, rather than that the
+// service uses systemd's sockets, and the server binds its endpoints.
+func TestServiceSystemdOtherProcess(t *testing.T) {
+	t.Setenv("LISTEN_PID", "1")
+	t.Setenv("LISTEN_FDS", "1")
+	log := &lockedBuffer{}
+	s := &Server{Handler: newGated(), Logger: slog.New(slog.NewTextHandler(log, nil))}
+	s.ListenURL("http://127.0.0.1:0")
+	v := &Service{Server: s}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	waitFor(t, "the service to be ready", func() bool { return s.State() == StateReady })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "Using the listening sockets of systemd") || !strings.Contains(log.String(), "LISTEN_PID=1") {
+		t.Errorf("the log does not say the sockets are another process's:\n%s", log.String())
+	}
+	if _, ok := os.LookupEnv("LISTEN_FDS"); ok {
+		t.Error("LISTEN_FDS is left for child processes")
+	}
+}
