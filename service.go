@@ -65,6 +65,10 @@ const UpgradeReadyEnv = "KESTREL_UPGRADE_READY_FD"
 //     that has not taken over yet gets SIGTERM, and this one shuts down
 //     as if it had never tried.
 //
+// While it runs, SIGPIPE is ignored, as .NET and nginx do: a write to a
+// standard output or error whose reader is gone (journald restarted)
+// fails, instead of ending the process.
+//
 // Signals other than SIGINT are Unix's: on Windows, the configuration is
 // still reloaded when the file changes, and there is no upgrade.
 type Service struct {
@@ -166,6 +170,15 @@ func (v *Service) Run(ctx context.Context) error {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, serviceSignals...)
 	defer signal.Stop(signals)
+	// A write to a broken standard output or error (journald restarted, a
+	// supervisor's log reader gone) fails instead of ending the process
+	// with SIGPIPE, which systemd counts as a clean exit: Go ends it unless
+	// the program asks for the signal. Nobody reads this channel.
+	if len(ignoredSignals) > 0 {
+		ignored := make(chan os.Signal, 1)
+		signal.Notify(ignored, ignoredSignals...)
+		defer signal.Stop(ignored)
+	}
 	if err := v.listenInherited(environ, log); err != nil {
 		return err
 	}

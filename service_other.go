@@ -12,6 +12,9 @@ import (
 // watched).
 var serviceSignals = []os.Signal{os.Interrupt}
 
+// ignoredSignals are none: there is no SIGPIPE on this platform.
+var ignoredSignals []os.Signal
+
 func signalAction(sig os.Signal) serviceAction {
 	if sig == os.Interrupt {
 		return actionStop

@@ -10,6 +10,11 @@ import (
 // serviceSignals are the signals Service.Run handles.
 var serviceSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2}
 
+// ignoredSignals are the signals Service.Run asks for so that they do not
+// end the process, and ignores: SIGPIPE, which Go raises when a write to
+// standard output or error finds the pipe broken.
+var ignoredSignals = []os.Signal{syscall.SIGPIPE}
+
 func signalAction(sig os.Signal) serviceAction {
 	switch sig {
 	case syscall.SIGINT, syscall.SIGTERM:

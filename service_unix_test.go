@@ -597,3 +597,41 @@ func TestServiceStopDuringUpgradeChild(t *testing.T) {
 	}
 	time.Sleep(time.Minute)
 }
+
+// TestServiceBrokenLogPipe: a service whose standard error is a pipe
+// nobody reads any more (journald restarted, a supervisor's log reader
+// gone) goes on serving, as a .NET app or nginx does, which ignore
+// SIGPIPE: Go kills a program writing to a broken standard output or
+// error with SIGPIPE unless it asks for the signal, and systemd counts
+// that death as a clean exit, which Restart=on-failure does not restart.
+func TestServiceBrokenLogPipe(t *testing.T) {
+	bin := buildServiceApp(t)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "app.pid")
+	writeServiceConfig(t, filepath.Join(dir, "app.json"), `{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
+	cmd := exec.Command(bin, "-config", filepath.Join(dir, "app.json"), "-pid-file", pidFile)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	proctest.WaitPIDFile(t, pidFile, cmd.Process.Pid)
+	r.Close() // the log's reader is gone
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	cmd.Process.Signal(syscall.SIGHUP) // logs the reload
+	select {
+	case err := <-exited:
+		t.Fatalf("the service ended when its log could not be written: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Errorf("exit: %v, want 0", err)
+	}
+}
