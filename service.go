@@ -563,7 +563,14 @@ func (v *Service) finishUpgrade(res upgradeResult) bool {
 		return false
 	}
 	logevents.General(log, slog.LevelInfo, "UpgradeReady", "Upgrade: the new process is ready; this one stops accepting and drains its connections.", slog.Int("pid", res.pid))
-	v.notify.send("MAINPID=" + strconv.Itoa(res.pid))
+	msg := "MAINPID=" + strconv.Itoa(res.pid)
+	if v.watchdog > 0 {
+		// systemd takes pings from the main process only: the new one's
+		// count from now, and its first comes half a timeout after it was
+		// ready, while this one's last may be half a timeout old already.
+		msg += "\nWATCHDOG=1"
+	}
+	v.notify.send(msg)
 	return true
 }
 

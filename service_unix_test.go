@@ -635,3 +635,50 @@ func TestServiceBrokenLogPipe(t *testing.T) {
 		t.Errorf("exit: %v, want 0", err)
 	}
 }
+
+// TestServiceHandoverWatchdog: the message that makes the new process of
+// an upgrade systemd's main process (MAINPID=) pings the watchdog too.
+// systemd takes pings from the main process only, so the new process's
+// pings count from then on, and its first comes half a watchdog timeout
+// after it was ready; the old process's last ping may be up to half a
+// timeout older than the handover, and without a ping at the handover the
+// watchdog could expire in between. Not parallel: it sends SIGUSR2 to the
+// test process, which Service.Run takes.
+func TestServiceHandoverWatchdog(t *testing.T) {
+	notify, path := proctest.ListenNotify(t)
+	t.Setenv("NOTIFY_SOCKET", path)
+	t.Setenv("WATCHDOG_USEC", "10000000") // no ping of its own during the test
+	t.Setenv("KESTREL_TEST_HANDOVER_CHILD", "1")
+	s := &Server{Handler: newGated(), Logger: discardLogger()}
+	s.ListenURL("http://127.0.0.1:0")
+	v := &Service{Server: s, Environ: os.Environ(), Args: []string{"-test.run=^TestServiceHandoverWatchdogChild$"}}
+	done := make(chan error, 1)
+	go func() { done <- v.Run(context.Background()) }()
+	if msg := notify.Next(); msg != "READY=1" {
+		t.Fatalf("%q, want READY=1", msg)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGUSR2)
+	msg := notify.Next()
+	if !regexp.MustCompile(`^MAINPID=\d+\nWATCHDOG=1$`).MatchString(msg) {
+		t.Errorf("at the handover: %q, want MAINPID= and WATCHDOG=1 in one message", msg)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServiceHandoverWatchdogChild is the new process of
+// TestServiceHandoverWatchdog: it takes the sockets over, says it is
+// ready, and stops a moment later.
+func TestServiceHandoverWatchdogChild(t *testing.T) {
+	if os.Getenv("KESTREL_TEST_HANDOVER_CHILD") == "" {
+		t.Skip("run by TestServiceHandoverWatchdog")
+	}
+	s := &Server{Handler: http.NotFoundHandler(), Logger: discardLogger()}
+	s.ListenURL("http://127.0.0.1:0") // takes the socket passed
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := (&Service{Server: s}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
