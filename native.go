@@ -175,6 +175,16 @@ func (c *Context) SetMaxRequestBodySize(n int64) error {
 // the handler reads.
 func (c *Context) SetReadDeadline(t time.Time) error { return c.ex().Stream().SetReadDeadline(t) }
 
+// SetWriteDeadline sets when the response is abandoned, as
+// http.ResponseController's does: a write still waiting for the client
+// (for HTTP/2 or HTTP/3 flow-control window, or for a connection the
+// client does not read) then fails with an error wrapping
+// os.ErrDeadlineExceeded, and the stream is reset (over HTTP/1.1, the
+// connection is closed once the request ends); the zero time means no
+// deadline. It may be called from another goroutine while the handler
+// writes.
+func (c *Context) SetWriteDeadline(t time.Time) error { return c.ex().Stream().SetWriteDeadline(t) }
+
 // SetMinRequestBodyDataRate sets this request's minimum body data rate;
 // the zero DataRate turns the check off.
 func (c *Context) SetMinRequestBodyDataRate(rate DataRate) error {

@@ -48,6 +48,13 @@ type call struct {
 	recvFirst bool // RecvMsg was called
 	answered  bool // setUp answered the request
 
+	// wmu guards writing and halted: a message being written, and
+	// whether the call's deadline has ended it (so that a write waiting
+	// for the client is abandoned).
+	wmu     sync.Mutex
+	writing bool
+	halted  bool
+
 	mu         sync.Mutex // guards the response metadata and headerSent
 	header     metadata.MD
 	trailer    metadata.MD
@@ -130,7 +137,7 @@ func (c *call) setUp() (*status.Status, int) {
 	c.inMD = md
 	c.codec = codecFor(sub)
 
-	c.cctx.init(t.context(), timeout, hasTimeout, t)
+	c.cctx.init(t.context(), timeout, hasTimeout, c)
 	if c.cctx.Err() == context.DeadlineExceeded {
 		return statusDeadline, http.StatusOK
 	}
@@ -358,6 +365,37 @@ func decodeBinary(v string) ([]byte, error) {
 
 // cancel ends the call's context.
 func (c *call) cancel() { c.cctx.cancel(context.Canceled) }
+
+// expire makes the call's reads and writes that wait for the client fail,
+// now and from now on: its deadline passed. It is called from another
+// goroutine while the handler runs.
+func (c *call) expire() {
+	c.t.expire()
+	c.wmu.Lock()
+	c.halted = true
+	if c.writing {
+		c.t.abandonWrite()
+	}
+	c.wmu.Unlock()
+}
+
+// startWrite records that a message is being written, unless the call
+// has been halted; endWrite, that it has been.
+func (c *call) startWrite() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.halted {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+func (c *call) endWrite() {
+	c.wmu.Lock()
+	c.writing = false
+	c.wmu.Unlock()
+}
 
 // run calls the method's handler and returns the call's status.
 func (c *call) run() (st *status.Status) {

@@ -327,6 +327,11 @@ func (c *call) send(m any, last bool) error {
 	c.mu.Lock()
 	c.sendHeaderLocked()
 	c.mu.Unlock()
+	// A write that waits for the client is abandoned when the call is
+	// halted; one that would start after is not made.
+	if !c.startWrite() {
+		return status.FromContextError(c.cctx.Err()).Err()
+	}
 	if c.text {
 		err = c.writeText(b)
 	} else {
@@ -335,6 +340,7 @@ func (c *call) send(m any, last bool) error {
 	if err == nil && !last {
 		err = c.t.flush()
 	}
+	c.endWrite()
 	if err != nil {
 		if cerr := c.ctx.Err(); cerr != nil {
 			return status.FromContextError(cerr).Err()

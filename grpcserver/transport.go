@@ -52,6 +52,11 @@ type transport interface {
 	// fail now: the call's deadline passed. It is called from another
 	// goroutine while the handler runs.
 	expire()
+	// abandonWrite makes a write of the response that waits for the
+	// client (for flow-control window) fail now, resetting the stream: the
+	// call's deadline passed, or Stop ended it. It is called from another
+	// goroutine while a write is under way.
+	abandonWrite()
 }
 
 // nativeTransport serves a call on this module's native path.
@@ -86,6 +91,7 @@ func (t *nativeTransport) flush() error                  { return t.c.Flush() }
 func (t *nativeTransport) addTrailer(name, value string) { t.c.AddTrailer(name, value) }
 func (t *nativeTransport) finish()                       {}
 func (t *nativeTransport) expire()                       { t.c.SetReadDeadline(time.Now()) }
+func (t *nativeTransport) abandonWrite()                 { t.c.SetWriteDeadline(time.Now()) }
 
 func (t *nativeTransport) path() []byte {
 	if tg := t.c.Target(); len(tg) > 0 && tg[0] == '/' {
@@ -247,6 +253,11 @@ func (t *httpTransport) expire() {
 		t.rc.SetReadDeadline(time.Now())
 	}
 }
+
+// abandonWrite fails the write in progress through the write deadline.
+// On net/http's HTTP/1.1 server the deadline stays on the connection,
+// which then closes: the response it was writing cannot be finished.
+func (t *httpTransport) abandonWrite() { t.rc.SetWriteDeadline(time.Now()) }
 
 // expiringBody is the request body of a call served through the standard
 // handler interface, which its deadline can end without a read deadline
