@@ -177,6 +177,39 @@ func TestDeadlineEndsBlockedSend(t *testing.T) {
 	}
 }
 
+// TestStopEndsBlockedCalls: Stop ends the calls blocked in SendMsg (a
+// client that does not read) and in RecvMsg (a client streaming nothing)
+// at once, with CANCELLED, and returns, as grpc-go's Stop, which closes
+// their connections, does, rather than waiting for the clients.
+func TestStopEndsBlockedCalls(t *testing.T) {
+	t.Parallel()
+	flood, _ := proto.Marshal(&wrapperspb.Int64Value{Value: 64 << 10})
+	for _, path := range []string{"native", "net/http", "http3"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			svc := &blockingService{ended: make(chan error, 4)}
+			gs := NewServer()
+			gs.RegisterService(svc.desc(), svc)
+			addr, h3 := blockedServer(t, path, gs)
+			startBlocked(t, addr, h3, "Flood", frame(0, flood), true)
+			startBlocked(t, addr, h3, "Drain", frame(0, nil), false)
+			time.Sleep(100 * time.Millisecond) // both handlers block
+			stopped := make(chan struct{})
+			go func() { gs.Stop(); close(stopped) }()
+			for range 2 {
+				if err := svc.waitEnded(t, "Stop"); status.Code(err) != codes.Canceled {
+					t.Errorf("a blocked call ended with %v after Stop, want CANCELLED", err)
+				}
+			}
+			select {
+			case <-stopped:
+			case <-time.After(time.Second):
+				t.Fatal("Stop did not return")
+			}
+		})
+	}
+}
+
 // headers opens a stream with a gRPC request's head for path, with the
 // extra fields given as name, value pairs, and returns its id.
 func (c *rawH2) headers(path string, extra ...string) uint32 {

@@ -49,8 +49,8 @@ type call struct {
 	answered  bool // setUp answered the request
 
 	// wmu guards writing and halted: a message being written, and
-	// whether the call's deadline has ended it (so that a write waiting
-	// for the client is abandoned).
+	// whether the call's deadline or Stop has ended it (so that a write
+	// waiting for the client is abandoned).
 	wmu     sync.Mutex
 	writing bool
 	halted  bool
@@ -367,8 +367,8 @@ func decodeBinary(v string) ([]byte, error) {
 func (c *call) cancel() { c.cctx.cancel(context.Canceled) }
 
 // expire makes the call's reads and writes that wait for the client fail,
-// now and from now on: its deadline passed. It is called from another
-// goroutine while the handler runs.
+// now and from now on: its deadline passed, or Stop ended it. It is
+// called from another goroutine while the handler runs.
 func (c *call) expire() {
 	c.t.expire()
 	c.wmu.Lock()

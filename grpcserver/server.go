@@ -312,12 +312,15 @@ func (s *Server) GracefulStop() {
 }
 
 // Stop stops accepting calls, cancels the contexts of the calls in
-// progress and waits for their handlers to return.
+// progress, makes their reads and writes that wait for the client fail
+// (as grpc-go's Stop, which closes the connections, does), and waits for
+// their handlers to return.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	s.stopped = true
 	for c := range s.active {
 		c.cancel()
+		c.expire()
 	}
 	for len(s.active) > 0 {
 		s.idle.Wait()
