@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,18 +161,19 @@ func (c *call) recvMsg(m any) error {
 		// The whole message came with the read-ahead: decoded in place,
 		// valid until the next read.
 		data, in.buf = in.buf[:n:n], in.buf[n:]
-	} else {
+	} else if n <= 64<<10 {
 		bp := getBuf(int(n))
 		defer putBuf(bp)
-		data = (*bp)[:0]
-		if cap(data) < int(n) {
-			data = make([]byte, 0, n)
-		}
-		data = data[:n]
+		data = (*bp)[:n]
 		if err := in.readFull(data); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
+			return c.readError(err)
+		}
+	} else {
+		var err error
+		if data, err = in.readGrowing(int(n)); err != nil {
 			return c.readError(err)
 		}
 	}
@@ -243,6 +245,41 @@ func (r *bodyReader) readFull(p []byte) error {
 	_, err := io.ReadFull(r.r, p[k:])
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readGrowing reads a message of n bytes, more than the pooled buffers
+// hold, into a buffer that grows as its bytes arrive rather than one of n
+// bytes at once, so that a length prefix costs the server memory for the
+// bytes the client has sent (which flow control bounds), not for the
+// size it claims, as grpc-go's server reads a message. A body that ends
+// short is io.ErrUnexpectedEOF.
+func (r *bodyReader) readGrowing(n int) ([]byte, error) {
+	data := make([]byte, 0, max(64<<10, len(r.buf)))
+	data = append(data, r.buf...)
+	r.buf = r.buf[len(r.buf):]
+	if r.err != nil {
+		return nil, unexpected(r.err)
+	}
+	for len(data) < n {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, min(n, 2*cap(data))-len(data))
+		}
+		m, err := r.r.Read(data[len(data):min(cap(data), n)])
+		data = data[:len(data)+m]
+		if err != nil && len(data) < n {
+			return nil, unexpected(err)
+		}
+	}
+	return data, nil
+}
+
+// unexpected is err, or io.ErrUnexpectedEOF for io.EOF: the body ended
+// inside a message.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
 	}
 	return err
 }

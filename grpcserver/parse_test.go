@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -210,7 +211,7 @@ func FuzzRecvMsg(f *testing.F) {
 // io.EOF; a body cut anywhere inside a message is an INTERNAL error, not
 // the end.
 func TestRecvMsgReadAhead(t *testing.T) {
-	sizes := []int{0, 1, 13, 4089, 4090, 4091, 4096, 5000, 70000, 2, 0}
+	sizes := []int{0, 1, 13, 4089, 4090, 4091, 4096, 5000, 70000, 2, 300000, 0}
 	var body []byte
 	var starts []int // where each message begins in body
 	for _, n := range sizes {
@@ -267,5 +268,30 @@ func TestRecvMsgReadAhead(t *testing.T) {
 				c.body.release()
 			}
 		}
+	}
+}
+
+// TestRecvMsgClaimedLength: a length prefix claiming a message of the
+// largest size allowed, followed by a few bytes and the body's end, costs
+// the server memory for the bytes that came, not for the size claimed (as
+// grpc-go's server reads a message as its bytes arrive): otherwise a
+// client could make each of its streams hold 4 MiB for a few bytes sent.
+// It fails with INTERNAL, as a message cut short does.
+func TestRecvMsgClaimedLength(t *testing.T) {
+	body := append([]byte{0, 0, 0, 0, 0}, make([]byte, 100)...)
+	binary.BigEndian.PutUint32(body[1:], DefaultMaxRecvMsgSize)
+	c := &call{s: NewServer(), body: bodyReader{r: iotest.HalfReader(bytes.NewReader(body))}, codec: defaultCodec}
+	c.cctx.init(t.Context(), 0, false, nil)
+	c.ctx = &c.cctx
+	defer c.body.release()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := c.recvMsg(new(testgrpc.SimpleRequest))
+	runtime.ReadMemStats(&after)
+	if status.Code(err) != codes.Internal {
+		t.Errorf("a message cut short: %v, want INTERNAL", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("reading 100 bytes of a message claiming %d allocated %d bytes", DefaultMaxRecvMsgSize, n)
 	}
 }
