@@ -357,8 +357,9 @@ func (c *call) send(m any, last bool) error {
 		b = w.b
 		*cp = b[:0]
 	}
-	if c.s.maxSend >= 0 && len(b)-5 > c.s.maxSend {
-		return status.Errorf(codes.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", len(b)-5, c.s.maxSend)
+	// The length prefix says at most 4 GiB - 1, whatever the limit.
+	if limit := c.s.maxSend; len(b)-5 > limit || int64(len(b)-5) > math.MaxUint32 {
+		return status.Errorf(codes.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", len(b)-5, min(int64(limit), math.MaxUint32))
 	}
 	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-5))
 	c.mu.Lock()

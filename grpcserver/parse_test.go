@@ -295,3 +295,14 @@ func TestRecvMsgClaimedLength(t *testing.T) {
 		t.Errorf("reading 100 bytes of a message claiming %d allocated %d bytes", DefaultMaxRecvMsgSize, n)
 	}
 }
+
+// TestSendLimitDefault: without MaxSendMsgSize, the server sends messages
+// up to grpc-go's server's default limit, math.MaxInt32 bytes, and fails
+// a larger one with RESOURCE_EXHAUSTED rather than sending it (past 4 GiB
+// its 32-bit length prefix would wrap). A message that size is too large
+// to make in a test.
+func TestSendLimitDefault(t *testing.T) {
+	if got := NewServer().maxSend; got != math.MaxInt32 {
+		t.Errorf("default send limit %d, want %d", got, math.MaxInt32)
+	}
+}

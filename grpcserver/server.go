@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"reflect"
 	"strings"
@@ -51,9 +52,14 @@ type Option func(*Server)
 func MaxRecvMsgSize(n int) Option { return func(s *Server) { s.maxRecv = n } }
 
 // MaxSendMsgSize sets the largest message the server sends, in bytes; a
-// larger one fails the call with RESOURCE_EXHAUSTED. The default is no
-// limit, as grpc-go's server.
+// larger one fails the call with RESOURCE_EXHAUSTED. The default is
+// DefaultMaxSendMsgSize, as grpc-go's server; a limit beyond what a
+// message's 32-bit length prefix can say (4 GiB - 1) means that.
 func MaxSendMsgSize(n int) Option { return func(s *Server) { s.maxSend = n } }
+
+// DefaultMaxSendMsgSize is the largest message a Server sends unless
+// MaxSendMsgSize says otherwise: math.MaxInt32 bytes, as grpc-go's server.
+const DefaultMaxSendMsgSize = math.MaxInt32
 
 // UnaryInterceptor adds unary interceptors; the first is the outermost.
 // Several calls add to the chain.
@@ -167,7 +173,7 @@ type method struct {
 func NewServer(opts ...Option) *Server {
 	s := &Server{
 		maxRecv:    DefaultMaxRecvMsgSize,
-		maxSend:    -1,
+		maxSend:    DefaultMaxSendMsgSize,
 		pingPolicy: keepalive.EnforcementPolicy{MinTime: DefaultKeepaliveMinTime},
 		services:   make(map[string]*service),
 		methods:    make(map[string]*method),
