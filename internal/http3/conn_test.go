@@ -550,3 +550,50 @@ func TestConnClientResetCancelsContext(t *testing.T) {
 		})
 	}
 }
+
+// TestConnFramesAfterTrailers: frames of unknown types (grease among
+// them) may follow a request's trailer section and are ignored
+// (RFC 9114, 4.1, 9); a DATA or HEADERS frame there is a connection error
+// (H3_FRAME_UNEXPECTED).
+func TestConnFramesAfterTrailers(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.App.Handler = func(ex *app.Exchange) {
+		if _, err := io.Copy(io.Discard, ex.Body()); err != nil {
+			return
+		}
+		ex.WriteString("read")
+	}
+	s := startTestServer(t, cfg)
+	served := []struct {
+		name string
+		req  []byte
+	}{
+		{"unknown frame", frames(frameHeaders, encode(get()...), frameData, []byte("x"), frameHeaders, encode("a", "b"), 0x21, []byte("zz"))},
+		{"grease frame, no body", frames(frameHeaders, encode(get()...), frameHeaders, encode("a", "b"), 0x1f*3+0x21, []byte{})},
+	}
+	qc := dial(t, s.addr, false)
+	for _, tc := range served {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, body, err := response(request(t, qc, tc.req, true)); status != 200 || body != "read" || err != nil {
+				t.Fatalf("%d %q %v", status, body, err)
+			}
+		})
+	}
+	refused := []struct {
+		name string
+		req  []byte
+	}{
+		{"DATA", frames(frameHeaders, encode(get()...), frameHeaders, encode("a", "b"), 0x21, []byte{}, frameData, []byte("x"))},
+		{"HEADERS", frames(frameHeaders, encode(get()...), frameHeaders, encode("a", "b"), frameHeaders, encode("c", "d"))},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			qc := dial(t, s.addr, false)
+			request(t, qc, tc.req, true)
+			if got := closedWith(t, qc); got != errFrameUnexpected {
+				t.Fatalf("connection closed with %v, want %v", got, errFrameUnexpected)
+			}
+		})
+	}
+}

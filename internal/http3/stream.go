@@ -307,10 +307,12 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 				return 0, st.endBody()
 			case err != nil:
 				return 0, st.readFailed(err)
-			case st.trailers:
-				return 0, st.readFailed(connErr(errFrameUnexpected, "a frame after the request's trailers"))
 			case notOnRequestStream(typ):
 				return 0, st.readFailed(connErr(errFrameUnexpected, "frame type %#x on a request stream", typ))
+			case st.trailers && (typ == frameData || typ == frameHeaders):
+				// Frames of unknown types may still follow the trailers
+				// (RFC 9114, 4.1), and are ignored below.
+				return 0, st.readFailed(connErr(errFrameUnexpected, "a DATA or HEADERS frame after the request's trailers"))
 			case typ == frameHeaders && length > uint64(st.c.cfg.maxHeadersFrame()):
 				return 0, st.readFailed(errTrailersTooLarge)
 			}
