@@ -3,6 +3,7 @@ package http3
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -564,9 +565,19 @@ func readEncoderStream(rd *reader) error {
 			}
 		}
 		if err != nil {
-			return err
+			return instructionStreamEnd(err)
 		}
 	}
+}
+
+// instructionStreamEnd is why a QPACK stream's read failed: its end is the
+// close of a critical stream (RFC 9204, 4.2), not a truncated frame, as it
+// has no frames.
+func instructionStreamEnd(err error) error {
+	if err == errTruncated {
+		return io.EOF
+	}
+	return err
 }
 
 // discardStream reads and drops the client's QPACK decoder stream: the
@@ -576,7 +587,7 @@ func discardStream(rd *reader) error {
 	var buf [256]byte
 	for {
 		if _, err := rd.read(buf[:]); err != nil {
-			return err
+			return instructionStreamEnd(err)
 		}
 	}
 }

@@ -273,6 +273,8 @@ func TestConnProtocolErrors(t *testing.T) {
 		}, errFrame},
 		{"push stream from a client", func(qc *quic.Conn) { uni(t, qc, streamPush, []byte{0}) }, errStreamCreation},
 		{"QPACK encoder instruction", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, []byte{0x3f, 0x01}) }, errQPACKEncoderStream},
+		{"QPACK encoder stream closed", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, nil).Close() }, errClosedCriticalStream},
+		{"QPACK decoder stream closed", func(qc *quic.Conn) { uni(t, qc, streamQPACKDecoder, []byte{0x01}).Close() }, errClosedCriticalStream},
 		{"second QPACK decoder stream", func(qc *quic.Conn) {
 			uni(t, qc, streamQPACKDecoder, nil)
 			time.Sleep(20 * time.Millisecond)
