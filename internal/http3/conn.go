@@ -510,18 +510,35 @@ func (c *Conn) readControl(rd *reader) error {
 	if _, err := parseSettings(payload); err != nil {
 		return err
 	}
+	// The client's GOAWAY and MAX_PUSH_ID carry push IDs; the server does
+	// not push, but a GOAWAY may not raise the ID of an earlier one
+	// (RFC 9114, 5.2), nor MAX_PUSH_ID lower it (7.2.7).
+	var sawGoAway, sawMaxPushID bool
+	var lastGoAway, lastMaxPushID uint64
 	for {
 		typ, length, err := rd.frameHeader()
 		if err != nil {
 			return err
 		}
 		switch {
-		case typ == frameGoAway || typ == frameMaxPushID:
-			// The client's GOAWAY and MAX_PUSH_ID carry push IDs; the
-			// server does not push.
-			if err := readVarintFrame(rd, length); err != nil {
+		case typ == frameGoAway:
+			id, err := readVarintFrame(rd, length)
+			if err != nil {
 				return err
 			}
+			if sawGoAway && id > lastGoAway {
+				return connErr(errID, "GOAWAY raised the push ID from %d to %d", lastGoAway, id)
+			}
+			sawGoAway, lastGoAway = true, id
+		case typ == frameMaxPushID:
+			id, err := readVarintFrame(rd, length)
+			if err != nil {
+				return err
+			}
+			if sawMaxPushID && id < lastMaxPushID {
+				return connErr(errID, "MAX_PUSH_ID lowered from %d to %d", lastMaxPushID, id)
+			}
+			sawMaxPushID, lastMaxPushID = true, id
 		case typ == frameCancelPush:
 			return connErr(errID, "CANCEL_PUSH for a push the server never promised")
 		case typ == frameSettings:
@@ -537,19 +554,20 @@ func (c *Conn) readControl(rd *reader) error {
 }
 
 // readVarintFrame reads a frame whose payload is one variable-length
-// integer.
-func readVarintFrame(rd *reader, length uint64) error {
+// integer, and returns it.
+func readVarintFrame(rd *reader, length uint64) (uint64, error) {
 	if length == 0 || length > 8 {
-		return connErr(errFrame, "malformed control frame")
+		return 0, connErr(errFrame, "malformed control frame")
 	}
 	p, err := rd.payload(int(length))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, n, err := quicvarint.Parse(p); err != nil || n != len(p) {
-		return connErr(errFrame, "malformed control frame")
+	v, n, err := quicvarint.Parse(p)
+	if err != nil || n != len(p) {
+		return 0, connErr(errFrame, "malformed control frame")
 	}
-	return nil
+	return v, nil
 }
 
 // readEncoderStream reads the client's QPACK encoder stream. The server's

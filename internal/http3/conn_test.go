@@ -271,6 +271,12 @@ func TestConnProtocolErrors(t *testing.T) {
 		{"malformed GOAWAY", func(qc *quic.Conn) {
 			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameGoAway, []byte{0x40}))
 		}, errFrame},
+		{"GOAWAY raising the ID", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameGoAway, []byte{4}, frameGoAway, []byte{5}))
+		}, errID},
+		{"MAX_PUSH_ID lowered", func(qc *quic.Conn) {
+			uni(t, qc, streamControl, frames(frameSettings, []byte{}, frameMaxPushID, []byte{8}, frameMaxPushID, []byte{7}))
+		}, errID},
 		{"push stream from a client", func(qc *quic.Conn) { uni(t, qc, streamPush, []byte{0}) }, errStreamCreation},
 		{"QPACK encoder instruction", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, []byte{0x3f, 0x01}) }, errQPACKEncoderStream},
 		{"QPACK encoder stream closed", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, nil).Close() }, errClosedCriticalStream},
@@ -550,6 +556,28 @@ func TestConnClientResetCancelsContext(t *testing.T) {
 				t.Fatal("the handler did not end")
 			}
 		})
+	}
+}
+
+// TestConnClientGoAwayAndMaxPushID: a client's GOAWAY frames may repeat or
+// lower their push ID and its MAX_PUSH_ID frames may repeat or raise
+// theirs; the connection serves on (the opposite cases are in
+// TestConnProtocolErrors).
+func TestConnClientGoAwayAndMaxPushID(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	okHandler(cfg)
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, true)
+	uni(t, qc, streamControl, frames(frameSettings, []byte{},
+		frameMaxPushID, []byte{1}, frameMaxPushID, []byte{1}, frameMaxPushID, []byte{5},
+		frameGoAway, []byte{8}, frameGoAway, []byte{8}, frameGoAway, []byte{4}, frameGoAway, []byte{0}))
+	time.Sleep(20 * time.Millisecond) // the control stream is read first
+	if status, body, err := response(request(t, qc, frames(frameHeaders, encode(get()...)), true)); status != 200 || body != "ok /p" || err != nil {
+		t.Fatalf("%d %q %v", status, body, err)
+	}
+	if err := qc.Context().Err(); err != nil {
+		t.Fatalf("the connection ended: %v", context.Cause(qc.Context()))
 	}
 }
 
