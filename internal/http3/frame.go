@@ -152,10 +152,13 @@ type settings struct {
 const maxSettingsPayload = 4096
 
 // parseSettings parses a SETTINGS frame's payload (RFC 9114, 7.2.4):
-// duplicate identifiers and HTTP/2's are errors, unknown ones are ignored.
+// duplicate identifiers (unknown ones too), HTTP/2's, and a
+// SETTINGS_ENABLE_CONNECT_PROTOCOL other than 0 or 1 (RFC 9220, 3, as
+// RFC 8441, 3) are errors; unknown identifiers are otherwise ignored.
 func parseSettings(b []byte) (settings, error) {
 	var s settings
-	var seen [8]bool
+	var seen [16]bool
+	var seenOther map[uint64]struct{} // identifiers past seen's, made for the first
 	for len(b) > 0 {
 		id, n, err := quicvarint.Parse(b)
 		if err != nil {
@@ -175,9 +178,22 @@ func parseSettings(b []byte) (settings, error) {
 				return s, connErr(errSettings, "duplicate setting %#x", id)
 			}
 			seen[id] = true
+		} else {
+			if _, dup := seenOther[id]; dup {
+				return s, connErr(errSettings, "duplicate setting %#x", id)
+			}
+			if seenOther == nil {
+				seenOther = make(map[uint64]struct{})
+			}
+			seenOther[id] = struct{}{}
 		}
-		if id == settingMaxFieldSectionSize {
+		switch id {
+		case settingMaxFieldSectionSize:
 			s.maxFieldSectionSize = v
+		case settingEnableConnectProtocol:
+			if v > 1 {
+				return s, connErr(errSettings, "SETTINGS_ENABLE_CONNECT_PROTOCOL of %d", v)
+			}
 		}
 	}
 	return s, nil
