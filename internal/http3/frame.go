@@ -294,15 +294,17 @@ func truncated(err error) error {
 }
 
 // payload reads a whole payload of n bytes, which is valid until the next
-// read; n may exceed the buffer, which then grows. Nothing is consumed
-// unless it is all read.
+// read; n may exceed the buffer, which then grows, doubling as the bytes
+// arrive rather than to n at once: a frame's announced length costs no
+// memory until the client sends it. Nothing is consumed unless it is all
+// read.
 func (rd *reader) payload(n int) ([]byte, error) {
-	if n > len(rd.buf) {
-		bigger := make([]byte, n)
-		rd.w = copy(bigger, rd.buf[rd.r:rd.w])
-		rd.r, rd.buf = 0, bigger
-	}
 	for rd.w-rd.r < n {
+		if rd.w-rd.r == len(rd.buf) {
+			bigger := make([]byte, min(n, max(2*len(rd.buf), 512)))
+			rd.w = copy(bigger, rd.buf[rd.r:rd.w])
+			rd.r, rd.buf = 0, bigger
+		}
 		if err := rd.fill(); err != nil {
 			return nil, truncated(err)
 		}

@@ -147,6 +147,22 @@ func TestReaderTruncated(t *testing.T) {
 	}
 }
 
+// TestReaderPayloadGrowsAsItArrives: a payload longer than the buffer
+// grows it as its bytes come, not to the length the frame announces, so a
+// client that announces a large HEADERS frame and sends a few bytes of it
+// costs the server no more than those bytes.
+func TestReaderPayloadGrowsAsItArrives(t *testing.T) {
+	const announced = 64 << 10
+	var rd reader
+	rd.reset(bytes.NewReader(make([]byte, 100)), make([]byte, 64))
+	if _, err := rd.payload(announced); err != errTruncated {
+		t.Fatalf("payload: %v, want errTruncated", err)
+	}
+	if len(rd.buf) > 1024 {
+		t.Fatalf("the buffer grew to %d bytes for 100 received of %d announced", len(rd.buf), announced)
+	}
+}
+
 func TestParseSettings(t *testing.T) {
 	setting := func(kv ...uint64) []byte {
 		var b []byte
