@@ -466,7 +466,7 @@ func (c *Conn) serveUni(rs *quic.ReceiveStream) {
 	case streamQPACKEncoder:
 		once, read = &c.gotEncoder, readEncoderStream
 	case streamQPACKDecoder:
-		once, read = &c.gotDecoder, discardStream
+		once, read = &c.gotDecoder, readDecoderStream
 	case streamPush:
 		c.fail(&connError{errStreamCreation, "a client opened a push stream"})
 		return
@@ -598,13 +598,29 @@ func instructionStreamEnd(err error) error {
 	return err
 }
 
-// discardStream reads and drops the client's QPACK decoder stream: the
-// server's field sections never refer to a dynamic table, so the
-// instructions there (stream cancellations) need no action.
-func discardStream(rd *reader) error {
+// readDecoderStream reads the client's QPACK decoder stream (RFC 9204,
+// 4.4). The server's field sections never refer to a dynamic table, so
+// Stream Cancellations need no action, and a Section Acknowledgment or an
+// Insert Count Increment acknowledges what was never sent: an error
+// (4.4.1, 4.4.3).
+func readDecoderStream(rd *reader) error {
 	var buf [256]byte
+	inInt := false // inside a Stream Cancellation's continued stream ID
 	for {
-		if _, err := rd.read(buf[:]); err != nil {
+		n, err := rd.read(buf[:])
+		for _, b := range buf[:n] {
+			switch {
+			case inInt:
+				inInt = b&0x80 != 0
+			case b&0x80 != 0:
+				return connErr(errQPACKDecoderStream, "a Section Acknowledgment, with no dynamic table in use")
+			case b&0x40 == 0:
+				return connErr(errQPACKDecoderStream, "an Insert Count Increment, with no dynamic table in use")
+			default: // Stream Cancellation: a 6-bit prefixed stream ID
+				inInt = b&0x3f == 0x3f
+			}
+		}
+		if err != nil {
 			return instructionStreamEnd(err)
 		}
 	}

@@ -280,7 +280,9 @@ func TestConnProtocolErrors(t *testing.T) {
 		{"push stream from a client", func(qc *quic.Conn) { uni(t, qc, streamPush, []byte{0}) }, errStreamCreation},
 		{"QPACK encoder instruction", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, []byte{0x3f, 0x01}) }, errQPACKEncoderStream},
 		{"QPACK encoder stream closed", func(qc *quic.Conn) { uni(t, qc, streamQPACKEncoder, nil).Close() }, errClosedCriticalStream},
-		{"QPACK decoder stream closed", func(qc *quic.Conn) { uni(t, qc, streamQPACKDecoder, []byte{0x01}).Close() }, errClosedCriticalStream},
+		{"QPACK decoder stream closed", func(qc *quic.Conn) { uni(t, qc, streamQPACKDecoder, []byte{0x41}).Close() }, errClosedCriticalStream},
+		{"QPACK Section Acknowledgment", func(qc *quic.Conn) { uni(t, qc, streamQPACKDecoder, []byte{0x80}) }, errQPACKDecoderStream},
+		{"QPACK Insert Count Increment", func(qc *quic.Conn) { uni(t, qc, streamQPACKDecoder, []byte{0x41, 0x01}) }, errQPACKDecoderStream},
 		{"second QPACK decoder stream", func(qc *quic.Conn) {
 			uni(t, qc, streamQPACKDecoder, nil)
 			time.Sleep(20 * time.Millisecond)
@@ -573,6 +575,31 @@ func TestConnClientGoAwayAndMaxPushID(t *testing.T) {
 		frameMaxPushID, []byte{1}, frameMaxPushID, []byte{1}, frameMaxPushID, []byte{5},
 		frameGoAway, []byte{8}, frameGoAway, []byte{8}, frameGoAway, []byte{4}, frameGoAway, []byte{0}))
 	time.Sleep(20 * time.Millisecond) // the control stream is read first
+	if status, body, err := response(request(t, qc, frames(frameHeaders, encode(get()...)), true)); status != 200 || body != "ok /p" || err != nil {
+		t.Fatalf("%d %q %v", status, body, err)
+	}
+	if err := qc.Context().Err(); err != nil {
+		t.Fatalf("the connection ended: %v", context.Cause(qc.Context()))
+	}
+}
+
+// TestConnQPACKStreamCancellation: Stream Cancellation instructions on
+// the client's QPACK decoder stream (RFC 9204, 4.4.2), which a client may
+// send for any stream it resets, are read and need no action; the other
+// decoder instructions refer to a dynamic table the server never uses
+// (see TestConnProtocolErrors).
+func TestConnQPACKStreamCancellation(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	okHandler(cfg)
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	// Streams 0, 318 (63+127+128: a prefixed integer continued over two
+	// bytes, split across reads) and 4.
+	dec := uni(t, qc, streamQPACKDecoder, []byte{0x40, 0x7f, 0xff})
+	time.Sleep(10 * time.Millisecond) // the continuation comes in a later read
+	dec.Write([]byte{0x01, 0x44})
+	time.Sleep(20 * time.Millisecond)
 	if status, body, err := response(request(t, qc, frames(frameHeaders, encode(get()...)), true)); status != 200 || body != "ok /p" || err != nil {
 		t.Fatalf("%d %q %v", status, body, err)
 	}

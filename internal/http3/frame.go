@@ -70,6 +70,7 @@ const (
 	errMessage              errCode = 0x10e
 	errQPACKDecompression   errCode = 0x200
 	errQPACKEncoderStream   errCode = 0x201
+	errQPACKDecoderStream   errCode = 0x202
 )
 
 var errCodeNames = map[errCode]string{
@@ -90,6 +91,7 @@ var errCodeNames = map[errCode]string{
 	errMessage:              "H3_MESSAGE_ERROR",
 	errQPACKDecompression:   "QPACK_DECOMPRESSION_FAILED",
 	errQPACKEncoderStream:   "QPACK_ENCODER_STREAM_ERROR",
+	errQPACKDecoderStream:   "QPACK_DECODER_STREAM_ERROR",
 }
 
 func (e errCode) String() string {
@@ -126,7 +128,7 @@ func (e *connError) endReason() metrics.Reason {
 		return metrics.StreamCreationError
 	case errSettings, errMissingSettings:
 		return metrics.InvalidSettings
-	case errQPACKDecompression, errQPACKEncoderStream:
+	case errQPACKDecompression, errQPACKEncoderStream, errQPACKDecoderStream:
 		return metrics.ErrorReadingHeaders
 	case errID:
 		return metrics.InvalidStreamID
