@@ -585,10 +585,19 @@ func TestBlockedStreamReset(t *testing.T) {
 			}
 		}
 	}
+	// Stream 5 leaves the connection's streams just after its END_STREAM
+	// goes out: wait for it.
 	sc := s.conn()
-	sc.mu.Lock()
-	left, n := sc.sendWindow, len(sc.streams)
-	sc.mu.Unlock()
+	var left int64
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		sc.mu.Lock()
+		left, n = int64(sc.sendWindow), len(sc.streams)
+		sc.mu.Unlock()
+		if n == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if left != initialWindow-1000-2*each || n != 0 {
 		t.Errorf("connection window %d with %d streams left, want %d and none", left, n, initialWindow-1000-2*each)
 	}
