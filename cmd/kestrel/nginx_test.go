@@ -6,35 +6,57 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	cws "github.com/coder/websocket"
+
 	"github.com/kestrel-go/kestrel/internal/nginxtest"
 )
 
-// startNginx runs nginx in the foreground with the given http-block
-// configuration and returns the address it listens on.
-func startNginx(t *testing.T, httpBlock string) string {
+// startNginx runs nginx in the foreground with the README's configuration
+// (the first nginx block of its "Behind nginx" section), its upstream
+// app's servers replaced by servers, and returns the address it listens on.
+func startNginx(t *testing.T, servers ...string) string {
 	t.Helper()
+	recipe := readmeNginxRecipe(t)
+	var up strings.Builder
+	for _, s := range servers {
+		up.WriteString("server " + s + "; ")
+	}
+	recipe = regexp.MustCompile(`server unix:/run/app/app\.sock;[^\n]*`).ReplaceAllLiteralString(recipe, up.String())
 	return "http://" + nginxtest.Start(t, func(listen string) string {
-		return httpBlock + `
-	server {
-		listen ` + listen + `;
-		location / {
-			proxy_pass http://app;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header Host $host;
-			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-			proxy_set_header X-Forwarded-Proto $scheme;
-			proxy_buffering off;
-		}
-	}`
+		return strings.Replace(recipe, "listen 80;", "listen "+listen+";", 1)
 	})
+}
+
+// readmeNginxRecipe returns the nginx configuration of the README's
+// "Behind nginx" section.
+func readmeNginxRecipe(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n### Behind nginx\n")
+	if !ok {
+		t.Fatal(`README.md has no "### Behind nginx" section`)
+	}
+	_, block, ok := strings.Cut(section, "```nginx\n")
+	if !ok {
+		t.Fatal("README.md's Behind nginx section has no nginx block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	if !strings.Contains(block, "server unix:/run/app/app.sock;") || !strings.Contains(block, "listen 80;") {
+		t.Fatalf("README.md's nginx block changed shape:\n%s", block)
+	}
+	return block
 }
 
 func TestBehindNginx(t *testing.T) {
@@ -50,7 +72,7 @@ func TestBehindNginx(t *testing.T) {
 				server = strings.TrimPrefix(backend, "http://")
 			}
 			_ = backend
-			front := startNginx(t, "upstream app { server "+server+"; keepalive 16; }")
+			front := startNginx(t, server)
 			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: false}}
 
 			// The client's address, as nginx forwards it, is the app's remote address.
@@ -96,6 +118,26 @@ func TestBehindNginx(t *testing.T) {
 			if len(got) != 5000 {
 				t.Errorf("stream through nginx: %d bytes, want 5000", len(got))
 			}
+			// A WebSocket through the recipe: nginx must pass Upgrade and
+			// Connection: upgrade on, or the app answers 426.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ws, wsResp, err := cws.Dial(ctx, "ws"+strings.TrimPrefix(front, "http")+"/ws", nil)
+			if err != nil {
+				status := 0
+				if wsResp != nil {
+					status = wsResp.StatusCode
+				}
+				t.Fatalf("WebSocket through nginx: %v (status %d)", err, status)
+			}
+			if err := ws.Write(ctx, cws.MessageText, []byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+				t.Errorf("WebSocket echo through nginx = %q, %v", msg, err)
+			}
+			ws.Close(cws.StatusNormalClosure, "")
+
 			// Many requests reuse nginx's keep-alive connections upstream.
 			for range 50 {
 				resp, err := client.Get(front + "/plaintext")
@@ -106,6 +148,26 @@ func TestBehindNginx(t *testing.T) {
 				resp.Body.Close()
 				if string(b) != "Hello, World!" {
 					t.Fatalf("plaintext through nginx: %q", b)
+				}
+			}
+			if upstream == "tcp" {
+				// nginx's upstream connections are reused: the address nginx
+				// connects from (X-Original-For) stays the same.
+				from := map[string]bool{}
+				for range 5 {
+					resp, err := client.Get(front + "/headers")
+					if err != nil {
+						t.Fatal(err)
+					}
+					var h struct {
+						Headers map[string][]string `json:"headers"`
+					}
+					json.NewDecoder(resp.Body).Decode(&h)
+					resp.Body.Close()
+					from[strings.Join(h.Headers["X-Original-For"], ",")] = true
+				}
+				if len(from) != 1 {
+					t.Errorf("nginx opened a connection per request upstream (keep-alive lost): %v", from)
 				}
 			}
 		})
@@ -124,7 +186,7 @@ func TestGracefulStopBehindNginx(t *testing.T) {
 	defer func() { stop2(); <-done2 }()
 	a1 := strings.TrimPrefix(waitListening(t, log1.String), "http://")
 	a2 := strings.TrimPrefix(waitListening(t, log2.String), "http://")
-	front := startNginx(t, "upstream app { server "+a1+"; server "+a2+"; keepalive 16; }")
+	front := startNginx(t, a1, a2)
 
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
