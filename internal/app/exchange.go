@@ -157,7 +157,6 @@ type Exchange struct {
 
 	reqTrailer *http.Header    // receives the request's trailers, when set
 	std        *responseWriter // the http.Handler bridge serving this exchange, if any
-	rw         hijackWriter    // storage for std, reused with its header map
 	lower      [64]byte        // VisitFields' lower-case names, here so as not to be allocated
 	canon      []byte          // the head with canonical field names, for the http.Handler bridge (std.go)
 	native     nativeState     // the native path's request context and trailers

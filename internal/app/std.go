@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
@@ -54,24 +56,20 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 		defer stop()
 	}
 	ex.s.SetRequestContext(ctx)
+	// The writer, its header map and the body are the request's own, not
+	// the exchange's: a goroutine the handler leaves behind may still hold
+	// them when the exchange serves another request, perhaps another
+	// client's, and they must then fail rather than reach it.
+	hw := &a.w
+	w := &hw.responseWriter
+	*w = responseWriter{ex: ex, req: req, header: make(http.Header)}
+	ex.std = w
 	defer func() {
+		a.body.end(ex)
+		w.end()
 		ex.s.SetRequestContext(nil)
 		ctx.Cancel()
 	}()
-	// The writer and its header map are reused by the exchange's next
-	// request: a handler must not use them after it returns, as with
-	// net/http.
-	hw := &ex.rw
-	w := &hw.responseWriter
-	header := w.header
-	if header == nil || len(header) > 64 {
-		header = make(http.Header)
-	} else {
-		clear(header)
-	}
-	trailers := w.trailers[:0]
-	*w = responseWriter{ex: ex, req: req, header: header, trailers: trailers}
-	ex.std = w
 	if ex.s.Hijackable() {
 		handler.ServeHTTP(hw, req) // http.Hijacker, as net/http's HTTP/1 writer
 	} else {
@@ -88,13 +86,14 @@ func FromRequest(r *http.Request) *Exchange {
 
 // requestAlloc holds what a standard request points to, allocated together
 // (a handler may keep any of it after it returns, as net/http allows, so
-// none of it is ever reused): its context, its URL, and the values of up
-// to len(values) header fields, 288 bytes in all, one of the allocator's
-// size classes.
+// none of it is ever reused): its context, its URL, the values of up to
+// len(values) header fields, its body and its ResponseWriter.
 type requestAlloc struct {
 	ctx    RequestContext
 	url    url.URL
 	values [4]string
+	body   requestBody
+	w      hijackWriter
 }
 
 // newRequest builds the standard request in req, with its URL and header
@@ -163,10 +162,12 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 		if h.Chunked {
 			req.TransferEncoding = []string{"chunked"}
 		}
-		req.Body = &ex.body
+		a.body.b = &ex.body
+		req.Body = &a.body
 	case h.ContentLength > 0:
 		req.ContentLength = h.ContentLength
-		req.Body = &ex.body
+		a.body.b = &ex.body
+		req.Body = &a.body
 	default:
 		req.Body = http.NoBody
 	}
@@ -317,6 +318,16 @@ func canonicalize(name []byte) {
 // implements http.Flusher, io.StringWriter, the deprecated
 // http.CloseNotifier, and the methods http.ResponseController looks for.
 type responseWriter struct {
+	// mu is held by each method the handler calls but the deadline
+	// setters (which may wake another of its calls that waits), so that
+	// end, as the handler returns, waits for a call still running in a
+	// goroutine the handler left behind; done is set by end, and makes
+	// every later call fail without reaching the exchange, which by then
+	// may serve another request.
+	mu   sync.Mutex
+	done bool
+	dmu  sync.Mutex // held by the deadline setters and end
+
 	ex          *Exchange
 	req         *http.Request
 	header      http.Header
@@ -334,9 +345,45 @@ type responseWriter struct {
 // connection over (HTTP/1.x): it adds http.Hijacker.
 type hijackWriter struct{ responseWriter }
 
-func (w *responseWriter) Header() http.Header { return w.header }
+// errHandlerReturned is what a ResponseWriter's methods return once its
+// handler has returned.
+var errHandlerReturned = errors.New("kestrel: the ResponseWriter was used after its handler returned")
+
+// end is called as the handler returns: later calls of the writer's
+// methods do nothing, or fail with errHandlerReturned. A call still
+// running in another goroutine is waited for.
+func (w *responseWriter) end() {
+	w.mu.Lock()
+	w.dmu.Lock()
+	w.done = true
+	w.dmu.Unlock()
+	w.mu.Unlock()
+}
+
+// Header returns the header map; once the handler has returned, a new
+// empty map each time, so that a goroutine left behind touches nothing
+// the server reads.
+func (w *responseWriter) Header() http.Header {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return make(http.Header)
+	}
+	return w.header
+}
 
 func (w *responseWriter) WriteHeader(code int) {
+	checkWriteHeaderCode(code)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		w.ex.cfg.Logger.Warn("response.WriteHeader called after the handler returned", "caller", caller(), "code", code)
+		return
+	}
+	w.writeHeader(code)
+}
+
+func (w *responseWriter) writeHeader(code int) {
 	ex := w.ex
 	if ex.hijacked {
 		ex.cfg.Logger.Warn("response.WriteHeader on hijacked connection", "caller", caller())
@@ -346,7 +393,6 @@ func (w *responseWriter) WriteHeader(code int) {
 		ex.cfg.Logger.Warn("superfluous response.WriteHeader call", "caller", caller(), "code", code)
 		return
 	}
-	checkWriteHeaderCode(code)
 	if code == http.StatusSwitchingProtocols && !ex.s.Hijackable() {
 		// HTTP/2 and HTTP/3 have no 101 (RFC 9113, 8.6; RFC 9114, 4.5):
 		// clients reject one as malformed. An upgrade there is an
@@ -554,36 +600,55 @@ func (w *responseWriter) visitTrailers(fn func(name, value string)) {
 func skipTrailer(name string) bool { return !httpsyntax.ValidTrailerName(name) }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, errHandlerReturned
+	}
+	return w.write(p)
+}
+
+func (w *responseWriter) write(p []byte) (int, error) {
 	if w.ex.hijacked {
 		return 0, http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	w.sniffLarge(p)
 	return w.ex.Write(p)
 }
 
 func (w *responseWriter) WriteString(s string) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, errHandlerReturned
+	}
 	if w.ex.hijacked {
 		return 0, http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	if w.sniff && len(w.ex.pend)+len(s) > cap(w.ex.pend) {
-		return w.Write([]byte(s)) // to be sniffed; ex.WriteString would copy it too
+		return w.write([]byte(s)) // to be sniffed; ex.WriteString would copy it too
 	}
 	return w.ex.WriteString(s)
 }
 
 // ReadFrom copies r into the response, as io.Copy calls it.
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, errHandlerReturned
+	}
 	if w.ex.hijacked {
 		return 0, http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	return w.ex.ReadFrom(r)
 }
@@ -593,22 +658,39 @@ func (w *responseWriter) Flush() { w.FlushError() }
 
 // FlushError is Flush, reporting failure; http.ResponseController uses it.
 func (w *responseWriter) FlushError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return errHandlerReturned
+	}
 	if w.ex.hijacked {
 		return http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	return w.ex.Flush()
 }
 
-// SetReadDeadline sets the deadline for reading the request body.
+// SetReadDeadline sets the deadline for reading the request body. It does
+// not wait for the writer's other calls: it may be called to wake one.
 func (w *responseWriter) SetReadDeadline(t time.Time) error {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	if w.done {
+		return errHandlerReturned
+	}
 	return w.ex.s.SetReadDeadline(t)
 }
 
-// SetWriteDeadline sets the deadline for writing the response.
+// SetWriteDeadline sets the deadline for writing the response; like
+// SetReadDeadline, it may be called while a write waits.
 func (w *responseWriter) SetWriteDeadline(t time.Time) error {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	if w.done {
+		return errHandlerReturned
+	}
 	return w.ex.s.SetWriteDeadline(t)
 }
 
@@ -620,6 +702,8 @@ func (w *responseWriter) EnableFullDuplex() error { return nil }
 // away before the handler returns (http.CloseNotifier, deprecated but
 // still type-asserted by frameworks).
 func (w *responseWriter) CloseNotify() <-chan bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closeNotify == nil {
 		ch := make(chan bool, 1)
 		w.closeNotify = ch
@@ -638,9 +722,54 @@ func (w *responseWriter) CloseNotify() <-chan bool {
 // with WriteHeader (such as a 101) is sent first; bytes the server had
 // already read past the request are returned through the reader.
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil, nil, errHandlerReturned
+	}
 	nc, err := w.ex.hijack(w.wroteHeader)
 	if err != nil {
 		return nil, nil, err
 	}
 	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
 }
+
+// requestBody is the Body of a standard request: the exchange's until the
+// handler returns, when the exchange goes on to serve another request
+// (perhaps another client's); reads then fail with
+// http.ErrBodyReadAfterClose, as net/http's do once a handler returned.
+type requestBody struct {
+	mu sync.Mutex // held by Read; end takes it
+	b  *Body      // nil once the handler returned
+}
+
+func (rb *requestBody) Read(p []byte) (int, error) {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if rb.b == nil {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return rb.b.Read(p)
+}
+
+// Close is a no-op, as the exchange's Body's.
+func (rb *requestBody) Close() error { return nil }
+
+// end detaches the body from the exchange as the handler returns. A read
+// that a goroutine the handler left behind is still waiting in is woken by
+// a read deadline in the past, and fails; end waits for it to return.
+func (rb *requestBody) end(ex *Exchange) {
+	if rb.b == nil {
+		return // no body
+	}
+	if !rb.mu.TryLock() {
+		_ = ex.s.SetReadDeadline(aLongTimeAgo)
+		rb.mu.Lock()
+		_ = ex.s.SetReadDeadline(time.Time{})
+	}
+	rb.b = nil
+	rb.mu.Unlock()
+}
+
+// aLongTimeAgo is a deadline in the past, which fails a read waiting now.
+var aLongTimeAgo = time.Unix(1, 0)

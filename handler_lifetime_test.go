@@ -1,0 +1,204 @@
+package kestrel
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lateUse is what a goroutine that kept a request's Body and
+// ResponseWriter past its handler's return saw when it used them.
+type lateUse struct {
+	read                string
+	readErr, writeErr   error
+	flushErr, hijackErr error
+	deadlineErr         error
+}
+
+// keptHandler serves /keep by handing its request and writer to a
+// goroutine that uses them once /victim's handler runs (on the same
+// connection or another), and /victim by echoing its body once that
+// goroutine is done.
+type keptHandler struct {
+	kept   chan func() lateUse
+	result chan lateUse
+}
+
+func newKeptHandler() *keptHandler {
+	return &keptHandler{kept: make(chan func() lateUse, 1), result: make(chan lateUse, 1)}
+}
+
+func (h *keptHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/keep":
+		hdr := w.Header()
+		h.kept <- func() lateUse {
+			var u lateUse
+			buf := make([]byte, 64)
+			n, err := r.Body.Read(buf)
+			u.read, u.readErr = string(buf[:n]), err
+			hdr.Set("X-Leak", "kept map")
+			w.Header().Set("X-Leak2", "late map")
+			w.WriteHeader(http.StatusTeapot)
+			_, u.writeErr = io.WriteString(w, "LEAK")
+			rc := http.NewResponseController(w)
+			u.flushErr = rc.Flush()
+			u.deadlineErr = rc.SetWriteDeadline(time.Now())
+			_, _, u.hijackErr = rc.Hijack()
+			return u
+		}
+		io.WriteString(w, "kept")
+	case "/victim":
+		select {
+		case use := <-h.kept:
+			h.result <- use()
+		case <-time.After(5 * time.Second):
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}
+}
+
+// TestHandlerLateUseAfterReturn: the Body and ResponseWriter of a request
+// whose handler has returned belong to no other request. Reads fail with
+// http.ErrBodyReadAfterClose (as net/http's), writes, Flush and the
+// ResponseController's calls fail, and the next request served (on the
+// same connection, on another, over each protocol) gets neither its body
+// read nor anything written into its response.
+func TestHandlerLateUseAfterReturn(t *testing.T) {
+	t.Parallel()
+	type post func(t *testing.T, path, body string) (*http.Response, string)
+	clientPost := func(c *http.Client, base string) post {
+		return func(t *testing.T, path, body string) (*http.Response, string) {
+			t.Helper()
+			resp, err := c.Post(base+path, "text/plain", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp, string(b)
+		}
+	}
+	cases := []struct {
+		name  string
+		start func(t *testing.T, h http.Handler) (keep, victim post)
+	}{
+		{"HTTP/1.1 same connection", func(t *testing.T, h http.Handler) (post, post) {
+			p := clientPost(newClient(t), "http://"+startHandler(t, h))
+			return p, p
+		}},
+		{"HTTP/1.1 other connection", func(t *testing.T, h http.Handler) (post, post) {
+			base := "http://" + startHandler(t, h)
+			return clientPost(newClient(t), base), clientPost(newClient(t), base)
+		}},
+		{"h2c", func(t *testing.T, h http.Handler) (post, post) {
+			s := startH2(t, &Server{Handler: h})
+			c := s.clients(t)[0]
+			return clientPost(c.c, c.base), clientPost(s.clients(t)[2].c, c.base)
+		}},
+		{"HTTP/3", func(t *testing.T, h http.Handler) (post, post) {
+			_, addr := h3Server(t, &Server{Handler: h}, HTTP3)
+			return clientPost(h3Client(t), "https://"+addr), clientPost(h3Client(t), "https://"+addr)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newKeptHandler()
+			keep, victim := tc.start(t, h)
+			keep(t, "/keep", "first body")
+			resp, body := victim(t, "/victim", "SECRET of the victim")
+			var u lateUse
+			select {
+			case u = <-h.result:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the kept request was not used")
+			}
+			if u.read != "" || !errors.Is(u.readErr, http.ErrBodyReadAfterClose) {
+				t.Errorf("Body.Read after the handler returned: %q, %v; want nothing, http.ErrBodyReadAfterClose", u.read, u.readErr)
+			}
+			for name, err := range map[string]error{"Write": u.writeErr, "Flush": u.flushErr, "SetWriteDeadline": u.deadlineErr, "Hijack": u.hijackErr} {
+				if err == nil {
+					t.Errorf("%s after the handler returned succeeded", name)
+				}
+			}
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Leak") != "" || resp.Header.Get("X-Leak2") != "" || body != "SECRET of the victim" {
+				t.Errorf("the next request's response: %d %v %q; want 200, its own body, no X-Leak", resp.StatusCode, resp.Header, body)
+			}
+		})
+	}
+}
+
+// TestHandlerReturnsWhileBodyReadWaits: a goroutine left waiting in
+// r.Body.Read when its handler returns gets an error at once, and never
+// the bytes that follow on the connection (the rest of the body, the next
+// pipelined request).
+func TestHandlerReturnsWhileBodyReadWaits(t *testing.T) {
+	t.Parallel()
+	type result struct {
+		got string
+		err error
+	}
+	results := make(chan result, 1)
+	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/wait" {
+			b, _ := io.ReadAll(r.Body)
+			w.Write(b)
+			return
+		}
+		first := make(chan struct{})
+		go func() {
+			buf := make([]byte, 64)
+			n, _ := r.Body.Read(buf) // the part sent
+			got := string(buf[:n])
+			close(first)
+			var err error
+			for err == nil {
+				n, err = r.Body.Read(buf) // waits for the rest
+				got += string(buf[:n])
+			}
+			results <- result{got, err}
+		}()
+		<-first
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /wait HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcde")
+	var res result
+	select {
+	case res = <-results:
+	case <-time.After(2 * time.Second):
+		// The read still waits: what the client sends next must not reach it.
+		io.WriteString(c, "fghijPOST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nSECRET")
+		select {
+		case res = <-results:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the read never ended")
+		}
+		t.Errorf("the read did not end as the handler returned; it went on to get %q, %v", res.got, res.err)
+		return
+	}
+	if res.got != "abcde" || res.err == nil || res.err == io.EOF {
+		t.Errorf("the waiting read: %q, %v; want abcde and an error", res.got, res.err)
+	}
+	// The connection is left in a known state: the response to /wait
+	// comes, whatever happens to the connection after it.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
