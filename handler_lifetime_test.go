@@ -202,3 +202,74 @@ func TestHandlerReturnsWhileBodyReadWaits(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestHandlerContextAfterReturn: a request and its context may be kept
+// after the handler returns (net/http's contract), but the server's
+// exchange goes on to serve other requests. The context's local address
+// and RequestID stay the kept request's, and the functions that act on a
+// request's exchange fail rather than act on the next request served (an
+// HTTP/3 stream put back in the pool made them crash).
+func TestHandlerContextAfterReturn(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		id    string
+		local any
+	}
+	for _, proto := range []string{"HTTP/1.1", "HTTP/3"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			kept := make(chan *http.Request, 1)
+			during := make(chan seen, 1)
+			after := make(chan seen, 1)
+			limitErr := make(chan error, 1)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/keep":
+					during <- seen{RequestID(r), r.Context().Value(http.LocalAddrContextKey)}
+					kept <- r
+				case "/victim":
+					k := <-kept
+					limitErr <- SetMaxRequestBodySize(k, 1)
+					after <- seen{RequestID(k), k.Context().Value(http.LocalAddrContextKey)}
+					b, err := io.ReadAll(r.Body)
+					if err != nil {
+						return
+					}
+					w.Write(b)
+				}
+			})
+			var keepC, victimC *http.Client
+			var base string
+			if proto == "HTTP/3" {
+				_, addr := h3Server(t, &Server{Handler: h}, HTTP3)
+				base, keepC, victimC = "https://"+addr, h3Client(t), h3Client(t)
+			} else {
+				base, keepC, victimC = "http://"+startHandler(t, h), newClient(t), newClient(t)
+			}
+			resp, err := keepC.Get(base + "/keep")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			resp, err = victimC.Post(base+"/victim", "text/plain", strings.NewReader("the victim's body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(b) != "the victim's body" {
+				t.Errorf("the next request: %d %q, want 200 and its body", resp.StatusCode, b)
+			}
+			if err := <-limitErr; err == nil {
+				t.Error("SetMaxRequestBodySize on a request whose handler returned succeeded")
+			}
+			d, a := <-during, <-after
+			if d.id == "" || a.id != d.id {
+				t.Errorf("RequestID after the handler returned: %q, want %q", a.id, d.id)
+			}
+			if d.local == nil || a.local == nil || a.local.(net.Addr).String() != d.local.(net.Addr).String() {
+				t.Errorf("LocalAddrContextKey after the handler returned: %v, want %v", a.local, d.local)
+			}
+		})
+	}
+}

@@ -13,9 +13,16 @@ import (
 // this package's server.
 var ErrNotKestrel = errors.New("kestrel: the request was not served by a kestrel.Server")
 
+// errHandlerReturned is returned by the functions that need a request's
+// exchange once the request's handler has returned.
+var errHandlerReturned = errors.New("kestrel: the request's handler has returned")
+
 func exchange(r *http.Request) (*app.Exchange, error) {
 	if ex := app.FromRequest(r); ex != nil {
 		return ex, nil
+	}
+	if app.Ended(r) {
+		return nil, errHandlerReturned
 	}
 	return nil, ErrNotKestrel
 }
@@ -141,11 +148,6 @@ func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
 // the connection id, a colon and the request's number on its connection
 // (HTTP/1.x: its place, from 1; HTTP/2 and HTTP/3: its stream id) in 8 upper-case
 // hexadecimal digits, such as "0HNQEV7R6JMK1:00000001". It is the request id
-// of the server's log events about r. It returns "" for a request not
-// served by a kestrel.Server.
-func RequestID(r *http.Request) string {
-	if ex := app.FromRequest(r); ex != nil {
-		return ex.RequestID()
-	}
-	return ""
-}
+// of the server's log events about r, and stays so after r's handler
+// returns. It returns "" for a request not served by a kestrel.Server.
+func RequestID(r *http.Request) string { return app.RequestIDOf(r) }

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // RequestContext is a request's context. It is cancelled when the handler
@@ -15,7 +18,13 @@ import (
 // cancelled through AfterFunc rather than a goroutine each.
 type RequestContext struct {
 	parent context.Context // never cancelled (the server's base context)
-	ex     *Exchange
+	ex     *Exchange       // nil once detached, when the handler returned
+
+	// What stays of the exchange once detached: the local address and
+	// the request id's parts.
+	local net.Addr
+	conn  *ConnInfo
+	seq   uint32
 
 	mu       sync.Mutex
 	done     chan struct{}
@@ -55,7 +64,9 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-type exchangeKey struct{}
+// requestContextKey finds the RequestContext of a request from its
+// context, or one derived from it.
+type requestContextKey struct{}
 
 func (c *RequestContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 
@@ -84,12 +95,49 @@ func (c *RequestContext) Err() error {
 
 func (c *RequestContext) Value(key any) any {
 	switch key {
-	case exchangeKey{}:
-		return c.ex
+	case requestContextKey{}:
+		return c
 	case http.LocalAddrContextKey:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ex == nil {
+			return c.local
+		}
 		return c.ex.s.NetConn().LocalAddr()
 	}
 	return c.parent.Value(key)
+}
+
+// exchange is the exchange serving the request, or nil once the handler
+// has returned.
+func (c *RequestContext) exchange() *Exchange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ex
+}
+
+// requestID is the request's id, while its exchange serves it and after.
+func (c *RequestContext) requestID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ex != nil {
+		return c.ex.RequestID()
+	}
+	if c.conn == nil || c.conn.ID == "" {
+		return ""
+	}
+	return logevents.RequestID(c.conn.ID, c.seq)
+}
+
+// detach parts the context from its exchange as the handler returns: the
+// context may be kept, but the exchange goes on to serve other requests,
+// perhaps another client's. The local address and the request id stay.
+func (c *RequestContext) detach() {
+	ex := c.ex
+	local := ex.s.NetConn().LocalAddr()
+	c.mu.Lock()
+	c.ex, c.local, c.conn, c.seq = nil, local, ex.Conn, ex.Seq
+	c.mu.Unlock()
 }
 
 // AfterFunc arranges for f to run on its own goroutine once the context is

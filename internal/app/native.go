@@ -45,6 +45,7 @@ func (ex *Exchange) endContext() {
 	}
 	ex.s.SetRequestContext(nil)
 	n.ctx.Cancel()
+	n.ctx.detach()
 	if n.stop != nil {
 		n.stop()
 	}

@@ -69,6 +69,7 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 		w.end()
 		ex.s.SetRequestContext(nil)
 		ctx.Cancel()
+		ctx.detach()
 	}()
 	if ex.s.Hijackable() {
 		handler.ServeHTTP(hw, req) // http.Hijacker, as net/http's HTTP/1 writer
@@ -78,10 +79,33 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 }
 
 // FromRequest returns the exchange serving r, or nil when r was not
-// served by this server.
+// served by this server or its handler has returned (Ended tells which).
 func FromRequest(r *http.Request) *Exchange {
-	ex, _ := r.Context().Value(exchangeKey{}).(*Exchange)
-	return ex
+	if c := requestContext(r); c != nil {
+		return c.exchange()
+	}
+	return nil
+}
+
+// Ended reports whether r was served by this server and its handler has
+// returned: the exchange then serves other requests.
+func Ended(r *http.Request) bool {
+	c := requestContext(r)
+	return c != nil && c.exchange() == nil
+}
+
+// RequestIDOf is the id of r, served by this server, even once its
+// handler has returned; "" for another server's request.
+func RequestIDOf(r *http.Request) string {
+	if c := requestContext(r); c != nil {
+		return c.requestID()
+	}
+	return ""
+}
+
+func requestContext(r *http.Request) *RequestContext {
+	c, _ := r.Context().Value(requestContextKey{}).(*RequestContext)
+	return c
 }
 
 // requestAlloc holds what a standard request points to, allocated together
