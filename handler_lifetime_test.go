@@ -2,10 +2,13 @@ package kestrel
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +274,48 @@ func TestHandlerContextAfterReturn(t *testing.T) {
 				t.Errorf("LocalAddrContextKey after the handler returned: %v, want %v", a.local, d.local)
 			}
 		})
+	}
+}
+
+// TestHandlerMultipartTempFilesRemoved: the temporary files of a form the
+// handler parsed are removed once it returns, as net/http's server
+// removes them.
+func TestHandlerMultipartTempFilesRemoved(t *testing.T) {
+	t.Parallel()
+	names := make(chan string, 1)
+	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseMultipartForm(1024); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f, err := r.MultipartForm.File["upload"][0].Open()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		if of, ok := f.(*os.File); ok {
+			names <- of.Name()
+		}
+	}))
+	var body strings.Builder
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("upload", "big.bin")
+	fw.Write(bytes.Repeat([]byte("x"), 64<<10))
+	mw.Close()
+	resp, err := newClient(t).Post("http://"+addr+"/", mw.FormDataContentType(), strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var name string
+	select {
+	case name = <-names:
+	default:
+		t.Fatalf("the upload was not written to a temporary file (%d)", resp.StatusCode)
+	}
+	if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
+		os.Remove(name)
+		t.Errorf("the form's temporary file %s is left after the handler returned (%v)", name, err)
 	}
 }

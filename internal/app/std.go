@@ -70,6 +70,11 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 		ex.s.SetRequestContext(nil)
 		ctx.Cancel()
 		ctx.detach()
+		if f := req.MultipartForm; f != nil {
+			// As net/http's server does: the temporary files of a form
+			// the handler parsed go with the request.
+			_ = f.RemoveAll()
+		}
 	}()
 	if ex.s.Hijackable() {
 		handler.ServeHTTP(hw, req) // http.Hijacker, as net/http's HTTP/1 writer
