@@ -319,3 +319,56 @@ func TestHandlerMultipartTempFilesRemoved(t *testing.T) {
 		t.Errorf("the form's temporary file %s is left after the handler returned (%v)", name, err)
 	}
 }
+
+// TestExtendedConnectTunnelAfterReturn: the connection Upgrade returns for
+// an extended CONNECT is the request's stream and ends with its handler;
+// a goroutine that kept it fails to read and write, and reaches neither
+// the body nor the response of the next request served.
+func TestExtendedConnectTunnelAfterReturn(t *testing.T) {
+	t.Parallel()
+	kept := make(chan net.Conn, 1)
+	type lateTunnel struct{ readErr, writeErr, deadlineErr error }
+	late := make(chan lateTunnel, 1)
+	s := &Server{Logger: quietLogger}
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			conn, err := Upgrade(w, r)
+			if err != nil {
+				t.Errorf("Upgrade: %v", err)
+				return
+			}
+			kept <- conn
+			return
+		}
+		conn := <-kept
+		buf := make([]byte, 64)
+		var u lateTunnel
+		_, u.readErr = conn.Read(buf)
+		_, u.writeErr = conn.Write([]byte("LEAK"))
+		u.deadlineErr = conn.SetReadDeadline(time.Now().Add(time.Hour))
+		conn.LocalAddr()
+		late <- u
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2, EnableWebSocketsOverHTTP2: true})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := dialTunnelH2(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+	c.send(1, false, extendedConnect("websocket")...)
+	if status, _, _, _ := c.answer(1, false); status != 200 {
+		t.Fatalf("extended CONNECT: %d", status)
+	}
+	c.send(3, false, ":method", "POST", ":scheme", "http", ":path", "/victim", ":authority", "localhost")
+	c.fr.WriteData(3, true, []byte("SECRET of the victim"))
+	status, _, code, body := c.answer(3, true)
+	if status != 200 || body != "SECRET of the victim" {
+		t.Errorf("the next request: %d (%v) %q, want 200 and its own body", status, code, body)
+	}
+	u := <-late
+	if u.readErr == nil || u.writeErr == nil || u.deadlineErr == nil {
+		t.Errorf("the tunnel after its handler returned: read %v, write %v, SetReadDeadline %v; want errors", u.readErr, u.writeErr, u.deadlineErr)
+	}
+}

@@ -157,6 +157,7 @@ type Exchange struct {
 
 	reqTrailer *http.Header    // receives the request's trailers, when set
 	std        *responseWriter // the http.Handler bridge serving this exchange, if any
+	tunnel     *tunnelConn     // the extended CONNECT's stream Upgrade returned, if any
 	lower      [64]byte        // VisitFields' lower-case names, here so as not to be allocated
 	canon      []byte          // the head with canonical field names, for the http.Handler bridge (std.go)
 	native     nativeState     // the native path's request context and trailers
@@ -208,6 +209,7 @@ func (ex *Exchange) Start() {
 	ex.std = nil
 	clear(ex.native.trailer)
 	ex.native.trailer = ex.native.trailer[:0]
+	ex.tunnel = nil
 	ex.body = Body{ex: ex, limit: ex.cfg.MaxRequestBodySize, eof: !ex.Req.HasBody()}
 }
 
@@ -236,6 +238,9 @@ func (ex *Exchange) Run() (ok bool) {
 			ok = ex.recovered(recover())
 		}
 		ex.endContext()
+		if ex.tunnel != nil {
+			ex.tunnel.end()
+		}
 	}()
 	ex.cfg.Handler(ex)
 	returned = true
@@ -996,7 +1001,8 @@ func (ex *Exchange) acceptTunnel() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tunnelConn{ex: ex}, nil
+	ex.tunnel = &tunnelConn{ex: ex, w: ex.std, local: ex.LocalAddr(), remote: ex.RemoteAddr()}
+	return ex.tunnel, nil
 }
 
 // tunnelConn is an extended CONNECT's stream (HTTP/2 or HTTP/3) as a
@@ -1004,14 +1010,40 @@ func (ex *Exchange) acceptTunnel() (net.Conn, error) {
 // at once. Unlike an upgraded HTTP/1.1 connection it is the request's
 // stream, and ends when the handler returns; Close stops its reads and
 // writes.
+//
+// Once the handler has returned, the exchange serves other requests: every
+// method then fails (end waits for a read or write still running), and
+// none reaches the exchange.
 type tunnelConn struct {
-	ex     *Exchange
-	mu     sync.Mutex // serializes writes
-	closed atomic.Bool
+	ex            *Exchange
+	w             *responseWriter // the http.Handler's writer, or nil on the native path
+	local, remote net.Addr
+	mu            sync.Mutex // serializes writes; end takes it
+	rmu           sync.Mutex // held by Read; end takes it
+	dmu           sync.Mutex // held by the deadline setters; end takes it
+	closed        atomic.Bool
+	ended         bool // the handler returned; set under mu, rmu and dmu
+}
+
+// end is called as the handler returns. A read still waiting is woken by
+// a read deadline in the past.
+func (c *tunnelConn) end() {
+	if !c.rmu.TryLock() {
+		_ = c.ex.s.SetReadDeadline(aLongTimeAgo)
+		c.rmu.Lock()
+	}
+	c.mu.Lock()
+	c.dmu.Lock()
+	c.ended = true
+	c.dmu.Unlock()
+	c.mu.Unlock()
+	c.rmu.Unlock()
 }
 
 func (c *tunnelConn) Read(p []byte) (int, error) {
-	if c.closed.Load() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.ended || c.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	n, err := c.ex.body.Read(p)
@@ -1024,12 +1056,12 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 func (c *tunnelConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed.Load() {
+	if c.ended || c.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	var n int
 	var err error
-	if w := c.ex.std; w != nil {
+	if w := c.w; w != nil {
 		if n, err = w.Write(p); err == nil {
 			err = w.FlushError()
 		}
@@ -1043,13 +1075,17 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 // stream ends when the handler returns.
 func (c *tunnelConn) Close() error {
 	if !c.closed.Swap(true) {
-		_ = c.ex.s.SetReadDeadline(time.Now())
+		c.dmu.Lock()
+		if !c.ended {
+			_ = c.ex.s.SetReadDeadline(time.Now())
+		}
+		c.dmu.Unlock()
 	}
 	return nil
 }
 
-func (c *tunnelConn) LocalAddr() net.Addr  { return c.ex.LocalAddr() }
-func (c *tunnelConn) RemoteAddr() net.Addr { return c.ex.RemoteAddr() }
+func (c *tunnelConn) LocalAddr() net.Addr  { return c.local }
+func (c *tunnelConn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *tunnelConn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
@@ -1058,5 +1094,20 @@ func (c *tunnelConn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-func (c *tunnelConn) SetReadDeadline(t time.Time) error  { return c.ex.s.SetReadDeadline(t) }
-func (c *tunnelConn) SetWriteDeadline(t time.Time) error { return c.ex.s.SetWriteDeadline(t) }
+func (c *tunnelConn) SetReadDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.ended {
+		return net.ErrClosed
+	}
+	return c.ex.s.SetReadDeadline(t)
+}
+
+func (c *tunnelConn) SetWriteDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.ended {
+		return net.ErrClosed
+	}
+	return c.ex.s.SetWriteDeadline(t)
+}
