@@ -372,3 +372,31 @@ func TestExtendedConnectTunnelAfterReturn(t *testing.T) {
 		t.Errorf("the tunnel after its handler returned: read %v, write %v, SetReadDeadline %v; want errors", u.readErr, u.writeErr, u.deadlineErr)
 	}
 }
+
+// TestHandlerRequestTrailerAfterReturn: a request's Trailer map is the
+// handler's to keep, and the server no longer writes into it once the
+// handler has returned (draining a body it did not read), which raced
+// with a goroutine reading it.
+func TestHandlerRequestTrailerAfterReturn(t *testing.T) {
+	t.Parallel()
+	kept := make(chan *http.Request, 1)
+	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kept <- r // the body is left unread: the server drains it
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: v\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	r := <-kept
+	if v, ok := r.Trailer["X-T"]; !ok || v != nil {
+		t.Errorf("Request.Trailer after the handler returned: %q, want the declared name with no value", r.Trailer)
+	}
+}

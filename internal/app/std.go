@@ -66,6 +66,9 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 	ex.std = w
 	defer func() {
 		a.body.end(ex)
+		// The request's Trailer map is the handler's now: trailers the
+		// server reads as it drains the body are not put into it.
+		ex.reqTrailer = nil
 		w.end()
 		ex.s.SetRequestContext(nil)
 		ctx.Cancel()
