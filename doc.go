@@ -23,8 +23,11 @@
 // Hot paths can use the [NativeHandler] API instead, which serves a request
 // without allocating.
 //
-// An idle keep-alive connection, HTTP/1.1 or HTTP/2, holds no buffer: the
-// engine waits for the socket to become readable before it takes a pooled
-// buffer, and on Linux a long-idle connection keeps no goroutine either,
-// so thousands of idle clients cost little memory.
+// An idle cleartext keep-alive connection, HTTP/1.1 or HTTP/2, holds no
+// buffer on Unix systems: the engine waits for the socket to become
+// readable before it takes a pooled buffer, and on Linux a long-idle
+// connection keeps no goroutine either, so thousands of idle clients cost
+// little memory. Over TLS an idle connection keeps a read buffer and a
+// goroutine, through connection middleware a goroutine, and on Windows a
+// buffer; see the README's table of platforms.
 package kestrel
