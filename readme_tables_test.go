@@ -136,3 +136,65 @@ func TestREADMELimits(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEConfigKeys keeps the README and the configuration binder in
+// step: every key of the Kestrel section that Config binds is named in the
+// README (its last segment, in backticks or quotes), and every JSON
+// example of the README with a Kestrel section is read by ParseConfig
+// without an error.
+func TestREADMEConfigKeys(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	var walk func(key string, typ reflect.Type)
+	walk = func(key string, typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		switch {
+		case typ.Kind() == reflect.Map:
+			walk(key+":NAME", typ.Elem())
+			return
+		case typ.Kind() == reflect.Struct && typ.PkgPath() == reflect.TypeFor[Config]().PkgPath():
+			for i := range typ.NumField() {
+				if f := typ.Field(i); f.IsExported() {
+					walk(key+":"+f.Name, f.Type)
+				}
+			}
+			return
+		}
+		last := key[strings.LastIndexByte(key, ':')+1:]
+		if !strings.Contains(readme, "`"+last+"`") && !strings.Contains(readme, `"`+last+`"`) {
+			t.Errorf("%s is read from the configuration but %s is not in README.md", key, last)
+		}
+	}
+	walk("Kestrel", reflect.TypeFor[Config]())
+
+	// The JSON examples.
+	n := 0
+	var block []string
+	start, in := 0, false
+	for i, line := range strings.Split(readme, "\n") {
+		switch {
+		case !in && line == "```json":
+			in, block, start = true, nil, i+1
+		case in && line == "```":
+			in = false
+			src := strings.Join(block, "\n")
+			if !strings.Contains(src, `"Kestrel"`) {
+				continue
+			}
+			n++
+			if _, err := ParseConfig([]byte(src), "README.md", nil, nil); err != nil {
+				t.Errorf("README.md:%d: the example is not a valid configuration: %v", start, err)
+			}
+		case in:
+			block = append(block, line)
+		}
+	}
+	if n < 5 {
+		t.Errorf("read %d JSON examples with a Kestrel section from README.md", n)
+	}
+}
