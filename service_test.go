@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -152,5 +154,22 @@ func TestServiceSystemdOtherProcess(t *testing.T) {
 	}
 	if _, ok := os.LookupEnv("LISTEN_FDS"); ok {
 		t.Error("LISTEN_FDS is left for child processes")
+	}
+}
+
+// TestServiceStopSignals: Service.Run stops gracefully on the signals that
+// end a process on every platform: Ctrl-C (os.Interrupt) and SIGTERM,
+// which Go also delivers on Windows when the console is closed, the user
+// logs off or the system shuts down (CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT,
+// CTRL_SHUTDOWN_EVENT), as the README's platform table promises.
+func TestServiceStopSignals(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		if !slices.Contains(serviceSignals, sig) {
+			t.Errorf("Service.Run does not ask for %v (it asks for %v)", sig, serviceSignals)
+		}
+		if a := signalAction(sig); a != actionStop {
+			t.Errorf("signalAction(%v) = %v, want actionStop", sig, a)
+		}
 	}
 }
