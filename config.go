@@ -598,7 +598,47 @@ func (c *Config) Apply(s *Server) error {
 	}
 	f.apply(s)
 	s.endpoints = append(s.endpoints, eps...)
+	s.urlConfig = c
 	return nil
+}
+
+// urlEndpoints returns the endpoints of URLs (UseURLs, the ports
+// settings, the default URL) with c's EndpointDefaults, as Kestrel's
+// ApplyEndpointDefaults gives them to the addresses it binds: their
+// protocols, TLS options, PROXY protocol, Alt-Svc and WebSockets over
+// HTTP/2 and HTTP/3. A nil c (no configuration) returns a copy of eps.
+func (c *Config) urlEndpoints(eps []endpoint) ([]endpoint, error) {
+	if c == nil {
+		return slices.Clone(eps), nil
+	}
+	var out []endpoint
+	for i := 0; i < len(eps); {
+		// The sockets of one URL share their Endpoint.
+		j := i + 1
+		for j < len(eps) && eps[j].from == eps[i].from {
+			j++
+		}
+		from := eps[i].from
+		if from == nil || from.URL == "" {
+			out = append(out, eps[i:j]...)
+			i = j
+			continue
+		}
+		ep, err := c.endpoint("", EndpointConfig{Url: from.URL})
+		if err != nil {
+			return nil, err
+		}
+		resolved, err := ep.resolve()
+		if err != nil {
+			return nil, fmt.Errorf("kestrel: URL %q: %w", from.URL, err)
+		}
+		for k := range resolved {
+			resolved[k].fromURLs = true
+		}
+		out = append(out, resolved...)
+		i = j
+	}
+	return out, nil
 }
 
 // configFields are the Server fields a configuration sets.

@@ -114,7 +114,9 @@ func (s *Server) Reload(c *Config) error {
 	overriding := false
 	switch {
 	case len(eps) == 0 && len(urlServed) == 0 && len(fallback) > 0:
-		urlStart = slices.Clone(fallback)
+		if urlStart, err = c.urlEndpoints(fallback); err != nil {
+			return err
+		}
 	case len(eps) > 0 && len(urlServed) > 0:
 		overriding = true
 	}

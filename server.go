@@ -165,6 +165,7 @@ type Server struct {
 	ports     *portsSetting           // from UsePorts; Start applies them
 	urlsKept  []endpoint              // the URLs (or the default URL) Reload binds while the configuration has no endpoints; nil when endpoints from code or systemd serve
 	urlsRaw   []string                // as given, for the log
+	urlConfig *Config                 // the configuration whose EndpointDefaults the URLs' endpoints take (Config.Apply, Reload)
 	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
 	udpSpares []*udpSocket            // UDP sockets from the process replaced or systemd, not claimed yet
 	listeners []*listener             // the endpoints served, in the order they were bound
@@ -530,7 +531,10 @@ func (s *Server) start() error {
 	case (len(eps) > 0 || systemd) && len(fallbackRaw) > 0:
 		s.logOverriding(fallbackRaw)
 	case len(eps) == 0 && !systemd:
-		eps = slices.Clone(fallback)
+		var err error
+		if eps, err = s.urlConfig.urlEndpoints(fallback); err != nil {
+			return err
+		}
 	}
 	if err := checkSchemes(eps); err != nil {
 		return err
