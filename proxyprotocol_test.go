@@ -589,8 +589,28 @@ func FuzzProxyHeader(f *testing.F) {
 			return
 		}
 		rest, _ := io.ReadAll(nc)
-		if !bytes.HasSuffix(rest, []byte("TAIL")) {
-			t.Fatalf("header %+v: rest %q lost bytes", h, rest)
+		sent := append(bytes.Clone(data), "TAIL"...)
+		if !bytes.HasSuffix(sent, rest) || len(rest) < len("TAIL") {
+			t.Fatalf("header %+v: rest %q is not what followed it", h, rest)
+		}
+		header := sent[:len(sent)-len(rest)]
+		switch {
+		case h == nil:
+			if len(header) > 0 {
+				t.Fatalf("no header, but %q went missing", header)
+			}
+		case h.Version == 1:
+			// A version 1 header is one line, CRLF ended.
+			if i := bytes.Index(header, []byte("\r\n")); i != len(header)-2 || !bytes.HasPrefix(header, proxyproto.SIGV1) {
+				t.Fatalf("version 1 header %q", header)
+			}
+		case h.Version == 2:
+			// A version 2 header is 16 bytes and the length they give.
+			if len(header) < 16 || !bytes.HasPrefix(header, proxyproto.SIGV2) || len(header) != 16+int(binary.BigEndian.Uint16(header[14:16])) {
+				t.Fatalf("version 2 header %x", header)
+			}
+		default:
+			t.Fatalf("header version %d", h.Version)
 		}
 	})
 }

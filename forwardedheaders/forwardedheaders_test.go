@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 type seen struct {
@@ -107,17 +110,51 @@ func TestForwardedHeaders(t *testing.T) {
 func FuzzForwarded(f *testing.F) {
 	f.Add("203.0.113.7, 10.0.0.2", "https", "example.com", `for=192.0.2.60;proto=http;by=203.0.113.43`)
 	f.Add("[::1]:80", "http,https", "a:1,b", `for="[2001:db8::1]"`)
+	f.Add("1.2.3.4, 10.0.0.1", "https, http", "a.example, b.example:8443", "")
+	f.Add("", "", "", `for=1.2.3.4;host="a:1", for="[::1]:2";proto=https, for=unknown`)
+	all := XForwardedFor | XForwardedProto | XForwardedHost | Forwarded
+	opts := []Options{
+		{ForwardLimit: Unlimited},
+		// Every hop trusted, every header applied: the walk goes as deep as
+		// the values let it.
+		{ForwardLimit: Unlimited, Headers: all, KnownNetworks: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}},
+		{ForwardLimit: 2, Headers: all &^ Forwarded, KnownNetworks: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}},
+	}
 	f.Fuzz(func(t *testing.T, xff, proto, host, fwd string) {
-		h := Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), Options{ForwardLimit: Unlimited})
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = "127.0.0.1:1"
-		r.Header["X-Forwarded-For"] = []string{xff}
-		r.Header["X-Forwarded-Proto"] = []string{proto}
-		r.Header["X-Forwarded-Host"] = []string{host}
-		if fwd != "" {
-			r.Header["Forwarded"] = []string{fwd}
+		for _, o := range opts {
+			var got *http.Request
+			h := Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r }), o)
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = "127.0.0.1:1"
+			r.Header["X-Forwarded-For"] = []string{xff}
+			r.Header["X-Forwarded-Proto"] = []string{proto}
+			r.Header["X-Forwarded-Host"] = []string{host}
+			if fwd != "" {
+				r.Header["Forwarded"] = []string{fwd}
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if got == nil {
+				t.Fatal("the handler was not called")
+			}
+			// What the application sees is well formed, whatever came in.
+			if _, err := netip.ParseAddrPort(got.RemoteAddr); err != nil {
+				t.Fatalf("%+v: remote address %q: %v", o, got.RemoteAddr, err)
+			}
+			if s := got.URL.Scheme; s != "" && s != "http" && s != "https" {
+				t.Fatalf("%+v: scheme %q", o, s)
+			}
+			if got.Host != r.Host && (!httpguts.ValidHostHeader(got.Host) || got.URL.Host != got.Host) {
+				t.Fatalf("%+v: host %q, URL host %q", o, got.Host, got.URL.Host)
+			}
+			// The X-Forwarded values left are the first of those sent.
+			if got != r && fwd == "" {
+				for _, name := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+					if left := strings.Join(list(got.Header.Values(name)), ", "); !strings.HasPrefix(strings.Join(list(r.Header.Values(name)), ", "), left) {
+						t.Fatalf("%+v: %s %q left of %q", o, name, left, r.Header.Get(name))
+					}
+				}
+			}
 		}
-		h.ServeHTTP(httptest.NewRecorder(), r)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -106,10 +107,25 @@ func FuzzDecodeTimeout(f *testing.F) {
 	for _, s := range []string{"1S", "100m", "99999999H", "1x", ""} {
 		f.Add(s)
 	}
+	units := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := decodeTimeout(s)
-		if err == nil && (d < 0 || len(s) < 2 || len(s) > 9) {
-			t.Errorf("decodeTimeout(%q) = %v", s, d)
+		// The gRPC spec: TimeoutValue is at most 8 ASCII digits, then
+		// one of the units; what is beyond a Duration is its largest, as
+		// grpc-go has it.
+		valid := len(s) >= 2 && len(s) <= 9 && units[s[len(s)-1]] != 0 && strings.Trim(s[:len(s)-1], "0123456789") == ""
+		if (err == nil) != valid {
+			t.Fatalf("decodeTimeout(%q) = %v, %v", s, d, err)
+		}
+		if valid {
+			n, _ := strconv.Atoi(s[:len(s)-1])
+			want := time.Duration(math.MaxInt64)
+			if u := units[s[len(s)-1]]; n <= math.MaxInt64/int(u) {
+				want = time.Duration(n) * u
+			}
+			if d != want {
+				t.Fatalf("decodeTimeout(%q) = %v, want %v", s, d, want)
+			}
 		}
 	})
 }

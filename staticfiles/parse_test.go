@@ -2,8 +2,10 @@ package staticfiles
 
 import (
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -69,6 +71,9 @@ func FuzzParseRange(f *testing.F) {
 			}
 		}
 		ranges, err := parseRange(s, size)
+		if want, wantErr, either := rangeModel(s, size); !errors.Is(err, wantErr) && !errors.Is(err, either) || !slices.Equal(ranges, want) {
+			t.Fatalf("parseRange(%q, %d) = %v, %v; the RFC's rules give %v, %v", s, size, ranges, err, want, wantErr)
+		}
 		if err != nil {
 			if ranges != nil {
 				t.Fatalf("%q: ranges %v with error %v", s, ranges, err)
@@ -97,6 +102,86 @@ func FuzzParseRange(f *testing.F) {
 			t.Fatalf("multipart length %d, laid out %d", length, n)
 		}
 	})
+}
+
+// rangeModel is RFC 9110's Range (section 14.2) read plainly, with big
+// numbers: the ranges of s for a representation of size bytes, or the
+// error; either is a second error allowed (more than maxRanges ranges, one
+// of them malformed, may be either).
+func rangeModel(s string, size int64) (ranges []byteRange, err, either error) {
+	m := rangeSpecifier.FindStringSubmatch(s)
+	if m == nil {
+		return nil, errBadRange, nil
+	}
+	if !strings.EqualFold(m[1], "bytes") {
+		return nil, errNotBytesRanges, nil
+	}
+	var specs []string
+	for _, e := range strings.Split(m[2], ",") {
+		if e = strings.Trim(e, " \t"); e != "" {
+			specs = append(specs, e)
+		}
+	}
+	valid := len(specs) > 0
+	for _, e := range specs {
+		r := rangeSpec.FindStringSubmatch(e)
+		if r == nil || r[1] == "" && r[2] == "" || r[1] != "" && r[2] != "" && bigInt(r[2]).Cmp(bigInt(r[1])) < 0 {
+			valid = false
+		}
+	}
+	switch {
+	case len(specs) > maxRanges && valid:
+		return nil, errIgnoredRange, nil
+	case len(specs) > maxRanges:
+		return nil, errIgnoredRange, errBadRange
+	case !valid:
+		return nil, errBadRange, nil
+	}
+	bigSize := big.NewInt(size)
+	var total int64
+	for _, e := range specs {
+		r := rangeSpec.FindStringSubmatch(e)
+		first, last := bigInt(r[1]), big.NewInt(size-1)
+		if r[1] == "" { // suffix-range
+			n := bigInt(r[2])
+			if n.Sign() == 0 || size == 0 {
+				continue
+			}
+			if n.Cmp(bigSize) < 0 {
+				first = new(big.Int).Sub(bigSize, n)
+			}
+		} else {
+			if first.Cmp(bigSize) >= 0 {
+				continue
+			}
+			if r[2] != "" && bigInt(r[2]).Cmp(last) < 0 {
+				last = bigInt(r[2])
+			}
+		}
+		br := byteRange{start: first.Int64(), length: last.Int64() - first.Int64() + 1}
+		total += br.length
+		ranges = append(ranges, br)
+	}
+	switch {
+	case len(ranges) == 0:
+		return nil, errUnsatisfiable, nil
+	case len(ranges) > 1 && total > size:
+		return nil, errIgnoredRange, nil
+	}
+	return ranges, nil, nil
+}
+
+var (
+	rangeSpecifier = regexp.MustCompile("(?s)^([!#$%&'*+.^_`|~0-9A-Za-z-]+)=(.*)$")
+	rangeSpec      = regexp.MustCompile(`^([0-9]*)-([0-9]*)$`)
+)
+
+func bigInt(s string) *big.Int {
+	n, _ := new(big.Int).SetString(s, 10)
+	if n == nil {
+		n = new(big.Int)
+	}
+	return n
 }
 
 func TestParseAcceptEncoding(t *testing.T) {
@@ -289,6 +374,34 @@ func FuzzETagList(f *testing.F) {
 		weak := etagListMatch([]string{s}, `"abc"`, false)
 		if strong && !weak {
 			t.Fatalf("%q matches strongly but not weakly", s)
+		}
+		// net/http's ServeContent reads the same lists alike, when their
+		// entity tags are well formed (it stops at a bad one, which this
+		// parser skips).
+		if s == "" {
+			return // no field, for net/http
+		}
+		quoted := false
+		for _, c := range []byte(s) {
+			if c == '"' {
+				quoted = !quoted
+			} else if c < 0x21 && (quoted || c != ' ' && c != '\t') || c == 0x7f {
+				return
+			}
+		}
+		for _, tc := range []struct {
+			header string
+			match  bool
+			status int // net/http's answer when the list matches
+		}{{"If-Match", strong, 200}, {"If-None-Match", weak, 304}} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set(tc.header, s)
+			w := httptest.NewRecorder()
+			w.Header().Set("Etag", `"abc"`)
+			http.ServeContent(w, r, "", time.Time{}, strings.NewReader("x"))
+			if netMatch := w.Code == tc.status; netMatch != tc.match {
+				t.Fatalf("%s: %q: match %v, net/http answers %d", tc.header, s, tc.match, w.Code)
+			}
 		}
 	})
 }

@@ -1,9 +1,14 @@
 package http1
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/textproto"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,7 +68,81 @@ func FuzzParser(f *testing.F) {
 		if done1 && err1 == nil && x1.size != x2.size {
 			t.Fatalf("head size %d at once, %d byte by byte", x1.size, x2.size)
 		}
+		if done1 && err1 == nil {
+			h1.Buf = data
+			compareWithNetHTTP(t, data[:x1.size], &h1, &x1)
+		}
 	})
+}
+
+// compareWithNetHTTP checks a head the parser accepted against what
+// net/http's ReadRequest makes of the same bytes, when it accepts them
+// too (it is laxer in some places, stricter in others): the same method,
+// target, version, fields, body framing and persistence.
+func compareWithNetHTTP(t *testing.T, head []byte, h *app.Head, x *headFlags) {
+	t.Helper()
+	// net/http does not skip the empty lines a request may start with.
+	trimmed := bytes.TrimLeft(head, "\r\n")
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(trimmed)))
+	if err != nil {
+		return
+	}
+	if got, want := string(h.Method.Of(h.Buf)), req.Method; got != want {
+		t.Fatalf("%q: method %q, net/http %q", head, got, want)
+	}
+	if got, want := string(h.Target.Of(h.Buf)), req.RequestURI; got != want {
+		t.Fatalf("%q: target %q, net/http %q", head, got, want)
+	}
+	if int(h.ProtoMajor) != req.ProtoMajor || int(h.ProtoMinor) != req.ProtoMinor {
+		t.Fatalf("%q: version %d.%d, net/http %d.%d", head, h.ProtoMajor, h.ProtoMinor, req.ProtoMajor, req.ProtoMinor)
+	}
+	if h.Form == app.OriginForm && h.HostCount == 1 {
+		if got := string(h.Host.Of(h.Buf)); got != req.Host {
+			t.Fatalf("%q: host %q, net/http %q", head, got, req.Host)
+		}
+	}
+	// Every field, in order, as net/http keeps it (Host apart, and the
+	// framing fields it consumes).
+	want := map[string][]string{}
+	for _, f := range h.Fields {
+		name := textproto.CanonicalMIMEHeaderKey(string(f.Name.Of(h.Buf)))
+		switch name {
+		case "Host", "Transfer-Encoding":
+			continue
+		}
+		want[name] = append(want[name], string(f.Value.Of(h.Buf)))
+	}
+	for name, vs := range want {
+		if name == "Content-Length" {
+			continue // net/http may fold repeated equal values into one
+		}
+		if !slices.Equal(vs, req.Header[name]) {
+			t.Fatalf("%q: field %s %q, net/http %q", head, name, vs, req.Header[name])
+		}
+	}
+	for name := range req.Header {
+		if _, ok := want[name]; !ok {
+			t.Fatalf("%q: net/http has a field %s the parser has not", head, name)
+		}
+	}
+	switch {
+	case h.Chunked:
+		if !slices.Equal(req.TransferEncoding, []string{"chunked"}) {
+			t.Fatalf("%q: chunked, net/http's transfer encoding %q", head, req.TransferEncoding)
+		}
+	case h.ContentLength >= 0:
+		if req.ContentLength != h.ContentLength {
+			t.Fatalf("%q: content length %d, net/http %d", head, h.ContentLength, req.ContentLength)
+		}
+	default:
+		if req.ContentLength != 0 {
+			t.Fatalf("%q: no body, net/http's content length %d", head, req.ContentLength)
+		}
+	}
+	close := x.connClose || h.ProtoMinor == 0 && !x.connKeepAlive
+	if close != req.Close {
+		t.Fatalf("%q: close %v, net/http %v", head, close, req.Close)
+	}
 }
 
 func fieldSpans(fs []app.Field) []app.Span {
@@ -90,7 +169,10 @@ func FuzzChunkSize(f *testing.F) {
 
 // FuzzConn runs arbitrary bytes through a whole connection, with a
 // handler that reads the body and answers: the engine never panics and
-// always finishes.
+// always finishes, and what it sends back is a run of responses net/http
+// reads whole (when no request has a response without a body that
+// ReadResponse cannot foresee: HEAD's, CONNECT's, or the HTTP/2 answer to
+// its preface).
 func FuzzConn(f *testing.F) {
 	for _, h := range fuzzHeads {
 		f.Add([]byte(h + h))
@@ -115,8 +197,23 @@ func FuzzConn(f *testing.F) {
 		ex.Write(ex.Target())
 		served.Add(1)
 	}
+	// A loopback TCP connection rather than a net.Pipe: the client closes
+	// its sending side only, and reads every response to the end.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		client, server := net.Pipe()
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
 		c := NewConn(cfg, server, ConnOptions{})
 		done := make(chan struct{})
 		go func() {
@@ -125,14 +222,39 @@ func FuzzConn(f *testing.F) {
 		}()
 		go func() {
 			client.Write(data)
-			client.Close()
+			client.(*net.TCPConn).CloseWrite()
 		}()
-		go io.Copy(io.Discard, client)
+		var out bytes.Buffer
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			io.Copy(&out, client)
+		}()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the connection did not finish")
 		}
-		client.Close()
+		select {
+		case <-read:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the connection was not closed")
+		}
+		if bytes.Contains(data, []byte("HEAD")) || bytes.Contains(data, []byte("CONNECT")) || bytes.Contains(data, []byte("PRI")) {
+			return
+		}
+		br := bufio.NewReader(&out)
+		for n := 0; ; n++ {
+			if _, err := br.Peek(1); err == io.EOF {
+				break
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("response %d: %v\nsent %q\ngot %q", n, err, data, out.Bytes())
+			}
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				t.Fatalf("response %d body: %v\nsent %q\ngot %q", n, err, data, out.Bytes())
+			}
+		}
 	})
 }

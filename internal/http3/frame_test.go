@@ -210,10 +210,37 @@ func FuzzParseSettings(f *testing.F) {
 	f.Add([]byte{0x01, 0x00, 0x07, 0x00, 0x21, 0x05})
 	f.Add([]byte{0x06, 0x01, 0x06, 0x02})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, err := parseSettings(b)
+		s, err := parseSettings(b)
 		var ce *connError
 		if err != nil && !errors.As(err, &ce) {
 			t.Fatalf("not a connection error: %v", err)
+		}
+		// The model (RFC 9114, 7.2.4; RFC 9220, 3): pairs of varints, in
+		// order; the first fault decides the error.
+		var want settings
+		var code errCode
+		seen := map[uint64]bool{}
+		for rest := b; len(rest) > 0 && code == 0; {
+			id, n, err1 := quicvarint.Parse(rest)
+			v, m, err2 := quicvarint.Parse(rest[n:])
+			rest = rest[n+m:]
+			switch {
+			case err1 != nil || err2 != nil:
+				code = errFrame
+			case id >= 2 && id <= 5, seen[id], id == settingEnableConnectProtocol && v > 1:
+				code = errSettings
+			case id == settingMaxFieldSectionSize:
+				want.maxFieldSectionSize = v
+			}
+			seen[id] = true
+		}
+		switch {
+		case code == 0 && err != nil:
+			t.Fatalf("%x: %v", b, err)
+		case code != 0 && (ce == nil || ce.code != code):
+			t.Fatalf("%x: %v, want error %v", b, err, code)
+		case code == 0 && s != want:
+			t.Fatalf("%x: %+v, want %+v", b, s, want)
 		}
 	})
 }
