@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"regexp"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,8 +166,31 @@ func FuzzChunkSize(f *testing.F) {
 		if ok && (n < 0 || len(line) == 0 || !isHex(line[0])) {
 			t.Fatalf("%q: size %d accepted", line, n)
 		}
+		// The model: RFC 9112's grammar, read by a regular expression,
+		// and the size as strconv reads the digits, up to 2^60.
+		m := chunkLine.FindSubmatch(line)
+		if ok && (m == nil || !bytes.Equal(m[0], line)) {
+			t.Fatalf("%q: accepted against the grammar", line)
+		}
+		if m == nil {
+			return
+		}
+		want, err := strconv.ParseUint(string(m[1]), 16, 64)
+		switch {
+		case ok && (err != nil || int64(want) != n):
+			t.Fatalf("%q: size %d, want %d", line, n, want)
+		case !ok && err == nil && want < 1<<60 && !bytes.ContainsFunc(line, func(r rune) bool { return r >= 0x80 }):
+			t.Fatalf("%q: refused, the grammar takes it", line)
+		}
 	})
 }
+
+// chunkLine is "chunk-size [ chunk-ext ]" (RFC 9112, 7.1.1), for ASCII.
+var chunkLine = func() *regexp.Regexp {
+	const tok = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+	const quoted = `"(?:[\t !#-\[\]-~]|\\[\t -~])*"`
+	return regexp.MustCompile(`^([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*` + tok + `(?:[ \t]*=[ \t]*(?:` + tok + `|` + quoted + `))?)*$`)
+}()
 
 // FuzzConn runs arbitrary bytes through a whole connection, with a
 // handler that reads the body and answers: the engine never panics and

@@ -493,11 +493,15 @@ func validParams(ext []byte, needValue bool) bool {
 		if !token() {
 			return false
 		}
+		afterName := ext
 		skipWS()
 		if len(ext) == 0 || ext[0] != '=' {
 			if needValue {
 				return false
 			}
+			// No value: the whitespace, if any, must lead to another
+			// parameter, as after a value.
+			ext = afterName
 			continue
 		}
 		ext = ext[1:]
