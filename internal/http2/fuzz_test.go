@@ -57,7 +57,8 @@ func fuzzSeeds() [][]byte {
 
 // FuzzConn runs arbitrary frames through a connection, after the preface,
 // with a handler that reads the body and answers: the engine never panics
-// and always finishes.
+// and always finishes, and what it sends is well-formed HTTP/2 that x/net's
+// Framer reads, field blocks included, to the end.
 func FuzzConn(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
@@ -76,8 +77,23 @@ func FuzzConn(f *testing.F) {
 		HeaderTableSize:       4096,
 		RequestHeadersTimeout: time.Second,
 	}
+	// A loopback TCP connection rather than a net.Pipe: the client closes
+	// its sending side only, and reads what the server sends to the end.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		client, server := net.Pipe()
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
 		c := NewConn(cfg, server, Options{})
 		done := make(chan struct{})
 		go func() {
@@ -87,15 +103,43 @@ func FuzzConn(f *testing.F) {
 		go func() {
 			client.Write([]byte(ClientPreface))
 			client.Write(data)
-			client.Close()
+			client.(*net.TCPConn).CloseWrite()
 		}()
-		go io.Copy(io.Discard, client)
+		var out bytes.Buffer
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(&out, client)
+			read <- err
+		}()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the connection did not finish")
 		}
-		client.Close()
+		select {
+		case err := <-read:
+			if err != nil {
+				return // reset: what was sent may be cut short
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the connection was not closed")
+		}
+		fr := http2.NewFramer(io.Discard, &out)
+		fr.SetMaxReadFrameSize(1<<24 - 1)
+		fr.ReadMetaHeaders = hpack.NewDecoder(1<<32-1, nil) // whatever table size the client allowed
+		fr.MaxHeaderListSize = 1 << 20
+		for n := 0; ; n++ {
+			frame, err := fr.ReadFrame()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("frame %d: %v\nsent %x", n, err, data)
+			}
+			if mh, ok := frame.(*http2.MetaHeadersFrame); ok && mh.Truncated {
+				t.Fatalf("frame %d: field block truncated", n)
+			}
+		}
 	})
 }
 
