@@ -302,6 +302,9 @@ func (c *Conn) checkPseudo(st *stream) string {
 	if !hb.hasMethod {
 		return "missing :method"
 	}
+	if !httpsyntax.ValidToken(hb.method.Of(st.headBuf)) {
+		return "invalid :method" // a method is a token (RFC 9110, 9.1)
+	}
 	if hb.hasProtocol {
 		// Extended CONNECT (RFC 8441, 4): CONNECT with all of :scheme,
 		// :path and :authority.
