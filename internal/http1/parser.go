@@ -409,55 +409,9 @@ func hasScheme(t []byte) bool {
 	return false
 }
 
-// hostChar reports which bytes may appear in a reg-name or IPv4 host, and
-// in the port after it (RFC 3986, section 3.2.2).
-var hostChar = func() (t [256]bool) {
-	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%") {
-		t[c] = true
-	}
-	return t
-}()
-
 // validHost reports whether b is a valid Host value: empty, or a host
-// (reg-name, IPv4 or bracketed IP literal) with an optional ":port".
-func validHost(b []byte) bool {
-	if len(b) == 0 {
-		return true
-	}
-	host, port := b, []byte(nil)
-	if b[0] == '[' {
-		end := bytes.IndexByte(b, ']')
-		if end < 0 {
-			return false
-		}
-		for _, c := range b[1:end] {
-			if !(isHex(c) || c == ':' || c == '.' || c == 'v' || c == 'V' || hostChar[c] && c != '%') {
-				return false
-			}
-		}
-		rest := b[end+1:]
-		if len(rest) > 0 {
-			if rest[0] != ':' {
-				return false
-			}
-			port = rest[1:]
-		}
-		host = nil
-	} else if i := bytes.LastIndexByte(b, ':'); i >= 0 {
-		host, port = b[:i], b[i+1:]
-	}
-	for _, c := range host {
-		if !hostChar[c] {
-			return false
-		}
-	}
-	for _, c := range port {
-		if !isDigit(c) {
-			return false
-		}
-	}
-	return true
-}
+// with an optional port.
+func validHost(b []byte) bool { return httpsyntax.ValidHost(b) }
 
 func isHex(c byte) bool { return httpsyntax.IsHex(c) }
 

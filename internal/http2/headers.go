@@ -318,7 +318,7 @@ func (c *Conn) checkPseudo(st *stream) string {
 		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
 			return "CONNECT needs :authority and no :scheme or :path"
 		}
-		return ""
+		return c.checkHost(st)
 	}
 	if !hb.hasScheme || !hb.hasPath {
 		return "missing :scheme or :path"
@@ -330,8 +330,18 @@ func (c *Conn) checkPseudo(st *stream) string {
 	if path[0] != '/' && !(string(path) == "*" && string(hb.method.Of(st.headBuf)) == "OPTIONS") {
 		return "invalid :path"
 	}
+	return c.checkHost(st)
+}
+
+// checkHost checks a request's :authority and host: each a host with an
+// optional port, as HTTP/1.1's Host, and the same when both are there.
+func (c *Conn) checkHost(st *stream) string {
+	hb := &c.hb
 	if hb.hasAuthority && !httpsyntax.ValidAuthority(hb.authority.Of(st.headBuf)) {
 		return "invalid :authority"
+	}
+	if hb.hasHost && !httpsyntax.ValidHost(hb.host.Of(st.headBuf)) {
+		return "invalid host"
 	}
 	if hb.hasAuthority && hb.hasHost && !httpsyntax.EqualFold(hb.authority.Of(st.headBuf), hb.host.Of(st.headBuf)) {
 		return "host differs from :authority" // RFC 9113, 8.3.1

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel/internal/app"
 )
@@ -51,6 +52,60 @@ func TestInvalidMethod(t *testing.T) {
 			t.Errorf("%q: %v, want RST_STREAM PROTOCOL_ERROR", tc.method, f)
 		case !tc.ok && served.Load() != before:
 			t.Errorf("%q: served", tc.method)
+		}
+		c.nc.Close()
+	}
+}
+
+// TestInvalidAuthority: an :authority, or a Host without one, that is not
+// a host with an optional port (RFC 3986, 3.2.2) is a malformed request,
+// as HTTP/1.1 answers such a Host 400.
+func TestInvalidAuthority(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(ex *app.Exchange) { ex.Write(ex.Host()) }, nil)
+	for _, tc := range []struct {
+		name string
+		ok   bool
+		// fields after :method GET, :scheme and :path, unless they start
+		// with :method
+		fields []string
+	}{
+		{"CONNECT", true, []string{":method", "CONNECT", ":authority", "a.test:443"}},
+		{"CONNECT with user information", false, []string{":method", "CONNECT", ":authority", "u@a.test:443"}},
+		{"CONNECT with control bytes", false, []string{":method", "CONNECT", ":authority", "a\x01.test:443"}},
+		{"authority", true, []string{":authority", "a.test:8080"}},
+		{"host", true, []string{"host", "[::1]:443"}},
+		{"authority with control bytes", false, []string{":authority", "a\x1b[31m.test"}},
+		{"authority with <", false, []string{":authority", "a<b>.test"}},
+		{"authority with a bad port", false, []string{":authority", "a.test:8o"}},
+		{"host with a tab", false, []string{"host", "a\tb.test"}},
+		{"host with a quote", false, []string{"host", `a"b.test`}},
+	} {
+		c := dialRaw(t, s.addr)
+		c.buf.Reset()
+		fields := tc.fields
+		if fields[0] != ":method" {
+			fields = append([]string{":method", "GET", ":scheme", "http", ":path", "/"}, fields...)
+		}
+		for i := 0; i+1 < len(fields); i += 2 {
+			c.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.buf.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		f := c.waitFor("the answer", func(f http2.Frame) bool {
+			switch f.(type) {
+			case *http2.MetaHeadersFrame, *http2.RSTStreamFrame:
+				return f.Header().StreamID == 1
+			}
+			return false
+		})
+		rst, reset := f.(*http2.RSTStreamFrame)
+		switch {
+		case tc.ok && reset:
+			t.Errorf("%s: reset with %v", tc.name, rst.ErrCode)
+		case !tc.ok && (!reset || rst.ErrCode != http2.ErrCodeProtocol):
+			t.Errorf("%s: %v, want RST_STREAM PROTOCOL_ERROR", tc.name, f)
 		}
 		c.nc.Close()
 	}

@@ -230,6 +230,9 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 	if hb.hasAuthority && !httpsyntax.ValidAuthority(hb.authority.Of(b)) {
 		return "invalid :authority"
 	}
+	if hb.hasHost && !httpsyntax.ValidHost(hb.host.Of(b)) {
+		return "invalid host"
+	}
 	if hb.hasAuthority && hb.hasHost && !httpsyntax.EqualFold(hb.authority.Of(b), hb.host.Of(b)) {
 		return ":authority and host differ"
 	}

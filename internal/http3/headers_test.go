@@ -125,6 +125,8 @@ func TestDecodeRequest(t *testing.T) {
 		}},
 		{name: "authority with user information", fields: []string{":method", "GET", ":scheme", "https", ":authority", "u@h", ":path", "/"}, malformed: "invalid :authority"},
 		{name: "invalid method", fields: []string{":method", "G T", ":scheme", "https", ":path", "/"}, malformed: "invalid :method"},
+		{name: "authority not a host", fields: []string{":method", "GET", ":scheme", "https", ":authority", "a<b>\x1b.test", ":path", "/"}, malformed: "invalid :authority"},
+		{name: "host not a host", fields: []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "a\tb.test:1"}, malformed: "invalid host"},
 		{name: "value with a newline", fields: get("x", "a\nb"), malformed: "invalid header value"},
 		{name: "value with leading space", fields: get("x", " a"), malformed: "header value with leading or trailing whitespace"},
 		{name: "field at the size limit", fields: get("x", strings.Repeat("v", 100))},

@@ -3,7 +3,10 @@
 // values, lists, and case-insensitive comparison without allocating.
 package httpsyntax
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // TChar reports which bytes may appear in a token (RFC 9110, section 5.6.2).
 var TChar = [256]bool{
@@ -253,14 +256,58 @@ func StatusString(code int) string {
 }
 
 // ValidAuthority reports whether a is a host with an optional port, as the
-// :authority of an HTTP/2 or HTTP/3 request must be: not empty, without
-// user information (RFC 9113, 8.3.1; RFC 9114, 4.3.1), a path, a query,
-// a fragment or white space.
-func ValidAuthority(a []byte) bool {
-	for _, c := range a {
-		if c == '@' || c == ' ' || c == '/' || c == '?' || c == '#' {
+// :authority of an HTTP/2 or HTTP/3 request must be: not empty, and valid
+// as HTTP/1.1's Host (ValidHost), so without user information (RFC 9113,
+// 8.3.1; RFC 9114, 4.3.1), a path, a query, a fragment, white space or
+// control bytes.
+func ValidAuthority(a []byte) bool { return len(a) > 0 && ValidHost(a) }
+
+// hostChar reports which bytes may appear in a reg-name or IPv4 host, and
+// in the port after it (RFC 3986, section 3.2.2).
+var hostChar = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%") {
+		t[c] = true
+	}
+	return t
+}()
+
+// ValidHost reports whether b is a valid Host value: empty, or a host
+// (reg-name, IPv4 or bracketed IP literal) with an optional ":port".
+func ValidHost(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	host, port := b, []byte(nil)
+	if b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 {
+			return false
+		}
+		for _, c := range b[1:end] {
+			if !(IsHex(c) || c == ':' || c == '.' || c == 'v' || c == 'V' || hostChar[c] && c != '%') {
+				return false
+			}
+		}
+		rest := b[end+1:]
+		if len(rest) > 0 {
+			if rest[0] != ':' {
+				return false
+			}
+			port = rest[1:]
+		}
+		host = nil
+	} else if i := bytes.LastIndexByte(b, ':'); i >= 0 {
+		host, port = b[:i], b[i+1:]
+	}
+	for _, c := range host {
+		if !hostChar[c] {
 			return false
 		}
 	}
-	return len(a) > 0
+	for _, c := range port {
+		if !IsDigit(c) {
+			return false
+		}
+	}
+	return true
 }

@@ -16,6 +16,22 @@ func TestValidAuthority(t *testing.T) {
 		{"example.com?q", false},
 		{"example.com#f", false},
 		{"exa mple.com", false},
+		{"xn--bcher-kva.example:443", true},
+		{"a_b.test", true},
+		{"192.0.2.1:0080", true},
+		{"[v1.x]", true},
+		// What HTTP/1.1's Host refuses (RFC 3986, 3.2.2), :authority too.
+		{"a<b>.test", false},
+		{"a\x1b[31m.test", false},
+		{"a\tb", false},
+		{"a\x7fb", false},
+		{"a\xffb", false},
+		{`a"b`, false},
+		{"a.test:8o", false},
+		{"a:1:2", false},
+		{"[::1", false},
+		{"[::1]x", false},
+		{"[::1]:x", false},
 	} {
 		if got := ValidAuthority([]byte(c.a)); got != c.want {
 			t.Errorf("ValidAuthority(%q) = %v, want %v", c.a, got, c.want)
