@@ -3,9 +3,11 @@ package http2
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 )
 
 // fuzzSeeds are frame sequences a client might send after the preface.
@@ -63,6 +66,7 @@ func FuzzConn(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
 	}
+	var invalid atomic.Value // a request the handler should not have seen
 	cfg := &Config{
 		App: &app.Config{
 			Logger:             slog.New(slog.DiscardHandler),
@@ -70,6 +74,11 @@ func FuzzConn(f *testing.F) {
 			BaseContext:        context.Background(),
 			MaxRequestBodySize: 1 << 16,
 			Handler: func(ex *app.Exchange) {
+				// What HTTP/1.1 would refuse in a request line or Host
+				// does not reach a handler over HTTP/2 either.
+				if !httpsyntax.ValidToken(ex.Method()) || !httpsyntax.ValidHost(ex.Host()) {
+					invalid.Store(fmt.Sprintf("method %q, host %q", ex.Method(), ex.Host()))
+				}
 				io.Copy(io.Discard, ex.Body())
 				ex.Write(ex.Target())
 			},
@@ -123,6 +132,9 @@ func FuzzConn(f *testing.F) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("the connection was not closed")
+		}
+		if v := invalid.Swap(""); v != nil && v != "" {
+			t.Fatalf("the handler saw %s", v)
 		}
 		fr := http2.NewFramer(io.Discard, &out)
 		fr.SetMaxReadFrameSize(1<<24 - 1)

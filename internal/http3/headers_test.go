@@ -11,6 +11,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 )
 
 func testConfig() *Config {
@@ -283,6 +284,11 @@ func FuzzDecodeRequest(f *testing.F) {
 		st.Start()
 		if len(st.Method()) == 0 {
 			t.Fatal("a valid request without a method")
+		}
+		// What HTTP/1.1 would refuse in a request line or Host, HTTP/3
+		// refuses too.
+		if !httpsyntax.ValidToken(st.Method()) || !httpsyntax.ValidHost(st.Host()) {
+			t.Fatalf("accepted method %q, host %q", st.Method(), st.Host())
 		}
 	})
 }
