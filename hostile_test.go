@@ -134,6 +134,8 @@ func TestHostileRequests(t *testing.T) {
 		{"absolute-form https port mismatch", "GET https://a.example/ HTTP/1.1\r\nHost: a.example:80\r\n\r\n", 400, ""},
 		{"absolute-form with user info", "GET http://user@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n", 400, ""},
 		{"absolute-form with user and password", "GET http://u:p@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n", 400, ""},
+		{"absolute-form with an empty authority", "GET http:///p HTTP/1.1\r\nHost: \r\n\r\n", 400, ""},
+		{"absolute-form authority not a host, no Host", "GET http://a<b>/ HTTP/1.0\r\n\r\n", 400, ""},
 
 		// Request line.
 		{"request line 8193 bytes", requestLine(8193) + "Host: x\r\n\r\n", 414, ""},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kestrel-go/kestrel/internal/app"
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
+	"github.com/kestrel-go/kestrel/internal/httpsyntax"
 )
 
 var fuzzHeads = []string{
@@ -72,6 +73,16 @@ func FuzzParser(f *testing.F) {
 		}
 		if done1 && err1 == nil {
 			h1.Buf = data
+			// The request's host, from Host or an absolute-form target's
+			// authority, is a host with an optional port.
+			if h1.HostCount == 1 && !httpsyntax.ValidHost(h1.Host.Of(data)) {
+				t.Fatalf("%q: host %q accepted", data, h1.Host.Of(data))
+			}
+			if h1.Form == app.AbsoluteForm {
+				if a := app.AuthorityOf(h1.Target.Of(data)); len(a) == 0 || !httpsyntax.ValidHost(a) {
+					t.Fatalf("%q: target authority %q accepted", data, a)
+				}
+			}
 			compareWithNetHTTP(t, data[:x1.size], &h1, &x1)
 		}
 	})

@@ -163,9 +163,11 @@ func (p *parser) requestLine(line []byte, start int32) error {
 		if string(method) == "CONNECT" {
 			return errInvalidTarget
 		}
-		if bytes.IndexByte(rawAuthority(target), '@') >= 0 {
-			// User information has no place in a request target (RFC 9110,
-			// section 4.2.4).
+		if a := rawAuthority(target); len(a) == 0 || !validHost(a) {
+			// The authority is a host with an optional port, as Host is:
+			// not empty (RFC 9110, section 4.2.1), and without user
+			// information, which has no place in a request target
+			// (section 4.2.4).
 			return errInvalidTarget
 		}
 	default:
