@@ -196,10 +196,11 @@ func FuzzChunkSize(f *testing.F) {
 	})
 }
 
-// chunkLine is "chunk-size [ chunk-ext ]" (RFC 9112, 7.1.1), for ASCII.
+// chunkLine is "chunk-size [ chunk-ext ]" (RFC 9112, 7.1.1). A byte of
+// obs-text that is not UTF-8 is read as U+FFFD, which the classes take.
 var chunkLine = func() *regexp.Regexp {
 	const tok = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-	const quoted = `"(?:[\t !#-\[\]-~]|\\[\t -~])*"`
+	const quoted = `"(?:[\t !#-\[\]-~\x{80}-\x{10FFFF}]|\\[\t -~\x{80}-\x{10FFFF}])*"` // obs-text: any byte from 0x80
 	return regexp.MustCompile(`^([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*` + tok + `(?:[ \t]*=[ \t]*(?:` + tok + `|` + quoted + `))?)*$`)
 }()
 
