@@ -400,3 +400,60 @@ func TestHandlerRequestTrailerAfterReturn(t *testing.T) {
 		t.Errorf("Request.Trailer after the handler returned: %q, want the declared name with no value", r.Trailer)
 	}
 }
+
+// TestTimeoutHandlerLateBodyRead: http.TimeoutHandler returns while its
+// inner handler still runs with the request's Body; when the inner handler
+// reads it after the timeout, it gets an error, not the body of the next
+// request on the keep-alive connection, which reaches its own handler whole.
+func TestTimeoutHandlerLateBodyRead(t *testing.T) {
+	t.Parallel()
+	late := make(chan string, 1)
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("/slow", http.TimeoutHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // past the timeout: TimeoutHandler has answered 503
+		b, err := io.ReadAll(r.Body)
+		late <- string(b) + "|" + errString(err)
+	}), 20*time.Millisecond, "timed out"))
+	mux.HandleFunc("/next", func(w http.ResponseWriter, r *http.Request) {
+		close(release)
+		time.Sleep(50 * time.Millisecond) // the late read runs now
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	base := "http://" + startServer(t, &Server{Logger: quietLogger, Handler: mux})
+	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	resp, err := c.Post(base+"/slow", "text/plain", strings.NewReader("first client's body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/slow: %d, want TimeoutHandler's 503", resp.StatusCode)
+	}
+	resp, err = c.Post(base+"/next", "text/plain", strings.NewReader("SECOND CLIENT'S SECRET"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "SECOND CLIENT'S SECRET" {
+		t.Errorf("/next's handler read %q, want its whole body", got)
+	}
+	select {
+	case s := <-late:
+		if strings.Contains(s, "SECRET") {
+			t.Errorf("the timed-out handler's late read got the next request's body: %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the timed-out handler's late read never returned")
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
