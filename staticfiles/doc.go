@@ -5,8 +5,9 @@
 //
 //   - files opened through an [os.Root]: nothing outside the folder is ever
 //     served; a symbolic link that leads out of it, a name starting with a dot
-//     (except the .well-known folder) and a directory without a default file
-//     answer 404 as a missing file does; "..", encoded slashes ("%2F", "%5C"),
+//     (except the .well-known folder), on Windows a name in the form of an 8.3
+//     short name (ENV~1 would open .env), and a directory without a default
+//     file answer 404 as a missing file does; "..", encoded slashes ("%2F", "%5C"),
 //     backslashes and NUL bytes in the path answer 400;
 //   - a strong ETag (a SHA-256 of the content for files up to 16 MiB, the
 //     modification time and size above that), Last-Modified, and conditional

@@ -303,6 +303,42 @@ func TestCleanName(t *testing.T) {
 	}
 }
 
+// TestCleanNameWindows checks the rules cleanName adds on Windows: ":"
+// names an alternate data stream, and an 8.3 short name can name a file
+// its long name hides (ENV~1 is .env, GIT~1 the .git folder).
+func TestCleanNameWindows(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		status int
+	}{
+		{"/index.html", 0},
+		{"/a.txt:secret", 400},
+		{"/.env::$DATA", 400},
+		{"/ENV~1", 404},
+		{"/env~1", 404},
+		{"/GIT~1/config", 404},
+		{"/GITIGN~1", 404},
+		{"/AB12~1.TXT", 404},
+		{"/assets/APP~12.JS", 404},
+		{"/a/WELL-K~1/x", 404},
+		{"/backup~1-2024.tar.gz", 0}, // a long name, not a short one
+		{"/LONGNAME~1", 0},           // more than eight before the extension
+		{"/A~1.HTML", 0},             // an extension of four
+		{"/~1", 0},
+		{"/a~", 0},
+		{"/a~b", 0},
+		{"/a~1b", 0},
+	} {
+		if _, _, status := cleanNameOn(tc.in, true); status != tc.status {
+			t.Errorf("on Windows, cleanName(%q) status %d, want %d", tc.in, status, tc.status)
+		}
+		// Elsewhere names are exact, and a tilde is an ordinary character.
+		if _, _, status := cleanNameOn(tc.in, false); status != 0 && !strings.Contains(tc.in, ":") {
+			t.Errorf("cleanName(%q) status %d, want 0", tc.in, status)
+		}
+	}
+}
+
 func TestFingerprinted(t *testing.T) {
 	for _, name := range []string{
 		"app.3f2a9c1b.js", "main.3f2a9c1b.chunk.js", "main.0a1b2c3d4e5f6789.css", "vendor-9f86d081884c7d65.js",

@@ -11,9 +11,15 @@ import (
 // the root itself) and reports whether the path ended in a slash. A status
 // other than 0 refuses the path: 400 for "..", backslashes and NUL bytes
 // (and ":" on Windows, where it names alternate data streams), 404 for a
-// segment that starts with a dot, except ".well-known" (RFC 8615).
+// segment that starts with a dot, except ".well-known" (RFC 8615), and on
+// Windows for a segment in the form of an 8.3 short name.
 func cleanName(p string) (name string, slash bool, status int) {
-	if strings.ContainsAny(p, "\\\x00") || runtime.GOOS == "windows" && strings.IndexByte(p, ':') >= 0 {
+	return cleanNameOn(p, runtime.GOOS == "windows")
+}
+
+// cleanNameOn is cleanName with the Windows rules when windows is set.
+func cleanNameOn(p string, windows bool) (name string, slash bool, status int) {
+	if strings.ContainsAny(p, "\\\x00") || windows && strings.IndexByte(p, ':') >= 0 {
 		return "", false, http.StatusBadRequest
 	}
 	hidden := false
@@ -26,6 +32,10 @@ func cleanName(p string) (name string, slash bool, status int) {
 		case seg == "." || seg == "" || seg == ".well-known":
 		case seg[0] == '.':
 			hidden = true
+		case windows && isShortName(seg):
+			// A short name can name what a long one hides: ENV~1 is
+			// .env, GIT~1 the .git folder, and NTFS answers to both.
+			hidden = true
 		}
 	}
 	if hidden {
@@ -36,6 +46,25 @@ func cleanName(p string) (name string, slash bool, status int) {
 		p = "/" + p
 	}
 	return path.Clean(p)[1:], slash, 0 // no allocation for a clean path
+}
+
+// isShortName reports whether seg has the form of an 8.3 short name that
+// Windows generates for a long one: up to six characters, a tilde and a
+// number, eight in all, then an extension of up to three characters
+// ("ENV~1", "GITIGN~1", "AB12~1.TXT"). Any case matches, as NTFS's names
+// do.
+func isShortName(seg string) bool {
+	base, ext, _ := strings.Cut(seg, ".")
+	tilde := strings.LastIndexByte(base, '~')
+	if tilde < 1 || tilde == len(base)-1 || len(base) > 8 || len(ext) > 3 || strings.IndexByte(ext, '.') >= 0 {
+		return false
+	}
+	for i := tilde + 1; i < len(base); i++ {
+		if base[i] < '0' || base[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // hasEncodedSlash reports whether an escaped path encodes a slash or a
