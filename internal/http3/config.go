@@ -111,6 +111,11 @@ func (cfg *Config) QUICConfig(handshakeTimeout time.Duration) *quic.Config {
 		KeepAlivePeriod:       keepAlivePeriod,
 		MaxIncomingStreams:    int64(cfg.MaxStreams),
 		MaxIncomingUniStreams: defaultMaxUniStreams,
+		// A request stream counts against MaxStreams until its handler
+		// has returned, not only until it is complete in QUIC (a stream
+		// the server reset while its handler runs is): the Conn gives
+		// its credit back (ReleaseStreamCredit) when it is done with it.
+		RequireStreamCreditRelease: true,
 	}
 	if cfg.KeepAliveTimeout <= 0 {
 		qc.MaxIdleTimeout = 24 * time.Hour // "unlimited"; a dead peer is still found by the pings

@@ -179,6 +179,7 @@ func (c *Conn) admit(qs *quic.Stream) *stream {
 	defer c.mu.Unlock()
 	id := qs.StreamID()
 	if c.closed || c.goAwaySent == 2 && id >= c.goAwayID {
+		qs.ReleaseStreamCredit()
 		qs.CancelRead(quic.StreamErrorCode(errRequestRejected))
 		qs.CancelWrite(quic.StreamErrorCode(errRequestRejected))
 		return nil
@@ -259,9 +260,12 @@ func (c *Conn) serveStream(st *stream) {
 	}
 }
 
-// streamDone ends a request stream's service; the last one of a
-// connection that is going away closes it.
+// streamDone ends a request stream's service, and lets the client open
+// another stream in its place once it is complete in QUIC: a stream
+// counts against MaxStreams while its handler runs, even when it was reset
+// before. The last one of a connection that is going away closes it.
 func (c *Conn) streamDone(st *stream) {
+	st.qs.ReleaseStreamCredit()
 	c.mu.Lock()
 	delete(c.streams, st)
 	c.running--
@@ -452,6 +456,7 @@ func (c *Conn) acceptUni() {
 // serveUni reads a unidirectional stream's type and serves it
 // (RFC 9114, 6.2; RFC 9204, 4.2).
 func (c *Conn) serveUni(rs *quic.ReceiveStream) {
+	rs.ReleaseStreamCredit() // replaceable once complete, as QUIC has it
 	var rd reader
 	rd.reset(rs, make([]byte, 512))
 	typ, err := rd.varint()

@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -652,5 +653,69 @@ func TestConnFramesAfterTrailers(t *testing.T) {
 				t.Fatalf("connection closed with %v, want %v", got, errFrameUnexpected)
 			}
 		})
+	}
+}
+
+// TestConnStreamLimitCountsHandlers: a request stream the server resets
+// while its handler runs (here a body longer than its content-length, a
+// malformed request) keeps counting against MaxStreams until the handler
+// returns, as HTTP/2 counts the handlers of reset streams. quic-go gave
+// the client a new stream as soon as the reset stream was complete in
+// QUIC, so a client that sent such requests had any number of handlers
+// running on one connection.
+func TestConnStreamLimitCountsHandlers(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxStreams = 2
+	var running, peak atomic.Int64
+	release := make(chan struct{})
+	cfg.App.Handler = func(ex *app.Exchange) {
+		io.Copy(io.Discard, ex.Body()) // fails: the stream is reset
+		n := running.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-release // a handler that does not stop at once
+		running.Add(-1)
+	}
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	req := frames(frameHeaders, encode(":method", "POST", ":scheme", "https", ":authority", "a", ":path", "/", "content-length", "1"), frameData, []byte("xx"))
+	open := func(wait time.Duration) *quic.Stream {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		st, err := qc.OpenStreamSync(ctx)
+		if err != nil {
+			return nil
+		}
+		st.Write(req)
+		st.Close()
+		return st
+	}
+	var streams []*quic.Stream
+	for range cfg.MaxStreams {
+		st := open(5 * time.Second)
+		if st == nil {
+			t.Fatal("the client could not open a stream under the limit")
+		}
+		streams = append(streams, st)
+	}
+	for _, st := range streams {
+		if got := resetWith(t, st); got != errMessage {
+			t.Fatalf("reset with %v, want H3_MESSAGE_ERROR", got)
+		}
+	}
+	if st := open(200 * time.Millisecond); st != nil {
+		resetWith(t, st)
+		t.Errorf("a stream beyond MaxStreams %d was granted while the handlers of the reset streams ran (%d handlers running)", cfg.MaxStreams, running.Load())
+	}
+	close(release)
+	// Once the handlers return, their streams are given back.
+	if st := open(5 * time.Second); st == nil {
+		t.Fatal("no stream granted after the handlers returned")
+	} else if got := resetWith(t, st); got != errMessage {
+		t.Fatalf("reset with %v, want H3_MESSAGE_ERROR", got)
+	}
+	if p := peak.Load(); p > int64(cfg.MaxStreams) {
+		t.Errorf("%d handlers ran at once, MaxStreams %d", p, cfg.MaxStreams)
 	}
 }
