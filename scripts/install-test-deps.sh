@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: curl, openssl,
 # slowhttptest, wrk, nginx-light, h2o, nodejs, npm, chromium, prometheus,
-# nghttp2-client (h2load) and haproxy (Debian packages; nginx and h2o are
+# nghttp2-client (h2load, nghttp) and haproxy (Debian packages; nginx and h2o are
 # the C servers the benchmark suite compares with, haproxy the balancer
 # of the fleet test), the npm ws package, and
 # staticcheck, h2spec, ghz and grpc-go's interop client (Go). Tools already
@@ -19,7 +19,7 @@ command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v prometheus >/dev/null || packages+=(prometheus)
-command -v h2load >/dev/null || packages+=(nghttp2-client)
+command -v h2load >/dev/null && command -v nghttp >/dev/null || packages+=(nghttp2-client)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 
 # apt-get runs beside the Go builds below (one waits on the network and

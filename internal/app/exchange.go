@@ -683,11 +683,13 @@ func VisitLines(b []byte, fn func(line, name, value []byte)) {
 
 // VisitFields calls fn with each of the handler's response headers as
 // HTTP/2 and HTTP/3 send them: names in lower case, without the
-// connection-specific fields those protocols forbid.
+// connection-specific fields those protocols forbid, values without white
+// space at either end, which they forbid too (an HTTP/1.1 reader drops
+// it).
 func (ex *Exchange) VisitFields(fn func(name, value []byte)) {
 	VisitLines(ex.HeaderLines(), func(_, name, value []byte) {
 		if n := httpsyntax.AppendLower(ex.lower[:0], name); !httpsyntax.ConnectionSpecific(n) {
-			fn(n, value)
+			fn(n, httpsyntax.TrimOWS(value))
 		}
 	})
 }
@@ -695,13 +697,14 @@ func (ex *Exchange) VisitFields(fn func(name, value []byte)) {
 // VisitExtraFields calls fn with each field extra gives (trailers, the
 // headers of a 1xx response) as HTTP/2 and HTTP/3 send them: names in
 // lower case, invalid names and connection-specific fields left out,
-// control bytes in values replaced.
+// control bytes in values replaced, and the white space at either end of
+// a value removed.
 func VisitExtraFields(extra func(fn func(name, value string)), fn func(name []byte, value string)) {
 	var lower [64]byte
 	extra(func(name, value string) {
 		n := httpsyntax.AppendLower(lower[:0], []byte(name))
 		if httpsyntax.ValidToken(name) && !httpsyntax.ConnectionSpecific(n) {
-			fn(n, httpsyntax.SanitizeValue(value))
+			fn(n, httpsyntax.TrimOWS(httpsyntax.SanitizeValue(value)))
 		}
 	})
 }

@@ -215,6 +215,21 @@ func SanitizeValue(v string) string {
 	return v
 }
 
+// TrimOWS returns v without the spaces and horizontal tabs at either end:
+// optional white space around a field value in HTTP/1.1 (RFC 9112, 5),
+// which HTTP/2 and HTTP/3 field values must not have (RFC 9113, 8.2.1;
+// RFC 9114, 4.2).
+func TrimOWS[T []byte | string](v T) T {
+	i, j := 0, len(v)
+	for i < j && (v[i] == ' ' || v[i] == '\t') {
+		i++
+	}
+	for j > i && (v[j-1] == ' ' || v[j-1] == '\t') {
+		j--
+	}
+	return v[i:j]
+}
+
 // AppendLower appends name to dst with ASCII letters in lower case, as
 // HTTP/2 and HTTP/3 field names must be.
 func AppendLower(dst, name []byte) []byte {

@@ -1,0 +1,80 @@
+package kestrel
+
+import (
+	"bytes"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// nghttp runs nghttp (nghttp2's client, which checks response fields as
+// RFC 9113 asks) on url and returns what it printed, frames included.
+func nghttp(t *testing.T, url string) string {
+	t.Helper()
+	path, err := exec.LookPath("nghttp")
+	if err != nil {
+		t.Fatal("nghttp is not installed; this test needs it. Run scripts/install-test-deps.sh (or `apt-get install -y nghttp2-client`).")
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(path, "-v", "-n", "--no-verify-peer", "-t", "5", url)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("nghttp %s: %v\n%s", url, err, out.String())
+	}
+	return out.String()
+}
+
+// TestResponseFieldValueWhitespace: a response field value that starts or
+// ends with white space (a handler's " a ", or "b\r\n" whose CR and LF
+// become spaces) is sent over HTTP/2 and HTTP/3 without it, in headers,
+// trailers and 1xx responses, from both handler APIs: such a field makes
+// the response malformed there (RFC 9113, 8.2.1; RFC 9114, 4.2) and
+// nghttp2's client (nghttp; any nghttp2 user that keeps its default
+// checks) failed the stream with PROTOCOL_ERROR. HTTP/1.1 readers drop
+// that white space themselves (RFC 9112, 5), so every protocol now gives
+// the client the same value.
+func TestResponseFieldValueWhitespace(t *testing.T) {
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", " </a.css>; rel=preload\t")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("X-Ws", " \ta \t")
+		w.Header().Set("X-Crlf", "b\r\n")
+		w.Header().Set("X-Inner", "c \t d")
+		w.Write([]byte("body"))
+		w.Header().Set(http.TrailerPrefix+"X-T", " t ")
+	})
+	s := &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/std" {
+			c.ServeHTTP(std)
+			return
+		}
+		c.SetHeader("X-Ws", " \ta \t")
+		c.SetHeader("X-Crlf", "b\r\n")
+		c.SetHeader("X-Inner", "c \t d")
+		c.WriteString("body")
+		c.AddTrailer("X-T", " t ")
+	})}
+	clients := nativeEdgeClients(t, s)
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			for _, path := range []string{"/native", "/std"} {
+				resp, body := c.get(t, path)
+				h, tr := resp.Header, resp.Trailer
+				if body != "body" || h.Get("X-Ws") != "a" || h.Get("X-Crlf") != "b" || h.Get("X-Inner") != "c \t d" || tr.Get("X-T") != "t" {
+					t.Errorf("GET %s: body %q, X-Ws %q, X-Crlf %q, X-Inner %q, trailer X-T %q; want %q, %q, %q, %q, %q",
+						path, body, h.Get("X-Ws"), h.Get("X-Crlf"), h.Get("X-Inner"), tr.Get("X-T"), "body", "a", "b", "c \t d", "t")
+				}
+			}
+		})
+	}
+	for _, path := range []string{"/native", "/std"} {
+		out := nghttp(t, clients[0].base+path)
+		if strings.Contains(out, "[ERROR]") || strings.Contains(out, "PROTOCOL_ERROR") || !strings.Contains(out, "x-t: t\n") {
+			t.Errorf("nghttp GET %s: the response was refused or incomplete:\n%s", path, out)
+		}
+		if path == "/std" && !strings.Contains(out, "link: </a.css>; rel=preload\n") {
+			t.Errorf("nghttp GET %s: no 103 with its Link:\n%s", path, out)
+		}
+	}
+}
