@@ -124,7 +124,8 @@ func (c *Context) SetStatus(code int) { c.ex().SetStatus(code) }
 // SetHeader sets a response header, replacing any with the same name. An
 // invalid name is ignored; control bytes in the value (CR, LF, NUL, and
 // the others but horizontal tab) become spaces.
-// Content-Length and Connection: close are honoured; Date and Server
+// Content-Length and Connection: close are honoured (a Content-Length
+// shorter than the body already written is ignored); Date and Server
 // replace the server's own.
 func (c *Context) SetHeader(name, value string) { c.ex().SetHeader(name, value) }
 

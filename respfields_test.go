@@ -1,6 +1,7 @@
 package kestrel
 
 import (
+	"bufio"
 	"bytes"
 	"net/http"
 	"os/exec"
@@ -76,5 +77,53 @@ func TestResponseFieldValueWhitespace(t *testing.T) {
 		if path == "/std" && !strings.Contains(out, "link: </a.css>; rel=preload\n") {
 			t.Errorf("nghttp GET %s: no 103 with its Link:\n%s", path, out)
 		}
+	}
+}
+
+// TestNativeContentLengthAfterWrite: a Content-Length the native handler
+// sets after writing more body bytes than it says (they were still in the
+// exchange's buffer, so the head had not gone out) is ignored, as net/http
+// ignores a header set after the first write: the response had that
+// length on the wire with the longer body after it, so an HTTP/1.1 client
+// read the rest as the next response on the connection (a response
+// splitting), and HTTP/2 and HTTP/3 clients got more DATA than the
+// content-length. A length the bytes written so far fit in is still
+// honoured.
+func TestNativeContentLengthAfterWrite(t *testing.T) {
+	s := &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		switch string(c.Path()) {
+		case "/shorter":
+			c.WriteString("HTTP/1.1 200 OK\r\n")
+			c.SetHeader("Content-Length", "3")
+		case "/fits":
+			c.WriteString("abc")
+			c.SetHeader("Content-Length", "6")
+			c.WriteString("def")
+		default:
+			c.WriteString("next")
+		}
+	})}
+	for _, c := range nativeEdgeClients(t, s) {
+		t.Run(c.name, func(t *testing.T) {
+			if resp, body := c.get(t, "/shorter"); body != "HTTP/1.1 200 OK\r\n" || resp.ContentLength != int64(len(body)) {
+				t.Errorf("GET /shorter: %q, Content-Length %d; want the whole body and its length", body, resp.ContentLength)
+			}
+			if resp, body := c.get(t, "/fits"); body != "abcdef" || resp.ContentLength != 6 {
+				t.Errorf("GET /fits: %q, Content-Length %d; want %q, 6", body, resp.ContentLength, "abcdef")
+			}
+		})
+	}
+
+	// Over cleartext HTTP/1.1, two requests on one connection: the second
+	// response must be the second request's.
+	addr := startServer(t, &Server{NativeHandler: s.NativeHandler})
+	conn := dial(t, addr)
+	br := bufio.NewReader(conn)
+	get := keepAliveGetter(t, conn, br)
+	if body := get("/shorter"); body != "HTTP/1.1 200 OK\r\n" {
+		t.Errorf("GET /shorter on HTTP/1.1: %q", body)
+	}
+	if body := get("/next"); body != "next" {
+		t.Errorf("GET /next after /shorter on the same connection: %q, want %q", body, "next")
 	}
 }

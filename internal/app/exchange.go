@@ -600,7 +600,12 @@ func (ex *Exchange) special(name, value string) bool {
 		}
 	case 14:
 		if httpsyntax.EqualFold(name, "content-length") {
-			if n, ok := httpsyntax.ParseContentLength(value); ok {
+			// A length shorter than the body bytes already written (still
+			// buffered: the head has not gone out) cannot frame them: it
+			// is ignored, as net/http ignores a header set after the
+			// first write. Sent, the body would run past it, into what
+			// an HTTP/1.1 client reads as the next response.
+			if n, ok := httpsyntax.ParseContentLength(value); ok && n >= ex.written {
 				ex.declaredLen = n
 			}
 			return true
