@@ -3,6 +3,7 @@ package kestrel
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -125,5 +126,45 @@ func TestNativeContentLengthAfterWrite(t *testing.T) {
 	}
 	if body := get("/next"); body != "next" {
 		t.Errorf("GET /next after /shorter on the same connection: %q, want %q", body, "next")
+	}
+}
+
+// TestNativeTrailersNotOnServerAnswer: the response the server answers in
+// the handler's place when nothing was sent yet (500 after a panic, 413
+// for a body over the limit) carries none of the handler's response
+// headers, and none of the trailers it added either, as Kestrel resets
+// both: HTTP/2 and HTTP/3 sent them after the server's 500, a
+// "Grpc-Status: 0" among them.
+func TestNativeTrailersNotOnServerAnswer(t *testing.T) {
+	s := &Server{Logger: discardLogger(), NativeHandler: NativeHandlerFunc(func(c *Context) {
+		c.SetHeader("X-H", "h")
+		c.AddTrailer("Grpc-Status", "0")
+		if string(c.Path()) == "/panic" {
+			panic("the handler failed")
+		}
+		c.SetMaxRequestBodySize(1)
+		io.Copy(io.Discard, c.Body())
+	})}
+	for _, c := range nativeEdgeClients(t, s) {
+		t.Run(c.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				path, body string
+				status     int
+			}{
+				{"/panic", "", http.StatusInternalServerError},
+				{"/large", "too large", http.StatusRequestEntityTooLarge},
+			} {
+				resp, err := c.c.Post(c.base+tc.path, "text/plain", strings.NewReader(tc.body))
+				if err != nil {
+					t.Fatalf("POST %s: %v", tc.path, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.status || resp.Header.Get("X-H") != "" || len(resp.Trailer) != 0 {
+					t.Errorf("POST %s: %d, X-H %q, trailers %v; want %d without the handler's header and trailers",
+						tc.path, resp.StatusCode, resp.Header.Get("X-H"), resp.Trailer, tc.status)
+				}
+			}
+		})
 	}
 }

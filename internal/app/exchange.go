@@ -860,8 +860,8 @@ func (ex *Exchange) commit(final bool) {
 	ex.s.WriteHead(ex, length, final)
 }
 
-// resetResponse discards what the handler set and answers with an empty
-// response of the given status.
+// resetResponse discards what the handler set (headers, trailers, body)
+// and answers with an empty response of the given status.
 func (ex *Exchange) resetResponse(status int) {
 	ex.status = status
 	ex.hdr = ex.hdr[:0]
@@ -872,6 +872,10 @@ func (ex *Exchange) resetResponse(status int) {
 	ex.userDate = false
 	ex.userServer = false
 	ex.std = nil
+	// The native path's trailers go with its headers (Kestrel resets
+	// both); the http.Handler's went with ex.std.
+	clear(ex.native.trailer)
+	ex.native.trailer = ex.native.trailer[:0]
 	if ex.rejected != nil && ex.rejected.Allow != "" {
 		ex.AddHeader("Allow", ex.rejected.Allow)
 	}
