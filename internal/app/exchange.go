@@ -309,7 +309,24 @@ func (ex *Exchange) complete() bool {
 		ex.s.WriteBody(ex.pend, nil)
 		ex.pend = ex.pend[:0]
 	}
-	return ex.s.EndResponse(ex)
+	ok := ex.s.EndResponse(ex)
+	ex.logCompleted(ok)
+	return ok
+}
+
+// logCompleted writes Kestrel's events of a completed response, as its
+// HttpProtocol does once the response's end is written: the connection
+// stays open (ConnectionKeepAlive; for HTTP/2 and HTTP/3, Kestrel's
+// streams always keep their connection), and a HEAD response the handler
+// wrote body bytes to, which were dropped (ConnectionHeadResponseBodyWrite).
+func (ex *Exchange) logCompleted(kept bool) {
+	log := ex.cfg.Logger
+	if kept && logevents.ConnectionKeepAliveEvent.Enabled(log) {
+		logevents.ConnectionKeepAlive(log, ex.Conn.ConnID())
+	}
+	if ex.isHead && ex.written > 0 && logevents.ConnectionHeadResponseBodyWriteEvent.Enabled(log) {
+		logevents.ConnectionHeadResponseBodyWrite(log, ex.Conn.ConnID(), ex.written)
+	}
 }
 
 // Reject marks the request as failed with re: if nothing was sent when the

@@ -1,0 +1,114 @@
+package kestrel
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrel-go/kestrel/internal/logevents"
+	"github.com/kestrel-go/kestrel/logging"
+)
+
+// eventClients are a client of each protocol for a server started by
+// h3Server with HTTP1AndHTTP2AndHTTP3.
+func eventClients(t *testing.T) []struct {
+	name   string
+	client *http.Client
+} {
+	h1 := &http.Transport{TLSClientConfig: testClientTLS(t), TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
+	h2 := &http.Transport{TLSClientConfig: testClientTLS(t), ForceAttemptHTTP2: true}
+	t.Cleanup(h1.CloseIdleConnections)
+	t.Cleanup(h2.CloseIdleConnections)
+	return []struct {
+		name   string
+		client *http.Client
+	}{
+		{"HTTP/1.1", &http.Client{Transport: h1, Timeout: 10 * time.Second}},
+		{"HTTP/2", &http.Client{Transport: h2, Timeout: 10 * time.Second}},
+		{"HTTP/3", h3Client(t)},
+	}
+}
+
+// checkEvent checks that each of the records is the event e, with the
+// attributes want.
+func checkEvent(t *testing.T, what string, got []event, e *logevents.Event, want map[string]string) {
+	t.Helper()
+	if len(got) == 0 {
+		t.Errorf("%s: no %s event", what, e.Name)
+		return
+	}
+	for _, g := range got {
+		if g.level != e.Level || g.attrs[logging.EventIDKey] != itoa(e.ID) || g.attrs[logging.CategoryKey] != e.Category {
+			t.Errorf("%s: %s at %v, id %s, category %s; want %v, %d, %s", what, e.Name, g.level, g.attrs[logging.EventIDKey], g.attrs[logging.CategoryKey], e.Level, e.ID, e.Category)
+		}
+		for k, v := range want {
+			if g.attrs[k] != v {
+				t.Errorf("%s: %s attribute %s = %q, want %q (%+v)", what, e.Name, k, g.attrs[k], v, g)
+			}
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestLogConnectionKeepAliveAndHeadBodyWrite: a response after which the
+// connection stays open is logged as Kestrel's ConnectionKeepAlive (9),
+// for each protocol (Kestrel's HTTP/2 and HTTP/3 streams keep their
+// connection); one on a connection that closes is not; body bytes written
+// to a HEAD response are logged as ConnectionHeadResponseBodyWrite (18)
+// with their count, and not for a GET.
+func TestLogConnectionKeepAliveAndHeadBodyWrite(t *testing.T) {
+	t.Parallel()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello, world")
+	})
+	_, addr := h3Server(t, &Server{Logger: log, Handler: h}, HTTP1AndHTTP2AndHTTP3)
+	for _, c := range eventClients(t) {
+		for _, method := range []string{"GET", "HEAD"} {
+			req, _ := http.NewRequest(method, "https://"+addr+"/", nil)
+			resp, err := c.client.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", c.name, method, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	// A request with Connection: close ends its connection.
+	req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+	req.Close = true
+	resp, err := eventClients(t)[0].client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	waitFor(t, "the responses' events", func() bool { return len(rec.events("ConnectionKeepAlive")) >= 6 })
+	time.Sleep(50 * time.Millisecond) // the closed connection's would come now
+	keep := rec.events("ConnectionKeepAlive")
+	if len(keep) != 6 {
+		t.Errorf("%d ConnectionKeepAlive events for 6 kept responses and one closing: %+v", len(keep), keep)
+	}
+	checkEvent(t, "keep-alive", keep, &logevents.ConnectionKeepAliveEvent, nil)
+	for _, e := range keep {
+		if id := e.attrs["ConnectionId"]; len(id) != 13 || !strings.Contains(e.msg, `Connection id "`+id+`" completed keep alive response.`) {
+			t.Errorf("ConnectionKeepAlive: %+v", e)
+		}
+	}
+	head := rec.events("ConnectionHeadResponseBodyWrite")
+	if len(head) != 3 {
+		t.Errorf("%d ConnectionHeadResponseBodyWrite events for 3 HEAD requests: %+v", len(head), head)
+	}
+	checkEvent(t, "HEAD", head, &logevents.ConnectionHeadResponseBodyWriteEvent, map[string]string{"count": "12"})
+	for _, e := range head {
+		if !strings.Contains(e.msg, `write of "12" body bytes to non-body HEAD response.`) {
+			t.Errorf("ConnectionHeadResponseBodyWrite: %q", e.msg)
+		}
+	}
+}
