@@ -112,3 +112,40 @@ func TestLogConnectionKeepAliveAndHeadBodyWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestLogConnectionDisconnect: an HTTP/1.1 connection the server closes
+// is logged as Kestrel's ConnectionDisconnect (10), whether it closes
+// after a response (Connection: close) or because the client closed it;
+// HTTP/2 connections are not (Kestrel logs it from its HTTP/1.x output).
+func TestLogConnectionDisconnect(t *testing.T) {
+	t.Parallel()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	_, addr := h3Server(t, &Server{Logger: log, Handler: okHandler()}, HTTP1AndHTTP2AndHTTP3)
+	clients := eventClients(t)
+	get := func(c *http.Client, close bool) {
+		req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+		req.Close = close
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get(clients[0].client, true) // the server closes after the response
+	get(clients[0].client, false)
+	get(clients[1].client, false)
+	clients[0].client.CloseIdleConnections() // the client closes
+	clients[1].client.CloseIdleConnections()
+	waitFor(t, "two ConnectionStop", func() bool { return len(rec.events("ConnectionStop")) >= 3 })
+	got := rec.events("ConnectionDisconnect")
+	if len(got) != 2 {
+		t.Errorf("%d ConnectionDisconnect events for two HTTP/1.1 connections (and one HTTP/2): %+v", len(got), got)
+	}
+	checkEvent(t, "disconnect", got, &logevents.ConnectionDisconnectEvent, nil)
+	for _, e := range got {
+		if id := e.attrs["ConnectionId"]; len(id) != 13 || e.msg != `Connection id "`+id+`" disconnecting.` {
+			t.Errorf("ConnectionDisconnect: %+v", e)
+		}
+	}
+}

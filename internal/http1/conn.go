@@ -312,6 +312,9 @@ func (c *Conn) end() {
 	c.releaseRead()
 	c.releaseWrite()
 	if !c.hijacked {
+		// Kestrel's, as its HTTP/1.x output ends (a connection taken
+		// over by its handler is the handler's to close).
+		logevents.ConnectionDisconnect(c.cfg.App.Logger, c.info.ID)
 		if c.linger {
 			c.lingeringClose()
 		}
