@@ -1,12 +1,15 @@
 package kestrel
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,6 +149,134 @@ func TestLogConnectionDisconnect(t *testing.T) {
 	for _, e := range got {
 		if id := e.attrs["ConnectionId"]; len(id) != 13 || e.msg != `Connection id "`+id+`" disconnecting.` {
 			t.Errorf("ConnectionDisconnect: %+v", e)
+		}
+	}
+}
+
+// TestLogRequestBodyNotEntirelyReadHTTP1: a handler that returns without
+// reading a body the client is still sending is logged as Kestrel's
+// RequestBodyNotEntirelyRead (32) while the server drains the rest (at
+// Debug: see its declaration), and a drain the client stalls as
+// RequestBodyDrainTimedOut (33, Information) when RequestHeadersTimeout
+// ends it; a rest of the body the server had already received, and a body
+// the handler read, are not logged.
+func TestLogRequestBodyNotEntirelyReadHTTP1(t *testing.T) {
+	t.Parallel()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	var read atomic.Bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if read.Load() {
+			io.Copy(io.Discard, r.Body)
+		}
+		io.WriteString(w, "ok")
+	})
+	addr := startServer(t, &Server{Logger: log, Handler: h, Limits: Limits{RequestHeadersTimeout: time.Second}})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	exchange := func(parts ...string) {
+		t.Helper()
+		for i, p := range parts {
+			if i > 0 {
+				time.Sleep(100 * time.Millisecond) // the handler has returned
+			}
+			if _, err := io.WriteString(nc, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Close {
+			t.Fatalf("the connection closes after %q", parts)
+		}
+	}
+	const head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+	exchange(head + "0123456789") // all received: drained at once
+	read.Store(true)
+	exchange(head+"01234", "56789") // read by the handler
+	read.Store(false)
+	if e := rec.events("RequestBodyNotEntirelyRead"); len(e) != 0 {
+		t.Fatalf("RequestBodyNotEntirelyRead for bodies received or read: %+v", e)
+	}
+	exchange(head+"01234", "56789") // the server waits for the rest
+	got := rec.events("RequestBodyNotEntirelyRead")
+	if len(got) != 1 {
+		t.Fatalf("%d RequestBodyNotEntirelyRead events, want 1: %+v", len(got), got)
+	}
+	id := got[0].attrs["ConnectionId"]
+	want := map[string]string{"ConnectionId": id, "TraceIdentifier": id + ":00000003"}
+	checkEvent(t, "unread body", got, &logevents.RequestBodyNotEntirelyReadEvent, want)
+	if msg := `Connection id "` + id + `", Request id "` + id + `:00000003": the application completed without reading the entire request body.`; got[0].msg != msg {
+		t.Errorf("RequestBodyNotEntirelyRead: %q, want %q", got[0].msg, msg)
+	}
+
+	// The client stalls: the drain times out and the connection closes.
+	io.WriteString(nc, head+"01234")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !resp.Close {
+		t.Error("a drain that timed out: the connection is kept")
+	}
+	timedOut := rec.events("RequestBodyDrainTimedOut")
+	want["TraceIdentifier"] = id + ":00000004"
+	checkEvent(t, "drain timeout", timedOut, &logevents.RequestBodyDrainTimedOutEvent, want)
+	if len(timedOut) == 1 && !strings.HasSuffix(timedOut[0].msg, "automatic draining of the request body timed out after taking over 1s.") {
+		t.Errorf("RequestBodyDrainTimedOut: %q", timedOut[0].msg)
+	}
+	if e := rec.events("RequestBodyNotEntirelyRead"); len(e) != 2 {
+		t.Errorf("%d RequestBodyNotEntirelyRead events, want 2", len(e))
+	}
+}
+
+// TestLogRequestBodyNotEntirelyReadHTTP2And3: an HTTP/2 or HTTP/3
+// handler that returns before the request stream ended is logged as
+// RequestBodyNotEntirelyRead, as Kestrel's streams log it; one that did not
+// read a body whose end had arrived is not.
+func TestLogRequestBodyNotEntirelyReadHTTP2And3(t *testing.T) {
+	t.Parallel()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [1]byte
+		r.Body.Read(b[:]) // as a JSON decoder that stops at the value's end
+		io.WriteString(w, "ok")
+	})
+	_, addr := h3Server(t, &Server{Logger: log, Handler: h}, HTTP1AndHTTP2AndHTTP3)
+	for i, c := range eventClients(t)[1:] {
+		resp, err := c.client.Post("https://"+addr+"/", "text/plain", strings.NewReader("0123456789"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if e := rec.events("RequestBodyNotEntirelyRead"); len(e) != i {
+			t.Fatalf("%s: RequestBodyNotEntirelyRead for a body that ended: %+v", c.name, e)
+		}
+		pr, pw := io.Pipe()
+		go io.WriteString(pw, "01234") // and never ends
+		resp, err = c.client.Post("https://"+addr+"/", "text/plain", pr)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		pw.Close()
+		waitFor(t, c.name+" RequestBodyNotEntirelyRead", func() bool { return len(rec.events("RequestBodyNotEntirelyRead")) == i+1 })
+	}
+	got := rec.events("RequestBodyNotEntirelyRead")
+	checkEvent(t, "unread body", got, &logevents.RequestBodyNotEntirelyReadEvent, nil)
+	for _, e := range got {
+		if id := e.attrs["ConnectionId"]; len(id) != 13 || !strings.HasPrefix(e.attrs["TraceIdentifier"], id+":") {
+			t.Errorf("RequestBodyNotEntirelyRead: %+v", e)
 		}
 	}
 }

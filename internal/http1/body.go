@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/textproto"
+
+	"github.com/kestrel-go/kestrel/internal/logevents"
 )
 
 // body decodes a request body from the connection: Content-Length or
@@ -17,8 +19,9 @@ type body struct {
 	started  bool  // read at least once (100 Continue sent if asked for)
 	eof      bool
 	err      error
-	trailerN int // trailer bytes so far
-	trailers int // trailer fields so far
+	trailerN int  // trailer bytes so far
+	trailers int  // trailer fields so far
+	unread   bool // RequestBodyNotEntirelyRead was logged
 }
 
 // States of the chunked decoder.
@@ -77,7 +80,11 @@ func (b *body) drain() bool {
 	}
 	c := b.ex.c
 	c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
-	defer c.setPhase(phaseNone, 0)
+	c.drainingBody = true
+	defer func() {
+		c.drainingBody = false
+		c.setPhase(phaseNone, 0)
+	}()
 	budget := int64(maxDrain)
 	if limit := b.ex.MaxRequestBodySize(); limit >= 0 {
 		budget = min(budget, limit-b.ex.BodyRead())
@@ -88,10 +95,32 @@ func (b *body) drain() bool {
 		n, err := b.Read(scratch[:])
 		total += int64(n)
 		if err != nil && err != io.EOF {
+			if c.phase.Load() == phaseTimedOut {
+				logevents.RequestBodyDrainTimedOut(c.cfg.App.Logger, c.info.ID, c.requestID(), c.cfg.RequestHeadersTimeout)
+			}
 			return false
 		}
 	}
 	return b.eof && total <= budget
+}
+
+// logUnread logs, once, that the handler returned without reading the
+// whole body, when the server must wait for the client's rest of it (or
+// closes the connection without it): Kestrel's RequestBodyNotEntirelyRead.
+// A rest the connection had already received is not worth a line, as in
+// Kestrel, which first consumes what it has buffered.
+func (b *body) logUnread() {
+	if b.unread || b.eof || !b.ex.continued {
+		return
+	}
+	b.unread = true
+	c := b.ex.c
+	if !b.chunked && b.remain <= int64(c.rend-c.rpos) {
+		return
+	}
+	if logevents.RequestBodyNotEntirelyReadEvent.Enabled(c.cfg.App.Logger) {
+		logevents.RequestBodyNotEntirelyRead(c.cfg.App.Logger, c.info.ID, c.requestID())
+	}
 }
 
 // Read reads body bytes. The first read sends 100 Continue when the

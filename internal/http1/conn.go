@@ -145,17 +145,18 @@ type Conn struct {
 	tlsState *tls.ConnectionState // the TLS connection's, once a request asked; shared by its requests
 
 	// Held only while a request is in flight.
-	ex         *exchange
-	rbuf       *[]byte
-	rpos, rend int
-	wbuf       *[]byte
-	wlen       int
-	werr       error
-	served     int // requests served on this connection
-	hijacked   bool
-	closeAfter bool
-	linger     bool                               // close gracefully: a rejected request may have unread bytes
-	reqCtx     atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
+	ex           *exchange
+	rbuf         *[]byte
+	rpos, rend   int
+	wbuf         *[]byte
+	wlen         int
+	werr         error
+	served       int // requests served on this connection
+	hijacked     bool
+	closeAfter   bool
+	linger       bool                               // close gracefully: a rejected request may have unread bytes
+	drainingBody bool                               // reading the rest of a body the handler did not read
+	reqCtx       atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
 
 	// Noticing that the client went away while a handler runs: the TCP
 	// socket under any TLS, and, on Linux, a watch in the parker's epoll
@@ -896,6 +897,11 @@ var errResponseTooSlow = errors.New("response data rate below the minimum")
 // bodyRead reads request body bytes from the connection, timing the wait
 // against the minimum request body data rate.
 func (c *Conn) bodyRead(p []byte) (int, error) {
+	if c.drainingBody {
+		// The handler returned, and the server waits for the rest of
+		// the body to keep the connection.
+		c.ex.body.logUnread()
+	}
 	c.bodyRate.Wait(true)
 	n, err := c.nc.Read(p)
 	c.bodyRate.Wait(false)

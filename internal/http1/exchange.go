@@ -338,6 +338,9 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 		c.closeAfter = true
 	}
 	if c.closeAfter {
+		if ex.Rejected() == nil {
+			ex.body.logUnread()
+		}
 		if !ex.body.done() && ex.continued {
 			// The client may still be sending the body: close gracefully so
 			// that it reads the response before any reset.

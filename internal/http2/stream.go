@@ -242,6 +242,9 @@ func (c *Conn) runStream(st *stream) {
 	c.giveBackFrom(unread, unread, st, false)
 	st.body, st.bodyOff = st.body[:0], 0
 	if !st.bodyEnded && st.reset == nil {
+		if log := c.logger(); logevents.RequestBodyNotEntirelyReadEvent.Enabled(log) {
+			logevents.RequestBodyNotEntirelyRead(log, c.opts.Info.ID, st.RequestID())
+		}
 		// The handler answered before the request ended. The stream drains
 		// what the client still sends, checking it as before, up to
 		// maxDrain bytes and drainTimeout; beyond, RST_STREAM (NO_ERROR)
@@ -517,6 +520,7 @@ func (st *stream) wake() { st.cond.Broadcast() }
 func (st *stream) tick(now int64) {
 	if st.handlerDone {
 		if now > st.drainUntil && st.reset == nil {
+			logevents.RequestBodyDrainTimedOut(st.c.logger(), st.c.opts.Info.ID, st.RequestID(), drainTimeout)
 			st.resetLocked(errStreamReset(http2.ErrCodeNo), true)
 		}
 		return

@@ -254,6 +254,9 @@ func (c *Conn) serveStream(st *stream) {
 		st.abort(errInternal) // a panic or http.ErrAbortHandler after the response started
 	}
 	if !st.bodyEnded {
+		if log := c.logger(); logevents.RequestBodyNotEntirelyReadEvent.Enabled(log) && !st.finReceived() {
+			logevents.RequestBodyNotEntirelyRead(log, c.opts.Info.ID, st.RequestID())
+		}
 		// The response is complete; the rest of the request is not needed
 		// (RFC 9114, 4.1).
 		st.qs.CancelRead(quic.StreamErrorCode(errNoError))

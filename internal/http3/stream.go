@@ -358,6 +358,25 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 	}
 }
 
+// finReceived reports whether the client has sent its request stream's
+// end (Kestrel's EndStreamReceived), even if the handler did not read to
+// it, without waiting: it drops what the stream received and the reader
+// did not, which is for a stream about to stop reading.
+func (st *stream) finReceived() bool {
+	if st.rd.err != nil {
+		return st.rd.err == io.EOF
+	}
+	st.qs.SetReadDeadline(aLongTimeAgo)
+	var scratch [512]byte
+	for {
+		if _, err := st.qs.Read(scratch[:]); err != nil {
+			return err == io.EOF
+		}
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
 // endBody ends the request body at the stream's end.
 func (st *stream) endBody() error {
 	if cl := st.Req.ContentLength; cl >= 0 && st.received != cl {

@@ -83,9 +83,14 @@ var (
 	ConnectionHeadResponseBodyWriteEvent = Event{18, "ConnectionHeadResponseBodyWrite", slog.LevelDebug, CategoryKestrel}
 	HeartbeatSlowEvent                   = Event{22, "HeartbeatSlow", slog.LevelWarn, CategoryKestrel}
 	ApplicationNeverCompletedEvent       = Event{23, "ApplicationNeverCompleted", logging.LevelCritical, CategoryKestrel}
-	RequestBodyNotEntirelyReadEvent      = Event{32, "RequestBodyNotEntirelyRead", slog.LevelInfo, CategoryKestrel}
-	RequestBodyDrainTimedOutEvent        = Event{33, "RequestBodyDrainTimedOut", slog.LevelInfo, CategoryKestrel}
-	RequestAbortedEvent                  = Event{66, "RequestAborted", slog.LevelDebug, CategoryKestrel}
+	// RequestBodyNotEntirelyReadEvent is at Debug where Kestrel writes
+	// Information: ordinary traffic causes it (a handler that answers an
+	// upload without reading it, such as a 401 or 413), and a client at
+	// will, once a request, under this server's default level
+	// (Information).
+	RequestBodyNotEntirelyReadEvent = Event{32, "RequestBodyNotEntirelyRead", slog.LevelDebug, CategoryKestrel}
+	RequestBodyDrainTimedOutEvent   = Event{33, "RequestBodyDrainTimedOut", slog.LevelInfo, CategoryKestrel}
+	RequestAbortedEvent             = Event{66, "RequestAborted", slog.LevelDebug, CategoryKestrel}
 
 	// Bad requests.
 	ConnectionBadRequestEvent                   = Event{17, "ConnectionBadRequest", slog.LevelDebug, CategoryBadRequests}

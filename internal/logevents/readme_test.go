@@ -171,7 +171,7 @@ func TestREADMELogEvents(t *testing.T) {
 	// server does not log (see the CHANGELOG): they have no row.
 	notLogged := []string{
 		"NotAllConnectionsAborted",
-		"ApplicationNeverCompleted", "RequestBodyNotEntirelyRead", "RequestBodyDrainTimedOut", "RequestAborted",
+		"ApplicationNeverCompleted", "RequestAborted",
 	}
 	documented := map[*Event]bool{}
 	for _, r := range readmeEventRows(t) {
