@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
@@ -18,7 +19,27 @@ const (
 	handoffIdleGrace = time.Second
 
 	drainPoll = 10 * time.Millisecond
+
+	// abortWait is how long the connections aborted at the end of a
+	// drain get to end, as in Kestrel's AbortAllConnectionsAsync.
+	abortWait = time.Second
 )
+
+// waitAborted waits up to abortWait for the connections of ls (with all,
+// and every upgraded connection) that a drain aborted to end, and logs
+// Kestrel's NotAllConnectionsAborted when some did not: their handlers
+// went on after their connection closed and their request's context
+// ended.
+func (s *Server) waitAborted(ls []*listener, all bool) {
+	deadline := time.Now().Add(abortWait)
+	for s.connsOf(ls, all) > 0 {
+		if time.Now().After(deadline) {
+			logevents.NotAllConnectionsAborted(s.logger())
+			return
+		}
+		time.Sleep(drainPoll)
+	}
+}
 
 // drain stops the listeners ls gracefully, once they accept no more
 // connections. It waits for the connections they accepted to be

@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -278,5 +279,62 @@ func TestLogRequestBodyNotEntirelyReadHTTP2And3(t *testing.T) {
 		if id := e.attrs["ConnectionId"]; len(id) != 13 || !strings.HasPrefix(e.attrs["TraceIdentifier"], id+":") {
 			t.Errorf("RequestBodyNotEntirelyRead: %+v", e)
 		}
+	}
+}
+
+// TestLogNotAllConnectionsAborted: at Shutdown's deadline, the
+// connections left are aborted (NotAllConnectionsClosedGracefully); those
+// whose handler still runs a second later, ignoring its request's
+// context, are logged as Kestrel's NotAllConnectionsAborted (21), and
+// Shutdown returns then; a handler that returns when its context ends is
+// not.
+func TestLogNotAllConnectionsAborted(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		ignore bool
+	}{{"handler ignores its context", true}, {"handler returns", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			rec, log := newLogRecorder(slog.LevelDebug)
+			release, started := make(chan struct{}), make(chan struct{})
+			defer close(release)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(started)
+				if c.ignore {
+					<-release
+				} else {
+					<-r.Context().Done()
+				}
+			})
+			s := &Server{Logger: log, Handler: h}
+			addr := startServer(t, s)
+			go http.Get("http://" + addr + "/")
+			<-started
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if err := s.Shutdown(ctx); err == nil {
+				t.Error("Shutdown: nil error past its deadline")
+			}
+			took := time.Since(start)
+			if e := rec.events("NotAllConnectionsClosedGracefully"); len(e) != 1 {
+				t.Errorf("NotAllConnectionsClosedGracefully: %+v", e)
+			}
+			got := rec.events("NotAllConnectionsAborted")
+			if !c.ignore {
+				if len(got) != 0 || took > 500*time.Millisecond {
+					t.Errorf("Shutdown took %v and logged %+v for a handler that returned", took, got)
+				}
+				return
+			}
+			if len(got) != 1 || took < time.Second {
+				t.Fatalf("Shutdown took %v and logged %d NotAllConnectionsAborted: %+v", took, len(got), got)
+			}
+			checkEvent(t, "shutdown", got, &logevents.NotAllConnectionsAbortedEvent, nil)
+			if got[0].msg != "Some connections failed to abort during server shutdown." {
+				t.Errorf("NotAllConnectionsAborted: %q", got[0].msg)
+			}
+		})
 	}
 }

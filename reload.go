@@ -314,6 +314,7 @@ func (s *Server) retire(ls []*listener, st activeSettings) {
 	defer cancel()
 	if n, _ := s.drain(ctx, ls, 0, false); n > 0 {
 		logevents.General(s.log, slog.LevelWarn, "EndpointConnectionsAborted", "Some connections of the endpoints the configuration stopped failed to close gracefully: the shutdown timeout passed, and "+strconv.Itoa(n)+" were aborted.")
+		s.waitAborted(ls, false)
 	}
 	s.mu.Lock()
 	for _, l := range ls {

@@ -1044,8 +1044,10 @@ func (s *Server) allListeners() []*listener {
 // connections at once, lets in-flight requests finish (their responses
 // carry Connection: close) and upgraded connections run until their
 // handlers close them, and aborts the connections left when ctx ends,
-// logging how many and returning ctx's error then. Connections accepted
-// just before it began are served their first request.
+// logging how many and returning ctx's error then, once they ended or
+// after a second more (logging that some did not: their handlers ignore
+// their request's context). Connections accepted just before it began
+// are served their first request.
 //
 // With a DrainDelay, the server's State turns to StateDraining (and its
 // ReadinessHandler to 503) at once, and Shutdown goes on serving and
@@ -1086,6 +1088,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	aborted, err := s.drain(ctx, ls, idleGrace, true)
 	if aborted > 0 {
 		logevents.NotAllConnectionsClosedGracefully(s.logger(), aborted)
+		s.waitAborted(ls, true)
 	}
 	s.mu.Lock()
 	s.aborted = true // a connection still on its way is closed
