@@ -338,3 +338,70 @@ func TestLogNotAllConnectionsAborted(t *testing.T) {
 		})
 	}
 }
+
+// TestLogRequestAborted: a handler that panics with its context's error
+// once the client aborted the request (closed the connection, reset the
+// stream) is logged as Kestrel's RequestAborted (66, Debug), as Kestrel
+// logs an OperationCanceledException thrown after the abort, not as an
+// ApplicationError; the same panic without an abort, and a bug's panic
+// after one, are ApplicationErrors.
+func TestLogRequestAborted(t *testing.T) {
+	t.Parallel()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	started := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/canceled": // without an abort
+			panic(context.Canceled)
+		case "/bug":
+			started <- struct{}{}
+			<-r.Context().Done()
+			var s []byte
+			_ = s[len(r.URL.Path)] // a runtime error
+		}
+		started <- struct{}{}
+		<-r.Context().Done()
+		panic(r.Context().Err())
+	})
+	_, addr := h3Server(t, &Server{Logger: log, Handler: h}, HTTP1AndHTTP2AndHTTP3)
+	for i, c := range eventClients(t) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+addr+"/", nil)
+		go func() {
+			<-started
+			cancel()
+		}()
+		if _, err := c.client.Do(req); err == nil {
+			t.Fatalf("%s: no error for a cancelled request", c.name)
+		}
+		waitFor(t, c.name+" RequestAborted", func() bool { return len(rec.events("RequestAborted")) == i+1 })
+	}
+	got := rec.events("RequestAborted")
+	checkEvent(t, "aborted", got, &logevents.RequestAbortedEvent, nil)
+	for _, e := range got {
+		id := e.attrs["ConnectionId"]
+		if len(id) != 13 || !strings.HasPrefix(e.attrs["TraceIdentifier"], id+":") ||
+			e.msg != `Connection id "`+id+`", Request id "`+e.attrs["TraceIdentifier"]+`": The request was aborted by the client.` {
+			t.Errorf("RequestAborted: %+v", e)
+		}
+	}
+	if e := rec.events("ApplicationError"); len(e) != 0 {
+		t.Errorf("ApplicationError for aborted requests: %+v", e)
+	}
+
+	client := eventClients(t)[0].client
+	if resp, err := client.Get("https://" + addr + "/canceled"); err != nil || resp.StatusCode != 500 {
+		t.Fatalf("/canceled: %v, %v", resp, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+addr+"/bug", nil)
+	go func() {
+		<-started
+		cancel()
+	}()
+	client.Do(req)
+	waitFor(t, "two ApplicationError", func() bool { return len(rec.events("ApplicationError")) == 2 })
+	if e := rec.events("RequestAborted"); len(e) != 3 {
+		t.Errorf("%d RequestAborted events, want 3", len(e))
+	}
+}

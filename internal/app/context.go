@@ -187,6 +187,9 @@ func (c *RequestContext) cancel(aborted bool) {
 	}
 	c.aborted = aborted
 	c.ended = true
+	if aborted && c.ex != nil {
+		c.ex.aborted.Store(true)
+	}
 	if c.done != nil && c.done != closedChan {
 		close(c.done)
 	}

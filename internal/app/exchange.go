@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -160,6 +161,7 @@ type Exchange struct {
 	tunnel     *tunnelConn     // the extended CONNECT's stream Upgrade returned, if any
 	lower      [64]byte        // VisitFields' lower-case names, here so as not to be allocated
 	canon      []byte          // the head with canonical field names, for the http.Handler bridge (std.go)
+	aborted    atomic.Bool     // the request's context was aborted (Kestrel's RequestAborted)
 	native     nativeState     // the native path's request context and trailers
 }
 
@@ -210,6 +212,7 @@ func (ex *Exchange) Start() {
 	clear(ex.native.trailer)
 	ex.native.trailer = ex.native.trailer[:0]
 	ex.tunnel = nil
+	ex.aborted.Store(false)
 	ex.body = Body{ex: ex, limit: ex.cfg.MaxRequestBodySize, eof: !ex.Req.HasBody()}
 }
 
@@ -262,8 +265,13 @@ func (ex *Exchange) recovered(v any) bool {
 		}
 		return false
 	}
-	logevents.ApplicationError(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID(),
-		fmt.Sprintf("panic: %v [%s %s from %s]\n%s", v, ex.Method(), ex.Target(), ex.s.PeerAddr(), debug.Stack()))
+	if ex.abortedError(v) {
+		// Not the application's fault: Kestrel's RequestAborted.
+		logevents.RequestAborted(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID())
+	} else {
+		logevents.ApplicationError(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID(),
+			fmt.Sprintf("panic: %v [%s %s from %s]\n%s", v, ex.Method(), ex.Target(), ex.s.PeerAddr(), debug.Stack()))
+	}
 	if ex.committed {
 		if ex.multiplexed() {
 			ex.streamAborted("The response was started before the application failed.")
@@ -274,6 +282,33 @@ func (ex *Exchange) recovered(v any) bool {
 	}
 	ex.resetResponse(http.StatusInternalServerError)
 	return ex.complete()
+}
+
+// abortedError reports whether a handler's panic value v is the error its
+// aborted request made it fail with, as Kestrel logs an
+// OperationCanceledException or IOException that the application throws
+// once its request was aborted: the request's context was aborted (the
+// client went away, reset the stream, or the server aborted it) or the
+// response can no longer be written, and v is a cancellation or I/O
+// error, such as a failed write's.
+func (ex *Exchange) abortedError(v any) bool {
+	err, ok := v.(error)
+	if !ok {
+		return false
+	}
+	werr := ex.s.WriteErr()
+	if !ex.aborted.Load() && werr == nil {
+		return false
+	}
+	var re runtime.Error
+	if errors.As(err, &re) {
+		return false // a bug, whatever the client did
+	}
+	if werr != nil && errors.Is(err, werr) {
+		return true
+	}
+	var ne net.Error
+	return errors.Is(err, context.Canceled) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
 // multiplexed reports whether the exchange is a stream of an HTTP/2 or
