@@ -48,7 +48,13 @@ type Event struct {
 }
 
 // The events. IDs and levels are Kestrel's, except where noted; events of
-// this server's own start at 1000.
+// this server's own start at 1000. Kestrel's ApplicationNeverCompleted
+// (23) has no place here: Kestrel logs it when the garbage collector took
+// a connection whose request processing never completed, which its
+// heartbeat tracks by weak reference; a Go handler that never returns
+// keeps its goroutine, and with it its connection, alive, and the server
+// tracks connections by strong reference (Shutdown's
+// NotAllConnectionsAborted reports such handlers).
 var (
 	// Connections.
 	ConnectionStartEvent      = Event{1, "ConnectionStart", slog.LevelDebug, CategoryConnections}
@@ -82,7 +88,6 @@ var (
 	ApplicationErrorEvent                = Event{13, "ApplicationError", slog.LevelError, CategoryKestrel}
 	ConnectionHeadResponseBodyWriteEvent = Event{18, "ConnectionHeadResponseBodyWrite", slog.LevelDebug, CategoryKestrel}
 	HeartbeatSlowEvent                   = Event{22, "HeartbeatSlow", slog.LevelWarn, CategoryKestrel}
-	ApplicationNeverCompletedEvent       = Event{23, "ApplicationNeverCompleted", logging.LevelCritical, CategoryKestrel}
 	// RequestBodyNotEntirelyReadEvent is at Debug where Kestrel writes
 	// Information: ordinary traffic causes it (a handler that answers an
 	// upload without reading it, such as a 401 or 413), and a client at
@@ -296,14 +301,6 @@ func HeartbeatSlow(log *slog.Logger, took, interval time.Duration, now time.Time
 		e.Log(log, `As of "`+n+`", the heartbeat has been running for "`+took.String()+`" which is longer than "`+interval.String()+
 			`". This could be caused by a starved Go scheduler (GOMAXPROCS too low, or a long garbage collection pause).`,
 			slog.String("now", n), slog.Duration("heartbeatDuration", took), slog.Duration("interval", interval))
-	}
-}
-
-// ApplicationNeverCompleted: Connection id "{ConnectionId}" application
-// never completed.
-func ApplicationNeverCompleted(log *slog.Logger, id string) {
-	if e := &ApplicationNeverCompletedEvent; e.Enabled(log) {
-		e.Log(log, `Connection id "`+id+`" application never completed.`, connID(id))
 	}
 }
 

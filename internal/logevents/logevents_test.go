@@ -84,7 +84,6 @@ func TestEvents(t *testing.T) {
 		{&HeartbeatSlowEvent, func(l *slog.Logger) { HeartbeatSlow(l, 1500*time.Millisecond, time.Second, at) },
 			`As of "2026-01-02T03:04:05Z", the heartbeat has been running for "1.5s" which is longer than "1s".`,
 			map[string]string{"heartbeatDuration": "1.5s", "interval": "1s"}},
-		{&ApplicationNeverCompletedEvent, func(l *slog.Logger) { ApplicationNeverCompleted(l, "0HN1") }, `Connection id "0HN1" application never completed.`, nil},
 		{&RequestBodyNotEntirelyReadEvent, func(l *slog.Logger) { RequestBodyNotEntirelyRead(l, "0HN1", "0HN1:00000001") },
 			`Connection id "0HN1", Request id "0HN1:00000001": the application completed without reading the entire request body.`, nil},
 		{&RequestBodyDrainTimedOutEvent, func(l *slog.Logger) { RequestBodyDrainTimedOut(l, "0HN1", "0HN1:00000001", time.Second) },

@@ -164,14 +164,9 @@ func readmeEventRows(t *testing.T) []readmeEventRow {
 // TestREADMELogEvents keeps the README's table of log events and the
 // catalog in step: each row's categories, ids, names and levels are those
 // of events the catalog declares, and every event the catalog declares
-// that the server logs has a row.
+// has a row.
 func TestREADMELogEvents(t *testing.T) {
 	events := catalog(t)
-	// Kestrel's events this catalog declares for completeness but the
-	// server does not log (see the CHANGELOG): they have no row.
-	notLogged := []string{
-		"ApplicationNeverCompleted",
-	}
 	documented := map[*Event]bool{}
 	for _, r := range readmeEventRows(t) {
 		// Pair the row's ids with its categories (one each, or one for
@@ -212,7 +207,7 @@ func TestREADMELogEvents(t *testing.T) {
 		}
 	}
 	for v, e := range events {
-		if !documented[e] && !slices.Contains(notLogged, e.Name) {
+		if !documented[e] {
 			t.Errorf("%s (%s, %s[%d], %s) has no row in the README's table of log events", v, e.Name, e.Category, e.ID, logging.LevelName(e.Level))
 		}
 	}
