@@ -1,6 +1,9 @@
 package kestrel
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -35,6 +38,36 @@ func TestHttp2WindowLimitsRange(t *testing.T) {
 			t.Errorf("%+v: error %v, want one naming %s", tc.limits, err, tc.bad)
 		case tc.bad == "" && (got.InitialConnectionWindowSize == 0 || got.InitialStreamWindowSize == 0):
 			t.Errorf("%+v: defaults not applied: %+v", tc.limits, got)
+		}
+	}
+}
+
+// TestHTTP2OnlyHTTP1RequestLineLimit: an HTTP/1.1 request on a cleartext
+// HTTP/2-only endpoint is answered with Kestrel's readable 400 when its
+// request line, CRLF included, fits in MaxRequestLineSize (the configured
+// one, not the default), and with the HTTP/2 connection error otherwise,
+// as Kestrel's Http2Connection.ParseHttp1x decides.
+func TestHTTP2OnlyHTTP1RequestLineLimit(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{100, 16384} {
+		s := &Server{Logger: quietLogger, Limits: Limits{MaxRequestLineSize: limit}, Handler: http.NotFoundHandler()}
+		if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+		for _, n := range []int{limit - 1, limit, limit + 1} {
+			c := dial(t, addr)
+			// "GET " + target + " HTTP/1.1\r\n" is n bytes.
+			fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", strings.Repeat("p", n-16))
+			got, _ := io.ReadAll(c)
+			readable := strings.HasPrefix(string(got), "HTTP/1.1 400 Bad Request\r\n")
+			if want := n <= limit; readable != want {
+				t.Errorf("MaxRequestLineSize %d, a request line of %d bytes: answered with the readable 400: %v, want %v (got %.40q)", limit, n, readable, want, got)
+			}
 		}
 	}
 }

@@ -47,6 +47,7 @@ type Config struct {
 	PingPolicy                PingPolicy // what the client's PINGs must respect
 
 	// The general limits, per stream or per connection.
+	MaxRequestLineSize         int           // an HTTP/1.x request line sent to an HTTP/2-only endpoint, CRLF included
 	MaxRequestHeadersTotalSize int           // the decoded header list
 	MaxRequestHeaderCount      int           // fields of a header list
 	KeepAliveTimeout           time.Duration // a connection without streams
@@ -112,6 +113,9 @@ func (cfg *Config) init() {
 		}
 		if cfg.KeepAlivePingTimeout == 0 {
 			cfg.KeepAlivePingTimeout = DefaultKeepAlivePingTimeout
+		}
+		if cfg.MaxRequestLineSize == 0 {
+			cfg.MaxRequestLineSize = 8 << 10
 		}
 		if cfg.MaxRequestHeadersTotalSize == 0 {
 			cfg.MaxRequestHeadersTotalSize = 32 << 10

@@ -481,26 +481,24 @@ func (c *Conn) readPreface() error {
 	return nil
 }
 
-// maxHTTP1Line bounds the request line http1RequestLine reads: Kestrel's
-// default MaxRequestLineSize.
-const maxHTTP1Line = 8 << 10
-
 // http1RequestLine reports whether a cleartext connection that did not
 // start with the preface starts with an HTTP/1.0 or HTTP/1.1 request line
 // (read is what came so far; it reads on to the line's end): a client
 // that speaks HTTP/1.x to an HTTP/2-only endpoint, which Kestrel answers
-// with a readable 400 rather than frames it cannot read. Over TLS, ALPN
+// with a readable 400 rather than frames it cannot read. As in Kestrel,
+// the line with its CRLF must fit in MaxRequestLineSize. Over TLS, ALPN
 // has settled the protocol.
 func (c *Conn) http1RequestLine(read []byte) bool {
 	if _, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		return false
 	}
+	maxLine := c.cfg.MaxRequestLineSize
 	line := append(make([]byte, 0, 256), read...)
 	for bytes.IndexByte(line, '\n') < 0 {
-		if len(line) >= maxHTTP1Line || !isRequestLineStart(line) {
+		if len(line) >= maxLine || !isRequestLineStart(line) {
 			return false
 		}
-		line = slices.Grow(line, 256)
+		line = slices.Grow(line, min(256, maxLine-len(line)))
 		n, err := c.in.Read(line[len(line):cap(line)])
 		line = line[:len(line)+n]
 		if err != nil && bytes.IndexByte(line, '\n') < 0 {
@@ -508,6 +506,9 @@ func (c *Conn) http1RequestLine(read []byte) bool {
 		}
 	}
 	line, _, _ = bytes.Cut(line, []byte("\n"))
+	if len(line)+1 > maxLine {
+		return false
+	}
 	line = bytes.TrimSuffix(line, []byte("\r"))
 	return isRequestLineStart(line) && (bytes.HasSuffix(line, []byte(" HTTP/1.1")) || bytes.HasSuffix(line, []byte(" HTTP/1.0")))
 }
