@@ -161,7 +161,8 @@ func (c *Context) Upgradable() bool { return c.ex().Upgradable() }
 func (c *Context) Upgrade() (net.Conn, error) { return c.ex().Upgrade() }
 
 // SetMaxRequestBodySize sets this request's body size limit, in bytes;
-// Unlimited turns it off. It fails once the body has started being read.
+// Unlimited turns it off. It fails once the body has started being read,
+// and with ErrBodyLimitReadOnly for an upgraded request.
 func (c *Context) SetMaxRequestBodySize(n int64) error {
 	if err := checkBodySize(n); err != nil {
 		return err

@@ -36,7 +36,8 @@ func checkBodySize(n int64) error {
 
 // SetMaxRequestBodySize sets the body size limit of r, in bytes; Unlimited
 // turns it off (Kestrel's IHttpMaxRequestBodySizeFeature). It fails once
-// the body has started being read.
+// the body has started being read, and with ErrBodyLimitReadOnly for an
+// upgraded request.
 func SetMaxRequestBodySize(r *http.Request, n int64) error {
 	if err := checkBodySize(n); err != nil {
 		return err
@@ -77,8 +78,10 @@ func SetMinResponseDataRate(r *http.Request, rate DataRate) error {
 }
 
 // ErrBodyLimitReadOnly is what SetMaxRequestBodySize fails with for an
-// extended CONNECT (a WebSocket over HTTP/2 or HTTP/3): its stream is a
-// tunnel, with no body limit, as an upgraded HTTP/1.1 connection has none.
+// extended CONNECT (a WebSocket over HTTP/2 or HTTP/3), whose stream is a
+// tunnel, and for an HTTP/1.1 request once Upgrade (or Hijack) has taken
+// its connection: neither has a body limit, and Kestrel's feature is
+// read-only there.
 var ErrBodyLimitReadOnly = app.ErrBodyLimitReadOnly
 
 // RequestSizeLimit returns a handler that sets the body size limit of

@@ -286,3 +286,40 @@ func TestWriteHeader101WithoutUpgrade(t *testing.T) {
 		t.Errorf("log %q, want the two refused 101s explained", got)
 	}
 }
+
+// TestBodyLimitReadOnlyAfterUpgrade: once an HTTP/1.1 request is upgraded
+// (or its connection hijacked), its body size limit is read-only, as
+// Kestrel's IHttpMaxRequestBodySizeFeature is after an upgrade:
+// SetMaxRequestBodySize fails with ErrBodyLimitReadOnly instead of
+// reporting a change that governs nothing. Before the upgrade it works.
+func TestBodyLimitReadOnlyAfterUpgrade(t *testing.T) {
+	t.Parallel()
+	results := make(chan [2]error, 1)
+	addr := startLimited(t, Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before := SetMaxRequestBodySize(r, 10)
+		var conn net.Conn
+		var err error
+		if r.URL.Path == "/hijack" {
+			conn, _, err = http.NewResponseController(w).Hijack()
+		} else {
+			conn, err = Upgrade(w, r)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", r.URL.Path, err)
+			return
+		}
+		defer conn.Close()
+		results <- [2]error{before, SetMaxRequestBodySize(r, 5)}
+	}))
+	for _, path := range []string{"/ws", "/hijack"} {
+		c := dial(t, addr)
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		got := <-results
+		if got[0] != nil {
+			t.Errorf("%s: SetMaxRequestBodySize before the upgrade: %v", path, got[0])
+		}
+		if !errors.Is(got[1], ErrBodyLimitReadOnly) {
+			t.Errorf("%s: SetMaxRequestBodySize after the upgrade: %v, want ErrBodyLimitReadOnly", path, got[1])
+		}
+	}
+}

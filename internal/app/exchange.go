@@ -467,9 +467,11 @@ func (ex *Exchange) LocalAddr() net.Addr { return ex.s.NetConn().LocalAddr() }
 var errBodyLimitTooLate = errors.New("kestrel: the request body size limit cannot be changed after the body has started being read")
 
 // SetMaxRequestBodySize sets the limit for this request's body; n < 0
-// means unlimited. It fails once the body has started being read.
+// means unlimited. It fails once the body has started being read, and
+// for a tunnel or an upgraded (or hijacked) connection, which has no body
+// limit (Kestrel's feature is read-only there).
 func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
-	if ex.Req.Tunnel {
+	if ex.Req.Tunnel || ex.hijacked {
 		return ErrBodyLimitReadOnly
 	}
 	if ex.body.started {
@@ -480,9 +482,9 @@ func (ex *Exchange) SetMaxRequestBodySize(n int64) error {
 }
 
 // ErrBodyLimitReadOnly is what setting the body limit of an extended
-// CONNECT (a WebSocket over HTTP/2 or HTTP/3) fails with: its stream is a
-// tunnel, with no body limit, as an upgraded HTTP/1.1 connection has none
-// (Kestrel's feature is read-only there).
+// CONNECT (a WebSocket over HTTP/2 or HTTP/3) or of an upgraded HTTP/1.1
+// request fails with: a tunnel or an upgraded connection has no body
+// limit (Kestrel's feature is read-only there).
 var ErrBodyLimitReadOnly = errors.New("kestrel: an upgraded request has no body size limit to set")
 
 // MaxRequestBodySize is this request's body limit; < 0 means unlimited.
