@@ -453,7 +453,12 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	if err := setBuffer(&base.MaxRequestBufferSize, l.MaxRequestBufferSize, "MaxRequestBufferSize"); err != nil {
 		return base, err
 	}
-	if err := setBuffer(&base.MaxResponseBufferSize, l.MaxResponseBufferSize, "MaxResponseBufferSize"); err != nil {
+	// Kestrel takes a response buffer of 0 (writes wait until what they
+	// queued is written), which a Limits field's zero cannot say: one
+	// byte, the least the engines hold, does the same.
+	if l.MaxResponseBufferSize != nil && *l.MaxResponseBufferSize == 0 && !null("MaxResponseBufferSize") {
+		base.MaxResponseBufferSize = 1
+	} else if err := setBuffer(&base.MaxResponseBufferSize, l.MaxResponseBufferSize, "MaxResponseBufferSize"); err != nil {
 		return base, err
 	}
 	// Timeout.InfiniteTimeSpan is no timeout, as TimeSpan.MaxValue is;

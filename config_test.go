@@ -110,7 +110,9 @@ func TestConfigZeroAndNullLimits(t *testing.T) {
 		{`"RequestHeadersTimeout": "-1ns"`, nil, `Kestrel:Limits:RequestHeadersTimeout is -1ns; use a positive time, or "-00:00:00.001" (Timeout.InfiniteTimeSpan) for none`},
 		{`"Http2": {"KeepAlivePingTimeout": "-00:00:02"}`, nil, `Kestrel:Limits:Http2:KeepAlivePingTimeout is -2s; use a positive time`},
 		{`"MaxRequestBufferSize": 0`, nil, "Kestrel:Limits:MaxRequestBufferSize is 0; use a positive number of bytes, or null for no limit"},
-		{`"MaxResponseBufferSize": 0`, nil, "Kestrel:Limits:MaxResponseBufferSize is 0; use a positive number of bytes, or null for no limit"},
+		// Kestrel's 0, which it takes (writes wait until what they queued
+		// has been written): the least buffer the engines can hold.
+		{`"MaxResponseBufferSize": 0`, func(l Limits) bool { return l.MaxResponseBufferSize == 1 }, ""},
 		{`"MaxRequestLineSize": 0`, nil, "Kestrel:Limits:MaxRequestLineSize is 0; use a positive number, or leave it out for the default"},
 		{`"MaxRequestHeadersTotalSize": 0`, nil, "Kestrel:Limits:MaxRequestHeadersTotalSize is 0"},
 		{`"MaxRequestHeaderCount": 0`, nil, "Kestrel:Limits:MaxRequestHeaderCount is 0"},

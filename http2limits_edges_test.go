@@ -71,3 +71,33 @@ func TestHTTP2OnlyHTTP1RequestLineLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP2OneByteResponseBuffer: MaxResponseBufferSize 1 (what the
+// configuration file's Kestrel 0 becomes: every write waits until what it
+// queued is written) serves large responses on concurrent streams whole.
+func TestHTTP2OneByteResponseBuffer(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("0123456789abcdef", 16<<10) // 256 KiB
+	s := startH2(t, &Server{Limits: Limits{MaxResponseBufferSize: 1}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < len(body); i += 10000 {
+			io.WriteString(w, body[i:min(i+10000, len(body))])
+		}
+	})})
+	c := s.clients(t)[0]
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			req, _ := http.NewRequest("GET", c.base+"/", nil)
+			_, got, err := tryH2(c, req)
+			if err == nil && got != body {
+				err = fmt.Errorf("got %d bytes, want %d", len(got), len(body))
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
