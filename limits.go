@@ -130,9 +130,9 @@ type Limits struct {
 
 	// MaxRequestBufferSize is the most request bytes the server buffers
 	// ahead of the handler. The engine reads only when the handler (or the
-	// parser) needs bytes, so it never buffers more than a request head and
-	// 4 KiB; the limit must still hold a whole head. Zero means 1 MiB;
-	// Unlimited turns it off.
+	// parser) needs bytes, so it never buffers more than a request head,
+	// one chunk-size or trailer line, and 4 KiB; the limit must still hold
+	// a whole head. Zero means 1 MiB; Unlimited turns it off.
 	MaxRequestBufferSize int64
 
 	// MaxResponseBufferSize is the most response bytes buffered before a

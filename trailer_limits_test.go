@@ -207,3 +207,48 @@ func (c *rawH2) postWithTrailers(id uint32, body string, trailers [][2]string) (
 		}
 	}
 }
+
+// TestLongLinesAfterLargestHead: a chunked request whose head is as large
+// as MaxRequestLineSize and MaxRequestHeadersTotalSize allow still gets
+// its longest allowed lines after it, a trailer field of the whole
+// trailer limit and a chunk-size line of the 4,096 bytes allowed,
+// rather than a 400 because the read buffer that holds the head had no
+// room left for them.
+func TestLongLinesAfterLargestHead(t *testing.T) {
+	t.Parallel()
+	const lineLimit, limit = 100, 10000
+	s := &Server{
+		Limits: Limits{MaxRequestLineSize: lineLimit, MaxRequestHeadersTotalSize: limit},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return // the server answers the read's error
+			}
+			fmt.Fprintf(w, "%s %d", body, len(r.Trailer.Get("X-T")))
+		}),
+	}
+	addr := startServer(t, s)
+	// The request line, CRLF included, is lineLimit bytes; the fields,
+	// CRLFs included, limit bytes.
+	line := "POST /" + strings.Repeat("p", lineLimit-len("POST / HTTP/1.1\r\n")) + " HTTP/1.1\r\n"
+	fields := "Host: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-Pad: \r\n"
+	fields = strings.Replace(fields, "X-Pad: ", "X-Pad: "+strings.Repeat("a", limit-len(fields)), 1)
+	head := line + fields + "\r\n"
+	trailer := "X-T: " + strings.Repeat("t", limit-len("X-T: \r\n")) + "\r\n"
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"a trailer field at the trailer limit", "5\r\nhello\r\n0\r\n" + trailer + "\r\n", fmt.Sprintf("hello %d", limit-len("X-T: \r\n"))},
+		{"a chunk-size line of 4,096 bytes, the most allowed", "5;e=" + strings.Repeat("x", 4092) + "\r\nhello\r\n0\r\n\r\n", "hello 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp := rawExchange(t, addr, head+tc.body)
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(body) != tc.want {
+				t.Errorf("%d %q, want 200 %q", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
+}

@@ -350,10 +350,24 @@ func (b *body) fill() error {
 			c.rend = headEnd + copy(buf[headEnd:], buf[c.rpos:c.rend])
 			c.rpos = headEnd
 		}
-		if c.rend == len(buf) {
-			if len(buf) >= c.cfg.headPool.Size() && ex.base == 0 {
-				return errInvalidChunk // a line longer than the room left
+		if c.rend == len(buf) && len(buf) >= c.cfg.headPool.Size() && ex.base == 0 {
+			// The head fills so much of the largest pooled buffer that a
+			// line the body may still have (a chunk-size line, or a
+			// trailer line within the trailer limit) does not fit after
+			// it: a buffer of its own holds the head and the longest such
+			// line. line() refuses longer lines before this fills up.
+			size := headEnd + max(maxChunkLine, c.cfg.MaxRequestHeadersTotalSize) + 2 + readBufferSize
+			if len(buf) >= size {
+				return errInvalidChunk // unreachable: line() bounds the line
 			}
+			big := make([]byte, size)
+			copy(big, buf[:c.rend])
+			c.cfg.putRead(c.rbuf) // a pooled buffer goes back; this one is dropped later
+			c.rbuf = &big
+			ex.syncHead()
+			buf = big
+		}
+		if c.rend == len(buf) {
 			big := c.cfg.headPool.Get()
 			if len(buf) >= len(*big) {
 				c.cfg.headPool.Put(big)
