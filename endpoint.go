@@ -496,11 +496,23 @@ func (ep *endpoint) bindUnix() (net.Listener, error) {
 		if serr != nil || fi.Mode()&fs.ModeSocket == 0 {
 			return nil, fmt.Errorf("%s exists and is not a socket; remove it or choose another path", path)
 		}
-		if c, derr := net.DialTimeout("unix", path, time.Second); derr == nil {
+		// Only a refused connection says that nothing is bound to the
+		// file. Any other failure is a socket in use: a listener whose
+		// accept queue is full (EAGAIN), a datagram socket (EPROTOTYPE),
+		// one this user may not connect to (EACCES).
+		c, derr := net.DialTimeout("unix", path, time.Second)
+		switch {
+		case derr == nil:
 			c.Close()
-			return nil, fmt.Errorf("another process is listening on %s", path)
+			return nil, fmt.Errorf("%s is in use: another process is listening on it", path)
+		case !transport.IsConnRefused(derr) && !errors.Is(derr, fs.ErrNotExist):
+			var op *net.OpError
+			if errors.As(derr, &op) {
+				derr = op.Err
+			}
+			return nil, fmt.Errorf("%s is in use by another socket, left in place (%w); stop the process that serves it, or choose another path", path, derr)
 		}
-		if rerr := os.Remove(path); rerr != nil {
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("remove stale socket file: %w", rerr)
 		}
 		l, err = net.Listen("unix", path)

@@ -9,3 +9,6 @@ import (
 
 // IsAddrInUse reports whether err says the address is already bound.
 func IsAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
+
+// IsConnRefused reports whether err says nothing listens at the address.
+func IsConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

@@ -12,3 +12,11 @@ const wsaeaddrinuse = syscall.Errno(10048)
 func IsAddrInUse(err error) bool {
 	return errors.Is(err, wsaeaddrinuse) || errors.Is(err, syscall.EADDRINUSE)
 }
+
+// wsaeconnrefused is Winsock's WSAECONNREFUSED.
+const wsaeconnrefused = syscall.Errno(10061)
+
+// IsConnRefused reports whether err says nothing listens at the address.
+func IsConnRefused(err error) bool {
+	return errors.Is(err, wsaeconnrefused) || errors.Is(err, syscall.ECONNREFUSED)
+}
