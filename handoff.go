@@ -155,10 +155,11 @@ func (s *Server) handoffFailed() {
 // ListenSystemd, an endpoint whose address is that of one of these
 // sockets serves it instead of binding its own, so a process configured
 // as the one it replaces takes over all of its sockets. Start closes the
-// sockets that no endpoint takes, except those the old process had from
-// systemd socket activation, which it serves as HTTP. The variable is
-// removed from the environment once every group is taken, so that child
-// processes do not take the sockets too.
+// sockets that no endpoint takes (removing the files of Unix ones, whose
+// endpoints this process's configuration dropped), except those the old
+// process had from systemd socket activation, which it serves as HTTP.
+// The variable is removed from the environment once every group is taken,
+// so that child processes do not take the sockets too.
 func (s *Server) ListenInherited() (int, error) {
 	all, ok := os.LookupEnv(InheritedListenersEnv)
 	if !ok {

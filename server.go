@@ -552,6 +552,11 @@ func (s *Server) start() error {
 			continue
 		}
 		logevents.General(s.log, slog.LevelInfo, "InheritedSocketUnused", "Closing the inherited socket "+sk.Addr().String()+": no endpoint listens on it.")
+		if u, ok := sk.Listener.(*net.UnixListener); ok {
+			// Its endpoint is gone from this process's configuration:
+			// its file goes, as Reload removes a dropped endpoint's.
+			u.SetUnlinkOnClose(true)
+		}
 		sk.Close()
 	}
 	for _, us := range s.udpSpares {
