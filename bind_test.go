@@ -194,6 +194,11 @@ func TestURLEdges(t *testing.T) {
 		{url: "http://unix:/run/a:b.sock", err: "a path base is not supported"},
 		{url: "http://unix:/run/", err: "a Unix socket path names a file"},
 		{url: "unix:/", err: "a Unix socket path names a file"},
+		// Linux's abstract sockets are not supported, as in Kestrel; a
+		// NUL byte would end the path the kernel binds.
+		{url: "unix:@app", err: "abstract Unix sockets (@app) are not supported"},
+		{url: "http://unix:@app", err: "abstract Unix sockets (@app) are not supported"},
+		{url: "unix:/run/a\x00b.sock", err: "a Unix socket path cannot contain a NUL byte"},
 	} {
 		eps, err := parseURL(tc.url)
 		switch {

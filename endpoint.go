@@ -459,6 +459,12 @@ func unixURL(rest, scheme, raw string) ([]endpoint, error) {
 }
 
 func unixEndpoint(path, scheme, raw string) ([]endpoint, error) {
+	if strings.HasPrefix(path, "@") {
+		return nil, fmt.Errorf("kestrel: URL %q: abstract Unix sockets (%s) are not supported, as in Kestrel; use a socket file's absolute path, as in unix:/run/app.sock", raw, path)
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path cannot contain a NUL byte", raw)
+	}
 	if path == "" || !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("kestrel: URL %q: a Unix socket path must be absolute, as in unix:/run/app.sock", raw)
 	}
