@@ -255,3 +255,52 @@ func TestInheritedSocketChild(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin) // until the parent closes it
 	s.Close()
 }
+
+// TestUnixSocketListedTwice: two endpoints of one server on one Unix
+// socket (the same path twice, HTTP and HTTPS, or one path spelled two
+// ways) fail to start with an error naming both, not with one blaming
+// another process, and a Reload that adds such an endpoint is refused.
+func TestUnixSocketListedTwice(t *testing.T) {
+	t.Parallel()
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "app.sock")
+	for _, tc := range []struct {
+		name string
+		add  func(s *Server) error
+	}{
+		{"ListenUnix twice", func(s *Server) error { s.ListenUnix(sock); return s.ListenUnix(sock) }},
+		{"HTTP and HTTPS", func(s *Server) error { return s.UseURLs("http://unix:" + sock + ";https://unix:" + sock) }},
+		{"two spellings", func(s *Server) error { s.ListenUnix(sock); return s.ListenURL("unix:" + dir + "/./app.sock") }},
+		{"two file endpoints", func(s *Server) error {
+			return parseTestConfig(t, `{"Kestrel": {"Endpoints": {"A": {"Url": "unix:`+sock+`"}, "B": {"Url": "http://unix:`+sock+`:"}}}}`).Apply(s)
+		}},
+	} {
+		s := &Server{Handler: pathHandler(), Logger: discardLogger(), DefaultHTTPS: &HTTPS{Certificate: cert}}
+		if err := tc.add(s); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err := s.Start()
+		if err == nil {
+			s.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "use the same Unix socket") || strings.Contains(err.Error(), "another process") {
+			t.Errorf("%s: Start: %v, want an error saying both endpoints use the same Unix socket", tc.name, err)
+		}
+		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+			t.Errorf("%s: the socket file is left: %v", tc.name, err)
+		}
+	}
+
+	s, _ := startConfigured(t, pathHandler(), `{"Kestrel": {"Endpoints": {"A": {"Url": "unix:`+sock+`"}}}}`)
+	err = s.Reload(parseTestConfig(t, `{"Kestrel": {"Endpoints": {"A": {"Url": "unix:`+sock+`"}, "B": {"Url": "unix:`+dir+`/./app.sock"}}}}`))
+	if err == nil || !strings.Contains(err.Error(), "use the same Unix socket") {
+		t.Errorf("Reload adding a second endpoint on the socket: %v", err)
+	}
+	if got := getBody(t, unixClient(sock), "http://unix/x"); got != "ok /x" {
+		t.Errorf("after the refused reload: %q", got)
+	}
+}

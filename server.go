@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -583,12 +584,16 @@ func (s *Server) logOverriding(raw []string) {
 }
 
 // checkSchemes refuses HTTP and HTTPS on one socket (the same port on
-// the same address, or on every address).
+// the same address, or on every address), and two endpoints on one Unix
+// socket, which the second would find in use by the first.
 func checkSchemes(eps []endpoint) error {
 	for i, a := range eps {
 		for _, b := range eps[:i] {
 			if a.scheme != b.scheme && a.port > 0 && a.sameSocket(b) {
 				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", b.named(), a.named(), a.port)
+			}
+			if a.network == "unix" && b.network == "unix" && filepath.Clean(a.address) == filepath.Clean(b.address) {
+				return fmt.Errorf("kestrel: %s and %s use the same Unix socket %s; give each its own path", b.named(), a.named(), filepath.Clean(a.address))
 			}
 		}
 	}
