@@ -21,8 +21,31 @@ import (
 func TestInheritedUnixSocketUnused(t *testing.T) {
 	dir := t.TempDir()
 	dropped, kept := filepath.Join(dir, "dropped.sock"), filepath.Join(dir, "kept.sock")
+	inheritUnixSockets(t, dropped, kept)
+	s := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	if n, err := s.ListenInherited(); n != 2 || err != nil {
+		t.Fatalf("ListenInherited = %d, %v", n, err)
+	}
+	s.ListenUnix(kept)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Lstat(dropped); !os.IsNotExist(err) {
+		t.Errorf("the file of the inherited socket no endpoint takes is still there: %v", err)
+	}
+	if got := getBody(t, unixClient(kept), "http://unix/x"); got != "ok /x" {
+		t.Errorf("the inherited socket taken: %q", got)
+	}
+}
+
+// inheritUnixSockets sets InheritedListenersEnv as a new process finds it:
+// Unix sockets bound at paths, handed over by a process that is gone (it
+// left their files).
+func inheritUnixSockets(t *testing.T, paths ...string) {
+	t.Helper()
 	var files []string
-	for _, path := range []string{dropped, kept} {
+	for _, path := range paths {
 		l, err := net.Listen("unix", path)
 		if err != nil {
 			t.Fatal(err)
@@ -38,24 +61,39 @@ func TestInheritedUnixSocketUnused(t *testing.T) {
 		if dupErr != nil {
 			t.Fatal(dupErr)
 		}
-		l.(*net.UnixListener).SetUnlinkOnClose(false) // the old process leaves the files
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
 		l.Close()
 		files = append(files, fmt.Sprintf("%d:endpoint", fd))
 	}
 	t.Setenv(InheritedListenersEnv, strings.Join(files, ","))
-	s := &Server{Handler: pathHandler(), Logger: discardLogger()}
-	if n, err := s.ListenInherited(); n != 2 || err != nil {
-		t.Fatalf("ListenInherited = %d, %v", n, err)
-	}
-	s.ListenUnix(kept)
-	if err := s.Start(); err != nil {
+}
+
+// TestInheritedUnixSocketOtherSpelling: an endpoint takes the inherited
+// socket whose file its path names, however the path is spelled (through
+// a symbolic link, such as /var/run to /run, or with "/./"), instead of
+// failing to bind a socket its own process holds.
+func TestInheritedUnixSocketOtherSpelling(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "run")
+	if err := os.Mkdir(real, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if _, err := os.Lstat(dropped); !os.IsNotExist(err) {
-		t.Errorf("the file of the inherited socket no endpoint takes is still there: %v", err)
+	if err := os.Symlink(real, filepath.Join(dir, "var-run")); err != nil {
+		t.Fatal(err)
 	}
-	if got := getBody(t, unixClient(kept), "http://unix/x"); got != "ok /x" {
-		t.Errorf("the inherited socket taken: %q", got)
+	for _, spelling := range []string{filepath.Join(dir, "var-run", "app.sock"), real + "/./app.sock"} {
+		inheritUnixSockets(t, filepath.Join(real, "app.sock"))
+		s := &Server{Handler: pathHandler(), Logger: discardLogger()}
+		if n, err := s.ListenInherited(); n != 1 || err != nil {
+			t.Fatalf("ListenInherited = %d, %v", n, err)
+		}
+		s.ListenUnix(spelling)
+		if err := s.Start(); err != nil {
+			t.Fatalf("%s: Start: %v", spelling, err)
+		}
+		if got := getBody(t, unixClient(spelling), "http://unix/x"); got != "ok /x" {
+			t.Errorf("%s: %q", spelling, got)
+		}
+		s.Close()
 	}
 }

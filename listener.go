@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -232,14 +233,15 @@ func claim(pool *[]*socket, ep *endpoint) *socket {
 }
 
 // boundTo reports whether a socket bound to a is where ep listens: the
-// same Unix socket path, or the same IP address and port. The socket of an
-// endpoint on every address may be IPv4-only (where there is no IPv6), and
-// an endpoint on port 0 takes a socket on any port of its address (the
-// port picked before).
+// same Unix socket file (however its path is spelled: through a symbolic
+// link such as /var/run, or with "/./"), or the same IP address and port.
+// The socket of an endpoint on every address may be IPv4-only (where
+// there is no IPv6), and an endpoint on port 0 takes a socket on any port
+// of its address (the port picked before).
 func (ep *endpoint) boundTo(a net.Addr) bool {
 	switch a := a.(type) {
 	case *net.UnixAddr:
-		return ep.network == "unix" && a.Name == ep.address
+		return ep.network == "unix" && (a.Name == ep.address || sameFile(a.Name, ep.address))
 	case *net.TCPAddr:
 		if !strings.HasPrefix(ep.network, "tcp") || ep.port != 0 && a.Port != ep.port {
 			return false
@@ -252,4 +254,14 @@ func (ep *endpoint) boundTo(a net.Addr) bool {
 		return ip != nil && ip.Equal(a.IP) && (ip.To4() == nil) == (a.IP.To4() == nil)
 	}
 	return false
+}
+
+// sameFile reports whether paths a and b name the same file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
