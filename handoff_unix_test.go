@@ -97,3 +97,29 @@ func TestInheritedUnixSocketOtherSpelling(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestInheritedUnixSocketFailedStart: a new process whose Start fails (an
+// endpoint it cannot bind) leaves the file of the Unix socket it was
+// handed in place as it closes: the process it was to replace goes on
+// serving that socket, and its clients must still find it.
+func TestInheritedUnixSocketFailedStart(t *testing.T) {
+	dir := t.TempDir()
+	sock, notSocket := filepath.Join(dir, "app.sock"), filepath.Join(dir, "file")
+	if err := os.WriteFile(notSocket, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inheritUnixSockets(t, sock)
+	s := &Server{Handler: pathHandler(), Logger: discardLogger()}
+	if n, err := s.ListenInherited(); n != 1 || err != nil {
+		t.Fatalf("ListenInherited = %d, %v", n, err)
+	}
+	s.ListenUnix(sock)
+	s.ListenUnix(notSocket)
+	if err := s.Start(); err == nil {
+		t.Fatal("Start bound a path that is not a socket")
+	}
+	s.Close()
+	if _, err := os.Lstat(sock); err != nil {
+		t.Errorf("the failed new process removed the socket file the old one serves: %v", err)
+	}
+}

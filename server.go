@@ -698,6 +698,7 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 	var bound []*listener
 	var claimed []*socket
 	var claimedUDP []*udpSocket
+	var unlink []*net.UnixListener // claimed sockets whose files become the endpoints'
 	fail := func(err error) ([]*listener, error) {
 		for _, b := range bound {
 			if b.sock != nil && !slices.Contains(claimed, b.sock) {
@@ -749,7 +750,11 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 			l := &listener{sock: sk, ep: *ep, tls: ep.tls}
 			bound = append(bound, l)
 			if u, ok := sk.Listener.(*net.UnixListener); ok && !sk.systemd {
-				u.SetUnlinkOnClose(true) // the endpoint's file, as if it had bound it (systemd's stays systemd's)
+				// The endpoint's file, as if it had bound it (systemd's
+				// stays systemd's), once every endpoint is bound: should
+				// one fail, the socket goes back to its owner, the process
+				// this one was to replace, which still serves it.
+				unlink = append(unlink, u)
 			}
 			// systemd's file keeps the permissions of its unit's SocketMode=.
 			if ep.network == "unix" && ep.opts.UnixSocketMode != 0 && !sk.systemd {
@@ -791,6 +796,9 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 	}
 	if len(bound) == 0 && len(eps) > 0 {
 		return nil, fmt.Errorf("kestrel: failed to bind to %s: no loopback interface could be bound", eps[0].url)
+	}
+	for _, u := range unlink {
+		u.SetUnlinkOnClose(true)
 	}
 	return bound, nil
 }
