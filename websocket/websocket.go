@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -201,9 +202,9 @@ type streamConn struct {
 	remote string
 	quic   bool // HTTP/3: the addresses are UDP ones
 
-	mu     sync.Mutex // serializes writes
+	mu     sync.Mutex // serializes writes; held while one waits for the client
 	once   sync.Once
-	closed bool
+	closed atomic.Bool
 }
 
 func (c *streamConn) Read(p []byte) (int, error) { return c.body.Read(p) }
@@ -211,7 +212,7 @@ func (c *streamConn) Read(p []byte) (int, error) { return c.body.Read(p) }
 func (c *streamConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	n, err := c.w.Write(p)
@@ -221,13 +222,20 @@ func (c *streamConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close stops the connection's reads and writes; the stream ends when the
-// handler returns.
+// Close stops the connection's reads and writes, as a net.Conn's Close
+// does: a pending Read or Write fails at once. A Write waiting for a
+// client that does not read (its flow-control window shut) is aborted by
+// the write deadline, which resets the stream; without one pending, the
+// stream ends normally when the handler returns. coder/websocket relies
+// on this to end a write whose context is done.
 func (c *streamConn) Close() error {
 	c.once.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		c.mu.Unlock()
+		c.closed.Store(true) // a Write not yet started fails
+		if c.mu.TryLock() {
+			c.mu.Unlock()
+		} else {
+			_ = c.rc.SetWriteDeadline(time.Now()) // wakes the pending Write
+		}
 		_ = c.rc.SetReadDeadline(time.Now()) // wakes a pending Read
 	})
 	return nil

@@ -18,6 +18,7 @@ import (
 
 	cws "github.com/coder/websocket"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/websocket"
@@ -256,5 +257,60 @@ func TestAcceptExtendedConnectErrors(t *testing.T) {
 		if resp.StatusCode != tc.want || !strings.Contains(string(b), tc.body) {
 			t.Errorf("%s, version %q: %d %q; want %d with %q", tc.protocol, tc.version, resp.StatusCode, b, tc.want, tc.body)
 		}
+	}
+}
+
+// TestWriteTimeoutOverHTTP2: a WebSocket over an HTTP/2 stream whose
+// client stops reading (its flow-control window stays shut) lets the
+// handler's write end at its context's deadline, as over HTTP/1.1, and
+// the handler return. coder/websocket closes the connection to abort the
+// write; that Close waited for the write it was meant to abort, and the
+// handler, its stream and its connection were held forever.
+func TestWriteTimeoutOverHTTP2(t *testing.T) {
+	t.Parallel()
+	returned := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			returned <- err
+			return
+		}
+		defer c.CloseNow()
+		ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
+		defer cancel()
+		// Far beyond the stream's window of 65,535 bytes.
+		returned <- c.Write(ctx, websocket.MessageBinary, make([]byte, 1<<20))
+	})
+	s := &kestrel.Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
+	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP2, EnableWebSocketsOverHTTP2: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(s.Addresses()[0], "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// A raw client: the preface, its SETTINGS, and an extended CONNECT;
+	// it reads nothing and sends no WINDOW_UPDATE.
+	io.WriteString(nc, http2.ClientPreface)
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/ws"}, {"sec-websocket-version", "13"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	select {
+	case err := <-returned:
+		if err == nil {
+			t.Fatal("a 1 MiB message went out through a 64 KiB window")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the write to a client that reads nothing did not end at its deadline")
 	}
 }
