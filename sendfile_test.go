@@ -11,8 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSendfile checks that a file copied into the response (io.Copy from
@@ -117,5 +120,57 @@ func TestSendfile(t *testing.T) {
 	check(unixClient, "http://app/serve", "bytes=100000-2000000", data[100000:2000001])
 	if n := unix.listeners[0].cfg.SentFile.Load(); runtime.GOOS == "linux" && n != int64(len(data)+1900001) {
 		t.Errorf("sendfile sent %d bytes on a Unix socket, want %d", n, len(data)+1900001)
+	}
+}
+
+// TestSendfileSharedFileSlowClient: one open file served to many clients
+// at once (an *io.SectionReader over it, as staticfiles and handlers that
+// cache open files do) is not held by a client that stops reading: the
+// others get the file meanwhile. sendfile held the file's read lock while
+// it waited for the slow client's socket, so every other response of
+// that file waited behind it, until the slow client's minimum data rate
+// ran out (hours for a large file at the default rate).
+func TestSendfileSharedFileSlowClient(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		io.Copy(w, io.NewSectionReader(f, 0, int64(len(data))))
+	})
+	addr := startServer(t, &Server{Handler: h})
+
+	// The slow client: a small receive window, and it reads nothing.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	io.WriteString(slow, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // its sendfile waits for the socket
+
+	c := &http.Client{Timeout: 3 * time.Second}
+	for i := range 2 {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatalf("request %d while a client of the same file reads nothing: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("request %d: %d bytes, %v", i, len(got), err)
+		}
 	}
 }

@@ -44,9 +44,16 @@ func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) 
 		return 0, true, c.werr
 	}
 	var sent int64
+	var ferr error
 	c.startWrite(int(min(n, 1<<30)))
-	ferr := fc.Read(func(infd uintptr) bool {
-		werr := c.sock.Write(func(outfd uintptr) bool {
+	// The file's descriptor is taken for each burst of sendfile calls and
+	// given back before waiting for the socket: the file may be shared by
+	// other responses (an open file cached across requests), and holding
+	// it while a slow client's socket fills would make all of them wait
+	// for that client.
+	werr := c.sock.Write(func(outfd uintptr) bool {
+		blocked := false
+		ferr = fc.Read(func(infd uintptr) bool {
 			for sent < n {
 				m, err := unix.Sendfile(int(outfd), int(infd), &off, int(min(n-sent, 1<<30)))
 				if m > 0 {
@@ -54,7 +61,8 @@ func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) 
 				}
 				switch {
 				case err == unix.EAGAIN:
-					return false // wait until the socket is writable
+					blocked = true
+					return true
 				case err == unix.EINTR:
 				case err != nil:
 					c.werr = err
@@ -66,11 +74,12 @@ func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) 
 			}
 			return true
 		})
-		if werr != nil && c.werr == nil {
-			c.werr = werr
-		}
-		return true
+		// false: wait until the socket is writable, then call again.
+		return !blocked || ferr != nil
 	})
+	if werr != nil && c.werr == nil {
+		c.werr = werr
+	}
 	c.endWrite()
 	c.cfg.SentFile.Add(sent)
 	if ferr != nil && c.werr == nil {
