@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -432,5 +433,66 @@ func TestMetricsExtendedConnect(t *testing.T) {
 	}
 	if ev := rec.events("ExtendedConnectRefused"); len(ev) != 1 || ev[0].attrs[logging.EventIDKey] != "1021" {
 		t.Errorf("ExtendedConnectRefused events: %+v", ev)
+	}
+}
+
+// TestTunnelCloseEndsPendingWrite: Close on an extended CONNECT's
+// connection (Upgrade over HTTP/2) fails a Write that waits for a client
+// that reads nothing, as closing a TCP connection does, so that a handler
+// can give up on such a client (a proxy ending both directions, a write
+// timeout that closes); so does the handler's return, which ends the
+// stream, for a write left waiting in another goroutine. The write waited
+// for the client's window forever, holding the handler (or its return),
+// its stream and its connection.
+func TestTunnelCloseEndsPendingWrite(t *testing.T) {
+	t.Parallel()
+	for _, byClose := range []bool{true, false} {
+		wrote := make(chan error, 1)
+		returned := make(chan struct{})
+		s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, err := Upgrade(w, r)
+			if err != nil {
+				wrote <- err
+				return
+			}
+			write := func() {
+				_, err := conn.Write(make([]byte, 1<<20)) // beyond the stream's window of 65,535 bytes
+				wrote <- err
+			}
+			if byClose {
+				defer close(returned)
+				go func() {
+					time.Sleep(50 * time.Millisecond) // the write waits for the window
+					conn.Close()
+				}()
+				write()
+				return
+			}
+			go write()
+			time.Sleep(50 * time.Millisecond)
+		})}
+		if !byClose {
+			close(returned)
+		}
+		s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", EnableWebSocketsOverHTTP2: true})
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		c := dialTunnelH2(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+		c.send(1, false, extendedConnect("websocket")...) // then reads nothing
+		select {
+		case err := <-wrote:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("close %v: the pending write ended with %v, want net.ErrClosed", byClose, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("close %v: the write waiting for a client that reads nothing did not end", byClose)
+		}
+		select {
+		case <-returned:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the handler did not return")
+		}
 	}
 }

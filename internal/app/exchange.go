@@ -1092,13 +1092,18 @@ type tunnelConn struct {
 }
 
 // end is called as the handler returns. A read still waiting is woken by
-// a read deadline in the past.
+// a read deadline in the past, and a write still waiting (for a client
+// that does not read) by a write deadline in the past.
 func (c *tunnelConn) end() {
+	c.closed.Store(true) // what wakes up fails with net.ErrClosed
 	if !c.rmu.TryLock() {
 		_ = c.ex.s.SetReadDeadline(aLongTimeAgo)
 		c.rmu.Lock()
 	}
-	c.mu.Lock()
+	if !c.mu.TryLock() {
+		_ = c.ex.s.SetWriteDeadline(aLongTimeAgo)
+		c.mu.Lock()
+	}
 	c.dmu.Lock()
 	c.ended = true
 	c.dmu.Unlock()
@@ -1134,16 +1139,26 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 	} else if n, err = c.ex.Write(p); err == nil {
 		err = c.ex.Flush()
 	}
+	if err != nil && c.closed.Load() {
+		err = net.ErrClosed
+	}
 	return n, err
 }
 
-// Close stops the tunnel's reads (waking one that waits) and writes; the
-// stream ends when the handler returns.
+// Close stops the tunnel's reads and writes, waking one that waits, as
+// closing a TCP connection does: a write waiting for a client that reads
+// nothing is ended by a write deadline in the past, which resets the
+// stream. Without one waiting, the stream ends when the handler returns.
 func (c *tunnelConn) Close() error {
 	if !c.closed.Swap(true) {
 		c.dmu.Lock()
 		if !c.ended {
 			_ = c.ex.s.SetReadDeadline(time.Now())
+			if c.mu.TryLock() {
+				c.mu.Unlock()
+			} else {
+				_ = c.ex.s.SetWriteDeadline(time.Now())
+			}
 		}
 		c.dmu.Unlock()
 	}

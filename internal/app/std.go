@@ -65,6 +65,11 @@ func (ex *Exchange) ServeHTTPContext(parent context.Context, handler http.Handle
 	*w = responseWriter{ex: ex, req: req, header: make(http.Header)}
 	ex.std = w
 	defer func() {
+		if ex.tunnel != nil {
+			// Before the writer's end, which waits for its calls: a
+			// tunnel's write still waiting for its client is one of them.
+			ex.tunnel.end()
+		}
 		a.body.end(ex)
 		// The request's Trailer map is the handler's now: trailers the
 		// server reads as it drains the body are not put into it.
