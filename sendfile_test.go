@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -172,5 +173,54 @@ func TestSendfileSharedFileSlowClient(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("request %d: %d bytes, %v", i, len(got), err)
 		}
+	}
+}
+
+// TestSendfileMinResponseDataRate: a client that reads nothing of a large
+// file sent with sendfile is cut off by the minimum response data rate
+// within about the grace period, as with any other response: each wait
+// for its socket is timed for the bytes put in it, not for the whole file
+// at once (256 MiB at 1 MiB/s gave it over four minutes).
+func TestSendfileMinResponseDataRate(t *testing.T) {
+	t.Parallel()
+	const size = 256 << 20
+	path := filepath.Join(t.TempDir(), "big.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil { // sparse: sendfile reads zeros
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		io.Copy(w, io.NewSectionReader(f, 0, size))
+	})
+	addr := startServer(t, &Server{Handler: h, Limits: Limits{
+		MinResponseDataRate: &DataRate{BytesPerSecond: 1 << 20, GracePeriod: 1500 * time.Millisecond},
+	}})
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	io.WriteString(slow, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(4 * time.Second) // it reads nothing: past the grace period and the heartbeat's slack
+
+	// The server has given up: reading what is queued ends, short of the
+	// file, rather than waiting for more.
+	start := time.Now()
+	slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := io.Copy(io.Discard, slow)
+	if err == nil && n >= size {
+		t.Fatalf("the whole file came (%d bytes)", n)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("after %v the connection is still open: %d bytes read, the server still sending", time.Since(start), n)
 	}
 }

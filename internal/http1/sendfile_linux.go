@@ -43,9 +43,9 @@ func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) 
 	if !c.flush() {
 		return 0, true, c.werr
 	}
-	var sent int64
+	var sent, timed int64 // timed: what was sent when a wait was last timed
 	var ferr error
-	c.startWrite(int(min(n, 1<<30)))
+	timing := false
 	// The file's descriptor is taken for each burst of sendfile calls and
 	// given back before waiting for the socket: the file may be shared by
 	// other responses (an open file cached across requests), and holding
@@ -74,8 +74,21 @@ func (ex *exchange) SendFile(f syscall.Conn, off, n int64) (int64, bool, error) 
 			}
 			return true
 		})
-		// false: wait until the socket is writable, then call again.
-		return !blocked || ferr != nil
+		if !blocked || ferr != nil {
+			return true
+		}
+		// The socket is full: wait until it is writable, then call again.
+		// The wait is timed against the minimum response data rate for
+		// the bytes this burst put in the socket, as Kestrel times each
+		// flush, not for the whole file at once (at 240 bytes/s, hours
+		// for a few megabytes, which let a client that reads nothing hold
+		// the connection). A wake-up that sent nothing keeps the time the
+		// last burst was given.
+		if burst := sent - timed; burst > 0 || !timing {
+			c.startWrite(int(min(burst, 1<<30)))
+			timed, timing = sent, true
+		}
+		return false
 	})
 	if werr != nil && c.werr == nil {
 		c.werr = werr
