@@ -77,7 +77,11 @@ type HTTPS struct {
 	// endpoint's other options (its certificates, versions) do not apply
 	// to it, except its session ticket keys (SessionTicketKeyFiles, kept
 	// up to date), which crypto/tls uses unless the configuration sets
-	// its own. A configuration's GetConfigForClient, if set, is asked in
+	// its own; a session resumed under a configuration with a
+	// VerifyPeerCertificate (from the endpoint's configuration or another
+	// the callback returned) has its client certificate put to that
+	// callback, as in a full handshake, which is the only one crypto/tls
+	// calls it in. A configuration's GetConfigForClient, if set, is asked in
 	// turn (crypto/tls would not), so a net/http TLSConfig can be
 	// returned as is; a configuration without Certificates or
 	// GetCertificate fails the handshake with an error that says so. A

@@ -3,6 +3,7 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -110,13 +111,56 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 		if len(c.Certificates) == 0 && c.GetCertificate == nil {
 			return nil, errors.New("TLSHandshakeCallback returned a tls.Config without a certificate: set its Certificates or GetCertificate, or return nil to keep the endpoint's configuration")
 		}
+		cloned := false
 		if len(c.NextProtos) == 0 {
-			c = c.Clone()
+			c, cloned = c.Clone(), true
 			c.NextProtos = alpn
 		}
-		return c, nil
+		return verifyOnResumption(c, cloned), nil
 	}
 	return hh
+}
+
+// verifyOnResumption returns c, or a copy of it (c itself when owned, a
+// copy made for this handshake), whose VerifyConnection puts a resumed
+// session's client certificates to c's VerifyPeerCertificate. crypto/tls
+// calls VerifyPeerCertificate only in full handshakes, and a configuration
+// the callback returns resumes the sessions of the endpoint's own
+// configurations and of every other one the callback returns, since they
+// share the endpoint's ticket keys: without this, a certificate that
+// another host name accepted would get past the check of c's host name
+// that a full handshake makes. crypto/tls itself checks that the session
+// has a certificate if c requires one, none if c asks for none, and that
+// its chain still verifies against c.ClientCAs.
+func verifyOnResumption(c *tls.Config, owned bool) *tls.Config {
+	verify := c.VerifyPeerCertificate
+	if verify == nil || c.ClientAuth == tls.NoClientCert || c.SessionTicketsDisabled {
+		return c
+	}
+	if !owned {
+		c = c.Clone()
+	}
+	next := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if cs.DidResume {
+			raw := make([][]byte, len(cs.PeerCertificates))
+			for i, cert := range cs.PeerCertificates {
+				raw[i] = cert.Raw
+			}
+			var chains [][]*x509.Certificate
+			if c.ClientAuth >= tls.VerifyClientCertIfGiven {
+				chains = cs.VerifiedChains // as a full handshake passes them
+			}
+			if err := verify(raw, chains); err != nil {
+				return err
+			}
+		}
+		if next != nil {
+			return next(cs)
+		}
+		return nil
+	}
+	return c
 }
 
 // callHelloCallback calls callback, turning a panic into an error.

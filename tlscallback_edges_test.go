@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -425,4 +427,134 @@ func TestTLSCallbackALPNAndEndpointProtocols(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// replayCache is a client session cache that offers the last session it
+// got whatever server name it is asked for: a client that takes the
+// ticket one host name gave it to another host name of the same endpoint.
+type replayCache struct {
+	mu sync.Mutex
+	cs *tls.ClientSessionState
+}
+
+func (c *replayCache) Get(string) (*tls.ClientSessionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs, c.cs != nil
+}
+
+func (c *replayCache) Put(_ string, cs *tls.ClientSessionState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs != nil {
+		c.cs = cs
+	}
+}
+
+// TestTLSHandshakeCallbackResumptionRunsVerifyPeerCertificate: a
+// configuration the callback returns shares the endpoint's session ticket
+// keys, and crypto/tls does not call VerifyPeerCertificate on a resumed
+// session. A session made with a client certificate under the endpoint's
+// own configuration (or another the callback returned) resumed under one
+// whose VerifyPeerCertificate refuses that certificate, so a client got
+// past a check a full handshake makes; the check is now made on
+// resumption too, and a session that passes it still resumes.
+func TestTLSHandshakeCallbackResumptionRunsVerifyPeerCertificate(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "server", false, "user.test", "admin.test")
+	serverCert, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients [2]tls.Certificate
+	for i, name := range []string{"user", "admin"} {
+		c, k := pki.issue(t, name, true)
+		if clients[i], err = tls.LoadX509KeyPair(c, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user, adminCert := clients[0], clients[1]
+	var asked sync.Map // the common names VerifyPeerCertificate was asked about
+	admin := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.pool,
+		VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
+			cn := chains[0][0].Subject.CommonName
+			asked.Store(cn, true)
+			if cn != "admin" {
+				return errors.New("admins only")
+			}
+			return nil
+		}}
+	for _, keyFiles := range []bool{false, true} {
+		s := &Server{Handler: peerHandler(), Logger: discardLogger()}
+		addr := startCallbackServer(t, pki, s, func(hello *ClientHello) (*tls.Config, error) {
+			if hello.ServerName == "admin.test" {
+				return admin, nil
+			}
+			return nil, nil // the endpoint's: any certificate of the CA
+		}, func(h *HTTPS) {
+			h.CertificateFile, h.KeyFile = cert, key
+			h.ClientCertificateMode, h.ClientCAs = AllowCertificate, pki.pool
+			if keyFiles {
+				h.SessionTicketKeyFiles = []string{writeTicketKey(t, t.TempDir(), "ticket.key", 80)}
+			}
+		})
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			name := fmt.Sprintf("%s, key files %v", tls.VersionName(v), keyFiles)
+			client := func(host string, cache tls.ClientSessionCache, certs ...tls.Certificate) *tls.Config {
+				return &tls.Config{RootCAs: pki.pool, ServerName: host, MinVersion: v, MaxVersion: v, Certificates: certs, ClientSessionCache: cache}
+			}
+			// The user's session from user.test, offered to admin.test.
+			cache := &replayCache{}
+			if body, _, err := probeRequest(addr, client("user.test", cache, user)); err != nil || !strings.Contains(body, "peers=1") {
+				t.Fatalf("%s: user.test with a certificate: %q, %v", name, body, err)
+			}
+			asked.Delete("user")
+			if body, resumed, err := probeRequest(addr, client("admin.test", cache)); err == nil {
+				t.Errorf("%s: the user's session from user.test got through admin.test, whose VerifyPeerCertificate refuses it (resumed %v): %q", name, resumed, body)
+			}
+			if _, ok := asked.Load("user"); !ok {
+				t.Errorf("%s: admin.test's VerifyPeerCertificate was not asked about the resumed session's certificate", name)
+			}
+			// The admin's session resumes on admin.test: the check passes.
+			cache = &replayCache{}
+			if body, _, err := probeRequest(addr, client("admin.test", cache, adminCert)); err != nil || !strings.Contains(body, "peers=1") {
+				t.Fatalf("%s: admin.test with the admin's certificate: %q, %v", name, body, err)
+			}
+			if body, resumed, err := probeRequest(addr, client("admin.test", cache)); err != nil || !resumed || !strings.Contains(body, "peers=1 chains=1") {
+				t.Errorf("%s: the admin's session on admin.test: resumed %v, %q, %v; want it resumed with its certificate", name, resumed, body, err)
+			}
+		}
+	}
+}
+
+// peerHandler answers with the client certificates of the request's
+// connection: "sni=... peers=N chains=N resumed=...".
+func peerHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "sni=%s peers=%d chains=%d resumed=%v", r.TLS.ServerName, len(r.TLS.PeerCertificates), len(r.TLS.VerifiedChains), r.TLS.DidResume)
+	})
+}
+
+// probeRequest makes one HTTP/1.1 request over a new TLS connection to
+// addr and returns the body, whether the handshake resumed a session,
+// and the error of a failed handshake or a response other than 200.
+func probeRequest(addr string, cfg *tls.Config) (string, bool, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return "", false, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", cfg.ServerName)
+	b, err := io.ReadAll(c)
+	resumed := c.ConnectionState().DidResume
+	if err != nil {
+		return string(b), resumed, err
+	}
+	resp, body, ok := strings.Cut(string(b), "\r\n\r\n")
+	if !ok || !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+		return string(b), resumed, fmt.Errorf("response %q", b)
+	}
+	return body, resumed, nil
 }
