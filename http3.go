@@ -278,6 +278,10 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 	}
 	us.cur = ql
 	us.users++
+	if us.tr.ConnContext == nil {
+		// quic-go reads it in Listen, below, where no connection runs.
+		us.tr.ConnContext = s.quicConnContext
+	}
 	us.mu.Unlock()
 	ql.done = make(chan struct{})
 	ln, err := us.tr.Listen(http3.TLSConfig(te.config, allowed), &qconf)
@@ -322,6 +326,41 @@ func (ql *quicListener) firstRefusal(addr net.Addr) bool {
 
 var errTooManyConnections = errors.New("kestrel: MaxConcurrentConnections reached")
 
+// quicConnContext is the QUIC transport's ConnContext. quic-go's Accept
+// returns only the connections whose handshake completed: one that fails
+// (a TLS alert either way, a client certificate refused, say) or times
+// out is logged here from the cause its context ends with, as
+// AuthenticationFailed or AuthenticationTimedOut, as a TCP connection's
+// handshake is.
+func (s *Server) quicConnContext(ctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+	if !logevents.AuthenticationFailedEvent.Enabled(s.log) && !logevents.AuthenticationTimedOutEvent.Enabled(s.log) {
+		return ctx, nil
+	}
+	accepted := new(atomic.Bool) // set by acceptQUIC
+	ctx = context.WithValue(ctx, quicAcceptedKey{}, accepted)
+	context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		var te *quic.TransportError
+		var handshake *quic.HandshakeTimeoutError
+		var idle *quic.IdleTimeoutError
+		switch {
+		case errors.As(cause, &te) && te.ErrorCode.IsCryptoError():
+			// TLS alerts end handshakes only: QUIC carries no TLS
+			// alert after it.
+			logevents.AuthenticationFailed(s.log, logevents.NewConnectionID(), fmt.Errorf("quic handshake: %w", cause))
+		case errors.As(cause, &handshake), errors.As(cause, &idle) && !accepted.Load():
+			// A client silent in its handshake ends it with quic-go's
+			// idle timeout (HandshakeTimeout/2) before its limit.
+			logevents.AuthenticationTimedOut(s.log, logevents.NewConnectionID())
+		}
+	})
+	return ctx, nil
+}
+
+// quicAcceptedKey is the context key of a QUIC connection's flag that
+// Accept returned it: its handshake is complete.
+type quicAcceptedKey struct{}
+
 // rejectQUIC counts and logs a QUIC connection refused by
 // MaxConcurrentConnections, as acceptor.Reject does a TCP one.
 func (s *Server) rejectQUIC(local net.Addr) {
@@ -363,6 +402,9 @@ func (s *Server) acceptQUIC(ql *quicListener) {
 				logevents.General(s.log, slog.LevelError, "ListenerFailed", "The QUIC listener on "+ql.Addr().String()+" failed: "+err.Error())
 			}
 			return
+		}
+		if accepted, ok := qc.Context().Value(quicAcceptedKey{}).(*atomic.Bool); ok {
+			accepted.Store(true)
 		}
 		slot := ql.sock.conns.Acquire()
 		if slot == nil {
