@@ -44,8 +44,8 @@ func (p *testPKI) issueClientCert(t *testing.T, name string, notBefore, notAfter
 }
 
 // TestClientCertificateFailures: a client certificate that is refused
-// (expired, for servers only, refused by ClientCertificateValidation)
-// fails the handshake with the alert that says why, over HTTP/1.1,
+// (expired, for servers only, refused by ClientCertificateValidation, or
+// making it panic) fails the handshake with the alert that says why, over HTTP/1.1,
 // HTTP/2 and HTTP/3; the refusal is logged as AuthenticationFailed with
 // its reason (HTTP/3's too: quic-go's handshakes happen out of the
 // server's sight, and were not logged); a good client is served after.
@@ -58,12 +58,16 @@ func TestClientCertificateFailures(t *testing.T) {
 	expired := pki.issueClientCert(t, "expired", now.Add(-2*time.Hour), now.Add(-time.Hour), x509.ExtKeyUsageClientAuth)
 	serverOnly := pki.issueClientCert(t, "server-only", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
 	banned := pki.issueClientCert(t, "banned", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth)
+	panics := pki.issueClientCert(t, "panics", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth)
 	verifyByCA := func(h *HTTPS) { h.ClientCAs = pki.pool }
 	validation := func(h *HTTPS) {
 		h.ClientCAs = pki.pool
 		h.ClientCertificateValidation = func(c *x509.Certificate, _ [][]*x509.Certificate, err error) error {
-			if c.Subject.CommonName == "banned" {
+			switch c.Subject.CommonName {
+			case "banned":
 				return errors.New("client banned by policy")
+			case "panics":
+				panic("validation bug")
 			}
 			return err
 		}
@@ -79,6 +83,9 @@ func TestClientCertificateFailures(t *testing.T) {
 		{"serverAuth only", verifyByCA, serverOnly, "bad certificate", "incompatible key usage"},
 		{"validation refuses", validation, banned, "bad certificate", "client banned by policy"},
 		{"validation, expired", validation, expired, "bad certificate", "expired"},
+		// A panic in the callback fails the handshake, as an error does
+		// (net/http recovers it too), instead of ending the process.
+		{"validation panics", validation, panics, "bad certificate", "ClientCertificateValidation panicked: validation bug"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

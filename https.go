@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -108,7 +109,8 @@ type HTTPS struct {
 	// certificate is accepted: it gets the certificate, the chains it was
 	// verified with against ClientCAs, and the verification error, and
 	// returns nil to accept (for example a self-signed certificate it
-	// knows) or an error to fail the handshake. It is asked again when a
+	// knows) or an error to fail the handshake; a panic fails it too,
+	// with the panic in the AuthenticationFailed event. It is asked again when a
 	// session with a client certificate resumes, since the session may
 	// come from another endpoint or instance that shares
 	// SessionTicketKeyFiles. crypto/tls then leaves the verification to
@@ -480,9 +482,18 @@ func (m ClientCertificateMode) certsIfSet() certs.ClientCertificateMode {
 }
 
 // verifyWith verifies a client certificate chain, as the client sent it,
-// against roots (nil: the system's) and lets validate decide.
+// against roots (nil: the system's) and lets validate decide. A panic in
+// validate refuses the certificate with an error that carries it: it runs
+// in the handshake, where nothing else would recover it (net/http's
+// connection goroutine does, and Kestrel fails the handshake on an
+// exception), and would end the process.
 func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509.Certificate, error) error) func([]*x509.Certificate) error {
-	return func(chain []*x509.Certificate) error {
+	return func(chain []*x509.Certificate) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("ClientCertificateValidation panicked: %v\n%s", v, debug.Stack())
+			}
+		}()
 		if len(chain) == 0 {
 			return nil // no certificate; ClientAuth decides whether that is allowed
 		}
