@@ -342,7 +342,11 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	var sel *certs.Selector
 	switch {
 	case h.ServerCertificateSelector != nil:
-		base.GetCertificate = h.ServerCertificateSelector
+		selector := h.ServerCertificateSelector
+		base.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c, err := selector(hello)
+			return c, usableError("ServerCertificateSelector", err)
+		}
 	case len(h.SNI) > 0:
 		entries := make(map[string]certs.SNIOptions, len(h.SNI))
 		var own certs.CertSource // the endpoint's certificate, for entries without one
@@ -506,8 +510,20 @@ func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509
 			Intermediates: inter,
 			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		})
-		return validate(chain[0], chains, err)
+		return usableError("ClientCertificateValidation", validate(chain[0], chains, err))
 	}
+}
+
+// usableError returns err, the error a callback returned, or, when it is a
+// nil pointer in a non-nil error interface, an error that says so: its
+// methods would panic where the handshake inspects it, and over QUIC
+// crypto/tls does (errors.As) in quic-go's goroutine, where nothing
+// recovers the panic.
+func usableError(callback string, err error) error {
+	if err != nil && typedNil(err) {
+		return fmt.Errorf("%s returned a nil %T as its error, which is not a nil error (return the error interface's nil instead)", callback, err)
+	}
+	return err
 }
 
 // devCertificate returns the development certificate for an https://

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // startCallbackServer starts a server whose HTTPS endpoint (a certificate
@@ -332,7 +333,7 @@ func TestTLSCallbacksTypedNilError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, log := newLogRecorder(slog.LevelDebug)
 			s := &Server{Handler: okHandler(), Logger: log}
-			if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", HTTPS: tc.https}); err != nil {
+			if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2AndHTTP3, HTTPS: tc.https}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Start(); err != nil {
@@ -341,6 +342,26 @@ func TestTLSCallbacksTypedNilError(t *testing.T) {
 			defer s.Close()
 			addr := strings.TrimPrefix(s.Addresses()[0], "https://")
 			bad := &tls.Config{RootCAs: pki.pool, ServerName: "bad.test", InsecureSkipVerify: true, Certificates: []tls.Certificate{cc}, NextProtos: []string{"http/1.1"}}
+			// Over QUIC, crypto/tls inspects the error (errors.As) in
+			// quic-go's goroutine: the nil pointer's Unwrap ended the
+			// process.
+			h3 := func(cfg *tls.Config) error {
+				tr := &http3.Transport{TLSClientConfig: cfg}
+				defer tr.Close()
+				resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr + "/")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			h3bad := bad.Clone()
+			h3bad.NextProtos = nil
+			if err := h3(h3bad); err == nil {
+				t.Fatal("HTTP/3: a handshake whose callback returned a typed nil error was served")
+			}
+			if err := h3(&tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"}); err != nil {
+				t.Fatalf("HTTP/3 after the refusal: %v", err)
+			}
 			if c, err := tls.Dial("tcp", addr, bad); err == nil {
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
