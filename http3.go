@@ -284,7 +284,15 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 	}
 	us.mu.Unlock()
 	ql.done = make(chan struct{})
-	ln, err := us.tr.Listen(http3.TLSConfig(te.config, allowed), &qconf)
+	tc := te.config
+	if te.hello != nil {
+		// The TLSHandshakeCallback chooses each QUIC connection's
+		// configuration too, as Kestrel's does for HTTP/3: a host name it
+		// refuses, or gives a client certificate policy, is no easier to
+		// reach over QUIC than over TCP.
+		tc = te.hello.config
+	}
+	ln, err := us.tr.Listen(http3.TLSConfig(tc, allowed), &qconf)
 	if err != nil {
 		logevents.General(s.log, slog.LevelError, "ListenerFailed", "HTTP/3 on "+l.url()+" could not start: "+err.Error())
 		close(ql.done)

@@ -67,8 +67,8 @@ type HTTPS struct {
 	// handshake.
 	ServerCertificateSelector func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
-	// TLSHandshakeCallback, when set, is called for each TLS handshake on
-	// the endpoint's TCP port with the client's ClientHello (its SNI host
+	// TLSHandshakeCallback, when set, is called for each TLS handshake of
+	// the endpoint with the client's ClientHello (its SNI host
 	// name, ALPN protocols, cipher suites, and raw bytes), and returns the
 	// TLS configuration of that connection: its certificate, versions,
 	// cipher suites and client certificate policy (Kestrel's
@@ -93,9 +93,12 @@ type HTTPS struct {
 	// callback runs within HandshakeTimeout: at the timeout the
 	// connection is closed and the ClientHelloInfo's Context is done,
 	// though the handshake is counted only once the callback returns.
-	// HTTP/3 handshakes do not call it, nor, with ACME, the CA's
-	// TLS-ALPN-01 validation handshakes (ALPN acme-tls/1 alone), which
-	// get the challenge's certificate.
+	// HTTP/3's QUIC handshakes call it too, as Kestrel's do (the
+	// ClientHello's Raw is nil there, its Context the QUIC connection's);
+	// the configuration it returns then gets TLS 1.3 and the h3 protocol.
+	// With ACME, the CA's TLS-ALPN-01 validation handshakes (ALPN
+	// acme-tls/1 alone) do not call it: they get the challenge's
+	// certificate.
 	TLSHandshakeCallback func(hello *ClientHello) (*tls.Config, error)
 
 	// ClientCertificateMode asks for client certificates; the zero value

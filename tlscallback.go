@@ -27,14 +27,16 @@ type ClientHello struct {
 	// (the 4-byte handshake header, type 1, first), reassembled from the
 	// TLS records that carried it, for fingerprints such as JA3 and JA4
 	// (.NET's UseTlsClientHelloListener). It is valid only during the
-	// callback: copy what is to be kept.
+	// callback: copy what is to be kept. It is nil for a QUIC (HTTP/3)
+	// handshake, whose ClientHello crypto/tls does not expose.
 	Raw []byte
 
 	ctx context.Context
 }
 
 // Context returns the connection's context: the one ConnContext returned,
-// the parent of its requests' contexts. A value ConnContext put there (a
+// the parent of its requests' contexts (for a QUIC handshake, the QUIC
+// connection's context, before ConnContext has run). A value ConnContext put there (a
 // pointer to a struct, say) is how the callback passes what it learned,
 // such as a fingerprint, to the connection's requests.
 func (h *ClientHello) Context() context.Context { return h.ctx }
@@ -70,7 +72,9 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 		if hh.check != nil {
 			hh.check()
 		}
-		hello := &ClientHello{ClientHelloInfo: info, ctx: context.Background()}
+		// Over QUIC, the handshake's context is the QUIC connection's,
+		// and the ClientHello's bytes are not at hand.
+		hello := &ClientHello{ClientHelloInfo: info, ctx: info.Context()}
 		hc, _ := info.Conn.(*tlsconn.HelloConn)
 		if hc != nil {
 			hello.Raw, hello.ctx = hc.ClientHello(), hc.Context

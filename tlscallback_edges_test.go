@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -578,4 +579,73 @@ func probeRequest(addr string, cfg *tls.Config) (string, bool, error) {
 		return string(b), resumed, fmt.Errorf("response %q", b)
 	}
 	return body, resumed, nil
+}
+
+// TestTLSHandshakeCallbackOverHTTP3: the callback chooses the
+// configuration of QUIC handshakes too, as Kestrel's does for HTTP/3: a
+// host name it refuses, or gives a client certificate policy, is not
+// reached over HTTP/3 with the endpoint's configuration instead.
+func TestTLSHandshakeCallbackOverHTTP3(t *testing.T) {
+	pki := newTestPKI(t)
+	certFile, keyFile := pki.issue(t, "localhost", false, "127.0.0.1")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, clientKey := pki.issue(t, "client", true)
+	cc, err := tls.LoadX509KeyPair(clientCert, clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quicHellos atomic.Int32
+	https := &HTTPS{Certificate: &cert, TLSHandshakeCallback: func(h *ClientHello) (*tls.Config, error) {
+		if h.Raw == nil {
+			quicHellos.Add(1) // over QUIC the message's bytes are not at hand
+		}
+		switch h.ServerName {
+		case "old.test":
+			return nil, errors.New("retired host name")
+		case "admin.test":
+			return &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.pool}, nil
+		}
+		return nil, nil
+	}}
+	s := &Server{Handler: okHandler(), Logger: discardLogger()}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2AndHTTP3, HTTPS: https}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+	h3 := func(cfg *tls.Config) error {
+		tr := &http3.Transport{TLSClientConfig: cfg}
+		defer tr.Close()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	client := func(name string, certs ...tls.Certificate) *tls.Config {
+		return &tls.Config{RootCAs: pki.pool, ServerName: name, InsecureSkipVerify: true, Certificates: certs}
+	}
+	for _, tc := range []struct {
+		cfg   *tls.Config
+		serve bool
+	}{
+		{client("old.test"), false},
+		{client("admin.test"), false},
+		{client("admin.test", cc), true},
+		{client("localhost"), true},
+	} {
+		err := h3(tc.cfg)
+		if served := err == nil; served != tc.serve {
+			t.Errorf("HTTP/3 to %s with %d client certificates: served %v (%v), want %v", tc.cfg.ServerName, len(tc.cfg.Certificates), served, err, tc.serve)
+		}
+	}
+	if quicHellos.Load() == 0 {
+		t.Error("the callback never saw a QUIC handshake")
+	}
 }
