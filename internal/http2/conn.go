@@ -358,6 +358,9 @@ func (c *Conn) readLoop() error {
 		if c.finished() {
 			return nil
 		}
+		if c.out.flood.Load() {
+			return connErrFor(http2.ErrCodeEnhanceYourCalm, metrics.OutputQueueSizeExceeded, "too many control frames queued for a client that does not read them")
+		}
 		if err := c.runInline(); err != nil {
 			return err
 		}
@@ -713,6 +716,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		return err
 	}
 	c.wfr.WriteSettingsAck()
+	c.out.controlQueued()
 	c.flushLocked(true)
 	return nil
 }
@@ -732,6 +736,7 @@ func (c *Conn) onPing(f *http2.PingFrame) error {
 	}
 	c.mu.Lock()
 	c.wfr.WritePing(true, f.Data)
+	c.out.controlQueued()
 	c.flushLocked(true)
 	err := c.checkPingLocked()
 	c.mu.Unlock()
@@ -808,6 +813,7 @@ func (c *Conn) resetStream(id uint32, code http2.ErrCode) {
 // curl take for an error even after the response arrived.
 func (c *Conn) writeResetLocked(id uint32, code http2.ErrCode) {
 	c.wfr.WriteRSTStream(id, code)
+	c.out.controlQueued()
 	c.flushLocked(true)
 	c.resetIDs[c.resetNext] = id
 	c.resetNext = (c.resetNext + 1) % len(c.resetIDs)
@@ -972,6 +978,12 @@ func (c *Conn) shutdown(err error) {
 	// lingering close's time and reads.
 	linger := !c.closed && !(errors.As(err, &ce) && ce.code == http2.ErrCodeEnhanceYourCalm)
 	c.mu.Unlock()
+	if errors.As(err, &ce) {
+		// The GOAWAY of a connection error is the last word: it is not
+		// waited for longer than this, behind what a client that does
+		// not read (a flood) has left in the socket buffers.
+		c.nc.SetWriteDeadline(time.Now().Add(goAwayWriteTimeout))
+	}
 	c.out.waitIdle()
 	if linger && c.out.err == nil {
 		// Half-close and drop what the client still sends for a moment:
@@ -989,6 +1001,9 @@ func (c *Conn) shutdown(err error) {
 		c.opts.Done()
 	}
 }
+
+// goAwayWriteTimeout bounds the writing of a connection error's GOAWAY.
+const goAwayWriteTimeout = time.Second
 
 // closeConn closes the network connection, once.
 func (c *Conn) closeConn() {

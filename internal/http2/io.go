@@ -127,6 +127,25 @@ type output struct {
 	err     error
 	failed  atomic.Bool // err is set: read without mu
 	cond    sync.Cond   // writing ended, or room was made
+
+	// controls counts the control frames in buf (RST_STREAM, WINDOW_UPDATE,
+	// PING and SETTINGS acknowledgements), which the reader queues without
+	// waiting for room; flood is set once they pass maxQueuedControls.
+	controls int
+	flood    atomic.Bool
+}
+
+// maxQueuedControls bounds the control frames queued behind a write the
+// client does not read (a flood of frames each answered with one), as
+// net/http's server does (maxQueuedControlFrames): the reader then ends
+// the connection (ENHANCE_YOUR_CALM).
+const maxQueuedControls = 10000
+
+// controlQueued counts a control frame just queued; mu is held.
+func (o *output) controlQueued() {
+	if o.controls++; o.controls > maxQueuedControls {
+		o.flood.Store(true)
+	}
 }
 
 func (o *output) init(c *Conn) {
@@ -183,6 +202,7 @@ func (c *Conn) flushLocked(async bool) {
 	}
 	if o.err != nil || c.closed {
 		o.buf = o.buf[:0]
+		o.controls = 0
 		return
 	}
 	o.writing = true
@@ -211,6 +231,7 @@ func (c *Conn) writeLoop() {
 	o := &c.out
 	for len(o.buf) > 0 && o.err == nil && !c.closed {
 		b := o.buf
+		o.controls = 0
 		o.buf = o.spare[:0]
 		if o.spare == nil {
 			o.buf = nil

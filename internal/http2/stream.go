@@ -429,6 +429,7 @@ func (c *Conn) giveBackFrom(conn, stream int64, st *stream, reader bool) {
 		c.recvUnacked += conn
 		if c.recvUnacked >= int64(c.cfg.InitialConnectionWindow)/4 || c.recvUnacked >= c.recvWindow {
 			c.wfr.WriteWindowUpdate(0, uint32(c.recvUnacked))
+			c.out.controlQueued()
 			c.recvWindow += c.recvUnacked
 			c.recvUnacked = 0
 			c.flushLocked(reader)
@@ -438,6 +439,7 @@ func (c *Conn) giveBackFrom(conn, stream int64, st *stream, reader bool) {
 		st.unacked += stream
 		if st.unacked >= int64(c.cfg.InitialStreamWindow)/4 {
 			c.wfr.WriteWindowUpdate(st.id, uint32(st.unacked))
+			c.out.controlQueued()
 			st.recvWindow += st.unacked
 			st.unacked = 0
 			c.flushLocked(reader)
