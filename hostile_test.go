@@ -3,12 +3,15 @@ package kestrel
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // echoHandler answers with the method, the target and the body it read.
@@ -416,5 +419,36 @@ func TestRejectedRequestWithMoreBytesBehind(t *testing.T) {
 				t.Errorf("writing the rest: %v", err)
 			}
 		})
+	}
+}
+
+// TestTLSHandshakeToCleartextSplit checks a TLS ClientHello sent to a
+// cleartext endpoint whose first bytes arrive one per segment (TCP_NODELAY
+// writes): the connection is closed without an HTTP answer, which would
+// mean nothing to a TLS client, as when the record header arrives whole.
+func TestTLSHandshakeToCleartextSplit(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	go tls.Client(a, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true}).Handshake()
+	hello := make([]byte, 64<<10)
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := b.Read(hello) // the first record: the ClientHello, with its key shares
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello = hello[:n]
+	addr := startHandler(t, echoHandler(nil))
+	for _, split := range []int{0, 1, 2, 3} {
+		c := dial(t, addr)
+		for i := range split { // the first bytes one by one, each its own segment
+			c.Write(hello[i : i+1])
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.Write(hello[split:])
+		all, _ := io.ReadAll(c)
+		if len(all) != 0 {
+			t.Errorf("the first %d bytes one by one: got %q, want the connection closed without an answer", split, all)
+		}
 	}
 }

@@ -545,8 +545,20 @@ func (c *Conn) readHead(resume bool) int {
 		c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
 	}
 	c.setState(http.StateActive)
-	if c.served == 0 && c.rend-c.rpos >= 3 {
-		if b := (*c.rbuf)[c.rpos:]; b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
+	if c.served == 0 {
+		// The first bytes may arrive one by one: what can still become a
+		// TLS record header is read on until it is one or is not.
+		for c.rend-c.rpos < 3 && tlsRecordPrefix((*c.rbuf)[c.rpos:c.rend]) {
+			if err := c.fill(); err != nil {
+				if c.phase.Load() == phaseTimedOut {
+					c.reject(errHeadersTimeout)
+				} else {
+					c.logReadError(err)
+				}
+				return headClose
+			}
+		}
+		if b := (*c.rbuf)[c.rpos:c.rend]; len(b) >= 3 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4 {
 			// A TLS ClientHello: no HTTP answer would mean anything to it.
 			c.info.End(metrics.TLSNotSupported)
 			logevents.PossibleInvalidHTTPVersionDetected(c.cfg.App.Logger, c.info.ID, "HTTP/1.x", "a TLS handshake (use https:// for this client, or configure HTTPS on this endpoint)")
@@ -577,6 +589,12 @@ func (c *Conn) readHead(resume bool) int {
 			return headClose
 		}
 	}
+}
+
+// tlsRecordPrefix reports whether b, fewer than 3 bytes, can begin a TLS
+// handshake record (0x16, then major version 3).
+func tlsRecordPrefix(b []byte) bool {
+	return len(b) > 0 && b[0] == 0x16 && (len(b) < 2 || b[1] == 3)
 }
 
 // awaitRequest waits, holding no buffer, for the first bytes of the next
