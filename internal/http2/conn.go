@@ -686,6 +686,12 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	c.gotSettings = true
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// SETTINGS_INITIAL_WINDOW_SIZE changes every stream's window: the
+	// streams are updated once for the frame, with its last value, not
+	// once per entry (a frame may hold thousands), and a window that any
+	// of its values would have pushed beyond 2^31-1 is an error, as when
+	// the entries are applied in turn (RFC 9113, 6.9.2).
+	oldWindow, maxWindowSetting, windowSet := c.peerWindow, c.peerWindow, false
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			if ce, ok := err.(http2.ConnectionError); ok {
@@ -698,15 +704,9 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
 			c.tableChanged()
 		case http2.SettingInitialWindowSize:
-			delta := int64(s.Val) - int64(c.peerWindow)
 			c.peerWindow = int32(s.Val)
-			for _, st := range c.streams {
-				st.sendWindow += delta
-				if st.sendWindow > maxWindow {
-					return connErrFor(http2.ErrCodeFlowControl, metrics.InvalidSettings, "SETTINGS_INITIAL_WINDOW_SIZE overflows stream %d's window", st.id)
-				}
-				st.wake()
-			}
+			maxWindowSetting = max(maxWindowSetting, c.peerWindow)
+			windowSet = true
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = s.Val
 		}
@@ -714,6 +714,16 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	})
 	if err != nil {
 		return err
+	}
+	if windowSet {
+		delta, peak := int64(c.peerWindow)-int64(oldWindow), int64(maxWindowSetting)-int64(oldWindow)
+		for _, st := range c.streams {
+			if st.sendWindow+peak > maxWindow {
+				return connErrFor(http2.ErrCodeFlowControl, metrics.InvalidSettings, "SETTINGS_INITIAL_WINDOW_SIZE overflows stream %d's window", st.id)
+			}
+			st.sendWindow += delta
+			st.wake()
+		}
 	}
 	c.wfr.WriteSettingsAck()
 	c.out.controlQueued()
