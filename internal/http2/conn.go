@@ -640,9 +640,11 @@ func (c *Conn) handle(f http2.Frame) error {
 }
 
 // countControl counts a frame that costs work but carries no request
-// (SETTINGS, PING, an empty DATA or HEADERS, a priority change; window
-// changes have countWindowUpdate), and reports a flood: more than the
-// allowance in one heartbeat interval.
+// (SETTINGS, PING, an empty DATA or CONTINUATION; window changes have
+// countWindowUpdate), and reports a flood: more than the allowance in one
+// heartbeat interval. PRIORITY and unknown frames cost only their parse
+// and are not counted, as in net/http's server and Kestrel; an answer one
+// of them draws (a stream error) counts among the queued control frames.
 func (c *Conn) countControl() error {
 	if c.controls.Add(1) > controlAllowance {
 		return connErr(http2.ErrCodeEnhanceYourCalm, "too many control frames")
