@@ -152,7 +152,7 @@ func TestSendfileSharedFileSlowClient(t *testing.T) {
 
 	// The slow client: a small receive window, and it reads nothing.
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return rc.Control(func(fd uintptr) { setReceiveBuffer(fd, 4096) })
 	}}
 	slow, err := d.Dial("tcp", addr)
 	if err != nil {
@@ -201,7 +201,7 @@ func TestSendfileMinResponseDataRate(t *testing.T) {
 		MinResponseDataRate: &DataRate{BytesPerSecond: 1 << 20, GracePeriod: 1500 * time.Millisecond},
 	}})
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return rc.Control(func(fd uintptr) { setReceiveBuffer(fd, 4096) })
 	}}
 	slow, err := d.Dial("tcp", addr)
 	if err != nil {

@@ -31,7 +31,7 @@ func TestControlFramesToNonReader(t *testing.T) {
 				return nc
 			})
 			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-				return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10) })
+				return rc.Control(func(fd uintptr) { setReceiveBuffer(fd, 4<<10) })
 			}}
 			nc, err := d.Dial("tcp", s.addr)
 			if err != nil {

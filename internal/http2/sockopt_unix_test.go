@@ -1,0 +1,11 @@
+//go:build unix
+
+package http2
+
+import "syscall"
+
+// setReceiveBuffer sets a socket's SO_RCVBUF, from a Dialer's Control
+// (before it connects, so that the window it offers stays small).
+func setReceiveBuffer(fd uintptr, n int) {
+	syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
+}
