@@ -327,7 +327,7 @@ func (c *Conn) checkPseudo(st *stream) string {
 	if len(path) == 0 {
 		return "empty :path"
 	}
-	if path[0] != '/' && !(string(path) == "*" && string(hb.method.Of(st.headBuf)) == "OPTIONS") {
+	if path[0] != '/' && !(string(path) == "*" && string(hb.method.Of(st.headBuf)) == "OPTIONS") || !httpsyntax.ValidPathBytes(path) {
 		return "invalid :path"
 	}
 	return c.checkHost(st)

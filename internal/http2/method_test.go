@@ -110,3 +110,44 @@ func TestInvalidAuthority(t *testing.T) {
 		c.nc.Close()
 	}
 }
+
+// TestInvalidPath: a :path with white space is a malformed request, reset
+// with PROTOCOL_ERROR before a handler sees it, as HTTP/1.1 answers 400 to
+// such a target: a proxy would otherwise write the space into the request
+// line of the HTTP/1.1 request it makes ("GET /a?x HTTP/1.0 y HTTP/1.1").
+// Bytes above 0x7f (obs-text) are served, as net/http's HTTP/2 server and
+// nghttp2 serve them.
+func TestInvalidPath(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(ex *app.Exchange) { ex.Write(ex.Target()) }, nil)
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"/a?x=1&y=%20", true},
+		{"/\x80\xff?\xe9", true},
+		{"/a b", false},
+		{"/a?x HTTP/1.0 y", false},
+		{"/a\tb", false},
+		{"/a?\x0bb", false},
+		{"/a\x7f", false},
+	} {
+		c := dialRaw(t, s.addr)
+		c.request(1, "GET", tc.path, true)
+		f := c.waitFor("the answer", func(f http2.Frame) bool {
+			switch f.(type) {
+			case *http2.MetaHeadersFrame, *http2.RSTStreamFrame:
+				return f.Header().StreamID == 1
+			}
+			return false
+		})
+		rst, reset := f.(*http2.RSTStreamFrame)
+		switch {
+		case tc.ok && reset:
+			t.Errorf("%q: reset with %v", tc.path, rst.ErrCode)
+		case !tc.ok && (!reset || rst.ErrCode != http2.ErrCodeProtocol):
+			t.Errorf("%q: %v, want RST_STREAM PROTOCOL_ERROR", tc.path, f)
+		}
+		c.nc.Close()
+	}
+}

@@ -212,6 +212,8 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 		switch {
 		case len(path) == 0:
 			return "empty :path"
+		case !httpsyntax.ValidPathBytes(path):
+			return "invalid :path"
 		case path[0] == '/':
 			h.Form = app.OriginForm
 		case string(path) == "*" && string(method) == "OPTIONS":

@@ -96,6 +96,8 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "missing :path", fields: []string{":method", "GET", ":scheme", "https"}, malformed: "missing :scheme or :path"},
 		{name: "empty :path", fields: []string{":method", "GET", ":scheme", "https", ":path", ""}, malformed: "empty :path"},
 		{name: "relative :path", fields: []string{":method", "GET", ":scheme", "https", ":path", "p"}, malformed: "invalid :path"},
+		{name: "space in :path", fields: []string{":method", "GET", ":scheme", "https", ":path", "/a?x HTTP/1.0 y"}, malformed: "invalid :path"},
+		{name: "tab in :path", fields: []string{":method", "GET", ":scheme", "https", ":path", "/a\tb"}, malformed: "invalid :path"},
 		{name: "* for GET", fields: []string{":method", "GET", ":scheme", "https", ":path", "*"}, malformed: "invalid :path"},
 		{name: "CONNECT with :path", fields: []string{":method", "CONNECT", ":authority", "a:1", ":path", "/"}, malformed: "CONNECT needs :authority and no :scheme or :path"},
 		{name: "duplicate :path", fields: get(":path", "/again"), malformed: "duplicate :path"},

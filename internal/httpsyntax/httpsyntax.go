@@ -131,6 +131,21 @@ func ValidFieldValue[T []byte | string](v T) bool {
 	return true
 }
 
+// ValidPathBytes reports whether p, an HTTP/2 or HTTP/3 :path, is free
+// of white space, control bytes and DEL, which no request target has
+// (RFC 9112, 3.2) and which, in the request line of the HTTP/1.1 request
+// a proxy makes of it, would split the line ("GET /a?x HTTP/1.0 y
+// HTTP/1.1"). Bytes above 0x7f are allowed, as net/http's HTTP/2 server
+// and nghttp2 allow them.
+func ValidPathBytes[T []byte | string](p T) bool {
+	for i := range len(p) {
+		if c := p[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // ControlByte reports whether c may not appear in a field value: a
 // control byte other than horizontal tab, or DEL (RFC 9110, section 5.5).
 func ControlByte(c byte) bool { return c < ' ' && c != '\t' || c == 0x7f }
