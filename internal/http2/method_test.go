@@ -151,3 +151,49 @@ func TestInvalidPath(t *testing.T) {
 		c.nc.Close()
 	}
 }
+
+// TestInvalidFieldValue: a field value with a control byte other than
+// horizontal tab, or DEL, is a malformed request, reset with
+// PROTOCOL_ERROR before a handler sees it, as net/http's HTTP/2 server
+// resets it and HTTP/1.1 answers 400; a tab inside, and bytes above 0x7f
+// (obs-text), are served.
+func TestInvalidFieldValue(t *testing.T) {
+	t.Parallel()
+	var served atomic.Int64
+	s := newTestServer(t, func(ex *app.Exchange) {
+		served.Add(1)
+		ex.Write(ex.Header("x"))
+	}, nil)
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"a\tb", true},
+		{"caf\xc3\xa9 \x80\xff", true},
+		{"a\x01b", false},
+		{"a\x7fb", false},
+		{"\x1b[31mred", false},
+		{"a\x0bb", false},
+	} {
+		c := dialRaw(t, s.addr)
+		before := served.Load()
+		c.request(1, "GET", "/", true, "x", tc.value)
+		f := c.waitFor("the answer", func(f http2.Frame) bool {
+			switch f.(type) {
+			case *http2.MetaHeadersFrame, *http2.RSTStreamFrame:
+				return f.Header().StreamID == 1
+			}
+			return false
+		})
+		rst, reset := f.(*http2.RSTStreamFrame)
+		switch {
+		case tc.ok && reset:
+			t.Errorf("%q: reset with %v", tc.value, rst.ErrCode)
+		case !tc.ok && (!reset || rst.ErrCode != http2.ErrCodeProtocol):
+			t.Errorf("%q: %v, want RST_STREAM PROTOCOL_ERROR", tc.value, f)
+		case !tc.ok && served.Load() != before:
+			t.Errorf("%q: served", tc.value)
+		}
+		c.nc.Close()
+	}
+}

@@ -153,7 +153,10 @@ func ControlByte(c byte) bool { return c < ' ' && c != '\t' || c == 0x7f }
 // CheckField returns why a field of an HTTP/2 or HTTP/3 field section is
 // malformed (RFC 9113, 8.2.1; RFC 9114, 4.2), or "": a name of lower-case
 // token characters (a pseudo-header's after its colon), a value without
-// NUL, CR or LF and without white space at either end.
+// control bytes but horizontal tab (NUL, CR and LF, which the RFCs forbid,
+// and the others, which net/http's HTTP/2 server and this server's
+// HTTP/1.1 parser refuse too: ControlByte) and without white space at
+// either end.
 func CheckField(name, value string) string {
 	if len(name) == 0 {
 		return "empty header name"
@@ -172,7 +175,7 @@ func CheckField(name, value string) string {
 		}
 	}
 	for i := range len(value) {
-		if ch := value[i]; ch == 0 || ch == '\r' || ch == '\n' {
+		if ControlByte(value[i]) {
 			return "invalid header value"
 		}
 	}
