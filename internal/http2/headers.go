@@ -228,12 +228,16 @@ func (c *Conn) emit(hf hpack.HeaderField) {
 		c.mu.Unlock()
 		return
 	}
+	if hf.Name == "host" && hb.hasHost {
+		// RFC 9112, 3.2, as HTTP/1.1 answers 400 and Kestrel resets: a
+		// handler and a proxy's backend would see only the first.
+		hb.malformed = "more than one host"
+		return
+	}
 	name, value := st.store(hf.Name), st.store(hf.Value)
 	switch hf.Name {
 	case "host":
-		if !hb.hasHost {
-			hb.host, hb.hasHost = value, true
-		}
+		hb.host, hb.hasHost = value, true
 	case "cookie":
 		hb.cookies = append(hb.cookies, len(st.Req.Fields))
 	case "trailer":

@@ -59,7 +59,9 @@ func TestInvalidMethod(t *testing.T) {
 
 // TestInvalidAuthority: an :authority, or a Host without one, that is not
 // a host with an optional port (RFC 3986, 3.2.2) is a malformed request,
-// as HTTP/1.1 answers such a Host 400.
+// as HTTP/1.1 answers such a Host 400; so is a request with more than one
+// Host (RFC 9112, 3.2), which Kestrel resets too: the second was dropped,
+// and a handler or a proxy's backend saw only the first.
 func TestInvalidAuthority(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, func(ex *app.Exchange) { ex.Write(ex.Host()) }, nil)
@@ -80,6 +82,9 @@ func TestInvalidAuthority(t *testing.T) {
 		{"authority with a bad port", false, []string{":authority", "a.test:8o"}},
 		{"host with a tab", false, []string{"host", "a\tb.test"}},
 		{"host with a quote", false, []string{"host", `a"b.test`}},
+		{"two hosts", false, []string{"host", "a.test", "host", "b.test"}},
+		{"two equal hosts", false, []string{"host", "a.test", "host", "a.test"}},
+		{"a second host after the one :authority has", false, []string{":authority", "a.test", "host", "a.test", "host", "b.test"}},
 	} {
 		c := dialRaw(t, s.addr)
 		c.buf.Reset()

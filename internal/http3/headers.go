@@ -117,12 +117,16 @@ func (st *stream) decodeRequest(block []byte, hb *headerBlock) error {
 			}
 			hb.contentLength, hb.hasLength = n, true
 		}
+		if name == "host" && hb.hasHost {
+			// RFC 9112, 3.2, as HTTP/1.1 answers 400 and Kestrel resets: a
+			// handler and a proxy's backend would see only the first.
+			hb.malformed = "more than one host"
+			return
+		}
 		nameSpan, valueSpan := st.store(name), st.store(value)
 		switch name {
 		case "host":
-			if !hb.hasHost { // the first one, as over HTTP/2
-				hb.host, hb.hasHost = valueSpan, true
-			}
+			hb.host, hb.hasHost = valueSpan, true
 		case "cookie":
 			hb.cookies = append(hb.cookies, len(st.Req.Fields))
 		case "trailer":
