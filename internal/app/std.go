@@ -188,10 +188,20 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 		req.Trailer = make(http.Header)
 		for _, v := range hdr["Trailer"] {
 			httpsyntax.ForEachToken([]byte(v), func(t []byte) {
-				req.Trailer[textproto.CanonicalMIMEHeaderKey(string(t))] = nil
+				switch key := textproto.CanonicalMIMEHeaderKey(string(t)); key {
+				case "Content-Length", "Transfer-Encoding", "Trailer":
+					// Framing fields no trailer section carries: left
+					// out, as net/http's HTTP/2 server leaves them
+					// (httputil.ReverseProxy fails on them).
+				default:
+					req.Trailer[key] = nil
+				}
 			})
 		}
 		delete(hdr, "Trailer") // in Request.Trailer, as net/http does
+		if len(req.Trailer) == 0 {
+			req.Trailer = nil
+		}
 	}
 	switch {
 	case h.Chunked || h.UnknownLength:
