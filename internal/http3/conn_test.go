@@ -719,3 +719,52 @@ func TestConnStreamLimitCountsHandlers(t *testing.T) {
 		t.Errorf("%d handlers ran at once, MaxStreams %d", p, cfg.MaxStreams)
 	}
 }
+
+// TestConnDataPastContentLength: a DATA frame that runs past the
+// request's content-length makes the request malformed (RFC 9114, 4.1.2)
+// as soon as its header is read: the handler gets none of its bytes, even
+// when it reads exactly content-length of them, as a proxy that forwards
+// the body reads (io.LimitReader). It got the first content-length bytes
+// and the error only on the next read, and httputil.ReverseProxy sent its
+// backend a complete request the client had framed differently. A body
+// whose frames add up to content-length is served.
+func TestConnDataPastContentLength(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	type read struct {
+		body string
+		err  error
+	}
+	got := make(chan read, 1)
+	cfg.App.Handler = func(ex *app.Exchange) {
+		p := make([]byte, 3)
+		n, err := io.ReadFull(ex.Body(), p)
+		got <- read{string(p[:n]), err}
+		ex.WriteString("ok")
+	}
+	s := startTestServer(t, cfg)
+	qc := dial(t, s.addr, false)
+	head := encode(":method", "POST", ":scheme", "https", ":authority", "a", ":path", "/", "content-length", "3")
+	for _, tc := range []struct {
+		name string
+		req  []byte
+		read string // what the handler reads; the request is malformed unless it is all of the body
+	}{
+		{"one frame past", frames(frameHeaders, head, frameData, []byte("abcde")), ""},
+		{"the second frame past", frames(frameHeaders, head, frameData, []byte("ab"), frameData, []byte("cd")), "ab"},
+		{"frames adding up", frames(frameHeaders, head, frameData, []byte("ab"), frameData, []byte("c")), "abc"},
+	} {
+		st := request(t, qc, tc.req, true)
+		status, _, err := response(st)
+		r := <-got
+		ok := tc.read == "abc"
+		switch {
+		case r.body != tc.read || ok != (r.err == nil):
+			t.Errorf("%s: the handler read %q (%v), want %q", tc.name, r.body, r.err, tc.read)
+		case ok && (status != 200 || err != nil):
+			t.Errorf("%s: status %d, %v; want 200", tc.name, status, err)
+		case !ok && err == nil:
+			t.Errorf("%s: answered %d, want the stream reset", tc.name, status)
+		}
+	}
+}

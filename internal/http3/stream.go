@@ -315,6 +315,12 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 				return 0, st.readFailed(connErr(errFrameUnexpected, "a DATA or HEADERS frame after the request's trailers"))
 			case typ == frameHeaders && length > uint64(st.c.cfg.maxHeadersFrame()):
 				return 0, st.readFailed(errTrailersTooLarge)
+			case typ == frameData && st.Req.ContentLength >= 0 && length > uint64(st.Req.ContentLength-st.received):
+				// Malformed as soon as the frame's header tells (RFC 9114,
+				// 4.1.2), before the handler reads any of its bytes: a
+				// proxy reading content-length of them would forward a
+				// complete request the client framed differently.
+				return 0, st.readFailed(&streamError{errMessage, "more body than content-length"})
 			}
 			st.inFrame, st.frameType, st.frameLeft = true, typ, length
 		}
