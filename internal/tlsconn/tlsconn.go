@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -44,11 +45,23 @@ const plainHTTPResponse = "HTTP/1.1 400 Bad Request\r\n" +
 // The time limit is c's deadline; ctx, when it can be cancelled, also
 // ends the handshake (crypto/tls then watches it from a goroutine of its
 // own, which a context.Background() spares).
-func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time.Duration) (*tls.Conn, error) {
+//
+// A panic in one of config's callbacks (GetCertificate,
+// GetConfigForClient, VerifyPeerCertificate, VerifyConnection, and those
+// of the configuration GetConfigForClient returns), which crypto/tls
+// calls on this goroutine, fails the handshake with an error that carries
+// the panic and its stack, as net/http's connection goroutine recovers it
+// and Kestrel fails the handshake on an exception.
+func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time.Duration) (_ *tls.Conn, err error) {
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
 	c.SetDeadline(time.Now().Add(timeout))
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("tls handshake: a TLS callback panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
 	tc := tls.Server(c, config)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		err = usable(err)
