@@ -64,7 +64,9 @@ type HTTPS struct {
 	ACME *ACME
 
 	// ServerCertificateSelector, when set, picks the certificate for every
-	// handshake.
+	// handshake. A panic in it fails the handshake, with the panic in the
+	// AuthenticationFailed event, over TCP and QUIC; so does one in the
+	// callbacks of a configuration TLSHandshakeCallback returns.
 	ServerCertificateSelector func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 	// TLSHandshakeCallback, when set, is called for each TLS handshake of
@@ -346,8 +348,16 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 	switch {
 	case h.ServerCertificateSelector != nil:
 		selector := h.ServerCertificateSelector
-		base.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			c, err := selector(hello)
+		base.GetCertificate = func(hello *tls.ClientHelloInfo) (c *tls.Certificate, err error) {
+			// A panic fails the handshake: over QUIC, crypto/tls runs
+			// it on a goroutine of its own, where nothing else would
+			// recover it.
+			defer func() {
+				if v := recover(); v != nil {
+					c, err = nil, fmt.Errorf("ServerCertificateSelector panicked: %v\n%s", v, debug.Stack())
+				}
+			}()
+			c, err = selector(hello)
 			return c, usableError("ServerCertificateSelector", err)
 		}
 	case len(h.SNI) > 0:

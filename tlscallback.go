@@ -120,9 +120,93 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 			c, cloned = c.Clone(), true
 			c.NextProtos = alpn
 		}
+		if hc == nil && (c.GetCertificate != nil || c.VerifyPeerCertificate != nil || c.VerifyConnection != nil ||
+			c.WrapSession != nil || c.UnwrapSession != nil || c.GetEncryptedClientHelloKeys != nil) {
+			// Over QUIC, crypto/tls calls the configuration's
+			// callbacks on a goroutine of its own, where nothing
+			// recovers a panic (a TCP handshake's is recovered where it
+			// runs): each is called through a recover.
+			if !cloned {
+				c, cloned = c.Clone(), true
+			}
+			recoverCallbacks(c)
+		}
 		return verifyOnResumption(c, cloned), nil
 	}
 	return hh
+}
+
+// recoverCallbacks has c, a configuration a TLSHandshakeCallback returned
+// (a copy of it), call its server-side callbacks (GetCertificate,
+// VerifyPeerCertificate, VerifyConnection, WrapSession, UnwrapSession,
+// GetEncryptedClientHelloKeys) through a recover that turns a panic into
+// an error that carries it, which fails the handshake.
+func recoverCallbacks(c *tls.Config) {
+	const where = "a callback of the tls.Config TLSHandshakeCallback returned panicked"
+	if get := c.GetCertificate; get != nil {
+		c.GetCertificate = func(info *tls.ClientHelloInfo) (cert *tls.Certificate, err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					cert, err = nil, fmt.Errorf("GetCertificate: %s: %v\n%s", where, v, debug.Stack())
+				}
+			}()
+			cert, err = get(info)
+			return cert, usableError("GetCertificate", err)
+		}
+	}
+	if verify := c.VerifyPeerCertificate; verify != nil {
+		c.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = fmt.Errorf("VerifyPeerCertificate: %s: %v\n%s", where, v, debug.Stack())
+				}
+			}()
+			return usableError("VerifyPeerCertificate", verify(raw, chains))
+		}
+	}
+	if verify := c.VerifyConnection; verify != nil {
+		c.VerifyConnection = func(cs tls.ConnectionState) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = fmt.Errorf("VerifyConnection: %s: %v\n%s", where, v, debug.Stack())
+				}
+			}()
+			return usableError("VerifyConnection", verify(cs))
+		}
+	}
+	if wrap := c.WrapSession; wrap != nil {
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) (b []byte, err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					b, err = nil, fmt.Errorf("WrapSession: %s: %v\n%s", where, v, debug.Stack())
+				}
+			}()
+			b, err = wrap(cs, ss)
+			return b, usableError("WrapSession", err)
+		}
+	}
+	if unwrap := c.UnwrapSession; unwrap != nil {
+		c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (ss *tls.SessionState, err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					ss, err = nil, fmt.Errorf("UnwrapSession: %s: %v\n%s", where, v, debug.Stack())
+				}
+			}()
+			ss, err = unwrap(identity, cs)
+			return ss, usableError("UnwrapSession", err)
+		}
+	}
+	if keys := c.GetEncryptedClientHelloKeys; keys != nil {
+		c.GetEncryptedClientHelloKeys = func(info *tls.ClientHelloInfo) (k []tls.EncryptedClientHelloKey, err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					k, err = nil, fmt.Errorf("GetEncryptedClientHelloKeys: %s: %v\n%s", where, v, debug.Stack())
+				}
+			}()
+			k, err = keys(info)
+			return k, usableError("GetEncryptedClientHelloKeys", err)
+		}
+	}
 }
 
 // verifyOnResumption returns c, or a copy of it (c itself when owned, a

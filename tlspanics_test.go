@@ -128,3 +128,11 @@ func TestTLSCallbackPanicsTCP(t *testing.T) {
 	t.Parallel()
 	testTLSCallbackPanics(t, []string{"h1", "h2"})
 }
+
+// TestTLSCallbackPanicsHTTP3: over QUIC, where crypto/tls runs the
+// handshake on a goroutine of its own, a callback's panic fails that
+// handshake too.
+func TestTLSCallbackPanicsHTTP3(t *testing.T) {
+	t.Parallel()
+	testTLSCallbackPanics(t, []string{"h3"})
+}
