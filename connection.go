@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -264,8 +265,8 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	}
 	accepted := nc
 	ctx := s.connContext(base, nc)
-	if s.ConnState != nil {
-		s.ConnState(nc, http.StateNew)
+	if s.connState != nil {
+		s.connState(nc, http.StateNew)
 	}
 	fail := func() {
 		slot.Release() // before the close the client sees
@@ -450,7 +451,7 @@ func (s *Server) serveHTTP2(l *listener, cfg *http2.Config, st *connState, info 
 		Draining: &l.draining,
 		Context:  ctx,
 		Accepted: accepted,
-		OnState:  s.ConnState,
+		OnState:  s.connState,
 		Buffered: buffered,
 		Done: func() {
 			slot.Release()
@@ -544,9 +545,25 @@ func (s *Server) connDone(nc net.Conn) {
 
 // connClosed reports a connection that ended before it was served.
 func (s *Server) connClosed(nc net.Conn) {
-	if s.ConnState != nil {
-		s.ConnState(nc, http.StateClosed)
+	if s.connState != nil {
+		s.connState(nc, http.StateClosed)
 	}
+}
+
+// callConnState calls ConnState. A panic closes the connection (the
+// engine serving it then ends it) and is logged as the error
+// ConnStateFailed with its stack, as net/http's connection goroutine
+// recovers the panics of the states it reports there; net/http's
+// StateNew, reported from its accept loop, would end the process.
+func (s *Server) callConnState(c net.Conn, state http.ConnState) {
+	defer func() {
+		if v := recover(); v != nil {
+			logevents.General(s.log, slog.LevelError, "ConnStateFailed",
+				fmt.Sprintf("ConnState(%v) panicked on the connection from %v, which is closed: %v\n%s", state, c.RemoteAddr(), v, debug.Stack()))
+			c.Close()
+		}
+	}()
+	s.ConnState(c, state)
 }
 
 // endConn ends a connection's life: its duration with the reason it

@@ -449,8 +449,8 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 	st.tls.Context = ql.ctx
 	st.tls.quic = nc.(interface{ ConnectionState() tls.ConnectionState })
 	ctx := s.connContext(&st.tls, nc)
-	if s.ConnState != nil {
-		s.ConnState(nc, http.StateNew)
+	if s.connState != nil {
+		s.connState(nc, http.StateNew)
 	}
 	s.mu.Lock()
 	cfg := l.h3cfg // the limits of the moment (Reload)
@@ -459,7 +459,7 @@ func (s *Server) serveQUIC(ql *quicListener, qc *quic.Conn, slot *transport.Slot
 		Info:     &app.ConnInfo{ID: st.id, Reason: &st.reason, Metrics: st.ep},
 		Context:  ctx,
 		Accepted: nc,
-		OnState:  s.ConnState,
+		OnState:  s.connState,
 		Done: func() {
 			slot.Release()
 			s.connDone(nc)

@@ -133,7 +133,7 @@ func (s *Server) protocolConfig(l *listener, st activeSettings) (*http1.Config, 
 		Upgraded:                   s.trackUpgraded,
 		Parker:                     s.parker,
 		NoKeepAlives:               &s.keepAlivesOff,
-		OnState:                    s.ConnState,
+		OnState:                    s.connState,
 	}
 	h2 := limits.Http2
 	maxOutput := limits.MaxResponseBufferSize

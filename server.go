@@ -152,6 +152,9 @@ type Server struct {
 	// ConnState, if set, is called when a connection changes state, with
 	// net/http's states and meaning (HTTP/2 connections are active while
 	// they have streams). c is the accepted connection, as for ConnContext.
+	// A panic in it closes that connection and is logged as the error
+	// ConnStateFailed, in every state (net/http recovers those it reports
+	// from a connection's goroutine, StateActive and StateIdle).
 	ConnState func(c net.Conn, state http.ConnState)
 
 	// ErrorLog, when set and Logger is not, receives the server's logs, as
@@ -173,15 +176,16 @@ type Server struct {
 	retiring  map[*listener]bool      // stopped by Reload, finishing their connections
 	conns     map[net.Conn]*connState // by the connection the engine serves
 	upgraded  map[*http1.UpgradedConn]*connState
-	active    activeSettings              // what Start, then Reload, took from the fields or the configuration
-	log       *slog.Logger                // set by init
-	metrics   *metrics.Metrics            // nil: none
-	altSvc    atomic.Pointer[altSvcTable] // the Alt-Svc values of the endpoints that serve HTTP/3
-	rejected  logevents.Tally             // connections refused by the limit, for the summary
-	counter   *transport.Counter          // MaxConcurrentConnections: its siblings count each socket's connections
-	upgrades  *transport.Counter          // MaxConcurrentUpgradedConnections
-	parker    *transport.Parker           // nil where there is none
-	workers   *workers.Pool               // the goroutines of HTTP/2 and HTTP/3 streams
+	active    activeSettings                 // what Start, then Reload, took from the fields or the configuration
+	log       *slog.Logger                   // set by init
+	connState func(net.Conn, http.ConnState) // ConnState through callConnState; nil without one; set by init
+	metrics   *metrics.Metrics               // nil: none
+	altSvc    atomic.Pointer[altSvcTable]    // the Alt-Svc values of the endpoints that serve HTTP/3
+	rejected  logevents.Tally                // connections refused by the limit, for the summary
+	counter   *transport.Counter             // MaxConcurrentConnections: its siblings count each socket's connections
+	upgrades  *transport.Counter             // MaxConcurrentUpgradedConnections
+	parker    *transport.Parker              // nil where there is none
+	workers   *workers.Pool                  // the goroutines of HTTP/2 and HTTP/3 streams
 	hb        *heartbeat.Heartbeat
 	closed    bool           // Shutdown or Close was called
 	aborted   bool           // Close was called, or Shutdown has finished
@@ -424,6 +428,9 @@ func (s *Server) init() error {
 		return err
 	}
 	s.active, s.log, s.metrics = active, log, m
+	if s.ConnState != nil {
+		s.connState = s.callConnState
+	}
 	s.conns = make(map[net.Conn]*connState)
 	s.upgraded = make(map[*http1.UpgradedConn]*connState)
 	s.retiring = make(map[*listener]bool)
