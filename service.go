@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -95,7 +96,8 @@ type Service struct {
 	// takes it. It prepares whatever else the program configures from it
 	// and returns the function that puts that into effect, which Run calls
 	// once the server runs with the configuration; an error refuses the
-	// configuration (Run fails at start; a reload changes nothing).
+	// configuration (Run fails at start; a reload changes nothing), and so
+	// does a panic on a reload, logged with its stack.
 	//
 	// When Configure is nil, Run serves the server's Handler behind the
 	// configuration's middleware (Config.Handler: forwarded headers and
@@ -415,7 +417,7 @@ func (v *Service) reload(environ []string, why string) {
 	cfg, err := v.readConfig(environ)
 	if err == nil {
 		var commit func()
-		if commit, err = v.configure(cfg); err == nil {
+		if commit, err = v.reconfigure(cfg); err == nil {
 			if err = v.Server.Reload(cfg); err == nil || reloadApplied(err) {
 				commit()
 			}
@@ -430,6 +432,19 @@ func (v *Service) reload(environ []string, why string) {
 		return
 	}
 	logevents.General(log, slog.LevelInfo, "ConfigurationReloaded", "Configuration reloaded.", slog.String("file", v.ConfigFile))
+}
+
+// reconfigure calls Configure for a reload. A panic refuses the
+// configuration, as an error does, with the panic and its stack in the
+// error: the process is serving, and goes on with the configuration it
+// has (Kestrel logs a reload's exception and goes on too).
+func (v *Service) reconfigure(cfg *Config) (commit func(), err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			commit, err = nil, fmt.Errorf("the Service's Configure panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return v.configure(cfg)
 }
 
 // fileStamp tells whether a file changed.

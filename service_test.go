@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -172,4 +173,54 @@ func TestServiceStopSignals(t *testing.T) {
 			t.Errorf("signalAction(%v) = %v, want actionStop", sig, a)
 		}
 	}
+}
+
+// TestServiceReloadConfigurePanics: a Configure that panics on a reload
+// refuses that configuration, as an error would, with the panic in the
+// ConfigurationReloadFailed event; the service goes on with the one it
+// has, rather than Run panicking out of a serving process.
+func TestServiceReloadConfigurePanics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appsettings.json")
+	write := func(json string) {
+		if err := os.WriteFile(file+".tmp", []byte(json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(file+".tmp", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
+	log := &lockedBuffer{}
+	s := &Server{Handler: okHandler(), Logger: slog.New(slog.NewTextHandler(log, nil))}
+	var calls atomic.Int32
+	v := &Service{Server: s, ConfigFile: file, Environ: []string{}, Configure: func(*Config) (func(), error) {
+		if calls.Add(1) > 1 {
+			panic("configure bug")
+		}
+		return func() {}, nil
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the service to be ready", func() bool { return s.State() == StateReady })
+	addr := s.Addresses()[0]
+
+	write(`{"Kestrel": {"Endpoints": {"Http": {"Url": "` + addr + `"}}}}`)
+	waitFor(t, "the reload", func() bool {
+		return strings.Contains(log.String(), "Configuration reloaded") || strings.Contains(log.String(), "not reloaded")
+	})
+	if !strings.Contains(log.String(), "not reloaded") || !strings.Contains(log.String(), "Configure panicked: configure bug") {
+		t.Errorf("the log does not say the reload failed with the panic:\n%s", lastLines(log.String(), 6))
+	}
+	resp, err := http.Get(addr + "/")
+	if err != nil {
+		t.Fatalf("after the failed reload: %v", err)
+	}
+	resp.Body.Close()
 }
