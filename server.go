@@ -140,13 +140,18 @@ type Server struct {
 
 	// BaseContext, if set, returns the base context of the requests that
 	// arrive on a listener, as http.Server's BaseContext; it must not
-	// return nil. Cancelling it cancels their contexts.
+	// return nil. Cancelling it cancels their contexts. It is called once
+	// per listener, on the goroutine of its accept loop, where a panic in
+	// it ends the process, as one in http.Server's does.
 	BaseContext func(net.Listener) context.Context
 
 	// ConnContext, if set, returns the context of a new connection,
 	// derived from ctx: the parent of its requests' contexts, as
 	// http.Server's ConnContext. c is the accepted connection, before any
-	// TLS handshake. It must not return nil.
+	// TLS handshake. It must not return nil. A panic in it ends the
+	// process, as one in http.Server's (called from its accept loop)
+	// does: it runs for every connection, before the server can tell
+	// anything about it, and is kept free of a recover's cost.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
 
 	// ConnState, if set, is called when a connection changes state, with
