@@ -254,6 +254,14 @@ func (ex *Exchange) Run() (ok bool) {
 // was sent yet; otherwise the response is aborted.
 func (ex *Exchange) recovered(v any) bool {
 	if ex.hijacked {
+		// The connection is the handler's, left as it is, as net/http
+		// leaves a hijacked one; the panic is logged, as net/http's
+		// connection goroutine logs it and Kestrel an upgraded
+		// request's exception.
+		if v != http.ErrAbortHandler {
+			logevents.ApplicationError(ex.cfg.Logger, ex.Conn.ConnID(), ex.RequestID(),
+				fmt.Sprintf("panic: %v [%s %s from %s, after the connection was taken]\n%s", v, ex.Method(), ex.Target(), ex.s.PeerAddr(), debug.Stack()))
+		}
 		return false
 	}
 	if v == http.ErrAbortHandler {
