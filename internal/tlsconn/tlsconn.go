@@ -49,7 +49,8 @@ const plainHTTPResponse = "HTTP/1.1 400 Bad Request\r\n" +
 // A panic in one of config's callbacks (GetCertificate,
 // GetConfigForClient, VerifyPeerCertificate, VerifyConnection, and those
 // of the configuration GetConfigForClient returns), which crypto/tls
-// calls on this goroutine, fails the handshake with an error that carries
+// calls on this goroutine, or in the methods of c (a connection
+// middleware's wrapper), fails the handshake with an error that carries
 // the panic and its stack, as net/http's connection goroutine recovers it
 // and Kestrel fails the handshake on an exception.
 func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time.Duration) (_ *tls.Conn, err error) {
@@ -59,7 +60,7 @@ func Handshake(ctx context.Context, c net.Conn, config *tls.Config, timeout time
 	c.SetDeadline(time.Now().Add(timeout))
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("tls handshake: a TLS callback panicked: %v\n%s", v, debug.Stack())
+			err = fmt.Errorf("tls handshake panicked: %v\n%s", v, debug.Stack())
 		}
 	}()
 	tc := tls.Server(c, config)
