@@ -39,6 +39,7 @@ type stream struct {
 	body       []byte // received, not yet read
 	bodyOff    int
 	bodyEnded  bool  // END_STREAM arrived
+	openAtEnd  bool  // the request had not ended, nor the stream been reset, as the response ended (RequestBodyNotEntirelyRead)
 	bodyErr    error // reading fails with it (a reset, a timeout)
 	endErr     error // reading the body's end fails with it, not io.EOF (trailers over the limits)
 	received   int64 // body bytes received, against content-length
@@ -103,6 +104,7 @@ func (c *Conn) newStream(id uint32) *stream {
 	st.received, st.unacked, st.windowBack = 0, 0, false
 	st.recvWindow = int64(c.cfg.InitialStreamWindow)
 	st.headSent, st.endSent, st.endWithData, st.noBody, st.reset = false, false, false, false, nil
+	st.openAtEnd = false
 	st.wasReset.Store(false)
 	st.remaining = -1
 	st.handlerDone, st.reqCtx, st.readExpired, st.counted, st.inline, st.pending = false, nil, false, false, false, false
@@ -241,10 +243,15 @@ func (c *Conn) runStream(st *stream) {
 	unread := int64(len(st.body) - st.bodyOff)
 	c.giveBackFrom(unread, unread, st, false)
 	st.body, st.bodyOff = st.body[:0], 0
-	if !st.bodyEnded && st.reset == nil {
+	open := !st.bodyEnded && st.reset == nil
+	if open || st.openAtEnd {
+		// Decided as the response ended too: a client may reset the
+		// stream as soon as it has the response, before this.
 		if log := c.logger(); logevents.RequestBodyNotEntirelyReadEvent.Enabled(log) {
 			logevents.RequestBodyNotEntirelyRead(log, c.opts.Info.ID, st.RequestID())
 		}
+	}
+	if open {
 		// The handler answered before the request ended. The stream drains
 		// what the client still sends, checking it as before, up to
 		// maxDrain bytes and drainTimeout; beyond, RST_STREAM (NO_ERROR)
@@ -826,6 +833,7 @@ func (st *stream) EndResponse(ex *app.Exchange) bool {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	st.openAtEnd = !st.bodyEnded && st.reset == nil
 	if st.reset != nil || st.endSent {
 		if !st.inline {
 			c.flushLocked(false)
