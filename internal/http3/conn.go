@@ -487,14 +487,27 @@ func (c *Conn) serveUni(rs *quic.ReceiveStream) {
 		return
 	}
 	err = read(&rd)
-	if c.qc.Context().Err() != nil {
-		return // the connection ended
+	if c.qc.Context().Err() != nil || connectionEnded(err) {
+		// The connection ended (the client closed it, say): a stream's
+		// read can learn it before the connection's context does.
+		return
 	}
 	var ce *connError
 	if !errors.As(err, &ce) {
 		ce = connErr(errClosedCriticalStream, "the client closed its stream of type %#x: %v", typ, err)
 	}
 	c.fail(ce)
+}
+
+// connectionEnded reports whether err, a stream read's, is the end of the
+// whole connection (closed by either side, timed out, reset), not of the
+// stream (its end, or a reset of it).
+func connectionEnded(err error) bool {
+	var app *quic.ApplicationError
+	var transport *quic.TransportError
+	var idle *quic.IdleTimeoutError
+	var reset *quic.StatelessResetError
+	return errors.As(err, &app) || errors.As(err, &transport) || errors.As(err, &idle) || errors.As(err, &reset)
 }
 
 // readControl reads the client's control stream: SETTINGS first, then
