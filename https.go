@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -352,11 +351,7 @@ func (h *HTTPS) build(name string, log *slog.Logger, protocols Protocols) (*tlsE
 			// A panic fails the handshake: over QUIC, crypto/tls runs
 			// it on a goroutine of its own, where nothing else would
 			// recover it.
-			defer func() {
-				if v := recover(); v != nil {
-					c, err = nil, fmt.Errorf("ServerCertificateSelector panicked: %v\n%s", v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("ServerCertificateSelector", &err)
 			c, err = selector(hello)
 			return c, usableError("ServerCertificateSelector", err)
 		}
@@ -506,11 +501,7 @@ func (m ClientCertificateMode) certsIfSet() certs.ClientCertificateMode {
 // exception), and would end the process.
 func verifyWith(roots *x509.CertPool, validate func(*x509.Certificate, [][]*x509.Certificate, error) error) func([]*x509.Certificate) error {
 	return func(chain []*x509.Certificate) (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				err = fmt.Errorf("ClientCertificateValidation panicked: %v\n%s", v, debug.Stack())
-			}
-		}()
+		defer failOnPanic("ClientCertificateValidation", &err)
 		if len(chain) == 0 {
 			return nil // no certificate; ClientAuth decides whether that is allowed
 		}

@@ -142,70 +142,55 @@ func newHelloHook(base *tls.Config, callback func(*ClientHello) (*tls.Config, er
 // GetEncryptedClientHelloKeys) through a recover that turns a panic into
 // an error that carries it, which fails the handshake.
 func recoverCallbacks(c *tls.Config) {
-	const where = "a callback of the tls.Config TLSHandshakeCallback returned panicked"
 	if get := c.GetCertificate; get != nil {
 		c.GetCertificate = func(info *tls.ClientHelloInfo) (cert *tls.Certificate, err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					cert, err = nil, fmt.Errorf("GetCertificate: %s: %v\n%s", where, v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("GetCertificate", &err)
 			cert, err = get(info)
 			return cert, usableError("GetCertificate", err)
 		}
 	}
 	if verify := c.VerifyPeerCertificate; verify != nil {
 		c.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) (err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					err = fmt.Errorf("VerifyPeerCertificate: %s: %v\n%s", where, v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("VerifyPeerCertificate", &err)
 			return usableError("VerifyPeerCertificate", verify(raw, chains))
 		}
 	}
 	if verify := c.VerifyConnection; verify != nil {
 		c.VerifyConnection = func(cs tls.ConnectionState) (err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					err = fmt.Errorf("VerifyConnection: %s: %v\n%s", where, v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("VerifyConnection", &err)
 			return usableError("VerifyConnection", verify(cs))
 		}
 	}
 	if wrap := c.WrapSession; wrap != nil {
 		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) (b []byte, err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					b, err = nil, fmt.Errorf("WrapSession: %s: %v\n%s", where, v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("WrapSession", &err)
 			b, err = wrap(cs, ss)
 			return b, usableError("WrapSession", err)
 		}
 	}
 	if unwrap := c.UnwrapSession; unwrap != nil {
 		c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (ss *tls.SessionState, err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					ss, err = nil, fmt.Errorf("UnwrapSession: %s: %v\n%s", where, v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("UnwrapSession", &err)
 			ss, err = unwrap(identity, cs)
 			return ss, usableError("UnwrapSession", err)
 		}
 	}
 	if keys := c.GetEncryptedClientHelloKeys; keys != nil {
 		c.GetEncryptedClientHelloKeys = func(info *tls.ClientHelloInfo) (k []tls.EncryptedClientHelloKey, err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					k, err = nil, fmt.Errorf("GetEncryptedClientHelloKeys: %s: %v\n%s", where, v, debug.Stack())
-				}
-			}()
+			defer failOnPanic("GetEncryptedClientHelloKeys", &err)
 			k, err = keys(info)
 			return k, usableError("GetEncryptedClientHelloKeys", err)
 		}
+	}
+}
+
+// failOnPanic, deferred by a TLS callback's wrapper, turns a panic of the
+// callback into *err, an error that carries the panic and its stack (the
+// wrapper's other results stay zero, never assigned): the handshake fails
+// instead of the process.
+func failOnPanic(callback string, err *error) {
+	if v := recover(); v != nil {
+		*err = fmt.Errorf("%s panicked: %v\n%s", callback, v, debug.Stack())
 	}
 }
 
