@@ -2,12 +2,14 @@ package kestrel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"syscall"
+	"sync/atomic"
+	"time"
 
 	"github.com/kestrel-go/kestrel/internal/connlog"
 	"github.com/kestrel-go/kestrel/internal/logevents"
@@ -43,7 +45,10 @@ import (
 // They run on the connection's own goroutine, before the TLS handshake
 // time limit starts; a middleware that reads should set its own deadline
 // on c (and clear it). A panic in a middleware is recovered: it is logged
-// as an error and closes the connection.
+// as an error (event ConnectionMiddlewareFailed, with its stack) and
+// closes the connection. So is a panic in the Read, Write, Close or
+// deadline setters of the connection it returned, whichever goroutine
+// calls them, unless that connection is a *tls.Conn the middleware made.
 //
 // A connection that was wrapped is served through its wrapper alone:
 // what the server does on the socket directly when it has the socket
@@ -78,6 +83,7 @@ func (ep *endpoint) hasMiddleware() bool {
 // reason recorded and logged.
 func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, nc net.Conn, slot *transport.Slot) (c net.Conn, ok bool) {
 	in := nc
+	wrapper := -1 // the last middleware that returned a connection of its own
 	for i, mw := range l.ep.opts.ConnectionMiddleware {
 		next, err := s.callMiddleware(mw, ctx, nc)
 		if err != nil && typedNil(err) {
@@ -92,13 +98,16 @@ func (s *Server) runMiddleware(st *connState, l *listener, ctx context.Context, 
 			s.refuseByMiddleware(st, l, i, nc, slot, errors.New("the middleware returned no connection and no error"))
 			return nil, false
 		}
+		if next != nc {
+			wrapper = i
+		}
 		nc = next
 	}
 	if l.ep.opts.LogConnections {
 		nc = connlog.Wrap(nc, s.log)
 	}
 	if nc != in {
-		nc = hideSocket(nc)
+		nc = s.guard(st, l, wrapper, in, nc)
 	}
 	return nc, true
 }
@@ -141,25 +150,111 @@ func (s *Server) refuseByMiddleware(st *connState, l *listener, i int, nc net.Co
 	}
 }
 
-// hideSocket returns c, a connection a middleware returned in place of
-// the one it was given, so that the engines read and write it only
-// through its methods: a wrapper that embeds a *net.TCPConn would
-// otherwise expose the socket (syscall.Conn), which the engines would read
-// and write directly, past the wrapper. A wrapper that exposes no socket
-// is served as it is.
-func hideSocket(c net.Conn) net.Conn {
+// guard returns c, a connection the middleware returned in place of the
+// one accepted (in), to be served through its methods alone, guarded
+// (wrappedConn). The types of the standard library are served as they
+// are: the sockets, and a *tls.Conn a middleware made (the engines read
+// its connection state). i is the last middleware that returned a
+// connection of its own, -1 when only the connection logging did.
+func (s *Server) guard(st *connState, l *listener, i int, in, c net.Conn) net.Conn {
 	switch c.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	case *net.TCPConn, *net.UnixConn, *tls.Conn:
 		return c
-	case syscall.Conn:
-		return &wrappedConn{c}
 	}
-	return c
+	where := "the connection logging"
+	if i >= 0 {
+		where = fmt.Sprintf("connection middleware %d of %s", i, l.ep.url)
+	}
+	return &wrappedConn{Conn: c, sock: in, failed: func(op string, v any, stack []byte) {
+		st.reason.Set(metrics.OtherError)
+		logevents.General(s.log, slog.LevelError, "ConnectionMiddlewareFailed",
+			fmt.Sprintf(`Connection id "%s": %s of the connection that %s returned panicked, closing the connection: %v`+"\n%s", st.id, op, where, v, stack),
+			slog.String("ConnectionId", st.id))
+	}}
 }
 
-// wrappedConn is a middleware's connection with its socket hidden.
+// errWrapperPanicked is what a wrappedConn's methods return once one of
+// them panicked.
+var errWrapperPanicked = errors.New("kestrel: the connection a connection middleware returned panicked (logged as ConnectionMiddlewareFailed)")
+
+// wrappedConn is a connection a middleware returned, which the engines
+// read and write through its methods alone. It hides the socket a
+// wrapper may embed (a *net.TCPConn exposes syscall.Conn, which the
+// engines would read and write directly, past the wrapper), and it keeps
+// a panic in the wrapper's Read, Write, Close or deadline setters to its
+// connection, as net/http's connection goroutine and Kestrel do: the
+// first panic is reported to failed (logged with its stack), the
+// accepted socket is closed, and that call and every later one fail with
+// errWrapperPanicked without calling the wrapper again.
 type wrappedConn struct {
 	net.Conn
+	sock   net.Conn // the connection as accepted
+	failed func(op string, v any, stack []byte)
+	broken atomic.Bool
+}
+
+// recovered, deferred by each guarded method, turns a panic of the
+// wrapper's op into *err.
+func (c *wrappedConn) recovered(op string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	*err = errWrapperPanicked
+	if c.broken.Swap(true) {
+		return
+	}
+	stack := debug.Stack()
+	c.sock.Close()
+	c.failed(op, v, stack)
+}
+
+func (c *wrappedConn) Read(p []byte) (n int, err error) {
+	if c.broken.Load() {
+		return 0, errWrapperPanicked
+	}
+	defer c.recovered("Read", &err)
+	return c.Conn.Read(p)
+}
+
+func (c *wrappedConn) Write(p []byte) (n int, err error) {
+	if c.broken.Load() {
+		return 0, errWrapperPanicked
+	}
+	defer c.recovered("Write", &err)
+	return c.Conn.Write(p)
+}
+
+func (c *wrappedConn) Close() (err error) {
+	if c.broken.Load() {
+		return c.sock.Close()
+	}
+	defer c.recovered("Close", &err)
+	return c.Conn.Close()
+}
+
+func (c *wrappedConn) SetDeadline(t time.Time) (err error) {
+	if c.broken.Load() {
+		return errWrapperPanicked
+	}
+	defer c.recovered("SetDeadline", &err)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *wrappedConn) SetReadDeadline(t time.Time) (err error) {
+	if c.broken.Load() {
+		return errWrapperPanicked
+	}
+	defer c.recovered("SetReadDeadline", &err)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *wrappedConn) SetWriteDeadline(t time.Time) (err error) {
+	if c.broken.Load() {
+		return errWrapperPanicked
+	}
+	defer c.recovered("SetWriteDeadline", &err)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // NetConn is the middleware's connection, for what looks through

@@ -313,9 +313,9 @@ func TestConnectionLoggingMiddleware(t *testing.T) {
 	}
 }
 
-// TestHideSocket: a middleware's wrapper that embeds the socket is served
-// through its methods; the socket itself, or a wrapper without one, is
-// served as it is.
+// TestHideSocket: a middleware's wrapper is served through its methods,
+// its socket (when it embeds one) hidden; the socket itself, or a
+// *tls.Conn a middleware made, is served as it is.
 func TestHideSocket(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -327,28 +327,128 @@ func TestHideSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	s := &Server{}
+	guard := func(nc net.Conn) net.Conn { return s.guard(&connState{}, &listener{}, 0, c, nc) }
 	tc := c.(*net.TCPConn)
-	if hideSocket(tc) != net.Conn(tc) {
+	if guard(tc) != net.Conn(tc) {
 		t.Error("the socket itself was wrapped")
 	}
+	if tlc := tls.Server(tc, &tls.Config{}); guard(tlc) != net.Conn(tlc) {
+		t.Error("a *tls.Conn was wrapped")
+	}
 	cc := &countingConn{TCPConn: tc}
-	h := hideSocket(cc)
+	h := guard(cc)
 	if _, ok := h.(syscall.Conn); ok {
 		t.Error("the wrapper's socket is exposed")
 	}
 	if w, ok := h.(*wrappedConn); !ok || w.NetConn() != net.Conn(cc) {
-		t.Errorf("hideSocket(countingConn) = %T", h)
+		t.Errorf("guard(countingConn) = %T", h)
 	}
 	plain := clientConn{Conn: c}
-	if hideSocket(plain) != net.Conn(plain) {
-		t.Error("a wrapper without a socket was wrapped again")
+	if w, ok := guard(plain).(*wrappedConn); !ok || w.NetConn() != net.Conn(plain) {
+		t.Errorf("guard(clientConn) = %T", guard(plain))
 	}
 }
 
-// TestConnectionMiddlewareIdleAndShutdown: a connection a middleware
-// returned as it is, and one it wrapped (the parker cannot hold it),
-// serve a request after sitting idle past two heartbeats, and Shutdown
-// closes them at once, through the wrapper.
+// panickyConn is a middleware's wrapper whose method op panics.
+type panickyConn struct {
+	net.Conn
+	op string
+}
+
+func (c *panickyConn) Read(p []byte) (int, error) {
+	if c.op == "Read" {
+		panic("wrapper bug in Read")
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *panickyConn) Write(p []byte) (int, error) {
+	if c.op == "Write" {
+		panic("wrapper bug in Write")
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *panickyConn) Close() error {
+	if c.op == "Close" {
+		c.op = "" // once, then the connection closes
+		panic("wrapper bug in Close")
+	}
+	return c.Conn.Close()
+}
+
+// TestConnectionMiddlewareWrapperPanics: a panic in a method of the
+// connection a middleware returned (Read, Write, Close), over cleartext HTTP/1.1 and h2c and over TLS, ends that
+// connection alone: it is closed, the panic is logged as the error
+// ConnectionMiddlewareFailed with its stack, and the server goes on
+// serving, as net/http's connection goroutine recovers it. It ended the
+// process.
+func TestConnectionMiddlewareWrapperPanics(t *testing.T) {
+	pki := newTestPKI(t)
+	certPath, keyPath := pki.issue(t, "server", false, "127.0.0.1")
+	for _, op := range []string{"Read", "Write", "Close"} {
+		for _, tlsOn := range []bool{false, true} {
+			for _, h2 := range []bool{false, true} {
+				name := fmt.Sprintf("%s/tls=%v/h2=%v", op, tlsOn, h2)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					var calls atomic.Int32
+					rec, log := newLogRecorder(slog.LevelDebug)
+					s := &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+					ep := Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{
+						func(_ context.Context, c net.Conn) (net.Conn, error) {
+							if calls.Add(1) == 1 {
+								return &panickyConn{Conn: c, op: op}, nil
+							}
+							return &panickyConn{Conn: c}, nil
+						},
+					}}
+					if tlsOn {
+						ep.HTTPS = &HTTPS{CertificateFile: certPath, KeyFile: keyPath}
+					}
+					addr := startEndpoint(t, s, ep)
+					tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}, Protocols: new(http.Protocols)}
+					switch {
+					case h2 && tlsOn:
+						tr.Protocols.SetHTTP2(true)
+					case h2:
+						tr.Protocols.SetUnencryptedHTTP2(true)
+					default:
+						tr.Protocols.SetHTTP1(true)
+					}
+					t.Cleanup(tr.CloseIdleConnections)
+					client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+					get := func() (string, error) {
+						resp, err := client.Get(map[bool]string{false: "http://", true: "https://"}[tlsOn] + addr + "/")
+						if err != nil {
+							return "", err
+						}
+						defer resp.Body.Close()
+						b, err := io.ReadAll(resp.Body)
+						return string(b), err
+					}
+					got, err := get()
+					if op != "Close" && err == nil {
+						t.Errorf("the first request got %q through a wrapper whose %s panics", got, op)
+					}
+					client.CloseIdleConnections()
+					want := "wrapper bug in " + op
+					for deadline := time.Now().Add(10 * time.Second); len(rec.events("ConnectionMiddlewareFailed")) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+					}
+					e := rec.events("ConnectionMiddlewareFailed")
+					if len(e) != 1 || e[0].level != slog.LevelError || !strings.Contains(e[0].msg, want) || !strings.Contains(e[0].msg, "goroutine") {
+						t.Fatalf("ConnectionMiddlewareFailed events %+v", e)
+					}
+					if got, err := get(); err != nil || got != "ok" {
+						t.Fatalf("the next connection: %q, %v", got, err)
+					}
+				})
+			}
+		}
+	}
+}
+
 func TestConnectionMiddlewareIdleAndShutdown(t *testing.T) {
 	for _, wrap := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wrap=%v", wrap), func(t *testing.T) {
