@@ -5,6 +5,7 @@ package httpsyntax
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 )
 
@@ -103,10 +104,10 @@ func IsHex(c byte) bool {
 	return IsDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// ParseContentLength parses a Content-Length value: digits only, at most
-// 18 of them, so it cannot overflow an int64.
+// ParseContentLength parses a Content-Length value: digits only, leading
+// zeros allowed, up to math.MaxInt64, as net/http and Kestrel read it.
 func ParseContentLength[T []byte | string](v T) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
+	if len(v) == 0 {
 		return 0, false
 	}
 	var n int64
@@ -115,7 +116,11 @@ func ParseContentLength[T []byte | string](v T) (int64, bool) {
 		if !IsDigit(c) {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
 	}
 	return n, true
 }

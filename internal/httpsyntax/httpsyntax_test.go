@@ -1,6 +1,10 @@
 package httpsyntax
 
-import "testing"
+import (
+	"math"
+	"strconv"
+	"testing"
+)
 
 func TestValidAuthority(t *testing.T) {
 	for _, c := range []struct {
@@ -81,6 +85,51 @@ func TestSanitizeValue(t *testing.T) {
 	} {
 		if got := SanitizeValue(in); got != want {
 			t.Errorf("SanitizeValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestParseContentLength compares ParseContentLength with net/http's rule
+// (strconv.ParseUint(v, 10, 63): digits only, leading zeros allowed, up to
+// math.MaxInt64) at the limits of an int64 and of a 32-bit int.
+func TestParseContentLength(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"5", 5, true},
+		{"4294967295", 4294967295, true},
+		{"4294967296", 4294967296, true},
+		{"999999999999999999", 999999999999999999, true},
+		{"1000000000000000000", 1000000000000000000, true},
+		{"9223372036854775807", math.MaxInt64, true},
+		{"0000000000000000005", 5, true},
+		{"000000000000000000000000000000000000000005", 5, true},
+		{"0009223372036854775807", math.MaxInt64, true},
+		{"00000000000000000000", 0, true},
+		{"9223372036854775808", 0, false},
+		{"9999999999999999999", 0, false},
+		{"18446744073709551616", 0, false},
+		{"99999999999999999999", 0, false},
+		{"", 0, false},
+		{"+5", 0, false},
+		{"-1", 0, false},
+		{"5 ", 0, false},
+		{"0x5", 0, false},
+		{"1_000", 0, false},
+	} {
+		n, ok := ParseContentLength(c.v)
+		if n != c.want || ok != c.ok {
+			t.Errorf("ParseContentLength(%q) = %d, %v; want %d, %v", c.v, n, ok, c.want, c.ok)
+		}
+		model, err := strconv.ParseUint(c.v, 10, 63)
+		if modelOK := err == nil && c.v[0] != '+'; modelOK != c.ok || modelOK && int64(model) != c.want {
+			t.Errorf("net/http's rule for %q: %d, %v; the table says %d, %v", c.v, model, modelOK, c.want, c.ok)
+		}
+		if b, bok := ParseContentLength([]byte(c.v)); b != n || bok != ok {
+			t.Errorf("ParseContentLength([]byte(%q)) = %d, %v; as a string %d, %v", c.v, b, bok, n, ok)
 		}
 	}
 }
