@@ -118,9 +118,9 @@ func FuzzDecodeTimeout(f *testing.F) {
 			t.Fatalf("decodeTimeout(%q) = %v, %v", s, d, err)
 		}
 		if valid {
-			n, _ := strconv.Atoi(s[:len(s)-1])
+			n, _ := strconv.ParseInt(s[:len(s)-1], 10, 64) // int64: 99999999H overflows a 32-bit int's nanoseconds
 			want := time.Duration(math.MaxInt64)
-			if u := units[s[len(s)-1]]; n <= math.MaxInt64/int(u) {
+			if u := units[s[len(s)-1]]; n <= math.MaxInt64/int64(u) {
 				want = time.Duration(n) * u
 			}
 			if d != want {
