@@ -6,8 +6,12 @@ import (
 	"time"
 )
 
-// openFlags keeps a FIFO swapped in after the stat from blocking the open.
-const openFlags = syscall.O_NONBLOCK
+// openFlags keeps a FIFO swapped in after the stat from blocking the open,
+// and opens files of 2 GiB or more on 32-bit Linux: os.Root's OpenFile,
+// unlike os.Open, does not add O_LARGEFILE itself, and without it the
+// kernel refuses such a file (EOVERFLOW). It is 0 on 64-bit platforms,
+// where the kernel implies it.
+const openFlags = syscall.O_NONBLOCK | syscall.O_LARGEFILE
 
 // fileState is what fstat says of an open file. On Linux it is read
 // without allocating, and it also catches a file deleted or replaced by a
