@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -112,5 +113,47 @@ func postHTTP2(t *testing.T, addr, cl, body string, end bool) (int, string) {
 		case *http2.GoAwayFrame:
 			t.Fatalf("Content-Length %s: GOAWAY %v", cl, f.ErrCode)
 		}
+	}
+}
+
+// TestHTTP2MaxStreamsPastInt32: MaxStreamsPerConnection takes any uint32.
+// At 2^31 and above, a 32-bit int made the limit negative (every stream
+// refused) and the reset allowance, twice the limit, wrapped to 0 (the
+// first stream a client reset closed the connection as a rapid reset).
+func TestHTTP2MaxStreamsPastInt32(t *testing.T) {
+	t.Parallel()
+	for _, max := range []uint32{1 << 31, math.MaxUint32} {
+		release := make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/wait" {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}
+			io.WriteString(w, "ok")
+		})
+		s := &Server{Handler: h, Logger: quietLogger, Limits: Limits{Http2: Http2Limits{MaxStreamsPerConnection: max}}}
+		addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2})
+		c := dialRawH2(t, addr)
+		if got := c.settings[http2.SettingMaxConcurrentStreams]; got != max {
+			t.Errorf("MaxStreamsPerConnection %d: SETTINGS_MAX_CONCURRENT_STREAMS %d", max, got)
+		}
+		c.get(1, "/wait")
+		c.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+		c.get(3, "/")
+		for done := false; !done; {
+			switch f := c.read().(type) {
+			case *http2.DataFrame:
+				done = f.StreamID == 3 && f.StreamEnded()
+			case *http2.RSTStreamFrame:
+				if f.StreamID == 3 {
+					t.Fatalf("MaxStreamsPerConnection %d: stream 3 reset with %v", max, f.ErrCode)
+				}
+			case *http2.GoAwayFrame:
+				t.Fatalf("MaxStreamsPerConnection %d: GOAWAY %v after one reset stream", max, f.ErrCode)
+			}
+		}
+		close(release)
 	}
 }

@@ -792,7 +792,7 @@ func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
 	}
 	// Rapid reset (CVE-2023-44487): a client that opens and resets
 	// streams faster than the allowance is told to calm down.
-	if c.resets.Add(1) > int64(resetAllowance(c.cfg.MaxStreams)) {
+	if c.resets.Add(1) > resetAllowance(c.cfg.MaxStreams) {
 		return connError{code: http2.ErrCodeEnhanceYourCalm, reason: "too many streams reset by the client", end: metrics.StreamResetLimitExceeded}
 	}
 	c.mu.Lock()
@@ -806,7 +806,8 @@ func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
 
 // resetAllowance is how many streams a client may reset per heartbeat
 // interval, beyond which the connection is closed (rapid reset).
-func resetAllowance(maxStreams uint32) uint32 { return 2 * maxStreams }
+// It is an int64, as twice a uint32 limit of 2^31 or more wraps a uint32.
+func resetAllowance(maxStreams uint32) int64 { return 2 * int64(maxStreams) }
 
 // resetStream answers a stream error: RST_STREAM, and the stream ends.
 func (c *Conn) resetStream(id uint32, code http2.ErrCode) {
@@ -1062,7 +1063,7 @@ func (c *Conn) CloseIfIdle() bool {
 // Tick is called by the heartbeat with its clock: it enforces the
 // connection's timeouts and data rates and decays the flood counters.
 func (c *Conn) Tick(now int64) {
-	c.resets.Store(max(0, c.resets.Load()-int64(resetAllowance(c.cfg.MaxStreams))/2))
+	c.resets.Store(max(0, c.resets.Load()-resetAllowance(c.cfg.MaxStreams)/2))
 	c.controls.Store(0)
 	c.updates.Store(0)
 	c.dataSent.Store(0)

@@ -138,7 +138,7 @@ func (st *stream) store(s string) (span app.Span) {
 // the connection is at its limit or going away.
 func (c *Conn) admit(st *stream, endStream bool) error {
 	c.mu.Lock()
-	if late := c.goAwaySent == 2 || c.closing && c.goAwaySent == 0; late || c.running >= int(c.cfg.MaxStreams) {
+	if late := c.goAwaySent == 2 || c.closing && c.goAwaySent == 0; late || int64(c.running) >= int64(c.cfg.MaxStreams) { // int64: a 32-bit int cannot hold every uint32 limit
 		// After the final GOAWAY a new stream is ignored (6.8); beyond
 		// the limit of concurrent streams, counting the handlers of
 		// streams already reset (rapid reset), it is refused and the
