@@ -46,6 +46,12 @@ const (
 	DefaultMinDataRateGracePeriod     = 5 * time.Second
 )
 
+// maxRequestHead bounds MaxRequestLineSize plus MaxRequestHeadersTotalSize:
+// an HTTP/1.1 head is held in one buffer of their size, which must fit an
+// int on 32-bit platforms too (1 GiB, as an Unlimited MaxResponseBufferSize
+// is 1 GiB over HTTP/2).
+const maxRequestHead = 1 << 30
+
 // DataRate is a minimum data rate: a client that moves fewer than
 // BytesPerSecond bytes per second on average, once GracePeriod has
 // passed, is timed out. The zero DataRate turns the check off.
@@ -377,6 +383,12 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, fmt.Errorf("kestrel: Limits.MaxRequestLineSize is %d; use at least 16 bytes (default %d)", l.MaxRequestLineSize, DefaultMaxRequestLineSize)
 	case l.MaxRequestHeadersTotalSize < 2:
 		return l, fmt.Errorf("kestrel: Limits.MaxRequestHeadersTotalSize is %d; use at least 2 bytes (default %d)", l.MaxRequestHeadersTotalSize, DefaultMaxRequestHeadersTotalSize)
+	case l.MaxRequestLineSize > maxRequestHead || l.MaxRequestHeadersTotalSize > maxRequestHead ||
+		int64(l.MaxRequestLineSize)+int64(l.MaxRequestHeadersTotalSize) > maxRequestHead:
+		// HTTP/1.1 holds a whole head in one buffer of this size: past it
+		// (or past an int, the buffer's size wrapping) the first large
+		// head failed to allocate it.
+		return l, fmt.Errorf("kestrel: Limits.MaxRequestLineSize (%d) plus Limits.MaxRequestHeadersTotalSize (%d) is more than a request head may be (1 GiB, held in one buffer)", l.MaxRequestLineSize, l.MaxRequestHeadersTotalSize)
 	case l.MaxRequestHeaderCount < 1:
 		return l, fmt.Errorf("kestrel: Limits.MaxRequestHeaderCount is %d; use at least 1 (default %d)", l.MaxRequestHeaderCount, DefaultMaxRequestHeaderCount)
 	case l.KeepAliveTimeout < 0 && l.KeepAliveTimeout != Unlimited:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"reflect"
@@ -279,6 +280,11 @@ func TestLimitsValidation(t *testing.T) {
 		{Limits{MinRequestBodyDataRate: &DataRate{BytesPerSecond: -1, GracePeriod: 5 * time.Second}}, "MinRequestBodyDataRate.BytesPerSecond"},
 		{Limits{MinResponseDataRate: &DataRate{BytesPerSecond: 240, GracePeriod: time.Second}}, "MinResponseDataRate.GracePeriod"},
 		{Limits{MaxConcurrentUpgradedConnections: -3}, "MaxConcurrentUpgradedConnections"},
+		// A head is held in one buffer: past 1 GiB, or where the sum wraps
+		// an int, the first large head panicked the process.
+		{Limits{MaxRequestBufferSize: Unlimited, MaxRequestHeadersTotalSize: math.MaxInt}, "MaxRequestHeadersTotalSize"},
+		{Limits{MaxRequestBufferSize: Unlimited, MaxRequestLineSize: math.MaxInt}, "MaxRequestLineSize"},
+		{Limits{MaxRequestBufferSize: Unlimited, MaxRequestLineSize: 1 << 29, MaxRequestHeadersTotalSize: 1<<29 + 1}, "MaxRequestHeadersTotalSize"},
 	} {
 		s := &Server{Limits: tc.limits}
 		s.Listen("127.0.0.1:0")
@@ -288,13 +294,18 @@ func TestLimitsValidation(t *testing.T) {
 		}
 		s.Close()
 	}
-	// Unlimited and NoMinDataRate are valid.
-	s := &Server{Limits: Limits{MaxRequestBodySize: Unlimited, KeepAliveTimeout: Unlimited, MinRequestBodyDataRate: NoMinDataRate, MaxRequestBufferSize: Unlimited}}
-	s.Listen("127.0.0.1:0")
-	if err := s.Start(); err != nil {
-		t.Error(err)
+	// Unlimited and NoMinDataRate are valid, and so is a head of 1 GiB.
+	for _, l := range []Limits{
+		{MaxRequestBodySize: Unlimited, KeepAliveTimeout: Unlimited, MinRequestBodyDataRate: NoMinDataRate, MaxRequestBufferSize: Unlimited},
+		{MaxRequestBufferSize: Unlimited, MaxRequestLineSize: 1 << 29, MaxRequestHeadersTotalSize: 1 << 29},
+	} {
+		s := &Server{Limits: l}
+		s.Listen("127.0.0.1:0")
+		if err := s.Start(); err != nil {
+			t.Error(err)
+		}
+		s.Close()
 	}
-	s.Close()
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
