@@ -11,6 +11,7 @@ package http3
 
 import (
 	"crypto/tls"
+	"math"
 	"sync"
 	"time"
 
@@ -94,8 +95,12 @@ func (cfg *Config) init() {
 // maxHeadersFrame bounds a HEADERS frame's encoded payload: a frame longer
 // than this is answered with 431 before it is read. Huffman coding can make
 // a field section's encoding longer than the decoded size the limits
-// count, hence the margin.
-func (cfg *Config) maxHeadersFrame() int { return 2*cfg.MaxRequestHeadersTotalSize + 16<<10 }
+// count, hence the margin. It is a uint64, as a frame's length is, and at
+// most math.MaxInt32, so that the frame is read into one buffer on 32-bit
+// platforms too: twice a large limit would wrap their int.
+func (cfg *Config) maxHeadersFrame() uint64 {
+	return min(2*uint64(cfg.MaxRequestHeadersTotalSize)+16<<10, math.MaxInt32)
+}
 
 // keepAlivePeriod is how often the server pings a connection that receives
 // nothing, so that a request that waits on its handler in silence outlives

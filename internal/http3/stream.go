@@ -150,7 +150,7 @@ func (st *stream) readHead() error {
 		}
 		switch {
 		case typ == frameHeaders:
-			if length > uint64(cfg.maxHeadersFrame()) {
+			if length > cfg.maxHeadersFrame() {
 				return refusal(http.StatusRequestHeaderFieldsTooLarge)
 			}
 			block, err := st.rd.payload(int(length))
@@ -313,7 +313,7 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 				// Frames of unknown types may still follow the trailers
 				// (RFC 9114, 4.1), and are ignored below.
 				return 0, st.readFailed(connErr(errFrameUnexpected, "a DATA or HEADERS frame after the request's trailers"))
-			case typ == frameHeaders && length > uint64(st.c.cfg.maxHeadersFrame()):
+			case typ == frameHeaders && length > st.c.cfg.maxHeadersFrame():
 				return 0, st.readFailed(errTrailersTooLarge)
 			case typ == frameData && st.Req.ContentLength >= 0 && length > uint64(st.Req.ContentLength-st.received):
 				// Malformed as soon as the frame's header tells (RFC 9114,
