@@ -159,7 +159,9 @@ func (b *body) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if b.limit >= 0 && int64(len(p)) > b.limit-b.n+1 {
+	// Without adding 1 to the limit first: a limit of math.MaxInt64 (a
+	// server's MaxRequestBodySize may be) would wrap.
+	if b.limit >= 0 && int64(len(p))-1 > b.limit-b.n {
 		p = p[:b.limit-b.n+1]
 	}
 	n, err := b.dec.Read(p)

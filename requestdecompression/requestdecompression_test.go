@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -314,7 +315,9 @@ func TestDecompressionBomb(t *testing.T) {
 func TestLimitBoundary(t *testing.T) {
 	data := sample(10_000)
 	for coding := range encoders {
-		for _, limit := range []int64{10_000, 9_999} {
+		// math.MaxInt64 (a server's MaxRequestBodySize may be) is no
+		// limit in practice; limit+1 must not wrap.
+		for _, limit := range []int64{10_000, 9_999, math.MaxInt64, math.MaxInt64 - 1} {
 			var s seen
 			w := post(requestdecompression.Handler(capture(&s), requestdecompression.Options{MaxBodySize: limit}), header(coding), bytes.NewReader(compress(t, coding, data)))
 			want := 200
