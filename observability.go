@@ -1,6 +1,7 @@
 package kestrel
 
 import (
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/kestrel-go/kestrel/internal/heartbeat"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
+	"github.com/kestrel-go/kestrel/internal/transport"
 )
 
 // rejectedSummaryInterval is how often, at most, the connections refused
@@ -49,12 +51,12 @@ func (s *Server) measureRequests(next func(*app.Exchange)) func(*app.Exchange) {
 
 // observeTick is the heartbeat's share of the logs: a slow heartbeat, and
 // the summary of rejected connections.
-func (s *Server) observeTick(now time.Time) {
+func (s *Server) observeTick(now time.Time, log *slog.Logger, counter *transport.Counter) {
 	if took := time.Since(now); took > heartbeat.Interval {
-		logevents.HeartbeatSlow(s.log, took, heartbeat.Interval, now)
+		logevents.HeartbeatSlow(log, took, heartbeat.Interval, now)
 	}
 	if n, over, ok := s.rejected.Due(now, rejectedSummaryInterval); ok {
-		logevents.ConnectionsRejected(s.log, n, s.counter.Max(), over)
+		logevents.ConnectionsRejected(log, n, counter.Max(), over)
 	}
 }
 

@@ -441,7 +441,9 @@ func (s *Server) init() error {
 	s.retiring = make(map[*listener]bool)
 	s.counter = transport.NewCounter(active.limits.MaxConcurrentConnections)
 	s.upgrades = transport.NewCounter(upgradeMax(active.limits.MaxConcurrentUpgradedConnections))
-	s.hb = heartbeat.New(s.tick)
+	var hb *heartbeat.Heartbeat
+	hb = heartbeat.New(func(now time.Time) { s.tick(hb, now) })
+	s.hb = hb
 	s.workers = new(workers.Pool)
 	if pk, err := transport.NewParker(); err == nil {
 		s.parker = pk
@@ -450,6 +452,22 @@ func (s *Server) init() error {
 	}
 	s.hb.Start()
 	return nil
+}
+
+// uninit undoes init on a server that serves nothing, and returns the
+// function that stops what init started, to be called once s.mu is
+// released. s.mu is held.
+func (s *Server) uninit() func() {
+	hb, pk, w, m := s.hb, s.parker, s.workers, s.metrics
+	s.hb, s.parker, s.workers, s.metrics = nil, nil, nil, nil
+	return func() {
+		hb.Stop()
+		w.Close()
+		if pk != nil {
+			pk.Close()
+		}
+		m.Close()
+	}
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -513,7 +531,13 @@ func (s *Server) Start() error {
 	return nil
 }
 
-func (s *Server) start() error {
+func (s *Server) start() (err error) {
+	var stopInit func()
+	defer func() {
+		if stopInit != nil {
+			stopInit() // once s.mu is released: the heartbeat's tick takes it
+		}
+	}()
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.mu.Lock()
@@ -521,9 +545,18 @@ func (s *Server) start() error {
 	if s.stopping() {
 		return ErrServerClosed
 	}
+	fresh := s.hb == nil
 	if err := s.init(); err != nil {
 		return err
 	}
+	defer func() {
+		// A server that could not start runs nothing, as if Start had not
+		// been called: dropped without Close, it leaks nothing, and
+		// Start can be tried again.
+		if err != nil && fresh && len(s.listeners) == 0 {
+			stopInit = s.uninit()
+		}
+	}()
 	eps := s.endpoints
 	systemd := slices.ContainsFunc(s.spares, func(sk *socket) bool { return sk.systemd })
 	// The URLs (or the default URL) serve when nothing else is configured:
@@ -963,10 +996,16 @@ func (s *Server) Serve(l net.Listener) error {
 	return s.acceptLoop(sk)
 }
 
-// tick is the heartbeat's: it checks every connection's deadlines.
-func (s *Server) tick(now time.Time) {
-	n := s.hb.Now()
+// tick is the heartbeat hb's: it checks every connection's deadlines. A
+// heartbeat that uninit took from the server does nothing.
+func (s *Server) tick(hb *heartbeat.Heartbeat, now time.Time) {
 	s.mu.Lock()
+	if s.hb != hb {
+		s.mu.Unlock()
+		return
+	}
+	n := hb.Now()
+	w, log, counter := s.workers, s.log, s.counter
 	for _, st := range s.conns {
 		st.conn.Tick(n)
 	}
@@ -978,9 +1017,9 @@ func (s *Server) tick(now time.Time) {
 		cfgs = append(cfgs, l.cfg)
 	}
 	s.mu.Unlock()
-	s.workers.Trim(n)
+	w.Trim(n)
 	s.returnIdleMemory(now, cfgs)
-	s.observeTick(now)
+	s.observeTick(now, log, counter)
 }
 
 // Returning memory after a burst: at least this many bytes became garbage

@@ -2,11 +2,13 @@ package kestrel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -554,5 +556,61 @@ func TestShutdownServesFirstRequest(t *testing.T) {
 	}
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// serverGoroutines counts the goroutines of the servers' heartbeats and
+// connection parkers.
+func serverGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return bytes.Count(buf, []byte("heartbeat.(*Heartbeat).run")) + bytes.Count(buf, []byte("transport.(*Parker).run"))
+}
+
+// TestFailedStartLeavesNothingRunning: a Start that cannot bind keeps no
+// endpoint, and no goroutine or descriptor either, as a failed
+// http.Server.ListenAndServe: a program that drops the server after the
+// error (without Close) leaks nothing, and Start can be tried again. Not
+// parallel: it counts the process's goroutines.
+func TestFailedStartLeavesNothingRunning(t *testing.T) {
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	before := serverGoroutines()
+	s := &Server{Logger: quietLogger}
+	if err := s.Listen(busy.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Start(); err == nil {
+			s.Close()
+			t.Fatal("Start succeeded on an address in use")
+		}
+	}
+	if n := serverGoroutines(); n != before {
+		t.Errorf("after a failed Start, %d heartbeat and parker goroutines run, want %d", n, before)
+	}
+	if err := s.Reload(&Config{}); err == nil || errors.Is(err, ErrServerClosed) {
+		t.Errorf("Reload after a failed Start: %v, want the error of a server not started", err)
+	}
+	busy.Close()
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start once the address is free: %v", err)
+	}
+	if resp, _ := get(t, newClient(t), s.Addresses()[0]+"/"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("got %d, want the nil handler's 404", resp.StatusCode)
+	}
+	s.Close()
+	if n := serverGoroutines(); n != before {
+		t.Errorf("after Close, %d heartbeat and parker goroutines run, want %d", n, before)
 	}
 }
