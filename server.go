@@ -971,15 +971,21 @@ func (s *Server) open(l *listener) (prev *listener) {
 // Serve serves connections accepted from l until Shutdown or Close, which
 // close l; it then returns ErrServerClosed. The server is ready (see
 // State) from then on. Once Shutdown has begun (its DrainDelay included),
-// Serve returns ErrServerClosed at once, as Start does.
+// Serve returns ErrServerClosed at once, as Start does. As
+// http.Server.Serve, it always returns a non-nil error and closes l: when
+// l's Accept fails (l closed by its owner, say), Serve returns that error,
+// l is no longer among the Addresses, and the server goes on serving the
+// connections l accepted and its other endpoints.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.stopping() {
 		s.mu.Unlock()
+		l.Close()
 		return ErrServerClosed
 	}
 	if err := s.init(); err != nil {
 		s.mu.Unlock()
+		l.Close()
 		return err
 	}
 	sk := &socket{Listener: l, done: make(chan struct{})}
@@ -993,7 +999,19 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 	defer close(sk.done)
-	return s.acceptLoop(sk)
+	err := s.acceptLoop(sk)
+	if !sk.stopped.Load() {
+		l.Close()
+		s.mu.Lock()
+		if i := slices.Index(s.listeners, ln); i >= 0 {
+			// Its connections are still the server's: Shutdown drains
+			// them with those of the endpoints Reload stopped.
+			s.listeners = slices.Delete(s.listeners, i, i+1)
+			s.retiring[ln] = true
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // tick is the heartbeat hb's: it checks every connection's deadlines. A

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,6 +274,94 @@ func TestServerServe(t *testing.T) {
 	s.Close()
 	if err := <-done; !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve returned %v after Close, want ErrServerClosed", err)
+	}
+}
+
+// closeCounting is a listener that counts its Close calls, and whose
+// Accept fails with acceptErr once it is set.
+type closeCounting struct {
+	net.Listener
+	closes    atomic.Int32
+	acceptErr atomic.Pointer[error]
+}
+
+func (l *closeCounting) Accept() (net.Conn, error) {
+	if err := l.acceptErr.Load(); err != nil {
+		return nil, *err
+	}
+	c, err := l.Listener.Accept()
+	if p := l.acceptErr.Load(); p != nil && err == nil {
+		c.Close()
+		return nil, *p
+	}
+	return c, err
+}
+
+func (l *closeCounting) Close() error {
+	l.closes.Add(1)
+	return l.Listener.Close()
+}
+
+// TestServeClosesListener: Serve closes l whenever it returns, as
+// http.Server.Serve does, and a listener whose Accept failed is no longer
+// among the Addresses of the server, which goes on.
+func TestServeClosesListener(t *testing.T) {
+	t.Parallel()
+	errBroken := errors.New("broken listener")
+	for _, tc := range []struct {
+		name  string
+		setup func(*Server)
+		stop  func(*Server, *closeCounting) // once Serve runs; nil: Serve returns at once
+		want  error
+	}{
+		{"after Shutdown", func(s *Server) { s.Shutdown(context.Background()) }, nil, ErrServerClosed},
+		{"after Close", func(s *Server) { s.Close() }, nil, ErrServerClosed},
+		{"invalid limits", func(s *Server) { s.Limits.MaxRequestBodySize = -5 }, nil, nil},
+		{"Shutdown", nil, func(s *Server, _ *closeCounting) { s.Shutdown(context.Background()) }, ErrServerClosed},
+		{"Close", nil, func(s *Server, _ *closeCounting) { s.Close() }, ErrServerClosed},
+		{"Accept fails", nil, func(s *Server, l *closeCounting) {
+			l.acceptErr.Store(&errBroken)
+			if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+				c.Close()
+			}
+		}, errBroken},
+		{"closed by the caller", nil, func(s *Server, l *closeCounting) { l.Listener.Close() }, net.ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tl, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &closeCounting{Listener: tl}
+			s := &Server{Logger: quietLogger}
+			defer s.Close()
+			if tc.setup != nil {
+				tc.setup(s)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(l) }()
+			if tc.stop != nil {
+				for len(s.Addresses()) == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				tc.stop(s, l)
+			}
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			if err == nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("Serve returned %v, want %v", err, tc.want)
+			}
+			if n := l.closes.Load(); n == 0 {
+				t.Error("Serve returned without closing its listener")
+			}
+			if a := s.Addresses(); len(a) != 0 && !errors.Is(err, ErrServerClosed) {
+				t.Errorf("Addresses after Serve returned %v: %q", err, a)
+			}
+		})
 	}
 }
 
