@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -303,4 +304,93 @@ func TestUnixSocketListedTwice(t *testing.T) {
 	if got := getBody(t, unixClient(sock), "http://unix/x"); got != "ok /x" {
 		t.Errorf("after the refused reload: %q", got)
 	}
+}
+
+// TestListenFileOwnership: the server owns the socket ListenFile gives
+// it from the call on: Close and Shutdown close it even before Start, a
+// closed server closes it at once, and a Start that fails keeps it for
+// the next try rather than closing it.
+func TestListenFileOwnership(t *testing.T) {
+	t.Parallel()
+	// inherited returns a listening socket's file, the only descriptor of
+	// the socket, and its address.
+	inherited := func(t *testing.T) (*os.File, string) {
+		t.Helper()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		f, err := l.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f, l.Addr().String()
+	}
+	refused := func(t *testing.T, addr, when string) {
+		t.Helper()
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("the inherited socket still listens %s", when)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		stop func(*Server) error
+	}{
+		{"Close", (*Server).Close},
+		{"Shutdown", func(s *Server) error { return s.Shutdown(context.Background()) }},
+	} {
+		t.Run(tc.name+" before Start", func(t *testing.T) {
+			t.Parallel()
+			f, addr := inherited(t)
+			s := &Server{Logger: quietLogger}
+			if err := s.ListenFile(f); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.stop(s); err != nil {
+				t.Fatal(err)
+			}
+			refused(t, addr, "after "+tc.name)
+		})
+	}
+	t.Run("closed server", func(t *testing.T) {
+		t.Parallel()
+		s := &Server{Logger: quietLogger}
+		s.Close()
+		f, addr := inherited(t)
+		if err := s.ListenFile(f); !errors.Is(err, ErrServerClosed) {
+			t.Errorf("ListenFile on a closed server: %v, want ErrServerClosed", err)
+		}
+		refused(t, addr, "after ListenFile refused it")
+	})
+	t.Run("failed Start", func(t *testing.T) {
+		t.Parallel()
+		busy, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		f, addr := inherited(t)
+		s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "inherited")
+		})}
+		defer s.Close()
+		if err := s.ListenFile(f); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Listen(busy.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err == nil {
+			t.Fatal("Start succeeded with an address in use")
+		}
+		busy.Close()
+		if err := s.Start(); err != nil {
+			t.Fatalf("Start once the address is free: %v", err)
+		}
+		if _, body := get(t, newClient(t), "http://"+addr+"/"); body != "inherited" {
+			t.Errorf("through the inherited socket: %q", body)
+		}
+	})
 }

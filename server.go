@@ -374,10 +374,21 @@ func (s *Server) ListenEndpoint(ep Endpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		closeInherited(eps) // the server took ownership of ep.File
 		return ErrServerClosed
 	}
 	s.endpoints = append(s.endpoints, eps...)
 	return nil
+}
+
+// closeInherited closes the inherited sockets (ListenFile) of endpoints
+// that were never bound.
+func closeInherited(eps []endpoint) {
+	for _, ep := range eps {
+		if ep.ln != nil {
+			ep.ln.Close()
+		}
+	}
 }
 
 // UseURLs sets URL prefixes from a flag or an environment variable
@@ -746,7 +757,9 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 	var unlink []*net.UnixListener // claimed sockets whose files become the endpoints'
 	fail := func(err error) ([]*listener, error) {
 		for _, b := range bound {
-			if b.sock != nil && !slices.Contains(claimed, b.sock) {
+			// An inherited socket (ListenFile) stays its endpoint's, for
+			// the next try or for Close.
+			if b.sock != nil && !slices.Contains(claimed, b.sock) && b.ep.ln == nil {
 				b.sock.Close()
 			}
 			if b.quic != nil && !slices.Contains(claimedUDP, b.quic.sock) {
@@ -1090,7 +1103,7 @@ func (s *Server) Addresses() []string {
 }
 
 // stopSockets stops accepting on every socket, and closes the spares no
-// endpoint took. A Unix socket file stays when another process took the
+// endpoint took and the inherited sockets of endpoints never bound. A Unix socket file stays when another process took the
 // sockets over (Handoff). s.mu is held.
 func (s *Server) stopSockets() {
 	for _, l := range s.listeners {
@@ -1114,6 +1127,8 @@ func (s *Server) stopSockets() {
 		us.close()
 	}
 	s.spares, s.udpSpares = nil, nil
+	closeInherited(s.endpoints) // given to a server that never started, or whose Start failed
+	s.endpoints = nil
 }
 
 // allListeners returns the listeners served and those Reload is stopping.
