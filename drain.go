@@ -49,7 +49,7 @@ func (s *Server) waitAborted(ls []*listener, all bool) {
 // seconds to send its first request). It waits for the upgraded
 // connections of ls too, and with all for every upgraded connection.
 // When ctx ends first, it aborts the connections left and returns how
-// many, with ctx's error.
+// many, with ctx's error if there were any.
 func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (aborted int, err error) {
 	for _, l := range ls {
 		// Its accept loops may still hand out a connection.
@@ -67,8 +67,8 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 		waitCtx(ctx, done)
 		l.closing.Store(true)
 	}
-	if err := ctx.Err(); err != nil {
-		return s.abort(ls, all), err // connections still on their way too
+	if ctx.Err() != nil {
+		return s.abortEnded(ctx, ls, all) // connections still on their way too
 	}
 	start := time.Now()
 	draining := false
@@ -89,10 +89,21 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 		}
 		select {
 		case <-ctx.Done():
-			return s.abort(ls, all), ctx.Err()
+			return s.abortEnded(ctx, ls, all)
 		case <-poll.C:
 		}
 	}
+}
+
+// abortEnded aborts what is left of ls once ctx ended, and returns how
+// many connections that was, with ctx's error if there were any: a drain
+// that had nothing left to cut short succeeded, as http.Server.Shutdown
+// returns nil then and Kestrel counts the stop as graceful.
+func (s *Server) abortEnded(ctx context.Context, ls []*listener, all bool) (int, error) {
+	if n := s.abort(ls, all); n > 0 {
+		return n, ctx.Err()
+	}
+	return 0, nil
 }
 
 // waitCtx waits until done is closed or ctx ends.

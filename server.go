@@ -1148,7 +1148,8 @@ func (s *Server) allListeners() []*listener {
 // handlers close them, and aborts the connections left when ctx ends,
 // logging how many and returning ctx's error then, once they ended or
 // after a second more (logging that some did not: their handlers ignore
-// their request's context). Connections accepted just before it began
+// their request's context); with none left to abort, it returns nil, as
+// http.Server.Shutdown does. Connections accepted just before it began
 // are served their first request.
 //
 // With a DrainDelay, the server's State turns to StateDraining (and its

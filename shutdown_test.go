@@ -614,3 +614,43 @@ func TestFailedStartLeavesNothingRunning(t *testing.T) {
 		t.Errorf("after Close, %d heartbeat and parker goroutines run, want %d", n, before)
 	}
 }
+
+// TestShutdownEndedContextNothingToWaitFor: a Shutdown whose context has
+// already ended returns nil when it had no connection to cut short, as
+// http.Server.Shutdown does (and Kestrel counts the stop as graceful), and
+// the context's error when it aborted a request.
+func TestShutdownEndedContextNothingToWaitFor(t *testing.T) {
+	t.Parallel()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	t.Run("never started", func(t *testing.T) {
+		t.Parallel()
+		if err := (&Server{Logger: quietLogger}).Shutdown(ended); err != nil {
+			t.Errorf("Shutdown: %v, want nil", err)
+		}
+	})
+	t.Run("no connection", func(t *testing.T) {
+		t.Parallel()
+		s := &Server{}
+		addr := startServer(t, s)
+		if err := s.Shutdown(ended); err != nil {
+			t.Errorf("Shutdown: %v, want nil", err)
+		}
+		waitRefused(t, addr)
+	})
+	t.Run("a request in flight", func(t *testing.T) {
+		t.Parallel()
+		entered := make(chan struct{})
+		s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-r.Context().Done()
+		})}
+		addr := startServer(t, s)
+		c := dial(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-entered
+		if err := s.Shutdown(ended); !errors.Is(err, context.Canceled) {
+			t.Errorf("Shutdown: %v, want context.Canceled", err)
+		}
+	})
+}
