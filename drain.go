@@ -49,7 +49,8 @@ func (s *Server) waitAborted(ls []*listener, all bool) {
 // seconds to send its first request). It waits for the upgraded
 // connections of ls too, and with all for every upgraded connection.
 // When ctx ends first, it aborts the connections left and returns how
-// many, with ctx's error if there were any.
+// many, with ctx's error if there were any. Once Close is called, it
+// returns at once.
 func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Duration, all bool) (aborted int, err error) {
 	for _, l := range ls {
 		// Its accept loops may still hand out a connection.
@@ -75,7 +76,7 @@ func (s *Server) drain(ctx context.Context, ls []*listener, idleGrace time.Durat
 	poll := time.NewTicker(drainPoll)
 	defer poll.Stop()
 	for {
-		if s.connsOf(ls, all) == 0 {
+		if s.connsOf(ls, all) == 0 || s.abortedAll() {
 			return 0, nil
 		}
 		if !draining && time.Since(start) >= idleGrace {
@@ -104,6 +105,15 @@ func (s *Server) abortEnded(ctx context.Context, ls []*listener, all bool) (int,
 		return n, ctx.Err()
 	}
 	return 0, nil
+}
+
+// abortedAll reports whether Close aborted every connection (or a
+// Shutdown has finished): a drain has nothing more to wait for, as Close
+// does not wait for the handlers that ignore their request's context.
+func (s *Server) abortedAll() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.aborted
 }
 
 // waitCtx waits until done is closed or ctx ends.

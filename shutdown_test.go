@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -651,6 +652,81 @@ func TestShutdownEndedContextNothingToWaitFor(t *testing.T) {
 		<-entered
 		if err := s.Shutdown(ended); !errors.Is(err, context.Canceled) {
 			t.Errorf("Shutdown: %v, want context.Canceled", err)
+		}
+	})
+}
+
+// TestCloseEndsDrains: Close stops the drains waiting for handlers that
+// ignore their request's context, as it does not wait for them itself: a
+// Shutdown waiting with a context that never ends returns (as
+// http.Server.Shutdown does once Close is called: the second Ctrl-C of a
+// program), and so does Close while Reload drains an endpoint it stopped,
+// and a Shutdown whose context ended then, once it aborted what was left.
+func TestCloseEndsDrains(t *testing.T) {
+	t.Parallel()
+	t.Run("Shutdown", func(t *testing.T) {
+		t.Parallel()
+		g := newGated()
+		t.Cleanup(func() { close(g.release) })
+		s := &Server{Handler: g}
+		addr := startServer(t, s)
+		busy := dialRaw(t, "tcp", addr)
+		busy.start(t, "GET", "/wait", "")
+		<-g.started
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(context.Background()) }()
+		pollUntil(t, "stopped accepting", func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
+		s.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("Shutdown still waits for a handler after Close")
+		}
+	})
+	t.Run("Reload", func(t *testing.T) {
+		t.Parallel()
+		g := newGated()
+		t.Cleanup(func() { close(g.release) })
+		sock := filepath.Join(t.TempDir(), "b.sock")
+		s, _ := startConfigured(t, g, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:`+sock+`"}}}}`)
+		busy := dialRaw(t, "unix", sock)
+		busy.start(t, "GET", "/wait", "")
+		<-g.started
+		reloadJSON(t, s, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+		start := time.Now()
+		s.Close()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Close took %v while Reload drained a stopped endpoint", d)
+		}
+	})
+	t.Run("Shutdown after Reload", func(t *testing.T) {
+		t.Parallel()
+		g := newGated()
+		t.Cleanup(func() { close(g.release) })
+		sock := filepath.Join(t.TempDir(), "b.sock")
+		s, _ := startConfigured(t, g, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:`+sock+`"}}}}`)
+		busy := dialRaw(t, "unix", sock)
+		busy.start(t, "GET", "/wait", "")
+		<-g.started
+		reloadJSON(t, s, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown: %v, want its context's deadline", err)
+		}
+		// Its deadline, then a second for the aborted handler.
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Shutdown took %v while Reload drained a stopped endpoint", d)
 		}
 	})
 }
