@@ -57,3 +57,51 @@ func TestRunShutdownTimeout(t *testing.T) {
 		t.Errorf("the log does not say what was aborted:\n%s", log.String())
 	}
 }
+
+// TestRunReturnsWhenStoppedElsewhere: Run (and Service.Run) return nil
+// once Shutdown, called by another part of the program, has finished, or
+// once Close was called, as http.Server.ListenAndServe returns on them,
+// rather than serve nothing until their context ends.
+func TestRunReturnsWhenStoppedElsewhere(t *testing.T) {
+	t.Parallel()
+	for _, run := range []struct {
+		name string
+		run  func(*Server) error
+	}{
+		{"Server.Run", func(s *Server) error { return s.Run(context.Background()) }},
+		{"Service.Run", func(s *Server) error {
+			return (&Service{Server: s, Environ: []string{}}).Run(context.Background())
+		}},
+	} {
+		for _, stop := range []struct {
+			name string
+			stop func(*Server) error
+		}{
+			{"Shutdown", func(s *Server) error { return s.Shutdown(context.Background()) }},
+			{"Close", (*Server).Close},
+		} {
+			t.Run(run.name+" "+stop.name, func(t *testing.T) {
+				t.Parallel()
+				s := &Server{Logger: quietLogger}
+				if err := s.Listen("127.0.0.1:0"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				done := make(chan error, 1)
+				go func() { done <- run.run(s) }()
+				pollUntil(t, "the server to be ready", func() bool { return s.State() == StateReady })
+				if err := stop.stop(s); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("%s returned %v, want nil", run.name, err)
+					}
+				case <-time.After(2 * time.Second):
+					t.Fatalf("%s still runs after %s", run.name, stop.name)
+				}
+			})
+		}
+	}
+}

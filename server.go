@@ -195,6 +195,7 @@ type Server struct {
 	closed    bool           // Shutdown or Close was called
 	aborted   bool           // Close was called, or Shutdown has finished
 	handedOff bool           // Handoff gave the sockets to another process
+	stopped   chan struct{}  // closed once Close was called or a Shutdown finished (see stoppedChan)
 	state     atomic.Int32   // a ServerState, for the health checks
 	delayDone chan struct{}  // closed once Shutdown's drain delay is over; nil before it
 	preConfig *configFields  // the fields before the first Config.Apply, for Reload
@@ -1198,7 +1199,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.draining.Wait()
 	s.stopHeartbeat()
+	s.markStopped()
 	return err
+}
+
+// stoppedChan returns a channel closed once Close was called or a Shutdown
+// has finished.
+func (s *Server) stoppedChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped == nil {
+		s.stopped = make(chan struct{})
+	}
+	return s.stopped
+}
+
+// markStopped closes the channel of stoppedChan.
+func (s *Server) markStopped() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped == nil {
+		s.stopped = make(chan struct{})
+	}
+	select {
+	case <-s.stopped:
+	default:
+		close(s.stopped)
+	}
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is
@@ -1234,12 +1261,15 @@ func (s *Server) Close() error {
 	s.serving.Wait()
 	s.draining.Wait()
 	s.stopHeartbeat()
+	s.markStopped()
 	return nil
 }
 
 // Run starts the server, logs "Now listening on: <url>" for each bound
 // address, serves until ctx ends, then shuts down gracefully, giving
 // in-flight requests ShutdownTimeout to finish (after DrainDelay, if set).
+// A Shutdown or Close called elsewhere in the program ends it too: Run
+// returns nil once Shutdown has finished, or Close was called.
 //
 // Run returns an error only when the server cannot start. A shutdown is a
 // success even when the timeout aborts requests (Shutdown logs how many
@@ -1254,7 +1284,11 @@ func (s *Server) Run(ctx context.Context) error {
 		logevents.ListeningOn(log, a)
 	}
 	logevents.ApplicationStarted(log)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-s.stoppedChan():
+		return nil // stopped by Shutdown or Close
+	}
 	logevents.ApplicationStopping(log)
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownDeadline())
 	defer cancel()

@@ -151,7 +151,8 @@ const upgradeTimeout = time.Minute
 
 // Run runs the service until ctx ends or the process receives SIGINT or
 // SIGTERM, then shuts the server down gracefully, or until a new process
-// took its sockets over (SIGUSR2) and it has drained. It returns an error
+// took its sockets over (SIGUSR2) and it has drained, or until the
+// program shut the server down (its Shutdown finished, or Close). It returns an error
 // only when the server cannot start: a shutdown is a success even when
 // the shutdown timeout aborts requests, as with Server.Run.
 func (v *Service) Run(ctx context.Context) error {
@@ -216,10 +217,13 @@ func (v *Service) Run(ctx context.Context) error {
 		watchdog = t.C
 	}
 	handedOver := false
+	stopped := s.stoppedChan()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-stopped: // Shutdown or Close, called by the program
 			break loop
 		case sig := <-signals:
 			switch signalAction(sig) {
