@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/httpsyntax"
@@ -782,15 +783,19 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // requestBody is the Body of a standard request: the exchange's until the
-// handler returns, when the exchange goes on to serve another request
-// (perhaps another client's); reads then fail with
-// http.ErrBodyReadAfterClose, as net/http's do once a handler returned.
+// handler closes it or returns, when the exchange goes on to serve another
+// request (perhaps another client's); reads then fail with
+// http.ErrBodyReadAfterClose, as net/http's do.
 type requestBody struct {
-	mu sync.Mutex // held by Read; end takes it
-	b  *Body      // nil once the handler returned
+	mu     sync.Mutex // held by Read; end takes it
+	b      *Body      // nil once the handler returned
+	closed atomic.Bool
 }
 
 func (rb *requestBody) Read(p []byte) (int, error) {
+	if rb.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
 	if rb.b == nil {
@@ -799,8 +804,13 @@ func (rb *requestBody) Read(p []byte) (int, error) {
 	return rb.b.Read(p)
 }
 
-// Close is a no-op, as the exchange's Body's.
-func (rb *requestBody) Close() error { return nil }
+// Close makes later reads fail, as net/http's request bodies do; what is
+// left of the body is drained or discarded by the protocol as the
+// handler returns, as for a body the handler did not read.
+func (rb *requestBody) Close() error {
+	rb.closed.Store(true)
+	return nil
+}
 
 // end detaches the body from the exchange as the handler returns. A read
 // that a goroutine the handler left behind is still waiting in is woken by
