@@ -373,3 +373,38 @@ func TestRequestBodyReadAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectAuthorityNeedsPort: a CONNECT's target names the host and
+// the port of the tunnel, and "there is no default port; a client MUST
+// send a port number" (RFC 9110, 9.3.6; :authority in RFC 9113, 8.5 and
+// RFC 9114, 4.4). One without a port, or with an empty one, is refused
+// over each protocol: HTTP/1.1 refused "example.com" but served
+// "[::1]", and HTTP/2 and HTTP/3 served both.
+func TestConnectAuthorityNeedsPort(t *testing.T) {
+	t.Parallel()
+	senders := startAllProtocols(t, summaryHandler)
+	for _, c := range []struct {
+		authority string
+		served    bool
+	}{
+		{"example.com:443", true},
+		{"[::1]:443", true},
+		{"127.0.0.1:8080", true},
+		{"example.com", false},
+		{"[::1]", false},
+		{"example.com:", false},
+		{"[::1]:", false},
+	} {
+		p := probeReq{method: "CONNECT", authority: c.authority}
+		for _, s := range senders {
+			h1 := p
+			if s.name == "HTTP/1.1" {
+				h1.target = c.authority
+			}
+			got := s.send(h1)
+			if served := strings.HasPrefix(got, "Method=\"CONNECT\""); served != c.served {
+				t.Errorf("%s, CONNECT %s: served %v, want %v (%s)", s.name, c.authority, served, c.served, strings.SplitN(got, "\n", 2)[0])
+			}
+		}
+	}
+}

@@ -175,8 +175,8 @@ func (p *parser) requestLine(line []byte, start int32) error {
 		if string(method) != "CONNECT" {
 			return errConnectRequired
 		}
-		if !validHost(target) || bytes.IndexByte(target, ':') < 0 {
-			return errInvalidTarget
+		if !httpsyntax.ValidConnectAuthority(target) {
+			return errInvalidTarget // a host and a port (RFC 9110, 9.3.6)
 		}
 	}
 	return nil

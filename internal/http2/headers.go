@@ -322,6 +322,9 @@ func (c *Conn) checkPseudo(st *stream) string {
 		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
 			return "CONNECT needs :authority and no :scheme or :path"
 		}
+		if !httpsyntax.ValidConnectAuthority(hb.authority.Of(st.headBuf)) {
+			return "CONNECT :authority without a port" // RFC 9113, 8.5
+		}
 		return c.checkHost(st)
 	}
 	if !hb.hasScheme || !hb.hasPath {

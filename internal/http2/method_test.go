@@ -75,6 +75,8 @@ func TestInvalidAuthority(t *testing.T) {
 		{"CONNECT", true, []string{":method", "CONNECT", ":authority", "a.test:443"}},
 		{"CONNECT with user information", false, []string{":method", "CONNECT", ":authority", "u@a.test:443"}},
 		{"CONNECT with control bytes", false, []string{":method", "CONNECT", ":authority", "a\x01.test:443"}},
+		{"CONNECT without a port", false, []string{":method", "CONNECT", ":authority", "a.test"}},
+		{"CONNECT with an empty port", false, []string{":method", "CONNECT", ":authority", "[::1]:"}},
 		{"authority", true, []string{":authority", "a.test:8080"}},
 		{"host", true, []string{"host", "[::1]:443"}},
 		{"authority with control bytes", false, []string{":authority", "a\x1b[31m.test"}},

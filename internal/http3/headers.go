@@ -207,6 +207,9 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 		if !hb.hasAuthority || hb.hasScheme || hb.hasPath {
 			return "CONNECT needs :authority and no :scheme or :path"
 		}
+		if !httpsyntax.ValidConnectAuthority(hb.authority.Of(b)) {
+			return "CONNECT :authority without a port" // RFC 9114, 4.4
+		}
 		h.Form, h.Target = app.AuthorityForm, hb.authority
 	} else {
 		if !hb.hasScheme || !hb.hasPath {

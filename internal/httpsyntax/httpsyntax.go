@@ -300,6 +300,21 @@ func StatusString(code int) string {
 // control bytes.
 func ValidAuthority(a []byte) bool { return len(a) > 0 && ValidHost(a) }
 
+// ValidConnectAuthority reports whether a is a CONNECT request's target
+// (HTTP/1.1's authority form, the :authority of an HTTP/2 or HTTP/3
+// CONNECT): a valid authority with a port, since "there is no default
+// port; a client MUST send a port number" (RFC 9110, 9.3.6).
+func ValidConnectAuthority(a []byte) bool {
+	if !ValidAuthority(a) {
+		return false
+	}
+	if a[0] == '[' {
+		a = a[bytes.IndexByte(a, ']')+1:]
+	}
+	i := bytes.LastIndexByte(a, ':')
+	return i >= 0 && i < len(a)-1
+}
+
 // hostChar reports which bytes may appear in a reg-name or IPv4 host, and
 // in the port after it (RFC 3986, section 3.2.2).
 var hostChar = func() (t [256]bool) {

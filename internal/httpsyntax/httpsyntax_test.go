@@ -43,6 +43,29 @@ func TestValidAuthority(t *testing.T) {
 	}
 }
 
+func TestValidConnectAuthority(t *testing.T) {
+	for _, c := range []struct {
+		a    string
+		want bool
+	}{
+		{"example.com:443", true},
+		{"[::1]:443", true},
+		{"192.0.2.1:8080", true},
+		{"example.com", false},
+		{"example.com:", false},
+		{"[::1]", false},
+		{"[::1]:", false},
+		{"[v1.x]", false},
+		{"", false},
+		{"u@example.com:443", false},
+		{"example.com:44x", false},
+	} {
+		if got := ValidConnectAuthority([]byte(c.a)); got != c.want {
+			t.Errorf("ValidConnectAuthority(%q) = %v, want %v", c.a, got, c.want)
+		}
+	}
+}
+
 func TestResponseFieldHelpers(t *testing.T) {
 	if got := string(AppendLower([]byte("x-"), []byte("Content-Type"))); got != "x-content-type" {
 		t.Errorf("AppendLower: %q", got)
