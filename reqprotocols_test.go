@@ -186,6 +186,10 @@ func probeH2(nc net.Conn, p probeReq, scheme string) string {
 		if p.body != nil {
 			body = *p.body
 		}
+		for len(body) > 16384 {
+			fr.WriteData(1, false, []byte(body[:16384]))
+			body = body[16384:]
+		}
 		fr.WriteData(1, len(p.trailers) == 0, []byte(body))
 		if len(p.trailers) > 0 {
 			block.Reset()
@@ -220,6 +224,10 @@ func probeH2(nc net.Conn, p probeReq, scheme string) string {
 			}
 		case *http2.DataFrame:
 			body.Write(f.Data())
+			if n := uint32(len(f.Data())); n > 0 {
+				fr.WriteWindowUpdate(0, n)
+				fr.WriteWindowUpdate(1, n)
+			}
 			if f.StreamEnded() {
 				if status != "200" {
 					return "status " + status
@@ -405,6 +413,48 @@ func TestConnectAuthorityNeedsPort(t *testing.T) {
 			if served := strings.HasPrefix(got, "Method=\"CONNECT\""); served != c.served {
 				t.Errorf("%s, CONNECT %s: served %v, want %v (%s)", s.name, c.authority, served, c.served, strings.SplitN(got, "\n", 2)[0])
 			}
+		}
+	}
+}
+
+// TestHTTP2RequestLineLimit: Limits.MaxRequestLineSize bounds an HTTP/2
+// request's :method, :scheme, :authority and :path together, as Kestrel
+// documents it ("for HTTP/2 and HTTP/3 this measures the total size of
+// the required pseudo headers"); a longer one is answered 414, as over
+// HTTP/1.1. Any :path up to the header limits was served.
+func TestHTTP2RequestLineLimit(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: summaryHandler, Logger: quietLogger, Limits: Limits{MaxRequestLineSize: 100}}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
+	// "GET", "http" and "h": 8 bytes, leaving 92 for :path.
+	for _, c := range []struct {
+		path string
+		want string
+	}{
+		{"/" + strings.Repeat("a", 90), "Method"},
+		{"/" + strings.Repeat("a", 91), "Method"},
+		{"/" + strings.Repeat("a", 92), "status 414"},
+		{"/?" + strings.Repeat("q", 1000), "status 414"},
+		{"*", "status 200"}, // OPTIONS *, answered by the server
+	} {
+		method := "GET"
+		if c.path == "*" {
+			method = "OPTIONS"
+		}
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := probeH2(nc, probeReq{method: method, target: c.path, authority: "h"}, "http")
+		if !strings.HasPrefix(got, c.want) {
+			t.Errorf(":path of %d bytes: %q, want %s", len(c.path), strings.SplitN(got, "\n", 2)[0], c.want)
 		}
 	}
 }

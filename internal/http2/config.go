@@ -47,7 +47,7 @@ type Config struct {
 	PingPolicy                PingPolicy // what the client's PINGs must respect
 
 	// The general limits, per stream or per connection.
-	MaxRequestLineSize         int           // an HTTP/1.x request line sent to an HTTP/2-only endpoint, CRLF included
+	MaxRequestLineSize         int           // an HTTP/1.x request line sent to an HTTP/2-only endpoint, CRLF included; a request's :method, :scheme, :authority and :path together
 	MaxRequestHeadersTotalSize int           // the decoded header list
 	MaxRequestHeaderCount      int           // fields of a header list
 	KeepAliveTimeout           time.Duration // a connection without streams
