@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sort"
@@ -455,6 +456,163 @@ func TestHTTP2RequestLineLimit(t *testing.T) {
 		got := probeH2(nc, probeReq{method: method, target: c.path, authority: "h"}, "http")
 		if !strings.HasPrefix(got, c.want) {
 			t.Errorf(":path of %d bytes: %q, want %s", len(c.path), strings.SplitN(got, "\n", 2)[0], c.want)
+		}
+	}
+}
+
+// fieldsCase is one request of TestRequestFieldsAcrossProtocols.
+type fieldsCase struct {
+	probeReq
+	// notH1, notH2: what this server's handler sees over that protocol
+	// differs from what net/http's sees, by design; the comment on the
+	// case says why. Such a case still compares HTTP/3 with h2c.
+	notH1, notH2 bool
+	// h2only: the request is one only HTTP/2 and HTTP/3 can send (an
+	// END_STREAM flag against a content-length); not sent over HTTP/1.1.
+	h2only bool
+}
+
+// TestRequestFieldsAcrossProtocols is a differential test of the
+// *http.Request a handler gets: each request is sent, byte for byte the
+// same, over HTTP/1.1 and h2c to this server and to net/http's, and over
+// HTTP/3 to this server, and what the handler sees (summarize: method,
+// URL, RequestURI, protocol, Host, header, body, lengths, trailers,
+// cookies) or how the request is refused must agree: HTTP/1.1 and h2c
+// with net/http's, HTTP/3 with h2c. Where the protocols must differ, the
+// case says why.
+func TestRequestFieldsAcrossProtocols(t *testing.T) {
+	t.Parallel()
+	senders := startAllProtocols(t, summaryHandler)
+	var prot http.Protocols
+	prot.SetHTTP1(true)
+	prot.SetUnencryptedHTTP2(true)
+	model := &http.Server{Handler: summaryHandler, Protocols: &prot, ErrorLog: log.New(io.Discard, "", 0)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go model.Serve(ln)
+	t.Cleanup(func() { model.Close() })
+	maddr := ln.Addr().String()
+
+	cookies := [][2]string{{"Cookie", "a=1"}, {"Cookie", "b=2"}}
+	cases := []fieldsCase{
+		{probeReq: probeReq{name: "plain", method: "GET", target: "/a/b?x=1", authority: "example.com"}},
+		{probeReq: probeReq{name: "%2F", method: "GET", target: "/a%2Fb/c", authority: "h"}},
+		{probeReq: probeReq{name: "%25", method: "GET", target: "/a%25b", authority: "h"}},
+		{probeReq: probeReq{name: "%00", method: "GET", target: "/a%00b", authority: "h"}},
+		{probeReq: probeReq{name: "%41%2f", method: "GET", target: "/%41%2f", authority: "h"}},
+		{probeReq: probeReq{name: "dot segments", method: "GET", target: "/a/../b/./c", authority: "h"}},
+		{probeReq: probeReq{name: "double slashes", method: "GET", target: "//a//b", authority: "h"}},
+		{probeReq: probeReq{name: "empty query", method: "GET", target: "/a?", authority: "h"}},
+		{probeReq: probeReq{name: "query only", method: "GET", target: "/?x", authority: "h"}},
+		{probeReq: probeReq{name: "semicolons and plus", method: "GET", target: "/a;b+c?x=1;y=a+b", authority: "h"}},
+		{probeReq: probeReq{name: "long query", method: "GET", target: "/a?" + strings.Repeat("q", 6000), authority: "h"}},
+		{probeReq: probeReq{name: "lower-case method", method: "get", target: "/x", authority: "h"}},
+		{probeReq: probeReq{name: "token method", method: "M!#$%&'*+-.^_`|~9", target: "/x", authority: "h"}},
+		{probeReq: probeReq{name: "OPTIONS path", method: "OPTIONS", target: "/x", authority: "h"}},
+		{probeReq: probeReq{name: "CONNECT", method: "CONNECT", authority: "example.com:443"}},
+		{probeReq: probeReq{name: "IPv6 authority", method: "GET", target: "/x", authority: "[::1]:8080"}},
+		{probeReq: probeReq{name: "authority case and port", method: "GET", target: "/x", authority: "Example.COM:80"}},
+		{probeReq: probeReq{name: "split cookies", method: "GET", target: "/c", authority: "h", fields: cookies}},
+		{probeReq: probeReq{name: "header names", method: "GET", target: "/", authority: "h", fields: [][2]string{{"x_foo", "1"}, {"foo.bar", "2"}, {"1abc", "3"}, {"x--y", "4"}, {"-x", "5"}, {"a~b", "6"}}}},
+		{probeReq: probeReq{name: "repeated fields", method: "GET", target: "/", authority: "h", fields: [][2]string{{"x-v", "1"}, {"x-w", "2"}, {"x-v", "3"}, {"x-e", ""}}}},
+		{probeReq: probeReq{name: "body with length", method: "POST", target: "/b", authority: "h", fields: [][2]string{{"Content-Length", "5"}}, body: sp("hello")}},
+		{probeReq: probeReq{name: "body without length", method: "POST", target: "/b", authority: "h", body: sp("hello")}},
+		{probeReq: probeReq{name: "empty body with length 0", method: "POST", target: "/b", authority: "h", fields: [][2]string{{"Content-Length", "0"}}, body: sp("")}},
+		{probeReq: probeReq{name: "length 0 without body", method: "GET", target: "/x", authority: "h", fields: [][2]string{{"Content-Length", "0"}}}},
+		{probeReq: probeReq{name: "form", method: "POST", target: "/f?a=1", authority: "h", fields: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Content-Length", "3"}}, body: sp("b=2")}},
+		{probeReq: probeReq{name: "declared trailer", method: "POST", target: "/t", authority: "h", fields: [][2]string{{"Trailer", "X-T"}}, body: sp("hi"), trailers: [][2]string{{"X-T", "v"}}}},
+		// Undeclared trailers: this server puts them in Request.Trailer over
+		// every protocol, as net/http's HTTP/1.1 server does; its HTTP/2
+		// server drops them.
+		{probeReq: probeReq{name: "undeclared trailer", method: "POST", target: "/t", authority: "h", body: sp("hi"), trailers: [][2]string{{"X-U", "u"}}}, notH2: true},
+		// A Trailer header naming framing fields: they are left out of
+		// Request.Trailer; net/http refuses the request.
+		{probeReq: probeReq{name: "Trailer: Content-Length", method: "POST", target: "/t", authority: "h", fields: [][2]string{{"Trailer", "Content-Length, X-A"}}, body: sp("hi"), trailers: [][2]string{{"X-A", "a"}}}, notH1: true, notH2: true},
+		// A host field: net/http's HTTP/2 server leaves it in the header
+		// map; this server moves it to Request.Host over every protocol,
+		// as net/http's HTTP/1.1 server and its documentation do.
+		{probeReq: probeReq{name: "host without :authority", method: "GET", target: "/x", noAuth: true, fields: [][2]string{{"Host", "hosthdr"}}}, notH2: true},
+		// Refused over every protocol here (RFC 9113, 8.3.1; RFC 9114,
+		// 4.3.1: :path is origin form or *); net/http's HTTP/2 server
+		// serves it.
+		{probeReq: probeReq{name: "absolute form", method: "GET", target: "http://other.example/p?q", authority: "other.example"}, notH2: true},
+		// An HTTP/1.1 absolute-form target whose authority is not Host's
+		// is refused (as Kestrel does); net/http serves it.
+		{probeReq: probeReq{name: "absolute form, other Host", method: "GET", target: "http://other.example/p", authority: "h"}, notH1: true, notH2: true},
+		// A raw byte above 0x7f: HTTP/1.1 refuses it in the request line
+		// (RFC 9112, 3.2), HTTP/2 and HTTP/3 allow it in :path as
+		// net/http's HTTP/2 server and nghttp2 do (httpsyntax.ValidPathBytes).
+		{probeReq: probeReq{name: "raw UTF-8", method: "GET", target: "/caf\xc3\xa9", authority: "h"}, notH1: true},
+		// The :path or Content-Length refusals net/http's HTTP/2 server
+		// answers with another status or serves (RFC 9113, 8.1.1 makes
+		// these malformed).
+		{probeReq: probeReq{name: "%zz", method: "GET", target: "/a%zzb", authority: "h"}, notH2: true},
+		{probeReq: probeReq{name: "length with END_STREAM", method: "GET", target: "/x", authority: "h", fields: [][2]string{{"Content-Length", "5"}}}, h2only: true, notH2: true},
+		{probeReq: probeReq{name: "GET *", method: "GET", target: "*", authority: "h"}, notH1: true, notH2: true},
+		{probeReq: probeReq{name: "CONNECT without a port", method: "CONNECT", authority: "example.com"}, notH1: true, notH2: true},
+	}
+	refused := func(s string) bool {
+		return strings.HasPrefix(s, "status 4") || strings.HasPrefix(s, "RST_STREAM") || strings.Contains(s, "canceled by remote with error code")
+	}
+	diff := func(a, b string) string {
+		al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+		var d []string
+		for i := 0; i < len(al) || i < len(bl); i++ {
+			var x, y string
+			if i < len(al) {
+				x = al[i]
+			}
+			if i < len(bl) {
+				y = bl[i]
+			}
+			if x != y {
+				d = append(d, fmt.Sprintf("  here:  %.200s\n  model: %.200s", x, y))
+			}
+		}
+		return strings.Join(d, "\n")
+	}
+	for _, c := range cases {
+		h1 := c.probeReq
+		if c.method == "CONNECT" {
+			h1.target = c.authority
+		}
+		k1, m1 := "", ""
+		if !c.h2only {
+			k1, m1 = senders[0].send(h1), probeH1(maddr, h1)
+		}
+		k2 := senders[1].send(c.probeReq)
+		nc, err := net.Dial("tcp", maddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2 := probeH2(nc, c.probeReq, "http")
+		k3 := senders[2].send(c.probeReq)
+		// net/http's HTTP/2 server gives a request whose HEADERS ended the
+		// stream a body of its own that reads EOF; this server gives
+		// http.NoBody, as net/http's HTTP/1.1 server does.
+		k2n := strings.Replace(k2, "NoBody=true", "NoBody=false", 1)
+		// HTTP/3 has no END_STREAM flag: whether its stream ended with
+		// HEADERS is known only when the FIN came with them.
+		k3n := strings.NewReplacer("HTTP/3.0\" 3.0", "HTTP/2.0\" 2.0", "\nTLS sni=\"localhost\" alpn=\"h3\"", "").Replace(k3)
+		if c.body == nil && !c.emptyData {
+			k3n = strings.Replace(k3n, "CL=-1 NoBody=false", "CL=0 NoBody=true", 1)
+		}
+		switch {
+		case c.notH1:
+		case refused(k1) && refused(m1):
+		case k1 != m1:
+			t.Errorf("%s, HTTP/1.1, this server against net/http's:\n%s", c.name, diff(k1, m1))
+		}
+		switch {
+		case c.notH2:
+		case refused(k2) && refused(m2):
+		case k2n != m2:
+			t.Errorf("%s, h2c, this server against net/http's:\n%s", c.name, diff(k2n, m2))
+		}
+		if refused(k3) != refused(k2) || !refused(k2) && k3n != k2 {
+			t.Errorf("%s, HTTP/3 against h2c:\n%s", c.name, diff(k3n, k2))
 		}
 	}
 }
