@@ -394,7 +394,7 @@ func TestConnGracefulShutdown(t *testing.T) {
 		return id
 	}
 
-	inFlight := request(t, qc, frames(frameHeaders, encode(":method", "GET", ":scheme", "https", ":path", "/block")), true)
+	inFlight := request(t, qc, frames(frameHeaders, encode(":method", "GET", ":scheme", "https", ":authority", "a", ":path", "/block")), true)
 	c := s.conn(t)
 	for c.idle() {
 		time.Sleep(5 * time.Millisecond)

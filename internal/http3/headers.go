@@ -245,6 +245,17 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 	if hb.hasAuthority && hb.hasHost && !httpsyntax.EqualFold(hb.authority.Of(b), hb.host.Of(b)) {
 		return ":authority and host differ"
 	}
+	if s := hb.scheme.Of(b); hb.hasScheme && (string(s) == "https" || string(s) == "http") {
+		// A scheme with a mandatory authority: the request has an
+		// :authority or a host, not empty (RFC 9114, 4.3.1), as quic-go's
+		// server and HTTP/1.1's Host rule require.
+		switch {
+		case !hb.hasAuthority && !hb.hasHost:
+			return "missing :authority and host"
+		case hb.hasHost && len(hb.host.Of(b)) == 0:
+			return "empty host"
+		}
+	}
 	h.Method, h.ProtoMajor, h.ProtoMinor = hb.method, 3, 0
 	switch {
 	case hb.hasAuthority:

@@ -126,6 +126,10 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "authority with user information", fields: []string{":method", "GET", ":scheme", "https", ":authority", "u@h", ":path", "/"}, malformed: "invalid :authority"},
 		{name: "invalid method", fields: []string{":method", "G T", ":scheme", "https", ":path", "/"}, malformed: "invalid :method"},
 		{name: "authority not a host", fields: []string{":method", "GET", ":scheme", "https", ":authority", "a<b>.test", ":path", "/"}, malformed: "invalid :authority"},
+		// RFC 9114, 4.3.1: an http or https request names its authority.
+		{name: "neither :authority nor host", fields: []string{":method", "GET", ":scheme", "https", ":path", "/"}, ended: true, malformed: "missing :authority and host"},
+		{name: "empty host", fields: []string{":method", "GET", ":scheme", "https", ":path", "/", "host", ""}, ended: true, malformed: "empty host"},
+		{name: "no authority for another scheme", fields: []string{":method", "GET", ":scheme", "urn", ":path", "/"}, ended: true},
 		{name: "host not a host", fields: []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "a\tb.test:1"}, malformed: "invalid host"},
 		{name: "value with a control byte", fields: get("x", "a\x01b"), malformed: "invalid header value"},
 		{name: "value with DEL", fields: get("x", "a\x7fb"), malformed: "invalid header value"},
