@@ -473,6 +473,7 @@ func newHTTP3Config(appCfg *app.Config, limits Limits) *http3.Config {
 	return &http3.Config{
 		App:                        appCfg,
 		MaxRequestHeaderFieldSize:  limits.Http3.MaxRequestHeaderFieldSize,
+		MaxRequestLineSize:         limits.MaxRequestLineSize,
 		MaxRequestHeadersTotalSize: limits.MaxRequestHeadersTotalSize,
 		MaxRequestHeaderCount:      limits.MaxRequestHeaderCount,
 		KeepAliveTimeout:           limits.KeepAliveTimeout,

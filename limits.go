@@ -100,8 +100,9 @@ type Limits struct {
 	MaxRequestBodySize int64
 
 	// MaxRequestLineSize is the longest request line, in bytes, counting
-	// its CRLF. A longer one is answered with 414 URI Too Long.
-	// Zero means 8,192.
+	// its CRLF; over HTTP/2 and HTTP/3, the longest :method, :scheme,
+	// :authority and :path together, as Kestrel measures them. A longer
+	// one is answered with 414 URI Too Long. Zero means 8,192.
 	MaxRequestLineSize int
 
 	// MaxRequestHeadersTotalSize is the most bytes the header fields of a

@@ -418,12 +418,13 @@ func TestConnectAuthorityNeedsPort(t *testing.T) {
 	}
 }
 
-// TestHTTP2RequestLineLimit: Limits.MaxRequestLineSize bounds an HTTP/2
-// request's :method, :scheme, :authority and :path together, as Kestrel
-// documents it ("for HTTP/2 and HTTP/3 this measures the total size of
-// the required pseudo headers"); a longer one is answered 414, as over
-// HTTP/1.1. Any :path up to the header limits was served.
-func TestHTTP2RequestLineLimit(t *testing.T) {
+// TestRequestLineLimitHTTP2And3: Limits.MaxRequestLineSize bounds an
+// HTTP/2 or HTTP/3 request's :method, :scheme, :authority and :path
+// together, as Kestrel documents it ("for HTTP/2 and HTTP/3 this measures
+// the total size of the required pseudo headers"); a longer one is
+// answered 414, as over HTTP/1.1. Any :path up to the header limits was
+// served.
+func TestRequestLineLimitHTTP2And3(t *testing.T) {
 	t.Parallel()
 	s := &Server{Handler: summaryHandler, Logger: quietLogger, Limits: Limits{MaxRequestLineSize: 100}}
 	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2}); err != nil {
@@ -434,28 +435,44 @@ func TestHTTP2RequestLineLimit(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
-	// "GET", "http" and "h": 8 bytes, leaving 92 for :path.
-	for _, c := range []struct {
-		path string
-		want string
-	}{
-		{"/" + strings.Repeat("a", 90), "Method"},
-		{"/" + strings.Repeat("a", 91), "Method"},
-		{"/" + strings.Repeat("a", 92), "status 414"},
-		{"/?" + strings.Repeat("q", 1000), "status 414"},
-		{"*", "status 200"}, // OPTIONS *, answered by the server
-	} {
-		method := "GET"
-		if c.path == "*" {
-			method = "OPTIONS"
-		}
+	_, addr3 := h3Server(t, &Server{Handler: summaryHandler, Logger: quietLogger, Limits: Limits{MaxRequestLineSize: 100}}, HTTP1AndHTTP2AndHTTP3)
+	h2 := func(p probeReq) string {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			return "dial: " + err.Error()
 		}
-		got := probeH2(nc, probeReq{method: method, target: c.path, authority: "h"}, "http")
-		if !strings.HasPrefix(got, c.want) {
-			t.Errorf(":path of %d bytes: %q, want %s", len(c.path), strings.SplitN(got, "\n", 2)[0], c.want)
+		return probeH2(nc, p, "http")
+	}
+	h3 := func(p probeReq) string { return probeH3(addr3, p) }
+	for _, proto := range []struct {
+		name string
+		send func(probeReq) string
+		fill int // what :method, :scheme and :authority take of the 100 bytes
+	}{
+		{"h2c", h2, len("GET") + len("http") + len("h")},
+		{"HTTP/3", h3, len("GET") + len("https") + len("h")},
+	} {
+		for _, c := range []struct {
+			path string
+			want string
+		}{
+			{"/" + strings.Repeat("a", 100-proto.fill-2), "Method"},
+			{"/" + strings.Repeat("a", 100-proto.fill-1), "Method"}, // exactly 100
+			{"/" + strings.Repeat("a", 100-proto.fill), "status 414"},
+			{"/?" + strings.Repeat("q", 1000), "status 414"},
+			{"*", "status 200"}, // OPTIONS *, answered by the server
+		} {
+			method := "GET"
+			if c.path == "*" {
+				method = "OPTIONS"
+			}
+			got := proto.send(probeReq{method: method, target: c.path, authority: "h"})
+			if c.path == "*" && got == "" {
+				got = "status 200" // probeH3's answer for a 200 without a body
+			}
+			if !strings.HasPrefix(got, c.want) {
+				t.Errorf("%s, :path of %d bytes: %q, want %s", proto.name, len(c.path), strings.SplitN(got, "\n", 2)[0], c.want)
+			}
 		}
 	}
 }

@@ -10,6 +10,9 @@ type Span struct{ Start, End int32 }
 // Of returns the span's bytes in b.
 func (s Span) Of(b []byte) []byte { return b[s.Start:s.End] }
 
+// Len is the span's length.
+func (s Span) Len() int { return int(s.End - s.Start) }
+
 // AppendSpan appends s to buf and returns buf with the span of s in it.
 func AppendSpan(buf []byte, s string) ([]byte, Span) {
 	start := int32(len(buf))

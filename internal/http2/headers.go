@@ -262,7 +262,7 @@ func (c *Conn) startRequest(st *stream) error {
 		c.putStream(st) // st may be reused from here on
 		return streamErr{id, http2.ErrCodeProtocol, hb.malformed}
 	}
-	if n := spanLen(hb.method) + spanLen(hb.scheme) + spanLen(hb.authority) + spanLen(hb.path); n > c.cfg.MaxRequestLineSize {
+	if hb.method.Len()+hb.scheme.Len()+hb.authority.Len()+hb.path.Len() > c.cfg.MaxRequestLineSize {
 		// What stands for the request line (Kestrel measures these four
 		// pseudo-header fields against MaxRequestLineSize too), answered
 		// 414 as over HTTP/1.1.
@@ -306,9 +306,6 @@ func (c *Conn) startRequest(st *stream) error {
 	h.Buf = st.headBuf
 	return c.admit(st, hb.endStream)
 }
-
-// spanLen is the length of s.
-func spanLen(s app.Span) int { return int(s.End - s.Start) }
 
 // checkPseudo checks the pseudo-header fields of a request (RFC 9113,
 // 8.3.1), and returns why they are wrong, or "".

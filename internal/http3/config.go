@@ -47,6 +47,7 @@ type Config struct {
 	MaxStreams int
 
 	// The general limits, per request or per connection.
+	MaxRequestLineSize         int           // a request's :method, :scheme, :authority and :path together
 	MaxRequestHeadersTotalSize int           // a decoded field section, announced as SETTINGS_MAX_FIELD_SECTION_SIZE
 	MaxRequestHeaderCount      int           // fields of a field section
 	KeepAliveTimeout           time.Duration // a connection without requests; QUIC's idle timeout
@@ -82,6 +83,9 @@ func (cfg *Config) init() {
 		}
 		if cfg.MaxStreams == 0 {
 			cfg.MaxStreams = DefaultMaxStreams
+		}
+		if cfg.MaxRequestLineSize == 0 {
+			cfg.MaxRequestLineSize = 8 << 10
 		}
 		if cfg.MaxRequestHeadersTotalSize == 0 {
 			cfg.MaxRequestHeadersTotalSize = 32 << 10

@@ -216,7 +216,11 @@ func (c *Conn) serveStream(st *stream) {
 			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+": "+se.reason, 0)
 			st.abort(se.code)
 		case errors.As(err, &re):
-			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+": request headers too large", int(re))
+			reason := ": request headers too large"
+			if re == http.StatusRequestURITooLong {
+				reason = ": request line too long"
+			}
+			logevents.ConnectionBadRequest(c.logger(), c.opts.Info.ID, st.name()+reason, int(re))
 			st.refuse(int(re))
 		default: // the client reset the stream, or the connection ended
 			st.abort(errRequestCancelled)
