@@ -717,6 +717,9 @@ func (c *Conn) releaseRead() {
 	if c.ex != nil {
 		c.cfg.putExchange(c.ex)
 		c.ex = nil
+		// The parser points into the exchange: it would keep it, and
+		// the buffers it grew, for the connection's idle life.
+		c.p.h, c.p.x = nil, nil
 	}
 }
 
