@@ -22,7 +22,7 @@ import (
 )
 
 // TestIdleMemoryAfterLargeResponses: a connection that served a large
-// response (a 20 KB header, a 200 KB body) and went idle holds no more
+// response (a 200 KB body, with a 20 KB header for most) and went idle holds no more
 // than one that served a small one: the buffers it grew go back, and
 // nothing it no longer uses keeps them reachable. The clients run in a
 // child process (TestIdleMemoryClient), so that the memory measured is
@@ -60,15 +60,18 @@ func TestIdleMemoryAfterLargeResponses(t *testing.T) {
 		// perConn bounds the growth, well under the 20 KB header and
 		// a grown output buffer.
 		perConn int
+		large   string // the large response's path
 		start   func(t *testing.T) string
 	}{
-		{"http/1.1", 64, 8 << 10, func(t *testing.T) string { return startHandler(t, h) }},
-		{"http/1.1+tls", 64, 8 << 10, func(t *testing.T) string { return startH2(t, &Server{Handler: h}).secure }},
+		{"http/1.1", 64, 8 << 10, largeHeader, func(t *testing.T) string { return startHandler(t, h) }},
+		{"http/1.1+tls", 64, 8 << 10, largeHeader, func(t *testing.T) string { return startH2(t, &Server{Handler: h}).secure }},
+		{"h2c", 64, 8 << 10, largeBody, func(t *testing.T) string { return startHandler(t, h) }},
+		{"h2", 64, 8 << 10, largeBody, func(t *testing.T) string { return startH2(t, &Server{Handler: h}).secure }},
 		// Fewer connections, as a QUIC client costs the test more (its
 		// handshake under the race detector), and a looser bound: the
 		// state quic-go keeps for a connection varies by some KB with
 		// what it sent.
-		{"h3", 32, 16 << 10, func(t *testing.T) string { _, addr := h3Server(t, &Server{Handler: h}, HTTP3); return addr }},
+		{"h3", 32, 16 << 10, largeHeader, func(t *testing.T) string { _, addr := h3Server(t, &Server{Handler: h}, HTTP3); return addr }},
 	} {
 		t.Run(tc.proto, func(t *testing.T) {
 			addr, conns, perConn := tc.start(t), tc.conns, tc.perConn
@@ -76,7 +79,7 @@ func TestIdleMemoryAfterLargeResponses(t *testing.T) {
 			tell(t, fmt.Sprint("open ", tc.proto, " ", addr, " ", conns))
 			defer tell(t, "close")
 			base := idleInuse(0, 0, 0)
-			tell(t, "large")
+			tell(t, "large "+tc.large)
 			// The server goes idle as the client reads the response's end.
 			after := idleInuse(base, conns, perConn)
 			t.Logf("an idle connection holds %d B after a small response, %+d B after a large one", (int64(base)-int64(before))/int64(conns), (int64(after)-int64(base))/int64(conns))
@@ -86,6 +89,12 @@ func TestIdleMemoryAfterLargeResponses(t *testing.T) {
 		})
 	}
 }
+
+// The paths of TestIdleMemoryAfterLargeResponses's large responses.
+const (
+	largeBody   = "/?body=200000"
+	largeHeader = "/?body=200000&hdr=20000"
+)
 
 // idleInuse is the heap and stack memory in use after two collections,
 // waiting up to a second for it to fall under base+n*per.
@@ -107,7 +116,7 @@ func idleInuse(base uint64, n, per int) uint64 {
 // TestIdleMemoryClient is TestIdleMemoryAfterLargeResponses's client
 // process. It reads commands from its stdin and says "done" after each:
 // "open PROTO ADDR N" opens N connections and gets a small response on
-// each, "large" gets a large response on each, "close" closes them; it
+// each, "large PATH" gets PATH's large response on each, "close" closes them; it
 // ends when its stdin closes.
 func TestIdleMemoryClient(t *testing.T) {
 	if os.Getenv("KESTREL_TEST_IDLEMEM") == "" {
@@ -132,7 +141,7 @@ func TestIdleMemoryClient(t *testing.T) {
 			}
 		case "large":
 			for _, get := range gets {
-				get("/?body=200000&hdr=20000")
+				get(proto) // the path
 			}
 		case "close":
 			for _, c := range closers {

@@ -294,6 +294,12 @@ func (c *Conn) closeStreamLocked(st *stream) {
 		return
 	}
 	delete(c.streams, st.id)
+	if len(c.streams) == 0 && !c.out.writing && len(c.out.buf) == 0 {
+		// The last write went out while this stream was still open, so
+		// writeLoop kept the buffers (grown up to twice MaxOutput for a
+		// large response): an idle connection holds none.
+		c.out.release()
+	}
 	if len(c.streams) == 0 && c.running == 0 {
 		c.idleSince.Store(c.now())
 		if c.opts.OnState != nil {
