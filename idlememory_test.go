@@ -22,7 +22,7 @@ import (
 )
 
 // TestIdleMemoryAfterLargeResponses: a connection that served a large
-// response (a 200 KB body, with a 20 KB header for most) and went idle holds no more
+// response (a 200 KB body, a 20 KB header) and went idle holds no more
 // than one that served a small one: the buffers it grew go back, and
 // nothing it no longer uses keeps them reachable. The clients run in a
 // child process (TestIdleMemoryClient), so that the memory measured is
@@ -65,8 +65,8 @@ func TestIdleMemoryAfterLargeResponses(t *testing.T) {
 	}{
 		{"http/1.1", 64, 8 << 10, largeHeader, func(t *testing.T) string { return startHandler(t, h) }},
 		{"http/1.1+tls", 64, 8 << 10, largeHeader, func(t *testing.T) string { return startH2(t, &Server{Handler: h}).secure }},
-		{"h2c", 64, 8 << 10, largeBody, func(t *testing.T) string { return startHandler(t, h) }},
-		{"h2", 64, 8 << 10, largeBody, func(t *testing.T) string { return startH2(t, &Server{Handler: h}).secure }},
+		{"h2c", 64, 8 << 10, largeHeader, func(t *testing.T) string { return startHandler(t, h) }},
+		{"h2", 64, 8 << 10, largeHeader, func(t *testing.T) string { return startH2(t, &Server{Handler: h}).secure }},
 		// Fewer connections, as a QUIC client costs the test more (its
 		// handshake under the race detector), and a looser bound: the
 		// state quic-go keeps for a connection varies by some KB with
@@ -90,10 +90,11 @@ func TestIdleMemoryAfterLargeResponses(t *testing.T) {
 	}
 }
 
-// The paths of TestIdleMemoryAfterLargeResponses's large responses.
+// largeHeader is the path of TestIdleMemoryAfterLargeResponses's large
+// responses, and largeHeaderSize the length of their X-Large header.
 const (
-	largeBody   = "/?body=200000"
-	largeHeader = "/?body=200000&hdr=20000"
+	largeHeader     = "/?body=200000&hdr=20000"
+	largeHeaderSize = 20000
 )
 
 // idleInuse is the heap and stack memory in use after two collections,
@@ -178,6 +179,7 @@ func idleMemoryConn(t *testing.T, proto, addr string) (func(path string), io.Clo
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			checkLarge(t, path, len(resp.Header.Get("X-Large")))
 		}, tr
 	}
 	t.Fatalf("protocol %q", proto)
@@ -210,6 +212,20 @@ func h1Getter(t *testing.T, c net.Conn) func(path string) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		checkLarge(t, path, len(resp.Header.Get("X-Large")))
+	}
+}
+
+// checkLarge fails the test unless the X-Large header of path's response
+// was n bytes long.
+func checkLarge(t *testing.T, path string, n int) {
+	t.Helper()
+	want := 0
+	if path == largeHeader {
+		want = largeHeaderSize
+	}
+	if n != want {
+		t.Fatalf("GET %s: X-Large of %d bytes", path, n)
 	}
 }
 
@@ -218,6 +234,8 @@ func h1Getter(t *testing.T, c net.Conn) func(path string) {
 // the next stream and reads the frames up to the stream's end.
 func h2Getter(t *testing.T, c net.Conn) func(path string) {
 	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.MaxHeaderListSize = 1 << 20
 	io.WriteString(c, http2.ClientPreface)
 	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
 	fr.WriteWindowUpdate(0, 1<<30)
@@ -241,6 +259,15 @@ func h2Getter(t *testing.T, c net.Conn) func(path string) {
 			}
 			if rst, ok := f.(*http2.RSTStreamFrame); ok {
 				t.Fatalf("stream reset: %v", rst.ErrCode)
+			}
+			if mh, ok := f.(*http2.MetaHeadersFrame); ok && mh.StreamID == id {
+				n := 0
+				for _, hf := range mh.Fields {
+					if hf.Name == "x-large" {
+						n = len(hf.Value)
+					}
+				}
+				checkLarge(t, path, n)
 			}
 			if f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) {
 				break

@@ -36,6 +36,10 @@ func responseFor(n int) (status int, fields [][2]string, body string, trailers [
 		{"vary", "accept-encoding"},
 		{"etag", `"v1"`},
 		{"x-flag", "on"},
+		// Larger than any dynamic table the encoder has: written
+		// without it, Huffman-coded, and as it is (Huffman would be longer).
+		{"x-huge", strings.Repeat("h", 5000)},
+		{"x-raw", strings.Repeat("~{", 2100)},
 	}
 	for _, f := range pool {
 		if r.IntN(3) > 0 {
@@ -46,7 +50,12 @@ func responseFor(n int) (status int, fields [][2]string, body string, trailers [
 		body = strings.Repeat("b", []int{0, 13, 13, 13, 100}[r.IntN(5)])
 	}
 	if r.IntN(4) == 0 {
-		trailers = [][2]string{{"grpc-status", "0"}, {"grpc-message", []string{"", "ok", "x" + strconv.Itoa(n)}[r.IntN(3)]}}
+		trailers = [][2]string{{"grpc-status", "0"}, {"grpc-message", []string{"", "ok", "x" + strconv.Itoa(n), strings.Repeat("m", 5000)}[r.IntN(4)]}}
+		if r.IntN(2) == 0 {
+			// A large first field, which the encoder writes: it may
+			// have a table size update to write before it.
+			trailers = slices.Insert(trailers, 0, [2]string{"x-trailer", strings.Repeat("t", 5000)})
+		}
 	}
 	return
 }

@@ -642,25 +642,39 @@ func (st *stream) WriteHead(ex *app.Exchange, length int64, final bool) {
 }
 
 // writeHeadersLocked queues a header block as HEADERS and CONTINUATION
-// frames no larger than the client allows.
+// frames no larger than the client allows. They are written by hand, as
+// DATA frames are: the Framer would copy each into a buffer of its own,
+// kept at the size of the largest frame it ever wrote.
 func (c *Conn) writeHeadersLocked(id uint32, block []byte, endStream bool) {
 	c.pings.sentFrames = true
 	max := int(c.peerMaxFrame)
-	first := block
-	if len(first) > max {
-		first = first[:max]
+	typ, flags := http2.FrameHeaders, http2.Flags(0)
+	if endStream {
+		flags = http2.FlagHeadersEndStream
 	}
-	block = block[len(first):]
-	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0})
-	for len(block) > 0 {
+	for {
 		frag := block
 		if len(frag) > max {
 			frag = frag[:max]
 		}
 		block = block[len(frag):]
-		c.wfr.WriteContinuation(id, len(block) == 0, frag)
+		if len(block) == 0 {
+			flags |= http2.FlagHeadersEndHeaders // CONTINUATION's END_HEADERS is the same bit
+		}
+		c.appendFrame(typ, flags, id, frag)
+		if len(block) == 0 {
+			break
+		}
+		typ, flags = http2.FrameContinuation, 0
+	}
+	if cap(c.encBuf) > maxEncBuf {
+		c.encBuf = nil // a large block's buffer is not kept for the next
 	}
 }
+
+// maxEncBuf is the largest encoding buffer a connection keeps between
+// header blocks; a common response's block takes a few hundred bytes.
+const maxEncBuf = 4 << 10
 
 // uncount takes the stream's handler out of the connection's running
 // handlers; mu is held.
@@ -785,16 +799,22 @@ func (st *stream) writeDataLocked(p []byte, more int, timed *bool) error {
 // appendData queues one DATA frame. It is written by hand rather than by
 // the Framer, whose WriteData would copy the payload once more.
 func (c *Conn) appendData(id uint32, data []byte, end bool) {
-	c.pings.sentFrames = true
-	var flags byte
+	var flags http2.Flags
 	if end {
-		flags = byte(http2.FlagDataEndStream)
+		flags = http2.FlagDataEndStream
 	}
-	n := len(data)
+	c.appendFrame(http2.FrameData, flags, id, data)
+}
+
+// appendFrame queues a frame of the given type, flags and stream with
+// payload as its payload.
+func (c *Conn) appendFrame(typ http2.FrameType, flags http2.Flags, id uint32, payload []byte) {
+	c.pings.sentFrames = true
+	n := len(payload)
 	c.out.grow()
-	c.out.buf = append(c.out.buf, byte(n>>16), byte(n>>8), byte(n), byte(http2.FrameData), flags,
+	c.out.buf = append(c.out.buf, byte(n>>16), byte(n>>8), byte(n), byte(typ), byte(flags),
 		byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
-	c.out.buf = append(c.out.buf, data...)
+	c.out.buf = append(c.out.buf, payload...)
 }
 
 func (st *stream) writeErrLocked() error {
