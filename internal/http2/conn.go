@@ -123,6 +123,7 @@ type Conn struct {
 	shutdownTick atomic.Int32
 	parked       atomic.Bool // waiting in the parker, without a goroutine
 	parkAsked    atomic.Bool // the heartbeat asks the idle reader to park
+	trimAsked    atomic.Bool // the heartbeat woke the reader of a connection that cannot park in this idle period
 	headersLate  atomic.Bool // the request headers timeout ended the connection
 
 	stateMu sync.Mutex
@@ -376,6 +377,12 @@ func (c *Conn) readLoop() error {
 		if err == errPark {
 			if c.park() {
 				return errParked
+			}
+			if c.idleNow() {
+				// Idle, but it cannot be parked: at least no buffer
+				// grown for large frames waits with it.
+				c.fr = c.newReadFramer()
+				c.hfBuf = nil
 			}
 			continue
 		}
@@ -1119,9 +1126,13 @@ func (c *Conn) Tick(now int64) {
 			c.in.wake()
 		}
 	}
-	if idle := c.idleSince.Load(); idle != 0 && c.cfg.Parker != nil && !c.parked.Load() && now-idle >= int64(heartbeat.Interval) {
-		// Idle for a heartbeat: the reader parks the connection.
-		if c.parkAsked.CompareAndSwap(false, true) {
+	if idle := c.idleSince.Load(); idle != 0 && !c.parked.Load() && now-idle >= int64(heartbeat.Interval) {
+		// Idle for a heartbeat: the reader parks the connection. One
+		// that cannot be parked (TLS, connection middleware, no parker)
+		// is woken once for the idle period, for its reader to drop the
+		// buffer the framer grew, not at every tick.
+		canPark := c.cfg.Parker != nil && c.in.idler.RawConn() != nil
+		if (canPark || !c.trimAsked.Swap(true)) && c.parkAsked.CompareAndSwap(false, true) {
 			c.in.wake()
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +246,62 @@ func TestKeepAlivePingBeforePreface(t *testing.T) {
 	fr.WriteSettings()
 	if f, err := fr.ReadFrame(); err != nil || f.Header().Type != http2.FrameSettings {
 		t.Fatalf("the server's first frame is %v (%v), want SETTINGS", f, err)
+	}
+}
+
+// wakeCountingConn counts the server's wakes of its reader (a read
+// deadline in the past).
+type wakeCountingConn struct {
+	net.Conn
+	wakes atomic.Int32
+}
+
+func (c *wakeCountingConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() && t.Before(time.Now()) {
+		c.wakes.Add(1)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestUnparkableIdleConnectionWokenOnce: an idle connection that cannot be
+// parked (over TLS, or through connection middleware: the wrapper hides
+// the socket) has its reader woken once for an idle period, to drop the
+// buffer its framer grew, not at every heartbeat tick for as long as it
+// stays idle; and it serves its next request.
+func TestUnparkableIdleConnectionWokenOnce(t *testing.T) {
+	pk, err := transport.NewParker()
+	if err != nil {
+		if runtime.GOOS == "linux" {
+			t.Fatal(err)
+		}
+		t.Skip("no parker on this system")
+	}
+	defer pk.Close()
+	var wc *wakeCountingConn
+	accepted := make(chan struct{})
+	s := newWrappedTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, func(cfg *Config) { cfg.Parker = pk }, func(nc net.Conn) net.Conn {
+		wc = &wakeCountingConn{Conn: nc}
+		close(accepted)
+		return wc
+	})
+	c := dialRaw(t, s.addr)
+	<-accepted
+	for id := uint32(1); id <= 3; id += 2 {
+		c.request(id, "GET", "/", true)
+		if st := c.status(id); st != 200 {
+			t.Fatalf("stream %d: %d", id, st)
+		}
+		conn := s.conn()
+		before := wc.wakes.Load()
+		for range 5 {
+			s.tick(2 * time.Second)
+			time.Sleep(10 * time.Millisecond)
+		}
+		if conn.parked.Load() {
+			t.Fatal("a connection without its socket was parked")
+		}
+		if n := wc.wakes.Load() - before; n != 1 {
+			t.Errorf("idle period %d: the reader was woken %d times in 5 heartbeat ticks, want 1", id/2+1, n)
+		}
 	}
 }

@@ -179,6 +179,7 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 	first := c.idleSince.Swap(0) != 0
 	c.mu.Unlock()
 	if first {
+		c.trimAsked.Store(false) // for the next idle period
 		c.setState(http.StateActive)
 	}
 
