@@ -74,6 +74,7 @@ type Conn struct {
 	fr          *http2.Framer
 	hf          headersFrame // the HEADERS frame read last (headersframe.go)
 	hfBuf       []byte       // its payload
+	block       []byte       // a header block in several frames, gathered (headerFragment)
 	dec         *hpack.Decoder
 	hb          headerBlock // the header block being read
 	maxStreamID uint32      // the highest stream a client opened (or tried to)

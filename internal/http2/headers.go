@@ -22,8 +22,9 @@ type headerBlock struct {
 	trailers  bool
 	endStream bool
 	frames    int
-	raw       int // encoded bytes so far
-	size      int // decoded header list size (RFC 9113, 6.5.2)
+	raw       int  // encoded bytes so far
+	streamed  bool // too large to gather (Conn.block): decoded frame by frame
+	size      int  // decoded header list size (RFC 9113, 6.5.2)
 	count     int
 
 	tooLarge  bool   // over the header list limits: answered 431
@@ -48,6 +49,15 @@ type headerBlock struct {
 // in frames of SETTINGS_MAX_FRAME_SIZE (16 KiB at least), and empty ones
 // count as control frames too.
 func (c *Conn) maxRawBlock() int { return 2*c.cfg.MaxRequestHeadersTotalSize + 64<<10 }
+
+// unpinField is an HPACK indexed field (RFC 7541, 6.1): static entry 2,
+// ":method: GET".
+var unpinField = [1]byte{0x82}
+
+// maxGathered bounds the bytes of a header block in several frames that
+// are gathered to be decoded whole: what the header list may take, and
+// some room for its encoding.
+func (c *Conn) maxGathered() int { return c.cfg.MaxRequestHeadersTotalSize + 8<<10 }
 
 func (c *Conn) maxContinuations() int { return max(128, c.maxRawBlock()>>10) }
 
@@ -120,11 +130,43 @@ func (c *Conn) headerFragment(frag []byte, end bool) error {
 			return err
 		}
 	}
+	if !hb.streamed && (!end || len(c.block) > 0) {
+		// A block in several frames is gathered and decoded whole: fed
+		// to the decoder frame by frame, a field that spans two frames
+		// would grow a buffer of the decoder's own, which it keeps for
+		// the connection's life. One too large to gather goes to the
+		// decoder as it comes.
+		if len(c.block)+len(frag) <= c.maxGathered() {
+			c.block = append(c.block, frag...)
+			if !end {
+				return nil
+			}
+			frag = c.block
+		} else {
+			hb.streamed = true
+			if _, err := c.dec.Write(c.block); err != nil {
+				return connErr(http2.ErrCodeCompression, "HPACK: %v", err)
+			}
+		}
+	}
 	if _, err := c.dec.Write(frag); err != nil {
 		return connErr(http2.ErrCodeCompression, "HPACK: %v", err)
 	}
 	if !end {
 		return nil
+	}
+	if cap(frag) > maxKeptHeaders {
+		// The decoder keeps an empty slice of the bytes it was last
+		// given, and so their array (a gathered block, a large HEADERS
+		// frame's payload): it is given a byte of its own to keep
+		// instead, an indexed field that is not emitted.
+		c.dec.SetEmitEnabled(false)
+		c.dec.Write(unpinField[:])
+	}
+	if cap(c.block) > maxKeptHeaders {
+		c.block = nil
+	} else {
+		c.block = c.block[:0]
 	}
 	if err := c.dec.Close(); err != nil {
 		return connErr(http2.ErrCodeCompression, "HPACK: %v", err)
