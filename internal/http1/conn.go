@@ -701,11 +701,11 @@ func (cfg *Config) putRead(b *[]byte) {
 	if b == nil {
 		return
 	}
-	if len(*b) == cfg.readPool.Size() {
+	if n := len(*b); n == cfg.readPool.Size() {
 		cfg.readPool.Put(b)
 	} else {
+		cfg.Released.Add(int64(n)) // before Put: another connection may take b at once
 		cfg.headPool.Put(b)
-		cfg.Released.Add(int64(len(*b)))
 	}
 }
 
