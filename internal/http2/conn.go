@@ -416,6 +416,12 @@ func (c *Conn) park() bool {
 	c.in.release()
 	c.fr = nil
 	c.hfBuf = nil
+	c.hf = headersFrame{} // its fragment is in hfBuf
+	// The decoder keeps an empty slice of the last header block's bytes,
+	// and so hfBuf's array: it is given a byte of its own to keep instead.
+	c.dec.SetEmitEnabled(false)
+	c.dec.Write(unpinField[:])
+	c.dec.Close()
 	c.mu.Lock()
 	if len(c.streams) == 0 {
 		c.streams = nil // made again for the next stream

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -303,5 +304,44 @@ func TestUnparkableIdleConnectionWokenOnce(t *testing.T) {
 		if n := wc.wakes.Load() - before; n != 1 {
 			t.Errorf("idle period %d: the reader was woken %d times in 5 heartbeat ticks, want 1", id/2+1, n)
 		}
+	}
+}
+
+// TestParkedConnectionKeepsNoHeaderBuffer: a parked connection lets go of
+// the buffer its last HEADERS frame was read into (4 KB), which the last
+// frame parsed and the HPACK decoder still pointed into.
+func TestParkedConnectionKeepsNoHeaderBuffer(t *testing.T) {
+	pk, err := transport.NewParker()
+	if err != nil {
+		if runtime.GOOS == "linux" {
+			t.Fatal(err)
+		}
+		t.Skip("no parker on this system: idle connections keep a goroutine")
+	}
+	defer pk.Close()
+	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, func(cfg *Config) { cfg.Parker = pk })
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	if st := c.status(1); st != 200 {
+		t.Fatal(st)
+	}
+	conn := s.conn()
+	conn.mu.Lock() // the reader took it after reading the HEADERS frame
+	buf := weak.Make(&conn.hfBuf[0])
+	conn.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); !conn.parked.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle connection was not parked")
+		}
+		s.tick(2 * time.Second)
+	}
+	runtime.GC()
+	runtime.GC()
+	if buf.Value() != nil {
+		t.Error("a parked connection still holds its HEADERS frame buffer")
+	}
+	c.request(3, "GET", "/", true)
+	if st := c.status(3); st != 200 {
+		t.Fatalf("after parking: %d", st)
 	}
 }
