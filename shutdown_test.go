@@ -575,6 +575,17 @@ func serverGoroutines() int {
 	return bytes.Count(buf, []byte("heartbeat.(*Heartbeat).run")) + bytes.Count(buf, []byte("transport.(*Parker).run"))
 }
 
+// settledServerGoroutines is serverGoroutines once it is want, or after
+// two seconds: a stopped heartbeat or parker has signalled its end, but
+// its goroutine may still be on its way out.
+func settledServerGoroutines(want int) int {
+	n := serverGoroutines()
+	for deadline := time.Now().Add(2 * time.Second); n != want && time.Now().Before(deadline); n = serverGoroutines() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return n
+}
+
 // TestFailedStartLeavesNothingRunning: a Start that cannot bind keeps no
 // endpoint, and no goroutine or descriptor either, as a failed
 // http.Server.ListenAndServe: a program that drops the server after the
@@ -597,7 +608,7 @@ func TestFailedStartLeavesNothingRunning(t *testing.T) {
 			t.Fatal("Start succeeded on an address in use")
 		}
 	}
-	if n := serverGoroutines(); n != before {
+	if n := settledServerGoroutines(before); n != before {
 		t.Errorf("after a failed Start, %d heartbeat and parker goroutines run, want %d", n, before)
 	}
 	if err := s.Reload(&Config{}); err == nil || errors.Is(err, ErrServerClosed) {
@@ -611,7 +622,7 @@ func TestFailedStartLeavesNothingRunning(t *testing.T) {
 		t.Errorf("got %d, want the nil handler's 404", resp.StatusCode)
 	}
 	s.Close()
-	if n := serverGoroutines(); n != before {
+	if n := settledServerGoroutines(before); n != before {
 		t.Errorf("after Close, %d heartbeat and parker goroutines run, want %d", n, before)
 	}
 }
