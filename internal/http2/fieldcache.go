@@ -61,10 +61,13 @@ func (c *Conn) writeField(f hpack.HeaderField, slot *encodedField) {
 		// Too large for the encoder's dynamic table (never larger than
 		// the default), so it would write a literal without indexing,
 		// through a buffer of its own that it keeps at the size of the
-		// largest field it ever encoded: written here instead. Not for
+		// largest field it ever encoded. A new encoder, whose empty
+		// table of the default size does not take the field either,
+		// writes the same literal, and its buffer goes with it. Not for
 		// a block's first field, which may have to follow a dynamic
-		// table size update that the encoder has yet to write.
-		c.encBuf = appendLiteral(c.encBuf, f)
+		// table size update that the connection's encoder has yet to
+		// write.
+		hpack.NewEncoder(encWriter{c}).WriteField(f)
 		return
 	}
 	c.enc.WriteField(f)
@@ -118,44 +121,4 @@ func (c *Conn) writeLength(length int64) {
 	fc.length = length
 	fc.lenEnc.enc = fc.lenEnc.enc[:0] // not valid until written
 	c.writeField(hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(length, 10), Sensitive: true}, &fc.lenEnc)
-}
-
-// appendLiteral appends f as a literal field with a literal name, never
-// indexed if it is sensitive and without indexing otherwise (RFC 7541,
-// 6.2.2 and 6.2.3).
-func appendLiteral(dst []byte, f hpack.HeaderField) []byte {
-	if f.Sensitive {
-		dst = append(dst, 0x10)
-	} else {
-		dst = append(dst, 0x00)
-	}
-	dst = appendString(dst, f.Name)
-	return appendString(dst, f.Value)
-}
-
-// appendString appends s as an HPACK string literal, Huffman-coded when
-// that is shorter (RFC 7541, 5.2).
-func appendString(dst []byte, s string) []byte {
-	if n := hpack.HuffmanEncodeLength(s); n < uint64(len(s)) {
-		first := len(dst)
-		dst = appendInt(dst, 7, n)
-		dst[first] |= 0x80
-		return hpack.AppendHuffmanString(dst, s)
-	}
-	dst = appendInt(dst, 7, uint64(len(s)))
-	return append(dst, s...)
-}
-
-// appendInt appends i as an HPACK integer with an n-bit prefix, the bits
-// above it zero (RFC 7541, 5.1).
-func appendInt(dst []byte, n byte, i uint64) []byte {
-	k := uint64(1)<<n - 1
-	if i < k {
-		return append(dst, byte(i))
-	}
-	dst = append(dst, byte(k))
-	for i -= k; i >= 128; i >>= 7 {
-		dst = append(dst, byte(0x80|i&0x7f))
-	}
-	return append(dst, byte(i))
 }
