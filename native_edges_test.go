@@ -314,3 +314,37 @@ func TestResetContentHasNoBodySendfile(t *testing.T) {
 		t.Errorf("io.Copy: %v, want http.ErrBodyNotAllowed", err)
 	}
 }
+
+// TestResetContentIgnoresContentLength: a 205 Reset Content whose handler
+// set a Content-Length (its writes refused) says Content-Length: 0 and
+// keeps its connection, native or http.Handler, over every protocol. It
+// sent the handler's length, which no content followed: HTTP/1.1 closed
+// the connection short of it, HTTP/2 and HTTP/3 reset the stream.
+func TestResetContentIgnoresContentLength(t *testing.T) {
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "4")
+		w.WriteHeader(http.StatusResetContent)
+		w.Write([]byte("body"))
+	})
+	clients := nativeEdgeClients(t, &Server{NativeHandler: NativeHandlerFunc(func(c *Context) {
+		if string(c.Path()) == "/std" {
+			c.ServeHTTP(std)
+			return
+		}
+		c.SetStatus(http.StatusResetContent)
+		c.SetHeader("Content-Length", "4")
+		c.WriteString("body")
+	})})
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for _, path := range []string{"/native", "/std"} {
+				resp, body := c.get(t, path) // twice: the connection goes on
+				if resp.StatusCode != http.StatusResetContent || body != "" || resp.Header.Get("Content-Length") != "0" {
+					t.Errorf("GET %s: %d, Content-Length %q, %q; want 205, Content-Length 0, no content",
+						path, resp.StatusCode, resp.Header.Get("Content-Length"), body)
+				}
+			}
+		})
+	}
+}

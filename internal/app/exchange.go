@@ -911,6 +911,13 @@ func (ex *Exchange) commit(final bool) {
 		if ex.status == http.StatusNotModified {
 			length = ex.declaredLen
 		}
+	case ex.status == http.StatusResetContent:
+		// Its content is refused (contentRefused), so its length is 0
+		// whatever Content-Length the handler set (RFC 9110, 15.3.6):
+		// sent, that length would have the client wait for bytes that
+		// never come.
+		ex.declaredLen = 0
+		length = 0
 	case ex.declaredLen >= 0:
 		length = ex.declaredLen
 	case final && !ex.streaming:
