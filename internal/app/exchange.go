@@ -694,7 +694,7 @@ func (ex *Exchange) DelHeader(name string) {
 	case httpsyntax.EqualFold(name, "server"):
 		ex.userServer = false
 	case httpsyntax.EqualFold(name, "connection"):
-		ex.connUpgrade = false
+		ex.connClose, ex.connUpgrade = false, false
 	}
 	b := ex.hdr
 	out := b[:0]
@@ -940,6 +940,7 @@ func (ex *Exchange) resetResponse(status int) {
 	ex.streaming = false
 	ex.userDate = false
 	ex.userServer = false
+	ex.connClose, ex.connUpgrade = false, false // they went with the handler's Connection header
 	ex.std = nil
 	// The native path's trailers go with its headers (Kestrel resets
 	// both); the http.Handler's went with ex.std.
@@ -1058,6 +1059,7 @@ func (ex *Exchange) UndoHead() {
 	ex.hdr = ex.hdr[:0]
 	ex.declaredLen = -1
 	ex.streaming, ex.userDate, ex.userServer = false, false, false
+	ex.connClose, ex.connUpgrade = false, false
 	if w := ex.std; w != nil {
 		w.wroteHeader, w.copied, w.sniff = false, false, false
 		w.trailers = w.trailers[:0]
