@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kestrel-go/kestrel/internal/http1"
+	"github.com/kestrel-go/kestrel/internal/http3"
 	"github.com/kestrel-go/kestrel/internal/logevents"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 )
@@ -149,6 +150,20 @@ func (s *Server) connsOf(ls []*listener, all bool) int {
 // (its handler returned and holds it). s.mu is held.
 func upgradedOf(st *connState, ls []*listener) bool {
 	return st != nil && st.engineDone && slices.Contains(ls, st.l)
+}
+
+// goAwayHTTP3 sends the HTTP/3 connections of ls the first GOAWAY of a
+// graceful shutdown, closing none: after Handoff, their clients then
+// take their next requests to the new process, while the requests they
+// sent before they saw it, some of whose packets the new process may
+// read (QUIC sends them again), still reach this one and are served.
+// s.mu is held.
+func (s *Server) goAwayHTTP3(ls []*listener) {
+	for _, st := range s.conns {
+		if c, ok := st.conn.(*http3.Conn); ok && slices.Contains(ls, st.l) {
+			c.GoAway()
+		}
+	}
 }
 
 // closeIdle closes the connections of ls (nil: of every listener) that

@@ -55,7 +55,9 @@ const InheritedListenersEnv = "KESTREL_LISTEN_FDS"
 // loss recovery sends it again, so HTTP/3 requests in flight across the
 // restart can be slower, and new HTTP/3 connections may take a second
 // try; clients fall back to HTTP/2 or HTTP/1.1 on the TCP port if HTTP/3
-// fails them.
+// fails them. Shutdown sends this process's HTTP/3 connections a GOAWAY
+// at once, so their clients open their next requests on the new
+// process, while the requests already on their way are served.
 //
 // A program with several servers (the app's and an admin one, say) calls
 // Handoff for each with the same cmd; the new process calls

@@ -1185,6 +1185,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var idleGrace time.Duration
 	if s.handedOff {
 		idleGrace = handoffIdleGrace
+		s.goAwayHTTP3(ls)
 	}
 	s.mu.Unlock()
 	s.serving.Wait()

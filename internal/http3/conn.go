@@ -315,6 +315,23 @@ func (c *Conn) startShutdownLocked() {
 	}
 }
 
+// GoAway sends the first GOAWAY of a graceful shutdown (RFC 9114, 5.2)
+// and nothing else: the client opens no new request stream, those already
+// on their way in are served as they come, and the final GOAWAY follows a
+// heartbeat later (Tick), after which the connection closes once its
+// requests are done. A connection that is idle now is not closed at once,
+// unlike CloseIfIdle: a request its client sent before it saw the GOAWAY
+// may arrive late (a restart's new process shares the UDP socket and
+// reads some of the connection's packets, which QUIC sends again).
+func (c *Conn) GoAway() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.goAwaySent == 0 && !c.closed {
+		c.goAwaySent = 1
+		c.writeGoAwayLocked(largestStreamID)
+	}
+}
+
 // finalGoAwayLocked sends the GOAWAY that names the first request stream
 // the server will not serve.
 func (c *Conn) finalGoAwayLocked() {
@@ -425,6 +442,7 @@ func (c *Conn) Tick(now int64) {
 	defer c.mu.Unlock()
 	if c.goAwaySent == 1 {
 		if c.goAwayTick {
+			c.closing = true // when GoAway, not a shutdown, sent the first
 			c.finalGoAwayLocked()
 			if c.running == 0 {
 				c.drainLocked() // no request came: nothing is left to serve
