@@ -105,6 +105,21 @@ func (us *udpSocket) release() {
 	}
 }
 
+// reserveRetired adds a user to a socket that no listener listens on
+// but the connections of a stopped one still use, so that it stays open
+// for another listener to take (release ends the reservation). It
+// reports false, doing nothing, for a socket some listener listens on or
+// that is closed.
+func (us *udpSocket) reserveRetired() bool {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	if us.users == 0 || us.cur == nil || !us.cur.stopped.Load() {
+		return false
+	}
+	us.users++
+	return true
+}
+
 // quicListener is the HTTP/3 side of a listener: a QUIC listener on a UDP
 // socket, beside the endpoint's TCP socket (same port number) or alone
 // for an HTTP/3-only endpoint.
@@ -273,8 +288,10 @@ func (s *Server) openQUIC(ql *quicListener) (prevListener *listener) {
 	}
 	us.mu.Lock()
 	if prev := us.cur; prev != nil {
+		if !prev.stopped.Load() { // else a reload retired its endpoint already
+			prevListener = prev.l
+		}
 		prev.Close() // quic-go has one listener per transport
-		prevListener = prev.l
 	}
 	us.cur = ql
 	us.users++

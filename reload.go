@@ -106,6 +106,16 @@ func (s *Server) Reload(c *Config) error {
 			others = append(others, l.ep)
 		}
 	}
+	// The UDP sockets of endpoints stopped by an earlier reload stay
+	// open while their QUIC connections end: an endpoint of c on one of
+	// their ports takes the socket over, as it could not bind the port.
+	reserved := s.retiredUDP()
+	defer func() {
+		for _, us := range reserved {
+			us.release()
+		}
+	}()
+	udpPool = append(udpPool, reserved...)
 	fallback, fallbackRaw := s.urlsKept, s.urlsRaw
 	s.mu.Unlock()
 	// The URLs serve while the configuration has no endpoints, as at
@@ -282,6 +292,23 @@ func (s *Server) Reload(c *Config) error {
 		return &appliedError{err}
 	}
 	return nil
+}
+
+// retiredUDP returns the UDP sockets that only the QUIC connections of
+// retiring listeners (endpoints an earlier reload stopped) still use,
+// each reserved so that it stays open until the caller releases it.
+// s.mu is held.
+func (s *Server) retiredUDP() []*udpSocket {
+	var out []*udpSocket
+	for l := range s.retiring {
+		if l.quic == nil || slices.Contains(out, l.quic.sock) {
+			continue
+		}
+		if us := l.quic.sock; us.reserveRetired() {
+			out = append(out, us)
+		}
+	}
+	return out
 }
 
 // appliedError is an error of Reload once the configuration is in effect.

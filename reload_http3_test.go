@@ -175,3 +175,76 @@ func TestReloadHTTP3Limits(t *testing.T) {
 		t.Errorf("after a reload to MaxRequestBufferSize 32 KiB, a new connection's client sent %d bytes before the handler read: the old window", n)
 	}
 }
+
+// TestReloadHTTP3OffAndOn turns HTTP/3 off and back on, and removes and
+// adds back an HTTP/3-only endpoint, while a request of each is in flight
+// on its QUIC connection: the UDP sockets, still open for those
+// connections, are taken over (the reload used to fail saying another
+// server used the port), the requests finish, and new connections are
+// served; the ports are given back once the server closes.
+func TestReloadHTTP3OffAndOn(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "one", false, "127.0.0.1")
+	cfg := func(protocols, both, quic string, withQuic bool) string {
+		eps := fmt.Sprintf(`"Both": {"Url": "https://127.0.0.1:%s", "Protocols": %q, "Certificate": {"Path": %q, "KeyPath": %q}}`, both, protocols, cert, key)
+		if withQuic {
+			eps += fmt.Sprintf(`, "Quic": {"Url": "https://127.0.0.1:%s", "Protocols": "Http3", "Certificate": {"Path": %q, "KeyPath": %q}}`, quic, cert, key)
+		}
+		return `{"Kestrel": {"Endpoints": {` + eps + `}}}`
+	}
+	g := newGated()
+	s, _ := startConfigured(t, g, cfg("Http1AndHttp2AndHttp3", "0", "0", true))
+	var addrs, ports []string
+	for _, a := range s.Addresses() {
+		a = strings.TrimPrefix(a, "https://")
+		addrs, ports = append(addrs, a), append(ports, a[strings.LastIndex(a, ":")+1:])
+	}
+	if len(addrs) != 2 {
+		t.Fatalf("addresses %q", addrs)
+	}
+	get := func(addr, path string) string {
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}
+		defer tr.Close()
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + addr + path)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err.Error()
+		}
+		return string(b)
+	}
+	inFlight := make(chan string, len(addrs))
+	for _, a := range addrs {
+		go func() { inFlight <- get(a, "/wait") }()
+		<-g.started
+	}
+
+	reloadJSON(t, s, cfg("Http1AndHttp2", ports[0], ports[1], false))
+	reloadJSON(t, s, cfg("Http1AndHttp2AndHttp3", ports[0], ports[1], true))
+	if got := s.Addresses(); len(got) != 2 || got[0] != "https://"+addrs[0] || got[1] != "https://"+addrs[1] {
+		t.Fatalf("addresses %q, want %q", got, addrs)
+	}
+	for _, a := range addrs {
+		if body := get(a, "/again"); body != "hello /again" {
+			t.Errorf("HTTP/3 on %s after it came back: %q", a, body)
+		}
+	}
+	close(g.release)
+	for range addrs {
+		if body := <-inFlight; body != "hello /wait" {
+			t.Errorf("a request in flight across the reloads: %q", body)
+		}
+	}
+	s.Close()
+	for _, a := range addrs {
+		if pc, err := net.ListenPacket("udp", a); err != nil {
+			t.Errorf("UDP %s is still bound after Close: %v", a, err)
+		} else {
+			pc.Close()
+		}
+	}
+}
