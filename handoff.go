@@ -45,7 +45,9 @@ const InheritedListenersEnv = "KESTREL_LISTEN_FDS"
 // Handoff, Shutdown drains gently: every response says Connection: close,
 // a keep-alive connection is closed only once it has been idle for a
 // second (a client busy on it sends its next request within that time and
-// is answered), and Unix socket files stay in place for the new process.
+// is answered), and Unix socket files stay in place for the new process
+// (a Reload meanwhile that stops an endpoint of a passed Unix socket
+// leaves its file too; those of sockets bound after Handoff are removed).
 // If the new process fails, the server goes on serving (Handoff may be
 // called again).
 //
@@ -135,6 +137,7 @@ func (s *Server) Handoff(cmd *exec.Cmd) error {
 	cmd.Env = append(env, InheritedListenersEnv+"="+groups)
 	s.mu.Lock()
 	s.handedOff = true
+	s.passed = socks
 	s.mu.Unlock()
 	return nil
 }
@@ -146,6 +149,7 @@ func (s *Server) Handoff(cmd *exec.Cmd) error {
 func (s *Server) handoffFailed() {
 	s.mu.Lock()
 	s.handedOff = false
+	s.passed = nil
 	s.mu.Unlock()
 }
 

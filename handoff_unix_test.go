@@ -3,7 +3,10 @@
 package kestrel
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -121,5 +124,62 @@ func TestInheritedUnixSocketFailedStart(t *testing.T) {
 	s.Close()
 	if _, err := os.Lstat(sock); err != nil {
 		t.Errorf("the failed new process removed the socket file the old one serves: %v", err)
+	}
+}
+
+// TestReloadAfterHandoffKeepsUnixFile: a configuration change that the
+// old process reloads while the new one starts (a deploy writing the file
+// beside the binary) and that removes or moves a Unix socket endpoint
+// leaves the file of the socket passed to the new process in place, which
+// the old process removed, leaving the new one unreachable on its path; a
+// socket the old process bound after Handoff has its file removed when it
+// shuts down.
+func TestReloadAfterHandoffKeepsUnixFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		unix  string // the Unix endpoint of the reloaded configuration, "" for none
+		extra string // the file of a socket the old process binds after Handoff
+	}{
+		{name: "removed"},
+		{name: "changed", unix: `{"Url": "unix:SOCK", "Protocols": "Http1"}`},
+		{name: "moved", unix: `{"Url": "unix:OTHER"}`, extra: "OTHER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sock, other := filepath.Join(dir, "app.sock"), filepath.Join(dir, "other.sock")
+			config := func(unix string) string {
+				eps := `"Tcp": {"Url": "http://127.0.0.1:0"}`
+				if unix != "" {
+					eps += `, "Unix": ` + strings.NewReplacer("SOCK", sock, "OTHER", other).Replace(unix)
+				}
+				return `{"Kestrel": {"Endpoints": {` + eps + `}}}`
+			}
+			old, _ := startConfigured(t, newGated(), config(`{"Url": "unix:SOCK"}`))
+			handOffInProcess(t, old)
+			next := &Server{Handler: newGated(), Logger: discardLogger()}
+			if n, err := next.ListenInherited(); n != 2 || err != nil {
+				t.Fatalf("ListenInherited = %d, %v", n, err)
+			}
+			if err := parseTestConfig(t, config(`{"Url": "unix:SOCK"}`)).Apply(next); err != nil {
+				t.Fatal(err)
+			}
+			if err := next.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer next.Close()
+
+			reloadJSON(t, old, config(tc.unix))
+			if err := old.Shutdown(context.Background()); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if _, body := dialRaw(t, "unix", sock).send(t, "GET", "/new", ""); body != "hello /new" {
+				t.Errorf("the new process on %s: %q", sock, body)
+			}
+			if tc.extra != "" {
+				if _, err := os.Stat(other); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the file of the socket the old process bound after Handoff: %v, want it removed", err)
+				}
+			}
+		})
 	}
 }

@@ -242,6 +242,7 @@ func (s *Server) Reload(c *Config) error {
 			s.open(nl)
 			reborn = append(reborn, nl)
 		default:
+			s.keepPassedFile(l.sock) // after Handoff, a Unix file is the new process's
 			l.sock.stop()
 		}
 		if !slices.Contains(retired, l) {

@@ -195,6 +195,7 @@ type Server struct {
 	closed    bool           // Shutdown or Close was called
 	aborted   bool           // Close was called, or Shutdown has finished
 	handedOff bool           // Handoff gave the sockets to another process
+	passed    []*socket      // the sockets Handoff gave: their Unix files are the new process's
 	stopped   chan struct{}  // closed once Close was called or a Shutdown finished (see stoppedChan)
 	state     atomic.Int32   // a ServerState, for the health checks
 	delayDone chan struct{}  // closed once Shutdown's drain delay is over; nil before it
@@ -1114,11 +1115,7 @@ func (s *Server) stopSockets() {
 		if l.sock == nil {
 			continue
 		}
-		if s.handedOff {
-			if u, ok := l.sock.Listener.(*net.UnixListener); ok {
-				u.SetUnlinkOnClose(false)
-			}
-		}
+		s.keepPassedFile(l.sock)
 		l.sock.stop()
 	}
 	for _, sk := range s.spares {
@@ -1130,6 +1127,18 @@ func (s *Server) stopSockets() {
 	s.spares, s.udpSpares = nil, nil
 	closeInherited(s.endpoints) // given to a server that never started, or whose Start failed
 	s.endpoints = nil
+}
+
+// keepPassedFile leaves the file of sk, a Unix socket that Handoff gave
+// to a new process, in place when sk closes: the file is the new
+// process's. s.mu is held.
+func (s *Server) keepPassedFile(sk *socket) {
+	if !s.handedOff || !slices.Contains(s.passed, sk) {
+		return
+	}
+	if u, ok := sk.Listener.(*net.UnixListener); ok {
+		u.SetUnlinkOnClose(false)
+	}
 }
 
 // allListeners returns the listeners served and those Reload is stopping.
