@@ -88,6 +88,10 @@ const (
 	drainTimeout = 5 * time.Second
 )
 
+// maxKeptBody is the largest request body buffer a stream keeps while
+// its handler waits for more, and the pool keeps for the next stream.
+const maxKeptBody = 64 << 10
+
 // newStream takes a stream from the pool for a new request.
 func (c *Conn) newStream(id uint32) *stream {
 	st, _ := c.cfg.streamPool.Get().(*stream)
@@ -122,7 +126,7 @@ func (c *Conn) putStream(st *stream) {
 	if st.Outsized() || cap(st.headBuf) > 64<<10 {
 		return
 	}
-	if cap(st.body) > 64<<10 {
+	if cap(st.body) > maxKeptBody {
 		st.body = nil
 	}
 	c.cfg.streamPool.Put(st)
@@ -586,6 +590,12 @@ func (st *stream) ReadBody(p []byte) (int, error) {
 			return 0, os.ErrDeadlineExceeded
 		case st.bodyErr != nil:
 			return 0, st.bodyErr
+		}
+		if cap(st.body) > maxKeptBody {
+			// All read: a buffer grown for a burst (up to the stream's
+			// window, with a slow reader) is not kept while the stream
+			// waits, maybe for long (a WebSocket, a long poll).
+			st.body, st.bodyOff = nil, 0
 		}
 		st.bodyRate.Wait(true)
 		st.blockingLocked()

@@ -1,0 +1,71 @@
+package http2
+
+import (
+	"io"
+	"runtime"
+	"testing"
+	"time"
+	"weak"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+)
+
+// collected reports whether the array w points into is collected within
+// a second, each try ticking s's heartbeat first when tick is set.
+func collected[T any](s *testServer, w weak.Pointer[T], tick bool) bool {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if tick {
+			s.tick(time.Second)
+		}
+		runtime.GC()
+		runtime.GC()
+		if w.Value() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWaitingStreamKeepsNoGrownBodyBuffer: a stream whose handler read a
+// burst of request body (200 KB, buffered while it was busy) and waits for
+// more, as a WebSocket over HTTP/2 does between messages, does not keep
+// the buffer the burst grew.
+func TestWaitingStreamKeepsNoGrownBodyBuffer(t *testing.T) {
+	t.Parallel()
+	const size = 200 << 10
+	start := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		<-start
+		if _, err := io.ReadFull(ex.Body(), make([]byte, size)); err != nil {
+			t.Error(err)
+			return
+		}
+		io.Copy(io.Discard, ex.Body()) // waits for more
+	}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "POST", "/", false)
+	chunk := make([]byte, 16<<10)
+	for sent := 0; sent < size; sent += len(chunk) {
+		c.fr.WriteData(1, false, chunk[:min(len(chunk), size-sent)])
+	}
+	conn := s.conn()
+	var body weak.Pointer[byte]
+	for deadline := time.Now().Add(5 * time.Second); body == (weak.Pointer[byte]{}); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the body did not arrive")
+		}
+		conn.mu.Lock()
+		if st := conn.streams[1]; st != nil && len(st.body) == size {
+			body = weak.Make(&st.body[0])
+		}
+		conn.mu.Unlock()
+	}
+	close(start)
+	if !collected(s, body, false) {
+		t.Errorf("a stream waiting for body holds the %d KB buffer its last burst grew", size>>10)
+	}
+	c.fr.WriteData(1, true, []byte("end"))
+	if st := c.status(1); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+}
