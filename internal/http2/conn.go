@@ -1153,6 +1153,13 @@ func (c *Conn) Tick(now int64) {
 	for _, st := range c.streams {
 		st.tick(now)
 	}
+	if o := &c.out; !o.writing && len(o.buf) == 0 && (o.buf != nil || o.spare != nil) {
+		// Nothing queued: a connection whose streams stay open (a
+		// WebSocket, a gRPC stream) does not keep the queue's buffers,
+		// grown up to twice MaxOutput, while it is quiet; the next
+		// write takes one from the pool again, at most once a tick.
+		o.release()
+	}
 	c.mu.Unlock()
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 	"weak"
 
+	"golang.org/x/net/http2"
+
 	"github.com/kestrel-go/kestrel/internal/app"
 )
 
@@ -68,4 +70,43 @@ func TestWaitingStreamKeepsNoGrownBodyBuffer(t *testing.T) {
 	if st := c.status(1); st != 200 {
 		t.Fatalf("status %d", st)
 	}
+}
+
+// TestQuietStreamKeepsNoOutputBuffer: a connection whose stream stays open
+// after a large write (a WebSocket, a gRPC stream between messages) gives
+// the output queue's buffers back within a heartbeat of going quiet.
+func TestQuietStreamKeepsNoOutputBuffer(t *testing.T) {
+	t.Parallel()
+	const size = 200 << 10
+	s := newTestServer(t, func(ex *app.Exchange) {
+		ex.Write(make([]byte, size))
+		ex.Flush()
+		io.Copy(io.Discard, ex.Body()) // the stream stays open
+	}, nil)
+	c := dialRaw(t, s.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	c.fr.WriteWindowUpdate(0, 1<<30)
+	c.request(1, "POST", "/", false)
+	for got := 0; got < size; {
+		if d, ok := c.read().(*http2.DataFrame); ok && d.StreamID == 1 {
+			got += len(d.Data())
+		}
+	}
+	conn := s.conn()
+	var bufs []weak.Pointer[byte]
+	conn.mu.Lock()
+	for _, b := range [][]byte{conn.out.buf, conn.out.spare} {
+		if cap(b) > 0 {
+			bufs = append(bufs, weak.Make(&b[:1][0]))
+		}
+	}
+	conn.mu.Unlock()
+	for _, w := range bufs {
+		if !collected(s, w, true) {
+			t.Errorf("a quiet connection with an open stream holds its output buffer")
+		}
+	}
+	c.fr.WriteData(1, true, nil)
+	c.waitFor("the response's end", func(f http2.Frame) bool {
+		return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
+	})
 }
