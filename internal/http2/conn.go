@@ -381,9 +381,10 @@ func (c *Conn) readLoop() error {
 			}
 			if c.idleNow() {
 				// Idle, but it cannot be parked: at least no buffer
-				// grown for large frames waits with it.
+				// grown for large frames, nor the last header block's,
+				// waits with it.
 				c.fr = c.newReadFramer()
-				c.hfBuf = nil
+				c.dropHeaderBuffer()
 			}
 			continue
 		}
@@ -415,13 +416,7 @@ func (c *Conn) park() bool {
 	}
 	c.in.release()
 	c.fr = nil
-	c.hfBuf = nil
-	c.hf = headersFrame{} // its fragment is in hfBuf
-	// The decoder keeps an empty slice of the last header block's bytes,
-	// and so hfBuf's array: it is given a byte of its own to keep instead.
-	c.dec.SetEmitEnabled(false)
-	c.dec.Write(unpinField[:])
-	c.dec.Close()
+	c.dropHeaderBuffer()
 	c.mu.Lock()
 	if len(c.streams) == 0 {
 		c.streams = nil // made again for the next stream
@@ -435,6 +430,18 @@ func (c *Conn) park() bool {
 	}
 	c.cfg.Released.Add(parkedStackEstimate)
 	return true
+}
+
+// dropHeaderBuffer lets go of the buffer the last HEADERS frame was read
+// into, for an idle connection; the reader calls it.
+func (c *Conn) dropHeaderBuffer() {
+	c.hfBuf = nil
+	c.hf = headersFrame{} // its fragment is in hfBuf
+	// The decoder keeps an empty slice of the last header block's bytes,
+	// and so hfBuf's array: it is given a byte of its own to keep instead.
+	c.dec.SetEmitEnabled(false)
+	c.dec.Write(unpinField[:])
+	c.dec.Close()
 }
 
 // parkedStackEstimate is the stack a parked connection's reader goroutine

@@ -2,6 +2,7 @@ package http2
 
 import (
 	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -109,4 +110,33 @@ func TestQuietStreamKeepsNoOutputBuffer(t *testing.T) {
 	c.waitFor("the response's end", func(f http2.Frame) bool {
 		return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
 	})
+}
+
+// noSyscall hides a connection's file descriptor, as TLS and connection
+// middleware do: the server cannot park it.
+type noSyscall struct{ net.Conn }
+
+// TestUnparkableIdleConnectionKeepsNoHeaderBuffer: an idle connection
+// that cannot be parked (TLS, connection middleware) lets go of the buffer
+// its last HEADERS frame was read into within a heartbeat or two, as a
+// parked one does.
+func TestUnparkableIdleConnectionKeepsNoHeaderBuffer(t *testing.T) {
+	t.Parallel()
+	s := newWrappedTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, nil, func(nc net.Conn) net.Conn { return noSyscall{nc} })
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	if st := c.status(1); st != 200 {
+		t.Fatal(st)
+	}
+	conn := s.conn()
+	conn.mu.Lock() // the reader took it after reading the HEADERS frame
+	buf := weak.Make(&conn.hfBuf[0])
+	conn.mu.Unlock()
+	if !collected(s, buf, true) {
+		t.Error("an idle connection that cannot be parked still holds its HEADERS frame buffer")
+	}
+	c.request(3, "GET", "/", true)
+	if st := c.status(3); st != 200 {
+		t.Fatalf("after the idle period: %d", st)
+	}
 }
