@@ -76,17 +76,24 @@ type Config struct {
 	// http1.Config.Released); shared with the HTTP/1 engine.
 	Released *atomic.Int64
 
-	readPool   *bufpool.Pool
-	outPool    *bufpool.Pool
-	streamPool sync.Pool
-	initOnce   sync.Once
-	interned   sync.Map // response header strings, allocated once
-	internedN  atomic.Int64
+	readPool      *bufpool.Pool
+	smallReadPool *bufpool.Pool // an idle connection's that cannot park
+	outPool       *bufpool.Pool
+	streamPool    sync.Pool
+	initOnce      sync.Once
+	interned      sync.Map // response header strings, allocated once
+	internedN     atomic.Int64
 }
 
 // readBufferSize is the connection's read buffer while it is busy: a
 // frame of the default maximum size and its header fit.
 const readBufferSize = 16<<10 + 9
+
+// smallReadBufferSize is the read buffer an idle connection that cannot
+// be parked (TLS, connection middleware) waits with, as the wait may be
+// long: a request's HEADERS frame fits, and its next frames go to a
+// buffer of readBufferSize.
+const smallReadBufferSize = 4 << 10
 
 // outBufferSize is the output queue's pooled buffer: a response's head and
 // a frame of body.
@@ -95,6 +102,7 @@ const outBufferSize = 20 << 10
 func (cfg *Config) init() {
 	cfg.initOnce.Do(func() {
 		cfg.readPool = bufpool.New(readBufferSize)
+		cfg.smallReadPool = bufpool.New(smallReadBufferSize)
 		cfg.outPool = bufpool.New(outBufferSize)
 		if cfg.MaxStreams == 0 {
 			cfg.MaxStreams = DefaultMaxStreamsPerConnection

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 	"weak"
@@ -138,5 +140,53 @@ func TestUnparkableIdleConnectionKeepsNoHeaderBuffer(t *testing.T) {
 	c.request(3, "GET", "/", true)
 	if st := c.status(3); st != 200 {
 		t.Fatalf("after the idle period: %d", st)
+	}
+}
+
+// readSizes is a connection that cannot be parked, and records the size
+// of the buffer of its last read.
+type readSizes struct {
+	net.Conn
+	last *atomic.Int64
+}
+
+func (r readSizes) Read(p []byte) (int, error) {
+	r.last.Store(int64(len(p)))
+	return r.Conn.Read(p)
+}
+
+// TestUnparkableIdleConnectionWaitsWithSmallBuffer: an idle connection
+// that cannot be parked waits for its next frame with a small buffer, not
+// the 16 KB one that frames are read with, and reads a large request
+// after it.
+func TestUnparkableIdleConnectionWaitsWithSmallBuffer(t *testing.T) {
+	t.Parallel()
+	var last atomic.Int64
+	s := newWrappedTestServer(t, func(ex *app.Exchange) {
+		n, _ := io.Copy(io.Discard, ex.Body())
+		ex.WriteString(strconv.FormatInt(n, 10))
+	}, nil, func(nc net.Conn) net.Conn { return readSizes{nc, &last} })
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	if st := c.status(1); st != 200 {
+		t.Fatal(st)
+	}
+	for deadline := time.Now().Add(time.Second); last.Load() > smallReadBufferSize; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("an idle connection that cannot be parked waits with a %d-byte buffer, want at most %d", last.Load(), smallReadBufferSize)
+		}
+		s.tick(time.Second)
+	}
+	c.request(3, "POST", "/", false)
+	body := make([]byte, 16<<10)
+	for range 4 {
+		c.fr.WriteData(3, false, body)
+	}
+	c.fr.WriteData(3, true, nil)
+	if st := c.status(3); st != 200 {
+		t.Fatalf("after the idle period: %d", st)
+	}
+	if d := c.waitFor("the body", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame); string(d.Data()) != "65536" {
+		t.Errorf("the handler read %q bytes", d.Data())
 	}
 }

@@ -59,8 +59,15 @@ func (in *inbound) Read(p []byte) (int, error) {
 func (in *inbound) fill() error {
 	c := in.c
 	pool := c.cfg.readPool
-	if in.idle && in.buf != nil {
+	if in.buf != nil && (in.idle || len(*in.buf) != pool.Size()) {
+		// Nothing in flight; or the small buffer of an idle wait, and
+		// frames follow: they are read with a full one.
 		in.release()
+	}
+	if in.idle && c.trimAsked.Load() && in.idler.RawConn() == nil {
+		// Idle for a heartbeat, and the read holds its buffer while it
+		// waits (TLS, connection middleware): a small one.
+		pool = c.cfg.smallReadPool
 	}
 	for {
 		var err error
@@ -97,7 +104,11 @@ func (in *inbound) fill() error {
 // release gives the buffer back.
 func (in *inbound) release() {
 	if in.buf != nil {
-		in.c.cfg.readPool.Put(in.buf)
+		pool := in.c.cfg.readPool
+		if len(*in.buf) != pool.Size() {
+			pool = in.c.cfg.smallReadPool
+		}
+		pool.Put(in.buf)
 		in.buf, in.r, in.w = nil, 0, 0
 	}
 }
