@@ -385,6 +385,11 @@ func (c *Conn) readLoop() error {
 				// waits with it.
 				c.fr = c.newReadFramer()
 				c.dropHeaderBuffer()
+				// And it waits on a fresh goroutine, whose stack has
+				// not grown with the TLS handshake and the requests.
+				c.cfg.Released.Add(parkedStackEstimate)
+				go c.resume()
+				return errDetached
 			}
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -188,5 +189,63 @@ func TestUnparkableIdleConnectionWaitsWithSmallBuffer(t *testing.T) {
 	}
 	if d := c.waitFor("the body", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame); string(d.Data()) != "65536" {
 		t.Errorf("the handler read %q bytes", d.Data())
+	}
+}
+
+// deepReads is a connection that cannot be parked, whose first read
+// runs on a stack grown to 64 KB, as after a TLS handshake.
+type deepReads struct {
+	net.Conn
+	once *sync.Once
+}
+
+func (r deepReads) Read(p []byte) (int, error) {
+	r.once.Do(func() { deepStack(64) })
+	return r.Conn.Read(p)
+}
+
+// deepStack uses about n KB of stack.
+//
+//go:noinline
+func deepStack(n int) byte {
+	var pad [1 << 10]byte
+	if n <= 1 {
+		return pad[0]
+	}
+	pad[n%len(pad)] = byte(n)
+	return deepStack(n-1) + pad[(n+1)%len(pad)]
+}
+
+// TestUnparkableIdleConnectionWaitsOnSmallStack: an idle connection that
+// cannot be parked waits, after a heartbeat, on a goroutine whose stack has
+// not grown with what the connection did before (a TLS handshake, a
+// handler run by the reader).
+func TestUnparkableIdleConnectionWaitsOnSmallStack(t *testing.T) {
+	const conns = 32
+	s := newWrappedTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, nil, func(nc net.Conn) net.Conn { return deepReads{nc, new(sync.Once)} })
+	stacks := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.StackInuse
+	}
+	before := stacks()
+	for range conns {
+		c := dialRaw(t, s.addr)
+		c.request(1, "GET", "/", true)
+		if st := c.status(1); st != 200 {
+			t.Fatal(st)
+		}
+	}
+	for range 3 {
+		s.tick(time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	const per = 16 << 10 // half of what the grown stack shrinks to
+	after := stacks()
+	t.Logf("%d B of stack per idle connection", (int64(after)-int64(before))/conns)
+	if after > before+conns*per {
+		t.Errorf("an idle connection that cannot be parked holds %d KB of stack, want < %d KB", (after-before)/conns>>10, per>>10)
 	}
 }
