@@ -249,3 +249,40 @@ func TestUnparkableIdleConnectionWaitsOnSmallStack(t *testing.T) {
 		t.Errorf("an idle connection that cannot be parked holds %d KB of stack, want < %d KB", (after-before)/conns>>10, per>>10)
 	}
 }
+
+// TestIdleConnectionKeepsNoPooledOutputBuffer: the output queue's pooled
+// buffers, given back as the connection goes idle, are not kept reachable
+// by the connection once the pool drops them.
+func TestIdleConnectionKeepsNoPooledOutputBuffer(t *testing.T) {
+	t.Parallel()
+	var s *testServer
+	var bufs []weak.Pointer[byte]
+	s = newTestServer(t, func(ex *app.Exchange) {
+		ex.WriteString("ok")
+		ex.Flush()
+		conn := s.conn()
+		conn.mu.Lock()
+		for _, b := range [][]byte{conn.out.buf, conn.out.spare} {
+			if cap(b) > 0 {
+				bufs = append(bufs, weak.Make(&b[:1][0]))
+			}
+		}
+		conn.mu.Unlock()
+	}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "GET", "/", true)
+	if st := c.status(1); st != 200 {
+		t.Fatal(st)
+	}
+	c.waitFor("the response's end", func(f http2.Frame) bool {
+		return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
+	})
+	if len(bufs) == 0 {
+		t.Fatal("the handler saw no output buffer")
+	}
+	for _, w := range bufs {
+		if !collected(s, w, true) {
+			t.Error("an idle connection keeps a pooled output buffer reachable")
+		}
+	}
+}

@@ -189,6 +189,9 @@ func (o *output) release() {
 	for _, b := range [2][]byte{o.buf, o.spare} {
 		if n := len(o.holders); cap(b) == pool.Size() && n > 0 {
 			p := o.holders[n-1]
+			// The slot beyond the length would keep p, and so the
+			// buffer, reachable after the pool drops it.
+			o.holders[n-1] = nil
 			o.holders = o.holders[:n-1]
 			*p = b[:cap(b)]
 			pool.Put(p)
