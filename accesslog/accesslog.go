@@ -84,6 +84,11 @@ func Handler(h http.Handler, opts Options) http.Handler {
 				// for a body over the limit.
 				e.status = ex.ResponseStatus()
 			}
+			if r.Method == http.MethodHead {
+				// A server accepts a HEAD handler's body writes and sends
+				// none of them: the client got no body bytes.
+				e.bytes = 0
+			}
 			if e.status == 0 {
 				e.status = http.StatusOK
 				if rw.hijacked {

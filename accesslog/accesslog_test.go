@@ -67,7 +67,9 @@ func send(t *testing.T, addr, raw string) *http.Response {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, raw)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	// The request's method, so that a HEAD response is read without a body.
+	req := &http.Request{Method: raw[:strings.IndexByte(raw, ' ')]}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ var lineRE = regexp.MustCompile(`^(\S+) - (\S+) \[(\d\d/\w\w\w/\d{4}:\d\d:\d\d:\
 func TestLines(t *testing.T) {
 	var out lockedBuffer
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Hello, World!") })
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Hello, World!") })
 	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		c, err := kestrel.Upgrade(w, r)
@@ -106,6 +108,7 @@ func TestLines(t *testing.T) {
 	// the client has its response: wait for each before the next request.
 	for i, raw := range []string{
 		"GET /hello?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\nReferer: http://r/\r\n\r\n",
+		"HEAD /hello HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /missing HTTP/1.0\r\nUser-Agent: evil\"\r\n\r\n",
 		"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100),
 		"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
@@ -125,6 +128,7 @@ func TestLines(t *testing.T) {
 		request, status, bytes, referer, agent string
 	}{
 		{"GET /hello?x=1 HTTP/1.1", "200", "13", "http://r/", "curl/8.5.0"},
+		{"HEAD /hello HTTP/1.1", "200", "-", "-", "-"}, // the body written is not sent
 		{"GET /missing HTTP/1.0", "404", "19", "-", `evil\x22`},
 		{"POST /upload HTTP/1.1", "413", "-", "-", "-"},
 		{"GET /ws HTTP/1.1", "101", "-", "-", "-"},
