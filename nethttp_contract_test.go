@@ -192,3 +192,55 @@ func TestSuperfluousWriteHeaderWarns(t *testing.T) {
 		t.Errorf("log %q: want a warning naming the handler's function and line", out)
 	}
 }
+
+// TestContextErrPolledSeesClientGone checks that a handler that polls
+// r.Context().Err() between writes, never asking for Done, learns that the
+// client went away, as with net/http, over each protocol: the client
+// closes the connection (HTTP/1.1) or cancels the stream (HTTP/2, HTTP/3)
+// in the middle of the response. Over HTTP/3 Err stayed nil, and the
+// handler ran on, an active request, until it gave up by itself.
+func TestContextErrPolledSeesClientGone(t *testing.T) {
+	t.Parallel()
+	const giveUp = 3 * time.Second
+	done := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for deadline := time.Now().Add(giveUp); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			w.Write(make([]byte, 16<<10))
+			w.(http.Flusher).Flush()
+			if err := r.Context().Err(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- errors.New("r.Context().Err() still nil after the client went away")
+	})
+	addr := startServer(t, &Server{Handler: h})
+	_, h3addr := h3Server(t, &Server{Handler: h}, HTTP3)
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		url    string
+	}{
+		{"HTTP/1.1", newClient(t), "http://" + addr + "/"},
+		{"h2c", h2cClient(t), "http://" + addr + "/"},
+		{"HTTP/3", h3Client(t), "https://" + h3addr + "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", tc.url, nil)
+			resp, err := tc.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			resp.Body.Close()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("handler: %v, want context.Canceled", err)
+			}
+		})
+	}
+}

@@ -35,7 +35,7 @@ type RequestContext struct {
 }
 
 // OnInterest sets f to be called once, the first time someone asks for
-// the Done channel or registers an AfterFunc, unless the context has
+// the Done channel or the error or registers an AfterFunc, unless the context has
 // ended: the protocol then starts watching for the client's close. Set it
 // before the handler runs.
 func (c *RequestContext) OnInterest(f func()) { c.interest = f }
@@ -84,9 +84,13 @@ func (c *RequestContext) Done() <-chan struct{} {
 	return c.done
 }
 
+// Err is context.Canceled once the context has ended. Asking is interest
+// too: a handler that polls Err instead of waiting on Done learns of the
+// client's going away as one that waits does.
 func (c *RequestContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.interested()
 	if c.ended {
 		return context.Canceled
 	}
