@@ -260,8 +260,11 @@ type responseWriter struct {
 	hijacked bool
 }
 
+// WriteHeader records the first final status: a 1xx other than 101 is an
+// interim response, after which the handler still writes the final one
+// (or 200 by its body or its return), as net/http sends them.
 func (w *responseWriter) WriteHeader(code int) {
-	if w.status == 0 || w.status < 200 && code >= 200 {
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -353,5 +354,54 @@ func TestTextAndJSONSameFields(t *testing.T) {
 	}
 	if _, ok := rec["DurationMs"].(float64); !ok {
 		t.Errorf("record %v: DurationMs is not a number", rec)
+	}
+}
+
+// TestInformational logs the final status after 1xx responses on each
+// server: a 103 is not the response, and the status the client gets after
+// it is the one written next, or 200 when the body or the handler's return
+// comes first.
+func TestInformational(t *testing.T) {
+	var out lockedBuffer
+	mux := http.NewServeMux()
+	mux.HandleFunc("/then-body", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "body")
+	})
+	mux.HandleFunc("/then-return", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusEarlyHints) })
+	mux.HandleFunc("/then-201", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusCreated)
+	})
+	h := accesslog.Handler(mux, accesslog.Options{Writer: &out})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, base := range []string{srv.URL, "http://" + startKestrel(t, h, kestrel.Limits{})} {
+		for _, c := range []struct{ path, status, bytes string }{
+			{"/then-body", "200", "4"},
+			{"/then-return", "200", "-"},
+			{"/then-201", "201", "-"},
+		} {
+			out.mu.Lock()
+			out.b.Reset()
+			out.mu.Unlock()
+			resp, err := http.Get(base + c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			for deadline := time.Now().Add(5 * time.Second); len(out.lines()) == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			lines := out.lines()
+			if len(lines) != 1 {
+				t.Fatalf("%s%s: lines %q", base, c.path, lines)
+			}
+			m := lineRE.FindStringSubmatch(lines[0])
+			if m == nil || m[5] != strconv.Itoa(resp.StatusCode) || m[5] != c.status || m[6] != c.bytes {
+				t.Errorf("%s%s: client got %d, line %q; want %s %s", base, c.path, resp.StatusCode, lines[0], c.status, c.bytes)
+			}
+		}
 	}
 }
