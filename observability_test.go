@@ -512,6 +512,36 @@ func TestMetricsEndReasons(t *testing.T) {
 	}
 }
 
+// TestMetricsResetMidResponse: an HTTP/1.1 client that resets its
+// connection while the response streams (the server writes, it does not
+// read) ends it with connection_reset, as one that resets between
+// requests does, whether the write fails with ECONNRESET or EPIPE.
+func TestMetricsResetMidResponse(t *testing.T) {
+	t.Parallel()
+	reader, mp := metricstest.New()
+	addr := startServer(t, &Server{MeterProvider: mp, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, err := w.Write(make([]byte, 16<<10)); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	})})
+	c := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(br, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "connection_reset"}, 1)
+	waitMetric(t, reader, "kestrel.active_connections", nil, 0)
+}
+
 // TestMetricsGracefulStop: a shutdown that lets the request in flight
 // finish ends every connection (an idle HTTP/1.1 one, the busy one, an
 // h2c one) without an error.type, with a ConnectionStop each, and says

@@ -910,6 +910,11 @@ func (c *Conn) endWrite() {
 	c.writeRate.Wait(false)
 	if c.werr != nil && c.writeRate.TimedOut() {
 		c.werr = errResponseTooSlow
+	} else if errors.Is(c.werr, syscall.ECONNRESET) || errors.Is(c.werr, syscall.EPIPE) {
+		// The client reset the connection while the server wrote (the
+		// server reads nothing meanwhile, so no read learns of it): as
+		// Kestrel counts a send's reset, EPIPE included.
+		c.info.End(metrics.ConnectionReset)
 	}
 }
 
