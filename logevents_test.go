@@ -117,6 +117,34 @@ func TestLogConnectionKeepAliveAndHeadBodyWrite(t *testing.T) {
 	}
 }
 
+// TestLogNoKeepAliveAfterClientGone: an HTTP/1.1 client that shuts its
+// side of the connection while its handler runs aborts the request (its
+// context ends); the response still goes out, but the connection cannot
+// serve another request, and it is not logged as ConnectionKeepAlive.
+func TestLogNoKeepAliveAfterClientGone(t *testing.T) {
+	t.Parallel()
+	rec, log := newLogRecorder(slog.LevelDebug)
+	addr := startServer(t, &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		io.WriteString(w, "late")
+	})})
+	c := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); string(body) != "late" {
+		t.Errorf("body %q, want the handler's", body)
+	}
+	waitFor(t, "ConnectionStop", func() bool { return len(rec.events("ConnectionStop")) == 1 })
+	if keep := rec.events("ConnectionKeepAlive"); len(keep) != 0 {
+		t.Errorf("ConnectionKeepAlive for a client that went away: %+v", keep)
+	}
+}
+
 // TestLogConnectionDisconnect: an HTTP/1.1 connection the server closes
 // is logged as Kestrel's ConnectionDisconnect (10), whether it closes
 // after a response (Connection: close) or because the client closed it;

@@ -587,6 +587,11 @@ func (ex *Exchange) LengthMismatch() string {
 	return "response shorter than its Content-Length"
 }
 
+// RequestAborted reports whether the request's context was aborted
+// (Kestrel's RequestAborted): the client went away, or the server aborted
+// the request.
+func (ex *Exchange) RequestAborted() bool { return ex.aborted.Load() }
+
 // Hijacked reports whether a handler took the connection over.
 func (ex *Exchange) Hijacked() bool { return ex.hijacked }
 

@@ -334,6 +334,12 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 	if c.werr != nil {
 		return false
 	}
+	if ex.RequestAborted() {
+		// The client went away (shut its side or reset) or the request
+		// was aborted: the response goes out if it can, and the
+		// connection serves no other request.
+		c.closeAfter = true
+	}
 	if !c.closeAfter && !ex.body.done() && !ex.body.drain() {
 		c.closeAfter = true
 	}
