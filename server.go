@@ -1105,8 +1105,9 @@ func (s *Server) Addresses() []string {
 }
 
 // stopSockets stops accepting on every socket, and closes the spares no
-// endpoint took and the inherited sockets of endpoints never bound. A Unix socket file stays when another process took the
-// sockets over (Handoff). s.mu is held.
+// endpoint took and the inherited sockets of endpoints never bound. A
+// Unix socket file stays when another process took the sockets over
+// (Handoff). s.mu is held.
 func (s *Server) stopSockets() {
 	for _, l := range s.listeners {
 		if l.quic != nil {
@@ -1218,24 +1219,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) stoppedChan() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped == nil {
-		s.stopped = make(chan struct{})
-	}
-	return s.stopped
+	return s.stoppedLocked()
 }
 
 // markStopped closes the channel of stoppedChan.
 func (s *Server) markStopped() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ch := s.stoppedLocked()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// stoppedLocked returns the channel of stoppedChan, made on first use.
+// s.mu is held.
+func (s *Server) stoppedLocked() chan struct{} {
 	if s.stopped == nil {
 		s.stopped = make(chan struct{})
 	}
-	select {
-	case <-s.stopped:
-	default:
-		close(s.stopped)
-	}
+	return s.stopped
 }
 
 // stopHeartbeat stops the heartbeat and the parker once no connection is

@@ -152,9 +152,10 @@ const upgradeTimeout = time.Minute
 // Run runs the service until ctx ends or the process receives SIGINT or
 // SIGTERM, then shuts the server down gracefully, or until a new process
 // took its sockets over (SIGUSR2) and it has drained, or until the
-// program shut the server down (its Shutdown finished, or Close). It returns an error
-// only when the server cannot start: a shutdown is a success even when
-// the shutdown timeout aborts requests, as with Server.Run.
+// program shut the server down (its Shutdown finished, or Close). It
+// returns an error only when the server cannot start: a shutdown is a
+// success even when the shutdown timeout aborts requests, as with
+// Server.Run.
 func (v *Service) Run(ctx context.Context) error {
 	s := v.Server
 	if s == nil {

@@ -35,9 +35,9 @@ type RequestContext struct {
 }
 
 // OnInterest sets f to be called once, the first time someone asks for
-// the Done channel or the error or registers an AfterFunc, unless the context has
-// ended: the protocol then starts watching for the client's close. Set it
-// before the handler runs.
+// the Done channel or the error or registers an AfterFunc, unless the
+// context has ended: the protocol then starts watching for the client's
+// close. Set it before the handler runs.
 func (c *RequestContext) OnInterest(f func()) { c.interest = f }
 
 // interested calls the interest function once; c.mu is held, and is

@@ -442,10 +442,7 @@ func (c *Conn) park() bool {
 func (c *Conn) dropHeaderBuffer() {
 	c.hfBuf = nil
 	c.hf = headersFrame{} // its fragment is in hfBuf
-	// The decoder keeps an empty slice of the last header block's bytes,
-	// and so hfBuf's array: it is given a byte of its own to keep instead.
-	c.dec.SetEmitEnabled(false)
-	c.dec.Write(unpinField[:])
+	c.unpinDecoder()
 	c.dec.Close()
 }
 

@@ -54,6 +54,15 @@ func (c *Conn) maxRawBlock() int { return 2*c.cfg.MaxRequestHeadersTotalSize + 6
 // ":method: GET".
 var unpinField = [1]byte{0x82}
 
+// unpinDecoder ends a header block's decoding: the decoder keeps an empty
+// slice of the bytes it was last given, and so their array, so it is
+// given a byte of its own to keep instead, an indexed field that is not
+// emitted (onHeaders turns emitting on again for the next block).
+func (c *Conn) unpinDecoder() {
+	c.dec.SetEmitEnabled(false)
+	c.dec.Write(unpinField[:])
+}
+
 // maxGathered bounds the bytes of a header block in several frames that
 // are gathered to be decoded whole: what the header list may take, and
 // some room for its encoding.
@@ -156,12 +165,7 @@ func (c *Conn) headerFragment(frag []byte, end bool) error {
 		return nil
 	}
 	if cap(frag) > maxKeptHeaders {
-		// The decoder keeps an empty slice of the bytes it was last
-		// given, and so their array (a gathered block, a large HEADERS
-		// frame's payload): it is given a byte of its own to keep
-		// instead, an indexed field that is not emitted.
-		c.dec.SetEmitEnabled(false)
-		c.dec.Write(unpinField[:])
+		c.unpinDecoder() // a gathered block, a large HEADERS frame's payload
 	}
 	if cap(c.block) > maxKeptHeaders {
 		c.block = nil
