@@ -413,6 +413,77 @@ func TestHandlerFullDuplexEcho(t *testing.T) {
 	}
 }
 
+// TestHandlerFullDuplexKeepsConnection: a handler that enabled full duplex
+// (http.ResponseController.EnableFullDuplex) and streams its response
+// while it reads the request body to its end keeps the HTTP/1.1
+// connection for the next request, as net/http does, whether the body is
+// chunked or a Content-Length longer than what is drained after a
+// handler (one that returns without reading it then ends the connection
+// after its response); without full duplex, a streamed response whose chunked body
+// is still unread says Connection: close, so that the client stops
+// sending it.
+func TestHandlerFullDuplexKeepsConnection(t *testing.T) {
+	t.Parallel()
+	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.URL.Query().Has("duplex") {
+			if err := rc.EnableFullDuplex(); err != nil {
+				t.Error(err)
+			}
+		}
+		io.WriteString(w, "started;")
+		rc.Flush()
+		if r.URL.Query().Has("noread") {
+			return
+		}
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "read %d, %v", n, err)
+	}))
+	big := strings.Repeat("x", 1<<20) // over what is drained once a handler returns
+	for _, tc := range []struct {
+		name, path string
+		head, body string
+		keep       bool
+	}{
+		{"chunked", "/?duplex", "Transfer-Encoding: chunked", "6\r\nabcdef\r\n0\r\n\r\n", true},
+		{"length", "/?duplex", "Content-Length: 1048576", big, true},
+		{"unread", "/?duplex&noread", "Content-Length: 1048576", big, true},
+		{"chunked without full duplex", "/", "Transfer-Encoding: chunked", "6\r\nabcdef\r\n0\r\n\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, addr)
+			io.WriteString(c, "POST "+tc.path+" HTTP/1.1\r\nHost: x\r\n"+tc.head+"\r\n\r\n")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go io.WriteString(c, tc.body) // after the response started
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || !strings.HasPrefix(string(b), "started;") || !strings.Contains(tc.path, "noread") && !strings.HasSuffix(string(b), ", <nil>") {
+				t.Fatalf("response %q, %v", b, err)
+			}
+			if resp.Close == tc.keep {
+				t.Fatalf("Connection: close is %v, want %v", resp.Close, !tc.keep)
+			}
+			if !tc.keep {
+				return
+			}
+			if strings.Contains(tc.path, "noread") {
+				if n, err := br.Read(make([]byte, 1)); n != 0 || err == nil {
+					t.Errorf("after a response that left 1 MiB unread: %d, %v; want the connection closed", n, err)
+				}
+				return
+			}
+			get := keepAliveGetter(t, c, br)
+			if got := get("/"); !strings.HasPrefix(got, "started;read 0") {
+				t.Errorf("the next request on the connection: %q", got)
+			}
+		})
+	}
+}
+
 func TestHandlerEarlyHints(t *testing.T) {
 	t.Parallel()
 	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -152,6 +152,7 @@ type Exchange struct {
 	connUpgrade bool // the handler's Connection named "upgrade" (beside an Upgrade header: RFC 9110, 7.8)
 	isHead      bool
 	hijacked    bool
+	fullDuplex  atomic.Bool   // the handler reads the request body while it writes the response (EnableFullDuplex)
 	upgrading   bool          // the protocol is taking the connection over (a 101 it sends is followed by the new protocol)
 	rejected    *RequestError // why the request failed, answered if nothing was sent
 	answered    bool          // the response is the rejection's answer
@@ -204,6 +205,7 @@ func (ex *Exchange) Start() {
 	ex.connUpgrade = false
 	ex.isHead = string(ex.Req.Method.Of(ex.Req.Buf)) == "HEAD"
 	ex.hijacked = false
+	ex.fullDuplex.Store(false)
 	ex.upgrading = false
 	ex.rejected = nil
 	ex.answered = false
@@ -591,6 +593,12 @@ func (ex *Exchange) LengthMismatch() string {
 // (Kestrel's RequestAborted): the client went away, or the server aborted
 // the request.
 func (ex *Exchange) RequestAborted() bool { return ex.aborted.Load() }
+
+// FullDuplex reports whether the handler said it reads the request body
+// while it writes the response (http.ResponseController.EnableFullDuplex):
+// a response that starts before the body was read does not end the
+// connection for it, the handler reads it.
+func (ex *Exchange) FullDuplex() bool { return ex.fullDuplex.Load() }
 
 // Hijacked reports whether a handler took the connection over.
 func (ex *Exchange) Hijacked() bool { return ex.hijacked }

@@ -743,8 +743,17 @@ func (w *responseWriter) SetWriteDeadline(t time.Time) error {
 }
 
 // EnableFullDuplex lets the handler read the request body while it writes
-// the response; the engine always allows that, so it only reports success.
-func (w *responseWriter) EnableFullDuplex() error { return nil }
+// the response. The engine always allows that; on HTTP/1.x it also keeps
+// the connection for the next request when the response starts before
+// the body was read (the handler reads it), as net/http does.
+func (w *responseWriter) EnableFullDuplex() error {
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
+	if !w.done {
+		w.ex.fullDuplex.Store(true)
+	}
+	return nil
+}
 
 // CloseNotify returns a channel that receives true when the client goes
 // away before the handler returns (http.CloseNotifier, deprecated but

@@ -205,10 +205,14 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 		// An unread body must be read before the next request. Once the
 		// handler has returned, try now, so that the head can say whether
 		// the connection stays open; while it runs (a streamed response),
-		// keep the connection only for a short rest of known length.
-		if final {
+		// keep the connection only for a short rest of known length, or
+		// for a handler that reads the body as it writes (full duplex,
+		// whose body is flowing): EndResponse drains what it leaves.
+		switch {
+		case final:
 			c.closeAfter = !ex.body.drain()
-		} else {
+		case ex.FullDuplex() && ex.continued && ex.body.err == nil:
+		default:
 			c.closeAfter = ex.body.chunked || !ex.body.drainable()
 		}
 	}
