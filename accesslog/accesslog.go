@@ -310,11 +310,16 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 type writerOnly struct{ io.Writer }
 
 // Flush sends what is buffered to the client, if the server can.
-func (w *responseWriter) Flush() {
+func (w *responseWriter) Flush() { w.FlushError() }
+
+// FlushError is Flush, returning the server's error (a client gone, a
+// write deadline passed): http.ResponseController's Flush calls it, and
+// would otherwise take Flush and report success.
+func (w *responseWriter) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	http.NewResponseController(w.ResponseWriter).Flush()
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Hijack takes the connection over, if the server allows it.

@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -253,6 +255,29 @@ func TestOptionalInterfaces(t *testing.T) {
 		if !lineRE.MatchString(l) || !strings.Contains(l, `" 200 4 "`) {
 			t.Errorf("line %q", l)
 		}
+	}
+}
+
+// TestFlushError: http.ResponseController's Flush through the middleware
+// returns the server's error, as without it: a handler streaming to a
+// client it can no longer reach (here, past its write deadline) learns of
+// it from Flush.
+func TestFlushError(t *testing.T) {
+	flushErr := make(chan error, 1)
+	addr := startKestrel(t, accesslog.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		io.WriteString(w, "event")
+		flushErr <- rc.Flush()
+	}), accesslog.Options{Writer: io.Discard}), kestrel.Limits{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if err := <-flushErr; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Flush past the write deadline: %v, want os.ErrDeadlineExceeded", err)
 	}
 }
 
