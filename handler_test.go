@@ -375,6 +375,34 @@ func TestHandlerDeadlinesEndWithRequest(t *testing.T) {
 	}
 }
 
+// TestHandlerWriteDeadlineCoversResponseEnd: a write deadline that passed
+// before the handler returned fails the rest of its response, the part
+// the server writes after the handler (as net/http's server does, and
+// this server over HTTP/2 and HTTP/3): the client gets no complete
+// response, and the connection closes. One still ahead lets it through.
+func TestHandlerWriteDeadlineCoversResponseEnd(t *testing.T) {
+	t.Parallel()
+	addr := startHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.URL.Path == "/passed" {
+			rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		} else {
+			rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		}
+		io.WriteString(w, "response")
+	}))
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	if body := keepAliveGetter(t, c, br)("/ahead"); body != "response" {
+		t.Fatalf("deadline ahead: %q", body)
+	}
+	io.WriteString(c, "GET /passed HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err == nil {
+		b, err := io.ReadAll(resp.Body)
+		t.Errorf("deadline passed: the client got %d %q, %v; want no response", resp.StatusCode, b, err)
+	}
+}
+
 func TestHandlerFullDuplexEcho(t *testing.T) {
 	t.Parallel()
 	// The handler echoes each line as it arrives, while the body is still

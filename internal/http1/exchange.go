@@ -133,10 +133,16 @@ func (ex *exchange) SetWriteDeadline(t time.Time) error {
 // clearDeadlines removes the deadlines the handler set, once its request
 // is over and the connection goes on, as net/http's server does: they
 // were the request's, and would otherwise cut a later request on the
-// connection short (or close it as it waits for one).
-func (ex *exchange) clearDeadlines() {
+// connection short (or close it as it waits for one). The response's
+// rest, still buffered, is written first under the handler's write
+// deadline, which covers the whole response as net/http's does; it
+// reports false when that write failed and the connection must end.
+func (ex *exchange) clearDeadlines() bool {
 	c := ex.c
 	if ex.writeDeadline {
+		if !c.flush() {
+			return false
+		}
 		c.nc.SetWriteDeadline(time.Time{})
 	}
 	if ex.readDeadline {
@@ -146,6 +152,7 @@ func (ex *exchange) clearDeadlines() {
 		c.nc.SetReadDeadline(time.Time{})
 		c.tickMu.Unlock()
 	}
+	return true
 }
 
 func (ex *exchange) SetMinRequestBodyRate(r app.Rate) { ex.c.bodyRate.Set(r) }
@@ -373,6 +380,5 @@ func (c *Conn) serveRequest() bool {
 	if !ex.Run() {
 		return false
 	}
-	ex.clearDeadlines()
-	return true
+	return ex.clearDeadlines()
 }
