@@ -1000,3 +1000,46 @@ func TestConnectionWindowNeverOpened(t *testing.T) {
 		t.Fatal("the handler's write still waits")
 	}
 }
+
+// TestReadDeadlineReplacedAsItFires: a read deadline replaced (here
+// removed) just as it passes is the new one's: the first deadline's timer,
+// which fired and waited for the connection's lock while the handler set
+// the new deadline, does not then fail the stream's reads, as a write
+// deadline's does not.
+func TestReadDeadlineReplacedAsItFires(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		close(started)
+		<-release
+	}, nil)
+	defer close(release)
+	c := dialRaw(t, s.addr)
+	c.request(1, "POST", "/", false) // its body is still to come
+	<-started
+	conn := s.conn()
+	conn.mu.Lock()
+	st := conn.streams[1]
+	conn.mu.Unlock()
+	if err := st.SetReadDeadline(time.Now().Add(5 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// The handler removes the deadline as it passes: its call waits for
+	// the lock, and the deadline's timer fires and waits behind it.
+	conn.mu.Lock()
+	removed := make(chan struct{})
+	go func() {
+		st.SetReadDeadline(time.Time{})
+		close(removed)
+	}()
+	time.Sleep(30 * time.Millisecond)
+	conn.mu.Unlock()
+	<-removed
+	time.Sleep(20 * time.Millisecond) // the timer's function has run by now
+	conn.mu.Lock()
+	expired := st.readExpired
+	conn.mu.Unlock()
+	if expired {
+		t.Error("a read deadline removed as it passed still failed the stream's reads")
+	}
+}

@@ -957,14 +957,17 @@ func (st *stream) SetReadDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	fire := func() {
-		c.mu.Lock()
-		st.readExpired = true
-		st.cond.Broadcast()
-		c.mu.Unlock()
-	}
 	if d := time.Until(t); d > 0 {
-		st.readTimer = time.AfterFunc(d, fire)
+		var timer *time.Timer
+		timer = time.AfterFunc(d, func() {
+			c.mu.Lock()
+			if st.c == c && st.readTimer == timer { // not a later deadline's, nor another stream's
+				st.readExpired = true
+				st.cond.Broadcast()
+			}
+			c.mu.Unlock()
+		})
+		st.readTimer = timer
 	} else {
 		st.readExpired = true
 		st.cond.Broadcast() // a read waiting now fails now
