@@ -1278,6 +1278,69 @@ func TestHandlerUnreadBody(t *testing.T) {
 	}
 }
 
+// TestHandlerUnreadBodyResponseNotHeld: the response of a handler that
+// returned without reading a body of known length goes out at once,
+// though the rest of the body has not arrived (a client may wait for the
+// response before it sends more), as Kestrel sends it before it drains;
+// the rest that then comes is drained and the next request on the
+// connection served. The server held the response until the rest came or
+// RequestHeadersTimeout (30 s) passed.
+func TestHandlerUnreadBodyResponseNotHeld(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	limited := startServer(t, &Server{Limits: Limits{MaxRequestBodySize: 100_000}, Handler: h})
+	unlimited := startServer(t, &Server{Limits: Limits{MaxRequestBodySize: Unlimited}, Handler: h})
+	rest := func(n int) string { return strings.Repeat("x", n-5) }
+	for _, tc := range []struct {
+		name, addr string
+		length     int
+		kept       bool
+	}{
+		{"small", limited, 10, true},
+		{"at MaxRequestBodySize", limited, 100_000, true},
+		{"one over MaxRequestBodySize", limited, 100_001, false},
+		{"at the drain limit", unlimited, 256 << 10, true},
+		{"one over the drain limit", unlimited, 256<<10 + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, tc.addr)
+			br := bufio.NewReader(c)
+			fmt.Fprintf(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n01234", tc.length)
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no response while the rest of the body is to come: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != http.StatusUnauthorized || resp.Close == tc.kept {
+				t.Fatalf("got %d, Connection: close %v; want 401, close %v", resp.StatusCode, resp.Close, !tc.kept)
+			}
+			go io.WriteString(c, rest(tc.length)+"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err = http.ReadResponse(br, nil)
+			if !tc.kept {
+				if err == nil {
+					t.Fatalf("/b was served after Connection: close: %d", resp.StatusCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("the next request after the drained body: %v", err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || string(b) != "/b" {
+				t.Fatalf("the next request: %d %q, want 200 \"/b\"", resp.StatusCode, b)
+			}
+		})
+	}
+}
+
 // TestHandlerUnreadBodyOverLimit: the server reads an unread body to keep
 // the connection only within the request's MaxRequestBodySize, as Kestrel
 // does: a body of exactly the limit is drained and the pipelined request

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/textproto"
 
@@ -19,10 +20,16 @@ type body struct {
 	started  bool  // read at least once (100 Continue sent if asked for)
 	eof      bool
 	err      error
-	trailerN int  // trailer bytes so far
-	trailers int  // trailer fields so far
-	unread   bool // RequestBodyNotEntirelyRead was logged
+	trailerN int   // trailer bytes so far
+	trailers int   // trailer fields so far
+	unread   bool  // RequestBodyNotEntirelyRead was logged
+	noWait   bool  // reads stop with errWouldWait rather than wait for the client
+	drained  int64 // bytes drain dropped
 }
+
+// errWouldWait ends a read that would have to wait for the client while
+// the body's noWait is set; unlike other errors, it does not end the body.
+var errWouldWait = errors.New("http1: the rest of the body has not arrived")
 
 // States of the chunked decoder.
 const (
@@ -60,7 +67,7 @@ func (b *body) done() bool { return b.eof }
 // request's body limit (a body over it closes the connection, as in
 // Kestrel).
 func (b *body) drainable() bool {
-	if b.err != nil || !b.ex.continued {
+	if b.err != nil || !b.ex.continued || b.drained > b.drainBudget() {
 		return false
 	}
 	if b.chunked {
@@ -72,28 +79,47 @@ func (b *body) drainable() bool {
 	return b.remain <= maxDrain
 }
 
-// drain reads and drops the rest of the body, up to maxDrain bytes and
-// within the request's body limit, and reports whether the body ended.
-func (b *body) drain() bool {
-	if !b.drainable() {
-		return false
-	}
-	c := b.ex.c
-	c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
-	c.drainingBody = true
-	defer func() {
-		c.drainingBody = false
-		c.setPhase(phaseNone, 0)
-	}()
+// drainBudget is how many bytes drain may drop in all: maxDrain, and no
+// more than the request's body limit leaves.
+func (b *body) drainBudget() int64 {
 	budget := int64(maxDrain)
 	if limit := b.ex.MaxRequestBodySize(); limit >= 0 {
 		budget = min(budget, limit-b.ex.BodyRead())
 	}
+	return budget
+}
+
+// drain reads and drops the rest of the body, up to maxDrain bytes and
+// within the request's body limit, and reports whether the body ended.
+// With wait unset it drops only what has arrived, and leaves the rest to
+// a later drain; with wait set it flushes the response before it waits
+// for the client (fill), so a client that waits for the response before
+// it sends the rest gets it at once, as from Kestrel, which drains after
+// the response.
+func (b *body) drain(wait bool) bool {
+	if !b.drainable() {
+		return false
+	}
+	c := b.ex.c
+	if wait {
+		c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)
+		c.drainingBody = true
+		defer func() {
+			c.drainingBody = false
+			c.setPhase(phaseNone, 0)
+		}()
+	} else {
+		b.noWait = true
+		defer func() { b.noWait = false }()
+	}
+	budget := b.drainBudget()
 	var scratch [1024]byte
-	var total int64
-	for !b.eof && total <= budget {
+	for !b.eof && b.drained <= budget {
 		n, err := b.Read(scratch[:])
-		total += int64(n)
+		b.drained += int64(n)
+		if err == errWouldWait {
+			return false
+		}
 		if err != nil && err != io.EOF {
 			if c.phase.Load() == phaseTimedOut {
 				logevents.RequestBodyDrainTimedOut(c.cfg.App.Logger, c.info.ID, c.requestID(), c.cfg.RequestHeadersTimeout)
@@ -101,7 +127,7 @@ func (b *body) drain() bool {
 			return false
 		}
 	}
-	return b.eof && total <= budget
+	return b.eof && b.drained <= budget
 }
 
 // logUnread logs, once, that the handler returned without reading the
@@ -157,6 +183,9 @@ func (b *body) Read(p []byte) (int, error) {
 // fail makes err the answer to every later read; a connection that ends
 // early is an unexpected EOF.
 func (b *body) fail(err error) error {
+	if err == errWouldWait {
+		return err
+	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -384,6 +413,12 @@ func (b *body) fill() error {
 			ex.syncHead()
 			buf = *c.rbuf
 		}
+	}
+	if b.noWait {
+		return errWouldWait
+	}
+	if c.drainingBody {
+		c.flush() // the response goes out before the server waits for the client
 	}
 	n, err := c.bodyRead(buf[c.rend:])
 	c.rend += n

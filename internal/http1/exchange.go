@@ -210,15 +210,22 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 	}
 	if !c.closeAfter && !ex.body.done() {
 		// An unread body must be read before the next request. Once the
-		// handler has returned, try now, so that the head can say whether
-		// the connection stays open; while it runs (a streamed response),
-		// keep the connection only for a short rest of known length, or
-		// for a handler that reads the body as it writes (full duplex,
-		// whose body is flowing): EndResponse drains what it leaves.
+		// handler has returned, drop what has arrived of it now, so that
+		// the head can say whether the connection stays open. A rest of
+		// known length still to come is not waited for before the
+		// response (the client may wait for the response before it sends
+		// more): as while the handler runs (a streamed response), the
+		// connection is kept for a short one, drained once the response
+		// is out (EndResponse). A chunked rest may not end within the
+		// drain's limits: it is drained before the head, which says
+		// whether the connection stays open. A handler that reads the
+		// body as it writes (full duplex, whose body is flowing) keeps
+		// the connection too: EndResponse drains what it leaves.
 		switch {
-		case final:
-			c.closeAfter = !ex.body.drain()
-		case ex.FullDuplex() && ex.continued && ex.body.err == nil:
+		case final && ex.body.drain(false):
+		case final && ex.body.chunked:
+			c.closeAfter = !ex.body.drain(true)
+		case !final && ex.FullDuplex() && ex.continued && ex.body.err == nil:
 		default:
 			c.closeAfter = ex.body.chunked || !ex.body.drainable()
 		}
@@ -351,7 +358,7 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 		// connection serves no other request.
 		c.closeAfter = true
 	}
-	if !c.closeAfter && !ex.body.done() && !ex.body.drain() {
+	if !c.closeAfter && !ex.body.done() && !ex.body.drain(true) {
 		c.closeAfter = true
 	}
 	if c.closeAfter {
