@@ -908,6 +908,15 @@ func (c *Conn) goAwayLocked() {
 	c.wfr.WriteGoAway(maxWindow, http2.ErrCodeNo, nil)
 	c.wfr.WritePing(false, shutdownPing)
 	c.shutdownTick.Store(1)
+	// The request bodies drained after their handlers answered were kept
+	// for the connection's next requests, which will not come: they are
+	// stopped (RST_STREAM NO_ERROR), not waited for, as HTTP/1.1 closes
+	// rather than drains while shutting down.
+	for _, st := range c.streams {
+		if st.handlerDone && st.reset == nil && !st.bodyEnded {
+			st.resetLocked(errStreamReset(http2.ErrCodeNo), true)
+		}
+	}
 	c.flushLocked(true)
 }
 

@@ -345,3 +345,49 @@ func TestParkedConnectionKeepsNoHeaderBuffer(t *testing.T) {
 		t.Fatalf("after parking: %d", st)
 	}
 }
+
+// TestShutdownEndsBodyDrains: a graceful shutdown does not wait for the
+// request bodies the server drains after their handlers answered (for
+// up to 5 s, to keep the connection usable, which it no longer needs):
+// they are stopped with RST_STREAM (NO_ERROR), as HTTP/1.1 closes rather
+// than drains while shutting down, both the drains under way when the
+// shutdown begins and those of handlers that answer after it. The
+// connection stayed open until each drain timed out.
+func TestShutdownEndsBodyDrains(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := newTestServer(t, func(ex *app.Exchange) {
+		if string(ex.Path()) == "/later" {
+			<-release
+		}
+		ex.WriteString("early") // the body is never read
+	}, nil)
+	c := dialRaw(t, s.addr)
+	c.request(1, "POST", "/", false)
+	c.fr.WriteData(1, false, []byte("part of the body"))
+	c.request(3, "POST", "/later", false)
+	if st := c.status(1); st != 200 {
+		t.Fatalf("stream 1: %d", st)
+	}
+	s.conn().CloseIfIdle() // what Server.Shutdown does
+	ping := c.waitFor("PING", func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && !p.IsAck() }).(*http2.PingFrame)
+	c.fr.WritePing(true, ping.Data)
+	close(release)
+	resets := map[uint32]http2.ErrCode{}
+	c.nc.SetReadDeadline(time.Now().Add(3 * time.Second)) // a drain lasts 5 s
+	for len(resets) < 2 {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading frames: %v; streams reset: %v", err, resets)
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok {
+			resets[rst.StreamID] = rst.ErrCode
+		}
+	}
+	if resets[1] != http2.ErrCodeNo || resets[3] != http2.ErrCodeNo {
+		t.Errorf("streams reset with %v, want NO_ERROR", resets)
+	}
+	if !c.closed(3 * time.Second) {
+		t.Fatal("the connection stayed open after its responses ended")
+	}
+}

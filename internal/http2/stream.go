@@ -256,7 +256,12 @@ func (c *Conn) runStream(st *stream) {
 			logevents.RequestBodyNotEntirelyRead(log, c.opts.Info.ID, st.RequestID())
 		}
 	}
-	if open {
+	switch {
+	case open && c.goAwaySent > 0:
+		// Shutting down: the connection is not kept for other requests,
+		// so the rest of the body is not worth waiting for.
+		st.resetLocked(errStreamReset(http2.ErrCodeNo), true)
+	case open:
 		// The handler answered before the request ended. The stream drains
 		// what the client still sends, checking it as before, up to
 		// maxDrain bytes and drainTimeout; beyond, RST_STREAM (NO_ERROR)
