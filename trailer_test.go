@@ -35,3 +35,56 @@ func TestUndeclaredTrailers(t *testing.T) {
 		t.Errorf("Request.Trailer = %v", tr)
 	}
 }
+
+// TestResponseTrailerDeclaredTwice: a trailer named more than once in the
+// Trailer header (repeated in one value, across values, or in another
+// case) is sent once with its values, as net/http's HTTP/2 server and
+// quic-go send it, over HTTP/1.1 as over HTTP/2 and HTTP/3; it was sent
+// once per mention, so a checksum trailer reached the client as
+// "abc, abc, abc".
+func TestResponseTrailerDeclaredTwice(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum, X-Sum")
+		w.Header().Add("Trailer", "x-sum, X-Other")
+		io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "abc")
+		w.Header()["X-Other"] = []string{"1", "2"}
+	})}
+	_, addr := h3Server(t, s, HTTP1AndHTTP2AndHTTP3)
+	h1 := &http.Transport{TLSClientConfig: testClientTLS(t)}
+	h2 := &http.Transport{TLSClientConfig: testClientTLS(t), Protocols: new(http.Protocols)}
+	h2.Protocols.SetHTTP2(true)
+	t.Cleanup(h1.CloseIdleConnections)
+	t.Cleanup(h2.CloseIdleConnections)
+	for _, c := range []struct {
+		name  string
+		proto int
+		c     *http.Client
+	}{
+		{"HTTP/1.1", 1, &http.Client{Transport: h1, Timeout: 10 * time.Second}},
+		{"HTTP/2", 2, &http.Client{Transport: h2, Timeout: 10 * time.Second}},
+		{"HTTP/3", 3, h3Client(t)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := c.c.Get("https://" + addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if _, err := io.ReadAll(resp.Body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.ProtoMajor != c.proto {
+				t.Fatalf("answered over %s", resp.Proto)
+			}
+			if got := resp.Trailer["X-Sum"]; len(got) != 1 || got[0] != "abc" {
+				t.Errorf("trailer X-Sum %q, want [abc]", got)
+			}
+			if got := resp.Trailer["X-Other"]; len(got) != 2 || got[0] != "1" || got[1] != "2" {
+				t.Errorf("trailer X-Other %q, want [1 2]", got)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -526,8 +527,13 @@ func (w *responseWriter) copyHeaders() {
 		if name == "Trailer" {
 			for _, v := range vs {
 				for _, t := range strings.Split(v, ",") {
+					// A name declared more than once is sent once, as
+					// net/http's HTTP/2 server does: each mention would
+					// send its values again.
 					if t = strings.TrimSpace(t); t != "" {
-						w.trailers = append(w.trailers, http.CanonicalHeaderKey(t))
+						if t = http.CanonicalHeaderKey(t); !slices.Contains(w.trailers, t) {
+							w.trailers = append(w.trailers, t)
+						}
 					}
 				}
 			}
