@@ -2,11 +2,18 @@ package kestrel
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kestrel-go/kestrel/forwardedheaders"
+	"github.com/kestrel-go/kestrel/requestdecompression"
 )
 
 // TestUndeclaredTrailers: trailers the client did not announce in a
@@ -84,6 +91,64 @@ func TestResponseTrailerDeclaredTwice(t *testing.T) {
 			}
 			if got := resp.Trailer["X-Other"]; len(got) != 2 || got[0] != "1" || got[1] != "2" {
 				t.Errorf("trailer X-Other %q, want [1 2]", got)
+			}
+		})
+	}
+}
+
+// TestRequestTrailersThroughMiddleware: request trailers reach a handler
+// behind the forwardedheaders and requestdecompression middleware once it
+// has read the body, over HTTP/1.1 (chunked) and h2c, as they reach one
+// without them. forwardedheaders handed the handler a deep copy of the
+// request (Request.Clone), whose Trailer map the server never filled.
+func TestRequestTrailersThroughMiddleware(t *testing.T) {
+	t.Parallel()
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %v %q %s", b, err, r.Trailer.Get("X-Sum"), r.RemoteAddr)
+	})
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+		gzip bool
+		want string
+	}{
+		{"none", handler, false, `hello <nil> "abc" 127.0.0.1:`},
+		{"forwardedheaders", forwardedheaders.Handler(handler, forwardedheaders.Options{}), false, `hello <nil> "abc" 192.0.2.1:0`},
+		{"requestdecompression", requestdecompression.Handler(handler, requestdecompression.Options{}), true, `hello <nil> "abc" 127.0.0.1:`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			addr := startServer(t, &Server{Handler: c.h})
+			h2c := &http.Transport{Protocols: new(http.Protocols)}
+			h2c.Protocols.SetUnencryptedHTTP2(true)
+			t.Cleanup(h2c.CloseIdleConnections)
+			h1 := &http.Transport{}
+			t.Cleanup(h1.CloseIdleConnections)
+			for _, rt := range []http.RoundTripper{h1, h2c} {
+				body := []byte("hello")
+				if c.gzip {
+					var buf bytes.Buffer
+					zw := gzip.NewWriter(&buf)
+					zw.Write(body)
+					zw.Close()
+					body = buf.Bytes()
+				}
+				req, _ := http.NewRequest("POST", "http://"+addr+"/", io.MultiReader(bytes.NewReader(body)))
+				req.Header.Set("X-Forwarded-For", "192.0.2.1")
+				if c.gzip {
+					req.Header.Set("Content-Encoding", "gzip")
+				}
+				req.Trailer = http.Header{"X-Sum": {"abc"}}
+				resp, err := (&http.Client{Transport: rt, Timeout: 10 * time.Second}).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.HasPrefix(string(got), c.want) {
+					t.Errorf("%s: the handler saw %q, want %q...", resp.Proto, got, c.want)
+				}
 			}
 		})
 	}

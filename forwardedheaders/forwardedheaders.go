@@ -183,6 +183,9 @@ func (o *Options) apply(r *http.Request) *http.Request {
 		return nil
 	}
 	r2 := r.Clone(r.Context())
+	// The trailers stay the request's own map, which the server fills as
+	// the body ends: a copy would stay empty.
+	r2.Trailer = r.Trailer
 	origScheme := "http"
 	if r.TLS != nil {
 		origScheme = "https"
