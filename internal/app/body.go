@@ -36,6 +36,15 @@ func (b *Body) Read(p []byte) (int, error) {
 		if b.limit >= 0 && ex.Req.ContentLength > b.limit {
 			return 0, b.tooLarge()
 		}
+		// The protocol sends 100 Continue on the first read if the
+		// client asked for it and the head is not out: an empty read,
+		// under the lock the head and 1xx writes hold.
+		ex.headMu.Lock()
+		_, err := ex.s.ReadBody(p[:0])
+		ex.headMu.Unlock()
+		if err != nil && err != io.EOF {
+			return 0, b.fail(err)
+		}
 	}
 	n, err := ex.s.ReadBody(p)
 	b.read += int64(n)

@@ -137,6 +137,12 @@ type Exchange struct {
 	cfg  *Config
 	s    Stream
 	body Body
+	// headMu is held as the response head or a 1xx is written, and as the
+	// body's first read sends 100 Continue (the protocol's, when the
+	// client asked for it and the head is not out): a full-duplex handler
+	// reads in one goroutine while it writes in another, and the 100 must
+	// neither mix with those writes nor follow the head.
+	headMu sync.Mutex
 
 	status      int
 	hdr         []byte // response header lines, each ending in CRLF
@@ -892,6 +898,8 @@ func (ex *Exchange) WriteInformational(code int, headers func(w func(name, value
 			VisitLines(ex.hdr, func(_, name, value []byte) { w(string(name), string(value)) })
 		}
 	}
+	ex.headMu.Lock()
+	defer ex.headMu.Unlock()
 	return ex.s.WriteInformational(code, func(w func(name, value string)) {
 		headers(func(name, value string) {
 			// Content-Length and Transfer-Encoding frame the final
@@ -907,6 +915,8 @@ func (ex *Exchange) WriteInformational(code int, headers func(w func(name, value
 // commit writes the response head. final means the handler has returned,
 // so a buffered body's length is known.
 func (ex *Exchange) commit(final bool) {
+	ex.headMu.Lock()
+	defer ex.headMu.Unlock()
 	if ex.std != nil {
 		ex.std.beforeCommit(final)
 	}
