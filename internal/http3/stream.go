@@ -288,8 +288,10 @@ func (st *stream) tick(now int64) {
 
 // ReadBody reads request body bytes from the stream's DATA frames, as QUIC
 // delivers them; the request's trailer section ends the body. The first
-// read sends 100 Continue when the client asked for it. A read that fails
-// on a deadline may be tried again.
+// read sends 100 Continue when the client asked for it. A deadline's error
+// is not kept here, but the application layer's Body keeps it, as it does
+// every error: a handler's read past its deadline ends the body, as on
+// HTTP/1.1 and HTTP/2 and in net/http.
 func (st *stream) ReadBody(p []byte) (int, error) {
 	if !st.continued {
 		st.continued = true
