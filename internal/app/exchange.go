@@ -424,8 +424,11 @@ func (ex *Exchange) Path() []byte { return ex.Req.PathBytes() }
 func (ex *Exchange) Query() []byte { return ex.Req.QueryBytes() }
 
 // Host is the Host header's value (HTTP/2: :authority); empty when absent
-// in HTTP/1.0.
+// in HTTP/1.0. A CONNECT's is its target, which its Host, if any, names.
 func (ex *Exchange) Host() []byte {
+	if ex.Req.Form == AuthorityForm {
+		return ex.Target()
+	}
 	if ex.Req.HostCount == 0 {
 		if ex.Req.Form == AbsoluteForm {
 			return AuthorityOf(ex.Target())

@@ -183,7 +183,10 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 		RequestURI: target,
 		Close:      h.Close,
 	}
-	if h.HostCount == 0 && u.Host != "" {
+	if h.HostCount == 0 && u.Host != "" || h.Form == AuthorityForm {
+		// No Host (HTTP/1.0) with an absolute-form target, or CONNECT,
+		// whose target is its host (as net/http has it, and as
+		// :authority is over HTTP/2 and HTTP/3).
 		req.Host = u.Host
 	}
 	if h.TrailerDeclared && h.HasBody() {

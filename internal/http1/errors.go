@@ -34,6 +34,7 @@ var (
 	errMultipleHosts        = app.Reject(http.StatusBadRequest, "more than one Host header", metrics.InvalidRequestHeaders)
 	errInvalidHost          = app.Reject(http.StatusBadRequest, "invalid Host header", metrics.InvalidRequestHeaders)
 	errHostMismatch         = app.Reject(http.StatusBadRequest, "Host header does not match the absolute-form target", metrics.InvalidRequestHeaders)
+	errConnectHostMismatch  = app.Reject(http.StatusBadRequest, "Host header does not match the CONNECT target", metrics.InvalidRequestHeaders)
 	errInvalidContentLength = app.Reject(http.StatusBadRequest, "invalid Content-Length", metrics.InvalidRequestHeaders)
 	errMultipleContentLen   = app.Reject(http.StatusBadRequest, "conflicting Content-Length headers", metrics.InvalidRequestHeaders)
 	errChunkedNotFinal      = app.Reject(http.StatusBadRequest, "final transfer coding is not chunked", metrics.InvalidRequestHeaders)

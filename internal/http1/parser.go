@@ -326,6 +326,11 @@ func (p *parser) finish(b []byte) error {
 			return errHostMismatch
 		}
 	}
+	if h.Form == app.AuthorityForm && h.HostCount == 1 {
+		if !sameConnectAuthority(h.Target.Of(b), h.Host.Of(b)) {
+			return errConnectHostMismatch
+		}
+	}
 	if x.hasTE {
 		switch {
 		case h.ProtoMinor == 0:
@@ -369,6 +374,17 @@ func sameAuthority(target, host []byte) bool {
 		hp = []byte(def)
 	}
 	return equalFold(th, string(hh)) && string(trimZeros(tp)) == string(trimZeros(hp))
+}
+
+// sameConnectAuthority reports whether a CONNECT's Host names its
+// target: the same host, ignoring case, and the same port when Host has
+// one (RFC 9110, section 9.3.6's example sends the host alone). Kestrel
+// refuses a CONNECT whose Host differs from its target; otherwise a host
+// filter would check one name and the handler connect to another.
+func sameConnectAuthority(target, host []byte) bool {
+	th, tp := splitHostPort(target)
+	hh, hp := splitHostPort(host)
+	return equalFold(th, string(hh)) && (len(hp) == 0 || string(trimZeros(tp)) == string(trimZeros(hp)))
 }
 
 // splitHostPort splits a valid authority into host and port; the port is
