@@ -43,29 +43,32 @@ func ParseAllowedHosts(s string) []string {
 
 // Handler returns a handler that answers 400 Bad Request to requests whose
 // Host is not allowed and passes the others to next. With no hosts, or
-// "*" among them, every host is allowed.
+// "*" among them, every host is allowed (and with RejectEmptyHost, every
+// request that has one).
 func Handler(next http.Handler, opts Options) http.Handler {
 	var exact []string
 	var suffixes []string
+	anyHost := false
 	for _, h := range opts.AllowedHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case h == "*" || h == "[::]" || h == "0.0.0.0":
-			return next
+			anyHost = true
 		case strings.HasPrefix(h, "*."):
 			suffixes = append(suffixes, "."+punycode(strings.TrimSuffix(h[2:], ".")))
 		case h != "":
 			exact = append(exact, punycode(strings.TrimSuffix(strings.Trim(h, "[]"), ".")))
 		}
 	}
-	if len(exact) == 0 && len(suffixes) == 0 {
+	anyHost = anyHost || len(exact) == 0 && len(suffixes) == 0
+	if anyHost && !opts.RejectEmptyHost {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := hostOnly(r.Host)
 		// Only a request without a Host is "empty"; ":80" or "[]" is not
 		// a host, and is refused.
-		ok := r.Host == "" && !opts.RejectEmptyHost
+		ok := r.Host == "" && !opts.RejectEmptyHost || r.Host != "" && anyHost
 		for _, e := range exact {
 			ok = ok || host == e
 		}

@@ -46,6 +46,25 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// TestRejectEmptyHostWithAnyHost: RejectEmptyHost refuses a request
+// without a Host even when any host is allowed ("*", or no list), as
+// ASP.NET's AllowEmptyHosts = false does with "*"; other requests pass.
+func TestRejectEmptyHostWithAnyHost(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	for _, hosts := range [][]string{{"*"}, {"example.com", "[::]"}, {"0.0.0.0"}, nil} {
+		h := Handler(ok, Options{AllowedHosts: hosts, RejectEmptyHost: true})
+		for host, want := range map[string]int{"": 400, "evil.test": 200, "example.com:80": 200} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Host = host
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != want {
+				t.Errorf("AllowedHosts %q, Host %q: %d, want %d", hosts, host, w.Code, want)
+			}
+		}
+	}
+}
+
 func ExampleHandler() {
 	mux := http.NewServeMux()
 	h := Handler(mux, Options{AllowedHosts: ParseAllowedHosts("example.com;*.example.com")})
