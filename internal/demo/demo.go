@@ -189,11 +189,16 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// headers reports the request as the server saw it.
+// headers reports the request as the server saw it: behind a proxy, the
+// client's address and scheme its forwarded headers give (the scheme in
+// r.URL.Scheme, where forwardedheaders puts it).
 func headers(w http.ResponseWriter, r *http.Request) {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	scheme := r.URL.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/kestrel-go/kestrel/forwardedheaders"
 )
 
 type stringBuilder struct{ strings.Builder }
@@ -49,5 +51,31 @@ func TestHandlerEndpoints(t *testing.T) {
 	app.ServeHTTP(w, httptest.NewRequest("POST", "/echo?maxBodySize=10", strings.NewReader("body")))
 	if w.Code != http.StatusInternalServerError {
 		t.Errorf("maxBodySize outside kestrel: %d", w.Code)
+	}
+}
+
+// TestHeadersSchemeBehindProxy: /headers reports the scheme the
+// forwarded headers give, as it reports their client address, not the
+// proxy's cleartext hop.
+func TestHeadersSchemeBehindProxy(t *testing.T) {
+	h := forwardedheaders.Handler(New(func() []string { return nil }), forwardedheaders.Options{})
+	for _, tc := range []struct {
+		proto, want string
+	}{{"https", "https"}, {"http", "http"}, {"", "http"}} {
+		r := httptest.NewRequest("GET", "/headers", nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		r.Header.Set("X-Forwarded-For", "203.0.113.7")
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var got struct{ Scheme, RemoteAddress string }
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Scheme != tc.want || got.RemoteAddress != "203.0.113.7:0" {
+			t.Errorf("X-Forwarded-Proto %q: scheme %q, remote address %q; want %q, 203.0.113.7:0", tc.proto, got.Scheme, got.RemoteAddress, tc.want)
+		}
 	}
 }
