@@ -43,7 +43,8 @@ type Options struct {
 
 	// KnownNetworks are trusted proxy networks. nil means the loopback
 	// networks, 127.0.0.0/8 and ::1/128; an empty, non-nil slice trusts
-	// none.
+	// none. An IPv4 network may be written in the IPv4-mapped form, as in
+	// ASP.NET: "::ffff:10.0.0.0/104" trusts 10.0.0.0/8.
 	KnownNetworks []netip.Prefix
 
 	// ForwardLimit is the most hops applied, from the nearest; zero means
@@ -91,8 +92,12 @@ func (o *Options) trusted(a netip.Addr) bool {
 			return true
 		}
 	}
+	// An IPv4 peer is also in a network written in the IPv4-mapped IPv6
+	// form ("::ffff:10.0.0.0/104", as ASP.NET's documentation writes them
+	// for dual-mode sockets): ASP.NET checks both forms.
+	mapped := netip.AddrFrom16(a.As16())
 	for _, n := range o.KnownNetworks {
-		if n.Contains(a) {
+		if n.Contains(a) || a.Is4() && n.Contains(mapped) {
 			return true
 		}
 	}

@@ -107,6 +107,33 @@ func TestForwardedHeaders(t *testing.T) {
 	}
 }
 
+// TestKnownNetworksIPv4Mapped: a known network written in the IPv4-mapped
+// IPv6 form, as ASP.NET's documentation writes them for dual-mode sockets
+// ("::ffff:10.0.0.0/104"), trusts the IPv4 peers it holds, however their
+// address is spelled, as ASP.NET's CheckKnownAddress does; and an IPv4
+// network trusts a peer given in the mapped form.
+func TestKnownNetworksIPv4Mapped(t *testing.T) {
+	hdr := map[string]string{"X-Forwarded-For": "203.0.113.7"}
+	for _, tc := range []struct {
+		network, remote string
+		trusted         bool
+	}{
+		{"::ffff:10.0.0.0/104", "10.0.0.5:1", true},
+		{"::ffff:10.0.0.0/104", "[::ffff:10.0.0.5]:1", true},
+		{"::ffff:10.0.0.0/104", "11.0.0.5:1", false},
+		{"::ffff:10.0.0.0/104", "[::a00:5]:1", false}, // ::10.0.0.5, not mapped
+		{"10.0.0.0/8", "[::ffff:10.0.0.5]:1", true},
+		{"::/0", "10.0.0.5:1", true},
+		{"::ffff:0.0.0.0/96", "192.0.2.1:1", true},
+	} {
+		opts := Options{KnownNetworks: []netip.Prefix{netip.MustParsePrefix(tc.network)}}
+		got := run(t, opts, tc.remote, false, hdr)
+		if applied := got.remote == "203.0.113.7:0"; applied != tc.trusted {
+			t.Errorf("KnownNetworks %s, peer %s: X-Forwarded-For applied %v, want %v", tc.network, tc.remote, applied, tc.trusted)
+		}
+	}
+}
+
 func FuzzForwarded(f *testing.F) {
 	f.Add("203.0.113.7, 10.0.0.2", "https", "example.com", `for=192.0.2.60;proto=http;by=203.0.113.43`)
 	f.Add("[::1]:80", "http,https", "a:1,b", `for="[2001:db8::1]"`)
