@@ -99,6 +99,11 @@ func (p *ProxyProtocol) compile(endpoint string) (*proxyPolicy, error) {
 			if err != nil {
 				return nil, fmt.Errorf("kestrel: endpoint %s: ProxyProtocol.TrustedProxies: %q is not an address range; use a CIDR such as 10.0.0.0/8", endpoint, s)
 			}
+			if pr.Addr().Is4In6() && pr.Bits() >= 96 {
+				// "::ffff:10.0.0.0/104": the IPv4 range, which the peer's
+				// unmapped address is compared with.
+				pr = netip.PrefixFrom(pr.Addr().Unmap(), pr.Bits()-96)
+			}
 			pol.trusted = append(pol.trusted, pr.Masked())
 			continue
 		}

@@ -907,3 +907,19 @@ func TestProxyProtocolAltSvcOfItsEndpoint(t *testing.T) {
 		t.Errorf("an endpoint without HTTP/3 behind a PROXY header answered Alt-Svc %q (the HTTP/3 endpoint's)", v)
 	}
 }
+
+// TestProxyProtocolTrustedMappedNetwork: a TrustedProxies range written in
+// the IPv4-mapped form ("::ffff:10.0.0.0/104", as ASP.NET writes its
+// known networks) trusts the IPv4 balancers it holds, as a single mapped
+// address ("::ffff:10.0.0.5") already did.
+func TestProxyProtocolTrustedMappedNetwork(t *testing.T) {
+	pol, err := (&ProxyProtocol{TrustedProxies: []string{"::ffff:10.0.0.0/104", "::ffff:192.0.2.9"}}).compile("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, want := range map[string]bool{"10.0.0.5": true, "::ffff:10.1.2.3": true, "11.0.0.1": false, "192.0.2.9": true, "::a00:5": false} {
+		if got := pol.trusts(&net.TCPAddr{IP: net.ParseIP(ip), Port: 1}); got != want {
+			t.Errorf("%s trusted: %v, want %v", ip, got, want)
+		}
+	}
+}
