@@ -99,12 +99,7 @@ func (p *ProxyProtocol) compile(endpoint string) (*proxyPolicy, error) {
 			if err != nil {
 				return nil, fmt.Errorf("kestrel: endpoint %s: ProxyProtocol.TrustedProxies: %q is not an address range; use a CIDR such as 10.0.0.0/8", endpoint, s)
 			}
-			if pr.Addr().Is4In6() && pr.Bits() >= 96 {
-				// "::ffff:10.0.0.0/104": the IPv4 range, which the peer's
-				// unmapped address is compared with.
-				pr = netip.PrefixFrom(pr.Addr().Unmap(), pr.Bits()-96)
-			}
-			pol.trusted = append(pol.trusted, pr.Masked())
+			pol.trusted = append(pol.trusted, unmapPrefix(pr))
 			continue
 		}
 		a, err := netip.ParseAddr(s)
@@ -117,6 +112,17 @@ func (p *ProxyProtocol) compile(endpoint string) (*proxyPolicy, error) {
 		pol.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	return pol, nil
+}
+
+// unmapPrefix returns p masked, and an IPv4 range written in the
+// IPv4-mapped form ("::ffff:10.0.0.0/104", as ASP.NET's documentation
+// writes them for dual-mode sockets) as the IPv4 range it holds, which a
+// peer's unmapped address is compared with.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked()
 }
 
 // trusts reports whether a connection from addr may send a PROXY header.

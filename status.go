@@ -23,7 +23,9 @@ import (
 type StatusOptions struct {
 	// AllowedNetworks are the client networks, besides loopback, whose
 	// requests the page answers; every other client gets 403 Forbidden.
-	// Empty, the default, means loopback only (127.0.0.0/8 and ::1).
+	// Empty, the default, means loopback only (127.0.0.0/8 and ::1). An
+	// IPv4 network may be written in the IPv4-mapped form:
+	// "::ffff:10.0.0.0/104" allows 10.0.0.0/8.
 	AllowedNetworks []netip.Prefix
 }
 
@@ -71,7 +73,9 @@ func (s *Server) StatusHandler(opts *StatusOptions) http.Handler {
 	}
 	h := &statusHandler{s: s, version: buildVersion(), csp: statusCSP()}
 	if opts != nil {
-		h.allowed = slices.Clone(opts.AllowedNetworks)
+		for _, p := range opts.AllowedNetworks {
+			h.allowed = append(h.allowed, unmapPrefix(p))
+		}
 	}
 	return h
 }

@@ -322,6 +322,10 @@ func TestStatusAccess(t *testing.T) {
 		{"remote", nil, "10.1.2.3:1000", "", 403},
 		{"remote allowed", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "10.1.2.3:1000", "", 200},
 		{"other network", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "192.0.2.1:1000", "", 403},
+		// The IPv4-mapped form of 10.0.0.0/8, and IPv6's whole space,
+		// which holds no IPv4 address.
+		{"mapped network", []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}, "10.1.2.3:1000", "", 200},
+		{"IPv6 space", []netip.Prefix{netip.MustParsePrefix("::/0")}, "10.1.2.3:1000", "", 403},
 		{"proxied from remote", nil, "127.0.0.1:1000", "X-Forwarded-For: 127.0.0.1, 192.0.2.1\r\n", 403},
 		{"proxied from loopback", nil, "127.0.0.1:1000", "X-Forwarded-For: 127.0.0.1\r\n", 200},
 		{"Forwarded from remote", nil, "127.0.0.1:1000", "Forwarded: for=\"[2001:db8::1]:4711\"\r\n", 403},

@@ -94,10 +94,11 @@ func (o *Options) trusted(a netip.Addr) bool {
 	}
 	// An IPv4 peer is also in a network written in the IPv4-mapped IPv6
 	// form ("::ffff:10.0.0.0/104", as ASP.NET's documentation writes them
-	// for dual-mode sockets): ASP.NET checks both forms.
+	// for dual-mode sockets): ASP.NET checks both forms. A network wider
+	// than the mapped range (::/0) holds no IPv4 address: it names IPv6.
 	mapped := netip.AddrFrom16(a.As16())
 	for _, n := range o.KnownNetworks {
-		if n.Contains(a) || a.Is4() && n.Contains(mapped) {
+		if n.Contains(a) || a.Is4() && n.Bits() >= 96 && n.Addr().Is4In6() && n.Contains(mapped) {
 			return true
 		}
 	}

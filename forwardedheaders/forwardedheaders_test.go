@@ -123,7 +123,8 @@ func TestKnownNetworksIPv4Mapped(t *testing.T) {
 		{"::ffff:10.0.0.0/104", "11.0.0.5:1", false},
 		{"::ffff:10.0.0.0/104", "[::a00:5]:1", false}, // ::10.0.0.5, not mapped
 		{"10.0.0.0/8", "[::ffff:10.0.0.5]:1", true},
-		{"::/0", "10.0.0.5:1", true},
+		{"::/0", "10.0.0.5:1", false}, // IPv6's space: Go gives IPv4 peers as IPv4, never mapped
+		{"::ffff:0.0.0.0/95", "10.0.0.5:1", false},
 		{"::ffff:0.0.0.0/96", "192.0.2.1:1", true},
 	} {
 		opts := Options{KnownNetworks: []netip.Prefix{netip.MustParsePrefix(tc.network)}}
