@@ -150,6 +150,17 @@ func (c *Context) Flush() error { return c.ex().Flush() }
 // hot.
 func (c *Context) ServeHTTP(h http.Handler) { c.ex().ServeHTTP(h) }
 
+// RefuseStream refuses an HTTP/2 or HTTP/3 request unprocessed, so that
+// its client may send it again, and tells the client to take its next
+// requests to a new connection: the connection's graceful shutdown
+// begins (GOAWAY; its other requests in flight finish), then the stream
+// is reset with REFUSED_STREAM (HTTP/3: H3_REQUEST_REJECTED), which
+// clients such as grpc-go's retry on their own (RFC 9113, 8.7). It reports
+// false, and does nothing, over HTTP/1.x or once the response has started.
+// The handler writes nothing after it; grpcserver uses it for the calls
+// that come after GracefulStop or Stop.
+func (c *Context) RefuseStream() bool { return c.ex().Refuse() }
+
 // Upgradable reports whether the request asks for a protocol upgrade the
 // server can perform; see IsUpgradable.
 func (c *Context) Upgradable() bool { return c.ex().Upgradable() }

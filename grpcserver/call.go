@@ -78,8 +78,13 @@ func (s *Server) serve(t transport) {
 		return
 	}
 	if !s.begin(c) {
+		// As grpc-go's server, stopped, sends its connections a GOAWAY,
+		// and the calls that cross it are retried by the client: the
+		// call is refused unprocessed, or fails with UNAVAILABLE.
 		c.cancel()
-		c.writeStatus(errStopped)
+		if !t.refuse() {
+			c.writeStatus(errStopped)
+		}
 		return
 	}
 	defer s.end(c)

@@ -35,6 +35,13 @@ type testServer struct {
 func startKestrel(t *testing.T, h http.Handler) *testServer {
 	t.Helper()
 	cert, key, roots := testCert(t)
+	return startKestrelCert(t, h, cert, key, roots)
+}
+
+// startKestrelCert is startKestrel with the certificate files given, and
+// the pool that trusts them.
+func startKestrelCert(t *testing.T, h http.Handler, cert, key string, roots *x509.CertPool) *testServer {
+	t.Helper()
 	s := &kestrel.Server{Handler: h, Logger: quietLogger}
 	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)

@@ -280,7 +280,8 @@ func (s *Server) lookup(path []byte) (*method, *status.Status) {
 	return nil, status.Newf(codes.Unimplemented, "unknown method %v for service %v", name, svc)
 }
 
-// errStopped fails the calls that arrive after Stop or GracefulStop.
+// errStopped fails the calls that arrive after Stop or GracefulStop and
+// cannot be refused unprocessed.
 var errStopped = status.New(codes.Unavailable, "grpc: the server has been stopped")
 
 // begin records a call as active, or reports that the server stopped.
@@ -304,10 +305,16 @@ func (s *Server) end(c *call) {
 	s.mu.Unlock()
 }
 
-// GracefulStop stops accepting calls (later ones fail with UNAVAILABLE)
-// and waits for the calls in progress to finish. The HTTP server's own
-// Shutdown closes the connections; call GracefulStop before it to let
-// the calls finish first.
+// GracefulStop stops accepting calls and waits for the calls in progress
+// to finish. As grpc-go's GracefulStop sends its connections a GOAWAY,
+// a later call that comes over HTTP/2 or HTTP/3 on this module's server
+// is refused unprocessed after a GOAWAY on its connection
+// (kestrel.Context.RefuseStream), which grpc-go's client retries on its
+// own, on another connection (another server of its balancer); over
+// HTTP/1.1 (gRPC-Web) or another server it fails with UNAVAILABLE, with
+// Connection: close. The HTTP server's own Shutdown closes the
+// connections; call GracefulStop before it to let the calls finish
+// first.
 func (s *Server) GracefulStop() {
 	s.mu.Lock()
 	s.stopped = true
@@ -317,7 +324,8 @@ func (s *Server) GracefulStop() {
 	s.mu.Unlock()
 }
 
-// Stop stops accepting calls, cancels the contexts of the calls in
+// Stop stops accepting calls (later ones are refused as GracefulStop
+// says), cancels the contexts of the calls in
 // progress, makes their reads and writes that wait for the client fail
 // (as grpc-go's Stop, which closes the connections, does), and waits for
 // their handlers to return.

@@ -57,6 +57,11 @@ type transport interface {
 	// call's deadline passed, or Stop ended it. It is called from another
 	// goroutine while a write is under way.
 	abandonWrite()
+	// refuse refuses the call unprocessed after Stop or GracefulStop,
+	// when the protocol can, and sends the client's next calls to a new
+	// connection (kestrel.Context.RefuseStream); false when it cannot,
+	// and the call is answered UNAVAILABLE.
+	refuse() bool
 }
 
 // nativeTransport serves a call on this module's native path.
@@ -92,6 +97,7 @@ func (t *nativeTransport) addTrailer(name, value string) { t.c.AddTrailer(name, 
 func (t *nativeTransport) finish()                       {}
 func (t *nativeTransport) expire()                       { t.c.SetReadDeadline(time.Now()) }
 func (t *nativeTransport) abandonWrite()                 { t.c.SetWriteDeadline(time.Now()) }
+func (t *nativeTransport) refuse() bool                  { return t.c.RefuseStream() }
 
 func (t *nativeTransport) path() []byte {
 	if tg := t.c.Target(); len(tg) > 0 && tg[0] == '/' {
@@ -258,6 +264,15 @@ func (t *httpTransport) expire() {
 // On net/http's HTTP/1.1 server the deadline stays on the connection,
 // which then closes: the response it was writing cannot be finished.
 func (t *httpTransport) abandonWrite() { t.rc.SetWriteDeadline(time.Now()) }
+
+// refuse cannot refuse a call through http.Handler: the call is answered
+// UNAVAILABLE, with Connection: close, on which net/http's HTTP/2 server
+// sends GOAWAY (and HTTP/1.1 closes), so that the client's next calls
+// take a new connection.
+func (t *httpTransport) refuse() bool {
+	t.w.Header().Set("Connection", "close")
+	return false
+}
 
 // expiringBody is the request body of a call served through the standard
 // handler interface, which its deadline can end without a read deadline

@@ -113,6 +113,17 @@ type Stream interface {
 	SetRequestContext(ctx *RequestContext)
 }
 
+// Refuser is a Stream that can refuse its request unprocessed: HTTP/2's
+// RST_STREAM REFUSED_STREAM and HTTP/3's H3_REQUEST_REJECTED, after the
+// first GOAWAY of the connection's graceful shutdown, so that the client
+// retries the request, and sends the next ones, on another connection
+// (RFC 9113, 8.7; RFC 9114, 4.1.1).
+type Refuser interface {
+	// Refuse refuses the request, and reports false when it cannot:
+	// the response has started, or the stream is already reset.
+	Refuse() bool
+}
+
 // Exchange is one request and its response. Protocols pool exchanges: one
 // is valid only until the handler it was given to returns, and so are the
 // byte slices it returns.
@@ -158,6 +169,7 @@ type Exchange struct {
 	connUpgrade bool // the handler's Connection named "upgrade" (beside an Upgrade header: RFC 9110, 7.8)
 	isHead      bool
 	hijacked    bool
+	refusedReq  bool          // Refuse refused the request: no response follows
 	fullDuplex  atomic.Bool   // the handler reads the request body while it writes the response (EnableFullDuplex)
 	upgrading   bool          // the protocol is taking the connection over (a 101 it sends is followed by the new protocol)
 	rejected    *RequestError // why the request failed, answered if nothing was sent
@@ -211,6 +223,7 @@ func (ex *Exchange) Start() {
 	ex.connUpgrade = false
 	ex.isHead = string(ex.Req.Method.Of(ex.Req.Buf)) == "HEAD"
 	ex.hijacked = false
+	ex.refusedReq = false
 	ex.fullDuplex.Store(false)
 	ex.upgrading = false
 	ex.rejected = nil
@@ -348,6 +361,9 @@ func (ex *Exchange) complete() bool {
 	if ex.hijacked {
 		return false
 	}
+	if ex.refusedReq {
+		return true // the stream is reset already
+	}
 	if ex.rejected != nil && !ex.committed {
 		logevents.ConnectionBadRequest(ex.cfg.Logger, ex.Conn.ConnID(), ex.rejected.Reason, ex.rejected.Status)
 		ex.resetResponse(ex.rejected.Status)
@@ -378,6 +394,18 @@ func (ex *Exchange) logCompleted(kept bool) {
 	if ex.isHead && ex.written > 0 && logevents.ConnectionHeadResponseBodyWriteEvent.Enabled(log) {
 		logevents.ConnectionHeadResponseBodyWrite(log, ex.Conn.ConnID(), ex.written)
 	}
+}
+
+// Refuse refuses the request unprocessed when its protocol can (see
+// Refuser) and nothing of the response has gone out, and reports whether
+// it did; the handler then writes nothing more.
+func (ex *Exchange) Refuse() bool {
+	r, ok := ex.s.(Refuser)
+	if !ok || ex.committed || ex.hijacked || ex.refusedReq || !r.Refuse() {
+		return false
+	}
+	ex.refusedReq = true
+	return true
 }
 
 // Reject marks the request as failed with re: if nothing was sent when the

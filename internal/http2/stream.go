@@ -921,6 +921,31 @@ func (st *stream) WriteInformational(code int, headers func(fn func(name, value 
 	return nil
 }
 
+// Refuse refuses the request unprocessed (app.Refuser): the connection's
+// graceful shutdown begins (GOAWAY), then RST_STREAM REFUSED_STREAM ends
+// the stream, so that the client, which reads the GOAWAY first, retries
+// the request on a new connection.
+func (st *stream) Refuse() bool {
+	c := st.c
+	c.mu.Lock()
+	can := !st.headSent && st.reset == nil
+	c.mu.Unlock()
+	if !can {
+		return false
+	}
+	c.startShutdown()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.headSent || st.reset != nil {
+		return false
+	}
+	st.resetLocked(errStreamReset(http2.ErrCodeRefusedStream), true)
+	if !st.inline {
+		c.flushLocked(false) // else the reader writes its batch at once
+	}
+	return true
+}
+
 func (st *stream) Hijackable() bool { return false }
 
 func (st *stream) Hijack(*app.Exchange, bool) (net.Conn, error) { return nil, http.ErrNotSupported }

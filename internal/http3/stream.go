@@ -571,6 +571,19 @@ func (st *stream) WriteInformational(code int, headers func(fn func(name, value 
 }
 
 // Hijackable is false: an HTTP/3 request stream cannot be taken over.
+// Refuse refuses the request unprocessed (app.Refuser): the connection
+// sends the first GOAWAY of a graceful shutdown, then the stream is reset
+// with H3_REQUEST_REJECTED, so that the client retries the request on a
+// new connection.
+func (st *stream) Refuse() bool {
+	if st.werr != nil || st.closed {
+		return false
+	}
+	st.c.GoAway()
+	st.abort(errRequestRejected)
+	return true
+}
+
 func (st *stream) Hijackable() bool { return false }
 
 func (st *stream) Hijack(*app.Exchange, bool) (net.Conn, error) { return nil, http.ErrNotSupported }
