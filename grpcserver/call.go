@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -60,6 +61,11 @@ type call struct {
 	trailer    metadata.MD
 	headerSent bool
 
+	// stopped: Stop ended the call, whose client then gets UNAVAILABLE
+	// whatever its handler returns, as grpc-go's Stop, which closes the
+	// connections, gives.
+	stopped atomic.Bool
+
 	begin   time.Time
 	statsHs []stats.Handler
 	inMD    metadata.MD
@@ -90,7 +96,10 @@ func (s *Server) serve(t transport) {
 	defer s.end(c)
 	defer c.cancel()
 	st := c.run()
-	if st.Code() == codes.OK && c.cctx.Err() == context.DeadlineExceeded {
+	switch {
+	case c.stopped.Load():
+		st = errStopped
+	case st.Code() == codes.OK && c.cctx.Err() == context.DeadlineExceeded:
 		// Too late: grpc-go's server has reset the stream at the deadline.
 		st = statusDeadline
 	}

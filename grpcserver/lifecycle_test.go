@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -12,17 +13,20 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 
 	"github.com/kestrel-go/kestrel"
 )
 
 // holdService has Hold, a unary method that waits until release is
-// closed, and Quick, which answers at once.
+// closed, Quick, which answers at once, and Ticks, which streams a
+// message every 10 ms until release is closed.
 type holdService struct {
 	release chan struct{}
 	held    chan struct{} // one value per Hold that started
@@ -60,6 +64,26 @@ func (s *holdService) desc() *grpc.ServiceDesc {
 			{MethodName: "Hold", Handler: handler(true)},
 			{MethodName: "Quick", Handler: handler(false)},
 		},
+		Streams: []grpc.StreamDesc{{StreamName: "Ticks", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+			if err := ss.RecvMsg(new(testgrpc.Empty)); err != nil {
+				return err
+			}
+			s.held <- struct{}{}
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-s.release:
+					return nil
+				case <-ss.Context().Done():
+					return ss.Context().Err()
+				case <-tick.C:
+					if err := ss.SendMsg(&testgrpc.Empty{}); err != nil {
+						return err
+					}
+				}
+			}
+		}}},
 	}
 }
 
@@ -68,6 +92,11 @@ func (s *holdService) desc() *grpc.ServiceDesc {
 // in progress there) loses no call: the calls it sends the first one are
 // refused unprocessed (REFUSED_STREAM) after a GOAWAY, and grpc-go's
 // client retries them on the other server; the call in progress finishes.
+// The first server's port refuses new connections from GracefulStop on,
+// as grpc-go's GracefulStop closes its listener (here the kestrel.Server's
+// Shutdown would, after the GracefulStop): a connection the client opened
+// to it again would get the retried call refused a second time, which
+// grpc-go's client does not retry.
 func TestGracefulStopSendsCallsElsewhere(t *testing.T) {
 	t.Parallel()
 	for _, tls := range []bool{false, true} {
@@ -85,8 +114,15 @@ func TestGracefulStopSendsCallsElsewhere(t *testing.T) {
 			}
 			r := manual.NewBuilderWithScheme("gs")
 			r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: addrA}, {Addr: addrB}}})
+			var closedA atomic.Bool
+			dial := func(ctx context.Context, addr string) (net.Conn, error) {
+				if addr == addrA && closedA.Load() {
+					return nil, errors.New("connection refused")
+				}
+				return new(net.Dialer).DialContext(ctx, "tcp", addr)
+			}
 			conn, err := grpc.NewClient("gs:///two", grpc.WithResolvers(r), grpc.WithTransportCredentials(creds),
-				grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+				grpc.WithContextDialer(dial), grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,6 +148,7 @@ func TestGracefulStopSendsCallsElsewhere(t *testing.T) {
 			go func() { held <- direct.Invoke(ctx, "/grpcserver.Hold/Hold", &testgrpc.Empty{}, &testgrpc.Empty{}) }()
 			<-svcA.held
 			stopped := make(chan struct{})
+			closedA.Store(true)
 			go func() {
 				gsA.GracefulStop()
 				close(stopped)
@@ -138,6 +175,47 @@ func TestGracefulStopSendsCallsElsewhere(t *testing.T) {
 			}
 			<-stopped
 		})
+	}
+}
+
+// TestStopEndsCallsUnavailable: the calls in progress that Stop ends, a
+// unary and a server-streaming one, end with UNAVAILABLE, as with
+// grpc-go's Stop (which closes the connections), not with the CANCELLED
+// their handlers return for their cancelled context.
+func TestStopEndsCallsUnavailable(t *testing.T) {
+	t.Parallel()
+	gs := NewServer()
+	svc := newHoldService()
+	gs.RegisterService(svc.desc(), svc)
+	conn := dialPlain(t, startKestrel(t, gs).plain)
+	ctx := t.Context()
+	unary := make(chan error, 1)
+	go func() { unary <- conn.Invoke(ctx, "/grpcserver.Hold/Hold", &testgrpc.Empty{}, &testgrpc.Empty{}) }()
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/grpcserver.Hold/Ticks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&testgrpc.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	stream.CloseSend()
+	<-svc.held
+	<-svc.held
+	streamed := make(chan error, 1)
+	go func() {
+		for {
+			if err := stream.RecvMsg(new(testgrpc.Empty)); err != nil {
+				streamed <- err
+				return
+			}
+		}
+	}()
+	gs.Stop()
+	if err := <-unary; status.Code(err) != codes.Unavailable {
+		t.Errorf("the unary call: %v, want UNAVAILABLE", err)
+	}
+	if err := <-streamed; status.Code(err) != codes.Unavailable {
+		t.Errorf("the streaming call: %v, want UNAVAILABLE", err)
 	}
 }
 

@@ -325,14 +325,17 @@ func (s *Server) GracefulStop() {
 }
 
 // Stop stops accepting calls (later ones are refused as GracefulStop
-// says), cancels the contexts of the calls in
-// progress, makes their reads and writes that wait for the client fail
-// (as grpc-go's Stop, which closes the connections, does), and waits for
-// their handlers to return.
+// says), cancels the contexts of the calls in progress, makes their
+// reads and writes that wait for the client fail, and waits for their
+// handlers to return. As with grpc-go's Stop, which closes the
+// connections, their clients get UNAVAILABLE whatever the handlers
+// return (a reply that waits for the client's flow-control window is
+// reset instead, which grpc-go's client reports as CANCELLED).
 func (s *Server) Stop() {
 	s.mu.Lock()
 	s.stopped = true
 	for c := range s.active {
+		c.stopped.Store(true)
 		c.cancel()
 		c.expire()
 	}
