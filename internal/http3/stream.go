@@ -570,7 +570,6 @@ func (st *stream) WriteInformational(code int, headers func(fn func(name, value 
 	return st.flush()
 }
 
-// Hijackable is false: an HTTP/3 request stream cannot be taken over.
 // Refuse refuses the request unprocessed (app.Refuser): the connection
 // sends the first GOAWAY of a graceful shutdown, then the stream is reset
 // with H3_REQUEST_REJECTED, so that the client retries the request on a
@@ -584,6 +583,7 @@ func (st *stream) Refuse() bool {
 	return true
 }
 
+// Hijackable is false: an HTTP/3 request stream cannot be taken over.
 func (st *stream) Hijackable() bool { return false }
 
 func (st *stream) Hijack(*app.Exchange, bool) (net.Conn, error) { return nil, http.ErrNotSupported }
