@@ -916,6 +916,16 @@ func (c *Conn) endWrite() {
 		// Kestrel counts a send's reset, EPIPE included.
 		c.info.End(metrics.ConnectionReset)
 	}
+	if c.werr != nil && c.werr != errFileShrank {
+		// The connection cannot be written to any more: the handler's
+		// context ends now, as net/http's does when a write fails, so a
+		// handler that checks r.Context().Err() after a failed Write or
+		// Flush learns that its client is gone (Kestrel's RequestAborted
+		// fires as the failed write aborts the connection).
+		if ctx := c.reqCtx.Load(); ctx != nil {
+			ctx.Abort()
+		}
+	}
 }
 
 var errResponseTooSlow = errors.New("response data rate below the minimum")

@@ -506,9 +506,19 @@ func (st *stream) write(p []byte) error {
 	_, err := st.qs.Write(p)
 	st.writeRate.Wait(false)
 	if err != nil {
-		st.werr = st.writeError(err)
+		st.writeFailed(err)
 	}
 	return st.werr
+}
+
+// writeFailed records why the response can no longer be written and ends
+// the request's context, whether or not the handler asked for it: a
+// handler that checks r.Context().Err() after a failed Write or Flush
+// learns at once that its client is gone, as from net/http's server (and
+// as an HTTP/2 stream's reset ends it).
+func (st *stream) writeFailed(err error) {
+	st.werr = st.writeError(err)
+	st.abortContext()
 }
 
 // writeError is what a failed write of the response fails with.
@@ -604,7 +614,7 @@ func (st *stream) WriteErr() error {
 	ctx := st.qs.Context()
 	if ctx.Err() != nil {
 		if cause := context.Cause(ctx); !errors.Is(cause, quic.ErrStreamClosed) {
-			st.werr = st.writeError(cause)
+			st.writeFailed(cause)
 			return st.werr
 		}
 	}
