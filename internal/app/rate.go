@@ -24,6 +24,11 @@ type RateTimer struct {
 	bytes   atomic.Int64
 	timeout atomic.Bool // the heartbeat found the rate too slow
 	end     atomic.Int64
+
+	// What the client had acknowledged (markBytes) when the heartbeat
+	// first saw the timed write wait (markAt, 0 before).
+	markAt    atomic.Int64
+	markBytes atomic.Int64
 }
 
 // Set changes the rate, keeping what was measured.
@@ -87,10 +92,40 @@ func (t *RateTimer) StartWrite(now int64, n int, slack time.Duration) {
 		d = g
 	}
 	t.end.Store(now + d + int64(slack))
+	t.markAt.Store(0)
 	t.waiting.Store(true)
 }
 
-// WriteOverdue reports, once, that a timed write has not ended by now.
-func (t *RateTimer) WriteOverdue(now int64) bool {
-	return t.waiting.Load() && t.On() && now > t.end.Load() && t.timeout.CompareAndSwap(false, true)
+// WriteOverdue reports, once, that a timed write has not ended by now
+// while the client falls behind the rate. acked, if not nil, is how many
+// bytes the client has acknowledged on the connection in all (-1 if
+// unknown): a write to a TCP socket whose buffer is full waits until the
+// kernel wakes the writer, once a good part of the buffer has drained,
+// which for a small write (an event of a stream) can take far longer than
+// its own time at the rate although the client reads faster than the
+// rate. Such a write is late only if the client acknowledged fewer bytes
+// than the rate asks for since the heartbeat first saw the write wait.
+// Where acked is nil or unknown, the write's own time decides.
+func (t *RateTimer) WriteOverdue(now int64, acked func() int64) bool {
+	if !t.waiting.Load() || !t.On() {
+		return false
+	}
+	if acked != nil && t.markAt.Load() == 0 {
+		if n := acked(); n >= 0 {
+			t.markBytes.Store(n)
+			t.markAt.Store(now)
+		}
+	}
+	if now <= t.end.Load() {
+		return false
+	}
+	if at := t.markAt.Load(); acked != nil && at != 0 {
+		if n := acked(); n >= 0 {
+			want := t.BytesPerSecond() * float64(now-at) / float64(time.Second)
+			if float64(n-t.markBytes.Load()) >= want {
+				return false // the client keeps up: the kernel holds the write
+			}
+		}
+	}
+	return t.timeout.CompareAndSwap(false, true)
 }

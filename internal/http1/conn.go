@@ -381,7 +381,7 @@ func (c *Conn) Tick(now int64) {
 	if c.bodyRate.Tick(heartbeat.Interval) {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
-	if c.writeRate.WriteOverdue(now) {
+	if c.writeRate.WriteOverdue(now, c.bytesAcked) {
 		c.info.End(metrics.MinResponseDataRate)
 		logevents.ResponseMinimumDataRateNotSatisfied(c.cfg.App.Logger, c.info.ID, c.requestID())
 		c.Abort()
@@ -454,6 +454,10 @@ func (c *Conn) Abort() {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// bytesAcked is how many bytes the client has acknowledged on the
+// connection, or -1 if unknown; see app.RateTimer.WriteOverdue.
+func (c *Conn) bytesAcked() int64 { return transport.BytesAcked(c.sock) }
 
 // requestID is the id of the request in flight, for the logs.
 func (c *Conn) requestID() string {

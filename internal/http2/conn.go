@@ -66,6 +66,7 @@ type Options struct {
 type Conn struct {
 	cfg    *Config
 	nc     net.Conn
+	sock   syscall.RawConn // the TCP socket under any TLS, or nil
 	opts   Options
 	remote string
 
@@ -163,6 +164,7 @@ func NewConn(cfg *Config, nc net.Conn, opts Options) *Conn {
 	if a := nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
 	}
+	c.sock = transport.RawConnOf(nc)
 	c.in.init(c, opts.Buffered)
 	c.out.init(c)
 	c.wfr = http2.NewFramer(&c.out, nil)
@@ -178,6 +180,10 @@ func NewConn(cfg *Config, nc net.Conn, opts Options) *Conn {
 	c.writeRate.Reset(cfg.MinResponseRate)
 	return c
 }
+
+// bytesAcked is how many bytes the client has acknowledged on the
+// connection, or -1 if unknown; see app.RateTimer.WriteOverdue.
+func (c *Conn) bytesAcked() int64 { return transport.BytesAcked(c.sock) }
 
 // initialWindow is HTTP/2's initial flow-control window (RFC 9113, 6.9.2).
 const initialWindow = 65535
@@ -1161,7 +1167,7 @@ func (c *Conn) Tick(now int64) {
 			c.in.wake()
 		}
 	}
-	if c.writeRate.WriteOverdue(now) {
+	if c.writeRate.WriteOverdue(now, c.bytesAcked) {
 		c.opts.Info.End(metrics.MinResponseDataRate)
 		logevents.ResponseMinimumDataRateNotSatisfied(c.logger(), c.opts.Info.ID, "")
 		c.Abort()

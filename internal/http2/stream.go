@@ -561,7 +561,7 @@ func (st *stream) tick(now int64) {
 		}
 		st.cond.Broadcast()
 	}
-	if st.windowWait.WriteOverdue(now) {
+	if st.windowWait.WriteOverdue(now, nil) {
 		logevents.ResponseMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID())
 		st.resetLocked(errStreamReset(http2.ErrCodeCancel), true)
 	}

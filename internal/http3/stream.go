@@ -277,7 +277,7 @@ func (st *stream) tick(now int64) {
 		st.bodyTimedOut.Store(true)
 		st.qs.SetReadDeadline(time.Now())
 	}
-	if st.writeRate.WriteOverdue(now) {
+	if st.writeRate.WriteOverdue(now, nil) {
 		logevents.ResponseMinimumDataRateNotSatisfied(st.c.logger(), st.c.opts.Info.ID, st.RequestID())
 		st.writeTimedOut.Store(true)
 		st.qs.CancelWrite(quic.StreamErrorCode(errRequestCancelled))
