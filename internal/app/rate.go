@@ -43,6 +43,7 @@ func (t *RateTimer) Reset(r Rate) {
 	t.elapsed.Store(0)
 	t.bytes.Store(0)
 	t.timeout.Store(false)
+	t.end.Store(0)
 }
 
 // BytesPerSecond is the rate's minimum.
@@ -92,6 +93,27 @@ func (t *RateTimer) StartWrite(now int64, n int, slack time.Duration) {
 		d = g
 	}
 	t.end.Store(now + d + int64(slack))
+	t.markAt.Store(0)
+	t.waiting.Store(true)
+}
+
+// StartWriteAfter times a write of n bytes as StartWrite does, but not
+// earlier than the end of the writes timed before (since Reset) plus the
+// time n bytes take at the rate, as Kestrel times a response: a write
+// that waits on a client's flow-control window waits for the client to
+// take bytes written before it (a QUIC client opens its window in steps
+// of a quarter of it or more), whose time at the rate it is given.
+func (t *RateTimer) StartWriteAfter(now int64, n int, slack time.Duration) {
+	bps := math.Float64frombits(t.bps.Load())
+	if bps <= 0 {
+		return
+	}
+	d := int64(float64(n) / bps * float64(time.Second))
+	end := now + max(d, t.grace.Load()) + int64(slack)
+	if prev := t.end.Load(); prev != 0 && prev+d > end {
+		end = prev + d
+	}
+	t.end.Store(end)
 	t.markAt.Store(0)
 	t.waiting.Store(true)
 }

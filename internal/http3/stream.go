@@ -502,7 +502,7 @@ func (st *stream) write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	st.writeRate.StartWrite(st.c.now(), len(p), heartbeat.Interval)
+	st.writeRate.StartWriteAfter(st.c.now(), len(p), heartbeat.Interval)
 	_, err := st.qs.Write(p)
 	st.writeRate.Wait(false)
 	if err != nil {
