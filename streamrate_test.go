@@ -10,6 +10,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
 )
 
 // TestHTTP3MinResponseDataRateStreamReader: over HTTP/3, a stream of small
@@ -81,5 +82,57 @@ func TestHTTP3MinResponseDataRateStreamReader(t *testing.T) {
 				t.Errorf("reading at %d bytes/s (minimum %d): cut off %v (%v), want %v", c.readRate, minRate, cut, err, c.cut)
 			}
 		})
+	}
+}
+
+// TestHTTP2MinResponseDataRateStreamReader is the HTTP/2 case of the
+// test above: a client that opens a stream's window only once it has read
+// half of it (as nghttp2 does, curl's library) and reads at four times
+// MinResponseDataRate kept a small write waiting for the window longer
+// than the grace period, and its stream was reset.
+func TestHTTP2MinResponseDataRateStreamReader(t *testing.T) {
+	t.Parallel()
+	const minRate = 2000 // bytes/s
+	const readRate = 4 * minRate
+	const window = 65535
+	failed := make(chan error, 1)
+	event := strings.Repeat("x", 99) + "\n"
+	addr := startH2Only(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetMinResponseDataRate(r, DataRate{BytesPerSecond: minRate, GracePeriod: 1100 * time.Millisecond})
+		rc := http.NewResponseController(w)
+		for {
+			_, err := io.WriteString(w, event)
+			if err == nil {
+				err = rc.Flush()
+			}
+			if err != nil {
+				failed <- err
+				return
+			}
+		}
+	}))
+	c := dialRawH2(t, addr)
+	c.fr.WriteWindowUpdate(0, 1<<30) // the connection's window stays open
+	c.get(1, "/")
+	start := time.Now()
+	unacked := 0 // bytes read that the stream's window has not been given back
+	for time.Since(start) < 4500*time.Millisecond {
+		select {
+		case err := <-failed:
+			t.Fatalf("reading at %d bytes/s (minimum %d): cut off (%v)", readRate, minRate, err)
+		default:
+		}
+		switch f := c.read().(type) {
+		case *http2.DataFrame:
+			n := len(f.Data())
+			time.Sleep(time.Duration(n) * time.Second / readRate)
+			c.fr.WriteWindowUpdate(0, uint32(n))
+			if unacked += n; unacked >= window/2 {
+				c.fr.WriteWindowUpdate(1, uint32(unacked))
+				unacked = 0
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("reading at %d bytes/s (minimum %d): the stream was reset (%v)", readRate, minRate, f.ErrCode)
+		}
 	}
 }

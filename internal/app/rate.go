@@ -104,9 +104,19 @@ func (t *RateTimer) StartWrite(now int64, n int, slack time.Duration) {
 // take bytes written before it (a QUIC client opens its window in steps
 // of a quarter of it or more), whose time at the rate it is given.
 func (t *RateTimer) StartWriteAfter(now int64, n int, slack time.Duration) {
+	if t.Wrote(now, n, slack) {
+		t.markAt.Store(0)
+		t.waiting.Store(true)
+	}
+}
+
+// Wrote counts n bytes written without a wait toward the time a later
+// write that waits is given (StartWriteAfter), and reports whether a rate
+// is set.
+func (t *RateTimer) Wrote(now int64, n int, slack time.Duration) bool {
 	bps := math.Float64frombits(t.bps.Load())
 	if bps <= 0 {
-		return
+		return false
 	}
 	d := int64(float64(n) / bps * float64(time.Second))
 	end := now + max(d, t.grace.Load()) + int64(slack)
@@ -114,8 +124,7 @@ func (t *RateTimer) StartWriteAfter(now int64, n int, slack time.Duration) {
 		end = prev + d
 	}
 	t.end.Store(end)
-	t.markAt.Store(0)
-	t.waiting.Store(true)
+	return true
 }
 
 // WriteOverdue reports, once, that a timed write has not ended by now

@@ -788,7 +788,7 @@ func (st *stream) writeDataLocked(p []byte, more int, timed *bool) error {
 			if *timed {
 				st.windowWait.Wait(true)
 			} else {
-				st.windowWait.StartWrite(c.now(), len(p)+more, heartbeat.Interval)
+				st.windowWait.StartWriteAfter(c.now(), len(p)+more, heartbeat.Interval)
 				*timed = true
 			}
 			st.blockingLocked()
@@ -801,6 +801,11 @@ func (st *stream) writeDataLocked(p []byte, more int, timed *bool) error {
 			end = st.endWithData && st.remaining == 0
 		}
 		c.appendData(st.id, p[:n], end)
+		if !*timed {
+			// Sent at once: its time at the rate counts toward a later
+			// wait's, as Kestrel times a response's bytes in all.
+			st.windowWait.Wrote(c.now(), int(n), heartbeat.Interval)
+		}
 		st.sendWindow -= n
 		c.sendWindow -= n
 		c.dataSent.Add(n)
