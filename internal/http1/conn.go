@@ -155,6 +155,7 @@ type Conn struct {
 	hijacked     bool
 	closeAfter   bool
 	linger       bool                               // close gracefully: a rejected request may have unread bytes
+	lingerUnread bool                               // close gracefully if input is left unread (closing after a response)
 	drainingBody bool                               // reading the rest of a body the handler did not read
 	reqCtx       atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
 
@@ -310,13 +311,19 @@ func (c *Conn) toHTTP2() {
 
 // end releases what the connection holds and closes it.
 func (c *Conn) end() {
+	// Closing after a response while the client's next bytes (pipelined
+	// requests, a body not read) are left unread would reset the
+	// connection, and the reset can destroy the responses not yet read
+	// from the client's receive buffer: the close is graceful then (RFC
+	// 9112, 9.6), as nginx's when pipelined bytes are pending.
+	linger := c.linger || c.lingerUnread && !c.hijacked && (c.rpos < c.rend || inputPending(c.sock))
 	c.releaseRead()
 	c.releaseWrite()
 	if !c.hijacked {
 		// Kestrel's, as its HTTP/1.x output ends (a connection taken
 		// over by its handler is the handler's to close).
 		logevents.ConnectionDisconnect(c.cfg.App.Logger, c.info.ID)
-		if c.linger {
+		if linger {
 			c.lingeringClose()
 		}
 		c.nc.Close()
@@ -544,6 +551,7 @@ func (c *Conn) readHead(resume bool) int {
 			// Shutting down: a pipelined request that was read with
 			// the one before it is not started (its client must be
 			// ready to send it again, RFC 9112, 9.3.2).
+			c.lingerUnread = true
 			return headClose
 		}
 		c.setPhase(phaseHeaders, c.cfg.RequestHeadersTimeout)

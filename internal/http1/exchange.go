@@ -370,6 +370,9 @@ func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 			// that it reads the response before any reset.
 			c.linger = true
 		}
+		// So does a client whose next requests, or whose body sent
+		// without waiting for 100 Continue, are left unread.
+		c.lingerUnread = true
 		c.flush()
 		return false
 	}

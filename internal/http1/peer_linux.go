@@ -22,3 +22,18 @@ func peerClosed(rc syscall.RawConn) bool {
 	})
 	return closed
 }
+
+// inputPending reports whether the connection has bytes (or its peer's
+// close) waiting to be read, without consuming them and without blocking.
+func inputPending(rc syscall.RawConn) bool {
+	if rc == nil {
+		return false
+	}
+	pending := false
+	rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		pending = err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+	})
+	return pending
+}

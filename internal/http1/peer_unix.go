@@ -23,3 +23,18 @@ func peerClosed(rc syscall.RawConn) bool {
 	})
 	return closed
 }
+
+// inputPending reports whether the connection has bytes (or its peer's
+// close) waiting to be read, without consuming them and without blocking.
+func inputPending(rc syscall.RawConn) bool {
+	if rc == nil {
+		return false
+	}
+	pending := false
+	rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		pending = n > 0 && err == nil
+	})
+	return pending
+}
