@@ -173,7 +173,21 @@ type Conn struct {
 
 	bodyRate  app.RateTimer // the request body, while the handler waits for it
 	writeRate app.RateTimer // writes, while they wait for the client
+
+	// The responses to pipelined requests wait in the output buffer to
+	// share a write with those after them, but not for a slow handler:
+	// held is how many leading bytes of the buffer are finished responses
+	// while a handler runs (heldSending once the heartbeat's goroutine
+	// sends them, holding heldMu), heldAt when that handler started.
+	held    atomic.Int32
+	heldAt  atomic.Int64
+	heldMu  sync.Mutex
+	heldN   int   // the bytes the heartbeat's goroutine sent
+	heldErr error // its write's error
 }
+
+// heldSending marks held bytes that the heartbeat's goroutine sends.
+const heldSending = -1
 
 // ConnOptions are a connection's ties to its server.
 type ConnOptions struct {
@@ -385,6 +399,9 @@ func (c *Conn) Tick(now int64) {
 		}
 		c.tickMu.Unlock()
 	}
+	if ph == phaseNone {
+		c.sendHeld(now)
+	}
 	if c.bodyRate.Tick(heartbeat.Interval) {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
@@ -398,6 +415,63 @@ func (c *Conn) Tick(now int64) {
 			ctx.Abort()
 		}
 	}
+}
+
+// hold marks the output buffered so far, finished responses to earlier
+// pipelined requests, as held while the handler of the next one runs.
+func (c *Conn) hold() {
+	if c.wlen > 0 {
+		c.heldAt.Store(c.cfg.App.Heartbeat.Now())
+		c.held.Store(int32(c.wlen))
+	}
+}
+
+// sendHeld is the heartbeat's: a handler that has run since an earlier
+// tick keeps finished responses waiting in the output buffer, which are
+// sent on a goroutine of their own (the write may wait for the client).
+func (c *Conn) sendHeld(now int64) {
+	h := c.held.Load()
+	if h <= 0 || c.heldAt.Load() >= now || !c.heldMu.TryLock() {
+		return
+	}
+	if !c.held.CompareAndSwap(h, heldSending) {
+		c.heldMu.Unlock()
+		return
+	}
+	// The handler's goroutine appends after the held bytes and waits in
+	// unhold for heldMu before it writes or moves them.
+	buf := (*c.wbuf)[:h]
+	go func() {
+		defer c.heldMu.Unlock()
+		c.writeRate.StartWrite(c.cfg.App.Heartbeat.Now(), len(buf), heartbeat.Interval)
+		_, err := c.nc.Write(buf)
+		c.writeRate.Wait(false)
+		if err != nil && c.writeRate.TimedOut() {
+			err = errResponseTooSlow
+		}
+		c.heldN, c.heldErr = len(buf), err
+	}()
+}
+
+// unhold takes the held bytes back before the output is written or the
+// handler ends: still held, they go with the rest; sent by the heartbeat,
+// they leave the buffer.
+func (c *Conn) unhold() {
+	h := c.held.Load()
+	if h == 0 || h > 0 && c.held.CompareAndSwap(h, 0) {
+		return
+	}
+	c.heldMu.Lock()
+	c.wlen = copy(*c.wbuf, (*c.wbuf)[c.heldN:c.wlen])
+	if c.heldErr != nil && c.werr == nil {
+		c.werr = c.heldErr
+		if errors.Is(c.werr, syscall.ECONNRESET) || errors.Is(c.werr, syscall.EPIPE) {
+			c.info.End(metrics.ConnectionReset) // as endWrite counts it
+		}
+	}
+	c.heldErr = nil
+	c.held.Store(0)
+	c.heldMu.Unlock()
 }
 
 // newConnGrace is how long a new connection may take to send its first
@@ -819,6 +893,10 @@ func (c *Conn) write(p []byte) bool {
 		c.wlen += copy(buf[c.wlen:], p)
 		return true
 	}
+	c.unhold()
+	if c.werr != nil {
+		return false
+	}
 	if len(p) < len(buf)/2 {
 		n := copy(buf[c.wlen:], p)
 		c.wlen += n
@@ -855,6 +933,10 @@ func (c *Conn) writeBoth(a, b []byte) bool {
 	buf := *c.wbuf
 	if len(a) == 0 || len(b) == 0 || c.wlen+len(a)+len(b) <= len(buf) {
 		return c.write(a) && c.write(b)
+	}
+	c.unhold()
+	if c.werr != nil {
+		return false
 	}
 	bufs := make(net.Buffers, 0, 3)
 	if c.wlen > 0 {
@@ -895,6 +977,7 @@ func (c *Conn) writeString(s string) bool {
 // flush writes the buffered output and reports whether the connection can
 // still be written to.
 func (c *Conn) flush() bool {
+	c.unhold()
 	if c.werr != nil {
 		return false
 	}

@@ -387,7 +387,10 @@ func (c *Conn) serveRequest() bool {
 	c.served++
 	ex.Seq = uint32(c.served)
 	c.seq.Store(ex.Seq)
-	if !ex.Run() {
+	c.hold()
+	ok := ex.Run()
+	c.unhold()
+	if !ok {
 		return false
 	}
 	return ex.clearDeadlines()
