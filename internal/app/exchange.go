@@ -860,13 +860,26 @@ func (ex *Exchange) WriteString(s string) (int, error) {
 	return ex.Write([]byte(s))
 }
 
+// writeErr is the stream's write error. Until the head is out, a body
+// read on another goroutine (a full-duplex handler) may be sending 100
+// Continue, which writes the protocol's output state under headMu: the
+// error is read under it then.
+func (ex *Exchange) writeErr() error {
+	if ex.committed {
+		return ex.s.WriteErr()
+	}
+	ex.headMu.Lock()
+	defer ex.headMu.Unlock()
+	return ex.s.WriteErr()
+}
+
 // checkWrite counts n body bytes about to be written, refusing them when
 // the response cannot carry them.
 func (ex *Exchange) checkWrite(n int) error {
 	if ex.hijacked {
 		return http.ErrHijacked
 	}
-	if err := ex.s.WriteErr(); err != nil {
+	if err := ex.writeErr(); err != nil {
 		return err
 	}
 	if ex.contentRefused() {
