@@ -5,8 +5,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/http"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,22 +24,6 @@ func TestMinResponseDataRateStreamReader(t *testing.T) {
 	t.Parallel()
 	const minRate = 1000 // bytes/s
 	limits := Limits{MinResponseDataRate: &DataRate{BytesPerSecond: minRate, GracePeriod: 1100 * time.Millisecond}}
-	event := strings.Repeat("x", 99) + "\n"
-	newHandler := func(failed chan<- error) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rc := http.NewResponseController(w)
-			for {
-				_, err := io.WriteString(w, event)
-				if err == nil {
-					err = rc.Flush()
-				}
-				if err != nil {
-					failed <- err
-					return
-				}
-			}
-		})
-	}
 	// Each protocol opens the stream on nc.
 	protocols := []struct {
 		name string
@@ -74,7 +56,7 @@ func TestMinResponseDataRateStreamReader(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", p.name, c.readRate), func(t *testing.T) {
 				t.Parallel()
 				failed := make(chan error, 1)
-				addr := startServer(t, &Server{Handler: newHandler(failed), Limits: limits})
+				addr := startServer(t, &Server{Handler: eventStream(failed), Limits: limits})
 				// A small receive buffer, set before the handshake: the
 				// client's acknowledgements follow its reads closely, as
 				// over a slow link.
@@ -89,17 +71,10 @@ func TestMinResponseDataRateStreamReader(t *testing.T) {
 				p.open(nc)
 				// Read at readRate for 4 s: long past the grace period and
 				// the heartbeat's slack, while the server's writes wait.
-				start := time.Now()
-				buf := make([]byte, c.readRate/20)
-				for time.Since(start) < 4*time.Second && err == nil {
-					select {
-					case err = <-failed:
-					default:
-						nc.SetReadDeadline(time.Now().Add(time.Second))
-						io.ReadFull(nc, buf)
-						time.Sleep(50 * time.Millisecond)
-					}
-				}
+				err = readAtRate(c.readRate, 4*time.Second, failed, func(b []byte) {
+					nc.SetReadDeadline(time.Now().Add(time.Second))
+					io.ReadFull(nc, b)
+				})
 				if cut := err != nil; cut != c.cut {
 					t.Errorf("reading at %d bytes/s (minimum %d): cut off %v (%v), want %v", c.readRate, minRate, cut, err, c.cut)
 				}

@@ -13,6 +13,44 @@ import (
 	"golang.org/x/net/http2"
 )
 
+// eventStream is a handler that streams events of 100 bytes, each
+// flushed, until a write fails, and then sends failed the error.
+func eventStream(failed chan<- error) http.HandlerFunc {
+	event := strings.Repeat("x", 99) + "\n"
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		for {
+			_, err := io.WriteString(w, event)
+			if err == nil {
+				err = rc.Flush()
+			}
+			if err != nil {
+				failed <- err
+				return
+			}
+		}
+	}
+}
+
+// readAtRate reads about rate bytes a second with read (nothing at 0)
+// for d, or until failed says the handler's write failed, and returns
+// that error (nil when the stream lasted).
+func readAtRate(rate int, d time.Duration, failed <-chan error, read func([]byte)) error {
+	buf := make([]byte, rate/20+1)
+	for start := time.Now(); time.Since(start) < d; {
+		select {
+		case err := <-failed:
+			return err
+		default:
+			if rate > 0 {
+				read(buf)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
 // TestHTTP3MinResponseDataRateStreamReader: over HTTP/3, a stream of small
 // events to a client that reads it at four times MinResponseDataRate is
 // not cut off, and one that reads nothing is, once past the grace period
@@ -27,7 +65,6 @@ func TestHTTP3MinResponseDataRateStreamReader(t *testing.T) {
 	t.Parallel()
 	const minRate = 8000 // bytes/s
 	limits := Limits{MinResponseDataRate: &DataRate{BytesPerSecond: minRate, GracePeriod: 1100 * time.Millisecond}}
-	event := strings.Repeat("x", 99) + "\n"
 	for _, c := range []struct {
 		readRate int    // bytes/s
 		window   uint64 // the client's stream receive window; 0: quic-go's
@@ -39,20 +76,7 @@ func TestHTTP3MinResponseDataRateStreamReader(t *testing.T) {
 		t.Run(fmt.Sprint(c.readRate), func(t *testing.T) {
 			t.Parallel()
 			failed := make(chan error, 1)
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				rc := http.NewResponseController(w)
-				for {
-					_, err := io.WriteString(w, event)
-					if err == nil {
-						err = rc.Flush()
-					}
-					if err != nil {
-						failed <- err
-						return
-					}
-				}
-			})
-			_, addr := h3Server(t, &Server{Handler: h, Limits: limits}, HTTP1AndHTTP2AndHTTP3)
+			_, addr := h3Server(t, &Server{Handler: eventStream(failed), Limits: limits}, HTTP1AndHTTP2AndHTTP3)
 			tr := &http3.Transport{TLSClientConfig: testClientTLS(t), QUICConfig: &quic.Config{
 				InitialStreamReceiveWindow: c.window, MaxStreamReceiveWindow: c.window,
 			}}
@@ -65,19 +89,7 @@ func TestHTTP3MinResponseDataRateStreamReader(t *testing.T) {
 			defer resp.Body.Close()
 			// Read at readRate for 4.5 s: past the grace period, the time
 			// of the window's bytes at the rate and the heartbeat's slack.
-			start := time.Now()
-			buf := make([]byte, c.readRate/20+1)
-			err = nil
-			for time.Since(start) < 4500*time.Millisecond && err == nil {
-				select {
-				case err = <-failed:
-				default:
-					if c.readRate > 0 {
-						io.ReadFull(resp.Body, buf)
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
+			err = readAtRate(c.readRate, 4500*time.Millisecond, failed, func(b []byte) { io.ReadFull(resp.Body, b) })
 			if cut := err != nil; cut != c.cut {
 				t.Errorf("reading at %d bytes/s (minimum %d): cut off %v (%v), want %v", c.readRate, minRate, cut, err, c.cut)
 			}
@@ -96,20 +108,9 @@ func TestHTTP2MinResponseDataRateStreamReader(t *testing.T) {
 	const readRate = 4 * minRate
 	const window = 65535
 	failed := make(chan error, 1)
-	event := strings.Repeat("x", 99) + "\n"
 	addr := startH2Only(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetMinResponseDataRate(r, DataRate{BytesPerSecond: minRate, GracePeriod: 1100 * time.Millisecond})
-		rc := http.NewResponseController(w)
-		for {
-			_, err := io.WriteString(w, event)
-			if err == nil {
-				err = rc.Flush()
-			}
-			if err != nil {
-				failed <- err
-				return
-			}
-		}
+		eventStream(failed).ServeHTTP(w, r)
 	}))
 	c := dialRawH2(t, addr)
 	c.fr.WriteWindowUpdate(0, 1<<30) // the connection's window stays open
