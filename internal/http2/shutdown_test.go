@@ -120,10 +120,10 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 }
 
-// TestParkedConnection checks that an idle connection leaves its goroutine
-// for the parker after a heartbeat, holding no read buffer, and serves its
-// next request when it comes.
-func TestParkedConnection(t *testing.T) {
+// testParker returns a parker closed when the test ends; the test is
+// skipped where the system has none (it fails on Linux, which has one).
+func testParker(t *testing.T) *transport.Parker {
+	t.Helper()
 	pk, err := transport.NewParker()
 	if err != nil {
 		if runtime.GOOS == "linux" {
@@ -131,7 +131,26 @@ func TestParkedConnection(t *testing.T) {
 		}
 		t.Skip("no parker on this system: idle connections keep a goroutine")
 	}
-	defer pk.Close()
+	t.Cleanup(func() { pk.Close() })
+	return pk
+}
+
+// waitParked ticks the heartbeat until the idle connection is parked.
+func waitParked(t *testing.T, s *testServer, conn *Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !conn.parked.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle connection was not parked")
+		}
+		s.tick(2 * time.Second)
+	}
+}
+
+// TestParkedConnection checks that an idle connection leaves its goroutine
+// for the parker after a heartbeat, holding no read buffer, and serves its
+// next request when it comes.
+func TestParkedConnection(t *testing.T) {
+	pk := testParker(t)
 	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, func(cfg *Config) { cfg.Parker = pk })
 	c := dialRaw(t, s.addr)
 	c.request(1, "GET", "/", true)
@@ -139,12 +158,7 @@ func TestParkedConnection(t *testing.T) {
 		t.Fatal(st)
 	}
 	conn := s.conn()
-	for deadline := time.Now().Add(5 * time.Second); !conn.parked.Load(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the idle connection was not parked")
-		}
-		s.tick(2 * time.Second)
-	}
+	waitParked(t, s, conn)
 	if conn.in.buf != nil {
 		t.Error("a parked connection holds its read buffer")
 	}
@@ -270,14 +284,7 @@ func (c *wakeCountingConn) SetReadDeadline(t time.Time) error {
 // buffer its framer grew, not at every heartbeat tick for as long as it
 // stays idle; and it serves its next request.
 func TestUnparkableIdleConnectionWokenOnce(t *testing.T) {
-	pk, err := transport.NewParker()
-	if err != nil {
-		if runtime.GOOS == "linux" {
-			t.Fatal(err)
-		}
-		t.Skip("no parker on this system")
-	}
-	defer pk.Close()
+	pk := testParker(t)
 	var wc *wakeCountingConn
 	accepted := make(chan struct{})
 	s := newWrappedTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, func(cfg *Config) { cfg.Parker = pk }, func(nc net.Conn) net.Conn {
@@ -311,14 +318,7 @@ func TestUnparkableIdleConnectionWokenOnce(t *testing.T) {
 // the buffer its last HEADERS frame was read into (4 KB), which the last
 // frame parsed and the HPACK decoder still pointed into.
 func TestParkedConnectionKeepsNoHeaderBuffer(t *testing.T) {
-	pk, err := transport.NewParker()
-	if err != nil {
-		if runtime.GOOS == "linux" {
-			t.Fatal(err)
-		}
-		t.Skip("no parker on this system: idle connections keep a goroutine")
-	}
-	defer pk.Close()
+	pk := testParker(t)
 	s := newTestServer(t, func(ex *app.Exchange) { ex.WriteString("ok") }, func(cfg *Config) { cfg.Parker = pk })
 	c := dialRaw(t, s.addr)
 	c.request(1, "GET", "/", true)
@@ -329,12 +329,7 @@ func TestParkedConnectionKeepsNoHeaderBuffer(t *testing.T) {
 	conn.mu.Lock() // the reader took it after reading the HEADERS frame
 	buf := weak.Make(&conn.hfBuf[0])
 	conn.mu.Unlock()
-	for deadline := time.Now().Add(5 * time.Second); !conn.parked.Load(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the idle connection was not parked")
-		}
-		s.tick(2 * time.Second)
-	}
+	waitParked(t, s, conn)
 	runtime.GC()
 	runtime.GC()
 	if buf.Value() != nil {
