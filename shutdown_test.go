@@ -703,8 +703,10 @@ func TestCloseEndsDrains(t *testing.T) {
 			t.Fatal("Shutdown still waits for a handler after Close")
 		}
 	})
-	t.Run("Reload", func(t *testing.T) {
-		t.Parallel()
+	// drainingAfterReload starts a server whose reload stopped an
+	// endpoint with a request in flight, which its handler holds.
+	drainingAfterReload := func(t *testing.T) *Server {
+		t.Helper()
 		g := newGated()
 		t.Cleanup(func() { close(g.release) })
 		sock := filepath.Join(t.TempDir(), "b.sock")
@@ -713,6 +715,11 @@ func TestCloseEndsDrains(t *testing.T) {
 		busy.start(t, "GET", "/wait", "")
 		<-g.started
 		reloadJSON(t, s, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+		return s
+	}
+	t.Run("Reload", func(t *testing.T) {
+		t.Parallel()
+		s := drainingAfterReload(t)
 		start := time.Now()
 		s.Close()
 		if d := time.Since(start); d > 2*time.Second {
@@ -721,14 +728,7 @@ func TestCloseEndsDrains(t *testing.T) {
 	})
 	t.Run("Shutdown after Reload", func(t *testing.T) {
 		t.Parallel()
-		g := newGated()
-		t.Cleanup(func() { close(g.release) })
-		sock := filepath.Join(t.TempDir(), "b.sock")
-		s, _ := startConfigured(t, g, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}, "B": {"Url": "unix:`+sock+`"}}}}`)
-		busy := dialRaw(t, "unix", sock)
-		busy.start(t, "GET", "/wait", "")
-		<-g.started
-		reloadJSON(t, s, `{"Kestrel": {"ShutdownTimeout": "00:01:00", "Endpoints": {"A": {"Url": "http://127.0.0.1:0"}}}}`)
+		s := drainingAfterReload(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
