@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
@@ -91,19 +90,8 @@ func blockedServer(t *testing.T, path string, gs *Server) (addr string, h3 *http
 		t.Cleanup(func() { hs.Close() })
 		return ln.Addr().String(), nil
 	case "http3":
-		cert, key, roots := testCert(t)
-		s := &kestrel.Server{Handler: gs, Logger: quietLogger}
-		if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3,
-			HTTPS: &kestrel.HTTPS{CertificateFile: cert, KeyFile: key}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		tr := &http3.Transport{TLSClientConfig: (&testServer{roots: roots}).tlsConfig()}
-		t.Cleanup(func() { tr.Close() })
-		return s.Addresses()[0], &http.Client{Transport: tr}
+		base, tr := startHTTP3(t, gs)
+		return base, &http.Client{Transport: tr}
 	}
 	s := &kestrel.Server{Handler: gs, Logger: quietLogger}
 	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0"}); err != nil {

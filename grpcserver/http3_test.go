@@ -42,19 +42,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 func TestHTTP3(t *testing.T) {
 	gs := NewServer()
 	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
-	cert, key, roots := testCert(t)
-	s := &kestrel.Server{Handler: gs, Logger: quietLogger}
-	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3,
-		HTTPS: &kestrel.HTTPS{CertificateFile: cert, KeyFile: key}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	base := s.Addresses()[0]
-	tr := &http3.Transport{TLSClientConfig: (&testServer{roots: roots}).tlsConfig()}
-	t.Cleanup(func() { tr.Close() })
+	base, tr := startHTTP3(t, gs)
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 
 	post := func(path string, body io.Reader) *http.Response {
@@ -149,4 +137,24 @@ func TestHTTP3(t *testing.T) {
 	if resp.Trailer.Get("Grpc-Status") != "0" {
 		t.Errorf("ping-pong trailers %v", resp.Trailer)
 	}
+}
+
+// startHTTP3 serves h on this module's server over HTTPS with HTTP/3,
+// closed when the test ends, and returns its base URL and an HTTP/3
+// transport that trusts its certificate.
+func startHTTP3(t *testing.T, h http.Handler) (string, *http3.Transport) {
+	t.Helper()
+	cert, key, roots := testCert(t)
+	s := &kestrel.Server{Handler: h, Logger: quietLogger}
+	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3,
+		HTTPS: &kestrel.HTTPS{CertificateFile: cert, KeyFile: key}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tr := &http3.Transport{TLSClientConfig: (&testServer{roots: roots}).tlsConfig()}
+	t.Cleanup(func() { tr.Close() })
+	return s.Addresses()[0], tr
 }

@@ -20,8 +20,6 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
-
-	"github.com/kestrel-go/kestrel"
 )
 
 // holdService has Hold, a unary method that waits until release is
@@ -234,21 +232,10 @@ func TestStoppedRefusesHTTP3(t *testing.T) {
 	gs := NewServer()
 	svc := newHoldService()
 	gs.RegisterService(svc.desc(), svc)
-	cert, key, roots := testCert(t)
-	s := &kestrel.Server{Handler: gs, Logger: quietLogger}
-	if err := s.ListenEndpoint(kestrel.Endpoint{Address: "127.0.0.1:0", Protocols: kestrel.HTTP1AndHTTP2AndHTTP3,
-		HTTPS: &kestrel.HTTPS{CertificateFile: cert, KeyFile: key}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	tr := &http3.Transport{TLSClientConfig: (&testServer{roots: roots}).tlsConfig()}
-	t.Cleanup(func() { tr.Close() })
+	base, tr := startHTTP3(t, gs)
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	post := func() (*http.Response, error) {
-		req, _ := http.NewRequest("POST", s.Addresses()[0]+"/grpcserver.Hold/Quick", bytes.NewReader(frame(0, nil)))
+		req, _ := http.NewRequest("POST", base+"/grpcserver.Hold/Quick", bytes.NewReader(frame(0, nil)))
 		req.Header.Set("Content-Type", "application/grpc")
 		req.Header.Set("TE", "trailers")
 		return c.Do(req)
