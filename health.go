@@ -125,7 +125,8 @@ func writeHealth(w http.ResponseWriter, code int, st ServerState) {
 // HTTP/2 and HTTP/3 connections accepted since the last pass to go away.
 const drainPass = 100 * time.Millisecond
 
-// delayDrain begins Shutdown: readiness turns to draining at once and,
+// delayDrain begins Shutdown: readiness turns to draining at once (and
+// the functions given to RegisterOnDraining start) and,
 // the first time and when the server is started and has not handed its
 // sockets off, the server goes on serving for its DrainDelay or until ctx
 // ends, with every response saying Connection: close and the HTTP/2 and
@@ -134,7 +135,11 @@ const drainPass = 100 * time.Millisecond
 func (s *Server) delayDrain(ctx context.Context) {
 	s.mu.Lock()
 	wasReady := s.state.CompareAndSwap(int32(StateReady), int32(StateDraining))
-	s.state.CompareAndSwap(int32(StateStarting), int32(StateDraining))
+	if wasReady || s.state.CompareAndSwap(int32(StateStarting), int32(StateDraining)) {
+		for _, f := range s.onDraining {
+			go f()
+		}
+	}
 	delay := s.active.drainDelay
 	done := s.delayDone
 	if done == nil {

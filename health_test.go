@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -439,4 +440,62 @@ func TestHealthStatesServe(t *testing.T) {
 	if err := <-served; !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve after Shutdown: %v, want ErrServerClosed", err)
 	}
+}
+
+// TestRegisterOnDraining: the functions given to RegisterOnDraining run
+// once, as Shutdown begins its DrainDelay and while the server still
+// serves; those given to RegisterOnShutdown run only after the delay; a
+// second Shutdown does not call them again; Close alone never calls them.
+func TestRegisterOnDraining(t *testing.T) {
+	t.Parallel()
+	s := &Server{Handler: http.NotFoundHandler(), DrainDelay: time.Hour}
+	addr := startServer(t, s)
+	var drained, shut atomic.Int32
+	drainedIn := make(chan ServerState, 2)
+	s.RegisterOnDraining(func() { drained.Add(1); drainedIn <- s.State() })
+	s.RegisterOnDraining(func() { drained.Add(1); drainedIn <- s.State() })
+	s.RegisterOnShutdown(func() { shut.Add(1) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- s.Shutdown(ctx) }()
+	for range 2 {
+		select {
+		case st := <-drainedIn:
+			if st != StateDraining {
+				t.Errorf("RegisterOnDraining's function saw %v, want draining", st)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("RegisterOnDraining's functions not called as the drain delay began")
+		}
+	}
+	// Still serving, and the shutdown functions wait for the delay's end.
+	c := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("request during the delay: %v %v, want 404", resp, err)
+	}
+	go func() { done <- s.Shutdown(ctx) }()
+	if n := shut.Load(); n != 0 {
+		t.Errorf("RegisterOnShutdown's function ran %d times during the delay, want 0", n)
+	}
+	cancel()
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Shutdown did not return once its context ended")
+		}
+	}
+	pollUntil(t, "RegisterOnShutdown's function", func() bool { return shut.Load() == 1 })
+	if n := drained.Load(); n != 2 {
+		t.Errorf("RegisterOnDraining's functions ran %d times in all, want 2 (once each)", n)
+	}
+
+	// Close, which does not drain, calls none.
+	s2 := &Server{Handler: http.NotFoundHandler()}
+	startServer(t, s2)
+	s2.RegisterOnDraining(func() { t.Error("RegisterOnDraining's function called by Close") })
+	s2.Close()
+	s2.Shutdown(context.Background()) // after Close: stopped, not draining
 }

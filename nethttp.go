@@ -21,10 +21,30 @@ import (
 // long-poll handlers use it to finish when the server stops. With a
 // DrainDelay, the functions run when the delay ends and the server stops
 // accepting, not when Shutdown is called: during the delay the balancer
-// may still send a client that reconnects to this server.
+// may still send a client that reconnects to this server. See
+// RegisterOnDraining for what must happen when Shutdown is called.
 func (s *Server) RegisterOnShutdown(f func()) {
 	s.mu.Lock()
 	s.onShutdown = append(s.onShutdown, f)
+	s.mu.Unlock()
+}
+
+// RegisterOnDraining registers a function to call when the server starts
+// draining, each on a goroutine of its own: once, when Shutdown is first
+// called (State turns to StateDraining), before its DrainDelay, while the
+// server goes on serving. Health checks of your own use it to report
+// what ReadinessHandler does: a gRPC health server registered on a
+// grpcserver.Server, which Kubernetes' grpc probes and balancers such as
+// Envoy ask, should turn to NOT_SERVING then:
+//
+//	hs := health.NewServer()
+//	healthpb.RegisterHealthServer(gs, hs)
+//	srv.RegisterOnDraining(hs.Shutdown)
+//
+// Close, which does not drain, does not call them.
+func (s *Server) RegisterOnDraining(f func()) {
+	s.mu.Lock()
+	s.onDraining = append(s.onDraining, f)
 	s.mu.Unlock()
 }
 

@@ -208,6 +208,7 @@ type Server struct {
 	lastReleased int64
 
 	onShutdown    []func()
+	onDraining    []func()
 	acme          acmeSet // automatic HTTPS: the ACME configurations' managers
 	stapleMu      sync.Mutex
 	stapling      map[*certs.Reloader]bool // guarded by stapleMu: the certificate files whose OCSP responses are stapled

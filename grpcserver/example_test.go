@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -48,6 +49,48 @@ func ExampleServer() {
 	}
 	fmt.Println(r.Status)
 	// Output: SERVING
+}
+
+// A gRPC health service that tells its watchers and Kubernetes' grpc
+// probes NOT_SERVING as soon as Shutdown begins its DrainDelay, while the
+// server still serves, as the kestrel.Server's ReadinessHandler does.
+func Example_healthWhileDraining() {
+	gs := grpcserver.NewServer()
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+
+	srv := &kestrel.Server{Handler: gs, DrainDelay: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+	srv.RegisterOnDraining(hs.Shutdown)
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	conn, err := grpc.NewClient(strings.TrimPrefix(srv.Addresses()[0], "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 2 {
+		r, err := watch.Recv()
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(r.Status)
+		if r.Status == healthpb.HealthCheckResponse_SERVING {
+			go srv.Shutdown(context.Background()) // as SIGTERM does under kestrel.Service
+		}
+	}
+	// Output:
+	// SERVING
+	// NOT_SERVING
 }
 
 // One port serving gRPC, gRPC-Web and web pages: requests with a gRPC
