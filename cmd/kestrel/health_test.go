@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os/exec"
@@ -9,12 +10,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // TestBinaryHealthDrain: with --health and --drain-delay, readiness is
 // 200 while the command serves; on SIGTERM it turns to 503 while the app
-// is still served, the log says the drain began, and the command exits 0
-// after the delay.
+// is still served, the demo's gRPC health service turns from SERVING to
+// NOT_SERVING with it, the log says the drain began, and the command
+// exits 0 after the delay.
 func TestBinaryHealthDrain(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
@@ -48,6 +54,24 @@ func TestBinaryHealthDrain(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d %q", c.path, code, body, c.code, c.body)
 		}
 	}
+	conn, err := grpc.NewClient(strings.TrimPrefix(base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	grpcHealth := func() healthpb.HealthCheckResponse_ServingStatus {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatalf("gRPC health check: %v\n%s", err, log.String())
+		}
+		return r.Status
+	}
+	if st := grpcHealth(); st != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("gRPC health before SIGTERM: %v, want SERVING", st)
+	}
 
 	begin := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -61,6 +85,16 @@ func TestBinaryHealthDrain(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("readiness still %d 10 s after SIGTERM", code)
+		}
+	}
+	// RegisterOnDraining's functions run on goroutines of their own.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st := grpcHealth()
+		if st == healthpb.HealthCheckResponse_NOT_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gRPC health while draining: %v 10 s after readiness said 503, want NOT_SERVING", st)
 		}
 	}
 	if code, _ := get("/healthz/live"); code != 200 {

@@ -268,6 +268,7 @@ func run(ctx context.Context, args []string, environ []string, stderr io.Writer)
 	} else {
 		d := demo.New(srv.Addresses)
 		obs.demo = d // its home page shows the metrics' live counters
+		srv.RegisterOnDraining(d.Draining)
 		app = d
 	}
 

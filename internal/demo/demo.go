@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/health"
+
 	"github.com/kestrel-go/kestrel"
 	"github.com/kestrel-go/kestrel/grpcserver"
 	"github.com/kestrel-go/kestrel/requestdecompression"
@@ -38,12 +40,14 @@ type App struct {
 	mux       *http.ServeMux
 	metrics   atomic.Pointer[func() (map[string]float64, error)] // see SetMetrics
 	grpc      *grpcserver.Server                                 // gRPC and gRPC-Web calls (grpc.go)
+	health    *health.Server                                     // the gRPC health service; see Draining
 }
 
 // New returns the demo app; addresses reports the server's bound addresses
 // for the index page.
 func New(addresses func() []string) *App {
-	a := &App{addresses: addresses, mux: http.NewServeMux(), grpc: newGRPC()}
+	a := &App{addresses: addresses, mux: http.NewServeMux()}
+	a.grpc, a.health = newGRPC()
 	a.mux.HandleFunc("GET /{$}", a.index)
 	a.mux.HandleFunc("GET /stats", a.stats)
 	a.mux.HandleFunc("GET /plaintext", plaintext)

@@ -19,13 +19,21 @@ import (
 // reflection (so grpcurl and ghz need no .proto files). gRPC and gRPC-Web
 // requests are told from the rest by their Content-Type.
 
-// newGRPC returns the demo's gRPC server.
-func newGRPC() *grpcserver.Server {
+// newGRPC returns the demo's gRPC server and its health service.
+func newGRPC() (*grpcserver.Server, *health.Server) {
 	gs := grpcserver.NewServer()
 	testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
-	healthpb.RegisterHealthServer(gs, health.NewServer())
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return gs
+	return gs, hs
+}
+
+// Draining turns the demo's gRPC health service to NOT_SERVING for good,
+// as the server's readiness turns to 503: give it to
+// kestrel.Server.RegisterOnDraining.
+func (a *App) Draining() {
+	a.health.Shutdown()
 }
 
 // serveGRPCNative serves c with the gRPC server when it is a gRPC or
