@@ -34,7 +34,7 @@ import (
 //	      "Socket": { "Url": "unix:/run/app.sock", "SocketMode": "0660" } },
 //	    "Certificates": { "Default": { "Path": "site.crt", "KeyPath": "site.key" } },
 //	    "Limits": { "MaxConcurrentConnections": 100, "MaxRequestBodySize": 10485760,
-//	                "KeepAliveTimeout": "00:02:10",
+//	                "KeepAliveTimeout": "00:02:10", "MaxConnectionAge": "01:00:00",
 //	                "MinRequestBodyDataRate": { "BytesPerSecond": 240, "GracePeriod": "00:00:05" } },
 //	    "ForwardedHeaders": { "KnownNetworks": ["10.0.0.0/8"] } },
 //	  "AllowedHosts": "example.com;*.example.com" }
@@ -274,6 +274,8 @@ type LimitsConfig struct {
 	MaxRequestHeaderCount            *int
 	KeepAliveTimeout                 *settings.Duration
 	RequestHeadersTimeout            *settings.Duration
+	MaxConnectionAge                 *settings.Duration
+	MaxConnectionAgeGrace            *settings.Duration
 	MinRequestBodyDataRate           *DataRateConfig
 	MinResponseDataRate              *DataRateConfig
 	Http2                            Http2LimitsConfig
@@ -487,6 +489,29 @@ func (c *Config) limits(base Limits) (Limits, error) {
 		positive(c, &base.Http3.MaxRequestHeaderFieldSize, l.Http3.MaxRequestHeaderFieldSize, "Http3.MaxRequestHeaderFieldSize"),
 	)
 	if err != nil {
+		return base, err
+	}
+	// The connection age and its grace are this server's (grpc-go's and
+	// nginx's), not Kestrel's: 0, null, TimeSpan.MaxValue and
+	// Timeout.InfiniteTimeSpan are none; another negative time is an error.
+	age := func(dst *time.Duration, src *settings.Duration, key string) error {
+		switch {
+		case null(key):
+			*dst = 0
+		case src == nil:
+		case *src == infiniteTimeSpan || *src == maxTimeSpan:
+			*dst = 0
+		case *src < 0:
+			return c.limitsErr(fmt.Errorf("kestrel: Limits.%s is %v; use a positive time, or 0 for none", key, time.Duration(*src)))
+		default:
+			*dst = time.Duration(*src)
+		}
+		return nil
+	}
+	if err := errors.Join(
+		age(&base.MaxConnectionAge, l.MaxConnectionAge, "MaxConnectionAge"),
+		age(&base.MaxConnectionAgeGrace, l.MaxConnectionAgeGrace, "MaxConnectionAgeGrace"),
+	); err != nil {
 		return base, err
 	}
 	rate := func(key string, cfg *DataRateConfig, dst **DataRate) error {

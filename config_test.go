@@ -126,6 +126,17 @@ func TestConfigZeroAndNullLimits(t *testing.T) {
 		{`"Http2": {"KeepAlivePingTimeout": "00:00:00"}`, nil, "Kestrel:Limits:Http2:KeepAlivePingTimeout is 0"},
 		{`"Http2": {"HeaderTableSize": 4294967295}`, nil, "Kestrel:Limits:Http2:HeaderTableSize is 4294967295; use at most 4294967294 bytes, or 0 for no table"},
 		{`"Http3": {"MaxRequestHeaderFieldSize": 0}`, nil, "Kestrel:Limits:Http3:MaxRequestHeaderFieldSize is 0"},
+		// The connection age is grpc-go's and nginx's: 0 and the .NET
+		// "never" values are none, as a Limits field's zero.
+		{`"MaxConnectionAge": "01:00:00", "MaxConnectionAgeGrace": "00:00:30"`, func(l Limits) bool {
+			return l.MaxConnectionAge == time.Hour && l.MaxConnectionAgeGrace == 30*time.Second
+		}, ""},
+		{`"MaxConnectionAge": "00:00:00", "MaxConnectionAgeGrace": null`, func(l Limits) bool { return l.MaxConnectionAge == 0 && l.MaxConnectionAgeGrace == 0 }, ""},
+		{`"MaxConnectionAge": null`, func(l Limits) bool { return l.MaxConnectionAge == 0 }, ""},
+		{`"MaxConnectionAge": "-00:00:00.001"`, func(l Limits) bool { return l.MaxConnectionAge == 0 }, ""},
+		{`"MaxConnectionAge": "10675199.02:48:05.4775807"`, func(l Limits) bool { return l.MaxConnectionAge == 0 }, ""},
+		{`"MaxConnectionAge": "-00:00:01"`, nil, "Kestrel:Limits:MaxConnectionAge is -1s; use a positive time, or 0 for none"},
+		{`"MaxConnectionAgeGrace": "-5s"`, nil, "Kestrel:Limits:MaxConnectionAgeGrace is -5s"},
 	} {
 		t.Run(tc.limits, func(t *testing.T) {
 			cfg, err := ParseConfig([]byte(`{"Kestrel": {"Limits": {`+tc.limits+`}}}`), "f.json", nil, nil)

@@ -153,6 +153,12 @@ type connState struct {
 	// Guarded by Server.mu.
 	engineDone  bool // the engine is done with the connection
 	upgradeOpen bool // a handler holds it, upgraded or hijacked
+
+	// MaxConnectionAge, in Unix nanoseconds (0: none): when the
+	// connection is retired (its age, jittered), and when an HTTP/2 or
+	// HTTP/3 one still open is aborted.
+	retireAt int64
+	abortAt  int64
 }
 
 // tlsContext is a TLS connection's context below ConnContext's: it
@@ -200,6 +206,10 @@ type engineConn interface {
 	Tick(now int64)
 	CloseIfIdle() bool
 	Abort()
+	// Retire ends the connection gracefully once it has reached
+	// MaxConnectionAge: HTTP/1.1's next response is its last, HTTP/2 and
+	// HTTP/3 send GOAWAY and close once their streams end.
+	Retire()
 }
 
 // setProto records the protocol the connection speaks (HTTP/1.1 may
@@ -490,6 +500,10 @@ func (s *Server) register(l *listener, nc net.Conn, st *connState, c engineConn)
 		defer l.leaveWay(st)
 		if s.aborted {
 			return false
+		}
+		if st.retireAt == 0 {
+			lim := s.active.limits
+			st.retireAt, st.abortAt = ageDeadlines(st.start, lim.MaxConnectionAge, lim.MaxConnectionAgeGrace)
 		}
 	}
 	st.conn = c

@@ -127,6 +127,34 @@ type Limits struct {
 	// closes the connection. Zero means 30 seconds; Unlimited waits forever.
 	RequestHeadersTimeout time.Duration
 
+	// MaxConnectionAge is how long a connection may live before it is
+	// asked to go away, so that the long-lived connections of clients
+	// behind an L4 load balancer spread again over instances added since
+	// they were made. Each connection's age is this, from its accept,
+	// plus or minus up to 10% at random, as grpc-go's, so that a fleet's
+	// connections do not all go at once. Past it, HTTP/1.1 answers its next
+	// response with Connection: close (a request in flight completes; a
+	// keep-alive connection idle for a second is closed, one busier is
+	// not, as its client may be sending its next request); HTTP/2 sends a
+	// graceful GOAWAY (the streams the client opened are served, then the
+	// connection closes); HTTP/3 the same with its GOAWAY. Upgraded
+	// connections (WebSockets, opaque upgrades) are not cut. The heartbeat
+	// checks it, once a second; a Reload's change applies to the
+	// connections accepted after it. Zero (the default) means no limit, as in Kestrel,
+	// which has none; grpc-go's keepalive.ServerParameters.MaxConnectionAge
+	// and nginx's keepalive_time (1 h by default there) are its equivalents.
+	MaxConnectionAge time.Duration
+
+	// MaxConnectionAgeGrace bounds how long, after MaxConnectionAge sent
+	// an HTTP/2 or HTTP/3 connection its GOAWAY, the streams still open
+	// (a long gRPC stream, a WebSocket over HTTP/2 or HTTP/3) may run:
+	// then the connection is aborted, its end reason
+	// max_connection_age_grace_exceeded. HTTP/1.1 is not cut: its request
+	// in flight is the last. Zero (the default) means no bound but
+	// Shutdown's; grpc-go's keepalive.ServerParameters.MaxConnectionAgeGrace
+	// is its equivalent.
+	MaxConnectionAgeGrace time.Duration
+
 	// MaxConcurrentUpgradedConnections is the number of upgraded
 	// connections (WebSockets and other protocols switched to after a 101)
 	// open at once; an upgrade beyond it fails and the request can still be
@@ -396,6 +424,10 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, fmt.Errorf("kestrel: Limits.KeepAliveTimeout is %v; use a positive duration, or Unlimited", l.KeepAliveTimeout)
 	case l.RequestHeadersTimeout < 0 && l.RequestHeadersTimeout != Unlimited:
 		return l, fmt.Errorf("kestrel: Limits.RequestHeadersTimeout is %v; use a positive duration, or Unlimited", l.RequestHeadersTimeout)
+	case l.MaxConnectionAge < 0:
+		return l, fmt.Errorf("kestrel: Limits.MaxConnectionAge is %v; use a positive duration, or 0 for no limit", l.MaxConnectionAge)
+	case l.MaxConnectionAgeGrace < 0:
+		return l, fmt.Errorf("kestrel: Limits.MaxConnectionAgeGrace is %v; use a positive duration, or 0 for no bound", l.MaxConnectionAgeGrace)
 	}
 	h2, err := l.Http2.withDefaults()
 	if err != nil {

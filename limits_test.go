@@ -280,6 +280,8 @@ func TestLimitsValidation(t *testing.T) {
 		{Limits{MinRequestBodyDataRate: &DataRate{BytesPerSecond: -1, GracePeriod: 5 * time.Second}}, "MinRequestBodyDataRate.BytesPerSecond"},
 		{Limits{MinResponseDataRate: &DataRate{BytesPerSecond: 240, GracePeriod: time.Second}}, "MinResponseDataRate.GracePeriod"},
 		{Limits{MaxConcurrentUpgradedConnections: -3}, "MaxConcurrentUpgradedConnections"},
+		{Limits{MaxConnectionAge: -time.Second}, "Limits.MaxConnectionAge is -1s"},
+		{Limits{MaxConnectionAge: time.Hour, MaxConnectionAgeGrace: -1}, "Limits.MaxConnectionAgeGrace is -1ns"},
 		// A head is held in one buffer: past 1 GiB, or where the sum wraps
 		// an int, the first large head panicked the process.
 		{Limits{MaxRequestBufferSize: Unlimited, MaxRequestHeadersTotalSize: math.MaxInt}, "MaxRequestHeadersTotalSize"},
@@ -298,6 +300,7 @@ func TestLimitsValidation(t *testing.T) {
 	for _, l := range []Limits{
 		{MaxRequestBodySize: Unlimited, KeepAliveTimeout: Unlimited, MinRequestBodyDataRate: NoMinDataRate, MaxRequestBufferSize: Unlimited},
 		{MaxRequestBufferSize: Unlimited, MaxRequestLineSize: 1 << 29, MaxRequestHeadersTotalSize: 1 << 29},
+		{MaxConnectionAge: math.MaxInt64, MaxConnectionAgeGrace: math.MaxInt64}, // past the clock's end: never
 	} {
 		s := &Server{Limits: l}
 		s.Listen("127.0.0.1:0")

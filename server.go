@@ -1041,6 +1041,7 @@ func (s *Server) tick(hb *heartbeat.Heartbeat, now time.Time) {
 	n := hb.Now()
 	w, log, counter := s.workers, s.log, s.counter
 	for _, st := range s.conns {
+		s.retireAged(st, n) // before Tick moves an idle HTTP/1.1 connection to another goroutine
 		st.conn.Tick(n)
 	}
 	cfgs := make([]*http1.Config, 0, len(s.listeners)+len(s.retiring))

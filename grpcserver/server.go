@@ -104,7 +104,9 @@ func SendCompressor(name string) Option { return func(s *Server) { s.sendCompres
 // "too_many_pings" at the third such PING. The default is grpc-go's: a
 // MinTime of 5 minutes, PermitWithoutStream off. A zero MinTime turns the
 // enforcement off; the server's Limits.Http2.ClientPingPolicy, when set,
-// overrides it.
+// overrides it. grpc-go's keepalive.ServerParameters are the
+// kestrel.Server's Limits: MaxConnectionAge, MaxConnectionAgeGrace, and
+// Http2.KeepAlivePingDelay and KeepAlivePingTimeout.
 func KeepaliveEnforcementPolicy(p keepalive.EnforcementPolicy) Option {
 	return func(s *Server) { s.pingPolicy = p }
 }

@@ -133,6 +133,7 @@ type Conn struct {
 	phase    atomic.Int32
 	deadline atomic.Int64 // Unix nanoseconds, on the heartbeat's clock
 	draining *atomic.Bool // the server is shutting down
+	retired  atomic.Bool  // past MaxConnectionAge: the next response is the last
 	slot     *transport.Slot
 	ctx      context.Context // the parent of request contexts; nil: the Config's
 	accepted net.Conn        // for OnState
@@ -500,6 +501,25 @@ func (c *Conn) CloseIfIdle() bool {
 	return c.phase.Load() == phaseClosed
 }
 
+// Retire makes the connection's next response its last (Connection:
+// close): it has reached the server's MaxConnectionAge. A request in
+// flight completes; an upgraded connection is not cut. A connection that
+// has waited for a request since before the heartbeat's last tick (a
+// second at least) is closed now; one idle for less is left for its next
+// request, which its client may be sending (the heartbeat calls Retire
+// again at its next tick). idleSince is on the heartbeat's clock: the
+// tick before the wait began, so a second tick has passed since.
+func (c *Conn) Retire() {
+	c.retired.Store(true)
+	if c.cfg.App.Heartbeat.Now()-c.idleSince.Load() > int64(heartbeat.Interval)*3/2 {
+		c.CloseIfIdle()
+	}
+}
+
+// closing reports whether the connection is to end after the request in
+// flight: the server is shutting down, or the connection is retired.
+func (c *Conn) closing() bool { return c.draining.Load() || c.retired.Load() }
+
 // unpark takes a parked connection out of the parker, entering phase ph,
 // and reports whether it did; the caller then resumes it on a goroutine.
 func (c *Conn) unpark(ph int32) bool {
@@ -624,7 +644,9 @@ func (c *Conn) readHead(resume bool) int {
 		if c.draining.Load() && c.served > 0 {
 			// Shutting down: a pipelined request that was read with
 			// the one before it is not started (its client must be
-			// ready to send it again, RFC 9112, 9.3.2).
+			// ready to send it again, RFC 9112, 9.3.2). A retired
+			// connection serves it, with Connection: close, as nginx's
+			// keepalive_time: it has arrived, and nothing hurries.
 			c.lingerUnread = true
 			return headClose
 		}
@@ -696,7 +718,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		c.releaseWrite()
 		// Draining: a connection that served a request closes; a new one
 		// still reads its first (Shutdown closes it if it stays idle).
-		if c.draining.Load() && c.served > 0 {
+		if c.closing() && c.served > 0 {
 			return headClose
 		}
 		if c.served > 0 {
@@ -705,7 +727,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		}
 		c.idleSince.Store(c.cfg.App.Heartbeat.Now())
 		c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
-		if c.draining.Load() && c.served > 0 { // Shutdown may have missed this connection
+		if c.closing() && c.served > 0 { // Shutdown may have missed this connection
 			return headClose
 		}
 	}

@@ -63,7 +63,7 @@ func (ex *exchange) start(c *Conn) {
 	c.rpos += ex.flags.size
 	ex.syncHead()
 	h := &ex.Req
-	c.closeAfter = ex.flags.connClose || (h.ProtoMinor == 0 && !ex.flags.connKeepAlive) || c.draining.Load() ||
+	c.closeAfter = ex.flags.connClose || (h.ProtoMinor == 0 && !ex.flags.connKeepAlive) || c.closing() ||
 		c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load()
 	h.Close = c.closeAfter
 	ex.Start()
@@ -205,7 +205,7 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 	if ex.IsHead() {
 		ex.mode = modeNone
 	}
-	if ex.ConnectionClose() || ex.Rejected() != nil || c.draining.Load() || c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load() {
+	if ex.ConnectionClose() || ex.Rejected() != nil || c.closing() || c.cfg.NoKeepAlives != nil && c.cfg.NoKeepAlives.Load() {
 		c.closeAfter = true // shutting down: this is the connection's last response
 	}
 	if !c.closeAfter && !ex.body.done() {

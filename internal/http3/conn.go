@@ -425,6 +425,11 @@ func (c *Conn) CloseIfIdle() bool {
 	return false
 }
 
+// Retire ends the connection gracefully, as a shutdown does (GOAWAY, the
+// requests in flight finish, then the connection closes): it has reached
+// the server's MaxConnectionAge.
+func (c *Conn) Retire() { c.CloseIfIdle() }
+
 // Abort closes the connection at once: its requests' handlers see their
 // contexts cancelled and their reads and writes fail.
 func (c *Conn) Abort() {

@@ -72,6 +72,7 @@ const (
 	ProxyProtocolTimeout             // proxy_protocol_timeout: the PROXY header did not arrive in time
 	ConnectionRefused                // connection_refused: a connection middleware refused the connection
 	TLSRefused                       // tls_refused: the endpoint's TLS callback refused the ClientHello
+	MaxConnectionAgeGraceExceeded    // max_connection_age_grace_exceeded: streams outlived MaxConnectionAgeGrace
 
 	numReasons
 )
@@ -129,6 +130,7 @@ var errorTypes = [numReasons]string{
 	ProxyProtocolTimeout:             "proxy_protocol_timeout",
 	ConnectionRefused:                "connection_refused",
 	TLSRefused:                       "tls_refused",
+	MaxConnectionAgeGraceExceeded:    "max_connection_age_grace_exceeded",
 }
 
 // ErrorType is the reason's error.type value, or "" for a reason that is
