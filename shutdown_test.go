@@ -139,6 +139,53 @@ func TestShutdownPipelinedRequestsAreNotServed(t *testing.T) {
 	}
 }
 
+// TestShutdownPipelinedAfterCommittedResponse: a response whose head went
+// out before the drain began, with a request pipelined behind it, is sent
+// to its end before the connection closes; the rest of its body, waiting
+// in the buffer to share a write with the next response, was dropped.
+func TestShutdownPipelinedAfterCommittedResponse(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/1" {
+			w.Header().Set("Content-Length", "2")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})}
+	addr := startServer(t, s)
+	c := dial(t, addr)
+	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		draining := s.listeners[0].draining.Load()
+		s.mu.Unlock()
+		if draining {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Shutdown did not start draining")
+		}
+	}
+	close(release)
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(all), "HTTP/1.1 200 OK"); n != 1 || !strings.HasSuffix(string(all), "\r\n\r\nok") {
+		t.Errorf("got %q, want the first response whole, and only it", all)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
 func TestShutdownAbortsHangingHandler(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})

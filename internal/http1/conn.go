@@ -647,6 +647,9 @@ func (c *Conn) readHead(resume bool) int {
 			// ready to send it again, RFC 9112, 9.3.2). A retired
 			// connection serves it, with Connection: close, as nginx's
 			// keepalive_time: it has arrived, and nothing hurries.
+			// The response before it, waiting in the buffer to share
+			// a write with the next, goes out first.
+			c.flush()
 			c.lingerUnread = true
 			return headClose
 		}
