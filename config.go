@@ -794,16 +794,18 @@ func (c *Config) resolve(base configFields) (configFields, []endpoint, error) {
 // Endpoints in code) follow, sorted.
 func (c *Config) endpointNames() []string {
 	var names []string
+	ordered := make(map[string]bool)
 	if c.store != nil {
 		for _, n := range c.store.Children("Kestrel:Endpoints") {
 			if _, ok := c.Endpoints[n]; ok {
 				names = append(names, n)
+				ordered[n] = true
 			}
 		}
 	}
 	var rest []string
 	for n := range c.Endpoints {
-		if !slices.Contains(names, n) {
+		if !ordered[n] {
 			rest = append(rest, n)
 		}
 	}

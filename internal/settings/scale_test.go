@@ -141,6 +141,20 @@ func (m *model) has(key string) bool {
 	return false
 }
 
+func (m *model) source(key string) string {
+	lk := strings.ToLower(key)
+	if v, ok := m.values[lk]; ok {
+		return v.source
+	}
+	best, order := "", -1
+	for k, v := range m.values {
+		if strings.HasPrefix(k, lk+":") && (order < 0 || v.order < order) {
+			best, order = v.source, v.order
+		}
+	}
+	return best
+}
+
 func (m *model) children(key string) []string {
 	lk := ""
 	if key != "" {
@@ -218,9 +232,60 @@ func TestStoreMatchesModel(t *testing.T) {
 			if got, want := s.Has(q), m.has(q); got != want && q != "" {
 				t.Fatalf("round %d: Has(%q) = %v, model %v", round, q, got, want)
 			}
+			if got, want := s.Source(q), m.source(q); got != want && q != "" {
+				t.Fatalf("round %d: Source(%q) = %q, model %q", round, q, got, want)
+			}
 			if got, want := s.Children(q), m.children(q); !slices.Equal(got, want) {
 				t.Fatalf("round %d: Children(%q) = %q, model %q", round, q, got, want)
 			}
 		}
+	}
+}
+
+// fastestPerOp is the least time of a few runs of fn, which does ops
+// operations, per operation: the least, as the machine may be busy.
+func fastestPerOp(ops int, fn func()) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 5 {
+		start := time.Now()
+		fn()
+		best = min(best, time.Since(start))
+	}
+	return best / time.Duration(ops)
+}
+
+// TestSourceScalesWithDepth: the source of a section (the first key set
+// under it, which the server's messages name) costs the same in a store
+// of 250 sections as in one of 4,000. It scanned every key of the store,
+// so that naming the source of each of many endpoints took quadratic
+// time: 2.2 s for a file of 8,000 endpoints.
+func TestSourceScalesWithDepth(t *testing.T) {
+	t.Parallel()
+	const small, large, queries = 250, 4000, 2000
+	perQuery := func(n int) time.Duration {
+		var s Store
+		if err := s.LoadJSON(listDocument(n), "big.json"); err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("App:Items:K%d", i)
+		}
+		if got := s.Source(keys[n-1]); got != "big.json" {
+			t.Fatalf("Source(%q) = %q, want big.json", keys[n-1], got)
+		}
+		return fastestPerOp(queries, func() {
+			for i := range queries {
+				s.Source(keys[i*7919%n])
+			}
+		})
+	}
+	tSmall, tLarge := perQuery(small), perQuery(large)
+	ratio := float64(tLarge) / float64(tSmall)
+	t.Logf("Source of a section in a store of %d sections: %v; of %d: %v (%.1fx)", small, tSmall, large, tLarge, ratio)
+	if ratio > 8 {
+		// Larger maps miss the CPU's caches more (about 3x); scanning
+		// every key is 16x.
+		t.Errorf("16x the sections made Source %.1fx as slow (%v against %v), want about the same", ratio, tLarge, tSmall)
 	}
 }

@@ -387,17 +387,28 @@ func (s *Store) Source(key string) string {
 	if s == nil {
 		return ""
 	}
+	// The first key set under key is found through the index, a level at
+	// a time: each child's order is the least of the keys under it.
 	lk := strings.ToLower(key)
-	if v, ok := s.values[lk]; ok {
-		return v.source
+	if v, ok := s.values[lk]; ok || lk == "" {
+		return v.source // "" for the top level, which is no key
 	}
-	best, order := "", -1
-	for k, v := range s.values {
-		if strings.HasPrefix(k, lk+":") && (order < 0 || v.order < order) {
-			best, order = v.source, v.order
+	for {
+		if v, ok := s.values[lk]; ok {
+			return v.source
 		}
+		var first string
+		order := -1
+		for ls, c := range s.kids[lk] {
+			if order < 0 || c.order < order {
+				first, order = ls, c.order
+			}
+		}
+		if order < 0 {
+			return ""
+		}
+		lk += ":" + first
 	}
-	return best
 }
 
 // Children returns the distinct keys one level under key ("" for the top
