@@ -530,6 +530,17 @@ func (s *Store) Bind(prefix string, dst any, hints ...Hint) error {
 	for _, f := range b.fields {
 		known[strings.ToLower(f)] = f
 	}
+	// The known keys by the section above them, lower-case, each as its
+	// last segment spelled, sorted: the candidates for a suggestion.
+	b.sections = map[string][]string{}
+	for lf, f := range known {
+		if i := strings.LastIndexByte(lf, ':'); i >= 0 {
+			b.sections[lf[:i]] = append(b.sections[lf[:i]], f[i+1:])
+		}
+	}
+	for _, segs := range b.sections {
+		sort.Strings(segs)
+	}
 	reported := map[string]bool{}
 	under := strings.ToLower(prefix) + ":"
 	for lk, v := range s.values {
@@ -554,11 +565,10 @@ func (s *Store) Bind(prefix string, dst any, hints ...Hint) error {
 // reported for them already).
 func (b *binder) markUsed(key string) {
 	lk := strings.ToLower(key)
-	for k := range b.s.values {
-		if k == lk || strings.HasPrefix(k, lk+":") {
-			b.used[k] = true
-		}
+	if _, ok := b.s.values[lk]; ok {
+		b.used[lk] = true
 	}
+	b.s.walk(lk, func(k string) { b.used[k] = true })
 }
 
 type keyError struct {
@@ -571,6 +581,8 @@ type binder struct {
 	used   map[string]bool
 	errs   []keyError
 	fields []string // every field key known, for suggestions
+
+	sections map[string][]string // Bind's index of fields for suggestions
 }
 
 var durationType = reflect.TypeOf(Duration(0))
@@ -752,15 +764,7 @@ func (b *binder) unknown(key string, known map[string]string, hints []Hint) (str
 	}
 	msg := fmt.Sprintf("unknown %s %q", what, first)
 	// The nearest known sibling.
-	lp := strings.ToLower(parent) + ":"
-	var siblings []string
-	for lf, f := range known {
-		if strings.HasPrefix(lf, lp) && !strings.Contains(lf[len(lp):], ":") {
-			siblings = append(siblings, f[len(lp):])
-		}
-	}
-	sort.Strings(siblings)
-	if best, ok := Closest(segs[n], siblings); ok {
+	if best, ok := Closest(segs[n], b.sections[strings.ToLower(parent)]); ok {
 		msg += fmt.Sprintf(" (did you mean %q?)", parent+":"+best)
 	}
 	return first, msg
