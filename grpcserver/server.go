@@ -231,8 +231,9 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 		s.methods[m.path] = m
 	}
 	s.services[desc.ServiceName] = svc
-	table := maps.Clone(s.methods)
-	s.table.Store(&table)
+	// The first lookup copies the methods: a copy on each registration
+	// made registering n services cost n².
+	s.table.Store(nil)
 }
 
 // GetServiceInfo returns the registered services and their methods, as
@@ -254,16 +255,32 @@ func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo {
 	return out
 }
 
+// methodTable returns the copy of the methods that lookup reads without
+// mu, making it if a registration dropped it. It is made once: no
+// service is registered after the first call is served.
+func (s *Server) methodTable() *map[string]*method {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.table.Load(); t != nil {
+		return t
+	}
+	table := maps.Clone(s.methods)
+	s.table.Store(&table)
+	return &table
+}
+
 // lookup finds the method of a request path, or the status for one that
 // is not there (as grpc-go words it).
 func (s *Server) lookup(path []byte) (*method, *status.Status) {
 	if !s.serving.Load() {
 		s.serving.Store(true)
 	}
-	if t := s.table.Load(); t != nil {
-		if m := (*t)[string(path)]; m != nil {
-			return m, nil
-		}
+	t := s.table.Load()
+	if t == nil {
+		t = s.methodTable()
+	}
+	if m := (*t)[string(path)]; m != nil {
+		return m, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
