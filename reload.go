@@ -132,19 +132,7 @@ func (s *Server) Reload(c *Config) error {
 	}
 	oldGroups := groupListeners(served)
 	newGroups := groupEndpoints(eps)
-	kept := make([][]*listener, len(newGroups)) // by new group: the listeners kept for it
-	var toStart []endpoint
-	for i, ng := range newGroups {
-		for j, og := range oldGroups {
-			if og != nil && sameEndpoint(og[0].ep, old, ng[0], st) {
-				kept[i], oldGroups[j] = og, nil
-				break
-			}
-		}
-		if kept[i] == nil {
-			toStart = append(toStart, ng...)
-		}
-	}
+	kept, toStart := matchGroups(oldGroups, old, newGroups, st)
 	toStart = append(toStart, urlStart...) // last: the bound listeners of c's endpoints come first
 	var stopped []*listener
 	for _, og := range oldGroups {
@@ -398,6 +386,53 @@ func groupEndpoints(eps []endpoint) [][]endpoint {
 		groups = append(groups, []endpoint{ep})
 	}
 	return groups
+}
+
+// matchGroups finds, for each group of endpoints of a configuration
+// resolved with settings is, the group of listeners served with settings
+// was that sameEndpoint finds the same, if any: kept has them by new
+// group, and toStart the endpoints of the new groups without one. The
+// groups matched are set to nil in oldGroups; those left are to stop.
+func matchGroups(oldGroups [][]*listener, was activeSettings, newGroups [][]endpoint, is activeSettings) (kept [][]*listener, toStart []endpoint) {
+	kept = make([][]*listener, len(newGroups))
+	// The old groups by what sameEndpoint compares first, in order, so
+	// that each new group is compared with the few that may match it,
+	// not with every one (a reload of n endpoints took n² comparisons).
+	candidates := make(map[endpointKey][]int, len(oldGroups))
+	for j, og := range oldGroups {
+		k := keyOf(og[0].ep.from)
+		candidates[k] = append(candidates[k], j)
+	}
+	for i, ng := range newGroups {
+		k := keyOf(ng[0].from)
+		for n, j := range candidates[k] {
+			if og := oldGroups[j]; sameEndpoint(og[0].ep, was, ng[0], is) {
+				kept[i], oldGroups[j] = og, nil
+				if n == 0 {
+					candidates[k] = candidates[k][1:] // the usual case: in the same order
+				} else {
+					candidates[k] = slices.Delete(candidates[k], n, n+1)
+				}
+				break
+			}
+		}
+		if kept[i] == nil {
+			toStart = append(toStart, ng...)
+		}
+	}
+	return kept, toStart
+}
+
+// endpointKey holds fields of an Endpoint that sameEndpoint finds equal
+// in two endpoints it finds the same.
+type endpointKey struct {
+	url, address, unixPath string
+	protocols              Protocols
+	reusePort              bool
+}
+
+func keyOf(e *Endpoint) endpointKey {
+	return endpointKey{e.URL, e.Address, e.UnixPath, e.Protocols, e.ReusePort}
 }
 
 // sameEndpoint reports whether an endpoint served with settings was is
