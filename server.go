@@ -646,17 +646,98 @@ func (s *Server) logOverriding(raw []string) {
 // the same address, or on every address), and two endpoints on one Unix
 // socket, which the second would find in use by the first.
 func checkSchemes(eps []endpoint) error {
+	// Each endpoint is checked against what the earlier ones on its port
+	// with the other scheme, or on its Unix socket, have bound, in maps:
+	// not against every earlier endpoint, which made n endpoints cost n².
+	type portScheme struct {
+		port   int
+		scheme string
+	}
+	bound := make(map[portScheme]*portSockets)
+	byPath := make(map[string]int)
 	for i, a := range eps {
-		for _, b := range eps[:i] {
-			if a.scheme != b.scheme && a.port > 0 && a.sameSocket(b) {
-				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", b.named(), a.named(), a.port)
+		switch {
+		case a.network == "unix":
+			path := filepath.Clean(a.address)
+			if j, ok := byPath[path]; ok {
+				return fmt.Errorf("kestrel: %s and %s use the same Unix socket %s; give each its own path", eps[j].named(), a.named(), path)
 			}
-			if a.network == "unix" && b.network == "unix" && filepath.Clean(a.address) == filepath.Clean(b.address) {
-				return fmt.Errorf("kestrel: %s and %s use the same Unix socket %s; give each its own path", b.named(), a.named(), filepath.Clean(a.address))
+			byPath[path] = i
+		case a.port > 0:
+			other := portScheme{a.port, "http"}
+			if a.scheme == "http" {
+				other.scheme = "https"
 			}
+			if j, ok := bound[other].conflict(a); ok {
+				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", eps[j].named(), a.named(), a.port)
+			}
+			own := portScheme{a.port, a.scheme}
+			if bound[own] == nil {
+				bound[own] = &portSockets{first: -1, byAddress: make(map[string]int), anyIP: -1, tcp4: -1, every4: -1}
+			}
+			bound[own].add(i, a)
 		}
 	}
 	return nil
+}
+
+// portSockets indexes the TCP endpoints of one port and scheme by what
+// sameSocket compares: for each kind, the index of the first one.
+type portSockets struct {
+	first     int // -1: none
+	byAddress map[string]int
+	anyIP     int // -1: none
+	tcp4      int // network tcp4
+	every4    int // tcp4 on 0.0.0.0
+}
+
+// every4 reports an IPv4 endpoint on every address.
+func every4(e endpoint) bool { return e.network == "tcp4" && strings.HasPrefix(e.address, "0.0.0.0:") }
+
+func (p *portSockets) add(i int, e endpoint) {
+	if p.first < 0 {
+		p.first = i
+	}
+	if _, ok := p.byAddress[e.address]; !ok {
+		p.byAddress[e.address] = i
+	}
+	if e.anyIP && p.anyIP < 0 {
+		p.anyIP = i
+	}
+	if e.network == "tcp4" && p.tcp4 < 0 {
+		p.tcp4 = i
+	}
+	if every4(e) && p.every4 < 0 {
+		p.every4 = i
+	}
+}
+
+// conflict returns the first endpoint of p that needs the same socket as
+// e (e.sameSocket), if any; p may be nil.
+func (p *portSockets) conflict(e endpoint) (int, bool) {
+	if p == nil {
+		return 0, false
+	}
+	if e.anyIP {
+		return p.first, true // every endpoint of the port
+	}
+	j := -1
+	earliest := func(k int) {
+		if k >= 0 && (j < 0 || k < j) {
+			j = k
+		}
+	}
+	if k, ok := p.byAddress[e.address]; ok {
+		earliest(k)
+	}
+	earliest(p.anyIP)
+	if every4(e) {
+		earliest(p.tcp4)
+	}
+	if e.network == "tcp4" {
+		earliest(p.every4)
+	}
+	return j, j >= 0
 }
 
 // sameSocket reports whether two TCP endpoints would need the same socket:
@@ -667,7 +748,6 @@ func (ep endpoint) sameSocket(o endpoint) bool {
 	if ep.port != o.port || ep.network == "unix" || o.network == "unix" {
 		return false
 	}
-	every4 := func(e endpoint) bool { return e.network == "tcp4" && strings.HasPrefix(e.address, "0.0.0.0:") }
 	return ep.address == o.address || ep.anyIP || o.anyIP ||
 		every4(ep) && o.network == "tcp4" || every4(o) && ep.network == "tcp4"
 }
