@@ -2,6 +2,8 @@ package kestrel
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -177,6 +179,59 @@ func TestCheckSchemesScales(t *testing.T) {
 	} {
 		if err := checkSchemes(tc.eps); tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("checkSchemes: %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// checkSchemesModel is checkSchemes in the plainest terms: every pair.
+func checkSchemesModel(eps []endpoint) string {
+	sameSocket := func(ep, o endpoint) bool {
+		if ep.port != o.port || ep.network == "unix" || o.network == "unix" {
+			return false
+		}
+		return ep.address == o.address || ep.anyIP || o.anyIP ||
+			every4(ep) && o.network == "tcp4" || every4(o) && ep.network == "tcp4"
+	}
+	for i, a := range eps {
+		for _, b := range eps[:i] {
+			if a.scheme != b.scheme && a.port > 0 && sameSocket(a, b) {
+				return b.named() + " and " + a.named() + " use port"
+			}
+			if a.network == "unix" && b.network == "unix" && filepath.Clean(a.address) == filepath.Clean(b.address) {
+				return b.named() + " and " + a.named() + " use the same Unix socket"
+			}
+		}
+	}
+	return ""
+}
+
+// TestCheckSchemesMatchesModel: on random endpoints, checkSchemes finds
+// the pair the check of every pair finds first.
+func TestCheckSchemesMatchesModel(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		eps := make([]endpoint, 1+rng.IntN(6))
+		for i := range eps {
+			scheme := []string{"http", "https"}[rng.IntN(2)]
+			port := 80 + rng.IntN(2)
+			switch rng.IntN(5) {
+			case 0:
+				path := []string{"/run/a.sock", "/run/b.sock", "/run/x/../a.sock"}[rng.IntN(3)]
+				eps[i] = endpoint{network: "unix", address: path, url: scheme + "://unix:" + path, scheme: scheme, port: -1}
+			case 1:
+				eps[i] = endpoint{network: "tcp", address: fmt.Sprintf("[::]:%d", port), url: fmt.Sprintf("%s://*:%d", scheme, port), scheme: scheme, port: port, anyIP: true}
+			default:
+				ip := []string{"127.0.0.1", "127.0.0.2", "0.0.0.0"}[rng.IntN(3)]
+				addr := fmt.Sprintf("%s:%d", ip, port)
+				eps[i] = endpoint{network: []string{"tcp", "tcp4"}[rng.IntN(2)], address: addr, url: scheme + "://" + addr, scheme: scheme, port: port}
+			}
+			eps[i].url += fmt.Sprintf("#%d", i) // each named apart
+		}
+		want := checkSchemesModel(eps)
+		err := checkSchemes(eps)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Fatalf("checkSchemes(%+v) = %v, model %q", eps, err, want)
 		}
 	}
 }

@@ -682,7 +682,10 @@ func checkSchemes(eps []endpoint) error {
 }
 
 // portSockets indexes the TCP endpoints of one port and scheme by what
-// sameSocket compares: for each kind, the index of the first one.
+// decides whether two need the same socket (the same address, or every
+// address: one of them binds [::] or 0.0.0.0; different addresses on one
+// port are different sockets, as Kestrel binds them): for each kind, the
+// index of the first one.
 type portSockets struct {
 	first     int // -1: none
 	byAddress map[string]int
@@ -713,7 +716,7 @@ func (p *portSockets) add(i int, e endpoint) {
 }
 
 // conflict returns the first endpoint of p that needs the same socket as
-// e (e.sameSocket), if any; p may be nil.
+// e, if any; p may be nil.
 func (p *portSockets) conflict(e endpoint) (int, bool) {
 	if p == nil {
 		return 0, false
@@ -738,18 +741,6 @@ func (p *portSockets) conflict(e endpoint) (int, bool) {
 		earliest(p.every4)
 	}
 	return j, j >= 0
-}
-
-// sameSocket reports whether two TCP endpoints would need the same socket:
-// the same port on the same address, or on every address (one of them
-// binds [::] or 0.0.0.0). Different addresses on one port are different
-// sockets, as Kestrel binds them.
-func (ep endpoint) sameSocket(o endpoint) bool {
-	if ep.port != o.port || ep.network == "unix" || o.network == "unix" {
-		return false
-	}
-	return ep.address == o.address || ep.anyIP || o.anyIP ||
-		every4(ep) && o.network == "tcp4" || every4(o) && ep.network == "tcp4"
 }
 
 // buildTLS builds the TLS configuration of every https endpoint: one for
