@@ -235,3 +235,64 @@ func TestCheckSchemesMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+// TestUseURLsScales: UseURLs costs about the same per URL for 8,000 URLs
+// as for 500, and still refuses a URL listed twice in another case. Each
+// URL was compared with every one before it: 16,000 URLs took 1.2 s.
+func TestUseURLsScales(t *testing.T) {
+	// Not in parallel: timings beside other tests would be noise.
+	perURL := func(n int) time.Duration {
+		urls := make([]string, n)
+		for i := range urls {
+			urls[i] = fmt.Sprintf("http://127.0.0.1:%d", 1000+i)
+		}
+		list := strings.Join(urls, ";")
+		best := time.Duration(1<<63 - 1)
+		for range 5 { // the least of a few runs, as the machine may be busy
+			s := &Server{}
+			runtime.GC() // no collection of what came before inside the timing
+			start := time.Now()
+			if err := s.UseURLs(list); err != nil {
+				t.Fatal(err)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best / time.Duration(n)
+	}
+	const small, large = 500, 8000
+	tSmall, tLarge := perURL(small), perURL(large)
+	ratio := float64(tLarge) / float64(tSmall)
+	t.Logf("UseURLs of %d URLs: %v each; of %d: %v (%.1fx)", small, tSmall, large, tLarge, ratio)
+	if ratio > 8 { // comparing with every earlier URL is 16x
+		t.Errorf("16x the URLs made each one %.1fx as slow (%v against %v), want about the same", ratio, tLarge, tSmall)
+	}
+
+	for _, tc := range []struct{ urls, twice string }{
+		{"http://127.0.0.1:5000;http://127.0.0.1:5001", ""},
+		{"http://127.0.0.1:5000; HTTP://127.0.0.1:5000", "HTTP://127.0.0.1:5000"},
+		{"http://localhost:5000;http://LOCALHOST:5000", "http://LOCALHOST:5000"},
+		{"http://\u212a.example:5000;http://k.example:5000", "http://k.example:5000"}, // the Kelvin sign folds to k
+	} {
+		err := (&Server{}).UseURLs(tc.urls)
+		switch {
+		case tc.twice == "" && err != nil:
+			t.Errorf("UseURLs(%q): %v", tc.urls, err)
+		case tc.twice != "" && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q is listed twice", tc.twice))):
+			t.Errorf("UseURLs(%q): %v, want %q listed twice", tc.urls, err, tc.twice)
+		}
+	}
+}
+
+// TestFoldKey: two strings have the same foldKey exactly when
+// strings.EqualFold finds them equal.
+func TestFoldKey(t *testing.T) {
+	t.Parallel()
+	words := []string{"", "a", "A", "k", "K", "\u212a", "s", "S", "\u017f", "ß", "ẞ", "σ", "Σ", "ς", "http://X:1", "HTTP://x:1", "\xff", "\xfe", "é", "É", "e"}
+	for _, a := range words {
+		for _, b := range words {
+			if got, want := foldKey(a) == foldKey(b), strings.EqualFold(a, b); got != want {
+				t.Errorf("foldKey(%q) == foldKey(%q): %v; EqualFold: %v", a, b, got, want)
+			}
+		}
+	}
+}

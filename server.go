@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -405,13 +406,16 @@ func closeInherited(eps []endpoint) {
 func (s *Server) UseURLs(urls string) error {
 	var eps []endpoint
 	var raw []string
+	seen := make(map[string]bool) // by foldKey: a lookup, not a scan of raw (n URLs cost n²)
 	for _, u := range strings.Split(urls, ";") {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
 		}
-		if slices.ContainsFunc(raw, func(r string) bool { return strings.EqualFold(r, u) }) {
+		k := foldKey(u)
+		if seen[k] {
 			return fmt.Errorf("kestrel: URL %q is listed twice; list each URL once", u)
 		}
+		seen[k] = true
 		e, err := Endpoint{URL: u}.resolve()
 		if err != nil {
 			return err
@@ -424,6 +428,22 @@ func (s *Server) UseURLs(urls string) error {
 	s.urls = eps
 	s.rawURLs = raw
 	return nil
+}
+
+// foldKey returns a key that two strings share exactly when
+// strings.EqualFold finds them equal: each rune becomes the least rune of
+// its case-folding orbit (unicode.SimpleFold's).
+func foldKey(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
 
 // init prepares what every connection shares. s.mu is held.
