@@ -27,6 +27,7 @@ type parser struct {
 	h          *app.Head
 	x          *headFlags
 	pos        int  // start of the next line to parse
+	scanned    int  // bytes from pos known to hold no '\n': a line that trickles in is scanned once
 	inHeaders  bool // the request line is done
 	headerSize int
 	first      bool // the connection's first request: the HTTP/2 preface is recognised
@@ -36,7 +37,7 @@ func (p *parser) reset(h *app.Head, x *headFlags, first bool) {
 	*h = app.Head{Fields: h.Fields[:0], ContentLength: -1, ProtoMajor: 1}
 	*x = headFlags{}
 	p.h, p.x = h, x
-	p.pos = 0
+	p.pos, p.scanned = 0, 0
 	p.inHeaders = false
 	p.headerSize = 0
 	p.first = first
@@ -48,8 +49,9 @@ func (p *parser) reset(h *app.Head, x *headFlags, first bool) {
 func (p *parser) parse(b []byte) (bool, error) {
 	for {
 		rest := b[p.pos:]
-		i := bytes.IndexByte(rest, '\n')
+		i := bytes.IndexByte(rest[p.scanned:], '\n')
 		if i < 0 {
+			p.scanned = len(rest)
 			if !p.inHeaders {
 				if len(rest) >= p.maxLine {
 					return false, errRequestLineTooLong
@@ -59,6 +61,8 @@ func (p *parser) parse(b []byte) (bool, error) {
 			}
 			return false, nil
 		}
+		i += p.scanned
+		p.scanned = 0
 		lineLen := i + 1
 		if i == 0 || rest[i-1] != '\r' {
 			if !p.inHeaders && lineLen > p.maxLine {
