@@ -266,3 +266,93 @@ func TestHTTPAndHTTPSOnOnePort(t *testing.T) {
 		}
 	}
 }
+
+// TestSameAddressTwice: two endpoints of one server on the same socket
+// are refused before anything is bound, with a message that names both
+// (not "is another server running?"), at Start and at Reload; two that
+// set ReusePort may share it, and distinct sockets on one port are fine.
+func TestSameAddressTwice(t *testing.T) {
+	t.Parallel()
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := freePorts(t, 1)[0]
+	for _, tc := range []struct {
+		a, b   Endpoint
+		wantOK bool
+	}{
+		{Endpoint{URL: "http://127.0.0.1:%d"}, Endpoint{URL: "http://127.0.0.1:%d"}, false},
+		{Endpoint{URL: "http://localhost:%d"}, Endpoint{URL: "http://127.0.0.1:%d"}, false},
+		{Endpoint{URL: "http://*:%d"}, Endpoint{URL: "http://[::1]:%d"}, false},
+		{Endpoint{URL: "http://0.0.0.0:%d"}, Endpoint{Address: "127.0.0.1:%d"}, false},
+		{Endpoint{URL: "http://127.0.0.1:%d"}, Endpoint{URL: "http://127.0.0.2:%d"}, true},
+		{Endpoint{URL: "http://127.0.0.1:%d", ReusePort: true}, Endpoint{URL: "http://127.0.0.1:%d", ReusePort: true}, true},
+		{Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP1AndHTTP2}, Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP3}, true},
+		{Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP1AndHTTP2AndHTTP3}, Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP3}, false},
+	} {
+		a, b := tc.a, tc.b
+		for _, ep := range []*Endpoint{&a, &b} {
+			if ep.URL != "" {
+				ep.URL = fmt.Sprintf(ep.URL, p)
+			} else {
+				ep.Address = fmt.Sprintf(ep.Address, p)
+			}
+		}
+		s := &Server{Logger: discardLogger(), DefaultHTTPS: &HTTPS{Certificate: cert}}
+		if err := s.ListenEndpoint(a); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ListenEndpoint(b); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Start()
+		s.Close()
+		if tc.wantOK {
+			if err != nil {
+				t.Errorf("%s and %s: %v", a.describe(), b.describe(), err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s and %s: Start succeeded", a.describe(), b.describe())
+			continue
+		}
+		for _, want := range []string{a.describe(), b.describe(), "give each its own port"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s and %s: %q lacks %q", a.describe(), b.describe(), err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "another server") {
+			t.Errorf("%s and %s: %q blames another server", a.describe(), b.describe(), err)
+		}
+	}
+
+	// Reload: an endpoint the file adds on the address of one it keeps.
+	s := &Server{Logger: discardLogger()}
+	url := fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0])
+	one := fmt.Sprintf(`{"Kestrel":{"Endpoints":{"A":{"Url":%q}}}}`, url)
+	two := fmt.Sprintf(`{"Kestrel":{"Endpoints":{"A":{"Url":%q},"B":{"Url":%q}}}}`, url, url)
+	c, err := ParseConfig([]byte(one), "app.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c2, err := ParseConfig([]byte(two), "app.json", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Reload(c2)
+	if err == nil || !strings.Contains(err.Error(), "Kestrel:Endpoints:A") || !strings.Contains(err.Error(), "Kestrel:Endpoints:B") {
+		t.Errorf("Reload = %v, want an error naming both endpoints", err)
+	}
+	if got := s.Addresses(); len(got) != 1 || got[0] != url {
+		t.Errorf("after the refused reload, Addresses = %v, want [%s]", got, url)
+	}
+}

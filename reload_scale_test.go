@@ -110,6 +110,10 @@ func TestCheckSchemesScales(t *testing.T) {
 		ep.anyIP = true
 		return ep
 	}
+	reuse := func(ep endpoint) endpoint {
+		ep.opts.ReusePort = true
+		return ep
+	}
 	unix := func(path string) endpoint {
 		return endpoint{network: "unix", address: path, url: "http://unix:" + path, scheme: "http", port: -1}
 	}
@@ -170,6 +174,8 @@ func TestCheckSchemesScales(t *testing.T) {
 		{[]endpoint{tcp4("http", "0.0.0.0", 80), tcp("https", "127.0.0.3", 80), tcp4("https", "127.0.0.4", 80)},
 			"http://0.0.0.0:80 and https://127.0.0.4:80 use port 80"},
 		{[]endpoint{tcp("http", "127.0.0.1", 80), any("http", 80), tcp("https", "127.0.0.3", 80)},
+			"http://127.0.0.1:80 and http://[::]:80 both listen on port 80"},
+		{[]endpoint{reuse(tcp("http", "127.0.0.1", 80)), reuse(any("http", 80)), tcp("https", "127.0.0.3", 80)},
 			"http://[::]:80 and https://127.0.0.3:80 use port 80"},
 		{[]endpoint{tcp("http", "127.0.0.1", 80), tcp("https", "127.0.0.3", 80), tcp("https", "127.0.0.1", 81)}, ""},
 		{[]endpoint{tcp("https", "127.0.0.2", 80), tcp("http", "127.0.0.1", 80), tcp("http", "127.0.0.2", 80)},
@@ -192,10 +198,17 @@ func checkSchemesModel(eps []endpoint) string {
 		return ep.address == o.address || ep.anyIP || o.anyIP ||
 			every4(ep) && o.network == "tcp4" || every4(o) && ep.network == "tcp4"
 	}
+	sharesTransport := func(ep, o endpoint) bool {
+		tcp := func(e endpoint) bool { return e.opts.Protocols != HTTP3 }
+		return tcp(ep) && tcp(o) || ep.servesHTTP3() && o.servesHTTP3()
+	}
 	for i, a := range eps {
 		for _, b := range eps[:i] {
 			if a.scheme != b.scheme && a.port > 0 && sameSocket(a, b) {
 				return b.named() + " and " + a.named() + " use port"
+			}
+			if a.port > 0 && sameSocket(a, b) && sharesTransport(a, b) && !(a.opts.ReusePort && b.opts.ReusePort) {
+				return b.named() + " and " + a.named() + " both listen on port"
 			}
 			if a.network == "unix" && b.network == "unix" && filepath.Clean(a.address) == filepath.Clean(b.address) {
 				return b.named() + " and " + a.named() + " use the same Unix socket"
@@ -227,6 +240,8 @@ func TestCheckSchemesMatchesModel(t *testing.T) {
 				eps[i] = endpoint{network: []string{"tcp", "tcp4"}[rng.IntN(2)], address: addr, url: scheme + "://" + addr, scheme: scheme, port: port}
 			}
 			eps[i].url += fmt.Sprintf("#%d", i) // each named apart
+			eps[i].opts.Protocols = []Protocols{0, HTTP3, HTTP1AndHTTP2AndHTTP3}[rng.IntN(3)]
+			eps[i].opts.ReusePort = rng.IntN(2) == 0
 		}
 		want := checkSchemesModel(eps)
 		err := checkSchemes(eps)

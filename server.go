@@ -616,7 +616,11 @@ func (s *Server) start() (err error) {
 			return err
 		}
 	}
-	if err := checkSchemes(eps); err != nil {
+	served := make([]endpoint, 0, len(s.listeners)+len(eps))
+	for _, l := range s.listeners {
+		served = append(served, l.ep)
+	}
+	if err := checkSchemes(append(served, eps...)); err != nil {
 		return err
 	}
 	if err := s.buildTLS(eps, s.active.defaultHTTPS); err != nil {
@@ -663,19 +667,19 @@ func (s *Server) logOverriding(raw []string) {
 }
 
 // checkSchemes refuses HTTP and HTTPS on one socket (the same port on
-// the same address, or on every address), and two endpoints on one Unix
-// socket, which the second would find in use by the first.
+// the same address, or on every address), two endpoints on one TCP or UDP
+// socket (unless both set ReusePort), and two endpoints on one Unix
+// socket: the second would find each in use by the first, and its error
+// would blame another process.
 func checkSchemes(eps []endpoint) error {
 	// Each endpoint is checked against what the earlier ones on its port
-	// with the other scheme, or on its Unix socket, have bound, in maps:
-	// not against every earlier endpoint, which made n endpoints cost n².
-	type portScheme struct {
-		port   int
-		scheme string
-	}
-	bound := make(map[portScheme]*portSockets)
+	// have bound, indexed by what decides a clash (scheme, transports,
+	// ReusePort), or on its Unix socket, in maps: not against every
+	// earlier endpoint, which made n endpoints cost n².
+	bound := make(map[socketClass]*portSockets)
 	byPath := make(map[string]int)
-	for i, a := range eps {
+	for i := range eps {
+		a := &eps[i]
 		switch {
 		case a.network == "unix":
 			path := filepath.Clean(a.address)
@@ -684,21 +688,60 @@ func checkSchemes(eps []endpoint) error {
 			}
 			byPath[path] = i
 		case a.port > 0:
-			other := portScheme{a.port, "http"}
-			if a.scheme == "http" {
-				other.scheme = "https"
+			own := classOf(a)
+			j := -1
+			for _, c := range own.neighbours() {
+				if !own.clashes(c) {
+					continue
+				}
+				if k, ok := bound[c].conflict(*a); ok && (j < 0 || k < j) {
+					j = k
+				}
 			}
-			if j, ok := bound[other].conflict(a); ok {
+			switch {
+			case j < 0:
+			case eps[j].scheme != a.scheme:
 				return fmt.Errorf("kestrel: %s and %s use port %d for both HTTP and HTTPS; give each its own port", eps[j].named(), a.named(), a.port)
+			default:
+				return fmt.Errorf("kestrel: %s and %s both listen on port %d of the same address (or one of them on every address); give each its own port, or remove one", eps[j].named(), a.named(), a.port)
 			}
-			own := portScheme{a.port, a.scheme}
 			if bound[own] == nil {
 				bound[own] = &portSockets{first: -1, byAddress: make(map[string]int), anyIP: -1, tcp4: -1, every4: -1}
 			}
-			bound[own].add(i, a)
+			bound[own].add(i, *a)
 		}
 	}
 	return nil
+}
+
+// socketClass is what, besides the address, decides whether two
+// endpoints of one port clash: their schemes, whether each binds a TCP
+// socket (all but HTTP/3-only ones) and a UDP one (HTTP/3), and
+// ReusePort.
+type socketClass struct {
+	port      int
+	scheme    string
+	tcp, udp  bool
+	reusePort bool
+}
+
+func classOf(ep *endpoint) socketClass {
+	return socketClass{port: ep.port, scheme: ep.scheme, tcp: ep.opts.Protocols != HTTP3, udp: ep.servesHTTP3(), reusePort: ep.opts.ReusePort}
+}
+
+// neighbours returns every class of c's port.
+func (c socketClass) neighbours() (all [16]socketClass) {
+	for i := range all {
+		all[i] = socketClass{port: c.port, scheme: [2]string{"http", "https"}[i/8], tcp: i&1 != 0, udp: i&2 != 0, reusePort: i&4 != 0}
+	}
+	return all
+}
+
+// clashes reports whether endpoints of classes c and o on one socket
+// clash: HTTP beside HTTPS, or two on one TCP or UDP socket unless both
+// set ReusePort.
+func (c socketClass) clashes(o socketClass) bool {
+	return c.scheme != o.scheme || (c.tcp && o.tcp || c.udp && o.udp) && !(c.reusePort && o.reusePort)
 }
 
 // portSockets indexes the TCP endpoints of one port and scheme by what
