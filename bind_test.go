@@ -77,9 +77,14 @@ func TestHostNameBindsEveryInterface(t *testing.T) {
 }
 
 // TestBindErrorHints: a refused low port says how to get it, a Unix socket
-// in a directory the user cannot write says so.
+// in a directory the user cannot write or that does not exist says so, an
+// address the machine lacks says so, and a link-local IPv6 address
+// without its interface's zone says to add one.
 func TestBindErrorHints(t *testing.T) {
 	denied := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}
+	notAvail := &net.OpError{Op: "listen", Net: "tcp4", Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
+	invalid := &net.OpError{Op: "listen", Net: "tcp6", Err: os.NewSyscallError("bind", syscall.EINVAL)}
+	noDir := &net.OpError{Op: "listen", Net: "unix", Err: os.NewSyscallError("bind", syscall.ENOENT)}
 	for _, tc := range []struct {
 		url        string
 		err        error
@@ -91,6 +96,11 @@ func TestBindErrorHints(t *testing.T) {
 		{"http://*:8080", denied, []string{"permission denied"}, true},
 		{"http://unix:/run/app.sock", denied, []string{"the user cannot create /run/app.sock", "RuntimeDirectory"}, true},
 		{"http://*:80", errors.New("some other failure"), []string{"failed to bind to http://*:80: some other failure"}, true},
+		{"http://192.0.2.77:8080", notAvail, []string{"failed to bind to http://192.0.2.77:8080", "cannot assign requested address", "192.0.2.77 is not an address of this machine", "or * for every address"}, true},
+		{"http://[fe80::1]:8080", invalid, []string{"failed to bind to http://[fe80::1]:8080", "invalid argument", "link-local", "zone", "[fe80::1%eth0]"}, true},
+		{"http://[fe80::1%nosuch]:8080", invalid, []string{"link-local", "zone", "interface"}, true},
+		{"http://[fe80::1%eth0]:8080", notAvail, []string{"fe80::1%eth0 is not an address of this machine"}, true},
+		{"http://unix:/run/app/app.sock", noDir, []string{"failed to bind to http://unix:/run/app/app.sock", "the folder /run/app does not exist", "create it", "RuntimeDirectory"}, true},
 	} {
 		eps, err := parseURL(tc.url)
 		if err != nil {
@@ -105,7 +115,7 @@ func TestBindErrorHints(t *testing.T) {
 		if tc.wantNoHint && strings.Contains(got.Error(), "ports below 1024") {
 			t.Errorf("%s, %v: %q has the low-port hint", tc.url, tc.err, got)
 		}
-		if !errors.Is(got, tc.err) && !errors.Is(got, syscall.EACCES) {
+		if !errors.Is(got, tc.err) {
 			t.Errorf("%q does not wrap %v", got, tc.err)
 		}
 	}
@@ -354,5 +364,48 @@ func TestSameAddressTwice(t *testing.T) {
 	}
 	if got := s.Addresses(); len(got) != 1 || got[0] != url {
 		t.Errorf("after the refused reload, Addresses = %v, want [%s]", got, url)
+	}
+}
+
+// TestBindErrorsOfRealSockets: the hints of TestBindErrorHints, from the
+// operating system's own errors: a Unix socket in a missing folder, and a
+// link-local address without a zone. Nothing is left behind, and Start
+// works once the input is fixed.
+func TestBindErrorsOfRealSockets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing", "app.sock")
+	for _, tc := range []struct {
+		url  string
+		want []string
+	}{
+		{"unix:" + missing, []string{"unix:" + missing, "the folder " + filepath.Dir(missing) + " does not exist"}},
+		{"http://[fe80::1]:0", []string{"http://[fe80::1]:0", "link-local", "zone"}},
+	} {
+		s := &Server{Logger: discardLogger()}
+		if err := s.ListenURL("http://127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ListenURL(tc.url); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Start()
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: Start succeeded", tc.url)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q lacks %q", tc.url, err, w)
+			}
+		}
+		if got := s.Addresses(); len(got) != 0 {
+			t.Errorf("%s: after the failed Start, Addresses = %v", tc.url, got)
+		}
+		s.Close()
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the missing folder was created: %v", err)
 	}
 }

@@ -591,7 +591,7 @@ func TestConfigMessages(t *testing.T) {
 		{`{"Kestrel": {}}`, []string{"Kestrel__Endpoints__Web__Url=http://127.0.0.1:0", "Kestrel__Endpoints__Web__Protocols=Http9"},
 			`kestrel: environment variable Kestrel__Endpoints__Web__Protocols: Kestrel:Endpoints:Web:Protocols: unknown protocols "Http9" (use Http1, Http2, Http3, Http1AndHttp2 or Http1AndHttp2AndHttp3)`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "unix:/proc/no/such.sock"}}}}`, nil,
-			`kestrel: failed to bind to unix:/proc/no/such.sock (FILE: Kestrel:Endpoints:Web): listen unix /proc/no/such.sock: bind: no such file or directory`},
+			`kestrel: failed to bind to unix:/proc/no/such.sock (FILE: Kestrel:Endpoints:Web): listen unix /proc/no/such.sock: bind: no such file or directory: the folder /proc/no does not exist; create it first (systemd's RuntimeDirectory= creates one, such as /run/app/), or choose a path in an existing folder`},
 		{`{"Kestrel": {"Endpoints": {"Web": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": "none.pfx"}}}}}`, nil,
 			`kestrel: FILE: Kestrel:Endpoints:Web (https://127.0.0.1:0): reading the certificate: open DIR/none.pfx: no such file or directory`},
 	} {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -1044,6 +1046,21 @@ func bindError(ep *endpoint, err error) error {
 			"listen on a port from 1024 up behind a proxy such as nginx, or let systemd open the socket (socket activation)", url, err)
 	case errors.Is(err, os.ErrPermission) && ep.network == "unix":
 		return fmt.Errorf("kestrel: failed to bind to %s: %w: the user cannot create %s; use a directory it may write to (systemd's RuntimeDirectory=, for example /run/app/)", url, err, ep.address)
+	case errors.Is(err, fs.ErrNotExist) && ep.network == "unix":
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: the folder %s does not exist; create it first (systemd's RuntimeDirectory= creates one, such as /run/app/), or choose a path in an existing folder", url, err, filepath.Dir(ep.address))
+	case errors.Is(err, syscall.ENOTDIR) && ep.network == "unix":
+		return fmt.Errorf("kestrel: failed to bind to %s: %w: a part of the path %s is a file, not a folder; choose a path in an existing folder", url, err, filepath.Dir(ep.address))
+	}
+	if host, _, serr := net.SplitHostPort(ep.address); serr == nil && strings.HasPrefix(ep.network, "tcp") {
+		if transport.IsAddrNotAvail(err) {
+			return fmt.Errorf("kestrel: failed to bind to %s: %w: %s is not an address of this machine; use one of its addresses (see ip addr), localhost, or * for every address", url, err, host)
+		}
+		if ip, perr := netip.ParseAddr(host); perr == nil && ip.Is6() && ip.IsLinkLocalUnicast() {
+			// Linux refuses fe80::/10 without a zone, or with the name of
+			// an interface it does not have (EINVAL).
+			return fmt.Errorf("kestrel: failed to bind to %s: %w: %s is a link-local address, which exists on one interface only: "+
+				"add the zone of the interface that has it, as in http://[fe80::1%%eth0]:%d (see ip -6 addr), or listen on * for every address", url, err, host, ep.port)
+		}
 	}
 	return fmt.Errorf("kestrel: failed to bind to %s: %w", url, err)
 }

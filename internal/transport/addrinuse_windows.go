@@ -20,3 +20,12 @@ const wsaeconnrefused = syscall.Errno(10061)
 func IsConnRefused(err error) bool {
 	return errors.Is(err, wsaeconnrefused) || errors.Is(err, syscall.ECONNREFUSED)
 }
+
+// wsaeaddrnotavail is Winsock's WSAEADDRNOTAVAIL.
+const wsaeaddrnotavail = syscall.Errno(10049)
+
+// IsAddrNotAvail reports whether err says the address to bind is not one
+// of the machine's.
+func IsAddrNotAvail(err error) bool {
+	return errors.Is(err, wsaeaddrnotavail) || errors.Is(err, syscall.EADDRNOTAVAIL)
+}
