@@ -365,19 +365,22 @@ func parseURL(raw string) ([]endpoint, error) {
 	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		host, port = hostport[:i], hostport[i:]
 		if strings.Contains(host, ":") {
-			return nil, fmt.Errorf("kestrel: URL %q: an IPv6 address goes in brackets, as in %s://[%s]%s", raw, scheme, host, port)
+			// An IPv6 address without brackets: with a port after it
+			// (::1:5000), or alone (fe80::1); anything else with two
+			// colons is no address at all.
+			if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+				return nil, fmt.Errorf("kestrel: URL %q: an IPv6 address goes in brackets, as in %s://[%s]%s", raw, scheme, host, port)
+			}
+			if a, err := netip.ParseAddr(hostport); err == nil && a.Is6() {
+				return nil, fmt.Errorf("kestrel: URL %q: an IPv6 address goes in brackets, as in %s://[%s]:%d", raw, scheme, hostport, defaultPort(scheme))
+			}
+			return nil, fmt.Errorf("kestrel: URL %q: malformed URL: %q is neither a host name nor an IP address (use %s://host:port, or %s://[ipv6]:port)", raw, host, scheme, scheme)
 		}
 	}
 	if host == "" {
 		return nil, fmt.Errorf("kestrel: URL %q: missing host (use %s://localhost:port, or %s://*:port for every address)", raw, scheme, scheme)
 	}
-	if _, err := url.Parse(scheme + "://" + strings.Replace(hostport, "%", "%25", 1)); err != nil && host != "*" && host != "+" {
-		return nil, fmt.Errorf("kestrel: URL %q: %w", raw, errors.Unwrap(err))
-	}
-	p := 80
-	if scheme == "https" {
-		p = 443
-	}
+	p := defaultPort(scheme)
 	if port != "" {
 		n, err := strconv.ParseUint(port[1:], 10, 16)
 		if err != nil {
@@ -385,7 +388,19 @@ func parseURL(raw string) ([]endpoint, error) {
 		}
 		p = int(n)
 	}
+	if _, err := url.Parse(scheme + "://" + strings.Replace(hostport, "%", "%25", 1)); err != nil && host != "*" && host != "+" {
+		return nil, fmt.Errorf("kestrel: URL %q: %w", raw, errors.Unwrap(err))
+	}
 	return tcpEndpoints(scheme, host, p, raw)
+}
+
+// defaultPort is the port of a URL of scheme without one: 443 for https,
+// 80 for http.
+func defaultPort(scheme string) int {
+	if scheme == "https" {
+		return 443
+	}
+	return 80
 }
 
 // looksLikeURL reports whether s starts like a URL prefix.
