@@ -419,6 +419,23 @@ func (c *Config) limits(base Limits) (Limits, error) {
 	zero := func(key, fix string) error {
 		return c.limitsErr(fmt.Errorf("kestrel: Limits.%s is 0; %s", key, fix))
 	}
+	// Kestrel refuses a negative count or size; in the file, -1 and -2
+	// are not Go's Unlimited, NoRequestBody and NoUpgrades.
+	for _, n := range []struct {
+		key string
+		v   *int64
+		fix string
+	}{
+		{"MaxConcurrentConnections", l.MaxConcurrentConnections, "use a positive number, or null for no limit"},
+		{"MaxConcurrentUpgradedConnections", l.MaxConcurrentUpgradedConnections, "use a positive number, 0 for none, or null for no limit"},
+		{"MaxRequestBodySize", l.MaxRequestBodySize, "use a positive number of bytes, 0 for no body, or null for no limit"},
+		{"MaxRequestBufferSize", l.MaxRequestBufferSize, "use a positive number of bytes, or null for no limit"},
+		{"MaxResponseBufferSize", l.MaxResponseBufferSize, "use a positive number of bytes, 0 for no buffer, or null for no limit"},
+	} {
+		if n.v != nil && *n.v < 0 && !null(n.key) {
+			return base, c.limitsErr(fmt.Errorf("kestrel: Limits.%s is %d; %s", n.key, *n.v, n.fix))
+		}
+	}
 	setBuffer := func(dst *int64, src *int64, key string) error {
 		switch {
 		case null(key):

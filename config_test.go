@@ -137,6 +137,17 @@ func TestConfigZeroAndNullLimits(t *testing.T) {
 		{`"MaxConnectionAge": "10675199.02:48:05.4775807"`, func(l Limits) bool { return l.MaxConnectionAge == 0 }, ""},
 		{`"MaxConnectionAge": "-00:00:01"`, nil, "Kestrel:Limits:MaxConnectionAge is -1s; use a positive time, or 0 for none"},
 		{`"MaxConnectionAgeGrace": "-5s"`, nil, "Kestrel:Limits:MaxConnectionAgeGrace is -5s"},
+		// Negative counts and sizes are errors, as in Kestrel, not Go's
+		// Unlimited (-1) or NoRequestBody and NoUpgrades (-2) in disguise;
+		// the fix is said in the file's terms (0 and null).
+		{`"MaxRequestBodySize": -1`, nil, "Kestrel:Limits:MaxRequestBodySize is -1; use a positive number of bytes, 0 for no body, or null for no limit"},
+		{`"MaxRequestBodySize": -2`, nil, "Kestrel:Limits:MaxRequestBodySize is -2; use a positive number of bytes, 0 for no body, or null for no limit"},
+		{`"MaxRequestBodySize": -5`, nil, "Kestrel:Limits:MaxRequestBodySize is -5; use a positive number of bytes, 0 for no body, or null for no limit"},
+		{`"MaxConcurrentConnections": -1`, nil, "Kestrel:Limits:MaxConcurrentConnections is -1; use a positive number, or null for no limit"},
+		{`"MaxConcurrentUpgradedConnections": -1`, nil, "Kestrel:Limits:MaxConcurrentUpgradedConnections is -1; use a positive number, 0 for none, or null for no limit"},
+		{`"MaxConcurrentUpgradedConnections": -2`, nil, "Kestrel:Limits:MaxConcurrentUpgradedConnections is -2; use a positive number, 0 for none, or null for no limit"},
+		{`"MaxRequestBufferSize": -1`, nil, "Kestrel:Limits:MaxRequestBufferSize is -1; use a positive number of bytes, or null for no limit"},
+		{`"MaxResponseBufferSize": -1`, nil, "Kestrel:Limits:MaxResponseBufferSize is -1; use a positive number of bytes, 0 for no buffer, or null for no limit"},
 	} {
 		t.Run(tc.limits, func(t *testing.T) {
 			cfg, err := ParseConfig([]byte(`{"Kestrel": {"Limits": {`+tc.limits+`}}}`), "f.json", nil, nil)
