@@ -58,8 +58,8 @@ func (a fileStamp) same(b fileStamp) bool {
 }
 
 // NewReloader loads spec's certificate and returns a Reloader serving it. A
-// nil logger means slog.Default(). An expired certificate is loaded, with a
-// warning logged.
+// nil logger means slog.Default(). An expired certificate, or one not
+// valid yet, is loaded, with a warning logged.
 func NewReloader(spec Spec, logger *slog.Logger) (*Reloader, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -156,10 +156,19 @@ func (r *Reloader) check() (bool, error) {
 	return changed, nil
 }
 
+// warnIfExpired warns of a certificate that clients reject for its
+// dates: expired, or not valid yet (issued ahead, or this machine's clock
+// is behind).
 func (r *Reloader) warnIfExpired(cert *tls.Certificate, now time.Time) {
-	if leaf := leafOf(cert); leaf != nil && now.After(leaf.NotAfter) {
+	leaf := leafOf(cert)
+	switch {
+	case leaf == nil:
+	case now.After(leaf.NotAfter):
 		r.logger.Warn("the certificate has expired; clients will reject it",
 			"path", r.spec.Path, "subject", leaf.Subject.String(), "notAfter", leaf.NotAfter)
+	case now.Before(leaf.NotBefore):
+		r.logger.Warn("the certificate is not valid yet; clients will reject it until its notBefore time (if it should be valid, check this machine's clock)",
+			"path", r.spec.Path, "subject", leaf.Subject.String(), "notBefore", leaf.NotBefore)
 	}
 }
 

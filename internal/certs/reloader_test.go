@@ -345,3 +345,34 @@ func TestNewReloaderErrors(t *testing.T) {
 		t.Errorf("expired certificate not reported:\n%s", logs)
 	}
 }
+
+// TestReloaderWarnsNotYetValid: a certificate whose validity starts in
+// the future (issued ahead, or a clock behind) is loaded, as an expired
+// one is, with a warning that clients will reject it until then; a valid
+// one gets no warning.
+func TestReloaderWarnsNotYetValid(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		notBefore time.Time
+		want      string
+	}{
+		{"future", time.Now().Add(48 * time.Hour), "the certificate is not valid yet; clients will reject it until its notBefore time"},
+		{"valid", time.Now().Add(-time.Hour), ""},
+	} {
+		dir := t.TempDir()
+		c := newCert(t, certOpts{cn: tc.name + ".test", notBefore: tc.notBefore, notAfter: time.Now().Add(90 * 24 * time.Hour)})
+		certPath, keyPath := writePair(t, dir, tc.name, c)
+		logger, logs := newTestLogger()
+		if _, err := NewReloader(Spec{Path: certPath, KeyPath: keyPath}, logger); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := logs.String()
+		switch {
+		case tc.want != "" && (!strings.Contains(got, tc.want) || !strings.Contains(got, certPath)):
+			t.Errorf("%s: log lacks %q and the path:\n%s", tc.name, tc.want, got)
+		case tc.want == "" && strings.Contains(got, "WARN"):
+			t.Errorf("%s: a warning for a valid certificate:\n%s", tc.name, got)
+		}
+	}
+}
