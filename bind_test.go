@@ -106,7 +106,7 @@ func TestBindErrorHints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := bindError(&eps[0], tc.err)
+		got := (&Server{}).bindError(&eps[0], tc.err)
 		for _, w := range tc.want {
 			if !strings.Contains(got.Error(), w) {
 				t.Errorf("%s, %v: %q lacks %q", tc.url, tc.err, got, w)

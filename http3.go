@@ -203,7 +203,7 @@ func (s *Server) bindQUIC(l *listener, pool *[]*udpSocket, fresh bool) (bool, er
 		l.sock.Close()
 		ln, err := ep.bind()
 		if err != nil {
-			return true, bindError(ep, err)
+			return true, s.bindError(ep, err)
 		}
 		l.sock = &socket{Listener: ln}
 	}

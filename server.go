@@ -181,6 +181,7 @@ type Server struct {
 	spares    []*socket               // opened by others (systemd, the process replaced), not claimed yet
 	udpSpares []*udpSocket            // UDP sockets from the process replaced or systemd, not claimed yet
 	listeners []*listener             // the endpoints served, in the order they were bound
+	others    []*Server               // the program's other servers (Service.Others), which bind errors name
 	retiring  map[*listener]bool      // stopped by Reload, finishing their connections
 	conns     map[net.Conn]*connState // by the connection the engine serves
 	upgraded  map[*http1.UpgradedConn]*connState
@@ -983,7 +984,7 @@ func (s *Server) bindAll(eps []endpoint, pool *[]*socket, udpPool *[]*udpSocket,
 			if held := heldPort(*pool, ep, eps[i+1:]); held != "" && transport.IsAddrInUse(err) {
 				return fail(heldPortError(ep, held))
 			}
-			return fail(bindError(ep, err))
+			return fail(s.bindError(ep, err))
 		}
 		l := &listener{sock: &socket{Listener: ln}, ep: *ep, tls: ep.tls}
 		bound = append(bound, l)
@@ -1035,11 +1036,14 @@ func (ep endpoint) named() string {
 }
 
 // bindError explains why ep could not be bound, and what to do.
-func bindError(ep *endpoint, err error) error {
+func (s *Server) bindError(ep *endpoint, err error) error {
 	url := ep.named()
 	switch {
 	case transport.IsAddrInUse(err):
-		return fmt.Errorf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", url, ep.address, ep.port)
+		if held := s.otherServerAt(ep); held != "" {
+			return &wrapped{msg: fmt.Sprintf("kestrel: failed to bind to %s: address %s already in use by this program's other server, which listens on %s; give each its own port", url, ep.address, held), err: err}
+		}
+		return &wrapped{msg: fmt.Sprintf("kestrel: failed to bind to %s: address %s already in use (is another server running on port %d?)", url, ep.address, ep.port), err: err}
 	case errors.Is(err, os.ErrPermission) && ep.port > 0 && ep.port < 1024:
 		return fmt.Errorf("kestrel: failed to bind to %s: %w: ports below 1024 need privileges; "+
 			"run as root, give the program the capability (sudo setcap cap_net_bind_service=+ep /path/to/program), "+
@@ -1063,6 +1067,36 @@ func bindError(ep *endpoint, err error) error {
 		}
 	}
 	return fmt.Errorf("kestrel: failed to bind to %s: %w", url, err)
+}
+
+// otherServerAt returns the URL of an endpoint of one of the program's
+// other servers (Service.Others) whose TCP socket overlaps ep's: the same
+// port on the same address, or one of them on every address; "" if none.
+func (s *Server) otherServerAt(ep *endpoint) string {
+	if !strings.HasPrefix(ep.network, "tcp") || ep.port <= 0 {
+		return ""
+	}
+	host, _, _ := net.SplitHostPort(ep.address)
+	ip := net.ParseIP(host)
+	for _, o := range s.others {
+		if o == s {
+			continue
+		}
+		o.mu.Lock()
+		for _, l := range o.listeners {
+			if l.sock == nil {
+				continue
+			}
+			a, ok := l.sock.Addr().(*net.TCPAddr)
+			if ok && a.Port == ep.port && (ep.anyIP || ip == nil || ip.IsUnspecified() || a.IP.IsUnspecified() || ip.Equal(a.IP)) {
+				url := l.url()
+				o.mu.Unlock()
+				return url
+			}
+		}
+		o.mu.Unlock()
+	}
+	return ""
 }
 
 // heldPort returns the URL of the endpoint that serves a socket of pool

@@ -188,6 +188,9 @@ func (v *Service) Run(ctx context.Context) error {
 	}
 
 	v.notify = notifier{addr: getenv(environ, "NOTIFY_SOCKET"), log: log}
+	s.mu.Lock()
+	s.others = v.Others // for a bind error on one of their ports
+	s.mu.Unlock()
 	if err := s.Start(); err != nil {
 		return err // a process this one replaces goes on, and logs why
 	}

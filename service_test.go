@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,4 +225,48 @@ func TestServiceReloadConfigurePanics(t *testing.T) {
 		t.Fatalf("after the failed reload: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestServiceStartPortOfAnOtherServer: a Server endpoint on the port of
+// one of the program's other servers (Service.Others, such as the kestrel
+// command's --metrics listener) fails with a message naming that server's
+// address, not "is another server running?"; an unrelated port in use
+// keeps the usual message.
+func TestServiceStartPortOfAnOtherServer(t *testing.T) {
+	t.Parallel()
+	other := &Server{Logger: discardLogger()}
+	if err := other.ListenURL("http://127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	held := other.Addresses()[0]
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		url, want, notWant string
+	}{
+		{held, "already in use by this program's other server, which listens on " + held, "is another server running"},
+		{"http://*:" + held[strings.LastIndexByte(held, ':')+1:], "already in use by this program's other server, which listens on " + held, "is another server running"},
+		{"http://" + busy.Addr().String(), "is another server running", "this program's other server"},
+	} {
+		s := &Server{Logger: discardLogger()}
+		if err := s.ListenURL(tc.url); err != nil {
+			t.Fatal(err)
+		}
+		svc := &Service{Server: s, Others: []*Server{other}, Environ: []string{}}
+		err := svc.Run(context.Background())
+		s.Close()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.notWant) {
+			t.Errorf("%s: %v, want an error saying %q", tc.url, err, tc.want)
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) && runtime.GOOS != "windows" {
+			t.Errorf("%s: %v does not wrap EADDRINUSE", tc.url, err)
+		}
+	}
 }
