@@ -416,3 +416,66 @@ func TestBindErrorsOfRealSockets(t *testing.T) {
 		t.Errorf("the missing folder was created: %v", err)
 	}
 }
+
+// TestBrokenDefaultCertificateUnused: a Kestrel:Certificates:Default that
+// cannot be loaded is an error naming that key at Start and at Reload even
+// when no https:// endpoint uses it yet, as Kestrel loads it at start,
+// rather than a surprise at the first reload or HTTPS_PORTS that adds one.
+// Nothing stays bound, and the server goes on after a refused reload.
+func TestBrokenDefaultCertificateUnused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "app.json")
+	p := freePorts(t, 1)[0]
+	broken := fmt.Sprintf(`{"Kestrel": {"Certificates": {"Default": {"Path": "missing.pem", "KeyPath": "missing.key"}},
+		"Endpoints": {"Web": {"Url": "http://127.0.0.1:%d"}}}}`, p)
+	good := fmt.Sprintf(`{"Kestrel": {"Endpoints": {"Web": {"Url": "http://127.0.0.1:%d"}}}}`, p)
+	want := []string{"Kestrel:Certificates:Default", "missing.pem", "no such file"}
+
+	cfg, err := ParseConfig([]byte(broken), file, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: discardLogger()}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Start()
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Start = %v, want an error containing %q", err, w)
+		}
+	}
+	if c, derr := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p)); derr == nil {
+		c.Close()
+		t.Error("the endpoint listens after the failed Start")
+	}
+	s.Close()
+
+	// Reload: the server keeps serving as it was.
+	cfg, err = ParseConfig([]byte(good), file, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = &Server{Logger: discardLogger()}
+	if err := cfg.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cfg, err = ParseConfig([]byte(broken), file, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Reload(cfg)
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Reload = %v, want an error containing %q", err, w)
+		}
+	}
+	if got := s.Addresses(); len(got) != 1 {
+		t.Errorf("after the refused reload, Addresses = %v", got)
+	}
+}

@@ -165,6 +165,9 @@ func (s *Server) Reload(c *Config) error {
 	if err := s.buildTLS(toStart, st.defaultHTTPS); err != nil {
 		return err
 	}
+	if err := checkDefaultCertificate(st.defaultHTTPS); err != nil {
+		return err
+	}
 	bound, err := s.bindAll(toStart, &pool, &udpPool, st.socketMode)
 	if err != nil {
 		return err

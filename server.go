@@ -629,6 +629,9 @@ func (s *Server) start() (err error) {
 	if err := s.buildTLS(eps, s.active.defaultHTTPS); err != nil {
 		return err
 	}
+	if err := checkDefaultCertificate(s.active.defaultHTTPS); err != nil {
+		return err
+	}
 	bound, err := s.bindAll(eps, &s.spares, &s.udpSpares, s.active.socketMode)
 	if err != nil {
 		return err
@@ -882,6 +885,21 @@ func (s *Server) buildTLS(eps []endpoint, def *HTTPS) error {
 		}
 		ep.tls = te
 		built[ep.from] = te
+	}
+	return nil
+}
+
+// checkDefaultCertificate loads the default certificate of a
+// configuration file (Kestrel:Certificates:Default), used by an https
+// endpoint or not: Kestrel loads it at start, so that a broken one is an
+// error now rather than at the first reload or port setting that adds an
+// https endpoint.
+func checkDefaultCertificate(def *HTTPS) error {
+	if def == nil || def.origin == "" || def.CertificateFile == "" {
+		return nil
+	}
+	if _, err := certs.Load(certs.Spec{Path: def.CertificateFile, KeyPath: def.KeyFile, Password: def.Password}); err != nil {
+		return fmt.Errorf("kestrel: %s: %w", def.origin, err)
 	}
 	return nil
 }
