@@ -479,3 +479,38 @@ func TestBrokenDefaultCertificateUnused(t *testing.T) {
 		t.Errorf("after the refused reload, Addresses = %v", got)
 	}
 }
+
+// TestEndpointInputMessages: what is not a listening socket, or not a
+// host:port, is refused with a message that says what it is and what to
+// use instead, not a bare system error.
+func TestEndpointInputMessages(t *testing.T) {
+	t.Parallel()
+	regular, err := os.Create(filepath.Join(t.TempDir(), "regular"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	udp, err := u.(*net.UDPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ep   Endpoint
+		want []string
+	}{
+		{Endpoint{File: regular}, []string{regular.Name(), "is not a socket", "a listening TCP or Unix socket"}},
+		{Endpoint{File: udp}, []string{"is not a listening stream socket", "a listening TCP or Unix socket", "HTTP/3"}},
+		{Endpoint{Address: "http://127.0.0.1:80"}, []string{`listen address "http://127.0.0.1:80"`, "is a URL", "Endpoint.URL", "ListenURL", "127.0.0.1:80"}},
+	} {
+		err := (&Server{Logger: discardLogger()}).ListenEndpoint(tc.ep)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want an error containing %q", tc.ep.describe(), err, w)
+			}
+		}
+	}
+}

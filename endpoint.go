@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -250,7 +251,7 @@ func (ep Endpoint) resolve() ([]endpoint, error) {
 		l, err = net.FileListener(ep.File)
 		ep.File.Close() // the listener holds its own descriptor
 		if err != nil {
-			return nil, fmt.Errorf("kestrel: inherited socket %q: %w", ep.File.Name(), err)
+			return nil, inheritedError(ep.File.Name(), err)
 		}
 		eps = []endpoint{{ln: l, url: "inherited socket " + ep.File.Name(), scheme: "http", port: -1}}
 	}
@@ -305,8 +306,24 @@ func (ep Endpoint) describe() string {
 	return "(empty)"
 }
 
+// inheritedError explains why the inherited file name cannot be served.
+func inheritedError(name string, err error) error {
+	const fix = "pass a listening TCP or Unix socket"
+	switch {
+	case errors.Is(err, syscall.ENOTSOCK):
+		return fmt.Errorf("kestrel: inherited socket %q: %w: the file is not a socket; %s", name, err, fix)
+	case errors.Is(err, syscall.EINVAL):
+		// net.FileListener refuses a datagram socket so.
+		return fmt.Errorf("kestrel: inherited socket %q: %w: it is not a listening stream socket (a UDP socket, say); %s (an HTTP/3 endpoint's UDP socket comes with systemd's ListenDatagram=, see ListenSystemd)", name, err, fix)
+	}
+	return fmt.Errorf("kestrel: inherited socket %q: %w", name, err)
+}
+
 // parseAddress resolves a TCP "host:port".
 func parseAddress(address string) ([]endpoint, error) {
+	if looksLikeURL(address) {
+		return nil, fmt.Errorf("kestrel: listen address %q is a URL: use Endpoint.URL or Server.ListenURL for a URL, or give the address as host:port, such as localhost:5000", address)
+	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("kestrel: listen address %q: %w (use host:port, such as localhost:5000)", address, err)
