@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/kestrel-go/kestrel/internal/http1"
 	"github.com/kestrel-go/kestrel/internal/metrics"
 )
 
@@ -45,13 +46,16 @@ func addNanos(t, d int64) int64 {
 // time now: a connection past its age is retired, at every tick (a new
 // HTTP/1.1 connection that CloseIfIdle leaves its first request is
 // closed at a later one if it stays idle), and an HTTP/2 or HTTP/3 one
-// still open past its grace is aborted. s.mu is held.
+// still open past its grace is aborted. s.mu is held. Whether the
+// connection speaks HTTP/1.1 is its engine's kind (st.conn, set under
+// s.mu), not st.proto, which the HTTP/1.1 engine's goroutine changes
+// when it hands an h2c connection to HTTP/2.
 func (s *Server) retireAged(st *connState, now int64) {
 	if st.retireAt == 0 || now < st.retireAt {
 		return
 	}
 	st.conn.Retire()
-	if st.abortAt != 0 && now >= st.abortAt && st.proto != metrics.HTTP11 {
+	if _, h1 := st.conn.(*http1.Conn); st.abortAt != 0 && now >= st.abortAt && !h1 {
 		st.abortAt = 0
 		st.reason.Set(metrics.MaxConnectionAgeGraceExceeded)
 		st.conn.Abort()

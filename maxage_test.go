@@ -525,3 +525,51 @@ func TestMaxConnectionAgeHTTP3Busy(t *testing.T) {
 		t.Errorf("%d requests over 4 connection ages went on %d connections, want at least 3", n, got)
 	}
 }
+
+// TestMaxConnectionAgeGraceH2c: on an HTTP/1.1 and HTTP/2 endpoint, a
+// connection that turns to h2c (prior knowledge) while the heartbeat
+// checks its age is cut once past its grace, as an HTTP/2 one; the check
+// and the engine's handover do not race (go test -race).
+func TestMaxConnectionAgeGraceH2c(t *testing.T) {
+	t.Parallel()
+	s := &Server{Limits: Limits{MaxConnectionAge: 20 * time.Millisecond, MaxConnectionAgeGrace: 20 * time.Millisecond},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2}); err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer2(t, s)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// The age check runs on a goroutine of its own, as the heartbeat's,
+	// which writes to no socket (a write would order it before the
+	// server's reads for the race detector).
+	stop, ticked := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				tickAges(s)
+			}
+		}
+	}()
+	defer func() { close(stop); <-ticked }()
+	time.Sleep(60 * time.Millisecond) // past the age and its grace, before a request
+	io.WriteString(nc, http2.ClientPreface)
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings()
+	nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, err := fr.ReadFrame(); err != nil {
+			if isTimeout(err) {
+				t.Fatal("the h2c connection stayed open past its age's grace")
+			}
+			return
+		}
+	}
+}
