@@ -156,9 +156,12 @@ type connState struct {
 
 	// MaxConnectionAge, in Unix nanoseconds (0: none): when the
 	// connection is retired (its age, jittered), and when an HTTP/2 or
-	// HTTP/3 one still open is aborted.
+	// HTTP/3 one still open is aborted: retireAt plus the grace until
+	// the heartbeat sends its GOAWAY (goAway), then the GOAWAY's time
+	// plus the grace. Guarded by Server.mu.
 	retireAt int64
 	abortAt  int64
+	goAway   bool
 }
 
 // tlsContext is a TLS connection's context below ConnContext's: it

@@ -12,8 +12,9 @@ import (
 // ageDeadlines returns when a connection that started at start reaches
 // age (Limits.MaxConnectionAge), with grpc-go's jitter of up to 10% either
 // way, and when, grace (Limits.MaxConnectionAgeGrace) later, its HTTP/2 or
-// HTTP/3 streams still open are cut, in Unix nanoseconds; 0 for none. A
-// time past the clock's end is none.
+// HTTP/3 streams still open are cut (retireAged moves this to the grace
+// after the GOAWAY it sends), in Unix nanoseconds; 0 for none. A time
+// past the clock's end is none.
 func ageDeadlines(start time.Time, age, grace time.Duration) (retireAt, abortAt int64) {
 	if age <= 0 {
 		return 0, 0
@@ -46,16 +47,27 @@ func addNanos(t, d int64) int64 {
 // time now: a connection past its age is retired, at every tick (a new
 // HTTP/1.1 connection that CloseIfIdle leaves its first request is
 // closed at a later one if it stays idle), and an HTTP/2 or HTTP/3 one
-// still open past its grace is aborted. s.mu is held. Whether the
-// connection speaks HTTP/1.1 is its engine's kind (st.conn, set under
-// s.mu), not st.proto, which the HTTP/1.1 engine's goroutine changes
-// when it hands an h2c connection to HTTP/2.
+// still open its grace after the check that sent its GOAWAY is aborted.
+// s.mu is held. Whether the connection speaks HTTP/1.1 is its engine's
+// kind (st.conn, set under s.mu), not st.proto, which the HTTP/1.1
+// engine's goroutine changes when it hands an h2c connection to HTTP/2.
 func (s *Server) retireAged(st *connState, now int64) {
 	if st.retireAt == 0 || now < st.retireAt {
 		return
 	}
 	st.conn.Retire()
-	if _, h1 := st.conn.(*http1.Conn); st.abortAt != 0 && now >= st.abortAt && !h1 {
+	if _, h1 := st.conn.(*http1.Conn); h1 || st.abortAt == 0 {
+		return
+	}
+	if !st.goAway {
+		// The grace runs from the GOAWAY Retire has just sent, as
+		// grpc-go's: the heartbeat finds a connection past its age up to
+		// a tick late, past its age plus a grace shorter than that too.
+		st.goAway = true
+		st.abortAt = addNanos(now, st.abortAt-st.retireAt)
+		return
+	}
+	if st.abortAt != 0 && now >= st.abortAt {
 		st.abortAt = 0
 		st.reason.Set(metrics.MaxConnectionAgeGraceExceeded)
 		st.conn.Abort()

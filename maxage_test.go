@@ -573,3 +573,47 @@ func TestMaxConnectionAgeGraceH2c(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxConnectionAgeGraceFromGoAway: the grace runs from the GOAWAY the
+// heartbeat sent, not from the age: a tick that first finds a connection
+// past both its age and age plus grace (a grace under the heartbeat's
+// second) sends the GOAWAY and leaves the streams in flight their grace,
+// as grpc-go's, which starts the grace's timer when it sends its GOAWAY.
+func TestMaxConnectionAgeGraceFromGoAway(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	const grace = 100 * time.Millisecond
+	s := &Server{Handler: g, Limits: Limits{MaxConnectionAge: maxAge, MaxConnectionAgeGrace: grace}}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2}); err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer2(t, s)
+	start := time.Now()
+	c := dialRawH2(t, addr)
+	c.get(1, "/wait")
+	<-g.started
+	time.Sleep(time.Until(start.Add(maxAge*11/10 + grace + 10*time.Millisecond)))
+	tickAges(s) // the first check: past the age, and past age plus grace
+	close(g.release)
+	var body string
+	goAway := false
+	for ended := false; !ended; {
+		c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("the stream in flight, answered within its grace: %v (GOAWAY seen: %v)", err, goAway)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			goAway = true
+		case *http2.DataFrame:
+			body += string(f.Data())
+			ended = f.StreamEnded()
+		case *http2.RSTStreamFrame:
+			t.Fatalf("the stream in flight was reset: %v", f.ErrCode)
+		}
+	}
+	if body != "hello /wait" || !goAway {
+		t.Errorf("the stream in flight answered %q, GOAWAY seen: %v", body, goAway)
+	}
+}
