@@ -617,3 +617,40 @@ func TestMaxConnectionAgeGraceFromGoAway(t *testing.T) {
 		t.Errorf("the stream in flight answered %q, GOAWAY seen: %v", body, goAway)
 	}
 }
+
+// TestMaxConnectionAgeHTTP1AfterKeepAlive: a connection that reaches its
+// age after its response went out without Connection: close (a streamed
+// response, its head flushed before the age) is not closed as that
+// response ends: its client, told to keep the connection, may be sending
+// the next request, which is answered with Connection: close, as nginx's
+// keepalive_time decides at a request's start.
+func TestMaxConnectionAgeHTTP1AfterKeepAlive(t *testing.T) {
+	t.Parallel()
+	var s *Server
+	start := time.Now()
+	s = &Server{Limits: Limits{MaxConnectionAge: maxAge}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.URL.Path)
+		if r.URL.Path == "/stream" {
+			w.(http.Flusher).Flush() // the head, keep-alive, goes out
+			pastAge(s, start)        // the response ends after the age
+		}
+	})}
+	addr := startServer(t, s)
+	c := dialRaw(t, "tcp", addr)
+	start = time.Now()
+	if resp, body := c.send(t, "GET", "/stream", ""); body != "hello /stream" || resp.Close {
+		t.Fatalf("the response in flight at the age: %q close=%v, want a keep-alive answer (its head went out before)", body, resp.Close)
+	}
+	c.start(t, "GET", "/next", "")
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("the request sent on the connection kept alive: %v, want its answer", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "hello /next" || !resp.Close {
+		t.Errorf("the answer after the age: %q, %v, close=%v; want its answer with Connection: close", b, err, resp.Close)
+	}
+	if !c.closedWithin(time.Second) {
+		t.Error("the connection stayed open after its last response")
+	}
+}

@@ -720,8 +720,12 @@ func (c *Conn) awaitRequest(resume bool) int {
 		c.releaseRead()
 		c.releaseWrite()
 		// Draining: a connection that served a request closes; a new one
-		// still reads its first (Shutdown closes it if it stays idle).
-		if c.closing() && c.served > 0 {
+		// still reads its first (Shutdown closes it if it stays idle). A
+		// retired one is not closed here: its last response, which went
+		// out before it was retired, let its client keep it, and the
+		// client may be sending its next request, answered with
+		// Connection: close (Retire closes it once idle a second).
+		if c.draining.Load() && c.served > 0 {
 			return headClose
 		}
 		if c.served > 0 {
@@ -730,7 +734,7 @@ func (c *Conn) awaitRequest(resume bool) int {
 		}
 		c.idleSince.Store(c.cfg.App.Heartbeat.Now())
 		c.setPhase(phaseKeepAlive, c.cfg.KeepAliveTimeout)
-		if c.closing() && c.served > 0 { // Shutdown may have missed this connection
+		if c.draining.Load() && c.served > 0 { // Shutdown may have missed this connection
 			return headClose
 		}
 	}
