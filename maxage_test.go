@@ -35,7 +35,21 @@ func tickAges(s *Server) {
 // included, and runs the age check.
 func pastAge(s *Server, start time.Time) {
 	time.Sleep(time.Until(start.Add(maxAge*11/10 + 10*time.Millisecond)))
+	waitRetireAt(s, 0)
 	tickAges(s)
+}
+
+// waitRetireAt waits until every connection s holds is d past its age: on
+// a loaded machine the server may accept a connection well after its
+// client's dial began.
+func waitRetireAt(s *Server, d time.Duration) {
+	s.mu.Lock()
+	var latest int64
+	for _, st := range s.conns {
+		latest = max(latest, st.retireAt)
+	}
+	s.mu.Unlock()
+	time.Sleep(time.Until(time.Unix(0, latest).Add(d + time.Millisecond)))
 }
 
 // countConns counts the connections s accepts (ConnState's StateNew).
@@ -593,6 +607,7 @@ func TestMaxConnectionAgeGraceFromGoAway(t *testing.T) {
 	c.get(1, "/wait")
 	<-g.started
 	time.Sleep(time.Until(start.Add(maxAge*11/10 + grace + 10*time.Millisecond)))
+	waitRetireAt(s, grace)
 	tickAges(s) // the first check: past the age, and past age plus grace
 	close(g.release)
 	var body string
