@@ -1,6 +1,8 @@
 package kestrel
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"golang.org/x/net/http2"
 
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
@@ -667,5 +670,32 @@ func TestMaxConnectionAgeHTTP1AfterKeepAlive(t *testing.T) {
 	}
 	if !c.closedWithin(time.Second) {
 		t.Error("the connection stayed open after its last response")
+	}
+}
+
+// TestMaxConnectionAgeHTTP3Idle: an HTTP/3 connection idle at its age
+// gets the first GOAWAY only, as an HTTP/2 one gets GOAWAY and PING: a
+// request its client sent before it read the GOAWAY is served, not
+// refused by a final GOAWAY sent at once (RFC 9114, 5.2).
+func TestMaxConnectionAgeHTTP3Idle(t *testing.T) {
+	t.Parallel()
+	s := &Server{Limits: Limits{MaxConnectionAge: maxAge}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})}
+	_, addr := h3Server(t, s, HTTP3)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	qc, err := quic.DialAddr(ctx, addr, &tls.Config{RootCAs: testClientTLS(t).RootCAs, NextProtos: []string{"h3"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.CloseWithError(0, "")
+	if status, err := h3RawGet(qc, "/"); status != 200 || err != nil {
+		t.Fatalf("before the age: %d, %v", status, err)
+	}
+	pastAge(s, start) // idle now: retired
+	if status, err := h3RawGet(qc, "/"); status != 200 || err != nil {
+		t.Errorf("a request sent as its idle connection reached its age: %d, %v; want 200", status, err)
 	}
 }

@@ -425,10 +425,14 @@ func (c *Conn) CloseIfIdle() bool {
 	return false
 }
 
-// Retire ends the connection gracefully, as a shutdown does (GOAWAY, the
-// requests in flight finish, then the connection closes): it has reached
-// the server's MaxConnectionAge.
-func (c *Conn) Retire() { c.CloseIfIdle() }
+// Retire ends the connection gracefully once it has reached the
+// server's MaxConnectionAge, as GoAway does: the first GOAWAY now, the
+// final one a heartbeat later (Tick), then the connection closes once its
+// requests are done. An idle connection is not closed at once, as
+// CloseIfIdle would: at an age, unlike at a shutdown, its client may be
+// sending a request, which the final GOAWAY would refuse (RFC 9114, 5.2:
+// the final GOAWAY waits for the requests in flight to arrive).
+func (c *Conn) Retire() { c.GoAway() }
 
 // Abort closes the connection at once: its requests' handlers see their
 // contexts cancelled and their reads and writes fail.
