@@ -138,11 +138,13 @@ type Limits struct {
 	// not, as its client may be sending its next request); HTTP/2 sends a
 	// graceful GOAWAY (the streams the client opened are served, then the
 	// connection closes); HTTP/3 the same with its GOAWAY. Upgraded
-	// connections (WebSockets, opaque upgrades) are not cut. The heartbeat
-	// checks it, once a second; a Reload's change applies to the
-	// connections accepted after it. Zero (the default) means no limit, as in Kestrel,
-	// which has none; grpc-go's keepalive.ServerParameters.MaxConnectionAge
-	// and nginx's keepalive_time (1 h by default there) are its equivalents.
+	// HTTP/1.1 connections (WebSockets, opaque upgrades) are not cut, and
+	// streams over HTTP/2 and HTTP/3 only by MaxConnectionAgeGrace. The
+	// heartbeat checks the age, once a second; a Reload's change applies
+	// to the connections accepted after it. Zero (the default) means no
+	// limit, as in Kestrel, which has none; grpc-go's
+	// keepalive.ServerParameters.MaxConnectionAge and nginx's
+	// keepalive_time (1 h by default there) are its equivalents.
 	MaxConnectionAge time.Duration
 
 	// MaxConnectionAgeGrace bounds how long, after MaxConnectionAge sent
