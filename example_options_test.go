@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kestrel-go/kestrel"
 )
@@ -45,4 +46,25 @@ func ExampleServer_DisableGeneralOptionsHandler() {
 	// Output:
 	// disabled=false: 200 OK, Allow: ""
 	// disabled=true: 200 OK, Allow: "GET, HEAD, OPTIONS"
+}
+
+// Clients behind an L4 load balancer (a Kubernetes Service, a cloud
+// network balancer) keep their HTTP/2 and gRPC connections on the
+// instances that were there when they connected; a maximum age sends
+// each connection away in time (a graceful GOAWAY, or Connection: close
+// over HTTP/1.1), so that clients spread over instances added since.
+func ExampleLimits_maxConnectionAge() {
+	srv := &kestrel.Server{
+		Handler: http.NotFoundHandler(),
+		Limits: kestrel.Limits{
+			MaxConnectionAge:      30 * time.Minute, // each connection's, ±10% at random
+			MaxConnectionAgeGrace: 5 * time.Minute,  // then streams still open are cut
+		},
+	}
+	if err := srv.ListenURL("http://*:5000"); err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Run(context.Background()); err != nil {
+		log.Fatal(err)
+	}
 }
