@@ -307,6 +307,9 @@ func TestSameAddressTwice(t *testing.T) {
 		{Endpoint{URL: "http://127.0.0.1:%d", ReusePort: true}, Endpoint{URL: "http://127.0.0.1:%d", ReusePort: true}, true},
 		{Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP1AndHTTP2}, Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP3}, true},
 		{Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP1AndHTTP2AndHTTP3}, Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP3}, false},
+		// HTTP on TCP beside HTTPS on UDP alone: no socket in common.
+		{Endpoint{URL: "http://127.0.0.1:%d"}, Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP3}, true},
+		{Endpoint{URL: "http://127.0.0.1:%d"}, Endpoint{URL: "https://127.0.0.1:%d", Protocols: HTTP1AndHTTP2AndHTTP3}, false},
 	} {
 		a, b := tc.a, tc.b
 		for _, ep := range []*Endpoint{&a, &b} {

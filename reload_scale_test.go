@@ -204,7 +204,7 @@ func checkSchemesModel(eps []endpoint) string {
 	}
 	for i, a := range eps {
 		for _, b := range eps[:i] {
-			if a.scheme != b.scheme && a.port > 0 && sameSocket(a, b) {
+			if a.scheme != b.scheme && a.port > 0 && sameSocket(a, b) && sharesTransport(a, b) {
 				return b.named() + " and " + a.named() + " use port"
 			}
 			if a.port > 0 && sameSocket(a, b) && sharesTransport(a, b) && !(a.opts.ReusePort && b.opts.ReusePort) {

@@ -672,9 +672,9 @@ func (s *Server) logOverriding(raw []string) {
 	logevents.General(s.log, slog.LevelWarn, "OverridingAddresses", "Overriding address(es) '"+strings.Join(raw, ";")+"'. Binding to endpoints defined in code or the configuration file instead.")
 }
 
-// checkSchemes refuses HTTP and HTTPS on one socket (the same port on
-// the same address, or on every address), two endpoints on one TCP or UDP
-// socket (unless both set ReusePort), and two endpoints on one Unix
+// checkSchemes refuses HTTP and HTTPS on one TCP socket (the same port
+// on the same address, or on every address), two endpoints on one TCP or
+// UDP socket (unless both set ReusePort), and two endpoints on one Unix
 // socket: the second would find each in use by the first, and its error
 // would blame another process.
 func checkSchemes(eps []endpoint) error {
@@ -743,11 +743,12 @@ func (c socketClass) neighbours() (all [16]socketClass) {
 	return all
 }
 
-// clashes reports whether endpoints of classes c and o on one socket
-// clash: HTTP beside HTTPS, or two on one TCP or UDP socket unless both
-// set ReusePort.
+// clashes reports whether endpoints of classes c and o on one address
+// and port clash: they bind one TCP or one UDP socket, and serve HTTP
+// beside HTTPS on it, or do not both set ReusePort. (An HTTP/3-only
+// endpoint binds UDP alone, beside a TCP one.)
 func (c socketClass) clashes(o socketClass) bool {
-	return c.scheme != o.scheme || (c.tcp && o.tcp || c.udp && o.udp) && !(c.reusePort && o.reusePort)
+	return (c.tcp && o.tcp || c.udp && o.udp) && (c.scheme != o.scheme || !(c.reusePort && o.reusePort))
 }
 
 // portSockets indexes the TCP endpoints of one port and scheme by what
