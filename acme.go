@@ -786,6 +786,25 @@ func (s *Server) dropUnstartedACME() {
 	}
 }
 
+// dropNewACME stops the managers that are not in known and have not
+// started: those made for the endpoints of a refused reload.
+func (s *Server) dropNewACME(known []*acmeManager) {
+	s.acme.mu.Lock()
+	defer s.acme.mu.Unlock()
+	for a, m := range s.acme.managers {
+		if slices.Contains(known, m) {
+			continue
+		}
+		m.mu.Lock()
+		started := m.started
+		m.mu.Unlock()
+		if !started {
+			delete(s.acme.managers, a)
+			m.stop()
+		}
+	}
+}
+
 // stopACME stops every ACME manager of the server.
 func (s *Server) stopACME() {
 	for _, m := range s.acme.all() {

@@ -992,3 +992,42 @@ func TestACMEClientCertificateMode(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadRefusedStopsACMEManagers: a reload refused after the ACME
+// manager of an endpoint it adds was made (a port it cannot bind, a
+// certificate file missing) stops that manager, whose certificate cache
+// runs a goroutine. Each refused reload left its own running until a
+// reload was applied: a configuration management tool sending SIGHUP
+// every few minutes to a server whose file named a held port grew the
+// process by a goroutine and a cache each time.
+func TestReloadRefusedStopsACMEManagers(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	storage := filepath.Join(t.TempDir(), "acme")
+	acmeSection := fmt.Sprintf(`"Acme": {"Domains": ["a.example.com"], "AgreeToTerms": true, "Storage": %q, "CA": "https://127.0.0.1:1/directory"}`, storage)
+	tests := []struct {
+		name, other string
+	}{
+		{"a port held by another socket", fmt.Sprintf(`"Taken": {"Url": "http://%s"}`, held.Addr())},
+		{"a certificate file missing", fmt.Sprintf(`"Missing": {"Url": "https://127.0.0.1:0", "Certificate": {"Path": %q}}`, filepath.Join(t.TempDir(), "missing.pfx"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := startConfigured(t, newGated(), `{"Kestrel": {"Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}}}}`)
+			cfg := `{"Kestrel": {` + acmeSection + `, "Endpoints": {"Http": {"Url": "http://127.0.0.1:0"}, "Https": {"Url": "https://127.0.0.1:0"}, ` + tt.other + `}}}`
+			for i := range 30 {
+				if err := s.Reload(parseTestConfig(t, cfg)); err == nil || reloadApplied(err) {
+					t.Fatalf("reload %d: %v, want it refused", i, err)
+				}
+			}
+			if n := len(s.acme.all()); n != 0 {
+				t.Errorf("%d ACME managers left running after 30 refused reloads, want 0", n)
+			}
+		})
+	}
+}

@@ -162,6 +162,16 @@ func (s *Server) Reload(c *Config) error {
 	if err := checkSchemes(append(all, toStart...)); err != nil {
 		return err
 	}
+	// The ACME managers buildTLS makes for c's endpoints run a goroutine
+	// each: a reload refused from here on stops them, or every refused
+	// reload would leave its own until the next one applied.
+	known := s.acme.all()
+	applied := false
+	defer func() {
+		if !applied {
+			s.dropNewACME(known)
+		}
+	}()
 	if err := s.buildTLS(toStart, st.defaultHTTPS); err != nil {
 		return err
 	}
@@ -202,9 +212,9 @@ func (s *Server) Reload(c *Config) error {
 	if err := checkACMEChallenges(serving); err != nil {
 		s.mu.Unlock()
 		unbind()
-		s.dropUnstartedACME()
 		return err
 	}
+	applied = true
 	s.active = st
 	s.counter.SetMax(st.limits.MaxConcurrentConnections)
 	s.upgrades.SetMax(upgradeMax(st.limits.MaxConcurrentUpgradedConnections))
