@@ -76,6 +76,8 @@ type udpSocket struct {
 	mu    sync.Mutex
 	cur   *quicListener // listening now
 	users int           // listeners whose connections have not all ended
+
+	closeOnce sync.Once
 }
 
 func newUDPSocket(pc net.PacketConn) *udpSocket {
@@ -88,10 +90,13 @@ func (us *udpSocket) Addr() net.Addr {
 	return &net.TCPAddr{IP: a.IP, Port: a.Port, Zone: a.Zone}
 }
 
-// close closes a socket that nothing listens on.
+// close closes a socket that nothing listens on; calls after the first
+// do nothing.
 func (us *udpSocket) close() {
-	us.tr.Close()
-	us.pc.Close()
+	us.closeOnce.Do(func() {
+		us.tr.Close()
+		us.pc.Close()
+	})
 }
 
 // release ends a listener's use of the socket, closing it after the last.

@@ -1143,3 +1143,65 @@ func TestHTTP3AltSvcNotForTLS12SNIEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestStopReleasesUDPPort: once Close or Shutdown returns, the UDP port
+// of an HTTP/3 endpoint is free, as its TCP port is, even while a handler
+// that ignores its request's context still runs: a server started at
+// once on the same port binds it. The socket was closed only once the
+// last QUIC connection's goroutine had ended, after the call returned
+// (always with such a handler, and now and then with none), so that a
+// program or test restarting a server on its port got "address already
+// in use".
+func TestStopReleasesUDPPort(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	cert, key := pki.issue(t, "one", false, "127.0.0.1")
+	tests := []struct {
+		name string
+		stop func(s *Server)
+	}{
+		{"Close", func(s *Server) { s.Close() }},
+		{"Shutdown", func(s *Server) {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			s.Shutdown(ctx)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stuck := make(chan struct{})
+			t.Cleanup(func() { close(stuck) })
+			started := make(chan struct{}, 1)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started <- struct{}{}
+				<-stuck // ignores r.Context()
+			})
+			s, _ := startConfigured(t, h, fmt.Sprintf(`{"Kestrel": {"Endpoints": {"Tls": {"Url": "https://127.0.0.1:0", "Protocols": "Http1AndHttp2AndHttp3", "Certificate": {"Path": %q, "KeyPath": %q}}}}}`, cert, key))
+			addr := strings.TrimPrefix(s.Addresses()[0], "https://")
+			tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}
+			t.Cleanup(func() { tr.Close() })
+			go (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + addr + "/")
+			select {
+			case <-started:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the request over HTTP/3 did not reach the handler")
+			}
+			tt.stop(s)
+			for _, network := range []string{"tcp", "udp"} {
+				var c io.Closer
+				var err error
+				if network == "tcp" {
+					c, err = net.Listen(network, addr)
+				} else {
+					c, err = net.ListenPacket(network, addr)
+				}
+				if err != nil {
+					t.Errorf("binding %s %s after %s returned: %v", network, addr, tt.name, err)
+					continue
+				}
+				c.Close()
+			}
+		})
+	}
+}

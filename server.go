@@ -1415,6 +1415,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.aborted = true // a connection still on its way is closed
 	s.mu.Unlock()
 	s.draining.Wait()
+	closeUDP(ls)
 	s.stopHeartbeat()
 	s.markStopped()
 	return err
@@ -1449,6 +1450,18 @@ func (s *Server) stoppedLocked() chan struct{} {
 	return s.stopped
 }
 
+// closeUDP closes the UDP sockets of the listeners ls once the server has
+// stopped: each closed once the last of its QUIC connections was done,
+// in a goroutine that could run after Shutdown or Close returned, so that
+// a server started at once on the same port could not bind it.
+func closeUDP(ls []*listener) {
+	for _, l := range ls {
+		if l.quic != nil {
+			l.quic.sock.close()
+		}
+	}
+}
+
 // stopHeartbeat stops the heartbeat and the parker once no connection is
 // left to tick or park.
 func (s *Server) stopHeartbeat() {
@@ -1481,6 +1494,7 @@ func (s *Server) Close() error {
 	s.abort(nil, true)
 	s.serving.Wait()
 	s.draining.Wait()
+	closeUDP(ls)
 	s.stopHeartbeat()
 	s.markStopped()
 	return nil
