@@ -466,31 +466,53 @@ func ParseDuration(text string) (time.Duration, error) {
 		}
 		return d, nil
 	}
+	bad := fmt.Errorf("%q is not a duration (use \"hh:mm:ss\", \"d.hh:mm:ss\" or \"5s\")", text)
+	// TimeSpan's text: [-][d.]hh:mm[:ss[.fffffff]], ASCII digits only (no
+	// sign but the leading minus, no exponent, NaN or Inf, which
+	// strconv's parsers would take).
 	neg := strings.HasPrefix(t, "-")
 	t = strings.TrimPrefix(t, "-")
 	var days int64
 	if dot, colon := strings.IndexByte(t, '.'), strings.IndexByte(t, ':'); dot >= 0 && dot < colon {
-		n, err := strconv.ParseInt(t[:dot], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration (use \"00:00:05\" or \"5s\")", text)
+		n, ok := timeSpanDigits(t[:dot])
+		if !ok {
+			return 0, bad
 		}
 		days, t = n, t[dot+1:]
 	}
 	parts := strings.Split(t, ":")
 	if len(parts) < 2 || len(parts) > 3 {
-		return 0, fmt.Errorf("%q is not a duration (use \"hh:mm:ss\", \"d.hh:mm:ss\" or \"5s\")", text)
+		return 0, bad
 	}
-	h, err1 := strconv.ParseInt(parts[0], 10, 64)
-	m, err2 := strconv.ParseInt(parts[1], 10, 64)
-	var sec float64
-	var err3 error
+	h, ok1 := timeSpanDigits(parts[0])
+	m, ok2 := timeSpanDigits(parts[1])
+	var sec, frac int64 = 0, 0
+	ok3, ok4 := true, true
 	if len(parts) == 3 {
-		sec, err3 = strconv.ParseFloat(parts[2], 64)
+		whole, fraction, dotted := strings.Cut(parts[2], ".")
+		sec, ok3 = timeSpanDigits(whole)
+		if dotted {
+			// Nanoseconds: the first nine digits, the rest truncated.
+			ok4 = fraction != ""
+			for i := range len(fraction) {
+				c := fraction[i]
+				if c < '0' || c > '9' {
+					ok4 = false
+					break
+				}
+				if i < 9 {
+					frac = frac*10 + int64(c-'0')
+				}
+			}
+			for i := len(fraction); i < 9; i++ {
+				frac *= 10
+			}
+		}
 	}
-	if err := errors.Join(err1, err2, err3); err != nil || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec >= 60 {
-		return 0, fmt.Errorf("%q is not a duration (use \"hh:mm:ss\", \"d.hh:mm:ss\" or \"5s\")", text)
+	if !ok1 || !ok2 || !ok3 || !ok4 || h > 23 || m > 59 || sec > 59 {
+		return 0, bad
 	}
-	d := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec*float64(time.Second))
+	d := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second + time.Duration(frac)
 	if days > int64((math.MaxInt64-d)/(24*time.Hour)) {
 		// Longer than a Duration holds (about 292 years; .NET's
 		// TimeSpan.MaxValue, which Kestrel's settings use for "never", is
@@ -503,6 +525,28 @@ func ParseDuration(text string) (time.Duration, error) {
 		d = -d
 	}
 	return d, nil
+}
+
+// timeSpanDigits parses a number of TimeSpan's text: ASCII digits only,
+// at least one; a number too long for an int64 is the largest one
+// (ParseDuration caps what it makes of it).
+func timeSpanDigits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for i := range len(s) {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (math.MaxInt64-int64(c-'0'))/10 {
+			n = math.MaxInt64
+			continue
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // Bind binds the keys under prefix onto dst, a pointer to a struct.
