@@ -68,8 +68,11 @@ func (d *durationFlag) Set(text string) error {
 // parseDurationFlag parses the forms durationFlag reads.
 func parseDurationFlag(text string) (time.Duration, error) {
 	t := strings.TrimSpace(text)
-	if secs, err := strconv.ParseFloat(t, 64); err == nil && !strings.ContainsAny(t, "eEnNiI") {
-		if secs < 0 || secs > float64(1<<63-1)/float64(time.Second) {
+	if decimalSeconds(t) {
+		secs, err := strconv.ParseFloat(t, 64)
+		// 1<<63 nanoseconds is one more than a Duration holds; a product
+		// that rounds to it would wrap to the most negative one.
+		if err != nil || secs < 0 || secs*float64(time.Second) >= 1<<63 {
 			return 0, fmt.Errorf("%s seconds is out of range; use a duration such as 30s", t)
 		}
 		return time.Duration(secs * float64(time.Second)), nil
@@ -78,6 +81,26 @@ func parseDurationFlag(text string) (time.Duration, error) {
 		return d, nil
 	}
 	return 0, errors.New("not a duration; use 30s, 1m30s, 00:00:30 or a number of seconds such as 30")
+}
+
+// decimalSeconds reports whether t is a number of seconds as
+// parseDurationFlag reads one: decimal digits with an optional fraction
+// and an optional minus (refused as out of range), none of the signs,
+// exponents, hexadecimal forms, NaN or Inf that strconv.ParseFloat takes.
+func decimalSeconds(t string) bool {
+	t = strings.TrimPrefix(t, "-")
+	digits, dots := 0, 0
+	for i := range len(t) {
+		switch c := t[i]; {
+		case '0' <= c && c <= '9':
+			digits++
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && dots <= 1
 }
 
 // logLevels are the names --log-level takes: ASP.NET's (LogLevel) and
