@@ -12,7 +12,8 @@ import (
 // other than 0 refuses the path: 400 for "..", backslashes and NUL bytes
 // (and ":" on Windows, where it names alternate data streams), 404 for a
 // segment that starts with a dot, except ".well-known" (RFC 8615), and on
-// Windows for a segment in the form of an 8.3 short name.
+// Windows for a segment in the form of an 8.3 short name, trailing dots
+// and spaces aside.
 func cleanName(p string) (name string, slash bool, status int) {
 	return cleanNameOn(p, runtime.GOOS == "windows")
 }
@@ -32,9 +33,12 @@ func cleanNameOn(p string, windows bool) (name string, slash bool, status int) {
 		case seg == "." || seg == "" || seg == ".well-known":
 		case seg[0] == '.':
 			hidden = true
-		case windows && isShortName(seg):
+		case windows && isShortName(strings.TrimRight(seg, ". ")):
 			// A short name can name what a long one hides: ENV~1 is
 			// .env, GIT~1 the .git folder, and NTFS answers to both.
+			// Windows drops a name's trailing dots and spaces (os.Root
+			// cleans names with GetFullPathName), so "ENV~1.." and
+			// "ENV~1 " are ENV~1 too.
 			hidden = true
 		}
 	}
