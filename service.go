@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -729,6 +730,12 @@ func watchdogInterval(environ []string) time.Duration {
 	}
 	if pid := getenv(environ, "WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
 		return 0
+	}
+	if usec > math.MaxInt64/int64(time.Microsecond) {
+		// Longer than a Duration holds (WatchdogSec= of centuries): the
+		// longest, never a product wrapped to a negative interval (no
+		// pings) or a tiny one (pings in a busy loop).
+		return math.MaxInt64
 	}
 	return time.Duration(usec) * time.Microsecond
 }
