@@ -88,11 +88,8 @@ func (t *RateTimer) StartWrite(now int64, n int, slack time.Duration) {
 	if bps <= 0 {
 		return
 	}
-	d := int64(float64(n) / bps * float64(time.Second))
-	if g := t.grace.Load(); d < g {
-		d = g
-	}
-	t.end.Store(now + d + int64(slack))
+	d := max(writeTime(n, bps), t.grace.Load())
+	t.end.Store(satAdd(satAdd(now, d), int64(slack)))
 	t.markAt.Store(0)
 	t.waiting.Store(true)
 }
@@ -118,10 +115,10 @@ func (t *RateTimer) Wrote(now int64, n int, slack time.Duration) bool {
 	if bps <= 0 {
 		return false
 	}
-	d := int64(float64(n) / bps * float64(time.Second))
-	end := now + max(d, t.grace.Load()) + int64(slack)
-	if prev := t.end.Load(); prev != 0 && prev+d > end {
-		end = prev + d
+	d := writeTime(n, bps)
+	end := satAdd(satAdd(now, max(d, t.grace.Load())), int64(slack))
+	if prev := t.end.Load(); prev != 0 && satAdd(prev, d) > end {
+		end = satAdd(prev, d)
 	}
 	t.end.Store(end)
 	return true
@@ -159,4 +156,22 @@ func (t *RateTimer) WriteOverdue(now int64, acked func() int64) bool {
 		}
 	}
 	return t.timeout.CompareAndSwap(false, true)
+}
+
+// writeTime is the time, in nanoseconds, n bytes take at bps bytes per
+// second: the longest time an int64 holds when it holds less (a rate near
+// zero), never a conversion that wraps.
+func writeTime(n int, bps float64) int64 {
+	if d := float64(n) / bps * float64(time.Second); d < math.MaxInt64 {
+		return int64(d)
+	}
+	return math.MaxInt64
+}
+
+// satAdd is a+b, or math.MaxInt64 when a positive b makes it overflow.
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
