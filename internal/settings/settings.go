@@ -105,14 +105,20 @@ func (s *Store) walk(lk string, fn func(k string)) {
 // it. Keys never lose their place in the order (set gives a key the
 // earliest order of what it replaces), so a child's order is the least
 // order of the keys counted in it.
+//
+// lk and key have the same segments, but not at the same offsets when
+// lower-casing changed a letter's length in UTF-8 ("Ⱥ" is 2 bytes, "ⱥ"
+// 3, "İ" 2 and its lower case "i" 1): each is split at its own colons.
 func (s *Store) index(lk, key string, order int) {
-	parent, start := "", 0
+	parent, start, kstart := "", 0, 0
 	for {
 		end := strings.IndexByte(lk[start:], ':')
+		kend := strings.IndexByte(key[kstart:], ':')
 		if end < 0 {
-			end = len(lk)
+			end, kend = len(lk), len(key)
 		} else {
 			end += start
+			kend += kstart
 		}
 		ls := lk[start:end]
 		m := s.kids[parent]
@@ -126,13 +132,13 @@ func (s *Store) index(lk, key string, order int) {
 			m[ls] = c
 		}
 		if c.keys == 0 || order <= c.order {
-			c.seg, c.order = key[start:end], order
+			c.seg, c.order = key[kstart:kend], order
 		}
 		c.keys++
 		if end == len(lk) {
 			return
 		}
-		parent, start = lk[:end], end+1
+		parent, start, kstart = lk[:end], end+1, kend+1
 	}
 }
 
@@ -579,7 +585,8 @@ func (s *Store) Bind(prefix string, dst any, hints ...Hint) error {
 	b.sections = map[string][]string{}
 	for lf, f := range known {
 		if i := strings.LastIndexByte(lf, ':'); i >= 0 {
-			b.sections[lf[:i]] = append(b.sections[lf[:i]], f[i+1:])
+			// f's own last colon: lower case may have moved it in lf.
+			b.sections[lf[:i]] = append(b.sections[lf[:i]], f[strings.LastIndexByte(f, ':')+1:])
 		}
 	}
 	for _, segs := range b.sections {
