@@ -97,7 +97,9 @@ func (s *Store) walk(lk string, fn func(k string)) {
 		if _, ok := s.values[k]; ok {
 			fn(k)
 		}
-		s.walk(k, fn)
+		if k != lk { // the top-level key "" is its own child: no recursion
+			s.walk(k, fn)
+		}
 	}
 }
 
