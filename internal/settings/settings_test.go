@@ -143,6 +143,8 @@ func FuzzLoadJSON(f *testing.F) {
 	f.Add([]byte(`{"App": {"Name": "x", "Items": {"a": {"Size": 1}}, "Tags": ["q"]}}`))
 	f.Add([]byte(`{"App": null}`))
 	f.Add([]byte(`[1,2]`))
+	// Keys whose lower case has another length in UTF-8.
+	f.Add([]byte(`{"App": {"Items": {"Ⱥ": {"Size": 1}, "İ": {"Size": 2}, "ẞ": {}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s Store
 		if s.LoadJSON(data, "fuzz") == nil {
