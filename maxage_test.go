@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,6 +54,51 @@ func waitRetireAt(s *Server, d time.Duration) {
 	}
 	s.mu.Unlock()
 	time.Sleep(time.Until(time.Unix(0, latest).Add(d + time.Millisecond)))
+}
+
+// tickAgesEvery runs the age check every d on a goroutine of its own, as
+// the heartbeat does, until the returned function is first called.
+func tickAgesEvery(s *Server, d time.Duration) (stop func()) {
+	done, ticked := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(d):
+				tickAges(s)
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(done); <-ticked })
+}
+
+// busyAcrossAges sends requests with short pauses for four of s's
+// connection ages, with the age checked every tick, and checks that
+// every one is answered "ok" and that they went on three connections or
+// more (conns, from countConns).
+func busyAcrossAges(t *testing.T, s *Server, conns *atomic.Int32, tick time.Duration, send func() (*http.Response, error)) {
+	t.Helper()
+	stop := tickAgesEvery(s, tick)
+	defer stop()
+	n := 0
+	for end := time.Now().Add(4 * maxAge); time.Now().Before(end); n++ {
+		resp, err := send()
+		if err != nil {
+			t.Fatalf("request %d: %v", n, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("request %d: %q, %v", n, b, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if got := conns.Load(); got < 3 {
+		t.Errorf("%d requests over 4 connection ages went on %d connections, want at least 3", n, got)
+	}
 }
 
 // countConns counts the connections s accepts (ConnState's StateNew).
@@ -234,37 +280,7 @@ func testAgeHTTP2Client(t *testing.T, protocols Protocols) {
 	}
 	addr := startServer2(t, s)
 	client := h2cClient(t) // net/http's HTTP/2, x/net/http2's bundled
-	stop := make(chan struct{})
-	ticked := make(chan struct{})
-	go func() {
-		defer close(ticked)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				tickAges(s)
-			}
-		}
-	}()
-	n := 0
-	for end := time.Now().Add(4 * maxAge); time.Now().Before(end); n++ {
-		resp, err := client.Get("http://" + addr + "/")
-		if err != nil {
-			t.Fatalf("request %d: %v", n, err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || string(b) != "ok" {
-			t.Fatalf("request %d: %q, %v", n, b, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	close(stop)
-	<-ticked
-	if got := conns.Load(); got < 3 {
-		t.Errorf("%d requests over 4 connection ages went on %d connections, want at least 3", n, got)
-	}
+	busyAcrossAges(t, s, conns, 50*time.Millisecond, func() (*http.Response, error) { return client.Get("http://" + addr + "/") })
 }
 
 // TestMaxConnectionAgeHTTP3: over HTTP/3 the request in flight at the age
@@ -437,36 +453,9 @@ func TestMaxConnectionAgeHTTP1Busy(t *testing.T) {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	stop, ticked := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ticked)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(7 * time.Millisecond):
-				tickAges(s)
-			}
-		}
-	}()
-	n := 0
-	for end := time.Now().Add(4 * maxAge); time.Now().Before(end); n++ {
-		resp, err := client.Post("http://"+addr+"/", "text/plain", strings.NewReader("x"))
-		if err != nil {
-			t.Fatalf("request %d: %v", n, err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || string(b) != "ok" {
-			t.Fatalf("request %d: %q, %v", n, b, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	<-ticked
-	if got := conns.Load(); got < 3 {
-		t.Errorf("%d requests over 4 connection ages went on %d connections, want at least 3", n, got)
-	}
+	busyAcrossAges(t, s, conns, 7*time.Millisecond, func() (*http.Response, error) {
+		return client.Post("http://"+addr+"/", "text/plain", strings.NewReader("x"))
+	})
 }
 
 // TestMaxConnectionAgeGraceHTTP3: the same over HTTP/3.
@@ -511,36 +500,9 @@ func TestMaxConnectionAgeHTTP3Busy(t *testing.T) {
 	conns := countConns(s)
 	_, addr := h3Server(t, s, HTTP3)
 	client := h3Client(t)
-	stop, ticked := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ticked)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(7 * time.Millisecond):
-				tickAges(s)
-			}
-		}
-	}()
-	n := 0
-	for end := time.Now().Add(4 * maxAge); time.Now().Before(end); n++ {
-		resp, err := client.Post("https://"+addr+"/", "text/plain", strings.NewReader("x"))
-		if err != nil {
-			t.Fatalf("request %d: %v", n, err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || string(b) != "ok" {
-			t.Fatalf("request %d: %q, %v", n, b, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	<-ticked
-	if got := conns.Load(); got < 3 {
-		t.Errorf("%d requests over 4 connection ages went on %d connections, want at least 3", n, got)
-	}
+	busyAcrossAges(t, s, conns, 7*time.Millisecond, func() (*http.Response, error) {
+		return client.Post("https://"+addr+"/", "text/plain", strings.NewReader("x"))
+	})
 }
 
 // TestMaxConnectionAgeGraceH2c: on an HTTP/1.1 and HTTP/2 endpoint, a
@@ -563,19 +525,7 @@ func TestMaxConnectionAgeGraceH2c(t *testing.T) {
 	// The age check runs on a goroutine of its own, as the heartbeat's,
 	// which writes to no socket (a write would order it before the
 	// server's reads for the race detector).
-	stop, ticked := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ticked)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-				tickAges(s)
-			}
-		}
-	}()
-	defer func() { close(stop); <-ticked }()
+	defer tickAgesEvery(s, time.Millisecond)()
 	time.Sleep(60 * time.Millisecond) // past the age and its grace, before a request
 	io.WriteString(nc, http2.ClientPreface)
 	fr := http2.NewFramer(nc, nc)
