@@ -374,17 +374,8 @@ func TestMaxConnectionAgeGrace(t *testing.T) {
 // request's start), rather than dropped.
 func TestMaxConnectionAgePipelined(t *testing.T) {
 	t.Parallel()
-	started, release := make(chan struct{}), make(chan struct{})
-	s := &Server{Limits: Limits{MaxConnectionAge: maxAge}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/wait" {
-			w.Header().Set("Content-Length", "2")
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-			started <- struct{}{}
-			<-release
-		}
-		io.WriteString(w, "ok")
-	})}
+	h, started, release := committedThenWait("/wait")
+	s := &Server{Limits: Limits{MaxConnectionAge: maxAge}, Handler: h}
 	addr := startServer(t, s)
 	start := time.Now()
 	c := dialRaw(t, "tcp", addr)

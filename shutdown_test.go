@@ -139,15 +139,13 @@ func TestShutdownPipelinedRequestsAreNotServed(t *testing.T) {
 	}
 }
 
-// TestShutdownPipelinedAfterCommittedResponse: a response whose head went
-// out before the drain began, with a request pipelined behind it, is sent
-// to its end before the connection closes; the rest of its body, waiting
-// in the buffer to share a write with the next response, was dropped.
-func TestShutdownPipelinedAfterCommittedResponse(t *testing.T) {
-	t.Parallel()
-	started, release := make(chan struct{}), make(chan struct{})
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/1" {
+// committedThenWait returns a handler that answers "ok", and at path
+// sends its head (Content-Length: 2) first, then waits for release
+// before its body, having sent on started.
+func committedThenWait(path string) (h http.Handler, started, release chan struct{}) {
+	started, release = make(chan struct{}), make(chan struct{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
 			w.Header().Set("Content-Length", "2")
 			w.WriteHeader(http.StatusOK)
 			w.(http.Flusher).Flush()
@@ -155,7 +153,17 @@ func TestShutdownPipelinedAfterCommittedResponse(t *testing.T) {
 			<-release
 		}
 		io.WriteString(w, "ok")
-	})}
+	}), started, release
+}
+
+// TestShutdownPipelinedAfterCommittedResponse: a response whose head went
+// out before the drain began, with a request pipelined behind it, is sent
+// to its end before the connection closes; the rest of its body, waiting
+// in the buffer to share a write with the next response, was dropped.
+func TestShutdownPipelinedAfterCommittedResponse(t *testing.T) {
+	t.Parallel()
+	h, started, release := committedThenWait("/1")
+	s := &Server{Handler: h}
 	addr := startServer(t, s)
 	c := dial(t, addr)
 	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
