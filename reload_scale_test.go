@@ -2,6 +2,7 @@ package kestrel
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
@@ -9,6 +10,33 @@ import (
 	"testing"
 	"time"
 )
+
+// checkLinear fails t unless an operation costs about the same per item
+// at large items as at small (large is 16 times small in these tests; a
+// cost in the square of n is then 16 times as much per item). prepare(n)
+// sets up, untimed, the operation on n items; the least of five runs,
+// each after a collection of garbage, is timed at each size, as the
+// machine may be busy.
+func checkLinear(t *testing.T, what string, small, large int, prepare func(n int) func()) {
+	t.Helper()
+	perItem := func(n int) time.Duration {
+		best := time.Duration(math.MaxInt64)
+		for range 5 {
+			run := prepare(n)
+			runtime.GC()
+			start := time.Now()
+			run()
+			best = min(best, time.Since(start))
+		}
+		return best / time.Duration(n)
+	}
+	tSmall, tLarge := perItem(small), perItem(large)
+	ratio := float64(tLarge) / float64(tSmall)
+	t.Logf("%s: %d: %v each; %d: %v (%.1fx)", what, small, tSmall, large, tLarge, ratio)
+	if ratio > 8 {
+		t.Errorf("%s: %dx the items made each one %.1fx as slow (%v against %v), want about the same", what, large/small, ratio, tLarge, tSmall)
+	}
+}
 
 // TestReloadMatchScales: matching a reloaded configuration's endpoints
 // with those served costs about the same per endpoint for 2,000
@@ -62,31 +90,18 @@ func TestReloadMatchScales(t *testing.T) {
 	}
 
 	// Every endpoint changed: the worst case, nothing matches.
-	perEndpoint := func(n int) time.Duration {
+	checkLinear(t, "matching changed endpoints", 125, 2000, func(n int) func() {
 		ports := make([]int, n)
 		for i := range ports {
 			ports[i] = 30000 + i
 		}
-		ng := newGroups(ports)
-		best := time.Duration(1<<63 - 1)
-		for range 5 { // the least of a few runs, as the machine may be busy
-			og := oldGroups(n, 10000)
-			runtime.GC() // no collection of what came before inside the timing
-			start := time.Now()
+		ng, og := newGroups(ports), oldGroups(n, 10000)
+		return func() {
 			if _, toStart := matchGroups(og, activeSettings{}, ng, activeSettings{}); len(toStart) != n {
 				t.Fatalf("%d endpoints to start, want %d", len(toStart), n)
 			}
-			best = min(best, time.Since(start))
 		}
-		return best / time.Duration(n)
-	}
-	const small, large = 125, 2000
-	tSmall, tLarge := perEndpoint(small), perEndpoint(large)
-	ratio := float64(tLarge) / float64(tSmall)
-	t.Logf("matching %d changed endpoints: %v each; %d: %v (%.1fx)", small, tSmall, large, tLarge, ratio)
-	if ratio > 8 { // comparing with every old endpoint is 16x
-		t.Errorf("16x the endpoints made each one %.1fx as slow to match (%v against %v), want about the same", ratio, tLarge, tSmall)
-	}
+	})
 }
 
 // TestCheckSchemesScales: the check that no socket serves both HTTP and
@@ -141,26 +156,14 @@ func TestCheckSchemesScales(t *testing.T) {
 		},
 	}
 	for name, layout := range layouts {
-		perEndpoint := func(n int) time.Duration {
+		checkLinear(t, name, 250, 4000, func(n int) func() {
 			eps := layout(n)
-			best := time.Duration(1<<63 - 1)
-			for range 5 { // the least of a few runs, as the machine may be busy
-				runtime.GC() // no collection of what came before inside the timing
-				start := time.Now()
+			return func() {
 				if err := checkSchemes(eps); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				best = min(best, time.Since(start))
 			}
-			return best / time.Duration(n)
-		}
-		const small, large = 250, 4000
-		tSmall, tLarge := perEndpoint(small), perEndpoint(large)
-		ratio := float64(tLarge) / float64(tSmall)
-		t.Logf("%s: %d endpoints: %v each; %d: %v (%.1fx)", name, small, tSmall, large, tLarge, ratio)
-		if ratio > 8 { // checking against every earlier endpoint is 16x
-			t.Errorf("%s: 16x the endpoints made each one %.1fx as slow to check (%v against %v), want about the same", name, ratio, tLarge, tSmall)
-		}
+		})
 	}
 
 	for _, tc := range []struct {
@@ -256,31 +259,19 @@ func TestCheckSchemesMatchesModel(t *testing.T) {
 // URL was compared with every one before it: 16,000 URLs took 1.2 s.
 func TestUseURLsScales(t *testing.T) {
 	// Not in parallel: timings beside other tests would be noise.
-	perURL := func(n int) time.Duration {
+	checkLinear(t, "UseURLs", 500, 8000, func(n int) func() {
 		urls := make([]string, n)
 		for i := range urls {
 			urls[i] = fmt.Sprintf("http://127.0.0.1:%d", 1000+i)
 		}
 		list := strings.Join(urls, ";")
-		best := time.Duration(1<<63 - 1)
-		for range 5 { // the least of a few runs, as the machine may be busy
-			s := &Server{}
-			runtime.GC() // no collection of what came before inside the timing
-			start := time.Now()
+		s := &Server{}
+		return func() {
 			if err := s.UseURLs(list); err != nil {
 				t.Fatal(err)
 			}
-			best = min(best, time.Since(start))
 		}
-		return best / time.Duration(n)
-	}
-	const small, large = 500, 8000
-	tSmall, tLarge := perURL(small), perURL(large)
-	ratio := float64(tLarge) / float64(tSmall)
-	t.Logf("UseURLs of %d URLs: %v each; of %d: %v (%.1fx)", small, tSmall, large, tLarge, ratio)
-	if ratio > 8 { // comparing with every earlier URL is 16x
-		t.Errorf("16x the URLs made each one %.1fx as slow (%v against %v), want about the same", ratio, tLarge, tSmall)
-	}
+	})
 
 	for _, tc := range []struct{ urls, twice string }{
 		{"http://127.0.0.1:5000;http://127.0.0.1:5001", ""},
