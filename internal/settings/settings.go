@@ -27,9 +27,10 @@ type Store struct {
 	next   int              // order of the next new key
 
 	// kids indexes the keys by their parent: for each lower-case key
-	// with keys under it ("" for the top level), its children by
-	// lower-case segment. Has, Children and the replacement of a subtree
-	// then cost what they touch, not the whole store.
+	// with keys under it, that key and a colon ("a:b:"; ":" for the key
+	// "", which is a key like any other), and "" for the top level, its
+	// children by lower-case segment. Has, Children and the replacement
+	// of a subtree then cost what they touch, not the whole store.
 	kids map[string]map[string]*child
 }
 
@@ -73,7 +74,7 @@ func (s *Store) set(key string, v value) {
 			}
 		}
 	}
-	if len(s.kids[lk]) > 0 {
+	if len(s.kids[lk+":"]) > 0 {
 		var under []string
 		s.walk(lk, func(k string) { under = append(under, k) })
 		for _, k := range under {
@@ -89,17 +90,12 @@ func (s *Store) set(key string, v value) {
 
 // walk calls fn for every key strictly under lk.
 func (s *Store) walk(lk string, fn func(k string)) {
-	for ls := range s.kids[lk] {
+	for ls := range s.kids[lk+":"] {
 		k := lk + ":" + ls
-		if lk == "" {
-			k = ls
-		}
 		if _, ok := s.values[k]; ok {
 			fn(k)
 		}
-		if k != lk { // the top-level key "" is its own child: no recursion
-			s.walk(k, fn)
-		}
+		s.walk(k, fn)
 	}
 }
 
@@ -140,7 +136,7 @@ func (s *Store) index(lk, key string, order int) {
 		if end == len(lk) {
 			return
 		}
-		parent, start, kstart = lk[:end], end+1, kend+1
+		parent, start, kstart = lk[:end+1], end+1, kend+1
 	}
 }
 
@@ -168,7 +164,7 @@ func (s *Store) remove(lk string) {
 		if end == len(lk) {
 			return
 		}
-		parent, start = lk[:end], end+1
+		parent, start = lk[:end+1], end+1
 	}
 }
 
@@ -407,7 +403,7 @@ func (s *Store) Source(key string) string {
 		}
 		var first string
 		order := -1
-		for ls, c := range s.kids[lk] {
+		for ls, c := range s.kids[lk+":"] {
 			if order < 0 || c.order < order {
 				first, order = ls, c.order
 			}
@@ -423,7 +419,7 @@ func (s *Store) Source(key string) string {
 // level), as first spelled, in the order they were first set: a JSON
 // file's order, then later sources'.
 func (s *Store) Children(key string) []string {
-	m := s.kids[strings.ToLower(key)]
+	m := s.kids[parentKey(key)]
 	if len(m) == 0 {
 		return []string{}
 	}
@@ -457,7 +453,16 @@ func Closest(word string, candidates []string) (string, bool) {
 func (s *Store) Has(key string) bool {
 	lk := strings.ToLower(key)
 	_, ok := s.values[lk]
-	return ok || len(s.kids[lk]) > 0
+	return ok || len(s.kids[parentKey(key)]) > 0
+}
+
+// parentKey is key's entry in the index of children: "" for the top
+// level (key ""), otherwise the lower-case key and a colon.
+func parentKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	return strings.ToLower(key) + ":"
 }
 
 // Duration is a time.Duration that binds from ASP.NET's TimeSpan text

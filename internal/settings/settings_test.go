@@ -2,6 +2,7 @@ package settings
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,5 +291,59 @@ func TestBindUnknownKeys(t *testing.T) {
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", tc.json, err, tc.want)
 		}
+	}
+}
+
+// TestEmptyKey: the key "" is a key like any other (ASP.NET's JSON
+// provider gives one for {"": 2}), not the top level: setting it keeps
+// every other key, and replaces only the keys under it (":C"). The index
+// filed the top-level keys as the children of "", so that setting ""
+// removed them all.
+func TestEmptyKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, json string
+		set        []string // keys set after the file, to "x"
+		want       map[string]string
+		gone       []string
+		children   map[string][]string
+	}{
+		{name: "in a file", json: `{"A": 1, "": 2, "B": {"C": 3}}`,
+			want: map[string]string{"A": "1", "": "2", "B:C": "3"}, children: map[string][]string{"B": {"C"}}},
+		{name: "set after a file", json: `{"A": 1, "B": {"C": 3}}`, set: []string{""},
+			want: map[string]string{"A": "1", "": "x", "B:C": "3"}},
+		{name: "set twice", json: `{"A": 1}`, set: []string{"", ""},
+			want: map[string]string{"A": "1", "": "x"}},
+		{name: "over the keys under it", json: `{"A": 1}`, set: []string{":C", ""},
+			want: map[string]string{"A": "1", "": "x"}, gone: []string{":C"}},
+		{name: "under it, beside top-level keys", json: `{"C": 1}`, set: []string{":C"},
+			want: map[string]string{"C": "1", ":C": "x"}},
+		{name: "a subtree of it after top-level keys", json: `{"A": 1}`, set: []string{":C:D"},
+			want: map[string]string{"A": "1", ":C:D": "x"}, children: map[string][]string{":C": {"D"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s Store
+			if err := s.LoadJSON([]byte(tc.json), "f.json"); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range tc.set {
+				s.Set(k, "x", "flag")
+			}
+			for k, want := range tc.want {
+				if got, ok := s.Lookup(k); !ok || got != want {
+					t.Errorf("Lookup(%q) = %q, %v; want %q", k, got, ok, want)
+				}
+			}
+			for _, k := range tc.gone {
+				if got, ok := s.Lookup(k); ok {
+					t.Errorf("Lookup(%q) = %q; want it replaced", k, got)
+				}
+			}
+			for k, want := range tc.children {
+				if got := s.Children(k); !slices.Equal(got, want) {
+					t.Errorf("Children(%q) = %q, want %q", k, got, want)
+				}
+			}
+		})
 	}
 }
