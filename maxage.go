@@ -48,28 +48,43 @@ func addNanos(t, d int64) int64 {
 // HTTP/1.1 connection that CloseIfIdle leaves its first request is
 // closed at a later one if it stays idle), and an HTTP/2 or HTTP/3 one
 // still open its grace after the check that sent its GOAWAY is aborted.
-// s.mu is held. Whether the connection speaks HTTP/1.1 is its engine's
-// kind (st.conn, set under s.mu), not st.proto, which the HTTP/1.1
-// engine's goroutine changes when it hands an h2c connection to HTTP/2.
-func (s *Server) retireAged(st *connState, now int64) {
+// s.mu is held; retireAged reports what to do with st.conn, and the
+// caller does it once it has released s.mu (endAged), as abort does:
+// closing a TLS connection sends its close_notify, which waits up to 5
+// seconds for a client that does not read, and the server would wait
+// with it. Whether the connection speaks HTTP/1.1 is its engine's kind
+// (st.conn, set under s.mu), not st.proto, which the HTTP/1.1 engine's
+// goroutine changes when it hands an h2c connection to HTTP/2.
+func (s *Server) retireAged(st *connState, now int64) (retire, abort bool) {
 	if st.retireAt == 0 || now < st.retireAt {
-		return
+		return false, false
 	}
-	st.conn.Retire()
 	if _, h1 := st.conn.(*http1.Conn); h1 || st.abortAt == 0 {
-		return
+		return true, false
 	}
 	if !st.goAway {
-		// The grace runs from the GOAWAY Retire has just sent, as
+		// The grace runs from the GOAWAY Retire is to send, as
 		// grpc-go's: the heartbeat finds a connection past its age up to
 		// a tick late, past its age plus a grace shorter than that too.
 		st.goAway = true
 		st.abortAt = addNanos(now, st.abortAt-st.retireAt)
-		return
+		return true, false
 	}
 	if st.abortAt != 0 && now >= st.abortAt {
 		st.abortAt = 0
 		st.reason.Set(metrics.MaxConnectionAgeGraceExceeded)
-		st.conn.Abort()
+		return true, true
+	}
+	return true, false
+}
+
+// endAged retires and aborts the connections retireAged named, without
+// s.mu.
+func endAged(retire, abort []engineConn) {
+	for _, c := range retire {
+		c.Retire()
+	}
+	for _, c := range abort {
+		c.Abort()
 	}
 }

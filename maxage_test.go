@@ -28,11 +28,19 @@ const maxAge = 200 * time.Millisecond
 // the tests need not wait for the heartbeat's second.
 func tickAges(s *Server) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := time.Now().UnixNano()
+	var retire, abort []engineConn
 	for _, st := range s.conns {
-		s.retireAged(st, now)
+		r, a := s.retireAged(st, now)
+		if r {
+			retire = append(retire, st.conn)
+		}
+		if a {
+			abort = append(abort, st.conn)
+		}
 	}
+	s.mu.Unlock()
+	endAged(retire, abort)
 }
 
 // pastAge waits until a connection made at start is past maxAge, jitter
@@ -638,5 +646,84 @@ func TestMaxConnectionAgeHTTP3Idle(t *testing.T) {
 	pastAge(s, start) // idle now: retired
 	if status, err := h3RawGet(qc, "/"); status != 200 || err != nil {
 		t.Errorf("a request sent as its idle connection reached its age: %d, %v; want 200", status, err)
+	}
+}
+
+// blockedEngine is a connection's engine whose method named blocks
+// blocks until release is closed, as closing a TLS connection blocks
+// while its close_notify waits (up to 5 s) for a client that does not
+// read; its other methods return at once.
+type blockedEngine struct {
+	blocks  string
+	called  chan struct{} // closed at the first blocking call
+	once    sync.Once
+	release chan struct{}
+}
+
+func (b *blockedEngine) block(name string) {
+	if name == b.blocks {
+		b.once.Do(func() { close(b.called) })
+		<-b.release
+	}
+}
+
+func (b *blockedEngine) Tick(int64)        {}
+func (b *blockedEngine) CloseIfIdle() bool { return false }
+func (b *blockedEngine) Retire()           { b.block("Retire") }
+func (b *blockedEngine) Abort()            { b.block("Abort") }
+
+// TestMaxConnectionAgeWithoutLock: the heartbeat retires a connection
+// past its age, and aborts one past its grace, without holding the
+// server's lock, as Shutdown's abort does: an HTTP/1.1 retirement closes
+// an idle connection, an abort closes any, and closing a TLS connection
+// sends its close_notify, which waits up to 5 s for a client that does
+// not read. Held, the lock stopped every accept, tick and status of the
+// server meanwhile.
+func TestMaxConnectionAgeWithoutLock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		blocks string
+		state  func(st *connState) // past the age, or the grace
+	}{
+		{"retire", "Retire", func(st *connState) { st.retireAt = 1 }},
+		{"abort past the grace", "Abort", func(st *connState) { st.retireAt, st.abortAt, st.goAway = 1, 2, true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &Server{Handler: http.NotFoundHandler()}
+			startServer(t, s)
+			e := &blockedEngine{blocks: tc.blocks, called: make(chan struct{}), release: make(chan struct{})}
+			st := &connState{conn: e}
+			tc.state(st)
+			nc, peer := net.Pipe()
+			defer peer.Close()
+			s.mu.Lock()
+			hb := s.hb
+			s.conns[nc] = st
+			s.mu.Unlock()
+			t.Cleanup(func() {
+				close(e.release)
+				s.mu.Lock()
+				delete(s.conns, nc)
+				s.mu.Unlock()
+			})
+			go s.tick(hb, time.Now())
+			select {
+			case <-e.called:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("the heartbeat did not call %s", tc.blocks)
+			}
+			free := false
+			for end := time.Now().Add(time.Second); !free && time.Now().Before(end); time.Sleep(time.Millisecond) {
+				if s.mu.TryLock() {
+					free = true
+					s.mu.Unlock()
+				}
+			}
+			if !free {
+				t.Errorf("the server's lock was held while %s of a connection past its age blocked", tc.blocks)
+			}
+		})
 	}
 }

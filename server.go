@@ -1244,8 +1244,15 @@ func (s *Server) tick(hb *heartbeat.Heartbeat, now time.Time) {
 	}
 	n := hb.Now()
 	w, log, counter := s.workers, s.log, s.counter
+	var retire, abort []engineConn // past MaxConnectionAge: done once s.mu is released
 	for _, st := range s.conns {
-		s.retireAged(st, n) // before Tick moves an idle HTTP/1.1 connection to another goroutine
+		r, a := s.retireAged(st, n)
+		if r {
+			retire = append(retire, st.conn)
+		}
+		if a {
+			abort = append(abort, st.conn)
+		}
 		st.conn.Tick(n)
 	}
 	cfgs := make([]*http1.Config, 0, len(s.listeners)+len(s.retiring))
@@ -1256,6 +1263,7 @@ func (s *Server) tick(hb *heartbeat.Heartbeat, now time.Time) {
 		cfgs = append(cfgs, l.cfg)
 	}
 	s.mu.Unlock()
+	endAged(retire, abort)
 	w.Trim(n)
 	s.returnIdleMemory(now, cfgs)
 	s.observeTick(now, log, counter)
