@@ -194,6 +194,9 @@ func TestURLEdges(t *testing.T) {
 		{url: "http://[127.0.0.1]:80", err: `"127.0.0.1" is not an IPv6 address`},
 		{url: "http://fe80::1", err: "an IPv6 address goes in brackets, as in http://[fe80::1]:80"},
 		{url: "https://2001:db8::1", err: "an IPv6 address goes in brackets, as in https://[2001:db8::1]:443"},
+		// The last part is an IPv4 address's, not a port.
+		{url: "http://::ffff:127.0.0.1", err: "an IPv6 address goes in brackets, as in http://[::ffff:127.0.0.1]:80"},
+		{url: "https://64:ff9b::192.0.2.1", err: "an IPv6 address goes in brackets, as in https://[64:ff9b::192.0.2.1]:443"},
 		{url: "http://127.0.0.1:5000:5000", err: `malformed URL: "127.0.0.1:5000" is neither a host name nor an IP address (use http://host:port, or http://[ipv6]:port)`},
 		{url: "http://localhost:-1", err: `port "-1" is not a number from 0 to 65535`},
 		{url: "http://localhost:abc", err: `port "abc" is not a number from 0 to 65535`},

@@ -383,9 +383,10 @@ func parseURL(raw string) ([]endpoint, error) {
 		host, port = hostport[:i], hostport[i:]
 		if strings.Contains(host, ":") {
 			// An IPv6 address without brackets: with a port after it
-			// (::1:5000), or alone (fe80::1); anything else with two
-			// colons is no address at all.
-			if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+			// (::1:5000), or alone (fe80::1, ::ffff:127.0.0.1, whose
+			// last part is no port); anything else with two colons is
+			// no address at all.
+			if a, err := netip.ParseAddr(host); err == nil && a.Is6() && strings.Trim(port[1:], "0123456789") == "" {
 				return nil, fmt.Errorf("kestrel: URL %q: an IPv6 address goes in brackets, as in %s://[%s]%s", raw, scheme, host, port)
 			}
 			if a, err := netip.ParseAddr(hostport); err == nil && a.Is6() {
