@@ -511,6 +511,14 @@ func (c *Conn) CloseIfIdle() bool {
 // tick before the wait began, so a second tick has passed since.
 func (c *Conn) Retire() {
 	c.retired.Store(true)
+	// The phase first: idleSince is stored before the phase turns idle,
+	// so it is then this wait's. Read alone, it may be an earlier wait's
+	// while the connection turns idle after a response that promised
+	// keep-alive, which would be closed at once. A response that starts
+	// from here on says Connection: close.
+	if ph := c.phase.Load(); ph != phaseKeepAlive && ph != phaseParked {
+		return
+	}
 	if c.cfg.App.Heartbeat.Now()-c.idleSince.Load() > int64(heartbeat.Interval)*3/2 {
 		c.CloseIfIdle()
 	}
