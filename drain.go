@@ -170,11 +170,24 @@ func (s *Server) goAwayHTTP3(ls []*listener) {
 // wait for a request.
 func (s *Server) closeIdle(ls []*listener) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var conns []engineConn
 	for _, st := range s.conns {
 		if ls == nil || slices.Contains(ls, st.l) {
-			st.conn.CloseIfIdle()
+			conns = append(conns, st.conn)
 		}
+	}
+	s.mu.Unlock()
+	closeIfIdle(conns)
+}
+
+// closeIfIdle closes the connections conns that are idle, and starts the
+// graceful shutdown of the others, without s.mu, as abort does: closing a
+// TLS connection sends its close_notify, which waits up to 5 s for a
+// client that does not read, and every accept, tick and status of the
+// server would wait with it.
+func closeIfIdle(conns []engineConn) {
+	for _, c := range conns {
+		c.CloseIfIdle()
 	}
 }
 

@@ -204,10 +204,11 @@ func (s *Server) delayDrain(ctx context.Context) {
 // response. It reports false, doing nothing, once Close was called.
 func (s *Server) goAway() bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.aborted {
+		s.mu.Unlock()
 		return false
 	}
+	var conns []engineConn
 	for _, st := range s.conns {
 		if st.conn == nil {
 			continue
@@ -215,8 +216,10 @@ func (s *Server) goAway() bool {
 		if _, h1 := st.conn.(*http1.Conn); h1 {
 			continue
 		}
-		st.conn.CloseIfIdle()
+		conns = append(conns, st.conn)
 	}
+	s.mu.Unlock()
+	closeIfIdle(conns)
 	return true
 }
 

@@ -499,3 +499,25 @@ func TestRegisterOnDraining(t *testing.T) {
 	s2.Close()
 	s2.Shutdown(context.Background()) // after Close: stopped, not draining
 }
+
+// TestCloseIdleWithoutLock: Shutdown's passes over the connections (the
+// drain delay's GOAWAY, the drain's closing of idle connections) and
+// SetKeepAlivesEnabled(false) close connections without holding the
+// server's lock, as abort does: closing a TLS connection sends its
+// close_notify, which waits up to 5 s for a client that does not read,
+// and every accept, tick and status of the server waited with it.
+func TestCloseIdleWithoutLock(t *testing.T) {
+	t.Parallel()
+	for name, pass := range map[string]func(s *Server){
+		"goAway":               func(s *Server) { s.goAway() },
+		"closeIdle":            func(s *Server) { s.closeIdle(nil) },
+		"SetKeepAlivesEnabled": func(s *Server) { s.SetKeepAlivesEnabled(false) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := &Server{Handler: http.NotFoundHandler()}
+			startServer(t, s)
+			checkUnlockedWhileBlocked(t, s, &connState{}, "CloseIfIdle", func() { pass(s) })
+		})
+	}
+}

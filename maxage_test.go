@@ -653,6 +653,9 @@ func TestMaxConnectionAgeHTTP3Idle(t *testing.T) {
 // blocks until release is closed, as closing a TLS connection blocks
 // while its close_notify waits (up to 5 s) for a client that does not
 // read; its other methods return at once.
+// blockedEngine is a connection's engine whose method named blocks
+// blocks until release is closed, as closing a TLS connection whose
+// client does not read blocks on its close_notify.
 type blockedEngine struct {
 	blocks  string
 	called  chan struct{} // closed at the first blocking call
@@ -668,9 +671,42 @@ func (b *blockedEngine) block(name string) {
 }
 
 func (b *blockedEngine) Tick(int64)        {}
-func (b *blockedEngine) CloseIfIdle() bool { return false }
+func (b *blockedEngine) CloseIfIdle() bool { b.block("CloseIfIdle"); return false }
 func (b *blockedEngine) Retire()           { b.block("Retire") }
 func (b *blockedEngine) Abort()            { b.block("Abort") }
+
+// checkUnlockedWhileBlocked adds st to s's connections with an engine
+// whose method named blocks blocks, runs pass on a goroutine of its own,
+// and checks that s.mu is free while that method blocks.
+func checkUnlockedWhileBlocked(t *testing.T, s *Server, st *connState, blocks string, pass func()) {
+	t.Helper()
+	e := &blockedEngine{blocks: blocks, called: make(chan struct{}), release: make(chan struct{})}
+	st.conn = e
+	nc, peer := net.Pipe()
+	t.Cleanup(func() { peer.Close() })
+	s.mu.Lock()
+	s.conns[nc] = st
+	s.mu.Unlock()
+	t.Cleanup(func() {
+		close(e.release)
+		s.mu.Lock()
+		delete(s.conns, nc)
+		s.mu.Unlock()
+	})
+	go pass()
+	select {
+	case <-e.called:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s was not called", blocks)
+	}
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if s.mu.TryLock() {
+			s.mu.Unlock()
+			return
+		}
+	}
+	t.Errorf("the server's lock was held while %s of a connection blocked", blocks)
+}
 
 // TestMaxConnectionAgeWithoutLock: the heartbeat retires a connection
 // past its age, and aborts one past its grace, without holding the
@@ -693,37 +729,12 @@ func TestMaxConnectionAgeWithoutLock(t *testing.T) {
 			t.Parallel()
 			s := &Server{Handler: http.NotFoundHandler()}
 			startServer(t, s)
-			e := &blockedEngine{blocks: tc.blocks, called: make(chan struct{}), release: make(chan struct{})}
-			st := &connState{conn: e}
+			st := &connState{}
 			tc.state(st)
-			nc, peer := net.Pipe()
-			defer peer.Close()
 			s.mu.Lock()
 			hb := s.hb
-			s.conns[nc] = st
 			s.mu.Unlock()
-			t.Cleanup(func() {
-				close(e.release)
-				s.mu.Lock()
-				delete(s.conns, nc)
-				s.mu.Unlock()
-			})
-			go s.tick(hb, time.Now())
-			select {
-			case <-e.called:
-			case <-time.After(5 * time.Second):
-				t.Fatalf("the heartbeat did not call %s", tc.blocks)
-			}
-			free := false
-			for end := time.Now().Add(time.Second); !free && time.Now().Before(end); time.Sleep(time.Millisecond) {
-				if s.mu.TryLock() {
-					free = true
-					s.mu.Unlock()
-				}
-			}
-			if !free {
-				t.Errorf("the server's lock was held while %s of a connection past its age blocked", tc.blocks)
-			}
+			checkUnlockedWhileBlocked(t, s, st, tc.blocks, func() { s.tick(hb, time.Now()) })
 		})
 	}
 }
