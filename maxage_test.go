@@ -109,6 +109,18 @@ func busyAcrossAges(t *testing.T, s *Server, conns *atomic.Int32, tick time.Dura
 	}
 }
 
+// expectLastResponse reads c's next response, which must be body with
+// Connection: close, and checks that the server then closes c.
+func expectLastResponse(t *testing.T, c *rawConn, body, what string) {
+	t.Helper()
+	if resp, got := c.response(t); got != body || !resp.Close {
+		t.Errorf("%s: %q close=%v, want %q with Connection: close", what, got, resp.Close, body)
+	}
+	if !c.closedWithin(time.Second) {
+		t.Errorf("%s: the connection stayed open after its last response", what)
+	}
+}
+
 // countConns counts the connections s accepts (ConnState's StateNew).
 func countConns(s *Server) *atomic.Int32 {
 	n := new(atomic.Int32)
@@ -137,12 +149,7 @@ func TestMaxConnectionAgeHTTP1(t *testing.T) {
 	<-g.started
 	pastAge(s, start)
 	close(g.release)
-	if resp, body := c.response(t); body != "hello /wait" || !resp.Close {
-		t.Errorf("the request in flight at the age: %q close=%v, want its answer with Connection: close", body, resp.Close)
-	}
-	if !c.closedWithin(time.Second) {
-		t.Error("the connection stayed open after its last response")
-	}
+	expectLastResponse(t, c, "hello /wait", "the request in flight at the age")
 }
 
 // TestMaxConnectionAgeHTTP1Idle: the heartbeat closes an idle keep-alive
@@ -394,12 +401,7 @@ func TestMaxConnectionAgePipelined(t *testing.T) {
 	if resp, body := c.response(t); body != "ok" || resp.Close {
 		t.Fatalf("the response sent before the age: %q close=%v", body, resp.Close)
 	}
-	if resp, body := c.response(t); body != "ok" || !resp.Close {
-		t.Errorf("the pipelined request: %q close=%v, want its answer with Connection: close", body, resp.Close)
-	}
-	if !c.closedWithin(time.Second) {
-		t.Error("the connection stayed open after its last response")
-	}
+	expectLastResponse(t, c, "ok", "the pipelined request")
 }
 
 // TestAgeDeadlines: a connection's age is MaxConnectionAge give or take
@@ -609,17 +611,7 @@ func TestMaxConnectionAgeHTTP1AfterKeepAlive(t *testing.T) {
 		t.Fatalf("the response in flight at the age: %q close=%v, want a keep-alive answer (its head went out before)", body, resp.Close)
 	}
 	c.start(t, "GET", "/next", "")
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		t.Fatalf("the request sent on the connection kept alive: %v, want its answer", err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || string(b) != "hello /next" || !resp.Close {
-		t.Errorf("the answer after the age: %q, %v, close=%v; want its answer with Connection: close", b, err, resp.Close)
-	}
-	if !c.closedWithin(time.Second) {
-		t.Error("the connection stayed open after its last response")
-	}
+	expectLastResponse(t, c, "hello /next", "the request sent on the connection kept alive, after the age")
 }
 
 // TestMaxConnectionAgeHTTP3Idle: an HTTP/3 connection idle at its age
