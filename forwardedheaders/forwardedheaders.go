@@ -86,9 +86,12 @@ func Handler(next http.Handler, opts Options) http.Handler {
 }
 
 func (o *Options) trusted(a netip.Addr) bool {
-	a = a.Unmap()
+	// A link-local peer comes with its zone (fe80::1%eth0), which names
+	// the interface and is no part of the address: netip's Contains never
+	// holds a zoned address, and the proxies are compared without zones.
+	a = a.Unmap().WithZone("")
 	for _, p := range o.KnownProxies {
-		if p.Unmap() == a {
+		if p.Unmap().WithZone("") == a {
 			return true
 		}
 	}

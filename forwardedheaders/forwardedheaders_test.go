@@ -135,6 +135,31 @@ func TestKnownNetworksIPv4Mapped(t *testing.T) {
 	}
 }
 
+// TestTrustedLinkLocalPeer: a proxy on a link-local address, which Go
+// gives with its zone ("[fe80::1%eth0]:1"), is trusted by a known
+// network or proxy written without a zone, as ASP.NET compares the
+// address's bytes; the zone names the interface, not the address.
+func TestTrustedLinkLocalPeer(t *testing.T) {
+	hdr := map[string]string{"X-Forwarded-For": "203.0.113.7"}
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		remote  string
+		trusted bool
+	}{
+		{"network", Options{KnownNetworks: []netip.Prefix{netip.MustParsePrefix("fe80::/10")}}, "[fe80::1%eth0]:1", true},
+		{"proxy", Options{KnownProxies: []netip.Addr{netip.MustParseAddr("fe80::1")}}, "[fe80::1%eth0]:1", true},
+		{"proxy with its zone", Options{KnownProxies: []netip.Addr{netip.MustParseAddr("fe80::1%eth0")}}, "[fe80::1%eth0]:1", true},
+		{"other proxy", Options{KnownProxies: []netip.Addr{netip.MustParseAddr("fe80::2")}}, "[fe80::1%eth0]:1", false},
+		{"other network", Options{KnownNetworks: []netip.Prefix{netip.MustParsePrefix("fd00::/8")}}, "[fe80::1%eth0]:1", false},
+	} {
+		got := run(t, tc.opts, tc.remote, false, hdr)
+		if applied := got.remote == "203.0.113.7:0"; applied != tc.trusted {
+			t.Errorf("%s: peer %s: X-Forwarded-For applied %v, want %v", tc.name, tc.remote, applied, tc.trusted)
+		}
+	}
+}
+
 func FuzzForwarded(f *testing.F) {
 	f.Add("203.0.113.7, 10.0.0.2", "https", "example.com", `for=192.0.2.60;proto=http;by=203.0.113.43`)
 	f.Add("[::1]:80", "http,https", "a:1,b", `for="[2001:db8::1]"`)
