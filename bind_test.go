@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,6 +178,37 @@ func TestServerUnixSocketMode(t *testing.T) {
 	}
 }
 
+// TestLinkLocalAddressURL: the URL of a socket bound to a link-local
+// address ("Now listening on", Addresses, the status page) keeps the zone,
+// without which no client reaches it, written as RFC 6874 has URLs write
+// it ("%25" then the zone, as curl and url.Parse take it), and that URL
+// binds the same address again.
+func TestLinkLocalAddressURL(t *testing.T) {
+	for _, tc := range []struct {
+		bound string // the endpoint's address; its listener's has no zone
+		ip    string
+		want  string
+	}{
+		{"[fe80::1%eth0]:0", "fe80::1", "http://[fe80::1%25eth0]:8080"},
+		{"[fe80::1%7]:8080", "fe80::1", "http://[fe80::1%257]:8080"},
+		{"[fd00::2]:8080", "fd00::2", "http://[fd00::2]:8080"},
+	} {
+		got := addrURL(endpoint{scheme: "http", network: "tcp6", address: tc.bound}, &net.TCPAddr{IP: net.ParseIP(tc.ip), Port: 8080})
+		if got != tc.want {
+			t.Errorf("%s: addrURL = %q, want %q", tc.bound, got, tc.want)
+			continue
+		}
+		host, _, _ := net.SplitHostPort(tc.bound)
+		if u, err := url.Parse(got); err != nil || u.Hostname() != host {
+			t.Errorf("url.Parse(%q): %v, %v; want the host %s", got, u, err, host)
+		}
+		eps, err := parseURL(got)
+		if err != nil || len(eps) != 1 || eps[0].address != net.JoinHostPort(host, "8080") {
+			t.Errorf("parseURL(%q) = %+v, %v; want the address [%s]:8080", got, eps, err, host)
+		}
+	}
+}
+
 // TestURLEdges: URL prefixes at the edges of their syntax bind what they
 // name, or fail with an error that says how to write them.
 func TestURLEdges(t *testing.T) {
@@ -189,6 +221,10 @@ func TestURLEdges(t *testing.T) {
 		{url: "http://0.0.0.0:8080", network: "tcp4", address: "0.0.0.0:8080"},
 		{url: "http://[::]:8080", network: "tcp", address: "[::]:8080"},
 		{url: "http://[fe80::1%lo]:8080", network: "tcp6", address: "[fe80::1%lo]:8080"},
+		// RFC 6874's form of the zone in a URL: "%25" then the zone.
+		{url: "http://[fe80::1%25lo]:8080", network: "tcp6", address: "[fe80::1%lo]:8080"},
+		{url: "http://[fe80::1%25en%2D1]:8080", network: "tcp6", address: "[fe80::1%en-1]:8080"},
+		{url: "http://[fe80::1%25]:8080", network: "tcp6", address: "[fe80::1%25]:8080"}, // interface 25
 		{url: "http://::1:5000", err: "an IPv6 address goes in brackets, as in http://[::1]:5000"},
 		{url: "http://fe80::1:8080", err: "an IPv6 address goes in brackets, as in http://[fe80::1]:8080"},
 		{url: "http://[127.0.0.1]:80", err: `"127.0.0.1" is not an IPv6 address`},

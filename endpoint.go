@@ -372,7 +372,7 @@ func parseURL(raw string) ([]endpoint, error) {
 		if end < 0 {
 			return nil, fmt.Errorf("kestrel: URL %q: missing ']' in IPv6 address", raw)
 		}
-		host, port = hostport[1:end], hostport[end+1:]
+		host, port = unescapeZone(hostport[1:end]), hostport[end+1:]
 		if port != "" && port[0] != ':' {
 			return nil, fmt.Errorf("kestrel: URL %q: malformed URL (use %s://[ipv6]:port)", raw, scheme)
 		}
@@ -410,6 +410,23 @@ func parseURL(raw string) ([]endpoint, error) {
 		return nil, fmt.Errorf("kestrel: URL %q: %w", raw, errors.Unwrap(err))
 	}
 	return tcpEndpoints(scheme, host, p, raw)
+}
+
+// unescapeZone decodes the zone of an IPv6 literal written as RFC 6874
+// has URLs write it, "%25" and the zone percent-encoded (fe80::1%25eth0,
+// as addrURL shows it and curl takes it), into the zone itself
+// (fe80::1%eth0). A zone after a bare "%", as Kestrel and the socket APIs
+// take it, stays as it is, and so does "%25" alone: interface 25.
+func unescapeZone(host string) string {
+	addr, zone, ok := strings.Cut(host, "%")
+	if !ok || len(zone) <= 2 || !strings.HasPrefix(zone, "25") {
+		return host
+	}
+	z, err := url.PathUnescape(zone[2:])
+	if err != nil || z == "" {
+		return host
+	}
+	return addr + "%" + z
 }
 
 // defaultPort is the port of a URL of scheme without one: 443 for https,

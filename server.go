@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -276,7 +277,20 @@ func addrURL(ep endpoint, addr net.Addr) string {
 		case a.IP.To4() != nil:
 			host = a.IP.String()
 		default:
-			host = "[" + a.IP.String() + "]"
+			// A link-local address's zone, without which no client
+			// reaches it, as RFC 6874 writes it in a URL: "%25" and the
+			// zone (fe80::1%25eth0). A listener's address has none: the
+			// zone is the one bound.
+			zone := a.Zone
+			if h, _, err := net.SplitHostPort(ep.address); zone == "" && err == nil {
+				if ip, err := netip.ParseAddr(h); err == nil && ip.Zone() != "" && net.IP(ip.AsSlice()).Equal(a.IP) {
+					zone = ip.Zone()
+				}
+			}
+			if zone != "" {
+				zone = "%25" + url.PathEscape(zone)
+			}
+			host = "[" + a.IP.String() + zone + "]"
 		}
 		return ep.scheme + "://" + host + ":" + strconv.Itoa(a.Port)
 	case *net.UnixAddr:
