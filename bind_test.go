@@ -547,6 +547,12 @@ func TestEndpointInputMessages(t *testing.T) {
 		{Endpoint{File: regular}, []string{regular.Name(), "is not a socket", "a listening TCP or Unix socket"}},
 		{Endpoint{File: udp}, []string{"is not a listening stream socket", "a listening TCP or Unix socket", "HTTP/3"}},
 		{Endpoint{Address: "http://127.0.0.1:80"}, []string{`listen address "http://127.0.0.1:80"`, "is a URL", "Endpoint.URL", "ListenURL", "127.0.0.1:80"}},
+		// An IPv6 address without brackets: the message shows them.
+		{Endpoint{Address: "::1:5000"}, []string{`listen address "::1:5000"`, "an IPv6 address goes in brackets, as in [::1]:5000"}},
+		{Endpoint{Address: "fe80::1%eth0:8080"}, []string{"an IPv6 address goes in brackets, as in [fe80::1%eth0]:8080"}},
+		{Endpoint{Address: "::ffff:127.0.0.1"}, []string{"an IPv6 address goes in brackets, with a port, as in [::ffff:127.0.0.1]:5000"}},
+		{Endpoint{Address: "2001:db8::1"}, []string{"an IPv6 address goes in brackets, with a port, as in [2001:db8::1]:5000"}},
+		{Endpoint{Address: "a:b:c"}, []string{"too many colons", "use host:port, such as localhost:5000"}},
 	} {
 		err := (&Server{Logger: discardLogger()}).ListenEndpoint(tc.ep)
 		for _, w := range tc.want {

@@ -326,6 +326,9 @@ func parseAddress(address string) ([]endpoint, error) {
 	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
+		if hint := bracketHint(address); hint != "" {
+			return nil, fmt.Errorf("kestrel: listen address %q: %w: %s", address, err, hint)
+		}
 		return nil, fmt.Errorf("kestrel: listen address %q: %w (use host:port, such as localhost:5000)", address, err)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
@@ -333,6 +336,22 @@ func parseAddress(address string) ([]endpoint, error) {
 		return nil, fmt.Errorf("kestrel: listen address %q: port %q is not a number from 0 to 65535", address, port)
 	}
 	return tcpEndpoints("http", host, int(p), "http://"+address)
+}
+
+// bracketHint shows how to write address, an IPv6 address without
+// brackets, as a listen address: with a port after it (::1:5000, its last
+// part taken for the port when the rest is an address), or alone
+// (::ffff:127.0.0.1). It is "" for anything else.
+func bracketHint(address string) string {
+	if i := strings.LastIndexByte(address, ':'); i > 0 && i < len(address)-1 && strings.Trim(address[i+1:], "0123456789") == "" {
+		if a, err := netip.ParseAddr(address[:i]); err == nil && a.Is6() {
+			return fmt.Sprintf("an IPv6 address goes in brackets, as in [%s]:%s", address[:i], address[i+1:])
+		}
+	}
+	if a, err := netip.ParseAddr(address); err == nil && a.Is6() {
+		return fmt.Sprintf("an IPv6 address goes in brackets, with a port, as in [%s]:5000", address)
+	}
+	return ""
 }
 
 // parseURL resolves a URL prefix by Kestrel's rules.
