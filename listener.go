@@ -250,8 +250,12 @@ func (ep *endpoint) boundTo(a net.Addr) bool {
 			return a.IP.IsUnspecified()
 		}
 		host, _, _ := net.SplitHostPort(ep.address)
+		// A zone (fe80::1%eth0) is no part of the address, and a
+		// listener's address comes without it: zones differ only when
+		// both are known.
+		host, zone, _ := strings.Cut(host, "%")
 		ip := net.ParseIP(host)
-		return ip != nil && ip.Equal(a.IP) && (ip.To4() == nil) == (a.IP.To4() == nil)
+		return ip != nil && ip.Equal(a.IP) && (ip.To4() == nil) == (a.IP.To4() == nil) && (a.Zone == "" || zone == "" || a.Zone == zone)
 	}
 	return false
 }

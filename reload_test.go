@@ -809,3 +809,32 @@ func TestReloadOverlappingBindOnHeldPort(t *testing.T) {
 		t.Errorf("after the two reloads: %q", body)
 	}
 }
+
+// TestReloadKeepsZonedEndpoint: an endpoint on an IPv6 address with a
+// zone (a link-local address's, fe80::1%eth0; here ::1%lo, which every
+// machine with IPv6 has) keeps its socket through a reload that changes
+// it, as any other address does, where the reload failed, taking the
+// socket for another address's on the same port.
+func TestReloadKeepsZonedEndpoint(t *testing.T) {
+	t.Parallel()
+	if !hasIPv6Loopback() {
+		t.Skip("no IPv6 loopback")
+	}
+	s, _ := startConfigured(t, newGated(), `{"Kestrel": {"Endpoints": {"A": {"Url": "http://[::1%lo]:0"}}}}`)
+	before := s.Addresses()
+	if len(before) != 1 || !strings.HasPrefix(before[0], "http://[::1%25lo]:") {
+		t.Fatalf("Addresses() = %q, want http://[::1%%25lo]:port", before)
+	}
+	_, port, _ := strings.Cut(strings.TrimPrefix(before[0], "http://[::1%25lo]"), ":")
+	if err := s.Reload(parseTestConfig(t, `{"Kestrel": {"Endpoints": {"A": {"Url": "http://[::1%lo]:`+port+`", "Protocols": "Http1"}}}}`)); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if after := s.Addresses(); !slices.Equal(after, before) {
+		t.Errorf("Addresses() = %q after the reload, want %q", after, before)
+	}
+	resp, err := http.Get("http://[::1]:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
