@@ -99,7 +99,9 @@ func TestBindErrorHints(t *testing.T) {
 		{"http://*:80", errors.New("some other failure"), []string{"failed to bind to http://*:80: some other failure"}, true},
 		{"http://192.0.2.77:8080", notAvail, []string{"failed to bind to http://192.0.2.77:8080", "cannot assign requested address", "192.0.2.77 is not an address of this machine", "or * for every address"}, true},
 		{"http://[fe80::1]:8080", invalid, []string{"failed to bind to http://[fe80::1]:8080", "invalid argument", "link-local", "zone", "[fe80::1%eth0]"}, true},
-		{"http://[fe80::1%nosuch]:8080", invalid, []string{"link-local", "zone", "interface"}, true},
+		{"http://[fe80::1%nosuch]:8080", invalid, []string{"link-local", "zone", "interface", "this machine has no interface nosuch"}, true},
+		{"http://[fe80::1%25nosuch]:8080", invalid, []string{"fe80::1%nosuch", "this machine has no interface nosuch"}, true},
+		{"http://[fe80::1%99999]:8080", invalid, []string{"this machine has no interface 99999"}, true},
 		{"http://[fe80::1%eth0]:8080", notAvail, []string{"fe80::1%eth0 is not an address of this machine"}, true},
 		{"http://unix:/run/app/app.sock", noDir, []string{"failed to bind to http://unix:/run/app/app.sock", "the folder /run/app does not exist", "create it", "RuntimeDirectory"}, true},
 	} {

@@ -1094,12 +1094,29 @@ func (s *Server) bindError(ep *endpoint, err error) error {
 		}
 		if ip, perr := netip.ParseAddr(host); perr == nil && ip.Is6() && ip.IsLinkLocalUnicast() {
 			// Linux refuses fe80::/10 without a zone, or with the name of
-			// an interface it does not have (EINVAL).
+			// an interface it does not have (EINVAL, ENODEV).
+			if zone := ip.Zone(); zone != "" && !hasInterface(zone) {
+				return fmt.Errorf("kestrel: failed to bind to %s: %w: %s is a link-local address, and this machine has no interface %s: use the zone of the interface that has it, as in http://[%s%%eth0]:%d (see ip -6 addr), or listen on * for every address", url, err, host, zone, ip.WithZone(""), ep.port)
+			}
 			return fmt.Errorf("kestrel: failed to bind to %s: %w: %s is a link-local address, which exists on one interface only: "+
 				"add the zone of the interface that has it, as in http://[fe80::1%%eth0]:%d (see ip -6 addr), or listen on * for every address", url, err, host, ep.port)
 		}
 	}
 	return fmt.Errorf("kestrel: failed to bind to %s: %w", url, err)
+}
+
+// hasInterface reports whether this machine has the network interface a
+// zone names, by name (eth0) or index (2).
+func hasInterface(zone string) bool {
+	if _, err := net.InterfaceByName(zone); err == nil {
+		return true
+	}
+	n, err := strconv.Atoi(zone)
+	if err != nil {
+		return false
+	}
+	_, err = net.InterfaceByIndex(n)
+	return err == nil
 }
 
 // otherServerAt returns the URL of an endpoint of one of the program's
