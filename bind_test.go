@@ -230,6 +230,11 @@ func TestURLEdges(t *testing.T) {
 		{url: "http://::1:5000", err: "an IPv6 address goes in brackets, as in http://[::1]:5000"},
 		{url: "http://fe80::1:8080", err: "an IPv6 address goes in brackets, as in http://[fe80::1]:8080"},
 		{url: "http://[127.0.0.1]:80", err: `"127.0.0.1" is not an IPv6 address`},
+		// A missing ']': the message shows where it goes.
+		{url: "http://[::1:5000", err: `missing ']' in IPv6 address: use http://[::1]:5000`},
+		{url: "https://[fe80::1%eth0:8443", err: `missing ']' in IPv6 address: use https://[fe80::1%eth0]:8443`},
+		{url: "http://[2001:db8::1", err: `missing ']' in IPv6 address: use http://[2001:db8::1]:80`},
+		{url: "http://[nonsense", err: `missing ']' in IPv6 address (use http://[ipv6]:port)`},
 		{url: "http://fe80::1", err: "an IPv6 address goes in brackets, as in http://[fe80::1]:80"},
 		{url: "https://2001:db8::1", err: "an IPv6 address goes in brackets, as in https://[2001:db8::1]:443"},
 		// The last part is an IPv4 address's, not a port.

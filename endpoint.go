@@ -339,19 +339,33 @@ func parseAddress(address string) ([]endpoint, error) {
 }
 
 // bracketHint shows how to write address, an IPv6 address without
-// brackets, as a listen address: with a port after it (::1:5000, its last
-// part taken for the port when the rest is an address), or alone
-// (::ffff:127.0.0.1). It is "" for anything else.
+// brackets, as a listen address; it is "" for anything else.
 func bracketHint(address string) string {
-	if i := strings.LastIndexByte(address, ':'); i > 0 && i < len(address)-1 && strings.Trim(address[i+1:], "0123456789") == "" {
-		if a, err := netip.ParseAddr(address[:i]); err == nil && a.Is6() {
-			return fmt.Sprintf("an IPv6 address goes in brackets, as in [%s]:%s", address[:i], address[i+1:])
+	host, port, ok := splitUnbracketed(address)
+	switch {
+	case !ok:
+		return ""
+	case port == "":
+		return fmt.Sprintf("an IPv6 address goes in brackets, with a port, as in [%s]:5000", host)
+	}
+	return fmt.Sprintf("an IPv6 address goes in brackets, as in [%s]:%s", host, port)
+}
+
+// splitUnbracketed splits s, an IPv6 address written without brackets,
+// into the address and the port after it (::1:5000 is ::1 and 5000, its
+// last part taken for a port when the rest is an address), or gives the
+// whole as the address and "" as the port (::ffff:127.0.0.1, whose last
+// part is no port). ok is false when s is no IPv6 address either way.
+func splitUnbracketed(s string) (host, port string, ok bool) {
+	if i := strings.LastIndexByte(s, ':'); i > 0 && i < len(s)-1 && strings.Trim(s[i+1:], "0123456789") == "" {
+		if a, err := netip.ParseAddr(s[:i]); err == nil && a.Is6() {
+			return s[:i], s[i+1:], true
 		}
 	}
-	if a, err := netip.ParseAddr(address); err == nil && a.Is6() {
-		return fmt.Sprintf("an IPv6 address goes in brackets, with a port, as in [%s]:5000", address)
+	if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
+		return s, "", true
 	}
-	return ""
+	return "", "", false
 }
 
 // parseURL resolves a URL prefix by Kestrel's rules.
@@ -389,7 +403,13 @@ func parseURL(raw string) ([]endpoint, error) {
 	if strings.HasPrefix(hostport, "[") {
 		end := strings.IndexByte(hostport, ']')
 		if end < 0 {
-			return nil, fmt.Errorf("kestrel: URL %q: missing ']' in IPv6 address", raw)
+			if h, p, ok := splitUnbracketed(unescapeZone(hostport[1:])); ok {
+				if p == "" {
+					p = strconv.Itoa(defaultPort(scheme))
+				}
+				return nil, fmt.Errorf("kestrel: URL %q: missing ']' in IPv6 address: use %s://[%s]:%s", raw, scheme, h, p)
+			}
+			return nil, fmt.Errorf("kestrel: URL %q: missing ']' in IPv6 address (use %s://[ipv6]:port)", raw, scheme)
 		}
 		host, port = unescapeZone(hostport[1:end]), hostport[end+1:]
 		if port != "" && port[0] != ':' {
