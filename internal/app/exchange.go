@@ -234,7 +234,11 @@ func (ex *Exchange) Start() {
 	ex.native.trailer = ex.native.trailer[:0]
 	ex.tunnel = nil
 	ex.aborted.Store(false)
-	ex.body = Body{ex: ex, limit: ex.cfg.MaxRequestBodySize, eof: !ex.Req.HasBody()}
+	limit := ex.cfg.MaxRequestBodySize
+	if ex.Req.Tunnel {
+		limit = -1 // an extended CONNECT has no body size limit, as an upgraded connection has none
+	}
+	ex.body = Body{ex: ex, limit: limit, eof: !ex.Req.HasBody()}
 }
 
 // Release drops what the exchange holds of its last request, for pooling.

@@ -192,9 +192,8 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 	st.Conn, st.Seq = c.opts.Info, st.id
 	st.continued = len(st.Header("expect")) == 0 || endStream
 	if st.Req.Tunnel {
-		// A tunnel has no body size limit and no minimum data rates, as
-		// an upgraded HTTP/1.1 connection.
-		_ = st.SetMaxRequestBodySize(-1)
+		// A tunnel has no minimum data rates, as an upgraded HTTP/1.1
+		// connection (nor a body size limit: Start).
 		st.bodyRate.Reset(app.Rate{})
 		st.windowWait.Reset(app.Rate{})
 		c.opts.Info.Metrics.UpgradedStart()

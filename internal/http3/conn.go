@@ -233,8 +233,8 @@ func (c *Conn) serveStream(st *stream) {
 	st.continued = len(st.Header("expect")) == 0 || !st.Req.HasBody()
 	if st.Req.Tunnel {
 		// An extended CONNECT (a WebSocket) counts among the upgraded
-		// connections while its handler runs, and has no body size limit
-		// nor minimum data rates.
+		// connections while its handler runs, and has no minimum data
+		// rates (nor a body size limit: Start).
 		var slot *transport.Slot
 		if up := c.cfg.Upgrades; up != nil {
 			if slot = up.Acquire(); slot == nil {
@@ -246,7 +246,6 @@ func (c *Conn) serveStream(st *stream) {
 		defer slot.Release()
 		c.opts.Info.Metrics.UpgradedStart()
 		defer c.opts.Info.Metrics.UpgradedStop()
-		_ = st.SetMaxRequestBodySize(-1)
 		if log := c.logger(); logevents.ExtendedConnectEvent.Enabled(log) {
 			logevents.ExtendedConnect(log, c.opts.Info.ID, st.RequestID(), string(st.Header(":protocol")), string(st.Path()), "HTTP/3")
 		}
