@@ -5,6 +5,12 @@ package kestrel_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +59,75 @@ func TestWebSocketPastMaxRequestBodySize(t *testing.T) {
 				}
 			}
 			c.Close(cws.StatusNormalClosure, "")
+		})
+	}
+}
+
+// TestTunnelReadDeadlineRefreshed: the connection Upgrade returns for a
+// WebSocket over HTTP/2 or HTTP/3 keeps net.Conn's contract for read
+// deadlines: a read past its deadline fails with os.ErrDeadlineExceeded,
+// and once the deadline is moved (here cleared) reads go on, as they do
+// on an upgraded HTTP/1.1 connection; the timeout no longer ended the
+// tunnel's reads for good.
+func TestTunnelReadDeadlineRefreshed(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := kestrel.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		buf := make([]byte, 64)
+		_, err = conn.Read(buf)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			fmt.Fprintf(conn, "first read: %v", err)
+			return
+		}
+		conn.SetReadDeadline(time.Time{})
+		io.WriteString(conn, "timed out;")
+		rest, err := io.ReadAll(conn)
+		fmt.Fprintf(conn, "read %q %v", rest, err)
+	})
+	for _, h3 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2", true: "h3"}[h3], func(t *testing.T) {
+			t.Parallel()
+			var rt http.RoundTripper
+			var url string
+			if h3 {
+				_, tr, u := startWSH3(t, h, kestrel.Limits{})
+				rt, url = tr, u
+			} else {
+				_, tr, u := startWSH2(t, h, kestrel.Limits{}, kestrel.Endpoint{EnableWebSocketsOverHTTP2: true})
+				rt, url = tr, u
+			}
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodConnect, "https"+strings.TrimPrefix(url, "wss")+"/tunnel", pr)
+			if h3 {
+				req.Proto = "websocket"
+			} else {
+				req.Header.Set(":protocol", "websocket")
+			}
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("extended CONNECT: %d", resp.StatusCode)
+			}
+			buf := make([]byte, len("timed out;"))
+			if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "timed out;" {
+				t.Fatalf("got %q, %v", buf, err)
+			}
+			io.WriteString(pw, "hello")
+			pw.Close()
+			rest, _ := io.ReadAll(resp.Body)
+			if string(rest) != `read "hello" <nil>` {
+				t.Errorf("after the deadline was cleared: %s", rest)
+			}
 		})
 	}
 }

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 )
 
 // Body is the request body as the handler reads it: the protocol's
@@ -51,10 +53,14 @@ func (b *Body) Read(p []byte) (int, error) {
 	if b.limit >= 0 && b.read > b.limit {
 		return 0, b.tooLarge()
 	}
-	switch err {
-	case nil:
-	case io.EOF:
+	switch {
+	case err == nil:
+	case err == io.EOF:
 		b.eof = true
+	case ex.Req.Tunnel && errors.Is(err, os.ErrDeadlineExceeded):
+		// An extended CONNECT's stream is a net.Conn (tunnelConn): a
+		// read past its deadline may be tried again once the deadline
+		// moves, so the timeout is not kept.
 	default:
 		err = b.fail(err)
 	}
