@@ -167,8 +167,9 @@ func (c *Context) Upgradable() bool { return c.ex().Upgradable() }
 
 // Upgrade answers 101 Switching Protocols and returns the connection,
 // which then belongs to the caller; for an extended CONNECT over HTTP/2
-// or HTTP/3 (a WebSocket), it answers 200 and returns the stream. See the
-// package-level Upgrade.
+// or HTTP/3 (a WebSocket), it answers 200 (or the 2xx set by SetStatus;
+// another status fails it) and returns the stream. See the package-level
+// Upgrade.
 func (c *Context) Upgrade() (net.Conn, error) { return c.ex().Upgrade() }
 
 // SetMaxRequestBodySize sets this request's body size limit, in bytes;

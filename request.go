@@ -133,7 +133,9 @@ func IsUpgradable(r *http.Request) bool {
 // returned connection.
 //
 // An extended CONNECT over HTTP/2 (RFC 8441) or HTTP/3 (RFC 9220) is
-// answered 200 instead, sent at once, and the connection returned is the
+// answered 200 instead (or the 2xx status set on w; another status set
+// makes Upgrade fail, as Kestrel's AcceptAsync does, and the handler
+// answers normally), sent at once, and the connection returned is the
 // request's stream: reads take the request body, writes are flushed as
 // response body. It counts against MaxConcurrentUpgradedConnections from
 // the moment the request arrives (one over the limit is answered 503

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -493,6 +495,84 @@ func TestTunnelCloseEndsPendingWrite(t *testing.T) {
 		case <-returned:
 		case <-time.After(5 * time.Second):
 			t.Fatal("the handler did not return")
+		}
+	}
+}
+
+// TestExtendedConnectAcceptStatus: Upgrade answers an extended CONNECT
+// with the 2xx status the handler set, 200 when it set none, as Kestrel's
+// AcceptAsync; with another status set it fails, sending nothing, so that
+// the handler answers it normally (Kestrel: ConnectStatusMustBe2XX). A
+// 403 was sent and the stream tunnelled behind it, and the native path
+// replaced the handler's status with 200.
+func TestExtendedConnectAcceptStatus(t *testing.T) {
+	t.Parallel()
+	tunnel := func(conn net.Conn) {
+		io.Copy(conn, conn)
+	}
+	std := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := atoi(r.URL.Query().Get("status")); code != 0 {
+			w.WriteHeader(code)
+		}
+		conn, err := Upgrade(w, r)
+		if err != nil {
+			io.WriteString(w, "not accepted")
+			return
+		}
+		tunnel(conn)
+	})
+	native := NativeHandlerFunc(func(c *Context) {
+		q, _ := url.ParseQuery(string(c.Query()))
+		if code := atoi(q.Get("status")); code != 0 {
+			c.SetStatus(code)
+		}
+		conn, err := c.Upgrade()
+		if err != nil {
+			c.WriteString("not accepted")
+			return
+		}
+		tunnel(conn)
+	})
+	for _, s := range []*Server{{Handler: std}, {NativeHandler: native}} {
+		s.Logger = quietLogger
+		s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP2, EnableWebSocketsOverHTTP2: true})
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		c := dialTunnelH2(t, strings.TrimPrefix(s.Addresses()[0], "http://"))
+		for i, tc := range []struct {
+			set, want int
+			accepted  bool
+		}{
+			{0, 200, true},
+			{200, 200, true},
+			{201, 201, true},
+			{299, 299, true},
+			{300, 300, false}, // one over the 2xx range
+			{403, 403, false},
+		} {
+			id := uint32(2*i + 1)
+			f := extendedConnect("websocket")
+			f[7] = "/ws?status=" + strconv.Itoa(tc.set)
+			c.send(id, false, f...)
+			if !tc.accepted {
+				c.fr.WriteData(id, true, nil) // ends a tunnel opened all the same
+				status, _, code, body := c.answer(id, true)
+				if status != tc.want || body != "not accepted" {
+					t.Errorf("native %v, status %d set: %d %q (reset %v), want %d %q", s.NativeHandler != nil, tc.set, status, body, code, tc.want, "not accepted")
+				}
+				continue
+			}
+			status, _, code, _ := c.answer(id, false)
+			if status != tc.want {
+				t.Errorf("native %v, status %d set: answered %d (reset %v), want %d", s.NativeHandler != nil, tc.set, status, code, tc.want)
+				continue
+			}
+			c.fr.WriteData(id, true, []byte("tunnel"))
+			if _, _, _, body := c.answer(id, true); body != "tunnel" {
+				t.Errorf("native %v, status %d: echoed %q", s.NativeHandler != nil, tc.set, body)
+			}
 		}
 	}
 }

@@ -1138,18 +1138,26 @@ func (ex *Exchange) UndoHead() {
 	}
 }
 
-// acceptTunnel answers an extended CONNECT with 200, sent at once, and
-// returns its stream as a connection.
+// acceptTunnel answers an extended CONNECT, at once, with the 2xx status
+// the handler set (200 by default), and returns its stream as a
+// connection. Another status set fails it, as Kestrel's AcceptAsync does,
+// and the handler answers the request normally.
 func (ex *Exchange) acceptTunnel() (net.Conn, error) {
 	if ex.committed || ex.written > 0 {
 		return nil, errors.New("kestrel: cannot accept the extended CONNECT: the response has started")
 	}
+	if ex.status < 200 || ex.status > 299 {
+		return nil, fmt.Errorf("kestrel: cannot accept the extended CONNECT: the response status is %d, and a tunnel is accepted with a 2xx", ex.status)
+	}
 	var err error
 	if w := ex.std; w != nil {
-		w.WriteHeader(http.StatusOK)
+		w.mu.Lock()
+		if !w.wroteHeader {
+			w.writeHeader(ex.status)
+		}
+		w.mu.Unlock()
 		err = w.FlushError()
 	} else {
-		ex.SetStatus(http.StatusOK)
 		err = ex.Flush()
 	}
 	if err != nil {
