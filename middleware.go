@@ -46,9 +46,10 @@ import (
 // time limit starts; a middleware that reads should set its own deadline
 // on c (and clear it). A panic in a middleware is recovered: it is logged
 // as an error (event ConnectionMiddlewareFailed, with its stack) and
-// closes the connection. So is a panic in the Read, Write, Close or
-// deadline setters of the connection it returned, whichever goroutine
-// calls them, unless that connection is a *tls.Conn the middleware made.
+// closes the connection. So is a panic in the Read, Write, Close,
+// deadline setters or LocalAddr and RemoteAddr of the connection it
+// returned, whichever goroutine calls them, unless that connection is a
+// *tls.Conn the middleware made.
 //
 // A connection that was wrapped is served through its wrapper alone:
 // what the server does on the socket directly when it has the socket
@@ -181,11 +182,12 @@ var errWrapperPanicked = errors.New("kestrel: the connection a connection middle
 // read and write through its methods alone. It hides the socket a
 // wrapper may embed (a *net.TCPConn exposes syscall.Conn, which the
 // engines would read and write directly, past the wrapper), and it keeps
-// a panic in the wrapper's Read, Write, Close or deadline setters to its
-// connection, as net/http's connection goroutine and Kestrel do: the
-// first panic is reported to failed (logged with its stack), the
-// accepted socket is closed, and that call and every later one fail with
-// errWrapperPanicked without calling the wrapper again.
+// a panic in the wrapper's Read, Write, Close, deadline setters or
+// address getters to its connection, as net/http's connection goroutine
+// and Kestrel do: the first panic is reported to failed (logged with its
+// stack), the accepted socket is closed, and that call and every later
+// one fail with errWrapperPanicked (the address getters answer with the
+// accepted socket's) without calling the wrapper again.
 type wrappedConn struct {
 	net.Conn
 	sock   net.Conn // the connection as accepted
@@ -196,17 +198,23 @@ type wrappedConn struct {
 // recovered, deferred by each guarded method, turns a panic of the
 // wrapper's op into *err.
 func (c *wrappedConn) recovered(op string, err *error) {
-	v := recover()
-	if v == nil {
-		return
+	if v := recover(); v != nil {
+		*err = errWrapperPanicked
+		c.fail(op, v)
 	}
-	*err = errWrapperPanicked
+}
+
+// fail ends the connection after the wrapper's op panicked with v: the
+// first panic is reported with its stack (fail runs in the deferred
+// call, on the panicking stack) and closes the accepted socket.
+func (c *wrappedConn) fail(op string, v any) {
 	if c.broken.Swap(true) {
 		return
 	}
-	stack := debug.Stack()
+	// The reason and the log before the close: the engine, seeing the
+	// socket closed on another goroutine, may end the connection at once.
+	c.failed(op, v, debug.Stack())
 	c.sock.Close()
-	c.failed(op, v, stack)
 }
 
 func (c *wrappedConn) Read(p []byte) (n int, err error) {
@@ -231,6 +239,34 @@ func (c *wrappedConn) Close() (err error) {
 	}
 	defer c.recovered("Close", &err)
 	return c.Conn.Close()
+}
+
+// LocalAddr and RemoteAddr, once the wrapper's panicked, answer with the
+// accepted connection's addresses (never nil: the engines and the logs
+// use them).
+func (c *wrappedConn) LocalAddr() (a net.Addr) {
+	if c.broken.Load() {
+		return c.sock.LocalAddr()
+	}
+	defer c.recoveredAddr("LocalAddr", &a, c.sock.LocalAddr)
+	return c.Conn.LocalAddr()
+}
+
+func (c *wrappedConn) RemoteAddr() (a net.Addr) {
+	if c.broken.Load() {
+		return c.sock.RemoteAddr()
+	}
+	defer c.recoveredAddr("RemoteAddr", &a, c.sock.RemoteAddr)
+	return c.Conn.RemoteAddr()
+}
+
+// recoveredAddr, deferred by the address getters, turns a panic of the
+// wrapper's op into the accepted connection's address (sock).
+func (c *wrappedConn) recoveredAddr(op string, a *net.Addr, sock func() net.Addr) {
+	if v := recover(); v != nil {
+		*a = sock()
+		c.fail(op, v)
+	}
 }
 
 func (c *wrappedConn) SetDeadline(t time.Time) (err error) {
