@@ -321,7 +321,8 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 	cfg, h2cfg := l.cfg, l.h2cfg // the limits of the moment (Reload)
 	s.mu.Unlock()
 	protocols := l.ep.opts.Protocols.tcp()
-	tc, isTLS := nc.(*tls.Conn) // the endpoint's TLS, or a middleware's
+	// The endpoint's TLS, or a middleware's (guarded: wrappedTLSConn).
+	tc, isTLS := nc.(interface{ ConnectionState() tls.ConnectionState })
 	if isTLS {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {

@@ -68,7 +68,8 @@ func (c *armedConn) SetWriteDeadline(t time.Time) error {
 // connection's life (before the first request, while the handler reads
 // the body and writes the response, serving a file, after the response
 // while idle, after a hijack), over HTTP/1.1, h2c (prior knowledge and
-// Upgrade) and h2 over TLS, ends
+// Upgrade), h2 over TLS and a TLS connection the middleware made over
+// its wrapper (HTTP/1.1 and h2), ends
 // that connection alone, as net/http's connection goroutine and Kestrel's
 // ConnectionDispatcher do: it is logged once as an error with its stack,
 // its MaxConcurrentConnections slot is free for the next connection, it
@@ -90,7 +91,7 @@ func TestConnectionWrapperPanicsEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := []string{"Read", "Write", "Close", "SetDeadline", "SetReadDeadline", "SetWriteDeadline", "LocalAddr", "RemoteAddr"}
-	protos := []string{"h1", "h2c", "h2c-upgrade", "h2"}
+	protos := []string{"h1", "h2c", "h2c-upgrade", "h2", "mw-tls-h1", "mw-tls-h2"}
 	points := []string{"start", "request", "static", "idle", "hijack"}
 	for _, proto := range protos {
 		for _, point := range points {
@@ -167,18 +168,24 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 	}
 	ep := Endpoint{Address: "127.0.0.1:0",
 		ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) {
-			if calls.Add(1) != 1 {
-				return c, nil
+			if calls.Add(1) == 1 {
+				ac := &armedConn{Conn: c, op: op}
+				if point == "start" {
+					ac.arm()
+				}
+				first.Store(ac)
+				c = ac
 			}
-			ac := &armedConn{Conn: c, op: op}
-			if point == "start" {
-				ac.arm()
-			}
-			first.Store(ac)
 			if strings.HasPrefix(proto, "mw-tls") {
-				return tls.Server(ac, mwTLS), nil
+				tc := tls.Server(c, mwTLS)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := tc.HandshakeContext(ctx); err != nil {
+					return nil, err
+				}
+				return tc, nil
 			}
-			return ac, nil
+			return c, nil
 		}},
 	}
 	switch proto {
@@ -265,7 +272,17 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 	}
 	tr.CloseIdleConnections()
 	if fired {
-		waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "other_error"}, 1)
+		// other_error, or the error the connection had met before a late
+		// panic (the first error wins, as in Kestrel).
+		waitFor(t, "the first connection ended with an error.type", func() bool {
+			var n uint64
+			for _, p := range metricstest.Points(t, reader, "kestrel.connection.duration") {
+				if p.Attrs["error.type"] != "" {
+					n += p.Count
+				}
+			}
+			return n >= 1
+		})
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 			mu.Lock()
 			c := closed

@@ -48,8 +48,8 @@ import (
 // as an error (event ConnectionMiddlewareFailed, with its stack) and
 // closes the connection. So is a panic in the Read, Write, Close,
 // deadline setters or LocalAddr and RemoteAddr of the connection it
-// returned, whichever goroutine calls them, unless that connection is a
-// *tls.Conn the middleware made.
+// returned, or of the connection below a *tls.Conn it returned,
+// whichever goroutine calls them.
 //
 // A connection that was wrapped is served through its wrapper alone:
 // what the server does on the socket directly when it has the socket
@@ -153,25 +153,33 @@ func (s *Server) refuseByMiddleware(st *connState, l *listener, i int, nc net.Co
 
 // guard returns c, a connection the middleware returned in place of the
 // one accepted (in), to be served through its methods alone, guarded
-// (wrappedConn). The types of the standard library are served as they
-// are: the sockets, and a *tls.Conn a middleware made (the engines read
-// its connection state). i is the last middleware that returned a
-// connection of its own, -1 when only the connection logging did.
+// (wrappedConn). The sockets of the standard library are served as they
+// are; a *tls.Conn a middleware made is guarded too, as wrappedTLSConn,
+// which keeps its connection state for the engines (its Read and Write
+// call the middleware's connection below it). i is the last middleware
+// that returned a connection of its own, -1 when only the connection
+// logging did.
 func (s *Server) guard(st *connState, l *listener, i int, in, c net.Conn) net.Conn {
 	switch c.(type) {
-	case *net.TCPConn, *net.UnixConn, *tls.Conn:
+	case *net.TCPConn, *net.UnixConn:
 		return c
 	}
 	where := "the connection logging"
 	if i >= 0 {
 		where = fmt.Sprintf("connection middleware %d of %s", i, l.ep.url)
 	}
-	return &wrappedConn{Conn: c, sock: in, failed: func(op string, v any, stack []byte) {
+	failed := func(op string, v any, stack []byte) {
 		st.reason.Set(metrics.OtherError)
 		logevents.General(s.log, slog.LevelError, "ConnectionMiddlewareFailed",
 			fmt.Sprintf(`Connection id "%s": %s of the connection that %s returned panicked, closing the connection: %v`+"\n%s", st.id, op, where, v, stack),
 			slog.String("ConnectionId", st.id))
-	}}
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		w := &wrappedTLSConn{tls: tc}
+		w.Conn, w.sock, w.failed = c, in, failed
+		return w
+	}
+	return &wrappedConn{Conn: c, sock: in, failed: failed}
 }
 
 // errWrapperPanicked is what a wrappedConn's methods return once one of
@@ -297,3 +305,25 @@ func (c *wrappedConn) SetWriteDeadline(t time.Time) (err error) {
 // wrappers without reading or writing (socket options before a close,
 // whether the client has gone).
 func (c *wrappedConn) NetConn() net.Conn { return c.Conn }
+
+// wrappedTLSConn is a *tls.Conn a middleware made over a connection of its
+// own, guarded as wrappedConn is (a panic in that connection surfaces in
+// the *tls.Conn's methods); the engines see its TLS state through
+// ConnectionState, and a lingering close half-closes it (CloseWrite).
+type wrappedTLSConn struct {
+	wrappedConn
+	tls *tls.Conn
+}
+
+// ConnectionState is the *tls.Conn's: it reads no connection.
+func (c *wrappedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// CloseWrite sends the TLS close_notify and half-closes the connection
+// below, through the middleware's connection.
+func (c *wrappedTLSConn) CloseWrite() (err error) {
+	if c.broken.Load() {
+		return errWrapperPanicked
+	}
+	defer c.recovered("CloseWrite", &err)
+	return c.tls.CloseWrite()
+}

@@ -314,8 +314,9 @@ func TestConnectionLoggingMiddleware(t *testing.T) {
 }
 
 // TestHideSocket: a middleware's wrapper is served through its methods,
-// its socket (when it embeds one) hidden; the socket itself, or a
-// *tls.Conn a middleware made, is served as it is.
+// its socket (when it embeds one) hidden; the socket itself is served as
+// it is, and a *tls.Conn a middleware made is guarded with its
+// connection state kept.
 func TestHideSocket(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -333,8 +334,9 @@ func TestHideSocket(t *testing.T) {
 	if guard(tc) != net.Conn(tc) {
 		t.Error("the socket itself was wrapped")
 	}
-	if tlc := tls.Server(tc, &tls.Config{}); guard(tlc) != net.Conn(tlc) {
-		t.Error("a *tls.Conn was wrapped")
+	tlc := tls.Server(tc, &tls.Config{})
+	if w, ok := guard(tlc).(*wrappedTLSConn); !ok || w.NetConn() != net.Conn(tlc) || w.tls != tlc {
+		t.Errorf("guard(*tls.Conn) = %T, want it guarded as *wrappedTLSConn", guard(tlc))
 	}
 	cc := &countingConn{TCPConn: tc}
 	h := guard(cc)
