@@ -12,11 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	cws "github.com/coder/websocket"
 
 	"github.com/kestrel-go/kestrel/internal/metrics/metricstest"
 )
@@ -67,7 +70,7 @@ func (c *armedConn) SetWriteDeadline(t time.Time) error {
 // connection a connection middleware returned, at any point of the
 // connection's life (before the first request, while the handler reads
 // the body and writes the response, serving a file, after the response
-// while idle, after a hijack), over HTTP/1.1, h2c (prior knowledge and
+// while idle, after a hijack, in a WebSocket), over HTTP/1.1, h2c (prior knowledge and
 // Upgrade), h2 over TLS and a TLS connection the middleware made over
 // its wrapper (HTTP/1.1 and h2), ends
 // that connection alone, as net/http's connection goroutine and Kestrel's
@@ -92,10 +95,10 @@ func TestConnectionWrapperPanicsEverywhere(t *testing.T) {
 	}
 	ops := []string{"Read", "Write", "Close", "SetDeadline", "SetReadDeadline", "SetWriteDeadline", "LocalAddr", "RemoteAddr"}
 	protos := []string{"h1", "h2c", "h2c-upgrade", "h2", "mw-tls-h1", "mw-tls-h2"}
-	points := []string{"start", "request", "static", "idle", "hijack"}
+	points := []string{"start", "request", "static", "idle", "hijack", "websocket"}
 	for _, proto := range protos {
 		for _, point := range points {
-			if point == "hijack" && proto != "h1" {
+			if (point == "hijack" || point == "websocket") && proto != "h1" {
 				continue
 			}
 			for _, op := range ops {
@@ -116,6 +119,8 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 	var mu sync.Mutex
 	var firstNC net.Conn
 	var closed bool
+	var endedFirst bool                // the first connection ended before the wrapper's panic was logged
+	handlerDone := make(chan struct{}) // the hijacking handler's, which closes its connection
 	s := &Server{Logger: log, MeterProvider: mp, Limits: Limits{MaxConcurrentConnections: 1},
 		ConnState: func(c net.Conn, state http.ConnState) {
 			mu.Lock()
@@ -125,6 +130,8 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 			}
 			if (state == http.StateClosed || state == http.StateHijacked) && c == firstNC {
 				closed = true
+				// The panic's log comes after its end reason is recorded.
+				endedFirst = len(rec.eventsAt(slog.LevelError)) == 0
 			}
 		},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +149,7 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 				w.(http.Flusher).Flush()
 				c.arm()
 			case "/hijack":
+				defer close(handlerDone)
 				nc, brw, err := http.NewResponseController(w).Hijack()
 				if err != nil {
 					t.Errorf("hijack: %v", err)
@@ -155,6 +163,25 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 				nc.LocalAddr()
 				nc.RemoteAddr()
 				nc.Close()
+			case "/websocket":
+				defer close(handlerDone)
+				ws, err := cws.Accept(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer ws.CloseNow()
+				c.arm()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				for {
+					typ, msg, err := ws.Read(ctx)
+					if err != nil {
+						return
+					}
+					if err := ws.Write(ctx, typ, msg); err != nil {
+						return
+					}
+				}
 			default:
 				io.WriteString(w, "ok")
 			}
@@ -231,11 +258,40 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 	if proto == "h2c-upgrade" {
 		cmd := exec.Command("curl", "-s", "-o", "/dev/null", "-o", "/dev/null", "--max-time", "5", "--http2", "http://"+addr+path, "http://"+addr+"/")
 		cmd.Run() // the connection may fail: the wrapper panicked
+	} else if point == "websocket" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if ws, _, err := cws.Dial(ctx, "ws://"+addr+path, nil); err == nil {
+			ws.Write(ctx, cws.MessageText, []byte("hi"))
+			ws.Read(ctx)
+			ws.Close(cws.StatusNormalClosure, "")
+		}
 	} else {
 		get(path)
 		get("/")
 	}
 	tr.CloseIdleConnections()
+	// Whatever the panic, the first connection ends (the client closed
+	// it): ConnState sees it closed, or hijacked. Only then is it known
+	// whether the wrapper's op panicked (Close may come last).
+	if point == "hijack" || point == "websocket" {
+		select {
+		case <-handlerDone:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the hijacking handler did not return")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		c := closed
+		mu.Unlock()
+		if c {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ConnState did not see the first connection closed (or hijacked)")
+		}
+	}
 
 	ac := first.Load()
 	if ac == nil {
@@ -255,7 +311,8 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 		if len(e) != 1 || !strings.Contains(e[0].msg, want) || !strings.Contains(e[0].msg, "goroutine ") {
 			t.Fatalf("errors logged: %d, want one with %q and its stack: %+v", len(e), want, e)
 		}
-	} else if e := rec.eventsAt(slog.LevelError); len(e) > 0 {
+	} else if t.Logf("the wrapper's %s was not called at %s", op, point); len(rec.eventsAt(slog.LevelError)) > 0 {
+		e := rec.eventsAt(slog.LevelError)
 		t.Errorf("errors logged without a panic: %+v", e)
 	}
 
@@ -271,9 +328,14 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 		t.Fatalf("the next connection: %v", err)
 	}
 	tr.CloseIdleConnections()
-	if fired {
+	mu.Lock()
+	late := endedFirst
+	mu.Unlock()
+	if fired && !late {
 		// other_error, or the error the connection had met before a late
-		// panic (the first error wins, as in Kestrel).
+		// panic (the first error wins, as in Kestrel). A panic after the
+		// connection ended (a stream's worker waking the reader with
+		// SetReadDeadline as it finishes) changes nothing there.
 		waitFor(t, "the first connection ended with an error.type", func() bool {
 			var n uint64
 			for _, p := range metricstest.Points(t, reader, "kestrel.connection.duration") {
@@ -283,17 +345,6 @@ func testWrapperPanic(t *testing.T, pki *testPKI, certPath, keyPath string, cert
 			}
 			return n >= 1
 		})
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			mu.Lock()
-			c := closed
-			mu.Unlock()
-			if c {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("ConnState did not see the first connection closed (or hijacked)")
-			}
-		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -320,4 +371,67 @@ func (r *logRecorder) eventsAt(level slog.Level) []event {
 		}
 	}
 	return out
+}
+
+// TestConnectionWrapperPanicGoroutines: after a wrapper's panic on the
+// HTTP/2 reader (Read) or writer (Write) goroutine, or HTTP/1.1's, in the
+// middle of a request, no goroutine of the connection is left blocked:
+// once the server is shut down, the count is back to what it was. Not
+// parallel, so that other tests' goroutines do not come and go meanwhile.
+func TestConnectionWrapperPanicGoroutines(t *testing.T) {
+	for _, tc := range []struct{ proto, op string }{
+		{"h2c", "Read"}, {"h2c", "Write"}, {"h2c", "Close"}, {"h1", "Read"}, {"h1", "Write"},
+	} {
+		t.Run(tc.proto+"/"+tc.op, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			var first atomic.Pointer[armedConn]
+			s := &Server{Logger: quietLogger, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if c := first.Load(); c != nil {
+					c.arm()
+				}
+				io.Copy(io.Discard, r.Body)
+				w.Write(bytes.Repeat([]byte("r"), 256<<10))
+			})}
+			ep := Endpoint{Address: "127.0.0.1:0", ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) {
+				ac := &armedConn{Conn: c, op: tc.op}
+				first.CompareAndSwap(nil, ac)
+				return ac, nil
+			}}}
+			if tc.proto == "h2c" {
+				ep.Protocols = HTTP2
+			}
+			addr := startEndpoint(t, s, ep)
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			if tc.proto == "h2c" {
+				tr.Protocols.SetUnencryptedHTTP2(true)
+			} else {
+				tr.Protocols.SetHTTP1(true)
+			}
+			client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			for range 3 { // the first is cut by the panic
+				resp, err := client.Post("http://"+addr+"/", "text/plain", bytes.NewReader(bytes.Repeat([]byte("b"), 64<<10)))
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			tr.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if !first.Load().fired.Load() {
+				t.Fatal("the wrapper did not panic")
+			}
+			var now int
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if now = runtime.NumGoroutine(); now <= before {
+					return
+				}
+			}
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d before, %d after the shutdown:\n%s", before, now, buf[:runtime.Stack(buf, true)])
+		})
+	}
 }
