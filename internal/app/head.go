@@ -58,6 +58,10 @@ type Head struct {
 	// Chunked marks an HTTP/1.1 chunked body; UnknownLength a body of
 	// unknown length in another protocol (no content-length, not ended).
 	Chunked, UnknownLength bool
+	// StreamOpen: an HTTP/2 or HTTP/3 request whose stream did not end
+	// with its head, so DATA or a trailer section may follow, even with a
+	// content-length of 0.
+	StreamOpen bool
 	// TrailerDeclared: the request has a Trailer header.
 	TrailerDeclared bool
 
@@ -72,8 +76,11 @@ type Head struct {
 	Tunnel bool
 }
 
-// HasBody reports whether the request has a body to read.
-func (h *Head) HasBody() bool { return h.Chunked || h.UnknownLength || h.ContentLength > 0 }
+// HasBody reports whether the request has a body to read: a body, or an
+// open HTTP/2 or HTTP/3 stream whose end (and trailers) is still to come.
+func (h *Head) HasBody() bool {
+	return h.Chunked || h.UnknownLength || h.ContentLength > 0 || h.StreamOpen
+}
 
 // TargetBytes is the request target as sent.
 func (h *Head) TargetBytes() []byte { return h.Target.Of(h.Buf) }

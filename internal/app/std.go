@@ -216,7 +216,9 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 		}
 		a.body.b = &ex.body
 		req.Body = &a.body
-	case h.ContentLength > 0:
+	case h.ContentLength > 0 || h.StreamOpen:
+		// An open HTTP/2 or HTTP/3 stream with content-length: 0 has a
+		// body that reads EOF at the stream's end, with its trailers.
 		req.ContentLength = h.ContentLength
 		a.body.b = &ex.body
 		req.Body = &a.body

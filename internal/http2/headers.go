@@ -340,6 +340,7 @@ func (c *Conn) startRequest(st *stream) error {
 	}
 	h.ContentLength = hb.contentLength
 	h.UnknownLength = !hb.endStream && hb.contentLength < 0
+	h.StreamOpen = !hb.endStream
 	if hb.endStream {
 		if hb.contentLength > 0 {
 			id := st.id

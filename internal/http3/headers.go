@@ -265,6 +265,7 @@ func (st *stream) buildHead(hb *headerBlock, ended bool) string {
 	}
 	h.ContentLength = hb.contentLength
 	h.UnknownLength = !ended && !hb.hasLength
+	h.StreamOpen = !ended
 	if ended && hb.contentLength > 0 {
 		return "content-length with an empty body"
 	}

@@ -1,0 +1,483 @@
+package kestrel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quic-go/qpack"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/quicvarint"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// genReq is one generated request, before it is encoded for a protocol.
+type genReq struct {
+	method    string
+	target    string
+	authority string
+	// fields are the header fields in order, names as the generator cased
+	// them (lower-cased for HTTP/2 and HTTP/3 by the encoders).
+	fields [][2]string
+	// body is nil for no body; else the body in the pieces it is sent in
+	// (chunks on HTTP/1.1, DATA frames on HTTP/2 and HTTP/3).
+	body []string
+	// withLength: a Content-Length field with the body's length is sent.
+	withLength bool
+	// chunkExt: chunk extensions, one per chunk (HTTP/1.1).
+	chunkExt []string
+	trailers [][2]string
+}
+
+func (g genReq) bodyString() string { return strings.Join(g.body, "") }
+
+func (g genReq) String() string {
+	return fmt.Sprintf("%s %q authority=%q fields=%q body=%q withLength=%v ext=%q trailers=%q", g.method, g.target, g.authority, g.fields, g.body, g.withLength, g.chunkExt, g.trailers)
+}
+
+const tokenChars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
+
+func genToken(r *rand.Rand, n int, lower bool) string {
+	var b strings.Builder
+	for range n {
+		c := tokenChars[r.IntN(len(tokenChars))]
+		if lower && c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// genValue is a field value: visible ASCII, inner spaces and tabs,
+// sometimes obs-text; leading or trailing whitespace only when ws.
+func genValue(r *rand.Rand, ws bool) string {
+	if r.IntN(10) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	if ws && r.IntN(4) == 0 {
+		b.WriteString(pick(r, " ", "\t", "  "))
+	}
+	n := 1 + r.IntN(12)
+	for i := range n {
+		switch k := r.IntN(20); {
+		case k == 0 && i > 0 && i < n-1:
+			b.WriteString(pick(r, " ", "\t", "  "))
+		case k == 1:
+			b.WriteByte(byte(0x80 + r.IntN(0x80)))
+		default:
+			b.WriteByte(byte(0x21 + r.IntN(0x7e-0x21+1)))
+		}
+	}
+	if ws && r.IntN(4) == 0 {
+		b.WriteString(pick(r, " ", "\t", " \t"))
+	}
+	return b.String()
+}
+
+const pathChars = "abcxyzABC019-._~!$&'()*+,;=:@"
+
+func genPath(r *rand.Rand) string {
+	var b strings.Builder
+	for range 1 + r.IntN(4) {
+		b.WriteByte('/')
+		switch r.IntN(8) {
+		case 0:
+			b.WriteString(pick(r, ".", "..", "", "%2e", "%2E%2e"))
+			continue
+		}
+		for range r.IntN(6) {
+			if r.IntN(5) == 0 {
+				b.WriteString(pick(r, "%2F", "%2f", "%20", "%41", "%25", "%00", "%C3%A9", "%ff", "%3F", "%23", "%2B", "%3b"))
+			} else {
+				b.WriteByte(pathChars[r.IntN(len(pathChars))])
+			}
+		}
+	}
+	if r.IntN(3) == 0 {
+		b.WriteByte('?')
+		for range r.IntN(4) {
+			if b.Len() > 0 && r.IntN(2) == 0 {
+				b.WriteByte(pick[byte](r, '&', ';'))
+			}
+			b.WriteString(genToken(r, r.IntN(3), true))
+			if r.IntN(3) > 0 {
+				b.WriteByte('=')
+			}
+			for range r.IntN(5) {
+				if r.IntN(4) == 0 {
+					b.WriteString(pick(r, "%20", "+", "%2B", "%3D", "%26", "%zz", "%", "/", "?", "%e9"))
+				} else {
+					b.WriteByte(pathChars[r.IntN(len(pathChars))])
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+// genRequest generates a request each protocol's client can send: lower
+// is true for HTTP/2 and HTTP/3 (lower-case field names, no leading or
+// trailing whitespace in values, no connection-specific fields).
+func genRequest(r *rand.Rand, h2 bool) genReq {
+	g := genReq{
+		method:    pick(r, "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get", "post", "FOO", "M-SEARCH", "PROPFIND", genToken(r, 1+r.IntN(6), false)),
+		target:    genPath(r),
+		authority: pick(r, "example.com", "h", "example.com:8080", "[::1]:80", "Example.COM", "a-b.c", "127.0.0.1:1"),
+	}
+	name := func(n string) string {
+		if h2 {
+			return strings.ToLower(n)
+		}
+		switch r.IntN(3) {
+		case 0:
+			return strings.ToLower(n)
+		case 1:
+			return strings.ToUpper(n)
+		}
+		return n
+	}
+	for range r.IntN(6) {
+		switch r.IntN(14) {
+		case 0:
+			g.fields = append(g.fields, [2]string{name("Cookie"), pick(r, "a=1", "b=2; c=3", "d=\"q\"", "e=")})
+		case 1:
+			if !h2 {
+				g.fields = append(g.fields, [2]string{name("Connection"), pick(r, "keep-alive", "close", "Keep-Alive, X-Hop", "upgrade")})
+			}
+		case 2:
+			g.fields = append(g.fields, [2]string{name("Te"), "trailers"})
+		case 3:
+			g.fields = append(g.fields, [2]string{name("Trailer"), pick(r, "X-T", "x-t, X-U", "X-U")})
+		case 4:
+			g.fields = append(g.fields, [2]string{name("Content-Type"), pick(r, "application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=zz")})
+		case 5:
+			g.fields = append(g.fields, [2]string{name("Accept"), pick(r, "*/*", "text/html, application/json;q=0.9")})
+		case 6:
+			if len(g.fields) > 0 {
+				f := g.fields[r.IntN(len(g.fields))]
+				g.fields = append(g.fields, [2]string{f[0], genValue(r, !h2)})
+				continue
+			}
+			fallthrough
+		default:
+			g.fields = append(g.fields, [2]string{name(genToken(r, 1+r.IntN(10), h2)), genValue(r, !h2)})
+		}
+	}
+	switch r.IntN(4) {
+	case 0: // no body
+	case 1:
+		g.body = []string{}
+		g.withLength = r.IntN(2) == 0
+	default:
+		for range 1 + r.IntN(3) {
+			g.body = append(g.body, pick(r, "a=1&b=2", "hello", "x", "c=%41+b", strings.Repeat("z", r.IntN(40)), ""))
+		}
+		g.withLength = r.IntN(2) == 0
+	}
+	if g.body != nil && !g.withLength {
+		if !h2 {
+			for range g.body {
+				g.chunkExt = append(g.chunkExt, pick(r, "", "", ";a", ";a=b", ";a=\"q s\"", ";x=1"))
+			}
+		}
+		if r.IntN(3) == 0 || h2 && r.IntN(2) == 0 {
+			for range 1 + r.IntN(2) {
+				g.trailers = append(g.trailers, [2]string{name(pick(r, "X-T", "X-U", genToken(r, 4, h2))), genValue(r, false)})
+			}
+		}
+	}
+	if len(g.trailers) > 0 && r.IntN(2) == 0 {
+		var names []string
+		for _, f := range g.trailers {
+			names = append(names, f[0])
+		}
+		g.fields = append(g.fields, [2]string{name("Trailer"), strings.Join(names, ", ")})
+	}
+	if g.body != nil && !g.withLength && h2 && r.IntN(3) == 0 {
+		// h2/h3 trailers also go with a content-length.
+		g.withLength = true
+	}
+	if r.IntN(8) == 0 && !h2 && g.body != nil {
+		g.fields = append(g.fields, [2]string{name("Expect"), "100-continue"})
+	}
+	return g
+}
+
+// h1Bytes encodes g as HTTP/1.1 bytes: one Host field at a random place.
+func (g genReq) h1Bytes(r *rand.Rand) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", g.method, g.target)
+	fields := append([][2]string(nil), g.fields...)
+	host := [2]string{pick(r, "Host", "host", "HOST"), g.authority}
+	at := r.IntN(len(fields) + 1)
+	fields = append(fields[:at], append([][2]string{host}, fields[at:]...)...)
+	if g.withLength {
+		fields = append(fields, [2]string{"Content-Length", strconv.Itoa(len(g.bodyString()))})
+	} else if g.body != nil {
+		fields = append(fields, [2]string{pick(r, "Transfer-Encoding", "transfer-encoding"), pick(r, "chunked", "chunked", "Chunked")})
+	}
+	for _, f := range fields {
+		fmt.Fprintf(&b, "%s:%s%s\r\n", f[0], pick(r, " ", "", "\t"), f[1])
+	}
+	b.WriteString("\r\n")
+	if g.withLength {
+		b.WriteString(g.bodyString())
+	} else if g.body != nil {
+		for i, c := range g.body {
+			if c == "" {
+				continue
+			}
+			fmt.Fprintf(&b, "%x%s\r\n%s\r\n", len(c), g.chunkExt[i], c)
+		}
+		b.WriteString("0\r\n")
+		for _, f := range g.trailers {
+			fmt.Fprintf(&b, "%s: %s\r\n", f[0], f[1])
+		}
+		b.WriteString("\r\n")
+	}
+	return b.String()
+}
+
+func (g genReq) h2Fields(scheme string) [][2]string {
+	fs := [][2]string{{":method", g.method}, {":scheme", scheme}, {":authority", g.authority}, {":path", g.target}}
+	fs = append(fs, g.fields...)
+	if g.withLength {
+		fs = append(fs, [2]string{"content-length", strconv.Itoa(len(g.bodyString()))})
+	}
+	return fs
+}
+
+// rfSummary is what a handler sees of a request, one field a line.
+func rfSummary(r *http.Request) string {
+	var b strings.Builder
+	u := r.URL
+	fmt.Fprintf(&b, "Method=%q\nURL{Scheme=%q Opaque=%q User=%v Host=%q Path=%q RawPath=%q RawQuery=%q Force=%v Frag=%q RawFrag=%q}\n", r.Method, u.Scheme, u.Opaque, u.User, u.Host, u.Path, u.RawPath, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment)
+	fmt.Fprintf(&b, "RequestURI=%q\nProto=%q %d.%d\nHost=%q\n", r.RequestURI, r.Proto, r.ProtoMajor, r.ProtoMinor, r.Host)
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "H %s=%q\n", k, r.Header[k])
+	}
+	fmt.Fprintf(&b, "CL=%d\nTE=%q\nClose=%v\n", r.ContentLength, r.TransferEncoding, r.Close)
+	fmt.Fprintf(&b, "TrailerBefore=%v\n", trailerString(r.Trailer))
+	body, err := io.ReadAll(r.Body)
+	fmt.Fprintf(&b, "Body=%q err=%v\n", body, err)
+	fmt.Fprintf(&b, "TrailerAfter=%v\n", trailerString(r.Trailer))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	ferr := r.ParseForm()
+	fmt.Fprintf(&b, "Form=%v PostForm=%v err=%v\n", r.Form, r.PostForm, ferr != nil)
+	return b.String()
+}
+
+var rfHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	io.WriteString(w, rfSummary(r))
+})
+
+// rfSendH1 sends raw over a new connection and returns the handler's
+// summary or "status N".
+func rfSendH1(addr, raw string) string {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	io.WriteString(c, raw)
+	br := bufio.NewReader(c)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return "read: " + err.Error()
+		}
+		if resp.StatusCode == 100 {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Sprintf("status %d", resp.StatusCode)
+		}
+		return string(b)
+	}
+}
+
+// rfSendH2 sends g over a new h2c connection with one DATA frame a body
+// piece.
+func rfSendH2(addr string, g genReq) string {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(3 * time.Second))
+	fr := http2.NewFramer(nc, nc)
+	io.WriteString(nc, http2.ClientPreface)
+	fr.WriteSettings()
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range g.h2Fields("http") {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	end := g.body == nil
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: end, EndHeaders: true})
+	if !end {
+		for i, c := range g.body {
+			fr.WriteData(1, i == len(g.body)-1 && len(g.trailers) == 0, []byte(c))
+		}
+		if len(g.body) == 0 && len(g.trailers) == 0 {
+			fr.WriteData(1, true, nil)
+		}
+		if len(g.trailers) > 0 {
+			block.Reset()
+			for _, f := range g.trailers {
+				enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+		}
+	}
+	dec := hpack.NewDecoder(4096, nil)
+	status := ""
+	var body bytes.Buffer
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return "read: " + err.Error()
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			hfs, _ := dec.DecodeFull(f.HeaderBlockFragment())
+			for _, hf := range hfs {
+				if hf.Name == ":status" && !strings.HasPrefix(hf.Value, "1") {
+					status = hf.Value
+				}
+			}
+			if f.StreamEnded() {
+				return "status " + status
+			}
+		case *http2.DataFrame:
+			body.Write(f.Data())
+			if n := uint32(len(f.Data())); n > 0 {
+				fr.WriteWindowUpdate(0, n)
+				fr.WriteWindowUpdate(1, n)
+			}
+			if f.StreamEnded() {
+				if status != "200" {
+					return "status " + status
+				}
+				return body.String()
+			}
+		case *http2.RSTStreamFrame:
+			return "RST_STREAM"
+		case *http2.GoAwayFrame:
+			return "GOAWAY " + f.ErrCode.String()
+		}
+	}
+}
+
+// rfSendH3 sends g over a new QUIC connection, one DATA frame a body
+// piece.
+func rfSendH3(addr string, g genReq) string {
+	tc := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h3"}, ServerName: "localhost"}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	qc, err := quic.DialAddr(ctx, addr, tc, &quic.Config{})
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer qc.CloseWithError(0, "")
+	enc := func(fs [][2]string) []byte {
+		var block bytes.Buffer
+		e := qpack.NewEncoder(&block)
+		for _, f := range fs {
+			e.WriteField(qpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		return append(quicvarint.Append(quicvarint.Append(nil, 0x01), uint64(block.Len())), block.Bytes()...)
+	}
+	st, err := qc.OpenStream()
+	if err != nil {
+		return "open: " + err.Error()
+	}
+	st.SetDeadline(time.Now().Add(3 * time.Second))
+	out := enc(g.h2Fields("https"))
+	for _, c := range g.body {
+		out = quicvarint.Append(quicvarint.Append(out, 0x00), uint64(len(c)))
+		out = append(out, c...)
+	}
+	if len(g.trailers) > 0 {
+		out = append(out, enc(g.trailers)...)
+	}
+	st.Write(out)
+	st.Close()
+	br := bufio.NewReader(st)
+	status := ""
+	var body bytes.Buffer
+	for {
+		typ, err := quicvarint.Read(br)
+		if err == io.EOF {
+			if status != "200" {
+				return "status " + status
+			}
+			return body.String()
+		}
+		if err != nil {
+			return "read: " + err.Error()
+		}
+		n, err := quicvarint.Read(br)
+		if err != nil {
+			return "read: " + err.Error()
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return "read: " + err.Error()
+		}
+		switch typ {
+		case 0x01:
+			next := qpack.NewDecoder().Decode(buf)
+			for hf, err := next(); err == nil; hf, err = next() {
+				if hf.Name == ":status" && !strings.HasPrefix(hf.Value, "1") {
+					status = hf.Value
+				}
+			}
+		case 0x00:
+			body.Write(buf)
+		}
+	}
+}
+
+// rfStart starts rfHandler on a cleartext endpoint (HTTP/1.1 and h2c) and
+// an HTTPS one with HTTP/3, and returns their addresses.
+func rfStart(t *testing.T) (addr, addr3 string) {
+	t.Helper()
+	s := &Server{Handler: rfHandler, Logger: quietLogger}
+	if err := s.ListenEndpoint(Endpoint{Address: "127.0.0.1:0", Protocols: HTTP1AndHTTP2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	_, addr3 = h3Server(t, &Server{Handler: rfHandler, Logger: quietLogger}, HTTP1AndHTTP2AndHTTP3)
+	return strings.TrimPrefix(s.Addresses()[0], "http://"), addr3
+}
