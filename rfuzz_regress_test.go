@@ -57,3 +57,43 @@ func TestRequestTrailersAfterZeroLength(t *testing.T) {
 		rfWant(t, c.name+", HTTP/3", rfSendH3(addr3, c.g), c.want, c.not)
 	}
 }
+
+// TestRequestTrailerHeaderPerProtocol: a Trailer header moves from Header
+// to Request.Trailer as net/http's server for the protocol moves it: over
+// HTTP/1.1 for a chunked body only (a Content-Length body carries no
+// trailers, and the header stays in Header), over HTTP/2 and HTTP/3
+// always, as net/http's HTTP/2 server and quic-go do, a request that
+// ended with its head included (it stayed in Header).
+func TestRequestTrailerHeaderPerProtocol(t *testing.T) {
+	t.Parallel()
+	addr, addr3 := rfStart(t)
+	declared := []string{`TrailerBefore={X-U=[]}`, `TrailerAfter={X-U=[]}`}
+	kept := []string{`H Trailer=["X-U"]`, `TrailerBefore=nil`, `TrailerAfter=nil`}
+	cases := []struct {
+		name      string
+		send      func() string
+		want, not []string
+	}{
+		{"HTTP/1.1 Content-Length", func() string {
+			return rfSendH1(addr, "POST / HTTP/1.1\r\nHost: h\r\nTrailer: X-U\r\nContent-Length: 2\r\n\r\nab")
+		}, kept, nil},
+		{"HTTP/1.1 chunked", func() string {
+			return rfSendH1(addr, "POST / HTTP/1.1\r\nHost: h\r\nTrailer: X-U\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n")
+		}, declared, []string{`H Trailer=["X-U"]`}},
+		{"HTTP/1.1 no body", func() string {
+			return rfSendH1(addr, "GET / HTTP/1.1\r\nHost: h\r\nTrailer: X-U\r\n\r\n")
+		}, kept, nil},
+		{"h2c END_STREAM on HEADERS", func() string {
+			return rfSendH2(addr, genReq{method: "GET", target: "/", authority: "h", fields: [][2]string{{"trailer", "X-U"}}})
+		}, declared, []string{`H Trailer=["X-U"]`}},
+		{"h2c content-length: 0, END_STREAM on HEADERS", func() string {
+			return rfSendH2(addr, genReq{method: "POST", target: "/", authority: "h", fields: [][2]string{{"trailer", "X-U"}, {"content-length", "0"}}})
+		}, declared, []string{`H Trailer=["X-U"]`}},
+		{"HTTP/3 FIN with HEADERS", func() string {
+			return rfSendH3(addr3, genReq{method: "GET", target: "/", authority: "h", fields: [][2]string{{"trailer", "X-U"}}})
+		}, declared, []string{`H Trailer=["X-U"]`}},
+	}
+	for _, c := range cases {
+		rfWant(t, c.name, c.send(), c.want, c.not)
+	}
+}

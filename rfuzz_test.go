@@ -44,7 +44,11 @@ type genReq struct {
 func (g genReq) bodyString() string { return strings.Join(g.body, "") }
 
 func (g genReq) String() string {
-	return fmt.Sprintf("%s %q authority=%q fields=%q body=%q withLength=%v ext=%q trailers=%q", g.method, g.target, g.authority, g.fields, g.body, g.withLength, g.chunkExt, g.trailers)
+	body := "none"
+	if g.body != nil {
+		body = fmt.Sprintf("%q", g.body)
+	}
+	return fmt.Sprintf("%s %q authority=%q fields=%q body=%s withLength=%v ext=%q trailers=%q", g.method, g.target, g.authority, g.fields, body, g.withLength, g.chunkExt, g.trailers)
 }
 
 const tokenChars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -189,7 +189,10 @@ func (ex *Exchange) newRequest(req *http.Request, a *requestAlloc) error {
 		// :authority is over HTTP/2 and HTTP/3).
 		req.Host = u.Host
 	}
-	if h.TrailerDeclared && h.HasBody() {
+	if h.TrailerDeclared && (h.Chunked || h.ProtoMajor >= 2) {
+		// As net/http's servers declare trailers: over HTTP/1.1 for a
+		// chunked body only (no other body carries trailers; the header
+		// stays in Header), over HTTP/2 and HTTP/3 always.
 		req.Trailer = make(http.Header)
 		for _, v := range hdr["Trailer"] {
 			httpsyntax.ForEachToken([]byte(v), func(t []byte) {
