@@ -97,3 +97,30 @@ func TestRequestTrailerHeaderPerProtocol(t *testing.T) {
 		rfWant(t, c.name, c.send(), c.want, c.not)
 	}
 }
+
+// TestRepeatedContentLength: a Content-Length field repeated with the same
+// length reaches Header once, over every protocol (RFC 9110, 8.6: a
+// recipient that accepts the list replaces it with one instance, as
+// net/http's HTTP/1.1 server and quic-go do); Header had every copy.
+func TestRepeatedContentLength(t *testing.T) {
+	t.Parallel()
+	addr, addr3 := rfStart(t)
+	dup := genReq{method: "POST", target: "/", authority: "h", fields: [][2]string{{"content-length", "2"}, {"x-a", "1"}, {"content-length", "2"}}, body: []string{"ab"}}
+	cases := []struct {
+		name string
+		send func() string
+		want []string
+	}{
+		{"HTTP/1.1", func() string {
+			return rfSendH1(addr, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nab")
+		}, []string{`H Content-Length=["2"]`, `CL=2`, `Body="ab" err=<nil>`}},
+		{"HTTP/1.1 leading zeros", func() string {
+			return rfSendH1(addr, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 002\r\n\r\nab")
+		}, []string{`H Content-Length=["2"]`, `CL=2`, `Body="ab" err=<nil>`}},
+		{"h2c", func() string { return rfSendH2(addr, dup) }, []string{`H Content-Length=["2"]`, `CL=2`, `Body="ab" err=<nil>`}},
+		{"HTTP/3", func() string { return rfSendH3(addr3, dup) }, []string{`H Content-Length=["2"]`, `CL=2`, `Body="ab" err=<nil>`}},
+	}
+	for _, c := range cases {
+		rfWant(t, c.name, c.send(), c.want, nil)
+	}
+}

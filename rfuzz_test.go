@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,7 +40,21 @@ type genReq struct {
 	// chunkExt: chunk extensions, one per chunk (HTTP/1.1).
 	chunkExt []string
 	trailers [][2]string
+	// edge is one of h1Edges or h2Edges, or "": a shape the encoder gives
+	// the request at a rule's edge.
+	edge string
 }
+
+// h1Edges are the HTTP/1.1 encoder's shapes: HTTP/1.0, an absolute-form
+// target, Content-Length repeated, as a list, with leading zeros, an odd
+// byte in the target, no Host on HTTP/1.0, Host twice.
+var h1Edges = []string{"http10", "abs-form", "cl-dup", "cl-list", "cl-zeros", "odd-target", "http10-nohost", "host-dup"}
+
+// h2Edges are the HTTP/2 and HTTP/3 encoders' shapes: a host field beside
+// :authority, an upper-case name, a value with a leading space, a
+// connection field, expect, content-length with leading zeros, te other
+// than trailers, an empty value, cookie crumbs, content-length twice.
+var h2Edges = []string{"host-too", "upper-name", "ws-value", "connection", "expect", "cl-zeros", "te-gzip", "empty-value", "cookies", "cl-dup"}
 
 func (g genReq) bodyString() string { return strings.Join(g.body, "") }
 
@@ -48,7 +63,7 @@ func (g genReq) String() string {
 	if g.body != nil {
 		body = fmt.Sprintf("%q", g.body)
 	}
-	return fmt.Sprintf("%s %q authority=%q fields=%q body=%s withLength=%v ext=%q trailers=%q", g.method, g.target, g.authority, g.fields, body, g.withLength, g.chunkExt, g.trailers)
+	return fmt.Sprintf("%s %q authority=%q fields=%q body=%s withLength=%v ext=%q trailers=%q edge=%q", g.method, g.target, g.authority, g.fields, body, g.withLength, g.chunkExt, g.trailers, g.edge)
 }
 
 const tokenChars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -165,7 +180,9 @@ func genRequest(r *rand.Rand, h2 bool) genReq {
 				g.fields = append(g.fields, [2]string{name("Connection"), pick(r, "keep-alive", "close", "Keep-Alive, X-Hop", "upgrade")})
 			}
 		case 2:
-			g.fields = append(g.fields, [2]string{name("Te"), "trailers"})
+			if !slices.ContainsFunc(g.fields, func(f [2]string) bool { return strings.EqualFold(f[0], "te") }) {
+				g.fields = append(g.fields, [2]string{name("Te"), "trailers"})
+			}
 		case 3:
 			g.fields = append(g.fields, [2]string{name("Trailer"), pick(r, "X-T", "x-t, X-U", "X-U")})
 		case 4:
@@ -173,9 +190,11 @@ func genRequest(r *rand.Rand, h2 bool) genReq {
 		case 5:
 			g.fields = append(g.fields, [2]string{name("Accept"), pick(r, "*/*", "text/html, application/json;q=0.9")})
 		case 6:
-			if len(g.fields) > 0 {
-				f := g.fields[r.IntN(len(g.fields))]
-				g.fields = append(g.fields, [2]string{f[0], genValue(r, !h2)})
+			// A name again (not te, which HTTP/2 allows once in net/http,
+			// nor Trailer, whose random values would name random
+			// trailers).
+			if f := g.fields[r.IntN(max(len(g.fields), 1))%max(len(g.fields), 1):]; len(f) > 0 && !strings.EqualFold(f[0][0], "te") && !strings.EqualFold(f[0][0], "trailer") {
+				g.fields = append(g.fields, [2]string{f[0][0], genValue(r, !h2)})
 				continue
 			}
 			fallthrough
@@ -217,6 +236,13 @@ func genRequest(r *rand.Rand, h2 bool) genReq {
 		// h2/h3 trailers also go with a content-length.
 		g.withLength = true
 	}
+	if r.IntN(4) == 0 {
+		if h2 {
+			g.edge = pick(r, h2Edges...)
+		} else {
+			g.edge = pick(r, h1Edges...)
+		}
+	}
 	if r.IntN(8) == 0 && !h2 && g.body != nil {
 		g.fields = append(g.fields, [2]string{name("Expect"), "100-continue"})
 	}
@@ -226,13 +252,37 @@ func genRequest(r *rand.Rand, h2 bool) genReq {
 // h1Bytes encodes g as HTTP/1.1 bytes: one Host field at a random place.
 func (g genReq) h1Bytes(r *rand.Rand) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", g.method, g.target)
+	target, proto := g.target, "HTTP/1.1"
+	switch g.edge {
+	case "http10", "http10-nohost":
+		proto = "HTTP/1.0"
+	case "abs-form":
+		target = "http://" + g.authority + target
+	case "odd-target":
+		i := 1 + r.IntN(len(target))
+		target = target[:i] + pick(r, "\"", "<", ">", "{", "}", "|", "\\", "^", "`") + target[i:]
+	}
+	fmt.Fprintf(&b, "%s %s %s\r\n", g.method, target, proto)
 	fields := append([][2]string(nil), g.fields...)
-	host := [2]string{pick(r, "Host", "host", "HOST"), g.authority}
-	at := r.IntN(len(fields) + 1)
-	fields = append(fields[:at], append([][2]string{host}, fields[at:]...)...)
-	if g.withLength {
-		fields = append(fields, [2]string{"Content-Length", strconv.Itoa(len(g.bodyString()))})
+	if g.edge != "http10-nohost" {
+		host := [2]string{pick(r, "Host", "host", "HOST"), g.authority}
+		at := r.IntN(len(fields) + 1)
+		fields = append(fields[:at], append([][2]string{host}, fields[at:]...)...)
+		if g.edge == "host-dup" {
+			fields = append(fields, host)
+		}
+	}
+	if g.withLength || g.body != nil && proto == "HTTP/1.0" {
+		n := strconv.Itoa(len(g.bodyString()))
+		switch g.edge {
+		case "cl-dup":
+			fields = append(fields, [2]string{"Content-Length", n})
+		case "cl-list":
+			n += ", " + n
+		case "cl-zeros":
+			n = "00" + n
+		}
+		fields = append(fields, [2]string{"Content-Length", n})
 	} else if g.body != nil {
 		fields = append(fields, [2]string{pick(r, "Transfer-Encoding", "transfer-encoding"), pick(r, "chunked", "chunked", "Chunked")})
 	}
@@ -240,7 +290,7 @@ func (g genReq) h1Bytes(r *rand.Rand) string {
 		fmt.Fprintf(&b, "%s:%s%s\r\n", f[0], pick(r, " ", "", "\t"), f[1])
 	}
 	b.WriteString("\r\n")
-	if g.withLength {
+	if g.withLength || g.body != nil && proto == "HTTP/1.0" {
 		b.WriteString(g.bodyString())
 	} else if g.body != nil {
 		for i, c := range g.body {
@@ -262,7 +312,32 @@ func (g genReq) h2Fields(scheme string) [][2]string {
 	fs := [][2]string{{":method", g.method}, {":scheme", scheme}, {":authority", g.authority}, {":path", g.target}}
 	fs = append(fs, g.fields...)
 	if g.withLength {
-		fs = append(fs, [2]string{"content-length", strconv.Itoa(len(g.bodyString()))})
+		n := strconv.Itoa(len(g.bodyString()))
+		switch g.edge {
+		case "cl-zeros":
+			n = "00" + n
+		case "cl-dup":
+			fs = append(fs, [2]string{"content-length", n})
+		}
+		fs = append(fs, [2]string{"content-length", n})
+	}
+	switch g.edge {
+	case "host-too":
+		fs = append(fs, [2]string{"host", g.authority})
+	case "upper-name":
+		fs = append(fs, [2]string{"X-Upper", "1"})
+	case "ws-value":
+		fs = append(fs, [2]string{"x-ws", []string{" v", "v ", "\tv"}[len(g.target)%3]})
+	case "connection":
+		fs = append(fs, [2]string{"connection", "keep-alive"})
+	case "expect":
+		fs = append(fs, [2]string{"expect", "100-continue"})
+	case "te-gzip":
+		fs = append(fs, [2]string{"te", "gzip"})
+	case "empty-value":
+		fs = append(fs, [2]string{"x-empty", ""})
+	case "cookies":
+		fs = append(fs, [2]string{"cookie", "k=1"}, [2]string{"x-between", "b"}, [2]string{"cookie", "l=2; m=3"}, [2]string{"cookie", ""})
 	}
 	return fs
 }

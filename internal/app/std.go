@@ -253,6 +253,12 @@ func fillHeader(hdr http.Header, fields []Field, head string, values []string, r
 		values[i] = head[f.Value.Start:f.Value.End]
 		if repeats {
 			if vs, ok := hdr[name]; ok {
+				if name == "Content-Length" {
+					// The protocols refused lengths that differ: the
+					// copies are one field (RFC 9110, 8.6), as net/http's
+					// HTTP/1.1 server and quic-go keep one.
+					continue
+				}
 				hdr[name] = append(vs, values[i])
 				continue
 			}
