@@ -47,14 +47,18 @@ type genReq struct {
 
 // h1Edges are the HTTP/1.1 encoder's shapes: HTTP/1.0, an absolute-form
 // target, Content-Length repeated, as a list, with leading zeros, an odd
-// byte in the target, no Host on HTTP/1.0, Host twice.
-var h1Edges = []string{"http10", "abs-form", "cl-dup", "cl-list", "cl-zeros", "odd-target", "http10-nohost", "host-dup"}
+// byte in the target, no Host on HTTP/1.0, Host twice, an expectation
+// other than 100-continue, chunked with a Content-Length, HTTP/1.0
+// keep-alive, a space before a colon, an empty value, Cookie fields, an
+// HTTP/1.1 close, an empty Host, a Host with an empty port.
+var h1Edges = []string{"http10", "abs-form", "cl-dup", "cl-list", "cl-zeros", "odd-target", "http10-nohost", "host-dup", "expect-other", "te-cl", "http10-keepalive", "space-colon", "empty-value", "cookies", "http11-close", "host-empty", "host-port-empty"}
 
 // h2Edges are the HTTP/2 and HTTP/3 encoders' shapes: a host field beside
 // :authority, an upper-case name, a value with a leading space, a
 // connection field, expect, content-length with leading zeros, te other
-// than trailers, an empty value, cookie crumbs, content-length twice.
-var h2Edges = []string{"host-too", "upper-name", "ws-value", "connection", "expect", "cl-zeros", "te-gzip", "empty-value", "cookies", "cl-dup"}
+// than trailers, an empty value, cookie crumbs, content-length twice, odd
+// bytes in :path, userinfo in :authority, a :path of "/?" and a query.
+var h2Edges = []string{"host-too", "upper-name", "ws-value", "connection", "expect", "cl-zeros", "te-gzip", "empty-value", "cookies", "cl-dup", "odd-path", "userinfo", "path-query-only"}
 
 func (g genReq) bodyString() string { return strings.Join(g.body, "") }
 
@@ -150,6 +154,9 @@ func genPath(r *rand.Rand) string {
 	return b.String()
 }
 
+// rfSpecialNames are the field names the generator sends only on purpose.
+var rfSpecialNames = map[string]bool{"te": true, "host": true, "connection": true, "content-length": true, "transfer-encoding": true, "keep-alive": true, "upgrade": true, "proxy-connection": true, "trailer": true, "expect": true, "cookie": true}
+
 // genRequest generates a request each protocol's client can send: lower
 // is true for HTTP/2 and HTTP/3 (lower-case field names, no leading or
 // trailing whitespace in values, no connection-specific fields).
@@ -199,7 +206,11 @@ func genRequest(r *rand.Rand, h2 bool) genReq {
 			}
 			fallthrough
 		default:
-			g.fields = append(g.fields, [2]string{name(genToken(r, 1+r.IntN(10), h2)), genValue(r, !h2)})
+			n := genToken(r, 1+r.IntN(10), h2)
+			if rfSpecialNames[strings.ToLower(n)] {
+				n = "x-" + n
+			}
+			g.fields = append(g.fields, [2]string{name(n), genValue(r, !h2)})
 		}
 	}
 	switch r.IntN(4) {
@@ -254,7 +265,7 @@ func (g genReq) h1Bytes(r *rand.Rand) string {
 	var b strings.Builder
 	target, proto := g.target, "HTTP/1.1"
 	switch g.edge {
-	case "http10", "http10-nohost":
+	case "http10", "http10-nohost", "http10-keepalive":
 		proto = "HTTP/1.0"
 	case "abs-form":
 		target = "http://" + g.authority + target
@@ -264,8 +275,32 @@ func (g genReq) h1Bytes(r *rand.Rand) string {
 	}
 	fmt.Fprintf(&b, "%s %s %s\r\n", g.method, target, proto)
 	fields := append([][2]string(nil), g.fields...)
+	switch g.edge {
+	case "expect-other":
+		fields = append(fields, [2]string{"Expect", pick(r, "foo", "100-continue, foo", "100-Continue")})
+	case "http10-keepalive":
+		fields = append(fields, [2]string{"Connection", "keep-alive"})
+	case "space-colon":
+		fields = append(fields, [2]string{"X-Sp ", "1"})
+	case "empty-value":
+		fields = append(fields, [2]string{"X-Empty", ""})
+	case "cookies":
+		fields = append(fields, [2]string{"Cookie", "k=1"}, [2]string{"X-Between", "b"}, [2]string{"cookie", "l=2; m=3"})
+	case "http11-close":
+		fields = append(fields, [2]string{"Connection", "close"})
+	}
 	if g.edge != "http10-nohost" {
 		host := [2]string{pick(r, "Host", "host", "HOST"), g.authority}
+		switch g.edge {
+		case "host-empty":
+			host[1] = ""
+		case "host-port-empty":
+			h := g.authority
+			if i := strings.LastIndexByte(h, ':'); i > strings.LastIndexByte(h, ']') {
+				h = h[:i]
+			}
+			host[1] = h + ":"
+		}
 		at := r.IntN(len(fields) + 1)
 		fields = append(fields[:at], append([][2]string{host}, fields[at:]...)...)
 		if g.edge == "host-dup" {
@@ -285,6 +320,9 @@ func (g genReq) h1Bytes(r *rand.Rand) string {
 		fields = append(fields, [2]string{"Content-Length", n})
 	} else if g.body != nil {
 		fields = append(fields, [2]string{pick(r, "Transfer-Encoding", "transfer-encoding"), pick(r, "chunked", "chunked", "Chunked")})
+		if g.edge == "te-cl" {
+			fields = append(fields, [2]string{"Content-Length", "1"})
+		}
 	}
 	for _, f := range fields {
 		fmt.Fprintf(&b, "%s:%s%s\r\n", f[0], pick(r, " ", "", "\t"), f[1])
@@ -309,7 +347,17 @@ func (g genReq) h1Bytes(r *rand.Rand) string {
 }
 
 func (g genReq) h2Fields(scheme string) [][2]string {
-	fs := [][2]string{{":method", g.method}, {":scheme", scheme}, {":authority", g.authority}, {":path", g.target}}
+	path, authority := g.target, g.authority
+	switch g.edge {
+	case "odd-path":
+		i := 1 + len(path)/2
+		path = path[:i] + []string{"\"", "<", ">", "{", "}", "|", "\\", "^", "`", "\x80", "\xff", " ", "#"}[len(path)%13] + path[i:]
+	case "userinfo":
+		authority = "user@" + authority
+	case "path-query-only":
+		path = "/?" + path
+	}
+	fs := [][2]string{{":method", g.method}, {":scheme", scheme}, {":authority", authority}, {":path", path}}
 	fs = append(fs, g.fields...)
 	if g.withLength {
 		n := strconv.Itoa(len(g.bodyString()))
