@@ -220,7 +220,11 @@ func genRequest(r *rand.Rand, h2 bool) genReq {
 		g.withLength = r.IntN(2) == 0
 	default:
 		for range 1 + r.IntN(3) {
-			g.body = append(g.body, pick(r, "a=1&b=2", "hello", "x", "c=%41+b", strings.Repeat("z", r.IntN(40)), ""))
+			piece := pick(r, "a=1&b=2", "hello", "x", "c=%41+b", strings.Repeat("z", r.IntN(40)), "")
+			if r.IntN(40) == 0 {
+				piece = strings.Repeat("0123456789abcdef", 1000+r.IntN(2000)) // DATA frames over 16 KiB
+			}
+			g.body = append(g.body, piece)
 		}
 		g.withLength = r.IntN(2) == 0
 	}
@@ -335,7 +339,8 @@ func (g genReq) h1Bytes(r *rand.Rand) string {
 			if c == "" {
 				continue
 			}
-			fmt.Fprintf(&b, "%x%s\r\n%s\r\n", len(c), g.chunkExt[i], c)
+			size := pick(r, "%x", "%x", "%X", "000%x")
+			fmt.Fprintf(&b, size+"%s\r\n%s\r\n", len(c), g.chunkExt[i], c)
 		}
 		b.WriteString("0\r\n")
 		for _, f := range g.trailers {
@@ -421,7 +426,12 @@ var rfHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 // rfSendH1 sends raw over a new connection and returns the handler's
 // summary or "status N".
-func rfSendH1(addr, raw string) string {
+func rfSendH1(addr, raw string) string { return rfSendH1N(addr, raw, 1) }
+
+// rfSendH1N sends raw, n pipelined requests, over a new connection and
+// returns the answers to them (a summary or "status N" each) one after
+// the other, or why there were fewer.
+func rfSendH1N(addr, raw string, n int) string {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return "dial: " + err.Error()
@@ -430,25 +440,36 @@ func rfSendH1(addr, raw string) string {
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	io.WriteString(c, raw)
 	br := bufio.NewReader(c)
-	for {
+	var out []string
+	for len(out) < n {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			return "read: " + err.Error()
+			if len(out) > 0 && err == io.EOF {
+				return strings.Join(append(out, "(closed)"), rfNext)
+			}
+			return strings.Join(append(out, "read: "+err.Error()), rfNext)
 		}
 		if resp.StatusCode == 100 {
 			continue
 		}
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 {
-			return fmt.Sprintf("status %d", resp.StatusCode)
+			out = append(out, fmt.Sprintf("status %d", resp.StatusCode))
+		} else {
+			out = append(out, string(b))
 		}
-		return string(b)
 	}
+	return strings.Join(out, rfNext)
 }
 
 // rfSendH2 sends g over a new h2c connection with one DATA frame a body
-// piece.
-func rfSendH2(addr string, g genReq) string {
+// piece (of up to 16 KiB).
+func rfSendH2(addr string, g genReq) string { return rfSendH2N(addr, []genReq{g}) }
+
+// rfSendH2N sends gs one after the other, each once the one before was
+// answered, on streams 1, 3... of one new h2c connection (the header
+// blocks share its HPACK state), and returns the answers as rfSendH1N.
+func rfSendH2N(addr string, gs []genReq) string {
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		return "dial: " + err.Error()
@@ -460,33 +481,54 @@ func rfSendH2(addr string, g genReq) string {
 	fr.WriteSettings()
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
+	dec := hpack.NewDecoder(4096, nil)
+	var out []string
+	for i, g := range gs {
+		a := rfExchangeH2(fr, enc, &block, dec, uint32(2*i+1), g)
+		out = append(out, a)
+		if strings.HasPrefix(a, "read: ") || strings.HasPrefix(a, "GOAWAY") {
+			break
+		}
+	}
+	return strings.Join(out, rfNext)
+}
+
+// rfExchangeH2 sends g on stream id and reads its answer.
+func rfExchangeH2(fr *http2.Framer, enc *hpack.Encoder, block *bytes.Buffer, dec *hpack.Decoder, id uint32, g genReq) string {
+	block.Reset()
 	for _, f := range g.h2Fields("http") {
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	end := g.body == nil
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: end, EndHeaders: true})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: end, EndHeaders: true})
 	if !end {
 		for i, c := range g.body {
-			fr.WriteData(1, i == len(g.body)-1 && len(g.trailers) == 0, []byte(c))
+			for len(c) > 16384 {
+				fr.WriteData(id, false, []byte(c[:16384]))
+				c = c[16384:]
+			}
+			fr.WriteData(id, i == len(g.body)-1 && len(g.trailers) == 0, []byte(c))
 		}
 		if len(g.body) == 0 && len(g.trailers) == 0 {
-			fr.WriteData(1, true, nil)
+			fr.WriteData(id, true, nil)
 		}
 		if len(g.trailers) > 0 {
 			block.Reset()
 			for _, f := range g.trailers {
 				enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 			}
-			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
 		}
 	}
-	dec := hpack.NewDecoder(4096, nil)
 	status := ""
 	var body bytes.Buffer
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
 			return "read: " + err.Error()
+		}
+		if f.Header().StreamID != 0 && f.Header().StreamID != id {
+			continue // a late frame of an earlier stream
 		}
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
@@ -507,7 +549,7 @@ func rfSendH2(addr string, g genReq) string {
 			body.Write(f.Data())
 			if n := uint32(len(f.Data())); n > 0 {
 				fr.WriteWindowUpdate(0, n)
-				fr.WriteWindowUpdate(1, n)
+				fr.WriteWindowUpdate(id, n)
 			}
 			if f.StreamEnded() {
 				if status != "200" {
@@ -525,7 +567,12 @@ func rfSendH2(addr string, g genReq) string {
 
 // rfSendH3 sends g over a new QUIC connection, one DATA frame a body
 // piece.
-func rfSendH3(addr string, g genReq) string {
+func rfSendH3(addr string, g genReq) string { return rfSendH3N(addr, []genReq{g}) }
+
+// rfSendH3N sends gs one after the other, each once the one before was
+// answered, on request streams of one new QUIC connection, and returns
+// the answers as rfSendH1N.
+func rfSendH3N(addr string, gs []genReq) string {
 	tc := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h3"}, ServerName: "localhost"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -534,6 +581,19 @@ func rfSendH3(addr string, g genReq) string {
 		return "dial: " + err.Error()
 	}
 	defer qc.CloseWithError(0, "")
+	var out []string
+	for _, g := range gs {
+		a := rfExchangeH3(qc, g)
+		out = append(out, a)
+		if strings.HasPrefix(a, "open: ") {
+			break
+		}
+	}
+	return strings.Join(out, rfNext)
+}
+
+// rfExchangeH3 sends g on a new request stream of qc and reads its answer.
+func rfExchangeH3(qc *quic.Conn, g genReq) string {
 	enc := func(fs [][2]string) []byte {
 		var block bytes.Buffer
 		e := qpack.NewEncoder(&block)
