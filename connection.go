@@ -3,6 +3,7 @@ package kestrel
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -314,6 +315,10 @@ func (s *Server) serveConn(nc net.Conn, slot *transport.Slot) {
 			return
 		}
 		nc = tc
+	} else if wt, ok := nc.(*wrappedTLSConn); ok && !s.middlewareHandshake(st, ctx, wt) {
+		fail()
+		l.leaveWay(st)
+		return
 	}
 
 	// The protocol: ALPN's choice over TLS, the endpoint's otherwise.
@@ -453,6 +458,28 @@ func (s *Server) handshake(st *connState, l *listener, ctx context.Context, nc n
 		logevents.HTTPSConnectionEstablished(s.log, st.id, tlsconn.VersionName(st.tlsVersion))
 	}
 	return tc, true
+}
+
+// middlewareHandshake completes the handshake of a *tls.Conn a connection
+// middleware made and returned without one, within Kestrel's default
+// handshake time limit (the endpoint itself has no HTTPS options); a
+// failure ends the connection and is logged as the endpoint's own
+// handshake's is.
+func (s *Server) middlewareHandshake(st *connState, ctx context.Context, c *wrappedTLSConn) bool {
+	err := c.handshake(ctx, tlsconn.DefaultHandshakeTimeout)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errWrapperPanicked):
+		return false // logged, with its reason, by the guard
+	}
+	st.reason.Set(metrics.TLSHandshakeFailed)
+	if tlsconn.ErrorType(err) == "timeout" {
+		logevents.AuthenticationTimedOut(s.log, st.id)
+	} else {
+		logevents.AuthenticationFailed(s.log, st.id, err)
+	}
+	return false
 }
 
 // serveHTTP2 serves nc as an HTTP/2 connection: over TLS after ALPN chose

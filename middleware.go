@@ -51,6 +51,12 @@ import (
 // returned, or of the connection below a *tls.Conn it returned,
 // whichever goroutine calls them.
 //
+// A middleware may terminate TLS itself and return a *tls.Conn, with or
+// without its handshake done: the server runs a handshake not yet run
+// (within 10 s, Kestrel's default handshake time limit) before it
+// chooses the protocol by ALPN, as net/http's server does for a
+// tls.Listener's connections.
+//
 // A connection that was wrapped is served through its wrapper alone:
 // what the server does on the socket directly when it has the socket
 // (sendfile(2) for static files, holding idle keep-alive connections
@@ -317,6 +323,26 @@ type wrappedTLSConn struct {
 
 // ConnectionState is the *tls.Conn's: it reads no connection.
 func (c *wrappedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// handshake runs the *tls.Conn's handshake, if the middleware returned it
+// without one (tls.Server's connections handshake on their first read,
+// too late for ALPN to choose the protocol), within timeout and ctx, as
+// net/http's connection goroutine does for a tls.Listener's connections.
+// A panic below it fails it as it fails the other methods.
+func (c *wrappedTLSConn) handshake(ctx context.Context, timeout time.Duration) (err error) {
+	if c.tls.ConnectionState().HandshakeComplete {
+		return nil
+	}
+	if c.broken.Load() {
+		return errWrapperPanicked
+	}
+	defer c.recovered("Handshake", &err)
+	c.tls.SetDeadline(time.Now().Add(timeout))
+	if err := c.tls.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	return c.tls.SetDeadline(time.Time{})
+}
 
 // CloseWrite sends the TLS close_notify and half-closes the connection
 // below, through the middleware's connection.

@@ -550,3 +550,70 @@ func TestConnectionMiddlewareAfterProxyHeader(t *testing.T) {
 	}
 	waitMetric(t, reader, "kestrel.connection.duration", map[string]string{"error.type": "connection_refused"}, 1)
 }
+
+// TestMiddlewareTLSWithoutHandshake serves a *tls.Conn a connection
+// middleware returns without having run its handshake, as tls.Server
+// returns it (and as a tls.Listener hands its connections to net/http's
+// server): the server runs the handshake before it picks the protocol, so
+// that ALPN's h2 is served as HTTP/2, and a failed handshake is logged as
+// the endpoint's own would be, ending the connection.
+func TestMiddlewareTLSWithoutHandshake(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	certPath, keyPath := pki.issue(t, "server", false, "127.0.0.1")
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, log := newLogRecorder(slog.LevelDebug)
+	s := &Server{Logger: log, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	})}
+	mwTLS := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	addr := startEndpoint(t, s, Endpoint{Address: "127.0.0.1:0",
+		ConnectionMiddleware: []ConnectionMiddleware{func(_ context.Context, c net.Conn) (net.Conn, error) {
+			return tls.Server(c, mwTLS), nil // no handshake yet
+		}},
+	})
+	for _, tc := range []struct {
+		name  string
+		proto func(*http.Protocols)
+		want  string
+	}{
+		{"h2", func(p *http.Protocols) { p.SetHTTP2(true) }, "HTTP/2.0"},
+		{"http/1.1", func(p *http.Protocols) { p.SetHTTP1(true) }, "HTTP/1.1"},
+	} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}, Protocols: new(http.Protocols)}
+		tc.proto(tr.Protocols)
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + addr + "/")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if string(body) != tc.want || resp.Proto != tc.want {
+			t.Errorf("%s: served as %q, client saw %s; want %s", tc.name, body, resp.Proto, tc.want)
+		}
+	}
+
+	// A client that is no TLS client: the handshake fails, the connection
+	// ends, and the failure is logged as the endpoint's own TLS logs it.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("reading after a failed handshake: %v, want the connection closed", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.events("AuthenticationFailed")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no AuthenticationFailed event for the failed handshake")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
