@@ -252,20 +252,12 @@ func probeH3(addr string, p probeReq) string {
 		return "dial: " + err.Error()
 	}
 	defer qc.CloseWithError(0, "")
-	enc := func(fs [][2]string) []byte {
-		var block bytes.Buffer
-		e := qpack.NewEncoder(&block)
-		for _, f := range fs {
-			e.WriteField(qpack.HeaderField{Name: f[0], Value: f[1]})
-		}
-		return append(quicvarint.Append(quicvarint.Append(nil, 0x01), uint64(block.Len())), block.Bytes()...)
-	}
 	st, err := qc.OpenStream()
 	if err != nil {
 		return "open: " + err.Error()
 	}
 	st.SetDeadline(time.Now().Add(3 * time.Second))
-	out := enc(p.pseudo("https"))
+	out := h3Headers(p.pseudo("https"))
 	if p.body != nil || p.emptyData {
 		body := ""
 		if p.body != nil {
@@ -278,12 +270,30 @@ func probeH3(addr string, p probeReq) string {
 			for _, f := range p.trailers {
 				tfs = append(tfs, [2]string{strings.ToLower(f[0]), f[1]})
 			}
-			out = append(out, enc(tfs)...)
+			out = append(out, h3Headers(tfs)...)
 		}
 	}
 	st.Write(out)
 	st.Close()
-	br := bufio.NewReader(st)
+	return readH3Response(st)
+}
+
+// h3Headers is an HTTP/3 HEADERS frame of fs, QPACK-encoded without the
+// dynamic table.
+func h3Headers(fs [][2]string) []byte {
+	var block bytes.Buffer
+	e := qpack.NewEncoder(&block)
+	for _, f := range fs {
+		e.WriteField(qpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return append(quicvarint.Append(quicvarint.Append(nil, 0x01), uint64(block.Len())), block.Bytes()...)
+}
+
+// readH3Response reads an HTTP/3 response stream to its end: its body
+// for a 200, "status N" for another final status (interim 1xx heads
+// skipped), "read: ..." for a stream that failed.
+func readH3Response(r io.Reader) string {
+	br := bufio.NewReader(r)
 	status := ""
 	var body bytes.Buffer
 	for {
@@ -309,7 +319,7 @@ func probeH3(addr string, p probeReq) string {
 		case 0x01:
 			next := qpack.NewDecoder().Decode(buf)
 			for hf, err := next(); err == nil; hf, err = next() {
-				if hf.Name == ":status" {
+				if hf.Name == ":status" && !strings.HasPrefix(hf.Value, "1") {
 					status = hf.Value
 				}
 			}
@@ -573,23 +583,6 @@ func TestRequestFieldsAcrossProtocols(t *testing.T) {
 	refused := func(s string) bool {
 		return strings.HasPrefix(s, "status 4") || strings.HasPrefix(s, "RST_STREAM") || strings.Contains(s, "canceled by remote with error code")
 	}
-	diff := func(a, b string) string {
-		al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-		var d []string
-		for i := 0; i < len(al) || i < len(bl); i++ {
-			var x, y string
-			if i < len(al) {
-				x = al[i]
-			}
-			if i < len(bl) {
-				y = bl[i]
-			}
-			if x != y {
-				d = append(d, fmt.Sprintf("  here:  %.200s\n  model: %.200s", x, y))
-			}
-		}
-		return strings.Join(d, "\n")
-	}
 	for _, c := range cases {
 		h1 := c.probeReq
 		if c.method == "CONNECT" {
@@ -620,16 +613,16 @@ func TestRequestFieldsAcrossProtocols(t *testing.T) {
 		case c.notH1:
 		case refused(k1) && refused(m1):
 		case k1 != m1:
-			t.Errorf("%s, HTTP/1.1, this server against net/http's:\n%s", c.name, diff(k1, m1))
+			t.Errorf("%s, HTTP/1.1, this server against net/http's:\n%s", c.name, rfDiff(k1, m1))
 		}
 		switch {
 		case c.notH2:
 		case refused(k2) && refused(m2):
 		case k2n != m2:
-			t.Errorf("%s, h2c, this server against net/http's:\n%s", c.name, diff(k2n, m2))
+			t.Errorf("%s, h2c, this server against net/http's:\n%s", c.name, rfDiff(k2n, m2))
 		}
 		if refused(k3) != refused(k2) || !refused(k2) && k3n != k2 {
-			t.Errorf("%s, HTTP/3 against h2c:\n%s", c.name, diff(k3n, k2))
+			t.Errorf("%s, HTTP/3 against h2c:\n%s", c.name, rfDiff(k3n, k2))
 		}
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quic-go/qpack"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
 	"golang.org/x/net/http2"
@@ -594,63 +593,22 @@ func rfSendH3N(addr string, gs []genReq) string {
 
 // rfExchangeH3 sends g on a new request stream of qc and reads its answer.
 func rfExchangeH3(qc *quic.Conn, g genReq) string {
-	enc := func(fs [][2]string) []byte {
-		var block bytes.Buffer
-		e := qpack.NewEncoder(&block)
-		for _, f := range fs {
-			e.WriteField(qpack.HeaderField{Name: f[0], Value: f[1]})
-		}
-		return append(quicvarint.Append(quicvarint.Append(nil, 0x01), uint64(block.Len())), block.Bytes()...)
-	}
 	st, err := qc.OpenStream()
 	if err != nil {
 		return "open: " + err.Error()
 	}
 	st.SetDeadline(time.Now().Add(3 * time.Second))
-	out := enc(g.h2Fields("https"))
+	out := h3Headers(g.h2Fields("https"))
 	for _, c := range g.body {
 		out = quicvarint.Append(quicvarint.Append(out, 0x00), uint64(len(c)))
 		out = append(out, c...)
 	}
 	if len(g.trailers) > 0 {
-		out = append(out, enc(g.trailers)...)
+		out = append(out, h3Headers(g.trailers)...)
 	}
 	st.Write(out)
 	st.Close()
-	br := bufio.NewReader(st)
-	status := ""
-	var body bytes.Buffer
-	for {
-		typ, err := quicvarint.Read(br)
-		if err == io.EOF {
-			if status != "200" {
-				return "status " + status
-			}
-			return body.String()
-		}
-		if err != nil {
-			return "read: " + err.Error()
-		}
-		n, err := quicvarint.Read(br)
-		if err != nil {
-			return "read: " + err.Error()
-		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return "read: " + err.Error()
-		}
-		switch typ {
-		case 0x01:
-			next := qpack.NewDecoder().Decode(buf)
-			for hf, err := next(); err == nil; hf, err = next() {
-				if hf.Name == ":status" && !strings.HasPrefix(hf.Value, "1") {
-					status = hf.Value
-				}
-			}
-		case 0x00:
-			body.Write(buf)
-		}
-	}
+	return readH3Response(st)
 }
 
 // rfStart starts rfHandler on a cleartext endpoint (HTTP/1.1 and h2c) and
