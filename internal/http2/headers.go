@@ -89,6 +89,11 @@ func (c *Conn) onHeaders(f *headersFrame) error {
 	st := c.streams[id]
 	c.mu.Unlock()
 	switch {
+	case st != nil && st.reset != nil && !resetByClient(st.reset),
+		st == nil && id <= c.maxStreamID && c.resetByServer(id):
+		// The server reset the stream (or refused it), and the client sent
+		// this before it saw the RST_STREAM: ignored (RFC 9113, 5.1), as
+		// DATA is (onData), but decoded for HPACK's state.
 	case st != nil:
 		// Trailers, which end the request.
 		if st.state == stateClosed && st.reset == nil {

@@ -1,0 +1,108 @@
+package http2
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/kestrel-go/kestrel/internal/app"
+)
+
+// TestHeadersAfterServerReset checks that a trailers HEADERS frame the
+// client sent before it saw the server's RST_STREAM is ignored (RFC 9113,
+// 5.1: frames on a stream the endpoint reset), as DATA is: not answered
+// with a second RST_STREAM while the stream's handler still runs, nor
+// with GOAWAY (STREAM_CLOSED) once the server forgot the stream, whether
+// it reset it for a stream error or refused it beyond
+// MaxStreamsPerConnection.
+func TestHeadersAfterServerReset(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // after the parallel subtests
+	handler := func(ex *app.Exchange) {
+		switch string(ex.Path()) {
+		case "/hold":
+			select {
+			case <-ex.Context().Done():
+			case <-release:
+			}
+		case "/quick":
+			io.WriteString(ex, "ok")
+		}
+	}
+	tests := []struct {
+		name string
+		// provoke makes the server reset stream 3 and returns the code
+		// it resets it with.
+		provoke func(c *rawClient) http2.ErrCode
+	}{
+		{"stream error while the handler runs", func(c *rawClient) http2.ErrCode {
+			c.request(3, "POST", "/hold", false)
+			c.fr.WriteData(3, false, make([]byte, 1001)) // past the stream's 1,000-byte window
+			return http2.ErrCodeFlowControl
+		}},
+		{"stream error after the handler returned", func(c *rawClient) http2.ErrCode {
+			c.request(3, "POST", "/quick", false)
+			c.waitFor("the response", func(f http2.Frame) bool {
+				return f.Header().StreamID == 3 && f.Header().Flags.Has(http2.FlagDataEndStream)
+			})
+			c.fr.WriteData(3, false, make([]byte, 1001))
+			return http2.ErrCodeFlowControl
+		}},
+		{"refused stream", func(c *rawClient) http2.ErrCode {
+			c.request(1, "GET", "/hold", true)
+			c.request(3, "POST", "/hold", false) // beyond MaxStreamsPerConnection 1
+			return http2.ErrCodeRefusedStream
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newTestServer(t, handler, func(cfg *Config) {
+				cfg.MaxStreams = 1
+				cfg.InitialStreamWindow = 1000
+			})
+			c := dialRaw(t, srv.addr)
+			want := tt.provoke(c)
+			// The trailers cross the server's RST_STREAM.
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: c.headerBlock0("x-trailer", "t"), EndStream: true, EndHeaders: true})
+			c.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'})
+			resets := 0
+			c.waitFor("the PING's answer", func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					if f.StreamID == 3 {
+						resets++
+						if f.ErrCode != want || resets > 1 {
+							t.Errorf("RST_STREAM %v on stream 3 (reset %d), want one %v", f.ErrCode, resets, want)
+						}
+					}
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+				case *http2.PingFrame:
+					return f.IsAck()
+				}
+				return false
+			})
+			if resets != 1 {
+				t.Errorf("%d RST_STREAM on stream 3, want 1", resets)
+			}
+			if c.closed(50 * time.Millisecond) {
+				t.Error("the connection closed")
+			}
+		})
+	}
+}
+
+// headerBlock0 encodes a header block of the given fields alone, as a
+// trailers block.
+func (c *rawClient) headerBlock0(kv ...string) []byte {
+	c.buf.Reset()
+	for i := 0; i+1 < len(kv); i += 2 {
+		c.enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+	}
+	return append([]byte(nil), c.buf.Bytes()...)
+}
