@@ -807,6 +807,12 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		return nil // a stream that ended: frames in flight may still arrive
 	}
+	if st.reset != nil {
+		// Reset (its handler still runs): no more DATA goes out, and
+		// the client may send WINDOW_UPDATE until it sees the
+		// RST_STREAM: ignored, not answered with another (RFC 9113, 5.1).
+		return nil
+	}
 	st.sendWindow += int64(f.Increment)
 	if st.sendWindow > maxWindow {
 		return streamErr{f.StreamID, http2.ErrCodeFlowControl, "the stream's window exceeds 2^31-1"}

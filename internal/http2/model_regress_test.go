@@ -106,3 +106,70 @@ func (c *rawClient) headerBlock0(kv ...string) []byte {
 	}
 	return append([]byte(nil), c.buf.Bytes()...)
 }
+
+// TestWindowUpdateAfterServerReset checks that WINDOW_UPDATE frames on a
+// stream the server reset, which the client may send until it sees the
+// RST_STREAM, are ignored (RFC 9113, 5.1 and 6.9): one that overflows the
+// stream's window does not draw a second RST_STREAM, whether the stream's
+// handler still runs or has returned.
+func TestWindowUpdateAfterServerReset(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // after the parallel subtests
+	handler := func(ex *app.Exchange) {
+		if string(ex.Path()) == "/hold" {
+			select {
+			case <-ex.Context().Done():
+			case <-release:
+			}
+		}
+	}
+	tests := []struct {
+		name, path string
+		provoke    func(c *rawClient) http2.ErrCode
+	}{
+		{"DATA past the window, handler running", "/hold", func(c *rawClient) http2.ErrCode {
+			c.fr.WriteData(1, false, make([]byte, 1001))
+			return http2.ErrCodeFlowControl
+		}},
+		{"window overflow, handler running", "/hold", func(c *rawClient) http2.ErrCode {
+			c.fr.WriteWindowUpdate(1, maxWindow)
+			return http2.ErrCodeFlowControl
+		}},
+		{"more body than content-length", "/hold", func(c *rawClient) http2.ErrCode {
+			c.fr.WriteData(1, false, make([]byte, 11))
+			return http2.ErrCodeProtocol
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newTestServer(t, handler, func(cfg *Config) { cfg.InitialStreamWindow = 1000 })
+			c := dialRaw(t, srv.addr)
+			c.request(1, "POST", tt.path, false, "content-length", "10")
+			want := tt.provoke(c)
+			// Sent before the client saw the RST_STREAM.
+			c.fr.WriteWindowUpdate(1, maxWindow)
+			c.fr.WriteWindowUpdate(1, maxWindow)
+			c.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'})
+			resets := 0
+			c.waitFor("the PING's answer", func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					resets++
+					if f.ErrCode != want {
+						t.Errorf("RST_STREAM %v, want %v", f.ErrCode, want)
+					}
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+				case *http2.PingFrame:
+					return f.IsAck()
+				}
+				return false
+			})
+			if resets != 1 {
+				t.Errorf("%d RST_STREAM on stream 1, want 1", resets)
+			}
+		})
+	}
+}
