@@ -749,7 +749,12 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	if windowSet {
 		delta, peak := int64(c.peerWindow)-int64(oldWindow), int64(maxWindowSetting)-int64(oldWindow)
 		for _, st := range c.streams {
-			if st.sendWindow+peak > maxWindow {
+			// A stream reset, or whose END_STREAM is queued, sends no
+			// more DATA: its window, which the client may have pushed to
+			// 2^31-1 or past it (a stream error), is no longer one the
+			// setting can overflow (RFC 9113, 6.9.2); it still follows
+			// the setting, as the client counts it.
+			if st.sendWindow+peak > maxWindow && !st.endSent {
 				return connErrFor(http2.ErrCodeFlowControl, metrics.InvalidSettings, "SETTINGS_INITIAL_WINDOW_SIZE overflows stream %d's window", st.id)
 			}
 			st.sendWindow += delta

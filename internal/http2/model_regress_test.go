@@ -173,3 +173,66 @@ func TestWindowUpdateAfterServerReset(t *testing.T) {
 		})
 	}
 }
+
+// TestSettingsWindowOverEndedStream checks that a
+// SETTINGS_INITIAL_WINDOW_SIZE change binds only the windows of the
+// streams the server may still send DATA on (RFC 9113, 6.9.2): the window
+// of a stream it reset, or whose response it ended, may have been pushed
+// to 2^31-1 or past it by the client's WINDOW_UPDATE, and a change that
+// would overflow it is no connection error (FLOW_CONTROL_ERROR).
+func TestSettingsWindowOverEndedStream(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // after the parallel subtests
+	handler := func(ex *app.Exchange) {
+		if string(ex.Path()) == "/hold" {
+			<-release // the reset stream stays in the server's table
+			return
+		}
+		io.WriteString(ex, "ok")
+	}
+	const toMax = maxWindow - initialWindow
+	tests := []struct {
+		name string
+		// provoke ends stream 1 for the server, its window pushed to
+		// 2^31-1 or past it.
+		provoke func(c *rawClient)
+	}{
+		{"reset for its window's overflow, handler running", func(c *rawClient) {
+			c.request(1, "GET", "/hold", true)
+			c.fr.WriteWindowUpdate(1, toMax+1)
+			c.waitFor("the RST_STREAM", func(f http2.Frame) bool {
+				rst, ok := f.(*http2.RSTStreamFrame)
+				return ok && rst.StreamID == 1 && rst.ErrCode == http2.ErrCodeFlowControl
+			})
+		}},
+		{"response ended, request body open", func(c *rawClient) {
+			c.request(1, "POST", "/quick", false)
+			sent := uint32(0)
+			c.waitFor("the response's end", func(f http2.Frame) bool {
+				if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+					sent += d.Length
+				}
+				return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
+			})
+			c.fr.WriteWindowUpdate(1, toMax+sent) // the window at 2^31-1
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newTestServer(t, handler, nil)
+			c := dialRaw(t, srv.addr)
+			tt.provoke(c)
+			c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: initialWindow + 1})
+			c.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'})
+			c.waitFor("the PING's answer", func(f http2.Frame) bool {
+				if g, ok := f.(*http2.GoAwayFrame); ok {
+					t.Fatalf("GOAWAY %v %q", g.ErrCode, g.DebugData())
+				}
+				p, ok := f.(*http2.PingFrame)
+				return ok && p.IsAck()
+			})
+		})
+	}
+}
