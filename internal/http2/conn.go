@@ -795,11 +795,15 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// An increment that overflows a window is checked before it is
+	// added: the window it would make is not one the client gave, and a
+	// handler writing meanwhile (the error takes effect once mu is let
+	// go) must not send DATA in it (RFC 9113, 6.9.1).
 	if f.StreamID == 0 {
-		c.sendWindow += int64(f.Increment)
-		if c.sendWindow > maxWindow {
+		if c.sendWindow+int64(f.Increment) > maxWindow {
 			return connErrFor(http2.ErrCodeFlowControl, metrics.InvalidWindowUpdateSize, "the connection's window exceeds 2^31-1")
 		}
+		c.sendWindow += int64(f.Increment)
 		for _, st := range c.streams {
 			st.wake()
 		}
@@ -818,10 +822,10 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		// RST_STREAM: ignored, not answered with another (RFC 9113, 5.1).
 		return nil
 	}
-	st.sendWindow += int64(f.Increment)
-	if st.sendWindow > maxWindow {
+	if st.sendWindow+int64(f.Increment) > maxWindow {
 		return streamErr{f.StreamID, http2.ErrCodeFlowControl, "the stream's window exceeds 2^31-1"}
 	}
+	st.sendWindow += int64(f.Increment)
 	st.wake()
 	return nil
 }

@@ -236,3 +236,72 @@ func TestSettingsWindowOverEndedStream(t *testing.T) {
 		})
 	}
 }
+
+// TestOverflowingWindowUpdateNotUsed checks that a WINDOW_UPDATE that
+// overflows the connection's window (RFC 9113, 6.9.1) opens nothing: the
+// handler that the frame before it woke up sends no DATA beyond the
+// window the client gave, while the server answers with GOAWAY
+// (FLOW_CONTROL_ERROR).
+func TestOverflowingWindowUpdateNotUsed(t *testing.T) {
+	t.Parallel()
+	chunk := make([]byte, 100)
+	handler := func(ex *app.Exchange) {
+		for i := 0; i < 2000; i++ { // 200,000 bytes
+			if _, err := ex.Write(chunk); err != nil {
+				return
+			}
+			if ex.Flush() != nil {
+				return
+			}
+		}
+	}
+	srv := newTestServer(t, handler, nil)
+	const streamWindow = initialWindow - 300
+	overflowed := 0
+	for range 40 {
+		c := dialRaw(t, srv.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow})
+		c.request(1, "GET", "/", true)
+		var got int64
+		c.waitFor("the stream's window of DATA", func(f http2.Frame) bool {
+			if d, ok := f.(*http2.DataFrame); ok {
+				got += int64(d.Length)
+			}
+			return got == streamWindow
+		})
+		// 300 bytes of the connection's window are left when the stream's
+		// opens: the handler may use them before the server reads the
+		// next frame, which overflows the window if it does not.
+		c.fr.WriteWindowUpdate(1, 1<<21) // room for the whole response
+		c.fr.WriteWindowUpdate(0, maxWindow)
+		// The response's end if the handler was first and the update
+		// did not overflow the window; else GOAWAY, and nothing past
+		// the window before or after it.
+		goAway := false
+		for done := false; !done; {
+			f, err := c.fr.ReadFrame()
+			switch f := f.(type) {
+			case nil:
+				if !goAway {
+					t.Fatalf("no GOAWAY nor the response's end: %v", err)
+				}
+				done = true
+			case *http2.DataFrame:
+				got += int64(f.Length)
+				done = f.StreamEnded()
+			case *http2.GoAwayFrame:
+				if f.ErrCode != http2.ErrCodeFlowControl {
+					t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+				}
+				goAway = true
+				overflowed++
+			}
+		}
+		if goAway && got > initialWindow {
+			t.Fatalf("%d DATA bytes; the client's windows allowed %d", got, initialWindow)
+		}
+		c.nc.Close()
+	}
+	if overflowed == 0 {
+		t.Log("the handler took the window's last bytes first in every round")
+	}
+}
