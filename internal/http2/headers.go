@@ -85,21 +85,29 @@ func (c *Conn) onHeaders(f *headersFrame) error {
 	c.headerStart.Store(c.now())
 	c.dec.SetEmitEnabled(true)
 
+	// The stream's state and reset are read under mu: its handler's
+	// goroutine ends or resets it under mu meanwhile.
 	c.mu.Lock()
 	st := c.streams[id]
+	var state int
+	var reset error
+	if st != nil {
+		state, reset = st.state, st.reset
+	}
+	crossed := st != nil && reset != nil && !resetByClient(reset) ||
+		st == nil && id <= c.maxStreamID && c.resetByServer(id)
 	c.mu.Unlock()
 	switch {
-	case st != nil && st.reset != nil && !resetByClient(st.reset),
-		st == nil && id <= c.maxStreamID && c.resetByServer(id):
+	case crossed:
 		// The server reset the stream (or refused it), and the client sent
 		// this before it saw the RST_STREAM: ignored (RFC 9113, 5.1), as
 		// DATA is (onData), but decoded for HPACK's state.
 	case st != nil:
 		// Trailers, which end the request.
-		if st.state == stateClosed && st.reset == nil {
+		if state == stateClosed && reset == nil {
 			return connErrFor(http2.ErrCodeStreamClosed, metrics.FrameAfterStreamClose, "HEADERS on closed stream %d", id)
 		}
-		if st.state == stateHalfClosedRemote || st.state == stateClosed {
+		if state == stateHalfClosedRemote || state == stateClosed {
 			hb.err = streamErr{id, http2.ErrCodeStreamClosed, "HEADERS after the request ended"}
 			break
 		}

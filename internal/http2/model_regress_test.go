@@ -305,3 +305,29 @@ func TestOverflowingWindowUpdateNotUsed(t *testing.T) {
 		t.Log("the handler took the window's last bytes first in every round")
 	}
 }
+
+// TestTrailersRacingResponseEnd sends each request's trailers while its
+// handler ends the response, which the race detector checks: the reader
+// looks at the stream's state under the lock the handler's end takes.
+// The trailers end the request; the connection goes on.
+func TestTrailersRacingResponseEnd(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(ex *app.Exchange) { io.WriteString(ex, "ok") }, nil)
+	c := dialRaw(t, srv.addr)
+	for i := range uint32(3000) {
+		id := 2*i + 1
+		c.request(id, "POST", "/", false)
+		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock0("x-t", "v"), EndStream: true, EndHeaders: true})
+		c.waitFor("the response's end", func(f http2.Frame) bool {
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+			case *http2.RSTStreamFrame:
+				if f.ErrCode != http2.ErrCodeNo {
+					t.Fatalf("RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+				}
+			}
+			return f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream)
+		})
+	}
+}
