@@ -434,6 +434,16 @@ func (c *Conn) endTrailers(st *stream) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if id := c.hb.stream; c.streams[id] != st || st.reset != nil {
+		// Reset while the block came in several frames: by the server
+		// (its handler's goroutine), and the client sent the block
+		// before it saw the RST_STREAM: ignored (RFC 9113, 5.1), as in
+		// onHeaders; by the client: STREAM_CLOSED.
+		if c.streams[id] == st && !resetByClient(st.reset) || c.streams[id] != st && c.resetByServer(id) {
+			return nil
+		}
+		return streamErr{id, http2.ErrCodeStreamClosed, "trailers on a reset stream"}
+	}
 	if c.hb.tooLarge {
 		st.trailers = st.trailers[:0]
 		st.endErr = errTrailersTooLarge

@@ -331,3 +331,41 @@ func TestTrailersRacingResponseEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailersBlockCrossingServerReset checks that trailers whose header
+// block the server began to read before its handler's goroutine reset
+// the stream, and finished after, are ignored (RFC 9113, 5.1), as frames
+// crossing the server's RST_STREAM are: the request's short body does not
+// draw a second RST_STREAM (PROTOCOL_ERROR).
+func TestTrailersBlockCrossingServerReset(t *testing.T) {
+	t.Parallel()
+	fail := make(chan struct{})
+	srv := newTestServer(t, func(ex *app.Exchange) {
+		<-fail
+		ex.SetHeader("content-length", "10")
+		io.WriteString(ex, "short") // the stream is reset (INTERNAL_ERROR)
+	}, nil)
+	c := dialRaw(t, srv.addr)
+	c.request(1, "POST", "/", false, "content-length", "10")
+	c.fr.WriteData(1, false, []byte("12345"))
+	block := c.headerBlock0("x-t", "v")
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:1], EndStream: true})
+	close(fail)
+	c.waitFor("the server's RST_STREAM", func(f http2.Frame) bool {
+		rst, ok := f.(*http2.RSTStreamFrame)
+		return ok && rst.StreamID == 1
+	})
+	c.fr.WriteContinuation(1, true, block[1:])
+	c.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'})
+	c.waitFor("the PING's answer", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Errorf("a second RST_STREAM: %v", f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+		case *http2.PingFrame:
+			return f.IsAck()
+		}
+		return false
+	})
+}
