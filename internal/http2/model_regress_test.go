@@ -369,3 +369,48 @@ func TestTrailersBlockCrossingServerReset(t *testing.T) {
 		return false
 	})
 }
+
+// TestOverlongBodyGivesBackWindow checks that the DATA frame that takes a
+// request's body past its content-length, answered with RST_STREAM
+// (PROTOCOL_ERROR), gives its bytes back to the connection's window (RFC
+// 9113, 6.9: a receiver that drops DATA still counts it, and must not
+// keep the window it took): once the streams are reset, the client can
+// send as much on the connection as before.
+func TestOverlongBodyGivesBackWindow(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(ex *app.Exchange) { io.Copy(io.Discard, ex.Body()) }, func(cfg *Config) {
+		cfg.InitialConnectionWindow = initialWindow
+	})
+	c := dialRaw(t, srv.addr)
+	window := int64(initialWindow) // the connection's, as the client may use it
+	count := func(f http2.Frame) {
+		if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 {
+			window += int64(wu.Increment)
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %v %q", g.ErrCode, g.DebugData())
+		}
+	}
+	for i := range uint32(3) {
+		id := 2*i + 1
+		c.request(id, "POST", "/", false, "content-length", "10")
+		c.fr.WriteData(id, false, make([]byte, 16000))
+		window -= 16000
+		c.waitFor("the RST_STREAM", func(f http2.Frame) bool {
+			count(f)
+			rst, ok := f.(*http2.RSTStreamFrame)
+			return ok && rst.StreamID == id && rst.ErrCode == http2.ErrCodeProtocol
+		})
+	}
+	c.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'})
+	c.waitFor("the PING's answer", func(f http2.Frame) bool {
+		count(f)
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
+	// The server may keep back what it gives back in batches of a
+	// quarter of the window.
+	if window < initialWindow-initialWindow/4 {
+		t.Errorf("the connection's window is %d of %d once the streams were reset", window, initialWindow)
+	}
+}

@@ -393,6 +393,9 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	}
 	st.received += int64(len(data))
 	if cl := st.Req.ContentLength; cl >= 0 && st.received > cl {
+		// The frame is dropped: its bytes go back to the connection's
+		// window (the stream's reset gives back only what it buffered).
+		c.giveBack(int64(len(data)), 0, nil)
 		return streamErr{id, http2.ErrCodeProtocol, "more body than content-length"}
 	}
 	if st.handlerDone {
