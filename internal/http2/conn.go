@@ -1050,7 +1050,7 @@ func (c *Conn) shutdown(err error) {
 		// not read (a flood) has left in the socket buffers.
 		c.nc.SetWriteDeadline(time.Now().Add(goAwayWriteTimeout))
 	}
-	c.out.waitIdle()
+	c.out.finish()
 	if linger && c.out.err == nil {
 		// Half-close and drop what the client still sends for a moment:
 		// closing with unread bytes would reset the connection, and the

@@ -114,8 +114,12 @@ func (in *inbound) release() {
 }
 
 // wake makes a blocked read return errWoken, so the reader looks at the
-// connection's state again.
+// connection's state again; once the connection has ended (its reader
+// with it), it leaves alone the reads of its lingering close.
 func (in *inbound) wake() {
+	if in.c.out.done.Load() {
+		return
+	}
 	in.woken.Store(true)
 	in.c.nc.SetReadDeadline(aLongTimeAgo)
 }
@@ -135,6 +139,7 @@ type output struct {
 	spare   []byte
 	holders []*[]byte // the pool's slice headers, to give buffers back in without allocating
 	writing bool
+	done    atomic.Bool // the connection's last frame went out: nothing more is written, and the reader has ended
 	err     error
 	failed  atomic.Bool // err is set: read without mu
 	cond    sync.Cond   // writing ended, or room was made
@@ -214,7 +219,7 @@ func (c *Conn) flushLocked(async bool) {
 	if o.writing || len(o.buf) == 0 {
 		return
 	}
-	if o.err != nil || c.closed {
+	if o.err != nil || c.closed || o.done.Load() {
 		o.buf = o.buf[:0]
 		o.controls = 0
 		return
@@ -296,6 +301,21 @@ func (o *output) waitIdle() {
 	for o.writing {
 		o.cond.Wait()
 	}
+	o.c.mu.Unlock()
+}
+
+// finish waits until queued bytes were written (or failed), and drops
+// what is queued after: the connection's last frame went out. A frame a
+// handler's goroutine queues as it returns (the WINDOW_UPDATE for a body
+// it left unread) would be written after the half-close of a lingering
+// close and fail, which aborts the lingering reads, and the reset of the
+// close that follows can destroy the GOAWAY before the client reads it.
+func (o *output) finish() {
+	o.c.mu.Lock()
+	for o.writing {
+		o.cond.Wait()
+	}
+	o.done.Store(true)
 	o.c.mu.Unlock()
 }
 

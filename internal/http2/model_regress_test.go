@@ -2,6 +2,8 @@ package http2
 
 import (
 	"io"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,5 +414,82 @@ func TestOverlongBodyGivesBackWindow(t *testing.T) {
 	// quarter of the window.
 	if window < initialWindow-initialWindow/4 {
 		t.Errorf("the connection's window is %d of %d once the streams were reset", window, initialWindow)
+	}
+}
+
+// halfCloseConn counts the writes after CloseWrite, and the read
+// deadlines that stop the lingering reads, and tells when the server
+// closes.
+type halfCloseConn struct {
+	net.Conn
+	halfClosed atomic.Bool
+	late       atomic.Int32
+	closed     chan struct{}
+}
+
+func (c *halfCloseConn) Write(p []byte) (int, error) {
+	if c.halfClosed.Load() {
+		c.late.Add(1)
+	}
+	return c.Conn.Write(p)
+}
+
+// SetReadDeadline counts a deadline in the past after the half-close,
+// which cuts the lingering reads short.
+func (c *halfCloseConn) SetReadDeadline(t time.Time) error {
+	if c.halfClosed.Load() && !t.IsZero() && t.Before(time.Now()) {
+		c.late.Add(1)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *halfCloseConn) CloseWrite() error {
+	c.halfClosed.Store(true)
+	return c.Conn.(*net.TCPConn).CloseWrite()
+}
+
+func (c *halfCloseConn) Close() error {
+	select {
+	case <-c.closed:
+	default:
+		close(c.closed)
+	}
+	return c.Conn.Close()
+}
+
+// TestNothingWrittenAfterFinalGoAway checks that once a connection error's
+// GOAWAY went out and the server half-closed the connection to linger,
+// nothing more is written nor wakes the (ended) reader: the
+// WINDOW_UPDATE for the body a handler left unread, as it returns after
+// the connection ended, would fail and cut the lingering close short, as
+// would the wake-up of a reader no longer there, and the reset that
+// follows can destroy the GOAWAY before the client reads it.
+func TestNothingWrittenAfterFinalGoAway(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var hc *halfCloseConn
+	srv := newWrappedTestServer(t, func(ex *app.Exchange) { <-release }, func(cfg *Config) {
+		cfg.InitialConnectionWindow = initialWindow
+	}, func(nc net.Conn) net.Conn {
+		hc = &halfCloseConn{Conn: nc, closed: make(chan struct{})}
+		return hc
+	})
+	c := dialRaw(t, srv.addr)
+	c.request(1, "POST", "/", false)
+	for range 2 {
+		c.fr.WriteData(1, false, make([]byte, 10000)) // left unread
+	}
+	c.fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8)) // PING on a stream: PROTOCOL_ERROR
+	c.waitFor("the GOAWAY", func(f http2.Frame) bool {
+		g, ok := f.(*http2.GoAwayFrame)
+		return ok && g.ErrCode == http2.ErrCodeProtocol
+	})
+	if _, err := c.fr.ReadFrame(); err != io.EOF {
+		t.Fatalf("after the GOAWAY: %v, want the half-close (EOF)", err)
+	}
+	close(release) // the handler returns with the body unread
+	<-hc.closed    // the lingering close ends
+	if n := hc.late.Load(); n > 0 {
+		t.Errorf("%d writes or read deadlines past after the half-close", n)
 	}
 }
