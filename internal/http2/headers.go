@@ -189,7 +189,7 @@ func (c *Conn) headerFragment(frag []byte, end bool) error {
 		return connErr(http2.ErrCodeCompression, "HPACK: %v", err)
 	}
 	c.headerStart.Store(0)
-	st := hb.st
+	id, st := hb.stream, hb.st
 	hb.stream, hb.st = 0, nil
 	if hb.err != nil {
 		return hb.err
@@ -198,7 +198,7 @@ func (c *Conn) headerFragment(frag []byte, end bool) error {
 		return nil
 	}
 	if hb.trailers {
-		return c.endTrailers(st)
+		return c.endTrailers(id, st)
 	}
 	return c.startRequest(st)
 }
@@ -424,17 +424,17 @@ func (c *Conn) checkHost(st *stream) string {
 	return ""
 }
 
-// endTrailers ends a request with its trailers. Trailers over the header
+// endTrailers ends request id (st) with its trailers. Trailers over the header
 // limits are dropped, and the handler's read of the body's end fails with
 // 431, as over HTTP/1.1 and HTTP/3: a request is never served with part
 // of its trailers.
-func (c *Conn) endTrailers(st *stream) error {
+func (c *Conn) endTrailers(id uint32, st *stream) error {
 	if c.hb.malformed != "" {
-		return streamErr{st.id, http2.ErrCodeProtocol, c.hb.malformed}
+		return streamErr{id, http2.ErrCodeProtocol, c.hb.malformed}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if id := c.hb.stream; c.streams[id] != st || st.reset != nil {
+	if c.streams[id] != st || st.reset != nil {
 		// Reset while the block came in several frames: by the server
 		// (its handler's goroutine), and the client sent the block
 		// before it saw the RST_STREAM: ignored (RFC 9113, 5.1), as in

@@ -1,7 +1,9 @@
 package http2
 
 import (
+	"fmt"
 	"io"
+	"net/http"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -491,5 +493,63 @@ func TestNothingWrittenAfterFinalGoAway(t *testing.T) {
 	<-hc.closed    // the lingering close ends
 	if n := hc.late.Load(); n > 0 {
 		t.Errorf("%d writes or read deadlines past after the half-close", n)
+	}
+}
+
+// TestRequestTrailersReachHandler checks that a request's trailers reach
+// its handler's Request.Trailer whether their header block comes in one
+// HEADERS frame or is split over CONTINUATION frames, with a body or
+// without one.
+func TestRequestTrailersReachHandler(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(ex *app.Exchange) {
+		ex.ServeHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%q %v %q", body, err, r.Trailer.Get("x-t"))
+		}))
+	}, nil)
+	for _, tt := range []struct {
+		name   string
+		body   string
+		splits int // frames the trailers' block is split over
+	}{
+		{"one frame", "abc", 1},
+		{"HEADERS and CONTINUATION", "abc", 2},
+		{"three frames", "abc", 3},
+		{"no body, split", "", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dialRaw(t, srv.addr)
+			c.request(1, "POST", "/", false)
+			if tt.body != "" {
+				c.fr.WriteData(1, false, []byte(tt.body))
+			}
+			block := c.headerBlock0("x-t", "trailer value")
+			step := (len(block) + tt.splits - 1) / tt.splits
+			for i := 0; i < len(block); i += step {
+				frag, end := block[i:min(i+step, len(block))], i+step >= len(block)
+				if i == 0 {
+					c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: frag, EndStream: true, EndHeaders: end})
+				} else {
+					c.fr.WriteContinuation(1, end, frag)
+				}
+			}
+			var got []byte
+			c.waitFor("the response's end", func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					t.Fatalf("RST_STREAM %v", f.ErrCode)
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+				case *http2.DataFrame:
+					got = append(got, f.Data()...)
+					return f.StreamEnded()
+				}
+				return false
+			})
+			if want := fmt.Sprintf("%q <nil> \"trailer value\"", tt.body); string(got) != want {
+				t.Errorf("the handler saw %s, want %s", got, want)
+			}
+		})
 	}
 }
