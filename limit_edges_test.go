@@ -477,8 +477,9 @@ func checkEdge(t *testing.T, c edgeConn, proto, what string, got edgeAnswer, wan
 // connection, HTTP/2 and HTTP/3 serve the connection's next request.
 // Over HTTP/1.1 the request line counts its CRLF and the header fields
 // each line's CRLF; over HTTP/2 and HTTP/3 the line is :method, :scheme,
-// :authority and :path together, and each field, pseudo-header fields
-// included, counts its name and value plus 32 (RFC 9113, 6.5.2). HTTP/3's
+// :authority (or the Host header that stands for it, as Kestrel takes
+// it) and :path together, and each field, pseudo-header fields included,
+// counts its name and value plus 32 (RFC 9113, 6.5.2). HTTP/3's
 // MaxRequestHeaderFieldSize bounds a field's name and its value. Each
 // refusal, and no request at its limit, is logged as ConnectionBadRequest;
 // HTTP/1.1's connections end with the limit's error.type.
@@ -543,6 +544,12 @@ func testLimitEdgesRequestHead(t *testing.T, protos []edgeProto, refused *atomic
 				}
 				return p
 			}
+			// hostLineReq is lineReq with a Host header in place of
+			// :authority, which Kestrel measures in its place.
+			hostLineReq := func(n int) probeReq {
+				fill := len("GET") + len(proto.scheme) + len("/")
+				return probeReq{method: "GET", target: "/", noAuth: true, fields: [][2]string{{"host", strings.Repeat("h", n-fill)}}}
+			}
 			fieldValueReq := func(n int) probeReq {
 				return probeReq{method: "GET", target: "/", authority: "h", fields: [][2]string{{"x-v", strings.Repeat("v", n)}}}
 			}
@@ -555,15 +562,16 @@ func testLimitEdgesRequestHead(t *testing.T, protos []edgeProto, refused *atomic
 				limit int
 				req   func(int) probeReq
 				over  int
-				only  string // the protocols the row applies to: "" all, "h3"
+				only  string // the protocols the row applies to: "" all, "h2h3", "h3"
 			}{
 				{"request line", line, lineReq, http.StatusRequestURITooLong, ""},
+				{"request line with Host for :authority", line, hostLineReq, http.StatusRequestURITooLong, "h2h3"},
 				{"header fields' size", total, totalReq, http.StatusRequestHeaderFieldsTooLarge, ""},
 				{"header field count", count, countReq, http.StatusRequestHeaderFieldsTooLarge, ""},
 				{"header field value (Http3.MaxRequestHeaderFieldSize)", field3, fieldValueReq, http.StatusRequestHeaderFieldsTooLarge, "h3"},
 				{"header field name (Http3.MaxRequestHeaderFieldSize)", field3, fieldNameReq, http.StatusRequestHeaderFieldsTooLarge, "h3"},
 			} {
-				if tc.only == "h3" && proto.name != "HTTP/3" {
+				if tc.only == "h2h3" && h1 || tc.only == "h3" && proto.name != "HTTP/3" {
 					continue
 				}
 				for _, n := range []int{tc.limit - 1, tc.limit, tc.limit + 1} {

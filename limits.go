@@ -101,8 +101,9 @@ type Limits struct {
 
 	// MaxRequestLineSize is the longest request line, in bytes, counting
 	// its CRLF; over HTTP/2 and HTTP/3, the longest :method, :scheme,
-	// :authority and :path together, as Kestrel measures them. A longer
-	// one is answered with 414 URI Too Long. Zero means 8,192.
+	// :authority (or the Host header, without :authority) and :path
+	// together, as Kestrel measures them. A longer one is answered with
+	// 414 URI Too Long. Zero means 8,192.
 	MaxRequestLineSize int
 
 	// MaxRequestHeadersTotalSize is the most bytes the header fields of a

@@ -321,7 +321,7 @@ func (c *Conn) startRequest(st *stream) error {
 		c.putStream(st) // st may be reused from here on
 		return streamErr{id, http2.ErrCodeProtocol, hb.malformed}
 	}
-	if hb.method.Len()+hb.scheme.Len()+hb.authority.Len()+hb.path.Len() > c.cfg.MaxRequestLineSize {
+	if hb.requestLineLen() > c.cfg.MaxRequestLineSize {
 		// What stands for the request line (Kestrel measures these four
 		// pseudo-header fields against MaxRequestLineSize too), answered
 		// 414 as over HTTP/1.1.
@@ -365,6 +365,19 @@ func (c *Conn) startRequest(st *stream) error {
 	st.headBuf = st.Req.JoinFields(st.headBuf, hb.cookies, "; ")
 	h.Buf = st.headBuf
 	return c.admit(st, hb.endStream)
+}
+
+// requestLineLen is what Kestrel measures against MaxRequestLineSize:
+// :method, :scheme, :authority and :path together, with the Host header
+// in the place of an :authority the request does not have (Kestrel takes
+// the one for the other), so that a long host is not left out by sending
+// it as Host.
+func (hb *headerBlock) requestLineLen() int {
+	host := hb.authority.Len()
+	if !hb.hasAuthority {
+		host = hb.host.Len()
+	}
+	return hb.method.Len() + hb.scheme.Len() + host + hb.path.Len()
 }
 
 // checkPseudo checks the pseudo-header fields of a request (RFC 9113,

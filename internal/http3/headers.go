@@ -34,6 +34,19 @@ type headerBlock struct {
 	cookies                                   []int // indexes of the cookie fields
 }
 
+// requestLineLen is what Kestrel measures against MaxRequestLineSize:
+// :method, :scheme, :authority and :path together, with the Host header
+// in the place of an :authority the request does not have (Kestrel takes
+// the one for the other), so that a long host is not left out by sending
+// it as Host.
+func (hb *headerBlock) requestLineLen() int {
+	host := hb.authority.Len()
+	if !hb.hasAuthority {
+		host = hb.host.Len()
+	}
+	return hb.method.Len() + hb.scheme.Len() + host + hb.path.Len()
+}
+
 // decodeFields decodes a QPACK field section and calls fn for each field,
 // counting them against the request header limits. A field section that
 // QPACK cannot decode is a connection error (RFC 9204, 2.2).

@@ -163,7 +163,7 @@ func (st *stream) readHead() error {
 			if st.hb.tooLarge {
 				return refusal(http.StatusRequestHeaderFieldsTooLarge)
 			}
-			if hb := &st.hb; hb.method.Len()+hb.scheme.Len()+hb.authority.Len()+hb.path.Len() > cfg.MaxRequestLineSize {
+			if st.hb.requestLineLen() > cfg.MaxRequestLineSize {
 				// What stands for the request line, measured as Kestrel
 				// does and answered as over HTTP/1.1 and HTTP/2.
 				return refusal(http.StatusRequestURITooLong)
