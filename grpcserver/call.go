@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -56,10 +57,16 @@ type call struct {
 	writing bool
 	halted  bool
 
-	mu         sync.Mutex // guards the response metadata and headerSent
+	mu         sync.Mutex // guards the response metadata, headerSent and failed
 	header     metadata.MD
 	trailer    metadata.MD
 	headerSent bool
+	// failed is the status of the call's first failed RecvMsg or SendMsg
+	// (a message over a limit, one that does not decode, the client gone):
+	// as grpc-go's server writes it at once, it is the call's status
+	// whatever the handler returns, and the metadata the handler sets
+	// after it is not sent.
+	failed *status.Status
 
 	// stopped: Stop ended the call, whose client then gets UNAVAILABLE
 	// whatever its handler returns, as grpc-go's Stop, which closes the
@@ -96,9 +103,14 @@ func (s *Server) serve(t transport) {
 	defer s.end(c)
 	defer c.cancel()
 	st := c.run()
+	c.mu.Lock()
+	failed := c.failed
+	c.mu.Unlock()
 	switch {
 	case c.stopped.Load():
 		st = errStopped
+	case failed != nil:
+		st = failed
 	case st.Code() == codes.OK && c.cctx.Err() == context.DeadlineExceeded:
 		// Too late: grpc-go's server has reset the stream at the deadline.
 		st = statusDeadline
@@ -588,7 +600,7 @@ func (c *call) SetHeader(md metadata.MD) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.headerSent {
+	if c.headerSent || c.failed != nil {
 		return errHeaderSent
 	}
 	c.header = metadata.Join(c.header, md)
@@ -598,7 +610,7 @@ func (c *call) SetHeader(md metadata.MD) error {
 // SendHeader sends the response head with md added.
 func (c *call) SendHeader(md metadata.MD) error {
 	c.mu.Lock()
-	if c.headerSent {
+	if c.headerSent || c.failed != nil {
 		c.mu.Unlock()
 		return errHeaderSent
 	}
@@ -614,12 +626,34 @@ func (c *call) SetTrailer(md metadata.MD) {
 		return
 	}
 	c.mu.Lock()
-	c.trailer = metadata.Join(c.trailer, md)
+	if c.failed == nil {
+		c.trailer = metadata.Join(c.trailer, md)
+	}
 	c.mu.Unlock()
 }
 
-// SendMsg sends a response message.
-func (c *call) SendMsg(m any) error { return c.send(m, false) }
+// SendMsg sends a response message. A failure ends the call (see fail).
+func (c *call) SendMsg(m any) error { return c.fail(c.send(m, false)) }
+
+// fail ends the call when one of its messages could not be received or
+// sent (err, neither nil nor io.EOF), as grpc-go's server does: the
+// call's status is err's, whatever the handler returns after, and its
+// context is cancelled, so that its later reads and writes fail. A
+// handler that ignores the error (a message over MaxRecvMsgSize it did
+// not get, one over MaxSendMsgSize it did not send) does not end the
+// call with OK. It returns err.
+func (c *call) fail(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	c.mu.Lock()
+	if c.failed == nil {
+		c.failed = status.Convert(err)
+	}
+	c.mu.Unlock()
+	c.cancel()
+	return err
+}
 
 // transportStream is the call as grpc.ServerTransportStream, which
 // grpc.SetHeader, grpc.SendHeader and grpc.SetTrailer find in the

@@ -109,8 +109,20 @@ func putBuf(b *[]byte) {
 
 // RecvMsg receives the next request message into m; io.EOF when the
 // client has sent them all. A call whose client does not stream must
-// send exactly one message, as grpc-go's server checks.
+// send exactly one message, as grpc-go's server checks. A failure ends
+// the call (see fail).
 func (c *call) RecvMsg(m any) error {
+	c.mu.Lock()
+	failed := c.failed != nil
+	c.mu.Unlock()
+	if failed {
+		return status.FromContextError(c.cctx.Err()).Err()
+	}
+	return c.fail(c.recvMsgOnce(m))
+}
+
+// recvMsgOnce is RecvMsg's read, with the cardinality checks.
+func (c *call) recvMsgOnce(m any) error {
 	if c.m == nil || c.m.stream != nil && c.m.stream.ClientStreams {
 		return c.recvMsg(m)
 	}
