@@ -562,7 +562,9 @@ func (c *call) sendHeaderLocked() {
 		t.addHeader("grpc-encoding", c.sendName)
 	}
 	appendMD(c.header, t.addHeader)
-	if len(c.statsHs) > 0 {
+	// As OutTrailer (finishStats), OutHeader is reported only when the
+	// head can go out: not once the client has reset the stream.
+	if len(c.statsHs) > 0 && t.context().Err() == nil {
 		out := &stats.OutHeader{Header: c.header.Copy(), Compression: c.sendName, FullMethod: c.path}
 		for _, h := range c.statsHs {
 			h.HandleRPC(c.ctx, out)
@@ -571,6 +573,10 @@ func (c *call) sendHeaderLocked() {
 }
 
 // finishStats reports the call's trailer and end to the stats handlers.
+// OutTrailer is reported only when the status could go out: not when
+// the client reset the stream or went away (the request's context
+// ended), as grpc-go's server, whose status write then fails, reports
+// no OutTrailer.
 func (c *call) finishStats(st *status.Status) {
 	if len(c.statsHs) == 0 || c.ctx == nil {
 		return
@@ -579,10 +585,15 @@ func (c *call) finishStats(st *status.Status) {
 	if st != nil && st.Code() != codes.OK {
 		err = st.Err()
 	}
-	tr := &stats.OutTrailer{Trailer: c.trailer.Copy()}
+	var tr *stats.OutTrailer
+	if c.t.context().Err() == nil {
+		tr = &stats.OutTrailer{Trailer: c.trailer.Copy()}
+	}
 	end := &stats.End{BeginTime: c.begin, EndTime: now(), Trailer: c.trailer.Copy(), Error: err}
 	for _, h := range c.statsHs {
-		h.HandleRPC(c.ctx, tr)
+		if tr != nil {
+			h.HandleRPC(c.ctx, tr)
+		}
 		h.HandleRPC(c.ctx, end)
 	}
 }
