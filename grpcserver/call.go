@@ -611,19 +611,37 @@ func (c *call) SetHeader(md metadata.MD) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.headerSent || c.failed != nil {
+	switch {
+	case c.headerSent:
 		return errHeaderSent
+	case c.endedLocked():
+		return errCallEnded
 	}
 	c.header = metadata.Join(c.header, md)
 	return nil
 }
 
+// errCallEnded is what setting metadata fails with once the call has
+// ended for its client.
+var errCallEnded = errors.New("grpcserver: the call has ended: its status was sent or its client reset the stream")
+
+// endedLocked reports whether the call has ended for its client, so that
+// metadata set now is not sent: a RecvMsg or SendMsg failed (fail), or
+// the client reset the stream or went away. c.mu is held.
+func (c *call) endedLocked() bool {
+	return c.failed != nil || c.t.context().Err() != nil
+}
+
 // SendHeader sends the response head with md added.
 func (c *call) SendHeader(md metadata.MD) error {
 	c.mu.Lock()
-	if c.headerSent || c.failed != nil {
+	if c.headerSent || c.endedLocked() {
+		err := errHeaderSent
+		if !c.headerSent {
+			err = errCallEnded
+		}
 		c.mu.Unlock()
-		return errHeaderSent
+		return err
 	}
 	c.header = metadata.Join(c.header, md)
 	c.sendHeaderLocked()
@@ -632,15 +650,21 @@ func (c *call) SendHeader(md metadata.MD) error {
 }
 
 // SetTrailer adds metadata sent with the status.
-func (c *call) SetTrailer(md metadata.MD) {
+func (c *call) SetTrailer(md metadata.MD) { c.setTrailer(md) }
+
+// setTrailer is SetTrailer, failing once the call has ended for its
+// client, as grpc.SetTrailer does on grpc-go's server.
+func (c *call) setTrailer(md metadata.MD) error {
 	if md.Len() == 0 {
-		return
+		return nil
 	}
 	c.mu.Lock()
-	if c.failed == nil {
-		c.trailer = metadata.Join(c.trailer, md)
+	defer c.mu.Unlock()
+	if c.endedLocked() {
+		return errCallEnded
 	}
-	c.mu.Unlock()
+	c.trailer = metadata.Join(c.trailer, md)
+	return nil
 }
 
 // SendMsg sends a response message. A failure ends the call (see fail).
@@ -674,7 +698,4 @@ type transportStream struct{ c *call }
 func (ts *transportStream) Method() string                  { return ts.c.path }
 func (ts *transportStream) SetHeader(md metadata.MD) error  { return ts.c.SetHeader(md) }
 func (ts *transportStream) SendHeader(md metadata.MD) error { return ts.c.SendHeader(md) }
-func (ts *transportStream) SetTrailer(md metadata.MD) error {
-	ts.c.SetTrailer(md)
-	return nil
-}
+func (ts *transportStream) SetTrailer(md metadata.MD) error { return ts.c.setTrailer(md) }
