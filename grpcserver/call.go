@@ -437,7 +437,9 @@ func (c *call) run() (st *status.Status) {
 		var reply any
 		reply, err = m.unary.Handler(m.impl, c.ctx, c.recvUnary, c.s.unaryInt)
 		if err == nil {
-			err = c.send(reply, true)
+			// A reply that cannot be sent once the call has ended leaves
+			// its status that end's (see fail).
+			err = c.fail(c.send(reply, true))
 		}
 	} else if c.s.streamInt != nil {
 		info := &grpc.StreamServerInfo{FullMethod: c.path, IsClientStream: m.stream.ClientStreams, IsServerStream: m.stream.ServerStreams}
@@ -681,9 +683,17 @@ func (c *call) fail(err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
+	st := status.Convert(err)
+	if cerr := c.cctx.Err(); cerr != nil {
+		// The call had ended already (its deadline, its client, an
+		// earlier failure): its status stays that end's, as grpc-go's
+		// server, which has reset the stream or sent the status by then,
+		// sends no other.
+		st = status.FromContextError(cerr)
+	}
 	c.mu.Lock()
 	if c.failed == nil {
-		c.failed = status.Convert(err)
+		c.failed = st
 	}
 	c.mu.Unlock()
 	c.cancel()

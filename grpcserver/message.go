@@ -330,14 +330,14 @@ func (c *call) decompress(data []byte) ([]byte, error) {
 }
 
 // send sends a response message. last tells that it is a unary call's
-// reply, which goes out with the trailers rather than at once. Once the
-// call's context has ended (the deadline passed, the client went away,
-// Stop) it fails with the context's status and sends nothing, as grpc-go's
-// server has reset the stream by then.
+// reply, which goes out with the trailers rather than at once. A message
+// that does not marshal, or is over MaxSendMsgSize, fails with its own
+// status whatever the call's state, as grpc-go's server checks the
+// message first; once the call's context has ended (the deadline passed,
+// the client went away, Stop, a failed message) another fails with the
+// context's status and is not sent, as grpc-go's server has reset the
+// stream by then.
 func (c *call) send(m any, last bool) error {
-	if err := c.cctx.Err(); err != nil {
-		return status.FromContextError(err).Err()
-	}
 	bp := getBuf(0)
 	defer putBuf(bp)
 	b := append((*bp)[:0], 0, 0, 0, 0, 0)
@@ -372,6 +372,9 @@ func (c *call) send(m any, last bool) error {
 	// The length prefix says at most 4 GiB - 1, whatever the limit.
 	if limit := c.s.maxSend; len(b)-5 > limit || int64(len(b)-5) > math.MaxUint32 {
 		return status.Errorf(codes.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", len(b)-5, min(int64(limit), math.MaxUint32))
+	}
+	if err := c.cctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
 	}
 	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-5))
 	c.mu.Lock()
