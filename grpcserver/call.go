@@ -57,7 +57,7 @@ type call struct {
 	writing bool
 	halted  bool
 
-	mu         sync.Mutex // guards the response metadata, headerSent and failed
+	mu         sync.Mutex // guards the response metadata and headerSent
 	header     metadata.MD
 	trailer    metadata.MD
 	headerSent bool
@@ -65,8 +65,9 @@ type call struct {
 	// (a message over a limit, one that does not decode, the client gone):
 	// as grpc-go's server writes it at once, it is the call's status
 	// whatever the handler returns, and the metadata the handler sets
-	// after it is not sent.
-	failed *status.Status
+	// after it is not sent. An atomic, so that RecvMsg, which looks at it
+	// for every message, takes no lock.
+	failed atomic.Pointer[status.Status]
 
 	// stopped: Stop ended the call, whose client then gets UNAVAILABLE
 	// whatever its handler returns, as grpc-go's Stop, which closes the
@@ -103,9 +104,7 @@ func (s *Server) serve(t transport) {
 	defer s.end(c)
 	defer c.cancel()
 	st := c.run()
-	c.mu.Lock()
-	failed := c.failed
-	c.mu.Unlock()
+	failed := c.failed.Load()
 	switch {
 	case c.stopped.Load():
 		st = errStopped
@@ -631,7 +630,7 @@ var errCallEnded = errors.New("grpcserver: the call has ended: its status was se
 // metadata set now is not sent: a RecvMsg or SendMsg failed (fail), or
 // the client reset the stream or went away. c.mu is held.
 func (c *call) endedLocked() bool {
-	return c.failed != nil || c.t.context().Err() != nil
+	return c.failed.Load() != nil || c.t.context().Err() != nil
 }
 
 // SendHeader sends the response head with md added.
@@ -691,11 +690,7 @@ func (c *call) fail(err error) error {
 		// sends no other.
 		st = status.FromContextError(cerr)
 	}
-	c.mu.Lock()
-	if c.failed == nil {
-		c.failed = st
-	}
-	c.mu.Unlock()
+	c.failed.CompareAndSwap(nil, st)
 	c.cancel()
 	return err
 }

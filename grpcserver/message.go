@@ -112,10 +112,7 @@ func putBuf(b *[]byte) {
 // send exactly one message, as grpc-go's server checks. A failure ends
 // the call (see fail).
 func (c *call) RecvMsg(m any) error {
-	c.mu.Lock()
-	failed := c.failed != nil
-	c.mu.Unlock()
-	if failed {
+	if c.failed.Load() != nil {
 		return status.FromContextError(c.cctx.Err()).Err()
 	}
 	return c.fail(c.recvMsgOnce(m))
