@@ -577,7 +577,11 @@ func (c *call) sendHeaderLocked() {
 // OutTrailer is reported only when the status could go out: not when
 // the client reset the stream or went away (the request's context
 // ended), as grpc-go's server, whose status write then fails, reports
-// no OutTrailer.
+// no OutTrailer. End's Error is st, the status the call ended with: after
+// a failed RecvMsg or SendMsg (fail), that failure's, where grpc-go's
+// server reports what the handler returned, so that a handler that
+// ignores the failure and returns nil is not reported OK for a call whose
+// client got the failure.
 func (c *call) finishStats(st *status.Status) {
 	if len(c.statsHs) == 0 || c.ctx == nil {
 		return
