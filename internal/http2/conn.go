@@ -85,19 +85,18 @@ type Conn struct {
 	// Shared; mu guards them.
 	mu           sync.Mutex
 	streams      map[uint32]*stream
-	running      int        // handlers running, including those of reset streams
-	sendWindow   int64      // the connection's send window (the client's receive window)
-	recvWindow   int64      // the connection's receive window, as the client sees it
-	recvUnacked  int64      // received bytes consumed but not yet given back
-	peerWindow   int32      // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame uint32     // the client's SETTINGS_MAX_FRAME_SIZE
-	goAway       uint32     // 0, or the last stream accepted once GOAWAY went out
-	resetIDs     [16]uint32 // the streams the server reset last, a ring
-	resetNext    int
-	goAwaySent   int  // GOAWAY frames sent: 1 with 2^31-1, 2 with the last stream
-	settingsSent bool // the server's SETTINGS, its first frame, is queued
-	goAwayAsked  bool // a graceful shutdown was asked before SETTINGS went out
-	closing      bool // the connection will close once its streams end
+	running      int                      // handlers running, including those of reset streams
+	sendWindow   int64                    // the connection's send window (the client's receive window)
+	recvWindow   int64                    // the connection's receive window, as the client sees it
+	recvUnacked  int64                    // received bytes consumed but not yet given back
+	peerWindow   int32                    // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMaxFrame uint32                   // the client's SETTINGS_MAX_FRAME_SIZE
+	goAway       uint32                   // 0, or the last stream accepted once GOAWAY went out
+	resetSeen    [resetMemory / 64]uint64 // a bit per slot (stream id/2 mod resetMemory): the server reset the stream
+	goAwaySent   int                      // GOAWAY frames sent: 1 with 2^31-1, 2 with the last stream
+	settingsSent bool                     // the server's SETTINGS, its first frame, is queued
+	goAwayAsked  bool                     // a graceful shutdown was asked before SETTINGS went out
+	closing      bool                     // the connection will close once its streams end
 	closed       bool
 	out          output
 	enc          *hpack.Encoder
@@ -872,18 +871,51 @@ func (c *Conn) writeResetLocked(id uint32, code http2.ErrCode) {
 	c.wfr.WriteRSTStream(id, code)
 	c.out.controlQueued()
 	c.flushLocked(true)
-	c.resetIDs[c.resetNext] = id
-	c.resetNext = (c.resetNext + 1) % len(c.resetIDs)
+	c.markReset(id)
 }
 
-// resetByServer reports whether the server recently reset stream id.
-func (c *Conn) resetByServer(id uint32) bool {
-	for _, r := range c.resetIDs {
-		if r == id && id != 0 {
-			return true
-		}
+// resetMemory is how many of the client's latest stream ids the server
+// remembers resetting, so that the frames the client sent before it saw
+// a RST_STREAM are ignored (RFC 9113, 5.1, which lets an endpoint limit
+// that period): a burst of streams refused beyond the stream limit, each
+// followed by its body and trailers, is remembered whole. A bit each.
+const resetMemory = 2048
+
+// markReset records that the server reset stream id (or ignored it after
+// its final GOAWAY). c.mu is held.
+func (c *Conn) markReset(id uint32) {
+	i := id / 2 % resetMemory
+	c.resetSeen[i/64] |= 1 << (i % 64)
+}
+
+// openSlotsLocked gives the slots of the stream ids after maxStreamID up
+// to id, the stream the client opens, to those ids: a stream id's slot
+// holds whether the server reset it until the client opens the id
+// resetMemory streams later. The reader calls it with c.mu held.
+func (c *Conn) openSlotsLocked(id uint32) {
+	from, to := c.maxStreamID/2+1, id/2
+	if c.maxStreamID == 0 {
+		from = 0
 	}
-	return false
+	if to-from >= resetMemory {
+		clear(c.resetSeen[:])
+		return
+	}
+	for i := from; i <= to; i++ {
+		j := i % resetMemory
+		c.resetSeen[j/64] &^= 1 << (j % 64)
+	}
+}
+
+// resetByServer reports whether the server reset stream id, one of the
+// latest resetMemory streams the client opened. The reader calls it with
+// c.mu held.
+func (c *Conn) resetByServer(id uint32) bool {
+	if id == 0 || id > c.maxStreamID || (c.maxStreamID-id)/2 >= resetMemory {
+		return false
+	}
+	i := id / 2 % resetMemory
+	return c.resetSeen[i/64]&(1<<(i%64)) != 0
 }
 
 // startShutdown begins a graceful shutdown (RFC 9113, 6.8): a GOAWAY that

@@ -96,6 +96,9 @@ func (c *Conn) onHeaders(f *headersFrame) error {
 	}
 	crossed := st != nil && reset != nil && !resetByClient(reset) ||
 		st == nil && id <= c.maxStreamID && c.resetByServer(id)
+	if st == nil && id > c.maxStreamID {
+		c.openSlotsLocked(id) // a new stream (the default case below)
+	}
 	c.mu.Unlock()
 	switch {
 	case crossed:

@@ -3,8 +3,8 @@ package http2
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -551,5 +551,47 @@ func TestRequestTrailersReachHandler(t *testing.T) {
 				t.Errorf("the handler saw %s, want %s", got, want)
 			}
 		})
+	}
+}
+
+// TestFramesOnManyRefusedStreams checks that the server remembers every
+// stream of a burst it refused beyond MaxStreamsPerConnection, not only
+// the last few: the bodies and trailers the client sent on them before it
+// saw the RST_STREAM frames are ignored (RFC 9113, 5.1), with no second
+// RST_STREAM and no GOAWAY (STREAM_CLOSED) for the connection.
+func TestFramesOnManyRefusedStreams(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := newTestServer(t, func(ex *app.Exchange) { <-release }, func(cfg *Config) { cfg.MaxStreams = 1 })
+	defer close(release)
+	c := dialRaw(t, srv.addr)
+	c.request(1, "POST", "/", false) // holds the one stream
+	const burst = 300
+	for i := range uint32(burst) {
+		c.request(3+2*i, "POST", "/", false)
+	}
+	for i := range uint32(burst) {
+		id := 3 + 2*i
+		c.fr.WriteData(id, false, []byte("body"))
+		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headerBlock0("x-t", "v"), EndStream: true, EndHeaders: true})
+	}
+	c.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'})
+	refused := map[uint32]int{}
+	c.waitFor("the PING's answer", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			refused[f.StreamID]++
+			if f.ErrCode != http2.ErrCodeRefusedStream || refused[f.StreamID] > 1 {
+				t.Errorf("RST_STREAM %v on stream %d (%d)", f.ErrCode, f.StreamID, refused[f.StreamID])
+			}
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+		case *http2.PingFrame:
+			return f.IsAck()
+		}
+		return false
+	})
+	if len(refused) != burst {
+		t.Errorf("%d streams refused, want %d", len(refused), burst)
 	}
 }

@@ -156,7 +156,6 @@ type mstream struct {
 	expectRST   map[http2.ErrCode]bool // the stream errors the client provoked
 	refused     bool
 	plan        int64 // the body the client means to send, -1 any
-	rstAt       int   // the server's RST_STREAM frames read when it reset this one
 	countAtOpen int   // the streams the server counted, at most, when it opened
 }
 
@@ -199,7 +198,6 @@ type model struct {
 	readerDone    chan struct{}
 	clientGoAway  bool
 	resets        int
-	rstSeen       int // the RST_STREAM frames read
 	fatalAt       int // the step that breaks a connection rule, -1 none
 	stepN         int
 	hstream       uint32 // the header block being read
@@ -389,12 +387,10 @@ func (m *model) onFrame(f http2.Frame) {
 			}
 		}
 	case *http2.RSTStreamFrame:
-		m.rstSeen++
 		if st.serverRST && f.ErrCode == http2.ErrCodeStreamClosed && m.forgotten(st) {
 			m.stats["c:frame on a forgotten stream"]++
 			return
 		}
-		st.rstAt = m.rstSeen
 		if st.serverRST {
 			m.violate("second RST_STREAM on stream %d: %v after %v (%s, client end %v rst %v, expect %v)", id, f.ErrCode, st.rstCode, st.path, st.clientEnd, st.clientRST, st.expectRST)
 		}
@@ -1348,16 +1344,12 @@ func (m *model) windowRoom() int64 {
 	return max(room, 0)
 }
 
-// forgottenAfter is how many streams the server resets after one before
-// it may forget that it reset it (conn.go's resetIDs): the frames the
-// client sent on it before it saw the RST_STREAM, ignored until then, may
-// draw STREAM_CLOSED after (RFC 9113, 5.1: an endpoint "MAY choose to
-// limit the period over which it ignores frames").
-const forgottenAfter = len(Conn{}.resetIDs)
-
-// forgotten reports whether the server reset st and forgot it since: the
-// RST_STREAM frames it sent after st's, all read before its answer to a
-// frame on st, are at least forgottenAfter; mu is held.
+// forgotten reports whether the server reset st and may have forgotten
+// it since (conn.go's resetMemory): the client opened resetMemory streams
+// after it, so the frames it sent on st before it saw the RST_STREAM,
+// ignored until then, may draw STREAM_CLOSED (RFC 9113, 5.1: an endpoint
+// "MAY choose to limit the period over which it ignores frames"); mu is
+// held.
 func (m *model) forgotten(st *mstream) bool {
-	return st != nil && st.serverRST && m.rstSeen-st.rstAt >= forgottenAfter
+	return st != nil && st.serverRST && (m.nextID-2-st.id)/2 >= resetMemory
 }

@@ -147,6 +147,11 @@ func (c *Conn) admit(st *stream, endStream bool) error {
 		// the limit of concurrent streams, counting the handlers of
 		// streams already reset (rapid reset), it is refused and the
 		// client may retry it (8.7).
+		if late {
+			// Its body and trailers, on their way, are ignored as a
+			// reset stream's are.
+			c.markReset(st.id)
+		}
 		c.mu.Unlock()
 		id := st.id
 		c.putStream(st) // st may be reused from here on
