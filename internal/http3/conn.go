@@ -69,6 +69,7 @@ type Conn struct {
 	closed     bool
 	state      http.ConnState
 	lastDone   time.Time   // when the last request stream ended
+	goAwayAt   time.Time   // when the final GOAWAY was queued
 	drainTimer *time.Timer // closes the connection once its last response had time to arrive
 
 	idleSince atomic.Int64 // heartbeat time the last stream ended; 0: streams open
@@ -337,6 +338,7 @@ func (c *Conn) finalGoAwayLocked() {
 	if c.goAwaySent < 2 {
 		c.goAwaySent = 2
 		c.goAwayID = c.nextID
+		c.goAwayAt = time.Now()
 		c.writeGoAwayLocked(c.nextID)
 	}
 }
@@ -358,15 +360,20 @@ func (c *Conn) writeGoAwayLocked(id quic.StreamID) {
 // drainLocked ends a connection that has no requests left: the final
 // GOAWAY, then, unless the client closes the connection first (as clients
 // do once they have their responses and a GOAWAY), CONNECTION_CLOSE with
-// H3_NO_ERROR once the last response had time to arrive: closing a QUIC
-// connection discards the stream data still in flight.
+// H3_NO_ERROR once the last response and the GOAWAY frames had time to
+// arrive: closing a QUIC connection discards the stream data still in
+// flight, or still queued.
 func (c *Conn) drainLocked() {
 	if c.closed || c.drainTimer != nil {
 		return
 	}
 	c.startShutdownLocked()
 	c.finalGoAwayLocked()
-	wait := c.drainTime() - time.Since(c.lastDone)
+	last := c.lastDone
+	if c.goAwayAt.After(last) {
+		last = c.goAwayAt
+	}
+	wait := c.drainTime() - time.Since(last)
 	if wait <= 0 {
 		c.closeLocked()
 		return

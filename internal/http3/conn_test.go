@@ -768,3 +768,77 @@ func TestConnDataPastContentLength(t *testing.T) {
 		}
 	}
 }
+
+// TestConnShutdownIdleSendsGoAway: a connection that a graceful shutdown
+// closes at once, as it is idle (no request yet, or its last response long
+// delivered), sends its GOAWAY frames before CONNECTION_CLOSE, so that its
+// client learns which requests were not served: a close right after the
+// frames were queued discarded them.
+func TestConnShutdownIdleSendsGoAway(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		requests int
+	}{
+		{"no request", 0},
+		{"last response delivered", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			okHandler(cfg)
+			s := startTestServer(t, cfg)
+			qc := dial(t, s.addr, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ctrl, err := qc.AcceptUniStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range tc.requests {
+				if status, _, err := response(request(t, qc, frames(frameHeaders, encode(get()...)), true)); status != 200 || err != nil {
+					t.Fatalf("request: %d %v", status, err)
+				}
+			}
+			c := s.conn(t)
+			for !c.idle() {
+				time.Sleep(time.Millisecond)
+			}
+			// The client reads its control stream as the server shuts down.
+			var ids []uint64
+			read := make(chan struct{})
+			go func() {
+				defer close(read)
+				var rd reader
+				rd.reset(ctrl, make([]byte, 64))
+				rd.varint()
+				for {
+					typ, n, err := rd.frameHeader()
+					if err != nil {
+						return
+					}
+					p, err := rd.payload(int(n))
+					if err != nil {
+						return
+					}
+					if typ == frameGoAway {
+						id, _, _ := quicvarint.Parse(p)
+						ids = append(ids, id)
+					}
+				}
+			}()
+			c.mu.Lock()
+			c.lastDone = time.Now().Add(-time.Minute) // long delivered
+			c.mu.Unlock()
+			c.CloseIfIdle()
+			c.Tick(0)
+			c.Tick(0)
+			if got := closedWith(t, qc); got != errNoError {
+				t.Fatalf("closed with %v", got)
+			}
+			<-read
+			want := uint64(4 * tc.requests)
+			if len(ids) != 2 || ids[1] != want {
+				t.Fatalf("GOAWAY frames before the close: %v, want [%d %d]", ids, uint64(largestStreamID), want)
+			}
+		})
+	}
+}
