@@ -169,6 +169,14 @@ func (c *Conn) openControl() error {
 	}
 	c.mu.Lock()
 	c.ctrl = ctrl // GOAWAY frames go out on it from now on
+	// A graceful shutdown that reached the connection before its control
+	// stream was open: its GOAWAY frames follow SETTINGS.
+	if c.goAwaySent >= 1 {
+		c.writeGoAwayLocked(largestStreamID)
+	}
+	if c.goAwaySent == 2 {
+		c.writeGoAwayLocked(c.goAwayID)
+	}
 	c.mu.Unlock()
 	return nil
 }

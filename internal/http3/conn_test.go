@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,14 +56,20 @@ func (s *testServer) conn(t *testing.T) *Conn {
 	return nil
 }
 
-func startTestServer(t *testing.T, cfg *Config) *testServer {
-	t.Helper()
+// testTLSConfig is a QUIC listener's TLS configuration with a
+// self-signed certificate for 127.0.0.1.
+func testTLSConfig() *tls.Config {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	base := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	ln, err := quic.ListenAddr("127.0.0.1:0", TLSConfig(base, nil), cfg.QUICConfig(5*time.Second))
+	return TLSConfig(base, nil)
+}
+
+func startTestServer(t *testing.T, cfg *Config) *testServer {
+	t.Helper()
+	ln, err := quic.ListenAddr("127.0.0.1:0", testTLSConfig(), cfg.QUICConfig(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -840,5 +847,63 @@ func TestConnShutdownIdleSendsGoAway(t *testing.T) {
 				t.Fatalf("GOAWAY frames before the close: %v, want [%d %d]", ids, uint64(largestStreamID), want)
 			}
 		})
+	}
+}
+
+// TestConnShutdownBeforeServe: a connection that a graceful shutdown
+// reaches before its Serve has opened the control stream (accepted a
+// moment ago) still sends its GOAWAY frames, after SETTINGS, before it
+// closes: they were dropped, as there was no control stream to queue them
+// on, and the connection closed without a GOAWAY.
+func TestConnShutdownBeforeServe(t *testing.T) {
+	cfg := testConfig()
+	okHandler(cfg)
+	s := &testServer{}
+	ln, err := quic.ListenAddr("127.0.0.1:0", testTLSConfig(), cfg.QUICConfig(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s.addr = ln.Addr().String()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		qc, err := ln.Accept(context.Background())
+		if err != nil {
+			return
+		}
+		c := NewConn(cfg, qc, Options{})
+		c.CloseIfIdle()
+		c.Tick(0)
+		c.Tick(0)
+		c.Serve()
+	}()
+	qc := dial(t, s.addr, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ctrl, err := qc.AcceptUniStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []uint64
+	var rd reader
+	rd.reset(ctrl, make([]byte, 64))
+	rd.varint()
+	for {
+		typ, n, err := rd.frameHeader()
+		if err != nil {
+			break
+		}
+		if _, err := rd.payload(int(n)); err != nil {
+			break
+		}
+		types = append(types, typ)
+	}
+	if got := closedWith(t, qc); got != errNoError {
+		t.Fatalf("closed with %v", got)
+	}
+	<-served
+	if want := []uint64{frameSettings, frameGoAway, frameGoAway}; !slices.Equal(types, want) {
+		t.Fatalf("control stream frames %#x, want %#x", types, want)
 	}
 }
