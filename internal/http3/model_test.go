@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,14 +33,16 @@ import (
 // the header limits or one past them, unknown frames and stream types,
 // resets (RESET_STREAM) and STOP_SENDING at random points, extended
 // CONNECT tunnels, now and then a connection error or a close by the
-// client, and, on some connections, MaxStreams requests held open at
-// once. It checks the invariants RFC 9114 gives: every request stream
+// client, on some connections MaxStreams requests held open at once, on
+// others a graceful shutdown by the server at a random point. It checks the invariants RFC 9114 gives: every request stream
 // ends once (FIN with the status its handler and the limits give, or a
 // reset with a code that fits), new streams open as old ones end and
 // never more handlers run on a connection than MaxStreams, every handler
 // returns and sees its request context end when its client resets the
-// request, a connection ends only with the error the client caused, and
-// the server's connections end. Each run logs what it did (-v).
+// request, a connection ends only with the error the client caused or,
+// shut down, with H3_NO_ERROR after its GOAWAY frames (whose IDs never
+// rise, and only requests from the last one's on are refused), and the
+// server's connections end. Each run logs what it did (-v).
 
 const (
 	modelBodyLimit   = 3000 // MaxRequestBodySize
@@ -189,6 +193,7 @@ var modelPaths = []string{"/echo", "/part", "/noread", "/quick", "/big", "/panic
 
 // outcome is how a request stream ended, seen by the client.
 type outcome struct {
+	id      quic.StreamID
 	status  int
 	body    []byte
 	trailer bool
@@ -245,7 +250,7 @@ func parseResponse(b []byte) (status int, body []byte, trailer bool, err error) 
 func readOutcome(s *quic.Stream, wait time.Duration) (outcome, error) {
 	s.SetReadDeadline(time.Now().Add(wait))
 	b, err := io.ReadAll(s)
-	var o outcome
+	o := outcome{id: s.StreamID()}
 	var se *quic.StreamError
 	switch {
 	case err == nil:
@@ -278,7 +283,87 @@ type modelClient struct {
 	fault   errCode // the connection error the client provoked, or 0
 	closed  bool    // the client closed the connection
 	errs    []string
-	refused []string // requests reset with H3_REQUEST_REJECTED
+	refused []rejection // requests reset with H3_REQUEST_REJECTED
+
+	shutdown bool           // the server was told to shut the connection down gracefully
+	goAways  []uint64       // the server's GOAWAY frames' stream IDs
+	ctrlWG   sync.WaitGroup // readServerStreams and its readers
+}
+
+// rejection is a request the server refused.
+type rejection struct {
+	desc string
+	id   quic.StreamID
+}
+
+// readServerStreams reads the server's unidirectional streams and keeps
+// the stream IDs of its control stream's GOAWAY frames, until the
+// connection ends.
+func (mc *modelClient) readServerStreams() {
+	defer mc.ctrlWG.Done()
+	for {
+		rs, err := mc.qc.AcceptUniStream(context.Background())
+		if err != nil {
+			return
+		}
+		mc.ctrlWG.Go(func() {
+			var rd reader
+			rd.reset(rs, make([]byte, 256))
+			if typ, err := rd.varint(); err != nil || typ != streamControl {
+				return
+			}
+			for {
+				typ, length, err := rd.frameHeader()
+				if err != nil {
+					return
+				}
+				p, err := rd.payload(int(length))
+				if err != nil {
+					return
+				}
+				if typ == frameGoAway {
+					id, _, _ := quicvarint.Parse(p)
+					mc.mu.Lock()
+					mc.goAways = append(mc.goAways, id)
+					mc.mu.Unlock()
+				}
+			}
+		})
+	}
+}
+
+// shutdownServer starts the server's graceful shutdown of the
+// connection, as Shutdown does, and the heartbeat's ticks that send the
+// final GOAWAY: requests below its stream ID are served, those from it
+// on refused (H3_REQUEST_REJECTED), then the server closes the
+// connection with H3_NO_ERROR.
+func (mc *modelClient) shutdownServer(s *testServer, hb interface{ Now() int64 }) {
+	// The client's socket is bound to [::]: its port names it.
+	_, local, _ := net.SplitHostPort(mc.qc.LocalAddr().String())
+	var sc *Conn
+	for deadline := time.Now().Add(3 * time.Second); sc == nil && time.Now().Before(deadline); {
+		s.mu.Lock()
+		for _, c := range s.conns {
+			if _, port, _ := net.SplitHostPort(c.remote); port == local {
+				sc = c
+			}
+		}
+		s.mu.Unlock()
+		if sc == nil {
+			time.Sleep(time.Millisecond) // the accept loop has not listed it yet
+		}
+	}
+	if sc == nil {
+		mc.violation("shutdown: no server connection from %s", local)
+		return
+	}
+	mc.mu.Lock()
+	mc.shutdown = true
+	mc.mu.Unlock()
+	mc.m.note("server shutdown")
+	sc.CloseIfIdle()
+	sc.Tick(hb.Now())
+	sc.Tick(hb.Now())
 }
 
 func (mc *modelClient) violation(format string, args ...any) {
@@ -295,13 +380,14 @@ func (mc *modelClient) ended() bool { return mc.qc.Context().Err() != nil }
 // connection's context is done, or while the client provokes it.
 func (mc *modelClient) causedEnd(err error) bool {
 	mc.mu.Lock()
-	fault, closed := mc.fault, mc.closed
+	fault, closed, shutdown := mc.fault, mc.closed, mc.shutdown
 	mc.mu.Unlock()
 	var ae *quic.ApplicationError
 	if !errors.As(err, &ae) {
 		return false
 	}
-	return closed && !ae.Remote || fault != 0 && ae.Remote && errCode(ae.ErrorCode) == fault
+	return closed && !ae.Remote || fault != 0 && ae.Remote && errCode(ae.ErrorCode) == fault ||
+		shutdown && ae.Remote && errCode(ae.ErrorCode) == errNoError
 }
 
 // cancelled tells the server's QPACK decoder that the stream is gone, as
@@ -416,6 +502,8 @@ func (mc *modelClient) request(n int) {
 			if !mc.causedEnd(o.connErr) {
 				mc.violation("request %d %s (reset inside its head): %v on a connection still open", n, path, o.connErr)
 			}
+		case !o.fin && o.reset == errRequestRejected:
+			mc.reject(fmt.Sprintf("request %d %s (reset inside its head)", n, path), o.id)
 		case o.fin || o.reset != errRequestCancelled:
 			mc.violation("request %d %s (reset inside its head): fin %v, reset %v, status %d; want H3_REQUEST_CANCELLED", n, path, o.fin, o.reset, o.status)
 		default:
@@ -488,6 +576,10 @@ func (mc *modelClient) request(n int) {
 			return
 		}
 		mc.m.note("/echo with content-length %+d off: fin %v, reset %v", lie, o.fin, o.reset)
+		if !o.fin && o.reset == errRequestRejected {
+			mc.reject(fmt.Sprintf("request %d /echo (content-length %+d off)", n, lie), o.id)
+			return
+		}
 		if o.fin || o.reset != errMessage {
 			mc.violation("request %d /echo (%d body bytes, content-length %d, trailers %d): fin %v, status %d, reset %v, connection %v; want H3_MESSAGE_ERROR", n, size, size+lie, trailers, o.fin, o.status, o.reset, o.connErr)
 		}
@@ -566,6 +658,10 @@ func (mc *modelClient) headerLimit(r *rand.Rand, n int) {
 		want, wantBody = 431, ""
 	}
 	mc.m.note("header %s at the limit + %d: status %d", kind, over, o.status)
+	if !o.fin && o.reset == errRequestRejected {
+		mc.reject(fmt.Sprintf("request %d, %s at the limit + %d", n, kind, over), o.id)
+		return
+	}
 	if !o.fin || o.status != want || string(o.body) != wantBody {
 		mc.violation("request %d, %s at the limit + %d: status %d %q (fin %v, reset %v), want %d", n, kind, over, o.status, o.body, o.fin, o.reset, want)
 	}
@@ -577,10 +673,10 @@ func (mc *modelClient) headerLimit(r *rand.Rand, n int) {
 // server may refuse a stream it accepts after it found the error, and
 // the reset may arrive before the connection's close); runModel judges
 // once the connection has ended.
-func (mc *modelClient) reject(desc string) {
+func (mc *modelClient) reject(desc string, id quic.StreamID) {
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
-	mc.refused = append(mc.refused, desc)
+	mc.refused = append(mc.refused, rejection{desc, id})
 }
 
 // checkCancelled checks a request the client reset: the server may have
@@ -594,7 +690,7 @@ func (mc *modelClient) checkCancelled(n int, path string, o outcome) {
 	switch o.reset {
 	case errRequestCancelled, errNoError, errInternal, errRequestIncomplete:
 	case errRequestRejected:
-		mc.reject(fmt.Sprintf("request %d %s, reset by the client", n, path))
+		mc.reject(fmt.Sprintf("request %d %s, reset by the client", n, path), o.id)
 	default:
 		mc.violation("request %d %s, reset by the client: the server reset it with %v", n, path, o.reset)
 	}
@@ -618,7 +714,7 @@ func (mc *modelClient) check(n int, path string, size int, withLength bool, trai
 		switch {
 		case path == "/panic" && o.reset == errInternal:
 		case o.reset == errRequestRejected:
-			mc.reject(desc)
+			mc.reject(desc, o.id)
 		default:
 			mc.violation("%s: reset with %v (status %d, %d bytes)", desc, o.reset, o.status, len(o.body))
 		}
@@ -806,6 +902,8 @@ func runModel(t *testing.T, seed uint64, conns, perConn int) {
 		if mc.r.IntN(2) == 0 {
 			uni(t, qc, 0x21+0x1f*uint64(mc.r.IntN(100)), []byte("grease"))
 		}
+		mc.ctrlWG.Add(1)
+		go mc.readServerStreams()
 		clients = append(clients, mc)
 	}
 	var wg sync.WaitGroup
@@ -813,6 +911,10 @@ func runModel(t *testing.T, seed uint64, conns, perConn int) {
 		faultAt := -1
 		if mc.r.IntN(3) == 0 {
 			faultAt = mc.r.IntN(perConn)
+		}
+		shutdownAt := -1
+		if faultAt < 0 && mc.r.IntN(3) == 0 {
+			shutdownAt = mc.r.IntN(perConn)
 		}
 		par := 1 + mc.r.IntN(mc.maxStr+2) // sometimes more than the limit
 		fill := mc.r.IntN(2) == 0
@@ -830,6 +932,10 @@ func runModel(t *testing.T, seed uint64, conns, perConn int) {
 						}
 						if n == faultAt {
 							mc.provoke()
+							continue
+						}
+						if n == shutdownAt {
+							mc.shutdownServer(s, cfg.App.Heartbeat)
 							continue
 						}
 						mc.request(n)
@@ -853,18 +959,52 @@ func runModel(t *testing.T, seed uint64, conns, perConn int) {
 					mc.violation("connection ended with %v, want %v", err, mc.fault)
 				}
 			}
+		} else if mc.shutdown {
+			// The requests are done: the server closes the connection
+			// once their responses had time to arrive.
+			select {
+			case <-mc.qc.Context().Done():
+				var ae *quic.ApplicationError
+				if err := context.Cause(mc.qc.Context()); !errors.As(err, &ae) || !ae.Remote || errCode(ae.ErrorCode) != errNoError {
+					mc.violation("connection shut down by the server ended with %v, want H3_NO_ERROR", err)
+				}
+			case <-time.After(3 * time.Second):
+				mc.violation("the server did not close the connection it shut down (GOAWAYs %v)", mc.goAways)
+			}
 		} else if !mc.closed && mc.ended() {
 			mc.violation("connection ended without a fault: %v", context.Cause(mc.qc.Context()))
 		}
-		if mc.fault == 0 {
-			for _, desc := range mc.refused {
-				mc.violation("%s: refused (H3_REQUEST_REJECTED) on a connection that was not going away", desc)
+		mc.qc.CloseWithError(0, "")
+		mc.ctrlWG.Wait()
+		switch {
+		case mc.fault != 0:
+			if len(mc.refused) > 0 {
+				m.note("requests refused (H3_REQUEST_REJECTED) as the connection failed: %d", len(mc.refused))
+			}
+		case mc.shutdown:
+			// GOAWAY IDs never rise (RFC 9114, 5.2); requests from the last
+			// one on are refused, and only those.
+			for i := 1; i < len(mc.goAways); i++ {
+				if mc.goAways[i] > mc.goAways[i-1] {
+					mc.violation("GOAWAY raised the stream ID: %v", mc.goAways)
+				}
+			}
+			if len(mc.goAways) == 0 {
+				mc.violation("the server shut the connection down without GOAWAY")
+				break
+			}
+			last := quic.StreamID(mc.goAways[len(mc.goAways)-1])
+			for _, rj := range mc.refused {
+				if rj.id < last {
+					mc.violation("%s: refused (H3_REQUEST_REJECTED) on stream %d, below the final GOAWAY's %d", rj.desc, rj.id, last)
+				}
+			}
+			m.note("server shutdown: %d GOAWAYs, %d requests refused", len(mc.goAways), len(mc.refused))
+		default:
+			for _, rj := range mc.refused {
+				mc.violation("%s: refused (H3_REQUEST_REJECTED) on a connection that was not going away", rj.desc)
 			}
 		}
-		if len(mc.refused) > 0 {
-			m.note("requests refused (H3_REQUEST_REJECTED) as the connection failed: %d", len(mc.refused))
-		}
-		mc.qc.CloseWithError(0, "")
 	}
 	// Every handler returns, and every connection's Serve.
 	deadline := time.Now().Add(5 * time.Second)
@@ -872,7 +1012,7 @@ func runModel(t *testing.T, seed uint64, conns, perConn int) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	if st, ret := m.started.Load(), m.returned.Load(); st != ret {
-		t.Errorf("seed %d: %d handlers started, %d returned", seed, st, ret)
+		t.Errorf("seed %d: %d handlers started, %d returned; their goroutines:%s", seed, st, ret, handlerStacks())
 	}
 	if n := m.notCancelled.Load(); n > 0 {
 		t.Errorf("seed %d: %d /block handlers kept their context after the client reset or stopped the request", seed, n)
@@ -915,6 +1055,19 @@ func runModel(t *testing.T, seed uint64, conns, perConn int) {
 			t.Errorf("seed %d conn %d: %s", seed, i, e)
 		}
 	}
+}
+
+// handlerStacks returns the stacks of the goroutines in a model handler.
+func handlerStacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out strings.Builder
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "modelServer).handler") {
+			out.WriteString("\n" + g)
+		}
+	}
+	return out.String()
 }
 
 // isClosed reports whether the connection's Serve has seen its end and
