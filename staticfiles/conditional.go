@@ -10,10 +10,12 @@ import (
 // representation's ETag and modification time in RFC 9110's order
 // (section 13.2.2): If-Match, else If-Unmodified-Since (412 when they
 // fail); If-None-Match, else If-Modified-Since (304 when they fail). It
-// returns 0 when the request goes on.
+// returns 0 when the request goes on. An If-Match or If-None-Match that
+// lists no entity tag is no condition, as net/http and ASP.NET Core read
+// it.
 func precondition(r *http.Request, etag string, modTime time.Time) int {
 	h := r.Header
-	if im := h["If-Match"]; im != nil {
+	if im := h["If-Match"]; hasListElement(im) {
 		if !etagListMatch(im, etag, true) {
 			return http.StatusPreconditionFailed
 		}
@@ -22,7 +24,7 @@ func precondition(r *http.Request, etag string, modTime time.Time) int {
 			return http.StatusPreconditionFailed
 		}
 	}
-	if inm := h["If-None-Match"]; inm != nil {
+	if inm := h["If-None-Match"]; hasListElement(inm) {
 		if etagListMatch(inm, etag, false) {
 			return http.StatusNotModified
 		}
@@ -49,6 +51,17 @@ func rangeApplies(r *http.Request, etag string, modTime time.Time) bool {
 	}
 	t, err := http.ParseTime(ir)
 	return err == nil && validTime(modTime) && t.Equal(modTime.Truncate(time.Second))
+}
+
+// hasListElement reports whether the fields of a list-based header hold
+// an element: empty elements do not count (RFC 9110, section 5.6.1).
+func hasListElement(fields []string) bool {
+	for _, f := range fields {
+		if strings.Trim(f, " \t,") != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // singleDate parses a date header that has exactly one valid value;

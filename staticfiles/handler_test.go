@@ -200,6 +200,40 @@ func TestConditionalRequests(t *testing.T) {
 	}
 }
 
+// TestEmptyConditionalLists: an If-Match or If-None-Match with no entity
+// tag (empty, or only commas and spaces, as a proxy joining fields may
+// send) is no condition, as net/http and ASP.NET Core read it: it neither
+// fails with 412 nor hides If-Unmodified-Since or If-Modified-Since.
+func TestEmptyConditionalLists(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "a.txt", "some content")
+	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	os.Chtimes(p, mod, mod)
+	base := serve(t, dir, staticfiles.Options{})
+	lm := mod.Format(http.TimeFormat)
+	earlier := mod.Add(-time.Minute).Format(http.TimeFormat)
+	for _, tc := range []struct {
+		header []string
+		want   int
+	}{
+		{[]string{"If-Match", ""}, 200},
+		{[]string{"If-Match", " , ,"}, 200},
+		{[]string{"If-Match", "", "If-Unmodified-Since", earlier}, 412},
+		{[]string{"If-Match", "", "If-Unmodified-Since", lm}, 200},
+		{[]string{"If-None-Match", ""}, 200},
+		{[]string{"If-None-Match", ","}, 200},
+		{[]string{"If-None-Match", "", "If-Modified-Since", lm}, 304},
+		{[]string{"If-None-Match", "", "If-Modified-Since", earlier}, 200},
+		{[]string{"If-None-Match", "", "If-None-Match", `"other"`, "If-Modified-Since", lm}, 200},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			if resp, _ := do(t, method, base+"/a.txt", tc.header...); resp.StatusCode != tc.want {
+				t.Errorf("%s %q: %d, want %d", method, tc.header, resp.StatusCode, tc.want)
+			}
+		}
+	}
+}
+
 func TestRanges(t *testing.T) {
 	dir := t.TempDir()
 	content := "0123456789abcdefghij"
