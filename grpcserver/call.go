@@ -69,6 +69,10 @@ type call struct {
 	// for every message, takes no lock.
 	failed atomic.Pointer[status.Status]
 
+	// reading: a RecvMsg is under way, which a failure in another
+	// goroutine (halt) wakes if it waits for the client.
+	reading atomic.Bool
+
 	// stopped: Stop ended the call, whose client then gets UNAVAILABLE
 	// whatever its handler returns, as grpc-go's Stop, which closes the
 	// connections, gives.
@@ -404,6 +408,28 @@ func (c *call) expire() {
 	c.wmu.Unlock()
 }
 
+// halt is what a failed RecvMsg or SendMsg (fail) does to the call's other
+// goroutine, as grpc-go's server, which writes the status and cancels
+// the stream, wakes it: a SendMsg waiting for the client's flow-control
+// window fails now, resetting the stream (the message it was writing is
+// partly sent, and the status could follow only the rest of it, which the
+// client's window lets out no sooner than the write itself), and one that
+// would start later is not made; a RecvMsg waiting for the client fails
+// now with the context's status. The read of the RecvMsg that failed, or
+// of one in the goroutine that calls halt, has ended by then, and its
+// request body is left as it is.
+func (c *call) halt() {
+	c.wmu.Lock()
+	c.halted = true
+	if c.writing {
+		c.t.abandonWrite()
+	}
+	c.wmu.Unlock()
+	if c.reading.Load() {
+		c.t.expire()
+	}
+}
+
 // startWrite records that a message is being written, unless the call
 // has been halted; endWrite, that it has been.
 func (c *call) startWrite() bool {
@@ -696,6 +722,7 @@ func (c *call) fail(err error) error {
 	}
 	c.failed.CompareAndSwap(nil, st)
 	c.cancel()
+	c.halt()
 	return err
 }
 

@@ -112,10 +112,17 @@ func putBuf(b *[]byte) {
 // send exactly one message, as grpc-go's server checks. A failure ends
 // the call (see fail).
 func (c *call) RecvMsg(m any) error {
+	// reading is set before failed is looked at, and fail sets failed
+	// before it looks at reading (halt): a failure in another goroutine
+	// either is seen here or wakes the read.
+	c.reading.Store(true)
 	if c.failed.Load() != nil {
+		c.reading.Store(false)
 		return status.FromContextError(c.cctx.Err()).Err()
 	}
-	return c.fail(c.recvMsgOnce(m))
+	err := c.recvMsgOnce(m)
+	c.reading.Store(false)
+	return c.fail(err)
 }
 
 // recvMsgOnce is RecvMsg's read, with the cardinality checks.
