@@ -800,6 +800,51 @@ func TestHandlerContentTypeSniffing(t *testing.T) {
 	}
 }
 
+// A write refused for running past the handler's Content-Length sends
+// nothing, so its bytes are not sniffed for the Content-Type either (a
+// large one was, before the length check): the type comes from the bytes
+// that go out, as net/http's comes. Over every protocol.
+func TestNoSniffOfRefusedWrite(t *testing.T) {
+	t.Parallel()
+	writeErr := make(chan error, 3)
+	_, addr := h3Server(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		_, err := w.Write([]byte("<html><body>" + strings.Repeat("x", 100_000)))
+		writeErr <- err
+		io.WriteString(w, "hello")
+	})}, HTTP1AndHTTP2AndHTTP3)
+	var h1, h2 http.Protocols
+	h1.SetHTTP1(true)
+	h2.SetHTTP2(true)
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"HTTP/1.1", &http.Client{Transport: &http.Transport{TLSClientConfig: testClientTLS(t), Protocols: &h1}, Timeout: 10 * time.Second}},
+		{"HTTP/2", &http.Client{Transport: &http.Transport{TLSClientConfig: testClientTLS(t), Protocols: &h2}, Timeout: 10 * time.Second}},
+		{"HTTP/3", h3Client(t)},
+	} {
+		resp, err := tc.client.Get("https://" + addr + "/")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "hello" {
+			t.Errorf("%s: body %q, %v; want hello", tc.name, body, err)
+		}
+		if got, want := resp.Header.Get("Content-Type"), "text/plain; charset=utf-8"; got != want {
+			t.Errorf("%s: Content-Type %q, want %q (sniffed from the bytes sent)", tc.name, got, want)
+		}
+		if err := <-writeErr; !errors.Is(err, http.ErrContentLength) {
+			t.Errorf("%s: the long write returned %v, want http.ErrContentLength", tc.name, err)
+		}
+		if c, ok := tc.client.Transport.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	}
+}
+
 func TestHandlerDateAndServerHeaders(t *testing.T) {
 	t.Parallel()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -590,9 +590,14 @@ func (w *responseWriter) beforeCommit(final bool) {
 // sniffLarge sets the sniffed Content-Type before a write that commits the
 // response with p not buffered (it does not fit the exchange's buffer), so
 // that beforeCommit, which sees only the buffered bytes, does not miss it.
+// A write the exchange will refuse for running past the handler's
+// Content-Length sends nothing, so it is not sniffed either.
 func (w *responseWriter) sniffLarge(p []byte) {
 	ex := w.ex
 	if !w.sniff || ex.committed || len(ex.pend)+len(p) <= cap(ex.pend) || !BodyAllowed(ex.status) {
+		return
+	}
+	if ex.declaredLen >= 0 && ex.written+int64(len(p)) > ex.declaredLen {
 		return
 	}
 	w.sniff = false
