@@ -162,7 +162,8 @@ type Exchange struct {
 	written     int64  // body bytes the handler wrote
 	refused     int64  // body bytes refused for going past declaredLen
 	committed   bool
-	streaming   bool // the handler asked for chunked framing or declared trailers
+	streaming   bool   // the handler asked for chunked framing or declared trailers
+	codings     string // the transfer codings the handler's Transfer-Encoding named besides chunked
 	userDate    bool
 	userServer  bool
 	connClose   bool // the handler set Connection: close
@@ -216,7 +217,7 @@ func (ex *Exchange) Start() {
 	ex.written = 0
 	ex.refused = 0
 	ex.committed = false
-	ex.streaming = false
+	ex.streaming, ex.codings = false, ""
 	ex.userDate = false
 	ex.userServer = false
 	ex.connClose = false
@@ -605,6 +606,30 @@ func (ex *Exchange) ConnectionUpgrade() bool { return ex.connUpgrade }
 // length (Transfer-Encoding, or trailers), even if it fits the buffer.
 func (ex *Exchange) Streaming() bool { return ex.streaming }
 
+// TransferCodings is the list of transfer codings the handler's
+// Transfer-Encoding named besides chunked and identity ("gzip"), which
+// its body is already coded with: HTTP/1.1 sends them before the chunked
+// it frames the body with, as net/http does, so that the client can
+// decode what the handler wrote. "" when there are none.
+func (ex *Exchange) TransferCodings() string { return ex.codings }
+
+// appendCodings appends to list, comma-separated, the transfer codings of
+// a Transfer-Encoding value besides chunked and identity; an element that
+// is not a token (a coding with parameters, a malformed one) is left out.
+func appendCodings(list, value string) string {
+	for c := range strings.SplitSeq(value, ",") {
+		c = strings.Trim(c, " \t")
+		if !httpsyntax.ValidToken(c) || httpsyntax.EqualFold(c, "chunked") || httpsyntax.EqualFold(c, "identity") {
+			continue
+		}
+		if list != "" {
+			list += ", "
+		}
+		list += c
+	}
+	return list
+}
+
 // IsHead reports whether the request is a HEAD request.
 func (ex *Exchange) IsHead() bool { return ex.isHead }
 
@@ -729,6 +754,7 @@ func (ex *Exchange) special(name, value string) bool {
 	case 17:
 		if httpsyntax.EqualFold(name, "transfer-encoding") {
 			ex.streaming = true
+			ex.codings = appendCodings(ex.codings, value)
 			return true
 		}
 	}
@@ -749,6 +775,8 @@ func (ex *Exchange) DelHeader(name string) {
 		ex.userServer = false
 	case httpsyntax.EqualFold(name, "connection"):
 		ex.connClose, ex.connUpgrade = false, false
+	case httpsyntax.EqualFold(name, "transfer-encoding"):
+		ex.codings = ""
 	}
 	b := ex.hdr
 	out := b[:0]
@@ -1008,7 +1036,7 @@ func (ex *Exchange) resetResponse(status int) {
 	ex.pend = ex.pend[:0]
 	ex.declaredLen = 0
 	ex.written = 0
-	ex.streaming = false
+	ex.streaming, ex.codings = false, ""
 	ex.userDate = false
 	ex.userServer = false
 	ex.connClose, ex.connUpgrade = false, false // they went with the handler's Connection header
@@ -1129,7 +1157,7 @@ func (ex *Exchange) UndoHead() {
 	ex.status = http.StatusOK
 	ex.hdr = ex.hdr[:0]
 	ex.declaredLen = -1
-	ex.streaming, ex.userDate, ex.userServer = false, false, false
+	ex.streaming, ex.codings, ex.userDate, ex.userServer = false, "", false, false
 	ex.connClose, ex.connUpgrade = false, false
 	if w := ex.std; w != nil {
 		w.wroteHeader, w.copied, w.sniff = false, false, false

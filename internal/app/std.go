@@ -520,9 +520,13 @@ func (w *responseWriter) copyHeaders() {
 	// The body is sniffed for a Content-Type unless the handler set one
 	// (or suppressed it with a nil value) or encoded the body: an encoded
 	// body would be typed by its encoding (application/x-gzip), as
-	// net/http's server avoids too (golang.org/issue/31753).
+	// net/http's server avoids too (golang.org/issue/31753). Over
+	// HTTP/1.x, a body the handler framed with a Transfer-Encoding of its
+	// own (coded with gzip, say) is not sniffed either, as net/http's
+	// HTTP/1 server does not.
 	_, hasType := w.header["Content-Type"]
-	w.sniff = !hasType && w.header.Get("Content-Encoding") == ""
+	hasTE := w.header.Get("Transfer-Encoding") != ""
+	w.sniff = !hasType && w.header.Get("Content-Encoding") == "" && !(hasTE && ex.Req.ProtoMajor == 1)
 	http11 := ex.Req.ProtoMajor != 1 || ex.Req.ProtoMinor >= 1
 	for name, vs := range w.header {
 		if strings.HasPrefix(name, http.TrailerPrefix) {

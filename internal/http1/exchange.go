@@ -238,7 +238,14 @@ func (ex *exchange) WriteHead(_ *app.Exchange, length int64, final bool) {
 		c.writeInt(length, 10)
 		c.writeString("\r\n")
 	} else if ex.mode == modeChunked {
-		c.writeString("Transfer-Encoding: chunked\r\n")
+		c.writeString("Transfer-Encoding: ")
+		if tc := ex.TransferCodings(); tc != "" {
+			// The handler's body is coded already: the codings, then the
+			// chunked that frames it (RFC 9112, 6.1).
+			c.writeString(tc)
+			c.writeString(", ")
+		}
+		c.writeString("chunked\r\n")
 	}
 	switch {
 	case status == http.StatusSwitchingProtocols:
