@@ -157,6 +157,8 @@ type Conn struct {
 	closeAfter   bool
 	linger       bool                               // close gracefully: a rejected request may have unread bytes
 	lingerUnread bool                               // close gracefully if input is left unread (closing after a response)
+	earlier      int                                // while a handler runs: leading bytes of the output that are earlier requests' finished responses, unsent
+	ended        bool                               // EndResponse ran for the request in flight
 	drainingBody bool                               // reading the rest of a body the handler did not read
 	reqCtx       atomic.Pointer[app.RequestContext] // of the http.Handler request in flight
 
@@ -324,6 +326,22 @@ func (c *Conn) toHTTP2() {
 	c.http2(c.nc, buffered)
 }
 
+// abortOutput ends the output of a connection whose handler panicked
+// once its response had started, or aborted it (http.ErrAbortHandler):
+// the finished responses to earlier pipelined requests that wait in the
+// buffer to share a write go out (the aborted response's bytes behind
+// them do not), and the close is graceful if the client's next bytes are
+// left unread, so that its reset cannot destroy those responses in the
+// client's receive buffer.
+func (c *Conn) abortOutput() {
+	if c.earlier > 0 && c.werr == nil {
+		c.wlen = c.earlier
+		c.flush()
+	}
+	c.earlier = 0
+	c.lingerUnread = true
+}
+
 // end releases what the connection holds and closes it.
 func (c *Conn) end() {
 	// Closing after a response while the client's next bytes (pipelined
@@ -464,6 +482,7 @@ func (c *Conn) unhold() {
 	}
 	c.heldMu.Lock()
 	c.wlen = copy(*c.wbuf, (*c.wbuf)[c.heldN:c.wlen])
+	c.earlier = 0 // the held bytes were those
 	if c.heldErr != nil && c.werr == nil {
 		c.werr = c.heldErr
 		if errors.Is(c.werr, syscall.ECONNRESET) || errors.Is(c.werr, syscall.EPIPE) {
@@ -945,7 +964,7 @@ func (c *Conn) write(p []byte) bool {
 	}
 	if c.wlen > 0 {
 		n := c.wlen
-		c.wlen = 0
+		c.wlen, c.earlier = 0, 0
 		c.startWrite(n + len(p))
 		bufs := net.Buffers{buf[:n], p}
 		_, c.werr = bufs.WriteTo(c.nc)
@@ -981,7 +1000,7 @@ func (c *Conn) writeBoth(a, b []byte) bool {
 	}
 	bufs = append(bufs, a, b)
 	n := c.wlen + len(a) + len(b)
-	c.wlen = 0
+	c.wlen, c.earlier = 0, 0
 	c.startWrite(n)
 	_, c.werr = bufs.WriteTo(c.nc)
 	c.endWrite()
@@ -1022,7 +1041,7 @@ func (c *Conn) flush() bool {
 		return true
 	}
 	n := c.wlen
-	c.wlen = 0
+	c.wlen, c.earlier = 0, 0
 	c.startWrite(n)
 	_, c.werr = c.nc.Write((*c.wbuf)[:n])
 	c.endWrite()

@@ -330,6 +330,7 @@ var errFileShrank = errors.New("kestrel: the file ended before the bytes its len
 // reports whether the connection can serve another request.
 func (ex *exchange) EndResponse(_ *app.Exchange) bool {
 	c := ex.c
+	c.ended = true
 	if re := ex.Rejected(); re != nil {
 		c.info.End(re.End)
 		c.closeAfter = true
@@ -395,10 +396,15 @@ func (c *Conn) serveRequest() bool {
 	ex.Seq = uint32(c.served)
 	c.seq.Store(ex.Seq)
 	c.hold()
+	c.earlier, c.ended = c.wlen, false
 	ok := ex.Run()
 	c.unhold()
 	if !ok {
+		if !c.ended && !c.hijacked {
+			c.abortOutput() // a panic or abort: EndResponse did not run
+		}
 		return false
 	}
+	c.earlier = 0
 	return ex.clearDeadlines()
 }
