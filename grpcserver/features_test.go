@@ -513,3 +513,53 @@ func TestSendCompressorAcceptList(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyMessageUncompressed: an empty response message goes out
+// uncompressed (flag 0, length 0) even when the call's responses are
+// compressed, as grpc-go's server sends it, rather than as a gzip stream
+// of about twenty bytes; whether the compressor is the request's or the
+// server's SendCompressor, over gRPC and gRPC-Web, on this server's
+// native path and on net/http's.
+func TestEmptyMessageUncompressed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		header map[string]string
+	}{
+		{"request-gzip", nil, map[string]string{"Grpc-Encoding": "gzip", "Grpc-Accept-Encoding": "gzip"}},
+		{"send-compressor", []Option{SendCompressor("gzip")}, map[string]string{"Grpc-Accept-Encoding": "gzip"}},
+	} {
+		gs := NewServer(tc.opts...)
+		testgrpc.RegisterTestServiceServer(gs, interop.NewTestServer())
+		ks := startKestrel(t, gs)
+		p := new(http.Protocols)
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		hs := &http.Server{Handler: gs, Protocols: p}
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		go hs.Serve(ln)
+		t.Cleanup(func() { hs.Close() })
+		h2 := h2cClient()
+		t.Cleanup(h2.CloseIdleConnections)
+		for _, srv := range []struct{ name, addr string }{{"kestrel", ks.plain}, {"nethttp", ln.Addr().String()}} {
+			for _, tr := range []struct {
+				name, ct string
+				c        *http.Client
+			}{{"h2c", "application/grpc", h2}, {"http1", "application/grpc-web", http.DefaultClient}} {
+				h := map[string]string{"Content-Type": tr.ct}
+				for k, v := range tc.header {
+					h[k] = v
+				}
+				res := rawCall(t, tr.c, "http://"+srv.addr+"/grpc.testing.TestService/EmptyCall", h, frame(0, nil))
+				// gRPC-Web: the message, then the trailer frame.
+				body := res.body
+				if tr.ct == "application/grpc-web" && len(body) > 5 && body[5]&0x80 != 0 {
+					body = body[:5]
+				}
+				if string(body) != string(frame(0, nil)) {
+					t.Errorf("%s/%s/%s: response body %x, want one empty uncompressed message", tc.name, srv.name, tr.name, res.body)
+				}
+			}
+		}
+	}
+}

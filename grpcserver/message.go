@@ -355,7 +355,9 @@ func (c *call) send(m any, last bool) error {
 	}
 	*bp = b[:0]
 	size := len(b) - 5
-	if c.sendComp != nil {
+	// An empty message goes out uncompressed, as grpc-go sends it: a
+	// compressed one would be a stream of some twenty bytes.
+	if c.sendComp != nil && size > 0 {
 		cp := getBuf(size)
 		defer putBuf(cp)
 		z := append((*cp)[:0], 1, 0, 0, 0, 0)
