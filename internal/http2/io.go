@@ -295,15 +295,6 @@ func (c *Conn) waitRoom() {
 	}
 }
 
-// waitIdle waits until queued bytes were written (or failed).
-func (o *output) waitIdle() {
-	o.c.mu.Lock()
-	for o.writing {
-		o.cond.Wait()
-	}
-	o.c.mu.Unlock()
-}
-
 // finish waits until queued bytes were written (or failed), and drops
 // what is queued after: the connection's last frame went out. A frame a
 // handler's goroutine queues as it returns (the WINDOW_UPDATE for a body
