@@ -18,6 +18,7 @@ import (
 
 	"github.com/quic-go/qpack"
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/quic-go/quicvarint"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -331,6 +332,43 @@ func readH3Response(r io.Reader) string {
 
 func sp(s string) *string { return &s }
 
+// startNetHTTPModel starts net/http's server with h on a loopback port,
+// serving HTTP/1.1 and h2c, and returns its address: the model the
+// differential tests compare this server with.
+func startNetHTTPModel(t *testing.T, h http.Handler) string {
+	t.Helper()
+	var prot http.Protocols
+	prot.SetHTTP1(true)
+	prot.SetUnencryptedHTTP2(true)
+	model := &http.Server{Handler: h, Protocols: &prot, ErrorLog: log.New(io.Discard, "", 0)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go model.Serve(ln)
+	t.Cleanup(func() { model.Close() })
+	return ln.Addr().String()
+}
+
+// startQUICGoModel starts quic-go's HTTP/3 server with h on a loopback
+// UDP port and returns its address: the HTTP/3 model of the differential
+// tests.
+func startQUICGoModel(t *testing.T, h http.Handler) string {
+	t.Helper()
+	cert, err := testCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3 := &http3.Server{Handler: h, TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}})}
+	go m3.Serve(pc)
+	t.Cleanup(func() { m3.Close(); pc.Close() })
+	return pc.LocalAddr().String()
+}
+
 // protoSender sends a probeReq over one protocol to a server started by
 // startAllProtocols and returns what probeH1, probeH2 or probeH3 return.
 type protoSender struct {
@@ -510,17 +548,7 @@ type fieldsCase struct {
 func TestRequestFieldsAcrossProtocols(t *testing.T) {
 	t.Parallel()
 	senders := startAllProtocols(t, summaryHandler)
-	var prot http.Protocols
-	prot.SetHTTP1(true)
-	prot.SetUnencryptedHTTP2(true)
-	model := &http.Server{Handler: summaryHandler, Protocols: &prot, ErrorLog: log.New(io.Discard, "", 0)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go model.Serve(ln)
-	t.Cleanup(func() { model.Close() })
-	maddr := ln.Addr().String()
+	maddr := startNetHTTPModel(t, summaryHandler)
 
 	cookies := [][2]string{{"Cookie", "a=1"}, {"Cookie", "b=2"}}
 	cases := []fieldsCase{

@@ -1,12 +1,8 @@
 package kestrel
 
 import (
-	"crypto/tls"
 	"fmt"
-	"io"
-	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -14,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/quic-go/quic-go/http3"
 )
 
 // rfNext separates the answers to pipelined requests.
@@ -193,30 +187,9 @@ func TestRandomRequestsAgainstNetHTTP(t *testing.T) {
 	}
 	addr, addr3 := rfStart(t)
 
-	var prot http.Protocols
-	prot.SetHTTP1(true)
-	prot.SetUnencryptedHTTP2(true)
-	model := &http.Server{Handler: rfHandler, Protocols: &prot, ErrorLog: log.New(io.Discard, "", 0)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go model.Serve(ln)
-	t.Cleanup(func() { model.Close() })
-	maddr := ln.Addr().String()
+	maddr := startNetHTTPModel(t, rfHandler)
 
-	cert, err := testCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m3 := &http3.Server{Handler: rfHandler, TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}})}
-	go m3.Serve(pc)
-	t.Cleanup(func() { m3.Close(); pc.Close() })
-	maddr3 := pc.LocalAddr().String()
+	maddr3 := startQUICGoModel(t, rfHandler)
 
 	// Each protocol's send gives what this server's handler and the
 	// model's saw of the same request.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/quic-go/qpack"
 	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/quic-go/quicvarint"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -1093,29 +1091,8 @@ func TestRandomResponsesAgainstNetHTTP(t *testing.T) {
 	addr := strings.TrimPrefix(s.Addresses()[0], "http://")
 	_, addr3 := h3Server(t, &Server{Handler: scripts, Logger: quietLogger, DisableServerHeader: true}, HTTP1AndHTTP2AndHTTP3)
 
-	var prot http.Protocols
-	prot.SetHTTP1(true)
-	prot.SetUnencryptedHTTP2(true)
-	model := &http.Server{Handler: scripts, Protocols: &prot, ErrorLog: log.New(io.Discard, "", 0)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go model.Serve(ln)
-	t.Cleanup(func() { model.Close() })
-	maddr := ln.Addr().String()
-	cert, err := testCert()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m3 := &http3.Server{Handler: scripts, TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}})}
-	go m3.Serve(pc)
-	t.Cleanup(func() { m3.Close(); pc.Close() })
-	maddr3 := pc.LocalAddr().String()
+	maddr := startNetHTTPModel(t, scripts)
+	maddr3 := startQUICGoModel(t, scripts)
 
 	protos := []struct {
 		name        string
