@@ -201,13 +201,24 @@ func probeH2(nc net.Conn, p probeReq, scheme string) string {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
 		}
 	}
-	dec := hpack.NewDecoder(4096, nil)
+	return readH2Response(fr, hpack.NewDecoder(4096, nil), 1)
+}
+
+// readH2Response reads the response on stream id to its end, answering
+// SETTINGS and giving the windows back as DATA comes: its body for a 200,
+// "status N" for another final status (interim 1xx heads skipped),
+// "RST_STREAM CODE", "GOAWAY CODE" or "read: ..." otherwise. Frames of
+// other streams (late ones of an earlier request) are passed over.
+func readH2Response(fr *http2.Framer, dec *hpack.Decoder, id uint32) string {
 	status := ""
 	var body bytes.Buffer
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
 			return "read: " + err.Error()
+		}
+		if f.Header().StreamID != 0 && f.Header().StreamID != id {
+			continue
 		}
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
@@ -217,7 +228,7 @@ func probeH2(nc net.Conn, p probeReq, scheme string) string {
 		case *http2.HeadersFrame:
 			hfs, _ := dec.DecodeFull(f.HeaderBlockFragment())
 			for _, hf := range hfs {
-				if hf.Name == ":status" {
+				if hf.Name == ":status" && !strings.HasPrefix(hf.Value, "1") {
 					status = hf.Value
 				}
 			}
@@ -228,7 +239,7 @@ func probeH2(nc net.Conn, p probeReq, scheme string) string {
 			body.Write(f.Data())
 			if n := uint32(len(f.Data())); n > 0 {
 				fr.WriteWindowUpdate(0, n)
-				fr.WriteWindowUpdate(1, n)
+				fr.WriteWindowUpdate(id, n)
 			}
 			if f.StreamEnded() {
 				if status != "200" {

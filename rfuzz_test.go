@@ -519,49 +519,7 @@ func rfExchangeH2(fr *http2.Framer, enc *hpack.Encoder, block *bytes.Buffer, dec
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
 		}
 	}
-	status := ""
-	var body bytes.Buffer
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return "read: " + err.Error()
-		}
-		if f.Header().StreamID != 0 && f.Header().StreamID != id {
-			continue // a late frame of an earlier stream
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				fr.WriteSettingsAck()
-			}
-		case *http2.HeadersFrame:
-			hfs, _ := dec.DecodeFull(f.HeaderBlockFragment())
-			for _, hf := range hfs {
-				if hf.Name == ":status" && !strings.HasPrefix(hf.Value, "1") {
-					status = hf.Value
-				}
-			}
-			if f.StreamEnded() {
-				return "status " + status
-			}
-		case *http2.DataFrame:
-			body.Write(f.Data())
-			if n := uint32(len(f.Data())); n > 0 {
-				fr.WriteWindowUpdate(0, n)
-				fr.WriteWindowUpdate(id, n)
-			}
-			if f.StreamEnded() {
-				if status != "200" {
-					return "status " + status
-				}
-				return body.String()
-			}
-		case *http2.RSTStreamFrame:
-			return "RST_STREAM"
-		case *http2.GoAwayFrame:
-			return "GOAWAY " + f.ErrCode.String()
-		}
-	}
+	return readH2Response(fr, dec, id)
 }
 
 // rfSendH3 sends g over a new QUIC connection, one DATA frame a body
